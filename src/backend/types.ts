@@ -1,0 +1,48 @@
+/**
+ * Layer 1: byte key/value backends. One responsibility: bytes under string keys.
+ * Methods may be sync or async; tiers keep sync backends zero-microtask where they can.
+ */
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/** One operation of an atomic batch. */
+export type BatchOp =
+  | { readonly op: "put"; readonly key: string; readonly value: Uint8Array }
+  | { readonly op: "delete"; readonly key: string };
+
+/**
+ * What a backend promises. The shared conformance suite gates optional cases on this manifest
+ * (like abstract-level's `supports`).
+ */
+export interface BackendSupports {
+  /** `list(prefix)` is implemented. */
+  readonly list: boolean;
+  /** `delete(key)` is implemented. */
+  readonly delete: boolean;
+  /** `writeBatch` commits all ops or none (a crash cannot leave half a batch visible). */
+  readonly atomicBatch: boolean;
+  /** Data survives the process (file, sqlite). */
+  readonly persistent: boolean;
+  /** A resolved write survives power loss / kill -9 (fsync or SQLite synchronous=FULL). */
+  readonly durable: boolean;
+  /** Every method returns synchronously (no Promise). */
+  readonly sync: boolean;
+}
+
+export interface StorageBackend {
+  /** Diagnostic name, e.g. "memory", "file:/dir", "sqlite:/path.db". */
+  readonly name: string;
+  readonly supports: BackendSupports;
+  /** `undefined` = miss. */
+  read(key: string): MaybePromise<Uint8Array | undefined>;
+  write(key: string, bytes: Uint8Array): MaybePromise<void>;
+  delete?(key: string): MaybePromise<void>;
+  /** Keys starting with `prefix` (literal), ascending by Unicode code point (= UTF-8 byte order = SQLite BINARY); no prefix = all keys. */
+  list?(prefix?: string): MaybePromise<readonly string[]>;
+  /** Several puts/deletes committed together (atomically where `supports.atomicBatch`). */
+  writeBatch?(ops: readonly BatchOp[]): MaybePromise<void>;
+  /** Optional drain hook; tiers never call it implicitly. */
+  flush?(): Promise<void>;
+  /** Releases connections / locks. Idempotent. Later calls throw StorageError("closed"). */
+  close?(): MaybePromise<void>;
+}

@@ -1,0 +1,127 @@
+/**
+ * Typed errors with stable string codes. Callers branch on `code`, never on messages.
+ * Layer: none (imported by every layer).
+ */
+
+export type StorageErrorCode =
+  | "backend-no-list-support"
+  | "codec-mismatch"
+  | "backend-error"
+  | "invalid-key"
+  | "closed"
+  | "worker-crashed"
+  | "store-locked"
+  | "invalid-argument";
+
+export type RestoreErrorCode =
+  | "phase-failed"
+  | "torn-write-mid-stream"
+  | "baseline-missing"
+  | "codec-mismatch"
+  | "wal-tier-required";
+
+export type CodecErrorCode = "encode-failed" | "decode-failed";
+
+export type ErrorDetails = Readonly<Record<string, unknown>>;
+
+abstract class CodedError<C extends string> extends Error {
+  readonly code: C;
+  readonly details: ErrorDetails;
+  constructor(code: C, message: string, details: ErrorDetails = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export class StorageError extends CodedError<StorageErrorCode> {
+  override readonly name = "StorageError";
+}
+
+export class RestoreError extends CodedError<RestoreErrorCode> {
+  override readonly name = "RestoreError";
+}
+
+export class CodecError extends CodedError<CodecErrorCode> {
+  override readonly name = "CodecError";
+}
+
+/** Wraps an unknown failure from a backend (EIO, ENOSPC, SQLITE_BUSY...) without hiding typed errors. */
+export function asStorageError(err: unknown, context: string, details: ErrorDetails = {}): Error {
+  if (err instanceof StorageError || err instanceof CodecError || err instanceof RestoreError) return err;
+  const sys = err as { code?: unknown; message?: unknown } | null;
+  const osCode = typeof sys?.code === "string" ? sys.code : undefined;
+  const msg = typeof sys?.message === "string" ? sys.message : String(err);
+  return new StorageError("backend-error", `${context}: ${msg}`, { ...details, ...(osCode ? { osCode } : {}) }, err);
+}
+
+/** Structured-clone-safe form used when errors cross a MessagePort. */
+export interface SerializedError {
+  name: string;
+  code?: string;
+  message: string;
+  details?: ErrorDetails;
+  stack?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    const coded = err as Error & { code?: unknown; details?: unknown };
+    return {
+      name: err.name,
+      code: typeof coded.code === "string" ? coded.code : undefined,
+      message: err.message,
+      details: isPlainRecord(coded.details) ? safeDetails(coded.details) : undefined,
+      stack: err.stack,
+    };
+  }
+  return { name: "Error", message: String(err) };
+}
+
+export function deserializeError(s: SerializedError): Error {
+  let err: Error;
+  const details = s.details ?? {};
+  switch (s.name) {
+    case "StorageError":
+      err = new StorageError(s.code as StorageErrorCode, s.message, details);
+      break;
+    case "RestoreError":
+      err = new RestoreError(s.code as RestoreErrorCode, s.message, details);
+      break;
+    case "CodecError":
+      err = new CodecError(s.code as CodecErrorCode, s.message, details);
+      break;
+    case "RangeError":
+      err = new RangeError(s.message);
+      break;
+    case "TypeError":
+      err = new TypeError(s.message);
+      break;
+    default:
+      err = new Error(s.message);
+      if (s.code !== undefined) (err as Error & { code: string }).code = s.code;
+  }
+  if (s.stack) err.stack = s.stack;
+  return err;
+}
+
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Keeps only structured-clone-safe detail values (strings, numbers, booleans, null, plain nested data). */
+function safeDetails(d: Record<string, unknown>): ErrorDetails {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d)) {
+    if (v === null || ["string", "number", "boolean"].includes(typeof v)) out[k] = v;
+    else if (v instanceof Error) out[k] = v.message;
+    else {
+      try {
+        out[k] = JSON.parse(JSON.stringify(v)) as unknown;
+      } catch {
+        out[k] = String(v);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,68 @@
+/**
+ * `jsonCodec`: UTF-8 of RFC 8785 canonical JSON (via `canonicalize`) after the strict walk (DESIGN §3.1, §3.2).
+ * Also the shared text/bytes helpers the bigint codec and the WAL checksum build on. Layer 0.
+ */
+import canonicalize from "canonicalize";
+import { CodecError } from "../errors.js";
+import { prepareJsonValue, type BigintMode } from "./strict.js";
+import type { Codec } from "./types.js";
+
+const utf8Encoder = new TextEncoder();
+// fatal: invalid UTF-8 must be an error, not U+FFFD substitutions that would then parse "successfully".
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * RFC 8785 canonical JSON text of `value`. Throws `CodecError("encode-failed", …, { path })`;
+ * `root` names the root in that path (e.g. `$.change` when canonicalizing part of a larger document).
+ */
+export function canonicalJson(value: unknown, root = "$"): string {
+  return canonicalText(value, "reject", root);
+}
+
+/** Canonical text with an explicit bigint policy (shared with the bigint codec). */
+export function canonicalText(value: unknown, bigints: BigintMode, root: string): string {
+  const prepared = prepareJsonValue(value, bigints, root);
+  try {
+    const text = canonicalize(prepared);
+    // Unreachable after the walk (it rejects top-level undefined); kept because the library's type allows it.
+    if (text === undefined) throw new Error("canonicalize produced no text");
+    return text;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CodecError("encode-failed", `canonical JSON failed: ${message}`, { path: root }, err);
+  }
+}
+
+export function utf8Bytes(text: string): Uint8Array {
+  return utf8Encoder.encode(text);
+}
+
+/** Fatal UTF-8 decode + JSON.parse; every failure (incl. 0 bytes) is `CodecError("decode-failed")` with the cause. */
+export function parseJsonBytes(bytes: Uint8Array, reviver?: (key: string, value: unknown) => unknown): unknown {
+  // Optional chaining: callers outside the type system may hand us anything; the error must still be typed.
+  const byteLength: unknown = bytes?.byteLength;
+  let text: string;
+  try {
+    text = utf8Decoder.decode(bytes);
+  } catch (err) {
+    throw new CodecError("decode-failed", "bytes are not valid UTF-8", { byteLength }, err);
+  }
+  try {
+    return JSON.parse(text, reviver) as unknown;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CodecError("decode-failed", `bytes are not valid JSON: ${message}`, { byteLength }, err);
+  }
+}
+
+export const jsonCodec: Codec<unknown> = Object.freeze({
+  name: "json",
+  version: 1,
+  encode: (value: unknown): Uint8Array => utf8Bytes(canonicalJson(value)),
+  decode: (bytes: Uint8Array): unknown => parseJsonBytes(bytes),
+});
+
+/** The same `jsonCodec` object, typed for `T` (no runtime cost, no runtime check of `T`). */
+export function jsonCodecFor<T>(): Codec<T> {
+  return jsonCodec as Codec<T>;
+}

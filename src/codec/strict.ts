@@ -1,0 +1,165 @@
+/**
+ * The strict validation walk run before canonical JSON (DESIGN §3.2): one pass that rejects every value JSON
+ * cannot carry faithfully and, for the bigint codec, swaps bigints for `{"$bigint": "<radix-10>"}` tags.
+ * Layer 0.
+ */
+import { CodecError } from "../errors.js";
+
+/** What the walk does with a bigint: reject it (plain JSON) or replace it with a `$bigint` tag (protocol §2.3). */
+export type BigintMode = "reject" | "tag";
+
+/**
+ * Thrown inside the walk and caught by each enclosing container, which appends its own key while the stack
+ * unwinds. The success path therefore never builds or tracks a path.
+ */
+class WalkFailure {
+  /** Path segments, innermost first. */
+  readonly segments: (string | number)[] = [];
+  constructor(
+    readonly message: string,
+    readonly cause?: unknown,
+  ) {}
+}
+
+// Node >= 20 ships String.prototype.isWellFormed; the ES2022 lib typings do not declare it.
+type WellFormedString = string & { isWellFormed(): boolean };
+const isWellFormed = (s: string): boolean => (s as WellFormedString).isWellFormed();
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * Validates `value` for canonical JSON and returns what to canonicalize: `value` itself, or (bigint "tag" mode
+ * only) a copy-on-write replacement in which only the containers holding bigints are copied.
+ * Throws `CodecError("encode-failed", message, { path })`; `root` names the root of that path (default `$`).
+ */
+export function prepareJsonValue(value: unknown, bigints: BigintMode, root = "$"): unknown {
+  if (value === undefined) {
+    throw new CodecError("encode-failed", `undefined cannot be encoded as JSON at ${root}`, { path: root });
+  }
+  try {
+    return walk(value, bigints, []);
+  } catch (err) {
+    const failure = err instanceof WalkFailure ? err : new WalkFailure(thrownMessage(err), err);
+    const path = formatPath(root, failure.segments);
+    throw new CodecError("encode-failed", `${failure.message} at ${path}`, { path }, failure.cause);
+  }
+}
+
+function walk(value: unknown, bigints: BigintMode, ancestors: object[]): unknown {
+  switch (typeof value) {
+    case "string":
+      if (!isWellFormed(value)) throw new WalkFailure("string contains a lone surrogate (not valid Unicode)");
+      return value;
+    case "number":
+      if (!Number.isFinite(value)) throw new WalkFailure(`${value} cannot be encoded as JSON`);
+      return value;
+    case "boolean":
+      return value;
+    case "bigint":
+      if (bigints === "tag") return { $bigint: value.toString() };
+      throw new WalkFailure("bigint cannot be encoded as plain JSON; use bigintJsonCodec");
+    case "undefined":
+      // Object properties holding undefined are skipped before we get here; arrays are not.
+      throw new WalkFailure("undefined inside an array (JSON would silently turn it into null)");
+    case "function":
+      throw new WalkFailure("a function cannot be encoded as JSON");
+    case "symbol":
+      throw new WalkFailure("a symbol cannot be encoded as JSON");
+    case "object":
+      if (value === null) return null;
+      return walkContainer(value, bigints, ancestors);
+  }
+}
+
+function walkContainer(value: object, bigints: BigintMode, ancestors: object[]): unknown {
+  // Linear scan: ancestor chains are short in practice and this avoids a Set per encode.
+  if (ancestors.includes(value)) throw new WalkFailure("cycle: value contains one of its own ancestors");
+  const isArray = Array.isArray(value);
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (isArray ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) {
+    throw new WalkFailure(`${kindOf(value)} is not plain JSON data (convert it to plain objects/arrays first)`);
+  }
+  // canonicalize would call a hidden (non-enumerable) toJSON and encode something else entirely.
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    throw new WalkFailure("object has a toJSON method; pass the plain data instead");
+  }
+  ancestors.push(value);
+  const result = isArray
+    ? walkArray(value as unknown[], bigints, ancestors)
+    : walkObject(value as Record<string, unknown>, bigints, ancestors);
+  ancestors.pop();
+  return result;
+}
+
+function walkArray(arr: unknown[], bigints: BigintMode, ancestors: object[]): unknown[] {
+  let out: unknown[] | undefined;
+  let i = 0;
+  try {
+    for (; i < arr.length; i++) {
+      const item = arr[i];
+      const next = walk(item, bigints, ancestors);
+      if (next !== item) {
+        out ??= arr.slice();
+        out[i] = next;
+      }
+    }
+  } catch (err) {
+    throw located(err, i);
+  }
+  return out ?? arr;
+}
+
+function walkObject(
+  obj: Record<string, unknown>,
+  bigints: BigintMode,
+  ancestors: object[],
+): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  const keys = Object.keys(obj);
+  let key = "";
+  try {
+    for (let k = 0; k < keys.length; k++) {
+      key = keys[k] as string;
+      if (!isWellFormed(key)) throw new WalkFailure("object key contains a lone surrogate (not valid Unicode)");
+      const item = obj[key];
+      if (item === undefined) continue;
+      const next = walk(item, bigints, ancestors);
+      if (next !== item) {
+        // The spread copies every own key, so this assignment never reaches a "__proto__" setter.
+        out ??= { ...obj };
+        out[key] = next;
+      }
+    }
+  } catch (err) {
+    throw located(err, key);
+  }
+  return out ?? obj;
+}
+
+/** Records `segment` on the failure; any foreign error (a throwing getter, stack overflow) becomes one. */
+function located(err: unknown, segment: string | number): WalkFailure {
+  const failure = err instanceof WalkFailure ? err : new WalkFailure(thrownMessage(err), err);
+  failure.segments.push(segment);
+  return failure;
+}
+
+function thrownMessage(err: unknown): string {
+  return `reading the value threw: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+function kindOf(value: object): string {
+  const ctor = (Object.getPrototypeOf(value) as { constructor?: unknown } | null)?.constructor;
+  if (typeof ctor === "function" && ctor.name !== "") return ctor.name;
+  return Object.prototype.toString.call(value).slice(8, -1);
+}
+
+function formatPath(root: string, innermostFirst: readonly (string | number)[]): string {
+  let path = root;
+  for (let i = innermostFirst.length - 1; i >= 0; i--) {
+    const seg = innermostFirst[i] as string | number;
+    if (typeof seg === "number") path += `[${seg}]`;
+    else if (IDENTIFIER.test(seg)) path += `.${seg}`;
+    else path += `[${JSON.stringify(seg)}]`;
+  }
+  return path;
+}

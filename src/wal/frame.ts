@@ -1,0 +1,132 @@
+/**
+ * WAL frame shape (protocol §6.1, §6.4–§6.6) and the structural check applied to frames read from (and
+ * written to) storage. Layer 0.
+ */
+import { CodecError } from "../errors.js";
+
+export type Lifecycle = "spec" | "data" | "ownership";
+
+/** Replay phases in order (protocol §6.6); within a phase frames apply by ascending `frame_seq`. */
+export const REPLAY_ORDER: readonly Lifecycle[] = Object.freeze(["spec", "data", "ownership"] as const);
+
+/** Codec/encoding version written into every frame; not part of the checksum body (protocol §6.3, §6.4). */
+export const WAL_FORMAT_VERSION = 1;
+
+/** DS-14 BaseChange envelope (protocol §6.5). `seq` is omitted from JSON when absent. */
+export interface WALBaseChange<T = unknown> {
+  structure: string;
+  version: number | string;
+  t_ns: number;
+  seq?: number;
+  lifecycle: Lifecycle;
+  change: T;
+}
+
+export interface WALFrame<T = unknown> {
+  t: "c";
+  lifecycle: Lifecycle;
+  path: string;
+  change: WALBaseChange<T>;
+  frame_seq: number;
+  frame_t_ns: number;
+  /** 64-char lowercase hex SHA-256 of the canonical body; `""` when a stored frame had none. */
+  checksum: string;
+  format_version: number;
+}
+
+/** A frame before sealing: what the graph layer builds; the checksum and format version are added later. */
+export type WALFrameBody<T = unknown> = Omit<WALFrame<T>, "checksum" | "format_version">;
+
+const LIFECYCLES: ReadonlySet<unknown> = new Set<unknown>(REPLAY_ORDER);
+
+export function isLifecycle(value: unknown): value is Lifecycle {
+  return LIFECYCLES.has(value);
+}
+
+/** What is wrong with a would-be frame: `field` is a dotted name such as `frame_seq` or `change.t_ns`. */
+export interface WalFrameProblem {
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * Structural check shared by decode (`parseWalFrame`) and encode (the frame codec, `sealWalFrame`), so we never
+ * write a frame we would refuse to read. A missing `checksum` / `format_version` is not a problem: decode
+ * defaults them and encode fills them in.
+ */
+export function findWalFrameProblem(value: unknown): WalFrameProblem | undefined {
+  if (!isRecord(value)) return problem("frame", "a JSON object", value);
+  if (value.t !== "c") return problem("t", 'exactly "c"', value.t);
+  if (!isLifecycle(value.lifecycle)) return problem("lifecycle", '"spec", "data" or "ownership"', value.lifecycle);
+  if (typeof value.path !== "string") return problem("path", "a string", value.path);
+  if (!isSafeNonNegativeInteger(value.frame_seq)) {
+    return problem("frame_seq", "a non-negative safe integer", value.frame_seq);
+  }
+  const tns = value.frame_t_ns;
+  if (typeof tns !== "number" || !Number.isInteger(tns) || tns < 0) {
+    return problem("frame_t_ns", "a non-negative integer", tns);
+  }
+  if (value.checksum !== undefined && typeof value.checksum !== "string") {
+    return problem("checksum", "a string", value.checksum);
+  }
+  if (value.format_version !== undefined && !isSafeNonNegativeInteger(value.format_version)) {
+    return problem("format_version", "a non-negative safe integer", value.format_version);
+  }
+  const env = value.change;
+  if (!isRecord(env)) return problem("change", "a BaseChange object", env);
+  if (typeof env.structure !== "string") return problem("change.structure", "a string", env.structure);
+  if (typeof env.version !== "number" && typeof env.version !== "string") {
+    return problem("change.version", "a number or a string", env.version);
+  }
+  if (typeof env.t_ns !== "number") return problem("change.t_ns", "a number", env.t_ns);
+  if (env.seq !== undefined && typeof env.seq !== "number") return problem("change.seq", "a number", env.seq);
+  if (!isLifecycle(env.lifecycle)) {
+    return problem("change.lifecycle", '"spec", "data" or "ownership"', env.lifecycle);
+  }
+  // JSON has no undefined: a payload of undefined would be dropped on encode and the frame unreadable.
+  if (env.change === undefined) return problem("change.change", "present (use null for no payload)", undefined);
+  return undefined;
+}
+
+/**
+ * Validates a decoded JSON value as a WAL frame and returns a normalized frame holding exactly the eight
+ * fields (the `change` envelope is kept by reference: the checksum covers it as stored). Missing
+ * `format_version` → 1 (protocol §6.4); missing `checksum` → `""`, so a torn frame is detected by verification
+ * rather than rejected here. Throws `CodecError("decode-failed", …, { field })`.
+ */
+export function parseWalFrame(value: unknown): WALFrame {
+  const found = findWalFrameProblem(value);
+  if (found !== undefined) throw new CodecError("decode-failed", found.message, { field: found.field });
+  const v = value as Omit<WALFrame, "checksum" | "format_version"> & Partial<WALFrame>;
+  return {
+    t: v.t,
+    lifecycle: v.lifecycle,
+    path: v.path,
+    change: v.change,
+    frame_seq: v.frame_seq,
+    frame_t_ns: v.frame_t_ns,
+    checksum: v.checksum ?? "",
+    format_version: v.format_version ?? WAL_FORMAT_VERSION,
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isSafeNonNegativeInteger(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function problem(field: string, expected: string, got: unknown): WalFrameProblem {
+  return { field, message: `WAL frame field "${field}" must be ${expected}, got ${describe(got)}` };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "nothing (missing)";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return `a ${typeof value}`;
+}

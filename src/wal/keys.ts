@@ -1,0 +1,47 @@
+/**
+ * WAL backend keys (protocol §6.2): `<graph>/wal/<frame_seq zero-padded to 20 digits>`, so lexicographic key
+ * order equals numeric frame order. Layer 0.
+ */
+
+export const WAL_KEY_SEGMENT = "wal";
+export const WAL_FRAME_SEQ_PAD = 20;
+
+/** The WAL prefix of a graph, without a trailing slash: `"my-graph"` → `"my-graph/wal"`. */
+export function graphWalPrefix(name: string): string {
+  if (typeof name !== "string") throw new TypeError(`graphWalPrefix: name must be a string, got ${typeof name}`);
+  return `${name}/${WAL_KEY_SEGMENT}`;
+}
+
+/** `prefix + "/" + frame_seq` padded to 20 digits. RangeError for anything but a non-negative safe integer. */
+export function walFrameKey(prefix: string, seq: number): string {
+  if (typeof prefix !== "string") throw new TypeError(`walFrameKey: prefix must be a string, got ${typeof prefix}`);
+  if (!Number.isInteger(seq) || seq < 0) {
+    throw new RangeError(`walFrameKey: frame_seq must be a non-negative integer, got ${String(seq)}`);
+  }
+  if (!Number.isSafeInteger(seq)) {
+    // Above 2^53 - 1 the number is not exact (and from 1e21 on String() switches to exponent form).
+    throw new RangeError(
+      `walFrameKey: frame_seq must be a non-negative integer, got ${String(seq)} (above Number.MAX_SAFE_INTEGER)`,
+    );
+  }
+  return `${prefix}/${String(seq).padStart(WAL_FRAME_SEQ_PAD, "0")}`;
+}
+
+/**
+ * The frame_seq encoded in `key` when it is exactly `prefix + "/" + 20 digits`, else undefined. Exactness keeps
+ * a sibling graph's frames out (`"g/wal"` must not match `"g/walrus/…"`, graph-model.md §6 item 17). Digit
+ * strings above Number.MAX_SAFE_INTEGER (possible in Rust-written stores) cannot be represented and are
+ * reported as undefined rather than rounded.
+ */
+export function parseWalFrameKey(prefix: string, key: string): number | undefined {
+  const start = prefix.length + 1;
+  if (key.length !== start + WAL_FRAME_SEQ_PAD || !key.startsWith(prefix) || key.charCodeAt(prefix.length) !== 0x2f) {
+    return undefined;
+  }
+  for (let i = start; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return undefined;
+  }
+  const seq = Number(key.slice(start));
+  return Number.isSafeInteger(seq) ? seq : undefined;
+}

@@ -1,0 +1,393 @@
+/**
+ * The store actor: lives in a worker thread and is the only writer of one store. It owns the backend
+ * connection, the tier cores (pending buffers, debounce timers, cadence), encoding + checksums, and runs
+ * every op in mailbox order, so two flushes of one store can never interleave.
+ */
+import { threadId } from "node:worker_threads";
+import { memoryBackend } from "../backend/memory.js";
+import { fileBackend } from "../backend/file.js";
+import { sqliteBackend } from "../backend/sqlite.js";
+import type { StorageBackend } from "../backend/types.js";
+import { StorageError, serializeError, type SerializedError } from "../errors.js";
+import { AppendLogCore } from "../tier/append-log.js";
+import { KvCore } from "../tier/kv.js";
+import { SnapshotCore } from "../tier/snapshot.js";
+import type { TierCore } from "../tier/core.js";
+import type { Codec } from "../codec/types.js";
+import { resolveCodec } from "./codecs.js";
+import { LatencyWindow } from "./latency.js";
+import type {
+  ActorApi,
+  ActorEvent,
+  ActorOptions,
+  ActorStats,
+  ApplyResult,
+  FaultKind,
+  Op,
+  OpResult,
+  Outcome,
+  ScanPage,
+  StoreSpec,
+  TierSpec,
+} from "./protocol.js";
+
+type AnyCore = SnapshotCore<unknown> | KvCore<unknown> | AppendLogCore<unknown>;
+
+interface TierEntry {
+  core: AnyCore;
+  /** undefined: the codec runs on the main thread and values travel as bytes. */
+  codec: Codec<unknown> | undefined;
+}
+
+/** A job runs on the actor's backend in mailbox order (e.g. graph compaction, registered by the worker entry). */
+export type ActorJob = (backend: StorageBackend, args: unknown) => Promise<unknown>;
+
+export function openBackend(store: StoreSpec, synchronous: ActorOptions["synchronous"]): StorageBackend {
+  switch (store.kind) {
+    case "sqlite":
+      return sqliteBackend(store.path, { synchronous });
+    case "file":
+      return fileBackend(store.dir);
+    case "memory":
+      return memoryBackend({ name: `memory:${store.name}` });
+  }
+}
+
+export class StoreActor implements ActorApi {
+  private backend: StorageBackend | undefined;
+  private readonly openError: SerializedError | undefined;
+  private readonly tiers = new Map<number, TierEntry>();
+  private mailbox: Promise<unknown> = Promise.resolve();
+  private sink: ((e: ActorEvent) => void) | undefined;
+  private readonly latency = new LatencyWindow();
+  private closedTiers = { flushes: 0, failedFlushes: 0, bytesWritten: 0, writes: 0 };
+  private lastError: string | undefined;
+  private resolveClosed!: () => void;
+  /** Resolves when the actor shut down; the hosting piscina task returns then. */
+  readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
+
+  constructor(
+    private readonly options: ActorOptions,
+    private readonly jobs: ReadonlyMap<string, ActorJob> = new Map(),
+  ) {
+    try {
+      this.backend = openBackend(options.store, options.synchronous);
+    } catch (err) {
+      this.openError = serializeError(err);
+      queueMicrotask(() => this.resolveClosed());
+    }
+  }
+
+  async ready(): Promise<Outcome<{ threadId: number }>> {
+    return this.openError ? { ok: false, error: this.openError } : { ok: true, value: { threadId } };
+  }
+
+  setEventSink(sink: (e: ActorEvent) => void): void {
+    this.sink = sink;
+  }
+
+  /** Ops run strictly in arrival order; flush completion is awaited outside the mailbox. */
+  apply(ops: Op[]): Promise<ApplyResult> {
+    const done = this.enqueue(() => this.applyInOrder(ops));
+    return done.then(async ({ settled, errors }) => ({ results: await Promise.all(settled), errors }));
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.mailbox.then(task, task);
+    this.mailbox = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async applyInOrder(ops: Op[]): Promise<{ settled: Promise<OpResult>[]; errors: ApplyResult["errors"] }> {
+    const settled: Promise<OpResult>[] = [];
+    const errors: ApplyResult["errors"] = [];
+    const held = new Set<TierCore<unknown>>();
+    try {
+      for (const op of ops) {
+        try {
+          if (op.t === "open") {
+            const opened = this.result(op.id, this.openTier(op.tier, op.spec));
+            await opened; // later ops of this message may use the tier
+            settled.push(opened);
+            continue;
+          }
+          const entry = this.tier(op.tier);
+          const core = entry.core as unknown as TierCore<unknown>;
+          if (!held.has(core)) {
+            core.hold();
+            held.add(core);
+          }
+          const r = this.applyOne(op, entry);
+          // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
+          if (r) {
+            if (op.t === "flush" || op.t === "close" || op.t === "compact") settled.push(r);
+            else {
+              await r.catch(() => undefined);
+              settled.push(r);
+            }
+          }
+        } catch (err) {
+          if ("id" in op) settled.push(Promise.resolve(failure(op.id, err)));
+          else {
+            errors.push(serializeError(err));
+            this.lastError = describe(err);
+          }
+        }
+      }
+    } finally {
+      for (const core of held) core.release();
+    }
+    return { settled, errors };
+  }
+
+  private applyOne(op: Exclude<Op, { t: "open" }>, entry: TierEntry): Promise<OpResult> | undefined {
+    const { core, codec } = entry;
+    switch (op.t) {
+      case "put":
+        if (core instanceof AppendLogCore) throw new TypeError("put on an append-log tier");
+        (core as SnapshotCore<unknown> | KvCore<unknown>).put(op.key, op.bytes ?? op.value);
+        return undefined;
+      case "append": {
+        const log = asLog(core);
+        if (op.bytes) log.appendEncoded(op.bucket, op.bytes, op.count);
+        else log.append(op.bucket, op.entries ?? []);
+        return undefined;
+      }
+      case "rollback":
+        core.rollback();
+        return undefined;
+      case "flush":
+        return this.result(op.id, core.flush().then(() => null));
+      case "compact":
+        return this.result(op.id, core.compact().then(() => null));
+      case "close":
+        return this.result(
+          op.id,
+          core.close().then(() => {
+            this.retire(op.tier, core);
+            return null;
+          }),
+        );
+      case "load":
+        if (core instanceof SnapshotCore) {
+          return codec ? this.result(op.id, core.load(op.key)) : this.bytesResult(op.id, core.loadBytes(op.key));
+        }
+        if (core instanceof KvCore) {
+          if (op.key === undefined) throw new TypeError("kv load needs a key");
+          return codec ? this.result(op.id, core.load(op.key)) : this.bytesResult(op.id, core.loadBytes(op.key));
+        }
+        throw new TypeError("load on an append-log tier");
+      case "loadEntries": {
+        const log = asLog(core);
+        return codec
+          ? this.result(op.id, log.loadEntries(op.opts))
+          : this.bytesResult(op.id, log.loadSegments(op.opts?.keyFilter));
+      }
+      case "delete":
+        return this.result(op.id, asKv(core).delete(op.key).then(() => null));
+      case "list":
+        return this.result(op.id, asKv(core).list(op.prefix));
+      case "scan":
+        return this.result(op.id, scanPage(asKv(core), codec, op.prefix, op.after, op.limit));
+    }
+  }
+
+  private async openTier(id: number, spec: TierSpec): Promise<null> {
+    const backend = this.requireBackend();
+    if (this.tiers.has(id)) throw new StorageError("invalid-argument", `tier id ${id} already open`);
+    const codec = await resolveCodec(spec.codec);
+    const common = {
+      name: spec.name,
+      debounceMs: spec.debounceMs,
+      compactEvery: spec.compactEvery,
+      onError: (err: Error) => this.emitError(err, spec.name),
+    };
+    const passthrough = codec ?? bytesCodec;
+    let core: AnyCore;
+    if (spec.kind === "snapshot") core = new SnapshotCore<unknown>(backend, passthrough, common);
+    else if (spec.kind === "kv") core = new KvCore<unknown>(backend, passthrough, common);
+    else core = new AppendLogCore<unknown>(backend, codec as Codec<readonly unknown[]> | undefined, { ...common, mode: spec.mode, layout: spec.layout });
+    core.flushObserver = (ms) => this.latency.record(ms);
+    this.tiers.set(id, { core, codec });
+    return null;
+  }
+
+  private retire(id: number, core: AnyCore): void {
+    const s = core.stats;
+    this.closedTiers.flushes += s.flushes;
+    this.closedTiers.failedFlushes += s.failedFlushes;
+    this.closedTiers.bytesWritten += s.bytesWritten;
+    this.closedTiers.writes += s.writes;
+    this.tiers.delete(id);
+  }
+
+  private tier(id: number): TierEntry {
+    const t = this.tiers.get(id);
+    if (!t) throw new StorageError("closed", `tier ${id} is not open in this store actor`);
+    return t;
+  }
+
+  private requireBackend(): StorageBackend {
+    if (!this.backend) {
+      throw new StorageError("closed", "store actor is shut down", { store: JSON.stringify(this.options.store) });
+    }
+    return this.backend;
+  }
+
+  private result(id: number, p: Promise<unknown>): Promise<OpResult> {
+    return p.then(
+      (value) => ({ id, ok: true as const, value }),
+      (err: unknown) => failure(id, err),
+    );
+  }
+
+  private bytesResult(id: number, p: Promise<Uint8Array | Uint8Array[] | undefined>): Promise<OpResult> {
+    return p.then(
+      (bytes) => ({ id, ok: true as const, bytes }),
+      (err: unknown) => failure(id, err),
+    );
+  }
+
+  private emitError(err: Error, tier: string | undefined): void {
+    this.lastError = describe(err);
+    try {
+      this.sink?.({ type: "error", error: serializeError(err), tier });
+    } catch {
+      // the main thread is gone; nothing to report to
+    }
+  }
+
+  async stats(): Promise<ActorStats> {
+    const s: ActorStats = {
+      pendingEntries: 0,
+      pendingBytes: 0,
+      flushes: this.closedTiers.flushes,
+      failedFlushes: this.closedTiers.failedFlushes,
+      flushLatencyP50Ms: this.latency.percentile(50),
+      flushLatencyP99Ms: this.latency.percentile(99),
+      bytesWritten: this.closedTiers.bytesWritten,
+      writes: this.closedTiers.writes,
+      tiers: this.tiers.size,
+      lastError: this.lastError,
+    };
+    for (const { core } of this.tiers.values()) {
+      s.pendingEntries += core.stats.pendingEntries;
+      s.flushes += core.stats.flushes;
+      s.failedFlushes += core.stats.failedFlushes;
+      s.bytesWritten += core.stats.bytesWritten;
+      s.writes += core.stats.writes;
+      if (core.stats.lastError) s.lastError = core.stats.lastError;
+    }
+    return s;
+  }
+
+  runJob(name: string, args: unknown): Promise<Outcome<unknown>> {
+    return this.enqueue(async () => {
+      try {
+        const job = this.jobs.get(name);
+        if (!job) throw new StorageError("invalid-argument", `no job "${name}" is registered in the store actor`);
+        return { ok: true as const, value: await job(this.requireBackend(), args) };
+      } catch (err) {
+        return { ok: false as const, error: serializeError(err) };
+      }
+    });
+  }
+
+  /** Drains every tier durably, then closes the backend (releasing the store lock). */
+  shutdown(): Promise<Outcome<null>> {
+    return this.enqueue(async () => {
+      let firstError: unknown;
+      for (const [id, { core }] of this.tiers) {
+        try {
+          await core.close();
+        } catch (err) {
+          firstError ??= err;
+        }
+        this.retire(id, core);
+      }
+      if (firstError !== undefined) return { ok: false as const, error: serializeError(firstError) };
+      try {
+        await this.backend?.close?.();
+      } catch (err) {
+        return { ok: false as const, error: serializeError(err) };
+      }
+      this.backend = undefined;
+      setImmediate(() => this.resolveClosed()); // after this answer has been posted
+      return { ok: true as const, value: null };
+    });
+  }
+
+  injectFault(kind: FaultKind): void {
+    if (!this.options.allowFaultInjection) return;
+    switch (kind) {
+      case "throw":
+        setImmediate(() => {
+          throw new Error("injected fault: uncaught exception in store actor");
+        });
+        return;
+      case "exit":
+        setImmediate(() => process.exit(70));
+        return;
+      case "oom": {
+        const hog: unknown[] = [];
+        const grow = (): void => {
+          for (let i = 0; i < 1e5; i++) hog.push({ i, pad: "x".repeat(64) });
+          setImmediate(grow);
+        };
+        setImmediate(grow);
+        return;
+      }
+      case "hang": {
+        const until = Date.now() + 60_000;
+        while (Date.now() < until) {
+          // busy loop: the worker stops answering (tests terminate it)
+        }
+        return;
+      }
+    }
+  }
+}
+
+const bytesCodec: Codec<unknown> = {
+  name: "bytes",
+  version: 1,
+  encode: (v) => v as Uint8Array,
+  decode: (b) => b,
+};
+
+function asLog(core: AnyCore): AppendLogCore<unknown> {
+  if (!(core instanceof AppendLogCore)) throw new TypeError("not an append-log tier");
+  return core;
+}
+
+function asKv(core: AnyCore): KvCore<unknown> {
+  if (!(core instanceof KvCore)) throw new TypeError("not a kv tier");
+  return core;
+}
+
+async function scanPage(
+  kv: KvCore<unknown>,
+  codec: Codec<unknown> | undefined,
+  prefix: string,
+  after: string | undefined,
+  limit: number,
+): Promise<ScanPage> {
+  const entries: ScanPage["entries"] = [];
+  for await (const { key, value } of kv.entriesByPrefix(prefix, (b) => b, after)) {
+    entries.push(codec ? { key, value: codec.decode(value) } : { key, bytes: value });
+    if (entries.length >= limit) return { entries, next: key };
+  }
+  return { entries, next: undefined };
+}
+
+function failure(id: number, err: unknown): OpResult {
+  return { id, ok: false, error: serializeError(err) };
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  return `${String(e?.code ?? e?.name ?? "Error")}: ${String(e?.message ?? err)}`;
+}

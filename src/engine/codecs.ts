@@ -1,0 +1,47 @@
+/** Codecs a worker can run itself: the built-ins by name, or a module the worker imports. */
+import { jsonCodec } from "../codec/json.js";
+import { bigintJsonCodec } from "../codec/bigint.js";
+import type { Codec } from "../codec/types.js";
+import { walFrameCodec } from "../wal/codec.js";
+import type { CodecSpec } from "./protocol.js";
+
+const builtins = new Map<string, Codec<unknown>>([
+  [jsonCodec.name, jsonCodec as Codec<unknown>],
+  [bigintJsonCodec.name, bigintJsonCodec as Codec<unknown>],
+  [walFrameCodec.name, walFrameCodec as unknown as Codec<unknown>],
+]);
+
+/** Module codec reference: the worker imports `specifier` and uses its `export` (default "default"). */
+export interface CodecModuleRef {
+  readonly module: string;
+  readonly export?: string;
+}
+
+/** Maps a proxy's codec option to what crosses the thread boundary. */
+export function codecSpecOf(codec: Codec<never> | CodecModuleRef | undefined): CodecSpec {
+  if (codec === undefined) return { kind: "builtin", name: jsonCodec.name };
+  if ("module" in codec) return { kind: "module", specifier: codec.module, exportName: codec.export ?? "default" };
+  const builtin = builtins.get(codec.name);
+  return builtin === (codec as unknown) ? { kind: "builtin", name: codec.name } : { kind: "main" };
+}
+
+/** Resolves a spec inside the worker; undefined = values arrive pre-encoded. */
+export async function resolveCodec(spec: CodecSpec): Promise<Codec<unknown> | undefined> {
+  switch (spec.kind) {
+    case "main":
+      return undefined;
+    case "builtin": {
+      const c = builtins.get(spec.name);
+      if (!c) throw new TypeError(`unknown built-in codec "${spec.name}"`);
+      return c;
+    }
+    case "module": {
+      const mod = (await import(spec.specifier)) as Record<string, unknown>;
+      const c = mod[spec.exportName] as Partial<Codec<unknown>> | undefined;
+      if (!c || typeof c.encode !== "function" || typeof c.decode !== "function") {
+        throw new TypeError(`module "${spec.specifier}" export "${spec.exportName}" is not a codec`);
+      }
+      return c as Codec<unknown>;
+    }
+  }
+}

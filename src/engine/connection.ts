@@ -1,0 +1,237 @@
+/**
+ * Main-thread end of one store actor: coalesces every op queued in one tick into a single `apply`
+ * message, matches results to waiting promises, and turns a dead worker into typed rejections.
+ */
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { proxy, transfer, wrap } from "comlink";
+import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
+import type { Piscina } from "piscina";
+import { StorageError, deserializeError } from "../errors.js";
+import type { ActorApi, ActorEvent, ActorOptions, ActorStats, FaultKind, Op, Outcome, StoreSpec } from "./protocol.js";
+
+/** The actor as seen across the port: every method answers asynchronously. */
+type RemoteActor = {
+  [K in keyof ActorApi]: ActorApi[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
+
+type OpWithoutId = Op extends infer O ? (O extends { id: number } ? Omit<O, "id"> : never) : never;
+
+interface Waiter {
+  resolve(v: { value?: unknown; bytes?: Uint8Array | Uint8Array[] }): void;
+  reject(e: Error): void;
+}
+
+export interface ConnectionHooks {
+  onError(err: Error, context: { store: StoreSpec; tier?: string }): void;
+  /** The actor is gone (shut down or crashed): the engine forgets this connection. */
+  onGone(conn: StoreConnection): void;
+}
+
+export class StoreConnection {
+  private readonly remote: RemoteActor;
+  private readonly port: MessagePort;
+  private queue: Op[] = [];
+  private transfers: ArrayBuffer[] = [];
+  private scheduled = false;
+  private nextOpId = 1;
+  private nextTierId = 1;
+  private readonly waiting = new Map<number, Waiter>();
+  private outstanding = 0;
+  private inFlightMessages = 0;
+  private deathError: Error | undefined;
+  private rejectDeath!: (e: Error) => void;
+  private readonly death: Promise<never>;
+  private readonly ready: Promise<void>;
+  private readonly task: Promise<unknown>;
+  threadId: number | undefined;
+  closing = false;
+
+  constructor(
+    pool: Piscina,
+    readonly key: string,
+    readonly store: StoreSpec,
+    options: ActorOptions,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.death = new Promise<never>((_, reject) => (this.rejectDeath = reject));
+    this.death.catch(() => undefined);
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.remote = wrap<ActorApi>(nodeEndpoint(port1)) as unknown as RemoteActor;
+    port1.unref();
+    const task = pool.run({ port: port2, options }, { transferList: [port2] }) as Promise<unknown>;
+    this.task = task;
+    task.then(
+      () => this.die(new StorageError("closed", `store actor for ${key} shut down`, { store: key })),
+      (err: unknown) =>
+        this.die(
+          new StorageError("worker-crashed", `worker owning store ${key} crashed: ${errorMessage(err)}`, {
+            store: key,
+          }),
+        ),
+    );
+    this.ready = this.call(() => this.remote.ready()).then((outcome) => {
+      if (!outcome.ok) {
+        const err = deserializeError(outcome.error);
+        this.die(err);
+        throw err;
+      }
+      this.threadId = outcome.value.threadId;
+    });
+    this.ready.catch(() => undefined);
+    void this.call(() => this.remote.setEventSink(proxy((e: ActorEvent) => this.onEvent(e)))).catch(() => undefined);
+  }
+
+  get alive(): boolean {
+    return this.deathError === undefined;
+  }
+
+  /** Ops waiting in this tick's batch plus messages the actor has not answered yet. */
+  get queueDepth(): number {
+    return this.queue.length + this.inFlightMessages;
+  }
+
+  newTierId(): number {
+    return this.nextTierId++;
+  }
+
+  /** Queues a fire-and-forget op (put/append/rollback) for this tick's message. */
+  post(op: Op, transferable?: Uint8Array): void {
+    this.assertAlive();
+    this.queue.push(op);
+    if (transferable && transferable.byteOffset === 0 && transferable.byteLength === transferable.buffer.byteLength) {
+      this.transfers.push(transferable.buffer as ArrayBuffer);
+    }
+    this.schedule();
+  }
+
+  /** Queues an op that produces a result, in order with everything posted before it. */
+  request(op: OpWithoutId): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
+    if (this.deathError) return Promise.reject(this.deathError);
+    const id = this.nextOpId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.queue.push({ ...op, id } as Op);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => this.send());
+  }
+
+  private send(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    const ops = this.queue;
+    const transfers = this.transfers;
+    this.queue = [];
+    this.transfers = [];
+    this.inFlightMessages++;
+    this.ready
+      .then(() => this.call(() => this.remote.apply(transfer(ops, transfers))))
+      .then(
+        ({ results, errors }) => {
+          this.inFlightMessages--;
+          for (const r of results) {
+            const w = this.waiting.get(r.id);
+            if (!w) continue;
+            this.waiting.delete(r.id);
+            if (r.ok) w.resolve({ value: r.value, bytes: r.bytes });
+            else w.reject(deserializeError(r.error));
+          }
+          for (const e of errors) this.hooks.onError(deserializeError(e), { store: this.store });
+        },
+        (err: unknown) => {
+          this.inFlightMessages--;
+          const e = err instanceof Error ? err : new Error(String(err));
+          for (const op of ops) {
+            if (!("id" in op)) continue;
+            const w = this.waiting.get(op.id);
+            this.waiting.delete(op.id);
+            w?.reject(e);
+          }
+        },
+      );
+  }
+
+  /** Every comlink call goes through here: it keeps the port referenced while answers are due and fails fast on death. */
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.deathError) return Promise.reject(this.deathError);
+    if (this.outstanding++ === 0) this.port.ref();
+    const settle = (): void => {
+      if (--this.outstanding === 0) this.port.unref();
+    };
+    const p = Promise.race([fn(), this.death]);
+    p.then(settle, settle);
+    return p;
+  }
+
+  stats(): Promise<ActorStats> {
+    return this.ready.then(() => this.call(() => this.remote.stats()));
+  }
+
+  async runJob(name: string, args: unknown): Promise<unknown> {
+    await this.ready;
+    await this.flushQueue();
+    const outcome: Outcome<unknown> = await this.call(() => this.remote.runJob(name, args));
+    if (!outcome.ok) throw deserializeError(outcome.error);
+    return outcome.value;
+  }
+
+  /** Sends this tick's ops now (so a following direct call is ordered after them). */
+  private flushQueue(): Promise<void> {
+    if (this.queue.length > 0) this.send();
+    return Promise.resolve();
+  }
+
+  injectFault(kind: FaultKind): void {
+    void this.ready.then(() => this.remote.injectFault(kind)).catch(() => undefined);
+  }
+
+  /** Drains everything durably and stops the actor (releases the store lock). */
+  async shutdown(): Promise<void> {
+    if (this.deathError) return;
+    this.closing = true;
+    await this.ready;
+    await this.flushQueue();
+    let outcome: Outcome<null>;
+    try {
+      outcome = await this.call(() => this.remote.shutdown());
+    } catch (err) {
+      if (err instanceof StorageError && err.code === "closed") return; // the actor finished first
+      throw err;
+    }
+    if (!outcome.ok) throw deserializeError(outcome.error);
+    await this.task.catch(() => undefined); // the hosting task returns once the actor released the store
+  }
+
+  private onEvent(e: ActorEvent): void {
+    if (e.type === "error") this.hooks.onError(deserializeError(e.error), { store: this.store, tier: e.tier });
+  }
+
+  private assertAlive(): void {
+    if (this.deathError) throw this.deathError;
+  }
+
+  /** Rejects every waiting promise with `err`; later calls fail with it too. */
+  die(err: Error): void {
+    if (this.deathError) return;
+    this.deathError = err;
+    this.rejectDeath(err);
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
+    this.queue = [];
+    this.port.close();
+    if (err instanceof StorageError && err.code === "worker-crashed" && !this.closing) {
+      this.hooks.onError(err, { store: this.store });
+    }
+    this.hooks.onGone(this);
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,209 @@
+/**
+ * openStorageEngine: a piscina pool of worker threads hosting one actor per open store. Opening the
+ * same store twice reuses its actor; each store has exactly one writer.
+ */
+import { availableParallelism } from "node:os";
+import { existsSync } from "node:fs";
+import { resolve as resolvePath } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Piscina } from "piscina";
+import { StorageError } from "../errors.js";
+import type { AppendLogStorageTier, KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import { StoreConnection } from "./connection.js";
+import type { ActorOptions, FaultKind, StoreSpec } from "./protocol.js";
+import {
+  appendLogProxy,
+  kvProxy,
+  snapshotProxy,
+  type EngineAppendLogOptions,
+  type EngineKvOptions,
+  type EngineSnapshotOptions,
+} from "./proxies.js";
+
+export type SqliteSynchronous = ActorOptions["synchronous"];
+
+export interface StorageEngineOptions {
+  /** Worker threads (default: available parallelism - 1, at least 1). */
+  threads?: number;
+  /** Milliseconds an idle worker thread is kept (default: forever while the engine is open). */
+  idleTimeoutMs?: number;
+  /** Default SQLite `synchronous` for stores (default "FULL": a resolved flush survives power loss). */
+  synchronous?: SqliteSynchronous;
+  /** Background failures: debounced/cadence flushes, worker crashes, ops rejected in the worker. */
+  onError?: (error: Error, context: { store: StoreSpec; tier?: string }) => void;
+  /** Per-worker V8 heap limits (OOM in a worker then crashes that worker only). */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number };
+  /** Enables `engine.injectFault` (crash drills and tests). */
+  allowFaultInjection?: boolean;
+}
+
+export interface StoreStats {
+  store: StoreSpec;
+  alive: boolean;
+  queueDepth: number;
+  pendingEntries: number;
+  pendingBytes: number;
+  flushes: number;
+  failedFlushes: number;
+  flushLatencyP50Ms: number | undefined;
+  flushLatencyP99Ms: number | undefined;
+  bytesWritten: number;
+  /** Backend writes (one per WAL frame / record / segment). */
+  frames: number;
+  lastError: string | undefined;
+}
+
+export interface StorageEngine {
+  snapshot<T>(store: StoreSpec, opts?: EngineSnapshotOptions<T>): SnapshotStorageTier<T>;
+  appendLog<T>(store: StoreSpec, opts?: EngineAppendLogOptions<T>): AppendLogStorageTier<T>;
+  kv<T>(store: StoreSpec, opts?: EngineKvOptions<T>): KvStorageTier<T>;
+  /** Runs a job registered in the worker entry (graph compaction lives in src/graph). */
+  runJob(store: StoreSpec, name: string, args: unknown): Promise<unknown>;
+  stats(): Promise<StoreStats[]>;
+  /** Drains every pending write durably, closes connections, terminates workers. */
+  close(): Promise<void>;
+  /** Crash drills: "terminate" kills the owning worker from the main thread; others act inside it. */
+  injectFault(store: StoreSpec, kind: FaultKind | "terminate"): Promise<void>;
+  readonly closed: boolean;
+}
+
+export function storeKey(store: StoreSpec): string {
+  switch (store?.kind) {
+    case "sqlite":
+      return `sqlite:${resolvePath(requireString(store.path, "store.path"))}`;
+    case "file":
+      return `file:${resolvePath(requireString(store.dir, "store.dir"))}`;
+    case "memory":
+      return `memory:${requireString(store.name, "store.name")}`;
+    default:
+      throw new TypeError(`store.kind must be "sqlite", "file" or "memory", got ${String((store as { kind?: unknown })?.kind)}`);
+  }
+}
+
+function requireString(v: unknown, what: string): string {
+  if (typeof v !== "string" || v.length === 0) throw new TypeError(`${what} must be a non-empty string`);
+  return v;
+}
+
+function normalise(store: StoreSpec): StoreSpec {
+  if (store.kind === "sqlite") return { kind: "sqlite", path: resolvePath(store.path) };
+  if (store.kind === "file") return { kind: "file", dir: resolvePath(store.dir) };
+  return { kind: "memory", name: store.name };
+}
+
+/** The compiled worker entry: next to us when running from dist/, else dist/ of the package (tests run src/). */
+export function workerEntryPath(): string {
+  const candidates = [
+    new URL("../../workers/store-actor.js", import.meta.url),
+    new URL("../../dist/workers/store-actor.js", import.meta.url),
+  ];
+  for (const c of candidates) {
+    const p = fileURLToPath(c);
+    if (existsSync(p)) return p;
+  }
+  throw new StorageError(
+    "backend-error",
+    "compiled worker entry workers/store-actor.js not found: run `npm run build` first",
+  );
+}
+
+export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngine {
+  const threads = opts.threads ?? Math.max(1, availableParallelism() - 1);
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
+  const synchronous = opts.synchronous ?? "FULL";
+  const pool = new Piscina({
+    filename: workerEntryPath(),
+    minThreads: threads,
+    maxThreads: threads,
+    idleTimeout: opts.idleTimeoutMs ?? Number.POSITIVE_INFINITY,
+    // Actor tasks run for the store's lifetime; an idle worker must keep serving its MessagePorts and
+    // debounce timers, which piscina's default Atomics.wait would freeze.
+    atomics: "disabled",
+    concurrentTasksPerWorker: 1 << 16,
+    ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}),
+  });
+  // Worker errors surface through the tasks they fail; an idle pool error must not crash the process.
+  pool.on("error", (err: Error) => report(new StorageError("worker-crashed", err.message), undefined));
+
+  const connections = new Map<string, StoreConnection>();
+  let closed = false;
+
+  function report(err: Error, store: StoreSpec | undefined, tier?: string): void {
+    try {
+      opts.onError?.(err, { store: store ?? { kind: "memory", name: "?" }, ...(tier !== undefined ? { tier } : {}) });
+    } catch {
+      // a throwing handler must not break the engine
+    }
+  }
+
+  function connection(store: StoreSpec): StoreConnection {
+    if (closed) throw new StorageError("closed", "storage engine is closed");
+    const key = storeKey(store);
+    let conn = connections.get(key);
+    if (conn && conn.alive && !conn.closing) return conn;
+    const spec = normalise(store);
+    conn = new StoreConnection(pool, key, spec, { store: spec, synchronous, allowFaultInjection: !!opts.allowFaultInjection }, {
+      onError: (err, ctx) => report(err, ctx.store, ctx.tier),
+      onGone: (c) => {
+        if (connections.get(c.key) === c) connections.delete(c.key);
+      },
+    });
+    connections.set(key, conn);
+    return conn;
+  }
+
+  return {
+    snapshot: <T>(store: StoreSpec, o: EngineSnapshotOptions<T> = {}) => snapshotProxy<T>(connection(store), o),
+    appendLog: <T>(store: StoreSpec, o: EngineAppendLogOptions<T> = {}) => appendLogProxy<T>(connection(store), o),
+    kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => kvProxy<T>(connection(store), o),
+    runJob: (store, name, args) => connection(store).runJob(name, args),
+    async stats(): Promise<StoreStats[]> {
+      if (closed) throw new StorageError("closed", "storage engine is closed");
+      const out: StoreStats[] = [];
+      for (const conn of connections.values()) {
+        const s = await conn.stats().catch(() => undefined);
+        out.push({
+          store: conn.store,
+          alive: conn.alive,
+          queueDepth: conn.queueDepth,
+          pendingEntries: s?.pendingEntries ?? 0,
+          pendingBytes: s?.pendingBytes ?? 0,
+          flushes: s?.flushes ?? 0,
+          failedFlushes: s?.failedFlushes ?? 0,
+          flushLatencyP50Ms: s?.flushLatencyP50Ms,
+          flushLatencyP99Ms: s?.flushLatencyP99Ms,
+          bytesWritten: s?.bytesWritten ?? 0,
+          frames: s?.writes ?? 0,
+          lastError: s?.lastError,
+        });
+      }
+      return out;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      const errors: unknown[] = [];
+      await Promise.all(
+        [...connections.values()].map((c) =>
+          c.shutdown().catch((err: unknown) => {
+            errors.push(err);
+          }),
+        ),
+      );
+      connections.clear();
+      await pool.destroy();
+      if (errors.length > 0) throw errors[0];
+    },
+    async injectFault(store, kind): Promise<void> {
+      if (!opts.allowFaultInjection) throw new StorageError("invalid-argument", "fault injection is disabled for this engine");
+      const conn = connection(store);
+      if (kind !== "terminate") return conn.injectFault(kind);
+      await conn.stats().catch(() => undefined); // the actor is up and its thread known
+      const worker = pool.threads.find((w) => w.threadId === conn.threadId);
+      await worker?.terminate();
+    },
+    get closed() {
+      return closed;
+    },
+  };
+}

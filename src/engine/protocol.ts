@@ -1,0 +1,101 @@
+/**
+ * The wire contract between main-thread tier proxies and the store actor in a worker. Everything here is
+ * structured-clone data: functions never cross threads (filter/keyOf run in the proxy).
+ */
+import type { SerializedError } from "../errors.js";
+import type { AppendLoadOptions, AppendLogLayout, AppendLogMode } from "../tier/types.js";
+
+/** Which store an actor owns. */
+export type StoreSpec =
+  | { readonly kind: "sqlite"; readonly path: string }
+  | { readonly kind: "file"; readonly dir: string }
+  | { readonly kind: "memory"; readonly name: string };
+
+/** How a tier's values become bytes: in the worker (built-in or module codec) or on the main thread ("main"). */
+export type CodecSpec =
+  | { readonly kind: "builtin"; readonly name: string }
+  | { readonly kind: "module"; readonly specifier: string; readonly exportName: string }
+  | { readonly kind: "main" };
+
+export interface TierSpec {
+  readonly kind: "snapshot" | "append-log" | "kv";
+  readonly name: string | undefined;
+  readonly debounceMs: number | undefined;
+  readonly compactEvery: number | undefined;
+  readonly codec: CodecSpec;
+  readonly mode?: AppendLogMode;
+  readonly layout?: AppendLogLayout;
+}
+
+export interface ActorOptions {
+  readonly store: StoreSpec;
+  readonly synchronous: "FULL" | "NORMAL" | "OFF" | "EXTRA";
+  /** Allows the fault-injection op (tests and crash drills only). */
+  readonly allowFaultInjection: boolean;
+}
+
+/** Ops a proxy queues; one coalesced `apply` message carries every op of a tick, applied in order. */
+export type Op =
+  | { t: "open"; tier: number; spec: TierSpec; id: number }
+  | { t: "put"; tier: number; key: string; value?: unknown; bytes?: Uint8Array }
+  | { t: "append"; tier: number; bucket: string; entries?: unknown[]; bytes?: Uint8Array; count: number }
+  | { t: "rollback"; tier: number }
+  | { t: "flush"; tier: number; id: number }
+  | { t: "compact"; tier: number; id: number }
+  | { t: "close"; tier: number; id: number }
+  | { t: "load"; tier: number; id: number; key?: string }
+  | { t: "loadEntries"; tier: number; id: number; opts?: AppendLoadOptions }
+  | { t: "delete"; tier: number; id: number; key: string }
+  | { t: "list"; tier: number; id: number; prefix?: string }
+  | { t: "scan"; tier: number; id: number; prefix: string; after?: string; limit: number };
+
+/** Outcome of an op that carries an `id`. `value` is decoded in the worker, `bytes` when the codec is main-thread. */
+export type OpResult =
+  | { id: number; ok: true; value?: unknown; bytes?: Uint8Array | Uint8Array[] }
+  | { id: number; ok: false; error: SerializedError };
+
+export interface ApplyResult {
+  results: OpResult[];
+  /** Errors of ops without an id (e.g. a put after close): reported to onError by the engine. */
+  errors: SerializedError[];
+}
+
+export interface ScanPage {
+  entries: Array<{ key: string; value?: unknown; bytes?: Uint8Array }>;
+  /** Last key of the page when more may follow. */
+  next: string | undefined;
+}
+
+export interface ActorStats {
+  pendingEntries: number;
+  pendingBytes: number;
+  flushes: number;
+  failedFlushes: number;
+  flushLatencyP50Ms: number | undefined;
+  flushLatencyP99Ms: number | undefined;
+  bytesWritten: number;
+  writes: number;
+  tiers: number;
+  lastError: string | undefined;
+}
+
+/** Worker-side faults for crash drills; "terminate" is done by the engine from the main thread. */
+export type FaultKind = "throw" | "exit" | "oom" | "hang";
+
+/** Events the actor pushes to the main thread (background flush failures). */
+export type ActorEvent = { type: "error"; error: SerializedError; tier: string | undefined };
+
+/** Result wrapper: comlink would flatten thrown errors to plain ones, losing `code`. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+
+export interface ActorApi {
+  /** Resolves once the backend is open (or reports why it could not be: store-locked, backend-error...). */
+  ready(): Promise<Outcome<{ threadId: number }>>;
+  setEventSink(sink: (e: ActorEvent) => void): void;
+  apply(ops: Op[]): Promise<ApplyResult>;
+  stats(): Promise<ActorStats>;
+  /** Runs a job registered by the worker entry (e.g. graph compaction) in mailbox order, on the actor's backend. */
+  runJob(name: string, args: unknown): Promise<Outcome<unknown>>;
+  shutdown(): Promise<Outcome<null>>;
+  injectFault(kind: FaultKind): void;
+}

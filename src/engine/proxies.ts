@@ -1,0 +1,243 @@
+/**
+ * Main-thread tier proxies: the same interfaces as inline tiers. filter/keyOf (and a custom codec) run
+ * here; everything else — buffering, debounce, cadence, encoding, checksums, I/O — runs in the actor.
+ * `save`/`appendEntries` only queue an op; the ops of one tick travel in one message.
+ */
+import type { Codec } from "../codec/types.js";
+import { StorageError } from "../errors.js";
+import { defaultSnapshotKey } from "../tier/snapshot.js";
+import { collectPage } from "../tier/append-layout.js";
+import { groupBy } from "../tier/append-log.js";
+import { validateCadence } from "../tier/options.js";
+import type {
+  AppendLoadOptions,
+  AppendLoadResult,
+  AppendLogMode,
+  AppendLogStorageOptions,
+  AppendLogStorageTier,
+  BaseStorageTier,
+  KvStorageOptions,
+  KvStorageTier,
+  SnapshotStorageOptions,
+  SnapshotStorageTier,
+  TierCommonOptions,
+} from "../tier/types.js";
+import { codecSpecOf, type CodecModuleRef } from "./codecs.js";
+import type { StoreConnection } from "./connection.js";
+import type { TierSpec } from "./protocol.js";
+
+/** Engine tiers accept a codec object (runs on the main thread unless it is a built-in) or a module the worker imports. */
+export type EngineCodecOption<T> = Codec<T> | CodecModuleRef;
+
+export type EngineSnapshotOptions<T> = Omit<SnapshotStorageOptions<T>, "codec" | "onError"> & { codec?: EngineCodecOption<T> };
+export type EngineAppendLogOptions<T> = Omit<AppendLogStorageOptions<T>, "codec" | "onError"> & {
+  codec?: EngineCodecOption<readonly T[]>;
+};
+export type EngineKvOptions<T> = Omit<KvStorageOptions<T>, "codec" | "onError"> & { codec?: EngineCodecOption<T> };
+
+const SCAN_PAGE = 2048;
+
+abstract class TierProxy implements BaseStorageTier {
+  readonly name: string;
+  readonly debounceMs: number | undefined;
+  readonly compactEvery: number | undefined;
+  protected readonly tier: number;
+  /** The codec when it runs here (values cross as bytes); undefined when the worker encodes. */
+  protected readonly mainCodec: Codec<unknown> | undefined;
+  private openFailure: Error | undefined;
+  private closed = false;
+
+  constructor(
+    protected readonly conn: StoreConnection,
+    kind: TierSpec["kind"],
+    opts: TierCommonOptions & { codec?: Codec<never> | CodecModuleRef; mode?: AppendLogMode; layout?: TierSpec["layout"] },
+    defaultName: string,
+  ) {
+    validateCadence(opts);
+    this.name = opts.name ?? defaultName;
+    this.debounceMs = opts.debounceMs;
+    this.compactEvery = opts.compactEvery;
+    const codec = codecSpecOf(opts.codec);
+    this.mainCodec = codec.kind === "main" ? (opts.codec as Codec<unknown>) : undefined;
+    this.tier = conn.newTierId();
+    const spec: TierSpec = {
+      kind,
+      name: this.name,
+      debounceMs: opts.debounceMs,
+      compactEvery: opts.compactEvery,
+      codec,
+      ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+      ...(opts.layout !== undefined ? { layout: opts.layout } : {}),
+    };
+    conn.request({ t: "open", tier: this.tier, spec }).catch((err: Error) => {
+      this.openFailure = err;
+    });
+  }
+
+  protected assertUsable(): void {
+    if (this.openFailure) throw this.openFailure;
+    if (this.closed) throw new StorageError("closed", `storage tier "${this.name}" is closed`, { tier: this.name });
+  }
+
+  protected async ask(op: Parameters<StoreConnection["request"]>[0]): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
+    this.assertUsable();
+    return this.conn.request(op);
+  }
+
+  flush(): Promise<void> {
+    return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
+  }
+
+  rollback(): void {
+    this.assertUsable();
+    this.conn.post({ t: "rollback", tier: this.tier });
+  }
+
+  compact(): Promise<void> {
+    return quiet(this.ask({ t: "compact", tier: this.tier }).then(() => undefined));
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const done = this.ask({ t: "close", tier: this.tier }).then(() => {
+      this.closed = true;
+    });
+    return quiet(done);
+  }
+
+  protected encodeHere(value: unknown): Uint8Array {
+    return this.mainCodec!.encode(value);
+  }
+
+  protected decodeHere(bytes: Uint8Array | Uint8Array[] | undefined): unknown {
+    return bytes === undefined ? undefined : this.mainCodec!.decode(bytes as Uint8Array);
+  }
+}
+
+class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
+  constructor(
+    conn: StoreConnection,
+    private readonly opts: EngineSnapshotOptions<T>,
+  ) {
+    super(conn, "snapshot", opts as TierCommonOptions & { codec?: Codec<never> }, "snapshot");
+  }
+
+  save(snapshot: T): void {
+    this.assertUsable();
+    const { filter, keyOf } = this.opts;
+    if (filter && !filter(snapshot)) return;
+    const key = keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, this.name);
+    if (this.mainCodec) {
+      const bytes = this.encodeHere(snapshot);
+      this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
+    } else this.conn.post({ t: "put", tier: this.tier, key, value: snapshot });
+  }
+
+  async load(key?: string): Promise<T | undefined> {
+    const r = await this.ask({ t: "load", tier: this.tier, ...(key !== undefined ? { key } : {}) });
+    return (this.mainCodec ? this.decodeHere(r.bytes) : r.value) as T | undefined;
+  }
+}
+
+class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
+  constructor(
+    conn: StoreConnection,
+    private readonly opts: EngineKvOptions<T>,
+  ) {
+    super(conn, "kv", opts as TierCommonOptions & { codec?: Codec<never> }, "kv");
+  }
+
+  save(key: string, value: T): void {
+    this.assertUsable();
+    if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
+    if (this.opts.filter && !this.opts.filter(key, value)) return;
+    if (this.mainCodec) {
+      const bytes = this.encodeHere(value);
+      this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
+    } else this.conn.post({ t: "put", tier: this.tier, key, value });
+  }
+
+  async load(key: string): Promise<T | undefined> {
+    const r = await this.ask({ t: "load", tier: this.tier, key });
+    return (this.mainCodec ? this.decodeHere(r.bytes) : r.value) as T | undefined;
+  }
+
+  delete(key: string): Promise<void> {
+    return quiet(this.ask({ t: "delete", tier: this.tier, key }).then(() => undefined));
+  }
+
+  async list(prefix?: string): Promise<string[]> {
+    const r = await this.ask({ t: "list", tier: this.tier, ...(prefix !== undefined ? { prefix } : {}) });
+    return r.value as string[];
+  }
+
+  /** Lazy: the first page is requested on the first `next()`; pages continue after the last key seen. */
+  async *listByPrefix(prefix: string): AsyncGenerator<{ key: string; value: T }> {
+    let after: string | undefined;
+    for (;;) {
+      const r = await this.ask({ t: "scan", tier: this.tier, prefix, limit: SCAN_PAGE, ...(after !== undefined ? { after } : {}) });
+      const page = r.value as { entries: Array<{ key: string; value?: unknown; bytes?: Uint8Array }>; next?: string };
+      for (const e of page.entries) {
+        yield { key: e.key, value: (this.mainCodec ? this.decodeHere(e.bytes) : e.value) as T };
+      }
+      if (page.next === undefined) return;
+      after = page.next;
+    }
+  }
+}
+
+class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
+  readonly mode: AppendLogMode;
+
+  constructor(
+    conn: StoreConnection,
+    private readonly opts: EngineAppendLogOptions<T>,
+  ) {
+    super(conn, "append-log", opts as TierCommonOptions & { codec?: Codec<never> }, "append-log");
+    this.mode = opts.mode ?? "append";
+  }
+
+  appendEntries(entries: readonly T[]): void {
+    this.assertUsable();
+    if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
+    if (entries.length === 0) return;
+    const keyOf = this.opts.keyOf;
+    if (!keyOf) return this.send(this.name, entries);
+    for (const [bucket, group] of groupBy(entries, keyOf)) this.send(bucket, group);
+  }
+
+  private send(bucket: string, entries: readonly T[]): void {
+    if (this.mainCodec) {
+      const bytes = this.encodeHere(entries);
+      this.conn.post({ t: "append", tier: this.tier, bucket, bytes, count: entries.length }, bytes);
+    } else this.conn.post({ t: "append", tier: this.tier, bucket, entries: entries as unknown[], count: entries.length });
+  }
+
+  async loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>> {
+    const r = await this.ask({ t: "loadEntries", tier: this.tier, ...(opts !== undefined ? { opts } : {}) });
+    if (!this.mainCodec) return r.value as AppendLoadResult<T>;
+    const codec = this.mainCodec;
+    const segments = (r.bytes as Uint8Array[] | undefined) ?? [];
+    return collectPage<T>(decodeAll(segments, (b) => codec.decode(b)), opts);
+  }
+}
+
+async function* decodeAll(segments: Uint8Array[], decode: (b: Uint8Array) => unknown): AsyncGenerator<unknown> {
+  for (const s of segments) yield decode(s);
+}
+
+/** Returned promises never become unhandled rejections when a caller ignores them. */
+function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+export function snapshotProxy<T>(conn: StoreConnection, opts: EngineSnapshotOptions<T>): SnapshotStorageTier<T> {
+  return new SnapshotProxy<T>(conn, opts);
+}
+export function kvProxy<T>(conn: StoreConnection, opts: EngineKvOptions<T>): KvStorageTier<T> {
+  return new KvProxy<T>(conn, opts);
+}
+export function appendLogProxy<T>(conn: StoreConnection, opts: EngineAppendLogOptions<T>): AppendLogStorageTier<T> {
+  return new AppendLogProxy<T>(conn, opts);
+}

@@ -1,0 +1,342 @@
+/** Append-log tier: entries bucketed by keyOf; each flush appends one segment per bucket (O(batch)). */
+import { jsonCodecFor } from "../codec/json.js";
+import type { Codec } from "../codec/types.js";
+import type { BatchOp, StorageBackend } from "../backend/types.js";
+import { TierCore, isPermanent } from "./core.js";
+import type { Step } from "./maybe.js";
+import { writeOps } from "./write-ops.js";
+import { listSorted, readValue } from "./read.js";
+import {
+  assertBucketKey,
+  collectPage,
+  maxSegment,
+  orderBucketKeys,
+  parseBucketKey,
+  segmentKey,
+  segmentPrefix,
+} from "./append-layout.js";
+import type {
+  AppendLoadOptions,
+  AppendLoadResult,
+  AppendLogLayout,
+  AppendLogMode,
+  AppendLogStorageOptions,
+  AppendLogStorageTier,
+  TierCommonOptions,
+} from "./types.js";
+
+/** Entries buffered by one append call, or one segment encoded on the main thread (custom codec in engine mode). */
+type Chunk<T> = { entries: T[]; bytes?: undefined; count: number } | { entries?: undefined; bytes: Uint8Array; count: number };
+
+interface Bucket<T> {
+  chunks: Chunk<T>[];
+  /** Segment number assigned by a failed flush, reused by the retry so it overwrites instead of duplicating. */
+  segment?: number;
+  /** Why chunks of this bucket were dropped during the flush (the codec rejects them). */
+  rejected?: Error | undefined;
+}
+
+type Batch<T> = Map<string, Bucket<T>>;
+
+/**
+ * Next segment number per bucket, shared by every tier over the same backend object, so two tiers appending
+ * to one bucket (several proxies on one store) never reuse a segment number.
+ */
+const allocators = new WeakMap<StorageBackend, Map<string, number>>();
+
+export interface AppendLogCoreOptions extends TierCommonOptions {
+  mode?: AppendLogMode;
+  layout?: AppendLogLayout;
+}
+
+export class AppendLogCore<T> extends TierCore<Batch<T>> {
+  readonly mode: AppendLogMode;
+  readonly layout: AppendLogLayout;
+  private pending: Batch<T> = new Map();
+  private readonly nextSegment: Map<string, number>;
+
+  constructor(
+    backend: StorageBackend,
+    /** undefined = chunks arrive pre-encoded (the codec runs on the main thread). */
+    private readonly codec: Codec<readonly T[]> | undefined,
+    opts: AppendLogCoreOptions,
+  ) {
+    super(backend, opts, "append-log");
+    this.mode = opts.mode ?? "append";
+    if (this.mode !== "append" && this.mode !== "overwrite") {
+      throw new RangeError(`mode must be "append" or "overwrite", got ${String(this.mode)}`);
+    }
+    const layout = opts.layout ?? "segments";
+    if (layout !== "segments" && layout !== "array") {
+      throw new RangeError(`layout must be "segments" or "array", got ${String(layout)}`);
+    }
+    this.layout = backend.list ? layout : "array";
+    if (!codec && this.layout === "array") {
+      throw new TypeError("pre-encoded append-log chunks need the segments layout and a backend with list()");
+    }
+    let alloc = allocators.get(backend);
+    if (!alloc) allocators.set(backend, (alloc = new Map()));
+    this.nextSegment = alloc;
+  }
+
+  /** Entries already routed to their bucket (keyOf ran in the caller). */
+  append(bucket: string, entries: readonly T[]): void {
+    this.assertOpen();
+    if (entries.length === 0) return;
+    assertBucketKey(bucket);
+    this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length });
+    this.stats.pendingEntries += entries.length;
+    this.accepted(entries.length);
+  }
+
+  /** A chunk of `count` entries encoded by the main thread's codec as one array. */
+  appendEncoded(bucket: string, bytes: Uint8Array, count: number): void {
+    this.assertOpen();
+    if (count === 0) return;
+    assertBucketKey(bucket);
+    this.bucket(bucket).chunks.push({ bytes, count });
+    this.stats.pendingEntries += count;
+    this.accepted(count);
+  }
+
+  private bucket(key: string): Bucket<T> {
+    let b = this.pending.get(key);
+    if (!b) this.pending.set(key, (b = { chunks: [] }));
+    return b;
+  }
+
+  protected takePending(): Batch<T> | undefined {
+    if (this.pending.size === 0) return undefined;
+    const batch = this.pending;
+    this.pending = new Map();
+    this.stats.pendingEntries = 0;
+    return batch;
+  }
+
+  protected clearPending(): void {
+    this.pending.clear();
+    this.stats.pendingEntries = 0;
+  }
+
+  protected *writeBatch(batch: Batch<T>, epoch: number): Step {
+    const cancelled = (): boolean => this.epoch !== epoch;
+    const ops: BatchOp[] = [];
+    let bytes = 0;
+    try {
+      for (const [key, bucket] of batch) {
+        dropUnencodable(bucket, this.codec);
+        const encoded = encodeChunks(bucket.chunks, this.codec);
+        if (encoded.length === 0) continue;
+        const bucketOps = yield* this.opsFor(key, bucket, encoded);
+        for (const op of bucketOps) {
+          ops.push(op);
+          if (op.op === "put") bytes += op.value.byteLength;
+        }
+      }
+      yield* writeOps(this.backend, ops, cancelled);
+      if (!cancelled()) this.wrote(bytes, ops.length);
+    } catch (err) {
+      if (!cancelled()) this.restore(batch);
+      throw err;
+    }
+    const rejected = [...batch.values()].find((b) => b.rejected)?.rejected;
+    if (rejected) throw rejected;
+  }
+
+  /** Backend ops that append (or, in overwrite mode, replace) one bucket with `encoded` chunks. */
+  private *opsFor(key: string, bucket: Bucket<T>, encoded: Uint8Array[]): Generator<unknown, BatchOp[], unknown> {
+    if (this.layout === "array") {
+      const merged = yield* this.mergedArray(key, bucket);
+      return [{ op: "put", key, value: merged }];
+    }
+    if (this.mode === "overwrite") {
+      const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
+      const ops: BatchOp[] = [{ op: "put", key, value: encoded[0]! }];
+      const keep = new Set<string>();
+      for (let i = 1; i < encoded.length; i++) {
+        const k = segmentKey(key, i);
+        keep.add(k);
+        ops.push({ op: "put", key: k, value: encoded[i]! });
+      }
+      for (const k of existing) if (!keep.has(k) && parseBucketKey(k).bucket === key) ops.push({ op: "delete", key: k });
+      this.nextSegment.set(key, Math.max(this.nextSegment.get(key) ?? 1, encoded.length));
+      return ops;
+    }
+    if (bucket.segment === undefined) {
+      let next = this.nextSegment.get(key);
+      if (next === undefined) {
+        const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
+        next = Math.max(this.nextSegment.get(key) ?? 1, maxSegment(existing, key) + 1);
+      }
+      bucket.segment = next;
+      this.nextSegment.set(key, next + encoded.length);
+    }
+    return encoded.map((value, i) => ({ op: "put" as const, key: segmentKey(key, bucket.segment! + i), value }));
+  }
+
+  /** Reference layout: read the whole array, append, rewrite (O(log); only for backends without list). */
+  private *mergedArray(key: string, bucket: Bucket<T>): Generator<unknown, Uint8Array, unknown> {
+    const codec = this.codec!;
+    const fresh = bucket.chunks.flatMap((c) => c.entries ?? []);
+    if (this.mode === "overwrite") return codec.encode(fresh);
+    const raw = (yield readValue(this.backend, key)) as Uint8Array | undefined;
+    const existing = raw === undefined ? [] : codec.decode(raw);
+    if (!Array.isArray(existing)) throw new TypeError(`append-log key "${key}" does not hold an array`);
+    return codec.encode([...(existing as T[]), ...fresh]);
+  }
+
+  /** Failed flush: its buckets go back in front of anything appended since, keeping their segment numbers. */
+  private restore(batch: Batch<T>): void {
+    let restored = 0;
+    for (const [key, b] of this.pending) {
+      const old = batch.get(key);
+      if (old) old.chunks.push(...b.chunks);
+      else batch.set(key, b);
+    }
+    for (const b of batch.values()) {
+      b.rejected = undefined;
+      for (const c of b.chunks) restored += c.count;
+    }
+    this.pending = batch;
+    this.stats.pendingEntries = restored;
+  }
+
+  async loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>> {
+    this.assertOpen();
+    const codec = this.codec;
+    if (!codec) throw new TypeError("loadEntries needs the codec: decode on the side that owns it (loadSegments)");
+    return collectPage<T>(this.decodedValues(opts?.keyFilter, (b) => codec.decode(b)), opts);
+  }
+
+  /** Raw stored values in read order, for callers that decode themselves. */
+  async loadSegments(keyFilter?: string): Promise<Uint8Array[]> {
+    this.assertOpen();
+    const out: Uint8Array[] = [];
+    for await (const v of this.decodedValues(keyFilter, (b) => b)) out.push(v);
+    return out;
+  }
+
+  private async *decodedValues<V>(keyFilter: string | undefined, decode: (b: Uint8Array) => V): AsyncGenerator<V> {
+    const keys = this.backend.list ? orderBucketKeys(await listSorted(this.backend, keyFilter)) : [keyFilter ?? this.name];
+    for (const key of keys) {
+      const bytes = await readValue(this.backend, key);
+      if (bytes !== undefined) yield decode(bytes);
+    }
+  }
+
+  /** Folds every bucket's segments into its base value in one batch per bucket (bounded read cost). */
+  override async compact(): Promise<void> {
+    await this.flush();
+    const codec = this.codec;
+    if (!codec || this.layout !== "segments") return;
+    const groups = new Map<string, string[]>();
+    for (const key of orderBucketKeys(await listSorted(this.backend))) {
+      const { bucket } = parseBucketKey(key);
+      const group = groups.get(bucket);
+      if (group) group.push(key);
+      else groups.set(bucket, [key]);
+    }
+    for (const [bucket, keys] of groups) {
+      if (keys.length < 2 || parseBucketKey(keys[keys.length - 1]!).segment === 0) continue;
+      const all = await this.readAll(keys, codec);
+      if (!all) continue; // not an append-log bucket (another tier's record): leave it alone
+      const ops: BatchOp[] = [{ op: "put", key: bucket, value: codec.encode(all) }];
+      for (const key of keys) if (key !== bucket) ops.push({ op: "delete", key });
+      await writeCompaction(this.backend, ops);
+    }
+  }
+
+  private async readAll(keys: readonly string[], codec: Codec<readonly T[]>): Promise<T[] | undefined> {
+    const all: T[] = [];
+    for (const key of keys) {
+      const bytes = await readValue(this.backend, key);
+      const v: unknown = bytes === undefined ? [] : codec.decode(bytes);
+      if (!Array.isArray(v)) return undefined;
+      all.push(...(v as T[]));
+    }
+    return all;
+  }
+}
+
+async function writeCompaction(backend: StorageBackend, ops: BatchOp[]): Promise<void> {
+  if (backend.writeBatch) return void (await backend.writeBatch(ops));
+  for (const op of ops) {
+    if (op.op === "put") await backend.write(op.key, op.value);
+    else await backend.delete?.(op.key);
+  }
+}
+
+/** An append whose entries the codec rejects can never be written: drop that chunk, keep the others. */
+function dropUnencodable<T>(bucket: Bucket<T>, codec: Codec<readonly T[]> | undefined): void {
+  if (!codec) return;
+  const entries = bucket.chunks.flatMap((c) => c.entries ?? []);
+  try {
+    codec.encode(entries);
+    return;
+  } catch (err) {
+    if (!isPermanent(err)) throw err;
+  }
+  bucket.chunks = bucket.chunks.filter((c) => {
+    if (!c.entries) return true;
+    try {
+      codec.encode(c.entries);
+      return true;
+    } catch (err) {
+      bucket.rejected = err as Error;
+      return false;
+    }
+  });
+}
+
+/** Consecutive entry chunks become one segment; pre-encoded chunks stay one segment each. */
+function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]> | undefined): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let run: T[] = [];
+  const close = (): void => {
+    if (run.length > 0) out.push(codec!.encode(run));
+    run = [];
+  };
+  for (const c of chunks) {
+    if (c.bytes) {
+      close();
+      out.push(c.bytes);
+    } else run.push(...c.entries);
+  }
+  close();
+  return out;
+}
+
+export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStorageOptions<T> = {}): AppendLogStorageTier<T> {
+  const core = new AppendLogCore<T>(backend, opts.codec ?? jsonCodecFor<readonly T[]>(), opts);
+  const keyOf = opts.keyOf;
+  return {
+    get name() {
+      return core.name;
+    },
+    debounceMs: opts.debounceMs,
+    compactEvery: opts.compactEvery,
+    mode: core.mode,
+    appendEntries(entries: readonly T[]): void {
+      if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
+      if (!keyOf) return core.append(core.name, entries);
+      for (const [bucket, group] of groupBy(entries, keyOf)) core.append(bucket, group);
+    },
+    loadEntries: (o) => core.loadEntries(o),
+    flush: () => core.flush(),
+    rollback: () => core.rollback(),
+    compact: () => core.compact(),
+    close: () => core.close(),
+  };
+}
+
+/** Routes entries to buckets in first-appearance order (keyOf runs once per entry, on the caller's thread). */
+export function groupBy<T>(entries: readonly T[], keyOf: (e: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const e of entries) {
+    const k = keyOf(e);
+    const g = out.get(k);
+    if (g) g.push(e);
+    else out.set(k, [e]);
+  }
+  return out;
+}

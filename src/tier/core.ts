@@ -1,0 +1,225 @@
+/**
+ * The cadence and flush machinery every tier shares, inline or inside a worker actor:
+ * - compactEvery boundary-crossing rule and sync-through (debounceMs 0/undefined) trigger;
+ * - a real debounce timer whose window starts at the first buffered write;
+ * - flushes serialised on one chain (no two flushes of a tier ever overlap);
+ * - a rollback epoch: a flush that started before a rollback writes nothing more;
+ * - failed flushes keep their data pending (subclasses restore it) and are reported, never thrown unhandled.
+ */
+import { CodecError, StorageError, asStorageError } from "../errors.js";
+import type { StorageBackend } from "../backend/types.js";
+import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
+import { validateCadence } from "./options.js";
+import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
+
+const noop = (): void => {};
+
+export abstract class TierCore<Batch> {
+  readonly name: string;
+  readonly debounceMs: number | undefined;
+  readonly compactEvery: number | undefined;
+  protected readonly backend: StorageBackend;
+  protected epoch = 0;
+  private count = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private inFlight: Promise<void> | undefined;
+  private closed = false;
+  private holds = 0;
+  private deferredFlush = false;
+  /** Receives every successful flush's duration (engine stats). */
+  flushObserver: ((ms: number) => void) | undefined;
+  private readonly onError: TierErrorHandler | undefined;
+  readonly stats: TierStats = {
+    pendingEntries: 0,
+    flushes: 0,
+    failedFlushes: 0,
+    bytesWritten: 0,
+    writes: 0,
+    lastFlushMs: undefined,
+    lastError: undefined,
+  };
+
+  constructor(backend: StorageBackend, opts: TierCommonOptions, defaultName: string) {
+    validateCadence(opts);
+    this.backend = backend;
+    this.name = opts.name ?? backend.name ?? defaultName;
+    this.debounceMs = opts.debounceMs;
+    this.compactEvery = opts.compactEvery;
+    this.onError = opts.onError;
+  }
+
+  /** Moves everything pending into a batch (or undefined when nothing is pending). */
+  protected abstract takePending(): Batch | undefined;
+  /** Writes a taken batch. Must check `this.epoch !== epoch` before each backend write and, on failure, restore the batch when the epoch is unchanged. */
+  protected abstract writeBatch(batch: Batch, epoch: number): Step;
+  /** Drops everything pending (rollback). */
+  protected abstract clearPending(): void;
+
+  protected assertOpen(): void {
+    if (this.closed) throw new StorageError("closed", `storage tier "${this.name}" is closed`, { tier: this.name });
+  }
+
+  /** Call after `k` writes were accepted into pending: applies the compactEvery / sync-through / debounce rule. */
+  protected accepted(k: number): void {
+    const prev = this.count;
+    this.count += k;
+    const every = this.compactEvery;
+    const crossed = every !== undefined && Math.floor(prev / every) !== Math.floor(this.count / every);
+    if (crossed || !this.debounceMs) {
+      if (this.holds > 0) this.deferredFlush = true;
+      else this.flushInBackground();
+      return;
+    }
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flushInBackground();
+      }, this.debounceMs);
+    }
+  }
+
+  /**
+   * While held, triggered flushes wait for `release()`: an actor applying one coalesced message of N saves
+   * to a sync-through tier commits them in one transaction, not N.
+   */
+  hold(): void {
+    this.holds++;
+  }
+
+  release(): void {
+    if (--this.holds === 0 && this.deferredFlush) {
+      this.deferredFlush = false;
+      this.flushInBackground();
+    }
+  }
+
+  private flushInBackground(): void {
+    try {
+      const r = this.flushNow();
+      if (r) r.catch(noop); // already reported through onError
+    } catch {
+      // already reported through onError; data stays pending
+    }
+  }
+
+  /** Starts a flush now (chained after any in-flight one). Sync when nothing is in flight and the backend is sync. */
+  protected flushNow(): void | Promise<void> {
+    this.clearTimer();
+    this.deferredFlush = false;
+    return this.exclusive(() => this.runOnce());
+  }
+
+  /** Runs `task` after every flush already started (sync when none is in flight), so backend ops keep call order. */
+  protected exclusive(task: () => void | Promise<void>): void | Promise<void> {
+    if (this.inFlight) {
+      const chained = this.inFlight.then(noop, noop).then(task);
+      this.track(chained);
+      return chained;
+    }
+    const r = task();
+    if (isPromiseLike(r)) {
+      const p = Promise.resolve(r);
+      this.track(p);
+      return p;
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    this.inFlight = p;
+    const clear = (): void => {
+      if (this.inFlight === p) this.inFlight = undefined;
+    };
+    p.then(clear, clear);
+  }
+
+  private runOnce(): void | Promise<void> {
+    const batch = this.takePending();
+    if (batch === undefined) return;
+    const started = performance.now();
+    const done = (): void => {
+      const ms = performance.now() - started;
+      this.stats.flushes++;
+      this.stats.lastFlushMs = ms;
+      this.flushObserver?.(ms);
+    };
+    const fail = (err: unknown): never => {
+      const e = asStorageError(err, `flush of storage tier "${this.name}" failed`, { tier: this.name });
+      this.stats.failedFlushes++;
+      this.stats.lastError = `${(e as { code?: string }).code ?? e.name}: ${e.message}`;
+      this.report(e);
+      throw e;
+    };
+    let r: void | Promise<void>;
+    try {
+      r = runMaybeAsync(this.writeBatch(batch, this.epoch));
+    } catch (err) {
+      return fail(err);
+    }
+    if (isPromiseLike(r)) return r.then(done, fail);
+    done();
+  }
+
+  protected report(err: Error): void {
+    if (!this.onError) return;
+    try {
+      this.onError(err);
+    } catch {
+      // a throwing error handler must not break the flush chain
+    }
+  }
+
+  /** Counts a successful backend write for stats. */
+  protected wrote(bytes: number, writes = 1): void {
+    this.stats.bytesWritten += bytes;
+    this.stats.writes += writes;
+  }
+
+  flush(): Promise<void> {
+    let r: void | Promise<void>;
+    try {
+      r = this.flushNow();
+    } catch (err) {
+      return handled(Promise.reject(err));
+    }
+    return r ? handled(r) : Promise.resolve();
+  }
+
+  rollback(): void {
+    this.epoch++;
+    this.clearTimer();
+    this.clearPending();
+  }
+
+  async compact(): Promise<void> {
+    await this.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+    this.clearTimer();
+    this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+/** Marks a promise as handled so an ignored rejection never becomes an unhandled rejection; returns it unchanged. */
+export function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(noop);
+  return p;
+}
+
+/** True for failures that a retry can never fix (the value itself cannot be encoded). */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof CodecError;
+}

@@ -1,0 +1,157 @@
+/** Kv tier: many records under caller-supplied keys; a flush commits all pending keys in one backend batch. */
+import { jsonCodecFor } from "../codec/json.js";
+import type { Codec } from "../codec/types.js";
+import { StorageError } from "../errors.js";
+import type { BatchOp, StorageBackend } from "../backend/types.js";
+import { TierCore, handled } from "./core.js";
+import { encodeAll, writeOps } from "./write-ops.js";
+import { runMaybeAsync, type Step } from "./maybe.js";
+import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
+import { listSorted, readValue } from "./read.js";
+import { compareKeys } from "../backend/keys.js";
+
+export class KvCore<T> extends TierCore<Map<string, T>> {
+  private pending = new Map<string, T>();
+
+  constructor(
+    backend: StorageBackend,
+    readonly codec: Codec<T>,
+    opts: TierCommonOptions,
+  ) {
+    super(backend, opts, "kv");
+  }
+
+  put(key: string, value: T): void {
+    this.assertOpen();
+    this.pending.set(key, value);
+    this.stats.pendingEntries = this.pending.size;
+    this.accepted(1);
+  }
+
+  protected takePending(): Map<string, T> | undefined {
+    if (this.pending.size === 0) return undefined;
+    const batch = this.pending;
+    this.pending = new Map();
+    this.stats.pendingEntries = 0;
+    return batch;
+  }
+
+  protected clearPending(): void {
+    this.pending.clear();
+    this.stats.pendingEntries = 0;
+  }
+
+  protected *writeBatch(batch: Map<string, T>, epoch: number): Step {
+    const { ops, bytes, rejected } = encodeAll(batch, this.codec);
+    try {
+      if (ops.length > 0) {
+        yield* writeOps(this.backend, ops, () => this.epoch !== epoch);
+        if (this.epoch === epoch) this.wrote(bytes, ops.length);
+      }
+    } catch (err) {
+      if (this.epoch === epoch) this.restore(batch, rejected);
+      throw err;
+    }
+    if (rejected.size > 0) throw rejected.values().next().value;
+  }
+
+  /** Puts a failed batch back under newer pending values (a newer save of the same key wins). */
+  private restore(batch: Map<string, T>, rejected: Map<string, Error>): void {
+    const merged = new Map<string, T>();
+    for (const [k, v] of batch) if (!rejected.has(k)) merged.set(k, v);
+    for (const [k, v] of this.pending) merged.set(k, v);
+    this.pending = merged;
+    this.stats.pendingEntries = merged.size;
+  }
+
+  async load(key: string): Promise<T | undefined> {
+    this.assertOpen();
+    const bytes = await readValue(this.backend, key);
+    return bytes === undefined ? undefined : this.codec.decode(bytes);
+  }
+
+  async loadBytes(key: string): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    return readValue(this.backend, key);
+  }
+
+  /**
+   * D152 order: the backend delete must succeed before the pending value is dropped. Queued behind in-flight
+   * flushes (so an older write cannot land after it); synchronous on an idle sync backend.
+   */
+  delete(key: string): Promise<void> {
+    try {
+      this.assertOpen();
+      const r = this.exclusive(() =>
+        runMaybeAsync(
+          function* (this: KvCore<T>): Step {
+            if (this.backend.delete) yield this.backend.delete(key);
+            this.pending.delete(key);
+            this.stats.pendingEntries = this.pending.size;
+          }.call(this),
+        ),
+      );
+      return r ? r : Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async list(prefix?: string): Promise<string[]> {
+    this.assertOpen();
+    if (!this.backend.list) return [];
+    return listSorted(this.backend, prefix);
+  }
+
+  listByPrefix(prefix: string): AsyncIterable<{ key: string; value: T }> {
+    return this.entriesByPrefix(prefix, (b) => this.codec.decode(b));
+  }
+
+  /** Lazy: nothing is listed until the first `next()`. */
+  async *entriesByPrefix<V>(
+    prefix: string,
+    decode: (b: Uint8Array) => V,
+    after?: string,
+  ): AsyncGenerator<{ key: string; value: V }> {
+    this.assertOpen();
+    if (!this.backend.list) {
+      throw new StorageError(
+        "backend-no-list-support",
+        `storage tier "${this.name}" backend "${this.backend.name}" does not implement list(); WAL replay requires it`,
+        { tier: this.name, backend: this.backend.name },
+      );
+    }
+    for (const key of await listSorted(this.backend, prefix)) {
+      if (after !== undefined && compareKeys(key, after) <= 0) continue;
+      const bytes = await readValue(this.backend, key);
+      if (bytes !== undefined) yield { key, value: decode(bytes) };
+    }
+  }
+}
+
+export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> = {}): KvStorageTier<T> {
+  const core = new KvCore<T>(backend, opts.codec ?? jsonCodecFor<T>(), opts);
+  const { filter } = opts;
+  return {
+    get name() {
+      return core.name;
+    },
+    debounceMs: opts.debounceMs,
+    compactEvery: opts.compactEvery,
+    save(key: string, value: T): void {
+      if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
+      if (filter && !filter(key, value)) return;
+      core.put(key, value);
+    },
+    load: (key) => core.load(key),
+    delete: (key) => handled(core.delete(key)),
+    list: (prefix) => core.list(prefix),
+    listByPrefix: (prefix) => core.listByPrefix(prefix),
+    flush: () => core.flush(),
+    rollback: () => core.rollback(),
+    compact: () => core.compact(),
+    close: () => core.close(),
+  };
+}
+
+export type { BatchOp };

@@ -1,0 +1,106 @@
+/** Snapshot tier: one pending slot (last write wins), written under a key derived from the record. */
+import { jsonCodecFor } from "../codec/json.js";
+import type { Codec } from "../codec/types.js";
+import type { StorageBackend } from "../backend/types.js";
+import { TierCore, isPermanent } from "./core.js";
+import type { Step } from "./maybe.js";
+import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
+
+interface PendingSnapshot<T> {
+  key: string;
+  value: T;
+}
+
+/** Accepts already-filtered, already-keyed snapshots; the actor in a worker drives it directly. */
+export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
+  private pending: PendingSnapshot<T> | undefined;
+  private lastSavedKey: string | undefined;
+
+  constructor(
+    backend: StorageBackend,
+    private readonly codec: Codec<T>,
+    opts: TierCommonOptions,
+  ) {
+    super(backend, opts, "snapshot");
+  }
+
+  put(key: string, value: T): void {
+    this.assertOpen();
+    this.pending = { key, value };
+    this.stats.pendingEntries = 1;
+    this.accepted(1);
+  }
+
+  protected takePending(): PendingSnapshot<T> | undefined {
+    const p = this.pending;
+    this.pending = undefined;
+    this.stats.pendingEntries = 0;
+    return p;
+  }
+
+  protected clearPending(): void {
+    this.pending = undefined;
+    this.stats.pendingEntries = 0;
+  }
+
+  protected *writeBatch(batch: PendingSnapshot<T>, epoch: number): Step {
+    try {
+      const bytes = this.codec.encode(batch.value);
+      if (this.epoch !== epoch) return;
+      yield this.backend.write(batch.key, bytes);
+      this.lastSavedKey = batch.key;
+      this.wrote(bytes.byteLength);
+    } catch (err) {
+      // A newer save supersedes the failed one; an unencodable value can never succeed, so it is dropped.
+      if (this.epoch === epoch && this.pending === undefined && !isPermanent(err)) {
+        this.pending = batch;
+        this.stats.pendingEntries = 1;
+      }
+      throw err;
+    }
+  }
+
+  async load(key?: string): Promise<T | undefined> {
+    this.assertOpen();
+    const bytes = await this.backend.read(key ?? this.lastSavedKey ?? this.name);
+    if (bytes === undefined || bytes.byteLength === 0) return undefined;
+    return this.codec.decode(bytes);
+  }
+
+  /** Raw bytes for proxies whose codec runs on the main thread. */
+  async loadBytes(key?: string): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    const bytes = await this.backend.read(key ?? this.lastSavedKey ?? this.name);
+    return bytes === undefined || bytes.byteLength === 0 ? undefined : bytes;
+  }
+}
+
+/** DESIGN §3.6: a record's own `name` is its key, so a fresh process finds a graph's baseline by graph name. */
+export function defaultSnapshotKey(value: unknown, fallback: string): string {
+  if (typeof value === "object" && value !== null) {
+    const n = (value as { name?: unknown }).name;
+    if (typeof n === "string") return n;
+  }
+  return fallback;
+}
+
+export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorageOptions<T> = {}): SnapshotStorageTier<T> {
+  const core = new SnapshotCore<T>(backend, opts.codec ?? jsonCodecFor<T>(), opts);
+  const { filter, keyOf } = opts;
+  return {
+    get name() {
+      return core.name;
+    },
+    debounceMs: opts.debounceMs,
+    compactEvery: opts.compactEvery,
+    save(snapshot: T): void {
+      if (filter && !filter(snapshot)) return;
+      core.put(keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, core.name), snapshot);
+    },
+    load: (key?: string) => core.load(key),
+    flush: () => core.flush(),
+    rollback: () => core.rollback(),
+    compact: () => core.compact(),
+    close: () => core.close(),
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Layer 2 public contracts. Inline tiers (this folder) and engine proxies (src/engine) implement the same
+ * interfaces, so graph attach/restore take either.
+ */
+import type { Codec } from "../codec/types.js";
+
+/** Shared surface of every tier ("one wave = one transaction": flush commits, rollback discards). */
+export interface BaseStorageTier {
+  readonly name: string;
+  /** As passed (may be undefined). 0/undefined = sync-through. */
+  readonly debounceMs: number | undefined;
+  /** As passed (may be undefined = no cap). */
+  readonly compactEvery: number | undefined;
+  /** Resolves once everything buffered before the call is durable in the backend; rejects if that failed (data stays pending). */
+  flush(): Promise<void>;
+  /** Discards pending writes; a flush scheduled before the rollback writes nothing more. */
+  rollback(): void;
+  /** Tier-specific compaction (append-log: merge segments into one value); at least a flush. */
+  compact(): Promise<void>;
+  /** Flushes, stops timers, releases what the tier owns. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface SnapshotStorageTier<T> extends BaseStorageTier {
+  /** Buffers (last write wins) unless `filter` rejects it; sync-through tiers write before returning when the backend is sync. */
+  save(snapshot: T): void;
+  /** Reads `key`, else the last key this tier wrote, else the tier name. Pending saves are not visible. */
+  load(key?: string): Promise<T | undefined>;
+}
+
+export type AppendLogMode = "append" | "overwrite";
+
+/** Forward-only pagination cursor. */
+export interface AppendCursor {
+  readonly position: number;
+  readonly tag?: string;
+}
+
+export interface AppendLoadOptions {
+  cursor?: AppendCursor;
+  pageSize?: number;
+  /** Literal key prefix of the buckets to read. */
+  keyFilter?: string;
+}
+
+export interface AppendLoadResult<T> {
+  entries: T[];
+  cursor: AppendCursor | undefined;
+}
+
+export interface AppendLogStorageTier<T> extends BaseStorageTier {
+  readonly mode: AppendLogMode;
+  appendEntries(entries: readonly T[]): void;
+  loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>>;
+}
+
+export interface KvStorageTier<T> extends BaseStorageTier {
+  save(key: string, value: T): void;
+  /** Backend value only (pending saves are not visible). */
+  load(key: string): Promise<T | undefined>;
+  /** Never debounced: removes the key from the backend, then from pending. */
+  delete(key: string): Promise<void>;
+  list(prefix?: string): Promise<string[]>;
+  /** Lazy, sorted; throws StorageError("backend-no-list-support") on first iteration when the backend cannot list. */
+  listByPrefix(prefix: string): AsyncIterable<{ key: string; value: T }>;
+}
+
+export type TierErrorHandler = (error: Error) => void;
+
+export interface TierCommonOptions {
+  name?: string;
+  debounceMs?: number;
+  compactEvery?: number;
+  /** Called when a flush that nobody awaits (timer, compactEvery, sync-through) fails. Data stays pending. */
+  onError?: TierErrorHandler;
+}
+
+export interface SnapshotStorageOptions<T> extends TierCommonOptions {
+  codec?: Codec<T>;
+  filter?: (snapshot: T) => boolean;
+  /** Default: the record's `name` field when it is a string, else the tier name (DESIGN §3.6). */
+  keyOf?: (snapshot: T) => string;
+}
+
+export interface AppendLogStorageOptions<T> extends TierCommonOptions {
+  codec?: Codec<readonly T[]>;
+  keyOf?: (entry: T) => string;
+  mode?: AppendLogMode;
+  /**
+   * "segments" (default): each flush writes only its own entries (O(batch)); "array": the reference layout,
+   * one JSON array per key rewritten on every flush (O(log)). Backends without `list` always use "array".
+   */
+  layout?: AppendLogLayout;
+}
+
+export type AppendLogLayout = "segments" | "array";
+
+export interface KvStorageOptions<T> extends TierCommonOptions {
+  codec?: Codec<T>;
+  filter?: (key: string, value: T) => boolean;
+}
+
+/** Counters a tier keeps for engine stats. */
+export interface TierStats {
+  pendingEntries: number;
+  flushes: number;
+  failedFlushes: number;
+  bytesWritten: number;
+  writes: number;
+  lastFlushMs: number | undefined;
+  lastError: string | undefined;
+}

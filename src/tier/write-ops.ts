@@ -1,0 +1,40 @@
+import type { Codec } from "../codec/types.js";
+import type { BatchOp, StorageBackend } from "../backend/types.js";
+import type { Step } from "./maybe.js";
+
+/** Encodes every entry; entries the codec rejects are set aside (a retry could never write them). */
+export function encodeAll<T>(
+  entries: Map<string, T>,
+  codec: Codec<T>,
+): { ops: BatchOp[]; bytes: number; rejected: Map<string, Error> } {
+  const ops: BatchOp[] = [];
+  const rejected = new Map<string, Error>();
+  let bytes = 0;
+  for (const [key, value] of entries) {
+    try {
+      const encoded = codec.encode(value);
+      bytes += encoded.byteLength;
+      ops.push({ op: "put", key, value: encoded });
+    } catch (err) {
+      rejected.set(key, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+  return { ops, bytes, rejected };
+}
+
+/**
+ * Commits ops as one backend batch when the backend has one (one SQLite transaction per flush), else one
+ * by one, checking `cancelled()` (a rollback) before each write.
+ */
+export function* writeOps(backend: StorageBackend, ops: readonly BatchOp[], cancelled: () => boolean): Step {
+  if (backend.writeBatch && ops.length > 1) {
+    if (cancelled()) return;
+    yield backend.writeBatch(ops);
+    return;
+  }
+  for (const op of ops) {
+    if (cancelled()) return;
+    if (op.op === "put") yield backend.write(op.key, op.value);
+    else if (backend.delete) yield backend.delete(op.key);
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * One file per key in a directory. Every write is durable before it returns: temp file, fsync,
+ * rename over the target, fsync of the directory. Synchronous on purpose: it runs inside the
+ * worker that owns the store, where blocking I/O costs the main thread nothing.
+ */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { threadId } from "node:worker_threads";
+import { StorageError, asStorageError } from "../errors.js";
+import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
+import { assertBytes, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
+import { acquireDirLock, type DirLock } from "./lock.js";
+import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
+
+export interface FileBackendOptions {
+  /** Hold the store's single-writer lock (default true). Without it, concurrent writers are unsafe. */
+  readonly lock?: boolean;
+}
+
+/** A file backend: every optional StorageBackend method is present and synchronous. */
+export interface FileBackend extends StorageBackend {
+  /** Absolute directory of the store. */
+  readonly dir: string;
+  read(key: string): Uint8Array | undefined;
+  write(key: string, bytes: Uint8Array): void;
+  delete(key: string): void;
+  list(prefix?: string): readonly string[];
+  writeBatch(ops: readonly BatchOp[]): void;
+  close(): void;
+}
+
+/** Longest file name (in bytes) that Linux file systems (ext4, xfs, btrfs, tmpfs) accept. */
+const MAX_FILE_NAME_BYTES = 255;
+
+const TEMP_PREFIX = ".tmp-";
+/** `.tmp-<pid>-<threadId>-<counter>`: unique across processes and worker threads. */
+const TEMP_NAME = /^\.tmp-(\d+)-\d+-\d+$/;
+let tempCounter = 0;
+
+const SUPPORTS: BackendSupports = Object.freeze({
+  list: true,
+  delete: true,
+  // Renames of a batch are not one atomic step: a crash may leave a prefix of the batch applied.
+  atomicBatch: false,
+  persistent: true,
+  durable: true,
+  sync: true,
+});
+
+function errnoCode(err: unknown): unknown {
+  return (err as { code?: unknown } | null)?.code;
+}
+
+function fsyncDir(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function unlinkIfPresent(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
+  }
+}
+
+/** Removes temp files after a failure; the original error is the one worth reporting. */
+function discardTemps(paths: readonly (string | undefined)[]): void {
+  for (const p of paths) {
+    if (p === undefined) continue;
+    try {
+      unlinkSync(p);
+    } catch {
+      // Best effort: a leftover temp file is ignored by list and swept by the next writer.
+    }
+  }
+}
+
+/** Creates `dir` (recursively) and makes each new directory entry durable by fsyncing its parent. */
+function mkdirDurable(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let p = dir; ; p = dirname(p)) {
+    fsyncDir(dirname(p));
+    if (p === first || dirname(p) === p) break;
+  }
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === "EPERM";
+  }
+}
+
+class FileStore implements FileBackend {
+  readonly name: string;
+  readonly supports = SUPPORTS;
+  private lock: DirLock | undefined;
+  /** Directory exists, lock held (if asked) and leftover temp files swept. */
+  private ready = false;
+  private closed = false;
+
+  constructor(
+    readonly dir: string,
+    private readonly useLock: boolean,
+  ) {
+    this.name = "file:" + dir;
+    // A missing directory is locked by the first write, which creates it.
+    if (useLock && existsSync(dir)) this.lock = acquireDirLock(dir);
+  }
+
+  read(key: string): Uint8Array | undefined {
+    this.ensureOpen();
+    const path = this.pathFor(key);
+    try {
+      const buf = readFileSync(path);
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return undefined;
+      throw asStorageError(err, `file backend read failed at ${path}`, { dir: this.dir });
+    }
+  }
+
+  write(key: string, bytes: Uint8Array): void {
+    this.ensureOpen();
+    const path = this.pathFor(key);
+    assertBytes(bytes);
+    try {
+      this.prepareForWrite();
+      const temp = this.writeTemp(bytes);
+      try {
+        renameSync(temp, path);
+      } catch (err) {
+        discardTemps([temp]);
+        throw err;
+      }
+      fsyncDir(this.dir);
+    } catch (err) {
+      throw asStorageError(err, `file backend write failed at ${path}`, { dir: this.dir });
+    }
+  }
+
+  delete(key: string): void {
+    this.ensureOpen();
+    const path = this.pathFor(key);
+    try {
+      // Deleting from a store that does not exist yet must not create it.
+      if (!this.ready) {
+        if (!existsSync(this.dir)) return;
+        this.prepareForWrite();
+      }
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if (errnoCode(err) === "ENOENT") return;
+        throw err;
+      }
+      fsyncDir(this.dir);
+    } catch (err) {
+      throw asStorageError(err, `file backend delete failed at ${path}`, { dir: this.dir });
+    }
+  }
+
+  list(prefix?: string): readonly string[] {
+    this.ensureOpen();
+    if (prefix !== undefined) assertValidKey(prefix, "prefix");
+    let entries;
+    try {
+      entries = readdirSync(this.dir, { withFileTypes: true });
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return [];
+      throw asStorageError(err, `file backend list failed at ${this.dir}`, { dir: this.dir });
+    }
+    // A Set: two spellings of one key (`%c3` and `%C3`) must not list it twice.
+    const keys = new Set<string>();
+    for (const entry of entries) {
+      const fileName = entry.name;
+      // Dot files (temp files, the lock) are never keys, except ".bin", the empty key's file.
+      if (fileName.startsWith(".") && fileName !== ".bin") continue;
+      if (entry.isDirectory()) continue;
+      const key = decodeFileNameToKey(fileName);
+      if (key !== undefined && (prefix === undefined || key.startsWith(prefix))) keys.add(key);
+    }
+    return sortKeys(keys);
+  }
+
+  /**
+   * Puts are written to temp files and fsynced first, then renames/unlinks run in op order, then
+   * one directory fsync makes them durable together. Not atomic (supports.atomicBatch = false):
+   * a crash during the rename phase can leave a prefix of the batch applied.
+   */
+  writeBatch(ops: readonly BatchOp[]): void {
+    this.ensureOpen();
+    assertValidBatch(ops);
+    const paths = ops.map((op) => this.pathFor(op.key));
+    if (ops.length === 0) return;
+    const temps: (string | undefined)[] = [];
+    try {
+      this.prepareForWrite();
+      for (const op of ops) temps.push(op.op === "put" ? this.writeTemp(op.value) : undefined);
+      ops.forEach((op, i) => {
+        const temp = temps[i];
+        const path = paths[i] as string;
+        if (temp === undefined) unlinkIfPresent(path);
+        else renameSync(temp, path);
+        temps[i] = undefined;
+      });
+      fsyncDir(this.dir);
+    } catch (err) {
+      discardTemps(temps);
+      throw asStorageError(err, `file backend batch failed in ${this.dir}`, { dir: this.dir });
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.lock?.release();
+    this.lock = undefined;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
+  }
+
+  private pathFor(key: string): string {
+    const fileName = encodeKeyToFileName(key);
+    if (fileName.length > MAX_FILE_NAME_BYTES) {
+      throw new StorageError(
+        "invalid-key",
+        `key too long for the file backend: its file name would be ${fileName.length} bytes (max ${MAX_FILE_NAME_BYTES})`,
+        { keyLength: key.length, fileNameBytes: fileName.length },
+      );
+    }
+    return join(this.dir, fileName);
+  }
+
+  private prepareForWrite(): void {
+    if (this.ready) return;
+    mkdirDurable(this.dir);
+    if (this.useLock && this.lock === undefined) this.lock = acquireDirLock(this.dir);
+    this.sweepTemps();
+    this.ready = true;
+  }
+
+  /**
+   * Removes temp files a crashed writer left behind. Under the lock no one else can be writing, so
+   * all are stale; without it, only those of processes that no longer exist.
+   */
+  private sweepTemps(): void {
+    for (const fileName of readdirSync(this.dir)) {
+      const m = TEMP_NAME.exec(fileName);
+      if (m === null) continue;
+      if (this.lock === undefined && isProcessAlive(Number(m[1]))) continue;
+      unlinkIfPresent(join(this.dir, fileName));
+    }
+  }
+
+  /** Writes `bytes` to a fresh temp file in the store directory and fsyncs it. */
+  private writeTemp(bytes: Uint8Array): string {
+    const temp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${threadId}-${tempCounter++}`);
+    const fd = openSync(temp, "wx");
+    try {
+      for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+      fsyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      discardTemps([temp]);
+      throw err;
+    }
+    closeSync(fd);
+    return temp;
+  }
+}
+
+/** Opens the file store in `dir` (created on first write). Throws StorageError("store-locked") if another writer holds it. */
+export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBackend {
+  if (typeof dir !== "string" || dir === "") throw new TypeError("dir must be a non-empty string");
+  const lock = opts.lock ?? true;
+  if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
+  return new FileStore(resolve(dir), lock);
+}

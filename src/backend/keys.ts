@@ -1,0 +1,99 @@
+/**
+ * Key rules shared by every backend: which strings are keys, and the one listing order.
+ */
+import { StorageError } from "../errors.js";
+import type { BatchOp } from "./types.js";
+
+/** Matches a lone surrogate: with the `u` flag a well-formed pair is one code point and does not match. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Throws `StorageError("invalid-key")` unless `key` is a string that UTF-8 can carry.
+ * Lone surrogates are rejected because every persistent form (file names, SQLite TEXT) is UTF-8,
+ * where they would silently become U+FFFD and collide with other keys.
+ */
+export function assertValidKey(key: unknown, what = "key"): asserts key is string {
+  if (typeof key !== "string") {
+    throw new StorageError("invalid-key", `${what} must be a string, got ${typeof key}`);
+  }
+  if (LONE_SURROGATE.test(key)) {
+    throw new StorageError("invalid-key", `${what} contains a lone surrogate (not representable in UTF-8)`, {
+      key: JSON.stringify(key),
+    });
+  }
+}
+
+/** Throws `TypeError` unless `bytes` is a Uint8Array (Buffer included). */
+export function assertBytes(bytes: unknown, name = "bytes"): asserts bytes is Uint8Array {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+}
+
+/**
+ * Maps a UTF-16 code unit so that comparing mapped units gives code point order:
+ * surrogates (U+D800–DFFF, parts of code points ≥ U+10000) must sort after U+E000–FFFF.
+ */
+function codePointRank(unit: number): number {
+  if (unit >= 0xe000) return unit - 0x800;
+  if (unit >= 0xd800) return unit + 0x2000;
+  return unit;
+}
+
+/**
+ * Total order by Unicode code point (= UTF-8 byte order = SQLite BINARY), not JS UTF-16 order.
+ * Returns a negative number, 0 or a positive number, as `Array.prototype.sort` expects.
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    // At the first difference both strings agree on everything before, so in well-formed
+    // strings either both units are high surrogates or neither is a low surrogate.
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+/** Sorted copy in code point order. */
+export function sortKeys(keys: Iterable<string>): string[] {
+  return Array.from(keys).sort(compareKeys);
+}
+
+/** Validates a batch up front so a bad op anywhere means nothing is applied. */
+export function assertValidBatch(ops: unknown): asserts ops is readonly BatchOp[] {
+  if (!Array.isArray(ops)) throw new TypeError("ops must be an array");
+  ops.forEach((op: unknown, i) => {
+    const o = op as { op?: unknown; key?: unknown; value?: unknown } | null;
+    if (typeof o !== "object" || o === null) throw new TypeError(`ops[${i}] must be an object`);
+    assertValidKey(o.key, `ops[${i}].key`);
+    if (o.op === "put") assertBytes(o.value, `ops[${i}].value`);
+    else if (o.op !== "delete") throw new TypeError(`ops[${i}].op must be "put" or "delete"`);
+  });
+}
+
+function isHighSurrogate(unit: number): boolean {
+  return unit >= 0xd800 && unit <= 0xdbff;
+}
+
+function isLowSurrogate(unit: number): boolean {
+  return unit >= 0xdc00 && unit <= 0xdfff;
+}
+
+/**
+ * The smallest string above every string that starts with `prefix`, in code point order, so that
+ * "starts with prefix" is the range `prefix <= k < bound` (what an index can scan). `undefined`
+ * when no bound exists (the prefix is empty or only U+10FFFF).
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  for (let end = prefix.length; end > 0; ) {
+    const pair = end >= 2 && isLowSurrogate(prefix.charCodeAt(end - 1)) && isHighSurrogate(prefix.charCodeAt(end - 2));
+    const start = pair ? end - 2 : end - 1;
+    const cp = prefix.codePointAt(start) as number;
+    if (cp < 0x10ffff) {
+      // Surrogate code points are not characters; the next one after U+D7FF is U+E000.
+      return prefix.slice(0, start) + String.fromCodePoint(cp === 0xd7ff ? 0xe000 : cp + 1);
+    }
+    end = start;
+  }
+  return undefined;
+}

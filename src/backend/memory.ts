@@ -1,0 +1,95 @@
+/**
+ * In-process backend: a Map of copied bytes. Not persistent; every method is synchronous.
+ */
+import { StorageError } from "../errors.js";
+import { assertBytes, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
+import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
+
+export interface MemoryBackendOptions {
+  /** Diagnostic name; default "memory". */
+  readonly name?: string;
+}
+
+/** A memory backend: every optional StorageBackend method is present and synchronous. */
+export interface MemoryBackend extends StorageBackend {
+  read(key: string): Uint8Array | undefined;
+  write(key: string, bytes: Uint8Array): void;
+  delete(key: string): void;
+  list(prefix?: string): readonly string[];
+  writeBatch(ops: readonly BatchOp[]): void;
+  close(): void;
+}
+
+const SUPPORTS: BackendSupports = Object.freeze({
+  list: true,
+  delete: true,
+  atomicBatch: true,
+  persistent: false,
+  durable: false,
+  sync: true,
+});
+
+class MemoryStore implements MemoryBackend {
+  readonly supports = SUPPORTS;
+  private readonly entries = new Map<string, Uint8Array>();
+  private closed = false;
+
+  constructor(readonly name: string) {}
+
+  read(key: string): Uint8Array | undefined {
+    this.ensureOpen();
+    assertValidKey(key);
+    const v = this.entries.get(key);
+    // Copies on both sides so callers can never alias stored bytes.
+    return v === undefined ? undefined : v.slice();
+  }
+
+  write(key: string, bytes: Uint8Array): void {
+    this.ensureOpen();
+    assertValidKey(key);
+    assertBytes(bytes);
+    this.entries.set(key, bytes.slice());
+  }
+
+  delete(key: string): void {
+    this.ensureOpen();
+    assertValidKey(key);
+    this.entries.delete(key);
+  }
+
+  list(prefix?: string): readonly string[] {
+    this.ensureOpen();
+    if (prefix === undefined || prefix === "") return sortKeys(this.entries.keys());
+    assertValidKey(prefix, "prefix");
+    const out: string[] = [];
+    for (const k of this.entries.keys()) if (k.startsWith(prefix)) out.push(k);
+    return sortKeys(out);
+  }
+
+  writeBatch(ops: readonly BatchOp[]): void {
+    this.ensureOpen();
+    assertValidBatch(ops);
+    // Validated first and applied without yielding, so the batch is trivially atomic.
+    for (const op of ops) {
+      if (op.op === "put") this.entries.set(op.key, op.value.slice());
+      else this.entries.delete(op.key);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.entries.clear();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
+  }
+}
+
+/** Creates an empty in-memory backend (name "memory" unless `opts.name` is given). */
+export function memoryBackend(opts: MemoryBackendOptions = {}): MemoryBackend {
+  const name = opts.name ?? "memory";
+  if (typeof name !== "string") throw new TypeError("opts.name must be a string");
+  return new MemoryStore(name);
+}

@@ -1,0 +1,206 @@
+/**
+ * SQLite backend on better-sqlite3: one table `graphrefly_storage(k TEXT PRIMARY KEY, v BLOB NOT NULL)`,
+ * the schema of the TS reference, so either implementation can open the other's file. It keeps the
+ * rowid table rather than WITHOUT ROWID: values include whole graph snapshots, and SQLite advises
+ * WITHOUT ROWID only for small rows. WAL journal; a batch is one transaction.
+ */
+import Database from "better-sqlite3";
+import { StorageError, asStorageError } from "../errors.js";
+import { assertBytes, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
+import { isSqliteBusy, storeLockedError } from "./lock.js";
+import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
+
+export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
+
+export interface SqliteBackendOptions {
+  /**
+   * `PRAGMA synchronous` (default "FULL": a returned write survives power loss). "NORMAL" in WAL mode
+   * keeps the file consistent but may lose the last commits on power loss (not on a process crash).
+   */
+  readonly synchronous?: SqliteSynchronous;
+  /** Hold an exclusive lock on the file for the backend's life (default true): one writer per store. */
+  readonly lock?: boolean;
+  /** Open read-only, without the lock (for tools). Fails with "store-locked" while a writer holds it. */
+  readonly readonly?: boolean;
+}
+
+/** A SQLite backend: every optional StorageBackend method is present and synchronous. */
+export interface SqliteBackend extends StorageBackend {
+  readonly path: string;
+  /** The underlying connection, for tools and benchmarks. */
+  readonly db: Database.Database;
+  read(key: string): Uint8Array | undefined;
+  write(key: string, bytes: Uint8Array): void;
+  delete(key: string): void;
+  list(prefix?: string): readonly string[];
+  writeBatch(ops: readonly BatchOp[]): void;
+  close(): void;
+}
+
+const SYNCHRONOUS_MODES: readonly SqliteSynchronous[] = ["OFF", "NORMAL", "FULL", "EXTRA"];
+/** Short: with the lock a busy database means another writer owns it, and waiting will not help. */
+const BUSY_TIMEOUT_MS = 50;
+const TABLE = "graphrefly_storage";
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+function sqliteError(err: unknown, context: string, path: string): Error {
+  if (isSqliteBusy(err)) return storeLockedError(path, err);
+  const sqliteCode = errorCode(err);
+  return asStorageError(err, context, { path, ...(sqliteCode === undefined ? {} : { sqliteCode }) });
+}
+
+class SqliteStore implements SqliteBackend {
+  readonly name: string;
+  readonly supports: BackendSupports;
+  private readonly getStmt: Database.Statement<[string], Buffer | undefined>;
+  private readonly putStmt: Database.Statement<[string, Uint8Array]>;
+  private readonly deleteStmt: Database.Statement<[string]>;
+  private readonly listAllStmt: Database.Statement<[], string>;
+  private readonly listRangeStmt: Database.Statement<[string, string], string>;
+  private readonly listFromStmt: Database.Statement<[string], string>;
+  private readonly applyBatch: (ops: readonly BatchOp[]) => void;
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    readonly db: Database.Database,
+    durable: boolean,
+  ) {
+    this.name = "sqlite:" + path;
+    const inMemory = path === ":memory:" || path === "";
+    this.supports = Object.freeze({
+      list: true,
+      delete: true,
+      atomicBatch: true,
+      persistent: !inMemory,
+      durable: durable && !inMemory,
+      sync: true,
+    });
+    // Prepared once: preparing per call would dominate small writes.
+    this.getStmt = db.prepare<[string], Buffer | undefined>(`SELECT v FROM ${TABLE} WHERE k = ?`).pluck();
+    this.putStmt = db.prepare<[string, Uint8Array]>(`INSERT OR REPLACE INTO ${TABLE} (k, v) VALUES (?, ?)`);
+    this.deleteStmt = db.prepare<[string]>(`DELETE FROM ${TABLE} WHERE k = ?`);
+    // Range scans on the primary key: literal prefixes (no LIKE wildcards, case-sensitive), BINARY order.
+    this.listAllStmt = db.prepare<[], string>(`SELECT k FROM ${TABLE} ORDER BY k`).pluck();
+    this.listRangeStmt = db.prepare<[string, string], string>(`SELECT k FROM ${TABLE} WHERE k >= ? AND k < ? ORDER BY k`).pluck();
+    this.listFromStmt = db.prepare<[string], string>(`SELECT k FROM ${TABLE} WHERE k >= ? ORDER BY k`).pluck();
+    this.applyBatch = db.transaction((ops: readonly BatchOp[]) => {
+      for (const op of ops) {
+        if (op.op === "put") this.putStmt.run(op.key, op.value);
+        else this.deleteStmt.run(op.key);
+      }
+    });
+  }
+
+  read(key: string): Uint8Array | undefined {
+    this.ensureOpen();
+    assertValidKey(key);
+    let v: Buffer | undefined;
+    try {
+      v = this.getStmt.get(key);
+    } catch (err) {
+      throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
+    }
+    return v === undefined ? undefined : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+
+  write(key: string, bytes: Uint8Array): void {
+    this.ensureOpen();
+    assertValidKey(key);
+    assertBytes(bytes);
+    try {
+      this.putStmt.run(key, bytes);
+    } catch (err) {
+      throw sqliteError(err, `sqlite write failed (${this.path})`, this.path);
+    }
+  }
+
+  delete(key: string): void {
+    this.ensureOpen();
+    assertValidKey(key);
+    try {
+      this.deleteStmt.run(key);
+    } catch (err) {
+      throw sqliteError(err, `sqlite delete failed (${this.path})`, this.path);
+    }
+  }
+
+  list(prefix?: string): readonly string[] {
+    this.ensureOpen();
+    if (prefix !== undefined) assertValidKey(prefix, "prefix");
+    try {
+      if (prefix === undefined || prefix === "") return this.listAllStmt.all();
+      const bound = prefixUpperBound(prefix);
+      return bound === undefined ? this.listFromStmt.all(prefix) : this.listRangeStmt.all(prefix, bound);
+    } catch (err) {
+      throw sqliteError(err, `sqlite list failed (${this.path})`, this.path);
+    }
+  }
+
+  writeBatch(ops: readonly BatchOp[]): void {
+    this.ensureOpen();
+    assertValidBatch(ops);
+    if (ops.length === 0) return;
+    try {
+      this.applyBatch(ops);
+    } catch (err) {
+      throw sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.db.close();
+    } catch (err) {
+      throw sqliteError(err, `sqlite close failed (${this.path})`, this.path);
+    }
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite store at `path`. Throws StorageError("store-locked") when
+ * another connection holds it, StorageError("backend-error") for other SQLite failures.
+ */
+export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): SqliteBackend {
+  if (typeof path !== "string") throw new TypeError("path must be a string");
+  const synchronous = opts.synchronous ?? "FULL";
+  if (!SYNCHRONOUS_MODES.includes(synchronous)) {
+    throw new RangeError(`opts.synchronous must be one of ${SYNCHRONOUS_MODES.join(", ")}, got ${String(synchronous)}`);
+  }
+  const lock = opts.lock ?? true;
+  if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
+  const readonly = opts.readonly ?? false;
+  if (typeof readonly !== "boolean") throw new TypeError("opts.readonly must be a boolean");
+
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS });
+    if (!readonly) {
+      // EXCLUSIVE before WAL: WAL then keeps its index in heap memory, not a shared -shm file.
+      if (lock) db.pragma("locking_mode = EXCLUSIVE");
+      db.pragma("journal_mode = WAL");
+      db.pragma(`synchronous = ${synchronous}`);
+      db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
+      // Takes the exclusive lock now (not at the first write) and keeps it until close.
+      if (lock) db.exec("BEGIN EXCLUSIVE; COMMIT");
+    }
+    return new SqliteStore(path, db, synchronous === "FULL" || synchronous === "EXTRA");
+  } catch (err) {
+    try {
+      db?.close();
+    } catch {
+      // The open failure is the error to report.
+    }
+    throw sqliteError(err, `cannot open sqlite store ${path}`, path);
+  }
+}

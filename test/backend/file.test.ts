@@ -1,0 +1,318 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { fileBackend, type FileBackend } from "../../src/backend/file.js";
+import { decodeFileNameToKey, encodeKeyToFileName } from "../../src/backend/file-names.js";
+import { LOCK_FILE_NAME } from "../../src/backend/lock.js";
+import { StorageError } from "../../src/errors.js";
+import { backendSuite } from "../conformance/backend-suite.js";
+import { holdLockInChild, killAllHolders, probeLockInChild } from "./lock-child.js";
+
+interface FileNameVectors {
+  encode: { key: string; file: string }[];
+  decode: { file: string; key: string | null }[];
+}
+
+const REPO_ROOT = new URL("../../", import.meta.url);
+const vectors = JSON.parse(
+  readFileSync(new URL("../shared/vectors/file-names.json", REPO_ROOT), "utf8"),
+) as FileNameVectors;
+
+const root = mkdtempSync(join(tmpdir(), "grf-file-backend-"));
+let counter = 0;
+const freshDir = (): string => join(root, `store-${counter++}`);
+afterEach(killAllHolders);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+backendSuite<FileBackend>({
+  name: "fileBackend",
+  factory: () => fileBackend(freshDir()),
+  reopen: (b) => fileBackend(b.dir),
+});
+
+/** Entries that are store content, not the lock's sidecar files. */
+function contentNames(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((n) => !n.startsWith(LOCK_FILE_NAME))
+    .sort();
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StorageError);
+    return (err as StorageError).code;
+  }
+  return undefined;
+}
+
+describe("file names (parity vectors)", () => {
+  it("encodes every vector key to its file name", () => {
+    for (const { key, file } of vectors.encode) expect(encodeKeyToFileName(key)).toBe(file);
+  });
+
+  it("decodes every vector file name (both tables) to its key or to 'not a key'", () => {
+    for (const { key, file } of vectors.encode) expect(decodeFileNameToKey(file)).toBe(key);
+    for (const { key, file } of vectors.decode) expect(decodeFileNameToKey(file)).toBe(key ?? undefined);
+  });
+
+  it("writes exactly the vector file names to disk", () => {
+    const b = fileBackend(freshDir());
+    for (const { key } of vectors.encode) b.write(key, Uint8Array.of(1));
+    expect(contentNames(b.dir)).toEqual(vectors.encode.map((v) => v.file).sort());
+    b.close();
+  });
+
+  it("lists the keys of foreign files the way the vectors decode them", () => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    for (const { file } of vectors.decode) writeFileSync(join(dir, file), "x");
+    // A second spelling of café and a hidden key file: neither may add a listed key.
+    writeFileSync(join(dir, "caf%c3%a9.bin"), "x");
+    writeFileSync(join(dir, ".secret.bin"), "x");
+    const b = fileBackend(dir);
+    const want = vectors.decode.flatMap((v) => (v.key === null ? [] : [v.key]));
+    expect(b.list()).toEqual([...new Set(want)].sort());
+    b.close();
+  });
+
+  it("round-trips arbitrary well-formed keys through encode/decode (property)", () => {
+    const key = fc.oneof(fc.string({ unit: "grapheme" }), fc.string({ unit: "binary" }));
+    fc.assert(
+      fc.property(key, (k) => {
+        const name = encodeKeyToFileName(k);
+        expect(name).toMatch(/^[A-Za-z0-9_%-]*\.bin$/);
+        expect(decodeFileNameToKey(name)).toBe(k);
+        // Uppercase escapes name the same key.
+        expect(decodeFileNameToKey(name.slice(0, -4).replace(/%[0-9a-f]{2}/g, (m) => m.toUpperCase()) + ".bin")).toBe(k);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("rejects lone surrogates instead of writing U+FFFD", () => {
+    expect(codeOf(() => encodeKeyToFileName("\ud800"))).toBe("invalid-key");
+  });
+
+  it("does not take names with escapes that are not UTF-8 as keys", () => {
+    expect(decodeFileNameToKey("%ff.bin")).toBeUndefined();
+    expect(decodeFileNameToKey("%ed%a0%80.bin")).toBeUndefined(); // an encoded surrogate
+    expect(decodeFileNameToKey("%c3.bin")).toBeUndefined();
+  });
+});
+
+describe("fileBackend specifics", () => {
+  it("is named file:<absolute dir> and declares non-atomic durable batches", () => {
+    const dir = freshDir();
+    const b = fileBackend(dir);
+    expect(b.name).toBe(`file:${dir}`);
+    expect(b.supports).toEqual({
+      list: true,
+      delete: true,
+      atomicBatch: false,
+      persistent: true,
+      durable: true,
+      sync: true,
+    });
+    b.close();
+  });
+
+  it("never touches paths outside its directory, whatever the key", () => {
+    const outer = join(root, `hostile-${counter++}`);
+    const dir = join(outer, "store");
+    const hostile = ["../x", "/etc/passwd", "a\0b", "..", ".", "../../escape", "..\\x", "sub/dir/file", "~", "%2e%2e"];
+    const b = fileBackend(dir);
+    hostile.forEach((k, i) => b.write(k, Uint8Array.of(i)));
+    expect(readdirSync(outer)).toEqual(["store"]);
+    const names = contentNames(dir);
+    expect(names).toEqual(hostile.map((k) => encodeKeyToFileName(k)).sort());
+    for (const n of names) expect(statSync(join(dir, n)).isFile()).toBe(true);
+    hostile.forEach((k, i) => expect(Array.from(b.read(k) ?? [])).toEqual([i]));
+    expect([...b.list()].sort()).toEqual([...hostile].sort());
+    for (const k of hostile) b.delete(k);
+    expect(contentNames(dir)).toEqual([]);
+    expect(readdirSync(outer)).toEqual(["store"]);
+    b.close();
+  });
+
+  it("rejects keys whose file name would exceed 255 bytes with invalid-key", () => {
+    const dir = freshDir();
+    const b = fileBackend(dir);
+    const huge = "k".repeat(10_000);
+    expect(codeOf(() => b.write(huge, Uint8Array.of(1)))).toBe("invalid-key");
+    expect(codeOf(() => b.read(huge))).toBe("invalid-key");
+    expect(codeOf(() => b.delete(huge))).toBe("invalid-key");
+    expect(codeOf(() => b.writeBatch([{ op: "put", key: huge, value: Uint8Array.of(1) }]))).toBe("invalid-key");
+    // The limit is on the encoded name: 251 safe characters + ".bin" fit, 252 do not; "é" costs 6.
+    b.write("k".repeat(251), Uint8Array.of(2));
+    expect(codeOf(() => b.write("k".repeat(252), Uint8Array.of(1)))).toBe("invalid-key");
+    expect(codeOf(() => b.write("é".repeat(42), Uint8Array.of(1)))).toBe("invalid-key");
+    expect(b.list()).toEqual(["k".repeat(251)]);
+    b.close();
+  });
+
+  it("treats a missing directory as empty and creates it (nested) on the first write only", () => {
+    const parent = join(root, `nested-${counter++}`);
+    const dir = join(parent, "a", "b");
+    const b = fileBackend(dir);
+    expect(b.read("k")).toBeUndefined();
+    expect(b.list()).toEqual([]);
+    b.delete("k");
+    expect(existsSync(parent)).toBe(false);
+    b.write("k", Uint8Array.of(1));
+    expect(contentNames(dir)).toEqual(["k.bin"]);
+    b.close();
+  });
+
+  it("ignores temp, hidden and non-.bin files, and sweeps its leftover temp files on the first write", () => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    const leftovers = [".tmp-999999-0-1", `.tmp-${process.pid}-0-7`];
+    const foreign = [".tmpABCDEF", ".k.bin.0123456789abcdef.tmp", "notes.txt", "noext"];
+    for (const n of [...leftovers, ...foreign]) writeFileSync(join(dir, n), "junk");
+    mkdirSync(join(dir, "sub.bin"));
+    writeFileSync(join(dir, "real.bin"), "r");
+    const b = fileBackend(dir);
+    expect(b.list()).toEqual(["real"]);
+    b.write("k", Uint8Array.of(1));
+    expect(contentNames(dir)).toEqual([...foreign, "k.bin", "real.bin", "sub.bin"].sort());
+    b.close();
+  });
+
+  it("without the lock sweeps only temp files of processes that are gone", () => {
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid as number;
+    const dir = freshDir();
+    mkdirSync(dir);
+    const mine = `.tmp-${process.pid}-0-3`;
+    writeFileSync(join(dir, mine), "in flight");
+    writeFileSync(join(dir, `.tmp-${dead}-0-3`), "stale");
+    const b = fileBackend(dir, { lock: false });
+    b.write("k", Uint8Array.of(1));
+    expect(contentNames(dir)).toEqual([mine, "k.bin"].sort());
+    expect(existsSync(join(dir, LOCK_FILE_NAME))).toBe(false);
+    b.close();
+  });
+
+  it("wraps file system failures as backend-error with the OS code", () => {
+    const dir = freshDir();
+    const b = fileBackend(dir);
+    b.write("k", Uint8Array.of(1));
+    mkdirSync(join(dir, "adir.bin"));
+    let err: unknown;
+    try {
+      b.read("adir");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe("backend-error");
+    expect((err as StorageError).details.osCode).toBe("EISDIR");
+    expect(codeOf(() => b.write("adir", Uint8Array.of(1)))).toBe("backend-error");
+    // The failed write's temp file was removed.
+    expect(contentNames(dir)).toEqual(["adir.bin", "k.bin"]);
+    b.close();
+
+    const file = join(root, `plain-file-${counter++}`);
+    writeFileSync(file, "not a directory");
+    expect(codeOf(() => fileBackend(file))).toBe("backend-error");
+    const unlocked = fileBackend(file, { lock: false });
+    expect(codeOf(() => unlocked.write("k", Uint8Array.of(1)))).toBe("backend-error");
+  });
+
+  it("leaves nothing behind when a batch fails midway through its temp files", () => {
+    const dir = freshDir();
+    const b = fileBackend(dir);
+    b.write("keep", Uint8Array.of(1));
+    mkdirSync(join(dir, "blocked.bin"));
+    expect(
+      codeOf(() =>
+        b.writeBatch([
+          { op: "put", key: "a", value: Uint8Array.of(1) },
+          { op: "put", key: "blocked", value: Uint8Array.of(2) },
+        ]),
+      ),
+    ).toBe("backend-error");
+    // "a" was renamed before "blocked" failed (not atomic), but no temp file survives.
+    expect(contentNames(dir).filter((n) => n.startsWith("."))).toEqual([]);
+    expect(Array.from(b.read("a") ?? [])).toEqual([1]);
+    expect(Array.from(b.read("keep") ?? [])).toEqual([1]);
+    b.close();
+  });
+
+  it("validates its arguments", () => {
+    expect(() => fileBackend("")).toThrow(TypeError);
+    expect(() => fileBackend(freshDir(), { lock: "yes" as unknown as boolean })).toThrow(TypeError);
+  });
+});
+
+describe("fileBackend single-writer lock", () => {
+  it("refuses a second backend on the same directory until the first closes", () => {
+    const dir = freshDir();
+    const a = fileBackend(dir);
+    a.write("k", Uint8Array.of(1));
+    let err: unknown;
+    try {
+      fileBackend(dir);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe("store-locked");
+    expect((err as StorageError).details.path).toBe(dir);
+    a.close();
+    const b = fileBackend(dir);
+    expect(Array.from(b.read("k") ?? [])).toEqual([1]);
+    b.close();
+  });
+
+  it("locks a directory that did not exist at the first write", () => {
+    const dir = freshDir();
+    const a = fileBackend(dir);
+    const b = fileBackend(dir);
+    a.write("k", Uint8Array.of(1));
+    expect(codeOf(() => b.write("j", Uint8Array.of(2)))).toBe("store-locked");
+    expect(codeOf(() => b.delete("k"))).toBe("store-locked");
+    // Reading needs no lock.
+    expect(Array.from(b.read("k") ?? [])).toEqual([1]);
+    a.close();
+    b.write("j", Uint8Array.of(2));
+    expect(b.list()).toEqual(["j", "k"]);
+    b.close();
+  });
+
+  it("lets unlocked backends share a directory", () => {
+    const dir = freshDir();
+    const a = fileBackend(dir, { lock: false });
+    const b = fileBackend(dir, { lock: false });
+    a.write("a", Uint8Array.of(1));
+    b.write("b", Uint8Array.of(2));
+    expect(a.list()).toEqual(["a", "b"]);
+    a.close();
+    b.close();
+  });
+
+  it("is seen by another process", async () => {
+    const dir = freshDir();
+    const a = fileBackend(dir);
+    a.write("k", Uint8Array.of(1));
+    expect(await probeLockInChild(join(dir, LOCK_FILE_NAME), "rollback")).toBe("busy");
+    a.close();
+    expect(await probeLockInChild(join(dir, LOCK_FILE_NAME), "rollback")).toBe("acquired");
+  });
+
+  it("refuses a directory another process holds, and is free again once that process is killed -9", async () => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    const holder = await holdLockInChild(join(dir, LOCK_FILE_NAME), "rollback");
+    expect(codeOf(() => fileBackend(dir))).toBe("store-locked");
+    await holder.killHard();
+    const b = fileBackend(dir);
+    b.write("k", Uint8Array.of(1));
+    expect(b.list()).toEqual(["k"]);
+    b.close();
+  });
+});

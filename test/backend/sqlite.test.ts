@@ -1,0 +1,238 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { sqliteBackend, type SqliteBackend } from "../../src/backend/sqlite.js";
+import { StorageError } from "../../src/errors.js";
+import { backendSuite } from "../conformance/backend-suite.js";
+import { holdLockInChild, killAllHolders, probeLockInChild } from "./lock-child.js";
+
+const root = mkdtempSync(join(tmpdir(), "grf-sqlite-backend-"));
+let counter = 0;
+const freshPath = (): string => join(root, `store-${counter++}.db`);
+afterEach(killAllHolders);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** The reference implementation's schema, verbatim. */
+const REFERENCE_SCHEMA = "CREATE TABLE graphrefly_storage (k TEXT PRIMARY KEY, v BLOB NOT NULL)";
+
+backendSuite<SqliteBackend>({
+  name: "sqliteBackend",
+  factory: () => sqliteBackend(freshPath()),
+  reopen: (b) => sqliteBackend(b.path),
+});
+
+function errorOf(fn: () => unknown): StorageError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StorageError);
+    return err as StorageError;
+  }
+  throw new Error("expected a StorageError, nothing was thrown");
+}
+
+describe("sqliteBackend specifics", () => {
+  it("is named sqlite:<path>, uses WAL and declares full support", () => {
+    const path = freshPath();
+    const b = sqliteBackend(path);
+    expect(b.name).toBe(`sqlite:${path}`);
+    expect(b.db.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(b.supports).toEqual({
+      list: true,
+      delete: true,
+      atomicBatch: true,
+      persistent: true,
+      durable: true,
+      sync: true,
+    });
+    b.close();
+  });
+
+  it("applies the synchronous option (default FULL) and reports durability by it", () => {
+    const levels = { OFF: 0, NORMAL: 1, FULL: 2, EXTRA: 3 } as const;
+    for (const [mode, level] of Object.entries(levels) as [keyof typeof levels, number][]) {
+      const b = sqliteBackend(freshPath(), { synchronous: mode });
+      expect(b.db.pragma("synchronous", { simple: true })).toBe(level);
+      expect(b.supports.durable).toBe(mode === "FULL" || mode === "EXTRA");
+      b.close();
+    }
+    const d = sqliteBackend(freshPath());
+    expect(d.db.pragma("synchronous", { simple: true })).toBe(levels.FULL);
+    d.close();
+    expect(() => sqliteBackend(freshPath(), { synchronous: "FAST" as "FULL" })).toThrow(RangeError);
+    expect(() => sqliteBackend(freshPath(), { lock: 1 as unknown as boolean })).toThrow(TypeError);
+  });
+
+  it("prepares its statements once, at open", () => {
+    const b = sqliteBackend(freshPath());
+    const original = b.db.prepare;
+    let prepares = 0;
+    b.db.prepare = function (this: Database.Database, ...args: Parameters<typeof original>) {
+      prepares++;
+      return original.apply(this, args);
+    } as typeof original;
+    for (let i = 0; i < 20; i++) b.write(`k${i}`, Uint8Array.of(i));
+    b.read("k1");
+    b.read("missing");
+    b.list();
+    b.list("k1");
+    b.list("\u{10FFFF}");
+    b.delete("k2");
+    b.writeBatch([
+      { op: "put", key: "x", value: Uint8Array.of(1) },
+      { op: "delete", key: "k3" },
+    ]);
+    expect(prepares).toBe(0);
+    b.db.prepare = original;
+    b.close();
+  });
+
+  it("lists LIKE-hostile and case-variant prefixes literally", () => {
+    const b = sqliteBackend(freshPath());
+    const keys = ["g/a", "G/a", "g%a", "g_a", "gXa", "g\\a", "g\\%", "g", "h"];
+    for (const k of keys) b.write(k, Uint8Array.of(1));
+    expect(b.list("G/")).toEqual(["G/a"]);
+    expect(b.list("g/")).toEqual(["g/a"]);
+    expect(b.list("g%")).toEqual(["g%a"]);
+    expect(b.list("g_")).toEqual(["g_a"]);
+    expect(b.list("g\\")).toEqual(["g\\%", "g\\a"]);
+    expect(b.list("g\\%")).toEqual(["g\\%"]);
+    expect(b.list("g")).toEqual(["g", "g%a", "g/a", "gXa", "g\\%", "g\\a", "g_a"]);
+    b.close();
+  });
+
+  it("commits a batch as one transaction: a failing op leaves nothing of the batch", () => {
+    const b = sqliteBackend(freshPath());
+    b.write("keep", Uint8Array.of(1));
+    // A real SQLite failure on the second op, raised by a trigger.
+    b.db.exec(`CREATE TRIGGER reject_boom BEFORE INSERT ON graphrefly_storage WHEN NEW.k = 'boom'
+               BEGIN SELECT RAISE(ABORT, 'boom rejected'); END`);
+    const err = errorOf(() =>
+      b.writeBatch([
+        { op: "put", key: "a", value: Uint8Array.of(1) },
+        { op: "put", key: "boom", value: Uint8Array.of(2) },
+        { op: "delete", key: "keep" },
+      ]),
+    );
+    expect(err.code).toBe("backend-error");
+    expect(String(err.details.sqliteCode)).toMatch(/^SQLITE_CONSTRAINT/);
+    expect(b.read("a")).toBeUndefined();
+    expect(Array.from(b.read("keep") ?? [])).toEqual([1]);
+    expect(b.db.inTransaction).toBe(false);
+    b.write("after", Uint8Array.of(3));
+    expect(b.list()).toEqual(["after", "keep"]);
+    b.close();
+  });
+
+  it("writes the reference schema and data any plain SQLite client can read", () => {
+    const path = freshPath();
+    const b = sqliteBackend(path);
+    b.write("g/1", Uint8Array.of(1, 2));
+    b.write("", new Uint8Array(0));
+    b.close();
+    const raw = new Database(path, { readonly: true });
+    const schema = raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'graphrefly_storage'").pluck().get();
+    expect(schema).toBe(REFERENCE_SCHEMA);
+    const rows = raw.prepare("SELECT k, v FROM graphrefly_storage ORDER BY k").all() as { k: string; v: Buffer }[];
+    expect(rows.map((r) => [r.k, Array.from(r.v)])).toEqual([
+      ["", []],
+      ["g/1", [1, 2]],
+    ]);
+    raw.close();
+  });
+
+  it("opens a store created by the reference (rollback journal, same schema)", () => {
+    const path = freshPath();
+    const raw = new Database(path);
+    raw.exec(REFERENCE_SCHEMA);
+    raw.prepare("INSERT INTO graphrefly_storage (k, v) VALUES (?, ?)").run("snap/g", Buffer.from("{}"));
+    raw.close();
+    const b = sqliteBackend(path);
+    expect(b.list()).toEqual(["snap/g"]);
+    expect(Buffer.from(b.read("snap/g") ?? []).toString()).toBe("{}");
+    b.close();
+  });
+
+  it("returns plain Uint8Array views, not Buffers", () => {
+    const b = sqliteBackend(freshPath());
+    b.write("k", Uint8Array.of(5));
+    const v = b.read("k");
+    expect(v?.constructor).toBe(Uint8Array);
+    b.close();
+  });
+
+  it("wraps open failures as backend-error", () => {
+    expect(errorOf(() => sqliteBackend(join(root, "no-such-dir", "x.db"))).code).toBe("backend-error");
+    expect(errorOf(() => sqliteBackend(freshPath(), { readonly: true })).code).toBe("backend-error");
+  });
+});
+
+describe("sqliteBackend locking", () => {
+  it("refuses a second connection in the same process, until the first closes", () => {
+    const path = freshPath();
+    const a = sqliteBackend(path);
+    a.write("k", Uint8Array.of(1));
+    const err = errorOf(() => sqliteBackend(path));
+    expect(err.code).toBe("store-locked");
+    expect(err.details.path).toBe(path);
+    expect(errorOf(() => sqliteBackend(path, { readonly: true })).code).toBe("store-locked");
+    a.close();
+    const b = sqliteBackend(path);
+    expect(Array.from(b.read("k") ?? [])).toEqual([1]);
+    b.close();
+  });
+
+  it("opens read-only for tools once no writer holds the store; writes there fail typed", () => {
+    const path = freshPath();
+    const w = sqliteBackend(path);
+    w.write("k", Uint8Array.of(1));
+    w.close();
+    const r = sqliteBackend(path, { readonly: true });
+    const r2 = sqliteBackend(path, { readonly: true });
+    expect(Array.from(r.read("k") ?? [])).toEqual([1]);
+    expect(r2.list()).toEqual(["k"]);
+    const err = errorOf(() => r.write("j", Uint8Array.of(2)));
+    expect(err.code).toBe("backend-error");
+    expect(err.details.sqliteCode).toBe("SQLITE_READONLY");
+    r.close();
+    r2.close();
+  });
+
+  it("lets unlocked connections share a store", () => {
+    const path = freshPath();
+    const a = sqliteBackend(path, { lock: false });
+    const b = sqliteBackend(path, { lock: false });
+    a.write("a", Uint8Array.of(1));
+    b.write("b", Uint8Array.of(2));
+    expect(a.list()).toEqual(["a", "b"]);
+    a.close();
+    b.close();
+  });
+
+  it("is seen by another process", async () => {
+    const path = freshPath();
+    const a = sqliteBackend(path);
+    a.write("k", Uint8Array.of(1));
+    expect(await probeLockInChild(path, "wal")).toBe("busy");
+    a.close();
+    expect(await probeLockInChild(path, "wal")).toBe("acquired");
+  });
+
+  it("refuses a store another process holds, and opens it once that process is killed -9", async () => {
+    const path = freshPath();
+    const a = sqliteBackend(path);
+    a.write("k", Uint8Array.of(1));
+    a.close();
+    const holder = await holdLockInChild(path, "wal");
+    expect(errorOf(() => sqliteBackend(path)).code).toBe("store-locked");
+    expect(errorOf(() => sqliteBackend(path, { readonly: true })).code).toBe("store-locked");
+    await holder.killHard();
+    const b = sqliteBackend(path);
+    expect(Array.from(b.read("k") ?? [])).toEqual([1]);
+    b.write("j", Uint8Array.of(2));
+    expect(b.list()).toEqual(["j", "k"]);
+    b.close();
+  });
+});

@@ -1,0 +1,426 @@
+/**
+ * One conformance suite for every StorageBackend. Optional behaviour is gated on `supports`; a gated
+ * case that does not apply still checks that the manifest tells the truth, so nothing is skipped.
+ * Listing order is checked against an oracle independent of the code under test: UTF-8 byte order.
+ */
+import fc from "fast-check";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { StorageError } from "../../src/errors.js";
+import type { BatchOp, StorageBackend } from "../../src/backend/types.js";
+
+export interface BackendSuiteOptions<B extends StorageBackend> {
+  name: string;
+  /** A fresh, empty backend on its own storage each call. */
+  factory: () => B | Promise<B>;
+  /** Opens the storage of closed backend `b` again; required exactly when `supports.persistent`. */
+  reopen?: (b: B) => B | Promise<B>;
+  cleanup?: () => void | Promise<void>;
+  /** fast-check runs of the model property (default 40). */
+  propertyRuns?: number;
+}
+
+const utf8 = (s: string): Buffer => Buffer.from(s, "utf8");
+
+/** The oracle for listing order: code point order = UTF-8 byte order. */
+function byUtf8(keys: Iterable<string>): string[] {
+  return [...keys].sort((a, b) => Buffer.compare(utf8(a), utf8(b)));
+}
+
+function bytes(...values: number[]): Uint8Array {
+  return Uint8Array.from(values);
+}
+
+/** Runs `fn` and returns the error it threw (sync or async), or undefined. */
+async function errorOf(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+async function expectStorageError(fn: () => unknown, code: string): Promise<void> {
+  const err = await errorOf(fn);
+  expect(err).toBeInstanceOf(StorageError);
+  expect((err as StorageError).code).toBe(code);
+}
+
+function isThenable(v: unknown): boolean {
+  return typeof (v as { then?: unknown } | null)?.then === "function";
+}
+
+export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions<B>): void {
+  describe(`StorageBackend conformance: ${opts.name}`, () => {
+    const open: B[] = [];
+    const make = async (): Promise<B> => {
+      const b = await opts.factory();
+      open.push(b);
+      return b;
+    };
+    const reopen = async (b: B): Promise<B> => {
+      if (opts.reopen === undefined) throw new Error("suite bug: reopen needed but not given");
+      const b2 = await opts.reopen(b);
+      open.push(b2);
+      return b2;
+    };
+
+    afterEach(async () => {
+      for (const b of open.splice(0)) await b.close?.();
+    });
+    afterAll(async () => {
+      await opts.cleanup?.();
+    });
+
+    /** Required methods for a case that needs them; the manifest test checks they match `supports`. */
+    const list = (b: B) => (b.list as NonNullable<B["list"]>).bind(b);
+    const del = (b: B) => (b.delete as NonNullable<B["delete"]>).bind(b);
+    const batch = (b: B) => (b.writeBatch as NonNullable<B["writeBatch"]>).bind(b);
+
+    it("has a name and a truthful supports manifest", async () => {
+      const b = await make();
+      expect(typeof b.name).toBe("string");
+      expect(b.name.length).toBeGreaterThan(0);
+      const s = b.supports;
+      for (const flag of ["list", "delete", "atomicBatch", "persistent", "durable", "sync"] as const) {
+        expect(typeof s[flag]).toBe("boolean");
+      }
+      expect(typeof b.list === "function").toBe(s.list);
+      expect(typeof b.delete === "function").toBe(s.delete);
+      if (s.atomicBatch) expect(typeof b.writeBatch).toBe("function");
+      if (s.durable) expect(s.persistent).toBe(true);
+      // The suite can only check persistence when it knows how to reopen.
+      expect(opts.reopen !== undefined).toBe(s.persistent);
+    });
+
+    it("returns synchronously from every method when supports.sync", async () => {
+      const b = await make();
+      const results: unknown[] = [b.write("k", bytes(1)), b.read("k"), b.read("missing")];
+      if (b.list) results.push(b.list(), b.list("k"));
+      if (b.delete) results.push(b.delete("k"));
+      if (b.writeBatch) results.push(b.writeBatch([{ op: "put", key: "j", value: bytes(2) }]));
+      results.push(b.close?.());
+      expect(results.some(isThenable)).toBe(!b.supports.sync);
+    });
+
+    it("reads a missing key as undefined", async () => {
+      const b = await make();
+      expect(await b.read("nope")).toBeUndefined();
+      await b.write("other", bytes(1));
+      expect(await b.read("nope")).toBeUndefined();
+    });
+
+    it("reads back what it wrote, as a Uint8Array", async () => {
+      const b = await make();
+      await b.write("a", bytes(1, 2, 3));
+      const got = await b.read("a");
+      expect(got).toBeInstanceOf(Uint8Array);
+      expect(Array.from(got ?? [])).toEqual([1, 2, 3]);
+    });
+
+    it("does not alias caller buffers", async () => {
+      const b = await make();
+      const input = bytes(1, 2, 3);
+      await b.write("a", input);
+      input[0] = 99;
+      const first = await b.read("a");
+      expect(Array.from(first ?? [])).toEqual([1, 2, 3]);
+      if (first) first[1] = 99;
+      expect(Array.from((await b.read("a")) ?? [])).toEqual([1, 2, 3]);
+    });
+
+    it("writes a view's bytes only (subarray with an offset)", async () => {
+      const b = await make();
+      const whole = bytes(9, 9, 1, 2, 9);
+      await b.write("v", whole.subarray(2, 4));
+      expect(Array.from((await b.read("v")) ?? [])).toEqual([1, 2]);
+    });
+
+    it("overwrites a key", async () => {
+      const b = await make();
+      await b.write("a", bytes(1, 2, 3));
+      await b.write("a", bytes(4));
+      expect(Array.from((await b.read("a")) ?? [])).toEqual([4]);
+    });
+
+    it("stores zero-length values as present, not missing", async () => {
+      const b = await make();
+      await b.write("empty", new Uint8Array(0));
+      const got = await b.read("empty");
+      expect(got).toBeInstanceOf(Uint8Array);
+      expect(got?.byteLength).toBe(0);
+      if (b.list) expect(await b.list()).toEqual(["empty"]);
+    });
+
+    it("stores all 256 byte values and a large value exactly", async () => {
+      const b = await make();
+      const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+      await b.write("all", all);
+      expect(Buffer.from((await b.read("all")) ?? []).equals(Buffer.from(all))).toBe(true);
+      const large = Uint8Array.from({ length: 1 << 20 }, (_, i) => (i * 2654435761) >>> 24);
+      await b.write("large", large);
+      expect(Buffer.from((await b.read("large")) ?? []).equals(Buffer.from(large))).toBe(true);
+    });
+
+    it("deletes keys, tolerating missing ones (when supports.delete)", async () => {
+      const b = await make();
+      if (!b.supports.delete) {
+        expect(b.delete).toBeUndefined();
+        return;
+      }
+      await b.write("a", bytes(1));
+      await b.write("b", bytes(2));
+      await del(b)("a");
+      expect(await b.read("a")).toBeUndefined();
+      expect(Array.from((await b.read("b")) ?? [])).toEqual([2]);
+      await del(b)("a");
+      await del(b)("never-written");
+      if (b.list) expect(await b.list()).toEqual(["b"]);
+    });
+
+    it("lists by literal prefix in ascending order (g/10, g/02, g/01, other)", async () => {
+      const b = await make();
+      if (!b.supports.list) {
+        expect(b.list).toBeUndefined();
+        return;
+      }
+      for (const k of ["g/10", "g/02", "g/01", "other"]) await b.write(k, bytes(1));
+      expect(await list(b)("g/")).toEqual(["g/01", "g/02", "g/10"]);
+      expect(await list(b)()).toEqual(["g/01", "g/02", "g/10", "other"]);
+      expect(await list(b)("")).toEqual(["g/01", "g/02", "g/10", "other"]);
+      expect(await list(b)("zzz")).toEqual([]);
+      expect(await list(b)("g/01")).toEqual(["g/01"]);
+    });
+
+    it("treats %, _ and \\ in prefixes literally, case-sensitively, a/ apart from ab/", async () => {
+      const b = await make();
+      if (!b.supports.list) {
+        expect(b.list).toBeUndefined();
+        return;
+      }
+      const keys = ["a%b", "a_b", "a\\b", "axb", "aXb", "A/x", "a/x", "a/", "ab/x", "ab", "a%", "a"];
+      for (const k of keys) await b.write(k, bytes(1));
+      const l = list(b);
+      expect(await l("a%")).toEqual(["a%", "a%b"]);
+      expect(await l("a_")).toEqual(["a_b"]);
+      expect(await l("a\\")).toEqual(["a\\b"]);
+      expect(await l("a/")).toEqual(["a/", "a/x"]);
+      expect(await l("ab/")).toEqual(["ab/x"]);
+      expect(await l("A")).toEqual(["A/x"]);
+      expect(await l("aX")).toEqual(["aXb"]);
+      expect(await l("ax")).toEqual(["axb"]);
+      expect(await l("a")).toEqual(byUtf8(keys.filter((k) => k.startsWith("a"))));
+      expect(await l()).toEqual(byUtf8(keys));
+    });
+
+    it("handles non-ASCII, emoji and NUL keys, ordered by code point (not UTF-16)", async () => {
+      const b = await make();
+      const keys = ["z", "é", "\uffff", "😀", "\ud7ff", "\ue000", "a", "café", "👋 hello", "a\0b", "a\0", "€100"];
+      for (const [i, k] of keys.entries()) await b.write(k, bytes(i));
+      for (const [i, k] of keys.entries()) expect(Array.from((await b.read(k)) ?? [])).toEqual([i]);
+      if (!b.supports.list) return;
+      const all = await list(b)();
+      expect(all).toEqual(byUtf8(keys));
+      // JS's default sort would put the astral 😀 (a surrogate pair) before U+E000 and U+FFFF.
+      expect(all.indexOf("😀")).toBeGreaterThan(all.indexOf("\uffff"));
+      expect(await list(b)("a\0")).toEqual(["a\0", "a\0b"]);
+      expect(await list(b)("caf")).toEqual(["café"]);
+      expect(await list(b)("😀")).toEqual(["😀"]);
+    });
+
+    it("lists prefixes at the edges of the code point range", async () => {
+      const b = await make();
+      if (!b.supports.list) {
+        expect(b.list).toBeUndefined();
+        return;
+      }
+      const max = "\u{10FFFF}";
+      const keys = [`x${max}`, `x${max}a`, `x${max}${max}`, "y", "x", "\ud7ff", "\ud7ffa", "\ue000", max, `${max}z`];
+      for (const k of keys) await b.write(k, bytes(1));
+      expect(await list(b)(`x${max}`)).toEqual(byUtf8([`x${max}`, `x${max}a`, `x${max}${max}`]));
+      expect(await list(b)("\ud7ff")).toEqual(["\ud7ff", "\ud7ffa"]);
+      expect(await list(b)(max)).toEqual([max, `${max}z`]);
+      expect(await list(b)()).toEqual(byUtf8(keys));
+    });
+
+    it("supports the empty key", async () => {
+      const b = await make();
+      await b.write("", bytes(7));
+      await b.write("a", bytes(8));
+      expect(Array.from((await b.read("")) ?? [])).toEqual([7]);
+      if (b.list) {
+        expect(await b.list()).toEqual(["", "a"]);
+        expect(await b.list("")).toEqual(["", "a"]);
+      }
+      if (b.delete) {
+        await b.delete("");
+        expect(await b.read("")).toBeUndefined();
+      }
+    });
+
+    it("applies a writeBatch of puts and deletes in op order", async () => {
+      const b = await make();
+      if (b.writeBatch === undefined) {
+        expect(b.supports.atomicBatch).toBe(false);
+        return;
+      }
+      await b.write("x", bytes(0));
+      await b.write("y", bytes(0));
+      const ops: BatchOp[] = [
+        { op: "put", key: "a", value: bytes(1) },
+        { op: "put", key: "b", value: bytes(2) },
+        { op: "delete", key: "x" },
+        { op: "put", key: "a", value: bytes(3) },
+        { op: "delete", key: "missing" },
+        { op: "delete", key: "y" },
+        { op: "put", key: "y", value: bytes(4) },
+        { op: "put", key: "z", value: bytes(5) },
+        { op: "delete", key: "z" },
+      ];
+      await batch(b)(ops);
+      expect(Array.from((await b.read("a")) ?? [])).toEqual([3]);
+      expect(Array.from((await b.read("b")) ?? [])).toEqual([2]);
+      expect(await b.read("x")).toBeUndefined();
+      expect(Array.from((await b.read("y")) ?? [])).toEqual([4]);
+      expect(await b.read("z")).toBeUndefined();
+      if (b.list) expect(await b.list()).toEqual(["a", "b", "y"]);
+      await batch(b)([]);
+      if (b.list) expect(await b.list()).toEqual(["a", "b", "y"]);
+    });
+
+    it("rejects a batch with an invalid op before applying any of it", async () => {
+      const b = await make();
+      if (b.writeBatch === undefined) {
+        expect(b.supports.atomicBatch).toBe(false);
+        return;
+      }
+      await b.write("keep", bytes(1));
+      await expectStorageError(
+        () =>
+          batch(b)([
+            { op: "put", key: "a", value: bytes(1) },
+            { op: "put", key: "bad\ud800", value: bytes(2) },
+            { op: "delete", key: "keep" },
+          ]),
+        "invalid-key",
+      );
+      const notBytes = [{ op: "put", key: "a", value: [1, 2] }] as unknown as BatchOp[];
+      expect(await errorOf(() => batch(b)(notBytes))).toBeInstanceOf(TypeError);
+      const badOp = [{ op: "upsert", key: "a" }] as unknown as BatchOp[];
+      expect(await errorOf(() => batch(b)(badOp))).toBeInstanceOf(TypeError);
+      expect(await b.read("a")).toBeUndefined();
+      expect(Array.from((await b.read("keep")) ?? [])).toEqual([1]);
+    });
+
+    it("keeps data across close and reopen (when supports.persistent)", async () => {
+      const b = await make();
+      if (!b.supports.persistent) {
+        expect(opts.reopen).toBeUndefined();
+        return;
+      }
+      const entries: [string, Uint8Array][] = [
+        ["", bytes(1)],
+        ["g/01", bytes(2, 3)],
+        ["😀/é", new Uint8Array(0)],
+        ["a%_\\", Uint8Array.from({ length: 256 }, (_, i) => i)],
+      ];
+      for (const [k, v] of entries) await b.write(k, v);
+      if (b.writeBatch) {
+        await b.writeBatch([
+          { op: "put", key: "batched", value: bytes(9) },
+          { op: "delete", key: "g/01" },
+          { op: "put", key: "g/01", value: bytes(4) },
+        ]);
+        entries[1] = ["g/01", bytes(4)];
+        entries.push(["batched", bytes(9)]);
+      }
+      await b.close?.();
+      const b2 = await reopen(b);
+      for (const [k, v] of entries) expect(Buffer.from((await b2.read(k)) ?? [0xff]).equals(Buffer.from(v))).toBe(true);
+      if (b2.list) expect(await b2.list()).toEqual(byUtf8(entries.map(([k]) => k)));
+    });
+
+    it("closes idempotently; any later call throws StorageError('closed')", async () => {
+      const b = await make();
+      await b.write("a", bytes(1));
+      if (b.close === undefined) {
+        // Nothing to release: the backend stays usable.
+        expect(Array.from((await b.read("a")) ?? [])).toEqual([1]);
+        return;
+      }
+      await b.close();
+      await b.close();
+      await expectStorageError(() => b.read("a"), "closed");
+      await expectStorageError(() => b.write("a", bytes(2)), "closed");
+      if (b.delete) await expectStorageError(() => b.delete?.("a"), "closed");
+      if (b.list) await expectStorageError(() => b.list?.(), "closed");
+      if (b.writeBatch) await expectStorageError(() => b.writeBatch?.([]), "closed");
+    });
+
+    it("rejects keys with lone surrogates (and non-strings) as invalid-key", async () => {
+      const b = await make();
+      for (const key of ["\ud800", "a\udc00", "\udc00\ud800", "x\ud83d"]) {
+        await expectStorageError(() => b.write(key, bytes(1)), "invalid-key");
+        await expectStorageError(() => b.read(key), "invalid-key");
+        if (b.delete) await expectStorageError(() => b.delete?.(key), "invalid-key");
+        if (b.list) await expectStorageError(() => b.list?.(key), "invalid-key");
+      }
+      await expectStorageError(() => b.write(42 as unknown as string, bytes(1)), "invalid-key");
+      expect(await errorOf(() => b.write("k", "not bytes" as unknown as Uint8Array))).toBeInstanceOf(TypeError);
+      if (b.list) expect(await b.list()).toEqual([]);
+    });
+
+    it("behaves like a Map under random writes, deletes and batches (property)", async () => {
+      const key = fc.oneof(
+        fc.constantFrom("", "a", "a/", "a/b", "ab", "b", "A", "é", "😀", "\uffff", "%", "_", "\\", "a\0"),
+        fc.string({ unit: "binary", maxLength: 4 }),
+      );
+      const value = fc.uint8Array({ maxLength: 12 });
+      const batchOp = fc.oneof(
+        fc.record({ op: fc.constant("put" as const), key, value }),
+        fc.record({ op: fc.constant("delete" as const), key }),
+      );
+      const command = fc.oneof(
+        fc.record({ kind: fc.constant("write" as const), key, value }),
+        fc.record({ kind: fc.constant("delete" as const), key }),
+        fc.record({ kind: fc.constant("batch" as const), ops: fc.array(batchOp, { maxLength: 5 }) }),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(command, { maxLength: 16 }), fc.array(key, { maxLength: 3 }), async (cmds, probes) => {
+          const b = await make();
+          const model = new Map<string, Uint8Array>();
+          for (const c of cmds) {
+            if (c.kind === "write") {
+              await b.write(c.key, c.value);
+              model.set(c.key, c.value);
+            } else if (c.kind === "delete") {
+              if (!b.delete) continue;
+              await b.delete(c.key);
+              model.delete(c.key);
+            } else {
+              if (!b.writeBatch) continue;
+              await b.writeBatch(c.ops);
+              for (const op of c.ops) {
+                if (op.op === "put") model.set(op.key, op.value);
+                else model.delete(op.key);
+              }
+            }
+          }
+          for (const k of [...model.keys(), ...probes]) {
+            const want = model.get(k);
+            const got = await b.read(k);
+            expect(got === undefined ? undefined : Array.from(got)).toEqual(want === undefined ? undefined : Array.from(want));
+          }
+          if (b.list) {
+            expect(await b.list()).toEqual(byUtf8(model.keys()));
+            for (const p of probes) {
+              expect(await b.list(p)).toEqual(byUtf8([...model.keys()].filter((k) => k.startsWith(p))));
+            }
+          }
+          await b.close?.();
+        }),
+        { numRuns: opts.propertyRuns ?? 40 },
+      );
+    });
+  });
+}

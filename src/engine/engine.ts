@@ -20,6 +20,9 @@ import {
   type EngineSnapshotOptions,
 } from "./proxies.js";
 
+/** Name under which the worker entry registers graph compaction (workers/jobs.ts). */
+export const COMPACT_GRAPH_JOB = "compact-graph";
+
 export type SqliteSynchronous = ActorOptions["synchronous"];
 
 export interface StorageEngineOptions {
@@ -59,6 +62,11 @@ export interface StorageEngine {
   kv<T>(store: StoreSpec, opts?: EngineKvOptions<T>): KvStorageTier<T>;
   /** Runs a job registered in the worker entry (graph compaction lives in src/graph). */
   runJob(store: StoreSpec, name: string, args: unknown): Promise<unknown>;
+  /**
+   * Background compaction of one graph's WAL in the store's actor: folds the frames into a new baseline,
+   * commits it, then deletes the frames it covers (see src/graph/compaction.ts for options and result).
+   */
+  compact(store: StoreSpec, graphName: string, opts?: Record<string, unknown>): Promise<unknown>;
   stats(): Promise<StoreStats[]>;
   /** Drains every pending write durably, closes connections, terminates workers. */
   close(): Promise<void>;
@@ -157,6 +165,7 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     appendLog: <T>(store: StoreSpec, o: EngineAppendLogOptions<T> = {}) => appendLogProxy<T>(connection(store), o),
     kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => kvProxy<T>(connection(store), o),
     runJob: (store, name, args) => connection(store).runJob(name, args),
+    compact: (store, graphName, o = {}) => connection(store).runJob(COMPACT_GRAPH_JOB, { ...o, graphName }),
     async stats(): Promise<StoreStats[]> {
       if (closed) throw new StorageError("closed", "storage engine is closed");
       const out: StoreStats[] = [];

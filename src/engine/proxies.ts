@@ -41,6 +41,7 @@ abstract class TierProxy implements BaseStorageTier {
   readonly name: string;
   readonly debounceMs: number | undefined;
   readonly compactEvery: number | undefined;
+  readonly codecName: string;
   protected readonly tier: number;
   /** The codec when it runs here (values cross as bytes); undefined when the worker encodes. */
   protected readonly mainCodec: Codec<unknown> | undefined;
@@ -59,6 +60,8 @@ abstract class TierProxy implements BaseStorageTier {
     this.compactEvery = opts.compactEvery;
     const codec = codecSpecOf(opts.codec);
     this.mainCodec = codec.kind === "main" ? (opts.codec as Codec<unknown>) : undefined;
+    this.codecName =
+      codec.kind === "builtin" ? codec.name : codec.kind === "module" ? `${codec.specifier}#${codec.exportName}` : this.mainCodec!.name;
     this.tier = conn.newTierId();
     const spec: TierSpec = {
       kind,

@@ -307,7 +307,8 @@ function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]>
 }
 
 export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStorageOptions<T> = {}): AppendLogStorageTier<T> {
-  const core = new AppendLogCore<T>(backend, opts.codec ?? jsonCodecFor<readonly T[]>(), opts);
+  const codec = opts.codec ?? jsonCodecFor<readonly T[]>();
+  const core = new AppendLogCore<T>(backend, codec, opts);
   const keyOf = opts.keyOf;
   return {
     get name() {
@@ -315,6 +316,7 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     },
     debounceMs: opts.debounceMs,
     compactEvery: opts.compactEvery,
+    codecName: codec.name,
     mode: core.mode,
     appendEntries(entries: readonly T[]): void {
       if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");

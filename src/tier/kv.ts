@@ -130,7 +130,8 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
 }
 
 export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> = {}): KvStorageTier<T> {
-  const core = new KvCore<T>(backend, opts.codec ?? jsonCodecFor<T>(), opts);
+  const codec = opts.codec ?? jsonCodecFor<T>();
+  const core = new KvCore<T>(backend, codec, opts);
   const { filter } = opts;
   return {
     get name() {
@@ -138,6 +139,7 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     },
     debounceMs: opts.debounceMs,
     compactEvery: opts.compactEvery,
+    codecName: codec.name,
     save(key: string, value: T): void {
       if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
       if (filter && !filter(key, value)) return;

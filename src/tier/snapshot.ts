@@ -85,7 +85,8 @@ export function defaultSnapshotKey(value: unknown, fallback: string): string {
 }
 
 export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorageOptions<T> = {}): SnapshotStorageTier<T> {
-  const core = new SnapshotCore<T>(backend, opts.codec ?? jsonCodecFor<T>(), opts);
+  const codec = opts.codec ?? jsonCodecFor<T>();
+  const core = new SnapshotCore<T>(backend, codec, opts);
   const { filter, keyOf } = opts;
   return {
     get name() {
@@ -93,6 +94,7 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
     },
     debounceMs: opts.debounceMs,
     compactEvery: opts.compactEvery,
+    codecName: codec.name,
     save(snapshot: T): void {
       if (filter && !filter(snapshot)) return;
       core.put(keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, core.name), snapshot);

@@ -11,6 +11,8 @@ export interface BaseStorageTier {
   readonly debounceMs: number | undefined;
   /** As passed (may be undefined = no cap). */
   readonly compactEvery: number | undefined;
+  /** Name of the codec that turns values into bytes (e.g. "wal-frame-json" seals WAL frames with their checksum). */
+  readonly codecName: string;
   /** Resolves once everything buffered before the call is durable in the backend; rejects if that failed (data stays pending). */
   flush(): Promise<void>;
   /** Discards pending writes; a flush scheduled before the rollback writes nothing more. */

@@ -8,7 +8,7 @@ import { memoryBackend } from "../backend/memory.js";
 import { fileBackend } from "../backend/file.js";
 import { sqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
-import { StorageError, serializeError, type SerializedError } from "../errors.js";
+import { StorageError, deserializeError as deserializeFromWire, serializeError, type SerializedError } from "../errors.js";
 import { AppendLogCore } from "../tier/append-log.js";
 import { KvCore } from "../tier/kv.js";
 import { SnapshotCore } from "../tier/snapshot.js";
@@ -16,19 +16,20 @@ import type { TierCore } from "../tier/core.js";
 import type { Codec } from "../codec/types.js";
 import { resolveCodec } from "./codecs.js";
 import { LatencyWindow } from "./latency.js";
-import type {
-  ActorApi,
-  ActorEvent,
-  ActorOptions,
-  ActorStats,
-  ApplyResult,
-  FaultKind,
-  Op,
-  OpResult,
-  Outcome,
-  ScanPage,
-  StoreSpec,
-  TierSpec,
+import {
+  COMPACT_GRAPH_JOB,
+  type ActorApi,
+  type ActorEvent,
+  type ActorOptions,
+  type ActorStats,
+  type ApplyResult,
+  type FaultKind,
+  type Op,
+  type OpResult,
+  type Outcome,
+  type ScanPage,
+  type StoreSpec,
+  type TierSpec,
 } from "./protocol.js";
 
 type AnyCore = SnapshotCore<unknown> | KvCore<unknown> | AppendLogCore<unknown>;
@@ -39,8 +40,16 @@ interface TierEntry {
   codec: Codec<unknown> | undefined;
 }
 
+export interface ActorJobContext {
+  readonly backend: StorageBackend;
+  /** Makes every tier's pending writes durable first (so no older buffered baseline can land after the job). */
+  flushAll(): Promise<void>;
+}
+
 /** A job runs on the actor's backend in mailbox order (e.g. graph compaction, registered by the worker entry). */
-export type ActorJob = (backend: StorageBackend, args: unknown) => Promise<unknown>;
+export type ActorJob = (ctx: ActorJobContext, args: unknown) => Promise<unknown>;
+
+const WAL_FRAME_KEY = /^(.+)\/wal\/\d{20}$/;
 
 export function openBackend(store: StoreSpec, synchronous: ActorOptions["synchronous"]): StorageBackend {
   switch (store.kind) {
@@ -62,6 +71,9 @@ export class StoreActor implements ActorApi {
   private readonly latency = new LatencyWindow();
   private closedTiers = { flushes: 0, failedFlushes: 0, bytesWritten: 0, writes: 0 };
   private lastError: string | undefined;
+  /** Frames and bytes committed per graph since its last (auto) compaction. */
+  private readonly walGrowth = new Map<string, { frames: number; bytes: number }>();
+  private readonly compacting = new Set<string>();
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -211,8 +223,37 @@ export class StoreActor implements ActorApi {
     else if (spec.kind === "kv") core = new KvCore<unknown>(backend, passthrough, common);
     else core = new AppendLogCore<unknown>(backend, codec as Codec<readonly unknown[]> | undefined, { ...common, mode: spec.mode, layout: spec.layout });
     core.flushObserver = (ms) => this.latency.record(ms);
+    if (this.options.autoCompact) core.writeObserver = (ops) => this.countWalGrowth(ops);
     this.tiers.set(id, { core, codec });
     return null;
+  }
+
+  private countWalGrowth(ops: readonly { op: string; key: string; value?: Uint8Array }[]): void {
+    const auto = this.options.autoCompact!;
+    for (const op of ops) {
+      if (op.op !== "put") continue;
+      const m = WAL_FRAME_KEY.exec(op.key);
+      if (!m) continue;
+      const graph = m[1]!;
+      let g = this.walGrowth.get(graph);
+      if (!g) this.walGrowth.set(graph, (g = { frames: 0, bytes: 0 }));
+      g.frames++;
+      g.bytes += op.value?.byteLength ?? 0;
+      const due =
+        (auto.everyFrames !== undefined && g.frames >= auto.everyFrames) ||
+        (auto.everyBytes !== undefined && g.bytes >= auto.everyBytes);
+      if (due && !this.compacting.has(graph)) this.autoCompact(graph);
+    }
+  }
+
+  private autoCompact(graphName: string): void {
+    this.compacting.add(graphName);
+    this.walGrowth.set(graphName, { frames: 0, bytes: 0 });
+    const keep = this.options.autoCompact?.keepFrames;
+    void this.runJob(COMPACT_GRAPH_JOB, { graphName, ...(keep !== undefined ? { keepFrames: keep } : {}) }).then((outcome) => {
+      this.compacting.delete(graphName);
+      if (!outcome.ok) this.emitError(deserializeFromWire(outcome.error), graphName);
+    });
   }
 
   private retire(id: number, core: AnyCore): void {
@@ -289,11 +330,16 @@ export class StoreActor implements ActorApi {
       try {
         const job = this.jobs.get(name);
         if (!job) throw new StorageError("invalid-argument", `no job "${name}" is registered in the store actor`);
-        return { ok: true as const, value: await job(this.requireBackend(), args) };
+        const ctx: ActorJobContext = { backend: this.requireBackend(), flushAll: () => this.flushAll() };
+        return { ok: true as const, value: await job(ctx, args) };
       } catch (err) {
         return { ok: false as const, error: serializeError(err) };
       }
     });
+  }
+
+  private async flushAll(): Promise<void> {
+    await Promise.all([...this.tiers.values()].map(({ core }) => core.flush()));
   }
 
   /** Drains every tier durably, then closes the backend (releasing the store lock). */

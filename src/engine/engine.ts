@@ -10,7 +10,7 @@ import { Piscina } from "piscina";
 import { StorageError } from "../errors.js";
 import type { AppendLogStorageTier, KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { StoreConnection } from "./connection.js";
-import type { ActorOptions, FaultKind, StoreSpec } from "./protocol.js";
+import { COMPACT_GRAPH_JOB, type ActorOptions, type AutoCompactOptions, type FaultKind, type StoreSpec } from "./protocol.js";
 import {
   appendLogProxy,
   kvProxy,
@@ -19,9 +19,6 @@ import {
   type EngineKvOptions,
   type EngineSnapshotOptions,
 } from "./proxies.js";
-
-/** Name under which the worker entry registers graph compaction (workers/jobs.ts). */
-export const COMPACT_GRAPH_JOB = "compact-graph";
 
 export type SqliteSynchronous = ActorOptions["synchronous"];
 
@@ -36,6 +33,8 @@ export interface StorageEngineOptions {
   onError?: (error: Error, context: { store: StoreSpec; tier?: string }) => void;
   /** Per-worker V8 heap limits (OOM in a worker then crashes that worker only). */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number };
+  /** Background compaction of every graph WAL written through this engine (see AutoCompactOptions). */
+  autoCompact?: AutoCompactOptions;
   /** Enables `engine.injectFault` (crash drills and tests). */
   allowFaultInjection?: boolean;
 }
@@ -150,7 +149,12 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     let conn = connections.get(key);
     if (conn && conn.alive && !conn.closing) return conn;
     const spec = normalise(store);
-    conn = new StoreConnection(pool, key, spec, { store: spec, synchronous, allowFaultInjection: !!opts.allowFaultInjection }, {
+    conn = new StoreConnection(pool, key, spec, {
+      store: spec,
+      synchronous,
+      allowFaultInjection: !!opts.allowFaultInjection,
+      ...(opts.autoCompact ? { autoCompact: opts.autoCompact } : {}),
+    }, {
       onError: (err, ctx) => report(err, ctx.store, ctx.tier),
       onGone: (c) => {
         if (connections.get(c.key) === c) connections.delete(c.key);

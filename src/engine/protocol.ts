@@ -5,6 +5,9 @@
 import type { SerializedError } from "../errors.js";
 import type { AppendLoadOptions, AppendLogLayout, AppendLogMode } from "../tier/types.js";
 
+/** Name under which the worker entry registers graph compaction (workers/jobs.ts). */
+export const COMPACT_GRAPH_JOB = "compact-graph";
+
 /** Which store an actor owns. */
 export type StoreSpec =
   | { readonly kind: "sqlite"; readonly path: string }
@@ -27,8 +30,19 @@ export interface TierSpec {
   readonly layout?: AppendLogLayout;
 }
 
+/** Background graph compaction once enough WAL has accumulated since the last one. */
+export interface AutoCompactOptions {
+  /** Compact a graph after this many frames were committed since its last compaction. */
+  readonly everyFrames?: number;
+  /** ... or after this many frame bytes. */
+  readonly everyBytes?: number;
+  /** Frames (below the new baseline) kept for point-in-time restore; passed to the compaction job. */
+  readonly keepFrames?: number;
+}
+
 export interface ActorOptions {
   readonly store: StoreSpec;
+  readonly autoCompact?: AutoCompactOptions;
   readonly synchronous: "FULL" | "NORMAL" | "OFF" | "EXTRA";
   /** Allows the fault-injection op (tests and crash drills only). */
   readonly allowFaultInjection: boolean;

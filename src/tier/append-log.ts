@@ -121,20 +121,16 @@ export class AppendLogCore<T> extends TierCore<Batch<T>> {
   protected *writeBatch(batch: Batch<T>, epoch: number): Step {
     const cancelled = (): boolean => this.epoch !== epoch;
     const ops: BatchOp[] = [];
-    let bytes = 0;
     try {
       for (const [key, bucket] of batch) {
         dropUnencodable(bucket, this.codec);
         const encoded = encodeChunks(bucket.chunks, this.codec);
         if (encoded.length === 0) continue;
         const bucketOps = yield* this.opsFor(key, bucket, encoded);
-        for (const op of bucketOps) {
-          ops.push(op);
-          if (op.op === "put") bytes += op.value.byteLength;
-        }
+        ops.push(...bucketOps);
       }
       yield* writeOps(this.backend, ops, cancelled);
-      if (!cancelled()) this.wrote(bytes, ops.length);
+      if (!cancelled()) this.committed(ops);
     } catch (err) {
       if (!cancelled()) this.restore(batch);
       throw err;

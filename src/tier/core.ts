@@ -7,7 +7,7 @@
  * - failed flushes keep their data pending (subclasses restore it) and are reported, never thrown unhandled.
  */
 import { CodecError, StorageError, asStorageError } from "../errors.js";
-import type { StorageBackend } from "../backend/types.js";
+import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
 import { validateCadence } from "./options.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
@@ -28,6 +28,8 @@ export abstract class TierCore<Batch> {
   private deferredFlush = false;
   /** Receives every successful flush's duration (engine stats). */
   flushObserver: ((ms: number) => void) | undefined;
+  /** Receives the ops of every committed write (the actor counts WAL frames for auto-compaction). */
+  writeObserver: ((ops: readonly BatchOp[]) => void) | undefined;
   private readonly onError: TierErrorHandler | undefined;
   readonly stats: TierStats = {
     pendingEntries: 0,
@@ -168,10 +170,11 @@ export abstract class TierCore<Batch> {
     }
   }
 
-  /** Counts a successful backend write for stats. */
-  protected wrote(bytes: number, writes = 1): void {
-    this.stats.bytesWritten += bytes;
-    this.stats.writes += writes;
+  /** Counts committed backend ops for stats and observers. */
+  protected committed(ops: readonly BatchOp[]): void {
+    for (const op of ops) if (op.op === "put") this.stats.bytesWritten += op.value.byteLength;
+    this.stats.writes += ops.length;
+    this.writeObserver?.(ops);
   }
 
   flush(): Promise<void> {

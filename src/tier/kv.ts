@@ -42,11 +42,11 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
   }
 
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {
-    const { ops, bytes, rejected } = encodeAll(batch, this.codec);
+    const { ops, rejected } = encodeAll(batch, this.codec);
     try {
       if (ops.length > 0) {
         yield* writeOps(this.backend, ops, () => this.epoch !== epoch);
-        if (this.epoch === epoch) this.wrote(bytes, ops.length);
+        if (this.epoch === epoch) this.committed(ops);
       }
     } catch (err) {
       if (this.epoch === epoch) this.restore(batch, rejected);

@@ -49,7 +49,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
       if (this.epoch !== epoch) return;
       yield this.backend.write(batch.key, bytes);
       this.lastSavedKey = batch.key;
-      this.wrote(bytes.byteLength);
+      this.committed([{ op: "put", key: batch.key, value: bytes }]);
     } catch (err) {
       // A newer save supersedes the failed one; an unencodable value can never succeed, so it is dropped.
       if (this.epoch === epoch && this.pending === undefined && !isPermanent(err)) {

@@ -6,20 +6,18 @@ import type { Step } from "./maybe.js";
 export function encodeAll<T>(
   entries: Map<string, T>,
   codec: Codec<T>,
-): { ops: BatchOp[]; bytes: number; rejected: Map<string, Error> } {
+): { ops: BatchOp[]; rejected: Map<string, Error> } {
   const ops: BatchOp[] = [];
   const rejected = new Map<string, Error>();
-  let bytes = 0;
   for (const [key, value] of entries) {
     try {
       const encoded = codec.encode(value);
-      bytes += encoded.byteLength;
       ops.push({ op: "put", key, value: encoded });
     } catch (err) {
       rejected.set(key, err instanceof Error ? err : new Error(String(err)));
     }
   }
-  return { ops, bytes, rejected };
+  return { ops, rejected };
 }
 
 /**

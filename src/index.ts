@@ -1,0 +1,20 @@
+/** Public surface of graphrefly-storage (layers: codec → backend → tier → engine → graph). */
+export * from "./errors.js";
+export * from "./codec/index.js";
+export * from "./wal/index.js";
+export * from "./backend/index.js";
+export * from "./tier/index.js";
+export {
+  openStorageEngine,
+  COMPACT_GRAPH_JOB,
+  type StorageEngine,
+  type StorageEngineOptions,
+  type StoreStats,
+  type StoreSpec,
+  type FaultKind,
+  type CodecModuleRef,
+  type EngineAppendLogOptions,
+  type EngineCodecOption,
+  type EngineKvOptions,
+  type EngineSnapshotOptions,
+} from "./engine/index.js";

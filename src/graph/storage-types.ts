@@ -1,0 +1,222 @@
+/**
+ * Contracts of the graph storage integration (protocol §7, DESIGN §3.7–§3.10, §3.14–§3.15): the baseline record,
+ * the snapshot diff and its WAL payloads, attach / restore / fold options and results.
+ * Layer 4 (graph): types only.
+ */
+import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import type { Lifecycle, WALFrame } from "../wal/frame.js";
+import type { GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
+
+/**
+ * Baseline envelope stored in the snapshot tier under the graph name (protocol §7.2). Only `mode: "full"` is
+ * written; `lifecycle: "spec"` (a topology-only projection) is accepted by the type but never applied as values.
+ * `seq` is the WAL cursor at baseline time: frames with `frame_seq > seq` are the delta to replay.
+ */
+export interface GraphCheckpointRecord {
+  name: string;
+  mode: "full";
+  snapshot: GraphPersistSnapshot;
+  seq: number;
+  timestamp_ns: number;
+  /** `SNAPSHOT_VERSION` (1). */
+  format_version: number;
+  lifecycle?: "spec" | "data";
+}
+
+// ---- WAL payloads (protocol §6.5, graph-model §2.2) ------------------------------------------------------------
+
+/** `slice` is the full slice of the added node (its value, meta, type); absent only in foreign frames. */
+export interface GraphAddChange {
+  kind: "graph.add";
+  nodeId: string;
+  slice?: SnapshotNodeSlice;
+}
+export interface GraphRemoveChange {
+  kind: "graph.remove";
+  nodeId: string;
+}
+/** `subgraphId` is a placeholder equal to `path` (protocol §7.4). */
+export interface GraphMountChange {
+  kind: "graph.mount";
+  path: string;
+  subgraphId: string;
+}
+export interface GraphUnmountChange {
+  kind: "graph.unmount";
+  path: string;
+}
+export interface NodeSetChange {
+  kind: "node.set";
+  path: string;
+  value: JsonValue;
+}
+/** A transition to SENTINEL (never `node.set(undefined)`). */
+export interface NodeInvalidateChange {
+  kind: "node.invalidate";
+  path: string;
+}
+
+export type GraphSpecChange = GraphAddChange | GraphRemoveChange | GraphMountChange | GraphUnmountChange;
+export type GraphDataChange = NodeSetChange | NodeInvalidateChange;
+export type GraphChange = GraphSpecChange | GraphDataChange;
+
+/** Frames written by the graph layer. Frames read back are `WALFrame<unknown>` until their payload is checked. */
+export type GraphWALFrame = WALFrame<GraphChange>;
+
+// ---- diff ------------------------------------------------------------------------------------------------------
+
+export interface DiffNodeAdded {
+  readonly path: string;
+  /** Full slice after the change. */
+  readonly slice: SnapshotNodeSlice;
+}
+
+export interface DiffNodeRemoved {
+  readonly path: string;
+  /** Deps of the removed node (its last slice), so frames can remove dependents before their deps. */
+  readonly deps: readonly string[];
+}
+
+export interface DiffValueChange {
+  readonly path: string;
+  /** New value; absent (`undefined`) means the node became SENTINEL (→ `node.invalidate`). */
+  readonly value?: JsonValue;
+}
+
+/**
+ * Changes between two snapshots that persist as WAL frames. A path present on both sides whose `type` or `meta`
+ * changed (removed and re-added within one wave) is listed in `nodesAdded` only: replaying its add replaces the
+ * node. Deps rewires and statuses are not represented (the next baseline captures them, graph-model §2.2).
+ * Order of the arrays is irrelevant: `decomposeDiffToFrames` sorts.
+ */
+export interface GraphSnapshotDiff {
+  readonly nodesAdded: readonly DiffNodeAdded[];
+  readonly nodesRemoved: readonly DiffNodeRemoved[];
+  readonly subgraphsAdded: readonly string[];
+  readonly subgraphsRemoved: readonly string[];
+  readonly valuesChanged: readonly DiffValueChange[];
+}
+
+export interface DecomposeOptions {
+  /** Wall clock (ns) for `frame_t_ns` and `change.t_ns` of every frame. Non-negative integer. */
+  timestampNs: number;
+  /** Frames are numbered `baseSeq + 1, baseSeq + 2, …`. Non-negative safe integer. */
+  baseSeq: number;
+  /**
+   * Default true: embed `checksum` and `format_version` (protocol §6.3). False leaves `checksum: ""` for a tier
+   * whose codec seals frames where it encodes (DESIGN §3.14: the worker, for engine proxies).
+   */
+  seal?: boolean;
+}
+
+// ---- attach ----------------------------------------------------------------------------------------------------
+
+export interface AttachPair {
+  /** Baselines are saved under the graph name (the record's `name`). */
+  snapshot: SnapshotStorageTier<GraphCheckpointRecord>;
+  /** Without a WAL every persisted wave writes a full baseline. */
+  wal?: KvStorageTier<WALFrame>;
+}
+
+export interface AttachOptions {
+  /**
+   * Only waves touching one of these node or mount paths (or a path under such a mount) trigger persistence. The
+   * persisted change is still the whole wave. Default: every path.
+   */
+  paths?: readonly string[];
+  /** Trigger gate per touched path (`slice` is undefined for removed paths). The persisted change is the whole wave. */
+  filter?: (path: string, slice: SnapshotNodeSlice | undefined) => boolean;
+  /**
+   * Persisted waves between baselines (boundary crossing). Default: the snapshot tier's `compactEvery`, else 10.
+   * `Infinity` = only the attach baseline (for stores compacted in the background).
+   */
+  compactEvery?: number;
+  /** Receives every write, bootstrap and flush failure; flush() also rejects. Never throws into the graph. */
+  onError?: (error: Error, tier: SnapshotStorageTier<GraphCheckpointRecord>) => void;
+}
+
+export interface StorageHandle {
+  /**
+   * Flushes every pair, WAL before snapshot (frames first), and resolves with the highest seq durable in every
+   * tier. Rejects with the first failure (which was also reported to `onError`).
+   */
+  flush(): Promise<number>;
+  /** Unsubscribes, then drains (flush). Idempotent: later calls return the first call's promise. */
+  dispose(): Promise<void>;
+  /** Highest seq assigned so far (lowest across pairs); may not be durable yet. */
+  readonly seq: number;
+}
+
+// ---- restore / fold --------------------------------------------------------------------------------------------
+
+export type TornWritePolicy = "skip" | "abort";
+
+export interface TornWriteInfo {
+  readonly frame_seq: number;
+  /** Storage key of the frame. */
+  readonly key: string;
+  /** "decode-failed": the stored bytes are not a WAL frame at all. */
+  readonly reason: "checksum-mismatch" | "decode-failed";
+  /** Last frame of the WAL above the baseline (computed before `targetSeq` / lifecycle filtering). */
+  readonly isTail: boolean;
+}
+
+/** Overrides the default (tail → skip, mid-stream → abort); `undefined` keeps the default. */
+export type TornWriteHandler = (info: TornWriteInfo) => TornWritePolicy | undefined;
+
+export interface RestoreOptions {
+  snapshot: SnapshotStorageTier<GraphCheckpointRecord>;
+  /** Required (RestoreError `wal-tier-required` when missing). */
+  wal: KvStorageTier<WALFrame>;
+  /** Lifecycles to replay (default all, REPLAY_ORDER). Empty → RestoreError `phase-failed`. */
+  lifecycle?: readonly Lifecycle[];
+  /** Replay frames up to this seq (default all). Below the baseline's seq → RestoreError `phase-failed`. */
+  targetSeq?: number;
+  onTornWrite?: TornWriteHandler;
+}
+
+export interface RestorePhase {
+  lifecycle: Lifecycle;
+  /** Frames replayed in this phase (applied + ignored). */
+  frames: number;
+}
+
+export interface RestoreResult {
+  /** Frames run through a phase (applied + ignored). */
+  replayedFrames: number;
+  /** Torn frames skipped. */
+  skippedFrames: number;
+  /** max(baseline seq, highest replayed frame_seq). */
+  finalSeq: number;
+  /** All three lifecycles in REPLAY_ORDER, empty ones included. */
+  phases: RestorePhase[];
+  /** Frames that changed the graph. */
+  appliedFrames: number;
+  /** Frames replayed without effect: derived/unknown paths, superseded data, unknown kinds, ownership. */
+  ignoredFrames: number;
+}
+
+export interface FoldOptions {
+  /** Fold frames up to this seq (default all). */
+  targetSeq?: number;
+  /** Default true: verify checksums and apply the torn-write policy (tail skipped, mid-stream throws). */
+  verify?: boolean;
+  onTornWrite?: TornWriteHandler;
+}
+
+export interface FoldResult {
+  /** Equals the live graph's snapshot at `seq` (values, membership, edges, subgraphs). */
+  snapshot: GraphPersistSnapshot;
+  /** max(baseline seq, highest folded frame_seq): the seq of a baseline holding `snapshot`. */
+  seq: number;
+  appliedFrames: number;
+  ignoredFrames: number;
+  skippedFrames: number;
+}
+
+/** `foldWal(baseline, frames, opts?)`: pure WAL fold used by background compaction (implemented in fold.ts). */
+export type FoldWal = (
+  baseline: GraphCheckpointRecord,
+  frames: readonly WALFrame[],
+  opts?: FoldOptions,
+) => FoldResult;

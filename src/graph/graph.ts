@@ -1,0 +1,174 @@
+/**
+ * The in-project reactive graph (graph-model §5.4): `createGraph(name)` returns the root view; `subgraph(path)`
+ * returns views of mounted children. A view only translates relative paths to root-qualified ones; all state
+ * and scheduling lives in the shared GraphCore.
+ * Layer 4 (graph): may import src/codec types and src/errors only.
+ */
+import { GraphCore } from "./core.js";
+import { buildSnapshot, describeSlice, relativeSorted } from "./describe.js";
+import { cloneJson } from "./json-utils.js";
+import type { MountRec, NodeFn } from "./node.js";
+import { checkGraphName, joinPath, localName, splitPath } from "./paths.js";
+import type {
+  DerivedFn,
+  EffectFn,
+  GraphPersistSnapshot,
+  GraphWave,
+  JsonValue,
+  NodeKind,
+  NodeOptions,
+  NodeStatus,
+  ReactiveGraph,
+  SnapshotNodeSlice,
+} from "./types.js";
+
+/** Creates an empty root graph. Name: non-empty, no `::`, not `__meta__` (TypeError otherwise). */
+export function createGraph(name: string): ReactiveGraph {
+  return new GraphView(new GraphCore(checkGraphName(name)), "");
+}
+
+class GraphView implements ReactiveGraph {
+  readonly name: string;
+
+  constructor(
+    private readonly core: GraphCore,
+    /** Root-qualified mount path of this view; "" for the root. */
+    private readonly prefix: string,
+  ) {
+    this.name = prefix === "" ? core.name : localName(prefix);
+  }
+
+  // ---- path translation ----------------------------------------------------------------------------------
+
+  /** Validated root-qualified path for an argument that names something to create or look up. */
+  private abs(path: unknown, arg: string): string {
+    splitPath(path, arg);
+    return joinPath(this.prefix, path as string);
+  }
+
+  /** Root-qualified path for queries: no validation beyond the type (invalid paths simply match nothing). */
+  private key(path: unknown, op: string): string {
+    if (typeof path !== "string") throw new TypeError(`${op}: path must be a string`);
+    return joinPath(this.prefix, path);
+  }
+
+  private rec(op: string): MountRec {
+    const rec = this.core.mountAt(this.prefix);
+    if (rec === undefined) throw new TypeError(`${op}: subgraph "${this.prefix}" is no longer mounted`);
+    return rec;
+  }
+
+  // ---- Graph ---------------------------------------------------------------------------------------------
+
+  snapshot(): GraphPersistSnapshot {
+    return buildSnapshot(this.core, this.name, this.rec("snapshot"));
+  }
+
+  describeNode(path: string): SnapshotNodeSlice | undefined {
+    const node = this.core.nodes.get(this.key(path, "describeNode"));
+    return node === undefined ? undefined : describeSlice(node, this.prefix);
+  }
+
+  paths(): string[] {
+    const { nodes } = this.core.subtree(this.rec("paths"));
+    return relativeSorted(nodes.map((n) => n.path), this.prefix);
+  }
+
+  mounts(): string[] {
+    const { mounts } = this.core.subtree(this.rec("mounts"));
+    return relativeSorted(mounts.slice(1).map((m) => m.path), this.prefix);
+  }
+
+  observe(listener: (wave: GraphWave) => void): () => void {
+    this.rec("observe");
+    return this.core.observe(this.prefix, listener);
+  }
+
+  batch<T>(fn: () => T): T {
+    this.rec("batch");
+    return this.core.batch(fn);
+  }
+
+  kindOf(path: string): NodeKind | undefined {
+    return this.core.nodes.get(this.key(path, "kindOf"))?.kind;
+  }
+
+  hasMount(path: string): boolean {
+    return this.core.mounts.has(this.key(path, "hasMount"));
+  }
+
+  set(path: string, value: JsonValue): void {
+    this.core.set(this.key(path, "set"), value);
+  }
+
+  invalidate(path: string): void {
+    this.core.invalidate(this.key(path, "invalidate"));
+  }
+
+  addState(path: string, initial?: JsonValue, meta?: Record<string, JsonValue>): void {
+    this.add("state", path, [], undefined, initial, meta);
+  }
+
+  remove(path: string): void {
+    this.core.remove(this.key(path, "remove"));
+  }
+
+  mount(path: string): void {
+    this.rec("mount");
+    this.core.mount(this.abs(path, "mount path"));
+  }
+
+  unmount(path: string): void {
+    this.core.unmount(this.key(path, "unmount"));
+  }
+
+  // ---- ReactiveGraph -------------------------------------------------------------------------------------
+
+  state(name: string, initial?: JsonValue, opts?: NodeOptions): string {
+    return this.add("state", name, [], undefined, initial, opts?.meta);
+  }
+
+  derived(name: string, deps: string[], fn: DerivedFn, opts?: NodeOptions): string {
+    return this.add("derived", name, deps, fn, undefined, opts?.meta);
+  }
+
+  effect(name: string, deps: string[], fn: EffectFn, opts?: NodeOptions): string {
+    return this.add("effect", name, deps, fn, undefined, opts?.meta);
+  }
+
+  get(path: string): JsonValue | undefined {
+    const value = this.core.node(this.key(path, "get"), "get").value;
+    return value === undefined ? undefined : cloneJson(value);
+  }
+
+  status(path: string): NodeStatus {
+    return this.core.node(this.key(path, "status"), "status").status;
+  }
+
+  subgraph(path: string): ReactiveGraph {
+    const abs = this.abs(path, "subgraph path");
+    if (!this.core.mounts.has(abs)) throw new TypeError(`subgraph: no mount at path "${path}"`);
+    return new GraphView(this.core, abs);
+  }
+
+  destroy(): void {
+    if (this.prefix === "") this.core.destroy();
+    else this.core.unmount(this.prefix);
+  }
+
+  private add(
+    kind: NodeKind,
+    path: string,
+    deps: unknown,
+    fn: NodeFn | undefined,
+    initial: unknown,
+    meta: unknown,
+  ): string {
+    this.rec(`add ${kind}`);
+    const abs = this.abs(path, `${kind} name`);
+    if (!Array.isArray(deps)) throw new TypeError(`${kind} "${path}": deps must be an array of paths`);
+    const depPaths = deps.map((d: unknown) => this.abs(d, `${kind} "${path}" dep`));
+    this.core.addNode(abs, kind, depPaths, fn, initial, meta);
+    return path;
+  }
+}

@@ -155,8 +155,13 @@ export interface TornWriteInfo {
   readonly frame_seq: number;
   /** Storage key of the frame. */
   readonly key: string;
-  /** "decode-failed": the stored bytes are not a WAL frame at all. */
+  /**
+   * "decode-failed": the stored value is not a WAL frame (unreadable, missing when read, or its `frame_seq`
+   * differs from its key).
+   */
   readonly reason: "checksum-mismatch" | "decode-failed";
+  /** Human-readable specifics, when known. */
+  readonly detail?: string;
   /** Last frame of the WAL above the baseline (computed before `targetSeq` / lifecycle filtering). */
   readonly isTail: boolean;
 }

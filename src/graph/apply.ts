@@ -1,0 +1,255 @@
+/**
+ * Replay policy shared by restore (live graph) and fold (snapshot JSON): which payloads are graph changes, the
+ * torn-write screen (protocol §7.7), the "later frame wins" rule (DESIGN §3.9), and how a baseline and a frame
+ * apply to a live graph. Keeping it in one place keeps restore and compaction in agreement.
+ * Layer 4 (graph).
+ */
+import { RestoreError } from "../errors.js";
+import { verifyWalFrameChecksum } from "../wal/checksum.js";
+import type { WALFrame } from "../wal/frame.js";
+import { removalOrder } from "./decompose.js";
+import { sliceValue } from "./diff.js";
+import { jsonEqual } from "./json-utils.js";
+import { compareCodePoints } from "./paths.js";
+import type { GraphChange, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
+import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** True for a value that can stand as a node slice in a frame or a baseline (type, deps, status, meta). */
+export function isSlice(v: unknown): v is SnapshotNodeSlice {
+  return (
+    isRecord(v) &&
+    typeof v.type === "string" &&
+    Array.isArray(v.deps) &&
+    v.deps.every((d) => typeof d === "string") &&
+    typeof v.status === "string" &&
+    isRecord(v.meta)
+  );
+}
+
+/**
+ * The graph payload of a frame when it is one we apply and its kind matches the frame's lifecycle; undefined for
+ * anything else (ownership claims, version bumps, foreign structures, malformed payloads), which replay ignores.
+ */
+export function graphChangeOf(frame: WALFrame): GraphChange | undefined {
+  const c: unknown = frame.change.change;
+  if (!isRecord(c)) return undefined;
+  const spec = frame.lifecycle === "spec";
+  const data = frame.lifecycle === "data";
+  switch (c.kind) {
+    case "graph.add":
+      if (!spec || typeof c.nodeId !== "string") return undefined;
+      if (c.slice === undefined) return { kind: "graph.add", nodeId: c.nodeId };
+      return isSlice(c.slice) ? { kind: "graph.add", nodeId: c.nodeId, slice: c.slice } : undefined;
+    case "graph.remove":
+      return spec && typeof c.nodeId === "string" ? { kind: "graph.remove", nodeId: c.nodeId } : undefined;
+    case "graph.mount":
+      return spec && typeof c.path === "string" ? { kind: "graph.mount", path: c.path, subgraphId: c.path } : undefined;
+    case "graph.unmount":
+      return spec && typeof c.path === "string" ? { kind: "graph.unmount", path: c.path } : undefined;
+    case "node.set":
+      // JSON has no undefined: a set without a value is malformed, not an invalidate.
+      if (!data || typeof c.path !== "string" || !("value" in c) || c.value === undefined) return undefined;
+      return { kind: "node.set", path: c.path, value: c.value as JsonValue };
+    case "node.invalidate":
+      return data && typeof c.path === "string" ? { kind: "node.invalidate", path: c.path } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The node path a change targets (add/remove/set/invalidate), undefined for mount operations. */
+export function nodePathOf(change: GraphChange): string | undefined {
+  switch (change.kind) {
+    case "graph.add":
+    case "graph.remove":
+      return change.nodeId;
+    case "node.set":
+    case "node.invalidate":
+      return change.path;
+    default:
+      return undefined;
+  }
+}
+
+// ---- torn writes -----------------------------------------------------------------------------------------------
+
+/** A stored frame as collected: either decoded, or the reason it could not be. */
+export interface CollectedFrame {
+  readonly key: string;
+  /** The seq its key encodes. */
+  readonly seq: number;
+  readonly frame?: WALFrame;
+  readonly problem?: { reason: TornWriteInfo["reason"]; detail: string };
+}
+
+/**
+ * Keeps the good frames of `entries` (sorted by seq) and applies the torn-write policy to the others: by default
+ * the WAL's tail (`tailSeq`, computed before any target/lifecycle filtering, graph-model §6 item 20) is skipped
+ * and anything earlier aborts with RestoreError `torn-write-mid-stream`; `onTornWrite` may override either way.
+ */
+export function screenFrames(
+  entries: readonly CollectedFrame[],
+  tailSeq: number,
+  verify: boolean,
+  onTornWrite: TornWriteHandler | undefined,
+): { frames: WALFrame[]; skipped: number } {
+  const frames: WALFrame[] = [];
+  let skipped = 0;
+  for (const e of entries) {
+    let problem = e.problem;
+    if (problem === undefined && e.frame !== undefined && e.frame.frame_seq !== e.seq) {
+      problem = { reason: "decode-failed", detail: `frame_seq ${e.frame.frame_seq} does not match its key` };
+    }
+    if (problem === undefined && e.frame !== undefined && (!verify || verifyWalFrameChecksum(e.frame))) {
+      frames.push(e.frame);
+      continue;
+    }
+    const info: TornWriteInfo = {
+      frame_seq: e.seq,
+      key: e.key,
+      reason: problem?.reason ?? "checksum-mismatch",
+      detail: problem?.detail ?? "checksum does not match the frame body",
+      isTail: e.seq === tailSeq,
+    };
+    const chosen = onTornWrite?.(info);
+    const policy = chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
+    if (policy === "abort") {
+      throw new RestoreError(
+        "torn-write-mid-stream",
+        `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} (${info.reason}: ${info.detail})`,
+        { frame_seq: info.frame_seq, key: info.key, reason: info.reason, isTail: info.isTail },
+      );
+    }
+    skipped++;
+  }
+  return { frames, skipped };
+}
+
+// ---- later frame wins ------------------------------------------------------------------------------------------
+
+/**
+ * Per node path, the seq of its last spec frame (add/remove) among `frames`. A data frame for that path with a
+ * lower seq is superseded: the later spec frame already carries the node's state at its time, and replaying the
+ * older value after it (spec runs before data) would resurrect a state that never followed it (DESIGN §3.9).
+ */
+export function lastSpecSeqByPath(frames: readonly WALFrame[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const f of frames) {
+    if (f.lifecycle !== "spec") continue;
+    const change = graphChangeOf(f);
+    const path = change === undefined ? undefined : nodePathOf(change);
+    if (path !== undefined && f.frame_seq > (out.get(path) ?? -1)) out.set(path, f.frame_seq);
+  }
+  return out;
+}
+
+// ---- live graph ------------------------------------------------------------------------------------------------
+
+/**
+ * Applies one change to a live graph inside the caller's batch. Returns false when it had no effect (unknown or
+ * non-state path, mount already in the wanted state, add without a state slice). Graph errors propagate: the
+ * caller's batch rolls back and reports `phase-failed`.
+ * - `graph.add`: creates a state node from the slice; an existing node of another type or meta is replaced, an
+ *   existing state node with the same meta takes the slice's value.
+ * - `node.set` / `node.invalidate`: state nodes only; derived nodes recompute (graph-model §4.4).
+ */
+export function applyChangeToGraph(graph: Graph, change: GraphChange): boolean {
+  switch (change.kind) {
+    case "graph.add": {
+      const slice = change.slice;
+      if (slice === undefined || slice.type !== "state") return false;
+      putStateNode(graph, change.nodeId, slice, false);
+      return true;
+    }
+    case "graph.remove":
+      if (graph.kindOf(change.nodeId) === undefined) return false;
+      graph.remove(change.nodeId);
+      return true;
+    case "graph.mount":
+      if (graph.hasMount(change.path)) return false;
+      graph.mount(change.path);
+      return true;
+    case "graph.unmount":
+      if (!graph.hasMount(change.path)) return false;
+      graph.unmount(change.path);
+      return true;
+    case "node.set":
+      if (graph.kindOf(change.path) !== "state") return false;
+      graph.set(change.path, change.value);
+      return true;
+    case "node.invalidate":
+      if (graph.kindOf(change.path) !== "state") return false;
+      graph.invalidate(change.path);
+      return true;
+  }
+}
+
+/**
+ * Makes `path` a state node with the slice's meta and value. An existing node of another type or with other meta
+ * is removed first; when `lenient`, a removal the graph refuses (the node still has dependents) is skipped and
+ * only the value is written where possible.
+ */
+function putStateNode(graph: Graph, path: string, slice: SnapshotNodeSlice, lenient: boolean): void {
+  const value = sliceValue(slice);
+  const kind = graph.kindOf(path);
+  if (kind !== undefined) {
+    const current = graph.describeNode(path);
+    if (kind === "state" && current !== undefined && jsonEqual(current.meta, slice.meta)) {
+      writeValue(graph, path, current, value);
+      return;
+    }
+    try {
+      graph.remove(path);
+    } catch (err) {
+      if (!lenient || !(err instanceof TypeError)) throw err;
+      if (kind === "state" && current !== undefined) writeValue(graph, path, current, value);
+      return;
+    }
+  }
+  graph.addState(path, value, slice.meta);
+}
+
+/** Writes a state node's value unless it already holds it (spares the dependents a pointless wave entry). */
+function writeValue(graph: Graph, path: string, current: SnapshotNodeSlice, value: JsonValue | undefined): void {
+  if (jsonEqual(sliceValue(current), value)) return;
+  if (value === undefined) graph.invalidate(path);
+  else graph.set(path, value);
+}
+
+/**
+ * Makes a live graph match a baseline, inside the caller's batch (graph-model §6 items 3–5): nodes and mounts the
+ * baseline lacks are removed (dependents first; a node whose dependents stay is kept), missing mounts are created
+ * (parents first), state slices become state nodes with their meta and value (sentinel → invalidated). Derived
+ * and effect slices are left to the code that built the graph: their values recompute. O(graph).
+ */
+export function applyBaselineToGraph(graph: Graph, snapshot: GraphPersistSnapshot): void {
+  const nodes = snapshot.nodes;
+  const has = (p: string): boolean => Object.prototype.hasOwnProperty.call(nodes, p);
+  const gone = graph
+    .paths()
+    .filter((p) => !has(p))
+    .map((p) => ({ path: p, deps: graph.describeNode(p)?.deps ?? [] }));
+  for (const p of removalOrder(gone)) {
+    try {
+      graph.remove(p);
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err; // still has dependents the baseline keeps: leave it
+    }
+  }
+  const wanted = new Set(snapshot.subgraphs);
+  for (const m of graph.mounts().filter((x) => !wanted.has(x)).sort(compareCodePoints).reverse()) {
+    if (!graph.hasMount(m)) continue;
+    try {
+      graph.unmount(m);
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+    }
+  }
+  for (const m of [...wanted].sort(compareCodePoints)) if (!graph.hasMount(m)) graph.mount(m);
+  for (const p of Object.keys(nodes).sort(compareCodePoints)) {
+    const slice = nodes[p] as SnapshotNodeSlice;
+    if (slice.type === "state") putStateNode(graph, p, slice, true);
+  }
+}

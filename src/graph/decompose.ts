@@ -1,0 +1,171 @@
+/**
+ * Diff → WAL frames (protocol §7.4, graph-model §2.2) in replay-safe order: mounts (parents first), adds, removes
+ * (dependents before their deps), unmounts (children first), then value frames by path (graph-model §6 item 6). Every sort is an
+ * explicit code-point sort: object key order is never trusted (graph-model §6 item 22).
+ * Layer 4 (graph).
+ */
+import { sealWalFrame } from "../wal/codec.js";
+import { WAL_FORMAT_VERSION, type Lifecycle } from "../wal/frame.js";
+import { compareCodePoints, isInside, parentPath } from "./paths.js";
+import type {
+  DecomposeOptions,
+  DiffNodeRemoved,
+  GraphChange,
+  GraphSnapshotDiff,
+  GraphWALFrame,
+} from "./storage-types.js";
+import { SNAPSHOT_VERSION } from "./types.js";
+
+export const SPEC_STRUCTURE = "graph.spec";
+export const VALUE_STRUCTURE = "graph.value";
+
+/**
+ * Frames for `diff`, numbered `baseSeq + 1 …`; all share `timestampNs` as `frame_t_ns` and `change.t_ns`.
+ * Sealed (checksum embedded) unless `seal: false`. RangeError for a bad timestamp or base seq.
+ */
+export function decomposeDiffToFrames(diff: GraphSnapshotDiff, opts: DecomposeOptions): GraphWALFrame[] {
+  const { timestampNs, baseSeq } = opts;
+  if (!Number.isInteger(timestampNs) || timestampNs < 0) {
+    throw new RangeError(`decomposeDiffToFrames: timestampNs must be a non-negative integer, got ${String(timestampNs)}`);
+  }
+  if (!Number.isSafeInteger(baseSeq) || baseSeq < 0) {
+    throw new RangeError(`decomposeDiffToFrames: baseSeq must be a non-negative safe integer, got ${String(baseSeq)}`);
+  }
+  const seal = opts.seal ?? true;
+  const frames: GraphWALFrame[] = [];
+  const push = (lifecycle: Lifecycle, path: string, change: GraphChange): void => {
+    const body = {
+      t: "c" as const,
+      lifecycle,
+      path,
+      change: {
+        structure: lifecycle === "spec" ? SPEC_STRUCTURE : VALUE_STRUCTURE,
+        version: SNAPSHOT_VERSION,
+        t_ns: timestampNs,
+        lifecycle,
+        change,
+      },
+      frame_seq: baseSeq + frames.length + 1,
+      frame_t_ns: timestampNs,
+    };
+    frames.push(seal ? sealWalFrame(body) : { ...body, checksum: "", format_version: WAL_FORMAT_VERSION });
+  };
+
+  // A removal that frees a path the diff re-uses for the other kind (node <-> mount) must come first; so must the
+  // removed dependents of such a node. Otherwise the order is the one above.
+  const unmounted = new Set(diff.subgraphsRemoved);
+  const early = earlyRemovals(diff, unmounted);
+  const removed = diff.nodesRemoved.filter((r) => !underAny(r.path, unmounted));
+  const removals = (first: boolean): void => {
+    for (const r of removalOrder(removed.filter((x) => early.has(x.path) === first))) {
+      push("spec", r, { kind: "graph.remove", nodeId: r });
+    }
+    // An unmount removes its whole subtree, so nodes and nested mounts under an unmounted mount need no frame.
+    for (const m of sorted(diff.subgraphsRemoved).reverse()) {
+      if (!underAny(m, unmounted) && early.has(m) === first) push("spec", m, { kind: "graph.unmount", path: m });
+    }
+  };
+  removals(true);
+  for (const m of sorted(diff.subgraphsAdded)) push("spec", m, { kind: "graph.mount", path: m, subgraphId: m });
+  const adds = [...diff.nodesAdded].sort((x, y) => compareCodePoints(x.path, y.path));
+  for (const a of adds) push("spec", a.path, { kind: "graph.add", nodeId: a.path, slice: a.slice });
+  removals(false);
+  const values = [...diff.valuesChanged].sort((x, y) => compareCodePoints(x.path, y.path));
+  for (const v of values) {
+    push(
+      "data",
+      v.path,
+      v.value === undefined ? { kind: "node.invalidate", path: v.path } : { kind: "node.set", path: v.path, value: v.value },
+    );
+  }
+  return frames;
+}
+
+/** True when a strict ancestor mount of `path` is in `mounts`. O(depth). */
+function underAny(path: string, mounts: ReadonlySet<string>): boolean {
+  if (mounts.size === 0) return false;
+  for (let p = parentPath(path); p !== ""; p = parentPath(p)) if (mounts.has(p)) return true;
+  return false;
+}
+
+/** Code-point sorted copy; a mount path sorts before the paths inside it (a prefix sorts first). */
+function sorted(paths: readonly string[]): string[] {
+  return [...paths].sort(compareCodePoints);
+}
+
+/**
+ * Removal paths (node removes and unmounts) that must precede the mounts and adds: a node removed where a mount
+ * is added, a mount removed where a node is added, and, transitively, removed nodes depending on a node so
+ * removed or on a node under a mount so removed (they must go before it). Empty in the common case.
+ */
+function earlyRemovals(diff: GraphSnapshotDiff, unmounted: ReadonlySet<string>): Set<string> {
+  const early = new Set<string>();
+  const mountsAdded = new Set(diff.subgraphsAdded);
+  const nodesAdded = new Set(diff.nodesAdded.map((a) => a.path));
+  for (const r of diff.nodesRemoved) if (mountsAdded.has(r.path) && !underAny(r.path, unmounted)) early.add(r.path);
+  for (const m of diff.subgraphsRemoved) if (nodesAdded.has(m) && !underAny(m, unmounted)) early.add(m);
+  if (early.size === 0) return early;
+  const needsEarly = (dep: string): boolean => early.has(dep) || [...early].some((e) => unmounted.has(e) && isInside(dep, e));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of diff.nodesRemoved) {
+      // A node under an unmounted mount leaves with that mount's unmount frame, so the unmount moves instead.
+      const carrier = topmostUnder(r.path, unmounted) ?? r.path;
+      if (!early.has(carrier) && r.deps.some(needsEarly)) {
+        early.add(carrier);
+        grew = true;
+      }
+    }
+  }
+  return early;
+}
+
+/** The highest strict ancestor mount of `path` that is in `mounts`, if any. O(depth). */
+function topmostUnder(path: string, mounts: ReadonlySet<string>): string | undefined {
+  let found: string | undefined;
+  for (let p = parentPath(path); p !== ""; p = parentPath(p)) if (mounts.has(p)) found = p;
+  return found;
+}
+
+/**
+ * Removed node paths ordered so that a node comes after every removed node that depends on it (the graph refuses
+ * to remove a node that still has dependents). Depth-first post-order over "removed dependents", roots in path
+ * order, so the result is deterministic. Shared with baseline application.
+ */
+export function removalOrder(removed: readonly DiffNodeRemoved[]): string[] {
+  const paths = sorted(removed.map((r) => r.path));
+  const inSet = new Set(paths);
+  const dependents = new Map<string, string[]>();
+  for (const r of removed) {
+    for (const d of r.deps) {
+      if (!inSet.has(d)) continue;
+      const list = dependents.get(d);
+      if (list === undefined) dependents.set(d, [r.path]);
+      else list.push(r.path);
+    }
+  }
+  for (const list of dependents.values()) list.sort(compareCodePoints);
+  const out: string[] = [];
+  const done = new Set<string>();
+  // Iterative DFS: deps chains can be long enough to overflow the stack with recursion.
+  for (const root of paths) {
+    if (done.has(root)) continue;
+    done.add(root);
+    const stack: Array<{ path: string; next: number }> = [{ path: root, next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { path: string; next: number };
+      const deps = dependents.get(top.path);
+      if (deps !== undefined && top.next < deps.length) {
+        const q = deps[top.next++] as string;
+        if (!done.has(q)) {
+          done.add(q);
+          stack.push({ path: q, next: 0 });
+        }
+        continue;
+      }
+      stack.pop();
+      out.push(top.path);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,197 @@
+/**
+ * Snapshot diff (protocol §7.3, graph-model §2.1) in the shape that decomposes into WAL frames. The per-path
+ * comparison is shared with attach, which runs it only on the paths a wave touched.
+ * Layer 4 (graph).
+ */
+import { jsonEqual } from "./json-utils.js";
+import type {
+  DiffNodeAdded,
+  DiffNodeRemoved,
+  DiffValueChange,
+  GraphSnapshotDiff,
+} from "./storage-types.js";
+import { compareCodePoints, parentPath } from "./paths.js";
+import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
+
+const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
+
+/** The slice's value, `undefined` for SENTINEL (a foreign slice may carry both `sentinel: true` and a value). */
+export function sliceValue(slice: SnapshotNodeSlice): JsonValue | undefined {
+  return slice.sentinel === true ? undefined : slice.value;
+}
+
+/**
+ * How a node present on both sides changed: "replace" when its identity (type, deps, meta) differs, i.e. it
+ * was removed and re-added; "value" when only its value did; undefined when neither (status changes are not
+ * persisted, graph-model §2.2).
+ */
+export function classifySliceChange(before: SnapshotNodeSlice, after: SnapshotNodeSlice): "replace" | "value" | undefined {
+  if (before.type !== after.type || !sameDeps(before.deps, after.deps) || !jsonEqual(before.meta, after.meta)) {
+    return "replace";
+  }
+  return jsonEqual(sliceValue(before), sliceValue(after)) ? undefined : "value";
+}
+
+function sameDeps(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Mutable accumulator of one diff; attach fills it path by path. */
+export class DiffBuilder {
+  readonly nodesAdded: DiffNodeAdded[] = [];
+  readonly nodesRemoved: DiffNodeRemoved[] = [];
+  readonly subgraphsAdded: string[] = [];
+  readonly subgraphsRemoved: string[] = [];
+  readonly valuesChanged: DiffValueChange[] = [];
+
+  /** Records the change of one node path (`undefined` = absent on that side). */
+  node(path: string, before: SnapshotNodeSlice | undefined, after: SnapshotNodeSlice | undefined): void {
+    if (before === undefined) {
+      if (after !== undefined) this.nodesAdded.push({ path, slice: after });
+      return;
+    }
+    if (after === undefined) {
+      this.nodesRemoved.push({ path, deps: before.deps });
+      return;
+    }
+    const kind = classifySliceChange(before, after);
+    if (kind === "replace") this.nodesAdded.push({ path, slice: after });
+    else if (kind === "value") {
+      const value = sliceValue(after);
+      this.valuesChanged.push(value === undefined ? { path } : { path, value });
+    }
+  }
+
+  get empty(): boolean {
+    return (
+      this.nodesAdded.length === 0 &&
+      this.nodesRemoved.length === 0 &&
+      this.subgraphsAdded.length === 0 &&
+      this.subgraphsRemoved.length === 0 &&
+      this.valuesChanged.length === 0
+    );
+  }
+
+  build(): GraphSnapshotDiff {
+    return {
+      nodesAdded: this.nodesAdded,
+      nodesRemoved: this.nodesRemoved,
+      subgraphsAdded: this.subgraphsAdded,
+      subgraphsRemoved: this.subgraphsRemoved,
+      valuesChanged: this.valuesChanged,
+    };
+  }
+}
+
+/**
+ * Everything that changed from `a` to `b` and persists as frames. Whole-snapshot cost (O(size of both)); attach
+ * does not use it per wave. Key order of `nodes` is irrelevant (decompose sorts).
+ */
+export function diffSnapshots(a: GraphPersistSnapshot, b: GraphPersistSnapshot): GraphSnapshotDiff {
+  checkSnapshot(a, "a");
+  checkSnapshot(b, "b");
+  const out = new DiffBuilder();
+  for (const path of Object.keys(a.nodes)) {
+    out.node(path, a.nodes[path], hasOwn(b.nodes, path) ? b.nodes[path] : undefined);
+  }
+  for (const path of Object.keys(b.nodes)) {
+    if (!hasOwn(a.nodes, path)) out.node(path, undefined, b.nodes[path]);
+  }
+  const before = new Set(a.subgraphs);
+  const after = new Set(b.subgraphs);
+  for (const m of after) if (!before.has(m)) out.subgraphsAdded.push(m);
+  for (const m of before) if (!after.has(m)) out.subgraphsRemoved.push(m);
+  return out.build();
+}
+
+function checkSnapshot(s: GraphPersistSnapshot, arg: string): void {
+  if (typeof s !== "object" || s === null || typeof s.nodes !== "object" || s.nodes === null || !Array.isArray(s.subgraphs)) {
+    throw new TypeError(`diffSnapshots: ${arg} must be a GraphPersistSnapshot (nodes object, subgraphs array)`);
+  }
+}
+
+/**
+ * The last persisted state of every node and mount, kept by attach so a wave is diffed on the paths it touched
+ * only: `update` costs O(touched paths × node size + size of unmounted subtrees), never O(graph). A per-mount
+ * index lets an unmount find the mirrored subtree it dropped without scanning every path.
+ */
+export class SnapshotMirror {
+  private readonly nodes = new Map<string, SnapshotNodeSlice>();
+  /** Mount path ("" = the graph itself) → direct node paths and direct child mounts. */
+  private readonly mounts = new Map<string, { nodes: Set<string>; children: Set<string> }>();
+
+  constructor(snapshot: GraphPersistSnapshot) {
+    this.reset(snapshot);
+  }
+
+  /** Re-seeds from a full snapshot (attach and every baseline: the snapshot is O(graph) already). */
+  reset(snapshot: GraphPersistSnapshot): void {
+    this.nodes.clear();
+    this.mounts.clear();
+    this.mounts.set("", { nodes: new Set(), children: new Set() });
+    for (const m of [...snapshot.subgraphs].sort(compareCodePoints)) this.addMount(m);
+    for (const p of Object.keys(snapshot.nodes)) this.setNode(p, snapshot.nodes[p] as SnapshotNodeSlice);
+  }
+
+  /**
+   * Compares the touched node paths and mount paths with the graph, records the differences in a diff and moves
+   * the mirror to the graph's current state. A touched mount that is mirrored brings its mirrored subtree along
+   * (it may have been unmounted, or unmounted and mounted again).
+   */
+  update(graph: Graph, touchedNodes: Iterable<string>, touchedMounts: Iterable<string>): DiffBuilder {
+    const out = new DiffBuilder();
+    const nodePaths = new Set(touchedNodes);
+    const mountPaths = new Set<string>();
+    const queue = [...touchedMounts];
+    while (queue.length > 0) {
+      const m = queue.pop() as string;
+      if (mountPaths.has(m)) continue;
+      mountPaths.add(m);
+      const entry = this.mounts.get(m);
+      if (entry === undefined) continue;
+      for (const p of entry.nodes) nodePaths.add(p);
+      for (const c of entry.children) queue.push(c);
+    }
+    for (const m of mountPaths) {
+      const before = m !== "" && this.mounts.has(m);
+      const after = m !== "" && graph.hasMount(m);
+      if (after && !before) out.subgraphsAdded.push(m);
+      else if (before && !after) out.subgraphsRemoved.push(m);
+    }
+    // Parents before children, so every added node finds its mount entry.
+    for (const m of [...out.subgraphsAdded].sort(compareCodePoints)) this.addMount(m);
+    for (const p of nodePaths) {
+      const before = this.nodes.get(p);
+      const after = graph.describeNode(p);
+      out.node(p, before, after);
+      if (after === undefined) {
+        if (before !== undefined) this.deleteNode(p);
+      } else this.setNode(p, after);
+    }
+    for (const m of [...out.subgraphsRemoved].sort(compareCodePoints).reverse()) this.deleteMount(m);
+    return out;
+  }
+
+  private addMount(m: string): void {
+    if (this.mounts.has(m)) return;
+    this.mounts.set(m, { nodes: new Set(), children: new Set() });
+    this.mounts.get(parentPath(m))?.children.add(m);
+  }
+
+  private deleteMount(m: string): void {
+    this.mounts.delete(m);
+    this.mounts.get(parentPath(m))?.children.delete(m);
+  }
+
+  private setNode(p: string, slice: SnapshotNodeSlice): void {
+    this.nodes.set(p, slice);
+    this.mounts.get(parentPath(p))?.nodes.add(p);
+  }
+
+  private deleteNode(p: string): void {
+    this.nodes.delete(p);
+    this.mounts.get(parentPath(p))?.nodes.delete(p);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Pure WAL fold (DESIGN §3.10): baseline + frames → the snapshot the live graph had at the last frame, with no
+ * live graph (background compaction runs it in the store's worker). Frames apply in `frame_seq` order, which is
+ * what restore's spec → data phases plus the "later frame wins" rule amount to. Unlike restore, `node.set`
+ * applies to every node, derived ones included: frames carry their values, so the fold is exact.
+ * Layer 4 (graph).
+ */
+import { RestoreError } from "../errors.js";
+import type { WALFrame } from "../wal/frame.js";
+import { graphChangeOf, isSlice, screenFrames, type CollectedFrame } from "./apply.js";
+import { sliceValue } from "./diff.js";
+import { cloneJson, setOwn } from "./json-utils.js";
+import { compareCodePoints, isInside, parentPath } from "./paths.js";
+import type { FoldOptions, FoldResult, GraphChange, GraphCheckpointRecord } from "./storage-types.js";
+import { SNAPSHOT_VERSION, type GraphPersistSnapshot, type SnapshotNodeSlice } from "./types.js";
+
+/**
+ * Folds `frames` (any order; those at or below `baseline.seq` or above `opts.targetSeq` are left out) into
+ * `baseline`. Torn frames: the last frame above the baseline is skipped, an earlier one throws RestoreError
+ * `torn-write-mid-stream` (unless `onTornWrite` decides otherwise). Inputs are not modified.
+ */
+export function foldWal(baseline: GraphCheckpointRecord, frames: readonly WALFrame[], opts: FoldOptions = {}): FoldResult {
+  const snap = checkBaseline(baseline);
+  if (!Array.isArray(frames)) throw new TypeError("foldWal: frames must be an array of WAL frames");
+  const targetSeq = opts.targetSeq ?? Number.POSITIVE_INFINITY;
+  if (targetSeq !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(targetSeq) && targetSeq >= 0)) {
+    throw new RangeError(`foldWal: opts.targetSeq must be a non-negative integer, got ${String(targetSeq)}`);
+  }
+  if (targetSeq < baseline.seq) {
+    throw new RestoreError("phase-failed", `foldWal: targetSeq ${targetSeq} is below the baseline seq ${baseline.seq}`, {
+      targetSeq,
+      baselineSeq: baseline.seq,
+    });
+  }
+  const above = frames.filter((f) => f.frame_seq > baseline.seq).sort((a, b) => a.frame_seq - b.frame_seq);
+  const tailSeq = above.length > 0 ? (above[above.length - 1] as WALFrame).frame_seq : -1;
+  const collected: CollectedFrame[] = above
+    .filter((f) => f.frame_seq <= targetSeq)
+    .map((f) => ({ key: String(f.frame_seq), seq: f.frame_seq, frame: f }));
+  const { frames: good, skipped } = screenFrames(collected, tailSeq, opts.verify ?? true, opts.onTornWrite);
+
+  const state = new FoldState(snap);
+  let applied = 0;
+  let seq = baseline.seq;
+  for (const f of good) {
+    const change = graphChangeOf(f);
+    if (change !== undefined && state.apply(change)) applied++;
+    seq = f.frame_seq;
+  }
+  return {
+    snapshot: state.build(snap.name),
+    seq,
+    appliedFrames: applied,
+    ignoredFrames: good.length - applied,
+    skippedFrames: skipped,
+  };
+}
+
+/** A slice in `Graph.snapshot()` form (field order, exactly one of value / sentinel), deep-copied. */
+function copySlice(slice: SnapshotNodeSlice): SnapshotNodeSlice {
+  const out: SnapshotNodeSlice = {
+    type: slice.type,
+    deps: [...slice.deps],
+    status: slice.status,
+    meta: cloneJson(slice.meta),
+  };
+  const value = sliceValue(slice);
+  if (value === undefined) out.sentinel = true;
+  else out.value = cloneJson(value);
+  return out;
+}
+
+function checkBaseline(baseline: GraphCheckpointRecord): GraphPersistSnapshot {
+  if (typeof baseline !== "object" || baseline === null || baseline.mode !== "full") {
+    throw new TypeError('foldWal: baseline must be a mode "full" GraphCheckpointRecord');
+  }
+  if (!Number.isSafeInteger(baseline.seq) || baseline.seq < 0) {
+    throw new TypeError(`foldWal: baseline.seq must be a non-negative integer, got ${String(baseline.seq)}`);
+  }
+  const s = baseline.snapshot;
+  if (typeof s !== "object" || s === null || typeof s.nodes !== "object" || s.nodes === null || !Array.isArray(s.subgraphs)) {
+    throw new TypeError("foldWal: baseline.snapshot must be a GraphPersistSnapshot (nodes object, subgraphs array)");
+  }
+  return s;
+}
+
+/**
+ * Mutable working copy: nodes by path, mounts as a set. Slices are replaced, never mutated, so unchanged ones are
+ * shared with the baseline and changed ones are fresh copies.
+ */
+class FoldState {
+  private readonly nodes = new Map<string, SnapshotNodeSlice>();
+  private readonly mounts: Set<string>;
+
+  constructor(snap: GraphPersistSnapshot) {
+    for (const p of Object.keys(snap.nodes)) {
+      const slice = snap.nodes[p];
+      if (isSlice(slice)) this.nodes.set(p, slice);
+    }
+    this.mounts = new Set(snap.subgraphs);
+  }
+
+  /** Same effects as the live graph's mutators; false when the change is a no-op here (counted as ignored). */
+  apply(change: GraphChange): boolean {
+    switch (change.kind) {
+      case "graph.add":
+        if (change.slice === undefined || !this.parentExists(change.nodeId) || this.mounts.has(change.nodeId)) return false;
+        this.nodes.set(change.nodeId, copySlice(change.slice));
+        return true;
+      case "graph.remove":
+        return this.nodes.delete(change.nodeId);
+      case "graph.mount":
+        if (this.mounts.has(change.path) || this.nodes.has(change.path) || !this.parentExists(change.path)) return false;
+        this.mounts.add(change.path);
+        return true;
+      case "graph.unmount":
+        if (!this.mounts.has(change.path)) return false;
+        // O(graph), but only per unmount frame, and compaction runs off the main thread.
+        for (const m of [...this.mounts]) if (m === change.path || isInside(m, change.path)) this.mounts.delete(m);
+        for (const p of [...this.nodes.keys()]) if (isInside(p, change.path)) this.nodes.delete(p);
+        return true;
+      case "node.set":
+      case "node.invalidate": {
+        const slice = this.nodes.get(change.path);
+        if (slice === undefined || slice.type === "effect") return false;
+        const next: SnapshotNodeSlice = { type: slice.type, deps: slice.deps, status: "sentinel", meta: slice.meta };
+        if (change.kind === "node.set") {
+          next.status = "settled";
+          next.value = cloneJson(change.value);
+        } else next.sentinel = true;
+        this.nodes.set(change.path, next);
+        return true;
+      }
+    }
+  }
+
+  private parentExists(path: string): boolean {
+    const parent = parentPath(path);
+    return parent === "" || this.mounts.has(parent);
+  }
+
+  /** The snapshot in `Graph.snapshot()` form: nodes in code-point order, edges from deps, sorted subgraphs. */
+  build(name: string): GraphPersistSnapshot {
+    const paths = [...this.nodes.keys()].sort(compareCodePoints);
+    const nodes: Record<string, SnapshotNodeSlice> = {};
+    const edges: Array<{ from: string; to: string }> = [];
+    for (const p of paths) {
+      const slice = this.nodes.get(p) as SnapshotNodeSlice;
+      setOwn(nodes, p, slice);
+      for (const d of slice.deps) if (this.nodes.has(d)) edges.push({ from: d, to: p });
+    }
+    edges.sort((a, b) => compareCodePoints(a.from, b.from) || compareCodePoints(a.to, b.to));
+    return { name, nodes, edges, subgraphs: [...this.mounts].sort(compareCodePoints), version: SNAPSHOT_VERSION };
+  }
+}

@@ -1,0 +1,52 @@
+/** Public surface of the graph layer: the in-project reactive graph and the storage integration. Layer 4. */
+export { createGraph } from "./graph.js";
+export {
+  SNAPSHOT_VERSION,
+  type DerivedFn,
+  type EffectFn,
+  type Graph,
+  type GraphPersistSnapshot,
+  type GraphWave,
+  type NodeKind,
+  type NodeOptions,
+  type NodeStatus,
+  type ReactiveGraph,
+  type SnapshotNodeSlice,
+  type TopologyChange,
+  type WaveSignal,
+} from "./types.js";
+export type {
+  AttachOptions,
+  AttachPair,
+  DecomposeOptions,
+  DiffNodeAdded,
+  DiffNodeRemoved,
+  DiffValueChange,
+  FoldOptions,
+  FoldResult,
+  FoldWal,
+  GraphAddChange,
+  GraphChange,
+  GraphCheckpointRecord,
+  GraphDataChange,
+  GraphMountChange,
+  GraphRemoveChange,
+  GraphSnapshotDiff,
+  GraphSpecChange,
+  GraphUnmountChange,
+  GraphWALFrame,
+  NodeInvalidateChange,
+  NodeSetChange,
+  RestoreOptions,
+  RestorePhase,
+  RestoreResult,
+  StorageHandle,
+  TornWriteHandler,
+  TornWriteInfo,
+  TornWritePolicy,
+} from "./storage-types.js";
+export { diffSnapshots } from "./diff.js";
+export { decomposeDiffToFrames } from "./decompose.js";
+export { attachSnapshotStorage } from "./attach.js";
+export { restoreSnapshot } from "./restore.js";
+export { foldWal } from "./fold.js";

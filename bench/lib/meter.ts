@@ -1,0 +1,83 @@
+/**
+ * Main-thread cost meter. Node 20 has no per-thread CPU clock (`process.threadCpuUsage` is Node 23.9+) and
+ * `process.cpuUsage()` sums every thread of the process (engine workers, lmdb's writer thread, libuv's pool),
+ * so a window is read three ways:
+ * - `mainCpuMs`: on-CPU time of the main thread alone, from Linux's per-thread schedstat (the main thread's
+ *   tid is the pid); undefined on other systems. The kernel refreshes that counter at context switches and
+ *   ticks, so both ends of a window first sleep briefly: the reading right after waking is exact to a few µs.
+ * - `eluActiveMs`: event-loop active time (`performance.eventLoopUtilization`): all the main thread did outside
+ *   its poll wait, including time blocked in a synchronous syscall (an inline fsync) or descheduled.
+ * - `processCpuMs`: user + system CPU of every thread: the total price, not the main thread's share.
+ */
+import { readFileSync } from "node:fs";
+import { performance, type EventLoopUtilization } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const SCHEDSTAT = `/proc/${process.pid}/task/${process.pid}/schedstat`;
+const SETTLE_MS = 2;
+
+export interface MeterReading {
+  readonly wallMs: number;
+  readonly mainCpuMs: number | undefined;
+  readonly eluActiveMs: number;
+  readonly processCpuMs: number;
+}
+
+/** Which source `mainCpuMs` comes from, for the report. */
+export const MAIN_CPU_SOURCE: string | undefined = readMainThreadCpuNs() === undefined ? undefined : "linux-schedstat";
+
+function readMainThreadCpuNs(): number | undefined {
+  try {
+    const ns = Number(readFileSync(SCHEDSTAT, "latin1").split(" ", 1)[0]);
+    return Number.isFinite(ns) && ns > 0 ? ns : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Mark {
+  readonly wall: number;
+  readonly cpuNs: number | undefined;
+  readonly elu: EventLoopUtilization;
+  readonly cpu: NodeJS.CpuUsage;
+}
+
+function mark(): Mark {
+  return {
+    wall: performance.now(),
+    cpuNs: readMainThreadCpuNs(),
+    elu: performance.eventLoopUtilization(),
+    cpu: process.cpuUsage(),
+  };
+}
+
+/** Call from the main thread only (the schedstat file is the main thread's). */
+export class MainThreadMeter {
+  private constructor(private readonly start: Mark) {}
+
+  static async start(): Promise<MainThreadMeter> {
+    await sleep(SETTLE_MS);
+    return new MainThreadMeter(mark());
+  }
+
+  async stop(): Promise<MeterReading> {
+    const wallEnd = performance.now();
+    await sleep(SETTLE_MS);
+    const end = mark();
+    const elu = performance.eventLoopUtilization(end.elu, this.start.elu);
+    const cpu = process.cpuUsage(this.start.cpu);
+    return {
+      wallMs: wallEnd - this.start.wall,
+      mainCpuMs:
+        end.cpuNs === undefined || this.start.cpuNs === undefined ? undefined : (end.cpuNs - this.start.cpuNs) / 1e6,
+      // The settle sleep before `end` is idle loop time, so it adds nothing here.
+      eluActiveMs: elu.active,
+      processCpuMs: (cpu.user + cpu.system) / 1000,
+    };
+  }
+}
+
+/** Per-op microseconds of a meter figure (undefined stays undefined). */
+export function usPerOp(ms: number | undefined, ops: number): number | undefined {
+  return ms === undefined || ops <= 0 ? undefined : (ms * 1000) / ops;
+}

@@ -1,0 +1,7 @@
+/** Every suite, in the order the issue lists them. */
+import type { Suite } from "../lib/types.js";
+import { codecSuite } from "./codec.js";
+import { eventLoopDelaySuite } from "./event-loop-delay.js";
+import { mainThreadCostSuite } from "./main-thread-cost.js";
+
+export const SUITES: readonly Suite[] = [mainThreadCostSuite, eventLoopDelaySuite, codecSuite];

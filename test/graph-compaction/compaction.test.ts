@@ -1,0 +1,223 @@
+/**
+ * compactGraph inline on real stores (memory, file, SQLite): the new baseline equals the live graph, covered
+ * frames are deleted except the retained ones, a corrupt frame mid-stream changes nothing, a torn tail is
+ * skipped, counted and kept, and bad input gets typed errors.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { memoryBackend } from "../../src/backend/memory.js";
+import type { StorageBackend } from "../../src/backend/types.js";
+import { jsonCodec } from "../../src/codec/json.js";
+import { RestoreError, StorageError } from "../../src/errors.js";
+import { compactGraph } from "../../src/graph/compaction.js";
+import { restoreSnapshot } from "../../src/graph/restore.js";
+import { attachSnapshotStorage } from "../../src/graph/attach.js";
+import type { GraphCheckpointRecord, StorageHandle } from "../../src/graph/storage-types.js";
+import { graphWalPrefix, walFrameKey } from "../../src/wal/keys.js";
+import {
+  BACKEND_KINDS,
+  GRAPH,
+  buildGraph,
+  dumpStore,
+  inlinePair,
+  openBackend,
+  randomWave,
+  restoredSnapshot,
+  rng,
+  storedBaseline,
+  storedFrameSeqs,
+  tempDir,
+} from "./fixtures.js";
+
+const tmp = tempDir("inline");
+afterAll(() => tmp.remove());
+
+/** Attach as a background-compacted store runs it: one baseline at attach, frames after. */
+function writerOn(backend: StorageBackend, graph: ReturnType<typeof buildGraph>): StorageHandle {
+  return attachSnapshotStorage(graph, [inlinePair(backend)], { compactEvery: Number.POSITIVE_INFINITY });
+}
+
+/** Rewrites the stored frame `seq` through `edit` (raw JSON, checksum untouched unless `edit` changes it). */
+async function tamper(backend: StorageBackend, seq: number, edit: (frame: Record<string, unknown>) => void): Promise<void> {
+  const key = walFrameKey(graphWalPrefix(GRAPH), seq);
+  const frame = jsonCodec.decode((await backend.read(key))!) as Record<string, unknown>;
+  edit(frame);
+  await backend.write(key, jsonCodec.encode(frame));
+}
+
+describe.each(BACKEND_KINDS)("compactGraph inline on %s", (kind) => {
+  it("folds the WAL into a baseline equal to the live graph and deletes the covered frames", async () => {
+    const backend = openBackend(kind, tmp);
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(7);
+    for (let i = 0; i < 60; i++) randomWave(graph, random);
+    await writer.flush();
+    const frames = await storedFrameSeqs(backend);
+    expect(frames.length).toBeGreaterThan(60);
+    const restoredBefore = await restoredSnapshot(inlinePair(backend));
+    expect(restoredBefore).toEqual(graph.snapshot());
+
+    const r = await compactGraph({ backend }, { graphName: GRAPH });
+    expect(r).toMatchObject({
+      graphName: GRAPH,
+      baselineSeq: writer.seq,
+      previousBaselineSeq: 1,
+      foldedFrames: frames.length,
+      deletedFrames: frames.length,
+      keptFrames: 0,
+      skippedTornFrames: 0,
+      tornFrameSeqs: [],
+      atomic: backend.supports.atomicBatch,
+    });
+    expect(r.bytesAfter).toBeLessThan(r.bytesBefore);
+    expect(await storedFrameSeqs(backend)).toEqual([]);
+    const baseline = await storedBaseline(backend);
+    expect(baseline).toMatchObject({ name: GRAPH, mode: "full", seq: writer.seq, format_version: 1 });
+    expect(baseline.snapshot).toEqual(graph.snapshot());
+    expect(await restoredSnapshot(inlinePair(backend))).toEqual(restoredBefore);
+
+    // Nothing new: no baseline rewrite, nothing deleted.
+    const again = await compactGraph({ backend }, { graphName: GRAPH });
+    expect(again).toMatchObject({ baselineSeq: writer.seq, foldedFrames: 0, deletedFrames: 0 });
+
+    // The writer goes on above the compacted baseline; the next compaction folds only the new frames.
+    for (let i = 0; i < 30; i++) randomWave(graph, random);
+    await writer.dispose();
+    const third = await compactGraph({ backend }, { graphName: GRAPH });
+    expect(third.previousBaselineSeq).toBe(r.baselineSeq);
+    expect(third.baselineSeq).toBe(writer.seq);
+    expect((await storedBaseline(backend)).snapshot).toEqual(graph.snapshot());
+    expect(await restoredSnapshot(inlinePair(backend))).toEqual(graph.snapshot());
+    await backend.close?.();
+  });
+
+  it("keeps the last keepFrames frames at or below the new baseline", async () => {
+    const backend = openBackend(kind, tmp);
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(11);
+    for (let i = 0; i < 20; i++) randomWave(graph, random);
+    await writer.flush();
+    const r = await compactGraph({ backend }, { graphName: GRAPH, keepFrames: 5 });
+    expect(r.keptFrames).toBe(5);
+    expect(await storedFrameSeqs(backend)).toEqual([0, 1, 2, 3, 4].map((i) => writer.seq - 4 + i));
+
+    for (let i = 0; i < 20; i++) randomWave(graph, random);
+    await writer.dispose();
+    const second = await compactGraph({ backend }, { graphName: GRAPH, keepFrames: 3 });
+    expect(second.deletedFrames).toBe(r.keptFrames + (writer.seq - r.baselineSeq) - 3);
+    expect(await storedFrameSeqs(backend)).toEqual([writer.seq - 2, writer.seq - 1, writer.seq]);
+    expect((await storedBaseline(backend)).snapshot).toEqual(graph.snapshot());
+
+    const all = await compactGraph({ backend }, { graphName: GRAPH, keepFrames: Number.POSITIVE_INFINITY });
+    expect(all).toMatchObject({ deletedFrames: 0, keptFrames: 3 });
+    await backend.close?.();
+  });
+
+  it("aborts on a corrupt frame mid-stream with a typed error and changes nothing", async () => {
+    const backend = openBackend(kind, tmp);
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(3);
+    for (let i = 0; i < 20; i++) randomWave(graph, random);
+    await writer.dispose();
+    const mid = Math.floor(writer.seq / 2);
+
+    await tamper(backend, mid, (f) => {
+      f.frame_t_ns = 12345; // body changed, checksum kept: a torn write
+    });
+    const before = await dumpStore(backend);
+    const err = await compactGraph({ backend }, { graphName: GRAPH }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreError);
+    expect(err).toMatchObject({ code: "torn-write-mid-stream", details: { frame_seq: mid, reason: "checksum-mismatch" } });
+    expect(await dumpStore(backend)).toEqual(before);
+
+    // Bytes that are not a frame at all (e.g. a half-written file) are torn too.
+    await backend.write(walFrameKey(graphWalPrefix(GRAPH), mid), new TextEncoder().encode('{"t":"c","lifec'));
+    const garbled = await dumpStore(backend);
+    const err2 = await compactGraph({ backend }, { graphName: GRAPH }).catch((e: unknown) => e);
+    expect(err2).toMatchObject({ name: "RestoreError", code: "torn-write-mid-stream", details: { reason: "decode-failed" } });
+    expect(await dumpStore(backend)).toEqual(garbled);
+
+    // An explicit override may skip it: the frame is then covered by the baseline and deleted, but counted.
+    const skipped = await compactGraph({ backend }, { graphName: GRAPH, onTornWrite: () => "skip" });
+    expect(skipped).toMatchObject({ skippedTornFrames: 1, tornFrameSeqs: [mid], baselineSeq: writer.seq });
+    expect(await storedFrameSeqs(backend)).toEqual([]);
+    await backend.close?.();
+  });
+
+  it("skips a torn tail frame, counts it and leaves it in place above the baseline", async () => {
+    const backend = openBackend(kind, tmp);
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(5);
+    for (let i = 0; i < 15; i++) randomWave(graph, random);
+    await writer.flush();
+    const beforeTail = graph.snapshot();
+    graph.set("c", "last"); // `c` has no dependents: exactly one frame
+    await writer.dispose();
+    const tail = writer.seq;
+    await tamper(backend, tail, (f) => {
+      f.checksum = "0".repeat(64);
+    });
+
+    const r = await compactGraph({ backend }, { graphName: GRAPH });
+    expect(r).toMatchObject({ baselineSeq: tail - 1, skippedTornFrames: 1, tornFrameSeqs: [tail] });
+    expect(await storedFrameSeqs(backend)).toEqual([tail]);
+    expect((await storedBaseline(backend)).snapshot).toEqual(beforeTail);
+    // Restore sees the same torn tail above the baseline and skips it too.
+    const fresh = buildGraph();
+    const restored = await restoreSnapshot(fresh, inlinePair(backend));
+    expect(restored).toMatchObject({ skippedFrames: 1, finalSeq: tail - 1 });
+    expect(fresh.snapshot()).toEqual(beforeTail);
+    await backend.close?.();
+  });
+});
+
+describe("compactGraph input checks", () => {
+  it("needs a stored value baseline", async () => {
+    const backend = memoryBackend();
+    await expect(compactGraph({ backend }, { graphName: GRAPH })).rejects.toMatchObject({
+      name: "RestoreError",
+      code: "baseline-missing",
+    });
+    const spec: Omit<GraphCheckpointRecord, "snapshot"> & { snapshot: unknown } = {
+      name: GRAPH,
+      mode: "full",
+      lifecycle: "spec",
+      seq: 1,
+      timestamp_ns: 0,
+      format_version: 1,
+      snapshot: buildGraph().snapshot(),
+    };
+    backend.write(GRAPH, jsonCodec.encode(spec));
+    await expect(compactGraph({ backend }, { graphName: GRAPH })).rejects.toMatchObject({ code: "baseline-missing" });
+    backend.write(GRAPH, new TextEncoder().encode("not json"));
+    await expect(compactGraph({ backend }, { graphName: GRAPH })).rejects.toMatchObject({ code: "baseline-missing" });
+  });
+
+  it("rejects bad options with errors naming them", async () => {
+    const backend = memoryBackend();
+    const bad = (opts: unknown): Promise<unknown> => compactGraph({ backend }, opts as { graphName: string });
+    await expect(bad({ graphName: "" })).rejects.toThrow(TypeError);
+    await expect(bad({ graphName: 3 })).rejects.toThrow(/graphName/);
+    await expect(bad({ graphName: GRAPH, keepFrames: -1 })).rejects.toThrow(RangeError);
+    await expect(bad({ graphName: GRAPH, keepFrames: 1.5 })).rejects.toThrow(/keepFrames/);
+    await expect(bad({ graphName: GRAPH, onTornWrite: "skip" })).rejects.toThrow(/onTornWrite/);
+    await expect(bad(null)).rejects.toThrow(TypeError);
+  });
+
+  it("needs a backend that can list keys", async () => {
+    const inner = memoryBackend();
+    const unlisted: StorageBackend = {
+      name: "no-list",
+      supports: { ...inner.supports, list: false },
+      read: (k) => inner.read(k),
+      write: (k, b) => inner.write(k, b),
+      delete: (k) => inner.delete(k),
+    };
+    const err = await compactGraph({ backend: unlisted }, { graphName: GRAPH }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ code: "backend-no-list-support" });
+  });
+});

@@ -11,7 +11,7 @@ import { removalOrder } from "./decompose.js";
 import { sliceValue } from "./diff.js";
 import { jsonEqual } from "./json-utils.js";
 import { compareCodePoints } from "./paths.js";
-import type { GraphChange, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
+import type { DiffNodeRemoved, GraphChange, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
 import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -227,11 +227,17 @@ function writeValue(graph: Graph, path: string, current: SnapshotNodeSlice, valu
 export function applyBaselineToGraph(graph: Graph, snapshot: GraphPersistSnapshot): void {
   const nodes = snapshot.nodes;
   const has = (p: string): boolean => Object.prototype.hasOwnProperty.call(nodes, p);
-  const gone = graph
-    .paths()
-    .filter((p) => !has(p))
-    .map((p) => ({ path: p, deps: graph.describeNode(p)?.deps ?? [] }));
-  for (const p of removalOrder(gone)) {
+  // Nodes the baseline lacks, and nodes it has as state nodes of another type or meta (replaced later), leave
+  // together, dependents first: a replaced derived node may be the last dependent of a node the baseline lacks.
+  const leaving: DiffNodeRemoved[] = [];
+  for (const p of graph.paths()) {
+    const current = graph.describeNode(p);
+    if (current === undefined) continue;
+    const slice = has(p) ? (nodes[p] as SnapshotNodeSlice) : undefined;
+    const replaced = slice?.type === "state" && (current.type !== "state" || !jsonEqual(current.meta, slice.meta));
+    if (slice === undefined || replaced) leaving.push({ path: p, deps: current.deps });
+  }
+  for (const p of removalOrder(leaving)) {
     try {
       graph.remove(p);
     } catch (err) {

@@ -51,7 +51,7 @@ export function decomposeDiffToFrames(diff: GraphSnapshotDiff, opts: DecomposeOp
     frames.push(seal ? sealWalFrame(body) : { ...body, checksum: "", format_version: WAL_FORMAT_VERSION });
   };
 
-  // A removal that frees a path the diff re-uses for the other kind (node <-> mount) must come first; so must the
+  // A removal that frees a path the diff re-uses (a replaced node, or node <-> mount) must come first; so must the
   // removed dependents of such a node. Otherwise the order is the one above.
   const unmounted = new Set(diff.subgraphsRemoved);
   const early = earlyRemovals(diff, unmounted);
@@ -94,15 +94,17 @@ function sorted(paths: readonly string[]): string[] {
 }
 
 /**
- * Removal paths (node removes and unmounts) that must precede the mounts and adds: a node removed where a mount
- * is added, a mount removed where a node is added, and, transitively, removed nodes depending on a node so
+ * Removal paths (node removes and unmounts) that must precede the mounts and adds: a node removed where a node
+ * (replacement) or a mount is added, a mount removed where a node is added, and, transitively, removed nodes depending on a node so
  * removed or on a node under a mount so removed (they must go before it). Empty in the common case.
  */
 function earlyRemovals(diff: GraphSnapshotDiff, unmounted: ReadonlySet<string>): Set<string> {
   const early = new Set<string>();
   const mountsAdded = new Set(diff.subgraphsAdded);
   const nodesAdded = new Set(diff.nodesAdded.map((a) => a.path));
-  for (const r of diff.nodesRemoved) if (mountsAdded.has(r.path) && !underAny(r.path, unmounted)) early.add(r.path);
+  for (const r of diff.nodesRemoved) {
+    if ((mountsAdded.has(r.path) || nodesAdded.has(r.path)) && !underAny(r.path, unmounted)) early.add(r.path);
+  }
   for (const m of diff.subgraphsRemoved) if (nodesAdded.has(m) && !underAny(m, unmounted)) early.add(m);
   if (early.size === 0) return early;
   const needsEarly = (dep: string): boolean => early.has(dep) || [...early].some((e) => unmounted.has(e) && isInside(dep, e));

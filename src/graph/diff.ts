@@ -57,8 +57,10 @@ export class DiffBuilder {
       return;
     }
     const kind = classifySliceChange(before, after);
-    if (kind === "replace") this.nodesAdded.push({ path, slice: after });
-    else if (kind === "value") {
+    if (kind === "replace") {
+      this.nodesRemoved.push({ path, deps: before.deps });
+      this.nodesAdded.push({ path, slice: after });
+    } else if (kind === "value") {
       const value = sliceValue(after);
       this.valuesChanged.push(value === undefined ? { path } : { path, value });
     }

@@ -83,13 +83,17 @@ describe("diffSnapshots", () => {
     expect(d.subgraphsRemoved).toEqual(["m"]);
   });
 
-  it("treats a type or meta change at the same path as a replacing add", () => {
+  it("treats a type or meta change at the same path as a remove plus an add", () => {
     const derived: SnapshotNodeSlice = { type: "derived", deps: ["a"], status: "settled", meta: {}, value: 1 };
     const d = diffSnapshots(
       snap({ a: state(1), d: derived, m: state(1) }),
       snap({ a: state(1), d: state(1), m: { ...state(1), meta: { unit: "s" } } }),
     );
     expect(d.nodesAdded.map((x) => x.path).sort()).toEqual(["d", "m"]);
+    expect(d.nodesRemoved).toEqual([
+      { path: "d", deps: ["a"] },
+      { path: "m", deps: [] },
+    ]);
     expect(d.valuesChanged).toEqual([]);
   });
 
@@ -182,6 +186,22 @@ describe("frame order within one diff", () => {
       "graph.add m",
       "graph.remove other",
     ]);
+  });
+
+  it("removes a replaced node (and its removed dependents) before re-adding it", () => {
+    const frames = decomposeDiffToFrames(
+      {
+        ...empty,
+        nodesAdded: [{ path: "sum", slice: state(1) }],
+        nodesRemoved: [
+          { path: "sum", deps: ["a"] },
+          { path: "pair", deps: ["sum"] },
+          { path: "zz", deps: [] },
+        ],
+      },
+      { timestampNs: 0, baseSeq: 0 },
+    );
+    expect(kinds(frames)).toEqual(["graph.remove pair", "graph.remove sum", "graph.add sum", "graph.remove zz"]);
   });
 
   it("validates its options", () => {

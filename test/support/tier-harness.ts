@@ -1,0 +1,346 @@
+/**
+ * Tier harnesses for the conformance suite: one fresh store per `open()`, tiers created inline (over a
+ * counting/flaky wrapper of the real backend) or through a storage engine (worker-hosted actors).
+ */
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileBackend } from "../../src/backend/file.js";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
+import type { BackendSupports, StorageBackend } from "../../src/backend/types.js";
+import type { Codec } from "../../src/codec/types.js";
+import { openStorageEngine, storeKey, type StorageEngine } from "../../src/engine/index.js";
+import type { StoreSpec } from "../../src/engine/protocol.js";
+import { appendLogStorage } from "../../src/tier/append-log.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
+import type {
+  AppendLogStorageOptions,
+  AppendLogStorageTier,
+  BaseStorageTier,
+  KvStorageOptions,
+  KvStorageTier,
+  SnapshotStorageOptions,
+  SnapshotStorageTier,
+} from "../../src/tier/types.js";
+import { wrapBackend, type TestBackend } from "./test-backend.js";
+
+export type BackendKind = "memory" | "file" | "sqlite";
+export type HarnessMode = "inline" | "worker";
+
+/** Options both inline tiers and engine proxies accept (errors are collected by the harness). */
+export type SnapshotOpts<T> = Omit<SnapshotStorageOptions<T>, "onError">;
+export type AppendLogOpts<T> = Omit<AppendLogStorageOptions<T>, "onError">;
+export type KvOpts<T> = Omit<KvStorageOptions<T>, "onError">;
+
+/** Byte-level access to the store, bypassing the tiers under test. */
+export interface RawStore {
+  read(key: string): Promise<Uint8Array | undefined>;
+  write(key: string, bytes: Uint8Array): Promise<void>;
+  list(prefix?: string): Promise<string[]>;
+}
+
+/** Makes the store's writes fail from outside the tiers, until `heal()`. */
+export interface WriteFaults {
+  failWrites(): Promise<void>;
+  heal(): Promise<void>;
+}
+
+/** What an inline harness additionally exposes for inline-only cases. */
+export interface InlineParts {
+  /** The real backend the tiers' data lives in. */
+  readonly backend: StorageBackend;
+  /** The wrapper the harness's tiers write through (counts, injected failures). */
+  readonly probe: TestBackend;
+}
+
+export interface TierHarness {
+  readonly mode: HarnessMode;
+  readonly kind: BackendKind;
+  /** The backend's manifest (persistent, list, ...). */
+  readonly supports: BackendSupports;
+  snapshot<T>(o?: SnapshotOpts<T>): SnapshotStorageTier<T>;
+  appendLog<T>(o?: AppendLogOpts<T>): AppendLogStorageTier<T>;
+  kv<T>(o?: KvOpts<T>): KvStorageTier<T>;
+  readonly raw: RawStore;
+  /** Failures reported to onError (inline: tier opts.onError; worker: engine opts.onError for this store). */
+  readonly errors: Error[];
+  /** Bytes and backend writes so far (inline: counted by the wrapper; worker: engine.stats()). */
+  written(): Promise<{ bytes: number; writes: number }>;
+  /** Present when this harness can make writes fail (inline always; worker only for file stores). */
+  readonly faults: WriteFaults | undefined;
+  /** Present in inline mode only. */
+  readonly inline: InlineParts | undefined;
+  /**
+   * Closes every tier of this harness and returns a fresh tier set over the same store: for persistent
+   * backends through a new backend object (inline) or a new engine (worker), i.e. as a fresh process would.
+   */
+  reopen(): Promise<TierHarness>;
+  /** Stops tracking a tier that is broken on purpose, so teardown does not close it. */
+  untrack(tier: BaseStorageTier): void;
+  close(): Promise<void>;
+}
+
+export interface HarnessFactory {
+  readonly name: string;
+  readonly mode: HarnessMode;
+  readonly kind: BackendKind;
+  /** Whether harnesses expose `faults` (known before any harness exists, so cases register statically). */
+  readonly faults: boolean;
+  open(): Promise<TierHarness>;
+  cleanup(): Promise<void>;
+}
+
+/** Identity codec: a kv proxy with it moves raw bytes between the main thread and the actor. */
+export const rawBytesCodec: Codec<Uint8Array> = {
+  name: "raw-bytes",
+  version: 1,
+  encode: (v) => v,
+  decode: (b) => b,
+};
+
+function openReal(kind: BackendKind, location: string): StorageBackend {
+  switch (kind) {
+    case "memory":
+      return memoryBackend();
+    case "file":
+      return fileBackend(location);
+    case "sqlite":
+      return sqliteBackend(location);
+  }
+}
+
+function supportsOf(kind: BackendKind, root: string): BackendSupports {
+  const b = openReal(kind, join(root, `manifest-${kind}${kind === "sqlite" ? ".db" : ""}`));
+  const s = b.supports;
+  b.close?.();
+  return s;
+}
+
+async function closeAll(tiers: BaseStorageTier[]): Promise<void> {
+  const errors: unknown[] = [];
+  for (const t of tiers.splice(0)) {
+    try {
+      await t.close();
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}
+
+/** Moves a file store's directory aside and puts a plain file in its place: every write fails (ENOTDIR), even as root. */
+function untrackFrom(tiers: BaseStorageTier[], tier: BaseStorageTier): void {
+  const i = tiers.indexOf(tier);
+  if (i >= 0) tiers.splice(i, 1);
+}
+
+function directoryFaults(dir: string): WriteFaults {
+  const aside = `${dir}.aside`;
+  let broken = false;
+  return {
+    async failWrites() {
+      if (broken) return;
+      mkdirSync(dir, { recursive: true });
+      renameSync(dir, aside);
+      writeFileSync(dir, "not a directory");
+      broken = true;
+    },
+    async heal() {
+      if (!broken) return;
+      rmSync(dir, { force: true });
+      renameSync(aside, dir);
+      broken = false;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------- inline
+
+export function inlineFactory(kind: BackendKind): HarnessFactory {
+  const root = mkdtempSync(join(tmpdir(), `grf-tier-inline-${kind}-`));
+  const supports = supportsOf(kind, root);
+  let n = 0;
+  return {
+    name: `${kind} inline`,
+    mode: "inline",
+    kind,
+    faults: true,
+    async open() {
+      const location = join(root, `store-${n++}${kind === "sqlite" ? ".db" : ""}`);
+      return inlineHarness(kind, location, openReal(kind, location), supports);
+    },
+    async cleanup() {
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+function inlineHarness(kind: BackendKind, location: string, backend: StorageBackend, supports: BackendSupports): TierHarness {
+  const probe = wrapBackend(backend);
+  const tiers: BaseStorageTier[] = [];
+  const errors: Error[] = [];
+  const onError = (e: Error): void => {
+    errors.push(e);
+  };
+  const track = <Tier extends BaseStorageTier>(t: Tier): Tier => {
+    tiers.push(t);
+    return t;
+  };
+  let open = true;
+  const h: TierHarness = {
+    mode: "inline",
+    kind,
+    supports,
+    snapshot: (o) => track(snapshotStorage(probe, { ...o, onError })),
+    appendLog: (o) => track(appendLogStorage(probe, { ...o, onError })),
+    kv: (o) => track(kvStorage(probe, { ...o, onError })),
+    raw: {
+      read: async (key) => backend.read(key),
+      write: async (key, bytes) => backend.write(key, bytes),
+      list: async (prefix) => [...((await backend.list?.(prefix)) ?? [])],
+    },
+    errors,
+    written: async () => ({ bytes: probe.counts.bytes, writes: probe.counts.puts }),
+    faults: {
+      failWrites: async () => probe.failAll(),
+      heal: async () => probe.heal(),
+    },
+    inline: { backend, probe },
+    async reopen() {
+      await closeAll(tiers);
+      open = false;
+      if (!supports.persistent) return inlineHarness(kind, location, backend, supports);
+      await backend.close?.();
+      return inlineHarness(kind, location, openReal(kind, location), supports);
+    },
+    untrack: (tier) => untrackFrom(tiers, tier),
+    async close() {
+      try {
+        await closeAll(tiers);
+      } finally {
+        if (open) await backend.close?.();
+        open = false;
+      }
+    },
+  };
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------- worker
+
+/** One engine shared by a describe block; replaced when a harness needs a fresh process for a persistent store. */
+class EngineHolder {
+  engine: StorageEngine;
+  private readonly errors = new Map<string, Error[]>();
+
+  constructor() {
+    this.engine = this.start();
+  }
+
+  private start(): StorageEngine {
+    return openStorageEngine({
+      threads: 1,
+      onError: (err, ctx) => {
+        const key = storeKey(ctx.store);
+        const list = this.errors.get(key);
+        if (list) list.push(err);
+        else this.errors.set(key, [err]);
+      },
+    });
+  }
+
+  errorsOf(store: StoreSpec): Error[] {
+    const key = storeKey(store);
+    let list = this.errors.get(key);
+    if (!list) this.errors.set(key, (list = []));
+    return list;
+  }
+
+  async renew(): Promise<void> {
+    await this.engine.close();
+    this.engine = this.start();
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+  }
+}
+
+export function workerFactory(kind: BackendKind): HarnessFactory {
+  const root = mkdtempSync(join(tmpdir(), `grf-tier-worker-${kind}-`));
+  const supports = supportsOf(kind, root);
+  let holder: EngineHolder | undefined;
+  let n = 0;
+  return {
+    name: `${kind} worker`,
+    mode: "worker",
+    kind,
+    faults: kind === "file",
+    async open() {
+      holder ??= new EngineHolder();
+      const id = `store-${n++}`;
+      const store: StoreSpec =
+        kind === "memory"
+          ? { kind: "memory", name: `${id}-${process.pid}` }
+          : kind === "file"
+            ? { kind: "file", dir: join(root, id) }
+            : { kind: "sqlite", path: join(root, `${id}.db`) };
+      return workerHarness(kind, store, holder, supports);
+    },
+    async cleanup() {
+      try {
+        await holder?.close();
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+function workerHarness(kind: BackendKind, store: StoreSpec, holder: EngineHolder, supports: BackendSupports): TierHarness {
+  const engine = holder.engine;
+  const tiers: BaseStorageTier[] = [];
+  const errors = holder.errorsOf(store);
+  const track = <Tier extends BaseStorageTier>(t: Tier): Tier => {
+    tiers.push(t);
+    return t;
+  };
+  let rawKv: KvStorageTier<Uint8Array> | undefined;
+  const raw = (): KvStorageTier<Uint8Array> =>
+    (rawKv ??= track(engine.kv<Uint8Array>(store, { name: "raw-access", codec: rawBytesCodec })));
+  const h: TierHarness = {
+    mode: "worker",
+    kind,
+    supports,
+    snapshot: (o) => track(engine.snapshot(store, o)),
+    appendLog: (o) => track(engine.appendLog(store, o)),
+    kv: (o) => track(engine.kv(store, o)),
+    raw: {
+      read: (key) => raw().load(key),
+      async write(key, bytes) {
+        const kv = raw();
+        kv.save(key, bytes.slice()); // a copy: main-thread bytes are transferred to the worker
+        await kv.flush();
+      },
+      list: (prefix) => raw().list(prefix),
+    },
+    errors,
+    async written() {
+      const key = storeKey(store);
+      const s = (await engine.stats()).find((x) => storeKey(x.store) === key);
+      return { bytes: s?.bytesWritten ?? 0, writes: s?.frames ?? 0 };
+    },
+    faults: store.kind === "file" ? directoryFaults(store.dir) : undefined,
+    inline: undefined,
+    async reopen() {
+      await closeAll(tiers);
+      if (supports.persistent) await holder.renew();
+      return workerHarness(kind, store, holder, supports);
+    },
+    untrack: (tier) => untrackFrom(tiers, tier),
+    close: () => closeAll(tiers),
+  };
+  return h;
+}

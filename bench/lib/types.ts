@@ -32,13 +32,13 @@ export interface SuiteOutput {
   readonly config: Readonly<Record<string, unknown>>;
   /** Raw figures beyond the table (meter readings, per-size details), kept for latest.json. */
   readonly figures?: Readonly<Record<string, unknown>>;
+  /** A part of the suite failed (the rest was still measured); the run exits non-zero. */
+  readonly error?: string;
 }
 
 export interface SuiteResult extends SuiteOutput {
   readonly id: number;
   readonly durationMs: number;
-  /** Set when the suite threw: its table may be partial. */
-  readonly error?: string;
 }
 
 export interface SuiteContext {

@@ -5,12 +5,13 @@
  */
 import type { WALFrame, WALFrameBody } from "../../src/wal/index.js";
 
-export interface NodeValue {
+/** A type alias (not an interface) so it is assignable to the graph's JsonValue. */
+export type NodeValue = {
   id: number;
   label: string;
   value: { count: number; ratio: number; tags: string[] };
   updatedAt: number;
-}
+};
 
 export function makeValue(i: number): NodeValue {
   return { id: i, label: `node-${i}`, value: { count: i, ratio: i / 7, tags: ["alpha", "beta"] }, updatedAt: 1_700_000_000_000 + i };

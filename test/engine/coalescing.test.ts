@@ -1,0 +1,90 @@
+/**
+ * Calls made in one tick travel in one message and are applied under one hold of the tier's cadence:
+ * proven by counting flushes (engine.stats), never by timing.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
+import { encodeKeyToFileName } from "../../src/backend/file-names.js";
+import { tempRoot } from "./fixtures/helpers.js";
+
+const root = tempRoot("coalesce");
+afterAll(() => root.remove());
+let engine: StorageEngine;
+afterEach(async () => {
+  await engine?.close().catch(() => undefined);
+});
+
+async function flushesOf(e: StorageEngine): Promise<number> {
+  const [s] = await e.stats();
+  return s!.flushes;
+}
+
+describe("coalescing", () => {
+  it.each<[string, () => StoreSpec]>([
+    ["sqlite", () => ({ kind: "sqlite", path: root.fresh("c.db") })],
+    ["memory", () => ({ kind: "memory", name: root.fresh("c") })],
+  ])("%s: 10k saves in one tick to a sync-through kv tier commit in ONE flush", async (_k, spec) => {
+    engine = openStorageEngine({ threads: 1 });
+    const store = spec();
+    const kv = engine.kv<number>(store, { debounceMs: 0 });
+    kv.save("warm-up", 0);
+    await kv.flush();
+    const before = await flushesOf(engine);
+
+    for (let i = 0; i < 10_000; i++) kv.save(`k${i}`, i);
+    // Ordered after the saves (next tick, next message): by then the sync-through flush has run.
+    await kv.list("k");
+    expect((await flushesOf(engine)) - before).toBe(1);
+    expect(await kv.list("k")).toHaveLength(10_000);
+    expect(await kv.load("k9999")).toBe(9999);
+  });
+
+  it("sync-through appends and snapshot saves of one tick are one flush per tier", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("c2.db") };
+    const log = engine.appendLog<number>(store, { name: "log" });
+    const snap = engine.snapshot<{ name: string; v: number }>(store, { name: "snap" });
+    await Promise.all([log.flush(), snap.flush()]);
+    const before = await flushesOf(engine);
+    for (let i = 0; i < 1000; i++) {
+      log.appendEntries([i]);
+      snap.save({ name: "g", v: i });
+    }
+    await log.loadEntries();
+    expect((await flushesOf(engine)) - before).toBe(2);
+    expect((await log.loadEntries()).entries).toHaveLength(1000);
+    expect(await snap.load("g")).toEqual({ name: "g", v: 999 }); // last write wins, one write
+  });
+
+  it("ticks are separate messages: saves spread over N ticks flush N times", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const kv = engine.kv<number>({ kind: "memory", name: root.fresh("ticks") }, { debounceMs: 0 });
+    kv.save("warm-up", 0);
+    await kv.flush();
+    const before = await flushesOf(engine);
+    for (let t = 0; t < 5; t++) {
+      for (let i = 0; i < 100; i++) kv.save(`t${t}-${i}`, i);
+      await kv.load("warm-up"); // a round trip separates the ticks' messages
+    }
+    expect((await flushesOf(engine)) - before).toBe(5);
+  });
+
+  it("save() returns before anything is written: the store is untouched until a later tick", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const dir = root.fresh("files");
+    const store: StoreSpec = { kind: "file", dir };
+    const kv = engine.kv<string>(store, { debounceMs: 0 });
+    kv.save("warm-up", "x");
+    await kv.flush();
+    expect(existsSync(`${dir}/${encodeKeyToFileName("warm-up")}`)).toBe(true);
+    const filesBefore = readdirSync(dir).filter((f) => !f.startsWith("."));
+
+    for (let i = 0; i < 100; i++) kv.save(`new-${i}`, "v");
+    // Synchronously after 100 sync-through saves: nothing has even left this thread.
+    expect(readdirSync(dir).filter((f) => !f.startsWith("."))).toEqual(filesBefore);
+
+    await kv.flush();
+    expect(readdirSync(dir).filter((f) => !f.startsWith("."))).toHaveLength(filesBefore.length + 100);
+  });
+});

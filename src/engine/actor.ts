@@ -132,6 +132,7 @@ export class StoreActor implements ActorApi {
             core.hold();
             held.add(core);
           }
+          if (READS.has(op.t)) core.flushDeferred();
           const r = this.applyOne(op, entry);
           // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
           if (r) {
@@ -396,6 +397,9 @@ export class StoreActor implements ActorApi {
     }
   }
 }
+
+/** Ops that observe the backend: a sync-through write queued earlier in the same message must be durable first. */
+const READS = new Set<Op["t"]>(["load", "loadEntries", "list", "scan", "delete", "compact"]);
 
 const bytesCodec: Codec<unknown> = {
   name: "bytes",

@@ -6,7 +6,8 @@
 import type { Codec } from "../codec/types.js";
 import { StorageError } from "../errors.js";
 import { defaultSnapshotKey } from "../tier/snapshot.js";
-import { collectPage } from "../tier/append-layout.js";
+import { assertBucketKey, collectPage } from "../tier/append-layout.js";
+import { assertValidKey } from "../backend/keys.js";
 import { groupBy } from "../tier/append-log.js";
 import { validateCadence } from "../tier/options.js";
 import type {
@@ -52,10 +53,10 @@ abstract class TierProxy implements BaseStorageTier {
     protected readonly conn: StoreConnection,
     kind: TierSpec["kind"],
     opts: TierCommonOptions & { codec?: Codec<never> | CodecModuleRef; mode?: AppendLogMode; layout?: TierSpec["layout"] },
-    defaultName: string,
   ) {
     validateCadence(opts);
-    this.name = opts.name ?? defaultName;
+    // Same default as an inline tier: the backend's name ("sqlite:<abs path>", "file:<abs dir>", "memory:<name>").
+    this.name = opts.name ?? conn.key;
     this.debounceMs = opts.debounceMs;
     this.compactEvery = opts.compactEvery;
     const codec = codecSpecOf(opts.codec);
@@ -88,10 +89,12 @@ abstract class TierProxy implements BaseStorageTier {
   }
 
   flush(): Promise<void> {
+    if (this.closed) return Promise.resolve(); // as inline: nothing can be pending after close
     return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
   }
 
   rollback(): void {
+    if (this.closed) return;
     this.assertUsable();
     this.conn.post({ t: "rollback", tier: this.tier });
   }
@@ -122,7 +125,7 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     conn: StoreConnection,
     private readonly opts: EngineSnapshotOptions<T>,
   ) {
-    super(conn, "snapshot", opts as TierCommonOptions & { codec?: Codec<never> }, "snapshot");
+    super(conn, "snapshot", opts as TierCommonOptions & { codec?: Codec<never> });
   }
 
   save(snapshot: T): void {
@@ -130,6 +133,7 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     const { filter, keyOf } = this.opts;
     if (filter && !filter(snapshot)) return;
     const key = keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, this.name);
+    assertValidKey(key);
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
       this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
@@ -147,12 +151,13 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     conn: StoreConnection,
     private readonly opts: EngineKvOptions<T>,
   ) {
-    super(conn, "kv", opts as TierCommonOptions & { codec?: Codec<never> }, "kv");
+    super(conn, "kv", opts as TierCommonOptions & { codec?: Codec<never> });
   }
 
   save(key: string, value: T): void {
     this.assertUsable();
     if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
+    assertValidKey(key);
     if (this.opts.filter && !this.opts.filter(key, value)) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
@@ -196,8 +201,12 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     conn: StoreConnection,
     private readonly opts: EngineAppendLogOptions<T>,
   ) {
-    super(conn, "append-log", opts as TierCommonOptions & { codec?: Codec<never> }, "append-log");
-    this.mode = opts.mode ?? "append";
+    const mode = opts.mode ?? "append";
+    if (mode !== "append" && mode !== "overwrite") throw new RangeError(`mode must be "append" or "overwrite", got ${String(mode)}`);
+    const layout = opts.layout ?? "segments";
+    if (layout !== "segments" && layout !== "array") throw new RangeError(`layout must be "segments" or "array", got ${String(layout)}`);
+    super(conn, "append-log", opts as TierCommonOptions & { codec?: Codec<never> });
+    this.mode = mode;
   }
 
   appendEntries(entries: readonly T[]): void {
@@ -206,7 +215,9 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     if (entries.length === 0) return;
     const keyOf = this.opts.keyOf;
     if (!keyOf) return this.send(this.name, entries);
-    for (const [bucket, group] of groupBy(entries, keyOf)) this.send(bucket, group);
+    const groups = groupBy(entries, keyOf);
+    for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
+    for (const [bucket, group] of groups) this.send(bucket, group);
   }
 
   private send(bucket: string, entries: readonly T[]): void {

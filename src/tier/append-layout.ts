@@ -5,7 +5,7 @@
  * reference layout (base only) reads unchanged.
  */
 import { StorageError } from "../errors.js";
-import { compareKeys } from "../backend/keys.js";
+import { assertValidKey, compareKeys } from "../backend/keys.js";
 import type { AppendCursor, AppendLoadOptions, AppendLoadResult } from "./types.js";
 
 export const SEGMENT_SEPARATOR = "\u001f";
@@ -31,6 +31,7 @@ export function parseBucketKey(key: string): { bucket: string; segment: number }
 
 export function assertBucketKey(bucket: string): void {
   if (typeof bucket !== "string") throw new TypeError(`append-log keyOf must return a string, got ${typeof bucket}`);
+  assertValidKey(bucket, "append-log bucket key");
   if (bucket.includes(SEGMENT_SEPARATOR)) {
     throw new StorageError("invalid-key", "append-log bucket keys may not contain U+001F (segment separator)", {
       key: bucket,

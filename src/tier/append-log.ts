@@ -317,7 +317,9 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     appendEntries(entries: readonly T[]): void {
       if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
       if (!keyOf) return core.append(core.name, entries);
-      for (const [bucket, group] of groupBy(entries, keyOf)) core.append(bucket, group);
+      const groups = groupBy(entries, keyOf);
+      for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
+      for (const [bucket, group] of groups) core.append(bucket, group);
     },
     loadEntries: (o) => core.loadEntries(o),
     flush: () => core.flush(),

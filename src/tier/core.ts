@@ -95,6 +95,19 @@ export abstract class TierCore<Batch> {
     }
   }
 
+  /** A flush deferred by hold() runs now: a read in the same message must see the writes queued before it. */
+  flushDeferred(): void {
+    if (this.deferredFlush) {
+      this.deferredFlush = false;
+      this.flushInBackground();
+    }
+  }
+
+  /** True when a triggered flush is waiting for release(). */
+  protected get hasDeferredFlush(): boolean {
+    return this.deferredFlush;
+  }
+
   private flushInBackground(): void {
     try {
       const r = this.flushNow();
@@ -222,7 +235,7 @@ export function handled<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
-/** True for failures that a retry can never fix (the value itself cannot be encoded). */
+/** True for failures that a retry can never fix (the value cannot be encoded, the key cannot be stored). */
 export function isPermanent(err: unknown): boolean {
-  return err instanceof CodecError;
+  return err instanceof CodecError || (err instanceof StorageError && err.code === "invalid-key");
 }

@@ -1,14 +1,14 @@
 /** Kv tier: many records under caller-supplied keys; a flush commits all pending keys in one backend batch. */
 import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
-import { StorageError } from "../errors.js";
+import { StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { TierCore, handled } from "./core.js";
 import { encodeAll, writeOps } from "./write-ops.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
-import { compareKeys } from "../backend/keys.js";
+import { assertValidKey, compareKeys } from "../backend/keys.js";
 
 export class KvCore<T> extends TierCore<Map<string, T>> {
   private pending = new Map<string, T>();
@@ -23,6 +23,7 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
 
   put(key: string, value: T): void {
     this.assertOpen();
+    assertValidKey(key);
     this.pending.set(key, value);
     this.stats.pendingEntries = this.pending.size;
     this.accepted(1);
@@ -65,14 +66,17 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
   }
 
   async load(key: string): Promise<T | undefined> {
-    this.assertOpen();
-    const bytes = await readValue(this.backend, key);
+    const bytes = await this.loadBytes(key);
     return bytes === undefined ? undefined : this.codec.decode(bytes);
   }
 
   async loadBytes(key: string): Promise<Uint8Array | undefined> {
     this.assertOpen();
-    return readValue(this.backend, key);
+    try {
+      return await readValue(this.backend, key);
+    } catch (err) {
+      throw asStorageError(err, `read of "${key}" in storage tier "${this.name}" failed`, { tier: this.name });
+    }
   }
 
   /**
@@ -85,7 +89,11 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
-            if (this.backend.delete) yield this.backend.delete(key);
+            try {
+              if (this.backend.delete) yield this.backend.delete(key);
+            } catch (err) {
+              throw asStorageError(err, `delete of "${key}" in storage tier "${this.name}" failed`, { tier: this.name });
+            }
             this.pending.delete(key);
             this.stats.pendingEntries = this.pending.size;
           }.call(this),
@@ -100,7 +108,11 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
   async list(prefix?: string): Promise<string[]> {
     this.assertOpen();
     if (!this.backend.list) return [];
-    return listSorted(this.backend, prefix);
+    try {
+      return await listSorted(this.backend, prefix);
+    } catch (err) {
+      throw asStorageError(err, `list in storage tier "${this.name}" failed`, { tier: this.name });
+    }
   }
 
   listByPrefix(prefix: string): AsyncIterable<{ key: string; value: T }> {
@@ -142,6 +154,7 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     codecName: codec.name,
     save(key: string, value: T): void {
       if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
+      assertValidKey(key);
       if (filter && !filter(key, value)) return;
       core.put(key, value);
     },

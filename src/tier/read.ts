@@ -1,16 +1,22 @@
 import { compareKeys } from "../backend/keys.js";
-import type { StorageBackend } from "../backend/types.js";
+import type { MaybePromise, StorageBackend } from "../backend/types.js";
+import { isPromiseLike } from "./maybe.js";
 
-/** Reads a value; a 0-byte value counts as absent (protocol §3). */
-export async function readValue(backend: StorageBackend, key: string): Promise<Uint8Array | undefined> {
-  const bytes = await backend.read(key);
-  return bytes === undefined || bytes.byteLength === 0 ? undefined : bytes;
+/** Applies `f` now for a sync value, after resolution for a promise (keeps sync backends zero-microtask). */
+function then<A, B>(v: MaybePromise<A>, f: (a: A) => B): MaybePromise<B> {
+  return isPromiseLike(v) ? Promise.resolve(v).then(f) : f(v);
 }
 
-/** Keys that literally start with `prefix`, sorted by code point whatever order the backend returned. */
-export async function listSorted(backend: StorageBackend, prefix?: string): Promise<string[]> {
+/** Reads a value; a 0-byte value counts as absent (protocol §3). Sync for sync backends. */
+export function readValue(backend: StorageBackend, key: string): MaybePromise<Uint8Array | undefined> {
+  return then(backend.read(key), (bytes) => (bytes === undefined || bytes.byteLength === 0 ? undefined : bytes));
+}
+
+/** Keys that literally start with `prefix`, sorted by code point whatever order the backend returned. Sync for sync backends. */
+export function listSorted(backend: StorageBackend, prefix?: string): MaybePromise<string[]> {
   if (!backend.list) return [];
-  const keys = await backend.list(prefix);
-  const out = prefix ? keys.filter((k) => k.startsWith(prefix)) : [...keys];
-  return out.sort(compareKeys);
+  return then(backend.list(prefix), (keys) => {
+    const out = prefix ? keys.filter((k) => k.startsWith(prefix)) : [...keys];
+    return out.sort(compareKeys);
+  });
 }

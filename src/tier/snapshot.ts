@@ -3,6 +3,7 @@ import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import type { StorageBackend } from "../backend/types.js";
 import { TierCore, isPermanent } from "./core.js";
+import { assertValidKey } from "../backend/keys.js";
 import type { Step } from "./maybe.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
 
@@ -26,6 +27,9 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
 
   put(key: string, value: T): void {
     this.assertOpen();
+    assertValidKey(key);
+    // Sync-through saves held for one message must not collapse into one slot across different keys.
+    if (this.pending && this.pending.key !== key && this.hasDeferredFlush) this.flushDeferred();
     this.pending = { key, value };
     this.stats.pendingEntries = 1;
     this.accepted(1);

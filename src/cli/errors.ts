@@ -1,0 +1,54 @@
+/**
+ * CLI failures and exit codes. Every failure ends as one stderr line `error <code>: <message>` and a non-zero
+ * exit, so scripts can branch on the exit code and people can read the line.
+ */
+import { CommanderError } from "commander";
+
+/** Exit codes (documented in the README). verify uses 0 / 1 / 2 for its verdict. */
+export const EXIT = Object.freeze({
+  ok: 0,
+  /** verify: restorable, but restore skips damaged frames (a torn tail, or torn frames below the baseline). */
+  restorable: 1,
+  /** verify: restore would fail or silently lose data. */
+  notRestorable: 2,
+  /** Another process holds the store's writer lock. */
+  locked: 3,
+  /** Any other failure (missing store or graph, I/O, corrupt data, bad input file). */
+  failed: 4,
+  /** Bad command line (sysexits EX_USAGE; commander's own 1 would collide with verify's verdict). */
+  usage: 64,
+});
+
+/** Codes the CLI itself raises; library errors keep their own `code`. */
+export type CliErrorCode = "store-not-found" | "graph-not-found" | "usage" | "invalid-input";
+
+export class CliError extends Error {
+  override readonly name = "CliError";
+  constructor(
+    readonly code: CliErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The one line printed for `err`, and the exit code. */
+export function describeFailure(err: unknown): { line: string; exitCode: number } {
+  if (err instanceof CommanderError) {
+    // Commander messages start with "error: "; the code replaces that prefix.
+    return { line: `error usage: ${oneLine(err.message.replace(/^error:\s*/, ""))}`, exitCode: EXIT.usage };
+  }
+  const coded = err as { code?: unknown; message?: unknown; details?: { path?: unknown } } | null;
+  const code = typeof coded?.code === "string" ? coded.code : "internal";
+  const message = typeof coded?.message === "string" ? coded.message : String(err);
+  if (code === "store-locked") {
+    const path = typeof coded?.details?.path === "string" ? coded.details.path : "the store";
+    return { line: `error store-locked: ${path} is locked by another process`, exitCode: EXIT.locked };
+  }
+  const exitCode = code === "usage" ? EXIT.usage : EXIT.failed;
+  return { line: `error ${code}: ${oneLine(message)}`, exitCode };
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, " ").trim();
+}

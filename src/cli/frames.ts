@@ -1,0 +1,40 @@
+/**
+ * `frames <store> --graph NAME [--from SEQ] [--limit N]`: one JSON object per line (canonical JSON), in seq
+ * order: `{"checksum_ok", "frame", "key", "seq"}` for a frame that decodes, `{"error", "key", "raw", "seq"}`
+ * (raw = the stored bytes as UTF-8 text, lossy) for one that does not. Pipe into `jq`.
+ */
+import { Buffer } from "node:buffer";
+import { Command } from "commander";
+import { canonicalJson } from "../codec/json.js";
+import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
+import { EXIT } from "./errors.js";
+import { selectGraphs } from "./inspect.js";
+import { printLine } from "./output.js";
+import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
+import { readFrames, type FrameRead } from "./scan.js";
+import { withStore } from "./store.js";
+
+export function frameLine(read: FrameRead): string {
+  if (read.ok) return canonicalJson({ checksum_ok: read.checksumOk, frame: read.frame, key: read.key, seq: read.seq });
+  return canonicalJson({ error: read.error, key: read.key, raw: Buffer.from(read.raw).toString("utf8"), seq: read.seq });
+}
+
+export function framesCommand(): Command {
+  return withStoreOptions(
+    new Command("frames")
+      .description("print WAL frames, one JSON object per line")
+      .argument("<store>", "SQLite file or file-backend directory")
+      .requiredOption("--graph <name>", "graph whose WAL to print")
+      .option("--from <seq>", "first frame seq to print", nonNegativeInt)
+      .option("--limit <n>", "print at most n frames", nonNegativeInt),
+  ).action(async (store: string, opts: StoreCommandOptions & { graph: string; from?: number; limit?: number }) => {
+    await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
+      const [graph] = selectGraphs(s.backend, opts.graph, store);
+      const prefix = graphWalPrefix(opts.graph);
+      const from = opts.from ?? 0;
+      const keys = graph!.frameKeys.filter((k) => parseWalFrameKey(prefix, k)! >= from).slice(0, opts.limit);
+      for (const read of readFrames(s.backend, opts.graph, keys)) printLine(frameLine(read));
+    });
+    process.exitCode = EXIT.ok;
+  });
+}

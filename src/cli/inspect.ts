@@ -1,0 +1,131 @@
+/** `inspect <store> [--graph NAME] [--json]`: what a store holds, per graph (baseline, WAL size, seqs, kinds). */
+import { Command } from "commander";
+import { canonicalJson } from "../codec/json.js";
+import { REPLAY_ORDER, type Lifecycle } from "../wal/frame.js";
+import { CliError, EXIT } from "./errors.js";
+import { formatBytes, formatTimeNs, printLine } from "./output.js";
+import { withStoreOptions, type StoreCommandOptions } from "./options.js";
+import { createProgress, type Progress } from "./progress.js";
+import { changeKind, discoverGraphs, graphKeys, readBaseline, readFrames, type GraphKeys } from "./scan.js";
+import { withStore, type CliBackend } from "./store.js";
+
+export type BaselineInfo =
+  | { state: "ok"; seq: number; timestamp_ns: number; time: string; lifecycle: string | null; nodes: number; bytes: number }
+  | { state: "invalid"; reason: string; bytes: number }
+  | { state: "missing" };
+
+export interface GraphInspection {
+  name: string;
+  baseline: BaselineInfo;
+  wal: {
+    frames: number;
+    bytes: number;
+    /** Lowest and highest frame seq (from the keys); null without frames. */
+    firstSeq: number | null;
+    lastSeq: number | null;
+    /** Frames whose bytes do not decode as a WAL frame (see `verify`). */
+    undecodable: number;
+    lifecycles: Record<Lifecycle, number>;
+    kinds: Record<string, number>;
+  };
+}
+
+export function inspectGraph(backend: CliBackend, keys: GraphKeys, progress: Progress): GraphInspection {
+  const lifecycles = Object.fromEntries(REPLAY_ORDER.map((l) => [l, 0])) as Record<Lifecycle, number>;
+  const kinds: Record<string, number> = {};
+  let bytes = 0;
+  let undecodable = 0;
+  progress.start(`inspect ${keys.name}`, keys.frameKeys.length);
+  for (const read of readFrames(backend, keys.name, keys.frameKeys)) {
+    bytes += read.bytes;
+    if (read.ok) {
+      lifecycles[read.frame.lifecycle]++;
+      const kind = changeKind(read.frame);
+      kinds[kind] = (kinds[kind] ?? 0) + 1;
+    } else {
+      undecodable++;
+    }
+    progress.advance();
+  }
+  progress.stop();
+  const seqs = keys.frameKeys.map((k) => Number(k.slice(-20)));
+  return {
+    name: keys.name,
+    baseline: baselineInfo(backend, keys.name),
+    wal: {
+      frames: keys.frameKeys.length,
+      bytes,
+      firstSeq: seqs[0] ?? null,
+      lastSeq: seqs[seqs.length - 1] ?? null,
+      undecodable,
+      lifecycles,
+      kinds: Object.fromEntries(Object.entries(kinds).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    },
+  };
+}
+
+function baselineInfo(backend: CliBackend, name: string): BaselineInfo {
+  const read = readBaseline(backend, name);
+  if (read.state !== "ok") return read;
+  const r = read.record;
+  return {
+    state: "ok",
+    seq: r.seq,
+    timestamp_ns: r.timestamp_ns,
+    time: formatTimeNs(r.timestamp_ns),
+    lifecycle: r.lifecycle ?? null,
+    nodes: Object.keys(r.snapshot.nodes).length,
+    bytes: read.bytes,
+  };
+}
+
+/** The graphs a command works on: the one named with `--graph` (which must exist), else all. */
+export function selectGraphs(backend: CliBackend, graph: string | undefined, store: string): GraphKeys[] {
+  if (graph === undefined) return discoverGraphs(backend);
+  const keys = graphKeys(backend, graph);
+  if (keys === undefined) throw new CliError("graph-not-found", `no graph "${graph}" in ${store}`);
+  return [keys];
+}
+
+function printHuman(kind: string, path: string, graphs: readonly GraphInspection[]): void {
+  printLine(`store ${path} (${kind}), ${graphs.length} graph${graphs.length === 1 ? "" : "s"}`);
+  for (const g of graphs) {
+    printLine();
+    printLine(`graph ${JSON.stringify(g.name)}`);
+    const b = g.baseline;
+    if (b.state === "ok") {
+      const spec = b.lifecycle === "spec" ? ", spec-only" : "";
+      printLine(`  baseline    seq ${b.seq}, ${b.time}, ${b.nodes} nodes, ${formatBytes(b.bytes)}${spec}`);
+    } else if (b.state === "invalid") {
+      printLine(`  baseline    INVALID: ${b.reason}`);
+    } else {
+      printLine("  baseline    none");
+    }
+    const w = g.wal;
+    const range = w.firstSeq === null ? "" : `, seq ${w.firstSeq}..${w.lastSeq}`;
+    printLine(`  wal         ${w.frames} frames, ${formatBytes(w.bytes)}${range}`);
+    if (w.frames === 0) continue;
+    printLine(`  lifecycles  ${REPLAY_ORDER.map((l) => `${l} ${w.lifecycles[l]}`).join(", ")}`);
+    const kinds = Object.entries(w.kinds).map(([k, n]) => `${k} ${n}`);
+    if (kinds.length > 0) printLine(`  kinds       ${kinds.join(", ")}`);
+    if (w.undecodable > 0) printLine(`  undecodable ${w.undecodable} (run verify)`);
+  }
+}
+
+export function inspectCommand(): Command {
+  return withStoreOptions(
+    new Command("inspect")
+      .description("list the graphs of a store: baseline seq and time, WAL frames, bytes, seq range, lifecycles and kinds")
+      .argument("<store>", "SQLite file or file-backend directory")
+      .option("--graph <name>", "only this graph")
+      .option("--json", "machine-readable output (one JSON document)"),
+  ).action(async (store: string, opts: StoreCommandOptions & { graph?: string; json?: boolean }) => {
+    await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
+      const progress = createProgress(opts.progress);
+      const graphs = selectGraphs(s.backend, opts.graph, store).map((k) => inspectGraph(s.backend, k, progress));
+      if (opts.json) printLine(canonicalJson({ store: { kind: s.kind, path: s.path }, graphs }));
+      else printHuman(s.kind, s.path, graphs);
+    });
+    process.exitCode = EXIT.ok;
+  });
+}

@@ -1,0 +1,29 @@
+/** Option parsers and the options every store command shares. */
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { STORE_KINDS, type StoreKind } from "./store.js";
+
+export interface StoreCommandOptions {
+  backend?: StoreKind;
+  progress: boolean;
+}
+
+/** Commander parser for a non-negative safe integer (seqs, counts). */
+export function nonNegativeInt(text: string): number {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new InvalidArgumentError("must be a non-negative integer");
+  }
+  return Number(text);
+}
+
+export function positiveInt(text: string): number {
+  const n = nonNegativeInt(text);
+  if (n === 0) throw new InvalidArgumentError("must be at least 1");
+  return n;
+}
+
+/** `--backend` (forces the store kind) and `--no-progress`. */
+export function withStoreOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("--backend <kind>", "store kind (default: detected from the path)").choices(STORE_KINDS))
+    .option("--no-progress", "never draw progress bars (they are only drawn when stderr is a terminal)");
+}

@@ -1,0 +1,79 @@
+/**
+ * Opening a store from a path: SQLite file or file-backend directory, detected from the path or forced with
+ * `--backend`. Read commands open SQLite read-only inside one read transaction (a consistent view, and a writer
+ * cannot start underneath us); the file backend has no read-only mode, so it takes the store lock.
+ */
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileBackend, type FileBackend } from "../backend/file.js";
+import { sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
+import { CliError } from "./errors.js";
+
+export type StoreKind = "sqlite" | "file";
+
+/** "read": must exist, never modified; "modify": must exist; "create": may be created (import, stats). */
+export type OpenMode = "read" | "modify" | "create";
+export const STORE_KINDS: readonly StoreKind[] = ["sqlite", "file"];
+
+/** The synchronous surface both store kinds share. */
+export type CliBackend = SqliteBackend | FileBackend;
+
+export interface OpenedStore {
+  readonly kind: StoreKind;
+  /** Absolute path. */
+  readonly path: string;
+  readonly backend: CliBackend;
+  close(): void;
+}
+
+export interface OpenStoreOptions {
+  /** Forced kind (`--backend`); otherwise detected. */
+  readonly kind?: StoreKind;
+  readonly mode: OpenMode;
+}
+
+const SQLITE_SUFFIX = /\.(db|sqlite|sqlite3)$/i;
+
+export function detectStoreKind(path: string, forced: StoreKind | undefined, mode: OpenMode): StoreKind {
+  if (!existsSync(path)) {
+    if (mode !== "create") throw new CliError("store-not-found", `${path} does not exist`);
+    if (forced !== undefined) return forced;
+    if (SQLITE_SUFFIX.test(path)) return "sqlite";
+    throw new CliError("usage", `cannot tell which kind of store ${path} should be: pass --backend sqlite|file`);
+  }
+  const isDir = statSync(path).isDirectory();
+  const kind = forced ?? (isDir ? "file" : "sqlite");
+  if (kind === "file" && !isDir) throw new CliError("usage", `${path} is a file, not a file-backend directory`);
+  if (kind === "sqlite" && isDir) throw new CliError("usage", `${path} is a directory, not a SQLite file`);
+  return kind;
+}
+
+export function openStore(path: string, opts: OpenStoreOptions): OpenedStore {
+  const abs = resolve(path);
+  const kind = detectStoreKind(abs, opts.kind, opts.mode);
+  if (kind === "file") {
+    const backend = fileBackend(abs);
+    return { kind, path: abs, backend, close: () => backend.close() };
+  }
+  const backend = sqliteBackend(abs, opts.mode === "read" ? { readonly: true } : {});
+  if (opts.mode === "read") backend.db.exec("BEGIN");
+  return {
+    kind,
+    path: abs,
+    backend,
+    close: () => {
+      if (backend.db.inTransaction) backend.db.exec("COMMIT");
+      backend.close();
+    },
+  };
+}
+
+/** Runs `body` with the store open and always closes it. */
+export async function withStore<T>(path: string, opts: OpenStoreOptions, body: (store: OpenedStore) => Promise<T> | T): Promise<T> {
+  const store = openStore(path, opts);
+  try {
+    return await body(store);
+  } finally {
+    store.close();
+  }
+}

@@ -66,6 +66,8 @@ export class StoreActor implements ActorApi {
   private backend: StorageBackend | undefined;
   private readonly openError: SerializedError | undefined;
   private readonly tiers = new Map<number, TierEntry>();
+  /** Why a tier could not be opened: later ops on it fail with that reason, not "not open". */
+  private readonly failedOpens = new Map<number, unknown>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private sink: ((e: ActorEvent) => void) | undefined;
   private readonly latency = new LatencyWindow();
@@ -86,12 +88,14 @@ export class StoreActor implements ActorApi {
       this.backend = openBackend(options.store, options.synchronous);
     } catch (err) {
       this.openError = serializeError(err);
-      queueMicrotask(() => this.resolveClosed());
     }
   }
 
   async ready(): Promise<Outcome<{ threadId: number }>> {
-    return this.openError ? { ok: false, error: this.openError } : { ok: true, value: { threadId } };
+    if (!this.openError) return { ok: true, value: { threadId } };
+    // Answer first, then end the hosting task: the main thread must learn the real reason (e.g. store-locked).
+    setImmediate(() => this.resolveClosed());
+    return { ok: false, error: this.openError };
   }
 
   setEventSink(sink: (e: ActorEvent) => void): void {
@@ -121,7 +125,13 @@ export class StoreActor implements ActorApi {
       for (const op of ops) {
         try {
           if (op.t === "open") {
-            const opened = this.result(op.id, this.openTier(op.tier, op.spec));
+            const opened = this.result(
+              op.id,
+              this.openTier(op.tier, op.spec).catch((err: unknown) => {
+                this.failedOpens.set(op.tier, err);
+                throw err;
+              }),
+            );
             await opened; // later ops of this message may use the tier
             settled.push(opened);
             continue;
@@ -132,7 +142,7 @@ export class StoreActor implements ActorApi {
             core.hold();
             held.add(core);
           }
-          if (READS.has(op.t)) core.flushDeferred();
+          if (BARRIERS.has(op.t)) core.flushDeferred();
           const r = this.applyOne(op, entry);
           // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
           if (r) {
@@ -268,7 +278,10 @@ export class StoreActor implements ActorApi {
 
   private tier(id: number): TierEntry {
     const t = this.tiers.get(id);
-    if (!t) throw new StorageError("closed", `tier ${id} is not open in this store actor`);
+    if (!t) {
+      if (this.failedOpens.has(id)) throw this.failedOpens.get(id);
+      throw new StorageError("closed", `tier ${id} is not open in this store actor`);
+    }
     return t;
   }
 
@@ -398,8 +411,11 @@ export class StoreActor implements ActorApi {
   }
 }
 
-/** Ops that observe the backend: a sync-through write queued earlier in the same message must be durable first. */
-const READS = new Set<Op["t"]>(["load", "loadEntries", "list", "scan", "delete", "compact"]);
+/**
+ * Ops that observe the backend or end a transaction: sync-through writes queued earlier in the same message
+ * must be written first, exactly as inline (where they were written before the op ran).
+ */
+const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "scan", "delete", "compact", "rollback"]);
 
 const bytesCodec: Codec<unknown> = {
   name: "bytes",

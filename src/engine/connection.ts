@@ -6,7 +6,7 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { proxy, transfer, wrap } from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import type { Piscina } from "piscina";
-import { StorageError, deserializeError } from "../errors.js";
+import { CodecError, StorageError, deserializeError } from "../errors.js";
 import type { ActorApi, ActorEvent, ActorOptions, ActorStats, FaultKind, Op, Outcome, StoreSpec } from "./protocol.js";
 
 /** The actor as seen across the port: every method answers asynchronously. */
@@ -36,6 +36,8 @@ export class StoreConnection {
   private nextOpId = 1;
   private nextTierId = 1;
   private readonly waiting = new Map<number, Waiter>();
+  /** Tiers whose queued writes never reached the actor (e.g. a value structured clone cannot carry): their next flush rejects. */
+  private readonly lostWrites = new Map<number, Error>();
   private outstanding = 0;
   private inFlightMessages = 0;
   private deathError: Error | undefined;
@@ -62,7 +64,11 @@ export class StoreConnection {
     const task = pool.run({ port: port2, options }, { transferList: [port2] }) as Promise<unknown>;
     this.task = task;
     task.then(
-      () => this.die(new StorageError("closed", `store actor for ${key} shut down`, { store: key })),
+      // A task that ends before ready() answered is an open failure: let ready's real reason win.
+      () =>
+        void this.ready
+          .catch(() => undefined)
+          .then(() => this.die(new StorageError("closed", `store actor for ${key} shut down`, { store: key }))),
       (err: unknown) =>
         this.die(
           new StorageError("worker-crashed", `worker owning store ${key} crashed: ${errorMessage(err)}`, {
@@ -73,6 +79,7 @@ export class StoreConnection {
     this.ready = this.call(() => this.remote.ready()).then((outcome) => {
       if (!outcome.ok) {
         const err = deserializeError(outcome.error);
+        this.hooks.onError(err, { store: this.store });
         this.die(err);
         throw err;
       }
@@ -108,6 +115,11 @@ export class StoreConnection {
   /** Queues an op that produces a result, in order with everything posted before it. */
   request(op: OpWithoutId): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
     if (this.deathError) return Promise.reject(this.deathError);
+    const lost = op.t === "flush" ? this.lostWrites.get(op.tier) : undefined;
+    if (lost) {
+      this.lostWrites.delete(op.tier);
+      return Promise.reject(lost);
+    }
     const id = this.nextOpId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -146,13 +158,17 @@ export class StoreConnection {
         },
         (err: unknown) => {
           this.inFlightMessages--;
-          const e = err instanceof Error ? err : new Error(String(err));
+          const e = sendError(err);
           for (const op of ops) {
-            if (!("id" in op)) continue;
+            if (!("id" in op)) {
+              this.lostWrites.set(op.tier, e);
+              continue;
+            }
             const w = this.waiting.get(op.id);
             this.waiting.delete(op.id);
             w?.reject(e);
           }
+          if (!this.deathError) this.hooks.onError(e, { store: this.store });
         },
       );
   }
@@ -230,6 +246,14 @@ export class StoreConnection {
     }
     this.hooks.onGone(this);
   }
+}
+
+/** A message the port could not carry (a value structured clone rejects) is a codec failure of that tick's writes. */
+function sendError(err: unknown): Error {
+  if (err instanceof Error && err.name === "DataCloneError") {
+    return new CodecError("encode-failed", `a value could not be sent to the store's worker: ${err.message}`, {}, err);
+  }
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 function errorMessage(err: unknown): string {

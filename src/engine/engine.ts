@@ -118,6 +118,9 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
   const threads = opts.threads ?? Math.max(1, availableParallelism() - 1);
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
   const synchronous = opts.synchronous ?? "FULL";
+  if (!["FULL", "NORMAL", "OFF", "EXTRA"].includes(synchronous)) {
+    throw new RangeError(`synchronous must be "FULL", "NORMAL", "OFF" or "EXTRA", got ${String(synchronous)}`);
+  }
   const pool = new Piscina({
     filename: workerEntryPath(),
     minThreads: threads,
@@ -168,8 +171,8 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     snapshot: <T>(store: StoreSpec, o: EngineSnapshotOptions<T> = {}) => snapshotProxy<T>(connection(store), o),
     appendLog: <T>(store: StoreSpec, o: EngineAppendLogOptions<T> = {}) => appendLogProxy<T>(connection(store), o),
     kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => kvProxy<T>(connection(store), o),
-    runJob: (store, name, args) => connection(store).runJob(name, args),
-    compact: (store, graphName, o = {}) => connection(store).runJob(COMPACT_GRAPH_JOB, { ...o, graphName }),
+    runJob: async (store, name, args) => connection(store).runJob(name, args),
+    compact: async (store, graphName, o = {}) => connection(store).runJob(COMPACT_GRAPH_JOB, { ...o, graphName }),
     async stats(): Promise<StoreStats[]> {
       if (closed) throw new StorageError("closed", "storage engine is closed");
       const out: StoreStats[] = [];

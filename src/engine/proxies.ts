@@ -88,6 +88,15 @@ abstract class TierProxy implements BaseStorageTier {
     return this.conn.request(op);
   }
 
+  /** `ask` whose synchronous failures (closed, failed open) become rejections. */
+  protected askQuiet(op: Parameters<StoreConnection["request"]>[0]): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
+    try {
+      return quiet(this.ask(op));
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+  }
+
   flush(): Promise<void> {
     if (this.closed) return Promise.resolve(); // as inline: nothing can be pending after close
     return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
@@ -140,9 +149,12 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     } else this.conn.post({ t: "put", tier: this.tier, key, value: snapshot });
   }
 
-  async load(key?: string): Promise<T | undefined> {
-    const r = await this.ask({ t: "load", tier: this.tier, ...(key !== undefined ? { key } : {}) });
-    return (this.mainCodec ? this.decodeHere(r.bytes) : r.value) as T | undefined;
+  load(key?: string): Promise<T | undefined> {
+    return quiet(
+      this.askQuiet({ t: "load", tier: this.tier, ...(key !== undefined ? { key } : {}) }).then(
+        (r) => (this.mainCodec ? this.decodeHere(r.bytes) : r.value) as T | undefined,
+      ),
+    );
   }
 }
 
@@ -165,18 +177,24 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     } else this.conn.post({ t: "put", tier: this.tier, key, value });
   }
 
-  async load(key: string): Promise<T | undefined> {
-    const r = await this.ask({ t: "load", tier: this.tier, key });
-    return (this.mainCodec ? this.decodeHere(r.bytes) : r.value) as T | undefined;
+  load(key: string): Promise<T | undefined> {
+    return quiet(
+      this.askQuiet({ t: "load", tier: this.tier, key }).then(
+        (r) => (this.mainCodec ? this.decodeHere(r.bytes) : r.value) as T | undefined,
+      ),
+    );
   }
 
   delete(key: string): Promise<void> {
     return quiet(this.ask({ t: "delete", tier: this.tier, key }).then(() => undefined));
   }
 
-  async list(prefix?: string): Promise<string[]> {
-    const r = await this.ask({ t: "list", tier: this.tier, ...(prefix !== undefined ? { prefix } : {}) });
-    return r.value as string[];
+  list(prefix?: string): Promise<string[]> {
+    return quiet(
+      this.askQuiet({ t: "list", tier: this.tier, ...(prefix !== undefined ? { prefix } : {}) }).then(
+        (r) => r.value as string[],
+      ),
+    );
   }
 
   /** Lazy: the first page is requested on the first `next()`; pages continue after the last key seen. */
@@ -227,12 +245,16 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     } else this.conn.post({ t: "append", tier: this.tier, bucket, entries: entries as unknown[], count: entries.length });
   }
 
-  async loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>> {
-    const r = await this.ask({ t: "loadEntries", tier: this.tier, ...(opts !== undefined ? { opts } : {}) });
-    if (!this.mainCodec) return r.value as AppendLoadResult<T>;
-    const codec = this.mainCodec;
-    const segments = (r.bytes as Uint8Array[] | undefined) ?? [];
-    return collectPage<T>(decodeAll(segments, (b) => codec.decode(b)), opts);
+  loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>> {
+    const asked = this.askQuiet({ t: "loadEntries", tier: this.tier, ...(opts !== undefined ? { opts } : {}) });
+    return quiet(
+      asked.then((r) => {
+        if (!this.mainCodec) return r.value as AppendLoadResult<T>;
+        const codec = this.mainCodec;
+        const segments = (r.bytes as Uint8Array[] | undefined) ?? [];
+        return collectPage<T>(decodeAll(segments, (b) => codec.decode(b)), opts);
+      }),
+    );
   }
 }
 

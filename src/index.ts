@@ -18,3 +18,10 @@ export {
   type EngineKvOptions,
   type EngineSnapshotOptions,
 } from "./engine/index.js";
+export * from "./graph/index.js";
+export {
+  compactGraph,
+  type CompactionContext,
+  type CompactGraphOptions,
+  type CompactionResult,
+} from "./graph/compaction.js";

@@ -10,7 +10,7 @@ import { compactGraph, type CompactionResult } from "../graph/compaction.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { formatBytes, printLine } from "./output.js";
-import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
+import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { withStore, type CliBackend } from "./store.js";
 
@@ -50,7 +50,7 @@ export function compactCommand(): Command {
       .requiredOption("--graph <name>", "graph to compact")
       .option("--keep <n>", "frames at or below the new baseline to keep (newest first)", nonNegativeInt, 0)
       .option("--json", "machine-readable output (the compaction result)"),
-  ).action(async (store: string, opts: StoreCommandOptions & { graph: string; keep: number; json?: boolean }) => {
+  ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph: string; keep: number; json?: boolean }) => {
     const result = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
       const [keys] = selectGraphs(s.backend, opts.graph, store);
       const progress = createProgress(opts.progress);

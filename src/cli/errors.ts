@@ -46,7 +46,9 @@ export function describeFailure(err: unknown): { line: string; exitCode: number 
     return { line: `error store-locked: ${path} is locked by another process`, exitCode: EXIT.locked };
   }
   const exitCode = code === "usage" ? EXIT.usage : EXIT.failed;
-  return { line: `error ${code}: ${oneLine(message)}`, exitCode };
+  // Node's system errors already start with their code ("ENOENT: no such file or directory, open 'x'").
+  const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+  return { line: `error ${code}: ${oneLine(text)}`, exitCode };
 }
 
 function oneLine(text: string): string {

@@ -9,11 +9,11 @@ import { EXIT } from "./errors.js";
 import { foldStoredGraph } from "./fold.js";
 import { selectGraphs } from "./inspect.js";
 import { printLine } from "./output.js";
-import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
+import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress } from "./progress.js";
 import { withStore } from "./store.js";
 
-interface ExportOptions extends StoreCommandOptions {
+interface ExportOptions extends StoreCommandOptions, ProgressOptions {
   graph: string;
   at?: number;
   out?: string;

@@ -14,7 +14,7 @@ import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./op
 import { readFrames, type FrameRead } from "./scan.js";
 import { withStore } from "./store.js";
 
-export function frameLine(read: FrameRead): string {
+function frameLine(read: FrameRead): string {
   if (read.ok) return canonicalJson({ checksum_ok: read.checksumOk, frame: read.frame, key: read.key, seq: read.seq });
   return canonicalJson({ error: read.error, key: read.key, raw: Buffer.from(read.raw).toString("utf8"), seq: read.seq });
 }
@@ -27,6 +27,7 @@ export function framesCommand(): Command {
       .requiredOption("--graph <name>", "graph whose WAL to print")
       .option("--from <seq>", "first frame seq to print", nonNegativeInt)
       .option("--limit <n>", "print at most n frames", nonNegativeInt),
+    false,
   ).action(async (store: string, opts: StoreCommandOptions & { graph: string; from?: number; limit?: number }) => {
     await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
       const [graph] = selectGraphs(s.backend, opts.graph, store);

@@ -55,6 +55,7 @@ export function importCommand(): Command {
       .description("write a snapshot file (as printed by export) as a graph's new baseline, superseding its WAL")
       .argument("<file>", "snapshot JSON file")
       .argument("<store>", "SQLite file or file-backend directory (created if missing; pass --backend for a new path)"),
+    false,
   ).action(async (file: string, store: string, opts: StoreCommandOptions) => {
     const snapshot = parseSnapshotFile(readFileSync(file), file);
     const { seq, superseded } = await withStore(store, { kind: opts.backend, mode: "create" }, async (s) => {

@@ -4,7 +4,7 @@ import { canonicalJson } from "../codec/json.js";
 import { REPLAY_ORDER, type Lifecycle } from "../wal/frame.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTimeNs, printLine } from "./output.js";
-import { withStoreOptions, type StoreCommandOptions } from "./options.js";
+import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { changeKind, discoverGraphs, graphKeys, readBaseline, readFrames, type GraphKeys } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
@@ -119,7 +119,7 @@ export function inspectCommand(): Command {
       .argument("<store>", "SQLite file or file-backend directory")
       .option("--graph <name>", "only this graph")
       .option("--json", "machine-readable output (one JSON document)"),
-  ).action(async (store: string, opts: StoreCommandOptions & { graph?: string; json?: boolean }) => {
+  ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph?: string; json?: boolean }) => {
     await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
       const progress = createProgress(opts.progress);
       const graphs = selectGraphs(s.backend, opts.graph, store).map((k) => inspectGraph(s.backend, k, progress));

@@ -4,6 +4,10 @@ import { STORE_KINDS, type StoreKind } from "./store.js";
 
 export interface StoreCommandOptions {
   backend?: StoreKind;
+}
+
+/** Commands with a progress bar; false after `--no-progress`. */
+export interface ProgressOptions {
   progress: boolean;
 }
 
@@ -21,9 +25,8 @@ export function positiveInt(text: string): number {
   return n;
 }
 
-/** `--backend` (forces the store kind) and `--no-progress`. */
-export function withStoreOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option("--backend <kind>", "store kind (default: detected from the path)").choices(STORE_KINDS))
-    .option("--no-progress", "never draw progress bars (they are only drawn when stderr is a terminal)");
+/** `--backend` (forces the store kind), and `--no-progress` for commands that draw a bar. */
+export function withStoreOptions(cmd: Command, progressBar = true): Command {
+  cmd.addOption(new Option("--backend <kind>", "store kind (default: detected from the path)").choices(STORE_KINDS));
+  return progressBar ? cmd.option("--no-progress", "never draw progress bars (they are only drawn when stderr is a terminal)") : cmd;
 }

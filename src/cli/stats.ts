@@ -17,7 +17,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../wal/keys.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTable, printLine } from "./output.js";
-import { positiveInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
+import { positiveInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { graphKeys } from "./scan.js";
 import { detectStoreKind, withStore } from "./store.js";
@@ -111,7 +111,7 @@ function statsRows(s: StoreStats): string[][] {
   ];
 }
 
-interface StatsOptions extends StoreCommandOptions {
+interface StatsOptions extends StoreCommandOptions, ProgressOptions {
   frames: number;
   batch: number;
   graph?: string;

@@ -10,7 +10,7 @@ import { canonicalJson } from "../codec/json.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { printLine } from "./output.js";
-import { withStoreOptions, type StoreCommandOptions } from "./options.js";
+import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { readBaseline, readFrames, type GraphKeys } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
@@ -165,7 +165,7 @@ export function verifyCommand(): Command {
       .argument("<store>", "SQLite file or file-backend directory")
       .option("--graph <name>", "only this graph")
       .option("--json", "machine-readable output (one JSON document)"),
-  ).action(async (store: string, opts: StoreCommandOptions & { graph?: string; json?: boolean }) => {
+  ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph?: string; json?: boolean }) => {
     const exitCode = await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
       const progress = createProgress(opts.progress);
       const results = selectGraphs(s.backend, opts.graph, store).map((k) => verifyGraph(s.backend, k, progress));

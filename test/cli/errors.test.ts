@@ -66,6 +66,12 @@ describe("missing things", () => {
     expectOneErrorLine(r.stderr, /^error backend-error: .*not a database/);
   });
 
+  it("an import file that does not exist: exit 4 with the system error code", () => {
+    const r = runCli(["import", tmp.path("missing.json"), tmp.path("s.db")]);
+    expect(r.code).toBe(4);
+    expectOneErrorLine(r.stderr, /^error ENOENT: no such file or directory, open '.*missing\.json'$/);
+  });
+
   it("--backend that contradicts the path is a usage error", () => {
     const dir = tmp.path("dir");
     mkdirSync(dir);

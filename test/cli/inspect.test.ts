@@ -1,6 +1,7 @@
 /** `inspect` and `frames` run as a child process against real SQLite and file-backend stores. */
+import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requireBuiltBin, runCli, tempDir } from "./fixtures/cli.js";
+import { BIN, requireBuiltBin, runCli, tempDir } from "./fixtures/cli.js";
 import { KINDS, buildStore, damageFrame, storePath, writeRaw } from "./fixtures/stores.js";
 
 const tmp = tempDir("inspect");
@@ -77,6 +78,18 @@ describe.each(KINDS)("frames (%s store)", (kind) => {
     expect(objs[0]!.frame.change.change.value).toBe(4);
     // Canonical: keys sorted, no whitespace.
     expect(lines[0]!.startsWith('{"checksum_ok":true,"frame":{"change":')).toBe(true);
+  });
+
+  it("stops quietly when the reader goes away (`| head -n 1`)", async () => {
+    const path = storePath(kind, tmp.path("pipe"));
+    // Far more output than a pipe buffers, so the writer does hit the closed pipe.
+    await buildStore(kind, path, [{ name: "g", frameSeqs: Array.from({ length: 3000 }, (_, i) => i + 2) }]);
+    const r = spawnSync("bash", ["-c", 'set -o pipefail; "$0" "$1" frames "$2" --graph g | head -n 1', process.execPath, BIN, path], {
+      encoding: "utf8",
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toMatchObject({ seq: 2 });
   });
 
   it("shows damaged frames instead of hiding them", async () => {

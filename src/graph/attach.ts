@@ -44,7 +44,9 @@ class PairState {
   /** The save that failed last (the outbox is stuck until it succeeds). */
   blocked: Error | undefined;
   sinceBaseline = 0;
-  readonly queue: Item[] = [];
+  /** FIFO outbox: `queue[head]` is next (an index, not shift(): waves queued during the bootstrap can be many). */
+  queue: Array<Item | undefined> = [];
+  head = 0;
   /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: DESIGN §3.14). */
   readonly seal: boolean;
   readonly prefix: string;
@@ -90,8 +92,8 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   /** Saves queued items in order until one fails; seqs advance only with what was saved. */
   const drain = (pair: PairState): void => {
     if (!pair.ready || pair.poisoned !== undefined) return;
-    while (pair.queue.length > 0) {
-      const item = pair.queue[0] as Item;
+    while (pair.head < pair.queue.length) {
+      const item = pair.queue[pair.head] as Item;
       try {
         if (item.kind === "baseline") {
           pair.snapshot.save({
@@ -117,7 +119,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
           }
           if (frames.length > 0) pair.seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
         }
-        pair.queue.shift();
+        pair.queue[pair.head++] = undefined; // released for GC
         pair.blocked = undefined;
       } catch (err) {
         // An unencodable value can never be written: stop this pair rather than write a WAL with a hole.
@@ -127,6 +129,8 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         return;
       }
     }
+    pair.queue = [];
+    pair.head = 0;
   };
 
   // ---- attach baseline and seq bootstrap -------------------------------------------------------------------

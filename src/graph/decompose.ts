@@ -33,9 +33,10 @@ export function decomposeDiffToFrames(diff: GraphSnapshotDiff, opts: DecomposeOp
   }
   const seal = opts.seal ?? true;
   const frames: GraphWALFrame[] = [];
+  // Hot path (attach calls this per wave): one object literal per frame, no copies; sealing only when asked.
   const push = (lifecycle: Lifecycle, path: string, change: GraphChange): void => {
-    const body = {
-      t: "c" as const,
+    const frame: GraphWALFrame = {
+      t: "c",
       lifecycle,
       path,
       change: {
@@ -47,31 +48,34 @@ export function decomposeDiffToFrames(diff: GraphSnapshotDiff, opts: DecomposeOp
       },
       frame_seq: baseSeq + frames.length + 1,
       frame_t_ns: timestampNs,
+      checksum: "",
+      format_version: WAL_FORMAT_VERSION,
     };
-    frames.push(seal ? sealWalFrame(body) : { ...body, checksum: "", format_version: WAL_FORMAT_VERSION });
+    frames.push(seal ? sealWalFrame(frame) : frame);
   };
 
+  // Value-only waves (the common case) skip the removal bookkeeping entirely.
+  const removing = diff.nodesRemoved.length > 0 || diff.subgraphsRemoved.length > 0;
   // A removal that frees a path the diff re-uses (a replaced node, or node <-> mount) must come first; so must the
   // removed dependents of such a node. Otherwise the order is the one above.
-  const unmounted = new Set(diff.subgraphsRemoved);
-  const early = earlyRemovals(diff, unmounted);
+  const unmounted = new Set(removing ? diff.subgraphsRemoved : []);
+  const early = removing ? earlyRemovals(diff, unmounted) : unmounted;
   const removed = diff.nodesRemoved.filter((r) => !underAny(r.path, unmounted));
   const removals = (first: boolean): void => {
+    if (!removing) return;
     for (const r of removalOrder(removed.filter((x) => early.has(x.path) === first))) {
       push("spec", r, { kind: "graph.remove", nodeId: r });
     }
     // An unmount removes its whole subtree, so nodes and nested mounts under an unmounted mount need no frame.
-    for (const m of sorted(diff.subgraphsRemoved).reverse()) {
+    for (const m of [...sorted(diff.subgraphsRemoved)].reverse()) {
       if (!underAny(m, unmounted) && early.has(m) === first) push("spec", m, { kind: "graph.unmount", path: m });
     }
   };
   removals(true);
   for (const m of sorted(diff.subgraphsAdded)) push("spec", m, { kind: "graph.mount", path: m, subgraphId: m });
-  const adds = [...diff.nodesAdded].sort((x, y) => compareCodePoints(x.path, y.path));
-  for (const a of adds) push("spec", a.path, { kind: "graph.add", nodeId: a.path, slice: a.slice });
+  for (const a of byPath(diff.nodesAdded)) push("spec", a.path, { kind: "graph.add", nodeId: a.path, slice: a.slice });
   removals(false);
-  const values = [...diff.valuesChanged].sort((x, y) => compareCodePoints(x.path, y.path));
-  for (const v of values) {
+  for (const v of byPath(diff.valuesChanged)) {
     push(
       "data",
       v.path,
@@ -89,8 +93,13 @@ function underAny(path: string, mounts: ReadonlySet<string>): boolean {
 }
 
 /** Code-point sorted copy; a mount path sorts before the paths inside it (a prefix sorts first). */
-function sorted(paths: readonly string[]): string[] {
-  return [...paths].sort(compareCodePoints);
+function sorted(paths: readonly string[]): readonly string[] {
+  return paths.length < 2 ? paths : [...paths].sort(compareCodePoints);
+}
+
+/** Entries sorted by `path` in code-point order (a copy when there is anything to sort). */
+function byPath<T extends { readonly path: string }>(items: readonly T[]): readonly T[] {
+  return items.length < 2 ? items : [...items].sort((x, y) => compareCodePoints(x.path, y.path));
 }
 
 /**

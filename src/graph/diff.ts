@@ -140,13 +140,40 @@ export class SnapshotMirror {
   /**
    * Compares the touched node paths and mount paths with the graph, records the differences in a diff and moves
    * the mirror to the graph's current state. A touched mount that is mirrored brings its mirrored subtree along
-   * (it may have been unmounted, or unmounted and mounted again).
+   * (it may have been unmounted, or unmounted and mounted again): those paths are added to `touchedNodes`, which
+   * the caller hands over (no copy on the hot path).
    */
-  update(graph: Graph, touchedNodes: Iterable<string>, touchedMounts: Iterable<string>): DiffBuilder {
+  update(graph: Graph, touchedNodes: Set<string>, touchedMounts: ReadonlySet<string>): DiffBuilder {
     const out = new DiffBuilder();
-    const nodePaths = new Set(touchedNodes);
+    const nodePaths = touchedNodes;
+    const mountPaths = touchedMounts.size === 0 ? touchedMounts : this.withMirroredSubtrees(touchedMounts, nodePaths);
+    for (const m of mountPaths) {
+      const before = m !== "" && this.mounts.has(m);
+      const after = m !== "" && graph.hasMount(m);
+      if (after && !before) out.subgraphsAdded.push(m);
+      else if (before && !after) out.subgraphsRemoved.push(m);
+    }
+    // Parents before children, so every added node finds its mount entry.
+    if (out.subgraphsAdded.length > 0) for (const m of [...out.subgraphsAdded].sort(compareCodePoints)) this.addMount(m);
+    for (const p of nodePaths) {
+      const before = this.nodes.get(p);
+      const after = graph.describeNode(p);
+      out.node(p, before, after);
+      if (after === undefined) {
+        if (before !== undefined) this.deleteNode(p);
+      } else if (before === undefined) this.setNode(p, after);
+      else this.nodes.set(p, after); // already indexed under its mount
+    }
+    if (out.subgraphsRemoved.length > 0) {
+      for (const m of [...out.subgraphsRemoved].sort(compareCodePoints).reverse()) this.deleteMount(m);
+    }
+    return out;
+  }
+
+  /** Touched mounts plus every mirrored mount under them; their mirrored nodes go into `nodePaths`. */
+  private withMirroredSubtrees(touched: ReadonlySet<string>, nodePaths: Set<string>): Set<string> {
     const mountPaths = new Set<string>();
-    const queue = [...touchedMounts];
+    const queue = [...touched];
     while (queue.length > 0) {
       const m = queue.pop() as string;
       if (mountPaths.has(m)) continue;
@@ -156,24 +183,7 @@ export class SnapshotMirror {
       for (const p of entry.nodes) nodePaths.add(p);
       for (const c of entry.children) queue.push(c);
     }
-    for (const m of mountPaths) {
-      const before = m !== "" && this.mounts.has(m);
-      const after = m !== "" && graph.hasMount(m);
-      if (after && !before) out.subgraphsAdded.push(m);
-      else if (before && !after) out.subgraphsRemoved.push(m);
-    }
-    // Parents before children, so every added node finds its mount entry.
-    for (const m of [...out.subgraphsAdded].sort(compareCodePoints)) this.addMount(m);
-    for (const p of nodePaths) {
-      const before = this.nodes.get(p);
-      const after = graph.describeNode(p);
-      out.node(p, before, after);
-      if (after === undefined) {
-        if (before !== undefined) this.deleteNode(p);
-      } else this.setNode(p, after);
-    }
-    for (const m of [...out.subgraphsRemoved].sort(compareCodePoints).reverse()) this.deleteMount(m);
-    return out;
+    return mountPaths;
   }
 
   private addMount(m: string): void {

@@ -8,7 +8,7 @@ import { screenFrames, type CollectedFrame } from "../graph/apply.js";
 import { foldWal } from "../graph/fold.js";
 import type { FoldResult, GraphCheckpointRecord, TornWriteInfo } from "../graph/storage-types.js";
 import type { Progress } from "./progress.js";
-import { readBaseline, readFrames, type GraphKeys } from "./scan.js";
+import { frameKeySeq, type GraphKeys, readBaseline, readFrames } from "./scan.js";
 import type { CliBackend } from "./store.js";
 
 export interface StoredFold {
@@ -27,10 +27,10 @@ export function foldStoredGraph(backend: CliBackend, keys: GraphKeys, targetSeq:
   }
   const baseline = read.record;
   const target = targetSeq ?? Number.POSITIVE_INFINITY;
-  const aboveKeys = keys.frameKeys.filter((k) => Number(k.slice(-20)) > baseline.seq);
+  const aboveKeys = keys.frameKeys.filter((k) => frameKeySeq(k) > baseline.seq);
   // The tail is the last frame above the baseline before the target filter (a bad frame below --at is mid-stream).
-  const tailSeq = aboveKeys.length > 0 ? Number(aboveKeys[aboveKeys.length - 1]!.slice(-20)) : -1;
-  const wanted = aboveKeys.filter((k) => Number(k.slice(-20)) <= target);
+  const tailSeq = aboveKeys.length > 0 ? frameKeySeq(aboveKeys[aboveKeys.length - 1]!) : -1;
+  const wanted = aboveKeys.filter((k) => frameKeySeq(k) <= target);
   const entries: CollectedFrame[] = [];
   progress.start(`read ${keys.name}`, wanted.length);
   for (const f of readFrames(backend, keys.name, wanted)) {

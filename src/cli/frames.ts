@@ -6,12 +6,11 @@
 import { Buffer } from "node:buffer";
 import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
-import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
-import { readFrames, type FrameRead } from "./scan.js";
+import { frameKeySeq, readFrames, type FrameRead } from "./scan.js";
 import { withStore } from "./store.js";
 
 function frameLine(read: FrameRead): string {
@@ -31,9 +30,8 @@ export function framesCommand(): Command {
   ).action(async (store: string, opts: StoreCommandOptions & { graph: string; from?: number; limit?: number }) => {
     await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
       const [graph] = selectGraphs(s.backend, opts.graph, store);
-      const prefix = graphWalPrefix(opts.graph);
       const from = opts.from ?? 0;
-      const keys = graph!.frameKeys.filter((k) => parseWalFrameKey(prefix, k)! >= from).slice(0, opts.limit);
+      const keys = graph!.frameKeys.filter((k) => frameKeySeq(k) >= from).slice(0, opts.limit);
       for (const read of readFrames(s.backend, opts.graph, keys)) printLine(frameLine(read));
     });
     process.exitCode = EXIT.ok;

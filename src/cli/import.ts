@@ -13,7 +13,7 @@ import { snapshotStorage } from "../tier/snapshot.js";
 import { CliError, EXIT } from "./errors.js";
 import { printLine } from "./output.js";
 import { withStoreOptions, type StoreCommandOptions } from "./options.js";
-import { graphKeys, readBaseline } from "./scan.js";
+import { frameKeySeq, graphKeys, readBaseline } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -46,7 +46,7 @@ function highestSeq(backend: CliBackend, name: string): number {
   const keys = graphKeys(backend, name);
   const last = keys?.frameKeys[keys.frameKeys.length - 1];
   const baseline = readBaseline(backend, name);
-  return Math.max(last === undefined ? 0 : Number(last.slice(-20)), baseline.state === "ok" ? baseline.record.seq : 0);
+  return Math.max(last === undefined ? 0 : frameKeySeq(last), baseline.state === "ok" ? baseline.record.seq : 0);
 }
 
 export function importCommand(): Command {

@@ -1,12 +1,13 @@
 /** `inspect <store> [--graph NAME] [--json]`: what a store holds, per graph (baseline, WAL size, seqs, kinds). */
 import { Command } from "commander";
+import { compareKeys } from "../backend/keys.js";
 import { canonicalJson } from "../codec/json.js";
 import { REPLAY_ORDER, type Lifecycle } from "../wal/frame.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTimeNs, printLine } from "./output.js";
 import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
-import { changeKind, discoverGraphs, graphKeys, readBaseline, readFrames, type GraphKeys } from "./scan.js";
+import { changeKind, discoverGraphs, frameKeySeq, type GraphKeys, graphKeys, readBaseline, readFrames } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
 
 export type BaselineInfo =
@@ -32,7 +33,7 @@ export interface GraphInspection {
 
 export function inspectGraph(backend: CliBackend, keys: GraphKeys, progress: Progress): GraphInspection {
   const lifecycles = Object.fromEntries(REPLAY_ORDER.map((l) => [l, 0])) as Record<Lifecycle, number>;
-  const kinds: Record<string, number> = {};
+  const kinds = new Map<string, number>(); // a Map: kinds come from stored data ("__proto__" included)
   let bytes = 0;
   let undecodable = 0;
   progress.start(`inspect ${keys.name}`, keys.frameKeys.length);
@@ -41,14 +42,14 @@ export function inspectGraph(backend: CliBackend, keys: GraphKeys, progress: Pro
     if (read.ok) {
       lifecycles[read.frame.lifecycle]++;
       const kind = changeKind(read.frame);
-      kinds[kind] = (kinds[kind] ?? 0) + 1;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     } else {
       undecodable++;
     }
     progress.advance();
   }
   progress.stop();
-  const seqs = keys.frameKeys.map((k) => Number(k.slice(-20)));
+  const seqs = keys.frameKeys.map(frameKeySeq);
   return {
     name: keys.name,
     baseline: baselineInfo(backend, keys.name),
@@ -59,7 +60,7 @@ export function inspectGraph(backend: CliBackend, keys: GraphKeys, progress: Pro
       lastSeq: seqs[seqs.length - 1] ?? null,
       undecodable,
       lifecycles,
-      kinds: Object.fromEntries(Object.entries(kinds).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+      kinds: Object.fromEntries([...kinds].sort(([a], [b]) => compareKeys(a, b))),
     },
   };
 }

@@ -7,7 +7,7 @@ import { parseJsonBytes } from "../codec/json.js";
 import { isSlice } from "../graph/apply.js";
 import type { GraphCheckpointRecord } from "../graph/storage-types.js";
 import { SNAPSHOT_VERSION } from "../graph/types.js";
-import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
+import { WAL_FRAME_SEQ_PAD, graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { verifyWalFrameChecksum } from "../wal/checksum.js";
 import type { WALFrame } from "../wal/frame.js";
@@ -35,7 +35,6 @@ export type FrameRead =
 
 export interface GraphKeys {
   readonly name: string;
-  readonly hasBaseline: boolean;
   /** WAL frame keys in ascending seq order. */
   readonly frameKeys: readonly string[];
 }
@@ -57,15 +56,19 @@ export function discoverGraphs(backend: CliBackend): GraphKeys[] {
   }
   const names = new Set(frames.keys());
   for (const key of others) if (looksLikeBaseline(backend, key)) names.add(key);
-  return sortKeys(names).map((name) => ({ name, hasBaseline: others.has(name), frameKeys: frames.get(name) ?? [] }));
+  return sortKeys(names).map((name) => ({ name, frameKeys: frames.get(name) ?? [] }));
+}
+
+/** The seq of a frame key from `GraphKeys.frameKeys` (already checked: exactly 20 trailing digits, a safe integer). */
+export function frameKeySeq(key: string): number {
+  return Number(key.slice(-WAL_FRAME_SEQ_PAD));
 }
 
 /** One graph's keys; undefined when the store holds nothing for it. */
 export function graphKeys(backend: CliBackend, name: string): GraphKeys | undefined {
   const prefix = graphWalPrefix(name);
   const frameKeys = backend.list(prefix + "/").filter((k) => parseWalFrameKey(prefix, k) !== undefined);
-  const hasBaseline = backend.read(name) !== undefined;
-  return frameKeys.length === 0 && !hasBaseline ? undefined : { name, hasBaseline, frameKeys };
+  return frameKeys.length === 0 && backend.read(name) === undefined ? undefined : { name, frameKeys };
 }
 
 /** A checkpoint record under its own graph name (it may still fail restore's checks: verify says why). */

@@ -12,7 +12,7 @@ import { selectGraphs } from "./inspect.js";
 import { printLine } from "./output.js";
 import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
-import { readBaseline, readFrames, type GraphKeys } from "./scan.js";
+import { frameKeySeq, type GraphKeys, readBaseline, readFrames } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
 
 export type Verdict = "clean" | "restorable" | "not-restorable";
@@ -60,7 +60,7 @@ export function verifyGraph(backend: CliBackend, keys: GraphKeys, progress: Prog
     problems.push({ kind: "baseline-missing", detail: null, restorable: false });
   }
 
-  const seqs = keys.frameKeys.map((k) => Number(k.slice(-20)));
+  const seqs = keys.frameKeys.map(frameKeySeq);
   const above = baselineSeq ?? -1;
   const tailSeq = seqs.length > 0 && seqs[seqs.length - 1]! > above ? seqs[seqs.length - 1]! : undefined;
   const positionOf = (seq: number): FramePosition =>

@@ -118,7 +118,8 @@ export function screenFrames(
     if (policy === "abort") {
       throw new RestoreError(
         "torn-write-mid-stream",
-        `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} (${info.reason}: ${info.detail})`,
+        `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} ` +
+          `(${info.reason}: ${info.detail})`,
         { frame_seq: info.frame_seq, key: info.key, reason: info.reason, isTail: info.isTail },
       );
     }

@@ -312,7 +312,9 @@ function checkGraph(graph: Graph): void {
     typeof g.describeNode !== "function" ||
     typeof g.hasMount !== "function"
   ) {
-    throw new TypeError("attachSnapshotStorage: graph must implement Graph (name, observe, snapshot, describeNode, hasMount)");
+    throw new TypeError(
+      "attachSnapshotStorage: graph must implement Graph (name, observe, snapshot, describeNode, hasMount)",
+    );
   }
 }
 
@@ -325,7 +327,8 @@ function checkPair(pair: AttachPair, i: number): void {
   const w = pair.wal as Partial<KvStorageTier<WALFrame>> | null;
   if (typeof w?.save !== "function" || typeof w.list !== "function" || typeof w.flush !== "function") {
     throw new TypeError(
-      `attachSnapshotStorage: pairs[${i}].wal must be a kv tier exposing save(key, value), list and flush; use kvStorage(...)`,
+      `attachSnapshotStorage: pairs[${i}].wal must be a kv tier exposing save(key, value), list and flush ` +
+        "(use kvStorage(...))",
     );
   }
 }
@@ -340,10 +343,18 @@ function checkOptions(opts: AttachOptions): {
   if (paths !== undefined && (!Array.isArray(paths) || !paths.every((p) => typeof p === "string"))) {
     throw new TypeError("attachSnapshotStorage: opts.paths must be an array of path strings");
   }
-  if (filter !== undefined && typeof filter !== "function") throw new TypeError("attachSnapshotStorage: opts.filter must be a function");
-  if (onError !== undefined && typeof onError !== "function") throw new TypeError("attachSnapshotStorage: opts.onError must be a function");
-  if (compactEvery !== undefined && compactEvery !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(compactEvery) && compactEvery >= 1)) {
-    throw new RangeError(`attachSnapshotStorage: opts.compactEvery must be an integer >= 1 or Infinity, got ${String(compactEvery)}`);
+  if (filter !== undefined && typeof filter !== "function") {
+    throw new TypeError("attachSnapshotStorage: opts.filter must be a function");
+  }
+  if (onError !== undefined && typeof onError !== "function") {
+    throw new TypeError("attachSnapshotStorage: opts.onError must be a function");
+  }
+  const everyOk =
+    compactEvery === Number.POSITIVE_INFINITY || (Number.isSafeInteger(compactEvery) && (compactEvery as number) >= 1);
+  if (compactEvery !== undefined && !everyOk) {
+    throw new RangeError(
+      `attachSnapshotStorage: opts.compactEvery must be an integer >= 1 or Infinity, got ${String(compactEvery)}`,
+    );
   }
   return { paths: paths === undefined ? undefined : new Set(paths), filter, onError };
 }

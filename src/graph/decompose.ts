@@ -1,7 +1,7 @@
 /**
- * Diff → WAL frames (protocol §7.4, graph-model §2.2) in replay-safe order: mounts (parents first), adds, removes
- * (dependents before their deps), unmounts (children first), then value frames by path (graph-model §6 item 6). Every sort is an
- * explicit code-point sort: object key order is never trusted (graph-model §6 item 22).
+ * Diff → WAL frames (protocol §7.4, graph-model §2.2) in replay-safe order: mounts (parents first), adds,
+ * removes (dependents before their deps), unmounts (children first), then value frames by path (graph-model §6
+ * item 6). Every sort is an explicit code-point sort: object key order is never trusted (§6 item 22).
  * Layer 4 (graph).
  */
 import { sealWalFrame } from "../wal/codec.js";
@@ -104,8 +104,9 @@ function byPath<T extends { readonly path: string }>(items: readonly T[]): reado
 
 /**
  * Removal paths (node removes and unmounts) that must precede the mounts and adds: a node removed where a node
- * (replacement) or a mount is added, a mount removed where a node is added, and, transitively, removed nodes depending on a node so
- * removed or on a node under a mount so removed (they must go before it). Empty in the common case.
+ * (replacement) or a mount is added, a mount removed where a node is added, and, transitively, removed nodes
+ * depending on a node so removed or on a node under a mount so removed (they must go before it). Empty in the
+ * common case.
  */
 function earlyRemovals(diff: GraphSnapshotDiff, unmounted: ReadonlySet<string>): Set<string> {
   const early = new Set<string>();
@@ -116,7 +117,8 @@ function earlyRemovals(diff: GraphSnapshotDiff, unmounted: ReadonlySet<string>):
   }
   for (const m of diff.subgraphsRemoved) if (nodesAdded.has(m) && !underAny(m, unmounted)) early.add(m);
   if (early.size === 0) return early;
-  const needsEarly = (dep: string): boolean => early.has(dep) || [...early].some((e) => unmounted.has(e) && isInside(dep, e));
+  const needsEarly = (dep: string): boolean =>
+    early.has(dep) || [...early].some((e) => unmounted.has(e) && isInside(dep, e));
   for (let grew = true; grew; ) {
     grew = false;
     for (const r of diff.nodesRemoved) {

@@ -109,7 +109,8 @@ export function diffSnapshots(a: GraphPersistSnapshot, b: GraphPersistSnapshot):
 }
 
 function checkSnapshot(s: GraphPersistSnapshot, arg: string): void {
-  if (typeof s !== "object" || s === null || typeof s.nodes !== "object" || s.nodes === null || !Array.isArray(s.subgraphs)) {
+  const nodesOk = typeof s?.nodes === "object" && s.nodes !== null && !Array.isArray(s.nodes);
+  if (typeof s !== "object" || s === null || !nodesOk || !Array.isArray(s.subgraphs)) {
     throw new TypeError(`diffSnapshots: ${arg} must be a GraphPersistSnapshot (nodes object, subgraphs array)`);
   }
 }

@@ -78,7 +78,8 @@ function checkBaseline(baseline: GraphCheckpointRecord): GraphPersistSnapshot {
     throw new TypeError(`foldWal: baseline.seq must be a non-negative integer, got ${String(baseline.seq)}`);
   }
   const s = baseline.snapshot;
-  if (typeof s !== "object" || s === null || typeof s.nodes !== "object" || s.nodes === null || !Array.isArray(s.subgraphs)) {
+  const nodesOk = typeof s?.nodes === "object" && s.nodes !== null && !Array.isArray(s.nodes);
+  if (typeof s !== "object" || s === null || !nodesOk || !Array.isArray(s.subgraphs)) {
     throw new TypeError("foldWal: baseline.snapshot must be a GraphPersistSnapshot (nodes object, subgraphs array)");
   }
   return s;

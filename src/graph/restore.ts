@@ -81,7 +81,12 @@ export async function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promi
 }
 
 /** One lifecycle's frames in one batch; returns how many changed the graph. A throw rolls the batch back. */
-function runPhase(graph: Graph, lifecycle: Lifecycle, frames: readonly WALFrame[], lastSpec: ReadonlyMap<string, number>): number {
+function runPhase(
+  graph: Graph,
+  lifecycle: Lifecycle,
+  frames: readonly WALFrame[],
+  lastSpec: ReadonlyMap<string, number>,
+): number {
   let applied = 0;
   let at = 0;
   try {
@@ -134,14 +139,12 @@ async function loadBaseline(
   if (r.name !== name) throw missing(`it belongs to graph ${JSON.stringify(r.name)}`);
   if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 0) throw missing("its seq is not a non-negative integer");
   const s = r.snapshot as Partial<GraphPersistSnapshot> | undefined;
-  if (typeof s !== "object" || s === null || typeof s.nodes !== "object" || s.nodes === null || !Array.isArray(s.subgraphs)) {
-    throw missing("its snapshot is malformed");
-  }
+  if (!isRecord(s) || !isRecord(s.nodes) || !Array.isArray(s.subgraphs)) throw missing("its snapshot is malformed");
   if (r.format_version !== SNAPSHOT_VERSION || s.version !== SNAPSHOT_VERSION) {
     throw new RestoreError(
       "codec-mismatch",
-      `baseline of graph "${name}" has format_version ${String(r.format_version)} / snapshot version ${String(s.version)}; ` +
-        `this build reads ${SNAPSHOT_VERSION}`,
+      `baseline of graph "${name}" has format_version ${String(r.format_version)} / snapshot version ` +
+        `${String(s.version)}; this build reads ${SNAPSHOT_VERSION}`,
       { graph: name, expected: SNAPSHOT_VERSION, found: r.format_version ?? null },
     );
   }
@@ -198,7 +201,9 @@ async function loadFrame(wal: KvStorageTier<WALFrame>, key: string, seq: number)
   } catch (err) {
     return { key, seq, problem: { reason: "decode-failed", detail: messageOf(err) } };
   }
-  if (value === undefined) return { key, seq, problem: { reason: "decode-failed", detail: "the frame vanished while being read" } };
+  if (value === undefined) {
+    return { key, seq, problem: { reason: "decode-failed", detail: "the frame vanished while being read" } };
+  }
   try {
     // Tiers with a plain JSON codec hand back the raw object; the frame codec has already parsed it (idempotent).
     return { key, seq, frame: parseWalFrame(value) };
@@ -240,7 +245,9 @@ function checkOptions(
       throw new RestoreError("phase-failed", "restoreSnapshot: opts.lifecycle is empty; nothing would be replayed", {});
     }
     for (const l of lifecycle) {
-      if (!isLifecycle(l)) throw new TypeError(`restoreSnapshot: opts.lifecycle has ${JSON.stringify(l)}; use "spec", "data", "ownership"`);
+      if (!isLifecycle(l)) {
+        throw new TypeError(`restoreSnapshot: opts.lifecycle has ${JSON.stringify(l)}; use "spec", "data", "ownership"`);
+      }
     }
     lifecycles = new Set(lifecycle);
   }
@@ -252,6 +259,10 @@ function checkOptions(
     throw new TypeError("restoreSnapshot: opts.onTornWrite must be a function");
   }
   return { snapshot, wal: wal as KvStorageTier<WALFrame>, lifecycles, targetSeq: target, onTornWrite };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function messageOf(err: unknown): string {

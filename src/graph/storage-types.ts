@@ -85,7 +85,8 @@ export interface DiffValueChange {
 
 /**
  * Changes between two snapshots that persist as WAL frames. A path present on both sides whose `type`, `deps` or
- * `meta` changed (removed and re-added within one wave) is listed in both `nodesRemoved` and `nodesAdded`. Deps rewires and statuses are not represented (the next baseline captures them, graph-model §2.2).
+ * `meta` changed (removed and re-added within one wave) is listed in both `nodesRemoved` and `nodesAdded`.
+ * Status changes (errored, completed) are not represented (the next baseline captures them, graph-model §2.2).
  * Order of the arrays is irrelevant: `decomposeDiffToFrames` sorts.
  */
 export interface GraphSnapshotDiff {

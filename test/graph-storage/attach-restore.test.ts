@@ -225,6 +225,27 @@ describe("attach: baselines, seqs and frames", () => {
     await h.dispose();
   });
 
+  it("with debounced tiers nothing reaches the backend until flush (frames first, then the baseline)", async () => {
+    const backend = memoryBackend();
+    const s: Store = {
+      backend,
+      snapshot: snapshotStorage<GraphCheckpointRecord>(backend, { debounceMs: 60_000 }),
+      wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec, debounceMs: 60_000 }),
+    };
+    const g = build();
+    const h = attach(g, s);
+    g.set("a", 20);
+    await sleep(5);
+    expect(backend.list?.("")).toEqual([]);
+    expect(await h.flush()).toBe(3);
+    expect(backend.list?.("")).toEqual(["g", walFrameKey("g/wal", 2), walFrameKey("g/wal", 3)]);
+    const record = (await s.snapshot.load("g")) as GraphCheckpointRecord;
+    expect(record).toMatchObject({ name: "g", mode: "full", format_version: 1, seq: 1 });
+    await h.dispose();
+    await s.snapshot.close();
+    await s.wal.close();
+  });
+
   it("gives ten back-to-back waves unique, consecutive frame_seqs", async () => {
     const s = store();
     const g = createGraph("g");

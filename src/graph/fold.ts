@@ -7,6 +7,7 @@
  */
 import { RestoreError } from "../errors.js";
 import type { WALFrame } from "../wal/frame.js";
+import { graphWalPrefix, walFrameKey } from "../wal/keys.js";
 import { graphChangeOf, isSlice, screenFrames, type CollectedFrame } from "./apply.js";
 import { sliceValue } from "./diff.js";
 import { cloneJson, setOwn } from "./json-utils.js";
@@ -32,11 +33,12 @@ export function foldWal(baseline: GraphCheckpointRecord, frames: readonly WALFra
       baselineSeq: baseline.seq,
     });
   }
+  const prefix = graphWalPrefix(baseline.name);
   const above = frames.filter((f) => f.frame_seq > baseline.seq).sort((a, b) => a.frame_seq - b.frame_seq);
   const tailSeq = above.length > 0 ? (above[above.length - 1] as WALFrame).frame_seq : -1;
   const collected: CollectedFrame[] = above
     .filter((f) => f.frame_seq <= targetSeq)
-    .map((f) => ({ key: String(f.frame_seq), seq: f.frame_seq, frame: f }));
+    .map((f) => ({ key: walFrameKey(prefix, f.frame_seq), seq: f.frame_seq, frame: f }));
   const { frames: good, skipped } = screenFrames(collected, tailSeq, opts.verify ?? true, opts.onTornWrite);
 
   const state = new FoldState(snap);

@@ -165,9 +165,12 @@ const sqliteStore = inlineStore(() => {
 });
 
 let storeCounter = 0;
+/** Engine stores stay open in their actor until the engine closes; their directories are removed after that. */
+const engineDirs: Array<() => void> = [];
 function engineStore(engine: () => StorageEngine, kind: StoreSpec["kind"]): OpenStore {
   return () => {
     const { dir, cleanup } = tempDir();
+    engineDirs.push(cleanup);
     const spec: StoreSpec =
       kind === "memory"
         ? { kind, name: `prop-${process.pid}-${storeCounter++}` }
@@ -182,7 +185,6 @@ function engineStore(engine: () => StorageEngine, kind: StoreSpec["kind"]): Open
       async close() {
         await snapshot.close();
         await wal.close();
-        cleanup();
       },
     };
   };
@@ -257,6 +259,7 @@ describe("restore(baseline + WAL) equals the live snapshot at the last flushed w
   });
   afterAll(async () => {
     await engine?.close();
+    for (const cleanup of engineDirs.splice(0)) cleanup();
   });
 
   for (const kind of ["memory", "sqlite", "file"] as const) {

@@ -5,7 +5,7 @@
  * hands them to the tiers; encoding, checksums (for sealing codecs) and I/O happen where the tier runs.
  * Layer 4 (graph).
  */
-import { CodecError } from "../errors.js";
+import { CodecError, StorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
@@ -122,8 +122,8 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         pair.queue[pair.head++] = undefined; // released for GC
         pair.blocked = undefined;
       } catch (err) {
-        // An unencodable value can never be written: stop this pair rather than write a WAL with a hole.
-        if (err instanceof CodecError) pair.poisoned = err;
+        // A write that can never succeed stops this pair rather than leave a hole in its WAL.
+        if (isPermanent(err)) pair.poisoned = err;
         else pair.blocked = err instanceof Error ? err : new Error(String(err));
         report(err, pair);
         return;
@@ -287,6 +287,11 @@ async function bootstrapSeq(pair: PairState, graphName: string): Promise<number>
     if (typeof s === "number" && Number.isSafeInteger(s) && s > seq) seq = s;
   }
   return seq;
+}
+
+/** Failures no retry can fix: an unencodable value, a key the store refuses, a closed tier. */
+function isPermanent(err: unknown): err is Error {
+  return err instanceof CodecError || (err instanceof StorageError && (err.code === "invalid-key" || err.code === "closed"));
 }
 
 /** True when `path` or one of its ancestor mounts is listed. O(depth). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
-import { RestoreError } from "../../src/errors.js";
+import { RestoreError, StorageError } from "../../src/errors.js";
 import {
   attachSnapshotStorage,
   createGraph,
@@ -314,6 +314,20 @@ describe("attach: baselines, seqs and frames", () => {
     const { g: r } = await restoreInto(s);
     expect(r.get("a")).toBe(9);
     await h.dispose();
+  });
+
+  it("a save that can never succeed (closed tier) stops the pair instead of leaving a hole in its WAL", async () => {
+    const s = store();
+    const g = build();
+    const errors: Error[] = [];
+    const h = attach(g, s, { onError: (e) => errors.push(e) });
+    await h.flush();
+    await s.wal.close();
+    g.set("a", 1);
+    g.set("a", 2);
+    expect(errors.map((e) => (e as StorageError).code)).toEqual(["closed"]);
+    const err = await errorOf(() => h.flush());
+    expect((err as StorageError).code).toBe("closed");
   });
 
   it("dispose unsubscribes, drains, and is idempotent", async () => {

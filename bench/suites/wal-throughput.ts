@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
-import { attachSnapshotStorage, type GraphCheckpointRecord } from "../../src/graph/index.js";
+import { attachSnapshotStorage, type AttachPair, type GraphCheckpointRecord } from "../../src/graph/index.js";
 import { sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
 import { buildGraph, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
@@ -79,13 +79,10 @@ function engineFrames(engine: StorageEngine, path: string): Contender {
   };
 }
 
-/** One wave = one `graph.set` = one frame; 1000 waves per tick. */
-function attached(
-  name: string,
-  how: string,
-  tiers: { snapshot: Parameters<typeof attachSnapshotStorage>[1][number]["snapshot"]; wal: Parameters<typeof attachSnapshotStorage>[1][number]["wal"] },
-): Contender & { ready: Promise<unknown> } {
-  const { graph, paths } = buildGraph(`bench-${name.replace(/[^a-z]/g, "")}`, CHUNK);
+/** One wave = one `graph.set` = one frame; 1000 waves per tick. `tiers` get the graph's name (the snapshot key). */
+function attached(name: string, how: string, graphName: string, tiersFor: (graphName: string) => AttachPair): Contender & { ready: Promise<unknown> } {
+  const { graph, paths } = buildGraph(graphName, CHUNK);
+  const tiers = tiersFor(graphName);
   const values = rotatingValues(CHUNK);
   // Only the attach baseline: this suite measures the WAL path, not periodic full snapshots.
   const handle = attachSnapshotStorage(graph, [tiers], { compactEvery: Number.POSITIVE_INFINITY });
@@ -117,7 +114,8 @@ async function openContenders(ctx: SuiteContext, engine: StorageEngine, out: Con
   const viaEngine = attached(
     ATTACH_ENGINE,
     "`graph.set()` ×1000 per tick → attach diffs each wave into a frame → engine WAL kv (sealed in the worker)",
-    engineGraphTiers(engine, store, "bench-graphattachengine"),
+    "via-engine",
+    (graphName) => engineGraphTiers(engine, store, graphName),
   );
   out.push(viaEngine);
   await viaEngine.ready;
@@ -125,10 +123,11 @@ async function openContenders(ctx: SuiteContext, engine: StorageEngine, out: Con
   const viaInline = attached(
     "graph + attach + inline sqlite tiers",
     "the same graph writes on the main thread: sealing, encoding and the 1000-row transaction (compactEvery 1000) run inline",
-    {
-      snapshot: sqliteSnapshot<GraphCheckpointRecord>(join(dir, "snapshot.db"), { name: "bench-graphattachinlinesqlitetiers" }),
+    "via-inline",
+    (graphName) => ({
+      snapshot: sqliteSnapshot<GraphCheckpointRecord>(join(dir, "snapshot.db"), { name: graphName }),
       wal: sqliteKv<WALFrame>(join(dir, "wal.db"), { name: "wal", codec: walFrameCodec, debounceMs: 60_000, compactEvery: CHUNK }),
-    },
+    }),
   );
   out.push(viaInline);
   await viaInline.ready;

@@ -241,6 +241,11 @@ class FileStore implements FileBackend {
     if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
   }
 
+  checkKey(key: string): void {
+    assertValidKey(key);
+    this.pathFor(key);
+  }
+
   private pathFor(key: string): string {
     const fileName = encodeKeyToFileName(key);
     if (fileName.length > MAX_FILE_NAME_BYTES) {

@@ -33,6 +33,11 @@ export interface StorageBackend {
   /** Diagnostic name, e.g. "memory", "file:/dir", "sqlite:/path.db". */
   readonly name: string;
   readonly supports: BackendSupports;
+  /**
+   * Throws StorageError("invalid-key") for a key this backend can never store (e.g. a file name over 255
+   * bytes). Tiers call it when a write is accepted, so a bad key is refused alone instead of failing a flush.
+   */
+  checkKey?(key: string): void;
   /** `undefined` = miss. */
   read(key: string): MaybePromise<Uint8Array | undefined>;
   write(key: string, bytes: Uint8Array): MaybePromise<void>;

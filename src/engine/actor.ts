@@ -68,6 +68,8 @@ export class StoreActor implements ActorApi {
   private readonly tiers = new Map<number, TierEntry>();
   /** Why a tier could not be opened: later ops on it fail with that reason, not "not open". */
   private readonly failedOpens = new Map<number, unknown>();
+  /** A write refused when applied (e.g. a key the backend can never store): that tier's next flush rejects with it. */
+  private readonly refusedWrites = new Map<number, unknown>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private sink: ((e: ActorEvent) => void) | undefined;
   private readonly latency = new LatencyWindow();
@@ -155,6 +157,7 @@ export class StoreActor implements ActorApi {
         } catch (err) {
           if ("id" in op) settled.push(Promise.resolve(failure(op.id, err)));
           else {
+            this.refusedWrites.set(op.tier, err);
             errors.push(serializeError(err));
             this.lastError = describe(err);
           }
@@ -182,8 +185,18 @@ export class StoreActor implements ActorApi {
       case "rollback":
         core.rollback();
         return undefined;
-      case "flush":
-        return this.result(op.id, core.flush().then(() => null));
+      case "flush": {
+        const refused = this.refusedWrites.get(op.tier);
+        this.refusedWrites.delete(op.tier);
+        // The rest is flushed either way; the caller learns that one of its writes was refused.
+        return this.result(
+          op.id,
+          core.flush().then(() => {
+            if (refused !== undefined) throw refused;
+            return null;
+          }),
+        );
+      }
       case "compact":
         return this.result(op.id, core.compact().then(() => null));
       case "close":

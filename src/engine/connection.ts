@@ -38,6 +38,7 @@ export class StoreConnection {
   private readonly waiting = new Map<number, Waiter>();
   /** Tiers whose queued writes never reached the actor (e.g. a value structured clone cannot carry): their next flush rejects. */
   private readonly lostWrites = new Map<number, Error>();
+  private postError: unknown;
   private outstanding = 0;
   private inFlightMessages = 0;
   private deathError: Error | undefined;
@@ -59,7 +60,18 @@ export class StoreConnection {
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.remote = wrap<ActorApi>(nodeEndpoint(port1)) as unknown as RemoteActor;
+    const endpoint = nodeEndpoint(port1);
+    const postMessage = endpoint.postMessage.bind(endpoint);
+    // comlink posts synchronously inside a call; remember a refused message so send() can split it at once.
+    endpoint.postMessage = (message: unknown, transfer?: readonly unknown[]): void => {
+      try {
+        postMessage(message, transfer as Parameters<typeof postMessage>[1]);
+      } catch (err) {
+        this.postError = err;
+        throw err;
+      }
+    };
+    this.remote = wrap<ActorApi>(endpoint) as unknown as RemoteActor;
     port1.unref();
     const task = pool.run({ port: port2, options }, { transferList: [port2] }) as Promise<unknown>;
     this.task = task;
@@ -141,36 +153,91 @@ export class StoreConnection {
     const transfers = this.transfers;
     this.queue = [];
     this.transfers = [];
+    // Every send chains on `ready` in call order, and posts synchronously inside its step: messages keep tick order.
+    this.ready.then(
+      () => this.postMessage(ops, transfers),
+      () => undefined, // die() already rejected every waiter with the open failure
+    );
+  }
+
+  private postMessage(ops: Op[], transfers: ArrayBuffer[]): void {
+    if (this.deathError) return;
+    this.postError = undefined;
     this.inFlightMessages++;
-    this.ready
-      .then(() => this.call(() => this.remote.apply(transfer(ops, transfers))))
-      .then(
-        ({ results, errors }) => {
-          this.inFlightMessages--;
-          for (const r of results) {
-            const w = this.waiting.get(r.id);
-            if (!w) continue;
-            this.waiting.delete(r.id);
-            if (r.ok) w.resolve({ value: r.value, bytes: r.bytes });
-            else w.reject(deserializeError(r.error));
-          }
-          for (const e of errors) this.hooks.onError(deserializeError(e), { store: this.store });
-        },
-        (err: unknown) => {
-          this.inFlightMessages--;
-          const e = sendError(err);
-          for (const op of ops) {
-            if (!("id" in op)) {
-              this.lostWrites.set(op.tier, e);
-              continue;
-            }
-            const w = this.waiting.get(op.id);
-            this.waiting.delete(op.id);
-            w?.reject(e);
-          }
-          if (!this.deathError) this.hooks.onError(e, { store: this.store });
-        },
-      );
+    const reply = this.call(() => this.remote.apply(transfers.length > 0 ? transfer(ops, transfers) : ops));
+    const unsendable = this.postError;
+    if (unsendable !== undefined) {
+      // The port refused the message (a value structured clone cannot carry): nothing was sent.
+      this.postError = undefined;
+      this.inFlightMessages--;
+      reply.catch(() => undefined);
+      this.splitUnsendable(ops, unsendable);
+      return;
+    }
+    reply.then(
+      ({ results, errors }) => {
+        this.inFlightMessages--;
+        for (const r of results) {
+          const w = this.waiting.get(r.id);
+          if (!w) continue;
+          this.waiting.delete(r.id);
+          if (r.ok) w.resolve({ value: r.value, bytes: r.bytes });
+          else w.reject(deserializeError(r.error));
+        }
+        for (const e of errors) this.hooks.onError(deserializeError(e), { store: this.store });
+      },
+      (err: unknown) => {
+        this.inFlightMessages--;
+        const e = err instanceof Error ? err : new Error(String(err));
+        for (const op of ops) this.fail(op, e);
+      },
+    );
+  }
+
+  /**
+   * Finds the ops that cannot be cloned (failure path only), refuses them like a codec would (their tier's
+   * flush rejects, onError hears it once) and resends the rest in order.
+   */
+  private splitUnsendable(ops: Op[], cause: unknown): void {
+    const refused = new Map<number, Error>();
+    const sendable: Op[] = [];
+    for (const op of ops) {
+      const refusal = refused.get(op.tier);
+      if (refusal && op.t === "flush") {
+        refused.delete(op.tier); // this flush reports it
+        this.fail(op, refusal);
+        continue;
+      }
+      const problem = ops.length === 1 ? cause : cloneProblem(op);
+      if (problem === undefined) {
+        sendable.push(op);
+        continue;
+      }
+      const e = sendError(problem);
+      if ("id" in op) this.fail(op, e);
+      else {
+        refused.set(op.tier, e);
+        this.hooks.onError(e, { store: this.store });
+      }
+    }
+    for (const [tier, e] of refused) this.lostWrites.set(tier, e);
+    if (sendable.length > 0) this.postMessage(sendable, []);
+  }
+
+  /** Refuses a write on the main thread (e.g. a value the worker codec could never take): its tier's next flush rejects. */
+  refuse(tier: number, err: Error): void {
+    this.lostWrites.set(tier, err);
+    this.hooks.onError(err, { store: this.store });
+  }
+
+  private fail(op: Op, err: Error): void {
+    if (!("id" in op)) {
+      this.lostWrites.set(op.tier, err);
+      return;
+    }
+    const w = this.waiting.get(op.id);
+    this.waiting.delete(op.id);
+    w?.reject(err);
   }
 
   /** Every comlink call goes through here: it keeps the port referenced while answers are due and fails fast on death. */
@@ -245,6 +312,15 @@ export class StoreConnection {
       this.hooks.onError(err, { store: this.store });
     }
     this.hooks.onGone(this);
+  }
+}
+
+function cloneProblem(op: Op): unknown {
+  try {
+    structuredClone(op);
+    return undefined;
+  } catch (err) {
+    return err;
   }
 }
 

@@ -4,7 +4,7 @@
  * `save`/`appendEntries` only queue an op; the ops of one tick travel in one message.
  */
 import type { Codec } from "../codec/types.js";
-import { StorageError } from "../errors.js";
+import { CodecError, StorageError } from "../errors.js";
 import { defaultSnapshotKey } from "../tier/snapshot.js";
 import { assertBucketKey, collectPage } from "../tier/append-layout.js";
 import { assertValidKey } from "../backend/keys.js";
@@ -46,6 +46,7 @@ abstract class TierProxy implements BaseStorageTier {
   protected readonly tier: number;
   /** The codec when it runs here (values cross as bytes); undefined when the worker encodes. */
   protected readonly mainCodec: Codec<unknown> | undefined;
+  private readonly checkPlain: boolean;
   private openFailure: Error | undefined;
   private closed = false;
 
@@ -63,6 +64,7 @@ abstract class TierProxy implements BaseStorageTier {
     this.mainCodec = codec.kind === "main" ? (opts.codec as Codec<unknown>) : undefined;
     this.codecName =
       codec.kind === "builtin" ? codec.name : codec.kind === "module" ? `${codec.specifier}#${codec.exportName}` : this.mainCodec!.name;
+    this.checkPlain = codec.kind === "builtin";
     this.tier = conn.newTierId();
     const spec: TierSpec = {
       kind,
@@ -120,6 +122,23 @@ abstract class TierProxy implements BaseStorageTier {
     return quiet(done);
   }
 
+  /**
+   * Values for a built-in worker codec cross by structured clone, which cannot carry functions or symbols and
+   * silently turns class instances into plain objects. Refuse those here, as the strict codec would (DESIGN
+   * §3.2): the tier's next flush rejects with CodecError and onError hears it once. Top level only: cheap.
+   */
+  protected refused(values: readonly unknown[]): boolean {
+    if (!this.checkPlain) return false;
+    for (const v of values) {
+      const problem = crossProblem(v);
+      if (problem) {
+        this.conn.refuse(this.tier, new CodecError("encode-failed", `${problem} cannot be stored with codec "${this.codecName}"`, { path: "$" }));
+        return true;
+      }
+    }
+    return false;
+  }
+
   protected encodeHere(value: unknown): Uint8Array {
     return this.mainCodec!.encode(value);
   }
@@ -143,6 +162,7 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     if (filter && !filter(snapshot)) return;
     const key = keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, this.name);
     assertValidKey(key);
+    if (this.refused([snapshot])) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
       this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
@@ -171,6 +191,7 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
     assertValidKey(key);
     if (this.opts.filter && !this.opts.filter(key, value)) return;
+    if (this.refused([value])) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
       this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
@@ -239,6 +260,7 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
   }
 
   private send(bucket: string, entries: readonly T[]): void {
+    if (this.refused(entries)) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(entries);
       this.conn.post({ t: "append", tier: this.tier, bucket, bytes, count: entries.length }, bytes);
@@ -260,6 +282,18 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
 
 async function* decodeAll(segments: Uint8Array[], decode: (b: Uint8Array) => unknown): AsyncGenerator<unknown> {
   for (const s of segments) yield decode(s);
+}
+
+function crossProblem(v: unknown): string | undefined {
+  const t = typeof v;
+  if (t === "function" || t === "symbol") return `a ${t}`;
+  if (t === "object" && v !== null && !Array.isArray(v)) {
+    const proto: unknown = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) {
+      return `an instance of ${(v as { constructor?: { name?: string } }).constructor?.name ?? "a class"}`;
+    }
+  }
+  return undefined;
 }
 
 /** Returned promises never become unhandled rejections when a caller ignores them. */

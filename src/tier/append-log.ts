@@ -83,7 +83,7 @@ export class AppendLogCore<T> extends TierCore<Batch<T>> {
   append(bucket: string, entries: readonly T[]): void {
     this.assertOpen();
     if (entries.length === 0) return;
-    assertBucketKey(bucket);
+    this.checkBucket(bucket);
     this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length });
     this.stats.pendingEntries += entries.length;
     this.accepted(entries.length);
@@ -93,10 +93,17 @@ export class AppendLogCore<T> extends TierCore<Batch<T>> {
   appendEncoded(bucket: string, bytes: Uint8Array, count: number): void {
     this.assertOpen();
     if (count === 0) return;
-    assertBucketKey(bucket);
+    this.checkBucket(bucket);
     this.bucket(bucket).chunks.push({ bytes, count });
     this.stats.pendingEntries += count;
     this.accepted(count);
+  }
+
+  /** The bucket key and (in the segments layout) its longest segment key must both be storable. */
+  private checkBucket(bucket: string): void {
+    assertBucketKey(bucket);
+    this.checkKey(bucket);
+    if (this.layout === "segments") this.checkKey(segmentKey(bucket, 0));
   }
 
   private bucket(key: string): Bucket<T> {
@@ -213,9 +220,11 @@ export class AppendLogCore<T> extends TierCore<Batch<T>> {
   }
 
   private async *decodedValues<V>(keyFilter: string | undefined, decode: (b: Uint8Array) => V): AsyncGenerator<V> {
-    const keys = this.backend.list ? orderBucketKeys(await listSorted(this.backend, keyFilter)) : [keyFilter ?? this.name];
+    const keys = this.backend.list
+      ? orderBucketKeys(await this.guard("list", () => listSorted(this.backend, keyFilter)))
+      : [keyFilter ?? this.name];
     for (const key of keys) {
-      const bytes = await readValue(this.backend, key);
+      const bytes = await this.guard(`read of "${key}"`, () => readValue(this.backend, key));
       if (bytes !== undefined) yield decode(bytes);
     }
   }
@@ -223,6 +232,10 @@ export class AppendLogCore<T> extends TierCore<Batch<T>> {
   /** Folds every bucket's segments into its base value in one batch per bucket (bounded read cost). */
   override async compact(): Promise<void> {
     await this.flush();
+    await this.guard("compaction", () => this.mergeSegments());
+  }
+
+  private async mergeSegments(): Promise<void> {
     const codec = this.codec;
     if (!codec || this.layout !== "segments") return;
     const groups = new Map<string, string[]>();

@@ -9,6 +9,7 @@
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
+import { assertValidKey } from "../backend/keys.js";
 import { validateCadence } from "./options.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
 
@@ -56,6 +57,21 @@ export abstract class TierCore<Batch> {
   protected abstract writeBatch(batch: Batch, epoch: number): Step;
   /** Drops everything pending (rollback). */
   protected abstract clearPending(): void;
+
+  /** A key the backend could never store is refused when the write is accepted, alone (never poisoning a flush). */
+  protected checkKey(key: string): void {
+    assertValidKey(key);
+    this.backend.checkKey?.(key);
+  }
+
+  /** Read paths report backend failures typed, like flushes do (custom backends throw raw OS errors). */
+  protected async guard<R>(what: string, fn: () => Promise<R> | R): Promise<R> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw asStorageError(err, `${what} in storage tier "${this.name}" failed`, { tier: this.name });
+    }
+  }
 
   protected assertOpen(): void {
     if (this.closed) throw new StorageError("closed", `storage tier "${this.name}" is closed`, { tier: this.name });

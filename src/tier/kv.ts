@@ -23,7 +23,7 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
 
   put(key: string, value: T): void {
     this.assertOpen();
-    assertValidKey(key);
+    this.checkKey(key);
     this.pending.set(key, value);
     this.stats.pendingEntries = this.pending.size;
     this.accepted(1);
@@ -133,9 +133,10 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
         { tier: this.name, backend: this.backend.name },
       );
     }
-    for (const key of await listSorted(this.backend, prefix)) {
+    const keys = await this.guard(`list of "${prefix}"`, () => listSorted(this.backend, prefix));
+    for (const key of keys) {
       if (after !== undefined && compareKeys(key, after) <= 0) continue;
-      const bytes = await readValue(this.backend, key);
+      const bytes = await this.guard(`read of "${key}"`, () => readValue(this.backend, key));
       if (bytes !== undefined) yield { key, value: decode(bytes) };
     }
   }

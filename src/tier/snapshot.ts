@@ -3,8 +3,8 @@ import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import type { StorageBackend } from "../backend/types.js";
 import { TierCore, isPermanent } from "./core.js";
-import { assertValidKey } from "../backend/keys.js";
 import type { Step } from "./maybe.js";
+import { readValue } from "./read.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
 
 interface PendingSnapshot<T> {
@@ -27,7 +27,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
 
   put(key: string, value: T): void {
     this.assertOpen();
-    assertValidKey(key);
+    this.checkKey(key);
     // Sync-through saves held for one message must not collapse into one slot across different keys.
     if (this.pending && this.pending.key !== key && this.hasDeferredFlush) this.flushDeferred();
     this.pending = { key, value };
@@ -65,17 +65,15 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 
   async load(key?: string): Promise<T | undefined> {
-    this.assertOpen();
-    const bytes = await this.backend.read(key ?? this.lastSavedKey ?? this.name);
-    if (bytes === undefined || bytes.byteLength === 0) return undefined;
-    return this.codec.decode(bytes);
+    const bytes = await this.loadBytes(key);
+    return bytes === undefined ? undefined : this.codec.decode(bytes);
   }
 
   /** Raw bytes for proxies whose codec runs on the main thread. */
-  async loadBytes(key?: string): Promise<Uint8Array | undefined> {
+  loadBytes(key?: string): Promise<Uint8Array | undefined> {
     this.assertOpen();
-    const bytes = await this.backend.read(key ?? this.lastSavedKey ?? this.name);
-    return bytes === undefined || bytes.byteLength === 0 ? undefined : bytes;
+    const k = key ?? this.lastSavedKey ?? this.name;
+    return this.guard(`read of "${k}"`, () => readValue(this.backend, k));
   }
 }
 

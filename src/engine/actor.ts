@@ -15,6 +15,7 @@ import { SnapshotCore } from "../tier/snapshot.js";
 import type { TierCore } from "../tier/core.js";
 import type { Codec } from "../codec/types.js";
 import { resolveCodec } from "./codecs.js";
+import { frameAt } from "./frame-columns.js";
 import { LatencyWindow } from "./latency.js";
 import {
   COMPACT_GRAPH_JOB,
@@ -173,9 +174,19 @@ export class StoreActor implements ActorApi {
     const { core, codec } = entry;
     switch (op.t) {
       case "put":
-        if (core instanceof AppendLogCore) throw new TypeError("put on an append-log tier");
-        (core as SnapshotCore<unknown> | KvCore<unknown>).put(op.key, op.bytes ?? op.value);
+        asRecordTier(core).put(op.key, op.bytes ?? op.value);
         return undefined;
+      case "puts": {
+        const tier = asRecordTier(core);
+        for (let i = 0; i < op.keys.length; i++) tier.put(op.keys[i]!, op.values[i]);
+        return undefined;
+      }
+      case "frames": {
+        const tier = asRecordTier(core);
+        const { cols } = op;
+        for (let i = 0; i < cols.keys.length; i++) tier.put(cols.keys[i]!, frameAt(cols, i));
+        return undefined;
+      }
       case "append": {
         const log = asLog(core);
         if (op.bytes) log.appendEncoded(op.bucket, op.bytes, op.count);
@@ -436,6 +447,11 @@ const bytesCodec: Codec<unknown> = {
   encode: (v) => v as Uint8Array,
   decode: (b) => b,
 };
+
+function asRecordTier(core: AnyCore): SnapshotCore<unknown> | KvCore<unknown> {
+  if (core instanceof AppendLogCore) throw new TypeError("put on an append-log tier");
+  return core;
+}
 
 function asLog(core: AnyCore): AppendLogCore<unknown> {
   if (!(core instanceof AppendLogCore)) throw new TypeError("not an append-log tier");

@@ -7,6 +7,7 @@ import { proxy, transfer, wrap } from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import type { Piscina } from "piscina";
 import { CodecError, StorageError, deserializeError } from "../errors.js";
+import { emptyColumns, frameAt, pushFrame } from "./frame-columns.js";
 import type { ActorApi, ActorEvent, ActorOptions, ActorStats, FaultKind, Op, Outcome, StoreSpec } from "./protocol.js";
 
 /** The actor as seen across the port: every method answers asynchronously. */
@@ -124,6 +125,31 @@ export class StoreConnection {
     this.schedule();
   }
 
+  /** Queues a put; consecutive puts of one tier in a tick share one columnar op. */
+  postPut(tier: number, key: string, value: unknown): void {
+    this.assertAlive();
+    const last = this.queue[this.queue.length - 1];
+    if (last?.t === "puts" && last.tier === tier) {
+      last.keys.push(key);
+      last.values.push(value);
+      return;
+    }
+    this.queue.push({ t: "puts", tier, keys: [key], values: [value] });
+    this.schedule();
+  }
+
+  /** Queues a WAL-frame put as columns; false when `frame` is not frame-shaped (the caller posts it as a value). */
+  postFrame(tier: number, key: string, frame: unknown): boolean {
+    this.assertAlive();
+    const last = this.queue[this.queue.length - 1];
+    if (last?.t === "frames" && last.tier === tier) return pushFrame(last.cols, key, frame);
+    const cols = emptyColumns();
+    if (!pushFrame(cols, key, frame)) return false;
+    this.queue.push({ t: "frames", tier, cols });
+    this.schedule();
+    return true;
+  }
+
   /** Queues an op that produces a result, in order with everything posted before it. */
   request(op: OpWithoutId): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
     if (this.deathError) return Promise.reject(this.deathError);
@@ -201,7 +227,7 @@ export class StoreConnection {
   private splitUnsendable(ops: Op[], cause: unknown): void {
     const refused = new Map<number, Error>();
     const sendable: Op[] = [];
-    for (const op of ops) {
+    for (const op of ops.flatMap(onePutEach)) {
       const refusal = refused.get(op.tier);
       if (refusal && op.t === "flush") {
         refused.delete(op.tier); // this flush reports it
@@ -313,6 +339,15 @@ export class StoreConnection {
     }
     this.hooks.onGone(this);
   }
+}
+
+/** Columnar puts are split back into single puts, so one unclonable value refuses only itself. */
+function onePutEach(op: Op): Op[] {
+  if (op.t === "puts") return op.keys.map((key, i) => ({ t: "put" as const, tier: op.tier, key, value: op.values[i] }));
+  if (op.t === "frames") {
+    return op.cols.keys.map((key, i) => ({ t: "put" as const, tier: op.tier, key, value: frameAt(op.cols, i) }));
+  }
+  return [op];
 }
 
 function cloneProblem(op: Op): unknown {

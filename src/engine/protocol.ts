@@ -3,6 +3,7 @@
  * structured-clone data: functions never cross threads (filter/keyOf run in the proxy).
  */
 import type { SerializedError } from "../errors.js";
+import type { FrameColumns } from "./frame-columns.js";
 import type { AppendLoadOptions, AppendLogLayout, AppendLogMode } from "../tier/types.js";
 
 /** Name under which the worker entry registers graph compaction (workers/jobs.ts). */
@@ -52,6 +53,10 @@ export interface ActorOptions {
 export type Op =
   | { t: "open"; tier: number; spec: TierSpec; id: number }
   | { t: "put"; tier: number; key: string; value?: unknown; bytes?: Uint8Array }
+  /** Consecutive puts of one tier in one tick, as two columns (cheaper to clone than one object per put). */
+  | { t: "puts"; tier: number; keys: string[]; values: unknown[] }
+  /** Consecutive WAL-frame puts of one tier in one tick, one column per frame field. */
+  | { t: "frames"; tier: number; cols: FrameColumns }
   | { t: "append"; tier: number; bucket: string; entries?: unknown[]; bytes?: Uint8Array; count: number }
   | { t: "rollback"; tier: number }
   | { t: "flush"; tier: number; id: number }

@@ -5,6 +5,7 @@
  */
 import type { Codec } from "../codec/types.js";
 import { CodecError, StorageError } from "../errors.js";
+import { walFrameCodec } from "../wal/codec.js";
 import { defaultSnapshotKey } from "../tier/snapshot.js";
 import { assertBucketKey, collectPage } from "../tier/append-layout.js";
 import { assertValidKey } from "../backend/keys.js";
@@ -166,7 +167,7 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
       this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
-    } else this.conn.post({ t: "put", tier: this.tier, key, value: snapshot });
+    } else this.conn.postPut(this.tier, key, snapshot);
   }
 
   load(key?: string): Promise<T | undefined> {
@@ -179,11 +180,15 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
 }
 
 class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
+  /** WAL tiers: frames travel as columns and are sealed (checksum) in the worker. */
+  private readonly framesAsColumns: boolean;
+
   constructor(
     conn: StoreConnection,
     private readonly opts: EngineKvOptions<T>,
   ) {
     super(conn, "kv", opts as TierCommonOptions & { codec?: Codec<never> });
+    this.framesAsColumns = this.codecName === walFrameCodec.name;
   }
 
   save(key: string, value: T): void {
@@ -195,7 +200,9 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
       this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
-    } else this.conn.post({ t: "put", tier: this.tier, key, value });
+    } else if (!(this.framesAsColumns && this.conn.postFrame(this.tier, key, value))) {
+      this.conn.postPut(this.tier, key, value);
+    }
   }
 
   load(key: string): Promise<T | undefined> {

@@ -9,7 +9,7 @@ import { openStorageEngine } from "../engine/index.js";
 import { attachSnapshotStorage } from "../graph/attach.js";
 import { restoreSnapshot } from "../graph/restore.js";
 import { sendToParent, spawnRole, type ChildMessage } from "./ipc.js";
-import { LoadLoop } from "./load.js";
+import { LoadLoop, backlogLimit } from "./load.js";
 import { roleArgs, type DemoOptions } from "./options.js";
 import { DEMO_GRAPH_NAME, buildServerGraph, prng } from "./server-graph.js";
 import { demoStore, enginePair, graphDigest } from "./store.js";
@@ -19,6 +19,8 @@ const CHILD_COMPACT_EVERY_MS = 1000;
 
 /** The `--child` role: never returns normally (the parent kills it). */
 export async function runCrashChild(opts: DemoOptions): Promise<void> {
+  // Orphaned (the demo itself died): stop rather than write forever.
+  process.once("disconnect", () => process.exit(3));
   const engine = openStorageEngine({ threads: 1 });
   const store = demoStore(opts.dataDir);
   const server = buildServerGraph(opts.nodes);
@@ -46,7 +48,7 @@ export async function runCrashChild(opts: DemoOptions): Promise<void> {
     batch: opts.batch,
     durationMs: Number.POSITIVE_INFINITY,
     flushEveryMs: CHILD_FLUSH_EVERY_MS,
-    maxBacklogFrames: 100_000,
+    maxBacklogFrames: backlogLimit(opts.nodes),
     onFlushStart: () => graphDigest(graph),
     onDurable: (seq, digest) => sendToParent({ type: "ack", seq, digest: digest ?? "" }),
     between: () => (performance.now() - lastCompaction >= CHILD_COMPACT_EVERY_MS ? compactAtAck() : undefined),

@@ -3,6 +3,7 @@
  * `flushEveryMs` to learn the durable seq, and backpressure when too many frames are not yet durable (a server
  * must not buffer without bound when the disk is slower than its traffic).
  */
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setImmediate as nextTick } from "node:timers/promises";
 import type { StorageHandle } from "../graph/storage-types.js";
 import { applyUpdates, type ServerGraph } from "./server-graph.js";
@@ -34,10 +35,12 @@ export interface LoadStats {
   durableSeq: number;
   startedAt: number;
   elapsedMs: number;
+  /** Milliseconds from each `handle.flush()` call to its resolution (durable). */
+  flushMs: number[];
 }
 
 export class LoadLoop {
-  readonly stats: LoadStats = { changes: 0, waves: 0, durableSeq: 0, startedAt: 0, elapsedMs: 0 };
+  readonly stats: LoadStats = { changes: 0, waves: 0, durableSeq: 0, startedAt: 0, elapsedMs: 0, flushMs: [] };
   private inFlight: Promise<void> | undefined;
   private lastFlushAt = 0;
   private failure: unknown;
@@ -72,6 +75,7 @@ export class LoadLoop {
     const seq = this.opts.handle.seq;
     const mark = this.opts.onFlushStart?.(seq);
     const p = this.opts.handle.flush().then(async (durable) => {
+      this.stats.flushMs.push(performance.now() - now);
       this.stats.durableSeq = Math.max(this.stats.durableSeq, durable);
       await this.opts.onDurable?.(seq, mark);
     });
@@ -85,4 +89,45 @@ export class LoadLoop {
     });
     return p;
   }
+}
+
+/**
+ * Backlog (frames assigned, not yet durable) at which a writer waits: about a second of the actor's work. The
+ * disk sets the sustainable rate; beyond it a server must slow down rather than buffer without bound.
+ */
+export function backlogLimit(nodes: number): number {
+  return Math.max(2_000, nodes * 2);
+}
+
+/** The `p`th percentile (0–100) of `samples`, undefined when there are none. */
+export function percentile(samples: readonly number[], p: number): number | undefined {
+  if (samples.length === 0) return undefined;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * Event-loop delay p99 (ms) of the same update loop on a graph without storage: the part of the delay that is
+ * the graph's own work, for comparison with the persisted run. The first `warmupMs` (JIT) are not measured.
+ */
+export async function graphOnlyLoopP99(
+  server: ServerGraph,
+  random: () => number,
+  batch: number,
+  warmupMs: number,
+  ms: number,
+): Promise<number> {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  const start = performance.now();
+  let measuring = false;
+  for (let now = start; now - start < warmupMs + ms; now = performance.now()) {
+    if (!measuring && now - start >= warmupMs) {
+      h.enable();
+      measuring = true;
+    }
+    applyUpdates(server, random, batch);
+    await nextTick();
+  }
+  h.disable();
+  return h.percentile(99) / 1e6;
 }

@@ -47,11 +47,13 @@ export interface VerifyOutcome {
 export async function verifyInFreshProcess(opts: DemoOptions, seq: number, expected: string): Promise<VerifyOutcome> {
   const child = spawnRole(roleArgs(opts, "verify", { "target-seq": String(seq) }));
   const out: VerifyOutcome = { ok: false, result: undefined, error: undefined };
+  const guard = setTimeout(() => child.kill("SIGKILL"), 300_000);
   child.on("message", (msg: ChildMessage) => {
     if (msg.type === "verified") out.result = msg;
     else if (msg.type === "error") out.error = msg.message;
   });
   const [code] = (await once(child, "close")) as [number | null, NodeJS.Signals | null];
+  clearTimeout(guard);
   if (out.result === undefined && out.error === undefined) out.error = `the verifying process exited with code ${String(code)}`;
   const r = out.result;
   out.ok = r !== undefined && r.finalSeq === seq && r.digest === expected && r.durableSeq >= seq;

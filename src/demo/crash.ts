@@ -56,8 +56,6 @@ export async function runCrashChild(opts: DemoOptions): Promise<void> {
 }
 
 export interface CrashOutcome {
-  /** Seq the child restored to before writing. */
-  restoredSeq: number | undefined;
   acks: number;
   /** Highest acknowledged durable seq and the digest at it. */
   last: { seq: number; digest: string } | undefined;
@@ -70,7 +68,7 @@ export interface CrashOutcome {
 /** Spawns the crash child, kills it `opts.crashAfterMs` after it started writing, and collects its acks. */
 export async function runCrashPhase(opts: DemoOptions): Promise<CrashOutcome> {
   const child = spawnRole(roleArgs(opts, "child"));
-  const out: CrashOutcome = { restoredSeq: undefined, acks: 0, last: undefined, signal: null, killedAfterMs: undefined, error: undefined };
+  const out: CrashOutcome = { acks: 0, last: undefined, signal: null, killedAfterMs: undefined, error: undefined };
   let startedAt = 0;
   let killTimer: NodeJS.Timeout | undefined;
   // A child that never starts (e.g. cannot open the store) must not hang the demo.
@@ -78,7 +76,6 @@ export async function runCrashPhase(opts: DemoOptions): Promise<CrashOutcome> {
   child.on("message", (msg: ChildMessage) => {
     switch (msg.type) {
       case "started":
-        out.restoredSeq = msg.restoredSeq;
         startedAt = performance.now();
         console.log(`  child pid ${msg.pid} restored seq ${msg.restoredSeq}, attached (baseline ${msg.baselineSeq}), writing…`);
         killTimer = setTimeout(() => {

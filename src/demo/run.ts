@@ -4,6 +4,7 @@
  * writer acknowledged as durable. Exit code 0 only when the restore is verified.
  * The same module runs the crash child (`--child`) and the verifying process (`--verify`).
  */
+import { join } from "node:path";
 import { runCrashChild, runCrashPhase } from "./crash.js";
 import { runRole } from "./ipc.js";
 import { runLoadPhase } from "./load-phase.js";
@@ -15,7 +16,7 @@ import { runVerifyChild, verifyInFreshProcess } from "./verify.js";
 
 async function runMain(opts: DemoOptions): Promise<boolean> {
   const tty = process.stdout.isTTY === true;
-  const dbPath = `${opts.dataDir}/${DB_FILE}`;
+  const dbPath = join(opts.dataDir, DB_FILE);
   console.log(`graphrefly-storage demo: ${formatInt(opts.nodes)} sessions in a reactive graph, persisted to ${dbPath}`);
   resetStore(opts.dataDir);
 

@@ -7,7 +7,7 @@
  */
 import { jsonCodec } from "../codec/json.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
-import { RestoreError, StorageError } from "../errors.js";
+import { RestoreError, StorageError, asStorageError } from "../errors.js";
 import type { ActorJob } from "../engine/actor.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
@@ -62,15 +62,16 @@ export interface CompactionResult {
   /** Bytes of the baseline plus every WAL frame of the graph, before and after. */
   bytesBefore: number;
   bytesAfter: number;
-  /** The baseline and the deletions were committed in one atomic backend batch. */
+  /** The baseline and the deletions were committed in one atomic backend batch (true when nothing was written). */
   atomic: boolean;
 }
 
 /**
  * Compacts `opts.graphName` on `ctx.backend`. Throws RestoreError `baseline-missing` when there is no value
  * baseline to fold into, RestoreError `torn-write-mid-stream` for a corrupt frame mid-stream (before writing
- * anything), StorageError `backend-no-list-support` for a backend that cannot list, TypeError/RangeError for bad
- * options.
+ * anything), StorageError `backend-no-list-support` for a backend that cannot list, StorageError `backend-error`
+ * when a read or the commit fails (an atomic commit then changed nothing; otherwise at worst the new baseline is
+ * stored and some covered frames are not yet deleted, which restore ignores), TypeError/RangeError for bad options.
  */
 export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
   const { graphName, keepFrames, onTornWrite } = checkOptions(opts);
@@ -86,12 +87,18 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     });
   }
   await ctx.flushAll?.();
+  const io = <T>(what: string, run: () => T | Promise<T>): Promise<T> =>
+    Promise.resolve()
+      .then(run)
+      .catch((err: unknown) => {
+        throw asStorageError(err, `compaction of graph "${graphName}": ${what} failed`, { graphName });
+      });
 
-  const baselineBytes = await backend.read(graphName);
+  const baselineBytes = await io("reading the baseline", () => backend.read(graphName));
   const baseline = decodeBaseline(graphName, baselineBytes);
   const prefix = graphWalPrefix(graphName);
   const stored: StoredFrame[] = [];
-  for (const key of await backend.list(`${prefix}/`)) {
+  for (const key of await io("listing the WAL", () => backend.list!(`${prefix}/`))) {
     const seq = parseWalFrameKey(prefix, key);
     if (seq !== undefined) stored.push({ key, seq, bytes: 0 });
   }
@@ -101,7 +108,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   const collected: CollectedFrame[] = [];
   let bytesBefore = baselineBytes?.byteLength ?? 0;
   for (const f of stored) {
-    const bytes = await backend.read(f.key);
+    const bytes = await io(`reading WAL frame ${f.seq}`, () => backend.read(f.key));
     f.bytes = bytes?.byteLength ?? 0;
     bytesBefore += f.bytes;
     if (f.seq > baseline.seq) collected.push(collect(f, bytes));
@@ -137,7 +144,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     newBaselineBytes = bytes.byteLength;
     ops.unshift({ op: "put", key: graphName, value: bytes }); // baseline first: a non-atomic batch keeps order
   }
-  const atomic = await commit(backend, ops);
+  const atomic = await io("committing the new baseline", () => commit(backend, ops));
 
   const deletedBytes = doomed.reduce((n, f) => n + f.bytes, 0);
   return {

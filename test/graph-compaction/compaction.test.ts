@@ -8,6 +8,7 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
 import { RestoreError, StorageError } from "../../src/errors.js";
+import { wrapBackend } from "../support/test-backend.js";
 import { compactGraph } from "../../src/graph/compaction.js";
 import { restoreSnapshot } from "../../src/graph/restore.js";
 import { attachSnapshotStorage } from "../../src/graph/attach.js";
@@ -219,5 +220,38 @@ describe("compactGraph input checks", () => {
     const err = await compactGraph({ backend: unlisted }, { graphName: GRAPH }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ code: "backend-no-list-support" });
+  });
+});
+
+describe("compactGraph on failing and asynchronous backends", () => {
+  it("a failed commit is a typed backend error and leaves the store as it was", async () => {
+    const backend = wrapBackend(openBackend("sqlite", tmp));
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(13);
+    for (let i = 0; i < 10; i++) randomWave(graph, random);
+    await writer.dispose();
+    const before = await dumpStore(backend);
+    backend.failNext(1);
+    const err = await compactGraph({ backend }, { graphName: GRAPH }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ code: "backend-error", details: { graphName: GRAPH, osCode: "EIO" } });
+    expect(await dumpStore(backend)).toEqual(before);
+    // Nothing was lost: the next compaction succeeds.
+    expect((await compactGraph({ backend }, { graphName: GRAPH })).baselineSeq).toBe(writer.seq);
+    await backend.close?.();
+  });
+
+  it("works on a backend whose every call is asynchronous", async () => {
+    const backend = wrapBackend(openBackend("file", tmp), { async: true });
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(17);
+    for (let i = 0; i < 25; i++) randomWave(graph, random);
+    await writer.dispose();
+    const r = await compactGraph({ backend }, { graphName: GRAPH, keepFrames: 1 });
+    expect(r).toMatchObject({ baselineSeq: writer.seq, keptFrames: 1, atomic: false });
+    expect(await restoredSnapshot(inlinePair(backend))).toEqual(graph.snapshot());
+    await backend.close?.();
   });
 });

@@ -5,7 +5,7 @@
  * every acknowledged key is present with its exact value, the stored keys form a gap-free prefix
  * (flushes commit in order), and the store keeps accepting writes. KV_CRASH_CYCLES=n for long runs.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it, type ExpectStatic } from "vitest";
 import { join } from "node:path";
 import { fileKv, sqliteKv } from "../../src/tier/factories.js";
 import type { KvStorageTier } from "../../src/tier/types.js";
@@ -13,6 +13,8 @@ import { assertBuilt, envCount, killAllChildren, prng, sleep, startChild, tempDi
 import { KEY_PREFIX, keyOf, sameValue, valueOf } from "./fixtures/kv-crash-model.mjs";
 
 const CYCLES_PER_BACKEND = envCount("KV_CRASH_CYCLES", 16);
+/** A safety net for a hung child, never the thing asserted. */
+const TIMEOUT = 60_000 + CYCLES_PER_BACKEND * 5_000;
 
 type Kind = "sqlite" | "file";
 
@@ -47,7 +49,7 @@ async function verifyInline(kv: KvStorageTier<unknown>): Promise<Verified> {
   return { count: present.size, contiguous, holes: present.size - contiguous, badValues, badKeys };
 }
 
-function expectIntact(v: Verified, acked: number, where: string): void {
+function expectIntact(expect: ExpectStatic, v: Verified, acked: number, where: string): void {
   // Every index 0..acked was acknowledged durable: all must be there, unchanged, with nothing torn above.
   expect(v.contiguous, `${where}: acknowledged keys lost (acked up to ${acked})`).toBeGreaterThanOrEqual(acked + 1);
   expect(v.holes, `${where}: keys present above a missing one`).toBe(0);
@@ -55,18 +57,19 @@ function expectIntact(v: Verified, acked: number, where: string): void {
   expect(v.badKeys, `${where}: keys the writer never wrote`).toBe(0);
 }
 
-describe.each<Kind>(["sqlite", "file"])("kill -9 during kv writes (%s, engine)", (kind) => {
-  let tmp: TempDir;
-  beforeAll(() => {
-    assertBuilt();
-    tmp = tempDir(`crash-kv-${kind}`);
-  });
-  afterAll(async () => {
-    await killAllChildren();
-    tmp.remove();
-  });
+let tmp: TempDir;
+beforeAll(() => {
+  assertBuilt();
+  tmp = tempDir("crash-kv");
+});
+afterAll(async () => {
+  await killAllChildren();
+  tmp.remove();
+});
 
-  it(`${CYCLES_PER_BACKEND} cycles: every acknowledged key survives, restarts verify in a fresh process`, async () => {
+describe("kill -9 during kv writes (engine)", () => {
+  const title = `%s: ${CYCLES_PER_BACKEND} cycles; every acknowledged key survives, restarts verify in a fresh process`;
+  it.concurrent.for<Kind>(["sqlite", "file"])(title, { timeout: TIMEOUT }, async (kind, { expect }) => {
     const store = kind === "sqlite" ? join(tmp.dir, "store.db") : join(tmp.dir, "store");
     const rnd = prng(kind === "sqlite" ? 0x5eed1 : 0x5eed2);
     let acked = -1;
@@ -74,8 +77,7 @@ describe.each<Kind>(["sqlite", "file"])("kill -9 during kv writes (%s, engine)",
     let killsAfterAck = 0;
     for (let cycle = 0; cycle < CYCLES_PER_BACKEND; cycle++) {
       const child = startChild("kv-crash-writer.mjs", { kind, store, acked });
-      const early = rnd() < 0.2;
-      if (early) {
+      if (rnd() < 0.2) {
         // Anywhere from process start through restore and the first writes.
         await sleep(Math.floor(rnd() * 300));
       } else {
@@ -85,11 +87,11 @@ describe.each<Kind>(["sqlite", "file"])("kill -9 during kv writes (%s, engine)",
       }
       const messages: ChildMessage[] = await child.kill();
       const error = messages.find((m) => m.t === "error");
-      expect(error, `cycle ${cycle}: child failed`).toBeUndefined();
+      expect(error, `${kind} cycle ${cycle}: child failed`).toBeUndefined();
       const verified = messages.find((m) => m.t === "verified") as (ChildMessage & Verified) | undefined;
       if (verified) {
         verifiedRuns++;
-        expectIntact(verified, acked, `cycle ${cycle} (fresh process)`);
+        expectIntact(expect, verified, acked, `${kind} cycle ${cycle} (fresh process)`);
       }
       for (const m of messages) if (m.t === "ack") acked = Math.max(acked, m.upTo as number);
     }
@@ -98,7 +100,7 @@ describe.each<Kind>(["sqlite", "file"])("kill -9 during kv writes (%s, engine)",
     expect(acked).toBeGreaterThan(0);
 
     const kv = openInline(kind, store);
-    expectIntact(await verifyInline(kv), acked, "final inline check");
+    expectIntact(expect, await verifyInline(kv), acked, `${kind}: final inline check`);
     // The store still accepts writes after all those crashes.
     kv.save("after-crashes", { ok: true });
     await kv.flush();
@@ -106,5 +108,5 @@ describe.each<Kind>(["sqlite", "file"])("kill -9 during kv writes (%s, engine)",
     const again = openInline(kind, store);
     expect(await again.load("after-crashes")).toEqual({ ok: true });
     await again.close();
-  }, 60_000 + CYCLES_PER_BACKEND * 5_000); // a safety net for a hung child, never the thing asserted
+  });
 });

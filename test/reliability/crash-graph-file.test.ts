@@ -1,4 +1,0 @@
-/** kill -9 of an engine + attach graph writer on the file backend: see fixtures/graph-crash-suite.ts. */
-import { graphCrashSuite } from "./fixtures/graph-crash-suite.js";
-
-graphCrashSuite("file");

@@ -83,8 +83,14 @@ interface LiveRule {
 
 const nextMacrotask = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-export function faultyBackend(inner: StorageBackend, plan: readonly FaultRule[] = [], opts: FaultyBackendOptions = {}): FaultyBackend {
-  if (!inner.list || !inner.writeBatch || !inner.delete) throw new TypeError("faultyBackend wraps a backend with list, delete and writeBatch");
+export function faultyBackend(
+  inner: StorageBackend,
+  plan: readonly FaultRule[] = [],
+  opts: FaultyBackendOptions = {},
+): FaultyBackend {
+  if (!inner.list || !inner.writeBatch || !inner.delete) {
+    throw new TypeError("faultyBackend wraps a backend with list, delete and writeBatch");
+  }
   const isAsync = opts.async === true;
   const rules: LiveRule[] = [];
   const calls: Record<FaultOp, number> = { read: 0, write: 0, writeBatch: 0, delete: 0, list: 0 };
@@ -102,6 +108,7 @@ export function faultyBackend(inner: StorageBackend, plan: readonly FaultRule[] 
     if (rule.torn !== undefined && supports.atomicBatch) {
       throw new TypeError("torn batches need a plan that declares them up front (supports.atomicBatch must be false)");
     }
+    if (rule.torn !== undefined && !inner.supports.sync) throw new TypeError("torn batches need a synchronous inner backend");
     rules.push({ rule, seen: 0, failed: 0 });
   }
   for (const r of plan) inject(r);
@@ -150,7 +157,8 @@ export function faultyBackend(inner: StorageBackend, plan: readonly FaultRule[] 
     read: (key) => call("read", [key], () => inner.read(key)) as Uint8Array | undefined | Promise<Uint8Array | undefined>,
     write: (key, bytes) => call("write", [key], () => inner.write(key, bytes)) as void | Promise<void>,
     delete: (key) => call("delete", [key], () => inner.delete!(key)) as void | Promise<void>,
-    list: (prefix) => call("list", [prefix ?? ""], () => inner.list!(prefix)) as readonly string[] | Promise<readonly string[]>,
+    list: (prefix) =>
+      call("list", [prefix ?? ""], () => inner.list!(prefix)) as readonly string[] | Promise<readonly string[]>,
     writeBatch: (ops) =>
       call(
         "writeBatch",

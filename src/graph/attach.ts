@@ -10,8 +10,8 @@ import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
-import { decomposeDiffToFrames } from "./decompose.js";
-import { SnapshotMirror } from "./diff.js";
+import { diffFrames } from "./decompose.js";
+import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "./paths.js";
 import type {
   AttachOptions,
@@ -31,7 +31,7 @@ const nowNs = (): number => Date.now() * 1_000_000;
 
 type Item =
   | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number }
-  | { kind: "frames"; diff: GraphSnapshotDiff; timestampNs: number; frames?: GraphWALFrame[]; next: number };
+  | { kind: "frames"; diff: GraphSnapshotDiff; timestampNs: number; frames: GraphWALFrame[] | undefined; next: number };
 
 /** Per-pair cursor and outbox. Items wait here until the seq bootstrap is done and leave once saved. */
 class PairState {
@@ -89,48 +89,69 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     }
   };
 
-  /** Saves queued items in order until one fails; seqs advance only with what was saved. */
+  /** Saves one item (throws what the tier throws); seqs advance only with what was saved. */
+  const save = (pair: PairState, item: Item): void => {
+    if (item.kind === "baseline") {
+      pair.snapshot.save({
+        name: graph.name,
+        mode: "full",
+        snapshot: item.snapshot,
+        seq: pair.seq + 1,
+        timestamp_ns: item.timestampNs,
+        format_version: SNAPSHOT_VERSION,
+      });
+      pair.seq += 1;
+      return;
+    }
+    const wal = pair.wal as KvStorageTier<WALFrame>;
+    // Numbered on first attempt and kept, so a retry re-saves the same seqs under the same keys.
+    const frames = (item.frames ??= diffFrames(item.diff, item.timestampNs, pair.seq, pair.seal));
+    for (; item.next < frames.length; item.next++) {
+      const f = frames[item.next] as GraphWALFrame;
+      wal.save(walFrameKey(pair.prefix, f.frame_seq), f);
+    }
+    if (frames.length > 0) pair.seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
+  };
+
+  /** Records a failed save: the outbox is stuck until a retry succeeds, or for good when no retry can. */
+  const fail = (pair: PairState, err: unknown): void => {
+    // A write that can never succeed stops this pair rather than leave a hole in its WAL.
+    if (isPermanent(err)) pair.poisoned = err;
+    else pair.blocked = err instanceof Error ? err : new Error(String(err));
+    report(err, pair);
+  };
+
+  /** Saves queued items in order until one fails. */
   const drain = (pair: PairState): void => {
     if (!pair.ready || pair.poisoned !== undefined) return;
     while (pair.head < pair.queue.length) {
-      const item = pair.queue[pair.head] as Item;
       try {
-        if (item.kind === "baseline") {
-          pair.snapshot.save({
-            name: graph.name,
-            mode: "full",
-            snapshot: item.snapshot,
-            seq: pair.seq + 1,
-            timestamp_ns: item.timestampNs,
-            format_version: SNAPSHOT_VERSION,
-          });
-          pair.seq += 1;
-        } else {
-          const wal = pair.wal as KvStorageTier<WALFrame>;
-          // Numbered on first attempt and kept, so a retry re-saves the same seqs under the same keys.
-          const frames = (item.frames ??= decomposeDiffToFrames(item.diff, {
-            timestampNs: item.timestampNs,
-            baseSeq: pair.seq,
-            seal: pair.seal,
-          }));
-          for (; item.next < frames.length; item.next++) {
-            const f = frames[item.next] as GraphWALFrame;
-            wal.save(walFrameKey(pair.prefix, f.frame_seq), f);
-          }
-          if (frames.length > 0) pair.seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
-        }
-        pair.queue[pair.head++] = undefined; // released for GC
-        pair.blocked = undefined;
+        save(pair, pair.queue[pair.head] as Item);
       } catch (err) {
-        // A write that can never succeed stops this pair rather than leave a hole in its WAL.
-        if (isPermanent(err)) pair.poisoned = err;
-        else pair.blocked = err instanceof Error ? err : new Error(String(err));
-        report(err, pair);
+        fail(pair, err);
         return;
       }
+      pair.queue[pair.head++] = undefined; // released for GC
+      pair.blocked = undefined;
     }
-    pair.queue = [];
+    if (pair.queue.length !== 0) pair.queue.length = 0;
     pair.head = 0;
+  };
+
+  /** Saves `item` now when nothing waits ahead of it (the steady state), else queues it behind the rest. */
+  const submit = (pair: PairState, item: Item): void => {
+    if (!pair.ready || pair.poisoned !== undefined || pair.head !== pair.queue.length) {
+      pair.queue.push(item);
+      drain(pair);
+      return;
+    }
+    try {
+      save(pair, item);
+      pair.blocked = undefined;
+    } catch (err) {
+      pair.queue.push(item);
+      fail(pair, err);
+    }
   };
 
   // ---- attach baseline and seq bootstrap -------------------------------------------------------------------
@@ -173,9 +194,15 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const onWave = (wave: GraphWave): void => {
     if (wave.cause === "destroy" || disposed) return;
     try {
+      const signals = wave.signals;
+      if (!gated && wave.topology.length === 0 && pendingNodes.size === 0 && pendingMounts.size === 0) {
+        // Hot path: an ungated wave without topology and nothing carried over; its signals are the touched set.
+        if (signals.length > 0) persist(mirror.updateSignals(graph, signals));
+        return;
+      }
       // O(size of the wave): touched paths accumulate until a wave passes the trigger gate.
       let fire = false;
-      for (const s of wave.signals) {
+      for (const s of signals) {
         pendingNodes.add(s.path);
         if (!fire && s.signal !== "teardown") fire = !gated || triggers(s.path, false);
       }
@@ -184,36 +211,41 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         else pendingMounts.add(t.path);
         if (!fire) fire = !gated || triggers(t.path, t.op === "remove" || t.op === "unmount");
       }
-      if (fire) persist();
+      if (!fire) return;
+      // O(touched paths): the mirror compares only them (describeNode is O(node)); no snapshot(), no full scan.
+      const diff = mirror.update(graph, pendingNodes, pendingMounts);
+      pendingNodes.clear();
+      pendingMounts.clear();
+      persist(diff);
     } catch (err) {
       report(err, states[0] as PairState);
     }
   };
 
-  const persist = (): void => {
-    // O(touched paths): the mirror compares only them (describeNode is O(node)); no snapshot(), no full scan.
-    const diff = mirror.update(graph, pendingNodes, pendingMounts);
-    pendingNodes.clear();
-    pendingMounts.clear();
+  /** Saves the wave's frames (and a baseline at each boundary) in every pair, or queues what cannot go yet. */
+  const persist = (diff: DiffBuilder): void => {
     if (diff.empty) return;
     const timestampNs = nowNs();
-    const built = diff.build();
+    // `diff` is the mirror's scratch: an item that outlives this call before being numbered gets its own copy.
+    let kept: GraphSnapshotDiff | undefined;
     let baseline: GraphPersistSnapshot | undefined;
-    const takeBaseline = (): GraphPersistSnapshot => (baseline ??= graph.snapshot());
     for (const pair of states) {
       if (pair.poisoned !== undefined) continue;
       if (pair.wal === undefined) {
         // Without a WAL every persisted wave is a full baseline: O(graph) by the caller's choice.
-        pair.queue.push({ kind: "baseline", snapshot: takeBaseline(), timestampNs });
-      } else {
-        pair.queue.push({ kind: "frames", diff: built, timestampNs, next: 0 });
-        // The wave's frames are written too, so the WAL alone stays gap-free whichever tier lands first.
-        if (++pair.sinceBaseline >= pair.compactEvery) {
-          pair.sinceBaseline = 0;
-          pair.queue.push({ kind: "baseline", snapshot: takeBaseline(), timestampNs });
-        }
+        baseline ??= graph.snapshot();
+        submit(pair, { kind: "baseline", snapshot: baseline, timestampNs });
+        continue;
       }
-      drain(pair);
+      const item: Item = { kind: "frames", diff, timestampNs, frames: undefined, next: 0 };
+      submit(pair, item);
+      if (item.frames === undefined) item.diff = kept ??= diff.copy();
+      // The wave's frames are written too, so the WAL alone stays gap-free whichever tier lands first.
+      if (++pair.sinceBaseline >= pair.compactEvery) {
+        pair.sinceBaseline = 0;
+        baseline ??= graph.snapshot();
+        submit(pair, { kind: "baseline", snapshot: baseline, timestampNs });
+      }
     }
     // A full snapshot was taken anyway (amortized over compactEvery waves): re-seed the mirror from it.
     if (baseline !== undefined) mirror.reset(baseline);

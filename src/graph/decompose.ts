@@ -10,8 +10,11 @@ import { compareCodePoints, isInside, parentPath } from "./paths.js";
 import type {
   DecomposeOptions,
   DiffNodeRemoved,
+  DiffValueChange,
   GraphChange,
+  GraphDataChange,
   GraphSnapshotDiff,
+  GraphSpecChange,
   GraphWALFrame,
 } from "./storage-types.js";
 import { SNAPSHOT_VERSION } from "./types.js";
@@ -31,30 +34,79 @@ export function decomposeDiffToFrames(diff: GraphSnapshotDiff, opts: DecomposeOp
   if (!Number.isSafeInteger(baseSeq) || baseSeq < 0) {
     throw new RangeError(`decomposeDiffToFrames: baseSeq must be a non-negative safe integer, got ${String(baseSeq)}`);
   }
-  const seal = opts.seal ?? true;
-  const frames: GraphWALFrame[] = [];
-  // Hot path (attach calls this per wave): one object literal per frame, no copies; sealing only when asked.
-  const push = (lifecycle: Lifecycle, path: string, change: GraphChange): void => {
-    const frame: GraphWALFrame = {
-      t: "c",
-      lifecycle,
-      path,
-      change: {
-        structure: lifecycle === "spec" ? SPEC_STRUCTURE : VALUE_STRUCTURE,
-        version: SNAPSHOT_VERSION,
-        t_ns: timestampNs,
-        lifecycle,
-        change,
-      },
-      frame_seq: baseSeq + frames.length + 1,
-      frame_t_ns: timestampNs,
-      checksum: "",
-      format_version: WAL_FORMAT_VERSION,
-    };
-    frames.push(seal ? sealWalFrame(frame) : frame);
-  };
+  return diffFrames(diff, timestampNs, baseSeq, opts.seal ?? true);
+}
 
-  // Value-only waves (the common case) skip the removal bookkeeping entirely.
+/**
+ * `decomposeDiffToFrames` for callers whose arguments are valid by construction (attach, once per wave and
+ * pair): no options object, no checks.
+ */
+export function diffFrames(
+  diff: GraphSnapshotDiff,
+  timestampNs: number,
+  baseSeq: number,
+  seal: boolean,
+): GraphWALFrame[] {
+  const frames: GraphWALFrame[] = [];
+  const values = byPath(diff.valuesChanged);
+  const topology =
+    diff.nodesAdded.length > 0 ||
+    diff.nodesRemoved.length > 0 ||
+    diff.subgraphsAdded.length > 0 ||
+    diff.subgraphsRemoved.length > 0;
+  if (topology) topologyFrames(diff, timestampNs, baseSeq, seal, frames);
+  // Value frames come last whatever the topology; a value-only wave (the common case) is just this loop.
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as DiffValueChange;
+    const change: GraphDataChange =
+      v.value === undefined ? { kind: "node.invalidate", path: v.path } : { kind: "node.set", path: v.path, value: v.value };
+    frames.push(walFrame("data", v.path, change, timestampNs, baseSeq + frames.length + 1, seal));
+  }
+  return frames;
+}
+
+/**
+ * One frame, built in its final shape (the eight fields in protocol order): `checksum: ""` is left for a tier
+ * whose codec seals where it encodes; otherwise the frame is sealed here (inline tiers).
+ */
+function walFrame(
+  lifecycle: Lifecycle,
+  path: string,
+  change: GraphChange,
+  timestampNs: number,
+  seq: number,
+  seal: boolean,
+): GraphWALFrame {
+  const frame: GraphWALFrame = {
+    t: "c",
+    lifecycle,
+    path,
+    change: {
+      structure: lifecycle === "spec" ? SPEC_STRUCTURE : VALUE_STRUCTURE,
+      version: SNAPSHOT_VERSION,
+      t_ns: timestampNs,
+      lifecycle,
+      change,
+    },
+    frame_seq: seq,
+    frame_t_ns: timestampNs,
+    checksum: "",
+    format_version: WAL_FORMAT_VERSION,
+  };
+  return seal ? sealWalFrame(frame) : frame;
+}
+
+/** Appends the spec frames of `diff` (everything but value changes) to `frames`, in replay-safe order. */
+function topologyFrames(
+  diff: GraphSnapshotDiff,
+  timestampNs: number,
+  baseSeq: number,
+  seal: boolean,
+  frames: GraphWALFrame[],
+): void {
+  const push = (path: string, change: GraphSpecChange): void => {
+    frames.push(walFrame("spec", path, change, timestampNs, baseSeq + frames.length + 1, seal));
+  };
   const removing = diff.nodesRemoved.length > 0 || diff.subgraphsRemoved.length > 0;
   // A removal that frees a path the diff re-uses (a replaced node, or node <-> mount) must come first; so must the
   // removed dependents of such a node. Otherwise the order is the one above.
@@ -64,25 +116,17 @@ export function decomposeDiffToFrames(diff: GraphSnapshotDiff, opts: DecomposeOp
   const removals = (first: boolean): void => {
     if (!removing) return;
     for (const r of removalOrder(removed.filter((x) => early.has(x.path) === first))) {
-      push("spec", r, { kind: "graph.remove", nodeId: r });
+      push(r, { kind: "graph.remove", nodeId: r });
     }
     // An unmount removes its whole subtree, so nodes and nested mounts under an unmounted mount need no frame.
     for (const m of [...sorted(diff.subgraphsRemoved)].reverse()) {
-      if (!underAny(m, unmounted) && early.has(m) === first) push("spec", m, { kind: "graph.unmount", path: m });
+      if (!underAny(m, unmounted) && early.has(m) === first) push(m, { kind: "graph.unmount", path: m });
     }
   };
   removals(true);
-  for (const m of sorted(diff.subgraphsAdded)) push("spec", m, { kind: "graph.mount", path: m, subgraphId: m });
-  for (const a of byPath(diff.nodesAdded)) push("spec", a.path, { kind: "graph.add", nodeId: a.path, slice: a.slice });
+  for (const m of sorted(diff.subgraphsAdded)) push(m, { kind: "graph.mount", path: m, subgraphId: m });
+  for (const a of byPath(diff.nodesAdded)) push(a.path, { kind: "graph.add", nodeId: a.path, slice: a.slice });
   removals(false);
-  for (const v of byPath(diff.valuesChanged)) {
-    push(
-      "data",
-      v.path,
-      v.value === undefined ? { kind: "node.invalidate", path: v.path } : { kind: "node.set", path: v.path, value: v.value },
-    );
-  }
-  return frames;
 }
 
 /** True when a strict ancestor mount of `path` is in `mounts`. O(depth). */
@@ -97,9 +141,14 @@ function sorted(paths: readonly string[]): readonly string[] {
   return paths.length < 2 ? paths : [...paths].sort(compareCodePoints);
 }
 
-/** Entries sorted by `path` in code-point order (a copy when there is anything to sort). */
+/** Entries sorted by `path` in code-point order: the input itself when already sorted, else a sorted copy. */
 function byPath<T extends { readonly path: string }>(items: readonly T[]): readonly T[] {
-  return items.length < 2 ? items : [...items].sort((x, y) => compareCodePoints(x.path, y.path));
+  for (let i = 1; i < items.length; i++) {
+    if (compareCodePoints((items[i - 1] as T).path, (items[i] as T).path) > 0) {
+      return [...items].sort((x, y) => compareCodePoints(x.path, y.path));
+    }
+  }
+  return items;
 }
 
 /**

@@ -38,8 +38,8 @@ function sameDeps(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** Mutable accumulator of one diff; attach fills it path by path. */
-export class DiffBuilder {
+/** Mutable accumulator of one diff (itself a `GraphSnapshotDiff`); attach fills it path by path. */
+export class DiffBuilder implements GraphSnapshotDiff {
   readonly nodesAdded: DiffNodeAdded[] = [];
   readonly nodesRemoved: DiffNodeRemoved[] = [];
   readonly subgraphsAdded: string[] = [];
@@ -76,6 +76,7 @@ export class DiffBuilder {
     );
   }
 
+  /** The diff as it stands, sharing this builder's arrays (valid until the builder changes). */
   build(): GraphSnapshotDiff {
     return {
       nodesAdded: this.nodesAdded,
@@ -85,6 +86,35 @@ export class DiffBuilder {
       valuesChanged: this.valuesChanged,
     };
   }
+
+  /** The diff as it stands, in arrays of its own (survives `clear`). */
+  copy(): GraphSnapshotDiff {
+    return {
+      nodesAdded: this.nodesAdded.slice(),
+      nodesRemoved: this.nodesRemoved.slice(),
+      subgraphsAdded: this.subgraphsAdded.slice(),
+      subgraphsRemoved: this.subgraphsRemoved.slice(),
+      valuesChanged: this.valuesChanged.slice(),
+    };
+  }
+
+  /** Empties the builder for reuse (attach keeps one per mirror instead of allocating one per wave). */
+  clear(): void {
+    truncate(this.nodesAdded);
+    truncate(this.nodesRemoved);
+    truncate(this.subgraphsAdded);
+    truncate(this.subgraphsRemoved);
+    truncate(this.valuesChanged);
+  }
+}
+
+/**
+ * Empties `items`. Assigning `length` is a runtime call even on an empty array; popping the one or few items a
+ * typical wave leaves is inlined, so that is how short arrays are emptied.
+ */
+function truncate(items: unknown[]): void {
+  if (items.length > 8) items.length = 0;
+  else while (items.length !== 0) items.pop();
 }
 
 /**
@@ -124,6 +154,8 @@ export class SnapshotMirror {
   private readonly nodes = new Map<string, SnapshotNodeSlice>();
   /** Mount path ("" = the graph itself) → direct node paths and direct child mounts. */
   private readonly mounts = new Map<string, { nodes: Set<string>; children: Set<string> }>();
+  /** Reused by every update: a wave's diff is consumed before the next wave starts (or copied). */
+  private readonly scratch = new DiffBuilder();
 
   constructor(snapshot: GraphPersistSnapshot) {
     this.reset(snapshot);
@@ -139,13 +171,15 @@ export class SnapshotMirror {
   }
 
   /**
-   * Compares the touched node paths and mount paths with the graph, records the differences in a diff and moves
-   * the mirror to the graph's current state. A touched mount that is mirrored brings its mirrored subtree along
-   * (it may have been unmounted, or unmounted and mounted again): those paths are added to `touchedNodes`, which
-   * the caller hands over (no copy on the hot path).
+   * Compares the touched node paths and mount paths with the graph, records the differences in the returned diff
+   * and moves the mirror to the graph's current state. A touched mount that is mirrored brings its mirrored
+   * subtree along (it may have been unmounted, or unmounted and mounted again): those paths are added to
+   * `touchedNodes`, which the caller hands over (no copy on the hot path). The returned builder is the mirror's
+   * own scratch: it is valid until the next update (`copy()` it to keep it).
    */
   update(graph: Graph, touchedNodes: Set<string>, touchedMounts: ReadonlySet<string>): DiffBuilder {
-    const out = new DiffBuilder();
+    const out = this.scratch;
+    out.clear();
     const nodePaths = touchedNodes;
     const mountPaths = touchedMounts.size === 0 ? touchedMounts : this.withMirroredSubtrees(touchedMounts, nodePaths);
     for (const m of mountPaths) {
@@ -156,19 +190,37 @@ export class SnapshotMirror {
     }
     // Parents before children, so every added node finds its mount entry.
     if (out.subgraphsAdded.length > 0) for (const m of [...out.subgraphsAdded].sort(compareCodePoints)) this.addMount(m);
-    for (const p of nodePaths) {
-      const before = this.nodes.get(p);
-      const after = graph.describeNode(p);
-      out.node(p, before, after);
-      if (after === undefined) {
-        if (before !== undefined) this.deleteNode(p);
-      } else if (before === undefined) this.setNode(p, after);
-      else this.nodes.set(p, after); // already indexed under its mount
-    }
+    for (const p of nodePaths) this.updateNode(graph, p, out);
     if (out.subgraphsRemoved.length > 0) {
       for (const m of [...out.subgraphsRemoved].sort(compareCodePoints).reverse()) this.deleteMount(m);
     }
     return out;
+  }
+
+  /**
+   * `update` for a wave that touched no mount, straight from its signals: no touched-path set to fill and clear on
+   * the hot path. A path listed twice is harmless: the second comparison finds the mirror already moved.
+   */
+  updateSignals(graph: Graph, signals: ReadonlyArray<{ readonly path: string }>): DiffBuilder {
+    const out = this.scratch;
+    out.clear();
+    for (let i = 0; i < signals.length; i++) this.updateNode(graph, (signals[i] as { readonly path: string }).path, out);
+    return out;
+  }
+
+  /**
+   * Diffs one node path against the graph into `out` and mirrors its current slice. The slice is the graph's
+   * shared one (no deep copy of the value): the mirror and the frames only read it. O(deps) plus the value
+   * comparison, which is O(1) when the value object is the one already mirrored.
+   */
+  private updateNode(graph: Graph, p: string, out: DiffBuilder): void {
+    const before = this.nodes.get(p);
+    const after = graph.describeNode(p, "shared");
+    out.node(p, before, after);
+    if (after === undefined) {
+      if (before !== undefined) this.deleteNode(p);
+    } else if (before === undefined) this.setNode(p, after);
+    else this.nodes.set(p, after); // already indexed under its mount
   }
 
   /** Touched mounts plus every mirrored mount under them; their mirrored nodes go into `nodePaths`. */

@@ -7,8 +7,8 @@
 import { GraphCore } from "./core.js";
 import { buildSnapshot, describeSlice, relativeSorted } from "./describe.js";
 import { cloneJson } from "./json-utils.js";
-import type { MountRec, NodeFn } from "./node.js";
-import { checkGraphName, joinPath, localName, splitPath } from "./paths.js";
+import type { GNode, MountRec, NodeFn } from "./node.js";
+import { checkGraphName, isInside, joinPath, localName, PATH_SEP, relativeTo, splitPath } from "./paths.js";
 import type {
   DerivedFn,
   EffectFn,
@@ -64,9 +64,10 @@ class GraphView implements ReactiveGraph {
     return buildSnapshot(this.core, this.name, this.rec("snapshot"));
   }
 
-  describeNode(path: string): SnapshotNodeSlice | undefined {
+  describeNode(path: string, mode: "copy" | "shared" = "copy"): SnapshotNodeSlice | undefined {
     const node = this.core.nodes.get(this.key(path, "describeNode"));
-    return node === undefined ? undefined : describeSlice(node, this.prefix);
+    if (node === undefined) return undefined;
+    return mode === "shared" ? sharedSlice(node, this.prefix) : describeSlice(node, this.prefix);
   }
 
   paths(): string[] {
@@ -171,4 +172,21 @@ class GraphView implements ReactiveGraph {
     this.core.addNode(abs, kind, depPaths, fn, initial, meta);
     return path;
   }
+}
+
+/**
+ * `describeSlice` without the deep copies, for `describeNode(path, "shared")`: the node's value and meta are
+ * frozen private copies (toFrozenJson) that writes replace and never change, so they can be handed out as they are.
+ * Same keys in the same order as `describeSlice`.
+ */
+function sharedSlice(node: GNode, prefix: string): SnapshotNodeSlice {
+  const slice: SnapshotNodeSlice = {
+    type: node.kind,
+    deps: node.deps.map((d) => (isInside(d.path, prefix) ? relativeTo(d.path, prefix) : PATH_SEP + d.path)),
+    status: node.status,
+    meta: node.meta as Record<string, JsonValue>,
+  };
+  if (node.value === undefined) slice.sentinel = true;
+  else slice.value = node.value;
+  return slice;
 }

@@ -100,8 +100,13 @@ export interface Graph {
    * listed as `"::" + <root-qualified path>` (never a valid relative path) and produce no edge.
    */
   snapshot(): GraphPersistSnapshot;
-  /** Deep copy of one node's slice, equal to `snapshot().nodes[path]`; costs O(size of that node). */
-  describeNode(path: string): SnapshotNodeSlice | undefined;
+  /**
+   * One node's slice, equal to `snapshot().nodes[path]`. With `mode` "copy" (the default) it is a deep copy the
+   * caller owns and costs O(size of that node). With "shared" its `value` and `meta` may be the graph's own data,
+   * immutable (frozen, and replaced rather than changed by later writes), so the slice costs O(deps) whatever
+   * the size of the value; the caller must not mutate them. A graph may answer "shared" with a copy.
+   */
+  describeNode(path: string, mode?: "copy" | "shared"): SnapshotNodeSlice | undefined;
   /** All node paths, sorted (code-point order). */
   paths(): string[];
   /** All mount paths (nested ones qualified), sorted. */

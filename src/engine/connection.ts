@@ -102,6 +102,11 @@ export class StoreConnection {
     void this.call(() => this.remote.setEventSink(proxy((e: ActorEvent) => this.onEvent(e)))).catch(() => undefined);
   }
 
+  /** Settles once the actor answered ready() (its thread is then known), whether or not it opened. */
+  opened(): Promise<void> {
+    return this.ready.catch(() => undefined);
+  }
+
   get alive(): boolean {
     return this.deathError === undefined;
   }

@@ -214,7 +214,7 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
       if (!opts.allowFaultInjection) throw new StorageError("invalid-argument", "fault injection is disabled for this engine");
       const conn = connection(store);
       if (kind !== "terminate") return conn.injectFault(kind);
-      await conn.stats().catch(() => undefined); // the actor is up and its thread known
+      await conn.opened(); // the thread is known once the actor answered ready(); a hung actor is not asked again
       const worker = pool.threads.find((w) => w.threadId === conn.threadId);
       await worker?.terminate();
     },

@@ -171,10 +171,14 @@ export class StoreConnection {
     });
   }
 
+  /**
+   * One message per event-loop turn: every op queued in this turn (this tick and the microtasks that follow it,
+   * e.g. request handlers resuming after an await) travels together, so the fixed cost of a message is shared.
+   */
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => this.send());
+    setImmediate(() => this.send());
   }
 
   private send(): void {

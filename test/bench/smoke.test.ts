@@ -1,0 +1,43 @@
+/**
+ * CI smoke test of the benchmarks (issue 5): `npm run bench -- --quick` runs every suite end to end and writes
+ * its JSON report. No timing is asserted; only that each suite ran and reported figures and goal verdicts.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "bench-smoke-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Report {
+  mode: string;
+  machine: Record<string, unknown>;
+  packages: Record<string, unknown>;
+  suites: Array<{ id: number; title: string; rows: unknown[] }>;
+  summary: Array<{ id: string; goal: string; status: string; suite: number }>;
+}
+
+describe("npm run bench -- --quick", () => {
+  it("runs all five suites and writes a report with machine facts, versions and verdicts", () => {
+    const out = join(dir, "latest.json");
+    const run = spawnSync(process.execPath, [join(root, "dist/bench/run.js"), "--quick", "--out", out], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 240_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain("## Summary");
+    const report = JSON.parse(readFileSync(out, "utf8")) as Report;
+    expect(report.mode).toBe("quick");
+    expect(Object.keys(report.machine).length).toBeGreaterThan(0);
+    expect(report.packages).toHaveProperty("better-sqlite3");
+    expect(report.suites.map((s) => s.id)).toEqual([1, 2, 3, 4, 5]);
+    for (const suite of report.suites) expect(suite.rows.length, suite.title).toBeGreaterThan(0);
+    expect(report.summary.length).toBeGreaterThan(0);
+    for (const g of report.summary) expect(["met", "missed", "info"]).toContain(g.status);
+  }, 300_000);
+});

@@ -4,6 +4,8 @@
  * rowid table rather than WITHOUT ROWID: values include whole graph snapshots, and SQLite advises
  * WITHOUT ROWID only for small rows. WAL journal; a batch is one transaction.
  */
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
@@ -184,6 +186,8 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
 
   let db: Database.Database | undefined;
   try {
+    // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
+    if (!readonly && path !== "" && path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
     db = new Database(path, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS });
     if (!readonly) {
       // EXCLUSIVE before WAL: WAL then keeps its index in heap memory, not a shared -shm file.

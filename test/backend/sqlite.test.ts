@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -164,7 +164,9 @@ describe("sqliteBackend specifics", () => {
   });
 
   it("wraps open failures as backend-error", () => {
-    expect(errorOf(() => sqliteBackend(join(root, "no-such-dir", "x.db"))).code).toBe("backend-error");
+    const notADir = join(root, "plain-file");
+    writeFileSync(notADir, "x");
+    expect(errorOf(() => sqliteBackend(join(notADir, "x.db"))).code).toBe("backend-error");
     expect(errorOf(() => sqliteBackend(freshPath(), { readonly: true })).code).toBe("backend-error");
   });
 });
@@ -234,5 +236,26 @@ describe("sqliteBackend locking", () => {
     b.write("j", Uint8Array.of(2));
     expect(b.list()).toEqual(["j", "k"]);
     b.close();
+  });
+});
+
+describe("sqliteBackend: store location", () => {
+  it("creates missing parent directories of a writable store", async () => {
+    const { mkdtempSync, existsSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const base = mkdtempSync(join(tmpdir(), "sqlite-parents-"));
+    try {
+      const path = join(base, "a", "b", "store.db");
+      const b = sqliteBackend(path);
+      b.write("k", new Uint8Array([1]));
+      b.close();
+      expect(existsSync(path)).toBe(true);
+      const again = sqliteBackend(path);
+      expect(Array.from(again.read("k") ?? [])).toEqual([1]);
+      again.close();
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });

@@ -1,9 +1,11 @@
 /**
- * `jsonCodec`: UTF-8 of RFC 8785 canonical JSON (via `canonicalize`) after the strict walk (DESIGN §3.1, §3.2).
- * Also the shared text/bytes helpers the bigint codec and the WAL checksum build on. Layer 0.
+ * `jsonCodec`: UTF-8 of RFC 8785 canonical JSON after the strict walk (DESIGN §3.1, §3.2). Plain data takes the
+ * one-pass fast path; everything else (and every error) goes through the reference path, the strict walk plus
+ * `canonicalize`. Also the shared text/bytes helpers the bigint codec and the WAL checksum build on. Layer 0.
  */
 import canonicalize from "canonicalize";
 import { CodecError } from "../errors.js";
+import { fastCanonicalJson } from "./fast-canonical.js";
 import { prepareJsonValue, type BigintMode } from "./strict.js";
 import type { Codec } from "./types.js";
 
@@ -21,6 +23,11 @@ export function canonicalJson(value: unknown, root = "$"): string {
 
 /** Canonical text with an explicit bigint policy (shared with the bigint codec). */
 export function canonicalText(value: unknown, bigints: BigintMode, root: string): string {
+  return fastCanonicalJson(value, bigints) ?? referenceCanonicalText(value, bigints, root);
+}
+
+/** The reference path: strict walk (which locates errors), then `canonicalize`. */
+export function referenceCanonicalText(value: unknown, bigints: BigintMode, root: string): string {
   const prepared = prepareJsonValue(value, bigints, root);
   try {
     const text = canonicalize(prepared);

@@ -3,9 +3,9 @@
  * six body fields; `checksum` and `format_version` are excluded so a format bump never invalidates a store.
  * Synchronous (node:crypto). Layer 0.
  */
-import { createHash } from "node:crypto";
-import { canonicalJson } from "../codec/json.js";
+import { hash } from "node:crypto";
 import type { WALFrame } from "./frame.js";
+import { changeText, tailText } from "./frame-text.js";
 
 /** The six fields the checksum covers. Extra fields on an argument of this type are ignored. */
 export type WALChecksumBody<T = unknown> = Pick<
@@ -13,41 +13,14 @@ export type WALChecksumBody<T = unknown> = Pick<
   "t" | "lifecycle" | "path" | "change" | "frame_seq" | "frame_t_ns"
 >;
 
-/** The two fields a sealed frame adds to its body. */
-export interface WALFrameSeal {
-  readonly checksum: string;
-  readonly format_version: number;
-}
-
-/**
- * RFC 8785 text of a frame's top level, given the canonical text of its `change` envelope, so callers that
- * need both the body (to hash) and the full frame (to store) canonicalize the payload once. Top-level keys in
- * UTF-16 order: change, checksum, format_version, frame_seq, frame_t_ns, lifecycle, path, t.
- * Not part of the public surface.
- */
-export function frameJsonText(body: WALChecksumBody, changeText: string, seal?: WALFrameSeal): string {
-  const sealText =
-    seal === undefined
-      ? ""
-      : `"checksum":${canonicalJson(seal.checksum, "$.checksum")},` +
-        `"format_version":${canonicalJson(seal.format_version, "$.format_version")},`;
-  return (
-    `{"change":${changeText},${sealText}` +
-    `"frame_seq":${canonicalJson(body.frame_seq, "$.frame_seq")},` +
-    `"frame_t_ns":${canonicalJson(body.frame_t_ns, "$.frame_t_ns")},` +
-    `"lifecycle":${canonicalJson(body.lifecycle, "$.lifecycle")},` +
-    `"path":${canonicalJson(body.path, "$.path")},` +
-    `"t":${canonicalJson(body.t, "$.t")}}`
-  );
-}
-
 /** The canonical text that is hashed. Throws `CodecError("encode-failed", …, { path })` for unencodable content. */
 export function canonicalWalFrameBody(body: WALChecksumBody): string {
-  return frameJsonText(body, canonicalJson(body.change, "$.change"));
+  return `{"change":${changeText(body)},${tailText(body)}`;
 }
 
+/** One-shot hash of the UTF-8 of `text` (no Hash object, no intermediate bytes). */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
+  return hash("sha256", text, "hex");
 }
 
 /** Lowercase hex SHA-256 of the canonical body (64 chars). Throws `CodecError("encode-failed")` like the codec. */

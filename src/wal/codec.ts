@@ -3,10 +3,11 @@
  * engine mode canonical JSON and SHA-256 run wherever the codec runs (the worker), not where frames are built.
  * Layer 0.
  */
-import { canonicalJson, parseJsonBytes, utf8Bytes } from "../codec/json.js";
+import { parseJsonBytes, utf8Bytes } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { CodecError } from "../errors.js";
-import { frameJsonText, sha256Hex, walFrameChecksum } from "./checksum.js";
+import { sha256Hex, walFrameChecksum } from "./checksum.js";
+import { changeText, sealText, tailText } from "./frame-text.js";
 import { findWalFrameProblem, parseWalFrame, WAL_FORMAT_VERSION, type WALFrame, type WALFrameBody } from "./frame.js";
 
 function assertEncodable(frame: unknown): void {
@@ -24,12 +25,18 @@ export const walFrameCodec: Codec<WALFrame> = Object.freeze({
   version: 1,
   encode(frame: WALFrame): Uint8Array {
     assertEncodable(frame);
-    // The payload is canonicalized once and reused for both the hashed body and the stored frame.
-    const changeText = canonicalJson(frame.change, "$.change");
-    const checksum =
-      frame.checksum === undefined || frame.checksum === "" ? sha256Hex(frameJsonText(frame, changeText)) : frame.checksum;
     const format_version = frame.format_version ?? WAL_FORMAT_VERSION;
-    return utf8Bytes(frameJsonText(frame, changeText, { checksum, format_version }));
+    // Parts in key order (change, seal, tail), so a bad field is reported as canonicalizing the frame would.
+    const change = changeText(frame);
+    if (frame.checksum !== undefined && frame.checksum !== "") {
+      const seal = sealText(frame.checksum, format_version);
+      return utf8Bytes(`{"change":${change},${seal},${tailText(frame)}`);
+    }
+    const body = `{"change":${change},${tailText(frame)}`;
+    const checksum = sha256Hex(body);
+    // Hashing flattened `body`; slicing it reuses that flat text instead of walking the pieces again.
+    const split = '{"change":'.length + change.length;
+    return utf8Bytes(`${body.slice(0, split)},${sealText(checksum, format_version)}${body.slice(split)}`);
   },
   decode(bytes: Uint8Array): WALFrame {
     return parseWalFrame(parseJsonBytes(bytes));

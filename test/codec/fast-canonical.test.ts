@@ -1,0 +1,175 @@
+import { describe, it, expect } from "vitest";
+import fc from "fast-check";
+import canonicalize from "canonicalize";
+import { bigintJsonCodec, canonicalJson, jsonCodec } from "../../src/codec/index.js";
+import { fastCanonicalJson, quoteJsonString } from "../../src/codec/fast-canonical.js";
+import { referenceCanonicalText } from "../../src/codec/json.js";
+import { prepareJsonValue } from "../../src/codec/strict.js";
+import { CodecError } from "../../src/errors.js";
+import { define, jsonData, jsonKey, jsonNumber, withUnencodable } from "./json-arbitraries.js";
+
+const RUNS = { numRuns: 500 };
+
+/** The library on its own, after the strict walk: the reference the fast path must match byte for byte. */
+const reference = (value: unknown, bigints: "reject" | "tag" = "reject"): string =>
+  canonicalize(prepareJsonValue(value, bigints)) as string;
+
+function thrown(fn: () => unknown): CodecError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(CodecError);
+    return err as CodecError;
+  }
+  throw new Error("expected a CodecError, nothing was thrown");
+}
+
+describe("fastCanonicalJson equals canonicalize (RFC 8785)", () => {
+  it("answers for all plain JSON data, with the reference's bytes", () => {
+    fc.assert(
+      fc.property(jsonData, (value) => {
+        const fast = fastCanonicalJson(value, "reject");
+        expect(fast).toBe(reference(value));
+        expect(canonicalJson(value)).toBe(fast);
+        expect(jsonCodec.encode(value)).toEqual(new TextEncoder().encode(fast));
+      }),
+      RUNS,
+    );
+  });
+
+  it("matches on fc.jsonValue with any code points in keys and strings", () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: "binary" }), (value) => {
+        expect(fastCanonicalJson(value, "reject")).toBe(reference(value));
+      }),
+      RUNS,
+    );
+  });
+
+  it("matches when every object's keys arrive in a shuffled order", () => {
+    fc.assert(
+      fc.property(fc.dictionary(jsonKey, jsonData, { minKeys: 2, maxKeys: 40 }), fc.integer(), (obj, seed) => {
+        const keys = Object.keys(obj);
+        let state = seed >>> 0;
+        for (let i = keys.length - 1; i > 0; i--) {
+          state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+          const j = state % (i + 1);
+          [keys[i], keys[j]] = [keys[j] as string, keys[i] as string];
+        }
+        const shuffled: Record<string, unknown> = {};
+        for (const k of keys) define(shuffled, k, obj[k]);
+        expect(fastCanonicalJson(shuffled, "reject")).toBe(reference(obj));
+      }),
+      RUNS,
+    );
+  });
+
+  it.each<[string, unknown, string]>([
+    ["-0 anywhere", { a: -0, b: [-0] }, '{"a":0,"b":[0]}'],
+    ["exponent forms", [1e21, 1e-7, 1e-6, 1e20, 5e-324], "[1e+21,1e-7,0.000001,100000000000000000000,5e-324]"],
+    ["integer-like keys sort as strings", { "10": 1, "9": 2, "1": 3, a: 4 }, '{"1":3,"10":1,"9":2,"a":4}'],
+    ["keys sort by UTF-16 code units", { "\uFF61": 1, "😀": 2, é: 3, z: 4 }, '{"z":4,"é":3,"😀":2,"｡":1}'],
+    ["nested arrays", [[[]], [[1, [2]]], []], "[[[]],[[1,[2]]],[]]"],
+    ["surrogate pairs stay raw", "😀x", '"😀x"'],
+    ["escapes in a long string", `${"x".repeat(40)}\u0001"\\\n`, `"${"x".repeat(40)}\\u0001\\"\\\\\\n"`],
+    ["an own __proto__ key", JSON.parse('{"__proto__":{"b":1},"a":2}') as unknown, '{"__proto__":{"b":1},"a":2}'],
+    ["null-prototype objects", Object.assign(Object.create(null) as object, { b: 1, a: [] }), '{"a":[],"b":1}'],
+    ["empty containers", { o: {}, a: [] }, '{"a":[],"o":{}}'],
+  ])("%s", (_name, value, expected) => {
+    expect(fastCanonicalJson(value, "reject")).toBe(expected);
+    expect(reference(value)).toBe(expected);
+  });
+
+  it("sorts objects with more keys than the insertion sort takes", () => {
+    const big = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${39 - i}`, i]));
+    const text = fastCanonicalJson(big, "reject");
+    expect(text).toBe(reference(big));
+    expect(text?.startsWith('{"k0":39,"k1":38,"k10":29,')).toBe(true);
+  });
+
+  it("stays exact across many distinct and long keys (the key cache is bounded and cleared)", () => {
+    const wide: Record<string, number> = {};
+    for (let i = 0; i < 3000; i++) wide[`key-${(i * 7919) % 3000}`] = i;
+    const long = { [`${"k".repeat(100)}b`]: 1, [`${"k".repeat(100)}a`]: 2 };
+    for (let round = 0; round < 2; round++) {
+      expect(fastCanonicalJson(wide, "reject")).toBe(reference(wide));
+      expect(fastCanonicalJson(long, "reject")).toBe(reference(long));
+    }
+  });
+
+  it("leaves values deeper than its limit to the reference path, which still encodes them", () => {
+    let deep: unknown = "leaf";
+    for (let i = 0; i < 100; i++) deep = i % 2 === 0 ? [deep] : { d: deep };
+    expect(fastCanonicalJson(deep, "reject")).toBeUndefined();
+    expect(canonicalJson(deep)).toBe(reference(deep));
+  });
+});
+
+describe("fastCanonicalJson never answers for what the strict codec refuses", () => {
+  it("returns undefined, and canonicalJson throws the reference path's located error", () => {
+    fc.assert(
+      fc.property(withUnencodable, (value) => {
+        expect(fastCanonicalJson(value, "reject")).toBeUndefined();
+        const fromCodec = thrown(() => canonicalJson(value));
+        const fromReference = thrown(() => referenceCanonicalText(value, "reject", "$"));
+        expect(fromCodec.code).toBe("encode-failed");
+        expect(fromCodec.message).toBe(fromReference.message);
+        expect(fromCodec.details).toEqual(fromReference.details);
+      }),
+      RUNS,
+    );
+  });
+
+  it("returns undefined for a cycle and for a throwing getter instead of throwing", () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = { back: cyclic };
+    const getter = Object.defineProperty({}, "x", {
+      enumerable: true,
+      get(): never {
+        throw new Error("boom");
+      },
+    });
+    expect(fastCanonicalJson(cyclic, "reject")).toBeUndefined();
+    expect(fastCanonicalJson({ g: getter }, "reject")).toBeUndefined();
+    expect(thrown(() => canonicalJson({ g: getter })).details.path).toBe("$.g.x");
+  });
+});
+
+describe("fastCanonicalJson in bigint tag mode", () => {
+  const withBigints = fc.letrec<{ value: unknown }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: "small" },
+      fc.bigInt(),
+      jsonNumber,
+      fc.string(),
+      fc.array(tie("value"), { maxLength: 4 }),
+      fc.dictionary(jsonKey, tie("value"), { maxKeys: 4 }),
+    ),
+  })).value;
+
+  it("tags bigints exactly as the walk + canonicalize do", () => {
+    fc.assert(
+      fc.property(withBigints, (value) => {
+        const fast = fastCanonicalJson(value, "tag");
+        expect(fast).toBe(reference(value, "tag"));
+        expect(new TextDecoder().decode(bigintJsonCodec.encode(value))).toBe(fast);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe("quoteJsonString", () => {
+  const anyUnits = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 70 });
+  const nearSurrogates = fc.string({ unit: fc.integer({ min: 0xd7fe, max: 0xe001 }).map((c) => String.fromCharCode(c)) });
+
+  it("is JSON.stringify for well-formed strings and undefined for lone surrogates", () => {
+    fc.assert(
+      fc.property(fc.oneof(anyUnits, nearSurrogates, fc.string({ unit: "binary" })), (s) => {
+        const wellFormed = (s as string & { isWellFormed(): boolean }).isWellFormed();
+        expect(quoteJsonString(s)).toBe(wellFormed ? JSON.stringify(s) : undefined);
+      }),
+      RUNS,
+    );
+  });
+});

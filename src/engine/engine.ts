@@ -10,7 +10,14 @@ import { Piscina } from "piscina";
 import { StorageError } from "../errors.js";
 import type { AppendLogStorageTier, KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { StoreConnection } from "./connection.js";
-import { COMPACT_GRAPH_JOB, type ActorOptions, type AutoCompactOptions, type FaultKind, type StoreSpec } from "./protocol.js";
+import {
+  COMPACT_GRAPH_JOB,
+  type ActorOptions,
+  type ActorStats,
+  type AutoCompactOptions,
+  type FaultKind,
+  type StoreSpec,
+} from "./protocol.js";
 import {
   appendLogProxy,
   kvProxy,
@@ -39,20 +46,14 @@ export interface StorageEngineOptions {
   allowFaultInjection?: boolean;
 }
 
-export interface StoreStats {
+/** One store's figures: the actor's counters plus what the main thread knows. */
+export interface StoreStats extends Omit<ActorStats, "writes" | "tiers"> {
   store: StoreSpec;
   alive: boolean;
+  /** Ops queued on the main thread plus messages the actor has not answered. */
   queueDepth: number;
-  pendingEntries: number;
-  pendingBytes: number;
-  flushes: number;
-  failedFlushes: number;
-  flushLatencyP50Ms: number | undefined;
-  flushLatencyP99Ms: number | undefined;
-  bytesWritten: number;
   /** Backend writes (one per WAL frame / record / segment). */
   frames: number;
-  lastError: string | undefined;
 }
 
 export interface StorageEngine {

@@ -2,7 +2,7 @@
 import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
-import { TierCore, isPermanent } from "./core.js";
+import { KeyedTierCore, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
 import { listSorted, readValue } from "./read.js";
@@ -49,10 +49,9 @@ export interface AppendLogCoreOptions extends TierCommonOptions {
   layout?: AppendLogLayout;
 }
 
-export class AppendLogCore<T> extends TierCore<Batch<T>> {
+export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
   readonly mode: AppendLogMode;
   readonly layout: AppendLogLayout;
-  private pending: Batch<T> = new Map();
   private readonly nextSegment: Map<string, number>;
 
   constructor(
@@ -110,19 +109,6 @@ export class AppendLogCore<T> extends TierCore<Batch<T>> {
     let b = this.pending.get(key);
     if (!b) this.pending.set(key, (b = { chunks: [] }));
     return b;
-  }
-
-  protected takePending(): Batch<T> | undefined {
-    if (this.pending.size === 0) return undefined;
-    const batch = this.pending;
-    this.pending = new Map();
-    this.stats.pendingEntries = 0;
-    return batch;
-  }
-
-  protected clearPending(): void {
-    this.pending.clear();
-    this.stats.pendingEntries = 0;
   }
 
   protected *writeBatch(batch: Batch<T>, epoch: number): Step {

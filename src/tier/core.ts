@@ -245,6 +245,24 @@ export abstract class TierCore<Batch> {
   }
 }
 
+/** A tier whose pending writes are keyed (kv records, append-log buckets): a flush takes the whole map. */
+export abstract class KeyedTierCore<V> extends TierCore<Map<string, V>> {
+  protected pending = new Map<string, V>();
+
+  protected takePending(): Map<string, V> | undefined {
+    if (this.pending.size === 0) return undefined;
+    const batch = this.pending;
+    this.pending = new Map();
+    this.stats.pendingEntries = 0;
+    return batch;
+  }
+
+  protected clearPending(): void {
+    this.pending.clear();
+    this.stats.pendingEntries = 0;
+  }
+}
+
 /** Marks a promise as handled so an ignored rejection never becomes an unhandled rejection; returns it unchanged. */
 export function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(noop);

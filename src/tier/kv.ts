@@ -3,16 +3,14 @@ import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
-import { TierCore, handled } from "./core.js";
+import { KeyedTierCore, handled } from "./core.js";
 import { encodeAll, writeOps } from "./write-ops.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
 import { assertValidKey, compareKeys } from "../backend/keys.js";
 
-export class KvCore<T> extends TierCore<Map<string, T>> {
-  private pending = new Map<string, T>();
-
+export class KvCore<T> extends KeyedTierCore<T> {
   constructor(
     backend: StorageBackend,
     readonly codec: Codec<T>,
@@ -27,19 +25,6 @@ export class KvCore<T> extends TierCore<Map<string, T>> {
     this.pending.set(key, value);
     this.stats.pendingEntries = this.pending.size;
     this.accepted(1);
-  }
-
-  protected takePending(): Map<string, T> | undefined {
-    if (this.pending.size === 0) return undefined;
-    const batch = this.pending;
-    this.pending = new Map();
-    this.stats.pendingEntries = 0;
-    return batch;
-  }
-
-  protected clearPending(): void {
-    this.pending.clear();
-    this.stats.pendingEntries = 0;
   }
 
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {

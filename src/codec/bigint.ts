@@ -3,7 +3,7 @@
  * and read back by a strict reviver. Caveat kept from the protocol: a genuine `{"$bigint":"42"}` object decodes
  * as `42n`. Layer 0.
  */
-import { canonicalText, parseJsonBytes, utf8Bytes } from "./json.js";
+import { canonicalBytes, parseJsonBytes } from "./json.js";
 import type { Codec } from "./types.js";
 
 const BIGINT_TAG = "$bigint";
@@ -20,7 +20,7 @@ function reviveBigint(_key: string, value: unknown): unknown {
 export const bigintJsonCodec: Codec<unknown> = Object.freeze({
   name: "json-bigint",
   version: 1,
-  encode: (value: unknown): Uint8Array => utf8Bytes(canonicalText(value, "tag", "$")),
+  encode: (value: unknown): Uint8Array => canonicalBytes(value, "tag"),
   decode: (bytes: Uint8Array): unknown => parseJsonBytes(bytes, reviveBigint),
 });
 

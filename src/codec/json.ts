@@ -1,11 +1,12 @@
 /**
  * `jsonCodec`: UTF-8 of RFC 8785 canonical JSON after the strict walk (DESIGN §3.1, §3.2). Plain data takes the
- * one-pass fast path; everything else (and every error) goes through the reference path, the strict walk plus
- * `canonicalize`. Also the shared text/bytes helpers the bigint codec and the WAL checksum build on. Layer 0.
+ * one-pass fast path (`CanonicalWriter`); everything else (and every error) goes through the reference path, the
+ * strict walk plus `canonicalize`. Also the shared helpers the bigint codec and the WAL frame text build on.
+ * Layer 0.
  */
 import canonicalize from "canonicalize";
 import { CodecError } from "../errors.js";
-import { fastCanonicalJson } from "./fast-canonical.js";
+import { withCanonicalWriter, type CanonicalWriter } from "./canonical-writer.js";
 import { prepareJsonValue, type BigintMode } from "./strict.js";
 import type { Codec } from "./types.js";
 
@@ -18,12 +19,19 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
  * `root` names the root in that path (e.g. `$.change` when canonicalizing part of a larger document).
  */
 export function canonicalJson(value: unknown, root = "$"): string {
-  return canonicalText(value, "reject", root);
+  return withCanonicalWriter((w) => (w.value(value, "reject") ? w.text() : referenceCanonicalText(value, "reject", root)));
 }
 
-/** Canonical text with an explicit bigint policy (shared with the bigint codec). */
-export function canonicalText(value: unknown, bigints: BigintMode, root: string): string {
-  return fastCanonicalJson(value, bigints) ?? referenceCanonicalText(value, bigints, root);
+/** UTF-8 of the canonical text, with an explicit bigint policy (shared with the bigint codec). */
+export function canonicalBytes(value: unknown, bigints: BigintMode): Uint8Array {
+  return withCanonicalWriter((w) =>
+    w.value(value, bigints) ? w.copy() : utf8Encoder.encode(referenceCanonicalText(value, bigints, "$")),
+  );
+}
+
+/** Appends the canonical text of `value` to `writer`; throws like `canonicalJson(value, root)`. */
+export function writeCanonicalJson(writer: CanonicalWriter, value: unknown, root: string): void {
+  if (!writer.value(value, "reject")) writer.utf8(referenceCanonicalText(value, "reject", root));
 }
 
 /** The reference path: strict walk (which locates errors), then `canonicalize`. */
@@ -38,10 +46,6 @@ export function referenceCanonicalText(value: unknown, bigints: BigintMode, root
     const message = err instanceof Error ? err.message : String(err);
     throw new CodecError("encode-failed", `canonical JSON failed: ${message}`, { path: root }, err);
   }
-}
-
-export function utf8Bytes(text: string): Uint8Array {
-  return utf8Encoder.encode(text);
 }
 
 /** Fatal UTF-8 decode + JSON.parse; every failure (incl. 0 bytes) is `CodecError("decode-failed")` with the cause. */
@@ -65,7 +69,7 @@ export function parseJsonBytes(bytes: Uint8Array, reviver?: (key: string, value:
 export const jsonCodec: Codec<unknown> = Object.freeze({
   name: "json",
   version: 1,
-  encode: (value: unknown): Uint8Array => utf8Bytes(canonicalJson(value)),
+  encode: (value: unknown): Uint8Array => canonicalBytes(value, "reject"),
   decode: (bytes: Uint8Array): unknown => parseJsonBytes(bytes),
 });
 

@@ -4,8 +4,9 @@
  * Synchronous (node:crypto). Layer 0.
  */
 import { hash } from "node:crypto";
+import { withCanonicalWriter } from "../codec/canonical-writer.js";
 import type { WALFrame } from "./frame.js";
-import { changeText, tailText } from "./frame-text.js";
+import { writeFrameHead, writeFrameTail } from "./frame-text.js";
 
 /** The six fields the checksum covers. Extra fields on an argument of this type are ignored. */
 export type WALChecksumBody<T = unknown> = Pick<
@@ -15,17 +16,26 @@ export type WALChecksumBody<T = unknown> = Pick<
 
 /** The canonical text that is hashed. Throws `CodecError("encode-failed", …, { path })` for unencodable content. */
 export function canonicalWalFrameBody(body: WALChecksumBody): string {
-  return `{"change":${changeText(body)},${tailText(body)}`;
+  return withCanonicalWriter((w) => {
+    writeFrameHead(w, body);
+    writeFrameTail(w, body);
+    return w.text();
+  });
 }
 
-/** One-shot hash of the UTF-8 of `text` (no Hash object, no intermediate bytes). */
-export function sha256Hex(text: string): string {
-  return hash("sha256", text, "hex");
+/** One-shot lowercase hex SHA-256 (no Hash object); a string is hashed as its UTF-8. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return hash("sha256", data, "hex");
 }
 
 /** Lowercase hex SHA-256 of the canonical body (64 chars). Throws `CodecError("encode-failed")` like the codec. */
 export function walFrameChecksum(body: WALChecksumBody): string {
-  return sha256Hex(canonicalWalFrameBody(body));
+  return withCanonicalWriter((w) => {
+    writeFrameHead(w, body);
+    writeFrameTail(w, body);
+    // The bytes as written: no text is built, flattened or encoded again.
+    return sha256Hex(w.view());
+  });
 }
 
 /**

@@ -3,11 +3,12 @@
  * engine mode canonical JSON and SHA-256 run wherever the codec runs (the worker), not where frames are built.
  * Layer 0.
  */
-import { parseJsonBytes, utf8Bytes } from "../codec/json.js";
+import { withCanonicalWriter } from "../codec/canonical-writer.js";
+import { parseJsonBytes } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { CodecError } from "../errors.js";
 import { sha256Hex, walFrameChecksum } from "./checksum.js";
-import { changeText, sealText, tailText } from "./frame-text.js";
+import { writeFrameHead, writeFrameSeal, writeFrameTail } from "./frame-text.js";
 import { findWalFrameProblem, parseWalFrame, WAL_FORMAT_VERSION, type WALFrame, type WALFrameBody } from "./frame.js";
 
 function assertEncodable(frame: unknown): void {
@@ -25,18 +26,28 @@ export const walFrameCodec: Codec<WALFrame> = Object.freeze({
   version: 1,
   encode(frame: WALFrame): Uint8Array {
     assertEncodable(frame);
-    const format_version = frame.format_version ?? WAL_FORMAT_VERSION;
-    // Parts in key order (change, seal, tail), so a bad field is reported as canonicalizing the frame would.
-    const change = changeText(frame);
-    if (frame.checksum !== undefined && frame.checksum !== "") {
-      const seal = sealText(frame.checksum, format_version);
-      return utf8Bytes(`{"change":${change},${seal},${tailText(frame)}`);
-    }
-    const body = `{"change":${change},${tailText(frame)}`;
-    const checksum = sha256Hex(body);
-    // Hashing flattened `body`; slicing it reuses that flat text instead of walking the pieces again.
-    const split = '{"change":'.length + change.length;
-    return utf8Bytes(`${body.slice(0, split)},${sealText(checksum, format_version)}${body.slice(split)}`);
+    const formatVersion = frame.format_version ?? WAL_FORMAT_VERSION;
+    const given = frame.checksum !== undefined && frame.checksum !== "" ? frame.checksum : undefined;
+    return withCanonicalWriter((w) => {
+      // Parts in key order (head, seal, tail), so a bad field is reported as canonicalizing the frame would.
+      writeFrameHead(w, frame);
+      if (given !== undefined) {
+        writeFrameSeal(w, given, formatVersion);
+        writeFrameTail(w, frame);
+        return w.copy();
+      }
+      const headEnd = w.length;
+      writeFrameTail(w, frame);
+      const bodyEnd = w.length;
+      // The body is exactly what was written so far; the seal goes after it and is moved into place on copy.
+      writeFrameSeal(w, sha256Hex(w.view()), formatVersion);
+      const sealLength = w.length - bodyEnd;
+      const out = new Uint8Array(w.length);
+      out.set(w.view(0, headEnd), 0);
+      out.set(w.view(bodyEnd), headEnd);
+      out.set(w.view(headEnd, bodyEnd), headEnd + sealLength);
+      return out;
+    });
   },
   decode(bytes: Uint8Array): WALFrame {
     return parseWalFrame(parseJsonBytes(bytes));

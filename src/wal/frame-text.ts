@@ -1,72 +1,85 @@
 /**
- * Canonical (RFC 8785) text of a WAL frame, built from parts so the payload is canonicalized once and the body
- * that is hashed shares its text with the frame that is stored. Top-level keys in UTF-16 order: change,
- * checksum, format_version, frame_seq, frame_t_ns, lifecycle, path, t; the body lacks the two seal fields:
- *   body  = {"change":<change>,<tail>
- *   frame = {"change":<change>,<seal>,<tail>
- * Callers build the parts in that key order, so the first bad field is the one canonicalizing the whole frame
+ * Canonical (RFC 8785) UTF-8 of a WAL frame, written in parts so the body that is hashed and the frame that is
+ * stored share one pass over the payload. Top-level keys in UTF-16 order: change, checksum, format_version,
+ * frame_seq, frame_t_ns, lifecycle, path, t; the body lacks the two seal fields:
+ *   body  = {"change":<envelope>           ,"frame_seq":…,"t":…}
+ *   frame = {"change":<envelope>,<seal>    ,"frame_seq":…,"t":…}
+ * Callers write the parts in that key order, so the first bad field is the one canonicalizing the whole frame
  * would report. Not part of the public surface. Layer 0.
  */
-import { fastCanonicalJson } from "../codec/fast-canonical.js";
-import { canonicalJson } from "../codec/json.js";
+import type { CanonicalWriter } from "../codec/canonical-writer.js";
+import { writeCanonicalJson } from "../codec/json.js";
 import type { WALChecksumBody } from "./checksum.js";
 
-/** Canonical text of the `change` envelope. */
-export function changeText(body: WALChecksumBody): string {
+/** `{"change":<envelope>`. Throws `CodecError("encode-failed", …, { path })` like `canonicalJson`. */
+export function writeFrameHead(w: CanonicalWriter, body: WALChecksumBody): void {
+  w.ascii('{"change":');
   const env: unknown = body.change;
-  let fast: string | undefined;
+  const mark = w.length;
+  let written = false;
   try {
-    fast = envelopeText(env);
+    written = writeEnvelope(w, env);
   } catch {
     // A getter or proxy trap threw: the generic path reads it again and reports where.
   }
-  return fast ?? canonicalJson(env, "$.change");
+  if (!written) {
+    w.truncate(mark);
+    writeCanonicalJson(w, env, "$.change");
+  }
 }
 
-/** `"checksum":…,"format_version":…` */
-export function sealText(checksum: string, formatVersion: number): string {
-  return (
-    `"checksum":${canonicalJson(checksum, "$.checksum")},` +
-    `"format_version":${canonicalJson(formatVersion, "$.format_version")}`
-  );
+/** `,"checksum":…,"format_version":…` */
+export function writeFrameSeal(w: CanonicalWriter, checksum: string, formatVersion: number): void {
+  w.ascii(',"checksum":');
+  writeCanonicalJson(w, checksum, "$.checksum");
+  w.ascii(',"format_version":');
+  writeCanonicalJson(w, formatVersion, "$.format_version");
 }
 
-/** `"frame_seq":…,"t":…}`: the body fields after `change`, with the closing brace. */
-export function tailText(body: WALChecksumBody): string {
-  return (
-    `"frame_seq":${canonicalJson(body.frame_seq, "$.frame_seq")},` +
-    `"frame_t_ns":${canonicalJson(body.frame_t_ns, "$.frame_t_ns")},` +
-    `"lifecycle":${canonicalJson(body.lifecycle, "$.lifecycle")},` +
-    `"path":${canonicalJson(body.path, "$.path")},` +
-    `"t":${canonicalJson(body.t, "$.t")}}`
-  );
+/** `,"frame_seq":…,"t":…}`: the body fields after `change`, and the closing brace. */
+export function writeFrameTail(w: CanonicalWriter, body: WALChecksumBody): void {
+  w.ascii(',"frame_seq":');
+  writeCanonicalJson(w, body.frame_seq, "$.frame_seq");
+  w.ascii(',"frame_t_ns":');
+  writeCanonicalJson(w, body.frame_t_ns, "$.frame_t_ns");
+  w.ascii(',"lifecycle":');
+  writeCanonicalJson(w, body.lifecycle, "$.lifecycle");
+  w.ascii(',"path":');
+  writeCanonicalJson(w, body.path, "$.path");
+  w.ascii(',"t":');
+  writeCanonicalJson(w, body.t, "$.t");
+  w.ascii("}");
 }
 
 /**
  * Fast path for the usual BaseChange envelope (protocol §6.5): a plain object holding the five required keys,
  * an optional `seq`, and nothing else, so its keys can be written in their fixed canonical order without
- * listing or sorting them. Anything else is `undefined` and goes the generic way.
+ * listing or sorting them. Anything else returns false (possibly after writing part of it) and goes the
+ * generic way.
  */
-function envelopeText(env: unknown): string | undefined {
-  if (typeof env !== "object" || env === null) return undefined;
+function writeEnvelope(w: CanonicalWriter, env: unknown): boolean {
+  if (typeof env !== "object" || env === null) return false;
   const proto: unknown = Object.getPrototypeOf(env);
-  if (proto !== Object.prototype && proto !== null) return undefined;
+  if (proto !== Object.prototype && proto !== null) return false;
   const e = env as Record<string, unknown>;
-  if (typeof e.toJSON === "function" || !onlyEnvelopeKeys(e)) return undefined;
-  const change = fastCanonicalJson(e.change, "reject");
-  const lifecycle = fastCanonicalJson(e.lifecycle, "reject");
-  const structure = fastCanonicalJson(e.structure, "reject");
-  const tNs = fastCanonicalJson(e.t_ns, "reject");
-  const version = fastCanonicalJson(e.version, "reject");
-  if (change === undefined || lifecycle === undefined || structure === undefined) return undefined;
-  if (tNs === undefined || version === undefined) return undefined;
-  let seq = "";
-  if (e.seq !== undefined) {
-    const text = fastCanonicalJson(e.seq, "reject");
-    if (text === undefined) return undefined;
-    seq = `,"seq":${text}`;
+  if (typeof e.toJSON === "function" || !onlyEnvelopeKeys(e)) return false;
+  w.ascii('{"change":');
+  if (!w.value(e.change, "reject")) return false;
+  w.ascii(',"lifecycle":');
+  if (!w.value(e.lifecycle, "reject")) return false;
+  const seq = e.seq;
+  if (seq !== undefined) {
+    w.ascii(',"seq":');
+    if (!w.value(seq, "reject")) return false;
   }
-  return `{"change":${change},"lifecycle":${lifecycle}${seq},"structure":${structure},"t_ns":${tNs},"version":${version}}`;
+  w.ascii(',"structure":');
+  if (!w.value(e.structure, "reject")) return false;
+  w.ascii(',"t_ns":');
+  if (!w.value(e.t_ns, "reject")) return false;
+  w.ascii(',"version":');
+  if (!w.value(e.version, "reject")) return false;
+  w.ascii("}");
+  return true;
 }
 
 /** True when every own enumerable key is an envelope key (arrays fail: their keys are indices). */

@@ -2,7 +2,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import canonicalize from "canonicalize";
 import { bigintJsonCodec, canonicalJson, jsonCodec } from "../../src/codec/index.js";
-import { fastCanonicalJson, quoteJsonString } from "../../src/codec/fast-canonical.js";
+import { withCanonicalWriter } from "../../src/codec/canonical-writer.js";
 import { referenceCanonicalText } from "../../src/codec/json.js";
 import { prepareJsonValue } from "../../src/codec/strict.js";
 import { CodecError } from "../../src/errors.js";
@@ -14,6 +14,10 @@ const RUNS = { numRuns: 500 };
 const reference = (value: unknown, bigints: "reject" | "tag" = "reject"): string =>
   canonicalize(prepareJsonValue(value, bigints)) as string;
 
+/** What the fast path alone writes (as text), or undefined when it leaves the value to the reference path. */
+const fastCanonicalJson = (value: unknown, bigints: "reject" | "tag"): string | undefined =>
+  withCanonicalWriter((w) => (w.value(value, bigints) ? w.text() : undefined));
+
 function thrown(fn: () => unknown): CodecError {
   try {
     fn();
@@ -24,7 +28,7 @@ function thrown(fn: () => unknown): CodecError {
   throw new Error("expected a CodecError, nothing was thrown");
 }
 
-describe("fastCanonicalJson equals canonicalize (RFC 8785)", () => {
+describe("CanonicalWriter.value equals canonicalize (RFC 8785)", () => {
   it("answers for all plain JSON data, with the reference's bytes", () => {
     fc.assert(
       fc.property(jsonData, (value) => {
@@ -105,7 +109,7 @@ describe("fastCanonicalJson equals canonicalize (RFC 8785)", () => {
   });
 });
 
-describe("fastCanonicalJson never answers for what the strict codec refuses", () => {
+describe("CanonicalWriter.value never answers for what the strict codec refuses", () => {
   it("returns undefined, and canonicalJson throws the reference path's located error", () => {
     fc.assert(
       fc.property(withUnencodable, (value) => {
@@ -135,7 +139,7 @@ describe("fastCanonicalJson never answers for what the strict codec refuses", ()
   });
 });
 
-describe("fastCanonicalJson in bigint tag mode", () => {
+describe("CanonicalWriter.value in bigint tag mode", () => {
   const withBigints = fc.letrec<{ value: unknown }>((tie) => ({
     value: fc.oneof(
       { depthSize: "small" },
@@ -159,17 +163,53 @@ describe("fastCanonicalJson in bigint tag mode", () => {
   });
 });
 
-describe("quoteJsonString", () => {
+describe("strings", () => {
   const anyUnits = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 70 });
   const nearSurrogates = fc.string({ unit: fc.integer({ min: 0xd7fe, max: 0xe001 }).map((c) => String.fromCharCode(c)) });
 
-  it("is JSON.stringify for well-formed strings and undefined for lone surrogates", () => {
+  it("are written as JSON.stringify writes well-formed strings, and refused with a lone surrogate", () => {
     fc.assert(
       fc.property(fc.oneof(anyUnits, nearSurrogates, fc.string({ unit: "binary" })), (s) => {
         const wellFormed = (s as string & { isWellFormed(): boolean }).isWellFormed();
-        expect(quoteJsonString(s)).toBe(wellFormed ? JSON.stringify(s) : undefined);
+        expect(fastCanonicalJson(s, "reject")).toBe(wellFormed ? JSON.stringify(s) : undefined);
+        expect(fastCanonicalJson({ [s]: 1 }, "reject")).toBe(wellFormed ? `{${JSON.stringify(s)}:1}` : undefined);
       }),
       RUNS,
     );
+  });
+});
+
+describe("withCanonicalWriter", () => {
+  it("gives a nested call (a getter that encodes) its own writer, so outputs never interleave", () => {
+    const inner = { z: [1, 2], a: "inner" };
+    const outer = {
+      b: 2,
+      get a(): string {
+        return new TextDecoder().decode(jsonCodec.encode(inner));
+      },
+    };
+    const expected = reference(outer);
+    expect(new TextDecoder().decode(jsonCodec.encode(outer))).toBe(expected);
+    expect(canonicalJson(outer)).toBe(expected);
+  });
+
+  it("grows for long non-ASCII strings (up to 3 bytes per UTF-16 unit)", () => {
+    for (const unit of ["é", "€", "😀", "\u0001", "a"]) {
+      const value = { pad: "x".repeat(16_000), s: unit.repeat(20_000), t: [unit.repeat(9_000)] };
+      expect(fastCanonicalJson(value, "reject")).toBe(reference(value));
+    }
+  });
+
+  it("hands out independent copies, and stays exact after a value larger than its buffer", () => {
+    const big = { s: "x".repeat(3 * 1024 * 1024), n: Array.from({ length: 5000 }, (_, i) => i) };
+    const first = jsonCodec.encode({ a: 1 });
+    const large = jsonCodec.encode(big);
+    const after = jsonCodec.encode({ b: [true] });
+    expect(new TextDecoder().decode(first)).toBe('{"a":1}');
+    expect(new TextDecoder().decode(large)).toBe(reference(big));
+    expect(new TextDecoder().decode(after)).toBe('{"b":[true]}');
+    expect(first.buffer).not.toBe(after.buffer);
+    expect(first.byteOffset).toBe(0);
+    expect(first.buffer.byteLength).toBe(first.byteLength);
   });
 });

@@ -133,6 +133,26 @@ describe("WAL frame text equals the reference canonical JSON", () => {
   });
 });
 
+describe("WAL frame parts the fast path leaves to the reference path", () => {
+  it("writes a payload nested deeper than the fast path goes exactly once, with nothing left over", () => {
+    let deep: unknown = { leaf: "é" };
+    for (let i = 0; i < 100; i++) deep = i % 2 === 0 ? [deep, i] : { d: deep, n: i };
+    const body: WALFrameBody = {
+      t: "c",
+      lifecycle: "data",
+      path: "p",
+      change: { structure: "s", version: 1, t_ns: 0, lifecycle: "data", change: { kind: "node.set", path: "p", value: deep } },
+      frame_seq: 3,
+      frame_t_ns: 4,
+    };
+    const expected = referenceText(bodyFields(body));
+    expect(canonicalWalFrameBody(body)).toBe(expected);
+    expect(walFrameChecksum(body)).toBe(sha256(expected));
+    const bytes = walFrameCodec.encode({ ...body, checksum: "", format_version: 1 });
+    expect(text(bytes)).toBe(referenceText({ ...bodyFields(body), checksum: sha256(expected), format_version: 1 }));
+  });
+});
+
 describe("WAL frame text errors", () => {
   const fields = ["change", "frame_seq", "frame_t_ns", "lifecycle", "path", "t"] as const;
 
@@ -196,6 +216,21 @@ describe("WAL frame text errors", () => {
     expect(err.details.path).toBe("$.change.change");
     expect(err.cause).toBe(boom);
     expect(verifyWalFrameChecksum({ ...body, checksum: "0".repeat(64), format_version: 1 })).toBe(false);
+  });
+
+  it("a bad value in one envelope field is reported at $.change.<field>", () => {
+    fc.assert(
+      fc.property(frameBody, fc.constantFrom(...ENVELOPE_KEYS), withUnencodable, (body, field, bad) => {
+        const env: Record<string, unknown> = { ...body.change };
+        define(env, field, bad);
+        const broken = { ...body, change: env } as unknown as WALFrameBody;
+        const err = thrown(() => canonicalWalFrameBody(broken));
+        const ref = thrown(() => referenceCanonicalText(bad, "reject", `$.change.${field}`));
+        expect(err.message).toBe(ref.message);
+        expect(err.details).toEqual(ref.details);
+      }),
+      RUNS,
+    );
   });
 
   it("reports the first bad field in canonical key order, as encoding the whole frame would", () => {

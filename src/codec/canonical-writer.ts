@@ -1,0 +1,309 @@
+/**
+ * Fast path for RFC 8785 canonical JSON, written straight as UTF-8: one pass that validates plain JSON data and
+ * appends its canonical bytes to a reusable buffer, so no string rope is built, flattened and encoded again.
+ * `value()` never throws and never decides an error: anything unusual (invalid content, exotic objects, deep
+ * nesting, a cycle, a throwing getter) makes it write nothing and return false, and the caller runs the
+ * reference path (strict walk + `canonicalize`), which gives the same bytes or the located `CodecError`. So
+ * the fast path only has to be right where it answers. Layer 0.
+ */
+import type { BigintMode } from "./strict.js";
+
+// Deeper values (and cycles, which are infinitely deep) go to the reference path, which detects cycles exactly.
+const MAX_DEPTH = 64;
+// Up to this many keys an insertion sort beats Array#sort's call overhead several times over.
+const SMALL_OBJECT = 16;
+// Up to this length a byte loop beats the native encodeInto call; longer strings use the native calls.
+const SHORT_STRING = 128;
+const INITIAL_BYTES = 16 * 1024;
+// A writer that grew past this for one large value drops its buffer afterwards instead of pinning it.
+const KEEP_BYTES = 1024 * 1024;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
+
+const encoder = new TextEncoder();
+// ignoreBOM: return exactly what was written (canonical text never starts with U+FEFF anyway).
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * UTF-8 of `"key":` for recently seen object keys. Key sets repeat across values (the same record shapes over
+ * and over), and quoting a key costs more than writing a small value. A pure function of the key, so it cannot
+ * change any output; bounded in entries and key length, and simply cleared when full.
+ */
+const keyPrefixes = new Map<string, Uint8Array>();
+const KEY_CACHE_ENTRIES = 1024;
+const KEY_CACHE_KEY_LENGTH = 64;
+
+// Node >= 20 ships String.prototype.isWellFormed; the ES2022 lib typings do not declare it.
+type WellFormedString = string & { isWellFormed(): boolean };
+const isWellFormed = (s: string): boolean => (s as WellFormedString).isWellFormed();
+
+/** An append-only UTF-8 buffer for canonical JSON. Borrow one with `withCanonicalWriter`. */
+export class CanonicalWriter {
+  private buf = new Uint8Array(INITIAL_BYTES);
+  private pos = 0;
+
+  /** Bytes written so far; also a mark to `truncate` back to. */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** A view of written bytes (no copy): valid until the next write. */
+  view(start = 0, end = this.pos): Uint8Array {
+    return this.buf.subarray(start, end);
+  }
+
+  /** A copy of everything written, owned by the caller. */
+  copy(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
+  /** Everything written, as a string. */
+  text(): string {
+    return decoder.decode(this.view());
+  }
+
+  truncate(length: number): void {
+    this.pos = length;
+  }
+
+  /** Appends a string of ASCII characters (literals, digits, hex) as is. */
+  ascii(s: string): void {
+    const n = s.length;
+    this.reserve(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  /** Appends any well-formed string as UTF-8, as is (no quoting or escaping). */
+  utf8(s: string): void {
+    // Every UTF-16 unit takes at most 3 bytes (a surrogate pair, 2 units, takes 4).
+    this.reserve(3 * s.length);
+    this.pos += encoder.encodeInto(s, this.buf.subarray(this.pos)).written;
+  }
+
+  /**
+   * Appends the canonical JSON of `value` under the strict rules (DESIGN §3.2) and returns true, or writes
+   * nothing and returns false when the reference path must decide. Byte-identical to the UTF-8 of
+   * `canonicalize(prepareJsonValue(value, bigints))` wherever it answers.
+   */
+  value(value: unknown, bigints: BigintMode): boolean {
+    const start = this.pos;
+    try {
+      if (this.write(value, bigints, 0)) return true;
+    } catch {
+      // A getter or proxy trap threw: the reference path reads the value again and reports where.
+    }
+    this.pos = start;
+    return false;
+  }
+
+  /** Back to empty, dropping a buffer one large value made huge. */
+  reset(): void {
+    this.pos = 0;
+    if (this.buf.length > KEEP_BYTES) this.buf = new Uint8Array(INITIAL_BYTES);
+  }
+
+  private write(value: unknown, bigints: BigintMode, depth: number): boolean {
+    switch (typeof value) {
+      case "string":
+        return this.string(value);
+      case "number":
+        if (!Number.isFinite(value)) return false;
+        // ES Number::toString is exactly RFC 8785's number form (and writes -0 as 0).
+        this.ascii(String(value));
+        return true;
+      case "boolean":
+        this.ascii(value ? "true" : "false");
+        return true;
+      case "bigint":
+        return bigints === "tag" && this.bigintTag(value);
+      case "object":
+        if (value === null) {
+          this.ascii("null");
+          return true;
+        }
+        if (depth >= MAX_DEPTH) return false;
+        return Array.isArray(value)
+          ? this.array(value as unknown[], bigints, depth + 1)
+          : this.object(value as Record<string, unknown>, bigints, depth + 1);
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * A JSON string literal; false for a lone surrogate (which RFC 8785 cannot encode). For well-formed strings
+   * `JSON.stringify` escapes exactly what RFC 8785 escapes (`"`, `\`, U+0000–U+001F, short forms where they
+   * exist, lowercase `\u00xx` otherwise), so it is the reference whenever something needs escaping.
+   */
+  private string(s: string): boolean {
+    const n = s.length;
+    if (n <= SHORT_STRING) {
+      this.reserve(n + 2);
+      const buf = this.buf;
+      let p = this.pos;
+      buf[p++] = QUOTE;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c < 0x20 || c === QUOTE || c === BACKSLASH || c >= 0x80) break;
+        buf[p++] = c;
+      }
+      if (i === n) {
+        buf[p++] = QUOTE;
+        this.pos = p;
+        return true;
+      }
+    }
+    if (!isWellFormed(s)) return false;
+    if (NEEDS_ESCAPE.test(s)) {
+      this.utf8(JSON.stringify(s));
+    } else {
+      this.byte(QUOTE);
+      this.utf8(s);
+      this.byte(QUOTE);
+    }
+    return true;
+  }
+
+  /** `{"$bigint":"<radix-10>"}`, the tag the strict walk substitutes (protocol §2.3). */
+  private bigintTag(value: bigint): boolean {
+    // toString() rather than String(): the walk calls the method, so a patched one must give the same text.
+    const digits: unknown = value.toString();
+    if (typeof digits !== "string") return false;
+    this.ascii('{"$bigint":');
+    if (!this.string(digits)) return false;
+    this.byte(CLOSE_OBJECT);
+    return true;
+  }
+
+  private array(arr: unknown[], bigints: BigintMode, depth: number): boolean {
+    // Same plain-data rules as the strict walk: no subclasses, no toJSON (canonicalize would call it).
+    if (Object.getPrototypeOf(arr) !== Array.prototype || typeof (arr as { toJSON?: unknown }).toJSON === "function") {
+      return false;
+    }
+    this.byte(OPEN_ARRAY);
+    const n = arr.length;
+    for (let i = 0; i < n; i++) {
+      if (i > 0) this.byte(COMMA);
+      // A hole or undefined item reads as undefined, which write refuses (the walk rejects it too).
+      if (!this.write(arr[i], bigints, depth)) return false;
+    }
+    this.byte(CLOSE_ARRAY);
+    return true;
+  }
+
+  private object(obj: Record<string, unknown>, bigints: BigintMode, depth: number): boolean {
+    const proto: unknown = Object.getPrototypeOf(obj);
+    if ((proto !== Object.prototype && proto !== null) || typeof obj.toJSON === "function") return false;
+    const keys = sortedKeys(obj);
+    this.byte(OPEN_OBJECT);
+    let first = true;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      // Checked even when the value is skipped: the walk rejects a lone-surrogate key regardless of its value.
+      const prefix = keyPrefix(key);
+      if (prefix === undefined) return false;
+      const item = obj[key];
+      if (item === undefined) continue;
+      if (!first) this.byte(COMMA);
+      first = false;
+      this.bytes(prefix);
+      if (!this.write(item, bigints, depth)) return false;
+    }
+    this.byte(CLOSE_OBJECT);
+    return true;
+  }
+
+  private byte(b: number): void {
+    this.reserve(1);
+    this.buf[this.pos++] = b;
+  }
+
+  private bytes(src: Uint8Array): void {
+    const n = src.length;
+    this.reserve(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = src[i] as number;
+    this.pos = p;
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.buf.subarray(0, this.pos));
+    this.buf = grown;
+  }
+}
+
+let idle: CanonicalWriter | undefined = new CanonicalWriter();
+
+/**
+ * Runs `use` with an empty writer. One writer is reused; a nested call (a getter that encodes, while the outer
+ * encode is under way) gets a fresh one, so writes never interleave.
+ */
+export function withCanonicalWriter<T>(use: (writer: CanonicalWriter) => T): T {
+  const writer = idle ?? new CanonicalWriter();
+  idle = undefined;
+  try {
+    return use(writer);
+  } finally {
+    writer.reset();
+    idle = writer;
+  }
+}
+
+/** UTF-8 of `"key":`, or `undefined` for a key holding a lone surrogate. */
+function keyPrefix(key: string): Uint8Array | undefined {
+  const cached = keyPrefixes.get(key);
+  if (cached !== undefined) return cached;
+  if (!isWellFormed(key)) return undefined;
+  const prefix = encoder.encode(JSON.stringify(key));
+  const withColon = new Uint8Array(prefix.length + 1);
+  withColon.set(prefix);
+  withColon[prefix.length] = COLON;
+  if (key.length <= KEY_CACHE_KEY_LENGTH) {
+    if (keyPrefixes.size >= KEY_CACHE_ENTRIES) keyPrefixes.clear();
+    keyPrefixes.set(key, withColon);
+  }
+  return withColon;
+}
+
+/**
+ * Own enumerable keys in UTF-16 code-unit order (RFC 8785; `<` on strings and `Array#sort` both compare code
+ * units, and keys are distinct, so any correct sort gives the same order). Keys often arrive sorted already.
+ */
+function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj);
+  const n = keys.length;
+  if (n > SMALL_OBJECT) {
+    for (let i = 1; i < n; i++) {
+      if (!((keys[i - 1] as string) < (keys[i] as string))) return keys.sort();
+    }
+    return keys;
+  }
+  for (let i = 1; i < n; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    if (!((keys[j] as string) > key)) continue;
+    do {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    } while (j >= 0 && (keys[j] as string) > key);
+    keys[j + 1] = key;
+  }
+  return keys;
+}

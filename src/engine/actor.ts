@@ -354,6 +354,7 @@ export class StoreActor implements ActorApi {
     };
     for (const { core } of this.tiers.values()) {
       s.pendingEntries += core.stats.pendingEntries;
+      s.pendingBytes += core.pendingBytes();
       s.flushes += core.stats.flushes;
       s.failedFlushes += core.stats.failedFlushes;
       s.bytesWritten += core.stats.bytesWritten;

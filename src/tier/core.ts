@@ -73,6 +73,14 @@ export abstract class TierCore<Batch> {
     }
   }
 
+  /**
+   * Bytes of pending values that are already encoded (values from a main-thread codec). Values a worker codec
+   * encodes at flush time are counted in `stats.pendingEntries` only. Computed on demand (stats are read rarely).
+   */
+  pendingBytes(): number {
+    return 0;
+  }
+
   protected assertOpen(): void {
     if (this.closed) throw new StorageError("closed", `storage tier "${this.name}" is closed`, { tier: this.name });
   }
@@ -261,6 +269,22 @@ export abstract class KeyedTierCore<V> extends TierCore<Map<string, V>> {
     this.pending.clear();
     this.stats.pendingEntries = 0;
   }
+
+  override pendingBytes(): number {
+    let n = 0;
+    for (const v of this.pending.values()) n += encodedSize(v);
+    return n;
+  }
+}
+
+/** Byte size of an already-encoded pending value (a Uint8Array, or an append-log bucket of encoded chunks). */
+export function encodedSize(v: unknown): number {
+  if (v instanceof Uint8Array) return v.byteLength;
+  const chunks = (v as { chunks?: Array<{ bytes?: Uint8Array }> } | undefined)?.chunks;
+  if (!Array.isArray(chunks)) return 0;
+  let n = 0;
+  for (const c of chunks) n += c.bytes?.byteLength ?? 0;
+  return n;
 }
 
 /** Marks a promise as handled so an ignored rejection never becomes an unhandled rejection; returns it unchanged. */

@@ -2,7 +2,7 @@
 import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import type { StorageBackend } from "../backend/types.js";
-import { TierCore, isPermanent } from "./core.js";
+import { TierCore, encodedSize, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { readValue } from "./read.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
@@ -33,6 +33,10 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     this.pending = { key, value };
     this.stats.pendingEntries = 1;
     this.accepted(1);
+  }
+
+  override pendingBytes(): number {
+    return encodedSize(this.pending?.value);
   }
 
   protected takePending(): PendingSnapshot<T> | undefined {

@@ -1,0 +1,40 @@
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
+import type { Codec } from "../../src/codec/types.js";
+import { tempRoot, turn } from "./fixtures/helpers.js";
+
+const root = tempRoot("stats-pending");
+afterAll(() => root.remove());
+
+let engine: StorageEngine | undefined;
+afterEach(async () => {
+  await engine?.close();
+  engine = undefined;
+});
+
+/** A codec the worker cannot import: it runs here and its bytes travel to the actor. */
+const textCodec: Codec<string> = {
+  name: "text",
+  version: 1,
+  encode: (v) => new TextEncoder().encode(v),
+  decode: (b) => new TextDecoder().decode(b),
+};
+
+describe("engine.stats() pending figures", () => {
+  it("counts pending entries, and the bytes of values already encoded on the main thread, until the flush", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store = { kind: "sqlite" as const, path: root.fresh("pending.db") };
+    const kv = engine.kv<string>(store, { name: "kv", debounceMs: 60_000, codec: textCodec });
+    kv.save("a", "12345");
+    kv.save("b", "678");
+    await turn();
+    const [before] = await engine.stats();
+    expect(before?.pendingEntries).toBe(2);
+    expect(before?.pendingBytes).toBe(8);
+    await kv.flush();
+    const [after] = await engine.stats();
+    expect(after?.pendingEntries).toBe(0);
+    expect(after?.pendingBytes).toBe(0);
+    expect(after?.bytesWritten).toBe(8);
+  });
+});

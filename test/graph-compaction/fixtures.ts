@@ -21,6 +21,10 @@ import { walFrameCodec } from "../../src/wal/codec.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey } from "../../src/wal/keys.js";
+import { prng } from "../../src/demo/server-graph.js";
+
+/** Deterministic PRNG (mulberry32), the demo's. */
+export const rng = prng;
 
 export const GRAPH = "g";
 
@@ -78,17 +82,6 @@ export function buildGraph(): ReactiveGraph {
   return g;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * One random wave: sets and invalidations of the fixed state nodes, plus nodes and mounts added and removed over

@@ -40,6 +40,10 @@ export interface StorageBackend {
   checkKey?(key: string): void;
   /** `undefined` = miss. */
   read(key: string): MaybePromise<Uint8Array | undefined>;
+  /**
+   * `bytes` (like a batch op's `value`) may be a view into a larger, shared buffer: a backend that keeps the
+   * bytes past the call copies them, and never transfers their buffer.
+   */
   write(key: string, bytes: Uint8Array): MaybePromise<void>;
   delete?(key: string): MaybePromise<void>;
   /** Keys starting with `prefix` (literal), ascending by Unicode code point (= UTF-8 byte order = SQLite BINARY); no prefix = all keys. */

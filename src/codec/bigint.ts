@@ -3,6 +3,7 @@
  * and read back by a strict reviver. Caveat kept from the protocol: a genuine `{"$bigint":"42"}` object decodes
  * as `42n`. Layer 0.
  */
+import { registerTransientEncoder } from "./bytes.js";
 import { canonicalBytes, parseJsonBytes } from "./json.js";
 import type { Codec } from "./types.js";
 
@@ -23,6 +24,7 @@ export const bigintJsonCodec: Codec<unknown> = Object.freeze({
   encode: (value: unknown): Uint8Array => canonicalBytes(value, "tag"),
   decode: (bytes: Uint8Array): unknown => parseJsonBytes(bytes, reviveBigint),
 });
+registerTransientEncoder(bigintJsonCodec, (value) => canonicalBytes(value, "tag", true));
 
 /** The same `bigintJsonCodec` object, typed for `T` (no runtime cost, no runtime check of `T`). */
 export function bigintJsonCodecFor<T>(): Codec<T> {

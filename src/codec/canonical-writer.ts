@@ -6,6 +6,7 @@
  * reference path (strict walk + `canonicalize`), which gives the same bytes or the located `CodecError`. So
  * the fast path only has to be right where it answers. Layer 0.
  */
+import { pooledBytes } from "./bytes.js";
 import type { BigintMode } from "./strict.js";
 
 // Deeper values (and cycles, which are infinitely deep) go to the reference path, which detects cycles exactly.
@@ -63,6 +64,13 @@ export class CanonicalWriter {
   /** A copy of everything written, owned by the caller. */
   copy(): Uint8Array {
     return this.buf.slice(0, this.pos);
+  }
+
+  /** A copy of everything written in pooled bytes (see `pooledBytes`): for bytes that only live until written. */
+  pooledCopy(): Uint8Array {
+    const out = pooledBytes(this.pos);
+    out.set(this.view());
+    return out;
   }
 
   /** Everything written, as a string. */

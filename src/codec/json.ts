@@ -6,6 +6,7 @@
  */
 import canonicalize from "canonicalize";
 import { CodecError } from "../errors.js";
+import { registerTransientEncoder } from "./bytes.js";
 import { withCanonicalWriter, type CanonicalWriter } from "./canonical-writer.js";
 import { prepareJsonValue, type BigintMode } from "./strict.js";
 import type { Codec } from "./types.js";
@@ -22,11 +23,15 @@ export function canonicalJson(value: unknown, root = "$"): string {
   return withCanonicalWriter((w) => (w.value(value, "reject") ? w.text() : referenceCanonicalText(value, "reject", root)));
 }
 
-/** UTF-8 of the canonical text, with an explicit bigint policy (shared with the bigint codec). */
-export function canonicalBytes(value: unknown, bigints: BigintMode): Uint8Array {
-  return withCanonicalWriter((w) =>
-    w.value(value, bigints) ? w.copy() : utf8Encoder.encode(referenceCanonicalText(value, bigints, "$")),
-  );
+/**
+ * UTF-8 of the canonical text, with an explicit bigint policy (shared with the bigint codec); `pooled` gives
+ * pooled bytes (the tiers' flush path, see `pooledBytes`) instead of bytes that own their buffer.
+ */
+export function canonicalBytes(value: unknown, bigints: BigintMode, pooled = false): Uint8Array {
+  return withCanonicalWriter((w) => {
+    if (w.value(value, bigints)) return pooled ? w.pooledCopy() : w.copy();
+    return utf8Encoder.encode(referenceCanonicalText(value, bigints, "$"));
+  });
 }
 
 /** Appends the canonical text of `value` to `writer`; throws like `canonicalJson(value, root)`. */
@@ -72,6 +77,7 @@ export const jsonCodec: Codec<unknown> = Object.freeze({
   encode: (value: unknown): Uint8Array => canonicalBytes(value, "reject"),
   decode: (bytes: Uint8Array): unknown => parseJsonBytes(bytes),
 });
+registerTransientEncoder(jsonCodec, (value) => canonicalBytes(value, "reject", true));
 
 /** The same `jsonCodec` object, typed for `T` (no runtime cost, no runtime check of `T`). */
 export function jsonCodecFor<T>(): Codec<T> {

@@ -79,6 +79,8 @@ export class StoreActor implements ActorApi {
   /** Frames and bytes committed per graph since its last (auto) compaction. */
   private readonly walGrowth = new Map<string, { frames: number; bytes: number }>();
   private readonly compacting = new Set<string>();
+  /** Tiers whose triggered flushes wait for the end of this event-loop turn (group commit). */
+  private readonly holding = new Set<TierCore<unknown>>();
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -123,51 +125,62 @@ export class StoreActor implements ActorApi {
   private async applyInOrder(ops: Op[]): Promise<{ settled: Promise<OpResult>[]; errors: ApplyResult["errors"] }> {
     const settled: Promise<OpResult>[] = [];
     const errors: ApplyResult["errors"] = [];
-    const held = new Set<TierCore<unknown>>();
-    try {
-      for (const op of ops) {
-        try {
-          if (op.t === "open") {
-            const opened = this.result(
-              op.id,
-              this.openTier(op.tier, op.spec).catch((err: unknown) => {
-                this.failedOpens.set(op.tier, err);
-                throw err;
-              }),
-            );
-            await opened; // later ops of this message may use the tier
-            settled.push(opened);
-            continue;
-          }
-          const entry = this.tier(op.tier);
-          const core = entry.core as unknown as TierCore<unknown>;
-          if (!held.has(core)) {
-            core.hold();
-            held.add(core);
-          }
-          if (BARRIERS.has(op.t)) core.flushDeferred();
-          const r = this.applyOne(op, entry);
-          // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
-          if (r) {
-            if (op.t === "flush" || op.t === "close" || op.t === "compact") settled.push(r);
-            else {
-              await r.catch(() => undefined);
-              settled.push(r);
-            }
-          }
-        } catch (err) {
-          if ("id" in op) settled.push(Promise.resolve(failure(op.id, err)));
+    for (const op of ops) {
+      try {
+        if (op.t === "open") {
+          const opened = this.result(
+            op.id,
+            this.openTier(op.tier, op.spec).catch((err: unknown) => {
+              this.failedOpens.set(op.tier, err);
+              throw err;
+            }),
+          );
+          await opened; // later ops of this message may use the tier
+          settled.push(opened);
+          continue;
+        }
+        const entry = this.tier(op.tier);
+        const core = entry.core as unknown as TierCore<unknown>;
+        this.holdUntilTurnEnd(core);
+        // Whatever observes the backend sees every write queued before it, in any tier (as inline).
+        if (BARRIERS.has(op.t)) for (const held of this.holding) held.flushDeferred();
+        const r = this.applyOne(op, entry);
+        // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
+        if (r) {
+          if (op.t === "flush" || op.t === "close" || op.t === "compact") settled.push(r);
           else {
-            this.refusedWrites.set(op.tier, err);
-            errors.push(serializeError(err));
-            this.lastError = describe(err);
+            await r.catch(() => undefined);
+            settled.push(r);
           }
         }
+      } catch (err) {
+        if ("id" in op) settled.push(Promise.resolve(failure(op.id, err)));
+        else {
+          this.refusedWrites.set(op.tier, err);
+          errors.push(serializeError(err));
+          this.lastError = describe(err);
+        }
       }
-    } finally {
-      for (const core of held) core.release();
     }
     return { settled, errors };
+  }
+
+  /**
+   * Group commit: a tier's triggered flushes wait until this turn of the worker's event loop ends, i.e. until
+   * every message already waiting on the port was applied, so a backlog of N messages of sync-through writes
+   * commits in one transaction (one fsync) instead of N. Costs nothing when messages arrive one at a time.
+   */
+  private holdUntilTurnEnd(core: TierCore<unknown>): void {
+    if (this.holding.has(core)) return;
+    core.hold();
+    if (this.holding.size === 0) {
+      setImmediate(() => {
+        const cores = [...this.holding];
+        this.holding.clear();
+        for (const c of cores) c.release();
+      });
+    }
+    this.holding.add(core);
   }
 
   private applyOne(op: Exclude<Op, { t: "open" }>, entry: TierEntry): Promise<OpResult> | undefined {
@@ -437,8 +450,8 @@ export class StoreActor implements ActorApi {
 }
 
 /**
- * Ops that observe the backend or end a transaction: sync-through writes queued earlier in the same message
- * must be written first, exactly as inline (where they were written before the op ran).
+ * Ops that observe the backend or end a transaction: sync-through writes queued before them (in any tier, in
+ * this message or an earlier one of the same turn) must be written first, exactly as inline.
  */
 const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "scan", "delete", "compact", "rollback"]);
 

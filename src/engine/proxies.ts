@@ -4,6 +4,7 @@
  * `save`/`appendEntries` only queue an op; the ops of one tick travel in one message.
  */
 import type { Codec } from "../codec/types.js";
+import { ownedBytes } from "../codec/bytes.js";
 import { CodecError, StorageError } from "../errors.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { defaultSnapshotKey } from "../tier/snapshot.js";
@@ -140,8 +141,9 @@ abstract class TierProxy implements BaseStorageTier {
     return false;
   }
 
+  /** Bytes that own their ArrayBuffer, so posting transfers them instead of cloning a shared pool slab. */
   protected encodeHere(value: unknown): Uint8Array {
-    return this.mainCodec!.encode(value);
+    return ownedBytes(this.mainCodec!.encode(value));
   }
 
   protected decodeHere(bytes: Uint8Array | Uint8Array[] | undefined): unknown {

@@ -1,17 +1,22 @@
+import { transientEncoder } from "../codec/bytes.js";
 import type { Codec } from "../codec/types.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import type { Step } from "./maybe.js";
 
-/** Encodes every entry; entries the codec rejects are set aside (a retry could never write them). */
+/**
+ * Encodes every entry; entries the codec rejects are set aside (a retry could never write them). The bytes only
+ * live until the backend write returns, so built-in codecs write them into pooled memory.
+ */
 export function encodeAll<T>(
   entries: Map<string, T>,
   codec: Codec<T>,
 ): { ops: BatchOp[]; rejected: Map<string, Error> } {
   const ops: BatchOp[] = [];
   const rejected = new Map<string, Error>();
+  const encode = transientEncoder(codec);
   for (const [key, value] of entries) {
     try {
-      const encoded = codec.encode(value);
+      const encoded = encode(value);
       ops.push({ op: "put", key, value: encoded });
     } catch (err) {
       rejected.set(key, err instanceof Error ? err : new Error(String(err)));

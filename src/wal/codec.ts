@@ -3,6 +3,7 @@
  * engine mode canonical JSON and SHA-256 run wherever the codec runs (the worker), not where frames are built.
  * Layer 0.
  */
+import { pooledBytes, registerTransientEncoder } from "../codec/bytes.js";
 import { withCanonicalWriter } from "../codec/canonical-writer.js";
 import { parseJsonBytes } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
@@ -24,35 +25,39 @@ function assertEncodable(frame: unknown): void {
 export const walFrameCodec: Codec<WALFrame> = Object.freeze({
   name: "wal-frame-json",
   version: 1,
-  encode(frame: WALFrame): Uint8Array {
-    assertEncodable(frame);
-    const formatVersion = frame.format_version ?? WAL_FORMAT_VERSION;
-    const given = frame.checksum !== undefined && frame.checksum !== "" ? frame.checksum : undefined;
-    return withCanonicalWriter((w) => {
-      // Parts in key order (head, seal, tail), so a bad field is reported as canonicalizing the frame would.
-      writeFrameHead(w, frame);
-      if (given !== undefined) {
-        writeFrameSeal(w, given, formatVersion);
-        writeFrameTail(w, frame);
-        return w.copy();
-      }
-      const headEnd = w.length;
-      writeFrameTail(w, frame);
-      const bodyEnd = w.length;
-      // The body is exactly what was written so far; the seal goes after it and is moved into place on copy.
-      writeFrameSeal(w, sha256Hex(w.view()), formatVersion);
-      const sealLength = w.length - bodyEnd;
-      const out = new Uint8Array(w.length);
-      out.set(w.view(0, headEnd), 0);
-      out.set(w.view(bodyEnd), headEnd);
-      out.set(w.view(headEnd, bodyEnd), headEnd + sealLength);
-      return out;
-    });
-  },
+  encode: (frame: WALFrame): Uint8Array => encodeFrame(frame, false),
   decode(bytes: Uint8Array): WALFrame {
     return parseWalFrame(parseJsonBytes(bytes));
   },
 });
+registerTransientEncoder(walFrameCodec, (frame) => encodeFrame(frame, true));
+
+/** The frame's stored bytes, in pooled bytes (a tier flush) or in bytes that own their buffer (callers). */
+function encodeFrame(frame: WALFrame, pooled: boolean): Uint8Array {
+  assertEncodable(frame);
+  const formatVersion = frame.format_version ?? WAL_FORMAT_VERSION;
+  const given = frame.checksum !== undefined && frame.checksum !== "" ? frame.checksum : undefined;
+  return withCanonicalWriter((w) => {
+    // Parts in key order (head, seal, tail), so a bad field is reported as canonicalizing the frame would.
+    writeFrameHead(w, frame);
+    if (given !== undefined) {
+      writeFrameSeal(w, given, formatVersion);
+      writeFrameTail(w, frame);
+      return pooled ? w.pooledCopy() : w.copy();
+    }
+    const headEnd = w.length;
+    writeFrameTail(w, frame);
+    const bodyEnd = w.length;
+    // The body is exactly what was written so far; the seal goes after it and is moved into place on copy.
+    writeFrameSeal(w, sha256Hex(w.view()), formatVersion);
+    const sealLength = w.length - bodyEnd;
+    const out = pooled ? pooledBytes(w.length) : new Uint8Array(w.length);
+    out.set(w.view(0, headEnd), 0);
+    out.set(w.view(bodyEnd), headEnd);
+    out.set(w.view(headEnd, bodyEnd), headEnd + sealLength);
+    return out;
+  });
+}
 
 /** Adds `checksum` and `format_version` to a frame body (for inline use; engine mode lets the codec do it). */
 export function sealWalFrame<T>(body: WALFrameBody<T>, formatVersion: number = WAL_FORMAT_VERSION): WALFrame<T> {

@@ -1,11 +1,14 @@
 /**
- * Calls made in one tick travel in one message and are applied under one hold of the tier's cadence:
- * proven by counting flushes (engine.stats), never by timing.
+ * Calls made in one tick travel in one message and are applied under one hold of the tier's cadence, and the
+ * messages a busy actor finds waiting are committed together (group commit): proven by counting flushes
+ * (engine.stats / actor.stats), never by timing.
  */
 import { existsSync, readdirSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { encodeKeyToFileName } from "../../src/backend/file-names.js";
+import { StoreActor } from "../../src/engine/actor.js";
+import type { Op, TierSpec } from "../../src/engine/protocol.js";
 import { tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("coalesce");
@@ -86,5 +89,65 @@ describe("coalescing", () => {
 
     await kv.flush();
     expect(readdirSync(dir).filter((f) => !f.startsWith("."))).toHaveLength(filesBefore.length + 100);
+  });
+});
+
+describe("group commit in the actor", () => {
+  const kvSpec = (name: string): TierSpec => ({
+    kind: "kv",
+    name,
+    debounceMs: undefined,
+    compactEvery: undefined,
+    codec: { kind: "builtin", name: "json" },
+  });
+  const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const saves = (tier: number, from: number, n: number): Op => ({
+    t: "puts",
+    tier,
+    keys: Array.from({ length: n }, (_, i) => `k${from + i}`),
+    values: Array.from({ length: n }, (_, i) => from + i),
+  });
+
+  async function openActor(): Promise<StoreActor> {
+    const actor = new StoreActor({ store: { kind: "sqlite", path: root.fresh("group.db") }, synchronous: "FULL", allowFaultInjection: false });
+    expect((await actor.ready()).ok).toBe(true);
+    const opened = await actor.apply([
+      { t: "open", tier: 1, spec: kvSpec("a"), id: 1 },
+      { t: "open", tier: 2, spec: kvSpec("b"), id: 2 },
+    ]);
+    expect(opened.results.every((r) => r.ok)).toBe(true);
+    await nextTurn();
+    return actor;
+  }
+
+  it("messages waiting in one turn commit their sync-through writes in ONE transaction", async () => {
+    const actor = await openActor();
+    try {
+      const before = (await actor.stats()).flushes;
+      // Three messages delivered back to back, as the port hands over a backlog while the actor was busy.
+      const applied = [actor.apply([saves(1, 0, 100)]), actor.apply([saves(1, 100, 100)]), actor.apply([saves(1, 200, 100)])];
+      await Promise.all(applied);
+      expect((await actor.stats()).flushes - before, "nothing is committed before the turn ends").toBe(0);
+      await nextTurn();
+      const after = await actor.stats();
+      expect(after.flushes - before).toBe(1);
+      expect(after.writes).toBe(300);
+      expect(after.pendingEntries).toBe(0);
+    } finally {
+      await actor.shutdown();
+    }
+  });
+
+  it("a read in a later message of the same turn sees every earlier write, in any tier", async () => {
+    const actor = await openActor();
+    try {
+      const writes = actor.apply([saves(1, 0, 3)]);
+      const read = actor.apply([{ t: "list", tier: 2, id: 3, prefix: "k" }]);
+      await writes;
+      const { results } = await read;
+      expect(results[0]).toEqual({ id: 3, ok: true, value: ["k0", "k1", "k2"] });
+    } finally {
+      await actor.shutdown();
+    }
   });
 });

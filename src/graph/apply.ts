@@ -98,34 +98,43 @@ export function screenFrames(
   const frames: WALFrame[] = [];
   let skipped = 0;
   for (const e of entries) {
-    let problem = e.problem;
-    if (problem === undefined && e.frame !== undefined && e.frame.frame_seq !== e.seq) {
-      problem = { reason: "decode-failed", detail: `frame_seq ${e.frame.frame_seq} does not match its key` };
-    }
-    if (problem === undefined && e.frame !== undefined && (!verify || verifyWalFrameChecksum(e.frame))) {
-      frames.push(e.frame);
-      continue;
-    }
-    const info: TornWriteInfo = {
-      frame_seq: e.seq,
-      key: e.key,
-      reason: problem?.reason ?? "checksum-mismatch",
-      detail: problem?.detail ?? "checksum does not match the frame body",
-      isTail: e.seq === tailSeq,
-    };
-    const chosen = onTornWrite?.(info);
-    const policy = chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
-    if (policy === "abort") {
-      throw new RestoreError(
-        "torn-write-mid-stream",
-        `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} ` +
-          `(${info.reason}: ${info.detail})`,
-        { frame_seq: info.frame_seq, key: info.key, reason: info.reason, isTail: info.isTail },
-      );
-    }
-    skipped++;
+    const frame = screenFrame(e, tailSeq, verify, onTornWrite);
+    if (frame === undefined) skipped++;
+    else frames.push(frame);
   }
   return { frames, skipped };
+}
+
+/** One entry of `screenFrames`: its frame when good, undefined when the policy skips it; throws on abort. */
+export function screenFrame(
+  e: CollectedFrame,
+  tailSeq: number,
+  verify: boolean,
+  onTornWrite: TornWriteHandler | undefined,
+): WALFrame | undefined {
+  let problem = e.problem;
+  if (problem === undefined && e.frame !== undefined && e.frame.frame_seq !== e.seq) {
+    problem = { reason: "decode-failed", detail: `frame_seq ${e.frame.frame_seq} does not match its key` };
+  }
+  if (problem === undefined && e.frame !== undefined && (!verify || verifyWalFrameChecksum(e.frame))) return e.frame;
+  const info: TornWriteInfo = {
+    frame_seq: e.seq,
+    key: e.key,
+    reason: problem?.reason ?? "checksum-mismatch",
+    detail: problem?.detail ?? "checksum does not match the frame body",
+    isTail: e.seq === tailSeq,
+  };
+  const chosen = onTornWrite?.(info);
+  const policy = chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
+  if (policy === "abort") {
+    throw new RestoreError(
+      "torn-write-mid-stream",
+      `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} ` +
+        `(${info.reason}: ${info.detail})`,
+      { frame_seq: info.frame_seq, key: info.key, reason: info.reason, isTail: info.isTail },
+    );
+  }
+  return undefined;
 }
 
 // ---- later frame wins ------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import { RestoreError, StorageError, asStorageError } from "../errors.js";
 import type { ActorJob } from "../engine/actor.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
-import { screenFrames, type CollectedFrame } from "./apply.js";
-import { foldWal } from "./fold.js";
+import { screenFrame, type CollectedFrame } from "./apply.js";
+import { WalFolder } from "./fold.js";
 import type { GraphCheckpointRecord, TornWriteHandler } from "./storage-types.js";
 import { SNAPSHOT_VERSION } from "./types.js";
 
@@ -105,25 +105,27 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   stored.sort((a, b) => a.seq - b.seq); // list order is key order, which is seq order; made explicit
 
   const tailSeq = stored.length > 0 && stored[stored.length - 1]!.seq > baseline.seq ? stored[stored.length - 1]!.seq : -1;
-  const collected: CollectedFrame[] = [];
+  // Same torn-write screen as restore; recording which frames the (possibly overridden) policy skipped.
+  const torn: number[] = [];
+  const policy: TornWriteHandler = (info) => {
+    const chosen = onTornWrite?.(info);
+    const decided = chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
+    if (decided === "skip") torn.push(info.frame_seq);
+    return decided;
+  };
+  // Streamed: one frame is read, screened and folded at a time, so memory is the graph's, not the backlog's.
+  // Nothing is written before the last frame was read: a mid-stream corruption throws with the store as it was.
+  let folder: WalFolder | undefined;
   let bytesBefore = baselineBytes?.byteLength ?? 0;
   for (const f of stored) {
     const bytes = await io(`reading WAL frame ${f.seq}`, () => backend.read(f.key));
     f.bytes = bytes?.byteLength ?? 0;
     bytesBefore += f.bytes;
-    if (f.seq > baseline.seq) collected.push(collect(f, bytes));
+    if (f.seq <= baseline.seq) continue;
+    const frame = screenFrame(collect(f, bytes), tailSeq, true, policy);
+    if (frame !== undefined) (folder ??= new WalFolder(baseline)).add(frame);
   }
-  // Same torn-write screen as restore; recording which frames the (possibly overridden) policy skipped.
-  const torn: number[] = [];
-  const { frames } = screenFrames(collected, tailSeq, true, (info) => {
-    const chosen = onTornWrite?.(info);
-    const policy = chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
-    if (policy === "skip") torn.push(info.frame_seq);
-    return policy;
-  });
-
-  // Pure and before any write: a mid-stream corruption has thrown above and the store is as it was.
-  const fold = frames.length > 0 ? foldWal(baseline, frames, { verify: false }) : undefined;
+  const fold = folder?.result();
   const newSeq = fold && fold.seq > baseline.seq ? fold.seq : baseline.seq;
 
   const covered = stored.filter((f) => f.seq <= newSeq);

@@ -40,22 +40,39 @@ export function foldWal(baseline: GraphCheckpointRecord, frames: readonly WALFra
     .filter((f) => f.frame_seq <= targetSeq)
     .map((f) => ({ key: walFrameKey(prefix, f.frame_seq), seq: f.frame_seq, frame: f }));
   const { frames: good, skipped } = screenFrames(collected, tailSeq, opts.verify ?? true, opts.onTornWrite);
+  const folder = new WalFolder(baseline, snap);
+  for (const f of good) folder.add(f);
+  return { ...folder.result(), skippedFrames: skipped };
+}
 
-  const state = new FoldState(snap);
-  let applied = 0;
-  let seq = baseline.seq;
-  for (const f of good) {
-    const change = graphChangeOf(f);
-    if (change !== undefined && state.apply(change)) applied++;
-    seq = f.frame_seq;
+/**
+ * The fold one frame at a time, for callers that stream a WAL too large to hold (compaction): memory is the
+ * graph's, not the WAL's. Frames must be good (screened) and come in ascending seq order above the baseline.
+ */
+export class WalFolder {
+  private readonly state: FoldState;
+  private readonly name: string;
+  private seq: number;
+  private applied = 0;
+  private ignored = 0;
+
+  constructor(baseline: GraphCheckpointRecord, snap: GraphPersistSnapshot = checkBaseline(baseline)) {
+    this.state = new FoldState(snap);
+    this.name = snap.name;
+    this.seq = baseline.seq;
   }
-  return {
-    snapshot: state.build(snap.name),
-    seq,
-    appliedFrames: applied,
-    ignoredFrames: good.length - applied,
-    skippedFrames: skipped,
-  };
+
+  add(frame: WALFrame): void {
+    const change = graphChangeOf(frame);
+    if (change !== undefined && this.state.apply(change)) this.applied++;
+    else this.ignored++;
+    this.seq = frame.frame_seq;
+  }
+
+  /** The folded baseline so far (the last added frame's seq; the baseline's when none was added). */
+  result(): Omit<FoldResult, "skippedFrames"> {
+    return { snapshot: this.state.build(this.name), seq: this.seq, appliedFrames: this.applied, ignoredFrames: this.ignored };
+  }
 }
 
 /** A slice in `Graph.snapshot()` form (field order, exactly one of value / sentinel), deep-copied. */

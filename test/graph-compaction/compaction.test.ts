@@ -147,6 +147,29 @@ describe.each(BACKEND_KINDS)("compactGraph inline on %s", (kind) => {
     await backend.close?.();
   });
 
+  it("streams the WAL: frames are read, screened and folded one at a time (a mid-stream corruption stops the reads)", async () => {
+    const backend = wrapBackend(openBackend(kind, tmp));
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(4);
+    for (let i = 0; i < 40; i++) randomWave(graph, random);
+    await writer.dispose();
+    const frames = (await storedFrameSeqs(backend)).length;
+    const corrupt = Math.floor(writer.seq / 4);
+    await tamper(backend, corrupt, (f) => {
+      f.frame_t_ns = 777;
+    });
+
+    const readsBefore = backend.counts.reads;
+    const err = await compactGraph({ backend }, { graphName: GRAPH }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "torn-write-mid-stream", details: { frame_seq: corrupt } });
+    const reads = backend.counts.reads - readsBefore;
+    // The baseline, then the frames up to the corrupt one: none after it was loaded.
+    expect(frames).toBeGreaterThan(30);
+    expect(reads).toBe(1 + (await storedFrameSeqs(backend)).filter((s) => s <= corrupt).length);
+    await backend.close?.();
+  });
+
   it("skips a torn tail frame, counts it and leaves it in place above the baseline", async () => {
     const backend = openBackend(kind, tmp);
     const graph = buildGraph();

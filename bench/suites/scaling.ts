@@ -9,12 +9,15 @@ import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src
 import { attachSnapshotStorage, restoreSnapshot, type ReactiveGraph } from "../../src/graph/index.js";
 import { buildGraph, discardingTiers, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, info, notMeasured, verdict } from "../lib/goals.js";
+import { MainThreadMeter, usPerOp } from "../lib/meter.js";
 import { latencyOf, newBench, type Budget } from "../lib/timing.js";
 import type { GoalResult, Row, Suite, SuiteContext, SuiteOutput } from "../lib/types.js";
 import type { NodeValue } from "../lib/workload.js";
 
 /** Waves (one change each) issued per tick in the attach part; the sample is the mean per wave. */
 const WAVES = 100;
+/** Samples in each attach main-thread CPU window (one schedstat reading per window, not per sample). */
+const CPU_SAMPLES = 200;
 /** Entries per append in the append-log part (one flush each). */
 const APPEND = 100;
 /** Prefill granularity of the append log. */
@@ -51,6 +54,11 @@ function growth(rows: Row[], key: string): number | undefined {
   return worst;
 }
 
+/** `withStorage − without` in µs, when both were measured. */
+function share(withStorage: number | undefined, without: number | undefined): number | undefined {
+  return withStorage === undefined || without === undefined ? undefined : withStorage - without;
+}
+
 function describeSizes(rows: Row[], key: string, unit: string): string {
   return rows.map((r) => `${fmt(r.size as number)}: ${fmt(r[key] as number)} ${unit}`).join(", ");
 }
@@ -72,10 +80,12 @@ async function attachPart(ctx: SuiteContext, engine: StorageEngine, sizes: numbe
     await handle.flush();
     const values = rotatingValues(WAVES + 1);
     const targets = Array.from({ length: WAVES }, (_, w) => persisted.paths[Math.floor((w * n) / WAVES)]!);
+    // Rounds count per graph across every sampler, so consecutive samples always write new values.
+    const rounds = new Map<ReactiveGraph, number>();
     const waves = (graph: ReactiveGraph, after: () => Promise<unknown>) => {
-      let round = 0;
       return async () => {
-        round++;
+        const round = (rounds.get(graph) ?? 0) + 1;
+        rounds.set(graph, round);
         const t0 = performance.now();
         for (let w = 0; w < WAVES; w++) graph.set(targets[w]!, values[(w + round) % values.length]!);
         // The coalesced hand-off to the worker runs in this tick's microtasks: it is part of the cost.
@@ -85,12 +95,30 @@ async function attachPart(ctx: SuiteContext, engine: StorageEngine, sizes: numbe
         return { overriddenDuration: (t1 - t0) / WAVES, overriddenIterationCost: performance.now() - t0 };
       };
     };
+    /**
+     * Main-thread CPU per wave over CPU_SAMPLES samples; like the timed samples it leaves out the durable flush,
+     * which runs once after the window.
+     */
+    const mainCpuPerWave = async (graph: ReactiveGraph, flush: () => Promise<unknown>): Promise<number | undefined> => {
+      const sample = waves(graph, () => Promise.resolve());
+      const meter = await MainThreadMeter.start();
+      for (let i = 0; i < CPU_SAMPLES; i++) await sample();
+      const reading = await meter.stop();
+      await flush();
+      return usPerOp(reading.mainCpuMs, CPU_SAMPLES * WAVES);
+    };
     const bench = newBench(`attach ${n}`, budget);
     bench.add("attach", waves(persisted.graph, () => handle.flush()), { async: true });
     bench.add("discard", waves(dropped.graph, () => dropHandle.flush()), { async: true });
     bench.add("plain", waves(plain.graph, () => Promise.resolve()), { async: true });
+    let cpu: { attach?: number; discard?: number; plain?: number } = {};
     try {
       await bench.run();
+      cpu = {
+        attach: await mainCpuPerWave(persisted.graph, () => handle.flush()),
+        discard: await mainCpuPerWave(dropped.graph, () => dropHandle.flush()),
+        plain: await mainCpuPerWave(plain.graph, () => Promise.resolve()),
+      };
     } finally {
       await dropHandle.dispose();
       await handle.dispose();
@@ -107,6 +135,7 @@ async function attachPart(ctx: SuiteContext, engine: StorageEngine, sizes: numbe
       meanUs: a.meanMs * 1000,
       p99Us: a.p99Ms * 1000,
       storageUs: (a.meanMs - p.meanMs) * 1000,
+      storageCpuUs: share(cpu.attach, cpu.plain),
     });
     discarding.push({
       measure: "graph.set + attach, tiers that drop writes (attach's own work), per wave",
@@ -115,13 +144,15 @@ async function attachPart(ctx: SuiteContext, engine: StorageEngine, sizes: numbe
       meanUs: d.meanMs * 1000,
       p99Us: d.p99Ms * 1000,
       storageUs: (d.meanMs - p.meanMs) * 1000,
+      storageCpuUs: share(cpu.discard, cpu.plain),
     });
     alone.push({ measure: "graph.set alone (no storage), per wave", size: n, opsPerSec: 1000 / p.meanMs, meanUs: p.meanMs * 1000, p99Us: p.p99Ms * 1000 });
   }
   const flat = growth(withAttach, "meanUs");
   growth(discarding, "meanUs");
   growth(alone, "meanUs");
-  const worstShare = Math.max(...withAttach.map((r) => r.storageUs as number));
+  const cpuShares = withAttach.map((r) => r.storageCpuUs);
+  const worstShare = cpuShares.every((x): x is number => typeof x === "number") ? Math.max(...cpuShares) : undefined;
   return {
     rows: [...withAttach, ...discarding, ...alone],
     goals: [
@@ -134,9 +165,10 @@ async function attachPart(ctx: SuiteContext, engine: StorageEngine, sizes: numbe
       verdict(
         "4.bar",
         "DESIGN bar: ~1 µs main-thread storage work per persisted change whatever the graph size (met at ≤ 1.5 µs)",
-        Number.isFinite(worstShare) ? worstShare <= 1.5 : undefined,
-        `storage share (with attach − graph.set alone) ${describeSizes(withAttach, "storageUs", "µs")}; ` +
-          `of which attach's own work ${describeSizes(discarding, "storageUs", "µs")}`,
+        worstShare === undefined ? undefined : worstShare <= 1.5,
+        `storage share of main-thread CPU (with attach − graph.set alone) ${describeSizes(withAttach, "storageCpuUs", "µs")}; ` +
+          `of which attach's own work ${describeSizes(discarding, "storageCpuUs", "µs")}; ` +
+          `wall-clock share ${describeSizes(withAttach, "storageUs", "µs")}`,
       ),
     ],
     figures: { waves: WAVES },
@@ -320,7 +352,9 @@ export const scalingSuite: Suite = {
       legend: [
         `Attach: a graph of N state nodes attached to engine tiers (SQLite FULL, baseline only at attach); one sample = ${WAVES} waves ` +
           "of one `graph.set` each in one tick, main-thread time per wave up to the hand-off to the worker (durable flush after, untimed). " +
-          "Storage share = with attach − the same writes on an identical graph without storage; the 'drop writes' rows attach to " +
+          "Storage share = with attach − the same writes on an identical graph without storage, as wall time (tinybench samples) and " +
+          `as the main thread's own CPU (schedstat over ${CPU_SAMPLES} samples, the flush after the window; a loaded machine ` +
+          "descheduling the main thread inflates wall time, not CPU). The 'drop writes' rows attach to " +
           "tiers that discard everything, isolating attach's diff and frame building from the engine hand-off.",
         `Append-log: engine append-log tier prefilled with N entries; one sample = ${APPEND} entries appended and flushed durably.`,
         `Restore / compaction: a ${RESTORE_NODES}-node graph's WAL of N \`node.set\` frames written through attach + engine; restore into a fresh ` +
@@ -335,6 +369,7 @@ export const scalingSuite: Suite = {
         { key: "meanUs", label: "mean µs/op", kind: "number" },
         { key: "p99Us", label: "p99 µs/op", kind: "number" },
         { key: "storageUs", label: "storage share µs", kind: "number" },
+        { key: "storageCpuUs", label: "storage share main CPU µs", kind: "number" },
         { key: "totalMs", label: "total ms", kind: "number" },
         { key: "vsSmallest", label: "× smallest", kind: "ratio" },
       ],

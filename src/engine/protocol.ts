@@ -37,7 +37,7 @@ export interface AutoCompactOptions {
   readonly everyFrames?: number;
   /** ... or after this many frame bytes. */
   readonly everyBytes?: number;
-  /** Frames (below the new baseline) kept for point-in-time restore; passed to the compaction job. */
+  /** Frames at or below the new baseline that are kept (a recent audit trail); passed to the compaction job. */
   readonly keepFrames?: number;
 }
 

@@ -124,9 +124,7 @@ export function screenFrame(
     detail: problem?.detail ?? "checksum does not match the frame body",
     isTail: e.seq === tailSeq,
   };
-  const chosen = onTornWrite?.(info);
-  const policy = chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
-  if (policy === "abort") {
+  if (tornWritePolicy(info, onTornWrite) === "abort") {
     throw new RestoreError(
       "torn-write-mid-stream",
       `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} ` +
@@ -135,6 +133,12 @@ export function screenFrame(
     );
   }
   return undefined;
+}
+
+/** What happens to a torn frame: the handler's choice, else skip at the tail and abort mid-stream. */
+export function tornWritePolicy(info: TornWriteInfo, onTornWrite: TornWriteHandler | undefined): "skip" | "abort" {
+  const chosen = onTornWrite?.(info);
+  return chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
 }
 
 // ---- later frame wins ------------------------------------------------------------------------------------------

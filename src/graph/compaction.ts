@@ -11,7 +11,7 @@ import { RestoreError, StorageError, asStorageError } from "../errors.js";
 import type { ActorJob } from "../engine/actor.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
-import { screenFrame, type CollectedFrame } from "./apply.js";
+import { screenFrame, tornWritePolicy, type CollectedFrame } from "./apply.js";
 import { WalFolder } from "./fold.js";
 import type { GraphCheckpointRecord, TornWriteHandler } from "./storage-types.js";
 import { SNAPSHOT_VERSION } from "./types.js";
@@ -108,8 +108,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   // Same torn-write screen as restore; recording which frames the (possibly overridden) policy skipped.
   const torn: number[] = [];
   const policy: TornWriteHandler = (info) => {
-    const chosen = onTornWrite?.(info);
-    const decided = chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
+    const decided = tornWritePolicy(info, onTornWrite);
     if (decided === "skip") torn.push(info.frame_seq);
     return decided;
   };

@@ -16,9 +16,8 @@ interface FileNameVectors {
   decode: { file: string; key: string | null }[];
 }
 
-const REPO_ROOT = new URL("../../", import.meta.url);
 const vectors = JSON.parse(
-  readFileSync(new URL("../shared/vectors/file-names.json", REPO_ROOT), "utf8"),
+  readFileSync(new URL("../vectors/file-names.json", import.meta.url), "utf8"),
 ) as FileNameVectors;
 
 const root = mkdtempSync(join(tmpdir(), "grf-file-backend-"));

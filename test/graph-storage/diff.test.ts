@@ -11,7 +11,7 @@ interface VectorCase {
   sha256: string;
 }
 const vectors = JSON.parse(
-  readFileSync(new URL("../../../shared/vectors/wal-checksums.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../vectors/wal-checksums.json", import.meta.url), "utf8"),
 ) as { cases: VectorCase[] };
 const vector = (name: string): VectorCase => {
   const c = vectors.cases.find((v) => v.name === name);

@@ -11,8 +11,7 @@ import {
   type WALFrameBody,
 } from "../../src/wal/index.js";
 
-const repoRoot = new URL("../../", import.meta.url);
-const vectorsDir = new URL("../shared/vectors/", repoRoot);
+const vectorsDir = new URL("../vectors/", import.meta.url);
 
 interface ChecksumCase {
   name: string;

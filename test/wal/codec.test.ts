@@ -15,9 +15,8 @@ import {
   type WALFrameBody,
 } from "../../src/wal/index.js";
 
-const repoRoot = new URL("../../", import.meta.url);
 const checksumCases = (
-  JSON.parse(readFileSync(new URL("../shared/vectors/wal-checksums.json", repoRoot), "utf8")) as {
+  JSON.parse(readFileSync(new URL("../vectors/wal-checksums.json", import.meta.url), "utf8")) as {
     cases: { name: string; body: WALFrameBody; sha256: string }[];
   }
 ).cases;

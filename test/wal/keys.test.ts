@@ -9,14 +9,13 @@ import {
   walFrameKey,
 } from "../../src/wal/index.js";
 
-const repoRoot = new URL("../../", import.meta.url);
 interface KeyVectors {
   walFrameKey: { prefix: string; seq: number; key: string }[];
   rangeErrors: { prefix: string; seq: number }[];
   graphWalPrefix: { name: string; prefix: string }[];
 }
 const vectors = JSON.parse(
-  readFileSync(new URL("../shared/vectors/wal-keys.json", repoRoot), "utf8"),
+  readFileSync(new URL("../vectors/wal-keys.json", import.meta.url), "utf8"),
 ) as KeyVectors;
 
 const seqArb = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });

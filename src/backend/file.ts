@@ -123,8 +123,16 @@ class FileStore implements FileBackend {
     private readonly useLock: boolean,
   ) {
     this.name = "file:" + dir;
-    // A missing directory is locked by the first write, which creates it.
-    if (useLock && existsSync(dir)) this.lock = acquireDirLock(dir);
+    // A writer locks at open, creating a missing directory: a writer that read an empty store and took the lock
+    // only at its first write could overwrite what another writer stored in between.
+    if (useLock) {
+      try {
+        mkdirDurable(dir);
+      } catch (err) {
+        throw asStorageError(err, `cannot create store directory ${dir}`, { dir });
+      }
+      this.lock = acquireDirLock(dir);
+    }
   }
 
   read(key: string): Uint8Array | undefined {
@@ -261,7 +269,6 @@ class FileStore implements FileBackend {
   private prepareForWrite(): void {
     if (this.ready) return;
     mkdirDurable(this.dir);
-    if (this.useLock && this.lock === undefined) this.lock = acquireDirLock(this.dir);
     this.sweepTemps();
     this.ready = true;
   }
@@ -296,7 +303,10 @@ class FileStore implements FileBackend {
   }
 }
 
-/** Opens the file store in `dir` (created on first write). Throws StorageError("store-locked") if another writer holds it. */
+/**
+ * Opens the file store in `dir`. A locking backend (the default) creates the directory and takes the lock now; an
+ * unlocked one creates it on its first write. Throws StorageError("store-locked") if another writer holds it.
+ */
 export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBackend {
   if (typeof dir !== "string" || dir === "") throw new TypeError("dir must be a non-empty string");
   const lock = opts.lock ?? true;

@@ -154,14 +154,18 @@ describe("fileBackend specifics", () => {
     b.close();
   });
 
-  it("treats a missing directory as empty and creates it (nested) on the first write only", () => {
+  it("treats a missing directory as empty; a locking backend creates it (nested) at open, an unlocked one at its first write", () => {
     const parent = join(root, `nested-${counter++}`);
     const dir = join(parent, "a", "b");
-    const b = fileBackend(dir);
-    expect(b.read("k")).toBeUndefined();
-    expect(b.list()).toEqual([]);
-    b.delete("k");
+    const unlocked = fileBackend(dir, { lock: false });
+    expect(unlocked.read("k")).toBeUndefined();
+    expect(unlocked.list()).toEqual([]);
+    unlocked.delete("k");
     expect(existsSync(parent)).toBe(false);
+    unlocked.close();
+    const b = fileBackend(dir);
+    expect(contentNames(dir)).toEqual([]);
+    expect(b.list()).toEqual([]);
     b.write("k", Uint8Array.of(1));
     expect(contentNames(dir)).toEqual(["k.bin"]);
     b.close();
@@ -268,19 +272,26 @@ describe("fileBackend single-writer lock", () => {
     b.close();
   });
 
-  it("locks a directory that did not exist at the first write", () => {
+  it("locks a directory that did not exist yet at open: a writer opened before another cannot later overwrite it", () => {
+    // Two writers on a new store: the first opened, read an empty store, and must not win the lock later (after the
+    // other wrote and closed) with its stale view. The lock is taken at open, so the second writer is refused.
     const dir = freshDir();
     const a = fileBackend(dir);
-    const b = fileBackend(dir);
+    expect(a.list()).toEqual([]);
+    expect(codeOf(() => fileBackend(dir))).toBe("store-locked");
     a.write("k", Uint8Array.of(1));
-    expect(codeOf(() => b.write("j", Uint8Array.of(2)))).toBe("store-locked");
-    expect(codeOf(() => b.delete("k"))).toBe("store-locked");
-    // Reading needs no lock.
-    expect(Array.from(b.read("k") ?? [])).toEqual([1]);
     a.close();
-    b.write("j", Uint8Array.of(2));
-    expect(b.list()).toEqual(["j", "k"]);
+    const b = fileBackend(dir);
+    expect(b.list()).toEqual(["k"]);
     b.close();
+  });
+
+  it("locks a missing directory at open against another process", async () => {
+    const dir = freshDir();
+    const a = fileBackend(dir);
+    expect(await probeLockInChild(join(dir, LOCK_FILE_NAME), "rollback")).toBe("busy");
+    a.close();
+    expect(await probeLockInChild(join(dir, LOCK_FILE_NAME), "rollback")).toBe("acquired");
   });
 
   it("lets unlocked backends share a directory", () => {

@@ -11,7 +11,8 @@ export type StorageErrorCode =
   | "closed"
   | "worker-crashed"
   | "store-locked"
-  | "invalid-argument";
+  | "invalid-argument"
+  | "corrupt-store";
 
 export type RestoreErrorCode =
   | "phase-failed"

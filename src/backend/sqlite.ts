@@ -10,6 +10,7 @@ import Database from "better-sqlite3";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
 import { isSqliteBusy, storeLockedError } from "./lock.js";
+import { diagnoseOsCause } from "./os-cause.js";
 import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
 
 export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
@@ -49,10 +50,44 @@ function errorCode(err: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** SQLite codes behind which an OS condition (full disk, read-only mount, permissions) may hide. */
+const OS_SHAPED = /^SQLITE_(FULL|CANTOPEN|READONLY|IOERR|PERM)/;
+
 function sqliteError(err: unknown, context: string, path: string): Error {
   if (isSqliteBusy(err)) return storeLockedError(path, err);
   const sqliteCode = errorCode(err);
-  return asStorageError(err, context, { path, ...(sqliteCode === undefined ? {} : { sqliteCode }) });
+  const cause = sqliteCode !== undefined && OS_SHAPED.test(sqliteCode) && path !== "" && path !== ":memory:" ? diagnoseOsCause(path) : undefined;
+  if (cause === undefined) return asStorageError(err, context, { path, ...(sqliteCode === undefined ? {} : { sqliteCode }) });
+  const message = err instanceof Error ? err.message : String(err);
+  return new StorageError(
+    "backend-error",
+    `${context}: ${cause.osCode} (${cause.meaning}); SQLite said: ${message}`,
+    { path, sqliteCode, osCode: cause.osCode },
+    err,
+  );
+}
+
+/** A row another program wrote with the wrong type: SQLite's dynamic typing lets TEXT or INTEGER into the BLOB column. */
+function corruptRow(path: string, key: unknown, found: string): StorageError {
+  const shown = typeof key === "string" ? key : Buffer.isBuffer(key) ? `0x${key.toString("hex")}` : String(key);
+  return new StorageError(
+    "corrupt-store",
+    `sqlite store ${path}: row ${JSON.stringify(shown)} holds ${found}, not what graphrefly-storage writes (a TEXT key and a BLOB value)`,
+    { path, key: shown, found },
+  );
+}
+
+function sqlTypeOf(v: unknown): string {
+  if (Buffer.isBuffer(v)) return "a BLOB";
+  if (typeof v === "string") return "TEXT";
+  if (typeof v === "number" || typeof v === "bigint") return "a number";
+  return v === null ? "NULL" : typeof v;
+}
+
+/** Keys as listed, refusing non-TEXT keys (a BLOB key would otherwise surface as a Buffer where a string is due). */
+function checkedKeys(path: string, keys: unknown[]): string[] {
+  for (const k of keys) if (typeof k !== "string") throw corruptRow(path, k, `a key of type ${sqlTypeOf(k)}`);
+  return keys as string[];
 }
 
 class SqliteStore implements SqliteBackend {
@@ -101,13 +136,15 @@ class SqliteStore implements SqliteBackend {
   read(key: string): Uint8Array | undefined {
     this.ensureOpen();
     assertValidKey(key);
-    let v: Buffer | undefined;
+    let v: unknown;
     try {
       v = this.getStmt.get(key);
     } catch (err) {
       throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
     }
-    return v === undefined ? undefined : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    if (v === undefined) return undefined;
+    if (!Buffer.isBuffer(v)) throw corruptRow(this.path, key, `a value of type ${sqlTypeOf(v)}`);
+    return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   }
 
   write(key: string, bytes: Uint8Array): void {
@@ -135,9 +172,13 @@ class SqliteStore implements SqliteBackend {
     this.ensureOpen();
     if (prefix !== undefined) assertValidKey(prefix, "prefix");
     try {
-      if (prefix === undefined || prefix === "") return this.listAllStmt.all();
-      const bound = prefixUpperBound(prefix);
-      return bound === undefined ? this.listFromStmt.all(prefix) : this.listRangeStmt.all(prefix, bound);
+      let keys: unknown[];
+      if (prefix === undefined || prefix === "") keys = this.listAllStmt.all();
+      else {
+        const bound = prefixUpperBound(prefix);
+        keys = bound === undefined ? this.listFromStmt.all(prefix) : this.listRangeStmt.all(prefix, bound);
+      }
+      return checkedKeys(this.path, keys);
     } catch (err) {
       throw sqliteError(err, `sqlite list failed (${this.path})`, this.path);
     }

@@ -1,0 +1,60 @@
+/**
+ * Names the operating-system cause behind a vague storage failure. SQLite reports a full disk as SQLITE_FULL or
+ * SQLITE_CANTOPEN and a read-only mount as SQLITE_READONLY; an operator needs ENOSPC / EROFS / EACCES to act.
+ * Probing the file system after the failure is cheap (it only runs on the error path).
+ * Layer 1.
+ */
+import { accessSync, constants, existsSync, statfsSync } from "node:fs";
+import { dirname } from "node:path";
+
+const MEANING: Readonly<Record<string, string>> = {
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "read-only file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOENT: "no such file or directory",
+  ENOTDIR: "a path component is not a directory",
+};
+
+export interface OsCause {
+  readonly osCode: string;
+  readonly meaning: string;
+}
+
+function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("E") ? code : undefined;
+}
+
+/** The first existing directory at or above `dir` (a store may be created in a directory that does not exist yet). */
+function existingAncestor(dir: string): string {
+  let d = dir;
+  while (!existsSync(d) && dirname(d) !== d) d = dirname(d);
+  return d;
+}
+
+/**
+ * Why writing `file` (or creating it) fails, as an errno code, or undefined when the file system looks fine
+ * (the failure then lies elsewhere, e.g. a corrupt database).
+ */
+export function diagnoseOsCause(file: string): OsCause | undefined {
+  const found = (osCode: string): OsCause => ({ osCode, meaning: MEANING[osCode] ?? osCode });
+  const dir = existingAncestor(dirname(file));
+  try {
+    accessSync(dir, constants.W_OK);
+    if (existsSync(file)) accessSync(file, constants.W_OK);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code !== undefined) return found(code);
+  }
+  try {
+    const fs = statfsSync(dir);
+    if (fs.bavail === 0) return found("ENOSPC");
+    if (fs.ffree === 0) return found("ENOSPC");
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code !== undefined) return found(code);
+  }
+  return undefined;
+}

@@ -1,0 +1,123 @@
+/**
+ * What the SQLite backend reports when the store or the disk is not what it expects: rows another program wrote
+ * with the wrong types, a full disk, a read-only mount. Real file systems: a small tmpfs mounted for the test
+ * (CI runs as root, as this machine does).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
+import { StorageError } from "../../src/errors.js";
+
+const root = mkdtempSync(join(tmpdir(), "grf-sqlite-faults-"));
+const mounts: string[] = [];
+afterAll(() => {
+  for (const m of mounts) execFileSync("umount", ["-l", m]);
+  rmSync(root, { recursive: true, force: true });
+});
+
+function caught(fn: () => unknown): StorageError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StorageError);
+    return err as StorageError;
+  }
+  throw new Error("expected a StorageError, nothing was thrown");
+}
+
+/** A tmpfs of `kib` KiB at a fresh directory, optionally read-only. */
+function mountTmpfs(name: string, kib: number, readOnly = false): string {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${kib}k${readOnly ? ",ro" : ""}`, "tmpfs", dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+/** Fills the file system holding `dir` until a write fails. */
+function fill(dir: string): void {
+  try {
+    writeFileSync(join(dir, "ballast"), Buffer.alloc(64 << 20));
+  } catch (err) {
+    expect((err as { code?: string }).code).toBe("ENOSPC");
+  }
+}
+
+describe("sqliteBackend: foreign and corrupted rows", () => {
+  function storeWithRows(rows: Array<[unknown, unknown]>): string {
+    const path = join(root, `foreign-${Math.random().toString(36).slice(2)}.db`);
+    sqliteBackend(path).close();
+    const db = new Database(path);
+    const insert = db.prepare("INSERT INTO graphrefly_storage (k, v) VALUES (?, ?)");
+    for (const [k, v] of rows) insert.run(k, v);
+    db.close();
+    return path;
+  }
+
+  it("refuses a TEXT or INTEGER value with corrupt-store naming the key, instead of reading it as absent", () => {
+    const path = storeWithRows([
+      ["text", "not bytes"],
+      ["int", 42],
+      ["ok", Buffer.from([1, 2])],
+    ]);
+    const b = sqliteBackend(path);
+    expect(b.list()).toEqual(["int", "ok", "text"]);
+    const text = caught(() => b.read("text"));
+    expect(text.code).toBe("corrupt-store");
+    expect(text.details).toMatchObject({ key: "text", found: "a value of type TEXT" });
+    const int = caught(() => b.read("int"));
+    expect(int.code).toBe("corrupt-store");
+    expect(int.details).toMatchObject({ key: "int", found: "a value of type a number" });
+    expect(Array.from(b.read("ok") ?? [])).toEqual([1, 2]);
+    b.close();
+  });
+
+  it("refuses a BLOB key when listing, with corrupt-store naming it in hex", () => {
+    const path = storeWithRows([
+      [Buffer.from("blobkey"), Buffer.from([1])],
+      ["ok", Buffer.from([2])],
+    ]);
+    const b = sqliteBackend(path);
+    const err = caught(() => b.list());
+    expect(err.code).toBe("corrupt-store");
+    expect(err.details.key).toBe(`0x${Buffer.from("blobkey").toString("hex")}`);
+    // A prefix scan over TEXT keys never meets it (SQLite sorts BLOBs after all TEXT).
+    expect(b.list("o")).toEqual(["ok"]);
+    b.close();
+  });
+});
+
+describe("sqliteBackend: the OS cause behind SQLite's words", () => {
+  it("names ENOSPC when a new store is opened on a full disk", () => {
+    const dir = mountTmpfs("full-open", 256);
+    fill(dir);
+    const err = caught(() => sqliteBackend(join(dir, "new.db")));
+    expect(err.code).toBe("backend-error");
+    expect(err.details.osCode).toBe("ENOSPC");
+    expect(err.message).toContain("ENOSPC");
+  });
+
+  it("names ENOSPC when a write fails on a full disk, and writes again once space is freed", () => {
+    const dir = mountTmpfs("full-write", 1024);
+    const b = sqliteBackend(join(dir, "s.db"));
+    b.write("a", Uint8Array.of(1));
+    fill(dir);
+    const err = caught(() => b.writeBatch(Array.from({ length: 64 }, (_, i) => ({ op: "put" as const, key: `k${i}`, value: new Uint8Array(8192) }))));
+    expect(err.details.osCode).toBe("ENOSPC");
+    rmSync(join(dir, "ballast"));
+    b.write("b", Uint8Array.of(2));
+    expect(b.list()).toEqual(["a", "b"]);
+    b.close();
+  });
+
+  it("names EROFS when a store is opened for writing on a read-only mount", () => {
+    const dir = mountTmpfs("ro", 256, true);
+    const err = caught(() => sqliteBackend(join(dir, "s.db")));
+    expect(err.details.osCode).toBe("EROFS");
+    expect(err.message).toContain("read-only file system");
+  });
+});

@@ -1,6 +1,6 @@
 /**
  * The data every suite writes: one small JSON record per change (the size of a typical node value), and
- * WAL frame bodies shaped like the graph layer's `node.set` frames (protocol §6.5, §7.4). Built ahead of
+ * WAL frame bodies shaped like the graph layer's `node.set` frames (docs/protocol.md §6.5, §7.4). Built ahead of
  * the timed loops, so suites time storage work, not fixture building.
  */
 import type { WALFrame, WALFrameBody } from "../../src/wal/index.js";
@@ -31,7 +31,7 @@ export function makeKeys(n: number, prefix = "k"): string[] {
 // Wall-clock nanoseconds as the graph layer writes them (an integer above 2^53, as in the references).
 const T_NS = 1.7e18;
 
-/** A `node.set` WAL frame body (no checksum yet: sealing is the persistence layer's job, DESIGN §3.14). */
+/** A `node.set` WAL frame body (no checksum yet: sealing is the persistence layer's job, docs/design.md §3.14). */
 export function makeFrameBody(seq: number, path: string, value: NodeValue): WALFrameBody<unknown> {
   return {
     t: "c",

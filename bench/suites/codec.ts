@@ -1,6 +1,6 @@
 /**
  * Suite 5: codec and checksum cost per frame, against the plain JSON built-ins. These are the per-change costs
- * DESIGN §3.14 moves off the main thread in engine mode; `structuredClone` stands for what engine mode pays
+ * docs/design.md §3.14 moves off the main thread in engine mode; `structuredClone` stands for what engine mode pays
  * instead (a frame crossing to the worker).
  */
 import { jsonCodec } from "../../src/codec/index.js";
@@ -94,7 +94,7 @@ export const codecSuite: Suite = {
       goals: [
         info(
           "5.checksum",
-          "checksum cost per frame (DESIGN §3.14 estimates ~5 µs; engine mode runs it in the worker)",
+          "checksum cost per frame (docs/design.md §3.14 estimates ~5 µs; engine mode runs it in the worker)",
           `walFrameChecksum ${checksumUs.toFixed(2)} µs, seal + encode ${sealUs.toFixed(2)} µs, vs structuredClone ${cloneUs.toFixed(2)} µs on the main thread`,
         ),
       ],

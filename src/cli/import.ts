@@ -18,7 +18,7 @@ import { withStore, type CliBackend } from "./store.js";
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** A flat graph snapshot (graph-model §1.1), or CliError `invalid-input` saying what is wrong. */
+/** A flat graph snapshot (docs/graph-model.md §1.1), or CliError `invalid-input` saying what is wrong. */
 export function parseSnapshotFile(bytes: Uint8Array, file: string): GraphPersistSnapshot {
   let value: unknown;
   try {

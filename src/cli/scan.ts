@@ -84,7 +84,7 @@ function looksLikeBaseline(backend: CliBackend, key: string): boolean {
   }
 }
 
-/** The baseline record stored under the graph name (DESIGN §3.6), checked the way restore checks it. */
+/** The baseline record stored under the graph name (docs/design.md §3.6), checked the way restore checks it. */
 export function readBaseline(backend: CliBackend, name: string): BaselineRead {
   const bytes = backend.read(name);
   if (bytes === undefined || bytes.byteLength === 0) return { state: "missing" };
@@ -100,7 +100,7 @@ export function readBaseline(backend: CliBackend, name: string): BaselineRead {
     : { state: "invalid", reason, bytes: bytes.byteLength };
 }
 
-/** The checks restore applies to a baseline (protocol §7.6.2 phase 1), as a reason instead of a throw. */
+/** The checks restore applies to a baseline (docs/protocol.md §7.6.2 phase 1), as a reason instead of a throw. */
 function baselineProblem(value: unknown, name: string): string | undefined {
   if (!isRecord(value)) return "not a JSON object";
   if (value.mode !== "full") return `mode must be "full", got ${JSON.stringify(value.mode) ?? "nothing"}`;

@@ -47,7 +47,7 @@ function loadFrame(seq: number, tNs: number): WALFrame {
     change: { structure: "graph.value", version: 0, t_ns: tNs, lifecycle: "data", change: { kind: "node.set", path, value: seq } },
     frame_seq: seq,
     frame_t_ns: tNs,
-    checksum: "", // sealed by the WAL codec in the worker (DESIGN §3.14)
+    checksum: "", // sealed by the WAL codec in the worker (docs/design.md §3.14)
     format_version: 1,
   };
 }

@@ -1,6 +1,6 @@
 /**
  * `verify <store> [--graph NAME] [--json]`: checks every frame's checksum and the seq chain, and says whether
- * restore would succeed. Restore's torn-write rule (protocol §7.7): a bad frame that is the last one above the
+ * restore would succeed. Restore's torn-write rule (docs/protocol.md §7.7): a bad frame that is the last one above the
  * baseline (the tail) is skipped; a bad frame earlier (mid-stream) aborts. Frames at or below the baseline are
  * never read by restore (compaction may keep some), so damage there is reported but does not block restore.
  * As in the library, a frame whose own frame_seq disagrees with its key counts as torn ("decode-failed").

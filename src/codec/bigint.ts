@@ -1,5 +1,5 @@
 /**
- * `bigintJsonCodec` (protocol §2.3): canonical JSON where every bigint is written as `{"$bigint":"<radix-10>"}`
+ * `bigintJsonCodec` (docs/protocol.md §2.3): canonical JSON where every bigint is written as `{"$bigint":"<radix-10>"}`
  * and read back by a strict reviver. Caveat kept from the protocol: a genuine `{"$bigint":"42"}` object decodes
  * as `42n`. Layer 0.
  */

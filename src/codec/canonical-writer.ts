@@ -100,7 +100,7 @@ export class CanonicalWriter {
   }
 
   /**
-   * Appends the canonical JSON of `value` under the strict rules (DESIGN §3.2) and returns true, or writes
+   * Appends the canonical JSON of `value` under the strict rules (docs/design.md §3.2) and returns true, or writes
    * nothing and returns false when the reference path must decide. Byte-identical to the UTF-8 of
    * `canonicalize(prepareJsonValue(value, bigints))` wherever it answers.
    */
@@ -184,7 +184,7 @@ export class CanonicalWriter {
     return true;
   }
 
-  /** `{"$bigint":"<radix-10>"}`, the tag the strict walk substitutes (protocol §2.3). */
+  /** `{"$bigint":"<radix-10>"}`, the tag the strict walk substitutes (docs/protocol.md §2.3). */
   private bigintTag(value: bigint): boolean {
     // toString() rather than String(): the walk calls the method, so a patched one must give the same text.
     const digits: unknown = value.toString();

@@ -1,5 +1,5 @@
 /**
- * `jsonCodec`: UTF-8 of RFC 8785 canonical JSON after the strict walk (DESIGN §3.1, §3.2). Plain data takes the
+ * `jsonCodec`: UTF-8 of RFC 8785 canonical JSON after the strict walk (docs/design.md §3.1, §3.2). Plain data takes the
  * one-pass fast path (`CanonicalWriter`); everything else (and every error) goes through the reference path, the
  * strict walk plus `canonicalize`. Also the shared helpers the bigint codec and the WAL frame text build on.
  * Layer 0.

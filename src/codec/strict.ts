@@ -1,11 +1,11 @@
 /**
- * The strict validation walk run before canonical JSON (DESIGN §3.2): one pass that rejects every value JSON
+ * The strict validation walk run before canonical JSON (docs/design.md §3.2): one pass that rejects every value JSON
  * cannot carry faithfully and, for the bigint codec, swaps bigints for `{"$bigint": "<radix-10>"}` tags.
  * Layer 0.
  */
 import { CodecError } from "../errors.js";
 
-/** What the walk does with a bigint: reject it (plain JSON) or replace it with a `$bigint` tag (protocol §2.3). */
+/** What the walk does with a bigint: reject it (plain JSON) or replace it with a `$bigint` tag (docs/protocol.md §2.3). */
 export type BigintMode = "reject" | "tag";
 
 /**

@@ -1,7 +1,7 @@
 /**
  * WAL frames cross to the actor as columns (one array per field) instead of one nested object per frame:
  * structured clone of arrays of primitives costs a fraction of cloning ~3 objects per frame, and this hand-off
- * is most of the main thread's cost per persisted change (DESIGN §3.15). The actor rebuilds the same frames.
+ * is most of the main thread's cost per persisted change (docs/design.md §3.15). The actor rebuilds the same frames.
  */
 import type { Lifecycle, WALBaseChange, WALFrame } from "../wal/frame.js";
 

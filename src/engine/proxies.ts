@@ -126,7 +126,7 @@ abstract class TierProxy implements BaseStorageTier {
 
   /**
    * Values for a built-in worker codec cross by structured clone, which cannot carry functions or symbols and
-   * silently turns class instances into plain objects. Refuse those here, as the strict codec would (DESIGN
+   * silently turns class instances into plain objects. Refuse those here, as the strict codec would (docs/design.md
    * §3.2): the tier's next flush rejects with CodecError and onError hears it once. Top level only: cheap.
    */
   protected refused(values: readonly unknown[]): boolean {

@@ -1,6 +1,6 @@
 /**
  * Replay policy shared by restore (live graph) and fold (snapshot JSON): which payloads are graph changes, the
- * torn-write screen (protocol §7.7), the "later frame wins" rule (DESIGN §3.9), and how a baseline and a frame
+ * torn-write screen (docs/protocol.md §7.7), the "later frame wins" rule (docs/design.md §3.9), and how a baseline and a frame
  * apply to a live graph. Keeping it in one place keeps restore and compaction in agreement.
  * Layer 4 (graph).
  */
@@ -86,7 +86,7 @@ export interface CollectedFrame {
 
 /**
  * Keeps the good frames of `entries` (sorted by seq) and applies the torn-write policy to the others: by default
- * the WAL's tail (`tailSeq`, computed before any target/lifecycle filtering, graph-model §6 item 20) is skipped
+ * the WAL's tail (`tailSeq`, computed before any target/lifecycle filtering, docs/graph-model.md §6 item 20) is skipped
  * and anything earlier aborts with RestoreError `torn-write-mid-stream`; `onTornWrite` may override either way.
  */
 export function screenFrames(
@@ -146,7 +146,7 @@ export function tornWritePolicy(info: TornWriteInfo, onTornWrite: TornWriteHandl
 /**
  * Per node path, the seq of its last spec frame (add/remove) among `frames`. A data frame for that path with a
  * lower seq is superseded: the later spec frame already carries the node's state at its time, and replaying the
- * older value after it (spec runs before data) would resurrect a state that never followed it (DESIGN §3.9).
+ * older value after it (spec runs before data) would resurrect a state that never followed it (docs/design.md §3.9).
  */
 export function lastSpecSeqByPath(frames: readonly WALFrame[]): Map<string, number> {
   const out = new Map<string, number>();
@@ -167,7 +167,7 @@ export function lastSpecSeqByPath(frames: readonly WALFrame[]): Map<string, numb
  * caller's batch rolls back and reports `phase-failed`.
  * - `graph.add`: creates a state node from the slice; an existing node of another type or meta is replaced, an
  *   existing state node with the same meta takes the slice's value.
- * - `node.set` / `node.invalidate`: state nodes only; derived nodes recompute (graph-model §4.4).
+ * - `node.set` / `node.invalidate`: state nodes only; derived nodes recompute (docs/graph-model.md §4.4).
  */
 export function applyChangeToGraph(graph: Graph, change: GraphChange): boolean {
   switch (change.kind) {
@@ -233,7 +233,7 @@ function writeValue(graph: Graph, path: string, current: SnapshotNodeSlice, valu
 }
 
 /**
- * Makes a live graph match a baseline, inside the caller's batch (graph-model §6 items 3–5): nodes and mounts the
+ * Makes a live graph match a baseline, inside the caller's batch (docs/graph-model.md §6 items 3–5): nodes and mounts the
  * baseline lacks are removed (dependents first; a node whose dependents stay is kept), missing mounts are created
  * (parents first), state slices become state nodes with their meta and value (sentinel → invalidated). Derived
  * and effect slices are left to the code that built the graph: their values recompute. O(graph).

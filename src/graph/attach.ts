@@ -1,5 +1,5 @@
 /**
- * attachSnapshotStorage (protocol §7.5, DESIGN §3.7–§3.8, §3.14–§3.15): a full baseline at attach, then one
+ * attachSnapshotStorage (docs/protocol.md §7.5, docs/design.md §3.7–§3.8, §3.14–§3.15): a full baseline at attach, then one
  * diff per settled wave, computed on the wave's paths only against a mirror of the last persisted state, written
  * as WAL frames (or as a baseline every `compactEvery` persisted waves). The main thread builds frame objects and
  * hands them to the tiers; encoding, checksums (for sealing codecs) and I/O happen where the tier runs.
@@ -47,7 +47,7 @@ class PairState {
   /** FIFO outbox: `queue[head]` is next (an index, not shift(): waves queued during the bootstrap can be many). */
   queue: Array<Item | undefined> = [];
   head = 0;
-  /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: DESIGN §3.14). */
+  /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: docs/design.md §3.14). */
   readonly seal: boolean;
   readonly prefix: string;
   bootstrap!: Promise<void>;
@@ -303,7 +303,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
 
 /**
  * Highest seq already used in the pair's store: the WAL's highest frame key (exactly `<name>/wal/<20 digits>`)
- * and the stored baseline's seq, so a re-attach never reuses a seq (graph-model §6 item 15).
+ * and the stored baseline's seq, so a re-attach never reuses a seq (docs/graph-model.md §6 item 15).
  */
 async function bootstrapSeq(pair: PairState, graphName: string): Promise<number> {
   let seq = 0;

@@ -1,5 +1,5 @@
 /**
- * Background compaction of one graph's WAL (DESIGN §3.10, issue 4): fold the frames above the stored baseline
+ * Background compaction of one graph's WAL (docs/design.md §3.10, issue 4): fold the frames above the stored baseline
  * into a new baseline with the pure `foldWal` (no live graph), commit it, then delete the frames it covers.
  * A pure function of the backend's contents, run by the store actor that owns the backend (the
  * `compact-graph` job) or inline on a store nobody else is writing (tools, the CLI).

@@ -1,6 +1,6 @@
 /**
- * Diff → WAL frames (protocol §7.4, graph-model §2.2) in replay-safe order: mounts (parents first), adds,
- * removes (dependents before their deps), unmounts (children first), then value frames by path (graph-model §6
+ * Diff → WAL frames (docs/protocol.md §7.4, docs/graph-model.md §2.2) in replay-safe order: mounts (parents first), adds,
+ * removes (dependents before their deps), unmounts (children first), then value frames by path (docs/graph-model.md §6
  * item 6). Every sort is an explicit code-point sort: object key order is never trusted (§6 item 22).
  * Layer 4 (graph).
  */

@@ -1,5 +1,5 @@
 /**
- * Builds persisted snapshot shapes (graph-model §1.1) from live nodes: deep-copied, JSON-safe, sorted.
+ * Builds persisted snapshot shapes (docs/graph-model.md §1.1) from live nodes: deep-copied, JSON-safe, sorted.
  * Layer 4 (graph).
  */
 import type { JsonValue } from "../codec/types.js";
@@ -14,7 +14,7 @@ function depRef(path: string, prefix: string): string {
   return isInside(path, prefix) ? relativeTo(path, prefix) : PATH_SEP + path;
 }
 
-/** One node's slice, O(size of the node). Key order matches graph-model §1.1's example. */
+/** One node's slice, O(size of the node). Key order matches docs/graph-model.md §1.1's example. */
 export function describeSlice(node: GNode, prefix: string): SnapshotNodeSlice {
   const slice: SnapshotNodeSlice = {
     type: node.kind,

@@ -1,5 +1,5 @@
 /**
- * Snapshot diff (protocol §7.3, graph-model §2.1) in the shape that decomposes into WAL frames. The per-path
+ * Snapshot diff (docs/protocol.md §7.3, docs/graph-model.md §2.1) in the shape that decomposes into WAL frames. The per-path
  * comparison is shared with attach, which runs it only on the paths a wave touched.
  * Layer 4 (graph).
  */
@@ -23,7 +23,7 @@ export function sliceValue(slice: SnapshotNodeSlice): JsonValue | undefined {
 /**
  * How a node present on both sides changed: "replace" when its identity (type, deps, meta) differs, i.e. it
  * was removed and re-added; "value" when only its value did; undefined when neither (status changes are not
- * persisted, graph-model §2.2).
+ * persisted, docs/graph-model.md §2.2).
  */
 export function classifySliceChange(before: SnapshotNodeSlice, after: SnapshotNodeSlice): "replace" | "value" | undefined {
   if (before.type !== after.type || !sameDeps(before.deps, after.deps) || !jsonEqual(before.meta, after.meta)) {

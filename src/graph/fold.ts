@@ -1,5 +1,5 @@
 /**
- * Pure WAL fold (DESIGN §3.10): baseline + frames → the snapshot the live graph had at the last frame, with no
+ * Pure WAL fold (docs/design.md §3.10): baseline + frames → the snapshot the live graph had at the last frame, with no
  * live graph (background compaction runs it in the store's worker). Frames apply in `frame_seq` order, which is
  * what restore's spec → data phases plus the "later frame wins" rule amount to. Unlike restore, `node.set`
  * applies to every node, derived ones included: frames carry their values, so the fold is exact.

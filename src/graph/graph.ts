@@ -1,5 +1,5 @@
 /**
- * The in-project reactive graph (graph-model §5.4): `createGraph(name)` returns the root view; `subgraph(path)`
+ * The in-project reactive graph (docs/graph-model.md §5.4): `createGraph(name)` returns the root view; `subgraph(path)`
  * returns views of mounted children. A view only translates relative paths to root-qualified ones; all state
  * and scheduling lives in the shared GraphCore.
  * Layer 4 (graph): may import src/codec types and src/errors only.

@@ -1,6 +1,6 @@
 /**
  * JSON value helpers for the graph: strict validation + private frozen copies on the way in, plain deep copies
- * on the way out, and the one deep-equality used for DATA vs RESOLVED (graph-model §6.25).
+ * on the way out, and the one deep-equality used for DATA vs RESOLVED (docs/graph-model.md §6.25).
  * Layer 4 (graph).
  */
 import type { JsonValue } from "../codec/types.js";

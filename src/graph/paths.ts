@@ -7,7 +7,7 @@ export const PATH_SEP = "::";
 /** Reserved by the reference for meta companions; never a graph, node or mount name. */
 export const META_SEGMENT = "__meta__";
 
-/** Graph name rules (graph-model §1.1): non-empty, no `::`, not `__meta__`. */
+/** Graph name rules (docs/graph-model.md §1.1): non-empty, no `::`, not `__meta__`. */
 export function checkGraphName(name: unknown): string {
   if (typeof name !== "string" || name.length === 0) throw new TypeError("graph name must be a non-empty string");
   if (name.includes(PATH_SEP)) throw new TypeError(`graph name "${name}" must not contain "::"`);

@@ -81,7 +81,7 @@ export function recompute(node: GNode, signals: SignalList | null): boolean {
   try {
     next = toFrozenJson((node.fn as DerivedFn)(...args), `result of derived "${node.path}"`);
   } catch {
-    // Errors live in `status` only (graph-model §5.4); the last value is kept.
+    // Errors live in `status` only (docs/graph-model.md §5.4); the last value is kept.
     node.status = "errored";
     signals?.add(node, "error");
     return false;

@@ -1,5 +1,5 @@
 /**
- * restoreSnapshot (protocol §7.6.2 with DESIGN §3.9): baseline → collect the frames above it → verify → one
+ * restoreSnapshot (docs/protocol.md §7.6.2 with docs/design.md §3.9): baseline → collect the frames above it → verify → one
  * batch for the baseline, then one per lifecycle in REPLAY_ORDER. All I/O and verification happen before the
  * graph is touched, so a missing baseline or a torn frame mid-stream leaves the graph as it was.
  * Layer 4 (graph).
@@ -157,7 +157,7 @@ async function loadBaseline(
 /**
  * Lists the graph's WAL (`<name>/wal/` + exactly 20 digits: no sibling graph's frames) and loads the frames with
  * `baselineSeq < seq <= targetSeq`. `tailSeq` is the highest seq above the baseline before the target filter, so
- * a bad frame just below a `targetSeq` is mid-stream, not a tail (graph-model §6 item 20).
+ * a bad frame just below a `targetSeq` is mid-stream, not a tail (docs/graph-model.md §6 item 20).
  */
 async function collect(
   wal: KvStorageTier<WALFrame>,

@@ -1,5 +1,5 @@
 /**
- * Contracts of the graph storage integration (protocol §7, DESIGN §3.7–§3.10, §3.14–§3.15): the baseline record,
+ * Contracts of the graph storage integration (docs/protocol.md §7, docs/design.md §3.7–§3.10, §3.14–§3.15): the baseline record,
  * the snapshot diff and its WAL payloads, attach / restore / fold options and results.
  * Layer 4 (graph): types only.
  */
@@ -8,7 +8,7 @@ import type { Lifecycle, WALFrame } from "../wal/frame.js";
 import type { GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
 
 /**
- * Baseline envelope stored in the snapshot tier under the graph name (protocol §7.2). Only `mode: "full"` is
+ * Baseline envelope stored in the snapshot tier under the graph name (docs/protocol.md §7.2). Only `mode: "full"` is
  * written; `lifecycle: "spec"` (a topology-only projection) is accepted by the type but never applied as values.
  * `seq` is the WAL cursor at baseline time: frames with `frame_seq > seq` are the delta to replay.
  */
@@ -23,7 +23,7 @@ export interface GraphCheckpointRecord {
   lifecycle?: "spec" | "data";
 }
 
-// ---- WAL payloads (protocol §6.5, graph-model §2.2) ------------------------------------------------------------
+// ---- WAL payloads (docs/protocol.md §6.5, docs/graph-model.md §2.2) ------------------------------------------------------------
 
 /** `slice` is the full slice of the added node (its value, meta, type); absent only in foreign frames. */
 export interface GraphAddChange {
@@ -35,7 +35,7 @@ export interface GraphRemoveChange {
   kind: "graph.remove";
   nodeId: string;
 }
-/** `subgraphId` is a placeholder equal to `path` (protocol §7.4). */
+/** `subgraphId` is a placeholder equal to `path` (docs/protocol.md §7.4). */
 export interface GraphMountChange {
   kind: "graph.mount";
   path: string;
@@ -86,7 +86,7 @@ export interface DiffValueChange {
 /**
  * Changes between two snapshots that persist as WAL frames. A path present on both sides whose `type`, `deps` or
  * `meta` changed (removed and re-added within one wave) is listed in both `nodesRemoved` and `nodesAdded`.
- * Status changes (errored, completed) are not represented (the next baseline captures them, graph-model §2.2).
+ * Status changes (errored, completed) are not represented (the next baseline captures them, docs/graph-model.md §2.2).
  * Order of the arrays is irrelevant: `decomposeDiffToFrames` sorts.
  */
 export interface GraphSnapshotDiff {
@@ -103,8 +103,8 @@ export interface DecomposeOptions {
   /** Frames are numbered `baseSeq + 1, baseSeq + 2, …`. Non-negative safe integer. */
   baseSeq: number;
   /**
-   * Default true: embed `checksum` and `format_version` (protocol §6.3). False leaves `checksum: ""` for a tier
-   * whose codec seals frames where it encodes (DESIGN §3.14: the worker, for engine proxies).
+   * Default true: embed `checksum` and `format_version` (docs/protocol.md §6.3). False leaves `checksum: ""` for a tier
+   * whose codec seals frames where it encodes (docs/design.md §3.14: the worker, for engine proxies).
    */
   seal?: boolean;
 }

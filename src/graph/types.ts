@@ -1,6 +1,6 @@
 /**
  * Public graph contract used by the storage integration (attach / restore) and implemented by the in-project
- * reactive graph (`createGraph`). Shapes follow graph-model §1.1 (flat TS snapshot) and §5.2–§5.3.
+ * reactive graph (`createGraph`). Shapes follow docs/graph-model.md §1.1 (flat TS snapshot) and §5.2–§5.3.
  * Layer 4 (graph).
  */
 import type { JsonValue } from "../codec/types.js";
@@ -40,7 +40,7 @@ export interface SnapshotNodeSlice {
 }
 
 /**
- * Flat persisted snapshot (graph-model §1.1). `nodes` keys are qualified `::` paths and are *inserted* in
+ * Flat persisted snapshot (docs/graph-model.md §1.1). `nodes` keys are qualified `::` paths and are *inserted* in
  * code-point order, but JS objects iterate integer-like keys ("2", "10") first whatever the insertion order:
  * consumers that need an order must sort the keys explicitly (`compareCodePoints` from `paths.js`).
  */

@@ -1,5 +1,5 @@
 /**
- * Physical layout of append-log buckets (DESIGN §3.11). A bucket `K` is its base value under `K` (the
+ * Physical layout of append-log buckets (docs/design.md §3.11). A bucket `K` is its base value under `K` (the
  * reference layout: one encoded array) followed by segments `K\u001f<20-digit n>`, one per flush, so a flush
  * writes only its own entries. Readers concatenate base + segments in order; a store written in the
  * reference layout (base only) reads unchanged.
@@ -62,7 +62,7 @@ export function pageSizeOf(opts: AppendLoadOptions | undefined): number | undefi
 }
 
 /**
- * Collects entries from decoded values in key order and cuts one page (protocol §4.4). Stops reading
+ * Collects entries from decoded values in key order and cuts one page (docs/protocol.md §4.4). Stops reading
  * once a page plus one entry is known, so a paged read does not decode the whole log.
  */
 export async function collectPage<T>(

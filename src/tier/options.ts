@@ -1,6 +1,6 @@
 import type { TierCommonOptions } from "./types.js";
 
-/** DESIGN §3.3: reject nonsense cadence options at construction, naming the option. */
+/** docs/design.md §3.3: reject nonsense cadence options at construction, naming the option. */
 export function validateCadence(opts: TierCommonOptions): void {
   const { compactEvery, debounceMs } = opts;
   if (compactEvery !== undefined && (!Number.isInteger(compactEvery) || compactEvery < 1)) {

@@ -7,7 +7,7 @@ function then<A, B>(v: MaybePromise<A>, f: (a: A) => B): MaybePromise<B> {
   return isPromiseLike(v) ? Promise.resolve(v).then(f) : f(v);
 }
 
-/** Reads a value; a 0-byte value counts as absent (protocol §3). Sync for sync backends. */
+/** Reads a value; a 0-byte value counts as absent (docs/protocol.md §3). Sync for sync backends. */
 export function readValue(backend: StorageBackend, key: string): MaybePromise<Uint8Array | undefined> {
   return then(backend.read(key), (bytes) => (bytes === undefined || bytes.byteLength === 0 ? undefined : bytes));
 }

@@ -81,7 +81,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 }
 
-/** DESIGN §3.6: a record's own `name` is its key, so a fresh process finds a graph's baseline by graph name. */
+/** docs/design.md §3.6: a record's own `name` is its key, so a fresh process finds a graph's baseline by graph name. */
 export function defaultSnapshotKey(value: unknown, fallback: string): string {
   if (typeof value === "object" && value !== null) {
     const n = (value as { name?: unknown }).name;

@@ -80,7 +80,7 @@ export interface TierCommonOptions {
 export interface SnapshotStorageOptions<T> extends TierCommonOptions {
   codec?: Codec<T>;
   filter?: (snapshot: T) => boolean;
-  /** Default: the record's `name` field when it is a string, else the tier name (DESIGN §3.6). */
+  /** Default: the record's `name` field when it is a string, else the tier name (docs/design.md §3.6). */
   keyOf?: (snapshot: T) => string;
 }
 

@@ -1,5 +1,5 @@
 /**
- * WAL frame checksum (protocol §6.3, DESIGN §3.1): lowercase hex SHA-256 of the RFC 8785 canonical JSON of the
+ * WAL frame checksum (docs/protocol.md §6.3, docs/design.md §3.1): lowercase hex SHA-256 of the RFC 8785 canonical JSON of the
  * six body fields; `checksum` and `format_version` are excluded so a format bump never invalidates a store.
  * Synchronous (node:crypto). Layer 0.
  */
@@ -40,7 +40,7 @@ export function walFrameChecksum(body: WALChecksumBody): string {
 
 /**
  * True when `frame.checksum` matches its body. Never throws: anything malformed is `false`. Also accepts the
- * TS-reference form (protocol §2.2: integer-like keys first in numeric order), computed only on mismatch.
+ * TS-reference form (docs/protocol.md §2.2: integer-like keys first in numeric order), computed only on mismatch.
  */
 export function verifyWalFrameChecksum(frame: WALFrame): boolean {
   try {

@@ -1,5 +1,5 @@
 /**
- * The WAL frame codec (DESIGN §3.14: checksums are a persistence concern). Encoding seals the frame, so in
+ * The WAL frame codec (docs/design.md §3.14: checksums are a persistence concern). Encoding seals the frame, so in
  * engine mode canonical JSON and SHA-256 run wherever the codec runs (the worker), not where frames are built.
  * Layer 0.
  */

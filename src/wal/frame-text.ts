@@ -52,7 +52,7 @@ export function writeFrameTail(w: CanonicalWriter, body: WALChecksumBody): void 
 }
 
 /**
- * Fast path for the usual BaseChange envelope (protocol §6.5): a plain object holding the five required keys,
+ * Fast path for the usual BaseChange envelope (docs/protocol.md §6.5): a plain object holding the five required keys,
  * an optional `seq`, and nothing else, so its keys can be written in their fixed canonical order without
  * listing or sorting them. Anything else returns false (possibly after writing part of it) and goes the
  * generic way.

@@ -1,18 +1,18 @@
 /**
- * WAL frame shape (protocol §6.1, §6.4–§6.6) and the structural check applied to frames read from (and
+ * WAL frame shape (docs/protocol.md §6.1, §6.4–§6.6) and the structural check applied to frames read from (and
  * written to) storage. Layer 0.
  */
 import { CodecError } from "../errors.js";
 
 export type Lifecycle = "spec" | "data" | "ownership";
 
-/** Replay phases in order (protocol §6.6); within a phase frames apply by ascending `frame_seq`. */
+/** Replay phases in order (docs/protocol.md §6.6); within a phase frames apply by ascending `frame_seq`. */
 export const REPLAY_ORDER: readonly Lifecycle[] = Object.freeze(["spec", "data", "ownership"] as const);
 
-/** Codec/encoding version written into every frame; not part of the checksum body (protocol §6.3, §6.4). */
+/** Codec/encoding version written into every frame; not part of the checksum body (docs/protocol.md §6.3, §6.4). */
 export const WAL_FORMAT_VERSION = 1;
 
-/** DS-14 BaseChange envelope (protocol §6.5). `seq` is omitted from JSON when absent. */
+/** DS-14 BaseChange envelope (docs/protocol.md §6.5). `seq` is omitted from JSON when absent. */
 export interface WALBaseChange<T = unknown> {
   structure: string;
   version: number | string;
@@ -91,7 +91,7 @@ export function findWalFrameProblem(value: unknown): WalFrameProblem | undefined
 /**
  * Validates a decoded JSON value as a WAL frame and returns a normalized frame holding exactly the eight
  * fields (the `change` envelope is kept by reference: the checksum covers it as stored). Missing
- * `format_version` → 1 (protocol §6.4); missing `checksum` → `""`, so a torn frame is detected by verification
+ * `format_version` → 1 (docs/protocol.md §6.4); missing `checksum` → `""`, so a torn frame is detected by verification
  * rather than rejected here. Throws `CodecError("decode-failed", …, { field })`.
  */
 export function parseWalFrame(value: unknown): WALFrame {

@@ -1,5 +1,5 @@
 /**
- * WAL backend keys (protocol §6.2): `<graph>/wal/<frame_seq zero-padded to 20 digits>`, so lexicographic key
+ * WAL backend keys (docs/protocol.md §6.2): `<graph>/wal/<frame_seq zero-padded to 20 digits>`, so lexicographic key
  * order equals numeric frame order. Layer 0.
  */
 
@@ -29,7 +29,7 @@ export function walFrameKey(prefix: string, seq: number): string {
 
 /**
  * The frame_seq encoded in `key` when it is exactly `prefix + "/" + 20 digits`, else undefined. Exactness keeps
- * a sibling graph's frames out (`"g/wal"` must not match `"g/walrus/…"`, graph-model.md §6 item 17). Digit
+ * a sibling graph's frames out (`"g/wal"` must not match `"g/walrus/…"`, docs/graph-model.md §6 item 17). Digit
  * strings above Number.MAX_SAFE_INTEGER (possible in Rust-written stores) cannot be represented and are
  * reported as undefined rather than rounded.
  */

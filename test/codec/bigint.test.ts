@@ -14,7 +14,7 @@ describe("bigintJsonCodec identity", () => {
   });
 });
 
-describe("bigintJsonCodec encode (protocol §2.3, §10.4)", () => {
+describe("bigintJsonCodec encode (docs/protocol.md §2.3, §10.4)", () => {
   it("tags bigints anywhere and keeps canonical key order", () => {
     expect(encodeText({ z: 1n, a: [2n], n: 7 })).toBe('{"a":[{"$bigint":"2"}],"n":7,"z":{"$bigint":"1"}}');
   });

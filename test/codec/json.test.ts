@@ -64,7 +64,7 @@ describe("jsonCodec identity", () => {
   });
 });
 
-describe("jsonCodec canonical form (protocol §10.4, RFC 8785)", () => {
+describe("jsonCodec canonical form (docs/protocol.md §10.4, RFC 8785)", () => {
   it.each<[string, unknown, string]>([
     ["keys sorted", { zebra: 1, apple: 2, monkey: 3 }, '{"apple":2,"monkey":3,"zebra":1}'],
     ["struct field order irrelevant", { zebra: 1, monkey: 2, apple: 3 }, '{"apple":3,"monkey":2,"zebra":1}'],
@@ -104,7 +104,7 @@ describe("jsonCodec canonical form (protocol §10.4, RFC 8785)", () => {
   });
 });
 
-describe("jsonCodec strict encoding (DESIGN §3.2)", () => {
+describe("jsonCodec strict encoding (docs/design.md §3.2)", () => {
   class Point {
     constructor(readonly x: number) {}
   }

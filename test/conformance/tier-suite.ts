@@ -1,7 +1,7 @@
 /**
  * One conformance suite for the three tiers, run over every backend, inline and worker-proxied
- * (like abstract-level's `suite({ test, factory })`). Behaviour comes from protocol.md §4 (+ §10.6
- * vectors) and DESIGN.md §3.3–§3.6, §3.11. Cases that need a capability only some harnesses have
+ * (like abstract-level's `suite({ test, factory })`). Behaviour comes from docs/protocol.md §4 (+ §10.6
+ * vectors) and docs/design.md §3.3–§3.6, §3.11. Cases that need a capability only some harnesses have
  * (injected write failures, direct access to the inline backend) are registered only where they apply;
  * nothing is skipped.
  */
@@ -360,7 +360,7 @@ export function tierSuite(opts: TierSuiteOptions): void {
         expect((await h.written()).writes).toBe(after.writes);
       });
 
-      it("keys a record by its own string `name`, else by the tier name (DESIGN §3.6)", async () => {
+      it("keys a record by its own string `name`, else by the tier name (docs/design.md §3.6)", async () => {
         const h = await open();
         const s = h.snapshot<{ name?: unknown; x: number }>({ name: "tierA" });
         s.save({ name: "g1", x: 1 });
@@ -586,7 +586,7 @@ export function tierSuite(opts: TierSuiteOptions): void {
         expect(await entriesOf(h2.appendLog<number>({ name: "C" }))).toEqual([1, 2, 3, 4, 5]);
       });
 
-      it("a flush costs O(entries flushed): bytes and writes per flush do not grow with the log (DESIGN §3.11)", async () => {
+      it("a flush costs O(entries flushed): bytes and writes per flush do not grow with the log (docs/design.md §3.11)", async () => {
         const h = await open();
         const log = h.appendLog<{ v: string }>({ name: "big", debounceMs: HELD });
         const batch = Array.from({ length: 10 }, () => ({ v: "0123456789abcdef" }));

@@ -1,5 +1,5 @@
 /**
- * The concurrent-flush race (DESIGN §2): two inline append-log tiers in the reference read-modify-write
+ * The concurrent-flush race (docs/design.md §2): two inline append-log tiers in the reference read-modify-write
  * layout over a deliberately async backend lose entries; the same workload through the engine (several
  * proxies on one store, one key, concurrent flushes) loses and duplicates nothing, in either layout,
  * because one actor owns the store and runs its flushes in mailbox order.

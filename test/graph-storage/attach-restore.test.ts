@@ -422,7 +422,7 @@ describe("attach: baselines, seqs and frames", () => {
   });
 });
 
-describe("restore (protocol §10.7 vectors, TS seq rule)", () => {
+describe("restore (docs/protocol.md §10.7 vectors, TS seq rule)", () => {
   async function written(ops: (g: ReactiveGraph) => void, opts: AttachOptions = { compactEvery: 100 }): Promise<Store> {
     const s = store();
     const g = build();

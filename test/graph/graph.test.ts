@@ -5,7 +5,7 @@ import { compareCodePoints } from "../../src/graph/paths.js";
 import { SNAPSHOT_VERSION, type JsonValue, type ReactiveGraph } from "../../src/graph/types.js";
 import { StorageError } from "../../src/errors.js";
 
-/** graph-model §1.1's example graph. */
+/** docs/graph-model.md §1.1's example graph. */
 function counterGraph(): ReactiveGraph {
   const g = createGraph("counter");
   g.state("count", 3);
@@ -62,7 +62,7 @@ describe("graph names", () => {
 });
 
 describe("snapshot", () => {
-  it("matches graph-model §1.1's example exactly, key order included", () => {
+  it("matches docs/graph-model.md §1.1's example exactly, key order included", () => {
     const snap = counterGraph().snapshot();
     const expected = JSON.parse(EXAMPLE_JSON) as unknown;
     expect(snap).toEqual(expected);

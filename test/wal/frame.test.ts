@@ -61,7 +61,7 @@ describe("parseWalFrame", () => {
     expect(verifyWalFrameChecksum(frame)).toBe(true);
   });
 
-  it("decodes the pre-format_version frame of protocol §10.2 with format_version 1", () => {
+  it("decodes the pre-format_version frame of docs/protocol.md §10.2 with format_version 1", () => {
     const old =
       '{"t":"c","lifecycle":"data","path":"p","change":{"structure":"s","version":0,"t_ns":0,"lifecycle":"data","change":0},"frame_seq":0,"frame_t_ns":0,"checksum":""}';
     const frame = walFrameCodec.decode(new TextEncoder().encode(old));

@@ -21,7 +21,7 @@ const vectors = JSON.parse(
 const seqArb = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 
 describe("key constants", () => {
-  it("match protocol §6.2", () => {
+  it("match docs/protocol.md §6.2", () => {
     expect(WAL_KEY_SEGMENT).toBe("wal");
     expect(WAL_FRAME_SEQ_PAD).toBe(20);
   });

@@ -12,14 +12,18 @@ export type StorageErrorCode =
   | "worker-crashed"
   | "store-locked"
   | "invalid-argument"
-  | "corrupt-store";
+  | "corrupt-store"
+  /** A stored graph kept changing under a reader (compaction moved its baseline on every try). */
+  | "store-busy";
 
 export type RestoreErrorCode =
   | "phase-failed"
   | "torn-write-mid-stream"
   | "baseline-missing"
   | "codec-mismatch"
-  | "wal-tier-required";
+  | "wal-tier-required"
+  /** Frames are missing between the baseline and later frames: the changes they held are lost. */
+  | "wal-gap";
 
 export type CodecErrorCode = "encode-failed" | "decode-failed";
 

@@ -1,48 +1,38 @@
 /**
- * restoreSnapshot (docs/protocol.md §7.6.2 with docs/design.md §3.9): baseline → collect the frames above it → verify → one
- * batch for the baseline, then one per lifecycle in REPLAY_ORDER. All I/O and verification happen before the
- * graph is touched, so a missing baseline or a torn frame mid-stream leaves the graph as it was.
+ * restoreSnapshot (docs/protocol.md §7.6.2 with docs/design.md §3.9): the stored graph as the one reader reads it
+ * (stored-graph.ts: baseline checks, frames in order without a hole, the torn-write policy, one point in time),
+ * then one batch for the baseline and one per lifecycle in REPLAY_ORDER. All I/O and verification happen before
+ * the graph is touched, so a missing baseline, a gap or a torn frame mid-stream leaves the graph as it was.
  * Layer 4 (graph).
  */
-import { RestoreError, StorageError } from "../errors.js";
+import { RestoreError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
-import { isLifecycle, parseWalFrame, REPLAY_ORDER, type Lifecycle, type WALFrame } from "../wal/frame.js";
-import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
-import {
-  applyBaselineToGraph,
-  applyChangeToGraph,
-  graphChangeOf,
-  isSlice,
-  lastSpecSeqByPath,
-  nodePathOf,
-  screenFrames,
-  type CollectedFrame,
-} from "./apply.js";
+import { isLifecycle, REPLAY_ORDER, type Lifecycle, type WALFrame } from "../wal/frame.js";
+import { applyBaselineToGraph, applyChangeToGraph, graphChangeOf, lastSpecSeqByPath, nodePathOf } from "./apply.js";
 import type { GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
-import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot } from "./types.js";
-
-/** Frames loaded concurrently (engine proxies coalesce the loads of one tick into one message). */
-const LOAD_CHUNK = 512;
+import { readStoredGraph, tierSource } from "./stored-graph.js";
+import type { Graph } from "./types.js";
 
 /**
  * Restores `graph` (built by the same code as the one persisted) to the stored state: the baseline, then every
  * frame above it up to `targetSeq`. Errors: RestoreError `wal-tier-required`, `baseline-missing`,
- * `codec-mismatch` (unknown snapshot format), `phase-failed` (empty lifecycle filter, target below the baseline,
- * WAL listing failed, a phase threw: its batch is rolled back, earlier phases stay), `torn-write-mid-stream`;
- * TypeError / RangeError for bad arguments.
+ * `codec-mismatch` (a baseline format this build does not read), `wal-gap` (a frame missing mid-stream),
+ * `torn-write-mid-stream`, `phase-failed` (empty lifecycle filter, target below the baseline, a phase threw: its
+ * batch is rolled back, earlier phases stay); StorageError `backend-no-list-support` (the WAL cannot be listed),
+ * `backend-error`, `store-busy`; TypeError / RangeError for bad arguments.
  */
 export async function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promise<RestoreResult> {
   const { snapshot, wal, lifecycles, targetSeq, onTornWrite } = checkOptions(graph, opts);
-  const record = await loadBaseline(snapshot, graph.name);
-  if (targetSeq < record.seq) {
-    throw new RestoreError(
-      "phase-failed",
-      `targetSeq ${targetSeq} is below the stored baseline's seq ${record.seq}: that point in time is no longer stored`,
-      { targetSeq, baselineSeq: record.seq },
-    );
-  }
-  const { entries, tailSeq } = await collect(wal, graph.name, record.seq, targetSeq);
-  const { frames, skipped } = screenFrames(entries, tailSeq, true, onTornWrite);
+  let frames: WALFrame[] = [];
+  let skipped = 0;
+  const { baseline: record } = await readStoredGraph(tierSource(snapshot, wal), graph.name, { targetSeq, onTornWrite }, {
+    start() {
+      frames = [];
+      skipped = 0;
+    },
+    frame: (f) => void frames.push(f),
+    skipped: () => void skipped++,
+  });
 
   try {
     graph.batch(() => applyBaselineToGraph(graph, record.snapshot));
@@ -114,104 +104,6 @@ function runPhase(
   return applied;
 }
 
-/** The stored value baseline for `name`, validated (RestoreError `baseline-missing` / `codec-mismatch`). */
-async function loadBaseline(
-  tier: SnapshotStorageTier<GraphCheckpointRecord>,
-  name: string,
-): Promise<GraphCheckpointRecord & { snapshot: GraphPersistSnapshot }> {
-  const missing = (why: string, cause?: unknown): RestoreError =>
-    new RestoreError("baseline-missing", `no usable baseline for graph "${name}" in tier "${tier.name}": ${why}`, {
-      graph: name,
-      tier: tier.name,
-      ...(cause === undefined ? {} : { cause: messageOf(cause) }),
-    }, cause);
-  let value: unknown;
-  try {
-    value = await tier.load(name);
-  } catch (err) {
-    throw missing("loading it failed", err);
-  }
-  if (value === undefined || value === null) throw missing("nothing is stored under the graph name");
-  if (typeof value !== "object" || Array.isArray(value)) throw missing("the stored value is not a checkpoint record");
-  const r = value as Partial<GraphCheckpointRecord>;
-  if (r.mode !== "full") throw missing(`mode is ${JSON.stringify(r.mode)}, not "full"`);
-  if (r.lifecycle === "spec") throw missing("it is a spec projection, not a value baseline");
-  if (r.name !== name) throw missing(`it belongs to graph ${JSON.stringify(r.name)}`);
-  if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 0) throw missing("its seq is not a non-negative integer");
-  const s = r.snapshot as Partial<GraphPersistSnapshot> | undefined;
-  if (!isRecord(s) || !isRecord(s.nodes) || !Array.isArray(s.subgraphs)) throw missing("its snapshot is malformed");
-  if (r.format_version !== SNAPSHOT_VERSION || s.version !== SNAPSHOT_VERSION) {
-    throw new RestoreError(
-      "codec-mismatch",
-      `baseline of graph "${name}" has format_version ${String(r.format_version)} / snapshot version ` +
-        `${String(s.version)}; this build reads ${SNAPSHOT_VERSION}`,
-      { graph: name, expected: SNAPSHOT_VERSION, found: r.format_version ?? null },
-    );
-  }
-  if (!s.subgraphs.every((m) => typeof m === "string") || !Object.values(s.nodes).every(isSlice)) {
-    throw missing("its snapshot is malformed");
-  }
-  return r as GraphCheckpointRecord;
-}
-
-/**
- * Lists the graph's WAL (`<name>/wal/` + exactly 20 digits: no sibling graph's frames) and loads the frames with
- * `baselineSeq < seq <= targetSeq`. `tailSeq` is the highest seq above the baseline before the target filter, so
- * a bad frame just below a `targetSeq` is mid-stream, not a tail (docs/graph-model.md §6 item 20).
- */
-async function collect(
-  wal: KvStorageTier<WALFrame>,
-  name: string,
-  baselineSeq: number,
-  targetSeq: number,
-): Promise<{ entries: CollectedFrame[]; tailSeq: number }> {
-  const prefix = graphWalPrefix(name);
-  let keys: string[];
-  try {
-    keys = await wal.list(`${prefix}/`);
-  } catch (err) {
-    const noList = err instanceof StorageError && err.code === "backend-no-list-support";
-    throw new RestoreError(
-      noList ? "wal-tier-required" : "phase-failed",
-      `WAL tier "${wal.name}" could not list the frames of graph "${name}": ${messageOf(err)}`,
-      { tier: wal.name, cause: messageOf(err) },
-      err,
-    );
-  }
-  const above: Array<{ key: string; seq: number }> = [];
-  for (const key of keys) {
-    const seq = parseWalFrameKey(prefix, key);
-    if (seq !== undefined && seq > baselineSeq) above.push({ key, seq });
-  }
-  above.sort((a, b) => a.seq - b.seq);
-  const tailSeq = above.length > 0 ? (above[above.length - 1] as { seq: number }).seq : -1;
-  const wanted = above.filter((e) => e.seq <= targetSeq);
-  const entries: CollectedFrame[] = [];
-  for (let i = 0; i < wanted.length; i += LOAD_CHUNK) {
-    entries.push(...(await Promise.all(wanted.slice(i, i + LOAD_CHUNK).map((e) => loadFrame(wal, e.key, e.seq)))));
-  }
-  return { entries, tailSeq };
-}
-
-/** Loads and checks one frame; an unreadable one is reported as a problem (a torn-write candidate), not thrown. */
-async function loadFrame(wal: KvStorageTier<WALFrame>, key: string, seq: number): Promise<CollectedFrame> {
-  let value: unknown;
-  try {
-    value = await wal.load(key);
-  } catch (err) {
-    return { key, seq, problem: { reason: "decode-failed", detail: messageOf(err) } };
-  }
-  if (value === undefined) {
-    return { key, seq, problem: { reason: "decode-failed", detail: "the frame vanished while being read" } };
-  }
-  try {
-    // Tiers with a plain JSON codec hand back the raw object; the frame codec has already parsed it (idempotent).
-    return { key, seq, frame: parseWalFrame(value) };
-  } catch (err) {
-    return { key, seq, problem: { reason: "decode-failed", detail: messageOf(err) } };
-  }
-}
-
 function checkOptions(
   graph: Graph,
   opts: RestoreOptions,
@@ -259,10 +151,6 @@ function checkOptions(
     throw new TypeError("restoreSnapshot: opts.onTornWrite must be a function");
   }
   return { snapshot, wal: wal as KvStorageTier<WALFrame>, lifecycles, targetSeq: target, onTornWrite };
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function messageOf(err: unknown): string {

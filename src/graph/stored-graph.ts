@@ -1,0 +1,496 @@
+/**
+ * The one reader of stored graphs (docs/design.md §3.16): restore, fold, compaction and every CLI command read a
+ * graph's baseline and WAL through this module, so they cannot disagree about what a store holds.
+ * - Baseline: a value checkpoint record under the graph name, of this graph, in a format this build reads.
+ * - Frames: the graph's own keys (`<name>/wal/` + 20 digits), in seq order. Above the baseline they must continue
+ *   it without a hole (`frame_seq` baseline + 1, + 2, …): a missing seq is a lost change (RestoreError `wal-gap`).
+ * - Torn frames (unreadable, checksum mismatch, key/frame_seq disagreement): the torn-write policy decides.
+ * - One point in time: when a listed frame vanished or a hole appears, the baseline is read again; if it moved
+ *   (a compaction committed meanwhile: it writes the new baseline before deleting the frames it covers), the
+ *   read starts over, a bounded number of times (then StorageError `store-busy`).
+ * Layer 4 (graph).
+ */
+import type { StorageBackend } from "../backend/types.js";
+import { parseJsonBytes } from "../codec/json.js";
+import { CodecError, RestoreError, StorageError, asStorageError } from "../errors.js";
+import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import { verifyWalFrameChecksum } from "../wal/checksum.js";
+import { parseWalFrame, type WALFrame } from "../wal/frame.js";
+import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
+import { isSlice, tornWritePolicy } from "./apply.js";
+import type { GraphCheckpointRecord, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
+import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "./types.js";
+
+/** Reads of one stored graph that start over because its baseline moved, before giving up with `store-busy`. */
+export const STORED_GRAPH_READ_ATTEMPTS = 10;
+
+// ---- baseline ----------------------------------------------------------------------------------------------------
+
+/** Why a stored value is not a usable baseline. `unknown-version` maps to RestoreError `codec-mismatch`. */
+export type BaselineProblem = "missing" | "invalid" | "spec-only" | "other-graph" | "unknown-version";
+
+export type BaselineCheck =
+  | { readonly ok: true; readonly record: GraphCheckpointRecord }
+  | { readonly ok: false; readonly problem: BaselineProblem; readonly reason: string };
+
+/**
+ * The checks every reader applies to a baseline: a mode "full" value record (not a spec projection) of graph
+ * `name` (unchecked when undefined), a non-negative seq, format_version and snapshot version this build reads
+ * (a newer writer's record is never folded and rewritten as ours), and a well-formed snapshot.
+ */
+export function checkBaseline(value: unknown, name: string | undefined): BaselineCheck {
+  const no = (problem: BaselineProblem, reason: string): BaselineCheck => ({ ok: false, problem, reason });
+  if (value === undefined || value === null) return no("missing", "nothing is stored under the graph name");
+  if (!isRecord(value)) return no("invalid", "the stored value is not a checkpoint record (a JSON object)");
+  if (value.mode !== "full") return no("invalid", `mode must be "full", got ${JSON.stringify(value.mode) ?? "nothing"}`);
+  if (value.lifecycle === "spec") return no("spec-only", "it is a spec projection (topology only), not a value baseline");
+  if (name !== undefined && value.name !== name) {
+    return no("other-graph", `it belongs to graph ${JSON.stringify(value.name) ?? "nothing"}`);
+  }
+  if (!Number.isSafeInteger(value.seq) || (value.seq as number) < 0) return no("invalid", "seq must be a non-negative integer");
+  const snap = value.snapshot;
+  // The version first: a newer format may shape its snapshot differently.
+  if (value.format_version !== SNAPSHOT_VERSION || (isRecord(snap) && snap.version !== SNAPSHOT_VERSION)) {
+    const found = isRecord(snap) ? ` / snapshot version ${String(snap.version)}` : "";
+    return no("unknown-version", `format_version ${String(value.format_version)}${found}; this build reads ${SNAPSHOT_VERSION}`);
+  }
+  if (!isRecord(snap) || !isRecord(snap.nodes) || !Array.isArray(snap.subgraphs)) return no("invalid", "its snapshot is malformed");
+  if (!snap.subgraphs.every((m) => typeof m === "string") || !Object.values(snap.nodes).every(isSlice)) {
+    return no("invalid", "its snapshot has malformed nodes or subgraphs");
+  }
+  return { ok: true, record: value as unknown as GraphCheckpointRecord };
+}
+
+/** The typed error for a baseline that failed `checkBaseline`. */
+export function baselineError(name: string, check: Extract<BaselineCheck, { ok: false }>): RestoreError {
+  if (check.problem === "unknown-version") {
+    return new RestoreError("codec-mismatch", `baseline of graph "${name}" has ${check.reason}`, {
+      graph: name,
+      expected: SNAPSHOT_VERSION,
+    });
+  }
+  return new RestoreError("baseline-missing", `no usable baseline for graph "${name}": ${check.reason}`, {
+    graph: name,
+    problem: check.problem,
+  });
+}
+
+// ---- where a graph is read from ------------------------------------------------------------------------------------
+
+/** A stored value as read: absent (missing or 0 bytes), bytes that do not decode, or the decoded value. */
+export type StoredValue =
+  | { readonly state: "absent" }
+  | { readonly state: "undecodable"; readonly detail: string; readonly raw?: Uint8Array }
+  | { readonly state: "value"; readonly value: unknown; readonly raw?: Uint8Array };
+
+export interface StoredGraphSource {
+  /** Names the store in messages. */
+  readonly label: string;
+  /** Frames read concurrently (an engine proxy sends one tick's loads as one message); 1 reads one at a time. */
+  readonly readAhead: number;
+  readBaseline(name: string): Promise<StoredValue>;
+  readFrame(key: string): Promise<StoredValue>;
+  /** Keys starting with `prefix`, any order. StorageError `backend-no-list-support` when the store cannot list. */
+  list(prefix: string): Promise<readonly string[]>;
+}
+
+/** Frames loaded concurrently through tiers (engine proxies coalesce the loads of one tick). */
+const TIER_READ_AHEAD = 512;
+
+/** A graph read through a snapshot tier and a WAL kv tier (inline tiers or engine proxies). */
+export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>, wal: KvStorageTier<WALFrame>): StoredGraphSource {
+  const label = `tiers "${snapshot.name}" / "${wal.name}"`;
+  return {
+    label,
+    readAhead: TIER_READ_AHEAD,
+    readBaseline: (name) => loaded(() => snapshot.load(name), `reading the baseline "${name}" from ${label}`),
+    readFrame: (key) => loaded(() => wal.load(key), `reading WAL frame "${key}" from ${label}`),
+    async list(prefix) {
+      const keys = await guarded(() => wal.list(prefix), `listing "${prefix}" in ${label}`);
+      // An empty listing may be a backend that cannot list: the lazy scan says so (it throws on first use).
+      if (keys.length === 0 && typeof wal.listByPrefix === "function") await assertListable(wal, prefix);
+      return keys;
+    },
+  };
+}
+
+/** A graph read straight from a backend's bytes (compaction in the store's actor, the CLI). */
+export function backendSource(backend: StorageBackend): StoredGraphSource {
+  const label = `backend "${backend.name}"`;
+  const read = async (key: string, what: string): Promise<StoredValue> => {
+    const raw = await guarded(() => backend.read(key), `reading ${what} "${key}" from ${label}`);
+    if (raw === undefined || raw.byteLength === 0) return { state: "absent" };
+    try {
+      return { state: "value", value: parseJsonBytes(raw), raw };
+    } catch (err) {
+      return { state: "undecodable", detail: messageOf(err), raw };
+    }
+  };
+  return {
+    label,
+    readAhead: 1, // a local backend: reading one frame at a time keeps memory flat and stops right at a bad frame
+    readBaseline: (name) => read(name, "the baseline"),
+    readFrame: (key) => read(key, "WAL frame"),
+    list(prefix) {
+      const list = backend.list?.bind(backend);
+      if (list === undefined) {
+        return Promise.reject(
+          new StorageError("backend-no-list-support", `${label} cannot list keys; reading a stored graph needs its WAL listed`, {
+            backend: backend.name,
+          }),
+        );
+      }
+      return guarded(() => list(prefix), `listing "${prefix}" in ${label}`);
+    },
+  };
+}
+
+async function loaded(load: () => Promise<unknown>, what: string): Promise<StoredValue> {
+  try {
+    const value = await load();
+    return value === undefined ? { state: "absent" } : { state: "value", value };
+  } catch (err) {
+    if (err instanceof CodecError) return { state: "undecodable", detail: err.message };
+    throw asStorageError(err, `${what} failed`);
+  }
+}
+
+async function guarded<T>(run: () => T | Promise<T>, what: string): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw asStorageError(err, `${what} failed`);
+  }
+}
+
+/** Throws StorageError `backend-no-list-support` when the tier's backend cannot list (its list() may say []). */
+async function assertListable(wal: KvStorageTier<WALFrame>, prefix: string): Promise<void> {
+  const scan = wal.listByPrefix(prefix)[Symbol.asyncIterator]();
+  try {
+    await scan.next();
+  } catch (err) {
+    if (err instanceof StorageError && err.code === "backend-no-list-support") throw err;
+    // Any other failure here is about a value, not the listing: the store can list.
+  } finally {
+    await scan.return?.().catch(() => undefined);
+  }
+}
+
+// ---- frames ------------------------------------------------------------------------------------------------------
+
+export interface FrameKey {
+  readonly key: string;
+  /** The frame_seq its key encodes. */
+  readonly seq: number;
+}
+
+/** A stored frame as read: decoded (checksum checked), or why it could not be. */
+export type FrameRead =
+  | (FrameKey & { readonly ok: true; readonly frame: WALFrame; readonly checksumOk: boolean; readonly raw?: Uint8Array })
+  | (FrameKey & { readonly ok: false; readonly absent: boolean; readonly detail: string; readonly raw?: Uint8Array });
+
+/** The graph's frame keys (exactly `<name>/wal/` + 20 digits: no sibling graph's frames), ascending by seq. */
+export async function listFrameKeys(source: StoredGraphSource, name: string): Promise<FrameKey[]> {
+  const prefix = graphWalPrefix(name);
+  const out: FrameKey[] = [];
+  for (const key of await source.list(`${prefix}/`)) {
+    const seq = parseWalFrameKey(prefix, key);
+    if (seq !== undefined) out.push({ key, seq });
+  }
+  return out.sort((a, b) => a.seq - b.seq);
+}
+
+export async function readFrame(source: StoredGraphSource, at: FrameKey): Promise<FrameRead> {
+  const stored = await source.readFrame(at.key);
+  if (stored.state === "absent") return { ...at, ok: false, absent: true, detail: "listed but no longer stored" };
+  if (stored.state === "undecodable") return { ...at, ok: false, absent: false, detail: stored.detail, raw: stored.raw };
+  try {
+    // A tier with the frame codec hands back a parsed frame (parsing again is idempotent); a JSON tier the raw object.
+    const frame = parseWalFrame(stored.value);
+    return { ...at, ok: true, frame, checksumOk: verifyWalFrameChecksum(frame), raw: stored.raw };
+  } catch (err) {
+    return { ...at, ok: false, absent: false, detail: messageOf(err), raw: stored.raw };
+  }
+}
+
+/** What makes a frame torn (undefined: it is good). `verify: false` trusts checksums. */
+export function frameProblem(read: FrameRead, verify = true): Pick<TornWriteInfo, "reason" | "detail"> | undefined {
+  if (!read.ok) return { reason: "decode-failed", detail: read.detail };
+  if (read.frame.frame_seq !== read.seq) {
+    return { reason: "decode-failed", detail: `frame_seq ${read.frame.frame_seq} does not match its key` };
+  }
+  if (verify && !read.checksumOk) return { reason: "checksum-mismatch", detail: "checksum does not match the frame body" };
+  return undefined;
+}
+
+export function tornWriteError(info: TornWriteInfo): RestoreError {
+  return new RestoreError(
+    "torn-write-mid-stream",
+    `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} (${info.reason}: ${info.detail ?? ""})`,
+    { frame_seq: info.frame_seq, key: info.key, reason: info.reason, isTail: info.isTail },
+  );
+}
+
+export interface SeqGap {
+  readonly from: number;
+  readonly to: number;
+}
+
+export function gapError(name: string, baselineSeq: number, gap: SeqGap): RestoreError {
+  const seqs = gap.from === gap.to ? `frame ${gap.from} is` : `frames ${gap.from}..${gap.to} are`;
+  return new RestoreError(
+    "wal-gap",
+    `graph "${name}": ${seqs} missing above the baseline (seq ${baselineSeq}) while later frames are stored; the changes they held are lost`,
+    { graph: name, baselineSeq, from: gap.from, to: gap.to },
+  );
+}
+
+/**
+ * The rules for the frames above a baseline, applied in ascending seq order: they continue the baseline without
+ * a hole, and torn ones go through the torn-write policy (`tailSeq`: the last frame above the baseline before any
+ * target filter, so a bad frame just below a target is mid-stream, docs/graph-model.md §6 item 20).
+ */
+export class FrameChain {
+  private expected: number | undefined;
+
+  constructor(
+    baselineSeq: number | undefined,
+    private readonly tailSeq: number,
+    private readonly verify: boolean,
+    private readonly onTornWrite: TornWriteHandler | undefined,
+  ) {
+    this.expected = baselineSeq === undefined ? undefined : baselineSeq + 1;
+  }
+
+  /** The seqs missing right before `seq`, if any; the chain then continues after `seq`. */
+  gapBefore(seq: number): SeqGap | undefined {
+    const from = this.expected;
+    this.expected = seq + 1;
+    return from !== undefined && seq > from ? { from, to: seq - 1 } : undefined;
+  }
+
+  /** A good frame, or the torn frame's description and what the policy decided for it. */
+  screen(read: FrameRead): { frame: WALFrame } | { torn: TornWriteInfo; decision: "skip" | "abort" } {
+    const problem = frameProblem(read, this.verify);
+    if (problem === undefined && read.ok) return { frame: read.frame };
+    const torn: TornWriteInfo = { frame_seq: read.seq, key: read.key, ...problem!, isTail: read.seq === this.tailSeq };
+    return { torn, decision: tornWritePolicy(torn, this.onTornWrite) };
+  }
+}
+
+// ---- reading a whole graph -----------------------------------------------------------------------------------------
+
+/** The baseline as read: its check, stored size (when the source reads bytes) and a mark to see it move. */
+export interface BaselineRead {
+  readonly check: BaselineCheck;
+  readonly bytes: number | undefined;
+  readonly mark: string;
+}
+
+export async function readBaseline(source: StoredGraphSource, name: string): Promise<BaselineRead> {
+  const stored = await source.readBaseline(name);
+  if (stored.state === "absent") return { check: checkBaseline(undefined, name), bytes: undefined, mark: "absent" };
+  if (stored.state === "undecodable") {
+    const reason = `its bytes do not decode: ${stored.detail}`;
+    return { check: { ok: false, problem: "invalid", reason }, bytes: stored.raw?.byteLength, mark: `undecodable ${stored.detail}` };
+  }
+  const check = checkBaseline(stored.value, name);
+  const mark = check.ok ? `seq ${check.record.seq} at ${String(check.record.timestamp_ns)}` : `${check.problem} ${check.reason}`;
+  return { check, bytes: stored.raw?.byteLength, mark };
+}
+
+export interface StoredGraphView {
+  readonly name: string;
+  readonly baseline: GraphCheckpointRecord & { snapshot: GraphPersistSnapshot };
+  /** Stored size of the baseline when the source reads bytes. */
+  readonly baselineBytes: number | undefined;
+  /** Every frame key of the graph, ascending, those at or below the baseline included. */
+  readonly keys: readonly FrameKey[];
+}
+
+/** What a reader does with a stored graph; every callback sees frames in ascending seq order. */
+export interface StoredGraphVisitor {
+  /** Called before any frame, and again when the read starts over (the baseline moved): drop what was gathered. */
+  start(view: StoredGraphView): void;
+  /** A good frame above the baseline, at most `targetSeq`. */
+  frame(frame: WALFrame, read: FrameRead): void;
+  /** A torn frame the policy skipped. */
+  skipped?(info: TornWriteInfo, read: FrameRead): void;
+  /** When given, frames at or below the baseline are read too and handed here (restore never replays them). */
+  below?(read: FrameRead): void;
+}
+
+export interface ReadStoredGraphOptions {
+  /** Frames up to this seq (default all). Below the baseline's seq: RestoreError `phase-failed`. */
+  readonly targetSeq?: number;
+  readonly onTornWrite?: TornWriteHandler;
+}
+
+/**
+ * Reads graph `name` at one point in time: the baseline (RestoreError `baseline-missing` / `codec-mismatch`), then
+ * its frames through the visitor. Throws RestoreError `wal-gap`, `torn-write-mid-stream`, `phase-failed` (target
+ * below the baseline), StorageError `backend-no-list-support`, `backend-error`, `store-busy`.
+ */
+export async function readStoredGraph(
+  source: StoredGraphSource,
+  name: string,
+  opts: ReadStoredGraphOptions,
+  visitor: StoredGraphVisitor,
+): Promise<StoredGraphView> {
+  let view: StoredGraphView | undefined;
+  await scan(source, name, opts, {
+    baseline(base) {
+      if (!base.check.ok) throw baselineError(name, base.check);
+      const target = opts.targetSeq ?? Number.POSITIVE_INFINITY;
+      const { seq } = base.check.record;
+      if (target < seq) {
+        throw new RestoreError(
+          "phase-failed",
+          `graph "${name}": that point in time is no longer stored: targetSeq ${target} is below the baseline seq ${seq}`,
+          { graph: name, targetSeq: target, baselineSeq: seq },
+        );
+      }
+    },
+    start(base, keys) {
+      view = { name, baseline: (base.check as { record: StoredGraphView["baseline"] }).record, baselineBytes: base.bytes, keys };
+      visitor.start(view);
+    },
+    frame: (frame, read) => visitor.frame(frame, read),
+    torn(info, decision, read) {
+      if (decision === "abort") throw tornWriteError(info);
+      visitor.skipped?.(info, read);
+    },
+    gap(gap) {
+      throw gapError(name, view!.baseline.seq, gap);
+    },
+    below: visitor.below?.bind(visitor),
+  });
+  return view!;
+}
+
+/** Where a damaged frame sits relative to what restore replays. */
+export type FramePosition = "tail" | "mid-stream" | "below-baseline";
+
+export type SurveyFinding =
+  | { readonly kind: "torn"; readonly info: TornWriteInfo; readonly position: FramePosition; readonly restorable: boolean }
+  | ({ readonly kind: "gap" } & SeqGap);
+
+export interface StoredGraphSurvey {
+  readonly baseline: BaselineRead;
+  /** Every frame key of the graph, ascending. */
+  readonly keys: readonly FrameKey[];
+  /** Frames above the baseline (all of them without a usable baseline). */
+  readonly framesAbove: number;
+  /** Problems in seq order; frames at or below the baseline are checked too (restore never reads them). */
+  readonly findings: readonly SurveyFinding[];
+  /** Exactly whether restoring the whole graph would succeed (torn tails skipped), by the same rules. */
+  readonly restorable: boolean;
+}
+
+/**
+ * Reads every frame of graph `name` like `readStoredGraph` with the default torn-write policy, but reports each
+ * problem instead of stopping at the first one (the CLI's verify). `onFrame` sees every frame read.
+ */
+export async function surveyStoredGraph(
+  source: StoredGraphSource,
+  name: string,
+  onFrame?: (read: FrameRead) => void,
+): Promise<StoredGraphSurvey> {
+  let findings: SurveyFinding[] = [];
+  let keys: readonly FrameKey[] = [];
+  let floor = -1;
+  const baseline = await scan(source, name, {}, {
+    start(base, listed) {
+      findings = [];
+      keys = listed;
+      floor = base.check.ok ? base.check.record.seq : -1;
+    },
+    frame: (_frame, read) => onFrame?.(read),
+    torn(info, decision, read) {
+      findings.push({ kind: "torn", info, position: info.isTail ? "tail" : "mid-stream", restorable: decision === "skip" });
+      onFrame?.(read);
+    },
+    gap: (gap) => void findings.push({ kind: "gap", ...gap }),
+    below(read) {
+      const problem = frameProblem(read);
+      if (problem !== undefined) {
+        const info: TornWriteInfo = { frame_seq: read.seq, key: read.key, ...problem, isTail: false };
+        findings.push({ kind: "torn", info, position: "below-baseline", restorable: true });
+      }
+      onFrame?.(read);
+    },
+  });
+  const restorable = baseline.check.ok && findings.every((f) => f.kind === "torn" && f.restorable);
+  return { baseline, keys, framesAbove: keys.filter((k) => k.seq > floor).length, findings, restorable };
+}
+
+interface ScanSink {
+  /** The baseline just read, before the WAL is listed (a strict reader throws for an unusable one here). */
+  baseline?(base: BaselineRead): void;
+  start(base: BaselineRead, keys: readonly FrameKey[]): void;
+  frame(frame: WALFrame, read: FrameRead): void;
+  torn(info: TornWriteInfo, decision: "skip" | "abort", read: FrameRead): void;
+  gap(gap: SeqGap): void;
+  below?(read: FrameRead): void;
+}
+
+const MOVED = Symbol("baseline moved");
+
+/** Runs one read after another until one sees a single point in time; returns the baseline it read. */
+async function scan(source: StoredGraphSource, name: string, opts: ReadStoredGraphOptions, sink: ScanSink): Promise<BaselineRead> {
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await scanOnce(source, name, opts, sink);
+    if (outcome !== MOVED) return outcome;
+    if (attempt >= STORED_GRAPH_READ_ATTEMPTS) {
+      throw new StorageError(
+        "store-busy",
+        `graph "${name}" in ${source.label}: its baseline moved ${attempt} times while it was being read (compactions kept committing); try again`,
+        { graph: name, attempts: attempt },
+      );
+    }
+  }
+}
+
+async function scanOnce(
+  source: StoredGraphSource,
+  name: string,
+  opts: ReadStoredGraphOptions,
+  sink: ScanSink,
+): Promise<BaselineRead | typeof MOVED> {
+  const base = await readBaseline(source, name);
+  sink.baseline?.(base);
+  const keys = await listFrameKeys(source, name);
+  sink.start(base, keys);
+  const baselineSeq = base.check.ok ? base.check.record.seq : undefined;
+  const floor = baselineSeq ?? -1;
+  const target = opts.targetSeq ?? Number.POSITIVE_INFINITY;
+  const last = keys[keys.length - 1];
+  const chain = new FrameChain(baselineSeq, last !== undefined && last.seq > floor ? last.seq : -1, true, opts.onTornWrite);
+  const moved = async (): Promise<boolean> => (await readBaseline(source, name)).mark !== base.mark;
+  const wanted = keys.filter((k) => (k.seq <= floor ? sink.below !== undefined : k.seq <= target));
+  for (let i = 0; i < wanted.length; i += source.readAhead) {
+    const reads = await Promise.all(wanted.slice(i, i + source.readAhead).map((at) => readFrame(source, at)));
+    for (const read of reads) {
+      if (read.seq <= floor) {
+        sink.below!(read);
+        continue;
+      }
+      const gap = chain.gapBefore(read.seq);
+      // A hole or a vanished frame is what a compaction committed mid-read looks like; a moved baseline says so.
+      if ((gap !== undefined || (!read.ok && read.absent)) && (await moved())) return MOVED;
+      if (gap !== undefined) sink.gap(gap);
+      const screened = chain.screen(read);
+      if ("frame" in screened) sink.frame(screened.frame, read);
+      else sink.torn(screened.torn, screened.decision, read);
+    }
+  }
+  return base;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -2,11 +2,11 @@
  * The in-project reactive graph (docs/graph-model.md §5.4): `createGraph(name)` returns the root view; `subgraph(path)`
  * returns views of mounted children. A view only translates relative paths to root-qualified ones; all state
  * and scheduling lives in the shared GraphCore.
- * Layer 4 (graph): may import src/codec types and src/errors only.
+ * Layer 4 (graph): may import src/codec (types and the value rule) and src/errors only.
  */
 import { GraphCore } from "./core.js";
 import { buildSnapshot, describeSlice, relativeSorted } from "./describe.js";
-import { cloneJson } from "./json-utils.js";
+import { assertStorable, cloneJson } from "./json-utils.js";
 import type { GNode, MountRec, NodeFn } from "./node.js";
 import { checkGraphName, isInside, joinPath, localName, PATH_SEP, relativeTo, splitPath } from "./paths.js";
 import type {
@@ -22,9 +22,14 @@ import type {
   SnapshotNodeSlice,
 } from "./types.js";
 
-/** Creates an empty root graph. Name: non-empty, no `::`, not `__meta__` (TypeError otherwise). */
+/**
+ * Creates an empty root graph. Name: non-empty, no `::`, not `__meta__` (TypeError otherwise), and a string the
+ * codec can store (CodecError otherwise: names are written into baselines, frames and keys).
+ */
 export function createGraph(name: string): ReactiveGraph {
-  return new GraphView(new GraphCore(checkGraphName(name)), "");
+  checkGraphName(name);
+  assertStorable(name, "graph name");
+  return new GraphView(new GraphCore(name), "");
 }
 
 class GraphView implements ReactiveGraph {
@@ -43,6 +48,7 @@ class GraphView implements ReactiveGraph {
   /** Validated root-qualified path for an argument that names something to create or look up. */
   private abs(path: unknown, arg: string): string {
     splitPath(path, arg);
+    assertStorable(path, arg); // paths are persisted (snapshot keys, frame paths) like values
     return joinPath(this.prefix, path as string);
   }
 

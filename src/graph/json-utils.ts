@@ -1,14 +1,16 @@
 /**
- * JSON value helpers for the graph: strict validation + private frozen copies on the way in, plain deep copies
- * on the way out, and the one deep-equality used for DATA vs RESOLVED (docs/graph-model.md §6.25).
+ * JSON value helpers for the graph: the codec's value rule + private frozen copies on the way in, plain deep
+ * copies on the way out, and the one deep-equality used for DATA vs RESOLVED (graph-model §6.25).
  * Layer 4 (graph).
  */
+import { prepareJsonValue } from "../codec/strict.js";
 import type { JsonValue } from "../codec/types.js";
+import { CodecError } from "../errors.js";
 
-/** True for values JSON carries faithfully: null, booleans, strings, finite numbers, arrays, plain objects. */
+/** True for values the strict JSON codec stores (the rule `toFrozenJson` applies). */
 export function isJsonValue(value: unknown): value is JsonValue {
   try {
-    toFrozenJson(value, "value");
+    assertStorable(value, "value");
     return true;
   } catch {
     return false;
@@ -16,59 +18,45 @@ export function isJsonValue(value: unknown): value is JsonValue {
 }
 
 /**
- * Validates `value` and returns a deep, frozen private copy (-0 becomes 0, as JSON writes it). Frozen so the
- * graph can hand its own values to derived functions without copying and without being corrupted by them.
- * Throws TypeError naming `what` and the offending location. Symbol-keyed and non-enumerable properties are
- * ignored, as JSON.stringify does.
+ * Throws unless the strict JSON codec would store `value` (DESIGN §3.2, §3.16): the graph holds only what
+ * storage can hold, so a value is refused when it enters the graph, never later by a tier. The rule is the
+ * codec's own walk; the error is its CodecError('encode-failed') (`details.path` a JSON path from `$`), with
+ * `what` named in the message.
+ */
+export function assertStorable(value: unknown, what: string): void {
+  try {
+    prepareJsonValue(value, "reject", "$");
+  } catch (err) {
+    if (!(err instanceof CodecError)) throw err;
+    throw new CodecError(err.code, `${what} cannot be stored: ${err.message}`, err.details, err.cause);
+  }
+}
+
+/**
+ * `assertStorable`, then a deep, frozen private copy (-0 becomes 0 and properties holding undefined are left
+ * out, as the codec writes them). Frozen so the graph can hand its own values to derived functions without
+ * copying and without being corrupted by them. Symbol-keyed and non-enumerable properties are ignored, as
+ * JSON.stringify does.
  */
 export function toFrozenJson(value: unknown, what: string): JsonValue {
-  return copyIn(value, what, "", null);
+  assertStorable(value, what);
+  return copyIn(value as JsonValue);
 }
 
-function copyIn(value: unknown, what: string, at: string, ancestors: Set<object> | null): JsonValue {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return value;
-    case "number":
-      if (!Number.isFinite(value)) throw notJson(what, at, String(value));
-      return value === 0 ? 0 : value;
-    case "object":
-      break;
-    default:
-      throw notJson(what, at, typeof value);
-  }
-  if (value === null) return null;
-  const seen = ancestors ?? new Set<object>();
-  if (seen.has(value)) throw notJson(what, at, "a cycle");
-  seen.add(value);
-  let out: JsonValue;
+/** Copies a value the rule accepted (so only JSON shapes occur). */
+function copyIn(value: JsonValue): JsonValue {
+  if (typeof value !== "object" || value === null) return value === 0 ? 0 : value;
   if (Array.isArray(value)) {
-    const arr: JsonValue[] = new Array<JsonValue>(value.length);
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) throw notJson(what, `${at}[${i}]`, "a hole in a sparse array");
-      arr[i] = copyIn(value[i], what, `${at}[${i}]`, seen);
-    }
-    out = Object.freeze(arr) as JsonValue[];
-  } else {
-    const proto: unknown = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) {
-      const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name;
-      throw notJson(what, at, `a non-plain object (${typeof ctor === "string" ? ctor : "unknown class"})`);
-    }
-    const obj: { [key: string]: JsonValue } = {};
-    const src = value as Record<string, unknown>;
-    for (const key of Object.keys(src)) {
-      setOwn(obj, key, copyIn(src[key], what, `${at}.${key}`, seen));
-    }
-    out = Object.freeze(obj);
+    const arr = new Array<JsonValue>(value.length);
+    for (let i = 0; i < value.length; i++) arr[i] = copyIn(value[i] as JsonValue);
+    return Object.freeze(arr) as JsonValue[];
   }
-  seen.delete(value);
-  return out;
-}
-
-function notJson(what: string, at: string, found: string): TypeError {
-  return new TypeError(`${what} is not a JSON value: ${at === "" ? "it" : `value${at}`} is ${found}`);
+  const obj: { [key: string]: JsonValue } = {};
+  for (const key of Object.keys(value)) {
+    const v = value[key];
+    if (v !== undefined) setOwn(obj, key, copyIn(v));
+  }
+  return Object.freeze(obj);
 }
 
 /** Plain (unfrozen) deep copy of a value already known to be JSON. */

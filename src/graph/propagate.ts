@@ -81,7 +81,8 @@ export function recompute(node: GNode, signals: SignalList | null): boolean {
   try {
     next = toFrozenJson((node.fn as DerivedFn)(...args), `result of derived "${node.path}"`);
   } catch {
-    // Errors live in `status` only (docs/graph-model.md §5.4); the last value is kept.
+    // Errors live in `status` only (docs/graph-model.md §5.4); the last value is kept. A result storage could
+    // not store (toFrozenJson applies the codec's rule) errors the node the same way: it never reaches a tier.
     node.status = "errored";
     signals?.add(node, "error");
     return false;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createGraph } from "../../src/graph/graph.js";
+import { CodecError } from "../../src/errors.js";
 import type { GraphWave, JsonValue, ReactiveGraph } from "../../src/graph/types.js";
 
 const num = (v: JsonValue): number => v as number;
@@ -326,7 +327,7 @@ describe("batch rollback", () => {
     expect(() => g.unmount("nope")).toThrow(TypeError);
     expect(() => g.remove("a")).toThrow(TypeError); // has dependents
     expect(() => g.derived("bad", ["a", "nope"], () => 1)).toThrow(TypeError);
-    expect(() => g.set("b", new Map() as unknown as JsonValue)).toThrow(TypeError);
+    expect(() => g.set("b", new Map() as unknown as JsonValue)).toThrow(CodecError);
     expect(g.snapshot()).toEqual(before);
   });
 });

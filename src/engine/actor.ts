@@ -69,8 +69,6 @@ export class StoreActor implements ActorApi {
   private readonly tiers = new Map<number, TierEntry>();
   /** Why a tier could not be opened: later ops on it fail with that reason, not "not open". */
   private readonly failedOpens = new Map<number, unknown>();
-  /** A write refused when applied (e.g. a key the backend can never store): that tier's next flush rejects with it. */
-  private readonly refusedWrites = new Map<number, unknown>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private sink: ((e: ActorEvent) => void) | undefined;
   private readonly latency = new LatencyWindow();
@@ -156,9 +154,14 @@ export class StoreActor implements ActorApi {
       } catch (err) {
         if ("id" in op) settled.push(Promise.resolve(failure(op.id, err)));
         else {
-          this.refusedWrites.set(op.tier, err);
-          errors.push(serializeError(err));
-          this.lastError = describe(err);
+          // A write refused when applied (e.g. a key the backend can never store) is a refusal of its tier;
+          // on a tier that is not open, its next flush fails with the same reason anyway.
+          const core = this.tiers.get(op.tier)?.core;
+          if (core) core.refuse(err instanceof Error ? err : new Error(String(err)));
+          else {
+            errors.push(serializeError(err));
+            this.lastError = describe(err);
+          }
         }
       }
     }
@@ -209,28 +212,20 @@ export class StoreActor implements ActorApi {
       case "rollback":
         core.rollback();
         return undefined;
-      case "flush": {
-        const refused = this.refusedWrites.get(op.tier);
-        this.refusedWrites.delete(op.tier);
-        // The rest is flushed either way; the caller learns that one of its writes was refused.
-        return this.result(
-          op.id,
-          core.flush().then(() => {
-            if (refused !== undefined) throw refused;
-            return null;
-          }),
-        );
-      }
+      case "refuse":
+        core.refuse(deserializeFromWire(op.error));
+        return undefined;
+      case "flush":
+        return this.result(op.id, core.flush().then(() => null));
       case "compact":
         return this.result(op.id, core.compact().then(() => null));
-      case "close":
-        return this.result(
-          op.id,
-          core.close().then(() => {
-            this.retire(op.tier, core);
-            return null;
-          }),
-        );
+      case "close": {
+        // A close that reports a refusal still closed the tier; one whose write failed left it open for a retry.
+        const closed = core.close().finally(() => {
+          if (core.isClosed) this.retire(op.tier, core);
+        });
+        return this.result(op.id, closed.then(() => null));
+      }
       case "load":
         if (core instanceof SnapshotCore) {
           return codec ? this.result(op.id, core.load(op.key)) : this.bytesResult(op.id, core.loadBytes(op.key));

@@ -6,7 +6,7 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { proxy, transfer, wrap } from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import type { Piscina } from "piscina";
-import { CodecError, StorageError, deserializeError } from "../errors.js";
+import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { emptyColumns, frameAt, pushFrame } from "./frame-columns.js";
 import type { ActorApi, ActorEvent, ActorOptions, ActorStats, FaultKind, Op, Outcome, StoreSpec } from "./protocol.js";
 
@@ -37,8 +37,6 @@ export class StoreConnection {
   private nextOpId = 1;
   private nextTierId = 1;
   private readonly waiting = new Map<number, Waiter>();
-  /** Tiers whose queued writes never reached the actor (e.g. a value structured clone cannot carry): their next flush rejects. */
-  private readonly lostWrites = new Map<number, Error>();
   private postError: unknown;
   private outstanding = 0;
   private inFlightMessages = 0;
@@ -158,11 +156,6 @@ export class StoreConnection {
   /** Queues an op that produces a result, in order with everything posted before it. */
   request(op: OpWithoutId): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
     if (this.deathError) return Promise.reject(this.deathError);
-    const lost = op.t === "flush" ? this.lostWrites.get(op.tier) : undefined;
-    if (lost) {
-      this.lostWrites.delete(op.tier);
-      return Promise.reject(lost);
-    }
     const id = this.nextOpId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -230,44 +223,29 @@ export class StoreConnection {
   }
 
   /**
-   * Finds the ops that cannot be cloned (failure path only), refuses them like a codec would (their tier's
-   * flush rejects, onError hears it once) and resends the rest in order.
+   * Finds the ops that cannot be cloned (failure path only) and resends the rest in order, each refused write
+   * replaced by a refusal of its tier (its next flush rejects, onError hears it once: the tier's own mechanism).
    */
   private splitUnsendable(ops: Op[], cause: unknown): void {
-    const refused = new Map<number, Error>();
     const sendable: Op[] = [];
     for (const op of ops.flatMap(onePutEach)) {
-      const refusal = refused.get(op.tier);
-      if (refusal && op.t === "flush") {
-        refused.delete(op.tier); // this flush reports it
-        this.fail(op, refusal);
-        continue;
-      }
       const problem = ops.length === 1 ? cause : cloneProblem(op);
-      if (problem === undefined) {
-        sendable.push(op);
-        continue;
-      }
-      const e = sendError(problem);
-      if ("id" in op) this.fail(op, e);
-      else {
-        refused.set(op.tier, e);
-        this.hooks.onError(e, { store: this.store });
-      }
+      if (problem === undefined) sendable.push(op);
+      else if ("id" in op) this.fail(op, sendError(problem));
+      else sendable.push(refusal(op.tier, sendError(problem)));
     }
-    for (const [tier, e] of refused) this.lostWrites.set(tier, e);
     if (sendable.length > 0) this.postMessage(sendable, []);
   }
 
-  /** Refuses a write on the main thread (e.g. a value the worker codec could never take): its tier's next flush rejects. */
+  /** Refuses a write on the main thread (e.g. a value the worker codec could never take), in order with the others. */
   refuse(tier: number, err: Error): void {
-    this.lostWrites.set(tier, err);
-    this.hooks.onError(err, { store: this.store });
+    this.post(refusal(tier, err));
   }
 
   private fail(op: Op, err: Error): void {
     if (!("id" in op)) {
-      this.lostWrites.set(op.tier, err);
+      // A write whose message was lost: its tier must hear it. A dead actor fails every later flush anyway.
+      if (this.alive) this.refuse(op.tier, err);
       return;
     }
     const w = this.waiting.get(op.id);
@@ -348,6 +326,10 @@ export class StoreConnection {
     }
     this.hooks.onGone(this);
   }
+}
+
+function refusal(tier: number, err: Error): Op {
+  return { t: "refuse", tier, error: serializeError(err) };
 }
 
 /** Columnar puts are split back into single puts, so one unclonable value refuses only itself. */

@@ -59,6 +59,8 @@ export type Op =
   | { t: "frames"; tier: number; cols: FrameColumns }
   | { t: "append"; tier: number; bucket: string; entries?: unknown[]; bytes?: Uint8Array; count: number }
   | { t: "rollback"; tier: number }
+  /** A write the main thread refused (its value can never be stored): the tier's next flush rejects with it. */
+  | { t: "refuse"; tier: number; error: SerializedError }
   | { t: "flush"; tier: number; id: number }
   | { t: "compact"; tier: number; id: number }
   | { t: "close"; tier: number; id: number }

@@ -12,6 +12,7 @@ import { assertBucketKey, collectPage } from "../tier/append-layout.js";
 import { assertValidKey } from "../backend/keys.js";
 import { groupBy } from "../tier/append-log.js";
 import { validateCadence } from "../tier/options.js";
+import { isPermanent } from "../tier/core.js";
 import type {
   AppendLoadOptions,
   AppendLoadResult,
@@ -118,9 +119,16 @@ abstract class TierProxy implements BaseStorageTier {
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    const done = this.ask({ t: "close", tier: this.tier }).then(() => {
-      this.closed = true;
-    });
+    const done = this.ask({ t: "close", tier: this.tier }).then(
+      () => {
+        this.closed = true;
+      },
+      (err: unknown) => {
+        // A close that reports a refusal still closed the tier; a failed write left it open for a retry.
+        if (isPermanent(err)) this.closed = true;
+        throw err;
+      },
+    );
     return quiet(done);
   }
 

@@ -32,8 +32,6 @@ interface Bucket<T> {
   chunks: Chunk<T>[];
   /** Segment number assigned by a failed flush, reused by the retry so it overwrites instead of duplicating. */
   segment?: number;
-  /** Why chunks of this bucket were dropped during the flush (the codec rejects them). */
-  rejected?: Error | undefined;
 }
 
 type Batch<T> = Map<string, Bucket<T>>;
@@ -116,7 +114,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     const ops: BatchOp[] = [];
     try {
       for (const [key, bucket] of batch) {
-        dropUnencodable(bucket, this.codec);
+        dropUnencodable(bucket, this.codec, (err) => this.refuse(err));
         const encoded = encodeChunks(bucket.chunks, this.codec);
         if (encoded.length === 0) continue;
         const bucketOps = yield* this.opsFor(key, bucket, encoded);
@@ -128,8 +126,6 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
       if (!cancelled()) this.restore(batch);
       throw err;
     }
-    const rejected = [...batch.values()].find((b) => b.rejected)?.rejected;
-    if (rejected) throw rejected;
   }
 
   /** Backend ops that append (or, in overwrite mode, replace) one bucket with `encoded` chunks. */
@@ -182,10 +178,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
       if (old) old.chunks.push(...b.chunks);
       else batch.set(key, b);
     }
-    for (const b of batch.values()) {
-      b.rejected = undefined;
-      for (const c of b.chunks) restored += c.count;
-    }
+    for (const b of batch.values()) for (const c of b.chunks) restored += c.count;
     this.pending = batch;
     this.stats.pendingEntries = restored;
   }
@@ -261,8 +254,8 @@ async function writeCompaction(backend: StorageBackend, ops: BatchOp[]): Promise
   }
 }
 
-/** An append whose entries the codec rejects can never be written: drop that chunk, keep the others. */
-function dropUnencodable<T>(bucket: Bucket<T>, codec: Codec<readonly T[]> | undefined): void {
+/** An append whose entries the codec rejects can never be written: refuse that chunk, keep the others. */
+function dropUnencodable<T>(bucket: Bucket<T>, codec: Codec<readonly T[]> | undefined, refuse: (err: Error) => void): void {
   if (!codec) return;
   const entries = bucket.chunks.flatMap((c) => c.entries ?? []);
   try {
@@ -277,7 +270,7 @@ function dropUnencodable<T>(bucket: Bucket<T>, codec: Codec<readonly T[]> | unde
       codec.encode(c.entries);
       return true;
     } catch (err) {
-      bucket.rejected = err as Error;
+      refuse(err as Error);
       return false;
     }
   });

@@ -4,7 +4,8 @@
  * - a real debounce timer whose window starts at the first buffered write;
  * - flushes serialised on one chain (no two flushes of a tier ever overlap);
  * - a rollback epoch: a flush that started before a rollback writes nothing more;
- * - failed flushes keep their data pending (subclasses restore it) and are reported, never thrown unhandled.
+ * - failed flushes keep their data pending (subclasses restore it) and are reported, never thrown unhandled;
+ * - refusals: a write that can never be stored is dropped, reported, and fails the next flush() (DESIGN §3.16).
  */
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
@@ -26,6 +27,11 @@ export abstract class TierCore<Batch> {
   private inFlight: Promise<void> | undefined;
   private closed = false;
   private holds = 0;
+  /** Refusals so far, how many a flush() already reported, and which error reports them (see `refuse`). */
+  private refusals = 0;
+  private reportedRefusals = 0;
+  private unreportedRefusal: Error | undefined;
+  private lastRefusal: Error | undefined;
   private deferredFlush = false;
   /** Receives every successful flush's duration (engine stats). */
   flushObserver: ((ms: number) => void) | undefined;
@@ -184,7 +190,7 @@ export abstract class TierCore<Batch> {
     const fail = (err: unknown): never => {
       const e = asStorageError(err, `flush of storage tier "${this.name}" failed`, { tier: this.name });
       this.stats.failedFlushes++;
-      this.stats.lastError = `${(e as { code?: string }).code ?? e.name}: ${e.message}`;
+      this.stats.lastError = describeError(e);
       this.report(e);
       throw e;
     };
@@ -196,6 +202,32 @@ export abstract class TierCore<Batch> {
     }
     if (isPromiseLike(r)) return r.then(done, fail);
     done();
+  }
+
+  /**
+   * A write this tier accepted can never be stored (the codec refuses its value, the backend its key): it is
+   * dropped, onError hears it now, and the next flush() rejects with it. Whichever flush found it, a background
+   * one nobody awaits (sync-through, debounce timer, compactEvery) included, so no flush resolves while a value
+   * accepted before it was not stored.
+   */
+  refuse(err: Error): void {
+    this.refusals++;
+    this.unreportedRefusal ??= err;
+    this.lastRefusal = err;
+    this.stats.lastError = describeError(err);
+    this.report(err);
+  }
+
+  /**
+   * Throws when a refusal happened since `since` (the count already reported when the flush was called). Every
+   * flush called before a refusal was reported rejects with it (concurrent flushes alike); later ones do not.
+   */
+  private throwRefusals(since: number): void {
+    if (this.refusals === since) return;
+    const err = this.unreportedRefusal ?? (this.lastRefusal as Error);
+    this.unreportedRefusal = undefined;
+    this.reportedRefusals = this.refusals;
+    throw err;
   }
 
   protected report(err: Error): void {
@@ -215,13 +247,15 @@ export abstract class TierCore<Batch> {
   }
 
   flush(): Promise<void> {
-    let r: void | Promise<void>;
+    const since = this.reportedRefusals;
     try {
-      r = this.flushNow();
+      const r = this.flushNow();
+      if (r) return handled(r.then(() => this.throwRefusals(since)));
+      this.throwRefusals(since);
+      return Promise.resolve();
     } catch (err) {
       return handled(Promise.reject(err));
     }
-    return r ? handled(r) : Promise.resolve();
   }
 
   rollback(): void {
@@ -236,9 +270,12 @@ export abstract class TierCore<Batch> {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush();
+    const since = this.reportedRefusals;
+    await this.flushNow(); // a failed write leaves the tier open, its data pending, for a retry
     this.clearTimer();
     this.closed = true;
+    // A refusal no flush reported yet: closing cannot fix it, but the caller must hear it.
+    this.throwRefusals(since);
   }
 
   get isClosed(): boolean {
@@ -291,6 +328,10 @@ export function encodedSize(v: unknown): number {
 export function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(noop);
   return p;
+}
+
+function describeError(e: Error): string {
+  return `${(e as { code?: string }).code ?? e.name}: ${e.message}`;
 }
 
 /** True for failures that a retry can never fix (the value cannot be encoded, the key cannot be stored). */

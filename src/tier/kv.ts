@@ -29,6 +29,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
 
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {
     const { ops, rejected } = encodeAll(batch, this.codec);
+    for (const err of rejected.values()) this.refuse(err);
     try {
       if (ops.length > 0) {
         yield* writeOps(this.backend, ops, () => this.epoch !== epoch);
@@ -38,10 +39,9 @@ export class KvCore<T> extends KeyedTierCore<T> {
       if (this.epoch === epoch) this.restore(batch, rejected);
       throw err;
     }
-    if (rejected.size > 0) throw rejected.values().next().value;
   }
 
-  /** Puts a failed batch back under newer pending values (a newer save of the same key wins). */
+  /** Puts a failed batch back under newer pending values (a newer save of the same key wins); refused values stay dropped. */
   private restore(batch: Map<string, T>, rejected: Map<string, Error>): void {
     const merged = new Map<string, T>();
     for (const [k, v] of batch) if (!rejected.has(k)) merged.set(k, v);

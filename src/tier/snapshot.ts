@@ -52,19 +52,31 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 
   protected *writeBatch(batch: PendingSnapshot<T>, epoch: number): Step {
+    let bytes: Uint8Array;
     try {
-      const bytes = this.codec.encode(batch.value);
-      if (this.epoch !== epoch) return;
-      yield this.backend.write(batch.key, bytes);
-      this.lastSavedKey = batch.key;
-      this.committed([{ op: "put", key: batch.key, value: bytes }]);
+      bytes = this.codec.encode(batch.value);
     } catch (err) {
-      // A newer save supersedes the failed one; an unencodable value can never succeed, so it is dropped.
-      if (this.epoch === epoch && this.pending === undefined && !isPermanent(err)) {
-        this.pending = batch;
-        this.stats.pendingEntries = 1;
-      }
+      // An unencodable value can never succeed: refused, not kept for a retry.
+      if (isPermanent(err)) return this.refuse(err as Error);
+      this.keep(batch, epoch);
       throw err;
+    }
+    if (this.epoch !== epoch) return;
+    try {
+      yield this.backend.write(batch.key, bytes);
+    } catch (err) {
+      this.keep(batch, epoch);
+      throw err;
+    }
+    this.lastSavedKey = batch.key;
+    this.committed([{ op: "put", key: batch.key, value: bytes }]);
+  }
+
+  /** A failed write stays pending for a retry, unless a rollback discarded it or a newer save supersedes it. */
+  private keep(batch: PendingSnapshot<T>, epoch: number): void {
+    if (this.epoch === epoch && this.pending === undefined) {
+      this.pending = batch;
+      this.stats.pendingEntries = 1;
     }
   }
 

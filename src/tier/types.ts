@@ -13,7 +13,11 @@ export interface BaseStorageTier {
   readonly compactEvery: number | undefined;
   /** Name of the codec that turns values into bytes (e.g. "wal-frame-json" seals WAL frames with their checksum). */
   readonly codecName: string;
-  /** Resolves once everything buffered before the call is durable in the backend; rejects if that failed (data stays pending). */
+  /**
+   * Resolves once everything buffered before the call is durable in the backend; rejects if that failed (data
+   * stays pending), or with the refusal (e.g. CodecError) of a write accepted before it that can never be
+   * stored and that no flush reported yet (DESIGN §3.16).
+   */
   flush(): Promise<void>;
   /** Discards pending writes; a flush scheduled before the rollback writes nothing more. */
   rollback(): void;
@@ -73,7 +77,10 @@ export interface TierCommonOptions {
   name?: string;
   debounceMs?: number;
   compactEvery?: number;
-  /** Called when a flush that nobody awaits (timer, compactEvery, sync-through) fails. Data stays pending. */
+  /**
+   * Called when a flush that nobody awaits (timer, compactEvery, sync-through) fails (data stays pending), and
+   * once for every refused write (dropped; the next flush() rejects with it too).
+   */
   onError?: TierErrorHandler;
 }
 

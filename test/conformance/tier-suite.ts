@@ -835,13 +835,13 @@ export function tierSuite(opts: TierSuiteOptions): void {
         expect(h.errors.length).toBe(3);
       });
 
-      it("a sync-through save of an unencodable value does not throw; onError gets encode-failed", async () => {
+      it("a sync-through save of an unencodable value does not throw; onError gets encode-failed, and so does the next flush", async () => {
         const h = await open();
         const kv = h.kv<unknown>({ name: "kv" });
         expect(() => kv.save("bad", { when: new Date(0) })).not.toThrow();
         await until(() => h.errors.length >= 1, "onError report");
         expectCoded(h.errors[0], CodecError, "encode-failed");
-        await kv.flush();
+        expectCoded(await errorOf(() => kv.flush()), CodecError, "encode-failed");
         expect(await kv.load("bad")).toBeUndefined();
       });
 

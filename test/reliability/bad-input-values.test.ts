@@ -230,19 +230,25 @@ async function expectRejectedAlone(kv: KvStorageTier<unknown>, value: unknown): 
   });
 }
 
-describe.each(combos)("values the strict codec rejects: $kind, $mode", ({ kind, mode }) => {
+// Sync-through (debounceMs 0) writes in a background flush nobody awaits: its refusal must still reach flush().
+const cadences = [0, 60_000].flatMap((debounceMs) => combos.map((c) => ({ ...c, debounceMs })));
+
+describe.each(cadences)("values the strict codec rejects: $kind, $mode, debounceMs $debounceMs", ({ kind, mode, debounceMs }) => {
   it.each(unencodable)("%s: CodecError('encode-failed') at flush and onError; the rest of the batch is written", async (_name, value) => {
     const { spec } = sandboxed(kind);
-    await expectRejectedAlone(kvOn<unknown>(mode, spec), value);
+    await expectRejectedAlone(kvOn<unknown>(mode, spec, debounceMs), value);
   });
 });
 
-describe.each<Mode>(["inline", "engine"])("values that cannot cross to the worker: %s", (mode) => {
-  it.each(uncloneable)("%s: rejected like any unencodable value, nothing else lost", async (_name, value) => {
-    const { spec } = sandboxed("sqlite");
-    await expectRejectedAlone(kvOn<unknown>(mode, spec), value);
-  });
-});
+describe.each([0, 60_000].flatMap((debounceMs) => (["inline", "engine"] as const).map((mode) => ({ mode, debounceMs }))))(
+  "values that cannot cross to the worker: $mode, debounceMs $debounceMs",
+  ({ mode, debounceMs }) => {
+    it.each(uncloneable)("%s: rejected like any unencodable value, nothing else lost", async (_name, value) => {
+      const { spec } = sandboxed("sqlite");
+      await expectRejectedAlone(kvOn<unknown>(mode, spec, debounceMs), value);
+    });
+  },
+);
 
 describe("append-log entries the codec rejects", () => {
   it("the rejected append is dropped with CodecError; entries appended before and after are kept in order", async () => {

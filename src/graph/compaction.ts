@@ -1,19 +1,18 @@
 /**
- * Background compaction of one graph's WAL (docs/design.md §3.10, issue 4): fold the frames above the stored baseline
- * into a new baseline with the pure `foldWal` (no live graph), commit it, then delete the frames it covers.
+ * Background compaction of one graph's WAL (docs/design.md §3.10, issue 4): read the graph with the stored-graph
+ * reader, fold the frames above its baseline into a new baseline (`WalFolder`, no live graph), commit it, then
+ * delete the frames it covers.
  * A pure function of the backend's contents, run by the store actor that owns the backend (the
  * `compact-graph` job) or inline on a store nobody else is writing (tools, the CLI).
  * Layer 4 (graph).
  */
 import { jsonCodec } from "../codec/json.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
-import { RestoreError, StorageError, asStorageError } from "../errors.js";
+import { StorageError, asStorageError } from "../errors.js";
 import type { ActorJob } from "../engine/actor.js";
-import { walFrameCodec } from "../wal/codec.js";
-import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
-import { screenFrame, tornWritePolicy, type CollectedFrame } from "./apply.js";
 import { WalFolder } from "./fold.js";
 import type { GraphCheckpointRecord, TornWriteHandler } from "./storage-types.js";
+import { backendSource, readStoredGraph, type FrameRead } from "./stored-graph.js";
 import { SNAPSHOT_VERSION } from "./types.js";
 
 export interface CompactionContext {
@@ -67,11 +66,14 @@ export interface CompactionResult {
 }
 
 /**
- * Compacts `opts.graphName` on `ctx.backend`. Throws RestoreError `baseline-missing` when there is no value
- * baseline to fold into, RestoreError `torn-write-mid-stream` for a corrupt frame mid-stream (before writing
- * anything), StorageError `backend-no-list-support` for a backend that cannot list, StorageError `backend-error`
- * when a read or the commit fails (an atomic commit then changed nothing; otherwise at worst the new baseline is
- * stored and some covered frames are not yet deleted, which restore ignores), TypeError/RangeError for bad options.
+ * Compacts `opts.graphName` on `ctx.backend`, reading it with the stored-graph reader (restore's rules, so the
+ * fold is exactly what restore would rebuild). Throws RestoreError `baseline-missing` (no value baseline of this
+ * graph to fold into), `codec-mismatch` (a baseline format this build does not read: never rewritten as ours),
+ * `wal-gap` (a frame missing above the baseline), `torn-write-mid-stream` (a corrupt frame mid-stream), all
+ * before writing anything; StorageError `backend-no-list-support` for a backend that cannot list,
+ * `backend-error` when a read or the commit fails (an atomic commit then changed nothing; otherwise at worst
+ * the new baseline is stored and some covered frames are not yet deleted, which restore ignores); TypeError /
+ * RangeError for bad options.
  */
 export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
   const { graphName, keepFrames, onTornWrite } = checkOptions(opts);
@@ -87,53 +89,46 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     });
   }
   await ctx.flushAll?.();
-  const io = <T>(what: string, run: () => T | Promise<T>): Promise<T> =>
-    Promise.resolve()
-      .then(run)
-      .catch((err: unknown) => {
-        throw asStorageError(err, `compaction of graph "${graphName}": ${what} failed`, { graphName });
-      });
 
-  const baselineBytes = await io("reading the baseline", () => backend.read(graphName));
-  const baseline = decodeBaseline(graphName, baselineBytes);
-  const prefix = graphWalPrefix(graphName);
-  const stored: StoredFrame[] = [];
-  for (const key of await io("listing the WAL", () => backend.list!(`${prefix}/`))) {
-    const seq = parseWalFrameKey(prefix, key);
-    if (seq !== undefined) stored.push({ key, seq, bytes: 0 });
-  }
-  stored.sort((a, b) => a.seq - b.seq); // list order is key order, which is seq order; made explicit
-
-  const tailSeq = stored.length > 0 && stored[stored.length - 1]!.seq > baseline.seq ? stored[stored.length - 1]!.seq : -1;
-  // Same torn-write screen as restore; recording which frames the (possibly overridden) policy skipped.
-  const torn: number[] = [];
-  const policy: TornWriteHandler = (info) => {
-    const decided = tornWritePolicy(info, onTornWrite);
-    if (decided === "skip") torn.push(info.frame_seq);
-    return decided;
-  };
   // Streamed: one frame is read, screened and folded at a time, so memory is the graph's, not the backlog's.
-  // Nothing is written before the last frame was read: a mid-stream corruption throws with the store as it was.
+  // Nothing is written before the last frame was read: a gap or a mid-stream corruption throws with the store
+  // as it was. Frames at or below the baseline are read too, for their size (they may be deleted now).
+  let baseline: GraphCheckpointRecord | undefined;
   let folder: WalFolder | undefined;
-  let bytesBefore = baselineBytes?.byteLength ?? 0;
-  for (const f of stored) {
-    const bytes = await io(`reading WAL frame ${f.seq}`, () => backend.read(f.key));
-    f.bytes = bytes?.byteLength ?? 0;
-    bytesBefore += f.bytes;
-    if (f.seq <= baseline.seq) continue;
-    const frame = screenFrame(collect(f, bytes), tailSeq, true, policy);
-    if (frame !== undefined) (folder ??= new WalFolder(baseline)).add(frame);
-  }
+  let stored: StoredFrame[] = [];
+  let torn: number[] = [];
+  const record = (read: FrameRead): void => void stored.push({ key: read.key, seq: read.seq, bytes: read.raw?.byteLength ?? 0 });
+  const view = await readStoredGraph(backendSource(backend), graphName, { onTornWrite }, {
+    start(v) {
+      baseline = v.baseline;
+      folder = undefined;
+      stored = [];
+      torn = [];
+    },
+    below: record,
+    frame(frame, read) {
+      record(read);
+      (folder ??= new WalFolder(baseline!, baseline!.snapshot)).add(frame);
+    },
+    skipped(info, read) {
+      record(read);
+      torn.push(info.frame_seq);
+    },
+  }).catch((err: unknown) => {
+    throw asStorageError(err, `compaction of graph "${graphName}": reading it failed`, { graphName });
+  });
+  const previousSeq = view.baseline.seq;
   const fold = folder?.result();
-  const newSeq = fold && fold.seq > baseline.seq ? fold.seq : baseline.seq;
+  const newSeq = fold && fold.seq > previousSeq ? fold.seq : previousSeq;
 
   const covered = stored.filter((f) => f.seq <= newSeq);
-  const keep = Math.min(keepFrames, covered.length);
-  const doomed = covered.slice(0, covered.length - keep);
+  const kept = Math.min(keepFrames, covered.length);
+  const doomed = covered.slice(0, covered.length - kept);
   const ops: BatchOp[] = doomed.map((f) => ({ op: "delete", key: f.key }));
-  let newBaselineBytes = baselineBytes?.byteLength ?? 0;
-  if (fold && newSeq > baseline.seq) {
-    const record: GraphCheckpointRecord = {
+  const oldBaselineBytes = view.baselineBytes ?? 0;
+  let newBaselineBytes = oldBaselineBytes;
+  if (fold && newSeq > previousSeq) {
+    const next: GraphCheckpointRecord = {
       name: graphName,
       mode: "full",
       snapshot: fold.snapshot,
@@ -141,24 +136,31 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
       timestamp_ns: Date.now() * 1_000_000,
       format_version: SNAPSHOT_VERSION,
     };
-    const bytes = jsonCodec.encode(record);
+    const bytes = jsonCodec.encode(next);
     newBaselineBytes = bytes.byteLength;
-    ops.unshift({ op: "put", key: graphName, value: bytes }); // baseline first: a non-atomic batch keeps order
+    // Baseline first: a non-atomic batch keeps order, so a reader never sees frames gone under an old baseline.
+    ops.unshift({ op: "put", key: graphName, value: bytes });
   }
-  const atomic = await io("committing the new baseline", () => commit(backend, ops));
+  let atomic: boolean;
+  try {
+    atomic = await commit(backend, ops);
+  } catch (err) {
+    throw asStorageError(err, `compaction of graph "${graphName}": committing the new baseline failed`, { graphName });
+  }
 
+  const bytesBefore = stored.reduce((n, f) => n + f.bytes, oldBaselineBytes);
   const deletedBytes = doomed.reduce((n, f) => n + f.bytes, 0);
   return {
     graphName,
     baselineSeq: newSeq,
-    previousBaselineSeq: baseline.seq,
-    foldedFrames: fold && newSeq > baseline.seq ? fold.appliedFrames + fold.ignoredFrames : 0,
+    previousBaselineSeq: previousSeq,
+    foldedFrames: fold && newSeq > previousSeq ? fold.appliedFrames + fold.ignoredFrames : 0,
     deletedFrames: doomed.length,
-    keptFrames: keep,
+    keptFrames: kept,
     skippedTornFrames: torn.length,
     tornFrameSeqs: torn,
     bytesBefore,
-    bytesAfter: bytesBefore - (baselineBytes?.byteLength ?? 0) + newBaselineBytes - deletedBytes,
+    bytesAfter: bytesBefore - oldBaselineBytes + newBaselineBytes - deletedBytes,
     atomic,
   };
 }
@@ -178,16 +180,6 @@ interface StoredFrame {
   bytes: number;
 }
 
-function collect(f: StoredFrame, bytes: Uint8Array | undefined): CollectedFrame {
-  if (bytes === undefined) return { key: f.key, seq: f.seq, problem: { reason: "decode-failed", detail: "listed but missing" } };
-  try {
-    return { key: f.key, seq: f.seq, frame: walFrameCodec.decode(bytes) };
-  } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
-    return { key: f.key, seq: f.seq, problem: { reason: "decode-failed", detail } };
-  }
-}
-
 function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOptions, "onTornWrite">> & {
   onTornWrite: TornWriteHandler | undefined;
 } {
@@ -203,27 +195,6 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
     throw new TypeError("compactGraph: opts.onTornWrite must be a function");
   }
   return { graphName, keepFrames, onTornWrite };
-}
-
-/** A stored value baseline, or RestoreError `baseline-missing` (frames cannot be folded into nothing). */
-function decodeBaseline(graphName: string, bytes: Uint8Array | undefined): GraphCheckpointRecord {
-  const missing = (why: string, cause?: unknown): RestoreError =>
-    new RestoreError("baseline-missing", `compaction of graph "${graphName}": ${why}`, { graphName }, cause);
-  if (bytes === undefined || bytes.byteLength === 0) throw missing("no baseline is stored under the graph name");
-  let value: unknown;
-  try {
-    value = jsonCodec.decode(bytes);
-  } catch (err) {
-    throw missing("the stored baseline cannot be decoded", err);
-  }
-  const r = value as Partial<GraphCheckpointRecord> | null;
-  if (typeof r !== "object" || r === null || Array.isArray(r) || r.mode !== "full") {
-    throw missing('the stored baseline is not a mode "full" record');
-  }
-  if (r.lifecycle === "spec") throw missing("the stored baseline is a spec projection, not a value baseline");
-  if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 0) throw missing("the stored baseline has no valid seq");
-  if (typeof r.snapshot !== "object" || r.snapshot === null) throw missing("the stored baseline has no snapshot");
-  return r as GraphCheckpointRecord;
 }
 
 /** One atomic batch when the backend offers it; otherwise the baseline first (durable), then the deletions. */

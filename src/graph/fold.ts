@@ -6,22 +6,37 @@
  * Layer 4 (graph).
  */
 import { RestoreError } from "../errors.js";
+import { verifyWalFrameChecksum } from "../wal/checksum.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../wal/keys.js";
-import { graphChangeOf, isSlice, screenFrames, type CollectedFrame } from "./apply.js";
+import { graphChangeOf, isSlice } from "./apply.js";
 import { sliceValue } from "./diff.js";
 import { cloneJson, setOwn } from "./json-utils.js";
 import { compareCodePoints, isInside, parentPath } from "./paths.js";
-import type { FoldOptions, FoldResult, GraphChange, GraphCheckpointRecord } from "./storage-types.js";
+import type { FoldOptions, FoldResult, GraphChange, GraphCheckpointRecord, TornWriteInfo } from "./storage-types.js";
+import {
+  baselineError,
+  checkBaseline,
+  FrameChain,
+  gapError,
+  readStoredGraph,
+  tornWriteError,
+  type FrameRead,
+  type ReadStoredGraphOptions,
+  type StoredGraphSource,
+  type StoredGraphView,
+} from "./stored-graph.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot, type SnapshotNodeSlice } from "./types.js";
 
 /**
  * Folds `frames` (any order; those at or below `baseline.seq` or above `opts.targetSeq` are left out) into
- * `baseline`. Torn frames: the last frame above the baseline is skipped, an earlier one throws RestoreError
- * `torn-write-mid-stream` (unless `onTornWrite` decides otherwise). Inputs are not modified.
+ * `baseline`, by the stored-graph reader's rules: the frames must continue the baseline without a hole
+ * (RestoreError `wal-gap`); torn frames: the last frame above the baseline is skipped, an earlier one throws
+ * RestoreError `torn-write-mid-stream` (unless `onTornWrite` decides otherwise). A baseline of a format this
+ * build does not read is RestoreError `codec-mismatch`. Inputs are not modified.
  */
 export function foldWal(baseline: GraphCheckpointRecord, frames: readonly WALFrame[], opts: FoldOptions = {}): FoldResult {
-  const snap = checkBaseline(baseline);
+  const snap = checkFoldBaseline(baseline);
   if (!Array.isArray(frames)) throw new TypeError("foldWal: frames must be an array of WAL frames");
   const targetSeq = opts.targetSeq ?? Number.POSITIVE_INFINITY;
   if (targetSeq !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(targetSeq) && targetSeq >= 0)) {
@@ -34,15 +49,60 @@ export function foldWal(baseline: GraphCheckpointRecord, frames: readonly WALFra
     });
   }
   const prefix = graphWalPrefix(baseline.name);
+  const verify = opts.verify ?? true;
   const above = frames.filter((f) => f.frame_seq > baseline.seq).sort((a, b) => a.frame_seq - b.frame_seq);
   const tailSeq = above.length > 0 ? (above[above.length - 1] as WALFrame).frame_seq : -1;
-  const collected: CollectedFrame[] = above
-    .filter((f) => f.frame_seq <= targetSeq)
-    .map((f) => ({ key: walFrameKey(prefix, f.frame_seq), seq: f.frame_seq, frame: f }));
-  const { frames: good, skipped } = screenFrames(collected, tailSeq, opts.verify ?? true, opts.onTornWrite);
+  const chain = new FrameChain(baseline.seq, tailSeq, verify, opts.onTornWrite);
   const folder = new WalFolder(baseline, snap);
-  for (const f of good) folder.add(f);
+  let skipped = 0;
+  for (const frame of above) {
+    if (frame.frame_seq > targetSeq) break;
+    const gap = chain.gapBefore(frame.frame_seq);
+    if (gap !== undefined) throw gapError(baseline.name, baseline.seq, gap);
+    const key = walFrameKey(prefix, frame.frame_seq);
+    const read: FrameRead = { key, seq: frame.frame_seq, ok: true, frame, checksumOk: !verify || verifyWalFrameChecksum(frame) };
+    const screened = chain.screen(read);
+    if ("frame" in screened) folder.add(screened.frame);
+    else if (screened.decision === "abort") throw tornWriteError(screened.torn);
+    else skipped++;
+  }
   return { ...folder.result(), skippedFrames: skipped };
+}
+
+export interface StoredFold {
+  readonly view: StoredGraphView;
+  readonly fold: FoldResult;
+  /** Torn frames the policy skipped. */
+  readonly skipped: readonly TornWriteInfo[];
+}
+
+/**
+ * Folds the stored graph `name` as the stored-graph reader reads it (restore's rules, one point in time), one
+ * frame at a time, up to `opts.targetSeq`. `onFrame` sees every frame read (progress).
+ */
+export async function foldStoredGraph(
+  source: StoredGraphSource,
+  name: string,
+  opts: ReadStoredGraphOptions & { onStart?(view: StoredGraphView): void; onFrame?(read: FrameRead): void } = {},
+): Promise<StoredFold> {
+  let folder: WalFolder | undefined;
+  let skipped: TornWriteInfo[] = [];
+  const view = await readStoredGraph(source, name, opts, {
+    start(v) {
+      folder = new WalFolder(v.baseline, v.baseline.snapshot);
+      skipped = [];
+      opts.onStart?.(v);
+    },
+    frame(frame, read) {
+      folder!.add(frame);
+      opts.onFrame?.(read);
+    },
+    skipped(info, read) {
+      skipped.push(info);
+      opts.onFrame?.(read);
+    },
+  });
+  return { view, fold: { ...folder!.result(), skippedFrames: skipped.length }, skipped };
 }
 
 /**
@@ -56,7 +116,7 @@ export class WalFolder {
   private applied = 0;
   private ignored = 0;
 
-  constructor(baseline: GraphCheckpointRecord, snap: GraphPersistSnapshot = checkBaseline(baseline)) {
+  constructor(baseline: GraphCheckpointRecord, snap: GraphPersistSnapshot = checkFoldBaseline(baseline)) {
     this.state = new FoldState(snap);
     this.name = snap.name;
     this.seq = baseline.seq;
@@ -89,19 +149,12 @@ function copySlice(slice: SnapshotNodeSlice): SnapshotNodeSlice {
   return out;
 }
 
-function checkBaseline(baseline: GraphCheckpointRecord): GraphPersistSnapshot {
-  if (typeof baseline !== "object" || baseline === null || baseline.mode !== "full") {
-    throw new TypeError('foldWal: baseline must be a mode "full" GraphCheckpointRecord');
-  }
-  if (!Number.isSafeInteger(baseline.seq) || baseline.seq < 0) {
-    throw new TypeError(`foldWal: baseline.seq must be a non-negative integer, got ${String(baseline.seq)}`);
-  }
-  const s = baseline.snapshot;
-  const nodesOk = typeof s?.nodes === "object" && s.nodes !== null && !Array.isArray(s.nodes);
-  if (typeof s !== "object" || s === null || !nodesOk || !Array.isArray(s.subgraphs)) {
-    throw new TypeError("foldWal: baseline.snapshot must be a GraphPersistSnapshot (nodes object, subgraphs array)");
-  }
-  return s;
+/** The baseline's snapshot when it is one the stored-graph reader would accept (its name is not checked here). */
+function checkFoldBaseline(baseline: GraphCheckpointRecord): GraphPersistSnapshot {
+  const check = checkBaseline(baseline, undefined);
+  if (check.ok) return check.record.snapshot;
+  if (check.problem === "unknown-version") throw baselineError(String(baseline.name), check);
+  throw new TypeError(`foldWal: baseline must be a mode "full" value GraphCheckpointRecord: ${check.reason}`);
 }
 
 /**

@@ -220,6 +220,39 @@ describe("compactGraph input checks", () => {
     await expect(compactGraph({ backend }, { graphName: GRAPH })).rejects.toMatchObject({ code: "baseline-missing" });
   });
 
+  it("refuses a baseline of a newer format or of another graph, and a WAL with a hole, changing nothing", async () => {
+    for (const kind of BACKEND_KINDS) {
+      const backend = openBackend(kind, tmp);
+      const graph = buildGraph();
+      const writer = writerOn(backend, graph);
+      const random = rng(23);
+      for (let i = 0; i < 12; i++) randomWave(graph, random);
+      await writer.dispose();
+      const good = await storedBaseline(backend);
+      const attempt = async (): Promise<unknown> => {
+        const before = await dumpStore(backend);
+        const err = await compactGraph({ backend }, { graphName: GRAPH }).catch((e: unknown) => e);
+        expect(await dumpStore(backend)).toEqual(before);
+        return err;
+      };
+
+      // A newer writer's baseline is never folded and rewritten as version 1.
+      await backend.write(GRAPH, jsonCodec.encode({ ...good, format_version: 99 }));
+      expect(await attempt()).toMatchObject({ name: "RestoreError", code: "codec-mismatch" });
+      await backend.write(GRAPH, jsonCodec.encode({ ...good, snapshot: { ...good.snapshot, version: 2 } }));
+      expect(await attempt()).toMatchObject({ name: "RestoreError", code: "codec-mismatch" });
+      await backend.write(GRAPH, jsonCodec.encode({ ...good, name: "other" }));
+      expect(await attempt()).toMatchObject({ name: "RestoreError", code: "baseline-missing" });
+
+      await backend.write(GRAPH, jsonCodec.encode(good));
+      const seqs = await storedFrameSeqs(backend);
+      const lost = seqs[Math.floor(seqs.length / 2)]!;
+      await backend.delete!(walFrameKey(graphWalPrefix(GRAPH), lost));
+      expect(await attempt()).toMatchObject({ name: "RestoreError", code: "wal-gap", details: { from: lost, to: lost } });
+      await backend.close?.();
+    }
+  });
+
   it("rejects bad options with errors naming them", async () => {
     const backend = memoryBackend();
     const bad = (opts: unknown): Promise<unknown> => compactGraph({ backend }, opts as { graphName: string });

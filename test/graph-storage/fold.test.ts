@@ -109,6 +109,26 @@ describe("foldWal", () => {
     expect(() => foldWal(baseline, tornTail, { onTornWrite: () => "abort" })).toThrow(RestoreError);
   });
 
+  it("refuses to fold across a hole in the frame seqs, and a baseline of a format it does not read", async () => {
+    const { baseline, frames } = await record((g) => {
+      g.set("a", 2); // frames 2 (a), 3 (sum)
+      g.set("a", 3); // 4, 5
+    });
+    const holed = frames.filter((f) => f.frame_seq !== 3);
+    expect(await errorOf(() => foldWal(baseline, holed))).toMatchObject({
+      name: "RestoreError",
+      code: "wal-gap",
+      details: { baselineSeq: 1, from: 3, to: 3 },
+    });
+    expect(await errorOf(() => foldWal(baseline, frames.slice(1)))).toMatchObject({ code: "wal-gap", details: { from: 2, to: 2 } });
+    // Up to a target below the hole, nothing is missing.
+    expect(foldWal(baseline, holed, { targetSeq: 2 }).seq).toBe(2);
+    expect(await errorOf(() => foldWal({ ...baseline, format_version: 99 }, frames))).toMatchObject({
+      name: "RestoreError",
+      code: "codec-mismatch",
+    });
+  });
+
   it("never modifies its inputs", async () => {
     const { baseline, frames, live } = await record((g) => {
       g.set("m::x", 4);

@@ -14,7 +14,9 @@ export type StorageErrorCode =
   | "invalid-argument"
   | "corrupt-store"
   /** A stored graph kept changing under a reader (compaction moved its baseline on every try). */
-  | "store-busy";
+  | "store-busy"
+  /** A graph's write was refused for good (details.seq): its attach pair writes nothing more until rebaseline(). */
+  | "write-refused";
 
 export type RestoreErrorCode =
   | "phase-failed"

@@ -3,9 +3,11 @@
  * diff per settled wave, computed on the wave's paths only against a mirror of the last persisted state, written
  * as WAL frames (or as a baseline every `compactEvery` persisted waves). The main thread builds frame objects and
  * hands them to the tiers; encoding, checksums (for sealing codecs) and I/O happen where the tier runs.
+ * A write refused for good stops its pair at that seq until `rebaseline()` (docs/design.md §3.16).
  * Layer 4 (graph).
  */
-import { CodecError, StorageError } from "../errors.js";
+import { StorageError } from "../errors.js";
+import { isPermanent } from "../tier/core.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
@@ -24,6 +26,8 @@ import type {
 import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type GraphWave } from "./types.js";
 
 const DEFAULT_COMPACT_EVERY = 10;
+/** Baseline seqs remembered above the durable seq (a bound for handles that never flush; see PairState.baselines). */
+const MAX_TRACKED_BASELINES = 4096;
 const noop = (): void => {};
 
 /** Wall clock in ns (integer), as the references write it. */
@@ -35,14 +39,24 @@ type Item =
 
 /** Per-pair cursor and outbox. Items wait here until the seq bootstrap is done and leave once saved. */
 class PairState {
-  /** Last seq handed to a tier. */
+  /** Last seq handed to a tier (after a stop: the highest seq ever numbered, so a rebaseline goes above it). */
   seq = 0;
   /** Highest seq known durable in both tiers. */
   durable = 0;
   ready = false;
-  poisoned: Error | undefined;
+  /**
+   * Set when the pair stopped for good (a refused write, a failed bootstrap): nothing more is saved and flush()
+   * rejects with the error this settles to, until rebaseline(). Set synchronously; settles once the refused seq
+   * is known and nothing past it is left in the store.
+   */
+  stopped: Promise<Error> | undefined;
   /** The save that failed last (the outbox is stuck until it succeeds). */
   blocked: Error | undefined;
+  /**
+   * Seqs of baselines numbered above `durable`, ascending: the holes in the WAL's seqs that are not refused frames.
+   * Capped: forgetting one only makes a later gap search stop earlier (more unacknowledged frames dropped).
+   */
+  baselines: number[] = [];
   sinceBaseline = 0;
   /** FIFO outbox: `queue[head]` is next (an index, not shift(): waves queued during the bootstrap can be many). */
   queue: Array<Item | undefined> = [];
@@ -66,7 +80,10 @@ class PairState {
 /**
  * Persists `graph` into every pair. Restore first, then attach: restoring into an attached graph writes the
  * replayed changes back as new frames. Throws TypeError / RangeError for bad arguments; storage failures go to
- * `onError` and reject `flush()`, never into the graph.
+ * `onError` and reject `flush()`, never into the graph. Transient failures (backend errors) stay pending and are
+ * retried; a write refused for good (a codec refusal, a key the store refuses, a closed tier) stops its pair at
+ * that seq: no later seq is written or acknowledged, flush() rejects with StorageError `write-refused` until
+ * `rebaseline()`, so the WAL never has a gap below an acknowledged seq.
  */
 export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions = {}): StorageHandle {
   checkGraph(graph);
@@ -92,15 +109,17 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   /** Saves one item (throws what the tier throws); seqs advance only with what was saved. */
   const save = (pair: PairState, item: Item): void => {
     if (item.kind === "baseline") {
+      const seq = pair.seq + 1;
       pair.snapshot.save({
         name: graph.name,
         mode: "full",
         snapshot: item.snapshot,
-        seq: pair.seq + 1,
+        seq,
         timestamp_ns: item.timestampNs,
         format_version: SNAPSHOT_VERSION,
       });
-      pair.seq += 1;
+      pair.seq = seq;
+      if (pair.baselines.push(seq) > MAX_TRACKED_BASELINES) pair.baselines.shift();
       return;
     }
     const wal = pair.wal as KvStorageTier<WALFrame>;
@@ -113,22 +132,51 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     if (frames.length > 0) pair.seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
   };
 
-  /** Records a failed save: the outbox is stuck until a retry succeeds, or for good when no retry can. */
-  const fail = (pair: PairState, err: unknown): void => {
-    // A write that can never succeed stops this pair rather than leave a hole in its WAL.
-    if (isPermanent(err)) pair.poisoned = err;
-    else pair.blocked = err instanceof Error ? err : new Error(String(err));
-    report(err, pair);
+  /**
+   * Stops `pair` for good: nothing more is saved or acknowledged. `refused` is the refused seq, or a search for
+   * it that also removes whatever the store holds past it (never rejects); onError hears the outcome once.
+   */
+  const stop = (pair: PairState, cause: Error, refused: number | Promise<number>): Promise<Error> => {
+    if (pair.stopped !== undefined) return pair.stopped;
+    pair.queue.length = 0; // superseded: a rebaseline writes the live graph
+    pair.head = 0;
+    pair.blocked = undefined;
+    const settle = (seq: number): Error => {
+      const err = refusedError(graph.name, seq, cause);
+      report(err, pair);
+      return err;
+    };
+    pair.stopped = typeof refused === "number" ? Promise.resolve(settle(refused)) : refused.then(settle);
+    return pair.stopped;
+  };
+
+  /** Records a failed save: the outbox is stuck until a retry succeeds, or the pair stops when no retry can. */
+  const fail = (pair: PairState, item: Item, err: unknown): void => {
+    if (!cannotSucceed(err)) {
+      pair.blocked = err instanceof Error ? err : new Error(String(err));
+      report(err, pair);
+      return;
+    }
+    // The refused save is known exactly and nothing after it reached a tier: there is nothing to remove.
+    let refused = pair.seq + 1; // a baseline, or frames that could not even be built
+    let numbered = refused;
+    if (item.kind === "frames" && item.frames !== undefined) {
+      refused = item.frames[item.next]?.frame_seq ?? refused;
+      numbered = item.frames[item.frames.length - 1]?.frame_seq ?? refused;
+    }
+    pair.seq = Math.max(pair.seq, numbered);
+    void stop(pair, err, refused);
   };
 
   /** Saves queued items in order until one fails. */
   const drain = (pair: PairState): void => {
-    if (!pair.ready || pair.poisoned !== undefined) return;
+    if (!pair.ready || pair.stopped !== undefined) return;
     while (pair.head < pair.queue.length) {
+      const item = pair.queue[pair.head] as Item;
       try {
-        save(pair, pair.queue[pair.head] as Item);
+        save(pair, item);
       } catch (err) {
-        fail(pair, err);
+        fail(pair, item, err);
         return;
       }
       pair.queue[pair.head++] = undefined; // released for GC
@@ -140,7 +188,8 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
 
   /** Saves `item` now when nothing waits ahead of it (the steady state), else queues it behind the rest. */
   const submit = (pair: PairState, item: Item): void => {
-    if (!pair.ready || pair.poisoned !== undefined || pair.head !== pair.queue.length) {
+    if (pair.stopped !== undefined) return; // nothing is written past a refused seq until rebaseline()
+    if (!pair.ready || pair.head !== pair.queue.length) {
       pair.queue.push(item);
       drain(pair);
       return;
@@ -150,8 +199,28 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       pair.blocked = undefined;
     } catch (err) {
       pair.queue.push(item);
-      fail(pair, err);
+      fail(pair, item, err);
     }
+  };
+
+  /** Learns the highest seq in the store, then saves what queued meanwhile. A failure stops the pair (again). */
+  const startBootstrap = (pair: PairState): void => {
+    pair.bootstrap = bootstrapSeq(pair, graph.name).then(
+      (seq) => {
+        pair.seq = Math.max(pair.seq, seq);
+        pair.durable = Math.max(pair.durable, seq);
+        pair.ready = true;
+        drain(pair);
+      },
+      (err: unknown) => {
+        // Never write at seqs that may already be taken: the pair stays silent.
+        const e = err instanceof Error ? err : new Error(String(err));
+        pair.queue.length = 0;
+        pair.head = 0;
+        pair.stopped = Promise.resolve(e);
+        report(e, pair);
+      },
+    );
   };
 
   // ---- attach baseline and seq bootstrap -------------------------------------------------------------------
@@ -160,19 +229,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const attachedAt = nowNs();
   for (const pair of states) {
     pair.queue.push({ kind: "baseline", snapshot: initial, timestampNs: attachedAt });
-    pair.bootstrap = bootstrapSeq(pair, graph.name).then(
-      (seq) => {
-        pair.seq = seq;
-        pair.durable = seq;
-        pair.ready = true;
-        drain(pair);
-      },
-      (err: unknown) => {
-        // Never write at seqs that may already be taken: the pair stays silent.
-        pair.poisoned = err instanceof Error ? err : new Error(String(err));
-        report(err, pair);
-      },
-    );
+    startBootstrap(pair);
   }
 
   // ---- per-wave persistence (hot path) ---------------------------------------------------------------------
@@ -211,15 +268,18 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         else pendingMounts.add(t.path);
         if (!fire) fire = !gated || triggers(t.path, t.op === "remove" || t.op === "unmount");
       }
-      if (!fire) return;
-      // O(touched paths): the mirror compares only them (describeNode is O(node)); no snapshot(), no full scan.
-      const diff = mirror.update(graph, pendingNodes, pendingMounts);
-      pendingNodes.clear();
-      pendingMounts.clear();
-      persist(diff);
+      if (fire) persistPending();
     } catch (err) {
       report(err, states[0] as PairState);
     }
+  };
+
+  /** Persists every path touched since the last persisted wave. O(touched paths): describeNode is O(node). */
+  const persistPending = (): void => {
+    const diff = mirror.update(graph, pendingNodes, pendingMounts);
+    pendingNodes.clear();
+    pendingMounts.clear();
+    persist(diff);
   };
 
   /** Saves the wave's frames (and a baseline at each boundary) in every pair, or queues what cannot go yet. */
@@ -230,7 +290,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     let kept: GraphSnapshotDiff | undefined;
     let baseline: GraphPersistSnapshot | undefined;
     for (const pair of states) {
-      if (pair.poisoned !== undefined) continue;
+      if (pair.stopped !== undefined) continue;
       if (pair.wal === undefined) {
         // Without a WAL every persisted wave is a full baseline: O(graph) by the caller's choice.
         baseline ??= graph.snapshot();
@@ -241,7 +301,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       submit(pair, item);
       if (item.frames === undefined) item.diff = kept ??= diff.copy();
       // The wave's frames are written too, so the WAL alone stays gap-free whichever tier lands first.
-      if (++pair.sinceBaseline >= pair.compactEvery) {
+      if (pair.stopped === undefined && ++pair.sinceBaseline >= pair.compactEvery) {
         pair.sinceBaseline = 0;
         baseline ??= graph.snapshot();
         submit(pair, { kind: "baseline", snapshot: baseline, timestampNs });
@@ -253,20 +313,79 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
 
   const unsubscribe = graph.observe(onWave);
 
+  /**
+   * The WAL tier refused a frame saved since the last acknowledged seq (which one, its flush does not say). Once
+   * everything else this pair handed it is written, the first frame seq the store lacks is the gap; every frame
+   * above it is deleted, so restore and compaction see the changes up to the gap and none after. A store that
+   * cannot be listed counts as holding nothing unacknowledged.
+   */
+  const dropPastGap = async (pair: PairState): Promise<number> => {
+    const wal = pair.wal as KvStorageTier<WALFrame>;
+    await wal.flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
+    const baselines = new Set(pair.baselines);
+    let gap = pair.durable + 1;
+    try {
+      const stored = new Set<number>();
+      for (const key of await wal.list(`${pair.prefix}/`)) {
+        const s = parseWalFrameKey(pair.prefix, key);
+        if (s !== undefined && s > pair.durable) stored.add(s);
+      }
+      gap = pair.seq + 1; // every frame stored: the pair stops after its last one
+      for (let s = pair.durable + 1; s <= pair.seq; s++) {
+        if (!stored.has(s) && !baselines.has(s)) {
+          gap = s;
+          break;
+        }
+      }
+    } catch {
+      // unreadable store: keep the conservative gap
+    }
+    const deletes: Array<Promise<void>> = [];
+    for (let s = gap; s <= pair.seq; s++) {
+      if (!baselines.has(s)) deletes.push(wal.delete(walFrameKey(pair.prefix, s)).catch(noop));
+    }
+    await Promise.all(deletes);
+    return gap;
+  };
+
+  /** A tier's flush rejected: a transient failure stays pending in the tier for the next flush; a refusal stops. */
+  const flushFailed = (pair: PairState, err: unknown, tier: "wal" | "snapshot"): Error | Promise<Error> => {
+    if (!cannotSucceed(err)) {
+      report(err, pair);
+      return err instanceof Error ? err : new Error(String(err));
+    }
+    if (tier === "wal") return stop(pair, err, dropPastGap(pair));
+    // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
+    return stop(pair, err, pair.baselines[pair.baselines.length - 1] ?? pair.durable + 1);
+  };
+
   const flushPair = async (pair: PairState): Promise<number> => {
     await pair.bootstrap;
-    if (pair.poisoned !== undefined) throw pair.poisoned;
     drain(pair);
+    if (pair.stopped !== undefined) throw await pair.stopped;
     if (pair.blocked !== undefined) throw pair.blocked;
     const target = pair.seq;
+    if (pair.wal !== undefined) {
+      try {
+        await pair.wal.flush(); // frames first: a baseline never lands before them
+      } catch (err) {
+        throw await flushFailed(pair, err, "wal");
+      }
+    }
     try {
-      if (pair.wal !== undefined) await pair.wal.flush(); // frames first: a baseline never lands before them
       await pair.snapshot.flush();
     } catch (err) {
-      report(err, pair);
-      throw err;
+      throw await flushFailed(pair, err, "snapshot");
     }
-    if (target > pair.durable) pair.durable = target;
+    // Stopped while this flush ran (a later write was refused): nothing is acknowledged any more.
+    if (pair.stopped !== undefined) throw await pair.stopped;
+    if (target > pair.durable) {
+      pair.durable = target;
+      const b = pair.baselines;
+      let k = 0;
+      while (k < b.length && (b[k] as number) <= target) k++;
+      if (k > 0) b.splice(0, k);
+    }
     return pair.durable;
   };
 
@@ -282,9 +401,42 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       }),
     );
 
+  const rebaseline = async (): Promise<number> => {
+    if (disposed) {
+      throw new StorageError("closed", `rebaseline: the storage handle of graph "${graph.name}" is disposed`, {
+        graph: graph.name,
+      });
+    }
+    await Promise.all(
+      states.map(async (pair) => {
+        await pair.bootstrap;
+        if (pair.stopped !== undefined) await pair.stopped; // its gap search and deletes are done
+        // The seq bootstrap failed: retry it. The pair stays stopped meanwhile (waves skipped now must not be
+        // written before the baseline that holds them); a second failure replaces the error.
+        if (!pair.ready) {
+          startBootstrap(pair);
+          await pair.bootstrap;
+        }
+      }),
+    );
+    // Synchronous from here: no wave can fall between the snapshot and the pairs resuming.
+    if (pendingNodes.size > 0 || pendingMounts.size > 0) persistPending(); // gated changes: the mirror catches up
+    const snapshot = graph.snapshot();
+    mirror.reset(snapshot);
+    const timestampNs = nowNs();
+    for (const pair of states) {
+      if (!pair.ready) continue;
+      pair.stopped = undefined;
+      pair.sinceBaseline = 0;
+      submit(pair, { kind: "baseline", snapshot, timestampNs });
+    }
+    return flush();
+  };
+
   let disposing: Promise<void> | undefined;
   return {
     flush,
+    rebaseline: () => quiet(rebaseline()),
     dispose(): Promise<void> {
       if (disposing === undefined) {
         disposed = true;
@@ -295,7 +447,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     },
     get seq(): number {
       let seq = Number.POSITIVE_INFINITY;
-      for (const p of states) if (p.poisoned === undefined) seq = Math.min(seq, p.seq);
+      for (const p of states) if (p.stopped === undefined) seq = Math.min(seq, p.seq);
       return seq === Number.POSITIVE_INFINITY ? 0 : seq;
     },
   };
@@ -321,9 +473,22 @@ async function bootstrapSeq(pair: PairState, graphName: string): Promise<number>
   return seq;
 }
 
-/** Failures no retry can fix: an unencodable value, a key the store refuses, a closed tier. */
-function isPermanent(err: unknown): err is Error {
-  return err instanceof CodecError || (err instanceof StorageError && (err.code === "invalid-key" || err.code === "closed"));
+/** Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses), a closed tier. */
+function cannotSucceed(err: unknown): err is Error {
+  return isPermanent(err) || (err instanceof StorageError && err.code === "closed");
+}
+
+/** What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. */
+function refusedError(graphName: string, seq: number, cause: Error): StorageError {
+  const code = (cause as { code?: unknown }).code;
+  const what = `${cause.name}${typeof code === "string" ? ` ${code}` : ""}: ${cause.message}`;
+  return new StorageError(
+    "write-refused",
+    `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); nothing after it is written ` +
+      "or acknowledged until handle.rebaseline()",
+    { graph: graphName, seq },
+    cause,
+  );
 }
 
 /** True when `path` or one of its ancestor mounts is listed. O(depth). */

@@ -141,6 +141,12 @@ export interface StorageHandle {
    * tier. Rejects with the first failure (which was also reported to `onError`).
    */
   flush(): Promise<number>;
+  /**
+   * Writes a baseline of the live graph to every pair, above every seq handed out, and resolves like flush().
+   * The way back after a write was refused for good (StorageError `write-refused`): that pair stops writing and
+   * acknowledging at the refused seq, and resumes from this baseline. StorageError `closed` after dispose().
+   */
+  rebaseline(): Promise<number>;
   /** Unsubscribes, then drains (flush). Idempotent: later calls return the first call's promise. */
   dispose(): Promise<void>;
   /** Highest seq assigned so far (lowest across pairs); may not be durable yet. */

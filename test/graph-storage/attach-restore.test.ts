@@ -325,9 +325,11 @@ describe("attach: baselines, seqs and frames", () => {
     await s.wal.close();
     g.set("a", 1);
     g.set("a", 2);
-    expect(errors.map((e) => (e as StorageError).code)).toEqual(["closed"]);
+    expect(errors.map((e) => (e as StorageError).code)).toEqual(["write-refused"]);
+    expect(((errors[0] as Error).cause as StorageError).code).toBe("closed");
     const err = await errorOf(() => h.flush());
-    expect((err as StorageError).code).toBe("closed");
+    expect(err).toBe(errors[0]);
+    expect((err as StorageError).details["seq"]).toBe(2);
   });
 
   it("dispose unsubscribes, drains, and is idempotent", async () => {

@@ -389,7 +389,10 @@ export class StoreActor implements ActorApi {
     await Promise.all([...this.tiers.values()].map(({ core }) => core.flush()));
   }
 
-  /** Drains every tier durably, then closes the backend (releasing the store lock). */
+  /**
+   * Drains every tier durably, then closes the backend (releasing the store lock) and ends the actor. A tier
+   * whose drain failed is reported in the answer; the actor still ends (the engine is closing either way).
+   */
   shutdown(): Promise<Outcome<null>> {
     return this.enqueue(async () => {
       let firstError: unknown;
@@ -401,15 +404,14 @@ export class StoreActor implements ActorApi {
         }
         this.retire(id, core);
       }
-      if (firstError !== undefined) return { ok: false as const, error: serializeError(firstError) };
       try {
         await this.backend?.close?.();
       } catch (err) {
-        return { ok: false as const, error: serializeError(err) };
+        firstError ??= err;
       }
       this.backend = undefined;
       setImmediate(() => this.resolveClosed()); // after this answer has been posted
-      return { ok: true as const, value: null };
+      return firstError === undefined ? { ok: true as const, value: null } : { ok: false as const, error: serializeError(firstError) };
     });
   }
 

@@ -46,7 +46,9 @@ export class StoreConnection {
   private readonly ready: Promise<void>;
   private readonly task: Promise<unknown>;
   threadId: number | undefined;
+  /** shutdown() began: nothing more is taken (see `assertAlive`). */
   closing = false;
+  private drain: Promise<void> | undefined;
 
   constructor(
     pool: Piscina,
@@ -79,7 +81,7 @@ export class StoreConnection {
       () =>
         void this.ready
           .catch(() => undefined)
-          .then(() => this.die(new StorageError("closed", `store actor for ${key} shut down`, { store: key }))),
+          .then(() => this.die(this.shutDown())),
       (err: unknown) =>
         this.die(
           new StorageError("worker-crashed", `worker owning store ${key} crashed: ${errorMessage(err)}`, {
@@ -156,6 +158,7 @@ export class StoreConnection {
   /** Queues an op that produces a result, in order with everything posted before it. */
   request(op: OpWithoutId): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
     if (this.deathError) return Promise.reject(this.deathError);
+    if (this.closing) return Promise.reject(this.closingError());
     const id = this.nextOpId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -245,7 +248,7 @@ export class StoreConnection {
   private fail(op: Op, err: Error): void {
     if (!("id" in op)) {
       // A write whose message was lost: its tier must hear it. A dead actor fails every later flush anyway.
-      if (this.alive) this.refuse(op.tier, err);
+      if (this.alive && !this.closing) this.refuse(op.tier, err);
       return;
     }
     const w = this.waiting.get(op.id);
@@ -287,8 +290,19 @@ export class StoreConnection {
     void this.ready.then(() => this.remote.injectFault(kind)).catch(() => undefined);
   }
 
-  /** Drains everything durably and stops the actor (releases the store lock). */
-  async shutdown(): Promise<void> {
+  /** Drains everything durably and stops the actor (releases the store lock). Idempotent. */
+  shutdown(): Promise<void> {
+    this.drain ??= this.shutdownOnce();
+    this.drain.catch(() => undefined);
+    return this.drain;
+  }
+
+  /** Settles as shutdown() does (resolved when it was never called). */
+  drained(): Promise<void> {
+    return this.drain ?? Promise.resolve();
+  }
+
+  private async shutdownOnce(): Promise<void> {
     if (this.deathError) return;
     this.closing = true;
     await this.ready;
@@ -300,16 +314,27 @@ export class StoreConnection {
       if (err instanceof StorageError && err.code === "closed") return; // the actor finished first
       throw err;
     }
-    if (!outcome.ok) throw deserializeError(outcome.error);
     await this.task.catch(() => undefined); // the hosting task returns once the actor released the store
+    this.die(this.shutDown()); // now, not a few ticks later: calls after close() resolved fail with closed
+    if (!outcome.ok) throw deserializeError(outcome.error);
+  }
+
+  private shutDown(): StorageError {
+    return new StorageError("closed", `store actor for ${this.key} shut down`, { store: this.key });
   }
 
   private onEvent(e: ActorEvent): void {
     if (e.type === "error") this.hooks.onError(deserializeError(e.error), { store: this.store, tier: e.tier });
   }
 
+  /** Writes after shutdown() began throw at once: they would reach the actor after it closed its tiers. */
   private assertAlive(): void {
     if (this.deathError) throw this.deathError;
+    if (this.closing) throw this.closingError();
+  }
+
+  private closingError(): StorageError {
+    return new StorageError("closed", `storage engine is closing store ${this.key}`, { store: this.key });
   }
 
   /** Rejects every waiting promise with `err`; later calls fail with it too. */

@@ -68,7 +68,10 @@ export interface StorageEngine {
    */
   compact(store: StoreSpec, graphName: string, opts?: Record<string, unknown>): Promise<unknown>;
   stats(): Promise<StoreStats[]>;
-  /** Drains every pending write durably, closes connections, terminates workers. */
+  /**
+   * Drains every pending write durably, closes connections, terminates workers. From the call on its tiers take
+   * nothing more: writes throw StorageError("closed"), a tier's flush() joins the drain, other calls reject.
+   */
   close(): Promise<void>;
   /** Crash drills: "terminate" kills the owning worker from the main thread; others act inside it. */
   injectFault(store: StoreSpec, kind: FaultKind | "terminate"): Promise<void>;

@@ -52,6 +52,8 @@ abstract class TierProxy implements BaseStorageTier {
   private readonly checkPlain: boolean;
   private openFailure: Error | undefined;
   private closed = false;
+  /** The close in progress: nothing more is taken, and a flush() meanwhile joins it. */
+  private closing: Promise<void> | undefined;
 
   constructor(
     protected readonly conn: StoreConnection,
@@ -83,9 +85,12 @@ abstract class TierProxy implements BaseStorageTier {
     });
   }
 
+  /** Once this tier's or its engine's close() began, every call throws closed (never accepted, then dropped). */
   protected assertUsable(): void {
     if (this.openFailure) throw this.openFailure;
-    if (this.closed) throw new StorageError("closed", `storage tier "${this.name}" is closed`, { tier: this.name });
+    if (this.closed || this.closing || this.conn.closing) {
+      throw new StorageError("closed", `storage tier "${this.name}" is ${this.closed ? "closed" : "closing"}`, { tier: this.name });
+    }
   }
 
   protected async ask(op: Parameters<StoreConnection["request"]>[0]): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
@@ -103,12 +108,13 @@ abstract class TierProxy implements BaseStorageTier {
   }
 
   flush(): Promise<void> {
-    if (this.closed) return Promise.resolve(); // as inline: nothing can be pending after close
+    // Everything accepted before this call is in the close's drain (this tier's or the engine's): join it.
+    if (this.closing) return this.closing;
+    if (!this.closed && this.conn.closing && this.conn.alive) return this.conn.drained();
     return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
   }
 
   rollback(): void {
-    if (this.closed) return;
     this.assertUsable();
     this.conn.post({ t: "rollback", tier: this.tier });
   }
@@ -119,17 +125,24 @@ abstract class TierProxy implements BaseStorageTier {
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    const done = this.ask({ t: "close", tier: this.tier }).then(
-      () => {
-        this.closed = true;
-      },
-      (err: unknown) => {
-        // A close that reports a refusal still closed the tier; a failed write left it open for a retry.
-        if (isPermanent(err)) this.closed = true;
-        throw err;
-      },
+    if (this.closing) return this.closing;
+    if (this.conn.closing && this.conn.alive) return this.conn.drained(); // the engine's close closes this tier too
+    const done = quiet(
+      this.ask({ t: "close", tier: this.tier }).then(
+        () => {
+          this.closed = true;
+          this.closing = undefined;
+        },
+        (err: unknown) => {
+          // A close that reports a refusal still closed the tier; a failed write left it open for a retry.
+          if (isPermanent(err)) this.closed = true;
+          this.closing = undefined;
+          throw err;
+        },
+      ),
     );
-    return quiet(done);
+    this.closing = done;
+    return done;
   }
 
   /**

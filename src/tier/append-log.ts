@@ -210,6 +210,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
 
   /** Folds every bucket's segments into its base value in one batch per bucket (bounded read cost). */
   override async compact(): Promise<void> {
+    this.assertOpen();
     await this.flush();
     await this.guard("compaction", () => this.mergeSegments());
   }
@@ -307,6 +308,7 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     codecName: codec.name,
     mode: core.mode,
     appendEntries(entries: readonly T[]): void {
+      core.assertOpen();
       if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
       if (!keyOf) return core.append(core.name, entries);
       const groups = groupBy(entries, keyOf);

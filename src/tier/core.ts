@@ -26,6 +26,8 @@ export abstract class TierCore<Batch> {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private inFlight: Promise<void> | undefined;
   private closed = false;
+  /** The close in progress: a flush() meanwhile joins it. */
+  private closing: Promise<void> | undefined;
   private holds = 0;
   /** Refusals so far, how many a flush() already reported, and which error reports them (see `refuse`). */
   private refusals = 0;
@@ -87,8 +89,13 @@ export abstract class TierCore<Batch> {
     return 0;
   }
 
-  protected assertOpen(): void {
-    if (this.closed) throw new StorageError("closed", `storage tier "${this.name}" is closed`, { tier: this.name });
+  /** Once close() began the tier takes nothing more: every call throws closed (never accepted, then dropped). */
+  assertOpen(): void {
+    if (this.closed || this.closing) throw this.closedError();
+  }
+
+  private closedError(): StorageError {
+    return new StorageError("closed", `storage tier "${this.name}" is ${this.closed ? "closed" : "closing"}`, { tier: this.name });
   }
 
   /** Call after `k` writes were accepted into pending: applies the compactEvery / sync-through / debounce rule. */
@@ -247,8 +254,11 @@ export abstract class TierCore<Batch> {
   }
 
   flush(): Promise<void> {
+    // Everything accepted before this call is in the close's drain: it settles as that does.
+    if (this.closing) return this.closing;
     const since = this.reportedRefusals;
     try {
+      if (this.closed) throw this.closedError();
       const r = this.flushNow();
       if (r) return handled(r.then(() => this.throwRefusals(since)));
       this.throwRefusals(since);
@@ -259,21 +269,36 @@ export abstract class TierCore<Batch> {
   }
 
   rollback(): void {
+    this.assertOpen();
     this.epoch++;
     this.clearTimer();
     this.clearPending();
   }
 
   async compact(): Promise<void> {
+    this.assertOpen();
     await this.flush();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Refuses new work at once, drains what was accepted, then closes. Idempotent; concurrent calls share one close. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.closing) return this.closing;
+    const p = handled(this.closeOnce());
+    this.closing = p;
+    // A failed write leaves the tier open, its data pending, for a retry.
+    p.catch(() => {
+      if (this.closing === p) this.closing = undefined;
+    });
+    return p;
+  }
+
+  private async closeOnce(): Promise<void> {
     const since = this.reportedRefusals;
-    await this.flushNow(); // a failed write leaves the tier open, its data pending, for a retry
+    await this.flushNow();
     this.clearTimer();
     this.closed = true;
+    this.closing = undefined;
     // A refusal no flush reported yet: closing cannot fix it, but the caller must hear it.
     this.throwRefusals(since);
   }

@@ -6,6 +6,7 @@ import type { StorageBackend } from "../backend/types.js";
 import { snapshotStorage } from "./snapshot.js";
 import { appendLogStorage } from "./append-log.js";
 import { kvStorage } from "./kv.js";
+import { isPermanent } from "./core.js";
 import type {
   AppendLogStorageOptions,
   AppendLogStorageTier,
@@ -22,9 +23,12 @@ function owning<Tier extends BaseStorageTier>(tier: Tier, backend: StorageBacken
     async close(): Promise<void> {
       try {
         await closeTier();
-      } finally {
-        await backend.close?.();
+      } catch (err) {
+        // A refusal reported at close still closed the tier; a failed write left it open, so its backend stays.
+        if (isPermanent(err)) await backend.close?.();
+        throw err;
       }
+      await backend.close?.();
     },
   });
 }

@@ -139,6 +139,7 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     compactEvery: opts.compactEvery,
     codecName: codec.name,
     save(key: string, value: T): void {
+      core.assertOpen();
       if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
       assertValidKey(key);
       if (filter && !filter(key, value)) return;

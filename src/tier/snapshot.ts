@@ -114,6 +114,7 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
     compactEvery: opts.compactEvery,
     codecName: codec.name,
     save(snapshot: T): void {
+      core.assertOpen();
       if (filter && !filter(snapshot)) return;
       core.put(keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, core.name), snapshot);
     },

@@ -23,7 +23,12 @@ export interface BaseStorageTier {
   rollback(): void;
   /** Tier-specific compaction (append-log: merge segments into one value); at least a flush. */
   compact(): Promise<void>;
-  /** Flushes, stops timers, releases what the tier owns. Idempotent. */
+  /**
+   * Flushes, stops timers, releases what the tier owns. From the call on the tier takes nothing more: writes and
+   * rollback throw StorageError("closed"), other calls reject with it, and a flush() before the close settled
+   * joins it. Rejects if a write failed (the tier stays open, its data pending) or with an unreported refusal
+   * (the tier is closed anyway). Idempotent.
+   */
   close(): Promise<void>;
 }
 

@@ -11,8 +11,12 @@ export type StorageErrorCode =
   | "closed"
   | "worker-crashed"
   | "store-locked"
+  /** A writer lost its store to another (a PostgreSQL lease taken over or expired): it writes no more. */
+  | "not-owner"
   | "invalid-argument"
   | "corrupt-store"
+  /** A write through a handle opened read-only. */
+  | "read-only"
   /** A stored graph kept changing under a reader (compaction moved its baseline on every try). */
   | "store-busy"
   /** A graph's write was refused for good (details.seq): its attach pair writes nothing more until rebaseline(). */

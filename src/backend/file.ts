@@ -20,12 +20,21 @@ import { threadId } from "node:worker_threads";
 import { StorageError, asStorageError } from "../errors.js";
 import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
-import { acquireDirLock, type DirLock } from "./lock.js";
+import { acquireStoreLock, dirLockPath, type StoreLock } from "./lock.js";
+import { readOnlyError } from "./read-only.js";
 import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
 
 export interface FileBackendOptions {
-  /** Hold the store's single-writer lock (default true). Without it, concurrent writers are unsafe. */
+  /**
+   * Hold the store's single-writer lock (default true; other handles of this process share it). Without it,
+   * concurrent writers are unsafe.
+   */
   readonly lock?: boolean;
+  /**
+   * Read only, without the lock: works while another process writes (every write is an atomic rename), refuses
+   * writes with StorageError("read-only"), and never creates the directory.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** A file backend: every optional StorageBackend method is present and synchronous. */
@@ -56,6 +65,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   persistent: true,
   durable: true,
   sync: true,
+  listsEmptyKey: false,
 });
 
 function errnoCode(err: unknown): unknown {
@@ -113,7 +123,7 @@ function isProcessAlive(pid: number): boolean {
 class FileStore implements FileBackend {
   readonly name: string;
   readonly supports = SUPPORTS;
-  private lock: DirLock | undefined;
+  private lock: StoreLock | undefined;
   /** Directory exists, lock held (if asked) and leftover temp files swept. */
   private ready = false;
   private closed = false;
@@ -121,6 +131,7 @@ class FileStore implements FileBackend {
   constructor(
     readonly dir: string,
     private readonly useLock: boolean,
+    private readonly readOnly: boolean,
   ) {
     this.name = "file:" + dir;
     // A writer locks at open, creating a missing directory: a writer that read an empty store and took the lock
@@ -131,7 +142,7 @@ class FileStore implements FileBackend {
       } catch (err) {
         throw asStorageError(err, `cannot create store directory ${dir}`, { dir });
       }
-      this.lock = acquireDirLock(dir);
+      this.lock = acquireStoreLock(dirLockPath(dir), dir);
     }
   }
 
@@ -149,6 +160,7 @@ class FileStore implements FileBackend {
 
   write(key: string, bytes: Uint8Array): void {
     this.ensureOpen();
+    if (this.readOnly) throw readOnlyError(this.name);
     const path = this.pathFor(key);
     assertBytes(bytes);
     try {
@@ -168,6 +180,7 @@ class FileStore implements FileBackend {
 
   delete(key: string): void {
     this.ensureOpen();
+    if (this.readOnly) throw readOnlyError(this.name);
     const path = this.pathFor(key);
     try {
       // Deleting from a store that does not exist yet must not create it.
@@ -201,8 +214,9 @@ class FileStore implements FileBackend {
     const keys = new Set<string>();
     for (const entry of entries) {
       const fileName = entry.name;
-      // Dot files (temp files, the lock) are never keys, except ".bin", the empty key's file.
-      if (fileName.startsWith(".") && fileName !== ".bin") continue;
+      // Dot files (temp files, the lock) are never keys. ".bin" holds the empty key, which read() serves but list()
+      // hides, as both reference implementations do.
+      if (fileName.startsWith(".")) continue;
       if (entry.isDirectory()) continue;
       const key = decodeFileNameToKey(fileName);
       if (key !== undefined && (prefix === undefined || key.startsWith(prefix))) keys.add(key);
@@ -217,6 +231,7 @@ class FileStore implements FileBackend {
    */
   writeBatch(ops: readonly BatchOp[]): void {
     this.ensureOpen();
+    if (this.readOnly) throw readOnlyError(this.name);
     assertValidBatch(ops);
     const paths = ops.map((op) => this.pathFor(op.key));
     if (ops.length === 0) return;
@@ -309,7 +324,9 @@ class FileStore implements FileBackend {
  */
 export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBackend {
   if (typeof dir !== "string" || dir === "") throw new TypeError("dir must be a non-empty string");
-  const lock = opts.lock ?? true;
+  const readOnly = opts.readOnly ?? false;
+  if (typeof readOnly !== "boolean") throw new TypeError("opts.readOnly must be a boolean");
+  const lock = opts.lock ?? !readOnly;
   if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
-  return new FileStore(resolve(dir), lock);
+  return new FileStore(resolve(dir), lock && !readOnly, readOnly);
 }

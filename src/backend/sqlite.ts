@@ -2,15 +2,18 @@
  * SQLite backend on better-sqlite3: one table `graphrefly_storage(k TEXT PRIMARY KEY, v BLOB NOT NULL)`,
  * the schema of the TS reference, so either implementation can open the other's file. It keeps the
  * rowid table rather than WITHOUT ROWID: values include whole graph snapshots, and SQLite advises
- * WITHOUT ROWID only for small rows. WAL journal; a batch is one transaction.
+ * WITHOUT ROWID only for small rows. WAL journal in normal locking mode, so read-only handles in other processes
+ * read while the writer writes; the single writer is enforced by the store lock beside the file (lock.ts).
+ * A batch is one transaction.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
-import { isSqliteBusy, storeLockedError } from "./lock.js";
-import { diagnoseOsCause } from "./os-cause.js";
+import { acquireStoreLock, sqliteLockPath, type StoreLock } from "./lock.js";
+import { errorCode, sqliteError } from "./sqlite-errors.js";
+import { readOnlyError } from "./read-only.js";
 import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
 
 export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
@@ -21,10 +24,16 @@ export interface SqliteBackendOptions {
    * keeps the file consistent but may lose the last commits on power loss (not on a process crash).
    */
   readonly synchronous?: SqliteSynchronous;
-  /** Hold an exclusive lock on the file for the backend's life (default true): one writer per store. */
+  /**
+   * Hold the store's single-writer lock for the backend's life (default true). Other handles of this process share
+   * it; another process is refused with "store-locked" naming the holder.
+   */
   readonly lock?: boolean;
-  /** Open read-only, without the lock (for tools). Fails with "store-locked" while a writer holds it. */
-  readonly readonly?: boolean;
+  /**
+   * Open an existing store for reading only, without the lock: works while another process writes, sees each
+   * statement at one point in time, refuses writes with StorageError("read-only"), and leaves no file behind.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** A SQLite backend: every optional StorageBackend method is present and synchronous. */
@@ -41,31 +50,12 @@ export interface SqliteBackend extends StorageBackend {
 }
 
 const SYNCHRONOUS_MODES: readonly SqliteSynchronous[] = ["OFF", "NORMAL", "FULL", "EXTRA"];
-/** Short: with the lock a busy database means another writer owns it, and waiting will not help. */
-const BUSY_TIMEOUT_MS = 50;
+/**
+ * How long a statement waits for another connection of the database: handles of this process share the store
+ * (each with its own connection, one may be in another thread), so a write may wait for theirs to commit.
+ */
+const BUSY_TIMEOUT_MS = 5000;
 const TABLE = "graphrefly_storage";
-
-function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-/** SQLite codes behind which an OS condition (full disk, read-only mount, permissions) may hide. */
-const OS_SHAPED = /^SQLITE_(FULL|CANTOPEN|READONLY|IOERR|PERM)/;
-
-function sqliteError(err: unknown, context: string, path: string): Error {
-  if (isSqliteBusy(err)) return storeLockedError(path, err);
-  const sqliteCode = errorCode(err);
-  const cause = sqliteCode !== undefined && OS_SHAPED.test(sqliteCode) && path !== "" && path !== ":memory:" ? diagnoseOsCause(path) : undefined;
-  if (cause === undefined) return asStorageError(err, context, { path, ...(sqliteCode === undefined ? {} : { sqliteCode }) });
-  const message = err instanceof Error ? err.message : String(err);
-  return new StorageError(
-    "backend-error",
-    `${context}: ${cause.osCode} (${cause.meaning}); SQLite said: ${message}`,
-    { path, sqliteCode, osCode: cause.osCode },
-    err,
-  );
-}
 
 /** A row another program wrote with the wrong type: SQLite's dynamic typing lets TEXT or INTEGER into the BLOB column. */
 function corruptRow(path: string, key: unknown, found: string): StorageError {
@@ -106,6 +96,8 @@ class SqliteStore implements SqliteBackend {
     readonly path: string,
     readonly db: Database.Database,
     durable: boolean,
+    private readonly readOnly: boolean,
+    private lock: StoreLock | undefined,
   ) {
     this.name = "sqlite:" + path;
     const inMemory = path === ":memory:" || path === "";
@@ -149,6 +141,7 @@ class SqliteStore implements SqliteBackend {
 
   write(key: string, bytes: Uint8Array): void {
     this.ensureOpen();
+    this.ensureWritable();
     assertValidKey(key);
     assertBytes(bytes);
     try {
@@ -160,6 +153,7 @@ class SqliteStore implements SqliteBackend {
 
   delete(key: string): void {
     this.ensureOpen();
+    this.ensureWritable();
     assertValidKey(key);
     try {
       this.deleteStmt.run(key);
@@ -186,6 +180,7 @@ class SqliteStore implements SqliteBackend {
 
   writeBatch(ops: readonly BatchOp[]): void {
     this.ensureOpen();
+    this.ensureWritable();
     assertValidBatch(ops);
     if (ops.length === 0) return;
     try {
@@ -202,17 +197,26 @@ class SqliteStore implements SqliteBackend {
       this.db.close();
     } catch (err) {
       throw sqliteError(err, `sqlite close failed (${this.path})`, this.path);
+    } finally {
+      // After the connection: the lock must outlive the last write.
+      this.lock?.release();
+      this.lock = undefined;
     }
   }
 
   private ensureOpen(): void {
     if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
   }
+
+  private ensureWritable(): void {
+    if (this.readOnly) throw readOnlyError(this.name);
+  }
 }
 
 /**
- * Opens (creating if needed) the SQLite store at `path`. Throws StorageError("store-locked") when
- * another connection holds it, StorageError("backend-error") for other SQLite failures.
+ * Opens (creating if needed) the SQLite store at `path`, or with `readOnly` an existing one for reading. Throws
+ * StorageError("store-locked") naming the holder when another process writes the store, StorageError("backend-error")
+ * for other SQLite failures (with the OS cause in `details.osCode` when there is one).
  */
 export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): SqliteBackend {
   if (typeof path !== "string") throw new TypeError("path must be a string");
@@ -220,32 +224,54 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
   if (!SYNCHRONOUS_MODES.includes(synchronous)) {
     throw new RangeError(`opts.synchronous must be one of ${SYNCHRONOUS_MODES.join(", ")}, got ${String(synchronous)}`);
   }
-  const lock = opts.lock ?? true;
+  const readOnly = opts.readOnly ?? false;
+  if (typeof readOnly !== "boolean") throw new TypeError("opts.readOnly must be a boolean");
+  const lock = opts.lock ?? !readOnly;
   if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
-  const readonly = opts.readonly ?? false;
-  if (typeof readonly !== "boolean") throw new TypeError("opts.readonly must be a boolean");
+  const inMemory = path === "" || path === ":memory:";
+  if (readOnly && inMemory) throw new TypeError("a read-only SQLite store needs a file path");
 
   let db: Database.Database | undefined;
+  let held: StoreLock | undefined;
   try {
-    // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
-    if (!readonly && path !== "" && path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
-    db = new Database(path, { readonly, fileMustExist: readonly, timeout: BUSY_TIMEOUT_MS });
-    if (!readonly) {
-      // EXCLUSIVE before WAL: WAL then keeps its index in heap memory, not a shared -shm file.
-      if (lock) db.pragma("locking_mode = EXCLUSIVE");
+    if (readOnly) db = openForReading(path);
+    else {
+      // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
+      if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
+      // The lock first: nothing of the store is touched before this process owns it.
+      if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(resolve(path)), path);
+      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${synchronous}`);
       db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
-      // Takes the exclusive lock now (not at the first write) and keeps it until close.
-      if (lock) db.exec("BEGIN EXCLUSIVE; COMMIT");
     }
-    return new SqliteStore(path, db, synchronous === "FULL" || synchronous === "EXTRA");
+    return new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held);
   } catch (err) {
     try {
       db?.close();
     } catch {
       // The open failure is the error to report.
     }
+    held?.release();
     throw sqliteError(err, `cannot open sqlite store ${path}`, path);
   }
+}
+
+/**
+ * A reading connection that leaves nothing behind: read-write at the file level but `query_only`, so when it is the
+ * last connection to close SQLite checkpoints and removes the -wal and -shm files it had to create; a truly read-only
+ * connection (the file or its directory is not writable) could not, and is used only then.
+ */
+function openForReading(path: string): Database.Database {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+  } catch (err) {
+    const code = errorCode(err);
+    if (code !== "SQLITE_CANTOPEN" && code !== "SQLITE_READONLY" && code !== "SQLITE_PERM") throw err;
+    if (!existsSync(path)) throw err;
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+  }
+  db.pragma("query_only = ON");
+  return db;
 }

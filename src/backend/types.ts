@@ -27,6 +27,11 @@ export interface BackendSupports {
   readonly durable: boolean;
   /** Every method returns synchronously (no Promise). */
   readonly sync: boolean;
+  /**
+   * `list()` shows the empty key "" when it is stored (default true). The file backend stores it as `.bin` and,
+   * like both reference implementations, hides it from listings; `read("")` still finds it.
+   */
+  readonly listsEmptyKey?: boolean;
 }
 
 export interface StorageBackend {

@@ -41,11 +41,7 @@ export function describeFailure(err: unknown): { line: string; exitCode: number 
   const coded = err as { code?: unknown; message?: unknown; details?: { path?: unknown } } | null;
   const code = typeof coded?.code === "string" ? coded.code : "internal";
   const message = typeof coded?.message === "string" ? coded.message : String(err);
-  if (code === "store-locked") {
-    const path = typeof coded?.details?.path === "string" ? coded.details.path : "the store";
-    return { line: `error store-locked: ${path} is locked by another process`, exitCode: EXIT.locked };
-  }
-  const exitCode = code === "usage" ? EXIT.usage : EXIT.failed;
+  const exitCode = code === "store-locked" ? EXIT.locked : code === "usage" ? EXIT.usage : EXIT.failed;
   // Node's system errors already start with their code ("ENOENT: no such file or directory, open 'x'").
   const text = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
   return { line: `error ${code}: ${oneLine(text)}`, exitCode };

@@ -52,10 +52,11 @@ export function openStore(path: string, opts: OpenStoreOptions): OpenedStore {
   const abs = resolve(path);
   const kind = detectStoreKind(abs, opts.kind, opts.mode);
   if (kind === "file") {
-    const backend = fileBackend(abs);
+    // Read commands take no lock, so they work on the live store of a running writer (every write is a rename).
+    const backend = fileBackend(abs, opts.mode === "read" ? { readOnly: true } : {});
     return { kind, path: abs, backend, close: () => backend.close() };
   }
-  const backend = sqliteBackend(abs, opts.mode === "read" ? { readonly: true } : {});
+  const backend = sqliteBackend(abs, opts.mode === "read" ? { readOnly: true } : {});
   if (opts.mode === "read") backend.db.exec("BEGIN");
   return {
     kind,

@@ -1,17 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { sqliteBackend, type SqliteBackend } from "../../src/backend/sqlite.js";
 import { StorageError } from "../../src/errors.js";
 import { backendSuite } from "../conformance/backend-suite.js";
-import { holdLockInChild, killAllHolders, probeLockInChild } from "./lock-child.js";
+import { killAllStoreChildren, openStoreInChild } from "./store-holder.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-backend-"));
 let counter = 0;
 const freshPath = (): string => join(root, `store-${counter++}.db`);
-afterEach(killAllHolders);
+afterEach(killAllStoreChildren);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** The reference implementation's schema, verbatim. */
@@ -167,39 +167,67 @@ describe("sqliteBackend specifics", () => {
     const notADir = join(root, "plain-file");
     writeFileSync(notADir, "x");
     expect(errorOf(() => sqliteBackend(join(notADir, "x.db"))).code).toBe("backend-error");
-    expect(errorOf(() => sqliteBackend(freshPath(), { readonly: true })).code).toBe("backend-error");
+    expect(errorOf(() => sqliteBackend(freshPath(), { readOnly: true })).code).toBe("backend-error");
   });
 });
 
 describe("sqliteBackend locking", () => {
-  it("refuses a second connection in the same process, until the first closes", () => {
+  it("is shared by the handles of one process and lasts until the last closes", async () => {
     const path = freshPath();
     const a = sqliteBackend(path);
-    a.write("k", Uint8Array.of(1));
-    const err = errorOf(() => sqliteBackend(path));
-    expect(err.code).toBe("store-locked");
-    expect(err.details.path).toBe(path);
-    expect(errorOf(() => sqliteBackend(path, { readonly: true })).code).toBe("store-locked");
-    a.close();
     const b = sqliteBackend(path);
-    expect(Array.from(b.read("k") ?? [])).toEqual([1]);
+    a.write("a", Uint8Array.of(1));
+    b.write("b", Uint8Array.of(2));
+    expect(a.list()).toEqual(["a", "b"]);
+    a.close();
+    expect((await openStoreInChild("sqlite", path)).report.code).toBe("store-locked");
+    b.write("c", Uint8Array.of(3));
     b.close();
+    const next = await openStoreInChild("sqlite", path);
+    expect(next.report).toMatchObject({ code: "acquired", keys: ["a", "b", "c", "from-child"] });
+    await next.release();
   });
 
-  it("opens read-only for tools once no writer holds the store; writes there fail typed", () => {
+  it("refuses a store another process holds, naming its pid and host", async () => {
     const path = freshPath();
+    const holder = await openStoreInChild("sqlite", path);
+    expect(holder.report.code).toBe("acquired");
+    const err = errorOf(() => sqliteBackend(path));
+    expect(err.code).toBe("store-locked");
+    expect(err.details).toMatchObject({ path, pid: holder.pid, host: hostname() });
+    expect(err.message).toContain(`process ${holder.pid} on host`);
+    await holder.release();
+  });
+
+  it("reads through a read-only handle while another process writes; writes there fail typed", async () => {
+    const path = freshPath();
+    const holder = await openStoreInChild("sqlite", path);
+    const r = sqliteBackend(path, { readOnly: true });
+    expect(r.list()).toEqual(["from-child"]);
+    expect(r.read("from-child")?.length).toBe(1);
+    for (const write of [() => r.write("j", Uint8Array.of(2)), () => r.delete("from-child"), () => r.writeBatch([])]) {
+      expect(errorOf(write).code).toBe("read-only");
+    }
+    r.close();
+    await holder.release();
+  });
+
+  it("leaves no file behind when read-only handles open a store no one writes", () => {
+    const dir = mkdtempSync(join(root, "ro-"));
+    const path = join(dir, "s.db");
     const w = sqliteBackend(path);
     w.write("k", Uint8Array.of(1));
     w.close();
-    const r = sqliteBackend(path, { readonly: true });
-    const r2 = sqliteBackend(path, { readonly: true });
+    const before = readdirSync(dir).sort();
+    const r = sqliteBackend(path, { readOnly: true });
+    const r2 = sqliteBackend(path, { readOnly: true });
     expect(Array.from(r.read("k") ?? [])).toEqual([1]);
     expect(r2.list()).toEqual(["k"]);
-    const err = errorOf(() => r.write("j", Uint8Array.of(2)));
-    expect(err.code).toBe("backend-error");
-    expect(err.details.sqliteCode).toBe("SQLITE_READONLY");
     r.close();
     r2.close();
+    expect(readdirSync(dir).sort()).toEqual(before);
+    expect(errorOf(() => sqliteBackend(join(dir, "missing.db"), { readOnly: true })).code).toBe("backend-error");
+    expect(readdirSync(dir).sort()).toEqual(before);
   });
 
   it("lets unlocked connections share a store", () => {
@@ -213,28 +241,15 @@ describe("sqliteBackend locking", () => {
     b.close();
   });
 
-  it("is seen by another process", async () => {
+  it("opens a store once its holder was killed -9", async () => {
     const path = freshPath();
-    const a = sqliteBackend(path);
-    a.write("k", Uint8Array.of(1));
-    expect(await probeLockInChild(path, "wal")).toBe("busy");
-    a.close();
-    expect(await probeLockInChild(path, "wal")).toBe("acquired");
-  });
-
-  it("refuses a store another process holds, and opens it once that process is killed -9", async () => {
-    const path = freshPath();
-    const a = sqliteBackend(path);
-    a.write("k", Uint8Array.of(1));
-    a.close();
-    const holder = await holdLockInChild(path, "wal");
+    const holder = await openStoreInChild("sqlite", path);
     expect(errorOf(() => sqliteBackend(path)).code).toBe("store-locked");
-    expect(errorOf(() => sqliteBackend(path, { readonly: true })).code).toBe("store-locked");
     await holder.killHard();
     const b = sqliteBackend(path);
-    expect(Array.from(b.read("k") ?? [])).toEqual([1]);
+    expect(b.list()).toEqual(["from-child"]);
     b.write("j", Uint8Array.of(2));
-    expect(b.list()).toEqual(["j", "k"]);
+    expect(b.list()).toEqual(["from-child", "j"]);
     b.close();
   });
 });

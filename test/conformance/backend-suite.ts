@@ -26,6 +26,12 @@ function byUtf8(keys: Iterable<string>): string[] {
   return [...keys].sort((a, b) => Buffer.compare(utf8(a), utf8(b)));
 }
 
+/** The keys a listing of `b` shows, in order: all of them, but the empty key where the backend hides it. */
+function listable(b: StorageBackend, keys: Iterable<string>): string[] {
+  const sorted = byUtf8(keys);
+  return b.supports.listsEmptyKey === false ? sorted.filter((k) => k !== "") : sorted;
+}
+
 function bytes(...values: number[]): Uint8Array {
   return Uint8Array.from(values);
 }
@@ -249,8 +255,10 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       await b.write("a", bytes(8));
       expect(Array.from((await b.read("")) ?? [])).toEqual([7]);
       if (b.list) {
-        expect(await b.list()).toEqual(["", "a"]);
-        expect(await b.list("")).toEqual(["", "a"]);
+        // A backend may hide the empty key from listings (the file backend does, as both references do).
+        const listed = b.supports.listsEmptyKey === false ? ["a"] : ["", "a"];
+        expect(await b.list()).toEqual(listed);
+        expect(await b.list("")).toEqual(listed);
       }
       if (b.delete) {
         await b.delete("");
@@ -337,7 +345,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       await b.close?.();
       const b2 = await reopen(b);
       for (const [k, v] of entries) expect(Buffer.from((await b2.read(k)) ?? [0xff]).equals(Buffer.from(v))).toBe(true);
-      if (b2.list) expect(await b2.list()).toEqual(byUtf8(entries.map(([k]) => k)));
+      if (b2.list) expect(await b2.list()).toEqual(listable(b2, entries.map(([k]) => k)));
     });
 
     it("closes idempotently; any later call throws StorageError('closed')", async () => {
@@ -412,9 +420,9 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
             expect(got === undefined ? undefined : Array.from(got)).toEqual(want === undefined ? undefined : Array.from(want));
           }
           if (b.list) {
-            expect(await b.list()).toEqual(byUtf8(model.keys()));
+            expect(await b.list()).toEqual(listable(b, model.keys()));
             for (const p of probes) {
-              expect(await b.list(p)).toEqual(byUtf8([...model.keys()].filter((k) => k.startsWith(p))));
+              expect(await b.list(p)).toEqual(listable(b, [...model.keys()].filter((k) => k.startsWith(p))));
             }
           }
           await b.close?.();

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { StorageError } from "../../src/errors.js";
 import {
   fileAppendLog,
   fileKv,
@@ -71,14 +70,22 @@ describe("sqlite and file factories", () => {
     await Promise.all([s2.close(), f2.close()]);
   });
 
-  it("while a factory tier is open its store is locked against a second writer", async () => {
+  it("factory tiers of one process share a store: the snapshot + WAL pairing on one SQLite file", async () => {
     const path = fresh(".db");
-    const kv = sqliteKv<number>(path);
-    kv.save("k", 1);
-    const err = await errorOf(() => sqliteKv<number>(path));
-    expect(err).toBeInstanceOf(StorageError);
-    expect((err as StorageError).code).toBe("store-locked");
-    await kv.close();
+    const snapshot = sqliteSnapshot<{ name: string; n: number }>(path);
+    const wal = sqliteKv<number>(path);
+    snapshot.save({ name: "g", n: 1 });
+    wal.save("g/1", 1);
+    await Promise.all([snapshot.flush(), wal.flush()]);
+    await snapshot.close();
+    // The second handle keeps the store (and its lock) after the first closed.
+    wal.save("g/2", 2);
+    await wal.flush();
+    expect(await wal.list("g/")).toEqual(["g/1", "g/2"]);
+    await wal.close();
+    const reopened = sqliteSnapshot<{ name: string; n: number }>(path);
+    expect(await reopened.load("g")).toEqual({ name: "g", n: 1 });
+    await reopened.close();
   });
 
   it("append logs keep accumulating across factory instances (file and sqlite)", async () => {

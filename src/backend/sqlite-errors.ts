@@ -1,0 +1,58 @@
+/**
+ * How SQLite failures become typed errors: busy means another process holds the store; a full disk, a read-only
+ * mount or a permission problem is named by its OS cause, whatever SQLite's own words. Shared by the SQLite backend
+ * and the store lock (itself a small SQLite file). Layer 1.
+ */
+import { StorageError, asStorageError } from "../errors.js";
+import { diagnoseOsCause } from "./os-cause.js";
+
+/** Who holds a store. `process` identifies one run of one process (a reused pid is another process). */
+export interface LockOwner {
+  readonly pid: number;
+  readonly host: string;
+  readonly process: string;
+  /** ISO time the holder took the lock. */
+  readonly since: string;
+}
+
+/** True for SQLITE_BUSY and its extended codes: another connection holds the lock. */
+export function isSqliteBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
+}
+
+export function storeLockedError(path: string, owner: LockOwner | undefined, cause?: unknown): StorageError {
+  const who =
+    owner === undefined
+      ? "another process"
+      : `process ${owner.pid} on host ${JSON.stringify(owner.host)} (holding it since ${owner.since})`;
+  return new StorageError(
+    "store-locked",
+    `store ${path} is locked by ${who}: one process writes a store at a time; open it read-only to read it meanwhile`,
+    { path, ...(owner ? { pid: owner.pid, host: owner.host, since: owner.since } : {}) },
+    cause,
+  );
+}
+
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** SQLite codes behind which an OS condition (full disk, read-only mount, permissions) may hide. */
+const OS_SHAPED = /^SQLITE_(FULL|CANTOPEN|READONLY|IOERR|PERM)/;
+
+export function sqliteError(err: unknown, context: string, path: string): Error {
+  if (isSqliteBusy(err)) return storeLockedError(path, undefined, err);
+  const sqliteCode = errorCode(err);
+  const cause =
+    sqliteCode !== undefined && OS_SHAPED.test(sqliteCode) && path !== "" && path !== ":memory:" ? diagnoseOsCause(path) : undefined;
+  if (cause === undefined) return asStorageError(err, context, { path, ...(sqliteCode === undefined ? {} : { sqliteCode }) });
+  const message = err instanceof Error ? err.message : String(err);
+  return new StorageError(
+    "backend-error",
+    `${context}: ${cause.osCode} (${cause.meaning}); SQLite said: ${message}`,
+    { path, sqliteCode, osCode: cause.osCode },
+    err,
+  );
+}

@@ -11,3 +11,10 @@ export {
   type SqliteSynchronous,
 } from "./sqlite.js";
 export { LOCK_FILE_NAME } from "./lock.js";
+export {
+  postgresBackend,
+  type PostgresBackend,
+  type PostgresBackendOptions,
+  type PostgresLeaseInfo,
+  type PostgresLeaseOptions,
+} from "./postgres.js";

@@ -1,0 +1,75 @@
+/**
+ * One PostgreSQL connection that runs its work strictly in call order and reconnects after a failure. Layer 1.
+ *
+ * Order matters: a backend's calls may be issued without awaiting each other (a write, then a read of the same
+ * key), and one connection serving them in turn keeps read-your-writes. A connection that failed (the server
+ * restarted, an administrator terminated it, the network dropped) is discarded; the next call opens a new one.
+ */
+import pg from "pg";
+import type { ClientConfig } from "pg";
+import { pgCodeOf } from "./postgres-errors.js";
+
+export class SerialConnection {
+  private client: pg.Client | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly config: ClientConfig,
+    /** Runs once on each new connection (session settings). */
+    private readonly init: (client: pg.Client) => Promise<void> = async () => undefined,
+  ) {}
+
+  /** Runs `fn` after every earlier call has settled, on a live connection. */
+  run<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const result = this.tail.then(async () => {
+      const client = await this.connect();
+      try {
+        return await fn(client);
+      } catch (err) {
+        // A server error (a SQLSTATE) leaves the session usable; anything else may have broken it.
+        if (pgCodeOf(err) === undefined || pgCodeOf(err)?.startsWith("08") || pgCodeOf(err)?.startsWith("57P")) this.discard(client);
+        throw err;
+      }
+    });
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Drops the current connection (the next call opens a new one), e.g. after a client-side query timeout. */
+  reset(): void {
+    if (this.client) this.discard(this.client);
+  }
+
+  /** Waits for queued work, then closes. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return this.tail.then(() => undefined);
+    this.closed = true;
+    await this.tail;
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async connect(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const client = new pg.Client(this.config);
+    // An idle connection that drops emits "error"; unheard, it would crash the process.
+    client.on("error", () => this.discard(client));
+    client.on("end", () => this.discard(client));
+    try {
+      await client.connect();
+      await this.init(client);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    this.client = client;
+    return client;
+  }
+
+  private discard(client: pg.Client): void {
+    if (this.client === client) this.client = undefined;
+    client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Where a PostgreSQL backend connects, said without its password, and its failures as typed errors that name the
+ * cause and never carry the password (not in the message, the details, the cause, nor the stack). Layer 1.
+ */
+import type { ClientConfig } from "pg";
+import { StorageError, type ErrorDetails } from "../errors.js";
+
+/** The connection as given: a URL, or node-postgres client settings. */
+export type ConnectionInput = { readonly url: string } | { readonly connection: ClientConfig };
+
+export interface Target {
+  /** `postgres://user@host:port/database`, no password, no query string. */
+  readonly display: string;
+  /** Strings to blank out of anything we report. */
+  readonly secrets: readonly string[];
+}
+
+const REDACTED = "[password hidden]";
+
+function addSecret(secrets: string[], s: unknown): void {
+  if (typeof s !== "string" || s.length === 0) return;
+  secrets.push(s);
+  for (const form of [encodeURIComponent(s), safeDecode(s)]) if (form !== s) secrets.push(form);
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+export function describeTarget(input: ConnectionInput): Target {
+  const secrets: string[] = [];
+  if ("url" in input) {
+    let url: URL | undefined;
+    try {
+      url = new URL(input.url);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined) {
+      // Nothing reliable to show, and the string may hold a password anywhere: show none of it.
+      addSecret(secrets, input.url);
+      return { display: "postgres (unparsable URL)", secrets };
+    }
+    addSecret(secrets, url.password);
+    addSecret(secrets, url.searchParams.get("password"));
+    const user = url.username ? `${safeDecode(url.username)}@` : "";
+    const host = url.host || url.searchParams.get("host") || "localhost";
+    return { display: `${url.protocol}//${user}${host}${url.pathname}`, secrets };
+  }
+  const c = input.connection;
+  addSecret(secrets, c.password);
+  if (typeof c.connectionString === "string") {
+    const fromString = describeTarget({ url: c.connectionString });
+    secrets.push(...fromString.secrets);
+    return { display: fromString.display, secrets };
+  }
+  const user = c.user ? `${c.user}@` : "";
+  return { display: `postgres://${user}${c.host ?? "localhost"}:${c.port ?? 5432}/${c.database ?? c.user ?? ""}`, secrets };
+}
+
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  // Longest first, so a secret containing a shorter one is hidden whole.
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join(REDACTED);
+  return out;
+}
+
+/** SQLSTATE classes and codes worth naming in words. */
+const PG_MEANING: Readonly<Record<string, string>> = {
+  "28P01": "authentication failed",
+  "28000": "authentication failed",
+  "3D000": "the database does not exist",
+  "57014": "statement timeout (or canceled)",
+  "53300": "too many connections",
+  "25006": "the session is read-only",
+  "42501": "insufficient privilege",
+  "57P01": "the server is shutting down",
+  "57P03": "the server is starting up or shutting down",
+  "08006": "the connection failed",
+};
+
+const OS_MEANING: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused: no server listens there",
+  ENOTFOUND: "unknown host",
+  EAI_AGAIN: "host name lookup failed",
+  ETIMEDOUT: "connection timed out",
+  EHOSTUNREACH: "host unreachable",
+  ECONNRESET: "connection reset by the server",
+  EPIPE: "connection closed by the server",
+};
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+/** The SQLSTATE of a server error, or undefined. */
+export function pgCodeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && SQLSTATE.test(code) ? code : undefined;
+}
+
+/** A copy of `err` fit to keep as a cause: same name, code and SQLSTATE, message and stack redacted. */
+function redactedCause(err: unknown, secrets: readonly string[]): Error {
+  const src = err as { name?: unknown; message?: unknown; code?: unknown; stack?: unknown } | null;
+  const copy = new Error(redact(typeof src?.message === "string" ? src.message : String(err), secrets));
+  if (typeof src?.name === "string") copy.name = src.name;
+  if (typeof src?.code === "string") (copy as Error & { code: string }).code = src.code;
+  copy.stack = typeof src?.stack === "string" ? redact(src.stack, secrets) : copy.stack;
+  return copy;
+}
+
+/**
+ * Wraps a driver or server failure as StorageError("backend-error") (typed errors pass through), naming the cause:
+ * `details.pgCode` (SQLSTATE) or `details.osCode` (errno), and the meaning in words in the message.
+ */
+export function pgError(err: unknown, context: string, target: Target, details: ErrorDetails = {}): Error {
+  if (err instanceof StorageError) return err;
+  const src = err as { message?: unknown; code?: unknown } | null;
+  const pgCode = pgCodeOf(err);
+  const osCode = pgCode === undefined && typeof src?.code === "string" ? src.code : undefined;
+  const meaning = pgCode !== undefined ? PG_MEANING[pgCode] : osCode !== undefined ? OS_MEANING[osCode] : undefined;
+  const said = typeof src?.message === "string" ? src.message : String(err);
+  const message = redact(`${context} (${target.display}): ${meaning ? `${meaning}: ` : ""}${said}`, target.secrets);
+  return new StorageError(
+    "backend-error",
+    message,
+    { ...details, server: target.display, ...(pgCode ? { pgCode } : {}), ...(osCode ? { osCode } : {}) },
+    redactedCause(err, target.secrets),
+  );
+}

@@ -1,0 +1,212 @@
+/**
+ * The PostgreSQL backend's tables and the SQL that touches them. Layer 1.
+ *
+ * Three tables per (schema, table) option pair, shared by every store in them (the `store` column):
+ * - `<table>`          (store, k, v): one row per key; primary key (store, k) is the range index listings scan.
+ * - `<table>_lease`    one row per store: who may write it (holder, epoch) and until when (database clock).
+ * - `<table>_version`  one row: the schema version, so a later release can migrate or refuse.
+ * Keys and store names are `text COLLATE "C"` (byte order of UTF-8 = code point order, the backend contract) and
+ * values `bytea`. Identifiers come from options and are validated, then quoted; everything else is a bound parameter.
+ * docs/postgres.md describes the layout for operators.
+ */
+import type { ClientBase } from "pg";
+import { StorageError } from "../errors.js";
+
+export const SCHEMA_VERSION = 1;
+export const DEFAULT_TABLE = "graphrefly_storage";
+export const DEFAULT_SCHEMA = "public";
+
+/** PostgreSQL truncates identifiers past 63 bytes; the longest suffix we add is "_version". */
+const MAX_TABLE_LENGTH = 63 - "_version".length;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Accepts plain identifiers only (letters, digits, underscore; not starting with a digit), so a name given as an
+ * option can never be read as SQL. Throws StorageError("invalid-argument").
+ */
+export function assertIdentifier(name: unknown, what: string, maxLength = 63): asserts name is string {
+  if (typeof name !== "string" || !IDENTIFIER.test(name) || name.length > maxLength) {
+    throw new StorageError(
+      "invalid-argument",
+      `${what} must be a plain SQL identifier (letters, digits and _, not starting with a digit, at most ${maxLength} characters), got ${JSON.stringify(String(name))}`,
+      { option: what },
+    );
+  }
+}
+
+/** Quotes an identifier the way PostgreSQL reads it back verbatim (case kept, `"` doubled). */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Fully qualified, quoted names of one table set. */
+export interface TableNames {
+  readonly schema: string;
+  readonly table: string;
+  /** `"schema"."table"` etc., ready to splice. */
+  readonly data: string;
+  readonly lease: string;
+  readonly version: string;
+}
+
+export function tableNames(schema: string | undefined, table: string | undefined): TableNames {
+  const s = schema ?? DEFAULT_SCHEMA;
+  const t = table ?? DEFAULT_TABLE;
+  assertIdentifier(s, "schema");
+  assertIdentifier(t, "table", MAX_TABLE_LENGTH);
+  const q = (suffix: string) => `${quoteIdentifier(s)}.${quoteIdentifier(t + suffix)}`;
+  return { schema: s, table: t, data: q(""), lease: q("_lease"), version: q("_version") };
+}
+
+/** The statements of one table set, built once per backend. Parameters are listed beside each. */
+export interface Statements {
+  /** $1 store, $2 key → v */
+  readonly read: string;
+  /** $1 store → k (all keys, ascending) */
+  readonly listAll: string;
+  /** $1 store, $2 from → k >= from */
+  readonly listFrom: string;
+  /** $1 store, $2 from, $3 below → from <= k < below */
+  readonly listRange: string;
+  /**
+   * One write transaction in one statement, by what it changes. $1 store, $2 holder, $3 epoch, $4 lease ms, then
+   * puts: $5 keys text[], $6 values bytea[]; deletes: $5 keys text[]; both: $5 deleted keys, $6 put keys, $7 values.
+   * → one row: `owned` (false: nothing was written).
+   */
+  readonly write: Readonly<Record<WriteShape, string>>;
+  /** $1 store → holder, epoch, remaining_ms (negative once expired); no row: never held. */
+  readonly leaseState: string;
+  /** $1 store, $2 holder, $3 lease ms → epoch; no row: another holder's lease is live. */
+  readonly acquire: string;
+  /** $1 store, $2 holder, $3 epoch, $4 lease ms → one row while still the owner. */
+  readonly renew: string;
+  /** $1 store, $2 holder, $3 epoch: lets the next contender in at once. */
+  readonly release: string;
+}
+
+/** A statement per shape: a DELETE over an empty array still costs (~25% of a 1000-row insert, measured). */
+export type WriteShape = "puts" | "deletes" | "both";
+
+const LEASE_INTERVAL = "($LEASE_MS::float8 * interval '1 millisecond')";
+
+function leaseInterval(param: string): string {
+  return LEASE_INTERVAL.replace("$LEASE_MS", param);
+}
+
+export function statements(n: TableNames): Statements {
+  // The write statement: the lease row is updated first (holder, epoch and a live expiry, checked on the database
+  // clock), and the data changes only happen when that update found the row. The update takes the lease row's lock
+  // until commit, so a takeover waits for this write to commit (and then sees it) or has already committed (and
+  // this write changes nothing). It also extends the lease: a busy writer renews by writing.
+  // Measured (1000 rows of 329 bytes, one statement): unnest() of a binary bytea[] parameter ~1.5x faster than
+  // multi-row VALUES with one parameter per value, ~2x faster than unnest() of a text-encoded bytea[] (hex).
+  const guard = "EXISTS (SELECT 1 FROM lease)";
+  const fenced = (changes: string[]) => `WITH lease AS (
+        UPDATE ${n.lease} SET expires_at = clock_timestamp() + ${leaseInterval("$4")}
+        WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()
+        RETURNING 1),
+      ${changes.join(",\n      ")}
+      SELECT ${guard} AS owned`;
+  const remove = (keys: string) => `del AS (DELETE FROM ${n.data} WHERE store = $1 AND k = ANY(${keys}::text[]) AND ${guard})`;
+  const insert = (keys: string, values: string) => `ins AS (INSERT INTO ${n.data} (store, k, v)
+        SELECT $1, u.k, u.v FROM unnest(${keys}::text[], ${values}::bytea[]) AS u(k, v) WHERE ${guard}
+        ON CONFLICT (store, k) DO UPDATE SET v = EXCLUDED.v)`;
+  return {
+    read: `SELECT v FROM ${n.data} WHERE store = $1 AND k = $2`,
+    listAll: `SELECT k FROM ${n.data} WHERE store = $1 ORDER BY k`,
+    listFrom: `SELECT k FROM ${n.data} WHERE store = $1 AND k >= $2 ORDER BY k`,
+    listRange: `SELECT k FROM ${n.data} WHERE store = $1 AND k >= $2 AND k < $3 ORDER BY k`,
+    write: {
+      puts: fenced([insert("$5", "$6")]),
+      deletes: fenced([remove("$5")]),
+      both: fenced([remove("$5"), insert("$6", "$7")]),
+    },
+    leaseState: `SELECT holder, epoch::text AS epoch,
+        (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::float8 AS remaining_ms
+      FROM ${n.lease} WHERE store = $1`,
+    acquire: `INSERT INTO ${n.lease} AS l (store, holder, epoch, expires_at, acquired_at)
+        VALUES ($1, $2, 1, clock_timestamp() + ${leaseInterval("$3")}, clock_timestamp())
+      ON CONFLICT (store) DO UPDATE SET holder = EXCLUDED.holder, epoch = l.epoch + 1,
+        expires_at = EXCLUDED.expires_at, acquired_at = EXCLUDED.acquired_at
+      WHERE l.expires_at <= clock_timestamp()
+      RETURNING epoch::text AS epoch`,
+    renew: `UPDATE ${n.lease} SET expires_at = clock_timestamp() + ${leaseInterval("$4")}
+      WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp() RETURNING 1`,
+    release: `UPDATE ${n.lease} SET expires_at = clock_timestamp()
+      WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()`,
+  };
+}
+
+function ddl(n: TableNames): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${n.version} (id int PRIMARY KEY CHECK (id = 1), version int NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${n.data} (
+      store text COLLATE "C" NOT NULL,
+      k text COLLATE "C" NOT NULL,
+      v bytea NOT NULL,
+      PRIMARY KEY (store, k))`,
+    `CREATE TABLE IF NOT EXISTS ${n.lease} (
+      store text COLLATE "C" PRIMARY KEY,
+      holder text NOT NULL,
+      epoch bigint NOT NULL,
+      expires_at timestamptz NOT NULL,
+      acquired_at timestamptz NOT NULL)`,
+    `INSERT INTO ${n.version} (id, version) VALUES (1, ${SCHEMA_VERSION}) ON CONFLICT (id) DO NOTHING`,
+  ];
+}
+
+/** PostgreSQL's "relation does not exist" / "schema does not exist". */
+export function isMissingRelation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "42P01" || code === "3F000";
+}
+
+/** The stored schema version, or undefined when the tables do not exist yet. */
+async function storedVersion(client: ClientBase, n: TableNames): Promise<number | undefined> {
+  try {
+    const r = await client.query<{ version: number }>(`SELECT version FROM ${n.version} WHERE id = 1`);
+    return r.rows[0]?.version;
+  } catch (err) {
+    if (isMissingRelation(err)) return undefined;
+    throw err;
+  }
+}
+
+function checkVersion(version: number, n: TableNames): void {
+  if (version !== SCHEMA_VERSION) {
+    throw new StorageError(
+      "backend-error",
+      `tables ${n.schema}.${n.table}* have schema version ${version}; this version of graphrefly-storage reads version ${SCHEMA_VERSION} only`,
+      { schemaVersion: version, supported: SCHEMA_VERSION },
+    );
+  }
+}
+
+/**
+ * Creates the tables on first use. Concurrent first opens (several machines starting at once) serialize on a
+ * transaction-scoped advisory lock, since `CREATE TABLE IF NOT EXISTS` alone can still collide in the catalog.
+ * Returns false when the tables do not exist and `create` is false (a read-only handle on an empty database).
+ */
+export async function ensureSchema(client: ClientBase, n: TableNames, create: boolean): Promise<boolean> {
+  const found = await storedVersion(client, n);
+  if (found !== undefined) {
+    checkVersion(found, n);
+    return true;
+  }
+  if (!create) return false;
+  await client.query("BEGIN");
+  try {
+    await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`graphrefly-storage:${n.data}`]);
+    // CREATE SCHEMA needs the CREATE privilege on the database even when the schema exists: only when missing.
+    const schemaFound = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [n.schema]);
+    if (schemaFound.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(n.schema)}`);
+    for (const sql of ddl(n)) await client.query(sql);
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
+  const version = await storedVersion(client, n);
+  checkVersion(version ?? 0, n);
+  return true;
+}

@@ -1,0 +1,452 @@
+/**
+ * PostgreSQL backend on node-postgres (`pg`, pure JavaScript: the native addon cannot load in worker threads).
+ *
+ * Many stores share one database (a `store` column); each store has one writer at a time across machines, by a
+ * lease with a fencing epoch (postgres-lease.ts) checked inside every write transaction. Read-only handles take no
+ * lease and run in read-only sessions. Every call of a handle runs in call order on one connection, so a read sees
+ * the writes issued before it; the lease is renewed on a second connection, so a long write does not starve it.
+ * A write (or batch) is one transaction in one statement; a batch too big for one protocol message is split into
+ * several statements inside one transaction. Tables, key encoding and limits: postgres-schema.ts,
+ * postgres-codec.ts, docs/postgres.md.
+ */
+import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
+import { randomBytes } from "node:crypto";
+import type pg from "pg";
+import type { ClientConfig } from "pg";
+import { StorageError } from "../errors.js";
+import { assertBytes, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
+import {
+  MAX_KEY_BYTES,
+  MAX_STORE_BYTES,
+  MAX_VALUE_BYTES,
+  byteaArray,
+  decodeKey,
+  encodeKey,
+  utf8Length,
+} from "./postgres-codec.js";
+import { SerialConnection } from "./postgres-connection.js";
+import { describeTarget, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
+import { Lease, type PostgresLeaseOptions } from "./postgres-lease.js";
+import {
+  ensureSchema,
+  isMissingRelation,
+  statements,
+  tableNames,
+  type Statements,
+  type TableNames,
+  type WriteShape,
+} from "./postgres-schema.js";
+import { readOnlyError } from "./read-only.js";
+import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
+
+export type { PostgresLeaseOptions } from "./postgres-lease.js";
+
+export interface PostgresBackendOptions {
+  /** `postgres://user:password@host:port/database` (node-postgres connection string). Give this or `connection`. */
+  readonly url?: string;
+  /** node-postgres client settings (host, port, user, password, database, ssl...). Give this or `url`. */
+  readonly connection?: ClientConfig;
+  /** The store's name inside the database: any non-empty string (a bound parameter, never SQL). */
+  readonly store: string;
+  /** Schema of the tables (default "public"; created if missing). A plain identifier. */
+  readonly schema?: string;
+  /** Base name of the tables (default "graphrefly_storage"; also `<table>_lease`, `<table>_version`). */
+  readonly table?: string;
+  /** Read without the lease, in read-only sessions: writes are refused, also by the server. */
+  readonly readOnly?: boolean;
+  readonly lease?: PostgresLeaseOptions;
+  /** Server-side limit per statement, lock waits included (PostgreSQL `statement_timeout`; default: the server's). */
+  readonly statementTimeoutMs?: number;
+  /** Limit for opening a connection (default 10 000 ms). */
+  readonly connectTimeoutMs?: number;
+  /** Largest value accepted (default and maximum: what PostgreSQL can take, just under 1 GiB). */
+  readonly maxValueBytes?: number;
+  /** Batches above this many bytes go as several statements in one transaction (default 64 MiB). */
+  readonly maxStatementBytes?: number;
+}
+
+export interface PostgresLeaseInfo {
+  readonly holder: string;
+  /** Increases with every takeover of the store. */
+  readonly epoch: number;
+}
+
+export interface PostgresBackend extends StorageBackend {
+  readonly store: string;
+  readonly readOnly: boolean;
+  /** This writer's lease; undefined for a read-only handle. */
+  readonly lease: PostgresLeaseInfo | undefined;
+  read(key: string): Promise<Uint8Array | undefined>;
+  write(key: string, bytes: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(prefix?: string): Promise<readonly string[]>;
+  writeBatch(ops: readonly BatchOp[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_LEASE_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_STATEMENT_BYTES = 64 * 1024 * 1024;
+/** Per-key overhead counted toward a statement's size (array element headers, key bytes). */
+const ROW_OVERHEAD = 16;
+
+const SUPPORTS: BackendSupports = Object.freeze({
+  list: true,
+  delete: true,
+  atomicBatch: true,
+  persistent: true,
+  durable: true,
+  sync: false,
+});
+
+function positiveInt(value: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be an integer from 1 to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInt(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be an integer >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkStore(store: unknown): asserts store is string {
+  if (typeof store !== "string" || store.length === 0) {
+    throw new StorageError("invalid-argument", "store must be a non-empty string", { option: "store" });
+  }
+  assertValidKey(store, "store");
+  if (store.includes("\0") || utf8Length(store) > MAX_STORE_BYTES) {
+    throw new StorageError("invalid-argument", `store must have no U+0000 and at most ${MAX_STORE_BYTES} UTF-8 bytes`, {
+      option: "store",
+    });
+  }
+}
+
+/** Connection input from the options, exactly one of url and connection. */
+function connectionInput(opts: PostgresBackendOptions): ConnectionInput {
+  const hasUrl = opts.url !== undefined;
+  const hasConfig = opts.connection !== undefined;
+  if (hasUrl === hasConfig) throw new TypeError("give exactly one of url and connection");
+  if (hasUrl) {
+    if (typeof opts.url !== "string") throw new TypeError("url must be a string");
+    return { url: opts.url };
+  }
+  if (typeof opts.connection !== "object" || opts.connection === null) throw new TypeError("connection must be an object");
+  return { connection: opts.connection };
+}
+
+function clientConfig(input: ConnectionInput, extra: ClientConfig, readOnly: boolean): ClientConfig {
+  const base: ClientConfig = "url" in input ? { connectionString: input.url } : { ...input.connection };
+  const options = readOnly ? `${base.options ? `${base.options} ` : ""}-c default_transaction_read_only=on` : base.options;
+  return { application_name: "graphrefly-storage", ...base, ...extra, ...(options === undefined ? {} : { options }) };
+}
+
+/**
+ * Session checks on each new connection. Keys are text compared as UTF-8 bytes: a database in another encoding
+ * would convert or refuse them. A resolved write is durable: a session that would run with synchronous_commit off
+ * (server, database or role setting) would acknowledge before the commit is flushed, so it is switched on.
+ */
+export async function prepareSession(client: pg.ClientBase, writable: boolean): Promise<void> {
+  const r = await client.query<{ enc: string; sc: string }>(
+    "SELECT current_setting('server_encoding') AS enc, current_setting('synchronous_commit') AS sc",
+  );
+  const row = r.rows[0];
+  if (row?.enc !== "UTF8") {
+    throw new StorageError("backend-error", `the database's encoding is ${String(row?.enc)}; graphrefly-storage needs UTF8`, {
+      encoding: String(row?.enc),
+    });
+  }
+  if (writable && row.sc === "off") await client.query("SET synchronous_commit = on");
+}
+
+class PostgresStore implements PostgresBackend {
+  readonly supports = SUPPORTS;
+  readonly name: string;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  /** False for a read-only handle on a database without our tables: reads find nothing. */
+  private tablesExist: boolean;
+
+  constructor(
+    readonly store: string,
+    readonly readOnly: boolean,
+    private readonly target: Target,
+    private readonly names: TableNames,
+    private readonly sql: Statements,
+    private readonly data: SerialConnection,
+    private readonly leaseConn: SerialConnection | undefined,
+    private readonly leaseHolder: Lease | undefined,
+    private readonly maxValueBytes: number,
+    private readonly maxStatementBytes: number,
+    tablesExist: boolean,
+  ) {
+    this.tablesExist = tablesExist;
+    const table = names.schema === "public" && names.table === "graphrefly_storage" ? "" : `&table=${names.schema}.${names.table}`;
+    this.name = `${target.display}?store=${encodeURIComponent(store)}${table}`;
+  }
+
+  get lease(): PostgresLeaseInfo | undefined {
+    return this.leaseHolder && { holder: this.leaseHolder.holder, epoch: this.leaseHolder.epoch };
+  }
+
+  checkKey(key: string): void {
+    assertValidKey(key);
+    const bytes = utf8Length(encodeKey(key));
+    if (bytes > MAX_KEY_BYTES) {
+      throw new StorageError("invalid-key", `${this.name}: keys are at most ${MAX_KEY_BYTES} UTF-8 bytes, got ${bytes}`, {
+        key: key.slice(0, 64),
+        bytes,
+      });
+    }
+  }
+
+  async read(key: string): Promise<Uint8Array | undefined> {
+    this.ensureOpen();
+    assertValidKey(key);
+    if (!(await this.haveTables())) return undefined;
+    const r = await this.query("read", (c) =>
+      c.query<{ v: Buffer }>({ name: "grf_read", text: this.sql.read, values: [this.store, encodeKey(key)] }),
+    );
+    const v = r.rows[0]?.v;
+    // A copy with its own buffer: the driver's may be a slice of a shared pool, and callers may transfer what they get.
+    // (Results stay in text form, bytea as hex: node-postgres 8 decodes binary result fields as UTF-8, losing bytes.)
+    return v === undefined ? undefined : new Uint8Array(v);
+  }
+
+  async write(key: string, bytes: Uint8Array): Promise<void> {
+    this.ensureOpen();
+    this.ensureWritable();
+    this.checkKey(key);
+    assertBytes(bytes);
+    await this.apply(new Map([[encodeKey(key), bytes]]));
+  }
+
+  async delete(key: string): Promise<void> {
+    this.ensureOpen();
+    this.ensureWritable();
+    assertValidKey(key);
+    await this.apply(new Map([[encodeKey(key), null]]));
+  }
+
+  async list(prefix?: string): Promise<readonly string[]> {
+    this.ensureOpen();
+    if (prefix !== undefined) assertValidKey(prefix, "prefix");
+    if (!(await this.haveTables())) return [];
+    // A range scan of the primary key: literal prefixes (no LIKE, so %, _ and \ are plain characters).
+    const from = prefix === undefined || prefix === "" ? undefined : encodeKey(prefix);
+    const below = from === undefined ? undefined : prefixUpperBound(from);
+    const r = await this.query("list", (c) =>
+      from === undefined
+        ? c.query<{ k: string }>({ name: "grf_list_all", text: this.sql.listAll, values: [this.store] })
+        : below === undefined
+          ? c.query<{ k: string }>({ name: "grf_list_from", text: this.sql.listFrom, values: [this.store, from] })
+          : c.query<{ k: string }>({ name: "grf_list_range", text: this.sql.listRange, values: [this.store, from, below] }),
+    );
+    return r.rows.map((row) => decodeKey(row.k, this.name));
+  }
+
+  async writeBatch(ops: readonly BatchOp[]): Promise<void> {
+    this.ensureOpen();
+    this.ensureWritable();
+    assertValidBatch(ops);
+    for (const op of ops) if (op.op === "put") this.checkKey(op.key);
+    if (ops.length === 0) {
+      this.leaseHolder?.assertOwned();
+      return;
+    }
+    // The last op of each key decides: one row change per key keeps the batch a single set-based statement.
+    const changes = new Map<string, Uint8Array | null>();
+    for (const op of ops) {
+      changes.set(encodeKey(op.key), op.op === "put" ? op.value : null);
+    }
+    await this.apply(changes);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.closing ??= (async () => {
+      // After queued work: the last write must land while the lease is still ours.
+      await this.data.close();
+      await this.leaseHolder?.release();
+      await this.leaseConn?.close();
+    })();
+    return this.closing;
+  }
+
+  /** Test hook (see simulatePausedHolder). */
+  pauseLeaseForTesting(): void {
+    this.leaseHolder?.pauseForTesting();
+  }
+
+  private async apply(changes: Map<string, Uint8Array | null>): Promise<void> {
+    const lease = this.leaseHolder as Lease;
+    for (const [k, v] of changes) {
+      if (v !== null && v.byteLength > this.maxValueBytes) {
+        throw new StorageError(
+          "invalid-argument",
+          `${this.name}: the value of key ${JSON.stringify(decodeKey(k, this.name).slice(0, 64))} is ${v.byteLength} bytes; at most ${this.maxValueBytes} fit in one PostgreSQL field`,
+          { key: decodeKey(k, this.name).slice(0, 64), bytes: v.byteLength, limit: this.maxValueBytes },
+        );
+      }
+    }
+    const chunks = this.chunk(changes);
+    const owned = await this.query("write", async (c) => {
+      // Checked when the statement is about to go, not when the call was queued.
+      lease.assertOwned();
+      const sentAt = performance.now();
+      if (chunks.length === 1) {
+        const ok = await this.writeChunk(c, lease, chunks[0] as Chunk);
+        if (ok) lease.extended(sentAt);
+        return ok;
+      }
+      await c.query("BEGIN");
+      try {
+        for (const chunk of chunks) {
+          if (!(await this.writeChunk(c, lease, chunk))) {
+            await c.query("ROLLBACK");
+            return false;
+          }
+        }
+        await c.query("COMMIT");
+      } catch (err) {
+        await c.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      }
+      lease.extended(sentAt);
+      return true;
+    });
+    if (!owned) throw await lease.fenced();
+  }
+
+  private async writeChunk(c: pg.Client, lease: Lease, chunk: Chunk): Promise<boolean> {
+    const fence = [this.store, lease.holder, lease.epoch, lease.ttlMs];
+    const shape: WriteShape = chunk.deletes.length === 0 ? "puts" : chunk.keys.length === 0 ? "deletes" : "both";
+    const puts = [chunk.keys, byteaArray(chunk.values)];
+    const values = shape === "puts" ? [...fence, ...puts] : shape === "deletes" ? [...fence, chunk.deletes] : [...fence, chunk.deletes, ...puts];
+    const r = await c.query<{ owned: boolean }>({ name: `grf_write_${shape}`, text: this.sql.write[shape], values });
+    return r.rows[0]?.owned === true;
+  }
+
+  private chunk(changes: Map<string, Uint8Array | null>): Chunk[] {
+    const chunks: Chunk[] = [];
+    let current: Chunk = { deletes: [], keys: [], values: [] };
+    let size = 0;
+    for (const [k, v] of changes) {
+      const cost = ROW_OVERHEAD + k.length * 3 + (v?.byteLength ?? 0);
+      if (size > 0 && size + cost > this.maxStatementBytes) {
+        chunks.push(current);
+        current = { deletes: [], keys: [], values: [] };
+        size = 0;
+      }
+      size += cost;
+      if (v === null) current.deletes.push(k);
+      else {
+        current.keys.push(k);
+        current.values.push(v);
+      }
+    }
+    chunks.push(current);
+    return chunks;
+  }
+
+  private async haveTables(): Promise<boolean> {
+    if (this.tablesExist) return true;
+    // A read-only handle opened before any writer created the tables: look again (cheap, until they exist).
+    this.tablesExist = await this.query("open", (c) => ensureSchema(c, this.names, false));
+    return this.tablesExist;
+  }
+
+  private async query<T>(what: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    try {
+      return await this.data.run(fn);
+    } catch (err) {
+      if (this.readOnly && isMissingRelation(err)) this.tablesExist = false;
+      if ((err as { code?: unknown } | null)?.code === "25006") throw readOnlyError(this.name);
+      throw pgError(err, `postgres ${what} failed`, this.target, { store: this.store });
+    }
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
+  }
+
+  private ensureWritable(): void {
+    if (this.readOnly) throw readOnlyError(this.name);
+  }
+}
+
+interface Chunk {
+  readonly deletes: string[];
+  readonly keys: string[];
+  readonly values: Uint8Array[];
+}
+
+function defaultHolder(): string {
+  return `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
+}
+
+/**
+ * Opens store `opts.store` in a PostgreSQL database, creating the tables on first use. A writer takes the store's
+ * lease first: StorageError("store-locked") names the live holder (or, with `lease.waitMs`, it waits for the lease
+ * to end). Connection failures are StorageError("backend-error") naming the cause (`details.pgCode` or
+ * `details.osCode`), never the password.
+ */
+export async function postgresBackend(opts: PostgresBackendOptions): Promise<PostgresBackend> {
+  if (typeof opts !== "object" || opts === null) throw new TypeError("options must be an object");
+  const input = connectionInput(opts);
+  checkStore(opts.store);
+  const names = tableNames(opts.schema, opts.table);
+  const readOnly = opts.readOnly ?? false;
+  if (typeof readOnly !== "boolean") throw new TypeError("readOnly must be a boolean");
+  const leaseOpts = opts.lease ?? {};
+  const ttlMs = positiveInt(leaseOpts.ttlMs, "lease.ttlMs", DEFAULT_LEASE_MS);
+  const renewEveryMs = positiveInt(leaseOpts.renewEveryMs, "lease.renewEveryMs", Math.max(1, Math.floor(ttlMs / 4)), ttlMs - 1);
+  const waitMs = nonNegativeInt(leaseOpts.waitMs, "lease.waitMs", 0);
+  const holder = leaseOpts.holder ?? defaultHolder();
+  if (typeof holder !== "string" || holder.length === 0) throw new TypeError("lease.holder must be a non-empty string");
+  const statementTimeoutMs = nonNegativeInt(opts.statementTimeoutMs, "statementTimeoutMs", 0);
+  const connectTimeoutMs = positiveInt(opts.connectTimeoutMs, "connectTimeoutMs", DEFAULT_CONNECT_TIMEOUT_MS);
+  const maxValueBytes = positiveInt(opts.maxValueBytes, "maxValueBytes", MAX_VALUE_BYTES, MAX_VALUE_BYTES);
+  const maxStatementBytes = positiveInt(opts.maxStatementBytes, "maxStatementBytes", DEFAULT_MAX_STATEMENT_BYTES);
+
+  const target = describeTarget(input);
+  const where = `store ${JSON.stringify(opts.store)} in ${target.display}`;
+  const sql = statements(names);
+  const data = new SerialConnection(
+    clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}) }, readOnly),
+    (c) => prepareSession(c, !readOnly),
+  );
+  let leaseConn: SerialConnection | undefined;
+  try {
+    const tablesExist = await data.run((c) => ensureSchema(c, names, !readOnly));
+    let lease: Lease | undefined;
+    if (!readOnly) {
+      // Its own connection, with a client-side timeout: a renewal stuck on a dead connection must not wait forever.
+      leaseConn = new SerialConnection(
+        clientConfig(input, { connectionTimeoutMillis: Math.min(connectTimeoutMs, ttlMs), query_timeout: ttlMs }, false),
+      );
+      lease = new Lease(leaseConn, sql, opts.store, holder, ttlMs, renewEveryMs, where);
+      await lease.acquire(waitMs);
+    }
+    return new PostgresStore(opts.store, readOnly, target, names, sql, data, leaseConn, lease, maxValueBytes, maxStatementBytes, tablesExist);
+  } catch (err) {
+    await data.close().catch(() => undefined);
+    await leaseConn?.close().catch(() => undefined);
+    throw pgError(err, `cannot open store ${JSON.stringify(opts.store)}`, target, { store: opts.store });
+  }
+}
+
+/**
+ * Test hook: freezes `backend`'s lease keeping as if its process were paused right after checking its deadline, so
+ * its next write reaches the database however late (and must be fenced there).
+ */
+export function simulatePausedHolder(backend: PostgresBackend): void {
+  if (!(backend instanceof PostgresStore)) throw new TypeError("not a postgresBackend");
+  backend.pauseLeaseForTesting();
+}

@@ -7,6 +7,7 @@ import { Command } from "commander";
 import type { StorageBackend } from "../backend/types.js";
 import { canonicalJson } from "../codec/json.js";
 import { compactGraph, type CompactionResult } from "../graph/compaction.js";
+import { backendSource, listFrameKeys } from "../graph/stored-graph.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { formatBytes, printLine } from "./output.js";
@@ -52,9 +53,9 @@ export function compactCommand(): Command {
       .option("--json", "machine-readable output (the compaction result)"),
   ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph: string; keep: number; json?: boolean }) => {
     const result = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
-      const [keys] = selectGraphs(s.backend, opts.graph, store);
+      selectGraphs(s.backend, opts.graph, store);
       const progress = createProgress(opts.progress);
-      progress.start(`compact ${opts.graph}`, keys!.frameKeys.length + 1);
+      progress.start(`compact ${opts.graph}`, (await listFrameKeys(backendSource(s.backend), opts.graph)).length + 1);
       try {
         return await compactGraph({ backend: counting(s.backend, progress) }, { graphName: opts.graph, keepFrames: opts.keep });
       } finally {

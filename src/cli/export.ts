@@ -1,12 +1,14 @@
 /**
- * `export <store> --graph NAME [--at SEQ] [--out FILE]`: the restored snapshot (baseline + WAL folded by the
- * library's code, see fold.ts) as canonical JSON, to stdout or a file. A skipped torn tail is reported on stderr.
+ * `export <store> --graph NAME [--at SEQ] [--out FILE]`: the restored snapshot (the graph read by the library's
+ * stored-graph reader, as restore reads it, folded by the library's fold) as canonical JSON, to stdout or a file.
+ * A skipped torn tail is reported on stderr.
  */
 import { writeFileSync } from "node:fs";
 import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
+import { foldStoredGraph } from "../graph/fold.js";
+import { backendSource } from "../graph/stored-graph.js";
 import { EXIT } from "./errors.js";
-import { foldStoredGraph } from "./fold.js";
 import { selectGraphs } from "./inspect.js";
 import { printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
@@ -28,9 +30,18 @@ export function exportCommand(): Command {
       .option("--at <seq>", "restore up to this frame seq (point in time; not below the baseline)", nonNegativeInt)
       .option("--out <file>", "write the JSON to this file instead of stdout"),
   ).action(async (store: string, opts: ExportOptions) => {
-    const { fold, skipped } = await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
-      const [keys] = selectGraphs(s.backend, opts.graph, store);
-      return foldStoredGraph(s.backend, keys!, opts.at, createProgress(opts.progress));
+    const { fold, skipped } = await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
+      selectGraphs(s.backend, opts.graph, store);
+      const progress = createProgress(opts.progress);
+      try {
+        return await foldStoredGraph(backendSource(s.backend), opts.graph, {
+          ...(opts.at === undefined ? {} : { targetSeq: opts.at }),
+          onStart: (view) => progress.start(`read ${opts.graph}`, view.keys.filter((k) => k.seq > view.baseline.seq && k.seq <= (opts.at ?? Infinity)).length),
+          onFrame: () => progress.advance(),
+        });
+      } finally {
+        progress.stop();
+      }
     });
     const json = canonicalJson(fold.snapshot);
     for (const t of skipped) {

@@ -10,12 +10,13 @@ import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
-import { frameKeySeq, readFrames, type FrameRead } from "./scan.js";
+import { backendSource, listFrameKeys, readFrame, type FrameRead } from "../graph/stored-graph.js";
 import { withStore } from "./store.js";
 
 function frameLine(read: FrameRead): string {
   if (read.ok) return canonicalJson({ checksum_ok: read.checksumOk, frame: read.frame, key: read.key, seq: read.seq });
-  return canonicalJson({ error: read.error, key: read.key, raw: Buffer.from(read.raw).toString("utf8"), seq: read.seq });
+  const raw = Buffer.from(read.raw ?? new Uint8Array()).toString("utf8");
+  return canonicalJson({ error: read.detail, key: read.key, raw, seq: read.seq });
 }
 
 export function framesCommand(): Command {
@@ -28,11 +29,12 @@ export function framesCommand(): Command {
       .option("--limit <n>", "print at most n frames", nonNegativeInt),
     false,
   ).action(async (store: string, opts: StoreCommandOptions & { graph: string; from?: number; limit?: number }) => {
-    await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
-      const [graph] = selectGraphs(s.backend, opts.graph, store);
+    await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
+      selectGraphs(s.backend, opts.graph, store);
+      const source = backendSource(s.backend);
       const from = opts.from ?? 0;
-      const keys = graph!.frameKeys.filter((k) => frameKeySeq(k) >= from).slice(0, opts.limit);
-      for (const read of readFrames(s.backend, opts.graph, keys)) printLine(frameLine(read));
+      const keys = (await listFrameKeys(source, opts.graph)).filter((k) => k.seq >= from).slice(0, opts.limit);
+      for (const at of keys) printLine(frameLine(await readFrame(source, at)));
     });
     process.exitCode = EXIT.ok;
   });

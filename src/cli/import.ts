@@ -13,7 +13,7 @@ import { snapshotStorage } from "../tier/snapshot.js";
 import { CliError, EXIT } from "./errors.js";
 import { printLine } from "./output.js";
 import { withStoreOptions, type StoreCommandOptions } from "./options.js";
-import { frameKeySeq, graphKeys, readBaseline } from "./scan.js";
+import { backendSource, listFrameKeys } from "../graph/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -41,12 +41,17 @@ export function parseSnapshotFile(bytes: Uint8Array, file: string): GraphPersist
   return value as unknown as GraphPersistSnapshot;
 }
 
-/** Highest seq stored for `name`: its baseline's or its last frame's (torn frames count: their seq is taken). */
-function highestSeq(backend: CliBackend, name: string): number {
-  const keys = graphKeys(backend, name);
-  const last = keys?.frameKeys[keys.frameKeys.length - 1];
-  const baseline = readBaseline(backend, name);
-  return Math.max(last === undefined ? 0 : frameKeySeq(last), baseline.state === "ok" ? baseline.record.seq : 0);
+/**
+ * Highest seq stored for `name`: its last frame's (torn frames count: their seq is taken) or its baseline's, when
+ * the record carries one (even a record the reader refuses: its seq may be taken too), and how many frames it has.
+ */
+async function storedSeqs(backend: CliBackend, name: string): Promise<{ highest: number; frames: number }> {
+  const source = backendSource(backend);
+  const keys = await listFrameKeys(source, name);
+  const stored = await source.readBaseline(name);
+  const seq = stored.state === "value" && isRecord(stored.value) ? stored.value.seq : undefined;
+  const baselineSeq = Number.isSafeInteger(seq) ? (seq as number) : 0;
+  return { highest: Math.max(keys[keys.length - 1]?.seq ?? 0, baselineSeq), frames: keys.length };
 }
 
 export function importCommand(): Command {
@@ -59,7 +64,8 @@ export function importCommand(): Command {
   ).action(async (file: string, store: string, opts: StoreCommandOptions) => {
     const snapshot = parseSnapshotFile(readFileSync(file), file);
     const { seq, superseded } = await withStore(store, { kind: opts.backend, mode: "create" }, async (s) => {
-      const seq = highestSeq(s.backend, snapshot.name) + 1;
+      const stored = await storedSeqs(s.backend, snapshot.name);
+      const seq = stored.highest + 1;
       const record: GraphCheckpointRecord = {
         name: snapshot.name,
         mode: "full",
@@ -73,7 +79,7 @@ export function importCommand(): Command {
       tier.save(record);
       await tier.flush();
       await tier.close();
-      return { seq, superseded: graphKeys(s.backend, snapshot.name)?.frameKeys.length ?? 0 };
+      return { seq, superseded: stored.frames };
     });
     printLine(`imported graph ${JSON.stringify(snapshot.name)} as baseline seq ${seq}; ${superseded} stored frames are now superseded`);
     process.exitCode = EXIT.ok;

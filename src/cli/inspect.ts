@@ -2,12 +2,13 @@
 import { Command } from "commander";
 import { compareKeys } from "../backend/keys.js";
 import { canonicalJson } from "../codec/json.js";
+import { backendSource, listFrameKeys, readBaseline, readFrame, type StoredGraphSource } from "../graph/stored-graph.js";
 import { REPLAY_ORDER, type Lifecycle } from "../wal/frame.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTimeNs, printLine } from "./output.js";
 import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
-import { changeKind, discoverGraphs, frameKeySeq, type GraphKeys, graphKeys, readBaseline, readFrames } from "./scan.js";
+import { changeKind, discoverGraphs, graphExists } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
 
 export type BaselineInfo =
@@ -31,14 +32,16 @@ export interface GraphInspection {
   };
 }
 
-export function inspectGraph(backend: CliBackend, keys: GraphKeys, progress: Progress): GraphInspection {
+export async function inspectGraph(source: StoredGraphSource, name: string, progress: Progress): Promise<GraphInspection> {
   const lifecycles = Object.fromEntries(REPLAY_ORDER.map((l) => [l, 0])) as Record<Lifecycle, number>;
   const kinds = new Map<string, number>(); // a Map: kinds come from stored data ("__proto__" included)
   let bytes = 0;
   let undecodable = 0;
-  progress.start(`inspect ${keys.name}`, keys.frameKeys.length);
-  for (const read of readFrames(backend, keys.name, keys.frameKeys)) {
-    bytes += read.bytes;
+  const keys = await listFrameKeys(source, name);
+  progress.start(`inspect ${name}`, keys.length);
+  for (const at of keys) {
+    const read = await readFrame(source, at);
+    if (read.ok || !read.absent) bytes += read.raw?.byteLength ?? 0;
     if (read.ok) {
       lifecycles[read.frame.lifecycle]++;
       const kind = changeKind(read.frame);
@@ -49,15 +52,14 @@ export function inspectGraph(backend: CliBackend, keys: GraphKeys, progress: Pro
     progress.advance();
   }
   progress.stop();
-  const seqs = keys.frameKeys.map(frameKeySeq);
   return {
-    name: keys.name,
-    baseline: baselineInfo(backend, keys.name),
+    name,
+    baseline: await baselineInfo(source, name),
     wal: {
-      frames: keys.frameKeys.length,
+      frames: keys.length,
       bytes,
-      firstSeq: seqs[0] ?? null,
-      lastSeq: seqs[seqs.length - 1] ?? null,
+      firstSeq: keys[0]?.seq ?? null,
+      lastSeq: keys[keys.length - 1]?.seq ?? null,
       undecodable,
       lifecycles,
       kinds: Object.fromEntries([...kinds].sort(([a], [b]) => compareKeys(a, b))),
@@ -65,10 +67,10 @@ export function inspectGraph(backend: CliBackend, keys: GraphKeys, progress: Pro
   };
 }
 
-function baselineInfo(backend: CliBackend, name: string): BaselineInfo {
-  const read = readBaseline(backend, name);
-  if (read.state !== "ok") return read;
-  const r = read.record;
+async function baselineInfo(source: StoredGraphSource, name: string): Promise<BaselineInfo> {
+  const { check, bytes } = await readBaseline(source, name);
+  if (!check.ok) return check.problem === "missing" ? { state: "missing" } : { state: "invalid", reason: check.reason, bytes: bytes ?? 0 };
+  const r = check.record;
   return {
     state: "ok",
     seq: r.seq,
@@ -76,16 +78,15 @@ function baselineInfo(backend: CliBackend, name: string): BaselineInfo {
     time: formatTimeNs(r.timestamp_ns),
     lifecycle: r.lifecycle ?? null,
     nodes: Object.keys(r.snapshot.nodes).length,
-    bytes: read.bytes,
+    bytes: bytes ?? 0,
   };
 }
 
 /** The graphs a command works on: the one named with `--graph` (which must exist), else all. */
-export function selectGraphs(backend: CliBackend, graph: string | undefined, store: string): GraphKeys[] {
+export function selectGraphs(backend: CliBackend, graph: string | undefined, store: string): string[] {
   if (graph === undefined) return discoverGraphs(backend);
-  const keys = graphKeys(backend, graph);
-  if (keys === undefined) throw new CliError("graph-not-found", `no graph "${graph}" in ${store}`);
-  return [keys];
+  if (!graphExists(backend, graph)) throw new CliError("graph-not-found", `no graph "${graph}" in ${store}`);
+  return [graph];
 }
 
 function printHuman(kind: string, path: string, graphs: readonly GraphInspection[]): void {
@@ -95,8 +96,7 @@ function printHuman(kind: string, path: string, graphs: readonly GraphInspection
     printLine(`graph ${JSON.stringify(g.name)}`);
     const b = g.baseline;
     if (b.state === "ok") {
-      const spec = b.lifecycle === "spec" ? ", spec-only" : "";
-      printLine(`  baseline    seq ${b.seq}, ${b.time}, ${b.nodes} nodes, ${formatBytes(b.bytes)}${spec}`);
+      printLine(`  baseline    seq ${b.seq}, ${b.time}, ${b.nodes} nodes, ${formatBytes(b.bytes)}`);
     } else if (b.state === "invalid") {
       printLine(`  baseline    INVALID: ${b.reason}`);
     } else {
@@ -121,9 +121,11 @@ export function inspectCommand(): Command {
       .option("--graph <name>", "only this graph")
       .option("--json", "machine-readable output (one JSON document)"),
   ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph?: string; json?: boolean }) => {
-    await withStore(store, { kind: opts.backend, mode: "read" }, (s) => {
+    await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
       const progress = createProgress(opts.progress);
-      const graphs = selectGraphs(s.backend, opts.graph, store).map((k) => inspectGraph(s.backend, k, progress));
+      const source = backendSource(s.backend);
+      const graphs: GraphInspection[] = [];
+      for (const name of selectGraphs(s.backend, opts.graph, store)) graphs.push(await inspectGraph(source, name, progress));
       if (opts.json) printLine(canonicalJson({ store: { kind: s.kind, path: s.path }, graphs }));
       else printHuman(s.kind, s.path, graphs);
     });

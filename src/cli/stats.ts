@@ -19,7 +19,7 @@ import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTable, printLine } from "./output.js";
 import { positiveInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
-import { graphKeys } from "./scan.js";
+import { graphExists } from "./scan.js";
 import { detectStoreKind, withStore } from "./store.js";
 
 export interface LoadOptions {
@@ -138,8 +138,8 @@ export function statsCommand(): Command {
       const path = resolve(store);
       const kind = detectStoreKind(path, opts.backend, "create");
       if (existsSync(path)) {
-        const clash = await withStore(path, { kind, mode: "read" }, (s) => graphKeys(s.backend, graph));
-        if (clash !== undefined) throw new CliError("usage", `graph "${graph}" already exists in ${store}: pass another --graph`);
+        const clash = await withStore(path, { kind, mode: "read" }, (s) => graphExists(s.backend, graph));
+        if (clash) throw new CliError("usage", `graph "${graph}" already exists in ${store}: pass another --graph`);
       }
       spec = kind === "file" ? { kind, dir: path } : { kind, path };
     }

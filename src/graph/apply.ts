@@ -1,17 +1,15 @@
 /**
  * Replay policy shared by restore (live graph) and fold (snapshot JSON): which payloads are graph changes, the
- * torn-write screen (docs/protocol.md §7.7), the "later frame wins" rule (docs/design.md §3.9), and how a baseline and a frame
- * apply to a live graph. Keeping it in one place keeps restore and compaction in agreement.
+ * "later frame wins" rule (docs/design.md §3.9), and how a baseline and a frame apply to a live graph. Keeping it
+ * in one place keeps restore and compaction in agreement; which frames they get is the stored-graph reader's job.
  * Layer 4 (graph).
  */
-import { RestoreError } from "../errors.js";
-import { verifyWalFrameChecksum } from "../wal/checksum.js";
 import type { WALFrame } from "../wal/frame.js";
 import { removalOrder } from "./decompose.js";
 import { sliceValue } from "./diff.js";
 import { jsonEqual } from "./json-utils.js";
 import { compareCodePoints } from "./paths.js";
-import type { DiffNodeRemoved, GraphChange, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
+import type { DiffNodeRemoved, GraphChange } from "./storage-types.js";
 import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -71,74 +69,6 @@ export function nodePathOf(change: GraphChange): string | undefined {
     default:
       return undefined;
   }
-}
-
-// ---- torn writes -----------------------------------------------------------------------------------------------
-
-/** A stored frame as collected: either decoded, or the reason it could not be. */
-export interface CollectedFrame {
-  readonly key: string;
-  /** The seq its key encodes. */
-  readonly seq: number;
-  readonly frame?: WALFrame;
-  readonly problem?: { reason: TornWriteInfo["reason"]; detail: string };
-}
-
-/**
- * Keeps the good frames of `entries` (sorted by seq) and applies the torn-write policy to the others: by default
- * the WAL's tail (`tailSeq`, computed before any target/lifecycle filtering, docs/graph-model.md §6 item 20) is skipped
- * and anything earlier aborts with RestoreError `torn-write-mid-stream`; `onTornWrite` may override either way.
- */
-export function screenFrames(
-  entries: readonly CollectedFrame[],
-  tailSeq: number,
-  verify: boolean,
-  onTornWrite: TornWriteHandler | undefined,
-): { frames: WALFrame[]; skipped: number } {
-  const frames: WALFrame[] = [];
-  let skipped = 0;
-  for (const e of entries) {
-    const frame = screenFrame(e, tailSeq, verify, onTornWrite);
-    if (frame === undefined) skipped++;
-    else frames.push(frame);
-  }
-  return { frames, skipped };
-}
-
-/** One entry of `screenFrames`: its frame when good, undefined when the policy skips it; throws on abort. */
-export function screenFrame(
-  e: CollectedFrame,
-  tailSeq: number,
-  verify: boolean,
-  onTornWrite: TornWriteHandler | undefined,
-): WALFrame | undefined {
-  let problem = e.problem;
-  if (problem === undefined && e.frame !== undefined && e.frame.frame_seq !== e.seq) {
-    problem = { reason: "decode-failed", detail: `frame_seq ${e.frame.frame_seq} does not match its key` };
-  }
-  if (problem === undefined && e.frame !== undefined && (!verify || verifyWalFrameChecksum(e.frame))) return e.frame;
-  const info: TornWriteInfo = {
-    frame_seq: e.seq,
-    key: e.key,
-    reason: problem?.reason ?? "checksum-mismatch",
-    detail: problem?.detail ?? "checksum does not match the frame body",
-    isTail: e.seq === tailSeq,
-  };
-  if (tornWritePolicy(info, onTornWrite) === "abort") {
-    throw new RestoreError(
-      "torn-write-mid-stream",
-      `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} ` +
-        `(${info.reason}: ${info.detail})`,
-      { frame_seq: info.frame_seq, key: info.key, reason: info.reason, isTail: info.isTail },
-    );
-  }
-  return undefined;
-}
-
-/** What happens to a torn frame: the handler's choice, else skip at the tail and abort mid-stream. */
-export function tornWritePolicy(info: TornWriteInfo, onTornWrite: TornWriteHandler | undefined): "skip" | "abort" {
-  const chosen = onTornWrite?.(info);
-  return chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
 }
 
 // ---- later frame wins ------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { verifyWalFrameChecksum } from "../wal/checksum.js";
 import { parseWalFrame, type WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
-import { isSlice, tornWritePolicy } from "./apply.js";
+import { isSlice } from "./apply.js";
 import type { GraphCheckpointRecord, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "./types.js";
 
@@ -202,7 +202,7 @@ export async function listFrameKeys(source: StoredGraphSource, name: string): Pr
 
 export async function readFrame(source: StoredGraphSource, at: FrameKey): Promise<FrameRead> {
   const stored = await source.readFrame(at.key);
-  if (stored.state === "absent") return { ...at, ok: false, absent: true, detail: "listed but no longer stored" };
+  if (stored.state === "absent") return { ...at, ok: false, absent: true, detail: "absent when read (deleted since it was listed, or stored as 0 bytes)" };
   if (stored.state === "undecodable") return { ...at, ok: false, absent: false, detail: stored.detail, raw: stored.raw };
   try {
     // A tier with the frame codec hands back a parsed frame (parsing again is idempotent); a JSON tier the raw object.
@@ -221,6 +221,12 @@ export function frameProblem(read: FrameRead, verify = true): Pick<TornWriteInfo
   }
   if (verify && !read.checksumOk) return { reason: "checksum-mismatch", detail: "checksum does not match the frame body" };
   return undefined;
+}
+
+/** What happens to a torn frame: the handler's choice, else skip at the tail and abort mid-stream. */
+export function tornWritePolicy(info: TornWriteInfo, onTornWrite: TornWriteHandler | undefined): "skip" | "abort" {
+  const chosen = onTornWrite?.(info);
+  return chosen === "skip" || chosen === "abort" ? chosen : info.isTail ? "skip" : "abort";
 }
 
 export function tornWriteError(info: TornWriteInfo): RestoreError {
@@ -387,37 +393,47 @@ export interface StoredGraphSurvey {
   readonly restorable: boolean;
 }
 
+export interface SurveyHooks {
+  /** Before any frame, and again when the read starts over (the baseline moved): drop what was gathered. */
+  onStart?(keys: readonly FrameKey[]): void;
+  /** Each problem as it is found, in seq order (before `onFrame` of the same frame). */
+  onFinding?(finding: SurveyFinding): void;
+  /** Every frame read, below the baseline too. */
+  onFrame?(read: FrameRead): void;
+}
+
 /**
  * Reads every frame of graph `name` like `readStoredGraph` with the default torn-write policy, but reports each
- * problem instead of stopping at the first one (the CLI's verify). `onFrame` sees every frame read.
+ * problem instead of stopping at the first one (the CLI's verify): `restorable` is restore's outcome.
  */
-export async function surveyStoredGraph(
-  source: StoredGraphSource,
-  name: string,
-  onFrame?: (read: FrameRead) => void,
-): Promise<StoredGraphSurvey> {
+export async function surveyStoredGraph(source: StoredGraphSource, name: string, hooks: SurveyHooks = {}): Promise<StoredGraphSurvey> {
   let findings: SurveyFinding[] = [];
   let keys: readonly FrameKey[] = [];
   let floor = -1;
+  const found = (f: SurveyFinding): void => {
+    findings.push(f);
+    hooks.onFinding?.(f);
+  };
   const baseline = await scan(source, name, {}, {
     start(base, listed) {
       findings = [];
       keys = listed;
       floor = base.check.ok ? base.check.record.seq : -1;
+      hooks.onStart?.(listed);
     },
-    frame: (_frame, read) => onFrame?.(read),
+    frame: (_frame, read) => hooks.onFrame?.(read),
     torn(info, decision, read) {
-      findings.push({ kind: "torn", info, position: info.isTail ? "tail" : "mid-stream", restorable: decision === "skip" });
-      onFrame?.(read);
+      found({ kind: "torn", info, position: info.isTail ? "tail" : "mid-stream", restorable: decision === "skip" });
+      hooks.onFrame?.(read);
     },
-    gap: (gap) => void findings.push({ kind: "gap", ...gap }),
+    gap: (gap) => found({ kind: "gap", ...gap }),
     below(read) {
       const problem = frameProblem(read);
       if (problem !== undefined) {
         const info: TornWriteInfo = { frame_seq: read.seq, key: read.key, ...problem, isTail: false };
-        findings.push({ kind: "torn", info, position: "below-baseline", restorable: true });
+        found({ kind: "torn", info, position: "below-baseline", restorable: true });
       }
-      onFrame?.(read);
+      hooks.onFrame?.(read);
     },
   });
   const restorable = baseline.check.ok && findings.every((f) => f.kind === "torn" && f.restorable);

@@ -5,9 +5,9 @@
  * - Frames: the graph's own keys (`<name>/wal/` + 20 digits), in seq order. Above the baseline they must continue
  *   it without a hole (`frame_seq` baseline + 1, + 2, …): a missing seq is a lost change (RestoreError `wal-gap`).
  * - Torn frames (unreadable, checksum mismatch, key/frame_seq disagreement): the torn-write policy decides.
- * - One point in time: when a listed frame vanished or a hole appears, the baseline is read again; if it moved
- *   (a compaction committed meanwhile: it writes the new baseline before deleting the frames it covers), the
- *   read starts over, a bounded number of times (then StorageError `store-busy`).
+ * - One point in time: frames above a baseline never change, and only a compaction deletes them, after writing
+ *   the new baseline. So the baseline is read again at the end (and as soon as a listed frame vanished or a hole
+ *   appears): if it moved, the read starts over, a bounded number of times (then StorageError `store-busy`).
  * Layer 4 (graph).
  */
 import type { StorageBackend } from "../backend/types.js";
@@ -500,7 +500,9 @@ async function scanOnce(
       else sink.torn(screened.torn, screened.decision, read);
     }
   }
-  return base;
+  // Frames above a baseline never change; only a compaction deletes them, and it moves the baseline first. So an
+  // unmoved baseline means every frame read belongs with it (also when the listing came back empty).
+  return (await moved()) ? MOVED : base;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

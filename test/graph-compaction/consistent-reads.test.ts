@@ -121,6 +121,34 @@ describe.each(SETUPS)("restore while compaction commits (%s)", (_mode, make) => 
   });
 });
 
+describe("compaction's commit order", () => {
+  it.each(BACKEND_KINDS)("%s: the new baseline is stored before any frame it covers is deleted", async (kind) => {
+    const inner = openBackend(kind, tmp);
+    const log: string[] = [];
+    const atomic = inner.supports.atomicBatch;
+    const traced: StorageBackend = Object.assign(Object.create(inner) as StorageBackend, {
+      write: (k: string, v: Uint8Array) => (log.push(`put ${k}`), inner.write(k, v)),
+      delete: (k: string) => (log.push(`delete ${k}`), inner.delete!(k)),
+      writeBatch: (ops: Parameters<NonNullable<StorageBackend["writeBatch"]>>[0]) => {
+        log.push(`${atomic ? "atomic" : "batch"}: ${ops.map((o) => `${o.op} ${o.key}`).join(", ")}`);
+        return inner.writeBatch!(ops);
+      },
+    });
+    const setup: Setup = { pair: () => inlinePair(traced), compact: () => compactGraph({ backend: traced }, { graphName: GRAPH }), close: async () => void (await inner.close?.()) };
+    const { handle } = await written(setup, 5);
+    await handle.dispose();
+    log.length = 0;
+    await setup.compact();
+    const ops = log.flatMap((l) => l.replace(/^(atomic|batch): /, "").split(", "));
+    expect(ops[0]).toBe(`put ${GRAPH}`);
+    expect(ops.slice(1).every((o) => o.startsWith("delete "))).toBe(true);
+    expect(ops).toHaveLength(1 + 5);
+    // Without an atomic batch the baseline is its own durable write, before the deletions.
+    if (!atomic) expect(log[0]).toBe(`put ${GRAPH}`);
+    await setup.close();
+  });
+});
+
 describe("a baseline that never stops moving", () => {
   it("ends the read with StorageError store-busy after a bounded number of attempts", async () => {
     const setup = inlineSetup("sqlite");

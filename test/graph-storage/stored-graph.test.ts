@@ -107,6 +107,28 @@ describe.each(KINDS)("restore reads one consistent chain of frames (%s)", (kind)
   });
 });
 
+describe("frames covered by the baseline", () => {
+  it("one that is gone when read (compaction deleted it after the listing) is not reported as damage", async () => {
+    const backend = memoryBackend();
+    await fifteenFrames(backend);
+    // A compaction that has written baseline 16 and is deleting frames 2..16: listed, then gone.
+    const { snapshot } = tiers(backend);
+    const record = (await snapshot.load("g")) as GraphCheckpointRecord;
+    await backend.write("g", new TextEncoder().encode(JSON.stringify({ ...record, seq: 16 })));
+    const source = backendSource(backend);
+    const racing = {
+      ...source,
+      async list(prefix: string) {
+        const keys = await source.list(prefix);
+        for (const seq of [2, 3, 4]) await backend.delete!(walFrameKey(graphWalPrefix("g"), seq));
+        return keys;
+      },
+    };
+    const survey = await surveyStoredGraph(racing, "g");
+    expect(survey).toMatchObject({ restorable: true, findings: [] });
+  });
+});
+
 describe("restore needs a WAL it can list", () => {
   it("a kv tier over a backend without list: StorageError backend-no-list-support, not the baseline's state as if it were the latest", async () => {
     const inner = memoryBackend();

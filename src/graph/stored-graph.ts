@@ -20,7 +20,7 @@ import { sealWalFrame } from "../wal/codec.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { isSlice } from "./apply.js";
 import type { GraphCheckpointRecord, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
-import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "./types.js";
+import { SNAPSHOT_VERSION } from "./types.js";
 
 /** Reads of one stored graph that start over because its baseline moved, before giving up with `store-busy`. */
 export const STORED_GRAPH_READ_ATTEMPTS = 10;
@@ -327,7 +327,7 @@ export async function readBaseline(source: StoredGraphSource, name: string): Pro
 
 export interface StoredGraphView {
   readonly name: string;
-  readonly baseline: GraphCheckpointRecord & { snapshot: GraphPersistSnapshot };
+  readonly baseline: GraphCheckpointRecord;
   /** Stored size of the baseline when the source reads bytes. */
   readonly baselineBytes: number | undefined;
   /** Every frame key of the graph, ascending, those at or below the baseline included. */
@@ -378,7 +378,7 @@ export async function readStoredGraph(
       }
     },
     start(base, keys) {
-      view = { name, baseline: (base.check as { record: StoredGraphView["baseline"] }).record, baselineBytes: base.bytes, keys };
+      view = { name, baseline: (base.check as { record: GraphCheckpointRecord }).record, baselineBytes: base.bytes, keys };
       visitor.start(view);
     },
     frame: (frame, read) => visitor.frame(frame, read),

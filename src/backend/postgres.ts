@@ -434,10 +434,9 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
     const tablesExist = await data.run((c) => ensureSchema(c, names, !readOnly));
     let lease: Lease | undefined;
     if (!readOnly) {
-      // Its own connection, with a client-side timeout: a renewal stuck on a dead connection must not wait forever.
-      leaseConn = new SerialConnection(
-        clientConfig(input, { connectionTimeoutMillis: Math.min(connectTimeoutMs, ttlMs), query_timeout: ttlMs }, false),
-      );
+      // Its own connection, with a client-side query timeout: a renewal stuck on a dead connection must not hold up
+      // the next one (an answer after the lease time is worthless anyway).
+      leaseConn = new SerialConnection(clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs }, false));
       lease = new Lease(leaseConn, sql, opts.store, holder, ttlMs, renewEveryMs, where);
       await lease.acquire(waitMs);
     }

@@ -1,3 +1,4 @@
+import { connect, createServer, type Socket } from "node:net";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { compareKeys, sortKeys } from "../../src/backend/keys.js";
@@ -418,7 +419,47 @@ describe("postgresBackend read-only handles", () => {
   });
 });
 
+/** A loopback proxy to the test server that lets each connection through only after `delayMs`. */
+async function slowToConnect(url: string, delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const target = new URL(url);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.pause();
+    setTimeout(() => {
+      const upstream = connect(Number(target.port), target.hostname);
+      sockets.add(upstream);
+      for (const s of [client, upstream]) s.on("error", () => undefined);
+      client.pipe(upstream).pipe(client);
+      client.resume();
+    }, delayMs);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const proxied = new URL(url);
+  proxied.port = String((server.address() as { port: number }).port);
+  return {
+    url: proxied.toString(),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
 describe("postgresBackend lease", () => {
+  it("opens with a lease shorter than connecting takes (the lease time bounds queries, not connecting)", async () => {
+    const db = await database();
+    const proxy = await slowToConnect(db.url, 400);
+    try {
+      const b = await postgresBackend({ url: proxy.url, schema: db.schema, store: freshStore(), lease: { ttlMs: 300, renewEveryMs: 50 } });
+      expect(b.lease?.epoch).toBe(1);
+      await b.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("refuses a second writer at once, naming the holder", async () => {
     const store = freshStore();
     const a = await open({ store, lease: { holder: "writer-A" } });

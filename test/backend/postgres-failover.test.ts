@@ -23,7 +23,7 @@ const { postgresBackend } = await import(process.argv[1]);
 const [url, schema, store, holder, prefix] = process.argv.slice(2);
 const say = (line) => process.stdout.write(line + "\\n");
 try {
-  const b = await postgresBackend({ url, schema, store, lease: { holder, ttlMs: 1000, renewEveryMs: 100, waitMs: 60000 } });
+  const b = await postgresBackend({ url, schema, store, lease: { holder, ttlMs: 2000, renewEveryMs: 200, waitMs: 60000 } });
   say("acquired " + b.lease.epoch);
   for (let n = 0; ; n++) {
     await b.write(prefix + n, Buffer.from(String(n)));

@@ -486,9 +486,9 @@ describe("postgresBackend lease", () => {
 
   it("is renewed in the background: the holder keeps the store past several lease times", async () => {
     const store = freshStore();
-    const a = await open({ store, lease: { holder: "A", ttlMs: 1000, renewEveryMs: 100 } });
-    for (let i = 0; i < 4; i++) {
-      await sleep(400);
+    const a = await open({ store, lease: { holder: "A", ttlMs: 1500, renewEveryMs: 100 } });
+    for (let i = 0; i < 5; i++) {
+      await sleep(600);
       await a.write(`k${i}`, bytes(i));
     }
     await storageError(() => open({ store, lease: { holder: "B" } }), "store-locked");

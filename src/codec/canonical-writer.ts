@@ -6,10 +6,12 @@
  * reference path (strict walk + `canonicalize`), which gives the same bytes or the located `CodecError`. So
  * the fast path only has to be right where it answers. Layer 0.
  */
+import { types } from "node:util";
 import { pooledBytes } from "./bytes.js";
 import type { BigintMode } from "./strict.js";
 
-// Deeper values (and cycles, which are infinitely deep) go to the reference path, which detects cycles exactly.
+// Deeper values (and cycles, which are infinitely deep) go to the reference path, which detects cycles exactly
+// and enforces MAX_JSON_DEPTH.
 const MAX_DEPTH = 64;
 // Up to this many keys an insertion sort beats Array#sort's call overhead several times over.
 const SMALL_OBJECT = 16;
@@ -140,7 +142,8 @@ export class CanonicalWriter {
           this.ascii("null");
           return true;
         }
-        if (depth >= MAX_DEPTH) return false;
+        // Proxies go to the reference path too, which refuses them (their traps decide what they look like).
+        if (depth >= MAX_DEPTH || types.isProxy(value)) return false;
         return Array.isArray(value)
           ? this.array(value as unknown[], bigints, depth + 1)
           : this.object(value as Record<string, unknown>, bigints, depth + 1);

@@ -3,10 +3,22 @@
  * cannot carry faithfully and, for the bigint codec, swaps bigints for `{"$bigint": "<radix-10>"}` tags.
  * Layer 0.
  */
+import { types } from "node:util";
 import { CodecError } from "../errors.js";
 
 /** What the walk does with a bigint: reject it (plain JSON) or replace it with a `$bigint` tag (docs/protocol.md §2.3). */
 export type BigintMode = "reject" | "tag";
+
+/** The walk's bigint policy: a `BigintMode`, or "keep" (accept bigints as they are: validation only, no copies). */
+type WalkBigints = BigintMode | "keep";
+
+/**
+ * Deepest nesting of arrays and objects a stored value may have (a value nested this deep is stored; one level
+ * more is refused with CodecError("encode-failed") and its path). Every layer that walks a value recursively
+ * (this walk, canonicalize, structured clone, JSON.parse) then stays far from a stack overflow, in worker threads
+ * too, so deep values get one typed answer in every mode instead of an untyped RangeError.
+ */
+export const MAX_JSON_DEPTH = 1000;
 
 /**
  * Thrown inside the walk and caught by each enclosing container, which appends its own key while the stack
@@ -33,6 +45,20 @@ const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
  * Throws `CodecError("encode-failed", message, { path })`; `root` names the root of that path (default `$`).
  */
 export function prepareJsonValue(value: unknown, bigints: BigintMode, root = "$"): unknown {
+  return prepare(value, bigints, root);
+}
+
+/**
+ * The value rule alone: throws exactly the CodecError("encode-failed", …, { path }) that encoding `value` with
+ * jsonCodec (`bigints` "reject") or bigintJsonCodec ("tag") would throw, and returns nothing when it would
+ * encode. A validation walk only (no encoding, no copies), for refusing a value where it is accepted, e.g. by
+ * a tier proxy before structured clone or by a graph at set time. `root` names the root in the error's path.
+ */
+export function assertStorableJson(value: unknown, bigints: BigintMode = "reject", root = "$"): void {
+  prepare(value, bigints === "tag" ? "keep" : "reject", root);
+}
+
+function prepare(value: unknown, bigints: WalkBigints, root: string): unknown {
   if (value === undefined) {
     throw new CodecError("encode-failed", `undefined cannot be encoded as JSON at ${root}`, { path: root });
   }
@@ -45,7 +71,7 @@ export function prepareJsonValue(value: unknown, bigints: BigintMode, root = "$"
   }
 }
 
-function walk(value: unknown, bigints: BigintMode, ancestors: object[]): unknown {
+function walk(value: unknown, bigints: WalkBigints, ancestors: object[]): unknown {
   switch (typeof value) {
     case "string":
       if (!isWellFormed(value)) throw new WalkFailure("string contains a lone surrogate (not valid Unicode)");
@@ -57,6 +83,7 @@ function walk(value: unknown, bigints: BigintMode, ancestors: object[]): unknown
       return value;
     case "bigint":
       if (bigints === "tag") return { $bigint: value.toString() };
+      if (bigints === "keep") return value;
       throw new WalkFailure("bigint cannot be encoded as plain JSON; use bigintJsonCodec");
     case "undefined":
       // Object properties holding undefined are skipped before we get here; arrays are not.
@@ -71,9 +98,14 @@ function walk(value: unknown, bigints: BigintMode, ancestors: object[]): unknown
   }
 }
 
-function walkContainer(value: object, bigints: BigintMode, ancestors: object[]): unknown {
+function walkContainer(value: object, bigints: WalkBigints, ancestors: object[]): unknown {
+  // A Proxy's traps decide what it looks like (and structured clone refuses it): not plain data.
+  if (types.isProxy(value)) throw new WalkFailure("a Proxy is not plain JSON data (pass the plain data instead)");
   // Linear scan: ancestor chains are short in practice and this avoids a Set per encode.
   if (ancestors.includes(value)) throw new WalkFailure("cycle: value contains one of its own ancestors");
+  if (ancestors.length >= MAX_JSON_DEPTH) {
+    throw new WalkFailure(`value is nested deeper than ${MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)`);
+  }
   const isArray = Array.isArray(value);
   const proto: unknown = Object.getPrototypeOf(value);
   if (isArray ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) {
@@ -91,7 +123,7 @@ function walkContainer(value: object, bigints: BigintMode, ancestors: object[]):
   return result;
 }
 
-function walkArray(arr: unknown[], bigints: BigintMode, ancestors: object[]): unknown[] {
+function walkArray(arr: unknown[], bigints: WalkBigints, ancestors: object[]): unknown[] {
   let out: unknown[] | undefined;
   let i = 0;
   try {
@@ -111,7 +143,7 @@ function walkArray(arr: unknown[], bigints: BigintMode, ancestors: object[]): un
 
 function walkObject(
   obj: Record<string, unknown>,
-  bigints: BigintMode,
+  bigints: WalkBigints,
   ancestors: object[],
 ): Record<string, unknown> {
   let out: Record<string, unknown> | undefined;

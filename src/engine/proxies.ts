@@ -5,7 +5,7 @@
  */
 import type { Codec } from "../codec/types.js";
 import { ownedBytes } from "../codec/bytes.js";
-import { CodecError, StorageError } from "../errors.js";
+import { StorageError } from "../errors.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { defaultSnapshotKey } from "../tier/snapshot.js";
 import { assertBucketKey, collectPage } from "../tier/append-layout.js";
@@ -13,6 +13,8 @@ import { assertValidKey } from "../backend/keys.js";
 import { groupBy } from "../tier/append-log.js";
 import { validateCadence } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
+import { admit, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
+import { jsonCodec } from "../codec/json.js";
 import type {
   AppendLoadOptions,
   AppendLoadResult,
@@ -49,7 +51,8 @@ abstract class TierProxy implements BaseStorageTier {
   protected readonly tier: number;
   /** The codec when it runs here (values cross as bytes); undefined when the worker encodes. */
   protected readonly mainCodec: Codec<unknown> | undefined;
-  private readonly checkPlain: boolean;
+  /** The value rule of a built-in worker codec, applied here before structured clone (as inline tiers do at save). */
+  private readonly valueCheck: ValueCheck | undefined;
   private openFailure: Error | undefined;
   private closed = false;
   /** The close in progress: nothing more is taken, and a flush() meanwhile joins it. */
@@ -69,7 +72,7 @@ abstract class TierProxy implements BaseStorageTier {
     this.mainCodec = codec.kind === "main" ? (opts.codec as Codec<unknown>) : undefined;
     this.codecName =
       codec.kind === "builtin" ? codec.name : codec.kind === "module" ? `${codec.specifier}#${codec.exportName}` : this.mainCodec!.name;
-    this.checkPlain = codec.kind === "builtin";
+    this.valueCheck = codec.kind === "builtin" ? valueCheckFor(opts.codec ?? jsonCodec) : undefined;
     this.tier = conn.newTierId();
     const spec: TierSpec = {
       kind,
@@ -89,7 +92,8 @@ abstract class TierProxy implements BaseStorageTier {
   protected assertUsable(): void {
     if (this.openFailure) throw this.openFailure;
     if (this.closed || this.closing || this.conn.closing) {
-      throw new StorageError("closed", `storage tier "${this.name}" is ${this.closed ? "closed" : "closing"}`, { tier: this.name });
+      const state = this.closed ? "closed" : "closing";
+      throw new StorageError("closed", `storage tier "${this.name}" is ${state}`, { tier: this.name });
     }
   }
 
@@ -146,25 +150,26 @@ abstract class TierProxy implements BaseStorageTier {
   }
 
   /**
-   * Values for a built-in worker codec cross by structured clone, which cannot carry functions or symbols and
-   * silently turns class instances into plain objects. Refuse those here, as the strict codec would (docs/design.md
-   * §3.2): the tier's next flush rejects with CodecError and onError hears it once. Top level only: cheap.
+   * False when the value cannot be stored: it is refused as an inline tier refuses it (the tier's next flush
+   * rejects, onError hears it once), and nothing crosses. Values for a built-in worker codec are checked by its
+   * value rule (a validation walk, no encoding: structured clone would strip a nested prototype, refuse a Proxy
+   * or a function, or throw from a getter, each differently from the codec).
    */
-  protected refused(values: readonly unknown[]): boolean {
-    if (!this.checkPlain) return false;
-    for (const v of values) {
-      const problem = crossProblem(v);
-      if (problem) {
-        this.conn.refuse(this.tier, new CodecError("encode-failed", `${problem} cannot be stored with codec "${this.codecName}"`, { path: "$" }));
-        return true;
-      }
-    }
-    return false;
+  protected admitted(value: unknown): boolean {
+    return admit(this.valueCheck, value, (err) => this.conn.refuse(this.tier, err));
   }
 
-  /** Bytes that own their ArrayBuffer, so posting transfers them instead of cloning a shared pool slab. */
-  protected encodeHere(value: unknown): Uint8Array {
-    return ownedBytes(this.mainCodec!.encode(value));
+  /**
+   * A main-thread codec's bytes, owning their ArrayBuffer so posting transfers them instead of cloning a shared
+   * pool slab; undefined when the codec refuses the value (refused like any other value, not thrown from save).
+   */
+  protected encodeHere(value: unknown): Uint8Array | undefined {
+    try {
+      return ownedBytes(this.mainCodec!.encode(value));
+    } catch (err) {
+      this.conn.refuse(this.tier, err instanceof Error ? err : new Error(String(err)));
+      return undefined;
+    }
   }
 
   protected decodeHere(bytes: Uint8Array | Uint8Array[] | undefined): unknown {
@@ -186,11 +191,10 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     if (filter && !filter(snapshot)) return;
     const key = keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, this.name);
     assertValidKey(key);
-    if (this.refused([snapshot])) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
-      this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
-    } else this.conn.postPut(this.tier, key, snapshot);
+      if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
+    } else if (this.admitted(snapshot)) this.conn.postPut(this.tier, key, snapshot);
   }
 
   load(key?: string): Promise<T | undefined> {
@@ -219,13 +223,11 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
     assertValidKey(key);
     if (this.opts.filter && !this.opts.filter(key, value)) return;
-    if (this.refused([value])) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
-      this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
-    } else if (!(this.framesAsColumns && this.conn.postFrame(this.tier, key, value))) {
-      this.conn.postPut(this.tier, key, value);
-    }
+      if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
+    } else if (!this.admitted(value)) return;
+    else if (!(this.framesAsColumns && this.conn.postFrame(this.tier, key, value))) this.conn.postPut(this.tier, key, value);
   }
 
   load(key: string): Promise<T | undefined> {
@@ -283,17 +285,18 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
     if (entries.length === 0) return;
     const keyOf = this.opts.keyOf;
-    if (!keyOf) return this.send(this.name, entries);
-    const groups = groupBy(entries, keyOf);
-    for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
+    const groups = keyOf ? groupBy(entries, keyOf) : undefined;
+    if (groups) for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
+    // Values too, as inline: one refused entry refuses the call (its path indexes `entries`).
+    if (!this.admitted(entries)) return;
+    if (!groups) return this.send(this.name, entries);
     for (const [bucket, group] of groups) this.send(bucket, group);
   }
 
   private send(bucket: string, entries: readonly T[]): void {
-    if (this.refused(entries)) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(entries);
-      this.conn.post({ t: "append", tier: this.tier, bucket, bytes, count: entries.length }, bytes);
+      if (bytes) this.conn.post({ t: "append", tier: this.tier, bucket, bytes, count: entries.length }, bytes);
     } else this.conn.post({ t: "append", tier: this.tier, bucket, entries: entries as unknown[], count: entries.length });
   }
 
@@ -312,18 +315,6 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
 
 async function* decodeAll(segments: Uint8Array[], decode: (b: Uint8Array) => unknown): AsyncGenerator<unknown> {
   for (const s of segments) yield decode(s);
-}
-
-function crossProblem(v: unknown): string | undefined {
-  const t = typeof v;
-  if (t === "function" || t === "symbol") return `a ${t}`;
-  if (t === "object" && v !== null && !Array.isArray(v)) {
-    const proto: unknown = Object.getPrototypeOf(v);
-    if (proto !== Object.prototype && proto !== null) {
-      return `an instance of ${(v as { constructor?: { name?: string } }).constructor?.name ?? "a class"}`;
-    }
-  }
-  return undefined;
 }
 
 /** Returned promises never become unhandled rejections when a caller ignores them. */

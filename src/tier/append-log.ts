@@ -5,6 +5,7 @@ import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
+import { valueCheckFor } from "./value-check.js";
 import { listSorted, readValue } from "./read.js";
 import {
   assertBucketKey,
@@ -298,6 +299,7 @@ function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]>
 export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStorageOptions<T> = {}): AppendLogStorageTier<T> {
   const codec = opts.codec ?? jsonCodecFor<readonly T[]>();
   const core = new AppendLogCore<T>(backend, codec, opts);
+  core.valueCheck = valueCheckFor(codec);
   const keyOf = opts.keyOf;
   return {
     get name() {
@@ -310,9 +312,11 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     appendEntries(entries: readonly T[]): void {
       core.assertOpen();
       if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
-      if (!keyOf) return core.append(core.name, entries);
-      const groups = groupBy(entries, keyOf);
-      for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
+      const groups = keyOf ? groupBy(entries, keyOf) : undefined;
+      if (groups) for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
+      // Values too: one refused entry refuses the call (its path indexes `entries`).
+      if (entries.length === 0 || !core.admitted(entries)) return;
+      if (!groups) return core.append(core.name, entries);
       for (const [bucket, group] of groups) core.append(bucket, group);
     },
     loadEntries: (o) => core.loadEntries(o),

@@ -5,7 +5,8 @@
  * - flushes serialised on one chain (no two flushes of a tier ever overlap);
  * - a rollback epoch: a flush that started before a rollback writes nothing more;
  * - failed flushes keep their data pending (subclasses restore it) and are reported, never thrown unhandled;
- * - refusals: a write that can never be stored is dropped, reported, and fails the next flush() (DESIGN §3.16).
+ * - refusals: a write that can never be stored is dropped, reported, and fails the next flush()
+ *   (docs/design.md §3.16).
  */
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
@@ -13,6 +14,7 @@ import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
 import { assertValidKey } from "../backend/keys.js";
 import { validateCadence } from "./options.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
+import { admit, type ValueCheck } from "./value-check.js";
 
 const noop = (): void => {};
 
@@ -35,6 +37,8 @@ export abstract class TierCore<Batch> {
   private unreportedRefusal: Error | undefined;
   private lastRefusal: Error | undefined;
   private deferredFlush = false;
+  /** The value rule of the tier's built-in codec, checked when a write is accepted (inline tiers: see value-check.ts). */
+  valueCheck: ValueCheck | undefined;
   /** Receives every successful flush's duration (engine stats). */
   flushObserver: ((ms: number) => void) | undefined;
   /** Receives the ops of every committed write (the actor counts WAL frames for auto-compaction). */
@@ -72,6 +76,11 @@ export abstract class TierCore<Batch> {
     this.backend.checkKey?.(key);
   }
 
+  /** False when `valueCheck` refuses `value`: it is not buffered, and the refusal fails the next flush. */
+  admitted(value: unknown): boolean {
+    return admit(this.valueCheck, value, (err) => this.refuse(err));
+  }
+
   /** Read paths report backend failures typed, like flushes do (custom backends throw raw OS errors). */
   protected async guard<R>(what: string, fn: () => Promise<R> | R): Promise<R> {
     try {
@@ -95,7 +104,8 @@ export abstract class TierCore<Batch> {
   }
 
   private closedError(): StorageError {
-    return new StorageError("closed", `storage tier "${this.name}" is ${this.closed ? "closed" : "closing"}`, { tier: this.name });
+    const state = this.closed ? "closed" : "closing";
+    return new StorageError("closed", `storage tier "${this.name}" is ${state}`, { tier: this.name });
   }
 
   /** Call after `k` writes were accepted into pending: applies the compactEvery / sync-through / debounce rule. */

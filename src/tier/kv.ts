@@ -5,6 +5,7 @@ import { StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled } from "./core.js";
 import { encodeAll, writeOps } from "./write-ops.js";
+import { valueCheckFor } from "./value-check.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
@@ -22,6 +23,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
   put(key: string, value: T): void {
     this.assertOpen();
     this.checkKey(key);
+    if (!this.admitted(value)) return;
     this.pending.set(key, value);
     this.stats.pendingEntries = this.pending.size;
     this.accepted(1);
@@ -41,7 +43,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
     }
   }
 
-  /** Puts a failed batch back under newer pending values (a newer save of the same key wins); refused values stay dropped. */
+  /** Puts a failed batch back under newer pending values (a newer save of the same key wins); refusals stay dropped. */
   private restore(batch: Map<string, T>, rejected: Map<string, Error>): void {
     const merged = new Map<string, T>();
     for (const [k, v] of batch) if (!rejected.has(k)) merged.set(k, v);
@@ -130,6 +132,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
 export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> = {}): KvStorageTier<T> {
   const codec = opts.codec ?? jsonCodecFor<T>();
   const core = new KvCore<T>(backend, codec, opts);
+  core.valueCheck = valueCheckFor(codec);
   const { filter } = opts;
   return {
     get name() {

@@ -5,6 +5,7 @@ import type { StorageBackend } from "../backend/types.js";
 import { TierCore, encodedSize, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { readValue } from "./read.js";
+import { valueCheckFor } from "./value-check.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
 
 interface PendingSnapshot<T> {
@@ -28,6 +29,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   put(key: string, value: T): void {
     this.assertOpen();
     this.checkKey(key);
+    if (!this.admitted(value)) return;
     // Sync-through saves held for one message must not collapse into one slot across different keys.
     if (this.pending && this.pending.key !== key && this.hasDeferredFlush) this.flushDeferred();
     this.pending = { key, value };
@@ -105,6 +107,7 @@ export function defaultSnapshotKey(value: unknown, fallback: string): string {
 export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorageOptions<T> = {}): SnapshotStorageTier<T> {
   const codec = opts.codec ?? jsonCodecFor<T>();
   const core = new SnapshotCore<T>(backend, codec, opts);
+  core.valueCheck = valueCheckFor(codec);
   const { filter, keyOf } = opts;
   return {
     get name() {

@@ -65,6 +65,12 @@ export const unencodable: fc.Arbitrary<unknown> = fc.constantFrom<() => unknown>
   () => Object.create({ inherited: 1 }) as unknown,
   () => ({ toJSON: () => 1 }),
   () => [Object.defineProperty({}, "toJSON", { value: () => 1 })],
+  () => new Proxy({ a: 1 }, {}),
+  () => new Proxy([1], {}),
+  () => new (class Point {
+    x = 1;
+  })(),
+  () => Object.defineProperty({}, "x", { enumerable: true, get: (): never => { throw new Error("getter"); } }),
 ).map((make) => make());
 
 /** A plain value with `bad` planted somewhere inside (or at the root). */

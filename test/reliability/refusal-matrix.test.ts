@@ -1,5 +1,5 @@
 /**
- * "Acknowledged means stored" (DESIGN §3.16): a value that cannot be stored is refused at save time or fails the
+ * "Acknowledged means stored" (docs/design.md §3.16): a value that cannot be stored is refused at save time or fails the
  * next flush() with CodecError('encode-failed') (and onError hears it once); a flush never resolves while a value
  * accepted before it was not stored. The whole matrix: tier x backend x inline/engine x cadence x value.
  * Each case first lets any background flush of the refused value run (a read is ordered after it in both modes),
@@ -62,7 +62,12 @@ function expectEncodeFailed(err: unknown): void {
  * `refuse` hands the value to the tier. Either it throws CodecError at once, or the next flush rejects with it
  * and onError hears it exactly once. The refusal is delivered once: the flush after it resolves.
  */
-async function expectRefused(h: TierHarness, refuse: () => void, barrier: () => Promise<unknown>, flush: () => Promise<void>): Promise<void> {
+async function expectRefused(
+  h: TierHarness,
+  refuse: () => void,
+  barrier: () => Promise<unknown>,
+  flush: () => Promise<void>,
+): Promise<void> {
   const thrown = syncErrorOf(refuse);
   if (thrown !== undefined) {
     expectEncodeFailed(thrown);
@@ -142,6 +147,17 @@ for (const factory of factories) {
         await log.flush();
         expect((await log.loadEntries()).entries).toEqual([1, 2]);
       });
+    });
+
+    it("a refusal happens when the value is accepted, so a rollback does not undo it, in every cadence", async () => {
+      const h = await open();
+      for (const [i, { opts }] of cadences.entries()) {
+        const kv = h.kv<unknown>({ name: `kv-${i}`, ...opts });
+        kv.save("bad", 10n);
+        await kv.load("bad");
+        kv.rollback();
+        expectEncodeFailed(await errorOf(() => kv.flush()));
+      }
     });
 
     it("close() reports a refusal no flush reported, and still closes the tier", async () => {

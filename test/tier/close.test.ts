@@ -1,5 +1,5 @@
 /**
- * Close semantics (DESIGN §3.16, issue 10 item 7): once close() begins, a tier takes nothing more. Every write
+ * Close semantics (docs/design.md §3.16, issue 10 item 7): once close() begins, a tier takes nothing more. Every write
  * throws StorageError('closed') synchronously (never accepted and silently dropped), every promise-returning
  * call rejects with it, and a flush() called while the close drains joins that drain. The same for a tier of an
  * engine whose close() began. Every backend, inline and through the engine.

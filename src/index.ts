@@ -11,6 +11,7 @@ export {
   type StorageEngineOptions,
   type StoreStats,
   type StoreSpec,
+  type PostgresStoreSpec,
   type FaultKind,
   type CodecModuleRef,
   type EngineAppendLogOptions,

@@ -62,6 +62,22 @@ export function describeTarget(input: ConnectionInput): Target {
   return { display: `postgres://${user}${c.host ?? "localhost"}:${c.port ?? 5432}/${c.database ?? c.user ?? ""}`, secrets };
 }
 
+/**
+ * `url` with its password removed (from the user part and from a `password` query parameter), other settings
+ * kept; an unparsable URL is not shown at all, since a password may sit anywhere in it.
+ */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "postgres (unparsable URL)";
+  }
+  parsed.password = "";
+  parsed.searchParams.delete("password");
+  return parsed.href;
+}
+
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   // Longest first, so a secret containing a shorter one is hidden whole.

@@ -94,7 +94,14 @@ async function removeLoad(engine: StorageEngine, spec: StoreSpec, graph: string)
 
 function statsRows(s: StoreStats): string[][] {
   const ms = (v: number | undefined): string => (v === undefined ? "-" : `${v.toFixed(2)} ms`);
-  const store = s.store.kind === "sqlite" ? s.store.path : s.store.kind === "file" ? s.store.dir : s.store.name;
+  const store =
+    s.store.kind === "sqlite"
+      ? s.store.path
+      : s.store.kind === "file"
+        ? s.store.dir
+        : s.store.kind === "memory"
+          ? s.store.name
+          : `${s.store.url} store ${JSON.stringify(s.store.store)}`; // engine stats carry the URL without its password
   return [
     ["store", `${s.store.kind} ${store}`],
     ["alive", s.alive ? "yes" : "no"],

@@ -8,6 +8,7 @@ import { memoryBackend } from "../backend/memory.js";
 import { fileBackend } from "../backend/file.js";
 import { sqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
+import { openPostgresStore, publicStoreSpec } from "./postgres-store.js";
 import { StorageError, deserializeError as deserializeFromWire, serializeError, type SerializedError } from "../errors.js";
 import { AppendLogCore } from "../tier/append-log.js";
 import { KvCore } from "../tier/kv.js";
@@ -52,7 +53,7 @@ export type ActorJob = (ctx: ActorJobContext, args: unknown) => Promise<unknown>
 
 const WAL_FRAME_KEY = /^(.+)\/wal\/\d{20}$/;
 
-export function openBackend(store: StoreSpec, synchronous: ActorOptions["synchronous"]): StorageBackend {
+export async function openBackend(store: StoreSpec, synchronous: ActorOptions["synchronous"]): Promise<StorageBackend> {
   switch (store.kind) {
     case "sqlite":
       return sqliteBackend(store.path, { synchronous });
@@ -60,12 +61,16 @@ export function openBackend(store: StoreSpec, synchronous: ActorOptions["synchro
       return fileBackend(store.dir);
     case "memory":
       return memoryBackend({ name: `memory:${store.name}` });
+    case "postgres":
+      return openPostgresStore(store);
   }
 }
 
 export class StoreActor implements ActorApi {
   private backend: StorageBackend | undefined;
-  private readonly openError: SerializedError | undefined;
+  private openError: SerializedError | undefined;
+  /** Settles when the backend is open or failed to open (a PostgreSQL store connects and takes its lease). */
+  private readonly opening: Promise<void>;
   private readonly tiers = new Map<number, TierEntry>();
   /** Why a tier could not be opened: later ops on it fail with that reason, not "not open". */
   private readonly failedOpens = new Map<number, unknown>();
@@ -87,14 +92,15 @@ export class StoreActor implements ActorApi {
     private readonly options: ActorOptions,
     private readonly jobs: ReadonlyMap<string, ActorJob> = new Map(),
   ) {
-    try {
-      this.backend = openBackend(options.store, options.synchronous);
-    } catch (err) {
-      this.openError = serializeError(err);
-    }
+    this.opening = openBackend(options.store, options.synchronous).then(
+      (backend) => void (this.backend = backend),
+      (err: unknown) => void (this.openError = serializeError(err)),
+    );
+    this.mailbox = this.opening; // ops and jobs that arrive meanwhile wait for the backend
   }
 
   async ready(): Promise<Outcome<{ threadId: number }>> {
+    await this.opening;
     if (!this.openError) return { ok: true, value: { threadId } };
     // Answer first, then end the hosting task: the main thread must learn the real reason (e.g. store-locked).
     setImmediate(() => this.resolveClosed());
@@ -319,7 +325,7 @@ export class StoreActor implements ActorApi {
 
   private requireBackend(): StorageBackend {
     if (!this.backend) {
-      throw new StorageError("closed", "store actor is shut down", { store: JSON.stringify(this.options.store) });
+      throw new StorageError("closed", "store actor is shut down", { store: JSON.stringify(publicStoreSpec(this.options.store)) });
     }
     return this.backend;
   }

@@ -10,6 +10,7 @@ import { Piscina } from "piscina";
 import { StorageError } from "../errors.js";
 import type { AppendLogStorageTier, KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { StoreConnection } from "./connection.js";
+import { normalisePostgres, postgresStoreKey, publicStoreSpec } from "./postgres-store.js";
 import {
   COMPACT_GRAPH_JOB,
   type ActorOptions,
@@ -86,8 +87,10 @@ export function storeKey(store: StoreSpec): string {
       return `file:${resolvePath(requireString(store.dir, "store.dir"))}`;
     case "memory":
       return `memory:${requireString(store.name, "store.name")}`;
+    case "postgres":
+      return postgresStoreKey(store);
     default:
-      throw new TypeError(`store.kind must be "sqlite", "file" or "memory", got ${String((store as { kind?: unknown })?.kind)}`);
+      throw new TypeError(`store.kind must be "sqlite", "file", "memory" or "postgres", got ${String((store as { kind?: unknown })?.kind)}`);
   }
 }
 
@@ -99,6 +102,7 @@ function requireString(v: unknown, what: string): string {
 function normalise(store: StoreSpec): StoreSpec {
   if (store.kind === "sqlite") return { kind: "sqlite", path: resolvePath(store.path) };
   if (store.kind === "file") return { kind: "file", dir: resolvePath(store.dir) };
+  if (store.kind === "postgres") return normalisePostgres(store);
   return { kind: "memory", name: store.name };
 }
 
@@ -156,7 +160,8 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     let conn = connections.get(key);
     if (conn && conn.alive && !conn.closing) return conn;
     const spec = normalise(store);
-    conn = new StoreConnection(pool, key, spec, {
+    // The connection reports the store (stats, onError) without a password; the actor gets it to connect.
+    conn = new StoreConnection(pool, key, publicStoreSpec(spec), {
       store: spec,
       synchronous,
       allowFaultInjection: !!opts.allowFaultInjection,

@@ -5,6 +5,7 @@
 import type { SerializedError } from "../errors.js";
 import type { FrameColumns } from "./frame-columns.js";
 import type { AppendLoadOptions, AppendLogLayout, AppendLogMode } from "../tier/types.js";
+import type { PostgresLeaseOptions } from "../backend/postgres-lease.js";
 
 /** Name under which the worker entry registers graph compaction (workers/jobs.ts). */
 export const COMPACT_GRAPH_JOB = "compact-graph";
@@ -13,7 +14,26 @@ export const COMPACT_GRAPH_JOB = "compact-graph";
 export type StoreSpec =
   | { readonly kind: "sqlite"; readonly path: string }
   | { readonly kind: "file"; readonly dir: string }
-  | { readonly kind: "memory"; readonly name: string };
+  | { readonly kind: "memory"; readonly name: string }
+  | PostgresStoreSpec;
+
+/**
+ * A store in a PostgreSQL database (docs/postgres.md): `store` names it inside the database. The connection lives
+ * in the store's actor. The engine reports this spec (stats, onError) with the URL's password removed.
+ */
+export interface PostgresStoreSpec {
+  readonly kind: "postgres";
+  /** `postgres://user:password@host:port/database` */
+  readonly url: string;
+  readonly store: string;
+  readonly schema?: string;
+  readonly table?: string;
+  /** Reads without the lease (another machine's writer may hold it); writes are refused. */
+  readonly readOnly?: boolean;
+  readonly lease?: PostgresLeaseOptions;
+  readonly statementTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+}
 
 /** How a tier's values become bytes: in the worker (built-in or module codec) or on the main thread ("main"). */
 export type CodecSpec =

@@ -1,0 +1,67 @@
+/**
+ * PostgreSQL stores in the engine: the key that tells two specs name the same store (so one engine gives a store one
+ * actor), the spec as reported to users (no password), and opening the backend inside the actor.
+ */
+import { StorageError } from "../errors.js";
+import { postgresBackend } from "../backend/postgres.js";
+import { redactUrl } from "../backend/postgres-errors.js";
+import { tableNames } from "../backend/postgres-schema.js";
+import type { StorageBackend } from "../backend/types.js";
+import type { PostgresStoreSpec, StoreSpec } from "./protocol.js";
+
+function parseUrl(url: unknown): URL {
+  if (typeof url !== "string" || url.length === 0) throw new TypeError("store.url must be a non-empty string");
+  try {
+    return new URL(url);
+  } catch {
+    // The text itself is not repeated: it may hold a password.
+    throw new StorageError("invalid-argument", "store.url is not a valid postgres:// URL", { option: "url" });
+  }
+}
+
+const decode = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/**
+ * `postgres:user@host:port/database/schema.table/store` (+ `?ro` for a read-only handle): built from the parts that
+ * select the store, never the password, with node-postgres's defaults filled in so that equal stores get equal keys.
+ */
+export function postgresStoreKey(spec: PostgresStoreSpec): string {
+  const url = parseUrl(spec.url);
+  if (typeof spec.store !== "string" || spec.store.length === 0) throw new TypeError("store.store must be a non-empty string");
+  const q = url.searchParams;
+  const user = decode(url.username) || q.get("user") || "";
+  const host = url.hostname || q.get("host") || "localhost";
+  const port = url.port || q.get("port") || "5432";
+  const database = decode(url.pathname.slice(1)) || q.get("database") || user;
+  const names = tableNames(spec.schema, spec.table);
+  const at = [user, host, port, database, names.schema, names.table, spec.store].map(encodeURIComponent);
+  return `postgres:${at[0]}@${at[1]}:${at[2]}/${at[3]}/${at[4]}.${at[5]}/${at[6]}${spec.readOnly === true ? "?ro" : ""}`;
+}
+
+const FIELDS = ["url", "store", "schema", "table", "readOnly", "lease", "statementTimeoutMs", "connectTimeoutMs"] as const;
+
+/** The spec the actor gets: checked here, so a bad one fails in the caller's thread; only known fields cross. */
+export function normalisePostgres(spec: PostgresStoreSpec): PostgresStoreSpec {
+  postgresStoreKey(spec);
+  if (spec.readOnly !== undefined && typeof spec.readOnly !== "boolean") throw new TypeError("store.readOnly must be a boolean");
+  const out: Record<string, unknown> = { kind: "postgres" };
+  for (const k of FIELDS) if (spec[k] !== undefined) out[k] = spec[k];
+  return out as unknown as PostgresStoreSpec;
+}
+
+/** The spec as the engine shows it (stats, onError, messages): a PostgreSQL URL loses its password. */
+export function publicStoreSpec(spec: StoreSpec): StoreSpec {
+  return spec.kind === "postgres" ? { ...spec, url: redactUrl(spec.url) } : spec;
+}
+
+/** Opens the store's backend in the actor: a writer takes the store's lease (see docs/postgres.md). */
+export function openPostgresStore(spec: PostgresStoreSpec): Promise<StorageBackend> {
+  const { kind: _kind, ...options } = spec;
+  return postgresBackend(options);
+}

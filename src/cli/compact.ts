@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import type { StorageBackend } from "../backend/types.js";
 import { canonicalJson } from "../codec/json.js";
+import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { compactGraph, type CompactionResult } from "../graph/compaction.js";
 import { backendSource, listFrameKeys } from "../graph/stored-graph.js";
 import { EXIT } from "./errors.js";
@@ -15,13 +16,14 @@ import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreComma
 import { createProgress, type Progress } from "./progress.js";
 import { withStore, type CliBackend } from "./store.js";
 
-/** The backend with every read counted on the bar (compaction reads the baseline, then each frame once). */
-function counting(backend: CliBackend, progress: Progress): StorageBackend {
+/** The backend with every frame read counted on the bar (compaction reads each frame of the graph once). */
+function counting(backend: CliBackend, graph: string, progress: Progress): StorageBackend {
+  const prefix = graphWalPrefix(graph);
   return {
     name: backend.name,
     supports: backend.supports,
     read: (key) => {
-      progress.advance();
+      if (parseWalFrameKey(prefix, key) !== undefined) progress.advance();
       return backend.read(key);
     },
     write: (key, bytes) => backend.write(key, bytes),
@@ -55,9 +57,9 @@ export function compactCommand(): Command {
     const result = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
       selectGraphs(s.backend, opts.graph, store);
       const progress = createProgress(opts.progress);
-      progress.start(`compact ${opts.graph}`, (await listFrameKeys(backendSource(s.backend), opts.graph)).length + 1);
+      progress.start(`compact ${opts.graph}`, (await listFrameKeys(backendSource(s.backend), opts.graph)).length);
       try {
-        return await compactGraph({ backend: counting(s.backend, progress) }, { graphName: opts.graph, keepFrames: opts.keep });
+        return await compactGraph({ backend: counting(s.backend, opts.graph, progress) }, { graphName: opts.graph, keepFrames: opts.keep });
       } finally {
         progress.stop();
       }

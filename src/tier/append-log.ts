@@ -200,6 +200,9 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
   }
 
   private async *decodedValues<V>(keyFilter: string | undefined, decode: (b: Uint8Array) => V): AsyncGenerator<V> {
+    // A flush already started may still be listing for its segment number (async backend, e.g. PostgreSQL): its write
+    // lands first, so a read issued after a sync-through append sees the entries, as on a sync backend.
+    await this.exclusive(() => undefined);
     const keys = this.backend.list
       ? orderBucketKeys(await this.guard("list", () => listSorted(this.backend, keyFilter)))
       : [keyFilter ?? this.name];

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileBackend } from "../../src/backend/file.js";
 import { memoryBackend } from "../../src/backend/memory.js";
+import { postgresBackend } from "../../src/backend/postgres.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { BackendSupports, StorageBackend } from "../../src/backend/types.js";
 import type { Codec } from "../../src/codec/types.js";
@@ -24,9 +25,13 @@ import type {
   SnapshotStorageOptions,
   SnapshotStorageTier,
 } from "../../src/tier/types.js";
+import type { TestDatabase } from "./postgres-db.js";
 import { wrapBackend, type TestBackend } from "./test-backend.js";
 
-export type BackendKind = "memory" | "file" | "sqlite";
+export type BackendKind = "memory" | "file" | "sqlite" | "postgres";
+
+/** The test file's PostgreSQL database (useTestDatabase()), needed by "postgres" factories: stores are named in it. */
+export type PostgresTarget = () => Promise<TestDatabase>;
 export type HarnessMode = "inline" | "worker";
 
 /** Options both inline tiers and engine proxies accept (errors are collected by the harness). */
@@ -68,7 +73,7 @@ export interface TierHarness {
   readonly errors: Error[];
   /** Bytes and backend writes so far (inline: counted by the wrapper; worker: engine.stats()). */
   written(): Promise<{ bytes: number; writes: number }>;
-  /** Present when this harness can make writes fail (inline always; worker only for file stores). */
+  /** Present when this harness can make writes fail (inline always; worker for file and postgres stores). */
   readonly faults: WriteFaults | undefined;
   /** Present in inline mode only. */
   readonly inline: InlineParts | undefined;
@@ -100,7 +105,8 @@ export const rawBytesCodec: Codec<Uint8Array> = {
   decode: (b) => b,
 };
 
-function openReal(kind: BackendKind, location: string): StorageBackend {
+/** `location`: a path, or for postgres the store's name in the test database. */
+async function openReal(kind: BackendKind, location: string, pg: PostgresTarget | undefined): Promise<StorageBackend> {
   switch (kind) {
     case "memory":
       return memoryBackend();
@@ -108,13 +114,22 @@ function openReal(kind: BackendKind, location: string): StorageBackend {
       return fileBackend(location);
     case "sqlite":
       return sqliteBackend(location);
+    case "postgres": {
+      const db = await postgresTarget(pg)();
+      return postgresBackend({ url: db.url, schema: db.schema, store: location });
+    }
   }
 }
 
-function supportsOf(kind: BackendKind, root: string): BackendSupports {
-  const b = openReal(kind, join(root, `manifest-${kind}${kind === "sqlite" ? ".db" : ""}`));
+function postgresTarget(pg: PostgresTarget | undefined): PostgresTarget {
+  if (!pg) throw new Error("harness bug: a postgres factory needs the test database (useTestDatabase())");
+  return pg;
+}
+
+async function supportsOf(kind: BackendKind, root: string, pg: PostgresTarget | undefined): Promise<BackendSupports> {
+  const b = await openReal(kind, kind === "postgres" ? "manifest" : join(root, `manifest-${kind}${kind === "sqlite" ? ".db" : ""}`), pg);
   const s = b.supports;
-  b.close?.();
+  await b.close?.();
   return s;
 }
 
@@ -134,6 +149,45 @@ async function closeAll(tiers: BaseStorageTier[]): Promise<void> {
 function untrackFrom(tiers: BaseStorageTier[], tier: BaseStorageTier): void {
   const i = tiers.indexOf(tier);
   if (i >= 0) tiers.splice(i, 1);
+}
+
+/**
+ * Makes the server refuse every row change of one store (a trigger raising an error) until healed: the actor's writes
+ * fail as they would on a database that refuses them, with the real backend in between.
+ */
+function postgresFaults(pg: PostgresTarget, store: string): WriteFaults {
+  let trigger: string | undefined;
+  const run = async (sql: string): Promise<void> => {
+    const db = await pg();
+    const c = await db.raw();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  return {
+    async failWrites() {
+      if (trigger !== undefined) return;
+      const db = await pg();
+      const name = `fail_${Buffer.from(store).toString("hex")}`;
+      await run(`
+        CREATE OR REPLACE FUNCTION "${db.schema}".grf_fail_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF COALESCE(NEW.store, OLD.store) = TG_ARGV[0] THEN RAISE EXCEPTION 'injected write failure'; END IF;
+          RETURN COALESCE(NEW, OLD);
+        END $$;
+        CREATE TRIGGER "${name}" BEFORE INSERT OR UPDATE OR DELETE ON "${db.schema}".graphrefly_storage
+          FOR EACH ROW EXECUTE FUNCTION "${db.schema}".grf_fail_writes('${store.replace(/'/g, "''")}');`);
+      trigger = name;
+    },
+    async heal() {
+      if (trigger === undefined) return;
+      const db = await pg();
+      await run(`DROP TRIGGER "${trigger}" ON "${db.schema}".graphrefly_storage`);
+      trigger = undefined;
+    },
+  };
 }
 
 function directoryFaults(dir: string): WriteFaults {
@@ -158,9 +212,8 @@ function directoryFaults(dir: string): WriteFaults {
 
 // ---------------------------------------------------------------------------------------------- inline
 
-export function inlineFactory(kind: BackendKind): HarnessFactory {
+export function inlineFactory(kind: BackendKind, pg?: PostgresTarget): HarnessFactory {
   const root = mkdtempSync(join(tmpdir(), `grf-tier-inline-${kind}-`));
-  const supports = supportsOf(kind, root);
   let n = 0;
   return {
     name: `${kind} inline`,
@@ -168,8 +221,9 @@ export function inlineFactory(kind: BackendKind): HarnessFactory {
     kind,
     faults: true,
     async open() {
-      const location = join(root, `store-${n++}${kind === "sqlite" ? ".db" : ""}`);
-      return inlineHarness(kind, location, openReal(kind, location), supports);
+      const location = kind === "postgres" ? `store-${n++}` : join(root, `store-${n++}${kind === "sqlite" ? ".db" : ""}`);
+      const backend = await openReal(kind, location, pg);
+      return inlineHarness(kind, backend, backend.supports, () => openReal(kind, location, pg));
     },
     async cleanup() {
       rmSync(root, { recursive: true, force: true });
@@ -177,7 +231,12 @@ export function inlineFactory(kind: BackendKind): HarnessFactory {
   };
 }
 
-function inlineHarness(kind: BackendKind, location: string, backend: StorageBackend, supports: BackendSupports): TierHarness {
+function inlineHarness(
+  kind: BackendKind,
+  backend: StorageBackend,
+  supports: BackendSupports,
+  reopenBackend: () => Promise<StorageBackend>,
+): TierHarness {
   const probe = wrapBackend(backend);
   const tiers: BaseStorageTier[] = [];
   const errors: Error[] = [];
@@ -211,9 +270,9 @@ function inlineHarness(kind: BackendKind, location: string, backend: StorageBack
     async reopen() {
       await closeAll(tiers);
       open = false;
-      if (!supports.persistent) return inlineHarness(kind, location, backend, supports);
+      if (!supports.persistent) return inlineHarness(kind, backend, supports, reopenBackend);
       await backend.close?.();
-      return inlineHarness(kind, location, openReal(kind, location), supports);
+      return inlineHarness(kind, await reopenBackend(), supports, reopenBackend);
     },
     untrack: (tier) => untrackFrom(tiers, tier),
     async close() {
@@ -268,26 +327,34 @@ class EngineHolder {
   }
 }
 
-export function workerFactory(kind: BackendKind): HarnessFactory {
+export function workerFactory(kind: BackendKind, pg?: PostgresTarget): HarnessFactory {
   const root = mkdtempSync(join(tmpdir(), `grf-tier-worker-${kind}-`));
-  const supports = supportsOf(kind, root);
+  let supports: BackendSupports | undefined;
   let holder: EngineHolder | undefined;
   let n = 0;
   return {
     name: `${kind} worker`,
     mode: "worker",
     kind,
-    faults: kind === "file",
+    faults: kind === "file" || kind === "postgres",
     async open() {
+      supports ??= await supportsOf(kind, root, pg);
       holder ??= new EngineHolder();
       const id = `store-${n++}`;
-      const store: StoreSpec =
-        kind === "memory"
-          ? { kind: "memory", name: `${id}-${process.pid}` }
-          : kind === "file"
-            ? { kind: "file", dir: join(root, id) }
-            : { kind: "sqlite", path: join(root, `${id}.db`) };
-      return workerHarness(kind, store, holder, supports);
+      let store: StoreSpec;
+      let faults: WriteFaults | undefined;
+      if (kind === "memory") store = { kind: "memory", name: `${id}-${process.pid}` };
+      else if (kind === "file") {
+        store = { kind: "file", dir: join(root, id) };
+        faults = directoryFaults(store.dir);
+      } else if (kind === "sqlite") store = { kind: "sqlite", path: join(root, `${id}.db`) };
+      else {
+        const target = postgresTarget(pg);
+        const db = await target();
+        store = { kind: "postgres", url: db.url, schema: db.schema, store: id };
+        faults = postgresFaults(target, id);
+      }
+      return workerHarness(kind, store, holder, supports, faults);
     },
     async cleanup() {
       try {
@@ -299,7 +366,13 @@ export function workerFactory(kind: BackendKind): HarnessFactory {
   };
 }
 
-function workerHarness(kind: BackendKind, store: StoreSpec, holder: EngineHolder, supports: BackendSupports): TierHarness {
+function workerHarness(
+  kind: BackendKind,
+  store: StoreSpec,
+  holder: EngineHolder,
+  supports: BackendSupports,
+  faults: WriteFaults | undefined,
+): TierHarness {
   const engine = holder.engine;
   const tiers: BaseStorageTier[] = [];
   const errors = holder.errorsOf(store);
@@ -332,12 +405,12 @@ function workerHarness(kind: BackendKind, store: StoreSpec, holder: EngineHolder
       const s = (await engine.stats()).find((x) => storeKey(x.store) === key);
       return { bytes: s?.bytesWritten ?? 0, writes: s?.frames ?? 0 };
     },
-    faults: store.kind === "file" ? directoryFaults(store.dir) : undefined,
+    faults,
     inline: undefined,
     async reopen() {
       await closeAll(tiers);
       if (supports.persistent) await holder.renew();
-      return workerHarness(kind, store, holder, supports);
+      return workerHarness(kind, store, holder, supports, faults);
     },
     untrack: (tier) => untrackFrom(tiers, tier),
     close: () => closeAll(tiers),

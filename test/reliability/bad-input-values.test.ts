@@ -107,7 +107,9 @@ describe.each(combos)("hostile keys: $kind, $mode", ({ kind, mode }) => {
     keys.forEach((k, i) => kv.save(k, `value ${i}`));
     await kv.flush();
     const listed = await kv.list();
-    expect([...listed].sort()).toEqual([...keys].sort());
+    // The file backend hides the empty key from listings (both references do); load("") still finds it below.
+    const listable = kind === "file" ? keys.filter((k) => k !== "") : keys;
+    expect([...listed].sort()).toEqual([...listable].sort());
     for (const [i, k] of keys.entries()) expect(await kv.load(k)).toBe(`value ${i}`);
     // Nothing beside the store.
     const beside = readdirSync(sandbox).filter((f) => !f.startsWith(kind === "sqlite" ? "store.db" : "store"));

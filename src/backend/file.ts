@@ -47,6 +47,7 @@ export interface FileBackend extends StorageBackend {
   list(prefix?: string): readonly string[];
   writeBatch(ops: readonly BatchOp[]): void;
   close(): void;
+  readonly readOnly: boolean;
 }
 
 /** Longest file name (in bytes) that Linux file systems (ext4, xfs, btrfs, tmpfs) accept. */
@@ -131,7 +132,7 @@ class FileStore implements FileBackend {
   constructor(
     readonly dir: string,
     private readonly useLock: boolean,
-    private readonly readOnly: boolean,
+    readonly readOnly: boolean,
   ) {
     this.name = "file:" + dir;
     // A writer locks at open, creating a missing directory: a writer that read an empty store and took the lock

@@ -47,6 +47,8 @@ export interface SqliteBackend extends StorageBackend {
   list(prefix?: string): readonly string[];
   writeBatch(ops: readonly BatchOp[]): void;
   close(): void;
+  readonly readOnly: boolean;
+  changeCounter(): number;
 }
 
 const SYNCHRONOUS_MODES: readonly SqliteSynchronous[] = ["OFF", "NORMAL", "FULL", "EXTRA"];
@@ -89,14 +91,20 @@ class SqliteStore implements SqliteBackend {
   private readonly listAllStmt: Database.Statement<[], string>;
   private readonly listRangeStmt: Database.Statement<[string, string], string>;
   private readonly listFromStmt: Database.Statement<[string], string>;
+  private readonly dataVersionStmt: Database.Statement<[], number>;
   private readonly applyBatch: (ops: readonly BatchOp[]) => void;
   private closed = false;
+  /** changeCounter(): what it last returned, the data_version and own-commit count it last saw, own commits so far. */
+  private changes = 0;
+  private seenDataVersion: number | undefined;
+  private seenCommits = 0;
+  private commits = 0;
 
   constructor(
     readonly path: string,
     readonly db: Database.Database,
     durable: boolean,
-    private readonly readOnly: boolean,
+    readonly readOnly: boolean,
     private lock: StoreLock | undefined,
   ) {
     this.name = "sqlite:" + path;
@@ -117,6 +125,7 @@ class SqliteStore implements SqliteBackend {
     this.listAllStmt = db.prepare<[], string>(`SELECT k FROM ${TABLE} ORDER BY k`).pluck();
     this.listRangeStmt = db.prepare<[string, string], string>(`SELECT k FROM ${TABLE} WHERE k >= ? AND k < ? ORDER BY k`).pluck();
     this.listFromStmt = db.prepare<[string], string>(`SELECT k FROM ${TABLE} WHERE k >= ? ORDER BY k`).pluck();
+    this.dataVersionStmt = db.prepare<[], number>("PRAGMA data_version").pluck();
     this.applyBatch = db.transaction((ops: readonly BatchOp[]) => {
       for (const op of ops) {
         if (op.op === "put") this.putStmt.run(op.key, op.value);
@@ -149,6 +158,7 @@ class SqliteStore implements SqliteBackend {
     } catch (err) {
       throw sqliteError(err, `sqlite write failed (${this.path})`, this.path);
     }
+    this.commits++;
   }
 
   delete(key: string): void {
@@ -160,6 +170,7 @@ class SqliteStore implements SqliteBackend {
     } catch (err) {
       throw sqliteError(err, `sqlite delete failed (${this.path})`, this.path);
     }
+    this.commits++;
   }
 
   list(prefix?: string): readonly string[] {
@@ -188,6 +199,27 @@ class SqliteStore implements SqliteBackend {
     } catch (err) {
       throw sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
     }
+    this.commits++;
+  }
+
+  /**
+   * `PRAGMA data_version` changes when another connection (another handle, thread or process) committed; this
+   * handle's own commits do not move it, so they are counted here.
+   */
+  changeCounter(): number {
+    this.ensureOpen();
+    let version: number;
+    try {
+      version = this.dataVersionStmt.get() as number;
+    } catch (err) {
+      throw sqliteError(err, `sqlite data_version failed (${this.path})`, this.path);
+    }
+    if (version !== this.seenDataVersion || this.commits !== this.seenCommits) {
+      this.seenDataVersion = version;
+      this.seenCommits = this.commits;
+      this.changes++;
+    }
+    return this.changes;
   }
 
   close(): void {

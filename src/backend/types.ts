@@ -59,4 +59,16 @@ export interface StorageBackend {
   flush?(): Promise<void>;
   /** Releases connections / locks. Idempotent. Later calls throw StorageError("closed"). */
   close?(): MaybePromise<void>;
+  /**
+   * True for a handle opened read-only: it reads a store another handle or process may be writing, and its writes
+   * throw StorageError("read-only"). Tiers over it refuse writes when they are offered (never buffered to fail a
+   * flush). Absent means writable.
+   */
+  readonly readOnly?: boolean;
+  /**
+   * Cheap change detection for pollers (followers): a number that differs from the previous call's whenever the
+   * store may have changed since, by any handle or process. An equal number promises nothing changed, so a poller
+   * skips its reads. Optional: without it pollers read every time.
+   */
+  changeCounter?(): MaybePromise<number>;
 }

@@ -79,7 +79,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
 
   /** Entries already routed to their bucket (keyOf ran in the caller). */
   append(bucket: string, entries: readonly T[]): void {
-    this.assertOpen();
+    this.assertWritable();
     if (entries.length === 0) return;
     this.checkBucket(bucket);
     this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length });
@@ -89,7 +89,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
 
   /** A chunk of `count` entries encoded by the main thread's codec as one array. */
   appendEncoded(bucket: string, bytes: Uint8Array, count: number): void {
-    this.assertOpen();
+    this.assertWritable();
     if (count === 0) return;
     this.checkBucket(bucket);
     this.bucket(bucket).chunks.push({ bytes, count });
@@ -214,7 +214,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
 
   /** Folds every bucket's segments into its base value in one batch per bucket (bounded read cost). */
   override async compact(): Promise<void> {
-    this.assertOpen();
+    this.assertWritable();
     await this.flush();
     await this.guard("compaction", () => this.mergeSegments());
   }
@@ -313,7 +313,7 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     codecName: codec.name,
     mode: core.mode,
     appendEntries(entries: readonly T[]): void {
-      core.assertOpen();
+      core.assertWritable();
       if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
       const groups = keyOf ? groupBy(entries, keyOf) : undefined;
       if (groups) for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing

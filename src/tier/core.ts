@@ -12,6 +12,7 @@ import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
 import { assertValidKey } from "../backend/keys.js";
+import { readOnlyError } from "../backend/read-only.js";
 import { validateCadence } from "./options.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
 import { admit, type ValueCheck } from "./value-check.js";
@@ -101,6 +102,12 @@ export abstract class TierCore<Batch> {
   /** Once close() began the tier takes nothing more: every call throws closed (never accepted, then dropped). */
   assertOpen(): void {
     if (this.closed || this.closing) throw this.closedError();
+  }
+
+  /** A write through a read-only backend is refused when offered, synchronously: never buffered to fail a flush. */
+  assertWritable(): void {
+    this.assertOpen();
+    if (this.backend.readOnly === true) throw readOnlyError(this.backend.name);
   }
 
   private closedError(): StorageError {
@@ -286,7 +293,7 @@ export abstract class TierCore<Batch> {
   }
 
   async compact(): Promise<void> {
-    this.assertOpen();
+    this.assertWritable();
     await this.flush();
   }
 

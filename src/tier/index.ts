@@ -28,4 +28,6 @@ export {
   sqliteSnapshot,
   sqliteAppendLog,
   sqliteKv,
+  type StoreTierOptions,
+  type SqliteTierOptions,
 } from "./factories.js";

@@ -21,7 +21,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
   }
 
   put(key: string, value: T): void {
-    this.assertOpen();
+    this.assertWritable();
     this.checkKey(key);
     if (!this.admitted(value)) return;
     this.pending.set(key, value);
@@ -72,7 +72,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
    */
   delete(key: string): Promise<void> {
     try {
-      this.assertOpen();
+      this.assertWritable();
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
@@ -90,6 +90,13 @@ export class KvCore<T> extends KeyedTierCore<T> {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  async changeCounter(): Promise<number> {
+    this.assertOpen();
+    const counter = this.backend.changeCounter?.bind(this.backend);
+    if (counter === undefined) throw new TypeError(`backend "${this.backend.name}" has no change counter`);
+    return await this.guard("change counter", counter);
   }
 
   async list(prefix?: string): Promise<string[]> {
@@ -142,7 +149,7 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     compactEvery: opts.compactEvery,
     codecName: codec.name,
     save(key: string, value: T): void {
-      core.assertOpen();
+      core.assertWritable();
       if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
       assertValidKey(key);
       if (filter && !filter(key, value)) return;
@@ -156,6 +163,8 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     rollback: () => core.rollback(),
     compact: () => core.compact(),
     close: () => core.close(),
+    // Only where the backend has one: its absence tells callers to poll by reading.
+    ...(backend.changeCounter ? { changeCounter: () => core.changeCounter() } : {}),
   };
 }
 

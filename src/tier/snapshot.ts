@@ -27,7 +27,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 
   put(key: string, value: T): void {
-    this.assertOpen();
+    this.assertWritable();
     this.checkKey(key);
     if (!this.admitted(value)) return;
     // Sync-through saves held for one message must not collapse into one slot across different keys.
@@ -117,7 +117,7 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
     compactEvery: opts.compactEvery,
     codecName: codec.name,
     save(snapshot: T): void {
-      core.assertOpen();
+      core.assertWritable();
       if (filter && !filter(snapshot)) return;
       core.put(keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, core.name), snapshot);
     },

@@ -74,6 +74,12 @@ export interface KvStorageTier<T> extends BaseStorageTier {
   list(prefix?: string): Promise<string[]>;
   /** Lazy, sorted; throws StorageError("backend-no-list-support") on first iteration when the backend cannot list. */
   listByPrefix(prefix: string): AsyncIterable<{ key: string; value: T }>;
+  /**
+   * Present when the store can tell cheaply whether it changed (StorageBackend.changeCounter, e.g. SQLite's
+   * data_version): resolves with a number that differs from the previous call's whenever the store may have changed
+   * since, by any handle or process. Followers skip a poll when it did not move.
+   */
+  changeCounter?(): Promise<number>;
 }
 
 export type TierErrorHandler = (error: Error) => void;

@@ -7,7 +7,7 @@
  */
 import pg from "pg";
 import type { ClientConfig } from "pg";
-import { pgCodeOf } from "./postgres-errors.js";
+import { isConnectionFailure } from "./postgres-errors.js";
 
 export class SerialConnection {
   private client: pg.Client | undefined;
@@ -28,7 +28,7 @@ export class SerialConnection {
         return await fn(client);
       } catch (err) {
         // A server error (a SQLSTATE) leaves the session usable; anything else may have broken it.
-        if (pgCodeOf(err) === undefined || pgCodeOf(err)?.startsWith("08") || pgCodeOf(err)?.startsWith("57P")) this.discard(client);
+        if (isConnectionFailure(err)) this.discard(client);
         throw err;
       }
     });

@@ -117,6 +117,16 @@ export function pgCodeOf(err: unknown): string | undefined {
   return typeof code === "string" && SQLSTATE.test(code) ? code : undefined;
 }
 
+/**
+ * True when `err` may have broken the connection or never had one (no SQLSTATE: a socket or driver failure;
+ * class 08: connection exception; 57P: the server shut down or is starting): the session is not to be reused, and
+ * the same call may succeed on a new connection. Other server errors leave the session usable.
+ */
+export function isConnectionFailure(err: unknown): boolean {
+  const code = pgCodeOf(err);
+  return code === undefined || code.startsWith("08") || code.startsWith("57P");
+}
+
 /** A copy of `err` fit to keep as a cause: same name, code and SQLSTATE, message and stack redacted. */
 function redactedCause(err: unknown, secrets: readonly string[]): Error {
   const src = err as { name?: unknown; message?: unknown; code?: unknown; stack?: unknown } | null;

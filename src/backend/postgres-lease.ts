@@ -15,6 +15,7 @@
 import { performance } from "node:perf_hooks";
 import { StorageError } from "../errors.js";
 import type { SerialConnection } from "./postgres-connection.js";
+import { isConnectionFailure } from "./postgres-errors.js";
 import type { Statements } from "./postgres-schema.js";
 
 export interface PostgresLeaseOptions {
@@ -77,29 +78,43 @@ export class Lease {
     return row === undefined ? undefined : { holder: row.holder, epoch: Number(row.epoch), remainingMs: row.remaining_ms };
   }
 
-  /** Takes the lease, waiting up to `waitMs` for a live one to end; else StorageError("store-locked"). */
+  /**
+   * Takes the lease, waiting up to `waitMs` for a live one to end; else StorageError("store-locked"). While waiting,
+   * a lost connection (the database restarting, a network cut) is tried again until the wait is over: a contender
+   * must outlast an outage the holder may not.
+   */
   async acquire(waitMs: number): Promise<void> {
     const giveUpAt = performance.now() + waitMs;
     for (;;) {
-      const current = await this.state();
-      if (current === undefined || current.remainingMs <= 0) {
-        const sentAt = performance.now();
-        const r = await this.conn.run((c) =>
-          c.query<{ epoch: string }>({ name: "grf_lease_acquire", text: this.sql.acquire, values: [this.store, this.holder, this.ttlMs] }),
-        );
-        const row = r.rows[0];
-        if (row !== undefined) {
-          this.epochValue = Number(row.epoch);
-          this.deadline = sentAt + this.ttlMs;
-          this.schedule();
-          return;
+      let current: LeaseState | undefined;
+      try {
+        current = await this.state();
+        if (current === undefined || current.remainingMs <= 0) {
+          if (await this.tryAcquire()) return;
+          continue; // another contender took it between our look and our try: look again
         }
-        continue; // another contender took it between our look and our try: look again
+      } catch (err) {
+        if (!isConnectionFailure(err) || performance.now() >= giveUpAt) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(WAIT_POLL_MS, Math.max(1, giveUpAt - performance.now()))));
+        continue;
       }
       const left = giveUpAt - performance.now();
       if (left <= 0) throw this.lockedError(current);
       await new Promise((r) => setTimeout(r, Math.max(1, Math.min(current.remainingMs + 1, left, WAIT_POLL_MS))));
     }
+  }
+
+  private async tryAcquire(): Promise<boolean> {
+    const sentAt = performance.now();
+    const r = await this.conn.run((c) =>
+      c.query<{ epoch: string }>({ name: "grf_lease_acquire", text: this.sql.acquire, values: [this.store, this.holder, this.ttlMs] }),
+    );
+    const row = r.rows[0];
+    if (row === undefined) return false;
+    this.epochValue = Number(row.epoch);
+    this.deadline = sentAt + this.ttlMs;
+    this.schedule();
+    return true;
   }
 
   /** Throws the handle's not-owner error when the lease is lost or its own deadline has passed. */

@@ -41,6 +41,13 @@ async function storageError(fn: () => unknown, code: string): Promise<StorageErr
 }
 
 const bytes = (...v: number[]) => Uint8Array.from(v);
+
+/** `url` with an application_name of its own, so a test can find (and terminate) only its sessions. */
+function withApp(url: string, app: string): string {
+  const u = new URL(url);
+  u.searchParams.set("application_name", app);
+  return u.href;
+}
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString());
 
 describe("postgresBackend specifics", () => {
@@ -370,10 +377,12 @@ describe("postgresBackend faults", () => {
 
   it("reconnects after its connection is terminated by the server", async () => {
     const db = await database();
-    const b = await open({ store: freshStore() });
+    // Its own application_name: other test files share the server, their sessions are left alone.
+    const app = `grf-cut-${db.schema}`;
+    const b = await open({ store: freshStore(), url: withApp(db.url, app) });
     await b.write("k", bytes(1));
     const raw = await db.raw();
-    await raw.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'graphrefly-storage' AND pid <> pg_backend_pid()");
+    await raw.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [app]);
     // The first call may meet the dead connection; the handle recovers by itself.
     const first = await errorOf(() => b.write("k", bytes(2)));
     if (first !== undefined) expect((first as StorageError).code).toBe("backend-error");
@@ -419,11 +428,21 @@ describe("postgresBackend read-only handles", () => {
   });
 });
 
-/** A loopback proxy to the test server that lets each connection through only after `delayMs`. */
-async function slowToConnect(url: string, delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+interface Proxy {
+  readonly url: string;
+  /** An outage, as while the database restarts: open connections are cut, new ones refused, until `up()`. */
+  down(): void;
+  up(): void;
+  close(): Promise<void>;
+}
+
+/** A loopback proxy to the test server that lets each connection through after `delayMs`. */
+async function loopbackProxy(url: string, delayMs = 0): Promise<Proxy> {
   const target = new URL(url);
   const sockets = new Set<Socket>();
+  let isDown = false;
   const server = createServer((client) => {
+    if (isDown) return void client.destroy();
     sockets.add(client);
     client.pause();
     setTimeout(() => {
@@ -437,11 +456,22 @@ async function slowToConnect(url: string, delayMs: number): Promise<{ url: strin
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const proxied = new URL(url);
   proxied.port = String((server.address() as { port: number }).port);
+  const cutAll = (): void => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
   return {
     url: proxied.toString(),
+    down() {
+      isDown = true;
+      cutAll();
+    },
+    up() {
+      isDown = false;
+    },
     close: () =>
       new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
+        cutAll();
         server.close(() => r());
       }),
   };
@@ -450,7 +480,7 @@ async function slowToConnect(url: string, delayMs: number): Promise<{ url: strin
 describe("postgresBackend lease", () => {
   it("opens with a lease shorter than connecting takes (the lease time bounds queries, not connecting)", async () => {
     const db = await database();
-    const proxy = await slowToConnect(db.url, 400);
+    const proxy = await loopbackProxy(db.url, 400);
     try {
       const b = await postgresBackend({ url: proxy.url, schema: db.schema, store: freshStore(), lease: { ttlMs: 300, renewEveryMs: 50 } });
       expect(b.lease?.epoch).toBe(1);
@@ -482,6 +512,48 @@ describe("postgresBackend lease", () => {
     expect(Array.from((await b.read("k")) ?? [])).toEqual([1]);
     await b.write("k", bytes(2));
     await closeAll();
+  });
+
+  it("a waiting writer keeps waiting through a database outage (connections cut and refused), then takes over", async () => {
+    const db = await database();
+    const store = freshStore();
+    const a = await open({ store, lease: { holder: "A" } });
+    await a.write("k", bytes(1));
+    const proxy = await loopbackProxy(db.url);
+    try {
+      const waiting = open({ store, url: proxy.url, lease: { holder: "B", waitMs: 30_000 } });
+      waiting.catch(() => undefined);
+      await sleep(300); // B is waiting: it looked at the lease (250 ms apart)
+      proxy.down();
+      await sleep(800); // several looks fail: nothing listens (as while the server restarts)
+      proxy.up();
+      await sleep(300);
+      await a.close();
+      const b = await waiting;
+      expect(b.lease).toEqual({ holder: "B", epoch: 2 });
+      expect(Array.from((await b.read("k")) ?? [])).toEqual([1]);
+    } finally {
+      await closeAll();
+      await proxy.close();
+    }
+  });
+
+  it("a waiting writer whose wait ends during an outage fails with the connection error", async () => {
+    const db = await database();
+    const store = freshStore();
+    await open({ store, lease: { holder: "A" } });
+    const proxy = await loopbackProxy(db.url);
+    try {
+      const waiting = open({ store, url: proxy.url, lease: { holder: "B", waitMs: 1000 } });
+      waiting.catch(() => undefined);
+      await sleep(300);
+      proxy.down();
+      const err = await storageError(() => waiting, "backend-error");
+      expect(err.message).toMatch(/connect|terminated|ECONN/i);
+    } finally {
+      await closeAll();
+      await proxy.close();
+    }
   });
 
   it("is renewed in the background: the holder keeps the store past several lease times", async () => {

@@ -4,6 +4,7 @@
  * commit it, delete the frames it covers (keeping the newest N). The bar counts the frames read.
  */
 import { Command } from "commander";
+import type { SqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
 import { canonicalJson } from "../codec/json.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
@@ -11,7 +12,7 @@ import { compactGraph, type CompactionResult } from "../graph/compaction.js";
 import { backendSource, listFrameKeys } from "../graph/stored-graph.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
-import { formatBytes, printLine } from "./output.js";
+import { formatBytes, plural, printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { withStore, type CliBackend } from "./store.js";
@@ -33,14 +34,48 @@ function counting(backend: CliBackend, graph: string, progress: Progress): Stora
   };
 }
 
-function summary(r: CompactionResult): string {
+/** What a SQLite file occupies on disk, and how much of it is free pages (space the file keeps after deletes). */
+export interface SqliteSpace {
+  fileBytes: number;
+  freeBytes: number;
+  /** True when VACUUM ran and gave the free pages back to the file system. */
+  vacuumed: boolean;
+}
+
+/**
+ * Deleting rows frees pages inside a SQLite file, not on disk: the file keeps its size until VACUUM rewrites it.
+ * The WAL is checkpointed first so the figures describe the database file itself.
+ */
+function sqliteSpace(backend: SqliteBackend, vacuum: boolean): SqliteSpace {
+  const { db } = backend;
+  db.pragma("wal_checkpoint(TRUNCATE)");
+  if (vacuum) {
+    db.exec("VACUUM");
+    db.pragma("wal_checkpoint(TRUNCATE)");
+  }
+  const pageSize = db.pragma("page_size", { simple: true }) as number;
+  const pages = db.pragma("page_count", { simple: true }) as number;
+  const free = db.pragma("freelist_count", { simple: true }) as number;
+  return { fileBytes: pages * pageSize, freeBytes: free * pageSize, vacuumed: vacuum };
+}
+
+function summary(r: CompactionResult, space: SqliteSpace | undefined): string {
   const lines = [
     r.foldedFrames === 0
       ? `graph ${JSON.stringify(r.graphName)}: nothing to fold, baseline stays at seq ${r.baselineSeq}`
-      : `graph ${JSON.stringify(r.graphName)}: baseline seq ${r.previousBaselineSeq} -> ${r.baselineSeq} (${r.foldedFrames} frames folded)`,
-    `  deleted ${r.deletedFrames} frames, kept ${r.keptFrames} at or below the baseline`,
-    `  ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}${r.atomic ? "" : " (committed in two steps: the backend has no atomic batch)"}`,
+      : `graph ${JSON.stringify(r.graphName)}: baseline seq ${r.previousBaselineSeq} -> ${r.baselineSeq} (${plural(r.foldedFrames, "frame")} folded)`,
+    `  deleted ${plural(r.deletedFrames, "frame")}, kept ${r.keptFrames} at or below the baseline`,
+    `  graph data ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}${r.atomic ? "" : " (committed in two steps: the backend has no atomic batch)"}`,
   ];
+  if (space !== undefined) {
+    lines.push(
+      space.vacuumed
+        ? `  SQLite file vacuumed: ${formatBytes(space.fileBytes)} on disk`
+        : space.freeBytes > 0
+          ? `  SQLite file ${formatBytes(space.fileBytes)}, of which ${formatBytes(space.freeBytes)} is free space it keeps; run again with --vacuum to give it back`
+          : `  SQLite file ${formatBytes(space.fileBytes)}`,
+    );
+  }
   if (r.skippedTornFrames > 0) lines.push(`  skipped torn tail frame seq ${r.tornFrameSeqs.join(", ")} (left in place, as restore skips it)`);
   return lines.join("\n");
 }
@@ -52,19 +87,25 @@ export function compactCommand(): Command {
       .argument("<store>", "SQLite file or file-backend directory")
       .requiredOption("--graph <name>", "graph to compact")
       .option("--keep <n>", "frames at or below the new baseline to keep (newest first)", nonNegativeInt, 0)
+      .option("--vacuum", "SQLite: rewrite the file afterwards (VACUUM) so the space of deleted frames returns to the disk")
       .option("--json", "machine-readable output (the compaction result)"),
-  ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph: string; keep: number; json?: boolean }) => {
-    const result = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
-      selectGraphs(s.backend, opts.graph, store);
-      const progress = createProgress(opts.progress);
-      progress.start(`compact ${opts.graph}`, (await listFrameKeys(backendSource(s.backend), opts.graph)).length);
-      try {
-        return await compactGraph({ backend: counting(s.backend, opts.graph, progress) }, { graphName: opts.graph, keepFrames: opts.keep });
-      } finally {
-        progress.stop();
-      }
-    });
-    printLine(opts.json ? canonicalJson(result) : summary(result));
-    process.exitCode = EXIT.ok;
-  });
+  ).action(
+    async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph: string; keep: number; vacuum?: boolean; json?: boolean }) => {
+      const { result, space } = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
+        selectGraphs(s.backend, opts.graph, store);
+        const progress = createProgress(opts.progress);
+        progress.start(`compact ${opts.graph}`, (await listFrameKeys(backendSource(s.backend), opts.graph)).length);
+        let result: CompactionResult;
+        try {
+          result = await compactGraph({ backend: counting(s.backend, opts.graph, progress) }, { graphName: opts.graph, keepFrames: opts.keep });
+        } finally {
+          progress.stop();
+        }
+        const space = s.kind === "sqlite" ? sqliteSpace(s.backend as SqliteBackend, opts.vacuum === true) : undefined;
+        return { result, space };
+      });
+      printLine(opts.json ? canonicalJson(space === undefined ? result : { ...result, sqliteFile: space }) : summary(result, space));
+      process.exitCode = EXIT.ok;
+    },
+  );
 }

@@ -8,9 +8,10 @@ import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
 import { foldStoredGraph } from "../graph/fold.js";
 import { backendSource } from "../graph/stored-graph.js";
-import { EXIT } from "./errors.js";
+import { RestoreError } from "../errors.js";
+import { CliError, EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
-import { printLine } from "./output.js";
+import { plural, printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress } from "./progress.js";
 import { withStore } from "./store.js";
@@ -19,6 +20,27 @@ interface ExportOptions extends StoreCommandOptions, ProgressOptions {
   graph: string;
   at?: number;
   out?: string;
+}
+
+/** `--at` must name a seq the store can still give: not above its newest seq (that would silently export the latest). */
+function checkAt(graph: string, at: number, baselineSeq: number, lastFrameSeq: number | undefined): void {
+  const newest = Math.max(baselineSeq, lastFrameSeq ?? 0);
+  if (at > newest) {
+    throw new CliError(
+      "seq-out-of-range",
+      `--at ${at} is beyond graph ${JSON.stringify(graph)}'s newest seq ${newest}: pick a seq from ${baselineSeq} (its baseline) to ${newest}, or leave --at out for the latest state`,
+    );
+  }
+}
+
+/** The reader's "point in time no longer stored" said in the command's terms: what was asked, what exists, what to do. */
+function belowBaseline(err: unknown, graph: string, at: number | undefined): unknown {
+  if (!(err instanceof RestoreError) || at === undefined || typeof err.details.baselineSeq !== "number") return err;
+  const baselineSeq = err.details.baselineSeq;
+  return new CliError(
+    "seq-out-of-range",
+    `--at ${at} is older than graph ${JSON.stringify(graph)}'s baseline (seq ${baselineSeq}): compaction folded that history away, so the earliest seq export can give is ${baselineSeq}`,
+  );
 }
 
 export function exportCommand(): Command {
@@ -36,9 +58,14 @@ export function exportCommand(): Command {
       try {
         return await foldStoredGraph(backendSource(s.backend), opts.graph, {
           ...(opts.at === undefined ? {} : { targetSeq: opts.at }),
-          onStart: (view) => progress.start(`read ${opts.graph}`, view.keys.filter((k) => k.seq > view.baseline.seq && k.seq <= (opts.at ?? Infinity)).length),
+          onStart: (view) => {
+            if (opts.at !== undefined) checkAt(opts.graph, opts.at, view.baseline.seq, view.keys[view.keys.length - 1]?.seq);
+            progress.start(`read ${opts.graph}`, view.keys.filter((k) => k.seq > view.baseline.seq && k.seq <= (opts.at ?? Infinity)).length);
+          },
           onFrame: () => progress.advance(),
         });
+      } catch (err) {
+        throw belowBaseline(err, opts.graph, opts.at);
       } finally {
         progress.stop();
       }
@@ -52,7 +79,7 @@ export function exportCommand(): Command {
     } else {
       writeFileSync(opts.out, json + "\n");
       const frames = fold.appliedFrames + fold.ignoredFrames;
-      printLine(`exported graph ${JSON.stringify(opts.graph)} at seq ${fold.seq} (${frames} frames folded) to ${opts.out}`);
+      printLine(`exported graph ${JSON.stringify(opts.graph)} at seq ${fold.seq} (${plural(frames, "frame")} folded) to ${opts.out}`);
     }
     process.exitCode = EXIT.ok;
   });

@@ -5,13 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { parseJsonBytes } from "../codec/json.js";
+import { canonicalJson, parseJsonBytes } from "../codec/json.js";
 import { isSlice } from "../graph/apply.js";
 import type { GraphCheckpointRecord } from "../graph/storage-types.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 import { snapshotStorage } from "../tier/snapshot.js";
 import { CliError, EXIT } from "./errors.js";
-import { printLine } from "./output.js";
+import { plural, printLine } from "./output.js";
 import { withStoreOptions, type StoreCommandOptions } from "./options.js";
 import { backendSource, listFrameKeys } from "../graph/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
@@ -59,9 +59,10 @@ export function importCommand(): Command {
     new Command("import")
       .description("write a snapshot file (as printed by export) as a graph's new baseline, superseding its WAL")
       .argument("<file>", "snapshot JSON file")
-      .argument("<store>", "SQLite file or file-backend directory (created if missing; pass --backend for a new path)"),
+      .argument("<store>", "SQLite file or file-backend directory (created if missing; pass --backend for a new path)")
+      .option("--json", "machine-readable output (graph, baseline seq, superseded frames)"),
     false,
-  ).action(async (file: string, store: string, opts: StoreCommandOptions) => {
+  ).action(async (file: string, store: string, opts: StoreCommandOptions & { json?: boolean }) => {
     const snapshot = parseSnapshotFile(readFileSync(file), file);
     const { seq, superseded } = await withStore(store, { kind: opts.backend, mode: "create" }, async (s) => {
       const stored = await storedSeqs(s.backend, snapshot.name);
@@ -81,7 +82,11 @@ export function importCommand(): Command {
       await tier.close();
       return { seq, superseded: stored.frames };
     });
-    printLine(`imported graph ${JSON.stringify(snapshot.name)} as baseline seq ${seq}; ${superseded} stored frames are now superseded`);
+    printLine(
+      opts.json
+        ? canonicalJson({ graph: snapshot.name, baselineSeq: seq, supersededFrames: superseded })
+        : `imported graph ${JSON.stringify(snapshot.name)} as baseline seq ${seq}; ${plural(superseded, "stored frame")} now superseded`,
+    );
     process.exitCode = EXIT.ok;
   });
 }

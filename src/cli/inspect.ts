@@ -5,7 +5,7 @@ import { canonicalJson } from "../codec/json.js";
 import { backendSource, listFrameKeys, readBaseline, readFrame, type StoredGraphSource } from "../graph/stored-graph.js";
 import { REPLAY_ORDER, type Lifecycle } from "../wal/frame.js";
 import { CliError, EXIT } from "./errors.js";
-import { formatBytes, formatTimeNs, printLine } from "./output.js";
+import { formatBytes, formatTimeNs, printLine, plural } from "./output.js";
 import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { changeKind, discoverGraphs, graphExists } from "./scan.js";
@@ -90,13 +90,13 @@ export function selectGraphs(backend: CliBackend, graph: string | undefined, sto
 }
 
 function printHuman(kind: string, path: string, graphs: readonly GraphInspection[]): void {
-  printLine(`store ${path} (${kind}), ${graphs.length} graph${graphs.length === 1 ? "" : "s"}`);
+  printLine(`store ${path} (${kind}), ${plural(graphs.length, "graph")}`);
   for (const g of graphs) {
     printLine();
     printLine(`graph ${JSON.stringify(g.name)}`);
     const b = g.baseline;
     if (b.state === "ok") {
-      printLine(`  baseline    seq ${b.seq}, ${b.time}, ${b.nodes} nodes, ${formatBytes(b.bytes)}`);
+      printLine(`  baseline    seq ${b.seq}, ${b.time}, ${plural(b.nodes, "node")}, ${formatBytes(b.bytes)}`);
     } else if (b.state === "invalid") {
       printLine(`  baseline    INVALID: ${b.reason}`);
     } else {
@@ -104,7 +104,7 @@ function printHuman(kind: string, path: string, graphs: readonly GraphInspection
     }
     const w = g.wal;
     const range = w.firstSeq === null ? "" : `, seq ${w.firstSeq}..${w.lastSeq}`;
-    printLine(`  wal         ${w.frames} frames, ${formatBytes(w.bytes)}${range}`);
+    printLine(`  wal         ${plural(w.frames, "frame")}, ${formatBytes(w.bytes)}${range}`);
     if (w.frames === 0) continue;
     printLine(`  lifecycles  ${REPLAY_ORDER.map((l) => `${l} ${w.lifecycles[l]}`).join(", ")}`);
     const kinds = Object.entries(w.kinds).map(([k, n]) => `${k} ${n}`);

@@ -1,7 +1,8 @@
 /**
  * Opening a store from a path: SQLite file or file-backend directory, detected from the path or forced with
- * `--backend`. Read commands open SQLite read-only inside one read transaction (a consistent view, and a writer
- * cannot start underneath us); the file backend has no read-only mode, so it takes the store lock.
+ * `--backend`. Read commands open stores read-only, without the lock, so they work on a live store: SQLite inside
+ * one read transaction (one point in time), file stores through the stored-graph reader (which starts over when a
+ * compaction moves the baseline). Other commands take the store lock like any writer.
  */
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";

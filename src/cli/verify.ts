@@ -10,7 +10,7 @@ import { canonicalJson } from "../codec/json.js";
 import { backendSource, surveyStoredGraph, type FramePosition, type StoredGraphSource } from "../graph/stored-graph.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
-import { printLine } from "./output.js";
+import { printLine, plural } from "./output.js";
 import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { withStore } from "./store.js";
@@ -141,7 +141,7 @@ function describeProblem(p: Problem): string {
 function printHuman(results: readonly GraphVerification[], exitCode: number): void {
   for (const g of results) {
     const base = g.baselineSeq === null ? "no usable baseline" : `baseline seq ${g.baselineSeq}`;
-    printLine(`graph ${JSON.stringify(g.name)}: ${base}, ${g.frames} frames (${g.framesAbove} above the baseline)`);
+    printLine(`graph ${JSON.stringify(g.name)}: ${base}, ${plural(g.frames, "frame")} (${g.framesAbove} above the baseline)`);
     for (const p of g.problems) printLine(`  ${describeProblem(p)}`);
     printLine(`  ${VERDICT_TEXT[g.verdict]}`);
   }

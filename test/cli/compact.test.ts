@@ -1,9 +1,13 @@
 /**
  * `compact`: the library's compactGraph run inline on a closed store. The restored state is unchanged, covered
  * frames are deleted (keeping --keep of them), a torn tail is skipped and left, a mid-stream corruption changes
- * nothing, and a store in use is refused.
+ * nothing, and a store in use is refused. On SQLite it reports the free space the file keeps, and --vacuum returns it.
  */
+import { statSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { attachSnapshotStorage, createGraph, kvStorage, snapshotStorage, walFrameCodec } from "../../src/index.js";
+import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
+import type { WALFrame } from "../../src/wal/frame.js";
 import { requireBuiltBin, runCli, runCliInTty, tempDir } from "./fixtures/cli.js";
 import { SHOP, libraryRestore, writeShopStore } from "./fixtures/live.js";
 import { KINDS, damageFrame, openBackend, storePath } from "./fixtures/stores.js";
@@ -99,6 +103,63 @@ describe.each(KINDS)("compact (%s store)", (kind) => {
     const missing = runCli(["compact", path, "--graph", "nope"]);
     expect(missing.code).toBe(4);
     expect(missing.stderr).toMatch(/^error graph-not-found: /);
+  });
+});
+
+describe("compact: the disk space of a SQLite store", () => {
+  it("says how much free space the file keeps after compaction, and --vacuum gives it back to the disk", async () => {
+    const path = storePath("sqlite", tmp.path("space"));
+    const backend = openBackend("sqlite", path);
+    const kv = kvStorage<WALFrame>(backend, { codec: walFrameCodec });
+    // A large WAL of one graph beside its baseline: many big frames, then compaction deletes them.
+    const g = createGraph("big");
+    g.state("blob", "x");
+    const handle = attachSnapshotStorage(g, [{ snapshot: snapshotStorage<GraphCheckpointRecord>(backend), wal: kv }], {
+      compactEvery: Number.POSITIVE_INFINITY,
+    });
+    for (let i = 0; i < 300; i++) g.set("blob", `${i}:${"y".repeat(4000)}`);
+    await handle.flush();
+    await handle.dispose();
+    backend.close();
+    const grown = statSync(path).size;
+
+    const first = runCli(["compact", path, "--graph", "big"]);
+    expect(first.code, first.stderr).toBe(0);
+    const kept = /SQLite file ([\d.]+ \w+), of which ([\d.]+ \w+) is free space it keeps; run again with --vacuum to give it back/.exec(first.stdout);
+    expect(kept, first.stdout).not.toBeNull();
+    expect(statSync(path).size).toBeGreaterThan(grown / 2); // the file keeps its size: the pages are only free
+
+    const second = runCli(["compact", path, "--graph", "big", "--vacuum"]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/SQLite file vacuumed: [\d.]+ \w+ on disk/);
+    expect(statSync(path).size).toBeLessThan(grown / 10);
+    expect(runCli(["verify", path]).code).toBe(0);
+  });
+});
+
+describe("counts in words", () => {
+  it("says 1 frame, 1 node and 1 graph, not 1 frames", async () => {
+    const path = storePath("sqlite", tmp.path("one"));
+    const backend = openBackend("sqlite", path);
+    const g = createGraph("solo");
+    g.state("only", 0);
+    const handle = attachSnapshotStorage(
+      g,
+      [{ snapshot: snapshotStorage<GraphCheckpointRecord>(backend), wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec }) }],
+      { compactEvery: Number.POSITIVE_INFINITY },
+    );
+    g.set("only", 1);
+    await handle.flush();
+    await handle.dispose();
+    backend.close();
+    const inspected = runCli(["inspect", path]).stdout;
+    expect(inspected).toContain("1 graph\n");
+    expect(inspected).toMatch(/1 node, /);
+    expect(inspected).toMatch(/wal {9}1 frame, /);
+    expect(runCli(["verify", path]).stdout).toMatch(/, 1 frame \(1 above the baseline\)/);
+    const compacted = runCli(["compact", path, "--graph", "solo"]).stdout;
+    expect(compacted).toContain("(1 frame folded)");
+    expect(compacted).toContain("deleted 1 frame, kept 0");
   });
 });
 

@@ -34,13 +34,21 @@ describe.each(KINDS)("export (%s store written by a live graph)", (kind) => {
     expect((await libraryRestore(kind, path)).snapshot).toEqual(final);
   });
 
-  it("--at SEQ gives the snapshot the graph had at that seq; below the baseline is phase-failed", async () => {
+  it("--at SEQ gives the snapshot the graph had at that seq; below the baseline or beyond the newest seq is an error that says what exists", async () => {
     const path = storePath(kind, tmp.path("at"));
     const history = await writeShopStore(kind, path);
     for (const [seq, snap] of history) expect(exportJson(path, "--at", String(seq))).toEqual(snap);
-    const r = runCli(["export", path, "--graph", SHOP, "--at", "0"]);
-    expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/^error phase-failed: .*below the baseline seq 1\n$/);
+    const below = runCli(["export", path, "--graph", SHOP, "--at", "0"]);
+    expect(below.code).toBe(4);
+    expect(below.stderr).toMatch(/^error seq-out-of-range: --at 0 is older than graph "shop"'s baseline \(seq 1\): .* the earliest seq export can give is 1\n$/);
+    const [lastSeq] = lastOf(history);
+    // Beyond the newest seq: an error, not the latest state passed off as the one asked for.
+    const beyond = runCli(["export", path, "--graph", SHOP, "--at", String(lastSeq + 1)]);
+    expect(beyond.code).toBe(4);
+    expect(beyond.stdout).toBe("");
+    expect(beyond.stderr).toBe(
+      `error seq-out-of-range: --at ${lastSeq + 1} is beyond graph "shop"'s newest seq ${lastSeq}: pick a seq from 1 (its baseline) to ${lastSeq}, or leave --at out for the latest state\n`,
+    );
   });
 
   it("--out writes the file and says what it wrote", async () => {
@@ -105,7 +113,7 @@ describe.each(KINDS)("import into a %s store", (kind) => {
     const r = runCli(args);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('imported graph "shop" as baseline seq 1; 0 stored frames are now superseded\n');
+    expect(r.stdout).toBe('imported graph "shop" as baseline seq 1; 0 stored frames now superseded\n');
     expect(exportJson(dst)).toEqual(final);
     expect((await libraryRestore(other, dst)).snapshot).toEqual(final);
   });
@@ -122,16 +130,20 @@ describe.each(KINDS)("import into a %s store", (kind) => {
 
     const r = runCli(["import", file, path]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`imported graph "shop" as baseline seq ${lastSeq + 1}; ${lastSeq - 1} stored frames are now superseded\n`);
+    expect(r.stdout).toBe(`imported graph "shop" as baseline seq ${lastSeq + 1}; ${lastSeq - 1} stored frames now superseded\n`);
+    // Again with --json: the same import, one seq higher.
+    const json = runCli(["import", file, path, "--json"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ graph: "shop", baselineSeq: lastSeq + 2, supersededFrames: lastSeq - 1 });
     expect(exportJson(path)).toEqual(snap);
     const lib = await libraryRestore(kind, path);
-    expect(lib.result).toMatchObject({ replayedFrames: 0, finalSeq: lastSeq + 1 });
+    expect(lib.result).toMatchObject({ replayedFrames: 0, finalSeq: lastSeq + 2 });
     expect(lib.snapshot.nodes.price).toMatchObject({ value: 99 });
     expect(runCli(["verify", path]).code).toBe(0);
 
     expect(runCli(["compact", path, "--graph", SHOP]).code).toBe(0);
     const doc = JSON.parse(runCli(["inspect", path, "--json"]).stdout) as { graphs: Array<{ wal: { frames: number }; baseline: { seq: number } }> };
-    expect(doc.graphs[0]).toMatchObject({ wal: { frames: 0 }, baseline: { seq: lastSeq + 1 } });
+    expect(doc.graphs[0]).toMatchObject({ wal: { frames: 0 }, baseline: { seq: lastSeq + 2 } });
   });
 
   it("rejects a file that is not a graph snapshot with invalid-input, writing nothing", async () => {

@@ -1,8 +1,13 @@
 /**
- * attachSnapshotStorage (docs/protocol.md §7.5, docs/design.md §3.7–§3.8, §3.14–§3.15): a full baseline at attach, then one
- * diff per settled wave, computed on the wave's paths only against a mirror of the last persisted state, written
- * as WAL frames (or as a baseline every `compactEvery` persisted waves). The main thread builds frame objects and
- * hands them to the tiers; encoding, checksums (for sealing codecs) and I/O happen where the tier runs.
+ * attachSnapshotStorage (docs/protocol.md §7.5, docs/design.md §3.7–§3.8, §3.14–§3.15, §3.18): a full baseline at
+ * attach, then one diff per settled wave, computed on the wave's paths only against a mirror of the last persisted
+ * state, written as WAL frames. The main thread builds frame objects and hands them to the tiers; encoding,
+ * checksums (for sealing codecs) and I/O happen where the tier runs.
+ * Seqs (docs/design.md §3.7): frames are consecutive. A baseline of the live graph (attach, `rebaseline()`) takes
+ * a seq of its own and is durable before any later frame is written; a periodic baseline is the sum of the frames
+ * before it and carries the last one's seq, so one that never lands leaves no hole. Periodic baselines come from
+ * the store's actor in the background (engine tiers), else from here when the WAL outgrows a ratio of the last
+ * baseline, or every `compactEvery` waves when asked; a burst writes one per pair.
  * A write refused for good stops its pair at that seq until `rebaseline()` (docs/design.md §3.16).
  * Layer 4 (graph).
  */
@@ -15,6 +20,7 @@ import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { diffFrames } from "./decompose.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "./paths.js";
+import { diffBytes, snapshotBytes } from "./size-estimate.js";
 import type {
   AttachOptions,
   AttachPair,
@@ -25,17 +31,37 @@ import type {
 } from "./storage-types.js";
 import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type GraphWave } from "./types.js";
 
-const DEFAULT_COMPACT_EVERY = 10;
-/** Baseline seqs remembered above the durable seq (a bound for handles that never flush; see PairState.baselines). */
+/**
+ * Default baseline ratio: a new baseline once the WAL written since the last one exceeds this many times its size
+ * (docs/design.md §3.18: measured with bench/suites/main-thread-cost.ts and the ratio sweep in bench/README.md).
+ */
+export const DEFAULT_BASELINE_RATIO = 2;
+/**
+ * Baselines smaller than this count as this big for the ratio: a small graph is not re-baselined every few
+ * frames (each baseline is a backend write of its own). The disk bound is baseline + ratio × max(baseline, this).
+ */
+export const BASELINE_MIN_BYTES = 64 * 1024;
+/** Own-seq baselines remembered above the durable seq (a bound for handles that never flush; see PairState.holes). */
 const MAX_TRACKED_BASELINES = 4096;
 const noop = (): void => {};
 
 /** Wall clock in ns (integer), as the references write it. */
 const nowNs = (): number => Date.now() * 1_000_000;
 
+/**
+ * A baseline is `own` when it is the live graph rather than the sum of the frames before it (attach, rebaseline,
+ * every baseline of a pair without a WAL): it takes a seq of its own. A periodic one carries the last frame's seq.
+ */
 type Item =
-  | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number }
+  | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number; own: boolean }
   | { kind: "frames"; diff: GraphSnapshotDiff; timestampNs: number; frames: GraphWALFrame[] | undefined; next: number };
+
+/**
+ * When a pair writes periodic baselines: every `waves` persisted waves (an explicit compactEvery; Infinity never),
+ * when the estimated WAL since the last baseline exceeds `ratio` × its estimated size, or never from here because
+ * the store's actor folds the WAL in the background.
+ */
+type Cadence = { kind: "waves"; waves: number } | { kind: "ratio"; ratio: number } | { kind: "background" };
 
 /** Per-pair cursor and outbox. Items wait here until the seq bootstrap is done and leave once saved. */
 class PairState {
@@ -53,14 +79,29 @@ class PairState {
   /** The save that failed last (the outbox is stuck until it succeeds). */
   blocked: Error | undefined;
   /**
-   * Seqs of baselines numbered above `durable`, ascending: the holes in the WAL's seqs that are not refused frames.
-   * Capped: forgetting one only makes a later gap search stop earlier (more unacknowledged frames dropped).
+   * Set while an own baseline is being made durable: no frame leaves the outbox before it (a store never holds
+   * frames above a missing own baseline). Stays set after a transient failure (`gateError`) until flush() retries.
    */
-  baselines: number[] = [];
+  gate: Promise<void> | undefined;
+  gateError: Error | undefined;
+  /**
+   * Seqs of own baselines numbered above `durable`, ascending: the holes in the WAL's seqs that are not refused
+   * frames. Capped: forgetting one only makes a later gap search stop earlier (more unacknowledged frames dropped).
+   */
+  holes: number[] = [];
+  /** Seq of the last baseline saved (the one a refused snapshot flush refers to). */
+  lastBaseline = 0;
+  /** A periodic baseline is due at the end of this tick (see `emitDue`). */
+  due = false;
   sinceBaseline = 0;
+  /** Estimated bytes of the frames saved since the last baseline, and of that baseline (ratio cadence). */
+  walBytes = 0;
+  baselineBytes = 0;
   /** FIFO outbox: `queue[head]` is next (an index, not shift(): waves queued during the bootstrap can be many). */
   queue: Array<Item | undefined> = [];
   head = 0;
+  /** Index in `queue` of the unsent baseline a newer one replaces (-1: none), so the outbox holds at most one. */
+  replaceable = -1;
   /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: docs/design.md §3.14). */
   readonly seal: boolean;
   readonly prefix: string;
@@ -69,7 +110,7 @@ class PairState {
   constructor(
     readonly snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
     readonly wal: KvStorageTier<WALFrame> | undefined,
-    readonly compactEvery: number,
+    readonly cadence: Cadence,
     graphName: string,
   ) {
     this.seal = wal?.codecName !== walFrameCodec.name;
@@ -87,14 +128,13 @@ class PairState {
  */
 export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions = {}): StorageHandle {
   checkGraph(graph);
-  const { paths, filter, onError } = checkOptions(opts);
+  const { paths, filter, onError, baselineRatio } = checkOptions(opts);
   if (!Array.isArray(pairs) || pairs.length === 0) {
     throw new TypeError("attachSnapshotStorage: pairs must be a non-empty array of { snapshot, wal? }");
   }
   const states = pairs.map((p, i) => {
     checkPair(p, i);
-    const every = opts.compactEvery ?? p.snapshot.compactEvery ?? DEFAULT_COMPACT_EVERY;
-    return new PairState(p.snapshot, p.wal, every, graph.name);
+    return new PairState(p.snapshot, p.wal, cadenceOf(graph.name, p, opts.compactEvery, baselineRatio), graph.name);
   });
 
   const report = (err: unknown, pair: PairState): void => {
@@ -109,7 +149,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   /** Saves one item (throws what the tier throws); seqs advance only with what was saved. */
   const save = (pair: PairState, item: Item): void => {
     if (item.kind === "baseline") {
-      const seq = pair.seq + 1;
+      const seq = item.own ? pair.seq + 1 : pair.seq;
       pair.snapshot.save({
         name: graph.name,
         mode: "full",
@@ -119,7 +159,11 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         format_version: SNAPSHOT_VERSION,
       });
       pair.seq = seq;
-      if (pair.baselines.push(seq) > MAX_TRACKED_BASELINES) pair.baselines.shift();
+      pair.lastBaseline = seq;
+      if (item.own && pair.wal !== undefined) {
+        if (pair.holes.push(seq) > MAX_TRACKED_BASELINES) pair.holes.shift();
+        openGate(pair, seq);
+      }
       return;
     }
     const wal = pair.wal as KvStorageTier<WALFrame>;
@@ -133,14 +177,44 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   };
 
   /**
+   * Makes the own baseline just saved durable at once, whatever the snapshot tier's debounce, and holds every
+   * frame back until it is: frames above a baseline that never landed would be a hole in the changes.
+   */
+  const openGate = (pair: PairState, seq: number): void => {
+    const gate: Promise<void> = pair.snapshot.flush().then(
+      () => {
+        if (pair.gate !== gate) return;
+        pair.gate = undefined;
+        pair.gateError = undefined;
+        drain(pair);
+      },
+      (err: unknown) => {
+        if (pair.gate !== gate) return;
+        if (cannotSucceed(err)) {
+          pair.gate = undefined;
+          void stop(pair, err, seq);
+          return;
+        }
+        // The baseline stays pending in the tier; flush() retries it. Frames keep waiting.
+        pair.gateError = err instanceof Error ? err : new Error(String(err));
+        report(err, pair);
+      },
+    );
+    pair.gate = gate;
+    pair.gateError = undefined;
+  };
+
+  /**
    * Stops `pair` for good: nothing more is saved or acknowledged. `refused` is the refused seq, or a search for
    * it that also removes whatever the store holds past it (never rejects); onError hears the outcome once.
    */
   const stop = (pair: PairState, cause: Error, refused: number | Promise<number>): Promise<Error> => {
     if (pair.stopped !== undefined) return pair.stopped;
-    pair.queue.length = 0; // superseded: a rebaseline writes the live graph
-    pair.head = 0;
+    clearQueue(pair); // superseded: a rebaseline writes the live graph
     pair.blocked = undefined;
+    pair.gate = undefined;
+    pair.gateError = undefined;
+    pair.due = false;
     const settle = (seq: number): Error => {
       const err = refusedError(graph.name, seq, cause);
       report(err, pair);
@@ -158,7 +232,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       return;
     }
     // The refused save is known exactly and nothing after it reached a tier: there is nothing to remove.
-    let refused = pair.seq + 1; // a baseline, or frames that could not even be built
+    let refused = item.kind === "baseline" && !item.own ? pair.seq : pair.seq + 1; // a baseline, or unbuildable frames
     let numbered = refused;
     if (item.kind === "frames" && item.frames !== undefined) {
       refused = item.frames[item.next]?.frame_seq ?? refused;
@@ -168,28 +242,40 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     void stop(pair, err, refused);
   };
 
-  /** Saves queued items in order until one fails. */
+  /** Saves queued items in order until one fails or an own baseline holds the rest back. */
   const drain = (pair: PairState): void => {
-    if (!pair.ready || pair.stopped !== undefined) return;
-    while (pair.head < pair.queue.length) {
-      const item = pair.queue[pair.head] as Item;
-      try {
-        save(pair, item);
-      } catch (err) {
-        fail(pair, item, err);
-        return;
+    while (pair.ready && pair.stopped === undefined && pair.gate === undefined && pair.head < pair.queue.length) {
+      const item = pair.queue[pair.head];
+      if (item !== undefined) {
+        try {
+          save(pair, item);
+        } catch (err) {
+          fail(pair, item, err);
+          return;
+        }
+        pair.blocked = undefined;
       }
+      if (pair.replaceable === pair.head) pair.replaceable = -1;
       pair.queue[pair.head++] = undefined; // released for GC
-      pair.blocked = undefined;
     }
+    if (pair.head === pair.queue.length) clearQueue(pair);
+  };
+
+  const clearQueue = (pair: PairState): void => {
     if (pair.queue.length !== 0) pair.queue.length = 0;
     pair.head = 0;
+    pair.replaceable = -1;
   };
 
   /** Saves `item` now when nothing waits ahead of it (the steady state), else queues it behind the rest. */
   const submit = (pair: PairState, item: Item): void => {
     if (pair.stopped !== undefined) return; // nothing is written past a refused seq until rebaseline()
-    if (!pair.ready || pair.head !== pair.queue.length) {
+    if (!pair.ready || pair.gate !== undefined || pair.head !== pair.queue.length) {
+      if (item.kind === "baseline" && (!item.own || pair.wal === undefined)) {
+        // A newer baseline holds everything an unsent older one does: memory holds one baseline per pair.
+        if (pair.replaceable >= pair.head) pair.queue[pair.replaceable] = undefined;
+        pair.replaceable = pair.queue.length;
+      }
       pair.queue.push(item);
       drain(pair);
       return;
@@ -215,20 +301,33 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       (err: unknown) => {
         // Never write at seqs that may already be taken: the pair stays silent.
         const e = err instanceof Error ? err : new Error(String(err));
-        pair.queue.length = 0;
-        pair.head = 0;
+        clearQueue(pair);
         pair.stopped = Promise.resolve(e);
         report(e, pair);
       },
     );
   };
 
+  /** Sets the size the ratio cadence compares the WAL with (an estimate, O(graph): taken with a full snapshot). */
+  const baselineTaken = (pair: PairState, snapshot: GraphPersistSnapshot, sizeOf: () => number): void => {
+    pair.sinceBaseline = 0;
+    pair.walBytes = 0;
+    pair.due = false;
+    if (pair.cadence.kind === "ratio") pair.baselineBytes = sizeOf();
+  };
+  const sizer = (snapshot: GraphPersistSnapshot): (() => number) => {
+    let bytes: number | undefined;
+    return () => (bytes ??= snapshotBytes(snapshot));
+  };
+
   // ---- attach baseline and seq bootstrap -------------------------------------------------------------------
   const initial = graph.snapshot();
   const mirror = new SnapshotMirror(initial);
   const attachedAt = nowNs();
+  const initialSize = sizer(initial);
   for (const pair of states) {
-    pair.queue.push({ kind: "baseline", snapshot: initial, timestampNs: attachedAt });
+    baselineTaken(pair, initial, initialSize);
+    pair.queue.push({ kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true });
     startBootstrap(pair);
   }
 
@@ -282,33 +381,67 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     persist(diff);
   };
 
-  /** Saves the wave's frames (and a baseline at each boundary) in every pair, or queues what cannot go yet. */
+  /** Saves the wave's frames in every pair (or queues what cannot go yet) and notes which baselines fall due. */
   const persist = (diff: DiffBuilder): void => {
     if (diff.empty) return;
     const timestampNs = nowNs();
     // `diff` is the mirror's scratch: an item that outlives this call before being numbered gets its own copy.
     let kept: GraphSnapshotDiff | undefined;
-    let baseline: GraphPersistSnapshot | undefined;
+    let bytes = -1;
     for (const pair of states) {
       if (pair.stopped !== undefined) continue;
       if (pair.wal === undefined) {
         // Without a WAL every persisted wave is a full baseline: O(graph) by the caller's choice.
-        baseline ??= graph.snapshot();
-        submit(pair, { kind: "baseline", snapshot: baseline, timestampNs });
+        markDue(pair);
         continue;
       }
       const item: Item = { kind: "frames", diff, timestampNs, frames: undefined, next: 0 };
       submit(pair, item);
       if (item.frames === undefined) item.diff = kept ??= diff.copy();
-      // The wave's frames are written too, so the WAL alone stays gap-free whichever tier lands first.
-      if (pair.stopped === undefined && ++pair.sinceBaseline >= pair.compactEvery) {
-        pair.sinceBaseline = 0;
-        baseline ??= graph.snapshot();
-        submit(pair, { kind: "baseline", snapshot: baseline, timestampNs });
+      if (pair.stopped !== undefined) continue;
+      const cadence = pair.cadence;
+      if (cadence.kind === "waves") {
+        if (++pair.sinceBaseline >= cadence.waves) markDue(pair);
+      } else if (cadence.kind === "ratio") {
+        if (bytes < 0) bytes = diffBytes(diff);
+        pair.walBytes += bytes;
+        if (pair.walBytes > cadence.ratio * Math.max(pair.baselineBytes, BASELINE_MIN_BYTES)) markDue(pair);
       }
     }
-    // A full snapshot was taken anyway (amortized over compactEvery waves): re-seed the mirror from it.
-    if (baseline !== undefined) mirror.reset(baseline);
+  };
+
+  // ---- periodic baselines ----------------------------------------------------------------------------------
+  let emitScheduled = false;
+  const markDue = (pair: PairState): void => {
+    pair.due = true;
+    if (!emitScheduled) {
+      emitScheduled = true;
+      queueMicrotask(emitDue);
+    }
+  };
+
+  /**
+   * Writes the baselines that fell due, once per tick (a burst of waves writes one per pair, not one per
+   * boundary). The snapshot is the mirror: exactly the sum of the frames handed out so far, whatever a gate held
+   * back since, so its seq is the last frame's. One snapshot serves every pair.
+   */
+  const emitDue = (): void => {
+    if (!emitScheduled) return;
+    emitScheduled = false;
+    let snapshot: GraphPersistSnapshot | undefined;
+    let size: (() => number) | undefined;
+    const timestampNs = nowNs();
+    for (const pair of states) {
+      if (!pair.due) continue;
+      if (pair.stopped !== undefined) {
+        pair.due = false;
+        continue;
+      }
+      snapshot ??= mirror.snapshot(graph.name);
+      size ??= sizer(snapshot);
+      baselineTaken(pair, snapshot, size);
+      submit(pair, { kind: "baseline", snapshot, timestampNs, own: pair.wal === undefined });
+    }
   };
 
   const unsubscribe = graph.observe(onWave);
@@ -322,7 +455,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const dropPastGap = async (pair: PairState): Promise<number> => {
     const wal = pair.wal as KvStorageTier<WALFrame>;
     await wal.flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
-    const baselines = new Set(pair.baselines);
+    const holes = new Set(pair.holes);
     let gap = pair.durable + 1;
     try {
       const stored = new Set<number>();
@@ -332,7 +465,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       }
       gap = pair.seq + 1; // every frame stored: the pair stops after its last one
       for (let s = pair.durable + 1; s <= pair.seq; s++) {
-        if (!stored.has(s) && !baselines.has(s)) {
+        if (!stored.has(s) && !holes.has(s)) {
           gap = s;
           break;
         }
@@ -342,7 +475,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     }
     const deletes: Array<Promise<void>> = [];
     for (let s = gap; s <= pair.seq; s++) {
-      if (!baselines.has(s)) deletes.push(wal.delete(walFrameKey(pair.prefix, s)).catch(noop));
+      if (!holes.has(s)) deletes.push(wal.delete(walFrameKey(pair.prefix, s)).catch(noop));
     }
     await Promise.all(deletes);
     return gap;
@@ -356,7 +489,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     }
     if (tier === "wal") return stop(pair, err, dropPastGap(pair));
     // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
-    return stop(pair, err, pair.baselines[pair.baselines.length - 1] ?? pair.durable + 1);
+    return stop(pair, err, pair.lastBaseline);
   };
 
   const flushPair = async (pair: PairState): Promise<number> => {
@@ -364,6 +497,14 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     drain(pair);
     if (pair.stopped !== undefined) throw await pair.stopped;
     if (pair.blocked !== undefined) throw pair.blocked;
+    if (pair.gateError !== undefined) openGate(pair, pair.lastBaseline); // retry the own baseline first
+    // Frames held back by an own baseline leave once it is durable; they are part of this flush.
+    while (pair.gate !== undefined) {
+      await pair.gate;
+      if (pair.stopped !== undefined) throw await pair.stopped;
+      if (pair.gateError !== undefined) throw pair.gateError;
+      if (pair.blocked !== undefined) throw pair.blocked;
+    }
     const target = pair.seq;
     if (pair.wal !== undefined) {
       try {
@@ -381,16 +522,17 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     if (pair.stopped !== undefined) throw await pair.stopped;
     if (target > pair.durable) {
       pair.durable = target;
-      const b = pair.baselines;
+      const h = pair.holes;
       let k = 0;
-      while (k < b.length && (b[k] as number) <= target) k++;
-      if (k > 0) b.splice(0, k);
+      while (k < h.length && (h[k] as number) <= target) k++;
+      if (k > 0) h.splice(0, k);
     }
     return pair.durable;
   };
 
-  const flush = (): Promise<number> =>
-    quiet(
+  const flush = (): Promise<number> => {
+    emitDue(); // baselines due in this tick go with this flush
+    return quiet(
       Promise.allSettled(states.map(flushPair)).then((results) => {
         let seq = Number.POSITIVE_INFINITY;
         for (const r of results) {
@@ -400,6 +542,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         return seq;
       }),
     );
+  };
 
   const rebaseline = async (): Promise<number> => {
     if (disposed) {
@@ -423,12 +566,13 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     if (pendingNodes.size > 0 || pendingMounts.size > 0) persistPending(); // gated changes: the mirror catches up
     const snapshot = graph.snapshot();
     mirror.reset(snapshot);
+    const size = sizer(snapshot);
     const timestampNs = nowNs();
     for (const pair of states) {
       if (!pair.ready) continue;
       pair.stopped = undefined;
-      pair.sinceBaseline = 0;
-      submit(pair, { kind: "baseline", snapshot, timestampNs });
+      baselineTaken(pair, snapshot, size);
+      submit(pair, { kind: "baseline", snapshot, timestampNs, own: true });
     }
     return flush();
   };
@@ -451,6 +595,25 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       return seq === Number.POSITIVE_INFINITY ? 0 : seq;
     },
   };
+}
+
+/**
+ * A pair's periodic-baseline cadence: an explicit `compactEvery` (the option, else the snapshot tier's) counts
+ * waves, as in the references. By default the ratio rule applies; with engine tiers the store's actor applies it
+ * in the background (no full snapshot on this thread after attach) when it can, else attach does.
+ */
+function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | undefined, ratio: number): Cadence {
+  const waves = compactEvery ?? pair.snapshot.compactEvery;
+  if (waves !== undefined) return { kind: "waves", waves };
+  if (pair.wal === undefined) return { kind: "ratio", ratio };
+  try {
+    if (pair.wal.foldInBackground?.(graphName, pair.snapshot, { ratio, minBytes: BASELINE_MIN_BYTES }) === true) {
+      return { kind: "background" };
+    }
+  } catch {
+    // a closed tier: attach's own writes report it
+  }
+  return { kind: "ratio", ratio };
 }
 
 /**
@@ -539,9 +702,10 @@ function checkOptions(opts: AttachOptions): {
   paths: ReadonlySet<string> | undefined;
   filter: AttachOptions["filter"];
   onError: AttachOptions["onError"];
+  baselineRatio: number;
 } {
   if (typeof opts !== "object" || opts === null) throw new TypeError("attachSnapshotStorage: opts must be an object");
-  const { paths, filter, onError, compactEvery } = opts;
+  const { paths, filter, onError, compactEvery, baselineRatio = DEFAULT_BASELINE_RATIO } = opts;
   if (paths !== undefined && (!Array.isArray(paths) || !paths.every((p) => typeof p === "string"))) {
     throw new TypeError("attachSnapshotStorage: opts.paths must be an array of path strings");
   }
@@ -558,5 +722,8 @@ function checkOptions(opts: AttachOptions): {
       `attachSnapshotStorage: opts.compactEvery must be an integer >= 1 or Infinity, got ${String(compactEvery)}`,
     );
   }
-  return { paths: paths === undefined ? undefined : new Set(paths), filter, onError };
+  if (typeof baselineRatio !== "number" || !Number.isFinite(baselineRatio) || baselineRatio <= 0) {
+    throw new RangeError(`attachSnapshotStorage: opts.baselineRatio must be a finite number > 0, got ${String(baselineRatio)}`);
+  }
+  return { paths: paths === undefined ? undefined : new Set(paths), filter, onError, baselineRatio };
 }

@@ -3,7 +3,7 @@
  * comparison is shared with attach, which runs it only on the paths a wave touched.
  * Layer 4 (graph).
  */
-import { jsonEqual } from "./json-utils.js";
+import { jsonEqual, setOwn } from "./json-utils.js";
 import type {
   DiffNodeAdded,
   DiffNodeRemoved,
@@ -11,7 +11,7 @@ import type {
   GraphSnapshotDiff,
 } from "./storage-types.js";
 import { compareCodePoints, parentPath } from "./paths.js";
-import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
+import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type JsonValue, type SnapshotNodeSlice } from "./types.js";
 
 const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
 
@@ -146,6 +146,27 @@ function checkSnapshot(s: GraphPersistSnapshot, arg: string): void {
 }
 
 /**
+ * A snapshot in `Graph.snapshot()` form from node slices by path and mount paths: nodes in code-point order,
+ * edges from deps whose two ends are nodes, sorted subgraphs. O(n log n); the slices are used as they are.
+ */
+export function snapshotOfSlices(
+  name: string,
+  slices: ReadonlyMap<string, SnapshotNodeSlice>,
+  mounts: Iterable<string>,
+): GraphPersistSnapshot {
+  const paths = [...slices.keys()].sort(compareCodePoints);
+  const nodes: Record<string, SnapshotNodeSlice> = {};
+  const edges: Array<{ from: string; to: string }> = [];
+  for (const p of paths) {
+    const slice = slices.get(p) as SnapshotNodeSlice;
+    setOwn(nodes, p, slice);
+    for (const d of slice.deps) if (slices.has(d)) edges.push({ from: d, to: p });
+  }
+  edges.sort((a, b) => compareCodePoints(a.from, b.from) || compareCodePoints(a.to, b.to));
+  return { name, nodes, edges, subgraphs: [...mounts].sort(compareCodePoints), version: SNAPSHOT_VERSION };
+}
+
+/**
  * The last persisted state of every node and mount, kept by attach so a wave is diffed on the paths it touched
  * only: `update` costs O(touched paths × node size + size of unmounted subtrees), never O(graph). A per-mount
  * index lets an unmount find the mirrored subtree it dropped without scanning every path.
@@ -168,6 +189,16 @@ export class SnapshotMirror {
     this.mounts.set("", { nodes: new Set(), children: new Set() });
     for (const m of [...snapshot.subgraphs].sort(compareCodePoints)) this.addMount(m);
     for (const p of Object.keys(snapshot.nodes)) this.setNode(p, snapshot.nodes[p] as SnapshotNodeSlice);
+  }
+
+  /**
+   * The persisted state as a snapshot: exactly what the frames handed out so far add up to (a gated change not
+   * persisted yet is not in it). O(graph); values are the graph's shared, immutable ones (not copied).
+   */
+  snapshot(name: string): GraphPersistSnapshot {
+    const mounts: string[] = [];
+    for (const m of this.mounts.keys()) if (m !== "") mounts.push(m);
+    return snapshotOfSlices(name, this.nodes, mounts);
   }
 
   /**

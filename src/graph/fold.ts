@@ -10,9 +10,9 @@ import { verifyWalFrameChecksum } from "../wal/checksum.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../wal/keys.js";
 import { graphChangeOf, isSlice } from "./apply.js";
-import { sliceValue } from "./diff.js";
-import { cloneJson, setOwn } from "./json-utils.js";
-import { compareCodePoints, isInside, parentPath } from "./paths.js";
+import { sliceValue, snapshotOfSlices } from "./diff.js";
+import { cloneJson } from "./json-utils.js";
+import { isInside, parentPath } from "./paths.js";
 import type { FoldOptions, FoldResult, GraphChange, GraphCheckpointRecord, TornWriteInfo } from "./storage-types.js";
 import {
   baselineError,
@@ -26,7 +26,7 @@ import {
   type StoredGraphSource,
   type StoredGraphView,
 } from "./stored-graph.js";
-import { SNAPSHOT_VERSION, type GraphPersistSnapshot, type SnapshotNodeSlice } from "./types.js";
+import type { GraphPersistSnapshot, SnapshotNodeSlice } from "./types.js";
 
 /**
  * Folds `frames` (any order; those at or below `baseline.seq` or above `opts.targetSeq` are left out) into
@@ -214,15 +214,6 @@ class FoldState {
 
   /** The snapshot in `Graph.snapshot()` form: nodes in code-point order, edges from deps, sorted subgraphs. */
   build(name: string): GraphPersistSnapshot {
-    const paths = [...this.nodes.keys()].sort(compareCodePoints);
-    const nodes: Record<string, SnapshotNodeSlice> = {};
-    const edges: Array<{ from: string; to: string }> = [];
-    for (const p of paths) {
-      const slice = this.nodes.get(p) as SnapshotNodeSlice;
-      setOwn(nodes, p, slice);
-      for (const d of slice.deps) if (this.nodes.has(d)) edges.push({ from: d, to: p });
-    }
-    edges.sort((a, b) => compareCodePoints(a.from, b.from) || compareCodePoints(a.to, b.to));
-    return { name, nodes, edges, subgraphs: [...this.mounts].sort(compareCodePoints), version: SNAPSHOT_VERSION };
+    return snapshotOfSlices(name, this.nodes, this.mounts);
   }
 }

@@ -114,7 +114,7 @@ export interface DecomposeOptions {
 export interface AttachPair {
   /** Baselines are saved under the graph name (the record's `name`). */
   snapshot: SnapshotStorageTier<GraphCheckpointRecord>;
-  /** Without a WAL every persisted wave writes a full baseline. */
+  /** Without a WAL every tick with persisted waves writes a full baseline. */
   wal?: KvStorageTier<WALFrame>;
 }
 
@@ -127,10 +127,19 @@ export interface AttachOptions {
   /** Trigger gate per touched path (`slice` is undefined for removed paths). The persisted change is the whole wave. */
   filter?: (path: string, slice: SnapshotNodeSlice | undefined) => boolean;
   /**
-   * Persisted waves between baselines (boundary crossing). Default: the snapshot tier's `compactEvery`, else 10.
-   * `Infinity` = only the attach baseline (for stores compacted in the background).
+   * A baseline every this many persisted waves (the reference meaning); `Infinity` = only the attach baseline (for
+   * stores compacted by other means). Default: the snapshot tier's `compactEvery`; when neither is set, baselines
+   * follow `baselineRatio` instead. Baselines falling due within one tick are written once (the last one).
    */
   compactEvery?: number;
+  /**
+   * Without a `compactEvery`: a new baseline is due once the WAL written since the last baseline exceeds this many
+   * times the baseline's size (baselines under 64 KiB count as 64 KiB), so the WAL on disk stays below
+   * ratio × max(baseline, 64 KiB) above the baseline and restore reads at most that much. With engine tiers of
+   * one store the store's actor folds the WAL into the new baseline in the background; otherwise attach writes it.
+   * Default 2 (docs/design.md §3.18). A finite number > 0.
+   */
+  baselineRatio?: number;
   /** Receives every write, bootstrap and flush failure; flush() also rejects. Never throws into the graph. */
   onError?: (error: Error, tier: SnapshotStorageTier<GraphCheckpointRecord>) => void;
 }

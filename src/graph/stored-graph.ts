@@ -15,8 +15,7 @@ import { parseJsonBytes } from "../codec/json.js";
 import { CodecError, RestoreError, StorageError, asStorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { verifyWalFrameChecksum } from "../wal/checksum.js";
-import { parseWalFrame, WAL_FORMAT_VERSION, type WALFrame, type WALFrameBody } from "../wal/frame.js";
-import { sealWalFrame } from "../wal/codec.js";
+import { parseWalFrame, type WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { isSlice } from "./apply.js";
 import type { GraphCheckpointRecord, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
@@ -236,25 +235,6 @@ export function tornWriteError(info: TornWriteInfo): RestoreError {
     `torn write ${info.isTail ? "at the tail" : "mid-stream"} at frame_seq=${info.frame_seq} (${info.reason}: ${info.detail ?? ""})`,
     { frame_seq: info.frame_seq, key: info.key, reason: info.reason, isTail: info.isTail },
   );
-}
-
-/**
- * The frame a writer saves in the WAL at a baseline's seq, right after the frames the baseline folds (baselines
- * take a seq of their own, docs/protocol.md §7.5): if that baseline never lands (a debounced snapshot tier, a
- * kill), the WAL above the stored baseline still has no hole, so a missing seq always means a lost change.
- * Replay and fold ignore it (an ownership-lifecycle frame, which both references ignore too). Only for a
- * baseline that equals the fold of the frames before it. `seal: false` leaves the checksum to a sealing codec.
- */
-export function baselineMarkerFrame(seq: number, timestampNs: number, seal = true): WALFrame {
-  const body: WALFrameBody = {
-    t: "c",
-    lifecycle: "ownership",
-    path: "",
-    change: { structure: "graph.baseline", version: SNAPSHOT_VERSION, t_ns: timestampNs, lifecycle: "ownership", change: { kind: "graph.baseline", seq } },
-    frame_seq: seq,
-    frame_t_ns: timestampNs,
-  };
-  return seal ? sealWalFrame(body) : { ...body, checksum: "", format_version: WAL_FORMAT_VERSION };
 }
 
 export interface SeqGap {

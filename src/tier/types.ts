@@ -80,6 +80,19 @@ export interface KvStorageTier<T> extends BaseStorageTier {
    * since, by any handle or process. Followers skip a poll when it did not move.
    */
   changeCounter?(): Promise<number>;
+  /**
+   * Engine tiers only (graph attach's default, docs/design.md §3.18): the store's actor folds graph `graphName`'s
+   * WAL, saved through this tier, into a new baseline in the background whenever the frame bytes committed since
+   * the graph's last baseline exceed `ratio` × that baseline's stored size (at least `minBytes`). False when it
+   * cannot (`snapshot` is not a tier of the same store, or a codec the fold does not read and write): the caller
+   * writes baselines itself.
+   */
+  foldInBackground?(graphName: string, snapshot: BaseStorageTier, rule: BackgroundFoldRule): boolean;
+}
+
+export interface BackgroundFoldRule {
+  readonly ratio: number;
+  readonly minBytes: number;
 }
 
 export type TierErrorHandler = (error: Error) => void;

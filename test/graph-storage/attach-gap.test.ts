@@ -246,7 +246,7 @@ describe("where the gap is", () => {
     expect(await restored(env)).toEqual(upToGap.snapshot());
   });
 
-  it("baselines between frames are not gaps: the refused frame is found above them", async () => {
+  it("periodic baselines take no seq: the refused frame is found among consecutive frames", async () => {
     const backend = sqliteBackend(fresh("store.db"));
     cleanups.push(() => backend.close?.());
     const env: Env = {
@@ -256,17 +256,19 @@ describe("where the gap is", () => {
     const g = build();
     const h = attachSnapshotStorage(g, [env], { compactEvery: 2 });
     g.set("a", 1); // frame 2
-    g.set("b", 1); // frame 3, then baseline 4
-    g.set("a", 2); // frame 5
-    g.set("b", REFUSED); // frame 6, then baseline 7
-    const atBaseline7 = g.snapshot();
-    g.set("a", 3); // frame 8
-    const err = expectStopped(await errorOf(() => h.flush()), 6);
-    expect(await storedFrameSeqs(env)).toEqual([2, 3, 5]);
-    // Baseline 7 (the snapshot codec stores the value) is a whole state above the gap: restore starts there,
-    // and frame 8, past the gap, is gone.
-    expect(((await env.snapshot.load("g")) as GraphCheckpointRecord).seq).toBe(7);
-    expect(await restored(env)).toEqual(atBaseline7);
+    g.set("b", 1); // frame 3, a baseline is due
+    await Promise.resolve(); // baseline at seq 3
+    g.set("a", 2); // frame 4
+    g.set("b", REFUSED); // frame 5, a baseline is due
+    await Promise.resolve(); // baseline at seq 5
+    const atBaseline5 = g.snapshot();
+    g.set("a", 3); // frame 6
+    const err = expectStopped(await errorOf(() => h.flush()), 5);
+    expect(await storedFrameSeqs(env)).toEqual([2, 3, 4]);
+    // Baseline 5 (the snapshot codec stores the value) is a whole state the writer had: restore starts there,
+    // and frame 6, past the gap, is gone.
+    expect(((await env.snapshot.load("g")) as GraphCheckpointRecord).seq).toBe(5);
+    expect(await restored(env)).toEqual(atBaseline5);
     expect(await errorOf(() => h.flush())).toBe(err);
   });
 });

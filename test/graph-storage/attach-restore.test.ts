@@ -170,22 +170,41 @@ describe("attach: baselines, seqs and frames", () => {
     await h.dispose();
   });
 
-  it("writes a baseline after every compactEvery persisted waves, after that wave's frames", async () => {
+  it("writes a baseline every compactEvery persisted waves at its last frame's seq: the frames stay consecutive", async () => {
     const s = store();
     const g = build();
     const h = attach(g, s, { compactEvery: 2 });
     g.set("a", 1); // frames 2, 3
-    g.set("a", 2); // frames 4, 5 then baseline 6
-    g.set("a", 3); // frames 7, 8
-    expect(await h.flush()).toBe(8);
+    g.set("a", 2); // frames 4, 5: a baseline is due
+    await Promise.resolve(); // the tick ends: the baseline is written, holding frames <= 5
+    g.set("a", 3); // frames 6, 7
+    expect(await h.flush()).toBe(7);
     const record = (await s.snapshot.load("g")) as GraphCheckpointRecord;
-    expect(record.seq).toBe(6);
+    expect(record.seq).toBe(5);
     expect(record.snapshot.nodes.a?.value).toBe(2);
-    expect((await frames(s)).map((f) => f.frame_seq)).toEqual([2, 3, 4, 5, 7, 8]);
+    expect((await frames(s)).map((f) => f.frame_seq)).toEqual([2, 3, 4, 5, 6, 7]);
     const { g: r, result } = await restoreInto(s);
     expect(r.get("a")).toBe(3);
     expect(result.replayedFrames).toBe(2);
-    expect(result.finalSeq).toBe(8);
+    expect(result.finalSeq).toBe(7);
+    await h.dispose();
+  });
+
+  it("a burst writes one baseline per pair: the last one due holds the others", async () => {
+    const s = store();
+    const records: number[] = [];
+    const snapshot = Object.assign(Object.create(s.snapshot) as typeof s.snapshot, {
+      save(record: GraphCheckpointRecord) {
+        records.push(record.seq);
+        s.snapshot.save(record);
+      },
+    });
+    const g = build();
+    const h = attachSnapshotStorage(g, [{ snapshot, wal: s.wal }], { compactEvery: 1 });
+    for (let i = 1; i <= 50; i++) g.set("a", i); // 50 baselines fall due in one tick
+    expect(await h.flush()).toBe(101);
+    expect(records).toEqual([1, 101]);
+    expect(((await s.snapshot.load("g")) as GraphCheckpointRecord).snapshot.nodes.a?.value).toBe(50);
     await h.dispose();
   });
 
@@ -200,7 +219,7 @@ describe("attach: baselines, seqs and frames", () => {
     const h = attach(g, s);
     g.set("a", 1);
     await h.flush();
-    expect(((await s.snapshot.load("g")) as GraphCheckpointRecord).seq).toBe(4);
+    expect(((await s.snapshot.load("g")) as GraphCheckpointRecord).seq).toBe(3);
     await h.dispose();
 
     const s2 = store();
@@ -212,20 +231,22 @@ describe("attach: baselines, seqs and frames", () => {
     await h2.dispose();
   });
 
-  it("without a WAL every persisted wave is a full baseline", async () => {
+  it("without a WAL the waves of a tick are written as one full baseline, each taking a seq of its own", async () => {
     const s = store();
     const g = build();
     const h = attachSnapshotStorage(g, [{ snapshot: s.snapshot }]);
     g.set("a", 5);
+    expect(await h.flush()).toBe(2);
     g.set("a", 6);
+    g.set("a", 7);
     expect(await h.flush()).toBe(3);
     const record = (await s.snapshot.load("g")) as GraphCheckpointRecord;
     expect(record.seq).toBe(3);
-    expect(record.snapshot.nodes.d?.value).toBe(12);
+    expect(record.snapshot.nodes.d?.value).toBe(14);
     await h.dispose();
   });
 
-  it("with debounced tiers nothing reaches the backend until flush (frames first, then the baseline)", async () => {
+  it("with debounced tiers the attach baseline is made durable at once; frames wait for the debounce or flush", async () => {
     const backend = memoryBackend();
     const s: Store = {
       backend,
@@ -236,7 +257,7 @@ describe("attach: baselines, seqs and frames", () => {
     const h = attach(g, s);
     g.set("a", 20);
     await sleep(5);
-    expect(backend.list?.("")).toEqual([]);
+    expect(backend.list?.("")).toEqual(["g"]);
     expect(await h.flush()).toBe(3);
     expect(backend.list?.("")).toEqual(["g", walFrameKey("g/wal", 2), walFrameKey("g/wal", 3)]);
     const record = (await s.snapshot.load("g")) as GraphCheckpointRecord;
@@ -244,6 +265,51 @@ describe("attach: baselines, seqs and frames", () => {
     await h.dispose();
     await s.snapshot.close();
     await s.wal.close();
+  });
+
+  it("holds every frame back until the attach baseline is durable, whatever the snapshot tier's debounce", async () => {
+    const s = store();
+    const debounced = snapshotStorage<GraphCheckpointRecord>(s.backend, { name: "snap", debounceMs: 60_000 });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const snapshot = Object.assign(Object.create(debounced) as typeof debounced, {
+      flush: async () => {
+        await released; // the baseline's write takes its time
+        await debounced.flush();
+      },
+    });
+    const g = build();
+    const h = attachSnapshotStorage(g, [{ snapshot, wal: s.wal }], { compactEvery: 100 });
+    g.set("a", 1);
+    g.set("a", 2);
+    await sleep(5);
+    expect(await s.wal.list("g/wal/")).toEqual([]); // sync-through WAL, yet nothing above the missing baseline
+    release();
+    expect(await h.flush()).toBe(5);
+    expect(((await s.snapshot.load("g")) as GraphCheckpointRecord).seq).toBe(1);
+    expect((await frames(s)).map((f) => f.frame_seq)).toEqual([2, 3, 4, 5]);
+    await h.dispose();
+  });
+
+  it("an attach baseline whose write fails keeps the frames back; flush() retries it and then writes them", async () => {
+    const backend = faultyBackend(memoryBackend(), [{ op: "write", errno: "EIO", key: /^g$/ }]);
+    const s: Store = {
+      backend,
+      snapshot: snapshotStorage<GraphCheckpointRecord>(backend, { name: "snap", debounceMs: 60_000 }),
+      wal: kvStorage<WALFrame>(backend, { name: "wal", codec: walFrameCodec }),
+    };
+    const errors: Error[] = [];
+    const g = build();
+    const h = attach(g, s, { compactEvery: 100, onError: (e) => errors.push(e) });
+    g.set("a", 1);
+    expect(await errorOf(() => h.flush())).toBeInstanceOf(Error);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(await s.wal.list("g/wal/")).toEqual([]);
+    backend.heal();
+    expect(await h.flush()).toBe(3);
+    expect((await frames(s)).map((f) => f.frame_seq)).toEqual([2, 3]);
+    expect((await restoreInto(s)).g.get("a")).toBe(1);
+    await h.dispose();
   });
 
   it("gives ten back-to-back waves unique, consecutive frame_seqs", async () => {

@@ -26,3 +26,12 @@ export {
   type CompactGraphOptions,
   type CompactionResult,
 } from "./graph/compaction.js";
+export {
+  followGraph,
+  DEFAULT_FOLLOW_POLL_MS,
+  type FollowSource,
+  type FollowOptions,
+  type FollowerLag,
+  type FollowerStats,
+  type GraphFollower,
+} from "./graph/follow.js";

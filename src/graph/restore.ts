@@ -33,7 +33,16 @@ export async function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promi
     frame: (f) => void frames.push(f),
     skipped: () => void skipped++,
   });
+  applyBaseline(graph, record);
+  const replay = replayFrames(graph, record.seq, frames, lifecycles);
+  return { ...replay, skippedFrames: skipped };
+}
 
+/**
+ * Makes the live graph match a baseline, in one batch (nothing changes when it throws). RestoreError
+ * `phase-failed` when the graph refuses it.
+ */
+export function applyBaseline(graph: Graph, record: GraphCheckpointRecord): void {
   try {
     graph.batch(() => applyBaselineToGraph(graph, record.snapshot));
   } catch (err) {
@@ -44,13 +53,28 @@ export async function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promi
       cause: messageOf(err),
     }, err);
   }
+}
 
+const ALL_LIFECYCLES: ReadonlySet<Lifecycle> = new Set(REPLAY_ORDER);
+
+/**
+ * Replays frames that continue the graph's state at `fromSeq` (ascending seq, as the stored-graph reader hands them
+ * over): one batch per lifecycle in REPLAY_ORDER, a data frame superseded by a later spec frame of its node skipped
+ * (docs/design.md §3.9). A phase that throws is rolled back (RestoreError `phase-failed`); earlier phases stay unless
+ * the caller's own batch rolls them back too.
+ */
+export function replayFrames(
+  graph: Graph,
+  fromSeq: number,
+  frames: readonly WALFrame[],
+  lifecycles: ReadonlySet<Lifecycle> = ALL_LIFECYCLES,
+): Omit<RestoreResult, "skippedFrames"> {
   const chosen = frames.filter((f) => lifecycles.has(f.lifecycle));
   const lastSpec = lastSpecSeqByPath(chosen);
   const phases: RestorePhase[] = [];
   let applied = 0;
   let replayed = 0;
-  let finalSeq = record.seq;
+  let finalSeq = fromSeq;
   for (const lifecycle of REPLAY_ORDER) {
     const group = chosen.filter((f) => f.lifecycle === lifecycle);
     if (group.length > 0) {
@@ -60,14 +84,7 @@ export async function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promi
     }
     phases.push({ lifecycle, frames: group.length });
   }
-  return {
-    replayedFrames: replayed,
-    skippedFrames: skipped,
-    finalSeq,
-    phases,
-    appliedFrames: applied,
-    ignoredFrames: replayed - applied,
-  };
+  return { replayedFrames: replayed, finalSeq, phases, appliedFrames: applied, ignoredFrames: replayed - applied };
 }
 
 /** One lifecycle's frames in one batch; returns how many changed the graph. A throw rolls the batch back. */
@@ -130,7 +147,7 @@ function checkOptions(
   if (typeof w.list !== "function" || typeof w.load !== "function") {
     throw new RestoreError("wal-tier-required", "restoreSnapshot: opts.wal must be a kv tier with list and load", {});
   }
-  let lifecycles: ReadonlySet<Lifecycle> = new Set(REPLAY_ORDER);
+  let lifecycles = ALL_LIFECYCLES;
   if (lifecycle !== undefined) {
     if (!Array.isArray(lifecycle)) throw new TypeError("restoreSnapshot: opts.lifecycle must be an array of lifecycles");
     if (lifecycle.length === 0) {

@@ -1,0 +1,400 @@
+/**
+ * Followers (docs/design.md §3.17): a read replica of a graph that another process writes. `followGraph` restores
+ * the graph through the stored-graph reader, then polls the store and applies the frames that continue it, in seq
+ * order, with restore's replay (restore.ts), one graph batch per poll. A frame it cannot use yet is left for the
+ * next poll; a store that cannot be read right is reported and ends the follower.
+ * - Change detection: the WAL tier's change counter when it has one (SQLite's data_version): a poll whose counter did
+ *   not move reads nothing more. Otherwise every poll lists the graph's frame keys.
+ * - Compactions: when the next frame is missing (a hole in the listing, or gone when read) or a frame it already
+ *   applied vanished, the baseline is read; one past the applied seq means the writer folded those frames away, and
+ *   the follower reloads it and the frames above it. A compaction that folds everything a poll would have seen
+ *   deletes nothing the follower can miss with a counter (the counter moves); without one, idle polls also read the
+ *   baseline every IDLE_BASELINE_POLLS polls.
+ * - What stops it (typed, through onError and `done`): a hole the baseline does not cover (RestoreError `wal-gap`), a
+ *   bad frame with later frames after it (`torn-write-mid-stream`), an unusable baseline, the graph refusing a change
+ *   (`phase-failed`), a closed tier or graph. Transient storage failures are reported and the next poll retries.
+ * Layer 4 (graph).
+ */
+import { RestoreError, StorageError } from "../errors.js";
+import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import type { WALFrame } from "../wal/frame.js";
+import { applyBaseline, replayFrames } from "./restore.js";
+import type { GraphCheckpointRecord } from "./storage-types.js";
+import {
+  baselineError,
+  FrameChain,
+  gapError,
+  listFrameKeys,
+  readBaseline,
+  readFrame,
+  readStoredGraph,
+  tierSource,
+  tornWriteError,
+  type FrameKey,
+  type StoredGraphSource,
+} from "./stored-graph.js";
+import type { Graph } from "./types.js";
+
+/** Default time between two polls. */
+export const DEFAULT_FOLLOW_POLL_MS = 100;
+/** Without a change counter, an idle poll reads the baseline once per this many polls (a compaction may hide there). */
+export const IDLE_BASELINE_POLLS = 10;
+
+/** Where a followed graph is read: the same tiers restore reads (inline read-only tiers or engine proxies). */
+export interface FollowSource {
+  readonly snapshot: SnapshotStorageTier<GraphCheckpointRecord>;
+  readonly wal: KvStorageTier<WALFrame>;
+}
+
+export interface FollowOptions {
+  /** Milliseconds between the end of one poll and the start of the next (default 100). A finite number > 0. */
+  readonly pollMs?: number;
+  /** Called after every poll that did not fail. */
+  readonly onLag?: (lag: FollowerLag) => void;
+  /**
+   * Every failure of a poll. `fatal`: the follower stopped (and `done` rejects with the error); otherwise the next
+   * poll retries. Never called for the initial restore, whose error `followGraph` rejects with.
+   */
+  readonly onError?: (error: Error, fatal: boolean) => void;
+}
+
+/** How far the follower is behind the store, as of its last poll. */
+export interface FollowerLag {
+  /** The seq the graph is at: the baseline's, or the last frame applied. */
+  readonly appliedSeq: number;
+  /** The highest frame seq stored (at least `appliedSeq`). */
+  readonly storedSeq: number;
+  /** `storedSeq - appliedSeq`: frames stored but not applied (arrived since, or a frame still being written). */
+  readonly frames: number;
+  /**
+   * Milliseconds since the write time of the newest change the follower has read (its frame's, or the baseline's):
+   * with `frames` 0, how long the writer has been quiet, as far as the follower knows. Clocks of other machines
+   * count as they are.
+   */
+  readonly ms: number;
+}
+
+export interface FollowerStats extends FollowerLag {
+  readonly state: "following" | "stopped" | "failed";
+  /** Seq of the baseline last loaded. */
+  readonly baselineSeq: number;
+  readonly polls: number;
+  /** Frames applied after the initial restore. */
+  readonly appliedFrames: number;
+  /** Newer baselines loaded because the writer's compaction folded frames the follower had not applied. */
+  readonly reloads: number;
+  /** The last failure (transient or the one that stopped the follower). */
+  readonly lastError: Error | undefined;
+}
+
+export interface GraphFollower {
+  lag(): FollowerLag;
+  stats(): FollowerStats;
+  /**
+   * Polls now, after a poll in progress, and resolves with the lag. Rejects with the error that stopped the follower,
+   * StorageError `closed` after stop(), or this poll's transient failure (also reported to onError).
+   */
+  poll(): Promise<FollowerLag>;
+  /** Stops polling; resolves when a poll in progress ended. Nothing is applied to the graph after the call. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves when stop() ended following, rejects with the error that stopped it. Handled: never an unhandled rejection. */
+  readonly done: Promise<void>;
+}
+
+/**
+ * Restores `graph` (built by the same code as the writer's) from `source`, then follows the store. Rejects with
+ * restore's errors (RestoreError `baseline-missing`, `wal-gap`, …; StorageError `backend-no-list-support`, …) when
+ * the initial restore fails; TypeError / RangeError for bad arguments. A torn tail frame is not applied until it
+ * reads right. The caller owns the tiers and closes them after stop().
+ */
+export async function followGraph(graph: Graph, source: FollowSource, opts: FollowOptions = {}): Promise<GraphFollower> {
+  const options = checkOptions(graph, source, opts);
+  const follower = new Follower(graph, source, options);
+  await follower.load();
+  follower.start();
+  return follower.api;
+}
+
+interface CheckedOptions {
+  readonly pollMs: number;
+  readonly onLag: ((lag: FollowerLag) => void) | undefined;
+  readonly onError: ((error: Error, fatal: boolean) => void) | undefined;
+}
+
+/** A poll's outcome when the baseline it read no longer matches: start over from that baseline. */
+const RELOAD = Symbol("reload");
+
+class Follower {
+  private readonly reader: StoredGraphSource;
+  private state: FollowerStats["state"] = "following";
+  private appliedSeq = 0;
+  private storedSeq = 0;
+  private baselineSeq = 0;
+  private newestNs = 0;
+  private polls = 0;
+  private appliedFrames = 0;
+  private reloads = 0;
+  private lastError: Error | undefined;
+  /** Frame keys at or below `appliedSeq` in the last listing: fewer now means something deleted frames. */
+  private listedBelow = 0;
+  private lastCounter: number | undefined;
+  private idlePolls = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Polls run one after another on this chain. */
+  private chain: Promise<void> = Promise.resolve();
+  private finish!: (err?: Error) => void;
+  readonly done: Promise<void>;
+  readonly api: GraphFollower;
+
+  constructor(
+    private readonly graph: Graph,
+    private readonly source: FollowSource,
+    private readonly opts: CheckedOptions,
+  ) {
+    this.reader = tierSource(source.snapshot, source.wal);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.finish = (err) => (err === undefined ? resolve() : reject(err));
+    });
+    this.done.catch(() => undefined);
+    this.api = {
+      lag: () => this.lag(),
+      stats: () => this.stats(),
+      poll: () => this.pollNow(),
+      stop: () => this.stop(),
+      done: this.done,
+    };
+  }
+
+  start(): void {
+    this.schedule();
+  }
+
+  lag(): FollowerLag {
+    const ms = this.newestNs > 0 ? Math.max(0, Date.now() - this.newestNs / 1e6) : 0;
+    return { appliedSeq: this.appliedSeq, storedSeq: this.storedSeq, frames: this.storedSeq - this.appliedSeq, ms };
+  }
+
+  stats(): FollowerStats {
+    return {
+      ...this.lag(),
+      state: this.state,
+      baselineSeq: this.baselineSeq,
+      polls: this.polls,
+      appliedFrames: this.appliedFrames,
+      reloads: this.reloads,
+      lastError: this.lastError,
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === "following") {
+      this.state = "stopped";
+      this.clearTimer();
+      this.finish();
+    }
+    await this.chain;
+  }
+
+  private async pollNow(): Promise<FollowerLag> {
+    let failure: Error | undefined;
+    await this.enqueue(async () => {
+      failure = await this.pollSafely();
+    });
+    if (this.state === "failed") throw this.lastError as Error;
+    if (this.state === "stopped") throw new StorageError("closed", `the follower of graph "${this.graph.name}" was stopped`);
+    if (failure !== undefined) throw failure;
+    return this.lag();
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(task);
+    this.chain = run;
+    return run;
+  }
+
+  private schedule(): void {
+    this.clearTimer();
+    if (this.state !== "following") return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.enqueue(async () => void (await this.pollSafely()));
+    }, this.opts.pollMs);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One poll that never throws: returns its transient failure (reported), stops the follower on a fatal one. */
+  private async pollSafely(): Promise<Error | undefined> {
+    if (this.state !== "following") return undefined;
+    try {
+      await this.pollOnce();
+      this.polls++;
+      if (this.state === "following") this.call(() => this.opts.onLag?.(this.lag()));
+      return undefined;
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (this.state !== "following") return undefined; // stopped meanwhile: the poll's outcome no longer matters
+      this.lastError = error;
+      const fatal = isFatal(error);
+      if (fatal) {
+        this.state = "failed";
+        this.clearTimer();
+        this.finish(error);
+      }
+      this.call(() => this.opts.onError?.(error, fatal));
+      return fatal ? undefined : error;
+    } finally {
+      this.schedule();
+    }
+  }
+
+  /** User callbacks must not break the poll loop. */
+  private call(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      // a throwing callback is the caller's bug; following goes on
+    }
+  }
+
+  private async pollOnce(): Promise<void> {
+    const counter = await this.source.wal.changeCounter?.();
+    if (counter !== undefined && counter === this.lastCounter) return;
+    const outcome = await this.readNewFrames(counter !== undefined);
+    if (outcome === RELOAD) {
+      await this.load();
+      this.reloads++;
+    }
+    // Only a poll that read everything may skip the next one on an unchanged counter.
+    this.lastCounter = counter;
+  }
+
+  /**
+   * Lists the graph's frames and applies those that continue `appliedSeq`. RELOAD when the store's baseline moved
+   * past the frames the follower still needs.
+   */
+  private async readNewFrames(hasCounter: boolean): Promise<void | typeof RELOAD> {
+    const keys = await listFrameKeys(this.reader, this.graph.name);
+    const below = keys.filter((k) => k.seq <= this.appliedSeq).length;
+    const vanished = below < this.listedBelow;
+    this.listedBelow = below;
+    const ahead = keys.filter((k) => k.seq > this.appliedSeq);
+    this.storedSeq = Math.max(this.appliedSeq, ahead.length > 0 ? (ahead[ahead.length - 1] as FrameKey).seq : 0);
+    if (ahead.length === 0) {
+      // Nothing new: a compaction may still have folded new frames away (it deletes frames; the counter moved).
+      const check = vanished || hasCounter || ++this.idlePolls >= IDLE_BASELINE_POLLS;
+      if (check) this.idlePolls = 0;
+      return check && (await this.baselineCovers(this.appliedSeq + 1)) ? RELOAD : undefined;
+    }
+    this.idlePolls = 0;
+    if (vanished && (await this.baselineCovers(this.appliedSeq + 1))) return RELOAD;
+    const frames: WALFrame[] = [];
+    const outcome = await this.collect(ahead, frames);
+    if (outcome === RELOAD) return RELOAD;
+    this.apply(frames);
+  }
+
+  /** Reads `ahead` in seq order into `frames`, up to the first frame that cannot be applied yet. */
+  private async collect(ahead: readonly FrameKey[], frames: WALFrame[]): Promise<void | typeof RELOAD> {
+    const chain = new FrameChain(this.appliedSeq, (ahead[ahead.length - 1] as FrameKey).seq, true, undefined);
+    let expected = this.appliedSeq + 1;
+    for (let i = 0; i < ahead.length; i += this.reader.readAhead) {
+      const reads = await Promise.all(ahead.slice(i, i + this.reader.readAhead).map((at) => readFrame(this.reader, at)));
+      for (const read of reads) {
+        const gap = chain.gapBefore(read.seq);
+        const screened = chain.screen(read);
+        if (gap === undefined && "frame" in screened) {
+          frames.push(screened.frame);
+          expected = read.seq + 1;
+          continue;
+        }
+        // The next frame is missing or unreadable. A compaction that folded it moved the baseline past it.
+        if (await this.baselineCovers(expected)) return RELOAD;
+        if (gap !== undefined) throw gapError(this.graph.name, this.baselineSeq, gap);
+        // Gone when read (deleted since listed) or torn at the tail (still being written): the next poll looks again.
+        if (!read.ok && read.absent) return;
+        if ("torn" in screened) {
+          if (screened.decision === "abort") throw tornWriteError(screened.torn);
+          return;
+        }
+      }
+    }
+  }
+
+  /** True when the stored baseline holds seq `seq` (the writer folded the frames up to it). */
+  private async baselineCovers(seq: number): Promise<boolean> {
+    const base = await readBaseline(this.reader, this.graph.name);
+    if (!base.check.ok) throw baselineError(this.graph.name, base.check);
+    return base.check.record.seq >= seq;
+  }
+
+  /** The frames of one poll, in one graph batch: observers see the writer's state at the poll's last frame. */
+  private apply(frames: readonly WALFrame[]): void {
+    if (frames.length === 0 || this.state !== "following") return;
+    const from = this.appliedSeq;
+    const result = this.graph.batch(() => replayFrames(this.graph, from, frames));
+    this.appliedSeq = result.finalSeq;
+    this.appliedFrames += frames.length;
+    this.listedBelow += frames.length;
+    this.noteTimes(frames);
+  }
+
+  private noteTimes(frames: readonly WALFrame[]): void {
+    for (const f of frames) if (f.frame_t_ns > this.newestNs) this.newestNs = f.frame_t_ns;
+  }
+
+  /** Reads the graph as restore does and makes the live graph match it in one batch (the initial restore, reloads). */
+  async load(): Promise<void> {
+    let frames: WALFrame[] = [];
+    const view = await readStoredGraph(this.reader, this.graph.name, {}, {
+      start() {
+        frames = [];
+      },
+      frame: (f) => void frames.push(f),
+    });
+    if (this.state !== "following") return;
+    const record = view.baseline;
+    const result = this.graph.batch(() => {
+      applyBaseline(this.graph, record);
+      return replayFrames(this.graph, record.seq, frames);
+    });
+    this.baselineSeq = record.seq;
+    this.appliedSeq = result.finalSeq;
+    const last = view.keys[view.keys.length - 1];
+    this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);
+    this.listedBelow = view.keys.filter((k) => k.seq <= this.appliedSeq).length;
+    this.newestNs = record.timestamp_ns;
+    this.noteTimes(frames);
+  }
+}
+
+/** Failures a later poll cannot fix end the follower; a storage hiccup (I/O, a busy store, a restarting worker) does not. */
+function isFatal(err: Error): boolean {
+  if (!(err instanceof StorageError)) return true;
+  return !(err.code === "backend-error" || err.code === "store-busy" || err.code === "worker-crashed");
+}
+
+function checkOptions(graph: Graph, source: FollowSource, opts: FollowOptions): CheckedOptions {
+  const g = graph as Partial<Graph> | null;
+  if (typeof g !== "object" || g === null || typeof g.name !== "string" || typeof g.batch !== "function") {
+    throw new TypeError("followGraph: graph must implement Graph");
+  }
+  if (typeof source !== "object" || source === null) throw new TypeError("followGraph: source must be { snapshot, wal }");
+  if (typeof source.snapshot?.load !== "function") throw new TypeError("followGraph: source.snapshot must be a snapshot tier");
+  const wal = source.wal as Partial<KvStorageTier<WALFrame>> | undefined;
+  if (typeof wal?.list !== "function" || typeof wal.load !== "function") {
+    throw new RestoreError("wal-tier-required", "followGraph: source.wal must be the WAL kv tier (list and load)", {});
+  }
+  if (typeof opts !== "object" || opts === null) throw new TypeError("followGraph: opts must be an object");
+  const pollMs = opts.pollMs ?? DEFAULT_FOLLOW_POLL_MS;
+  if (typeof pollMs !== "number" || !Number.isFinite(pollMs) || pollMs <= 0) {
+    throw new RangeError(`followGraph: opts.pollMs must be a finite number > 0, got ${String(opts.pollMs)}`);
+  }
+  for (const name of ["onLag", "onError"] as const) {
+    if (opts[name] !== undefined && typeof opts[name] !== "function") throw new TypeError(`followGraph: opts.${name} must be a function`);
+  }
+  return { pollMs, onLag: opts.onLag, onError: opts.onError };
+}

@@ -11,7 +11,7 @@ import { defaultSnapshotKey } from "../tier/snapshot.js";
 import { assertBucketKey, collectPage } from "../tier/append-layout.js";
 import { assertValidKey } from "../backend/keys.js";
 import { groupBy } from "../tier/append-log.js";
-import { validateCadence } from "../tier/options.js";
+import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
 import { admit, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { jsonCodec } from "../codec/json.js";
@@ -63,7 +63,7 @@ abstract class TierProxy implements BaseStorageTier {
     kind: TierSpec["kind"],
     opts: TierCommonOptions & { codec?: Codec<never> | CodecModuleRef; mode?: AppendLogMode; layout?: TierSpec["layout"] },
   ) {
-    validateCadence(opts);
+    validateTierOptions(opts, "module");
     // Same default as an inline tier: the backend's name ("sqlite:<abs path>", "file:<abs dir>", "memory:<name>").
     this.name = opts.name ?? conn.key;
     this.debounceMs = opts.debounceMs;

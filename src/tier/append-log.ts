@@ -2,6 +2,7 @@
 import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
+import { validateBackend, validateTierOptions } from "./options.js";
 import { KeyedTierCore, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
@@ -300,6 +301,8 @@ function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]>
 }
 
 export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStorageOptions<T> = {}): AppendLogStorageTier<T> {
+  validateBackend(backend);
+  validateTierOptions(opts);
   const codec = opts.codec ?? jsonCodecFor<readonly T[]>();
   const core = new AppendLogCore<T>(backend, codec, opts);
   core.valueCheck = valueCheckFor(codec);

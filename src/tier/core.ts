@@ -13,7 +13,6 @@ import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
 import { assertValidKey } from "../backend/keys.js";
 import { readOnlyError } from "../backend/read-only.js";
-import { validateCadence } from "./options.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
 import { admit, type ValueCheck } from "./value-check.js";
 
@@ -55,8 +54,8 @@ export abstract class TierCore<Batch> {
     lastError: undefined,
   };
 
+  /** Arguments are validated by the public constructors (inline factories, engine proxies) before they get here. */
   constructor(backend: StorageBackend, opts: TierCommonOptions, defaultName: string) {
-    validateCadence(opts);
     this.backend = backend;
     this.name = opts.name ?? backend.name ?? defaultName;
     this.debounceMs = opts.debounceMs;

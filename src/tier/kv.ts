@@ -6,6 +6,7 @@ import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled } from "./core.js";
 import { encodeAll, writeOps } from "./write-ops.js";
 import { valueCheckFor } from "./value-check.js";
+import { validateBackend, validateTierOptions } from "./options.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
@@ -137,6 +138,8 @@ export class KvCore<T> extends KeyedTierCore<T> {
 }
 
 export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> = {}): KvStorageTier<T> {
+  validateBackend(backend);
+  validateTierOptions(opts);
   const codec = opts.codec ?? jsonCodecFor<T>();
   const core = new KvCore<T>(backend, codec, opts);
   core.valueCheck = valueCheckFor(codec);

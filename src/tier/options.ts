@@ -1,15 +1,56 @@
+import type { StorageBackend } from "../backend/types.js";
 import type { TierCommonOptions } from "./types.js";
 
-/** docs/design.md §3.3: reject nonsense cadence options at construction, naming the option. */
-export function validateCadence(opts: TierCommonOptions): void {
-  const { compactEvery, debounceMs } = opts;
-  if (compactEvery !== undefined && (!Number.isInteger(compactEvery) || compactEvery < 1)) {
-    throw new RangeError(`compactEvery must be an integer >= 1, got ${String(compactEvery)}`);
+/** How a value was given, for messages: `a string ("10")`, `undefined`, `an array`. */
+function described(v: unknown): string {
+  if (v === undefined) return "undefined";
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return `a string (${JSON.stringify(v.length > 30 ? `${v.slice(0, 30)}…` : v)})`;
+  if (typeof v === "number" || typeof v === "boolean") return `${typeof v} ${String(v)}`;
+  return /^[aeiou]/.test(typeof v) ? `an ${typeof v}` : `a ${typeof v}`;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * docs/design.md §3.3: a tier refuses nonsense arguments when it is created, naming what was wrong, instead of
+ * failing at its first flush. `codecs: "module"` also accepts `{ module }` codec references (engine tiers).
+ */
+export function validateTierOptions(opts: unknown, codecs: "object" | "module" = "object"): asserts opts is TierCommonOptions {
+  if (!isRecord(opts)) throw new TypeError(`tier options must be an object, got ${described(opts)}`);
+  const { compactEvery, debounceMs, name, onError } = opts;
+  if (compactEvery !== undefined) {
+    if (typeof compactEvery !== "number") throw new TypeError(`compactEvery must be a number, got ${described(compactEvery)}`);
+    if (!Number.isInteger(compactEvery) || compactEvery < 1) {
+      throw new RangeError(`compactEvery must be an integer >= 1, got ${String(compactEvery)}`);
+    }
   }
-  if (debounceMs !== undefined && (typeof debounceMs !== "number" || !Number.isFinite(debounceMs) || debounceMs < 0)) {
-    throw new RangeError(`debounceMs must be a finite number >= 0, got ${String(debounceMs)}`);
+  if (debounceMs !== undefined) {
+    if (typeof debounceMs !== "number") throw new TypeError(`debounceMs must be a number of milliseconds, got ${described(debounceMs)}`);
+    if (!Number.isFinite(debounceMs) || debounceMs < 0) throw new RangeError(`debounceMs must be a finite number >= 0, got ${String(debounceMs)}`);
   }
-  if (opts.name !== undefined && typeof opts.name !== "string") {
-    throw new TypeError(`name must be a string, got ${typeof opts.name}`);
+  if (name !== undefined && typeof name !== "string") throw new TypeError(`name must be a string, got ${described(name)}`);
+  for (const fn of ["filter", "keyOf"] as const) {
+    if (opts[fn] !== undefined && typeof opts[fn] !== "function") throw new TypeError(`${fn} must be a function, got ${described(opts[fn])}`);
+  }
+  if (onError !== undefined && typeof onError !== "function") throw new TypeError(`onError must be a function, got ${described(onError)}`);
+  const codec = opts.codec;
+  if (codec !== undefined) {
+    const isCodec = isRecord(codec) && typeof codec.encode === "function" && typeof codec.decode === "function" && typeof codec.name === "string";
+    const isModuleRef = codecs === "module" && isRecord(codec) && typeof codec.module === "string";
+    if (!isCodec && !isModuleRef) {
+      const shape = codecs === "module" ? "a Codec ({ name, version, encode, decode }) or { module, export? }" : "a Codec ({ name, version, encode, decode })";
+      throw new TypeError(`codec must be ${shape}, got ${described(codec)}`);
+    }
+  }
+}
+
+/** A tier's backend must be a StorageBackend; anything else is refused at creation with what it was. */
+export function validateBackend(backend: unknown): asserts backend is StorageBackend {
+  if (!isRecord(backend) || typeof backend.read !== "function" || typeof backend.write !== "function") {
+    throw new TypeError(`backend must be a StorageBackend (an object with read() and write()), got ${described(backend)}`);
   }
 }

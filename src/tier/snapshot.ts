@@ -1,6 +1,7 @@
 /** Snapshot tier: one pending slot (last write wins), written under a key derived from the record. */
 import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
+import { validateBackend, validateTierOptions } from "./options.js";
 import type { StorageBackend } from "../backend/types.js";
 import { TierCore, encodedSize, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
@@ -105,6 +106,8 @@ export function defaultSnapshotKey(value: unknown, fallback: string): string {
 }
 
 export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorageOptions<T> = {}): SnapshotStorageTier<T> {
+  validateBackend(backend);
+  validateTierOptions(opts);
   const codec = opts.codec ?? jsonCodecFor<T>();
   const core = new SnapshotCore<T>(backend, codec, opts);
   core.valueCheck = valueCheckFor(codec);

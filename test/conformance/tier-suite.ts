@@ -111,11 +111,15 @@ export function tierSuite(opts: TierSuiteOptions): void {
             expect(err, `${tier} compactEvery ${compactEvery}`).toBeInstanceOf(RangeError);
             expect((err as Error).message).toContain("compactEvery");
           }
-          for (const debounceMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, "5" as unknown as number]) {
+          for (const debounceMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
             const err = syncErrorOf(() => make({ debounceMs }));
             expect(err, `${tier} debounceMs ${String(debounceMs)}`).toBeInstanceOf(RangeError);
             expect((err as Error).message).toContain("debounceMs");
           }
+          // The wrong type is a TypeError that says what was given.
+          const asString = syncErrorOf(() => make({ debounceMs: "5" as unknown as number }));
+          expect(asString).toBeInstanceOf(TypeError);
+          expect((asString as Error).message).toBe('debounceMs must be a number of milliseconds, got a string ("5")');
         }
       });
 

@@ -1,0 +1,73 @@
+/**
+ * Tiers refuse bad arguments when they are created, saying what was wrong (docs/design.md §3.3), inline and through
+ * the engine, instead of constructing fine and failing at the first flush.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { openStorageEngine } from "../../src/engine/index.js";
+import { appendLogStorage, kvStorage, snapshotStorage } from "../../src/tier/index.js";
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error("nothing was thrown");
+}
+
+const makers = {
+  kv: (b: unknown, o?: unknown) => kvStorage(b as never, o as never),
+  snapshot: (b: unknown, o?: unknown) => snapshotStorage(b as never, o as never),
+  "append-log": (b: unknown, o?: unknown) => appendLogStorage(b as never, o as never),
+};
+
+describe.each(Object.entries(makers))("%s tier arguments (inline)", (_kind, make) => {
+  it("refuses a missing or shapeless backend with a TypeError that says what it got", () => {
+    for (const [backend, got] of [
+      [undefined, "undefined"],
+      [{}, "an object"],
+      ["./data", 'a string ("./data")'],
+    ] as const) {
+      const err = thrown(() => make(backend));
+      expect(err).toBeInstanceOf(TypeError);
+      expect(err.message).toBe(`backend must be a StorageBackend (an object with read() and write()), got ${got}`);
+    }
+  });
+
+  it("names an option of the wrong type or range", () => {
+    const b = memoryBackend();
+    const cases: Array<[unknown, RegExp, typeof TypeError | typeof RangeError]> = [
+      ["fast", /^tier options must be an object, got a string \("fast"\)$/, TypeError],
+      [{ debounceMs: "10" }, /^debounceMs must be a number of milliseconds, got a string \("10"\)$/, TypeError],
+      [{ debounceMs: -1 }, /^debounceMs must be a finite number >= 0, got -1$/, RangeError],
+      [{ compactEvery: "5" }, /^compactEvery must be a number, got a string \("5"\)$/, TypeError],
+      [{ compactEvery: 1.5 }, /^compactEvery must be an integer >= 1, got 1.5$/, RangeError],
+      [{ codec: "json" }, /^codec must be a Codec \(\{ name, version, encode, decode \}\), got a string \("json"\)$/, TypeError],
+      [{ codec: { name: "half" } }, /^codec must be a Codec/, TypeError],
+      [{ filter: true }, /^filter must be a function, got boolean true$/, TypeError],
+      [{ keyOf: "name" }, /^keyOf must be a function, got a string/, TypeError],
+      [{ onError: {} }, /^onError must be a function, got an object$/, TypeError],
+      [{ name: 7 }, /^name must be a string, got number 7$/, TypeError],
+    ];
+    for (const [opts, message, type] of cases) {
+      const err = thrown(() => make(b, opts));
+      expect(err, JSON.stringify(opts)).toBeInstanceOf(type);
+      expect(err.message).toMatch(message);
+    }
+  });
+});
+
+describe("tier arguments through the engine", () => {
+  const engine = openStorageEngine({ threads: 1 });
+  afterAll(() => engine.close());
+  const store = { kind: "memory", name: "options" } as const;
+
+  it("are refused at creation with the same messages; a codec module reference is accepted", () => {
+    expect(thrown(() => engine.kv(store, { debounceMs: "10" as never })).message).toBe(
+      'debounceMs must be a number of milliseconds, got a string ("10")',
+    );
+    expect(thrown(() => engine.snapshot(store, { codec: "json" as never })).message).toMatch(/^codec must be a Codec .* or \{ module, export\? \}/);
+    expect(() => engine.kv(store, { codec: { module: "./no-such-codec.js" } })).not.toThrow();
+  });
+});

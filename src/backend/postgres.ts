@@ -426,7 +426,17 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
   const where = `store ${JSON.stringify(opts.store)} in ${target.display}`;
   const sql = statements(names);
   const data = new SerialConnection(
-    clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}) }, readOnly),
+    clientConfig(
+      input,
+      {
+        connectionTimeoutMillis: connectTimeoutMs,
+        ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
+        // A writer frozen between the statements of a split batch holds the lease row's lock, which would keep every
+        // contender out for as long as it stays frozen: the server ends such a transaction once the lease is over.
+        ...(readOnly ? {} : { idle_in_transaction_session_timeout: ttlMs }),
+      },
+      readOnly,
+    ),
     (c) => prepareSession(c, !readOnly),
   );
   let leaseConn: SerialConnection | undefined;

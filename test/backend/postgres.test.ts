@@ -433,6 +433,9 @@ interface Proxy {
   /** An outage, as while the database restarts: open connections are cut, new ones refused, until `up()`. */
   down(): void;
   up(): void;
+  /** Holds back what clients send (as if their process were frozen), until `flow()`. */
+  stall(): void;
+  flow(): void;
   close(): Promise<void>;
 }
 
@@ -440,6 +443,7 @@ interface Proxy {
 async function loopbackProxy(url: string, delayMs = 0): Promise<Proxy> {
   const target = new URL(url);
   const sockets = new Set<Socket>();
+  const pairs = new Map<Socket, Socket>();
   let isDown = false;
   const server = createServer((client) => {
     if (isDown) return void client.destroy();
@@ -448,7 +452,11 @@ async function loopbackProxy(url: string, delayMs = 0): Promise<Proxy> {
     setTimeout(() => {
       const upstream = connect(Number(target.port), target.hostname);
       sockets.add(upstream);
+      pairs.set(client, upstream);
       for (const s of [client, upstream]) s.on("error", () => undefined);
+      // A connection closed on one side, however, closes on the other (pipe only passes a clean end along).
+      upstream.on("close", () => client.destroy());
+      client.on("close", () => upstream.destroy());
       client.pipe(upstream).pipe(client);
       client.resume();
     }, delayMs);
@@ -459,6 +467,7 @@ async function loopbackProxy(url: string, delayMs = 0): Promise<Proxy> {
   const cutAll = (): void => {
     for (const s of sockets) s.destroy();
     sockets.clear();
+    pairs.clear();
   };
   return {
     url: proxied.toString(),
@@ -468,6 +477,15 @@ async function loopbackProxy(url: string, delayMs = 0): Promise<Proxy> {
     },
     up() {
       isDown = false;
+    },
+    stall() {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        client.pause();
+      }
+    },
+    flow() {
+      for (const [client, upstream] of pairs) client.pipe(upstream);
     },
     close: () =>
       new Promise<void>((r) => {
@@ -533,6 +551,44 @@ describe("postgresBackend lease", () => {
       expect(b.lease).toEqual({ holder: "B", epoch: 2 });
       expect(Array.from((await b.read("k")) ?? [])).toEqual([1]);
     } finally {
+      await closeAll();
+      await proxy.close();
+    }
+  });
+
+  it("a holder frozen inside a multi-statement write does not hold the store: the server ends its transaction after the lease time", async () => {
+    const db = await database();
+    const store = freshStore();
+    const app = `grf-frozen-${db.schema}`;
+    const proxy = await loopbackProxy(withApp(db.url, app));
+    try {
+      // Every row its own statement: the batch is one long transaction.
+      const a = await open({ store, url: proxy.url, maxStatementBytes: 1, lease: { holder: "A", ttlMs: 1500, renewEveryMs: 300 } });
+      const ops = Array.from({ length: 20_000 }, (_, i) => ({ op: "put" as const, key: `k${i}`, value: bytes(i % 256) }));
+      const writing = a.writeBatch(ops);
+      writing.catch(() => undefined);
+      const raw = await db.raw();
+      // Freeze it between two statements of its transaction (as SIGSTOP would): it then holds the lease row's lock.
+      await until(
+        async () => {
+          proxy.stall();
+          await sleep(20);
+          const r = await raw.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle in transaction'", [app]);
+          if (r.rowCount === 1) return true;
+          proxy.flow();
+          await sleep(5);
+          return false;
+        },
+        "the writer frozen inside its transaction",
+        { timeoutMs: 20_000, intervalMs: 1 },
+      );
+      const b = await open({ store, lease: { holder: "B", waitMs: 30_000 } });
+      expect(b.lease?.epoch).toBe(2);
+      proxy.flow();
+      await errorOf(() => writing); // whatever it says, nothing of the batch is stored
+      expect(await b.list()).toEqual([]);
+    } finally {
+      proxy.flow();
       await closeAll();
       await proxy.close();
     }

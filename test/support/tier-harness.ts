@@ -60,9 +60,22 @@ export interface InlineParts {
   readonly probe: TestBackend;
 }
 
+/** Where a file or SQLite store lives, for other handles and processes to open it. */
+export interface StoreLocation {
+  readonly kind: "file" | "sqlite";
+  readonly path: string;
+}
+
 export interface TierHarness {
   readonly mode: HarnessMode;
   readonly kind: BackendKind;
+  /** File and SQLite stores only. */
+  readonly location: StoreLocation | undefined;
+  /**
+   * File and SQLite stores only: a second harness on the same store, open beside this one in this process (inline:
+   * another backend object; worker: another engine). Closing it leaves this one working.
+   */
+  share(): Promise<TierHarness>;
   /** The backend's manifest (persistent, list, ...). */
   readonly supports: BackendSupports;
   snapshot<T>(o?: SnapshotOpts<T>): SnapshotStorageTier<T>;
@@ -93,6 +106,8 @@ export interface HarnessFactory {
   readonly kind: BackendKind;
   /** Whether harnesses expose `faults` (known before any harness exists, so cases register statically). */
   readonly faults: boolean;
+  /** Whether harnesses have a `location` and `share()` (file and SQLite stores). */
+  readonly sharedStores: boolean;
   open(): Promise<TierHarness>;
   cleanup(): Promise<void>;
 }
@@ -119,6 +134,14 @@ async function openReal(kind: BackendKind, location: string, pg: PostgresTarget 
       return postgresBackend({ url: db.url, schema: db.schema, store: location });
     }
   }
+}
+
+function locationOf(kind: BackendKind, path: string): StoreLocation | undefined {
+  return kind === "file" || kind === "sqlite" ? { kind, path } : undefined;
+}
+
+function noSharing(): Promise<TierHarness> {
+  return Promise.reject(new Error("harness bug: share() needs a file or SQLite store"));
 }
 
 function postgresTarget(pg: PostgresTarget | undefined): PostgresTarget {
@@ -220,10 +243,11 @@ export function inlineFactory(kind: BackendKind, pg?: PostgresTarget): HarnessFa
     mode: "inline",
     kind,
     faults: true,
+    sharedStores: locationOf(kind, "") !== undefined,
     async open() {
       const location = kind === "postgres" ? `store-${n++}` : join(root, `store-${n++}${kind === "sqlite" ? ".db" : ""}`);
       const backend = await openReal(kind, location, pg);
-      return inlineHarness(kind, backend, backend.supports, () => openReal(kind, location, pg));
+      return inlineHarness(kind, backend, backend.supports, () => openReal(kind, location, pg), locationOf(kind, location));
     },
     async cleanup() {
       rmSync(root, { recursive: true, force: true });
@@ -236,6 +260,7 @@ function inlineHarness(
   backend: StorageBackend,
   supports: BackendSupports,
   reopenBackend: () => Promise<StorageBackend>,
+  location: StoreLocation | undefined,
 ): TierHarness {
   const probe = wrapBackend(backend);
   const tiers: BaseStorageTier[] = [];
@@ -251,6 +276,8 @@ function inlineHarness(
   const h: TierHarness = {
     mode: "inline",
     kind,
+    location,
+    share: location ? async () => inlineHarness(kind, await reopenBackend(), supports, reopenBackend, location) : noSharing,
     supports,
     snapshot: (o) => track(snapshotStorage(probe, { ...o, onError })),
     appendLog: (o) => track(appendLogStorage(probe, { ...o, onError })),
@@ -270,9 +297,9 @@ function inlineHarness(
     async reopen() {
       await closeAll(tiers);
       open = false;
-      if (!supports.persistent) return inlineHarness(kind, backend, supports, reopenBackend);
+      if (!supports.persistent) return inlineHarness(kind, backend, supports, reopenBackend, location);
       await backend.close?.();
-      return inlineHarness(kind, await reopenBackend(), supports, reopenBackend);
+      return inlineHarness(kind, await reopenBackend(), supports, reopenBackend, location);
     },
     untrack: (tier) => untrackFrom(tiers, tier),
     async close() {
@@ -337,6 +364,7 @@ export function workerFactory(kind: BackendKind, pg?: PostgresTarget): HarnessFa
     mode: "worker",
     kind,
     faults: kind === "file" || kind === "postgres",
+    sharedStores: locationOf(kind, "") !== undefined,
     async open() {
       supports ??= await supportsOf(kind, root, pg);
       holder ??= new EngineHolder();
@@ -383,9 +411,29 @@ function workerHarness(
   let rawKv: KvStorageTier<Uint8Array> | undefined;
   const raw = (): KvStorageTier<Uint8Array> =>
     (rawKv ??= track(engine.kv<Uint8Array>(store, { name: "raw-access", codec: rawBytesCodec })));
+  const path = store.kind === "file" ? store.dir : store.kind === "sqlite" ? store.path : "";
+  const location = locationOf(kind, path);
   const h: TierHarness = {
     mode: "worker",
     kind,
+    location,
+    share: location
+      ? async () => {
+          // Another engine: its own worker thread and actor on the same store.
+          const other = new EngineHolder();
+          const shared = workerHarness(kind, store, other, supports, faults);
+          return {
+            ...shared,
+            async close() {
+              try {
+                await shared.close();
+              } finally {
+                await other.close();
+              }
+            },
+          };
+        }
+      : noSharing,
     supports,
     snapshot: (o) => track(engine.snapshot(store, o)),
     appendLog: (o) => track(engine.appendLog(store, o)),

@@ -8,6 +8,7 @@ for (const kind of ["memory", "file", "sqlite"] as const satisfies readonly Back
     name: factory.name,
     mode: factory.mode,
     faults: factory.faults,
+    sharedStores: factory.sharedStores,
     open: () => factory.open(),
     cleanup: () => factory.cleanup(),
   });

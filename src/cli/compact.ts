@@ -92,7 +92,7 @@ export function compactCommand(): Command {
   ).action(
     async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph: string; keep: number; vacuum?: boolean; json?: boolean }) => {
       const { result, space } = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
-        selectGraphs(s.backend, opts.graph, store);
+        await selectGraphs(s.backend, opts.graph, s.path);
         const progress = createProgress(opts.progress);
         progress.start(`compact ${opts.graph}`, (await listFrameKeys(backendSource(s.backend), opts.graph)).length);
         let result: CompactionResult;

@@ -53,7 +53,7 @@ export function exportCommand(): Command {
       .option("--out <file>", "write the JSON to this file instead of stdout"),
   ).action(async (store: string, opts: ExportOptions) => {
     const { fold, skipped } = await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
-      selectGraphs(s.backend, opts.graph, store);
+      await selectGraphs(s.backend, opts.graph, s.path);
       const progress = createProgress(opts.progress);
       try {
         return await foldStoredGraph(backendSource(s.backend), opts.graph, {

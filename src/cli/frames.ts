@@ -30,7 +30,7 @@ export function framesCommand(): Command {
     false,
   ).action(async (store: string, opts: StoreCommandOptions & { graph: string; from?: number; limit?: number }) => {
     await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
-      selectGraphs(s.backend, opts.graph, store);
+      await selectGraphs(s.backend, opts.graph, s.path);
       const source = backendSource(s.backend);
       const from = opts.from ?? 0;
       const keys = (await listFrameKeys(source, opts.graph)).filter((k) => k.seq >= from).slice(0, opts.limit);

@@ -83,9 +83,9 @@ async function baselineInfo(source: StoredGraphSource, name: string): Promise<Ba
 }
 
 /** The graphs a command works on: the one named with `--graph` (which must exist), else all. */
-export function selectGraphs(backend: CliBackend, graph: string | undefined, store: string): string[] {
+export async function selectGraphs(backend: CliBackend, graph: string | undefined, store: string): Promise<string[]> {
   if (graph === undefined) return discoverGraphs(backend);
-  if (!graphExists(backend, graph)) throw new CliError("graph-not-found", `no graph "${graph}" in ${store}`);
+  if (!(await graphExists(backend, graph))) throw new CliError("graph-not-found", `no graph "${graph}" in ${store}`);
   return [graph];
 }
 
@@ -125,7 +125,7 @@ export function inspectCommand(): Command {
       const progress = createProgress(opts.progress);
       const source = backendSource(s.backend);
       const graphs: GraphInspection[] = [];
-      for (const name of selectGraphs(s.backend, opts.graph, store)) graphs.push(await inspectGraph(source, name, progress));
+      for (const name of await selectGraphs(s.backend, opts.graph, s.path)) graphs.push(await inspectGraph(source, name, progress));
       if (opts.json) printLine(canonicalJson({ store: { kind: s.kind, path: s.path }, graphs }));
       else printHuman(s.kind, s.path, graphs);
     });

@@ -12,6 +12,7 @@ import { framesCommand } from "./frames.js";
 import { importCommand } from "./import.js";
 import { inspectCommand } from "./inspect.js";
 import { statsCommand } from "./stats.js";
+import { hidePasswords } from "./store.js";
 import { verifyCommand } from "./verify.js";
 
 const HELP_CODES: ReadonlySet<string> = new Set(["commander.help", "commander.helpDisplayed", "commander.version"]);
@@ -24,7 +25,9 @@ function packageVersion(): string {
 
 function buildProgram(): Command {
   const program = new Command("graphrefly-storage")
-    .description("inspect, verify, compact, export and import graphrefly-storage stores (SQLite files or file-backend directories)")
+    .description(
+      "inspect, verify, compact, export and import graphrefly-storage stores (SQLite files, file-backend directories, or PostgreSQL stores: postgres://user@host/db?store=NAME)",
+    )
     .version(packageVersion())
     .showHelpAfterError(false)
     .exitOverride()
@@ -60,7 +63,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     const { line, exitCode } = describeFailure(err);
-    process.stderr.write(line + "\n");
+    process.stderr.write(hidePasswords(line, argv) + "\n");
     process.exitCode = exitCode;
   }
 }

@@ -1,9 +1,9 @@
 /** Option parsers and the options every store command shares. */
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { STORE_KINDS, type StoreKind } from "./store.js";
+import { STORE_KINDS, type PathStoreKind } from "./store.js";
 
 export interface StoreCommandOptions {
-  backend?: StoreKind;
+  backend?: PathStoreKind;
 }
 
 /** Commands with a progress bar; false after `--no-progress`. */

@@ -12,27 +12,28 @@ import type { CliBackend } from "./store.js";
 const WAL_KEY = /^([\s\S]*)\/wal\/\d{20}$/;
 
 /** Every graph of the store, sorted: names with WAL frames, or with a checkpoint-like record under their own name. */
-export function discoverGraphs(backend: CliBackend): string[] {
+export async function discoverGraphs(backend: CliBackend): Promise<string[]> {
   const names = new Set<string>();
   const others: string[] = [];
-  for (const key of backend.list()) {
+  for (const key of await backend.list()) {
     const name = WAL_KEY.exec(key)?.[1];
     if (name !== undefined && parseWalFrameKey(graphWalPrefix(name), key) !== undefined) names.add(name);
     else others.push(key);
   }
-  for (const key of others) if (!names.has(key) && looksLikeBaseline(backend, key)) names.add(key);
+  for (const key of others) if (!names.has(key) && (await looksLikeBaseline(backend, key))) names.add(key);
   return sortKeys(names);
 }
 
 /** True when the store holds a baseline or WAL frames for `name`. */
-export function graphExists(backend: CliBackend, name: string): boolean {
+export async function graphExists(backend: CliBackend, name: string): Promise<boolean> {
   const prefix = graphWalPrefix(name);
-  return backend.read(name) !== undefined || backend.list(`${prefix}/`).some((k) => parseWalFrameKey(prefix, k) !== undefined);
+  if ((await backend.read(name)) !== undefined) return true;
+  return (await backend.list(`${prefix}/`)).some((k) => parseWalFrameKey(prefix, k) !== undefined);
 }
 
 /** A checkpoint record under its own graph name (it may still fail the reader's checks: verify says why). */
-function looksLikeBaseline(backend: CliBackend, key: string): boolean {
-  const bytes = backend.read(key);
+async function looksLikeBaseline(backend: CliBackend, key: string): Promise<boolean> {
+  const bytes = await backend.read(key);
   // Cheap pre-check: records are JSON objects; most other values (segments, kv payloads) are not worth parsing.
   if (bytes === undefined || bytes[0] !== 0x7b) return false;
   try {

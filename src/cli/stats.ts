@@ -20,7 +20,7 @@ import { formatBytes, formatTable, printLine } from "./output.js";
 import { positiveInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { graphExists } from "./scan.js";
-import { detectStoreKind, withStore } from "./store.js";
+import { detectStoreKind, isPostgresStore, postgresTarget, withStore } from "./store.js";
 
 export interface LoadOptions {
   graph: string;
@@ -141,6 +141,11 @@ export function statsCommand(): Command {
     if (store === undefined) {
       temp = mkdtempSync(join(tmpdir(), "graphrefly-stats-"));
       spec = opts.backend === "file" ? { kind: "file", dir: join(temp, "store") } : { kind: "sqlite", path: join(temp, "stats.db") };
+    } else if (isPostgresStore(store)) {
+      const { url, store: name, schema, table } = postgresTarget(store);
+      const { clash, shown } = await withStore(store, { mode: "read" }, async (s) => ({ clash: await graphExists(s.backend, graph), shown: s.path }));
+      if (clash) throw new CliError("usage", `graph "${graph}" already exists in ${shown}: pass another --graph`);
+      spec = { kind: "postgres", url, store: name, ...(schema !== undefined ? { schema } : {}), ...(table !== undefined ? { table } : {}) };
     } else {
       const path = resolve(store);
       const kind = detectStoreKind(path, opts.backend, "create");

@@ -1,41 +1,46 @@
 /**
  * Opening a store from a path: SQLite file or file-backend directory, detected from the path or forced with
- * `--backend`. Read commands open stores read-only, without the lock, so they work on a live store: SQLite inside
- * one read transaction (one point in time), file stores through the stored-graph reader (which starts over when a
- * compaction moves the baseline). Other commands take the store lock like any writer.
+ * `--backend`; or a store in a PostgreSQL database, named by a URL `postgres://user@host/db?store=NAME` (optional
+ * `&schema=` and `&table=`). Read commands open stores read-only, without the lock, so they work on a live store:
+ * SQLite inside one read transaction (one point in time), file and PostgreSQL stores through the stored-graph reader
+ * (which starts over when a compaction moves the baseline; a PostgreSQL read-only handle takes no lease). Other
+ * commands take the store like any writer (the lock, or the PostgreSQL lease).
  */
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileBackend, type FileBackend } from "../backend/file.js";
+import { postgresBackend, type PostgresBackend } from "../backend/postgres.js";
+import { redact } from "../backend/postgres-errors.js";
 import { sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
 import { CliError } from "./errors.js";
 
-export type StoreKind = "sqlite" | "file";
+export type StoreKind = "sqlite" | "file" | "postgres";
 
 /** "read": must exist, never modified; "modify": must exist; "create": may be created (import, stats). */
 export type OpenMode = "read" | "modify" | "create";
-export const STORE_KINDS: readonly StoreKind[] = ["sqlite", "file"];
+/** Stores named by a path; `--backend` chooses between them. A PostgreSQL store is named by its URL. */
+export type PathStoreKind = Exclude<StoreKind, "postgres">;
+export const STORE_KINDS: readonly PathStoreKind[] = ["sqlite", "file"];
 
-/** The synchronous surface both store kinds share. */
-export type CliBackend = SqliteBackend | FileBackend;
+export type CliBackend = SqliteBackend | FileBackend | PostgresBackend;
 
 export interface OpenedStore {
   readonly kind: StoreKind;
-  /** Absolute path. */
+  /** What output names the store by: the absolute path, or the PostgreSQL server and store without the password. */
   readonly path: string;
   readonly backend: CliBackend;
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 export interface OpenStoreOptions {
   /** Forced kind (`--backend`); otherwise detected. */
-  readonly kind?: StoreKind;
+  readonly kind?: PathStoreKind;
   readonly mode: OpenMode;
 }
 
 const SQLITE_SUFFIX = /\.(db|sqlite|sqlite3)$/i;
 
-export function detectStoreKind(path: string, forced: StoreKind | undefined, mode: OpenMode): StoreKind {
+export function detectStoreKind(path: string, forced: PathStoreKind | undefined, mode: OpenMode): PathStoreKind {
   if (!existsSync(path)) {
     if (mode !== "create") throw new CliError("store-not-found", `${path} does not exist`);
     if (forced !== undefined) return forced;
@@ -49,7 +54,61 @@ export function detectStoreKind(path: string, forced: StoreKind | undefined, mod
   return kind;
 }
 
-export function openStore(path: string, opts: OpenStoreOptions): OpenedStore {
+const POSTGRES_URL = /^postgres(ql)?:\/\//i;
+
+/** True when a store argument names a PostgreSQL store (a `postgres://` or `postgresql://` URL). */
+export function isPostgresStore(arg: string): boolean {
+  return POSTGRES_URL.test(arg);
+}
+
+export interface PostgresTarget {
+  /** The connection URL, without the store options. */
+  readonly url: string;
+  readonly store: string;
+  readonly schema: string | undefined;
+  readonly table: string | undefined;
+}
+
+/** Splits `postgres://…?store=NAME[&schema=S][&table=T]` into the connection URL and the store's options. */
+export function postgresTarget(arg: string): PostgresTarget {
+  let url: URL;
+  try {
+    url = new URL(arg);
+  } catch {
+    // Not repeated: it may hold a password.
+    throw new CliError("usage", "the PostgreSQL store URL does not parse (percent-encode special characters)");
+  }
+  const store = url.searchParams.get("store");
+  if (store === null || store === "") throw new CliError("usage", "a PostgreSQL store URL names its store: postgres://…?store=NAME");
+  const schema = url.searchParams.get("schema") ?? undefined;
+  const table = url.searchParams.get("table") ?? undefined;
+  for (const option of ["store", "schema", "table"]) url.searchParams.delete(option);
+  return { url: url.href, store, schema, table };
+}
+
+/** Removes the passwords of PostgreSQL URLs among `args` from `text` (the CLI's last guard on what it prints). */
+export function hidePasswords(text: string, args: readonly string[]): string {
+  const secrets: string[] = [];
+  for (const arg of args) {
+    if (!isPostgresStore(arg)) continue;
+    try {
+      const url = new URL(arg);
+      for (const s of [url.password, url.searchParams.get("password") ?? ""]) if (s !== "") secrets.push(s, decodeURIComponent(s));
+    } catch {
+      secrets.push(arg); // unparsable: nothing of it is safe to show
+    }
+  }
+  return redact(text, secrets);
+}
+
+async function openPostgresStore(arg: string, opts: OpenStoreOptions): Promise<OpenedStore> {
+  const { url, store, schema, table } = postgresTarget(arg);
+  const backend = await postgresBackend({ url, store, schema, table, readOnly: opts.mode === "read" });
+  return { kind: "postgres", path: backend.name, backend, close: () => backend.close() };
+}
+
+export async function openStore(path: string, opts: OpenStoreOptions): Promise<OpenedStore> {
+  if (isPostgresStore(path)) return openPostgresStore(path, opts);
   const abs = resolve(path);
   const kind = detectStoreKind(abs, opts.kind, opts.mode);
   if (kind === "file") {
@@ -72,10 +131,10 @@ export function openStore(path: string, opts: OpenStoreOptions): OpenedStore {
 
 /** Runs `body` with the store open and always closes it. */
 export async function withStore<T>(path: string, opts: OpenStoreOptions, body: (store: OpenedStore) => Promise<T> | T): Promise<T> {
-  const store = openStore(path, opts);
+  const store = await openStore(path, opts);
   try {
     return await body(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }

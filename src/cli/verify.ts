@@ -161,7 +161,7 @@ export function verifyCommand(): Command {
       const progress = createProgress(opts.progress);
       const source = backendSource(s.backend);
       const results: GraphVerification[] = [];
-      for (const name of selectGraphs(s.backend, opts.graph, store)) results.push(await verifyGraph(source, name, progress));
+      for (const name of await selectGraphs(s.backend, opts.graph, s.path)) results.push(await verifyGraph(source, name, progress));
       const code = exitCodeOf(results.map((r) => r.verdict));
       if (opts.json) printLine(canonicalJson({ exitCode: code, graphs: results, store: { kind: s.kind, path: s.path } }));
       else printHuman(results, code);

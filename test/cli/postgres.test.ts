@@ -143,6 +143,18 @@ describe("CLI on PostgreSQL stores", () => {
     }
   });
 
+  it("stats runs its load through the engine on a PostgreSQL store, reports it without the password, and removes it", async () => {
+    const url = await storeUrl("stats");
+    const r = runCli(["stats", url, "--frames", "300", "--batch", "100", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { load: { frames: number }; stats: Array<{ store: { kind: string; url: string; store: string } }> };
+    expect(doc.load.frames).toBe(300);
+    expect(doc.stats[0]?.store).toMatchObject({ kind: "postgres", store: "stats" });
+    await expectNoPassword(r);
+    const reader = await backend("stats", true);
+    expect(await reader.list()).toEqual([]);
+  });
+
   it("failures name their cause and never the password: wrong password, unknown graph, missing store name, bad schema", async () => {
     const db = await database();
     const wrong = "Wr0ng-pass-7734";

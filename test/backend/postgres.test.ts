@@ -6,7 +6,7 @@ import { postgresBackend, prepareSession, simulatePausedHolder, type PostgresBac
 import { StorageError } from "../../src/errors.js";
 import { backendSuite } from "../conformance/backend-suite.js";
 import { useTestDatabase } from "../support/postgres-db.js";
-import { freeLoopbackPort } from "../support/postgres-server.js";
+import { freeLoopbackPort } from "../../bench/lib/postgres-server.js";
 import { errorOf, sleep, until } from "../support/wait.js";
 
 const database = useTestDatabase();

@@ -25,7 +25,7 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
-import { startPostgresServer, type PostgresServer } from "../support/postgres-server.js";
+import { startPostgresServer, type PostgresServer } from "../../bench/lib/postgres-server.js";
 import { sleep, until } from "../support/wait.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, inject } from "vitest";
-import { waitForServer } from "./postgres-server.js";
+import { waitForServer } from "../../bench/lib/postgres-server.js";
 
 export interface TestDatabase {
   readonly url: string;

@@ -4,7 +4,7 @@
  * PostgreSQL pay almost nothing. The server stops when the run ends, or when this process dies.
  */
 import type { TestProject } from "vitest/node";
-import { startPostgresServer } from "./postgres-server.js";
+import { startPostgresServer } from "../../bench/lib/postgres-server.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

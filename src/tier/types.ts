@@ -16,7 +16,7 @@ export interface BaseStorageTier {
   /**
    * Resolves once everything buffered before the call is durable in the backend; rejects if that failed (data
    * stays pending), or with the refusal (e.g. CodecError) of a write accepted before it that can never be
-   * stored and that no flush reported yet (DESIGN §3.16).
+   * stored and that no flush reported yet (docs/design.md §3.16).
    */
   flush(): Promise<void>;
   /** Discards pending writes; a flush scheduled before the rollback writes nothing more. */

@@ -102,7 +102,8 @@ export class KvCore<T> extends KeyedTierCore<T> {
 
   async list(prefix?: string): Promise<string[]> {
     this.assertOpen();
-    if (!this.backend.list) return [];
+    // An empty answer would claim there is nothing stored (a restore would then miss every frame): refuse instead.
+    if (!this.backend.list) throw noListSupport(this.name, this.backend.name);
     try {
       return await listSorted(this.backend, prefix);
     } catch (err) {
@@ -121,13 +122,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
     after?: string,
   ): AsyncGenerator<{ key: string; value: V }> {
     this.assertOpen();
-    if (!this.backend.list) {
-      throw new StorageError(
-        "backend-no-list-support",
-        `storage tier "${this.name}" backend "${this.backend.name}" does not implement list(); WAL replay requires it`,
-        { tier: this.name, backend: this.backend.name },
-      );
-    }
+    if (!this.backend.list) throw noListSupport(this.name, this.backend.name);
     const keys = await this.guard(`list of "${prefix}"`, () => listSorted(this.backend, prefix));
     for (const key of keys) {
       if (after !== undefined && compareKeys(key, after) <= 0) continue;
@@ -135,6 +130,14 @@ export class KvCore<T> extends KeyedTierCore<T> {
       if (bytes !== undefined) yield { key, value: decode(bytes) };
     }
   }
+}
+
+function noListSupport(tier: string, backend: string): StorageError {
+  return new StorageError(
+    "backend-no-list-support",
+    `storage tier "${tier}" backend "${backend}" does not implement list(), so it cannot say which keys it holds`,
+    { tier, backend },
+  );
 }
 
 export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> = {}): KvStorageTier<T> {

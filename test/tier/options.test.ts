@@ -71,3 +71,15 @@ describe("tier arguments through the engine", () => {
     expect(() => engine.kv(store, { codec: { module: "./no-such-codec.js" } })).not.toThrow();
   });
 });
+
+describe("a kv tier over a backend that cannot list", () => {
+  it("refuses list() with backend-no-list-support instead of answering that nothing is stored", async () => {
+    const inner = memoryBackend();
+    const noList = { name: "no-list", supports: { ...inner.supports, list: false }, read: inner.read.bind(inner), write: inner.write.bind(inner) };
+    const kv = kvStorage<number>(noList);
+    kv.save("k", 1);
+    await kv.flush();
+    expect(await kv.load("k")).toBe(1);
+    await expect(kv.list()).rejects.toMatchObject({ name: "StorageError", code: "backend-no-list-support" });
+  });
+});

@@ -81,6 +81,11 @@ export class StoreActor implements ActorApi {
   private lastError: string | undefined;
   /** Frames and bytes committed per graph since its last (auto) compaction. */
   private readonly walGrowth = new Map<string, { frames: number; bytes: number }>();
+  /**
+   * Graphs folded by size (attach's default with engine tiers, docs/design.md §3.18), by name: frame bytes
+   * committed since the graph's last baseline against that baseline's stored size.
+   */
+  private readonly foldRules = new Map<string, { ratio: number; minBytes: number; baselineBytes: number; walBytes: number }>();
   private readonly compacting = new Set<string>();
   /** Tiers whose triggered flushes wait for the end of this event-loop turn (group commit). */
   private readonly holding = new Set<TierCore<unknown>>();
@@ -221,6 +226,9 @@ export class StoreActor implements ActorApi {
       case "refuse":
         core.refuse(deserializeFromWire(op.error));
         return undefined;
+      case "fold-rule":
+        this.foldRules.set(op.graph, { ratio: op.ratio, minBytes: op.minBytes, baselineBytes: 0, walBytes: 0 });
+        return undefined;
       case "flush":
         return this.result(op.id, core.flush().then(() => null));
       case "compact":
@@ -272,25 +280,42 @@ export class StoreActor implements ActorApi {
     else if (spec.kind === "kv") core = new KvCore<unknown>(backend, passthrough, common);
     else core = new AppendLogCore<unknown>(backend, codec as Codec<readonly unknown[]> | undefined, { ...common, mode: spec.mode, layout: spec.layout });
     core.flushObserver = (ms) => this.latency.record(ms);
-    if (this.options.autoCompact) core.writeObserver = (ops) => this.countWalGrowth(ops);
+    core.writeObserver = (ops) => this.countWalGrowth(ops);
     this.tiers.set(id, { core, codec });
     return null;
   }
 
   private countWalGrowth(ops: readonly { op: string; key: string; value?: Uint8Array }[]): void {
-    const auto = this.options.autoCompact!;
+    const auto = this.options.autoCompact;
+    if (auto === undefined && this.foldRules.size === 0) return;
     for (const op of ops) {
       if (op.op !== "put") continue;
+      const bytes = op.value?.byteLength ?? 0;
+      const folded = this.foldRules.get(op.key);
+      if (folded !== undefined) {
+        // A baseline of a graph folded by size was written (attach's own): the WAL before it no longer counts.
+        folded.baselineBytes = bytes;
+        folded.walBytes = 0;
+        continue;
+      }
       const m = WAL_FRAME_KEY.exec(op.key);
       if (!m) continue;
       const graph = m[1]!;
-      let g = this.walGrowth.get(graph);
-      if (!g) this.walGrowth.set(graph, (g = { frames: 0, bytes: 0 }));
-      g.frames++;
-      g.bytes += op.value?.byteLength ?? 0;
-      const due =
-        (auto.everyFrames !== undefined && g.frames >= auto.everyFrames) ||
-        (auto.everyBytes !== undefined && g.bytes >= auto.everyBytes);
+      let due = false;
+      if (auto !== undefined) {
+        let g = this.walGrowth.get(graph);
+        if (!g) this.walGrowth.set(graph, (g = { frames: 0, bytes: 0 }));
+        g.frames++;
+        g.bytes += bytes;
+        due =
+          (auto.everyFrames !== undefined && g.frames >= auto.everyFrames) ||
+          (auto.everyBytes !== undefined && g.bytes >= auto.everyBytes);
+      }
+      const rule = this.foldRules.get(graph);
+      if (rule !== undefined) {
+        rule.walBytes += bytes;
+        due ||= rule.walBytes > rule.ratio * Math.max(rule.baselineBytes, rule.minBytes);
+      }
       if (due && !this.compacting.has(graph)) this.autoCompact(graph);
     }
   }
@@ -298,10 +323,16 @@ export class StoreActor implements ActorApi {
   private autoCompact(graphName: string): void {
     this.compacting.add(graphName);
     this.walGrowth.set(graphName, { frames: 0, bytes: 0 });
+    const rule = this.foldRules.get(graphName);
+    if (rule !== undefined) rule.walBytes = 0;
     const keep = this.options.autoCompact?.keepFrames;
     void this.runJob(COMPACT_GRAPH_JOB, { graphName, ...(keep !== undefined ? { keepFrames: keep } : {}) }).then((outcome) => {
       this.compacting.delete(graphName);
       if (!outcome.ok) this.emitError(deserializeFromWire(outcome.error), graphName);
+      else if (rule !== undefined) {
+        const bytes = (outcome.value as { baselineBytes?: unknown } | null)?.baselineBytes;
+        if (typeof bytes === "number") rule.baselineBytes = bytes;
+      }
     });
   }
 

@@ -81,6 +81,11 @@ export type Op =
   | { t: "rollback"; tier: number }
   /** A write the main thread refused (its value can never be stored): the tier's next flush rejects with it. */
   | { t: "refuse"; tier: number; error: SerializedError }
+  /**
+   * Fold graph `graph`'s WAL into a new baseline (the compact-graph job) whenever the frame bytes committed since
+   * its last baseline exceed `ratio` × that baseline's stored size, counted as at least `minBytes` (attach's default).
+   */
+  | { t: "fold-rule"; tier: number; graph: string; ratio: number; minBytes: number }
   | { t: "flush"; tier: number; id: number }
   | { t: "compact"; tier: number; id: number }
   | { t: "close"; tier: number; id: number }

@@ -21,6 +21,7 @@ import type {
   AppendLogMode,
   AppendLogStorageOptions,
   AppendLogStorageTier,
+  BackgroundFoldRule,
   BaseStorageTier,
   KvStorageOptions,
   KvStorageTier,
@@ -172,6 +173,11 @@ abstract class TierProxy implements BaseStorageTier {
     }
   }
 
+  /** True when `other` is an engine tier of the same store (one actor owns both). */
+  protected sameStore(other: BaseStorageTier): boolean {
+    return other instanceof TierProxy && other.conn === this.conn;
+  }
+
   protected decodeHere(bytes: Uint8Array | Uint8Array[] | undefined): unknown {
     return bytes === undefined ? undefined : this.mainCodec!.decode(bytes as Uint8Array);
   }
@@ -248,6 +254,19 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
         (r) => r.value as string[],
       ),
     );
+  }
+
+  /**
+   * The store's actor folds graph `graphName`'s WAL into a new baseline in the background by the size rule. Only
+   * when the baseline lives in the same store and both tiers use the built-in JSON codecs the fold reads and
+   * writes; false otherwise (the caller writes baselines itself).
+   */
+  foldInBackground(graphName: string, snapshot: BaseStorageTier, rule: BackgroundFoldRule): boolean {
+    if (!this.sameStore(snapshot) || snapshot.codecName !== jsonCodec.name) return false;
+    if (this.codecName !== walFrameCodec.name && this.codecName !== jsonCodec.name) return false;
+    this.assertUsable();
+    this.conn.post({ t: "fold-rule", tier: this.tier, graph: graphName, ratio: rule.ratio, minBytes: rule.minBytes });
+    return true;
   }
 
   /** Lazy: the first page is requested on the first `next()`; pages continue after the last key seen. */

@@ -58,6 +58,8 @@ export interface CompactionResult {
    */
   skippedTornFrames: number;
   tornFrameSeqs: number[];
+  /** Stored size of the baseline after compaction (what the actor's size-ratio rule compares the WAL with). */
+  baselineBytes: number;
   /** Bytes of the baseline plus every WAL frame of the graph, before and after. */
   bytesBefore: number;
   bytesAfter: number;
@@ -159,6 +161,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     keptFrames: kept,
     skippedTornFrames: torn.length,
     tornFrameSeqs: torn,
+    baselineBytes: newBaselineBytes,
     bytesBefore,
     bytesAfter: bytesBefore - oldBaselineBytes + newBaselineBytes - deletedBytes,
     atomic,

@@ -1,6 +1,8 @@
 /**
  * Suite 1: main-thread cost per write. Each contender takes the same batches (1000 records in one tick, then
  * wait until they are durable) and we read what the main thread spent per record, beside durable writes/s.
+ * Then the paced workload (one change per event-loop turn) and graph updates with default options
+ * (main-thread-paced.ts).
  */
 import { ClassicLevel } from "classic-level";
 import { open as openLmdb } from "lmdb";
@@ -12,6 +14,7 @@ import { MainThreadMeter, usPerOp, type MeterReading } from "../lib/meter.js";
 import { latencyOf, newBench, type Budget } from "../lib/timing.js";
 import type { Row, Suite, SuiteContext, SuiteOutput } from "../lib/types.js";
 import { makeKeys, makeValues, type NodeValue } from "../lib/workload.js";
+import { pacedPart, type PacedPart } from "./main-thread-paced.js";
 
 const BATCH = 1000;
 const KEYSPACE = 10 * BATCH;
@@ -138,6 +141,7 @@ export const mainThreadCostSuite: Suite = {
     } finally {
       for (const c of contenders) await c.close();
     }
+    const pacing: PacedPart = await pacedPart(ctx);
 
     const rows: Row[] = [];
     const perWrite = new Map<string, { main: number | undefined }>();
@@ -152,7 +156,9 @@ export const mainThreadCostSuite: Suite = {
       perWrite.set(m.contender.name, { main });
       rows.push({
         name: m.contender.name,
+        workload: `burst ×${BATCH}`,
         writesPerSec: m.contender.name.startsWith("harness") ? undefined : (BATCH * 1000) / lat.meanMs,
+        msPerWrite: lat.meanMs / BATCH,
         batchMeanMs: lat.meanMs,
         batchP99Ms: lat.p99Ms,
         mainCpuUs: mainCpu,
@@ -170,6 +176,7 @@ export const mainThreadCostSuite: Suite = {
     const inlineMain = perWrite.get(contenders[2]!.name)?.main;
     const inlineRatio = ratio(inlineMain, engineMain);
     const metric = rows[1]?.mainCpuUs !== undefined ? "main-thread CPU" : "event-loop busy time";
+    rows.push(...pacing.rows);
 
     return {
       title: "Main-thread cost per write",
@@ -178,16 +185,25 @@ export const mainThreadCostSuite: Suite = {
         "main CPU = on-CPU time of the main thread only (Linux per-thread schedstat); loop busy = event-loop active time " +
           "(includes blocking syscalls such as an inline fsync); all-threads CPU = process.cpuUsage (workers and peers' threads too). " +
           "All per write, over the whole measured phase.",
-        `× engine = the row's main-thread cost / the engine's. Rows: ${contenders.map((c) => `${c.name}: ${c.how}`).join("; ")}.`,
+        `× engine = the row's main-thread cost / the engine kv proxy's in the same workload. Rows: ${contenders.map((c) => `${c.name}: ${c.how}`).join("; ")}.`,
+        `Paced rows: ${String(pacing.config.pacedWrites)} writes, one per event-loop turn (\`await setImmediate\` after each, as a request handler does), then ` +
+          "awaited until durable; ms/write = that wall time / writes. Graph rows: N state nodes `{ v, s: \"x\".repeat(20) }`, attach with " +
+          "default options (baselines by size: inline attach writes them, through the engine the store's actor folds the WAL), " +
+          `${String(pacing.config.pacedWrites)} random sets paced or in one synchronous burst, then flushed; each variant in a process of its own, ` +
+          "peak RSS = that process's maximum resident set (burst rows); baselines = full baselines the main thread handed over after attach.",
       ],
       columns: [
         { key: "name", label: "contender" },
+        { key: "workload", label: "workload" },
         { key: "writesPerSec", label: "durable writes/s", kind: "number" },
+        { key: "msPerWrite", label: "ms/write", kind: "number" },
         { key: "batchMeanMs", label: "batch mean ms", kind: "number" },
         { key: "batchP99Ms", label: "batch p99 ms", kind: "number" },
         { key: "mainCpuUs", label: "main CPU µs/write", kind: "number" },
         { key: "eluUs", label: "loop busy µs/write", kind: "number" },
         { key: "processCpuUs", label: "all-threads CPU µs/write", kind: "number" },
+        { key: "peakRssMb", label: "peak RSS MB", kind: "number" },
+        { key: "baselines", label: "baselines" },
         { key: "vsEngine", label: "× engine (main)", kind: "ratio" },
       ],
       rows,
@@ -210,9 +226,13 @@ export const mainThreadCostSuite: Suite = {
           engineMain === undefined ? undefined : engineMain <= 1.5,
           `engine kv save: ${fmt(engineMain)} µs ${metric} per write, batches of ${BATCH}`,
         ),
+        ...pacing.goals,
       ],
-      config: { batch: BATCH, keyspace: KEYSPACE, debounceMs: DEBOUNCE_MS, budget, sqliteSynchronous: "FULL", lmdbEncoding: "msgpack (default)", levelValueEncoding: "json" },
-      figures: Object.fromEntries(measured.map((m) => [m.contender.name, { writes: m.writes, meter: m.reading, latency: latencyOf(bench.getTask(m.contender.name)!) }])),
+      config: { batch: BATCH, keyspace: KEYSPACE, debounceMs: DEBOUNCE_MS, budget, sqliteSynchronous: "FULL", lmdbEncoding: "msgpack (default)", levelValueEncoding: "json", ...pacing.config },
+      figures: {
+        ...Object.fromEntries(measured.map((m) => [m.contender.name, { writes: m.writes, meter: m.reading, latency: latencyOf(bench.getTask(m.contender.name)!) }])),
+        ...pacing.figures,
+      },
     };
   },
 };

@@ -11,7 +11,7 @@ import { runGraphCrashCycles, type Kind } from "./fixtures/graph-crash-suite.js"
 
 const PER_BACKEND = Math.ceil(envCount("CRASH_CYCLES", 60) / 2);
 /** A safety net for a hung child, never the thing asserted. */
-const TIMEOUT = 60_000 + PER_BACKEND * 5_000;
+const TIMEOUT = 60_000 + PER_BACKEND * 10_000;
 
 beforeAll(() => assertBuilt());
 afterAll(() => killAllChildren());

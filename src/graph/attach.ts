@@ -33,14 +33,14 @@ import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type GraphWave
 
 /**
  * Default baseline ratio: a new baseline once the WAL written since the last one exceeds this many times its size
- * (docs/design.md §3.18: measured with bench/suites/main-thread-cost.ts and the ratio sweep in bench/README.md).
+ * (docs/design.md §3.18: chosen with bench/ratio-sweep.ts).
  */
-export const DEFAULT_BASELINE_RATIO = 2;
+const DEFAULT_BASELINE_RATIO = 2;
 /**
  * Baselines smaller than this count as this big for the ratio: a small graph is not re-baselined every few
  * frames (each baseline is a backend write of its own). The disk bound is baseline + ratio × max(baseline, this).
  */
-export const BASELINE_MIN_BYTES = 64 * 1024;
+const BASELINE_MIN_BYTES = 64 * 1024;
 /** Own-seq baselines remembered above the durable seq (a bound for handles that never flush; see PairState.holes). */
 const MAX_TRACKED_BASELINES = 4096;
 const noop = (): void => {};
@@ -308,8 +308,11 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     );
   };
 
-  /** Sets the size the ratio cadence compares the WAL with (an estimate, O(graph): taken with a full snapshot). */
-  const baselineTaken = (pair: PairState, snapshot: GraphPersistSnapshot, sizeOf: () => number): void => {
+  /**
+   * Restarts the pair's cadence at a baseline; the ratio cadence also notes its size (`sizeOf`: an estimate, O(graph),
+   * computed once per snapshot and only when some pair needs it).
+   */
+  const baselineTaken = (pair: PairState, sizeOf: () => number): void => {
     pair.sinceBaseline = 0;
     pair.walBytes = 0;
     pair.due = false;
@@ -326,7 +329,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const attachedAt = nowNs();
   const initialSize = sizer(initial);
   for (const pair of states) {
-    baselineTaken(pair, initial, initialSize);
+    baselineTaken(pair, initialSize);
     pair.queue.push({ kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true });
     startBootstrap(pair);
   }
@@ -439,7 +442,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       }
       snapshot ??= mirror.snapshot(graph.name);
       size ??= sizer(snapshot);
-      baselineTaken(pair, snapshot, size);
+      baselineTaken(pair, size);
       submit(pair, { kind: "baseline", snapshot, timestampNs, own: pair.wal === undefined });
     }
   };
@@ -571,7 +574,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     for (const pair of states) {
       if (!pair.ready) continue;
       pair.stopped = undefined;
-      baselineTaken(pair, snapshot, size);
+      baselineTaken(pair, size);
       submit(pair, { kind: "baseline", snapshot, timestampNs, own: true });
     }
     return flush();

@@ -449,6 +449,30 @@ describe("attach: baselines, seqs and frames", () => {
     await h2.dispose();
   });
 
+  it("a baseline due at the end of a tick holds the frames handed out, not a change a paths gate still holds back", async () => {
+    const s = store();
+    const g = createGraph("g");
+    g.state("quiet", 0);
+    g.state("loud", 0);
+    const h = attach(g, s, { paths: ["loud"], compactEvery: 1 });
+    await h.flush();
+    g.set("loud", 1); // frame 2: a baseline is due
+    g.set("quiet", 1); // held back by the gate
+    expect(await h.flush()).toBe(2);
+    const record = (await s.snapshot.load("g")) as GraphCheckpointRecord;
+    expect(record.seq).toBe(2);
+    expect(record.snapshot.nodes.loud?.value).toBe(1);
+    expect(record.snapshot.nodes.quiet?.value).toBe(0);
+    g.set("loud", 2); // carries "quiet" along: frames 3 and 4
+    expect(await h.flush()).toBe(4);
+    const r = createGraph("g");
+    r.state("quiet", 0);
+    r.state("loud", 0);
+    await restoreSnapshot(r, { snapshot: s.snapshot, wal: s.wal });
+    expect(r.snapshot()).toEqual(g.snapshot());
+    await h.dispose();
+  });
+
   it("costs O(change) per wave: no snapshot() and describeNode only for the touched paths", async () => {
     const s = store();
     const g = createGraph("g");

@@ -82,6 +82,11 @@ export interface PostgresBackend extends StorageBackend {
   delete(key: string): Promise<void>;
   list(prefix?: string): Promise<readonly string[]>;
   writeBatch(ops: readonly BatchOp[]): Promise<void>;
+  /**
+   * The store's write count (every write transaction of any writer bumps it, committed with its data): one indexed
+   * row read, so a follower's idle poll costs that instead of a listing. 0 before the first write.
+   */
+  changeCounter(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -282,6 +287,15 @@ class PostgresStore implements PostgresBackend {
       changes.set(encodeKey(op.key), op.op === "put" ? op.value : null);
     }
     await this.apply(changes);
+  }
+
+  async changeCounter(): Promise<number> {
+    this.ensureOpen();
+    if (!(await this.haveTables())) return 0;
+    const r = await this.query("change counter", (c) =>
+      c.query<{ changes: string }>({ name: "grf_changes", text: this.sql.changes, values: [this.store] }),
+    );
+    return Number(r.rows[0]?.changes ?? 0);
   }
 
   close(): Promise<void> {

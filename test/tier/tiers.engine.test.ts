@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { openStorageEngine } from "../../src/engine/index.js";
-import { tierSuite } from "../conformance/tier-suite.js";
+import { tierSuite } from "../conformance/tier/index.js";
 import { workerFactory, type BackendKind } from "../support/tier-harness.js";
 import { errorOf, syncErrorOf } from "../support/wait.js";
 

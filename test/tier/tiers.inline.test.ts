@@ -1,5 +1,5 @@
 /** The tier conformance suite over every backend, tiers running in-process (inline mode). */
-import { tierSuite } from "../conformance/tier-suite.js";
+import { tierSuite } from "../conformance/tier/index.js";
 import { inlineFactory, type BackendKind } from "../support/tier-harness.js";
 
 for (const kind of ["memory", "file", "sqlite"] as const satisfies readonly BackendKind[]) {

@@ -3,7 +3,7 @@
  * in its worker thread (needs `npm run build`). Write failures come from the server (a trigger refusing the store's
  * rows), with the real backend in between.
  */
-import { tierSuite } from "../conformance/tier-suite.js";
+import { tierSuite } from "../conformance/tier/index.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { workerFactory } from "../support/tier-harness.js";
 

@@ -1,5 +1,5 @@
 /** The tier conformance suite on PostgreSQL, tiers running in-process (inline mode) over postgresBackend. */
-import { tierSuite } from "../conformance/tier-suite.js";
+import { tierSuite } from "../conformance/tier/index.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { inlineFactory } from "../support/tier-harness.js";
 

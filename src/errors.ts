@@ -20,7 +20,9 @@ export type StorageErrorCode =
   /** A stored graph kept changing under a reader (compaction moved its baseline on every try). */
   | "store-busy"
   /** A graph's write was refused for good (details.seq): its attach pair writes nothing more until rebaseline(). */
-  | "write-refused";
+  | "write-refused"
+  /** A write was NOT accepted: the store's pending bytes exceed maxPendingBytes (await tier.drained(), then retry). */
+  | "backpressure";
 
 export type RestoreErrorCode =
   | "phase-failed"

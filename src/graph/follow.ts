@@ -343,7 +343,8 @@ class Follower {
   }
 
   private noteTimes(frames: readonly WALFrame[]): void {
-    for (const f of frames) if (f.frame_t_ns > this.newestNs) this.newestNs = f.frame_t_ns;
+    // Number: a lag in ms needs no ns precision, and a frame may carry an exact u64 as a bigint (protocol §2.5).
+    for (const f of frames) this.newestNs = Math.max(this.newestNs, Number(f.frame_t_ns));
   }
 
   /** Reads the graph as restore does and makes the live graph match it in one batch (the initial restore, reloads). */

@@ -8,7 +8,7 @@
  */
 import { types } from "node:util";
 import { pooledBytes } from "./bytes.js";
-import type { BigintMode } from "./strict.js";
+import { isWideInteger, type BigintMode } from "./strict.js";
 
 // Deeper values (and cycles, which are infinitely deep) go to the reference path, which detects cycles exactly
 // and enforces MAX_JSON_DEPTH.
@@ -136,7 +136,11 @@ export class CanonicalWriter {
         this.ascii(value ? "true" : "false");
         return true;
       case "bigint":
-        return bigints === "tag" && this.bigintTag(value);
+        if (bigints === "tag") return this.bigintTag(value);
+        // Plain JSON carries only the bigints decoding gives back; the reference path refuses the rest.
+        if (!isWideInteger(value)) return false;
+        this.ascii(String(value));
+        return true;
       case "object":
         if (value === null) {
           this.ascii("null");

@@ -5,10 +5,11 @@
  * Layer 0.
  */
 import canonicalize from "canonicalize";
+import { parse as parseLossless } from "lossless-json";
 import { CodecError } from "../errors.js";
 import { registerTransientEncoder } from "./bytes.js";
 import { withCanonicalWriter, type CanonicalWriter } from "./canonical-writer.js";
-import { prepareJsonValue, type BigintMode } from "./strict.js";
+import { BigintDigits, prepareJsonValue, type BigintMode } from "./strict.js";
 import type { Codec } from "./types.js";
 
 const utf8Encoder = new TextEncoder();
@@ -41,19 +42,50 @@ export function writeCanonicalJson(writer: CanonicalWriter, value: unknown, root
 
 /** The reference path: strict walk (which locates errors), then `canonicalize`. */
 export function referenceCanonicalText(value: unknown, bigints: BigintMode, root: string): string {
-  const prepared = prepareJsonValue(value, bigints, root);
+  const digits = bigints === "reject" ? new BigintDigits() : undefined;
+  const prepared = prepareJsonValue(value, digits ?? bigints, root);
   try {
     const text = canonicalize(prepared);
     // Unreachable after the walk (it rejects top-level undefined); kept because the library's type allows it.
     if (text === undefined) throw new Error("canonicalize produced no text");
-    return text;
+    return digits === undefined ? text : digits.restore(text);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new CodecError("encode-failed", `canonical JSON failed: ${message}`, { path: root }, err);
   }
 }
 
-/** Fatal UTF-8 decode + JSON.parse; every failure (incl. 0 bytes) is `CodecError("decode-failed")` with the cause. */
+/**
+ * A number token of 16 or more digits (Number.MAX_SAFE_INTEGER has 16) may be an integer JSON.parse would round.
+ * Only runs that can start a number count (after whitespace, `[`, `:`, `,` or `-`), so hex digests and other
+ * digit-heavy strings rarely leave the JSON.parse path; a false alarm only costs the slower parser.
+ */
+const MAYBE_UNSAFE_INTEGER = /(?:^|[\s[:,-])\d{16}/;
+const INTEGER_TOKEN = /^-?\d+$/;
+
+/**
+ * A number token as JSON.parse reads it, except an integer no double writes back as the same digits, which is
+ * its exact bigint (the inverse of the writer's rule, `isWideInteger`).
+ */
+function exactNumber(token: string): number | bigint {
+  const n = Number(token);
+  if (Number.isSafeInteger(n) || !INTEGER_TOKEN.test(token) || String(n) === token) return n;
+  return BigInt(token);
+}
+
+/**
+ * JSON.parse, lossless for integers (docs/protocol.md §2.5): texts that may hold a wide integer go to lossless-json
+ * with JSON.parse's duplicate-key rule (the last value wins); all others to JSON.parse itself.
+ */
+function parseJsonText(text: string, reviver?: (key: string, value: unknown) => unknown): unknown {
+  if (!MAYBE_UNSAFE_INTEGER.test(text)) return JSON.parse(text, reviver) as unknown;
+  return parseLossless(text, reviver, { parseNumber: exactNumber, onDuplicateKey: ({ newValue }) => newValue });
+}
+
+/**
+ * Fatal UTF-8 decode + `parseJsonText` (wide integers become bigints); every failure (incl. 0 bytes) is
+ * `CodecError("decode-failed")` with the cause.
+ */
 export function parseJsonBytes(bytes: Uint8Array, reviver?: (key: string, value: unknown) => unknown): unknown {
   // Optional chaining: callers outside the type system may hand us anything; the error must still be typed.
   const byteLength: unknown = bytes?.byteLength;
@@ -64,7 +96,7 @@ export function parseJsonBytes(bytes: Uint8Array, reviver?: (key: string, value:
     throw new CodecError("decode-failed", "bytes are not valid UTF-8", { byteLength }, err);
   }
   try {
-    return JSON.parse(text, reviver) as unknown;
+    return parseJsonText(text, reviver);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new CodecError("decode-failed", `bytes are not valid JSON: ${message}`, { byteLength }, err);

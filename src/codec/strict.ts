@@ -3,14 +3,51 @@
  * cannot carry faithfully and, for the bigint codec, swaps bigints for `{"$bigint": "<radix-10>"}` tags.
  * Layer 0.
  */
+import { randomUUID } from "node:crypto";
 import { types } from "node:util";
 import { CodecError } from "../errors.js";
 
-/** What the walk does with a bigint: reject it (plain JSON) or replace it with a `$bigint` tag (docs/protocol.md §2.3). */
+/**
+ * What the walk does with a bigint. "reject" (plain JSON): a wide integer (`isWideInteger`) is written as its
+ * digits, which decoding reads back as that bigint (docs/protocol.md §2.5); any other bigint is refused, since it
+ * would come back as a number. "tag": every bigint becomes a `$bigint` tag (docs/protocol.md §2.3).
+ */
 export type BigintMode = "reject" | "tag";
 
-/** The walk's bigint policy: a `BigintMode`, or "keep" (accept bigints as they are: validation only, no copies). */
-type WalkBigints = BigintMode | "keep";
+/**
+ * The walk's bigint policy: a `BigintMode`; "keep" (accept bigints as they are: validation only, no copies); or
+ * a `BigintDigits`, which is "reject" that also swaps each accepted bigint for a placeholder string.
+ */
+type WalkBigints = BigintMode | "keep" | BigintDigits;
+
+/**
+ * True for an integer no JSON number writes as the same digits (beyond 2^53 and not exactly a double, or at
+ * least 10^21, where numbers are written with an exponent): the only bigints plain JSON carries, and the only
+ * integers it reads as bigints, so values and integer texts both round-trip exactly (docs/protocol.md §2.5).
+ */
+export function isWideInteger(value: bigint): boolean {
+  return String(Number(value)) !== String(value);
+}
+
+/**
+ * Lets `canonicalize` (which cannot write a bigint) produce the text of a value holding unsafe integers: the
+ * walk swaps each for a string with a fresh random nonce, and `restore` turns those quoted strings into the
+ * digits. A stored string cannot collide with a nonce drawn after it was written.
+ */
+export class BigintDigits {
+  private readonly nonce = randomUUID();
+  private readonly found: bigint[] = [];
+
+  placeholder(value: bigint): string {
+    this.found.push(value);
+    return `${this.nonce}:${this.found.length - 1}`;
+  }
+
+  restore(text: string): string {
+    if (this.found.length === 0) return text;
+    return text.replace(new RegExp(`"${this.nonce}:(\\d+)"`, "g"), (_m, i: string) => String(this.found[Number(i)]));
+  }
+}
 
 /**
  * Deepest nesting of arrays and objects a stored value may have (a value nested this deep is stored; one level
@@ -44,7 +81,7 @@ const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
  * only) a copy-on-write replacement in which only the containers holding bigints are copied.
  * Throws `CodecError("encode-failed", message, { path })`; `root` names the root of that path (default `$`).
  */
-export function prepareJsonValue(value: unknown, bigints: BigintMode, root = "$"): unknown {
+export function prepareJsonValue(value: unknown, bigints: BigintMode | BigintDigits, root = "$"): unknown {
   return prepare(value, bigints, root);
 }
 
@@ -84,7 +121,12 @@ function walk(value: unknown, bigints: WalkBigints, ancestors: object[]): unknow
     case "bigint":
       if (bigints === "tag") return { $bigint: value.toString() };
       if (bigints === "keep") return value;
-      throw new WalkFailure("bigint cannot be encoded as plain JSON; use bigintJsonCodec");
+      if (!isWideInteger(value)) {
+        throw new WalkFailure(
+          `bigint ${String(value)} is exactly a JSON number, which reads back as a number; store a number, or use bigintJsonCodec`,
+        );
+      }
+      return bigints === "reject" ? value : bigints.placeholder(value);
     case "undefined":
       // Object properties holding undefined are skipped before we get here; arrays are not.
       throw new WalkFailure("undefined inside an array (JSON would silently turn it into null)");

@@ -2,6 +2,7 @@
  * WAL frame shape (docs/protocol.md §6.1, §6.4–§6.6) and the structural check applied to frames read from (and
  * written to) storage. Layer 0.
  */
+import { isWideInteger as isWideBigint } from "../codec/strict.js";
 import { CodecError } from "../errors.js";
 
 export type Lifecycle = "spec" | "data" | "ownership";
@@ -16,7 +17,8 @@ export const WAL_FORMAT_VERSION = 1;
 export interface WALBaseChange<T = unknown> {
   structure: string;
   version: number | string;
-  t_ns: number;
+  /** Wall clock in ns: a bigint when stored as an integer no number holds exactly (a u64, docs/protocol.md §2.5). */
+  t_ns: number | bigint;
   seq?: number;
   lifecycle: Lifecycle;
   change: T;
@@ -28,7 +30,8 @@ export interface WALFrame<T = unknown> {
   path: string;
   change: WALBaseChange<T>;
   frame_seq: number;
-  frame_t_ns: number;
+  /** Wall clock in ns: a bigint when stored as an integer no number holds exactly (a u64, docs/protocol.md §2.5). */
+  frame_t_ns: number | bigint;
   /** 64-char lowercase hex SHA-256 of the canonical body; `""` when a stored frame had none. */
   checksum: string;
   format_version: number;
@@ -62,9 +65,8 @@ export function findWalFrameProblem(value: unknown): WalFrameProblem | undefined
   if (!isSafeNonNegativeInteger(value.frame_seq)) {
     return problem("frame_seq", "a non-negative safe integer", value.frame_seq);
   }
-  const tns = value.frame_t_ns;
-  if (typeof tns !== "number" || !Number.isInteger(tns) || tns < 0) {
-    return problem("frame_t_ns", "a non-negative integer", tns);
+  if (!isNonNegativeInteger(value.frame_t_ns)) {
+    return problem("frame_t_ns", "a non-negative integer (a bigint only where no number holds it exactly)", value.frame_t_ns);
   }
   if (value.checksum !== undefined && typeof value.checksum !== "string") {
     return problem("checksum", "a string", value.checksum);
@@ -78,7 +80,9 @@ export function findWalFrameProblem(value: unknown): WalFrameProblem | undefined
   if (typeof env.version !== "number" && typeof env.version !== "string") {
     return problem("change.version", "a number or a string", env.version);
   }
-  if (typeof env.t_ns !== "number") return problem("change.t_ns", "a number", env.t_ns);
+  if (typeof env.t_ns !== "number" && !isWideInteger(env.t_ns)) {
+    return problem("change.t_ns", "a number (or a bigint where no number holds it exactly)", env.t_ns);
+  }
   if (env.seq !== undefined && typeof env.seq !== "number") return problem("change.seq", "a number", env.seq);
   if (!isLifecycle(env.lifecycle)) {
     return problem("change.lifecycle", '"spec", "data" or "ownership"', env.lifecycle);
@@ -112,6 +116,17 @@ export function parseWalFrame(value: unknown): WALFrame {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A bigint plain JSON carries (any other would be written, and read back, as a number). */
+function isWideInteger(value: unknown): value is bigint {
+  return typeof value === "bigint" && isWideBigint(value);
+}
+
+/** An integer ≥ 0: a number, or a wide bigint (an exact u64 as the Rust implementation writes it). */
+function isNonNegativeInteger(value: unknown): value is number | bigint {
+  if (isWideInteger(value)) return value > 0n;
+  return typeof value === "number" && Number.isInteger(value) && value >= 0;
 }
 
 function isSafeNonNegativeInteger(value: unknown): value is number {

@@ -56,9 +56,9 @@ const WAL_FRAME_KEY = /^(.+)\/wal\/\d{20}$/;
 export async function openBackend(store: StoreSpec, synchronous: ActorOptions["synchronous"]): Promise<StorageBackend> {
   switch (store.kind) {
     case "sqlite":
-      return sqliteBackend(store.path, { synchronous });
+      return sqliteBackend(store.path, { synchronous, readOnly: store.readOnly === true });
     case "file":
-      return fileBackend(store.dir);
+      return fileBackend(store.dir, { readOnly: store.readOnly === true });
     case "memory":
       return memoryBackend({ name: `memory:${store.name}` });
     case "postgres":

@@ -82,9 +82,9 @@ export interface StorageEngine {
 export function storeKey(store: StoreSpec): string {
   switch (store?.kind) {
     case "sqlite":
-      return `sqlite:${resolvePath(requireString(store.path, "store.path"))}`;
+      return `sqlite:${resolvePath(requireString(store.path, "store.path"))}${readOnlySuffix(store)}`;
     case "file":
-      return `file:${resolvePath(requireString(store.dir, "store.dir"))}`;
+      return `file:${resolvePath(requireString(store.dir, "store.dir"))}${readOnlySuffix(store)}`;
     case "memory":
       return `memory:${requireString(store.name, "store.name")}`;
     case "postgres":
@@ -94,14 +94,21 @@ export function storeKey(store: StoreSpec): string {
   }
 }
 
+/** A read-only spec gets an actor of its own, apart from the writer's actor of the same store. */
+function readOnlySuffix(store: { readonly readOnly?: boolean }): string {
+  if (store.readOnly !== undefined && typeof store.readOnly !== "boolean") throw new TypeError("store.readOnly must be a boolean");
+  return store.readOnly === true ? "?ro" : "";
+}
+
 function requireString(v: unknown, what: string): string {
   if (typeof v !== "string" || v.length === 0) throw new TypeError(`${what} must be a non-empty string`);
   return v;
 }
 
 function normalise(store: StoreSpec): StoreSpec {
-  if (store.kind === "sqlite") return { kind: "sqlite", path: resolvePath(store.path) };
-  if (store.kind === "file") return { kind: "file", dir: resolvePath(store.dir) };
+  const ro = store.kind !== "memory" && store.readOnly === true ? { readOnly: true } : {};
+  if (store.kind === "sqlite") return { kind: "sqlite", path: resolvePath(store.path), ...ro };
+  if (store.kind === "file") return { kind: "file", dir: resolvePath(store.dir), ...ro };
   if (store.kind === "postgres") return normalisePostgres(store);
   return { kind: "memory", name: store.name };
 }

@@ -12,8 +12,9 @@ export const COMPACT_GRAPH_JOB = "compact-graph";
 
 /** Which store an actor owns. */
 export type StoreSpec =
-  | { readonly kind: "sqlite"; readonly path: string }
-  | { readonly kind: "file"; readonly dir: string }
+  /** `readOnly`: a separate actor that reads the store without its lock (another process may write it); writes refused. */
+  | { readonly kind: "sqlite"; readonly path: string; readonly readOnly?: boolean }
+  | { readonly kind: "file"; readonly dir: string; readonly readOnly?: boolean }
   | { readonly kind: "memory"; readonly name: string }
   | PostgresStoreSpec;
 

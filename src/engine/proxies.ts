@@ -10,6 +10,7 @@ import { walFrameCodec } from "../wal/codec.js";
 import { defaultSnapshotKey } from "../tier/snapshot.js";
 import { assertBucketKey, collectPage } from "../tier/append-layout.js";
 import { assertValidKey } from "../backend/keys.js";
+import { readOnlyError } from "../backend/read-only.js";
 import { groupBy } from "../tier/append-log.js";
 import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
@@ -98,6 +99,18 @@ abstract class TierProxy implements BaseStorageTier {
     }
   }
 
+  /** A read-only store's tiers refuse writes when offered, as inline read-only tiers do (never buffered). */
+  protected assertWritable(): void {
+    this.assertUsable();
+    if ((this.conn.store as { readonly readOnly?: boolean }).readOnly === true) throw readOnlyError(this.conn.key);
+  }
+
+  /** `ask` for a write op: on a read-only store it rejects with read-only, sending nothing. */
+  protected async askWrite(op: Parameters<StoreConnection["request"]>[0]): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
+    this.assertWritable();
+    return this.ask(op);
+  }
+
   protected async ask(op: Parameters<StoreConnection["request"]>[0]): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
     this.assertUsable();
     return this.conn.request(op);
@@ -125,7 +138,7 @@ abstract class TierProxy implements BaseStorageTier {
   }
 
   compact(): Promise<void> {
-    return quiet(this.ask({ t: "compact", tier: this.tier }).then(() => undefined));
+    return quiet(this.askWrite({ t: "compact", tier: this.tier }).then(() => undefined));
   }
 
   close(): Promise<void> {
@@ -192,7 +205,7 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
   }
 
   save(snapshot: T): void {
-    this.assertUsable();
+    this.assertWritable();
     const { filter, keyOf } = this.opts;
     if (filter && !filter(snapshot)) return;
     const key = keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, this.name);
@@ -225,7 +238,7 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   }
 
   save(key: string, value: T): void {
-    this.assertUsable();
+    this.assertWritable();
     if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
     assertValidKey(key);
     if (this.opts.filter && !this.opts.filter(key, value)) return;
@@ -245,7 +258,7 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   }
 
   delete(key: string): Promise<void> {
-    return quiet(this.ask({ t: "delete", tier: this.tier, key }).then(() => undefined));
+    return quiet(this.askWrite({ t: "delete", tier: this.tier, key }).then(() => undefined));
   }
 
   list(prefix?: string): Promise<string[]> {
@@ -300,7 +313,7 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
   }
 
   appendEntries(entries: readonly T[]): void {
-    this.assertUsable();
+    this.assertWritable();
     if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
     if (entries.length === 0) return;
     const keyOf = this.opts.keyOf;

@@ -1,0 +1,157 @@
+/**
+ * Read-only engine stores for SQLite and file stores (issue 14 item 2): `{ kind, path | dir, readOnly: true }` opens
+ * an actor of its own (the store key keeps it apart from a writer's actor of the same store), which reads without the
+ * store's lock while another process writes; its tier proxies refuse writes when offered with
+ * StorageError("read-only"), as inline read-only tiers do (test/tier/read-only.test.ts); and it leaves no file behind.
+ */
+import { readdirSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { openStorageEngine, storeKey, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
+import { StorageError } from "../../src/errors.js";
+import { createGraph } from "../../src/graph/graph.js";
+import { followGraph } from "../../src/graph/follow.js";
+import { restoreSnapshot } from "../../src/graph/restore.js";
+import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
+import { fileAppendLog, fileKv, fileSnapshot, sqliteAppendLog, sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
+import type { BaseStorageTier } from "../../src/tier/types.js";
+import { walFrameCodec } from "../../src/wal/codec.js";
+import type { WALFrame } from "../../src/wal/frame.js";
+import { killAllStoreChildren, openStoreInChild } from "../backend/store-holder.js";
+import { killAllChildren, sleep, startChild, tempDir, type TempDir } from "../reliability/fixtures/crash-harness.js";
+import { buildGraph, digestOf } from "../reliability/fixtures/graph-crash-model.mjs";
+import { errorOf, syncErrorOf } from "../support/wait.js";
+
+type Kind = "sqlite" | "file";
+const KINDS: readonly Kind[] = ["sqlite", "file"];
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  await killAllStoreChildren();
+});
+afterAll(() => killAllChildren());
+
+function store(kind: Kind): { tmp: TempDir; path: string; spec: (readOnly?: boolean) => StoreSpec } {
+  const tmp = tempDir(`engine-ro-${kind}`);
+  cleanups.push(() => tmp.remove());
+  const path = kind === "sqlite" ? `${tmp.dir}/store.db` : `${tmp.dir}/store`;
+  const spec = (readOnly?: boolean): StoreSpec =>
+    kind === "sqlite" ? { kind: "sqlite", path, ...(readOnly === undefined ? {} : { readOnly }) } : { kind: "file", dir: path, ...(readOnly === undefined ? {} : { readOnly }) };
+  return { tmp, path, spec };
+}
+
+function engine(): StorageEngine {
+  const e = openStorageEngine({ threads: 1 });
+  cleanups.push(() => e.close());
+  return e;
+}
+
+/** A snapshot, two kv records and an append log, written inline and closed. */
+async function seed(kind: Kind, path: string): Promise<void> {
+  const snap = kind === "sqlite" ? sqliteSnapshot<{ name: string; v: number }>(path) : fileSnapshot<{ name: string; v: number }>(path);
+  const kv = kind === "sqlite" ? sqliteKv<number>(path) : fileKv<number>(path);
+  const log = kind === "sqlite" ? sqliteAppendLog<number>(path, { name: "log" }) : fileAppendLog<number>(path, { name: "log" });
+  snap.save({ name: "g", v: 1 });
+  kv.save("k/1", 1);
+  kv.save("k/2", 2);
+  log.appendEntries([1, 2, 3]);
+  await Promise.all([snap.close(), kv.close(), log.close()]);
+}
+
+function expectReadOnly(err: unknown): void {
+  expect(err, String(err)).toBeInstanceOf(StorageError);
+  expect((err as StorageError).code).toBe("read-only");
+}
+
+describe("read-only engine stores", () => {
+  it("a readOnly spec is another store key than the writer's, and readOnly must be a boolean", () => {
+    for (const kind of KINDS) {
+      const { spec } = store(kind);
+      expect(storeKey(spec(true))).not.toBe(storeKey(spec()));
+      expect(storeKey(spec(false))).toBe(storeKey(spec()));
+      expect(syncErrorOf(() => storeKey({ ...spec(), readOnly: "yes" } as never))).toBeInstanceOf(TypeError);
+    }
+  });
+
+  it.each(KINDS)("%s: reads a store another process holds and writes, refuses every write when offered, beside a refused writer actor", async (kind) => {
+    const { path, spec } = store(kind);
+    await seed(kind, path);
+    const holder = await openStoreInChild(kind, path); // holds the lock and wrote "from-child"
+    expect(holder.report.code).toBe("acquired");
+    const e = engine();
+
+    // A writer actor of the same store in this process is refused (another process holds it) ...
+    const writer = e.kv<number>(spec(), { name: "kv-writer" });
+    const locked = await errorOf(() => writer.load("k/1"));
+    expect((locked as StorageError).code).toBe("store-locked");
+    // ... while the read-only actor reads it.
+    const ro = spec(true);
+    const snapshot = e.snapshot<{ name: string; v: number }>(ro);
+    const kv = e.kv<number>(ro);
+    const log = e.appendLog<number>(ro, { name: "log" });
+    expect(await snapshot.load("g")).toEqual({ name: "g", v: 1 });
+    expect(await kv.load("k/2")).toBe(2);
+    expect(await kv.list()).toContain("from-child");
+
+    expectReadOnly(syncErrorOf(() => snapshot.save({ name: "g", v: 2 })));
+    expectReadOnly(syncErrorOf(() => kv.save("k/3", 3)));
+    expectReadOnly(syncErrorOf(() => log.appendEntries([4])));
+    expectReadOnly(syncErrorOf(() => log.appendEntries([])));
+    expectReadOnly(await errorOf(() => kv.delete("k/1")));
+    for (const tier of [snapshot, kv, log] as BaseStorageTier[]) {
+      expectReadOnly(await errorOf(() => tier.compact()));
+      await tier.flush(); // nothing was accepted, so nothing fails later
+      tier.rollback();
+    }
+    expect(await kv.load("k/1")).toBe(1);
+    await holder.release();
+  });
+
+  it.each(KINDS)("%s: opening, reading and closing a read-only engine store leaves no file behind", async (kind) => {
+    const { tmp, path, spec } = store(kind);
+    await seed(kind, path);
+    const listing = (): string[] => readdirSync(tmp.dir, { recursive: true }).map(String).sort();
+    const before = listing();
+    const e = openStorageEngine({ threads: 1 });
+    const kv = e.kv<number>(spec(true));
+    expect(await kv.list("k/")).toEqual(["k/1", "k/2"]);
+    expect((await e.appendLog<number>(spec(true), { name: "log" }).loadEntries()).entries).toEqual([1, 2, 3]);
+    await e.close();
+    expect(listing()).toEqual(before);
+  });
+
+  it.each(KINDS)("%s: followGraph through read-only engine tiers follows a writer process to its last acknowledged state", async (kind) => {
+    const { tmp, path, spec } = store(kind);
+    const sidecar = `${tmp.dir}/digests.log`;
+    const writer = startChild("follow-writer.mjs", { kind, store: path, sidecar, seed: 7 });
+    cleanups.push(async () => void (await writer.kill()));
+    await writer.waitFor("ack", 2);
+    const e = engine();
+    const ro = spec(true);
+    const graph = buildGraph(createGraph);
+    const follower = await followGraph(
+      graph,
+      { snapshot: e.snapshot<GraphCheckpointRecord>(ro, { name: "snap" }), wal: e.kv<WALFrame>(ro, { name: "wal", codec: walFrameCodec }) },
+      { pollMs: 10 },
+    );
+    cleanups.push(() => follower.stop());
+    await sleep(400);
+    const messages = await writer.kill();
+    expect(messages.find((m) => m.t === "error")).toBeUndefined();
+    const acks = messages.filter((m) => m.t === "ack");
+    const last = acks[acks.length - 1] as { seq: number; digest: string };
+    for (let i = 0; i < 3; i++) await follower.poll(); // the store is at rest now
+
+    // What a restore through a fresh read-only engine store reads.
+    const other = engine();
+    const restored = buildGraph(createGraph);
+    const r = await restoreSnapshot(restored, {
+      snapshot: other.snapshot<GraphCheckpointRecord>(ro, { name: "snap" }),
+      wal: other.kv<WALFrame>(ro, { name: "wal", codec: walFrameCodec }),
+    });
+    expect(follower.lag()).toMatchObject({ appliedSeq: r.finalSeq, frames: 0 });
+    expect(r.finalSeq).toBeGreaterThanOrEqual(last.seq);
+    expect(digestOf(graph)).toBe(digestOf(restored));
+    expect(follower.stats().state).toBe("following");
+  });
+});

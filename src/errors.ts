@@ -10,6 +10,10 @@ export type StorageErrorCode =
   | "invalid-key"
   | "closed"
   | "worker-crashed"
+  /** A store's worker made no progress within the engine's watchdogMs: it was terminated (the store reopens). */
+  | "worker-unresponsive"
+  /** engine.close() gave up on a store whose drain did not end within closeTimeoutMs. */
+  | "close-timeout"
   | "store-locked"
   /** A writer lost its store to another (a PostgreSQL lease taken over or expired): it writes no more. */
   | "not-owner"

@@ -35,7 +35,7 @@ describe("npm run bench -- --quick", () => {
     expect(report.mode).toBe("quick");
     expect(Object.keys(report.machine).length).toBeGreaterThan(0);
     expect(report.packages).toHaveProperty("better-sqlite3");
-    expect(report.suites.map((s) => s.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(report.suites.map((s) => s.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     for (const suite of report.suites) expect(suite.rows.length, suite.title).toBeGreaterThan(0);
     expect(report.summary.length).toBeGreaterThan(0);
     for (const g of report.summary) expect(["met", "missed", "info"]).toContain(g.status);

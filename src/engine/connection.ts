@@ -231,8 +231,10 @@ export class StoreConnection {
    */
   private splitUnsendable(ops: Op[], cause: unknown): void {
     const sendable: Op[] = [];
-    for (const op of ops.flatMap(onePutEach)) {
-      const problem = ops.length === 1 ? cause : cloneProblem(op);
+    const each = ops.flatMap(onePutEach);
+    for (const op of each) {
+      // Only a lone write is known to be the one refused; the columns of one tier's puts are one op but many writes.
+      const problem = each.length === 1 ? cause : cloneProblem(op);
       if (problem === undefined) sendable.push(op);
       else if ("id" in op) this.fail(op, sendError(problem));
       else sendable.push(refusal(op.tier, sendError(problem)));

@@ -120,6 +120,23 @@ describe("read-only engine stores", () => {
     expect(listing()).toEqual(before);
   });
 
+  it("engine kv tiers pass the backend's change counter through (SQLite has one, file stores none), so followers skip idle polls", async () => {
+    const { path, spec } = store("sqlite");
+    const writer = sqliteKv<number>(path);
+    writer.save("a", 1);
+    await writer.flush();
+    const e = engine();
+    const kv = e.kv<number>(spec(true));
+    const c0 = await kv.changeCounter!();
+    expect(await kv.load("a")).toBe(1);
+    expect(await kv.changeCounter!(), "reads change nothing").toBe(c0);
+    writer.save("b", 2);
+    await writer.flush();
+    expect(await kv.changeCounter!(), "another handle's commit moves it").not.toBe(c0);
+    await writer.close();
+    expect(e.kv<number>(store("file").spec(true)).changeCounter).toBeUndefined();
+  });
+
   it.each(KINDS)("%s: followGraph through read-only engine tiers follows a writer process to its last acknowledged state", async (kind) => {
     const { tmp, path, spec } = store(kind);
     const sidecar = `${tmp.dir}/digests.log`;

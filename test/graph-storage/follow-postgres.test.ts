@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { postgresBackend, simulatePausedHolder, type PostgresBackend, type PostgresBackendOptions } from "../../src/backend/postgres.js";
 import type { StorageBackend } from "../../src/backend/types.js";
+import { openStorageEngine } from "../../src/engine/index.js";
 import { attachSnapshotStorage } from "../../src/graph/attach.js";
 import { compactGraph } from "../../src/graph/compaction.js";
 import { followGraph } from "../../src/graph/follow.js";
@@ -73,6 +74,21 @@ describe("postgresBackend changeCounter", () => {
     await b.write("d", one);
     const c4 = await reader.changeCounter();
     expect(c4, "the new holder's writes count on from the old one's").toBeGreaterThan(c3);
+  });
+
+  it("reaches engine followers: a read-only engine kv tier of a PostgreSQL store passes it through", async () => {
+    const db = await database();
+    const store = freshStore();
+    const writer = await open({ store });
+    const engine = openStorageEngine({ threads: 1 });
+    cleanups.push(() => engine.close());
+    const kv = engine.kv<number>({ kind: "postgres", url: db.url, schema: db.schema, store, readOnly: true });
+    const c0 = await kv.changeCounter!();
+    await writer.write("a", one);
+    const c1 = await kv.changeCounter!();
+    expect(c1).not.toBe(c0);
+    await kv.list();
+    expect(await kv.changeCounter!()).toBe(c1);
   });
 
   it("is 0 on a database without the tables, and kv tiers pass it through", async () => {

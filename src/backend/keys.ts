@@ -3,6 +3,7 @@
  */
 import { StorageError } from "../errors.js";
 import type { BatchOp } from "./types.js";
+import { compareCodePoints } from "../base/code-points.js";
 
 /** Matches a lone surrogate: with the `u` flag a well-formed pair is one code point and does not match. */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -28,35 +29,12 @@ export function assertBytes(bytes: unknown, name = "bytes"): asserts bytes is Ui
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
 }
 
-/**
- * Maps a UTF-16 code unit so that comparing mapped units gives code point order:
- * surrogates (U+D800–DFFF, parts of code points ≥ U+10000) must sort after U+E000–FFFF.
- */
-function codePointRank(unit: number): number {
-  if (unit >= 0xe000) return unit - 0x800;
-  if (unit >= 0xd800) return unit + 0x2000;
-  return unit;
-}
-
-/**
- * Total order by Unicode code point (= UTF-8 byte order = SQLite BINARY), not JS UTF-16 order.
- * Returns a negative number, 0 or a positive number, as `Array.prototype.sort` expects.
- */
-export function compareKeys(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    // At the first difference both strings agree on everything before, so in well-formed
-    // strings either both units are high surrogates or neither is a low surrogate.
-    if (x !== y) return codePointRank(x) - codePointRank(y);
-  }
-  return a.length - b.length;
-}
+/** Store keys list in the project's one string order, by code point (../base/code-points.ts). */
+export { compareCodePoints as compareKeys } from "../base/code-points.js";
 
 /** Sorted copy in code point order. */
 export function sortKeys(keys: Iterable<string>): string[] {
-  return Array.from(keys).sort(compareKeys);
+  return Array.from(keys).sort(compareCodePoints);
 }
 
 /** Validates a batch up front so a bad op anywhere means nothing is applied. */

@@ -15,8 +15,7 @@ import { plural, printLine } from "./output.js";
 import { withStoreOptions, type StoreCommandOptions } from "./options.js";
 import { backendSource, listFrameKeys } from "../graph/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+import { isRecord } from "../base/records.js";
 
 /** A flat graph snapshot (docs/graph-model.md §1.1), or CliError `invalid-input` saying what is wrong. */
 export function parseSnapshotFile(bytes: Uint8Array, file: string): GraphPersistSnapshot {

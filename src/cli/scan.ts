@@ -7,6 +7,7 @@ import { parseJsonBytes } from "../codec/json.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import type { CliBackend } from "./store.js";
+import { isRecord } from "../base/records.js";
 
 /** `<name>/wal/<20 digits>`: the graph name is everything before the last `/wal/`. */
 const WAL_KEY = /^([\s\S]*)\/wal\/\d{20}$/;
@@ -48,8 +49,4 @@ async function looksLikeBaseline(backend: CliBackend, key: string): Promise<bool
 export function changeKind(frame: WALFrame): string {
   const payload = frame.change.change;
   return isRecord(payload) && typeof payload.kind === "string" ? payload.kind : "?";
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -11,7 +11,8 @@ import { restoreSnapshot } from "../graph/restore.js";
 import { sendToParent, spawnRole, type ChildMessage } from "./ipc.js";
 import { LoadLoop, backlogLimit } from "./load.js";
 import { roleArgs, type DemoOptions } from "./options.js";
-import { DEMO_GRAPH_NAME, buildServerGraph, prng } from "./server-graph.js";
+import { mulberry32 } from "../base/prng.js";
+import { DEMO_GRAPH_NAME, buildServerGraph } from "./server-graph.js";
 import { demoStore, enginePair, graphDigest } from "./store.js";
 
 const CHILD_FLUSH_EVERY_MS = 300;
@@ -44,7 +45,7 @@ export async function runCrashChild(opts: DemoOptions): Promise<void> {
   await new LoadLoop({
     server,
     handle,
-    random: prng(opts.seed + 1),
+    random: mulberry32(opts.seed + 1),
     batch: opts.batch,
     durationMs: Number.POSITIVE_INFINITY,
     flushEveryMs: CHILD_FLUSH_EVERY_MS,

@@ -9,7 +9,8 @@ import type { CompactionResult } from "../graph/compaction.js";
 import { LoadLoop, backlogLimit, graphOnlyLoopP99, percentile } from "./load.js";
 import type { DemoOptions } from "./options.js";
 import { startProgress } from "./progress.js";
-import { DEMO_GRAPH_NAME, buildServerGraph, prng } from "./server-graph.js";
+import { mulberry32 } from "../base/prng.js";
+import { DEMO_GRAPH_NAME, buildServerGraph } from "./server-graph.js";
 import { demoStore, enginePair, storeSizeBytes } from "./store.js";
 
 const FLUSH_EVERY_MS = 100;
@@ -39,7 +40,7 @@ export interface LoadPhaseResult {
 
 export async function runLoadPhase(opts: DemoOptions, tty: boolean): Promise<LoadPhaseResult> {
   const calibrationMs = opts.seconds >= 5 ? 1000 : 500;
-  const graphOnlyLoopP99Ms = await graphOnlyLoopP99(buildServerGraph(opts.nodes), prng(opts.seed), opts.batch, 200, calibrationMs);
+  const graphOnlyLoopP99Ms = await graphOnlyLoopP99(buildServerGraph(opts.nodes), mulberry32(opts.seed), opts.batch, 200, calibrationMs);
   const errors: Error[] = [];
   const engine = openStorageEngine({ threads: 1, onError: (err) => errors.push(err) });
   const store = demoStore(opts.dataDir);
@@ -77,7 +78,7 @@ export async function runLoadPhase(opts: DemoOptions, tty: boolean): Promise<Loa
   const loop = new LoadLoop({
     server,
     handle,
-    random: prng(opts.seed),
+    random: mulberry32(opts.seed),
     batch: opts.batch,
     durationMs: opts.seconds * 1000,
     flushEveryMs: FLUSH_EVERY_MS,

@@ -59,18 +59,6 @@ function sumOf(values: readonly JsonValue[], pick: (s: Session) => number): numb
   return n;
 }
 
-/** Deterministic 32-bit PRNG (mulberry32): the same seed gives the same writes in every process. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Applies `count` session updates as one wave (one batch): a request on a random session, which also flips it
  * active or idle now and then. Returns the number of state changes written.

@@ -8,11 +8,10 @@ import type { WALFrame } from "../wal/frame.js";
 import { removalOrder } from "./decompose.js";
 import { sliceValue } from "./diff.js";
 import { jsonEqual } from "./json-utils.js";
-import { compareCodePoints } from "./paths.js";
+import { compareCodePoints } from "../base/code-points.js";
 import type { DiffNodeRemoved, GraphChange } from "./storage-types.js";
 import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+import { isRecord } from "../base/records.js";
 
 /** True for a value that can stand as a node slice in a frame or a baseline (type, deps, status, meta). */
 export function isSlice(v: unknown): v is SnapshotNodeSlice {

@@ -8,7 +8,8 @@ import type { JsonValue } from "../codec/types.js";
 import { StorageError } from "../errors.js";
 import { toFrozenJson } from "./json-utils.js";
 import { GNode, MountRec, type NodeFn } from "./node.js";
-import { compareCodePoints, isInside, localName, parentPath, relativeTo } from "./paths.js";
+import { compareCodePoints } from "../base/code-points.js";
+import { isInside, localName, parentPath, relativeTo } from "./paths.js";
 import { propagate, recompute, SignalList, sourceSignal, type SignalEntry } from "./propagate.js";
 import type { GraphWave, NodeKind, TopologyChange } from "./types.js";
 

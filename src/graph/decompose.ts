@@ -6,7 +6,8 @@
  */
 import { sealWalFrame } from "../wal/codec.js";
 import { WAL_FORMAT_VERSION, type Lifecycle } from "../wal/frame.js";
-import { compareCodePoints, isInside, parentPath } from "./paths.js";
+import { compareCodePoints } from "../base/code-points.js";
+import { isInside, parentPath } from "./paths.js";
 import type {
   DecomposeOptions,
   DiffNodeRemoved,

@@ -6,7 +6,8 @@ import type { JsonValue } from "../codec/types.js";
 import type { GraphCore } from "./core.js";
 import { cloneJson, setOwn } from "./json-utils.js";
 import type { GNode, MountRec } from "./node.js";
-import { compareCodePoints, isInside, PATH_SEP, relativeTo } from "./paths.js";
+import { compareCodePoints } from "../base/code-points.js";
+import { isInside, PATH_SEP, relativeTo } from "./paths.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot, type SnapshotNodeSlice } from "./types.js";
 
 /** A dep as seen from mount `prefix`: relative when inside it, else `"::" + root path` (see `Graph.snapshot`). */

@@ -10,7 +10,8 @@ import type {
   DiffValueChange,
   GraphSnapshotDiff,
 } from "./storage-types.js";
-import { compareCodePoints, parentPath } from "./paths.js";
+import { compareCodePoints } from "../base/code-points.js";
+import { parentPath } from "./paths.js";
 import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type JsonValue, type SnapshotNodeSlice } from "./types.js";
 
 const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);

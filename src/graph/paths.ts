@@ -59,25 +59,3 @@ export function relativeTo(path: string, prefix: string): string {
   return prefix === "" ? path : path.slice(prefix.length + PATH_SEP.length);
 }
 
-/**
- * Code-point order. Plain `<` on JS strings is UTF-16 code-unit order, which differs only when a surrogate
- * (U+D800–DFFF, i.e. an astral character) meets a code unit in U+E000–FFFF; this remaps that case.
- */
-export function compareCodePoints(a: string, b: string): number {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) {
-      if (x >= 0xd800 && y >= 0xd800) return fixup(x) - fixup(y);
-      return x - y;
-    }
-  }
-  return a.length - b.length;
-}
-
-function fixup(unit: number): number {
-  if (unit >= 0xe000) return unit - 0x800;
-  return unit + 0x2000; // surrogate: sorts above every BMP code unit
-}

@@ -42,7 +42,7 @@ export interface SnapshotNodeSlice {
 /**
  * Flat persisted snapshot (docs/graph-model.md §1.1). `nodes` keys are qualified `::` paths and are *inserted* in
  * code-point order, but JS objects iterate integer-like keys ("2", "10") first whatever the insertion order:
- * consumers that need an order must sort the keys explicitly (`compareCodePoints` from `paths.js`).
+ * consumers that need an order must sort the keys explicitly (`compareCodePoints` from `src/base/code-points.ts`).
  */
 export interface GraphPersistSnapshot {
   name: string;

@@ -13,21 +13,10 @@ import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src
 import { appendLogStorage } from "../../src/tier/index.js";
 import type { AppendLogLayout, AppendLogStorageTier } from "../../src/tier/types.js";
 import { tempRoot, turn } from "./fixtures/helpers.js";
+import { mulberry32 as seeded } from "../../src/base/prng.js";
 
 const ROUNDS = 40;
 const PER_APPEND = 3;
-
-/** mulberry32: a small seeded PRNG. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A real memory backend whose every call completes after 0-3 seeded event-loop turns. */
 function asyncBackend(rand: () => number): { backend: StorageBackend; raw: ReturnType<typeof memoryBackend> } {

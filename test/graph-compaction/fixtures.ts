@@ -21,10 +21,9 @@ import { walFrameCodec } from "../../src/wal/codec.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey } from "../../src/wal/keys.js";
-import { prng } from "../../src/demo/server-graph.js";
 
-/** Deterministic PRNG (mulberry32), the demo's. */
-export const rng = prng;
+/** Deterministic PRNG (mulberry32), the project's one. */
+export { mulberry32 as rng } from "../../src/base/prng.js";
 
 export const GRAPH = "g";
 

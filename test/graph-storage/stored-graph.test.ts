@@ -28,6 +28,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
+import { mulberry32 as seeded } from "../../src/base/prng.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "grf-stored-graph-"));
 let n = 0;
@@ -192,15 +193,3 @@ describe.each(KINDS)("periodic baselines that never landed (%s)", (kind) => {
     await backend.close?.();
   });
 });
-
-/** Small deterministic PRNG (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

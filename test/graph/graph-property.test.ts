@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createGraph } from "../../src/graph/graph.js";
 import { jsonEqual } from "../../src/graph/json-utils.js";
-import { compareCodePoints } from "../../src/graph/paths.js";
+import { compareCodePoints } from "../../src/base/code-points.js";
 import type { GraphPersistSnapshot, GraphWave, JsonValue, ReactiveGraph, SnapshotNodeSlice } from "../../src/graph/types.js";
 
 type Op =

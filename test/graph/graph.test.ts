@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createGraph } from "../../src/graph/graph.js";
 import { cloneJson, isJsonValue, jsonEqual, toFrozenJson } from "../../src/graph/json-utils.js";
-import { compareCodePoints } from "../../src/graph/paths.js";
+import { compareCodePoints } from "../../src/base/code-points.js";
 import { SNAPSHOT_VERSION, type JsonValue, type ReactiveGraph } from "../../src/graph/types.js";
 import { CodecError, StorageError } from "../../src/errors.js";
 

@@ -22,7 +22,7 @@ import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, type StoreLock } from "./lock.js";
 import { readOnlyError } from "./read-only.js";
-import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
+import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
 
 export interface FileBackendOptions {
   /**
@@ -37,16 +37,10 @@ export interface FileBackendOptions {
   readonly readOnly?: boolean;
 }
 
-/** A file backend: every optional StorageBackend method is present and synchronous. */
-export interface FileBackend extends StorageBackend {
+/** A file backend (synchronous, every optional method present). */
+export interface FileBackend extends SyncStorageBackend {
   /** Absolute directory of the store. */
   readonly dir: string;
-  read(key: string): Uint8Array | undefined;
-  write(key: string, bytes: Uint8Array): void;
-  delete(key: string): void;
-  list(prefix?: string): readonly string[];
-  writeBatch(ops: readonly BatchOp[]): void;
-  close(): void;
   readonly readOnly: boolean;
 }
 

@@ -3,21 +3,15 @@
  */
 import { StorageError } from "../errors.js";
 import { assertBytes, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
-import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
+import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
 
 export interface MemoryBackendOptions {
   /** Diagnostic name; default "memory". */
   readonly name?: string;
 }
 
-/** A memory backend: every optional StorageBackend method is present and synchronous. */
-export interface MemoryBackend extends StorageBackend {
-  read(key: string): Uint8Array | undefined;
-  write(key: string, bytes: Uint8Array): void;
-  delete(key: string): void;
-  list(prefix?: string): readonly string[];
-  writeBatch(ops: readonly BatchOp[]): void;
-  close(): void;
+/** A memory backend (synchronous, every optional method present). */
+export interface MemoryBackend extends SyncStorageBackend {
 }
 
 const SUPPORTS: BackendSupports = Object.freeze({

@@ -14,7 +14,7 @@ import { assertBytes, assertValidBatch, assertValidKey, prefixUpperBound } from 
 import { acquireStoreLock, sqliteLockPath, type StoreLock } from "./lock.js";
 import { errorCode, sqliteError } from "./sqlite-errors.js";
 import { readOnlyError } from "./read-only.js";
-import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
+import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
 
 export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
 
@@ -36,17 +36,11 @@ export interface SqliteBackendOptions {
   readonly readOnly?: boolean;
 }
 
-/** A SQLite backend: every optional StorageBackend method is present and synchronous. */
-export interface SqliteBackend extends StorageBackend {
+/** A SQLite backend (synchronous, every optional method present). */
+export interface SqliteBackend extends SyncStorageBackend {
   readonly path: string;
   /** The underlying connection, for tools and benchmarks. */
   readonly db: Database.Database;
-  read(key: string): Uint8Array | undefined;
-  write(key: string, bytes: Uint8Array): void;
-  delete(key: string): void;
-  list(prefix?: string): readonly string[];
-  writeBatch(ops: readonly BatchOp[]): void;
-  close(): void;
   readonly readOnly: boolean;
   changeCounter(): number;
 }

@@ -72,3 +72,13 @@ export interface StorageBackend {
    */
   changeCounter?(): MaybePromise<number>;
 }
+
+/** A backend whose every optional method is present and answers synchronously (memory, file and SQLite). */
+export interface SyncStorageBackend extends StorageBackend {
+  read(key: string): Uint8Array | undefined;
+  write(key: string, bytes: Uint8Array): void;
+  delete(key: string): void;
+  list(prefix?: string): readonly string[];
+  writeBatch(ops: readonly BatchOp[]): void;
+  close(): void;
+}

@@ -18,12 +18,12 @@ import type { Codec } from "../codec/types.js";
 import { resolveCodec } from "./codecs.js";
 import { frameAt } from "./frame-columns.js";
 import { LatencyWindow } from "./latency.js";
+import { ActorCounters } from "./actor-counters.js";
 import {
   COMPACT_GRAPH_JOB,
   type ActorApi,
   type ActorEvent,
   type ActorOptions,
-  type ActorStats,
   type ApplyResult,
   type FaultKind,
   type Op,
@@ -77,8 +77,8 @@ export class StoreActor implements ActorApi {
   private mailbox: Promise<unknown> = Promise.resolve();
   private sink: ((e: ActorEvent) => void) | undefined;
   private readonly latency = new LatencyWindow();
-  private closedTiers = { flushes: 0, failedFlushes: 0, bytesWritten: 0, writes: 0 };
-  private lastError: string | undefined;
+  /** Shared with the main thread, which reads stats and backpressure from them without a message. */
+  private readonly counters: ActorCounters;
   /** Frames and bytes committed per graph since its last (auto) compaction. */
   private readonly walGrowth = new Map<string, { frames: number; bytes: number }>();
   /**
@@ -97,6 +97,7 @@ export class StoreActor implements ActorApi {
     private readonly options: ActorOptions,
     private readonly jobs: ReadonlyMap<string, ActorJob> = new Map(),
   ) {
+    this.counters = new ActorCounters(options.counters);
     this.opening = openBackend(options.store, options.synchronous).then(
       (backend) => void (this.backend = backend),
       (err: unknown) => void (this.openError = serializeError(err)),
@@ -154,6 +155,7 @@ export class StoreActor implements ActorApi {
         // Whatever observes the backend sees every write queued before it, in any tier (as inline).
         if (BARRIERS.has(op.t)) for (const held of this.holding) held.flushDeferred();
         const r = this.applyOne(op, entry);
+        if ("w" in op && op.w !== undefined) core.weigh(op.w, op.n ?? 0);
         // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
         if (r) {
           if (op.t === "flush" || op.t === "close" || op.t === "compact") settled.push(r);
@@ -163,16 +165,15 @@ export class StoreActor implements ActorApi {
           }
         }
       } catch (err) {
+        // A write that never reached a tier is settled now: the main thread's backlog must not count it forever.
+        if ("w" in op && op.w !== undefined) this.settled(op.w, op.n ?? 0);
         if ("id" in op) settled.push(Promise.resolve(failure(op.id, err)));
         else {
           // A write refused when applied (e.g. a key the backend can never store) is a refusal of its tier;
           // on a tier that is not open, its next flush fails with the same reason anyway.
           const core = this.tiers.get(op.tier)?.core;
           if (core) core.refuse(err instanceof Error ? err : new Error(String(err)));
-          else {
-            errors.push(serializeError(err));
-            this.lastError = describe(err);
-          }
+          else errors.push(serializeError(err));
         }
       }
     }
@@ -236,7 +237,7 @@ export class StoreActor implements ActorApi {
       case "close": {
         // A close that reports a refusal still closed the tier; one whose write failed left it open for a retry.
         const closed = core.close().finally(() => {
-          if (core.isClosed) this.retire(op.tier, core);
+          if (core.isClosed) this.retire(op.tier);
         });
         return this.result(op.id, closed.then(() => null));
       }
@@ -259,8 +260,6 @@ export class StoreActor implements ActorApi {
         return this.result(op.id, asKv(core).delete(op.key).then(() => null));
       case "list":
         return this.result(op.id, asKv(core).list(op.prefix));
-      case "changes":
-        return this.result(op.id, asKv(core).changeCounter());
       case "scan":
         return this.result(op.id, scanPage(asKv(core), codec, op.prefix, op.after, op.limit));
     }
@@ -274,6 +273,7 @@ export class StoreActor implements ActorApi {
       name: spec.name,
       debounceMs: spec.debounceMs,
       compactEvery: spec.compactEvery,
+      ...(spec.retry !== undefined ? { retry: spec.retry } : {}),
       onError: (err: Error) => this.emitError(err, spec.name),
     };
     const passthrough = codec ?? bytesCodec;
@@ -281,10 +281,51 @@ export class StoreActor implements ActorApi {
     if (spec.kind === "snapshot") core = new SnapshotCore<unknown>(backend, passthrough, common);
     else if (spec.kind === "kv") core = new KvCore<unknown>(backend, passthrough, common);
     else core = new AppendLogCore<unknown>(backend, codec as Codec<readonly unknown[]> | undefined, { ...common, mode: spec.mode, layout: spec.layout });
-    core.flushObserver = (ms) => this.latency.record(ms);
-    core.writeObserver = (ops) => this.countWalGrowth(ops);
+    // The main thread bounds the store's backlog (it weighs each write it posts); the actor acknowledges.
+    core.selfWeighing = false;
+    core.maxPendingBytes = undefined;
+    core.settleObserver = (bytes, entries) => this.settled(bytes, entries);
+    core.flushObserver = (ms) => this.flushed(ms);
+    core.attemptObserver = (ok, failingChanged) => this.attempted(ok, failingChanged, spec.name);
+    core.writeObserver = (ops) => {
+      let bytes = 0;
+      for (const op of ops) if (op.op === "put") bytes += op.value.byteLength;
+      this.counters.add("bytesWritten", bytes);
+      this.counters.add("writes", ops.length);
+      this.countWalGrowth(ops);
+    };
     this.tiers.set(id, { core, codec });
     return null;
+  }
+
+  private settled(bytes: number, entries: number): void {
+    this.counters.add("settledBytes", bytes);
+    this.counters.add("settledEntries", entries);
+  }
+
+  private flushed(ms: number): void {
+    this.latency.record(ms);
+    const n = this.counters.get("flushes") + 1;
+    this.counters.set("flushes", n);
+    // Percentiles sort the window: refreshed on every flush while it is small, then every 16th.
+    if (n < 64 || n % 16 === 0) {
+      this.counters.set("flushP50Us", (this.latency.percentile(50) ?? 0) * 1000);
+      this.counters.set("flushP99Us", (this.latency.percentile(99) ?? 0) * 1000);
+    }
+  }
+
+  private attempted(ok: boolean, failingChanged: boolean, tier: string | undefined): void {
+    this.counters.add("flushAttempts", 1);
+    if (!ok) this.counters.add("failedFlushes", 1);
+    if (!failingChanged) return;
+    this.counters.add("failingTiers", ok ? -1 : 1);
+    if (ok) {
+      try {
+        this.sink?.({ type: "recovered", tier });
+      } catch {
+        // the main thread is gone; nothing to report to
+      }
+    }
   }
 
   private countWalGrowth(ops: readonly { op: string; key: string; value?: Uint8Array }[]): void {
@@ -338,12 +379,7 @@ export class StoreActor implements ActorApi {
     });
   }
 
-  private retire(id: number, core: AnyCore): void {
-    const s = core.stats;
-    this.closedTiers.flushes += s.flushes;
-    this.closedTiers.failedFlushes += s.failedFlushes;
-    this.closedTiers.bytesWritten += s.bytesWritten;
-    this.closedTiers.writes += s.writes;
+  private retire(id: number): void {
     this.tiers.delete(id);
   }
 
@@ -378,37 +414,12 @@ export class StoreActor implements ActorApi {
   }
 
   private emitError(err: Error, tier: string | undefined): void {
-    this.lastError = describe(err);
+    this.counters.add("errors", 1);
     try {
       this.sink?.({ type: "error", error: serializeError(err), tier });
     } catch {
       // the main thread is gone; nothing to report to
     }
-  }
-
-  async stats(): Promise<ActorStats> {
-    const s: ActorStats = {
-      pendingEntries: 0,
-      pendingBytes: 0,
-      flushes: this.closedTiers.flushes,
-      failedFlushes: this.closedTiers.failedFlushes,
-      flushLatencyP50Ms: this.latency.percentile(50),
-      flushLatencyP99Ms: this.latency.percentile(99),
-      bytesWritten: this.closedTiers.bytesWritten,
-      writes: this.closedTiers.writes,
-      tiers: this.tiers.size,
-      lastError: this.lastError,
-    };
-    for (const { core } of this.tiers.values()) {
-      s.pendingEntries += core.stats.pendingEntries;
-      s.pendingBytes += core.pendingBytes();
-      s.flushes += core.stats.flushes;
-      s.failedFlushes += core.stats.failedFlushes;
-      s.bytesWritten += core.stats.bytesWritten;
-      s.writes += core.stats.writes;
-      if (core.stats.lastError) s.lastError = core.stats.lastError;
-    }
-    return s;
   }
 
   runJob(name: string, args: unknown): Promise<Outcome<unknown>> {
@@ -441,7 +452,7 @@ export class StoreActor implements ActorApi {
         } catch (err) {
           firstError ??= err;
         }
-        this.retire(id, core);
+        this.retire(id);
       }
       try {
         await this.backend?.close?.();
@@ -489,7 +500,7 @@ export class StoreActor implements ActorApi {
  * Ops that observe the backend or end a transaction: sync-through writes queued before them (in any tier, in
  * this message or an earlier one of the same turn) must be written first, exactly as inline.
  */
-const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "changes", "scan", "delete", "compact", "rollback"]);
+const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "scan", "delete", "compact", "rollback"]);
 
 const bytesCodec: Codec<unknown> = {
   name: "bytes",
@@ -530,9 +541,4 @@ async function scanPage(
 
 function failure(id: number, err: unknown): OpResult {
   return { id, ok: false, error: serializeError(err) };
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: unknown; name?: unknown; message?: unknown };
-  return `${String(e?.code ?? e?.name ?? "Error")}: ${String(e?.message ?? err)}`;
 }

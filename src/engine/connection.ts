@@ -9,6 +9,8 @@ import type { Piscina } from "piscina";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { emptyColumns, frameAt, pushFrame } from "./frame-columns.js";
 import type { ActorApi, ActorEvent, ActorOptions, ActorStats, FaultKind, Op, Outcome, StoreSpec } from "./protocol.js";
+import { ActorCounters } from "./actor-counters.js";
+import { StoreBacklog } from "./backlog.js";
 
 /** The actor as seen across the port: every method answers asynchronously. */
 type RemoteActor = {
@@ -26,6 +28,8 @@ export interface ConnectionHooks {
   onError(err: Error, context: { store: StoreSpec; tier?: string }): void;
   /** The actor is gone (shut down or crashed): the engine forgets this connection. */
   onGone(conn: StoreConnection): void;
+  /** A tier whose flushes failed (onError heard it once) flushed again. */
+  onRecovered?(context: { store: StoreSpec; tier?: string }): void;
 }
 
 export class StoreConnection {
@@ -49,6 +53,10 @@ export class StoreConnection {
   /** shutdown() began: nothing more is taken (see `assertAlive`). */
   closing = false;
   private drain: Promise<void> | undefined;
+  /** Counters the actor writes and this thread reads without a message (stats, backpressure). */
+  private readonly counters = new ActorCounters();
+  readonly backlog: StoreBacklog;
+  private lastError: string | undefined;
 
   constructor(
     pool: Piscina,
@@ -56,7 +64,9 @@ export class StoreConnection {
     readonly store: StoreSpec,
     options: ActorOptions,
     private readonly hooks: ConnectionHooks,
+    maxPendingBytes?: number,
   ) {
+    this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key);
     this.death = new Promise<never>((_, reject) => (this.rejectDeath = reject));
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
@@ -74,7 +84,7 @@ export class StoreConnection {
     };
     this.remote = wrap<ActorApi>(endpoint) as unknown as RemoteActor;
     port1.unref();
-    const task = pool.run({ port: port2, options }, { transferList: [port2] }) as Promise<unknown>;
+    const task = pool.run({ port: port2, options: { ...options, counters: this.counters.buffer } }, { transferList: [port2] }) as Promise<unknown>;
     this.task = task;
     task.then(
       // A task that ends before ready() answered is an open failure: let ready's real reason win.
@@ -120,9 +130,10 @@ export class StoreConnection {
     return this.nextTierId++;
   }
 
-  /** Queues a fire-and-forget op (put/append/rollback) for this tick's message. */
+  /** Queues a fire-and-forget op (put/append/rollback) for this tick's message; a write's weight is in `op.w`/`op.n`. */
   post(op: Op, transferable?: Uint8Array): void {
     this.assertAlive();
+    if ("w" in op && op.w !== undefined) this.backlog.add(op.w, op.n ?? 0);
     this.queue.push(op);
     if (transferable && transferable.byteOffset === 0 && transferable.byteLength === transferable.buffer.byteLength) {
       this.transfers.push(transferable.buffer as ArrayBuffer);
@@ -130,27 +141,37 @@ export class StoreConnection {
     this.schedule();
   }
 
-  /** Queues a put; consecutive puts of one tier in a tick share one columnar op. */
-  postPut(tier: number, key: string, value: unknown): void {
+  /** Queues a put weighing `bytes`; consecutive puts of one tier in a tick share one columnar op. */
+  postPut(tier: number, key: string, value: unknown, bytes: number): void {
     this.assertAlive();
+    this.backlog.add(bytes, 1);
     const last = this.queue[this.queue.length - 1];
     if (last?.t === "puts" && last.tier === tier) {
       last.keys.push(key);
       last.values.push(value);
+      last.w += bytes;
+      last.n++;
       return;
     }
-    this.queue.push({ t: "puts", tier, keys: [key], values: [value] });
+    this.queue.push({ t: "puts", tier, keys: [key], values: [value], w: bytes, n: 1 });
     this.schedule();
   }
 
   /** Queues a WAL-frame put as columns; false when `frame` is not frame-shaped (the caller posts it as a value). */
-  postFrame(tier: number, key: string, frame: unknown): boolean {
+  postFrame(tier: number, key: string, frame: unknown, bytes: number): boolean {
     this.assertAlive();
     const last = this.queue[this.queue.length - 1];
-    if (last?.t === "frames" && last.tier === tier) return pushFrame(last.cols, key, frame);
+    if (last?.t === "frames" && last.tier === tier) {
+      if (!pushFrame(last.cols, key, frame)) return false;
+      last.w += bytes;
+      last.n++;
+      this.backlog.add(bytes, 1);
+      return true;
+    }
     const cols = emptyColumns();
     if (!pushFrame(cols, key, frame)) return false;
-    this.queue.push({ t: "frames", tier, cols });
+    this.backlog.add(bytes, 1);
+    this.queue.push({ t: "frames", tier, cols, w: bytes, n: 1 });
     this.schedule();
     return true;
   }
@@ -215,7 +236,7 @@ export class StoreConnection {
           if (r.ok) w.resolve({ value: r.value, bytes: r.bytes });
           else w.reject(deserializeError(r.error));
         }
-        for (const e of errors) this.hooks.onError(deserializeError(e), { store: this.store });
+        for (const e of errors) this.report(deserializeError(e));
       },
       (err: unknown) => {
         this.inFlightMessages--;
@@ -231,6 +252,8 @@ export class StoreConnection {
    */
   private splitUnsendable(ops: Op[], cause: unknown): void {
     const sendable: Op[] = [];
+    // The resent writes travel unweighed: this message's weight is taken back whole.
+    for (const op of ops) if ("w" in op && op.w !== undefined) this.backlog.unpost(op.w, op.n ?? 0);
     const each = ops.flatMap(onePutEach);
     for (const op of each) {
       // Only a lone write is known to be the one refused; the columns of one tier's puts are one op but many writes.
@@ -270,8 +293,22 @@ export class StoreConnection {
     return p;
   }
 
-  stats(): Promise<ActorStats> {
-    return this.ready.then(() => this.call(() => this.remote.stats()));
+  /** Read from the shared counters: answers at once however long the actor's backlog is. */
+  stats(): ActorStats {
+    const c = this.counters;
+    return {
+      pendingEntries: this.backlog.pendingEntries,
+      pendingBytes: this.backlog.pendingBytes,
+      flushes: c.get("flushes"),
+      failedFlushes: c.get("failedFlushes"),
+      flushAttempts: c.get("flushAttempts"),
+      failing: c.get("failingTiers"),
+      flushLatencyP50Ms: latency(c.get("flushP50Us")),
+      flushLatencyP99Ms: latency(c.get("flushP99Us")),
+      bytesWritten: c.get("bytesWritten"),
+      writes: c.get("writes"),
+      lastError: this.lastError,
+    };
   }
 
   async runJob(name: string, args: unknown): Promise<unknown> {
@@ -326,7 +363,13 @@ export class StoreConnection {
   }
 
   private onEvent(e: ActorEvent): void {
-    if (e.type === "error") this.hooks.onError(deserializeError(e.error), { store: this.store, tier: e.tier });
+    if (e.type === "recovered") this.hooks.onRecovered?.({ store: this.store, ...(e.tier !== undefined ? { tier: e.tier } : {}) });
+    else this.report(deserializeError(e.error), e.tier);
+  }
+
+  private report(err: Error, tier?: string): void {
+    this.lastError = `${(err as { code?: string }).code ?? err.name}: ${err.message}`;
+    this.hooks.onError(err, { store: this.store, ...(tier !== undefined ? { tier } : {}) });
   }
 
   /** Writes after shutdown() began throw at once: they would reach the actor after it closed its tiers. */
@@ -344,6 +387,7 @@ export class StoreConnection {
     if (this.deathError) return;
     this.deathError = err;
     this.rejectDeath(err);
+    this.backlog.fail(err);
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
     this.queue = [];
@@ -353,6 +397,11 @@ export class StoreConnection {
     }
     this.hooks.onGone(this);
   }
+}
+
+/** Microseconds in the counters, milliseconds in stats (0: no flush yet). */
+function latency(us: number): number | undefined {
+  return us === 0 ? undefined : us / 1000;
 }
 
 function refusal(tier: number, err: Error): Op {

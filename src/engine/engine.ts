@@ -10,6 +10,8 @@ import { Piscina } from "piscina";
 import { StorageError } from "../errors.js";
 import type { AppendLogStorageTier, KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { StoreConnection } from "./connection.js";
+import { validateMaxPendingBytes } from "../tier/options.js";
+import { DEFAULT_MAX_PENDING_BYTES } from "../tier/core.js";
 import { normalisePostgres, postgresStoreKey, publicStoreSpec } from "./postgres-store.js";
 import {
   COMPACT_GRAPH_JOB,
@@ -43,12 +45,20 @@ export interface StorageEngineOptions {
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number };
   /** Background compaction of every graph WAL written through this engine (see AutoCompactOptions). */
   autoCompact?: AutoCompactOptions;
+  /**
+   * Backpressure: bound on each store's bytes of writes accepted and not yet committed (default 64 MiB; values the
+   * worker encodes are weighed by the store's average committed write). Past it writes throw
+   * StorageError("backpressure") and are not accepted; `tier.drained()` resolves when to write again.
+   */
+  maxPendingBytes?: number;
+  /** A store whose flushes failed (onError heard it once, when they began) flushes again. */
+  onRecovered?: (context: { store: StoreSpec; tier?: string }) => void;
   /** Enables `engine.injectFault` (crash drills and tests). */
   allowFaultInjection?: boolean;
 }
 
 /** One store's figures: the actor's counters plus what the main thread knows. */
-export interface StoreStats extends Omit<ActorStats, "writes" | "tiers"> {
+export interface StoreStats extends Omit<ActorStats, "writes"> {
   store: StoreSpec;
   alive: boolean;
   /** Ops queued on the main thread plus messages the actor has not answered. */
@@ -136,6 +146,9 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
   if (!["FULL", "NORMAL", "OFF", "EXTRA"].includes(synchronous)) {
     throw new RangeError(`synchronous must be "FULL", "NORMAL", "OFF" or "EXTRA", got ${String(synchronous)}`);
   }
+  if (opts.maxPendingBytes !== undefined) validateMaxPendingBytes(opts.maxPendingBytes);
+  const maxPendingBytes =
+    opts.maxPendingBytes === Number.POSITIVE_INFINITY ? undefined : (opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES);
   const pool = new Piscina({
     filename: workerEntryPath(),
     minThreads: threads,
@@ -178,7 +191,14 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
       onGone: (c) => {
         if (connections.get(c.key) === c) connections.delete(c.key);
       },
-    });
+      onRecovered: (ctx) => {
+        try {
+          opts.onRecovered?.(ctx);
+        } catch {
+          // a throwing handler must not break the engine
+        }
+      },
+    }, maxPendingBytes);
     connections.set(key, conn);
     return conn;
   }
@@ -193,21 +213,9 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
       if (closed) throw new StorageError("closed", "storage engine is closed");
       const out: StoreStats[] = [];
       for (const conn of connections.values()) {
-        const s = await conn.stats().catch(() => undefined);
-        out.push({
-          store: conn.store,
-          alive: conn.alive,
-          queueDepth: conn.queueDepth,
-          pendingEntries: s?.pendingEntries ?? 0,
-          pendingBytes: s?.pendingBytes ?? 0,
-          flushes: s?.flushes ?? 0,
-          failedFlushes: s?.failedFlushes ?? 0,
-          flushLatencyP50Ms: s?.flushLatencyP50Ms,
-          flushLatencyP99Ms: s?.flushLatencyP99Ms,
-          bytesWritten: s?.bytesWritten ?? 0,
-          frames: s?.writes ?? 0,
-          lastError: s?.lastError,
-        });
+        // Read from the counters the actor shares: no message, so a busy actor cannot delay the answer.
+        const { writes, ...s } = conn.stats();
+        out.push({ store: conn.store, alive: conn.alive, queueDepth: conn.queueDepth, ...s, frames: writes });
       }
       return out;
     },

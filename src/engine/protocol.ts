@@ -4,7 +4,7 @@
  */
 import type { SerializedError } from "../errors.js";
 import type { FrameColumns } from "./frame-columns.js";
-import type { AppendLoadOptions, AppendLogLayout, AppendLogMode } from "../tier/types.js";
+import type { AppendLoadOptions, AppendLogLayout, AppendLogMode, RetryOptions } from "../tier/types.js";
 import type { PostgresLeaseOptions } from "../backend/postgres-lease.js";
 
 /** Name under which the worker entry registers graph compaction (workers/jobs.ts). */
@@ -50,6 +50,7 @@ export interface TierSpec {
   readonly codec: CodecSpec;
   readonly mode?: AppendLogMode;
   readonly layout?: AppendLogLayout;
+  readonly retry?: RetryOptions;
 }
 
 /** Background graph compaction once enough WAL has accumulated since the last one. */
@@ -68,17 +69,28 @@ export interface ActorOptions {
   readonly synchronous: "FULL" | "NORMAL" | "OFF" | "EXTRA";
   /** Allows the fault-injection op (tests and crash drills only). */
   readonly allowFaultInjection: boolean;
+  /** The counters shared with the main thread (actor-counters.ts); set by the connection. */
+  readonly counters?: SharedArrayBuffer;
+}
+
+/**
+ * A write op's weight for backpressure: `w` bytes (exact when encoded on the main thread, else estimated) of `n`
+ * writes. The actor acknowledges both once the writes are committed or dropped.
+ */
+interface Weighed {
+  w: number;
+  n: number;
 }
 
 /** Ops a proxy queues; one coalesced `apply` message carries every op of a tick, applied in order. */
 export type Op =
   | { t: "open"; tier: number; spec: TierSpec; id: number }
-  | { t: "put"; tier: number; key: string; value?: unknown; bytes?: Uint8Array }
+  | ({ t: "put"; tier: number; key: string; value?: unknown; bytes?: Uint8Array } & Partial<Weighed>)
   /** Consecutive puts of one tier in one tick, as two columns (cheaper to clone than one object per put). */
-  | { t: "puts"; tier: number; keys: string[]; values: unknown[] }
+  | ({ t: "puts"; tier: number; keys: string[]; values: unknown[] } & Weighed)
   /** Consecutive WAL-frame puts of one tier in one tick, one column per frame field. */
-  | { t: "frames"; tier: number; cols: FrameColumns }
-  | { t: "append"; tier: number; bucket: string; entries?: unknown[]; bytes?: Uint8Array; count: number }
+  | ({ t: "frames"; tier: number; cols: FrameColumns } & Weighed)
+  | ({ t: "append"; tier: number; bucket: string; entries?: unknown[]; bytes?: Uint8Array; count: number } & Partial<Weighed>)
   | { t: "rollback"; tier: number }
   /** A write the main thread refused (its value can never be stored): the tier's next flush rejects with it. */
   | { t: "refuse"; tier: number; error: SerializedError }
@@ -94,8 +106,6 @@ export type Op =
   | { t: "loadEntries"; tier: number; id: number; opts?: AppendLoadOptions }
   | { t: "delete"; tier: number; id: number; key: string }
   | { t: "list"; tier: number; id: number; prefix?: string }
-  /** The backend's change counter (StorageBackend.changeCounter): followers skip a poll when it did not move. */
-  | { t: "changes"; tier: number; id: number }
   | { t: "scan"; tier: number; id: number; prefix: string; after?: string; limit: number };
 
 /** Outcome of an op that carries an `id`. `value` is decoded in the worker, `bytes` when the codec is main-thread. */
@@ -120,11 +130,14 @@ export interface ActorStats {
   pendingBytes: number;
   flushes: number;
   failedFlushes: number;
+  /** Flush attempts, successful or not (retries of a failing store back off, so this grows slowly). */
+  flushAttempts: number;
+  /** Tiers of the store whose flushes are failing now (0: healthy). */
+  failing: number;
   flushLatencyP50Ms: number | undefined;
   flushLatencyP99Ms: number | undefined;
   bytesWritten: number;
   writes: number;
-  tiers: number;
   lastError: string | undefined;
 }
 
@@ -132,7 +145,10 @@ export interface ActorStats {
 export type FaultKind = "throw" | "exit" | "oom" | "hang";
 
 /** Events the actor pushes to the main thread (background flush failures). */
-export type ActorEvent = { type: "error"; error: SerializedError; tier: string | undefined };
+export type ActorEvent =
+  | { type: "error"; error: SerializedError; tier: string | undefined }
+  /** A tier's flush succeeded after failures (the error was reported once, when they began). */
+  | { type: "recovered"; tier: string | undefined };
 
 /** Result wrapper: comlink would flatten thrown errors to plain ones, losing `code`. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
@@ -142,7 +158,6 @@ export interface ActorApi {
   ready(): Promise<Outcome<{ threadId: number }>>;
   setEventSink(sink: (e: ActorEvent) => void): void;
   apply(ops: Op[]): Promise<ApplyResult>;
-  stats(): Promise<ActorStats>;
   /** Runs a job registered by the worker entry (e.g. graph compaction) in mailbox order, on the actor's backend. */
   runJob(name: string, args: unknown): Promise<Outcome<unknown>>;
   shutdown(): Promise<Outcome<null>>;

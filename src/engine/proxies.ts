@@ -37,11 +37,13 @@ import type { TierSpec } from "./protocol.js";
 /** Engine tiers accept a codec object (runs on the main thread unless it is a built-in) or a module the worker imports. */
 export type EngineCodecOption<T> = Codec<T> | CodecModuleRef;
 
-export type EngineSnapshotOptions<T> = Omit<SnapshotStorageOptions<T>, "codec" | "onError"> & { codec?: EngineCodecOption<T> };
-export type EngineAppendLogOptions<T> = Omit<AppendLogStorageOptions<T>, "codec" | "onError"> & {
+/** Set on the engine instead: onError, onRecovered and maxPendingBytes (a bound per store). */
+type EngineLevel = "codec" | "onError" | "onRecovered" | "maxPendingBytes";
+export type EngineSnapshotOptions<T> = Omit<SnapshotStorageOptions<T>, EngineLevel> & { codec?: EngineCodecOption<T> };
+export type EngineAppendLogOptions<T> = Omit<AppendLogStorageOptions<T>, EngineLevel> & {
   codec?: EngineCodecOption<readonly T[]>;
 };
-export type EngineKvOptions<T> = Omit<KvStorageOptions<T>, "codec" | "onError"> & { codec?: EngineCodecOption<T> };
+export type EngineKvOptions<T> = Omit<KvStorageOptions<T>, EngineLevel> & { codec?: EngineCodecOption<T> };
 
 const SCAN_PAGE = 2048;
 
@@ -84,6 +86,7 @@ abstract class TierProxy implements BaseStorageTier {
       codec,
       ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
       ...(opts.layout !== undefined ? { layout: opts.layout } : {}),
+      ...(opts.retry !== undefined ? { retry: { ...opts.retry } } : {}),
     };
     conn.request({ t: "open", tier: this.tier, spec }).catch((err: Error) => {
       this.openFailure = err;
@@ -130,6 +133,21 @@ abstract class TierProxy implements BaseStorageTier {
     if (this.closing) return this.closing;
     if (!this.closed && this.conn.closing && this.conn.alive) return this.conn.drained();
     return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
+  }
+
+  /** Backpressure: resolves once the store's pending bytes fell to half of the engine's maxPendingBytes. */
+  drained(): Promise<void> {
+    return quiet(this.conn.backlog.drained());
+  }
+
+  /** Refuses a write with StorageError("backpressure") while the store's pending bytes exceed the bound. */
+  protected assertRoom(): void {
+    this.conn.backlog.assertRoom(this.name);
+  }
+
+  /** The weight a posted value counts for: its bytes when encoded here, else the store's average write. */
+  protected weightOf(bytes: Uint8Array | undefined, entries = 1): number {
+    return bytes !== undefined ? bytes.byteLength : entries * this.conn.backlog.entryEstimate;
   }
 
   rollback(): void {
@@ -210,10 +228,11 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     if (filter && !filter(snapshot)) return;
     const key = keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, this.name);
     assertValidKey(key);
+    this.assertRoom();
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
-      if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
-    } else if (this.admitted(snapshot)) this.conn.postPut(this.tier, key, snapshot);
+      if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes, w: bytes.byteLength, n: 1 }, bytes);
+    } else if (this.admitted(snapshot)) this.conn.postPut(this.tier, key, snapshot, this.weightOf(undefined));
   }
 
   load(key?: string): Promise<T | undefined> {
@@ -228,8 +247,6 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
 class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   /** WAL tiers: frames travel as columns and are sealed (checksum) in the worker. */
   private readonly framesAsColumns: boolean;
-  /** Where the store's backend has one (SQLite, PostgreSQL), as inline kv tiers: its absence tells pollers to read. */
-  readonly changeCounter?: () => Promise<number>;
 
   constructor(
     conn: StoreConnection,
@@ -237,9 +254,6 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   ) {
     super(conn, "kv", opts as TierCommonOptions & { codec?: Codec<never> });
     this.framesAsColumns = this.codecName === walFrameCodec.name;
-    if (conn.store.kind === "sqlite" || conn.store.kind === "postgres") {
-      this.changeCounter = () => quiet(this.askQuiet({ t: "changes", tier: this.tier }).then((r) => r.value as number));
-    }
   }
 
   save(key: string, value: T): void {
@@ -247,11 +261,15 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
     assertValidKey(key);
     if (this.opts.filter && !this.opts.filter(key, value)) return;
+    this.assertRoom();
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
-      if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes }, bytes);
+      if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes, w: bytes.byteLength, n: 1 }, bytes);
     } else if (!this.admitted(value)) return;
-    else if (!(this.framesAsColumns && this.conn.postFrame(this.tier, key, value))) this.conn.postPut(this.tier, key, value);
+    else {
+      const w = this.weightOf(undefined);
+      if (!(this.framesAsColumns && this.conn.postFrame(this.tier, key, value, w))) this.conn.postPut(this.tier, key, value, w);
+    }
   }
 
   load(key: string): Promise<T | undefined> {
@@ -321,6 +339,7 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     this.assertWritable();
     if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
     if (entries.length === 0) return;
+    this.assertRoom();
     const keyOf = this.opts.keyOf;
     const groups = keyOf ? groupBy(entries, keyOf) : undefined;
     if (groups) for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
@@ -333,8 +352,11 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
   private send(bucket: string, entries: readonly T[]): void {
     if (this.mainCodec) {
       const bytes = this.encodeHere(entries);
-      if (bytes) this.conn.post({ t: "append", tier: this.tier, bucket, bytes, count: entries.length }, bytes);
-    } else this.conn.post({ t: "append", tier: this.tier, bucket, entries: entries as unknown[], count: entries.length });
+      if (bytes) this.conn.post({ t: "append", tier: this.tier, bucket, bytes, count: entries.length, w: bytes.byteLength, n: entries.length }, bytes);
+    } else {
+      const w = this.weightOf(undefined, entries.length);
+      this.conn.post({ t: "append", tier: this.tier, bucket, entries: entries as unknown[], count: entries.length, w, n: entries.length });
+    }
   }
 
   loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>> {

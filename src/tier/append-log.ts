@@ -85,7 +85,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     this.checkBucket(bucket);
     this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length });
     this.stats.pendingEntries += entries.length;
-    this.accepted(entries.length);
+    this.accepted(entries.length, entries.length * this.entryEstimate());
   }
 
   /** A chunk of `count` entries encoded by the main thread's codec as one array. */
@@ -95,7 +95,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     this.checkBucket(bucket);
     this.bucket(bucket).chunks.push({ bytes, count });
     this.stats.pendingEntries += count;
-    this.accepted(count);
+    this.accepted(count, bytes.byteLength);
   }
 
   /** The bucket key and (in the segments layout) its longest segment key must both be storable. */
@@ -317,6 +317,7 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     mode: core.mode,
     appendEntries(entries: readonly T[]): void {
       core.assertWritable();
+      core.assertRoom();
       if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
       const groups = keyOf ? groupBy(entries, keyOf) : undefined;
       if (groups) for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
@@ -327,6 +328,7 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     },
     loadEntries: (o) => core.loadEntries(o),
     flush: () => core.flush(),
+    drained: () => core.drained(),
     rollback: () => core.rollback(),
     compact: () => core.compact(),
     close: () => core.close(),

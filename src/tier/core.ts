@@ -43,11 +43,37 @@ export abstract class TierCore<Batch> {
   flushObserver: ((ms: number) => void) | undefined;
   /** Receives the ops of every committed write (the actor counts WAL frames for auto-compaction). */
   writeObserver: ((ops: readonly BatchOp[]) => void) | undefined;
+  /** Hears every flush attempt's outcome and the failing/recovered transitions (the actor's shared counters). */
+  attemptObserver: ((ok: boolean, failingChanged: boolean) => void) | undefined;
+  /** Receives the weight of accepted writes once they are committed or dropped (the actor acknowledges them). */
+  settleObserver: ((bytes: number, entries: number) => void) | undefined;
+  /**
+   * Whether put/append weigh accepted writes themselves (inline tiers). The actor weighs them by the main thread's
+   * figures instead (`weigh`), so what it acknowledges is exactly what the main thread counted.
+   */
+  selfWeighing = true;
+  /** Bound on `heldBytes` past which writes are refused with StorageError("backpressure"); undefined: unbounded. */
+  maxPendingBytes: number | undefined;
   private readonly onError: TierErrorHandler | undefined;
+  private readonly onRecovered: (() => void) | undefined;
+  private readonly retryInitialMs: number;
+  private readonly retryMaxMs: number;
+  /** Failing since a flush failed, until one succeeds: automatic retries back off, onError heard it once. */
+  private failing = false;
+  private retryDelay = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Weight of accepted writes not yet committed or dropped (pending or in flight), and of those not yet taken. */
+  private heldBytes = 0;
+  private heldEntries = 0;
+  private untakenBytes = 0;
+  private untakenEntries = 0;
+  private committedEntries = 0;
+  private drainWaiters: Array<() => void> = [];
   readonly stats: TierStats = {
     pendingEntries: 0,
     flushes: 0,
     failedFlushes: 0,
+    flushAttempts: 0,
     bytesWritten: 0,
     writes: 0,
     lastFlushMs: undefined,
@@ -61,6 +87,74 @@ export abstract class TierCore<Batch> {
     this.debounceMs = opts.debounceMs;
     this.compactEvery = opts.compactEvery;
     this.onError = opts.onError;
+    this.onRecovered = opts.onRecovered;
+    this.retryInitialMs = opts.retry?.initialMs ?? DEFAULT_RETRY.initialMs;
+    this.retryMaxMs = opts.retry?.maxMs ?? DEFAULT_RETRY.maxMs;
+    const max = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    this.maxPendingBytes = max === Number.POSITIVE_INFINITY ? undefined : max;
+  }
+
+  /**
+   * Refuses a write when the bytes held (accepted, not yet committed) exceed maxPendingBytes: the value is NOT
+   * accepted, and `drained()` says when to write again. Memory stays bounded while the disk is slow or full.
+   */
+  assertRoom(): void {
+    const max = this.maxPendingBytes;
+    if (max !== undefined && this.heldBytes > max) throw backpressureError(this.name, this.heldBytes, max);
+  }
+
+  /** Resolves once the bytes held fell to half of maxPendingBytes or below (at once when they already are). */
+  drained(): Promise<void> {
+    if (this.isDrained()) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private isDrained(): boolean {
+    return this.maxPendingBytes === undefined || this.heldBytes <= this.maxPendingBytes / 2;
+  }
+
+  /** Bytes of writes accepted and not yet committed or dropped (exact for encoded values, else estimated). */
+  get pendingWeight(): number {
+    return this.heldBytes;
+  }
+
+  /** Adds accepted writes' weight (the actor: the main thread's figures for one op). */
+  weigh(bytes: number, entries: number): void {
+    this.heldBytes += bytes;
+    this.heldEntries += entries;
+    this.untakenBytes += bytes;
+    this.untakenEntries += entries;
+  }
+
+  /** A value's size before encoding: exact for bytes, else an estimate (`entryEstimate`). */
+  protected weightOf(value: unknown): number {
+    return value instanceof Uint8Array ? value.byteLength : this.entryEstimate();
+  }
+
+  /** Bytes committed per accepted entry so far (1 KiB before the first commit). */
+  protected entryEstimate(): number {
+    return this.committedEntries > 0 ? Math.ceil(this.stats.bytesWritten / this.committedEntries) : UNKNOWN_ENTRY_BYTES;
+  }
+
+  private settle(bytes: number, entries: number): void {
+    if (bytes === 0 && entries === 0) return;
+    this.heldBytes -= bytes;
+    this.heldEntries -= entries;
+    this.settleObserver?.(bytes, entries);
+    if (this.drainWaiters.length > 0 && this.isDrained()) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Everything not yet taken by a flush is settled (nothing pending any more: rolled back or taken elsewhere). */
+  private settleUntaken(): void {
+    const b = this.untakenBytes;
+    const n = this.untakenEntries;
+    this.untakenBytes = 0;
+    this.untakenEntries = 0;
+    this.settle(b, n);
   }
 
   /** Moves everything pending into a batch (or undefined when nothing is pending). */
@@ -90,14 +184,6 @@ export abstract class TierCore<Batch> {
     }
   }
 
-  /**
-   * Bytes of pending values that are already encoded (values from a main-thread codec). Values a worker codec
-   * encodes at flush time are counted in `stats.pendingEntries` only. Computed on demand (stats are read rarely).
-   */
-  pendingBytes(): number {
-    return 0;
-  }
-
   /** Once close() began the tier takes nothing more: every call throws closed (never accepted, then dropped). */
   assertOpen(): void {
     if (this.closed || this.closing) throw this.closedError();
@@ -114,10 +200,15 @@ export abstract class TierCore<Batch> {
     return new StorageError("closed", `storage tier "${this.name}" is ${state}`, { tier: this.name });
   }
 
-  /** Call after `k` writes were accepted into pending: applies the compactEvery / sync-through / debounce rule. */
-  protected accepted(k: number): void {
+  /**
+   * Call after `k` writes weighing `bytes` were accepted into pending: applies the compactEvery / sync-through /
+   * debounce rule. While failing, the retry timer flushes instead (a save does not retry at once).
+   */
+  protected accepted(k: number, bytes: number): void {
+    if (this.selfWeighing) this.weigh(bytes, k);
     const prev = this.count;
     this.count += k;
+    if (this.failing) return;
     const every = this.compactEvery;
     const crossed = every !== undefined && Math.floor(prev / every) !== Math.floor(this.count / every);
     if (crossed || !this.debounceMs) {
@@ -201,20 +292,44 @@ export abstract class TierCore<Batch> {
   }
 
   private runOnce(): void | Promise<void> {
+    this.clearRetry();
     const batch = this.takePending();
-    if (batch === undefined) return;
+    if (batch === undefined) {
+      this.settleUntaken();
+      if (this.failing) this.recovered(); // nothing left to write (rolled back)
+      return;
+    }
+    const takenBytes = this.untakenBytes;
+    const takenEntries = this.untakenEntries;
+    this.untakenBytes = 0;
+    this.untakenEntries = 0;
+    const epoch = this.epoch;
     const started = performance.now();
+    this.stats.flushAttempts++;
     const done = (): void => {
       const ms = performance.now() - started;
       this.stats.flushes++;
       this.stats.lastFlushMs = ms;
+      this.committedEntries += takenEntries;
+      this.settle(takenBytes, takenEntries);
       this.flushObserver?.(ms);
+      if (this.failing) this.recovered();
+      else this.attemptObserver?.(true, false);
     };
     const fail = (err: unknown): never => {
       const e = asStorageError(err, `flush of storage tier "${this.name}" failed`, { tier: this.name });
       this.stats.failedFlushes++;
       this.stats.lastError = describeError(e);
-      this.report(e);
+      // The batch is pending again (subclasses restore it) unless a rollback discarded it meanwhile.
+      if (this.epoch === epoch) {
+        this.untakenBytes += takenBytes;
+        this.untakenEntries += takenEntries;
+      } else this.settle(takenBytes, takenEntries);
+      const entering = !this.failing;
+      this.failing = true;
+      this.attemptObserver?.(false, entering);
+      if (entering) this.report(e); // once per failing spell, not per attempt
+      this.scheduleRetry();
       throw e;
     };
     let r: void | Promise<void>;
@@ -225,6 +340,35 @@ export abstract class TierCore<Batch> {
     }
     if (isPromiseLike(r)) return r.then(done, fail);
     done();
+  }
+
+  private recovered(): void {
+    this.failing = false;
+    this.retryDelay = 0;
+    this.attemptObserver?.(true, true);
+    try {
+      this.onRecovered?.();
+    } catch {
+      // a throwing handler must not break the flush chain
+    }
+  }
+
+  /** Exponential backoff with jitter (half to full delay) between automatic retries, capped at retry.maxMs. */
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer !== undefined) return;
+    this.retryDelay = this.retryDelay === 0 ? this.retryInitialMs : Math.min(this.retryMaxMs, this.retryDelay * 2);
+    const wait = this.retryDelay * (0.5 + Math.random() / 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flushInBackground();
+    }, wait);
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
   }
 
   /**
@@ -289,6 +433,7 @@ export abstract class TierCore<Batch> {
     this.epoch++;
     this.clearTimer();
     this.clearPending();
+    this.settleUntaken();
   }
 
   async compact(): Promise<void> {
@@ -313,6 +458,7 @@ export abstract class TierCore<Batch> {
     const since = this.reportedRefusals;
     await this.flushNow();
     this.clearTimer();
+    this.clearRetry();
     this.closed = true;
     this.closing = undefined;
     // A refusal no flush reported yet: closing cannot fix it, but the caller must hear it.
@@ -347,22 +493,21 @@ export abstract class KeyedTierCore<V> extends TierCore<Map<string, V>> {
     this.pending.clear();
     this.stats.pendingEntries = 0;
   }
-
-  override pendingBytes(): number {
-    let n = 0;
-    for (const v of this.pending.values()) n += encodedSize(v);
-    return n;
-  }
 }
 
-/** Byte size of an already-encoded pending value (a Uint8Array, or an append-log bucket of encoded chunks). */
-export function encodedSize(v: unknown): number {
-  if (v instanceof Uint8Array) return v.byteLength;
-  const chunks = (v as { chunks?: Array<{ bytes?: Uint8Array }> } | undefined)?.chunks;
-  if (!Array.isArray(chunks)) return 0;
-  let n = 0;
-  for (const c of chunks) n += c.bytes?.byteLength ?? 0;
-  return n;
+/** Automatic retries of failed background flushes (docs/api.md "Overload"). */
+export const DEFAULT_RETRY = { initialMs: 100, maxMs: 10_000 } as const;
+/** Default bound on a tier's (inline) or store's (engine) bytes accepted and not yet committed. */
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/** The weight of a value not yet encoded before the tier committed anything to average from. */
+export const UNKNOWN_ENTRY_BYTES = 1024;
+
+export function backpressureError(tier: string, pendingBytes: number, maxPendingBytes: number): StorageError {
+  return new StorageError(
+    "backpressure",
+    `storage tier "${tier}" has ${pendingBytes} bytes pending (maxPendingBytes ${maxPendingBytes}): the write was not accepted; await drained() and write again`,
+    { tier, pendingBytes, maxPendingBytes },
+  );
 }
 
 /** Marks a promise as handled so an ignored rejection never becomes an unhandled rejection; returns it unchanged. */

@@ -27,7 +27,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
     if (!this.admitted(value)) return;
     this.pending.set(key, value);
     this.stats.pendingEntries = this.pending.size;
-    this.accepted(1);
+    this.accepted(1, this.weightOf(value));
   }
 
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {
@@ -156,6 +156,7 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     codecName: codec.name,
     save(key: string, value: T): void {
       core.assertWritable();
+      core.assertRoom();
       if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
       assertValidKey(key);
       if (filter && !filter(key, value)) return;
@@ -166,6 +167,7 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     list: (prefix) => core.list(prefix),
     listByPrefix: (prefix) => core.listByPrefix(prefix),
     flush: () => core.flush(),
+    drained: () => core.drained(),
     rollback: () => core.rollback(),
     compact: () => core.compact(),
     close: () => core.close(),

@@ -37,6 +37,11 @@ export function validateTierOptions(opts: unknown, codecs: "object" | "module" =
     if (opts[fn] !== undefined && typeof opts[fn] !== "function") throw new TypeError(`${fn} must be a function, got ${described(opts[fn])}`);
   }
   if (onError !== undefined && typeof onError !== "function") throw new TypeError(`onError must be a function, got ${described(onError)}`);
+  if (opts.onRecovered !== undefined && typeof opts.onRecovered !== "function") {
+    throw new TypeError(`onRecovered must be a function, got ${described(opts.onRecovered)}`);
+  }
+  if (opts.maxPendingBytes !== undefined) validateMaxPendingBytes(opts.maxPendingBytes);
+  validateRetry(opts.retry);
   const codec = opts.codec;
   if (codec !== undefined) {
     const isCodec = isRecord(codec) && typeof codec.encode === "function" && typeof codec.decode === "function" && typeof codec.name === "string";
@@ -45,6 +50,26 @@ export function validateTierOptions(opts: unknown, codecs: "object" | "module" =
       const shape = codecs === "module" ? "a Codec ({ name, version, encode, decode }) or { module, export? }" : "a Codec ({ name, version, encode, decode })";
       throw new TypeError(`codec must be ${shape}, got ${described(codec)}`);
     }
+  }
+}
+
+/** A bound on pending bytes: a positive number (Infinity turns backpressure off). */
+export function validateMaxPendingBytes(v: unknown): asserts v is number {
+  if (typeof v !== "number") throw new TypeError(`maxPendingBytes must be a number of bytes, got ${described(v)}`);
+  if (Number.isNaN(v) || v <= 0) throw new RangeError(`maxPendingBytes must be a number > 0, got ${String(v)}`);
+}
+
+function validateRetry(retry: unknown): void {
+  if (retry === undefined) return;
+  if (!isRecord(retry)) throw new TypeError(`retry must be an object { initialMs?, maxMs? }, got ${described(retry)}`);
+  for (const k of ["initialMs", "maxMs"] as const) {
+    const v = retry[k];
+    if (v === undefined) continue;
+    if (typeof v !== "number") throw new TypeError(`retry.${k} must be a number of milliseconds, got ${described(v)}`);
+    if (!Number.isFinite(v) || v <= 0) throw new RangeError(`retry.${k} must be a finite number > 0, got ${String(v)}`);
+  }
+  if (typeof retry.initialMs === "number" && typeof retry.maxMs === "number" && retry.maxMs < retry.initialMs) {
+    throw new RangeError(`retry.maxMs (${retry.maxMs}) must be >= retry.initialMs (${retry.initialMs})`);
   }
 }
 

@@ -3,7 +3,7 @@ import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { validateBackend, validateTierOptions } from "./options.js";
 import type { StorageBackend } from "../backend/types.js";
-import { TierCore, encodedSize, isPermanent } from "./core.js";
+import { TierCore, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { readValue } from "./read.js";
 import { valueCheckFor } from "./value-check.js";
@@ -35,11 +35,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     if (this.pending && this.pending.key !== key && this.hasDeferredFlush) this.flushDeferred();
     this.pending = { key, value };
     this.stats.pendingEntries = 1;
-    this.accepted(1);
-  }
-
-  override pendingBytes(): number {
-    return encodedSize(this.pending?.value);
+    this.accepted(1, this.weightOf(value));
   }
 
   protected takePending(): PendingSnapshot<T> | undefined {
@@ -121,11 +117,13 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
     codecName: codec.name,
     save(snapshot: T): void {
       core.assertWritable();
+      core.assertRoom();
       if (filter && !filter(snapshot)) return;
       core.put(keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, core.name), snapshot);
     },
     load: (key?: string) => core.load(key),
     flush: () => core.flush(),
+    drained: () => core.drained(),
     rollback: () => core.rollback(),
     compact: () => core.compact(),
     close: () => core.close(),

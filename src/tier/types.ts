@@ -19,6 +19,12 @@ export interface BaseStorageTier {
    * stored and that no flush reported yet (docs/design.md §3.16).
    */
   flush(): Promise<void>;
+  /**
+   * Backpressure (docs/api.md "Overload"): resolves once the bytes accepted and not yet committed (this inline
+   * tier's, or the engine store's) fell to half of `maxPendingBytes`, at once when they already are. A write
+   * refused with StorageError("backpressure") was not accepted: await this, then write it again.
+   */
+  drained?(): Promise<void>;
   /** Discards pending writes; a flush scheduled before the rollback writes nothing more. */
   rollback(): void;
   /** Tier-specific compaction (append-log: merge segments into one value); at least a flush. */
@@ -103,9 +109,27 @@ export interface TierCommonOptions {
   compactEvery?: number;
   /**
    * Called when a flush that nobody awaits (timer, compactEvery, sync-through) fails (data stays pending), and
-   * once for every refused write (dropped; the next flush() rejects with it too).
+   * once for every refused write (dropped; the next flush() rejects with it too). A failing store is reported
+   * once when it starts failing, not per retry; `onRecovered` hears when a flush succeeds again.
    */
   onError?: TierErrorHandler;
+  /** Called once when a flush succeeds after failures that onError reported. */
+  onRecovered?: () => void;
+  /** Automatic retries of failed background flushes back off exponentially (with jitter) from initialMs to maxMs. */
+  retry?: RetryOptions;
+  /**
+   * Inline tiers: bound on the bytes accepted and not yet committed (values not yet encoded are estimated from the
+   * tier's average committed size); past it writes throw StorageError("backpressure"). Default 64 MiB. Engine
+   * tiers take the engine's per-store option instead.
+   */
+  maxPendingBytes?: number;
+}
+
+export interface RetryOptions {
+  /** First automatic retry after this many milliseconds (default 100). */
+  initialMs?: number;
+  /** The delay doubles after each failed retry up to this (default 10,000). */
+  maxMs?: number;
 }
 
 export interface SnapshotStorageOptions<T> extends TierCommonOptions {
@@ -138,6 +162,8 @@ export interface TierStats {
   pendingEntries: number;
   flushes: number;
   failedFlushes: number;
+  /** Flushes tried, successful or not. */
+  flushAttempts: number;
   bytesWritten: number;
   writes: number;
   lastFlushMs: number | undefined;

@@ -260,6 +260,8 @@ export class StoreActor implements ActorApi {
         return this.result(op.id, asKv(core).delete(op.key).then(() => null));
       case "list":
         return this.result(op.id, asKv(core).list(op.prefix));
+      case "changes":
+        return this.result(op.id, asKv(core).changeCounter());
       case "scan":
         return this.result(op.id, scanPage(asKv(core), codec, op.prefix, op.after, op.limit));
     }
@@ -500,7 +502,7 @@ export class StoreActor implements ActorApi {
  * Ops that observe the backend or end a transaction: sync-through writes queued before them (in any tier, in
  * this message or an earlier one of the same turn) must be written first, exactly as inline.
  */
-const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "scan", "delete", "compact", "rollback"]);
+const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "changes", "scan", "delete", "compact", "rollback"]);
 
 const bytesCodec: Codec<unknown> = {
   name: "bytes",

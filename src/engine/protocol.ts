@@ -106,6 +106,8 @@ export type Op =
   | { t: "loadEntries"; tier: number; id: number; opts?: AppendLoadOptions }
   | { t: "delete"; tier: number; id: number; key: string }
   | { t: "list"; tier: number; id: number; prefix?: string }
+  /** The backend's change counter (StorageBackend.changeCounter): followers skip a poll when it did not move. */
+  | { t: "changes"; tier: number; id: number }
   | { t: "scan"; tier: number; id: number; prefix: string; after?: string; limit: number };
 
 /** Outcome of an op that carries an `id`. `value` is decoded in the worker, `bytes` when the codec is main-thread. */

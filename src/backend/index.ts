@@ -1,5 +1,5 @@
 /** Layer 1 public surface: byte backends and the key rules they share. */
-export type { BackendSupports, BatchOp, MaybePromise, StorageBackend } from "./types.js";
+export type { BackendSupports, BatchOp, MaybePromise, StorageBackend, SyncStorageBackend } from "./types.js";
 export { compareKeys, prefixUpperBound } from "./keys.js";
 export { memoryBackend, type MemoryBackend, type MemoryBackendOptions } from "./memory.js";
 export { fileBackend, type FileBackend, type FileBackendOptions } from "./file.js";

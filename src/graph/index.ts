@@ -50,3 +50,13 @@ export { decomposeDiffToFrames } from "./decompose.js";
 export { attachSnapshotStorage } from "./attach.js";
 export { restoreSnapshot } from "./restore.js";
 export { foldWal } from "./fold.js";
+export { compactGraph, type CompactionContext, type CompactGraphOptions, type CompactionResult } from "./compaction.js";
+export {
+  followGraph,
+  DEFAULT_FOLLOW_POLL_MS,
+  type FollowSource,
+  type FollowOptions,
+  type FollowerLag,
+  type FollowerStats,
+  type GraphFollower,
+} from "./follow.js";

@@ -1,3 +1,4 @@
+/** Layer 2 surface: the three tiers, their options and the per-backend factories (the shared cores stay internal). */
 export type {
   AppendCursor,
   AppendLoadOptions,
@@ -6,6 +7,7 @@ export type {
   AppendLogMode,
   AppendLogStorageOptions,
   AppendLogStorageTier,
+  BackgroundFoldRule,
   BaseStorageTier,
   KvStorageOptions,
   KvStorageTier,
@@ -15,9 +17,9 @@ export type {
   TierErrorHandler,
   TierStats,
 } from "./types.js";
-export { snapshotStorage, SnapshotCore } from "./snapshot.js";
-export { appendLogStorage, AppendLogCore } from "./append-log.js";
-export { kvStorage, KvCore } from "./kv.js";
+export { snapshotStorage } from "./snapshot.js";
+export { appendLogStorage } from "./append-log.js";
+export { kvStorage } from "./kv.js";
 export {
   memorySnapshot,
   memoryAppendLog,

@@ -3,22 +3,44 @@
  * the store's whole lifetime: the task only returns when the actor shuts down, so a worker crash rejects
  * it and the engine learns which stores died.
  */
-import type { MessagePort } from "node:worker_threads";
+import { threadId, type MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { StoreActor, type ActorJob } from "../src/engine/actor.js";
+import { ActorCounters } from "../src/engine/actor-counters.js";
 import type { ActorOptions } from "../src/engine/protocol.js";
 import { actorJobs } from "./jobs.js";
 
 export interface HostActorTask {
   port: MessagePort;
   options: ActorOptions;
+  /** How often the worker's event loop bumps the heartbeat counter the engine's watchdog reads (ms). */
+  heartbeatMs?: number;
 }
 
 export default async function hostActor(task: HostActorTask): Promise<string> {
-  const actor = new StoreActor(task.options, actorJobs as ReadonlyMap<string, ActorJob>);
-  expose(actor, nodeEndpoint(task.port));
-  await actor.closed;
+  const beat = heartbeat(task);
+  try {
+    const actor = new StoreActor(task.options, actorJobs as ReadonlyMap<string, ActorJob>);
+    expose(actor, nodeEndpoint(task.port));
+    await actor.closed;
+  } finally {
+    if (beat) clearInterval(beat);
+  }
   task.port.close();
   return "closed";
+}
+
+/**
+ * The watchdog's sign of life: a timer only fires while this thread's event loop turns, so the counter stops
+ * exactly when something blocks the thread (a synchronous loop in a job or codec), not during slow async I/O.
+ */
+function heartbeat(task: HostActorTask): NodeJS.Timeout | undefined {
+  if (!task.options.counters || task.heartbeatMs === undefined) return undefined;
+  const counters = new ActorCounters(task.options.counters);
+  counters.set("threadId", threadId);
+  counters.add("heartbeat", 1);
+  const timer = setInterval(() => counters.add("heartbeat", 1), task.heartbeatMs);
+  timer.unref();
+  return timer;
 }

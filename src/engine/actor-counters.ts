@@ -29,6 +29,8 @@ export const COUNTER = {
   /** Flush latency percentiles of the recent window, in microseconds (0: none yet). */
   flushP50Us: 10,
   flushP99Us: 11,
+  /** The worker thread hosting the actor, written when its task starts (the watchdog terminates that thread). */
+  threadId: 12,
 } as const;
 
 export const COUNTER_SLOTS = 16;

@@ -1,6 +1,8 @@
 /**
- * Main-thread end of one store actor: coalesces every op queued in one tick into a single `apply`
- * message, matches results to waiting promises, and turns a dead worker into typed rejections.
+ * Main-thread end of one store's actor: coalesces every op queued in one tick into a single `apply`
+ * message, matches results to waiting promises, and turns a dead worker into typed rejections. An actor lost
+ * with its worker (crash, watchdog, failed open) is replaced by a new one at the store's next operation: the
+ * connection reopens the store's tiers in it and reports writes the old actor never acknowledged (see TierRecord).
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { proxy, transfer, wrap } from "comlink";
@@ -8,7 +10,7 @@ import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import type { Piscina } from "piscina";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { emptyColumns, frameAt, pushFrame } from "./frame-columns.js";
-import type { ActorApi, ActorEvent, ActorOptions, ActorStats, FaultKind, Op, Outcome, StoreSpec } from "./protocol.js";
+import type { ActorApi, ActorEvent, ActorOptions, ActorStats, FaultKind, Op, Outcome, StoreSpec, TierSpec } from "./protocol.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 
@@ -24,6 +26,20 @@ interface Waiter {
   reject(e: Error): void;
 }
 
+/** What the connection keeps of an open tier, to reopen it in a new actor when the old one was lost. */
+interface TierRecord {
+  readonly spec: TierSpec;
+  /** Writes of this tier went to the actor after its last flush (whose outcome reports the writes before it). */
+  dirty: boolean;
+  /** Writes lost with an actor and not reported yet: the tier's next flush in the new actor rejects with this. */
+  lost: Error | undefined;
+  /** Fold rules sent for this tier, sent again to a new actor. */
+  readonly foldRules: Map<string, Op>;
+}
+
+/** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
+const STARTUP_GRACE_MS = 30_000;
+
 export interface ConnectionHooks {
   onError(err: Error, context: { store: StoreSpec; tier?: string }): void;
   /** The actor is gone (shut down or crashed): the engine forgets this connection. */
@@ -33,8 +49,8 @@ export interface ConnectionHooks {
 }
 
 export class StoreConnection {
-  private readonly remote: RemoteActor;
-  private readonly port: MessagePort;
+  private remote!: RemoteActor;
+  private port!: MessagePort;
   private queue: Op[] = [];
   private transfers: ArrayBuffer[] = [];
   private scheduled = false;
@@ -44,11 +60,23 @@ export class StoreConnection {
   private postError: unknown;
   private outstanding = 0;
   private inFlightMessages = 0;
+  /** Why the current actor is gone (the next operation starts a new one), undefined while it lives. */
   private deathError: Error | undefined;
+  /** Set once the store is shut down (or lost while closing): every later call fails with it. */
+  private finalError: Error | undefined;
   private rejectDeath!: (e: Error) => void;
-  private readonly death: Promise<never>;
-  private readonly ready: Promise<void>;
-  private readonly task: Promise<unknown>;
+  private death!: Promise<never>;
+  private ready!: Promise<void>;
+  private task!: Promise<unknown>;
+  /** Which actor is current: callbacks of a lost one must not touch its successor. */
+  private epoch = 0;
+  private readonly tiers = new Map<number, TierRecord>();
+  /** A new actor waits for this (the old worker's termination: piscina must not hand the new task to the dying thread). */
+  private restartGate: Promise<unknown> = Promise.resolve();
+  /** The watchdog's view: the heartbeat last seen, when it last moved, and whether this actor's worker beat yet. */
+  private seenBeat = 0;
+  private progressAt = 0;
+  private beating = false;
   threadId: number | undefined;
   /** shutdown() began: nothing more is taken (see `assertAlive`). */
   closing = false;
@@ -59,14 +87,30 @@ export class StoreConnection {
   private lastError: string | undefined;
 
   constructor(
-    pool: Piscina,
+    private readonly pool: Piscina,
     readonly key: string,
     readonly store: StoreSpec,
-    options: ActorOptions,
+    private readonly options: ActorOptions,
     private readonly hooks: ConnectionHooks,
     maxPendingBytes?: number,
+    /** How often the worker bumps the heartbeat the engine's watchdog reads (undefined: no watchdog). */
+    private readonly heartbeatMs?: number,
   ) {
     this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key);
+    this.start();
+  }
+
+  /** Starts an actor for the store: at open, and at the first operation after the previous actor was lost. */
+  private start(): void {
+    const epoch = ++this.epoch;
+    const key = this.key;
+    this.deathError = undefined;
+    this.threadId = undefined;
+    this.outstanding = 0;
+    this.inFlightMessages = 0;
+    this.seenBeat = this.counters.get("heartbeat");
+    this.progressAt = Date.now();
+    this.beating = false;
     this.death = new Promise<never>((_, reject) => (this.rejectDeath = reject));
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
@@ -84,31 +128,36 @@ export class StoreConnection {
     };
     this.remote = wrap<ActorApi>(endpoint) as unknown as RemoteActor;
     port1.unref();
-    const task = pool.run({ port: port2, options: { ...options, counters: this.counters.buffer } }, { transferList: [port2] }) as Promise<unknown>;
+    this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
+    const run = { port: port2, options: { ...this.options, counters: this.counters.buffer }, heartbeatMs: this.heartbeatMs };
+    const task = this.restartGate.then(() => this.pool.run(run, { transferList: [port2] }) as Promise<unknown>);
     this.task = task;
+    const ready = this.call(() => this.remote.ready()).then((outcome) => {
+      if (epoch !== this.epoch) return;
+      if (!outcome.ok) {
+        const err = deserializeError(outcome.error);
+        this.hooks.onError(err, { store: this.store });
+        this.die(err, epoch);
+        throw err;
+      }
+      this.threadId = outcome.value.threadId;
+    });
+    this.ready = ready;
+    ready.catch(() => undefined);
     task.then(
       // A task that ends before ready() answered is an open failure: let ready's real reason win.
       () =>
-        void this.ready
+        void ready
           .catch(() => undefined)
-          .then(() => this.die(this.shutDown())),
+          .then(() => this.die(this.shutDown(), epoch)),
       (err: unknown) =>
         this.die(
           new StorageError("worker-crashed", `worker owning store ${key} crashed: ${errorMessage(err)}`, {
             store: key,
           }),
+          epoch,
         ),
     );
-    this.ready = this.call(() => this.remote.ready()).then((outcome) => {
-      if (!outcome.ok) {
-        const err = deserializeError(outcome.error);
-        this.hooks.onError(err, { store: this.store });
-        this.die(err);
-        throw err;
-      }
-      this.threadId = outcome.value.threadId;
-    });
-    this.ready.catch(() => undefined);
     void this.call(() => this.remote.setEventSink(proxy((e: ActorEvent) => this.onEvent(e)))).catch(() => undefined);
   }
 
@@ -117,8 +166,9 @@ export class StoreConnection {
     return this.ready.catch(() => undefined);
   }
 
+  /** False while the actor is lost (until the next operation replaces it) and once the store is shut down. */
   get alive(): boolean {
-    return this.deathError === undefined;
+    return this.deathError === undefined && this.finalError === undefined;
   }
 
   /** Ops waiting in this tick's batch plus messages the actor has not answered yet. */
@@ -128,6 +178,12 @@ export class StoreConnection {
 
   newTierId(): number {
     return this.nextTierId++;
+  }
+
+  /** Opens a tier in the actor and remembers it (a new actor reopens it); its failure is the actor's to report. */
+  openTier(tier: number, spec: TierSpec): void {
+    this.tiers.set(tier, { spec, dirty: false, lost: undefined, foldRules: new Map() });
+    this.request({ t: "open", tier, spec }).catch(() => undefined);
   }
 
   /** Queues a fire-and-forget op (put/append/rollback) for this tick's message; a write's weight is in `op.w`/`op.n`. */
@@ -178,14 +234,46 @@ export class StoreConnection {
 
   /** Queues an op that produces a result, in order with everything posted before it. */
   request(op: OpWithoutId): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
-    if (this.deathError) return Promise.reject(this.deathError);
-    if (this.closing) return Promise.reject(this.closingError());
+    try {
+      this.assertAlive();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const id = this.nextOpId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, op.t === "flush" || op.t === "close" ? this.flushWaiter(op.t, op.tier, resolve, reject) : { resolve, reject });
       this.queue.push({ ...op, id } as Op);
       this.schedule();
     });
+  }
+
+  /**
+   * A flush's outcome reports the tier's writes before it: acknowledged, or the caller hears the rejection. One
+   * that failed in a living actor leaves them pending there (a later loss of the actor must report them).
+   */
+  private flushWaiter(t: "flush" | "close", tier: number, resolve: Waiter["resolve"], reject: Waiter["reject"]): Waiter {
+    return {
+      resolve: (v) => {
+        if (t === "close") this.tiers.delete(tier);
+        resolve(v);
+      },
+      reject: (e) => {
+        const rec = this.tiers.get(tier);
+        if (rec && e !== this.deathError) rec.dirty = true;
+        reject(e);
+      },
+    };
+  }
+
+  /** Marks the tiers with writes in `ops` that no later flush of theirs in `ops` covers (per message, not per save). */
+  private taken(ops: Op[]): void {
+    for (const op of ops) {
+      const rec = this.tiers.get(op.tier);
+      if (rec === undefined) continue;
+      if (op.t === "flush" || op.t === "close") rec.dirty = false;
+      else if (op.t === "fold-rule") rec.foldRules.set(op.graph, op);
+      else if (op.t === "put" || op.t === "puts" || op.t === "frames" || op.t === "append" || op.t === "refuse") rec.dirty = true;
+    }
   }
 
   /**
@@ -205,15 +293,17 @@ export class StoreConnection {
     const transfers = this.transfers;
     this.queue = [];
     this.transfers = [];
+    this.taken(ops);
+    const epoch = this.epoch;
     // Every send chains on `ready` in call order, and posts synchronously inside its step: messages keep tick order.
     this.ready.then(
-      () => this.postMessage(ops, transfers),
+      () => this.postMessage(ops, transfers, epoch),
       () => undefined, // die() already rejected every waiter with the open failure
     );
   }
 
-  private postMessage(ops: Op[], transfers: ArrayBuffer[]): void {
-    if (this.deathError) return;
+  private postMessage(ops: Op[], transfers: ArrayBuffer[], epoch = this.epoch): void {
+    if (this.deathError || epoch !== this.epoch) return;
     this.postError = undefined;
     this.inFlightMessages++;
     const reply = this.call(() => this.remote.apply(transfers.length > 0 ? transfer(ops, transfers) : ops));
@@ -228,7 +318,7 @@ export class StoreConnection {
     }
     reply.then(
       ({ results, errors }) => {
-        this.inFlightMessages--;
+        if (epoch === this.epoch) this.inFlightMessages--;
         for (const r of results) {
           const w = this.waiting.get(r.id);
           if (!w) continue;
@@ -239,6 +329,7 @@ export class StoreConnection {
         for (const e of errors) this.report(deserializeError(e));
       },
       (err: unknown) => {
+        if (epoch !== this.epoch) return; // lost with its actor: die() rejected the waiters, taken() marked the writes
         this.inFlightMessages--;
         const e = err instanceof Error ? err : new Error(String(err));
         for (const op of ops) this.fail(op, e);
@@ -284,9 +375,10 @@ export class StoreConnection {
   /** Every comlink call goes through here: it keeps the port referenced while answers are due and fails fast on death. */
   private call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.deathError) return Promise.reject(this.deathError);
+    const epoch = this.epoch;
     if (this.outstanding++ === 0) this.port.ref();
     const settle = (): void => {
-      if (--this.outstanding === 0) this.port.unref();
+      if (epoch === this.epoch && --this.outstanding === 0) this.port.unref();
     };
     const p = Promise.race([fn(), this.death]);
     p.then(settle, settle);
@@ -312,6 +404,7 @@ export class StoreConnection {
   }
 
   async runJob(name: string, args: unknown): Promise<unknown> {
+    this.assertAlive();
     await this.ready;
     await this.flushQueue();
     const outcome: Outcome<unknown> = await this.call(() => this.remote.runJob(name, args));
@@ -326,7 +419,44 @@ export class StoreConnection {
   }
 
   injectFault(kind: FaultKind): void {
+    this.assertAlive();
     void this.ready.then(() => this.remote.injectFault(kind)).catch(() => undefined);
+  }
+
+  /**
+   * The watchdog's question: answers are due and the worker's heartbeat has not moved for `boundMs` (for a new
+   * worker that never beat yet, at least STARTUP_GRACE_MS). Reads one shared counter: no message, no timer.
+   */
+  stalled(now: number, boundMs: number): boolean {
+    if (this.outstanding === 0 || !this.alive) {
+      this.progressAt = now;
+      return false;
+    }
+    const beat = this.counters.get("heartbeat");
+    if (beat !== this.seenBeat) {
+      this.seenBeat = beat;
+      this.beating = true;
+      this.progressAt = now;
+      return false;
+    }
+    return now - this.progressAt >= (this.beating ? boundMs : Math.max(boundMs, STARTUP_GRACE_MS));
+  }
+
+  /** The worker thread of the current actor, known from its start (before it answered anything); undefined if none yet. */
+  get thread(): number | undefined {
+    return this.counters.get("threadId") || this.threadId;
+  }
+
+  /** Like die(), and the next actor starts only once `terminated` settled (the old worker is gone from the pool). */
+  lose(err: Error, terminated: Promise<unknown>): void {
+    this.restartGate = terminated.catch(() => undefined);
+    this.die(err);
+  }
+
+  /** Close gave up on this store (its deadline passed): it is lost for good (the pool's destroy ends its worker). */
+  abandon(err: Error): void {
+    this.closing = true;
+    this.die(err);
   }
 
   /** Drains everything durably and stops the actor (releases the store lock). Idempotent. */
@@ -342,8 +472,15 @@ export class StoreConnection {
   }
 
   private async shutdownOnce(): Promise<void> {
-    if (this.deathError) return;
+    if (this.finalError) return;
     this.closing = true;
+    if (this.deathError) {
+      // The actor was lost and not replaced: nothing waits in a worker, but lost writes must still be heard.
+      this.finalError = this.shutDown();
+      this.hooks.onGone(this);
+      for (const rec of this.tiers.values()) if (rec.lost) throw rec.lost;
+      return;
+    }
     await this.ready;
     await this.flushQueue();
     let outcome: Outcome<null>;
@@ -367,41 +504,88 @@ export class StoreConnection {
     else this.report(deserializeError(e.error), e.tier);
   }
 
-  private report(err: Error, tier?: string): void {
+  /** Tells onError (the engine's hooks) about `err` of this store, and keeps it as the store's last error. */
+  report(err: Error, tier?: string): void {
     this.lastError = `${(err as { code?: string }).code ?? err.name}: ${err.message}`;
     this.hooks.onError(err, { store: this.store, ...(tier !== undefined ? { tier } : {}) });
   }
 
-  /** Writes after shutdown() began throw at once: they would reach the actor after it closed its tiers. */
+  /**
+   * Writes after shutdown() began throw at once: they would reach the actor after it closed its tiers. An actor
+   * that was lost is replaced here, so the operation goes to a new one.
+   */
   private assertAlive(): void {
-    if (this.deathError) throw this.deathError;
+    if (this.finalError) throw this.finalError;
     if (this.closing) throw this.closingError();
+    if (this.deathError) this.revive();
+  }
+
+  /**
+   * A new actor for the store, its mailbox starting with: every open tier reopened (same ids), their fold rules,
+   * and for each tier whose writes were lost unreported a refusal, so its next flush rejects with why.
+   */
+  private revive(): void {
+    this.start();
+    for (const [tier, rec] of this.tiers) {
+      this.request({ t: "open", tier, spec: rec.spec }).catch(() => undefined);
+      for (const rule of rec.foldRules.values()) this.queue.push(rule);
+      if (rec.lost) this.queue.push(refusal(tier, rec.lost));
+      rec.lost = undefined;
+    }
   }
 
   private closingError(): StorageError {
     return new StorageError("closed", `storage engine is closing store ${this.key}`, { store: this.key });
   }
 
-  /** Rejects every waiting promise with `err`; later calls fail with it too. */
-  die(err: Error): void {
-    if (this.deathError) return;
+  /**
+   * The actor (of `epoch`, default the current one) is gone: every waiting promise rejects with `err`, and the
+   * writes it held unacknowledged are marked lost for their tiers' next flush. While closing (or after the actor
+   * shut down) this is final; otherwise the next operation starts a new actor.
+   */
+  die(err: Error, epoch = this.epoch): void {
+    if (epoch !== this.epoch || this.deathError) return;
     this.deathError = err;
     this.rejectDeath(err);
     this.backlog.fail(err);
+    this.taken(this.queue); // never sent: lost as well
+    this.queue = [];
+    this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
-    this.queue = [];
     this.port.close();
-    if (err instanceof StorageError && err.code === "worker-crashed" && !this.closing) {
+    if (this.closing || (err instanceof StorageError && err.code === "closed")) {
+      this.finalError ??= err;
+      this.hooks.onGone(this);
+      return;
+    }
+    for (const rec of this.tiers.values()) {
+      if (rec.dirty) rec.lost ??= lostWrites(err, this.key, rec.spec.name);
+      rec.dirty = false;
+    }
+    if (err instanceof StorageError && (err.code === "worker-crashed" || err.code === "worker-unresponsive")) {
       this.hooks.onError(err, { store: this.store });
     }
-    this.hooks.onGone(this);
   }
 }
 
 /** Microseconds in the counters, milliseconds in stats (0: no flush yet). */
 function latency(us: number): number | undefined {
   return us === 0 ? undefined : us / 1000;
+}
+
+/**
+ * Why a tier's unacknowledged writes are gone: with a lost worker, StorageError("worker-crashed"); when the actor
+ * could not open the store (e.g. a full disk), that reason itself.
+ */
+function lostWrites(cause: Error, store: string, tier: string | undefined): Error {
+  if (!(cause instanceof StorageError) || (cause.code !== "worker-crashed" && cause.code !== "worker-unresponsive")) return cause;
+  return new StorageError(
+    "worker-crashed",
+    `writes to tier "${tier ?? "?"}" of store ${store} that no flush had acknowledged were lost with the store's worker: ${cause.message}`,
+    { store, ...(tier !== undefined ? { tier } : {}) },
+    cause,
+  );
 }
 
 function refusal(tier: number, err: Error): Op {

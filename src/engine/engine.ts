@@ -13,6 +13,8 @@ import { StoreConnection } from "./connection.js";
 import { validateMaxPendingBytes } from "../tier/options.js";
 import { DEFAULT_MAX_PENDING_BYTES } from "../tier/core.js";
 import { normalisePostgres, postgresStoreKey, publicStoreSpec } from "./postgres-store.js";
+import { reported } from "./handled.js";
+import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WATCHDOG_MS, startWatchdog, validateBound } from "./watchdog.js";
 import {
   COMPACT_GRAPH_JOB,
   type ActorOptions,
@@ -55,6 +57,15 @@ export interface StorageEngineOptions {
   onRecovered?: (context: { store: StoreSpec; tier?: string }) => void;
   /** Enables `engine.injectFault` (crash drills and tests). */
   allowFaultInjection?: boolean;
+  /**
+   * A store's worker that makes no progress for this long while an answer is due (its event loop blocked, e.g. a
+   * synchronous loop in a job or codec) is terminated: the waiting calls reject with
+   * StorageError("worker-unresponsive") and the stores on it reopen at their next operation (default 30 s;
+   * Infinity: off). A single synchronous step longer than this (a huge SQLite transaction) is taken for a hang.
+   */
+  watchdogMs?: number;
+  /** close() ends within this bound: stores still draining then are given up with StorageError("close-timeout") (default 60 s). */
+  closeTimeoutMs?: number;
 }
 
 /** One store's figures: the actor's counters plus what the main thread knows. */
@@ -149,6 +160,8 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
   if (opts.maxPendingBytes !== undefined) validateMaxPendingBytes(opts.maxPendingBytes);
   const maxPendingBytes =
     opts.maxPendingBytes === Number.POSITIVE_INFINITY ? undefined : (opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES);
+  const watchdogMs = validateBound("watchdogMs", opts.watchdogMs) ?? DEFAULT_WATCHDOG_MS;
+  const closeTimeoutMs = validateBound("closeTimeoutMs", opts.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS;
   const pool = new Piscina({
     filename: workerEntryPath(),
     minThreads: threads,
@@ -165,6 +178,23 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
 
   const connections = new Map<string, StoreConnection>();
   let closed = false;
+  let closing: Promise<void> | undefined;
+  const stopWatchdog = startWatchdog(watchdogMs, () => connections.values(), (stalled) => {
+    for (const conn of stalled) {
+      if (!conn.alive) continue; // lost with a store of its thread earlier in this round
+      const thread = conn.thread;
+      // Piscina replaces the terminated worker; the stores on it restart on another once it is gone.
+      const terminated = pool.threads.find((w) => w.threadId === thread)?.terminate() ?? Promise.resolve();
+      conn.lose(unresponsive(conn.key, `made no progress for ${watchdogMs} ms`), terminated);
+      if (thread === undefined) continue; // its task never started: no other store shares a thread with it
+      // The other stores on that thread are stuck too, and end with it.
+      for (const other of connections.values()) {
+        if (other !== conn && other.alive && other.thread === thread) {
+          other.lose(unresponsive(other.key, `shared a worker with store ${conn.key}, which made no progress for ${watchdogMs} ms`), terminated);
+        }
+      }
+    }
+  });
 
   function report(err: Error, store: StoreSpec | undefined, tier?: string): void {
     try {
@@ -178,7 +208,7 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     if (closed) throw new StorageError("closed", "storage engine is closed");
     const key = storeKey(store);
     let conn = connections.get(key);
-    if (conn && conn.alive && !conn.closing) return conn;
+    if (conn && !conn.closing) return conn; // a connection whose actor was lost starts a new one itself
     const spec = normalise(store);
     // The connection reports the store (stats, onError) without a password; the actor gets it to connect.
     conn = new StoreConnection(pool, key, publicStoreSpec(spec), {
@@ -198,7 +228,7 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
           // a throwing handler must not break the engine
         }
       },
-    }, maxPendingBytes);
+    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined);
     connections.set(key, conn);
     return conn;
   }
@@ -207,43 +237,77 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     snapshot: <T>(store: StoreSpec, o: EngineSnapshotOptions<T> = {}) => snapshotProxy<T>(connection(store), o),
     appendLog: <T>(store: StoreSpec, o: EngineAppendLogOptions<T> = {}) => appendLogProxy<T>(connection(store), o),
     kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => kvProxy<T>(connection(store), o),
-    runJob: async (store, name, args) => connection(store).runJob(name, args),
-    compact: async (store, graphName, o = {}) => connection(store).runJob(COMPACT_GRAPH_JOB, { ...o, graphName }),
-    async stats(): Promise<StoreStats[]> {
-      if (closed) throw new StorageError("closed", "storage engine is closed");
-      const out: StoreStats[] = [];
-      for (const conn of connections.values()) {
-        // Read from the counters the actor shares: no message, so a busy actor cannot delay the answer.
-        const { writes, ...s } = conn.stats();
-        out.push({ store: conn.store, alive: conn.alive, queueDepth: conn.queueDepth, ...s, frames: writes });
-      }
-      return out;
-    },
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      const errors: unknown[] = [];
-      await Promise.all(
-        [...connections.values()].map((c) =>
-          c.shutdown().catch((err: unknown) => {
-            errors.push(err);
-          }),
-        ),
-      );
-      connections.clear();
-      await pool.destroy();
-      if (errors.length > 0) throw errors[0];
-    },
-    async injectFault(store, kind): Promise<void> {
-      if (!opts.allowFaultInjection) throw new StorageError("invalid-argument", "fault injection is disabled for this engine");
-      const conn = connection(store);
-      if (kind !== "terminate") return conn.injectFault(kind);
-      await conn.opened(); // the thread is known once the actor answered ready(); a hung actor is not asked again
-      const worker = pool.threads.find((w) => w.threadId === conn.threadId);
-      await worker?.terminate();
-    },
+    runJob: (store, name, args) => handled(async () => connection(store).runJob(name, args), store),
+    compact: (store, graphName, o = {}) => handled(async () => connection(store).runJob(COMPACT_GRAPH_JOB, { ...o, graphName }), store),
+    stats: () => handled(stats, undefined),
+    close: () => (closing ??= handled(close, undefined)), // a second call joins the first
+    injectFault: (store, kind) => handled(() => injectFault(store, kind), store),
     get closed() {
       return closed;
     },
   };
+
+  /** Every promise the engine returns follows one rule (handled.ts): never an unhandled rejection, onError hears it. */
+  function handled<T>(fn: () => Promise<T>, store: StoreSpec | undefined): Promise<T> {
+    let p: Promise<T>;
+    try {
+      p = fn();
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    return reported(p, (err) => report(err, store));
+  }
+
+  async function stats(): Promise<StoreStats[]> {
+    if (closed) throw new StorageError("closed", "storage engine is closed");
+    const out: StoreStats[] = [];
+    for (const conn of connections.values()) {
+      // Read from the counters the actor shares: no message, so a busy actor cannot delay the answer.
+      const { writes, ...s } = conn.stats();
+      out.push({ store: conn.store, alive: conn.alive, queueDepth: conn.queueDepth, ...s, frames: writes });
+    }
+    return out;
+  }
+
+  /** Drains every store, within closeTimeoutMs: stores still draining then are given up (their workers terminated). */
+  async function close(): Promise<void> {
+    closed = true;
+    const errors: unknown[] = [];
+    const conns = [...connections.values()];
+    const drains = Promise.all(
+      conns.map((c) =>
+        c.shutdown().catch((err: unknown) => {
+          errors.push(err);
+        }),
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = Number.isFinite(closeTimeoutMs)
+      ? new Promise<"late">((r) => (timer = setTimeout(() => r("late"), closeTimeoutMs)))
+      : new Promise<never>(() => undefined);
+    if ((await Promise.race([drains, deadline])) === "late") {
+      for (const c of conns) {
+        c.abandon(new StorageError("close-timeout", `store ${c.key} did not finish draining within closeTimeoutMs (${closeTimeoutMs} ms); writes not yet stored are lost`, { store: c.key }));
+      }
+      await drains;
+    }
+    clearTimeout(timer);
+    stopWatchdog();
+    connections.clear();
+    await pool.destroy();
+    if (errors.length > 0) throw errors[0];
+  }
+
+  async function injectFault(store: StoreSpec, kind: FaultKind | "terminate"): Promise<void> {
+    if (!opts.allowFaultInjection) throw new StorageError("invalid-argument", "fault injection is disabled for this engine");
+    const conn = connection(store);
+    if (kind !== "terminate") return conn.injectFault(kind);
+    await conn.opened(); // the thread is known once the actor answered ready(); a hung actor is not asked again
+    const worker = pool.threads.find((w) => w.threadId === conn.threadId);
+    await worker?.terminate();
+  }
+}
+
+function unresponsive(store: string, why: string): StorageError {
+  return new StorageError("worker-unresponsive", `the worker owning store ${store} ${why}: it was terminated; the store reopens at its next operation`, { store });
 }

@@ -32,6 +32,7 @@ import type {
 } from "../tier/types.js";
 import { codecSpecOf, type CodecModuleRef } from "./codecs.js";
 import type { StoreConnection } from "./connection.js";
+import { quiet, reportedIterator } from "./handled.js";
 import type { TierSpec } from "./protocol.js";
 
 /** Engine tiers accept a codec object (runs on the main thread unless it is a built-in) or a module the worker imports. */
@@ -57,7 +58,6 @@ abstract class TierProxy implements BaseStorageTier {
   protected readonly mainCodec: Codec<unknown> | undefined;
   /** The value rule of a built-in worker codec, applied here before structured clone (as inline tiers do at save). */
   private readonly valueCheck: ValueCheck | undefined;
-  private openFailure: Error | undefined;
   private closed = false;
   /** The close in progress: nothing more is taken, and a flush() meanwhile joins it. */
   private closing: Promise<void> | undefined;
@@ -88,14 +88,13 @@ abstract class TierProxy implements BaseStorageTier {
       ...(opts.layout !== undefined ? { layout: opts.layout } : {}),
       ...(opts.retry !== undefined ? { retry: { ...opts.retry } } : {}),
     };
-    conn.request({ t: "open", tier: this.tier, spec }).catch((err: Error) => {
-      this.openFailure = err;
-    });
+    // The connection reopens the tier in a new actor when the store's actor is lost or failed to open (a full
+    // disk freed later): a failed open never poisons the tier, the next operation tries again.
+    conn.openTier(this.tier, spec);
   }
 
   /** Once this tier's or its engine's close() began, every call throws closed (never accepted, then dropped). */
   protected assertUsable(): void {
-    if (this.openFailure) throw this.openFailure;
     if (this.closed || this.closing || this.conn.closing) {
       const state = this.closed ? "closed" : "closing";
       throw new StorageError("closed", `storage tier "${this.name}" is ${state}`, { tier: this.name });
@@ -306,7 +305,12 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   }
 
   /** Lazy: the first page is requested on the first `next()`; pages continue after the last key seen. */
-  async *listByPrefix(prefix: string): AsyncGenerator<{ key: string; value: T }> {
+  listByPrefix(prefix: string): AsyncGenerator<{ key: string; value: T }> {
+    // A page nobody awaits must not crash the host (handled.ts): its failure goes to onError.
+    return reportedIterator(this.scan(prefix), (err) => this.conn.report(err, this.name));
+  }
+
+  private async *scan(prefix: string): AsyncGenerator<{ key: string; value: T }> {
     let after: string | undefined;
     for (;;) {
       const r = await this.ask({ t: "scan", tier: this.tier, prefix, limit: SCAN_PAGE, ...(after !== undefined ? { after } : {}) });
@@ -374,12 +378,6 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
 
 async function* decodeAll(segments: Uint8Array[], decode: (b: Uint8Array) => unknown): AsyncGenerator<unknown> {
   for (const s of segments) yield decode(s);
-}
-
-/** Returned promises never become unhandled rejections when a caller ignores them. */
-function quiet<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => undefined);
-  return p;
 }
 
 export function snapshotProxy<T>(conn: StoreConnection, opts: EngineSnapshotOptions<T>): SnapshotStorageTier<T> {

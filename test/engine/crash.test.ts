@@ -111,12 +111,13 @@ describe.each(["throw", "exit", "oom", "terminate"] as const)("worker crash: %s"
     const crashReports = reported.filter((r) => isWorkerCrashed(r.error));
     expect(crashReports.map((r) => r.store)).toContainEqual(victim);
 
-    // Later calls on the dead proxy fail fast with the same code.
+    // The same proxy works again: its store reopened on a new worker, and every write before was reported by a
+    // flush (each batch of the load was followed by one), so nothing lost is left to report.
     const late = await kv.flush().then(
       () => undefined,
       (err: unknown) => err,
     );
-    expect(isWorkerCrashed(late)).toBe(true);
+    expect(late).toBeUndefined();
 
     // The store reopens through the same engine; acknowledged data is intact.
     const reopened = e.kv<number>(victim, { name: "kv" });

@@ -1,0 +1,32 @@
+/**
+ * One timer per engine (unref'd) that finds store actors which stopped making progress: an actor with answers
+ * due whose worker's heartbeat counter (actor-counters.ts, bumped by the worker's event loop) has not moved for
+ * `boundMs`. Nothing runs per op: the hot path only keeps the counters it already keeps.
+ */
+export interface Watched {
+  /** True when answers are due and no heartbeat came for `boundMs` (see StoreConnection.stalled). */
+  stalled(now: number, boundMs: number): boolean;
+}
+
+export const DEFAULT_WATCHDOG_MS = 30_000;
+export const DEFAULT_CLOSE_TIMEOUT_MS = 60_000;
+
+/** A positive number of milliseconds, or Infinity (off). */
+export function validateBound(name: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || Number.isNaN(v) || v <= 0) throw new RangeError(`${name} must be a number of milliseconds > 0 (or Infinity), got ${String(v)}`);
+  return v;
+}
+
+export function startWatchdog<T extends Watched>(boundMs: number, watched: () => Iterable<T>, onStall: (stalled: T[]) => void): () => void {
+  if (!Number.isFinite(boundMs)) return () => undefined;
+  // Checked four times per bound: a stall is seen between 1 and 1.25 bounds after the last sign of life.
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const stalled: T[] = [];
+    for (const w of watched()) if (w.stalled(now, boundMs)) stalled.push(w);
+    if (stalled.length > 0) onStall(stalled);
+  }, Math.max(10, Math.floor(boundMs / 4)));
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,83 @@
+/**
+ * Issue 11 item 8 / issue 14 item 4, engine: a store whose open failed for a transient reason does not poison the
+ * tiers created before: their next operation opens it again, and while it fails the error names the OS cause.
+ * Real file systems: a small tmpfs filled to the last block (ENOSPC) and one mounted read-only (EROFS, the
+ * "permission" a root process can still be refused), each fixed later while the same tier is kept.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
+import { StorageError } from "../../src/errors.js";
+import { assertBuilt, tempDir, type TempDir } from "./fixtures/crash-harness.js";
+
+let tmp: TempDir;
+const mounts: string[] = [];
+beforeAll(() => {
+  assertBuilt();
+  tmp = tempDir("worker-open-retry");
+});
+afterAll(() => {
+  for (const m of mounts) execFileSync("umount", ["-l", m]);
+  tmp.remove();
+});
+
+function mountTmpfs(name: string, kib: number, readOnly = false): string {
+  const dir = join(tmp.dir, name);
+  mkdirSync(dir);
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${kib}k${readOnly ? ",ro" : ""}`, "tmpfs", dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+/** Fills the file system holding `dir` until a write fails. */
+function fill(dir: string): void {
+  try {
+    writeFileSync(join(dir, "ballast"), Buffer.alloc(64 << 20));
+  } catch (err) {
+    expect((err as { code?: string }).code).toBe("ENOSPC");
+  }
+}
+
+async function rejection(p: Promise<unknown>): Promise<StorageError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StorageError);
+  return err as StorageError;
+}
+
+describe("an engine store whose open failed opens again at the next operation", () => {
+  it.for([
+    ["a full disk, freed later", "ENOSPC"],
+    ["a read-only mount, remounted read-write", "EROFS"],
+  ] as const)("%s: the same tier works once the cause is gone", { timeout: 60_000 }, async ([, osCode], { expect }) => {
+    const dir = osCode === "ENOSPC" ? mountTmpfs("full", 256) : mountTmpfs("ro", 256, true);
+    if (osCode === "ENOSPC") fill(dir);
+    const heard: Error[] = [];
+    const engine = openStorageEngine({ threads: 1, onError: (err) => heard.push(err) });
+    try {
+      const spec: StoreSpec = { kind: "sqlite", path: join(dir, "s.db") };
+      const kv = engine.kv<number>(spec, { name: "kv" });
+      kv.save("early", 1);
+      // Every try fails while the cause lasts, naming it (the first flush, and the next operation's new open).
+      for (let i = 0; i < 2; i++) {
+        const err = await rejection(kv.flush());
+        expect(err.details.osCode, err.message).toBe(osCode);
+      }
+      expect(heard.some((e) => (e as StorageError).details?.osCode === osCode)).toBe(true);
+
+      if (osCode === "ENOSPC") rmSync(join(dir, "ballast"));
+      else execFileSync("mount", ["-o", "remount,rw", dir]);
+
+      kv.save("later", 2);
+      await kv.flush();
+      expect(await kv.load("later")).toBe(2);
+      expect(await kv.load("early")).toBeUndefined(); // refused while the store could not open, and reported so
+    } finally {
+      await engine.close().catch(() => undefined);
+    }
+  });
+});

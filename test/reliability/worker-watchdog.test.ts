@@ -146,8 +146,8 @@ describe("a hung worker: the watchdog", () => {
     await again.close();
   }, 120_000);
 
-  it("close() completes within closeTimeoutMs while the worker is busy but alive", async () => {
-    // The watchdog is far away: only close's own bound can end this close (a drain stuck behind a long job).
+  it("close() settles within closeTimeoutMs when the watchdog's bound is far away", async () => {
+    // Only close's own bound can end this close (a drain stuck behind a codec that never returns).
     const e = engineWith([], { watchdogMs: 120_000, closeTimeoutMs: 1_000 });
     const spec = sqlite("close-bound");
     const kv = e.kv<string>(spec, { name: "kv", codec: SPIN_CODEC, debounceMs: 60_000 });
@@ -158,6 +158,20 @@ describe("a hung worker: the watchdog", () => {
     await sleep(200);
     expect(codeOf(await settled(e.close()))).toBe("close-timeout");
   }, 120_000);
+});
+
+describe("watchdog options", () => {
+  it("watchdogMs and closeTimeoutMs take a number of milliseconds > 0 or Infinity", async () => {
+    for (const bad of [0, -1, Number.NaN, "1000", null]) {
+      expect(() => openStorageEngine({ watchdogMs: bad as number })).toThrow(RangeError);
+      expect(() => openStorageEngine({ closeTimeoutMs: bad as number })).toThrow(RangeError);
+    }
+    const e = openStorageEngine({ threads: 1, watchdogMs: Number.POSITIVE_INFINITY, closeTimeoutMs: Number.POSITIVE_INFINITY });
+    const kv = e.kv<number>({ kind: "memory", name: "opts" });
+    kv.save("k", 1);
+    await kv.flush();
+    await e.close();
+  });
 });
 
 describe("worker death and the other stores on it", () => {

@@ -173,8 +173,8 @@ export const compactGraphJob: ActorJob = (ctx, args) => {
   if (typeof args !== "object" || args === null) {
     return Promise.reject(new TypeError("compact-graph job: args must be an object with graphName"));
   }
-  const { graphName, keepFrames } = args as { graphName?: unknown; keepFrames?: unknown };
-  return compactGraph(ctx, { graphName, keepFrames } as CompactGraphOptions);
+  // Checked by compactGraph like inline options: an unknown key (a `keep` typo) is refused, not dropped.
+  return compactGraph(ctx, args as CompactGraphOptions);
 };
 
 interface StoredFrame {
@@ -183,10 +183,16 @@ interface StoredFrame {
   bytes: number;
 }
 
+const OPTION_NAMES: ReadonlySet<string> = new Set(["graphName", "keepFrames", "onTornWrite"] satisfies Array<keyof CompactGraphOptions>);
+
 function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOptions, "onTornWrite">> & {
   onTornWrite: TornWriteHandler | undefined;
 } {
   if (typeof opts !== "object" || opts === null) throw new TypeError("compactGraph: opts must be an object");
+  const unknown = Object.keys(opts).filter((k) => !OPTION_NAMES.has(k));
+  if (unknown.length > 0) {
+    throw new TypeError(`compactGraph: unknown option ${unknown.join(", ")} (options: ${[...OPTION_NAMES].join(", ")})`);
+  }
   const { graphName, keepFrames = 0, onTornWrite } = opts;
   if (typeof graphName !== "string" || graphName.length === 0) {
     throw new TypeError(`compactGraph: opts.graphName must be a non-empty string, got ${typeof graphName}`);

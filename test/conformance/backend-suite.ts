@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import type { BatchOp, StorageBackend } from "../../src/backend/types.js";
+import { errorOf } from "../support/wait.js";
 
 export interface BackendSuiteOptions<B extends StorageBackend> {
   name: string;
@@ -34,16 +35,6 @@ function listable(b: StorageBackend, keys: Iterable<string>): string[] {
 
 function bytes(...values: number[]): Uint8Array {
   return Uint8Array.from(values);
-}
-
-/** Runs `fn` and returns the error it threw (sync or async), or undefined. */
-async function errorOf(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
 }
 
 async function expectStorageError(fn: () => unknown, code: string): Promise<void> {

@@ -5,20 +5,17 @@
 import { sortKeys } from "../backend/keys.js";
 import { parseJsonBytes } from "../codec/json.js";
 import type { WALFrame } from "../wal/frame.js";
-import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
+import { graphWalPrefix, parseWalFrameKey, splitWalFrameKey } from "../wal/keys.js";
 import type { CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
-
-/** `<name>/wal/<20 digits>`: the graph name is everything before the last `/wal/`. */
-const WAL_KEY = /^([\s\S]*)\/wal\/\d{20}$/;
 
 /** Every graph of the store, sorted: names with WAL frames, or with a checkpoint-like record under their own name. */
 export async function discoverGraphs(backend: CliBackend): Promise<string[]> {
   const names = new Set<string>();
   const others: string[] = [];
   for (const key of await backend.list()) {
-    const name = WAL_KEY.exec(key)?.[1];
-    if (name !== undefined && parseWalFrameKey(graphWalPrefix(name), key) !== undefined) names.add(name);
+    const frame = splitWalFrameKey(key);
+    if (frame !== undefined) names.add(frame.graphName);
     else others.push(key);
   }
   for (const key of others) if (!names.has(key) && (await looksLikeBaseline(backend, key))) names.add(key);

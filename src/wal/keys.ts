@@ -45,3 +45,16 @@ export function parseWalFrameKey(prefix: string, key: string): number | undefine
   const seq = Number(key.slice(start));
   return Number.isSafeInteger(seq) ? seq : undefined;
 }
+
+/**
+ * The graph and frame_seq of any WAL frame key, `<graph>/wal/<20 digits>`, for readers that list a whole store
+ * (which graphs does it hold, which graph did a write go to). The graph name is everything before the final
+ * `/wal/`, so it may itself contain `/wal/`, newlines or be empty; undefined for any other key.
+ */
+export function splitWalFrameKey(key: string): { graphName: string; seq: number } | undefined {
+  const suffix = 1 + WAL_KEY_SEGMENT.length + 1 + WAL_FRAME_SEQ_PAD; // "/wal/" + digits
+  if (key.length < suffix) return undefined;
+  const graphName = key.slice(0, key.length - suffix);
+  const seq = parseWalFrameKey(graphWalPrefix(graphName), key);
+  return seq === undefined ? undefined : { graphName, seq };
+}

@@ -13,7 +13,7 @@ import { StoreConnection } from "./connection.js";
 import { validateMaxPendingBytes } from "../tier/options.js";
 import { DEFAULT_MAX_PENDING_BYTES } from "../tier/core.js";
 import { normalisePostgres, postgresStoreKey, publicStoreSpec } from "./postgres-store.js";
-import { reported } from "./handled.js";
+import { reported } from "../base/promises.js";
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WATCHDOG_MS, startWatchdog, validateBound } from "./watchdog.js";
 import {
   COMPACT_GRAPH_JOB,
@@ -247,7 +247,7 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     },
   };
 
-  /** Every promise the engine returns follows one rule (handled.ts): never an unhandled rejection, onError hears it. */
+  /** Every promise the engine returns follows the one rule (base/promises.ts): never an unhandled rejection; onError hears it. */
   function handled<T>(fn: () => Promise<T>, store: StoreSpec | undefined): Promise<T> {
     let p: Promise<T>;
     try {

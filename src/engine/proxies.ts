@@ -32,7 +32,7 @@ import type {
 } from "../tier/types.js";
 import { codecSpecOf, type CodecModuleRef } from "./codecs.js";
 import type { StoreConnection } from "./connection.js";
-import { quiet, reportedIterator } from "./handled.js";
+import { handled as quiet, handledIterator } from "../base/promises.js";
 import type { TierSpec } from "./protocol.js";
 
 /** Engine tiers accept a codec object (runs on the main thread unless it is a built-in) or a module the worker imports. */
@@ -306,8 +306,8 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
 
   /** Lazy: the first page is requested on the first `next()`; pages continue after the last key seen. */
   listByPrefix(prefix: string): AsyncGenerator<{ key: string; value: T }> {
-    // A page nobody awaits must not crash the host (handled.ts): its failure goes to onError.
-    return reportedIterator(this.scan(prefix), (err) => this.conn.report(err, this.name));
+    // A page nobody awaits must not crash the host (base/promises.ts): its failure goes to onError.
+    return handledIterator(this.scan(prefix), (err) => this.conn.report(err, this.name));
   }
 
   private async *scan(prefix: string): AsyncGenerator<{ key: string; value: T }> {

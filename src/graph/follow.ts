@@ -18,6 +18,7 @@
 import { RestoreError, StorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { WALFrame } from "../wal/frame.js";
+import { handled } from "../base/promises.js";
 import { applyBaseline, replayFrames } from "./restore.js";
 import type { GraphCheckpointRecord } from "./storage-types.js";
 import {
@@ -107,7 +108,11 @@ export interface GraphFollower {
  * the initial restore fails; TypeError / RangeError for bad arguments. A torn tail frame is not applied until it
  * reads right. The caller owns the tiers and closes them after stop().
  */
-export async function followGraph(graph: Graph, source: FollowSource, opts: FollowOptions = {}): Promise<GraphFollower> {
+export function followGraph(graph: Graph, source: FollowSource, opts: FollowOptions = {}): Promise<GraphFollower> {
+  return handled(follow(graph, source, opts)); // ignored by its caller, a failure never crashes the host (base/promises.ts)
+}
+
+async function follow(graph: Graph, source: FollowSource, opts: FollowOptions): Promise<GraphFollower> {
   const options = checkOptions(graph, source, opts);
   const follower = new Follower(graph, source, options);
   await follower.load();
@@ -159,8 +164,8 @@ class Follower {
     this.api = {
       lag: () => this.lag(),
       stats: () => this.stats(),
-      poll: () => this.pollNow(),
-      stop: () => this.stop(),
+      poll: () => handled(this.pollNow()),
+      stop: () => handled(this.stop()),
       done: this.done,
     };
   }

@@ -12,6 +12,7 @@ import { applyBaselineToGraph, applyChangeToGraph, graphChangeOf, lastSpecSeqByP
 import type { GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
 import { readStoredGraph, tierSource } from "./stored-graph.js";
 import type { Graph } from "./types.js";
+import { handled } from "../base/promises.js";
 
 /**
  * Restores `graph` (built by the same code as the one persisted) to the stored state: the baseline, then every
@@ -21,7 +22,11 @@ import type { Graph } from "./types.js";
  * batch is rolled back, earlier phases stay); StorageError `backend-no-list-support` (the WAL cannot be listed),
  * `backend-error`, `store-busy`; TypeError / RangeError for bad arguments.
  */
-export async function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promise<RestoreResult> {
+export function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promise<RestoreResult> {
+  return handled(restore(graph, opts)); // ignored by its caller, a failure never crashes the host (base/promises.ts)
+}
+
+async function restore(graph: Graph, opts: RestoreOptions): Promise<RestoreResult> {
   const { snapshot, wal, lifecycles, targetSeq, onTornWrite } = checkOptions(graph, opts);
   let frames: WALFrame[] = [];
   let skipped = 0;

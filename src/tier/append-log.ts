@@ -3,7 +3,7 @@ import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { validateBackend, validateTierOptions } from "./options.js";
-import { KeyedTierCore, isPermanent } from "./core.js";
+import { KeyedTierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
 import { valueCheckFor } from "./value-check.js";
@@ -326,11 +326,11 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
       if (!groups) return core.append(core.name, entries);
       for (const [bucket, group] of groups) core.append(bucket, group);
     },
-    loadEntries: (o) => core.loadEntries(o),
+    loadEntries: (o) => handled(core.loadEntries(o)),
     flush: () => core.flush(),
     drained: () => core.drained(),
     rollback: () => core.rollback(),
-    compact: () => core.compact(),
+    compact: () => handled(core.compact()),
     close: () => core.close(),
   };
 }

@@ -8,6 +8,7 @@
  * - refusals: a write that can never be stored is dropped, reported, and fails the next flush()
  *   (docs/design.md §3.16).
  */
+import { handled } from "../base/promises.js";
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
@@ -510,11 +511,8 @@ export function backpressureError(tier: string, pendingBytes: number, maxPending
   );
 }
 
-/** Marks a promise as handled so an ignored rejection never becomes an unhandled rejection; returns it unchanged. */
-export function handled<T>(p: Promise<T>): Promise<T> {
-  p.catch(noop);
-  return p;
-}
+/** The rule for returned promises lives in src/base (one place for every layer). */
+export { handled };
 
 function describeError(e: Error): string {
   return `${(e as { code?: string }).code ?? e.name}: ${e.message}`;

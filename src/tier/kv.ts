@@ -4,6 +4,7 @@ import type { Codec } from "../codec/types.js";
 import { StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled } from "./core.js";
+import { handledIterator } from "../base/promises.js";
 import { encodeAll, writeOps } from "./write-ops.js";
 import { valueCheckFor } from "./value-check.js";
 import { validateBackend, validateTierOptions } from "./options.js";
@@ -162,17 +163,17 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
       if (filter && !filter(key, value)) return;
       core.put(key, value);
     },
-    load: (key) => core.load(key),
+    load: (key) => handled(core.load(key)),
     delete: (key) => handled(core.delete(key)),
-    list: (prefix) => core.list(prefix),
-    listByPrefix: (prefix) => core.listByPrefix(prefix),
+    list: (prefix) => handled(core.list(prefix)),
+    listByPrefix: (prefix) => handledIterator(core.listByPrefix(prefix)),
     flush: () => core.flush(),
     drained: () => core.drained(),
     rollback: () => core.rollback(),
-    compact: () => core.compact(),
+    compact: () => handled(core.compact()),
     close: () => core.close(),
     // Only where the backend has one: its absence tells callers to poll by reading.
-    ...(backend.changeCounter ? { changeCounter: () => core.changeCounter() } : {}),
+    ...(backend.changeCounter ? { changeCounter: () => handled(core.changeCounter()) } : {}),
   };
 }
 

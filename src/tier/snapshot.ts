@@ -3,7 +3,7 @@ import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { validateBackend, validateTierOptions } from "./options.js";
 import type { StorageBackend } from "../backend/types.js";
-import { TierCore, isPermanent } from "./core.js";
+import { TierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { readValue } from "./read.js";
 import { valueCheckFor } from "./value-check.js";
@@ -121,11 +121,11 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
       if (filter && !filter(snapshot)) return;
       core.put(keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, core.name), snapshot);
     },
-    load: (key?: string) => core.load(key),
+    load: (key?: string) => handled(core.load(key)),
     flush: () => core.flush(),
     drained: () => core.drained(),
     rollback: () => core.rollback(),
-    compact: () => core.compact(),
+    compact: () => handled(core.compact()),
     close: () => core.close(),
   };
 }

@@ -1,6 +1,7 @@
 /**
- * Issue 11 item 6: a promise the engine's API returns, ignored by its caller in its failure case, never ends the
- * host process with an unhandled rejection, and onError hears the failure of every engine-level call. Each case
+ * Issue 11 item 6: a promise the API returns (engine, tiers inline and through the engine, restore, followGraph),
+ * ignored by its caller in its failure case, never ends the host process with an unhandled rejection, and onError
+ * hears the failure of every engine-level call. Each case
  * runs in a child process with Node's default unhandled-rejection behaviour (fixtures/ignored-promises.mjs).
  */
 import { fork } from "node:child_process";
@@ -45,6 +46,8 @@ const CASES: Array<[string, string[]]> = [
   ["close rejects (the store cannot open)", ["backend-error", "backend-error"]],
   ["listByPrefix next() after close", ["closed"]],
   ["tier load after close", []],
+  ["inline tier reads after close", []],
+  ["restore and follow of a graph the store does not hold", []],
 ];
 
 describe.concurrent("ignored promises never crash the host", () => {

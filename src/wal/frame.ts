@@ -4,6 +4,7 @@
  */
 import { isWideInteger as isWideBigint } from "../codec/strict.js";
 import { CodecError } from "../errors.js";
+import { isRecord } from "../base/records.js";
 
 export type Lifecycle = "spec" | "data" | "ownership";
 
@@ -112,10 +113,6 @@ export function parseWalFrame(value: unknown): WALFrame {
     checksum: v.checksum ?? "",
     format_version: v.format_version ?? WAL_FORMAT_VERSION,
   };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** A bigint plain JSON carries (any other would be written, and read back, as a number). */

@@ -20,6 +20,10 @@ const anyInteger = fc.oneof(
   fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }),
   fc.bigInt({ min: -(10n ** 40n), max: 10n ** 40n }),
   fc.constantFrom(2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 64n - 1n, -(2n ** 63n), 10n ** 21n, 10n ** 21n - 1n),
+  // Few significant digits and many zeros (our own timestamps are Date.now() x 10^6), either sign.
+  fc
+    .tuple(fc.bigInt({ min: -(10n ** 18n), max: 10n ** 18n }), fc.integer({ min: 0, max: 12 }))
+    .map(([d, k]) => d * 10n ** BigInt(k)),
 );
 
 describe("integer texts of any size", () => {
@@ -30,6 +34,11 @@ describe("integer texts of any size", () => {
         for (const text of [digits, `[${digits}]`, `{"a":{"b":[1,${digits},"x"]}}`, ` \n${digits}\t`]) {
           const value = decode(text);
           expect(canonicalJson(value)).toBe(text.trim());
+        }
+        // At every offset (the scan for long digit runs probes every 16th character).
+        for (let pad = 0; pad < 17; pad++) {
+          const text = `["${"p".repeat(pad)}",${digits}]`;
+          expect(canonicalJson(decode(text))).toBe(text);
         }
         const value = decode(digits);
         if (isWideInteger(n)) expect(value).toBe(n);

@@ -116,7 +116,7 @@ function exactNumber(token: string): number | bigint {
 }
 
 /**
- * JSON.parse, lossless for integers (docs/protocol.md §2.5): texts that may hold a wide integer go to lossless-json
+ * JSON.parse, lossless for integers (docs/protocol.md §2.6): texts that may hold a wide integer go to lossless-json
  * with JSON.parse's duplicate-key rule (the last value wins); all others to JSON.parse itself.
  */
 function parseJsonText(text: string, reviver?: (key: string, value: unknown) => unknown): unknown {

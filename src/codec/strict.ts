@@ -9,7 +9,7 @@ import { CodecError } from "../errors.js";
 
 /**
  * What the walk does with a bigint. "reject" (plain JSON): a wide integer (`isWideInteger`) is written as its
- * digits, which decoding reads back as that bigint (docs/protocol.md §2.5); any other bigint is refused, since it
+ * digits, which decoding reads back as that bigint (docs/protocol.md §2.6); any other bigint is refused, since it
  * would come back as a number. "tag": every bigint becomes a `$bigint` tag (docs/protocol.md §2.3).
  */
 export type BigintMode = "reject" | "tag";
@@ -23,7 +23,7 @@ type WalkBigints = BigintMode | "keep" | BigintDigits;
 /**
  * True for an integer no JSON number writes as the same digits (beyond 2^53 and not exactly a double, or at
  * least 10^21, where numbers are written with an exponent): the only bigints plain JSON carries, and the only
- * integers it reads as bigints, so values and integer texts both round-trip exactly (docs/protocol.md §2.5).
+ * integers it reads as bigints, so values and integer texts both round-trip exactly (docs/protocol.md §2.6).
  */
 export function isWideInteger(value: bigint): boolean {
   return String(Number(value)) !== String(value);

@@ -348,7 +348,7 @@ class Follower {
   }
 
   private noteTimes(frames: readonly WALFrame[]): void {
-    // Number: a lag in ms needs no ns precision, and a frame may carry an exact u64 as a bigint (protocol §2.5).
+    // Number: a lag in ms needs no ns precision, and a frame may carry an exact u64 as a bigint (protocol §2.6).
     for (const f of frames) this.newestNs = Math.max(this.newestNs, Number(f.frame_t_ns));
   }
 

@@ -18,7 +18,7 @@ export const WAL_FORMAT_VERSION = 1;
 export interface WALBaseChange<T = unknown> {
   structure: string;
   version: number | string;
-  /** Wall clock in ns: a bigint when stored as an integer no number holds exactly (a u64, docs/protocol.md §2.5). */
+  /** Wall clock in ns: a bigint when stored as an integer no number holds exactly (a u64, docs/protocol.md §2.6). */
   t_ns: number | bigint;
   seq?: number;
   lifecycle: Lifecycle;
@@ -31,7 +31,7 @@ export interface WALFrame<T = unknown> {
   path: string;
   change: WALBaseChange<T>;
   frame_seq: number;
-  /** Wall clock in ns: a bigint when stored as an integer no number holds exactly (a u64, docs/protocol.md §2.5). */
+  /** Wall clock in ns: a bigint when stored as an integer no number holds exactly (a u64, docs/protocol.md §2.6). */
   frame_t_ns: number | bigint;
   /** 64-char lowercase hex SHA-256 of the canonical body; `""` when a stored frame had none. */
   checksum: string;

@@ -1,5 +1,5 @@
 /**
- * Plain JSON integers of any size round-trip exactly (docs/protocol.md §2.5): decoding gives a bigint for an
+ * Plain JSON integers of any size round-trip exactly (docs/protocol.md §2.6): decoding gives a bigint for an
  * integer no double writes back as the same digits (`isWideInteger`) and a number otherwise; encoding writes
  * such bigints as their digits and refuses the others (they would come back as numbers).
  */

@@ -1,5 +1,5 @@
 /**
- * A store whose frames the Rust implementation wrote (docs/protocol.md §2.5): exact u64 nanosecond counts and
+ * A store whose frames the Rust implementation wrote (docs/protocol.md §2.6): exact u64 nanosecond counts and
  * payload integers beyond 2^53, written straight to the backend as bytes. Restore, verify, fold, compaction
  * (inline and in the store's actor) and the CLI's export, frames and verify keep every integer exact.
  * The frame bytes are the hand-written vectors of test/vectors/wal-checksums-u64.json.

@@ -1,5 +1,5 @@
 /**
- * Frames whose integers a double cannot hold (docs/protocol.md §2.5), as the Rust implementation writes them:
+ * Frames whose integers a double cannot hold (docs/protocol.md §2.6), as the Rust implementation writes them:
  * exact u64 nanosecond counts and payload integers beyond 2^53. The expected SHA-256 is computed here with
  * node:crypto over the hand-written canonical text of test/vectors/wal-checksums-u64.json, not by our code.
  */

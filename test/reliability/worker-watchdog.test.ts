@@ -85,7 +85,7 @@ describe("a hung worker: the watchdog", () => {
     await Promise.all([kvA.flush(), kvB.flush()]);
 
     await e.injectFault(a, "hang"); // a 60 s busy loop on the one worker both stores live on
-    await sleep(500); // the loop has begun: B's flush below reaches a worker that no longer answers
+    await sleep(1_000); // the loop has begun (its message is handled at once): B's flush below meets a worker that no longer answers
     kvA.save("lost", 2);
     kvB.save("lost", 2);
     const [flushA, flushB, stats] = await Promise.all([settled(kvA.flush()), settled(kvB.flush()), settled(e.stats())]);

@@ -8,7 +8,7 @@ import { expose } from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { StoreActor, type ActorJob } from "../src/engine/actor.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
-import type { ActorOptions } from "../src/engine/protocol.js";
+import { isWritesMessage, type ActorOptions } from "../src/engine/protocol.js";
 import { actorJobs } from "./jobs.js";
 
 export interface HostActorTask {
@@ -23,6 +23,10 @@ export default async function hostActor(task: HostActorTask): Promise<string> {
   try {
     const actor = new StoreActor(task.options, actorJobs as ReadonlyMap<string, ActorJob>);
     expose(actor, nodeEndpoint(task.port));
+    // Batches of writes travel outside comlink, unanswered; on its port, so in order with its calls.
+    task.port.on("message", (m: unknown) => {
+      if (isWritesMessage(m)) actor.applyWrites(m.ops);
+    });
     await actor.closed;
   } finally {
     if (beat) clearInterval(beat);

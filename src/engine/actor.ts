@@ -123,6 +123,19 @@ export class StoreActor implements ActorApi {
     return done.then(async ({ settled, errors }) => ({ results: await Promise.all(settled), errors }));
   }
 
+  /**
+   * A batch of writes the main thread posted without waiting for an answer (docs/design.md §3.22): applied in
+   * mailbox order as `apply` does; what `apply` would answer as errors reaches the main thread as events.
+   */
+  applyWrites(ops: Op[]): void {
+    this.enqueue(() => this.applyInOrder(ops)).then(
+      ({ errors }) => {
+        for (const error of errors) this.sink?.({ type: "error", error, tier: undefined });
+      },
+      (err: unknown) => this.emitError(err instanceof Error ? err : new Error(String(err)), undefined),
+    );
+  }
+
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
     const run = this.mailbox.then(task, task);
     this.mailbox = run.then(

@@ -10,7 +10,19 @@ import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import type { Piscina } from "piscina";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { emptyColumns, frameAt, pushFrame } from "./frame-columns.js";
-import type { ActorApi, ActorEvent, ActorOptions, ActorStats, FaultKind, Op, Outcome, StoreSpec, TierSpec } from "./protocol.js";
+import {
+  WRITES_MESSAGE,
+  type ActorApi,
+  type ActorEvent,
+  type ActorOptions,
+  type ActorStats,
+  type FaultKind,
+  type Op,
+  type Outcome,
+  type StoreSpec,
+  type TierSpec,
+  type WritesMessage,
+} from "./protocol.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 
@@ -171,7 +183,7 @@ export class StoreConnection {
     return this.deathError === undefined && this.finalError === undefined;
   }
 
-  /** Ops waiting in this tick's batch plus messages the actor has not answered yet. */
+  /** Ops waiting in this tick's batch plus requests the actor has not answered yet (writes are not answered). */
   get queueDepth(): number {
     return this.queue.length + this.inFlightMessages;
   }
@@ -304,6 +316,7 @@ export class StoreConnection {
 
   private postMessage(ops: Op[], transfers: ArrayBuffer[], epoch = this.epoch): void {
     if (this.deathError || epoch !== this.epoch) return;
+    if (!ops.some((op) => "id" in op)) return this.postWrites(ops, transfers);
     this.postError = undefined;
     this.inFlightMessages++;
     const reply = this.call(() => this.remote.apply(transfers.length > 0 ? transfer(ops, transfers) : ops));
@@ -335,6 +348,19 @@ export class StoreConnection {
         for (const op of ops) this.fail(op, e);
       },
     );
+  }
+
+  /**
+   * Writes alone need no answer (their failures reach the tier's next flush and onError): one plain message, no
+   * comlink call, nothing to receive. The answer was most of a paced write's main-thread cost (docs/design.md §3.22).
+   */
+  private postWrites(ops: Op[], transfers: ArrayBuffer[]): void {
+    const message: WritesMessage = { type: WRITES_MESSAGE, ops };
+    try {
+      this.port.postMessage(message, transfers);
+    } catch (err) {
+      this.splitUnsendable(ops, err); // a value structured clone cannot carry: nothing was sent
+    }
   }
 
   /**

@@ -110,6 +110,22 @@ export type Op =
   | { t: "changes"; tier: number; id: number }
   | { t: "scan"; tier: number; id: number; prefix: string; after?: string; limit: number };
 
+/**
+ * A batch of writes (no op carries an `id`) posted without waiting for an answer, on the actor's comlink port:
+ * comlink ignores message types it does not know, and the worker entry hands the batch to the actor in arrival
+ * order with comlink's calls (docs/design.md §3.22).
+ */
+export const WRITES_MESSAGE = "graphrefly.writes";
+
+export interface WritesMessage {
+  readonly type: typeof WRITES_MESSAGE;
+  readonly ops: Op[];
+}
+
+export function isWritesMessage(m: unknown): m is WritesMessage {
+  return typeof m === "object" && m !== null && (m as { type?: unknown }).type === WRITES_MESSAGE;
+}
+
 /** Outcome of an op that carries an `id`. `value` is decoded in the worker, `bytes` when the codec is main-thread. */
 export type OpResult =
   | { id: number; ok: true; value?: unknown; bytes?: Uint8Array | Uint8Array[] }

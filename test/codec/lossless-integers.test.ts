@@ -93,6 +93,11 @@ describe("integer texts of any size", () => {
     expect(decode('{"a":1,"b":12345678901234567890,"a":2}')).toEqual({ a: 2, b: 12345678901234567890n });
   });
 
+  it("bigintJsonCodec revives its tags in a text that also holds a wide plain integer (the lossless path)", () => {
+    const text = '{"a":{"$bigint":"5"},"b":18446744073709551615,"c":[{"$bigint":"-7"},{"$bigint":"x"}]}';
+    expect(bigintJsonCodec.decode(utf8(text))).toEqual({ a: 5n, b: 18446744073709551615n, c: [-7n, { $bigint: "x" }] });
+  });
+
   it("invalid JSON on the lossless path is still CodecError decode-failed", () => {
     for (const bad of ["[18446744073709551615,]", "018446744073709551615", "[18446744073709551615", "- 18446744073709551615"]) {
       expect(() => decode(bad)).toThrow(CodecError);

@@ -78,6 +78,8 @@ class PairState {
   stopped: Promise<Error> | undefined;
   /** The save that failed last (the outbox is stuck until it succeeds). */
   blocked: Error | undefined;
+  /** While a tier refused a save with backpressure: resolves once both tiers drained (the outbox then moves on). */
+  room: Promise<void> | undefined;
   /**
    * Set while an own baseline is being made durable: no frame leaves the outbox before it (a store never holds
    * frames above a missing own baseline). Stays set after a transient failure (`gateError`) until flush() retries.
@@ -226,6 +228,14 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
 
   /** Records a failed save: the outbox is stuck until a retry succeeds, or the pair stops when no retry can. */
   const fail = (pair: PairState, item: Item, err: unknown): void => {
+    if (isBackpressure(err)) {
+      // Not a failure: the store is behind. The item stays in the outbox and leaves once the tiers drained;
+      // onError hears it once per spell (handle.drained() is the writer's signal).
+      if (!isBackpressure(pair.blocked)) report(err, pair);
+      pair.blocked = err;
+      awaitRoom(pair);
+      return;
+    }
     if (!cannotSucceed(err)) {
       pair.blocked = err instanceof Error ? err : new Error(String(err));
       report(err, pair);
@@ -240,6 +250,29 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     }
     pair.seq = Math.max(pair.seq, numbered);
     void stop(pair, err, refused);
+  };
+
+  /** Drains the outbox again once the tiers that refused with backpressure drained. */
+  const awaitRoom = (pair: PairState): Promise<void> => {
+    // A custom tier without drained() that refuses with backpressure is retried after a pause, never in a loop.
+    const pause = pair.wal?.drained === undefined && pair.snapshot.drained === undefined ? delay(10) : undefined;
+    pair.room ??= Promise.all([pair.wal?.drained?.(), pair.snapshot.drained?.(), pause]).then(
+      () => {
+        pair.room = undefined;
+        drain(pair);
+      },
+      () => {
+        pair.room = undefined; // the tier failed (e.g. closed): the next save reports why
+      },
+    );
+    return pair.room;
+  };
+
+  /** Resolves once no pair's outbox is held back by backpressure and every tier drained. */
+  const drainedPair = async (pair: PairState): Promise<void> => {
+    await pair.bootstrap;
+    while (isBackpressure(pair.blocked) && pair.stopped === undefined) await awaitRoom(pair);
+    await Promise.all([pair.wal?.drained?.(), pair.snapshot.drained?.()]);
   };
 
   /** Saves queued items in order until one fails or an own baseline holds the rest back. */
@@ -498,6 +531,8 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const flushPair = async (pair: PairState): Promise<number> => {
     await pair.bootstrap;
     drain(pair);
+    // Everything handed out before this call is part of it: frames held back by backpressure first leave.
+    while (isBackpressure(pair.blocked) && pair.stopped === undefined) await awaitRoom(pair);
     if (pair.stopped !== undefined) throw await pair.stopped;
     if (pair.blocked !== undefined) throw pair.blocked;
     if (pair.gateError !== undefined) openGate(pair, pair.lastBaseline); // retry the own baseline first
@@ -583,6 +618,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   let disposing: Promise<void> | undefined;
   return {
     flush,
+    drained: () => quiet(Promise.all(states.map(drainedPair)).then(noop)),
     rebaseline: () => quiet(rebaseline()),
     dispose(): Promise<void> {
       if (disposing === undefined) {
@@ -637,6 +673,14 @@ async function bootstrapSeq(pair: PairState, graphName: string): Promise<number>
     if (typeof s === "number" && Number.isSafeInteger(s) && s > seq) seq = s;
   }
   return seq;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isBackpressure(err: unknown): err is StorageError {
+  return err instanceof StorageError && err.code === "backpressure";
 }
 
 /** Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses), a closed tier. */

@@ -151,6 +151,12 @@ export interface StorageHandle {
    */
   flush(): Promise<number>;
   /**
+   * Backpressure: resolves once no change waits in the handle's outbox because a store was over its
+   * maxPendingBytes, and every tier drained (docs/api.md "Overload"). A writer producing faster than the disk
+   * awaits it before changing the graph further; the handle itself never drops or refuses a change for it.
+   */
+  drained(): Promise<void>;
+  /**
    * Writes a baseline of the live graph to every pair, above every seq handed out, and resolves like flush().
    * The way back after a write was refused for good (StorageError `write-refused`): that pair stops writing and
    * acknowledging at the refused seq, and resumes from this baseline. StorageError `closed` after dispose().

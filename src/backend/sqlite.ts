@@ -43,6 +43,8 @@ export interface SqliteBackend extends SyncStorageBackend {
   readonly db: Database.Database;
   readonly readOnly: boolean;
   changeCounter(): number;
+  /** Rows another program wrote with the wrong types (a key not TEXT, a value not BLOB), as the errors reading them throws. */
+  corruptRows(): StorageError[];
 }
 
 const SYNCHRONOUS_MODES: readonly SqliteSynchronous[] = ["OFF", "NORMAL", "FULL", "EXTRA"];
@@ -126,6 +128,16 @@ class SqliteStore implements SqliteBackend {
         else this.deleteStmt.run(op.key);
       }
     });
+  }
+
+  corruptRows(): StorageError[] {
+    this.ensureOpen();
+    const rows = this.db
+      .prepare(`SELECT k, v FROM ${TABLE} WHERE typeof(k) <> 'text' OR typeof(v) <> 'blob'`)
+      .all() as Array<{ k: unknown; v: unknown }>;
+    return rows.map(({ k, v }) =>
+      corruptRow(this.path, k, typeof k !== "string" ? `a key of type ${sqlTypeOf(k)}` : `a value of type ${sqlTypeOf(v)}`),
+    );
   }
 
   read(key: string): Uint8Array | undefined {

@@ -3,10 +3,13 @@
  * restore uses) and says what restore would do: the verdict is restore's outcome, by the same rules. A bad frame
  * that is the last one above the baseline (the tail) is skipped; a bad frame earlier (mid-stream) aborts; a seq
  * missing above the baseline is a lost change. Frames at or below the baseline are never read by restore
- * (compaction may keep some), so damage there is reported but does not block restore.
+ * (compaction may keep some), so damage there is reported but does not block restore. Rows another program wrote
+ * into a SQLite store with the wrong types (a key not TEXT, a value not BLOB) are listed by key with what was found;
+ * restore cannot read past them, so they make the store not restorable.
  */
 import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
+import { StorageError } from "../errors.js";
 import { backendSource, surveyStoredGraph, type FramePosition, type StoredGraphSource } from "../graph/stored-graph.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
@@ -31,6 +34,8 @@ export type Problem =
     }
   /** Seqs `from..to` are missing above the baseline: restore fails (wal-gap) rather than lose those changes. */
   | { kind: "gap"; from: number; to: number; restorable: false }
+  /** A row of the wrong type (see CorruptRow) stopped reading this graph: restore would fail with corrupt-store. */
+  | { kind: "corrupt-row"; key: string; found: string; restorable: false }
   /** Two frames claim the same frame_seq (one of them is also reported torn: its key disagrees). */
   | { kind: "duplicate"; seq: number; key: string; restorable: true }
   | {
@@ -38,6 +43,19 @@ export type Problem =
       detail: string | null;
       restorable: false;
     };
+
+/** A SQLite row of the wrong type: its key (0x-hex when the key itself is a BLOB) and what it holds. */
+export interface CorruptRow {
+  key: string;
+  found: string;
+}
+
+/** The row a StorageError("corrupt-store") names, or undefined for any other failure. */
+function corruptRowOf(err: unknown): CorruptRow | undefined {
+  if (!(err instanceof StorageError) || err.code !== "corrupt-store") return undefined;
+  const { key, found } = err.details;
+  return typeof key === "string" && typeof found === "string" ? { key, found } : undefined;
+}
 
 export interface GraphVerification {
   name: string;
@@ -101,6 +119,19 @@ export async function verifyGraph(source: StoredGraphSource, name: string, progr
   };
 }
 
+/** verifyGraph, or (when reading the graph met a row of the wrong type) a not-restorable verdict naming that row. */
+async function verifyOrCorrupt(source: StoredGraphSource, name: string, progress: Progress): Promise<GraphVerification> {
+  try {
+    return await verifyGraph(source, name, progress);
+  } catch (err) {
+    const row = corruptRowOf(err);
+    if (row === undefined) throw err;
+    progress.stop();
+    const problem: Problem = { kind: "corrupt-row", ...row, restorable: false };
+    return { name, baselineSeq: null, frames: 0, framesAbove: 0, verdict: "not-restorable", problems: [problem] };
+  }
+}
+
 export function exitCodeOf(verdicts: readonly Verdict[]): number {
   if (verdicts.includes("not-restorable")) return EXIT.notRestorable;
   return verdicts.includes("restorable") ? EXIT.restorable : EXIT.ok;
@@ -127,6 +158,8 @@ function describeProblem(p: Problem): string {
       return `gap: seq ${p.from === p.to ? p.from : `${p.from}..${p.to}`} missing above the baseline; restore fails (wal-gap) rather than lose those changes`;
     case "duplicate":
       return `frame_seq ${p.seq} appears twice (again under ${p.key})`;
+    case "corrupt-row":
+      return `corrupt row ${p.key}: ${p.found}; restore fails (corrupt-store)`;
     case "baseline-missing":
       return "no baseline record: restore fails (baseline-missing)";
     case "baseline-invalid":
@@ -138,7 +171,8 @@ function describeProblem(p: Problem): string {
   }
 }
 
-function printHuman(results: readonly GraphVerification[], exitCode: number): void {
+function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerification[], exitCode: number): void {
+  for (const r of rows) printLine(`corrupt row ${r.key}: ${r.found}, not what graphrefly-storage writes (another program wrote it?)`);
   for (const g of results) {
     const base = g.baselineSeq === null ? "no usable baseline" : `baseline seq ${g.baselineSeq}`;
     printLine(`graph ${JSON.stringify(g.name)}: ${base}, ${plural(g.frames, "frame")} (${g.framesAbove} above the baseline)`);
@@ -160,11 +194,19 @@ export function verifyCommand(): Command {
     const exitCode = await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
       const progress = createProgress(opts.progress);
       const source = backendSource(s.backend);
+      const rows = "corruptRows" in s.backend ? s.backend.corruptRows().map((e) => corruptRowOf(e) as CorruptRow) : [];
+      let names: string[] = [];
+      try {
+        names = await selectGraphs(s.backend, opts.graph, s.path);
+      } catch (err) {
+        // Listing met a key of the wrong type: the store cannot be listed; the rows above say which.
+        if (corruptRowOf(err) === undefined || rows.length === 0) throw err;
+      }
       const results: GraphVerification[] = [];
-      for (const name of await selectGraphs(s.backend, opts.graph, s.path)) results.push(await verifyGraph(source, name, progress));
-      const code = exitCodeOf(results.map((r) => r.verdict));
-      if (opts.json) printLine(canonicalJson({ exitCode: code, graphs: results, store: { kind: s.kind, path: s.path } }));
-      else printHuman(results, code);
+      for (const name of names) results.push(await verifyOrCorrupt(source, name, progress));
+      const code = rows.length > 0 ? EXIT.notRestorable : exitCodeOf(results.map((r) => r.verdict));
+      if (opts.json) printLine(canonicalJson({ exitCode: code, corruptRows: rows, graphs: results, store: { kind: s.kind, path: s.path } }));
+      else printHuman(rows, results, code);
       return code;
     });
     process.exitCode = exitCode;

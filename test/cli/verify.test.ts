@@ -2,6 +2,7 @@
  * `verify` against real stores: clean, an injected torn tail, a mid-stream corruption, a lost frame, frames below
  * a compacted baseline, and no baseline. Exit codes: 0 clean, 1 restorable with skipped frames, 2 not restorable.
  */
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireBuiltBin, runCli, tempDir } from "./fixtures/cli.js";
 import { KINDS, buildStore, damageFrame, setFrame, storePath, writeRaw } from "./fixtures/stores.js";
@@ -141,5 +142,65 @@ describe.each(KINDS)("verify (%s store)", (kind) => {
     expect(r.stdout).toContain('graph "g": no usable baseline, 2 frames (2 above the baseline)');
     expect(r.stdout).toContain("no baseline record: restore fails (baseline-missing)");
     expect(r.stdout).toContain('baseline record is not valid: mode must be "full", got "diff"');
+  });
+});
+
+/**
+ * Rows another program wrote into a SQLite store with the wrong types (issue 11 item 7): a TEXT or INTEGER value
+ * where bytes belong, a BLOB key. verify names each such row and what it found, and exits with its corruption code
+ * (2: restore would fail on it); inspect and frames fail with the typed corrupt-store error, never an internal one.
+ */
+describe("verify (sqlite store with rows of the wrong type)", () => {
+  const FRAME_5 = "g/wal/00000000000000000005";
+
+  async function storeWith(name: string, sql: string, ...params: unknown[]): Promise<string> {
+    const path = storePath("sqlite", tmp.path(name));
+    await buildStore("sqlite", path, [{ name: "g" }]);
+    const db = new Database(path);
+    db.prepare(sql).run(...params);
+    db.close();
+    return path;
+  }
+
+  it.each([
+    ["TEXT", "not bytes", "a value of type TEXT"],
+    ["INTEGER", 42, "a value of type a number"],
+  ])("a %s value under a frame key: named with what was found, exit 2", async (_t, value, found) => {
+    const path = await storeWith(`value-${String(value)}`, "UPDATE graphrefly_storage SET v = ? WHERE k = ?", value, FRAME_5);
+    const r = runCli(["verify", path]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain(`corrupt row ${FRAME_5}: ${found}`);
+    const { code, doc } = verifyJson(path);
+    expect(code).toBe(2);
+    expect(doc.graphs[0]!.verdict).toBe("not-restorable");
+    expect(doc.graphs[0]!.problems).toContainEqual(expect.objectContaining({ kind: "corrupt-row", key: FRAME_5, found }));
+
+    for (const args of [["inspect", path], ["frames", path, "--graph", "g"]]) {
+      const other = runCli(args);
+      expect(other.code).toBe(4);
+      expect(other.stderr).toMatch(/^error corrupt-store: .*00000000000000000005/);
+    }
+  });
+
+  it("a BLOB key (a foreign tool's row): named in hex with what was found, exit 2; inspect/frames give corrupt-store", async () => {
+    const path = await storeWith("blob-key", "INSERT INTO graphrefly_storage (k, v) VALUES (?, ?)", Buffer.from("g/wal/x"), Buffer.from([1]));
+    const hex = `0x${Buffer.from("g/wal/x").toString("hex")}`;
+    const r = runCli(["verify", path]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain(`corrupt row ${hex}:`);
+    const { code, doc } = verifyJson(path);
+    expect(code).toBe(2);
+    expect(doc.exitCode).toBe(2);
+    expect(JSON.stringify(doc)).toContain(hex);
+
+    const inspect = runCli(["inspect", path]);
+    expect(inspect.code).toBe(4);
+    expect(inspect.stderr).toBe(`error corrupt-store: sqlite store ${path}: row "${hex}" holds a key of type a BLOB, not what graphrefly-storage writes (a TEXT key and a BLOB value)\n`);
+    // A graph's frames are a range of TEXT keys, which never meets a BLOB key (SQLite sorts BLOBs after TEXT).
+    const frames = runCli(["frames", path, "--graph", "g"]);
+    expect(frames.stderr).toBe("");
+    expect(frames.code).toBe(0);
   });
 });

@@ -114,7 +114,7 @@ async function main(): Promise<void> {
       { name: `${payload}: plain message, not answered`, run: () => paced((i) => viaPort.push(op(payload, i)), sync) },
       { name: `${payload}: TurnRing (SharedArrayBuffer, Atomics.notify)`, run: () => paced((i) => viaRing.push(op(payload, i)), sync) },
     ]),
-    { name: "kv put: engine kv proxy today (memory store)", run: () => paced((i) => kv.save(keys[i]!, values[i]!), () => kv.flush()) },
+    { name: "kv put: engine kv proxy (memory store)", run: () => paced((i) => kv.save(keys[i]!, values[i]!), () => kv.flush()) },
   ];
   const samples = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   const load = loadavg()[0]!;

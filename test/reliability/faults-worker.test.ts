@@ -133,7 +133,7 @@ describe.each(["sqlite", "file"] as const)("disk refuses writes (RLIMIT_FSIZE) u
     }
     for (const f of failures) expectBackendError(f, DISK_FULL_CODE[kind]);
     const fromStore = reported.filter((r) => r.store.kind === kind);
-    expect(fromStore).toHaveLength(4);
+    expect(fromStore).toHaveLength(3); // each failing tier once, not per attempt (issue 11 item 3)
     for (const r of fromStore) expectBackendError(r.error, DISK_FULL_CODE[kind]);
 
     await Promise.all([kv.flush(), log.flush(), snap.flush()]);

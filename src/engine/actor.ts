@@ -25,7 +25,6 @@ import {
   type ActorEvent,
   type ActorOptions,
   type ApplyResult,
-  type FaultKind,
   type Op,
   type OpResult,
   type Outcome,
@@ -478,36 +477,6 @@ export class StoreActor implements ActorApi {
       setImmediate(() => this.resolveClosed()); // after this answer has been posted
       return firstError === undefined ? { ok: true as const, value: null } : { ok: false as const, error: serializeError(firstError) };
     });
-  }
-
-  injectFault(kind: FaultKind): void {
-    if (!this.options.allowFaultInjection) return;
-    switch (kind) {
-      case "throw":
-        setImmediate(() => {
-          throw new Error("injected fault: uncaught exception in store actor");
-        });
-        return;
-      case "exit":
-        setImmediate(() => process.exit(70));
-        return;
-      case "oom": {
-        const hog: unknown[] = [];
-        const grow = (): void => {
-          for (let i = 0; i < 1e5; i++) hog.push({ i, pad: "x".repeat(64) });
-          setImmediate(grow);
-        };
-        setImmediate(grow);
-        return;
-      }
-      case "hang": {
-        const until = Date.now() + 60_000;
-        while (Date.now() < until) {
-          // busy loop: the worker stops answering (tests terminate it)
-        }
-        return;
-      }
-    }
   }
 }
 

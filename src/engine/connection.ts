@@ -16,7 +16,6 @@ import {
   type ActorEvent,
   type ActorOptions,
   type ActorStats,
-  type FaultKind,
   type Op,
   type Outcome,
   type StoreSpec,
@@ -444,9 +443,14 @@ export class StoreConnection {
     return Promise.resolve();
   }
 
-  injectFault(kind: FaultKind): void {
+  /**
+   * Posts a message outside the protocol on the actor's port once the actor answered ready(), ahead of ops still
+   * queued. Only a test's worker entry acts on one (fault drills); the production entry ignores unknown messages.
+   */
+  async postRaw(message: unknown): Promise<void> {
     this.assertAlive();
-    void this.ready.then(() => this.remote.injectFault(kind)).catch(() => undefined);
+    await this.opened();
+    if (this.alive) this.port.postMessage(message);
   }
 
   /**

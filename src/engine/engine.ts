@@ -20,7 +20,6 @@ import {
   type ActorOptions,
   type ActorStats,
   type AutoCompactOptions,
-  type FaultKind,
   type StoreSpec,
 } from "./protocol.js";
 import {
@@ -55,8 +54,6 @@ export interface StorageEngineOptions {
   maxPendingBytes?: number;
   /** A store whose flushes failed (onError heard it once, when they began) flushes again. */
   onRecovered?: (context: { store: StoreSpec; tier?: string }) => void;
-  /** Enables `engine.injectFault` (crash drills and tests). */
-  allowFaultInjection?: boolean;
   /**
    * A store's worker that makes no progress for this long while an answer is due (its event loop blocked, e.g. a
    * synchronous loop in a job or codec) is terminated: the waiting calls reject with
@@ -95,8 +92,6 @@ export interface StorageEngine {
    * nothing more: writes throw StorageError("closed"), a tier's flush() joins the drain, other calls reject.
    */
   close(): Promise<void>;
-  /** Crash drills: "terminate" kills the owning worker from the main thread; others act inside it. */
-  injectFault(store: StoreSpec, kind: FaultKind | "terminate"): Promise<void>;
   readonly closed: boolean;
 }
 
@@ -151,6 +146,27 @@ export function workerEntryPath(): string {
 }
 
 export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngine {
+  return openEngine(opts, workerEntryPath()).engine;
+}
+
+/**
+ * Test access to an engine (crash drills). Not public: neither src/engine/index.ts nor src/index.ts exports it,
+ * and the fault code lives only in the tests' worker entry (test/support/fault-worker.mjs), never in the package.
+ */
+export interface EngineTestAccess {
+  readonly engine: StorageEngine;
+  /** Posts `message` on the store's actor port once it answered ready() (the test worker entry acts on it). */
+  post(store: StoreSpec, message: unknown): Promise<void>;
+  /** Terminates the worker thread owning the store, from the main thread (a hung actor is not asked anything). */
+  terminate(store: StoreSpec): Promise<void>;
+}
+
+/** An engine whose workers run `workerEntry` (a module wrapping workers/store-actor.js), for tests only. */
+export function openStorageEngineForTests(opts: StorageEngineOptions, workerEntry: string): EngineTestAccess {
+  return openEngine(opts, workerEntry);
+}
+
+function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTestAccess {
   const threads = opts.threads ?? Math.max(1, availableParallelism() - 1);
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
   const synchronous = opts.synchronous ?? "FULL";
@@ -163,7 +179,7 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
   const watchdogMs = validateBound("watchdogMs", opts.watchdogMs) ?? DEFAULT_WATCHDOG_MS;
   const closeTimeoutMs = validateBound("closeTimeoutMs", opts.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS;
   const pool = new Piscina({
-    filename: workerEntryPath(),
+    filename: workerEntry,
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: opts.idleTimeoutMs ?? Number.POSITIVE_INFINITY,
@@ -214,7 +230,6 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     conn = new StoreConnection(pool, key, publicStoreSpec(spec), {
       store: spec,
       synchronous,
-      allowFaultInjection: !!opts.allowFaultInjection,
       ...(opts.autoCompact ? { autoCompact: opts.autoCompact } : {}),
     }, {
       onError: (err, ctx) => report(err, ctx.store, ctx.tier),
@@ -233,7 +248,7 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     return conn;
   }
 
-  return {
+  const engine: StorageEngine = {
     snapshot: <T>(store: StoreSpec, o: EngineSnapshotOptions<T> = {}) => snapshotProxy<T>(connection(store), o),
     appendLog: <T>(store: StoreSpec, o: EngineAppendLogOptions<T> = {}) => appendLogProxy<T>(connection(store), o),
     kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => kvProxy<T>(connection(store), o),
@@ -241,10 +256,14 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     compact: (store, graphName, o = {}) => handled(async () => connection(store).runJob(COMPACT_GRAPH_JOB, { ...o, graphName }), store),
     stats: () => handled(stats, undefined),
     close: () => (closing ??= handled(close, undefined)), // a second call joins the first
-    injectFault: (store, kind) => handled(() => injectFault(store, kind), store),
     get closed() {
       return closed;
     },
+  };
+  return {
+    engine,
+    post: (store, message) => handled(async () => connection(store).postRaw(message), store),
+    terminate: (store) => handled(() => terminate(store), store),
   };
 
   /** Every promise the engine returns follows the one rule (base/promises.ts): never an unhandled rejection; onError hears it. */
@@ -298,10 +317,8 @@ export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngin
     if (errors.length > 0) throw errors[0];
   }
 
-  async function injectFault(store: StoreSpec, kind: FaultKind | "terminate"): Promise<void> {
-    if (!opts.allowFaultInjection) throw new StorageError("invalid-argument", "fault injection is disabled for this engine");
+  async function terminate(store: StoreSpec): Promise<void> {
     const conn = connection(store);
-    if (kind !== "terminate") return conn.injectFault(kind);
     await conn.opened(); // the thread is known once the actor answered ready(); a hung actor is not asked again
     const worker = pool.threads.find((w) => w.threadId === conn.threadId);
     await worker?.terminate();

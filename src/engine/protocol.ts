@@ -67,8 +67,6 @@ export interface ActorOptions {
   readonly store: StoreSpec;
   readonly autoCompact?: AutoCompactOptions;
   readonly synchronous: "FULL" | "NORMAL" | "OFF" | "EXTRA";
-  /** Allows the fault-injection op (tests and crash drills only). */
-  readonly allowFaultInjection: boolean;
   /** The counters shared with the main thread (actor-counters.ts); set by the connection. */
   readonly counters?: SharedArrayBuffer;
 }
@@ -159,9 +157,6 @@ export interface ActorStats {
   lastError: string | undefined;
 }
 
-/** Worker-side faults for crash drills; "terminate" is done by the engine from the main thread. */
-export type FaultKind = "throw" | "exit" | "oom" | "hang";
-
 /** Events the actor pushes to the main thread (background flush failures). */
 export type ActorEvent =
   | { type: "error"; error: SerializedError; tier: string | undefined }
@@ -179,5 +174,4 @@ export interface ActorApi {
   /** Runs a job registered by the worker entry (e.g. graph compaction) in mailbox order, on the actor's backend. */
   runJob(name: string, args: unknown): Promise<Outcome<unknown>>;
   shutdown(): Promise<Outcome<null>>;
-  injectFault(kind: FaultKind): void;
 }

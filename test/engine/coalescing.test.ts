@@ -123,7 +123,6 @@ describe("group commit in the actor", () => {
     const actor = new StoreActor({
       store: { kind: "sqlite", path: root.fresh("group.db") },
       synchronous: "FULL",
-      allowFaultInjection: false,
       counters: counters.buffer,
     });
     expect((await actor.ready()).ok).toBe(true);

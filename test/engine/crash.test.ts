@@ -5,14 +5,15 @@
  * stores on other worker threads keep working.
  */
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
+import type { StoreSpec } from "../../src/engine/index.js";
+import { openFaultEngine, type FaultEngine } from "../support/faults.js";
 import { StorageError } from "../../src/errors.js";
 import { ownerThread, tempRoot, turn } from "./fixtures/helpers.js";
 
 const root = tempRoot("crash");
 afterAll(() => root.remove());
 
-let engine: StorageEngine | undefined;
+let engine: FaultEngine | undefined;
 afterEach(async () => {
   await engine?.close().catch(() => undefined);
   engine = undefined;
@@ -39,9 +40,8 @@ function isWorkerCrashed(e: unknown): boolean {
 describe.each(["throw", "exit", "oom", "terminate"] as const)("worker crash: %s", (kind) => {
   it("rejects every waiting promise, reports it, and the store reopens with acknowledged data intact", async () => {
     const reported: Array<{ error: Error; store: StoreSpec }> = [];
-    engine = openStorageEngine({
+    engine = openFaultEngine({
       threads: 2,
-      allowFaultInjection: true,
       resourceLimits: { maxOldGenerationSizeMb: 32 },
       onError: (error, ctx) => reported.push({ error, store: ctx.store }),
     });

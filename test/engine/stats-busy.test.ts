@@ -5,14 +5,15 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { openStorageEngine, type StorageEngine, type StoreStats } from "../../src/engine/index.js";
+import type { StoreStats } from "../../src/engine/index.js";
+import { openFaultEngine, type FaultEngine } from "../support/faults.js";
 import type { Codec } from "../../src/codec/types.js";
 import { tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("stats-busy");
 afterAll(() => root.remove());
 
-let engine: StorageEngine | undefined;
+let engine: FaultEngine | undefined;
 afterEach(async () => {
   // The test kills the worker: close() may report the writes lost with it (not what this test is about).
   await engine?.close().catch(() => undefined);
@@ -29,7 +30,7 @@ const textCodec: Codec<string> = {
 
 describe("engine.stats() while the actor is busy", () => {
   it("answers at once (not after the backlog) with the writes still pending", async () => {
-    engine = openStorageEngine({ threads: 1, allowFaultInjection: true });
+    engine = openFaultEngine({ threads: 1 });
     const store = { kind: "sqlite" as const, path: root.fresh("busy.db") };
     const kv = engine.kv<string>(store, { name: "kv", codec: textCodec });
     kv.save("a", "x");

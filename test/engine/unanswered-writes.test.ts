@@ -17,7 +17,7 @@ const kvSpec: TierSpec = { kind: "kv", name: "kv", debounceMs: undefined, compac
 const put = (tier: number, key: string, value: unknown): Op => ({ t: "put", tier, key, value });
 
 async function openActor(events: ActorEvent[]): Promise<StoreActor> {
-  const actor = new StoreActor({ store: { kind: "sqlite", path: root.fresh("a.db") }, synchronous: "FULL", allowFaultInjection: false });
+  const actor = new StoreActor({ store: { kind: "sqlite", path: root.fresh("a.db") }, synchronous: "FULL" });
   actor.setEventSink((e) => events.push(e));
   expect((await actor.ready()).ok).toBe(true);
   return actor;

@@ -1,5 +1,5 @@
 /**
- * Worker death in the middle of flushes (engine.injectFault: "terminate" from the main thread; "exit",
+ * Worker death in the middle of flushes (injectFault of test/support/faults.ts: "terminate" from the main thread; "exit",
  * "throw" inside the worker; a "hang" ended by "terminate"):
  * - a graph attached to engine tiers under sustained waves: every waiting handle.flush() rejects with
  *   StorageError("worker-crashed"), onError hears it, the store reopens through the same engine, and restore
@@ -10,8 +10,8 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openStorageEngine, type StorageEngine, type StorageEngineOptions, type StoreSpec } from "../../src/engine/index.js";
-import type { FaultKind } from "../../src/engine/protocol.js";
+import type { StorageEngineOptions, StoreSpec } from "../../src/engine/index.js";
+import { openFaultEngine, type FaultEngine, type FaultKind } from "../support/faults.js";
 import { StorageError } from "../../src/errors.js";
 import { attachSnapshotStorage, createGraph, restoreSnapshot } from "../../src/graph/index.js";
 import type { AttachPair, GraphCheckpointRecord, ReactiveGraph, StorageHandle } from "../../src/graph/index.js";
@@ -31,8 +31,8 @@ beforeAll(() => {
 afterAll(() => tmp.remove());
 
 /** Runs `fn` with its own engine, closed afterwards (tests in this file run concurrently). */
-async function withEngine<T>(opts: StorageEngineOptions, fn: (e: StorageEngine) => Promise<T>): Promise<T> {
-  const e = openStorageEngine({ threads: 1, allowFaultInjection: true, ...opts });
+async function withEngine<T>(opts: StorageEngineOptions, fn: (e: FaultEngine) => Promise<T>): Promise<T> {
+  const e = openFaultEngine({ threads: 1, ...opts });
   try {
     return await fn(e);
   } finally {
@@ -41,7 +41,6 @@ async function withEngine<T>(opts: StorageEngineOptions, fn: (e: StorageEngine) 
 }
 
 type Kind = "sqlite" | "file";
-type Death = FaultKind | "terminate";
 
 const isWorkerCrashed = (e: unknown): boolean => e instanceof StorageError && e.code === "worker-crashed";
 
@@ -57,7 +56,7 @@ describe.concurrent("worker death under a graph writer", () => {
     const reported: Error[] = [];
     await withEngine({ onError: (err) => reported.push(err) }, async (e) => {
       const spec: StoreSpec = kind === "sqlite" ? { kind, path: join(tmp.dir, "graph.db") } : { kind, dir: join(tmp.dir, "graph") };
-      const deaths: Death[] = ["terminate", "exit", "throw"];
+      const deaths: FaultKind[] = ["terminate", "exit", "throw"];
       const rnd = prng(kind === "sqlite" ? 11 : 12);
       const digests = new Map<number, string>();
       let acked = 0;
@@ -136,7 +135,7 @@ describe.concurrent("worker death under a graph writer", () => {
 
 describe("a hung worker", () => {
   it("is ended by injectFault('terminate'): waiting flushes reject worker-crashed, the store reopens intact", async () => {
-    const e = openStorageEngine({ threads: 1, allowFaultInjection: true });
+    const e = openFaultEngine({ threads: 1 });
     const spec: StoreSpec = { kind: "sqlite", path: join(tmp.dir, "hang.db") };
     const kv = e.kv<number>(spec, { name: "kv", debounceMs: 60_000 });
     kv.save("acked", 1);

@@ -11,7 +11,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openStorageEngine, type StorageEngine, type StorageEngineOptions, type StoreSpec } from "../../src/engine/index.js";
+import { openStorageEngine, type StorageEngineOptions, type StoreSpec } from "../../src/engine/index.js";
+import { openFaultEngine, type FaultEngine } from "../support/faults.js";
 import { StorageError } from "../../src/errors.js";
 import { assertBuilt, sleep, tempDir, type TempDir } from "./fixtures/crash-harness.js";
 
@@ -49,10 +50,9 @@ function codeOf(o: Outcome | "stuck"): string {
   return o.error instanceof StorageError ? o.error.code : `untyped: ${String(o.error)}`;
 }
 
-function engineWith(reported: Error[], opts: StorageEngineOptions = {}): StorageEngine {
-  return openStorageEngine({
+function engineWith(reported: Error[], opts: StorageEngineOptions = {}): FaultEngine {
+  return openFaultEngine({
     threads: 1,
-    allowFaultInjection: true,
     watchdogMs: 1_500,
     closeTimeoutMs: 10_000,
     onError: (err) => reported.push(err),

@@ -21,16 +21,17 @@ export type BigintMode = "reject" | "tag";
 type WalkBigints = BigintMode | "keep" | BigintDigits;
 
 /**
- * True for an integer no JSON number writes as the same digits (beyond 2^53 and not exactly a double, or at
- * least 10^21, where numbers are written with an exponent): the only bigints plain JSON carries, and the only
- * integers it reads as bigints, so values and integer texts both round-trip exactly (docs/protocol.md §2.6).
+ * True for a wide integer: one no JSON number writes as the same digits (beyond 2^53 and not the shortest
+ * digits of a double, or 10^21 and up, which numbers write with an exponent). The only bigints plain JSON
+ * carries, and the only integers it reads as bigints, so values and integer texts both round-trip exactly
+ * (docs/protocol.md §2.6).
  */
 export function isWideInteger(value: bigint): boolean {
   return String(Number(value)) !== String(value);
 }
 
 /**
- * Lets `canonicalize` (which cannot write a bigint) produce the text of a value holding unsafe integers: the
+ * Lets `canonicalize` (which cannot write a bigint) produce the text of a value holding wide integers: the
  * walk swaps each for a string with a fresh random nonce, and `restore` turns those quoted strings into the
  * digits. A stored string cannot collide with a nonce drawn after it was written.
  */

@@ -4,7 +4,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { attachSnapshotStorage, createGraph, openStorageEngine, walFrameCodec } from "graphrefly-storage";
+import { attachSnapshotStorage, compactGraphInEngine, createGraph, openStorageEngine, walFrameCodec } from "graphrefly-storage";
 
 const dir = process.argv[2] ?? mkdtempSync(join(tmpdir(), "grf-example-compact-"));
 const store = { kind: "sqlite", path: join(dir, "counter.db") };
@@ -19,7 +19,7 @@ for (let i = 1; i <= 200; i++) graph.set("count", i);
 await handle.flush();
 
 const framesBefore = (await wal.list("counter/")).length;
-const result = await engine.compact(store, "counter");
+const result = await compactGraphInEngine(engine, store, "counter");
 const framesAfter = (await wal.list("counter/")).length;
 console.log(`frames before: ${framesBefore}, after: ${framesAfter}; new baseline at seq ${result.baselineSeq}`);
 

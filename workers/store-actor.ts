@@ -6,7 +6,8 @@
 import { threadId, type MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
-import { StoreActor, type ActorJob } from "../src/engine/actor.js";
+import { StoreActor } from "../src/engine/actor.js";
+import type { ActorJob } from "../src/engine/jobs.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
 import { isWritesMessage, type ActorOptions } from "../src/engine/protocol.js";
 import { actorJobs } from "./jobs.js";

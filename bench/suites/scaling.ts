@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
-import { attachSnapshotStorage, restoreSnapshot, type ReactiveGraph } from "../../src/graph/index.js";
+import { attachSnapshotStorage, compactGraphInEngine, restoreSnapshot, type ReactiveGraph } from "../../src/graph/index.js";
 import { buildGraph, discardingTiers, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, info, notMeasured, verdict } from "../lib/goals.js";
 import { MainThreadMeter, usPerOp } from "../lib/meter.js";
@@ -267,7 +267,7 @@ async function restorePart(ctx: SuiteContext, engine: StorageEngine, sizes: numb
 
       // Compaction rewrites the store, so it runs once per size.
       const t0 = performance.now();
-      const result = (await engine.compact(store, name)) as { foldedFrames?: number };
+      const result = (await compactGraphInEngine(engine, store, name)) as { foldedFrames?: number };
       const ms = performance.now() - t0;
       if (result.foldedFrames !== n) throw new Error(`compaction folded ${String(result.foldedFrames)} frames, expected ${n}`);
       compactRows.push({

@@ -7,6 +7,7 @@
 import { once } from "node:events";
 import { openStorageEngine } from "../engine/index.js";
 import { attachSnapshotStorage } from "../graph/attach.js";
+import { compactGraphInEngine } from "../graph/compaction.js";
 import { restoreSnapshot } from "../graph/restore.js";
 import { sendToParent, spawnRole, type ChildMessage } from "./ipc.js";
 import { LoadLoop, backlogLimit } from "./load.js";
@@ -39,7 +40,7 @@ export async function runCrashChild(opts: DemoOptions): Promise<void> {
     const digest = graphDigest(graph);
     await handle.flush();
     await sendToParent({ type: "ack", seq, digest });
-    await engine.compact(store, DEMO_GRAPH_NAME);
+    await compactGraphInEngine(engine, store, DEMO_GRAPH_NAME);
     lastCompaction = performance.now();
   };
   await new LoadLoop({

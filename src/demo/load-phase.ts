@@ -5,7 +5,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { openStorageEngine, type StoreStats } from "../engine/index.js";
 import { attachSnapshotStorage } from "../graph/attach.js";
-import type { CompactionResult } from "../graph/compaction.js";
+import { compactGraphInEngine, type CompactionResult } from "../graph/compaction.js";
 import { LoadLoop, backlogLimit, graphOnlyLoopP99, percentile } from "./load.js";
 import type { DemoOptions } from "./options.js";
 import { startProgress } from "./progress.js";
@@ -58,7 +58,7 @@ export async function runLoadPhase(opts: DemoOptions, tty: boolean): Promise<Loa
   const compaction = { count: 0, folded: 0, deleted: 0, fromSeq: handle.seq, inFlight: undefined as Promise<void> | undefined };
   const compact = (): Promise<void> => {
     compaction.fromSeq = handle.seq;
-    const p = engine.compact(store, DEMO_GRAPH_NAME).then(
+    const p = compactGraphInEngine(engine, store, DEMO_GRAPH_NAME).then(
       (r) => {
         const result = r as CompactionResult;
         compaction.count++;

@@ -19,8 +19,9 @@ import { resolveCodec } from "./codecs.js";
 import { frameAt } from "./frame-columns.js";
 import { LatencyWindow } from "./latency.js";
 import { ActorCounters } from "./actor-counters.js";
+import { COMPACT_GRAPH_JOB, type ActorJob, type ActorJobContext } from "./jobs.js";
+import { splitWalFrameKey } from "../wal/keys.js";
 import {
-  COMPACT_GRAPH_JOB,
   type ActorApi,
   type ActorEvent,
   type ActorOptions,
@@ -40,17 +41,6 @@ interface TierEntry {
   /** undefined: the codec runs on the main thread and values travel as bytes. */
   codec: Codec<unknown> | undefined;
 }
-
-export interface ActorJobContext {
-  readonly backend: StorageBackend;
-  /** Makes every tier's pending writes durable first (so no older buffered baseline can land after the job). */
-  flushAll(): Promise<void>;
-}
-
-/** A job runs on the actor's backend in mailbox order (e.g. graph compaction, registered by the worker entry). */
-export type ActorJob = (ctx: ActorJobContext, args: unknown) => Promise<unknown>;
-
-const WAL_FRAME_KEY = /^(.+)\/wal\/\d{20}$/;
 
 export async function openBackend(store: StoreSpec, synchronous: ActorOptions["synchronous"]): Promise<StorageBackend> {
   switch (store.kind) {
@@ -355,9 +345,8 @@ export class StoreActor implements ActorApi {
         folded.walBytes = 0;
         continue;
       }
-      const m = WAL_FRAME_KEY.exec(op.key);
-      if (!m) continue;
-      const graph = m[1]!;
+      const graph = splitWalFrameKey(op.key)?.graphName;
+      if (graph === undefined) continue;
       let due = false;
       if (auto !== undefined) {
         let g = this.walGrowth.get(graph);

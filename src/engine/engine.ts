@@ -16,7 +16,6 @@ import { normalisePostgres, postgresStoreKey, publicStoreSpec } from "./postgres
 import { reported } from "../base/promises.js";
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WATCHDOG_MS, startWatchdog, validateBound } from "./watchdog.js";
 import {
-  COMPACT_GRAPH_JOB,
   type ActorOptions,
   type ActorStats,
   type AutoCompactOptions,
@@ -79,13 +78,11 @@ export interface StorageEngine {
   snapshot<T>(store: StoreSpec, opts?: EngineSnapshotOptions<T>): SnapshotStorageTier<T>;
   appendLog<T>(store: StoreSpec, opts?: EngineAppendLogOptions<T>): AppendLogStorageTier<T>;
   kv<T>(store: StoreSpec, opts?: EngineKvOptions<T>): KvStorageTier<T>;
-  /** Runs a job registered in the worker entry (graph compaction lives in src/graph). */
-  runJob(store: StoreSpec, name: string, args: unknown): Promise<unknown>;
   /**
-   * Background compaction of one graph's WAL in the store's actor: folds the frames into a new baseline,
-   * commits it, then deletes the frames it covers (see src/graph/compaction.ts for options and result).
+   * Runs a job registered in the worker entry, by name, in the store's mailbox order. The engine does not know what
+   * a job returns: the layer owning a job types it (graph compaction: compactGraphInEngine in src/graph).
    */
-  compact(store: StoreSpec, graphName: string, opts?: Record<string, unknown>): Promise<unknown>;
+  runJob(store: StoreSpec, name: string, args: unknown): Promise<unknown>;
   stats(): Promise<StoreStats[]>;
   /**
    * Drains every pending write durably, closes connections, terminates workers. From the call on its tiers take
@@ -253,7 +250,6 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     appendLog: <T>(store: StoreSpec, o: EngineAppendLogOptions<T> = {}) => appendLogProxy<T>(connection(store), o),
     kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => kvProxy<T>(connection(store), o),
     runJob: (store, name, args) => handled(async () => connection(store).runJob(name, args), store),
-    compact: (store, graphName, o = {}) => handled(async () => connection(store).runJob(COMPACT_GRAPH_JOB, { ...o, graphName }), store),
     stats: () => handled(stats, undefined),
     close: () => (closing ??= handled(close, undefined)), // a second call joins the first
     get closed() {

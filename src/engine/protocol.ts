@@ -7,9 +7,6 @@ import type { FrameColumns } from "./frame-columns.js";
 import type { AppendLoadOptions, AppendLogLayout, AppendLogMode, RetryOptions } from "../tier/types.js";
 import type { PostgresLeaseOptions } from "../backend/postgres-lease.js";
 
-/** Name under which the worker entry registers graph compaction (workers/jobs.ts). */
-export const COMPACT_GRAPH_JOB = "compact-graph";
-
 /** Which store an actor owns. */
 export type StoreSpec =
   /** `readOnly`: a separate actor that reads the store without its lock (another process may write it); writes refused. */

@@ -9,7 +9,9 @@
 import { jsonCodec } from "../codec/json.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { StorageError, asStorageError } from "../errors.js";
-import type { ActorJob } from "../engine/actor.js";
+import { COMPACT_GRAPH_JOB, type ActorJob } from "../engine/jobs.js";
+import type { StorageEngine } from "../engine/engine.js";
+import type { StoreSpec } from "../engine/protocol.js";
 import { WalFolder } from "./fold.js";
 import type { GraphCheckpointRecord, TornWriteHandler } from "./storage-types.js";
 import { backendSource, readStoredGraph, type FrameRead } from "./stored-graph.js";
@@ -166,6 +168,24 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     bytesAfter: bytesBefore - oldBaselineBytes + newBaselineBytes - deletedBytes,
     atomic,
   };
+}
+
+/** Options of a compaction in the store's actor (compactGraphInEngine): functions do not cross threads. */
+export type EngineCompactGraphOptions = Omit<CompactGraphOptions, "graphName" | "onTornWrite">;
+
+/**
+ * Compacts `graphName` of `store` in the store's actor on `engine` (the `compact-graph` job), in order with the
+ * store's other work and after flushing every tier of the store. Rejects as compactGraph throws; a misspelt
+ * option is a type error here and a TypeError in the job. The promise is engine.runJob's (marked handled,
+ * failures reach the engine's onError).
+ */
+export function compactGraphInEngine(
+  engine: Pick<StorageEngine, "runJob">,
+  store: StoreSpec,
+  graphName: string,
+  opts: EngineCompactGraphOptions = {},
+): Promise<CompactionResult> {
+  return engine.runJob(store, COMPACT_GRAPH_JOB, { ...opts, graphName }) as Promise<CompactionResult>;
 }
 
 /** The `compact-graph` actor job (registered in workers/jobs.ts): `args` arrive structured-cloned. */

@@ -50,7 +50,14 @@ export { decomposeDiffToFrames } from "./decompose.js";
 export { attachSnapshotStorage } from "./attach.js";
 export { restoreSnapshot } from "./restore.js";
 export { foldWal } from "./fold.js";
-export { compactGraph, type CompactionContext, type CompactGraphOptions, type CompactionResult } from "./compaction.js";
+export {
+  compactGraph,
+  compactGraphInEngine,
+  type CompactionContext,
+  type CompactGraphOptions,
+  type CompactionResult,
+  type EngineCompactGraphOptions,
+} from "./compaction.js";
 export {
   followGraph,
   DEFAULT_FOLLOW_POLL_MS,

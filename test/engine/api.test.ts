@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
 import { sqliteAppendLog, sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
+import { compactGraphInEngine } from "../../src/graph/compaction.js";
 import { expectCoded, failureOf, tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("api");
@@ -228,7 +229,7 @@ describe("engine.close()", () => {
     const calls: Record<string, () => unknown> = {
       stats: () => e.stats(),
       runJob: () => e.runJob(store, "anything", {}),
-      compact: () => e.compact(store, "graph"),
+      compact: () => compactGraphInEngine(e, store, "graph"),
       "tier.flush": () => kv.flush(),
       "tier.load": () => kv.load("a"),
       "tier.list": () => kv.list(),

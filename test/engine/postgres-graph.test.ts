@@ -7,7 +7,7 @@ import { postgresBackend, type PostgresBackend } from "../../src/backend/postgre
 import { openStorageEngine, type PostgresStoreSpec, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
 import { attachSnapshotStorage } from "../../src/graph/attach.js";
-import type { CompactionResult } from "../../src/graph/compaction.js";
+import { compactGraphInEngine, type CompactionResult } from "../../src/graph/compaction.js";
 import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
 import { backendSource, surveyStoredGraph } from "../../src/graph/stored-graph.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
@@ -86,7 +86,7 @@ describe("graphs on PostgreSQL through the engine", () => {
     await handle.flush();
     const r = await reader("graph-compact");
 
-    const first = (await e.compact(store, GRAPH, { keepFrames: 1 })) as CompactionResult;
+    const first = (await compactGraphInEngine(e, store, GRAPH, { keepFrames: 1 })) as CompactionResult;
     expect(first).toMatchObject({ graphName: GRAPH, baselineSeq: handle.seq, keptFrames: 1, atomic: true });
     expect(await storedFrameSeqs(r)).toEqual([handle.seq]);
     expect(await restoredSnapshot(enginePair(e, store))).toEqual(graph.snapshot());
@@ -102,14 +102,14 @@ describe("graphs on PostgreSQL through the engine", () => {
       CREATE TRIGGER no_deletes BEFORE DELETE ON "${db.schema}".graphrefly_storage
         FOR EACH ROW WHEN (OLD.store = 'graph-compact') EXECUTE FUNCTION "${db.schema}".no_deletes();`);
     const before = await dumpStore(r);
-    const err = await errorOf(() => e.compact(store, GRAPH));
+    const err = await errorOf(() => compactGraphInEngine(e, store, GRAPH));
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe("backend-error");
     expect(await dumpStore(r)).toEqual(before);
     expect((await storedBaseline(r)).seq).toBe(first.baselineSeq);
 
     await raw.query(`DROP TRIGGER no_deletes ON "${db.schema}".graphrefly_storage`);
-    const second = (await e.compact(store, GRAPH)) as CompactionResult;
+    const second = (await compactGraphInEngine(e, store, GRAPH)) as CompactionResult;
     expect(second).toMatchObject({ baselineSeq: handle.seq, keptFrames: 0, atomic: true });
     expect(await storedFrameSeqs(r)).toEqual([]);
     expect((await storedBaseline(r)).seq).toBe(handle.seq);

@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StorageEngineOptions, type StoreSpec } from "../../src/engine/index.js";
 import { RestoreError } from "../../src/errors.js";
 import { attachSnapshotStorage } from "../../src/graph/attach.js";
-import type { CompactionResult } from "../../src/graph/compaction.js";
+import { compactGraphInEngine, type CompactionResult } from "../../src/graph/compaction.js";
 import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
@@ -52,7 +52,7 @@ describe.each(BACKEND_KINDS)("engine.compact on a %s store", (kind) => {
     const before = await restoredSnapshot(enginePair(e, store));
     expect(before).toEqual(graph.snapshot());
 
-    const r = (await e.compact(store, GRAPH, { keepFrames: 2 })) as CompactionResult;
+    const r = (await compactGraphInEngine(e, store, GRAPH, { keepFrames: 2 })) as CompactionResult;
     expect(r).toMatchObject({ graphName: GRAPH, baselineSeq: handle.seq, keptFrames: 2, skippedTornFrames: 0 });
     expect(r.atomic).toBe(kind !== "file");
     expect(await walFrameCount(e, store)).toBe(2);
@@ -62,7 +62,7 @@ describe.each(BACKEND_KINDS)("engine.compact on a %s store", (kind) => {
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < 60; i++) {
       randomWave(graph, random);
-      if (i % 15 === 7) pending.push(e.compact(store, GRAPH));
+      if (i % 15 === 7) pending.push(compactGraphInEngine(e, store, GRAPH));
       if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     const durable = await handle.flush();
@@ -77,9 +77,9 @@ describe("engine.compact errors", () => {
   it("reports typed errors from the job: bad options, no baseline", async () => {
     const e = engine();
     const store: StoreSpec = { kind: "memory", name: tmp.path("errors") };
-    await expect(e.compact(store, GRAPH, { keepFrames: -1 })).rejects.toThrow(RangeError);
-    await expect(e.compact(store, "")).rejects.toThrow(TypeError);
-    const err = await e.compact(store, GRAPH).catch((x: unknown) => x);
+    await expect(compactGraphInEngine(e, store, GRAPH, { keepFrames: -1 })).rejects.toThrow(RangeError);
+    await expect(compactGraphInEngine(e, store, "")).rejects.toThrow(TypeError);
+    const err = await compactGraphInEngine(e, store, GRAPH).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(RestoreError);
     expect(err).toMatchObject({ code: "baseline-missing" });
   });

@@ -9,6 +9,7 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
+import { compactGraphInEngine } from "../../src/graph/compaction.js";
 import { StorageError } from "../../src/errors.js";
 import { attachSnapshotStorage } from "../../src/graph/attach.js";
 import { compactGraph } from "../../src/graph/compaction.js";
@@ -56,7 +57,7 @@ function engineSetup(kind: BackendKind): Setup {
   const store: StoreSpec = storeSpec(kind, tmp);
   return {
     pair: () => ({ snapshot: engine.snapshot<GraphCheckpointRecord>(store), wal: engine.kv<WALFrame>(store, { codec: walFrameCodec }) }),
-    compact: () => engine.compact(store, GRAPH),
+    compact: () => compactGraphInEngine(engine, store, GRAPH),
     close: async () => undefined,
   };
 }

@@ -12,7 +12,7 @@ import type { StorageBackend } from "../../src/backend/types.js";
 import { RestoreError, StorageError } from "../../src/errors.js";
 import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { attachSnapshotStorage } from "../../src/graph/attach.js";
-import { compactGraph } from "../../src/graph/compaction.js";
+import { compactGraph, compactGraphInEngine } from "../../src/graph/compaction.js";
 import { followGraph, IDLE_BASELINE_POLLS, type FollowerLag, type FollowOptions, type GraphFollower } from "../../src/graph/follow.js";
 import type { GraphCheckpointRecord, StorageHandle } from "../../src/graph/storage-types.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
@@ -371,7 +371,7 @@ describe("followGraph through engine proxies", () => {
     for (let round = 0; round < 6; round++) {
       for (let i = 0; i < 4; i++) randomWave(writerGraph, random);
       const seq = await handle.flush();
-      if (round % 2 === 1) await engine.compact(spec, GRAPH);
+      if (round % 2 === 1) await compactGraphInEngine(engine, spec, GRAPH);
       expect(await follower.poll()).toMatchObject({ appliedSeq: seq, frames: 0 });
       expect(graph.snapshot(), `round ${round}`).toEqual(writerGraph.snapshot());
     }

@@ -10,7 +10,7 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { openStorageEngine } from "../../src/engine/index.js";
-import { compactGraph } from "../../src/graph/compaction.js";
+import { compactGraph, compactGraphInEngine } from "../../src/graph/compaction.js";
 import { foldStoredGraph } from "../../src/graph/fold.js";
 import {
   attachSnapshotStorage,
@@ -151,7 +151,7 @@ describe("through the engine (workers run the compiled dist/)", () => {
       await restoreSnapshot(g, engineTiers);
       expect(g.get("x")).toEqual(X_AT.get(3));
 
-      expect(await engine.compact(spec, "g")).toMatchObject({ baselineSeq: 3, foldedFrames: 2 });
+      expect(await compactGraphInEngine(engine, spec, "g")).toMatchObject({ baselineSeq: 3, foldedFrames: 2 });
       const restored = build();
       await restoreSnapshot(restored, engineTiers);
       expect(restored.get("x")).toEqual(X_AT.get(3));

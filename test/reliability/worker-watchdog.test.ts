@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngineOptions, type StoreSpec } from "../../src/engine/index.js";
 import { openFaultEngine, type FaultEngine } from "../support/faults.js";
+import { compactGraphInEngine } from "../../src/graph/compaction.js";
 import { StorageError } from "../../src/errors.js";
 import { assertBuilt, sleep, tempDir, type TempDir } from "./fixtures/crash-harness.js";
 
@@ -118,7 +119,7 @@ describe("a hung worker: the watchdog", () => {
 
     // A job (graph compaction flushes every tier first) meets the same loop.
     kv.save("bad", "spin");
-    expect(codeOf(await settled(e.compact(spec, "g")))).toBe("worker-unresponsive");
+    expect(codeOf(await settled(compactGraphInEngine(e, spec, "g")))).toBe("worker-unresponsive");
     // That write was lost with the worker and no flush had reported it: the tier's next flush does, once.
     expect(codeOf(await settled(kv.flush()))).toBe("worker-crashed");
 

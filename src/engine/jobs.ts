@@ -1,0 +1,21 @@
+/**
+ * Named jobs the store actor runs on its backend without understanding them: the layer that owns a job writes it
+ * against this contract and registers it in the worker entry (workers/jobs.ts), and types its result for callers
+ * (e.g. src/graph/compaction.ts's compactGraphInEngine over StorageEngine.runJob).
+ */
+import type { StorageBackend } from "../backend/types.js";
+
+export interface ActorJobContext {
+  readonly backend: StorageBackend;
+  /** Makes every tier's pending writes durable first (so no older buffered baseline can land after the job). */
+  flushAll(): Promise<void>;
+}
+
+/**
+ * Name under which the worker entry registers graph compaction (workers/jobs.ts). The engine knows only the name:
+ * its autoCompact option runs the job when a graph's WAL grew enough.
+ */
+export const COMPACT_GRAPH_JOB = "compact-graph";
+
+/** A job runs on the actor's backend in mailbox order; `args` and its result cross threads by structured clone. */
+export type ActorJob = (ctx: ActorJobContext, args: unknown) => Promise<unknown>;

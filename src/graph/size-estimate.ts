@@ -24,6 +24,8 @@ export function jsonSize(value: JsonValue | undefined): number {
       return value.length + 2;
     case "number":
       return String(value).length;
+    case "bigint": // a wide integer (decoded losslessly from another implementation's frames) is written as digits
+      return String(value).length;
     case "boolean":
       return value ? 4 : 5;
     case "undefined":

@@ -65,7 +65,6 @@ export abstract class TierCore<Batch> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Weight of accepted writes not yet committed or dropped (pending or in flight), and of those not yet taken. */
   private heldBytes = 0;
-  private heldEntries = 0;
   private untakenBytes = 0;
   private untakenEntries = 0;
   private committedEntries = 0;
@@ -114,15 +113,9 @@ export abstract class TierCore<Batch> {
     return this.maxPendingBytes === undefined || this.heldBytes <= this.maxPendingBytes / 2;
   }
 
-  /** Bytes of writes accepted and not yet committed or dropped (exact for encoded values, else estimated). */
-  get pendingWeight(): number {
-    return this.heldBytes;
-  }
-
   /** Adds accepted writes' weight (the actor: the main thread's figures for one op). */
   weigh(bytes: number, entries: number): void {
     this.heldBytes += bytes;
-    this.heldEntries += entries;
     this.untakenBytes += bytes;
     this.untakenEntries += entries;
   }
@@ -140,7 +133,6 @@ export abstract class TierCore<Batch> {
   private settle(bytes: number, entries: number): void {
     if (bytes === 0 && entries === 0) return;
     this.heldBytes -= bytes;
-    this.heldEntries -= entries;
     this.settleObserver?.(bytes, entries);
     if (this.drainWaiters.length > 0 && this.isDrained()) {
       const waiters = this.drainWaiters;

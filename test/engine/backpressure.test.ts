@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
+import { openStorageEngine } from "../../src/engine/index.js";
 import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("backpressure");
@@ -66,4 +67,10 @@ describe("backpressure (engine)", () => {
       backend.close();
     }
   }, 300_000);
+
+  it("maxPendingBytes is validated when the engine opens", () => {
+    expect(() => openStorageEngine({ maxPendingBytes: 0 })).toThrow(RangeError);
+    expect(() => openStorageEngine({ maxPendingBytes: -1 })).toThrow(RangeError);
+    expect(() => openStorageEngine({ maxPendingBytes: "64MB" as unknown as number })).toThrow(TypeError);
+  });
 });

@@ -5,12 +5,14 @@
  */
 import { threadId, type MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
-import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { StoreActor } from "../src/engine/actor.js";
 import type { ActorJob } from "../src/engine/jobs.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
 import { isWritesMessage, type ActorOptions } from "../src/engine/protocol.js";
+import { portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
 import { actorJobs } from "./jobs.js";
+
+useTypedErrors(); // calls that throw reach the main thread as our typed errors
 
 export interface HostActorTask {
   port: MessagePort;
@@ -23,7 +25,7 @@ export default async function hostActor(task: HostActorTask): Promise<string> {
   const beat = heartbeat(task);
   try {
     const actor = new StoreActor(task.options, actorJobs as ReadonlyMap<string, ActorJob>);
-    expose(actor, nodeEndpoint(task.port));
+    expose(actor, portEndpoint(task.port));
     // Batches of writes travel outside comlink, unanswered; on its port, so in order with its calls.
     task.port.on("message", (m: unknown) => {
       if (isWritesMessage(m)) actor.applyWrites(m.ops);

@@ -9,7 +9,7 @@ import { fileBackend } from "../backend/file.js";
 import { sqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
 import { openPostgresStore, publicStoreSpec } from "./postgres-store.js";
-import { StorageError, deserializeError as deserializeFromWire, serializeError, type SerializedError } from "../errors.js";
+import { StorageError, deserializeError as deserializeFromWire, serializeError } from "../errors.js";
 import { AppendLogCore } from "../tier/append-log.js";
 import { KvCore } from "../tier/kv.js";
 import { SnapshotCore } from "../tier/snapshot.js";
@@ -28,7 +28,6 @@ import {
   type ApplyResult,
   type Op,
   type OpResult,
-  type Outcome,
   type ScanPage,
   type StoreSpec,
   type TierSpec,
@@ -57,7 +56,8 @@ export async function openBackend(store: StoreSpec, synchronous: ActorOptions["s
 
 export class StoreActor implements ActorApi {
   private backend: StorageBackend | undefined;
-  private openError: SerializedError | undefined;
+  /** Why the backend could not be opened (ready() rejects with it; undefined: opened or still opening). */
+  private openError: { error: unknown } | undefined;
   /** Settles when the backend is open or failed to open (a PostgreSQL store connects and takes its lease). */
   private readonly opening: Promise<void>;
   private readonly tiers = new Map<number, TierEntry>();
@@ -89,17 +89,17 @@ export class StoreActor implements ActorApi {
     this.counters = new ActorCounters(options.counters);
     this.opening = openBackend(options.store, options.synchronous).then(
       (backend) => void (this.backend = backend),
-      (err: unknown) => void (this.openError = serializeError(err)),
+      (error: unknown) => void (this.openError = { error }),
     );
     this.mailbox = this.opening; // ops and jobs that arrive meanwhile wait for the backend
   }
 
-  async ready(): Promise<Outcome<{ threadId: number }>> {
+  async ready(): Promise<{ threadId: number }> {
     await this.opening;
-    if (!this.openError) return { ok: true, value: { threadId } };
+    if (!this.openError) return { threadId };
     // Answer first, then end the hosting task: the main thread must learn the real reason (e.g. store-locked).
     setImmediate(() => this.resolveClosed());
-    return { ok: false, error: this.openError };
+    throw this.openError.error;
   }
 
   setEventSink(sink: (e: ActorEvent) => void): void {
@@ -372,14 +372,17 @@ export class StoreActor implements ActorApi {
     const rule = this.foldRules.get(graphName);
     if (rule !== undefined) rule.walBytes = 0;
     const keep = this.options.autoCompact?.keepFrames;
-    void this.runJob(COMPACT_GRAPH_JOB, { graphName, ...(keep !== undefined ? { keepFrames: keep } : {}) }).then((outcome) => {
-      this.compacting.delete(graphName);
-      if (!outcome.ok) this.emitError(deserializeFromWire(outcome.error), graphName);
-      else if (rule !== undefined) {
-        const bytes = (outcome.value as { baselineBytes?: unknown } | null)?.baselineBytes;
-        if (typeof bytes === "number") rule.baselineBytes = bytes;
-      }
-    });
+    void this.runJob(COMPACT_GRAPH_JOB, { graphName, ...(keep !== undefined ? { keepFrames: keep } : {}) }).then(
+      (value) => {
+        this.compacting.delete(graphName);
+        const bytes = (value as { baselineBytes?: unknown } | null)?.baselineBytes;
+        if (rule !== undefined && typeof bytes === "number") rule.baselineBytes = bytes;
+      },
+      (err: unknown) => {
+        this.compacting.delete(graphName);
+        this.emitError(err instanceof Error ? err : new Error(String(err)), graphName);
+      },
+    );
   }
 
   private retire(id: number): void {
@@ -425,16 +428,12 @@ export class StoreActor implements ActorApi {
     }
   }
 
-  runJob(name: string, args: unknown): Promise<Outcome<unknown>> {
+  runJob(name: string, args: unknown): Promise<unknown> {
     return this.enqueue(async () => {
-      try {
-        const job = this.jobs.get(name);
-        if (!job) throw new StorageError("invalid-argument", `no job "${name}" is registered in the store actor`);
-        const ctx: ActorJobContext = { backend: this.requireBackend(), flushAll: () => this.flushAll() };
-        return { ok: true as const, value: await job(ctx, args) };
-      } catch (err) {
-        return { ok: false as const, error: serializeError(err) };
-      }
+      const job = this.jobs.get(name);
+      if (!job) throw new StorageError("invalid-argument", `no job "${name}" is registered in the store actor`);
+      const ctx: ActorJobContext = { backend: this.requireBackend(), flushAll: () => this.flushAll() };
+      return job(ctx, args);
     });
   }
 
@@ -444,9 +443,9 @@ export class StoreActor implements ActorApi {
 
   /**
    * Drains every tier durably, then closes the backend (releasing the store lock) and ends the actor. A tier
-   * whose drain failed is reported in the answer; the actor still ends (the engine is closing either way).
+   * whose drain failed rejects the call with its error; the actor still ends (the engine is closing either way).
    */
-  shutdown(): Promise<Outcome<null>> {
+  shutdown(): Promise<void> {
     return this.enqueue(async () => {
       let firstError: unknown;
       for (const [id, { core }] of this.tiers) {
@@ -464,7 +463,7 @@ export class StoreActor implements ActorApi {
       }
       this.backend = undefined;
       setImmediate(() => this.resolveClosed()); // after this answer has been posted
-      return firstError === undefined ? { ok: true as const, value: null } : { ok: false as const, error: serializeError(firstError) };
+      if (firstError !== undefined) throw firstError;
     });
   }
 }

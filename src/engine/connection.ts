@@ -6,7 +6,6 @@
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { proxy, transfer, wrap } from "comlink";
-import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import type { Piscina } from "piscina";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { emptyColumns, frameAt, pushFrame } from "./frame-columns.js";
@@ -17,13 +16,15 @@ import {
   type ActorOptions,
   type ActorStats,
   type Op,
-  type Outcome,
   type StoreSpec,
   type TierSpec,
   type WritesMessage,
 } from "./protocol.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
+import { portEndpoint, useTypedErrors } from "./rpc.js";
+
+useTypedErrors(); // control calls reject with our typed errors, as the worker entry throws them
 
 /** The actor as seen across the port: every method answers asynchronously. */
 type RemoteActor = {
@@ -126,33 +127,26 @@ export class StoreConnection {
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const endpoint = nodeEndpoint(port1);
-    const postMessage = endpoint.postMessage.bind(endpoint);
-    // comlink posts synchronously inside a call; remember a refused message so send() can split it at once.
-    endpoint.postMessage = (message: unknown, transfer?: readonly unknown[]): void => {
-      try {
-        postMessage(message, transfer as Parameters<typeof postMessage>[1]);
-      } catch (err) {
-        this.postError = err;
-        throw err;
-      }
-    };
-    this.remote = wrap<ActorApi>(endpoint) as unknown as RemoteActor;
+    // comlink posts synchronously inside a call; a refused message is remembered so send() can split it at once.
+    this.remote = wrap<ActorApi>(portEndpoint(port1, (err) => (this.postError = err))) as unknown as RemoteActor;
     port1.unref();
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
     const run = { port: port2, options: { ...this.options, counters: this.counters.buffer }, heartbeatMs: this.heartbeatMs };
     const task = this.restartGate.then(() => this.pool.run(run, { transferList: [port2] }) as Promise<unknown>);
     this.task = task;
-    const ready = this.call(() => this.remote.ready()).then((outcome) => {
-      if (epoch !== this.epoch) return;
-      if (!outcome.ok) {
-        const err = deserializeError(outcome.error);
-        this.hooks.onError(err, { store: this.store });
-        this.die(err, epoch);
-        throw err;
-      }
-      this.threadId = outcome.value.threadId;
-    });
+    const ready = this.call(() => this.remote.ready()).then(
+      ({ threadId }) => {
+        if (epoch === this.epoch) this.threadId = threadId;
+      },
+      (err: unknown) => {
+        if (epoch !== this.epoch || this.deathError !== undefined) throw err; // lost meanwhile: die() told the waiters
+        // The actor could not open the store (store-locked, ENOSPC...): the typed reason, not a crash.
+        const e = err instanceof Error ? err : new Error(String(err));
+        this.hooks.onError(e, { store: this.store });
+        this.die(e, epoch);
+        throw e;
+      },
+    );
     this.ready = ready;
     ready.catch(() => undefined);
     task.then(
@@ -432,9 +426,7 @@ export class StoreConnection {
     this.assertAlive();
     await this.ready;
     await this.flushQueue();
-    const outcome: Outcome<unknown> = await this.call(() => this.remote.runJob(name, args));
-    if (!outcome.ok) throw deserializeError(outcome.error);
-    return outcome.value;
+    return this.call(() => this.remote.runJob(name, args));
   }
 
   /** Sends this tick's ops now (so a following direct call is ordered after them). */
@@ -513,16 +505,18 @@ export class StoreConnection {
     }
     await this.ready;
     await this.flushQueue();
-    let outcome: Outcome<null>;
+    let drainFailure: { error: unknown } | undefined;
     try {
-      outcome = await this.call(() => this.remote.shutdown());
+      await this.call(() => this.remote.shutdown());
     } catch (err) {
-      if (err instanceof StorageError && err.code === "closed") return; // the actor finished first
-      throw err;
+      const death: unknown = this.deathError; // set by die() while this call waited
+      if (err !== death) drainFailure = { error: err }; // a tier's drain failed; the actor ends anyway
+      else if (err instanceof StorageError && err.code === "closed") return; // the actor finished first
+      else throw err;
     }
     await this.task.catch(() => undefined); // the hosting task returns once the actor released the store
     this.die(this.shutDown()); // now, not a few ticks later: calls after close() resolved fail with closed
-    if (!outcome.ok) throw deserializeError(outcome.error);
+    if (drainFailure !== undefined) throw drainFailure.error;
   }
 
   private shutDown(): StorageError {

@@ -160,15 +160,15 @@ export type ActorEvent =
   /** A tier's flush succeeded after failures (the error was reported once, when they began). */
   | { type: "recovered"; tier: string | undefined };
 
-/** Result wrapper: comlink would flatten thrown errors to plain ones, losing `code`. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
-
 export interface ActorApi {
-  /** Resolves once the backend is open (or reports why it could not be: store-locked, backend-error...). */
-  ready(): Promise<Outcome<{ threadId: number }>>;
+  /**
+   * Resolves once the backend is open, or rejects with why it could not be (store-locked, backend-error...). Calls
+   * reject with our typed errors: both ends use rpc.ts's comlink transfer handler.
+   */
+  ready(): Promise<{ threadId: number }>;
   setEventSink(sink: (e: ActorEvent) => void): void;
   apply(ops: Op[]): Promise<ApplyResult>;
   /** Runs a job registered by the worker entry (e.g. graph compaction) in mailbox order, on the actor's backend. */
-  runJob(name: string, args: unknown): Promise<Outcome<unknown>>;
-  shutdown(): Promise<Outcome<null>>;
+  runJob(name: string, args: unknown): Promise<unknown>;
+  shutdown(): Promise<void>;
 }

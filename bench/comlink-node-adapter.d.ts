@@ -1,4 +1,5 @@
-// comlink ships its Node adapter without a declaration file usable from NodeNext resolution.
+// comlink ships its Node adapter without a declaration file usable from NodeNext resolution; only the turn-ring bench
+// uses it (a Worker object is not an EventTarget); the engine talks to MessagePorts through src/engine/rpc.ts.
 declare module "comlink/dist/esm/node-adapter.mjs" {
   import type { Endpoint } from "comlink";
   interface NodeEndpointLike {

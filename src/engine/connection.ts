@@ -5,17 +5,21 @@
  * connection reopens the store's tiers in it and reports writes the old actor never acknowledged (see TierRecord).
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
-import { proxy, transfer, wrap } from "comlink";
+import { proxy, wrap } from "comlink";
 import type { Piscina } from "piscina";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { emptyColumns, frameAt, pushFrame } from "./frame-columns.js";
 import {
+  REQUESTS_MESSAGE,
   WRITES_MESSAGE,
+  isResultsMessage,
   type ActorApi,
   type ActorEvent,
   type ActorOptions,
   type ActorStats,
   type Op,
+  type RequestsMessage,
+  type ResultsMessage,
   type StoreSpec,
   type TierSpec,
   type WritesMessage,
@@ -69,7 +73,6 @@ export class StoreConnection {
   private nextOpId = 1;
   private nextTierId = 1;
   private readonly waiting = new Map<number, Waiter>();
-  private postError: unknown;
   private outstanding = 0;
   private inFlightMessages = 0;
   /** Why the current actor is gone (the next operation starts a new one), undefined while it lives. */
@@ -127,8 +130,11 @@ export class StoreConnection {
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    // comlink posts synchronously inside a call; a refused message is remembered so send() can split it at once.
-    this.remote = wrap<ActorApi>(portEndpoint(port1, (err) => (this.postError = err))) as unknown as RemoteActor;
+    this.remote = wrap<ActorApi>(portEndpoint(port1)) as unknown as RemoteActor;
+    // Answers to batches with requests (postMessage) come on the same port, outside comlink.
+    port1.on("message", (m: unknown) => {
+      if (isResultsMessage(m)) this.onResults(m, epoch);
+    });
     port1.unref();
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
     const run = { port: port2, options: { ...this.options, counters: this.counters.buffer }, heartbeatMs: this.heartbeatMs };
@@ -310,37 +316,30 @@ export class StoreConnection {
   private postMessage(ops: Op[], transfers: ArrayBuffer[], epoch = this.epoch): void {
     if (this.deathError || epoch !== this.epoch) return;
     if (!ops.some((op) => "id" in op)) return this.postWrites(ops, transfers);
-    this.postError = undefined;
-    this.inFlightMessages++;
-    const reply = this.call(() => this.remote.apply(transfers.length > 0 ? transfer(ops, transfers) : ops));
-    const unsendable = this.postError;
-    if (unsendable !== undefined) {
-      // The port refused the message (a value structured clone cannot carry): nothing was sent.
-      this.postError = undefined;
-      this.inFlightMessages--;
-      reply.catch(() => undefined);
-      this.splitUnsendable(ops, unsendable);
+    const message: RequestsMessage = { type: REQUESTS_MESSAGE, ops };
+    try {
+      this.port.postMessage(message, transfers);
+    } catch (err) {
+      this.splitUnsendable(ops, err); // a value structured clone cannot carry: nothing was sent
       return;
     }
-    reply.then(
-      ({ results, errors }) => {
-        if (epoch === this.epoch) this.inFlightMessages--;
-        for (const r of results) {
-          const w = this.waiting.get(r.id);
-          if (!w) continue;
-          this.waiting.delete(r.id);
-          if (r.ok) w.resolve({ value: r.value, bytes: r.bytes });
-          else w.reject(deserializeError(r.error));
-        }
-        for (const e of errors) this.report(deserializeError(e));
-      },
-      (err: unknown) => {
-        if (epoch !== this.epoch) return; // lost with its actor: die() rejected the waiters, taken() marked the writes
-        this.inFlightMessages--;
-        const e = err instanceof Error ? err : new Error(String(err));
-        for (const op of ops) this.fail(op, e);
-      },
-    );
+    // One ResultsMessage answers it (onResults); a lost actor rejects the waiters instead (die).
+    this.inFlightMessages++;
+    this.hold();
+  }
+
+  private onResults({ results, errors }: ResultsMessage, epoch: number): void {
+    if (epoch !== this.epoch) return;
+    this.inFlightMessages--;
+    this.release(epoch);
+    for (const r of results) {
+      const w = this.waiting.get(r.id);
+      if (!w) continue;
+      this.waiting.delete(r.id);
+      if (r.ok) w.resolve({ value: r.value, bytes: r.bytes });
+      else w.reject(deserializeError(r.error));
+    }
+    for (const e of errors) this.report(deserializeError(e));
   }
 
   /**
@@ -395,13 +394,20 @@ export class StoreConnection {
   private call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.deathError) return Promise.reject(this.deathError);
     const epoch = this.epoch;
-    if (this.outstanding++ === 0) this.port.ref();
-    const settle = (): void => {
-      if (epoch === this.epoch && --this.outstanding === 0) this.port.unref();
-    };
+    this.hold();
+    const settle = (): void => this.release(epoch);
     const p = Promise.race([fn(), this.death]);
     p.then(settle, settle);
     return p;
+  }
+
+  /** An answer is due: the port keeps the process alive (and the watchdog watches) until it came. */
+  private hold(): void {
+    if (this.outstanding++ === 0) this.port.ref();
+  }
+
+  private release(epoch: number): void {
+    if (epoch === this.epoch && --this.outstanding === 0) this.port.unref();
   }
 
   /** Read from the shared counters: answers at once however long the actor's backlog is. */

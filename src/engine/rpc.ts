@@ -1,5 +1,6 @@
 /**
- * comlink over a Node MessagePort, for the actor's control calls (ready, setEventSink, runJob, shutdown, apply):
+ * comlink over a Node MessagePort, for the actor's control calls (ready, setEventSink, runJob, shutdown; batches of
+ * ops travel outside comlink, protocol.ts):
  * an Endpoint of our own (Node's MessagePort is an EventTarget, so no adapter module is needed) and a "throw"
  * transfer handler that carries our typed errors, so a call rejects with StorageError/RestoreError/CodecError and
  * their code and details instead of a plain Error. Both ends of a port must have called useTypedErrors().
@@ -27,20 +28,10 @@ export function useTypedErrors(): void {
   transferHandlers.set("throw", typed as TransferHandler<unknown, unknown>);
 }
 
-/**
- * comlink's view of a port. `onPostError` hears a message the port refused (a value structured clone cannot
- * carry) before comlink sees the throw: comlink posts synchronously inside a call, so the caller learns at once.
- */
-export function portEndpoint(port: MessagePort, onPostError?: (err: unknown) => void): Endpoint {
+/** comlink's view of a port (a value structured clone cannot carry rejects the call with DataCloneError). */
+export function portEndpoint(port: MessagePort): Endpoint {
   return {
-    postMessage(message: unknown, transfer?: unknown[]): void {
-      try {
-        port.postMessage(message, transfer as Parameters<MessagePort["postMessage"]>[1]);
-      } catch (err) {
-        onPostError?.(err);
-        throw err;
-      }
-    },
+    postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as Parameters<MessagePort["postMessage"]>[1]),
     addEventListener: port.addEventListener.bind(port) as Endpoint["addEventListener"],
     removeEventListener: port.removeEventListener.bind(port) as Endpoint["removeEventListener"],
     start: () => port.start(),

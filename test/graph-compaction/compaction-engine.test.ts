@@ -1,5 +1,5 @@
 /**
- * Compaction through the engine: `engine.compact` runs the job in the store's actor (memory, file, SQLite) while
+ * Compaction through the engine: `compactGraphInEngine` runs the job in the store's actor (memory, file, SQLite) while
  * the graph keeps writing; the `autoCompact` option fires by itself; restore after compaction equals restore
  * before it; and on a SQLite file under an endless update loop the disk use stays bounded.
  */

@@ -8,17 +8,8 @@ import { expose } from "comlink";
 import { StoreActor } from "../src/engine/actor.js";
 import type { ActorJob } from "../src/engine/jobs.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
-import {
-  RESULTS_MESSAGE,
-  isRequestsMessage,
-  isWritesMessage,
-  type ActorOptions,
-  type ApplyResult,
-  type Op,
-  type ResultsMessage,
-} from "../src/engine/protocol.js";
-import { CodecError, serializeError } from "../src/errors.js";
-import { portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
+import { isRequestsMessage, isWritesMessage, type ActorOptions } from "../src/engine/protocol.js";
+import { answer, portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
 import { actorJobs } from "./jobs.js";
 
 useTypedErrors(); // calls that throw reach the main thread as our typed errors
@@ -47,34 +38,6 @@ export default async function hostActor(task: HostActorTask): Promise<string> {
   }
   task.port.close();
   return "closed";
-}
-
-/** Posts a batch's results; every request is answered, whatever happened to the batch. */
-function answer(port: MessagePort, ops: Op[], applied: Promise<ApplyResult>): void {
-  void applied
-    .catch((err: unknown): ApplyResult => ({ results: requestIds(ops).map((id) => ({ id, ok: false, error: serializeError(err) })), errors: [] }))
-    .then((r) => {
-      try {
-        port.postMessage({ type: RESULTS_MESSAGE, ...r } satisfies ResultsMessage);
-      } catch {
-        // A value read back that structured clone cannot carry (a worker codec's decode result) fails its request alone.
-        port.postMessage({ type: RESULTS_MESSAGE, results: r.results.map(cloneable), errors: r.errors } satisfies ResultsMessage);
-      }
-    });
-}
-
-function requestIds(ops: Op[]): number[] {
-  return ops.flatMap((op) => ("id" in op ? [op.id] : []));
-}
-
-function cloneable(r: ApplyResult["results"][number]): ApplyResult["results"][number] {
-  try {
-    structuredClone(r);
-    return r;
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    return { id: r.id, ok: false, error: serializeError(new CodecError("decode-failed", `a value read could not be sent to the main thread: ${why}`)) };
-  }
 }
 
 /**

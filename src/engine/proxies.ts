@@ -246,6 +246,8 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
 class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   /** WAL tiers: frames travel as columns and are sealed (checksum) in the worker. */
   private readonly framesAsColumns: boolean;
+  /** Where the store's backend has one (SQLite, PostgreSQL), as inline kv tiers: its absence tells pollers to read. */
+  readonly changeCounter?: () => Promise<number>;
 
   constructor(
     conn: StoreConnection,
@@ -253,6 +255,9 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   ) {
     super(conn, "kv", opts as TierCommonOptions & { codec?: Codec<never> });
     this.framesAsColumns = this.codecName === walFrameCodec.name;
+    if (conn.store.kind === "sqlite" || conn.store.kind === "postgres") {
+      this.changeCounter = () => quiet(this.askQuiet({ t: "changes", tier: this.tier }).then((r) => r.value as number));
+    }
   }
 
   save(key: string, value: T): void {

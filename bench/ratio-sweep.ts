@@ -15,7 +15,7 @@ import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { memoryBackend } from "../src/backend/memory.js";
 import type { StorageBackend } from "../src/backend/types.js";
-import { attachSnapshotStorage, createGraph, restoreSnapshot, type GraphCheckpointRecord, type ReactiveGraph } from "../src/graph/index.js";
+import { attachSnapshotStorage, createGraph, restoreSnapshot, type GraphCheckpointRecord, type ReactiveGraph } from "../src/index.js";
 import { kvStorage } from "../src/tier/kv.js";
 import { snapshotStorage } from "../src/tier/snapshot.js";
 import { graphWalPrefix, walFrameCodec, type WALFrame } from "../src/wal/index.js";

@@ -1,5 +1,5 @@
 /**
- * Public surface of graphrefly-storage (layers: codec → wal → backend → tier → engine → graph), listed name by name:
+ * Public surface of graphrefly-storage (layers: codec → wal → backend → tier → engine → graph model → persistence), listed name by name:
  * what a user builds with, and the types those functions take and return. Internals (tier cores, file-name and
  * lock-file encodings, the engine's error transport and job names, frame-key constants) stay behind their module
  * paths, where the CLI, bench and tests import them. docs/api.md documents exactly this list
@@ -119,14 +119,6 @@ export {
 export {
   createGraph,
   SNAPSHOT_VERSION,
-  diffSnapshots,
-  decomposeDiffToFrames,
-  attachSnapshotStorage,
-  restoreSnapshot,
-  foldWal,
-  compactGraph,
-  compactGraphInEngine,
-  followGraph,
   type DerivedFn,
   type EffectFn,
   type Graph,
@@ -139,6 +131,17 @@ export {
   type SnapshotNodeSlice,
   type TopologyChange,
   type WaveSignal,
+} from "./graph/index.js";
+
+export {
+  diffSnapshots,
+  decomposeDiffToFrames,
+  attachSnapshotStorage,
+  restoreSnapshot,
+  foldWal,
+  compactGraph,
+  compactGraphInEngine,
+  followGraph,
   type AttachOptions,
   type AttachPair,
   type DecomposeOptions,
@@ -176,4 +179,4 @@ export {
   type FollowerLag,
   type FollowerStats,
   type GraphFollower,
-} from "./graph/index.js";
+} from "./persistence/index.js";

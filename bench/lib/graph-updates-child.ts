@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { openStorageEngine } from "../../src/engine/index.js";
-import { attachSnapshotStorage, createGraph, type AttachPair, type GraphCheckpointRecord } from "../../src/graph/index.js";
+import { attachSnapshotStorage, createGraph, type AttachPair, type GraphCheckpointRecord } from "../../src/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { SnapshotStorageTier } from "../../src/tier/types.js";

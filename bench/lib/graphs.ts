@@ -1,6 +1,6 @@
 /** Graph fixtures for the suites that persist a live graph (attach, restore, compaction). */
 import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
-import { createGraph, type GraphCheckpointRecord, type ReactiveGraph } from "../../src/graph/index.js";
+import { createGraph, type GraphCheckpointRecord, type ReactiveGraph } from "../../src/index.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/index.js";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { makeKeys, makeValue, type NodeValue } from "./workload.js";

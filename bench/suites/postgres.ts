@@ -12,7 +12,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import pg from "pg";
 import { byteaArray } from "../../src/backend/postgres-codec.js";
 import { openStorageEngine, type PostgresStoreSpec, type StorageEngine } from "../../src/engine/index.js";
-import { attachSnapshotStorage, type AttachPair } from "../../src/graph/index.js";
+import { attachSnapshotStorage, type AttachPair } from "../../src/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey } from "../../src/wal/index.js";
 import { buildGraph, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, info, notMeasured, ratio } from "../lib/goals.js";

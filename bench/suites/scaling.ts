@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
-import { attachSnapshotStorage, compactGraphInEngine, restoreSnapshot, type ReactiveGraph } from "../../src/graph/index.js";
+import { attachSnapshotStorage, compactGraphInEngine, restoreSnapshot, type ReactiveGraph } from "../../src/index.js";
 import { buildGraph, discardingTiers, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, info, notMeasured, verdict } from "../lib/goals.js";
 import { MainThreadMeter, usPerOp } from "../lib/meter.js";

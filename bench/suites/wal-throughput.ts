@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
-import { attachSnapshotStorage, type AttachPair, type GraphCheckpointRecord } from "../../src/graph/index.js";
+import { attachSnapshotStorage, type AttachPair, type GraphCheckpointRecord } from "../../src/index.js";
 import { sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
 import { buildGraph, engineGraphTiers, rotatingValues } from "../lib/graphs.js";

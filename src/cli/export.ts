@@ -6,8 +6,8 @@
 import { writeFileSync } from "node:fs";
 import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
-import { foldStoredGraph } from "../graph/fold.js";
-import { backendSource } from "../graph/stored-graph.js";
+import { foldStoredGraph } from "../persistence/fold.js";
+import { backendSource } from "../persistence/stored-graph.js";
 import { RestoreError } from "../errors.js";
 import { CliError, EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";

@@ -10,7 +10,7 @@ import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
-import { backendSource, listFrameKeys, readFrame, type FrameRead } from "../graph/stored-graph.js";
+import { backendSource, listFrameKeys, readFrame, type FrameRead } from "../persistence/stored-graph.js";
 import { withStore } from "./store.js";
 
 function frameLine(read: FrameRead): string {

@@ -6,14 +6,14 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { canonicalJson, parseJsonBytes } from "../codec/json.js";
-import { isSlice } from "../graph/apply.js";
-import type { GraphCheckpointRecord } from "../graph/storage-types.js";
+import { isSlice } from "../persistence/apply.js";
+import type { GraphCheckpointRecord } from "../persistence/storage-types.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 import { snapshotStorage } from "../tier/snapshot.js";
 import { CliError, EXIT } from "./errors.js";
 import { plural, printLine } from "./output.js";
 import { withStoreOptions, type StoreCommandOptions } from "./options.js";
-import { backendSource, listFrameKeys } from "../graph/stored-graph.js";
+import { backendSource, listFrameKeys } from "../persistence/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
 

@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { compareKeys } from "../backend/keys.js";
 import { canonicalJson } from "../codec/json.js";
-import { backendSource, listFrameKeys, readBaseline, readFrame, type StoredGraphSource } from "../graph/stored-graph.js";
+import { backendSource, listFrameKeys, readBaseline, readFrame, type StoredGraphSource } from "../persistence/stored-graph.js";
 import { REPLAY_ORDER, type Lifecycle } from "../wal/frame.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTimeNs, printLine, plural } from "./output.js";

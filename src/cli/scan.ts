@@ -1,6 +1,6 @@
 /**
  * Which graphs a store holds. Reading one (its baseline and frames) is the library's stored-graph reader
- * (src/graph/stored-graph.ts), the one restore uses, so no CLI command can read a graph differently.
+ * (src/persistence/stored-graph.ts), the one restore uses, so no CLI command can read a graph differently.
  */
 import { sortKeys } from "../backend/keys.js";
 import { parseJsonBytes } from "../codec/json.js";

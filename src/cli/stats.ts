@@ -11,7 +11,7 @@ import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
 import type { StorageEngine, StoreStats } from "../engine/engine.js";
 import type { StoreSpec } from "../engine/protocol.js";
-import type { GraphCheckpointRecord } from "../graph/storage-types.js";
+import type { GraphCheckpointRecord } from "../persistence/storage-types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../wal/keys.js";

@@ -10,7 +10,7 @@
 import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
 import { StorageError } from "../errors.js";
-import { backendSource, surveyStoredGraph, type FramePosition, type StoredGraphSource } from "../graph/stored-graph.js";
+import { backendSource, surveyStoredGraph, type FramePosition, type StoredGraphSource } from "../persistence/stored-graph.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { printLine, plural } from "./output.js";

@@ -6,9 +6,9 @@
  */
 import { once } from "node:events";
 import { openStorageEngine } from "../engine/index.js";
-import { attachSnapshotStorage } from "../graph/attach.js";
-import { compactGraphInEngine } from "../graph/compaction.js";
-import { restoreSnapshot } from "../graph/restore.js";
+import { attachSnapshotStorage } from "../persistence/attach.js";
+import { compactGraphInEngine } from "../persistence/compaction.js";
+import { restoreSnapshot } from "../persistence/restore.js";
 import { sendToParent, spawnRole, type ChildMessage } from "./ipc.js";
 import { LoadLoop, backlogLimit } from "./load.js";
 import { roleArgs, type DemoOptions } from "./options.js";

@@ -4,8 +4,8 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { openStorageEngine, type StoreStats } from "../engine/index.js";
-import { attachSnapshotStorage } from "../graph/attach.js";
-import { compactGraphInEngine, type CompactionResult } from "../graph/compaction.js";
+import { attachSnapshotStorage } from "../persistence/attach.js";
+import { compactGraphInEngine, type CompactionResult } from "../persistence/compaction.js";
 import { LoadLoop, backlogLimit, graphOnlyLoopP99, percentile } from "./load.js";
 import type { DemoOptions } from "./options.js";
 import { startProgress } from "./progress.js";

@@ -5,7 +5,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setImmediate as nextTick } from "node:timers/promises";
-import type { StorageHandle } from "../graph/storage-types.js";
+import type { StorageHandle } from "../persistence/storage-types.js";
 import { applyUpdates, type ServerGraph } from "./server-graph.js";
 
 export interface LoadLoopOptions {

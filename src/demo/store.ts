@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { StorageEngine, StoreSpec } from "../engine/index.js";
-import type { AttachPair, GraphCheckpointRecord } from "../graph/storage-types.js";
+import type { AttachPair, GraphCheckpointRecord } from "../persistence/storage-types.js";
 import type { JsonValue, ReactiveGraph } from "../graph/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";

@@ -5,7 +5,7 @@
  */
 import { once } from "node:events";
 import { openStorageEngine } from "../engine/index.js";
-import { restoreSnapshot } from "../graph/restore.js";
+import { restoreSnapshot } from "../persistence/restore.js";
 import { sendToParent, spawnRole, type ChildMessage } from "./ipc.js";
 import { roleArgs, type DemoOptions } from "./options.js";
 import { buildServerGraph } from "./server-graph.js";

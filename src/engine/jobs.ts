@@ -1,7 +1,7 @@
 /**
  * Named jobs the store actor runs on its backend without understanding them: the layer that owns a job writes it
  * against this contract and registers it in the worker entry (workers/jobs.ts), and types its result for callers
- * (e.g. src/graph/compaction.ts's compactGraphInEngine over StorageEngine.runJob).
+ * (e.g. src/persistence/compaction.ts's compactGraphInEngine over StorageEngine.runJob).
  */
 import type { StorageBackend } from "../backend/types.js";
 

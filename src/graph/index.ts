@@ -1,4 +1,4 @@
-/** Public surface of the graph layer: the in-project reactive graph and the storage integration. Layer 4. */
+/** Public surface of the graph model: the in-project reactive graph (no persistence; see src/persistence). */
 export { createGraph } from "./graph.js";
 export {
   SNAPSHOT_VERSION,
@@ -15,55 +15,3 @@ export {
   type TopologyChange,
   type WaveSignal,
 } from "./types.js";
-export type {
-  AttachOptions,
-  AttachPair,
-  DecomposeOptions,
-  DiffNodeAdded,
-  DiffNodeRemoved,
-  DiffValueChange,
-  FoldOptions,
-  FoldResult,
-  FoldWal,
-  GraphAddChange,
-  GraphChange,
-  GraphCheckpointRecord,
-  GraphDataChange,
-  GraphMountChange,
-  GraphRemoveChange,
-  GraphSnapshotDiff,
-  GraphSpecChange,
-  GraphUnmountChange,
-  GraphWALFrame,
-  NodeInvalidateChange,
-  NodeSetChange,
-  RestoreOptions,
-  RestorePhase,
-  RestoreResult,
-  StorageHandle,
-  TornWriteHandler,
-  TornWriteInfo,
-  TornWritePolicy,
-} from "./storage-types.js";
-export { diffSnapshots } from "./diff.js";
-export { decomposeDiffToFrames } from "./decompose.js";
-export { attachSnapshotStorage } from "./attach.js";
-export { restoreSnapshot } from "./restore.js";
-export { foldWal } from "./fold.js";
-export {
-  compactGraph,
-  compactGraphInEngine,
-  type CompactionContext,
-  type CompactGraphOptions,
-  type CompactionResult,
-  type EngineCompactGraphOptions,
-} from "./compaction.js";
-export {
-  followGraph,
-  DEFAULT_FOLLOW_POLL_MS,
-  type FollowSource,
-  type FollowOptions,
-  type FollowerLag,
-  type FollowerStats,
-  type GraphFollower,
-} from "./follow.js";

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jsonCodec } from "../../src/codec/json.js";
 import { createGraph } from "../../src/graph/graph.js";
-import { restoreSnapshot } from "../../src/graph/restore.js";
-import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
+import { restoreSnapshot } from "../../src/persistence/restore.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import type { GraphPersistSnapshot } from "../../src/graph/types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";

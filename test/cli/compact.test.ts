@@ -6,7 +6,7 @@
 import { statSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attachSnapshotStorage, createGraph, kvStorage, snapshotStorage, walFrameCodec } from "../../src/index.js";
-import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { requireBuiltBin, runCli, runCliInTty, tempDir } from "./fixtures/cli.js";
 import { SHOP, libraryRestore, writeShopStore } from "./fixtures/live.js";

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresBackend, type PostgresBackend } from "../../src/backend/postgres.js";
-import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";

@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
 import { sqliteAppendLog, sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
-import { compactGraphInEngine } from "../../src/graph/compaction.js";
+import { compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { expectCoded, failureOf, tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("api");

@@ -5,9 +5,9 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { openStorageEngine } from "../../src/engine/index.js";
-import { attachSnapshotStorage } from "../../src/graph/attach.js";
-import { createGraph } from "../../src/graph/index.js";
-import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import { createGraph } from "../../src/index.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { storeSpec, tempDir } from "./fixtures.js";

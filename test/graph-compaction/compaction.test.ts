@@ -9,10 +9,10 @@ import type { StorageBackend } from "../../src/backend/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
 import { RestoreError, StorageError } from "../../src/errors.js";
 import { wrapBackend } from "../support/test-backend.js";
-import { compactGraph } from "../../src/graph/compaction.js";
-import { restoreSnapshot } from "../../src/graph/restore.js";
-import { attachSnapshotStorage } from "../../src/graph/attach.js";
-import type { GraphCheckpointRecord, StorageHandle } from "../../src/graph/storage-types.js";
+import { compactGraph } from "../../src/persistence/compaction.js";
+import { restoreSnapshot } from "../../src/persistence/restore.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import type { GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
 import { graphWalPrefix, walFrameKey } from "../../src/wal/keys.js";
 import {
   BACKEND_KINDS,

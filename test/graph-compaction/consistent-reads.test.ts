@@ -9,12 +9,12 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
-import { compactGraphInEngine } from "../../src/graph/compaction.js";
+import { compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { StorageError } from "../../src/errors.js";
-import { attachSnapshotStorage } from "../../src/graph/attach.js";
-import { compactGraph } from "../../src/graph/compaction.js";
-import { restoreSnapshot } from "../../src/graph/restore.js";
-import type { GraphCheckpointRecord, StorageHandle } from "../../src/graph/storage-types.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import { compactGraph } from "../../src/persistence/compaction.js";
+import { restoreSnapshot } from "../../src/persistence/restore.js";
+import type { GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
 import type { JsonValue } from "../../src/graph/types.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
 import { walFrameCodec } from "../../src/wal/codec.js";

@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { RestoreError } from "../../src/errors.js";
-import { compactGraph, compactGraphInEngine } from "../../src/graph/compaction.js";
-import type { CompactGraphOptions } from "../../src/graph/compaction.js";
+import { compactGraph, compactGraphInEngine } from "../../src/persistence/compaction.js";
+import type { CompactGraphOptions } from "../../src/persistence/compaction.js";
 import { errorOf } from "../support/wait.js";
 
 describe("compaction options", () => {

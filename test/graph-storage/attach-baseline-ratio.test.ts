@@ -20,7 +20,7 @@ import {
   type AttachPair,
   type GraphCheckpointRecord,
   type ReactiveGraph,
-} from "../../src/graph/index.js";
+} from "../../src/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { SnapshotStorageTier } from "../../src/tier/types.js";

@@ -27,7 +27,7 @@ import {
   type GraphCheckpointRecord,
   type GraphPersistSnapshot,
   type ReactiveGraph,
-} from "../../src/graph/index.js";
+} from "../../src/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { decomposeDiffToFrames, diffSnapshots, createGraph } from "../../src/graph/index.js";
-import type { GraphPersistSnapshot, GraphSnapshotDiff, SnapshotNodeSlice } from "../../src/graph/index.js";
+import { decomposeDiffToFrames, diffSnapshots, createGraph } from "../../src/index.js";
+import type { GraphPersistSnapshot, GraphSnapshotDiff, SnapshotNodeSlice } from "../../src/index.js";
 import { canonicalWalFrameBody, verifyWalFrameChecksum, type WALFrame } from "../../src/wal/index.js";
 
 interface VectorCase {

@@ -7,7 +7,7 @@ import {
   foldWal,
   type GraphCheckpointRecord,
   type ReactiveGraph,
-} from "../../src/graph/index.js";
+} from "../../src/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { sealWalFrame, walFrameCodec, type WALFrame } from "../../src/wal/index.js";

@@ -10,16 +10,16 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { openStorageEngine } from "../../src/engine/index.js";
-import { compactGraph, compactGraphInEngine } from "../../src/graph/compaction.js";
-import { foldStoredGraph } from "../../src/graph/fold.js";
+import { compactGraph, compactGraphInEngine } from "../../src/persistence/compaction.js";
+import { foldStoredGraph } from "../../src/persistence/fold.js";
 import {
   attachSnapshotStorage,
   createGraph,
   restoreSnapshot,
   type GraphCheckpointRecord,
   type ReactiveGraph,
-} from "../../src/graph/index.js";
-import { backendSource, surveyStoredGraph } from "../../src/graph/stored-graph.js";
+} from "../../src/index.js";
+import { backendSource, surveyStoredGraph } from "../../src/persistence/stored-graph.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";

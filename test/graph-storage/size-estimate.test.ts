@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { jsonSize } from "../../src/graph/size-estimate.js";
+import { jsonSize } from "../../src/persistence/size-estimate.js";
 import type { JsonValue } from "../../src/graph/types.js";
 
 describe("jsonSize (the baseline rule's size estimate)", () => {

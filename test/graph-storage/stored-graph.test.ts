@@ -8,9 +8,9 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { RestoreError, StorageError } from "../../src/errors.js";
-import { compactGraph } from "../../src/graph/compaction.js";
-import { foldStoredGraph } from "../../src/graph/fold.js";
-import { backendSource, listFrameKeys, surveyStoredGraph } from "../../src/graph/stored-graph.js";
+import { compactGraph } from "../../src/persistence/compaction.js";
+import { foldStoredGraph } from "../../src/persistence/fold.js";
+import { backendSource, listFrameKeys, surveyStoredGraph } from "../../src/persistence/stored-graph.js";
 import {
   attachSnapshotStorage,
   createGraph,
@@ -18,7 +18,7 @@ import {
   type GraphCheckpointRecord,
   type GraphPersistSnapshot,
   type ReactiveGraph,
-} from "../../src/graph/index.js";
+} from "../../src/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";

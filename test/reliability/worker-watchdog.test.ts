@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngineOptions, type StoreSpec } from "../../src/engine/index.js";
 import { openFaultEngine, type FaultEngine } from "../support/faults.js";
-import { compactGraphInEngine } from "../../src/graph/compaction.js";
+import { compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { StorageError } from "../../src/errors.js";
 import { assertBuilt, sleep, tempDir, type TempDir } from "./fixtures/crash-harness.js";
 

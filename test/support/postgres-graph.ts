@@ -5,8 +5,8 @@
 import { postgresBackend } from "../../src/backend/postgres.js";
 import type { PostgresStoreSpec } from "../../src/engine/protocol.js";
 import { createGraph } from "../../src/graph/graph.js";
-import { restoreSnapshot } from "../../src/graph/restore.js";
-import type { GraphCheckpointRecord } from "../../src/graph/storage-types.js";
+import { restoreSnapshot } from "../../src/persistence/restore.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";

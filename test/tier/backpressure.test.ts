@@ -14,7 +14,7 @@ import {
   createGraph,
   restoreSnapshot,
   type GraphCheckpointRecord,
-} from "../../src/graph/index.js";
+} from "../../src/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { WALFrame } from "../../src/wal/index.js";

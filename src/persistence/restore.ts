@@ -11,7 +11,7 @@ import { isLifecycle, REPLAY_ORDER, type Lifecycle, type WALFrame } from "../wal
 import { applyBaselineToGraph, applyChangeToGraph, graphChangeOf, lastSpecSeqByPath, nodePathOf } from "./apply.js";
 import type { GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
 import { readStoredGraph, tierSource } from "./stored-graph.js";
-import type { Graph } from "./types.js";
+import type { Graph } from "../graph/types.js";
 import { handled } from "../base/promises.js";
 
 /**

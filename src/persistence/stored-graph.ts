@@ -19,7 +19,7 @@ import { parseWalFrame, type WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { isSlice } from "./apply.js";
 import type { GraphCheckpointRecord, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
-import { SNAPSHOT_VERSION } from "./types.js";
+import { SNAPSHOT_VERSION } from "../graph/types.js";
 
 /** Reads of one stored graph that start over because its baseline moved, before giving up with `store-busy`. */
 export const STORED_GRAPH_READ_ATTEMPTS = 10;

@@ -15,7 +15,7 @@ import type { StoreSpec } from "../engine/protocol.js";
 import { WalFolder } from "./fold.js";
 import type { GraphCheckpointRecord, TornWriteHandler } from "./storage-types.js";
 import { backendSource, readStoredGraph, type FrameRead } from "./stored-graph.js";
-import { SNAPSHOT_VERSION } from "./types.js";
+import { SNAPSHOT_VERSION } from "../graph/types.js";
 
 export interface CompactionContext {
   readonly backend: StorageBackend;

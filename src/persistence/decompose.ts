@@ -7,7 +7,7 @@
 import { sealWalFrame } from "../wal/codec.js";
 import { WAL_FORMAT_VERSION, type Lifecycle } from "../wal/frame.js";
 import { compareCodePoints } from "../base/code-points.js";
-import { isInside, parentPath } from "./paths.js";
+import { isInside, parentPath } from "../graph/paths.js";
 import type {
   DecomposeOptions,
   DiffNodeRemoved,
@@ -18,7 +18,7 @@ import type {
   GraphSpecChange,
   GraphWALFrame,
 } from "./storage-types.js";
-import { SNAPSHOT_VERSION } from "./types.js";
+import { SNAPSHOT_VERSION } from "../graph/types.js";
 
 export const SPEC_STRUCTURE = "graph.spec";
 export const VALUE_STRUCTURE = "graph.value";

@@ -6,7 +6,7 @@
  * Layer 4 (graph).
  */
 import type { GraphSnapshotDiff } from "./storage-types.js";
-import type { GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
+import type { GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "../graph/types.js";
 
 /** A sealed frame's envelope: field names, lifecycle, structure, timestamps, seq, checksum, format version. */
 const FRAME_BYTES = 320;

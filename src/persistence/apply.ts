@@ -7,10 +7,10 @@
 import type { WALFrame } from "../wal/frame.js";
 import { removalOrder } from "./decompose.js";
 import { sliceValue } from "./diff.js";
-import { jsonEqual } from "./json-utils.js";
+import { jsonEqual } from "../graph/json-utils.js";
 import { compareCodePoints } from "../base/code-points.js";
 import type { DiffNodeRemoved, GraphChange } from "./storage-types.js";
-import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
+import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "../graph/types.js";
 import { isRecord } from "../base/records.js";
 
 /** True for a value that can stand as a node slice in a frame or a baseline (type, deps, status, meta). */

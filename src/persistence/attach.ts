@@ -19,7 +19,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { diffFrames } from "./decompose.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
-import { parentPath } from "./paths.js";
+import { parentPath } from "../graph/paths.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
 import type {
   AttachOptions,
@@ -29,7 +29,7 @@ import type {
   GraphWALFrame,
   StorageHandle,
 } from "./storage-types.js";
-import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type GraphWave } from "./types.js";
+import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type GraphWave } from "../graph/types.js";
 
 /**
  * Default baseline ratio: a new baseline once the WAL written since the last one exceeds this many times its size

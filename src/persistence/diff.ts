@@ -3,7 +3,7 @@
  * comparison is shared with attach, which runs it only on the paths a wave touched.
  * Layer 4 (graph).
  */
-import { jsonEqual, setOwn } from "./json-utils.js";
+import { jsonEqual, setOwn } from "../graph/json-utils.js";
 import type {
   DiffNodeAdded,
   DiffNodeRemoved,
@@ -11,8 +11,8 @@ import type {
   GraphSnapshotDiff,
 } from "./storage-types.js";
 import { compareCodePoints } from "../base/code-points.js";
-import { parentPath } from "./paths.js";
-import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type JsonValue, type SnapshotNodeSlice } from "./types.js";
+import { parentPath } from "../graph/paths.js";
+import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type JsonValue, type SnapshotNodeSlice } from "../graph/types.js";
 
 const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
 

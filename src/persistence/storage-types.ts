@@ -5,7 +5,7 @@
  */
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { Lifecycle, WALFrame } from "../wal/frame.js";
-import type { GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "./types.js";
+import type { GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "../graph/types.js";
 
 /**
  * Baseline envelope stored in the snapshot tier under the graph name (docs/protocol.md §7.2). Only `mode: "full"` is

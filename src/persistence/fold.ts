@@ -11,8 +11,8 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../wal/keys.js";
 import { graphChangeOf, isSlice } from "./apply.js";
 import { sliceValue, snapshotOfSlices } from "./diff.js";
-import { cloneJson } from "./json-utils.js";
-import { isInside, parentPath } from "./paths.js";
+import { cloneJson } from "../graph/json-utils.js";
+import { isInside, parentPath } from "../graph/paths.js";
 import type { FoldOptions, FoldResult, GraphChange, GraphCheckpointRecord, TornWriteInfo } from "./storage-types.js";
 import {
   baselineError,
@@ -26,7 +26,7 @@ import {
   type StoredGraphSource,
   type StoredGraphView,
 } from "./stored-graph.js";
-import type { GraphPersistSnapshot, SnapshotNodeSlice } from "./types.js";
+import type { GraphPersistSnapshot, SnapshotNodeSlice } from "../graph/types.js";
 
 /**
  * Folds `frames` (any order; those at or below `baseline.seq` or above `opts.targetSeq` are left out) into

@@ -34,7 +34,7 @@ import {
   type FrameKey,
   type StoredGraphSource,
 } from "./stored-graph.js";
-import type { Graph } from "./types.js";
+import type { Graph } from "../graph/types.js";
 
 /** Default time between two polls. */
 export const DEFAULT_FOLLOW_POLL_MS = 100;

@@ -3,19 +3,19 @@
  * with the wrong types, a full disk, a read-only mount. Real file systems: a small tmpfs mounted for the test
  * (CI runs as root, as this machine does).
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { StorageError } from "../../src/errors.js";
+import { tmpfsRoot } from "../support/tmpfs.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-faults-"));
-const mounts: string[] = [];
+const disks = tmpfsRoot("sqlite-faults");
 afterAll(() => {
-  for (const m of mounts) execFileSync("umount", ["-l", m]);
+  disks.remove();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -27,24 +27,6 @@ function caught(fn: () => unknown): StorageError {
     return err as StorageError;
   }
   throw new Error("expected a StorageError, nothing was thrown");
-}
-
-/** A tmpfs of `kib` KiB at a fresh directory, optionally read-only. */
-function mountTmpfs(name: string, kib: number, readOnly = false): string {
-  const dir = join(root, name);
-  mkdirSync(dir);
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${kib}k${readOnly ? ",ro" : ""}`, "tmpfs", dir]);
-  mounts.push(dir);
-  return dir;
-}
-
-/** Fills the file system holding `dir` until a write fails. */
-function fill(dir: string): void {
-  try {
-    writeFileSync(join(dir, "ballast"), Buffer.alloc(64 << 20));
-  } catch (err) {
-    expect((err as { code?: string }).code).toBe("ENOSPC");
-  }
 }
 
 describe("sqliteBackend: foreign and corrupted rows", () => {
@@ -93,8 +75,9 @@ describe("sqliteBackend: foreign and corrupted rows", () => {
 
 describe("sqliteBackend: the OS cause behind SQLite's words", () => {
   it("names ENOSPC when a new store is opened on a full disk", () => {
-    const dir = mountTmpfs("full-open", 256);
-    fill(dir);
+    const disk = disks.mount("full-open", 256);
+    disk.fill();
+    const dir = disk.dir;
     const err = caught(() => sqliteBackend(join(dir, "new.db")));
     expect(err.code).toBe("backend-error");
     expect(err.details.osCode).toBe("ENOSPC");
@@ -102,20 +85,21 @@ describe("sqliteBackend: the OS cause behind SQLite's words", () => {
   });
 
   it("names ENOSPC when a write fails on a full disk, and writes again once space is freed", () => {
-    const dir = mountTmpfs("full-write", 1024);
+    const disk = disks.mount("full-write", 1024);
+    const dir = disk.dir;
     const b = sqliteBackend(join(dir, "s.db"));
     b.write("a", Uint8Array.of(1));
-    fill(dir);
+    disk.fill();
     const err = caught(() => b.writeBatch(Array.from({ length: 64 }, (_, i) => ({ op: "put" as const, key: `k${i}`, value: new Uint8Array(8192) }))));
     expect(err.details.osCode).toBe("ENOSPC");
-    rmSync(join(dir, "ballast"));
+    disk.free();
     b.write("b", Uint8Array.of(2));
     expect(b.list()).toEqual(["a", "b"]);
     b.close();
   });
 
   it("names EROFS when a store is opened for writing on a read-only mount", () => {
-    const dir = mountTmpfs("ro", 256, true);
+    const dir = disks.mount("ro", 256, { readOnly: true }).dir;
     const err = caught(() => sqliteBackend(join(dir, "s.db")));
     expect(err.details.osCode).toBe("EROFS");
     expect(err.message).toContain("read-only file system");

@@ -4,41 +4,16 @@
  * Real file systems: a small tmpfs filled to the last block (ENOSPC) and one mounted read-only (EROFS, the
  * "permission" a root process can still be refused), each fixed later while the same tier is kept.
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
-import { assertBuilt, tempDir, type TempDir } from "./fixtures/crash-harness.js";
+import { tmpfsRoot } from "../support/tmpfs.js";
+import { assertBuilt } from "./fixtures/crash-harness.js";
 
-let tmp: TempDir;
-const mounts: string[] = [];
-beforeAll(() => {
-  assertBuilt();
-  tmp = tempDir("worker-open-retry");
-});
-afterAll(() => {
-  for (const m of mounts) execFileSync("umount", ["-l", m]);
-  tmp.remove();
-});
-
-function mountTmpfs(name: string, kib: number, readOnly = false): string {
-  const dir = join(tmp.dir, name);
-  mkdirSync(dir);
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${kib}k${readOnly ? ",ro" : ""}`, "tmpfs", dir]);
-  mounts.push(dir);
-  return dir;
-}
-
-/** Fills the file system holding `dir` until a write fails. */
-function fill(dir: string): void {
-  try {
-    writeFileSync(join(dir, "ballast"), Buffer.alloc(64 << 20));
-  } catch (err) {
-    expect((err as { code?: string }).code).toBe("ENOSPC");
-  }
-}
+const disks = tmpfsRoot("worker-open-retry");
+beforeAll(() => assertBuilt());
+afterAll(() => disks.remove());
 
 async function rejection(p: Promise<unknown>): Promise<StorageError> {
   const err = await p.then(
@@ -54,8 +29,9 @@ describe("an engine store whose open failed opens again at the next operation", 
     ["a full disk, freed later", "ENOSPC"],
     ["a read-only mount, remounted read-write", "EROFS"],
   ] as const)("%s: the same tier works once the cause is gone", { timeout: 60_000 }, async ([, osCode], { expect }) => {
-    const dir = osCode === "ENOSPC" ? mountTmpfs("full", 256) : mountTmpfs("ro", 256, true);
-    if (osCode === "ENOSPC") fill(dir);
+    const disk = osCode === "ENOSPC" ? disks.mount("full", 256) : disks.mount("ro", 256, { readOnly: true });
+    if (osCode === "ENOSPC") disk.fill();
+    const dir = disk.dir;
     const heard: Error[] = [];
     const engine = openStorageEngine({ threads: 1, onError: (err) => heard.push(err) });
     try {
@@ -69,8 +45,8 @@ describe("an engine store whose open failed opens again at the next operation", 
       }
       expect(heard.some((e) => (e as StorageError).details?.osCode === osCode)).toBe(true);
 
-      if (osCode === "ENOSPC") rmSync(join(dir, "ballast"));
-      else execFileSync("mount", ["-o", "remount,rw", dir]);
+      if (osCode === "ENOSPC") disk.free();
+      else disk.remountWritable();
 
       kv.save("later", 2);
       await kv.flush();

@@ -11,7 +11,7 @@ import { fileBackend } from "../../src/backend/file.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
-import { tmpfsRoot } from "./fixtures/tmpfs.js";
+import { tmpfsRoot } from "../support/tmpfs.js";
 
 const disks = tmpfsRoot("backoff");
 afterAll(() => disks.remove());

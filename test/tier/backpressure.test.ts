@@ -18,7 +18,7 @@ import {
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { WALFrame } from "../../src/wal/index.js";
-import { tmpfsRoot } from "./fixtures/tmpfs.js";
+import { tmpfsRoot } from "../support/tmpfs.js";
 
 const disks = tmpfsRoot("backpressure");
 afterAll(() => disks.remove());

@@ -9,15 +9,14 @@
  * the store's actor in the background (engine tiers), else from here when the WAL outgrows a ratio of the last
  * baseline, or every `compactEvery` waves when asked; a burst writes one per pair.
  * A write refused for good stops its pair at that seq until `rebaseline()` (docs/design.md §3.16).
+ * What each pair still has to write, and when it goes out, is its AttachOutbox (attach-outbox.ts); this file wires
+ * the graph's waves, the mirror and the baseline cadence to the outboxes.
  * Layer 4 (graph).
  */
 import { StorageError } from "../errors.js";
-import { isPermanent } from "../tier/core.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
-import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
-import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
-import { diffFrames } from "./decompose.js";
+import { AttachOutbox, type OutboxItem } from "./attach-outbox.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
@@ -26,10 +25,9 @@ import type {
   AttachPair,
   GraphCheckpointRecord,
   GraphSnapshotDiff,
-  GraphWALFrame,
   StorageHandle,
 } from "./storage-types.js";
-import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type GraphWave } from "../graph/types.js";
+import { type Graph, type GraphPersistSnapshot, type GraphWave } from "../graph/types.js";
 
 /**
  * Default baseline ratio: a new baseline once the WAL written since the last one exceeds this many times its size
@@ -41,20 +39,10 @@ const DEFAULT_BASELINE_RATIO = 2;
  * frames (each baseline is a backend write of its own). The disk bound is baseline + ratio × max(baseline, this).
  */
 const BASELINE_MIN_BYTES = 64 * 1024;
-/** Own-seq baselines remembered above the durable seq (a bound for handles that never flush; see PairState.holes). */
-const MAX_TRACKED_BASELINES = 4096;
 const noop = (): void => {};
 
 /** Wall clock in ns (integer), as the references write it. */
 const nowNs = (): number => Date.now() * 1_000_000;
-
-/**
- * A baseline is `own` when it is the live graph rather than the sum of the frames before it (attach, rebaseline,
- * every baseline of a pair without a WAL): it takes a seq of its own. A periodic one carries the last frame's seq.
- */
-type Item =
-  | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number; own: boolean }
-  | { kind: "frames"; diff: GraphSnapshotDiff; timestampNs: number; frames: GraphWALFrame[] | undefined; next: number };
 
 /**
  * When a pair writes periodic baselines: every `waves` persisted waves (an explicit compactEvery; Infinity never),
@@ -63,61 +51,19 @@ type Item =
  */
 type Cadence = { kind: "waves"; waves: number } | { kind: "ratio"; ratio: number } | { kind: "background" };
 
-/** Per-pair cursor and outbox. Items wait here until the seq bootstrap is done and leave once saved. */
+/** A pair's baseline cadence; what it still has to write, and when that is out, is its outbox's business. */
 class PairState {
-  /** Last seq handed to a tier (after a stop: the highest seq ever numbered, so a rebaseline goes above it). */
-  seq = 0;
-  /** Highest seq known durable in both tiers. */
-  durable = 0;
-  ready = false;
-  /**
-   * Set when the pair stopped for good (a refused write, a failed bootstrap): nothing more is saved and flush()
-   * rejects with the error this settles to, until rebaseline(). Set synchronously; settles once the refused seq
-   * is known and nothing past it is left in the store.
-   */
-  stopped: Promise<Error> | undefined;
-  /** The save that failed last (the outbox is stuck until it succeeds). */
-  blocked: Error | undefined;
-  /** While a tier refused a save with backpressure: resolves once both tiers drained (the outbox then moves on). */
-  room: Promise<void> | undefined;
-  /**
-   * Set while an own baseline is being made durable: no frame leaves the outbox before it (a store never holds
-   * frames above a missing own baseline). Stays set after a transient failure (`gateError`) until flush() retries.
-   */
-  gate: Promise<void> | undefined;
-  gateError: Error | undefined;
-  /**
-   * Seqs of own baselines numbered above `durable`, ascending: the holes in the WAL's seqs that are not refused
-   * frames. Capped: forgetting one only makes a later gap search stop earlier (more unacknowledged frames dropped).
-   */
-  holes: number[] = [];
-  /** Seq of the last baseline saved (the one a refused snapshot flush refers to). */
-  lastBaseline = 0;
   /** A periodic baseline is due at the end of this tick (see `emitDue`). */
   due = false;
   sinceBaseline = 0;
   /** Estimated bytes of the frames saved since the last baseline, and of that baseline (ratio cadence). */
   walBytes = 0;
   baselineBytes = 0;
-  /** FIFO outbox: `queue[head]` is next (an index, not shift(): waves queued during the bootstrap can be many). */
-  queue: Array<Item | undefined> = [];
-  head = 0;
-  /** Index in `queue` of the unsent baseline a newer one replaces (-1: none), so the outbox holds at most one. */
-  replaceable = -1;
-  /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: docs/design.md §3.14). */
-  readonly seal: boolean;
-  readonly prefix: string;
-  bootstrap!: Promise<void>;
 
   constructor(
-    readonly snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
-    readonly wal: KvStorageTier<WALFrame> | undefined,
+    readonly outbox: AttachOutbox,
     readonly cadence: Cadence,
-    graphName: string,
-  ) {
-    this.seal = wal?.codecName !== walFrameCodec.name;
-    this.prefix = graphWalPrefix(graphName);
-  }
+  ) {}
 }
 
 /**
@@ -134,212 +80,18 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   if (!Array.isArray(pairs) || pairs.length === 0) {
     throw new TypeError("attachSnapshotStorage: pairs must be a non-empty array of { snapshot, wal? }");
   }
-  const states = pairs.map((p, i) => {
-    checkPair(p, i);
-    return new PairState(p.snapshot, p.wal, cadenceOf(graph.name, p, opts.compactEvery, baselineRatio), graph.name);
-  });
-
-  const report = (err: unknown, pair: PairState): void => {
+  const report = (err: unknown, snapshot: SnapshotStorageTier<GraphCheckpointRecord>): void => {
     const e = err instanceof Error ? err : new Error(String(err));
     try {
-      onError?.(e, pair.snapshot);
+      onError?.(e, snapshot);
     } catch {
       // a throwing handler must not break persistence
     }
   };
-
-  /** Saves one item (throws what the tier throws); seqs advance only with what was saved. */
-  const save = (pair: PairState, item: Item): void => {
-    if (item.kind === "baseline") {
-      const seq = item.own ? pair.seq + 1 : pair.seq;
-      pair.snapshot.save({
-        name: graph.name,
-        mode: "full",
-        snapshot: item.snapshot,
-        seq,
-        timestamp_ns: item.timestampNs,
-        format_version: SNAPSHOT_VERSION,
-      });
-      pair.seq = seq;
-      pair.lastBaseline = seq;
-      if (item.own && pair.wal !== undefined) {
-        if (pair.holes.push(seq) > MAX_TRACKED_BASELINES) pair.holes.shift();
-        openGate(pair, seq);
-      }
-      return;
-    }
-    const wal = pair.wal as KvStorageTier<WALFrame>;
-    // Numbered on first attempt and kept, so a retry re-saves the same seqs under the same keys.
-    const frames = (item.frames ??= diffFrames(item.diff, item.timestampNs, pair.seq, pair.seal));
-    for (; item.next < frames.length; item.next++) {
-      const f = frames[item.next] as GraphWALFrame;
-      wal.save(walFrameKey(pair.prefix, f.frame_seq), f);
-    }
-    if (frames.length > 0) pair.seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
-  };
-
-  /**
-   * Makes the own baseline just saved durable at once, whatever the snapshot tier's debounce, and holds every
-   * frame back until it is: frames above a baseline that never landed would be a hole in the changes.
-   */
-  const openGate = (pair: PairState, seq: number): void => {
-    const gate: Promise<void> = pair.snapshot.flush().then(
-      () => {
-        if (pair.gate !== gate) return;
-        pair.gate = undefined;
-        pair.gateError = undefined;
-        drain(pair);
-      },
-      (err: unknown) => {
-        if (pair.gate !== gate) return;
-        if (cannotSucceed(err)) {
-          pair.gate = undefined;
-          void stop(pair, err, seq);
-          return;
-        }
-        // The baseline stays pending in the tier; flush() retries it. Frames keep waiting.
-        pair.gateError = err instanceof Error ? err : new Error(String(err));
-        report(err, pair);
-      },
-    );
-    pair.gate = gate;
-    pair.gateError = undefined;
-  };
-
-  /**
-   * Stops `pair` for good: nothing more is saved or acknowledged. `refused` is the refused seq, or a search for
-   * it that also removes whatever the store holds past it (never rejects); onError hears the outcome once.
-   */
-  const stop = (pair: PairState, cause: Error, refused: number | Promise<number>): Promise<Error> => {
-    if (pair.stopped !== undefined) return pair.stopped;
-    clearQueue(pair); // superseded: a rebaseline writes the live graph
-    pair.blocked = undefined;
-    pair.gate = undefined;
-    pair.gateError = undefined;
-    pair.due = false;
-    const settle = (seq: number): Error => {
-      const err = refusedError(graph.name, seq, cause);
-      report(err, pair);
-      return err;
-    };
-    pair.stopped = typeof refused === "number" ? Promise.resolve(settle(refused)) : refused.then(settle);
-    return pair.stopped;
-  };
-
-  /** Records a failed save: the outbox is stuck until a retry succeeds, or the pair stops when no retry can. */
-  const fail = (pair: PairState, item: Item, err: unknown): void => {
-    if (isBackpressure(err)) {
-      // Not a failure: the store is behind. The item stays in the outbox and leaves once the tiers drained;
-      // onError hears it once per spell (handle.drained() is the writer's signal).
-      if (!isBackpressure(pair.blocked)) report(err, pair);
-      pair.blocked = err;
-      awaitRoom(pair);
-      return;
-    }
-    if (!cannotSucceed(err)) {
-      pair.blocked = err instanceof Error ? err : new Error(String(err));
-      report(err, pair);
-      return;
-    }
-    // The refused save is known exactly and nothing after it reached a tier: there is nothing to remove.
-    let refused = item.kind === "baseline" && !item.own ? pair.seq : pair.seq + 1; // a baseline, or unbuildable frames
-    let numbered = refused;
-    if (item.kind === "frames" && item.frames !== undefined) {
-      refused = item.frames[item.next]?.frame_seq ?? refused;
-      numbered = item.frames[item.frames.length - 1]?.frame_seq ?? refused;
-    }
-    pair.seq = Math.max(pair.seq, numbered);
-    void stop(pair, err, refused);
-  };
-
-  /** Drains the outbox again once the tiers that refused with backpressure drained. */
-  const awaitRoom = (pair: PairState): Promise<void> => {
-    // A custom tier without drained() that refuses with backpressure is retried after a pause, never in a loop.
-    const pause = pair.wal?.drained === undefined && pair.snapshot.drained === undefined ? delay(10) : undefined;
-    pair.room ??= Promise.all([pair.wal?.drained?.(), pair.snapshot.drained?.(), pause]).then(
-      () => {
-        pair.room = undefined;
-        drain(pair);
-      },
-      () => {
-        pair.room = undefined; // the tier failed (e.g. closed): the next save reports why
-      },
-    );
-    return pair.room;
-  };
-
-  /** Resolves once no pair's outbox is held back by backpressure and every tier drained. */
-  const drainedPair = async (pair: PairState): Promise<void> => {
-    await pair.bootstrap;
-    while (isBackpressure(pair.blocked) && pair.stopped === undefined) await awaitRoom(pair);
-    await Promise.all([pair.wal?.drained?.(), pair.snapshot.drained?.()]);
-  };
-
-  /** Saves queued items in order until one fails or an own baseline holds the rest back. */
-  const drain = (pair: PairState): void => {
-    while (pair.ready && pair.stopped === undefined && pair.gate === undefined && pair.head < pair.queue.length) {
-      const item = pair.queue[pair.head];
-      if (item !== undefined) {
-        try {
-          save(pair, item);
-        } catch (err) {
-          fail(pair, item, err);
-          return;
-        }
-        pair.blocked = undefined;
-      }
-      if (pair.replaceable === pair.head) pair.replaceable = -1;
-      pair.queue[pair.head++] = undefined; // released for GC
-    }
-    if (pair.head === pair.queue.length) clearQueue(pair);
-  };
-
-  const clearQueue = (pair: PairState): void => {
-    if (pair.queue.length !== 0) pair.queue.length = 0;
-    pair.head = 0;
-    pair.replaceable = -1;
-  };
-
-  /** Saves `item` now when nothing waits ahead of it (the steady state), else queues it behind the rest. */
-  const submit = (pair: PairState, item: Item): void => {
-    if (pair.stopped !== undefined) return; // nothing is written past a refused seq until rebaseline()
-    if (!pair.ready || pair.gate !== undefined || pair.head !== pair.queue.length) {
-      if (item.kind === "baseline" && (!item.own || pair.wal === undefined)) {
-        // A newer baseline holds everything an unsent older one does: memory holds one baseline per pair.
-        if (pair.replaceable >= pair.head) pair.queue[pair.replaceable] = undefined;
-        pair.replaceable = pair.queue.length;
-      }
-      pair.queue.push(item);
-      drain(pair);
-      return;
-    }
-    try {
-      save(pair, item);
-      pair.blocked = undefined;
-    } catch (err) {
-      pair.queue.push(item);
-      fail(pair, item, err);
-    }
-  };
-
-  /** Learns the highest seq in the store, then saves what queued meanwhile. A failure stops the pair (again). */
-  const startBootstrap = (pair: PairState): void => {
-    pair.bootstrap = bootstrapSeq(pair, graph.name).then(
-      (seq) => {
-        pair.seq = Math.max(pair.seq, seq);
-        pair.durable = Math.max(pair.durable, seq);
-        pair.ready = true;
-        drain(pair);
-      },
-      (err: unknown) => {
-        // Never write at seqs that may already be taken: the pair stays silent.
-        const e = err instanceof Error ? err : new Error(String(err));
-        clearQueue(pair);
-        pair.stopped = Promise.resolve(e);
-        report(e, pair);
-      },
-    );
-  };
+  const checked = pairs.map((p, i) => {
+    checkPair(p, i);
+    return { p, cadence: cadenceOf(graph.name, p, opts.compactEvery, baselineRatio) };
+  });
 
   /**
    * Restarts the pair's cadence at a baseline; the ratio cadence also notes its size (`sizeOf`: an estimate, O(graph),
@@ -361,11 +113,13 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const mirror = new SnapshotMirror(initial);
   const attachedAt = nowNs();
   const initialSize = sizer(initial);
-  for (const pair of states) {
+  const states = checked.map(({ p, cadence }) => {
+    const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true };
+    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first);
+    const pair = new PairState(outbox, cadence);
     baselineTaken(pair, initialSize);
-    pair.queue.push({ kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true });
-    startBootstrap(pair);
-  }
+    return pair;
+  });
 
   // ---- per-wave persistence (hot path) ---------------------------------------------------------------------
   let disposed = false;
@@ -378,7 +132,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     try {
       return filter(path, removed ? undefined : graph.describeNode(path)) !== false;
     } catch (err) {
-      report(err, states[0] as PairState);
+      report(err, (states[0] as PairState).outbox.snapshot);
       return true;
     }
   };
@@ -405,7 +159,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       }
       if (fire) persistPending();
     } catch (err) {
-      report(err, states[0] as PairState);
+      report(err, (states[0] as PairState).outbox.snapshot);
     }
   };
 
@@ -425,16 +179,17 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     let kept: GraphSnapshotDiff | undefined;
     let bytes = -1;
     for (const pair of states) {
-      if (pair.stopped !== undefined) continue;
-      if (pair.wal === undefined) {
+      const outbox = pair.outbox;
+      if (outbox.stopped) continue;
+      if (outbox.wal === undefined) {
         // Without a WAL every persisted wave is a full baseline: O(graph) by the caller's choice.
         markDue(pair);
         continue;
       }
-      const item: Item = { kind: "frames", diff, timestampNs, frames: undefined, next: 0 };
-      submit(pair, item);
+      const item: OutboxItem = { kind: "frames", diff, timestampNs, frames: undefined, next: 0 };
+      outbox.submit(item);
       if (item.frames === undefined) item.diff = kept ??= diff.copy();
-      if (pair.stopped !== undefined) continue;
+      if (outbox.stopped) continue;
       const cadence = pair.cadence;
       if (cadence.kind === "waves") {
         if (++pair.sinceBaseline >= cadence.waves) markDue(pair);
@@ -469,109 +224,23 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     const timestampNs = nowNs();
     for (const pair of states) {
       if (!pair.due) continue;
-      if (pair.stopped !== undefined) {
+      if (pair.outbox.stopped) {
         pair.due = false;
         continue;
       }
       snapshot ??= mirror.snapshot(graph.name);
       size ??= sizer(snapshot);
       baselineTaken(pair, size);
-      submit(pair, { kind: "baseline", snapshot, timestampNs, own: pair.wal === undefined });
+      pair.outbox.submit({ kind: "baseline", snapshot, timestampNs, own: pair.outbox.wal === undefined });
     }
   };
 
   const unsubscribe = graph.observe(onWave);
 
-  /**
-   * The WAL tier refused a frame saved since the last acknowledged seq (which one, its flush does not say). Once
-   * everything else this pair handed it is written, the first frame seq the store lacks is the gap; every frame
-   * above it is deleted, so restore and compaction see the changes up to the gap and none after. A store that
-   * cannot be listed counts as holding nothing unacknowledged.
-   */
-  const dropPastGap = async (pair: PairState): Promise<number> => {
-    const wal = pair.wal as KvStorageTier<WALFrame>;
-    await wal.flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
-    const holes = new Set(pair.holes);
-    let gap = pair.durable + 1;
-    try {
-      const stored = new Set<number>();
-      for (const key of await wal.list(`${pair.prefix}/`)) {
-        const s = parseWalFrameKey(pair.prefix, key);
-        if (s !== undefined && s > pair.durable) stored.add(s);
-      }
-      gap = pair.seq + 1; // every frame stored: the pair stops after its last one
-      for (let s = pair.durable + 1; s <= pair.seq; s++) {
-        if (!stored.has(s) && !holes.has(s)) {
-          gap = s;
-          break;
-        }
-      }
-    } catch {
-      // unreadable store: keep the conservative gap
-    }
-    const deletes: Array<Promise<void>> = [];
-    for (let s = gap; s <= pair.seq; s++) {
-      if (!holes.has(s)) deletes.push(wal.delete(walFrameKey(pair.prefix, s)).catch(noop));
-    }
-    await Promise.all(deletes);
-    return gap;
-  };
-
-  /** A tier's flush rejected: a transient failure stays pending in the tier for the next flush; a refusal stops. */
-  const flushFailed = (pair: PairState, err: unknown, tier: "wal" | "snapshot"): Error | Promise<Error> => {
-    if (!cannotSucceed(err)) {
-      report(err, pair);
-      return err instanceof Error ? err : new Error(String(err));
-    }
-    if (tier === "wal") return stop(pair, err, dropPastGap(pair));
-    // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
-    return stop(pair, err, pair.lastBaseline);
-  };
-
-  const flushPair = async (pair: PairState): Promise<number> => {
-    await pair.bootstrap;
-    drain(pair);
-    // Everything handed out before this call is part of it: frames held back by backpressure first leave.
-    while (isBackpressure(pair.blocked) && pair.stopped === undefined) await awaitRoom(pair);
-    if (pair.stopped !== undefined) throw await pair.stopped;
-    if (pair.blocked !== undefined) throw pair.blocked;
-    if (pair.gateError !== undefined) openGate(pair, pair.lastBaseline); // retry the own baseline first
-    // Frames held back by an own baseline leave once it is durable; they are part of this flush.
-    while (pair.gate !== undefined) {
-      await pair.gate;
-      if (pair.stopped !== undefined) throw await pair.stopped;
-      if (pair.gateError !== undefined) throw pair.gateError;
-      if (pair.blocked !== undefined) throw pair.blocked;
-    }
-    const target = pair.seq;
-    if (pair.wal !== undefined) {
-      try {
-        await pair.wal.flush(); // frames first: a baseline never lands before them
-      } catch (err) {
-        throw await flushFailed(pair, err, "wal");
-      }
-    }
-    try {
-      await pair.snapshot.flush();
-    } catch (err) {
-      throw await flushFailed(pair, err, "snapshot");
-    }
-    // Stopped while this flush ran (a later write was refused): nothing is acknowledged any more.
-    if (pair.stopped !== undefined) throw await pair.stopped;
-    if (target > pair.durable) {
-      pair.durable = target;
-      const h = pair.holes;
-      let k = 0;
-      while (k < h.length && (h[k] as number) <= target) k++;
-      if (k > 0) h.splice(0, k);
-    }
-    return pair.durable;
-  };
-
   const flush = (): Promise<number> => {
     emitDue(); // baselines due in this tick go with this flush
     return quiet(
-      Promise.allSettled(states.map(flushPair)).then((results) => {
+      Promise.allSettled(states.map((pair) => pair.outbox.flush())).then((results) => {
         let seq = Number.POSITIVE_INFINITY;
         for (const r of results) {
           if (r.status === "rejected") throw r.reason;
@@ -588,37 +257,26 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         graph: graph.name,
       });
     }
-    await Promise.all(
-      states.map(async (pair) => {
-        await pair.bootstrap;
-        if (pair.stopped !== undefined) await pair.stopped; // its gap search and deletes are done
-        // The seq bootstrap failed: retry it. The pair stays stopped meanwhile (waves skipped now must not be
-        // written before the baseline that holds them); a second failure replaces the error.
-        if (!pair.ready) {
-          startBootstrap(pair);
-          await pair.bootstrap;
-        }
-      }),
-    );
+    // A pair whose seq bootstrap fails again stays stopped (a second failure replaces the error).
+    const ready = await Promise.all(states.map((pair) => pair.outbox.prepareRebaseline()));
     // Synchronous from here: no wave can fall between the snapshot and the pairs resuming.
     if (pendingNodes.size > 0 || pendingMounts.size > 0) persistPending(); // gated changes: the mirror catches up
     const snapshot = graph.snapshot();
     mirror.reset(snapshot);
     const size = sizer(snapshot);
     const timestampNs = nowNs();
-    for (const pair of states) {
-      if (!pair.ready) continue;
-      pair.stopped = undefined;
+    states.forEach((pair, i) => {
+      if (ready[i] !== true) return;
       baselineTaken(pair, size);
-      submit(pair, { kind: "baseline", snapshot, timestampNs, own: true });
-    }
+      pair.outbox.rebaseline({ kind: "baseline", snapshot, timestampNs, own: true });
+    });
     return flush();
   };
 
   let disposing: Promise<void> | undefined;
   return {
     flush,
-    drained: () => quiet(Promise.all(states.map(drainedPair)).then(noop)),
+    drained: () => quiet(Promise.all(states.map((pair) => pair.outbox.drained())).then(noop)),
     rebaseline: () => quiet(rebaseline()),
     dispose(): Promise<void> {
       if (disposing === undefined) {
@@ -630,7 +288,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     },
     get seq(): number {
       let seq = Number.POSITIVE_INFINITY;
-      for (const p of states) if (p.stopped === undefined) seq = Math.min(seq, p.seq);
+      for (const { outbox } of states) if (!outbox.stopped) seq = Math.min(seq, outbox.seq);
       return seq === Number.POSITIVE_INFINITY ? 0 : seq;
     },
   };
@@ -653,52 +311,6 @@ function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | u
     // a closed tier: attach's own writes report it
   }
   return { kind: "ratio", ratio };
-}
-
-/**
- * Highest seq already used in the pair's store: the WAL's highest frame key (exactly `<name>/wal/<20 digits>`)
- * and the stored baseline's seq, so a re-attach never reuses a seq (docs/graph-model.md §6 item 15).
- */
-async function bootstrapSeq(pair: PairState, graphName: string): Promise<number> {
-  let seq = 0;
-  if (pair.wal !== undefined) {
-    for (const key of await pair.wal.list(`${pair.prefix}/`)) {
-      const s = parseWalFrameKey(pair.prefix, key);
-      if (s !== undefined && s > seq) seq = s;
-    }
-  }
-  const record: unknown = await pair.snapshot.load(graphName);
-  if (typeof record === "object" && record !== null) {
-    const s = (record as { seq?: unknown }).seq;
-    if (typeof s === "number" && Number.isSafeInteger(s) && s > seq) seq = s;
-  }
-  return seq;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function isBackpressure(err: unknown): err is StorageError {
-  return err instanceof StorageError && err.code === "backpressure";
-}
-
-/** Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses), a closed tier. */
-function cannotSucceed(err: unknown): err is Error {
-  return isPermanent(err) || (err instanceof StorageError && err.code === "closed");
-}
-
-/** What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. */
-function refusedError(graphName: string, seq: number, cause: Error): StorageError {
-  const code = (cause as { code?: unknown }).code;
-  const what = `${cause.name}${typeof code === "string" ? ` ${code}` : ""}: ${cause.message}`;
-  return new StorageError(
-    "write-refused",
-    `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); nothing after it is written ` +
-      "or acknowledged until handle.rebaseline()",
-    { graph: graphName, seq },
-    cause,
-  );
 }
 
 /** True when `path` or one of its ancestor mounts is listed. O(depth). */

@@ -1,0 +1,447 @@
+/**
+ * AttachOutbox: what one attach pair (a snapshot tier and its optional WAL tier) still has to write, in order
+ * (docs/design.md §3.7, §3.15–§3.16). It numbers frames and baselines with the pair's seqs, holds them until the
+ * seq bootstrap is done, an own baseline is durable, or a tier under backpressure drained, retries transient
+ * failures, and stops the pair for good at a refused seq (removing whatever the store holds past the gap).
+ * attachSnapshotStorage decides what goes in (waves, baselines and their cadence); this decides when it is out.
+ * Layer 4 (persistence).
+ */
+import { StorageError } from "../errors.js";
+import { isPermanent } from "../tier/core.js";
+import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import { walFrameCodec } from "../wal/codec.js";
+import type { WALFrame } from "../wal/frame.js";
+import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
+import { diffFrames } from "./decompose.js";
+import type { GraphCheckpointRecord, GraphSnapshotDiff, GraphWALFrame } from "./storage-types.js";
+import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
+
+/** Own-seq baselines remembered above the durable seq (a bound for handles that never flush; see `holes`). */
+const MAX_TRACKED_BASELINES = 4096;
+const noop = (): void => {};
+
+/**
+ * A baseline is `own` when it is the live graph rather than the sum of the frames before it (attach, rebaseline,
+ * every baseline of a pair without a WAL): it takes a seq of its own. A periodic one carries the last frame's seq.
+ * A frames item is numbered on its first save attempt (`frames`) and resumes at `next` on a retry.
+ */
+export type OutboxItem =
+  | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number; own: boolean }
+  | { kind: "frames"; diff: GraphSnapshotDiff; timestampNs: number; frames: GraphWALFrame[] | undefined; next: number };
+
+export class AttachOutbox {
+  /** Last seq handed to a tier (after a stop: the highest seq ever numbered, so a rebaseline goes above it). */
+  #seq = 0;
+  /** Highest seq known durable in both tiers. */
+  #durable = 0;
+  #ready = false;
+  /**
+   * Set when the pair stopped for good (a refused write, a failed bootstrap): nothing more is saved and flush()
+   * rejects with the error this settles to, until rebaseline. Set synchronously; settles once the refused seq
+   * is known and nothing past it is left in the store.
+   */
+  #stopped: Promise<Error> | undefined;
+  /** The save that failed last (the outbox is stuck until it succeeds). */
+  #blocked: Error | undefined;
+  /** While a tier refused a save with backpressure: resolves once both tiers drained (the outbox then moves on). */
+  #room: Promise<void> | undefined;
+  /**
+   * Set while an own baseline is being made durable: no frame leaves the outbox before it (a store never holds
+   * frames above a missing own baseline). Stays set after a transient failure (`gateError`) until flush() retries.
+   */
+  #gate: Promise<void> | undefined;
+  #gateError: Error | undefined;
+  /**
+   * Seqs of own baselines numbered above `durable`, ascending: the holes in the WAL's seqs that are not refused
+   * frames. Capped: forgetting one only makes a later gap search stop earlier (more unacknowledged frames dropped).
+   */
+  #holes: number[] = [];
+  /** Seq of the last baseline saved (the one a refused snapshot flush refers to). */
+  #lastBaseline = 0;
+  /** FIFO: `queue[head]` is next (an index, not shift(): waves queued during the bootstrap can be many). */
+  #queue: Array<OutboxItem | undefined> = [];
+  #head = 0;
+  /** Index in `queue` of the unsent baseline a newer one replaces (-1: none), so the outbox holds at most one. */
+  #replaceable = -1;
+  /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: design.md §3.14). */
+  readonly #seal: boolean;
+  readonly #prefix: string;
+  #bootstrap!: Promise<void>;
+
+  /**
+   * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
+   * not throw).
+   */
+  constructor(
+    readonly graphName: string,
+    readonly snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
+    readonly wal: KvStorageTier<WALFrame> | undefined,
+    private readonly report: (err: unknown) => void,
+    first: OutboxItem,
+  ) {
+    this.#seal = wal?.codecName !== walFrameCodec.name;
+    this.#prefix = graphWalPrefix(graphName);
+    this.#queue.push(first);
+    this.#startBootstrap();
+  }
+
+  /** Last seq handed to a tier. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** True once the pair stopped for good (until `rebaseline`). */
+  get stopped(): boolean {
+    return this.#stopped !== undefined;
+  }
+
+  /** Saves `item` now when nothing waits ahead of it (the steady state), else queues it behind the rest. */
+  submit(item: OutboxItem): void {
+    if (this.#stopped !== undefined) return; // nothing is written past a refused seq until rebaseline
+    if (!this.#ready || this.#gate !== undefined || this.#head !== this.#queue.length) {
+      if (item.kind === "baseline" && (!item.own || this.wal === undefined)) {
+        // A newer baseline holds everything an unsent older one does: memory holds one baseline per pair.
+        if (this.#replaceable >= this.#head) this.#queue[this.#replaceable] = undefined;
+        this.#replaceable = this.#queue.length;
+      }
+      this.#queue.push(item);
+      this.#drain();
+      return;
+    }
+    try {
+      this.#save(item);
+      this.#blocked = undefined;
+    } catch (err) {
+      this.#queue.push(item);
+      this.#fail(item, err);
+    }
+  }
+
+  /**
+   * Makes everything submitted so far durable in both tiers (frames first) and resolves to the durable seq, or
+   * rejects with why it is not: a transient failure (retried by the next flush) or the stop error.
+   */
+  async flush(): Promise<number> {
+    await this.#bootstrap;
+    this.#drain();
+    // Everything handed out before this call is part of it: frames held back by backpressure first leave.
+    while (isBackpressure(this.#blocked) && this.#stopped === undefined) await this.#awaitRoom();
+    if (this.#stopped !== undefined) throw await this.#stopped;
+    if (this.#blocked !== undefined) throw this.#blocked;
+    if (this.#gateError !== undefined) this.#openGate(this.#lastBaseline); // retry the own baseline first
+    // Frames held back by an own baseline leave once it is durable; they are part of this flush.
+    while (this.#gate !== undefined) {
+      await this.#gate;
+      if (this.#stopped !== undefined) throw await this.#stopped;
+      if (this.#gateError !== undefined) throw this.#gateError;
+      if (this.#blocked !== undefined) throw this.#blocked;
+    }
+    const target = this.#seq;
+    if (this.wal !== undefined) {
+      try {
+        await this.wal.flush(); // frames first: a baseline never lands before them
+      } catch (err) {
+        throw await this.#flushFailed(err, "wal");
+      }
+    }
+    try {
+      await this.snapshot.flush();
+    } catch (err) {
+      throw await this.#flushFailed(err, "snapshot");
+    }
+    // Stopped while this flush ran (a later write was refused): nothing is acknowledged any more.
+    if (this.#stopped !== undefined) throw await this.#stopped;
+    if (target > this.#durable) {
+      this.#durable = target;
+      const h = this.#holes;
+      let k = 0;
+      while (k < h.length && (h[k] as number) <= target) k++;
+      if (k > 0) h.splice(0, k);
+    }
+    return this.#durable;
+  }
+
+  /** Resolves once the outbox is not held back by backpressure and both tiers drained. */
+  async drained(): Promise<void> {
+    await this.#bootstrap;
+    while (isBackpressure(this.#blocked) && this.#stopped === undefined) await this.#awaitRoom();
+    await Promise.all([this.wal?.drained?.(), this.snapshot.drained?.()]);
+  }
+
+  /**
+   * First half of a rebaseline: waits for the bootstrap and a stop's gap search; retries a failed bootstrap (the
+   * pair stays stopped meanwhile: waves skipped now must not be written before the baseline that holds them).
+   * Resolves to whether the pair can take the baseline.
+   */
+  async prepareRebaseline(): Promise<boolean> {
+    await this.#bootstrap;
+    if (this.#stopped !== undefined) await this.#stopped; // its gap search and deletes are done
+    if (!this.#ready) {
+      this.#startBootstrap();
+      await this.#bootstrap;
+    }
+    return this.#ready;
+  }
+
+  /** Second half: resumes a prepared pair with `baseline` (an own baseline of the live graph). */
+  rebaseline(baseline: OutboxItem & { kind: "baseline" }): void {
+    this.#stopped = undefined;
+    this.submit(baseline);
+  }
+
+  /** Learns the highest seq in the store, then saves what queued meanwhile. A failure stops the pair (again). */
+  #startBootstrap(): void {
+    this.#bootstrap = this.#bootstrapSeq().then(
+      (seq) => {
+        this.#seq = Math.max(this.#seq, seq);
+        this.#durable = Math.max(this.#durable, seq);
+        this.#ready = true;
+        this.#drain();
+      },
+      (err: unknown) => {
+        // Never write at seqs that may already be taken: the pair stays silent.
+        const e = err instanceof Error ? err : new Error(String(err));
+        this.#clearQueue();
+        this.#stopped = Promise.resolve(e);
+        this.report(e);
+      },
+    );
+  }
+
+  /**
+   * Highest seq already used in the pair's store: the WAL's highest frame key (exactly `<name>/wal/<20 digits>`)
+   * and the stored baseline's seq, so a re-attach never reuses a seq (docs/graph-model.md §6 item 15).
+   */
+  async #bootstrapSeq(): Promise<number> {
+    let seq = 0;
+    if (this.wal !== undefined) {
+      for (const key of await this.wal.list(`${this.#prefix}/`)) {
+        const s = parseWalFrameKey(this.#prefix, key);
+        if (s !== undefined && s > seq) seq = s;
+      }
+    }
+    const record: unknown = await this.snapshot.load(this.graphName);
+    if (typeof record === "object" && record !== null) {
+      const s = (record as { seq?: unknown }).seq;
+      if (typeof s === "number" && Number.isSafeInteger(s) && s > seq) seq = s;
+    }
+    return seq;
+  }
+
+  /** Saves one item (throws what the tier throws); seqs advance only with what was saved. */
+  #save(item: OutboxItem): void {
+    if (item.kind === "baseline") {
+      const seq = item.own ? this.#seq + 1 : this.#seq;
+      this.snapshot.save({
+        name: this.graphName,
+        mode: "full",
+        snapshot: item.snapshot,
+        seq,
+        timestamp_ns: item.timestampNs,
+        format_version: SNAPSHOT_VERSION,
+      });
+      this.#seq = seq;
+      this.#lastBaseline = seq;
+      if (item.own && this.wal !== undefined) {
+        if (this.#holes.push(seq) > MAX_TRACKED_BASELINES) this.#holes.shift();
+        this.#openGate(seq);
+      }
+      return;
+    }
+    const wal = this.wal as KvStorageTier<WALFrame>;
+    // Numbered on first attempt and kept, so a retry re-saves the same seqs under the same keys.
+    const frames = (item.frames ??= diffFrames(item.diff, item.timestampNs, this.#seq, this.#seal));
+    for (; item.next < frames.length; item.next++) {
+      const f = frames[item.next] as GraphWALFrame;
+      wal.save(walFrameKey(this.#prefix, f.frame_seq), f);
+    }
+    if (frames.length > 0) this.#seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
+  }
+
+  /**
+   * Makes the own baseline just saved durable at once, whatever the snapshot tier's debounce, and holds every
+   * frame back until it is: frames above a baseline that never landed would be a hole in the changes.
+   */
+  #openGate(seq: number): void {
+    const gate: Promise<void> = this.snapshot.flush().then(
+      () => {
+        if (this.#gate !== gate) return;
+        this.#gate = undefined;
+        this.#gateError = undefined;
+        this.#drain();
+      },
+      (err: unknown) => {
+        if (this.#gate !== gate) return;
+        if (cannotSucceed(err)) {
+          this.#gate = undefined;
+          void this.#stop(err, seq);
+          return;
+        }
+        // The baseline stays pending in the tier; flush() retries it. Frames keep waiting.
+        this.#gateError = err instanceof Error ? err : new Error(String(err));
+        this.report(err);
+      },
+    );
+    this.#gate = gate;
+    this.#gateError = undefined;
+  }
+
+  /**
+   * Stops the pair for good: nothing more is saved or acknowledged. `refused` is the refused seq, or a search for
+   * it that also removes whatever the store holds past it (never rejects); `report` hears the outcome once.
+   */
+  #stop(cause: Error, refused: number | Promise<number>): Promise<Error> {
+    if (this.#stopped !== undefined) return this.#stopped;
+    this.#clearQueue(); // superseded: a rebaseline writes the live graph
+    this.#blocked = undefined;
+    this.#gate = undefined;
+    this.#gateError = undefined;
+    const settle = (seq: number): Error => {
+      const err = refusedError(this.graphName, seq, cause);
+      this.report(err);
+      return err;
+    };
+    this.#stopped = typeof refused === "number" ? Promise.resolve(settle(refused)) : refused.then(settle);
+    return this.#stopped;
+  }
+
+  /** Records a failed save: the outbox is stuck until a retry succeeds, or the pair stops when no retry can. */
+  #fail(item: OutboxItem, err: unknown): void {
+    if (isBackpressure(err)) {
+      // Not a failure: the store is behind. The item stays in the outbox and leaves once the tiers drained;
+      // `report` hears it once per spell (handle.drained() is the writer's signal).
+      if (!isBackpressure(this.#blocked)) this.report(err);
+      this.#blocked = err;
+      void this.#awaitRoom();
+      return;
+    }
+    if (!cannotSucceed(err)) {
+      this.#blocked = err instanceof Error ? err : new Error(String(err));
+      this.report(err);
+      return;
+    }
+    // The refused save is known exactly and nothing after it reached a tier: there is nothing to remove.
+    // A periodic baseline refused, or an own one or frames that could not even be built.
+    let refused = item.kind === "baseline" && !item.own ? this.#seq : this.#seq + 1;
+    let numbered = refused;
+    if (item.kind === "frames" && item.frames !== undefined) {
+      refused = item.frames[item.next]?.frame_seq ?? refused;
+      numbered = item.frames[item.frames.length - 1]?.frame_seq ?? refused;
+    }
+    this.#seq = Math.max(this.#seq, numbered);
+    void this.#stop(err, refused);
+  }
+
+  /** Drains the outbox again once the tiers that refused with backpressure drained. */
+  #awaitRoom(): Promise<void> {
+    // A custom tier without drained() that refuses with backpressure is retried after a pause, never in a loop.
+    const pause = this.wal?.drained === undefined && this.snapshot.drained === undefined ? delay(10) : undefined;
+    this.#room ??= Promise.all([this.wal?.drained?.(), this.snapshot.drained?.(), pause]).then(
+      () => {
+        this.#room = undefined;
+        this.#drain();
+      },
+      () => {
+        this.#room = undefined; // the tier failed (e.g. closed): the next save reports why
+      },
+    );
+    return this.#room;
+  }
+
+  /** Saves queued items in order until one fails or an own baseline holds the rest back. */
+  #drain(): void {
+    while (this.#ready && this.#stopped === undefined && this.#gate === undefined && this.#head < this.#queue.length) {
+      const item = this.#queue[this.#head];
+      if (item !== undefined) {
+        try {
+          this.#save(item);
+        } catch (err) {
+          this.#fail(item, err);
+          return;
+        }
+        this.#blocked = undefined;
+      }
+      if (this.#replaceable === this.#head) this.#replaceable = -1;
+      this.#queue[this.#head++] = undefined; // released for GC
+    }
+    if (this.#head === this.#queue.length) this.#clearQueue();
+  }
+
+  #clearQueue(): void {
+    if (this.#queue.length !== 0) this.#queue.length = 0;
+    this.#head = 0;
+    this.#replaceable = -1;
+  }
+
+  /**
+   * The WAL tier refused a frame saved since the last acknowledged seq (which one, its flush does not say). Once
+   * everything else this pair handed it is written, the first frame seq the store lacks is the gap; every frame
+   * above it is deleted, so restore and compaction see the changes up to the gap and none after. A store that
+   * cannot be listed counts as holding nothing unacknowledged.
+   */
+  async #dropPastGap(): Promise<number> {
+    const wal = this.wal as KvStorageTier<WALFrame>;
+    await wal.flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
+    const holes = new Set(this.#holes);
+    let gap = this.#durable + 1;
+    try {
+      const stored = new Set<number>();
+      for (const key of await wal.list(`${this.#prefix}/`)) {
+        const s = parseWalFrameKey(this.#prefix, key);
+        if (s !== undefined && s > this.#durable) stored.add(s);
+      }
+      gap = this.#seq + 1; // every frame stored: the pair stops after its last one
+      for (let s = this.#durable + 1; s <= this.#seq; s++) {
+        if (!stored.has(s) && !holes.has(s)) {
+          gap = s;
+          break;
+        }
+      }
+    } catch {
+      // unreadable store: keep the conservative gap
+    }
+    const deletes: Array<Promise<void>> = [];
+    for (let s = gap; s <= this.#seq; s++) {
+      if (!holes.has(s)) deletes.push(wal.delete(walFrameKey(this.#prefix, s)).catch(noop));
+    }
+    await Promise.all(deletes);
+    return gap;
+  }
+
+  /** A tier's flush rejected: a transient failure stays pending in the tier for the next flush; a refusal stops. */
+  #flushFailed(err: unknown, tier: "wal" | "snapshot"): Error | Promise<Error> {
+    if (!cannotSucceed(err)) {
+      this.report(err);
+      return err instanceof Error ? err : new Error(String(err));
+    }
+    if (tier === "wal") return this.#stop(err, this.#dropPastGap());
+    // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
+    return this.#stop(err, this.#lastBaseline);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isBackpressure(err: unknown): err is StorageError {
+  return err instanceof StorageError && err.code === "backpressure";
+}
+
+/** Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses), a closed tier. */
+function cannotSucceed(err: unknown): err is Error {
+  return isPermanent(err) || (err instanceof StorageError && err.code === "closed");
+}
+
+/** What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. */
+function refusedError(graphName: string, seq: number, cause: Error): StorageError {
+  const code = (cause as { code?: unknown }).code;
+  const what = `${cause.name}${typeof code === "string" ? ` ${code}` : ""}: ${cause.message}`;
+  return new StorageError(
+    "write-refused",
+    `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); nothing after it is written ` +
+      "or acknowledged until handle.rebaseline()",
+    { graph: graphName, seq },
+    cause,
+  );
+}

@@ -7,11 +7,9 @@ import type { Codec } from "../codec/types.js";
 import { ownedBytes } from "../codec/bytes.js";
 import { StorageError } from "../errors.js";
 import { walFrameCodec } from "../wal/codec.js";
-import { defaultSnapshotKey } from "../tier/snapshot.js";
-import { assertBucketKey, collectPage } from "../tier/append-layout.js";
-import { assertValidKey } from "../backend/keys.js";
+import { collectPage } from "../tier/append-layout.js";
 import { readOnlyError } from "../backend/read-only.js";
-import { groupBy } from "../tier/append-log.js";
+import { appendBuckets, appendLogShape, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
 import { admit, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
@@ -223,10 +221,8 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
 
   save(snapshot: T): void {
     this.assertWritable();
-    const { filter, keyOf } = this.opts;
-    if (filter && !filter(snapshot)) return;
-    const key = keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, this.name);
-    assertValidKey(key);
+    const key = snapshotSaveKey(snapshot, this.opts, this.name);
+    if (key === undefined) return;
     this.assertRoom();
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
@@ -262,9 +258,7 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
 
   save(key: string, value: T): void {
     this.assertWritable();
-    if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
-    assertValidKey(key);
-    if (this.opts.filter && !this.opts.filter(key, value)) return;
+    if (!kvSaveArgs(key, value, this.opts.filter)) return;
     this.assertRoom();
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
@@ -336,22 +330,16 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     conn: StoreConnection,
     private readonly opts: EngineAppendLogOptions<T>,
   ) {
-    const mode = opts.mode ?? "append";
-    if (mode !== "append" && mode !== "overwrite") throw new RangeError(`mode must be "append" or "overwrite", got ${String(mode)}`);
-    const layout = opts.layout ?? "segments";
-    if (layout !== "segments" && layout !== "array") throw new RangeError(`layout must be "segments" or "array", got ${String(layout)}`);
+    const { mode } = appendLogShape(opts);
     super(conn, "append-log", opts as TierCommonOptions & { codec?: Codec<never> });
     this.mode = mode;
   }
 
   appendEntries(entries: readonly T[]): void {
     this.assertWritable();
-    if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
+    const groups = appendBuckets(entries, this.opts.keyOf);
     if (entries.length === 0) return;
     this.assertRoom();
-    const keyOf = this.opts.keyOf;
-    const groups = keyOf ? groupBy(entries, keyOf) : undefined;
-    if (groups) for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
     // Values too, as inline: one refused entry refuses the call (its path indexes `entries`).
     if (!this.admitted(entries)) return;
     if (!groups) return this.send(this.name, entries);

@@ -8,6 +8,7 @@ import type { Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
 import { valueCheckFor } from "./value-check.js";
 import { listSorted, readValue } from "./read.js";
+import { appendBuckets, appendLogShape } from "./arguments.js";
 import {
   assertBucketKey,
   collectPage,
@@ -61,14 +62,8 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     opts: AppendLogCoreOptions,
   ) {
     super(backend, opts, "append-log");
-    this.mode = opts.mode ?? "append";
-    if (this.mode !== "append" && this.mode !== "overwrite") {
-      throw new RangeError(`mode must be "append" or "overwrite", got ${String(this.mode)}`);
-    }
-    const layout = opts.layout ?? "segments";
-    if (layout !== "segments" && layout !== "array") {
-      throw new RangeError(`layout must be "segments" or "array", got ${String(layout)}`);
-    }
+    const { mode, layout } = appendLogShape(opts);
+    this.mode = mode;
     this.layout = backend.list ? layout : "array";
     if (!codec && this.layout === "array") {
       throw new TypeError("pre-encoded append-log chunks need the segments layout and a backend with list()");
@@ -317,12 +312,11 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     mode: core.mode,
     appendEntries(entries: readonly T[]): void {
       core.assertWritable();
+      const groups = appendBuckets(entries, keyOf);
+      if (entries.length === 0) return;
       core.assertRoom();
-      if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
-      const groups = keyOf ? groupBy(entries, keyOf) : undefined;
-      if (groups) for (const bucket of groups.keys()) assertBucketKey(bucket); // all or nothing
       // Values too: one refused entry refuses the call (its path indexes `entries`).
-      if (entries.length === 0 || !core.admitted(entries)) return;
+      if (!core.admitted(entries)) return;
       if (!groups) return core.append(core.name, entries);
       for (const [bucket, group] of groups) core.append(bucket, group);
     },
@@ -333,16 +327,4 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
     compact: () => handled(core.compact()),
     close: () => core.close(),
   };
-}
-
-/** Routes entries to buckets in first-appearance order (keyOf runs once per entry, on the caller's thread). */
-export function groupBy<T>(entries: readonly T[], keyOf: (e: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const e of entries) {
-    const k = keyOf(e);
-    const g = out.get(k);
-    if (g) g.push(e);
-    else out.set(k, [e]);
-  }
-  return out;
 }

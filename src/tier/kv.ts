@@ -11,7 +11,8 @@ import { validateBackend, validateTierOptions } from "./options.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
-import { assertValidKey, compareKeys } from "../backend/keys.js";
+import { compareKeys } from "../backend/keys.js";
+import { kvSaveArgs } from "./arguments.js";
 
 export class KvCore<T> extends KeyedTierCore<T> {
   constructor(
@@ -157,10 +158,8 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     codecName: codec.name,
     save(key: string, value: T): void {
       core.assertWritable();
+      if (!kvSaveArgs(key, value, filter)) return;
       core.assertRoom();
-      if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
-      assertValidKey(key);
-      if (filter && !filter(key, value)) return;
       core.put(key, value);
     },
     load: (key) => handled(core.load(key)),

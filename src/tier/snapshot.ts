@@ -6,6 +6,7 @@ import type { StorageBackend } from "../backend/types.js";
 import { TierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { readValue } from "./read.js";
+import { snapshotSaveKey } from "./arguments.js";
 import { valueCheckFor } from "./value-check.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
 
@@ -92,22 +93,12 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 }
 
-/** docs/design.md §3.6: a record's own `name` is its key, so a fresh process finds a graph's baseline by graph name. */
-export function defaultSnapshotKey(value: unknown, fallback: string): string {
-  if (typeof value === "object" && value !== null) {
-    const n = (value as { name?: unknown }).name;
-    if (typeof n === "string") return n;
-  }
-  return fallback;
-}
-
 export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorageOptions<T> = {}): SnapshotStorageTier<T> {
   validateBackend(backend);
   validateTierOptions(opts);
   const codec = opts.codec ?? jsonCodecFor<T>();
   const core = new SnapshotCore<T>(backend, codec, opts);
   core.valueCheck = valueCheckFor(codec);
-  const { filter, keyOf } = opts;
   return {
     get name() {
       return core.name;
@@ -117,9 +108,10 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
     codecName: codec.name,
     save(snapshot: T): void {
       core.assertWritable();
+      const key = snapshotSaveKey(snapshot, opts, core.name);
+      if (key === undefined) return;
       core.assertRoom();
-      if (filter && !filter(snapshot)) return;
-      core.put(keyOf ? keyOf(snapshot) : defaultSnapshotKey(snapshot, core.name), snapshot);
+      core.put(key, snapshot);
     },
     load: (key?: string) => handled(core.load(key)),
     flush: () => core.flush(),

@@ -1,0 +1,66 @@
+/**
+ * The argument rules of every tier's public calls, in one place: inline tiers (kv.ts, snapshot.ts, append-log.ts)
+ * and the engine's main-thread proxies (engine/proxies.ts) both call these, so a call is refused the same way in
+ * either mode. One order for a write: writable (the caller) → arguments → filter / keyOf → room (the caller) →
+ * value. A write that turns out to write nothing (filtered out, no entries) is never refused for backpressure.
+ * Nothing here allocates on the kv save path.
+ */
+import { assertValidKey } from "../backend/keys.js";
+import { assertBucketKey } from "./append-layout.js";
+import type { AppendLogLayout, AppendLogMode } from "./types.js";
+
+/** A kv save's key checks, then its filter: false when the filter drops the write. */
+export function kvSaveArgs<T>(key: string, value: T, filter: ((key: string, value: T) => boolean) | undefined): boolean {
+  if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
+  assertValidKey(key);
+  return filter === undefined || filter(key, value);
+}
+
+/** docs/design.md §3.6: a record's own `name` is its key, so a fresh process finds a graph's baseline by graph name. */
+export function defaultSnapshotKey(value: unknown, fallback: string): string {
+  if (typeof value === "object" && value !== null) {
+    const n = (value as { name?: unknown }).name;
+    if (typeof n === "string") return n;
+  }
+  return fallback;
+}
+
+/** A snapshot save's filter, then its key (keyOf, else the record's name, else `fallback`); undefined when filtered out. */
+export function snapshotSaveKey<T>(
+  snapshot: T,
+  opts: { readonly filter?: (snapshot: T) => boolean; readonly keyOf?: (snapshot: T) => string },
+  fallback: string,
+): string | undefined {
+  if (opts.filter && !opts.filter(snapshot)) return undefined;
+  const key = opts.keyOf ? opts.keyOf(snapshot) : defaultSnapshotKey(snapshot, fallback);
+  assertValidKey(key);
+  return key;
+}
+
+/**
+ * An appendEntries call's array check and, with keyOf, its buckets in first-appearance order (keyOf runs once per
+ * entry, on the caller's thread). Every bucket key is checked before anything is appended: all or nothing.
+ * undefined = one bucket (the tier's own).
+ */
+export function appendBuckets<T>(entries: readonly T[], keyOf: ((entry: T) => string) | undefined): Map<string, T[]> | undefined {
+  if (!Array.isArray(entries)) throw new TypeError("appendEntries expects an array");
+  if (!keyOf) return undefined;
+  const out = new Map<string, T[]>();
+  for (const e of entries) {
+    const k = keyOf(e);
+    const g = out.get(k);
+    if (g) g.push(e);
+    else out.set(k, [e]);
+  }
+  for (const bucket of out.keys()) assertBucketKey(bucket);
+  return out;
+}
+
+/** An append-log's mode and layout, defaulted; anything else is refused at creation. */
+export function appendLogShape(opts: { readonly mode?: unknown; readonly layout?: unknown }): { mode: AppendLogMode; layout: AppendLogLayout } {
+  const mode = opts.mode ?? "append";
+  if (mode !== "append" && mode !== "overwrite") throw new RangeError(`mode must be "append" or "overwrite", got ${String(mode)}`);
+  const layout = opts.layout ?? "segments";
+  if (layout !== "segments" && layout !== "array") throw new RangeError(`layout must be "segments" or "array", got ${String(layout)}`);
+  return { mode, layout };
+}

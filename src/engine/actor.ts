@@ -17,6 +17,7 @@ import type { TierCore } from "../tier/core.js";
 import type { Codec } from "../codec/types.js";
 import { resolveCodec } from "./codecs.js";
 import { frameAt } from "./frame-columns.js";
+import { GroupCommit } from "./group-commit.js";
 import { LatencyWindow } from "./latency.js";
 import { ActorCounters } from "./actor-counters.js";
 import { COMPACT_GRAPH_JOB, type ActorJob, type ActorJobContext } from "./jobs.js";
@@ -76,8 +77,7 @@ export class StoreActor implements ActorApi {
    */
   private readonly foldRules = new Map<string, { ratio: number; minBytes: number; baselineBytes: number; walBytes: number }>();
   private readonly compacting = new Set<string>();
-  /** Tiers whose triggered flushes wait for the end of this event-loop turn (group commit). */
-  private readonly holding = new Set<TierCore<unknown>>();
+  private readonly groupCommit = new GroupCommit();
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -153,9 +153,7 @@ export class StoreActor implements ActorApi {
         }
         const entry = this.tier(op.tier);
         const core = entry.core as unknown as TierCore<unknown>;
-        this.holdUntilTurnEnd(core);
-        // Whatever observes the backend sees every write queued before it, in any tier (as inline).
-        if (BARRIERS.has(op.t)) for (const held of this.holding) held.flushDeferred();
+        this.groupCommit.beforeOp(op.t, core);
         const r = this.applyOne(op, entry);
         if ("w" in op && op.w !== undefined) core.weigh(op.w, op.n ?? 0);
         // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
@@ -182,23 +180,6 @@ export class StoreActor implements ActorApi {
     return { settled, errors };
   }
 
-  /**
-   * Group commit: a tier's triggered flushes wait until this turn of the worker's event loop ends, i.e. until
-   * every message already waiting on the port was applied, so a backlog of N messages of sync-through writes
-   * commits in one transaction (one fsync) instead of N. Costs nothing when messages arrive one at a time.
-   */
-  private holdUntilTurnEnd(core: TierCore<unknown>): void {
-    if (this.holding.has(core)) return;
-    core.hold();
-    if (this.holding.size === 0) {
-      setImmediate(() => {
-        const cores = [...this.holding];
-        this.holding.clear();
-        for (const c of cores) c.release();
-      });
-    }
-    this.holding.add(core);
-  }
 
   private applyOne(op: Exclude<Op, { t: "open" }>, entry: TierEntry): Promise<OpResult> | undefined {
     const { core, codec } = entry;
@@ -467,12 +448,6 @@ export class StoreActor implements ActorApi {
     });
   }
 }
-
-/**
- * Ops that observe the backend or end a transaction: sync-through writes queued before them (in any tier, in
- * this message or an earlier one of the same turn) must be written first, exactly as inline.
- */
-const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "changes", "scan", "delete", "compact", "rollback"]);
 
 const bytesCodec: Codec<unknown> = {
   name: "bytes",

@@ -31,13 +31,17 @@ export abstract class TierCore<Batch> {
   private closed = false;
   /** The close in progress: a flush() meanwhile joins it. */
   private closing: Promise<void> | undefined;
-  private holds = 0;
   /** Refusals so far, how many a flush() already reported, and which error reports them (see `refuse`). */
   private refusals = 0;
   private reportedRefusals = 0;
   private unreportedRefusal: Error | undefined;
   private lastRefusal: Error | undefined;
   private deferredFlush = false;
+  /**
+   * Set by a store actor's group commit (src/engine/group-commit.ts): triggered flushes wait for its
+   * `flushDeferred()` so one turn's writes commit together. Inline tiers never set it.
+   */
+  deferTriggeredFlushes = false;
   /** The value rule of the tier's built-in codec, checked when a write is accepted (inline tiers: see value-check.ts). */
   valueCheck: ValueCheck | undefined;
   /** Receives every successful flush's duration (engine stats). */
@@ -205,7 +209,7 @@ export abstract class TierCore<Batch> {
     const every = this.compactEvery;
     const crossed = every !== undefined && Math.floor(prev / every) !== Math.floor(this.count / every);
     if (crossed || !this.debounceMs) {
-      if (this.holds > 0) this.deferredFlush = true;
+      if (this.deferTriggeredFlushes) this.deferredFlush = true;
       else this.flushInBackground();
       return;
     }
@@ -217,22 +221,7 @@ export abstract class TierCore<Batch> {
     }
   }
 
-  /**
-   * While held, triggered flushes wait for `release()`: an actor applying one coalesced message of N saves
-   * to a sync-through tier commits them in one transaction, not N.
-   */
-  hold(): void {
-    this.holds++;
-  }
-
-  release(): void {
-    if (--this.holds === 0 && this.deferredFlush) {
-      this.deferredFlush = false;
-      this.flushInBackground();
-    }
-  }
-
-  /** A flush deferred by hold() runs now: a read in the same message must see the writes queued before it. */
+  /** A triggered flush held back by `deferTriggeredFlushes` runs now (group commit's turn end or a barrier). */
   flushDeferred(): void {
     if (this.deferredFlush) {
       this.deferredFlush = false;
@@ -240,7 +229,7 @@ export abstract class TierCore<Batch> {
     }
   }
 
-  /** True when a triggered flush is waiting for release(). */
+  /** True when a triggered flush is waiting for `flushDeferred()`. */
   protected get hasDeferredFlush(): boolean {
     return this.deferredFlush;
   }

@@ -5,7 +5,7 @@
 import type { SerializedError } from "../errors.js";
 import type { FrameColumns } from "./frame-columns.js";
 import type { AppendLoadOptions, AppendLogLayout, AppendLogMode, RetryOptions } from "../tier/types.js";
-import type { PostgresLeaseOptions } from "../backend/postgres-lease.js";
+import type { PostgresBackendOptions } from "../backend/postgres.js";
 
 /** Which store an actor owns. */
 export type StoreSpec =
@@ -19,18 +19,15 @@ export type StoreSpec =
  * A store in a PostgreSQL database (docs/postgres.md): `store` names it inside the database. The connection lives
  * in the store's actor. The engine reports this spec (stats, onError) with the URL's password removed.
  */
-export interface PostgresStoreSpec {
+/** The backend's options a store spec carries (one definition: the backend's), plus a required `url`. */
+export interface PostgresStoreSpec
+  extends Pick<
+    PostgresBackendOptions,
+    "store" | "schema" | "table" | "readOnly" | "lease" | "statementTimeoutMs" | "connectTimeoutMs"
+  > {
   readonly kind: "postgres";
   /** `postgres://user:password@host:port/database` */
   readonly url: string;
-  readonly store: string;
-  readonly schema?: string;
-  readonly table?: string;
-  /** Reads without the lease (another machine's writer may hold it); writes are refused. */
-  readonly readOnly?: boolean;
-  readonly lease?: PostgresLeaseOptions;
-  readonly statementTimeoutMs?: number;
-  readonly connectTimeoutMs?: number;
 }
 
 /** How a tier's values become bytes: in the worker (built-in or module codec) or on the main thread ("main"). */

@@ -10,6 +10,7 @@
  *   appears): if it moved, the read starts over, a bounded number of times (then StorageError `store-busy`).
  * Layer 4 (graph).
  */
+import { isRecord } from "../base/records.js";
 import type { StorageBackend } from "../backend/types.js";
 import { parseJsonBytes } from "../codec/json.js";
 import { CodecError, RestoreError, StorageError, asStorageError } from "../errors.js";
@@ -504,10 +505,6 @@ async function scanOnce(
   // Frames above a baseline never change; only a compaction deletes them, and it moves the baseline first. So an
   // unmoved baseline means every frame read belongs with it (also when the listing came back empty).
   return (await moved()) ? MOVED : base;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function messageOf(err: unknown): string {

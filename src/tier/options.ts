@@ -1,3 +1,4 @@
+import { isRecord } from "../base/records.js";
 import type { StorageBackend } from "../backend/types.js";
 import type { TierCommonOptions } from "./types.js";
 
@@ -11,9 +12,6 @@ function described(v: unknown): string {
   return /^[aeiou]/.test(typeof v) ? `an ${typeof v}` : `a ${typeof v}`;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /**
  * docs/design.md §3.3: a tier refuses nonsense arguments when it is created, naming what was wrong, instead of

@@ -94,7 +94,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
   }
 
   /** The bucket key and (in the segments layout) its longest segment key must both be storable. */
-  private checkBucket(bucket: string): void {
+  checkBucket(bucket: string): void {
     assertBucketKey(bucket);
     this.checkKey(bucket);
     if (this.layout === "segments") this.checkKey(segmentKey(bucket, 0));
@@ -318,6 +318,8 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
       // Values too: one refused entry refuses the call (its path indexes `entries`).
       if (!core.admitted(entries)) return;
       if (!groups) return core.append(core.name, entries);
+      // Every bucket first: a key the backend refuses must refuse the whole call, not follow buckets already taken.
+      for (const bucket of groups.keys()) core.checkBucket(bucket);
       for (const [bucket, group] of groups) core.append(bucket, group);
     },
     loadEntries: (o) => handled(core.loadEntries(o)),

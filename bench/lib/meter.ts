@@ -9,6 +9,7 @@
  *   its poll wait, including time blocked in a synchronous syscall (an inline fsync) or descheduled.
  * - `processCpuMs`: user + system CPU of every thread: the total price, not the main thread's share.
  */
+import type { Bench } from "tinybench";
 import { readFileSync } from "node:fs";
 import { performance, type EventLoopUtilization } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -80,4 +81,46 @@ export class MainThreadMeter {
 /** Per-op microseconds of a meter figure (undefined stays undefined). */
 export function usPerOp(ms: number | undefined, ops: number): number | undefined {
   return ms === undefined || ops <= 0 ? undefined : (ms * 1000) / ops;
+}
+
+/** What a metered stream task measured: main-thread CPU over the measured run and the frames it streamed. */
+export interface StreamReading {
+  reading?: MeterReading;
+  frames: number;
+}
+
+/**
+ * Adds one tinybench task per contender that streams `frames` frames per sample, metering the main thread over the
+ * measured run only (not warm-up); `readings` receives each contender's figures under its name.
+ */
+export function addMeteredStreams(
+  bench: Bench,
+  contenders: readonly { readonly name: string; stream(frames: number): Promise<unknown> }[],
+  frames: number,
+  readings: Map<string, StreamReading>,
+): void {
+  for (const c of contenders) {
+    const m: StreamReading = { frames: 0 };
+    readings.set(c.name, m);
+    let meter: MainThreadMeter | undefined;
+    bench.add(
+      c.name,
+      async () => {
+        await c.stream(frames);
+        if (meter) m.frames += frames;
+      },
+      {
+        async: true,
+        beforeAll: async (mode) => {
+          if (mode === "run") meter = await MainThreadMeter.start();
+        },
+        afterAll: async (mode) => {
+          if (mode === "run" && meter) {
+            m.reading = await meter.stop();
+            meter = undefined;
+          }
+        },
+      },
+    );
+  }
 }

@@ -16,7 +16,7 @@ import { attachSnapshotStorage, type AttachPair } from "../../src/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey } from "../../src/wal/index.js";
 import { buildGraph, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, info, notMeasured, ratio } from "../lib/goals.js";
-import { MainThreadMeter, usPerOp, type MeterReading } from "../lib/meter.js";
+import { addMeteredStreams, usPerOp, type StreamReading } from "../lib/meter.js";
 import { startPostgresServer, type PostgresServer } from "../lib/postgres-server.js";
 import { latencyOf, newBench, type Budget } from "../lib/timing.js";
 import type { Row, Suite, SuiteContext, SuiteOutput } from "../lib/types.js";
@@ -212,7 +212,7 @@ export const postgresSuite: Suite = {
     const db = await database(ctx);
     const engine = openStorageEngine();
     const contenders: Contender[] = [];
-    const readings = new Map<string, { reading?: MeterReading; frames: number }>();
+    const readings = new Map<string, StreamReading>();
     const bench = newBench("PostgreSQL durable frames", budget);
     let failovers: number[];
     try {
@@ -220,30 +220,7 @@ export const postgresSuite: Suite = {
       const viaEngine = attached(engine, { kind: "postgres", url: db.url, schema: db.schema, store: "bench" });
       contenders.push(viaEngine);
       await viaEngine.ready;
-      for (const c of contenders) {
-        const m: { reading?: MeterReading; frames: number } = { frames: 0 };
-        readings.set(c.name, m);
-        let meter: MainThreadMeter | undefined;
-        bench.add(
-          c.name,
-          async () => {
-            await c.stream(frames);
-            if (meter) m.frames += frames;
-          },
-          {
-            async: true,
-            beforeAll: async (mode) => {
-              if (mode === "run") meter = await MainThreadMeter.start();
-            },
-            afterAll: async (mode) => {
-              if (mode === "run" && meter) {
-                m.reading = await meter.stop();
-                meter = undefined;
-              }
-            },
-          },
-        );
-      }
+      addMeteredStreams(bench, contenders, frames, readings);
       ctx.log(`suite 6: ${contenders.length} contenders, ${frames} frames per sample`);
       await bench.run();
       for (const c of contenders.splice(0)) await c.close();

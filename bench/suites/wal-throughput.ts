@@ -12,7 +12,7 @@ import { sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
 import { buildGraph, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, ratio, verdict } from "../lib/goals.js";
-import { MainThreadMeter, usPerOp, type MeterReading } from "../lib/meter.js";
+import { addMeteredStreams, usPerOp, type StreamReading } from "../lib/meter.js";
 import { latencyOf, newBench, type Budget } from "../lib/timing.js";
 import type { Row, Suite, SuiteContext, SuiteOutput } from "../lib/types.js";
 import { asUnsealed, makeFrameBody, makeKeys } from "../lib/workload.js";
@@ -143,34 +143,11 @@ export const walThroughputSuite: Suite = {
       : { time: 3000, iterations: 10, warmupTime: 500, warmupIterations: 2 };
     const engine = openStorageEngine();
     const contenders: Contender[] = [];
-    const readings = new Map<string, { reading?: MeterReading; frames: number }>();
+    const readings = new Map<string, StreamReading>();
     const bench = newBench("durable WAL throughput", budget);
     try {
       await openContenders(ctx, engine, contenders);
-      for (const c of contenders) {
-        const m: { reading?: MeterReading; frames: number } = { frames: 0 };
-        readings.set(c.name, m);
-        let meter: MainThreadMeter | undefined;
-        bench.add(
-          c.name,
-          async () => {
-            await c.stream(frames);
-            if (meter) m.frames += frames;
-          },
-          {
-            async: true,
-            beforeAll: async (mode) => {
-              if (mode === "run") meter = await MainThreadMeter.start();
-            },
-            afterAll: async (mode) => {
-              if (mode === "run" && meter) {
-                m.reading = await meter.stop();
-                meter = undefined;
-              }
-            },
-          },
-        );
-      }
+      addMeteredStreams(bench, contenders, frames, readings);
       ctx.log(`suite 2: ${contenders.length} contenders, ${frames} frames per sample`);
       await bench.run();
     } finally {

@@ -79,17 +79,28 @@ export interface SerializedError {
   message: string;
   details?: ErrorDetails;
   stack?: string;
+  /** The error's own `cause` (e.g. the OS error under a backend-error), so it survives the thread boundary. */
+  cause?: SerializedError;
 }
 
+/** Causes kept across a thread boundary: enough for any chain we build, bounded against cyclic ones. */
+const MAX_CAUSE_DEPTH = 4;
+
 export function serializeError(err: unknown): SerializedError {
+  return serializeAt(err, 0);
+}
+
+function serializeAt(err: unknown, depth: number): SerializedError {
   if (err instanceof Error) {
     const coded = err as Error & { code?: unknown; details?: unknown };
+    const cause = err.cause !== undefined && depth < MAX_CAUSE_DEPTH ? serializeAt(err.cause, depth + 1) : undefined;
     return {
       name: err.name,
       code: typeof coded.code === "string" ? coded.code : undefined,
       message: err.message,
       details: isPlainRecord(coded.details) ? safeDetails(coded.details) : undefined,
       stack: err.stack,
+      ...(cause !== undefined ? { cause } : {}),
     };
   }
   return { name: "Error", message: String(err) };
@@ -119,6 +130,7 @@ export function deserializeError(s: SerializedError): Error {
       if (s.code !== undefined) (err as Error & { code: string }).code = s.code;
   }
   if (s.stack) err.stack = s.stack;
+  if (s.cause !== undefined) Object.defineProperty(err, "cause", { value: deserializeError(s.cause), writable: true, configurable: true });
   return err;
 }
 

@@ -74,6 +74,11 @@ describe("failed flushes", () => {
     expectCoded(kvErr, StorageError, "backend-error");
     expectCoded(logErr, StorageError, "backend-error");
     expect((kvErr as StorageError).details.osCode).toBe("ENOTDIR");
+    // The OS failure itself crosses the thread boundary as the error's cause, as it is inline.
+    const cause = (kvErr as Error).cause as (Error & { code?: string }) | undefined;
+    expect(cause).toBeInstanceOf(Error);
+    expect(cause!.code).toBe("ENOTDIR");
+    expect(cause!.message).toMatch(/ENOTDIR/);
     await waitFor(() => reported.length >= 2); // reports travel on their own channel
     expect(reported.map((r) => (r.error as StorageError).code)).toEqual(["backend-error", "backend-error"]);
     expect(reported.map((r) => r.tier).sort()).toEqual(["kv", "log"]);

@@ -229,9 +229,15 @@ export abstract class TierCore<Batch> {
     }
   }
 
-  /** True when a triggered flush is waiting for `flushDeferred()`. */
-  protected get hasDeferredFlush(): boolean {
-    return this.deferredFlush;
+  /**
+   * A write is about to replace a pending value it does not supersede (a single-slot tier taking another key).
+   * Holding a triggered flush may change when values are written, never which: a held one was owed the older
+   * value when it was triggered, so it runs now. Without a held flush the documented last-write-wins applies (a
+   * debounce window lets the newer value win). The rule lives here, beside the holding, so a tier that has a
+   * single slot needs to say only that it displaces, not who holds flushes or why.
+   */
+  protected displacing(): void {
+    this.flushDeferred();
   }
 
   private flushInBackground(): void {

@@ -32,8 +32,8 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     this.assertWritable();
     this.checkKey(key);
     if (!this.admitted(value)) return;
-    // Sync-through saves held for one message must not collapse into one slot across different keys.
-    if (this.pending && this.pending.key !== key && this.hasDeferredFlush) this.flushDeferred();
+    // One slot: another key displaces the pending record (the core decides what that owes, see `displacing`).
+    if (this.pending && this.pending.key !== key) this.displacing();
     this.pending = { key, value };
     this.stats.pendingEntries = 1;
     this.accepted(1, this.weightOf(value));

@@ -12,6 +12,8 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * Throws `StorageError("invalid-key")` unless `key` is a string that UTF-8 can carry.
  * Lone surrogates are rejected because every persistent form (file names, SQLite TEXT) is UTF-8,
  * where they would silently become U+FFFD and collide with other keys.
+ * Where it runs on a tier write: once at the tier's public entry (src/tier/arguments.ts), and again in the backend's
+ * own write/batch, because backends are public API that callers use without a tier. Tier cores do not repeat it.
  */
 export function assertValidKey(key: unknown, what = "key"): asserts key is string {
   if (typeof key !== "string") {
@@ -37,7 +39,7 @@ export function sortKeys(keys: Iterable<string>): string[] {
   return Array.from(keys).sort(compareCodePoints);
 }
 
-/** Validates a batch up front so a bad op anywhere means nothing is applied. */
+/** Validates a batch up front so a bad op anywhere means nothing is applied (every backend's writeBatch: public API). */
 export function assertValidBatch(ops: unknown): asserts ops is readonly BatchOp[] {
   if (!Array.isArray(ops)) throw new TypeError("ops must be an array");
   ops.forEach((op: unknown, i) => {

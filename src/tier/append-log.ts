@@ -54,6 +54,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
   readonly mode: AppendLogMode;
   readonly layout: AppendLogLayout;
   private readonly nextSegment: Map<string, number>;
+  private ownBucketChecked = false;
 
   constructor(
     backend: StorageBackend,
@@ -73,11 +74,22 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     this.nextSegment = alloc;
   }
 
-  /** Entries already routed to their bucket (keyOf ran in the caller). */
+  /** Entries already routed to their bucket (keyOf ran in the caller, which checked the bucket key's shared rule). */
   append(bucket: string, entries: readonly T[]): void {
     this.assertWritable();
     if (entries.length === 0) return;
     this.checkBucket(bucket);
+    this.take(bucket, entries);
+  }
+
+  /** One call's buckets, all or nothing: a key the backend refuses refuses the call before any bucket takes entries. */
+  appendGroups(groups: ReadonlyMap<string, readonly T[]>): void {
+    this.assertWritable();
+    for (const bucket of groups.keys()) this.checkBucket(bucket);
+    for (const [bucket, entries] of groups) this.take(bucket, entries);
+  }
+
+  private take(bucket: string, entries: readonly T[]): void {
     this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length });
     this.stats.pendingEntries += entries.length;
     this.accepted(entries.length, entries.length * this.entryEstimate());
@@ -93,11 +105,19 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     this.accepted(count, bytes.byteLength);
   }
 
-  /** The bucket key and (in the segments layout) its longest segment key must both be storable. */
-  checkBucket(bucket: string): void {
-    assertBucketKey(bucket);
+  /**
+   * The backend must be able to store the bucket key and (segments layout) its longest segment key. A caller's
+   * bucket passed the shared rule at the public entry (arguments.ts). The tier's own bucket, its name, is nobody's
+   * argument: it gets the shared rule here, and since it never changes, all of this once.
+   */
+  private checkBucket(bucket: string): void {
+    if (bucket === this.name) {
+      if (this.ownBucketChecked) return;
+      assertBucketKey(bucket);
+    }
     this.checkKey(bucket);
     if (this.layout === "segments") this.checkKey(segmentKey(bucket, 0));
+    if (bucket === this.name) this.ownBucketChecked = true;
   }
 
   private bucket(key: string): Bucket<T> {
@@ -317,10 +337,8 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
       core.assertRoom();
       // Values too: one refused entry refuses the call (its path indexes `entries`).
       if (!core.admitted(entries)) return;
-      if (!groups) return core.append(core.name, entries);
-      // Every bucket first: a key the backend refuses must refuse the whole call, not follow buckets already taken.
-      for (const bucket of groups.keys()) core.checkBucket(bucket);
-      for (const [bucket, group] of groups) core.append(bucket, group);
+      if (!groups) core.append(core.name, entries);
+      else core.appendGroups(groups);
     },
     loadEntries: (o) => handled(core.loadEntries(o)),
     flush: () => core.flush(),

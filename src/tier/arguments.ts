@@ -3,7 +3,8 @@
  * and the engine's main-thread proxies (engine/proxies.ts) both call these, so a call is refused the same way in
  * either mode. One order for a write: writable (the caller) → arguments → filter / keyOf → room (the caller) →
  * value. A write that turns out to write nothing (filtered out, no entries) is never refused for backpressure.
- * Nothing here allocates on the kv save path.
+ * Nothing here allocates on the kv save path. The shared key rule (backend/keys.ts) runs here and nowhere else on
+ * the tier side: the cores (and a store actor applying a proxy's ops) check only the backend's own rule.
  */
 import { assertValidKey } from "../backend/keys.js";
 import { assertBucketKey } from "./append-layout.js";

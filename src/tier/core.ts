@@ -12,7 +12,6 @@ import { handled } from "../base/promises.js";
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
-import { assertValidKey } from "../backend/keys.js";
 import { readOnlyError } from "../backend/read-only.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
 import { admit, type ValueCheck } from "./value-check.js";
@@ -161,9 +160,12 @@ export abstract class TierCore<Batch> {
   /** Drops everything pending (rollback). */
   protected abstract clearPending(): void;
 
-  /** A key the backend could never store is refused when the write is accepted, alone (never poisoning a flush). */
+  /**
+   * A key the backend could never store is refused when the write is accepted, alone (never poisoning a flush).
+   * Only the backend's own rule: the shared key rule ran once at the public entry (arguments.ts), inline or in the
+   * main-thread proxy whose ops an actor applies, and the backend's write/batch checks again on its side.
+   */
   protected checkKey(key: string): void {
-    assertValidKey(key);
     this.backend.checkKey?.(key);
   }
 

@@ -88,7 +88,6 @@ export {
   type AppendLogMode,
   type AppendLogStorageOptions,
   type AppendLogStorageTier,
-  type BackgroundFoldRule,
   type BaseStorageTier,
   type KvStorageOptions,
   type KvStorageTier,

@@ -7,10 +7,11 @@ import { threadId, type MessagePort } from "node:worker_threads";
 import { expose } from "comlink";
 import { StoreActor } from "../src/engine/actor.js";
 import type { ActorJob } from "../src/engine/jobs.js";
+import type { CommitWatcherDefinition } from "../src/engine/commit-watchers.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
 import { isRequestsMessage, isWritesMessage, type ActorOptions } from "../src/engine/protocol.js";
 import { answer, portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
-import { actorJobs } from "./jobs.js";
+import { actorJobs, commitWatchers } from "./jobs.js";
 
 useTypedErrors(); // calls that throw reach the main thread as our typed errors
 
@@ -21,10 +22,24 @@ export interface HostActorTask {
   heartbeatMs?: number;
 }
 
-export default async function hostActor(task: HostActorTask): Promise<string> {
+/** What an entry registers in its store actors. */
+export interface ActorRegistry {
+  readonly jobs: ReadonlyMap<string, ActorJob>;
+  readonly watchers: readonly CommitWatcherDefinition<unknown>[];
+}
+
+/** The package's entry: the jobs and watchers of workers/jobs.ts. */
+export default hostActorWith({ jobs: actorJobs, watchers: commitWatchers });
+
+/** A worker entry whose store actors run `registry` (tests build entries with jobs and watchers of their own). */
+export function hostActorWith(registry: ActorRegistry): (task: HostActorTask) => Promise<string> {
+  return (task) => hostActor(task, registry);
+}
+
+async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<string> {
   const beat = heartbeat(task);
   try {
-    const actor = new StoreActor(task.options, actorJobs as ReadonlyMap<string, ActorJob>);
+    const actor = new StoreActor(task.options, registry.jobs, registry.watchers);
     expose(actor, portEndpoint(task.port));
     // Batches of ops travel outside comlink (writes alone unanswered, requests answered by one ResultsMessage); on
     // its port, handed to the actor synchronously, so in mailbox order with its calls.

@@ -1,7 +1,9 @@
 /**
  * The store actor: lives in a worker thread and is the only writer of one store. It owns the backend
  * connection, the tier cores (pending buffers, debounce timers, cadence), encoding + checksums, and runs
- * every op in mailbox order, so two flushes of one store can never interleave.
+ * every op in mailbox order, so two flushes of one store can never interleave. This file is the mailbox, the op
+ * dispatch and tier open/close; the counters live in actor-stats.ts, policies on what was committed in the commit
+ * watchers the worker entry registers (commit-watchers.ts), and jobs run by name (jobs.ts).
  */
 import { threadId } from "node:worker_threads";
 import { memoryBackend } from "../backend/memory.js";
@@ -18,10 +20,9 @@ import type { Codec } from "../codec/types.js";
 import { resolveCodec } from "./codecs.js";
 import { frameAt } from "./frame-columns.js";
 import { GroupCommit } from "./group-commit.js";
-import { LatencyWindow } from "./latency.js";
-import { ActorCounters } from "./actor-counters.js";
-import { COMPACT_GRAPH_JOB, type ActorJob, type ActorJobContext } from "./jobs.js";
-import { splitWalFrameKey } from "../wal/keys.js";
+import { ActorStats } from "./actor-stats.js";
+import type { ActorJob, ActorJobContext } from "./jobs.js";
+import { CommitWatchers, type CommitWatcherDefinition, type WatcherJobOutcome } from "./commit-watchers.js";
 import {
   type ActorApi,
   type ActorEvent,
@@ -66,17 +67,8 @@ export class StoreActor implements ActorApi {
   private readonly failedOpens = new Map<number, unknown>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private sink: ((e: ActorEvent) => void) | undefined;
-  private readonly latency = new LatencyWindow();
-  /** Shared with the main thread, which reads stats and backpressure from them without a message. */
-  private readonly counters: ActorCounters;
-  /** Frames and bytes committed per graph since its last (auto) compaction. */
-  private readonly walGrowth = new Map<string, { frames: number; bytes: number }>();
-  /**
-   * Graphs folded by size (attach's default with engine tiers, docs/design.md §3.18), by name: frame bytes
-   * committed since the graph's last baseline against that baseline's stored size.
-   */
-  private readonly foldRules = new Map<string, { ratio: number; minBytes: number; baselineBytes: number; walBytes: number }>();
-  private readonly compacting = new Set<string>();
+  private readonly stats: ActorStats;
+  private readonly watchers: CommitWatchers;
   private readonly groupCommit = new GroupCommit();
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
@@ -85,8 +77,14 @@ export class StoreActor implements ActorApi {
   constructor(
     private readonly options: ActorOptions,
     private readonly jobs: ReadonlyMap<string, ActorJob> = new Map(),
+    watchers: readonly CommitWatcherDefinition<unknown>[] = [],
   ) {
-    this.counters = new ActorCounters(options.counters);
+    this.stats = new ActorStats(options.counters, (tier) => this.emit({ type: "recovered", tier }));
+    this.watchers = new CommitWatchers(
+      watchers,
+      { options, runJob: (name, args, subject) => this.runWatcherJob(name, args, subject) },
+      (err) => this.emitError(err, undefined),
+    );
     this.opening = openBackend(options.store, options.synchronous).then(
       (backend) => void (this.backend = backend),
       (error: unknown) => void (this.openError = { error }),
@@ -166,7 +164,7 @@ export class StoreActor implements ActorApi {
         }
       } catch (err) {
         // A write that never reached a tier is settled now: the main thread's backlog must not count it forever.
-        if ("w" in op && op.w !== undefined) this.settled(op.w, op.n ?? 0);
+        if ("w" in op && op.w !== undefined) this.stats.settled(op.w, op.n ?? 0);
         if ("id" in op) settled.push(Promise.resolve(failure(op.id, err)));
         else {
           // A write refused when applied (e.g. a key the backend can never store) is a refusal of its tier;
@@ -210,8 +208,13 @@ export class StoreActor implements ActorApi {
       case "refuse":
         core.refuse(deserializeFromWire(op.error));
         return undefined;
-      case "fold-rule":
-        this.foldRules.set(op.graph, { ratio: op.ratio, minBytes: op.minBytes, baselineBytes: 0, walBytes: 0 });
+      case "configure-watcher":
+        // Not the tier's fault: a watcher this worker entry lacks is reported, the tier keeps working.
+        try {
+          this.watchers.configure(op.watcher, op.key, op.config);
+        } catch (err) {
+          this.emitError(err instanceof Error ? err : new Error(String(err)), core.name);
+        }
         return undefined;
       case "flush":
         return this.result(op.id, core.flush().then(() => null));
@@ -269,101 +272,9 @@ export class StoreActor implements ActorApi {
     // The main thread bounds the store's backlog (it weighs each write it posts); the actor acknowledges.
     core.selfWeighing = false;
     core.maxPendingBytes = undefined;
-    core.settleObserver = (bytes, entries) => this.settled(bytes, entries);
-    core.flushObserver = (ms) => this.flushed(ms);
-    core.attemptObserver = (ok, failingChanged) => this.attempted(ok, failingChanged, spec.name);
-    core.writeObserver = (ops) => {
-      let bytes = 0;
-      for (const op of ops) if (op.op === "put") bytes += op.value.byteLength;
-      this.counters.add("bytesWritten", bytes);
-      this.counters.add("writes", ops.length);
-      this.countWalGrowth(ops);
-    };
+    this.stats.observe(core as unknown as TierCore<unknown>, spec.name, (batch) => this.watchers.committed(batch));
     this.tiers.set(id, { core, codec });
     return null;
-  }
-
-  private settled(bytes: number, entries: number): void {
-    this.counters.add("settledBytes", bytes);
-    this.counters.add("settledEntries", entries);
-  }
-
-  private flushed(ms: number): void {
-    this.latency.record(ms);
-    const n = this.counters.get("flushes") + 1;
-    this.counters.set("flushes", n);
-    // Percentiles sort the window: refreshed on every flush while it is small, then every 16th.
-    if (n < 64 || n % 16 === 0) {
-      this.counters.set("flushP50Us", (this.latency.percentile(50) ?? 0) * 1000);
-      this.counters.set("flushP99Us", (this.latency.percentile(99) ?? 0) * 1000);
-    }
-  }
-
-  private attempted(ok: boolean, failingChanged: boolean, tier: string | undefined): void {
-    this.counters.add("flushAttempts", 1);
-    if (!ok) this.counters.add("failedFlushes", 1);
-    if (!failingChanged) return;
-    this.counters.add("failingTiers", ok ? -1 : 1);
-    if (ok) {
-      try {
-        this.sink?.({ type: "recovered", tier });
-      } catch {
-        // the main thread is gone; nothing to report to
-      }
-    }
-  }
-
-  private countWalGrowth(ops: readonly { op: string; key: string; value?: Uint8Array }[]): void {
-    const auto = this.options.autoCompact;
-    if (auto === undefined && this.foldRules.size === 0) return;
-    for (const op of ops) {
-      if (op.op !== "put") continue;
-      const bytes = op.value?.byteLength ?? 0;
-      const folded = this.foldRules.get(op.key);
-      if (folded !== undefined) {
-        // A baseline of a graph folded by size was written (attach's own): the WAL before it no longer counts.
-        folded.baselineBytes = bytes;
-        folded.walBytes = 0;
-        continue;
-      }
-      const graph = splitWalFrameKey(op.key)?.graphName;
-      if (graph === undefined) continue;
-      let due = false;
-      if (auto !== undefined) {
-        let g = this.walGrowth.get(graph);
-        if (!g) this.walGrowth.set(graph, (g = { frames: 0, bytes: 0 }));
-        g.frames++;
-        g.bytes += bytes;
-        due =
-          (auto.everyFrames !== undefined && g.frames >= auto.everyFrames) ||
-          (auto.everyBytes !== undefined && g.bytes >= auto.everyBytes);
-      }
-      const rule = this.foldRules.get(graph);
-      if (rule !== undefined) {
-        rule.walBytes += bytes;
-        due ||= rule.walBytes > rule.ratio * Math.max(rule.baselineBytes, rule.minBytes);
-      }
-      if (due && !this.compacting.has(graph)) this.autoCompact(graph);
-    }
-  }
-
-  private autoCompact(graphName: string): void {
-    this.compacting.add(graphName);
-    this.walGrowth.set(graphName, { frames: 0, bytes: 0 });
-    const rule = this.foldRules.get(graphName);
-    if (rule !== undefined) rule.walBytes = 0;
-    const keep = this.options.autoCompact?.keepFrames;
-    void this.runJob(COMPACT_GRAPH_JOB, { graphName, ...(keep !== undefined ? { keepFrames: keep } : {}) }).then(
-      (value) => {
-        this.compacting.delete(graphName);
-        const bytes = (value as { baselineBytes?: unknown } | null)?.baselineBytes;
-        if (rule !== undefined && typeof bytes === "number") rule.baselineBytes = bytes;
-      },
-      (err: unknown) => {
-        this.compacting.delete(graphName);
-        this.emitError(err instanceof Error ? err : new Error(String(err)), graphName);
-      },
-    );
   }
 
   private retire(id: number): void {
@@ -401,9 +312,13 @@ export class StoreActor implements ActorApi {
   }
 
   private emitError(err: Error, tier: string | undefined): void {
-    this.counters.add("errors", 1);
+    this.stats.errorReported();
+    this.emit({ type: "error", error: serializeError(err), tier });
+  }
+
+  private emit(event: ActorEvent): void {
     try {
-      this.sink?.({ type: "error", error: serializeError(err), tier });
+      this.sink?.(event);
     } catch {
       // the main thread is gone; nothing to report to
     }
@@ -416,6 +331,17 @@ export class StoreActor implements ActorApi {
       const ctx: ActorJobContext = { backend: this.requireBackend(), flushAll: () => this.flushAll() };
       return job(ctx, args);
     });
+  }
+
+  /** A job a commit watcher asked for: its failure is reported here, so the watcher need not catch. */
+  private runWatcherJob(name: string, args: unknown, subject: string | undefined): Promise<WatcherJobOutcome> {
+    return this.runJob(name, args).then(
+      (value) => ({ ok: true, value }),
+      (err: unknown) => {
+        this.emitError(err instanceof Error ? err : new Error(String(err)), subject);
+        return { ok: false };
+      },
+    );
   }
 
   private async flushAll(): Promise<void> {

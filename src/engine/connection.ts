@@ -49,8 +49,8 @@ interface TierRecord {
   dirty: boolean;
   /** Writes lost with an actor and not reported yet: the tier's next flush in the new actor rejects with this. */
   lost: Error | undefined;
-  /** Fold rules sent for this tier, sent again to a new actor. */
-  readonly foldRules: Map<string, Op>;
+  /** The last commit-watcher config sent through this tier per watcher and key, sent again to a new actor. */
+  readonly watcherConfigs: Map<string, Op>;
 }
 
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
@@ -193,7 +193,7 @@ export class StoreConnection {
 
   /** Opens a tier in the actor and remembers it (a new actor reopens it); its failure is the actor's to report. */
   openTier(tier: number, spec: TierSpec): void {
-    this.tiers.set(tier, { spec, dirty: false, lost: undefined, foldRules: new Map() });
+    this.tiers.set(tier, { spec, dirty: false, lost: undefined, watcherConfigs: new Map() });
     this.request({ t: "open", tier, spec }).catch(() => undefined);
   }
 
@@ -282,7 +282,7 @@ export class StoreConnection {
       const rec = this.tiers.get(op.tier);
       if (rec === undefined) continue;
       if (op.t === "flush" || op.t === "close") rec.dirty = false;
-      else if (op.t === "fold-rule") rec.foldRules.set(op.graph, op);
+      else if (op.t === "configure-watcher") rec.watcherConfigs.set(`${op.watcher}\n${op.key}`, op);
       else if (op.t === "put" || op.t === "puts" || op.t === "frames" || op.t === "append" || op.t === "refuse") rec.dirty = true;
     }
   }
@@ -551,14 +551,14 @@ export class StoreConnection {
   }
 
   /**
-   * A new actor for the store, its mailbox starting with: every open tier reopened (same ids), their fold rules,
+   * A new actor for the store, its mailbox starting with: every open tier reopened (same ids), their watcher configs,
    * and for each tier whose writes were lost unreported a refusal, so its next flush rejects with why.
    */
   private revive(): void {
     this.start();
     for (const [tier, rec] of this.tiers) {
       this.request({ t: "open", tier, spec: rec.spec }).catch(() => undefined);
-      for (const rule of rec.foldRules.values()) this.queue.push(rule);
+      for (const config of rec.watcherConfigs.values()) this.queue.push(config);
       if (rec.lost) this.queue.push(refusal(tier, rec.lost));
       rec.lost = undefined;
     }

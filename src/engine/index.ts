@@ -1,5 +1,4 @@
 export { openStorageEngine, storeKey, workerEntryPath } from "./engine.js";
-export { COMPACT_GRAPH_JOB } from "./jobs.js";
 export type { StorageEngine, StorageEngineOptions, StoreStats } from "./engine.js";
 export type { StoreSpec, PostgresStoreSpec, AutoCompactOptions } from "./protocol.js";
 export type { ActorJob, ActorJobContext } from "./jobs.js";

@@ -1,7 +1,8 @@
 /**
  * Named jobs the store actor runs on its backend without understanding them: the layer that owns a job writes it
  * against this contract and registers it in the worker entry (workers/jobs.ts), and types its result for callers
- * (e.g. src/persistence/compaction.ts's compactGraphInEngine over StorageEngine.runJob).
+ * (e.g. src/persistence/compaction.ts's compactGraphInEngine over StorageEngine.runJob). Commit watchers
+ * (commit-watchers.ts) run jobs too, when what the actor committed calls for one.
  */
 import type { StorageBackend } from "../backend/types.js";
 
@@ -10,12 +11,6 @@ export interface ActorJobContext {
   /** Makes every tier's pending writes durable first (so no older buffered baseline can land after the job). */
   flushAll(): Promise<void>;
 }
-
-/**
- * Name under which the worker entry registers graph compaction (workers/jobs.ts). The engine knows only the name:
- * its autoCompact option runs the job when a graph's WAL grew enough.
- */
-export const COMPACT_GRAPH_JOB = "compact-graph";
 
 /** A job runs on the actor's backend in mailbox order; `args` and its result cross threads by structured clone. */
 export type ActorJob = (ctx: ActorJobContext, args: unknown) => Promise<unknown>;

@@ -59,6 +59,7 @@ export interface AutoCompactOptions {
 
 export interface ActorOptions {
   readonly store: StoreSpec;
+  /** The engine's option, passed on to the commit watchers (the persistence layer's implements it). */
   readonly autoCompact?: AutoCompactOptions;
   readonly synchronous: "FULL" | "NORMAL" | "OFF" | "EXTRA";
   /** The counters shared with the main thread (actor-counters.ts); set by the connection. */
@@ -87,10 +88,10 @@ export type Op =
   /** A write the main thread refused (its value can never be stored): the tier's next flush rejects with it. */
   | { t: "refuse"; tier: number; error: SerializedError }
   /**
-   * Fold graph `graph`'s WAL into a new baseline (the compact-graph job) whenever the frame bytes committed since
-   * its last baseline exceed `ratio` × that baseline's stored size, counted as at least `minBytes` (attach's default).
+   * A config for the actor's commit watcher `watcher` (commit-watchers.ts) under `key`, which replaces the one
+   * before it of that key. The engine does not read `config`: the watcher's owner types both ends.
    */
-  | { t: "fold-rule"; tier: number; graph: string; ratio: number; minBytes: number }
+  | { t: "configure-watcher"; tier: number; watcher: string; key: string; config: unknown }
   | { t: "flush"; tier: number; id: number }
   | { t: "compact"; tier: number; id: number }
   | { t: "close"; tier: number; id: number }

@@ -20,7 +20,6 @@ import type {
   AppendLogMode,
   AppendLogStorageOptions,
   AppendLogStorageTier,
-  BackgroundFoldRule,
   BaseStorageTier,
   KvStorageOptions,
   KvStorageTier,
@@ -290,16 +289,11 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     );
   }
 
-  /**
-   * The store's actor folds graph `graphName`'s WAL into a new baseline in the background by the size rule. Only
-   * when the baseline lives in the same store and both tiers use the built-in JSON codecs the fold reads and
-   * writes; false otherwise (the caller writes baselines itself).
-   */
-  foldInBackground(graphName: string, snapshot: BaseStorageTier, rule: BackgroundFoldRule): boolean {
-    if (!this.sameStore(snapshot) || snapshot.codecName !== jsonCodec.name) return false;
-    if (this.codecName !== walFrameCodec.name && this.codecName !== jsonCodec.name) return false;
+  /** Sends `config` to the store actor's commit watcher `watcher`, unread; false when `sameStoreAs` is elsewhere. */
+  configureCommitWatcher(watcher: string, key: string, config: unknown, sameStoreAs?: BaseStorageTier): boolean {
+    if (sameStoreAs !== undefined && !this.sameStore(sameStoreAs)) return false;
     this.assertUsable();
-    this.conn.post({ t: "fold-rule", tier: this.tier, graph: graphName, ratio: rule.ratio, minBytes: rule.minBytes });
+    this.conn.post({ t: "configure-watcher", tier: this.tier, watcher, key, config });
     return true;
   }
 

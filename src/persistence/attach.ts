@@ -20,6 +20,7 @@ import { AttachOutbox, type OutboxItem } from "./attach-outbox.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
+import { foldInBackground } from "./wal-growth-watcher.js";
 import type {
   AttachOptions,
   AttachPair,
@@ -304,7 +305,7 @@ function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | u
   if (waves !== undefined) return { kind: "waves", waves };
   if (pair.wal === undefined) return { kind: "ratio", ratio };
   try {
-    if (pair.wal.foldInBackground?.(graphName, pair.snapshot, { ratio, minBytes: BASELINE_MIN_BYTES }) === true) {
+    if (foldInBackground(pair.wal, pair.snapshot, graphName, { ratio, minBytes: BASELINE_MIN_BYTES })) {
       return { kind: "background" };
     }
   } catch {

@@ -9,7 +9,7 @@
 import { jsonCodec } from "../codec/json.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { StorageError, asStorageError } from "../errors.js";
-import { COMPACT_GRAPH_JOB, type ActorJob } from "../engine/jobs.js";
+import type { ActorJob } from "../engine/jobs.js";
 import type { StorageEngine } from "../engine/engine.js";
 import type { StoreSpec } from "../engine/protocol.js";
 import { WalFolder } from "./fold.js";
@@ -60,7 +60,7 @@ export interface CompactionResult {
    */
   skippedTornFrames: number;
   tornFrameSeqs: number[];
-  /** Stored size of the baseline after compaction (what the actor's size-ratio rule compares the WAL with). */
+  /** Stored size of the baseline after compaction (what the background fold rule compares the WAL with). */
   baselineBytes: number;
   /** Bytes of the baseline plus every WAL frame of the graph, before and after. */
   bytesBefore: number;
@@ -169,6 +169,9 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     atomic,
   };
 }
+
+/** Name under which the worker entry registers compactGraphJob (workers/jobs.ts). */
+export const COMPACT_GRAPH_JOB = "compact-graph";
 
 /** Options of a compaction in the store's actor (compactGraphInEngine): functions do not cross threads. */
 export type EngineCompactGraphOptions = Omit<CompactGraphOptions, "graphName" | "onTornWrite">;

@@ -7,7 +7,6 @@ export type {
   AppendLogMode,
   AppendLogStorageOptions,
   AppendLogStorageTier,
-  BackgroundFoldRule,
   BaseStorageTier,
   KvStorageOptions,
   KvStorageTier,

@@ -87,18 +87,13 @@ export interface KvStorageTier<T> extends BaseStorageTier {
    */
   changeCounter?(): Promise<number>;
   /**
-   * Engine tiers only (graph attach's default, docs/design.md §3.18): the store's actor folds graph `graphName`'s
-   * WAL, saved through this tier, into a new baseline in the background whenever the frame bytes committed since
-   * the graph's last baseline exceed `ratio` × that baseline's stored size (at least `minBytes`). False when it
-   * cannot (`snapshot` is not a tier of the same store, or a codec the fold does not read and write): the caller
-   * writes baselines itself.
+   * Engine tiers only: hands `config` to commit watcher `watcher` of the store's actor (a policy the engine's worker
+   * entry registers, e.g. graph attach's background folding, docs/design.md §3.18) under `key`. A later config under
+   * the same key replaces it; an actor restarted after a crash is given the latest again. The engine does not read
+   * `config` (it crosses to the worker by structured clone). False, and nothing sent, when `sameStoreAs` is given
+   * and is not an engine tier of this tier's store.
    */
-  foldInBackground?(graphName: string, snapshot: BaseStorageTier, rule: BackgroundFoldRule): boolean;
-}
-
-export interface BackgroundFoldRule {
-  readonly ratio: number;
-  readonly minBytes: number;
+  configureCommitWatcher?(watcher: string, key: string, config: unknown, sameStoreAs?: BaseStorageTier): boolean;
 }
 
 export type TierErrorHandler = (error: Error) => void;

@@ -54,6 +54,11 @@ const SYNCHRONOUS_MODES: readonly SqliteSynchronous[] = ["OFF", "NORMAL", "FULL"
  */
 const BUSY_TIMEOUT_MS = 5000;
 const TABLE = "graphrefly_storage";
+/**
+ * Consecutive puts of a batch are inserted this many rows per statement: one multi-row INSERT costs less than as
+ * many single-row runs (fewer native calls, statement resets and result objects); ~25 % off a WAL frame's insert.
+ */
+const PUT_ROWS = 32;
 
 /** A row another program wrote with the wrong type: SQLite's dynamic typing lets TEXT or INTEGER into the BLOB column. */
 function corruptRow(path: string, key: unknown, found: string): StorageError {
@@ -83,6 +88,9 @@ class SqliteStore implements SqliteBackend {
   readonly supports: BackendSupports;
   private readonly getStmt: Database.Statement<[string], Buffer | undefined>;
   private readonly putStmt: Database.Statement<[string, Uint8Array]>;
+  private readonly putRowsStmt: Database.Statement<[Array<string | Uint8Array>]>;
+  /** The parameters of one `putRowsStmt` run, reused (and cleared after each batch so no value outlives it). */
+  private readonly putRowsArgs: Array<string | Uint8Array | undefined> = new Array<undefined>(2 * PUT_ROWS);
   private readonly deleteStmt: Database.Statement<[string]>;
   private readonly listAllStmt: Database.Statement<[], string>;
   private readonly listRangeStmt: Database.Statement<[string, string], string>;
@@ -122,12 +130,43 @@ class SqliteStore implements SqliteBackend {
     this.listRangeStmt = db.prepare<[string, string], string>(`SELECT k FROM ${TABLE} WHERE k >= ? AND k < ? ORDER BY k`).pluck();
     this.listFromStmt = db.prepare<[string], string>(`SELECT k FROM ${TABLE} WHERE k >= ? ORDER BY k`).pluck();
     this.dataVersionStmt = db.prepare<[], number>("PRAGMA data_version").pluck();
-    this.applyBatch = db.transaction((ops: readonly BatchOp[]) => {
-      for (const op of ops) {
-        if (op.op === "put") this.putStmt.run(op.key, op.value);
-        else this.deleteStmt.run(op.key);
+    this.putRowsStmt = db.prepare<[Array<string | Uint8Array>]>(
+      `INSERT OR REPLACE INTO ${TABLE} (k, v) VALUES ${new Array<string>(PUT_ROWS).fill("(?, ?)").join(", ")}`,
+    );
+    const runBatch = db.transaction((ops: readonly BatchOp[]) => this.runOps(ops));
+    this.applyBatch = (ops) => {
+      try {
+        runBatch(ops);
+      } finally {
+        this.putRowsArgs.fill(undefined);
       }
-    });
+    };
+  }
+
+  /** A batch's ops in order; runs of PUT_ROWS puts go as one statement (rows of one INSERT apply in order). */
+  private runOps(ops: readonly BatchOp[]): void {
+    const args = this.putRowsArgs;
+    const n = ops.length;
+    let i = 0;
+    while (i < n) {
+      const op = ops[i]!;
+      if (op.op !== "put") {
+        this.deleteStmt.run(op.key);
+        i++;
+        continue;
+      }
+      let rows = 0;
+      while (rows < PUT_ROWS && i + rows < n) {
+        const put = ops[i + rows]!;
+        if (put.op !== "put") break;
+        args[2 * rows] = put.key;
+        args[2 * rows + 1] = put.value;
+        rows++;
+      }
+      if (rows === PUT_ROWS) this.putRowsStmt.run(args as Array<string | Uint8Array>);
+      else for (let r = 0; r < rows; r++) this.putStmt.run(args[2 * r] as string, args[2 * r + 1] as Uint8Array);
+      i += rows;
+    }
   }
 
   corruptRows(): StorageError[] {

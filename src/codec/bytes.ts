@@ -3,16 +3,30 @@
  */
 import type { Codec } from "./types.js";
 
+// Pooled bytes are carved from slabs this large; a value above an eighth of a slab gets its own buffer.
+const SLAB_BYTES = 256 * 1024;
+const MAX_POOLED = SLAB_BYTES / 8;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
 /**
  * Room for `n` encoded bytes that the caller fills completely (the memory is not zeroed). Small buffers are
- * carved from Node's shared Buffer pool, as `Buffer.allocUnsafe` does, instead of getting a backing store each:
- * on the write path allocating and garbage-collecting one ArrayBuffer per frame cost more than encoding it.
+ * carved from a large slab, never reused (a full slab is dropped, and freed once its last view is), instead of
+ * getting a backing store each: on the write path allocating and garbage-collecting one ArrayBuffer per frame
+ * cost more than encoding it, and Node's own 8 KiB Buffer pool still cost a new one every ~16 frames.
  * The result is a plain Uint8Array view that may share its ArrayBuffer with unrelated bytes: it is for bytes
  * that live only until a backend write returns, never for bytes handed to callers or other threads.
  */
 export function pooledBytes(n: number): Uint8Array {
-  const b = Buffer.allocUnsafe(n);
-  return new Uint8Array(b.buffer, b.byteOffset, n);
+  if (n > MAX_POOLED) return new Uint8Array(n);
+  if (slabUsed + n > slab.length) {
+    const b = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slab = new Uint8Array(b.buffer, b.byteOffset, SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  return out;
 }
 
 /** `bytes` when it is the whole of its ArrayBuffer (so transferring it moves nothing else), else such a copy. */

@@ -111,13 +111,17 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
    * argument: it gets the shared rule here, and since it never changes, all of this once.
    */
   private checkBucket(bucket: string): void {
-    if (bucket === this.name) {
+    const own = bucket === this.name;
+    if (own) {
       if (this.ownBucketChecked) return;
       assertBucketKey(bucket);
     }
-    this.checkKey(bucket);
-    if (this.layout === "segments") this.checkKey(segmentKey(bucket, 0));
-    if (bucket === this.name) this.ownBucketChecked = true;
+    // No backend rule (memory, SQLite): no segment key to build.
+    if (this.backend.checkKey) {
+      this.checkKey(bucket);
+      if (this.layout === "segments") this.checkKey(segmentKey(bucket, 0));
+    }
+    if (own) this.ownBucketChecked = true;
   }
 
   private bucket(key: string): Bucket<T> {

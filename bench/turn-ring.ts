@@ -15,11 +15,11 @@ import { Worker } from "node:worker_threads";
 import { wrap, type Remote } from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { openStorageEngine } from "../src/engine/index.js";
-import { emptyColumns, pushFrame } from "../src/engine/frame-columns.js";
+import { frameColumns } from "../src/wal/frame-columns.js";
 import { TurnRingWriter, createTurnRing } from "./lib/turn-ring.js";
 import { MainThreadMeter, usPerOp } from "./lib/meter.js";
 import { OPS, type TurnRingWorkerData } from "./lib/turn-ring-shared.js";
-import { makeFrameBody, makeKeys, makeValues, type NodeValue } from "./lib/workload.js";
+import { asUnsealed, makeFrameBody, makeKeys, makeValues, type NodeValue } from "./lib/workload.js";
 import { formatNumber as fmt } from "./report.js";
 
 interface WorkerApi {
@@ -37,9 +37,9 @@ const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 type Payload = "kv put" | "WAL frame";
 const op = (payload: Payload, i: number): unknown => {
   if (payload === "kv put") return { t: "puts", tier: 1, keys: [keys[i]!], values: [values[i]!] };
-  const cols = emptyColumns();
-  pushFrame(cols, `g/wal/${String(i).padStart(20, "0")}`, makeFrameBody(i, `n${i % 100}`, values[i]!));
-  return { t: "frames", tier: 1, cols };
+  const cols = frameColumns.empty();
+  frameColumns.push(cols, asUnsealed(makeFrameBody(i, `n${i % 100}`, values[i]!)));
+  return { t: "columns", tier: 1, keys: [`g/wal/${String(i).padStart(20, "0")}`], cols };
 };
 
 /** The connection's shape: ops queued in a turn, sent by one setImmediate, by `post`. */

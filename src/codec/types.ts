@@ -4,6 +4,27 @@ export interface Codec<T> {
   readonly version: number;
   encode(value: T): Uint8Array;
   decode(bytes: Uint8Array): T;
+  /**
+   * How the engine carries this codec's values to a store's worker, when the codec runs there: as columns (one
+   * array per field) instead of one object per value, cheaper to structured-clone (docs/design.md §3.15). Optional.
+   */
+  readonly columns?: ColumnarTransport<T>;
+}
+
+/**
+ * Values laid out as columns `C` for the hop to a worker. The main thread calls `empty` and `push`, the worker
+ * `at`, each with the same codec's transport; the engine keeps the keys beside the columns and never reads `C`.
+ */
+export interface ColumnarTransport<T, C = unknown> {
+  /** New columns holding no value (C must survive structured clone: arrays of plain data). */
+  empty(): C;
+  /**
+   * Appends `value` to `cols` (value number n for the n-th push, from 0); false when the value does not fit the
+   * columns (a field `at` would not rebuild), leaving `cols` untouched: the value then travels as it is.
+   */
+  push(cols: C, value: T): boolean;
+  /** Value `i` rebuilt from the columns, equal to the one pushed (absent optional fields stay absent). */
+  at(cols: C, i: number): T;
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

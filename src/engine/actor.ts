@@ -18,7 +18,6 @@ import { SnapshotCore } from "../tier/snapshot.js";
 import type { TierCore } from "../tier/core.js";
 import type { Codec } from "../codec/types.js";
 import { resolveCodec } from "./codecs.js";
-import { frameAt } from "./frame-columns.js";
 import { GroupCommit } from "./group-commit.js";
 import { ActorStats } from "./actor-stats.js";
 import type { ActorJob, ActorJobContext } from "./jobs.js";
@@ -190,10 +189,11 @@ export class StoreActor implements ActorApi {
         for (let i = 0; i < op.keys.length; i++) tier.put(op.keys[i]!, op.values[i]);
         return undefined;
       }
-      case "frames": {
+      case "columns": {
+        // The main thread sends columns only for a codec declaring them (codecs.ts findColumns): this same codec.
         const tier = asRecordTier(core);
-        const { cols } = op;
-        for (let i = 0; i < cols.keys.length; i++) tier.put(cols.keys[i]!, frameAt(cols, i));
+        const columns = codec!.columns!;
+        for (let i = 0; i < op.keys.length; i++) tier.put(op.keys[i]!, columns.at(op.cols, i));
         return undefined;
       }
       case "append": {

@@ -1,7 +1,7 @@
 /** Codecs a worker can run itself: the built-ins by name, or a module the worker imports. */
 import { jsonCodec } from "../codec/json.js";
 import { bigintJsonCodec } from "../codec/bigint.js";
-import type { Codec } from "../codec/types.js";
+import type { Codec, ColumnarTransport } from "../codec/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { CodecSpec } from "./protocol.js";
 
@@ -38,10 +38,31 @@ export async function resolveCodec(spec: CodecSpec): Promise<Codec<unknown> | un
     case "module": {
       const mod = (await import(spec.specifier)) as Record<string, unknown>;
       const c = mod[spec.exportName] as Partial<Codec<unknown>> | undefined;
-      if (!c || typeof c.encode !== "function" || typeof c.decode !== "function") {
+      if (!c || typeof c.encode !== "function" || typeof c.decode !== "function" || !transportOrNone(c.columns)) {
         throw new TypeError(`module "${spec.specifier}" export "${spec.exportName}" is not a codec`);
       }
       return c as Codec<unknown>;
     }
+  }
+}
+
+function transportOrNone(t: Partial<ColumnarTransport<unknown>> | undefined): boolean {
+  return t === undefined || (typeof t.empty === "function" && typeof t.push === "function" && typeof t.at === "function");
+}
+
+/**
+ * Calls `found` with the columnar transport of the codec the worker runs for `spec`, found as the worker finds that
+ * codec, so the columns filled here are the ones its `at` reads: at once for a built-in, once the module is
+ * imported here too for a module codec. Never for a main-thread codec (its values cross as bytes).
+ */
+export function findColumns(spec: CodecSpec, found: (columns: ColumnarTransport<unknown>) => void): void {
+  if (spec.kind === "builtin") {
+    const columns = builtins.get(spec.name)?.columns;
+    if (columns !== undefined) found(columns);
+  } else if (spec.kind === "module") {
+    resolveCodec(spec).then(
+      (c) => c?.columns !== undefined && found(c.columns),
+      () => undefined, // values travel whole; a module the worker cannot load either fails the tier's open there
+    );
   }
 }

@@ -7,8 +7,9 @@
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { proxy, wrap } from "comlink";
 import type { Piscina } from "piscina";
+import type { ColumnarTransport } from "../codec/types.js";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
-import { emptyColumns, frameAt, pushFrame } from "./frame-columns.js";
+import { findColumns } from "./codecs.js";
 import {
   REQUESTS_MESSAGE,
   WRITES_MESSAGE,
@@ -51,6 +52,8 @@ interface TierRecord {
   lost: Error | undefined;
   /** The last commit-watcher config sent through this tier per watcher and key, sent again to a new actor. */
   readonly watcherConfigs: Map<string, Op>;
+  /** The transport the tier's worker codec declares (codecs.ts findColumns): its puts cross as those columns. */
+  columns: ColumnarTransport<unknown> | undefined;
 }
 
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
@@ -193,7 +196,9 @@ export class StoreConnection {
 
   /** Opens a tier in the actor and remembers it (a new actor reopens it); its failure is the actor's to report. */
   openTier(tier: number, spec: TierSpec): void {
-    this.tiers.set(tier, { spec, dirty: false, lost: undefined, watcherConfigs: new Map() });
+    const rec: TierRecord = { spec, dirty: false, lost: undefined, watcherConfigs: new Map(), columns: undefined };
+    this.tiers.set(tier, rec);
+    findColumns(spec.codec, (columns) => (rec.columns = columns));
     this.request({ t: "open", tier, spec }).catch(() => undefined);
   }
 
@@ -208,11 +213,32 @@ export class StoreConnection {
     this.schedule();
   }
 
-  /** Queues a put weighing `bytes`; consecutive puts of one tier in a tick share one columnar op. */
+  /**
+   * Queues a put weighing `bytes`. Consecutive puts of one tier in a tick share one op: the columns of the transport
+   * the tier's codec declares while values fit them, else a key column and a value column.
+   */
   postPut(tier: number, key: string, value: unknown, bytes: number): void {
     this.assertAlive();
     this.backlog.add(bytes, 1);
     const last = this.queue[this.queue.length - 1];
+    const columns = this.tiers.get(tier)?.columns;
+    if (columns !== undefined) {
+      if (last?.t === "columns" && last.tier === tier) {
+        if (columns.push(last.cols, value)) {
+          last.keys.push(key);
+          last.w += bytes;
+          last.n++;
+          return;
+        }
+      } else {
+        const cols = columns.empty();
+        if (columns.push(cols, value)) {
+          this.queue.push({ t: "columns", tier, keys: [key], cols, w: bytes, n: 1 });
+          this.schedule();
+          return;
+        }
+      }
+    }
     if (last?.t === "puts" && last.tier === tier) {
       last.keys.push(key);
       last.values.push(value);
@@ -222,25 +248,6 @@ export class StoreConnection {
     }
     this.queue.push({ t: "puts", tier, keys: [key], values: [value], w: bytes, n: 1 });
     this.schedule();
-  }
-
-  /** Queues a WAL-frame put as columns; false when `frame` is not frame-shaped (the caller posts it as a value). */
-  postFrame(tier: number, key: string, frame: unknown, bytes: number): boolean {
-    this.assertAlive();
-    const last = this.queue[this.queue.length - 1];
-    if (last?.t === "frames" && last.tier === tier) {
-      if (!pushFrame(last.cols, key, frame)) return false;
-      last.w += bytes;
-      last.n++;
-      this.backlog.add(bytes, 1);
-      return true;
-    }
-    const cols = emptyColumns();
-    if (!pushFrame(cols, key, frame)) return false;
-    this.backlog.add(bytes, 1);
-    this.queue.push({ t: "frames", tier, cols, w: bytes, n: 1 });
-    this.schedule();
-    return true;
   }
 
   /** Queues an op that produces a result, in order with everything posted before it. */
@@ -283,7 +290,7 @@ export class StoreConnection {
       if (rec === undefined) continue;
       if (op.t === "flush" || op.t === "close") rec.dirty = false;
       else if (op.t === "configure-watcher") rec.watcherConfigs.set(`${op.watcher}\n${op.key}`, op);
-      else if (op.t === "put" || op.t === "puts" || op.t === "frames" || op.t === "append" || op.t === "refuse") rec.dirty = true;
+      else if (op.t === "put" || op.t === "puts" || op.t === "columns" || op.t === "append" || op.t === "refuse") rec.dirty = true;
     }
   }
 
@@ -363,7 +370,7 @@ export class StoreConnection {
     const sendable: Op[] = [];
     // The resent writes travel unweighed: this message's weight is taken back whole.
     for (const op of ops) if ("w" in op && op.w !== undefined) this.backlog.unpost(op.w, op.n ?? 0);
-    const each = ops.flatMap(onePutEach);
+    const each = ops.flatMap((op) => onePutEach(op, this.tiers.get(op.tier)?.columns));
     for (const op of each) {
       // Only a lone write is known to be the one refused; the columns of one tier's puts are one op but many writes.
       const problem = each.length === 1 ? cause : cloneProblem(op);
@@ -622,11 +629,11 @@ function refusal(tier: number, err: Error): Op {
   return { t: "refuse", tier, error: serializeError(err) };
 }
 
-/** Columnar puts are split back into single puts, so one unclonable value refuses only itself. */
-function onePutEach(op: Op): Op[] {
+/** Columnar puts are split back into single puts (`columns`: the tier's transport), so one unclonable value refuses only itself. */
+function onePutEach(op: Op, columns: ColumnarTransport<unknown> | undefined): Op[] {
   if (op.t === "puts") return op.keys.map((key, i) => ({ t: "put" as const, tier: op.tier, key, value: op.values[i] }));
-  if (op.t === "frames") {
-    return op.cols.keys.map((key, i) => ({ t: "put" as const, tier: op.tier, key, value: frameAt(op.cols, i) }));
+  if (op.t === "columns" && columns !== undefined) {
+    return op.keys.map((key, i) => ({ t: "put" as const, tier: op.tier, key, value: columns.at(op.cols, i) }));
   }
   return [op];
 }

@@ -3,7 +3,6 @@
  * structured-clone data: functions never cross threads (filter/keyOf run in the proxy).
  */
 import type { SerializedError } from "../errors.js";
-import type { FrameColumns } from "./frame-columns.js";
 import type { AppendLoadOptions, AppendLogLayout, AppendLogMode, RetryOptions } from "../tier/types.js";
 import type { PostgresBackendOptions } from "../backend/postgres.js";
 
@@ -81,8 +80,8 @@ export type Op =
   | ({ t: "put"; tier: number; key: string; value?: unknown; bytes?: Uint8Array } & Partial<Weighed>)
   /** Consecutive puts of one tier in one tick, as two columns (cheaper to clone than one object per put). */
   | ({ t: "puts"; tier: number; keys: string[]; values: unknown[] } & Weighed)
-  /** Consecutive WAL-frame puts of one tier in one tick, one column per frame field. */
-  | ({ t: "frames"; tier: number; cols: FrameColumns } & Weighed)
+  /** Consecutive puts of one tier in one tick, the values in the columns of its codec's transport (never read here). */
+  | ({ t: "columns"; tier: number; keys: string[]; cols: unknown } & Weighed)
   | ({ t: "append"; tier: number; bucket: string; entries?: unknown[]; bytes?: Uint8Array; count: number } & Partial<Weighed>)
   | { t: "rollback"; tier: number }
   /** A write the main thread refused (its value can never be stored): the tier's next flush rejects with it. */

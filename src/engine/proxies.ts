@@ -6,7 +6,6 @@
 import type { Codec } from "../codec/types.js";
 import { ownedBytes } from "../codec/bytes.js";
 import { StorageError } from "../errors.js";
-import { walFrameCodec } from "../wal/codec.js";
 import { collectPage } from "../tier/append-layout.js";
 import { readOnlyError } from "../backend/read-only.js";
 import { appendBuckets, appendLogShape, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
@@ -239,8 +238,6 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
 }
 
 class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
-  /** WAL tiers: frames travel as columns and are sealed (checksum) in the worker. */
-  private readonly framesAsColumns: boolean;
   /** Where the store's backend has one (SQLite, PostgreSQL), as inline kv tiers: its absence tells pollers to read. */
   readonly changeCounter?: () => Promise<number>;
 
@@ -249,7 +246,6 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     private readonly opts: EngineKvOptions<T>,
   ) {
     super(conn, "kv", opts as TierCommonOptions & { codec?: Codec<never> });
-    this.framesAsColumns = this.codecName === walFrameCodec.name;
     if (conn.store.kind === "sqlite" || conn.store.kind === "postgres") {
       this.changeCounter = () => quiet(this.askQuiet({ t: "changes", tier: this.tier }).then((r) => r.value as number));
     }
@@ -262,11 +258,7 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
       if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes, w: bytes.byteLength, n: 1 }, bytes);
-    } else if (!this.admitted(value)) return;
-    else {
-      const w = this.weightOf(undefined);
-      if (!(this.framesAsColumns && this.conn.postFrame(this.tier, key, value, w))) this.conn.postPut(this.tier, key, value, w);
-    }
+    } else if (this.admitted(value)) this.conn.postPut(this.tier, key, value, this.weightOf(undefined));
   }
 
   load(key: string): Promise<T | undefined> {

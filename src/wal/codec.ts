@@ -9,6 +9,7 @@ import { parseJsonBytes } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { CodecError } from "../errors.js";
 import { sha256Hex, walFrameChecksum } from "./checksum.js";
+import { frameColumns } from "./frame-columns.js";
 import { writeFrameHead, writeFrameSeal, writeFrameTail } from "./frame-text.js";
 import { findWalFrameProblem, parseWalFrame, WAL_FORMAT_VERSION, type WALFrame, type WALFrameBody } from "./frame.js";
 
@@ -21,6 +22,7 @@ function assertEncodable(frame: unknown): void {
  * Stored bytes = jsonCodec bytes of the complete frame. A `checksum` that is `undefined` or `""` is computed
  * and embedded; an existing one is written as is (never recomputed: a torn frame must stay detectable, not be
  * "repaired"). A missing `format_version` becomes `WAL_FORMAT_VERSION`. Decode = jsonCodec + `parseWalFrame`.
+ * Frames cross to an engine worker as columns (frame-columns.ts).
  */
 export const walFrameCodec: Codec<WALFrame> = Object.freeze({
   name: "wal-frame-json",
@@ -29,6 +31,7 @@ export const walFrameCodec: Codec<WALFrame> = Object.freeze({
   decode(bytes: Uint8Array): WALFrame {
     return parseWalFrame(parseJsonBytes(bytes));
   },
+  columns: frameColumns,
 });
 registerTransientEncoder(walFrameCodec, (frame) => encodeFrame(frame, true));
 

@@ -1,0 +1,87 @@
+/**
+ * The columnar transport walFrameCodec declares: any frame pushed comes back from `at` exactly, also after the
+ * columns crossed structured clone as they do to a worker (an optional field absent stays absent, never an own undefined);
+ * a value not of the frame shape does not fit and leaves the columns as they were.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
+import { frameColumns } from "../../src/wal/frame-columns.js";
+import { jsonData, jsonNumber, jsonString } from "../codec/json-arbitraries.js";
+
+const lifecycle = fc.constantFrom("spec", "data", "ownership");
+const nanoseconds = fc.oneof(jsonNumber, fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
+
+const envelope = fc.record(
+  {
+    structure: jsonString,
+    version: fc.oneof(fc.integer(), jsonString),
+    t_ns: nanoseconds,
+    seq: fc.nat(),
+    lifecycle,
+    change: jsonData,
+  },
+  { requiredKeys: ["structure", "version", "t_ns", "lifecycle", "change"], noNullPrototype: true },
+);
+
+const frame: fc.Arbitrary<WALFrame> = fc.record(
+  {
+    t: fc.constant("c" as const),
+    lifecycle,
+    path: jsonString,
+    change: envelope,
+    frame_seq: fc.nat(),
+    frame_t_ns: nanoseconds,
+    checksum: fc.oneof(fc.constant(""), fc.stringMatching(/^[0-9a-f]{64}$/)),
+    format_version: fc.nat({ max: 3 }),
+  },
+  { requiredKeys: ["t", "lifecycle", "path", "change", "frame_seq", "frame_t_ns"], noNullPrototype: true },
+) as fc.Arbitrary<WALFrame>;
+
+describe("frame columns", () => {
+  it("is the transport walFrameCodec declares", () => {
+    expect(walFrameCodec.columns).toBe(frameColumns);
+  });
+
+  it("at(i) rebuilds the i-th frame pushed exactly; across structured clone, as the frame cloned whole", () => {
+    fc.assert(
+      fc.property(fc.array(frame, { minLength: 1, maxLength: 8 }), (frames) => {
+        const cols = frameColumns.empty();
+        for (const f of frames) expect(frameColumns.push(cols, f)).toBe(true);
+        frames.forEach((f, i) => assert.deepStrictEqual(frameColumns.at(cols, i), f));
+        // The hop itself changes only what it changes in any value (a payload's null prototype, say). node:assert,
+        // not toStrictEqual: a payload may hold an own "constructor" key, which vitest's equality compares as a class.
+        const crossed = structuredClone(cols);
+        frames.forEach((f, i) => assert.deepStrictEqual(frameColumns.at(crossed, i), structuredClone(f)));
+      }),
+    );
+  });
+
+  it("a value not of the frame shape does not fit and leaves the columns untouched", () => {
+    const base = (): Record<string, unknown> => ({
+      t: "c",
+      lifecycle: "data",
+      path: "a",
+      change: { structure: "s", version: 1, t_ns: 1, lifecycle: "data", change: { v: 1 } },
+      frame_seq: 1,
+      frame_t_ns: 1,
+    });
+    const misfits: unknown[] = [
+      { ...base(), extra: 1 },
+      { ...base(), t: "x" },
+      { ...base(), change: { ...(base().change as object), more: true } },
+      { ...base(), change: null },
+      Object.assign(Object.create(null) as object, base()),
+      Object.assign(new (class Frame {})(), base()),
+      [base()],
+      null,
+      "frame",
+    ];
+    const cols = frameColumns.empty();
+    expect(frameColumns.push(cols, base() as unknown as WALFrame)).toBe(true);
+    const before = structuredClone(cols);
+    for (const v of misfits) expect(frameColumns.push(cols, v as WALFrame)).toBe(false);
+    expect(cols).toStrictEqual(before);
+  });
+});

@@ -26,6 +26,7 @@ export {
   MAX_JSON_DEPTH,
   type BigintMode,
   type Codec,
+  type ColumnarTransport,
   type JsonValue,
 } from "./codec/index.js";
 

@@ -1,4 +1,4 @@
-export type { Codec, JsonValue } from "./types.js";
+export type { Codec, ColumnarTransport, JsonValue } from "./types.js";
 export { jsonCodec, jsonCodecFor, canonicalJson } from "./json.js";
 export { bigintJsonCodec, bigintJsonCodecFor } from "./bigint.js";
 export { assertStorableJson, MAX_JSON_DEPTH, type BigintMode } from "./strict.js";

@@ -1,14 +1,12 @@
 /** Append-log tier: entries bucketed by keyOf; each flush appends one segment per bucket (O(batch)). */
-import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
-import { validateBackend, validateTierOptions } from "./options.js";
 import { KeyedTierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
-import { valueCheckFor } from "./value-check.js";
 import { listSorted, readValue } from "./read.js";
 import { appendBuckets, appendLogShape } from "./arguments.js";
+import { inlineCore, inlineSurface } from "./inline-surface.js";
 import {
   assertBucketKey,
   collectPage,
@@ -320,19 +318,9 @@ function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]>
 }
 
 export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStorageOptions<T> = {}): AppendLogStorageTier<T> {
-  validateBackend(backend);
-  validateTierOptions(opts);
-  const codec = opts.codec ?? jsonCodecFor<readonly T[]>();
-  const core = new AppendLogCore<T>(backend, codec, opts);
-  core.valueCheck = valueCheckFor(codec);
+  const { core, codec } = inlineCore(backend, opts, (c: Codec<readonly T[]>) => new AppendLogCore<T>(backend, c, opts));
   const keyOf = opts.keyOf;
-  return {
-    get name() {
-      return core.name;
-    },
-    debounceMs: opts.debounceMs,
-    compactEvery: opts.compactEvery,
-    codecName: codec.name,
+  return inlineSurface(core, opts, codec.name, {
     mode: core.mode,
     appendEntries(entries: readonly T[]): void {
       core.assertWritable();
@@ -345,10 +333,5 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
       else core.appendGroups(groups);
     },
     loadEntries: (o) => handled(core.loadEntries(o)),
-    flush: () => core.flush(),
-    drained: () => core.drained(),
-    rollback: () => core.rollback(),
-    compact: () => handled(core.compact()),
-    close: () => core.close(),
-  };
+  });
 }

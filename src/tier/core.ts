@@ -169,6 +169,16 @@ export abstract class TierCore<Batch> {
     this.backend.checkKey?.(key);
   }
 
+  /**
+   * Whether a record write may be buffered: throws when the tier is not writable or the backend can never store
+   * `key`; false when `valueCheck` refuses `value` (see `admitted`).
+   */
+  protected acceptable(key: string, value: unknown): boolean {
+    this.assertWritable();
+    this.checkKey(key);
+    return this.admitted(value);
+  }
+
   /** False when `valueCheck` refuses `value`: it is not buffered, and the refusal fails the next flush. */
   admitted(value: unknown): boolean {
     return admit(this.valueCheck, value, (err) => this.refuse(err));

@@ -1,18 +1,16 @@
 /** Kv tier: many records under caller-supplied keys; a flush commits all pending keys in one backend batch. */
-import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled } from "./core.js";
 import { handledIterator } from "../base/promises.js";
 import { encodeAll, writeOps } from "./write-ops.js";
-import { valueCheckFor } from "./value-check.js";
-import { validateBackend, validateTierOptions } from "./options.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
 import { compareKeys } from "../backend/keys.js";
 import { kvSaveArgs } from "./arguments.js";
+import { inlineCore, inlineSurface } from "./inline-surface.js";
 
 export class KvCore<T> extends KeyedTierCore<T> {
   constructor(
@@ -24,9 +22,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
   }
 
   put(key: string, value: T): void {
-    this.assertWritable();
-    this.checkKey(key);
-    if (!this.admitted(value)) return;
+    if (!this.acceptable(key, value)) return;
     this.pending.set(key, value);
     this.stats.pendingEntries = this.pending.size;
     this.accepted(1, this.weightOf(value));
@@ -143,19 +139,9 @@ function noListSupport(tier: string, backend: string): StorageError {
 }
 
 export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> = {}): KvStorageTier<T> {
-  validateBackend(backend);
-  validateTierOptions(opts);
-  const codec = opts.codec ?? jsonCodecFor<T>();
-  const core = new KvCore<T>(backend, codec, opts);
-  core.valueCheck = valueCheckFor(codec);
+  const { core, codec } = inlineCore(backend, opts, (c: Codec<T>) => new KvCore<T>(backend, c, opts));
   const { filter } = opts;
-  return {
-    get name() {
-      return core.name;
-    },
-    debounceMs: opts.debounceMs,
-    compactEvery: opts.compactEvery,
-    codecName: codec.name,
+  return inlineSurface(core, opts, codec.name, {
     save(key: string, value: T): void {
       core.assertWritable();
       if (!kvSaveArgs(key, value, filter)) return;
@@ -166,14 +152,9 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     delete: (key) => handled(core.delete(key)),
     list: (prefix) => handled(core.list(prefix)),
     listByPrefix: (prefix) => handledIterator(core.listByPrefix(prefix)),
-    flush: () => core.flush(),
-    drained: () => core.drained(),
-    rollback: () => core.rollback(),
-    compact: () => handled(core.compact()),
-    close: () => core.close(),
     // Only where the backend has one: its absence tells callers to poll by reading.
     ...(backend.changeCounter ? { changeCounter: () => handled(core.changeCounter()) } : {}),
-  };
+  });
 }
 
 export type { BatchOp };

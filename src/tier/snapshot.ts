@@ -1,13 +1,11 @@
 /** Snapshot tier: one pending slot (last write wins), written under a key derived from the record. */
-import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
-import { validateBackend, validateTierOptions } from "./options.js";
 import type { StorageBackend } from "../backend/types.js";
 import { TierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { readValue } from "./read.js";
 import { snapshotSaveKey } from "./arguments.js";
-import { valueCheckFor } from "./value-check.js";
+import { inlineCore, inlineSurface } from "./inline-surface.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
 
 interface PendingSnapshot<T> {
@@ -29,9 +27,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 
   put(key: string, value: T): void {
-    this.assertWritable();
-    this.checkKey(key);
-    if (!this.admitted(value)) return;
+    if (!this.acceptable(key, value)) return;
     // One slot: another key displaces the pending record (the core decides what that owes, see `displacing`).
     if (this.pending && this.pending.key !== key) this.displacing();
     this.pending = { key, value };
@@ -94,18 +90,8 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
 }
 
 export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorageOptions<T> = {}): SnapshotStorageTier<T> {
-  validateBackend(backend);
-  validateTierOptions(opts);
-  const codec = opts.codec ?? jsonCodecFor<T>();
-  const core = new SnapshotCore<T>(backend, codec, opts);
-  core.valueCheck = valueCheckFor(codec);
-  return {
-    get name() {
-      return core.name;
-    },
-    debounceMs: opts.debounceMs,
-    compactEvery: opts.compactEvery,
-    codecName: codec.name,
+  const { core, codec } = inlineCore(backend, opts, (c: Codec<T>) => new SnapshotCore<T>(backend, c, opts));
+  return inlineSurface(core, opts, codec.name, {
     save(snapshot: T): void {
       core.assertWritable();
       const key = snapshotSaveKey(snapshot, opts, core.name);
@@ -114,10 +100,5 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
       core.put(key, snapshot);
     },
     load: (key?: string) => handled(core.load(key)),
-    flush: () => core.flush(),
-    drained: () => core.drained(),
-    rollback: () => core.rollback(),
-    compact: () => handled(core.compact()),
-    close: () => core.close(),
-  };
+  });
 }

@@ -1,0 +1,52 @@
+/**
+ * What every inline tier (kv.ts, snapshot.ts, append-log.ts) shares around its core: how it starts (backend and
+ * options checked, the codec defaulted to JSON, its value rule on the core) and the surface that holds its name,
+ * cadence options as passed, codec name, and the lifecycle calls straight to the core. Each tier adds only its own
+ * calls (save, load, ...), which stay plain closures on the returned object: nothing is added to the save path.
+ */
+import { jsonCodecFor } from "../codec/json.js";
+import type { Codec } from "../codec/types.js";
+import type { StorageBackend } from "../backend/types.js";
+import { handled, type TierCore } from "./core.js";
+import { validateBackend, validateTierOptions } from "./options.js";
+import { valueCheckFor } from "./value-check.js";
+import type { BaseStorageTier, TierCommonOptions } from "./types.js";
+
+/** Checks `backend` and `opts` (refused before anything is made), then makes the core with the codec. */
+export function inlineCore<V, Core extends TierCore<unknown>>(
+  backend: StorageBackend,
+  opts: TierCommonOptions & { readonly codec?: Codec<V> },
+  make: (codec: Codec<V>) => Core,
+): { core: Core; codec: Codec<V> } {
+  validateBackend(backend);
+  validateTierOptions(opts);
+  const codec = opts.codec ?? jsonCodecFor<V>();
+  const core = make(codec);
+  core.valueCheck = valueCheckFor(codec);
+  return { core, codec };
+}
+
+/** The tier object: the shared part (BaseStorageTier) over `core`, plus the tier's `own` calls. */
+export function inlineSurface<Tier extends BaseStorageTier>(
+  core: TierCore<unknown>,
+  opts: TierCommonOptions,
+  codecName: string,
+  own: Omit<Tier, keyof BaseStorageTier>,
+): Tier {
+  const shared: Required<BaseStorageTier> = {
+    // A getter, as the core owns the name (read-only to callers).
+    get name() {
+      return core.name;
+    },
+    debounceMs: opts.debounceMs,
+    compactEvery: opts.compactEvery,
+    codecName,
+    flush: () => core.flush(),
+    drained: () => core.drained(),
+    rollback: () => core.rollback(),
+    compact: () => handled(core.compact()),
+    close: () => core.close(),
+  };
+  // Typed by `own`: everything else in Tier is the shared part.
+  return Object.assign(shared, own) as unknown as Tier;
+}

@@ -4,7 +4,8 @@
  * so a backlog of N messages of sync-through writes commits in one transaction (one fsync) instead of N. Costs
  * nothing when messages arrive one at a time. An op that observes the backend or ends a transaction first commits
  * what is held, in every tier, so it sees exactly what it would inline.
- * The tier core only records that a triggered flush is waiting (`deferTriggeredFlushes`); when it runs is decided here.
+ * The tier core only records that a triggered flush is waiting (`deferTriggeredFlushes`); when it runs is decided here,
+ * except that the core runs it early rather than let a newer write displace a value it owes (core.ts `displacing`).
  */
 import type { TierCore } from "../tier/core.js";
 import type { Op } from "./protocol.js";

@@ -66,6 +66,30 @@ describe("commit watchers registered by a worker entry", () => {
     expect(await kv.list("seen/")).toEqual(["seen/1"]);
   });
 
+  it("an actor restarted after its worker was lost gets the latest configs again", async () => {
+    const access = openStorageEngineForTests({ threads: 1, onError: () => undefined }, WATCHER_WORKER);
+    engine = access.engine;
+    const store = { kind: "sqlite" as const, path: root.fresh("restarted.db") };
+    const kv = engine.kv<unknown>(store, { name: "kv" });
+    kv.configureCommitWatcher?.("test-recorder", "a", { prefix: "a/" });
+    kv.save("a/before", 1);
+    await kv.flush();
+    expect(await kv.load("seen/1")).toEqual([{ key: "a/before", bytes: size(1) }]);
+    await access.terminate(store);
+    // The store reopens at its next operation; a call that still met the dead actor fails and is retried.
+    await until(async () => {
+      try {
+        kv.save("a/after", 2);
+        await kv.flush();
+        return true;
+      } catch {
+        return false;
+      }
+    }, "the store reopened");
+    // The new actor's recorder numbers batches from 1 again: it was configured without a new configure call.
+    expect(await kv.load("seen/1")).toEqual([{ key: "a/after", bytes: size(2) }]);
+  });
+
   it("a job a watcher asked for that fails reaches onError with the watcher's subject; the store keeps working", async () => {
     const reported: Array<{ err: Error; tier: string | undefined }> = [];
     const e = open((err, ctx) => reported.push({ err, tier: ctx.tier }));

@@ -85,3 +85,22 @@ describe("key checks per write, inline tiers", () => {
     await log.close();
   });
 });
+
+describe("key checks per write, file backend", () => {
+  it("kv save on a real file store: the tier's entry once, the file name encoding once (its length rule reuses it)", async () => {
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { fileBackend } = await import("../../src/backend/file.js");
+    const dir = mkdtempSync(join(tmpdir(), "key-checks-file-"));
+    try {
+      const kv = kvStorage<number>(fileBackend(dir), { debounceMs: HELD });
+      sharedRule.mockClear();
+      for (let i = 0; i < 10; i++) kv.save(`k${i}`, i);
+      expect(sharedRule).toHaveBeenCalledTimes(20);
+      await kv.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

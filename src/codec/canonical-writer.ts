@@ -84,6 +84,21 @@ export class CanonicalWriter {
     this.pos = length;
   }
 
+  /**
+   * Moves the bytes written since `mid` back to `at` (`at` ≤ `mid`), shifting the bytes in between after them:
+   * [at, mid)[mid, end) becomes [mid, end)[at, mid). Native moves only, no allocation (the moved part passes
+   * through the room after the end).
+   */
+  moveBack(at: number, mid: number): void {
+    const end = this.pos;
+    const n = end - mid;
+    this.reserve(n);
+    const buf = this.buf;
+    buf.copyWithin(end, mid, end);
+    buf.copyWithin(at + n, at, mid);
+    buf.copyWithin(at, end, end + n);
+  }
+
   /** Appends a string of ASCII characters (literals, digits, hex) as is. */
   ascii(s: string): void {
     const n = s.length;

@@ -3,14 +3,14 @@
  * engine mode canonical JSON and SHA-256 run wherever the codec runs (the worker), not where frames are built.
  * Layer 0.
  */
-import { pooledBytes, registerTransientEncoder } from "../codec/bytes.js";
+import { registerTransientEncoder } from "../codec/bytes.js";
 import { withCanonicalWriter } from "../codec/canonical-writer.js";
 import { parseJsonBytes } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { CodecError } from "../errors.js";
 import { sha256Hex, walFrameChecksum } from "./checksum.js";
 import { frameColumns } from "./frame-columns.js";
-import { writeFrameHead, writeFrameSeal, writeFrameTail } from "./frame-text.js";
+import { writeComputedSeal, writeFrameHead, writeFrameSeal, writeFrameTail } from "./frame-text.js";
 import { findWalFrameProblem, parseWalFrame, WAL_FORMAT_VERSION, type WALFrame, type WALFrameBody } from "./frame.js";
 
 function assertEncodable(frame: unknown): void {
@@ -51,14 +51,10 @@ function encodeFrame(frame: WALFrame, pooled: boolean): Uint8Array {
     const headEnd = w.length;
     writeFrameTail(w, frame);
     const bodyEnd = w.length;
-    // The body is exactly what was written so far; the seal goes after it and is moved into place on copy.
-    writeFrameSeal(w, sha256Hex(w.view()), formatVersion);
-    const sealLength = w.length - bodyEnd;
-    const out = pooled ? pooledBytes(w.length) : new Uint8Array(w.length);
-    out.set(w.view(0, headEnd), 0);
-    out.set(w.view(bodyEnd), headEnd);
-    out.set(w.view(headEnd, bodyEnd), headEnd + sealLength);
-    return out;
+    // The body is exactly what was written so far; the seal goes after it, then moves into place before the tail.
+    writeComputedSeal(w, sha256Hex(w.view()), formatVersion);
+    w.moveBack(headEnd, bodyEnd);
+    return pooled ? w.pooledCopy() : w.copy();
   });
 }
 

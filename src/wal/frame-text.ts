@@ -36,6 +36,17 @@ export function writeFrameSeal(w: CanonicalWriter, checksum: string, formatVersi
   writeCanonicalJson(w, formatVersion, "$.format_version");
 }
 
+/**
+ * The seal of a checksum computed here: `hex` is lowercase hex and `formatVersion` a checked non-negative safe
+ * integer, so both are their own canonical text and need no escaping or number checks.
+ */
+export function writeComputedSeal(w: CanonicalWriter, hex: string, formatVersion: number): void {
+  w.ascii(',"checksum":"');
+  w.ascii(hex);
+  w.ascii('","format_version":');
+  w.ascii(String(formatVersion));
+}
+
 /** `,"frame_seq":…,"t":…}`: the body fields after `change`, and the closing brace. */
 export function writeFrameTail(w: CanonicalWriter, body: WALChecksumBody): void {
   w.ascii(',"frame_seq":');

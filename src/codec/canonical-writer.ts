@@ -144,6 +144,10 @@ export class CanonicalWriter {
         return this.string(value);
       case "number":
         if (!Number.isFinite(value)) return false;
+        if (Number.isSafeInteger(value)) {
+          this.integer(value);
+          return true;
+        }
         // ES Number::toString is exactly RFC 8785's number form (and writes -0 as 0).
         this.ascii(String(value));
         return true;
@@ -253,6 +257,26 @@ export class CanonicalWriter {
     }
     this.byte(CLOSE_OBJECT);
     return true;
+  }
+
+  /** A safe integer's digits, as Number::toString writes them (-0 as 0), without making the string. */
+  private integer(n: number): void {
+    this.reserve(17);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n < 0) {
+      buf[p++] = 0x2d;
+      n = -n;
+    }
+    let digits = 1;
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+    p += digits;
+    this.pos = p;
+    do {
+      const q = Math.floor(n / 10);
+      buf[--p] = 0x30 + (n - q * 10);
+      n = q;
+    } while (n > 0);
   }
 
   private byte(b: number): void {

@@ -32,3 +32,22 @@ describe("CanonicalWriter.moveBack", () => {
     );
   });
 });
+
+describe("CanonicalWriter integers", () => {
+  const written = (n: number): string | undefined => withCanonicalWriter((w) => (w.value(n, "reject") ? w.text() : undefined));
+
+  it("writes safe integers exactly as Number::toString does, without making the string", () => {
+    const edges = [0, -0, 1, -1, 9, 10, 99, 100, 2 ** 31, -(2 ** 31), 2 ** 32 + 1, 1e15, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+    for (const n of edges) expect(written(n)).toBe(String(n));
+    fc.assert(
+      fc.property(fc.maxSafeInteger(), (n) => {
+        expect(written(n)).toBe(String(n));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("leaves integers beyond 2^53 and fractions to Number::toString", () => {
+    for (const n of [2 ** 53, 2 ** 60, 1.7e18, -1.7e18, 1e21, 0.5, -2.25, 1 / 3]) expect(written(n)).toBe(String(n));
+  });
+});

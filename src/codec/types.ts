@@ -20,7 +20,8 @@ export interface ColumnarTransport<T, C = unknown> {
   empty(): C;
   /**
    * Appends `value` to `cols` (value number n for the n-th push, from 0); false when the value does not fit the
-   * columns (a field `at` would not rebuild), leaving `cols` untouched: the value then travels as it is.
+   * columns (a field `at` would not rebuild), leaving `cols` untouched: the value then travels as it is. Throwing
+   * refuses the value, as a throwing `encode` does.
    */
   push(cols: C, value: T): boolean;
   /** Value `i` rebuilt from the columns, equal to the one pushed (absent optional fields stay absent). */

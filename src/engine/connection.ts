@@ -219,26 +219,34 @@ export class StoreConnection {
    */
   postPut(tier: number, key: string, value: unknown, bytes: number): void {
     this.assertAlive();
-    this.backlog.add(bytes, 1);
     const last = this.queue[this.queue.length - 1];
     const columns = this.tiers.get(tier)?.columns;
     if (columns !== undefined) {
-      if (last?.t === "columns" && last.tier === tier) {
-        if (columns.push(last.cols, value)) {
+      const joins = last?.t === "columns" && last.tier === tier;
+      const cols = joins ? last.cols : columns.empty();
+      let fits: boolean;
+      try {
+        fits = columns.push(cols, value);
+      } catch (err) {
+        // The codec refuses the value, as a throwing encode does. The refusal ends the op: the columns the push
+        // may have half filled take no more values, so every value before it still reads back at its index.
+        this.refuse(tier, err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      if (fits) {
+        this.backlog.add(bytes, 1);
+        if (joins) {
           last.keys.push(key);
           last.w += bytes;
           last.n++;
-          return;
-        }
-      } else {
-        const cols = columns.empty();
-        if (columns.push(cols, value)) {
+        } else {
           this.queue.push({ t: "columns", tier, keys: [key], cols, w: bytes, n: 1 });
           this.schedule();
-          return;
         }
+        return;
       }
     }
+    this.backlog.add(bytes, 1);
     if (last?.t === "puts" && last.tier === tier) {
       last.keys.push(key);
       last.values.push(value);

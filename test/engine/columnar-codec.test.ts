@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
-import { tempRoot } from "./fixtures/helpers.js";
+import { tempRoot, waitFor } from "./fixtures/helpers.js";
 import { codec as columnarCodec, pushed } from "./fixtures/columnar-codec.mjs";
 
 const MODULE = new URL("./fixtures/columnar-codec.mjs", import.meta.url).href;
@@ -63,6 +63,38 @@ describe("a module codec declaring columns", () => {
     kv.save("after", { n: 3, data: 3 });
     expect(count() - before).toBe(3); // all three went into one op's columns
     await expect(kv.flush()).rejects.toMatchObject({ name: "CodecError", code: "encode-failed" });
+    await waitFor(() => errors.length > 0);
+    expect(errors).toHaveLength(1);
+    expect(await kv.load("before")).toEqual({ n: 1, data: 1 });
+    expect(await kv.load("after")).toEqual({ n: 3, data: 3 });
+    expect(await kv.load("bad")).toBeUndefined();
+  });
+
+  it("a push that throws (a getter of the value) refuses that value alone, with the error thrown; the columns it half filled stay aligned", async () => {
+    const errors: unknown[] = [];
+    engine = openStorageEngine({ threads: 1, onError: (e) => void errors.push(e) });
+    const kv = engine.kv<unknown>({ kind: "memory", name: root.fresh("throwing") }, {
+      name: "kv",
+      debounceMs: 60_000,
+      codec: { module: MODULE, export: "codec" },
+    });
+    await kv.flush();
+    const bad = {
+      n: 2,
+      get data(): never {
+        throw new RangeError("no data here");
+      },
+    };
+    kv.save("before", { n: 1, data: 1 });
+    expect(() => kv.save("bad", bad)).not.toThrow(); // refused as a codec's refusal is: at the next flush
+    kv.save("after", { n: 3, data: 3 }); // its n would read 2 if it joined the columns the throw left uneven
+    const err = await kv.flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RangeError);
+    expect((err as Error).message).toBe("no data here");
+    await waitFor(() => errors.length > 0); // onError hears it on its own channel
     expect(errors).toHaveLength(1);
     expect(await kv.load("before")).toEqual({ n: 1, data: 1 });
     expect(await kv.load("after")).toEqual({ n: 3, data: 3 });

@@ -31,8 +31,11 @@ type Chunk<T> = { entries: T[]; bytes?: undefined; count: number } | { entries?:
 
 interface Bucket<T> {
   chunks: Chunk<T>[];
-  /** Segment number assigned by a failed flush, reused by the retry so it overwrites instead of duplicating. */
-  segment?: number;
+  /**
+   * Segment numbers a failed flush reserved, in order, reused by the retry so it overwrites instead of duplicating.
+   * Only these: segments the retry writes beyond them take fresh numbers (a later flush may already own the next).
+   */
+  segments?: number[];
 }
 
 type Batch<T> = Map<string, Bucket<T>>;
@@ -166,16 +169,19 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
       this.nextSegment.set(key, Math.max(this.nextSegment.get(key) ?? 1, encoded.length));
       return ops;
     }
-    if (bucket.segment === undefined) {
+    const reserved = bucket.segments ?? [];
+    const missing = encoded.length - reserved.length;
+    if (missing > 0) {
       let next = this.nextSegment.get(key);
       if (next === undefined) {
         const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
         next = Math.max(this.nextSegment.get(key) ?? 1, maxSegment(existing, key) + 1);
       }
-      bucket.segment = next;
-      this.nextSegment.set(key, next + encoded.length);
+      for (let i = 0; i < missing; i++) reserved.push(next + i);
+      this.nextSegment.set(key, next + missing);
     }
-    return encoded.map((value, i) => ({ op: "put" as const, key: segmentKey(key, bucket.segment! + i), value }));
+    bucket.segments = reserved;
+    return encoded.map((value, i) => ({ op: "put" as const, key: segmentKey(key, reserved[i]!), value }));
   }
 
   /** Reference layout: read the whole array, append, rewrite (O(log); only for backends without list). */
@@ -189,7 +195,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     return codec.encode([...(existing as T[]), ...fresh]);
   }
 
-  /** Failed flush: its buckets go back in front of anything appended since, keeping their segment numbers. */
+  /** Failed flush: its buckets go back in front of anything appended since, keeping their reserved segment numbers. */
   private restore(batch: Batch<T>): void {
     let restored = 0;
     for (const [key, b] of this.pending) {

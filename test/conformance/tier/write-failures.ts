@@ -18,8 +18,9 @@ export function writeFailureCases({ open, reopen, faultsOf }: SuiteContext): voi
       expectCoded(await errorOf(() => s.flush()), StorageError, "backend-error");
       await until(() => h.errors.length >= 1, "onError report");
       expectCoded(h.errors[0], StorageError, "backend-error");
-      await faults.heal();
+      // Counted from before healing: once healed, a backed-off background retry may commit before flush() does.
       const before = await h.written();
+      await faults.heal();
       await s.flush();
       await s.flush();
       expect((await h.written()).writes - before.writes).toBe(1);
@@ -36,8 +37,8 @@ export function writeFailureCases({ open, reopen, faultsOf }: SuiteContext): voi
       await faults.failWrites();
       expectCoded(await errorOf(() => s.flush()), StorageError, "backend-error");
       s.save({ v: 2 });
+      const before = await h.written(); // before healing, as above
       await faults.heal();
-      const before = await h.written();
       await s.flush();
       expect((await h.written()).writes - before.writes).toBe(1);
       expect(await s.load()).toEqual({ v: 2 });

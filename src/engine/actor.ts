@@ -15,7 +15,7 @@ import { StorageError, deserializeError as deserializeFromWire, serializeError }
 import { AppendLogCore } from "../tier/append-log.js";
 import { KvCore } from "../tier/kv.js";
 import { SnapshotCore } from "../tier/snapshot.js";
-import type { TierCore } from "../tier/core.js";
+import { isPermanent, type TierCore } from "../tier/core.js";
 import type { Codec } from "../codec/types.js";
 import { resolveCodec } from "./codecs.js";
 import { GroupCommit } from "./group-commit.js";
@@ -151,6 +151,10 @@ export class StoreActor implements ActorApi {
         const entry = this.tier(op.tier);
         const core = entry.core as unknown as TierCore<unknown>;
         this.groupCommit.beforeOp(op.t, core);
+        if (op.t === "puts" || op.t === "columns") {
+          this.putEach(op, entry);
+          continue;
+        }
         const r = this.applyOne(op, entry);
         if ("w" in op && op.w !== undefined) core.weigh(op.w, op.n ?? 0);
         // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
@@ -178,24 +182,38 @@ export class StoreActor implements ActorApi {
   }
 
 
-  private applyOne(op: Exclude<Op, { t: "open" }>, entry: TierEntry): Promise<OpResult> | undefined {
+  /**
+   * The puts of one tier in one tick, each a write of its own (as the separate saves they were): a put the tier
+   * refuses for good (a key the backend can never store) is refused alone and the others are taken, as inline. The
+   * refused puts' share of the op's weight is acknowledged now, the rest when committed. A tier that takes no
+   * write at all (closed, read-only) throws at the first put, before any is taken: the caller refuses the op whole.
+   * Past the first put, any failure is that put's alone.
+   */
+  private putEach(op: Extract<Op, { t: "puts" | "columns" }>, { core, codec }: TierEntry): void {
+    const tier = asRecordTier(core);
+    // The main thread sends columns only for a codec declaring them (codecs.ts findColumns): this same codec.
+    const valueAt = op.t === "puts" ? (i: number) => op.values[i] : (i: number) => codec!.columns!.at(op.cols, i);
+    let refused = 0;
+    for (let i = 0; i < op.keys.length; i++) {
+      try {
+        tier.put(op.keys[i]!, valueAt(i));
+      } catch (err) {
+        if (i === 0 && !isPermanent(err)) throw err;
+        core.refuse(err instanceof Error ? err : new Error(String(err)));
+        refused++;
+      }
+    }
+    const share = refused === 0 ? 0 : Math.round((op.w * refused) / op.keys.length);
+    if (refused > 0) this.stats.settled(share, refused);
+    core.weigh(op.w - share, op.n - refused);
+  }
+
+  private applyOne(op: Exclude<Op, { t: "open" | "puts" | "columns" }>, entry: TierEntry): Promise<OpResult> | undefined {
     const { core, codec } = entry;
     switch (op.t) {
       case "put":
         asRecordTier(core).put(op.key, op.bytes ?? op.value);
         return undefined;
-      case "puts": {
-        const tier = asRecordTier(core);
-        for (let i = 0; i < op.keys.length; i++) tier.put(op.keys[i]!, op.values[i]);
-        return undefined;
-      }
-      case "columns": {
-        // The main thread sends columns only for a codec declaring them (codecs.ts findColumns): this same codec.
-        const tier = asRecordTier(core);
-        const columns = codec!.columns!;
-        for (let i = 0; i < op.keys.length; i++) tier.put(op.keys[i]!, columns.at(op.cols, i));
-        return undefined;
-      }
       case "append": {
         const log = asLog(core);
         if (op.bytes) log.appendEncoded(op.bucket, op.bytes, op.count);

@@ -216,7 +216,15 @@ export class StoreActor implements ActorApi {
         return undefined;
       case "append": {
         const log = asLog(core);
-        if (op.bytes) log.appendEncoded(op.bucket, op.bytes, op.count);
+        if ("buckets" in op) {
+          // All or nothing (a refused bucket throws before any takes entries): the caller refuses the call whole.
+          if (op.bytes) {
+            const { bytes, ends } = op;
+            log.appendEncodedGroups(
+              op.buckets.map((bucket, i) => ({ bucket, bytes: bytes.subarray(ends![i - 1] ?? 0, ends![i]), count: op.counts[i]! })),
+            );
+          } else log.appendGroups(new Map(op.buckets.map((bucket, i) => [bucket, op.entries![i]!])));
+        } else if (op.bytes) log.appendEncoded(op.bucket, op.bytes, op.count);
         else log.append(op.bucket, op.entries ?? []);
         return undefined;
       }

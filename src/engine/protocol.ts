@@ -83,6 +83,13 @@ export type Op =
   /** Consecutive puts of one tier in one tick, the values in the columns of its codec's transport (never read here). */
   | ({ t: "columns"; tier: number; keys: string[]; cols: unknown } & Weighed)
   | ({ t: "append"; tier: number; bucket: string; entries?: unknown[]; bytes?: Uint8Array; count: number } & Partial<Weighed>)
+  /**
+   * One appendEntries call whose keyOf spread it over several buckets: applied all or nothing, as inline (a bucket
+   * the backend refuses refuses the call). Bucket i takes counts[i] entries: entries[i] (the worker's codec encodes)
+   * or, encoded on the main thread as one segment per bucket, bytes[ends[i - 1] ?? 0, ends[i]) (back to back in one
+   * buffer, so it is transferred, not copied).
+   */
+  | ({ t: "append"; tier: number; buckets: string[]; counts: number[]; entries?: unknown[][]; bytes?: Uint8Array; ends?: number[] } & Weighed)
   | { t: "rollback"; tier: number }
   /** A write the main thread refused (its value can never be stored): the tier's next flush rejects with it. */
   | { t: "refuse"; tier: number; error: SerializedError }

@@ -329,7 +329,36 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     // Values too, as inline: one refused entry refuses the call (its path indexes `entries`).
     if (!this.admitted(entries)) return;
     if (!groups) return this.send(this.name, entries);
-    for (const [bucket, group] of groups) this.send(bucket, group);
+    if (groups.size === 1) {
+      const [bucket, group] = groups.entries().next().value!;
+      return this.send(bucket, group);
+    }
+    this.sendGroups(groups, entries.length);
+  }
+
+  /** Several buckets of one call travel as one op the actor applies all or nothing, as inline appendGroups. */
+  private sendGroups(groups: ReadonlyMap<string, readonly T[]>, n: number): void {
+    const buckets = [...groups.keys()];
+    const counts = [...groups.values()].map((g) => g.length);
+    if (!this.mainCodec) {
+      const entries = [...groups.values()] as unknown[][];
+      this.conn.post({ t: "append", tier: this.tier, buckets, counts, entries, w: this.weightOf(undefined, n), n });
+      return;
+    }
+    const encoded: Uint8Array[] = [];
+    for (const group of groups.values()) {
+      const bytes = this.encodeHere(group);
+      if (!bytes) return; // refused: the whole call, as one refused entry refuses it
+      encoded.push(bytes);
+    }
+    const bytes = new Uint8Array(encoded.reduce((sum, b) => sum + b.byteLength, 0));
+    const ends: number[] = [];
+    let end = 0;
+    for (const b of encoded) {
+      bytes.set(b, end);
+      ends.push((end += b.byteLength));
+    }
+    this.conn.post({ t: "append", tier: this.tier, buckets, counts, bytes, ends, w: bytes.byteLength, n }, bytes);
   }
 
   private send(bucket: string, entries: readonly T[]): void {

@@ -106,6 +106,13 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     this.accepted(count, bytes.byteLength);
   }
 
+  /** appendGroups for chunks encoded on the main thread, one per bucket: all or nothing. */
+  appendEncodedGroups(groups: ReadonlyArray<{ bucket: string; bytes: Uint8Array; count: number }>): void {
+    this.assertWritable();
+    for (const g of groups) this.checkBucket(g.bucket);
+    for (const g of groups) this.appendEncoded(g.bucket, g.bytes, g.count);
+  }
+
   /**
    * The backend must be able to store the bucket key and (segments layout) its longest segment key. A caller's
    * bucket passed the shared rule at the public entry (arguments.ts). The tier's own bucket, its name, is nobody's

@@ -285,6 +285,18 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   configureCommitWatcher(watcher: string, key: string, config: unknown, sameStoreAs?: BaseStorageTier): boolean {
     if (sameStoreAs !== undefined && !this.sameStore(sameStoreAs)) return false;
     this.assertUsable();
+    // Checked here, not when the tick's message fails: a config is no write, and one that cannot cross must not
+    // refuse the tier's writes, nor be recorded for replay into a restarted actor.
+    try {
+      structuredClone(config);
+    } catch (err) {
+      throw new StorageError(
+        "invalid-argument",
+        `the config for commit watcher "${watcher}" cannot be sent to the store's worker: ${err instanceof Error ? err.message : String(err)}`,
+        { tier: this.name },
+        err,
+      );
+    }
     this.conn.post({ t: "configure-watcher", tier: this.tier, watcher, key, config });
     return true;
   }

@@ -8,6 +8,7 @@
  * Registered in workers/jobs.ts; attach configures it through `foldInBackground`.
  */
 import type { BatchOp } from "../backend/types.js";
+import { StorageError } from "../errors.js";
 import { jsonCodec } from "../codec/json.js";
 import type { CommitWatcherContext, CommitWatcherDefinition } from "../engine/commit-watchers.js";
 import type { BaseStorageTier, KvStorageTier } from "../tier/types.js";
@@ -36,9 +37,26 @@ export function foldInBackground(
   graphName: string,
   rule: BackgroundFoldRule,
 ): boolean {
+  checkFoldRule(rule);
   if (snapshot.codecName !== jsonCodec.name) return false;
   if (wal.codecName !== walFrameCodec.name && wal.codecName !== jsonCodec.name) return false;
   return wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, graphName, rule, snapshot) === true;
+}
+
+/**
+ * Throws StorageError("invalid-argument") unless `rule` is a fold rule: a ratio > 0 and minBytes >= 0, finite
+ * numbers. Otherwise the rule's test is NaN or never true, and the graph it names would never fold.
+ */
+export function checkFoldRule(rule: unknown): BackgroundFoldRule {
+  const r = (typeof rule === "object" && rule !== null ? rule : {}) as Partial<Record<keyof BackgroundFoldRule, unknown>>;
+  const { ratio, minBytes } = r;
+  if (typeof ratio !== "number" || !Number.isFinite(ratio) || ratio <= 0 || typeof minBytes !== "number" || !Number.isFinite(minBytes) || minBytes < 0) {
+    throw new StorageError(
+      "invalid-argument",
+      `a background fold rule needs a finite ratio > 0 and a finite minBytes >= 0, got ratio ${String(ratio)}, minBytes ${String(minBytes)}`,
+    );
+  }
+  return { ratio, minBytes };
 }
 
 interface FoldState extends BackgroundFoldRule {
@@ -63,7 +81,9 @@ class WalGrowth {
     this.#ctx = ctx;
   }
 
-  configure(graphName: string, rule: BackgroundFoldRule): void {
+  /** An invalid rule throws (the actor reports it to onError) and leaves the graph's rule in force unchanged. */
+  configure(graphName: string, config: unknown): void {
+    const rule = checkFoldRule(config); // it crossed by structured clone: any value may arrive
     this.#folds.set(graphName, { ratio: rule.ratio, minBytes: rule.minBytes, baselineBytes: 0, walBytes: 0 });
   }
 

@@ -58,6 +58,44 @@ describe("frame columns", () => {
     );
   });
 
+  it("fields a whole batch shares cross once, a payload naming the frame's path as its value; any mix reads back exactly", () => {
+    const wave = (seq: number, change: unknown, over: Record<string, unknown> = {}): WALFrame =>
+      ({
+        t: "c",
+        lifecycle: "data",
+        path: `n${seq}`,
+        change: { structure: "graph.value", version: 1, t_ns: 7, lifecycle: "data", change },
+        frame_seq: seq,
+        frame_t_ns: 7,
+        checksum: "",
+        format_version: 1,
+        ...over,
+      }) as WALFrame;
+    const same = Array.from({ length: 5 }, (_, i) => wave(i + 1, { kind: "node.set", path: `n${i + 1}`, value: { v: i } }));
+    const cols = frameColumns.empty();
+    for (const f of same) expect(frameColumns.push(cols, f)).toBe(true);
+    expect([cols.structure, cols.tNs, cols.kind, cols.checksum].map((c) => c.length)).toStrictEqual([1, 1, 1, 1]);
+    expect(cols.payload).toStrictEqual([0, 1, 2, 3, 4].map((v) => ({ v })));
+    const mixed = [
+      ...same,
+      wave(6, { kind: "node.set", path: "elsewhere", value: 1 }), // another path: the payload crosses whole
+      wave(7, { kind: "node.invalidate", path: "n7" }), // no value
+      wave(8, { kind: "node.set", path: "n8", value: 2, extra: true }),
+      wave(9, { kind: 3, path: "n9", value: 2 }),
+      wave(10, Object.assign(Object.create(null) as object, { kind: "node.set", path: "n10", value: 2 })),
+      wave(11, { kind: "graph.add", path: "n11", value: null }, { lifecycle: "spec", frame_t_ns: 8 }),
+      (({ checksum: _c, format_version: _f, ...rest }) => rest as WALFrame)(wave(12, { kind: "node.set", path: "n12", value: 3 })),
+      wave(13, null),
+    ];
+    const all = frameColumns.empty();
+    for (const f of mixed) expect(frameColumns.push(all, f)).toBe(true);
+    const crossed = structuredClone(all);
+    mixed.forEach((f, i) => {
+      assert.deepStrictEqual(frameColumns.at(all, i), f);
+      assert.deepStrictEqual(frameColumns.at(crossed, i), structuredClone(f));
+    });
+  });
+
   it("a value not of the frame shape does not fit and leaves the columns untouched", () => {
     const base = (): Record<string, unknown> => ({
       t: "c",

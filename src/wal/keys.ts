@@ -5,6 +5,8 @@
 
 export const WAL_KEY_SEGMENT = "wal";
 export const WAL_FRAME_SEQ_PAD = 20;
+/** The padding, sliced to length: cheaper than padStart on the per-frame path. */
+const ZEROS = "0".repeat(WAL_FRAME_SEQ_PAD);
 
 /** The WAL prefix of a graph, without a trailing slash: `"my-graph"` → `"my-graph/wal"`. */
 export function graphWalPrefix(name: string): string {
@@ -24,7 +26,8 @@ export function walFrameKey(prefix: string, seq: number): string {
       `walFrameKey: frame_seq must be a non-negative integer, got ${String(seq)} (above Number.MAX_SAFE_INTEGER)`,
     );
   }
-  return `${prefix}/${String(seq).padStart(WAL_FRAME_SEQ_PAD, "0")}`;
+  const digits = String(seq); // at most 16 digits: a safe integer
+  return `${prefix}/${ZEROS.slice(digits.length)}${digits}`;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { Codec } from "../../src/codec/types.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
-import { StorageError } from "../../src/errors.js";
+import { CodecError, StorageError } from "../../src/errors.js";
 import { expectCoded, tempRoot, waitFor } from "./fixtures/helpers.js";
 
 const root = tempRoot("append-groups");
@@ -113,3 +113,26 @@ for (const [label, codec] of [
     });
   });
 }
+
+describe("appendEntries over several buckets (main-thread codec refusing one bucket's entries)", () => {
+  it("the codec refusing one bucket refuses the whole call: nothing of it crosses", async () => {
+    engine = openStorageEngine({ threads: 1, onError: () => undefined });
+    const picky: Codec<readonly Entry[]> = {
+      ...mainJson,
+      name: "picky-json",
+      encode: (v) => {
+        if (v.some((e) => e.n < 0)) throw new CodecError("encode-failed", "negative n");
+        return mainJson.encode(v);
+      },
+    };
+    const log = engine.appendLog<Entry>({ kind: "file", dir: root.fresh("codec-refused") }, { name: "log", keyOf, debounceMs: 60_000, codec: picky });
+    log.appendEntries([
+      { to: "a", n: 1 },
+      { to: "c", n: -1 },
+    ]);
+    log.appendEntries([{ to: "c", n: 2 }]);
+    expectCoded(await rejectionOf(log.flush()), CodecError, "encode-failed");
+    expect((await log.loadEntries()).entries).toEqual([{ to: "c", n: 2 }]);
+    expect(await settledBacklog()).toBe(0);
+  });
+});

@@ -80,7 +80,6 @@ try {
   const encoded = paths.map((p, j) => walFrameCodec.encode(asUnsealed(makeFrameBody(j + 1, p, values[j]!))));
   const open = LAYOUTS.map((layout, i) => {
     const db = new Database(join(dir, `${i}.db`));
-    db.pragma("locking_mode = EXCLUSIVE");
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${SYNC}`);
     db.exec(layout.schema);

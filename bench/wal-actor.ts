@@ -32,7 +32,6 @@ function median(xs: number[]): number {
 /** Raw better-sqlite3, configured as suite 2's yardstick; returns frames/s for `FRAMES` frames. */
 function rawRun(dir: string): number {
   const db = new Database(join(dir, "raw.db"));
-  db.pragma("locking_mode = EXCLUSIVE");
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.exec("CREATE TABLE IF NOT EXISTS graphrefly_storage (k TEXT PRIMARY KEY, v BLOB NOT NULL)");

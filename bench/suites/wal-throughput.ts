@@ -31,9 +31,9 @@ interface Contender {
 }
 
 function rawSqlite(path: string): Contender {
-  // The same pragmas and table as the engine's SQLite backend, so only the path to the disk differs.
+  // The same pragmas (normal locking, WAL, FULL) and table as the engine's SQLite backend, so only the path to the
+  // disk differs.
   const db = new Database(path);
-  db.pragma("locking_mode = EXCLUSIVE");
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.exec("CREATE TABLE IF NOT EXISTS graphrefly_storage (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
@@ -193,8 +193,8 @@ export const walThroughputSuite: Suite = {
       goals: [
         verdict(
           "2.raw",
-          "attach + engine durable frames/s ≥ 0.8× raw batched SQLite",
-          attachRatio === undefined ? undefined : attachRatio >= 0.8,
+          "attach + engine durable frames/s ≥ 0.6× raw batched SQLite (issue 13)",
+          attachRatio === undefined ? undefined : attachRatio >= 0.6,
           `${fmt(rate.get(ATTACH_ENGINE))} vs ${fmt(rate.get(RAW))} frames/s = ${fmt(attachRatio)}×`,
         ),
       ],

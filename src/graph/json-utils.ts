@@ -3,7 +3,7 @@
  * copies on the way out, and the one deep-equality used for DATA vs RESOLVED (graph-model §6.25).
  * Layer 4 (graph).
  */
-import { prepareJsonValue } from "../codec/strict.js";
+import { MAX_JSON_DEPTH, prepareJsonValue } from "../codec/strict.js";
 import type { JsonValue } from "../codec/types.js";
 import { CodecError } from "../errors.js";
 
@@ -40,23 +40,84 @@ export function assertStorable(value: unknown, what: string): void {
  */
 export function toFrozenJson(value: unknown, what: string): JsonValue {
   assertStorable(value, what);
-  return copyIn(value as JsonValue);
+  deepest = 0;
+  return copyIn(value as JsonValue, 1);
 }
 
-/** Copies a value the rule accepted (so only JSON shapes occur). */
-function copyIn(value: JsonValue): JsonValue {
+/** A constructor that returns the object it is given: `new` of a subclass then adds the subclass's private field to it. */
+class Decorated {
+  constructor(target: object) {
+    return target as Decorated;
+  }
+}
+
+/**
+ * The mark on containers `toFrozenJson` returned: deeply frozen private copies that passed the strict JSON rule
+ * ("reject"), so a tier may take them without walking them again (`isCheckedJson`). A private field: invisible to
+ * every reader (keys, JSON, structured clone) and added by this module only, so it cannot be forged. Cheaper than
+ * a WeakSet, whose add costs ~1 µs per short-lived value.
+ */
+class CheckedJson extends Decorated {
+  #checked = true;
+
+  static mark(target: object): void {
+    new CheckedJson(target);
+  }
+
+  static has(value: object): boolean {
+    return #checked in value;
+  }
+}
+
+/**
+ * Deepest nesting a checked value may have: the value rule counts depth from the stored record's root, and a
+ * value is stored a few containers down (a WAL frame's envelope and payload), so deeper values are walked.
+ */
+const CHECKED_DEPTH = MAX_JSON_DEPTH - 8;
+/** Deepest nesting level `copyIn` reached in the current copy. */
+let deepest = 0;
+
+/**
+ * True when `value` is known to pass the strict JSON rule ("reject") without a walk: a container `toFrozenJson`
+ * returned (immutable, checked when it entered the graph) or a primitive that passes it. False means unknown.
+ */
+export function isCheckedJson(value: unknown): boolean {
+  switch (typeof value) {
+    case "string":
+      return (value as string & { isWellFormed(): boolean }).isWellFormed();
+    case "number":
+      return Number.isFinite(value);
+    case "boolean":
+      return true;
+    case "object":
+      return value === null || CheckedJson.has(value);
+    default:
+      return false;
+  }
+}
+
+/**
+ * Copies a value the rule accepted (so only JSON shapes occur); `depth` is its nesting level (root: 1). The root
+ * is marked checked (before it is frozen) unless it nests too deep.
+ */
+function copyIn(value: JsonValue, depth: number): JsonValue {
   if (typeof value !== "object" || value === null) return value === 0 ? 0 : value;
+  if (depth > deepest) deepest = depth;
+  let copy: JsonValue[] | { [key: string]: JsonValue };
   if (Array.isArray(value)) {
     const arr = new Array<JsonValue>(value.length);
-    for (let i = 0; i < value.length; i++) arr[i] = copyIn(value[i] as JsonValue);
-    return Object.freeze(arr) as JsonValue[];
+    for (let i = 0; i < value.length; i++) arr[i] = copyIn(value[i] as JsonValue, depth + 1);
+    copy = arr;
+  } else {
+    const obj: { [key: string]: JsonValue } = {};
+    for (const key of Object.keys(value)) {
+      const v = value[key];
+      if (v !== undefined) setOwn(obj, key, copyIn(v, depth + 1));
+    }
+    copy = obj;
   }
-  const obj: { [key: string]: JsonValue } = {};
-  for (const key of Object.keys(value)) {
-    const v = value[key];
-    if (v !== undefined) setOwn(obj, key, copyIn(v));
-  }
-  return Object.freeze(obj);
+  if (depth === 1 && deepest <= CHECKED_DEPTH) CheckedJson.mark(copy);
+  return Object.freeze(copy) as JsonValue;
 }
 
 /** Plain (unfrozen) deep copy of a value already known to be JSON. */

@@ -9,6 +9,7 @@
 import { StorageError } from "../errors.js";
 import { isPermanent } from "../tier/core.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import { vouchWalFrame } from "../tier/value-check.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
@@ -250,10 +251,19 @@ export class AttachOutbox {
     }
     const wal = this.wal as KvStorageTier<WALFrame>;
     // Numbered on first attempt and kept, so a retry re-saves the same seqs under the same keys.
-    const frames = (item.frames ??= diffFrames(item.diff, item.timestampNs, this.#seq, this.#seal));
+    const frames = (item.frames ??= diffFrames(item.diff, item.timestampNs, this.#seq, this.#seal, true));
     for (; item.next < frames.length; item.next++) {
       const f = frames[item.next] as GraphWALFrame;
-      wal.save(walFrameKey(this.#prefix, f.frame_seq), f);
+      // A frozen frame is one diffFrames proved storable: the tier's value check need not walk it again.
+      if (!Object.isFrozen(f)) wal.save(walFrameKey(this.#prefix, f.frame_seq), f);
+      else {
+        vouchWalFrame(f);
+        try {
+          wal.save(walFrameKey(this.#prefix, f.frame_seq), f);
+        } finally {
+          vouchWalFrame(undefined);
+        }
+      }
     }
     if (frames.length > 0) this.#seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
   }

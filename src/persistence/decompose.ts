@@ -19,6 +19,7 @@ import type {
   GraphWALFrame,
 } from "./storage-types.js";
 import { SNAPSHOT_VERSION } from "../graph/types.js";
+import { isCheckedJson } from "../graph/json-utils.js";
 
 export const SPEC_STRUCTURE = "graph.spec";
 export const VALUE_STRUCTURE = "graph.value";
@@ -40,13 +41,16 @@ export function decomposeDiffToFrames(diff: GraphSnapshotDiff, opts: DecomposeOp
 
 /**
  * `decomposeDiffToFrames` for callers whose arguments are valid by construction (attach, once per wave and
- * pair): no options object, no checks.
+ * pair): no options object, no checks. With `proven`, an unsealed value frame whose value and path are already
+ * checked (graph/json-utils.ts isCheckedJson) is built frozen, frame, envelope and payload: a frozen frame from
+ * here passes the frame codec's value rule as it is, for good (tier/value-check.ts vouchWalFrame).
  */
 export function diffFrames(
   diff: GraphSnapshotDiff,
   timestampNs: number,
   baseSeq: number,
   seal: boolean,
+  proven = false,
 ): GraphWALFrame[] {
   const frames: GraphWALFrame[] = [];
   const values = byPath(diff.valuesChanged);
@@ -61,7 +65,13 @@ export function diffFrames(
     const v = values[i] as DiffValueChange;
     const change: GraphDataChange =
       v.value === undefined ? { kind: "node.invalidate", path: v.path } : { kind: "node.set", path: v.path, value: v.value };
-    frames.push(walFrame("data", v.path, change, timestampNs, baseSeq + frames.length + 1, seal));
+    const frame = walFrame("data", v.path, change, timestampNs, baseSeq + frames.length + 1, seal);
+    if (proven && !seal && isCheckedJson(v.path) && (v.value === undefined || isCheckedJson(v.value))) {
+      Object.freeze(change);
+      Object.freeze(frame.change);
+      Object.freeze(frame);
+    }
+    frames.push(frame);
   }
   return frames;
 }

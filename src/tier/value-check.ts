@@ -13,10 +13,28 @@ import { assertStorableWalFrame } from "../wal/storable.js";
 /** Throws the CodecError("encode-failed", …, { path }) the codec would throw for `value`. */
 export type ValueCheck = (value: unknown) => void;
 
+/** The frame `vouchWalFrame` named: the one save in progress whose frame needs no walk. */
+let vouched: object | undefined;
+
+/**
+ * Names the frame the caller is about to save (undefined after it) as one that passes the frame rule, so the
+ * check of that one save skips the walk. The caller's proof: it built the frame itself, froze it (frame,
+ * envelope, payload) and its values are already checked (graph/json-utils.ts isCheckedJson), so no tier in
+ * between can have changed it. Identity, not a mark on the frame: nothing else is ever vouched for.
+ */
+export function vouchWalFrame(frame: object | undefined): void {
+  vouched = frame;
+}
+
 const checks = new Map<unknown, ValueCheck>([
   [jsonCodec, (v) => assertStorableJson(v, "reject")],
   [bigintJsonCodec, (v) => assertStorableJson(v, "tag")],
-  [walFrameCodec, assertStorableWalFrame],
+  [
+    walFrameCodec,
+    (v) => {
+      if (v !== vouched || v === undefined) assertStorableWalFrame(v);
+    },
+  ],
 ]);
 
 /** The value rule of a built-in codec (undefined for any other codec). */

@@ -35,6 +35,11 @@ export interface FileBackendOptions {
    * writes with StorageError("read-only"), and never creates the directory.
    */
   readonly readOnly?: boolean;
+  /**
+   * Called after each file a batch writes (temp file + fsync, ~1 ms on a disk): an owner watching its thread for
+   * hangs (the engine's watchdog) sees a long synchronous batch as progress, not as a blocked thread.
+   */
+  readonly onProgress?: () => void;
 }
 
 /** A file backend (synchronous, every optional method present). */
@@ -127,6 +132,7 @@ class FileStore implements FileBackend {
     readonly dir: string,
     private readonly useLock: boolean,
     readonly readOnly: boolean,
+    private readonly onProgress: (() => void) | undefined,
   ) {
     this.name = "file:" + dir;
     // A writer locks at open, creating a missing directory: a writer that read an empty store and took the lock
@@ -233,7 +239,10 @@ class FileStore implements FileBackend {
     const temps: (string | undefined)[] = [];
     try {
       this.prepareForWrite();
-      for (const op of ops) temps.push(op.op === "put" ? this.writeTemp(op.value) : undefined);
+      for (const op of ops) {
+        temps.push(op.op === "put" ? this.writeTemp(op.value) : undefined);
+        this.onProgress?.();
+      }
       ops.forEach((op, i) => {
         const temp = temps[i];
         const path = paths[i] as string;
@@ -323,5 +332,6 @@ export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBac
   if (typeof readOnly !== "boolean") throw new TypeError("opts.readOnly must be a boolean");
   const lock = opts.lock ?? !readOnly;
   if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
-  return new FileStore(resolve(dir), lock && !readOnly, readOnly);
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw new TypeError("opts.onProgress must be a function");
+  return new FileStore(resolve(dir), lock && !readOnly, readOnly, opts.onProgress);
 }

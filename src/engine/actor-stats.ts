@@ -39,6 +39,11 @@ export class ActorStats {
     this.#counters.add("settledEntries", entries);
   }
 
+  /** Long synchronous work moved on (a file written): the watchdog's heartbeat, beside the event loop's timer. */
+  progressed(): void {
+    this.#counters.add("heartbeat", 1);
+  }
+
   /** An error the actor reported to the main thread. */
   errorReported(): void {
     this.#counters.add("errors", 1);

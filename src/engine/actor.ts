@@ -42,12 +42,17 @@ interface TierEntry {
   codec: Codec<unknown> | undefined;
 }
 
-export async function openBackend(store: StoreSpec, synchronous: ActorOptions["synchronous"]): Promise<StorageBackend> {
+/** `progress`: called during long synchronous backend work, so the engine's watchdog sees a busy thread as alive. */
+export async function openBackend(
+  store: StoreSpec,
+  synchronous: ActorOptions["synchronous"],
+  progress?: () => void,
+): Promise<StorageBackend> {
   switch (store.kind) {
     case "sqlite":
       return sqliteBackend(store.path, { synchronous, readOnly: store.readOnly === true });
     case "file":
-      return fileBackend(store.dir, { readOnly: store.readOnly === true });
+      return fileBackend(store.dir, { readOnly: store.readOnly === true, ...(progress ? { onProgress: progress } : {}) });
     case "memory":
       return memoryBackend({ name: `memory:${store.name}` });
     case "postgres":
@@ -84,7 +89,7 @@ export class StoreActor implements ActorApi {
       { options, runJob: (name, args, subject) => this.runWatcherJob(name, args, subject) },
       (err) => this.emitError(err, undefined),
     );
-    this.opening = openBackend(options.store, options.synchronous).then(
+    this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed()).then(
       (backend) => void (this.backend = backend),
       (error: unknown) => void (this.openError = { error }),
     );

@@ -210,3 +210,24 @@ describe("worker death and the other stores on it", () => {
     120_000,
   );
 });
+
+describe("a busy worker is not a hung one", () => {
+  it("a file store's batch of many files, longer than watchdogMs in one synchronous call, completes: each file written is progress", async () => {
+    // Seen in CI under load: a file store's flush of a few thousand keys (temp file, fsync and rename each) blocked
+    // the worker's event loop past watchdogMs, and the watchdog terminated a worker that was writing all along.
+    // 150 ms: far above what encoding or sending a thousand small values takes, far below a thousand fsyncs on a disk.
+    const engine = openStorageEngine({ threads: 1, watchdogMs: 150 });
+    try {
+      const store: StoreSpec = { kind: "file", dir: join(tmp.dir, "many-files") };
+      const kv = engine.kv<number>(store, { name: "many", debounceMs: 3_600_000 });
+      await kv.flush(); // the store is open and its worker beating
+      const keys = 1_000;
+      for (let i = 0; i < keys; i++) kv.save(`k/${i}`, i);
+      const outcome = await settled(kv.flush());
+      expect(outcome).toEqual({ ok: true, value: undefined });
+      expect((await kv.list("k/")).length).toBe(keys);
+    } finally {
+      await engine.close().catch(() => undefined);
+    }
+  });
+});

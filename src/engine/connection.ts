@@ -379,7 +379,7 @@ export class StoreConnection {
     const sendable: Op[] = [];
     // The resent writes travel unweighed: this message's weight is taken back whole.
     for (const op of ops) if ("w" in op && op.w !== undefined) this.backlog.unpost(op.w, op.n ?? 0);
-    const each = ops.flatMap((op) => onePutEach(op, this.tiers.get(op.tier)?.columns));
+    const each = ops.flatMap((op) => onePutEach(unweighed(op), this.tiers.get(op.tier)?.columns));
     for (const op of each) {
       // Only a lone write is known to be the one refused; the columns of one tier's puts are one op but many writes.
       const problem = each.length === 1 ? cause : cloneProblem(op);
@@ -659,6 +659,11 @@ function onePutEach(op: Op, columns: ColumnarTransport<unknown> | undefined): Op
   return [op];
 }
 
+/** `op` weighing nothing: the actor settles what an op weighs, and a resent op's weight was taken back. */
+function unweighed(op: Op): Op {
+  return "w" in op && op.w !== undefined ? { ...op, w: 0, n: 0 } : op;
+}
+
 function cloneProblem(op: Op): unknown {
   try {
     structuredClone(op);
@@ -670,10 +675,9 @@ function cloneProblem(op: Op): unknown {
 
 /** A message the port could not carry (a value structured clone rejects) is a codec failure of that tick's writes. */
 function sendError(err: unknown): Error {
-  if (err instanceof Error && err.name === "DataCloneError") {
-    return new CodecError("encode-failed", `a value could not be sent to the store's worker: ${err.message}`, {}, err);
-  }
-  return err instanceof Error ? err : new Error(String(err));
+  if (err instanceof StorageError || err instanceof CodecError) return err;
+  // DataCloneError, or a RangeError from a value nested too deep for structured clone: the value cannot cross.
+  return new CodecError("encode-failed", `a value could not be sent to the store's worker: ${errorMessage(err)}`, {}, err);
 }
 
 function errorMessage(err: unknown): string {

@@ -34,3 +34,31 @@ it("a value structured clone refuses, among other puts of its tier in one tick: 
   expect(await kv.load("after")).toMatchObject({ value: 2 });
   expect(await kv.load("bad")).toBeUndefined();
 });
+
+it("the refusal settles the tick's weight once: an append and a main-thread-codec put resent beside it are not counted twice", async () => {
+  engine = openStorageEngine({ threads: 1, onError: () => undefined });
+  const store = { kind: "memory" as const, name: root.fresh("weights") };
+  const codec = { module: new URL("./fixtures/thread-codec.mjs", import.meta.url).href, export: "codec" };
+  const bad = engine.kv<unknown>(store, { name: "bad", codec });
+  const log = engine.appendLog<{ i: number; pad: string }>(store, { name: "log" });
+  const text = new TextEncoder();
+  const textOut = new TextDecoder();
+  const mainCodec = {
+    name: "main-json",
+    version: 1,
+    encode: (v: unknown) => text.encode(JSON.stringify(v)),
+    decode: (b: Uint8Array) => JSON.parse(textOut.decode(b)) as unknown,
+  };
+  const here = engine.kv<unknown>(store, { name: "here", codec: mainCodec });
+  await Promise.all([bad.flush(), log.flush(), here.flush()]);
+  // One tick: weighed appends, a weighed main-codec put, and a value structured clone refuses.
+  for (let i = 0; i < 10; i++) log.appendEntries([{ i, pad: "x".repeat(100) }]);
+  here.save("k", { pad: "y".repeat(5000) });
+  bad.save("f", () => 1);
+  await Promise.all([log.flush(), here.flush()]);
+  await expect(bad.flush()).rejects.toMatchObject({ code: "encode-failed" });
+  expect((await log.loadEntries()).entries).toHaveLength(10);
+  expect(await here.load("k")).toEqual({ pad: "y".repeat(5000) });
+  const [stats] = await engine.stats();
+  expect(stats).toMatchObject({ pendingEntries: 0, pendingBytes: 0 });
+});

@@ -8,6 +8,12 @@ import type { TierCore } from "../tier/core.js";
 import { ActorCounters } from "./actor-counters.js";
 import { LatencyWindow } from "./latency.js";
 
+/**
+ * The counters of every actor hosted on this thread: long synchronous work in one of them blocks them all, so its
+ * progress is every one's heartbeat (the watchdog must not terminate a busy thread for a store waiting behind it).
+ */
+const onThisThread = new Set<ActorCounters>();
+
 export class ActorStats {
   /** Shared with the main thread, which reads stats and backpressure from them without a message. */
   readonly #counters: ActorCounters;
@@ -17,6 +23,12 @@ export class ActorStats {
   constructor(counters: SharedArrayBuffer | undefined, recovered: (tier: string | undefined) => void) {
     this.#counters = new ActorCounters(counters);
     this.#recovered = recovered;
+    onThisThread.add(this.#counters);
+  }
+
+  /** The actor ended: its counters leave the thread's heartbeat. */
+  retire(): void {
+    onThisThread.delete(this.#counters);
   }
 
   /** Makes `core` report here; `afterCommit` also sees each committed batch (the actor's commit watchers). */
@@ -39,9 +51,9 @@ export class ActorStats {
     this.#counters.add("settledEntries", entries);
   }
 
-  /** Long synchronous work moved on (a file written): the watchdog's heartbeat, beside the event loop's timer. */
+  /** Long synchronous work moved on (a file written): the heartbeat of every actor on this thread, beside the event loop's timer. */
   progressed(): void {
-    this.#counters.add("heartbeat", 1);
+    for (const counters of onThisThread) counters.add("heartbeat", 1);
   }
 
   /** An error the actor reported to the main thread. */

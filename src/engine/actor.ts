@@ -94,6 +94,7 @@ export class StoreActor implements ActorApi {
       (error: unknown) => void (this.openError = { error }),
     );
     this.mailbox = this.opening; // ops and jobs that arrive meanwhile wait for the backend
+    void this.closed.then(() => this.stats.retire());
   }
 
   async ready(): Promise<{ threadId: number }> {

@@ -230,4 +230,21 @@ describe("a busy worker is not a hung one", () => {
       await engine.close().catch(() => undefined);
     }
   });
+
+  it("another store on the same worker, waiting meanwhile, is not declared hung either (the progress is the thread's)", async () => {
+    const engine = openStorageEngine({ threads: 1, watchdogMs: 150 });
+    try {
+      const kv = engine.kv<number>({ kind: "file", dir: join(tmp.dir, "many-files-2") }, { name: "many", debounceMs: 3_600_000 });
+      const other = engine.kv<number>({ kind: "memory", name: "beside-many-files" }, { name: "other" });
+      await Promise.all([kv.flush(), other.flush()]);
+      for (let i = 0; i < 1_000; i++) kv.save(`k/${i}`, i);
+      const flushed = settled(kv.flush());
+      await sleep(20); // the batch is under way on the worker; this load waits behind it
+      const loaded = settled(other.load("absent"));
+      expect(await flushed).toEqual({ ok: true, value: undefined });
+      expect(await loaded).toEqual({ ok: true, value: undefined });
+    } finally {
+      await engine.close().catch(() => undefined);
+    }
+  });
 });

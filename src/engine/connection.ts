@@ -372,8 +372,8 @@ export class StoreConnection {
 
   /**
    * Finds the ops that cannot be cloned (failure path only) and resends the rest in order, each refused write
-   * replaced by a refusal of its tier (its next flush rejects, onError hears it once: the tier's own mechanism);
-   * a watcher config that cannot cross is reported alone.
+   * replaced by a refusal of its tier (its next flush rejects, onError hears it once: the tier's own mechanism).
+   * Watcher configs always cross: configureCommitWatcher sends its structured-clone copy.
    */
   private splitUnsendable(ops: Op[], cause: unknown): void {
     const sendable: Op[] = [];
@@ -385,21 +385,9 @@ export class StoreConnection {
       const problem = each.length === 1 ? cause : cloneProblem(op);
       if (problem === undefined) sendable.push(op);
       else if ("id" in op) this.fail(op, sendError(problem));
-      else if (op.t === "configure-watcher") this.unsendableConfig(op, sendError(problem));
       else sendable.push(refusal(op.tier, sendError(problem)));
     }
     if (sendable.length > 0) this.postMessage(sendable, []);
-  }
-
-  /**
-   * A watcher config is no write: one that cannot cross is reported, never a refusal of the tier's writes, and not
-   * replayed into a later actor (KvStorageTier.configureCommitWatcher checks configs first; this is the backstop).
-   */
-  private unsendableConfig(op: Extract<Op, { t: "configure-watcher" }>, err: Error): void {
-    const rec = this.tiers.get(op.tier);
-    const key = `${op.watcher}\n${op.key}`;
-    if (rec?.watcherConfigs.get(key) === op) rec.watcherConfigs.delete(key);
-    this.report(err, rec?.spec.name);
   }
 
   /** Refuses a write on the main thread (e.g. a value the worker codec could never take), in order with the others. */

@@ -287,8 +287,10 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     this.assertUsable();
     // Checked here, not when the tick's message fails: a config is no write, and one that cannot cross must not
     // refuse the tier's writes, nor be recorded for replay into a restarted actor.
+    let copy: unknown;
     try {
-      structuredClone(config);
+      // The copy is what is sent and replayed: a caller changing its object later changes nothing.
+      copy = structuredClone(config);
     } catch (err) {
       throw new StorageError(
         "invalid-argument",
@@ -297,7 +299,7 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
         err,
       );
     }
-    this.conn.post({ t: "configure-watcher", tier: this.tier, watcher, key, config });
+    this.conn.post({ t: "configure-watcher", tier: this.tier, watcher, key, config: copy });
     return true;
   }
 

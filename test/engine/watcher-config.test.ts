@@ -57,24 +57,31 @@ describe("configureCommitWatcher", () => {
     expect(reported).toEqual([]);
   });
 
-  it("a config that fails only when its message is posted is reported, never a refusal of the tier's writes", async () => {
+  it("the config is copied when offered: changing the caller's object afterwards changes nothing sent or replayed", async () => {
     const kv = openKv();
     await kv.flush();
     let reads = 0;
-    // Clones once (the call's check), then holds a function (the tick's message): the connection's backstop.
+    // Read once, by the call's copy; a second read (the tick's message, before the copy) would give a function.
     const config = {
       minBytes: 1,
       get ratio(): unknown {
         return ++reads > 1 ? () => 4 : 4;
       },
     };
+    const plain = { ratio: 1, minBytes: 1 };
     kv.save("a", 1);
     expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", config)).toBe(true);
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "h", plain)).toBe(true);
+    plain.ratio = Number.NaN; // too late: the copy was taken
     kv.save("b", 2);
     await kv.flush();
     expect([await kv.load("a"), await kv.load("b")]).toEqual([1, 2]);
-    await waitFor(() => reported.length >= 1);
-    expect(reported).toEqual([{ code: "encode-failed", tier: "wal" }]);
+    expect(reads).toBe(1);
+    // Both configs arrived as offered: a frame of "h" makes its rule (ratio 1) due, and its fold is attempted.
+    kv.save(walFrameKey(graphWalPrefix("h"), 1), { x: 1 });
+    await kv.flush();
+    await waitFor(() => reported.some((r) => r.tier === "h"));
+    expect(reported.filter((r) => r.code === "invalid-argument" || r.code === "encode-failed")).toEqual([]);
   });
 });
 

@@ -96,17 +96,44 @@ export function assertStorableJson(value: unknown, bigints: BigintMode = "reject
   prepare(value, bigints === "tag" ? "keep" : "reject", root);
 }
 
-function prepare(value: unknown, bigints: WalkBigints, root: string): unknown {
-  if (value === undefined) {
-    throw new CodecError("encode-failed", `undefined cannot be encoded as JSON at ${root}`, { path: root });
+/**
+ * `prepareJsonValue(value, "reject", root)` that also copies: one walk, reading each property once, applies the
+ * same rule with the same errors and builds a fresh plain copy from the values it read (properties holding
+ * undefined left out, -0 as 0, wide-integer bigints kept). Validating and then copying would read every getter
+ * twice, and the copy could hold a value the rule never saw. `depth` is the deepest container nesting (root
+ * container: 1; 0 for a primitive). With `freeze`, every container of the copy but the root is frozen as it is
+ * finished; the root is left to the caller, which may decorate it before freezing it.
+ * A separate walk so the codec's own (`prepareJsonValue`, `assertStorableJson`) builds no copies.
+ */
+export function copyStorableJson(value: unknown, root = "$", freeze = false): { copy: unknown; depth: number } {
+  if (value === undefined) throw undefinedRoot(root);
+  const state: CopyState = { ancestors: [], deepest: 0, freeze };
+  try {
+    const copy = copyValue(value, state);
+    return { copy, depth: state.deepest };
+  } catch (err) {
+    throw walkError(err, root);
   }
+}
+
+function prepare(value: unknown, bigints: WalkBigints, root: string): unknown {
+  if (value === undefined) throw undefinedRoot(root);
   try {
     return walk(value, bigints, []);
   } catch (err) {
-    const failure = err instanceof WalkFailure ? err : new WalkFailure(thrownMessage(err), err);
-    const path = formatPath(root, failure.segments);
-    throw new CodecError("encode-failed", `${failure.message} at ${path}`, { path }, failure.cause);
+    throw walkError(err, root);
   }
+}
+
+function undefinedRoot(root: string): CodecError {
+  return new CodecError("encode-failed", `undefined cannot be encoded as JSON at ${root}`, { path: root });
+}
+
+/** The walk's failure (or a foreign error it let through) as the located CodecError("encode-failed"). */
+function walkError(err: unknown, root: string): CodecError {
+  const failure = err instanceof WalkFailure ? err : new WalkFailure(thrownMessage(err), err);
+  const path = formatPath(root, failure.segments);
+  return new CodecError("encode-failed", `${failure.message} at ${path}`, { path }, failure.cause);
 }
 
 function walk(value: unknown, bigints: WalkBigints, ancestors: object[]): unknown {
@@ -142,6 +169,17 @@ function walk(value: unknown, bigints: WalkBigints, ancestors: object[]): unknow
 }
 
 function walkContainer(value: object, bigints: WalkBigints, ancestors: object[]): unknown {
+  const isArray = checkContainer(value, ancestors);
+  ancestors.push(value);
+  const result = isArray
+    ? walkArray(value as unknown[], bigints, ancestors)
+    : walkObject(value as Record<string, unknown>, bigints, ancestors);
+  ancestors.pop();
+  return result;
+}
+
+/** The rule for a container about to be entered (both walks); returns whether it is an array. */
+function checkContainer(value: object, ancestors: object[]): boolean {
   // A Proxy's traps decide what it looks like (and structured clone refuses it): not plain data.
   if (types.isProxy(value)) throw new WalkFailure("a Proxy is not plain JSON data (pass the plain data instead)");
   // Linear scan: ancestor chains are short in practice and this avoids a Set per encode.
@@ -158,12 +196,7 @@ function walkContainer(value: object, bigints: WalkBigints, ancestors: object[])
   if (typeof (value as { toJSON?: unknown }).toJSON === "function") {
     throw new WalkFailure("object has a toJSON method; pass the plain data instead");
   }
-  ancestors.push(value);
-  const result = isArray
-    ? walkArray(value as unknown[], bigints, ancestors)
-    : walkObject(value as Record<string, unknown>, bigints, ancestors);
-  ancestors.pop();
-  return result;
+  return isArray;
 }
 
 function walkArray(arr: unknown[], bigints: WalkBigints, ancestors: object[]): unknown[] {
@@ -209,6 +242,64 @@ function walkObject(
     throw located(err, key);
   }
   return out ?? obj;
+}
+
+/** The copying walk's state, local to one `copyStorableJson` call (a getter may start another). */
+interface CopyState {
+  readonly ancestors: object[];
+  deepest: number;
+  readonly freeze: boolean;
+}
+
+function copyValue(value: unknown, state: CopyState): unknown {
+  if (typeof value !== "object" || value === null) {
+    // Primitives: the codec walk's own rule ("reject" returns the value it was given).
+    const v = walk(value, "reject", state.ancestors);
+    return v === 0 ? 0 : v;
+  }
+  const { ancestors } = state;
+  const isArray = checkContainer(value, ancestors);
+  ancestors.push(value);
+  if (ancestors.length > state.deepest) state.deepest = ancestors.length;
+  const copy = isArray ? copyArray(value as unknown[], state) : copyObject(value as Record<string, unknown>, state);
+  ancestors.pop();
+  if (state.freeze && ancestors.length > 0) Object.freeze(copy);
+  return copy;
+}
+
+function copyArray(arr: unknown[], state: CopyState): unknown[] {
+  const out: unknown[] = [];
+  let i = 0;
+  try {
+    for (; i < arr.length; i++) out.push(copyValue(arr[i], state));
+  } catch (err) {
+    throw located(err, i);
+  }
+  return out;
+}
+
+function copyObject(obj: Record<string, unknown>, state: CopyState): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const keys = Object.keys(obj);
+  let key = "";
+  try {
+    for (let k = 0; k < keys.length; k++) {
+      key = keys[k] as string;
+      if (!isWellFormed(key)) throw new WalkFailure("object key contains a lone surrogate (not valid Unicode)");
+      const item = obj[key];
+      if (item === undefined) continue;
+      const next = copyValue(item, state);
+      // Plain assignment of "__proto__" would set the copy's prototype instead of adding a property.
+      if (key === "__proto__") {
+        Object.defineProperty(out, key, { value: next, writable: true, enumerable: true, configurable: true });
+      } else {
+        out[key] = next;
+      }
+    }
+  } catch (err) {
+    throw located(err, key);
+  }
+  return out;
 }
 
 /** Records `segment` on the failure; any foreign error (a throwing getter, stack overflow) becomes one. */

@@ -3,7 +3,7 @@
  * copies on the way out, and the one deep-equality used for DATA vs RESOLVED (graph-model §6.25).
  * Layer 4 (graph).
  */
-import { MAX_JSON_DEPTH, prepareJsonValue } from "../codec/strict.js";
+import { copyStorableJson, MAX_JSON_DEPTH, prepareJsonValue } from "../codec/strict.js";
 import type { JsonValue } from "../codec/types.js";
 import { CodecError } from "../errors.js";
 
@@ -27,21 +27,37 @@ export function assertStorable(value: unknown, what: string): void {
   try {
     prepareJsonValue(value, "reject", "$");
   } catch (err) {
-    if (!(err instanceof CodecError)) throw err;
-    throw new CodecError(err.code, `${what} cannot be stored: ${err.message}`, err.details, err.cause);
+    throw named(err, what);
   }
 }
 
+/** The codec's CodecError with `what` named in its message; anything else as it is. */
+function named(err: unknown, what: string): unknown {
+  if (!(err instanceof CodecError)) return err;
+  return new CodecError(err.code, `${what} cannot be stored: ${err.message}`, err.details, err.cause);
+}
+
 /**
- * `assertStorable`, then a deep, frozen private copy (-0 becomes 0 and properties holding undefined are left
- * out, as the codec writes them). Frozen so the graph can hand its own values to derived functions without
- * copying and without being corrupted by them. Symbol-keyed and non-enumerable properties are ignored, as
- * JSON.stringify does.
+ * `assertStorable` and a deep, frozen private copy, in one walk that reads each property once (-0 becomes 0 and
+ * properties holding undefined are left out, as the codec writes them): the copy holds exactly the values the
+ * rule accepted, whatever a getter would answer on a second read. Frozen so the graph can hand its own values to
+ * derived functions without copying and without being corrupted by them. Symbol-keyed and non-enumerable
+ * properties are ignored, as JSON.stringify does.
  */
 export function toFrozenJson(value: unknown, what: string): JsonValue {
-  assertStorable(value, what);
-  deepest = 0;
-  return copyIn(value as JsonValue, 1);
+  let copied: { copy: unknown; depth: number };
+  try {
+    copied = copyStorableJson(value, "$", true);
+  } catch (err) {
+    throw named(err, what);
+  }
+  const { copy, depth } = copied;
+  if (typeof copy === "object" && copy !== null) {
+    // The depth is this call's own (a getter may have set another node meanwhile); marked before it is frozen.
+    if (depth <= CHECKED_DEPTH) CheckedJson.mark(copy);
+    Object.freeze(copy);
+  }
+  return copy as JsonValue;
 }
 
 /** A constructor that returns the object it is given: `new` of a subclass then adds the subclass's private field to it. */
@@ -74,8 +90,6 @@ class CheckedJson extends Decorated {
  * value is stored a few containers down (a WAL frame's envelope and payload), so deeper values are walked.
  */
 const CHECKED_DEPTH = MAX_JSON_DEPTH - 8;
-/** Deepest nesting level `copyIn` reached in the current copy. */
-let deepest = 0;
 
 /**
  * True when `value` is known to pass the strict JSON rule ("reject") without a walk: a container `toFrozenJson`
@@ -94,30 +108,6 @@ export function isCheckedJson(value: unknown): boolean {
     default:
       return false;
   }
-}
-
-/**
- * Copies a value the rule accepted (so only JSON shapes occur); `depth` is its nesting level (root: 1). The root
- * is marked checked (before it is frozen) unless it nests too deep.
- */
-function copyIn(value: JsonValue, depth: number): JsonValue {
-  if (typeof value !== "object" || value === null) return value === 0 ? 0 : value;
-  if (depth > deepest) deepest = depth;
-  let copy: JsonValue[] | { [key: string]: JsonValue };
-  if (Array.isArray(value)) {
-    const arr = new Array<JsonValue>(value.length);
-    for (let i = 0; i < value.length; i++) arr[i] = copyIn(value[i] as JsonValue, depth + 1);
-    copy = arr;
-  } else {
-    const obj: { [key: string]: JsonValue } = {};
-    for (const key of Object.keys(value)) {
-      const v = value[key];
-      if (v !== undefined) setOwn(obj, key, copyIn(v, depth + 1));
-    }
-    copy = obj;
-  }
-  if (depth === 1 && deepest <= CHECKED_DEPTH) CheckedJson.mark(copy);
-  return Object.freeze(copy) as JsonValue;
 }
 
 /** Plain (unfrozen) deep copy of a value already known to be JSON. */

@@ -1,0 +1,118 @@
+/**
+ * `copyStorableJson`: the strict rule ("reject") and a fresh plain copy in one walk that reads each property once.
+ * It refuses exactly what `assertStorableJson` refuses with the same located CodecError, and otherwise copies what
+ * the codec would write (undefined properties left out, -0 as 0, wide-integer bigints kept), sharing no container
+ * with its input and reporting the deepest nesting.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { jsonCodec } from "../../src/codec/json.js";
+import { assertStorableJson, copyStorableJson, MAX_JSON_DEPTH } from "../../src/codec/strict.js";
+import { CodecError } from "../../src/errors.js";
+import { jsonData, withUnencodable } from "./json-arbitraries.js";
+
+const RUNS = { numRuns: 500 };
+
+function outcome(fn: () => unknown): { ok: true } | { ok: false; message: string; details: unknown } {
+  try {
+    fn();
+    return { ok: true };
+  } catch (err) {
+    expect(err).toBeInstanceOf(CodecError);
+    expect((err as CodecError).code).toBe("encode-failed");
+    return { ok: false, message: (err as CodecError).message, details: (err as CodecError).details };
+  }
+}
+
+/** Deepest container nesting (root container: 1, primitive: 0). */
+function depthOf(value: unknown): number {
+  if (typeof value !== "object" || value === null) return 0;
+  let d = 0;
+  for (const v of Object.values(value)) d = Math.max(d, depthOf(v));
+  return d + 1;
+}
+
+/** Every container reachable from `value`. */
+function containers(value: unknown, out = new Set<object>()): Set<object> {
+  if (typeof value === "object" && value !== null) {
+    out.add(value);
+    for (const v of Object.values(value)) containers(v, out);
+  }
+  return out;
+}
+
+const values = fc.oneof(jsonData, withUnencodable, fc.bigInt().map((n) => ({ n })));
+
+describe("copyStorableJson", () => {
+  it("refuses exactly what assertStorableJson refuses, with the same message and path", () => {
+    fc.assert(
+      fc.property(values, fc.constantFrom("$", "$.change"), (value, root) => {
+        expect(outcome(() => copyStorableJson(value, root))).toEqual(outcome(() => assertStorableJson(value, "reject", root)));
+      }),
+      RUNS,
+    );
+  });
+
+  it("copies what the codec writes, shares no container with its input, reports the depth", () => {
+    fc.assert(
+      fc.property(jsonData, (value) => {
+        const { copy, depth } = copyStorableJson(value);
+        expect(copy).toEqual(jsonCodec.decode(jsonCodec.encode(value as never)));
+        expect(depth).toBe(depthOf(copy));
+        const mine = containers(copy);
+        for (const c of containers(value)) expect(mine.has(c)).toBe(false);
+      }),
+      RUNS,
+    );
+  });
+
+  it("turns -0 into 0, leaves out undefined properties, keeps wide bigints and an own __proto__ key", () => {
+    const wide = 10n ** 30n;
+    const input = JSON.parse('{"__proto__": {"a": -0}}') as Record<string, unknown>;
+    input["u"] = undefined;
+    input["w"] = [wide, -0];
+    const { copy, depth } = copyStorableJson(input);
+    expect(Object.keys(copy as object)).toStrictEqual(["__proto__", "w"]);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    const proto = Object.getOwnPropertyDescriptor(copy, "__proto__")?.value as { a: number };
+    expect(Object.is(proto.a, 0)).toBe(true);
+    expect((copy as { w: unknown[] }).w).toStrictEqual([wide, 0]);
+    expect(Object.is((copy as { w: unknown[] }).w[1], 0)).toBe(true);
+    expect(depth).toBe(2);
+    expect(copyStorableJson(-0).copy).toBe(0);
+    expect(copyStorableJson("s")).toStrictEqual({ copy: "s", depth: 0 });
+  });
+
+  it("reads each property once and copies the value it read", () => {
+    let reads = 0;
+    const input = {
+      get x(): unknown {
+        reads++;
+        return reads === 1 ? [1] : Number.NaN;
+      },
+    };
+    expect(copyStorableJson({ a: [input] }).copy).toStrictEqual({ a: [{ x: [1] }] });
+    expect(reads).toBe(1);
+  });
+
+  it("with freeze, freezes every container but the root", () => {
+    const { copy } = copyStorableJson({ a: [{ b: 1 }], c: {} }, "$", true);
+    const root = copy as { a: [{ b: number }]; c: object };
+    expect(Object.isFrozen(root)).toBe(false);
+    expect([Object.isFrozen(root.a), Object.isFrozen(root.a[0]), Object.isFrozen(root.c)]).toStrictEqual([true, true, true]);
+    expect(Object.isFrozen(copyStorableJson({ a: 1 }).copy)).toBe(false);
+    expect(Object.isFrozen((copyStorableJson({ a: {} }).copy as { a: object }).a)).toBe(false);
+  });
+
+  it(`copies ${MAX_JSON_DEPTH} levels and refuses one more at the same path as the rule`, () => {
+    let v: unknown = 1;
+    for (let i = 0; i < MAX_JSON_DEPTH; i++) v = [v];
+    expect(copyStorableJson(v).depth).toBe(MAX_JSON_DEPTH);
+    expect(outcome(() => copyStorableJson([v]))).toEqual(outcome(() => assertStorableJson([v])));
+    expect(outcome(() => copyStorableJson([v]))).toMatchObject({ ok: false });
+  });
+
+  it("refuses undefined at the root like the rule", () => {
+    expect(outcome(() => copyStorableJson(undefined, "$.v"))).toEqual(outcome(() => assertStorableJson(undefined, "reject", "$.v")));
+  });
+});

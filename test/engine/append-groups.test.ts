@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { Codec } from "../../src/codec/types.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import { CodecError, StorageError } from "../../src/errors.js";
-import { expectCoded, tempRoot, waitFor } from "./fixtures/helpers.js";
+import { expectCoded, rejectionOf, settledBacklog, tempRoot, waitFor } from "./fixtures/helpers.js";
 
 const root = tempRoot("append-groups");
 afterAll(() => root.remove());
@@ -32,26 +32,6 @@ const mainJson: Codec<readonly Entry[]> = {
   encode: (v) => new TextEncoder().encode(JSON.stringify(v)),
   decode: (b) => JSON.parse(new TextDecoder().decode(b)) as Entry[],
 };
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error("expected a rejection");
-    },
-    (e: unknown) => e,
-  );
-}
-
-/** The store's pending bytes once the actor's acknowledgements arrived (they travel on shared counters). */
-async function settledBacklog(): Promise<number> {
-  let pending = -1;
-  for (let i = 0; i < 500; i++) {
-    pending = (await engine!.stats())[0]!.pendingBytes;
-    if (pending === 0) break;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return pending;
-}
 
 const sorted = (entries: readonly Entry[]): Entry[] => [...entries].sort((a, b) => a.n - b.n);
 
@@ -85,7 +65,7 @@ for (const [label, codec] of [
       await log.flush(); // reported once
       await waitFor(() => errors.length >= 1);
       expect(errors.map((e) => (e as StorageError).code)).toEqual(["invalid-key"]);
-      expect(await settledBacklog()).toBe(0);
+      expect(await settledBacklog(engine!)).toBe(0);
     });
 
     it("a call whose buckets are all storable stores every bucket", async () => {
@@ -109,7 +89,7 @@ for (const [label, codec] of [
         { to: "a", n: 1 },
         { to: "a", n: 3 },
       ]);
-      expect(await settledBacklog()).toBe(0);
+      expect(await settledBacklog(engine!)).toBe(0);
     });
   });
 }
@@ -133,6 +113,6 @@ describe("appendEntries over several buckets (main-thread codec refusing one buc
     log.appendEntries([{ to: "c", n: 2 }]);
     expectCoded(await rejectionOf(log.flush()), CodecError, "encode-failed");
     expect((await log.loadEntries()).entries).toEqual([{ to: "c", n: 2 }]);
-    expect(await settledBacklog()).toBe(0);
+    expect(await settledBacklog(engine!)).toBe(0);
   });
 });

@@ -3,11 +3,10 @@
  * pending for a retry; ignored promises never become unhandled rejections.
  * Real failure: the store directory is swapped for a regular file (ENOTDIR, even for root), then restored.
  */
-import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { CodecError, StorageError } from "../../src/errors.js";
-import { expectCoded, tempRoot, turn, waitFor } from "./fixtures/helpers.js";
+import { breakableDir, expectCoded, rejectionOf, tempRoot, turn, waitFor } from "./fixtures/helpers.js";
 
 const root = tempRoot("errors");
 afterAll(() => root.remove());
@@ -30,36 +29,10 @@ function open(): StorageEngine {
   return engine;
 }
 
-/** A file store whose directory can be made unusable (replaced by a regular file) and restored. */
-function breakableDir(): { store: StoreSpec; breakIt(): void; repair(): void } {
-  const dir = root.fresh("store");
-  const aside = `${dir}.aside`;
-  return {
-    store: { kind: "file", dir },
-    breakIt() {
-      renameSync(dir, aside);
-      writeFileSync(dir, "not a directory");
-    },
-    repair() {
-      unlinkSync(dir);
-      renameSync(aside, dir);
-    },
-  };
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error("expected a rejection");
-    },
-    (e: unknown) => e,
-  );
-}
-
 describe("failed flushes", () => {
   it("reject flush(), call onError, keep the data pending, and a retry writes it once", async () => {
     open();
-    const target = breakableDir();
+    const target = breakableDir(root);
     const kv = engine.kv<number>(target.store, { name: "kv", debounceMs: 60_000 });
     const log = engine.appendLog<number>(target.store, { name: "log", debounceMs: 60_000 });
     kv.save("before", 0);
@@ -98,7 +71,7 @@ describe("failed flushes", () => {
 
   it("a background (sync-through) flush that fails reaches onError and is retried by the next flush()", async () => {
     open();
-    const target = breakableDir();
+    const target = breakableDir(root);
     const kv = engine.kv<string>(target.store, { name: "sync" });
     kv.save("first", "a");
     await kv.flush();
@@ -137,7 +110,7 @@ describe("failed flushes", () => {
 describe("ignored promises", () => {
   it("failing flushes, loads, lists, deletes and compactions never become unhandled rejections", async () => {
     open();
-    const target = breakableDir();
+    const target = breakableDir(root);
     const kv = engine.kv<number>(target.store, { name: "kv", debounceMs: 60_000 });
     const log = engine.appendLog<number>(target.store, { name: "log", debounceMs: 60_000 });
     const snap = engine.snapshot<{ name: string }>(target.store, { name: "snap", debounceMs: 60_000 });

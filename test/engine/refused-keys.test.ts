@@ -7,7 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
-import { expectCoded, tempRoot, waitFor } from "./fixtures/helpers.js";
+import { expectCoded, rejectionOf, settledBacklog, tempRoot, waitFor } from "./fixtures/helpers.js";
 
 const MODULE = new URL("./fixtures/columnar-codec.mjs", import.meta.url).href;
 const root = tempRoot("refused-keys");
@@ -20,26 +20,6 @@ afterEach(async () => {
 
 /** Too long for a file name on the file backend (255 bytes), fine for the shared key rule. */
 const LONG = "x".repeat(300);
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error("expected a rejection");
-    },
-    (e: unknown) => e,
-  );
-}
-
-/** The store's pending bytes once the actor's acknowledgements arrived (they travel on shared counters). */
-async function settledBacklog(): Promise<number> {
-  let pending = -1;
-  for (let i = 0; i < 500; i++) {
-    pending = (await engine!.stats())[0]!.pendingBytes;
-    if (pending === 0) break;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return pending;
-}
 
 describe("one refused key in a tick's puts", () => {
   it("puts (built-in codec): the other keys of the op are stored, the refused one fails the next flush alone", async () => {
@@ -60,7 +40,7 @@ describe("one refused key in a tick's puts", () => {
     expect(errors.map((e) => (e as StorageError).code)).toEqual(["invalid-key", "invalid-key"]);
     expect(new Set(errors.map((e) => e.message)).size).toBe(2); // each key refused on its own
     // Every posted write was acknowledged (stored or refused): the store's backlog is empty again.
-    expect(await settledBacklog()).toBe(0);
+    expect(await settledBacklog(engine!)).toBe(0);
   });
 
   it("columns (a module codec declaring them): the other keys of the op are stored", async () => {
@@ -78,6 +58,6 @@ describe("one refused key in a tick's puts", () => {
     expect(await kv.load("a")).toEqual({ n: 1, data: "x" });
     expect(await kv.load("c")).toEqual({ n: 3, data: "z" });
     await kv.flush();
-    expect(await settledBacklog()).toBe(0);
+    expect(await settledBacklog(engine!)).toBe(0);
   });
 });

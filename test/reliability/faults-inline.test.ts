@@ -16,6 +16,7 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { faultyBackend, type FaultErrno, type FaultyBackend, type FaultRule } from "../support/faulty-backend.js";
 import { tempDir } from "./fixtures/crash-harness.js";
+import { rejectionOf } from "../engine/fixtures/helpers.js";
 
 const tmp = tempDir("faults-inline");
 afterAll(() => tmp.remove());
@@ -38,15 +39,6 @@ const text = new TextDecoder();
 function stored(b: StorageBackend, key: string): unknown {
   const bytes = b.read(key) as Uint8Array | undefined;
   return bytes === undefined ? undefined : (JSON.parse(text.decode(bytes)) as unknown);
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error("expected a rejection, got success");
-    },
-    (e: unknown) => e,
-  );
 }
 
 /** The wrapped system error, typed: StorageError("backend-error") naming the OS code, with the original as cause. */

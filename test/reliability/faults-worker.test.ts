@@ -21,6 +21,7 @@ import { appendLogStorage } from "../../src/tier/append-log.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { assertBuilt, tempDir, type TempDir } from "./fixtures/crash-harness.js";
+import { rejectionOf } from "../engine/fixtures/helpers.js";
 
 let tmp: TempDir;
 beforeAll(() => {
@@ -67,15 +68,6 @@ interface Reported {
 function open(reported: Reported[]): StorageEngine {
   engine = openStorageEngine({ threads: 1, onError: (error, ctx) => reported.push({ error, store: ctx.store }) });
   return engine;
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => {
-      throw new Error("expected a rejection, got success");
-    },
-    (e: unknown) => e,
-  );
 }
 
 function expectBackendError(err: unknown, osCode: RegExp): void {

@@ -3,34 +3,16 @@
  * must take fresh numbers: reusing numbers past the reserved range let a later flush overwrite acknowledged entries.
  * Real failure: the store directory is swapped for a regular file (ENOTDIR, even for root), then restored.
  */
-import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
 import { jsonCodec } from "../../src/codec/json.js";
 import type { Codec } from "../../src/codec/types.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import { AppendLogCore } from "../../src/tier/append-log.js";
-import { tempRoot } from "../engine/fixtures/helpers.js";
+import { breakableDir, tempRoot } from "../engine/fixtures/helpers.js";
 
 const root = tempRoot("append-retry");
 afterAll(() => root.remove());
-
-/** A store directory that can be made unusable (replaced by a regular file) and restored. */
-function breakableDir(): { dir: string; breakIt(): void; repair(): void } {
-  const dir = root.fresh("store");
-  const aside = `${dir}.aside`;
-  return {
-    dir,
-    breakIt() {
-      renameSync(dir, aside);
-      writeFileSync(dir, "not a directory");
-    },
-    repair() {
-      unlinkSync(dir);
-      renameSync(aside, dir);
-    },
-  };
-}
 
 /** No automatic retry within the test: each flush is the test's own. */
 const noAutoRetry = { debounceMs: 60_000, retry: { initialMs: 1e6, maxMs: 1e6 } };
@@ -48,7 +30,7 @@ async function first(core: AppendLogCore<string>): Promise<void> {
 
 describe("append-log retry after a failed flush (core)", () => {
   it("pre-encoded chunks appended before the retry do not reuse segment numbers", async () => {
-    const target = breakableDir();
+    const target = breakableDir(root);
     const backend = fileBackend(target.dir);
     // As the actor drives it for an engine tier whose codec runs on the main thread: one segment per chunk.
     const core = new AppendLogCore<string>(backend, undefined, { name: "log", ...noAutoRetry });
@@ -67,7 +49,7 @@ describe("append-log retry after a failed flush (core)", () => {
   });
 
   it("a retry that fails again keeps every number it reserved", async () => {
-    const target = breakableDir();
+    const target = breakableDir(root);
     const backend = fileBackend(target.dir);
     const core = new AppendLogCore<string>(backend, undefined, { name: "log", ...noAutoRetry });
     await first(core);
@@ -87,7 +69,7 @@ describe("append-log retry after a failed flush (core)", () => {
   });
 
   it("inline (codec in the core): the retry writes the whole bucket as one segment in its reserved number", async () => {
-    const target = breakableDir();
+    const target = breakableDir(root);
     const backend = fileBackend(target.dir);
     const core = new AppendLogCore<string>(backend, jsonCodec as Codec<readonly string[]>, { name: "log", ...noAutoRetry });
     core.append("log", ["0"]);
@@ -115,7 +97,7 @@ describe("append-log retry after a failed flush (engine, main-thread codec)", ()
 
   it("entries acknowledged by the retry survive the next flush", async () => {
     engine = openStorageEngine({ threads: 1, onError: () => undefined });
-    const target = breakableDir();
+    const target = breakableDir(root);
     // Not a built-in codec object: it runs on the main thread and the actor gets pre-encoded chunks.
     const codec: Codec<readonly string[]> = { name: "main-json", version: 1, encode: enc as Codec<readonly string[]>["encode"], decode: dec };
     const log = engine.appendLog<string>({ kind: "file", dir: target.dir }, { name: "log", codec, ...noAutoRetry });

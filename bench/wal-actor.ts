@@ -4,7 +4,6 @@
  * interleaved, medians. For profiling the store actor's thread: run with `node --cpu-prof --cpu-prof-dir=<dir>`
  * and the worker writes a .cpuprofile of its own. Not part of `npm run bench`.
  */
-import Database from "better-sqlite3";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,10 +11,9 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { openStorageEngine } from "../src/engine/index.js";
 import { attachSnapshotStorage } from "../src/index.js";
-import { graphWalPrefix, walFrameCodec, walFrameKey } from "../src/wal/index.js";
 import { buildGraph, engineGraphTiers, rotatingValues } from "./lib/graphs.js";
-import { asUnsealed, makeFrameBody, makeKeys } from "./lib/workload.js";
 import { formatNumber as fmt } from "./report.js";
+import { rawYardstick } from "./suites/wal-throughput.js";
 
 const { values: args } = parseArgs({
   options: { frames: { type: "string", default: "100000" }, reps: { type: "string", default: "3" }, only: { type: "string" } },
@@ -29,25 +27,13 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Raw better-sqlite3, configured as suite 2's yardstick; returns frames/s for `FRAMES` frames. */
+/** Suite 2's raw yardstick; returns frames/s for `FRAMES` frames. */
 function rawRun(dir: string): number {
-  const db = new Database(join(dir, "raw.db"));
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
-  db.exec("CREATE TABLE IF NOT EXISTS graphrefly_storage (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
-  const insert = db.prepare<[string, Uint8Array]>("INSERT OR REPLACE INTO graphrefly_storage (k, v) VALUES (?, ?)");
-  const paths = makeKeys(CHUNK, "n");
-  const values = rotatingValues(CHUNK);
-  const encoded = paths.map((p, j) => walFrameCodec.encode(asUnsealed(makeFrameBody(j + 1, p, values[j]!))));
-  const prefix = graphWalPrefix("raw");
-  let seq = 0;
-  const commit = db.transaction(() => {
-    for (let j = 0; j < CHUNK; j++) insert.run(walFrameKey(prefix, ++seq), encoded[j]!);
-  });
+  const raw = rawYardstick(join(dir, "raw.db"), CHUNK);
   const t0 = performance.now();
-  for (let c = 0; c < FRAMES / CHUNK; c++) commit();
+  for (let c = 0; c < FRAMES / CHUNK; c++) raw.commitChunk();
   const ms = performance.now() - t0;
-  db.close();
+  raw.close();
   return (FRAMES * 1000) / ms;
 }
 

@@ -30,29 +30,37 @@ interface Contender {
   close(): Promise<void>;
 }
 
-function rawSqlite(path: string): Contender {
-  // The same pragmas (normal locking, WAL, FULL) and table as the engine's SQLite backend, so only the path to the
-  // disk differs.
+/**
+ * The raw yardstick: better-sqlite3 with the same pragmas (normal locking, WAL, FULL) and table as the engine's
+ * SQLite backend, so only the path to the disk differs; frames encoded and sealed before timing, one prepared
+ * INSERT per frame, `chunk` frames per transaction. Suite 2 and bench/wal-actor.ts both measure this one.
+ */
+export function rawYardstick(path: string, chunk = CHUNK): { commitChunk(): void; close(): void } {
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.exec("CREATE TABLE IF NOT EXISTS graphrefly_storage (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
   const insert = db.prepare<[string, Uint8Array]>("INSERT OR REPLACE INTO graphrefly_storage (k, v) VALUES (?, ?)");
-  const paths = makeKeys(CHUNK, "n");
-  const values = rotatingValues(CHUNK);
+  const paths = makeKeys(chunk, "n");
+  const values = rotatingValues(chunk);
   const encoded = paths.map((p, j) => walFrameCodec.encode(asUnsealed(makeFrameBody(j + 1, p, values[j]!))));
   const prefix = graphWalPrefix("raw");
   let seq = 0;
-  const commit = db.transaction(() => {
-    for (let j = 0; j < CHUNK; j++) insert.run(walFrameKey(prefix, ++seq), encoded[j]!);
+  const commitChunk = db.transaction(() => {
+    for (let j = 0; j < chunk; j++) insert.run(walFrameKey(prefix, ++seq), encoded[j]!);
   });
+  return { commitChunk: () => commitChunk(), close: () => db.close() };
+}
+
+function rawSqlite(path: string): Contender {
+  const raw = rawYardstick(path);
   return {
     name: RAW,
     how: "frames encoded and sealed before timing; one prepared INSERT per frame, synchronous on the main thread",
     stream: async (frames) => {
-      for (let c = 0; c < frames / CHUNK; c++) commit();
+      for (let c = 0; c < frames / CHUNK; c++) raw.commitChunk();
     },
-    close: async () => void db.close(),
+    close: async () => raw.close(),
   };
 }
 

@@ -21,9 +21,9 @@ interface Result {
   stderr: string;
 }
 
-function run(which: string): Promise<Result> {
+function run(which: string, codes: string[]): Promise<Result> {
   return new Promise((resolve) => {
-    const child = fork(`${FIXTURES}ignored-promises.mjs`, [JSON.stringify({ dir: tmp.dir, case: which })], {
+    const child = fork(`${FIXTURES}ignored-promises.mjs`, [JSON.stringify({ dir: tmp.dir, case: which, expect: codes })], {
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
     let heard: string[] | undefined;
@@ -51,7 +51,7 @@ const CASES: Array<[string, string[]]> = [
 
 describe.concurrent("ignored promises never crash the host", () => {
   it.for(CASES)("%s", { timeout: 60_000 }, async ([which, codes], { expect }) => {
-    const r = await run(which);
+    const r = await run(which, codes);
     expect(r.code, r.stderr).toBe(0);
     expect(r.heard, r.stderr).toBeDefined();
     for (const code of new Set(codes)) {

@@ -8,21 +8,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { jsonCodec } from "../../src/codec/json.js";
 import { assertStorableJson, copyStorableJson, MAX_JSON_DEPTH } from "../../src/codec/strict.js";
-import { CodecError } from "../../src/errors.js";
-import { jsonData, withUnencodable } from "./json-arbitraries.js";
+import { jsonData, outcome, withUnencodable } from "./json-arbitraries.js";
 
 const RUNS = { numRuns: 500 };
-
-function outcome(fn: () => unknown): { ok: true } | { ok: false; message: string; details: unknown } {
-  try {
-    fn();
-    return { ok: true };
-  } catch (err) {
-    expect(err).toBeInstanceOf(CodecError);
-    expect((err as CodecError).code).toBe("encode-failed");
-    return { ok: false, message: (err as CodecError).message, details: (err as CodecError).details };
-  }
-}
 
 /** Deepest container nesting (root container: 1, primitive: 0). */
 function depthOf(value: unknown): number {

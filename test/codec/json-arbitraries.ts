@@ -1,9 +1,11 @@
 /**
  * fast-check arbitraries for canonical-JSON tests: plain JSON values biased towards the cases RFC 8785 is picky
  * about (unicode and integer-like keys, escapes, -0, exponent-form numbers, undefined properties, null-prototype
- * objects), and values holding exactly one thing the strict codec must refuse.
+ * objects), and values holding exactly one thing the strict codec must refuse; plus `outcome`, what the rule did.
  */
 import fc from "fast-check";
+import { expect } from "vitest";
+import { CodecError } from "../../src/errors.js";
 
 const escapeUnits = fc.constantFrom("a", "z", "\"", "\\", "/", "\n", "\t", "\b", "\u0000", "\u001f", "\u007f", "é", "\u2028", "😀", "\uFF61");
 
@@ -93,4 +95,16 @@ export const withUnencodable: fc.Arbitrary<unknown> = fc
 /** defineProperty keeps a generated "__proto__" key an own data property. */
 export function define(obj: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** What a call of the value rule did: nothing thrown, or the CodecError("encode-failed") it threw (asserted so). */
+export function outcome(fn: () => unknown): { ok: true } | { ok: false; message: string; details: unknown } {
+  try {
+    fn();
+    return { ok: true };
+  } catch (err) {
+    expect(err).toBeInstanceOf(CodecError);
+    expect((err as CodecError).code).toBe("encode-failed");
+    return { ok: false, message: (err as CodecError).message, details: (err as CodecError).details };
+  }
 }

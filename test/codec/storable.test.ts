@@ -9,20 +9,9 @@ import { describe, expect, it } from "vitest";
 import { MAX_JSON_DEPTH, assertStorableJson, bigintJsonCodec, jsonCodec } from "../../src/codec/index.js";
 import { withCanonicalWriter } from "../../src/codec/canonical-writer.js";
 import { CodecError } from "../../src/errors.js";
-import { jsonData, withUnencodable } from "./json-arbitraries.js";
+import { jsonData, outcome, withUnencodable } from "./json-arbitraries.js";
 
 const RUNS = { numRuns: 500 };
-
-function outcome(fn: () => unknown): { ok: true } | { ok: false; message: string; details: unknown } {
-  try {
-    fn();
-    return { ok: true };
-  } catch (err) {
-    expect(err).toBeInstanceOf(CodecError);
-    expect((err as CodecError).code).toBe("encode-failed");
-    return { ok: false, message: (err as CodecError).message, details: (err as CodecError).details };
-  }
-}
 
 function refusal(fn: () => unknown): CodecError {
   const r = outcome(fn);

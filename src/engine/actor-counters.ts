@@ -31,6 +31,12 @@ export const COUNTER = {
   flushP99Us: 11,
   /** The worker thread hosting the actor, written when its task starts (the watchdog terminates that thread). */
   threadId: 12,
+  /**
+   * Messages (writes or requests) the actor took from its port, stored once the turn that took them and the next one
+   * (where group commit writes them) are over: the connection holds a paced writer's next writes while this trails
+   * what it posted (connection.ts `holdWrites`).
+   */
+  taken: 13,
 } as const;
 
 export const COUNTER_SLOTS = 16;

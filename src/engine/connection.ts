@@ -56,6 +56,9 @@ interface TierRecord {
   columns: ColumnarTransport<unknown> | undefined;
 }
 
+/** Writes held for a busy actor are posted at the latest when this many have arrived (one message stays moderate). */
+const HOLD_MAX_WRITES = 4096;
+
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
 const STARTUP_GRACE_MS = 30_000;
 
@@ -78,6 +81,13 @@ export class StoreConnection {
   private readonly waiting = new Map<number, Waiter>();
   private outstanding = 0;
   private inFlightMessages = 0;
+  /** Messages posted to the current actor; the actor publishes how many it took (counter `taken`). */
+  private posted = 0;
+  /** Writes queued since the last message; their count when the last turn held them (holdWrites). */
+  private arrivals = 0;
+  private arrivalsAtHold = -1;
+  /** The queue holds a request: it is posted at the end of this turn, writes before it too. */
+  private queuedRequest = false;
   /** Why the current actor is gone (the next operation starts a new one), undefined while it lives. */
   private deathError: Error | undefined;
   /** Set once the store is shut down (or lost while closing): every later call fails with it. */
@@ -126,6 +136,8 @@ export class StoreConnection {
     this.threadId = undefined;
     this.outstanding = 0;
     this.inFlightMessages = 0;
+    this.posted = 0;
+    this.counters.set("taken", 0);
     this.seenBeat = this.counters.get("heartbeat");
     this.progressAt = Date.now();
     this.beating = false;
@@ -206,6 +218,7 @@ export class StoreConnection {
   post(op: Op, transferable?: Uint8Array): void {
     this.assertAlive();
     if ("w" in op && op.w !== undefined) this.backlog.add(op.w, op.n ?? 0);
+    this.arrivals++;
     this.queue.push(op);
     if (transferable && transferable.byteOffset === 0 && transferable.byteLength === transferable.buffer.byteLength) {
       this.transfers.push(transferable.buffer as ArrayBuffer);
@@ -219,6 +232,7 @@ export class StoreConnection {
    */
   postPut(tier: number, key: string, value: unknown, bytes: number): void {
     this.assertAlive();
+    this.arrivals++;
     const last = this.queue[this.queue.length - 1];
     const columns = this.tiers.get(tier)?.columns;
     if (columns !== undefined) {
@@ -269,6 +283,7 @@ export class StoreConnection {
     return new Promise((resolve, reject) => {
       this.waiting.set(id, op.t === "flush" || op.t === "close" ? this.flushWaiter(op.t, op.tier, resolve, reject) : { resolve, reject });
       this.queue.push({ ...op, id } as Op);
+      this.queuedRequest = true;
       this.schedule();
     });
   }
@@ -312,9 +327,21 @@ export class StoreConnection {
     setImmediate(() => this.send());
   }
 
-  private send(): void {
+  /**
+   * Posts the queue, unless only writes wait and `holdWrites` keeps them a turn longer. `force`: post now (an
+   * operation that must follow everything queued, e.g. a job or shutdown).
+   */
+  private send(force = false): void {
     this.scheduled = false;
     if (this.queue.length === 0) return;
+    if (!force && this.holdWrites()) {
+      this.scheduled = true;
+      setImmediate(() => this.send());
+      return;
+    }
+    this.queuedRequest = false;
+    this.arrivals = 0;
+    this.arrivalsAtHold = -1;
     const ops = this.queue;
     const transfers = this.transfers;
     this.queue = [];
@@ -328,6 +355,21 @@ export class StoreConnection {
     );
   }
 
+  /**
+   * Write holding (docs/design.md §3.24): a writer that writes every turn (a server's request handlers) would post one
+   * message per turn, the main thread's largest cost of a paced write. While the actor has not taken what was posted
+   * before (it is committing), the writes wait here for the next turn, and go together once the actor is free. They
+   * are posted at once when a request waits behind them, when a turn brought no new write (the writer paused: nothing
+   * waits for an actor that is stuck), or when HOLD_MAX_WRITES have gathered. An actor that is slower than the writer
+   * therefore receives fewer, larger messages; its group commit already wrote them in one transaction either way.
+   */
+  private holdWrites(): boolean {
+    if (this.queuedRequest || this.arrivals >= HOLD_MAX_WRITES || this.arrivals === this.arrivalsAtHold) return false;
+    if (this.deathError !== undefined || this.posted <= this.counters.get("taken")) return false;
+    this.arrivalsAtHold = this.arrivals;
+    return true;
+  }
+
   private postMessage(ops: Op[], transfers: ArrayBuffer[], epoch = this.epoch): void {
     if (this.deathError || epoch !== this.epoch) return;
     if (!ops.some((op) => "id" in op)) return this.postWrites(ops, transfers);
@@ -339,6 +381,7 @@ export class StoreConnection {
       return;
     }
     // One ResultsMessage answers it (onResults); a lost actor rejects the waiters instead (die).
+    this.posted++;
     this.inFlightMessages++;
     this.hold();
   }
@@ -367,7 +410,9 @@ export class StoreConnection {
       this.port.postMessage(message, transfers);
     } catch (err) {
       this.splitUnsendable(ops, err); // a value structured clone cannot carry: nothing was sent
+      return;
     }
+    this.posted++;
   }
 
   /**
@@ -440,6 +485,7 @@ export class StoreConnection {
       flushLatencyP99Ms: latency(c.get("flushP99Us")),
       bytesWritten: c.get("bytesWritten"),
       writes: c.get("writes"),
+      messages: c.get("taken"),
       lastError: this.lastError,
     };
   }
@@ -453,7 +499,7 @@ export class StoreConnection {
 
   /** Sends this tick's ops now (so a following direct call is ordered after them). */
   private flushQueue(): Promise<void> {
-    if (this.queue.length > 0) this.send();
+    if (this.queue.length > 0) this.send(true);
     return Promise.resolve();
   }
 
@@ -596,6 +642,7 @@ export class StoreConnection {
     this.backlog.fail(err);
     this.taken(this.queue); // never sent: lost as well
     this.queue = [];
+    this.queuedRequest = false;
     this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();

@@ -1,20 +1,26 @@
 /**
  * One graph workload in a process of its own (suite 1's graph rows), so the peak RSS it reports is its own: a
  * graph of N state nodes `{ v, s: "x".repeat(20) }` attached with default options, inline (memory tiers) or
- * through the engine (a SQLite store); after a warm-up, U random sets paced (one per event-loop turn, `await
- * setImmediate` after each, as a request handler does), then U in a burst (one synchronous loop), each followed
- * by a flush until durable. The peak RSS is read after the burst (the paced part holds little).
+ * through the engine (a SQLite store); after a warm-up, random sets paced (one per event-loop turn, `await
+ * setImmediate` after each, as a request handler does), then as many in a burst (one synchronous loop), each
+ * followed by a flush until durable. The peak RSS is read after the burst (the paced part holds little).
+ * A default baseline falls due once the WAL outgrows the last baseline (attach's size rule), every P sets where P
+ * grows with N: a window of U sets would hold one baseline or none depending on where it starts, and none at all
+ * at N = 100,000 (P is about 60,000 there). So each window is a whole number of periods, at least U sets, and holds
+ * its share of baselines at every N; the warm-up runs a baseline first (its code paths are warm too).
  * The parent forks dist/bench/lib/graph-updates-child.js with a JSON GraphUpdatesConfig as argv[2] and gets one
  * GraphUpdatesResult back over IPC.
  */
 import { join } from "node:path";
 import { memoryBackend } from "../../src/backend/memory.js";
+import { jsonCodec } from "../../src/codec/json.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { attachSnapshotStorage, createGraph, type AttachPair, type GraphCheckpointRecord } from "../../src/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { SnapshotStorageTier } from "../../src/tier/types.js";
-import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
+import { BASELINE_MIN_BYTES, DEFAULT_BASELINE_RATIO } from "../../src/persistence/attach.js";
+import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
 import { MainThreadMeter, type MeterReading } from "./meter.js";
 
 export interface GraphUpdatesConfig {
@@ -36,6 +42,8 @@ export interface GraphUpdatesRun {
 }
 
 export interface GraphUpdatesResult {
+  /** Sets between two default baselines (estimated from the stored sizes after the first warm-up). */
+  readonly baselinePeriod: number;
   readonly paced: GraphUpdatesRun;
   readonly burst: GraphUpdatesRun;
   /** Peak resident set of the process before the burst (graph built, attached, paced part done) and after it (bytes). */
@@ -94,14 +102,27 @@ async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   };
   // Warm-up: the store's first pages and the JIT. A server runs warm; after only 500 updates the paths of an update
   // were still partly cold (twice the main-thread CPU of a warm paced update through the engine at N = 100).
-  await measure(true, Math.round(cfg.updates * 2.5));
-  const paced = await measure(true, cfg.updates);
+  const warmUp = Math.round(cfg.updates * 2.5);
+  await measure(true, warmUp);
+  const period = await baselinePeriod(pair, handle.seq);
+  if (period >= warmUp) await measure(true, period - warmUp + 1); // a baseline falls due in the warm-up
+  const window = period * Math.max(1, Math.ceil(cfg.updates / period));
+  const paced = await measure(true, window);
   const peakRssBeforeBytes = process.resourceUsage().maxRSS * 1024;
-  const burst = await measure(false, cfg.updates);
+  const burst = await measure(false, window);
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   await handle.dispose();
   await engine?.close();
-  return { paced, burst, peakRssBeforeBytes, peakRssBytes };
+  return { baselinePeriod: period, paced, burst, peakRssBeforeBytes, peakRssBytes };
+}
+
+/** Sets between two baselines by attach's default rule: WAL bytes > ratio × max(baseline bytes, minimum). */
+async function baselinePeriod(pair: AttachPair, seq: number): Promise<number> {
+  const baseline = await pair.snapshot.load("g");
+  const frame = await pair.wal!.load(walFrameKey(graphWalPrefix("g"), seq));
+  if (baseline === undefined || frame === undefined) throw new Error("graph-updates child: no baseline or frame stored after the warm-up");
+  const baselineBytes = jsonCodec.encode(baseline).byteLength;
+  return Math.ceil((DEFAULT_BASELINE_RATIO * Math.max(baselineBytes, BASELINE_MIN_BYTES)) / walFrameCodec.encode(frame).byteLength);
 }
 
 const cfg = JSON.parse(process.argv[2] ?? "null") as GraphUpdatesConfig | null;

@@ -189,7 +189,8 @@ export const mainThreadCostSuite: Suite = {
         `Paced rows: ${String(pacing.config.pacedWrites)} writes, one per event-loop turn (\`await setImmediate\` after each, as a request handler does), then ` +
           "awaited until durable; ms/write = that wall time / writes. Graph rows: N state nodes `{ v, s: \"x\".repeat(20) }`, attach with " +
           "default options (baselines by size: inline attach writes them, through the engine the store's actor folds the WAL), " +
-          `${String(pacing.config.pacedWrites)} random sets paced or in one synchronous burst, then flushed; each variant in a process of its own, ` +
+          `random sets paced or in one synchronous burst, then flushed: at least ${String(pacing.config.pacedWrites)}, a whole number of the periods between two ` +
+          "default baselines (the workload column gives both), so every window pays its share of baselines at every N; each variant in a process of its own, " +
           "peak RSS = that process's maximum resident set (burst rows); baselines = full baselines the main thread handed over after attach.",
       ],
       columns: [

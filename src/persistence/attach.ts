@@ -34,12 +34,12 @@ import { type Graph, type GraphPersistSnapshot, type GraphWave } from "../graph/
  * Default baseline ratio: a new baseline once the WAL written since the last one exceeds this many times its size
  * (docs/design.md §3.18: chosen with bench/ratio-sweep.ts).
  */
-const DEFAULT_BASELINE_RATIO = 2;
+export const DEFAULT_BASELINE_RATIO = 2;
 /**
  * Baselines smaller than this count as this big for the ratio: a small graph is not re-baselined every few
  * frames (each baseline is a backend write of its own). The disk bound is baseline + ratio × max(baseline, this).
  */
-const BASELINE_MIN_BYTES = 64 * 1024;
+export const BASELINE_MIN_BYTES = 64 * 1024;
 const noop = (): void => {};
 
 /** Wall clock in ns (integer), as the references write it. */

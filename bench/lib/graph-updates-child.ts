@@ -20,7 +20,7 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { SnapshotStorageTier } from "../../src/tier/types.js";
 import { BASELINE_MIN_BYTES, DEFAULT_BASELINE_RATIO } from "../../src/persistence/attach.js";
-import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
+import { graphWalPrefix, walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { MainThreadMeter, type MeterReading } from "./meter.js";
 
 export interface GraphUpdatesConfig {
@@ -102,10 +102,19 @@ async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   };
   // Warm-up: the store's first pages and the JIT. A server runs warm; after only 500 updates the paths of an update
   // were still partly cold (twice the main-thread CPU of a warm paced update through the engine at N = 100).
-  const warmUp = Math.round(cfg.updates * 2.5);
-  await measure(true, warmUp);
-  const period = await baselinePeriod(pair, handle.seq);
-  if (period >= warmUp) await measure(true, period - warmUp + 1); // a baseline falls due in the warm-up
+  const attachedSeq = handle.seq;
+  await measure(true, Math.round(cfg.updates * 2.5));
+  const period = await baselinePeriod(pair, async () => {
+    graph.set(pick(), { v: value++, s: PAD });
+    await handle.flush();
+  });
+  // Baselines fall due every `period` sets from attach: the warm-up runs past one and stops half a period after one,
+  // so the windows' baselines fall mid-window, not at a boundary where the flush ending a window may or may not wait
+  // for one that just fell due.
+  const done = handle.seq - attachedSeq;
+  let extra = (Math.floor(period / 2) - (done % period) + period) % period;
+  if (done + extra < period) extra += period;
+  if (extra > 0) await measure(true, extra);
   const window = period * Math.max(1, Math.ceil(cfg.updates / period));
   const paced = await measure(true, window);
   const peakRssBeforeBytes = process.resourceUsage().maxRSS * 1024;
@@ -116,10 +125,20 @@ async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   return { baselinePeriod: period, paced, burst, peakRssBeforeBytes, peakRssBytes };
 }
 
-/** Sets between two baselines by attach's default rule: WAL bytes > ratio × max(baseline bytes, minimum). */
-async function baselinePeriod(pair: AttachPair, seq: number): Promise<number> {
+/**
+ * Sets between two baselines by attach's default rule: WAL bytes > ratio × max(baseline bytes, minimum). A fold may
+ * just have removed every frame: then `another` writes one more.
+ */
+async function baselinePeriod(pair: AttachPair, another: () => Promise<void>): Promise<number> {
+  const wal = pair.wal!;
+  let frame: WALFrame | undefined;
+  for (let tries = 0; frame === undefined && tries < 10; tries++) {
+    const keys = await wal.list(`${graphWalPrefix("g")}/`);
+    const last = keys.sort().at(-1);
+    frame = last === undefined ? undefined : await wal.load(last);
+    if (frame === undefined) await another();
+  }
   const baseline = await pair.snapshot.load("g");
-  const frame = await pair.wal!.load(walFrameKey(graphWalPrefix("g"), seq));
   if (baseline === undefined || frame === undefined) throw new Error("graph-updates child: no baseline or frame stored after the warm-up");
   const baselineBytes = jsonCodec.encode(baseline).byteLength;
   return Math.ceil((DEFAULT_BASELINE_RATIO * Math.max(baselineBytes, BASELINE_MIN_BYTES)) / walFrameCodec.encode(frame).byteLength);

@@ -1,7 +1,8 @@
 /**
  * Counters one store actor shares with the main thread through a SharedArrayBuffer (one buffer per actor): the
  * main thread reads them without a message, so they answer even while the actor is busy or hung (stats,
- * backpressure acknowledgements, the watchdog's heartbeat). The actor is the only writer. Add a slot by naming it
+ * backpressure acknowledgements, the watchdog's heartbeat). The actor writes them; the main thread only resets
+ * `threadId` and `taken` before it starts a store's next actor (its own count starts at 0). Add a slot by naming it
  * in COUNTER and raising COUNTER_SLOTS. Slots are 64-bit (byte counts pass 2^31) and accessed with Atomics, so a
  * read never sees a torn value.
  */

@@ -56,8 +56,9 @@ interface TierRecord {
   columns: ColumnarTransport<unknown> | undefined;
 }
 
-/** Writes held for a busy actor are posted at the latest when this many have arrived (one message stays moderate). */
+/** Writes held for a busy actor are posted at the latest when this many have arrived, or this many bytes (one message stays moderate). */
 const HOLD_MAX_WRITES = 4096;
+const HOLD_MAX_BYTES = 4 * 1024 * 1024;
 
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
 const STARTUP_GRACE_MS = 30_000;
@@ -83,9 +84,14 @@ export class StoreConnection {
   private inFlightMessages = 0;
   /** Messages posted to the current actor; the actor publishes how many it took (counter `taken`). */
   private posted = 0;
-  /** Writes queued since the last message; their count when the last turn held them (holdWrites). */
+  /** Writes queued since the last message, their weight, and their count when the last turn held them (holdWrites). */
   private arrivals = 0;
+  private arrivalsBytes = 0;
   private arrivalsAtHold = -1;
+  /** Ops of the queue before this index hold their own copies of their values (captured when a turn held them). */
+  private capturedUpTo = 0;
+  /** Columnar puts whose every value is the caller's immutable frame (attach's, vouched): holding them copies nothing. */
+  private readonly ownedOps = new WeakSet<Op>();
   /** The queue holds a request: it is posted at the end of this turn, writes before it too. */
   private queuedRequest = false;
   /** Why the current actor is gone (the next operation starts a new one), undefined while it lives. */
@@ -217,7 +223,10 @@ export class StoreConnection {
   /** Queues a fire-and-forget op (put/append/rollback) for this tick's message; a write's weight is in `op.w`/`op.n`. */
   post(op: Op, transferable?: Uint8Array): void {
     this.assertAlive();
-    if ("w" in op && op.w !== undefined) this.backlog.add(op.w, op.n ?? 0);
+    if ("w" in op && op.w !== undefined) {
+      this.backlog.add(op.w, op.n ?? 0);
+      this.arrivalsBytes += op.w;
+    }
     this.arrivals++;
     this.queue.push(op);
     if (transferable && transferable.byteOffset === 0 && transferable.byteLength === transferable.buffer.byteLength) {
@@ -228,12 +237,15 @@ export class StoreConnection {
 
   /**
    * Queues a put weighing `bytes`. Consecutive puts of one tier in a tick share one op: the columns of the transport
-   * the tier's codec declares while values fit them, else a key column and a value column.
+   * the tier's codec declares while values fit them, else a key column and a value column. `immutable`: nobody can
+   * change `value` any more (a frame attach built and froze), so holding it for a busy actor needs no copy.
    */
-  postPut(tier: number, key: string, value: unknown, bytes: number): void {
+  postPut(tier: number, key: string, value: unknown, bytes: number, immutable = false): void {
     this.assertAlive();
     this.arrivals++;
-    const last = this.queue[this.queue.length - 1];
+    this.arrivalsBytes += bytes;
+    // An op of an earlier, held turn is closed: its values were copied when it was held.
+    const last = this.queue.length > this.capturedUpTo ? this.queue[this.queue.length - 1] : undefined;
     const columns = this.tiers.get(tier)?.columns;
     if (columns !== undefined) {
       const joins = last?.t === "columns" && last.tier === tier;
@@ -253,8 +265,11 @@ export class StoreConnection {
           last.keys.push(key);
           last.w += bytes;
           last.n++;
+          if (!immutable) this.ownedOps.delete(last);
         } else {
-          this.queue.push({ t: "columns", tier, keys: [key], cols, w: bytes, n: 1 });
+          const op: Op = { t: "columns", tier, keys: [key], cols, w: bytes, n: 1 };
+          if (immutable) this.ownedOps.add(op);
+          this.queue.push(op);
           this.schedule();
         }
         return;
@@ -341,7 +356,9 @@ export class StoreConnection {
     }
     this.queuedRequest = false;
     this.arrivals = 0;
+    this.arrivalsBytes = 0;
     this.arrivalsAtHold = -1;
+    this.capturedUpTo = 0;
     const ops = this.queue;
     const transfers = this.transfers;
     this.queue = [];
@@ -364,9 +381,33 @@ export class StoreConnection {
    * therefore receives fewer, larger messages; its group commit already wrote them in one transaction either way.
    */
   private holdWrites(): boolean {
-    if (this.queuedRequest || this.arrivals >= HOLD_MAX_WRITES || this.arrivals === this.arrivalsAtHold) return false;
+    if (this.queuedRequest || this.arrivals === this.arrivalsAtHold) return false;
+    if (this.arrivals >= HOLD_MAX_WRITES || this.arrivalsBytes >= HOLD_MAX_BYTES) return false;
     if (this.deathError !== undefined || this.posted <= this.counters.get("taken")) return false;
+    if (!this.captureHeld()) return false;
     this.arrivalsAtHold = this.arrivals;
+    return true;
+  }
+
+  /**
+   * Copies the values of the ops this turn queued, as posting them now would have (structured clone): a value the
+   * caller changes in a later turn is stored as it was when its turn ended, held or not. False when a value cannot
+   * be copied: the queue is posted now, and the port refuses that value as it always does.
+   */
+  private captureHeld(): boolean {
+    try {
+      for (let i = this.capturedUpTo; i < this.queue.length; i++) {
+        const op = this.queue[i]!;
+        if (this.ownedOps.has(op)) continue;
+        if ("value" in op && op.value !== undefined) op.value = structuredClone(op.value);
+        if ("values" in op) op.values = structuredClone(op.values);
+        if ("entries" in op && op.entries !== undefined) op.entries = structuredClone(op.entries);
+        if ("cols" in op) op.cols = structuredClone(op.cols);
+      }
+    } catch {
+      return false;
+    }
+    this.capturedUpTo = this.queue.length;
     return true;
   }
 
@@ -432,7 +473,10 @@ export class StoreConnection {
       else if ("id" in op) this.fail(op, sendError(problem));
       else sendable.push(refusal(op.tier, sendError(problem)));
     }
-    if (sendable.length > 0) this.postMessage(sendable, []);
+    if (sendable.length === 0) return;
+    // Every op clones alone yet the message did not (its size): one message each, so this cannot recur.
+    if (sendable.length === each.length && each.length > 1) for (const op of sendable) this.postMessage([op], []);
+    else this.postMessage(sendable, []);
   }
 
   /** Refuses a write on the main thread (e.g. a value the worker codec could never take), in order with the others. */
@@ -643,6 +687,7 @@ export class StoreConnection {
     this.taken(this.queue); // never sent: lost as well
     this.queue = [];
     this.queuedRequest = false;
+    this.capturedUpTo = 0;
     this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();

@@ -9,7 +9,6 @@ import { StoreActor } from "../src/engine/actor.js";
 import type { ActorJob } from "../src/engine/jobs.js";
 import type { CommitWatcherDefinition } from "../src/engine/commit-watchers.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
-import { MessagesTaken } from "../src/engine/messages-taken.js";
 import { isRequestsMessage, isWritesMessage, type ActorOptions } from "../src/engine/protocol.js";
 import { answer, portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
 import { actorJobs, commitWatchers } from "./jobs.js";
@@ -44,12 +43,9 @@ async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<
     expose(actor, portEndpoint(task.port));
     // Batches of ops travel outside comlink (writes alone unanswered, requests answered by one ResultsMessage); on
     // its port, handed to the actor synchronously, so in mailbox order with its calls.
-    const taken = new MessagesTaken(task.options.counters);
     task.port.on("message", (m: unknown) => {
       if (isWritesMessage(m)) actor.applyWrites(m.ops);
       else if (isRequestsMessage(m)) answer(task.port, m.ops, actor.apply(m.ops));
-      else return;
-      taken.took();
     });
     await actor.closed;
   } finally {

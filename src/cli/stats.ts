@@ -106,7 +106,6 @@ function statsRows(s: StoreStats): string[][] {
     ["store", `${s.store.kind} ${store}`],
     ["alive", s.alive ? "yes" : "no"],
     ["queue depth", String(s.queueDepth)],
-    ["messages", String(s.messages)],
     ["pending entries", String(s.pendingEntries)],
     ["pending bytes", formatBytes(s.pendingBytes)],
     ["flushes", String(s.flushes)],

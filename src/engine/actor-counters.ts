@@ -1,8 +1,7 @@
 /**
  * Counters one store actor shares with the main thread through a SharedArrayBuffer (one buffer per actor): the
  * main thread reads them without a message, so they answer even while the actor is busy or hung (stats,
- * backpressure acknowledgements, the watchdog's heartbeat). The actor writes them; the main thread only resets
- * `threadId` and `taken` before it starts a store's next actor (its own count starts at 0). Add a slot by naming it
+ * backpressure acknowledgements, the watchdog's heartbeat). The actor is the only writer. Add a slot by naming it
  * in COUNTER and raising COUNTER_SLOTS. Slots are 64-bit (byte counts pass 2^31) and accessed with Atomics, so a
  * read never sees a torn value.
  */
@@ -32,12 +31,6 @@ export const COUNTER = {
   flushP99Us: 11,
   /** The worker thread hosting the actor, written when its task starts (the watchdog terminates that thread). */
   threadId: 12,
-  /**
-   * Messages (writes or requests) the actor took from its port, stored once the turn that took them and the next one
-   * (where group commit writes them) are over: the connection holds a paced writer's next writes while this trails
-   * what it posted (connection.ts `holdWrites`).
-   */
-  taken: 13,
 } as const;
 
 export const COUNTER_SLOTS = 16;

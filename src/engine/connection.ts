@@ -56,10 +56,6 @@ interface TierRecord {
   columns: ColumnarTransport<unknown> | undefined;
 }
 
-/** Writes held for a busy actor are posted at the latest when this many have arrived, or this many bytes (one message stays moderate). */
-const HOLD_MAX_WRITES = 4096;
-const HOLD_MAX_BYTES = 4 * 1024 * 1024;
-
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
 const STARTUP_GRACE_MS = 30_000;
 
@@ -82,18 +78,6 @@ export class StoreConnection {
   private readonly waiting = new Map<number, Waiter>();
   private outstanding = 0;
   private inFlightMessages = 0;
-  /** Messages posted to the current actor; the actor publishes how many it took (counter `taken`). */
-  private posted = 0;
-  /** Writes queued since the last message, their weight, and their count when the last turn held them (holdWrites). */
-  private arrivals = 0;
-  private arrivalsBytes = 0;
-  private arrivalsAtHold = -1;
-  /** Ops of the queue before this index hold their own copies of their values (captured when a turn held them). */
-  private capturedUpTo = 0;
-  /** Columnar puts whose every value is the caller's immutable frame (attach's, vouched): holding them copies nothing. */
-  private readonly ownedOps = new WeakSet<Op>();
-  /** The queue holds a request: it is posted at the end of this turn, writes before it too. */
-  private queuedRequest = false;
   /** Why the current actor is gone (the next operation starts a new one), undefined while it lives. */
   private deathError: Error | undefined;
   /** Set once the store is shut down (or lost while closing): every later call fails with it. */
@@ -101,6 +85,8 @@ export class StoreConnection {
   private rejectDeath!: (e: Error) => void;
   private death!: Promise<never>;
   private ready!: Promise<void>;
+  /** `ready` resolved: a send posts in its own turn. */
+  private isReady = false;
   private task!: Promise<unknown>;
   /** Which actor is current: callbacks of a lost one must not touch its successor. */
   private epoch = 0;
@@ -142,8 +128,6 @@ export class StoreConnection {
     this.threadId = undefined;
     this.outstanding = 0;
     this.inFlightMessages = 0;
-    this.posted = 0;
-    this.counters.set("taken", 0);
     this.seenBeat = this.counters.get("heartbeat");
     this.progressAt = Date.now();
     this.beating = false;
@@ -161,9 +145,12 @@ export class StoreConnection {
     const run = { port: port2, options: { ...this.options, counters: this.counters.buffer }, heartbeatMs: this.heartbeatMs };
     const task = this.restartGate.then(() => this.pool.run(run, { transferList: [port2] }) as Promise<unknown>);
     this.task = task;
+    this.isReady = false;
     const ready = this.call(() => this.remote.ready()).then(
       ({ threadId }) => {
-        if (epoch === this.epoch) this.threadId = threadId;
+        if (epoch !== this.epoch) return;
+        this.threadId = threadId;
+        this.isReady = true;
       },
       (err: unknown) => {
         if (epoch !== this.epoch || this.deathError !== undefined) throw err; // lost meanwhile: die() told the waiters
@@ -223,11 +210,7 @@ export class StoreConnection {
   /** Queues a fire-and-forget op (put/append/rollback) for this tick's message; a write's weight is in `op.w`/`op.n`. */
   post(op: Op, transferable?: Uint8Array): void {
     this.assertAlive();
-    if ("w" in op && op.w !== undefined) {
-      this.backlog.add(op.w, op.n ?? 0);
-      this.arrivalsBytes += op.w;
-    }
-    this.arrivals++;
+    if ("w" in op && op.w !== undefined) this.backlog.add(op.w, op.n ?? 0);
     this.queue.push(op);
     if (transferable && transferable.byteOffset === 0 && transferable.byteLength === transferable.buffer.byteLength) {
       this.transfers.push(transferable.buffer as ArrayBuffer);
@@ -237,15 +220,11 @@ export class StoreConnection {
 
   /**
    * Queues a put weighing `bytes`. Consecutive puts of one tier in a tick share one op: the columns of the transport
-   * the tier's codec declares while values fit them, else a key column and a value column. `immutable`: nobody can
-   * change `value` any more (a frame attach built and froze), so holding it for a busy actor needs no copy.
+   * the tier's codec declares while values fit them, else a key column and a value column.
    */
-  postPut(tier: number, key: string, value: unknown, bytes: number, immutable = false): void {
+  postPut(tier: number, key: string, value: unknown, bytes: number): void {
     this.assertAlive();
-    this.arrivals++;
-    this.arrivalsBytes += bytes;
-    // An op of an earlier, held turn is closed: its values were copied when it was held.
-    const last = this.queue.length > this.capturedUpTo ? this.queue[this.queue.length - 1] : undefined;
+    const last = this.queue[this.queue.length - 1];
     const columns = this.tiers.get(tier)?.columns;
     if (columns !== undefined) {
       const joins = last?.t === "columns" && last.tier === tier;
@@ -265,11 +244,8 @@ export class StoreConnection {
           last.keys.push(key);
           last.w += bytes;
           last.n++;
-          if (!immutable) this.ownedOps.delete(last);
         } else {
-          const op: Op = { t: "columns", tier, keys: [key], cols, w: bytes, n: 1 };
-          if (immutable) this.ownedOps.add(op);
-          this.queue.push(op);
+          this.queue.push({ t: "columns", tier, keys: [key], cols, w: bytes, n: 1 });
           this.schedule();
         }
         return;
@@ -298,7 +274,6 @@ export class StoreConnection {
     return new Promise((resolve, reject) => {
       this.waiting.set(id, op.t === "flush" || op.t === "close" ? this.flushWaiter(op.t, op.tier, resolve, reject) : { resolve, reject });
       this.queue.push({ ...op, id } as Op);
-      this.queuedRequest = true;
       this.schedule();
     });
   }
@@ -342,73 +317,23 @@ export class StoreConnection {
     setImmediate(() => this.send());
   }
 
-  /**
-   * Posts the queue, unless only writes wait and `holdWrites` keeps them a turn longer. `force`: post now (an
-   * operation that must follow everything queued, e.g. a job or shutdown).
-   */
-  private send(force = false): void {
+  private send(): void {
     this.scheduled = false;
     if (this.queue.length === 0) return;
-    if (!force && this.holdWrites()) {
-      this.scheduled = true;
-      setImmediate(() => this.send());
-      return;
-    }
-    this.queuedRequest = false;
-    this.arrivals = 0;
-    this.arrivalsBytes = 0;
-    this.arrivalsAtHold = -1;
-    this.capturedUpTo = 0;
     const ops = this.queue;
     const transfers = this.transfers;
     this.queue = [];
     this.transfers = [];
     this.taken(ops);
     const epoch = this.epoch;
+    // A saved value is read at the end of its turn (docs/api.md, Conventions): posting copies it, and until the
+    // actor is ready nothing is posted, so the values wait as copies (a caller may change its object meanwhile).
+    if (!this.isReady) copyValues(ops);
     // Every send chains on `ready` in call order, and posts synchronously inside its step: messages keep tick order.
     this.ready.then(
       () => this.postMessage(ops, transfers, epoch),
       () => undefined, // die() already rejected every waiter with the open failure
     );
-  }
-
-  /**
-   * Write holding (docs/design.md §3.24): a writer that writes every turn (a server's request handlers) would post one
-   * message per turn, the main thread's largest cost of a paced write. While the actor has not taken what was posted
-   * before (it is committing), the writes wait here for the next turn, and go together once the actor is free. They
-   * are posted at once when a request waits behind them, when a turn brought no new write (the writer paused: nothing
-   * waits for an actor that is stuck), or when HOLD_MAX_WRITES have gathered. An actor that is slower than the writer
-   * therefore receives fewer, larger messages; its group commit already wrote them in one transaction either way.
-   */
-  private holdWrites(): boolean {
-    if (this.queuedRequest || this.arrivals === this.arrivalsAtHold) return false;
-    if (this.arrivals >= HOLD_MAX_WRITES || this.arrivalsBytes >= HOLD_MAX_BYTES) return false;
-    if (this.deathError !== undefined || this.posted <= this.counters.get("taken")) return false;
-    if (!this.captureHeld()) return false;
-    this.arrivalsAtHold = this.arrivals;
-    return true;
-  }
-
-  /**
-   * Copies the values of the ops this turn queued, as posting them now would have (structured clone): a value the
-   * caller changes in a later turn is stored as it was when its turn ended, held or not. False when a value cannot
-   * be copied: the queue is posted now, and the port refuses that value as it always does.
-   */
-  private captureHeld(): boolean {
-    try {
-      for (let i = this.capturedUpTo; i < this.queue.length; i++) {
-        const op = this.queue[i]!;
-        if (this.ownedOps.has(op)) continue;
-        if ("value" in op && op.value !== undefined) op.value = structuredClone(op.value);
-        if ("values" in op) op.values = structuredClone(op.values);
-        if ("entries" in op && op.entries !== undefined) op.entries = structuredClone(op.entries);
-        if ("cols" in op) op.cols = structuredClone(op.cols);
-      }
-    } catch {
-      return false;
-    }
-    this.capturedUpTo = this.queue.length;
-    return true;
   }
 
   private postMessage(ops: Op[], transfers: ArrayBuffer[], epoch = this.epoch): void {
@@ -422,7 +347,6 @@ export class StoreConnection {
       return;
     }
     // One ResultsMessage answers it (onResults); a lost actor rejects the waiters instead (die).
-    this.posted++;
     this.inFlightMessages++;
     this.hold();
   }
@@ -451,9 +375,7 @@ export class StoreConnection {
       this.port.postMessage(message, transfers);
     } catch (err) {
       this.splitUnsendable(ops, err); // a value structured clone cannot carry: nothing was sent
-      return;
     }
-    this.posted++;
   }
 
   /**
@@ -529,7 +451,6 @@ export class StoreConnection {
       flushLatencyP99Ms: latency(c.get("flushP99Us")),
       bytesWritten: c.get("bytesWritten"),
       writes: c.get("writes"),
-      messages: c.get("taken"),
       lastError: this.lastError,
     };
   }
@@ -543,7 +464,7 @@ export class StoreConnection {
 
   /** Sends this tick's ops now (so a following direct call is ordered after them). */
   private flushQueue(): Promise<void> {
-    if (this.queue.length > 0) this.send(true);
+    if (this.queue.length > 0) this.send();
     return Promise.resolve();
   }
 
@@ -686,8 +607,6 @@ export class StoreConnection {
     this.backlog.fail(err);
     this.taken(this.queue); // never sent: lost as well
     this.queue = [];
-    this.queuedRequest = false;
-    this.capturedUpTo = 0;
     this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
@@ -737,6 +656,23 @@ function onePutEach(op: Op, columns: ColumnarTransport<unknown> | undefined): Op
     return op.keys.map((key, i) => ({ t: "put" as const, tier: op.tier, key, value: columns.at(op.cols, i) }));
   }
   return [op];
+}
+
+/**
+ * Replaces the values `ops` carry by structured-clone copies, as posting would make them. A value that cannot be
+ * copied stays as it is: posting refuses it later, as usual.
+ */
+function copyValues(ops: Op[]): void {
+  for (const op of ops) {
+    try {
+      if ("value" in op && op.value !== undefined) op.value = structuredClone(op.value);
+      if ("values" in op) op.values = structuredClone(op.values);
+      if ("entries" in op && op.entries !== undefined) op.entries = structuredClone(op.entries);
+      if ("cols" in op) op.cols = structuredClone(op.cols);
+    } catch {
+      // left for postMessage to refuse
+    }
+  }
 }
 
 /** `op` weighing nothing: the actor settles what an op weighs, and a resent op's weight was taken back. */

@@ -184,8 +184,6 @@ export interface ActorStats {
   flushLatencyP99Ms: number | undefined;
   bytesWritten: number;
   writes: number;
-  /** Messages the store's current actor took from the main thread (writes held for a busy actor share one). */
-  messages: number;
   lastError: string | undefined;
 }
 

@@ -11,7 +11,7 @@ import { readOnlyError } from "../backend/read-only.js";
 import { appendBuckets, appendLogShape, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
-import { admit, isVouched, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
+import { admit, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { jsonCodec } from "../codec/json.js";
 import type {
   AppendLoadOptions,
@@ -258,7 +258,7 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
       if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes, w: bytes.byteLength, n: 1 }, bytes);
-    } else if (this.admitted(value)) this.conn.postPut(this.tier, key, value, this.weightOf(undefined), isVouched(value));
+    } else if (this.admitted(value)) this.conn.postPut(this.tier, key, value, this.weightOf(undefined));
   }
 
   load(key: string): Promise<T | undefined> {

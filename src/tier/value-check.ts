@@ -26,11 +26,6 @@ export function vouchWalFrame(frame: object | undefined): void {
   vouched = frame;
 }
 
-/** True while `value` is the frame `vouchWalFrame` named: frozen through, nobody can change it any more. */
-export function isVouched(value: unknown): boolean {
-  return value !== undefined && value === vouched;
-}
-
 const checks = new Map<unknown, ValueCheck>([
   [jsonCodec, (v) => assertStorableJson(v, "reject")],
   [bigintJsonCodec, (v) => assertStorableJson(v, "tag")],

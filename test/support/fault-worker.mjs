@@ -33,14 +33,6 @@ function fault(kind) {
       setImmediate(grow);
       return;
     }
-    case "busy": {
-      // The thread is busy for 2 s, then carries on (below any watchdog bound the tests set).
-      const until = Date.now() + 2_000;
-      while (Date.now() < until) {
-        // busy loop
-      }
-      return;
-    }
     case "hang": {
       // The thread stops answering for 60 s (tests terminate it or let the watchdog do so).
       const until = Date.now() + 60_000;

@@ -7,11 +7,8 @@ import { openStorageEngineForTests, type StorageEngine, type StorageEngineOption
 import type { StoreSpec } from "../../src/engine/protocol.js";
 import { FAULT_MESSAGE } from "./fault-worker.mjs";
 
-/**
- * Inside the worker: an uncaught exception, process.exit(70), heap growth until OOM, a 60 s busy loop (hang), a 2 s
- * one after which the actor carries on (busy); or terminate from outside.
- */
-export type FaultKind = "throw" | "exit" | "oom" | "hang" | "busy" | "terminate";
+/** Inside the worker: an uncaught exception, process.exit(70), heap growth until OOM, a 60 s busy loop; or terminate from outside. */
+export type FaultKind = "throw" | "exit" | "oom" | "hang" | "terminate";
 
 export interface FaultEngine extends StorageEngine {
   /** Resolves once the fault was sent (or the worker terminated), not when it took effect. */

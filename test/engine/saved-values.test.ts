@@ -1,0 +1,68 @@
+/**
+ * Through the engine a saved value is read at the end of the event-loop turn of its save (the hand-off copies it
+ * then, docs/api.md "Conventions"): a caller that changes one object in place or reuses one array in later turns
+ * stores each turn's value. Guards any change to when or how writes travel (e.g. holding them for a busy actor,
+ * tried in issue 13: held values must be copied as their turn ends).
+ */
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { afterAll, afterEach, expect, it } from "vitest";
+import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
+import { sealWalFrame, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
+import { tempRoot } from "./fixtures/helpers.js";
+
+const root = tempRoot("saved-values");
+afterAll(() => root.remove());
+let engine: StorageEngine | undefined;
+afterEach(async () => {
+  await engine?.close();
+  engine = undefined;
+});
+
+function open() {
+  engine = openStorageEngine({ threads: 1 });
+  return { e: engine, store: { kind: "sqlite" as const, path: root.fresh("s.db") } };
+}
+
+it("one object changed in place and saved each turn: every key keeps its turn's value", async () => {
+  const { e, store } = open();
+  const kv = e.kv<{ n: number }>(store, { name: "kv" });
+  const shared = { n: -1 };
+  for (let i = 0; i < 30; i++) {
+    shared.n = i;
+    kv.save(`k${i % 10}`, shared);
+    await nextTurn();
+  }
+  await kv.flush();
+  for (let k = 0; k < 10; k++) expect(await kv.load(`k${k}`)).toEqual({ n: 20 + k });
+});
+
+it("one array reused for each turn's appendEntries: every turn's entries are kept", async () => {
+  const { e, store } = open();
+  const log = e.appendLog<number>(store, { name: "log" });
+  const buffer: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    buffer.length = 0;
+    buffer.push(i, i * 10);
+    log.appendEntries(buffer);
+    await nextTurn();
+  }
+  await log.flush();
+  expect((await log.loadEntries()).entries).toEqual([0, 0, 1, 10, 2, 20, 3, 30, 4, 40, 5, 50]);
+});
+
+it("a WAL frame the caller built, its payload object reused in later turns: each frame is stored as saved", async () => {
+  const { e, store } = open();
+  const wal = e.kv<WALFrame>(store, { name: "wal", codec: walFrameCodec });
+  const payload = { kind: "node.set", path: "x", value: 0 };
+  for (let seq = 1; seq <= 4; seq++) {
+    payload.value = seq;
+    const change = { structure: "graph.value", version: 1, t_ns: 1000 + seq, lifecycle: "data" as const, change: payload };
+    wal.save(walFrameKey("g/wal", seq), sealWalFrame({ t: "c", lifecycle: "data", path: "x", change, frame_seq: seq, frame_t_ns: 1000 + seq }));
+    await nextTurn();
+  }
+  await wal.flush();
+  for (let seq = 1; seq <= 4; seq++) {
+    const frame = await wal.load(walFrameKey("g/wal", seq));
+    expect((frame!.change.change as { value: number }).value).toBe(seq);
+  }
+});

@@ -50,12 +50,14 @@ it("one array reused for each turn's appendEntries: every turn's entries are kep
   expect((await log.loadEntries()).entries).toEqual([0, 0, 1, 10, 2, 20, 3, 30, 4, 40, 5, 50]);
 });
 
-it("a WAL frame the caller built, its payload object reused in later turns: each frame is stored as saved", async () => {
+it("a WAL frame the caller built, its payload's value object changed in later turns: each frame is stored as saved", async () => {
   const { e, store } = open();
   const wal = e.kv<WALFrame>(store, { name: "wal", codec: walFrameCodec });
-  const payload = { kind: "node.set", path: "x", value: 0 };
+  // The columns hold the payload's value by reference (the frame's own path: it crosses as its value alone).
+  const value = { n: 0 };
+  const payload = { kind: "node.set", path: "x", value };
   for (let seq = 1; seq <= 4; seq++) {
-    payload.value = seq;
+    value.n = seq;
     const change = { structure: "graph.value", version: 1, t_ns: 1000 + seq, lifecycle: "data" as const, change: payload };
     wal.save(walFrameKey("g/wal", seq), sealWalFrame({ t: "c", lifecycle: "data", path: "x", change, frame_seq: seq, frame_t_ns: 1000 + seq }));
     await nextTurn();
@@ -63,6 +65,6 @@ it("a WAL frame the caller built, its payload object reused in later turns: each
   await wal.flush();
   for (let seq = 1; seq <= 4; seq++) {
     const frame = await wal.load(walFrameKey("g/wal", seq));
-    expect((frame!.change.change as { value: number }).value).toBe(seq);
+    expect((frame!.change.change as { value: { n: number } }).value).toEqual({ n: seq });
   }
 });

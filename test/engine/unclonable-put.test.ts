@@ -62,3 +62,30 @@ it("the refusal settles the tick's weight once: an append and a main-thread-code
   const [stats] = await engine.stats();
   expect(stats).toMatchObject({ pendingEntries: 0, pendingBytes: 0 });
 });
+
+it("a tick whose message fails to clone whole while each write clones alone is sent write by write, never recursing: the other writes land", async () => {
+  const errors: unknown[] = [];
+  engine = openStorageEngine({ threads: 1, onError: (e) => void errors.push(e) });
+  const codec = { module: new URL("./fixtures/thread-codec.mjs", import.meta.url).href, export: "codec" };
+  const kv = engine.kv<unknown>({ kind: "sqlite", path: root.fresh("flip.db") }, { name: "kv", debounceMs: 60_000, codec });
+  await kv.flush();
+  // Hostile: a getter that throws on every other read, so the whole message fails and each write alone clones.
+  let reads = 0;
+  const flipping = {
+    get x(): number {
+      if (++reads % 2 === 1) throw new Error("odd read");
+      return 1;
+    },
+  };
+  kv.save("before", 1);
+  kv.save("flip", flipping);
+  kv.save("after", 2);
+  await turn();
+  // Before: resent whole after every failure until the stack overflowed (an unhandled RangeError).
+  await expect(kv.flush()).rejects.toMatchObject({ name: "CodecError", code: "encode-failed" });
+  await kv.flush();
+  expect(await kv.load("before")).toMatchObject({ value: 1 });
+  expect(await kv.load("after")).toMatchObject({ value: 2 });
+  expect(await kv.load("flip")).toBeUndefined();
+  expect(errors).toHaveLength(1);
+});

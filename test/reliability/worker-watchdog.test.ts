@@ -65,8 +65,13 @@ function engineWith(reported: Error[], opts: StorageEngineOptions = {}): FaultEn
  * How the death of its worker reached a store with nothing unacknowledged: a flush in flight then rejects, or, when
  * none was, onError hears it (and the next flush resolves through a new actor: nothing was lost).
  */
-async function deathHeard(kv: { flush(): Promise<void> }, reported: readonly Error[]): Promise<string> {
-  const heard = (): string | undefined => reported.map((e) => (e instanceof StorageError ? e.code : "")).find((c) => c.startsWith("worker-"));
+async function deathHeard(kv: { flush(): Promise<void> }, reported: readonly Error[], store: StoreSpec): Promise<string> {
+  const path = (store as { path: string }).path;
+  const heard = (): string | undefined =>
+    reported
+      .filter((e): e is StorageError => e instanceof StorageError && String(e.details.store).includes(path))
+      .map((e) => e.code)
+      .find((c) => c.startsWith("worker-"));
   for (let i = 0; i < 200; i++) {
     const code = codeOf(await settled(kv.flush()));
     if (code !== "resolved") return code;
@@ -200,7 +205,7 @@ describe("worker death and the other stores on it", () => {
       await e.injectFault(a, death);
       // A learns of the death (exit: worker-crashed, once the worker got to it; hang: the watchdog): through its own
       // flush if one was in flight, else from onError (A had nothing unacknowledged to lose).
-      expect(await deathHeard(kvA, reported)).toBe(death === "exit" ? "worker-crashed" : "worker-unresponsive");
+      expect(await deathHeard(kvA, reported, a)).toBe(death === "exit" ? "worker-crashed" : "worker-unresponsive");
 
       // B's tier: its unacknowledged write is reported once, then it works as before.
       const first = await settled(kvB.flush());

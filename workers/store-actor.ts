@@ -9,7 +9,7 @@ import { StoreActor } from "../src/engine/actor.js";
 import type { ActorJob } from "../src/engine/jobs.js";
 import type { CommitWatcherDefinition } from "../src/engine/commit-watchers.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
-import { isRequestsMessage, isWritesMessage, type ActorOptions } from "../src/engine/protocol.js";
+import { isRequestsMessage, isWritesMessage, unpackWrites, type ActorOptions } from "../src/engine/protocol.js";
 import { answer, portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
 import { actorJobs, commitWatchers } from "./jobs.js";
 
@@ -44,7 +44,7 @@ async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<
     // Batches of ops travel outside comlink (writes alone unanswered, requests answered by one ResultsMessage); on
     // its port, handed to the actor synchronously, so in mailbox order with its calls.
     task.port.on("message", (m: unknown) => {
-      if (isWritesMessage(m)) actor.applyWrites(m.ops);
+      if (isWritesMessage(m)) actor.applyWrites(unpackWrites(m));
       else if (isRequestsMessage(m)) answer(task.port, m.ops, actor.apply(m.ops));
     });
     await actor.closed;

@@ -12,8 +12,8 @@ import { CodecError, StorageError, deserializeError, serializeError } from "../e
 import { findColumns } from "./codecs.js";
 import {
   REQUESTS_MESSAGE,
-  WRITES_MESSAGE,
   isResultsMessage,
+  packWrites,
   type ActorApi,
   type ActorEvent,
   type ActorOptions,
@@ -370,7 +370,7 @@ export class StoreConnection {
    * comlink call, nothing to receive. The answer was most of a paced write's main-thread cost (docs/design.md §3.22).
    */
   private postWrites(ops: Op[], transfers: ArrayBuffer[]): void {
-    const message: WritesMessage = { type: WRITES_MESSAGE, ops };
+    const message: WritesMessage = packWrites(ops);
     try {
       this.port.postMessage(message, transfers);
     } catch (err) {
@@ -664,14 +664,18 @@ function onePutEach(op: Op, columns: ColumnarTransport<unknown> | undefined): Op
  */
 function copyValues(ops: Op[]): void {
   for (const op of ops) {
-    try {
-      if ("value" in op && op.value !== undefined) op.value = structuredClone(op.value);
-      if ("values" in op) op.values = structuredClone(op.values);
-      if ("entries" in op && op.entries !== undefined) op.entries = structuredClone(op.entries);
-      if ("cols" in op) op.cols = structuredClone(op.cols);
-    } catch {
-      // left for postMessage to refuse
-    }
+    if ("value" in op && op.value !== undefined) op.value = copied(op.value);
+    if ("values" in op) op.values = op.values.map(copied);
+    if ("entries" in op && op.entries !== undefined) op.entries = copied(op.entries);
+    if ("cols" in op) op.cols = copied(op.cols);
+  }
+}
+
+function copied<T>(value: T): T {
+  try {
+    return structuredClone(value);
+  } catch {
+    return value; // left for postMessage to refuse
   }
 }
 

@@ -116,13 +116,65 @@ export type Op =
  */
 export const WRITES_MESSAGE = "graphrefly.writes";
 
-export interface WritesMessage {
-  readonly type: typeof WRITES_MESSAGE;
-  readonly ops: Op[];
+/**
+ * A writes batch travels packed in ONE flat array, `[WRITES_MESSAGE, ...records]`: structured clone writes each
+ * object's property names and pays per container, so a paced turn's one frame crossed ~2 µs slower as
+ * `{ type, ops: [{ t, tier, keys: [...], cols, w, n }] }` (docs/design.md §3.25). Records: puts and columnar puts
+ * inline (`PUTS, tier, w, n, ...keys, ...values` / `COLUMNS, tier, w, n, cols, ...keys`), any other op as itself
+ * (`OP, op`).
+ */
+export type WritesMessage = readonly unknown[];
+
+const OP = 0;
+const PUTS = 1;
+const COLUMNS = 2;
+
+export function packWrites(ops: readonly Op[]): WritesMessage {
+  const out: unknown[] = [WRITES_MESSAGE];
+  // Loops, not spreads: a burst's op may hold more keys than a call takes arguments.
+  for (const op of ops) {
+    if (op.t === "puts") {
+      out.push(PUTS, op.tier, op.w, op.n);
+      for (const key of op.keys) out.push(key);
+      for (const value of op.values) out.push(value);
+    } else if (op.t === "columns") {
+      out.push(COLUMNS, op.tier, op.w, op.n, op.cols);
+      for (const key of op.keys) out.push(key);
+    } else out.push(OP, op);
+  }
+  return out;
 }
 
 export function isWritesMessage(m: unknown): m is WritesMessage {
-  return hasType(m, WRITES_MESSAGE);
+  return Array.isArray(m) && m[0] === WRITES_MESSAGE;
+}
+
+/** The ops `packWrites` packed (the message came from our own connection: its shape is trusted). */
+export function unpackWrites(m: WritesMessage): Op[] {
+  const ops: Op[] = [];
+  let i = 1;
+  while (i < m.length) {
+    const kind = m[i] as number;
+    if (kind === OP) {
+      ops.push(m[i + 1] as Op);
+      i += 2;
+      continue;
+    }
+    const tier = m[i + 1] as number;
+    const w = m[i + 2] as number;
+    const n = m[i + 3] as number;
+    if (kind === PUTS) {
+      const keys = m.slice(i + 4, i + 4 + n) as string[];
+      const values = m.slice(i + 4 + n, i + 4 + 2 * n);
+      ops.push({ t: "puts", tier, keys, values, w, n });
+      i += 4 + 2 * n;
+    } else {
+      const keys = m.slice(i + 5, i + 5 + n) as string[];
+      ops.push({ t: "columns", tier, keys, cols: m[i + 4], w, n });
+      i += 5 + n;
+    }
+  }
+  return ops;
 }
 
 /**

@@ -74,9 +74,11 @@ describe("frame columns", () => {
     const same = Array.from({ length: 5 }, (_, i) => wave(i + 1, { kind: "node.set", path: `n${i + 1}`, value: { v: i } }));
     const cols = frameColumns.empty();
     for (const f of same) expect(frameColumns.push(cols, f)).toBe(true);
-    expect(cols.varied).toBeNull(); // every field but path, payload and frame_seq crossed once
-    expect(cols.first).toContain("graph.value");
-    expect(cols.payload).toStrictEqual([0, 1, 2, 3, 4].map((v) => ({ v })));
+    // One flat array: the count, no varied field, the 10 shared fields once, then path, payload, frame_seq per frame.
+    expect(cols).toHaveLength(2 + 10 + 3 * 5);
+    expect(cols[1]).toBeNull();
+    expect(cols.filter((x) => x === "graph.value")).toHaveLength(1);
+    expect(cols.filter((x) => typeof x === "object" && x !== null)).toStrictEqual([0, 1, 2, 3, 4].map((v) => ({ v })));
     const mixed = [
       ...same,
       wave(6, { kind: "node.set", path: "elsewhere", value: 1 }), // another path: the payload crosses whole

@@ -120,8 +120,8 @@ export const WRITES_MESSAGE = "graphrefly.writes";
  * A writes batch travels packed in ONE flat array, `[WRITES_MESSAGE, ...records]`: structured clone writes each
  * object's property names and pays per container, so a paced turn's one frame crossed ~2 µs slower as
  * `{ type, ops: [{ t, tier, keys: [...], cols, w, n }] }` (docs/design.md §3.25). Records: puts and columnar puts
- * inline (`PUTS, tier, w, n, ...keys, ...values` / `COLUMNS, tier, w, n, cols, ...keys`), any other op as itself
- * (`OP, op`).
+ * inline (`PUTS, tier, w, n, count, ...keys, ...values` / `COLUMNS, tier, w, n, cols, count, ...keys`, `count` the
+ * keys: `n` is the weight's entry count, which a resent op zeroes), any other op as itself (`OP, op`).
  */
 export type WritesMessage = readonly unknown[];
 
@@ -134,11 +134,11 @@ export function packWrites(ops: readonly Op[]): WritesMessage {
   // Loops, not spreads: a burst's op may hold more keys than a call takes arguments.
   for (const op of ops) {
     if (op.t === "puts") {
-      out.push(PUTS, op.tier, op.w, op.n);
+      out.push(PUTS, op.tier, op.w, op.n, op.keys.length);
       for (const key of op.keys) out.push(key);
       for (const value of op.values) out.push(value);
     } else if (op.t === "columns") {
-      out.push(COLUMNS, op.tier, op.w, op.n, op.cols);
+      out.push(COLUMNS, op.tier, op.w, op.n, op.cols, op.keys.length);
       for (const key of op.keys) out.push(key);
     } else out.push(OP, op);
   }
@@ -164,14 +164,16 @@ export function unpackWrites(m: WritesMessage): Op[] {
     const w = m[i + 2] as number;
     const n = m[i + 3] as number;
     if (kind === PUTS) {
-      const keys = m.slice(i + 4, i + 4 + n) as string[];
-      const values = m.slice(i + 4 + n, i + 4 + 2 * n);
+      const count = m[i + 4] as number;
+      const keys = m.slice(i + 5, i + 5 + count) as string[];
+      const values = m.slice(i + 5 + count, i + 5 + 2 * count);
       ops.push({ t: "puts", tier, keys, values, w, n });
-      i += 4 + 2 * n;
+      i += 5 + 2 * count;
     } else {
-      const keys = m.slice(i + 5, i + 5 + n) as string[];
+      const count = m[i + 5] as number;
+      const keys = m.slice(i + 6, i + 6 + count) as string[];
       ops.push({ t: "columns", tier, keys, cols: m[i + 4], w, n });
-      i += 5 + n;
+      i += 6 + count;
     }
   }
   return ops;

@@ -111,7 +111,8 @@ export type Op =
 
 /**
  * A batch of writes (no op carries an `id`) posted without waiting for an answer, on the actor's comlink port:
- * comlink ignores message types it does not know, and the worker entry hands the batch to the actor in arrival
+ * comlink never sees it (rpc.ts's portEndpoint hides array messages from comlink; a REQUESTS_MESSAGE object it
+ * sees has no comlink type and is dropped by it), and the worker entry hands the batch to the actor in arrival
  * order with comlink's calls (docs/design.md §3.22).
  */
 export const WRITES_MESSAGE = "graphrefly.writes";
@@ -134,6 +135,8 @@ export function packWrites(ops: readonly Op[]): WritesMessage {
   // Loops, not spreads: a burst's op may hold more keys than a call takes arguments.
   for (const op of ops) {
     if (op.t === "puts") {
+      // The unpacking side finds the values by the keys' count: a mismatch would misalign every record after it.
+      if (op.values.length !== op.keys.length) throw new Error(`puts op of ${op.keys.length} keys carries ${op.values.length} values`);
       out.push(PUTS, op.tier, op.w, op.n, op.keys.length);
       for (const key of op.keys) out.push(key);
       for (const value of op.values) out.push(value);
@@ -169,12 +172,12 @@ export function unpackWrites(m: WritesMessage): Op[] {
       const values = m.slice(i + 5 + count, i + 5 + 2 * count);
       ops.push({ t: "puts", tier, keys, values, w, n });
       i += 5 + 2 * count;
-    } else {
+    } else if (kind === COLUMNS) {
       const count = m[i + 5] as number;
       const keys = m.slice(i + 6, i + 6 + count) as string[];
       ops.push({ t: "columns", tier, keys, cols: m[i + 4], w, n });
       i += 6 + count;
-    }
+    } else throw new Error(`writes message: unknown record kind ${String(kind)} at ${i}`);
   }
   return ops;
 }

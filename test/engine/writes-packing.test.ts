@@ -21,6 +21,12 @@ const other = fc.oneof(
   tier.map((t): Op => ({ t: "rollback", tier: t })),
   fc.tuple(tier, fc.string(), json).map(([t, key, value]): Op => ({ t: "put", tier: t, key, value })),
   fc.tuple(tier, fc.string(), fc.array(json, { maxLength: 4 })).map(([t, bucket, entries]): Op => ({ t: "append", tier: t, bucket, entries, count: entries.length })),
+  fc.tuple(tier, fc.string(), fc.uint8Array({ maxLength: 16 })).map(([t, key, bytes]): Op => ({ t: "put", tier: t, key, bytes, w: bytes.length, n: 1 })),
+  fc
+    .tuple(tier, weight, fc.array(fc.tuple(fc.string(), fc.array(json, { minLength: 1, maxLength: 3 })), { minLength: 1, maxLength: 3 }))
+    .map(([t, { w, n }, groups]): Op => ({ t: "append", tier: t, buckets: groups.map(([b]) => b), counts: groups.map(([, e]) => e.length), entries: groups.map(([, e]) => e), w, n })),
+  fc.tuple(tier, fc.string(), fc.string()).map(([t, code, message]): Op => ({ t: "refuse", tier: t, error: { name: "StorageError", code, message } })),
+  fc.tuple(tier, fc.string(), fc.string(), json).map(([t, watcher, key, config]): Op => ({ t: "configure-watcher", tier: t, watcher, key, config })),
 );
 const ops = fc.array(fc.oneof(puts, columns, other), { maxLength: 8 });
 
@@ -49,6 +55,11 @@ describe("writes packing", () => {
     const keys = Array.from({ length: 200_000 }, (_, i) => `k${i}`);
     const batch: Op[] = [{ t: "puts", tier: 1, keys, values: keys.map((_, i) => i), w: 1, n: keys.length }];
     expect(unpackWrites(packWrites(batch))).toStrictEqual(batch);
+  });
+
+  it("a puts op whose values do not match its keys is refused when packed, and an unknown record fails unpacking", () => {
+    expect(() => packWrites([{ t: "puts", tier: 1, keys: ["a", "b"], values: [1], w: 1, n: 2 }])).toThrow(/2 keys carries 1 values/);
+    expect(() => unpackWrites(["graphrefly.writes", 7, 1, 0, 0])).toThrow(/unknown record kind 7/);
   });
 
   it("the messages comlink and the other protocol messages use are not writes batches", () => {

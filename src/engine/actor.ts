@@ -209,9 +209,11 @@ export class StoreActor implements ActorApi {
         refused++;
       }
     }
-    const share = refused === 0 ? 0 : Math.round((op.w * refused) / op.keys.length);
-    if (refused > 0) this.stats.settled(share, refused);
-    core.weigh(op.w - share, op.n - refused);
+    // A resent op weighs nothing (n = 0, its weight was taken back when it was first lost): nothing to settle.
+    const refusedWeighed = Math.min(refused, op.n);
+    const share = refusedWeighed === 0 ? 0 : Math.round((op.w * refusedWeighed) / op.n);
+    if (refusedWeighed > 0) this.stats.settled(share, refusedWeighed);
+    core.weigh(op.w - share, op.n - refusedWeighed);
   }
 
   private applyOne(op: Exclude<Op, { t: "open" | "puts" | "columns" }>, entry: TierEntry): Promise<OpResult> | undefined {

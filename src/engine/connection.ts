@@ -659,10 +659,29 @@ function onePutEach(op: Op, columns: ColumnarTransport<unknown> | undefined): Op
 }
 
 /**
- * Replaces the values `ops` carry by structured-clone copies, as posting would make them. A value that cannot be
- * copied stays as it is: posting refuses it later, as usual.
+ * Replaces the values `ops` carry by structured-clone copies, as posting would make them: all in one clone, so
+ * values sharing an object still share its copy, as they would in the message. Only when that fails, one by one,
+ * so a value that cannot be copied stays as it is (posting refuses it later, as usual) and the others are copied.
  */
 function copyValues(ops: Op[]): void {
+  const held = ops.map((op) => ("value" in op ? op.value : "values" in op ? op.values : "entries" in op ? op.entries : "cols" in op ? op.cols : undefined));
+  let copies: unknown[];
+  try {
+    copies = structuredClone(held);
+  } catch {
+    copyEachValue(ops);
+    return;
+  }
+  ops.forEach((op, i) => {
+    if (held[i] === undefined) return;
+    if ("value" in op) op.value = copies[i];
+    else if ("values" in op) op.values = copies[i] as unknown[];
+    else if ("entries" in op) op.entries = copies[i] as typeof op.entries;
+    else if ("cols" in op) op.cols = copies[i];
+  });
+}
+
+function copyEachValue(ops: Op[]): void {
   for (const op of ops) {
     if ("value" in op && op.value !== undefined) op.value = copied(op.value);
     if ("values" in op) op.values = op.values.map(copied);

@@ -68,3 +68,24 @@ it("a WAL frame the caller built, its payload's value object changed in later tu
     expect((frame!.change.change as { value: { n: number } }).value).toEqual({ n: seq });
   }
 });
+
+it("saved before the actor is ready, beside a value that cannot be copied: the others keep their turn's value", async () => {
+  const { e, store } = open();
+  const kv = e.kv<unknown>(store, { name: "kv" });
+  const a = { n: 1 };
+  const b = { n: 10 };
+  kv.save("a", a);
+  kv.save("bad", { f: () => 1 });
+  kv.save("b", b);
+  await nextTurn(); // the turn ended while the actor was still starting: its values were copied then
+  a.n = 2;
+  b.n = 20;
+  const flushed = await kv.flush().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(flushed).toMatchObject({ code: "encode-failed" });
+  expect(await kv.load("a")).toEqual({ n: 1 });
+  expect(await kv.load("b")).toEqual({ n: 10 });
+  expect(await kv.load("bad")).toBeUndefined();
+});

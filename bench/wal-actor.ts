@@ -77,7 +77,7 @@ function split(before: Map<string, number>, after: Map<string, number>, frames: 
 
 /** Graph + attach + engine (SQLite FULL), 1000 sets per tick, until durable; returns frames/s. */
 async function attachRun(dir: string): Promise<number> {
-  const engine = openStorageEngine();
+  const engine = openStorageEngine(process.env.WAL_SYNC ? { synchronous: process.env.WAL_SYNC as "OFF" } : {});
   const { graph, paths } = buildGraph("g", CHUNK);
   const tiers = engineGraphTiers(engine, { kind: "sqlite", path: join(dir, "store.db") }, "g");
   const values = rotatingValues(CHUNK);

@@ -34,6 +34,14 @@ export function ownedBytes(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }
 
+/**
+ * A value already encoded by its codec (a columnar encoder, types.ts), held where a value waits for its flush:
+ * the flush's encoder passes its bytes through as they are.
+ */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 /** Encoders into pooled bytes, registered by the built-in codecs (keyed by codec object). */
 const transientEncoders = new WeakMap<object, (value: never) => Uint8Array>();
 
@@ -46,7 +54,7 @@ export function registerTransientEncoder<T>(codec: Codec<T>, encode: (value: T) 
  * The encoder a tier flush uses: the codec's pooled-bytes twin when it has one (the bytes only have to live
  * until the backend write returns), else its own `encode`.
  */
-export function transientEncoder<T>(codec: Codec<T>): (value: T) => Uint8Array {
-  const pooled = transientEncoders.get(codec) as ((value: T) => Uint8Array) | undefined;
-  return pooled ?? ((value: T) => codec.encode(value));
+export function transientEncoder<T>(codec: Codec<T>): (value: T | Encoded) => Uint8Array {
+  const encode = (transientEncoders.get(codec) as ((value: T) => Uint8Array) | undefined) ?? ((value: T) => codec.encode(value));
+  return (value) => (value instanceof Encoded ? value.bytes : encode(value));
 }

@@ -252,7 +252,7 @@ export class CanonicalWriter {
       if (item === undefined) continue;
       if (!first) this.byte(COMMA);
       first = false;
-      this.bytes(prefix);
+      this.raw(prefix);
       if (!this.write(item, bigints, depth)) return false;
     }
     this.byte(CLOSE_OBJECT);
@@ -284,7 +284,8 @@ export class CanonicalWriter {
     this.buf[this.pos++] = b;
   }
 
-  private bytes(src: Uint8Array): void {
+  /** Appends bytes already canonical UTF-8 (a part written once and repeated, e.g. per frame of a batch). */
+  raw(src: Uint8Array): void {
     const n = src.length;
     this.reserve(n);
     const buf = this.buf;

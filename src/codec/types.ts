@@ -26,6 +26,12 @@ export interface ColumnarTransport<T, C = unknown> {
   push(cols: C, value: T): boolean;
   /** Value `i` rebuilt from the columns, equal to the one pushed (absent optional fields stay absent). */
   at(cols: C, i: number): T;
+  /**
+   * Optional: an encoder of the values of `cols` straight from the columns (no value rebuilt), giving for value
+   * `i` the bytes or the error the codec's encoding of `at(cols, i)` gives. The bytes may be pooled
+   * (`pooledBytes`): they only live until written.
+   */
+  encoder?(cols: C): (i: number) => Uint8Array;
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

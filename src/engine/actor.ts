@@ -16,7 +16,8 @@ import { AppendLogCore } from "../tier/append-log.js";
 import { KvCore } from "../tier/kv.js";
 import { SnapshotCore } from "../tier/snapshot.js";
 import { isPermanent, type TierCore } from "../tier/core.js";
-import type { Codec } from "../codec/types.js";
+import type { Codec, ColumnarTransport } from "../codec/types.js";
+import { Encoded } from "../codec/bytes.js";
 import { resolveCodec } from "./codecs.js";
 import { GroupCommit } from "./group-commit.js";
 import { ActorStats } from "./actor-stats.js";
@@ -198,11 +199,18 @@ export class StoreActor implements ActorApi {
   private putEach(op: Extract<Op, { t: "puts" | "columns" }>, { core, codec }: TierEntry): void {
     const tier = asRecordTier(core);
     // The main thread sends columns only for a codec declaring them (codecs.ts findColumns): this same codec.
-    const valueAt = op.t === "puts" ? (i: number) => op.values[i] : (i: number) => codec!.columns!.at(op.cols, i);
+    tier.assertWritable(); // before any put is taken or refused: the caller refuses the op whole
+    const valueAt = op.t === "puts" ? (i: number) => op.values[i] : columnValues(op.cols, codec!.columns!, tier);
     let refused = 0;
     for (let i = 0; i < op.keys.length; i++) {
       try {
-        tier.put(op.keys[i]!, valueAt(i));
+        const value = valueAt(i);
+        if (value instanceof Refused) {
+          core.refuse(value.error);
+          refused++;
+          continue;
+        }
+        tier.put(op.keys[i]!, value);
       } catch (err) {
         if (i === 0 && !isPermanent(err)) throw err;
         core.refuse(err instanceof Error ? err : new Error(String(err)));
@@ -407,6 +415,27 @@ export class StoreActor implements ActorApi {
       if (firstError !== undefined) throw firstError;
     });
   }
+}
+
+/** A value of a columnar put that its codec refused to encode: a refusal of that put alone, as at flush. */
+class Refused {
+  constructor(readonly error: Error) {}
+}
+
+/**
+ * Value i of a columnar put: encoded here, straight from the columns, when the codec's transport has an encoder
+ * and the tier is a kv tier (its flush passes the bytes through); else rebuilt, for the tier to encode at flush.
+ */
+function columnValues(cols: unknown, columns: ColumnarTransport<unknown>, tier: SnapshotCore<unknown> | KvCore<unknown>): (i: number) => unknown {
+  if (columns.encoder === undefined || !(tier instanceof KvCore)) return (i) => columns.at(cols, i);
+  const encode = columns.encoder(cols);
+  return (i) => {
+    try {
+      return new Encoded(encode(i));
+    } catch (err) {
+      return new Refused(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
 }
 
 const bytesCodec: Codec<unknown> = {

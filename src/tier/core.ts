@@ -8,6 +8,7 @@
  * - refusals: a write that can never be stored is dropped, reported, and fails the next flush()
  *   (docs/design.md §3.16).
  */
+import { Encoded } from "../codec/bytes.js";
 import { handled } from "../base/promises.js";
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
@@ -125,7 +126,8 @@ export abstract class TierCore<Batch> {
 
   /** A value's size before encoding: exact for bytes, else an estimate (`entryEstimate`). */
   protected weightOf(value: unknown): number {
-    return value instanceof Uint8Array ? value.byteLength : this.entryEstimate();
+    if (value instanceof Uint8Array) return value.byteLength;
+    return value instanceof Encoded ? value.bytes.byteLength : this.entryEstimate();
   }
 
   /** Bytes committed per accepted entry so far (1 KiB before the first commit). */

@@ -9,7 +9,8 @@ import { parseJsonBytes } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { CodecError } from "../errors.js";
 import { sha256Hex, walFrameChecksum } from "./checksum.js";
-import { frameColumns } from "./frame-columns.js";
+import { frameColumns, type FrameColumns } from "./frame-columns.js";
+import { frameColumnsEncoder } from "./frame-columns-encoder.js";
 import { writeComputedSeal, writeFrameHead, writeFrameSeal, writeFrameTail } from "./frame-text.js";
 import { findWalFrameProblem, parseWalFrame, WAL_FORMAT_VERSION, type WALFrame, type WALFrameBody } from "./frame.js";
 
@@ -31,7 +32,8 @@ export const walFrameCodec: Codec<WALFrame> = Object.freeze({
   decode(bytes: Uint8Array): WALFrame {
     return parseWalFrame(parseJsonBytes(bytes));
   },
-  columns: frameColumns,
+  // The actor encodes a batch's frames straight from their columns (frame-columns-encoder.ts).
+  columns: Object.freeze({ ...frameColumns, encoder: (cols: FrameColumns) => frameColumnsEncoder(cols, (frame) => encodeFrame(frame, true)) }),
 });
 registerTransientEncoder(walFrameCodec, (frame) => encodeFrame(frame, true));
 

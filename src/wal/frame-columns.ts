@@ -65,6 +65,36 @@ function valueOnly(p: unknown, path: unknown): p is { kind: string; path: unknow
 
 type Varied = Array<unknown[] | null> | null;
 
+/** The shared fields by name, for readers of the layout (frame-columns-encoder.ts). */
+export const SHARED_FIELDS = {
+  lifecycle: Shared.lifecycle,
+  structure: Shared.structure,
+  version: Shared.version,
+  tNs: Shared.tNs,
+  seq: Shared.seq,
+  envelopeLifecycle: Shared.envelopeLifecycle,
+  kind: Shared.kind,
+  frameTNs: Shared.frameTNs,
+  checksum: Shared.checksum,
+  formatVersion: Shared.formatVersion,
+} as const;
+export type SharedField = keyof typeof SHARED_FIELDS;
+
+/**
+ * The columns read in place, without rebuilding frames (frame-columns-encoder.ts): per frame its path, payload (its
+ * `value` alone when `kind` is defined) and frame_seq; a shared field's one value, or its value per frame.
+ */
+export const columnsLayout = Object.freeze({
+  count: (cols: FrameColumns): number => cols[N] as number,
+  path: (cols: FrameColumns, i: number): unknown => cols[FRAMES + PER_FRAME * i],
+  payload: (cols: FrameColumns, i: number): unknown => cols[FRAMES + PER_FRAME * i + 1],
+  frameSeq: (cols: FrameColumns, i: number): unknown => cols[FRAMES + PER_FRAME * i + 2],
+  /** The field's value per frame when it varied within the batch, else undefined. */
+  perFrame: (cols: FrameColumns, f: SharedField): readonly unknown[] | undefined => (cols[VARIED] as Varied)?.[SHARED_FIELDS[f]] ?? undefined,
+  /** The field's value in every frame (meaningful when `perFrame` is undefined). */
+  shared: (cols: FrameColumns, f: SharedField): unknown => cols[FIRST + SHARED_FIELDS[f]],
+});
+
 /** Records shared field `f` of the frame being pushed as frame number `n`. */
 function share(cols: FrameColumns, f: Shared, n: number, v: unknown): void {
   if (n === 0) {

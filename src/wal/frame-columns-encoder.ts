@@ -1,0 +1,165 @@
+/**
+ * Sealed frames written straight from the columns (frame-columns.ts), for the store's actor: the frames of one
+ * batch share most of their text (the envelope's constants, the payload's kind, often the timestamps), so those
+ * parts are written to canonical UTF-8 once per batch and copied into each frame, and no frame object is rebuilt.
+ * Only where every part is plain (the checks `findWalFrameProblem` makes, and the canonical writer's fast path
+ * answering); anything else takes the codec's own path, frame by frame, which gives the same bytes or the same
+ * error. Layer 0.
+ */
+import { CanonicalWriter, withCanonicalWriter } from "../codec/canonical-writer.js";
+import { sha256Hex } from "./checksum.js";
+import { columnsLayout as L, frameColumns, type FrameColumns, type SharedField } from "./frame-columns.js";
+import { writeComputedSeal } from "./frame-text.js";
+import { isLifecycle, WAL_FORMAT_VERSION, type WALFrame } from "./frame.js";
+
+/** Below this many frames a batch is encoded frame by frame: writing its constant parts once would not pay. */
+const MIN_BATCH = 4;
+
+/** Fields the template requires shared across the batch (the timestamps may vary, frame by frame). */
+const MUST_SHARE: readonly SharedField[] = ["lifecycle", "structure", "version", "seq", "envelopeLifecycle", "kind", "checksum", "formatVersion"];
+
+/** A part written per frame: writes frame i's piece, or returns false when the codec's own path must decide. */
+type Piece = (w: CanonicalWriter, i: number) => boolean;
+
+/**
+ * An encoder of frame `i` of `cols` into pooled bytes, equal to `encode(frameColumns.at(cols, i))` (bytes or
+ * error), where `encode` is the codec's own transient encoder.
+ */
+export function frameColumnsEncoder(cols: FrameColumns, encode: (frame: WALFrame) => Uint8Array): (i: number) => Uint8Array {
+  const generic = (i: number): Uint8Array => encode(frameColumns.at(cols, i));
+  const template = L.count(cols) >= MIN_BATCH ? frameTemplate(cols) : undefined;
+  if (template === undefined) return generic;
+  return (i) => withCanonicalWriter((w) => template(w, i)) ?? generic(i);
+}
+
+/**
+ * The batch's frame text as constant parts and per-frame pieces, in canonical key order:
+ *   {"change":{"change":<payload>,"lifecycle":…[,"seq":…],"structure":…,"t_ns":<t_ns>,"version":…}
+ *   ,"checksum":…,"format_version":…   (the seal, computed over the body and moved here)
+ *   ,"frame_seq":<seq>,"frame_t_ns":<t>,"lifecycle":…,"path":<path>,"t":"c"}
+ * where a payload that crossed as its value alone is {"kind":…,"path":<path>,"value":<value>}.
+ * Undefined when a shared field is not plain or a frame brings its own checksum (kept as is by the codec's path).
+ */
+function frameTemplate(cols: FrameColumns): ((w: CanonicalWriter, i: number) => Uint8Array | undefined) | undefined {
+  if (MUST_SHARE.some((f) => L.perFrame(cols, f) !== undefined)) return undefined;
+  const lifecycle = L.shared(cols, "lifecycle");
+  const envelopeLifecycle = L.shared(cols, "envelopeLifecycle");
+  const structure = L.shared(cols, "structure");
+  const version = L.shared(cols, "version");
+  const seq = L.shared(cols, "seq");
+  const kind = L.shared(cols, "kind");
+  const checksum = L.shared(cols, "checksum");
+  const formatVersion = L.shared(cols, "formatVersion") ?? WAL_FORMAT_VERSION;
+  if (!isLifecycle(lifecycle) || !isLifecycle(envelopeLifecycle) || typeof structure !== "string") return undefined;
+  if ((typeof version !== "number" && typeof version !== "string") || (seq !== undefined && typeof seq !== "number")) return undefined;
+  if ((kind !== undefined && typeof kind !== "string") || (checksum !== undefined && checksum !== "")) return undefined;
+  if (!Number.isSafeInteger(formatVersion) || (formatVersion as number) < 0) return undefined;
+
+  const parts = new TemplateBuilder();
+  const path: Piece = (w, i) => {
+    const p = L.path(cols, i);
+    return typeof p === "string" && w.value(p, "reject");
+  };
+  const payload: Piece = (w, i) => {
+    const v = L.payload(cols, i);
+    return v !== undefined && w.value(v, "reject");
+  };
+  parts.text('{"change":{"change":');
+  if (kind !== undefined) {
+    parts.text('{"kind":').value(kind).text(',"path":').piece(path).text(',"value":').piece(payload).text("}");
+  } else parts.piece(payload);
+  parts.text(',"lifecycle":').value(envelopeLifecycle);
+  if (seq !== undefined) parts.text(',"seq":').value(seq);
+  parts.text(',"structure":').value(structure).text(',"t_ns":');
+  timestamp(parts, cols, "tNs", (t) => typeof t === "number");
+  parts.text(',"version":').value(version).text("}");
+  const head = parts.done();
+  parts.text(',"frame_seq":').piece((w, i) => {
+    const s = L.frameSeq(cols, i);
+    return Number.isSafeInteger(s) && (s as number) >= 0 && w.value(s, "reject");
+  });
+  parts.text(',"frame_t_ns":');
+  timestamp(parts, cols, "frameTNs", (t) => Number.isInteger(t) && (t as number) >= 0);
+  parts.text(',"lifecycle":').value(lifecycle).text(',"path":').piece(path).text(',"t":"c"}');
+  const tail = parts.done();
+  if (head === undefined || tail === undefined) return undefined;
+
+  return (w, i) => {
+    if (!writeParts(w, head, i)) return undefined;
+    const headEnd = w.length;
+    if (!writeParts(w, tail, i)) return undefined;
+    const bodyEnd = w.length;
+    writeComputedSeal(w, sha256Hex(w.view()), formatVersion as number);
+    w.moveBack(headEnd, bodyEnd);
+    return w.pooledCopy();
+  };
+}
+
+/** A timestamp field: one constant when the batch shares it, else a checked piece per frame (numbers only). */
+function timestamp(parts: TemplateBuilder, cols: FrameColumns, f: "tNs" | "frameTNs", plain: (t: unknown) => boolean): void {
+  const each = L.perFrame(cols, f);
+  if (each === undefined) {
+    const t = L.shared(cols, f);
+    if (plain(t)) parts.value(t);
+    else parts.fail();
+    return;
+  }
+  parts.piece((w, i) => {
+    const t = each[i];
+    return plain(t) && w.value(t, "reject");
+  });
+}
+
+/** Constant canonical text (merged into runs of bytes) and per-frame pieces, in writing order. */
+type Part = Uint8Array | Piece;
+
+function writeParts(w: CanonicalWriter, parts: readonly Part[], i: number): boolean {
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k]!;
+    if (part instanceof Uint8Array) w.raw(part);
+    else if (!part(w, i)) return false;
+  }
+  return true;
+}
+
+class TemplateBuilder {
+  private parts: Part[] = [];
+  private constant = new CanonicalWriter();
+  private failed = false;
+
+  /** ASCII literal text (keys and punctuation). */
+  text(s: string): this {
+    this.constant.ascii(s);
+    return this;
+  }
+
+  /** A value shared by every frame, written once (not plain: the template fails). */
+  value(v: unknown): this {
+    if (!this.constant.value(v, "reject")) this.failed = true;
+    return this;
+  }
+
+  piece(p: Piece): this {
+    this.flushConstant();
+    this.parts.push(p);
+    return this;
+  }
+
+  fail(): void {
+    this.failed = true;
+  }
+
+  /** The parts written since the last `done`; undefined once anything failed. */
+  done(): Part[] | undefined {
+    this.flushConstant();
+    const parts = this.parts;
+    this.parts = [];
+    return this.failed ? undefined : parts;
+  }
+
+  private flushConstant(): void {
+    if (this.constant.length === 0) return;
+    this.parts.push(this.constant.copy());
+    this.constant.reset();
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The actor encodes a batch's frames straight from their columns (src/wal/frame-columns-encoder.ts): for every
+ * frame the bytes, or the error, are exactly those of walFrameCodec.encode on the frame rebuilt from the columns,
+ * whatever the batch holds (shared or varied fields, a frame's own checksum, payloads JSON cannot carry, fields
+ * of the wrong type), before and after the columns cross structured clone.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
+import { frameColumns, type FrameColumns } from "../../src/wal/frame-columns.js";
+import { CodecError } from "../../src/errors.js";
+import { jsonData, jsonNumber, jsonString, withUnencodable } from "../codec/json-arbitraries.js";
+
+const lifecycle = fc.constantFrom("spec", "data", "ownership");
+const nanoseconds = fc.oneof(
+  { arbitrary: fc.nat(), weight: 4 },
+  { arbitrary: fc.constant(1.7962868938450002e18), weight: 2 },
+  { arbitrary: jsonNumber, weight: 1 },
+  { arbitrary: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), weight: 1 },
+);
+const oddField = fc.constantFrom<unknown>(-1, 1.5, NaN, "7", null, "graph.value", "data");
+/** Mostly `usual`, now and then a field of the wrong type (so most batches take the template, some do not). */
+const mostly = <T>(usual: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof({ arbitrary: usual, weight: 12 }, { arbitrary: oddField, weight: 1 });
+
+/** One attach batch: envelope constants shared, timestamps shared or per frame, now and then a field that is off. */
+const batch = fc
+  .record({
+    lifecycle: mostly(lifecycle),
+    envelopeLifecycle: mostly(lifecycle),
+    structure: mostly(jsonString),
+    version: mostly(fc.oneof(fc.integer(), jsonString)),
+    seq: fc.option(mostly(fc.nat()), { nil: undefined }),
+    kind: fc.option(fc.oneof(jsonString, fc.constant("node.set")), { nil: undefined }),
+    checksum: fc.constantFrom(undefined, undefined, "", "0".repeat(64)),
+    formatVersion: fc.constantFrom(undefined, undefined, 1, 1, 2, -1),
+    tNs: fc.option(nanoseconds, { nil: undefined }),
+    frameTNs: fc.option(mostly(nanoseconds), { nil: undefined }),
+    frames: fc.array(
+      fc.record({
+        path: mostly(jsonString),
+        value: fc.oneof({ arbitrary: jsonData, weight: 8 }, { arbitrary: withUnencodable, weight: 1 }),
+        frameSeq: mostly(fc.nat()),
+        t: nanoseconds,
+      }),
+      { maxLength: 12 },
+    ),
+  })
+  .map((b) =>
+    b.frames.map((f) => {
+      const change: Record<string, unknown> = {
+        structure: b.structure,
+        version: b.version,
+        t_ns: b.tNs ?? f.t,
+        lifecycle: b.envelopeLifecycle,
+        change: b.kind === undefined ? f.value : { kind: b.kind, path: f.path, value: f.value },
+      };
+      if (b.seq !== undefined) change.seq = b.seq;
+      const frame: Record<string, unknown> = {
+        t: "c",
+        lifecycle: b.lifecycle,
+        path: f.path,
+        change,
+        frame_seq: f.frameSeq,
+        frame_t_ns: b.frameTNs ?? f.t,
+      };
+      if (b.checksum !== undefined) frame.checksum = b.checksum;
+      if (b.formatVersion !== undefined) frame.format_version = b.formatVersion;
+      return frame as unknown as WALFrame;
+    }),
+  );
+
+type Outcome = { bytes: string } | { code: string; message: string; details: unknown };
+
+function outcome(encode: () => Uint8Array): Outcome {
+  try {
+    return { bytes: Buffer.from(encode()).toString("hex") };
+  } catch (err) {
+    expect(err).toBeInstanceOf(CodecError);
+    const e = err as CodecError;
+    return { code: e.code, message: e.message, details: e.details };
+  }
+}
+
+function sameAsCodec(cols: FrameColumns): void {
+  const encoder = walFrameCodec.columns!.encoder!(cols);
+  const n = cols[0] as number;
+  for (let i = 0; i < n; i++) {
+    expect(outcome(() => encoder(i))).toStrictEqual(outcome(() => walFrameCodec.encode(frameColumns.at(cols, i))));
+  }
+}
+
+function cloneable(cols: FrameColumns): FrameColumns | undefined {
+  try {
+    return structuredClone(cols);
+  } catch {
+    return undefined;
+  }
+}
+
+describe("frames encoded from their columns", () => {
+  it("every frame: the codec's bytes or its error, before and after the columns cross structured clone", () => {
+    fc.assert(
+      fc.property(batch, (frames) => {
+        const cols = frameColumns.empty() as FrameColumns;
+        for (const f of frames) frameColumns.push(cols, f);
+        sameAsCodec(cols);
+        const crossed = cloneable(cols);
+        if (crossed !== undefined) sameAsCodec(crossed);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a wave of graph sets (the attach workload) encodes to the codec's sealed frames, each verifiable", () => {
+    const frames = Array.from({ length: 50 }, (_, i): WALFrame => {
+      const t = 1796286893845000000 + i * 1000;
+      return {
+        t: "c",
+        lifecycle: "data",
+        path: `n${i}`,
+        change: { structure: "graph.value", version: 1, t_ns: t, lifecycle: "data", change: { kind: "node.set", path: `n${i}`, value: { v: i, s: "é\n" } } },
+        frame_seq: 100 + i,
+        frame_t_ns: t,
+      } as WALFrame;
+    });
+    const cols = frameColumns.empty() as FrameColumns;
+    for (const f of frames) expect(frameColumns.push(cols, f)).toBe(true);
+    const encoder = walFrameCodec.columns!.encoder!(structuredClone(cols));
+    frames.forEach((f, i) => {
+      const bytes = encoder(i);
+      expect(Buffer.from(bytes).equals(Buffer.from(walFrameCodec.encode(f)))).toBe(true);
+      const decoded = walFrameCodec.decode(bytes);
+      expect(decoded.checksum).toMatch(/^[0-9a-f]{64}$/);
+      expect(decoded.change).toStrictEqual(f.change);
+    });
+  });
+});

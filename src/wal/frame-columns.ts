@@ -42,13 +42,23 @@ const FIRST = 2;
 const FRAMES = FIRST + Shared.count;
 const PER_FRAME = 3;
 
-const FRAME_KEYS = new Set(["t", "lifecycle", "path", "change", "frame_seq", "frame_t_ns", "checksum", "format_version"]);
-const ENVELOPE_KEYS = new Set(["structure", "version", "t_ns", "seq", "lifecycle", "change"]);
+const FRAME_KEYS = new Set(["t", "lifecycle", "path", "change", "frame_seq", "frame_t_ns"]);
+const FRAME_OPTIONAL_KEYS = new Set(["checksum", "format_version"]);
+const ENVELOPE_KEYS = new Set(["structure", "version", "t_ns", "lifecycle", "change"]);
+const ENVELOPE_OPTIONAL_KEYS = new Set(["seq"]);
 
-function plainWithKeys(v: unknown, allowed: ReadonlySet<string>): v is Record<string, unknown> {
+/**
+ * A plain object holding every `required` key and of the `optional` ones only those it defines: what `at` rebuilds
+ * (it writes every required field, and an optional one only when defined), so the rebuilt value is the same.
+ */
+function plainWithKeys(v: unknown, required: ReadonlySet<string>, optional: ReadonlySet<string>): v is Record<string, unknown> {
   if (typeof v !== "object" || v === null || Object.getPrototypeOf(v) !== Object.prototype) return false;
-  for (const k in v) if (!allowed.has(k)) return false;
-  return true;
+  let found = 0;
+  for (const k in v) {
+    if (required.has(k)) found++;
+    else if (!optional.has(k) || (v as Record<string, unknown>)[k] === undefined) return false;
+  }
+  return found === required.size;
 }
 
 /** True when `p` is a plain `{ kind: string, path, value }` (exactly those keys, value defined) with `path` given. */
@@ -112,7 +122,7 @@ function share(cols: FrameColumns, f: Shared, n: number, v: unknown): void {
   const list: unknown[] = [];
   for (let i = 0; i < n; i++) list.push(cols[FIRST + f]);
   list.push(v);
-  const all = varied ?? (cols[VARIED] = [null, null, null, null, null, null, null, null, null, null]);
+  const all = varied ?? (cols[VARIED] = noneVaried());
   (all as Array<unknown[] | null>)[f] = list;
 }
 
@@ -121,16 +131,21 @@ function shared(cols: FrameColumns, f: Shared, i: number): unknown {
   return col ? col[i] : cols[FIRST + f];
 }
 
+// Literals, not `new Array(n)`: a holey array is cloned in V8's sparse form, index by index (measured ~30 % slower).
+const noneVaried = (): Array<unknown[] | null> => [null, null, null, null, null, null, null, null, null, null];
+const emptyColumns = (): FrameColumns => [0, null, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+// The literals' lengths follow the Shared fields: a field added there must be added to both.
+if (noneVaried().length !== Shared.count || emptyColumns().length !== FRAMES) throw new Error("frame-columns: slot literals out of step with Shared");
+
 export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.freeze({
-  // A literal, not `new Array(n)`: a holey array is cloned in V8's sparse form, index by index (measured ~30 % slower).
-  empty: (): FrameColumns => [0, null, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined],
+  empty: emptyColumns,
 
   /** Only a value of exactly the frame shape fits (so rebuilding it loses nothing); the value rule checks the rest. */
   push(cols: FrameColumns, value: WALFrame): boolean {
     const frame: unknown = value;
-    if (!plainWithKeys(frame, FRAME_KEYS) || frame.t !== "c") return false;
+    if (!plainWithKeys(frame, FRAME_KEYS, FRAME_OPTIONAL_KEYS) || frame.t !== "c") return false;
     const env = frame.change;
-    if (!plainWithKeys(env, ENVELOPE_KEYS)) return false;
+    if (!plainWithKeys(env, ENVELOPE_KEYS, ENVELOPE_OPTIONAL_KEYS)) return false;
     const n = cols[N] as number;
     const path = frame.path;
     const payload = env.change;

@@ -120,6 +120,12 @@ describe("frame columns", () => {
       [base()],
       null,
       "frame",
+      // What `at` would not rebuild as given: an optional field present but undefined, a required one missing.
+      { ...base(), checksum: undefined },
+      { ...base(), format_version: undefined },
+      { ...base(), change: { ...(base().change as object), seq: undefined } },
+      (({ lifecycle: _l, ...rest }) => rest)(base()),
+      { ...base(), change: (({ t_ns: _t, ...rest }) => rest)(base().change as Record<string, unknown>) },
     ];
     const cols = frameColumns.empty();
     expect(frameColumns.push(cols, base() as unknown as WALFrame)).toBe(true);

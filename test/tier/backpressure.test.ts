@@ -86,12 +86,28 @@ describe("backpressure through graph attach", () => {
     const g = createGraph("g");
     g.state("a", "");
     const errors: Error[] = [];
-    const h = attachSnapshotStorage(g, [{ snapshot, wal }], { compactEvery: Number.POSITIVE_INFINITY, onError: (e) => errors.push(e) });
+    // Counts the saves the WAL tier refused: once full, attach waits for drained() instead of trying every wave.
+    let refusedSaves = 0;
+    const countingWal = new Proxy(wal, {
+      get(target, prop, receiver) {
+        if (prop !== "save") return Reflect.get(target, prop, receiver) as unknown;
+        return (key: string, frame: WALFrame) => {
+          try {
+            target.save(key, frame);
+          } catch (err) {
+            refusedSaves++;
+            throw err;
+          }
+        };
+      },
+    });
+    const h = attachSnapshotStorage(g, [{ snapshot, wal: countingWal }], { compactEvery: Number.POSITIVE_INFINITY, onError: (e) => errors.push(e) });
     await h.flush();
     disk.fill();
     for (let i = 0; i < 300; i++) g.set("a", `${i}:${pad}`);
     const backpressure = errors.filter((e) => (e as StorageError).code === "backpressure");
     expect(backpressure, "heard once, not once per change").toHaveLength(1);
+    expect(refusedSaves, "one refused save per spell, not one per change").toBe(1);
     expect(errors.some((e) => (e as StorageError).code === "write-refused")).toBe(false);
 
     let drained = false;

@@ -200,7 +200,7 @@ export class StoreActor implements ActorApi {
     const tier = asRecordTier(core);
     // The main thread sends columns only for a codec declaring them (codecs.ts findColumns): this same codec.
     tier.assertWritable(); // before any put is taken or refused: the caller refuses the op whole
-    const valueAt = op.t === "puts" ? (i: number) => op.values[i] : columnValues(op.cols, codec!.columns!, tier);
+    const valueAt = op.t === "puts" ? (i: number) => op.values[i] : columnValues(op.cols, op.keys.length, codec!.columns!, tier);
     let refused = 0;
     for (let i = 0; i < op.keys.length; i++) {
       try {
@@ -426,16 +426,36 @@ class Refused {
  * Value i of a columnar put: encoded here, straight from the columns, when the codec's transport has an encoder
  * and the tier is a kv tier (its flush passes the bytes through); else rebuilt, for the tier to encode at flush.
  */
-function columnValues(cols: unknown, columns: ColumnarTransport<unknown>, tier: SnapshotCore<unknown> | KvCore<unknown>): (i: number) => unknown {
+function columnValues(
+  cols: unknown,
+  count: number,
+  columns: ColumnarTransport<unknown>,
+  tier: SnapshotCore<unknown> | KvCore<unknown>,
+): (i: number) => unknown {
   if (columns.encoder === undefined || !(tier instanceof KvCore)) return (i) => columns.at(cols, i);
   const encode = columns.encoder(cols);
-  return (i) => {
+  const values: Array<Uint8Array | Refused> = [];
+  let total = 0;
+  for (let i = 0; i < count; i++) {
     try {
-      return new Encoded(encode(i));
+      const bytes = encode(i);
+      total += bytes.byteLength;
+      values.push(bytes);
     } catch (err) {
-      return new Refused(err instanceof Error ? err : new Error(String(err)));
+      values.push(new Refused(err instanceof Error ? err : new Error(String(err))));
     }
-  };
+  }
+  // The encoder's bytes are pooled (slabs shared with unrelated bytes, meant to live until one write returns),
+  // and these wait in the tier (a debounce, a failing store's retries): one buffer of the op's own holds them.
+  const own = new Uint8Array(total);
+  let at = 0;
+  const held = values.map((v) => {
+    if (v instanceof Refused) return v;
+    own.set(v, at);
+    at += v.byteLength;
+    return new Encoded(own.subarray(at - v.byteLength, at));
+  });
+  return (i) => held[i];
 }
 
 const bytesCodec: Codec<unknown> = {

@@ -47,7 +47,10 @@ export async function resolveCodec(spec: CodecSpec): Promise<Codec<unknown> | un
 }
 
 function transportOrNone(t: Partial<ColumnarTransport<unknown>> | undefined): boolean {
-  return t === undefined || (typeof t.empty === "function" && typeof t.push === "function" && typeof t.at === "function");
+  return (
+    t === undefined ||
+    (typeof t.empty === "function" && typeof t.push === "function" && typeof t.at === "function" && (t.encoder === undefined || typeof t.encoder === "function"))
+  );
 }
 
 /**

@@ -370,9 +370,10 @@ export class StoreConnection {
    * comlink call, nothing to receive. The answer was most of a paced write's main-thread cost (docs/design.md §3.22).
    */
   private postWrites(ops: Op[], transfers: ArrayBuffer[]): void {
-    const message: WritesMessage = packWrites(ops);
     try {
-      this.port.postMessage(message, transfers);
+      // Packing inside the try: a batch it refuses (an internal fault) is refused through the tiers, never thrown
+      // into the promise chain that sends it.
+      this.port.postMessage(packWrites(ops) satisfies WritesMessage, transfers);
     } catch (err) {
       this.splitUnsendable(ops, err); // a value structured clone cannot carry: nothing was sent
     }

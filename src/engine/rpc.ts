@@ -39,21 +39,25 @@ type Listener = (ev: MessageEvent) => void;
  * (a 50,000-put burst's batch took the worker twice as long). Its own messages are always objects.
  */
 export function portEndpoint(port: MessagePort): Endpoint {
-  const wrappers = new Map<Listener, Listener>();
+  // By type and listener, as an EventTarget keeps them: adding one twice adds it once.
+  const wrappers = new Map<string, Map<Listener, Listener>>();
   return {
     postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as Parameters<MessagePort["postMessage"]>[1]),
-    addEventListener: (type: string, listener: Listener) => {
+    addEventListener: (type: string, listener: Listener, options?: object) => {
+      const ofType = wrappers.get(type) ?? new Map<Listener, Listener>();
+      wrappers.set(type, ofType);
+      if (ofType.has(listener)) return;
       const wrapper: Listener = (ev) => {
         if (!Array.isArray(ev.data)) listener(ev);
       };
-      wrappers.set(listener, wrapper);
-      port.addEventListener(type, wrapper as Parameters<MessagePort["addEventListener"]>[1]);
+      ofType.set(listener, wrapper);
+      port.addEventListener(type, wrapper as Parameters<MessagePort["addEventListener"]>[1], options);
     },
-    removeEventListener: (type: string, listener: Listener) => {
-      const wrapper = wrappers.get(listener);
+    removeEventListener: (type: string, listener: Listener, options?: object) => {
+      const wrapper = wrappers.get(type)?.get(listener);
       if (wrapper === undefined) return;
-      wrappers.delete(listener);
-      port.removeEventListener(type, wrapper as Parameters<MessagePort["removeEventListener"]>[1]);
+      wrappers.get(type)?.delete(listener);
+      port.removeEventListener(type, wrapper as Parameters<MessagePort["removeEventListener"]>[1], options);
     },
     start: () => port.start(),
   } as Endpoint;

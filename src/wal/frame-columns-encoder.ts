@@ -15,8 +15,8 @@ import { isLifecycle, WAL_FORMAT_VERSION, type WALFrame } from "./frame.js";
 /** Below this many frames a batch is encoded frame by frame: writing its constant parts once would not pay. */
 const MIN_BATCH = 4;
 
-/** Fields the template requires shared across the batch (the timestamps may vary, frame by frame). */
-const MUST_SHARE: readonly SharedField[] = ["lifecycle", "structure", "version", "seq", "envelopeLifecycle", "kind", "checksum", "formatVersion"];
+/** Fields the template requires shared across the batch (the timestamps and the payload's kind may vary). */
+const MUST_SHARE: readonly SharedField[] = ["lifecycle", "structure", "version", "seq", "envelopeLifecycle", "checksum", "formatVersion"];
 
 /** A part written per frame: writes frame i's piece, or returns false when the codec's own path must decide. */
 type Piece = (w: CanonicalWriter, i: number) => boolean;
@@ -49,7 +49,8 @@ function frameTemplate(cols: FrameColumns): ((w: CanonicalWriter, i: number) => 
   const seq = L.shared(cols, "seq");
   const kind = L.shared(cols, "kind");
   const checksum = L.shared(cols, "checksum");
-  const formatVersion = L.shared(cols, "formatVersion") ?? WAL_FORMAT_VERSION;
+  const givenVersion = L.shared(cols, "formatVersion");
+  const formatVersion = givenVersion === undefined ? WAL_FORMAT_VERSION : givenVersion; // null is refused below, not defaulted
   if (!isLifecycle(lifecycle) || !isLifecycle(envelopeLifecycle) || typeof structure !== "string") return undefined;
   if ((typeof version !== "number" && typeof version !== "string") || (seq !== undefined && typeof seq !== "number")) return undefined;
   if ((kind !== undefined && typeof kind !== "string") || (checksum !== undefined && checksum !== "")) return undefined;
@@ -65,7 +66,23 @@ function frameTemplate(cols: FrameColumns): ((w: CanonicalWriter, i: number) => 
     return v !== undefined && w.value(v, "reject");
   };
   parts.text('{"change":{"change":');
-  if (kind !== undefined) {
+  const kindEach = L.perFrame(cols, "kind");
+  if (kindEach !== undefined) {
+    // A wave mixing sets and invalidations: each frame's payload crossed split (its kind here) or whole.
+    parts.piece((w, i) => {
+      const k = kindEach[i];
+      if (k === undefined) return payload(w, i);
+      if (typeof k !== "string") return false;
+      w.ascii('{"kind":');
+      if (!w.value(k, "reject")) return false;
+      w.ascii(',"path":');
+      if (!path(w, i)) return false;
+      w.ascii(',"value":');
+      if (!payload(w, i)) return false;
+      w.ascii("}");
+      return true;
+    });
+  } else if (kind !== undefined) {
     parts.text('{"kind":').value(kind).text(',"path":').piece(path).text(',"value":').piece(payload).text("}");
   } else parts.piece(payload);
   parts.text(',"lifecycle":').value(envelopeLifecycle);

@@ -111,6 +111,17 @@ describe("a module codec declaring columns", () => {
     expect(err).toBeInstanceOf(TypeError);
     expect((err as Error).message).toMatch(/"broken" is not a codec/);
   });
+
+  it("a transport whose encoder is not a function is not a codec either", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const kv = engine.kv<unknown>({ kind: "memory", name: root.fresh("broken-encoder") }, { codec: { module: MODULE, export: "brokenEncoder" } });
+    const err = await kv.flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toMatch(/"brokenEncoder" is not a codec/);
+  });
 });
 
 describe("a codec object that runs on the main thread", () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { decomposeDiffToFrames, diffSnapshots, createGraph } from "../../src/index.js";
 import type { GraphPersistSnapshot, GraphSnapshotDiff, SnapshotNodeSlice } from "../../src/index.js";
 import { canonicalWalFrameBody, verifyWalFrameChecksum, type WALFrame } from "../../src/wal/index.js";
+import { frameColumns } from "../../src/wal/frame-columns.js";
 
 interface VectorCase {
   name: string;
@@ -222,5 +223,21 @@ describe("frame order within one diff", () => {
     });
     const frames = decomposeDiffToFrames(diffSnapshots(before, g.snapshot()), { timestampNs: 1, baseSeq: 1 });
     expect(kinds(frames)).toEqual(["graph.mount m", "graph.add m::x", "node.set a", "node.set d"]);
+  });
+});
+
+describe("attach's frames fit the WAL frame columns", () => {
+  // Every frame attach hands an engine tier must fit frameColumns (else it crosses whole, several times slower,
+  // and nothing else would notice): value sets, invalidations, adds, removes, mounts, sealed or not.
+  it("every frame decomposeDiffToFrames builds is taken by frameColumns.push, and comes back from at() as built", () => {
+    const a = snap({ n: state(0), x: state(1), gone: state(2) }, ["old"]);
+    const b = snap({ n: state(1), x: state(), added: state(3) }, ["child"]);
+    for (const seal of [false, true]) {
+      const frames = decomposeDiffToFrames(diffSnapshots(a, b), { timestampNs: 1_796_286_893_845_000_000, baseSeq: 7, seal });
+      expect(frames.length).toBeGreaterThan(4);
+      const cols = frameColumns.empty();
+      for (const f of frames) expect(frameColumns.push(cols, f as WALFrame)).toBe(true);
+      frames.forEach((f, i) => expect(frameColumns.at(cols, i)).toStrictEqual(f));
+    }
   });
 });

@@ -31,8 +31,8 @@ const batch = fc
     version: mostly(fc.oneof(fc.integer(), jsonString)),
     seq: fc.option(mostly(fc.nat()), { nil: undefined }),
     kind: fc.option(fc.oneof(jsonString, fc.constant("node.set")), { nil: undefined }),
-    checksum: fc.constantFrom(undefined, undefined, "", "0".repeat(64)),
-    formatVersion: fc.constantFrom(undefined, undefined, 1, 1, 2, -1),
+    checksum: fc.constantFrom(undefined, undefined, "", "0".repeat(64), null),
+    formatVersion: fc.constantFrom(undefined, undefined, 1, 1, 2, -1, null),
     tNs: fc.option(nanoseconds, { nil: undefined }),
     frameTNs: fc.option(mostly(nanoseconds), { nil: undefined }),
     frames: fc.array(
@@ -41,12 +41,22 @@ const batch = fc
         value: fc.oneof({ arbitrary: jsonData, weight: 8 }, { arbitrary: withUnencodable, weight: 1 }),
         frameSeq: mostly(fc.nat()),
         t: nanoseconds,
+        // Now and then one field of this frame differs from the batch's (it then varies within the batch).
+        differs: fc.option(
+          fc.tuple(
+            fc.constantFrom("lifecycle", "envelopeLifecycle", "structure", "version", "seq", "kind", "checksum", "formatVersion"),
+            fc.oneof(lifecycle, jsonString, fc.nat(), oddField, fc.constant(undefined)),
+          ),
+          { freq: 6 },
+        ),
       }),
       { maxLength: 12 },
     ),
   })
-  .map((b) =>
-    b.frames.map((f) => {
+  .map((batch) =>
+    batch.frames.map((f) => {
+      const b: Record<string, unknown> = { ...batch };
+      if (f.differs !== null) b[f.differs[0]] = f.differs[1];
       const change: Record<string, unknown> = {
         structure: b.structure,
         version: b.version,
@@ -107,8 +117,52 @@ describe("frames encoded from their columns", () => {
         const crossed = cloneable(cols);
         if (crossed !== undefined) sameAsCodec(crossed);
       }),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
+  });
+
+  it("a batch sharing format_version null is refused frame by frame as the codec refuses it, never sealed with the default", () => {
+    const frames = Array.from({ length: 6 }, (_, i) => ({
+      t: "c",
+      lifecycle: "data",
+      path: `n${i}`,
+      change: { structure: "graph.value", version: 1, t_ns: 5, lifecycle: "data", change: { kind: "node.set", path: `n${i}`, value: i } },
+      frame_seq: i + 1,
+      frame_t_ns: 5,
+      format_version: null,
+    })) as unknown as WALFrame[];
+    const cols = frameColumns.empty() as FrameColumns;
+    for (const f of frames) expect(frameColumns.push(cols, f)).toBe(true);
+    const encoder = walFrameCodec.columns!.encoder!(cols);
+    for (let i = 0; i < frames.length; i++) expect(() => encoder(i)).toThrow(/format_version/);
+  });
+
+  it("a wave mixing payload kinds (sets, invalidations, whole payloads) encodes to the codec's bytes", () => {
+    const payloads: unknown[] = [
+      { kind: "node.set", path: "n0", value: 1 },
+      { kind: "node.invalidate", path: "n1" },
+      { kind: "node.reset", path: "n2", value: { a: [1, "é"] } },
+      { kind: "node.set", path: "elsewhere", value: 2 },
+      { kind: "node.set", path: "n4", value: null },
+      [1, 2],
+    ];
+    const frames = payloads.map(
+      (change, i): WALFrame =>
+        ({
+          t: "c",
+          lifecycle: "data",
+          path: `n${i}`,
+          change: { structure: "graph.value", version: 1, t_ns: 9, lifecycle: "data", change },
+          frame_seq: i + 1,
+          frame_t_ns: 9,
+          checksum: "",
+          format_version: 1,
+        }) as WALFrame,
+    );
+    const cols = frameColumns.empty() as FrameColumns;
+    for (const f of frames) expect(frameColumns.push(cols, f)).toBe(true);
+    const encoder = walFrameCodec.columns!.encoder!(structuredClone(cols));
+    frames.forEach((f, i) => expect(Buffer.from(encoder(i)).equals(Buffer.from(walFrameCodec.encode(f)))).toBe(true));
   });
 
   it("a wave of graph sets (the attach workload) encodes to the codec's sealed frames, each verifiable", () => {

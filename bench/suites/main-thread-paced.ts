@@ -3,6 +3,8 @@
  * setImmediate` after each, as a request handler does) through the engine kv proxy and lmdb-js, and a graph of
  * N state nodes attached with default options, inline and through the engine, paced and in a burst. Each graph
  * variant runs in a child process of its own (bench/lib/graph-updates-child.ts), so its peak RSS is its own.
+ * Outside --quick the figures the goals compare are medians of three interleaved runs (one run of a paced row
+ * swings by up to ±50 %); N = 100,000 runs once (its windows are ~30× longer, so they swing less).
  */
 import { fork } from "node:child_process";
 import { open as openLmdb } from "lmdb";
@@ -10,7 +12,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { fmt, info, ratio, verdict } from "../lib/goals.js";
-import type { GraphUpdatesConfig, GraphUpdatesResult } from "../lib/graph-updates-child.js";
+import type { GraphUpdatesConfig, GraphUpdatesResult, GraphUpdatesRun } from "../lib/graph-updates-child.js";
 import { MainThreadMeter, usPerOp, type MeterReading } from "../lib/meter.js";
 import type { GoalResult, Row, SuiteContext } from "../lib/types.js";
 import { makeKeys, makeValues, type NodeValue } from "../lib/workload.js";
@@ -26,8 +28,36 @@ export interface PacedPart {
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+interface PacedRun {
+  readonly wallMs: number;
+  readonly reading: MeterReading;
+}
+
+/** One graph variant's runs reduced to medians. */
+interface GraphMedians {
+  readonly runs: number;
+  readonly baselinePeriod: number;
+  readonly paced: GraphUpdatesRun;
+  readonly burst: GraphUpdatesRun;
+  /** Median over the runs of the paced part's main-thread CPU per set. */
+  readonly pacedMainCpuUs: number | undefined;
+  readonly peakRssBytes: number;
+}
+
+/** The median of the defined figures (the upper one of an even count). */
+function median(xs: readonly (number | undefined)[]): number | undefined {
+  const s = xs.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+  return s.length === 0 ? undefined : s[Math.floor(s.length / 2)];
+}
+
+/** The item whose `key` is the median (the first item when no key is defined). */
+function medianBy<T>(items: readonly T[], key: (item: T) => number | undefined): T {
+  const m = median(items.map(key));
+  return items.find((item) => key(item) === m) ?? items[0]!;
+}
+
 /** `writes` changes, one per turn, then `durable()`: main-thread cost and wall time per change (after a warm-up). */
-async function paced(writes: number, write: (i: number) => void, durable: () => Promise<void>): Promise<{ wallMs: number; reading: MeterReading }> {
+async function paced(writes: number, write: (i: number) => void, durable: () => Promise<void>): Promise<PacedRun> {
   for (let i = 0; i < Math.min(writes, 200); i++) {
     write(i);
     await turn();
@@ -63,6 +93,7 @@ const MB = 1024 * 1024;
 
 export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   const writes = ctx.quick ? 200 : 2000;
+  const reps = ctx.quick ? 1 : 3;
   const sizes = ctx.quick ? [100, 10_000] : [100, 10_000, 100_000];
   const keys = makeKeys(writes);
   const values = makeValues(writes);
@@ -81,48 +112,77 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   });
 
   // ---- one write per turn: the floor, the engine kv proxy, lmdb-js ------------------------------------------
-  ctx.log(`suite 1: paced workload, ${writes} writes one per turn`);
-  const harness = await paced(writes, () => undefined, () => Promise.resolve());
-  rows.push(row("harness only (no writes), paced", "paced", writes, harness));
+  // A paced figure swings by up to ±50 % between runs (cold pages, JIT state), so the three contenders run `reps`
+  // times, interleaved, and each row is the run with the median main-thread CPU.
+  ctx.log(`suite 1: paced workload, ${writes} writes one per turn, ${reps} interleaved repetitions`);
   const engine = openStorageEngine();
   const kv = engine.kv<NodeValue>({ kind: "sqlite", path: join(ctx.tempDir("s1-paced-engine"), "store.db") }, { name: "paced" });
-  let engineKv: Awaited<ReturnType<typeof paced>>;
+  const lmdb = openLmdb<NodeValue, string>({ path: join(ctx.tempDir("s1-paced-lmdb"), "db") });
+  const pacedRuns = { harness: [] as PacedRun[], engineKv: [] as PacedRun[], lmdbPut: [] as PacedRun[] };
   try {
     await kv.flush(); // the worker is up and the store open before the window
-    engineKv = await paced(writes, (i) => kv.save(keys[i]!, values[i]!), () => kv.flush());
+    for (let rep = 0; rep < reps; rep++) {
+      pacedRuns.harness.push(await paced(writes, () => undefined, () => Promise.resolve()));
+      pacedRuns.engineKv.push(await paced(writes, (i) => kv.save(keys[i]!, values[i]!), () => kv.flush()));
+      pacedRuns.lmdbPut.push(await paced(writes, (i) => void lmdb.put(keys[i]!, values[i]!), async () => void (await lmdb.flushed)));
+    }
   } finally {
     await kv.close();
     await engine.close();
-  }
-  rows.push(row("engine kv proxy (worker, SQLite FULL), paced", "paced", writes, engineKv));
-  const lmdb = openLmdb<NodeValue, string>({ path: join(ctx.tempDir("s1-paced-lmdb"), "db") });
-  let lmdbPut: Awaited<ReturnType<typeof paced>>;
-  try {
-    lmdbPut = await paced(writes, (i) => void lmdb.put(keys[i]!, values[i]!), async () => void (await lmdb.flushed));
-  } finally {
     await lmdb.close();
   }
-  rows.push(row("lmdb async put, paced", "paced", writes, lmdbPut));
+  const byMainCpu = (r: PacedRun): number | undefined => main(r.reading, writes);
+  const harness = medianBy(pacedRuns.harness, byMainCpu);
+  const engineKv = medianBy(pacedRuns.engineKv, byMainCpu);
+  const lmdbPut = medianBy(pacedRuns.lmdbPut, byMainCpu);
+  const pacedLabel = reps > 1 ? `paced (median of ${reps})` : "paced";
+  rows.push(row("harness only (no writes), paced", pacedLabel, writes, harness));
+  rows.push(row("engine kv proxy (worker, SQLite FULL), paced", pacedLabel, writes, engineKv));
+  rows.push(row("lmdb async put, paced", pacedLabel, writes, lmdbPut));
   const engineKvMain = main(engineKv.reading, writes);
   for (const r of rows.slice(1)) r.vsEngine = ratio((r.mainCpuUs ?? r.eluUs) as number | undefined, engineKvMain);
-  figures.paced = { writes, harness, engineKv, lmdbPut };
+  figures.paced = { writes, reps, harness, engineKv, lmdbPut, runs: pacedRuns };
 
   // ---- graph updates with default options, each variant in its own process ------------------------------------
-  const graph = new Map<string, GraphUpdatesResult>();
+  // The sizes up to 10,000 (the flatness goals' denominators and the paced goal's graph) run `reps` times,
+  // interleaved; each figure below is the median of its runs. N = 100,000 (~2 × 58,832 sets) runs once.
+  const graphRuns = new Map<string, GraphUpdatesResult[]>();
+  for (let rep = 0; rep < reps; rep++) {
+    for (const nodes of sizes) {
+      if (rep > 0 && nodes > 10_000) continue;
+      for (const mode of ["inline", "engine"] as const) {
+        ctx.log(`suite 1: graph of ${nodes} nodes, ${mode}, at least ${writes} sets paced then as many in a burst (run ${rep + 1})`);
+        const r = await runChild({ nodes, updates: writes, mode, dir: ctx.tempDir(`s1-graph-${mode}-${nodes}-${rep}`) });
+        graphRuns.set(`${mode} ${nodes}`, [...(graphRuns.get(`${mode} ${nodes}`) ?? []), r]);
+      }
+    }
+  }
+  /** Per variant and workload, the run with the median wall time per update; peak RSS is the highest of the runs. */
+  const graph = new Map<string, GraphMedians>();
+  for (const [key, runs] of graphRuns) {
+    const perSet = (r: GraphUpdatesRun): number => r.wallMs / r.frames;
+    graph.set(key, {
+      runs: runs.length,
+      baselinePeriod: runs[0]!.baselinePeriod,
+      paced: medianBy(runs.map((r) => r.paced), perSet),
+      burst: medianBy(runs.map((r) => r.burst), perSet),
+      pacedMainCpuUs: median(runs.map((r) => main(r.paced.reading, r.paced.frames))),
+      peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes)),
+    });
+  }
   for (const nodes of sizes) {
     for (const mode of ["inline", "engine"] as const) {
-      ctx.log(`suite 1: graph of ${nodes} nodes, ${mode}, at least ${writes} sets paced then as many in a burst`);
-      const r = await runChild({ nodes, updates: writes, mode, dir: ctx.tempDir(`s1-graph-${mode}-${nodes}`) });
-      graph.set(`${mode} ${nodes}`, r);
+      const r = graph.get(`${mode} ${nodes}`)!;
       const name = `graph N=${nodes.toLocaleString("en-US")}, ${mode === "inline" ? "inline memory tiers" : "engine (SQLite FULL)"}`;
-      const sets = (n: number): string => `${n.toLocaleString("en-US")} sets, baseline every ${r.baselinePeriod.toLocaleString("en-US")}`;
+      const of = r.runs > 1 ? `, median of ${r.runs}` : "";
+      const sets = (n: number): string => `${n.toLocaleString("en-US")} sets, baseline every ${r.baselinePeriod.toLocaleString("en-US")}${of}`;
       rows.push(row(name, `graph paced (${sets(r.paced.frames)})`, r.paced.frames, r.paced, { baselines: String(r.paced.mainThreadBaselines) }));
       rows.push(
         row(name, `graph burst (${sets(r.burst.frames)})`, r.burst.frames, r.burst, { peakRssMb: r.peakRssBytes / MB, baselines: String(r.burst.mainThreadBaselines) }),
       );
     }
   }
-  figures.graph = Object.fromEntries(graph);
+  figures.graph = Object.fromEntries(graphRuns);
 
   // ---- goals (issue 13) ---------------------------------------------------------------------------------------
   const run = (mode: string, workload: "paced" | "burst", n: number) => graph.get(`${mode} ${n}`)?.[workload];
@@ -152,8 +212,7 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   } else {
     goals.push(info("1.flat100k", "graph per-update cost with defaults at N=100,000 within 3× of N=100", "N=100,000 is not run in --quick"));
   }
-  const graphEnginePaced = run("engine", "paced", sizes[0]!);
-  const graphMain = graphEnginePaced === undefined ? undefined : main(graphEnginePaced.reading, graphEnginePaced.frames);
+  const graphMain = graph.get(`engine ${sizes[0]!}`)?.pacedMainCpuUs;
   const lmdbMain = main(lmdbPut.reading, writes);
   goals.push(
     verdict(
@@ -174,5 +233,5 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
       `inline ${fmt(rss[0] === undefined ? undefined : rss[0] / MB)} MB, engine ${fmt(rss[1] === undefined ? undefined : rss[1] / MB)} MB (whole process, ${fmt(burstSets)} sets in one tick)`,
     ),
   );
-  return { rows, goals, config: { pacedWrites: writes, graphSizes: sizes, graphValue: '{ v, s: "x".repeat(20) }', graphOptions: "attach defaults" }, figures };
+  return { rows, goals, config: { pacedWrites: writes, repetitions: reps, graphSizes: sizes, graphValue: '{ v, s: "x".repeat(20) }', graphOptions: "attach defaults" }, figures };
 }

@@ -19,7 +19,7 @@ import { dirname, join, resolve } from "node:path";
 import { threadId } from "node:worker_threads";
 import { StorageError, asStorageError } from "../errors.js";
 import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
-import { assertBytes, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
+import { assertBytes, assertKeyArray, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, type StoreLock } from "./lock.js";
 import { readOnlyError } from "./read-only.js";
 import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
@@ -145,6 +145,12 @@ class FileStore implements FileBackend {
       }
       this.lock = acquireStoreLock(dirLockPath(dir), dir);
     }
+  }
+
+  readMany(keys: readonly string[]): Array<Uint8Array | undefined> {
+    this.ensureOpen();
+    assertKeyArray(keys);
+    return keys.map((key) => this.read(key));
   }
 
   read(key: string): Uint8Array | undefined {

@@ -27,6 +27,11 @@ export function assertValidKey(key: unknown, what = "key"): asserts key is strin
   }
 }
 
+/** Throws `TypeError` unless `keys` is an array (`readMany`: each key is then checked as `read` checks it). */
+export function assertKeyArray(keys: unknown): asserts keys is readonly unknown[] {
+  if (!Array.isArray(keys)) throw new TypeError("keys must be an array");
+}
+
 /** Throws `TypeError` unless `bytes` is a Uint8Array (Buffer included). */
 export function assertBytes(bytes: unknown, name = "bytes"): asserts bytes is Uint8Array {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);

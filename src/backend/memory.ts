@@ -2,7 +2,7 @@
  * In-process backend: a Map of copied bytes. Not persistent; every method is synchronous.
  */
 import { StorageError } from "../errors.js";
-import { assertBytes, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
+import { assertBytes, assertKeyArray, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
 
 export interface MemoryBackendOptions {
@@ -29,6 +29,12 @@ class MemoryStore implements MemoryBackend {
   private closed = false;
 
   constructor(readonly name: string) {}
+
+  readMany(keys: readonly string[]): Array<Uint8Array | undefined> {
+    this.ensureOpen();
+    assertKeyArray(keys);
+    return keys.map((key) => this.read(key));
+  }
 
   read(key: string): Uint8Array | undefined {
     this.ensureOpen();

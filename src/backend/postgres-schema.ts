@@ -63,6 +63,8 @@ export function tableNames(schema: string | undefined, table: string | undefined
 export interface Statements {
   /** $1 store, $2 key → v */
   readonly read: string;
+  /** $1 store, $2 keys text[] → k, v of those stored */
+  readonly readMany: string;
   /** $1 store → k (all keys, ascending) */
   readonly listAll: string;
   /** $1 store, $2 from → k >= from */
@@ -117,6 +119,7 @@ export function statements(n: TableNames): Statements {
         ON CONFLICT (store, k) DO UPDATE SET v = EXCLUDED.v)`;
   return {
     read: `SELECT v FROM ${n.data} WHERE store = $1 AND k = $2`,
+    readMany: `SELECT k, v FROM ${n.data} WHERE store = $1 AND k = ANY($2::text[])`,
     listAll: `SELECT k FROM ${n.data} WHERE store = $1 ORDER BY k`,
     listFrom: `SELECT k FROM ${n.data} WHERE store = $1 AND k >= $2 ORDER BY k`,
     listRange: `SELECT k FROM ${n.data} WHERE store = $1 AND k >= $2 AND k < $3 ORDER BY k`,

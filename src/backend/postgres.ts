@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import type pg from "pg";
 import type { ClientConfig } from "pg";
 import { StorageError } from "../errors.js";
-import { assertBytes, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
+import { assertBytes, assertKeyArray, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
 import {
   MAX_KEY_BYTES,
   MAX_STORE_BYTES,
@@ -78,6 +78,7 @@ export interface PostgresBackend extends StorageBackend {
   /** This writer's lease; undefined for a read-only handle. */
   readonly lease: PostgresLeaseInfo | undefined;
   read(key: string): Promise<Uint8Array | undefined>;
+  readMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
   write(key: string, bytes: Uint8Array): Promise<void>;
   delete(key: string): Promise<void>;
   list(prefix?: string): Promise<readonly string[]>;
@@ -232,6 +233,23 @@ class PostgresStore implements PostgresBackend {
     // A copy with its own buffer: the driver's may be a slice of a shared pool, and callers may transfer what they get.
     // (Results stay in text form, bytea as hex: node-postgres 8 decodes binary result fields as UTF-8, losing bytes.)
     return v === undefined ? undefined : new Uint8Array(v);
+  }
+
+  async readMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    this.ensureOpen();
+    assertKeyArray(keys);
+    for (const key of keys) assertValidKey(key);
+    if (keys.length === 0 || !(await this.haveTables())) return keys.map(() => undefined);
+    const stored = [...new Set(keys.map(encodeKey))];
+    const r = await this.query("read", (c) =>
+      c.query<{ k: string; v: Buffer }>({ name: "grf_read_many", text: this.sql.readMany, values: [this.store, stored] }),
+    );
+    const found = new Map(r.rows.map((row) => [row.k, row.v]));
+    // Copies with buffers of their own, as read gives (a repeated key too).
+    return keys.map((key) => {
+      const v = found.get(encodeKey(key));
+      return v === undefined ? undefined : new Uint8Array(v);
+    });
   }
 
   async write(key: string, bytes: Uint8Array): Promise<void> {

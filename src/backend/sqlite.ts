@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { StorageError, asStorageError } from "../errors.js";
-import { assertBytes, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
+import { assertBytes, assertKeyArray, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
 import { acquireStoreLock, sqliteLockPath, type StoreLock } from "./lock.js";
 import { errorCode, sqliteError } from "./sqlite-errors.js";
 import { readOnlyError } from "./read-only.js";
@@ -59,6 +59,13 @@ const TABLE = "graphrefly_storage";
  * many single-row runs (fewer native calls, statement resets and result objects); ~25 % off a WAL frame's insert.
  */
 const PUT_ROWS = 32;
+/**
+ * readMany scans the keys' range once when it is dense: it stops after this many rows beyond twice the keys asked
+ * for, and reads what it did not reach one key at a time (a range holding other keys in between costs no more).
+ */
+const SCAN_SLACK = 64;
+/** Below this many keys, readMany reads each (a range scan's setup would not pay). */
+const SCAN_MIN_KEYS = 4;
 
 /** A row another program wrote with the wrong type: SQLite's dynamic typing lets TEXT or INTEGER into the BLOB column. */
 function corruptRow(path: string, key: unknown, found: string): StorageError {
@@ -92,6 +99,9 @@ class SqliteStore implements SqliteBackend {
   /** The parameters of one `putRowsStmt` run, reused (and cleared after each batch so no value outlives it). */
   private readonly putRowsArgs: Array<string | Uint8Array | undefined> = new Array<undefined>(2 * PUT_ROWS);
   private readonly deleteStmt: Database.Statement<[string]>;
+  private readonly deleteRowsStmt: Database.Statement<[Array<string | undefined>]>;
+  private readonly deleteRowsArgs: Array<string | undefined> = new Array<undefined>(PUT_ROWS);
+  private readonly rangeRowsStmt: Database.Statement<[string, string], [unknown, unknown]>;
   private readonly listAllStmt: Database.Statement<[], string>;
   private readonly listRangeStmt: Database.Statement<[string, string], string>;
   private readonly listFromStmt: Database.Statement<[string], string>;
@@ -125,6 +135,8 @@ class SqliteStore implements SqliteBackend {
     this.getStmt = db.prepare<[string], Buffer | undefined>(`SELECT v FROM ${TABLE} WHERE k = ?`).pluck();
     this.putStmt = db.prepare<[string, Uint8Array]>(`INSERT OR REPLACE INTO ${TABLE} (k, v) VALUES (?, ?)`);
     this.deleteStmt = db.prepare<[string]>(`DELETE FROM ${TABLE} WHERE k = ?`);
+    this.deleteRowsStmt = db.prepare<[Array<string | undefined>]>(`DELETE FROM ${TABLE} WHERE k IN (${new Array<string>(PUT_ROWS).fill("?").join(", ")})`);
+    this.rangeRowsStmt = db.prepare<[string, string], [unknown, unknown]>(`SELECT k, v FROM ${TABLE} WHERE k >= ? AND k <= ? ORDER BY k`).raw();
     // Range scans on the primary key: literal prefixes (no LIKE wildcards, case-sensitive), BINARY order.
     this.listAllStmt = db.prepare<[], string>(`SELECT k FROM ${TABLE} ORDER BY k`).pluck();
     this.listRangeStmt = db.prepare<[string, string], string>(`SELECT k FROM ${TABLE} WHERE k >= ? AND k < ? ORDER BY k`).pluck();
@@ -139,11 +151,15 @@ class SqliteStore implements SqliteBackend {
         runBatch(ops);
       } finally {
         this.putRowsArgs.fill(undefined);
+        this.deleteRowsArgs.fill(undefined);
       }
     };
   }
 
-  /** A batch's ops in order; runs of PUT_ROWS puts go as one statement (rows of one INSERT apply in order). */
+  /**
+   * A batch's ops in order; runs of PUT_ROWS puts go as one statement (rows of one INSERT apply in order), and so do
+   * runs of deletes (deletes of one run commute).
+   */
   private runOps(ops: readonly BatchOp[]): void {
     const args = this.putRowsArgs;
     const n = ops.length;
@@ -151,8 +167,7 @@ class SqliteStore implements SqliteBackend {
     while (i < n) {
       const op = ops[i]!;
       if (op.op !== "put") {
-        this.deleteStmt.run(op.key);
-        i++;
+        i += this.deleteRun(ops, i);
         continue;
       }
       let rows = 0;
@@ -167,6 +182,19 @@ class SqliteStore implements SqliteBackend {
       else for (let r = 0; r < rows; r++) this.putStmt.run(args[2 * r] as string, args[2 * r + 1] as Uint8Array);
       i += rows;
     }
+  }
+
+  /** Deletes the run of deletes starting at `ops[from]` (at most PUT_ROWS of them); returns how many. */
+  private deleteRun(ops: readonly BatchOp[], from: number): number {
+    const keys = this.deleteRowsArgs;
+    let rows = 0;
+    while (rows < PUT_ROWS && from + rows < ops.length && ops[from + rows]!.op === "delete") {
+      keys[rows] = ops[from + rows]!.key;
+      rows++;
+    }
+    if (rows === PUT_ROWS) this.deleteRowsStmt.run(keys);
+    else for (let r = 0; r < rows; r++) this.deleteStmt.run(keys[r]!);
+    return rows;
   }
 
   corruptRows(): StorageError[] {
@@ -191,6 +219,46 @@ class SqliteStore implements SqliteBackend {
     if (v === undefined) return undefined;
     if (!Buffer.isBuffer(v)) throw corruptRow(this.path, key, `a value of type ${sqlTypeOf(v)}`);
     return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+
+  readMany(keys: readonly string[]): Array<Uint8Array | undefined> {
+    this.ensureOpen();
+    assertKeyArray(keys);
+    if (keys.length === 0) return [];
+    let low = keys[0]!;
+    let high = low;
+    for (const key of keys) {
+      assertValidKey(key);
+      if (compareKeys(key, low) < 0) low = key;
+      else if (compareKeys(key, high) > 0) high = key;
+    }
+    if (keys.length < SCAN_MIN_KEYS) return keys.map((key) => this.read(key));
+    const wanted = new Set(keys);
+    const found = new Map<string, unknown>();
+    let complete = true;
+    try {
+      let budget = 2 * wanted.size + SCAN_SLACK;
+      for (const [k, v] of this.rangeRowsStmt.iterate(low, high)) {
+        if (typeof k === "string" && wanted.has(k)) found.set(k, v);
+        if (found.size === wanted.size) break;
+        if (--budget === 0) {
+          complete = false; // sparse: the keys not reached are read one by one
+          break;
+        }
+      }
+    } catch (err) {
+      throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
+    }
+    const given = new Set<string>();
+    return keys.map((key) => {
+      if (!found.has(key)) return complete ? undefined : this.read(key);
+      const v = found.get(key);
+      if (!Buffer.isBuffer(v)) throw corruptRow(this.path, key, `a value of type ${sqlTypeOf(v)}`);
+      // A repeated key gets bytes of its own, as a second read would.
+      if (given.has(key)) return new Uint8Array(v);
+      given.add(key);
+      return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    });
   }
 
   write(key: string, bytes: Uint8Array): void {

@@ -46,6 +46,13 @@ export interface StorageBackend {
   /** `undefined` = miss. */
   read(key: string): MaybePromise<Uint8Array | undefined>;
   /**
+   * The values of `keys`, in their order: each exactly what `read(key)` returns (undefined for a miss; a key may
+   * repeat). For readers of many keys that sort together, such as a graph's WAL frames: one statement where the
+   * backend has them (SQLite scans the keys' range once, PostgreSQL asks for them all at once). Optional: without
+   * it, readers call `read` per key.
+   */
+  readMany?(keys: readonly string[]): MaybePromise<ReadonlyArray<Uint8Array | undefined>>;
+  /**
    * `bytes` (like a batch op's `value`) may be a view into a larger, shared buffer: a backend that keeps the
    * bytes past the call copies them, and never transfers their buffer.
    */
@@ -76,6 +83,7 @@ export interface StorageBackend {
 /** A backend whose every optional method is present and answers synchronously (memory, file and SQLite). */
 export interface SyncStorageBackend extends StorageBackend {
   read(key: string): Uint8Array | undefined;
+  readMany(keys: readonly string[]): ReadonlyArray<Uint8Array | undefined>;
   write(key: string, bytes: Uint8Array): void;
   delete(key: string): void;
   list(prefix?: string): readonly string[];

@@ -94,7 +94,8 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   }
   await ctx.flushAll?.();
 
-  // Streamed: one frame is read, screened and folded at a time, so memory is the graph's, not the backlog's.
+  // Streamed: frames are read a chunk at a time (backendSource), then screened and folded one by one, so memory is
+  // the graph's, not the backlog's.
   // Nothing is written before the last frame was read: a gap or a mid-stream corruption throws with the store
   // as it was. Frames at or below the baseline are read too, for their size (they may be deleted now).
   let baseline: GraphCheckpointRecord | undefined;

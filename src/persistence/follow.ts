@@ -27,7 +27,7 @@ import {
   gapError,
   listFrameKeys,
   readBaseline,
-  readFrame,
+  readFrames,
   readStoredGraph,
   tierSource,
   tornWriteError,
@@ -307,7 +307,7 @@ class Follower {
     const chain = new FrameChain(this.appliedSeq, (ahead[ahead.length - 1] as FrameKey).seq, true, undefined);
     let expected = this.appliedSeq + 1;
     for (let i = 0; i < ahead.length; i += this.reader.readAhead) {
-      const reads = await Promise.all(ahead.slice(i, i + this.reader.readAhead).map((at) => readFrame(this.reader, at)));
+      const reads = await readFrames(this.reader, ahead.slice(i, i + this.reader.readAhead));
       for (const read of reads) {
         const gap = chain.gapBefore(read.seq);
         const screened = chain.screen(read);

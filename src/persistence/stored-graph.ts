@@ -91,6 +91,8 @@ export interface StoredGraphSource {
   readonly readAhead: number;
   readBaseline(name: string): Promise<StoredValue>;
   readFrame(key: string): Promise<StoredValue>;
+  /** Several frames at once, in order (a backend's `readMany`: one statement); readers use it when present. */
+  readFrames?(keys: readonly string[]): Promise<StoredValue[]>;
   /** Keys starting with `prefix`, any order. StorageError `backend-no-list-support` when the store cannot list. */
   list(prefix: string): Promise<readonly string[]>;
 }
@@ -115,23 +117,31 @@ export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
   };
 }
 
+/**
+ * Frames a backend source reads per `readMany` (one range scan on SQLite: ~2 µs a frame against ~5 µs by key); a
+ * few hundred frames' bytes at a time keep memory flat.
+ */
+const BACKEND_READ_AHEAD = 256;
+
 /** A graph read straight from a backend's bytes (compaction in the store's actor, the CLI). */
 export function backendSource(backend: StorageBackend): StoredGraphSource {
   const label = `backend "${backend.name}"`;
-  const read = async (key: string, what: string): Promise<StoredValue> => {
-    const raw = await guarded(() => backend.read(key), `reading ${what} "${key}" from ${label}`);
-    if (raw === undefined || raw.byteLength === 0) return { state: "absent" };
-    try {
-      return { state: "value", value: parseJsonBytes(raw), raw };
-    } catch (err) {
-      return { state: "undecodable", detail: messageOf(err), raw };
-    }
-  };
+  const read = async (key: string, what: string): Promise<StoredValue> =>
+    storedBytes(await guarded(() => backend.read(key), `reading ${what} "${key}" from ${label}`));
+  const readMany = backend.readMany?.bind(backend);
   return {
     label,
-    readAhead: 1, // a local backend: reading one frame at a time keeps memory flat and stops right at a bad frame
+    // Without readMany, one frame at a time: memory stays flat and the read stops right at a bad frame.
+    readAhead: readMany ? BACKEND_READ_AHEAD : 1,
     readBaseline: (name) => read(name, "the baseline"),
     readFrame: (key) => read(key, "WAL frame"),
+    ...(readMany && {
+      async readFrames(keys: readonly string[]): Promise<StoredValue[]> {
+        const what = `reading WAL frames "${keys[0]}" to "${keys[keys.length - 1]}" from ${label}`;
+        const raws = await guarded(() => readMany(keys), what);
+        return raws.map(storedBytes);
+      },
+    }),
     list(prefix) {
       const list = backend.list?.bind(backend);
       if (list === undefined) {
@@ -144,6 +154,16 @@ export function backendSource(backend: StorageBackend): StoredGraphSource {
       return guarded(() => list(prefix), `listing "${prefix}" in ${label}`);
     },
   };
+}
+
+/** Stored bytes as read: absent when missing or empty, else parsed JSON or why it is not. */
+function storedBytes(raw: Uint8Array | undefined): StoredValue {
+  if (raw === undefined || raw.byteLength === 0) return { state: "absent" };
+  try {
+    return { state: "value", value: parseJsonBytes(raw), raw };
+  } catch (err) {
+    return { state: "undecodable", detail: messageOf(err), raw };
+  }
 }
 
 async function loaded(load: () => Promise<unknown>, what: string): Promise<StoredValue> {
@@ -202,7 +222,17 @@ export async function listFrameKeys(source: StoredGraphSource, name: string): Pr
 }
 
 export async function readFrame(source: StoredGraphSource, at: FrameKey): Promise<FrameRead> {
-  const stored = await source.readFrame(at.key);
+  return frameRead(at, await source.readFrame(at.key));
+}
+
+/** Frames `at` in order: through the source's `readFrames` when it has one, else concurrently by key. */
+export async function readFrames(source: StoredGraphSource, at: readonly FrameKey[]): Promise<FrameRead[]> {
+  if (source.readFrames === undefined) return Promise.all(at.map((k) => readFrame(source, k)));
+  const stored = await source.readFrames(at.map((k) => k.key));
+  return at.map((k, i) => frameRead(k, stored[i]!));
+}
+
+function frameRead(at: FrameKey, stored: StoredValue): FrameRead {
   if (stored.state === "absent") return { ...at, ok: false, absent: true, detail: "absent when read (deleted since it was listed, or stored as 0 bytes)" };
   if (stored.state === "undecodable") return { ...at, ok: false, absent: false, detail: stored.detail, raw: stored.raw };
   try {
@@ -486,7 +516,7 @@ async function scanOnce(
   const moved = async (): Promise<boolean> => (await readBaseline(source, name)).mark !== base.mark;
   const wanted = keys.filter((k) => (k.seq <= floor ? sink.below !== undefined : k.seq <= target));
   for (let i = 0; i < wanted.length; i += source.readAhead) {
-    const reads = await Promise.all(wanted.slice(i, i + source.readAhead).map((at) => readFrame(source, at)));
+    const reads = await readFrames(source, wanted.slice(i, i + source.readAhead));
     for (const read of reads) {
       if (read.seq <= floor) {
         // Covered by the baseline: gone by now is what compaction does to such frames, not damage.

@@ -58,6 +58,23 @@ describe("sqliteBackend: foreign and corrupted rows", () => {
     b.close();
   });
 
+  it("reads many keys around foreign rows as read reads each: a bad value asked for is corrupt-store, one not asked for is no matter", () => {
+    const rows: Array<[unknown, unknown]> = [];
+    for (let i = 0; i < 20; i++) rows.push([`f/${String(i).padStart(2, "0")}`, Buffer.from([i])]);
+    rows.push(["f/05x", "not bytes"], ["f/07", 7], [12, Buffer.from([9])], [Buffer.from("f/08x"), Buffer.from([9])]);
+    const b = sqliteBackend(storeWithRows(rows.filter(([k]) => k !== "f/07")));
+    const good = Array.from({ length: 20 }, (_, i) => `f/${String(i).padStart(2, "0")}`).filter((k) => k !== "f/07");
+    // The scan passes a TEXT value, an INTEGER key and a BLOB key between the keys asked for.
+    expect(b.readMany(good).map((v) => v?.[0])).toEqual(good.map((k) => Number(k.slice(2))));
+    const err = caught(() => b.readMany([...good, "f/05x"]));
+    expect(err.code).toBe("corrupt-store");
+    expect(err.details).toMatchObject({ key: "f/05x", found: "a value of type TEXT" });
+    b.close();
+    const c = sqliteBackend(storeWithRows([...rows.filter(([k]) => k !== "f/07"), ["f/07", 7]]));
+    expect(caught(() => c.readMany(["f/06", "f/07", "f/08", "f/09", "f/10"])).details).toMatchObject({ key: "f/07", found: "a value of type a number" });
+    c.close();
+  });
+
   it("refuses a BLOB key when listing, with corrupt-store naming it in hex", () => {
     const path = storeWithRows([
       [Buffer.from("blobkey"), Buffer.from([1])],

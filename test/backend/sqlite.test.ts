@@ -76,6 +76,8 @@ describe("sqliteBackend specifics", () => {
     for (let i = 0; i < 20; i++) b.write(`k${i}`, Uint8Array.of(i));
     b.read("k1");
     b.read("missing");
+    b.readMany(["k1", "k5", "k9", "missing", "k12"]);
+    b.readMany(["k1"]);
     b.list();
     b.list("k1");
     b.list("\u{10FFFF}");
@@ -84,6 +86,7 @@ describe("sqliteBackend specifics", () => {
       { op: "put", key: "x", value: Uint8Array.of(1) },
       { op: "delete", key: "k3" },
     ]);
+    b.writeBatch(Array.from({ length: 40 }, (_, i) => ({ op: "delete" as const, key: `k${i}` })));
     expect(prepares).toBe(0);
     b.db.prepare = original;
     b.close();

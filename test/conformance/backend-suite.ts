@@ -93,6 +93,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
     it("returns synchronously from every method when supports.sync", async () => {
       const b = await make();
       const results: unknown[] = [b.write("k", bytes(1)), b.read("k"), b.read("missing")];
+      if (b.readMany) results.push(b.readMany(["k", "missing"]));
       if (b.list) results.push(b.list(), b.list("k"));
       if (b.delete) results.push(b.delete("k"));
       if (b.writeBatch) results.push(b.writeBatch([{ op: "put", key: "j", value: bytes(2) }]));
@@ -113,6 +114,49 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       const got = await b.read("a");
       expect(got).toBeInstanceOf(Uint8Array);
       expect(Array.from(got ?? [])).toEqual([1, 2, 3]);
+    });
+
+    it("reads many keys at once exactly as read reads each (when it has readMany)", async () => {
+      const b = await make();
+      if (b.readMany === undefined) {
+        // Optional: readers fall back to read. Nothing else may depend on it.
+        expect(b.readMany).toBeUndefined();
+        return;
+      }
+      const readMany = b.readMany.bind(b);
+      expect(await readMany([])).toEqual([]);
+      const stored = ["", "a", "a\0", "é", "😀", "\uffff", "b/1", "b/2"];
+      for (const [i, k] of stored.entries()) await b.write(k, bytes(i, 7));
+      // Unsorted, with misses (below, between and above the stored keys) and a key twice.
+      const asked = ["b/2", "missing", "a", "", "b/1", "😀", "a", "zzz", "é", "\uffff", "a\0", "0"];
+      const got = await readMany(asked);
+      expect(got).toHaveLength(asked.length);
+      for (const [i, k] of asked.entries()) {
+        const one = await b.read(k);
+        if (one === undefined) expect(got[i]).toBeUndefined();
+        else {
+          expect(got[i]).toBeInstanceOf(Uint8Array);
+          expect(Array.from(got[i]!)).toEqual(Array.from(one));
+        }
+      }
+      // A repeated key gets bytes of its own, as two reads would.
+      got[2]![0] = 99;
+      expect(got[6]![0]).toBe(stored.indexOf("a"));
+      expect(Array.from((await b.read("a")) ?? [])).toEqual([stored.indexOf("a"), 7]);
+      // Many keys of one range, other keys between them, every third asked for, then all of them.
+      const range = Array.from({ length: 300 }, (_, i) => `f/${String(i).padStart(4, "0")}`);
+      for (const [i, k] of range.entries()) {
+        await b.write(k, bytes(i % 256));
+        await b.write(`${k}x`, bytes(1));
+      }
+      const third = range.filter((_, i) => i % 3 === 0);
+      expect((await readMany(third)).map((v) => v?.[0])).toEqual(third.map((k) => Number(k.slice(2)) % 256));
+      expect((await readMany(range)).map((v) => v?.[0])).toEqual(range.map((_, i) => i % 256));
+      expect(await readMany(["f/", "f/0300", "f/0299y"])).toEqual([undefined, undefined, undefined]);
+      // Keys are checked as read checks them.
+      await expectStorageError(() => readMany(["a", "\ud800"]), "invalid-key");
+      await expectStorageError(() => readMany(["a", 42 as unknown as string]), "invalid-key");
+      expect(await errorOf(() => readMany("a" as unknown as string[]))).toBeInstanceOf(TypeError);
     });
 
     it("does not alias caller buffers", async () => {
@@ -287,6 +331,37 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       if (b.list) expect(await b.list()).toEqual(["a", "b", "y"]);
     });
 
+    it("applies long runs of puts and deletes in a batch (runs longer than one statement's rows)", async () => {
+      const b = await make();
+      if (b.writeBatch === undefined) {
+        expect(b.supports.atomicBatch).toBe(false);
+        return;
+      }
+      const key = (i: number): string => `k/${String(i).padStart(3, "0")}`;
+      const model = new Map<string, number>();
+      const ops: BatchOp[] = [];
+      const put = (i: number, v: number): void => {
+        ops.push({ op: "put", key: key(i), value: bytes(v) });
+        model.set(key(i), v);
+      };
+      const del = (i: number): void => {
+        ops.push({ op: "delete", key: key(i) });
+        model.delete(key(i));
+      };
+      for (let i = 0; i < 100; i++) put(i, 1);
+      for (let i = 0; i < 70; i++) del(i * 2); // 70 deletes in a row, 20 of them of keys never written
+      for (let i = 0; i < 33; i++) put(i * 3, 2); // puts after the deletes win
+      for (let i = 60; i < 125; i++) del(i); // 65 in a row: two full runs and one left over
+      del(1);
+      put(1, 3);
+      await batch(b)(ops);
+      for (let i = 0; i < 140; i++) {
+        const got = await b.read(key(i));
+        expect(got === undefined ? undefined : got[0]).toEqual(model.get(key(i)));
+      }
+      if (b.list) expect(await b.list("k/")).toEqual([...model.keys()].sort());
+    });
+
     it("rejects a batch with an invalid op before applying any of it", async () => {
       const b = await make();
       if (b.writeBatch === undefined) {
@@ -350,6 +425,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       await b.close();
       await b.close();
       await expectStorageError(() => b.read("a"), "closed");
+      if (b.readMany) await expectStorageError(() => b.readMany?.(["a"]), "closed");
       await expectStorageError(() => b.write("a", bytes(2)), "closed");
       if (b.delete) await expectStorageError(() => b.delete?.("a"), "closed");
       if (b.list) await expectStorageError(() => b.list?.(), "closed");
@@ -361,6 +437,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       for (const key of ["\ud800", "a\udc00", "\udc00\ud800", "x\ud83d"]) {
         await expectStorageError(() => b.write(key, bytes(1)), "invalid-key");
         await expectStorageError(() => b.read(key), "invalid-key");
+        if (b.readMany) await expectStorageError(() => b.readMany?.([key]), "invalid-key");
         if (b.delete) await expectStorageError(() => b.delete?.(key), "invalid-key");
         if (b.list) await expectStorageError(() => b.list?.(key), "invalid-key");
       }
@@ -405,10 +482,14 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
               }
             }
           }
-          for (const k of [...model.keys(), ...probes]) {
+          const asked = [...model.keys(), ...probes];
+          const many = b.readMany ? await b.readMany(asked) : undefined;
+          for (const [i, k] of asked.entries()) {
             const want = model.get(k);
+            const wanted = want === undefined ? undefined : Array.from(want);
             const got = await b.read(k);
-            expect(got === undefined ? undefined : Array.from(got)).toEqual(want === undefined ? undefined : Array.from(want));
+            expect(got === undefined ? undefined : Array.from(got)).toEqual(wanted);
+            if (many) expect(many[i] === undefined ? undefined : Array.from(many[i]!)).toEqual(wanted);
           }
           if (b.list) {
             expect(await b.list()).toEqual(listable(b, model.keys()));

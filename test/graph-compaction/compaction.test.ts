@@ -170,6 +170,30 @@ describe.each(BACKEND_KINDS)("compactGraph inline on %s", (kind) => {
     await backend.close?.();
   });
 
+  it("reads the WAL a few hundred frames per readMany where the backend has it, and still stops at a corrupt frame", async () => {
+    const backend = wrapBackend(openBackend(kind, tmp), { readMany: true });
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(11);
+    for (let i = 0; i < 400; i++) randomWave(graph, random);
+    await writer.dispose();
+    const frames = (await storedFrameSeqs(backend)).length;
+    expect(frames).toBeGreaterThan(400);
+    const corrupt = writer.seq - 5;
+    await tamper(backend, corrupt, (f) => {
+      f.frame_t_ns = 777;
+    });
+    const before = { ...backend.counts };
+    const err = await compactGraph({ backend }, { graphName: GRAPH }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "torn-write-mid-stream", details: { frame_seq: corrupt } });
+    // Every frame up to the corrupt one came in chunks: one call per 256 frames, none read alone.
+    const chunks = backend.counts.readManyCalls - before.readManyCalls;
+    expect(chunks).toBe(Math.ceil(frames / 256));
+    expect(backend.counts.reads - before.reads).toBe(frames + 1); // the frames and the baseline (read alone)
+    expect(await storedFrameSeqs(backend)).toHaveLength(frames); // nothing deleted
+    await backend.close?.();
+  });
+
   it("skips a torn tail frame, counts it and leaves it in place above the baseline", async () => {
     const backend = openBackend(kind, tmp);
     const graph = buildGraph();

@@ -6,7 +6,10 @@
 import type { BackendSupports, BatchOp, StorageBackend } from "../../src/backend/types.js";
 
 export interface BackendCounts {
+  /** Keys read, by read or readMany. */
   reads: number;
+  /** readMany calls. */
+  readManyCalls: number;
   lists: number;
   /** Successful put operations (a batch counts each put). */
   puts: number;
@@ -37,10 +40,12 @@ export interface WrapOptions {
   async?: boolean;
   /** false hides `list` (a backend that cannot enumerate). */
   list?: boolean;
+  /** true passes the inner backend's `readMany` through (hidden by default: readers then read key by key). */
+  readMany?: boolean;
 }
 
 function zeroCounts(): BackendCounts {
-  return { reads: 0, lists: 0, puts: 0, deletes: 0, calls: 0, bytes: 0, failed: 0 };
+  return { reads: 0, readManyCalls: 0, lists: 0, puts: 0, deletes: 0, calls: 0, bytes: 0, failed: 0 };
 }
 
 /** The failure a flaky disk gives: a system error with an errno code, not a typed StorageError. */
@@ -160,6 +165,15 @@ export function wrapBackend(inner: StorageBackend, opts: WrapOptions = {}): Test
       };
     },
   };
+  const readMany = opts.readMany === true ? inner.readMany?.bind(inner) : undefined;
+  if (readMany) {
+    wrapped.readMany = (keys: readonly string[]) =>
+      plain(() => {
+        counts.readManyCalls++;
+        counts.reads += keys.length;
+        return readMany(keys);
+      });
+  }
   if (hasList) {
     wrapped.list = (prefix?: string) =>
       plain(() => {

@@ -141,7 +141,8 @@ export class StoreActor implements ActorApi {
   private async applyInOrder(ops: Op[]): Promise<{ settled: Promise<OpResult>[]; errors: ApplyResult["errors"] }> {
     const settled: Promise<OpResult>[] = [];
     const errors: ApplyResult["errors"] = [];
-    for (const op of ops) {
+    for (let at = 0; at < ops.length; at++) {
+      const op = ops[at]!;
       try {
         if (op.t === "open") {
           const opened = this.result(
@@ -160,6 +161,21 @@ export class StoreActor implements ActorApi {
         this.groupCommit.beforeOp(op.t, core);
         if (op.t === "puts" || op.t === "columns") {
           this.putEach(op, entry);
+          continue;
+        }
+        const loads = op.t === "load" && core instanceof KvCore ? keyedLoads(ops, at) : 1;
+        if (loads > 1) {
+          // A run of loads of one kv tier (a restore asks for hundreds per message): read together, answered each.
+          const run = ops.slice(at, at + loads) as Array<Extract<Op, { t: "load" }>>;
+          const kv = core as unknown as KvCore<unknown>;
+          const keys = run.map((l) => l.key!);
+          const results = entry.codec
+            ? kv.loadMany(keys).map((p, i) => this.result(run[i]!.id, p))
+            : kv.loadManyBytes(keys).map((p, i) => this.bytesResult(run[i]!.id, p));
+          // Reads finish before the next op starts, as one load's would.
+          await Promise.all(results);
+          settled.push(...results);
+          at += loads - 1;
           continue;
         }
         const r = this.applyOne(op, entry);
@@ -415,6 +431,21 @@ export class StoreActor implements ActorApi {
       if (firstError !== undefined) throw firstError;
     });
   }
+}
+
+/** The most loads of one message read together (a restore sends up to 512 per tick). */
+const MAX_JOINT_LOADS = 1024;
+
+/** How many ops from `ops[at]` on are loads of one tier, each naming a key (at most MAX_JOINT_LOADS). */
+function keyedLoads(ops: readonly Op[], at: number): number {
+  const first = ops[at]!;
+  let n = 0;
+  while (n < MAX_JOINT_LOADS && at + n < ops.length) {
+    const op = ops[at + n]!;
+    if (op.t !== "load" || op.tier !== first.tier || op.key === undefined) break;
+    n++;
+  }
+  return n;
 }
 
 /** A value of a columnar put that its codec refused to encode: a refusal of that put alone, as at flush. */

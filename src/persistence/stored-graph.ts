@@ -515,8 +515,27 @@ async function scanOnce(
   const chain = new FrameChain(baselineSeq, last !== undefined && last.seq > floor ? last.seq : -1, true, opts.onTornWrite);
   const moved = async (): Promise<boolean> => (await readBaseline(source, name)).mark !== base.mark;
   const wanted = keys.filter((k) => (k.seq <= floor ? sink.below !== undefined : k.seq <= target));
+  const chunk = (i: number): Promise<FrameRead[]> => readFrames(source, wanted.slice(i, i + source.readAhead));
+  // Chunks after the first are asked for before the one before them is screened: an engine store's actor reads them
+  // while this thread replays. One frame at a time (readAhead 1) reads nothing past a bad frame.
+  let ahead: Promise<FrameRead[]> | undefined;
   for (let i = 0; i < wanted.length; i += source.readAhead) {
-    const reads = await readFrames(source, wanted.slice(i, i + source.readAhead));
+    const reads = await (ahead ?? chunk(i));
+    const next = i + source.readAhead;
+    ahead = source.readAhead > 1 && next < wanted.length ? chunk(next) : undefined;
+    if (ahead !== undefined) {
+      // Its failure counts once awaited; if a throw or a moved baseline comes first, it is nobody's.
+      ahead.catch(() => undefined);
+      // Let the request leave (an engine proxy posts a turn's loads when the turn ends) before screening starts.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if ((await screenChunk(reads)) === MOVED) return MOVED;
+  }
+  // Frames above a baseline never change; only a compaction deletes them, and it moves the baseline first. So an
+  // unmoved baseline means every frame read belongs with it (also when the listing came back empty).
+  return (await moved()) ? MOVED : base;
+
+  async function screenChunk(reads: readonly FrameRead[]): Promise<typeof MOVED | undefined> {
     for (const read of reads) {
       if (read.seq <= floor) {
         // Covered by the baseline: gone by now is what compaction does to such frames, not damage.
@@ -531,10 +550,8 @@ async function scanOnce(
       if ("frame" in screened) sink.frame(screened.frame, read);
       else sink.torn(screened.torn, screened.decision, read);
     }
+    return undefined;
   }
-  // Frames above a baseline never change; only a compaction deletes them, and it moves the baseline first. So an
-  // unmoved baseline means every frame read belongs with it (also when the listing came back empty).
-  return (await moved()) ? MOVED : base;
 }
 
 function messageOf(err: unknown): string {

@@ -56,6 +56,33 @@ export class KvCore<T> extends KeyedTierCore<T> {
     return bytes === undefined ? undefined : this.codec.decode(bytes);
   }
 
+  /**
+   * `load` of each key, the keys read together where the backend has `readMany` (one range scan on SQLite). Each
+   * settles as its own `load` would: when the joint read fails, every key is read alone, so a failure is its own.
+   */
+  loadMany(keys: readonly string[]): Promise<T | undefined>[] {
+    return this.loadManyBytes(keys).map((p) => p.then((bytes) => (bytes === undefined ? undefined : this.codec.decode(bytes))));
+  }
+
+  /** `loadBytes` of each key, read together as `loadMany` reads them. */
+  loadManyBytes(keys: readonly string[]): Promise<Uint8Array | undefined>[] {
+    const readMany = this.backend.readMany?.bind(this.backend);
+    if (readMany === undefined) return keys.map((key) => this.loadBytes(key));
+    const joint = (async () => {
+      this.assertOpen();
+      return await readMany(keys);
+    })();
+    return keys.map((key, i) =>
+      joint.then(
+        (values) => {
+          const bytes = values[i];
+          return bytes === undefined || bytes.byteLength === 0 ? undefined : bytes;
+        },
+        () => this.loadBytes(key),
+      ),
+    );
+  }
+
   async loadBytes(key: string): Promise<Uint8Array | undefined> {
     this.assertOpen();
     try {

@@ -335,3 +335,46 @@ describe("compactGraph on failing and asynchronous backends", () => {
     await backend.close?.();
   });
 });
+
+describe("compactGraph reading ahead", () => {
+  /** A writer's frames on SQLite, read through a wrapper whose `readMany` fails on the calls listed. */
+  async function storeFailingReads(failOn: readonly number[]): Promise<{ backend: ReturnType<typeof wrapBackend>; seq: number; calls: () => number }> {
+    const backend = wrapBackend(openBackend("sqlite", tmp), { readMany: true });
+    const graph = buildGraph();
+    const writer = writerOn(backend, graph);
+    const random = rng(19);
+    for (let i = 0; i < 700; i++) randomWave(graph, random);
+    await writer.dispose();
+    const readMany = backend.readMany!.bind(backend);
+    let calls = 0;
+    backend.readMany = (keys) => {
+      if (failOn.includes(++calls)) throw Object.assign(new Error("EIO: injected read failure"), { code: "EIO" });
+      return readMany(keys);
+    };
+    return { backend, seq: writer.seq, calls: () => calls };
+  }
+
+  it("a chunk read ahead of a corrupt frame that fails is nobody's failure: the corruption is reported, nothing changes", async () => {
+    const { backend, calls } = await storeFailingReads([2]);
+    await tamper(backend, 10, (f) => {
+      f.frame_t_ns = 777;
+    });
+    const before = await dumpStore(backend);
+    const err = await compactGraph({ backend }, { graphName: GRAPH }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "torn-write-mid-stream", details: { frame_seq: 10 } });
+    expect(calls()).toBe(2); // the second chunk was asked for before the first was screened
+    expect(await dumpStore(backend)).toEqual(before);
+    await backend.close?.();
+  });
+
+  it("a failing read of a later chunk is a typed backend error and changes nothing; the next compaction succeeds", async () => {
+    const { backend, seq } = await storeFailingReads([3]);
+    const before = await dumpStore(backend);
+    const err = await compactGraph({ backend }, { graphName: GRAPH }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ code: "backend-error", details: { osCode: "EIO" } });
+    expect(await dumpStore(backend)).toEqual(before);
+    expect((await compactGraph({ backend }, { graphName: GRAPH })).baselineSeq).toBe(seq);
+    await backend.close?.();
+  });
+});

@@ -6,10 +6,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { StorageError } from "../../src/errors.js";
+import { sqliteStoreWithRows } from "../support/foreign-rows.js";
 import { tmpfsRoot } from "../support/tmpfs.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-faults-"));
@@ -30,15 +30,8 @@ function caught(fn: () => unknown): StorageError {
 }
 
 describe("sqliteBackend: foreign and corrupted rows", () => {
-  function storeWithRows(rows: Array<[unknown, unknown]>): string {
-    const path = join(root, `foreign-${Math.random().toString(36).slice(2)}.db`);
-    sqliteBackend(path).close();
-    const db = new Database(path);
-    const insert = db.prepare("INSERT INTO graphrefly_storage (k, v) VALUES (?, ?)");
-    for (const [k, v] of rows) insert.run(k, v);
-    db.close();
-    return path;
-  }
+  const storeWithRows = (rows: Array<[unknown, unknown]>): string =>
+    sqliteStoreWithRows(join(root, `foreign-${Math.random().toString(36).slice(2)}.db`), rows);
 
   it("refuses a TEXT or INTEGER value with corrupt-store naming the key, instead of reading it as absent", () => {
     const path = storeWithRows([

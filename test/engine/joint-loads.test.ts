@@ -4,7 +4,6 @@
  * be: a value, undefined for a miss, or its own error (a row another program wrote with the wrong type, bytes the
  * codec cannot decode) while the others still answer.
  */
-import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { CodecError, StorageError } from "../../src/errors.js";
@@ -13,20 +12,13 @@ import { ActorCounters } from "../../src/engine/actor-counters.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import type { Op, TierSpec } from "../../src/engine/protocol.js";
 import { tempRoot } from "./fixtures/helpers.js";
+import { sqliteStoreWithRows } from "../support/foreign-rows.js";
 
 const root = tempRoot("joint-loads");
 afterAll(() => root.remove());
 
 /** A store holding `rows` as written by another program (any SQLite types). */
-function storeWith(rows: Array<[string, unknown]>): string {
-  const path = root.fresh("s.db");
-  sqliteBackend(path).close();
-  const db = new Database(path);
-  const insert = db.prepare("INSERT INTO graphrefly_storage (k, v) VALUES (?, ?)");
-  for (const [k, v] of rows) insert.run(k, v);
-  db.close();
-  return path;
-}
+const storeWith = (rows: Array<[string, unknown]>): string => sqliteStoreWithRows(root.fresh("s.db"), rows);
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 

@@ -93,8 +93,26 @@ export function prepareJsonValue(value: unknown, bigints: BigintMode | BigintDig
  * a tier proxy before structured clone or by a graph at set time. `root` names the root in the error's path.
  */
 export function assertStorableJson(value: unknown, bigints: BigintMode = "reject", root = "$"): void {
-  prepare(value, bigints === "tag" ? "keep" : "reject", root);
+  storableJsonSize(value, bigints, root);
 }
+
+/**
+ * `assertStorableJson` that also returns about how many bytes the value's JSON takes (strings and keys by their
+ * length, a few bytes per number and punctuation): a weight for backpressure where the value is accepted and
+ * encoded later, elsewhere (docs/design.md §3.19). The same single walk; an estimate, never used as a length.
+ */
+export function storableJsonSize(value: unknown, bigints: BigintMode = "reject", root = "$"): number {
+  prepare(value, bigints === "tag" ? "keep" : "reject", root);
+  return lastWalkBytes;
+}
+
+/**
+ * The running walk's approximate JSON bytes (`storableJsonSize`), and the last finished walk's. Each walk saves
+ * and restores the count around itself, so it stays 0 between walks and a walk a getter starts inside another
+ * neither resets nor inflates the outer count.
+ */
+let walkedBytes = 0;
+let lastWalkBytes = 0;
 
 /**
  * `prepareJsonValue(value, "reject", root)` that also copies: one walk, reading each property once, applies the
@@ -108,20 +126,28 @@ export function assertStorableJson(value: unknown, bigints: BigintMode = "reject
 export function copyStorableJson(value: unknown, root = "$", freeze = false): { copy: unknown; depth: number } {
   if (value === undefined) throw undefinedRoot(root);
   const state: CopyState = { ancestors: [], deepest: 0, freeze };
+  const outer = walkedBytes;
   try {
     const copy = copyValue(value, state);
     return { copy, depth: state.deepest };
   } catch (err) {
     throw walkError(err, root);
+  } finally {
+    walkedBytes = outer; // the primitives it walked counted (unused here)
   }
 }
 
 function prepare(value: unknown, bigints: WalkBigints, root: string): unknown {
   if (value === undefined) throw undefinedRoot(root);
+  const outer = walkedBytes;
+  walkedBytes = 0;
   try {
     return walk(value, bigints, []);
   } catch (err) {
     throw walkError(err, root);
+  } finally {
+    lastWalkBytes = walkedBytes;
+    walkedBytes = outer;
   }
 }
 
@@ -140,13 +166,17 @@ function walk(value: unknown, bigints: WalkBigints, ancestors: object[]): unknow
   switch (typeof value) {
     case "string":
       if (!isWellFormed(value)) throw new WalkFailure("string contains a lone surrogate (not valid Unicode)");
+      walkedBytes += value.length + 2;
       return value;
     case "number":
       if (!Number.isFinite(value)) throw new WalkFailure(`${value} cannot be encoded as JSON`);
+      walkedBytes += 8;
       return value;
     case "boolean":
+      walkedBytes += 5;
       return value;
     case "bigint":
+      walkedBytes += 24;
       if (bigints === "tag") return { $bigint: value.toString() };
       if (bigints === "keep") return value;
       if (!isWideInteger(value)) {
@@ -163,7 +193,11 @@ function walk(value: unknown, bigints: WalkBigints, ancestors: object[]): unknow
     case "symbol":
       throw new WalkFailure("a symbol cannot be encoded as JSON");
     case "object":
-      if (value === null) return null;
+      if (value === null) {
+        walkedBytes += 4;
+        return null;
+      }
+      walkedBytes += 2;
       return walkContainer(value, bigints, ancestors);
   }
 }
@@ -203,6 +237,7 @@ function walkArray(arr: unknown[], bigints: WalkBigints, ancestors: object[]): u
   let out: unknown[] | undefined;
   let i = 0;
   try {
+    walkedBytes += arr.length;
     for (; i < arr.length; i++) {
       const item = arr[i];
       const next = walk(item, bigints, ancestors);
@@ -231,6 +266,7 @@ function walkObject(
       if (!isWellFormed(key)) throw new WalkFailure("object key contains a lone surrogate (not valid Unicode)");
       const item = obj[key];
       if (item === undefined) continue;
+      walkedBytes += key.length + 4;
       const next = walk(item, bigints, ancestors);
       if (next !== item) {
         // The spread copies every own key, so this assignment never reaches a "__proto__" setter.

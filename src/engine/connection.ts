@@ -219,6 +219,22 @@ export class StoreConnection {
   }
 
   /**
+   * Puts `value` in place of the value of this tick's last queued op when that op is a lone put of `key` to `tier`,
+   * and says whether it did. For a snapshot tier, whose one slot keeps only the newest record: a turn's burst of
+   * saves holds, and sends, one record instead of every superseded one (issue 13 item 3). In the actor the newer
+   * put would have replaced the older before any flush of the turn ran, so nothing observable changes.
+   */
+  replaceLastPut(tier: number, key: string, value: unknown, bytes: number): boolean {
+    const last = this.queue[this.queue.length - 1];
+    if (last?.t !== "puts" || last.tier !== tier || last.n !== 1 || last.keys[0] !== key) return false;
+    this.backlog.unpost(last.w, 1);
+    this.backlog.add(bytes, 1);
+    last.values[0] = value;
+    last.w = bytes;
+    return true;
+  }
+
+  /**
    * Queues a put weighing `bytes`. Consecutive puts of one tier in a tick share one op: the columns of the transport
    * the tier's codec declares while values fit them, else a key column and a value column.
    */

@@ -11,7 +11,7 @@ import { readOnlyError } from "../backend/read-only.js";
 import { appendBuckets, appendLogShape, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
-import { admit, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
+import { admit, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { jsonCodec } from "../codec/json.js";
 import type {
   AppendLoadOptions,
@@ -140,9 +140,12 @@ abstract class TierProxy implements BaseStorageTier {
     this.conn.backlog.assertRoom(this.name);
   }
 
-  /** The weight a posted value counts for: its bytes when encoded here, else the store's average write. */
-  protected weightOf(bytes: Uint8Array | undefined, entries = 1): number {
-    return bytes !== undefined ? bytes.byteLength : entries * this.conn.backlog.entryEstimate;
+  /**
+   * The weight a value posted unencoded counts for: `size` (its value check's estimate, docs/design.md §3.19) per
+   * entry, else the store's average write.
+   */
+  protected weightOf(size: number, entries = 1): number {
+    return Math.ceil(entries * (size >= 0 ? size : this.conn.backlog.entryEstimate));
   }
 
   rollback(): void {
@@ -182,7 +185,7 @@ abstract class TierProxy implements BaseStorageTier {
    * value rule (a validation walk, no encoding: structured clone would strip a nested prototype, refuse a Proxy
    * or a function, or throw from a getter, each differently from the codec).
    */
-  protected admitted(value: unknown): boolean {
+  protected admitted(value: unknown): number | false {
     return admit(this.valueCheck, value, (err) => this.conn.refuse(this.tier, err));
   }
 
@@ -225,7 +228,14 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
       if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes, w: bytes.byteLength, n: 1 }, bytes);
-    } else if (this.admitted(snapshot)) this.conn.postPut(this.tier, key, snapshot, this.weightOf(undefined));
+      return;
+    }
+    const size = this.admitted(snapshot);
+    if (size === false) return;
+    const weight = this.weightOf(size);
+    // compactEvery counts saves in the actor: then every save crosses.
+    if (this.compactEvery === undefined && this.conn.replaceLastPut(this.tier, key, snapshot, weight)) return;
+    this.conn.postPut(this.tier, key, snapshot, weight);
   }
 
   load(key?: string): Promise<T | undefined> {
@@ -258,7 +268,10 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
       if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes, w: bytes.byteLength, n: 1 }, bytes);
-    } else if (this.admitted(value)) this.conn.postPut(this.tier, key, value, this.weightOf(undefined));
+      return;
+    }
+    const size = this.admitted(value);
+    if (size !== false) this.conn.postPut(this.tier, key, value, this.weightOf(size));
   }
 
   load(key: string): Promise<T | undefined> {
@@ -341,22 +354,24 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     if (entries.length === 0) return;
     this.assertRoom();
     // Values too, as inline: one refused entry refuses the call (its path indexes `entries`).
-    if (!this.admitted(entries)) return;
-    if (!groups) return this.send(this.name, entries);
+    const size = this.admitted(entries);
+    if (size === false) return;
+    const entrySize = size >= 0 ? size / entries.length : UNKNOWN_SIZE;
+    if (!groups) return this.send(this.name, entries, entrySize);
     if (groups.size === 1) {
       const [bucket, group] = groups.entries().next().value!;
-      return this.send(bucket, group);
+      return this.send(bucket, group, entrySize);
     }
-    this.sendGroups(groups, entries.length);
+    this.sendGroups(groups, entries.length, entrySize);
   }
 
   /** Several buckets of one call travel as one op the actor applies all or nothing, as inline appendGroups. */
-  private sendGroups(groups: ReadonlyMap<string, readonly T[]>, n: number): void {
+  private sendGroups(groups: ReadonlyMap<string, readonly T[]>, n: number, entrySize: number): void {
     const buckets = [...groups.keys()];
     const counts = [...groups.values()].map((g) => g.length);
     if (!this.mainCodec) {
       const entries = [...groups.values()] as unknown[][];
-      this.conn.post({ t: "append", tier: this.tier, buckets, counts, entries, w: this.weightOf(undefined, n), n });
+      this.conn.post({ t: "append", tier: this.tier, buckets, counts, entries, w: this.weightOf(entrySize, n), n });
       return;
     }
     const encoded: Uint8Array[] = [];
@@ -375,12 +390,12 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     this.conn.post({ t: "append", tier: this.tier, buckets, counts, bytes, ends, w: bytes.byteLength, n }, bytes);
   }
 
-  private send(bucket: string, entries: readonly T[]): void {
+  private send(bucket: string, entries: readonly T[], entrySize: number): void {
     if (this.mainCodec) {
       const bytes = this.encodeHere(entries);
       if (bytes) this.conn.post({ t: "append", tier: this.tier, bucket, bytes, count: entries.length, w: bytes.byteLength, n: entries.length }, bytes);
     } else {
-      const w = this.weightOf(undefined, entries.length);
+      const w = this.weightOf(entrySize, entries.length);
       this.conn.post({ t: "append", tier: this.tier, bucket, entries: entries as unknown[], count: entries.length, w, n: entries.length });
     }
   }

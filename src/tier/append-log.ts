@@ -6,6 +6,7 @@ import type { Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
 import { listSorted, readValue } from "./read.js";
 import { appendBuckets, appendLogShape } from "./arguments.js";
+import { UNKNOWN_SIZE } from "./value-check.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 import {
   assertBucketKey,
@@ -76,24 +77,25 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
   }
 
   /** Entries already routed to their bucket (keyOf ran in the caller, which checked the bucket key's shared rule). */
-  append(bucket: string, entries: readonly T[]): void {
+  append(bucket: string, entries: readonly T[], entrySize = UNKNOWN_SIZE): void {
     this.assertWritable();
     if (entries.length === 0) return;
     this.checkBucket(bucket);
-    this.take(bucket, entries);
+    this.take(bucket, entries, entrySize);
   }
 
   /** One call's buckets, all or nothing: a key the backend refuses refuses the call before any bucket takes entries. */
-  appendGroups(groups: ReadonlyMap<string, readonly T[]>): void {
+  appendGroups(groups: ReadonlyMap<string, readonly T[]>, entrySize = UNKNOWN_SIZE): void {
     this.assertWritable();
     for (const bucket of groups.keys()) this.checkBucket(bucket);
-    for (const [bucket, entries] of groups) this.take(bucket, entries);
+    for (const [bucket, entries] of groups) this.take(bucket, entries, entrySize);
   }
 
-  private take(bucket: string, entries: readonly T[]): void {
+  /** `entrySize`: an entry's estimated bytes (the value check's walk), else the tier's average weighs it. */
+  private take(bucket: string, entries: readonly T[], entrySize: number): void {
     this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length });
     this.stats.pendingEntries += entries.length;
-    this.accepted(entries.length, entries.length * this.entryEstimate());
+    this.accepted(entries.length, Math.ceil(entries.length * (entrySize >= 0 ? entrySize : this.entryEstimate())));
   }
 
   /** A chunk of `count` entries encoded by the main thread's codec as one array. */
@@ -341,9 +343,11 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
       if (entries.length === 0) return;
       core.assertRoom();
       // Values too: one refused entry refuses the call (its path indexes `entries`).
-      if (!core.admitted(entries)) return;
-      if (!groups) core.append(core.name, entries);
-      else core.appendGroups(groups);
+      const size = core.admitted(entries);
+      if (size === false) return;
+      const entrySize = size >= 0 ? size / entries.length : UNKNOWN_SIZE;
+      if (!groups) core.append(core.name, entries, entrySize);
+      else core.appendGroups(groups, entrySize);
     },
     loadEntries: (o) => handled(core.loadEntries(o)),
   });

@@ -124,10 +124,14 @@ export abstract class TierCore<Batch> {
     this.untakenEntries += entries;
   }
 
-  /** A value's size before encoding: exact for bytes, else an estimate (`entryEstimate`). */
-  protected weightOf(value: unknown): number {
+  /**
+   * A value's size before encoding: exact for bytes, else the size its value check estimated while walking it,
+   * else the tier's average (`entryEstimate`: a codec without a value rule, a vouched frame).
+   */
+  protected weightOf(value: unknown, size: number): number {
     if (value instanceof Uint8Array) return value.byteLength;
-    return value instanceof Encoded ? value.bytes.byteLength : this.entryEstimate();
+    if (value instanceof Encoded) return value.bytes.byteLength;
+    return size >= 0 ? size : this.entryEstimate();
   }
 
   /** Bytes committed per accepted entry so far (1 KiB before the first commit). */
@@ -144,6 +148,13 @@ export abstract class TierCore<Batch> {
       this.drainWaiters = [];
       for (const w of waiters) w();
     }
+  }
+
+  /** An accepted write that a newer one replaced before any flush took it (a one-slot tier): it holds nothing now. */
+  protected superseded(bytes: number): void {
+    this.untakenBytes -= bytes;
+    this.untakenEntries -= 1;
+    this.settle(bytes, 1);
   }
 
   /** Everything not yet taken by a flush is settled (nothing pending any more: rolled back or taken elsewhere). */
@@ -175,14 +186,17 @@ export abstract class TierCore<Batch> {
    * Whether a record write may be buffered: throws when the tier is not writable or the backend can never store
    * `key`; false when `valueCheck` refuses `value` (see `admitted`).
    */
-  protected acceptable(key: string, value: unknown): boolean {
+  protected acceptable(key: string, value: unknown): number | false {
     this.assertWritable();
     this.checkKey(key);
     return this.admitted(value);
   }
 
-  /** False when `valueCheck` refuses `value`: it is not buffered, and the refusal fails the next flush. */
-  admitted(value: unknown): boolean {
+  /**
+   * False when `valueCheck` refuses `value`: it is not buffered, and the refusal fails the next flush. Else its
+   * estimated size (UNKNOWN_SIZE when not walked), for `weightOf`.
+   */
+  admitted(value: unknown): number | false {
     return admit(this.valueCheck, value, (err) => this.refuse(err));
   }
 

@@ -22,10 +22,11 @@ export class KvCore<T> extends KeyedTierCore<T> {
   }
 
   put(key: string, value: T): void {
-    if (!this.acceptable(key, value)) return;
+    const size = this.acceptable(key, value);
+    if (size === false) return;
     this.pending.set(key, value);
     this.stats.pendingEntries = this.pending.size;
-    this.accepted(1, this.weightOf(value));
+    this.accepted(1, this.weightOf(value, size));
   }
 
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {

@@ -11,6 +11,8 @@ import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } f
 interface PendingSnapshot<T> {
   key: string;
   value: T;
+  /** What accepting it weighed (inline tiers: settled at once if a newer record replaces it untaken). */
+  weight: number;
 }
 
 /** Accepts already-filtered, already-keyed snapshots; the actor in a worker drives it directly. */
@@ -27,12 +29,17 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 
   put(key: string, value: T): void {
-    if (!this.acceptable(key, value)) return;
+    const size = this.acceptable(key, value);
+    if (size === false) return;
     // One slot: another key displaces the pending record (the core decides what that owes, see `displacing`).
     if (this.pending && this.pending.key !== key) this.displacing();
-    this.pending = { key, value };
+    const replaced = this.pending;
+    const weight = this.weightOf(value, size);
+    this.pending = { key, value, weight };
     this.stats.pendingEntries = 1;
-    this.accepted(1, this.weightOf(value));
+    // The replaced record is no longer held: it must not count toward maxPendingBytes until the next flush.
+    if (replaced !== undefined && this.selfWeighing) this.superseded(replaced.weight);
+    this.accepted(1, weight);
   }
 
   protected takePending(): PendingSnapshot<T> | undefined {

@@ -6,12 +6,18 @@
  */
 import { bigintJsonCodec } from "../codec/bigint.js";
 import { jsonCodec } from "../codec/json.js";
-import { assertStorableJson } from "../codec/strict.js";
+import { storableJsonSize } from "../codec/strict.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { assertStorableWalFrame } from "../wal/storable.js";
 
-/** Throws the CodecError("encode-failed", …, { path }) the codec would throw for `value`. */
-export type ValueCheck = (value: unknown) => void;
+/**
+ * Throws the CodecError("encode-failed", …, { path }) the codec would throw for `value`; else returns about how
+ * many bytes it will encode to (the write's backpressure weight, docs/design.md §3.19), or UNKNOWN_SIZE.
+ */
+export type ValueCheck = (value: unknown) => number;
+
+/** A value admitted without walking it (a vouched frame, a codec without a value rule): weighed by estimate. */
+export const UNKNOWN_SIZE = -1;
 
 /** The frame `vouchWalFrame` named: the one save in progress whose frame needs no walk. */
 let vouched: object | undefined;
@@ -27,14 +33,9 @@ export function vouchWalFrame(frame: object | undefined): void {
 }
 
 const checks = new Map<unknown, ValueCheck>([
-  [jsonCodec, (v) => assertStorableJson(v, "reject")],
-  [bigintJsonCodec, (v) => assertStorableJson(v, "tag")],
-  [
-    walFrameCodec,
-    (v) => {
-      if (v !== vouched || v === undefined) assertStorableWalFrame(v);
-    },
-  ],
+  [jsonCodec, (v) => storableJsonSize(v, "reject")],
+  [bigintJsonCodec, (v) => storableJsonSize(v, "tag")],
+  [walFrameCodec, (v) => (v !== vouched || v === undefined ? assertStorableWalFrame(v) : UNKNOWN_SIZE)],
 ]);
 
 /** The value rule of a built-in codec (undefined for any other codec). */
@@ -42,12 +43,14 @@ export function valueCheckFor(codec: unknown): ValueCheck | undefined {
   return checks.get(codec);
 }
 
-/** Runs `check`; a refused value goes to `refuse` (the tier's refusal: the next flush rejects) and false is returned. */
-export function admit(check: ValueCheck | undefined, value: unknown, refuse: (err: Error) => void): boolean {
-  if (check === undefined) return true;
+/**
+ * Runs `check`: the value's estimated encoded size when it passes (UNKNOWN_SIZE when nothing walked it), or false
+ * when it is refused (the refusal went to `refuse`). Compare with `=== false`: a size is a number.
+ */
+export function admit(check: ValueCheck | undefined, value: unknown, refuse: (err: Error) => void): number | false {
+  if (check === undefined) return UNKNOWN_SIZE;
   try {
-    check(value);
-    return true;
+    return check(value);
   } catch (err) {
     refuse(err as Error);
     return false;

@@ -4,11 +4,17 @@
  * Layer 0.
  */
 import { CodecError } from "../errors.js";
-import { assertStorableJson } from "../codec/strict.js";
+import { storableJsonSize } from "../codec/strict.js";
 import { findWalFrameProblem, type WALFrame } from "./frame.js";
 
-/** Throws CodecError("encode-failed", …, { path }) for a frame the frame codec could not store. */
-export function assertStorableWalFrame(frame: unknown): void {
+/** About the bytes of a sealed frame beyond its path and change: the envelope's names, numbers and the checksum. */
+const FRAME_OVERHEAD_BYTES = 256;
+
+/**
+ * Throws CodecError("encode-failed", …, { path }) for a frame the frame codec could not store; else returns about
+ * how many bytes it encodes to (a backpressure weight: `storableJsonSize`).
+ */
+export function assertStorableWalFrame(frame: unknown): number {
   let found: ReturnType<typeof findWalFrameProblem>;
   try {
     found = findWalFrameProblem(frame);
@@ -22,7 +28,7 @@ export function assertStorableWalFrame(frame: unknown): void {
   }
   // The shape check leaves these to canonical JSON (every other stored field is a number or a fixed string).
   const f = frame as WALFrame;
-  assertStorableJson(f.change, "reject", "$.change");
-  assertStorableJson(f.path, "reject", "$.path");
-  if (f.checksum !== undefined && f.checksum !== "") assertStorableJson(f.checksum, "reject", "$.checksum");
+  let bytes = FRAME_OVERHEAD_BYTES + storableJsonSize(f.change, "reject", "$.change") + storableJsonSize(f.path, "reject", "$.path");
+  if (f.checksum !== undefined && f.checksum !== "") bytes += storableJsonSize(f.checksum, "reject", "$.checksum");
+  return bytes;
 }

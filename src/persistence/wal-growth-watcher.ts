@@ -10,7 +10,7 @@
 import type { BatchOp } from "../backend/types.js";
 import { StorageError } from "../errors.js";
 import { jsonCodec } from "../codec/json.js";
-import type { CommitWatcherContext, CommitWatcherDefinition } from "../engine/commit-watchers.js";
+import type { CommitWatcherContext, CommitWatcherDefinition, WatcherJobOutcome } from "../engine/commit-watchers.js";
 import type { BaseStorageTier, KvStorageTier } from "../tier/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { splitWalFrameKey } from "../wal/keys.js";
@@ -64,6 +64,18 @@ interface FoldState extends BackgroundFoldRule {
   walBytes: number;
 }
 
+/**
+ * Frames of one graph that one batch committed while the graph's compaction was running. The job reads the WAL
+ * when the actor's mailbox reaches it, not when it was asked for, and a batch queued behind it commits before its
+ * outcome arrives here: whether it covered them is known only from the seq it folded to.
+ */
+interface CommittedWhileCompacting {
+  readonly batch: number;
+  lastSeq: number;
+  frames: number;
+  bytes: number;
+}
+
 export const walGrowthWatcher: CommitWatcherDefinition<BackgroundFoldRule> = {
   name: WAL_GROWTH_WATCHER,
   create: (ctx) => new WalGrowth(ctx),
@@ -75,7 +87,10 @@ class WalGrowth {
   readonly #growth = new Map<string, { frames: number; bytes: number }>();
   /** Graphs folded by size, by name. */
   readonly #folds = new Map<string, FoldState>();
-  readonly #compacting = new Set<string>();
+  /** Graphs whose compaction is running, with what was committed to them since it was asked for (by batch). */
+  readonly #compacting = new Map<string, CommittedWhileCompacting[]>();
+  /** Number of the batch being counted, so one batch's frames of a compacting graph make one record. */
+  #batch = 0;
 
   constructor(ctx: CommitWatcherContext) {
     this.#ctx = ctx;
@@ -90,6 +105,7 @@ class WalGrowth {
   committed(batch: readonly BatchOp[]): void {
     const auto = this.#ctx.options.autoCompact;
     if (auto === undefined && this.#folds.size === 0) return;
+    const batchNo = ++this.#batch;
     for (const op of batch) {
       if (op.op !== "put") continue;
       const bytes = op.value.byteLength;
@@ -98,40 +114,91 @@ class WalGrowth {
         // A baseline of a graph folded by size was written (attach's own): the WAL before it no longer counts.
         folded.baselineBytes = bytes;
         folded.walBytes = 0;
+        const during = this.#compacting.get(op.key);
+        if (during !== undefined) during.length = 0;
         continue;
       }
-      const graph = splitWalFrameKey(op.key)?.graphName;
-      if (graph === undefined) continue;
-      let due = false;
-      if (auto !== undefined) {
-        let g = this.#growth.get(graph);
-        if (!g) this.#growth.set(graph, (g = { frames: 0, bytes: 0 }));
-        g.frames++;
-        g.bytes += bytes;
-        due =
-          (auto.everyFrames !== undefined && g.frames >= auto.everyFrames) ||
-          (auto.everyBytes !== undefined && g.bytes >= auto.everyBytes);
+      const frame = splitWalFrameKey(op.key);
+      if (frame === undefined) continue;
+      const graph = frame.graphName;
+      const during = this.#compacting.get(graph);
+      if (during !== undefined) {
+        // Counted when the compaction ends, against the seq it folded to: see #settle.
+        const last = during[during.length - 1];
+        if (last !== undefined && last.batch === batchNo) {
+          last.lastSeq = Math.max(last.lastSeq, frame.seq);
+          last.frames++;
+          last.bytes += bytes;
+        } else during.push({ batch: batchNo, lastSeq: frame.seq, frames: 1, bytes });
+        continue;
       }
-      const fold = this.#folds.get(graph);
-      if (fold !== undefined) {
-        fold.walBytes += bytes;
-        due ||= fold.walBytes > fold.ratio * Math.max(fold.baselineBytes, fold.minBytes);
-      }
-      if (due && !this.#compacting.has(graph)) this.#compact(graph);
+      this.#count(graph, 1, bytes);
+      if (this.#due(graph)) this.#compact(graph);
     }
   }
 
+  /** Adds frames committed to `graphName` to what its rules compare (the autoCompact counts, the fold's WAL bytes). */
+  #count(graphName: string, frames: number, bytes: number): void {
+    if (this.#ctx.options.autoCompact !== undefined) {
+      let g = this.#growth.get(graphName);
+      if (!g) this.#growth.set(graphName, (g = { frames: 0, bytes: 0 }));
+      g.frames += frames;
+      g.bytes += bytes;
+    }
+    const fold = this.#folds.get(graphName);
+    if (fold !== undefined) fold.walBytes += bytes;
+  }
+
+  #due(graphName: string): boolean {
+    const auto = this.#ctx.options.autoCompact;
+    const g = this.#growth.get(graphName);
+    if (auto !== undefined && g !== undefined) {
+      if (auto.everyFrames !== undefined && g.frames >= auto.everyFrames) return true;
+      if (auto.everyBytes !== undefined && g.bytes >= auto.everyBytes) return true;
+    }
+    const fold = this.#folds.get(graphName);
+    return fold !== undefined && fold.walBytes > fold.ratio * Math.max(fold.baselineBytes, fold.minBytes);
+  }
+
   #compact(graphName: string): void {
-    this.#compacting.add(graphName);
+    this.#compacting.set(graphName, []);
     this.#growth.set(graphName, { frames: 0, bytes: 0 });
     const fold = this.#folds.get(graphName);
     if (fold !== undefined) fold.walBytes = 0;
     const keep = this.#ctx.options.autoCompact?.keepFrames;
     const args: EngineCompactGraphOptions & { graphName: string } = { graphName, ...(keep !== undefined ? { keepFrames: keep } : {}) };
-    // A failure reached onError (the graph name as its context); the next growth tries again.
-    void this.#ctx.runJob(COMPACT_GRAPH_JOB, args, graphName).then((outcome) => {
-      this.#compacting.delete(graphName);
-      if (outcome.ok && fold !== undefined) fold.baselineBytes = (outcome.value as CompactionResult).baselineBytes;
-    });
+    // A failure reached onError (the graph name as its context).
+    void this.#ctx.runJob(COMPACT_GRAPH_JOB, args, graphName).then((outcome) => this.#settle(graphName, outcome));
+  }
+
+  /**
+   * A compaction of `graphName` ended. Batches committed while it ran were not counted then (the job may or may not
+   * have read them): those above the seq it folded to are still WAL above the baseline, and count now. With no
+   * further commit to come (the burst was over), nothing else would start the fold they may make due, and the WAL
+   * would stay past the bound while idle; so the rule is checked here too.
+   * A failed compaction folded nothing: only what was committed while it ran counts (the growth before it is not
+   * counted again), so it is retried once the graph grew past its threshold anew, never in a loop while idle.
+   */
+  #settle(graphName: string, outcome: WatcherJobOutcome): void {
+    const during = this.#compacting.get(graphName) ?? [];
+    this.#compacting.delete(graphName);
+    const fold = this.#folds.get(graphName);
+    let covered = Number.NEGATIVE_INFINITY;
+    if (outcome.ok) {
+      const result = outcome.value as CompactionResult;
+      covered = result.baselineSeq;
+      if (fold !== undefined) fold.baselineBytes = result.baselineBytes;
+    }
+    let frames = 0;
+    let bytes = 0;
+    for (const b of during) {
+      // A batch partly covered (a backend whose batches are not atomic, a torn tail frame) counts whole: counting
+      // too much only brings the next fold sooner, too little would let the WAL pass the bound.
+      if (b.lastSeq <= covered) continue;
+      frames += b.frames;
+      bytes += b.bytes;
+    }
+    this.#count(graphName, frames, bytes);
+    if (this.#due(graphName)) this.#compact(graphName);
   }
 }

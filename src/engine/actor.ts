@@ -22,7 +22,7 @@ import { resolveCodec } from "./codecs.js";
 import { GroupCommit } from "./group-commit.js";
 import { ActorStats } from "./actor-stats.js";
 import type { ActorJob, ActorJobContext } from "./jobs.js";
-import { CommitWatchers, type CommitWatcherDefinition, type WatcherJobOutcome } from "./commit-watchers.js";
+import { CommitWatchers, isRetryableJobFailure, type CommitWatcherDefinition, type WatcherJobOutcome } from "./commit-watchers.js";
 import {
   type ActorApi,
   type ActorEvent,
@@ -397,7 +397,7 @@ export class StoreActor implements ActorApi {
       (value) => ({ ok: true, value }),
       (err: unknown) => {
         this.emitError(err instanceof Error ? err : new Error(String(err)), subject);
-        return { ok: false };
+        return { ok: false, retryable: isRetryableJobFailure(err) };
       },
     );
   }
@@ -411,6 +411,7 @@ export class StoreActor implements ActorApi {
    * whose drain failed rejects the call with its error; the actor still ends (the engine is closing either way).
    */
   shutdown(): Promise<void> {
+    this.watchers.close(); // no job they would start could run now
     return this.enqueue(async () => {
       let firstError: unknown;
       for (const [id, { core }] of this.tiers) {

@@ -9,8 +9,19 @@ import type { BatchOp } from "../backend/types.js";
 import { StorageError } from "../errors.js";
 import type { ActorOptions } from "./protocol.js";
 
-/** What a job a watcher asked for came to: its result, or a failure the actor already reported to onError. */
-export type WatcherJobOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false };
+/**
+ * What a job a watcher asked for came to: its result, or a failure the actor already reported to onError.
+ * `retryable`: the failure was the store's (a backend error, a lost lease, a busy store), so the same job may
+ * succeed later; false for what repeating cannot change (a corrupt or incomplete stored graph, a bad argument).
+ */
+export type WatcherJobOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly retryable: boolean };
+
+/** Failures a later run of the same job may not meet: the store's, not the data's. */
+const RETRYABLE_CODES: ReadonlySet<string> = new Set(["backend-error", "store-busy", "worker-unresponsive"]);
+
+export function isRetryableJobFailure(err: unknown): boolean {
+  return err instanceof StorageError && RETRYABLE_CODES.has(err.code);
+}
 
 export interface CommitWatcherContext {
   /** The options the engine opened the store's actor with (e.g. its `autoCompact`). */
@@ -30,6 +41,8 @@ export interface CommitWatcher<Config> {
   committed(batch: readonly BatchOp[]): void;
   /** A config a tier sent under `key` (KvStorageTier.configureCommitWatcher); a later one of the same key replaces it. */
   configure?(key: string, config: Config): void;
+  /** The actor is shutting down: cancel timers (e.g. a retry waiting); no job can run any more. */
+  close?(): void;
 }
 
 /** What the worker entry registers: one watcher instance per store actor. Configs cross threads by structured clone. */
@@ -58,6 +71,17 @@ export class CommitWatchers {
     for (const watcher of this.#all) {
       try {
         watcher.committed(batch);
+      } catch (err) {
+        this.#report(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  }
+
+  /** Tells every watcher the actor is shutting down (one that throws is reported; the others still hear it). */
+  close(): void {
+    for (const watcher of this.#all) {
+      try {
+        watcher.close?.();
       } catch (err) {
         this.#report(err instanceof Error ? err : new Error(String(err)));
       }

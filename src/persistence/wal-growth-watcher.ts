@@ -11,7 +11,7 @@ import type { BatchOp } from "../backend/types.js";
 import { StorageError } from "../errors.js";
 import { jsonCodec } from "../codec/json.js";
 import type { CommitWatcherContext, CommitWatcherDefinition, WatcherJobOutcome } from "../engine/commit-watchers.js";
-import type { BaseStorageTier, KvStorageTier } from "../tier/types.js";
+import type { BaseStorageTier, KvStorageTier, RetryOptions } from "../tier/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { splitWalFrameKey } from "../wal/keys.js";
 import { COMPACT_GRAPH_JOB, type CompactionResult, type EngineCompactGraphOptions } from "./compaction.js";
@@ -76,6 +76,21 @@ interface CommittedWhileCompacting {
   bytes: number;
 }
 
+/** A running compaction of one graph: what was committed to it meanwhile, and the counts it zeroed. */
+interface Compacting {
+  readonly during: CommittedWhileCompacting[];
+  /** The autoCompact counts and the fold's WAL bytes when it was asked for: counted again if it fails. */
+  readonly growth: { readonly frames: number; readonly bytes: number };
+  walBytes: number;
+}
+
+/**
+ * Retries of a failed fold while the graph is still due. Slower than a tier's flush retries (DEFAULT_RETRY, 100 ms
+ * to 10 s): a fold reads the graph's whole WAL, and the actor reports every failed job to onError (a tier reports
+ * once per failing spell), so one report a minute at most once the store keeps failing.
+ */
+const FOLD_RETRY: Required<RetryOptions> = { initialMs: 1_000, maxMs: 60_000 };
+
 export const walGrowthWatcher: CommitWatcherDefinition<BackgroundFoldRule> = {
   name: WAL_GROWTH_WATCHER,
   create: (ctx) => new WalGrowth(ctx),
@@ -88,7 +103,12 @@ class WalGrowth {
   /** Graphs folded by size, by name. */
   readonly #folds = new Map<string, FoldState>();
   /** Graphs whose compaction is running, with what was committed to them since it was asked for (by batch). */
-  readonly #compacting = new Map<string, CommittedWhileCompacting[]>();
+  readonly #compacting = new Map<string, Compacting>();
+  /**
+   * Graphs whose last compaction failed while they are still due: the backoff delay last used, and the timer of
+   * the retry when one is waiting (none while the retry runs). Dropped once a compaction succeeds or none is owed.
+   */
+  readonly #retries = new Map<string, { delay: number; timer: ReturnType<typeof setTimeout> | undefined }>();
   /** Number of the batch being counted, so one batch's frames of a compacting graph make one record. */
   #batch = 0;
 
@@ -114,14 +134,17 @@ class WalGrowth {
         // A baseline of a graph folded by size was written (attach's own): the WAL before it no longer counts.
         folded.baselineBytes = bytes;
         folded.walBytes = 0;
-        const during = this.#compacting.get(op.key);
-        if (during !== undefined) during.length = 0;
+        const running = this.#compacting.get(op.key);
+        if (running !== undefined) {
+          running.during.length = 0;
+          running.walBytes = 0; // should that fold fail, this baseline still reset the WAL it counts
+        }
         continue;
       }
       const frame = splitWalFrameKey(op.key);
       if (frame === undefined) continue;
       const graph = frame.graphName;
-      const during = this.#compacting.get(graph);
+      const during = this.#compacting.get(graph)?.during;
       if (during !== undefined) {
         // Counted when the compaction ends, against the seq it folded to: see #settle.
         const last = during[during.length - 1];
@@ -133,7 +156,8 @@ class WalGrowth {
         continue;
       }
       this.#count(graph, 1, bytes);
-      if (this.#due(graph)) this.#compact(graph);
+      // A retry waiting on its timer runs the fold: growth meanwhile neither starts a second one nor skips the backoff.
+      if (this.#due(graph) && this.#retries.get(graph)?.timer === undefined) this.#compact(graph);
     }
   }
 
@@ -161,9 +185,10 @@ class WalGrowth {
   }
 
   #compact(graphName: string): void {
-    this.#compacting.set(graphName, []);
-    this.#growth.set(graphName, { frames: 0, bytes: 0 });
     const fold = this.#folds.get(graphName);
+    const growth = this.#growth.get(graphName) ?? { frames: 0, bytes: 0 };
+    this.#compacting.set(graphName, { during: [], growth, walBytes: fold?.walBytes ?? 0 });
+    this.#growth.set(graphName, { frames: 0, bytes: 0 });
     if (fold !== undefined) fold.walBytes = 0;
     const keep = this.#ctx.options.autoCompact?.keepFrames;
     const args: EngineCompactGraphOptions & { graphName: string } = { graphName, ...(keep !== undefined ? { keepFrames: keep } : {}) };
@@ -176,18 +201,28 @@ class WalGrowth {
    * have read them): those above the seq it folded to are still WAL above the baseline, and count now. With no
    * further commit to come (the burst was over), nothing else would start the fold they may make due, and the WAL
    * would stay past the bound while idle; so the rule is checked here too.
-   * A failed compaction folded nothing: only what was committed while it ran counts (the growth before it is not
-   * counted again), so it is retried once the graph grew past its threshold anew, never in a loop while idle.
+   * A failed compaction (a transient backend failure, a full disk) folded nothing: the growth it zeroed counts again,
+   * and while the graph is due it is retried after a backoff, not only once new growth arrives: an idle store would
+   * otherwise keep its WAL past the bound, and restore read all of it.
    */
   #settle(graphName: string, outcome: WatcherJobOutcome): void {
-    const during = this.#compacting.get(graphName) ?? [];
+    const running = this.#compacting.get(graphName);
     this.#compacting.delete(graphName);
+    const during = running?.during ?? [];
     const fold = this.#folds.get(graphName);
     let covered = Number.NEGATIVE_INFINITY;
     if (outcome.ok) {
       const result = outcome.value as CompactionResult;
       covered = result.baselineSeq;
       if (fold !== undefined) fold.baselineBytes = result.baselineBytes;
+      this.#retries.delete(graphName); // the backoff starts over at the next failure
+    } else if (running !== undefined && outcome.retryable) {
+      const g = this.#growth.get(graphName);
+      if (g !== undefined) {
+        g.frames += running.growth.frames;
+        g.bytes += running.growth.bytes;
+      }
+      if (fold !== undefined) fold.walBytes += running.walBytes;
     }
     let frames = 0;
     let bytes = 0;
@@ -199,6 +234,32 @@ class WalGrowth {
       bytes += b.bytes;
     }
     this.#count(graphName, frames, bytes);
-    if (this.#due(graphName)) this.#compact(graphName);
+    if (!this.#due(graphName)) this.#retries.delete(graphName); // nothing owed (attach wrote a baseline meanwhile)
+    else if (outcome.ok) this.#compact(graphName);
+    else if (outcome.retryable) this.#retryLater(graphName);
+    // A failure repeating cannot fix (a corrupt or incomplete stored graph): its growth was dropped, so it is tried
+    // again only once the graph grew past its threshold anew, never in a loop reporting the same error.
+  }
+
+  /** The actor is shutting down: no retry may start a job it cannot run. */
+  close(): void {
+    for (const retry of this.#retries.values()) if (retry.timer !== undefined) clearTimeout(retry.timer);
+    this.#retries.clear();
+  }
+
+  /** Exponential backoff with jitter (half to full delay, as a tier's flush retries), capped at FOLD_RETRY.maxMs. */
+  #retryLater(graphName: string): void {
+    const retry = this.#retries.get(graphName) ?? { delay: 0, timer: undefined };
+    if (retry.timer !== undefined) return;
+    retry.delay = retry.delay === 0 ? FOLD_RETRY.initialMs : Math.min(FOLD_RETRY.maxMs, retry.delay * 2);
+    // Unref'd: a waiting retry never keeps the worker alive; close() clears it when the actor shuts down.
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      if (this.#compacting.has(graphName)) return; // defensive: one fold per graph at a time
+      if (this.#due(graphName)) this.#compact(graphName);
+      else this.#retries.delete(graphName);
+    }, retry.delay * (0.5 + Math.random() / 2));
+    retry.timer.unref();
+    this.#retries.set(graphName, retry);
   }
 }

@@ -36,7 +36,7 @@ describe("joint loads in the store actor", () => {
   it("reads a message's loads of one tier with one readMany and answers each in order", async () => {
     const rows: Array<[string, unknown]> = Array.from({ length: 40 }, (_, i) => [`k/${String(i).padStart(2, "0")}`, json({ i })]);
     const path = storeWith(rows);
-    actor = new StoreActor({ store: { kind: "sqlite", path }, counters: new ActorCounters().buffer });
+    actor = new StoreActor({ store: { kind: "sqlite", path }, synchronous: "FULL", counters: new ActorCounters().buffer });
     await actor.ready();
     const spec: TierSpec = { kind: "kv", name: "kv", debounceMs: undefined, compactEvery: undefined, codec: { kind: "builtin", name: "json" } };
     expect((await actor.apply([{ t: "open", tier: 1, spec, id: 1 }])).results.every((r) => r.ok)).toBe(true);

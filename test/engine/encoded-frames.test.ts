@@ -38,7 +38,7 @@ describe("WAL frames encoded by the store actor", () => {
   });
 
   it("wait in the tier in one buffer of their batch's own, a refused frame alone refused, the rest stored as saved", async () => {
-    actor = new StoreActor({ store: { kind: "memory", name: `encoded-frames-${process.pid}` }, counters: new ActorCounters().buffer });
+    actor = new StoreActor({ store: { kind: "memory", name: `encoded-frames-${process.pid}` }, synchronous: "FULL", counters: new ActorCounters().buffer });
     await actor.ready();
     const spec = { kind: "kv" as const, name: "wal", debounceMs: HELD, compactEvery: undefined, codec: { kind: "builtin" as const, name: walFrameCodec.name } };
     expect((await actor.apply([{ t: "open", tier: 1, spec, id: 1 }])).results.every((r) => r.ok)).toBe(true);

@@ -31,7 +31,7 @@ describe("key checks per write, store actor", () => {
   });
 
   it("a put the main thread's proxy already checked is not checked again by the shared rule in the worker", async () => {
-    actor = new StoreActor({ store: { kind: "memory", name: `key-checks-${process.pid}` }, counters: new ActorCounters().buffer });
+    actor = new StoreActor({ store: { kind: "memory", name: `key-checks-${process.pid}` }, synchronous: "FULL", counters: new ActorCounters().buffer });
     await actor.ready();
     const spec = { kind: "kv" as const, name: "kv", debounceMs: HELD, compactEvery: undefined, codec: { kind: "builtin" as const, name: "json" } };
     const opened = await actor.apply([{ t: "open", tier: 1, spec, id: 1 }]);

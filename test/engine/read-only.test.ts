@@ -156,7 +156,7 @@ describe("read-only engine stores", () => {
     const messages = await writer.kill();
     expect(messages.find((m) => m.t === "error")).toBeUndefined();
     const acks = messages.filter((m) => m.t === "ack");
-    const last = acks[acks.length - 1] as { seq: number; digest: string };
+    const last = acks[acks.length - 1] as unknown as { seq: number; digest: string };
     for (let i = 0; i < 3; i++) await follower.poll(); // the store is at rest now
 
     // What a restore through a fresh read-only engine store reads.

@@ -20,7 +20,7 @@ describe("the actor's comlink endpoint", () => {
     const seenByComlink: unknown[] = [];
     const seenByEntry: unknown[] = [];
     const listener = (ev: MessageEvent): void => void seenByComlink.push(ev.data);
-    endpoint.addEventListener("message", listener as EventListener);
+    endpoint.addEventListener("message", listener as Parameters<typeof endpoint.addEventListener>[1]);
     port2.on("message", (m: unknown) => seenByEntry.push(m));
     endpoint.start?.();
     try {
@@ -33,7 +33,7 @@ describe("the actor's comlink endpoint", () => {
       expect(isWritesMessage(seenByEntry[0])).toBe(true);
       expect(unpackWrites(seenByEntry[0] as Parameters<typeof unpackWrites>[0])).toEqual(ops);
 
-      endpoint.removeEventListener("message", listener as EventListener);
+      endpoint.removeEventListener("message", listener as Parameters<typeof endpoint.addEventListener>[1]);
       port1.postMessage({ type: "GET", id: "2", path: [] });
       await nextTurn();
       expect(seenByComlink).toHaveLength(1);

@@ -25,7 +25,7 @@ describe("typed errors across the actor's port", () => {
       type: () => new TypeError("bad argument"),
     };
     expose({ fail: async (kind: string) => Promise.reject(thrown[kind]!()) }, portEndpoint(port2));
-    const remote = wrap<{ fail(kind: string): Promise<never> }>(portEndpoint(port1));
+    const remote = wrap<{ fail(kind: string): Promise<void> }>(portEndpoint(port1));
     try {
       const got = await Promise.all(Object.keys(thrown).map((k) => remote.fail(k).catch((e: unknown) => e)));
       expect(got[0]).toBeInstanceOf(StorageError);

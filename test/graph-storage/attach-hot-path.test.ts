@@ -162,7 +162,7 @@ describe("attach hot path: frames identical to the whole-snapshot diff", () => {
             apply(g, o);
             const after = g.snapshot();
             const written = r.saved.slice(from);
-            const tNs = written[0]?.frame.frame_t_ns ?? 0;
+            const tNs = Number(written[0]?.frame.frame_t_ns ?? 0);
             expectSameFrames(
               written.map((w) => w.frame),
               expectedFrames(before, after, baseSeq, tNs, codec === "json"),
@@ -190,7 +190,7 @@ describe("attach hot path: frames identical to the whole-snapshot diff", () => {
     expect(r.saved).toEqual([]);
     g.set("c", "go");
     const written = r.saved.map((w) => w.frame);
-    expectSameFrames(written, expectedFrames(before, g.snapshot(), 1, written[0]?.frame_t_ns ?? 0, false));
+    expectSameFrames(written, expectedFrames(before, g.snapshot(), 1, Number(written[0]?.frame_t_ns ?? 0), false));
     expect(written.map((f) => f.path)).toEqual(["a", "b", "c", "d", "m::f"]);
     await h.dispose();
   });
@@ -216,7 +216,7 @@ describe("attach hot path: queued waves and failed saves", () => {
     const written = r.saved.map((w) => w.frame);
     const expected: WALFrame[] = [];
     for (let i = 1; i < snaps.length; i++) {
-      const tNs = written[expected.length]?.frame_t_ns ?? 0;
+      const tNs = Number(written[expected.length]?.frame_t_ns ?? 0);
       const [before, after] = [snaps[i - 1] as GraphPersistSnapshot, snaps[i] as GraphPersistSnapshot];
       expected.push(...expectedFrames(before, after, 1 + expected.length, tNs, false));
     }

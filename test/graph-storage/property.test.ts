@@ -167,7 +167,7 @@ const sqliteStore = inlineStore(() => {
 let storeCounter = 0;
 /** Engine stores stay open in their actor until the engine closes; their directories are removed after that. */
 const engineDirs: Array<() => void> = [];
-function engineStore(engine: () => StorageEngine, kind: StoreSpec["kind"]): OpenStore {
+function engineStore(engine: () => StorageEngine, kind: "memory" | "file" | "sqlite"): OpenStore {
   return () => {
     const { dir, cleanup } = tempDir();
     engineDirs.push(cleanup);

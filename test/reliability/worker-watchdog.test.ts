@@ -189,6 +189,7 @@ describe("watchdog options", () => {
 describe("worker death and the other stores on it", () => {
   it.for(["exit", "hang"] as const)(
     "%s: another store's tiers keep working; its unacknowledged write fails its next flush with worker-crashed",
+    { timeout: 120_000 },
     async (death) => {
       const reported: Error[] = [];
       const e = engineWith(reported);
@@ -219,7 +220,6 @@ describe("worker death and the other stores on it", () => {
       expect(await kvA.load("acked")).toBe(1);
       expect(codeOf(await settled(e.close()))).toBe("resolved");
     },
-    120_000,
   );
 });
 

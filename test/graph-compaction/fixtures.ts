@@ -10,7 +10,7 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
-import type { StoreSpec } from "../../src/engine/index.js";
+import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
 import { createGraph } from "../../src/graph/graph.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import type { GraphPersistSnapshot, JsonValue, ReactiveGraph } from "../../src/graph/types.js";
@@ -21,6 +21,7 @@ import { walFrameCodec } from "../../src/wal/codec.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey } from "../../src/wal/keys.js";
+import { until } from "../support/wait.js";
 
 /** Deterministic PRNG (mulberry32), the project's one. */
 export { mulberry32 as rng } from "../../src/base/prng.js";
@@ -152,3 +153,59 @@ export async function restoredSnapshot(pair: RestorePair): Promise<GraphPersistS
 }
 
 type RestorePair = { snapshot: SnapshotStorageTier<GraphCheckpointRecord>; wal: KvStorageTier<WALFrame> };
+
+// ---- background folds through the engine (fold-after-burst, fold-retry) ----------------------------------------
+
+/** Attach's defaults (src/persistence/attach.ts): baselineRatio 2, baselines under 64 KiB count as 64 KiB. */
+export const BASELINE_RATIO = 2;
+export const MIN_BASELINE_BYTES = 64 * 1024;
+/** Characters of each value a fold test's burst sets: each frame stores at least that many bytes. */
+export const BURST_VALUE_CHARS = 640;
+
+/** A graph's engine tiers on one store (defaults: the actor folds its WAL in the background). */
+export function enginePair(e: StorageEngine, store: StoreSpec) {
+  return {
+    snapshot: e.snapshot<GraphCheckpointRecord>(store),
+    wal: e.kv<WALFrame>(store, { codec: walFrameCodec }),
+  };
+}
+
+/**
+ * The stored baseline and the WAL frames above its seq: their count and stored bytes (the codecs' encodings).
+ * `folding`: a frame listed was gone when read (a fold committed between the reads), so the figures are not one
+ * state of the store and the caller polls again.
+ */
+export async function aboveBaseline({ snapshot, wal }: ReturnType<typeof enginePair>) {
+  const baseline = await snapshot.load(GRAPH);
+  if (baseline === undefined) throw new Error("no baseline stored");
+  const prefix = graphWalPrefix(GRAPH);
+  const keys = (await wal.list(`${prefix}/`)).filter((k) => (parseWalFrameKey(prefix, k) ?? -1) > baseline.seq);
+  let bytes = 0;
+  let folding = false;
+  for (const key of keys) {
+    const frame = await wal.load(key);
+    if (frame === undefined) folding = true;
+    else bytes += walFrameCodec.encode(frame).byteLength;
+  }
+  return { baselineSeq: baseline.seq, baselineBytes: jsonCodec.encode(baseline).byteLength, frames: keys.length, bytes, folding };
+}
+
+/** The WAL above the baseline is within attach's default bound (ratio × max(baseline, 64 KiB)), read as one state. */
+export function withinFoldBound(a: Awaited<ReturnType<typeof aboveBaseline>>): boolean {
+  return !a.folding && a.bytes <= BASELINE_RATIO * Math.max(a.baselineBytes, MIN_BASELINE_BYTES);
+}
+
+/**
+ * Polls until the WAL above the baseline is within the bound while nothing writes (only the store's watcher can
+ * fold it); a timeout names the last figures read and `context()`.
+ */
+export async function untilWithinFoldBound(pair: ReturnType<typeof enginePair>, timeoutMs: number, context = (): string => ""): Promise<void> {
+  let last: Awaited<ReturnType<typeof aboveBaseline>> | undefined;
+  await until(
+    async () => withinFoldBound((last = await aboveBaseline(pair))),
+    "the WAL above the baseline to be within ratio × baseline while idle",
+    { timeoutMs, intervalMs: 20 },
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}: ${JSON.stringify(last)}${context()}`);
+  });
+}

@@ -6,23 +6,25 @@
  */
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { jsonCodec, jsonCodecFor } from "../../src/codec/json.js";
+import { jsonCodecFor } from "../../src/codec/json.js";
 import { openStorageEngineForTests } from "../../src/engine/engine.js";
 import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import type { WALFrame } from "../../src/wal/frame.js";
-import { graphWalPrefix, parseWalFrameKey } from "../../src/wal/keys.js";
-import { until } from "../support/wait.js";
-import { GRAPH, buildGraph, restoredSnapshot, tempDir } from "./fixtures.js";
+import {
+  BASELINE_RATIO,
+  BURST_VALUE_CHARS,
+  MIN_BASELINE_BYTES,
+  aboveBaseline,
+  buildGraph,
+  enginePair,
+  restoredSnapshot,
+  tempDir,
+  untilWithinFoldBound,
+} from "./fixtures.js";
 
 const GATED_FOLD_WORKER = fileURLToPath(new URL("./fixtures/gated-fold-worker.mjs", import.meta.url));
 /** The message the worker entry opens its gate on (fixtures/gated-fold-worker.mjs OPEN_FOLD_GATE). */
 const OPEN_FOLD_GATE = "graphrefly.test-open-fold-gate";
-/** Attach's defaults (src/persistence/attach.ts): baselineRatio 2, baselines under 64 KiB count as 64 KiB. */
-const RATIO = 2;
-const MIN_BASELINE_BYTES = 64 * 1024;
 
 const tmp = tempDir("fold-after-burst");
 afterAll(() => tmp.remove());
@@ -32,38 +34,11 @@ afterEach(async () => {
   engine = undefined;
 });
 
-function enginePair(e: StorageEngine, store: StoreSpec) {
-  return {
-    snapshot: e.snapshot<GraphCheckpointRecord>(store),
-    wal: e.kv<WALFrame>(store, { codec: walFrameCodec }),
-  };
-}
-
-/** The stored baseline and the WAL frames above its seq: their count and stored bytes (the codecs' encodings). */
-async function aboveBaseline({ snapshot, wal }: ReturnType<typeof enginePair>) {
-  const baseline = await snapshot.load(GRAPH);
-  if (baseline === undefined) throw new Error("no baseline stored");
-  const prefix = graphWalPrefix(GRAPH);
-  const keys = (await wal.list(`${prefix}/`)).filter((k) => (parseWalFrameKey(prefix, k) ?? -1) > baseline.seq);
-  let bytes = 0;
-  // A frame listed may be gone when read (a fold committed between the reads): then these figures are not one state
-  // of the store, and the caller polls again.
-  let folding = false;
-  for (const key of keys) {
-    const frame = await wal.load(key);
-    if (frame === undefined) folding = true;
-    else bytes += walFrameCodec.encode(frame).byteLength;
-  }
-  return { baselineSeq: baseline.seq, baselineBytes: jsonCodec.encode(baseline).byteLength, frames: keys.length, bytes, folding };
-}
-
-/** Characters of each value a burst sets: each frame stores at least that many bytes. */
-const VALUE_CHARS = 640;
 const BURST = 400;
 
 /** `count` distinct values of state node "c": one frame each. */
 function burst(graph: ReturnType<typeof buildGraph>, from: number, count: number): void {
-  for (let i = from; i < from + count; i++) graph.set("c", `${"payload ".repeat(VALUE_CHARS / 8)}${i}`);
+  for (let i = from; i < from + count; i++) graph.set("c", `${"payload ".repeat(BURST_VALUE_CHARS / 8)}${i}`);
 }
 
 describe("background folds after a burst (engine, SQLite file, attach defaults)", () => {
@@ -77,7 +52,7 @@ describe("background folds after a burst (engine, SQLite file, attach defaults)"
     const handle = attachSnapshotStorage(graph, [pair]); // defaults: baselines by size, folded in the store's actor
     await handle.flush();
     // The baseline stays under 64 KiB, so a fold is due past RATIO × 64 KiB of frames: each burst is about twice that.
-    expect(BURST * VALUE_CHARS).toBeGreaterThan(RATIO * MIN_BASELINE_BYTES);
+    expect(BURST * BURST_VALUE_CHARS).toBeGreaterThan(BASELINE_RATIO * MIN_BASELINE_BYTES);
 
     // Burst A makes a fold due when it commits: the watcher asks for it then, before this flush answers, and the gate
     // holds it in the actor's mailbox. (The WAL tier's flush, not the handle's: that one then flushes the snapshot
@@ -95,17 +70,7 @@ describe("background folds after a burst (engine, SQLite file, attach defaults)"
     const seqB = await flushedB;
 
     // Nothing is written from here on: only the watcher can start the fold B made due.
-    let last: Awaited<ReturnType<typeof aboveBaseline>> | undefined;
-    await until(
-      async () => {
-        last = await aboveBaseline(pair);
-        return !last.folding && last.bytes <= RATIO * Math.max(last.baselineBytes, MIN_BASELINE_BYTES);
-      },
-      "the WAL above the baseline to be within ratio × baseline while idle",
-      { timeoutMs: 10_000, intervalMs: 20 },
-    ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}: ${JSON.stringify(last)}`);
-    });
+    await untilWithinFoldBound(pair, 10_000);
 
     // The first fold covered burst A only (so B was committed after it read the WAL); the next one covered B.
     const records = e.kv<{ baselineSeq: number; previousBaselineSeq: number }>(store, { codec: jsonCodecFor<{ baselineSeq: number; previousBaselineSeq: number }>() });

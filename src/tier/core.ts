@@ -150,7 +150,7 @@ export abstract class TierCore<Batch> {
     }
   }
 
-  /** An accepted write that a newer one replaced before any flush took it (a one-slot tier): it holds nothing now. */
+  /** An accepted write a newer one replaced before any flush took it (same key, or a one-slot tier): it holds nothing now. */
   protected superseded(bytes: number): void {
     this.untakenBytes -= bytes;
     this.untakenEntries -= 1;

@@ -21,12 +21,35 @@ export class KvCore<T> extends KeyedTierCore<T> {
     super(backend, opts, "kv");
   }
 
+  /**
+   * Inline tiers: the weight of each key saved since the last flush took the pending values, so a newer save of a
+   * key settles the one it replaces (a hot key saved many times in a debounce window holds one value, and must not
+   * fill maxPendingBytes). Values put back after a failed flush have none here: they count until the next flush.
+   */
+  private readonly pendingWeights = new Map<string, number>();
+
   put(key: string, value: T): void {
     const size = this.acceptable(key, value);
     if (size === false) return;
+    const weight = this.weightOf(value, size);
+    if (this.selfWeighing) {
+      const replaced = this.pendingWeights.get(key);
+      if (replaced !== undefined && this.pending.has(key)) this.superseded(replaced);
+      this.pendingWeights.set(key, weight);
+    }
     this.pending.set(key, value);
     this.stats.pendingEntries = this.pending.size;
-    this.accepted(1, this.weightOf(value, size));
+    this.accepted(1, weight);
+  }
+
+  protected override takePending(): Map<string, T> | undefined {
+    this.pendingWeights.clear(); // the taken values' weights settle with their flush
+    return super.takePending();
+  }
+
+  protected override clearPending(): void {
+    this.pendingWeights.clear();
+    super.clearPending();
   }
 
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {

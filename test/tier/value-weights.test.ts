@@ -83,6 +83,23 @@ describe("inline tiers weigh a value by its size", () => {
   });
 });
 
+describe("inline kv tiers count one value per key", () => {
+  it("a hot key saved many times in a debounce window holds one value: no backpressure, the newest lands", async () => {
+    const kv = kvStorage<{ i: number; pad: string }>(memoryBackend(), { debounceMs: 60_000, maxPendingBytes: 256 * 1024 });
+    const { accepted, refused } = saveUntilRefused((i) => kv.save("hot", record(i, 1024)), 2000); // ~2 MB in all
+    expect(refused).toBeUndefined();
+    expect(accepted).toBe(2000);
+    kv.save("other", record(-1, 1024));
+    await kv.flush();
+    expect((await kv.load("hot"))?.i).toBe(1999);
+    expect((await kv.load("other"))?.i).toBe(-1);
+    // Distinct keys each hold a value: the bound still applies to them.
+    const distinct = saveUntilRefused((i) => kv.save(`k${i}`, record(i, 1024)), 2000);
+    expect((distinct.refused as StorageError).code).toBe("backpressure");
+    expect(distinct.accepted).toBeLessThan(300);
+  });
+});
+
 describe("engine stores weigh a value by its size", () => {
   let engine: StorageEngine | undefined;
   afterEach(async () => {

@@ -204,9 +204,8 @@ export const COMPACT_GRAPH_JOB = "compact-graph";
 export type EngineCompactGraphOptions = Omit<CompactGraphOptions, "graphName" | "onTornWrite">;
 
 /**
- * Compacts `graphName` of `store` in the store's actor on `engine` (the `compact-graph` job): it starts in order
- * with the store's other work, after flushing every tier of the store, reads and folds beside it, and commits in
- * order (docs/design.md §3.10). Rejects as compactGraph throws; a misspelt
+ * Compacts `graphName` of `store` in the store's actor on `engine` (the `compact-graph` job), in order with the
+ * store's other work and after flushing every tier of the store. Rejects as compactGraph throws; a misspelt
  * option is a type error here and a TypeError in the job. The promise is engine.runJob's (marked handled,
  * failures reach the engine's onError).
  */

@@ -101,7 +101,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   await ctx.flushAll?.();
   // In a store's actor the read and the fold (seconds for a large graph) run beside the store's flushes, which
   // would otherwise wait for the whole fold. Nothing they commit meanwhile is in the fold's way: new frames lie above
-  // the frames listed, and a baseline written meanwhile is caught before committing (`commitStep`).
+  // the frames listed, and a baseline written meanwhile is caught before committing (see `unchanged`).
   let baselineAtStart: Uint8Array | undefined;
   try {
     if (ctx.release) baselineAtStart = await backend.read(graphName);

@@ -24,12 +24,6 @@ export interface CompactionContext {
    * after the new baseline (the actor passes its own; inline callers on a closed store pass none).
    */
   flushAll?(): Promise<void>;
-  /**
-   * The store's actor: lets its other work (flushes) run while the WAL is read and folded, and runs the commit as
-   * a step of its own (ActorJobContext in src/engine/jobs.ts). Inline callers pass neither.
-   */
-  release?(): void;
-  exclusive?<T>(step: () => Promise<T> | T): Promise<T>;
 }
 
 export interface CompactGraphOptions {
@@ -99,16 +93,6 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     });
   }
   await ctx.flushAll?.();
-  // In a store's actor the read and the fold (seconds for a large graph) run beside the store's flushes, which
-  // would otherwise wait for the whole fold. Nothing they commit meanwhile is in the fold's way: new frames lie above
-  // the frames listed, and a baseline written meanwhile is caught before committing (see `unchanged`).
-  let baselineAtStart: Uint8Array | undefined;
-  try {
-    if (ctx.release) baselineAtStart = await backend.read(graphName);
-  } catch (err) {
-    throw asStorageError(err, `compaction of graph "${graphName}": reading its baseline failed`, { graphName });
-  }
-  ctx.release?.();
 
   // Streamed: frames are read a chunk at a time (backendSource), then screened and folded one by one, so memory is
   // the graph's, not the backlog's.
@@ -162,19 +146,9 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     // Baseline first: a non-atomic batch keeps order, so a reader never sees frames gone under an old baseline.
     ops.unshift({ op: "put", key: graphName, value: bytes });
   }
-  const commitStep = async (): Promise<boolean> => {
-    if (ctx.release && !sameBytes(baselineAtStart, await backend.read(graphName))) {
-      throw new StorageError(
-        "store-busy",
-        `compaction of graph "${graphName}": its baseline was rewritten while the WAL was being folded; nothing was changed`,
-        { graphName },
-      );
-    }
-    return commit(backend, ops);
-  };
   let atomic: boolean;
   try {
-    atomic = await (ctx.exclusive ? ctx.exclusive(commitStep) : commitStep());
+    atomic = await commit(backend, ops);
   } catch (err) {
     throw asStorageError(err, `compaction of graph "${graphName}": committing the new baseline failed`, { graphName });
   }
@@ -254,11 +228,6 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
     throw new TypeError("compactGraph: opts.onTornWrite must be a function");
   }
   return { graphName, keepFrames, onTornWrite };
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }
 
 /** One atomic batch when the backend offers it; otherwise the baseline first (durable), then the deletions. */

@@ -10,6 +10,8 @@
  *   the follower reloads it and the frames above it. A compaction that folds everything a poll would have seen
  *   deletes nothing the follower can miss with a counter (the counter moves); without one, idle polls also read the
  *   baseline every IDLE_BASELINE_POLLS polls.
+ * - A baseline above the last frame (rebaseline, attach's compactEvery) shows no hole until the writer writes on: the
+ *   first poll without new frames after one that applied some reads the baseline, counter or not.
  * - What stops it (typed, through onError and `done`): a hole the baseline does not cover (RestoreError `wal-gap`), a
  *   bad frame with later frames after it (`torn-write-mid-stream`), an unusable baseline, the graph refusing a change
  *   (`phase-failed`), a closed tier or graph. Transient storage failures are reported and the next poll retries.
@@ -128,6 +130,11 @@ interface CheckedOptions {
 
 /** A poll's outcome when the baseline it read no longer matches: start over from that baseline. */
 const RELOAD = Symbol("reload");
+/**
+ * A poll's outcome when it applied frames. It did not look at the baseline, which the writer may have stored above
+ * them (rebaseline, attach's compactEvery: a baseline takes a seq no frame has); the next poll looks.
+ */
+const APPLIED = Symbol("applied");
 
 class Follower {
   private readonly reader: StoredGraphSource;
@@ -144,6 +151,8 @@ class Follower {
   private listedBelow = 0;
   private lastCounter: number | undefined;
   private idlePolls = 0;
+  /** Frames were applied since the baseline was last read: the next poll without new frames reads it. */
+  private baselineDue = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Polls run one after another on this chain. */
   private chain: Promise<void> = Promise.resolve();
@@ -273,15 +282,17 @@ class Follower {
       await this.load();
       this.reloads++;
     }
-    // Only a poll that read everything may skip the next one on an unchanged counter.
-    this.lastCounter = counter;
+    // Only a poll that read everything may let the next one skip on an unchanged counter. One that applied frames
+    // did not read the baseline: with the writer quiet after a baseline above those frames, every later poll would
+    // skip, and the follower would show a state behind the store's for as long as the writer stays quiet.
+    this.lastCounter = outcome === APPLIED ? undefined : counter;
   }
 
   /**
    * Lists the graph's frames and applies those that continue `appliedSeq`. RELOAD when the store's baseline moved
    * past the frames the follower still needs.
    */
-  private async readNewFrames(hasCounter: boolean): Promise<void | typeof RELOAD> {
+  private async readNewFrames(hasCounter: boolean): Promise<void | typeof RELOAD | typeof APPLIED> {
     const keys = await listFrameKeys(this.reader, this.graph.name);
     const below = keys.filter((k) => k.seq <= this.appliedSeq).length;
     const vanished = below < this.listedBelow;
@@ -290,16 +301,20 @@ class Follower {
     this.storedSeq = Math.max(this.appliedSeq, ahead.length > 0 ? (ahead[ahead.length - 1] as FrameKey).seq : 0);
     if (ahead.length === 0) {
       // Nothing new: a compaction may still have folded new frames away (it deletes frames; the counter moved).
-      const check = vanished || hasCounter || ++this.idlePolls >= IDLE_BASELINE_POLLS;
-      if (check) this.idlePolls = 0;
-      return check && (await this.baselineCovers(this.appliedSeq + 1)) ? RELOAD : undefined;
+      const check = vanished || hasCounter || this.baselineDue || ++this.idlePolls >= IDLE_BASELINE_POLLS;
+      if (!check) return undefined;
+      this.idlePolls = 0;
+      this.baselineDue = false;
+      return (await this.baselineCovers(this.appliedSeq + 1)) ? RELOAD : undefined;
     }
     this.idlePolls = 0;
     if (vanished && (await this.baselineCovers(this.appliedSeq + 1))) return RELOAD;
     const frames: WALFrame[] = [];
     const outcome = await this.collect(ahead, frames);
     if (outcome === RELOAD) return RELOAD;
-    this.apply(frames);
+    if (!this.apply(frames)) return undefined;
+    this.baselineDue = true;
+    return APPLIED;
   }
 
   /** Reads `ahead` in seq order into `frames`, up to the first frame that cannot be applied yet. */
@@ -337,14 +352,15 @@ class Follower {
   }
 
   /** The frames of one poll, in one graph batch: observers see the writer's state at the poll's last frame. */
-  private apply(frames: readonly WALFrame[]): void {
-    if (frames.length === 0 || this.state !== "following") return;
+  private apply(frames: readonly WALFrame[]): boolean {
+    if (frames.length === 0 || this.state !== "following") return false;
     const from = this.appliedSeq;
     const result = this.graph.batch(() => replayFrames(this.graph, from, frames));
     this.appliedSeq = result.finalSeq;
     this.appliedFrames += frames.length;
     this.listedBelow += frames.length;
     this.noteTimes(frames);
+    return true;
   }
 
   private noteTimes(frames: readonly WALFrame[]): void {
@@ -373,6 +389,7 @@ class Follower {
     this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);
     this.listedBelow = view.keys.filter((k) => k.seq <= this.appliedSeq).length;
     this.newestNs = record.timestamp_ns;
+    this.baselineDue = false;
     this.noteTimes(frames);
   }
 }

@@ -199,6 +199,21 @@ describe.each(KINDS)("followGraph over read-only tiers (%s)", (kind) => {
     expect(follower.stats().reloads).toBe(1);
   });
 
+  it("catches a baseline stored above the frames a poll applied, the writer quiet after it (rebaseline)", async () => {
+    const store = openStore(kind);
+    const writer = await startWriter(store);
+    const { graph, follower } = await follow(store.reader());
+    const framed = await writer.waves(4);
+    const seq = await writer.handle.rebaseline(); // a baseline at a seq no frame has, above the frames
+    expect(seq).toBeGreaterThan(framed);
+    expect(await follower.poll()).toMatchObject({ appliedSeq: framed, frames: 0 }); // the frames
+    // The writer stays quiet (with SQLite, the change counter does not move again): the next poll still finds it.
+    await follower.poll();
+    expect(follower.lag()).toMatchObject({ appliedSeq: seq, frames: 0 });
+    expect(graph.snapshot()).toEqual(writer.graph.snapshot());
+    expect(follower.stats().reloads).toBe(1);
+  });
+
   it("leaves a torn tail frame for a later poll, then applies it once it reads right", async () => {
     const store = openStore(kind);
     const writer = await startWriter(store);

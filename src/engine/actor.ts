@@ -74,6 +74,7 @@ export class StoreActor implements ActorApi {
   private sink: ((e: ActorEvent) => void) | undefined;
   private readonly stats: ActorStats;
   private readonly watchers: CommitWatchers;
+  private shuttingDown = false;
   private readonly groupCommit = new GroupCommit();
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
@@ -383,12 +384,23 @@ export class StoreActor implements ActorApi {
   }
 
   runJob(name: string, args: unknown): Promise<unknown> {
-    return this.enqueue(async () => {
+    let result: Promise<unknown> | undefined;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const started = this.enqueue(async () => {
       const job = this.jobs.get(name);
       if (!job) throw new StorageError("invalid-argument", `no job "${name}" is registered in the store actor`);
-      const ctx: ActorJobContext = { backend: this.requireBackend(), flushAll: () => this.flushAll() };
-      return job(ctx, args);
+      const ctx: ActorJobContext = {
+        backend: this.requireBackend(),
+        flushAll: () => this.flushAll(),
+        release,
+        exclusive: (step) => this.enqueue(async () => step()),
+      };
+      result = job(ctx, args);
+      // The mailbox moves on when the job ends or releases it (jobs.ts: a fold reads beside the store's flushes).
+      await Promise.race([result, released]);
     });
+    return started.then(() => result);
   }
 
   /** A job a commit watcher asked for: its failure is reported here, so the watcher need not catch. */
@@ -396,7 +408,8 @@ export class StoreActor implements ActorApi {
     return this.runJob(name, args).then(
       (value) => ({ ok: true, value }),
       (err: unknown) => {
-        this.emitError(err instanceof Error ? err : new Error(String(err)), subject);
+        // A job the shutdown cut short (its backend closed under a released job) is no failure to report.
+        if (!this.shuttingDown) this.emitError(err instanceof Error ? err : new Error(String(err)), subject);
         return { ok: false, retryable: isRetryableJobFailure(err) };
       },
     );
@@ -411,6 +424,7 @@ export class StoreActor implements ActorApi {
    * whose drain failed rejects the call with its error; the actor still ends (the engine is closing either way).
    */
   shutdown(): Promise<void> {
+    this.shuttingDown = true;
     this.watchers.close(); // no job they would start could run now
     return this.enqueue(async () => {
       let firstError: unknown;

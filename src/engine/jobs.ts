@@ -10,7 +10,18 @@ export interface ActorJobContext {
   readonly backend: StorageBackend;
   /** Makes every tier's pending writes durable first (so no older buffered baseline can land after the job). */
   flushAll(): Promise<void>;
+  /**
+   * Lets the actor's other work run beside the rest of this job: until it is called the job holds the mailbox
+   * (ops that arrive wait); after it, they are applied while the job awaits, so a long read does not hold up the
+   * store's flushes. What must not interleave with them goes through `exclusive`.
+   */
+  release(): void;
+  /** Runs `step` as a mailbox step of its own: after the ops that arrived meanwhile, none of them beside it. */
+  exclusive<T>(step: () => Promise<T> | T): Promise<T>;
 }
 
-/** A job runs on the actor's backend in mailbox order; `args` and its result cross threads by structured clone. */
+/**
+ * A job starts in mailbox order and holds the mailbox until it ends or calls `release()`; `args` and its result
+ * cross threads by structured clone.
+ */
 export type ActorJob = (ctx: ActorJobContext, args: unknown) => Promise<unknown>;

@@ -14,7 +14,7 @@ import type { StorageEngine } from "../engine/engine.js";
 import type { StoreSpec } from "../engine/protocol.js";
 import { WalFolder } from "./fold.js";
 import type { GraphCheckpointRecord, TornWriteHandler } from "./storage-types.js";
-import { backendSource, readStoredGraph, type FrameRead } from "./stored-graph.js";
+import { backendSource, readStoredGraph, type FrameRead, type StoredGraphSource } from "./stored-graph.js";
 import { SNAPSHOT_VERSION } from "../graph/types.js";
 
 export interface CompactionContext {
@@ -24,6 +24,12 @@ export interface CompactionContext {
    * after the new baseline (the actor passes its own; inline callers on a closed store pass none).
    */
   flushAll?(): Promise<void>;
+  /**
+   * The store's actor: lets its other work (flushes) run while the WAL is read and folded, and runs the commit as
+   * a step of its own (ActorJobContext in src/engine/jobs.ts). Inline callers pass neither.
+   */
+  release?(): void;
+  exclusive?<T>(step: () => Promise<T> | T): Promise<T>;
 }
 
 export interface CompactGraphOptions {
@@ -93,6 +99,22 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     });
   }
   await ctx.flushAll?.();
+  // In a store's actor the fold reads its frames and folds them (seconds for a large graph) beside the store's
+  // flushes, which would otherwise wait for the whole fold: the mailbox is released once the baseline was read and
+  // the frames listed, so a fold covers what was stored when it started. Nothing committed meanwhile is in its way:
+  // new frames lie above the frames listed, and a baseline written meanwhile is caught by the reader (it starts
+  // over) or before committing (`commitStep`).
+  // The bytes of the baseline the fold starts from: the reader's last read of it is its view's (stored-graph.ts).
+  let foldedFrom: Uint8Array | undefined;
+  const plain = backendSource(backend);
+  const source: StoredGraphSource = {
+    ...plain,
+    async readBaseline(name) {
+      const stored = await plain.readBaseline(name);
+      foldedFrom = stored.state === "absent" ? undefined : stored.raw;
+      return stored;
+    },
+  };
 
   // Streamed: frames are read a chunk at a time (backendSource), then screened and folded one by one, so memory is
   // the graph's, not the backlog's.
@@ -103,8 +125,9 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   let stored: StoredFrame[] = [];
   let torn: number[] = [];
   const record = (read: FrameRead): void => void stored.push({ key: read.key, seq: read.seq, bytes: read.raw?.byteLength ?? 0 });
-  const view = await readStoredGraph(backendSource(backend), graphName, { onTornWrite }, {
+  const view = await readStoredGraph(source, graphName, { onTornWrite }, {
     start(v) {
+      ctx.release?.();
       baseline = v.baseline;
       folder = undefined;
       stored = [];
@@ -146,11 +169,50 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     // Baseline first: a non-atomic batch keeps order, so a reader never sees frames gone under an old baseline.
     ops.unshift({ op: "put", key: graphName, value: bytes });
   }
+  // Set when a baseline at or above the fold's was stored meanwhile (attach's own, with compactEvery): the fold is
+  // dropped, and the frames it would have deleted are deleted under that baseline, which covers them.
+  let supersededBy: { seq: number; bytes: number } | undefined;
+  const commitStep = async (): Promise<boolean> => {
+    if (ctx.release) {
+      const current = await backend.read(graphName);
+      if (!sameBytes(foldedFrom, current)) {
+        const seq = baselineSeqOf(current);
+        if (seq === undefined || seq < newSeq) {
+          throw new StorageError(
+            "store-busy",
+            `compaction of graph "${graphName}": its baseline was rewritten while the WAL was being folded; nothing was changed`,
+            { graphName },
+          );
+        }
+        supersededBy = { seq, bytes: current?.byteLength ?? 0 };
+        return commit(backend, ops.filter((op) => op.op === "delete"));
+      }
+    }
+    return commit(backend, ops);
+  };
   let atomic: boolean;
   try {
-    atomic = await commit(backend, ops);
+    atomic = await (ctx.exclusive ? ctx.exclusive(commitStep) : commitStep());
   } catch (err) {
     throw asStorageError(err, `compaction of graph "${graphName}": committing the new baseline failed`, { graphName });
+  }
+  if (supersededBy !== undefined) {
+    const bytesBefore = stored.reduce((n, f) => n + f.bytes, supersededBy.bytes);
+    const deletedBytes = doomed.reduce((n, f) => n + f.bytes, 0);
+    return {
+      graphName,
+      baselineSeq: supersededBy.seq,
+      previousBaselineSeq: supersededBy.seq,
+      foldedFrames: 0,
+      deletedFrames: doomed.length,
+      keptFrames: kept,
+      skippedTornFrames: torn.length,
+      tornFrameSeqs: torn,
+      baselineBytes: supersededBy.bytes,
+      bytesBefore,
+      bytesAfter: bytesBefore - deletedBytes,
+      atomic,
+    };
   }
 
   const bytesBefore = stored.reduce((n, f) => n + f.bytes, oldBaselineBytes);
@@ -178,8 +240,9 @@ export const COMPACT_GRAPH_JOB = "compact-graph";
 export type EngineCompactGraphOptions = Omit<CompactGraphOptions, "graphName" | "onTornWrite">;
 
 /**
- * Compacts `graphName` of `store` in the store's actor on `engine` (the `compact-graph` job), in order with the
- * store's other work and after flushing every tier of the store. Rejects as compactGraph throws; a misspelt
+ * Compacts `graphName` of `store` in the store's actor on `engine` (the `compact-graph` job): it starts in order
+ * with the store's other work, after flushing every tier of the store, reads and folds beside it, and commits in
+ * order (docs/design.md §3.10). Rejects as compactGraph throws; a misspelt
  * option is a type error here and a TypeError in the job. The promise is engine.runJob's (marked handled,
  * failures reach the engine's onError).
  */
@@ -228,6 +291,22 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
     throw new TypeError("compactGraph: opts.onTornWrite must be a function");
   }
   return { graphName, keepFrames, onTornWrite };
+}
+
+/** The seq of a stored baseline, undefined when it is absent or not a graph checkpoint this build reads. */
+function baselineSeqOf(bytes: Uint8Array | undefined): number | undefined {
+  if (bytes === undefined) return undefined;
+  try {
+    const seq = (jsonCodec.decode(bytes) as Partial<GraphCheckpointRecord> | null)?.seq;
+    return typeof seq === "number" && Number.isSafeInteger(seq) ? seq : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }
 
 /** One atomic batch when the backend offers it; otherwise the baseline first (durable), then the deletions. */

@@ -75,6 +75,11 @@ export class StoreActor implements ActorApi {
   private readonly stats: ActorStats;
   private readonly watchers: CommitWatchers;
   private shuttingDown = false;
+  /**
+   * Jobs asked for and not yet ended, each settling a turn after its outcome (so a job its watcher starts on that
+   * outcome is in here by then): shutdown lets them end first.
+   */
+  private readonly jobsInFlight = new Set<Promise<void>>();
   private readonly groupCommit = new GroupCommit();
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
@@ -400,7 +405,11 @@ export class StoreActor implements ActorApi {
       // The mailbox moves on when the job ends or releases it (jobs.ts: a fold reads beside the store's flushes).
       await Promise.race([result, released]);
     });
-    return started.then(() => result);
+    const outcome = started.then(() => result);
+    const ended = outcome.then(nextTurn, nextTurn);
+    this.jobsInFlight.add(ended);
+    void ended.then(() => this.jobsInFlight.delete(ended));
+    return outcome;
   }
 
   /** A job a commit watcher asked for: its failure is reported here, so the watcher need not catch. */
@@ -426,7 +435,7 @@ export class StoreActor implements ActorApi {
   shutdown(): Promise<void> {
     this.shuttingDown = true;
     this.watchers.close(); // no job they would start could run now
-    return this.enqueue(async () => {
+    return this.jobsEnded().then(() => this.enqueue(async () => {
       let firstError: unknown;
       for (const [id, { core }] of this.tiers) {
         try {
@@ -444,8 +453,21 @@ export class StoreActor implements ActorApi {
       this.backend = undefined;
       setImmediate(() => this.resolveClosed()); // after this answer has been posted
       if (firstError !== undefined) throw firstError;
-    });
+    }));
   }
+
+  /**
+   * Resolves once no job is in flight: a fold in progress commits (or gives up), and one its watcher starts on that
+   * outcome runs too, so a store closed cleanly is left within its fold rule. A released job's remaining steps queue
+   * in the mailbox, so this waits outside it (engine.close bounds the wait: closeTimeoutMs).
+   */
+  private async jobsEnded(): Promise<void> {
+    while (this.jobsInFlight.size > 0) await Promise.all([...this.jobsInFlight]);
+  }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** The most loads of one message read together (a restore sends up to 512 per tick). */

@@ -93,6 +93,11 @@ export interface StoredGraphSource {
   readFrame(key: string): Promise<StoredValue>;
   /** Several frames at once, in order (a backend's `readMany`: one statement); readers use it when present. */
   readFrames?(keys: readonly string[]): Promise<StoredValue[]>;
+  /**
+   * The baseline's stored bytes, not parsed (a backend source): a reader checks that the baseline did not move by
+   * comparing them, instead of parsing it again (~250 ms for a baseline of 100,000 nodes).
+   */
+  readBaselineRaw?(name: string): Promise<Uint8Array | undefined>;
   /** Keys starting with `prefix`, any order. StorageError `backend-no-list-support` when the store cannot list. */
   list(prefix: string): Promise<readonly string[]>;
 }
@@ -134,6 +139,7 @@ export function backendSource(backend: StorageBackend): StoredGraphSource {
     // Without readMany, one frame at a time: memory stays flat and the read stops right at a bad frame.
     readAhead: readMany ? BACKEND_READ_AHEAD : 1,
     readBaseline: (name) => read(name, "the baseline"),
+    readBaselineRaw: (name) => guarded(() => backend.read(name), `reading the baseline "${name}" from ${label}`),
     readFrame: (key) => read(key, "WAL frame"),
     ...(readMany && {
       async readFrames(keys: readonly string[]): Promise<StoredValue[]> {
@@ -321,6 +327,8 @@ export class FrameChain {
 export interface BaselineRead {
   readonly check: BaselineCheck;
   readonly bytes: number | undefined;
+  /** What was stored, when the source reads bytes. */
+  readonly raw?: Uint8Array;
   readonly mark: string;
 }
 
@@ -333,7 +341,7 @@ export async function readBaseline(source: StoredGraphSource, name: string): Pro
   }
   const check = checkBaseline(stored.value, name);
   const mark = check.ok ? `seq ${check.record.seq} at ${String(check.record.timestamp_ns)}` : `${check.problem} ${check.reason}`;
-  return { check, bytes: stored.raw?.byteLength, mark };
+  return { check, bytes: stored.raw?.byteLength, ...(stored.raw && { raw: stored.raw }), mark };
 }
 
 export interface StoredGraphView {
@@ -341,6 +349,8 @@ export interface StoredGraphView {
   readonly baseline: GraphCheckpointRecord;
   /** Stored size of the baseline when the source reads bytes. */
   readonly baselineBytes: number | undefined;
+  /** The baseline's stored bytes when the source reads bytes (compaction checks them before it commits). */
+  readonly baselineRaw?: Uint8Array;
   /** Every frame key of the graph, ascending, those at or below the baseline included. */
   readonly keys: readonly FrameKey[];
 }
@@ -389,7 +399,8 @@ export async function readStoredGraph(
       }
     },
     start(base, keys) {
-      view = { name, baseline: (base.check as { record: GraphCheckpointRecord }).record, baselineBytes: base.bytes, keys };
+      const baseline = (base.check as { record: GraphCheckpointRecord }).record;
+      view = { name, baseline, baselineBytes: base.bytes, ...(base.raw && { baselineRaw: base.raw }), keys };
       visitor.start(view);
     },
     frame: (frame, read) => visitor.frame(frame, read),
@@ -513,7 +524,13 @@ async function scanOnce(
   const target = opts.targetSeq ?? Number.POSITIVE_INFINITY;
   const last = keys[keys.length - 1];
   const chain = new FrameChain(baselineSeq, last !== undefined && last.seq > floor ? last.seq : -1, true, opts.onTornWrite);
-  const moved = async (): Promise<boolean> => (await readBaseline(source, name)).mark !== base.mark;
+  const moved = async (): Promise<boolean> => {
+    if (base.raw !== undefined && source.readBaselineRaw !== undefined) {
+      const raw = await source.readBaselineRaw(name);
+      if (raw !== undefined && sameBytes(raw, base.raw)) return false; // else parse: other bytes may hold the same mark
+    }
+    return (await readBaseline(source, name)).mark !== base.mark;
+  };
   const wanted = keys.filter((k) => (k.seq <= floor ? sink.below !== undefined : k.seq <= target));
   const chunk = (i: number): Promise<FrameRead[]> => readFrames(source, wanted.slice(i, i + source.readAhead));
   // Chunks after the first are asked for before the one before them is screened: an engine store's actor reads them
@@ -556,4 +573,9 @@ async function scanOnce(
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Byte-for-byte equality of two stored values. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }

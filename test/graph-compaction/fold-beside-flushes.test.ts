@@ -26,8 +26,9 @@ import {
 } from "./fixtures.js";
 
 const READING_FOLD_WORKER = fileURLToPath(new URL("./fixtures/reading-fold-worker.mjs", import.meta.url));
-/** The message the worker entry opens its gate on (fixtures/reading-fold-worker.mjs OPEN_READ_GATE). */
+/** The messages the worker entry opens its gate on (fixtures/reading-fold-worker.mjs). */
 const OPEN_READ_GATE = "graphrefly.test-open-read-gate";
+const OPEN_READ_GATE_ON_SHUTDOWN = "graphrefly.test-open-read-gate-on-shutdown";
 const BURST = 400;
 
 const tmp = tempDir("fold-beside-flushes");
@@ -62,7 +63,8 @@ async function foldHeldMidRead(name: string) {
   const records = e.kv<unknown>(store, { codec: jsonCodec });
   await until(async () => (await records.load("fold-reading/1")) !== undefined, "the fold to be reading the WAL", { timeoutMs: 10_000 });
   const openGate = () => access.post(store, { type: OPEN_READ_GATE });
-  return { e, store, graph, pair, handle, seq, records, errors, openGate };
+  const gateOpensOnShutdown = () => access.post(store, { type: OPEN_READ_GATE_ON_SHUTDOWN });
+  return { e, store, graph, pair, handle, seq, records, errors, openGate, gateOpensOnShutdown };
 }
 
 describe("background folds beside the store's flushes (engine, SQLite file, attach defaults)", () => {
@@ -117,5 +119,20 @@ describe("background folds beside the store's flushes (engine, SQLite file, atta
     expect(await pair.wal.list(`${GRAPH}/wal/`)).toEqual([]); // every frame lay at or below it
     expect(await restoredSnapshot(enginePair(e, store))).toEqual(graph.snapshot());
     await handle.dispose();
+  });
+
+  it("engine.close() while a fold reads: the fold ends and commits before the store closes", async () => {
+    const { store, graph, seq, gateOpensOnShutdown } = await foldHeldMidRead("closing");
+    await gateOpensOnShutdown();
+    await engine!.close(); // the fold reads on while the actor is asked to shut down
+    engine = undefined;
+
+    const after = openStorageEngineForTests({ threads: 1 }, READING_FOLD_WORKER).engine;
+    engine = after;
+    const records = after.kv<unknown>(store, { codec: jsonCodec });
+    expect(await records.load("fold-record/1")).toEqual({ ok: true, baselineSeq: seq });
+    const pair = enginePair(after, store);
+    expect(await aboveBaseline(pair)).toMatchObject({ baselineSeq: seq, frames: 0 });
+    expect(await restoredSnapshot(pair)).toEqual(graph.snapshot());
   });
 });

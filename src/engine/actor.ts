@@ -399,7 +399,10 @@ export class StoreActor implements ActorApi {
         backend: this.requireBackend(),
         flushAll: () => this.flushAll(),
         release,
-        exclusive: (step) => this.enqueue(async () => step()),
+        exclusive: (step) => {
+          release(); // a step queued behind its own job, still holding the mailbox, would never run
+          return this.enqueue(() => this.holdingFlushes(step));
+        },
       };
       result = job(ctx, args);
       // The mailbox moves on when the job ends or releases it (jobs.ts: a fold reads beside the store's flushes).
@@ -417,11 +420,26 @@ export class StoreActor implements ActorApi {
     return this.runJob(name, args).then(
       (value) => ({ ok: true, value }),
       (err: unknown) => {
-        // A job the shutdown cut short (its backend closed under a released job) is no failure to report.
-        if (!this.shuttingDown) this.emitError(err instanceof Error ? err : new Error(String(err)), subject);
+        // A job that started after the shutdown closed the backend is no failure to report; any other is, shutdown or not.
+        const closedUnder = this.shuttingDown && err instanceof StorageError && err.code === "closed";
+        if (!closedUnder) this.emitError(err instanceof Error ? err : new Error(String(err)), subject);
         return { ok: false, retryable: isRetryableJobFailure(err) };
       },
     );
+  }
+
+  /**
+   * Runs `step` with every tier's flushes held: they run outside the mailbox (debounce and retry timers, the end of
+   * a group-commit turn), so a mailbox step alone would not keep a tier's write of a value the step read from
+   * landing between the step's read and its write (a fold's baseline, on an asynchronous backend).
+   */
+  private holdingFlushes<T>(step: () => Promise<T> | T): Promise<T> {
+    const cores = [...this.tiers.values()].map(({ core }) => core);
+    const hold = (i: number): Promise<T> => {
+      const core = cores[i];
+      return core === undefined ? Promise.resolve().then(step) : core.holdingFlushes(() => hold(i + 1));
+    };
+    return hold(0);
   }
 
   private async flushAll(): Promise<void> {

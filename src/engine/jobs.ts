@@ -16,7 +16,11 @@ export interface ActorJobContext {
    * store's flushes. What must not interleave with them goes through `exclusive`.
    */
   release(): void;
-  /** Runs `step` as a mailbox step of its own: after the ops that arrived meanwhile, none of them beside it. */
+  /**
+   * Runs `step` as a mailbox step of its own (after the ops that arrived meanwhile, none of them beside it), with
+   * every tier's flushes held: no write of the store's tiers lands while it runs. Releases the mailbox first if the
+   * job had not (its step would otherwise wait behind the job itself).
+   */
   exclusive<T>(step: () => Promise<T> | T): Promise<T>;
 }
 

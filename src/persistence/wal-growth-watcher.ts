@@ -109,6 +109,8 @@ class WalGrowth {
    * the retry when one is waiting (none while the retry runs). Dropped once a compaction succeeds or none is owed.
    */
   readonly #retries = new Map<string, { delay: number; timer: ReturnType<typeof setTimeout> | undefined }>();
+  /** The actor is shutting down: folds its jobs' outcomes make due still run (it waits for them), retries do not. */
+  #closed = false;
   /** Number of the batch being counted, so one batch's frames of a compacting graph make one record. */
   #batch = 0;
 
@@ -243,12 +245,14 @@ class WalGrowth {
 
   /** The actor is shutting down: no retry may start a job it cannot run. */
   close(): void {
+    this.#closed = true;
     for (const retry of this.#retries.values()) if (retry.timer !== undefined) clearTimeout(retry.timer);
     this.#retries.clear();
   }
 
   /** Exponential backoff with jitter (half to full delay, as a tier's flush retries), capped at FOLD_RETRY.maxMs. */
   #retryLater(graphName: string): void {
+    if (this.#closed) return;
     const retry = this.#retries.get(graphName) ?? { delay: 0, timer: undefined };
     if (retry.timer !== undefined) return;
     retry.delay = retry.delay === 0 ? FOLD_RETRY.initialMs : Math.min(FOLD_RETRY.maxMs, retry.delay * 2);

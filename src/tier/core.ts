@@ -284,6 +284,18 @@ export abstract class TierCore<Batch> {
     return this.exclusive(() => this.runOnce());
   }
 
+  /**
+   * Runs `task` after every flush already started; a flush asked for meanwhile (a debounce or retry timer, a
+   * triggered flush) starts after it ends. A job in the store's actor commits this way (src/engine/jobs.ts).
+   */
+  async holdingFlushes<T>(task: () => Promise<T>): Promise<T> {
+    let result: T | undefined;
+    await this.exclusive(async () => {
+      result = await task();
+    });
+    return result as T;
+  }
+
   /** Runs `task` after every flush already started (sync when none is in flight), so backend ops keep call order. */
   protected exclusive(task: () => void | Promise<void>): void | Promise<void> {
     if (this.inFlight) {

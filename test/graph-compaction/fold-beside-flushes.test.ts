@@ -29,6 +29,7 @@ const READING_FOLD_WORKER = fileURLToPath(new URL("./fixtures/reading-fold-worke
 /** The messages the worker entry opens its gate on (fixtures/reading-fold-worker.mjs). */
 const OPEN_READ_GATE = "graphrefly.test-open-read-gate";
 const OPEN_READ_GATE_ON_SHUTDOWN = "graphrefly.test-open-read-gate-on-shutdown";
+const FAIL_READS_AFTER_GATE = "graphrefly.test-fail-reads-after-gate";
 const BURST = 400;
 
 const tmp = tempDir("fold-beside-flushes");
@@ -64,7 +65,8 @@ async function foldHeldMidRead(name: string) {
   await until(async () => (await records.load("fold-reading/1")) !== undefined, "the fold to be reading the WAL", { timeoutMs: 10_000 });
   const openGate = () => access.post(store, { type: OPEN_READ_GATE });
   const gateOpensOnShutdown = () => access.post(store, { type: OPEN_READ_GATE_ON_SHUTDOWN });
-  return { e, store, graph, pair, handle, seq, records, errors, openGate, gateOpensOnShutdown };
+  const readFailsAfterGate = () => access.post(store, { type: FAIL_READS_AFTER_GATE });
+  return { e, store, graph, pair, handle, seq, records, errors, openGate, gateOpensOnShutdown, readFailsAfterGate };
 }
 
 describe("background folds beside the store's flushes (engine, SQLite file, attach defaults)", () => {
@@ -134,5 +136,15 @@ describe("background folds beside the store's flushes (engine, SQLite file, atta
     const pair = enginePair(after, store);
     expect(await aboveBaseline(pair)).toMatchObject({ baselineSeq: seq, frames: 0 });
     expect(await restoredSnapshot(pair)).toEqual(graph.snapshot());
+  });
+
+  it("a fold that fails while the store closes is reported (onError), not taken for the close cutting it short", async () => {
+    const { errors, gateOpensOnShutdown, readFailsAfterGate } = await foldHeldMidRead("failing-at-close");
+    await readFailsAfterGate();
+    await gateOpensOnShutdown();
+    await engine!.close();
+    engine = undefined;
+    expect(errors.map((err) => [err.name, (err as { code?: string }).code])).toEqual([["StorageError", "backend-error"]]);
+    expect(errors[0]!.message).toMatch(/EIO/);
   });
 });

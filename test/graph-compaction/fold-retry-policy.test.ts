@@ -91,4 +91,13 @@ describe("background fold retries (wal-growth watcher)", () => {
     await vi.advanceTimersByTimeAsync(10 * 60_000);
     expect(jobs).toHaveLength(1);
   });
+
+  it("a fold failing while the actor shuts down (it waits for the fold) schedules no retry", async () => {
+    const { watcher, jobs, commit, settle } = harness();
+    commit(2500);
+    watcher.close?.();
+    await settle(failed(true), 0);
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(jobs).toHaveLength(1);
+  });
 });

@@ -34,3 +34,8 @@ export function handledIterator<T>(source: AsyncIterable<T>, report?: (err: Erro
   };
   return wrapped;
 }
+
+/** Resolves after the event loop's current turn: what arrived meanwhile (a port's messages, timers) runs first. */
+export function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}

@@ -5,6 +5,7 @@
  * dispatch and tier open/close; the counters live in actor-stats.ts, policies on what was committed in the commit
  * watchers the worker entry registers (commit-watchers.ts), and jobs run by name (jobs.ts).
  */
+import { nextTurn } from "../base/promises.js";
 import { threadId } from "node:worker_threads";
 import { memoryBackend } from "../backend/memory.js";
 import { fileBackend } from "../backend/file.js";
@@ -452,7 +453,7 @@ export class StoreActor implements ActorApi {
    */
   shutdown(): Promise<void> {
     this.shuttingDown = true;
-    this.watchers.close(); // no job they would start could run now
+    this.watchers.close(); // no retry timers: folds in flight, and those their outcomes make due, still run (jobsEnded)
     return this.jobsEnded().then(() => this.enqueue(async () => {
       let firstError: unknown;
       for (const [id, { core }] of this.tiers) {
@@ -482,10 +483,6 @@ export class StoreActor implements ActorApi {
   private async jobsEnded(): Promise<void> {
     while (this.jobsInFlight.size > 0) await Promise.all([...this.jobsInFlight]);
   }
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** The most loads of one message read together (a restore sends up to 512 per tick). */

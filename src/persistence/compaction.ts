@@ -6,6 +6,7 @@
  * `compact-graph` job) or inline on a store nobody else is writing (tools, the CLI).
  * Layer 4 (graph).
  */
+import { nextTurn } from "../base/promises.js";
 import { jsonCodec } from "../codec/json.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { StorageError, asStorageError } from "../errors.js";
@@ -257,10 +258,6 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
 const YIELD_ABOVE_BYTES = 1 << 20;
 /** Frames deleted per mailbox step by a fold in the store's actor (~30 ms on SQLite). */
 const DELETE_CHUNK = 8192;
-
-function nextTurn(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 /** Name under which the worker entry registers compactGraphJob (workers/jobs.ts). */
 export const COMPACT_GRAPH_JOB = "compact-graph";

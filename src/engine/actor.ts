@@ -309,6 +309,8 @@ export class StoreActor implements ActorApi {
       }
       case "delete":
         return this.result(op.id, asKv(core).delete(op.key).then(() => null));
+      case "deleteMany":
+        return this.result(op.id, asKv(core).deleteMany(op.keys).then(() => null));
       case "list":
         return this.result(op.id, asKv(core).list(op.prefix));
       case "changes":

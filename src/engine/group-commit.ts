@@ -11,7 +11,7 @@ import type { TierCore } from "../tier/core.js";
 import type { Op } from "./protocol.js";
 
 /** Ops that observe the backend or end a transaction: writes queued before them must be written first. */
-const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "changes", "scan", "delete", "compact", "rollback"]);
+const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "changes", "scan", "delete", "deleteMany", "compact", "rollback"]);
 
 export class GroupCommit {
   /** Tiers whose triggered flushes wait for the end of this turn. */

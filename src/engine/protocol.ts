@@ -104,6 +104,7 @@ export type Op =
   | { t: "load"; tier: number; id: number; key?: string }
   | { t: "loadEntries"; tier: number; id: number; opts?: AppendLoadOptions }
   | { t: "delete"; tier: number; id: number; key: string }
+  | { t: "deleteMany"; tier: number; id: number; keys: string[] }
   | { t: "list"; tier: number; id: number; prefix?: string }
   /** The backend's change counter (StorageBackend.changeCounter): followers skip a poll when it did not move. */
   | { t: "changes"; tier: number; id: number }

@@ -8,7 +8,7 @@ import { ownedBytes } from "../codec/bytes.js";
 import { StorageError } from "../errors.js";
 import { collectPage } from "../tier/append-layout.js";
 import { readOnlyError } from "../backend/read-only.js";
-import { appendBuckets, appendLogShape, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
+import { appendBuckets, appendLogShape, kvDeleteManyArgs, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
 import { admit, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
@@ -284,6 +284,17 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
 
   delete(key: string): Promise<void> {
     return quiet(this.askWrite({ t: "delete", tier: this.tier, key }).then(() => undefined));
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    let checked: string[];
+    try {
+      checked = kvDeleteManyArgs(keys);
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+    if (checked.length === 0) return Promise.resolve();
+    return quiet(this.askWrite({ t: "deleteMany", tier: this.tier, keys: checked }).then(() => undefined));
   }
 
   list(prefix?: string): Promise<string[]> {

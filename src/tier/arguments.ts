@@ -17,6 +17,21 @@ export function kvSaveArgs<T>(key: string, value: T, filter: ((key: string, valu
   return filter === undefined || filter(key, value);
 }
 
+/**
+ * A deleteMany call's keys: an array of valid keys (TypeError / StorageError "invalid-key" otherwise), copied so a
+ * caller changing its array later changes nothing queued.
+ */
+export function kvDeleteManyArgs(keys: unknown): string[] {
+  if (!Array.isArray(keys)) throw new TypeError(`deleteMany needs an array of keys, got ${typeof keys}`);
+  const copy: string[] = [];
+  for (const key of keys as unknown[]) {
+    if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
+    assertValidKey(key);
+    copy.push(key);
+  }
+  return copy;
+}
+
 /** docs/design.md §3.6: a record's own `name` is its key, so a fresh process finds a graph's baseline by graph name. */
 export function defaultSnapshotKey(value: unknown, fallback: string): string {
   if (typeof value === "object" && value !== null) {

@@ -9,7 +9,7 @@ import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
 import { compareKeys } from "../backend/keys.js";
-import { kvSaveArgs } from "./arguments.js";
+import { kvDeleteManyArgs, kvSaveArgs } from "./arguments.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 
 export class KvCore<T> extends KeyedTierCore<T> {
@@ -142,6 +142,35 @@ export class KvCore<T> extends KeyedTierCore<T> {
     }
   }
 
+  /**
+   * `delete` for many keys: one backend batch when the backend has one (one SQLite transaction, not one commit per
+   * key), else one by one in order. D152 order as `delete`: pending values go only once the backend deleted.
+   */
+  deleteMany(keys: readonly string[]): Promise<void> {
+    try {
+      this.assertWritable();
+      const ops: BatchOp[] = keys.map((key) => ({ op: "delete", key }));
+      if (ops.length === 0) return Promise.resolve();
+      const r = this.exclusive(() =>
+        runMaybeAsync(
+          function* (this: KvCore<T>): Step {
+            try {
+              if (this.backend.writeBatch && (ops.length > 1 || !this.backend.delete)) yield this.backend.writeBatch(ops);
+              else if (this.backend.delete) for (const key of keys) yield this.backend.delete(key);
+            } catch (err) {
+              throw asStorageError(err, `delete of ${ops.length} keys in storage tier "${this.name}" failed`, { tier: this.name });
+            }
+            for (const key of keys) this.pending.delete(key);
+            this.stats.pendingEntries = this.pending.size;
+          }.call(this),
+        ),
+      );
+      return r ? r : Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   async changeCounter(): Promise<number> {
     this.assertOpen();
     const counter = this.backend.changeCounter?.bind(this.backend);
@@ -201,6 +230,15 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     },
     load: (key) => handled(core.load(key)),
     delete: (key) => handled(core.delete(key)),
+    deleteMany: (keys) => {
+      let checked: string[];
+      try {
+        checked = kvDeleteManyArgs(keys);
+      } catch (err) {
+        return handled(Promise.reject(err));
+      }
+      return handled(core.deleteMany(checked));
+    },
     list: (prefix) => handled(core.list(prefix)),
     listByPrefix: (prefix) => handledIterator(core.listByPrefix(prefix)),
     // Only where the backend has one: its absence tells callers to poll by reading.

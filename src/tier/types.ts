@@ -77,6 +77,11 @@ export interface KvStorageTier<T> extends BaseStorageTier {
   load(key: string): Promise<T | undefined>;
   /** Never debounced: removes the key from the backend, then from pending. */
   delete(key: string): Promise<void>;
+  /**
+   * `delete` for many keys in one backend batch (one SQLite transaction) when the backend has one. Optional so a
+   * hand-written tier still type-checks; every built-in kv tier has it (attach reclaims WAL frames with it).
+   */
+  deleteMany?(keys: readonly string[]): Promise<void>;
   list(prefix?: string): Promise<string[]>;
   /** Lazy, sorted; throws StorageError("backend-no-list-support") on first iteration when the backend cannot list. */
   listByPrefix(prefix: string): AsyncIterable<{ key: string; value: T }>;

@@ -90,6 +90,7 @@ async function checkReadOnly(t: ReadOnlyTiers): Promise<void> {
   // An append of nothing and a save a filter would drop are writes offered all the same.
   expectReadOnly(syncErrorOf(() => t.log.appendEntries([])));
   expectReadOnly(await errorOf(() => t.kv.delete("k/1")));
+  expectReadOnly(await errorOf(() => t.kv.deleteMany!(["k/1"])));
   for (const tier of [t.snapshot, t.kv, t.log] as BaseStorageTier[]) {
     expectReadOnly(await errorOf(() => tier.compact()));
     // Nothing is pending, so a flush has nothing to write and succeeds; rollback has nothing to drop.

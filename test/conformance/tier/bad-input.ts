@@ -12,6 +12,14 @@ export function badInputCases({ open }: SuiteContext): void {
       const kv = h.kv<number>({ name: "kv" });
       expectCoded(await errorOf(() => kv.load(LONE_SURROGATE)), StorageError, "invalid-key");
       expectCoded(await errorOf(() => kv.delete(LONE_SURROGATE)), StorageError, "invalid-key");
+      kv.save("kept", 1);
+      await kv.flush();
+      // Every key is checked before anything is deleted.
+      expectCoded(await errorOf(() => kv.deleteMany!(["kept", LONE_SURROGATE])), StorageError, "invalid-key");
+      expect(await kv.load("kept")).toBe(1);
+      expect(await errorOf(() => kv.deleteMany!("kept" as unknown as string[]))).toBeInstanceOf(TypeError);
+      expect(await errorOf(() => kv.deleteMany!([1] as unknown as string[]))).toBeInstanceOf(TypeError);
+      expect(await kv.load("kept")).toBe(1);
       expectCoded(await errorOf(() => kv.list(LONE_SURROGATE)), StorageError, "invalid-key");
       expectCoded(await errorOf(() => collect(kv.listByPrefix(LONE_SURROGATE))), StorageError, "invalid-key");
       expectCoded(await errorOf(() => h.snapshot({ name: "s" }).load(LONE_SURROGATE)), StorageError, "invalid-key");
@@ -119,6 +127,7 @@ export function badInputCases({ open }: SuiteContext): void {
       expectCoded(syncErrorOf(() => kv.save("k", 2)), StorageError, "closed");
       expectCoded(await errorOf(() => kv.load("k")), StorageError, "closed");
       expectCoded(await errorOf(() => kv.delete("k")), StorageError, "closed");
+      expectCoded(await errorOf(() => kv.deleteMany!(["k"])), StorageError, "closed");
       expectCoded(await errorOf(() => kv.list()), StorageError, "closed");
       expectCoded(await errorOf(() => collect(kv.listByPrefix(""))), StorageError, "closed");
       expectCoded(syncErrorOf(() => s.save({ v: 2 })), StorageError, "closed");

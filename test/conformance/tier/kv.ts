@@ -88,6 +88,24 @@ export function kvCases({ open }: SuiteContext): void {
       expect(await kv.list()).toEqual([]);
     });
 
+    it("deleteMany removes every key from the backend and their pending values", async () => {
+      const h = await open();
+      const kv = h.kv<number>({ name: "kv", debounceMs: HELD });
+      for (let i = 0; i < 40; i++) kv.save(`k/${String(i).padStart(2, "0")}`, i);
+      await kv.flush();
+      kv.save("k/00", -1); // pending over a stored value: goes with it
+      kv.save("p", 7); // pending only
+      const keys = ["p", "never-there", ...Array.from({ length: 39 }, (_, i) => `k/${String(i).padStart(2, "0")}`)];
+      await kv.deleteMany!(keys);
+      keys.length = 0; // the call copied its keys
+      expect(await kv.list()).toEqual(["k/39"]);
+      await kv.flush();
+      expect(await kv.list()).toEqual(["k/39"]);
+      expect(await kv.load("k/00")).toBeUndefined();
+      await kv.deleteMany!([]); // nothing to do
+      expect(await kv.load("k/39")).toBe(39);
+    });
+
     it("rollback vector: a=1 flushed, debounced a=2 rolled back -> load(a) = 1 (§10.6)", async () => {
       const h = await open();
       const kv = h.kv<number>({ name: "kv", debounceMs: HELD });

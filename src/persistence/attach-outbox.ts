@@ -13,12 +13,15 @@ import { vouchWalFrame } from "../tier/value-check.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
+import { nextTurn } from "../base/promises.js";
 import { diffFrames } from "./decompose.js";
 import type { GraphCheckpointRecord, GraphSnapshotDiff, GraphWALFrame } from "./storage-types.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 
 /** Own-seq baselines remembered above the durable seq (a bound for handles that never flush; see `holes`). */
 const MAX_TRACKED_BASELINES = 4096;
+/** Dead frames deleted per backend batch (one SQLite transaction); the event loop runs between batches. */
+const RECLAIM_CHUNK = 8192;
 const noop = (): void => {};
 
 /**
@@ -29,6 +32,14 @@ const noop = (): void => {};
 export type OutboxItem =
   | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number; own: boolean }
   | { kind: "frames"; diff: GraphSnapshotDiff; timestampNs: number; frames: GraphWALFrame[] | undefined; next: number };
+
+/**
+ * Which dead frames (at or below a durable baseline) a pair deletes (docs/design.md §3.18): "all" (attach's own
+ * size rule: the frames it wrote and those stored before it attached), "stale" (the store's actor folds the WAL
+ * and deletes what it folds; the frames stored before attach are left to this pair), "none" (an explicit
+ * compactEvery: the WAL is kept as the reference implementations keep it, for compactGraph or autoCompact).
+ */
+export type Reclaim = "all" | "stale" | "none";
 
 export class AttachOutbox {
   /** Last seq handed to a tier (after a stop: the highest seq ever numbered, so a rebaseline goes above it). */
@@ -68,6 +79,20 @@ export class AttachOutbox {
   readonly #seal: boolean;
   readonly #prefix: string;
   #bootstrap!: Promise<void>;
+  /**
+   * Reclaiming dead frames (docs/design.md §3.18): frames at or below a durable baseline are never read again, and
+   * are deleted. `#deadKeys`: the frames the store held when the pair attached (all below the attach baseline, an
+   * own baseline above every stored seq) until it is durable, then keys to delete (also a failed batch's, retried
+   * at the next baseline); `#staleTop` their highest seq. `#deadRanges`: seqs this pair wrote below a durable
+   * baseline. What is reclaimed is the `reclaim` mode's (see `Reclaim`).
+   */
+  #stale: string[] = [];
+  #staleTop = 0;
+  #deadKeys: string[] = [];
+  #deadRanges: Array<{ from: number; to: number }> = [];
+  /** Lowest seq this pair numbered that no reclaim covers yet (Infinity: none). */
+  #unreclaimed = Number.POSITIVE_INFINITY;
+  #reclaiming = false;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -79,6 +104,7 @@ export class AttachOutbox {
     readonly wal: KvStorageTier<WALFrame> | undefined,
     private readonly report: (err: unknown) => void,
     first: OutboxItem,
+    private readonly reclaim: Reclaim,
   ) {
     this.#seal = wal?.codecName !== walFrameCodec.name;
     this.#prefix = graphWalPrefix(graphName);
@@ -218,10 +244,15 @@ export class AttachOutbox {
   async #bootstrapSeq(): Promise<number> {
     let seq = 0;
     if (this.wal !== undefined) {
+      const stale: string[] = [];
       for (const key of await this.wal.list(`${this.#prefix}/`)) {
         const s = parseWalFrameKey(this.#prefix, key);
-        if (s !== undefined && s > seq) seq = s;
+        if (s === undefined) continue;
+        stale.push(key);
+        if (s > seq) seq = s;
       }
+      this.#stale = stale;
+      this.#staleTop = seq;
     }
     const record: unknown = await this.snapshot.load(this.graphName);
     if (typeof record === "object" && record !== null) {
@@ -248,6 +279,10 @@ export class AttachOutbox {
       if (item.own && this.wal !== undefined) {
         if (this.#holes.push(seq) > MAX_TRACKED_BASELINES) this.#holes.shift();
         this.#openGate(seq);
+      } else if (this.wal !== undefined && this.reclaim === "all") {
+        // Its frames are dead once it is durable, which the tier makes it at once (sync-through) or when its
+        // debounce window closes: ask then, so no flush is forced earlier than the tier's own.
+        this.#reclaimWhenDurable(seq);
       }
       return;
     }
@@ -267,7 +302,10 @@ export class AttachOutbox {
         }
       }
     }
-    if (frames.length > 0) this.#seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
+    if (frames.length > 0) {
+      if (this.#unreclaimed === Number.POSITIVE_INFINITY) this.#unreclaimed = (frames[0] as GraphWALFrame).frame_seq;
+      this.#seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
+    }
   }
 
   /**
@@ -280,6 +318,7 @@ export class AttachOutbox {
         if (this.#gate !== gate) return;
         this.#gate = undefined;
         this.#gateError = undefined;
+        this.#reclaim(seq); // before the frames held back: a fold they set off finds the dead frames gone
         this.#drain();
       },
       (err: unknown) => {
@@ -418,6 +457,60 @@ export class AttachOutbox {
     }
     await Promise.all(deletes);
     return gap;
+  }
+
+  /** Reclaims below the periodic baseline `seq` once the snapshot tier wrote it (a failure is flush()'s to report). */
+  #reclaimWhenDurable(seq: number): void {
+    const durable = (): void => void this.snapshot.flush().then(() => this.#reclaim(seq), noop);
+    const window = this.snapshot.debounceMs;
+    if (!window) durable();
+    else setTimeout(durable, window).unref(); // a timer never keeps the process alive
+  }
+
+  /**
+   * A baseline at `upTo` is durable: every frame at or below it is dead (restore starts above it). Queues their
+   * deletion and runs it in the background, a batch per event-loop turn; nothing waits for it. A failed batch is
+   * reported (a closed tier silently ends it) and retried after the next durable baseline; frames still left when
+   * the process ends are found by the next attach's listing.
+   */
+  #reclaim(upTo: number): void {
+    if (this.wal === undefined || this.reclaim === "none") return;
+    if (this.#stale.length > 0 && this.#staleTop <= upTo) {
+      this.#deadKeys = this.#deadKeys.length === 0 ? this.#stale : this.#deadKeys.concat(this.#stale);
+      this.#stale = [];
+    }
+    if (this.reclaim === "all" && this.#unreclaimed <= upTo) {
+      this.#deadRanges.push({ from: this.#unreclaimed, to: upTo });
+      this.#unreclaimed = upTo + 1;
+    }
+    if (this.#reclaiming || (this.#deadKeys.length === 0 && this.#deadRanges.length === 0)) return;
+    this.#reclaiming = true;
+    void this.#deleteDead(this.wal).finally(() => {
+      this.#reclaiming = false;
+    });
+  }
+
+  async #deleteDead(wal: KvStorageTier<WALFrame>): Promise<void> {
+    for (;;) {
+      const keys = this.#deadKeys.splice(0, RECLAIM_CHUNK);
+      while (keys.length < RECLAIM_CHUNK && this.#deadRanges.length > 0) {
+        const range = this.#deadRanges[0] as { from: number; to: number };
+        const end = Math.min(range.to, range.from + (RECLAIM_CHUNK - keys.length) - 1);
+        for (let s = range.from; s <= end; s++) keys.push(walFrameKey(this.#prefix, s));
+        if (end === range.to) this.#deadRanges.shift();
+        else range.from = end + 1;
+      }
+      if (keys.length === 0) return;
+      try {
+        await (wal.deleteMany ? wal.deleteMany(keys) : Promise.all(keys.map((k) => wal.delete(k))));
+      } catch (err) {
+        if (err instanceof StorageError && err.code === "closed") return;
+        this.#deadKeys = keys.concat(this.#deadKeys);
+        this.report(err);
+        return;
+      }
+      await nextTurn();
+    }
   }
 
   /** A tier's flush rejected: a transient failure stays pending in the tier for the next flush; a refusal stops. */

@@ -16,7 +16,7 @@
 import { StorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { WALFrame } from "../wal/frame.js";
-import { AttachOutbox, type OutboxItem } from "./attach-outbox.js";
+import { AttachOutbox, type OutboxItem, type Reclaim } from "./attach-outbox.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
@@ -116,7 +116,8 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const initialSize = sizer(initial);
   const states = checked.map(({ p, cadence }) => {
     const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true };
-    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first);
+    const reclaim: Reclaim = cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
+    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first, reclaim);
     const pair = new PairState(outbox, cadence);
     baselineTaken(pair, initialSize);
     return pair;

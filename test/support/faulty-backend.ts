@@ -24,6 +24,8 @@ export interface FaultRule {
    * (the file backend: one rename per key) leaves behind when the disk fails mid-batch.
    */
   readonly torn?: number;
+  /** writeBatch only: only batches holding a delete (a batch of puts passes). */
+  readonly deletesOnly?: boolean;
 }
 
 export interface FaultyBackendOptions {
@@ -114,10 +116,11 @@ export function faultyBackend(
   for (const r of plan) inject(r);
 
   /** The rule that fails this call, if any (counts the call against every matching rule it passes). */
-  function faultFor(op: FaultOp, keys: readonly string[]): FaultRule | undefined {
+  function faultFor(op: FaultOp, keys: readonly string[], deletes: boolean): FaultRule | undefined {
     for (const live of rules) {
       const { rule } = live;
       if (rule.op !== op) continue;
+      if (rule.deletesOnly && !deletes) continue;
       if (rule.key && !keys.some((k) => rule.key!.test(k))) continue;
       live.seen++;
       if (live.seen <= (rule.after ?? 0)) continue;
@@ -130,10 +133,10 @@ export function faultyBackend(
   }
 
   /** Runs one call: decides on the fault when the call executes (after the async hop), then passes through. */
-  function call<T>(op: FaultOp, keys: readonly string[], pass: () => T, torn?: (rule: FaultRule) => void): T | Promise<T> {
+  function call<T>(op: FaultOp, keys: readonly string[], pass: () => T, torn?: (rule: FaultRule) => void, deletes = op === "delete"): T | Promise<T> {
     const run = (): T => {
       calls[op]++;
-      const rule = faultFor(op, keys);
+      const rule = faultFor(op, keys, deletes);
       if (rule) {
         if (rule.torn !== undefined && torn) torn(rule);
         throw systemError(rule.errno, op, keys[0] ?? "");
@@ -171,6 +174,7 @@ export function faultyBackend(
             else void inner.delete!(op.key);
           }
         },
+        ops.some((o) => o.op === "delete"),
       ) as void | Promise<void>,
     close: () => inner.close?.(),
   };

@@ -318,7 +318,7 @@ export class AttachOutbox {
         if (this.#gate !== gate) return;
         this.#gate = undefined;
         this.#gateError = undefined;
-        this.#reclaim(seq); // before the frames held back: a fold they set off finds the dead frames gone
+        this.#reclaim(seq);
         this.#drain();
       },
       (err: unknown) => {
@@ -468,26 +468,49 @@ export class AttachOutbox {
   }
 
   /**
-   * A baseline at `upTo` is durable: every frame at or below it is dead (restore starts above it). Queues their
-   * deletion and runs it in the background, a batch per event-loop turn; nothing waits for it. A failed batch is
-   * reported (a closed tier silently ends it) and retried after the next durable baseline; frames still left when
-   * the process ends are found by the next attach's listing.
+   * The snapshot tier's flush of a baseline at `upTo` resolved: frames at or below it are dead (restore starts above
+   * it) once the store holds a baseline at `upTo` or above. A resolved flush alone does not prove that (the tier's
+   * `filter` may have dropped the save, a `rollback()` discarded it, a custom tier stored it elsewhere), so the
+   * stored baseline is read back first (O(graph), once per baseline, and only when there is something to delete);
+   * without one the frames stay, for the next baseline to retry. Then their deletion runs in the background, a
+   * batch per event-loop turn; nothing waits for it. A failed batch is reported (a closed tier silently ends it)
+   * and retried after the next durable baseline; frames still left when the process ends are found by the next
+   * attach's listing.
    */
   #reclaim(upTo: number): void {
     if (this.wal === undefined || this.reclaim === "none") return;
-    if (this.#stale.length > 0 && this.#staleTop <= upTo) {
-      this.#deadKeys = this.#deadKeys.length === 0 ? this.#stale : this.#deadKeys.concat(this.#stale);
-      this.#stale = [];
-    }
-    if (this.reclaim === "all" && this.#unreclaimed <= upTo) {
-      this.#deadRanges.push({ from: this.#unreclaimed, to: upTo });
-      this.#unreclaimed = upTo + 1;
-    }
-    if (this.#reclaiming || (this.#deadKeys.length === 0 && this.#deadRanges.length === 0)) return;
-    this.#reclaiming = true;
-    void this.#deleteDead(this.wal).finally(() => {
-      this.#reclaiming = false;
+    const stale = this.#stale.length > 0 && this.#staleTop <= upTo ? this.#stale : [];
+    const own = this.reclaim === "all" && this.#unreclaimed <= upTo ? { from: this.#unreclaimed, to: upTo } : undefined;
+    if (stale.length === 0 && own === undefined) return;
+    if (stale.length > 0) this.#stale = [];
+    if (own !== undefined) this.#unreclaimed = upTo + 1;
+    void this.#storedAtLeast(upTo).then((stored) => {
+      if (!stored) {
+        // Given back: the next durable baseline covers them too.
+        if (stale.length > 0) this.#stale = stale.concat(this.#stale);
+        if (own !== undefined) this.#unreclaimed = Math.min(this.#unreclaimed, own.from);
+        return;
+      }
+      if (stale.length > 0) this.#deadKeys = this.#deadKeys.length === 0 ? stale : this.#deadKeys.concat(stale);
+      if (own !== undefined) this.#deadRanges.push(own);
+      if (this.#reclaiming) return;
+      this.#reclaiming = true;
+      void this.#deleteDead(this.wal as KvStorageTier<WALFrame>).finally(() => {
+        this.#reclaiming = false;
+      });
     });
+  }
+
+  /** Whether the store holds a baseline of this graph at `seq` or above (false when it cannot be read). */
+  async #storedAtLeast(seq: number): Promise<boolean> {
+    try {
+      const record: unknown = await this.snapshot.load(this.graphName);
+      if (typeof record !== "object" || record === null) return false;
+      const { name, seq: stored } = record as { name?: unknown; seq?: unknown };
+      return name === this.graphName && typeof stored === "number" && Number.isSafeInteger(stored) && stored >= seq;
+    } catch {
+      return false;
+    }
   }
 
   async #deleteDead(wal: KvStorageTier<WALFrame>): Promise<void> {

@@ -14,6 +14,8 @@ import { attachSnapshotStorage, type StorageHandle } from "../../src/index.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import {
   buildGraph,
   enginePair,
@@ -136,6 +138,38 @@ describe("what is not reclaimed, and failures", () => {
     expect(dead).toEqual(Array.from({ length: dead.length }, (_, i) => i + 2)); // 2 …: consecutive from the first
     expect(dead.length).toBeGreaterThan(80);
     await handle.dispose();
+  });
+
+  it("a baseline the snapshot tier did not store (its filter dropped it) deletes nothing: restore still reads every change", async () => {
+    const backend = openBackend("sqlite", tmp);
+    const graph = buildGraph();
+    // Only the attach baseline (seq 1) passes the filter: every periodic baseline's flush resolves with nothing stored.
+    const snapshot = snapshotStorage<GraphCheckpointRecord>(backend, { filter: (r) => r.seq === 1 });
+    const handle = attachSnapshotStorage(graph, [{ snapshot, wal: inlinePair(backend).wal }]);
+    await churn(graph, handle, 600, 1);
+    await new Promise((r) => setTimeout(r, 100)); // a reclaim would have run by now
+    expect((await storedBaseline(backend)).seq).toBe(1);
+    expect(await storedFrameSeqs(backend)).toHaveLength(600); // every frame since the attach baseline
+    expect(await restoredSnapshot(inlinePair(backend))).toEqual(graph.snapshot());
+    await handle.dispose();
+    await backend.close?.();
+  });
+
+  it("a baseline rolled back before its debounce window closed deletes nothing", async () => {
+    const backend = openBackend("memory", tmp);
+    const graph = buildGraph();
+    const snapshot = snapshotStorage<GraphCheckpointRecord>(backend, { debounceMs: 40 });
+    const { wal } = inlinePair(backend);
+    const handle = attachSnapshotStorage(graph, [{ snapshot, wal }]);
+    await handle.flush();
+    for (let i = 0; i < 300; i++) graph.set("c", `${"payload ".repeat(75)}${i}`); // a periodic baseline falls due
+    await Promise.resolve();
+    snapshot.rollback(); // the baseline is dropped before the window closes; the frames are written
+    await wal.flush();
+    await new Promise((r) => setTimeout(r, 150)); // past the window: a reclaim would have run by now
+    expect((await storedBaseline(backend)).seq).toBe(1);
+    expect(await storedFrameSeqs(backend)).toHaveLength(300);
+    expect(await restoredSnapshot(inlinePair(backend))).toEqual(graph.snapshot());
   });
 
   it("a failing delete is reported, flush still acknowledges, and the next baseline deletes what was left", async () => {

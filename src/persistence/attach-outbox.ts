@@ -20,6 +20,8 @@ import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 
 /** Own-seq baselines remembered above the durable seq (a bound for handles that never flush; see `holes`). */
 const MAX_TRACKED_BASELINES = 4096;
+/** Retries of an own baseline whose flush failed transiently (a tier's flush retries back off alike). */
+const GATE_RETRY = { initialMs: 100, maxMs: 10_000 };
 /** Dead frames deleted per backend batch (one SQLite transaction); the event loop runs between batches. */
 const RECLAIM_CHUNK = 8192;
 const noop = (): void => {};
@@ -63,6 +65,13 @@ export class AttachOutbox {
    */
   #gate: Promise<void> | undefined;
   #gateError: Error | undefined;
+  /**
+   * After a transient failure the gate is retried on a timer (backoff from GATE_RETRY.initialMs, jittered), not only
+   * by the next flush(): a writer pacing on drained() never calls flush, and its waves would pile up here unwritten.
+   * `#gateRetry` settles once the retry started; `#gateDelay` is 0 while the gate has not failed in this spell.
+   */
+  #gateRetry: Promise<void> | undefined;
+  #gateDelay = 0;
   /**
    * Seqs of own baselines numbered above `durable`, ascending: the holes in the WAL's seqs that are not refused
    * frames. Capped: forgetting one only makes a later gap search stop earlier (more unacknowledged frames dropped).
@@ -193,7 +202,13 @@ export class AttachOutbox {
   /** Resolves once the outbox is not held back by backpressure and both tiers drained. */
   async drained(): Promise<void> {
     await this.#bootstrap;
-    while (isBackpressure(this.#blocked) && this.#stopped === undefined) await this.#awaitRoom();
+    for (;;) {
+      if (this.#stopped !== undefined) break;
+      if (isBackpressure(this.#blocked)) await this.#awaitRoom();
+      // An own baseline not yet durable holds every wave back: not drained until it is (or the pair stops).
+      else if (this.#gate !== undefined) await (this.#gateError === undefined ? this.#gate : (this.#gateRetry ?? delay(10)));
+      else break;
+    }
     await Promise.all([this.wal?.drained?.(), this.snapshot.drained?.()]);
   }
 
@@ -318,6 +333,7 @@ export class AttachOutbox {
         if (this.#gate !== gate) return;
         this.#gate = undefined;
         this.#gateError = undefined;
+        this.#gateDelay = 0;
         this.#reclaim(seq);
         this.#drain();
       },
@@ -328,13 +344,25 @@ export class AttachOutbox {
           void this.#stop(err, seq);
           return;
         }
-        // The baseline stays pending in the tier; flush() retries it. Frames keep waiting.
+        // The baseline stays pending in the tier; a timer (or an earlier flush()) retries it. Frames keep waiting.
         this.#gateError = err instanceof Error ? err : new Error(String(err));
-        this.report(err);
+        if (this.#gateDelay === 0) this.report(err); // once per failing spell, not per retry
+        this.#retryGate(seq);
       },
     );
     this.#gate = gate;
     this.#gateError = undefined;
+  }
+
+  #retryGate(seq: number): void {
+    if (this.#gateRetry !== undefined) return;
+    this.#gateDelay = this.#gateDelay === 0 ? GATE_RETRY.initialMs : Math.min(GATE_RETRY.maxMs, this.#gateDelay * 2);
+    const ms = this.#gateDelay * (0.5 + Math.random() / 2);
+    // Unref'd: a retry never keeps the process alive (what is unwritten is what flush() has not acknowledged).
+    this.#gateRetry = new Promise<void>((resolve) => setTimeout(resolve, ms).unref()).then(() => {
+      this.#gateRetry = undefined;
+      if (this.#gateError !== undefined && this.#gate !== undefined && this.#stopped === undefined) this.#openGate(seq);
+    });
   }
 
   /**

@@ -12,7 +12,7 @@ import { fileBackend } from "../backend/file.js";
 import { sqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
 import { openPostgresStore, publicStoreSpec } from "./postgres-store.js";
-import { StorageError, deserializeError as deserializeFromWire, serializeError } from "../errors.js";
+import { CodecError, StorageError, deserializeError as deserializeFromWire, serializeError } from "../errors.js";
 import { AppendLogCore } from "../tier/append-log.js";
 import { KvCore } from "../tier/kv.js";
 import { SnapshotCore } from "../tier/snapshot.js";
@@ -518,28 +518,50 @@ function columnValues(
   tier: SnapshotCore<unknown> | KvCore<unknown>,
 ): (i: number) => unknown {
   if (columns.encoder === undefined || !(tier instanceof KvCore)) return (i) => columns.at(cols, i);
-  const encode = columns.encoder(cols);
-  const values: Array<Uint8Array | Refused> = [];
-  let total = 0;
+  let encode: (i: number) => Uint8Array;
+  try {
+    encode = columns.encoder(cols);
+  } catch {
+    return (i) => columns.at(cols, i); // each value then goes through the codec's own encode, refused alone
+  }
+  // An encoder's bytes may be pooled (ColumnarTransport: they live until written), even reused by its next call, and
+  // these wait in the tier (a debounce, a failing store's retries): each is copied at once into one buffer of the
+  // op's own, grown as needed.
+  let own = new Uint8Array(4096);
+  let at = 0;
+  const ends: Array<number | Refused> = [];
   for (let i = 0; i < count; i++) {
+    let bytes: unknown;
     try {
-      const bytes = encode(i);
-      total += bytes.byteLength;
-      values.push(bytes);
+      bytes = encode(i);
     } catch (err) {
-      values.push(new Refused(err instanceof Error ? err : new Error(String(err))));
+      ends.push(new Refused(err instanceof Error ? err : new Error(String(err))));
+      continue;
+    }
+    if (!(bytes instanceof Uint8Array)) {
+      const got = bytes === null ? "null" : typeof bytes;
+      ends.push(new Refused(new CodecError("encode-failed", `the columnar encoder returned ${got} for value ${i}, not a Uint8Array`)));
+      continue;
+    }
+    if (at + bytes.byteLength > own.byteLength) {
+      const grown = new Uint8Array(Math.max(own.byteLength * 2, at + bytes.byteLength));
+      grown.set(own.subarray(0, at));
+      own = grown;
+    }
+    own.set(bytes, at);
+    at += bytes.byteLength;
+    ends.push(at);
+  }
+  if (own.byteLength > at) own = own.slice(0, at); // held for as long as the values wait: no spare room
+  const held: Array<Encoded | Refused> = [];
+  let start = 0;
+  for (const end of ends) {
+    if (end instanceof Refused) held.push(end);
+    else {
+      held.push(new Encoded(own.subarray(start, end)));
+      start = end;
     }
   }
-  // The encoder's bytes are pooled (slabs shared with unrelated bytes, meant to live until one write returns),
-  // and these wait in the tier (a debounce, a failing store's retries): one buffer of the op's own holds them.
-  const own = new Uint8Array(total);
-  let at = 0;
-  const held = values.map((v) => {
-    if (v instanceof Refused) return v;
-    own.set(v, at);
-    at += v.byteLength;
-    return new Encoded(own.subarray(at - v.byteLength, at));
-  });
   return (i) => held[i];
 }
 

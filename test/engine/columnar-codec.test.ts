@@ -139,3 +139,42 @@ describe("a codec object that runs on the main thread", () => {
     expect(await kv.load("b")).toEqual({ n: 2, data: [3] });
   });
 });
+
+describe("a module codec's columnar encoder (found by review: its bytes may be pooled)", () => {
+  it("bytes the encoder reuses for its next value are copied at once: every value is stored as saved", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const kv = engine.kv<unknown>({ kind: "memory", name: root.fresh("pooled") }, {
+      name: "kv",
+      debounceMs: 60_000,
+      codec: { module: MODULE, export: "pooledEncoder" },
+    });
+    await kv.flush();
+    const saved = Array.from({ length: 50 }, (_, i) => ({ n: i, data: "v".repeat(i * 37) }));
+    saved.forEach((v, i) => kv.save(`k${i}`, v));
+    await kv.flush();
+    for (let i = 0; i < saved.length; i++) expect(await kv.load(`k${i}`)).toEqual(saved[i]);
+  });
+
+  it("a value the encoder returns as something other than bytes is refused alone (CodecError); an encoder that cannot be made falls back to the codec", async () => {
+    const errors: unknown[] = [];
+    engine = openStorageEngine({ threads: 1, onError: (e) => void errors.push(e) });
+    const kv = engine.kv<unknown>({ kind: "memory", name: root.fresh("wrong") }, {
+      name: "kv",
+      debounceMs: 60_000,
+      codec: { module: MODULE, export: "wrongEncoder" },
+    });
+    await kv.flush();
+    kv.save("a", { n: 1, data: "x" });
+    kv.save("b", { n: 2, data: "not bytes from the encoder" });
+    kv.save("c", { n: 3, data: "z" });
+    await expect(kv.flush()).rejects.toMatchObject({ name: "CodecError", code: "encode-failed" });
+    expect(await kv.load("a")).toEqual({ n: 1, data: "x" });
+    expect(await kv.load("b")).toBeUndefined();
+    expect(await kv.load("c")).toEqual({ n: 3, data: "z" });
+    kv.save("d", { n: 99, data: "encoder throws for this op" });
+    kv.save("e", { n: 5, data: "e" });
+    await kv.flush();
+    expect(await kv.load("d")).toEqual({ n: 99, data: "encoder throws for this op" });
+    expect(await kv.load("e")).toEqual({ n: 5, data: "e" });
+  });
+});

@@ -293,7 +293,14 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     } catch (err) {
       return quiet(Promise.reject(err));
     }
-    if (checked.length === 0) return Promise.resolve();
+    if (checked.length === 0) {
+      try {
+        this.assertWritable(); // refused as inline: closed, read-only
+      } catch (err) {
+        return quiet(Promise.reject(err));
+      }
+      return Promise.resolve();
+    }
     return quiet(this.askWrite({ t: "deleteMany", tier: this.tier, keys: checked }).then(() => undefined));
   }
 

@@ -102,6 +102,8 @@ export class AttachOutbox {
   /** Lowest seq this pair numbered that no reclaim covers yet (Infinity: none). */
   #unreclaimed = Number.POSITIVE_INFINITY;
   #reclaiming = false;
+  /** Highest seq a read-back proved covered by a stored baseline: frames up to it may be gone (not a gap). */
+  #reclaimedTo = 0;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -462,15 +464,17 @@ export class AttachOutbox {
     const wal = this.wal as KvStorageTier<WALFrame>;
     await wal.flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
     const holes = new Set(this.#holes);
-    let gap = this.#durable + 1;
+    // Frames up to a baseline a read-back proved stored may have been reclaimed: missing there is not the gap.
+    const floor = Math.max(this.#durable, this.#reclaimedTo);
+    let gap = floor + 1;
     try {
       const stored = new Set<number>();
       for (const key of await wal.list(`${this.#prefix}/`)) {
         const s = parseWalFrameKey(this.#prefix, key);
-        if (s !== undefined && s > this.#durable) stored.add(s);
+        if (s !== undefined && s > floor) stored.add(s);
       }
       gap = this.#seq + 1; // every frame stored: the pair stops after its last one
-      for (let s = this.#durable + 1; s <= this.#seq; s++) {
+      for (let s = floor + 1; s <= this.#seq; s++) {
         if (!stored.has(s) && !holes.has(s)) {
           gap = s;
           break;
@@ -489,10 +493,9 @@ export class AttachOutbox {
 
   /** Reclaims below the periodic baseline `seq` once the snapshot tier wrote it (a failure is flush()'s to report). */
   #reclaimWhenDurable(seq: number): void {
-    const durable = (): void => void this.snapshot.flush().then(() => this.#reclaim(seq), noop);
-    const window = this.snapshot.debounceMs;
-    if (!window) durable();
-    else setTimeout(durable, window).unref(); // a timer never keeps the process alive
+    // No flush of its own: a refusal it took would then be lost to the pair's flush(), which must stop the pair.
+    // The read-back in #reclaim decides; a baseline not stored yet leaves its frames to the next one.
+    setTimeout(() => this.#reclaim(seq), this.snapshot.debounceMs ?? 0).unref(); // never keeps the process alive
   }
 
   /**
@@ -519,6 +522,7 @@ export class AttachOutbox {
         if (own !== undefined) this.#unreclaimed = Math.min(this.#unreclaimed, own.from);
         return;
       }
+      this.#reclaimedTo = Math.max(this.#reclaimedTo, upTo);
       if (stale.length > 0) this.#deadKeys = this.#deadKeys.length === 0 ? stale : this.#deadKeys.concat(stale);
       if (own !== undefined) this.#deadRanges.push(own);
       if (this.#reclaiming) return;

@@ -116,7 +116,9 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const initialSize = sizer(initial);
   const states = checked.map(({ p, cadence }) => {
     const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true };
-    const reclaim: Reclaim = cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
+    // A WAL tier several pairs share holds frames another pair's baseline may not cover yet: nothing is reclaimed.
+    const shared = p.wal !== undefined && checked.filter((c) => c.p.wal === p.wal).length > 1;
+    const reclaim: Reclaim = shared ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
     const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first, reclaim);
     const pair = new PairState(outbox, cadence);
     baselineTaken(pair, initialSize);

@@ -26,7 +26,8 @@ import { MainThreadMeter, type MeterReading } from "./meter.js";
 export interface GraphUpdatesConfig {
   readonly nodes: number;
   readonly updates: number;
-  readonly mode: "inline" | "engine";
+  /** "bare": the same graph and sets with no storage attached, the graph's own share of an update. */
+  readonly mode: "inline" | "engine" | "bare";
   /** A fresh directory for the engine's SQLite store. */
   readonly dir: string;
 }
@@ -53,10 +54,60 @@ export interface GraphUpdatesResult {
 
 const PAD = "x".repeat(20);
 
-async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
+type Graph = ReturnType<typeof createGraph>;
+
+function buildGraph(nodes: number): { graph: Graph; paths: string[] } {
   const graph = createGraph("g");
   const paths: string[] = [];
-  for (let i = 0; i < cfg.nodes; i++) paths.push(graph.state(`n${i}`, { v: i, s: PAD }));
+  for (let i = 0; i < nodes; i++) paths.push(graph.state(`n${i}`, { v: i, s: PAD }));
+  return { graph, paths };
+}
+
+/** Deterministic random paths, the same sequence in every variant. */
+function picker(paths: readonly string[]): () => string {
+  let seed = 0x9e3779b9;
+  return () => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return paths[Math.floor((seed / 4294967296) * paths.length)] as string;
+  };
+}
+
+/** Sets `picks` in order with fresh values: one per event-loop turn (paced) or in one synchronous loop. */
+async function drive(graph: Graph, picks: readonly string[], paced: boolean, next: () => number): Promise<void> {
+  if (paced) {
+    for (const path of picks) {
+      graph.set(path, { v: next(), s: PAD });
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  } else {
+    for (const path of picks) graph.set(path, { v: next(), s: PAD });
+  }
+}
+
+/** The graph alone: the same warm-up length and windows as `run`, nothing attached (no flush, no baselines). */
+async function runBare(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
+  const { graph, paths } = buildGraph(cfg.nodes);
+  const pick = picker(paths);
+  let value = 1_000_000;
+  const next = (): number => value++;
+  const measure = async (paced: boolean, updates: number): Promise<GraphUpdatesRun> => {
+    const picks = Array.from({ length: updates }, pick);
+    const meter = await MainThreadMeter.start();
+    const t0 = performance.now();
+    await drive(graph, picks, paced, next);
+    const wallMs = performance.now() - t0;
+    return { wallMs, reading: await meter.stop(), frames: updates, mainThreadBaselines: 0 };
+  };
+  await measure(true, Math.round(cfg.updates * 2.5));
+  const paced = await measure(true, cfg.updates);
+  const peakRssBeforeBytes = process.resourceUsage().maxRSS * 1024;
+  const burst = await measure(false, cfg.updates);
+  return { baselinePeriod: 0, paced, burst, peakRssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
+async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
+  if (cfg.mode === "bare") return runBare(cfg);
+  const { graph, paths } = buildGraph(cfg.nodes);
   const engine = cfg.mode === "engine" ? openStorageEngine() : undefined;
   let pair: AttachPair;
   if (engine !== undefined) {
@@ -76,26 +127,16 @@ async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   });
   const handle = attachSnapshotStorage(graph, [{ snapshot, wal: pair.wal }]);
   await handle.flush();
-  let seed = 0x9e3779b9;
+  const pick = picker(paths);
   let value = 1_000_000;
-  const pick = (): string => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    return paths[Math.floor((seed / 4294967296) * paths.length)] as string;
-  };
+  const next = (): number => value++;
   const measure = async (paced: boolean, updates: number): Promise<GraphUpdatesRun> => {
     const picks = Array.from({ length: updates }, pick);
     const startSeq = handle.seq;
     baselines = 0;
     const meter = await MainThreadMeter.start();
     const t0 = performance.now();
-    if (paced) {
-      for (let i = 0; i < updates; i++) {
-        graph.set(picks[i] as string, { v: value++, s: PAD });
-        await new Promise<void>((r) => setImmediate(r));
-      }
-    } else {
-      for (let i = 0; i < updates; i++) graph.set(picks[i] as string, { v: value++, s: PAD });
-    }
+    await drive(graph, picks, paced, next);
     const endSeq = await handle.flush();
     const wallMs = performance.now() - t0;
     return { wallMs, reading: await meter.stop(), frames: endSeq - startSeq, mainThreadBaselines: baselines };
@@ -105,7 +146,7 @@ async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   const attachedSeq = handle.seq;
   await measure(true, Math.round(cfg.updates * 2.5));
   const period = await baselinePeriod(pair, async () => {
-    graph.set(pick(), { v: value++, s: PAD });
+    graph.set(pick(), { v: next(), s: PAD });
     await handle.flush();
   });
   // Baselines fall due every `period` sets from attach: the warm-up runs past one and stops half a period after one,

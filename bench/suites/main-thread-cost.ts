@@ -192,6 +192,7 @@ export const mainThreadCostSuite: Suite = {
           `random sets paced or in one synchronous burst, then flushed: at least ${String(pacing.config.pacedWrites)}, a whole number of the periods between two ` +
           "default baselines (the workload column gives both), so every window pays its share of baselines at every N; each variant in a process of its own, " +
           "peak RSS = that process's maximum resident set (burst rows); baselines = full baselines the main thread handed over after attach. " +
+          "The \"no storage\" graph row runs the same sets with nothing attached (same warm-up): the graph's own share of an update. " +
           `Repetitions (${String(pacing.config.repetitions)}, interleaved, where the workload says "median of"): the paced kv rows show the run with the median ` +
           "main CPU; a graph row shows the run with the median ms/write, the paced goal takes the median main CPU, peak RSS is the highest run's.",
       ],

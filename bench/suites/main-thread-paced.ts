@@ -147,6 +147,7 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   // The sizes up to 10,000 (the flatness goals' denominators and the paced goal's graph) run `reps` times,
   // interleaved; each figure below is the median of its runs. N = 100,000 (~2 × 58,832 sets) runs once.
   const graphRuns = new Map<string, GraphUpdatesResult[]>();
+  const bareRuns: GraphUpdatesResult[] = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const nodes of sizes) {
       if (rep > 0 && nodes > 10_000) continue;
@@ -156,6 +157,12 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
         graphRuns.set(`${mode} ${nodes}`, [...(graphRuns.get(`${mode} ${nodes}`) ?? []), r]);
       }
     }
+    // The graph's own share of an update (no storage attached), for the paced goal's N: what a storage engine adds
+    // is the graph update's cost less this.
+    const nodes = sizes[0]!;
+    ctx.log(`suite 1: graph of ${nodes} nodes, no storage, ${writes} sets paced then in a burst (run ${rep + 1})`);
+    const bare = await runChild({ nodes, updates: writes, mode: "bare", dir: ctx.tempDir(`s1-graph-bare-${nodes}-${rep}`) });
+    bareRuns.push(bare);
   }
   /** Per variant and workload, the run with the median wall time per update; peak RSS is the highest of the runs. */
   const graph = new Map<string, GraphMedians>();
@@ -182,7 +189,12 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
       );
     }
   }
+  const bareMainCpuUs = median(bareRuns.map((r) => main(r.paced.reading, r.paced.frames)));
+  const barePaced = medianBy(bareRuns.map((r) => r.paced), (r) => r.wallMs / r.frames);
+  const bareOf = reps > 1 ? `, median of ${reps}` : "";
+  rows.push(row(`graph N=${sizes[0]!}, no storage (graph.set alone)`, `graph paced (${writes} sets${bareOf})`, barePaced.frames, barePaced));
   figures.graph = Object.fromEntries(graphRuns);
+  figures.graphBare = bareRuns;
 
   // ---- goals (issue 13) ---------------------------------------------------------------------------------------
   const run = (mode: string, workload: "paced" | "burst", n: number) => graph.get(`${mode} ${n}`)?.[workload];
@@ -221,6 +233,18 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
       graphMain === undefined || lmdbMain === undefined ? undefined : graphMain <= lmdbMain,
       `graph update through the engine (N=${sizes[0]}) ${fmt(graphMain)} µs, engine kv save ${fmt(engineKvMain)} µs, lmdb put ${fmt(lmdbMain)} µs, ` +
         `an empty turn ${fmt(main(harness.reading, writes))} µs main-thread CPU per change`,
+    ),
+  );
+  // Both sides less the turn: the difference of two graph rows cancels it, an lmdb put's figure includes one.
+  const storageShare = graphMain === undefined || bareMainCpuUs === undefined ? undefined : graphMain - bareMainCpuUs;
+  const emptyTurn = main(harness.reading, writes);
+  const lmdbShare = lmdbMain === undefined || emptyTurn === undefined ? undefined : lmdbMain - emptyTurn;
+  goals.push(
+    info(
+      "1.pacedStorage",
+      "storage's own share of a paced graph update through the engine vs an lmdb-js paced put's (each less what the same turn costs without storage)",
+      `graph update through the engine (N=${sizes[0]}) ${fmt(graphMain)} µs − the same sets with no storage ${fmt(bareMainCpuUs)} µs = ` +
+        `${fmt(storageShare)} µs; lmdb put ${fmt(lmdbMain)} µs − an empty turn ${fmt(emptyTurn)} µs = ${fmt(lmdbShare)} µs main-thread CPU per change`,
     ),
   );
   const rss = ["inline", "engine"].map((mode) => graph.get(`${mode} 10000`)?.peakRssBytes);

@@ -92,6 +92,7 @@ export {
   type BaseStorageTier,
   type KvStorageOptions,
   type KvStorageTier,
+  type SnapshotHead,
   type SnapshotStorageOptions,
   type SnapshotStorageTier,
   type SqliteTierOptions,

@@ -294,6 +294,7 @@ export class StoreActor implements ActorApi {
       }
       case "load":
         if (core instanceof SnapshotCore) {
+          if (op.head === true && codec) return this.result(op.id, core.loadHead(op.key));
           return codec ? this.result(op.id, core.load(op.key)) : this.bytesResult(op.id, core.loadBytes(op.key));
         }
         if (core instanceof KvCore) {

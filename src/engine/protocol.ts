@@ -101,7 +101,8 @@ export type Op =
   | { t: "flush"; tier: number; id: number }
   | { t: "compact"; tier: number; id: number }
   | { t: "close"; tier: number; id: number }
-  | { t: "load"; tier: number; id: number; key?: string }
+  /** `head`: a snapshot tier's loadHead (name and seq only, read in the worker). */
+  | { t: "load"; tier: number; id: number; key?: string; head?: true }
   | { t: "loadEntries"; tier: number; id: number; opts?: AppendLoadOptions }
   | { t: "delete"; tier: number; id: number; key: string }
   | { t: "deleteMany"; tier: number; id: number; keys: string[] }

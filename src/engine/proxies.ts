@@ -13,6 +13,7 @@ import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
 import { admit, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { jsonCodec } from "../codec/json.js";
+import { headOf, type SnapshotHead } from "../tier/json-head.js";
 import type {
   AppendLoadOptions,
   AppendLoadResult,
@@ -244,6 +245,13 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
         (r) => (this.mainCodec ? this.decodeHere(r.bytes) : r.value) as T | undefined,
       ),
     );
+  }
+
+  loadHead(key?: string): Promise<SnapshotHead | undefined> {
+    // A main-thread codec decodes here, as load does: the worker holds only its bytes.
+    if (this.mainCodec) return this.load(key).then((r) => (r === undefined ? undefined : headOf(r)));
+    const op = { t: "load", tier: this.tier, head: true, ...(key !== undefined ? { key } : {}) } as const;
+    return quiet(this.askQuiet(op).then((r) => r.value as SnapshotHead | undefined));
   }
 }
 

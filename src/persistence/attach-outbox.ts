@@ -8,7 +8,8 @@
  */
 import { StorageError } from "../errors.js";
 import { isPermanent } from "../tier/core.js";
-import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import type { KvStorageTier, SnapshotHead, SnapshotStorageTier } from "../tier/types.js";
+import { headOf } from "../tier/json-head.js";
 import { vouchWalFrame } from "../tier/value-check.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
@@ -271,12 +272,16 @@ export class AttachOutbox {
       this.#stale = stale;
       this.#staleTop = seq;
     }
-    const record: unknown = await this.snapshot.load(this.graphName);
-    if (typeof record === "object" && record !== null) {
-      const s = (record as { seq?: unknown }).seq;
-      if (typeof s === "number" && Number.isSafeInteger(s) && s > seq) seq = s;
-    }
+    const stored = (await this.#storedHead())?.seq;
+    if (stored !== undefined && stored > seq) seq = stored;
     return seq;
+  }
+
+  /** The stored baseline's name and seq: its head alone where the tier can read it so (no decode of the graph). */
+  async #storedHead(): Promise<SnapshotHead | undefined> {
+    if (this.snapshot.loadHead !== undefined) return this.snapshot.loadHead(this.graphName);
+    const record: unknown = await this.snapshot.load(this.graphName);
+    return record === undefined ? undefined : headOf(record);
   }
 
   /** Saves one item (throws what the tier throws); seqs advance only with what was saved. */
@@ -502,11 +507,11 @@ export class AttachOutbox {
    * The snapshot tier's flush of a baseline at `upTo` resolved: frames at or below it are dead (restore starts above
    * it) once the store holds a baseline at `upTo` or above. A resolved flush alone does not prove that (the tier's
    * `filter` may have dropped the save, a `rollback()` discarded it, a custom tier stored it elsewhere), so the
-   * stored baseline is read back first (O(graph), once per baseline, and only when there is something to delete);
-   * without one the frames stay, for the next baseline to retry. Then their deletion runs in the background, a
-   * batch per event-loop turn; nothing waits for it. A failed batch is reported (a closed tier silently ends it)
-   * and retried after the next durable baseline; frames still left when the process ends are found by the next
-   * attach's listing.
+   * stored baseline's name and seq are read back first (its head: the graph is not decoded where the tier has
+   * loadHead; once per baseline, and only when there is something to delete); without one the frames stay, for the
+   * next baseline to retry. Then their deletion runs in the background, a batch per event-loop turn; nothing waits
+   * for it. A failed batch is reported once per spell and retried on a timer (a closed tier silently ends it);
+   * frames still left when the process ends are found by the next attach's listing.
    */
   #reclaim(upTo: number): void {
     if (this.wal === undefined || this.reclaim === "none") return;
@@ -536,10 +541,8 @@ export class AttachOutbox {
   /** Whether the store holds a baseline of this graph at `seq` or above (false when it cannot be read). */
   async #storedAtLeast(seq: number): Promise<boolean> {
     try {
-      const record: unknown = await this.snapshot.load(this.graphName);
-      if (typeof record !== "object" || record === null) return false;
-      const { name, seq: stored } = record as { name?: unknown; seq?: unknown };
-      return name === this.graphName && typeof stored === "number" && Number.isSafeInteger(stored) && stored >= seq;
+      const head = await this.#storedHead();
+      return head !== undefined && head.name === this.graphName && head.seq !== undefined && head.seq >= seq;
     } catch {
       return false;
     }

@@ -10,6 +10,7 @@ export type {
   BaseStorageTier,
   KvStorageOptions,
   KvStorageTier,
+  SnapshotHead,
   SnapshotStorageOptions,
   SnapshotStorageTier,
   TierCommonOptions,

@@ -7,6 +7,7 @@ import { readValue } from "./read.js";
 import { snapshotSaveKey } from "./arguments.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
+import { canonicalJsonHead, headOf, writesCanonicalJson, type SnapshotHead } from "./json-head.js";
 
 interface PendingSnapshot<T> {
   key: string;
@@ -88,6 +89,14 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     return bytes === undefined ? undefined : this.codec.decode(bytes);
   }
 
+  /** `load(key)`'s `name` and `seq` alone: read from a canonical JSON codec's bytes without decoding the rest. */
+  async loadHead(key?: string): Promise<SnapshotHead | undefined> {
+    const bytes = await this.loadBytes(key);
+    if (bytes === undefined) return undefined;
+    const codec = this.codec as Codec<unknown>;
+    return (writesCanonicalJson(codec) ? canonicalJsonHead(bytes) : undefined) ?? headOf(codec.decode(bytes));
+  }
+
   /** Raw bytes for proxies whose codec runs on the main thread. */
   loadBytes(key?: string): Promise<Uint8Array | undefined> {
     this.assertOpen();
@@ -107,5 +116,6 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
       core.put(key, snapshot);
     },
     load: (key?: string) => handled(core.load(key)),
+    loadHead: (key?: string) => handled(core.loadHead(key)),
   });
 }

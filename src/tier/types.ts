@@ -3,6 +3,9 @@
  * interfaces, so graph attach/restore take either.
  */
 import type { Codec } from "../codec/types.js";
+import type { SnapshotHead } from "./json-head.js";
+
+export type { SnapshotHead } from "./json-head.js";
 
 /** Shared surface of every tier ("one wave = one transaction": flush commits, rollback discards). */
 export interface BaseStorageTier {
@@ -43,6 +46,14 @@ export interface SnapshotStorageTier<T> extends BaseStorageTier {
   save(snapshot: T): void;
   /** Reads `key`, else the last key this tier wrote, else the tier name. Pending saves are not visible. */
   load(key?: string): Promise<T | undefined>;
+  /**
+   * What `load(key)` would resolve to, reduced to its top-level `name` and `seq` (undefined: nothing stored). With a
+   * canonical JSON codec (json, json-bigint) they are read from the head of the stored bytes and the rest is not
+   * decoded; other codecs decode the record (an engine tier: in the store's worker, unless its codec runs on the
+   * main thread). Optional so a hand-written tier still type-checks; attach's reclaim uses it to prove a baseline
+   * stored (docs/design.md §3.18), else `load`.
+   */
+  loadHead?(key?: string): Promise<SnapshotHead | undefined>;
 }
 
 export type AppendLogMode = "append" | "overwrite";

@@ -1,0 +1,112 @@
+/**
+ * Reads a stored record's top-level `name` and `seq` from the head of its canonical JSON bytes, without decoding
+ * the rest (docs/design.md §3.18: attach's reclaim proves a baseline stored once per baseline, and a baseline's
+ * `snapshot` field, the large one, sorts after both). Layer 2 (tier).
+ */
+import { jsonCodec } from "../codec/json.js";
+import { bigintJsonCodec } from "../codec/bigint.js";
+import type { Codec } from "../codec/types.js";
+
+/** A stored snapshot record's top-level `name` and `seq`, each undefined when absent or not a string / safe integer. */
+export interface SnapshotHead {
+  name: string | undefined;
+  seq: number | undefined;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Codecs whose bytes are canonical JSON (RFC 8785: keys sorted, no duplicates), so the head can be read alone. */
+export function writesCanonicalJson(codec: Codec<unknown>): boolean {
+  return codec === (jsonCodec as Codec<unknown>) || codec === (bigintJsonCodec as Codec<unknown>);
+}
+
+/** `name` and `seq` of a decoded record (the fallback for every other codec). */
+export function headOf(record: unknown): SnapshotHead {
+  if (typeof record !== "object" || record === null) return { name: undefined, seq: undefined };
+  const { name, seq } = record as { name?: unknown; seq?: unknown };
+  return {
+    name: typeof name === "string" ? name : undefined,
+    seq: typeof seq === "number" && Number.isSafeInteger(seq) ? seq : undefined,
+  };
+}
+
+/**
+ * The head of canonical JSON object bytes, read up to the first member sorting after "seq"; undefined when these
+ * bytes do not allow it (not an object, keys out of order, a value before that member that is not a plain string
+ * or number, a truncated end): the caller then decodes the whole record.
+ */
+export function canonicalJsonHead(bytes: Uint8Array): SnapshotHead | undefined {
+  let end = bytes.length;
+  while (end > 0 && isSpace(bytes[end - 1] as number)) end--;
+  if (end < 2 || bytes[end - 1] !== 0x7d) return undefined; // "}": a cut-off record is decoded (and refused) whole
+  let i = skipSpace(bytes, 0);
+  if (bytes[i] !== 0x7b) return undefined; // "{"
+  i = skipSpace(bytes, i + 1);
+  const head: SnapshotHead = { name: undefined, seq: undefined };
+  let previous: string | undefined;
+  while (i < end && bytes[i] === QUOTE) {
+    const keyEnd = stringEnd(bytes, i, end);
+    if (keyEnd < 0) return undefined;
+    const key = parseToken(bytes, i, keyEnd);
+    if (typeof key !== "string" || (previous !== undefined && !(previous < key))) return undefined;
+    if (key > "seq") return head; // sorted: neither field can follow
+    previous = key;
+    i = skipSpace(bytes, keyEnd);
+    if (bytes[i] !== 0x3a) return undefined; // ":"
+    i = skipSpace(bytes, i + 1);
+    const valueEnd = bytes[i] === QUOTE ? stringEnd(bytes, i, end) : numberEnd(bytes, i, end);
+    if (valueEnd <= i) return undefined; // an object, array or literal: left to a full decode
+    const value = parseToken(bytes, i, valueEnd);
+    if (value === undefined) return undefined;
+    if (key === "name") head.name = typeof value === "string" ? value : undefined;
+    else if (key === "seq") head.seq = typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
+    i = skipSpace(bytes, valueEnd);
+    if (bytes[i] === 0x2c) i = skipSpace(bytes, i + 1); // ","
+    else if (bytes[i] === 0x7d) return i === end - 1 ? head : undefined; // "}": the whole record was its head
+    else return undefined;
+  }
+  return undefined;
+}
+
+/** Index just past the JSON string starting at `start` (a quote), or -1 when it does not end before `end`. */
+function stringEnd(bytes: Uint8Array, start: number, end: number): number {
+  // UTF-8 continuation bytes are >= 0x80, so a quote or backslash byte is always that character.
+  for (let i = start + 1; i < end; i++) {
+    const b = bytes[i] as number;
+    if (b === BACKSLASH) i++;
+    else if (b === QUOTE) return i + 1;
+  }
+  return -1;
+}
+
+/** Index just past the number token at `start` (its syntax JSON.parse checks), `start` when there is none. */
+function numberEnd(bytes: Uint8Array, start: number, end: number): number {
+  let i = start;
+  while (i < end) {
+    const b = bytes[i] as number;
+    // digits, "-", "+", ".", "e", "E"
+    if ((b >= 0x30 && b <= 0x39) || b === 0x2d || b === 0x2b || b === 0x2e || b === 0x65 || b === 0x45) i++;
+    else break;
+  }
+  return i;
+}
+
+function parseToken(bytes: Uint8Array, start: number, end: number): unknown {
+  try {
+    return JSON.parse(utf8.decode(bytes.subarray(start, end))) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+}
+
+function skipSpace(bytes: Uint8Array, at: number): number {
+  let i = at;
+  while (i < bytes.length && isSpace(bytes[i] as number)) i++;
+  return i;
+}

@@ -93,7 +93,7 @@ export class AttachOutbox {
    * Reclaiming dead frames (docs/design.md §3.18): frames at or below a durable baseline are never read again, and
    * are deleted. `#deadKeys`: the frames the store held when the pair attached (all below the attach baseline, an
    * own baseline above every stored seq) until it is durable, then keys to delete (also a failed batch's, retried
-   * at the next baseline); `#staleTop` their highest seq. `#deadRanges`: seqs this pair wrote below a durable
+   * on a timer); `#staleTop` their highest seq. `#deadRanges`: seqs this pair wrote below a durable
    * baseline. What is reclaimed is the `reclaim` mode's (see `Reclaim`).
    */
   #stale: string[] = [];
@@ -105,6 +105,9 @@ export class AttachOutbox {
   #reclaiming = false;
   /** Highest seq a read-back proved covered by a stored baseline: frames up to it may be gone (not a gap). */
   #reclaimedTo = 0;
+  /** Backoff of the retry of a failed delete batch (0: the deletes have not failed in this spell). */
+  #reclaimDelay = 0;
+  #reclaimRetry = false;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -562,13 +565,38 @@ export class AttachOutbox {
       try {
         await (wal.deleteMany ? wal.deleteMany(keys) : Promise.all(keys.map((k) => wal.delete(k))));
       } catch (err) {
+        // A closed tier ends the reclaim silently; a refusal (e.g. a read-only store) is reported once and ends it.
         if (err instanceof StorageError && err.code === "closed") return;
         this.#deadKeys = keys.concat(this.#deadKeys);
-        this.report(err);
+        if (this.#reclaimDelay === 0) this.report(err); // once per failing spell, not per retry
+        if (isPermanent(err)) return;
+        this.#retryReclaim(wal);
         return;
       }
+      this.#reclaimDelay = 0;
       await nextTurn();
     }
+  }
+
+  /**
+   * Retries a failed delete batch on a timer (backoff as the gate's): "stale" mode reclaims once per attach, and
+   * "all" mode's next reclaim waits for a baseline that a writer gone quiet never makes.
+   */
+  #retryReclaim(wal: KvStorageTier<WALFrame>): void {
+    if (this.#reclaimRetry) return;
+    this.#reclaimRetry = true;
+    this.#reclaimDelay =
+      this.#reclaimDelay === 0 ? GATE_RETRY.initialMs : Math.min(GATE_RETRY.maxMs, this.#reclaimDelay * 2);
+    const ms = this.#reclaimDelay * (0.5 + Math.random() / 2);
+    // Unref'd: dead frames left when the process ends are found by the next attach's listing.
+    setTimeout(() => {
+      this.#reclaimRetry = false;
+      if (this.#reclaiming) return; // a reclaim running now takes the batch (and retries it if it fails again)
+      this.#reclaiming = true;
+      void this.#deleteDead(wal).finally(() => {
+        this.#reclaiming = false;
+      });
+    }, ms).unref();
   }
 
   /** A tier's flush rejected: a transient failure stays pending in the tier for the next flush; a refusal stops. */

@@ -108,6 +108,10 @@ export class AttachOutbox {
   /** Backoff of the retry of a failed delete batch (0: the deletes have not failed in this spell). */
   #reclaimDelay = 0;
   #reclaimRetry = false;
+  /** The same for a read-back that failed to read. */
+  #readBackDelay = 0;
+  #readBackRetry = false;
+  #readBackUpTo = 0;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -524,12 +528,15 @@ export class AttachOutbox {
     if (stale.length > 0) this.#stale = [];
     if (own !== undefined) this.#unreclaimed = upTo + 1;
     void this.#storedAtLeast(upTo).then((stored) => {
-      if (!stored) {
+      if (stored !== true) {
         // Given back: the next durable baseline covers them too.
         if (stale.length > 0) this.#stale = stale.concat(this.#stale);
         if (own !== undefined) this.#unreclaimed = Math.min(this.#unreclaimed, own.from);
+        // A read that failed (not one that found no such baseline) is tried again: no next baseline may come.
+        if (stored === undefined) this.#retryReadBack(upTo);
         return;
       }
+      this.#readBackDelay = 0;
       this.#reclaimedTo = Math.max(this.#reclaimedTo, upTo);
       if (stale.length > 0) this.#deadKeys = this.#deadKeys.length === 0 ? stale : this.#deadKeys.concat(stale);
       if (own !== undefined) this.#deadRanges.push(own);
@@ -541,14 +548,31 @@ export class AttachOutbox {
     });
   }
 
-  /** Whether the store holds a baseline of this graph at `seq` or above (false when it cannot be read). */
-  async #storedAtLeast(seq: number): Promise<boolean> {
+  /**
+   * Whether the store holds a baseline of this graph at `seq` or above: undefined when the read failed and may
+   * succeed later; false when it cannot (a closed tier, a record its codec refuses).
+   */
+  async #storedAtLeast(seq: number): Promise<boolean | undefined> {
     try {
       const head = await this.#storedHead();
       return head !== undefined && head.name === this.graphName && head.seq !== undefined && head.seq >= seq;
-    } catch {
-      return false;
+    } catch (err) {
+      return cannotSucceed(err) ? false : undefined;
     }
+  }
+
+  /** Reads back again after a failed read-back, on a timer (backoff as the gate's; a read-back never reports). */
+  #retryReadBack(upTo: number): void {
+    // One timer, for the newest baseline that failed: a baseline at or above it covers the older ones' frames too.
+    this.#readBackUpTo = Math.max(this.#readBackUpTo, upTo);
+    if (this.#readBackRetry) return;
+    this.#readBackRetry = true;
+    this.#readBackDelay =
+      this.#readBackDelay === 0 ? GATE_RETRY.initialMs : Math.min(GATE_RETRY.maxMs, this.#readBackDelay * 2);
+    setTimeout(() => {
+      this.#readBackRetry = false;
+      this.#reclaim(this.#readBackUpTo); // takes back what is still unreclaimed up to it
+    }, this.#readBackDelay * (0.5 + Math.random() / 2)).unref();
   }
 
   async #deleteDead(wal: KvStorageTier<WALFrame>): Promise<void> {

@@ -107,6 +107,22 @@ describe("a failed delete batch is retried without another baseline", () => {
     }
   });
 
+  it('"all" (inline): a read-back that failed to read is tried again, with no more writes', async () => {
+    const backend = faultyBackend(openBackend("sqlite", tmp));
+    const graph = buildGraph();
+    const handle = attachSnapshotStorage(graph, [inlinePair(backend)]);
+    await handle.flush();
+    backend.inject({ op: "read", errno: "EIO", key: new RegExp(`^${graph.name}$`) }); // the stored baseline's reads
+    await churn(graph, handle, 300, 1); // one periodic baseline: its read-back fails
+    await until(() => backend.failures.some((f) => f.op === "read"), "the read-back to fail");
+    expect(await deadFrames(backend.inner)).toBeGreaterThan(0);
+    backend.heal(); // and the writer is quiet from now on
+    await until(async () => (await deadFrames(backend.inner)) === 0, "dead frames deleted after a new read-back", { timeoutMs: 15_000 });
+    expect(await restoredSnapshot(inlinePair(backend.inner))).toEqual(graph.snapshot());
+    await handle.dispose();
+    await backend.close?.();
+  });
+
   it("a closed WAL tier ends the retries silently", async () => {
     const backend = faultyBackend(openBackend("memory", tmp));
     const errors: Error[] = [];

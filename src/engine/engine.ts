@@ -5,7 +5,7 @@
 import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { StorageError } from "../errors.js";
 import type { AppendLogStorageTier, KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
@@ -128,18 +128,16 @@ function normalise(store: StoreSpec): StoreSpec {
 
 /** The compiled worker entry: next to us when running from dist/, else dist/ of the package (tests run src/). */
 export function workerEntryPath(): string {
-  const candidates = [
-    new URL("../../workers/store-actor.js", import.meta.url),
-    new URL("../../dist/workers/store-actor.js", import.meta.url),
-  ];
+  return compiledWorkerFile("store-actor.js");
+}
+
+function compiledWorkerFile(name: string): string {
+  const candidates = [new URL(`../../workers/${name}`, import.meta.url), new URL(`../../dist/workers/${name}`, import.meta.url)];
   for (const c of candidates) {
     const p = fileURLToPath(c);
     if (existsSync(p)) return p;
   }
-  throw new StorageError(
-    "backend-error",
-    "compiled worker entry workers/store-actor.js not found: run `npm run build` first",
-  );
+  throw new StorageError("backend-error", `compiled worker file workers/${name} not found: run \`npm run build\` first`);
 }
 
 export function openStorageEngine(opts: StorageEngineOptions = {}): StorageEngine {
@@ -176,7 +174,10 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   const watchdogMs = validateBound("watchdogMs", opts.watchdogMs) ?? DEFAULT_WATCHDOG_MS;
   const closeTimeoutMs = validateBound("closeTimeoutMs", opts.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS;
   const pool = new Piscina({
-    filename: workerEntry,
+    // Piscina require()s `filename`: a CommonJS loader that import()s the entry, because require() of an ES module
+    // aborts the whole process when its worker is terminated mid-load (see workers/load-entry.cts).
+    filename: compiledWorkerFile("load-entry.cjs"),
+    workerData: { entry: pathToFileURL(workerEntry).href },
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: opts.idleTimeoutMs ?? Number.POSITIVE_INFINITY,

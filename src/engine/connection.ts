@@ -226,12 +226,19 @@ export class StoreConnection {
    */
   replaceLastPut(tier: number, key: string, value: unknown, bytes: number): boolean {
     const last = this.queue[this.queue.length - 1];
-    if (last?.t !== "puts" || last.tier !== tier || last.n !== 1 || last.keys[0] !== key) return false;
+    if (this.replaceableWeight(tier, key) === undefined || last?.t !== "puts") return false;
     this.backlog.unpost(last.w, 1);
     this.backlog.add(bytes, 1);
     last.values[0] = value;
     last.w = bytes;
     return true;
+  }
+
+  /** The weight of the put `replaceLastPut(tier, key, …)` would replace now (room needs only the difference). */
+  replaceableWeight(tier: number, key: string): number | undefined {
+    const last = this.queue[this.queue.length - 1];
+    if (last?.t !== "puts" || last.tier !== tier || last.n !== 1 || last.keys[0] !== key) return undefined;
+    return last.w;
   }
 
   /**

@@ -11,7 +11,8 @@ import { readOnlyError } from "../backend/read-only.js";
 import { appendBuckets, appendLogShape, kvDeleteManyArgs, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
-import { admit, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
+import { measure, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
+import { entriesWeight, recordWeight } from "../tier/weights.js";
 import { jsonCodec } from "../codec/json.js";
 import { headOf, type SnapshotHead } from "../tier/json-head.js";
 import type {
@@ -131,22 +132,22 @@ abstract class TierProxy implements BaseStorageTier {
     return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
   }
 
-  /** Backpressure: resolves once the store's pending bytes fell to half of the engine's maxPendingBytes. */
+  /** Backpressure: resolves once the write the store refused last would fit (backlog.ts, as inline tiers). */
   drained(): Promise<void> {
     return quiet(this.conn.backlog.drained());
   }
 
-  /** Refuses a write with StorageError("backpressure") while the store's pending bytes exceed the bound. */
-  protected assertRoom(): void {
-    this.conn.backlog.assertRoom(this.name);
+  /** Refuses a write weighing `weight` (replacing a posted one weighing `freed`) that does not fit the store's bound. */
+  protected assertRoom(weight: number, freed = 0): void {
+    this.conn.backlog.assertRoom(this.name, weight, freed);
   }
 
   /**
-   * The weight a value posted unencoded counts for: `size` (its value check's estimate, docs/design.md §3.19) per
-   * entry, else the store's average write.
+   * A value's bytes for its weight (weights.ts): `size`, its value check's estimate (docs/design.md §3.19), else the
+   * store's average write.
    */
-  protected weightOf(size: number, entries = 1): number {
-    return Math.ceil(entries * (size >= 0 ? size : this.conn.backlog.entryEstimate));
+  protected sizeOr(size: number): number {
+    return size >= 0 ? size : this.conn.backlog.entryEstimate;
   }
 
   rollback(): void {
@@ -181,25 +182,29 @@ abstract class TierProxy implements BaseStorageTier {
   }
 
   /**
-   * False when the value cannot be stored: it is refused as an inline tier refuses it (the tier's next flush
-   * rejects, onError hears it once), and nothing crosses. Values for a built-in worker codec are checked by its
+   * The refusal when the value cannot be stored (the caller reports it with `refuseValue`, as an inline tier refuses
+   * it: the tier's next flush rejects, onError hears it once, nothing crosses), else its estimated size. Values for a built-in worker codec are checked by its
    * value rule (a validation walk, no encoding: structured clone would strip a nested prototype, refuse a Proxy
    * or a function, or throw from a getter, each differently from the codec).
    */
-  protected admitted(value: unknown): number | false {
-    return admit(this.valueCheck, value, (err) => this.conn.refuse(this.tier, err));
+  protected measured(value: unknown): number | Error {
+    return measure(this.valueCheck, value);
+  }
+
+  /** Reports a value that can never be stored (after its write found room: a full store answers backpressure first). */
+  protected refuseValue(err: Error): void {
+    this.conn.refuse(this.tier, err);
   }
 
   /**
    * A main-thread codec's bytes, owning their ArrayBuffer so posting transfers them instead of cloning a shared
-   * pool slab; undefined when the codec refuses the value (refused like any other value, not thrown from save).
+   * pool slab; the codec's error when it refuses the value (refused with `refuseValue`, never thrown from save).
    */
-  protected encodeHere(value: unknown): Uint8Array | undefined {
+  protected encodeHere(value: unknown): Uint8Array | Error {
     try {
       return ownedBytes(this.mainCodec!.encode(value));
     } catch (err) {
-      this.conn.refuse(this.tier, err instanceof Error ? err : new Error(String(err)));
-      return undefined;
+      return err instanceof Error ? err : new Error(String(err));
     }
   }
 
@@ -225,17 +230,22 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     this.assertWritable();
     const key = snapshotSaveKey(snapshot, this.opts, this.name);
     if (key === undefined) return;
-    this.assertRoom();
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
-      if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes, w: bytes.byteLength, n: 1 }, bytes);
+      const w = recordWeight(key, bytes instanceof Error ? 0 : bytes.byteLength);
+      this.assertRoom(w);
+      if (bytes instanceof Error) return this.refuseValue(bytes);
+      this.conn.post({ t: "put", tier: this.tier, key, bytes, w, n: 1 }, bytes);
       return;
     }
-    const size = this.admitted(snapshot);
-    if (size === false) return;
-    const weight = this.weightOf(size);
-    // compactEvery counts saves in the actor: then every save crosses.
-    if (this.compactEvery === undefined && this.conn.replaceLastPut(this.tier, key, snapshot, weight)) return;
+    const size = this.measured(snapshot);
+    const weight = recordWeight(key, size instanceof Error ? 0 : this.sizeOr(size));
+    // compactEvery counts saves in the actor: then every save crosses. Else a save replacing this turn's record
+    // needs room only for the difference.
+    const replaces = this.compactEvery === undefined ? this.conn.replaceableWeight(this.tier, key) : undefined;
+    this.assertRoom(weight, replaces ?? 0);
+    if (size instanceof Error) return this.refuseValue(size);
+    if (replaces !== undefined && this.conn.replaceLastPut(this.tier, key, snapshot, weight)) return;
     this.conn.postPut(this.tier, key, snapshot, weight);
   }
 
@@ -272,14 +282,19 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   save(key: string, value: T): void {
     this.assertWritable();
     if (!kvSaveArgs(key, value, this.opts.filter)) return;
-    this.assertRoom();
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
-      if (bytes) this.conn.post({ t: "put", tier: this.tier, key, bytes, w: bytes.byteLength, n: 1 }, bytes);
+      const w = recordWeight(key, bytes instanceof Error ? 0 : bytes.byteLength);
+      this.assertRoom(w);
+      if (bytes instanceof Error) return this.refuseValue(bytes);
+      this.conn.post({ t: "put", tier: this.tier, key, bytes, w, n: 1 }, bytes);
       return;
     }
-    const size = this.admitted(value);
-    if (size !== false) this.conn.postPut(this.tier, key, value, this.weightOf(size));
+    const size = this.measured(value);
+    const weight = recordWeight(key, size instanceof Error ? 0 : this.sizeOr(size));
+    this.assertRoom(weight);
+    if (size instanceof Error) return this.refuseValue(size);
+    this.conn.postPut(this.tier, key, value, weight);
   }
 
   load(key: string): Promise<T | undefined> {
@@ -378,52 +393,57 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     this.assertWritable();
     const groups = appendBuckets(entries, this.opts.keyOf);
     if (entries.length === 0) return;
-    this.assertRoom();
-    // Values too, as inline: one refused entry refuses the call (its path indexes `entries`).
-    const size = this.admitted(entries);
-    if (size === false) return;
-    const entrySize = size >= 0 ? size / entries.length : UNKNOWN_SIZE;
-    if (!groups) return this.send(this.name, entries, entrySize);
-    if (groups.size === 1) {
-      const [bucket, group] = groups.entries().next().value!;
-      return this.send(bucket, group, entrySize);
-    }
-    this.sendGroups(groups, entries.length, entrySize);
-  }
-
-  /** Several buckets of one call travel as one op the actor applies all or nothing, as inline appendGroups. */
-  private sendGroups(groups: ReadonlyMap<string, readonly T[]>, n: number, entrySize: number): void {
-    const buckets = [...groups.keys()];
-    const counts = [...groups.values()].map((g) => g.length);
-    if (!this.mainCodec) {
-      const entries = [...groups.values()] as unknown[][];
-      this.conn.post({ t: "append", tier: this.tier, buckets, counts, entries, w: this.weightOf(entrySize, n), n });
+    const parts: Array<[string, readonly T[]]> = groups ? [...groups] : [[this.name, entries]];
+    const n = entries.length;
+    if (this.mainCodec) return this.sendEncoded(parts, n);
+    // Values too, as inline: one refused entry refuses the call (its path indexes `entries`), once it found room.
+    const size = this.measured(entries);
+    const entrySize = typeof size === "number" && size >= 0 ? size / n : UNKNOWN_SIZE;
+    const w = entriesWeight(parts.length, n, this.sizeOr(entrySize));
+    this.assertRoom(w);
+    if (size instanceof Error) return this.refuseValue(size);
+    if (parts.length === 1) {
+      const [bucket, group] = parts[0]!;
+      this.conn.post({ t: "append", tier: this.tier, bucket, entries: group as unknown[], count: n, w, n });
       return;
     }
+    // Several buckets of one call travel as one op the actor applies all or nothing, as inline appendGroups.
+    const buckets = parts.map(([bucket]) => bucket);
+    const counts = parts.map(([, g]) => g.length);
+    this.conn.post({ t: "append", tier: this.tier, buckets, counts, entries: parts.map(([, g]) => g as unknown[]), w, n });
+  }
+
+  /** Each bucket's entries encoded here, weighed by their bytes; one refused group refuses the whole call. */
+  private sendEncoded(parts: ReadonlyArray<[string, readonly T[]]>, n: number): void {
     const encoded: Uint8Array[] = [];
-    for (const group of groups.values()) {
+    let refused: Error | undefined;
+    for (const [, group] of parts) {
       const bytes = this.encodeHere(group);
-      if (!bytes) return; // refused: the whole call, as one refused entry refuses it
+      if (bytes instanceof Error) {
+        refused = bytes;
+        break;
+      }
       encoded.push(bytes);
     }
-    const bytes = new Uint8Array(encoded.reduce((sum, b) => sum + b.byteLength, 0));
+    const total = encoded.reduce((sum, b) => sum + b.byteLength, 0);
+    const w = entriesWeight(parts.length, n, 0) + (refused ? 0 : total);
+    this.assertRoom(w);
+    if (refused) return this.refuseValue(refused);
+    if (parts.length === 1) {
+      const bytes = encoded[0]!;
+      this.conn.post({ t: "append", tier: this.tier, bucket: parts[0]![0], bytes, count: n, w, n }, bytes);
+      return;
+    }
+    const bytes = new Uint8Array(total);
     const ends: number[] = [];
     let end = 0;
     for (const b of encoded) {
       bytes.set(b, end);
       ends.push((end += b.byteLength));
     }
-    this.conn.post({ t: "append", tier: this.tier, buckets, counts, bytes, ends, w: bytes.byteLength, n }, bytes);
-  }
-
-  private send(bucket: string, entries: readonly T[], entrySize: number): void {
-    if (this.mainCodec) {
-      const bytes = this.encodeHere(entries);
-      if (bytes) this.conn.post({ t: "append", tier: this.tier, bucket, bytes, count: entries.length, w: bytes.byteLength, n: entries.length }, bytes);
-    } else {
-      const w = this.weightOf(entrySize, entries.length);
-      this.conn.post({ t: "append", tier: this.tier, bucket, entries: entries as unknown[], count: entries.length, w, n: entries.length });
-    }
+    const buckets = parts.map(([bucket]) => bucket);
+    const counts = parts.map(([, g]) => g.length);
+    this.conn.post({ t: "append", tier: this.tier, buckets, counts, bytes, ends, w, n }, bytes);
   }
 
   loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>> {

@@ -6,7 +6,8 @@ import type { Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
 import { listSorted, readValue } from "./read.js";
 import { appendBuckets, appendLogShape } from "./arguments.js";
-import { UNKNOWN_SIZE } from "./value-check.js";
+import { measure, UNKNOWN_SIZE } from "./value-check.js";
+import { entriesWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 import {
   assertBucketKey,
@@ -95,7 +96,12 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
   private take(bucket: string, entries: readonly T[], entrySize: number): void {
     this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length });
     this.stats.pendingEntries += entries.length;
-    this.accepted(entries.length, Math.ceil(entries.length * (entrySize >= 0 ? entrySize : this.entryEstimate())));
+    this.accepted(entries.length, entriesWeight(1, entries.length, this.entrySizeOr(entrySize)));
+  }
+
+  /** An entry's estimated bytes, else (nothing walked it) the tier's average. */
+  entrySizeOr(entrySize: number): number {
+    return entrySize >= 0 ? entrySize : this.entryEstimate();
   }
 
   /** A chunk of `count` entries encoded by the main thread's codec as one array. */
@@ -105,7 +111,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     this.checkBucket(bucket);
     this.bucket(bucket).chunks.push({ bytes, count });
     this.stats.pendingEntries += count;
-    this.accepted(count, bytes.byteLength);
+    this.accepted(count, entriesWeight(1, count, 0) + bytes.byteLength);
   }
 
   /** appendGroups for chunks encoded on the main thread, one per bucket: all or nothing. */
@@ -341,11 +347,11 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
       core.assertWritable();
       const groups = appendBuckets(entries, keyOf);
       if (entries.length === 0) return;
-      core.assertRoom();
-      // Values too: one refused entry refuses the call (its path indexes `entries`).
-      const size = core.admitted(entries);
-      if (size === false) return;
-      const entrySize = size >= 0 ? size / entries.length : UNKNOWN_SIZE;
+      // Values too: one refused entry refuses the call (its path indexes `entries`), once the call found room.
+      const size = measure(core.valueCheck, entries);
+      const entrySize = typeof size === "number" && size >= 0 ? size / entries.length : UNKNOWN_SIZE;
+      core.assertRoom(entriesWeight(groups?.size ?? 1, entries.length, core.entrySizeOr(entrySize)));
+      if (size instanceof Error) return core.refuse(size);
       if (!groups) core.append(core.name, entries, entrySize);
       else core.appendGroups(groups, entrySize);
     },

@@ -15,7 +15,8 @@ import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
 import { readOnlyError } from "../backend/read-only.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
-import { admit, type ValueCheck } from "./value-check.js";
+import { measure, type ValueCheck } from "./value-check.js";
+import { drainedFor, fits, MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js";
 
 const noop = (): void => {};
 
@@ -72,7 +73,10 @@ export abstract class TierCore<Batch> {
   private untakenBytes = 0;
   private untakenEntries = 0;
   private committedEntries = 0;
-  private drainWaiters: Array<() => void> = [];
+  /** Each waiter's `need`: the weight of the write refused last when it called drained(). */
+  private drainWaiters: Array<{ need: number; resolve: () => void }> = [];
+  /** The weight of the write refused last (0 once a write was accepted since). */
+  private refusedWeight = 0;
   readonly stats: TierStats = {
     pendingEntries: 0,
     flushes: 0,
@@ -99,22 +103,28 @@ export abstract class TierCore<Batch> {
   }
 
   /**
-   * Refuses a write when the bytes held (accepted, not yet committed) exceed maxPendingBytes: the value is NOT
-   * accepted, and `drained()` says when to write again. Memory stays bounded while the disk is slow or full.
+   * Refuses a write weighing `weight` (replacing a pending one weighing `freed`) unless it fits beside the bytes
+   * held (accepted, not yet committed): see `fits` in weights.ts. A refused write is NOT accepted, and `drained()`
+   * says when to write again. Memory stays bounded while the disk is slow or full.
    */
-  assertRoom(): void {
+  assertRoom(weight: number, freed = 0): void {
     const max = this.maxPendingBytes;
-    if (max !== undefined && this.heldBytes > max) throw backpressureError(this.name, this.heldBytes, max);
+    if (fits(this.heldBytes, weight, freed, max)) {
+      this.refusedWeight = 0;
+      return;
+    }
+    this.refusedWeight = weight;
+    throw backpressureError(this.name, this.heldBytes, max as number);
   }
 
-  /** Resolves once the bytes held fell to half of maxPendingBytes or below (at once when they already are). */
+  /**
+   * Resolves once the write last refused would fit (see `drainedFor`: held at most half the bound and the bound less
+   * that write; a write heavier than the bound: nothing held), at once when it already would.
+   */
   drained(): Promise<void> {
-    if (this.isDrained()) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
-  }
-
-  private isDrained(): boolean {
-    return this.maxPendingBytes === undefined || this.heldBytes <= this.maxPendingBytes / 2;
+    const need = this.refusedWeight;
+    if (drainedFor(this.heldBytes, need, this.maxPendingBytes)) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push({ need, resolve }));
   }
 
   /** Adds accepted writes' weight (the actor: the main thread's figures for one op). */
@@ -134,19 +144,21 @@ export abstract class TierCore<Batch> {
     return size >= 0 ? size : this.entryEstimate();
   }
 
-  /** Bytes committed per accepted entry so far (1 KiB before the first commit). */
+  /** Bytes committed per accepted entry so far (1 KiB before the first commit), never under MIN_VALUE_ESTIMATE. */
   protected entryEstimate(): number {
-    return this.committedEntries > 0 ? Math.ceil(this.stats.bytesWritten / this.committedEntries) : UNKNOWN_ENTRY_BYTES;
+    if (this.committedEntries === 0) return UNKNOWN_ENTRY_BYTES;
+    return Math.max(MIN_VALUE_ESTIMATE, Math.ceil(this.stats.bytesWritten / this.committedEntries));
   }
 
   private settle(bytes: number, entries: number): void {
     if (bytes === 0 && entries === 0) return;
     this.heldBytes -= bytes;
     this.settleObserver?.(bytes, entries);
-    if (this.drainWaiters.length > 0 && this.isDrained()) {
+    if (this.drainWaiters.length > 0) {
+      const max = this.maxPendingBytes;
       const waiters = this.drainWaiters;
-      this.drainWaiters = [];
-      for (const w of waiters) w();
+      this.drainWaiters = waiters.filter((w) => !drainedFor(this.heldBytes, w.need, max));
+      for (const w of waiters) if (!this.drainWaiters.includes(w)) w.resolve();
     }
   }
 
@@ -183,21 +195,22 @@ export abstract class TierCore<Batch> {
   }
 
   /**
-   * Whether a record write may be buffered: throws when the tier is not writable or the backend can never store
-   * `key`; false when `valueCheck` refuses `value` (see `admitted`).
+   * Whether a record write may be buffered, and its weight (`recordWeight`): throws when the tier is not writable,
+   * the backend can never store `key`, or the write does not fit beside what is held (`freed`: the weight of the
+   * pending write it replaces); false when `valueCheck` refuses `value` (reported). Room is checked before the
+   * value's refusal is reported, so a full tier answers backpressure for any value, as before it weighed values.
    */
-  protected acceptable(key: string, value: unknown): number | false {
+  protected acceptable(key: string, value: unknown, freed: number): number | false {
     this.assertWritable();
     this.checkKey(key);
-    return this.admitted(value);
-  }
-
-  /**
-   * False when `valueCheck` refuses `value`: it is not buffered, and the refusal fails the next flush. Else its
-   * estimated size (UNKNOWN_SIZE when not walked), for `weightOf`.
-   */
-  admitted(value: unknown): number | false {
-    return admit(this.valueCheck, value, (err) => this.refuse(err));
+    const size = measure(this.valueCheck, value);
+    const weight = recordWeight(key, this.weightOf(value, size instanceof Error ? 0 : size));
+    this.assertRoom(weight, freed);
+    if (size instanceof Error) {
+      this.refuse(size);
+      return false;
+    }
+    return weight;
   }
 
   /** Read paths report backend failures typed, like flushes do (custom backends throw raw OS errors). */

@@ -29,12 +29,11 @@ export class KvCore<T> extends KeyedTierCore<T> {
   private readonly pendingWeights = new Map<string, number>();
 
   put(key: string, value: T): void {
-    const size = this.acceptable(key, value);
-    if (size === false) return;
-    const weight = this.weightOf(value, size);
+    const replaced = this.selfWeighing && this.pending.has(key) ? this.pendingWeights.get(key) : undefined;
+    const weight = this.acceptable(key, value, replaced ?? 0);
+    if (weight === false) return;
     if (this.selfWeighing) {
-      const replaced = this.pendingWeights.get(key);
-      if (replaced !== undefined && this.pending.has(key)) this.superseded(replaced);
+      if (replaced !== undefined) this.superseded(replaced);
       this.pendingWeights.set(key, weight);
     }
     this.pending.set(key, value);
@@ -225,8 +224,7 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     save(key: string, value: T): void {
       core.assertWritable();
       if (!kvSaveArgs(key, value, filter)) return;
-      core.assertRoom();
-      core.put(key, value);
+      core.put(key, value); // checks room once it weighed the write
     },
     load: (key) => handled(core.load(key)),
     delete: (key) => handled(core.delete(key)),

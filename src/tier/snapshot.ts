@@ -30,12 +30,14 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 
   put(key: string, value: T): void {
-    const size = this.acceptable(key, value);
-    if (size === false) return;
-    // One slot: another key displaces the pending record (the core decides what that owes, see `displacing`).
+    // A newer record of the same key replaces the pending one: only the difference needs room. Under another key it
+    // needs room of its own, as through the engine (whose actor may write the older record first, `displacing`).
+    const freed = this.selfWeighing && this.pending?.key === key ? this.pending.weight : 0;
+    const weight = this.acceptable(key, value, freed);
+    if (weight === false) return;
+    // Another key displaces the pending record (the core decides what that owes, see `displacing`).
     if (this.pending && this.pending.key !== key) this.displacing();
     const replaced = this.pending;
-    const weight = this.weightOf(value, size);
     this.pending = { key, value, weight };
     this.stats.pendingEntries = 1;
     // The replaced record is no longer held: it must not count toward maxPendingBytes until the next flush.
@@ -112,8 +114,7 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
       core.assertWritable();
       const key = snapshotSaveKey(snapshot, opts, core.name);
       if (key === undefined) return;
-      core.assertRoom();
-      core.put(key, snapshot);
+      core.put(key, snapshot); // checks room once it weighed the write
     },
     load: (key?: string) => handled(core.load(key)),
     loadHead: (key?: string) => handled(core.loadHead(key)),

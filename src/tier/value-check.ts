@@ -56,3 +56,16 @@ export function admit(check: ValueCheck | undefined, value: unknown, refuse: (er
     return false;
   }
 }
+
+/**
+ * `admit` without reporting: the estimated size (UNKNOWN_SIZE when nothing walked it), or the refusal, which the
+ * caller reports once the write found room (a full tier answers backpressure first, whatever the value).
+ */
+export function measure(check: ValueCheck | undefined, value: unknown): number | Error {
+  if (check === undefined) return UNKNOWN_SIZE;
+  try {
+    return check(value);
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}

@@ -9,6 +9,7 @@ import type { StoreStats } from "../../src/engine/index.js";
 import { openFaultEngine, type FaultEngine } from "../support/faults.js";
 import type { Codec } from "../../src/codec/types.js";
 import { tempRoot } from "./fixtures/helpers.js";
+import { recordWeight } from "../../src/tier/weights.js";
 
 const root = tempRoot("stats-busy");
 afterAll(() => root.remove());
@@ -41,7 +42,10 @@ describe("engine.stats() while the actor is busy", () => {
     const answer = await Promise.race([engine.stats(), sleep(5_000).then(() => "no answer within 5 s" as const)]);
     expect(answer).not.toBe("no answer within 5 s");
     const [s] = answer as StoreStats[];
-    expect(s).toMatchObject({ alive: true, pendingEntries: 2, pendingBytes: 8, flushes: 1, frames: 1, bytesWritten: 1 });
+    // Two records: 64 B each, 2 B per key unit, and their 5 + 3 encoded bytes (docs/design.md §3.19).
+    const pendingBytes = recordWeight("b", 5) + recordWeight("c", 3);
+    expect(pendingBytes).toBe(140);
+    expect(s).toMatchObject({ alive: true, pendingEntries: 2, pendingBytes, flushes: 1, frames: 1, bytesWritten: 1 });
     await engine.injectFault(store, "terminate");
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import type { Codec } from "../../src/codec/types.js";
 import { tempRoot, turn } from "./fixtures/helpers.js";
+import { RECORD_OVERHEAD } from "../../src/tier/weights.js";
 
 const root = tempRoot("stats-pending");
 afterAll(() => root.remove());
@@ -30,7 +31,9 @@ describe("engine.stats() pending figures", () => {
     await turn();
     const [before] = await engine.stats();
     expect(before?.pendingEntries).toBe(2);
-    expect(before?.pendingBytes).toBe(8);
+    // Each record weighs RECORD_OVERHEAD (64) + 2 per key unit + its encoded bytes (docs/design.md §3.19).
+    expect(before?.pendingBytes).toBe(2 * RECORD_OVERHEAD + 2 * 1 + 5 + 2 * 1 + 3);
+    expect(before?.pendingBytes).toBe(140);
     await kv.flush();
     const [after] = await engine.stats();
     expect(after?.pendingEntries).toBe(0);

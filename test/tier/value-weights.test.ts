@@ -16,6 +16,7 @@ import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { tempRoot } from "../engine/fixtures/helpers.js";
+import { recordWeight } from "../../src/tier/weights.js";
 
 const root = tempRoot("value-weights");
 afterAll(() => root.remove());
@@ -63,8 +64,9 @@ describe("inline tiers weigh a value by its size", () => {
     const { accepted, refused } = saveUntilRefused((i) => kv.save(`k${i}`, record(i, MiB)), 50);
     expect(refused).toBeInstanceOf(StorageError);
     expect((refused as StorageError).code).toBe("backpressure");
-    expect(accepted).toBeGreaterThanOrEqual(4);
-    expect(accepted).toBeLessThanOrEqual(6); // 4 MiB of ~1 MB values, and the one that crossed the bound
+    // Each weighs recordWeight(key, its JSON estimate), a little over 1 MiB: three fit 4 MiB, the fourth would not.
+    expect(accepted).toBe(3);
+    expect(accepted * recordWeight("k0", storableJsonSize(record(0, MiB)))).toBeLessThanOrEqual(4 * MiB);
     await kv.flush();
     for (let i = 0; i < accepted; i++) expect((await kv.load(`k${i}`))?.i).toBe(i);
     expect(await kv.load(`k${accepted}`)).toBeUndefined();
@@ -115,8 +117,7 @@ describe("engine stores weigh a value by its size", () => {
     const { accepted, refused } = saveUntilRefused((i) => kv.save(`k${i}`, record(i, MiB)), 50);
     expect(refused).toBeInstanceOf(StorageError);
     expect((refused as StorageError).code).toBe("backpressure");
-    expect(accepted).toBeGreaterThanOrEqual(4);
-    expect(accepted).toBeLessThanOrEqual(6);
+    expect(accepted).toBe(3); // as inline: three records of a little over 1 MiB fit 4 MiB
     await kv.flush();
     for (let i = 0; i < accepted; i++) expect((await kv.load(`k${i}`))?.i).toBe(i);
   });

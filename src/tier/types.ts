@@ -23,8 +23,9 @@ export interface BaseStorageTier {
    */
   flush(): Promise<void>;
   /**
-   * Backpressure (docs/api.md "Overload"): resolves once the bytes accepted and not yet committed (this inline
-   * tier's, or the engine store's) fell to half of `maxPendingBytes`, at once when they already are. A write
+   * Backpressure (docs/api.md "Overload"): resolves once the write refused last would fit beside the writes accepted
+   * and not yet committed (this inline tier's, or the engine store's): at most half of `maxPendingBytes` and the
+   * bound less that write (nothing pending for one larger than the bound), at once when it already would. A write
    * refused with StorageError("backpressure") was not accepted: await this, then write it again.
    */
   drained?(): Promise<void>;

@@ -151,8 +151,9 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     const ops: BatchOp[] = [];
     try {
       for (const [key, bucket] of batch) {
-        dropUnencodable(bucket, this.codec, (err) => this.refuse(err));
-        const encoded = encodeChunks(bucket.chunks, this.codec);
+        const joint = dropUnencodable(bucket, this.codec, (err) => this.refuse(err));
+        // The check's encoding is the one segment encodeChunks would make: not encoded twice (memory, CPU).
+        const encoded = joint !== undefined ? [joint] : encodeChunks(bucket.chunks, this.codec);
         if (encoded.length === 0) continue;
         const bucketOps = yield* this.opsFor(key, bucket, encoded);
         ops.push(...bucketOps);
@@ -298,13 +299,20 @@ async function writeCompaction(backend: StorageBackend, ops: BatchOp[]): Promise
   }
 }
 
-/** An append whose entries the codec rejects can never be written: refuse that chunk, keep the others. */
-function dropUnencodable<T>(bucket: Bucket<T>, codec: Codec<readonly T[]> | undefined, refuse: (err: Error) => void): void {
-  if (!codec) return;
+/**
+ * An append whose entries the codec rejects can never be written: refuse that chunk, keep the others. Returns the
+ * entries' joint encoding when it succeeded and every chunk holds entries (then it is the bucket's one segment).
+ */
+function dropUnencodable<T>(
+  bucket: Bucket<T>,
+  codec: Codec<readonly T[]> | undefined,
+  refuse: (err: Error) => void,
+): Uint8Array | undefined {
+  if (!codec) return undefined;
   const entries = bucket.chunks.flatMap((c) => c.entries ?? []);
   try {
-    codec.encode(entries);
-    return;
+    const joint = codec.encode(entries);
+    return bucket.chunks.every((c) => c.entries !== undefined) ? joint : undefined;
   } catch (err) {
     if (!isPermanent(err)) throw err;
   }
@@ -318,6 +326,7 @@ function dropUnencodable<T>(bucket: Bucket<T>, codec: Codec<readonly T[]> | unde
       return false;
     }
   });
+  return undefined;
 }
 
 /** Consecutive entry chunks become one segment; pre-encoded chunks stay one segment each. */

@@ -103,6 +103,8 @@ export class AttachOutbox {
   /** Lowest seq this pair numbered that no reclaim covers yet (Infinity: none). */
   #unreclaimed = Number.POSITIVE_INFINITY;
   #reclaiming = false;
+  /** Set by dispose(): reclaim work (timers, the delete loop) ends; the next attach's listing finds what is left. */
+  #disposed = false;
   /** Highest seq a read-back proved covered by a stored baseline: frames up to it may be gone (not a gap). */
   #reclaimedTo = 0;
   /** Backoff of the retry of a failed delete batch (0: the deletes have not failed in this spell). */
@@ -521,7 +523,7 @@ export class AttachOutbox {
    * frames still left when the process ends are found by the next attach's listing.
    */
   #reclaim(upTo: number): void {
-    if (this.wal === undefined || this.reclaim === "none") return;
+    if (this.wal === undefined || this.reclaim === "none" || this.#disposed) return;
     const stale = this.#stale.length > 0 && this.#staleTop <= upTo ? this.#stale : [];
     const own = this.reclaim === "all" && this.#unreclaimed <= upTo ? { from: this.#unreclaimed, to: upTo } : undefined;
     if (stale.length === 0 && own === undefined) return;
@@ -540,12 +542,29 @@ export class AttachOutbox {
       this.#reclaimedTo = Math.max(this.#reclaimedTo, upTo);
       if (stale.length > 0) this.#deadKeys = this.#deadKeys.length === 0 ? stale : this.#deadKeys.concat(stale);
       if (own !== undefined) this.#deadRanges.push(own);
-      if (this.#reclaiming) return;
-      this.#reclaiming = true;
-      void this.#deleteDead(this.wal as KvStorageTier<WALFrame>).finally(() => {
-        this.#reclaiming = false;
-      });
+      this.#startDeleting(this.wal as KvStorageTier<WALFrame>);
     });
+  }
+
+  /** Stops reclaiming (handle.dispose(), after its last flush): no timer or delete batch of this pair runs on. */
+  dispose(): void {
+    this.#disposed = true;
+  }
+
+  /** Runs the delete loop unless it runs already (it takes what is queued) or the pair is disposed. */
+  #startDeleting(wal: KvStorageTier<WALFrame>): void {
+    if (this.#reclaiming || this.#disposed) return;
+    this.#reclaiming = true;
+    void this.#deleteDead(wal).then(
+      (emptied) => {
+        this.#reclaiming = false;
+        // A read-back resolving while the loop was returning queued frames it saw as taken: run again for them.
+        if (emptied && (this.#deadKeys.length > 0 || this.#deadRanges.length > 0)) this.#startDeleting(wal);
+      },
+      () => {
+        this.#reclaiming = false;
+      },
+    );
   }
 
   /**
@@ -571,12 +590,14 @@ export class AttachOutbox {
       this.#readBackDelay === 0 ? GATE_RETRY.initialMs : Math.min(GATE_RETRY.maxMs, this.#readBackDelay * 2);
     setTimeout(() => {
       this.#readBackRetry = false;
-      this.#reclaim(this.#readBackUpTo); // takes back what is still unreclaimed up to it
+      this.#reclaim(this.#readBackUpTo); // takes back what is still unreclaimed up to it (nothing once disposed)
     }, this.#readBackDelay * (0.5 + Math.random() / 2)).unref();
   }
 
-  async #deleteDead(wal: KvStorageTier<WALFrame>): Promise<void> {
+  /** Deletes the queued dead frames a batch per turn; true when it ran out of work (not stopped, failed or disposed). */
+  async #deleteDead(wal: KvStorageTier<WALFrame>): Promise<boolean> {
     for (;;) {
+      if (this.#disposed) return false;
       const keys = this.#deadKeys.splice(0, RECLAIM_CHUNK);
       while (keys.length < RECLAIM_CHUNK && this.#deadRanges.length > 0) {
         const range = this.#deadRanges[0] as { from: number; to: number };
@@ -585,17 +606,18 @@ export class AttachOutbox {
         if (end === range.to) this.#deadRanges.shift();
         else range.from = end + 1;
       }
-      if (keys.length === 0) return;
+      if (keys.length === 0) return true;
       try {
         await (wal.deleteMany ? wal.deleteMany(keys) : Promise.all(keys.map((k) => wal.delete(k))));
       } catch (err) {
         // A closed tier ends the reclaim silently; a refusal (e.g. a read-only store) is reported once and ends it.
-        if (err instanceof StorageError && err.code === "closed") return;
+        if (err instanceof StorageError && err.code === "closed") return false;
         this.#deadKeys = keys.concat(this.#deadKeys);
+        if (this.#disposed) return false;
         if (this.#reclaimDelay === 0) this.report(err); // once per failing spell, not per retry
-        if (isPermanent(err)) return;
+        if (isPermanent(err)) return false;
         this.#retryReclaim(wal);
-        return;
+        return false;
       }
       this.#reclaimDelay = 0;
       await nextTurn();
@@ -615,11 +637,7 @@ export class AttachOutbox {
     // Unref'd: dead frames left when the process ends are found by the next attach's listing.
     setTimeout(() => {
       this.#reclaimRetry = false;
-      if (this.#reclaiming) return; // a reclaim running now takes the batch (and retries it if it fails again)
-      this.#reclaiming = true;
-      void this.#deleteDead(wal).finally(() => {
-        this.#reclaiming = false;
-      });
+      this.#startDeleting(wal); // a loop running now takes the batch (and retries it if it fails again)
     }, ms).unref();
   }
 

@@ -286,7 +286,14 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       if (disposing === undefined) {
         disposed = true;
         unsubscribe();
-        disposing = quiet(flush().then(noop));
+        // Reclaim ends once the last flush settled: dead frames left are the next attach's to delete.
+        disposing = quiet(
+          flush()
+            .then(noop)
+            .finally(() => {
+              for (const { outbox } of states) outbox.dispose();
+            }),
+        );
       }
       return disposing;
     },

@@ -51,7 +51,9 @@ export function canonicalJsonHead(bytes: Uint8Array): SnapshotHead | undefined {
     if (keyEnd < 0) return undefined;
     const key = parseToken(bytes, i, keyEnd);
     if (typeof key !== "string" || (previous !== undefined && !(previous < key))) return undefined;
-    if (key > "seq") return head; // sorted: neither field can follow
+    // Sorted: neither field can follow. A head missing either is left to a full decode: bytes not written sorted
+    // may still carry them further on (a record a foreign tool wrote), and a wrong "no seq" would reuse seqs.
+    if (key > "seq") return vouched(head);
     previous = key;
     i = skipSpace(bytes, keyEnd);
     if (bytes[i] !== 0x3a) return undefined; // ":"
@@ -64,10 +66,15 @@ export function canonicalJsonHead(bytes: Uint8Array): SnapshotHead | undefined {
     else if (key === "seq") head.seq = typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
     i = skipSpace(bytes, valueEnd);
     if (bytes[i] === 0x2c) i = skipSpace(bytes, i + 1); // ","
-    else if (bytes[i] === 0x7d) return i === end - 1 ? head : undefined; // "}": the whole record was its head
+    else if (bytes[i] === 0x7d) return i === end - 1 ? vouched(head) : undefined; // "}": the whole record was its head
     else return undefined;
   }
   return undefined;
+}
+
+/** The head when it names both fields, else undefined (decode the record). */
+function vouched(head: SnapshotHead): SnapshotHead | undefined {
+  return head.name !== undefined && head.seq !== undefined ? head : undefined;
 }
 
 /** Index just past the JSON string starting at `start` (a quote), or -1 when it does not end before `end`. */

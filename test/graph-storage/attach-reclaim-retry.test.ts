@@ -123,6 +123,39 @@ describe("a failed delete batch is retried without another baseline", () => {
     await backend.close?.();
   });
 
+  it("dispose ends the retries: a disposed handle reads nothing back and deletes nothing (review: it went on polling)", async () => {
+    const backend = faultyBackend(openBackend("sqlite", tmp));
+    const graph = buildGraph();
+    const pair = inlinePair(backend);
+    let deletes = 0;
+    const deleteMany = pair.wal.deleteMany!.bind(pair.wal);
+    pair.wal.deleteMany = (keys) => {
+      deletes++;
+      return deleteMany(keys);
+    };
+    const handle = attachSnapshotStorage(graph, [pair]);
+    await handle.flush();
+    backend.inject({ op: "read", errno: "EIO", key: new RegExp(`^${graph.name}$`) }); // every read-back fails
+    await churn(graph, handle, 300, 1);
+    await until(() => backend.failures.some((f) => f.op === "read"), "the read-back to fail");
+    await handle.dispose();
+    const readsAtDispose = backend.failures.filter((f) => f.op === "read").length;
+    const deletesAtDispose = deletes;
+    await new Promise((r) => setTimeout(r, 1_500)); // retries (100 ms doubling) would have come by now
+    expect(backend.failures.filter((f) => f.op === "read")).toHaveLength(readsAtDispose);
+    backend.heal();
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(deletes).toBe(deletesAtDispose);
+    expect(await deadFrames(backend.inner)).toBeGreaterThan(0); // left for the next attach
+    const next = buildGraph();
+    await restoreSnapshot(next, inlinePair(backend.inner));
+    const again = attachSnapshotStorage(next, [inlinePair(backend.inner)]);
+    await again.flush();
+    await until(async () => (await deadFrames(backend.inner)) === 0, "the next attach deletes them");
+    await again.dispose();
+    await backend.close?.();
+  });
+
   it("a closed WAL tier ends the retries silently", async () => {
     const backend = faultyBackend(openBackend("memory", tmp));
     const errors: Error[] = [];

@@ -15,6 +15,7 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
 import { entriesWeight, recordWeight } from "../../src/tier/weights.js";
 import type { KvStorageTier } from "../../src/tier/types.js";
+import { saveUntilRefused } from "../support/save-until-refused.js";
 
 const KiB = 1024;
 const BOUND = 256 * KiB;
@@ -27,18 +28,6 @@ const modes: Array<[string, () => KvStorageTier<unknown>]> = [
   ["inline", () => kvStorage<unknown>(memoryBackend(), { debounceMs: HELD, maxPendingBytes: BOUND })],
   ["engine", () => engine.kv<unknown>({ kind: "memory", name: `record-weights-${n++}` }, { debounceMs: HELD })],
 ];
-
-/** Saves until one is refused (or `max` were accepted). */
-function saveUntilRefused(save: (i: number) => void, max: number): { accepted: number; refused: unknown } {
-  for (let i = 0; i < max; i++) {
-    try {
-      save(i);
-    } catch (err) {
-      return { accepted: i, refused: err };
-    }
-  }
-  return { accepted: max, refused: undefined };
-}
 
 const longKey = (i: number) => `k${String(i).padStart(63, "0")}`;
 

@@ -17,6 +17,7 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { tempRoot } from "../engine/fixtures/helpers.js";
 import { recordWeight } from "../../src/tier/weights.js";
+import { saveUntilRefused } from "../support/save-until-refused.js";
 
 const root = tempRoot("value-weights");
 afterAll(() => root.remove());
@@ -24,18 +25,6 @@ afterAll(() => root.remove());
 const MiB = 1024 * 1024;
 /** A distinct record of about `bytes` bytes of JSON. */
 const record = (i: number, bytes: number) => ({ i, pad: String(i % 10).repeat(bytes) });
-
-/** Saves until one is refused (or `max` were accepted); the refusal, if any, and the count accepted. */
-function saveUntilRefused(save: (i: number) => void, max: number): { accepted: number; refused: unknown } {
-  for (let i = 0; i < max; i++) {
-    try {
-      save(i);
-    } catch (err) {
-      return { accepted: i, refused: err };
-    }
-  }
-  return { accepted: max, refused: undefined };
-}
 
 describe("storableJsonSize", () => {
   it("estimates a value's JSON bytes within a small factor (ASCII content), and refuses what the rule refuses", () => {

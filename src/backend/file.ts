@@ -8,8 +8,10 @@ import {
   existsSync,
   fsyncSync,
   mkdirSync,
+  fstatSync,
   openSync,
   readFileSync,
+  readSync,
   readdirSync,
   renameSync,
   unlinkSync,
@@ -19,7 +21,7 @@ import { dirname, join, resolve } from "node:path";
 import { threadId } from "node:worker_threads";
 import { StorageError, asStorageError } from "../errors.js";
 import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
-import { assertBytes, assertKeyArray, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
+import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, type StoreLock } from "./lock.js";
 import { readOnlyError } from "./read-only.js";
 import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
@@ -66,6 +68,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   durable: true,
   sync: true,
   listsEmptyKey: false,
+  readPrefix: true,
 });
 
 function errnoCode(err: unknown): unknown {
@@ -162,6 +165,34 @@ class FileStore implements FileBackend {
     } catch (err) {
       if (errnoCode(err) === "ENOENT") return undefined;
       throw asStorageError(err, `file backend read failed at ${path}`, { dir: this.dir });
+    }
+  }
+
+  readPrefix(key: string, maxBytes: number): Uint8Array | undefined {
+    this.ensureOpen();
+    const path = this.pathFor(key);
+    assertPrefixLength(maxBytes);
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return undefined;
+      throw asStorageError(err, `file backend read failed at ${path}`, { dir: this.dir });
+    }
+    try {
+      // Writes replace a file by rename, so the open file keeps the size fstat saw.
+      const out = new Uint8Array(Math.min(maxBytes, fstatSync(fd).size));
+      let got = 0;
+      while (got < out.byteLength) {
+        const n = readSync(fd, out, got, out.byteLength - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      return got === out.byteLength ? out : out.subarray(0, got);
+    } catch (err) {
+      throw asStorageError(err, `file backend read failed at ${path}`, { dir: this.dir });
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -32,6 +32,13 @@ export function assertKeyArray(keys: unknown): asserts keys is readonly unknown[
   if (!Array.isArray(keys)) throw new TypeError("keys must be an array");
 }
 
+/** Throws StorageError("invalid-argument") unless `maxBytes` (readPrefix) is a safe integer >= 0. */
+export function assertPrefixLength(maxBytes: unknown): asserts maxBytes is number {
+  if (typeof maxBytes !== "number" || !Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+    throw new StorageError("invalid-argument", `maxBytes must be a safe integer >= 0, got ${String(maxBytes)}`);
+  }
+}
+
 /** Throws `TypeError` unless `bytes` is a Uint8Array (Buffer included). */
 export function assertBytes(bytes: unknown, name = "bytes"): asserts bytes is Uint8Array {
   if (!(bytes instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);

@@ -2,7 +2,7 @@
  * In-process backend: a Map of copied bytes. Not persistent; every method is synchronous.
  */
 import { StorageError } from "../errors.js";
-import { assertBytes, assertKeyArray, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
+import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
 
 export interface MemoryBackendOptions {
@@ -21,6 +21,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   persistent: false,
   durable: false,
   sync: true,
+  readPrefix: true,
 });
 
 class MemoryStore implements MemoryBackend {
@@ -42,6 +43,13 @@ class MemoryStore implements MemoryBackend {
     const v = this.entries.get(key);
     // Copies on both sides so callers can never alias stored bytes.
     return v === undefined ? undefined : v.slice();
+  }
+
+  readPrefix(key: string, maxBytes: number): Uint8Array | undefined {
+    this.ensureOpen();
+    assertValidKey(key);
+    assertPrefixLength(maxBytes);
+    return this.entries.get(key)?.slice(0, maxBytes);
   }
 
   write(key: string, bytes: Uint8Array): void {

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { StorageError, asStorageError } from "../errors.js";
-import { assertBytes, assertKeyArray, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
+import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
 import { acquireStoreLock, sqliteLockPath, type StoreLock } from "./lock.js";
 import { errorCode, sqliteError } from "./sqlite-errors.js";
 import { readOnlyError } from "./read-only.js";
@@ -94,6 +94,7 @@ class SqliteStore implements SqliteBackend {
   readonly name: string;
   readonly supports: BackendSupports;
   private readonly getStmt: Database.Statement<[string], Buffer | undefined>;
+  private readonly getPrefixStmt: Database.Statement<[number, string], unknown>;
   private readonly putStmt: Database.Statement<[string, Uint8Array]>;
   private readonly putRowsStmt: Database.Statement<[Array<string | Uint8Array>]>;
   /** The parameters of one `putRowsStmt` run, reused (and cleared after each batch so no value outlives it). */
@@ -130,9 +131,12 @@ class SqliteStore implements SqliteBackend {
       persistent: !inMemory,
       durable: durable && !inMemory,
       sync: true,
+      readPrefix: true,
     });
     // Prepared once: preparing per call would dominate small writes.
     this.getStmt = db.prepare<[string], Buffer | undefined>(`SELECT v FROM ${TABLE} WHERE k = ?`).pluck();
+    // substr on a BLOB counts bytes. SQLite still walks the value's overflow pages, but the JS side copies maxBytes.
+    this.getPrefixStmt = db.prepare<[number, string], unknown>(`SELECT substr(v, 1, ?) FROM ${TABLE} WHERE k = ?`).pluck();
     this.putStmt = db.prepare<[string, Uint8Array]>(`INSERT OR REPLACE INTO ${TABLE} (k, v) VALUES (?, ?)`);
     this.deleteStmt = db.prepare<[string]>(`DELETE FROM ${TABLE} WHERE k = ?`);
     this.deleteRowsStmt = db.prepare<[Array<string | undefined>]>(`DELETE FROM ${TABLE} WHERE k IN (${new Array<string>(PUT_ROWS).fill("?").join(", ")})`);
@@ -217,6 +221,23 @@ class SqliteStore implements SqliteBackend {
       throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
     }
     if (v === undefined) return undefined;
+    if (!Buffer.isBuffer(v)) throw corruptRow(this.path, key, `a value of type ${sqlTypeOf(v)}`);
+    return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+
+  readPrefix(key: string, maxBytes: number): Uint8Array | undefined {
+    this.ensureOpen();
+    assertValidKey(key);
+    assertPrefixLength(maxBytes);
+    let v: unknown;
+    try {
+      v = this.getPrefixStmt.get(maxBytes, key);
+    } catch (err) {
+      throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
+    }
+    if (v === undefined) return undefined;
+    // substr of an empty BLOB is NULL (and the column is NOT NULL): the value is stored, 0 bytes long.
+    if (v === null) return new Uint8Array(0);
     if (!Buffer.isBuffer(v)) throw corruptRow(this.path, key, `a value of type ${sqlTypeOf(v)}`);
     return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   }

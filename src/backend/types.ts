@@ -32,6 +32,8 @@ export interface BackendSupports {
    * like both reference implementations, hides it from listings; `read("")` still finds it.
    */
   readonly listsEmptyKey?: boolean;
+  /** `readPrefix(key, maxBytes)` is implemented (default false). */
+  readonly readPrefix?: boolean;
 }
 
 export interface StorageBackend {
@@ -52,6 +54,13 @@ export interface StorageBackend {
    * it, readers call `read` per key.
    */
   readMany?(keys: readonly string[]): MaybePromise<ReadonlyArray<Uint8Array | undefined>>;
+  /**
+   * The first `maxBytes` bytes of the value (all of it when shorter): exactly `read(key)`'s bytes cut to that length,
+   * undefined for a miss. For readers of a value's head alone, such as a snapshot's name and seq (loadHead), which
+   * then need not read a baseline of megabytes. `maxBytes` is a safe integer >= 0, else StorageError
+   * "invalid-argument". Optional, declared by `supports.readPrefix`: without it, readers call `read`.
+   */
+  readPrefix?(key: string, maxBytes: number): MaybePromise<Uint8Array | undefined>;
   /**
    * `bytes` (like a batch op's `value`) may be a view into a larger, shared buffer: a backend that keeps the
    * bytes past the call copies them, and never transfers their buffer.
@@ -84,6 +93,7 @@ export interface StorageBackend {
 export interface SyncStorageBackend extends StorageBackend {
   read(key: string): Uint8Array | undefined;
   readMany(keys: readonly string[]): ReadonlyArray<Uint8Array | undefined>;
+  readPrefix(key: string, maxBytes: number): Uint8Array | undefined;
   write(key: string, bytes: Uint8Array): void;
   delete(key: string): void;
   list(prefix?: string): readonly string[];

@@ -122,6 +122,7 @@ describe("fileBackend specifics", () => {
       durable: true,
       sync: true,
       listsEmptyKey: false,
+      readPrefix: true,
     });
     b.close();
   });

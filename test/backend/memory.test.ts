@@ -18,6 +18,7 @@ describe("memoryBackend specifics", () => {
       persistent: false,
       durable: false,
       sync: true,
+      readPrefix: true,
     });
   });
 

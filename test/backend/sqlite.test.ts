@@ -46,6 +46,7 @@ describe("sqliteBackend specifics", () => {
       persistent: true,
       durable: true,
       sync: true,
+      readPrefix: true,
     });
     b.close();
   });

@@ -85,6 +85,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       expect(typeof b.list === "function").toBe(s.list);
       expect(typeof b.delete === "function").toBe(s.delete);
       if (s.atomicBatch) expect(typeof b.writeBatch).toBe("function");
+      expect(typeof b.readPrefix === "function").toBe(s.readPrefix === true);
       if (s.durable) expect(s.persistent).toBe(true);
       // The suite can only check persistence when it knows how to reopen.
       expect(opts.reopen !== undefined).toBe(s.persistent);
@@ -94,6 +95,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       const b = await make();
       const results: unknown[] = [b.write("k", bytes(1)), b.read("k"), b.read("missing")];
       if (b.readMany) results.push(b.readMany(["k", "missing"]));
+      if (b.readPrefix) results.push(b.readPrefix("k", 1), b.readPrefix("missing", 1));
       if (b.list) results.push(b.list(), b.list("k"));
       if (b.delete) results.push(b.delete("k"));
       if (b.writeBatch) results.push(b.writeBatch([{ op: "put", key: "j", value: bytes(2) }]));
@@ -157,6 +159,41 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       await expectStorageError(() => readMany(["a", "\ud800"]), "invalid-key");
       await expectStorageError(() => readMany(["a", 42 as unknown as string]), "invalid-key");
       expect(await errorOf(() => readMany("a" as unknown as string[]))).toBeInstanceOf(TypeError);
+    });
+
+    it("reads a value's prefix exactly as read's bytes cut to that length (when supports.readPrefix)", async () => {
+      const b = await make();
+      if (b.supports.readPrefix !== true) {
+        // Optional: loadHead then reads the whole value.
+        expect(b.readPrefix).toBeUndefined();
+        return;
+      }
+      const readPrefix = b.readPrefix!.bind(b);
+      expect(await readPrefix("missing", 10)).toBeUndefined();
+      await b.write("empty", new Uint8Array(0));
+      const empty = await readPrefix("empty", 10);
+      expect(empty).toBeInstanceOf(Uint8Array);
+      expect(empty?.byteLength).toBe(0);
+      // Every byte value, a value past SQLite's and PostgreSQL's inline sizes (overflow pages, TOAST), the empty key.
+      const big = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7 + (i >> 8)) % 256);
+      await b.write("big", big);
+      await b.write("", bytes(1, 2, 3));
+      for (const n of [0, 1, 255, 256, 4096, 299_999, 300_000, 300_001, Number.MAX_SAFE_INTEGER]) {
+        const got = await readPrefix("big", n);
+        expect(got).toBeInstanceOf(Uint8Array);
+        expect(Buffer.from(got!).equals(Buffer.from(big.subarray(0, n)))).toBe(true);
+      }
+      expect(Array.from((await readPrefix("", 2)) ?? [])).toEqual([1, 2]);
+      // Its own bytes: changing them changes nothing stored.
+      const got = (await readPrefix("big", 4))!;
+      got[0] = (got[0]! + 1) % 256;
+      expect((await b.read("big"))![0]).toBe(big[0]);
+      for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, "4" as unknown as number]) {
+        await expectStorageError(() => readPrefix("big", bad), "invalid-argument");
+      }
+      await expectStorageError(() => readPrefix("\ud800", 4), "invalid-key");
+      await b.close?.();
+      await expectStorageError(() => readPrefix("big", 4), "closed");
     });
 
     it("does not alias caller buffers", async () => {

@@ -103,6 +103,7 @@ export function faultyBackend(
     ...inner.supports,
     atomicBatch: inner.supports.atomicBatch && !plan.some((r) => r.torn !== undefined),
     sync: inner.supports.sync && !isAsync,
+    readPrefix: false, // not passed through: readers read whole values
   });
 
   function inject(rule: FaultRule): void {

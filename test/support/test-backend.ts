@@ -66,6 +66,7 @@ export function wrapBackend(inner: StorageBackend, opts: WrapOptions = {}): Test
     ...inner.supports,
     list: hasList,
     sync: inner.supports.sync && !isAsync,
+    readPrefix: false, // not passed through: readers read whole values
   });
 
   /** Decides at execution time (after any gate) whether this mutating call fails. */

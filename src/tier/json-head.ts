@@ -38,17 +38,42 @@ export function headOf(record: unknown): SnapshotHead {
  * or number, a truncated end): the caller then decodes the whole record.
  */
 export function canonicalJsonHead(bytes: Uint8Array): SnapshotHead | undefined {
+  const head = scanHead(bytes, true);
+  return head === MORE ? undefined : head;
+}
+
+/** What `canonicalJsonHeadOfPrefix` answers when the prefix ends before the head does: read the whole value. */
+export const MORE = "more";
+
+/**
+ * `canonicalJsonHead` of the record whose first bytes are `prefix` (a backend's readPrefix), the rest unread: MORE
+ * when the prefix ends before the head is known (cut inside or right after a token, or before a member sorting
+ * after "seq"), so a cut never passes for a shorter number or string. The record's end is not seen, so a record
+ * whose head fits in the prefix is vouched for without its closing brace.
+ */
+export function canonicalJsonHeadOfPrefix(prefix: Uint8Array): SnapshotHead | undefined | typeof MORE {
+  return scanHead(prefix, false);
+}
+
+function scanHead(bytes: Uint8Array, whole: boolean): SnapshotHead | undefined | typeof MORE {
   let end = bytes.length;
-  while (end > 0 && isSpace(bytes[end - 1] as number)) end--;
-  if (end < 2 || bytes[end - 1] !== 0x7d) return undefined; // "}": a cut-off record is decoded (and refused) whole
+  if (whole) {
+    while (end > 0 && isSpace(bytes[end - 1] as number)) end--;
+    if (end < 2 || bytes[end - 1] !== 0x7d) return undefined; // "}": a cut-off record is decoded (and refused) whole
+  }
+  // What running into the end means: a malformed record when it is whole, the rest unread when it is a prefix.
+  const cut = whole ? undefined : MORE;
   let i = skipSpace(bytes, 0);
+  if (i >= end) return cut;
   if (bytes[i] !== 0x7b) return undefined; // "{"
   i = skipSpace(bytes, i + 1);
   const head: SnapshotHead = { name: undefined, seq: undefined };
   let previous: string | undefined;
-  while (i < end && bytes[i] === QUOTE) {
+  for (;;) {
+    if (i >= end) return cut;
+    if (bytes[i] !== QUOTE) return undefined;
     const keyEnd = stringEnd(bytes, i, end);
-    if (keyEnd < 0) return undefined;
+    if (keyEnd < 0) return cut;
     const key = parseToken(bytes, i, keyEnd);
     if (typeof key !== "string" || (previous !== undefined && !(previous < key))) return undefined;
     // Sorted: neither field can follow. A head missing either is left to a full decode: bytes not written sorted
@@ -56,20 +81,25 @@ export function canonicalJsonHead(bytes: Uint8Array): SnapshotHead | undefined {
     if (key > "seq") return vouched(head);
     previous = key;
     i = skipSpace(bytes, keyEnd);
+    if (i >= end) return cut;
     if (bytes[i] !== 0x3a) return undefined; // ":"
     i = skipSpace(bytes, i + 1);
+    if (i >= end) return cut;
     const valueEnd = bytes[i] === QUOTE ? stringEnd(bytes, i, end) : numberEnd(bytes, i, end);
+    // A string without its closing quote, or a number running into the end (its last digits may be unread).
+    if (valueEnd < 0 || (valueEnd >= end && bytes[i] !== QUOTE)) return cut;
     if (valueEnd <= i) return undefined; // an object, array or literal: left to a full decode
     const value = parseToken(bytes, i, valueEnd);
     if (value === undefined) return undefined;
     if (key === "name") head.name = typeof value === "string" ? value : undefined;
     else if (key === "seq") head.seq = typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
     i = skipSpace(bytes, valueEnd);
+    if (i >= end) return cut;
     if (bytes[i] === 0x2c) i = skipSpace(bytes, i + 1); // ","
-    else if (bytes[i] === 0x7d) return i === end - 1 ? vouched(head) : undefined; // "}": the whole record was its head
+    // "}": the whole record was its head. In a prefix, bytes past it are unread: the caller reads the record whole.
+    else if (bytes[i] === 0x7d) return whole ? (i === end - 1 ? vouched(head) : undefined) : MORE;
     else return undefined;
   }
-  return undefined;
 }
 
 /** The head when it names both fields, else undefined (decode the record). */

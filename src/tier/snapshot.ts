@@ -7,7 +7,13 @@ import { readValue } from "./read.js";
 import { snapshotSaveKey } from "./arguments.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
-import { canonicalJsonHead, headOf, writesCanonicalJson, type SnapshotHead } from "./json-head.js";
+import { MORE, canonicalJsonHead, canonicalJsonHeadOfPrefix, headOf, writesCanonicalJson, type SnapshotHead } from "./json-head.js";
+
+/**
+ * loadHead first reads this many bytes where the backend reads prefixes: a baseline's name and seq sort before its
+ * snapshot, so they come within the first few dozen bytes of a baseline of any size; a longer head reads the rest.
+ */
+export const HEAD_PREFIX_BYTES = 4096;
 
 interface PendingSnapshot<T> {
   key: string;
@@ -91,11 +97,26 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     return bytes === undefined ? undefined : this.codec.decode(bytes);
   }
 
-  /** `load(key)`'s `name` and `seq` alone: read from a canonical JSON codec's bytes without decoding the rest. */
+  /**
+   * `load(key)`'s `name` and `seq` alone: read from a canonical JSON codec's bytes without decoding the rest, and
+   * from their first HEAD_PREFIX_BYTES alone where the backend reads prefixes (supports.readPrefix).
+   */
   async loadHead(key?: string): Promise<SnapshotHead | undefined> {
+    const codec = this.codec as Codec<unknown>;
+    if (writesCanonicalJson(codec) && this.backend.supports.readPrefix === true && this.backend.readPrefix) {
+      const readPrefix = this.backend.readPrefix.bind(this.backend);
+      this.assertOpen();
+      const k = key ?? this.lastSavedKey ?? this.name;
+      const prefix = await this.guard(`read of "${k}"`, () => readPrefix(k, HEAD_PREFIX_BYTES));
+      if (prefix === undefined || prefix.byteLength === 0) return undefined; // 0 bytes count as absent, as load reads them
+      // Shorter than asked: the whole record.
+      if (prefix.byteLength < HEAD_PREFIX_BYTES) return canonicalJsonHead(prefix) ?? headOf(codec.decode(prefix));
+      const head = canonicalJsonHeadOfPrefix(prefix);
+      if (head !== MORE && head !== undefined) return head;
+      // A head longer than the prefix, or one the parser cannot vouch for: the whole record, as below.
+    }
     const bytes = await this.loadBytes(key);
     if (bytes === undefined) return undefined;
-    const codec = this.codec as Codec<unknown>;
     return (writesCanonicalJson(codec) ? canonicalJsonHead(bytes) : undefined) ?? headOf(codec.decode(bytes));
   }
 

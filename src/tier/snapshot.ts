@@ -20,6 +20,11 @@ interface PendingSnapshot<T> {
   value: T;
   /** What accepting it weighed (inline tiers: settled at once if a newer record replaces it untaken). */
   weight: number;
+  /**
+   * Its encoding, kept from a failed write for the retries: a record does not change once saved (docs/api.md), so
+   * the codec's bytes for it cannot either, and a retried baseline is not encoded (megabytes, CPU) again.
+   */
+  bytes?: Uint8Array;
 }
 
 /** Accepts already-filtered, already-keyed snapshots; the actor in a worker drives it directly. */
@@ -66,7 +71,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   protected *writeBatch(batch: PendingSnapshot<T>, epoch: number): Step {
     let bytes: Uint8Array;
     try {
-      bytes = this.codec.encode(batch.value);
+      bytes = batch.bytes ?? this.codec.encode(batch.value);
     } catch (err) {
       // An unencodable value can never succeed: refused, not kept for a retry.
       if (isPermanent(err)) return this.refuse(err as Error);
@@ -77,7 +82,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     try {
       yield this.backend.write(batch.key, bytes);
     } catch (err) {
-      this.keep(batch, epoch);
+      this.keep({ ...batch, bytes }, epoch);
       throw err;
     }
     this.lastSavedKey = batch.key;

@@ -19,6 +19,7 @@
  */
 import { RestoreError, StorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import type { SnapshotHead } from "../tier/json-head.js";
 import type { WALFrame } from "../wal/frame.js";
 import { handled } from "../base/promises.js";
 import { applyBaseline, replayFrames } from "./restore.js";
@@ -344,11 +345,31 @@ class Follower {
     }
   }
 
-  /** True when the stored baseline holds seq `seq` (the writer folded the frames up to it). */
+  /**
+   * True when the stored baseline holds seq `seq` (the writer folded the frames up to it). Its head (name and seq,
+   * a prefix of the bytes where the tier can) answers a "no" without parsing the baseline (~250 ms at 100,000
+   * nodes); a "yes" reloads, and the reload reads and checks the baseline whole. A head that cannot answer (none
+   * stored, another name, no seq, a tier without loadHead) leaves it to the full read, which says what is wrong.
+   */
   private async baselineCovers(seq: number): Promise<boolean> {
+    const head = await this.baselineHead();
+    if (head !== undefined && head.name === this.graph.name && head.seq !== undefined) return head.seq >= seq;
     const base = await readBaseline(this.reader, this.graph.name);
     if (!base.check.ok) throw baselineError(this.graph.name, base.check);
     return base.check.record.seq >= seq;
+  }
+
+  /** The stored baseline's name and seq; undefined when the tier cannot tell them or its bytes do not decode. */
+  private async baselineHead(): Promise<SnapshotHead | undefined> {
+    const snapshot = this.source.snapshot;
+    if (typeof snapshot.loadHead !== "function") return undefined;
+    try {
+      return await snapshot.loadHead(this.graph.name);
+    } catch (err) {
+      // Storage failures are the poll's, as a full read's would be; a record that does not decode is left to it.
+      if (err instanceof StorageError) throw err;
+      return undefined;
+    }
   }
 
   /** The frames of one poll, in one graph batch: observers see the writer's state at the poll's last frame. */

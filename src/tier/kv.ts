@@ -5,6 +5,7 @@ import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled } from "./core.js";
 import { handledIterator } from "../base/promises.js";
 import { encodeAll, writeOps } from "./write-ops.js";
+import { Encoded } from "../codec/bytes.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
@@ -60,15 +61,25 @@ export class KvCore<T> extends KeyedTierCore<T> {
         if (this.epoch === epoch) this.committed(ops);
       }
     } catch (err) {
-      if (this.epoch === epoch) this.restore(batch, rejected);
+      if (this.epoch === epoch) this.restore(batch, rejected, ops);
       throw err;
     }
   }
 
-  /** Puts a failed batch back under newer pending values (a newer save of the same key wins); refusals stay dropped. */
-  private restore(batch: Map<string, T>, rejected: Map<string, Error>): void {
+  /**
+   * Puts a failed batch back under newer pending values (a newer save of the same key wins); refusals stay dropped.
+   * Each value goes back as its encoding: a saved value does not change (docs/api.md), so a retry writes these
+   * bytes instead of encoding the batch again. Copied, as a flush encodes into pooled bytes.
+   */
+  private restore(batch: Map<string, T>, rejected: Map<string, Error>, ops: readonly BatchOp[]): void {
+    const encoded = new Map<string, Uint8Array>();
+    for (const op of ops) if (op.op === "put") encoded.set(op.key, op.value);
     const merged = new Map<string, T>();
-    for (const [k, v] of batch) if (!rejected.has(k)) merged.set(k, v);
+    for (const [k, v] of batch) {
+      if (rejected.has(k)) continue;
+      const bytes = encoded.get(k);
+      merged.set(k, bytes === undefined || v instanceof Encoded ? v : (new Encoded(bytes.slice()) as T));
+    }
     for (const [k, v] of this.pending) merged.set(k, v);
     this.pending = merged;
     this.stats.pendingEntries = merged.size;

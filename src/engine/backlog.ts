@@ -7,7 +7,8 @@
 import { StorageError } from "../errors.js";
 import type { ActorCounters } from "./actor-counters.js";
 import { UNKNOWN_ENTRY_BYTES } from "../tier/core.js";
-import { drainedFor, fits, MIN_VALUE_ESTIMATE } from "../tier/weights.js";
+import { MIN_VALUE_ESTIMATE } from "../tier/weights.js";
+import { RoomQueue } from "../tier/room.js";
 
 /** How often a waiting drained() looks at the actor's acknowledgements. */
 const DRAIN_POLL_MS = 5;
@@ -17,10 +18,10 @@ export class StoreBacklog {
   private postedEntries = 0;
   /** Acknowledged bytes last read from the counters (refreshed only when the count passes the bound). */
   private settledSeen = 0;
-  /** Each waiter's `need`: the weight of the write refused last when it called drained(). */
+  /** Each waiter's `need`: the weight it passed to drained(), else the write refused last when it called. */
   private waiters: Array<{ need: number; resolve(): void; reject(e: Error): void }> = [];
-  /** The weight of the write refused last (0 once a write was accepted since): drained() waits until it fits. */
-  private refusedWeight = 0;
+  /** Refused writes waiting for room, first come first served (src/tier/room.ts, as inline tiers). */
+  private readonly room: RoomQueue;
   private poll: ReturnType<typeof setInterval> | undefined;
   /** Weight of a value the worker encodes: the store's average committed write, refreshed with the acknowledgements. */
   entryEstimate = UNKNOWN_ENTRY_BYTES;
@@ -29,7 +30,9 @@ export class StoreBacklog {
     private readonly counters: ActorCounters,
     readonly maxPendingBytes: number | undefined,
     private readonly store: string,
-  ) {}
+  ) {
+    this.room = new RoomQueue(() => this.maxPendingBytes);
+  }
 
   /** Counts a posted write (`bytes`: its exact or estimated size). */
   add(bytes: number, entries: number): void {
@@ -45,21 +48,20 @@ export class StoreBacklog {
 
   /**
    * Throws StorageError("backpressure") unless a write weighing `weight` (replacing a posted one weighing `freed`)
-   * fits beside the pending bytes (`fits` in weights.ts, as inline tiers): the write is NOT accepted.
+   * fits beside the pending bytes and the writes refused before it (room.ts, as inline tiers): the write is NOT
+   * accepted, and its weight is in the error's details for drained(weight).
    */
   assertRoom(tier: string, weight: number, freed = 0): void {
-    const max = this.maxPendingBytes;
     // What is known pending is an upper bound (acknowledgements only grow): read them only when it does not fit.
-    if (fits(this.postedBytes - this.settledSeen, weight, freed, max) || fits(this.pendingBytes, weight, freed, max)) {
-      this.refusedWeight = 0;
-      return;
-    }
-    this.refusedWeight = weight;
+    // A first refusal reserves the weight; the second call, on the exact figure, finds and claims it.
+    if (this.room.admit(this.postedBytes - this.settledSeen, weight, freed)) return;
     const pending = this.pendingBytes;
+    if (this.room.admit(pending, weight, freed)) return;
+    const max = this.maxPendingBytes;
     throw new StorageError(
       "backpressure",
-      `store ${this.store} has ${pending} bytes pending (maxPendingBytes ${max}): the write to tier "${tier}" was not accepted; await drained() and write again`,
-      { store: this.store, tier, pendingBytes: pending, maxPendingBytes: max },
+      `store ${this.store} has ${pending} bytes pending (maxPendingBytes ${max}): the write to tier "${tier}" (weight ${weight}) was not accepted; await drained(weight) and write again`,
+      { store: this.store, tier, pendingBytes: pending, maxPendingBytes: max, weight },
     );
   }
 
@@ -80,12 +82,12 @@ export class StoreBacklog {
   }
 
   /**
-   * Resolves once the write last refused would fit (`drainedFor`: pending at most half the bound and the bound less
-   * that write; one heavier than the bound: nothing pending), at once when it would; rejects if the actor died.
+   * Resolves once a write weighing `weight` (default: the write refused last on this store) would be taken (room.ts),
+   * at once when it would; with no write refused, once at most half the bound is pending; rejects if the actor died.
    */
-  drained(): Promise<void> {
-    const need = this.refusedWeight;
-    if (drainedFor(this.pendingBytes, need, this.maxPendingBytes)) return Promise.resolve();
+  drained(weight?: number): Promise<void> {
+    const need = weight ?? this.room.refusedWeight;
+    if (this.room.ready(this.pendingBytes, need)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ need, resolve, reject });
       // Only while someone waits: the actor's acknowledgements are polled, nothing is sent to it.
@@ -95,7 +97,7 @@ export class StoreBacklog {
 
   private wakeDrained(): void {
     const pending = this.pendingBytes;
-    const waiting = this.waiters.filter((w) => !drainedFor(pending, w.need, this.maxPendingBytes));
+    const waiting = this.waiters.filter((w) => !this.room.ready(pending, w.need));
     const woken = this.waiters.filter((w) => !waiting.includes(w));
     this.waiters = waiting;
     if (waiting.length === 0 && this.poll !== undefined) {
@@ -113,6 +115,7 @@ export class StoreBacklog {
     this.refresh();
     this.postedBytes = this.settledSeen;
     this.postedEntries = this.counters.get("settledEntries");
+    this.room.clear();
     this.settleWaiters(err);
   }
 

@@ -132,9 +132,9 @@ abstract class TierProxy implements BaseStorageTier {
     return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
   }
 
-  /** Backpressure: resolves once the write the store refused last would fit (backlog.ts, as inline tiers). */
-  drained(): Promise<void> {
-    return quiet(this.conn.backlog.drained());
+  /** Backpressure: resolves once a write weighing `weight` (default: the one the store refused last) would be taken (backlog.ts). */
+  drained(weight?: number): Promise<void> {
+    return quiet(this.conn.backlog.drained(weight));
   }
 
   /** Refuses a write weighing `weight` (replacing a posted one weighing `freed`) that does not fit the store's bound. */

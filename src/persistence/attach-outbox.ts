@@ -431,7 +431,11 @@ export class AttachOutbox {
   #awaitRoom(): Promise<void> {
     // A custom tier without drained() that refuses with backpressure is retried after a pause, never in a loop.
     const pause = this.wal?.drained === undefined && this.snapshot.drained === undefined ? delay(10) : undefined;
-    this.#room ??= Promise.all([this.wal?.drained?.(), this.snapshot.drained?.(), pause]).then(
+    // The tier that refused waits for room for that write's weight (first come, first served: it cannot starve).
+    const details = this.#blocked instanceof StorageError ? this.#blocked.details : undefined;
+    const weight = typeof details?.weight === "number" ? details.weight : undefined;
+    const roomFor = (tier: { name: string } | undefined): number | undefined => (tier?.name === details?.tier ? weight : undefined);
+    this.#room ??= Promise.all([this.wal?.drained?.(roomFor(this.wal)), this.snapshot.drained?.(roomFor(this.snapshot)), pause]).then(
       () => {
         this.#room = undefined;
         this.#drain();

@@ -16,7 +16,8 @@ import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
 import { readOnlyError } from "../backend/read-only.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
 import { measure, type ValueCheck } from "./value-check.js";
-import { drainedFor, fits, MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js";
+import { MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js";
+import { RoomQueue } from "./room.js";
 
 const noop = (): void => {};
 
@@ -73,10 +74,12 @@ export abstract class TierCore<Batch> {
   private untakenBytes = 0;
   private untakenEntries = 0;
   private committedEntries = 0;
-  /** Each waiter's `need`: the weight of the write refused last when it called drained(). */
+  /** Each waiter's `need`: the weight it passed to drained(), else the write refused last when it called. */
   private drainWaiters: Array<{ need: number; resolve: () => void }> = [];
-  /** The weight of the write refused last (0 once a write was accepted since). */
-  private refusedWeight = 0;
+  /** Refused writes waiting for room, first come first served (room.ts). */
+  private readonly room = new RoomQueue(() => this.maxPendingBytes);
+  /** Wakes the waiters when a reservation lapses (nothing else may change while its writer is gone). */
+  private lapseTimer: ReturnType<typeof setTimeout> | undefined;
   readonly stats: TierStats = {
     pendingEntries: 0,
     flushes: 0,
@@ -104,27 +107,44 @@ export abstract class TierCore<Batch> {
 
   /**
    * Refuses a write weighing `weight` (replacing a pending one weighing `freed`) unless it fits beside the bytes
-   * held (accepted, not yet committed): see `fits` in weights.ts. A refused write is NOT accepted, and `drained()`
-   * says when to write again. Memory stays bounded while the disk is slow or full.
+   * held (accepted, not yet committed) and the writes refused before it that wait for room (room.ts: first come,
+   * first served). A refused write is NOT accepted, and `drained(weight)` says when to write it again. Memory stays
+   * bounded while the disk is slow or full.
    */
   assertRoom(weight: number, freed = 0): void {
-    const max = this.maxPendingBytes;
-    if (fits(this.heldBytes, weight, freed, max)) {
-      this.refusedWeight = 0;
-      return;
-    }
-    this.refusedWeight = weight;
-    throw backpressureError(this.name, this.heldBytes, max as number);
+    if (this.room.admit(this.heldBytes, weight, freed)) return;
+    throw backpressureError(this.name, this.heldBytes, this.maxPendingBytes as number, weight);
   }
 
   /**
-   * Resolves once the write last refused would fit (see `drainedFor`: held at most half the bound and the bound less
-   * that write; a write heavier than the bound: nothing held), at once when it already would.
+   * Resolves once a write weighing `weight` (the refusal's `details.weight`; default: the write refused last on this
+   * tier) would be taken, at once when it already would; with no write refused, once at most half the bound is held.
    */
-  drained(): Promise<void> {
-    const need = this.refusedWeight;
-    if (drainedFor(this.heldBytes, need, this.maxPendingBytes)) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push({ need, resolve }));
+  drained(weight?: number): Promise<void> {
+    const need = weight ?? this.room.refusedWeight;
+    if (this.room.ready(this.heldBytes, need)) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drainWaiters.push({ need, resolve });
+      this.armLapse();
+    });
+  }
+
+  private wakeDrained(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = waiters.filter((w) => !this.room.ready(this.heldBytes, w.need));
+    for (const w of waiters) if (!this.drainWaiters.includes(w)) w.resolve();
+    this.armLapse();
+  }
+
+  /** While someone waits, a timer for the next reservation that lapses (its writer may never come back). */
+  private armLapse(): void {
+    if (this.lapseTimer !== undefined || this.drainWaiters.length === 0) return;
+    const at = this.room.nextLapseAt();
+    if (at === undefined) return;
+    this.lapseTimer = setTimeout(() => {
+      this.lapseTimer = undefined;
+      this.wakeDrained();
+    }, Math.max(0, at - Date.now()) + 1);
   }
 
   /** Adds accepted writes' weight (the actor: the main thread's figures for one op). */
@@ -154,12 +174,7 @@ export abstract class TierCore<Batch> {
     if (bytes === 0 && entries === 0) return;
     this.heldBytes -= bytes;
     this.settleObserver?.(bytes, entries);
-    if (this.drainWaiters.length > 0) {
-      const max = this.maxPendingBytes;
-      const waiters = this.drainWaiters;
-      this.drainWaiters = waiters.filter((w) => !drainedFor(this.heldBytes, w.need, max));
-      for (const w of waiters) if (!this.drainWaiters.includes(w)) w.resolve();
-    }
+    if (this.drainWaiters.length > 0) this.wakeDrained();
   }
 
   /** An accepted write a newer one replaced before any flush took it (same key, or a one-slot tier): it holds nothing now. */
@@ -502,6 +517,13 @@ export abstract class TierCore<Batch> {
     this.clearRetry();
     this.closed = true;
     this.closing = undefined;
+    // Nothing more is taken: no refused write waits for room, and no one waits for drained().
+    this.room.clear();
+    if (this.lapseTimer !== undefined) clearTimeout(this.lapseTimer);
+    this.lapseTimer = undefined;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w.resolve();
     // A refusal no flush reported yet: closing cannot fix it, but the caller must hear it.
     this.throwRefusals(since);
   }
@@ -543,11 +565,11 @@ export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 /** The weight of a value not yet encoded before the tier committed anything to average from. */
 export const UNKNOWN_ENTRY_BYTES = 1024;
 
-export function backpressureError(tier: string, pendingBytes: number, maxPendingBytes: number): StorageError {
+export function backpressureError(tier: string, pendingBytes: number, maxPendingBytes: number, weight: number): StorageError {
   return new StorageError(
     "backpressure",
-    `storage tier "${tier}" has ${pendingBytes} bytes pending (maxPendingBytes ${maxPendingBytes}): the write was not accepted; await drained() and write again`,
-    { tier, pendingBytes, maxPendingBytes },
+    `storage tier "${tier}" has ${pendingBytes} bytes pending (maxPendingBytes ${maxPendingBytes}): the write (weight ${weight}) was not accepted; await drained(weight) and write again`,
+    { tier, pendingBytes, maxPendingBytes, weight },
   );
 }
 

@@ -42,7 +42,7 @@ export function inlineSurface<Tier extends BaseStorageTier>(
     compactEvery: opts.compactEvery,
     codecName,
     flush: () => core.flush(),
-    drained: () => core.drained(),
+    drained: (weight?: number) => core.drained(weight),
     rollback: () => core.rollback(),
     compact: () => handled(core.compact()),
     close: () => core.close(),

@@ -23,12 +23,14 @@ export interface BaseStorageTier {
    */
   flush(): Promise<void>;
   /**
-   * Backpressure (docs/api.md "Overload"): resolves once the write refused last would fit beside the writes accepted
-   * and not yet committed (this inline tier's, or the engine store's): at most half of `maxPendingBytes` and the
-   * bound less that write (nothing pending for one larger than the bound), at once when it already would. A write
-   * refused with StorageError("backpressure") was not accepted: await this, then write it again.
+   * Backpressure (docs/api.md "Overload"): resolves once a write weighing `weight` (the refusal's `details.weight`)
+   * would be taken beside the writes accepted and not yet committed (this inline tier's, or the engine store's) and
+   * the writes refused before it, which wait first come, first served; at once when it already would. Without a
+   * weight it waits for the write refused last on the tier (or store); with none refused, until at most half of
+   * `maxPendingBytes` is pending. A write refused with StorageError("backpressure") was not accepted: await this,
+   * then write it again.
    */
-  drained?(): Promise<void>;
+  drained?(weight?: number): Promise<void>;
   /** Discards pending writes; a flush scheduled before the rollback writes nothing more. */
   rollback(): void;
   /** Tier-specific compaction (append-log: merge segments into one value); at least a flush. */

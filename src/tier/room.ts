@@ -1,0 +1,115 @@
+/**
+ * First come, first served room under `maxPendingBytes` (docs/design.md §3.19), one rule for inline tiers and
+ * engine stores. Without it a write refused for its size could wait forever: a steady stream of small writes from
+ * others kept what is pending too high for it, since each small one fit beside it. Now a refused write reserves its
+ * weight: later writes are taken only if they fit beside what is pending AND every reservation ahead of them, so
+ * room frees up for the waiting write, and its retry (a write of the same weight) claims the reservation.
+ * A reservation whose room stood free for RESERVATION_LAPSE_MS unclaimed lapses: a writer that gave up must not
+ * hold the store back for good.
+ */
+import { drainedFor } from "./weights.js";
+
+/** How long a reservation whose write would now be taken waits for its retry before it lapses. */
+export const RESERVATION_LAPSE_MS = 1000;
+
+interface Reservation {
+  readonly weight: number;
+  /** Since when its write would be taken (ms, Date.now()); undefined while it would not. */
+  readySince: number | undefined;
+}
+
+export class RoomQueue {
+  private readonly queue: Reservation[] = [];
+  /** The weight of the write refused last (0 once a write was taken since): what drained() without a weight waits for. */
+  private lastRefused = 0;
+
+  constructor(private readonly bound: () => number | undefined) {}
+
+  /** The weight of the write refused last (0 once a write was taken since). */
+  get refusedWeight(): number {
+    return this.lastRefused;
+  }
+
+  /**
+   * Takes (true) or refuses (false) a write weighing `weight` that replaces a pending one weighing `freed`, beside
+   * `held` bytes pending. A refused write reserves its weight (once per weight: a retry carries the same one).
+   */
+  admit(held: number, weight: number, freed: number): boolean {
+    const max = this.bound();
+    if (max === undefined) return true;
+    this.lapse(held, max);
+    const i = this.indexOf(weight);
+    if (this.fitsAt(held - freed, weight, i, max)) {
+      if (i >= 0) this.queue.splice(i, 1);
+      this.lastRefused = 0;
+      return true;
+    }
+    if (i < 0) this.queue.push({ weight, readySince: undefined });
+    this.lastRefused = weight;
+    return false;
+  }
+
+  /**
+   * Whether a write weighing `weight` (default: the write refused last) would be taken now; with no write known
+   * refused, whether `held` is at most half the bound (hysteresis: not a wake-up per commit).
+   */
+  ready(held: number, weight?: number): boolean {
+    const max = this.bound();
+    if (max === undefined || (held <= 0 && this.queue.length === 0)) return true;
+    this.lapse(held, max);
+    const need = weight ?? this.lastRefused;
+    if (need <= 0) return this.queue.length === 0 && drainedFor(held, 0, max);
+    return this.fitsAt(held, need, this.indexOf(need), max);
+  }
+
+  /** When the next reservation lapses if nothing changes (for a timer while someone waits), else undefined. */
+  nextLapseAt(): number | undefined {
+    let next: number | undefined;
+    for (const r of this.queue) {
+      if (r.readySince !== undefined) next = Math.min(next ?? Infinity, r.readySince + RESERVATION_LAPSE_MS);
+    }
+    return next;
+  }
+
+  /** Forgets every reservation (close, rollback of everything, a dead actor). */
+  clear(): void {
+    this.queue.length = 0;
+    this.lastRefused = 0;
+  }
+
+  private indexOf(weight: number): number {
+    for (let i = 0; i < this.queue.length; i++) if ((this.queue[i] as Reservation).weight === weight) return i;
+    return -1;
+  }
+
+  /**
+   * The room rule with reservations: the write at queue index `i` (-1: not reserved, behind every reservation)
+   * fits when nothing is pending or reserved ahead of it, or when all of that plus itself stays within the bound.
+   * A write larger than the bound is thus taken only alone, once those ahead of it went in.
+   */
+  private fitsAt(others: number, weight: number, i: number, max: number): boolean {
+    const end = i < 0 ? this.queue.length : i;
+    let ahead = others;
+    for (let j = 0; j < end; j++) ahead += (this.queue[j] as Reservation).weight;
+    return ahead <= 0 || ahead + weight <= max;
+  }
+
+  /** Marks reservations whose write would now be taken and drops those that waited unclaimed too long. */
+  private lapse(held: number, max: number): void {
+    if (this.queue.length === 0) return;
+    const now = Date.now();
+    for (let i = 0; i < this.queue.length; ) {
+      const r = this.queue[i] as Reservation;
+      if (!this.fitsAt(held, r.weight, i, max)) {
+        r.readySince = undefined;
+        i++;
+      } else if (r.readySince === undefined) {
+        r.readySince = now;
+        i++;
+      } else if (now - r.readySince >= RESERVATION_LAPSE_MS) {
+        this.queue.splice(i, 1);
+        if (this.lastRefused === r.weight) this.lastRefused = 0;
+      } else i++;
+    }
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Room under maxPendingBytes is first come, first served (src/tier/room.ts, docs/design.md §3.19). Before, a write
+ * refused for its size could starve: a steady stream of small writes kept what was pending above the point where it
+ * fit, and drained() waited for "the write refused last" of the whole tier, so one writer's wait was another's.
+ * Real memory and SQLite backends; the slow one is a real memory backend whose writes take 20 ms.
+ */
+import { join } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { memoryBackend } from "../../src/backend/memory.js";
+import type { BatchOp, StorageBackend } from "../../src/backend/types.js";
+import { openStorageEngine } from "../../src/engine/index.js";
+import { StorageError } from "../../src/errors.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { RESERVATION_LAPSE_MS, RoomQueue } from "../../src/tier/room.js";
+import { wrapBackend } from "../support/test-backend.js";
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const dir = mkdtempSync(join(tmpdir(), "room-fairness-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A real memory backend whose every batch takes `ms` (a slow disk). */
+function slowBackend(ms: number): StorageBackend {
+  const inner = memoryBackend();
+  return Object.assign(Object.create(inner) as StorageBackend, {
+    async writeBatch(ops: readonly BatchOp[]) {
+      await sleep(ms);
+      return inner.writeBatch?.(ops);
+    },
+    async write(key: string, bytes: Uint8Array) {
+      await sleep(ms);
+      return inner.write(key, bytes);
+    },
+  });
+}
+
+function refusal(fn: () => unknown): StorageError | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    if (err instanceof StorageError && err.code === "backpressure") return err;
+    throw err;
+  }
+}
+
+describe("room under maxPendingBytes is first come, first served", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("a write larger than the bound gets in under a steady stream of small writes (it starved before)", async () => {
+    const tier = kvStorage<string>(slowBackend(20), { maxPendingBytes: 64 * 1024, debounceMs: 0 });
+    let smallDone = false;
+    let smallTaken = 0;
+    const small = (async () => {
+      for (let i = 0; i < 3000 && !smallDone; i++) {
+        if (refusal(() => tier.save(`s${i % 50}`, "x".repeat(200))) === undefined) smallTaken++;
+        await sleep(1);
+      }
+      smallDone = true;
+    })();
+    await sleep(30); // the small writer is streaming: something is always pending
+    const big = "y".repeat(100 * 1024);
+    let tries = 0;
+    let taken = false;
+    while (!smallDone && !taken) {
+      tries++;
+      const err = refusal(() => tier.save("big", big));
+      if (err === undefined) taken = true;
+      else await Promise.race([tier.drained?.(err.details?.weight as number), small]);
+    }
+    smallDone = true;
+    await small;
+    expect(taken).toBe(true);
+    expect(tries).toBeLessThanOrEqual(2);
+    await tier.flush();
+    expect(smallTaken).toBeGreaterThan(0);
+    expect(await tier.load("big")).toBe(big);
+    await tier.close();
+  });
+
+  it("drained(weight) waits for the caller's own write, not the one refused last", async () => {
+    const backend = wrapBackend(memoryBackend(), { async: true });
+    const tier = kvStorage<string>(backend, { maxPendingBytes: 10_000, debounceMs: 60_000 });
+    tier.save("a", "a".repeat(3000));
+    const release = backend.holdWrites();
+    const first = tier.flush(); // takes "a", held at the gate
+    tier.save("b", "b".repeat(3000)); // pending, not taken
+    const smallErr = refusal(() => tier.save("small", "s".repeat(5000)));
+    const bigErr = refusal(() => tier.save("big", "B".repeat(9000)));
+    expect(smallErr?.details?.weight).toBeGreaterThan(5000);
+    expect(bigErr?.details?.weight).toBeGreaterThan(9000);
+    release();
+    await first; // "a" committed: "b" alone is pending, the small write fits beside it, the big one does not
+    let state = "waiting";
+    void tier.drained?.(smallErr?.details?.weight as number).then(() => (state = "drained"));
+    await sleep(20);
+    expect(state).toBe("drained");
+    // The small write was first: its retry is taken, and a newcomer cannot take the big write's room.
+    expect(refusal(() => tier.save("small", "s".repeat(5000)))).toBeUndefined();
+    expect(refusal(() => tier.save("late", "l".repeat(500)))).toBeInstanceOf(StorageError);
+    const big = tier.drained?.(bigErr?.details?.weight as number);
+    await tier.flush();
+    await big;
+    expect(refusal(() => tier.save("big", "B".repeat(9000)))).toBeUndefined();
+    await tier.flush();
+    expect((await tier.load("big"))?.length).toBe(9000);
+    await tier.close();
+  });
+
+  it("a reservation its writer never claims lapses: the store is not held back for good", () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const room = new RoomQueue(() => 1000);
+    expect(room.admit(600, 800, 0)).toBe(false); // reserved
+    expect(room.admit(100, 150, 0)).toBe(false); // 100 + 800 reserved + 150 > 1000
+    expect(room.ready(100, 800)).toBe(true); // the first one's room is free now: its clock starts
+    vi.setSystemTime(Date.now() + RESERVATION_LAPSE_MS + 1);
+    expect(room.admit(100, 150, 0)).toBe(true); // the first writer never came back: its reservation lapsed
+  });
+
+  it("engine: a refusal carries its weight, drained(weight) says when its retry is taken", async () => {
+    const engine = openStorageEngine({ maxPendingBytes: 16 * 1024 });
+    try {
+      const tier = engine.kv<string>({ kind: "sqlite", path: join(dir, "engine.db") }, { debounceMs: 60_000 });
+      const value = "v".repeat(1000);
+      let err: StorageError | undefined;
+      let i = 0;
+      while (err === undefined && i < 1000) err = refusal(() => tier.save(`k${i++}`, value));
+      expect(err).toBeInstanceOf(StorageError);
+      const weight = err?.details?.weight;
+      expect(typeof weight).toBe("number");
+      const drained = tier.drained?.(weight as number);
+      await tier.flush();
+      await drained;
+      expect(refusal(() => tier.save(`k${i - 1}`, value))).toBeUndefined();
+      await tier.flush();
+      expect(await tier.load(`k${i - 1}`)).toBe(value);
+    } finally {
+      await engine.close();
+    }
+  });
+});

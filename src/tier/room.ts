@@ -7,8 +7,6 @@
  * A reservation whose room stood free for RESERVATION_LAPSE_MS unclaimed lapses: a writer that gave up must not
  * hold the store back for good.
  */
-import { drainedFor } from "./weights.js";
-
 /** How long a reservation whose write would now be taken waits for its retry before it lapses. */
 export const RESERVATION_LAPSE_MS = 1000;
 
@@ -58,7 +56,7 @@ export class RoomQueue {
     if (max === undefined || (held <= 0 && this.queue.length === 0)) return true;
     this.lapse(held, max);
     const need = weight ?? this.lastRefused;
-    if (need <= 0) return this.queue.length === 0 && drainedFor(held, 0, max);
+    if (need <= 0) return this.queue.length === 0 && held <= max / 2;
     return this.fitsAt(held, need, this.indexOf(need), max);
   }
 

@@ -28,24 +28,3 @@ export function recordWeight(key: string, valueBytes: number): number {
 export function entriesWeight(chunks: number, entries: number, entryBytes: number): number {
   return chunks * CHUNK_OVERHEAD + Math.ceil(entries * (ENTRY_OVERHEAD + entryBytes));
 }
-
-/**
- * The room rule: a write weighing `weight` (replacing a pending one weighing `freed`) fits when nothing else is
- * held, or when held + weight stays within `max`. A write larger than the bound is taken only alone, else it
- * could never be written.
- */
-export function fits(held: number, weight: number, freed: number, max: number | undefined): boolean {
-  if (max === undefined) return true;
-  const others = held - freed;
-  return others <= 0 || others + weight <= max;
-}
-
-/**
- * The drained rule, shared so a writer retrying never spins: held at or below half the bound (hysteresis: not a
- * wake-up per commit), and low enough that the write last refused (`need`) now fits; a write heavier than the
- * bound waits until nothing is held.
- */
-export function drainedFor(held: number, need: number, max: number | undefined): boolean {
-  if (max === undefined || held <= 0) return true;
-  return held <= max / 2 && held + need <= max;
-}

@@ -5,32 +5,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { jsonCodec } from "../../src/codec/json.js";
-import type { Codec } from "../../src/codec/types.js";
 import { kvStorage } from "../../src/tier/kv.js";
+import { countingCodec } from "../support/counting-codec.js";
 import { faultyBackend } from "../support/faulty-backend.js";
 
 type Rec = { v: number; s: string };
-
-function countingCodec(): Codec<Rec> & { encodes: number } {
-  const c = {
-    name: "counting-json",
-    version: 1,
-    encodes: 0,
-    encode(v: Rec) {
-      c.encodes++;
-      return jsonCodec.encode(v);
-    },
-    decode: (b: Uint8Array) => jsonCodec.decode(b) as Rec,
-  };
-  return c;
-}
 
 describe("kv retries write the bytes encoded once", () => {
   for (const async of [false, true]) {
     it(`encodes each record once across failed flushes (${async ? "async" : "sync"} backend)`, async () => {
       const backend = faultyBackend(sqliteBackend(":memory:"), [{ op: "writeBatch", errno: "EIO", times: 3 }], { async });
-      const codec = countingCodec();
+      const codec = countingCodec<Rec>();
       const tier = kvStorage<Rec>(backend, { codec, debounceMs: 60_000, onError: () => {} });
       const recs = Array.from({ length: 50 }, (_, i) => ({ v: i, s: "x".repeat(i) }));
       recs.forEach((r, i) => tier.save(`k${i}`, r));

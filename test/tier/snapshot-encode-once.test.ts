@@ -5,9 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { jsonCodec } from "../../src/codec/json.js";
-import type { Codec } from "../../src/codec/types.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
+import { countingCodec } from "../support/counting-codec.js";
 import { faultyBackend } from "../support/faulty-backend.js";
 
 interface Rec {
@@ -16,26 +15,12 @@ interface Rec {
   snapshot: { values: number[] };
 }
 
-function countingCodec(): Codec<Rec> & { encodes: number } {
-  const c = {
-    name: "counting-json",
-    version: 1,
-    encodes: 0,
-    encode(v: Rec) {
-      c.encodes++;
-      return jsonCodec.encode(v);
-    },
-    decode: (b: Uint8Array) => jsonCodec.decode(b) as Rec,
-  };
-  return c;
-}
-
 describe("snapshot retries write the bytes encoded once", () => {
   for (const async of [false, true]) {
     it(`encodes once across failed flushes (${async ? "async" : "sync"} backend)`, async () => {
       const inner = sqliteBackend(":memory:");
       const backend = faultyBackend(inner, [{ op: "write", errno: "EIO", times: 3 }], { async });
-      const codec = countingCodec();
+      const codec = countingCodec<Rec>();
       const tier = snapshotStorage<Rec>(backend, { codec, debounceMs: 60_000, onError: () => {} });
       const rec: Rec = { name: "g", seq: 4, snapshot: { values: [1, 2, 3] } };
       tier.save(rec);

@@ -3,7 +3,7 @@
  * engine stores. Without it a write refused for its size could wait forever: a steady stream of small writes from
  * others kept what is pending too high for it, since each small one fit beside it. Now a refused write reserves its
  * weight: later writes are taken only if they fit beside what is pending AND every reservation ahead of them, so
- * room frees up for the waiting write, and its retry (a write of the same weight) claims the reservation.
+ * room frees up for the waiting write, and its retry (a write within a factor of two of its weight) claims it.
  * A reservation whose room stood free for RESERVATION_LAPSE_MS unclaimed lapses: a writer that gave up must not
  * hold the store back for good.
  */
@@ -30,7 +30,7 @@ export class RoomQueue {
 
   /**
    * Takes (true) or refuses (false) a write weighing `weight` that replaces a pending one weighing `freed`, beside
-   * `held` bytes pending. A refused write reserves its weight (once per weight: a retry carries the same one).
+   * `held` bytes pending. A refused write reserves its weight, unless a reservation it would claim is queued.
    */
   admit(held: number, weight: number, freed: number): boolean {
     const max = this.bound();
@@ -75,8 +75,17 @@ export class RoomQueue {
     this.lastRefused = 0;
   }
 
+  /**
+   * The reservation a write of `weight` claims: the first within a factor of two of it. Not only an equal weight: a
+   * value the worker encodes is weighed by the store's average committed write, which moves between attempts, and a
+   * retry that never matched queued a new reservation each time (attach's frames stalled until theirs lapsed). A
+   * similar write of another writer may take the place; the room check still uses its own weight.
+   */
   private indexOf(weight: number): number {
-    for (let i = 0; i < this.queue.length; i++) if ((this.queue[i] as Reservation).weight === weight) return i;
+    for (let i = 0; i < this.queue.length; i++) {
+      const reserved = (this.queue[i] as Reservation).weight;
+      if (reserved <= 2 * weight && weight <= 2 * reserved) return i;
+    }
     return -1;
   }
 

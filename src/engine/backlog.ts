@@ -15,6 +15,8 @@ const DRAIN_POLL_MS = 5;
 
 export class StoreBacklog {
   private postedBytes = 0;
+  /** Weight of deletes sent and not yet answered (they travel as requests, not weighed writes): held here alone. */
+  private requestBytes = 0;
   private postedEntries = 0;
   /** Acknowledged bytes last read from the counters (refreshed only when the count passes the bound). */
   private settledSeen = 0;
@@ -54,7 +56,7 @@ export class StoreBacklog {
   assertRoom(tier: string, weight: number, freed = 0): void {
     // What is known pending is an upper bound (acknowledgements only grow): read them only when it does not fit.
     // A first refusal reserves the weight; the second call, on the exact figure, finds and claims it.
-    if (this.room.admit(this.postedBytes - this.settledSeen, weight, freed)) return;
+    if (this.room.admit(this.postedBytes - this.settledSeen + this.requestBytes, weight, freed)) return;
     const pending = this.pendingBytes;
     if (this.room.admit(pending, weight, freed)) return;
     const max = this.maxPendingBytes;
@@ -65,10 +67,20 @@ export class StoreBacklog {
     );
   }
 
-  /** Bytes posted and not yet committed or dropped by the actor (read now). */
+  /** Bytes posted and not yet committed or dropped by the actor, and deletes not yet answered (read now). */
   get pendingBytes(): number {
     this.refresh();
-    return this.postedBytes - this.settledSeen;
+    return this.postedBytes - this.settledSeen + this.requestBytes;
+  }
+
+  /** Holds a request's `weight` (a delete) until its answer settles `done`: un-awaited deletes queued without limit. */
+  holdUntil<R>(weight: number, done: Promise<R>): Promise<R> {
+    this.requestBytes += weight;
+    const release = (): void => {
+      this.requestBytes -= weight;
+    };
+    done.then(release, release);
+    return done;
   }
 
   get pendingEntries(): number {

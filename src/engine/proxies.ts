@@ -306,7 +306,20 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   }
 
   delete(key: string): Promise<void> {
-    return quiet(this.askWrite({ t: "delete", tier: this.tier, key }).then(() => undefined));
+    return this.weighedDelete([key], () => this.askWrite({ t: "delete", tier: this.tier, key }));
+  }
+
+  /** A delete counts against the store's bound (a record with no value per key) until the actor answered it. */
+  private weighedDelete(keys: readonly string[], send: () => Promise<unknown>): Promise<void> {
+    let weight = 0;
+    for (const key of keys) weight += recordWeight(key, 0);
+    try {
+      this.assertWritable(); // closed or read-only is said before backpressure
+      this.assertRoom(weight);
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+    return quiet(this.conn.backlog.holdUntil(weight, send()).then(() => undefined));
   }
 
   deleteMany(keys: readonly string[]): Promise<void> {
@@ -324,7 +337,7 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
       }
       return Promise.resolve();
     }
-    return quiet(this.askWrite({ t: "deleteMany", tier: this.tier, keys: checked }).then(() => undefined));
+    return this.weighedDelete(checked, () => this.askWrite({ t: "deleteMany", tier: this.tier, keys: checked }));
   }
 
   list(prefix?: string): Promise<string[]> {

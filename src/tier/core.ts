@@ -147,6 +147,30 @@ export abstract class TierCore<Batch> {
     }, Math.max(0, at - Date.now()) + 1);
   }
 
+  /**
+   * Room for a delete of `keys` (a record with no value each) while it waits behind a flush: un-awaited deletes
+   * queued without limit before. Returns the weight to hold (0: this tier does not weigh, e.g. in an actor).
+   */
+  protected deleteRoom(keys: readonly string[]): number {
+    if (!this.selfWeighing) return 0;
+    let weight = 0;
+    for (const key of keys) weight += recordWeight(key, 0);
+    this.assertRoom(weight);
+    return weight;
+  }
+
+  /** Holds `weight` against the bound until `done` settles (a queued delete), then wakes drained() waiters. */
+  protected holdUntil<R>(weight: number, done: Promise<R>): Promise<R> {
+    if (weight === 0) return done;
+    this.heldBytes += weight;
+    const release = (): void => {
+      this.heldBytes -= weight;
+      if (this.drainWaiters.length > 0) this.wakeDrained();
+    };
+    done.then(release, release);
+    return done;
+  }
+
   /** Adds accepted writes' weight (the actor: the main thread's figures for one op). */
   weigh(bytes: number, entries: number): void {
     this.heldBytes += bytes;

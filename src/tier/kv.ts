@@ -133,6 +133,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
   delete(key: string): Promise<void> {
     try {
       this.assertWritable();
+      const weight = this.deleteRoom([key]);
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
@@ -146,7 +147,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
           }.call(this),
         ),
       );
-      return r ? r : Promise.resolve();
+      return r ? this.holdUntil(weight, r) : Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
     }
@@ -161,6 +162,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
       this.assertWritable();
       const ops: BatchOp[] = keys.map((key) => ({ op: "delete", key }));
       if (ops.length === 0) return Promise.resolve();
+      const weight = this.deleteRoom(keys);
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
@@ -175,7 +177,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
           }.call(this),
         ),
       );
-      return r ? r : Promise.resolve();
+      return r ? this.holdUntil(weight, r) : Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
     }

@@ -129,6 +129,50 @@ describe("room under maxPendingBytes is first come, first served", () => {
     expect(room.admit(650, 300, 0)).toBe(true); // nothing stale is left reserved
   });
 
+  it("deletes count against the bound while they wait: un-awaited deletes behind a slow flush are refused past it", async () => {
+    const backend = wrapBackend(memoryBackend(), { async: true });
+    const tier = kvStorage<string>(backend, { maxPendingBytes: 4096, debounceMs: 60_000 });
+    tier.save("a", "a");
+    const release = backend.holdWrites();
+    const flushing = tier.flush();
+    const accepted: Promise<void>[] = [];
+    let refused: unknown;
+    for (let i = 0; i < 1000 && refused === undefined; i++) {
+      const p = tier.delete(`key-${i}`);
+      // A refusal is a rejected promise; an accepted delete settles only after the flush ahead of it.
+      const settled = await Promise.race([p.then(() => "done", (e: unknown) => e), new Promise((r) => setImmediate(() => r("waiting")))]);
+      if (settled === "waiting") accepted.push(p);
+      else refused = settled;
+    }
+    expect(refused).toBeInstanceOf(StorageError);
+    expect((refused as StorageError).code).toBe("backpressure");
+    expect(accepted.length).toBeGreaterThan(10);
+    expect(accepted.length).toBeLessThan(100);
+    release();
+    await flushing;
+    await Promise.all(accepted);
+    await tier.drained?.();
+    expect(refusal(() => tier.save("b", "b".repeat(3000)))).toBeUndefined();
+    await tier.close();
+  });
+
+  it("engine: deletes count against the store's bound until the actor answered them", async () => {
+    const engine = openStorageEngine({ maxPendingBytes: 4096 });
+    try {
+      const tier = engine.kv<string>({ kind: "sqlite", path: join(dir, "deletes.db") });
+      const results = Array.from({ length: 1000 }, (_, i) => tier.delete(`key-${i}`).then(() => "done", (e: unknown) => e));
+      const settled = await Promise.all(results);
+      const refused = settled.filter((r) => r instanceof StorageError && r.code === "backpressure");
+      expect(settled.filter((r) => r === "done").length).toBeGreaterThan(10);
+      expect(refused.length).toBeGreaterThan(500); // one turn: the actor answered none of them yet
+      expect((await engine.stats())[0]?.pendingBytes ?? 0).toBe(0);
+      await tier.drained?.();
+      await expect(tier.delete("again")).resolves.toBeUndefined();
+    } finally {
+      await engine.close();
+    }
+  });
+
   it("engine: a refusal carries its weight, drained(weight) says when its retry is taken", async () => {
     const engine = openStorageEngine({ maxPendingBytes: 16 * 1024 });
     try {

@@ -10,22 +10,13 @@ import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
+import { backpressureOf } from "../support/save-until-refused.js";
 import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("room-fairness-engine");
 afterAll(() => root.remove());
 const SLEEPY = pathToFileURL(join(REPO_ROOT, "test/engine/fixtures/sleepy-codec.mjs")).href;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function refusal(fn: () => unknown): StorageError | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (err instanceof StorageError && err.code === "backpressure") return err;
-    throw err;
-  }
-}
 
 describe("engine: room is first come, first served", () => {
   it("a 100 KiB save gets in under a steady stream of 200 B saves to another tier of the store (it starved before)", async () => {
@@ -40,7 +31,7 @@ describe("engine: room is first come, first served", () => {
       let smallTaken = 0;
       const small = (async () => {
         for (let i = 0; i < 4000 && !stop; i++) {
-          for (let j = 0; j < 3; j++) if (refusal(() => chatty.save(`s${i}-${j}`, "x".repeat(200))) === undefined) smallTaken++;
+          for (let j = 0; j < 3; j++) if (backpressureOf(() => chatty.save(`s${i}-${j}`, "x".repeat(200))) === undefined) smallTaken++;
           await sleep(1);
         }
         stop = true;
@@ -51,7 +42,7 @@ describe("engine: room is first come, first served", () => {
       let tries = 0;
       while (!stop && !taken) {
         tries++;
-        const err = refusal(() => large.save("big", big));
+        const err = backpressureOf(() => large.save("big", big));
         if (err === undefined) taken = true;
         else await Promise.race([large.drained?.(err.details?.weight as number), small]);
       }

@@ -12,6 +12,7 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import type { BatchOp, StorageBackend } from "../../src/backend/types.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
+import { backpressureOf } from "../support/save-until-refused.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { RESERVATION_LAPSE_MS, RoomQueue } from "../../src/tier/room.js";
 import { wrapBackend } from "../support/test-backend.js";
@@ -35,16 +36,6 @@ function slowBackend(ms: number): StorageBackend {
   });
 }
 
-function refusal(fn: () => unknown): StorageError | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (err instanceof StorageError && err.code === "backpressure") return err;
-    throw err;
-  }
-}
-
 describe("room under maxPendingBytes is first come, first served", () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -56,7 +47,7 @@ describe("room under maxPendingBytes is first come, first served", () => {
     let smallTaken = 0;
     const small = (async () => {
       for (let i = 0; i < 3000 && !smallDone; i++) {
-        if (refusal(() => tier.save(`s${i % 50}`, "x".repeat(200))) === undefined) smallTaken++;
+        if (backpressureOf(() => tier.save(`s${i % 50}`, "x".repeat(200))) === undefined) smallTaken++;
         await sleep(1);
       }
       smallDone = true;
@@ -67,7 +58,7 @@ describe("room under maxPendingBytes is first come, first served", () => {
     let taken = false;
     while (!smallDone && !taken) {
       tries++;
-      const err = refusal(() => tier.save("big", big));
+      const err = backpressureOf(() => tier.save("big", big));
       if (err === undefined) taken = true;
       else await Promise.race([tier.drained?.(err.details?.weight as number), small]);
     }
@@ -88,8 +79,8 @@ describe("room under maxPendingBytes is first come, first served", () => {
     const release = backend.holdWrites();
     const first = tier.flush(); // takes "a", held at the gate
     tier.save("b", "b".repeat(3500)); // pending, not taken
-    const smallErr = refusal(() => tier.save("small", "s".repeat(3000)));
-    const bigErr = refusal(() => tier.save("big", "B".repeat(9000)));
+    const smallErr = backpressureOf(() => tier.save("small", "s".repeat(3000)));
+    const bigErr = backpressureOf(() => tier.save("big", "B".repeat(9000)));
     expect(smallErr?.details?.weight).toBeGreaterThan(3000);
     expect(bigErr?.details?.weight).toBeGreaterThan(9000);
     release();
@@ -99,12 +90,12 @@ describe("room under maxPendingBytes is first come, first served", () => {
     await sleep(20);
     expect(state).toBe("drained");
     // The small write was first: its retry is taken, and a newcomer cannot take the big write's room.
-    expect(refusal(() => tier.save("small", "s".repeat(3000)))).toBeUndefined();
-    expect(refusal(() => tier.save("late", "l".repeat(500)))).toBeInstanceOf(StorageError);
+    expect(backpressureOf(() => tier.save("small", "s".repeat(3000)))).toBeUndefined();
+    expect(backpressureOf(() => tier.save("late", "l".repeat(500)))).toBeInstanceOf(StorageError);
     const big = tier.drained?.(bigErr?.details?.weight as number);
     await tier.flush();
     await big;
-    expect(refusal(() => tier.save("big", "B".repeat(9000)))).toBeUndefined();
+    expect(backpressureOf(() => tier.save("big", "B".repeat(9000)))).toBeUndefined();
     await tier.flush();
     expect((await tier.load("big"))?.length).toBe(9000);
     await tier.close();
@@ -152,7 +143,7 @@ describe("room under maxPendingBytes is first come, first served", () => {
     await flushing;
     await Promise.all(accepted);
     await tier.drained?.();
-    expect(refusal(() => tier.save("b", "b".repeat(3000)))).toBeUndefined();
+    expect(backpressureOf(() => tier.save("b", "b".repeat(3000)))).toBeUndefined();
     await tier.close();
   });
 
@@ -180,14 +171,14 @@ describe("room under maxPendingBytes is first come, first served", () => {
       const value = "v".repeat(1000);
       let err: StorageError | undefined;
       let i = 0;
-      while (err === undefined && i < 1000) err = refusal(() => tier.save(`k${i++}`, value));
+      while (err === undefined && i < 1000) err = backpressureOf(() => tier.save(`k${i++}`, value));
       expect(err).toBeInstanceOf(StorageError);
       const weight = err?.details?.weight;
       expect(typeof weight).toBe("number");
       const drained = tier.drained?.(weight as number);
       await tier.flush();
       await drained;
-      expect(refusal(() => tier.save(`k${i - 1}`, value))).toBeUndefined();
+      expect(backpressureOf(() => tier.save(`k${i - 1}`, value))).toBeUndefined();
       await tier.flush();
       expect(await tier.load(`k${i - 1}`)).toBe(value);
     } finally {

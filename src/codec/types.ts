@@ -2,6 +2,7 @@
 export interface Codec<T> {
   readonly name: string;
   readonly version: number;
+  /** Returns bytes the caller owns: the codec never writes to them again (a tier keeps them for a failed write's retries). */
   encode(value: T): Uint8Array;
   decode(bytes: Uint8Array): T;
   /**

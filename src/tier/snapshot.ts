@@ -114,9 +114,9 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
       const k = key ?? this.lastSavedKey ?? this.name;
       const prefix = await this.guard(`read of "${k}"`, () => readPrefix(k, HEAD_PREFIX_BYTES));
       if (prefix === undefined || prefix.byteLength === 0) return undefined; // 0 bytes count as absent, as load reads them
-      // Shorter than asked: the whole record.
-      if (prefix.byteLength < HEAD_PREFIX_BYTES) return canonicalJsonHead(prefix) ?? headOf(codec.decode(prefix));
-      const head = canonicalJsonHeadOfPrefix(prefix);
+      // Shorter than asked: the whole record. A head it does not vouch for is decoded from `read`'s bytes below,
+      // never from the prefix (a backend wrapper may transform what read returns).
+      const head = prefix.byteLength < HEAD_PREFIX_BYTES ? canonicalJsonHead(prefix) : canonicalJsonHeadOfPrefix(prefix);
       if (head !== MORE && head !== undefined) return head;
       // A head longer than the prefix, or one the parser cannot vouch for: the whole record, as below.
     }

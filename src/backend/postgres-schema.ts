@@ -61,10 +61,12 @@ export function tableNames(schema: string | undefined, table: string | undefined
 
 /** The statements of one table set, built once per backend. Parameters are listed beside each. */
 export interface Statements {
-  /** $1 store, $2 key → v */
+  /** $1 store, $2 key, $3 largest v returned → v (null when larger), n (its length) */
   readonly read: string;
-  /** $1 store, $2 keys text[] → k, v of those stored */
+  /** $1 store, $2 keys text[], $3 largest v returned → k, v (null when larger), n of those stored */
   readonly readMany: string;
+  /** $1 store, $2 key, $3 slice bytes, $4 bytes wanted (int4) → i, v: the value's first bytes as slice i of each */
+  readonly readSlices: string;
   /** $1 store → k (all keys, ascending) */
   readonly listAll: string;
   /** $1 store, $2 from → k >= from */
@@ -118,8 +120,18 @@ export function statements(n: TableNames): Statements {
         SELECT $1, u.k, u.v FROM unnest(${keys}::text[], ${values}::bytea[]) AS u(k, v) WHERE ${guard}
         ON CONFLICT (store, k) DO UPDATE SET v = EXCLUDED.v)`;
   return {
-    read: `SELECT v FROM ${n.data} WHERE store = $1 AND k = $2`,
-    readMany: `SELECT k, v FROM ${n.data} WHERE store = $1 AND k = ANY($2::text[])`,
+    // octet_length of a bytea reads the length from the TOAST pointer: a value left out is never detoasted.
+    read: `SELECT CASE WHEN octet_length(v) <= $3 THEN v END AS v, octet_length(v) AS n FROM ${n.data}
+      WHERE store = $1 AND k = $2`,
+    readMany: `SELECT k, CASE WHEN octet_length(v) <= $3 THEN v END AS v, octet_length(v) AS n FROM ${n.data}
+      WHERE store = $1 AND k = ANY($2::text[])`,
+    // One statement, so one snapshot: the slices are of one version of the value. The value is detoasted once (the
+    // subquery, kept apart by OFFSET 0, is its own plan node): a slice of a compressed value taken from the stored
+    // one decompresses everything before it, quadratic in the slice count. An empty value is one empty slice.
+    // No ORDER BY: a sort would hold every slice on the server; the reader places them by i.
+    readSlices: `SELECT s.i, substring(x.w from s.i * $3::int4 + 1 for $3::int4) AS v
+      FROM (SELECT substring(d.v from 1 for $4::int4) AS w FROM ${n.data} AS d WHERE d.store = $1 AND d.k = $2 OFFSET 0) AS x
+      CROSS JOIN LATERAL generate_series(0, (octet_length(x.w) - 1) / $3::int4) AS s(i)`,
     listAll: `SELECT k FROM ${n.data} WHERE store = $1 ORDER BY k`,
     listFrom: `SELECT k FROM ${n.data} WHERE store = $1 AND k >= $2 ORDER BY k`,
     listRange: `SELECT k FROM ${n.data} WHERE store = $1 AND k >= $2 AND k < $3 ORDER BY k`,

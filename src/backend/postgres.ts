@@ -97,6 +97,15 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_STATEMENT_BYTES = 64 * 1024 * 1024;
 /** Per-key overhead counted toward a statement's size (array element headers, key bytes). */
 const ROW_OVERHEAD = 16;
+/**
+ * Values above this are read as slices of this size. node-postgres hands each field over as one JS string, bytea as
+ * hex (two characters a byte), and a V8 string holds at most 2^29 - 24 characters: a field of a value above ~256 MiB
+ * threw inside the driver's socket handler, uncaught, and ended the reading process. The driver also slows down on
+ * big fields: a 64 MB value took 4.0 s as one field, 0.9-1.3 s as 1 MiB slices (12 MB: 570 -> 180 ms).
+ */
+const READ_SLICE_BYTES = 1024 * 1024;
+/** Largest int4: the bound of a whole value's slices (values are under 1 GiB). */
+const WHOLE = 0x7fffffff;
 
 const SUPPORTS: BackendSupports = Object.freeze({
   list: true,
@@ -228,13 +237,30 @@ class PostgresStore implements PostgresBackend {
     this.ensureOpen();
     assertValidKey(key);
     if (!(await this.haveTables())) return undefined;
-    const r = await this.query("read", (c) =>
-      c.query<{ v: Buffer }>({ name: "grf_read", text: this.sql.read, values: [this.store, encodeKey(key)] }),
-    );
-    const v = r.rows[0]?.v;
-    // A copy with its own buffer: the driver's may be a slice of a shared pool, and callers may transfer what they get.
-    // (Results stay in text form, bytea as hex: node-postgres 8 decodes binary result fields as UTF-8, losing bytes.)
-    return v === undefined ? undefined : new Uint8Array(v);
+    const stored = encodeKey(key);
+    return this.query("read", async (c) => {
+      const r = await c.query<{ v: Buffer | null }>({ name: "grf_read", text: this.sql.read, values: [this.store, stored, READ_SLICE_BYTES] });
+      const row = r.rows[0];
+      if (row === undefined) return undefined;
+      // A copy with its own buffer: the driver's may be a slice of a shared pool, and callers may transfer what they get.
+      // (Results stay in text form, bytea as hex: node-postgres 8 decodes binary result fields as UTF-8, losing bytes.)
+      return row.v === null ? this.readSlices(c, stored, WHOLE) : new Uint8Array(row.v);
+    });
+  }
+
+  /** The first `maxBytes` of a value, fetched as slices (one statement); undefined when the key is not stored. */
+  private async readSlices(c: pg.Client, stored: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    const r = await c.query<{ i: number; v: Buffer }>({
+      name: "grf_read_slices",
+      text: this.sql.readSlices,
+      values: [this.store, stored, READ_SLICE_BYTES, maxBytes],
+    });
+    if (r.rows.length === 0) return undefined;
+    let size = 0;
+    for (const row of r.rows) size += row.v.byteLength;
+    const out = new Uint8Array(size);
+    for (const row of r.rows) out.set(row.v, row.i * READ_SLICE_BYTES);
+    return out;
   }
 
   async readPrefix(key: string, maxBytes: number): Promise<Uint8Array | undefined> {
@@ -243,12 +269,17 @@ class PostgresStore implements PostgresBackend {
     assertPrefixLength(maxBytes);
     if (!(await this.haveTables())) return undefined;
     // The server detoasts (and decompresses) only the slice it needs. Values are under 1 GiB: an int4 bound covers them.
-    const text = `SELECT substring(v from 1 for $3::int4) AS v FROM ${this.names.data} WHERE store = $1 AND k = $2`;
-    const r = await this.query("read", (c) =>
-      c.query<{ v: Buffer }>({ name: "grf_read_prefix", text, values: [this.store, encodeKey(key), Math.min(maxBytes, 0x7fffffff)] }),
-    );
-    const v = r.rows[0]?.v;
-    return v === undefined ? undefined : new Uint8Array(v);
+    // A prefix above READ_SLICE_BYTES comes as slices, as read does.
+    const text = `SELECT CASE WHEN least(octet_length(v), $3::int4) <= $4 THEN substring(v from 1 for $3::int4) END AS v
+      FROM ${this.names.data} WHERE store = $1 AND k = $2`;
+    const stored = encodeKey(key);
+    const bound = Math.min(maxBytes, WHOLE);
+    return this.query("read", async (c) => {
+      const r = await c.query<{ v: Buffer | null }>({ name: "grf_read_prefix", text, values: [this.store, stored, bound, READ_SLICE_BYTES] });
+      const row = r.rows[0];
+      if (row === undefined) return undefined;
+      return row.v === null ? this.readSlices(c, stored, bound) : new Uint8Array(row.v);
+    });
   }
 
   async readMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -257,10 +288,27 @@ class PostgresStore implements PostgresBackend {
     for (const key of keys) assertValidKey(key);
     if (keys.length === 0 || !(await this.haveTables())) return keys.map(() => undefined);
     const stored = [...new Set(keys.map(encodeKey))];
-    const r = await this.query("read", (c) =>
-      c.query<{ k: string; v: Buffer }>({ name: "grf_read_many", text: this.sql.readMany, values: [this.store, stored] }),
-    );
-    const found = new Map(r.rows.map((row) => [row.k, row.v]));
+    const found = await this.query("read", async (c) => {
+      const params = { name: "grf_read_many", text: this.sql.readMany, values: [this.store, stored, READ_SLICE_BYTES] };
+      const r = await c.query<{ k: string; v: Buffer | null }>(params);
+      if (r.rows.every((row) => row.v !== null)) return new Map(r.rows.map((row) => [row.k, row.v as Uint8Array]));
+      // Values too big for one field: all of them again from one snapshot, those by slices, so the call still sees
+      // one point in time of the store.
+      await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      try {
+        const again = await c.query<{ k: string; v: Buffer | null }>(params);
+        const values = new Map<string, Uint8Array>();
+        for (const row of again.rows) {
+          const v = row.v ?? (await this.readSlices(c, row.k, WHOLE));
+          if (v !== undefined) values.set(row.k, v);
+        }
+        await c.query("COMMIT");
+        return values;
+      } catch (err) {
+        await c.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      }
+    });
     // Copies with buffers of their own, as read gives (a repeated key too).
     return keys.map((key) => {
       const v = found.get(encodeKey(key));

@@ -106,6 +106,11 @@ const ROW_OVERHEAD = 16;
 const READ_SLICE_BYTES = 1024 * 1024;
 /** Largest int4: the bound of a whole value's slices (values are under 1 GiB). */
 const WHOLE = 0x7fffffff;
+/**
+ * Longest time option: Node runs a longer timer after 1 ms (a connect timeout expired at once) and PostgreSQL's
+ * timeout settings are int4 (the server refused the session).
+ */
+const MAX_TIMER_MS = 0x7fffffff;
 
 const SUPPORTS: BackendSupports = Object.freeze({
   list: true,
@@ -125,10 +130,10 @@ function positiveInt(value: unknown, name: string, fallback: number, max = Numbe
   return value;
 }
 
-function nonNegativeInt(value: unknown, name: string, fallback: number): number {
+function nonNegativeInt(value: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
-    throw new RangeError(`${name} must be an integer >= 0, got ${String(value)}`);
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`${name} must be an integer from 0 to ${max}, got ${String(value)}`);
   }
   return value;
 }
@@ -508,15 +513,16 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
   const readOnly = opts.readOnly ?? false;
   if (typeof readOnly !== "boolean") throw new TypeError("readOnly must be a boolean");
   const leaseOpts = opts.lease ?? {};
-  const ttlMs = positiveInt(leaseOpts.ttlMs, "lease.ttlMs", DEFAULT_LEASE_MS);
+  const ttlMs = positiveInt(leaseOpts.ttlMs, "lease.ttlMs", DEFAULT_LEASE_MS, MAX_TIMER_MS);
   const renewEveryMs = positiveInt(leaseOpts.renewEveryMs, "lease.renewEveryMs", Math.max(1, Math.floor(ttlMs / 4)), ttlMs - 1);
   const waitMs = nonNegativeInt(leaseOpts.waitMs, "lease.waitMs", 0);
   const holder = leaseOpts.holder ?? defaultHolder();
   if (typeof holder !== "string" || holder.length === 0) throw new TypeError("lease.holder must be a non-empty string");
-  const statementTimeoutMs = nonNegativeInt(opts.statementTimeoutMs, "statementTimeoutMs", 0);
-  const connectTimeoutMs = positiveInt(opts.connectTimeoutMs, "connectTimeoutMs", DEFAULT_CONNECT_TIMEOUT_MS);
+  const statementTimeoutMs = nonNegativeInt(opts.statementTimeoutMs, "statementTimeoutMs", 0, MAX_TIMER_MS);
+  const connectTimeoutMs = positiveInt(opts.connectTimeoutMs, "connectTimeoutMs", DEFAULT_CONNECT_TIMEOUT_MS, MAX_TIMER_MS);
   const maxValueBytes = positiveInt(opts.maxValueBytes, "maxValueBytes", MAX_VALUE_BYTES, MAX_VALUE_BYTES);
-  const maxStatementBytes = positiveInt(opts.maxStatementBytes, "maxStatementBytes", DEFAULT_MAX_STATEMENT_BYTES);
+  // One statement is one protocol message, which the server takes up to 1 GiB.
+  const maxStatementBytes = positiveInt(opts.maxStatementBytes, "maxStatementBytes", DEFAULT_MAX_STATEMENT_BYTES, MAX_VALUE_BYTES);
 
   const target = describeTarget(input);
   const where = `store ${JSON.stringify(opts.store)} in ${target.display}`;

@@ -82,3 +82,33 @@ describe("postgresBackend values above what one driver field can carry", () => {
     expect(await b.readPrefix("missing", 4 * MiB)).toBeUndefined();
   });
 });
+
+describe("postgresBackend options at the limits of timers and the server", () => {
+  // Node runs a timer longer than 2^31 - 1 ms after 1 ms (and warns), and PostgreSQL's timeout settings are int4:
+  // such options opened a backend whose connecting timed out at once, or failed at the server with a backend-error.
+  it("refuses times above 2^31 - 1 ms and statements above what one message carries, as RangeError naming the option", async () => {
+    const db = await database();
+    const base = { url: db.url, schema: db.schema, store: "limits-options" };
+    for (const [opts, name] of [
+      [{ connectTimeoutMs: 2 ** 31 }, "connectTimeoutMs"],
+      [{ statementTimeoutMs: 2 ** 31 }, "statementTimeoutMs"],
+      [{ lease: { ttlMs: 2 ** 31 } }, "lease.ttlMs"],
+      [{ lease: { ttlMs: 2 ** 40, renewEveryMs: 1000 } }, "lease.ttlMs"],
+      [{ maxStatementBytes: 2 ** 30 }, "maxStatementBytes"],
+    ] as const) {
+      const err = await postgresBackend({ ...base, ...opts }).then(
+        async (b) => {
+          await b.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(err, name).toBeInstanceOf(RangeError);
+      expect((err as Error).message).toContain(name);
+    }
+    // The largest of each still opens.
+    const b = await open({ connectTimeoutMs: 2 ** 31 - 1, statementTimeoutMs: 2 ** 31 - 1, lease: { ttlMs: 2 ** 31 - 1 } });
+    await b.write("k", Uint8Array.of(1));
+    expect(await b.read("k")).toEqual(Uint8Array.of(1));
+  });
+});

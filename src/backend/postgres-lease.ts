@@ -13,6 +13,7 @@
  * Losing the lease is final for the handle: its owner must open the store again (and restore from it).
  */
 import { performance } from "node:perf_hooks";
+import type pg from "pg";
 import { StorageError } from "../errors.js";
 import type { SerialConnection } from "./postgres-connection.js";
 import { isConnectionFailure } from "./postgres-errors.js";
@@ -55,6 +56,12 @@ export class Lease {
   private stopped = false;
   /** Test hook: a paused holder neither renews nor checks its own deadline. */
   private paused = false;
+  /**
+   * Writes sent and not yet answered, and when the last was answered. A write holds the lease row's lock until it
+   * commits, so a renewal sent meanwhile waits for it, and finds the row expired when the write outlasted the lease.
+   */
+  private writesInFlight = 0;
+  private lastWriteAnsweredAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly conn: SerialConnection,
@@ -133,6 +140,36 @@ export class Lease {
     this.deadline = Math.max(this.deadline, sentAt + this.ttlMs);
   }
 
+  /** Brackets a write statement (or transaction), from just before it is sent until it is answered either way. */
+  writeSent(): void {
+    this.writesInFlight++;
+  }
+
+  writeAnswered(): void {
+    this.writesInFlight--;
+    this.lastWriteAnsweredAt = performance.now();
+  }
+
+  /**
+   * After a write sent at `sentAt` committed: when it took a renewal interval or more, renewals may have waited on
+   * its lock, and the expiry it set as it began may have passed while it ran (a big value, a slow server). Extends
+   * the lease on the write's own connection, before that connection's next call, without asking for a live expiry:
+   * every takeover raises the epoch, so a row still naming this holder and epoch proves nobody took the store, and
+   * the lease lapsed only under this writer's own lock (or since its commit, with no contender taking over). A row
+   * naming another holder means the store was taken right after the commit: the lease is lost, the write stands.
+   */
+  async afterWrite(client: pg.ClientBase, sentAt: number): Promise<void> {
+    if (performance.now() - sentAt < this.renewEveryMs || this.lostError) return;
+    const at = performance.now();
+    const r = await client.query({
+      name: "grf_lease_extend_after_write",
+      text: this.sql.extendAfterWrite,
+      values: [this.store, this.holder, this.epochValue, this.ttlMs],
+    });
+    if (r.rowCount === 1) this.extended(at);
+    else await this.fenced();
+  }
+
   /** A write found the lease not ours: records why (naming the holder now) and returns the error to throw. */
   async fenced(): Promise<StorageError> {
     if (this.lostError) return this.lostError;
@@ -183,7 +220,8 @@ export class Lease {
         c.query({ name: "grf_lease_renew", text: this.sql.renew, values: [this.store, this.holder, this.epochValue, this.ttlMs] }),
       );
       if (r.rowCount === 1) this.extended(sentAt);
-      else if (!this.stopped) await this.fenced();
+      // Refused beside a write of ours: that write's answer (fenced, or afterWrite) decides, not a lapse it caused.
+      else if (!this.stopped && this.writesInFlight === 0 && this.lastWriteAnsweredAt < sentAt) await this.fenced();
     } catch {
       // Unreachable database: try again next interval; the deadline decides when to give up.
       this.conn.reset();

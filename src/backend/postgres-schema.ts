@@ -85,6 +85,11 @@ export interface Statements {
   readonly acquire: string;
   /** $1 store, $2 holder, $3 epoch, $4 lease ms → one row while still the owner. */
   readonly renew: string;
+  /**
+   * $1 store, $2 holder, $3 epoch, $4 lease ms → one row while no other writer took the store, expired or not. Only
+   * right after this holder's own write committed (postgres-lease.ts, afterWrite).
+   */
+  readonly extendAfterWrite: string;
   /** $1 store, $2 holder, $3 epoch: lets the next contender in at once. */
   readonly release: string;
   /** $1 store → changes (text); no row: nothing was ever written. */
@@ -151,6 +156,8 @@ export function statements(n: TableNames): Statements {
       RETURNING epoch::text AS epoch`,
     renew: `UPDATE ${n.lease} SET expires_at = clock_timestamp() + ${leaseInterval("$4")}
       WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp() RETURNING 1`,
+    extendAfterWrite: `UPDATE ${n.lease} SET expires_at = clock_timestamp() + ${leaseInterval("$4")}
+      WHERE store = $1 AND holder = $2 AND epoch = $3 RETURNING 1`,
     release: `UPDATE ${n.lease} SET expires_at = clock_timestamp()
       WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()`,
     changes: `SELECT changes::text AS changes FROM ${n.lease} WHERE store = $1`,

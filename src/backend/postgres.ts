@@ -408,28 +408,40 @@ class PostgresStore implements PostgresBackend {
       // Checked when the statement is about to go, not when the call was queued.
       lease.assertOwned();
       const sentAt = performance.now();
-      if (chunks.length === 1) {
-        const ok = await this.writeChunk(c, lease, chunks[0] as Chunk);
-        if (ok) lease.extended(sentAt);
-        return ok;
-      }
-      await c.query("BEGIN");
+      lease.writeSent();
+      let ok: boolean;
       try {
-        for (const chunk of chunks) {
-          if (!(await this.writeChunk(c, lease, chunk))) {
-            await c.query("ROLLBACK");
-            return false;
-          }
-        }
-        await c.query("COMMIT");
-      } catch (err) {
-        await c.query("ROLLBACK").catch(() => undefined);
-        throw err;
+        ok = await this.writeChunks(c, lease, chunks);
+      } finally {
+        lease.writeAnswered();
       }
-      lease.extended(sentAt);
-      return true;
+      if (ok) {
+        lease.extended(sentAt);
+        // The write is committed whatever this meets: a failure here is for the renewals (and the deadline) to settle.
+        await lease.afterWrite(c, sentAt).catch(() => undefined);
+      }
+      return ok;
     });
     if (!owned) throw await lease.fenced();
+  }
+
+  /** One statement, or a transaction of one per chunk; false when the lease was not ours (nothing written). */
+  private async writeChunks(c: pg.Client, lease: Lease, chunks: readonly Chunk[]): Promise<boolean> {
+    if (chunks.length === 1) return this.writeChunk(c, lease, chunks[0] as Chunk);
+    await c.query("BEGIN");
+    try {
+      for (const chunk of chunks) {
+        if (!(await this.writeChunk(c, lease, chunk))) {
+          await c.query("ROLLBACK");
+          return false;
+        }
+      }
+      await c.query("COMMIT");
+      return true;
+    } catch (err) {
+      await c.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    }
   }
 
   private async writeChunk(c: pg.Client, lease: Lease, chunk: Chunk): Promise<boolean> {

@@ -1,0 +1,75 @@
+/**
+ * The PostgreSQL lease at its edges, on the real server: writes that run longer than the lease (the server is slow,
+ * the value is big), and what a writer and its contenders see around them.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { postgresBackend, type PostgresBackend, type PostgresBackendOptions } from "../../src/backend/postgres.js";
+import { StorageError } from "../../src/errors.js";
+import { useTestDatabase } from "../support/postgres-db.js";
+import { errorOf } from "../support/wait.js";
+
+const database = useTestDatabase();
+let counter = 0;
+const opened: PostgresBackend[] = [];
+
+async function open(opts: Partial<PostgresBackendOptions> = {}): Promise<PostgresBackend> {
+  const db = await database();
+  const b = await postgresBackend({ url: db.url, schema: db.schema, store: `edges-${counter++}`, ...opts });
+  opened.push(b);
+  return b;
+}
+
+afterEach(async () => {
+  for (const b of opened.splice(0)) await b.close();
+});
+
+/** A trigger that makes the server take `seconds` over every row written under key `key` (a slow disk, a big value).
+ * Call once a writer opened (it creates the tables). */
+async function slowKey(key: string, seconds: number): Promise<void> {
+  const db = await database();
+  const raw = await db.raw();
+  const s = `"${db.schema}"`;
+  await raw.query(`CREATE OR REPLACE FUNCTION ${s}.slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.k = '${key}' THEN PERFORM pg_sleep(${seconds}); END IF; RETURN NEW; END $$`);
+  await raw.query(`CREATE OR REPLACE TRIGGER slow_row BEFORE INSERT ON ${s}.graphrefly_storage FOR EACH ROW EXECUTE FUNCTION ${s}.slow_row()`);
+}
+
+describe("postgresBackend lease: writes longer than the lease", () => {
+  it("a write the server takes longer than the lease over does not cost its writer the store", async () => {
+    const a = await open({ lease: { holder: "A", ttlMs: 1000, renewEveryMs: 100 } });
+    await slowKey("slow", 1.6);
+    await a.write("before", Uint8Array.of(1));
+    // The write holds the lease row's lock while the server works, so renewals wait; the lease's expiry, set as the
+    // write began, passes before it commits. Nobody could take the store meanwhile: the writer keeps it.
+    await a.write("slow", Uint8Array.of(2));
+    const err = await errorOf(() => a.write("after", Uint8Array.of(3)));
+    expect(err instanceof StorageError ? `${err.code}: ${err.message}` : err).toBeUndefined();
+    expect(await a.readMany(["before", "slow", "after"])).toEqual([Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)]);
+    // Still its store: a contender is refused, as while any live lease.
+    const b = await errorOf(() => open({ store: a.store, lease: { holder: "B" } }));
+    expect((b as StorageError).code).toBe("store-locked");
+  });
+
+  it("a contender waiting through such a write: one writer at a time, whichever holds the store after it", async () => {
+    const db = await database();
+    const a = await open({ lease: { holder: "A", ttlMs: 1000, renewEveryMs: 100 } });
+    await slowKey("slow2", 1.6);
+    const slow = a.write("slow2", Uint8Array.of(1));
+    await new Promise((r) => setTimeout(r, 300)); // the write runs on the server
+    const waiting = open({ store: a.store, lease: { holder: "B", waitMs: 30_000 } });
+    waiting.catch(() => undefined);
+    await slow; // committed under A's lease: B waited for its lock
+    const after = await errorOf(() => a.write("after", Uint8Array.of(2)));
+    if (after !== undefined) expect((after as StorageError).code).toBe("not-owner");
+    await a.close();
+    const b = await waiting;
+    expect(b.lease?.epoch).toBe(2);
+    // B sees A's committed writes, and the write A was refused is nowhere.
+    expect(await b.read("slow2")).toEqual(Uint8Array.of(1));
+    expect(await b.read("after")).toEqual(after === undefined ? Uint8Array.of(2) : undefined);
+    await b.write("b", Uint8Array.of(3));
+    const raw = await db.raw();
+    const lease = await raw.query(`SELECT holder, epoch::int AS epoch FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [a.store]);
+    expect(lease.rows).toEqual([{ holder: "B", epoch: 2 }]);
+  });
+});

@@ -94,7 +94,8 @@ const PG_MEANING: Readonly<Record<string, string>> = {
   "53300": "too many connections",
   "25006": "the session is read-only",
   "42501": "insufficient privilege",
-  "57P01": "the server is shutting down",
+  // pg_terminate_backend sends the same code as a shutdown.
+  "57P01": "the server ended the session (an administrator terminated it, or the server is shutting down)",
   "57P03": "the server is starting up or shutting down",
   "08006": "the connection failed",
 };

@@ -26,7 +26,7 @@ import {
   utf8Length,
 } from "./postgres-codec.js";
 import { SerialConnection } from "./postgres-connection.js";
-import { describeTarget, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
+import { describeTarget, isConnectionFailure, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
 import { Lease, type PostgresLeaseOptions } from "./postgres-lease.js";
 import {
   ensureSchema,
@@ -404,6 +404,10 @@ class PostgresStore implements PostgresBackend {
   private async apply(changes: Map<string, Uint8Array | null>): Promise<void> {
     const lease = this.leaseHolder as Lease;
     const chunks = this.chunk(changes);
+    const sent = { commit: false };
+    // A connection that fails once the committing statement went out leaves the commit unknown: the server may have
+    // committed, its answer lost. A server error (a SQLSTATE of its own), or a failure before, stored nothing.
+    const inDoubt = (err: unknown) => sent.commit && !(err instanceof StorageError) && isConnectionFailure(err);
     const owned = await this.query("write", async (c) => {
       // Checked when the statement is about to go, not when the call was queued.
       lease.assertOwned();
@@ -411,7 +415,7 @@ class PostgresStore implements PostgresBackend {
       lease.writeSent();
       let ok: boolean;
       try {
-        ok = await this.writeChunks(c, lease, chunks);
+        ok = await this.writeChunks(c, lease, chunks, sent);
       } finally {
         lease.writeAnswered();
       }
@@ -421,13 +425,16 @@ class PostgresStore implements PostgresBackend {
         await lease.afterWrite(c, sentAt).catch(() => undefined);
       }
       return ok;
-    });
+    }, inDoubt);
     if (!owned) throw await lease.fenced();
   }
 
   /** One statement, or a transaction of one per chunk; false when the lease was not ours (nothing written). */
-  private async writeChunks(c: pg.Client, lease: Lease, chunks: readonly Chunk[]): Promise<boolean> {
-    if (chunks.length === 1) return this.writeChunk(c, lease, chunks[0] as Chunk);
+  private async writeChunks(c: pg.Client, lease: Lease, chunks: readonly Chunk[], sent: { commit: boolean }): Promise<boolean> {
+    if (chunks.length === 1) {
+      sent.commit = true;
+      return this.writeChunk(c, lease, chunks[0] as Chunk);
+    }
     await c.query("BEGIN");
     try {
       for (const chunk of chunks) {
@@ -436,6 +443,7 @@ class PostgresStore implements PostgresBackend {
           return false;
         }
       }
+      sent.commit = true;
       await c.query("COMMIT");
       return true;
     } catch (err) {
@@ -482,12 +490,16 @@ class PostgresStore implements PostgresBackend {
     return this.tablesExist;
   }
 
-  private async query<T>(what: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  private async query<T>(what: string, fn: (c: pg.Client) => Promise<T>, inDoubt?: (err: unknown) => boolean): Promise<T> {
     try {
       return await this.data.run(fn);
     } catch (err) {
       if (this.readOnly && isMissingRelation(err)) this.tablesExist = false;
       if ((err as { code?: unknown } | null)?.code === "25006") throw readOnlyError(this.name);
+      if (inDoubt?.(err)) {
+        const context = `postgres ${what} failed after it was sent, its answer lost: it may or may not have been stored (read it back to know)`;
+        throw pgError(err, context, this.target, { store: this.store, inDoubt: true });
+      }
       throw pgError(err, `postgres ${what} failed`, this.target, { store: this.store });
     }
   }

@@ -22,7 +22,7 @@ import type { Statements } from "./postgres-schema.js";
 export interface PostgresLeaseOptions {
   /** How long a lease lasts without renewal (default 10 000 ms): a dead holder is replaced after at most this. */
   readonly ttlMs?: number;
-  /** Renewal interval (default ttlMs / 4); must be below ttlMs. */
+  /** Renewal interval (default ttlMs / 4); at most ttlMs / 2. */
   readonly renewEveryMs?: number;
   /**
    * When another holder's lease is live at open: 0 (default) fails at once with StorageError("store-locked")

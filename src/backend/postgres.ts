@@ -538,7 +538,14 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
   if (typeof readOnly !== "boolean") throw new TypeError("readOnly must be a boolean");
   const leaseOpts = opts.lease ?? {};
   const ttlMs = positiveInt(leaseOpts.ttlMs, "lease.ttlMs", DEFAULT_LEASE_MS, MAX_TIMER_MS);
-  const renewEveryMs = positiveInt(leaseOpts.renewEveryMs, "lease.renewEveryMs", Math.max(1, Math.floor(ttlMs / 4)), ttlMs - 1);
+  // At most half the lease: the next renewal starts a round trip after the last one answered, so an interval near
+  // the lease time let the lease lapse between two renewals of an idle writer (999 of 1000 ms: lost on loopback).
+  const renewEveryMs = positiveInt(
+    leaseOpts.renewEveryMs,
+    "lease.renewEveryMs",
+    Math.max(1, Math.floor(ttlMs / 4)),
+    Math.max(1, Math.floor(ttlMs / 2)),
+  );
   const waitMs = nonNegativeInt(leaseOpts.waitMs, "lease.waitMs", 0);
   const holder = leaseOpts.holder ?? defaultHolder();
   if (typeof holder !== "string" || holder.length === 0) throw new TypeError("lease.holder must be a non-empty string");

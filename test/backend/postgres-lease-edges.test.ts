@@ -73,3 +73,13 @@ describe("postgresBackend lease: writes longer than the lease", () => {
     expect(lease.rows).toEqual([{ holder: "B", epoch: 2 }]);
   });
 });
+
+describe("postgresBackend lease: renewal interval", () => {
+  it("an idle writer renewing at the longest interval allowed (half the lease) keeps its store", async () => {
+    const a = await open({ lease: { holder: "A", ttlMs: 1000, renewEveryMs: 500 } });
+    await a.write("k", Uint8Array.of(1));
+    await new Promise((r) => setTimeout(r, 3500));
+    await a.write("k", Uint8Array.of(2));
+    expect(await a.read("k")).toEqual(Uint8Array.of(2));
+  });
+});

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { postgresBackend, type PostgresBackend, type PostgresBackendOptions } from "../../src/backend/postgres.js";
 import { useTestDatabase } from "../support/postgres-db.js";
+import { errorOf } from "../support/wait.js";
 
 const database = useTestDatabase();
 let counter = 0;
@@ -105,6 +106,12 @@ describe("postgresBackend options at the limits of timers and the server", () =>
       );
       expect(err, name).toBeInstanceOf(RangeError);
       expect((err as Error).message).toContain(name);
+    }
+    // A renewal interval near the lease time let an idle writer's lease lapse between two renewals.
+    for (const renewEveryMs of [999, 501]) {
+      const err = await errorOf(() => postgresBackend({ ...base, lease: { ttlMs: 1000, renewEveryMs } }));
+      expect(err, String(renewEveryMs)).toBeInstanceOf(RangeError);
+      expect((err as Error).message).toContain("lease.renewEveryMs");
     }
     // The largest of each still opens.
     const b = await open({ connectTimeoutMs: 2 ** 31 - 1, statementTimeoutMs: 2 ** 31 - 1, lease: { ttlMs: 2 ** 31 - 1 } });

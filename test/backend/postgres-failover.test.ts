@@ -8,7 +8,7 @@ import { once } from "node:events";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { useTestDatabase } from "../support/postgres-db.js";
-import { until } from "../support/wait.js";
+import { sleep, until } from "../support/wait.js";
 
 const database = useTestDatabase();
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -35,6 +35,34 @@ try {
 }
 `;
 
+/**
+ * A batch writer: takes the store, then writes batch n (`<prefix><n>-<i>` for i < 500, one statement per row, so a
+ * batch is a long transaction) and says "ack <n>". A failed batch says "fail <code> <inDoubt>" and the next one is
+ * tried; not-owner says "error not-owner" and exits.
+ */
+const BATCH_WRITER = `
+const { postgresBackend } = await import(process.argv[1]);
+const [url, schema, store, holder, prefix] = process.argv.slice(2);
+const say = (line) => process.stdout.write(line + "\\n");
+const u = new URL(url);
+u.searchParams.set("application_name", "grf-batch-" + holder + "-" + schema);
+const b = await postgresBackend({ url: u.href, schema, store, maxStatementBytes: 1, lease: { holder, ttlMs: 1500, renewEveryMs: 150, waitMs: 60000 } });
+say("acquired " + b.lease.epoch);
+for (let n = 0; ; n++) {
+  const ops = Array.from({ length: 500 }, (_, i) => ({ op: "put", key: prefix + n + "-" + i, value: Buffer.from(String(n)) }));
+  try {
+    await b.writeBatch(ops);
+    say("ack " + n);
+  } catch (err) {
+    if (err.code === "not-owner") {
+      say("error not-owner");
+      process.exit(0);
+    }
+    say("fail " + err.code + " " + (err.details?.inDoubt === true));
+  }
+}
+`;
+
 interface Writer {
   readonly child: ChildProcess;
   readonly lines: string[];
@@ -55,8 +83,8 @@ afterEach(async () => {
   children.clear();
 });
 
-function startWriter(url: string, schema: string, store: string, holder: string, prefix: string): Writer {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", WRITER, BACKEND, url, schema, store, holder, prefix], {
+function startWriter(url: string, schema: string, store: string, holder: string, prefix: string, script = WRITER): Writer {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script, BACKEND, url, schema, store, holder, prefix], {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -135,5 +163,50 @@ describe("postgresBackend failover across processes", () => {
     expect([...after.keys()].sort()).toEqual([...atTakeover.keys()].sort());
     for (const n of a.acked()) expect(after.get(`a${n}`)).toBe(String(n));
     expect(b.error()).toBeUndefined();
+  });
+
+  it("SIGSTOP of the holder inside a batch's transaction: the server ends it, nothing of that batch lands, the holder is refused after", async () => {
+    const db = await database();
+    const store = "failover-stop-batch";
+    const a = startWriter(db.url, db.schema, store, "A", "a", BATCH_WRITER);
+    await until(() => a.acked().length >= 2, "A acknowledges batches", timeouts);
+    const b = startWriter(db.url, db.schema, store, "B", "b", BATCH_WRITER);
+    const raw = await db.raw();
+    const insideTransaction = async (): Promise<boolean> => {
+      const r = await raw.query(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND state IN ('active', 'idle in transaction') AND xact_start IS NOT NULL AND query LIKE 'WITH lease%'",
+        [`grf-batch-A-${db.schema}`],
+      );
+      return r.rowCount === 1;
+    };
+    // Freeze A where its data session is inside a batch's transaction (holding the lease row's lock).
+    await until(
+      async () => {
+        if (!(await insideTransaction())) return false;
+        a.child.kill("SIGSTOP");
+        await sleep(50);
+        if (await insideTransaction()) return true;
+        a.child.kill("SIGCONT");
+        return false;
+      },
+      "A frozen inside a transaction",
+      timeouts,
+    );
+    const ackedBeforeFreeze = a.acked();
+    await until(() => b.acked().length >= 1, "B takes over and writes a batch", timeouts);
+    expect(b.epoch()).toBe(2);
+    const atTakeover = await storedKeys(store, "a");
+    a.child.kill("SIGCONT");
+    await until(() => a.lines.includes("error not-owner"), "A is refused", timeouts);
+    await until(() => b.acked().length >= 3, "B keeps writing", timeouts);
+    const after = await storedKeys(store, "a");
+    // Nothing of A landed after B's first batch; A's acknowledged batches are whole; the frozen batch is absent.
+    expect([...after.keys()].sort()).toEqual([...atTakeover.keys()].sort());
+    expect(a.acked()).toEqual(ackedBeforeFreeze);
+    for (const n of a.acked()) for (let i = 0; i < 500; i++) expect(after.get(`a${n}-${i}`)).toBe(String(n));
+    expect(after.size).toBe(a.acked().length * 500);
+    // The batch cut inside its transaction failed as certain (nothing stored), never as in doubt.
+    for (const line of a.lines.filter((l) => l.startsWith("fail "))) expect(line).toBe("fail backend-error false");
+    expect(b.lines.filter((l) => l.startsWith("fail ") || l.startsWith("error "))).toEqual([]);
   });
 });

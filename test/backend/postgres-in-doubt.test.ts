@@ -3,67 +3,16 @@
  * answer lost. The backend says so (`details.inDoubt`), and says nothing of the kind when the failure proves that
  * nothing was stored.
  */
-import { connect, createServer, type Server, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
-import { postgresBackend, type PostgresBackend, type PostgresBackendOptions } from "../../src/backend/postgres.js";
+import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
-import { useTestDatabase } from "../support/postgres-db.js";
+import { useBackends, useTestDatabase } from "../support/postgres-db.js";
+import { useAnswerLosingProxies } from "../support/postgres-proxy.js";
 import { errorOf, until } from "../support/wait.js";
 
 const database = useTestDatabase();
-let counter = 0;
-const opened: PostgresBackend[] = [];
-const servers: Server[] = [];
-
-async function open(opts: Partial<PostgresBackendOptions> = {}): Promise<PostgresBackend> {
-  const db = await database();
-  const b = await postgresBackend({ url: db.url, schema: db.schema, store: `doubt-${counter++}`, ...opts });
-  opened.push(b);
-  return b;
-}
-
-afterEach(async () => {
-  for (const b of opened.splice(0)) await b.close().catch(() => undefined);
-  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
-});
-
-/**
- * A loopback proxy that can swallow the server's answers (as a network that lost them) and cut its connections;
- * connections made after the cut pass everything again.
- */
-async function answerLosingProxy(url: string): Promise<{ url: string; loseAnswers(): void; cut(): void }> {
-  const target = new URL(url);
-  const sockets = new Set<Socket>();
-  let losing = false;
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => undefined);
-      s.on("close", () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on("data", (d) => upstream.write(d));
-    upstream.on("data", (d) => {
-      if (!losing) client.write(d);
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const proxied = new URL(url);
-  proxied.port = String((server.address() as { port: number }).port);
-  return {
-    url: proxied.href,
-    loseAnswers: () => void (losing = true),
-    cut: () => {
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-      losing = false;
-    },
-  };
-}
+// Proxies first: after-each hooks run last-registered first, and a proxy closes once its connections are gone.
+const answerLosingProxy = useAnswerLosingProxies();
+const open = useBackends(database, "doubt");
 
 async function stored(store: string, key: string): Promise<boolean> {
   const db = await database();

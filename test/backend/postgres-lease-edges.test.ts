@@ -2,26 +2,13 @@
  * The PostgreSQL lease at its edges, on the real server: writes that run longer than the lease (the server is slow,
  * the value is big), and what a writer and its contenders see around them.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { postgresBackend, type PostgresBackend, type PostgresBackendOptions } from "../../src/backend/postgres.js";
+import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
-import { useTestDatabase } from "../support/postgres-db.js";
+import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 import { errorOf } from "../support/wait.js";
 
 const database = useTestDatabase();
-let counter = 0;
-const opened: PostgresBackend[] = [];
-
-async function open(opts: Partial<PostgresBackendOptions> = {}): Promise<PostgresBackend> {
-  const db = await database();
-  const b = await postgresBackend({ url: db.url, schema: db.schema, store: `edges-${counter++}`, ...opts });
-  opened.push(b);
-  return b;
-}
-
-afterEach(async () => {
-  for (const b of opened.splice(0)) await b.close();
-});
+const open = useBackends(database, "edges");
 
 /** A trigger that makes the server take `seconds` over every row written under key `key` (a slow disk, a big value).
  * Call once a writer opened (it creates the tables). */

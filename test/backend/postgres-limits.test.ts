@@ -3,25 +3,13 @@
  * over as one field, and options that would overflow a timer or the server's settings.
  */
 import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
-import { postgresBackend, type PostgresBackend, type PostgresBackendOptions } from "../../src/backend/postgres.js";
-import { useTestDatabase } from "../support/postgres-db.js";
+import { describe, expect, it } from "vitest";
+import { postgresBackend } from "../../src/backend/postgres.js";
+import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 import { errorOf } from "../support/wait.js";
 
 const database = useTestDatabase();
-let counter = 0;
-const opened: PostgresBackend[] = [];
-
-async function open(opts: Partial<PostgresBackendOptions> = {}): Promise<PostgresBackend> {
-  const db = await database();
-  const b = await postgresBackend({ url: db.url, schema: db.schema, store: `limits-${counter++}`, ...opts });
-  opened.push(b);
-  return b;
-}
-
-afterEach(async () => {
-  for (const b of opened.splice(0)) await b.close();
-});
+const open = useBackends(database, "limits");
 
 /** A period that does not divide any power of two, so every slice boundary falls at another phase of it. */
 const PERIOD = Array.from({ length: 251 }, (_, i) => (i * 7 + 3) & 0xff);

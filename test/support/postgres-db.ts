@@ -4,8 +4,9 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { afterAll, inject } from "vitest";
+import { afterAll, afterEach, inject } from "vitest";
 import { waitForServer } from "../../bench/lib/postgres-server.js";
+import { postgresBackend, type PostgresBackend, type PostgresBackendOptions } from "../../src/backend/postgres.js";
 
 export interface TestDatabase {
   readonly url: string;
@@ -47,5 +48,27 @@ export function useTestDatabase(): () => Promise<TestDatabase> {
     ready ??= root === "" ? Promise.resolve() : waitForServer(root);
     await ready;
     return db;
+  };
+}
+
+/**
+ * Opens backends on the test database, each under a new store named `<prefix>-<n>` unless the options name one,
+ * and closes every one after each test (registers afterEach; call at the top level of a test file). A close that
+ * fails is not what these tests check: it is ignored.
+ */
+export function useBackends(
+  database: () => Promise<TestDatabase>,
+  prefix: string,
+): (opts?: Partial<PostgresBackendOptions>) => Promise<PostgresBackend> {
+  let counter = 0;
+  const opened: PostgresBackend[] = [];
+  afterEach(async () => {
+    for (const b of opened.splice(0)) await b.close().catch(() => undefined);
+  });
+  return async (opts = {}) => {
+    const db = await database();
+    const b = await postgresBackend({ url: db.url, schema: db.schema, store: `${prefix}-${counter++}`, ...opts });
+    opened.push(b);
+    return b;
   };
 }

@@ -104,6 +104,8 @@ const ROW_OVERHEAD = 16;
  * big fields: a 64 MB value took 4.0 s as one field, 0.9-1.3 s as 1 MiB slices (12 MB: 570 -> 180 ms).
  */
 const READ_SLICE_BYTES = 1024 * 1024;
+/** Keys remembered as in doubt per handle; past this many, every key counts as in doubt (see PostgresStore.doubtful). */
+const MAX_DOUBTFUL_KEYS = 100_000;
 /** Largest int4: the bound of a whole value's slices (values are under 1 GiB). */
 const WHOLE = 0x7fffffff;
 /**
@@ -194,6 +196,13 @@ class PostgresStore implements PostgresBackend {
   private closing: Promise<void> | undefined;
   /** False for a read-only handle on a database without our tables: reads find nothing. */
   private tablesExist: boolean;
+  /**
+   * Keys (stored form) of writes that failed in doubt, not written since. A retry refused because the lease is
+   * gone stores nothing itself, but the attempt whose answer was lost may have: its not-owner says so. Past
+   * MAX_DOUBTFUL_KEYS keys, `doubtOverflow` makes every key count as in doubt.
+   */
+  private readonly doubtful = new Set<string>();
+  private doubtOverflow = false;
 
   constructor(
     readonly store: string,
@@ -408,7 +417,7 @@ class PostgresStore implements PostgresBackend {
     // A connection that fails once the committing statement went out leaves the commit unknown: the server may have
     // committed, its answer lost. A server error (a SQLSTATE of its own), or a failure before, stored nothing.
     const inDoubt = (err: unknown) => sent.commit && !(err instanceof StorageError) && isConnectionFailure(err);
-    const owned = await this.query("write", async (c) => {
+    const write = this.query("write", async (c) => {
       // Checked when the statement is about to go, not when the call was queued.
       lease.assertOwned();
       const sentAt = performance.now();
@@ -426,7 +435,40 @@ class PostgresStore implements PostgresBackend {
       }
       return ok;
     }, inDoubt);
-    if (!owned) throw await lease.fenced();
+    let owned: boolean;
+    try {
+      owned = await write;
+    } catch (err) {
+      if (err instanceof StorageError && err.code === "backend-error" && err.details.inDoubt === true) this.noteDoubt(changes);
+      throw this.withDoubt(err, changes);
+    }
+    if (!owned) throw this.withDoubt(await lease.fenced(), changes);
+    for (const k of changes.keys()) this.doubtful.delete(k);
+  }
+
+  private noteDoubt(changes: Map<string, Uint8Array | null>): void {
+    for (const k of changes.keys()) {
+      if (this.doubtful.size >= MAX_DOUBTFUL_KEYS) {
+        this.doubtOverflow = true;
+        return;
+      }
+      this.doubtful.add(k);
+    }
+  }
+
+  /** A not-owner refusal of keys an earlier attempt may have stored (its answer lost) says so: details.inDoubt. */
+  private withDoubt(err: unknown, changes: Map<string, Uint8Array | null>): unknown {
+    if (!(err instanceof StorageError) || err.code !== "not-owner") return err;
+    let keys = 0;
+    for (const k of changes.keys()) if (this.doubtful.has(k)) keys++;
+    if (keys === 0 && !this.doubtOverflow) return err;
+    const which = keys === 0 ? "some of its keys" : `${keys} of its ${changes.size} keys`;
+    return new StorageError(
+      "not-owner",
+      `${err.message}. But an earlier attempt at ${which} failed with its answer lost: it may have been stored (read it back to know)`,
+      { ...err.details, inDoubt: true },
+      err,
+    );
   }
 
   /** One statement, or a transaction of one per chunk; false when the lease was not ours (nothing written). */

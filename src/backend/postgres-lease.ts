@@ -170,6 +170,24 @@ export class Lease {
     else await this.fenced();
   }
 
+  /**
+   * Between two statements of a split batch, after one sent at `sentAt`. Each statement checks a live expiry, which
+   * the statement before it set as it began: one that took the lease time or more (a slow server, a big chunk)
+   * fenced its own batch at the next, with no contender in sight. The transaction holds the lease row's lock since
+   * its first statement checked holder, epoch and expiry, so nobody can take the store before it ends: when the
+   * statement took a renewal interval or more, the expiry is moved on inside the transaction, conditioned on holder
+   * and epoch (committed or rolled back with the batch). A frozen writer is still ended by the server
+   * (idle_in_transaction_session_timeout, the lease time).
+   */
+  async extendWithinBatch(client: pg.ClientBase, sentAt: number): Promise<void> {
+    if (performance.now() - sentAt < this.renewEveryMs) return;
+    await client.query({
+      name: "grf_lease_extend_after_write",
+      text: this.sql.extendAfterWrite,
+      values: [this.store, this.holder, this.epochValue, this.ttlMs],
+    });
+  }
+
   /** A write found the lease not ours: records why (naming the holder now) and returns the error to throw. */
   async fenced(): Promise<StorageError> {
     if (this.lostError) return this.lostError;

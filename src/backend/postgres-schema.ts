@@ -87,7 +87,8 @@ export interface Statements {
   readonly renew: string;
   /**
    * $1 store, $2 holder, $3 epoch, $4 lease ms → one row while no other writer took the store, expired or not. Only
-   * right after this holder's own write committed (postgres-lease.ts, afterWrite).
+   * right after this holder's own write committed, or inside its split batch's transaction, which holds the row
+   * (postgres-lease.ts, afterWrite and extendWithinBatch).
    */
   readonly extendAfterWrite: string;
   /** $1 store, $2 holder, $3 epoch: lets the next contender in at once. */

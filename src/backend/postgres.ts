@@ -479,11 +479,14 @@ class PostgresStore implements PostgresBackend {
     }
     await c.query("BEGIN");
     try {
-      for (const chunk of chunks) {
+      for (const [i, chunk] of chunks.entries()) {
+        const sentAt = performance.now();
         if (!(await this.writeChunk(c, lease, chunk))) {
           await c.query("ROLLBACK");
           return false;
         }
+        // A statement as long as the lease must not fence the next one: this transaction holds the lease row.
+        if (i < chunks.length - 1) await lease.extendWithinBatch(c, sentAt);
       }
       sent.commit = true;
       await c.query("COMMIT");

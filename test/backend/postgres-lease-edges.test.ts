@@ -61,6 +61,28 @@ describe("postgresBackend lease: writes longer than the lease", () => {
   });
 });
 
+describe("postgresBackend lease: a split batch with a statement longer than the lease", () => {
+  it("keeps its store: the batch commits whole, the writer writes on, a contender is refused meanwhile", async () => {
+    // Every row its own statement, in one transaction; the first takes the lease time and more.
+    const a = await open({ maxStatementBytes: 1, lease: { holder: "A", ttlMs: 1000, renewEveryMs: 100 } });
+    await slowKey("slow3", 1.3);
+    await a.write("before", Uint8Array.of(1));
+    const batch = a.writeBatch([
+      { op: "put", key: "slow3", value: Uint8Array.of(2) },
+      { op: "put", key: "next", value: Uint8Array.of(3) },
+    ]);
+    await new Promise((r) => setTimeout(r, 300)); // the slow statement runs on the server
+    const contender = await errorOf(() => open({ store: a.store, lease: { holder: "B" } }));
+    expect((contender as StorageError).code).toBe("store-locked");
+    // Before, the second statement found the expiry its first had set passed, and the batch ended in not-owner.
+    const err = await errorOf(() => batch);
+    expect(err instanceof StorageError ? `${err.code}: ${err.message}` : err).toBeUndefined();
+    const after = await errorOf(() => a.write("after", Uint8Array.of(4)));
+    expect(after instanceof StorageError ? `${after.code}: ${after.message}` : after).toBeUndefined();
+    expect(await a.readMany(["before", "slow3", "next", "after"])).toEqual([1, 2, 3, 4].map((n) => Uint8Array.of(n)));
+  });
+});
+
 describe("postgresBackend lease: renewal interval", () => {
   it("an idle writer renewing at the longest interval allowed (half the lease) keeps its store", async () => {
     const a = await open({ lease: { holder: "A", ttlMs: 1000, renewEveryMs: 500 } });

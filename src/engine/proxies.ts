@@ -13,6 +13,7 @@ import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
 import { measure, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { entriesWeight, recordWeight } from "../tier/weights.js";
+import { cloneSize } from "../tier/clone-size.js";
 import { jsonCodec } from "../codec/json.js";
 import { headOf, type SnapshotHead } from "../tier/json-head.js";
 import type {
@@ -54,7 +55,10 @@ abstract class TierProxy implements BaseStorageTier {
   protected readonly tier: number;
   /** The codec when it runs here (values cross as bytes); undefined when the worker encodes. */
   protected readonly mainCodec: Codec<unknown> | undefined;
-  /** The value rule of a built-in worker codec, applied here before structured clone (as inline tiers do at save). */
+  /**
+   * The value rule of a built-in worker codec, applied here before structured clone (as inline tiers do at save);
+   * for a module codec (no rule here), the walk that weighs its values (clone-size.ts), never refusing one.
+   */
   private readonly valueCheck: ValueCheck | undefined;
   private closed = false;
   /** The close in progress: nothing more is taken, and a flush() meanwhile joins it. */
@@ -74,7 +78,8 @@ abstract class TierProxy implements BaseStorageTier {
     this.mainCodec = codec.kind === "main" ? (opts.codec as Codec<unknown>) : undefined;
     this.codecName =
       codec.kind === "builtin" ? codec.name : codec.kind === "module" ? `${codec.specifier}#${codec.exportName}` : this.mainCodec!.name;
-    this.valueCheck = codec.kind === "builtin" ? valueCheckFor(opts.codec ?? jsonCodec) : undefined;
+    this.valueCheck =
+      codec.kind === "builtin" ? valueCheckFor(opts.codec ?? jsonCodec) : codec.kind === "module" ? cloneSize : undefined;
     this.tier = conn.newTierId();
     const spec: TierSpec = {
       kind,

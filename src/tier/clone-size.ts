@@ -1,0 +1,128 @@
+/**
+ * About how many bytes a value takes when no codec rule walked it: the weight of a write an engine store's worker
+ * encodes with a module codec (docs/design.md §3.19). Before, such a value weighed the store's average committed
+ * write (a 100 KiB value counted ~200 B), so a burst of big values held many times maxPendingBytes on the main
+ * thread, in the message to the actor and in the actor. The same figures as the JSON rule's walk (strict.ts
+ * storableJsonSize) for plain data, so the two codecs weigh alike; binary data by its bytes. An estimate of what the
+ * structured clone carries: what a codec makes of it is its own (the docs say so).
+ */
+import { UNKNOWN_SIZE } from "./value-check.js";
+
+/** Objects a walk scans linearly before it indexes them in a Set (a Set per small value cost ~0.6 µs a save). */
+const LINEAR_SEEN = 64;
+
+/** Objects already counted: a linear list while it is short, then a Set of them. */
+class Seen {
+  private readonly list: object[] = [];
+  private set: Set<object> | undefined;
+
+  /** Whether `o` was counted before; marks it counted. */
+  visit(o: object): boolean {
+    if (this.set !== undefined) {
+      if (this.set.has(o)) return true;
+      this.set.add(o);
+      return false;
+    }
+    if (this.list.includes(o)) return true;
+    this.list.push(o);
+    if (this.list.length > LINEAR_SEEN) this.set = new Set(this.list);
+    return false;
+  }
+
+  clear(): void {
+    this.list.length = 0;
+    this.set = undefined;
+  }
+}
+
+/** Walk state reused by every call (a small value's walk allocates nothing; a getter's nested walk gets its own). */
+let busy = false;
+const sharedSeen = new Seen();
+const sharedStack: unknown[] = [];
+
+/**
+ * The value's estimated bytes, O(its size). Never throws: a value the walk cannot read (a throwing getter, a
+ * revoked Proxy) weighs UNKNOWN_SIZE (the store's average), and its post fails as before. Shared objects and
+ * cycles count once, as structured clone copies them once.
+ */
+export function cloneSize(value: unknown): number {
+  if (typeof value !== "object" || value === null) return primitiveSize(value);
+  const nested = busy;
+  const seen = nested ? new Seen() : sharedSeen;
+  const stack = nested ? [] : sharedStack;
+  busy = true;
+  try {
+    return walk(value, seen, stack);
+  } catch {
+    return UNKNOWN_SIZE;
+  } finally {
+    seen.clear();
+    stack.length = 0;
+    busy = nested;
+  }
+}
+
+function primitiveSize(value: unknown): number {
+  switch (typeof value) {
+    case "string":
+      return value.length + 2;
+    case "number":
+      return 8;
+    case "boolean":
+      return 5;
+    case "bigint":
+      return 8 + Math.ceil(value.toString(16).length / 2);
+    default:
+      return 4; // null, undefined; functions and symbols do not clone (the post fails)
+  }
+}
+
+function walk(root: object, seen: Seen, stack: unknown[]): number {
+  let bytes = 0;
+  stack.push(root);
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v !== "object" || v === null) {
+      bytes += primitiveSize(v);
+      continue;
+    }
+    if (seen.visit(v)) continue;
+    bytes += 2;
+    if (Array.isArray(v)) {
+      const arr = v as unknown[];
+      bytes += arr.length;
+      for (let i = 0; i < arr.length; i++) stack.push(arr[i]);
+    } else if (Object.getPrototypeOf(v) === Object.prototype) {
+      const obj = v as Record<string, unknown>;
+      for (const k of Object.keys(obj)) {
+        bytes += k.length + 3;
+        stack.push(obj[k]);
+      }
+    } else bytes += otherSize(v, seen, stack);
+  }
+  return bytes;
+}
+
+/** Anything but a plain object or array (apart, so the walk's common path stays small for the optimizer). */
+function otherSize(v: object, seen: Seen, stack: unknown[]): number {
+  // Structured clone copies the whole buffer a view looks into, once per buffer.
+  if (ArrayBuffer.isView(v)) return seen.visit(v.buffer) ? 0 : v.buffer.byteLength;
+  if (v instanceof ArrayBuffer) return v.byteLength;
+  if (v instanceof Map) {
+    for (const [k, x] of v) stack.push(k, x);
+    return 0;
+  }
+  if (v instanceof Set) {
+    for (const x of v) stack.push(x);
+    return 0;
+  }
+  if (v instanceof Date) return 8;
+  // Another object (null prototype, a class instance, an Error): structured clone copies its own enumerable fields.
+  let bytes = 0;
+  const obj = v as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    bytes += k.length + 3;
+    stack.push(obj[k]);
+  }
+  return bytes;
+}

@@ -1,0 +1,52 @@
+/** cloneSize (src/tier/clone-size.ts): the weight of a value a module codec encodes in an engine store's worker. */
+import { describe, expect, it } from "vitest";
+import { cloneSize } from "../../src/tier/clone-size.js";
+import { storableJsonSize } from "../../src/codec/strict.js";
+import { UNKNOWN_SIZE } from "../../src/tier/value-check.js";
+
+describe("cloneSize", () => {
+  it("weighs plain data as the JSON rule does, and big values by their size", () => {
+    const v = { a: 1, b: "hello", c: [1, true, null, { d: "x".repeat(10) }] };
+    expect(Math.abs(cloneSize(v) - storableJsonSize(v))).toBeLessThanOrEqual(8);
+    expect(cloneSize("x".repeat(100_000))).toBeGreaterThanOrEqual(100_000);
+    expect(cloneSize({ pad: "y".repeat(100_000) })).toBeGreaterThanOrEqual(100_000);
+  });
+
+  it("binary data by its buffer (structured clone copies the whole buffer a view looks into), once per buffer", () => {
+    const buf = new ArrayBuffer(64 * 1024);
+    expect(cloneSize(new Uint8Array(buf, 0, 10))).toBeGreaterThanOrEqual(64 * 1024);
+    expect(cloneSize([new Uint8Array(buf), new DataView(buf), buf])).toBeLessThan(2 * 64 * 1024);
+  });
+
+  it("Maps, Sets, class instances and null-prototype objects are walked; shared objects and cycles count once", () => {
+    const big = { s: "z".repeat(10_000) };
+    expect(cloneSize(new Map([["k", big]]))).toBeGreaterThanOrEqual(10_000);
+    expect(cloneSize(new Set([big]))).toBeGreaterThanOrEqual(10_000);
+    expect(cloneSize(Object.assign(Object.create(null) as object, { big }))).toBeGreaterThanOrEqual(10_000);
+    const shared = Array.from({ length: 200 }, () => big); // more objects than the linear scan takes
+    expect(cloneSize(shared)).toBeLessThan(11_000);
+    const cyclic: Record<string, unknown> = { big };
+    cyclic.self = cyclic;
+    expect(cloneSize(cyclic)).toBeLessThan(11_000);
+    // Many distinct objects (past the linear scan) all count.
+    expect(cloneSize(Array.from({ length: 500 }, (_, i) => ({ i, s: "w".repeat(100) })))).toBeGreaterThan(500 * 100);
+  });
+
+  it("never throws: a value it cannot read weighs UNKNOWN_SIZE, and a walk a getter starts does not disturb the outer one", () => {
+    const hostile = {
+      get x(): number {
+        throw new Error("no");
+      },
+    };
+    expect(cloneSize(hostile)).toBe(UNKNOWN_SIZE);
+    const nesting = {
+      get inner(): string {
+        expect(cloneSize({ t: "q".repeat(50) })).toBeGreaterThan(50);
+        return "r".repeat(1000);
+      },
+      other: "s".repeat(1000),
+    };
+    expect(cloneSize(nesting)).toBeGreaterThan(2000);
+    expect(cloneSize(1n << 4096n)).toBeGreaterThan(500);
+  });
+});

@@ -8,6 +8,8 @@ export type StorageErrorCode =
   | "codec-mismatch"
   | "backend-error"
   | "invalid-key"
+  /** A graph name whose keys would collide with other records of the store (a WAL frame key's shape, say). */
+  | "invalid-name"
   | "closed"
   | "worker-crashed"
   /** A store's worker made no progress within the engine's watchdogMs: it was terminated (the store reopens). */

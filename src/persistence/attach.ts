@@ -14,6 +14,7 @@
  * Layer 4 (graph).
  */
 import { StorageError } from "../errors.js";
+import { assertGraphName } from "../wal/keys.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { WALFrame } from "../wal/frame.js";
 import { AttachOutbox, type OutboxItem, type Reclaim } from "./attach-outbox.js";
@@ -69,7 +70,8 @@ class PairState {
 
 /**
  * Persists `graph` into every pair. Restore first, then attach: restoring into an attached graph writes the
- * replayed changes back as new frames. Throws TypeError / RangeError for bad arguments; storage failures go to
+ * replayed changes back as new frames. Throws TypeError / RangeError for bad arguments, StorageError `invalid-name`
+ * for a graph name shaped like another record's key (docs/design.md §3.27); storage failures go to
  * `onError` and reject `flush()`, never into the graph. Transient failures (backend errors) stay pending and are
  * retried; a write refused for good (a codec refusal, a key the store refuses, a closed tier) stops its pair at
  * that seq: no later seq is written or acknowledged, flush() rejects with StorageError `write-refused` until
@@ -351,6 +353,8 @@ function checkGraph(graph: Graph): void {
       "attachSnapshotStorage: graph must implement Graph (name, observe, snapshot, describeNode, hasMount)",
     );
   }
+  // Its keys share the store with other graphs' and tiers' records: a name shaped like one of theirs would overwrite it.
+  assertGraphName(g.name, "attachSnapshotStorage");
 }
 
 function checkPair(pair: AttachPair, i: number): void {

@@ -15,8 +15,15 @@ import type { StorageEngine } from "../engine/engine.js";
 import type { StoreSpec } from "../engine/protocol.js";
 import { WalFolder } from "./fold.js";
 import type { GraphCheckpointRecord, TornWriteHandler } from "./storage-types.js";
-import { backendSource, readStoredGraph, sameBytes, type FrameRead } from "./stored-graph.js";
+import {
+  backendSource,
+  foreignFrameError,
+  readStoredGraph,
+  sameBytes,
+  type FrameRead,
+} from "./stored-graph.js";
 import { SNAPSHOT_VERSION } from "../graph/types.js";
+import { assertGraphName } from "../wal/keys.js";
 
 export interface CompactionContext {
   readonly backend: StorageBackend;
@@ -86,8 +93,9 @@ export interface CompactionResult {
  * `wal-gap` (a frame missing above the baseline), `torn-write-mid-stream` (a corrupt frame mid-stream), all
  * before writing anything; StorageError `backend-no-list-support` for a backend that cannot list,
  * `backend-error` when a read or the commit fails (an atomic commit then changed nothing; otherwise at worst
- * the new baseline is stored and some covered frames are not yet deleted, which restore ignores); TypeError /
- * RangeError for bad options.
+ * the new baseline is stored and some covered frames are not yet deleted, which restore ignores), `invalid-name`
+ * (a graph name shaped like another record's key, docs/design.md §3.27), `corrupt-store` (a key of the graph's WAL
+ * holds another record: nothing is deleted); TypeError / RangeError for bad options.
  */
 export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
   const { graphName, keepFrames, onTornWrite } = checkOptions(opts);
@@ -126,7 +134,11 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
       stored = [];
       torn = [];
     },
-    below: record,
+    below(read) {
+      // Another record under one of the graph's frame keys (a graph named like it): deleting it would destroy it.
+      if (!read.ok && read.foreign !== undefined) throw foreignFrameError(read);
+      record(read);
+    },
     frame(frame, read) {
       record(read);
       (folder ??= new WalFolder(baseline!, baseline!.snapshot)).add(frame);
@@ -310,6 +322,8 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
   if (typeof graphName !== "string" || graphName.length === 0) {
     throw new TypeError(`compactGraph: opts.graphName must be a non-empty string, got ${typeof graphName}`);
   }
+  // A name shaped like another graph's frame key would fold that graph's frame as its baseline and delete records.
+  assertGraphName(graphName, "compactGraph");
   if (keepFrames !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(keepFrames) && keepFrames >= 0)) {
     throw new RangeError(`compactGraph: opts.keepFrames must be an integer >= 0 or Infinity, got ${String(keepFrames)}`);
   }

@@ -38,6 +38,7 @@ import {
   type StoredGraphSource,
 } from "./stored-graph.js";
 import type { Graph } from "../graph/types.js";
+import { assertGraphName } from "../wal/keys.js";
 
 /** Default time between two polls. */
 export const DEFAULT_FOLLOW_POLL_MS = 100;
@@ -108,7 +109,8 @@ export interface GraphFollower {
 /**
  * Restores `graph` (built by the same code as the writer's) from `source`, then follows the store. Rejects with
  * restore's errors (RestoreError `baseline-missing`, `wal-gap`, …; StorageError `backend-no-list-support`, …) when
- * the initial restore fails; TypeError / RangeError for bad arguments. A torn tail frame is not applied until it
+ * the initial restore fails; StorageError `invalid-name` for a graph name no store can hold apart (docs/design.md
+ * §3.27); TypeError / RangeError for bad arguments. A torn tail frame is not applied until it
  * reads right. The caller owns the tiers and closes them after stop().
  */
 export function followGraph(graph: Graph, source: FollowSource, opts: FollowOptions = {}): Promise<GraphFollower> {
@@ -426,6 +428,7 @@ function checkOptions(graph: Graph, source: FollowSource, opts: FollowOptions): 
   if (typeof g !== "object" || g === null || typeof g.name !== "string" || typeof g.batch !== "function") {
     throw new TypeError("followGraph: graph must implement Graph");
   }
+  assertGraphName(g.name, "followGraph");
   if (typeof source !== "object" || source === null) throw new TypeError("followGraph: source must be { snapshot, wal }");
   if (typeof source.snapshot?.load !== "function") throw new TypeError("followGraph: source.snapshot must be a snapshot tier");
   const wal = source.wal as Partial<KvStorageTier<WALFrame>> | undefined;

@@ -13,6 +13,7 @@ import type { GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult
 import { readStoredGraph, tierSource } from "./stored-graph.js";
 import type { Graph } from "../graph/types.js";
 import { handled } from "../base/promises.js";
+import { assertGraphName } from "../wal/keys.js";
 
 /**
  * Restores `graph` (built by the same code as the one persisted) to the stored state: the baseline, then every
@@ -20,7 +21,8 @@ import { handled } from "../base/promises.js";
  * `codec-mismatch` (a baseline format this build does not read), `wal-gap` (a frame missing mid-stream),
  * `torn-write-mid-stream`, `phase-failed` (empty lifecycle filter, target below the baseline, a phase threw: its
  * batch is rolled back, earlier phases stay); StorageError `backend-no-list-support` (the WAL cannot be listed),
- * `backend-error`, `store-busy`; TypeError / RangeError for bad arguments.
+ * `backend-error`, `store-busy`, `invalid-name` (a graph name shaped like another record's key, docs/design.md
+ * §3.27), `corrupt-store` (a frame key holding another record); TypeError / RangeError for bad arguments.
  */
 export function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promise<RestoreResult> {
   return handled(restore(graph, opts)); // ignored by its caller, a failure never crashes the host (base/promises.ts)
@@ -140,6 +142,7 @@ function checkOptions(
   if (typeof g !== "object" || g === null || typeof g.name !== "string" || typeof g.batch !== "function") {
     throw new TypeError("restoreSnapshot: graph must implement Graph");
   }
+  assertGraphName(g.name, "restoreSnapshot");
   if (typeof opts !== "object" || opts === null) throw new TypeError("restoreSnapshot: opts must be an object");
   const { snapshot, wal, lifecycle, targetSeq, onTornWrite } = opts;
   if (typeof snapshot?.load !== "function") {

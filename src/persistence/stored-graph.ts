@@ -17,7 +17,7 @@ import { CodecError, RestoreError, StorageError, asStorageError } from "../error
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { verifyWalFrameChecksum } from "../wal/checksum.js";
 import { parseWalFrame, type WALFrame } from "../wal/frame.js";
-import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
+import { assertGraphName, graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { isSlice } from "./apply.js";
 import type { GraphCheckpointRecord, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
 import { SNAPSHOT_VERSION } from "../graph/types.js";
@@ -214,7 +214,18 @@ export interface FrameKey {
 /** A stored frame as read: decoded (checksum checked), or why it could not be. */
 export type FrameRead =
   | (FrameKey & { readonly ok: true; readonly frame: WALFrame; readonly checksumOk: boolean; readonly raw?: Uint8Array })
-  | (FrameKey & { readonly ok: false; readonly absent: boolean; readonly detail: string; readonly raw?: Uint8Array });
+  | (FrameKey & {
+      readonly ok: false;
+      readonly absent: boolean;
+      readonly detail: string;
+      readonly raw?: Uint8Array;
+      /**
+       * What the key holds instead, when it is a record of another kind (another graph's baseline, an array): a key
+       * collision, not a torn write (docs/design.md §3.27). Readers stop with StorageError `corrupt-store` rather than
+       * skip it as a torn tail, and compaction never deletes it.
+       */
+      readonly foreign?: string;
+    });
 
 /** The graph's frame keys (exactly `<name>/wal/` + 20 digits: no sibling graph's frames), ascending by seq. */
 export async function listFrameKeys(source: StoredGraphSource, name: string): Promise<FrameKey[]> {
@@ -228,14 +239,43 @@ export async function listFrameKeys(source: StoredGraphSource, name: string): Pr
 }
 
 export async function readFrame(source: StoredGraphSource, at: FrameKey): Promise<FrameRead> {
-  return frameRead(at, await source.readFrame(at.key));
+  return withForeign(source, frameRead(at, await source.readFrame(at.key)));
 }
 
 /** Frames `at` in order: through the source's `readFrames` when it has one, else concurrently by key. */
 export async function readFrames(source: StoredGraphSource, at: readonly FrameKey[]): Promise<FrameRead[]> {
   if (source.readFrames === undefined) return Promise.all(at.map((k) => readFrame(source, k)));
   const stored = await source.readFrames(at.map((k) => k.key));
-  return at.map((k, i) => frameRead(k, stored[i]!));
+  return Promise.all(at.map((k, i) => withForeign(source, frameRead(k, stored[i]!))));
+}
+
+/**
+ * A frame that does not decode, read again as a record (the snapshot side's reading, a JSON codec): another graph's
+ * baseline or an array there is a record written under this key by mistake, which a torn-write policy must not skip
+ * as a crash's leftover. Only frames that failed are read again.
+ */
+async function withForeign(source: StoredGraphSource, read: FrameRead): Promise<FrameRead> {
+  if (read.ok || read.absent) return read;
+  const stored = await source.readBaseline(read.key);
+  if (stored.state !== "value") return read;
+  const v = stored.value;
+  const foreign = Array.isArray(v)
+    ? "an array (an append-log bucket's or a kv tier's value)"
+    : isRecord(v) && "mode" in v && "snapshot" in v
+      ? `the baseline of graph ${JSON.stringify(v.name) ?? "(no name)"}`
+      : undefined;
+  return foreign === undefined ? read : { ...read, detail: `it holds ${foreign}, not a WAL frame`, foreign };
+}
+
+/** StorageError `corrupt-store` for a frame key holding a record of another kind (`FrameRead.foreign`). */
+export function foreignFrameError(read: FrameRead & { ok: false }): StorageError {
+  const found = read.foreign ?? "another record";
+  return new StorageError(
+    "corrupt-store",
+    `WAL frame key ${JSON.stringify(read.key)} holds ${found}, not a frame: a record of another kind was written under ` +
+      "this key (a graph named like it, say), so the frame stored there is lost; nothing was changed",
+    { key: read.key, found, seq: read.seq },
+  );
 }
 
 function frameRead(at: FrameKey, stored: StoredValue): FrameRead {
@@ -314,6 +354,8 @@ export class FrameChain {
 
   /** A good frame, or the torn frame's description and what the policy decided for it. */
   screen(read: FrameRead): { frame: WALFrame } | { torn: TornWriteInfo; decision: "skip" | "abort" } {
+    // Not a torn write: skipping it as a tail would drop an acknowledged frame without a word.
+    if (!read.ok && read.foreign !== undefined) throw foreignFrameError(read);
     const problem = frameProblem(read, this.verify);
     if (problem === undefined && read.ok) return { frame: read.frame };
     const torn: TornWriteInfo = { frame_seq: read.seq, key: read.key, ...problem!, isTail: read.seq === this.tailSeq };
@@ -496,6 +538,8 @@ const MOVED = Symbol("baseline moved");
 
 /** Runs one read after another until one sees a single point in time; returns the baseline it read. */
 async function scan(source: StoredGraphSource, name: string, opts: ReadStoredGraphOptions, sink: ScanSink): Promise<BaselineRead> {
+  // Every reader of a stored graph comes here: a name shaped like another record's key reads that record.
+  assertGraphName(name, `reading a graph from ${source.label}`);
   for (let attempt = 1; ; attempt++) {
     const outcome = await scanOnce(source, name, opts, sink);
     if (outcome !== MOVED) return outcome;

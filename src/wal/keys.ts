@@ -1,7 +1,9 @@
 /**
  * WAL backend keys (docs/protocol.md §6.2): `<graph>/wal/<frame_seq zero-padded to 20 digits>`, so lexicographic key
- * order equals numeric frame order. Layer 0.
+ * order equals numeric frame order. Also the rule for graph names, whose baselines share that key space
+ * (docs/design.md §3.27). Layer 0.
  */
+import { StorageError } from "../errors.js";
 
 export const WAL_KEY_SEGMENT = "wal";
 export const WAL_FRAME_SEQ_PAD = 20;
@@ -60,4 +62,57 @@ export function splitWalFrameKey(key: string): { graphName: string; seq: number 
   const graphName = key.slice(0, key.length - suffix);
   const seq = parseWalFrameKey(graphWalPrefix(graphName), key);
   return seq === undefined ? undefined : { graphName, seq };
+}
+
+/** True when `key` ends with `/wal/` + 20 ASCII digits: a frame key of some graph, safe integer or not (Rust u64). */
+export function hasWalFrameKeyShape(key: string): boolean {
+  return endsWithDigits(key, `/${WAL_KEY_SEGMENT}/`);
+}
+
+/** True when `key` ends with U+001F + 20 ASCII digits: an append-log segment key (src/tier/append-layout.ts). */
+function endsLikeSegmentKey(key: string): boolean {
+  return endsWithDigits(key, "\u001f");
+}
+
+function endsWithDigits(key: string, separator: string): boolean {
+  const start = key.length - WAL_FRAME_SEQ_PAD;
+  if (start < separator.length || !key.startsWith(separator, start - separator.length)) return false;
+  for (let i = start; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/**
+ * Why `name` cannot name a graph in a store (undefined: it can). A graph's baseline is stored under its name, in the
+ * key space its own and other graphs' frames and append-log segments share, so a name shaped like one of their keys
+ * would overwrite it (and a compaction would delete it): `a/wal/00000000000000000001` is graph "a"'s frame 1. Empty
+ * names are refused as createGraph refuses them, lone surrogates because no backend can store them as a key.
+ */
+export function graphNameProblem(name: string): string | undefined {
+  if (name.length === 0) return "it is empty";
+  if (!(name as string & { isWellFormed(): boolean }).isWellFormed()) return "it contains a lone surrogate (no backend can store it as a key)";
+  if (hasWalFrameKeyShape(name)) {
+    const owner = name.slice(0, name.length - WAL_FRAME_SEQ_PAD - WAL_KEY_SEGMENT.length - 2);
+    return `it is shaped like a WAL frame key (graph ${JSON.stringify(owner)}'s frame ${name.slice(-WAL_FRAME_SEQ_PAD).replace(/^0+(?=\d)/, "")}): its baseline would overwrite that frame`;
+  }
+  if (endsLikeSegmentKey(name)) {
+    return "it is shaped like an append-log segment key (U+001F and 20 digits at its end): its baseline would overwrite that segment";
+  }
+  return undefined;
+}
+
+/**
+ * Throws StorageError("invalid-name") (details.graph) for a name `graphNameProblem` refuses, TypeError for a
+ * non-string. `where` names the caller in the message.
+ */
+export function assertGraphName(name: unknown, where: string): asserts name is string {
+  if (typeof name !== "string") throw new TypeError(`${where}: the graph name must be a string, got ${typeof name}`);
+  const problem = graphNameProblem(name);
+  if (problem !== undefined) {
+    throw new StorageError("invalid-name", `${where}: ${JSON.stringify(name)} is not a usable graph name: ${problem}`, {
+      graph: name,
+    });
+  }
 }

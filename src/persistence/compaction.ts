@@ -17,6 +17,8 @@ import { WalFolder } from "./fold.js";
 import type { GraphCheckpointRecord, TornWriteHandler } from "./storage-types.js";
 import {
   backendSource,
+  baselineError,
+  checkBaseline,
   foreignFrameError,
   readStoredGraph,
   sameBytes,
@@ -193,7 +195,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     if (ctx.release) {
       const current = await backend.read(graphName);
       if (view.baselineRaw === undefined || current === undefined || !sameBytes(view.baselineRaw, current)) {
-        const seq = baselineSeqOf(current);
+        const seq = baselineSeqOf(current, graphName);
         if (seq === undefined || seq <= previousSeq) {
           throw new StorageError(
             "store-busy",
@@ -333,15 +335,23 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
   return { graphName, keepFrames, onTornWrite };
 }
 
-/** The seq of a stored baseline, undefined when it is absent or not a graph checkpoint this build reads. */
-function baselineSeqOf(bytes: Uint8Array | undefined): number | undefined {
+/**
+ * The seq of the baseline stored meanwhile, undefined when none is stored or its bytes do not decode. A record that
+ * decodes but is not a usable baseline of this graph (another graph's, a spec projection, a newer format, a
+ * malformed snapshot behind a well-formed head) throws restore's error for it: keeping it and deleting the folded
+ * frames would leave the graph with no baseline a reader accepts, and nothing is changed.
+ */
+function baselineSeqOf(bytes: Uint8Array | undefined, graphName: string): number | undefined {
   if (bytes === undefined) return undefined;
+  let value: unknown;
   try {
-    const seq = (jsonCodec.decode(bytes) as Partial<GraphCheckpointRecord> | null)?.seq;
-    return typeof seq === "number" && Number.isSafeInteger(seq) ? seq : undefined;
+    value = jsonCodec.decode(bytes);
   } catch {
     return undefined;
   }
+  const check = checkBaseline(value, graphName);
+  if (!check.ok) throw baselineError(graphName, check);
+  return check.record.seq;
 }
 
 /** One atomic batch when the backend offers it; otherwise the baseline first (durable), then the deletions. */

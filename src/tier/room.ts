@@ -5,7 +5,8 @@
  * weight: later writes are taken only if they fit beside what is pending AND every reservation ahead of them, so
  * room frees up for the waiting write, and its retry (a write within a factor of two of its weight) claims it.
  * A reservation whose room stood free for RESERVATION_LAPSE_MS unclaimed lapses: a writer that gave up must not
- * hold the store back for good.
+ * hold the store back for good. A retry more than twice heavier than its reservation (a newer, larger value) claims
+ * none: it may go in front of the first reservation (see `admit`), else it would wait for its own old one to lapse.
  */
 /** How long a reservation whose write would now be taken waits for its retry before it lapses. */
 export const RESERVATION_LAPSE_MS = 1000;
@@ -14,6 +15,8 @@ interface Reservation {
   readonly weight: number;
   /** Since when its write would be taken (ms, Date.now()); undefined while it would not. */
   readySince: number | undefined;
+  /** A write went in front of it, or it went in front of one: nothing may go in front of it (again). */
+  overtaken: boolean;
 }
 
 export class RoomQueue {
@@ -42,9 +45,35 @@ export class RoomQueue {
       this.lastRefused = 0;
       return true;
     }
-    if (i < 0) this.queue.push({ weight, readySince: undefined });
     this.lastRefused = weight;
+    if (i >= 0) return false;
+    if (this.mayOvertake(weight)) {
+      // In front of the first reservation: taken if it fits beside what is held alone, else reserved there.
+      const head = this.queue[0] as Reservation;
+      head.overtaken = true;
+      if (this.fitsAt(held - freed, weight, 0, max)) {
+        this.lastRefused = 0;
+        return true;
+      }
+      this.queue.unshift({ weight, readySince: undefined, overtaken: true });
+      return false;
+    }
+    this.queue.push({ weight, readySince: undefined, overtaken: false });
     return false;
+  }
+
+  /**
+   * Whether a write of `weight` that claims no reservation and does not fit behind them may go in front of the first
+   * one: when it weighs more than twice it (so it claimed nothing) and that one's room stands free, so its writer was
+   * woken and the write is most likely its retry with a newer, larger value (which otherwise queued behind its own
+   * stale reservation until that lapsed, 1 s). Not while the first one still waits for room: a heavier write refused
+   * then is another writer's, and goes behind it. Lighter writes never go in front (a stream of small writes must
+   * not starve a big one), and a reservation is gone in front of once at most, by a write that cannot be gone in
+   * front of itself, so every reservation is still taken in bounded turns.
+   */
+  private mayOvertake(weight: number): boolean {
+    const head = this.queue[0];
+    return head !== undefined && !head.overtaken && weight > 2 * head.weight && head.readySince !== undefined;
   }
 
   /**

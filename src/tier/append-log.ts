@@ -42,6 +42,12 @@ interface Bucket<T> {
 
 type Batch<T> = Map<string, Bucket<T>>;
 
+/** One segment a flush writes: its bytes and how many entries they hold. */
+interface Segment {
+  bytes: Uint8Array;
+  count: number;
+}
+
 /**
  * Next segment number per bucket, shared by every tier over the same backend object, so two tiers appending
  * to one bucket (several proxies on one store) never reuse a segment number.
@@ -149,19 +155,21 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
   protected *writeBatch(batch: Batch<T>, epoch: number): Step {
     const cancelled = (): boolean => this.epoch !== epoch;
     const ops: BatchOp[] = [];
+    const encodings = new Map<string, Segment[]>();
     try {
       for (const [key, bucket] of batch) {
+        // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
         const joint = dropUnencodable(bucket, this.codec, (err) => this.refuse(err));
-        // The check's encoding is the one segment encodeChunks would make: not encoded twice (memory, CPU).
-        const encoded = joint !== undefined ? [joint] : encodeChunks(bucket.chunks, this.codec);
-        if (encoded.length === 0) continue;
-        const bucketOps = yield* this.opsFor(key, bucket, encoded);
+        const segments = encodeChunks(bucket.chunks, this.codec, joint);
+        if (segments.length === 0) continue;
+        encodings.set(key, segments);
+        const bucketOps = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes));
         ops.push(...bucketOps);
       }
       yield* writeOps(this.backend, ops, cancelled);
       if (!cancelled()) this.committed(ops);
     } catch (err) {
-      if (!cancelled()) this.restore(batch);
+      if (!cancelled()) this.restore(batch, encodings);
       throw err;
     }
   }
@@ -211,8 +219,18 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     return codec.encode([...(existing as T[]), ...fresh]);
   }
 
-  /** Failed flush: its buckets go back in front of anything appended since, keeping their reserved segment numbers. */
-  private restore(batch: Batch<T>): void {
+  /**
+   * Failed flush: its buckets go back in front of anything appended since, keeping their reserved segment numbers
+   * and (segments layout) their encoding, so a retry writes the same segments instead of encoding every entry again
+   * (CPU per retry, a second encoding held while it ran). The array layout merges with the stored array: encoded anew.
+   */
+  private restore(batch: Batch<T>, encodings: ReadonlyMap<string, Segment[]>): void {
+    if (this.layout === "segments") {
+      for (const [key, segments] of encodings) {
+        const b = batch.get(key);
+        if (b) b.chunks = segments.map(({ bytes, count }) => ({ bytes, count }));
+      }
+    }
     let restored = 0;
     for (const [key, b] of this.pending) {
       const old = batch.get(key);
@@ -301,7 +319,7 @@ async function writeCompaction(backend: StorageBackend, ops: BatchOp[]): Promise
 
 /**
  * An append whose entries the codec rejects can never be written: refuse that chunk, keep the others. Returns the
- * entries' joint encoding when it succeeded and every chunk holds entries (then it is the bucket's one segment).
+ * entries' joint encoding when it succeeded (the segment of their run when they form one, see encodeChunks).
  */
 function dropUnencodable<T>(
   bucket: Bucket<T>,
@@ -310,9 +328,9 @@ function dropUnencodable<T>(
 ): Uint8Array | undefined {
   if (!codec) return undefined;
   const entries = bucket.chunks.flatMap((c) => c.entries ?? []);
+  if (entries.length === 0) return undefined;
   try {
-    const joint = codec.encode(entries);
-    return bucket.chunks.every((c) => c.entries !== undefined) ? joint : undefined;
+    return codec.encode(entries);
   } catch (err) {
     if (!isPermanent(err)) throw err;
   }
@@ -329,19 +347,28 @@ function dropUnencodable<T>(
   return undefined;
 }
 
-/** Consecutive entry chunks become one segment; pre-encoded chunks stay one segment each. */
-function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]> | undefined): Uint8Array[] {
-  const out: Uint8Array[] = [];
+/**
+ * Consecutive entry chunks become one segment; pre-encoded chunks (the main thread's, or a failed flush's) stay one
+ * segment each. `joint`: the encoding of every entry chunk together, used as their segment when they form one run.
+ */
+function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]> | undefined, joint: Uint8Array | undefined): Segment[] {
+  const runs = chunks.filter((c, i) => c.entries !== undefined && chunks[i - 1]?.entries === undefined).length;
+  const out: Segment[] = [];
   let run: T[] = [];
+  let count = 0;
   const close = (): void => {
-    if (run.length > 0) out.push(codec!.encode(run));
+    if (run.length > 0) out.push({ bytes: runs === 1 && joint !== undefined ? joint : codec!.encode(run), count });
     run = [];
+    count = 0;
   };
   for (const c of chunks) {
     if (c.bytes) {
       close();
-      out.push(c.bytes);
-    } else run.push(...c.entries);
+      out.push({ bytes: c.bytes, count: c.count });
+    } else {
+      run.push(...c.entries);
+      count += c.count;
+    }
   }
   close();
   return out;

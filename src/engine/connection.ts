@@ -6,7 +6,6 @@
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { proxy, wrap } from "comlink";
-import type { Piscina } from "piscina";
 import type { ColumnarTransport } from "../codec/types.js";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { findColumns } from "./codecs.js";
@@ -67,6 +66,14 @@ export interface ConnectionHooks {
   onRecovered?(context: { store: StoreSpec; tier?: string }): void;
 }
 
+/**
+ * What a connection uses of the worker pool: piscina's `run`. Structural, so the published declarations do not
+ * import piscina's, which need `resolveJsonModule` under `module: node16` (test/package/consumer-types).
+ */
+export interface ActorPool {
+  run(task: unknown, options: { transferList: MessagePort[] }): Promise<unknown>;
+}
+
 export class StoreConnection {
   private remote!: RemoteActor;
   private port!: MessagePort;
@@ -107,7 +114,7 @@ export class StoreConnection {
   private lastError: string | undefined;
 
   constructor(
-    private readonly pool: Piscina,
+    private readonly pool: ActorPool,
     readonly key: string,
     readonly store: StoreSpec,
     private readonly options: ActorOptions,

@@ -16,6 +16,7 @@ import { withStoreOptions, type StoreCommandOptions } from "./options.js";
 import { backendSource, listFrameKeys } from "../persistence/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
+import { assertGraphName } from "../wal/keys.js";
 
 /** A flat graph snapshot (docs/graph-model.md §1.1), or CliError `invalid-input` saying what is wrong. */
 export function parseSnapshotFile(bytes: Uint8Array, file: string): GraphPersistSnapshot {
@@ -63,6 +64,8 @@ export function importCommand(): Command {
     false,
   ).action(async (file: string, store: string, opts: StoreCommandOptions & { json?: boolean }) => {
     const snapshot = parseSnapshotFile(readFileSync(file), file);
+    // Written under its name: one shaped like another record's key would overwrite that record (design §3.27).
+    assertGraphName(snapshot.name, `import of ${file}`);
     const { seq, superseded } = await withStore(store, { kind: opts.backend, mode: "create" }, async (s) => {
       const stored = await storedSeqs(s.backend, snapshot.name);
       const seq = stored.highest + 1;

@@ -10,6 +10,7 @@ import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from
 import { createProgress, type Progress } from "./progress.js";
 import { changeKind, discoverGraphs, graphExists } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
+import { assertGraphName } from "../wal/keys.js";
 
 export type BaselineInfo =
   | { state: "ok"; seq: number; timestamp_ns: number; time: string; lifecycle: string | null; nodes: number; bytes: number }
@@ -82,9 +83,18 @@ async function baselineInfo(source: StoredGraphSource, name: string): Promise<Ba
   };
 }
 
-/** The graphs a command works on: the one named with `--graph` (which must exist), else all. */
+/**
+ * The graphs a command works on: the one named with `--graph` (which must exist; StorageError `invalid-name` for a
+ * name shaped like another record's key, whose reading would be that record's), else all usable ones (the others are
+ * named on stderr).
+ */
 export async function selectGraphs(backend: CliBackend, graph: string | undefined, store: string): Promise<string[]> {
-  if (graph === undefined) return discoverGraphs(backend);
+  if (graph === undefined) {
+    return discoverGraphs(backend, (name, problem) => {
+      process.stderr.write(`warning: skipped ${JSON.stringify(name)}: not a usable graph name (${problem})\n`);
+    });
+  }
+  assertGraphName(graph, "--graph");
   if (!(await graphExists(backend, graph))) throw new CliError("graph-not-found", `no graph "${graph}" in ${store}`);
   return [graph];
 }

@@ -5,12 +5,19 @@
 import { sortKeys } from "../backend/keys.js";
 import { parseJsonBytes } from "../codec/json.js";
 import type { WALFrame } from "../wal/frame.js";
-import { graphWalPrefix, parseWalFrameKey, splitWalFrameKey } from "../wal/keys.js";
+import { graphNameProblem, graphWalPrefix, parseWalFrameKey, splitWalFrameKey } from "../wal/keys.js";
 import type { CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
 
-/** Every graph of the store, sorted: names with WAL frames, or with a checkpoint-like record under their own name. */
-export async function discoverGraphs(backend: CliBackend): Promise<string[]> {
+/**
+ * Every graph of the store, sorted: names with WAL frames, or with a checkpoint-like record under their own name.
+ * A name no graph may have (empty, shaped like another record's key: docs/design.md §3.27) is not read as a graph,
+ * whose reading would be another record's; `onUnusable` hears it and why.
+ */
+export async function discoverGraphs(
+  backend: CliBackend,
+  onUnusable: (name: string, problem: string) => void = () => undefined,
+): Promise<string[]> {
   const names = new Set<string>();
   const others: string[] = [];
   for (const key of await backend.list()) {
@@ -19,7 +26,13 @@ export async function discoverGraphs(backend: CliBackend): Promise<string[]> {
     else others.push(key);
   }
   for (const key of others) if (!names.has(key) && (await looksLikeBaseline(backend, key))) names.add(key);
-  return sortKeys(names);
+  const usable: string[] = [];
+  for (const name of names) {
+    const problem = graphNameProblem(name);
+    if (problem === undefined) usable.push(name);
+    else onUnusable(name, problem);
+  }
+  return sortKeys(usable);
 }
 
 /** True when the store holds a baseline or WAL frames for `name`. */

@@ -14,7 +14,7 @@ import type { StoreSpec } from "../engine/protocol.js";
 import type { GraphCheckpointRecord } from "../persistence/storage-types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
-import { graphWalPrefix, walFrameKey } from "../wal/keys.js";
+import { assertGraphName, graphWalPrefix, walFrameKey } from "../wal/keys.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTable, printLine } from "./output.js";
 import { positiveInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
@@ -136,6 +136,7 @@ export function statsCommand(): Command {
       .option("--json", "machine-readable output (one JSON document)"),
   ).action(async (store: string | undefined, opts: StatsOptions) => {
     const graph = opts.graph ?? DEFAULT_GRAPH;
+    assertGraphName(graph, "--graph"); // the scratch graph is written into the store like any graph
     let temp: string | undefined;
     let spec: StoreSpec;
     if (store === undefined) {

@@ -75,24 +75,24 @@ describe.each(KINDS)("a graph named like another graph's frame key (%s)", (kind)
     expect((err as StorageError).code).toBe("invalid-name");
     expect((err as StorageError).details.graph).toBe(name);
     expect(await restoredN(backend)).toBe(3);
-    backend.close();
+    backend.close?.();
   });
 
   it("restore, follow and compactGraph refuse such a name, on read-only handles too", async () => {
     const { backend, path } = open(kind);
     await storeWithA(backend);
-    backend.close();
+    backend.close?.();
     const name = walFrameKey(graphWalPrefix("a"), 2);
     const ro = open(kind, true, path).backend;
     const g = createGraph(name);
     const codeOf = (e: unknown) => (e as StorageError).code;
     expect(codeOf(await restoreSnapshot(g, tiers(ro)).catch((e: unknown) => e))).toBe("invalid-name");
     expect(codeOf(await followGraph(g, tiers(ro)).catch((e: unknown) => e))).toBe("invalid-name");
-    ro.close();
+    ro.close?.();
     const rw = open(kind, false, path).backend;
     expect(codeOf(await compactGraph({ backend: rw }, { graphName: name }).catch((e: unknown) => e))).toBe("invalid-name");
     expect(await restoredN(rw)).toBe(3);
-    rw.close();
+    rw.close?.();
   });
 });
 
@@ -120,7 +120,7 @@ describe.each(KINDS)("a store that already holds a graph's baseline at a frame k
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe("corrupt-store");
     expect((err as StorageError).details).toMatchObject({ key, seq });
-    backend.close();
+    backend.close?.();
   });
 
   it("followGraph of a stops with corrupt-store", async () => {
@@ -129,7 +129,7 @@ describe.each(KINDS)("a store that already holds a graph's baseline at a frame k
     a.state("n", 0);
     const err = await followGraph(a, tiers(backend)).catch((e: unknown) => e);
     expect((err as StorageError).code).toBe("corrupt-store");
-    backend.close();
+    backend.close?.();
   });
 
   it("compaction of a, with a baseline above that key, deletes nothing (the record stays)", async () => {
@@ -145,6 +145,6 @@ describe.each(KINDS)("a store that already holds a graph's baseline at a frame k
     expect((err as StorageError).details).toMatchObject({ key });
     expect(await backend.list!("a/wal/")).toEqual(before);
     expect(backend.read(key)).toEqual(record);
-    backend.close();
+    backend.close?.();
   });
 });

@@ -10,6 +10,7 @@ import type { StorageBackend } from "../backend/types.js";
 import { handled, type TierCore } from "./core.js";
 import { validateBackend, validateTierOptions } from "./options.js";
 import { valueCheckFor } from "./value-check.js";
+import { cloneSize } from "./clone-size.js";
 import type { BaseStorageTier, TierCommonOptions } from "./types.js";
 
 /** Checks `backend` and `opts` (refused before anything is made), then makes the core with the codec. */
@@ -22,7 +23,8 @@ export function inlineCore<V, Core extends TierCore<unknown>>(
   validateTierOptions(opts);
   const codec = opts.codec ?? jsonCodecFor<V>();
   const core = make(codec);
-  core.valueCheck = valueCheckFor(codec);
+  // A codec without a value rule: its values are weighed by a walk (clone-size.ts), not the tier's average write.
+  core.valueCheck = valueCheckFor(codec) ?? cloneSize;
   return { core, codec };
 }
 

@@ -106,7 +106,7 @@ export class RoomQueue {
 
   /**
    * The reservation a write of `weight` claims: the first within a factor of two of it. Not only an equal weight: a
-   * value the worker encodes is weighed by the store's average committed write, which moves between attempts, and a
+   * frame attach vouched for is weighed by the store's average committed write, which moves between attempts, and a
    * retry that never matched queued a new reservation each time (attach's frames stalled until theirs lapsed). A
    * similar write of another writer may take the place; the room check still uses its own weight.
    */

@@ -1,8 +1,13 @@
 /** cloneSize (src/tier/clone-size.ts): the weight of a value a module codec encodes in an engine store's worker. */
 import { describe, expect, it } from "vitest";
+import { StorageError } from "../../src/errors.js";
 import { cloneSize } from "../../src/tier/clone-size.js";
 import { storableJsonSize } from "../../src/codec/strict.js";
 import { UNKNOWN_SIZE } from "../../src/tier/value-check.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { countingCodec } from "../support/counting-codec.js";
+import { saveUntilRefused } from "../support/save-until-refused.js";
 
 describe("cloneSize", () => {
   it("weighs plain data as the JSON rule does, and big values by their size", () => {
@@ -48,5 +53,19 @@ describe("cloneSize", () => {
     };
     expect(cloneSize(nesting)).toBeGreaterThan(2000);
     expect(cloneSize(1n << 4096n)).toBeGreaterThan(500);
+  });
+});
+
+describe("inline tiers with a codec that has no value rule weigh values by the walk", () => {
+  it("a burst of 100 KiB kv saves through a custom codec is refused near the bound (each weighed 1 KiB before)", async () => {
+    const bound = 256 * 1024;
+    const kv = kvStorage<{ pad: string }>(memoryBackend(), { codec: countingCodec(), debounceMs: 60_000, maxPendingBytes: bound });
+    const value = { pad: "p".repeat(100 * 1024) };
+    const { accepted, refused } = saveUntilRefused((i) => kv.save(`k${i}`, value), 400);
+    expect((refused as StorageError).code).toBe("backpressure");
+    expect(accepted * 100 * 1024).toBeLessThanOrEqual(bound); // 2; before: 255
+    await kv.flush();
+    expect((await kv.load("k0"))?.pad.length).toBe(100 * 1024);
+    await kv.close();
   });
 });

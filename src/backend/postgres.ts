@@ -89,6 +89,15 @@ export interface PostgresBackend extends StorageBackend {
    * row read, so a follower's idle poll costs that instead of a listing. 0 before the first write.
    */
   changeCounter(): Promise<number>;
+  /**
+   * Read-only handles: runs `fn` with every call of this handle made meanwhile (its own and any other caller's)
+   * inside one REPEATABLE READ transaction, so several reads see one point in time of the store: a restore
+   * (`restoreSnapshot` over tiers on this handle) never sees a compaction commit between its baseline and its
+   * frames, and needs no retry however often the writer compacts. Calls nest (one transaction). A connection lost
+   * meanwhile ends the transaction; later calls read as usual, each at its own point in time. A writer's handle
+   * refuses it (its writes would wait for the end): StorageError("invalid-argument").
+   */
+  readConsistent<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -203,6 +212,10 @@ class PostgresStore implements PostgresBackend {
    */
   private readonly doubtful = new Set<string>();
   private doubtOverflow = false;
+  /** readConsistent calls running; the transaction opens with the first and ends with the last. */
+  private consistentDepth = 0;
+  /** The data connection is inside readConsistent's transaction (set and cleared in the connection's call order). */
+  private inReadTransaction = false;
 
   constructor(
     readonly store: string,
@@ -307,8 +320,9 @@ class PostgresStore implements PostgresBackend {
       const r = await c.query<{ k: string; v: Buffer | null }>(params);
       if (r.rows.every((row) => row.v !== null)) return new Map(r.rows.map((row) => [row.k, row.v as Uint8Array]));
       // Values too big for one field: all of them again from one snapshot, those by slices, so the call still sees
-      // one point in time of the store.
-      await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      // one point in time of the store (inside readConsistent's transaction, that one).
+      const own = !this.inReadTransaction;
+      if (own) await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       try {
         const again = await c.query<{ k: string; v: Buffer | null }>(params);
         const values = new Map<string, Uint8Array>();
@@ -316,10 +330,10 @@ class PostgresStore implements PostgresBackend {
           const v = row.v ?? (await this.readSlices(c, row.k, WHOLE));
           if (v !== undefined) values.set(row.k, v);
         }
-        await c.query("COMMIT");
+        if (own) await c.query("COMMIT");
         return values;
       } catch (err) {
-        await c.query("ROLLBACK").catch(() => undefined);
+        if (own) await c.query("ROLLBACK").catch(() => undefined);
         throw err;
       }
     });
@@ -392,6 +406,38 @@ class PostgresStore implements PostgresBackend {
       c.query<{ changes: string }>({ name: "grf_changes", text: this.sql.changes, values: [this.store] }),
     );
     return Number(r.rows[0]?.changes ?? 0);
+  }
+
+  async readConsistent<T>(fn: () => Promise<T>): Promise<T> {
+    this.ensureOpen();
+    if (typeof fn !== "function") throw new TypeError("readConsistent needs a function");
+    if (!this.readOnly) {
+      throw new StorageError("invalid-argument", `${this.name}: readConsistent is for read-only handles (a writer's writes would wait for its end)`);
+    }
+    // No tables yet: nothing to read consistently (and looking for them inside the transaction would abort it).
+    if (this.consistentDepth === 0 && !(await this.haveTables())) return fn();
+    // Queued before anything fn calls: the connection runs calls in order, so fn's reads all fall inside.
+    if (this.consistentDepth++ === 0) {
+      this.data
+        .run(async (c) => {
+          await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+          this.inReadTransaction = true;
+        })
+        .catch(() => undefined); // a failed BEGIN leaves fn's reads as they are without it: each at its own time
+    }
+    try {
+      return await fn();
+    } finally {
+      if (--this.consistentDepth === 0) {
+        await this.data
+          .run(async (c) => {
+            if (!this.inReadTransaction) return;
+            this.inReadTransaction = false;
+            await c.query("COMMIT");
+          })
+          .catch(() => undefined); // read-only: nothing to lose; a broken connection is replaced at the next call
+      }
+    }
   }
 
   close(): Promise<void> {
@@ -537,7 +583,19 @@ class PostgresStore implements PostgresBackend {
 
   private async query<T>(what: string, fn: (c: pg.Client) => Promise<T>, inDoubt?: (err: unknown) => boolean): Promise<T> {
     try {
-      return await this.data.run(fn);
+      return await this.data.run(async (c) => {
+        try {
+          return await fn(c);
+        } catch (err) {
+          // A failed statement ends readConsistent's transaction (a server error aborts it, a lost connection takes
+          // it along): later calls read each at its own point in time, as outside one, instead of failing with it.
+          if (this.inReadTransaction) {
+            this.inReadTransaction = false;
+            if (!isConnectionFailure(err)) await c.query("ROLLBACK").catch(() => undefined);
+          }
+          throw err;
+        }
+      });
     } catch (err) {
       if (this.readOnly && isMissingRelation(err)) this.tablesExist = false;
       if ((err as { code?: unknown } | null)?.code === "25006") throw readOnlyError(this.name);

@@ -10,12 +10,12 @@
  *   one, and its state equals what restore reads from the store;
  * - it never stops by itself across compactions and takeovers, and reloads the baselines that moved under it.
  */
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertBuilt, envCount, killAllChildren, prng, sleep, startChild, tempDir, type ChildMessage } from "./fixtures/crash-harness.js";
 import { useTestDatabase } from "../support/postgres-db.js";
-import { restoredFromPostgres, writerSpec } from "../support/postgres-graph.js";
+import { readSidecar, restoredFromPostgres, writerSpec } from "../support/postgres-graph.js";
 
 const CYCLES = envCount("FOLLOW_CYCLES", 4);
 /** A safety net for a hung child, never the thing asserted. */
@@ -24,16 +24,6 @@ const database = useTestDatabase();
 
 beforeAll(() => assertBuilt());
 afterAll(() => killAllChildren());
-
-/** seq -> the writer's digest at that seq; later lines win. Read only while no writer runs. */
-function readSidecar(path: string): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const line of readFileSync(path, "utf8").split("\n")) {
-    const m = /^(\d+) (\S+)$/.exec(line);
-    if (m) out.set(Number(m[1]), m[2] as string);
-  }
-  return out;
-}
 
 describe("a follower process of PostgreSQL writer processes killed with SIGKILL", () => {
   it(`${CYCLES} writers; the follower shows only the writers' states and ends at the store's`, { timeout: TIMEOUT }, async () => {

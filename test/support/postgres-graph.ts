@@ -2,6 +2,7 @@
  * Graphs on the test PostgreSQL server, for the kill -9 suites: the engine store spec a writer process uses, and
  * what restore reads from a store at rest (through a read-only handle: no lease, so also beside a live writer).
  */
+import { readFileSync } from "node:fs";
 import { postgresBackend } from "../../src/backend/postgres.js";
 import type { PostgresStoreSpec } from "../../src/engine/protocol.js";
 import { createGraph } from "../../src/graph/graph.js";
@@ -23,16 +24,33 @@ export function writerSpec(db: TestDatabase, store: string): PostgresStoreSpec {
 }
 
 /** What restore reads from the store: its seq and the digest of the graph-crash-model graph it restores. */
-export async function restoredFromPostgres(db: TestDatabase, store: string): Promise<{ seq: number; digest: string }> {
+export async function restoredFromPostgres(
+  db: TestDatabase,
+  store: string,
+  { consistent = false }: { consistent?: boolean } = {},
+): Promise<{ seq: number; digest: string }> {
   const backend = await postgresBackend({ url: db.url, schema: db.schema, store, readOnly: true });
   try {
     const graph = buildGraph(createGraph);
-    const r = await restoreSnapshot(graph, {
-      snapshot: snapshotStorage<GraphCheckpointRecord>(backend),
-      wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec }),
-    });
+    const restore = () =>
+      restoreSnapshot(graph, {
+        snapshot: snapshotStorage<GraphCheckpointRecord>(backend),
+        wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec }),
+      });
+    // consistent: every read of the restore in one REPEATABLE READ transaction (readConsistent).
+    const r = consistent ? await backend.readConsistent(restore) : await restore();
     return { seq: r.finalSeq, digest: digestOf(graph) };
   } finally {
     await backend.close();
   }
+}
+
+/** A writer's sidecar file (follow-writer.mjs): seq -> its digest at that seq; later lines win. Read only while no writer runs. */
+export function readSidecar(path: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    const m = /^(\d+) (\S+)$/.exec(line);
+    if (m) out.set(Number(m[1]), m[2] as string);
+  }
+  return out;
 }

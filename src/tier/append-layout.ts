@@ -6,6 +6,7 @@
  */
 import { StorageError } from "../errors.js";
 import { assertValidKey, compareKeys } from "../backend/keys.js";
+import { hasWalFrameKeyShape } from "../wal/keys.js";
 import type { AppendCursor, AppendLoadOptions, AppendLoadResult } from "./types.js";
 
 export const SEGMENT_SEPARATOR = "\u001f";
@@ -34,6 +35,12 @@ export function assertBucketKey(bucket: string): void {
   assertValidKey(bucket, "append-log bucket key");
   if (bucket.includes(SEGMENT_SEPARATOR)) {
     throw new StorageError("invalid-key", "append-log bucket keys may not contain U+001F (segment separator)", {
+      key: bucket,
+    });
+  }
+  // Its base value (array layout, overwrite mode, compact()) would overwrite that graph's frame (design §3.27).
+  if (hasWalFrameKeyShape(bucket)) {
+    throw new StorageError("invalid-key", "append-log bucket keys may not be shaped like a WAL frame key (<graph>/wal/<20 digits>)", {
       key: bucket,
     });
   }

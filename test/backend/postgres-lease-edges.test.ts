@@ -83,6 +83,23 @@ describe("postgresBackend lease: a split batch with a statement longer than the 
   });
 });
 
+describe("postgresBackend lease: the lease row deleted by hand", () => {
+  it("restarts the epoch at 1: the writer that held it is fenced by its name alone (docs/api.md warns)", async () => {
+    const db = await database();
+    const a = await open({ lease: { holder: "A", ttlMs: 30_000 } });
+    await a.write("k", Uint8Array.of(1));
+    const raw = await db.raw();
+    await raw.query(`DELETE FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [a.store]);
+    // No live lease to wait for: a contender takes the store at once, at epoch 1 again, like A's.
+    const b = await open({ store: a.store, lease: { holder: "B", ttlMs: 30_000 } });
+    expect([a.lease?.epoch, b.lease?.epoch]).toEqual([1, 1]);
+    const refused = await errorOf(() => a.write("a", Uint8Array.of(2)));
+    expect((refused as StorageError).code).toBe("not-owner");
+    await b.write("b", Uint8Array.of(3));
+    expect(await b.readMany(["k", "a", "b"])).toEqual([Uint8Array.of(1), undefined, Uint8Array.of(3)]);
+  });
+});
+
 describe("postgresBackend lease: renewal interval", () => {
   it("an idle writer renewing at the longest interval allowed (half the lease) keeps its store", async () => {
     const a = await open({ lease: { holder: "A", ttlMs: 1000, renewEveryMs: 500 } });

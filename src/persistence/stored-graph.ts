@@ -256,7 +256,12 @@ export async function readFrames(source: StoredGraphSource, at: readonly FrameKe
  */
 async function withForeign(source: StoredGraphSource, read: FrameRead): Promise<FrameRead> {
   if (read.ok || read.absent) return read;
-  const stored = await source.readBaseline(read.key);
+  let stored: StoredValue;
+  try {
+    stored = await source.readBaseline(read.key);
+  } catch {
+    return read; // a second reading that fails leaves the frame as the first found it (torn)
+  }
   if (stored.state !== "value") return read;
   const v = stored.value;
   const foreign = Array.isArray(v)

@@ -13,7 +13,8 @@ import type { StorageBackend } from "../../src/backend/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
 import { StorageError } from "../../src/errors.js";
 import { attachSnapshotStorage, createGraph, followGraph, restoreSnapshot, type GraphCheckpointRecord } from "../../src/index.js";
-import { compactGraph } from "../../src/persistence/compaction.js";
+import { compactGraph, compactGraphInEngine } from "../../src/persistence/compaction.js";
+import { openStorageEngine } from "../../src/engine/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
@@ -146,5 +147,31 @@ describe.each(KINDS)("a store that already holds a graph's baseline at a frame k
     expect(await backend.list!("a/wal/")).toEqual(before);
     expect(backend.read(key)).toEqual(record);
     backend.close?.();
+  });
+});
+
+describe("through an engine store (SQLite): the actor's reading and its compaction job", () => {
+  it("restore through engine proxies stops with corrupt-store; compactGraphInEngine refuses the name", async () => {
+    const path = tmp.path("engine.db");
+    const { backend } = open("sqlite", false, path);
+    await storeWithA(backend);
+    const key = walFrameKey(graphWalPrefix("a"), 4);
+    backend.write(key, jsonCodec.encode({ format_version: 1, mode: "full", name: key, seq: 1, snapshot: {}, timestamp_ns: 0 }));
+    backend.close?.();
+    const e = openStorageEngine({ threads: 1 });
+    try {
+      const store = { kind: "sqlite" as const, path };
+      const a = createGraph("a");
+      a.state("n", 0);
+      const pair = { snapshot: e.snapshot<GraphCheckpointRecord>(store), wal: e.kv<WALFrame>(store, { codec: walFrameCodec }) };
+      const err = await restoreSnapshot(a, pair).catch((x: unknown) => x);
+      expect((err as StorageError).code).toBe("corrupt-store");
+      expect((err as StorageError).details).toMatchObject({ key });
+      const job = await compactGraphInEngine(e, store, key).catch((x: unknown) => x);
+      expect(job).toBeInstanceOf(StorageError);
+      expect((job as StorageError).code).toBe("invalid-name");
+    } finally {
+      await e.close();
+    }
   });
 });

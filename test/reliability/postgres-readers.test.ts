@@ -67,12 +67,14 @@ describe("PostgreSQL readers beside a writer process compacting in a loop", () =
       const restored: Seen[] = [];
       const restoreErrors: string[] = [];
       const consistentErrors: string[] = [];
+      let consistentRestores = 0;
       const end = Date.now() + READ_MS;
       for (let i = 0; Date.now() < end; i++) {
         // Every other restore inside readConsistent (one REPEATABLE READ transaction): it never has to start over.
         const consistent = i % 2 === 1;
         try {
           restored.push(await restoredFromPostgres(db, store, { consistent }));
+          if (consistent) consistentRestores++;
         } catch (err) {
           (consistent ? consistentErrors : restoreErrors).push(`${(err as { code?: string }).code ?? ""}: ${(err as Error).message}`);
         }
@@ -92,7 +94,9 @@ describe("PostgreSQL readers beside a writer process compacting in a loop", () =
       expect(restoreErrors.filter((e) => !e.startsWith("store-busy:")), "restores that failed").toEqual([]);
       expect(consistentErrors, "restores inside readConsistent that failed").toEqual([]);
       expect(followErrors, "the follower's errors").toEqual([]);
-      expect(restored.length).toBeGreaterThan(5);
+      // Restores of both kinds ended (a loaded machine may manage only a few in READ_MS).
+      expect(restored.length).toBeGreaterThanOrEqual(2);
+      expect(consistentRestores).toBeGreaterThanOrEqual(1);
       for (let i = 1; i < restored.length; i++) {
         expect(restored[i]!.seq, `restore ${i} went backwards`).toBeGreaterThanOrEqual(restored[i - 1]!.seq);
       }
@@ -101,7 +105,7 @@ describe("PostgreSQL readers beside a writer process compacting in a loop", () =
       }
       // The writer compacted under the readers: the baseline moved while they read.
       expect(lastBaseline).toBeGreaterThan(firstBaseline);
-      console.log("[postgres-readers]", JSON.stringify({ restores: restored.length, storeBusy: busy, baselines: [firstBaseline, lastBaseline], lastSeq: restored.at(-1)?.seq, acks, followed: followed.length, reloads: stats.reloads, polls: stats.polls }));
+      console.log("[postgres-readers]", JSON.stringify({ restores: restored.length, consistentRestores, storeBusy: busy, baselines: [firstBaseline, lastBaseline], lastSeq: restored.at(-1)?.seq, acks, followed: followed.length, reloads: stats.reloads, polls: stats.polls }));
     } finally {
       await backend.close();
       await killAllChildren();

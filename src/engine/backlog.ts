@@ -55,8 +55,8 @@ export class StoreBacklog {
    */
   assertRoom(tier: string, weight: number, freed = 0): void {
     // What is known pending is an upper bound (acknowledgements only grow): read them only when it does not fit.
-    // A first refusal reserves the weight; the second call, on the exact figure, finds and claims it.
-    if (this.room.admit(this.postedBytes - this.settledSeen + this.requestBytes, weight, freed)) return;
+    // Only the exact figure may refuse, reserve, or go in front of a reservation (room.ts take).
+    if (this.room.take(this.postedBytes - this.settledSeen + this.requestBytes, weight, freed)) return;
     const pending = this.pendingBytes;
     if (this.room.admit(pending, weight, freed)) return;
     const max = this.maxPendingBytes;

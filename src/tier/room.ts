@@ -77,6 +77,23 @@ export class RoomQueue {
   }
 
   /**
+   * `admit` that only takes: a write that fits by the room rule is taken (claiming its reservation); one that does
+   * not is left to `admit`, with nothing changed. For a caller whose `held` may be above the true figure (an engine
+   * store reads the actor's acknowledgements only when this refuses): `admit` on that figure could find a
+   * reservation's room not free when it was (restarting its lapse clock, keeping a heavier retry from going in front
+   * of it) and queue a reservation that the call on the exact figure then found behind the stale one.
+   */
+  take(held: number, weight: number, freed: number): boolean {
+    const max = this.bound();
+    if (max === undefined) return true;
+    const i = this.indexOf(weight);
+    if (!this.fitsAt(held - freed, weight, i, max)) return false;
+    if (i >= 0) this.queue.splice(i, 1);
+    this.lastRefused = 0;
+    return true;
+  }
+
+  /**
    * Whether a write weighing `weight` (default: the write refused last) would be taken now; with no write known
    * refused, whether `held` is at most half the bound (hysteresis: not a wake-up per commit).
    */

@@ -12,6 +12,10 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { RESERVATION_LAPSE_MS, RoomQueue } from "../../src/tier/room.js";
 import { backpressureOf } from "../support/save-until-refused.js";
 import { wrapBackend } from "../support/test-backend.js";
+import { openStorageEngine } from "../../src/engine/index.js";
+import { tempRoot } from "../engine/fixtures/helpers.js";
+import { ActorCounters } from "../../src/engine/actor-counters.js";
+import { StoreBacklog } from "../../src/engine/backlog.js";
 
 describe("a retry heavier than its reservation", () => {
   afterEach(() => {
@@ -60,5 +64,46 @@ describe("a retry heavier than its reservation", () => {
     expect(room.admit(650, 5000, 0)).toBe(false); // A was gone in front of once: to the end
     expect(room.admit(600, 100, 0)).toBe(false); // its reservation is behind A: 600 + 300 + 700 ahead
     expect(room.admit(700, 300, 0)).toBe(true); // A
+  });
+});
+
+describe("a retry heavier than its reservation, through an engine store", () => {
+  for (const waits of [true, false]) {
+    it(`is taken once its room is free, not after its old reservation lapses (${waits ? "after drained(weight)" : "after a flush, counters not read since"})`, async () => {
+      const root = tempRoot("room-retry");
+      const engine = openStorageEngine({ maxPendingBytes: 16 * 1024 });
+      try {
+        const tier = engine.kv<string>({ kind: "sqlite", path: root.fresh("s.db") }, { debounceMs: 60_000 });
+        let err: StorageError | undefined;
+        let i = 0;
+        while (err === undefined && i < 1000) err = backpressureOf(() => tier.save(`k${i++}`, "v".repeat(1000)));
+        expect(err).toBeInstanceOf(StorageError);
+        const drained = waits ? tier.drained?.(err?.details?.weight as number) : undefined;
+        await tier.flush();
+        await drained;
+        // The caller's value grew meanwhile (3x): it fits beside what is pending, not beside its stale reservation too.
+        tier.save("filler", "f".repeat(12_700));
+        expect(backpressureOf(() => tier.save(`k${i - 1}`, "w".repeat(3000)))).toBeUndefined();
+        await tier.flush();
+        expect(await tier.load(`k${i - 1}`)).toBe("w".repeat(3000));
+      } finally {
+        await engine.close();
+        root.remove();
+      }
+    });
+  }
+});
+
+describe("an engine store's fast path", () => {
+  it("does not hide a reservation's free room: the figure it reads may be stale (the actor settled since)", () => {
+    const counters = new ActorCounters();
+    const backlog = new StoreBacklog(counters, 1000, "s");
+    backlog.add(900, 1);
+    expect(() => backlog.assertRoom("t", 300)).toThrow(StorageError); // reserves 300
+    counters.add("settledBytes", 250); // the actor committed some: 650 pending, the reservation's room is free
+    // The retry, a newer value of 700: in front of its reservation, reserved there (650 + 700 > 1000).
+    expect(() => backlog.assertRoom("t", 700)).toThrow(StorageError);
+    counters.add("settledBytes", 400); // 250 pending
+    expect(() => backlog.assertRoom("t", 700)).not.toThrow(); // before: 250 + 300 (stale) + 700 > 1000
   });
 });

@@ -18,10 +18,10 @@ class Seen {
 
   /** Whether `o` was counted before; marks it counted. */
   visit(o: object): boolean {
-    if (this.set !== undefined) {
-      if (this.set.has(o)) return true;
-      this.set.add(o);
-      return false;
+    const set = this.set;
+    if (set !== undefined) {
+      const before = set.size;
+      return set.add(o).size === before; // one lookup, not has() then add()
     }
     if (this.list.includes(o)) return true;
     this.list.push(o);

@@ -84,19 +84,26 @@ describe("postgresBackend lease: a split batch with a statement longer than the 
 });
 
 describe("postgresBackend lease: the lease row deleted by hand", () => {
-  it("restarts the epoch at 1: the writer that held it is fenced by its name alone (docs/api.md warns)", async () => {
+  it("does not restart the epoch of a store holding data: the old writer is fenced even under the same holder name", async () => {
     const db = await database();
-    const a = await open({ lease: { holder: "A", ttlMs: 30_000 } });
-    await a.write("k", Uint8Array.of(1));
     const raw = await db.raw();
-    await raw.query(`DELETE FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [a.store]);
-    // No live lease to wait for: a contender takes the store at once, at epoch 1 again, like A's.
-    const b = await open({ store: a.store, lease: { holder: "B", ttlMs: 30_000 } });
-    expect([a.lease?.epoch, b.lease?.epoch]).toEqual([1, 1]);
-    const refused = await errorOf(() => a.write("a", Uint8Array.of(2)));
-    expect((refused as StorageError).code).toBe("not-owner");
-    await b.write("b", Uint8Array.of(3));
-    expect(await b.readMany(["k", "a", "b"])).toEqual([Uint8Array.of(1), undefined, Uint8Array.of(3)]);
+    for (const [first, second] of [["A", "B"], ["same", "same"]] as const) {
+      const a = await open({ lease: { holder: first, ttlMs: 30_000 } });
+      await a.write("k", Uint8Array.of(1));
+      const seen = await a.changeCounter();
+      await raw.query(`DELETE FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [a.store]);
+      // No live lease to wait for: a contender takes the store at once. Its epoch is not 1 again, like A's was (then,
+      // writers sharing a name both passed the fence and committed at once).
+      const b = await open({ store: a.store, lease: { holder: second, ttlMs: 30_000 } });
+      expect(a.lease?.epoch).toBe(1);
+      expect(b.lease!.epoch, `${first}/${second}`).toBeGreaterThan(1);
+      const refused = await errorOf(() => a.write("a", Uint8Array.of(2)));
+      expect((refused as StorageError).code, `${first}/${second}`).toBe("not-owner");
+      await b.write("b", Uint8Array.of(3));
+      expect(await b.readMany(["k", "a", "b"])).toEqual([Uint8Array.of(1), undefined, Uint8Array.of(3)]);
+      // The write count does not come back to the one a follower saw before the deletion.
+      expect(await b.changeCounter()).not.toBe(seen);
+    }
   });
 });
 

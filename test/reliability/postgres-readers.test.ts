@@ -100,6 +100,9 @@ describe("PostgreSQL readers beside a writer process compacting in a loop", () =
       for (let i = 1; i < restored.length; i++) {
         expect(restored[i]!.seq, `restore ${i} went backwards`).toBeGreaterThanOrEqual(restored[i - 1]!.seq);
       }
+      for (let i = 1; i < followed.length; i++) {
+        expect(followed[i]!.seq, `the follower went backwards at poll ${i}`).toBeGreaterThan(followed[i - 1]!.seq);
+      }
       for (const r of [...restored, ...followed]) {
         expect(r.digest, `a state the writer never had at seq ${r.seq}`).toBe(digests.get(r.seq));
       }

@@ -489,7 +489,7 @@ class PostgresStore implements PostgresBackend {
       throw this.withDoubt(err, changes);
     }
     if (!owned) throw this.withDoubt(await lease.fenced(), changes);
-    for (const k of changes.keys()) this.doubtful.delete(k);
+    if (this.doubtful.size > 0) for (const k of changes.keys()) this.doubtful.delete(k); // most handles never doubt
   }
 
   private noteDoubt(changes: Map<string, Uint8Array | null>): void {

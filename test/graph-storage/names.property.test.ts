@@ -3,13 +3,14 @@
  * U+001F, newline, NUL). Every name the rule accepts (src/wal/keys.ts graphNameProblem) is a key no other graph's
  * frame and no append-log segment can have, and a graph under it writes, compacts and restores alone, beside all the
  * others; every name it refuses is refused by attach (StorageError `invalid-name`) with nothing written
- * (docs/design.md §3.27). Memory backend (fast) and a SQLite file (a few runs).
+ * (docs/design.md §3.27). Memory backend (fast), a SQLite file and a file-backend directory (a few runs each).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
+import { fileBackend } from "../../src/backend/file.js";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
@@ -115,6 +116,21 @@ describe("graphs with look-alike names in one store", () => {
         }
       }),
       { numRuns: 8 },
+    );
+  });
+
+  it("the same in a file-backend directory (names become file names)", async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(names, flags, async (ns, cs) => {
+        const backend = fileBackend(join(root, `f-${run++}`));
+        try {
+          await roundTrip(backend, ns, cs);
+        } finally {
+          backend.close();
+        }
+      }),
+      { numRuns: 6 },
     );
   });
 });

@@ -71,6 +71,15 @@ describe.each(KINDS)("names that cannot be a graph's (%s store)", (kind) => {
     expect(runCli(["verify", path]).code).toBe(0);
   });
 
+  it("stats --graph refuses a scratch graph name shaped like a frame key before writing anything", async () => {
+    const path = storePath(kind, tmp.path("stats"));
+    await buildStore(kind, path, [{ name: "a" }]);
+    const r = runCli(["stats", path, "--graph", walFrameKey(graphWalPrefix("a"), 99), "--frames", "10", "--batch", "5"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^error invalid-name: --graph: /);
+    expect(runCli(["verify", path]).code).toBe(0);
+  });
+
   it("import refuses a snapshot named like graph a's frame key; the frame stays", async () => {
     const path = storePath(kind, tmp.path("import"));
     await buildStore(kind, path, [{ name: "a" }]);

@@ -151,7 +151,8 @@ const corruptions: Corruption[] = [
     reason: "decode-failed",
   },
   { name: "not JSON", mutate: () => utf8.encode('{"t":"c","lifecycle":'), reason: "decode-failed" },
-  { name: "JSON but not an object", mutate: () => utf8.encode("[1,2,3]"), reason: "decode-failed" },
+  // An array is not torn but another record (an append-log bucket's): corrupt-store, test/graph-storage/name-collisions.
+  { name: "JSON but not an object", mutate: () => utf8.encode("42"), reason: "decode-failed" },
   { name: "frame_seq of the wrong type", mutate: (b) => json({ ...parse(b), frame_seq: String(parse(b).frame_seq) }), reason: "decode-failed" },
   { name: "unknown lifecycle", mutate: (b) => json({ ...parse(b), lifecycle: "bogus" }), reason: "decode-failed" },
   { name: "change envelope null", mutate: (b) => json({ ...parse(b), change: null }), reason: "decode-failed" },
@@ -246,6 +247,18 @@ describe.each<Kind>(["sqlite", "file"])("corrupted WAL frames on disk (%s)", (ki
       expect(r.graph.get("b")).toBe("v5");
       await expectStoreUsable(kind, store, false);
     });
+  });
+
+  it("an array at a frame key is another record, not a torn frame: corrupt-store even at the tail, nothing skipped", async () => {
+    const store = await buildStore(kind);
+    const key = walFrameKey(PREFIX, 7);
+    writeRaw(kind, store, key, utf8.encode("[1,2,3]"));
+    const r = await restoreInto(kind, store);
+    expect(r.error).toBeInstanceOf(StorageError);
+    expect((r.error as StorageError).code).toBe("corrupt-store");
+    expect((r.error as StorageError).details).toMatchObject({ key, seq: 7 });
+    expect(r.untouched).toBe(true);
+    expect(new TextDecoder().decode(readRaw(kind, store, key))).toBe("[1,2,3]"); // still there: nothing overwrote it
   });
 
   it("an empty (0-byte) frame file counts as a torn frame, not as a crash", async () => {

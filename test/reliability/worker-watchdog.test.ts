@@ -227,13 +227,14 @@ describe("a busy worker is not a hung one", () => {
   it("a file store's batch of many files, longer than watchdogMs in one synchronous call, completes: each file written is progress", async () => {
     // Seen in CI under load: a file store's flush of a few thousand keys (temp file, fsync and rename each) blocked
     // the worker's event loop past watchdogMs, and the watchdog terminated a worker that was writing all along.
-    // 150 ms: far above what encoding or sending a thousand small values takes, far below a thousand fsyncs on a disk.
-    const engine = openStorageEngine({ threads: 1, watchdogMs: 150 });
+    // 400 ms: far above what encoding or sending a few thousand small values takes (and than one fsync on a loaded
+    // machine: 150 ms failed there), far below 2,500 fsyncs on a disk (~1 ms each here).
+    const engine = openStorageEngine({ threads: 1, watchdogMs: 400 });
     try {
       const store: StoreSpec = { kind: "file", dir: join(tmp.dir, "many-files") };
       const kv = engine.kv<number>(store, { name: "many", debounceMs: 3_600_000 });
       await kv.flush(); // the store is open and its worker beating
-      const keys = 1_000;
+      const keys = 2_500;
       for (let i = 0; i < keys; i++) kv.save(`k/${i}`, i);
       const outcome = await settled(kv.flush());
       expect(outcome).toEqual({ ok: true, value: undefined });
@@ -244,12 +245,12 @@ describe("a busy worker is not a hung one", () => {
   });
 
   it("another store on the same worker, waiting meanwhile, is not declared hung either (the progress is the thread's)", async () => {
-    const engine = openStorageEngine({ threads: 1, watchdogMs: 150 });
+    const engine = openStorageEngine({ threads: 1, watchdogMs: 400 });
     try {
       const kv = engine.kv<number>({ kind: "file", dir: join(tmp.dir, "many-files-2") }, { name: "many", debounceMs: 3_600_000 });
       const other = engine.kv<number>({ kind: "memory", name: "beside-many-files" }, { name: "other" });
       await Promise.all([kv.flush(), other.flush()]);
-      for (let i = 0; i < 1_000; i++) kv.save(`k/${i}`, i);
+      for (let i = 0; i < 2_500; i++) kv.save(`k/${i}`, i);
       const flushed = settled(kv.flush());
       await sleep(20); // the batch is under way on the worker; this load waits behind it
       const loaded = settled(other.load("absent"));

@@ -8,6 +8,9 @@
  */
 import { UNKNOWN_SIZE } from "./value-check.js";
 
+/** Holes an array walk meets before it walks the rest of that array by its own keys (see arraySize). */
+const SPARSE_HOLES = 1024;
+
 /** Objects a walk scans linearly before it indexes them in a Set (a Set per small value cost ~0.6 µs a save). */
 const LINEAR_SEEN = 64;
 
@@ -88,11 +91,8 @@ function walk(root: object, seen: Seen, stack: unknown[]): number {
     }
     if (seen.visit(v)) continue;
     bytes += 2;
-    if (Array.isArray(v)) {
-      const arr = v as unknown[];
-      bytes += arr.length;
-      for (let i = 0; i < arr.length; i++) stack.push(arr[i]);
-    } else if (Object.getPrototypeOf(v) === Object.prototype) {
+    if (Array.isArray(v)) bytes += arraySize(v as unknown[], stack);
+    else if (Object.getPrototypeOf(v) === Object.prototype) {
       const obj = v as Record<string, unknown>;
       for (const k of Object.keys(obj)) {
         bytes += k.length + 3;
@@ -101,6 +101,33 @@ function walk(root: object, seen: Seen, stack: unknown[]): number {
     } else bytes += otherSize(v, seen, stack);
   }
   return bytes;
+}
+
+/**
+ * An array's own bytes, its entries pushed. Holes cost structured clone next to nothing, and an array of length 2^32 - 1
+ * with a few entries is a valid value: walking every index took seconds and gigabytes, and past V8's array limit
+ * aborted the process. So after SPARSE_HOLES holes the rest is walked by its own keys (only the entries it holds).
+ */
+function arraySize(arr: unknown[], stack: unknown[]): number {
+  const n = arr.length;
+  let holes = 0;
+  for (let i = 0; i < n; i++) {
+    if (i in arr) stack.push(arr[i]);
+    else if (++holes > SPARSE_HOLES) return i + keyedEntries(arr, i, stack);
+  }
+  return n - holes;
+}
+
+/** The entries of `arr` at index `from` and above, by its own keys (a sparse array's are few); their count. */
+function keyedEntries(arr: unknown[], from: number, stack: unknown[]): number {
+  let count = 0;
+  for (const k of Object.keys(arr)) {
+    const i = Number(k);
+    if (!(i >= from)) continue; // below `from` (walked already), or a named property structured clone ignores
+    stack.push(arr[i]);
+    count++;
+  }
+  return count;
 }
 
 /** Anything but a plain object or array (apart, so the walk's common path stays small for the optimizer). */

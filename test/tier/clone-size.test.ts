@@ -37,6 +37,22 @@ describe("cloneSize", () => {
     expect(cloneSize(Array.from({ length: 500 }, (_, i) => ({ i, s: "w".repeat(100) })))).toBeGreaterThan(500 * 100);
   });
 
+  it("a sparse array weighs its entries, not its length (length 2^32 - 1 walked every index: seconds, gigabytes, then V8 aborted)", () => {
+    const sparse = (length: number): unknown[] => {
+      const a: unknown[] = [];
+      a.length = length;
+      a[5] = "x";
+      a[length - 1] = { y: 1 };
+      return a;
+    };
+    expect(cloneSize({ rows: sparse(10_000_000) })).toBeLessThan(4096); // 50,000,011 before
+    expect(cloneSize({ rows: sparse(2 ** 32 - 1) })).toBeLessThan(4096);
+    // A few holes in a dense array change nothing much; a named property on an array is not an entry.
+    const dense = Array.from({ length: 3000 }, (_, i) => i);
+    delete dense[10];
+    expect(cloneSize(Object.assign(dense, { note: "z".repeat(10_000) }))).toBeLessThan(30_000);
+  });
+
   it("never throws: a value it cannot read weighs UNKNOWN_SIZE, and a walk a getter starts does not disturb the outer one", () => {
     const hostile = {
       get x(): number {
@@ -66,6 +82,17 @@ describe("inline tiers with a codec that has no value rule weigh values by the w
     expect(accepted * 100 * 1024).toBeLessThanOrEqual(bound); // 2; before: 255
     await kv.flush();
     expect((await kv.load("k0"))?.pad.length).toBe(100 * 1024);
+    await kv.close();
+  });
+
+  it("sparse arrays through a custom codec are weighed by their entries: two saves under a 64 KiB bound both taken", async () => {
+    const kv = kvStorage<unknown[]>(memoryBackend(), { codec: countingCodec(), debounceMs: 60_000, maxPendingBytes: 64 * 1024 });
+    const rows: unknown[] = [];
+    rows.length = 1_000_000;
+    rows[0] = 1;
+    kv.save("a", rows);
+    expect(() => kv.save("b", rows)).not.toThrow(); // before: StorageError backpressure (the first weighed ~5 MB)
+    kv.rollback();
     await kv.close();
   });
 });

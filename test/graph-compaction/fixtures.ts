@@ -14,6 +14,7 @@ import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
 import { createGraph } from "../../src/graph/graph.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import type { GraphPersistSnapshot, JsonValue, ReactiveGraph } from "../../src/graph/types.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
@@ -25,6 +26,7 @@ import { until } from "../support/wait.js";
 
 /** Deterministic PRNG (mulberry32), the project's one. */
 export { mulberry32 as rng } from "../../src/base/prng.js";
+import { mulberry32 } from "../../src/base/prng.js";
 
 export const GRAPH = "g";
 
@@ -208,4 +210,23 @@ export async function untilWithinFoldBound(pair: ReturnType<typeof enginePair>, 
   ).catch((err: unknown) => {
     throw new Error(`${(err as Error).message}: ${JSON.stringify(last)}${context()}`);
   });
+}
+
+/**
+ * A SQLite store at `path` whose graph has `waves` seeded random frames above its attach baseline (baselines only
+ * when asked); `cleanups` gets the handle's dispose and the backend's close.
+ */
+export async function sqliteStoreWithFrames(path: string, waves: number, seed: number, cleanups: Array<() => Promise<void> | void>) {
+  const backend = sqliteBackend(path);
+  const graph = buildGraph();
+  const handle = attachSnapshotStorage(graph, [inlinePair(backend)], { compactEvery: Number.POSITIVE_INFINITY });
+  cleanups.push(async () => {
+    await handle.dispose();
+    backend.close();
+  });
+  const random = mulberry32(seed);
+  for (let i = 0; i < waves; i++) randomWave(graph, random);
+  const seq = await handle.flush();
+  const baseline = (): GraphCheckpointRecord => jsonCodec.decode(backend.read(GRAPH) as Uint8Array) as GraphCheckpointRecord;
+  return { backend, graph, handle, seq, baseline };
 }

@@ -7,12 +7,10 @@
  */
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { jsonCodec } from "../../src/codec/json.js";
-import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { RestoreError } from "../../src/errors.js";
-import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraph, type CompactionContext } from "../../src/persistence/compaction.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
-import { GRAPH, buildGraph, inlinePair, randomWave, rng, storedFrameSeqs, tempDir } from "./fixtures.js";
+import { GRAPH, sqliteStoreWithFrames, storedFrameSeqs, tempDir } from "./fixtures.js";
 
 const tmp = tempDir("fold-commit-foreign");
 afterAll(() => tmp.remove());
@@ -21,20 +19,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function storeWithFrames(name: string) {
-  const backend = sqliteBackend(tmp.path(`${name}.db`));
-  const graph = buildGraph();
-  const handle = attachSnapshotStorage(graph, [inlinePair(backend)], { compactEvery: Number.POSITIVE_INFINITY });
-  cleanups.push(async () => {
-    await handle.dispose();
-    backend.close();
-  });
-  const random = rng(0x5eed);
-  for (let i = 0; i < 12; i++) randomWave(graph, random);
-  const seq = await handle.flush();
-  const baseline = (): GraphCheckpointRecord => jsonCodec.decode(backend.read(GRAPH) as Uint8Array) as GraphCheckpointRecord;
-  return { backend, seq, baseline };
-}
+const storeWithFrames = (name: string) => sqliteStoreWithFrames(tmp.path(`${name}.db`), 12, 0x5eed, cleanups);
 
 function ctxBefore(backend: CompactionContext["backend"], before: () => void): CompactionContext {
   return { backend, release: () => undefined, exclusive: async (step) => (before(), step()) };

@@ -20,7 +20,7 @@ import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.
 import type { BatchOp } from "../../src/backend/types.js";
 import { sealWalFrame, walFrameCodec } from "../../src/wal/codec.js";
 import { graphWalPrefix, walFrameKey } from "../../src/wal/keys.js";
-import { GRAPH, buildGraph, inlinePair, randomWave, restoredSnapshot, rng, storedFrameSeqs, tempDir } from "./fixtures.js";
+import { GRAPH, buildGraph, inlinePair, randomWave, restoredSnapshot, rng, sqliteStoreWithFrames, storedFrameSeqs, tempDir } from "./fixtures.js";
 
 const tmp = tempDir("fold-commit-step");
 afterAll(() => tmp.remove());
@@ -30,20 +30,7 @@ afterEach(async () => {
 });
 
 /** A store whose graph has `waves` frames above its attach baseline (baselines only when asked). */
-async function storeWithFrames(name: string, waves: number) {
-  const backend = sqliteBackend(tmp.path(`${name}.db`));
-  const graph = buildGraph();
-  const handle = attachSnapshotStorage(graph, [inlinePair(backend)], { compactEvery: Number.POSITIVE_INFINITY });
-  cleanups.push(async () => {
-    await handle.dispose();
-    backend.close();
-  });
-  const random = rng(0xc0ffee);
-  for (let i = 0; i < waves; i++) randomWave(graph, random);
-  const seq = await handle.flush();
-  const baseline = (): GraphCheckpointRecord => jsonCodec.decode(backend.read(GRAPH) as Uint8Array) as GraphCheckpointRecord;
-  return { backend, graph, handle, seq, baseline };
-}
+const storeWithFrames = (name: string, waves: number) => sqliteStoreWithFrames(tmp.path(`${name}.db`), waves, 0xc0ffee, cleanups);
 
 /** The actor's context, except that `exclusive` runs `before` ahead of the commit step. */
 function ctxChangingBaseline(backend: CompactionContext["backend"], before: () => Promise<void> | void): CompactionContext {

@@ -76,3 +76,18 @@ export class SerialConnection {
     client.end().catch(() => undefined);
   }
 }
+
+/**
+ * Runs `fn`, running it again after a lost or refused connection (the database restarting, a network cut) until
+ * `giveUpAt` (a performance.now() time) has passed; then, or on any other error, it throws. Polls every `pollMs`.
+ */
+export async function retryWhileDisconnected<T>(fn: () => Promise<T>, giveUpAt: number, pollMs: number): Promise<T> {
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConnectionFailure(err) || performance.now() >= giveUpAt) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, giveUpAt - performance.now()))));
+    }
+  }
+}

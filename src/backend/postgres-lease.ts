@@ -15,8 +15,7 @@
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { StorageError } from "../errors.js";
-import type { SerialConnection } from "./postgres-connection.js";
-import { isConnectionFailure } from "./postgres-errors.js";
+import { retryWhileDisconnected, type SerialConnection } from "./postgres-connection.js";
 import type { Statements } from "./postgres-schema.js";
 
 export interface PostgresLeaseOptions {
@@ -46,7 +45,7 @@ interface LeaseRow {
 }
 
 /** How often a waiting contender looks again (it also wakes when the observed expiry passes). */
-const WAIT_POLL_MS = 250;
+export const WAIT_POLL_MS = 250;
 
 export class Lease {
   private epochValue = 0;
@@ -86,25 +85,20 @@ export class Lease {
   }
 
   /**
-   * Takes the lease, waiting up to `waitMs` for a live one to end; else StorageError("store-locked"). While waiting,
-   * a lost connection (the database restarting, a network cut) is tried again until the wait is over: a contender
-   * must outlast an outage the holder may not.
+   * Takes the lease, waiting until `giveUpAt` (a performance.now() time) for a live one to end; else
+   * StorageError("store-locked"). While waiting, a lost connection (the database restarting, a network cut) is tried
+   * again until the wait is over: a contender must outlast an outage the holder may not.
    */
-  async acquire(waitMs: number): Promise<void> {
-    const giveUpAt = performance.now() + waitMs;
+  async acquire(giveUpAt: number): Promise<void> {
     for (;;) {
-      let current: LeaseState | undefined;
-      try {
-        current = await this.state();
-        if (current === undefined || current.remainingMs <= 0) {
-          if (await this.tryAcquire()) return;
-          continue; // another contender took it between our look and our try: look again
-        }
-      } catch (err) {
-        if (!isConnectionFailure(err) || performance.now() >= giveUpAt) throw err;
-        await new Promise((r) => setTimeout(r, Math.min(WAIT_POLL_MS, Math.max(1, giveUpAt - performance.now()))));
-        continue;
-      }
+      const current = await retryWhileDisconnected(async () => {
+        const seen = await this.state();
+        if (seen !== undefined && seen.remainingMs > 0) return seen;
+        // Free or lapsed: try to take it; undefined when another contender took it between our look and our try.
+        return (await this.tryAcquire()) ? "taken" : undefined;
+      }, giveUpAt, WAIT_POLL_MS);
+      if (current === "taken") return;
+      if (current === undefined) continue;
       const left = giveUpAt - performance.now();
       if (left <= 0) throw this.lockedError(current);
       await new Promise((r) => setTimeout(r, Math.max(1, Math.min(current.remainingMs + 1, left, WAIT_POLL_MS))));

@@ -25,9 +25,9 @@ import {
   encodeKey,
   utf8Length,
 } from "./postgres-codec.js";
-import { SerialConnection } from "./postgres-connection.js";
+import { retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
 import { describeTarget, isConnectionFailure, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
-import { Lease, type PostgresLeaseOptions } from "./postgres-lease.js";
+import { Lease, WAIT_POLL_MS, type PostgresLeaseOptions } from "./postgres-lease.js";
 import {
   ensureSchema,
   isMissingRelation,
@@ -677,14 +677,17 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
   );
   let leaseConn: SerialConnection | undefined;
   try {
-    const tablesExist = await data.run((c) => ensureSchema(c, names, !readOnly));
+    // A writer waiting for the store (lease.waitMs) outlasts an outage from its first statement on, as its wait for
+    // the lease does: a contender started while the database restarts keeps waiting instead of failing.
+    const giveUpAt = performance.now() + (readOnly ? 0 : waitMs);
+    const tablesExist = await retryWhileDisconnected(() => data.run((c) => ensureSchema(c, names, !readOnly)), giveUpAt, WAIT_POLL_MS);
     let lease: Lease | undefined;
     if (!readOnly) {
       // Its own connection, with a client-side query timeout: a renewal stuck on a dead connection must not hold up
       // the next one (an answer after the lease time is worthless anyway).
       leaseConn = new SerialConnection(clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs }, false));
       lease = new Lease(leaseConn, sql, opts.store, holder, ttlMs, renewEveryMs, where);
-      await lease.acquire(waitMs);
+      await lease.acquire(giveUpAt);
     }
     return new PostgresStore(opts.store, readOnly, target, names, sql, data, leaseConn, lease, maxValueBytes, maxStatementBytes, tablesExist);
   } catch (err) {

@@ -115,6 +115,9 @@ function startWriter(store: string, name: string): Writer {
 }
 
 const alive = (w: Writer): boolean => w.child.exitCode === null && w.child.signalCode === null;
+/** How a writer ended and what it said last, for a failure message. */
+const exitOf = (w: Writer): string =>
+  `exit ${w.child.exitCode ?? w.child.signalCode ?? "none"}; last lines ${JSON.stringify(w.events.slice(-3))}`;
 
 /** The writer that took the lease last (the holder, unless it was stopped or killed since). */
 function latestHolder(ws: readonly Writer[]): Writer {
@@ -326,7 +329,7 @@ describe("PostgreSQL store failover between engine processes", () => {
     // writes on; the waiting writers survive the outage too.
     await until(() => ws.some((w) => alive(w) && w.lastAck() >= before + 20), "writes resume after the restart", WAIT);
     await sleep(200);
-    for (const w of ws) if (w.of("fenced").length === 0) expect(alive(w), `${w.name} is still running`).toBe(true);
+    for (const w of ws) if (w.of("fenced").length === 0) expect(alive(w), `${w.name} is still running (${exitOf(w)})`).toBe(true);
     await checkInvariants(store, ws);
   });
 });

@@ -1,0 +1,88 @@
+/**
+ * Opening a PostgreSQL writer while the database is down: a writer that waits for the store (lease.waitMs) outlasts
+ * the outage from its very first statement, as its wait for the lease does; one that does not wait fails at once.
+ * The database is "down" while nothing listens on the port the writer dials; a relay to the real server then starts
+ * listening there.
+ */
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { freeLoopbackPort } from "../../bench/lib/postgres-server.js";
+import { postgresBackend, type PostgresBackend } from "../../src/backend/postgres.js";
+import { StorageError } from "../../src/errors.js";
+import { useTestDatabase } from "../support/postgres-db.js";
+import { errorOf, sleep } from "../support/wait.js";
+
+const database = useTestDatabase();
+const relays: Server[] = [];
+const sockets = new Set<Socket>();
+const opened: PostgresBackend[] = [];
+afterEach(async () => {
+  for (const b of opened.splice(0)) await b.close().catch(() => undefined);
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  for (const r of relays.splice(0)) await new Promise((done) => r.close(done));
+});
+
+/** Starts passing connections on `port` through to the test server (the database comes back). */
+async function relay(port: number, to: URL): Promise<void> {
+  const server = createServer((client) => {
+    const upstream = connect(Number(to.port), to.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => undefined);
+      s.on("close", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  relays.push(server);
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+}
+
+/** The test server's URL, dialling `port` on loopback instead. */
+function atPort(url: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = "127.0.0.1";
+  u.port = String(port);
+  return u.href;
+}
+
+describe("postgresBackend open while the database is down", () => {
+  it("a writer waiting for the store (lease.waitMs) keeps trying and opens once the database is back", async () => {
+    const db = await database();
+    const port = await freeLoopbackPort();
+    const opening = postgresBackend({ url: atPort(db.url, port), schema: db.schema, store: "outage", lease: { holder: "A", waitMs: 30_000 } });
+    const outcome = opening.then(
+      (b) => (opened.push(b), "opened"),
+      (err: unknown) => err,
+    );
+    await sleep(600); // several refused connections
+    await relay(port, new URL(db.url));
+    expect(await outcome).toBe("opened");
+    const b = opened[0]!;
+    await b.write("k", Uint8Array.of(7));
+    expect(await b.read("k")).toEqual(Uint8Array.of(7));
+  });
+
+  it("without lease.waitMs a refused connection fails the open at once, as backend-error naming the cause", async () => {
+    const db = await database();
+    const port = await freeLoopbackPort();
+    const err = await errorOf(() => postgresBackend({ url: atPort(db.url, port), schema: db.schema, store: "outage-now" }));
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe("backend-error");
+    expect((err as StorageError).details).toMatchObject({ osCode: "ECONNREFUSED" });
+  });
+
+  it("a wait that ends before the database is back fails with the connection's error, not store-locked", async () => {
+    const db = await database();
+    const port = await freeLoopbackPort();
+    const err = await errorOf(() =>
+      postgresBackend({ url: atPort(db.url, port), schema: db.schema, store: "outage-long", lease: { holder: "A", waitMs: 400 } }),
+    );
+    expect((err as StorageError).code).toBe("backend-error");
+    expect((err as StorageError).details).toMatchObject({ osCode: "ECONNREFUSED" });
+  });
+});

@@ -1,46 +1,23 @@
 /**
  * Opening a PostgreSQL writer while the database is down: a writer that waits for the store (lease.waitMs) outlasts
  * the outage from its very first statement, as its wait for the lease does; one that does not wait fails at once.
- * The database is "down" while nothing listens on the port the writer dials; a relay to the real server then starts
- * listening there.
+ * The database is "down" while nothing listens on the port the writer dials; a proxy to the real server then starts
+ * listening there (test/support/postgres-proxy.ts).
  */
-import { createServer, connect, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { freeLoopbackPort } from "../../bench/lib/postgres-server.js";
 import { postgresBackend, type PostgresBackend } from "../../src/backend/postgres.js";
 import { StorageError } from "../../src/errors.js";
 import { useTestDatabase } from "../support/postgres-db.js";
+import { useAnswerLosingProxies } from "../support/postgres-proxy.js";
 import { errorOf, sleep } from "../support/wait.js";
 
 const database = useTestDatabase();
-const relays: Server[] = [];
-const sockets = new Set<Socket>();
+const proxy = useAnswerLosingProxies();
 const opened: PostgresBackend[] = [];
 afterEach(async () => {
   for (const b of opened.splice(0)) await b.close().catch(() => undefined);
-  for (const s of sockets) s.destroy();
-  sockets.clear();
-  for (const r of relays.splice(0)) await new Promise((done) => r.close(done));
 });
-
-/** Starts passing connections on `port` through to the test server (the database comes back). */
-async function relay(port: number, to: URL): Promise<void> {
-  const server = createServer((client) => {
-    const upstream = connect(Number(to.port), to.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => undefined);
-      s.on("close", () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  relays.push(server);
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
-}
 
 /** The test server's URL, dialling `port` on loopback instead. */
 function atPort(url: string, port: number): string {
@@ -60,7 +37,7 @@ describe("postgresBackend open while the database is down", () => {
       (err: unknown) => err,
     );
     await sleep(600); // several refused connections
-    await relay(port, new URL(db.url));
+    await proxy(db.url, port); // the database is back
     expect(await outcome).toBe("opened");
     const b = opened[0]!;
     await b.write("k", Uint8Array.of(7));

@@ -14,13 +14,16 @@ export interface AnswerLosingProxy {
   cut(): void;
 }
 
-/** Returns a function making proxies to `url`; every proxy closes after each test (registers afterEach). */
-export function useAnswerLosingProxies(): (url: string) => Promise<AnswerLosingProxy> {
+/**
+ * Returns a function making proxies to `url`, listening on `port` (default: any free one); every proxy closes after
+ * each test (registers afterEach).
+ */
+export function useAnswerLosingProxies(): (url: string, port?: number) => Promise<AnswerLosingProxy> {
   const servers: Server[] = [];
   afterEach(async () => {
     for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
   });
-  return async (url) => {
+  return async (url, port = 0) => {
     const target = new URL(url);
     const sockets = new Set<Socket>();
     let losing = false;
@@ -40,7 +43,7 @@ export function useAnswerLosingProxies(): (url: string) => Promise<AnswerLosingP
       });
     });
     servers.push(server);
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
     const proxied = new URL(url);
     proxied.port = String((server.address() as { port: number }).port);
     return {

@@ -37,7 +37,8 @@ export type BaselineCheck =
 /**
  * The checks every reader applies to a baseline: a mode "full" value record (not a spec projection) of graph
  * `name` (unchecked when undefined), a non-negative seq, format_version and snapshot version this build reads
- * (a newer writer's record is never folded and rewritten as ours), and a well-formed snapshot.
+ * (a newer writer's record is never folded and rewritten as ours), and a well-formed snapshot of the graph the
+ * record names.
  */
 export function checkBaseline(value: unknown, name: string | undefined): BaselineCheck {
   const no = (problem: BaselineProblem, reason: string): BaselineCheck => ({ ok: false, problem, reason });
@@ -59,6 +60,9 @@ export function checkBaseline(value: unknown, name: string | undefined): Baselin
   if (!snap.subgraphs.every((m) => typeof m === "string") || !Object.values(snap.nodes).every(isSlice)) {
     return no("invalid", "its snapshot has malformed nodes or subgraphs");
   }
+  // A record is its graph's only if its snapshot is too (docs/protocol.md §7.1: the snapshot's name is the graph's):
+  // else another graph's state would be applied, folded or followed under this name.
+  if (snap.name !== value.name) return no("other-graph", `its snapshot is of graph ${JSON.stringify(snap.name) ?? "(no name)"}`);
   return { ok: true, record: value as unknown as GraphCheckpointRecord };
 }
 

@@ -8,6 +8,7 @@ import { ownedBytes } from "../codec/bytes.js";
 import { StorageError } from "../errors.js";
 import { collectPage } from "../tier/append-layout.js";
 import { readOnlyError } from "../backend/read-only.js";
+import { assertKeyArray } from "../backend/keys.js";
 import { appendBuckets, appendLogShape, kvDeleteManyArgs, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
 import { isPermanent } from "../tier/core.js";
@@ -308,6 +309,12 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
         (r) => (this.mainCodec ? this.decodeHere(r.bytes) : r.value) as T | undefined,
       ),
     );
+  }
+
+  /** The loads of one tick go to the actor as one message, which reads a run of them with one readMany. */
+  loadMany(keys: readonly string[]): Array<Promise<T | undefined>> {
+    assertKeyArray(keys);
+    return keys.map((key) => this.load(key));
   }
 
   delete(key: string): Promise<void> {

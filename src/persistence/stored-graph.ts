@@ -106,17 +106,35 @@ export interface StoredGraphSource {
   list(prefix: string): Promise<readonly string[]>;
 }
 
-/** Frames loaded concurrently through tiers (engine proxies coalesce the loads of one tick). */
+/**
+ * Frames read at once through tiers: one `loadMany` (an inline tier's one readMany; an engine tier's one message),
+ * else as many concurrent loads (engine proxies coalesce the loads of one tick).
+ */
 const TIER_READ_AHEAD = 512;
 
 /** A graph read through a snapshot tier and a WAL kv tier (inline tiers or engine proxies). */
 export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>, wal: KvStorageTier<WALFrame>): StoredGraphSource {
   const label = `tiers "${snapshot.name}" / "${wal.name}"`;
+  const frameRead = (key: string): string => `reading WAL frame "${key}" from ${label}`;
+  const loadMany = typeof wal.loadMany === "function" ? wal.loadMany.bind(wal) : undefined;
   return {
     label,
     readAhead: TIER_READ_AHEAD,
     readBaseline: (name) => loaded(() => snapshot.load(name), `reading the baseline "${name}" from ${label}`),
-    readFrame: (key) => loaded(() => wal.load(key), `reading WAL frame "${key}" from ${label}`),
+    readFrame: (key) => loaded(() => wal.load(key), frameRead(key)),
+    // Inline tiers read a chunk with one readMany, not a statement (a PostgreSQL round trip) per frame. Each frame
+    // still settles as its own load: one that does not decode is that frame's, not the chunk's.
+    ...(loadMany && {
+      readFrames(keys: readonly string[]): Promise<StoredValue[]> {
+        let loads: Array<Promise<WALFrame | undefined>>;
+        try {
+          loads = loadMany(keys);
+        } catch (err) {
+          return Promise.reject(asStorageError(err, `${frameRead(keys[0] ?? "")} failed`));
+        }
+        return Promise.all(loads.map((load, i) => loaded(() => load, frameRead(keys[i]!))));
+      },
+    }),
     async list(prefix) {
       const keys = await guarded(() => wal.list(prefix), `listing "${prefix}" in ${label}`);
       // An empty listing may be a backend that cannot list: the lazy scan says so (it throws on first use).

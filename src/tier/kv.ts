@@ -9,7 +9,7 @@ import { Encoded } from "../codec/bytes.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
-import { compareKeys } from "../backend/keys.js";
+import { assertKeyArray, compareKeys } from "../backend/keys.js";
 import { kvDeleteManyArgs, kvSaveArgs } from "./arguments.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 
@@ -240,6 +240,10 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
       core.put(key, value); // checks room once it weighed the write
     },
     load: (key) => handled(core.load(key)),
+    loadMany: (keys) => {
+      assertKeyArray(keys); // each key is checked as load checks it
+      return keys.length === 0 ? [] : core.loadMany(keys).map(handled);
+    },
     delete: (key) => handled(core.delete(key)),
     deleteMany: (keys) => {
       let checked: string[];

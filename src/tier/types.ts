@@ -89,6 +89,13 @@ export interface KvStorageTier<T> extends BaseStorageTier {
   save(key: string, value: T): void;
   /** Backend value only (pending saves are not visible). */
   load(key: string): Promise<T | undefined>;
+  /**
+   * `load` of each key, read together where the store can (one `readMany`: a range scan on SQLite, one query on
+   * PostgreSQL; an engine tier's loads of one tick are one message anyway). One promise per key, each settling as
+   * that key's `load` would: a joint read that fails is retried key by key, so a failure is the key's own. Optional
+   * so a hand-written tier still type-checks; every built-in kv tier has it (readers of a stored graph use it).
+   */
+  loadMany?(keys: readonly string[]): Array<Promise<T | undefined>>;
   /** Never debounced: removes the key from the backend, then from pending. */
   delete(key: string): Promise<void>;
   /**

@@ -168,6 +168,7 @@ export class StoreActor implements ActorApi {
         this.groupCommit.beforeOp(op.t, core);
         if (op.t === "puts" || op.t === "columns") {
           this.putEach(op, entry);
+          this.groupCommit.afterPuts(op.keys.length);
           continue;
         }
         const loads = op.t === "load" && core instanceof KvCore ? keyedLoads(ops, at) : 1;

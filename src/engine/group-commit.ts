@@ -6,6 +6,9 @@
  * what is held, in every tier, so it sees exactly what it would inline.
  * The tier core only records that a triggered flush is waiting (`deferTriggeredFlushes`); when it runs is decided here,
  * except that the core runs it early rather than let a newer write displace a value it owes (core.ts `displacing`).
+ * A turn's hold is bounded by MAX_HELD_PUTS: a sustained stream leaves the whole backlog on the port, and one
+ * transaction of all of it (58,000 frames measured) kept every value alive until its end, which cost the actor
+ * ~40 % more CPU per frame in collection and a bigger transaction (docs/design.md §3.28).
  */
 import type { TierCore } from "../tier/core.js";
 import type { Op } from "./protocol.js";
@@ -13,9 +16,18 @@ import type { Op } from "./protocol.js";
 /** Ops that observe the backend or end a transaction: writes queued before them must be written first. */
 const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "changes", "scan", "delete", "deleteMany", "compact", "rollback"]);
 
+/**
+ * Puts held in one turn before what is held commits anyway (still one fsync per 2,000 writes). Measured on a 60,000-
+ * frame stream (bench/wal-actor.ts, interleaved runs): 1,000 / 2,000 / 3,000 / unbounded gave ~82k / ~86k / ~78k /
+ * ~64k frames/s.
+ */
+export const MAX_HELD_PUTS = 2000;
+
 export class GroupCommit {
   /** Tiers whose triggered flushes wait for the end of this turn. */
   readonly #held = new Set<TierCore<unknown>>();
+  /** Puts applied since what is held last committed. */
+  #puts = 0;
 
   /** Call before applying `op` to `core`: holds the tier's triggered flushes to the turn's end, or runs a barrier. */
   beforeOp(op: Op["t"], core: TierCore<unknown>): void {
@@ -24,12 +36,25 @@ export class GroupCommit {
       if (this.#held.size === 0) setImmediate(() => this.#endTurn());
       this.#held.add(core);
     }
-    if (BARRIERS.has(op)) for (const held of this.#held) held.flushDeferred();
+    if (BARRIERS.has(op)) this.#commitHeld();
+  }
+
+  /** Call after an op put `n` values: past MAX_HELD_PUTS held in this turn, what is held commits now. */
+  afterPuts(n: number): void {
+    this.#puts += n;
+    if (this.#puts >= MAX_HELD_PUTS) this.#commitHeld();
+  }
+
+  /** Runs every held tier's triggered flush; the tiers stay held for the rest of the turn. */
+  #commitHeld(): void {
+    this.#puts = 0;
+    for (const held of this.#held) held.flushDeferred();
   }
 
   #endTurn(): void {
     const cores = [...this.#held];
     this.#held.clear();
+    this.#puts = 0;
     for (const core of cores) {
       core.deferTriggeredFlushes = false;
       core.flushDeferred();

@@ -16,6 +16,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { diffFrames } from "./decompose.js";
+import { checkBaseline, foreignFrameError, readFrames, tierSource, type FrameKey } from "./stored-graph.js";
 import type { GraphCheckpointRecord, GraphSnapshotDiff, GraphWALFrame } from "./storage-types.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 
@@ -533,21 +534,60 @@ export class AttachOutbox {
     if (stale.length === 0 && own === undefined) return;
     if (stale.length > 0) this.#stale = [];
     if (own !== undefined) this.#unreclaimed = upTo + 1;
-    void this.#storedAtLeast(upTo).then((stored) => {
-      if (stored !== true) {
+    void this.#provenDead(upTo, stale).then((proven) => {
+      if (typeof proven !== "object") {
         // Given back: the next durable baseline covers them too.
         if (stale.length > 0) this.#stale = stale.concat(this.#stale);
         if (own !== undefined) this.#unreclaimed = Math.min(this.#unreclaimed, own.from);
         // A read that failed (not one that found no such baseline) is tried again: no next baseline may come.
-        if (stored === undefined) this.#retryReadBack(upTo);
+        if (proven === undefined) this.#retryReadBack(upTo);
         return;
       }
       this.#readBackDelay = 0;
       this.#reclaimedTo = Math.max(this.#reclaimedTo, upTo);
-      if (stale.length > 0) this.#deadKeys = this.#deadKeys.length === 0 ? stale : this.#deadKeys.concat(stale);
+      const dead = proven.stale;
+      if (dead.length > 0) this.#deadKeys = this.#deadKeys.length === 0 ? dead : this.#deadKeys.concat(dead);
       if (own !== undefined) this.#deadRanges.push(own);
       this.#startDeleting(this.wal as KvStorageTier<WALFrame>);
     });
+  }
+
+  /**
+   * What may be deleted below the baseline at `upTo` (docs/design.md §3.27): false when the store holds no usable
+   * baseline of this graph at `upTo` or above, undefined when a read failed (tried again later), else the `stale`
+   * keys that hold frames of this graph. Stale keys are another session's (or another writer's): each is read, and
+   * one holding anything but a frame at its seq is kept (another record there is reported, as `corrupt-store`).
+   */
+  async #provenDead(upTo: number, stale: readonly string[]): Promise<{ stale: string[] } | false | undefined> {
+    // Stale keys: attach-time, once; the store may be another's, so the baseline is checked whole.
+    const stored = await this.#storedAtLeast(upTo, stale.length > 0);
+    if (stored !== true || stale.length === 0) return stored === true ? { stale: [] } : stored;
+    try {
+      return { stale: await this.#framesOfGraph(stale) };
+    } catch (err) {
+      return cannotSucceed(err) ? false : undefined;
+    }
+  }
+
+  /** The `keys` (this graph's frame keys) whose stored value is a frame at the key's seq, read a chunk at a time. */
+  async #framesOfGraph(keys: readonly string[]): Promise<string[]> {
+    const source = tierSource(this.snapshot, this.wal as KvStorageTier<WALFrame>);
+    const at: FrameKey[] = [];
+    for (const key of keys) {
+      const seq = parseWalFrameKey(this.#prefix, key);
+      if (seq !== undefined) at.push({ key, seq });
+    }
+    const out: string[] = [];
+    for (let i = 0; i < at.length; i += source.readAhead) {
+      if (i > 0) await nextTurn();
+      if (this.#disposed) break; // the delete loop would not run them
+      for (const read of await readFrames(source, at.slice(i, i + source.readAhead))) {
+        if (read.ok && read.frame.frame_seq === read.seq) out.push(read.key);
+        // A torn value may be a kv value of the user's (design §3.27): kept, as is another record, which is said.
+        else if (!read.ok && read.foreign !== undefined) this.report(foreignFrameError(read));
+      }
+    }
+    return out;
   }
 
   /** Stops reclaiming (handle.dispose(), after its last flush): no timer or delete batch of this pair runs on. */
@@ -573,12 +613,19 @@ export class AttachOutbox {
 
   /**
    * Whether the store holds a baseline of this graph at `seq` or above: undefined when the read failed and may
-   * succeed later; false when it cannot (a closed tier, a record its codec refuses).
+   * succeed later; false when it cannot (a closed tier, a record its codec refuses). The head alone (no decode of
+   * the graph, §3.18) vouches for a record at a seq this pair just saved a baseline at, unless `whole`; any other
+   * record (a seq above this pair's, or one read at attach, when the store may be another's) is checked as restore
+   * checks a baseline: a head may say more than its record holds (a spec projection, another graph's name after
+   * the snapshot in JSON not written sorted).
    */
-  async #storedAtLeast(seq: number): Promise<boolean | undefined> {
+  async #storedAtLeast(seq: number, whole: boolean): Promise<boolean | undefined> {
     try {
       const head = await this.#storedHead();
-      return head !== undefined && head.name === this.graphName && head.seq !== undefined && head.seq >= seq;
+      if (head === undefined || head.name !== this.graphName || head.seq === undefined || head.seq < seq) return false;
+      if (!whole && (head.seq === seq || head.seq === this.#lastBaseline)) return true;
+      const check = checkBaseline(await this.snapshot.load(this.graphName), this.graphName);
+      return check.ok && check.record.seq >= seq;
     } catch (err) {
       return cannotSucceed(err) ? false : undefined;
     }

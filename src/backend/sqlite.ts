@@ -43,6 +43,14 @@ export interface SqliteBackend extends SyncStorageBackend {
   readonly db: Database.Database;
   readonly readOnly: boolean;
   changeCounter(): number;
+  /**
+   * Read-only handles: runs `fn` with every read of this handle made meanwhile (its own and any other caller's)
+   * inside one read transaction, so they all see the store as it was when the call began, whatever another
+   * process commits meanwhile (a restore over tiers on this handle never starts over). Calls nest. On a store not
+   * in WAL mode the reads run as usual (a read transaction there would hold the writer off). A writer's handle
+   * refuses it: StorageError("invalid-argument").
+   */
+  readConsistent<T>(fn: () => Promise<T>): Promise<T>;
   /** Rows another program wrote with the wrong types (a key not TEXT, a value not BLOB), as the errors reading them throws. */
   corruptRows(): StorageError[];
 }
@@ -114,6 +122,8 @@ class SqliteStore implements SqliteBackend {
   private seenDataVersion: number | undefined;
   private seenCommits = 0;
   private commits = 0;
+  /** readConsistent calls running; the read transaction opens with the first and ends with the last. */
+  private consistentDepth = 0;
 
   constructor(
     readonly path: string,
@@ -354,6 +364,48 @@ class SqliteStore implements SqliteBackend {
       this.changes++;
     }
     return this.changes;
+  }
+
+  async readConsistent<T>(fn: () => Promise<T>): Promise<T> {
+    this.ensureOpen();
+    if (typeof fn !== "function") throw new TypeError("readConsistent needs a function");
+    if (!this.readOnly) {
+      throw new StorageError("invalid-argument", `${this.name}: readConsistent is for read-only handles (a writer's own writes would join its read)`);
+    }
+    if (this.consistentDepth === 0 && !this.db.inTransaction) {
+      if (!this.inWalMode()) return fn();
+      try {
+        this.db.exec("BEGIN");
+        // A deferred transaction takes its snapshot at its first read: take it now, not at fn's first statement.
+        this.getStmt.get("");
+      } catch (err) {
+        if (this.db.inTransaction) this.endReadTransaction();
+        throw sqliteError(err, `sqlite read transaction failed (${this.path})`, this.path);
+      }
+    }
+    this.consistentDepth++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.consistentDepth === 0) this.endReadTransaction();
+    }
+  }
+
+  private inWalMode(): boolean {
+    try {
+      return String(this.db.pragma("journal_mode", { simple: true })).toLowerCase() === "wal";
+    } catch (err) {
+      throw sqliteError(err, `sqlite journal_mode failed (${this.path})`, this.path);
+    }
+  }
+
+  private endReadTransaction(): void {
+    if (this.closed || !this.db.inTransaction) return; // closing ended it
+    try {
+      this.db.exec("COMMIT");
+    } catch {
+      // Nothing was written: a failed end leaves nothing to lose, and the next statement starts afresh.
+    }
   }
 
   close(): void {

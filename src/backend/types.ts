@@ -87,6 +87,13 @@ export interface StorageBackend {
    * skips its reads. Optional: without it pollers read every time.
    */
   changeCounter?(): MaybePromise<number>;
+  /**
+   * Read-only handles that can: runs `fn` with every read of this handle made meanwhile (its own and any other
+   * caller's) at one point in time of the store, so a reader of a stored graph never sees a compaction commit
+   * between its baseline and its frames (it would start over, and could starve: docs/design.md §3.16). Calls nest.
+   * Where the store cannot hold a point in time, `fn`'s reads run as usual. Readers use it only when `readOnly`.
+   */
+  readConsistent?<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** A backend whose every optional method is present and answers synchronously (memory, file and SQLite). */

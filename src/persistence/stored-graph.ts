@@ -8,6 +8,7 @@
  * - One point in time: frames above a baseline never change, and only a compaction deletes them, after writing
  *   the new baseline. So the baseline is read again at the end (and as soon as a listed frame vanished or a hole
  *   appears): if it moved, the read starts over, a bounded number of times (then StorageError `store-busy`).
+ *   A source that can hold a point in time (a read-only handle's readConsistent) runs the whole read inside it.
  * Layer 4 (graph).
  */
 import { isRecord } from "../base/records.js";
@@ -104,6 +105,12 @@ export interface StoredGraphSource {
   readBaselineRaw?(name: string): Promise<Uint8Array | undefined>;
   /** Keys starting with `prefix`, any order. StorageError `backend-no-list-support` when the store cannot list. */
   list(prefix: string): Promise<readonly string[]>;
+  /**
+   * Runs `fn` with the source's reads at one point in time of the store (a read-only handle's readConsistent): a
+   * read inside it never sees its baseline move, so it never starts over and cannot starve beside a writer that
+   * compacts all the time. Absent: reads are each at their own time, and a moved baseline starts the read over.
+   */
+  consistent?<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -117,9 +124,14 @@ export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
   const label = `tiers "${snapshot.name}" / "${wal.name}"`;
   const frameRead = (key: string): string => `reading WAL frame "${key}" from ${label}`;
   const loadMany = typeof wal.loadMany === "function" ? wal.loadMany.bind(wal) : undefined;
+  const snapshotConsistent = typeof snapshot.readConsistent === "function" ? snapshot.readConsistent.bind(snapshot) : undefined;
+  const walConsistent = typeof wal.readConsistent === "function" ? wal.readConsistent.bind(wal) : undefined;
   return {
     label,
     readAhead: TIER_READ_AHEAD,
+    // Both tiers: on one backend the calls nest into one point in time; on two, each backend's reads hold still.
+    ...(snapshotConsistent &&
+      walConsistent && { consistent: <T>(fn: () => Promise<T>) => snapshotConsistent(() => walConsistent(fn)) }),
     readBaseline: (name) => loaded(() => snapshot.load(name), `reading the baseline "${name}" from ${label}`),
     readFrame: (key) => loaded(() => wal.load(key), frameRead(key)),
     // Inline tiers read a chunk with one readMany, not a statement (a PostgreSQL round trip) per frame. Each frame
@@ -156,8 +168,10 @@ export function backendSource(backend: StorageBackend): StoredGraphSource {
   const read = async (key: string, what: string): Promise<StoredValue> =>
     storedBytes(await guarded(() => backend.read(key), `reading ${what} "${key}" from ${label}`));
   const readMany = backend.readMany?.bind(backend);
+  const consistent = backend.readOnly === true ? backend.readConsistent?.bind(backend) : undefined;
   return {
     label,
+    ...(consistent && { consistent }),
     // Without readMany, one frame at a time: memory stays flat and the read stops right at a bad frame.
     readAhead: readMany ? BACKEND_READ_AHEAD : 1,
     readBaseline: (name) => read(name, "the baseline"),
@@ -567,6 +581,11 @@ const MOVED = Symbol("baseline moved");
 async function scan(source: StoredGraphSource, name: string, opts: ReadStoredGraphOptions, sink: ScanSink): Promise<BaselineRead> {
   // Every reader of a stored graph comes here: a name shaped like another record's key reads that record.
   assertGraphName(name, `reading a graph from ${source.label}`);
+  const attempts = (): Promise<BaselineRead> => scanUntilStill(source, name, opts, sink);
+  return source.consistent ? source.consistent(attempts) : attempts();
+}
+
+async function scanUntilStill(source: StoredGraphSource, name: string, opts: ReadStoredGraphOptions, sink: ScanSink): Promise<BaselineRead> {
   for (let attempt = 1; ; attempt++) {
     const outcome = await scanOnce(source, name, opts, sink);
     if (outcome !== MOVED) return outcome;

@@ -377,7 +377,7 @@ function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]>
 export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStorageOptions<T> = {}): AppendLogStorageTier<T> {
   const { core, codec } = inlineCore(backend, opts, (c: Codec<readonly T[]>) => new AppendLogCore<T>(backend, c, opts));
   const keyOf = opts.keyOf;
-  return inlineSurface(core, opts, codec.name, {
+  return inlineSurface(backend, core, opts, codec.name, {
     mode: core.mode,
     appendEntries(entries: readonly T[]): void {
       core.assertWritable();

@@ -30,12 +30,13 @@ export function inlineCore<V, Core extends TierCore<unknown>>(
 
 /** The tier object: the shared part (BaseStorageTier) over `core`, plus the tier's `own` calls. */
 export function inlineSurface<Tier extends BaseStorageTier>(
+  backend: StorageBackend,
   core: TierCore<unknown>,
   opts: TierCommonOptions,
   codecName: string,
   own: Omit<Tier, keyof BaseStorageTier>,
 ): Tier {
-  const shared: Required<BaseStorageTier> = {
+  const shared: Required<Omit<BaseStorageTier, "readConsistent">> & Pick<BaseStorageTier, "readConsistent"> = {
     // A getter, as the core owns the name (read-only to callers).
     get name() {
       return core.name;
@@ -49,6 +50,14 @@ export function inlineSurface<Tier extends BaseStorageTier>(
     compact: () => handled(core.compact()),
     close: () => core.close(),
   };
+  // Only a read-only handle: a writer's point in time would hold back its own writes (PostgreSQL refuses it).
+  const consistent = backend.readOnly === true ? backend.readConsistent?.bind(backend) : undefined;
+  if (consistent !== undefined) {
+    shared.readConsistent = <R>(fn: () => Promise<R>): Promise<R> => {
+      if (typeof fn !== "function") return Promise.reject(new TypeError("readConsistent needs a function"));
+      return consistent(fn);
+    };
+  }
   // Typed by `own`: everything else in Tier is the shared part.
   return Object.assign(shared, own) as unknown as Tier;
 }

@@ -135,7 +135,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
 
 export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorageOptions<T> = {}): SnapshotStorageTier<T> {
   const { core, codec } = inlineCore(backend, opts, (c: Codec<T>) => new SnapshotCore<T>(backend, c, opts));
-  return inlineSurface(core, opts, codec.name, {
+  return inlineSurface(backend, core, opts, codec.name, {
     save(snapshot: T): void {
       core.assertWritable();
       const key = snapshotSaveKey(snapshot, opts, core.name);

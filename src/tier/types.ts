@@ -42,6 +42,12 @@ export interface BaseStorageTier {
    * (the tier is closed anyway). Idempotent.
    */
   close(): Promise<void>;
+  /**
+   * Present on an inline tier over a read-only backend that can hold a point in time (StorageBackend.readConsistent:
+   * PostgreSQL, SQLite): runs `fn` with the backend's reads meanwhile at one point in time of the store. Readers of a
+   * stored graph (restore, followers, the CLI) read through it when both of their tiers have it.
+   */
+  readConsistent?<R>(fn: () => Promise<R>): Promise<R>;
 }
 
 export interface SnapshotStorageTier<T> extends BaseStorageTier {

@@ -34,6 +34,7 @@ backendSuite<FileBackend>({
   name: "fileBackend",
   factory: () => fileBackend(freshDir()),
   reopen: (b) => fileBackend(b.dir),
+  openReader: (b) => fileBackend(b.dir, { readOnly: true }),
 });
 
 /** Entries that are store content, not the lock's sidecar files. */

@@ -29,6 +29,7 @@ backendSuite<PostgresBackend>({
   name: "postgresBackend",
   factory: () => open({ store: freshStore() }),
   reopen: (b) => open({ store: b.store }),
+  openReader: (b) => open({ store: b.store, readOnly: true }),
   cleanup: closeAll,
   propertyRuns: 25,
 });

@@ -21,6 +21,7 @@ backendSuite<SqliteBackend>({
   name: "sqliteBackend",
   factory: () => sqliteBackend(freshPath()),
   reopen: (b) => sqliteBackend(b.path),
+  openReader: (b) => sqliteBackend(b.path, { readOnly: true }),
 });
 
 function errorOf(fn: () => unknown): StorageError {

@@ -16,6 +16,8 @@ export interface BackendSuiteOptions<B extends StorageBackend> {
   /** Opens the storage of closed backend `b` again; required exactly when `supports.persistent`. */
   reopen?: (b: B) => B | Promise<B>;
   cleanup?: () => void | Promise<void>;
+  /** A read-only handle on the storage of open backend `b`; given exactly for backends that have read-only handles. */
+  openReader?: (b: B) => StorageBackend | Promise<StorageBackend>;
   /** fast-check runs of the model property (default 40). */
   propertyRuns?: number;
 }
@@ -421,6 +423,38 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       expect(await errorOf(() => batch(b)(badOp))).toBeInstanceOf(TypeError);
       expect(await b.read("a")).toBeUndefined();
       expect(Array.from((await b.read("keep")) ?? [])).toEqual([1]);
+    });
+
+    it("a read-only handle's readConsistent holds one point in time while the writer commits (when it has one)", async () => {
+      const b = await make();
+      if (opts.openReader === undefined) {
+        expect(b.readConsistent).toBeUndefined();
+        return;
+      }
+      await b.write("k", bytes(1));
+      await b.write("old", bytes(2));
+      const r = await opts.openReader(b);
+      try {
+        expect(r.readOnly).toBe(true);
+        if (r.readConsistent === undefined) {
+          expect(b.readConsistent).toBeUndefined();
+          return;
+        }
+        // A writer's handle would hold back its own writes: refused, with the typed error.
+        if (b.readConsistent !== undefined) await expectStorageError(() => b.readConsistent!(async () => 1), "invalid-argument");
+        const seen = await r.readConsistent(async () => {
+          const first = await r.read("k");
+          await b.write("k", bytes(3));
+          if (b.delete) await b.delete("old");
+          await b.write("new", bytes(4));
+          const inner = await r.readConsistent!(async () => [await r.read("k"), await r.read("old"), await r.read("new")]);
+          return { first, inner, listed: r.list ? await r.list() : ["k", "old"] };
+        });
+        expect(seen).toEqual({ first: bytes(1), inner: [bytes(1), bytes(2), undefined], listed: listable(r, ["k", "old"]) });
+        expect([await r.read("k"), await r.read("new")]).toEqual([bytes(3), bytes(4)]);
+      } finally {
+        await r.close?.();
+      }
     });
 
     it("keeps data across close and reopen (when supports.persistent)", async () => {

@@ -158,25 +158,9 @@ describe("a record another writer put under the graph's key is checked whole bef
   });
 
   it.each(LIARS)("at a periodic baseline, a record at a seq this pair did not save (its frames stay): %s", async (what, liar) => {
-    const backend = openStore("liar-periodic");
-    let armed = false;
-    const { tier, heads } = countedSnapshot(backend, (r) => {
-      if (!armed) return true;
-      backend.write(GRAPH, liar(r.seq + 1000, storedBaselineSync(backend)));
-      return false;
-    });
-    const graph = buildGraph();
-    const handle = attachSnapshotStorage(graph, [{ snapshot: tier, wal: inlinePair(backend).wal }]);
-    cleanups.push(() => handle.dispose());
-    await handle.flush(); // a fresh store: nothing to reclaim at attach, so no read-back yet
-    armed = true;
-    const readBacks = heads();
-    // ~600-byte values against a 64 KiB baseline floor: a periodic baseline every ~220 frames.
-    for (let i = 0; i < 300; i++) {
-      graph.set("c", `${"payload ".repeat(75)}${i}`);
-      if (i % 50 === 49) await handle.flush();
-    }
-    const seq = await handle.flush();
+    const { backend, heads, readBacks, seq } = await periodicBaselinesReplaced("liar-periodic", (r, backend) =>
+      liar(r.seq + 1000, storedBaselineSync(backend)),
+    );
     await until(() => heads() > readBacks, "a periodic baseline read back");
     await settle();
     const seqs = await storedFrameSeqs(backend);
@@ -184,30 +168,43 @@ describe("a record another writer put under the graph's key is checked whole bef
   });
 });
 
+/**
+ * A pair attached to a fresh store (nothing to reclaim at attach, so no read-back yet) whose periodic baselines,
+ * from then on, are not saved: `replace` writes what the store holds under the graph's key instead. Then 300
+ * ~600-byte values against a 64 KiB baseline floor: a periodic baseline every ~220 frames.
+ */
+async function periodicBaselinesReplaced(store: string, replace: (r: GraphCheckpointRecord, backend: StorageBackend) => Uint8Array) {
+  const backend = openStore(store);
+  let armed = false;
+  const { tier, heads } = countedSnapshot(backend, (r) => {
+    if (!armed) return true;
+    backend.write(GRAPH, replace(r, backend));
+    return false;
+  });
+  const graph = buildGraph();
+  const handle = attachSnapshotStorage(graph, [{ snapshot: tier, wal: inlinePair(backend).wal }]);
+  cleanups.push(() => handle.dispose());
+  await handle.flush();
+  armed = true;
+  const readBacks = heads();
+  for (let i = 0; i < 300; i++) {
+    graph.set("c", `${"payload ".repeat(75)}${i}`);
+    if (i % 50 === 49) await handle.flush();
+  }
+  const seq = await handle.flush();
+  return { backend, heads, readBacks, seq };
+}
+
 function storedBaselineSync(backend: StorageBackend): GraphCheckpointRecord {
   return jsonCodec.decode(backend.read(GRAPH) as Uint8Array) as GraphCheckpointRecord;
 }
 
 describe("what is reclaimed still", () => {
   it("a periodic baseline another pair's compaction moved past (a real baseline at a higher seq): checked whole, frames deleted", async () => {
-    const backend = openStore("higher-real");
-    let armed = false;
-    const { tier, heads } = countedSnapshot(backend, (r) => {
-      if (!armed) return true;
-      // A real baseline of g, at a seq above this pair's (as a compaction's fold writes one).
-      backend.write(GRAPH, canonical({ ...r, seq: r.seq + 1 } as unknown as Record<string, unknown>));
-      return false;
-    });
-    const graph = buildGraph();
-    const handle = attachSnapshotStorage(graph, [{ snapshot: tier, wal: inlinePair(backend).wal }]);
-    cleanups.push(() => handle.dispose());
-    await handle.flush(); // a fresh store: nothing to reclaim at attach, so no read-back yet
-    armed = true;
-    for (let i = 0; i < 300; i++) {
-      graph.set("c", `${"payload ".repeat(75)}${i}`);
-      if (i % 50 === 49) await handle.flush();
-    }
-    await handle.flush();
+    // A real baseline of g, at a seq above this pair's (as a compaction's fold writes one).
+    const { backend } = await periodicBaselinesReplaced("higher-real", (r) =>
+      canonical({ ...r, seq: r.seq + 1 } as unknown as Record<string, unknown>),
+    );
     const baselineSeq = (await storedBaseline(backend)).seq;
     await until(async () => (await storedFrameSeqs(backend)).every((s) => s > baselineSeq - 1), "frames below it deleted", {
       timeoutMs: 10_000,

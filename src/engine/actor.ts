@@ -23,6 +23,7 @@ import { resolveCodec } from "./codecs.js";
 import { GroupCommit } from "./group-commit.js";
 import { ActorStats } from "./actor-stats.js";
 import type { ActorJob, ActorJobContext } from "./jobs.js";
+import { ConsistentReads } from "./consistent-reads.js";
 import { CommitWatchers, isRetryableJobFailure, type CommitWatcherDefinition, type WatcherJobOutcome } from "./commit-watchers.js";
 import {
   type ActorApi,
@@ -82,6 +83,7 @@ export class StoreActor implements ActorApi {
    */
   private readonly jobsInFlight = new Set<Promise<void>>();
   private readonly groupCommit = new GroupCommit();
+  private readonly consistentReads = new ConsistentReads();
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -317,6 +319,8 @@ export class StoreActor implements ActorApi {
         return this.result(op.id, asKv(core).list(op.prefix));
       case "changes":
         return this.result(op.id, asKv(core).changeCounter());
+      case "consistent":
+        return this.result(op.id, op.token === undefined ? this.consistentReads.begin(this.requireBackend()) : this.consistentReads.end(op.token));
       case "scan":
         return this.result(op.id, scanPage(asKv(core), codec, op.prefix, op.after, op.limit));
     }
@@ -468,6 +472,7 @@ export class StoreActor implements ActorApi {
         }
         this.retire(id);
       }
+      this.consistentReads.close(); // a reader still inside one: its reads end with the actor anyway
       try {
         await this.backend?.close?.();
       } catch (err) {

@@ -109,6 +109,11 @@ export type Op =
   | { t: "list"; tier: number; id: number; prefix?: string }
   /** The backend's change counter (StorageBackend.changeCounter): followers skip a poll when it did not move. */
   | { t: "changes"; tier: number; id: number }
+  /**
+   * A read-only store's point in time (consistent-reads.ts): without `token` a begin, answered with the token its
+   * end hands back; with one the end, answered true when this actor held it.
+   */
+  | { t: "consistent"; tier: number; id: number; token?: string }
   | { t: "scan"; tier: number; id: number; prefix: string; after?: string; limit: number };
 
 /**

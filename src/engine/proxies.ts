@@ -95,7 +95,35 @@ abstract class TierProxy implements BaseStorageTier {
     // The connection reopens the tier in a new actor when the store's actor is lost or failed to open (a full
     // disk freed later): a failed open never poisons the tier, the next operation tries again.
     conn.openTier(this.tier, spec);
+    const store = conn.store as { readonly kind: string; readonly readOnly?: boolean };
+    if (store.readOnly === true && (store.kind === "sqlite" || store.kind === "postgres")) {
+      this.readConsistent = (fn) => this.consistent(fn);
+    }
   }
+
+  private async consistent<R>(fn: () => Promise<R>): Promise<R> {
+    if (typeof fn !== "function") throw new TypeError("readConsistent needs a function");
+    const token = (await this.askQuiet({ t: "consistent", tier: this.tier })).value as string;
+    let result: R;
+    try {
+      result = await fn();
+    } catch (err) {
+      await this.askQuiet({ t: "consistent", tier: this.tier, token }).catch(() => undefined);
+      throw err;
+    }
+    // A store's worker lost meanwhile took the point in time with it: fn's later reads were each at their own time.
+    const held = await this.askQuiet({ t: "consistent", tier: this.tier, token }).then((r) => r.value === true, () => false);
+    if (!held) {
+      throw new StorageError("worker-crashed", `storage tier "${this.name}": the store's worker was lost inside readConsistent, so its reads were not at one point in time`, { tier: this.name });
+    }
+    return result;
+  }
+
+  /**
+   * A read-only SQLite or PostgreSQL store's point in time (BaseStorageTier.readConsistent): the store's actor holds
+   * it from before `fn` runs until `fn` settled, for the reads of every tier of the store (consistent-reads.ts).
+   */
+  readConsistent?<R>(fn: () => Promise<R>): Promise<R>;
 
   /** Once this tier's or its engine's close() began, every call throws closed (never accepted, then dropped). */
   protected assertUsable(): void {

@@ -149,14 +149,14 @@ export function statements(n: TableNames): Statements {
     leaseState: `SELECT holder, epoch::text AS epoch,
         (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::float8 AS remaining_ms
       FROM ${n.lease} WHERE store = $1`,
-    // A store's first lease has epoch 1. A lease row deleted by hand while the store holds data forgets the epoch
-    // its writers hold: the new row starts at the database clock in microseconds (above any epoch a row counted up
-    // to since an earlier start, at one takeover per µs at most), so a writer of the old row, whatever its holder
-    // name, is fenced; `changes` starts there too, far from any count a follower saw on the old row.
+    // A new lease row starts its epoch at the database clock in microseconds. A row deleted by hand forgets the
+    // epoch its writers hold; starting again above any epoch a row counted up to since an earlier start (at one
+    // takeover per µs at most) fences a writer of the old row whatever its holder name, also on a store that holds
+    // no data yet (a row restarted at 1 let two writers sharing a name at epoch 1 both commit). `changes` starts
+    // there too, far from any count a follower saw on the old row.
     acquire: `INSERT INTO ${n.lease} AS l (store, holder, epoch, expires_at, acquired_at, changes)
         SELECT $1, $2, f.epoch, clock_timestamp() + ${leaseInterval("$3")}, clock_timestamp(), f.epoch - 1
-        FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM ${n.data} WHERE store = $1)
-          THEN floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint ELSE 1 END AS epoch) AS f
+        FROM (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS epoch) AS f
       ON CONFLICT (store) DO UPDATE SET holder = EXCLUDED.holder, epoch = l.epoch + 1,
         expires_at = EXCLUDED.expires_at, acquired_at = EXCLUDED.acquired_at
       WHERE l.expires_at <= clock_timestamp()

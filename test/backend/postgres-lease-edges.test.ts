@@ -50,14 +50,14 @@ describe("postgresBackend lease: writes longer than the lease", () => {
     if (after !== undefined) expect((after as StorageError).code).toBe("not-owner");
     await a.close();
     const b = await waiting;
-    expect(b.lease?.epoch).toBe(2);
+    expect(b.lease?.epoch).toBe(a.lease!.epoch + 1);
     // B sees A's committed writes, and the write A was refused is nowhere.
     expect(await b.read("slow2")).toEqual(Uint8Array.of(1));
     expect(await b.read("after")).toEqual(after === undefined ? Uint8Array.of(2) : undefined);
     await b.write("b", Uint8Array.of(3));
     const raw = await db.raw();
-    const lease = await raw.query(`SELECT holder, epoch::int AS epoch FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [a.store]);
-    expect(lease.rows).toEqual([{ holder: "B", epoch: 2 }]);
+    const lease = await raw.query(`SELECT holder, epoch::float8 AS epoch FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [a.store]);
+    expect(lease.rows).toEqual([{ holder: "B", epoch: a.lease!.epoch + 1 }]);
   });
 });
 
@@ -92,11 +92,10 @@ describe("postgresBackend lease: the lease row deleted by hand", () => {
       await a.write("k", Uint8Array.of(1));
       const seen = await a.changeCounter();
       await raw.query(`DELETE FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [a.store]);
-      // No live lease to wait for: a contender takes the store at once. Its epoch is not 1 again, like A's was (then,
-      // writers sharing a name both passed the fence and committed at once).
+      // No live lease to wait for: a contender takes the store at once. Its epoch is not A's again (then, writers
+      // sharing a name both passed the fence and committed at once).
       const b = await open({ store: a.store, lease: { holder: second, ttlMs: 30_000 } });
-      expect(a.lease?.epoch).toBe(1);
-      expect(b.lease!.epoch, `${first}/${second}`).toBeGreaterThan(1);
+      expect(b.lease!.epoch, `${first}/${second}`).toBeGreaterThan(a.lease!.epoch);
       const refused = await errorOf(() => a.write("a", Uint8Array.of(2)));
       expect((refused as StorageError).code, `${first}/${second}`).toBe("not-owner");
       await b.write("b", Uint8Array.of(3));
@@ -104,6 +103,22 @@ describe("postgresBackend lease: the lease row deleted by hand", () => {
       // The write count does not come back to the one a follower saw before the deletion.
       expect(await b.changeCounter()).not.toBe(seen);
     }
+  });
+});
+
+describe("postgresBackend lease: the lease row deleted by hand on a store without data", () => {
+  it("still fences the old writer under the same holder name: a new row's epoch starts at the database clock", async () => {
+    const db = await database();
+    const raw = await db.raw();
+    // A writer that has not written yet: the store holds no data (a new row started at epoch 1 here before).
+    const a = await open({ lease: { holder: "same", ttlMs: 30_000 } });
+    await raw.query(`DELETE FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [a.store]);
+    const b = await open({ store: a.store, lease: { holder: "same", ttlMs: 30_000 } });
+    expect(b.lease!.epoch).not.toBe(a.lease!.epoch);
+    const refused = await errorOf(() => a.write("a", Uint8Array.of(1)));
+    expect((refused as StorageError).code).toBe("not-owner"); // before: committed beside b's writes
+    await b.write("b", Uint8Array.of(2));
+    expect(await b.readMany(["a", "b"])).toEqual([undefined, Uint8Array.of(2)]);
   });
 });
 

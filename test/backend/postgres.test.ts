@@ -34,6 +34,12 @@ backendSuite<PostgresBackend>({
   propertyRuns: 25,
 });
 
+/** A new lease row's epoch: the database clock in microseconds (after 2020, before 2100), never 1 (docs/postgres.md). */
+function expectClockEpoch(epoch: number | undefined): void {
+  expect(epoch).toBeGreaterThan(Date.UTC(2020, 0) * 1000);
+  expect(epoch).toBeLessThan(Date.UTC(2100, 0) * 1000);
+}
+
 async function storageError(fn: () => unknown, code: string): Promise<StorageError> {
   const err = await errorOf(fn);
   expect(err).toBeInstanceOf(StorageError);
@@ -58,7 +64,7 @@ describe("postgresBackend specifics", () => {
     expect(b.name).toBe(`postgres://postgres@${new URL(db.url).host}/postgres?store=named&table=${db.schema}.graphrefly_storage`);
     expect(b.name).not.toContain(db.password);
     expect(b.supports).toEqual({ list: true, delete: true, atomicBatch: true, persistent: true, durable: true, sync: false, readPrefix: true });
-    expect(b.lease?.epoch).toBe(1);
+    expectClockEpoch(b.lease?.epoch);
     await closeAll();
   });
 
@@ -502,7 +508,7 @@ describe("postgresBackend lease", () => {
     const proxy = await loopbackProxy(db.url, 400);
     try {
       const b = await postgresBackend({ url: proxy.url, schema: db.schema, store: freshStore(), lease: { ttlMs: 300, renewEveryMs: 50 } });
-      expect(b.lease?.epoch).toBe(1);
+      expectClockEpoch(b.lease?.epoch);
       await b.close();
     } finally {
       await proxy.close();
@@ -513,7 +519,7 @@ describe("postgresBackend lease", () => {
     const store = freshStore();
     const a = await open({ store, lease: { holder: "writer-A" } });
     const err = await storageError(() => open({ store, lease: { holder: "writer-B" } }), "store-locked");
-    expect(err.details).toMatchObject({ store, holder: "writer-A", epoch: 1 });
+    expect(err.details).toMatchObject({ store, holder: "writer-A", epoch: a.lease!.epoch });
     expect(err.message).toContain("writer-A");
     await a.write("k", bytes(1)); // the refused contender changed nothing
     await closeAll();
@@ -527,7 +533,7 @@ describe("postgresBackend lease", () => {
     await sleep(50);
     await a.close();
     const b = await waiting;
-    expect(b.lease).toEqual({ holder: "B", epoch: 2 });
+    expect(b.lease).toEqual({ holder: "B", epoch: a.lease!.epoch + 1 });
     expect(Array.from((await b.read("k")) ?? [])).toEqual([1]);
     await b.write("k", bytes(2));
     await closeAll();
@@ -549,7 +555,7 @@ describe("postgresBackend lease", () => {
       await sleep(300);
       await a.close();
       const b = await waiting;
-      expect(b.lease).toEqual({ holder: "B", epoch: 2 });
+      expect(b.lease).toEqual({ holder: "B", epoch: a.lease!.epoch + 1 });
       expect(Array.from((await b.read("k")) ?? [])).toEqual([1]);
     } finally {
       await closeAll();
@@ -584,7 +590,7 @@ describe("postgresBackend lease", () => {
         { timeoutMs: 20_000, intervalMs: 1 },
       );
       const b = await open({ store, lease: { holder: "B", waitMs: 30_000 } });
-      expect(b.lease?.epoch).toBe(2);
+      expect(b.lease?.epoch).toBe(a.lease!.epoch + 1);
       proxy.flow();
       await errorOf(() => writing); // whatever it says, nothing of the batch is stored
       expect(await b.list()).toEqual([]);
@@ -616,12 +622,13 @@ describe("postgresBackend lease", () => {
   it("is renewed in the background: the holder keeps the store past several lease times", async () => {
     const store = freshStore();
     const a = await open({ store, lease: { holder: "A", ttlMs: 1500, renewEveryMs: 100 } });
+    const first = a.lease!.epoch;
     for (let i = 0; i < 5; i++) {
       await sleep(600);
       await a.write(`k${i}`, bytes(i));
     }
     await storageError(() => open({ store, lease: { holder: "B" } }), "store-locked");
-    expect(a.lease?.epoch).toBe(1);
+    expect(a.lease?.epoch).toBe(first);
     await closeAll();
   });
 
@@ -632,20 +639,20 @@ describe("postgresBackend lease", () => {
     await a.write("k", bytes(1));
     simulatePausedHolder(a); // frozen: no renewal, no deadline check of its own
     const b = await open({ store, lease: { holder: "B", waitMs: 30_000, ttlMs: 10_000 } });
-    expect(b.lease).toEqual({ holder: "B", epoch: 2 });
+    expect(b.lease).toEqual({ holder: "B", epoch: a.lease!.epoch + 1 });
     expect(Array.from((await b.read("k")) ?? [])).toEqual([1]);
     await b.write("k", bytes(2));
     // A wakes up and writes: the database refuses it inside the write transaction.
     const err = await storageError(() => a.write("k", bytes(99)), "not-owner");
-    expect(err.details).toMatchObject({ store, ownHolder: "A", ownEpoch: 1, holder: "B", epoch: 2 });
+    expect(err.details).toMatchObject({ store, ownHolder: "A", ownEpoch: a.lease!.epoch, holder: "B", epoch: a.lease!.epoch + 1 });
     expect(err.message).toContain('"B"');
     await storageError(() => a.writeBatch([{ op: "put", key: "other", value: bytes(9) }]), "not-owner");
     await storageError(() => a.delete("k"), "not-owner");
     expect(Array.from((await b.read("k")) ?? [])).toEqual([2]);
     expect(await b.read("other")).toBeUndefined();
     const raw = await db.raw();
-    const row = await raw.query(`SELECT holder, epoch::int AS epoch FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [store]);
-    expect(row.rows).toEqual([{ holder: "B", epoch: 2 }]);
+    const row = await raw.query(`SELECT holder, epoch::float8 AS epoch FROM "${db.schema}".graphrefly_storage_lease WHERE store = $1`, [store]);
+    expect(row.rows).toEqual([{ holder: "B", epoch: a.lease!.epoch + 1 }]);
     // Its close does not release B's lease.
     await a.close();
     await storageError(() => open({ store, lease: { holder: "C" } }), "store-locked");
@@ -682,7 +689,7 @@ describe("postgresBackend lease", () => {
       intervalMs: 50,
     });
     const b = opened[opened.length - 1] as PostgresBackend;
-    expect(b.lease).toEqual({ holder: "B", epoch: 2 });
+    expect(b.lease).toEqual({ holder: "B", epoch: a.lease!.epoch + 1 });
     await storageError(() => a.write("k", bytes(9)), "not-owner");
     await closeAll();
   });

@@ -190,6 +190,9 @@ export class StoreActor implements ActorApi {
         }
         const r = this.applyOne(op, entry);
         if ("w" in op && op.w !== undefined) core.weigh(op.w, op.n ?? 0);
+        // A main-thread codec's saves cross as one put each, appends as one op per call: they fill a turn's hold too.
+        if (op.t === "put") this.groupCommit.afterPuts(1);
+        else if (op.t === "append") this.groupCommit.afterPuts("counts" in op ? op.counts.reduce((a, b) => a + b, 0) : op.count);
         // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
         if (r) {
           if (op.t === "flush" || op.t === "close" || op.t === "compact") settled.push(r);

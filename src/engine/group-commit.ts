@@ -39,7 +39,7 @@ export class GroupCommit {
     if (BARRIERS.has(op)) this.#commitHeld();
   }
 
-  /** Call after an op put `n` values: past MAX_HELD_PUTS held in this turn, what is held commits now. */
+  /** Call after an op wrote `n` values (puts, appended entries): past MAX_HELD_PUTS held in this turn, what is held commits now. */
   afterPuts(n: number): void {
     this.#puts += n;
     if (this.#puts >= MAX_HELD_PUTS) this.#commitHeld();

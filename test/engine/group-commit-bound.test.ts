@@ -51,6 +51,36 @@ describe("group commit bound", () => {
     }
   });
 
+  // A review found the bound counted only puts/columns ops: a backlog of single put ops (a main-thread codec's saves)
+  // or of append ops committed as one transaction however long (0 commits during the turn).
+  const logSpec: TierSpec = { kind: "append-log", name: "log", debounceMs: undefined, compactEvery: undefined, codec: { kind: "builtin", name: "json" } };
+  const mainCodecSpec: TierSpec = { kind: "kv", name: "a", debounceMs: undefined, compactEvery: undefined, codec: { kind: "main" } };
+  const bytesOf = (n: number): Uint8Array => new TextEncoder().encode(String(n));
+  const BACKLOGS: Array<[string, TierSpec, (from: number, n: number) => Op[]]> = [
+    ["single put ops (a main-thread codec)", mainCodecSpec, (from, n) => Array.from({ length: n }, (_, i) => ({ t: "put", tier: 1, key: `k${from + i}`, bytes: bytesOf(from + i), w: 1, n: 1 }))],
+    ["append ops of one entry", logSpec, (from, n) => Array.from({ length: n }, (_, i) => ({ t: "append", tier: 1, bucket: "b", entries: [from + i], count: 1, w: 1, n: 1 }))],
+    ["append ops over several buckets", logSpec, (from, n) => Array.from({ length: n / 2 }, (_, i) => ({ t: "append", tier: 1, buckets: ["b", "c"], counts: [1, 1], entries: [[from + 2 * i], [from + 2 * i + 1]], w: 2, n: 2 }))],
+  ];
+
+  it.each(BACKLOGS)("a backlog of 2.5 × MAX_HELD_PUTS writes as %s commits in three transactions", async (_what, spec, message) => {
+    const counters = new ActorCounters();
+    const actor = new StoreActor({ store: { kind: "sqlite", path: root.fresh("ops.db") }, synchronous: "FULL", counters: counters.buffer });
+    try {
+      await actor.ready();
+      await actor.apply([{ t: "open", tier: 1, spec, id: 1 }]);
+      await nextTurn();
+      const before = counters.get("flushes");
+      const half = MAX_HELD_PUTS / 2;
+      await Promise.all([0, 1, 2, 3, 4].map((m) => actor.apply(message(m * half, half))));
+      expect(counters.get("flushes") - before, "committed at 2 and 4 halves").toBe(2);
+      await nextTurn();
+      expect(counters.get("flushes") - before, "the last half at the turn's end").toBe(3);
+      expect(counters.get("settledEntries"), "every write acknowledged to the main thread").toBe(5 * half);
+    } finally {
+      await actor.shutdown();
+    }
+  });
+
   it("one op above the bound is still one transaction", async () => {
     const counters = new ActorCounters();
     const actor = new StoreActor({ store: { kind: "sqlite", path: root.fresh("one.db") }, synchronous: "FULL", counters: counters.buffer });

@@ -65,6 +65,7 @@ export interface Statements {
   readonly read: string;
   /** $1 store, $2 keys text[], $3 largest v returned → k, v (null when larger), n of those stored */
   readonly readMany: string;
+  readonly readValues: string;
   /** $1 store, $2 key, $3 slice bytes, $4 bytes wanted (int4) → i, v: the value's first bytes as slice i of each */
   readonly readSlices: string;
   /** $1 store → k (all keys, ascending) */
@@ -129,8 +130,12 @@ export function statements(n: TableNames): Statements {
     // octet_length of a bytea reads the length from the TOAST pointer: a value left out is never detoasted.
     read: `SELECT CASE WHEN octet_length(v) <= $3 THEN v END AS v, octet_length(v) AS n FROM ${n.data}
       WHERE store = $1 AND k = $2`,
-    readMany: `SELECT k, CASE WHEN octet_length(v) <= $3 THEN v END AS v, octet_length(v) AS n FROM ${n.data}
-      WHERE store = $1 AND k = ANY($2::text[])`,
+    // Values in key order until $4 bytes were sent (node-postgres holds a whole answer, bytea as hex text, before it
+    // hands over any row): the rest come by readValues, $4 bytes at a time. The window only counts lengths.
+    readMany: `SELECT k, CASE WHEN n <= $3 AND sent <= $4 THEN v END AS v, n FROM (
+        SELECT k, v, octet_length(v) AS n, sum(octet_length(v)) OVER (ORDER BY k ROWS UNBOUNDED PRECEDING) AS sent
+        FROM ${n.data} WHERE store = $1 AND k = ANY($2::text[])) AS x`,
+    readValues: `SELECT k, v FROM ${n.data} WHERE store = $1 AND k = ANY($2::text[])`,
     // One statement, so one snapshot: the slices are of one version of the value. The value is detoasted once (the
     // subquery, kept apart by OFFSET 0, is its own plan node): a slice of a compressed value taken from the stored
     // one decompresses everything before it, quadratic in the slice count. An empty value is one empty slice.

@@ -113,6 +113,12 @@ const ROW_OVERHEAD = 16;
  * big fields: a 64 MB value took 4.0 s as one field, 0.9-1.3 s as 1 MiB slices (12 MB: 570 -> 180 ms).
  */
 const READ_SLICE_BYTES = 1024 * 1024;
+/**
+ * Bytes of values one readMany statement returns: node-postgres holds a statement's whole answer (bytea as hex
+ * text, twice the bytes) before any row is used, so 512 frames of 1 MB read as one answer peaked at 2.2× the
+ * memory of reading them one by one. The rest follow in statements of this size, in one snapshot.
+ */
+const READ_MANY_BYTES = 8 * 1024 * 1024;
 /** Keys remembered as in doubt per handle; past this many, every key counts as in doubt (see PostgresStore.doubtful). */
 const MAX_DOUBTFUL_KEYS = 100_000;
 /** Largest int4: the bound of a whole value's slices (values are under 1 GiB). */
@@ -316,20 +322,38 @@ class PostgresStore implements PostgresBackend {
     if (keys.length === 0 || !(await this.haveTables())) return keys.map(() => undefined);
     const stored = [...new Set(keys.map(encodeKey))];
     const found = await this.query("read", async (c) => {
-      const params = { name: "grf_read_many", text: this.sql.readMany, values: [this.store, stored, READ_SLICE_BYTES] };
+      const params = { name: "grf_read_many", text: this.sql.readMany, values: [this.store, stored, READ_SLICE_BYTES, READ_MANY_BYTES] };
       const r = await c.query<{ k: string; v: Buffer | null }>(params);
       if (r.rows.every((row) => row.v !== null)) return new Map(r.rows.map((row) => [row.k, row.v as Uint8Array]));
-      // Values too big for one field: all of them again from one snapshot, those by slices, so the call still sees
-      // one point in time of the store (inside readConsistent's transaction, that one).
+      // Values past the first statement's bytes, or too big for one field: all of them again from one snapshot, the
+      // rest by statements of READ_MANY_BYTES and the big ones by slices, so the call still sees one point in time
+      // of the store (inside readConsistent's transaction, that one).
       const own = !this.inReadTransaction;
       if (own) await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       try {
-        const again = await c.query<{ k: string; v: Buffer | null }>(params);
+        const again = await c.query<{ k: string; v: Buffer | null; n: number }>(params);
         const values = new Map<string, Uint8Array>();
+        let group: string[] = [];
+        let groupBytes = 0;
+        const readGroup = async (): Promise<void> => {
+          if (group.length === 0) return;
+          const rest = await c.query<{ k: string; v: Buffer }>({ name: "grf_read_values", text: this.sql.readValues, values: [this.store, group] });
+          for (const row of rest.rows) values.set(row.k, row.v);
+          group = [];
+          groupBytes = 0;
+        };
         for (const row of again.rows) {
-          const v = row.v ?? (await this.readSlices(c, row.k, WHOLE));
-          if (v !== undefined) values.set(row.k, v);
+          if (row.v !== null) values.set(row.k, row.v);
+          else if (Number(row.n) > READ_SLICE_BYTES) {
+            const v = await this.readSlices(c, row.k, WHOLE);
+            if (v !== undefined) values.set(row.k, v);
+          } else {
+            if (groupBytes + Number(row.n) > READ_MANY_BYTES) await readGroup();
+            group.push(row.k);
+            groupBytes += Number(row.n);
+          }
         }
+        await readGroup();
         if (own) await c.query("COMMIT");
         return values;
       } catch (err) {

@@ -536,8 +536,10 @@ function columnValues(
   }
   // An encoder's bytes may be pooled (ColumnarTransport: they live until written), even reused by its next call, and
   // these wait in the tier (a debounce, a failing store's retries): each is copied at once into one buffer of the
-  // op's own, grown as needed.
-  let own = new Uint8Array(4096);
+  // op's own, sized by the first value as if the rest were like it (up to 1 MiB) and grown as needed. Not a fixed first size: a
+  // paced turn's one frame paid a 4 KiB buffer and a trimmed copy of it (~5 µs of the actor's time) instead of one
+  // exact allocation (~1 µs).
+  let own: Uint8Array | undefined;
   let at = 0;
   const ends: Array<number | Refused> = [];
   for (let i = 0; i < count; i++) {
@@ -553,7 +555,8 @@ function columnValues(
       ends.push(new Refused(new CodecError("encode-failed", `the columnar encoder returned ${got} for value ${i}, not a Uint8Array`)));
       continue;
     }
-    if (at + bytes.byteLength > own.byteLength) {
+    if (own === undefined) own = new Uint8Array(Math.min(bytes.byteLength * (count - i), Math.max(bytes.byteLength, 1 << 20)));
+    else if (at + bytes.byteLength > own.byteLength) {
       const grown = new Uint8Array(Math.max(own.byteLength * 2, at + bytes.byteLength));
       grown.set(own.subarray(0, at));
       own = grown;
@@ -562,13 +565,14 @@ function columnValues(
     at += bytes.byteLength;
     ends.push(at);
   }
-  if (own.byteLength > at) own = own.slice(0, at); // held for as long as the values wait: no spare room
+  // Held for as long as the values wait: no more than an eighth spare (a copy to trim costs more than that room).
+  if (own !== undefined && own.byteLength - at > at >> 3) own = own.slice(0, at);
   const held: Array<Encoded | Refused> = [];
   let start = 0;
   for (const end of ends) {
     if (end instanceof Refused) held.push(end);
     else {
-      held.push(new Encoded(own.subarray(start, end)));
+      held.push(new Encoded(own!.subarray(start, end)));
       start = end;
     }
   }

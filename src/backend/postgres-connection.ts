@@ -9,7 +9,7 @@
  */
 import type pg from "pg";
 import type { ClientConfig } from "pg";
-import { isConnectionFailure } from "./postgres-errors.js";
+import { isConnectionFailure, isTransientOutage } from "./postgres-errors.js";
 
 export class SerialConnection {
   private client: pg.Client | undefined;
@@ -78,15 +78,16 @@ export class SerialConnection {
 }
 
 /**
- * Runs `fn`, running it again after a lost or refused connection (the database restarting, a network cut) until
- * `giveUpAt` (a performance.now() time) has passed; then, or on any other error, it throws. Polls every `pollMs`.
+ * Runs `fn`, running it again after a lost or refused connection (the database restarting, a network cut:
+ * isTransientOutage) until `giveUpAt` (a performance.now() time) has passed; then, or on any other error (a wrong
+ * host or password, a refused schema), it throws at once. Polls every `pollMs`.
  */
 export async function retryWhileDisconnected<T>(fn: () => Promise<T>, giveUpAt: number, pollMs: number): Promise<T> {
   for (;;) {
     try {
       return await fn();
     } catch (err) {
-      if (!isConnectionFailure(err) || performance.now() >= giveUpAt) throw err;
+      if (!isTransientOutage(err) || performance.now() >= giveUpAt) throw err;
       await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(1, giveUpAt - performance.now()))));
     }
   }

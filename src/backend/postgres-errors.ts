@@ -110,7 +110,8 @@ const OS_MEANING: Readonly<Record<string, string>> = {
   EPIPE: "connection closed by the server",
 };
 
-const SQLSTATE = /^[0-9A-Z]{5}$/;
+// Five digits or capitals, and no SQLSTATE class starts with E: an errno name of five letters (EPIPE) is not one.
+const SQLSTATE = /^(?!E)[0-9A-Z]{5}$/;
 
 /** The SQLSTATE of a server error, or undefined. */
 export function pgCodeOf(err: unknown): string | undefined {
@@ -126,6 +127,40 @@ export function pgCodeOf(err: unknown): string | undefined {
 export function isConnectionFailure(err: unknown): boolean {
   const code = pgCodeOf(err);
   return code === undefined || code.startsWith("08") || code.startsWith("57P");
+}
+
+/** Socket failures a restarting server or a network cut causes; an unknown host (ENOTFOUND) is an answer, not one. */
+const TRANSIENT_OS_CODES: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EAI_AGAIN",
+]);
+
+/** node-postgres's own words (no code) for a connection it lost or could not finish opening. */
+const TRANSIENT_DRIVER_MESSAGE = /^(Connection terminated|timeout expired$|Query read timeout$|Client has encountered a connection error)/;
+
+/**
+ * True only for a failure that waiting may mend: the server restarting or not yet accepting (class 08, 57P01-03,
+ * 53300 too many connections), a refused, reset or timed-out socket, a temporary name lookup failure, or the driver
+ * reporting a lost connection. A wrong host, a wrong or missing password, a refused schema or any of this package's
+ * own errors is final: a writer waiting for the store (lease.waitMs) reports it at once instead of at the end of its
+ * wait. Narrower on purpose than isConnectionFailure, which decides whether a session may be reused.
+ */
+export function isTransientOutage(err: unknown): boolean {
+  if (err instanceof StorageError || err === null || typeof err !== "object") return false;
+  // Node reports a host with several addresses, all of them failing, as one AggregateError.
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.every(isTransientOutage);
+  const pgCode = pgCodeOf(err);
+  if (pgCode !== undefined) return pgCode.startsWith("08") || pgCode === "57P01" || pgCode === "57P02" || pgCode === "57P03" || pgCode === "53300";
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === "string") return TRANSIENT_OS_CODES.has(code);
+  return typeof message === "string" && TRANSIENT_DRIVER_MESSAGE.test(message);
 }
 
 /** A copy of `err` fit to keep as a cause: same name, code and SQLSTATE, message and stack redacted. */

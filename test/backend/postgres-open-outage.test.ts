@@ -62,4 +62,33 @@ describe("postgresBackend open while the database is down", () => {
     expect((err as StorageError).code).toBe("backend-error");
     expect((err as StorageError).details).toMatchObject({ osCode: "ECONNREFUSED" });
   });
+
+  // Before, any error without a SQLSTATE counted as an outage: these writers waited out their whole wait.
+  it("a waiting writer reports a final error at once: a missing password is not an outage", async () => {
+    const db = await database();
+    const u = new URL(db.url);
+    u.password = "";
+    const err = await errorOf(() =>
+      postgresBackend({ url: u.href, schema: db.schema, store: "no-password", lease: { holder: "A", waitMs: 600_000 } }),
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe("backend-error");
+    expect((err as StorageError).message).toMatch(/password/);
+  }, 30_000);
+
+  it("a waiting writer reports a final error at once: a store of a newer schema version is refused, not waited on", async () => {
+    const db = await database();
+    const schema = `${db.schema}_newer`;
+    const b = await postgresBackend({ url: db.url, schema, store: "s" });
+    await b.close();
+    const raw = await db.raw();
+    try {
+      await raw.query(`UPDATE "${schema}".graphrefly_storage_version SET version = 2`);
+      const err = await errorOf(() => postgresBackend({ url: db.url, schema, store: "s", lease: { holder: "A", waitMs: 600_000 } }));
+      expect((err as StorageError).code).toBe("backend-error");
+      expect((err as StorageError).details).toMatchObject({ schemaVersion: 2 });
+    } finally {
+      await raw.query(`DROP SCHEMA "${schema}" CASCADE`);
+    }
+  }, 30_000);
 });

@@ -159,7 +159,12 @@ function undefinedRoot(root: string): CodecError {
 function walkError(err: unknown, root: string): CodecError {
   const failure = err instanceof WalkFailure ? err : new WalkFailure(thrownMessage(err), err);
   const path = formatPath(root, failure.segments);
-  return new CodecError("encode-failed", `${failure.message} at ${path}`, { path }, failure.cause);
+  return new CodecError("encode-failed", `${failure.message} at ${shortPath(path)}`, { path }, failure.cause);
+}
+
+/** A path as a message shows it: a value nested 1,000 deep would make a 4 KB line of a log (details.path keeps it whole). */
+function shortPath(path: string): string {
+  return path.length <= 240 ? path : `${path.slice(0, 120)}…(${path.length - 200} characters)…${path.slice(-80)}`;
 }
 
 function walk(value: unknown, bigints: WalkBigints, ancestors: object[]): unknown {

@@ -71,6 +71,8 @@ describe(`nesting deeper than MAX_JSON_DEPTH (${MAX_JSON_DEPTH})`, () => {
       const path = err.details.path as string;
       expect(path.startsWith("$")).toBe(true);
       expect((path.match(/\[0\]|\.d/g) ?? []).length).toBe(MAX_JSON_DEPTH); // the container one level too deep
+      expect(err.message.length).toBeLessThan(400); // the message shows the path's ends; details.path has it whole
+      expect(err.message).toContain(path.slice(-80));
       expect(outcome(() => assertStorableJson(v))).toEqual(outcome(() => jsonCodec.encode(v)));
     }
   });

@@ -16,7 +16,15 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { diffFrames } from "./decompose.js";
-import { checkBaseline, foreignFrameError, readFrames, tierSource, type FrameKey } from "./stored-graph.js";
+import {
+  checkBaseline,
+  foreignFrameError,
+  readFrames,
+  tierSource,
+  type FrameKey,
+  type StoredGraphSource,
+  type StoredValue,
+} from "./stored-graph.js";
 import type { GraphCheckpointRecord, GraphSnapshotDiff, GraphWALFrame } from "./storage-types.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 
@@ -26,6 +34,8 @@ const MAX_TRACKED_BASELINES = 4096;
 const GATE_RETRY = { initialMs: 100, maxMs: 10_000 };
 /** Dead frames deleted per backend batch (one SQLite transaction); the event loop runs between batches. */
 const RECLAIM_CHUNK = 8192;
+/** Rounds of reading again stale keys whose read threw (100 ms doubling to 10 s, jittered: 12-23 s); then left to the next attach. */
+const STALE_READ_RETRIES = 8;
 const noop = (): void => {};
 
 /**
@@ -115,6 +125,8 @@ export class AttachOutbox {
   #readBackDelay = 0;
   #readBackRetry = false;
   #readBackUpTo = 0;
+  /** Failed rounds of reading the stale keys whose read threw (0: none failing); see #reclaimStale. */
+  #unreadTries = 0;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -534,44 +546,67 @@ export class AttachOutbox {
     if (stale.length === 0 && own === undefined) return;
     if (stale.length > 0) this.#stale = [];
     if (own !== undefined) this.#unreclaimed = upTo + 1;
-    void this.#provenDead(upTo, stale).then((proven) => {
-      if (typeof proven !== "object") {
+    // Stale keys: attach-time, once; the store may be another's, so the baseline is checked whole, once.
+    void this.#storedAtLeast(upTo, stale.length > 0).then((stored) => {
+      if (stored !== true) {
         // Given back: the next durable baseline covers them too.
         if (stale.length > 0) this.#stale = stale.concat(this.#stale);
         if (own !== undefined) this.#unreclaimed = Math.min(this.#unreclaimed, own.from);
         // A read that failed (not one that found no such baseline) is tried again: no next baseline may come.
-        if (proven === undefined) this.#retryReadBack(upTo);
+        if (stored === undefined) this.#retryReadBack(upTo);
         return;
       }
       this.#readBackDelay = 0;
       this.#reclaimedTo = Math.max(this.#reclaimedTo, upTo);
-      const dead = proven.stale;
-      if (dead.length > 0) this.#deadKeys = this.#deadKeys.length === 0 ? dead : this.#deadKeys.concat(dead);
-      if (own !== undefined) this.#deadRanges.push(own);
-      this.#startDeleting(this.wal as KvStorageTier<WALFrame>);
+      // The own range first: what the stale keys hold (a value that will not read) never holds it back.
+      if (own !== undefined) {
+        this.#deadRanges.push(own);
+        this.#startDeleting(this.wal as KvStorageTier<WALFrame>);
+      }
+      if (stale.length > 0) void this.#reclaimStale(stale);
     });
   }
 
   /**
-   * What may be deleted below the baseline at `upTo` (docs/design.md §3.27): false when the store holds no usable
-   * baseline of this graph at `upTo` or above, undefined when a read failed (tried again later), else the `stale`
-   * keys that hold frames of this graph. Stale keys are another session's (or another writer's): each is read, and
-   * one holding anything but a frame at its seq is kept (another record there is reported, as `corrupt-store`).
+   * Deletes the `keys` listed at attach that hold frames of this graph (docs/design.md §3.27), once a baseline above
+   * them all was proven (so a retry reads only keys, no baseline). Each is read: one holding anything but a frame at
+   * its seq is kept (another record there is reported, as `corrupt-store`). A key whose read throws (a read error, a
+   * codec that throws on a value it does not know) is kept too, never deleted on a guess: reported once, and read
+   * again on a timer a few times (a read error may pass); then left to the next attach's listing.
    */
-  async #provenDead(upTo: number, stale: readonly string[]): Promise<{ stale: string[] } | false | undefined> {
-    // Stale keys: attach-time, once; the store may be another's, so the baseline is checked whole.
-    const stored = await this.#storedAtLeast(upTo, stale.length > 0);
-    if (stored !== true || stale.length === 0) return stored === true ? { stale: [] } : stored;
+  async #reclaimStale(keys: readonly string[]): Promise<void> {
+    if (this.#disposed) return;
+    let read: { frames: string[]; unread: Map<string, unknown> };
     try {
-      return { stale: await this.#framesOfGraph(stale) };
-    } catch (err) {
-      return cannotSucceed(err) ? false : undefined;
+      read = await this.#framesOfGraph(keys);
+    } catch {
+      return; // a closed tier: nothing can be deleted any more (the next attach lists them)
     }
+    if (read.frames.length > 0) {
+      this.#deadKeys = this.#deadKeys.length === 0 ? read.frames : this.#deadKeys.concat(read.frames);
+      this.#startDeleting(this.wal as KvStorageTier<WALFrame>);
+    }
+    if (read.unread.size === 0 || this.#disposed) {
+      this.#unreadTries = 0;
+      return;
+    }
+    if (this.#unreadTries === 0) this.report(unreadStaleError(this.graphName, read.unread)); // once, not per retry
+    if (++this.#unreadTries > STALE_READ_RETRIES) {
+      this.#unreadTries = 0;
+      return;
+    }
+    const ms = Math.min(GATE_RETRY.maxMs, GATE_RETRY.initialMs * 2 ** (this.#unreadTries - 1)) * (0.5 + Math.random() / 2);
+    const unread = [...read.unread.keys()];
+    setTimeout(() => void this.#reclaimStale(unread), ms).unref(); // never keeps the process alive
   }
 
-  /** The `keys` (this graph's frame keys) whose stored value is a frame at the key's seq, read a chunk at a time. */
-  async #framesOfGraph(keys: readonly string[]): Promise<string[]> {
-    const source = tierSource(this.snapshot, this.wal as KvStorageTier<WALFrame>);
+  /**
+   * The `keys` (this graph's frame keys) whose stored value is a frame at the key's seq, read a chunk at a time, and
+   * those whose read threw (with why). Throws only when the tier is closed.
+   */
+  async #framesOfGraph(keys: readonly string[]): Promise<{ frames: string[]; unread: Map<string, unknown> }> {
+    const unread = new Map<string, unknown>();
+    const source = keyBykey(tierSource(this.snapshot, this.wal as KvStorageTier<WALFrame>), unread);
     const at: FrameKey[] = [];
     for (const key of keys) {
       const seq = parseWalFrameKey(this.#prefix, key);
@@ -582,12 +617,13 @@ export class AttachOutbox {
       if (i > 0) await nextTurn();
       if (this.#disposed) break; // the delete loop would not run them
       for (const read of await readFrames(source, at.slice(i, i + source.readAhead))) {
+        if (unread.has(read.key)) continue;
         if (read.ok && read.frame.frame_seq === read.seq) out.push(read.key);
         // A torn value may be a kv value of the user's (design §3.27): kept, as is another record, which is said.
         else if (!read.ok && read.foreign !== undefined) this.report(foreignFrameError(read));
       }
     }
-    return out;
+    return { frames: out, unread };
   }
 
   /** Stops reclaiming (handle.dispose(), after its last flush): no timer or delete batch of this pair runs on. */
@@ -726,6 +762,44 @@ function refusedError(graphName: string, seq: number, cause: Error): StorageErro
     `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); nothing after it is written ` +
       "or acknowledged until handle.rebaseline()",
     { graph: graphName, seq },
+    cause,
+  );
+}
+
+/**
+ * `source`, its frames read so that a read that throws is one key's: a failed chunk is read again key by key, and a
+ * key whose read still throws reads as absent (kept by the caller) with why in `unread`. A closed tier still throws.
+ */
+function keyBykey(source: StoredGraphSource, unread: Map<string, unknown>): StoredGraphSource {
+  const readFrame = async (key: string): Promise<StoredValue> => {
+    try {
+      return await source.readFrame(key);
+    } catch (err) {
+      if (err instanceof StorageError && err.code === "closed") throw err;
+      unread.set(key, err);
+      return { state: "absent" };
+    }
+  };
+  const readFrames = source.readFrames?.bind(source);
+  return {
+    ...source,
+    readFrame,
+    ...(readFrames && {
+      readFrames: (keys: readonly string[]) => readFrames(keys).catch(() => Promise.all(keys.map(readFrame))),
+    }),
+  };
+}
+
+/** What onError hears once about stale keys whose read threw: they are kept, and read again a few times. */
+function unreadStaleError(graphName: string, unread: ReadonlyMap<string, unknown>): StorageError {
+  const [key, cause] = unread.entries().next().value as [string, unknown];
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const more = unread.size > 1 ? ` (and ${unread.size - 1} more)` : "";
+  return new StorageError(
+    cause instanceof StorageError ? cause.code : "backend-error",
+    `graph "${graphName}": WAL frame key ${JSON.stringify(key)}${more}, stored before this attach, could not be read (${why}); ` +
+      "it is kept, not deleted unread, and read again a few times; the rest of the reclaim goes on",
+    { graph: graphName, key, keys: unread.size },
     cause,
   );
 }

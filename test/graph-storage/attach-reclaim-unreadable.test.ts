@@ -171,3 +171,27 @@ describe("engine tiers of one store (the actor folds; the pair reclaims the stal
     expect(errors.filter((e) => e instanceof StorageError && e.details.key === frameKey(5))).toHaveLength(1);
   });
 });
+
+describe("the read-back at attach decodes the stored baseline once", () => {
+  it("a snapshot tier without loadHead: the seq bootstrap's decode and the check's, not a third for a head", async () => {
+    const backend = sqliteBackend(tmp.path("no-head.db"));
+    cleanups.push(() => backend.close());
+    const before = await firstSession(backend, walFrameCodec);
+    const inline = inlinePair(backend);
+    let decodes = 0;
+    // A custom tier: no loadHead, so every read of the record decodes it whole.
+    const snapshot = Object.assign(Object.create(inline.snapshot) as SnapshotStorageTier<GraphCheckpointRecord>, {
+      loadHead: undefined,
+      load: (key: string) => {
+        decodes++;
+        return inline.snapshot.load(key);
+      },
+    });
+    const graph = buildGraph();
+    const handle = attachSnapshotStorage(graph, [{ snapshot, wal: inline.wal }]);
+    cleanups.push(() => handle.dispose());
+    await handle.flush();
+    await until(async () => (await storedFrameSeqs(backend)).every((s) => s > before), "the stale frames deleted", { timeoutMs: 15_000 });
+    expect(decodes).toBe(2); // before: 3 (the check read a head first, a whole decode here, then the record again)
+  });
+});

@@ -19,7 +19,7 @@ import { diffFrames } from "./decompose.js";
 import {
   checkBaseline,
   foreignFrameError,
-  readFrames,
+  readFrameChunks,
   tierSource,
   type FrameKey,
   type StoredGraphSource,
@@ -613,15 +613,17 @@ export class AttachOutbox {
       if (seq !== undefined) at.push({ key, seq });
     }
     const out: string[] = [];
-    for (let i = 0; i < at.length; i += source.readAhead) {
-      if (i > 0) await nextTurn();
-      if (this.#disposed) break; // the delete loop would not run them
-      for (const read of await readFrames(source, at.slice(i, i + source.readAhead))) {
+    if (this.#disposed) return { frames: out, unread };
+    // Chunks bounded in bytes (stored-graph.ts FRAME_CHUNK_BYTES), not 512 frames of whatever size.
+    for await (const reads of readFrameChunks(source, at)) {
+      for (const read of reads) {
         if (unread.has(read.key)) continue;
         if (read.ok && read.frame.frame_seq === read.seq) out.push(read.key);
         // A torn value may be a kv value of the user's (design §3.27): kept, as is another record, which is said.
         else if (!read.ok && read.foreign !== undefined) this.report(foreignFrameError(read));
       }
+      await nextTurn();
+      if (this.#disposed) break; // the delete loop would not run them; the next chunk is not read
     }
     return { frames: out, unread };
   }

@@ -30,7 +30,7 @@ import {
   gapError,
   listFrameKeys,
   readBaseline,
-  readFrames,
+  readFrameChunks,
   readStoredGraph,
   tierSource,
   tornWriteError,
@@ -324,8 +324,8 @@ class Follower {
   private async collect(ahead: readonly FrameKey[], frames: WALFrame[]): Promise<void | typeof RELOAD> {
     const chain = new FrameChain(this.appliedSeq, (ahead[ahead.length - 1] as FrameKey).seq, true, undefined);
     let expected = this.appliedSeq + 1;
-    for (let i = 0; i < ahead.length; i += this.reader.readAhead) {
-      const reads = await readFrames(this.reader, ahead.slice(i, i + this.reader.readAhead));
+    // Chunks bounded in bytes (stored-graph.ts FRAME_CHUNK_BYTES); the frames gathered are the poll's batch.
+    for await (const reads of readFrameChunks(this.reader, ahead)) {
       for (const read of reads) {
         const gap = chain.gapBefore(read.seq);
         const screened = chain.screen(read);

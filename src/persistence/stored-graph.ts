@@ -20,8 +20,9 @@ import { verifyWalFrameChecksum } from "../wal/checksum.js";
 import { parseWalFrame, type WALFrame } from "../wal/frame.js";
 import { assertGraphName, graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { isSlice } from "./apply.js";
+import { jsonSize } from "./size-estimate.js";
 import type { GraphCheckpointRecord, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
-import { SNAPSHOT_VERSION } from "../graph/types.js";
+import { SNAPSHOT_VERSION, type JsonValue } from "../graph/types.js";
 
 /** Reads of one stored graph that start over because its baseline moved, before giving up with `store-busy`. */
 export const STORED_GRAPH_READ_ATTEMPTS = 10;
@@ -92,7 +93,10 @@ export type StoredValue =
 export interface StoredGraphSource {
   /** Names the store in messages. */
   readonly label: string;
-  /** Frames read concurrently (an engine proxy sends one tick's loads as one message); 1 reads one at a time. */
+  /**
+   * At most this many frames are read at once (an engine proxy sends one tick's loads as one message); 1 reads one
+   * at a time. Readers that chunk with `readFrameChunks` read fewer when frames are big (FRAME_CHUNK_BYTES).
+   */
   readonly readAhead: number;
   readBaseline(name: string): Promise<StoredValue>;
   readFrame(key: string): Promise<StoredValue>;
@@ -114,8 +118,8 @@ export interface StoredGraphSource {
 }
 
 /**
- * Frames read at once through tiers: one `loadMany` (an inline tier's one readMany; an engine tier's one message),
- * else as many concurrent loads (engine proxies coalesce the loads of one tick).
+ * Frames read at most at once through tiers: one `loadMany` (an inline tier's one readMany; an engine tier's one
+ * message), else as many concurrent loads (engine proxies coalesce the loads of one tick). Fewer for big frames.
  */
 const TIER_READ_AHEAD = 512;
 
@@ -157,8 +161,8 @@ export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
 }
 
 /**
- * Frames a backend source reads per `readMany` (one range scan on SQLite: ~2 µs a frame against ~5 µs by key); a
- * few hundred frames' bytes at a time keep memory flat.
+ * Frames a backend source reads at most per `readMany` (one range scan on SQLite: ~2 µs a frame against ~5 µs by
+ * key); fewer for big frames (FRAME_CHUNK_BYTES), so memory stays flat.
  */
 const BACKEND_READ_AHEAD = 256;
 
@@ -276,6 +280,101 @@ export async function listFrameKeys(source: StoredGraphSource, name: string): Pr
 
 export async function readFrame(source: StoredGraphSource, at: FrameKey): Promise<FrameRead> {
   return withForeign(source, frameRead(at, await source.readFrame(at.key)));
+}
+
+// ---- chunks of frames bounded in bytes ---------------------------------------------------------------------------
+
+/**
+ * Stored bytes of frames one chunk of a reader aims at (docs/design.md §3.26). A reader holds at most two chunks,
+ * the one it screens and the one read ahead: ~32 MiB of frames while frames are about as big as those before them
+ * (a frame bigger than this is read alone). A chunk's count was fixed (512 through tiers, 256 from a backend):
+ * frames of 1 MB made a reader hold ~1 GB at once, and an engine tier's chunk crossed as one message of 512 MB.
+ */
+export const FRAME_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** Frames of a reader's first chunk, read before any frame's size is known. */
+const PROBE_FRAMES = 4;
+
+/** After the first, a chunk has at most this many times as many frames as the last one read in full. */
+const CHUNK_GROWTH = 4;
+
+/**
+ * How many frames a source's next chunk has. Frames' sizes are known only once read: the first chunk is a few frames,
+ * and each next one is sized from the largest frame of the last, up to FRAME_CHUNK_BYTES and never above the
+ * source's `readAhead`. Small frames go `readAhead` at a time from the second chunk on, so a read of small frames
+ * pays one round trip more (design §3.26). A chunk that big frames shrank grows back at most CHUNK_GROWTH-fold a
+ * chunk: big frames among small ones keep it small for a while.
+ */
+class ChunkPlan {
+  private planned = PROBE_FRAMES;
+  private probed = false;
+
+  constructor(private readonly cap: number) {}
+
+  next(): number {
+    return Math.min(this.planned, this.cap);
+  }
+
+  /** A chunk of `asked` frames came back as `reads`. */
+  measured(asked: number, reads: readonly FrameRead[]): void {
+    let largest = 0;
+    for (const read of reads) largest = Math.max(largest, frameBytes(read));
+    const fits = Math.max(1, Math.floor(FRAME_CHUNK_BYTES / Math.max(1, largest)));
+    // A short chunk (the last keys of a read, a follower's few new frames) is no evidence for more frames.
+    const grown = !this.probed ? this.cap : asked >= this.planned ? asked * CHUNK_GROWTH : this.planned;
+    this.probed = true;
+    this.planned = Math.min(this.cap, fits, grown);
+  }
+}
+
+/** Per source: a follower's reader keeps what its polls learned about frame sizes. */
+const plans = new WeakMap<StoredGraphSource, ChunkPlan>();
+
+/**
+ * A frame's stored bytes: what a backend source read, else (a tier hands over decoded frames) its size as JSON: a
+ * walk of the frame, cheaper than the checksum's encoding of it that every read does anyway.
+ */
+function frameBytes(read: FrameRead): number {
+  if (read.raw !== undefined) return read.raw.byteLength;
+  return read.ok ? jsonSize(read.frame as unknown as JsonValue) : 0;
+}
+
+/**
+ * Frames `at` in order, a chunk at a time, each chunk bounded as FRAME_CHUNK_BYTES says (the reader of a stored
+ * graph, followers, attach's reclaim). `readAhead`: the next chunk is asked for before this one is handed over, so
+ * an engine store's actor reads it while the caller screens (never past a bad frame on a source reading one frame
+ * at a time). Leaving the loop early (break, throw) drops a chunk read ahead, its failure with it.
+ */
+export async function* readFrameChunks(
+  source: StoredGraphSource,
+  at: readonly FrameKey[],
+  opts: { readonly readAhead?: boolean } = {},
+): AsyncGenerator<FrameRead[], void, undefined> {
+  const plan = plans.get(source) ?? new ChunkPlan(Math.max(1, source.readAhead));
+  plans.set(source, plan);
+  const readAhead = opts.readAhead === true && source.readAhead > 1;
+  let from = 0;
+  const request = (): Promise<FrameRead[]> => {
+    const keys = at.slice(from, from + plan.next());
+    from += keys.length;
+    return readFrames(source, keys).then((reads) => {
+      plan.measured(keys.length, reads);
+      return reads;
+    });
+  };
+  let ahead: Promise<FrameRead[]> | undefined;
+  while (from < at.length || ahead !== undefined) {
+    const reads = await (ahead ?? request());
+    ahead = undefined;
+    if (readAhead && from < at.length) {
+      ahead = request();
+      // Its failure counts once awaited; if the caller stops first, it is nobody's.
+      ahead.catch(() => undefined);
+      // Let the request leave (an engine proxy posts a turn's loads when the turn ends) before screening starts.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    yield reads;
+  }
 }
 
 /** Frames `at` in order: through the source's `readFrames` when it has one, else concurrently by key. */
@@ -622,20 +721,9 @@ async function scanOnce(
     return (await readBaseline(source, name)).mark !== base.mark;
   };
   const wanted = keys.filter((k) => (k.seq <= floor ? sink.below !== undefined : k.seq <= target));
-  const chunk = (i: number): Promise<FrameRead[]> => readFrames(source, wanted.slice(i, i + source.readAhead));
   // Chunks after the first are asked for before the one before them is screened: an engine store's actor reads them
   // while this thread replays. One frame at a time (readAhead 1) reads nothing past a bad frame.
-  let ahead: Promise<FrameRead[]> | undefined;
-  for (let i = 0; i < wanted.length; i += source.readAhead) {
-    const reads = await (ahead ?? chunk(i));
-    const next = i + source.readAhead;
-    ahead = source.readAhead > 1 && next < wanted.length ? chunk(next) : undefined;
-    if (ahead !== undefined) {
-      // Its failure counts once awaited; if a throw or a moved baseline comes first, it is nobody's.
-      ahead.catch(() => undefined);
-      // Let the request leave (an engine proxy posts a turn's loads when the turn ends) before screening starts.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+  for await (const reads of readFrameChunks(source, wanted, { readAhead: true })) {
     if ((await screenChunk(reads)) === MOVED) return MOVED;
   }
   // Frames above a baseline never change; only a compaction deletes them, and it moves the baseline first. So an

@@ -606,7 +606,7 @@ export class AttachOutbox {
    */
   async #framesOfGraph(keys: readonly string[]): Promise<{ frames: string[]; unread: Map<string, unknown> }> {
     const unread = new Map<string, unknown>();
-    const source = keyBykey(tierSource(this.snapshot, this.wal as KvStorageTier<WALFrame>), unread);
+    const source = keyByKey(tierSource(this.snapshot, this.wal as KvStorageTier<WALFrame>), unread);
     const at: FrameKey[] = [];
     for (const key of keys) {
       const seq = parseWalFrameKey(this.#prefix, key);
@@ -782,7 +782,7 @@ function refusedError(graphName: string, seq: number, cause: Error): StorageErro
  * `source`, its frames read so that a read that throws is one key's: a failed chunk is read again key by key, and a
  * key whose read still throws reads as absent (kept by the caller) with why in `unread`. A closed tier still throws.
  */
-function keyBykey(source: StoredGraphSource, unread: Map<string, unknown>): StoredGraphSource {
+function keyByKey(source: StoredGraphSource, unread: Map<string, unknown>): StoredGraphSource {
   const readFrame = async (key: string): Promise<StoredValue> => {
     try {
       return await source.readFrame(key);

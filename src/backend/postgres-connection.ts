@@ -15,6 +15,8 @@ export class SerialConnection {
   private client: pg.Client | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** When the call running now got its connection (performance.now()); undefined while none runs. */
+  private runningSince: number | undefined;
 
   constructor(
     private readonly config: ClientConfig,
@@ -26,19 +28,36 @@ export class SerialConnection {
   run<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
     const result = this.tail.then(async () => {
       const client = await this.connect();
+      this.runningSince = performance.now();
       try {
         return await fn(client);
       } catch (err) {
         // A server error (a SQLSTATE) leaves the session usable; anything else may have broken it.
         if (isConnectionFailure(err)) this.discard(client);
         throw err;
+      } finally {
+        this.runningSince = undefined;
       }
     });
     this.tail = result.catch(() => undefined);
     return result;
   }
 
-  /** Drops the current connection (the next call opens a new one), e.g. after a client-side query timeout. */
+  /** Since when the call running now has been running on its connection, or undefined (none runs). */
+  get busySince(): number | undefined {
+    return this.runningSince;
+  }
+
+  /** The server process (pg_stat_activity's pid) of the current connection, or undefined (none open). */
+  get backendPid(): number | undefined {
+    const pid = (this.client as { processID?: unknown } | undefined)?.processID;
+    return typeof pid === "number" ? pid : undefined;
+  }
+
+  /**
+   * Drops the current connection (the next call opens a new one), e.g. after a client-side query timeout. A
+   * statement waiting for its answer on it fails with the driver's "Connection terminated".
+   */
   reset(): void {
     if (this.client) this.discard(this.client);
   }

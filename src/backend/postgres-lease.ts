@@ -118,6 +118,11 @@ export class Lease {
     return true;
   }
 
+  /** True when the lease is lost or its own deadline has passed (what assertOwned throws for). */
+  get lapsed(): boolean {
+    return this.lostError !== undefined || (!this.paused && performance.now() >= this.deadline);
+  }
+
   /** Throws the handle's not-owner error when the lease is lost or its own deadline has passed. */
   assertOwned(): void {
     if (this.lostError) throw this.lostError;
@@ -196,8 +201,10 @@ export class Lease {
 
   /** Stops renewing and lets the next contender in at once (when still ours). */
   async release(): Promise<void> {
+    const lapsed = this.lapsed;
     this.stop();
-    if (this.lostError || this.epochValue === 0) return;
+    // Past its own deadline the lease is over for this writer, and the database may not answer (close() must end).
+    if (lapsed || this.epochValue === 0) return;
     await this.conn
       .run((c) => c.query({ name: "grf_lease_release", text: this.sql.release, values: [this.store, this.holder, this.epochValue] }))
       .catch(() => undefined); // unreleased, it simply expires

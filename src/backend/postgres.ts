@@ -25,6 +25,7 @@ import {
   encodeKey,
   utf8Length,
 } from "./postgres-codec.js";
+import { AnswerWatch } from "./postgres-answer-watch.js";
 import { retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
 import { describeTarget, isConnectionFailure, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
 import { Lease, WAIT_POLL_MS, type PostgresLeaseOptions } from "./postgres-lease.js";
@@ -232,6 +233,8 @@ class PostgresStore implements PostgresBackend {
     private readonly data: SerialConnection,
     private readonly leaseConn: SerialConnection | undefined,
     private readonly leaseHolder: Lease | undefined,
+    /** A writer's watch over statements whose answer never comes (postgres-answer-watch.ts). */
+    private readonly answerWatch: AnswerWatch | undefined,
     private readonly maxValueBytes: number,
     private readonly maxStatementBytes: number,
     tablesExist: boolean,
@@ -469,6 +472,7 @@ class PostgresStore implements PostgresBackend {
     this.closing ??= (async () => {
       // After queued work: the last write must land while the lease is still ours.
       await this.data.close();
+      this.answerWatch?.stop(); // after the last statement: close() waits for it, so a hung one must still end
       await this.leaseHolder?.release();
       await this.leaseConn?.close();
     })();
@@ -713,7 +717,8 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
       lease = new Lease(leaseConn, sql, opts.store, holder, ttlMs, renewEveryMs, where);
       await lease.acquire(giveUpAt);
     }
-    return new PostgresStore(opts.store, readOnly, target, names, sql, data, leaseConn, lease, maxValueBytes, maxStatementBytes, tablesExist);
+    const watch = lease && leaseConn && new AnswerWatch(data, leaseConn, lease, ttlMs, renewEveryMs);
+    return new PostgresStore(opts.store, readOnly, target, names, sql, data, leaseConn, lease, watch, maxValueBytes, maxStatementBytes, tablesExist);
   } catch (err) {
     await data.close().catch(() => undefined);
     await leaseConn?.close().catch(() => undefined);

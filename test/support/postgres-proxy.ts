@@ -10,6 +10,11 @@ export interface AnswerLosingProxy {
   readonly url: string;
   /** From now on the server's answers are dropped (requests still pass). */
   loseAnswers(): void;
+  /**
+   * From now on, a connection whose client sends a message containing `marker` (e.g. "grf_write_", the data
+   * connection's write statements) gets no more answers, from that message's on; other connections are untouched.
+   */
+  loseAnswersAfter(marker: string): void;
   /** Cuts every connection made so far; connections made after the cut pass everything again. */
   cut(): void;
 }
@@ -27,8 +32,10 @@ export function useAnswerLosingProxies(): (url: string, port?: number) => Promis
     const target = new URL(url);
     const sockets = new Set<Socket>();
     let losing = false;
+    let marker: string | undefined;
     const server = createServer((client) => {
       const upstream = connect(Number(target.port), target.hostname);
+      let thisOneLoses = false;
       for (const s of [client, upstream]) {
         sockets.add(s);
         s.on("error", () => undefined);
@@ -37,9 +44,12 @@ export function useAnswerLosingProxies(): (url: string, port?: number) => Promis
           upstream.destroy();
         });
       }
-      client.on("data", (d) => upstream.write(d));
+      client.on("data", (d: Buffer) => {
+        if (marker !== undefined && d.includes(marker)) thisOneLoses = true;
+        upstream.write(d);
+      });
       upstream.on("data", (d) => {
-        if (!losing) client.write(d);
+        if (!losing && !thisOneLoses) client.write(d);
       });
     });
     servers.push(server);
@@ -49,10 +59,12 @@ export function useAnswerLosingProxies(): (url: string, port?: number) => Promis
     return {
       url: proxied.href,
       loseAnswers: () => void (losing = true),
+      loseAnswersAfter: (m) => void (marker = m),
       cut: () => {
         for (const s of sockets) s.destroy();
         sockets.clear();
         losing = false;
+        marker = undefined;
       },
     };
   };

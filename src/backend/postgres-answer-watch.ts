@@ -1,0 +1,98 @@
+/**
+ * Ends a writer's data statement whose answer will never come. A database host that froze or lost power after
+ * taking a COMMIT, or a network that lost the answer and keeps the socket open, left the statement, the tier's
+ * flush and close() waiting forever: the data connection has no client-side timeout (a big batch may rightly take
+ * longer than any fixed bound). Layer 1.
+ *
+ * Once a statement has run for the lease time, each tick asks the server, on the lease's own connection, what the
+ * data connection's server process is doing (pg_stat_activity). Running (`active`: executing, or waiting for a
+ * lock, which statement_timeout governs) it is left alone. Gone, or idle since the same moment at two ticks while
+ * the client still waits (its answer was lost), the data connection is dropped, and the statement fails as a lost connection:
+ * in doubt when its COMMIT had been sent (postgres.ts `apply`). When the server cannot be asked either, the statement
+ * is dropped once the writer's lease has lapsed by its own clock: whatever the server did with it is settled there,
+ * and this writer writes no more.
+ */
+import type { Lease } from "./postgres-lease.js";
+import type { SerialConnection } from "./postgres-connection.js";
+
+const ACTIVITY_SQL = "SELECT state, state_change::text AS changed FROM pg_stat_activity WHERE pid = $1";
+
+/** What the server says of a session: gone, idle (any idle state, since `changed`), busy, or unknown (not asked). */
+type Seen = { readonly is: "gone" | "busy" | "unknown" } | { readonly is: "idle"; readonly changed: string };
+
+export class AnswerWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private probing = false;
+  /** When the watched statement's session was last seen going idle (pg_stat_activity.state_change). */
+  private idleSince: string | undefined;
+  private watched: number | undefined;
+
+  constructor(
+    private readonly data: SerialConnection,
+    private readonly leaseConn: SerialConnection,
+    private readonly lease: Lease,
+    /** How long a statement runs before the server is asked about it. */
+    private readonly patienceMs: number,
+    tickMs: number,
+  ) {
+    this.timer = setInterval(() => void this.tick(), tickMs);
+    this.timer.unref(); // a watch alone never keeps a process alive
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private async tick(): Promise<void> {
+    const since = this.data.busySince;
+    if (this.probing || since === undefined || performance.now() - since < this.patienceMs) return;
+    if (this.watched !== since) {
+      this.watched = since;
+      this.idleSince = undefined;
+    }
+    const pid = this.data.backendPid;
+    this.probing = true;
+    let seen: Seen;
+    try {
+      seen = pid === undefined ? { is: "unknown" } : await this.ask(pid);
+    } finally {
+      this.probing = false;
+    }
+    if (this.data.busySince !== since) return; // answered meanwhile
+    // Idle once may be a batch between two of its statements; idle since the same moment a tick later is not.
+    const idleBefore = this.idleSince;
+    this.idleSince = seen.is === "idle" ? seen.changed : undefined;
+    const hung =
+      seen.is === "gone" || (seen.is === "idle" && seen.changed === idleBefore) || (seen.is === "unknown" && this.lease.lapsed);
+    if (hung) this.data.reset();
+  }
+
+  /** Asks the server; no answer within the patience (a connection being opened waits up to connectTimeoutMs) is unknown. */
+  private async ask(pid: number): Promise<Seen> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Seen>((resolve) => {
+      timer = setTimeout(() => resolve({ is: "unknown" }), this.patienceMs);
+    });
+    try {
+      return await Promise.race([this.askNow(pid), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async askNow(pid: number): Promise<Seen> {
+    try {
+      const r = await this.leaseConn.run((c) =>
+        c.query<{ state: string | null; changed: string | null }>({ text: ACTIVITY_SQL, values: [pid] }),
+      );
+      const row = r.rows[0];
+      if (row === undefined) return { is: "gone" };
+      // NULL: a session this role may not see (it is its own, so this should not happen): nothing to go by.
+      if (row.state === null || row.changed === null) return { is: "unknown" };
+      return row.state.startsWith("idle") ? { is: "idle", changed: row.changed } : { is: "busy" };
+    } catch {
+      return { is: "unknown" }; // the lease's connection recovers by itself (its renewals reset it)
+    }
+  }
+}

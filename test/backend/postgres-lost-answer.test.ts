@@ -1,0 +1,78 @@
+/**
+ * A PostgreSQL write whose answer never comes (the database host froze or lost power after taking the COMMIT; here a
+ * proxy that drops the answers and keeps the socket open) settles as in doubt instead of waiting forever: the
+ * writer's answer watch (src/backend/postgres-answer-watch.ts) asks the server about the data connection's session
+ * once a statement has run for the lease time, and drops the connection when the session is idle (its answer was
+ * lost) or when the server cannot be asked and the lease has lapsed. Before, flush() and close() never settled.
+ */
+import { describe, expect, it } from "vitest";
+import { StorageError } from "../../src/errors.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { useBackends, useTestDatabase } from "../support/postgres-db.js";
+import { useAnswerLosingProxies } from "../support/postgres-proxy.js";
+import { sleep } from "../support/wait.js";
+
+const database = useTestDatabase();
+const proxies = useAnswerLosingProxies();
+const open = useBackends(database, "lost-answer");
+
+/** The settled outcome of `p`, as the error it rejected with (or "resolved"). */
+function outcome(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => "resolved",
+    (err: unknown) => err,
+  );
+}
+
+describe("a PostgreSQL write whose answer never comes", () => {
+  it("only the data connection lost it (the lease renews on): flush rejects in doubt, and the value is stored", async () => {
+    const db = await database();
+    const proxy = await proxies(db.url);
+    const backend = await open({ url: proxy.url, lease: { ttlMs: 1_000 }, connectTimeoutMs: 2_000 });
+    const kv = kvStorage<number>(backend, { name: "kv", debounceMs: 60_000 });
+    kv.save("a", 1);
+    await kv.flush();
+    proxy.loseAnswersAfter("grf_write_");
+    kv.save("b", 2);
+    const err = await outcome(kv.flush());
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe("backend-error");
+    expect((err as StorageError).details).toMatchObject({ inDoubt: true });
+    // The server committed it (only its answer was lost); the handle still owns the store and reads it back.
+    expect(backend.lease).toBeDefined();
+    expect(await backend.read("b")).toBeDefined();
+    proxy.cut();
+  }, 30_000);
+
+  it("every answer lost (the server cannot be asked either): flush rejects once the lease has lapsed, and close ends", async () => {
+    const db = await database();
+    const proxy = await proxies(db.url);
+    const backend = await open({ url: proxy.url, lease: { ttlMs: 1_000 }, connectTimeoutMs: 2_000 });
+    const kv = kvStorage<number>(backend, { name: "kv", debounceMs: 60_000 });
+    kv.save("a", 1);
+    await kv.flush();
+    proxy.loseAnswers();
+    kv.save("b", 2);
+    const err = await outcome(kv.flush());
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).details).toMatchObject({ inDoubt: true });
+    expect(await outcome(backend.close())).toBe("resolved");
+  }, 30_000);
+
+  it("a statement the server is still running (waiting for a lock for three lease times) is left to finish", async () => {
+    const db = await database();
+    const backend = await open({ lease: { ttlMs: 1_000 } });
+    const kv = kvStorage<number>(backend, { name: "kv", debounceMs: 60_000 });
+    kv.save("a", 1);
+    await kv.flush();
+    const raw = await db.raw();
+    await raw.query("BEGIN");
+    await raw.query(`LOCK TABLE "${db.schema}".graphrefly_storage IN ACCESS EXCLUSIVE MODE`);
+    kv.save("b", 2);
+    const flushed = outcome(kv.flush());
+    await sleep(3_000); // the write waits for the lock meanwhile, as the server says (pg_stat_activity: active)
+    await raw.query("COMMIT");
+    expect(await flushed).toBe("resolved");
+    expect(await backend.read("b")).toBeDefined();
+  }, 30_000);
+});

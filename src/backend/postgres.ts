@@ -184,7 +184,9 @@ function connectionInput(opts: PostgresBackendOptions): ConnectionInput {
 function clientConfig(input: ConnectionInput, extra: ClientConfig, readOnly: boolean): ClientConfig {
   const base: ClientConfig = "url" in input ? { connectionString: input.url } : { ...input.connection };
   const options = readOnly ? `${base.options ? `${base.options} ` : ""}-c default_transaction_read_only=on` : base.options;
-  return { application_name: "graphrefly-storage", ...base, ...extra, ...(options === undefined ? {} : { options }) };
+  // TCP keepalive: a connection to a host that died while its answer was awaited ends when the probes go unanswered.
+  const defaults: ClientConfig = { application_name: "graphrefly-storage", keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
+  return { ...defaults, ...base, ...extra, ...(options === undefined ? {} : { options }) };
 }
 
 /**

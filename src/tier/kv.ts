@@ -28,6 +28,13 @@ export class KvCore<T> extends KeyedTierCore<T> {
    * fill maxPendingBytes). Values put back after a failed flush have none here: they count until the next flush.
    */
   private readonly pendingWeights = new Map<string, number>();
+  /**
+   * Puts accepted so far, and the count when each pending value was put: a delete queued behind a flush in flight
+   * drops, when it runs, only the pending values put before it was called (a value saved after the call wins).
+   * Values put back after a failed flush have none here: they were put before any delete still to run.
+   */
+  private puts = 0;
+  private readonly pendingPutAt = new Map<string, number>();
 
   put(key: string, value: T): void {
     const replaced = this.selfWeighing && this.pending.has(key) ? this.pendingWeights.get(key) : undefined;
@@ -38,17 +45,28 @@ export class KvCore<T> extends KeyedTierCore<T> {
       this.pendingWeights.set(key, weight);
     }
     this.pending.set(key, value);
+    this.pendingPutAt.set(key, ++this.puts);
     this.stats.pendingEntries = this.pending.size;
     this.accepted(1, weight);
   }
 
+  /** Drops the pending value of `key` unless it was put after the delete called when `puts` was `asOf`. */
+  private dropPendingAsOf(key: string, asOf: number): void {
+    const at = this.pendingPutAt.get(key);
+    if (at !== undefined && at > asOf) return;
+    this.pending.delete(key);
+    this.pendingPutAt.delete(key);
+  }
+
   protected override takePending(): Map<string, T> | undefined {
     this.pendingWeights.clear(); // the taken values' weights settle with their flush
+    this.pendingPutAt.clear();
     return super.takePending();
   }
 
   protected override clearPending(): void {
     this.pendingWeights.clear();
+    this.pendingPutAt.clear();
     super.clearPending();
   }
 
@@ -134,6 +152,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
     try {
       this.assertWritable();
       const weight = this.deleteRoom([key]);
+      const asOf = this.puts;
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
@@ -142,7 +161,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
             } catch (err) {
               throw asStorageError(err, `delete of "${key}" in storage tier "${this.name}" failed`, { tier: this.name });
             }
-            this.pending.delete(key);
+            this.dropPendingAsOf(key, asOf);
             this.stats.pendingEntries = this.pending.size;
           }.call(this),
         ),
@@ -163,6 +182,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
       const ops: BatchOp[] = keys.map((key) => ({ op: "delete", key }));
       if (ops.length === 0) return Promise.resolve();
       const weight = this.deleteRoom(keys);
+      const asOf = this.puts;
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
@@ -172,7 +192,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
             } catch (err) {
               throw asStorageError(err, `delete of ${ops.length} keys in storage tier "${this.name}" failed`, { tier: this.name });
             }
-            for (const key of keys) this.pending.delete(key);
+            for (const key of keys) this.dropPendingAsOf(key, asOf);
             this.stats.pendingEntries = this.pending.size;
           }.call(this),
         ),

@@ -9,7 +9,8 @@ import { StoreActor } from "../src/engine/actor.js";
 import type { ActorJob } from "../src/engine/jobs.js";
 import type { CommitWatcherDefinition } from "../src/engine/commit-watchers.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
-import { isRequestsMessage, isWritesMessage, unpackWrites, type ActorOptions } from "../src/engine/protocol.js";
+import { isRequestsMessage, isWritesMessage, unpackWrites, type ActorOptions, type HostActorResult } from "../src/engine/protocol.js";
+import { serializeError } from "../src/errors.js";
 import { answer, portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
 import { actorJobs, commitWatchers } from "./jobs.js";
 
@@ -32,14 +33,19 @@ export interface ActorRegistry {
 export default hostActorWith({ jobs: actorJobs, watchers: commitWatchers });
 
 /** A worker entry whose store actors run `registry` (tests build entries with jobs and watchers of their own). */
-export function hostActorWith(registry: ActorRegistry): (task: HostActorTask) => Promise<string> {
+export function hostActorWith(registry: ActorRegistry): (task: HostActorTask) => Promise<HostActorResult> {
   return (task) => hostActor(task, registry);
 }
 
-async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<string> {
+/**
+ * Runs the store's actor until it shut down, then returns how its drain ended: shutdown()'s answer travels on the
+ * store's port and this result on piscina's, so the main thread may see this first (it then reads the outcome here).
+ */
+async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<HostActorResult> {
   const beat = heartbeat(task);
+  let actor: StoreActor;
   try {
-    const actor = new StoreActor(task.options, registry.jobs, registry.watchers);
+    actor = new StoreActor(task.options, registry.jobs, registry.watchers);
     expose(actor, portEndpoint(task.port));
     // Batches of ops travel outside comlink (writes alone unanswered, requests answered by one ResultsMessage); on
     // its port, handed to the actor synchronously, so in mailbox order with its calls.
@@ -52,7 +58,7 @@ async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<
     if (beat) clearInterval(beat);
   }
   task.port.close();
-  return "closed";
+  return actor.drainError === undefined ? { closed: true } : { closed: true, drainError: serializeError(actor.drainError) };
 }
 
 /**

@@ -87,6 +87,11 @@ export class StoreActor implements ActorApi {
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
+  /**
+   * Why shutdown() rejected (a tier's final drain, the backend's close), for the hosting task to return too: its
+   * answer and the task's end travel on different ports, and the task's end may arrive first.
+   */
+  drainError: unknown;
 
   constructor(
     private readonly options: ActorOptions,
@@ -482,6 +487,7 @@ export class StoreActor implements ActorApi {
         firstError ??= err;
       }
       this.backend = undefined;
+      this.drainError = firstError;
       setImmediate(() => this.resolveClosed()); // after this answer has been posted
       if (firstError !== undefined) throw firstError;
     }));

@@ -11,6 +11,7 @@ import { CodecError, StorageError, deserializeError, serializeError } from "../e
 import { findColumns } from "./codecs.js";
 import {
   REQUESTS_MESSAGE,
+  isHostActorResult,
   isResultsMessage,
   packWrites,
   type ActorApi,
@@ -149,6 +150,7 @@ export class StoreConnection {
     });
     port1.unref();
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
+    this.counters.set("failingTiers", 0); // a gauge of the actor now running: a lost one's failing tiers are not its own
     const run = { port: port2, options: { ...this.options, counters: this.counters.buffer }, heartbeatMs: this.heartbeatMs };
     const task = this.restartGate.then(() => this.pool.run(run, { transferList: [port2] }) as Promise<unknown>);
     this.task = task;
@@ -575,8 +577,12 @@ export class StoreConnection {
     } catch (err) {
       const death: unknown = this.deathError; // set by die() while this call waited
       if (err !== death) drainFailure = { error: err }; // a tier's drain failed; the actor ends anyway
-      else if (err instanceof StorageError && err.code === "closed") return; // the actor finished first
-      else throw err;
+      else if (err instanceof StorageError && err.code === "closed") {
+        // The hosting task ended before the answer arrived (another port): its result says how the drain ended.
+        const result: unknown = await this.task.catch(() => undefined);
+        if (isHostActorResult(result) && result.drainError !== undefined) throw deserializeError(result.drainError);
+        return;
+      } else throw err;
     }
     await this.task.catch(() => undefined); // the hosting task returns once the actor released the store
     this.die(this.shutDown()); // now, not a few ticks later: calls after close() resolved fail with closed

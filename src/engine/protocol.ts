@@ -268,3 +268,16 @@ export interface ActorApi {
   runJob(name: string, args: unknown): Promise<unknown>;
   shutdown(): Promise<void>;
 }
+
+/**
+ * What the hosting piscina task returns once its actor shut down: why the drain failed, if it did. The answer to
+ * shutdown() says the same on the store's port, but the task's end (piscina's port) may reach the main thread first.
+ */
+export interface HostActorResult {
+  readonly closed: true;
+  readonly drainError?: SerializedError;
+}
+
+export function isHostActorResult(v: unknown): v is HostActorResult {
+  return typeof v === "object" && v !== null && (v as { closed?: unknown }).closed === true;
+}

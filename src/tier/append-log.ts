@@ -38,6 +38,11 @@ interface Bucket<T> {
    * Only these: segments the retry writes beyond them take fresh numbers (a later flush may already own the next).
    */
   segments?: number[];
+  /**
+   * Array layout: the stored array a failed flush appended this bucket's entries to. Its retry appends to the same
+   * array instead of reading the store again, which may already hold the entries (a write whose answer was lost).
+   */
+  base?: unknown[];
 }
 
 type Batch<T> = Map<string, Bucket<T>>;
@@ -213,9 +218,13 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     const codec = this.codec!;
     const fresh = bucket.chunks.flatMap((c) => c.entries ?? []);
     if (this.mode === "overwrite") return codec.encode(fresh);
-    const raw = (yield readValue(this.backend, key)) as Uint8Array | undefined;
-    const existing = raw === undefined ? [] : codec.decode(raw);
-    if (!Array.isArray(existing)) throw new TypeError(`append-log key "${key}" does not hold an array`);
+    let existing: unknown = bucket.base;
+    if (existing === undefined) {
+      const raw = (yield readValue(this.backend, key)) as Uint8Array | undefined;
+      existing = raw === undefined ? [] : codec.decode(raw);
+      if (!Array.isArray(existing)) throw new TypeError(`append-log key "${key}" does not hold an array`);
+      bucket.base = existing; // kept by restore() with the bucket: a retry appends to what this attempt read
+    }
     return codec.encode([...(existing as T[]), ...fresh]);
   }
 

@@ -1,0 +1,51 @@
+/**
+ * An append-log tier in the "array" layout retried a flush whose commit answer was lost by reading the stored array
+ * again and appending the batch to it: when the lost commit had landed, the entries were stored twice ([1, 2, 2])
+ * (review). The retry now appends to the array the failed attempt read.
+ */
+import { describe, expect, it } from "vitest";
+import { appendLogStorage } from "../../src/tier/append-log.js";
+import { StorageError } from "../../src/errors.js";
+import { useBackends, useTestDatabase } from "../support/postgres-db.js";
+import { useAnswerLosingProxies } from "../support/postgres-proxy.js";
+import { errorOf, until } from "../support/wait.js";
+
+const database = useTestDatabase();
+const proxies = useAnswerLosingProxies();
+const open = useBackends(database, "append-array-doubt");
+
+async function storedArray(store: string, key: string): Promise<unknown> {
+  const db = await database();
+  const raw = await db.raw();
+  const r = await raw.query<{ v: string }>(
+    `SELECT convert_from(v, 'UTF8') AS v FROM "${db.schema}".graphrefly_storage WHERE store = $1 AND k = $2`,
+    [store, key],
+  );
+  return r.rows[0] === undefined ? undefined : JSON.parse(r.rows[0].v);
+}
+
+describe("array-layout append-log after a commit whose answer was lost", () => {
+  it("stores each entry once when the retry runs", async () => {
+    const db = await database();
+    const proxy = await proxies(db.url);
+    const backend = await open({ url: proxy.url, lease: { ttlMs: 30_000 } });
+    const log = appendLogStorage<number>(backend, { name: "log", layout: "array", debounceMs: 60_000 });
+    log.appendEntries([1]);
+    await log.flush();
+    proxy.loseAnswersAfter("grf_write_"); // the data connection's next write is answered no more
+    log.appendEntries([2]);
+    const flushing = errorOf(() => log.flush());
+    await until(async () => JSON.stringify(await storedArray(backend.store, "log")) === "[1,2]", "the commit landed", {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    proxy.cut();
+    const err = await flushing;
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).details.inDoubt).toBe(true);
+    log.appendEntries([3]);
+    await log.flush(); // the retry, with an entry appended since
+    expect((await log.loadEntries()).entries).toEqual([1, 2, 3]);
+    expect(await storedArray(backend.store, "log")).toEqual([1, 2, 3]);
+  });
+});

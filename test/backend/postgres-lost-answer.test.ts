@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { useBackends, useTestDatabase } from "../support/postgres-db.js";
-import { useAnswerLosingProxies } from "../support/postgres-proxy.js";
+import { useAnswerLosingProxies, type AnswerLosingProxy } from "../support/postgres-proxy.js";
 import { sleep } from "../support/wait.js";
 
 const database = useTestDatabase();
@@ -24,17 +24,23 @@ function outcome(p: Promise<unknown>): Promise<unknown> {
   );
 }
 
+/** A writer (lease 1 s) behind a proxy that `lose`s answers right before it flushes a second value; the flush's outcome. */
+async function writeLosingAnswers(lose: (proxy: AnswerLosingProxy) => void) {
+  const db = await database();
+  const proxy = await proxies(db.url);
+  const backend = await open({ url: proxy.url, lease: { ttlMs: 1_000 }, connectTimeoutMs: 2_000 });
+  const kv = kvStorage<number>(backend, { name: "kv", debounceMs: 60_000 });
+  kv.save("a", 1);
+  await kv.flush();
+  lose(proxy);
+  kv.save("b", 2);
+  return { proxy, backend, flushed: outcome(kv.flush()) };
+}
+
 describe("a PostgreSQL write whose answer never comes", () => {
   it("only the data connection lost it (the lease renews on): flush rejects in doubt, and the value is stored", async () => {
-    const db = await database();
-    const proxy = await proxies(db.url);
-    const backend = await open({ url: proxy.url, lease: { ttlMs: 1_000 }, connectTimeoutMs: 2_000 });
-    const kv = kvStorage<number>(backend, { name: "kv", debounceMs: 60_000 });
-    kv.save("a", 1);
-    await kv.flush();
-    proxy.loseAnswersAfter("grf_write_");
-    kv.save("b", 2);
-    const err = await outcome(kv.flush());
+    const { proxy, backend, flushed } = await writeLosingAnswers((p) => p.loseAnswersAfter("grf_write_"));
+    const err = await flushed;
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe("backend-error");
     expect((err as StorageError).details).toMatchObject({ inDoubt: true });
@@ -45,15 +51,8 @@ describe("a PostgreSQL write whose answer never comes", () => {
   }, 30_000);
 
   it("every answer lost (the server cannot be asked either): flush rejects once the lease has lapsed, and close ends", async () => {
-    const db = await database();
-    const proxy = await proxies(db.url);
-    const backend = await open({ url: proxy.url, lease: { ttlMs: 1_000 }, connectTimeoutMs: 2_000 });
-    const kv = kvStorage<number>(backend, { name: "kv", debounceMs: 60_000 });
-    kv.save("a", 1);
-    await kv.flush();
-    proxy.loseAnswers();
-    kv.save("b", 2);
-    const err = await outcome(kv.flush());
+    const { backend, flushed } = await writeLosingAnswers((p) => p.loseAnswers());
+    const err = await flushed;
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).details).toMatchObject({ inDoubt: true });
     expect(await outcome(backend.close())).toBe("resolved");

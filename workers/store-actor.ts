@@ -10,7 +10,6 @@ import type { ActorJob } from "../src/engine/jobs.js";
 import type { CommitWatcherDefinition } from "../src/engine/commit-watchers.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
 import { isRequestsMessage, isWritesMessage, unpackWrites, type ActorOptions, type HostActorResult } from "../src/engine/protocol.js";
-import { serializeError } from "../src/errors.js";
 import { answer, portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
 import { actorJobs, commitWatchers } from "./jobs.js";
 
@@ -58,7 +57,7 @@ async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<
     if (beat) clearInterval(beat);
   }
   task.port.close();
-  return actor.drainError === undefined ? { closed: true } : { closed: true, drainError: serializeError(actor.drainError) };
+  return actor.hostResult();
 }
 
 /**

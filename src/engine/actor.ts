@@ -30,6 +30,7 @@ import {
   type ActorEvent,
   type ActorOptions,
   type ApplyResult,
+  type HostActorResult,
   type Op,
   type OpResult,
   type ScanPage,
@@ -91,7 +92,12 @@ export class StoreActor implements ActorApi {
    * Why shutdown() rejected (a tier's final drain, the backend's close), for the hosting task to return too: its
    * answer and the task's end travel on different ports, and the task's end may arrive first.
    */
-  drainError: unknown;
+  private drainError: unknown;
+
+  /** What the hosting task returns once the actor closed: how shutdown()'s drain ended. */
+  hostResult(): HostActorResult {
+    return this.drainError === undefined ? { closed: true } : { closed: true, drainError: serializeError(this.drainError) };
+  }
 
   constructor(
     private readonly options: ActorOptions,

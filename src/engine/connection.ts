@@ -456,7 +456,9 @@ export class StoreConnection {
     const epoch = this.epoch;
     this.hold();
     const settle = (): void => this.release(epoch);
-    const p = Promise.race([fn(), this.death]);
+    const answer = fn();
+    answer.catch(() => undefined); // an answer arriving after the actor's death (which won the race) is nobody's
+    const p = Promise.race([answer, this.death]);
     p.then(settle, settle);
     return p;
   }

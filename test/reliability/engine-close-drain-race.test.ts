@@ -26,6 +26,7 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 async function withBusyMainThread<T>(p: Promise<T>): Promise<T> {
   let settled = false;
   const done = p.finally(() => (settled = true));
+  done.catch(() => undefined); // it may reject while the loop still runs; the caller reads it when returned
   while (!settled) {
     await new Promise((r) => setImmediate(r));
     Atomics.wait(sleeper, 0, 0, 5);

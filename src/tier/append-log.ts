@@ -29,7 +29,10 @@ import type {
 } from "./types.js";
 
 /** Entries buffered by one append call, or one segment encoded on the main thread (custom codec in engine mode). */
-type Chunk<T> = { entries: T[]; bytes?: undefined; count: number } | { entries?: undefined; bytes: Uint8Array; count: number };
+/** `write`: the number of the append call that offered the entries (a refusal of them is dated by it, see core.ts). */
+type Chunk<T> =
+  | { entries: T[]; bytes?: undefined; count: number; write?: number }
+  | { entries?: undefined; bytes: Uint8Array; count: number };
 
 interface Bucket<T> {
   chunks: Chunk<T>[];
@@ -105,9 +108,10 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
 
   /** `entrySize`: an entry's estimated bytes (the value check's walk), else the tier's average weighs it. */
   private take(bucket: string, entries: readonly T[], entrySize: number): void {
-    this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length });
+    const write = this.nextWrite();
+    this.bucket(bucket).chunks.push({ entries: [...entries], count: entries.length, write });
     this.stats.pendingEntries += entries.length;
-    this.accepted(entries.length, entriesWeight(1, entries.length, this.entrySizeOr(entrySize)));
+    this.accepted(entries.length, entriesWeight(1, entries.length, this.entrySizeOr(entrySize)), write);
   }
 
   /** An entry's estimated bytes, else (nothing walked it) the tier's average. */
@@ -164,7 +168,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     try {
       for (const [key, bucket] of batch) {
         // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
-        const joint = dropUnencodable(bucket, this.codec, (err) => this.refuse(err));
+        const joint = dropUnencodable(bucket, this.codec, (err, write) => this.refuse(err, write ?? this.oldestInBatch));
         const segments = encodeChunks(bucket.chunks, this.codec, joint);
         if (segments.length === 0) continue;
         encodings.set(key, segments);
@@ -333,7 +337,7 @@ async function writeCompaction(backend: StorageBackend, ops: BatchOp[]): Promise
 function dropUnencodable<T>(
   bucket: Bucket<T>,
   codec: Codec<readonly T[]> | undefined,
-  refuse: (err: Error) => void,
+  refuse: (err: Error, write: number | undefined) => void,
 ): Uint8Array | undefined {
   if (!codec) return undefined;
   const entries = bucket.chunks.flatMap((c) => c.entries ?? []);
@@ -349,7 +353,7 @@ function dropUnencodable<T>(
       codec.encode(c.entries);
       return true;
     } catch (err) {
-      refuse(err as Error);
+      refuse(err as Error, c.write);
       return false;
     }
   });

@@ -21,6 +21,22 @@ import { RoomQueue } from "./room.js";
 
 const noop = (): void => {};
 
+/** A write refused for good: its number (see `refuse`), and the count of flush calls when a flush first reported it. */
+interface Refusal {
+  readonly error: Error;
+  write: number;
+  reportedAt: number | undefined;
+}
+
+/** What one flush (or close) answers for: the writes offered before its call, numbered up to `asOf`. */
+interface FlushCall {
+  readonly asOf: number;
+  readonly call: number;
+}
+
+/** Refusal records kept at most: more are merged (see `refuse`). */
+const MAX_REFUSAL_RECORDS = 64;
+
 export abstract class TierCore<Batch> {
   readonly name: string;
   readonly debounceMs: number | undefined;
@@ -33,11 +49,17 @@ export abstract class TierCore<Batch> {
   private closed = false;
   /** The close in progress: a flush() meanwhile joins it. */
   private closing: Promise<void> | undefined;
-  /** Refusals so far, how many a flush() already reported, and which error reports them (see `refuse`). */
-  private refusals = 0;
-  private reportedRefusals = 0;
-  private unreportedRefusal: Error | undefined;
-  private lastRefusal: Error | undefined;
+  /**
+   * Writes offered so far, numbering them: a flush answers for the writes offered before its call (`refuse`). The
+   * oldest write not yet taken by a flush, and the oldest of the batch being written (undefined: none).
+   */
+  private offered = 0;
+  private oldestUntaken: number | undefined;
+  private oldestTaken = 0;
+  /** Refusals not yet reported, and those reported while a flush called before the report still runs. */
+  private refusals: Refusal[] = [];
+  private flushCalls = 0;
+  private flushesRunning = 0;
   private deferredFlush = false;
   /**
    * Set by a store actor's group commit (src/engine/group-commit.ts): triggered flushes wait for its
@@ -278,10 +300,11 @@ export abstract class TierCore<Batch> {
   }
 
   /**
-   * Call after `k` writes weighing `bytes` were accepted into pending: applies the compactEvery / sync-through /
-   * debounce rule. While failing, the retry timer flushes instead (a save does not retry at once).
+   * Call after `k` writes weighing `bytes` were accepted into pending (`write`: the call's number, when the tier
+   * took one to keep with them): applies the compactEvery / sync-through / debounce rule. While failing, the retry timer flushes instead (a save does not retry at once).
    */
-  protected accepted(k: number, bytes: number): void {
+  protected accepted(k: number, bytes: number, write = this.nextWrite()): void {
+    this.oldestUntaken ??= write;
     if (this.selfWeighing) this.weigh(bytes, k);
     const prev = this.count;
     this.count += k;
@@ -374,6 +397,9 @@ export abstract class TierCore<Batch> {
   private runOnce(): void | Promise<void> {
     this.clearRetry();
     const batch = this.takePending();
+    const oldest = this.oldestUntaken ?? this.offered;
+    this.oldestUntaken = undefined;
+    this.oldestTaken = oldest;
     if (batch === undefined) {
       this.settleUntaken();
       if (this.failing) this.recovered(); // nothing left to write (rolled back)
@@ -404,6 +430,7 @@ export abstract class TierCore<Batch> {
       if (this.epoch === epoch) {
         this.untakenBytes += takenBytes;
         this.untakenEntries += takenEntries;
+        this.oldestUntaken = Math.min(oldest, this.oldestUntaken ?? oldest);
       } else this.settle(takenBytes, takenEntries);
       const entering = !this.failing;
       this.failing = true;
@@ -451,30 +478,59 @@ export abstract class TierCore<Batch> {
     }
   }
 
+  /** Numbers the write being offered now. */
+  protected nextWrite(): number {
+    return ++this.offered;
+  }
+
+  /** How many writes were offered so far: a write numbered above it was offered later. */
+  protected get writesOffered(): number {
+    return this.offered;
+  }
+
+  /** The number of the oldest write in the batch being written: a refusal found in it is dated no later. */
+  protected get oldestInBatch(): number {
+    return this.oldestTaken;
+  }
+
   /**
    * A write this tier accepted can never be stored (the codec refuses its value, the backend its key): it is
-   * dropped, onError hears it now, and the next flush() rejects with it. Whichever flush found it, a background
-   * one nobody awaits (sync-through, debounce timer, compactEvery) included, so no flush resolves while a value
-   * accepted before it was not stored.
+   * dropped, onError hears it now, and flush() rejects with it: every flush called after the write was offered and
+   * before a flush reported it, a background one nobody awaits (sync-through, debounce timer, compactEvery)
+   * included, so no flush resolves while a value offered before its call was not stored. A flush called before
+   * the write does not answer for it. `write`: the refused write's number when it was accepted earlier (refused in
+   * a batch: its own number, else the batch's oldest); by default a write offered now.
    */
-  refuse(err: Error): void {
-    this.refusals++;
-    this.unreportedRefusal ??= err;
-    this.lastRefusal = err;
+  refuse(err: Error, write = this.nextWrite()): void {
+    const last = this.refusals[this.refusals.length - 1];
+    if (this.refusals.length < MAX_REFUSAL_RECORDS || last === undefined) this.refusals.push({ error: err, write, reportedAt: undefined });
+    else {
+      // Bounded memory under a flood of refusals: merged on the side of reporting more, never less.
+      last.write = Math.min(last.write, write);
+      last.reportedAt = undefined;
+    }
     this.stats.lastError = describeError(err);
     this.report(err);
   }
 
+  /** Opens a flush's account: the writes it answers for are those offered before now. Close it with `settled`. */
+  private flushCall(): FlushCall {
+    this.flushesRunning++;
+    return { asOf: this.offered, call: ++this.flushCalls };
+  }
+
   /**
-   * Throws when a refusal happened since `since` (the count already reported when the flush was called). Every
-   * flush called before a refusal was reported rejects with it (concurrent flushes alike); later ones do not.
+   * Ends a flush's account, throwing the refusal it answers for: a write offered before its call, refused and not
+   * reported before the call (concurrent flushes alike reject with it; later ones do not). A flush that `failed`
+   * rejects with its own error: its refusals stay unreported, for the next flush.
    */
-  private throwRefusals(since: number): void {
-    if (this.refusals === since) return;
-    const err = this.unreportedRefusal ?? (this.lastRefusal as Error);
-    this.unreportedRefusal = undefined;
-    this.reportedRefusals = this.refusals;
-    throw err;
+  private settled(f: FlushCall, failed = false): void {
+    const answerable = (r: Refusal): boolean => r.write <= f.asOf && (r.reportedAt === undefined || r.reportedAt >= f.call);
+    const found = failed ? undefined : this.refusals.find(answerable);
+    if (found !== undefined) for (const r of this.refusals) if (r.write <= f.asOf) r.reportedAt ??= this.flushCalls;
+    // A reported refusal matters only to flushes called before the report: once none runs, it is gone.
+    if (--this.flushesRunning === 0 && this.refusals.length > 0) this.refusals = this.refusals.filter((r) => r.reportedAt === undefined);
+    if (found !== undefined) throw found.error;
   }
 
   protected report(err: Error): void {
@@ -496,12 +552,22 @@ export abstract class TierCore<Batch> {
   flush(): Promise<void> {
     // Everything accepted before this call is in the close's drain: it settles as that does.
     if (this.closing) return this.closing;
-    const since = this.reportedRefusals;
+    if (this.closed) return handled(Promise.reject(this.closedError()));
+    const call = this.flushCall();
+    const failed = (err: unknown): never => {
+      this.settled(call, true);
+      throw err;
+    };
+    let r: void | Promise<void>;
     try {
-      if (this.closed) throw this.closedError();
-      const r = this.flushNow();
-      if (r) return handled(r.then(() => this.throwRefusals(since)));
-      this.throwRefusals(since);
+      r = this.flushNow();
+    } catch (err) {
+      this.settled(call, true);
+      return handled(Promise.reject(err));
+    }
+    if (r) return handled(r.then(() => this.settled(call), failed));
+    try {
+      this.settled(call);
       return Promise.resolve();
     } catch (err) {
       return handled(Promise.reject(err));
@@ -513,6 +579,7 @@ export abstract class TierCore<Batch> {
     this.epoch++;
     this.clearTimer();
     this.clearPending();
+    this.oldestUntaken = undefined;
     this.settleUntaken();
   }
 
@@ -535,8 +602,13 @@ export abstract class TierCore<Batch> {
   }
 
   private async closeOnce(): Promise<void> {
-    const since = this.reportedRefusals;
-    await this.flushNow();
+    const call = this.flushCall();
+    try {
+      await this.flushNow();
+    } catch (err) {
+      this.settled(call, true);
+      throw err;
+    }
     this.clearTimer();
     this.clearRetry();
     this.closed = true;
@@ -549,7 +621,7 @@ export abstract class TierCore<Batch> {
     this.drainWaiters = [];
     for (const w of waiters) w.resolve();
     // A refusal no flush reported yet: closing cannot fix it, but the caller must hear it.
-    this.throwRefusals(since);
+    this.settled(call);
   }
 
   get isClosed(): boolean {

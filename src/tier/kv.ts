@@ -29,12 +29,19 @@ export class KvCore<T> extends KeyedTierCore<T> {
    */
   private readonly pendingWeights = new Map<string, number>();
   /**
-   * Puts accepted so far, and the count when each pending value was put: a delete queued behind a flush in flight
+   * The number of the write (`nextWrite`) that put each pending value: a delete queued behind a flush in flight
    * drops, when it runs, only the pending values put before it was called (a value saved after the call wins).
    * Values put back after a failed flush have none here: they were put before any delete still to run.
    */
-  private puts = 0;
-  private readonly pendingPutAt = new Map<string, number>();
+  private pendingPutAt = new Map<string, number>();
+  /**
+   * For a pending value that replaced others since the last flush took the pending values, the number of the first
+   * of them: a flush called after that one answers for the key's state, so the value's refusal fails it.
+   */
+  private pendingFirstPutAt = new Map<string, number>();
+  /** Both, for the batch being written: its refusals are dated by them (see `refuse`). */
+  private takenPutAt = new Map<string, number>();
+  private takenFirstPutAt = new Map<string, number>();
 
   put(key: string, value: T): void {
     const replaced = this.selfWeighing && this.pending.has(key) ? this.pendingWeights.get(key) : undefined;
@@ -44,10 +51,13 @@ export class KvCore<T> extends KeyedTierCore<T> {
       if (replaced !== undefined) this.superseded(replaced);
       this.pendingWeights.set(key, weight);
     }
+    const write = this.nextWrite();
+    const previous = this.pendingPutAt.get(key);
+    if (previous !== undefined && !this.pendingFirstPutAt.has(key)) this.pendingFirstPutAt.set(key, previous);
     this.pending.set(key, value);
-    this.pendingPutAt.set(key, ++this.puts);
+    this.pendingPutAt.set(key, write);
     this.stats.pendingEntries = this.pending.size;
-    this.accepted(1, weight);
+    this.accepted(1, weight, write);
   }
 
   /** Drops the pending value of `key` unless it was put after the delete called when `puts` was `asOf`. */
@@ -56,23 +66,30 @@ export class KvCore<T> extends KeyedTierCore<T> {
     if (at !== undefined && at > asOf) return;
     this.pending.delete(key);
     this.pendingPutAt.delete(key);
+    this.pendingFirstPutAt.delete(key);
   }
 
   protected override takePending(): Map<string, T> | undefined {
     this.pendingWeights.clear(); // the taken values' weights settle with their flush
+    [this.takenPutAt, this.pendingPutAt] = [this.pendingPutAt, this.takenPutAt];
+    [this.takenFirstPutAt, this.pendingFirstPutAt] = [this.pendingFirstPutAt, this.takenFirstPutAt];
     this.pendingPutAt.clear();
+    this.pendingFirstPutAt.clear();
     return super.takePending();
   }
 
   protected override clearPending(): void {
     this.pendingWeights.clear();
     this.pendingPutAt.clear();
+    this.pendingFirstPutAt.clear();
     super.clearPending();
   }
 
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {
     const { ops, rejected } = encodeAll(batch, this.codec);
-    for (const err of rejected.values()) this.refuse(err);
+    for (const [key, err] of rejected) {
+      this.refuse(err, this.takenFirstPutAt.get(key) ?? this.takenPutAt.get(key) ?? this.oldestInBatch);
+    }
     try {
       if (ops.length > 0) {
         yield* writeOps(this.backend, ops, () => this.epoch !== epoch);
@@ -152,7 +169,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
     try {
       this.assertWritable();
       const weight = this.deleteRoom([key]);
-      const asOf = this.puts;
+      const asOf = this.writesOffered;
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
@@ -182,7 +199,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
       const ops: BatchOp[] = keys.map((key) => ({ op: "delete", key }));
       if (ops.length === 0) return Promise.resolve();
       const weight = this.deleteRoom(keys);
-      const asOf = this.puts;
+      const asOf = this.writesOffered;
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {

@@ -21,6 +21,11 @@ interface PendingSnapshot<T> {
   /** What accepting it weighed (inline tiers: settled at once if a newer record replaces it untaken). */
   weight: number;
   /**
+   * The number of the oldest save this record replaced since a flush last took one (or its own): a flush called
+   * after that save answers for the record's state, so its refusal fails that flush (core.ts `refuse`).
+   */
+  since: number;
+  /**
    * Its encoding, kept from a failed write for the retries: a record does not change once saved (docs/api.md), so
    * the codec's bytes for it cannot either, and a retried baseline is not encoded (megabytes, CPU) again.
    */
@@ -49,11 +54,12 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     // Another key displaces the pending record (the core decides what that owes, see `displacing`).
     if (this.pending && this.pending.key !== key) this.displacing();
     const replaced = this.pending;
-    this.pending = { key, value, weight };
+    const write = this.nextWrite();
+    this.pending = { key, value, weight, since: replaced?.since ?? write };
     this.stats.pendingEntries = 1;
     // The replaced record is no longer held: it must not count toward maxPendingBytes until the next flush.
     if (replaced !== undefined && this.selfWeighing) this.superseded(replaced.weight);
-    this.accepted(1, weight);
+    this.accepted(1, weight, write);
   }
 
   protected takePending(): PendingSnapshot<T> | undefined {
@@ -74,7 +80,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
       bytes = batch.bytes ?? this.codec.encode(batch.value);
     } catch (err) {
       // An unencodable value can never succeed: refused, not kept for a retry.
-      if (isPermanent(err)) return this.refuse(err as Error);
+      if (isPermanent(err)) return this.refuse(err as Error, batch.since);
       this.keep(batch, epoch);
       throw err;
     }

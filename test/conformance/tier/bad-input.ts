@@ -95,6 +95,28 @@ export function badInputCases({ open }: SuiteContext): void {
       expect(h.errors.length).toBe(3);
     });
 
+    it("a value refused after a flush was called fails the next flush, not that one (it answers for earlier writes)", async () => {
+      const h = await open();
+      const kv = h.kv<unknown>({ name: "kv", debounceMs: HELD });
+      const s = h.snapshot<unknown>({ name: "snap", debounceMs: HELD });
+      const log = h.appendLog<unknown>({ name: "log", debounceMs: HELD });
+      kv.save("a", 1);
+      s.save({ v: 1 });
+      log.appendEntries([1]);
+      // On an asynchronous backend these flushes are in flight when the unencodable values come.
+      const flushes = [kv.flush(), s.flush(), log.flush()];
+      kv.save("bad", { n: Number.NaN });
+      s.save({ big: 10n });
+      log.appendEntries([{ n: Number.POSITIVE_INFINITY }]);
+      await Promise.all(flushes);
+      for (const tier of [kv, s, log]) expectCoded(await errorOf(() => tier.flush()), CodecError, "encode-failed");
+      await Promise.all([kv.flush(), s.flush(), log.flush()]); // reported once
+      expect(await kv.load("a")).toBe(1);
+      expect(await s.load()).toEqual({ v: 1 });
+      expect(await entriesOf(log, "log")).toEqual([1]);
+      expect(h.errors.length).toBe(3);
+    });
+
     it("a sync-through save of an unencodable value does not throw; onError gets encode-failed, and so does the next flush", async () => {
       const h = await open();
       const kv = h.kv<unknown>({ name: "kv" });

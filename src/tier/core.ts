@@ -21,10 +21,14 @@ import { RoomQueue } from "./room.js";
 
 const noop = (): void => {};
 
-/** A write refused for good: its number (see `refuse`), and the count of flush calls when a flush first reported it. */
+/**
+ * A write refused for good: its number (see `refuse`; merged records: the oldest and the newest of theirs), and the
+ * count of flush calls when a flush that answered for all of them reported it.
+ */
 interface Refusal {
   readonly error: Error;
   write: number;
+  newest: number;
   reportedAt: number | undefined;
 }
 
@@ -503,10 +507,13 @@ export abstract class TierCore<Batch> {
    */
   refuse(err: Error, write = this.nextWrite()): void {
     const last = this.refusals[this.refusals.length - 1];
-    if (this.refusals.length < MAX_REFUSAL_RECORDS || last === undefined) this.refusals.push({ error: err, write, reportedAt: undefined });
-    else {
-      // Bounded memory under a flood of refusals: merged on the side of reporting more, never less.
+    if (this.refusals.length < MAX_REFUSAL_RECORDS || last === undefined) {
+      this.refusals.push({ error: err, write, newest: write, reportedAt: undefined });
+    } else {
+      // Bounded memory under a flood of refusals: merged on the side of reporting more, never less (a flush that
+      // answers for its oldest write rejects; it counts as reported once one answered for its newest).
       last.write = Math.min(last.write, write);
+      last.newest = Math.max(last.newest, write);
       last.reportedAt = undefined;
     }
     this.stats.lastError = describeError(err);
@@ -527,7 +534,7 @@ export abstract class TierCore<Batch> {
   private settled(f: FlushCall, failed = false): void {
     const answerable = (r: Refusal): boolean => r.write <= f.asOf && (r.reportedAt === undefined || r.reportedAt >= f.call);
     const found = failed ? undefined : this.refusals.find(answerable);
-    if (found !== undefined) for (const r of this.refusals) if (r.write <= f.asOf) r.reportedAt ??= this.flushCalls;
+    if (found !== undefined) for (const r of this.refusals) if (r.newest <= f.asOf) r.reportedAt ??= this.flushCalls;
     // A reported refusal matters only to flushes called before the report: once none runs, it is gone.
     if (--this.flushesRunning === 0 && this.refusals.length > 0) this.refusals = this.refusals.filter((r) => r.reportedAt === undefined);
     if (found !== undefined) throw found.error;

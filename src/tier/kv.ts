@@ -31,7 +31,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
   /**
    * The number of the write (`nextWrite`) that put each pending value: a delete queued behind a flush in flight
    * drops, when it runs, only the pending values put before it was called (a value saved after the call wins).
-   * Values put back after a failed flush have none here: they were put before any delete still to run.
+   * Values put back after a failed flush keep theirs.
    */
   private pendingPutAt = new Map<string, number>();
   /**
@@ -42,6 +42,11 @@ export class KvCore<T> extends KeyedTierCore<T> {
   /** Both, for the batch being written: its refusals are dated by them (see `refuse`). */
   private takenPutAt = new Map<string, number>();
   private takenFirstPutAt = new Map<string, number>();
+  /**
+   * Deletes called and not yet run (queued behind flushes), per key in call order. A flush queued before a delete
+   * may take a value saved after the delete's call: once it committed that value, the delete must leave the key.
+   */
+  private readonly queuedDeletes = new Map<string, QueuedDelete[]>();
 
   put(key: string, value: T): void {
     const replaced = this.selfWeighing && this.pending.has(key) ? this.pendingWeights.get(key) : undefined;
@@ -60,7 +65,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
     this.accepted(1, weight, write);
   }
 
-  /** Drops the pending value of `key` unless it was put after the delete called when `puts` was `asOf`. */
+  /** Drops the pending value of `key` unless it was put after the delete called when `writesOffered` was `asOf`. */
   private dropPendingAsOf(key: string, asOf: number): void {
     const at = this.pendingPutAt.get(key);
     if (at !== undefined && at > asOf) return;
@@ -93,7 +98,10 @@ export class KvCore<T> extends KeyedTierCore<T> {
     try {
       if (ops.length > 0) {
         yield* writeOps(this.backend, ops, () => this.epoch !== epoch);
-        if (this.epoch === epoch) this.committed(ops);
+        if (this.epoch === epoch) {
+          if (this.queuedDeletes.size > 0) this.spareCommitted(ops);
+          this.committed(ops);
+        }
       }
     } catch (err) {
       if (this.epoch === epoch) this.restore(batch, rejected, ops);
@@ -115,9 +123,58 @@ export class KvCore<T> extends KeyedTierCore<T> {
       const bytes = encoded.get(k);
       merged.set(k, bytes === undefined || v instanceof Encoded ? v : (new Encoded(bytes.slice()) as T));
     }
+    for (const k of merged.keys()) this.restoreNumbers(k);
     for (const [k, v] of this.pending) merged.set(k, v);
     this.pending = merged;
     this.stats.pendingEntries = merged.size;
+  }
+
+  /**
+   * A value put back keeps its put's number (a delete queued behind compares it) and the number of the first put it
+   * superseded (its refusal fails the flushes called after that). A newer pending value of the key superseded it
+   * unstored: that value's refusal must then fail the flushes this one answers for too.
+   */
+  private restoreNumbers(key: string): void {
+    const at = this.takenPutAt.get(key);
+    const first = this.takenFirstPutAt.get(key) ?? at ?? this.oldestInBatch;
+    const newer = this.pendingPutAt.get(key);
+    if (this.pending.has(key)) {
+      this.pendingFirstPutAt.set(key, Math.min(first, this.pendingFirstPutAt.get(key) ?? newer ?? first));
+      return;
+    }
+    if (at !== undefined) this.pendingPutAt.set(key, at);
+    this.pendingFirstPutAt.set(key, first);
+  }
+
+  /** Registers a delete of `keys` called now, until it ran (`dequeueDelete`). */
+  private queueDelete(keys: readonly string[]): QueuedDelete {
+    const queued: QueuedDelete = { keys, asOf: this.writesOffered, spared: new Set() };
+    for (const key of keys) {
+      const list = this.queuedDeletes.get(key);
+      if (list === undefined) this.queuedDeletes.set(key, [queued]);
+      else list.push(queued);
+    }
+    return queued;
+  }
+
+  private dequeueDelete(queued: QueuedDelete): void {
+    for (const key of queued.keys) {
+      const list = this.queuedDeletes.get(key);
+      const i = list === undefined ? -1 : list.indexOf(queued);
+      if (i < 0) continue;
+      list!.splice(i, 1);
+      if (list!.length === 0) this.queuedDeletes.delete(key);
+    }
+  }
+
+  /** Committed puts of values saved after a queued delete's call: that delete leaves their keys. */
+  private spareCommitted(ops: readonly BatchOp[]): void {
+    for (const op of ops) {
+      const list = op.op === "put" ? this.queuedDeletes.get(op.key) : undefined;
+      const at = list === undefined ? undefined : this.takenPutAt.get(op.key);
+      if (at === undefined) continue;
+      for (const queued of list!) if (at > queued.asOf) queued.spared.add(op.key);
+    }
   }
 
   async load(key: string): Promise<T | undefined> {
@@ -169,16 +226,18 @@ export class KvCore<T> extends KeyedTierCore<T> {
     try {
       this.assertWritable();
       const weight = this.deleteRoom([key]);
-      const asOf = this.writesOffered;
+      const queued = this.queueDelete([key]);
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
             try {
-              if (this.backend.delete) yield this.backend.delete(key);
+              if (this.backend.delete && !queued.spared.has(key)) yield this.backend.delete(key);
             } catch (err) {
               throw asStorageError(err, `delete of "${key}" in storage tier "${this.name}" failed`, { tier: this.name });
+            } finally {
+              this.dequeueDelete(queued);
             }
-            this.dropPendingAsOf(key, asOf);
+            this.dropPendingAsOf(key, queued.asOf);
             this.stats.pendingEntries = this.pending.size;
           }.call(this),
         ),
@@ -196,20 +255,25 @@ export class KvCore<T> extends KeyedTierCore<T> {
   deleteMany(keys: readonly string[]): Promise<void> {
     try {
       this.assertWritable();
-      const ops: BatchOp[] = keys.map((key) => ({ op: "delete", key }));
-      if (ops.length === 0) return Promise.resolve();
+      if (keys.length === 0) return Promise.resolve();
       const weight = this.deleteRoom(keys);
-      const asOf = this.writesOffered;
+      const queued = this.queueDelete(keys);
       const r = this.exclusive(() =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
+            const doomed = queued.spared.size === 0 ? keys : keys.filter((key) => !queued.spared.has(key));
+            const ops: BatchOp[] = doomed.map((key) => ({ op: "delete", key }));
             try {
-              if (this.backend.writeBatch && (ops.length > 1 || !this.backend.delete)) yield this.backend.writeBatch(ops);
-              else if (this.backend.delete) for (const key of keys) yield this.backend.delete(key);
+              if (ops.length === 0) {
+                // every key holds a value saved after the call
+              } else if (this.backend.writeBatch && (ops.length > 1 || !this.backend.delete)) yield this.backend.writeBatch(ops);
+              else if (this.backend.delete) for (const key of doomed) yield this.backend.delete(key);
             } catch (err) {
               throw asStorageError(err, `delete of ${ops.length} keys in storage tier "${this.name}" failed`, { tier: this.name });
+            } finally {
+              this.dequeueDelete(queued);
             }
-            for (const key of keys) this.dropPendingAsOf(key, asOf);
+            for (const key of keys) this.dropPendingAsOf(key, queued.asOf);
             this.stats.pendingEntries = this.pending.size;
           }.call(this),
         ),
@@ -299,3 +363,10 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
 }
 
 export type { BatchOp };
+
+/** A delete called and not yet run: `writesOffered` at its call, and the keys it must leave (see `queuedDeletes`). */
+interface QueuedDelete {
+  readonly keys: readonly string[];
+  readonly asOf: number;
+  readonly spared: Set<string>;
+}

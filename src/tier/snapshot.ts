@@ -95,12 +95,16 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     this.committed([{ op: "put", key: batch.key, value: bytes }]);
   }
 
-  /** A failed write stays pending for a retry, unless a rollback discarded it or a newer save supersedes it. */
+  /**
+   * A failed write stays pending for a retry, unless a rollback discarded it or a newer save supersedes it (which then
+   * answers for it: the flushes called since it was saved fail if the newer one is refused).
+   */
   private keep(batch: PendingSnapshot<T>, epoch: number): void {
-    if (this.epoch === epoch && this.pending === undefined) {
+    if (this.epoch !== epoch) return;
+    if (this.pending === undefined) {
       this.pending = batch;
       this.stats.pendingEntries = 1;
-    }
+    } else this.pending.since = Math.min(this.pending.since, batch.since); // superseded unstored: see `since`
   }
 
   async load(key?: string): Promise<T | undefined> {

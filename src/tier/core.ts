@@ -63,7 +63,8 @@ export abstract class TierCore<Batch> {
   /** Refusals not yet reported, and those reported while a flush called before the report still runs. */
   private refusals: Refusal[] = [];
   private flushCalls = 0;
-  private flushesRunning = 0;
+  /** The call numbers of the flushes (and close) not yet settled, oldest first. */
+  private readonly running: number[] = [];
   private deferredFlush = false;
   /**
    * Set by a store actor's group commit (src/engine/group-commit.ts): triggered flushes wait for its
@@ -522,8 +523,9 @@ export abstract class TierCore<Batch> {
 
   /** Opens a flush's account: the writes it answers for are those offered before now. Close it with `settled`. */
   private flushCall(): FlushCall {
-    this.flushesRunning++;
-    return { asOf: this.offered, call: ++this.flushCalls };
+    const call = ++this.flushCalls;
+    this.running.push(call);
+    return { asOf: this.offered, call };
   }
 
   /**
@@ -535,8 +537,12 @@ export abstract class TierCore<Batch> {
     const answerable = (r: Refusal): boolean => r.write <= f.asOf && (r.reportedAt === undefined || r.reportedAt >= f.call);
     const found = failed ? undefined : this.refusals.find(answerable);
     if (found !== undefined) for (const r of this.refusals) if (r.newest <= f.asOf) r.reportedAt ??= this.flushCalls;
-    // A reported refusal matters only to flushes called before the report: once none runs, it is gone.
-    if (--this.flushesRunning === 0 && this.refusals.length > 0) this.refusals = this.refusals.filter((r) => r.reportedAt === undefined);
+    // A reported refusal matters only to flushes called before the report: once none of those runs, it is gone.
+    this.running.splice(this.running.indexOf(f.call), 1);
+    if (this.refusals.length > 0) {
+      const oldest = this.running[0] ?? Number.POSITIVE_INFINITY;
+      this.refusals = this.refusals.filter((r) => r.reportedAt === undefined || r.reportedAt >= oldest);
+    }
     if (found !== undefined) throw found.error;
   }
 

@@ -21,6 +21,10 @@ const INITIAL_BYTES = 16 * 1024;
 // A writer that grew past this for one large value drops its buffer afterwards instead of pinning it.
 const KEEP_BYTES = 1024 * 1024;
 
+// Up to this many bytes a byte loop beats TypedArray#set's call; longer parts (a batch's shared frame text) use set.
+const RAW_LOOP_BYTES = 24;
+const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
@@ -290,7 +294,29 @@ export class CanonicalWriter {
     this.reserve(n);
     const buf = this.buf;
     let p = this.pos;
+    if (n > RAW_LOOP_BYTES) {
+      buf.set(src, p);
+      this.pos = p + n;
+      return;
+    }
     for (let i = 0; i < n; i++) buf[p++] = src[i] as number;
+    this.pos = p;
+  }
+
+  /**
+   * Appends the lowercase hex of `bytes`, a string of char codes below 256 (a digest in Node's "latin1" form): the
+   * digest is written once, as bytes, instead of as a 64-character hex string first.
+   */
+  hexOfLatin1(bytes: string): void {
+    const n = bytes.length;
+    this.reserve(2 * n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = bytes.charCodeAt(i);
+      buf[p++] = HEX_DIGITS[(c >> 4) & 15] as number;
+      buf[p++] = HEX_DIGITS[c & 15] as number;
+    }
     this.pos = p;
   }
 

@@ -30,7 +30,8 @@ export interface ColumnarTransport<T, C = unknown> {
   /**
    * Optional: an encoder of the values of `cols` straight from the columns (no value rebuilt), giving for value
    * `i` the bytes or the error the codec's encoding of `at(cols, i)` gives. The bytes may be pooled
-   * (`pooledBytes`): they only live until written.
+   * (`pooledBytes`), or the encoder's scratch bytes that its next call, or any other encoding on this thread,
+   * overwrites: copy them before encoding anything else.
    */
   encoder?(cols: C): (i: number) => Uint8Array;
 }

@@ -546,7 +546,7 @@ function columnValues(
   } catch {
     return (i) => columns.at(cols, i); // each value then goes through the codec's own encode, refused alone
   }
-  // An encoder's bytes may be pooled (ColumnarTransport: they live until written), even reused by its next call, and
+  // An encoder's bytes may be pooled or its scratch bytes (ColumnarTransport: overwritten by its next call), and
   // these wait in the tier (a debounce, a failing store's retries): each is copied at once into one buffer of the
   // op's own, sized by the first value as if the rest were like it (up to 1 MiB) and grown as needed. Not a fixed first size: a
   // paced turn's one frame paid a 4 KiB buffer and a trimmed copy of it (~5 µs of the actor's time) instead of one

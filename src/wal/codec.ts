@@ -8,7 +8,7 @@ import { withCanonicalWriter } from "../codec/canonical-writer.js";
 import { parseJsonBytes } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import { CodecError } from "../errors.js";
-import { sha256Hex, walFrameChecksum } from "./checksum.js";
+import { walFrameChecksum } from "./checksum.js";
 import { frameColumns, type FrameColumns } from "./frame-columns.js";
 import { frameColumnsEncoder } from "./frame-columns-encoder.js";
 import { writeComputedSeal, writeFrameHead, writeFrameSeal, writeFrameTail } from "./frame-text.js";
@@ -54,7 +54,7 @@ function encodeFrame(frame: WALFrame, pooled: boolean): Uint8Array {
     writeFrameTail(w, frame);
     const bodyEnd = w.length;
     // The body is exactly what was written so far; the seal goes after it, then moves into place before the tail.
-    writeComputedSeal(w, sha256Hex(w.view()), formatVersion);
+    writeComputedSeal(w, formatVersion);
     w.moveBack(headEnd, bodyEnd);
     return pooled ? w.pooledCopy() : w.copy();
   });

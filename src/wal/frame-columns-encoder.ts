@@ -7,7 +7,6 @@
  * error. Layer 0.
  */
 import { CanonicalWriter, withCanonicalWriter } from "../codec/canonical-writer.js";
-import { sha256Hex } from "./checksum.js";
 import { columnsLayout as L, frameColumns, type FrameColumns, type SharedField } from "./frame-columns.js";
 import { writeComputedSeal } from "./frame-text.js";
 import { isLifecycle, WAL_FORMAT_VERSION, type WALFrame } from "./frame.js";
@@ -106,9 +105,11 @@ function frameTemplate(cols: FrameColumns): ((w: CanonicalWriter, i: number) => 
     const headEnd = w.length;
     if (!writeParts(w, tail, i)) return undefined;
     const bodyEnd = w.length;
-    writeComputedSeal(w, sha256Hex(w.view()), formatVersion as number);
+    writeComputedSeal(w, formatVersion as number);
     w.moveBack(headEnd, bodyEnd);
-    return w.pooledCopy();
+    // The writer's own bytes, not a pooled copy: the caller copies them at once (ColumnarTransport.encoder), and a
+    // second copy per frame cost the store's actor ~0.3 µs (allocation, copy and collection).
+    return w.view();
   };
 }
 
@@ -121,9 +122,20 @@ function timestamp(parts: TemplateBuilder, cols: FrameColumns, f: "tNs" | "frame
     else parts.fail();
     return;
   }
+  // A wave's frames share its timestamps: a value equal to the last one written repeats its bytes.
+  let last: unknown;
+  let lastText: Uint8Array | undefined;
   parts.piece((w, i) => {
     const t = each[i];
-    return plain(t) && w.value(t, "reject");
+    if (lastText !== undefined && t === last) {
+      w.raw(lastText);
+      return true;
+    }
+    const start = w.length;
+    if (!(plain(t) && w.value(t, "reject"))) return false;
+    last = t;
+    lastText = w.view(start).slice();
+    return true;
   });
 }
 

@@ -7,6 +7,7 @@
  * Callers write the parts in that key order, so the first bad field is the one canonicalizing the whole frame
  * would report. Not part of the public surface. Layer 0.
  */
+import { hash } from "node:crypto";
 import type { CanonicalWriter } from "../codec/canonical-writer.js";
 import { writeCanonicalJson } from "../codec/json.js";
 import type { WALChecksumBody } from "./checksum.js";
@@ -36,14 +37,20 @@ export function writeFrameSeal(w: CanonicalWriter, checksum: string, formatVersi
   writeCanonicalJson(w, formatVersion, "$.format_version");
 }
 
+const SEAL_OPEN = new TextEncoder().encode(',"checksum":"');
+const SEAL_FORMAT = new TextEncoder().encode('","format_version":');
+
 /**
- * The seal of a checksum computed here: `hex` is lowercase hex and `formatVersion` a checked non-negative safe
- * integer, so both are their own canonical text and need no escaping or number checks.
+ * Seals the body written so far (everything in `w`): appends `,"checksum":"<SHA-256 hex of the body>","format_version":…`.
+ * The digest comes from Node as "binary" (latin1: one char per byte) and is written as hex bytes straight away, cheaper
+ * than a hex string copied in (~0.15 µs a frame, measured on the store actor's encoder). `formatVersion` is a
+ * checked non-negative safe integer, so its digits are its canonical text.
  */
-export function writeComputedSeal(w: CanonicalWriter, hex: string, formatVersion: number): void {
-  w.ascii(',"checksum":"');
-  w.ascii(hex);
-  w.ascii('","format_version":');
+export function writeComputedSeal(w: CanonicalWriter, formatVersion: number): void {
+  const digest = hash("sha256", w.view(), "binary"); // "binary" is Node's "latin1"
+  w.raw(SEAL_OPEN);
+  w.hexOfLatin1(digest);
+  w.raw(SEAL_FORMAT);
   w.ascii(String(formatVersion));
 }
 

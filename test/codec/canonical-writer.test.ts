@@ -213,3 +213,24 @@ describe("withCanonicalWriter", () => {
     expect(first.buffer.byteLength).toBe(first.byteLength);
   });
 });
+
+describe("CanonicalWriter bytes in", () => {
+  it("raw appends parts of every length whole and in order (short ones by loop, long ones by set)", () => {
+    const parts = Array.from({ length: 80 }, (_, n) => Uint8Array.from({ length: n }, (_, i) => (n * 31 + i) & 0xff));
+    const written = withCanonicalWriter((w) => {
+      for (const p of parts) w.raw(p);
+      return Buffer.from(w.view());
+    });
+    expect(written.equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  it("hexOfLatin1 writes the lowercase hex of every char code 0-255, as a digest in Node's binary form gives them", () => {
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const hex = withCanonicalWriter((w) => {
+      w.ascii("x");
+      w.hexOfLatin1(all.toString("latin1"));
+      return w.text();
+    });
+    expect(hex).toBe("x" + all.toString("hex"));
+  });
+});

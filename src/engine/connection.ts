@@ -79,13 +79,8 @@ export class StoreConnection {
   private remote!: RemoteActor;
   private port!: MessagePort;
   private queue: Op[] = [];
-  /** NO_TRANSFERS until a write brings a buffer to transfer (most turns bring none: no array per turn). */
-  private transfers: ArrayBuffer[] = NO_TRANSFERS;
+  private transfers: ArrayBuffer[] = [];
   private scheduled = false;
-  /** Sends of this actor waiting on `ready` (posted in order once it resolves); while any wait, a send joins them. */
-  private chained = 0;
-  /** The end-of-turn callback, made once: a paced writer schedules one per turn (docs/design.md §3.29). */
-  private readonly sendSoon = (): void => this.send();
   private nextOpId = 1;
   private nextTierId = 1;
   private readonly waiting = new Map<number, Waiter>();
@@ -160,7 +155,6 @@ export class StoreConnection {
     const task = this.restartGate.then(() => this.pool.run(run, { transferList: [port2] }) as Promise<unknown>);
     this.task = task;
     this.isReady = false;
-    this.chained = 0; // a lost actor's waiting sends settle with its ready and post nothing (epoch)
     const ready = this.call(() => this.remote.ready()).then(
       ({ threadId }) => {
         if (epoch !== this.epoch) return;
@@ -228,7 +222,6 @@ export class StoreConnection {
     if ("w" in op && op.w !== undefined) this.backlog.add(op.w, op.n ?? 0);
     this.queue.push(op);
     if (transferable && transferable.byteOffset === 0 && transferable.byteLength === transferable.buffer.byteLength) {
-      if (this.transfers === NO_TRANSFERS) this.transfers = [];
       this.transfers.push(transferable.buffer as ArrayBuffer);
     }
     this.schedule();
@@ -353,7 +346,7 @@ export class StoreConnection {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(this.sendSoon);
+    setImmediate(() => this.send());
   }
 
   private send(): void {
@@ -362,31 +355,22 @@ export class StoreConnection {
     const ops = this.queue;
     const transfers = this.transfers;
     this.queue = [];
-    this.transfers = NO_TRANSFERS;
+    this.transfers = [];
     this.taken(ops);
     const epoch = this.epoch;
     // A saved value is read at the end of its turn (docs/api.md, Conventions): posting copies it, and until the
     // actor is ready nothing is posted, so the values wait as copies (a caller may change its object meanwhile).
     if (!this.isReady) copyValues(ops);
-    // Once ready with no send waiting, post now: a promise step per turn cost a paced write for nothing. Before,
-    // every send chains on `ready` in call order and posts synchronously inside its step: messages keep tick order.
-    if (this.isReady && this.chained === 0) return this.postMessage(ops, transfers, epoch);
-    this.chained++;
-    const settled = (): void => {
-      if (epoch === this.epoch) this.chained--;
-    };
+    // Every send chains on `ready` in call order, and posts synchronously inside its step: messages keep tick order.
     this.ready.then(
-      () => {
-        settled();
-        this.postMessage(ops, transfers, epoch);
-      },
-      settled, // die() already rejected every waiter with the open failure
+      () => this.postMessage(ops, transfers, epoch),
+      () => undefined, // die() already rejected every waiter with the open failure
     );
   }
 
   private postMessage(ops: Op[], transfers: ArrayBuffer[], epoch = this.epoch): void {
     if (this.deathError || epoch !== this.epoch) return;
-    if (!hasRequest(ops)) return this.postWrites(ops, transfers);
+    if (!ops.some((op) => "id" in op)) return this.postWrites(ops, transfers);
     const message: RequestsMessage = { type: REQUESTS_MESSAGE, ops };
     try {
       this.port.postMessage(message, transfers);
@@ -679,15 +663,6 @@ export class StoreConnection {
       this.hooks.onError(err, { store: this.store });
     }
   }
-}
-
-/** The transfer list of a turn with nothing to transfer: shared, never pushed to (post() replaces it first). */
-const NO_TRANSFERS: ArrayBuffer[] = [];
-
-/** True when some op carries an `id` (a request: the batch is answered). A loop: no closure per turn. */
-function hasRequest(ops: readonly Op[]): boolean {
-  for (let i = 0; i < ops.length; i++) if ("id" in (ops[i] as Op)) return true;
-  return false;
 }
 
 /** Microseconds in the counters, milliseconds in stats (0: no flush yet). */

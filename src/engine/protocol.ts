@@ -138,9 +138,6 @@ const PUTS = 1;
 const COLUMNS = 2;
 
 export function packWrites(ops: readonly Op[]): WritesMessage {
-  // A paced turn's usual batch, one columnar put, as one literal: pushing grows the array's store twice.
-  const only = ops.length === 1 ? ops[0] : undefined;
-  if (only?.t === "columns" && only.keys.length === 1) return [WRITES_MESSAGE, COLUMNS, only.tier, only.w, only.n, only.cols, 1, only.keys[0]];
   const out: unknown[] = [WRITES_MESSAGE];
   // Loops, not spreads: a burst's op may hold more keys than a call takes arguments.
   for (const op of ops) {

@@ -74,22 +74,6 @@ describe("coalescing", () => {
     expect((await flushesOf(engine)) - before).toBe(5);
   });
 
-  it("one write per turn from open on keeps issue order, across the actor becoming ready (waiting turns, then posted at once)", async () => {
-    engine = openStorageEngine({ threads: 1 });
-    const store: StoreSpec = { kind: "memory", name: root.fresh("paced-order") };
-    const log = engine.appendLog<number>(store, { name: "log", debounceMs: 0 });
-    const kv = engine.kv<number>(store, { name: "kv", debounceMs: 0 });
-    // From the first turn: the first turns' messages wait for ready(), the later ones are posted in their own turn.
-    for (let i = 0; i < 300; i++) {
-      log.appendEntries([i]);
-      kv.save("last", i);
-      await new Promise<void>((r) => setImmediate(r));
-    }
-    await Promise.all([log.flush(), kv.flush()]);
-    expect((await log.loadEntries()).entries).toStrictEqual(Array.from({ length: 300 }, (_, i) => i));
-    expect(await kv.load("last")).toBe(299);
-  });
-
   it("save() returns before anything is written: the store is untouched until a later tick", async () => {
     engine = openStorageEngine({ threads: 1 });
     const dir = root.fresh("files");

@@ -42,18 +42,6 @@ describe("writes packing", () => {
     );
   });
 
-  it("a turn's lone columnar put of one key (packed as one literal) reads back as the general packing would", () => {
-    const op: Op = { t: "columns", tier: 3, keys: ["g/wal/1"], cols: [1, null, "c"], w: 120, n: 1 };
-    const packed = packWrites([op]);
-    expect(packed).toStrictEqual(["graphrefly.writes", 2, 3, 120, 1, op.cols, 1, "g/wal/1"]);
-    expect(unpackWrites(packed)).toStrictEqual([op]);
-    expect(unpackWrites(structuredClone(packed) as unknown[])).toStrictEqual([structuredClone(op)]);
-    // Two keys, or a second op, take the general path.
-    const two: Op = { ...op, keys: ["a", "b"] };
-    expect(unpackWrites(packWrites([two]))).toStrictEqual([two]);
-    expect(unpackWrites(packWrites([op, { t: "rollback", tier: 3 }]))).toStrictEqual([op, { t: "rollback", tier: 3 }]);
-  });
-
   it("a resent op (n = 0) keeps all its keys and values, and the ops after it stay aligned", () => {
     const batch: Op[] = [
       { t: "puts", tier: 1, keys: ["a", "b"], values: [1, 2], w: 0, n: 0 },

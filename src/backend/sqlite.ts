@@ -63,6 +63,12 @@ const SYNCHRONOUS_MODES: readonly SqliteSynchronous[] = ["OFF", "NORMAL", "FULL"
 const BUSY_TIMEOUT_MS = 5000;
 const TABLE = "graphrefly_storage";
 /**
+ * Page size of a store this backend creates (SQLite's default is 4096). A batch of WAL frames (~500 bytes each)
+ * commits ~0.5 µs of CPU per frame cheaper with 8 KiB pages (half the pages to write to the WAL, checksum and
+ * checkpoint; 16 KiB gained no more), and a one-put commit costs the same (its fsync dominates). Docs §3.12.
+ */
+const NEW_STORE_PAGE_SIZE = 8192;
+/**
  * Consecutive puts of a batch are inserted this many rows per statement: one multi-row INSERT costs less than as
  * many single-row runs (fewer native calls, statement resets and result objects); ~25 % off a WAL frame's insert.
  */
@@ -459,6 +465,8 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
       // The lock first: nothing of the store is touched before this process owns it.
       if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(resolve(path)), path);
       db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      // Only a new, empty database takes it (before WAL mode fixes the header); an existing store keeps its own.
+      db.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`);
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${synchronous}`);
       db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);

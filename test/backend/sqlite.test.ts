@@ -52,6 +52,30 @@ describe("sqliteBackend specifics", () => {
     b.close();
   });
 
+  it("creates a new store with 8 KiB pages; a store made with 4 KiB pages (the reference's default) keeps them", () => {
+    const made = sqliteBackend(freshPath());
+    made.writeBatch([{ op: "put", key: "k", value: new Uint8Array([1, 2]) }]);
+    expect(made.db.pragma("page_size", { simple: true })).toBe(8192);
+    made.close();
+    const again = sqliteBackend(made.path);
+    expect(again.db.pragma("page_size", { simple: true })).toBe(8192);
+    expect(again.read("k")).toEqual(new Uint8Array([1, 2]));
+    again.close();
+
+    const path = freshPath();
+    const reference = new Database(path);
+    reference.pragma("journal_mode = WAL");
+    reference.exec(REFERENCE_SCHEMA);
+    reference.prepare("INSERT INTO graphrefly_storage (k, v) VALUES (?, ?)").run("old", Buffer.from([7]));
+    reference.close();
+    const opened = sqliteBackend(path);
+    expect(opened.db.pragma("page_size", { simple: true })).toBe(4096);
+    opened.writeBatch([{ op: "put", key: "new", value: new Uint8Array([8]) }]);
+    expect(opened.read("old")).toEqual(new Uint8Array([7]));
+    expect(opened.read("new")).toEqual(new Uint8Array([8]));
+    opened.close();
+  });
+
   it("applies the synchronous option (default FULL) and reports durability by it", () => {
     const levels = { OFF: 0, NORMAL: 1, FULL: 2, EXTRA: 3 } as const;
     for (const [mode, level] of Object.entries(levels) as [keyof typeof levels, number][]) {

@@ -406,6 +406,9 @@ export class GraphCore {
   }
 }
 
+/** The topology of a wave that changed none (most waves): one frozen array, not a fresh one per wave. */
+const NO_TOPOLOGY: readonly TopologyChange[] = Object.freeze([]);
+
 function makeWave(
   seq: number,
   signals: readonly SignalEntry[],
@@ -415,7 +418,7 @@ function makeWave(
   return Object.freeze({
     seq,
     signals: Object.freeze(signals.map((s) => Object.freeze({ path: s.path, signal: s.signal }))),
-    topology: Object.freeze(topology.map((t) => Object.freeze({ op: t.op, path: t.path }))),
+    topology: topology.length === 0 ? NO_TOPOLOGY : Object.freeze(topology.map((t) => Object.freeze({ op: t.op, path: t.path }))),
     cause,
   });
 }

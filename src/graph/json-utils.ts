@@ -129,13 +129,19 @@ export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): b
     return true;
   }
   if (Array.isArray(b)) return false;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const key of keys) {
-    if (!Object.prototype.hasOwnProperty.call(b, key) || !jsonEqual(a[key], b[key])) return false;
+  // Own keys by for-in, not Object.keys: no key arrays per compared object (every set and every persisted wave
+  // compares a value or two).
+  let keys = 0;
+  for (const key in a) {
+    if (!hasOwn(a, key)) continue;
+    if (!hasOwn(b, key) || !jsonEqual(a[key], b[key])) return false;
+    keys++;
   }
-  return true;
+  for (const key in b) if (hasOwn(b, key) && --keys < 0) return false;
+  return keys === 0;
 }
+
+const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
 
 /** Assigns an own data property; plain assignment of "__proto__" would change the prototype instead. */
 export function setOwn<V>(obj: Record<string, V>, key: string, value: V): void {

@@ -52,28 +52,34 @@ export function diffFrames(
   seal: boolean,
   proven = false,
 ): GraphWALFrame[] {
-  const frames: GraphWALFrame[] = [];
   const values = byPath(diff.valuesChanged);
   const topology =
     diff.nodesAdded.length > 0 ||
     diff.nodesRemoved.length > 0 ||
     diff.subgraphsAdded.length > 0 ||
     diff.subgraphsRemoved.length > 0;
+  // One value changed, nothing else (a paced write): a literal, not an empty array grown by a push (§3.29).
+  if (!topology && values.length === 1) return [valueFrame(values[0] as DiffValueChange, timestampNs, baseSeq + 1, seal, proven)];
+  const frames: GraphWALFrame[] = [];
   if (topology) topologyFrames(diff, timestampNs, baseSeq, seal, frames);
-  // Value frames come last whatever the topology; a value-only wave (the common case) is just this loop.
+  // Value frames come last whatever the topology.
   for (let i = 0; i < values.length; i++) {
-    const v = values[i] as DiffValueChange;
-    const change: GraphDataChange =
-      v.value === undefined ? { kind: "node.invalidate", path: v.path } : { kind: "node.set", path: v.path, value: v.value };
-    const frame = walFrame("data", v.path, change, timestampNs, baseSeq + frames.length + 1, seal);
-    if (proven && !seal && isCheckedJson(v.path) && (v.value === undefined || isCheckedJson(v.value))) {
-      Object.freeze(change);
-      Object.freeze(frame.change);
-      Object.freeze(frame);
-    }
-    frames.push(frame);
+    frames.push(valueFrame(values[i] as DiffValueChange, timestampNs, baseSeq + frames.length + 1, seal, proven));
   }
   return frames;
+}
+
+/** The frame of one value change at `seq`; frozen when `proven` finds its parts checked (see diffFrames). */
+function valueFrame(v: DiffValueChange, timestampNs: number, seq: number, seal: boolean, proven: boolean): GraphWALFrame {
+  const change: GraphDataChange =
+    v.value === undefined ? { kind: "node.invalidate", path: v.path } : { kind: "node.set", path: v.path, value: v.value };
+  const frame = walFrame("data", v.path, change, timestampNs, seq, seal);
+  if (proven && !seal && isCheckedJson(v.path) && (v.value === undefined || isCheckedJson(v.value))) {
+    Object.freeze(change);
+    Object.freeze(frame.change);
+    Object.freeze(frame);
+  }
+  return frame;
 }
 
 /**

@@ -15,7 +15,8 @@ import type { WALBaseChange, WALFrame } from "./frame.js";
  * constants, a wave's timestamps, checksum, format, the payload's kind) is in `first` (the first frame's value, one
  * slot per `Shared` field) while every frame pushed so far had that value (by Object.is); `varied` is null while no
  * shared field varied, else per field null (still shared) or its value for every frame. The payload is its `value`
- * alone when it is exactly `{ kind: string, path: <the frame's path>, value }`.
+ * alone when it is exactly `{ kind: string, path: <the frame's path>, value }`. Empty columns (n = 0) already hold the
+ * first frame's three slots, unfilled.
  */
 export type FrameColumns = unknown[];
 
@@ -42,23 +43,61 @@ const FIRST = 2;
 const FRAMES = FIRST + Shared.count;
 const PER_FRAME = 3;
 
-const FRAME_KEYS = new Set(["t", "lifecycle", "path", "change", "frame_seq", "frame_t_ns"]);
-const FRAME_OPTIONAL_KEYS = new Set(["checksum", "format_version"]);
-const ENVELOPE_KEYS = new Set(["structure", "version", "t_ns", "lifecycle", "change"]);
-const ENVELOPE_OPTIONAL_KEYS = new Set(["seq"]);
-
 /**
- * A plain object holding every `required` key and of the `optional` ones only those it defines: what `at` rebuilds
- * (it writes every required field, and an optional one only when defined), so the rebuilt value is the same.
+ * The two shape checks below accept a plain object holding every required key and of the optional ones only those
+ * it defines: what `at` rebuilds (it writes every required field, and an optional one only when defined), so the
+ * rebuilt value is the same. Switches, not Sets: a paced write runs both once per frame (~90 ns less, §3.29).
  */
-function plainWithKeys(v: unknown, required: ReadonlySet<string>, optional: ReadonlySet<string>): v is Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Object.getPrototypeOf(v) !== Object.prototype) return false;
+function plainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** A frame: t, lifecycle, path, change, frame_seq, frame_t_ns; optional checksum, format_version. */
+function frameShaped(v: unknown): v is Record<string, unknown> {
+  if (!plainObject(v)) return false;
   let found = 0;
   for (const k in v) {
-    if (required.has(k)) found++;
-    else if (!optional.has(k) || (v as Record<string, unknown>)[k] === undefined) return false;
+    switch (k) {
+      case "t":
+      case "lifecycle":
+      case "path":
+      case "change":
+      case "frame_seq":
+      case "frame_t_ns":
+        found++;
+        break;
+      case "checksum":
+      case "format_version":
+        if (v[k] === undefined) return false;
+        break;
+      default:
+        return false;
+    }
   }
-  return found === required.size;
+  return found === 6;
+}
+
+/** An envelope: structure, version, t_ns, lifecycle, change; optional seq. */
+function envelopeShaped(v: unknown): v is Record<string, unknown> {
+  if (!plainObject(v)) return false;
+  let found = 0;
+  for (const k in v) {
+    switch (k) {
+      case "structure":
+      case "version":
+      case "t_ns":
+      case "lifecycle":
+      case "change":
+        found++;
+        break;
+      case "seq":
+        if (v[k] === undefined) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return found === 5;
 }
 
 /** True when `p` is a plain `{ kind: string, path, value }` (exactly those keys, value defined) with `path` given. */
@@ -133,9 +172,11 @@ function shared(cols: FrameColumns, f: Shared, i: number): unknown {
 
 // Literals, not `new Array(n)`: a holey array is cloned in V8's sparse form, index by index (measured ~30 % slower).
 const noneVaried = (): Array<unknown[] | null> => [null, null, null, null, null, null, null, null, null, null];
-const emptyColumns = (): FrameColumns => [0, null, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+// With the first frame's slots too (filled by its push, never read before: readers go by the count). Pushing them
+// onto a 12-slot literal grew its store to 34 slots, ~290 bytes of garbage per paced write (§3.29).
+const emptyColumns = (): FrameColumns => [0, null, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
 // The literals' lengths follow the Shared fields: a field added there must be added to both.
-if (noneVaried().length !== Shared.count || emptyColumns().length !== FRAMES) throw new Error("frame-columns: slot literals out of step with Shared");
+if (noneVaried().length !== Shared.count || emptyColumns().length !== FRAMES + PER_FRAME) throw new Error("frame-columns: slot literals out of step with Shared");
 
 export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.freeze({
   empty: emptyColumns,
@@ -143,9 +184,9 @@ export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.fr
   /** Only a value of exactly the frame shape fits (so rebuilding it loses nothing); the value rule checks the rest. */
   push(cols: FrameColumns, value: WALFrame): boolean {
     const frame: unknown = value;
-    if (!plainWithKeys(frame, FRAME_KEYS, FRAME_OPTIONAL_KEYS) || frame.t !== "c") return false;
+    if (!frameShaped(frame) || frame.t !== "c") return false;
     const env = frame.change;
-    if (!plainWithKeys(env, ENVELOPE_KEYS, ENVELOPE_OPTIONAL_KEYS)) return false;
+    if (!envelopeShaped(env)) return false;
     const n = cols[N] as number;
     const path = frame.path;
     const payload = env.change;
@@ -160,7 +201,11 @@ export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.fr
     share(cols, Shared.frameTNs, n, frame.frame_t_ns);
     share(cols, Shared.checksum, n, frame.checksum);
     share(cols, Shared.formatVersion, n, frame.format_version);
-    cols.push(path, split ? payload.value : payload, frame.frame_seq);
+    if (n === 0) {
+      cols[FRAMES] = path;
+      cols[FRAMES + 1] = split ? payload.value : payload;
+      cols[FRAMES + 2] = frame.frame_seq;
+    } else cols.push(path, split ? payload.value : payload, frame.frame_seq);
     cols[N] = n + 1;
     return true;
   },

@@ -238,6 +238,16 @@ describe("values", () => {
     expect(jsonEqual([1], { 0: 1 })).toBe(false);
     expect(jsonEqual(null, undefined)).toBe(false);
     expect(jsonEqual(undefined, undefined)).toBe(true);
+    // Own keys only, counted both ways: a missing key, an extra key on either side, an inherited key.
+    expect(jsonEqual({ a: 1, b: 2 }, { a: 1, c: 2 })).toBe(false);
+    expect(jsonEqual({ a: 1, b: 2 }, { a: 1 })).toBe(false);
+    expect(jsonEqual({}, { a: 1 })).toBe(false);
+    expect(jsonEqual({ a: 1 }, {})).toBe(false);
+    const inherits = Object.assign(Object.create({ b: 2 }) as Record<string, number>, { a: 1 });
+    expect(jsonEqual(inherits, { a: 1 })).toBe(true);
+    expect(jsonEqual({ a: 1 }, inherits)).toBe(true);
+    expect(jsonEqual(inherits, { a: 1, b: 2 })).toBe(false);
+    expect(jsonEqual({ a: 1, b: 2 }, inherits)).toBe(false);
     const v = { a: [1] };
     const c = cloneJson(v);
     expect(c).toEqual(v);

@@ -127,8 +127,14 @@ describe("frame columns", () => {
       (({ lifecycle: _l, ...rest }) => rest)(base()),
       { ...base(), change: (({ t_ns: _t, ...rest }) => rest)(base().change as Record<string, unknown>) },
     ];
+    // Empty columns hold the first frame's slots unfilled: a misfit leaves them as they were.
+    const fresh = frameColumns.empty();
+    for (const v of misfits) expect(frameColumns.push(fresh, v as WALFrame)).toBe(false);
+    expect(fresh).toStrictEqual(frameColumns.empty());
     const cols = frameColumns.empty();
     expect(frameColumns.push(cols, base() as unknown as WALFrame)).toBe(true);
+    expect(cols).toHaveLength(2 + 10 + 3); // the first frame filled its slots in place, nothing pushed
+    assert.deepStrictEqual(frameColumns.at(cols, 0), base());
     const before = structuredClone(cols);
     for (const v of misfits) expect(frameColumns.push(cols, v as WALFrame)).toBe(false);
     expect(cols).toStrictEqual(before);

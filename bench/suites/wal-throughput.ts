@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import { attachSnapshotStorage, type AttachPair, type GraphCheckpointRecord } from "../../src/index.js";
+import { NEW_STORE_PAGE_SIZE } from "../../src/backend/sqlite.js";
 import { sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
 import { buildGraph, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
@@ -31,12 +32,13 @@ interface Contender {
 }
 
 /**
- * The raw yardstick: better-sqlite3 with the same pragmas (normal locking, WAL, FULL) and table as the engine's
+ * The raw yardstick: better-sqlite3 with the same pragmas (page size, normal locking, WAL, FULL) and table as the engine's
  * SQLite backend, so only the path to the disk differs; frames encoded and sealed before timing, one prepared
  * INSERT per frame, `chunk` frames per transaction. Suite 2 and bench/wal-actor.ts both measure this one.
  */
 export function rawYardstick(path: string, chunk = CHUNK): { commitChunk(): void; close(): void } {
   const db = new Database(path);
+  db.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`); // as a store the backend creates: before the first table
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
   db.exec("CREATE TABLE IF NOT EXISTS graphrefly_storage (k TEXT PRIMARY KEY, v BLOB NOT NULL)");

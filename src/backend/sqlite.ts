@@ -67,7 +67,7 @@ const TABLE = "graphrefly_storage";
  * commits ~0.5 µs of CPU per frame cheaper with 8 KiB pages (half the pages to write to the WAL, checksum and
  * checkpoint; 16 KiB gained no more), and a one-put commit costs the same (its fsync dominates). Docs §3.12.
  */
-const NEW_STORE_PAGE_SIZE = 8192;
+export const NEW_STORE_PAGE_SIZE = 8192;
 /**
  * Consecutive puts of a batch are inserted this many rows per statement: one multi-row INSERT costs less than as
  * many single-row runs (fewer native calls, statement resets and result objects); ~25 % off a WAL frame's insert.

@@ -25,6 +25,7 @@ import {
   type TierSpec,
   type WritesMessage,
 } from "./protocol.js";
+import { isPermanent } from "../tier/core.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 import { portEndpoint, useTypedErrors } from "./rpc.js";
@@ -157,9 +158,11 @@ export class StoreConnection {
     this.isReady = false;
     const ready = this.call(() => this.remote.ready()).then(
       ({ threadId }) => {
-        if (epoch !== this.epoch) return;
+        if (epoch !== this.epoch || this.deathError !== undefined) return;
         this.threadId = threadId;
         this.isReady = true;
+        // The lost writes' refusals are in this actor's mailbox now (see `revive`): its tiers report them.
+        for (const rec of this.tiers.values()) rec.lost = undefined;
       },
       (err: unknown) => {
         if (epoch !== this.epoch || this.deathError !== undefined) throw err; // lost meanwhile: die() told the waiters
@@ -321,8 +324,9 @@ export class StoreConnection {
         resolve(v);
       },
       reject: (e) => {
+        // A refusal (the codec's, the key's) leaves nothing pending: only another failure leaves writes to lose.
         const rec = this.tiers.get(tier);
-        if (rec && e !== this.deathError) rec.dirty = true;
+        if (rec && e !== this.deathError && !isPermanent(e)) rec.dirty = true;
         reject(e);
       },
     };
@@ -625,8 +629,9 @@ export class StoreConnection {
     for (const [tier, rec] of this.tiers) {
       this.request({ t: "open", tier, spec: rec.spec }).catch(() => undefined);
       for (const config of rec.watcherConfigs.values()) this.queue.push(config);
+      // Kept until this actor opened: one that cannot (a PostgreSQL lease the dead worker still holds) would take
+      // the refusal with it, and a caller retrying its flush until it resolves would never hear of the loss.
       if (rec.lost) this.queue.push(refusal(tier, rec.lost));
-      rec.lost = undefined;
     }
   }
 

@@ -200,7 +200,11 @@ export class StoreActor implements ActorApi {
           continue;
         }
         const r = this.applyOne(op, entry);
-        if ("w" in op && op.w !== undefined) core.weigh(op.w, op.n ?? 0);
+        // A refusal holds nothing once taken: its weight (the error that crossed) is settled now.
+        if ("w" in op && op.w !== undefined) {
+          if (op.t === "refuse") this.stats.settled(op.w, 0);
+          else core.weigh(op.w, op.n ?? 0);
+        }
         // A main-thread codec's saves cross as one put each, appends as one op per call: they fill a turn's hold too.
         if (op.t === "put") this.groupCommit.afterPuts(1);
         else if (op.t === "append") this.groupCommit.afterPuts("counts" in op ? op.counts.reduce((a, b) => a + b, 0) : op.count);

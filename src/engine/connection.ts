@@ -438,9 +438,13 @@ export class StoreConnection {
     else this.postMessage(sendable, []);
   }
 
-  /** Refuses a write on the main thread (e.g. a value the worker codec could never take), in order with the others. */
-  refuse(tier: number, err: Error): void {
-    this.post(refusal(tier, err));
+  /**
+   * Refuses a write on the main thread (e.g. a value the worker codec could never take), in order with the others.
+   * `w`: what the refusal weighs until the actor took it (its error crosses): a flood of refused values meets
+   * backpressure as writes do.
+   */
+  refuse(tier: number, err: Error, w?: number): void {
+    this.post(refusal(tier, err, w));
   }
 
   private fail(op: Op, err: Error): void {
@@ -689,8 +693,8 @@ function lostWrites(cause: Error, store: string, tier: string | undefined): Erro
   );
 }
 
-function refusal(tier: number, err: Error): Op {
-  return { t: "refuse", tier, error: serializeError(err) };
+function refusal(tier: number, err: Error, w?: number): Op {
+  return { t: "refuse", tier, error: serializeError(err), ...(w !== undefined ? { w, n: 0 } : {}) };
 }
 
 /** Columnar puts are split back into single puts (`columns`: the tier's transport), so one unclonable value refuses only itself. */

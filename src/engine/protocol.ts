@@ -92,7 +92,7 @@ export type Op =
   | ({ t: "append"; tier: number; buckets: string[]; counts: number[]; entries?: unknown[][]; bytes?: Uint8Array; ends?: number[] } & Weighed)
   | { t: "rollback"; tier: number }
   /** A write the main thread refused (its value can never be stored): the tier's next flush rejects with it. */
-  | { t: "refuse"; tier: number; error: SerializedError }
+  | { t: "refuse"; tier: number; error: SerializedError; w?: number; n?: number }
   /**
    * A config for the actor's commit watcher `watcher` (commit-watchers.ts) under `key`, which replaces the one
    * before it of that key. The engine does not read `config`: the watcher's owner types both ends.

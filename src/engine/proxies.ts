@@ -225,9 +225,12 @@ abstract class TierProxy implements BaseStorageTier {
     return measure(this.valueCheck, value);
   }
 
-  /** Reports a value that can never be stored (after its write found room: a full store answers backpressure first). */
-  protected refuseValue(err: Error): void {
-    this.conn.refuse(this.tier, err);
+  /**
+   * Reports a value that can never be stored, its write weighing `w` (after it found room: a full store answers
+   * backpressure first). The weight includes `refusalWeight`: the refusal holds its error until the actor took it.
+   */
+  protected refuseValue(err: Error, w: number): void {
+    this.conn.refuse(this.tier, err, w);
   }
 
   /**
@@ -266,19 +269,19 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     if (key === undefined) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(snapshot);
-      const w = recordWeight(key, bytes instanceof Error ? 0 : bytes.byteLength);
+      const w = bytes instanceof Error ? recordWeight(key, 0) + refusalWeight(bytes) : recordWeight(key, bytes.byteLength);
       this.assertRoom(w);
-      if (bytes instanceof Error) return this.refuseValue(bytes);
+      if (bytes instanceof Error) return this.refuseValue(bytes, w);
       this.conn.post({ t: "put", tier: this.tier, key, bytes, w, n: 1 }, bytes);
       return;
     }
     const size = this.measured(snapshot);
-    const weight = recordWeight(key, size instanceof Error ? 0 : this.sizeOr(size));
+    const weight = size instanceof Error ? recordWeight(key, 0) + refusalWeight(size) : recordWeight(key, this.sizeOr(size));
     // compactEvery counts saves in the actor: then every save crosses. Else a save replacing this turn's record
     // needs room only for the difference.
     const replaces = this.compactEvery === undefined ? this.conn.replaceableWeight(this.tier, key) : undefined;
     this.assertRoom(weight, replaces ?? 0);
-    if (size instanceof Error) return this.refuseValue(size);
+    if (size instanceof Error) return this.refuseValue(size, weight);
     if (replaces !== undefined && this.conn.replaceLastPut(this.tier, key, snapshot, weight)) return;
     this.conn.postPut(this.tier, key, snapshot, weight);
   }
@@ -318,16 +321,16 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     if (!kvSaveArgs(key, value, this.opts.filter)) return;
     if (this.mainCodec) {
       const bytes = this.encodeHere(value);
-      const w = recordWeight(key, bytes instanceof Error ? 0 : bytes.byteLength);
+      const w = bytes instanceof Error ? recordWeight(key, 0) + refusalWeight(bytes) : recordWeight(key, bytes.byteLength);
       this.assertRoom(w);
-      if (bytes instanceof Error) return this.refuseValue(bytes);
+      if (bytes instanceof Error) return this.refuseValue(bytes, w);
       this.conn.post({ t: "put", tier: this.tier, key, bytes, w, n: 1 }, bytes);
       return;
     }
     const size = this.measured(value);
-    const weight = recordWeight(key, size instanceof Error ? 0 : this.sizeOr(size));
+    const weight = size instanceof Error ? recordWeight(key, 0) + refusalWeight(size) : recordWeight(key, this.sizeOr(size));
     this.assertRoom(weight);
-    if (size instanceof Error) return this.refuseValue(size);
+    if (size instanceof Error) return this.refuseValue(size, weight);
     this.conn.postPut(this.tier, key, value, weight);
   }
 
@@ -452,9 +455,9 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     // Values too, as inline: one refused entry refuses the call (its path indexes `entries`), once it found room.
     const size = this.measured(entries);
     const entrySize = typeof size === "number" && size >= 0 ? size / n : UNKNOWN_SIZE;
-    const w = entriesWeight(parts.length, n, this.sizeOr(entrySize));
+    const w = size instanceof Error ? entriesWeight(parts.length, n, 0) + refusalWeight(size) : entriesWeight(parts.length, n, this.sizeOr(entrySize));
     this.assertRoom(w);
-    if (size instanceof Error) return this.refuseValue(size);
+    if (size instanceof Error) return this.refuseValue(size, w);
     if (parts.length === 1) {
       const [bucket, group] = parts[0]!;
       this.conn.post({ t: "append", tier: this.tier, bucket, entries: group as unknown[], count: n, w, n });
@@ -479,9 +482,9 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
       encoded.push(bytes);
     }
     const total = encoded.reduce((sum, b) => sum + b.byteLength, 0);
-    const w = entriesWeight(parts.length, n, 0) + (refused ? 0 : total);
+    const w = entriesWeight(parts.length, n, 0) + (refused ? refusalWeight(refused) : total);
     this.assertRoom(w);
-    if (refused) return this.refuseValue(refused);
+    if (refused) return this.refuseValue(refused, w);
     if (parts.length === 1) {
       const bytes = encoded[0]!;
       this.conn.post({ t: "append", tier: this.tier, bucket: parts[0]![0], bytes, count: n, w, n }, bytes);
@@ -524,4 +527,9 @@ export function kvProxy<T>(conn: StoreConnection, opts: EngineKvOptions<T>): KvS
 }
 export function appendLogProxy<T>(conn: StoreConnection, opts: EngineAppendLogOptions<T>): AppendLogStorageTier<T> {
   return new AppendLogProxy<T>(conn, opts);
+}
+
+/** Bytes a refusal's error holds while it crosses to the actor: its message and stack, as UTF-16, and a little more. */
+function refusalWeight(err: Error): number {
+  return 64 + 2 * (err.message.length + (err.stack?.length ?? 0));
 }

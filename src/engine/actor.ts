@@ -27,6 +27,7 @@ import { ConsistentReads } from "./consistent-reads.js";
 import { CommitWatchers, isRetryableJobFailure, type CommitWatcherDefinition, type WatcherJobOutcome } from "./commit-watchers.js";
 import {
   type ActorApi,
+  type ClosedWithRefusal,
   type ActorEvent,
   type ActorOptions,
   type ApplyResult,
@@ -307,11 +308,20 @@ export class StoreActor implements ActorApi {
       case "compact":
         return this.result(op.id, core.compact().then(() => null));
       case "close": {
-        // A close that reports a refusal still closed the tier; one whose write failed left it open for a retry.
-        const closed = core.close().finally(() => {
-          if (core.isClosed) this.retire(op.tier);
-        });
-        return this.result(op.id, closed.then(() => null));
+        // A close that reports a refusal still closed the tier (it answers so); one whose write failed left it open.
+        const closed = core.close().then(
+          () => null,
+          (err: unknown): ClosedWithRefusal => {
+            if (!core.isClosed) throw err;
+            return { closedWithRefusal: serializeError(err) };
+          },
+        );
+        return this.result(
+          op.id,
+          closed.finally(() => {
+            if (core.isClosed) this.retire(op.tier);
+          }),
+        );
       }
       case "load":
         if (core instanceof SnapshotCore) {

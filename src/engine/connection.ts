@@ -11,6 +11,7 @@ import { CodecError, StorageError, deserializeError, serializeError } from "../e
 import { findColumns } from "./codecs.js";
 import {
   REQUESTS_MESSAGE,
+  isClosedWithRefusal,
   isHostActorResult,
   isResultsMessage,
   packWrites,
@@ -320,7 +321,10 @@ export class StoreConnection {
   private flushWaiter(t: "flush" | "close", tier: number, resolve: Waiter["resolve"], reject: Waiter["reject"]): Waiter {
     return {
       resolve: (v) => {
-        if (t === "close") this.tiers.delete(tier);
+        if (t === "close") {
+          this.tiers.delete(tier); // closed, also when it reports a refusal
+          if (isClosedWithRefusal(v.value)) return reject(deserializeError(v.value.closedWithRefusal));
+        }
         resolve(v);
       },
       reject: (e) => {
@@ -555,6 +559,11 @@ export class StoreConnection {
   abandon(err: Error): void {
     this.closing = true;
     this.die(err);
+  }
+
+  /** Whether `tier` is open in this store (a close that settled, even reporting a refusal, closed it). */
+  hasTier(tier: number): boolean {
+    return this.tiers.has(tier);
   }
 
   /** Drains everything durably and stops the actor (releases the store lock). Idempotent. */

@@ -278,6 +278,18 @@ export interface HostActorResult {
   readonly drainError?: SerializedError;
 }
 
+/**
+ * A tier's close that closed it and reports a refusal (its writes are settled, one could never be stored): the
+ * actor answers with this instead of failing, so the main thread knows the tier is closed and rejects with `refused`.
+ */
+export interface ClosedWithRefusal {
+  readonly closedWithRefusal: SerializedError;
+}
+
+export function isClosedWithRefusal(v: unknown): v is ClosedWithRefusal {
+  return typeof v === "object" && v !== null && "closedWithRefusal" in v;
+}
+
 export function isHostActorResult(v: unknown): v is HostActorResult {
   return typeof v === "object" && v !== null && (v as { closed?: unknown }).closed === true;
 }

@@ -11,7 +11,6 @@ import { readOnlyError } from "../backend/read-only.js";
 import { assertKeyArray } from "../backend/keys.js";
 import { appendBuckets, appendLogShape, kvDeleteManyArgs, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
-import { isPermanent } from "../tier/core.js";
 import { measure, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { entriesWeight, recordWeight } from "../tier/weights.js";
 import { cloneSize } from "../tier/clone-size.js";
@@ -205,7 +204,7 @@ abstract class TierProxy implements BaseStorageTier {
         },
         (err: unknown) => {
           // A close that reports a refusal still closed the tier; a failed write left it open for a retry.
-          if (isPermanent(err)) this.closed = true;
+          if (!this.conn.hasTier(this.tier)) this.closed = true;
           this.closing = undefined;
           throw err;
         },

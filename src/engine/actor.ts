@@ -94,10 +94,16 @@ export class StoreActor implements ActorApi {
    * answer and the task's end travel on different ports, and the task's end may arrive first.
    */
   private drainError: unknown;
+  /** Each tier's own drain failure, and whether the store's own close failed too (see HostActorResult). */
+  private readonly tierDrainErrors: Array<readonly [number, unknown]> = [];
+  private backendCloseFailed = false;
 
   /** What the hosting task returns once the actor closed: how shutdown()'s drain ended. */
   hostResult(): HostActorResult {
-    return this.drainError === undefined ? { closed: true } : { closed: true, drainError: serializeError(this.drainError) };
+    if (this.drainError === undefined) return { closed: true };
+    const drainError = serializeError(this.drainError);
+    if (this.backendCloseFailed) return { closed: true, drainError };
+    return { closed: true, drainError, tierErrors: this.tierDrainErrors.map(([id, err]) => [id, serializeError(err)] as const) };
   }
 
   constructor(
@@ -497,6 +503,7 @@ export class StoreActor implements ActorApi {
           await core.close();
         } catch (err) {
           firstError ??= err;
+          this.tierDrainErrors.push([id, err]);
         }
         this.retire(id);
       }
@@ -505,6 +512,7 @@ export class StoreActor implements ActorApi {
         await this.backend?.close?.();
       } catch (err) {
         firstError ??= err;
+        this.backendCloseFailed = true;
       }
       this.backend = undefined;
       this.drainError = firstError;

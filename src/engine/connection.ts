@@ -111,6 +111,8 @@ export class StoreConnection {
   /** shutdown() began: nothing more is taken (see `assertAlive`). */
   closing = false;
   private drain: Promise<void> | undefined;
+  /** The final drain's failures by tier, when the hosting task told them (see HostActorResult.tierErrors). */
+  private tierDrainErrors: Map<number, Error> | undefined;
   /** Counters the actor writes and this thread reads without a message (stats, backpressure). */
   private readonly counters = new ActorCounters();
   readonly backlog: StoreBacklog;
@@ -578,6 +580,20 @@ export class StoreConnection {
     return this.drain ?? Promise.resolve();
   }
 
+  /**
+   * Settles as `tier`'s part of the drain did: a tier that drained cleanly resolves although another tier's failed
+   * the store's drain; any failure not known to be another tier's alone rejects.
+   */
+  async drainedFor(tier: number): Promise<void> {
+    try {
+      await this.drained();
+    } catch (err) {
+      const own = this.tierDrainErrors?.get(tier);
+      if (own !== undefined) throw own;
+      if (this.tierDrainErrors === undefined) throw err;
+    }
+  }
+
   private async shutdownOnce(): Promise<void> {
     if (this.finalError) return;
     this.closing = true;
@@ -591,6 +607,11 @@ export class StoreConnection {
     await this.ready;
     await this.flushQueue();
     let drainFailure: { error: unknown } | undefined;
+    const readTierErrors = (result: unknown): void => {
+      if (isHostActorResult(result) && result.tierErrors !== undefined) {
+        this.tierDrainErrors = new Map(result.tierErrors.map(([id, e]) => [id, deserializeError(e)]));
+      }
+    };
     try {
       await this.call(() => this.remote.shutdown());
     } catch (err) {
@@ -599,11 +620,12 @@ export class StoreConnection {
       else if (err instanceof StorageError && err.code === "closed") {
         // The hosting task ended before the answer arrived (another port): its result says how the drain ended.
         const result: unknown = await this.task.catch(() => undefined);
+        readTierErrors(result);
         if (isHostActorResult(result) && result.drainError !== undefined) throw deserializeError(result.drainError);
         return;
       } else throw err;
     }
-    await this.task.catch(() => undefined); // the hosting task returns once the actor released the store
+    readTierErrors(await this.task.catch(() => undefined)); // the hosting task returns once the actor released the store
     this.die(this.shutDown()); // now, not a few ticks later: calls after close() resolved fail with closed
     if (drainFailure !== undefined) throw drainFailure.error;
   }

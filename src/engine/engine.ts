@@ -86,7 +86,8 @@ export interface StorageEngine {
   stats(): Promise<StoreStats[]>;
   /**
    * Drains every pending write durably, closes connections, terminates workers. From the call on its tiers take
-   * nothing more: writes throw StorageError("closed"), a tier's flush() joins the drain, other calls reject.
+   * nothing more: writes throw StorageError("closed"), a tier's flush() or close() joins the drain and settles with
+   * that tier's own outcome, other calls reject.
    */
   close(): Promise<void>;
   readonly closed: boolean;

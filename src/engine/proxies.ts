@@ -161,7 +161,7 @@ abstract class TierProxy implements BaseStorageTier {
   flush(): Promise<void> {
     // Everything accepted before this call is in the close's drain (this tier's or the engine's): join it.
     if (this.closing) return this.closing;
-    if (!this.closed && this.conn.closing && this.conn.alive) return this.conn.drained();
+    if (!this.closed && this.conn.closing && this.conn.alive) return quiet(this.conn.drainedFor(this.tier));
     return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
   }
 
@@ -195,7 +195,7 @@ abstract class TierProxy implements BaseStorageTier {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.closing) return this.closing;
-    if (this.conn.closing && this.conn.alive) return this.conn.drained(); // the engine's close closes this tier too
+    if (this.conn.closing && this.conn.alive) return quiet(this.conn.drainedFor(this.tier)); // the engine's close closes it too
     const done = quiet(
       this.ask({ t: "close", tier: this.tier }).then(
         () => {

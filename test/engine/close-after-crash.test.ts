@@ -7,8 +7,8 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openFaultEngine, type FaultEngine } from "../support/faults.js";
 import type { StoreSpec } from "../../src/engine/index.js";
-import { StorageError } from "../../src/errors.js";
 import { tempRoot, turn } from "./fixtures/helpers.js";
+import { syncErrorOf } from "../support/wait.js";
 
 const root = tempRoot("close-after-crash");
 afterAll(() => root.remove());
@@ -17,16 +17,6 @@ afterEach(async () => {
   await engine?.close().catch(() => undefined);
   engine = undefined;
 });
-
-function codeOf(fn: () => void): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return (err as StorageError).code;
-  }
-  return undefined;
-}
 
 describe("close of a tier whose writes a crash lost", () => {
   it("rejects with worker-crashed and closes the tier: writes throw closed, a second close resolves", async () => {
@@ -42,7 +32,7 @@ describe("close of a tier whose writes a crash lost", () => {
     await e.injectFault(store, "terminate");
     for (let i = 0; i < 2000 && (await e.stats()).every((s) => s.alive); i++) await new Promise((r) => setTimeout(r, 5));
     await expect(kv.close()).rejects.toMatchObject({ code: "worker-crashed" });
-    expect(codeOf(() => kv.save("c", 3))).toBe("closed");
+    expect(syncErrorOf(() => kv.save("c", 3))).toMatchObject({ code: "closed" });
     await expect(kv.close()).resolves.toBeUndefined();
     const again = e.kv<number>(store, { name: "kv" });
     expect(await again.load("a")).toBe(1);
@@ -57,7 +47,7 @@ describe("close of a tier whose writes a crash lost", () => {
     kv.save("a", 1);
     kv.save("bad", { n: Number.NaN });
     await expect(kv.close()).rejects.toMatchObject({ code: "encode-failed" });
-    expect(codeOf(() => kv.save("c", 3))).toBe("closed");
+    expect(syncErrorOf(() => kv.save("c", 3))).toMatchObject({ code: "closed" });
     await expect(kv.close()).resolves.toBeUndefined();
   });
 });

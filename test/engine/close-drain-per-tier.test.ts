@@ -6,6 +6,7 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { tempRoot, turn } from "./fixtures/helpers.js";
+import { outcome } from "../support/refusals.js";
 
 const root = tempRoot("close-drain-per-tier");
 afterAll(() => root.remove());
@@ -14,12 +15,6 @@ afterEach(async () => {
   for (const e of engines.splice(0)) await e.close().catch(() => undefined);
 });
 
-async function outcome(p: Promise<unknown>): Promise<string> {
-  return p.then(
-    () => "resolved",
-    (err: unknown) => `rejected ${(err as { code?: string }).code}`,
-  );
-}
 
 describe("joining engine.close()'s drain", () => {
   it("a tier whose writes were stored resolves; the tier with a refused value rejects with its refusal", async () => {

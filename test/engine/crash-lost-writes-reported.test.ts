@@ -12,6 +12,7 @@ import { openFaultEngine, type FaultEngine } from "../support/faults.js";
 import type { StoreSpec } from "../../src/engine/index.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { tempRoot } from "./fixtures/helpers.js";
+import { outcome } from "../support/refusals.js";
 
 const database = useTestDatabase();
 const root = tempRoot("crash-lost-reported");
@@ -22,12 +23,6 @@ afterEach(async () => {
   engine = undefined;
 });
 
-async function outcome(p: Promise<unknown>): Promise<string> {
-  return p.then(
-    () => "resolved",
-    (err: unknown) => `rejected ${(err as { code?: string }).code}`,
-  );
-}
 
 async function crash(e: FaultEngine, store: StoreSpec): Promise<void> {
   await e.injectFault(store, "terminate");

@@ -10,25 +10,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { kvStorage } from "../../src/tier/kv.js";
 import { memoryBackend } from "../../src/backend/memory.js";
-import { jsonCodecFor } from "../../src/codec/json.js";
-import { CodecError } from "../../src/errors.js";
-import type { Codec } from "../../src/codec/types.js";
 import { wrapBackend } from "../support/test-backend.js";
+import { refusingBad } from "../support/refusals.js";
 
 type V = { s: number } | "bad";
 
-function refusingBad(): Codec<V> {
-  const json = jsonCodecFor<V>();
-  return {
-    name: "refusing-bad",
-    version: 1,
-    encode(value) {
-      if (value === "bad") throw new CodecError("encode-failed", "cannot encode bad");
-      return json.encode(value);
-    },
-    decode: (bytes) => json.decode(bytes),
-  };
-}
 
 type Op =
   | { t: "save"; key: string; good: boolean }

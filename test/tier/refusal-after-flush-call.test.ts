@@ -11,39 +11,19 @@ import { describe, expect, it } from "vitest";
 import { kvStorage } from "../../src/tier/kv.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
-import { jsonCodecFor } from "../../src/codec/json.js";
 import { CodecError } from "../../src/errors.js";
-import type { Codec } from "../../src/codec/types.js";
 import { useBackends, useTestDatabase } from "../support/postgres-db.js";
+import { refusingBad, outcome } from "../support/refusals.js";
 
 const database = useTestDatabase();
 const open = useBackends(database, "refusal-after-flush");
 
-/** JSON that can never encode the value "bad" (nor an array holding it), the way a custom codec refuses a value. */
-function refusingBad<T>(): Codec<T> {
-  const json = jsonCodecFor<T>();
-  return {
-    name: "refusing-bad",
-    version: 1,
-    encode(value) {
-      if (value === "bad" || (Array.isArray(value) && value.includes("bad"))) throw new CodecError("encode-failed", "cannot encode bad");
-      return json.encode(value);
-    },
-    decode: (bytes) => json.decode(bytes),
-  };
-}
 
 function errorsLog(): { errors: Error[]; onError: (err: Error) => void } {
   const errors: Error[] = [];
   return { errors, onError: (err) => errors.push(err) };
 }
 
-async function outcome(p: Promise<void>): Promise<string> {
-  return p.then(
-    () => "resolved",
-    (err: unknown) => `rejected ${(err as { code?: string }).code}`,
-  );
-}
 
 describe("a refusal after a flush was called fails the next flush, not that one (PostgreSQL, inline)", () => {
   it("kv: a value refused when saved (built-in codec)", async () => {

@@ -10,31 +10,11 @@ import { describe, expect, it } from "vitest";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { memoryBackend } from "../../src/backend/memory.js";
-import { jsonCodecFor } from "../../src/codec/json.js";
 import { CodecError } from "../../src/errors.js";
-import type { Codec } from "../../src/codec/types.js";
 import { wrapBackend } from "../support/test-backend.js";
+import { refusingBad, outcome } from "../support/refusals.js";
 
-/** JSON that can never encode the value "bad", the way a custom codec refuses a value at flush. */
-function refusingBad<T>(): Codec<T> {
-  const json = jsonCodecFor<T>();
-  return {
-    name: "refusing-bad",
-    version: 1,
-    encode(value) {
-      if (value === "bad") throw new CodecError("encode-failed", "cannot encode bad");
-      return json.encode(value);
-    },
-    decode: (bytes) => json.decode(bytes),
-  };
-}
 
-async function outcome(p: Promise<void>): Promise<string> {
-  return p.then(
-    () => "resolved",
-    (err: unknown) => `rejected ${(err as { code?: string }).code}`,
-  );
-}
 
 const heldBackend = () => wrapBackend(memoryBackend(), { async: true });
 

@@ -114,7 +114,10 @@ export class AttachOutbox {
   /** Lowest seq this pair numbered that no reclaim covers yet (Infinity: none). */
   #unreclaimed = Number.POSITIVE_INFINITY;
   #reclaiming = false;
-  /** Set by dispose(): reclaim work (timers, the delete loop) ends; the next attach's listing finds what is left. */
+  /**
+   * Set by dispose(): nothing more is saved (queued items are dropped, the gate's retry and room waits end) and
+   * reclaim work ends; the next attach's listing finds what is left.
+   */
   #disposed = false;
   /** Highest seq a read-back proved covered by a stored baseline: frames up to it may be gone (not a gap). */
   #reclaimedTo = 0;
@@ -158,7 +161,7 @@ export class AttachOutbox {
 
   /** Saves `item` now when nothing waits ahead of it (the steady state), else queues it behind the rest. */
   submit(item: OutboxItem): void {
-    if (this.#stopped !== undefined) return; // nothing is written past a refused seq until rebaseline
+    if (this.#stopped !== undefined || this.#disposed) return; // nothing is written past a refused seq until rebaseline
     if (!this.#ready || this.#gate !== undefined || this.#head !== this.#queue.length) {
       if (item.kind === "baseline" && (!item.own || this.wal === undefined)) {
         // A newer baseline holds everything an unsent older one does: memory holds one baseline per pair.
@@ -462,7 +465,7 @@ export class AttachOutbox {
 
   /** Saves queued items in order until one fails or an own baseline holds the rest back. */
   #drain(): void {
-    while (this.#ready && this.#stopped === undefined && this.#gate === undefined && this.#head < this.#queue.length) {
+    while (this.#ready && !this.#disposed && this.#stopped === undefined && this.#gate === undefined && this.#head < this.#queue.length) {
       const item = this.#queue[this.#head];
       if (item !== undefined) {
         try {
@@ -628,9 +631,16 @@ export class AttachOutbox {
     return { frames: out, unread };
   }
 
-  /** Stops reclaiming (handle.dispose(), after its last flush): no timer or delete batch of this pair runs on. */
+  /**
+   * Ends the pair (handle.dispose(), after its last flush settled): what that flush could not write is dropped, not
+   * saved later by a retry over frames a handle attached since has written; no reclaim timer or delete batch runs on.
+   */
   dispose(): void {
     this.#disposed = true;
+    this.#clearQueue();
+    this.#gate = undefined; // its handlers and retry timer see it is no longer theirs
+    this.#gateError = undefined;
+    this.#blocked = undefined;
   }
 
   /** Runs the delete loop unless it runs already (it takes what is queued) or the pair is disposed. */

@@ -485,8 +485,9 @@ export class StoreActor implements ActorApi {
     return hold(0);
   }
 
+  /** Every tier's accepted writes durable, for a job; refusals stay for the flushes of their writers. */
   private async flushAll(): Promise<void> {
-    await Promise.all([...this.tiers.values()].map(({ core }) => core.flush()));
+    await Promise.all([...this.tiers.values()].map(({ core }) => core.writePending()));
   }
 
   /**

@@ -587,6 +587,23 @@ export abstract class TierCore<Batch> {
     }
   }
 
+  /**
+   * Writes what was accepted, after the flushes already started, as a background flush does: rejects only when
+   * writing failed. Refusals stay for the flush() calls that answer for them: a job that needs the store's writes
+   * durable (a compaction in the store's actor) must not take the report away from their writer.
+   */
+  async writePending(): Promise<void> {
+    if (this.closing) {
+      // The close drains what was accepted: its refusal is its caller's to hear, a failed write is everyone's.
+      await this.closing.catch((err: unknown) => {
+        if (!isPermanent(err)) throw err;
+      });
+      return;
+    }
+    this.assertOpen();
+    await this.flushNow();
+  }
+
   rollback(): void {
     this.assertOpen();
     this.epoch++;

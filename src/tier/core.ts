@@ -306,7 +306,8 @@ export abstract class TierCore<Batch> {
 
   /**
    * Call after `k` writes weighing `bytes` were accepted into pending (`write`: the call's number, when the tier
-   * took one to keep with them): applies the compactEvery / sync-through / debounce rule. While failing, the retry timer flushes instead (a save does not retry at once).
+   * took one to keep with them): applies the compactEvery / sync-through / debounce rule. While failing, the retry
+   * timer flushes instead (a save does not retry at once).
    */
   protected accepted(k: number, bytes: number, write = this.nextWrite()): void {
     this.oldestUntaken ??= write;

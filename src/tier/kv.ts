@@ -264,9 +264,8 @@ export class KvCore<T> extends KeyedTierCore<T> {
             const doomed = queued.spared.size === 0 ? keys : keys.filter((key) => !queued.spared.has(key));
             const ops: BatchOp[] = doomed.map((key) => ({ op: "delete", key }));
             try {
-              if (ops.length === 0) {
-                // every key holds a value saved after the call
-              } else if (this.backend.writeBatch && (ops.length > 1 || !this.backend.delete)) yield this.backend.writeBatch(ops);
+              // No ops when every key holds a value saved after the call: nothing to delete.
+              if (ops.length > 0 && this.backend.writeBatch && (ops.length > 1 || !this.backend.delete)) yield this.backend.writeBatch(ops);
               else if (this.backend.delete) for (const key of doomed) yield this.backend.delete(key);
             } catch (err) {
               throw asStorageError(err, `delete of ${ops.length} keys in storage tier "${this.name}" failed`, { tier: this.name });

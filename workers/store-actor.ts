@@ -46,6 +46,7 @@ async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<
   try {
     actor = new StoreActor(task.options, registry.jobs, registry.watchers);
     expose(actor, portEndpoint(task.port));
+    actor.setRefusalSink((m) => task.port.postMessage(m));
     // Batches of ops travel outside comlink (writes alone unanswered, requests answered by one ResultsMessage); on
     // its port, handed to the actor synchronously, so in mailbox order with its calls.
     task.port.on("message", (m: unknown) => {

@@ -17,6 +17,7 @@ import { AppendLogCore } from "../tier/append-log.js";
 import { KvCore } from "../tier/kv.js";
 import { SnapshotCore } from "../tier/snapshot.js";
 import { isPermanent, type TierCore } from "../tier/core.js";
+import { isRefusalReport } from "../tier/refusal-watchers.js";
 import type { Codec, ColumnarTransport } from "../codec/types.js";
 import { Encoded } from "../codec/bytes.js";
 import { resolveCodec } from "./codecs.js";
@@ -34,6 +35,9 @@ import {
   type HostActorResult,
   type Op,
   type OpResult,
+  REFUSED_MESSAGE,
+  refusedKeyOf,
+  type RefusedMessage,
   type ScanPage,
   type StoreSpec,
   type TierSpec,
@@ -76,6 +80,10 @@ export class StoreActor implements ActorApi {
   private readonly failedOpens = new Map<number, unknown>();
   private mailbox: Promise<unknown> = Promise.resolve();
   private sink: ((e: ActorEvent) => void) | undefined;
+  /** Where the tiers' refusals go by key (the store's port: ahead of flush answers); see `refusalHeard`. */
+  private refusalSink: ((m: RefusedMessage) => void) | undefined;
+  /** Refusals sent by key this turn, per tier: past REFUSALS_BY_KEY_PER_TURN one keyless notice stands for the rest. */
+  private readonly refusalsSent = new Map<number, number>();
   private readonly stats: ActorStats;
   private readonly watchers: CommitWatchers;
   private shuttingDown = false;
@@ -135,6 +143,30 @@ export class StoreActor implements ActorApi {
 
   setEventSink(sink: (e: ActorEvent) => void): void {
     this.sink = sink;
+  }
+
+  /** The worker entry's: posts a tier's refusal to the main thread on the store's port (protocol.ts RefusedMessage). */
+  setRefusalSink(sink: (m: RefusedMessage) => void): void {
+    this.refusalSink = sink;
+  }
+
+  /**
+   * A tier of this actor refused a write (not one the main thread refused: those its watchers heard there). Sent at
+   * once, so it precedes the answer of the flush that reports it; a flood is bounded per turn and tier (past the
+   * bound, one notice of unknown keys: every watcher of the tier hears it and checks the store).
+   */
+  private refusalHeard(tier: number, key: string | undefined, err: Error): void {
+    if (this.refusalSink === undefined) return;
+    const sent = this.refusalsSent.get(tier) ?? 0;
+    if (sent > REFUSALS_BY_KEY_PER_TURN) return;
+    if (this.refusalsSent.size === 0) setImmediate(() => this.refusalsSent.clear());
+    this.refusalsSent.set(tier, sent + 1);
+    const byKey = sent < REFUSALS_BY_KEY_PER_TURN;
+    try {
+      this.refusalSink({ type: REFUSED_MESSAGE, tier, key: byKey ? key : undefined, error: serializeError(err) });
+    } catch {
+      // the main thread is gone; nothing to report to
+    }
   }
 
   /** Ops run strictly in arrival order; flush completion is awaited outside the mailbox. */
@@ -231,7 +263,7 @@ export class StoreActor implements ActorApi {
           // A write refused when applied (e.g. a key the backend can never store) is a refusal of its tier;
           // on a tier that is not open, its next flush fails with the same reason anyway.
           const core = this.tiers.get(op.tier)?.core;
-          if (core) core.refuse(err instanceof Error ? err : new Error(String(err)));
+          if (core) core.refuse(err instanceof Error ? err : new Error(String(err)), undefined, refusedKeyOf(op));
           else errors.push(serializeError(err));
         }
       }
@@ -257,14 +289,14 @@ export class StoreActor implements ActorApi {
       try {
         const value = valueAt(i);
         if (value instanceof Refused) {
-          core.refuse(value.error);
+          core.refuse(value.error, undefined, op.keys[i]);
           refused++;
           continue;
         }
         tier.put(op.keys[i]!, value);
       } catch (err) {
         if (i === 0 && !isPermanent(err)) throw err;
-        core.refuse(err instanceof Error ? err : new Error(String(err)));
+        core.refuse(err instanceof Error ? err : new Error(String(err)), undefined, op.keys[i]);
         refused++;
       }
     }
@@ -299,7 +331,7 @@ export class StoreActor implements ActorApi {
         core.rollback();
         return undefined;
       case "refuse":
-        core.refuse(deserializeFromWire(op.error));
+        core.refuseHeard(deserializeFromWire(op.error)); // its watchers heard it on the main thread
         return undefined;
       case "configure-watcher":
         // Not the tier's fault: a watcher this worker entry lacks is reported, the tier keeps working.
@@ -381,6 +413,7 @@ export class StoreActor implements ActorApi {
     core.maxPendingBytes = undefined;
     this.stats.observe(core as unknown as TierCore<unknown>, spec.name, (batch) => this.watchers.committed(batch));
     this.tiers.set(id, { core, codec });
+    core.watchRefusals("", (key, err) => this.refusalHeard(id, key, err));
     return null;
   }
 
@@ -651,6 +684,9 @@ async function scanPage(
   return { entries, next: undefined };
 }
 
+/** Refusals a tier's watchers on the main thread hear by key per turn; a flood past it is one notice of unknown keys. */
+const REFUSALS_BY_KEY_PER_TURN = 64;
+
 function failure(id: number, err: unknown): OpResult {
-  return { id, ok: false, error: serializeError(err) };
+  return { id, ok: false, error: serializeError(err), ...(isRefusalReport(err) ? { refusal: true as const } : {}) };
 }

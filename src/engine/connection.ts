@@ -13,8 +13,10 @@ import {
   REQUESTS_MESSAGE,
   isClosedWithRefusal,
   isHostActorResult,
+  isRefusedMessage,
   isResultsMessage,
   packWrites,
+  refusedKeyOf,
   type ActorApi,
   type ActorEvent,
   type ActorOptions,
@@ -27,6 +29,7 @@ import {
   type WritesMessage,
 } from "./protocol.js";
 import { isPermanent } from "../tier/core.js";
+import { RefusalWatchers, markRefusalReport, type RefusalListener } from "../tier/refusal-watchers.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 import { portEndpoint, useTypedErrors } from "./rpc.js";
@@ -56,6 +59,8 @@ interface TierRecord {
   readonly watcherConfigs: Map<string, Op>;
   /** The transport the tier's worker codec declares (codecs.ts findColumns): its puts cross as those columns. */
   columns: ColumnarTransport<unknown> | undefined;
+  /** Who hears the tier's refusals by key, refused here or in the actor (BaseStorageTier.watchRefusals). */
+  readonly refusals: RefusalWatchers;
 }
 
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
@@ -151,6 +156,9 @@ export class StoreConnection {
     // Answers to batches with requests (postMessage) come on the same port, outside comlink.
     port1.on("message", (m: unknown) => {
       if (isResultsMessage(m)) this.onResults(m, epoch);
+      else if (isRefusedMessage(m) && epoch === this.epoch) {
+        this.tiers.get(m.tier)?.refusals.notify(m.key, deserializeError(m.error));
+      }
     });
     port1.unref();
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
@@ -216,7 +224,14 @@ export class StoreConnection {
 
   /** Opens a tier in the actor and remembers it (a new actor reopens it); its failure is the actor's to report. */
   openTier(tier: number, spec: TierSpec): void {
-    const rec: TierRecord = { spec, dirty: false, lost: undefined, watcherConfigs: new Map(), columns: undefined };
+    const rec: TierRecord = {
+      spec,
+      dirty: false,
+      lost: undefined,
+      watcherConfigs: new Map(),
+      columns: undefined,
+      refusals: new RefusalWatchers(),
+    };
     this.tiers.set(tier, rec);
     findColumns(spec.codec, (columns) => (rec.columns = columns));
     this.request({ t: "open", tier, spec }).catch(() => undefined);
@@ -273,7 +288,7 @@ export class StoreConnection {
       } catch (err) {
         // The codec refuses the value, as a throwing encode does. The refusal ends the op: the columns the push
         // may have half filled take no more values, so every value before it still reads back at its index.
-        this.refuse(tier, err instanceof Error ? err : new Error(String(err)));
+        this.refuse(tier, err instanceof Error ? err : new Error(String(err)), undefined, key);
         return;
       }
       if (fits) {
@@ -402,6 +417,7 @@ export class StoreConnection {
       if (!w) continue;
       this.waiting.delete(r.id);
       if (r.ok) w.resolve({ value: r.value, bytes: r.bytes });
+      else if (r.refusal) w.reject(markRefusalReport(deserializeError(r.error)));
       else w.reject(deserializeError(r.error));
     }
     for (const e of errors) this.report(deserializeError(e));
@@ -436,7 +452,11 @@ export class StoreConnection {
       const problem = each.length === 1 ? cause : cloneProblem(op);
       if (problem === undefined) sendable.push(op);
       else if ("id" in op) this.fail(op, sendError(problem));
-      else sendable.push(refusal(op.tier, sendError(problem)));
+      else {
+        const err = sendError(problem);
+        sendable.push(refusal(op.tier, err));
+        this.tiers.get(op.tier)?.refusals.notify(refusedKeyOf(op), err);
+      }
     }
     if (sendable.length === 0) return;
     // Every op clones alone yet the message did not (its size): one message each, so this cannot recur.
@@ -449,14 +469,22 @@ export class StoreConnection {
    * `w`: what the refusal weighs until the actor took it (its error crosses): a flood of refused values meets
    * backpressure as writes do.
    */
-  refuse(tier: number, err: Error, w?: number): void {
+  refuse(tier: number, err: Error, w?: number, key?: string): void {
     this.post(refusal(tier, err, w));
+    this.tiers.get(tier)?.refusals.notify(key, err);
+  }
+
+  /** A tier's refusal watch (BaseStorageTier.watchRefusals): hears refusals made here and those the actor sends. */
+  watchRefusals(tier: number, prefix: string, listener: RefusalListener): () => void {
+    const rec = this.tiers.get(tier);
+    if (rec === undefined) throw new StorageError("closed", `tier ${tier} of store ${this.key} is closed`, { store: this.key });
+    return rec.refusals.add(prefix, listener);
   }
 
   private fail(op: Op, err: Error): void {
     if (!("id" in op)) {
       // A write whose message was lost: its tier must hear it. A dead actor fails every later flush anyway.
-      if (this.alive && !this.closing) this.refuse(op.tier, err);
+      if (this.alive && !this.closing) this.refuse(op.tier, err, undefined, refusedKeyOf(op));
       return;
     }
     const w = this.waiting.get(op.id);
@@ -695,10 +723,16 @@ export class StoreConnection {
       this.hooks.onGone(this);
       return;
     }
+    const losing: TierRecord[] = [];
     for (const rec of this.tiers.values()) {
-      if (rec.dirty) rec.lost ??= lostWrites(err, this.key, rec.spec.name);
+      if (rec.dirty && rec.lost === undefined) {
+        rec.lost = lostWrites(err, this.key, rec.spec.name);
+        losing.push(rec);
+      }
       rec.dirty = false;
     }
+    // Which writes were lost is unknown: every watcher of those tiers hears it (and checks the store).
+    for (const rec of losing) rec.refusals.notify(undefined, rec.lost!);
     if (err instanceof StorageError && (err.code === "worker-crashed" || err.code === "worker-unresponsive")) {
       this.hooks.onError(err, { store: this.store });
     }

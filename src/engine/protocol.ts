@@ -214,6 +214,31 @@ export function isResultsMessage(m: unknown): m is ResultsMessage {
   return hasType(m, RESULTS_MESSAGE);
 }
 
+/**
+ * A write the actor refused for good, by key (undefined: unknown keys), posted on the store's port when the actor's
+ * tier refuses it: ahead of the answer of any flush that answers for it, so the main thread's refusal watchers
+ * (BaseStorageTier.watchRefusals) hear it before that flush settles.
+ */
+export const REFUSED_MESSAGE = "graphrefly.refused";
+
+export interface RefusedMessage {
+  readonly type: typeof REFUSED_MESSAGE;
+  readonly tier: number;
+  readonly key: string | undefined;
+  readonly error: SerializedError;
+}
+
+export function isRefusedMessage(m: unknown): m is RefusedMessage {
+  return hasType(m, REFUSED_MESSAGE);
+}
+
+/** The key of a write op refused whole (a put's; an append's one bucket), for refusal watchers; else undefined. */
+export function refusedKeyOf(op: Op): string | undefined {
+  if (op.t === "put") return op.key;
+  if (op.t === "append" && "bucket" in op) return op.bucket;
+  return undefined;
+}
+
 function hasType(m: unknown, type: string): boolean {
   return typeof m === "object" && m !== null && (m as { type?: unknown }).type === type;
 }
@@ -221,7 +246,8 @@ function hasType(m: unknown, type: string): boolean {
 /** Outcome of an op that carries an `id`. `value` is decoded in the worker, `bytes` when the codec is main-thread. */
 export type OpResult =
   | { id: number; ok: true; value?: unknown; bytes?: Uint8Array | Uint8Array[] }
-  | { id: number; ok: false; error: SerializedError };
+  /** `refusal`: the flush (or close) rejects to report a refusal; its other writes were written (refusal-watchers.ts). */
+  | { id: number; ok: false; error: SerializedError; refusal?: true };
 
 export interface ApplyResult {
   results: OpResult[];

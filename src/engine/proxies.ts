@@ -25,6 +25,7 @@ import type {
   BaseStorageTier,
   KvStorageOptions,
   KvStorageTier,
+  RefusalListener,
   SnapshotStorageOptions,
   SnapshotStorageTier,
   TierCommonOptions,
@@ -228,8 +229,14 @@ abstract class TierProxy implements BaseStorageTier {
    * Reports a value that can never be stored, its write weighing `w` (after it found room: a full store answers
    * backpressure first). The weight includes `refusalWeight`: the refusal holds its error until the actor took it.
    */
-  protected refuseValue(err: Error, w: number): void {
-    this.conn.refuse(this.tier, err, w);
+  protected refuseValue(err: Error, w: number, key: string | undefined): void {
+    this.conn.refuse(this.tier, err, w, key);
+  }
+
+  /** BaseStorageTier.watchRefusals: the store's actor sends its refusals' keys ahead of any flush's answer. */
+  watchRefusals(prefix: string, listener: RefusalListener): () => void {
+    this.assertUsable();
+    return this.conn.watchRefusals(this.tier, prefix, listener);
   }
 
   /**
@@ -270,7 +277,7 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
       const bytes = this.encodeHere(snapshot);
       const w = bytes instanceof Error ? recordWeight(key, 0) + refusalWeight(bytes) : recordWeight(key, bytes.byteLength);
       this.assertRoom(w);
-      if (bytes instanceof Error) return this.refuseValue(bytes, w);
+      if (bytes instanceof Error) return this.refuseValue(bytes, w, key);
       this.conn.post({ t: "put", tier: this.tier, key, bytes, w, n: 1 }, bytes);
       return;
     }
@@ -280,7 +287,7 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     // needs room only for the difference.
     const replaces = this.compactEvery === undefined ? this.conn.replaceableWeight(this.tier, key) : undefined;
     this.assertRoom(weight, replaces ?? 0);
-    if (size instanceof Error) return this.refuseValue(size, weight);
+    if (size instanceof Error) return this.refuseValue(size, weight, key);
     if (replaces !== undefined && this.conn.replaceLastPut(this.tier, key, snapshot, weight)) return;
     this.conn.postPut(this.tier, key, snapshot, weight);
   }
@@ -322,14 +329,14 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
       const bytes = this.encodeHere(value);
       const w = bytes instanceof Error ? recordWeight(key, 0) + refusalWeight(bytes) : recordWeight(key, bytes.byteLength);
       this.assertRoom(w);
-      if (bytes instanceof Error) return this.refuseValue(bytes, w);
+      if (bytes instanceof Error) return this.refuseValue(bytes, w, key);
       this.conn.post({ t: "put", tier: this.tier, key, bytes, w, n: 1 }, bytes);
       return;
     }
     const size = this.measured(value);
     const weight = size instanceof Error ? recordWeight(key, 0) + refusalWeight(size) : recordWeight(key, this.sizeOr(size));
     this.assertRoom(weight);
-    if (size instanceof Error) return this.refuseValue(size, weight);
+    if (size instanceof Error) return this.refuseValue(size, weight, key);
     this.conn.postPut(this.tier, key, value, weight);
   }
 
@@ -456,7 +463,8 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     const entrySize = typeof size === "number" && size >= 0 ? size / n : UNKNOWN_SIZE;
     const w = size instanceof Error ? entriesWeight(parts.length, n, 0) + refusalWeight(size) : entriesWeight(parts.length, n, this.sizeOr(entrySize));
     this.assertRoom(w);
-    if (size instanceof Error) return this.refuseValue(size, w);
+    // One bucket's key names the refusal; refused entries of several buckets reach every watcher.
+    if (size instanceof Error) return this.refuseValue(size, w, parts.length === 1 ? parts[0]![0] : undefined);
     if (parts.length === 1) {
       const [bucket, group] = parts[0]!;
       this.conn.post({ t: "append", tier: this.tier, bucket, entries: group as unknown[], count: n, w, n });
@@ -483,7 +491,7 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     const total = encoded.reduce((sum, b) => sum + b.byteLength, 0);
     const w = entriesWeight(parts.length, n, 0) + (refused ? refusalWeight(refused) : total);
     this.assertRoom(w);
-    if (refused) return this.refuseValue(refused, w);
+    if (refused) return this.refuseValue(refused, w, parts.length === 1 ? parts[0]![0] : undefined);
     if (parts.length === 1) {
       const bytes = encoded[0]!;
       this.conn.post({ t: "append", tier: this.tier, bucket: parts[0]![0], bytes, count: n, w, n }, bytes);

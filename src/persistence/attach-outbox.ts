@@ -8,6 +8,7 @@
  */
 import { StorageError } from "../errors.js";
 import { isPermanent } from "../tier/core.js";
+import { isRefusalReport } from "../tier/refusal-watchers.js";
 import type { KvStorageTier, SnapshotHead, SnapshotStorageTier } from "../tier/types.js";
 import { headOf } from "../tier/json-head.js";
 import { vouchWalFrame } from "../tier/value-check.js";
@@ -130,6 +131,16 @@ export class AttachOutbox {
   #readBackUpTo = 0;
   /** Failed rounds of reading the stale keys whose read threw (0: none failing); see #reclaimStale. */
   #unreadTries = 0;
+  /**
+   * Ends the watches of this pair's refused writes (#walRefused, #snapshotRefused): a refusal is heard whoever
+   * flushed its tier. Undefined where neither tier can be watched (a hand-written tier): the pair's own flushes
+   * then are how it hears a refusal.
+   */
+  #unwatch: (() => void) | undefined;
+  /** Whether the WAL tier's refusals are watched: a refusal report its flush rejects with then is another's. */
+  readonly #watchesWal: boolean;
+  /** While the store is checked for what a refusal of unknown keys took (#checkUnknownRefusal): flush() waits. */
+  #suspect: Promise<void> | undefined;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -145,6 +156,15 @@ export class AttachOutbox {
   ) {
     this.#seal = wal?.codecName !== walFrameCodec.name;
     this.#prefix = graphWalPrefix(graphName);
+    const unwatchWal = wal?.watchRefusals?.(`${this.#prefix}/`, (key, err) => this.#walRefused(key, err));
+    const unwatchSnapshot = snapshot.watchRefusals?.(graphName, (key, err) => this.#snapshotRefused(key, err));
+    this.#watchesWal = unwatchWal !== undefined;
+    if (unwatchWal !== undefined || unwatchSnapshot !== undefined) {
+      this.#unwatch = () => {
+        unwatchWal?.();
+        unwatchSnapshot?.();
+      };
+    }
     this.#queue.push(first);
     this.#startBootstrap();
   }
@@ -207,7 +227,9 @@ export class AttachOutbox {
       try {
         await this.wal.flush(); // frames first: a baseline never lands before them
       } catch (err) {
-        throw await this.#flushFailed(err, "wal");
+        // A refusal of a watched WAL tier that was this pair's stopped it (#walRefused heard it before the flush
+        // settled); else another writer's: every frame this flush answers for was written.
+        if (!(this.#watchesWal && isRefusalReport(err))) throw await this.#flushFailed(err, "wal");
       }
     }
     try {
@@ -215,7 +237,8 @@ export class AttachOutbox {
     } catch (err) {
       throw await this.#flushFailed(err, "snapshot");
     }
-    // Stopped while this flush ran (a later write was refused): nothing is acknowledged any more.
+    while (this.#suspect !== undefined) await this.#suspect;
+    // Stopped while this flush ran (a refusal, also one another writer's flush reported): nothing is acknowledged.
     if (this.#stopped !== undefined) throw await this.#stopped;
     if (target > this.#durable) {
       this.#durable = target;
@@ -489,14 +512,65 @@ export class AttachOutbox {
   }
 
   /**
+   * The WAL tier refused a write under this pair's prefix, heard whoever flushed it (another writer's flush may have
+   * taken the report) and before any flush answering for it settled. A frame above the acknowledged seqs stops the
+   * pair: the gap search runs once the tier's flush is out of the way (this is heard from inside it). Writes whose
+   * keys are unknown (a crashed worker's) are checked against the store.
+   */
+  #walRefused(key: string | undefined, err: Error): void {
+    if (this.#disposed || this.#stopped !== undefined) return;
+    if (key === undefined) return this.#checkUnknownRefusal(err, "wal");
+    const seq = parseWalFrameKey(this.#prefix, key);
+    if (seq === undefined || seq <= this.#durable) return; // not a frame this pair has yet to acknowledge
+    void this.#stop(err, Promise.resolve().then(() => this.#dropPastGap()));
+  }
+
+  /** The snapshot tier refused this graph's baseline (its default key, the graph's name), whoever flushed it. */
+  #snapshotRefused(key: string | undefined, err: Error): void {
+    if (this.#disposed || this.#stopped !== undefined) return;
+    if (key === undefined) this.#checkUnknownRefusal(err, "snapshot");
+    else if (key === this.graphName) void this.#stop(err, this.#lastBaseline);
+  }
+
+  /**
+   * A tier lost writes whose keys are unknown (a store worker crashed before committing them): the pair stops only
+   * if the store lacks what it saved by now. No flush here: the first flush after the loss reports it to its caller,
+   * and this must not take that report away. Meanwhile flush() acknowledges nothing (it waits for the check).
+   */
+  #checkUnknownRefusal(err: Error, tier: "wal" | "snapshot"): void {
+    const upTo = this.#seq;
+    const baseline = this.#lastBaseline;
+    const check = (async () => {
+      await Promise.resolve(); // heard from inside a tier call: the store is read once it returned
+      if (tier === "wal") {
+        const gap = await this.#findGap(upTo);
+        if (gap <= upTo && this.#stopped === undefined && !this.#disposed) void this.#stop(err, this.#dropFrom(gap));
+      } else if (baseline > 0 && (await this.#storedAtLeast(baseline, false)) !== true) {
+        if (this.#stopped === undefined && !this.#disposed) void this.#stop(err, baseline);
+      }
+    })().finally(() => {
+      if (this.#suspect === check) this.#suspect = undefined;
+    });
+    this.#suspect = check;
+  }
+
+  /**
    * The WAL tier refused a frame saved since the last acknowledged seq (which one, its flush does not say). Once
    * everything else this pair handed it is written, the first frame seq the store lacks is the gap; every frame
    * above it is deleted, so restore and compaction see the changes up to the gap and none after. A store that
    * cannot be listed counts as holding nothing unacknowledged.
    */
   async #dropPastGap(): Promise<number> {
+    await (this.wal as KvStorageTier<WALFrame>).flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
+    return this.#dropFrom(await this.#findGap(this.#seq));
+  }
+
+  /**
+   * The first seq above the acknowledged ones, up to `upTo`, that the WAL lacks and is no own baseline's (`upTo + 1`:
+   * none missing). A store that cannot be listed counts as holding nothing unacknowledged.
+   */
+  async #findGap(upTo: number): Promise<number> {
     const wal = this.wal as KvStorageTier<WALFrame>;
-    await wal.flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
     const holes = new Set(this.#holes);
     // Frames up to a baseline a read-back proved stored may have been reclaimed: missing there is not the gap.
     const floor = Math.max(this.#durable, this.#reclaimedTo);
@@ -507,8 +581,8 @@ export class AttachOutbox {
         const s = parseWalFrameKey(this.#prefix, key);
         if (s !== undefined && s > floor) stored.add(s);
       }
-      gap = this.#seq + 1; // every frame stored: the pair stops after its last one
-      for (let s = floor + 1; s <= this.#seq; s++) {
+      gap = upTo + 1; // every frame stored: the pair stops after its last one
+      for (let s = floor + 1; s <= upTo; s++) {
         if (!stored.has(s) && !holes.has(s)) {
           gap = s;
           break;
@@ -517,6 +591,13 @@ export class AttachOutbox {
     } catch {
       // unreadable store: keep the conservative gap
     }
+    return gap;
+  }
+
+  /** Deletes every frame this pair numbered from `gap` on (a delete also drops the key's pending save); resolves to `gap`. */
+  async #dropFrom(gap: number): Promise<number> {
+    const wal = this.wal as KvStorageTier<WALFrame>;
+    const holes = new Set(this.#holes);
     const deletes: Array<Promise<void>> = [];
     for (let s = gap; s <= this.#seq; s++) {
       if (!holes.has(s)) deletes.push(wal.delete(walFrameKey(this.#prefix, s)).catch(noop));
@@ -637,6 +718,7 @@ export class AttachOutbox {
    */
   dispose(): void {
     this.#disposed = true;
+    this.#unwatch?.();
     this.#clearQueue();
     this.#gate = undefined; // its handlers and retry timer see it is no longer theirs
     this.#gateError = undefined;
@@ -770,9 +852,12 @@ function isBackpressure(err: unknown): err is StorageError {
   return err instanceof StorageError && err.code === "backpressure";
 }
 
-/** Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses), a closed tier. */
+/**
+ * Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses; any error a flush
+ * reports a refusal with, e.g. a worker codec's plain Error), a closed tier.
+ */
 function cannotSucceed(err: unknown): err is Error {
-  return isPermanent(err) || (err instanceof StorageError && err.code === "closed");
+  return isPermanent(err) || isRefusalReport(err) || (err instanceof StorageError && err.code === "closed");
 }
 
 /** What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. */

@@ -168,7 +168,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     try {
       for (const [key, bucket] of batch) {
         // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
-        const joint = dropUnencodable(bucket, this.codec, (err, write) => this.refuse(err, write ?? this.oldestInBatch));
+        const joint = dropUnencodable(bucket, this.codec, (err, write) => this.refuse(err, write ?? this.oldestInBatch, key));
         const segments = encodeChunks(bucket.chunks, this.codec, joint);
         if (segments.length === 0) continue;
         encodings.set(key, segments);
@@ -400,10 +400,17 @@ export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStor
       const size = measure(core.valueCheck, entries);
       const entrySize = typeof size === "number" && size >= 0 ? size / entries.length : UNKNOWN_SIZE;
       core.assertRoom(entriesWeight(groups?.size ?? 1, entries.length, core.entrySizeOr(entrySize)));
-      if (size instanceof Error) return core.refuse(size);
+      // One bucket's key names the refusal; refused entries of several buckets reach every watcher.
+      if (size instanceof Error) return core.refuse(size, undefined, groups === undefined ? core.name : soleKey(groups));
       if (!groups) core.append(core.name, entries, entrySize);
       else core.appendGroups(groups, entrySize);
     },
     loadEntries: (o) => handled(core.loadEntries(o)),
   });
+}
+
+function soleKey(groups: ReadonlyMap<string, unknown>): string | undefined {
+  if (groups.size !== 1) return undefined;
+  for (const key of groups.keys()) return key;
+  return undefined;
 }

@@ -18,6 +18,7 @@ import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js"
 import { measure, type ValueCheck } from "./value-check.js";
 import { MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js";
 import { RoomQueue } from "./room.js";
+import { RefusalWatchers, markRefusalReport, type RefusalListener } from "./refusal-watchers.js";
 
 const noop = (): void => {};
 
@@ -62,6 +63,8 @@ export abstract class TierCore<Batch> {
   private oldestTaken = 0;
   /** Refusals not yet reported, and those reported while a flush called before the report still runs. */
   private refusals: Refusal[] = [];
+  /** Who hears refusals by key (refusal-watchers.ts), whoever flushes. */
+  private readonly refusalWatchers = new RefusalWatchers();
   private flushCalls = 0;
   /** The call numbers of the flushes (and close) not yet settled, oldest first. */
   private readonly running: number[] = [];
@@ -273,7 +276,7 @@ export abstract class TierCore<Batch> {
     const weight = recordWeight(key, this.weightOf(value, size instanceof Error ? 0 : size));
     this.assertRoom(weight, freed);
     if (size instanceof Error) {
-      this.refuse(size);
+      this.refuse(size, undefined, key);
       return false;
     }
     return weight;
@@ -505,9 +508,16 @@ export abstract class TierCore<Batch> {
    * before a flush reported it, a background one nobody awaits (sync-through, debounce timer, compactEvery)
    * included, so no flush resolves while a value offered before its call was not stored. A flush called before
    * the write does not answer for it. `write`: the refused write's number when it was accepted earlier (refused in
-   * a batch: its own number, else the batch's oldest); by default a write offered now.
+   * a batch: its own number, else the batch's oldest); by default a write offered now. `key`: the refused write's
+   * key, for the watchers of its prefix (undefined: unknown, every watcher hears it).
    */
-  refuse(err: Error, write = this.nextWrite()): void {
+  refuse(err: Error, write = this.nextWrite(), key?: string): void {
+    this.refuseHeard(err, write);
+    this.refusalWatchers.notify(key, err);
+  }
+
+  /** `refuse`, for a refusal its watchers already heard (a store actor applying a main-thread proxy's refusal). */
+  refuseHeard(err: Error, write = this.nextWrite()): void {
     const last = this.refusals[this.refusals.length - 1];
     if (this.refusals.length < MAX_REFUSAL_RECORDS || last === undefined) {
       this.refusals.push({ error: err, write, newest: write, reportedAt: undefined });
@@ -520,6 +530,11 @@ export abstract class TierCore<Batch> {
     }
     this.stats.lastError = describeError(err);
     this.report(err);
+  }
+
+  /** Hears every refusal of a write whose key starts with `prefix` (refusal-watchers.ts); returns its removal. */
+  watchRefusals(prefix: string, listener: RefusalListener): () => void {
+    return this.refusalWatchers.add(prefix, listener);
   }
 
   /** Opens a flush's account: the writes it answers for are those offered before now. Close it with `settled`. */
@@ -544,7 +559,7 @@ export abstract class TierCore<Batch> {
       const oldest = this.running[0] ?? Number.POSITIVE_INFINITY;
       this.refusals = this.refusals.filter((r) => r.reportedAt === undefined || r.reportedAt >= oldest);
     }
-    if (found !== undefined) throw found.error;
+    if (found !== undefined) throw markRefusalReport(found.error);
   }
 
   protected report(err: Error): void {

@@ -49,6 +49,7 @@ export function inlineSurface<Tier extends BaseStorageTier>(
     rollback: () => core.rollback(),
     compact: () => handled(core.compact()),
     close: () => core.close(),
+    watchRefusals: (prefix, listener) => core.watchRefusals(prefix, listener),
   };
   // Only a read-only handle: a writer's point in time would hold back its own writes (PostgreSQL refuses it).
   const consistent = backend.readOnly === true ? backend.readConsistent?.bind(backend) : undefined;

@@ -93,7 +93,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {
     const { ops, rejected } = encodeAll(batch, this.codec);
     for (const [key, err] of rejected) {
-      this.refuse(err, this.takenFirstPutAt.get(key) ?? this.takenPutAt.get(key) ?? this.oldestInBatch);
+      this.refuse(err, this.takenFirstPutAt.get(key) ?? this.takenPutAt.get(key) ?? this.oldestInBatch, key);
     }
     try {
       if (ops.length > 0) {

@@ -80,7 +80,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
       bytes = batch.bytes ?? this.codec.encode(batch.value);
     } catch (err) {
       // An unencodable value can never succeed: refused, not kept for a retry.
-      if (isPermanent(err)) return this.refuse(err as Error, batch.since);
+      if (isPermanent(err)) return this.refuse(err as Error, batch.since, batch.key);
       this.keep(batch, epoch);
       throw err;
     }

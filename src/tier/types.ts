@@ -4,8 +4,10 @@
  */
 import type { Codec } from "../codec/types.js";
 import type { SnapshotHead } from "./json-head.js";
+import type { RefusalListener } from "./refusal-watchers.js";
 
 export type { SnapshotHead } from "./json-head.js";
+export type { RefusalListener } from "./refusal-watchers.js";
 
 /** Shared surface of every tier ("one wave = one transaction": flush commits, rollback discards). */
 export interface BaseStorageTier {
@@ -48,6 +50,15 @@ export interface BaseStorageTier {
    * stored graph (restore, followers, the CLI) read through it when both of their tiers have it.
    */
   readConsistent?<R>(fn: () => Promise<R>): Promise<R>;
+  /**
+   * Hears every write this tier refuses for good whose key starts with `prefix` (key undefined: refused writes whose
+   * keys are unknown, e.g. those a crashed store worker lost; every watcher hears those), whoever flushes: a
+   * refusal fails the flushes that answer for it, and the first caller's flush may take that report from a writer
+   * sharing the tier. Called synchronously when the tier learns of the refusal, before any flush that answers for
+   * it settles; onError and the flushes still hear it as before. Returns the call that ends the watch. Optional so a
+   * hand-written tier still type-checks; every built-in tier has it (graph attach watches its WAL frames with it).
+   */
+  watchRefusals?(prefix: string, listener: RefusalListener): () => void;
 }
 
 export interface SnapshotStorageTier<T> extends BaseStorageTier {

@@ -117,6 +117,38 @@ export function badInputCases({ open }: SuiteContext): void {
       expect(h.errors.length).toBe(3);
     });
 
+    it("watchRefusals: a watcher hears each refused write under its prefix, by key, before the flush reporting it settles", async () => {
+      const h = await open();
+      const kv = h.kv<unknown>({ name: "kv", debounceMs: HELD });
+      const s = h.snapshot<{ name: string; v: unknown }>({ name: "snap", debounceMs: HELD });
+      const log = h.appendLog<unknown>({ name: "log", debounceMs: HELD });
+      const heard: string[] = [];
+      const watch = (tier: { watchRefusals?: (p: string, l: (key: string | undefined, err: Error) => void) => () => void }, prefix: string) =>
+        tier.watchRefusals!(prefix, (key, err) => heard.push(`${prefix}|${key}|${(err as CodecError).code}`));
+      watch(kv, "g/");
+      watch(kv, "");
+      const removed = watch(kv, "h/");
+      removed();
+      removed(); // idempotent
+      watch(s, "snapA");
+      watch(log, "log");
+      kv.save("g/1", { n: Number.NaN });
+      kv.save("x", { n: Number.NaN });
+      kv.save("g/2", 1);
+      kv.save("h/1", { n: Number.NaN });
+      s.save({ name: "snapA", v: 10n });
+      log.appendEntries([{ n: Number.POSITIVE_INFINITY }]);
+      // Whoever flushes: each flush's rejection runs after its tier's watchers heard the refusals it reports.
+      const atSettle = await Promise.all([kv, s, log].map((tier) => tier.flush().then(() => "resolved", () => [...heard].sort())));
+      const expected = ["g/|g/1|encode-failed", "|g/1|encode-failed", "|x|encode-failed", "|h/1|encode-failed", "snapA|snapA|encode-failed", "log|log|encode-failed"].sort();
+      expect([...heard].sort()).toEqual(expected);
+      for (const seen of atSettle) expect(seen).not.toBe("resolved");
+      expect((atSettle[0] as string[]).filter((e) => !e.startsWith("snapA") && !e.startsWith("log"))).toHaveLength(4);
+      expect(await kv.load("g/2")).toBe(1);
+      expect(() => kv.watchRefusals!(1 as unknown as string, () => {})).toThrow(TypeError);
+      expect(() => kv.watchRefusals!("p", undefined as unknown as () => void)).toThrow(TypeError);
+    });
+
     it("a sync-through save of an unencodable value does not throw; onError gets encode-failed, and so does the next flush", async () => {
       const h = await open();
       const kv = h.kv<unknown>({ name: "kv" });

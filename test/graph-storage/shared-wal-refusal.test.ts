@@ -155,3 +155,23 @@ it("a crashed worker lost one graph's frame: that graph stops, the other (nothin
     await engine.close().catch(() => undefined);
   }
 });
+
+it("a frame a worker codec refuses with a plain Error stops its graph (it passed for a transient failure)", async () => {
+  const engine = openStorageEngine({ threads: 1, onError: () => {} });
+  try {
+    const store: StoreSpec = { kind: "sqlite", path: tmp.path("plain-error.db") };
+    const codec = { module: MODULE, export: "codec" } as unknown as Codec<WALFrame>;
+    const a = smallGraph("a");
+    const ha = attachSnapshotStorage(a, [{ snapshot: engine.snapshot(store), wal: engine.kv<WALFrame>(store, { codec }) }], {
+      onError: () => {},
+    });
+    a.set("v", 1);
+    await ha.flush();
+    a.set("v", "bad");
+    expect(await outcome(ha.flush())).toBe("rejected write-refused");
+    expect(await outcome(ha.flush())).toBe("rejected write-refused"); // never acknowledged by a later flush
+    await ha.dispose().catch(() => undefined);
+  } finally {
+    await engine.close().catch(() => undefined);
+  }
+});

@@ -10,18 +10,69 @@
  * - the kernel drops the locks of a process killed with -9, so no stale lock survives its holder.
  */
 import Database from "better-sqlite3";
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { StorageError } from "../errors.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
 
 /** Hidden sidecar file of a file store; list() ignores it like every other dot file. */
 export const LOCK_FILE_NAME = ".graphrefly.lock";
 
-/** The lock file of a SQLite store: beside it, named like SQLite's own -wal and -shm files. */
+/**
+ * The lock file of a SQLite store: beside the real database file, named like SQLite's own -wal and -shm files (SQLite
+ * too names them after the file a symbolic link leads to). Named after the path given, a second name of the store (a
+ * link) would get a lock of its own and admit a second writer.
+ */
 export function sqliteLockPath(dbPath: string): string {
-  return `${dbPath}-lock`;
+  return `${realFilePath(dbPath)}-lock`;
+}
+
+/** Symbolic links followed by realFilePath before it gives up (Linux's own limit). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * `path` with every symbolic link resolved. For a file not created yet: its directory's real path and its name,
+ * following a dangling link to where the file will be created (SQLite creates it there).
+ */
+export function realFilePath(path: string): string {
+  let p = resolve(path);
+  for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
+    try {
+      return realpathSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    let target: string;
+    try {
+      target = readlinkSync(p);
+    } catch {
+      return join(realpathSync(dirname(p)), basename(p)); // not a link: a file yet to be created
+    }
+    p = resolve(dirname(p), target);
+  }
+  throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: "ELOOP" });
+}
+
+/**
+ * Refuses a database file with several names (hard links): SQLite names its -wal and -shm files, and we the lock,
+ * after the name a connection used, so two names of one file would be two stores' worth of journals and locks over one
+ * database (two writers; a reader missing the writer's WAL). Nothing tells the names apart, so the file is refused.
+ */
+export function assertSingleName(path: string): void {
+  let links: number;
+  try {
+    links = statSync(path).nlink;
+  } catch {
+    return; // not created yet (or unreadable: opening it reports why)
+  }
+  if (links > 1) {
+    throw new StorageError(
+      "invalid-argument",
+      `${path} has ${links} hard links: a SQLite store must have one name (each name would get its own journal and lock, and two writers one store); remove the other links`,
+      { path, reason: "hard-links", links },
+    );
+  }
 }
 
 export function dirLockPath(dir: string): string {

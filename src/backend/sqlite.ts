@@ -11,7 +11,7 @@ import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
-import { acquireStoreLock, sqliteLockPath, type StoreLock } from "./lock.js";
+import { acquireStoreLock, assertSingleName, sqliteLockPath, type StoreLock } from "./lock.js";
 import { errorCode, sqliteError } from "./sqlite-errors.js";
 import { readOnlyError } from "./read-only.js";
 import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
@@ -458,12 +458,13 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
   let db: Database.Database | undefined;
   let held: StoreLock | undefined;
   try {
+    if (!inMemory) assertSingleName(path);
     if (readOnly) db = openForReading(path);
     else {
       // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
       if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
       // The lock first: nothing of the store is touched before this process owns it.
-      if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(resolve(path)), path);
+      if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(path), path);
       db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
       // Only a new, empty database takes it (before WAL mode fixes the header); an existing store keeps its own.
       db.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`);

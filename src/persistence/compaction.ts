@@ -97,7 +97,8 @@ export interface CompactionResult {
  * `backend-error` when a read or the commit fails (an atomic commit then changed nothing; otherwise at worst
  * the new baseline is stored and some covered frames are not yet deleted, which restore ignores), `invalid-name`
  * (a graph name shaped like another record's key, docs/design.md §3.27), `corrupt-store` (a key of the graph's WAL
- * holds another record: nothing is deleted); TypeError / RangeError for bad options.
+ * holds another record: nothing is deleted), `store-busy` (the baseline changed while it folded: inline, another
+ * writer got in; nothing is changed); TypeError / RangeError for bad options.
  */
 export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
   const { graphName, keepFrames, onTornWrite } = checkOptions(opts);
@@ -190,23 +191,32 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   // seqs only grow): one at or above the fold's seq covers every frame the fold listed, so it stays and those frames
   // go; one above the fold's start and below its seq is older than the fold's, which replaces it. A baseline at or
   // below the fold's start was rewritten, not written on: nothing is changed (store-busy).
+  // Inline, nobody else writes the store (its lock says so): a baseline changed meanwhile means another writer got in
+  // (a second name of the store, a handle without the lock), whose newer baseline the fold's must never overwrite.
+  // Read synchronously from a sync backend, so nothing of this thread runs between the check and the commit.
   let supersededBy: { seq: number; bytes: number } | undefined;
   const commitStep = async (): Promise<boolean> => {
-    if (ctx.release) {
-      const current = await backend.read(graphName);
-      if (view.baselineRaw === undefined || current === undefined || !sameBytes(view.baselineRaw, current)) {
-        const seq = baselineSeqOf(current, graphName);
-        if (seq === undefined || seq <= previousSeq) {
-          throw new StorageError(
-            "store-busy",
-            `compaction of graph "${graphName}": its baseline was rewritten while the WAL was being folded; nothing was changed`,
-            { graphName },
-          );
-        }
-        if (seq >= newSeq) {
-          supersededBy = { seq, bytes: current?.byteLength ?? 0 };
-          return commit(backend, first);
-        }
+    const read = backend.read(graphName);
+    const current = isThenable(read) ? await read : read;
+    if (view.baselineRaw === undefined || current === undefined || !sameBytes(view.baselineRaw, current)) {
+      if (!ctx.release) {
+        throw new StorageError(
+          "store-busy",
+          `compaction of graph "${graphName}": its baseline changed while the WAL was being folded (another process writes this store?); nothing was changed`,
+          { graphName },
+        );
+      }
+      const seq = baselineSeqOf(current, graphName);
+      if (seq === undefined || seq <= previousSeq) {
+        throw new StorageError(
+          "store-busy",
+          `compaction of graph "${graphName}": its baseline was rewritten while the WAL was being folded; nothing was changed`,
+          { graphName },
+        );
+      }
+      if (seq >= newSeq) {
+        supersededBy = { seq, bytes: current?.byteLength ?? 0 };
+        return commit(backend, first);
       }
     }
     // Baseline first: a non-atomic batch keeps order, so a reader never sees frames gone under an old baseline.
@@ -352,6 +362,10 @@ function baselineSeqOf(bytes: Uint8Array | undefined, graphName: string): number
   const check = checkBaseline(value, graphName);
   if (!check.ok) throw baselineError(graphName, check);
   return check.record.seq;
+}
+
+function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === "function";
 }
 
 /** One atomic batch when the backend offers it; otherwise the baseline first (durable), then the deletions. */

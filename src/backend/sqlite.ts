@@ -13,6 +13,7 @@ import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
 import { acquireStoreLock, assertSingleName, sqliteLockPath, type StoreLock } from "./lock.js";
 import { errorCode, sqliteError } from "./sqlite-errors.js";
+import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
 import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
 
@@ -61,7 +62,7 @@ const SYNCHRONOUS_MODES: readonly SqliteSynchronous[] = ["OFF", "NORMAL", "FULL"
  * (each with its own connection, one may be in another thread), so a write may wait for theirs to commit.
  */
 const BUSY_TIMEOUT_MS = 5000;
-const TABLE = "graphrefly_storage";
+const TABLE = STORE_TABLE;
 /**
  * Page size of a store this backend creates (SQLite's default is 4096). A batch of WAL frames (~500 bytes each)
  * commits ~0.5 µs of CPU per frame cheaper with 8 KiB pages (half the pages to write to the WAL, checksum and
@@ -459,13 +460,17 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
   let held: StoreLock | undefined;
   try {
     if (!inMemory) assertSingleName(path);
-    if (readOnly) db = openForReading(path);
-    else {
+    if (readOnly) {
+      db = openForReading(path);
+      checkStoreSchema(db, path);
+    } else {
       // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
       if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
       // The lock first: nothing of the store is touched before this process owns it.
       if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(path), path);
       db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+      // A foreign table of our name is refused before the first change.
+      checkStoreSchema(db, path);
       // Only a new, empty database takes it (before WAL mode fixes the header); an existing store keeps its own.
       db.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`);
       db.pragma("journal_mode = WAL");

@@ -14,10 +14,24 @@ import { backendSource, listFrameKeys, readFrame, type FrameRead } from "../pers
 import { withStore } from "./store.js";
 
 function frameLine(read: FrameRead): string {
-  if (read.ok) return canonicalJson({ checksum_ok: read.checksumOk, frame: read.frame, key: read.key, seq: read.seq });
-  const raw = Buffer.from(read.raw ?? new Uint8Array()).toString("utf8");
-  return canonicalJson({ error: read.detail, key: read.key, raw, seq: read.seq });
+  if (!read.ok) return errorLine(read, read.detail);
+  try {
+    return canonicalJson({ checksum_ok: read.checksumOk, frame: read.frame, key: read.key, seq: read.seq });
+  } catch (err) {
+    // A field outside the checksummed body (the checksum itself) holds what canonical JSON cannot write: this frame
+    // gets the error line, and the frames after it are still printed.
+    return errorLine(read, err instanceof Error ? err.message : String(err));
+  }
 }
+
+/** The `{error, key, raw, seq}` line; never throws (every string in it is made well-formed). */
+function errorLine(read: FrameRead, detail: string): string {
+  const raw = Buffer.from(read.raw ?? new Uint8Array()).toString("utf8"); // lossy: invalid UTF-8 becomes U+FFFD
+  return canonicalJson({ error: wellFormed(detail), key: wellFormed(read.key), raw, seq: read.seq });
+}
+
+// Node >= 20 ships String.prototype.toWellFormed; the ES2022 lib typings do not declare it.
+const wellFormed = (s: string): string => (s as string & { toWellFormed(): string }).toWellFormed();
 
 export function framesCommand(): Command {
   return withStoreOptions(

@@ -16,7 +16,8 @@ import type { StorageBackend } from "../backend/types.js";
 import { parseJsonBytes } from "../codec/json.js";
 import { CodecError, RestoreError, StorageError, asStorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
-import { verifyWalFrameChecksum } from "../wal/checksum.js";
+import { assertStorableJson } from "../codec/strict.js";
+import { checkStoredWalFrame } from "../wal/checksum.js";
 import { parseWalFrame, type WALFrame } from "../wal/frame.js";
 import { assertGraphName, graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { isSlice } from "./apply.js";
@@ -424,7 +425,11 @@ function frameRead(at: FrameKey, stored: StoredValue): FrameRead {
   try {
     // A tier with the frame codec hands back a parsed frame (parsing again is idempotent); a JSON tier the raw object.
     const frame = parseWalFrame(stored.value);
-    return { ...at, ok: true, frame, checksumOk: verifyWalFrameChecksum(frame), raw: stored.raw };
+    // Content no store can hold (another writer's lone surrogate, nesting past MAX_JSON_DEPTH) is a frame restore
+    // cannot replay: undecodable, so verify, restore, export and compaction all see the same torn frame.
+    const checked = checkStoredWalFrame(frame);
+    if (checked instanceof CodecError) return { ...at, ok: false, absent: false, detail: unstorable(checked), raw: stored.raw };
+    return { ...at, ok: true, frame, checksumOk: checked, raw: stored.raw };
   } catch (err) {
     return { ...at, ok: false, absent: false, detail: messageOf(err), raw: stored.raw };
   }
@@ -515,6 +520,22 @@ export interface BaselineRead {
 }
 
 export async function readBaseline(source: StoredGraphSource, name: string): Promise<BaselineRead> {
+  const base = await readBaselineMark(source, name);
+  if (!base.check.ok) return base;
+  // The value rule restore's graph applies to every value, and compaction's encoder to the record: a record another
+  // writer stored with a lone surrogate or nesting past MAX_JSON_DEPTH is no usable baseline (one walk of the record,
+  // here only: `moved()` compares marks and never walks it again).
+  try {
+    assertStorableJson(base.check.record, "reject", "$");
+  } catch (err) {
+    if (!(err instanceof CodecError)) throw err;
+    return { ...base, check: { ok: false, problem: "invalid", reason: `it holds what no store can hold: ${err.message}` } };
+  }
+  return base;
+}
+
+/** The baseline as read and checked, without the value rule's walk: enough to see whether it moved. */
+async function readBaselineMark(source: StoredGraphSource, name: string): Promise<BaselineRead> {
   const stored = await source.readBaseline(name);
   if (stored.state === "absent") return { check: checkBaseline(undefined, name), bytes: undefined, mark: "absent" };
   if (stored.state === "undecodable") {
@@ -718,7 +739,7 @@ async function scanOnce(
       const raw = await source.readBaselineRaw(name);
       if (raw !== undefined && sameBytes(raw, base.raw)) return false; // else parse: other bytes may hold the same mark
     }
-    return (await readBaseline(source, name)).mark !== base.mark;
+    return (await readBaselineMark(source, name)).mark !== base.mark;
   };
   const wanted = keys.filter((k) => (k.seq <= floor ? sink.below !== undefined : k.seq <= target));
   // Chunks after the first are asked for before the one before them is screened: an engine store's actor reads them
@@ -747,6 +768,11 @@ async function scanOnce(
     }
     return undefined;
   }
+}
+
+/** A torn frame's detail for content no store can hold. */
+function unstorable(err: CodecError): string {
+  return `it holds what no store can hold: ${err.message}`;
 }
 
 function messageOf(err: unknown): string {

@@ -4,6 +4,7 @@
  * Synchronous (node:crypto). Layer 0.
  */
 import { hash } from "node:crypto";
+import { CodecError } from "../errors.js";
 import { withCanonicalWriter } from "../codec/canonical-writer.js";
 import type { WALFrame } from "./frame.js";
 import { writeFrameHead, writeFrameTail } from "./frame-text.js";
@@ -51,6 +52,32 @@ export function verifyWalFrameChecksum(frame: WALFrame): boolean {
     return sha256Hex(legacyBodyText(frame)) === expected;
   } catch {
     return false;
+  }
+}
+
+/**
+ * A stored frame's check for readers of a store (docs/design.md §3.16): `verifyWalFrameChecksum`'s verdict, except
+ * that a frame holding what canonical JSON cannot carry (a lone surrogate, nesting past MAX_JSON_DEPTH) is its
+ * CodecError("encode-failed"), whatever its checksum says: the TS reference's legacy checksum may match such a
+ * frame, but restore cannot replay it and export or compaction cannot write it again. No extra walk: the canonical
+ * checksum is computed anyway, and it fails exactly for such frames.
+ */
+export function checkStoredWalFrame(frame: WALFrame): boolean | CodecError {
+  let canonical: string;
+  try {
+    canonical = walFrameChecksum(frame);
+  } catch (err) {
+    if (err instanceof CodecError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new CodecError("encode-failed", `canonical JSON of the frame failed: ${message}`, { path: "$" }, err);
+  }
+  const expected: unknown = frame.checksum;
+  if (typeof expected !== "string" || expected.length !== 64) return false;
+  if (canonical === expected) return true;
+  try {
+    return sha256Hex(legacyBodyText(frame)) === expected;
+  } catch {
+    return false; // e.g. too deep for JSON.stringify: no form matches
   }
 }
 

@@ -2,25 +2,28 @@
  * `stats [store]`: a short built-in load through the storage engine (worker actor, WAL frames sealed in the
  * worker, a baseline through a snapshot tier), then the engine's stats table. Without a store the load runs on
  * a temporary store that is removed afterwards; on a given store it writes a scratch graph (refused if that
- * graph already exists) and deletes it again.
+ * graph already exists) and deletes exactly the keys it wrote again, also when the load fails. A run killed
+ * mid-way leaves its scratch graph behind: the next run removes it, but only when every key of that graph is
+ * exactly what a load writes (a user's graph of that name is refused as before, never deleted).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
-import { canonicalJson } from "../codec/json.js";
+import { canonicalJson, parseJsonBytes } from "../codec/json.js";
 import type { StorageEngine, StoreStats } from "../engine/engine.js";
 import type { StoreSpec } from "../engine/protocol.js";
 import type { GraphCheckpointRecord } from "../persistence/storage-types.js";
+import { canonicalWalFrameBody } from "../wal/checksum.js";
 import { walFrameCodec } from "../wal/codec.js";
-import type { WALFrame } from "../wal/frame.js";
-import { assertGraphName, graphWalPrefix, walFrameKey } from "../wal/keys.js";
+import { parseWalFrame, type WALFrame } from "../wal/frame.js";
+import { assertGraphName, graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { CliError, EXIT } from "./errors.js";
-import { formatBytes, formatTable, printLine } from "./output.js";
+import { formatBytes, formatTable, plural, printLine } from "./output.js";
 import { positiveInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { graphExists } from "./scan.js";
-import { detectStoreKind, isPostgresStore, postgresTarget, withStore } from "./store.js";
+import { detectStoreKind, isPostgresStore, postgresTarget, withStore, type CliBackend } from "./store.js";
 
 export interface LoadOptions {
   graph: string;
@@ -52,44 +55,125 @@ function loadFrame(seq: number, tNs: number): WALFrame {
   };
 }
 
-/** Writes a baseline (seq 1) and frames 2.. through `spec`'s actor, flushing every `batch` frames. */
-export async function runLoad(engine: StorageEngine, spec: StoreSpec, opts: LoadOptions, progress: Progress): Promise<LoadResult> {
+/** The load's baseline record. */
+function loadBaseline(graph: string, tNs: number): GraphCheckpointRecord {
+  return {
+    name: graph,
+    mode: "full",
+    snapshot: { name: graph, nodes: {}, edges: [], subgraphs: [], version: 1 },
+    seq: 1,
+    timestamp_ns: tNs,
+    format_version: 1,
+  };
+}
+
+/** What the load has saved so far (frames 2 … frames + 1), for removing exactly that. */
+export interface LoadWritten {
+  frames: number;
+}
+
+/**
+ * Writes a baseline (seq 1) and frames 2.. through `spec`'s actor, flushing every `batch` frames. `written` counts
+ * the frames saved so far, also when a flush fails.
+ */
+export async function runLoad(
+  engine: StorageEngine,
+  spec: StoreSpec,
+  opts: LoadOptions,
+  progress: Progress,
+  written: LoadWritten = { frames: 0 },
+): Promise<LoadResult> {
   const snapshot = engine.snapshot<GraphCheckpointRecord>(spec, { name: opts.graph });
   const wal = engine.kv<WALFrame>(spec, { name: graphWalPrefix(opts.graph), codec: walFrameCodec });
   const prefix = graphWalPrefix(opts.graph);
   const started = performance.now();
   const tNs = Date.now() * 1_000_000;
-  snapshot.save({
-    name: opts.graph,
-    mode: "full",
-    snapshot: { name: opts.graph, nodes: {}, edges: [], subgraphs: [], version: 1 },
-    seq: 1,
-    timestamp_ns: tNs,
-    format_version: 1,
-  });
+  snapshot.save(loadBaseline(opts.graph, tNs));
   await snapshot.flush();
   let flushes = 0;
   progress.start("stats load", opts.frames);
-  for (let written = 0; written < opts.frames; ) {
-    const n = Math.min(opts.batch, opts.frames - written);
+  while (written.frames < opts.frames) {
+    const n = Math.min(opts.batch, opts.frames - written.frames);
     for (let i = 0; i < n; i++) {
-      const seq = 2 + written + i;
+      const seq = 2 + written.frames;
       wal.save(walFrameKey(prefix, seq), loadFrame(seq, tNs + seq));
+      written.frames++;
     }
     await wal.flush();
     flushes++;
-    written += n;
     progress.advance(n);
   }
   progress.stop();
   return { frames: opts.frames, flushes, elapsedMs: performance.now() - started };
 }
 
-/** Removes the scratch graph the load wrote into a user's store. */
-async function removeLoad(engine: StorageEngine, spec: StoreSpec, graph: string): Promise<void> {
+/** Keys deleted per message to the store's actor. */
+const DELETE_CHUNK = 1024;
+
+/**
+ * Deletes the scratch graph's frame keys `frameKeys`, then its baseline: exactly what a load wrote, never other keys
+ * under its prefix (they are the user's). The baseline goes last, so a run killed mid-way leaves a graph the next
+ * run still recognizes as a leftover (`leftoverLoad`).
+ */
+async function removeLoad(engine: StorageEngine, spec: StoreSpec, graph: string, frameKeys: readonly string[]): Promise<void> {
   const kv = engine.kv<unknown>(spec, { name: `${graph}-cleanup` });
-  for (const key of await kv.list(graphWalPrefix(graph) + "/")) await kv.delete(key);
+  for (let i = 0; i < frameKeys.length; i += DELETE_CHUNK) {
+    const chunk = frameKeys.slice(i, i + DELETE_CHUNK);
+    if (kv.deleteMany) await kv.deleteMany(chunk);
+    else for (const key of chunk) await kv.delete(key);
+  }
   await kv.delete(graph);
+}
+
+/** The frame keys a load of `frames` frames writes: seqs 2 … frames + 1. */
+function loadFrameKeys(graph: string, frames: number): string[] {
+  const prefix = graphWalPrefix(graph);
+  return Array.from({ length: frames }, (_, i) => walFrameKey(prefix, 2 + i));
+}
+
+/**
+ * The frame keys of a scratch graph a killed run left (its baseline is stored too), or undefined when anything of
+ * graph `graph` is not exactly what `runLoad` writes (its baseline, frames 2.. setting n<seq % 32> to seq): then it
+ * is a user's graph, and it is refused, not deleted. Keys under the prefix that are not frame keys are never the
+ * load's, and are left alone. Reads every frame: only when the name is taken.
+ */
+export async function leftoverLoad(backend: CliBackend, graph: string): Promise<string[] | undefined> {
+  const baseline = decoded(await backend.read(graph));
+  if (!isRecordLike(baseline) || typeof baseline.timestamp_ns !== "number") return undefined;
+  if (canonicalJson(baseline) !== canonicalJson(loadBaseline(graph, baseline.timestamp_ns))) return undefined;
+  const prefix = graphWalPrefix(graph);
+  const keys = (await backend.list(`${prefix}/`)).filter((k) => parseWalFrameKey(prefix, k) !== undefined);
+  for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
+    const chunk = keys.slice(i, i + DELETE_CHUNK);
+    const raws = await backend.readMany(chunk);
+    for (let j = 0; j < chunk.length; j++) if (!isLoadFrame(raws[j], parseWalFrameKey(prefix, chunk[j]!)!)) return undefined;
+  }
+  return keys;
+}
+
+function decoded(bytes: Uint8Array | undefined): unknown {
+  if (bytes === undefined) return undefined;
+  try {
+    return parseJsonBytes(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecordLike(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** True when `raw` is exactly the frame the load writes at `seq` (any time stamp; its checksum is not read). */
+function isLoadFrame(raw: Uint8Array | undefined, seq: number): boolean {
+  if (seq < 2) return false;
+  try {
+    const frame = parseWalFrame(decoded(raw));
+    if (typeof frame.frame_t_ns !== "number") return false;
+    return canonicalWalFrameBody(frame) === canonicalWalFrameBody(loadFrame(seq, frame.frame_t_ns));
+  } catch {
+    return false;
+  }
 }
 
 function statsRows(s: StoreStats): string[][] {
@@ -139,30 +223,47 @@ export function statsCommand(): Command {
     assertGraphName(graph, "--graph"); // the scratch graph is written into the store like any graph
     let temp: string | undefined;
     let spec: StoreSpec;
+    /** A killed run's scratch graph, to remove before this run's load. */
+    let leftover: string[] | undefined;
+    /** Looks at what the store holds under the scratch graph's name (`shown` names the store in the refusal). */
+    const checkFree = async (s: { backend: CliBackend }, shown: string): Promise<void> => {
+      if (!(await graphExists(s.backend, graph))) return;
+      leftover = await leftoverLoad(s.backend, graph);
+      if (leftover === undefined) throw new CliError("usage", `graph "${graph}" already exists in ${shown}: pass another --graph`);
+    };
     if (store === undefined) {
       temp = mkdtempSync(join(tmpdir(), "graphrefly-stats-"));
       spec = opts.backend === "file" ? { kind: "file", dir: join(temp, "store") } : { kind: "sqlite", path: join(temp, "stats.db") };
     } else if (isPostgresStore(store)) {
       const { url, store: name, schema, table } = postgresTarget(store);
-      const { clash, shown } = await withStore(store, { mode: "read" }, async (s) => ({ clash: await graphExists(s.backend, graph), shown: s.path }));
-      if (clash) throw new CliError("usage", `graph "${graph}" already exists in ${shown}: pass another --graph`);
+      await withStore(store, { mode: "read" }, (s) => checkFree(s, s.path));
       spec = { kind: "postgres", url, store: name, ...(schema !== undefined ? { schema } : {}), ...(table !== undefined ? { table } : {}) };
     } else {
       const path = resolve(store);
       const kind = detectStoreKind(path, opts.backend, "create");
-      if (existsSync(path)) {
-        const clash = await withStore(path, { kind, mode: "read" }, (s) => graphExists(s.backend, graph));
-        if (clash) throw new CliError("usage", `graph "${graph}" already exists in ${store}: pass another --graph`);
-      }
+      if (existsSync(path)) await withStore(path, { kind, mode: "read" }, (s) => checkFree(s, store));
       spec = kind === "file" ? { kind, dir: path } : { kind, path };
     }
     // Loaded on demand: the worker pool library is the slowest import, and only this command needs it.
     const { openStorageEngine } = await import("../engine/engine.js");
     const engine = openStorageEngine({ threads: 1 });
     try {
-      const load = await runLoad(engine, spec, { graph, frames: opts.frames, batch: opts.batch }, createProgress(opts.progress));
-      const stats = await engine.stats();
-      if (temp === undefined) await removeLoad(engine, spec, graph);
+      if (leftover !== undefined) {
+        await removeLoad(engine, spec, graph, leftover);
+        process.stderr.write(`note: removed the scratch graph "${graph}" (baseline + ${plural(leftover.length, "frame")}) an interrupted stats run left\n`);
+      }
+      const written: LoadWritten = { frames: 0 };
+      let load: LoadResult;
+      let stats: StoreStats[];
+      try {
+        load = await runLoad(engine, spec, { graph, frames: opts.frames, batch: opts.batch }, createProgress(opts.progress), written);
+        stats = await engine.stats();
+      } catch (err) {
+        // Exactly what this run saved goes again; the load's failure is the one reported.
+        if (temp === undefined) await removeLoad(engine, spec, graph, loadFrameKeys(graph, written.frames)).catch(() => undefined);
+        throw err;
+      }
+      if (temp === undefined) await removeLoad(engine, spec, graph, loadFrameKeys(graph, written.frames));
       if (opts.json) {
         printLine(canonicalJson({ load, stats }));
       } else {

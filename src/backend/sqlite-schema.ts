@@ -1,8 +1,8 @@
 /**
  * What a SQLite file must be before the SQLite backend uses it: a store (our one table, exactly as we create it), or a
- * database without that table. Checked at every open, before anything of the file is changed: `CREATE TABLE IF NOT EXISTS`
+ * new, empty database. Checked at every open, before anything of the file is changed: `CREATE TABLE IF NOT EXISTS`
  * alone would keep a foreign table of our name (no primary key: duplicate keys; a NOCASE key: `key` overwrites
- * `Key`). Layer 1.
+ * `Key`) and would turn another program's database into a store. Layer 1.
  */
 import type Database from "better-sqlite3";
 import { StorageError } from "../errors.js";
@@ -11,8 +11,8 @@ export const STORE_TABLE = "graphrefly_storage";
 /** The table as graphrefly-storage and the reference implementation create it. */
 export const STORE_TABLE_SQL = `CREATE TABLE ${STORE_TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`;
 
-/** "store": our table, as we create it; "absent": no table of ours (one is created, as before). */
-export type SqliteFileKind = "store" | "absent";
+/** "store": our table, as we create it; "new": a database holding nothing yet (it becomes a store). */
+export type SqliteFileKind = "store" | "new";
 
 interface SchemaRow {
   type: string;
@@ -42,15 +42,24 @@ interface IndexColumnRow {
 }
 
 /**
- * Classifies the database open on `db`. Throws StorageError("corrupt-store", details.reason "foreign-schema") for a
- * table of our name that is not ours.
+ * Classifies the database open on `db`. Throws StorageError("invalid-argument", details.reason "not-a-store") for a
+ * database holding other things and no table of ours, and StorageError("corrupt-store", details.reason
+ * "foreign-schema") for a table of our name that is not ours.
  */
 export function checkStoreSchema(db: Database.Database, path: string): SqliteFileKind {
   const objects = db.prepare<[], SchemaRow>("SELECT type, name, tbl_name, sql FROM main.sqlite_master").all();
+  if (objects.length === 0) return "new";
   // SQLite names are case-insensitive: GRAPHREFLY_STORAGE is the table our statements would use.
   const ours = (name: string): boolean => name.toLowerCase() === STORE_TABLE;
   const table = objects.find((o) => ours(o.name));
-  if (table === undefined) return "absent";
+  if (table === undefined) {
+    throw new StorageError(
+      "invalid-argument",
+      `${path} is a SQLite database but not a graphrefly-storage store (it has no ${STORE_TABLE} table): nothing was changed. ` +
+        `Give the path of a store or a new file; to keep a store in this database deliberately, create the table first: ${STORE_TABLE_SQL}`,
+      { path, reason: "not-a-store" },
+    );
+  }
   const foreign = (why: string): StorageError =>
     new StorageError(
       "corrupt-store",

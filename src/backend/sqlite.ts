@@ -6,7 +6,7 @@
  * read while the writer writes; the single writer is enforced by the store lock beside the file (lock.ts).
  * A batch is one transaction.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { StorageError, asStorageError } from "../errors.js";
@@ -462,20 +462,22 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
     if (!inMemory) assertSingleName(path);
     if (readOnly) {
       db = openForReading(path);
-      checkStoreSchema(db, path);
+      if (checkStoreSchema(db, path) === "new") throw notAStore(path);
     } else {
       // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
       if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
+      // Another program's database, or a foreign table of our name, is refused before anything is left beside it.
+      if (!inMemory) probeExisting(path);
       // The lock first: nothing of the store is touched before this process owns it.
       if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(path), path);
       db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-      // A foreign table of our name is refused before the first change.
-      checkStoreSchema(db, path);
+      // Again on the connection that writes (the file may have changed since the probe), before the first change.
+      const kind = checkStoreSchema(db, path);
       // Only a new, empty database takes it (before WAL mode fixes the header); an existing store keeps its own.
       db.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`);
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${synchronous}`);
-      db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
+      if (kind === "new") db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
     }
     return new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held);
   } catch (err) {
@@ -486,6 +488,34 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
     }
     held?.release();
     throw sqliteError(err, `cannot open sqlite store ${path}`, path);
+  }
+}
+
+/** A read-only handle on a database holding nothing (no store was ever created in it). */
+function notAStore(path: string): StorageError {
+  return new StorageError("invalid-argument", `${path} is an empty SQLite database, not a graphrefly-storage store`, {
+    path,
+    reason: "not-a-store",
+  });
+}
+
+/**
+ * Checks an existing, non-empty file on a connection that changes nothing and leaves nothing behind (openForReading),
+ * so a refused file keeps its journal mode, gains no table and no lock file.
+ */
+function probeExisting(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return; // not created yet
+  }
+  if (size === 0) return;
+  const probe = openForReading(path);
+  try {
+    checkStoreSchema(probe, path);
+  } finally {
+    probe.close();
   }
 }
 

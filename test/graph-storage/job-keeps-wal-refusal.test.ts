@@ -7,25 +7,11 @@
 import { expect, it } from "vitest";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { attachSnapshotStorage, compactGraphInEngine, type GraphCheckpointRecord } from "../../src/index.js";
-import { jsonCodec } from "../../src/codec/json.js";
-import { CodecError } from "../../src/errors.js";
-import type { Codec } from "../../src/codec/types.js";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { createGraph } from "../../src/graph/graph.js";
 import { buildGraph, tempDir } from "../graph-compaction/fixtures.js";
-import { outcome } from "../support/refusals.js";
+import { outcome, refusingBadFrames } from "../support/refusals.js";
 
-/** JSON frames, refusing any frame that carries the value "bad" (a custom WAL codec's refusal). */
-const refusingBadFrames: Codec<WALFrame> = {
-  name: "refusing-bad-frames",
-  version: 1,
-  encode(frame) {
-    const bytes = jsonCodec.encode(frame);
-    if (Buffer.from(bytes).toString("utf8").includes('"bad"')) throw new CodecError("encode-failed", "cannot encode bad");
-    return bytes;
-  },
-  decode: (bytes) => jsonCodec.decode(bytes) as WALFrame,
-};
 
 it("compacting another graph of the store leaves the refusal to the graph whose frame was refused", async () => {
   const tmp = tempDir("job-keeps-refusal");

@@ -11,7 +11,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { attachSnapshotStorage, type GraphCheckpointRecord } from "../../src/index.js";
 import { jsonCodec } from "../../src/codec/json.js";
-import { CodecError } from "../../src/errors.js";
 import type { Codec } from "../../src/codec/types.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { kvStorage } from "../../src/tier/kv.js";
@@ -23,23 +22,12 @@ import type { ReactiveGraph } from "../../src/graph/types.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { openFaultEngine } from "../support/faults.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
-import { outcome } from "../support/refusals.js";
+import { outcome, refusingBadFrames } from "../support/refusals.js";
 
 const MODULE = new URL("../engine/fixtures/refusing-frames.mjs", import.meta.url).href;
 const tmp = tempDir("shared-wal-refusal");
 afterAll(() => tmp.remove());
 
-/** JSON frames, refusing any frame that carries the value "bad" (a custom WAL codec's refusal on the main thread). */
-const refusingBadFrames: Codec<WALFrame> = {
-  name: "refusing-bad-frames",
-  version: 1,
-  encode(frame) {
-    const bytes = jsonCodec.encode(frame);
-    if (Buffer.from(bytes).toString("utf8").includes('"bad"')) throw new CodecError("encode-failed", "cannot encode bad");
-    return bytes;
-  },
-  decode: (bytes) => jsonCodec.decode(bytes) as WALFrame,
-};
 
 function smallGraph(name: string): ReactiveGraph {
   const g = createGraph(name);

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { canonicalJson, parseJsonBytes } from "../codec/json.js";
+import { assertStorableJson } from "../codec/strict.js";
 import { isSlice } from "../persistence/apply.js";
 import type { GraphCheckpointRecord } from "../persistence/storage-types.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
@@ -66,20 +67,23 @@ export function importCommand(): Command {
     const snapshot = parseSnapshotFile(readFileSync(file), file);
     // Written under its name: one shaped like another record's key would overwrite that record (design §3.27).
     assertGraphName(snapshot.name, `import of ${file}`);
+    const record = (seq: number): GraphCheckpointRecord => ({
+      name: snapshot.name,
+      mode: "full",
+      snapshot,
+      seq,
+      timestamp_ns: Date.now() * 1_000_000,
+      format_version: SNAPSHOT_VERSION,
+    });
+    // The record's rule before the store is opened: a refused import creates no store (nor its lock file). Only the
+    // seq differs in the record written, and a number never changes the verdict.
+    assertStorableJson(record(0), "reject", "$");
     const { seq, superseded } = await withStore(store, { kind: opts.backend, mode: "create" }, async (s) => {
       const stored = await storedSeqs(s.backend, snapshot.name);
       const seq = stored.highest + 1;
-      const record: GraphCheckpointRecord = {
-        name: snapshot.name,
-        mode: "full",
-        snapshot,
-        seq,
-        timestamp_ns: Date.now() * 1_000_000,
-        format_version: SNAPSHOT_VERSION,
-      };
       // The library's snapshot tier writes it (key = record name, canonical JSON), durable once flush resolves.
       const tier = snapshotStorage<GraphCheckpointRecord>(s.backend);
-      tier.save(record);
+      tier.save(record(seq));
       await tier.flush();
       await tier.close();
       return { seq, superseded: stored.frames };

@@ -386,7 +386,10 @@ export class StoreActor implements ActorApi {
       case "changes":
         return this.result(op.id, asKv(core).changeCounter());
       case "consistent":
-        return this.result(op.id, op.token === undefined ? this.consistentReads.begin(this.requireBackend()) : this.consistentReads.end(op.token));
+        return this.result(
+          op.id,
+          op.token === undefined ? this.consistentReads.begin(this.requireBackend(), op.tier) : this.consistentReads.end(op.token),
+        );
       case "scan":
         return this.result(op.id, scanPage(asKv(core), codec, op.prefix, op.after, op.limit));
     }
@@ -419,6 +422,7 @@ export class StoreActor implements ActorApi {
 
   private retire(id: number): void {
     this.tiers.delete(id);
+    this.consistentReads.endTier(id); // its readers can no longer end them through it
   }
 
   private tier(id: number): TierEntry {

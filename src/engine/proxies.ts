@@ -108,15 +108,27 @@ abstract class TierProxy implements BaseStorageTier {
     try {
       result = await fn();
     } catch (err) {
-      await this.askQuiet({ t: "consistent", tier: this.tier, token }).catch(() => undefined);
+      await this.endConsistent(token);
       throw err;
     }
     // A store's worker lost meanwhile took the point in time with it: fn's later reads were each at their own time.
-    const held = await this.askQuiet({ t: "consistent", tier: this.tier, token }).then((r) => r.value === true, () => false);
-    if (!held) {
+    if (!(await this.endConsistent(token))) {
       throw new StorageError("worker-crashed", `storage tier "${this.name}": the store's worker was lost inside readConsistent, so its reads were not at one point in time`, { tier: this.name });
     }
     return result;
+  }
+
+  /**
+   * Ends the point in time `token` holds: false when the store's worker no longer held it (lost meanwhile). A tier
+   * closed (or closing, with its engine too) meanwhile cannot send the end: its close ends it in the actor (after
+   * the reads before the close, which were held), so that counts as held. fn's reads after the close failed anyway.
+   */
+  private endConsistent(token: string): Promise<boolean> {
+    if (this.closed || this.closing || this.conn.closing) return Promise.resolve(true);
+    return this.askQuiet({ t: "consistent", tier: this.tier, token }).then(
+      (r) => r.value === true,
+      () => false,
+    );
   }
 
   /**

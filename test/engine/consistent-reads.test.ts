@@ -11,7 +11,7 @@ import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src
 import { ConsistentReads } from "../../src/engine/consistent-reads.js";
 import { StorageError } from "../../src/errors.js";
 import { openFaultEngine } from "../support/faults.js";
-import { errorOf } from "../support/wait.js";
+import { errorOf, until } from "../support/wait.js";
 import { tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("consistent-reads");
@@ -105,21 +105,30 @@ describe("ConsistentReads (the actor's side)", () => {
   it("refuses a writer's backend; an end of a token it never gave (a lost actor's) answers false; a closed backend holds nothing", async () => {
     const { writer, path } = store();
     const reads = new ConsistentReads();
-    expect(await errorOf(() => reads.begin(writer))).toMatchObject({ code: "invalid-argument" });
+    expect(await errorOf(() => reads.begin(writer, 1))).toMatchObject({ code: "invalid-argument" });
     expect(await reads.end("a token of a lost actor")).toBe(false);
     const reader = sqliteBackend(path, { readOnly: true });
     reader.close();
-    expect(await errorOf(() => reads.begin(reader))).toMatchObject({ code: "closed" });
+    expect(await errorOf(() => reads.begin(reader, 1))).toMatchObject({ code: "closed" });
     // Nothing was left held: a begin on an open handle starts afresh, overlapping begins share it, the last end ends it.
     const open = sqliteBackend(path, { readOnly: true });
     cleanups.push(() => open.close());
-    const a = await reads.begin(open);
+    const a = await reads.begin(open, 1);
     expect(open.db.inTransaction).toBe(true);
-    const b = await reads.begin(open);
+    const b = await reads.begin(open, 2);
     expect(await reads.end(a)).toBe(true);
     expect(await reads.end(a)).toBe(false); // ended once: never another caller's
     expect(open.db.inTransaction).toBe(true);
     expect(await reads.end(b)).toBe(true);
     expect(open.db.inTransaction).toBe(false);
+    // A closed tier ends the points in time it began, and only those.
+    const c = await reads.begin(open, 1);
+    const d = await reads.begin(open, 2);
+    reads.endTier(1);
+    expect(await reads.end(c)).toBe(false);
+    expect(open.db.inTransaction).toBe(true);
+    reads.endTier(2);
+    await until(() => !open.db.inTransaction, "the last holder's tier closed");
+    expect(await reads.end(d)).toBe(false);
   });
 });

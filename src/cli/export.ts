@@ -3,7 +3,7 @@
  * stored-graph reader, as restore reads it, folded by the library's fold) as canonical JSON, to stdout or a file.
  * A skipped torn tail is reported on stderr.
  */
-import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
 import { foldStoredGraph } from "../persistence/fold.js";
@@ -14,7 +14,8 @@ import { selectGraphs } from "./inspect.js";
 import { plural, printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress } from "./progress.js";
-import { withStore } from "./store.js";
+import { assertOutsideStore, writeFileWhole } from "./out-file.js";
+import { detectStoreKind, isPostgresStore, withStore } from "./store.js";
 
 interface ExportOptions extends StoreCommandOptions, ProgressOptions {
   graph: string;
@@ -52,6 +53,10 @@ export function exportCommand(): Command {
       .option("--at <seq>", "restore up to this frame seq (point in time; not below the baseline)", nonNegativeInt)
       .option("--out <file>", "write the JSON to this file instead of stdout"),
   ).action(async (store: string, opts: ExportOptions) => {
+    // Before anything is read: an --out naming one of the store's own files would overwrite the store.
+    if (opts.out !== undefined && !isPostgresStore(store)) {
+      assertOutsideStore(opts.out, resolve(store), detectStoreKind(resolve(store), opts.backend, "read"));
+    }
     const { fold, skipped } = await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
       await selectGraphs(s.backend, opts.graph, s.path);
       const progress = createProgress(opts.progress);
@@ -77,7 +82,7 @@ export function exportCommand(): Command {
     if (opts.out === undefined) {
       printLine(json);
     } else {
-      writeFileSync(opts.out, json + "\n");
+      writeFileWhole(opts.out, json + "\n");
       const frames = fold.appliedFrames + fold.ignoredFrames;
       printLine(`exported graph ${JSON.stringify(opts.graph)} at seq ${fold.seq} (${plural(frames, "frame")} folded) to ${opts.out}`);
     }

@@ -1,0 +1,80 @@
+/**
+ * Output files of read commands (`export --out`): never one of the store's own files, and written whole or not at
+ * all. An `--out` naming the SQLite file read (or a file inside a file-backend store) overwrote it with JSON: a read
+ * command destroyed the store it was asked to read.
+ */
+import { Buffer } from "node:buffer";
+import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join, sep } from "node:path";
+import { realFilePath } from "../backend/lock.js";
+import { CliError } from "./errors.js";
+import type { PathStoreKind } from "./store.js";
+
+/** Files SQLite and the lock keep beside a database: its journals, shared memory and our writer lock. */
+const SQLITE_SIDECARS = ["", "-wal", "-shm", "-journal", "-lock"];
+
+/**
+ * Throws CliError `usage` when `out` is (after every symbolic link) the store itself, one of a SQLite store's
+ * sidecar files, a hard link to the database file, or anything inside a file-backend store's directory. `store` is
+ * the existing store's path and `kind` its kind. An `out` whose directory does not exist is left to the write.
+ */
+export function assertOutsideStore(out: string, store: string, kind: PathStoreKind): void {
+  let target: string;
+  try {
+    target = realFilePath(out);
+  } catch {
+    return; // its directory is missing (or unreadable): the write fails and says so
+  }
+  const real = realFilePath(store);
+  const refuse = (what: string): never => {
+    throw new CliError("usage", `--out ${out} is ${what} of the store ${store}: writing it would destroy the store; pick a file outside it`);
+  };
+  if (kind === "file") {
+    if (target === real || target.startsWith(real.endsWith(sep) ? real : real + sep)) refuse("inside the directory");
+    return;
+  }
+  for (const suffix of SQLITE_SIDECARS) {
+    // SQLite names its journals after the name it was opened by, the lock after the real file: both are the store's.
+    const names = [real + suffix, realFilePath(store + suffix)];
+    if (names.includes(target)) refuse(suffix === "" ? "the database file" : `the ${suffix} file`);
+  }
+  if (sameFile(target, real)) refuse("a hard link to the database file");
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false; // `a` does not exist yet
+  }
+}
+
+/**
+ * Writes `text` to `path` through a temporary file in the same directory, fsynced, then renamed over it: a reader
+ * never sees half a file and a failed write leaves the old one. A symbolic link at `path` is kept: its target is
+ * what is replaced, as a plain write would have written it.
+ */
+export function writeFileWhole(path: string, text: string): void {
+  const target = realFilePath(path);
+  const temp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  const fd = openSync(temp, "wx");
+  try {
+    try {
+      const bytes = Buffer.from(text, "utf8");
+      for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, target);
+  } catch (err) {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // already renamed or never created
+    }
+    throw err;
+  }
+}

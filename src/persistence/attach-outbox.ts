@@ -141,6 +141,8 @@ export class AttachOutbox {
   readonly #watchesWal: boolean;
   /** While the store is checked for what a refusal of unknown keys took (#checkUnknownRefusal): flush() waits. */
   #suspect: Promise<void> | undefined;
+  /** The highest seq handed out before the last rebaseline: frames up to it are dead (deleted at the stop). */
+  #resumedAbove = 0;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -281,6 +283,7 @@ export class AttachOutbox {
   /** Second half: resumes a prepared pair with `baseline` (an own baseline of the live graph). */
   rebaseline(baseline: OutboxItem & { kind: "baseline" }): void {
     this.#stopped = undefined;
+    this.#resumedAbove = this.#seq;
     this.submit(baseline);
   }
 
@@ -521,7 +524,8 @@ export class AttachOutbox {
     if (this.#disposed || this.#stopped !== undefined) return;
     if (key === undefined) return this.#checkUnknownRefusal(err, "wal");
     const seq = parseWalFrameKey(this.#prefix, key);
-    if (seq === undefined || seq <= this.#durable) return; // not a frame this pair has yet to acknowledge
+    // Not a frame this pair has yet to acknowledge (one below a rebaseline was dropped at the stop).
+    if (seq === undefined || seq <= Math.max(this.#durable, this.#resumedAbove)) return;
     void this.#stop(err, Promise.resolve().then(() => this.#dropPastGap()));
   }
 
@@ -572,8 +576,9 @@ export class AttachOutbox {
   async #findGap(upTo: number): Promise<number> {
     const wal = this.wal as KvStorageTier<WALFrame>;
     const holes = new Set(this.#holes);
-    // Frames up to a baseline a read-back proved stored may have been reclaimed: missing there is not the gap.
-    const floor = Math.max(this.#durable, this.#reclaimedTo);
+    // Frames up to a baseline a read-back proved stored may have been reclaimed, and those below a rebaseline were
+    // dropped at the stop: missing there is not the gap.
+    const floor = Math.max(this.#durable, this.#reclaimedTo, this.#resumedAbove);
     let gap = floor + 1;
     try {
       const stored = new Set<number>();

@@ -8,7 +8,8 @@
  * - One point in time: frames above a baseline never change, and only a compaction deletes them, after writing
  *   the new baseline. So the baseline is read again at the end (and as soon as a listed frame vanished or a hole
  *   appears): if it moved, the read starts over, a bounded number of times (then StorageError `store-busy`).
- *   A source that can hold a point in time (a read-only handle's readConsistent) runs the whole read inside it.
+ *   A source that can hold a point in time (a read-only handle's readConsistent) runs the whole read inside it;
+ *   two handles hold two points in time, the WAL's taken first (see `tierSource` and `scanOnce`).
  * Layer 4 (graph).
  */
 import { isRecord } from "../base/records.js";
@@ -134,9 +135,14 @@ export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
   return {
     label,
     readAhead: TIER_READ_AHEAD,
-    // Both tiers: on one backend the calls nest into one point in time; on two, each backend's reads hold still.
+    // Both tiers: on one backend the calls nest into one point in time. On two (the documented reader: two
+    // read-only handles of one file, or two stores) each holds its own, and the WAL's must be the older: a baseline
+    // newer than the listing only covers more of the listed frames, while an older one sees a compaction's deleted
+    // frames as a hole it cannot explain, and re-reading it at its frozen time never shows it moving (a false
+    // `wal-gap`). So the WAL's is entered first (SQLite takes it at entry), and the read lists the WAL before it
+    // reads the baseline (PostgreSQL takes it at the first statement): docs/design.md §3.16.
     ...(snapshotConsistent &&
-      walConsistent && { consistent: <T>(fn: () => Promise<T>) => snapshotConsistent(() => walConsistent(fn)) }),
+      walConsistent && { consistent: <T>(fn: () => Promise<T>) => walConsistent(() => snapshotConsistent(fn)) }),
     readBaseline: (name) => loaded(() => snapshot.load(name), `reading the baseline "${name}" from ${label}`),
     readFrame: (key) => loaded(() => wal.load(key), frameRead(key)),
     // Inline tiers read a chunk with one readMany, not a statement (a PostgreSQL round trip) per frame. Each frame
@@ -686,7 +692,7 @@ export async function surveyStoredGraph(source: StoredGraphSource, name: string,
 }
 
 interface ScanSink {
-  /** The baseline just read, before the WAL is listed (a strict reader throws for an unusable one here). */
+  /** The baseline just read, before any frame is read (a strict reader throws for an unusable one here). */
   baseline?(base: BaselineRead): void;
   start(base: BaselineRead, keys: readonly FrameKey[]): void;
   frame(frame: WALFrame, read: FrameRead): void;
@@ -701,13 +707,19 @@ const MOVED = Symbol("baseline moved");
 async function scan(source: StoredGraphSource, name: string, opts: ReadStoredGraphOptions, sink: ScanSink): Promise<BaselineRead> {
   // Every reader of a stored graph comes here: a name shaped like another record's key reads that record.
   assertGraphName(name, `reading a graph from ${source.label}`);
-  const attempts = (): Promise<BaselineRead> => scanUntilStill(source, name, opts, sink);
-  return source.consistent ? source.consistent(attempts) : attempts();
+  if (source.consistent === undefined) return scanUntilStill(source, name, opts, sink, false);
+  return source.consistent(() => scanUntilStill(source, name, opts, sink, true));
 }
 
-async function scanUntilStill(source: StoredGraphSource, name: string, opts: ReadStoredGraphOptions, sink: ScanSink): Promise<BaselineRead> {
+async function scanUntilStill(
+  source: StoredGraphSource,
+  name: string,
+  opts: ReadStoredGraphOptions,
+  sink: ScanSink,
+  walFirst: boolean,
+): Promise<BaselineRead> {
   for (let attempt = 1; ; attempt++) {
-    const outcome = await scanOnce(source, name, opts, sink);
+    const outcome = await scanOnce(source, name, opts, sink, walFirst);
     if (outcome !== MOVED) return outcome;
     if (attempt >= STORED_GRAPH_READ_ATTEMPTS) {
       throw new StorageError(
@@ -724,10 +736,18 @@ async function scanOnce(
   name: string,
   opts: ReadStoredGraphOptions,
   sink: ScanSink,
+  walFirst: boolean,
 ): Promise<BaselineRead | typeof MOVED> {
+  // Inside a point in time the WAL is listed first: where the baseline is another handle's, its point in time is
+  // then taken after the WAL's even on PostgreSQL (REPEATABLE READ starts at the first statement), and a newer
+  // baseline over an older listing is one state: it covers every listed frame at or below its seq (baselines only
+  // move forward, a compaction or reclaim deletes only frames a baseline it stored first covers), and the listed
+  // frames above it continue it (frames above a baseline never change; those written later are simply not listed).
+  // Elsewhere the baseline first: an unusable one stops the read before the WAL is listed, and a move is seen anyway.
+  let keys = walFirst ? await listFrameKeys(source, name) : undefined;
   const base = await readBaseline(source, name);
   sink.baseline?.(base);
-  const keys = await listFrameKeys(source, name);
+  keys ??= await listFrameKeys(source, name);
   sink.start(base, keys);
   const baselineSeq = base.check.ok ? base.check.record.seq : undefined;
   const floor = baselineSeq ?? -1;

@@ -3,14 +3,16 @@
  * rename over the target, fsync of the directory. Synchronous on purpose: it runs inside the
  * worker that owns the store, where blocking I/O costs the main thread nothing.
  */
+import { Buffer } from "node:buffer";
+import type { Stats } from "node:fs";
 import {
   closeSync,
+  constants,
   existsSync,
   fsyncSync,
   mkdirSync,
   fstatSync,
   openSync,
-  readFileSync,
   readSync,
   readdirSync,
   renameSync,
@@ -114,6 +116,25 @@ function mkdirDurable(dir: string): void {
   }
 }
 
+/** What a directory entry that is not a regular file is, for messages. */
+function fileKind(stats: Stats): string {
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isCharacterDevice()) return "a character device";
+  if (stats.isBlockDevice()) return "a block device";
+  if (stats.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/** StorageError `corrupt-store` for a key whose file is not a regular file: no write of this backend makes one. */
+function notAFile(path: string, key: string, stats: Stats, dir: string): StorageError {
+  const found = fileKind(stats);
+  return new StorageError(
+    "corrupt-store",
+    `file backend: ${path} (key ${JSON.stringify(key)}) is ${found}, not a file: another program put it there; nothing was read`,
+    { dir, key, found },
+  );
+}
+
 function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -158,30 +179,37 @@ class FileStore implements FileBackend {
 
   read(key: string): Uint8Array | undefined {
     this.ensureOpen();
-    const path = this.pathFor(key);
-    try {
-      const buf = readFileSync(path);
-      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    } catch (err) {
-      if (errnoCode(err) === "ENOENT") return undefined;
-      throw asStorageError(err, `file backend read failed at ${path}`, { dir: this.dir });
-    }
+    return this.readUpTo(this.pathFor(key), key, Number.POSITIVE_INFINITY);
   }
 
   readPrefix(key: string, maxBytes: number): Uint8Array | undefined {
     this.ensureOpen();
     const path = this.pathFor(key);
     assertPrefixLength(maxBytes);
+    return this.readUpTo(path, key, maxBytes);
+  }
+
+  /**
+   * The first `maxBytes` of the value of `key`, stored at `path` (all of it for Infinity). Opened non-blocking and checked by fstat:
+   * a FIFO or a device (a symbolic link to /dev/zero) named like a key would block a read forever or never end; it
+   * is StorageError `corrupt-store`, as another program's record is. Same system calls as
+   * readFileSync (open, fstat, read, close).
+   */
+  private readUpTo(path: string, key: string, maxBytes: number): Uint8Array | undefined {
     let fd: number;
     try {
-      fd = openSync(path, "r");
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
       if (errnoCode(err) === "ENOENT") return undefined;
       throw asStorageError(err, `file backend read failed at ${path}`, { dir: this.dir });
     }
     try {
-      // Writes replace a file by rename, so the open file keeps the size fstat saw.
-      const out = new Uint8Array(Math.min(maxBytes, fstatSync(fd).size));
+      const stats = fstatSync(fd);
+      // A directory fails the read below with EISDIR (backend-error), as a write over it does.
+      if (!stats.isFile() && !stats.isDirectory()) throw notAFile(path, key, stats, this.dir);
+      // Writes replace a file by rename, so the open file keeps the size fstat saw. Unpooled: the bytes own their
+      // buffer (an engine may transfer it to another thread).
+      const out = new Uint8Array(Buffer.allocUnsafeSlow(Math.min(maxBytes, stats.size)).buffer);
       let got = 0;
       while (got < out.byteLength) {
         const n = readSync(fd, out, got, out.byteLength - got, got);

@@ -4,7 +4,9 @@
  * order, with restore's replay (restore.ts), one graph batch per poll. A frame it cannot use yet is left for the
  * next poll; a store that cannot be read right is reported and ends the follower.
  * - Change detection: the WAL tier's change counter when it has one (SQLite's data_version): a poll whose counter did
- *   not move reads nothing more. Otherwise every poll lists the graph's frame keys.
+ *   not move reads nothing more, except the baseline's head every IDLE_BASELINE_POLLS such polls, as the baseline
+ *   may live in another store the counter does not see (a snapshot tier with a counter of its own is asked
+ *   instead). Otherwise every poll lists the graph's frame keys.
  * - Compactions: when the next frame is missing (a hole in the listing, or gone when read) or a frame it already
  *   applied vanished, the baseline is read; one past the applied seq means the writer folded those frames away, and
  *   the follower reloads it and the frames above it. A compaction that folds everything a poll would have seen
@@ -42,12 +44,19 @@ import { assertGraphName } from "../wal/keys.js";
 
 /** Default time between two polls. */
 export const DEFAULT_FOLLOW_POLL_MS = 100;
-/** Without a change counter, an idle poll reads the baseline once per this many polls (a compaction may hide there). */
+/**
+ * An idle poll reads the baseline's head once per this many polls: without a WAL change counter (a compaction may
+ * hide there), and with one that did not move but no snapshot counter (the baseline may be in another store).
+ */
 export const IDLE_BASELINE_POLLS = 10;
 
 /** Where a followed graph is read: the same tiers restore reads (inline read-only tiers or engine proxies). */
 export interface FollowSource {
-  readonly snapshot: SnapshotStorageTier<GraphCheckpointRecord>;
+  /**
+   * Built-in snapshot tiers have no `changeCounter`; one that has (as a kv tier's: it moves whenever the snapshot's
+   * store may have changed) spares the idle polls' reads of the baseline's head.
+   */
+  readonly snapshot: SnapshotStorageTier<GraphCheckpointRecord> & { changeCounter?(): Promise<number> };
   readonly wal: KvStorageTier<WALFrame>;
 }
 
@@ -153,6 +162,7 @@ class Follower {
   /** Frame keys at or below `appliedSeq` in the last listing: fewer now means something deleted frames. */
   private listedBelow = 0;
   private lastCounter: number | undefined;
+  private lastSnapshotCounter: number | undefined;
   private idlePolls = 0;
   /** Frames were applied since the baseline was last read: the next poll without new frames reads it. */
   private baselineDue = false;
@@ -279,16 +289,28 @@ class Follower {
 
   private async pollOnce(): Promise<void> {
     const counter = await this.source.wal.changeCounter?.();
-    if (counter !== undefined && counter === this.lastCounter) return;
-    const outcome = await this.readNewFrames(counter !== undefined);
-    if (outcome === RELOAD) {
-      await this.load();
-      this.reloads++;
+    const snapshotCounter = await this.source.snapshot.changeCounter?.();
+    if (counter !== undefined && counter === this.lastCounter && snapshotCounter === this.lastSnapshotCounter) {
+      // The WAL's counter says nothing of a baseline in another store: a new writer's attach stores only a baseline
+      // there (nothing in the WAL store), which a follower skipping on the WAL's counter alone never saw. Without a
+      // snapshot counter, every IDLE_BASELINE_POLLS such polls read the baseline's head (4 KiB) to look.
+      if (snapshotCounter !== undefined || ++this.idlePolls < IDLE_BASELINE_POLLS) return;
+      this.idlePolls = 0;
+      if (await this.baselineCovers(this.appliedSeq + 1)) await this.reload();
+      return;
     }
+    const outcome = await this.readNewFrames(counter !== undefined);
+    if (outcome === RELOAD) await this.reload();
     // Only a poll that read everything may let the next one skip on an unchanged counter. One that applied frames
     // did not read the baseline: with the writer quiet after a baseline above those frames, every later poll would
     // skip, and the follower would show a state behind the store's for as long as the writer stays quiet.
     this.lastCounter = outcome === APPLIED ? undefined : counter;
+    this.lastSnapshotCounter = snapshotCounter;
+  }
+
+  private async reload(): Promise<void> {
+    await this.load();
+    this.reloads++;
   }
 
   /**

@@ -433,7 +433,8 @@ class Follower {
     const last = view.keys[view.keys.length - 1];
     this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);
     this.listedBelow = view.keys.filter((k) => k.seq <= this.appliedSeq).length;
-    this.newestNs = record.timestamp_ns;
+    // Number, as for frames (noteTimes): the baseline's may be an exact u64 decoded as a bigint (protocol §2.6).
+    this.newestNs = Number(record.timestamp_ns as number | bigint);
     this.baselineDue = false;
     this.noteTimes(frames);
   }

@@ -41,8 +41,8 @@ export type BaselineCheck =
 /**
  * The checks every reader applies to a baseline: a mode "full" value record (not a spec projection) of graph
  * `name` (unchecked when undefined), a non-negative seq, format_version and snapshot version this build reads
- * (a newer writer's record is never folded and rewritten as ours), and a well-formed snapshot of the graph the
- * record names.
+ * (a newer writer's record is never folded and rewritten as ours), a non-negative integer timestamp_ns (a number, or
+ * a bigint), and a well-formed snapshot of the graph the record names.
  */
 export function checkBaseline(value: unknown, name: string | undefined): BaselineCheck {
   const no = (problem: BaselineProblem, reason: string): BaselineCheck => ({ ok: false, problem, reason });
@@ -60,6 +60,12 @@ export function checkBaseline(value: unknown, name: string | undefined): Baselin
     const found = isRecord(snap) ? ` / snapshot version ${String(snap.version)}` : "";
     return no("unknown-version", `format_version ${String(value.format_version)}${found}; this build reads ${SNAPSHOT_VERSION}`);
   }
+  // An exact u64 (the Rust reference's nanoseconds) decodes as a bigint (docs/protocol.md §2.6); readers that do
+  // arithmetic with it take Number() of it, as of a frame's frame_t_ns.
+  const ts = value.timestamp_ns;
+  if (!((typeof ts === "number" && Number.isInteger(ts) && ts >= 0) || (typeof ts === "bigint" && ts >= 0n))) {
+    return no("invalid", `timestamp_ns must be a non-negative integer, got ${describeValue(ts)}`);
+  }
   if (!isRecord(snap) || !isRecord(snap.nodes) || !Array.isArray(snap.subgraphs)) return no("invalid", "its snapshot is malformed");
   if (!snap.subgraphs.every((m) => typeof m === "string") || !Object.values(snap.nodes).every(isSlice)) {
     return no("invalid", "its snapshot has malformed nodes or subgraphs");
@@ -68,6 +74,14 @@ export function checkBaseline(value: unknown, name: string | undefined): Baselin
   // else another graph's state would be applied, folded or followed under this name.
   if (snap.name !== value.name) return no("other-graph", `its snapshot is of graph ${JSON.stringify(snap.name) ?? "(no name)"}`);
   return { ok: true, record: value as unknown as GraphCheckpointRecord };
+}
+
+/** A stored field's value in a message: short, and never a throw (JSON.stringify throws on a nested bigint). */
+function describeValue(v: unknown): string {
+  if (typeof v === "bigint") return `${v}n`;
+  if (v === null || typeof v === "number" || typeof v === "boolean") return String(v);
+  if (v === undefined) return "nothing";
+  return typeof v === "string" ? "a string" : Array.isArray(v) ? "an array" : "an object";
 }
 
 /** The typed error for a baseline that failed `checkBaseline`. */

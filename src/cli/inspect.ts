@@ -13,7 +13,7 @@ import { withStore, type CliBackend } from "./store.js";
 import { assertGraphName } from "../wal/keys.js";
 
 export type BaselineInfo =
-  | { state: "ok"; seq: number; timestamp_ns: number; time: string; lifecycle: string | null; nodes: number; bytes: number }
+  | { state: "ok"; seq: number; timestamp_ns: number | bigint; time: string; lifecycle: string | null; nodes: number; bytes: number }
   | { state: "invalid"; reason: string; bytes: number }
   | { state: "missing" };
 

@@ -33,7 +33,8 @@ export function formatBytes(n: number): string {
 }
 
 /** ISO time of a nanosecond wall clock (precision beyond milliseconds is dropped). */
-export function formatTimeNs(ns: number): string {
-  const d = new Date(Math.floor(ns / 1e6));
+/** A baseline's timestamp may be an exact u64 (a bigint, protocol §2.6): milliseconds need no more precision. */
+export function formatTimeNs(ns: number | bigint): string {
+  const d = new Date(Math.floor(Number(ns) / 1e6));
   return Number.isNaN(d.getTime()) ? String(ns) : d.toISOString();
 }

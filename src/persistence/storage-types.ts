@@ -17,7 +17,8 @@ export interface GraphCheckpointRecord {
   mode: "full";
   snapshot: GraphPersistSnapshot;
   seq: number;
-  timestamp_ns: number;
+  /** A number; an exact u64 the Rust reference wrote reads back as a bigint (protocol §2.6). */
+  timestamp_ns: number | bigint;
   /** `SNAPSHOT_VERSION` (1). */
   format_version: number;
   lifecycle?: "spec" | "data";

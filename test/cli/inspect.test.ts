@@ -28,6 +28,20 @@ describe.each(KINDS)("inspect (%s store)", (kind) => {
     expect(r.stdout).not.toContain("unrelated");
   });
 
+  it("a baseline whose timestamp_ns is an exact u64 (the Rust reference's) is shown, not an internal error", async () => {
+    const path = storePath(kind, tmp.path("wide-ts"));
+    const baseline =
+      '{"format_version":1,"mode":"full","name":"g","seq":1,"snapshot":{"edges":[],"name":"g","nodes":{"a":{"deps":[],"meta":{},"status":"settled","type":"state","value":1}},"subgraphs":[],"version":1},"timestamp_ns":1747000000123456789}';
+    writeRaw(kind, path, "g", new TextEncoder().encode(baseline));
+    const human = runCli(["inspect", path]);
+    expect(human.stderr).toBe("");
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/baseline +seq 1, 2025-05-11T21:46:40\.123Z/);
+    const json = runCli(["inspect", path, "--json"]);
+    expect(json.code).toBe(0);
+    expect(json.stdout).toContain('"timestamp_ns":1747000000123456789'); // exact, not rounded
+  });
+
   it("--json gives the same facts as one machine-readable document; --graph narrows it", async () => {
     const path = storePath(kind, tmp.path("json"));
     await buildStore(kind, path, [{ name: "g" }, { name: "h" }]);

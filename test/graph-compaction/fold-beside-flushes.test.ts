@@ -93,7 +93,7 @@ describe("background folds beside the store's flushes (engine, SQLite file, atta
   it("a baseline rewritten while the fold read: the fold starts over from it and folds onto it", async () => {
     const { e, store, graph, pair, handle, seq, records, errors, openGate } = await foldHeldMidRead("rewritten");
     const stored = await pair.snapshot.load(GRAPH);
-    const rewritten = { ...stored!, timestamp_ns: stored!.timestamp_ns + 1_000_000 }; // the same state, other bytes
+    const rewritten = { ...stored!, timestamp_ns: Number(stored!.timestamp_ns) + 1_000_000 }; // the same state, other bytes
     pair.snapshot.save(rewritten);
     await pair.snapshot.flush();
 
@@ -109,7 +109,7 @@ describe("background folds beside the store's flushes (engine, SQLite file, atta
   it("a newer baseline stored while the fold read (attach's own): the fold keeps it and deletes the frames it covers", async () => {
     const { e, store, graph, pair, handle, seq, records, errors, openGate } = await foldHeldMidRead("superseded");
     const stored = await pair.snapshot.load(GRAPH);
-    const newer = { ...stored!, snapshot: graph.snapshot(), seq, timestamp_ns: stored!.timestamp_ns + 1_000_000 };
+    const newer = { ...stored!, snapshot: graph.snapshot(), seq, timestamp_ns: Number(stored!.timestamp_ns) + 1_000_000 };
     pair.snapshot.save(newer);
     await pair.snapshot.flush();
 

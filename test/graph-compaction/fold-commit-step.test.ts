@@ -100,7 +100,7 @@ describe("a fold's commit step when the baseline changed after the fold read it 
     let rewritten: GraphCheckpointRecord | undefined;
     const failure = await compactGraph(
       ctxChangingBaseline(backend, () => {
-        rewritten = { ...baseline(), timestamp_ns: baseline().timestamp_ns + 1_000_000 };
+        rewritten = { ...baseline(), timestamp_ns: Number(baseline().timestamp_ns) + 1_000_000 };
         backend.write(GRAPH, jsonCodec.encode(rewritten));
       }),
       { graphName: GRAPH },

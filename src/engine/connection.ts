@@ -106,6 +106,11 @@ export class StoreConnection {
   /** Which actor is current: callbacks of a lost one must not touch its successor. */
   private epoch = 0;
   private readonly tiers = new Map<number, TierRecord>();
+  /**
+   * Tiers whose flush (or close) was in flight when the actor was lost: its caller hears worker-crashed, but the
+   * writes it covered may be lost, and so may other writers' on the tier (die() tells the tier's refusal watchers).
+   */
+  private readonly flushesLost = new Set<TierRecord>();
   /** A new actor waits for this (the old worker's termination: piscina must not hand the new task to the dying thread). */
   private restartGate: Promise<unknown> = Promise.resolve();
   /** The watchdog's view: the heartbeat last seen, when it last moved, and whether this actor's worker beat yet. */
@@ -348,6 +353,7 @@ export class StoreConnection {
         // A refusal (the codec's, the key's) leaves nothing pending: only another failure leaves writes to lose.
         const rec = this.tiers.get(tier);
         if (rec && e !== this.deathError && !isPermanent(e)) rec.dirty = true;
+        if (rec && e === this.deathError) this.flushesLost.add(rec);
         reject(e);
       },
     };
@@ -477,7 +483,7 @@ export class StoreConnection {
   /** A tier's refusal watch (BaseStorageTier.watchRefusals): hears refusals made here and those the actor sends. */
   watchRefusals(tier: number, prefix: string, listener: RefusalListener): () => void {
     const rec = this.tiers.get(tier);
-    if (rec === undefined) throw new StorageError("closed", `tier ${tier} of store ${this.key} is closed`, { store: this.key });
+    if (rec === undefined) return new RefusalWatchers().add(prefix, listener); // closed: checked, hears nothing
     return rec.refusals.add(prefix, listener);
   }
 
@@ -723,16 +729,20 @@ export class StoreConnection {
       this.hooks.onGone(this);
       return;
     }
-    const losing: TierRecord[] = [];
+    // Writes lost with this actor: those not covered by a flush, and those a flush in flight covered (its caller
+    // hears the crash; other writers of the tier must too). Also when an earlier loss is still unreported (an
+    // actor revived meanwhile could not open): these writes are lost as well.
+    const losing = new Set(this.flushesLost);
+    this.flushesLost.clear();
     for (const rec of this.tiers.values()) {
-      if (rec.dirty && rec.lost === undefined) {
-        rec.lost = lostWrites(err, this.key, rec.spec.name);
-        losing.push(rec);
+      if (rec.dirty) {
+        rec.lost ??= lostWrites(err, this.key, rec.spec.name);
+        losing.add(rec);
       }
       rec.dirty = false;
     }
     // Which writes were lost is unknown: every watcher of those tiers hears it (and checks the store).
-    for (const rec of losing) rec.refusals.notify(undefined, rec.lost!);
+    for (const rec of losing) rec.refusals.notify(undefined, rec.lost ?? lostWrites(err, this.key, rec.spec.name));
     if (err instanceof StorageError && (err.code === "worker-crashed" || err.code === "worker-unresponsive")) {
       this.hooks.onError(err, { store: this.store });
     }

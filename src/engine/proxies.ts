@@ -247,7 +247,7 @@ abstract class TierProxy implements BaseStorageTier {
 
   /** BaseStorageTier.watchRefusals: the store's actor sends its refusals' keys ahead of any flush's answer. */
   watchRefusals(prefix: string, listener: RefusalListener): () => void {
-    this.assertUsable();
+    // A closed tier refuses nothing more: the watch hears nothing (as inline), and the caller's writes say closed.
     return this.conn.watchRefusals(this.tier, prefix, listener);
   }
 

@@ -232,6 +232,8 @@ export class AttachOutbox {
         // A refusal of a watched WAL tier that was this pair's stopped it (#walRefused heard it before the flush
         // settled); else another writer's: every frame this flush answers for was written.
         if (!(this.#watchesWal && isRefusalReport(err))) throw await this.#flushFailed(err, "wal");
+        // Writes a lost store worker took (reported as a refusal, key unknown): what this pair lost is checked.
+        if (!isPermanent(err) && this.#suspect === undefined) this.#checkUnknownRefusal(err as Error, "wal");
       }
     }
     try {
@@ -387,8 +389,11 @@ export class AttachOutbox {
    */
   #openGate(seq: number): void {
     const gate: Promise<void> = this.snapshot.flush().then(
-      () => {
-        if (this.#gate !== gate) return;
+      async () => {
+        // A store worker lost meanwhile may have taken the baseline with it (a retried flush resolves without it):
+        // frames leave only once the check of what it lost is done and did not stop the pair.
+        while (this.#suspect !== undefined && this.#gate === gate) await this.#suspect;
+        if (this.#gate !== gate || this.#stopped !== undefined) return;
         this.#gate = undefined;
         this.#gateError = undefined;
         this.#gateDelay = 0;

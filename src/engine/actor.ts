@@ -342,7 +342,7 @@ export class StoreActor implements ActorApi {
         }
         return undefined;
       case "flush":
-        return this.result(op.id, core.flush().then(() => null));
+        return this.result(op.id, (op.pending ? core.writePending() : core.flush()).then(() => null));
       case "compact":
         return this.result(op.id, core.compact().then(() => null));
       case "close": {

@@ -98,7 +98,8 @@ export type Op =
    * before it of that key. The engine does not read `config`: the watcher's owner types both ends.
    */
   | { t: "configure-watcher"; tier: number; watcher: string; key: string; config: unknown }
-  | { t: "flush"; tier: number; id: number }
+  /** `pending`: the tier's writePending (writes what was accepted, takes no refusal's report). */
+  | { t: "flush"; tier: number; id: number; pending?: true }
   | { t: "compact"; tier: number; id: number }
   | { t: "close"; tier: number; id: number }
   /** `head`: a snapshot tier's loadHead (name and seq only, read in the worker). */

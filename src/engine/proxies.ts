@@ -33,6 +33,8 @@ import type {
 import { codecSpecOf, type CodecModuleRef } from "./codecs.js";
 import type { StoreConnection } from "./connection.js";
 import { handled as quiet, handledIterator } from "../base/promises.js";
+import { isPermanent } from "../tier/core.js";
+import { isRefusalReport } from "../tier/refusal-watchers.js";
 import type { TierSpec } from "./protocol.js";
 
 /** Engine tiers accept a codec object (runs on the main thread unless it is a built-in) or a module the worker imports. */
@@ -176,6 +178,16 @@ abstract class TierProxy implements BaseStorageTier {
     if (this.closing) return this.closing;
     if (!this.closed && this.conn.closing && this.conn.alive) return quiet(this.conn.drainedFor(this.tier));
     return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
+  }
+
+  /** BaseStorageTier.writePending: a flush in the store's actor that leaves refusals to the flushes answering for them. */
+  writePending(): Promise<void> {
+    const keepRefusals = (err: unknown): void => {
+      if (!isPermanent(err) && !isRefusalReport(err)) throw err;
+    };
+    if (this.closing) return quiet(this.closing.catch(keepRefusals));
+    if (!this.closed && this.conn.closing && this.conn.alive) return quiet(this.conn.drainedFor(this.tier).catch(keepRefusals));
+    return quiet(this.ask({ t: "flush", tier: this.tier, pending: true }).then(() => undefined));
   }
 
   /** Backpressure: resolves once a write weighing `weight` (default: the one the store refused last) would be taken (backlog.ts). */

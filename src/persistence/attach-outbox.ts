@@ -139,8 +139,14 @@ export class AttachOutbox {
   #unwatch: (() => void) | undefined;
   /** Whether the WAL tier's refusals are watched: a refusal report its flush rejects with then is another's. */
   readonly #watchesWal: boolean;
-  /** While the store is checked for what a refusal of unknown keys took (#checkUnknownRefusal): flush() waits. */
+  /**
+   * While the store is checked for what a refusal of unknown keys took (#checkUnknownRefusal): flush() waits for
+   * it, or rejects with `#suspectError` once an attempt could not read the store (retried on a timer meanwhile);
+   * `#suspectAttempt` settles when the attempt running now ends.
+   */
   #suspect: Promise<void> | undefined;
+  #suspectError: Error | undefined;
+  #suspectAttempt: Promise<void> | undefined;
   /** The highest seq handed out before the last rebaseline: frames up to it are dead (deleted at the stop). */
   #resumedAbove = 0;
 
@@ -239,9 +245,14 @@ export class AttachOutbox {
     try {
       await this.snapshot.flush();
     } catch (err) {
-      throw await this.#flushFailed(err, "snapshot");
+      // A refusal report is this pair's only if its baseline is not stored (a shared tier: another writer's record).
+      if (!(isRefusalReport(err) && (await this.#baselineStored(this.#lastBaseline)))) throw await this.#flushFailed(err, "snapshot");
     }
-    while (this.#suspect !== undefined) await this.#suspect;
+    while (this.#suspect !== undefined) {
+      // Nothing is acknowledged while what a lost worker took is unknown: a store that cannot say is a failure.
+      if (this.#suspectError !== undefined) throw this.#suspectError;
+      await Promise.race([this.#suspect, this.#suspectAttempt]);
+    }
     // Stopped while this flush ran (a refusal, also one another writer's flush reported): nothing is acknowledged.
     if (this.#stopped !== undefined) throw await this.#stopped;
     if (target > this.#durable) {
@@ -330,6 +341,16 @@ export class AttachOutbox {
     return seq;
   }
 
+  /** Whether the store holds this graph's baseline at `seq` or above (false also when it cannot be read). */
+  async #baselineStored(seq: number): Promise<boolean> {
+    try {
+      const head = await this.#storedHead();
+      return head !== undefined && head.name === this.graphName && head.seq !== undefined && head.seq >= seq;
+    } catch {
+      return false;
+    }
+  }
+
   /** The stored baseline's name and seq: its head alone where the tier can read it so (no decode of the graph). */
   async #storedHead(): Promise<SnapshotHead | undefined> {
     if (this.snapshot.loadHead !== undefined) return this.snapshot.loadHead(this.graphName);
@@ -388,19 +409,23 @@ export class AttachOutbox {
    * frame back until it is: frames above a baseline that never landed would be a hole in the changes.
    */
   #openGate(seq: number): void {
+    const opened = async (): Promise<void> => {
+      // A store worker lost meanwhile may have taken the baseline with it (a retried flush resolves without it):
+      // frames leave only once the check of what it lost is done and did not stop the pair.
+      while (this.#suspect !== undefined && this.#gate === gate) await this.#suspect;
+      if (this.#gate !== gate || this.#stopped !== undefined) return;
+      this.#gate = undefined;
+      this.#gateError = undefined;
+      this.#gateDelay = 0;
+      this.#reclaim(seq);
+      this.#drain();
+    };
     const gate: Promise<void> = this.snapshot.flush().then(
-      async () => {
-        // A store worker lost meanwhile may have taken the baseline with it (a retried flush resolves without it):
-        // frames leave only once the check of what it lost is done and did not stop the pair.
-        while (this.#suspect !== undefined && this.#gate === gate) await this.#suspect;
-        if (this.#gate !== gate || this.#stopped !== undefined) return;
-        this.#gate = undefined;
-        this.#gateError = undefined;
-        this.#gateDelay = 0;
-        this.#reclaim(seq);
-        this.#drain();
-      },
-      (err: unknown) => {
+      opened,
+      async (err: unknown) => {
+        if (this.#gate !== gate) return;
+        // A refusal the flush reports may be another writer's (a shared snapshot tier): the stored baseline says.
+        if (isRefusalReport(err) && (await this.#baselineStored(seq))) return opened();
         if (this.#gate !== gate) return;
         if (cannotSucceed(err)) {
           this.#gate = undefined;
@@ -542,25 +567,64 @@ export class AttachOutbox {
   }
 
   /**
-   * A tier lost writes whose keys are unknown (a store worker crashed before committing them): the pair stops only
-   * if the store lacks what it saved by now. No flush here: the first flush after the loss reports it to its caller,
-   * and this must not take that report away. Meanwhile flush() acknowledges nothing (it waits for the check).
+   * A tier lost writes whose keys are unknown (a store worker crashed before committing them, a flood of refusals
+   * past the engine's per-turn bound): the pair stops only if the store lacks what it saved by now. What the tier
+   * holds pending is written first with writePending, not flush: the first flush after a loss reports it to its
+   * caller, and this must not take that report away. A store that cannot be read yet (a PostgreSQL lease the dead
+   * worker still holds) is read again on a timer, backing off; meanwhile flush() acknowledges nothing (it rejects
+   * with why the store could not be read), and an own baseline's gate stays shut.
    */
   #checkUnknownRefusal(err: Error, tier: "wal" | "snapshot"): void {
     const upTo = this.#seq;
     const baseline = this.#lastBaseline;
+    let delay = 0;
     const check = (async () => {
-      await Promise.resolve(); // heard from inside a tier call: the store is read once it returned
-      if (tier === "wal") {
-        const gap = await this.#findGap(upTo);
-        if (gap <= upTo && this.#stopped === undefined && !this.#disposed) void this.#stop(err, this.#dropFrom(gap));
-      } else if (baseline > 0 && (await this.#storedAtLeast(baseline, false)) !== true) {
-        if (this.#stopped === undefined && !this.#disposed) void this.#stop(err, baseline);
+      for (;;) {
+        let ended!: () => void;
+        this.#suspectAttempt = new Promise<void>((resolve) => (ended = resolve));
+        try {
+          await (delay === 0 ? Promise.resolve() : unrefDelay(delay)); // heard from inside a tier call: read after it
+          if (this.#stopped !== undefined || this.#disposed) return;
+          const lost = await this.#lostSince(tier, upTo, baseline);
+          this.#suspectError = undefined;
+          if (lost !== undefined && this.#stopped === undefined && !this.#disposed) {
+            void this.#stop(err, tier === "wal" ? this.#dropFrom(lost) : lost);
+          }
+          return;
+        } catch (e) {
+          if (cannotSucceed(e)) {
+            // The store will never say (a closed tier): nothing saved since the last acknowledgement is vouched for.
+            if (this.#stopped === undefined && !this.#disposed) void this.#stop(err, this.#durable + 1);
+            return;
+          }
+          this.#suspectError = e instanceof Error ? e : new Error(String(e));
+          delay = delay === 0 ? GATE_RETRY.initialMs : Math.min(GATE_RETRY.maxMs, delay * 2);
+        } finally {
+          ended();
+        }
       }
     })().finally(() => {
-      if (this.#suspect === check) this.#suspect = undefined;
+      if (this.#suspect !== check) return;
+      this.#suspect = undefined;
+      this.#suspectError = undefined;
     });
     this.#suspect = check;
+  }
+
+  /**
+   * What a loss of unknown writes took from this pair, reading the store (throws when it cannot be read): the WAL's
+   * first missing seq up to `upTo`, or the last baseline `baseline` when the stored one is older; undefined: none.
+   */
+  async #lostSince(tier: "wal" | "snapshot", upTo: number, baseline: number): Promise<number | undefined> {
+    if (tier === "wal") {
+      await this.wal!.writePending?.();
+      const gap = await this.#findGap(upTo, true);
+      return gap <= upTo ? gap : undefined;
+    }
+    if (baseline === 0) return undefined;
+    await this.snapshot.writePending?.();
+    const head = await this.#storedHead(); // unlike #baselineStored, a failed read throws: it is read again
+    return head !== undefined && head.name === this.graphName && head.seq !== undefined && head.seq >= baseline ? undefined : baseline;
   }
 
   /**
@@ -578,7 +642,7 @@ export class AttachOutbox {
    * The first seq above the acknowledged ones, up to `upTo`, that the WAL lacks and is no own baseline's (`upTo + 1`:
    * none missing). A store that cannot be listed counts as holding nothing unacknowledged.
    */
-  async #findGap(upTo: number): Promise<number> {
+  async #findGap(upTo: number, strict = false): Promise<number> {
     const wal = this.wal as KvStorageTier<WALFrame>;
     const holes = new Set(this.#holes);
     // Frames up to a baseline a read-back proved stored may have been reclaimed, and those below a rebaseline were
@@ -598,7 +662,8 @@ export class AttachOutbox {
           break;
         }
       }
-    } catch {
+    } catch (err) {
+      if (strict) throw err;
       // unreadable store: keep the conservative gap
     }
     return gap;
@@ -852,6 +917,11 @@ export class AttachOutbox {
     // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
     return this.#stop(err, this.#lastBaseline);
   }
+}
+
+/** A pause that never keeps the process alive (what is unchecked is what flush() has not acknowledged). */
+function unrefDelay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function delay(ms: number): Promise<void> {

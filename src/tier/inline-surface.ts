@@ -45,6 +45,7 @@ export function inlineSurface<Tier extends BaseStorageTier>(
     compactEvery: opts.compactEvery,
     codecName,
     flush: () => core.flush(),
+    writePending: () => handled(core.writePending()),
     drained: (weight?: number) => core.drained(weight),
     rollback: () => core.rollback(),
     compact: () => handled(core.compact()),

@@ -25,6 +25,13 @@ export interface BaseStorageTier {
    */
   flush(): Promise<void>;
   /**
+   * Writes what was accepted before the call, as flush() does, but leaves refusals to the flushes that answer for
+   * them: rejects only when writing failed. For a writer that must know the store holds what it accepted without
+   * taking the report of another writer's refused value (graph attach checking what a crashed worker lost).
+   * Optional so a hand-written tier still type-checks; every built-in tier has it.
+   */
+  writePending?(): Promise<void>;
+  /**
    * Backpressure (docs/api.md "Overload"): resolves once a write weighing `weight` (the refusal's `details.weight`)
    * would be taken beside the writes accepted and not yet committed (this inline tier's, or the engine store's) and
    * the writes refused before it, which wait first come, first served; at once when it already would. Without a

@@ -149,6 +149,24 @@ export function badInputCases({ open }: SuiteContext): void {
       expect(() => kv.watchRefusals!("p", undefined as unknown as () => void)).toThrow(TypeError);
     });
 
+    it("writePending writes what was accepted and leaves a refusal to the flush that answers for it", async () => {
+      const h = await open();
+      const kv = h.kv<unknown>({ name: "kv", debounceMs: HELD });
+      const s = h.snapshot<unknown>({ name: "snap", debounceMs: HELD });
+      const log = h.appendLog<unknown>({ name: "log", debounceMs: HELD });
+      kv.save("good", 1);
+      kv.save("bad", { n: Number.NaN });
+      s.save({ big: 10n });
+      log.appendEntries([1]);
+      log.appendEntries([{ n: Number.POSITIVE_INFINITY }]);
+      await Promise.all([kv, s, log].map((tier) => tier.writePending!()));
+      expect(await kv.load("good")).toBe(1);
+      expect(await entriesOf(log, "log")).toEqual([1]);
+      // The refusals are still the flushes' to report, once.
+      for (const tier of [kv, s, log]) expectCoded(await errorOf(() => tier.flush()), CodecError, "encode-failed");
+      await Promise.all([kv.flush(), s.flush(), log.flush()]);
+    });
+
     it("a sync-through save of an unencodable value does not throw; onError gets encode-failed, and so does the next flush", async () => {
       const h = await open();
       const kv = h.kv<unknown>({ name: "kv" });

@@ -113,8 +113,11 @@ abstract class TierProxy implements BaseStorageTier {
       await this.endConsistent(token);
       throw err;
     }
+    const held = await this.endConsistent(token);
+    // Closed inside fn: the point in time ended with the close, and fn may have read on through other tiers.
+    if (held === "closed") throw new StorageError("closed", `storage tier "${this.name}" closed inside readConsistent, which ended its point in time`, { tier: this.name });
     // A store's worker lost meanwhile took the point in time with it: fn's later reads were each at their own time.
-    if (!(await this.endConsistent(token))) {
+    if (!held) {
       throw new StorageError("worker-crashed", `storage tier "${this.name}": the store's worker was lost inside readConsistent, so its reads were not at one point in time`, { tier: this.name });
     }
     return result;
@@ -122,11 +125,10 @@ abstract class TierProxy implements BaseStorageTier {
 
   /**
    * Ends the point in time `token` holds: false when the store's worker no longer held it (lost meanwhile). A tier
-   * closed (or closing, with its engine too) meanwhile cannot send the end: its close ends it in the actor (after
-   * the reads before the close, which were held), so that counts as held. fn's reads after the close failed anyway.
+   * closed (or closing, with its engine too) meanwhile cannot send the end: its close ends it in the actor.
    */
-  private endConsistent(token: string): Promise<boolean> {
-    if (this.closed || this.closing || this.conn.closing) return Promise.resolve(true);
+  private endConsistent(token: string): Promise<boolean | "closed"> {
+    if (this.closed || this.closing || this.conn.closing) return Promise.resolve("closed");
     return this.askQuiet({ t: "consistent", tier: this.tier, token }).then(
       (r) => r.value === true,
       () => false,

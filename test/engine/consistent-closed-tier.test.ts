@@ -19,6 +19,7 @@ import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { buildGraph, inlinePair, randomWave, rng, tempDir } from "../graph-compaction/fixtures.js";
+import { outcome } from "../support/refusals.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -28,7 +29,7 @@ const database = useTestDatabase();
 const json = (n: number): Uint8Array => new TextEncoder().encode(JSON.stringify(n));
 
 describe("readConsistent begun through a tier closed before it ended", () => {
-  it("SQLite: the call returns fn's result, and another tier of the store sees later writes", async () => {
+  it("SQLite: the call rejects with closed, and another tier of the store sees later writes", async () => {
     const tmp = tempDir("consistent-closed-tier");
     const path = tmp.path("store.db");
     const writer = sqliteBackend(path);
@@ -43,12 +44,18 @@ describe("readConsistent begun through a tier closed before it ended", () => {
     const a = engine.kv<number>(spec, { name: "a" });
     const b = engine.kv<number>(spec, { name: "b" });
     expect(await b.load("k")).toBe(1);
-    const result = await a.readConsistent!(async () => {
-      const seen = await a.load("k");
-      await a.close(); // the caller's tier goes away before its read ended
-      return seen;
-    });
-    expect(result).toBe(1);
+    // The caller's tier goes away before its read ended: the call says so (its point in time ended with the close).
+    const inside: number[] = [];
+    const result = await outcome(
+      a.readConsistent!(async () => {
+        inside.push((await a.load("k"))!);
+        await a.close();
+        writer.write("k", json(3));
+        inside.push((await b.load("k"))!); // read after the close: not at the point in time any more
+      }),
+    );
+    expect(result).toBe("rejected closed");
+    expect(inside).toEqual([1, 3]);
     writer.write("k", json(2));
     expect(await b.load("k")).toBe(2); // b never took part in a's point in time
   });
@@ -86,7 +93,7 @@ describe("readConsistent begun through a tier closed before it ended", () => {
     expect(graph.snapshot()).toEqual(writerGraph.snapshot());
   });
 
-  it("PostgreSQL: no transaction is left open; another tier of the store sees later writes", async () => {
+  it("PostgreSQL: the call rejects with closed; no transaction is left open: another tier sees later writes", async () => {
     const db = await database();
     const store = `consistent-closed-${Math.random().toString(36).slice(2, 8)}`;
     const writer = await postgresBackend({ url: db.url, schema: db.schema, store });
@@ -100,12 +107,13 @@ describe("readConsistent begun through a tier closed before it ended", () => {
     const a = engine.kv<number>(spec, { name: "a" });
     const b = engine.kv<number>(spec, { name: "b" });
     expect(await b.load("k")).toBe(1);
-    const result = await a.readConsistent!(async () => {
-      const seen = await a.load("k");
-      await a.close();
-      return seen;
-    });
-    expect(result).toBe(1);
+    const result = await outcome(
+      a.readConsistent!(async () => {
+        await a.load("k");
+        await a.close();
+      }),
+    );
+    expect(result).toBe("rejected closed");
     await writer.write("k", json(2));
     expect(await b.load("k")).toBe(2);
   });

@@ -13,8 +13,6 @@ import { afterAll, expect, it } from "vitest";
 import type { StoreSpec } from "../../src/engine/index.js";
 import { attachSnapshotStorage, type GraphCheckpointRecord } from "../../src/index.js";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
-import { createGraph } from "../../src/graph/graph.js";
-import type { ReactiveGraph } from "../../src/graph/types.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { postgresBackend } from "../../src/backend/postgres.js";
@@ -24,17 +22,12 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { openFaultEngine, type FaultEngine } from "../support/faults.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
+import { smallGraph, twoGraphsAt1 } from "../support/small-graphs.js";
 import { outcome } from "../support/refusals.js";
 
 const tmp = tempDir("crash-lost-frames");
 afterAll(() => tmp.remove());
 const database = useTestDatabase();
-
-function smallGraph(name: string): ReactiveGraph {
-  const g = createGraph(name);
-  g.state("v", 0);
-  return g;
-}
 
 function tiersOf(engine: FaultEngine, store: StoreSpec) {
   return {
@@ -119,13 +112,7 @@ it("PostgreSQL: a frame lost in a revived actor that could not open (the dead wo
   const store: StoreSpec = { kind: "postgres", url: db.url, schema: db.schema, store: "lost-revive", lease: { ttlMs: 2_000 } };
   try {
     const { snapshot, wal } = tiersOf(engine, store);
-    const a = smallGraph("a");
-    const b = smallGraph("b");
-    const ha = attachSnapshotStorage(a, [{ snapshot, wal }], { onError: () => {} });
-    const hb = attachSnapshotStorage(b, [{ snapshot, wal }], { onError: () => {} });
-    a.set("v", 1);
-    b.set("v", 1);
-    await Promise.all([ha.flush(), hb.flush()]);
+    const { a, b, ha, hb } = await twoGraphsAt1(snapshot, wal);
     a.set("v", 2); // lost with the worker
     await new Promise((r) => setTimeout(r, 50));
     await engine.injectFault(store, "terminate");

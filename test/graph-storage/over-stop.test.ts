@@ -16,26 +16,19 @@ import type { Codec } from "../../src/codec/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
 import { CodecError } from "../../src/errors.js";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
-import { createGraph } from "../../src/graph/graph.js";
-import type { ReactiveGraph } from "../../src/graph/types.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { openFaultEngine } from "../support/faults.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
+import { smallGraph, twoGraphsAt1 } from "../support/small-graphs.js";
 import { outcome } from "../support/refusals.js";
 
 const MODULE = new URL("../engine/fixtures/refusing-frames.mjs", import.meta.url).href;
 const tmp = tempDir("over-stop");
 afterAll(() => tmp.remove());
 const database = useTestDatabase();
-
-function smallGraph(name: string): ReactiveGraph {
-  const g = createGraph(name);
-  g.state("v", 0);
-  return g;
-}
 
 /** JSON records, refusing any record that carries the value "bad" (a custom snapshot codec's refusal). */
 const refusingBadRecords: Codec<GraphCheckpointRecord> = {
@@ -80,13 +73,7 @@ it.each(["postgres", "sqlite"])("%s: a crash that lost only graph a's frame does
   try {
     const snapshot = engine.snapshot<GraphCheckpointRecord>(store);
     const wal = engine.kv<WALFrame>(store, { codec: walFrameCodec, debounceMs: 60_000 });
-    const a = smallGraph("a");
-    const b = smallGraph("b");
-    const ha = attachSnapshotStorage(a, [{ snapshot, wal }], { onError: () => {} });
-    const hb = attachSnapshotStorage(b, [{ snapshot, wal }], { onError: () => {} });
-    a.set("v", 1);
-    b.set("v", 1);
-    await Promise.all([ha.flush(), hb.flush()]);
+    const { a, b, ha, hb } = await twoGraphsAt1(snapshot, wal);
     b.set("v", 2);
     await wal.flush(); // the app's flush writes b's frame (b has not acknowledged it yet)
     a.set("v", 2); // pending in the worker: lost with it

@@ -17,23 +17,16 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
-import { createGraph } from "../../src/graph/graph.js";
-import type { ReactiveGraph } from "../../src/graph/types.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { openFaultEngine } from "../support/faults.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
+import { smallGraph, twoGraphsAt1 } from "../support/small-graphs.js";
 import { outcome, refusingBadFrames } from "../support/refusals.js";
 
 const MODULE = new URL("../engine/fixtures/refusing-frames.mjs", import.meta.url).href;
 const tmp = tempDir("shared-wal-refusal");
 afterAll(() => tmp.remove());
 
-
-function smallGraph(name: string): ReactiveGraph {
-  const g = createGraph(name);
-  g.state("v", 0);
-  return g;
-}
 
 interface Pair {
   snapshot: SnapshotStorageTier<GraphCheckpointRecord>;
@@ -116,13 +109,7 @@ it("a crashed worker lost one graph's frame: that graph stops, the other (nothin
   try {
     const snapshot = engine.snapshot<GraphCheckpointRecord>(store);
     const wal = engine.kv<WALFrame>(store, { codec: walFrameCodec, debounceMs: 60_000 }); // frames stay pending in the worker
-    const a = smallGraph("a");
-    const b = smallGraph("b");
-    const ha = attachSnapshotStorage(a, [{ snapshot, wal }], { onError: () => {} });
-    const hb = attachSnapshotStorage(b, [{ snapshot, wal }], { onError: () => {} });
-    a.set("v", 1);
-    b.set("v", 1);
-    await Promise.all([ha.flush(), hb.flush()]);
+    const { a, b, ha, hb } = await twoGraphsAt1(snapshot, wal);
     a.set("v", 2); // reaches the worker, never committed
     await new Promise((r) => setTimeout(r, 50));
     await engine.injectFault(store, "terminate");

@@ -449,7 +449,9 @@ class PostgresStore implements PostgresBackend {
     if (this.consistentDepth++ === 0) {
       this.data
         .run(async (c) => {
-          await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+          // REPEATABLE READ takes its snapshot at the first statement, not at BEGIN: one now, so the point in time
+          // is the call's start (as SQLite's read transaction), whatever fn does before its first read.
+          await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1");
           this.inReadTransaction = true;
         })
         .catch(() => undefined); // a failed BEGIN leaves fn's reads as they are without it: each at its own time

@@ -36,6 +36,18 @@ describe("postgresBackend readConsistent", () => {
     expect(await reader.readMany(["k", "old", "new"])).toEqual([b(3), undefined, b(4)]);
   });
 
+  it("the point in time is the call's start, not its first read (a commit before fn reads is not seen)", async () => {
+    const writer = await open();
+    await writer.write("k", b(1));
+    const reader = await open({ store: writer.store, readOnly: true });
+    const seen = await reader.readConsistent(async () => {
+      await writer.write("k", b(2)); // committed after the call began, before its first read
+      return reader.read("k");
+    });
+    expect(seen).toEqual(b(1));
+    expect(await reader.read("k")).toEqual(b(2));
+  });
+
   it("a statement that fails inside ends the transaction: the error is the call's, later reads work", async () => {
     const db = await database();
     const writer = await open();

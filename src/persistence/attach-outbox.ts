@@ -140,13 +140,11 @@ export class AttachOutbox {
   /** Whether the WAL tier's refusals are watched: a refusal report its flush rejects with then is another's. */
   readonly #watchesWal: boolean;
   /**
-   * While the store is checked for what a refusal of unknown keys took (#checkUnknownRefusal): flush() waits for
-   * it, or rejects with `#suspectError` once an attempt could not read the store (retried on a timer meanwhile);
-   * `#suspectAttempt` settles when the attempt running now ends.
+   * The checks, one per tier, of what a refusal of unknown keys took (#checkUnknownRefusal): flush() waits for
+   * them all, or rejects with a check's error once its attempt could not read the store (retried on a timer
+   * meanwhile); an own baseline's gate stays shut until all are done.
    */
-  #suspect: Promise<void> | undefined;
-  #suspectError: Error | undefined;
-  #suspectAttempt: Promise<void> | undefined;
+  readonly #checks = new Map<"wal" | "snapshot", UnknownLossCheck>();
   /** The highest seq handed out before the last rebaseline: frames up to it are dead (deleted at the stop). */
   #resumedAbove = 0;
 
@@ -239,7 +237,7 @@ export class AttachOutbox {
         // settled); else another writer's: every frame this flush answers for was written.
         if (!(this.#watchesWal && isRefusalReport(err))) throw await this.#flushFailed(err, "wal");
         // Writes a lost store worker took (reported as a refusal, key unknown): what this pair lost is checked.
-        if (!isPermanent(err) && this.#suspect === undefined) this.#checkUnknownRefusal(err as Error, "wal");
+        if (!isPermanent(err)) this.#checkUnknownRefusal(err as Error, "wal");
       }
     }
     try {
@@ -248,10 +246,12 @@ export class AttachOutbox {
       // A refusal report is this pair's only if its baseline is not stored (a shared tier: another writer's record).
       if (!(isRefusalReport(err) && (await this.#baselineStored(this.#lastBaseline)))) throw await this.#flushFailed(err, "snapshot");
     }
-    while (this.#suspect !== undefined) {
+    while (this.#checks.size > 0) {
       // Nothing is acknowledged while what a lost worker took is unknown: a store that cannot say is a failure.
-      if (this.#suspectError !== undefined) throw this.#suspectError;
-      await Promise.race([this.#suspect, this.#suspectAttempt]);
+      const checks = [...this.#checks.values()];
+      const failed = checks.find((c) => c.error !== undefined);
+      if (failed !== undefined) throw failed.error;
+      await Promise.race(checks.flatMap((c) => [c.done, c.attempt]));
     }
     // Stopped while this flush ran (a refusal, also one another writer's flush reported): nothing is acknowledged.
     if (this.#stopped !== undefined) throw await this.#stopped;
@@ -412,7 +412,7 @@ export class AttachOutbox {
     const opened = async (): Promise<void> => {
       // A store worker lost meanwhile may have taken the baseline with it (a retried flush resolves without it):
       // frames leave only once the check of what it lost is done and did not stop the pair.
-      while (this.#suspect !== undefined && this.#gate === gate) await this.#suspect;
+      while (this.#checks.size > 0 && this.#gate === gate) await Promise.all([...this.#checks.values()].map((c) => c.done));
       if (this.#gate !== gate || this.#stopped !== undefined) return;
       this.#gate = undefined;
       this.#gateError = undefined;
@@ -575,40 +575,57 @@ export class AttachOutbox {
    * with why the store could not be read), and an own baseline's gate stays shut.
    */
   #checkUnknownRefusal(err: Error, tier: "wal" | "snapshot"): void {
-    const upTo = this.#seq;
-    const baseline = this.#lastBaseline;
+    const pending = this.#checks.get(tier);
+    if (pending !== undefined) {
+      // One check per tier: a later loss widens it (and makes it read again), it never replaces or multiplies it.
+      pending.upTo = this.#seq;
+      pending.baseline = this.#lastBaseline;
+      pending.again = true;
+      return;
+    }
+    const c: UnknownLossCheck = {
+      upTo: this.#seq,
+      baseline: this.#lastBaseline,
+      again: false,
+      error: undefined,
+      attempt: Promise.resolve(),
+      done: Promise.resolve(),
+    };
     let delay = 0;
-    const check = (async () => {
+    c.done = (async () => {
       for (;;) {
         let ended!: () => void;
-        this.#suspectAttempt = new Promise<void>((resolve) => (ended = resolve));
+        c.attempt = new Promise<void>((resolve) => (ended = resolve));
         try {
-          await (delay === 0 ? Promise.resolve() : unrefDelay(delay)); // heard from inside a tier call: read after it
+          await (delay === 0 ? Promise.resolve() : unrefDelay(delay));
           if (this.#stopped !== undefined || this.#disposed) return;
-          const lost = await this.#lostSince(tier, upTo, baseline);
-          this.#suspectError = undefined;
+          c.again = false;
+          const lost = await this.#lostSince(tier, c.upTo, c.baseline);
+          c.error = undefined;
           if (lost !== undefined && this.#stopped === undefined && !this.#disposed) {
-            void this.#stop(err, tier === "wal" ? this.#dropFrom(lost) : lost);
+            // A lost own baseline: no frame may stand above it (one that left in a race is removed).
+            const ownBaseline = tier === "snapshot" && this.#holes.includes(lost);
+            const refused = tier === "wal" ? this.#dropFrom(lost) : ownBaseline ? this.#dropFrom(lost + 1).then(() => lost) : lost;
+            void this.#stop(err, refused);
+            return;
           }
-          return;
+          if (!c.again) return;
+          delay = 0; // widened while this attempt ran: read again at once
         } catch (e) {
           if (cannotSucceed(e)) {
-            // The store will never say (a closed tier): nothing saved since the last acknowledgement is vouched for.
             if (this.#stopped === undefined && !this.#disposed) void this.#stop(err, this.#durable + 1);
             return;
           }
-          this.#suspectError = e instanceof Error ? e : new Error(String(e));
+          c.error = e instanceof Error ? e : new Error(String(e));
           delay = delay === 0 ? GATE_RETRY.initialMs : Math.min(GATE_RETRY.maxMs, delay * 2);
         } finally {
           ended();
         }
       }
     })().finally(() => {
-      if (this.#suspect !== check) return;
-      this.#suspect = undefined;
-      this.#suspectError = undefined;
+      if (this.#checks.get(tier) === c) this.#checks.delete(tier);
     });
-    this.#suspect = check;
+    this.#checks.set(tier, c);
   }
 
   /**
@@ -917,6 +934,20 @@ export class AttachOutbox {
     // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
     return this.#stop(err, this.#lastBaseline);
   }
+}
+
+/**
+ * A check of what a loss of unknown writes took from one tier of the pair (#checkUnknownRefusal): up to which seq
+ * (and last baseline) it answers, whether a later loss widened it while an attempt ran (read again), the last
+ * attempt's failure to read, the attempt running now, and the whole check.
+ */
+interface UnknownLossCheck {
+  upTo: number;
+  baseline: number;
+  again: boolean;
+  error: Error | undefined;
+  attempt: Promise<void>;
+  done: Promise<void>;
 }
 
 /** A pause that never keeps the process alive (what is unchecked is what flush() has not acknowledged). */

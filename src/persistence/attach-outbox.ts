@@ -223,7 +223,10 @@ export class AttachOutbox {
     if (this.#gateError !== undefined) this.#openGate(this.#lastBaseline); // retry the own baseline first
     // Frames held back by an own baseline leave once it is durable; they are part of this flush.
     while (this.#gate !== undefined) {
-      await this.#gate;
+      // A gate held shut by a loss check that cannot read the store: the flush says why, as below (§3.16).
+      const failed = [...this.#checks.values()].find((c) => c.error !== undefined);
+      if (failed !== undefined) throw failed.error;
+      await Promise.race([this.#gate, ...[...this.#checks.values()].map((c) => c.attempt)]);
       if (this.#stopped !== undefined) throw await this.#stopped;
       if (this.#gateError !== undefined) throw this.#gateError;
       if (this.#blocked !== undefined) throw this.#blocked;
@@ -672,13 +675,18 @@ export class AttachOutbox {
         const s = parseWalFrameKey(this.#prefix, key);
         if (s !== undefined && s > floor) stored.add(s);
       }
-      gap = upTo + 1; // every frame stored: the pair stops after its last one
-      for (let s = floor + 1; s <= upTo; s++) {
-        if (!stored.has(s) && !holes.has(s)) {
-          gap = s;
-          break;
-        }
-      }
+      const firstMissing = (from: number): number => {
+        for (let s = from; s <= upTo; s++) if (!stored.has(s) && !holes.has(s)) return s;
+        return upTo + 1; // every frame stored: the pair stops after its last one
+      };
+      // Frames at or below the stored baseline are in it: the store's fold deletes the frames it folds, also those
+      // above this pair's acknowledged seq, so missing there is no loss (read after the listing: a fold commits its
+      // baseline with its deletes). A refused frame's search falls back to the first missing seq when none is missing
+      // above it (a baseline of this pair's own stored at the refused frame's seq: the refused seq is reported).
+      const head = await (strict ? this.#storedHead() : this.#storedHead().catch(() => undefined));
+      const covered = head !== undefined && head.name === this.graphName && head.seq !== undefined ? head.seq : 0;
+      gap = firstMissing(Math.max(floor, covered) + 1);
+      if (!strict && gap > upTo) gap = firstMissing(floor + 1);
     } catch (err) {
       if (strict) throw err;
       // unreadable store: keep the conservative gap

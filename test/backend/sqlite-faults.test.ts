@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { StorageError } from "../../src/errors.js";
 import { sqliteStoreWithRows } from "../support/foreign-rows.js";
 import { tmpfsRoot } from "../support/tmpfs.js";
+import { storageErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-faults-"));
 const disks = tmpfsRoot("sqlite-faults");
@@ -19,15 +19,6 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function caught(fn: () => unknown): StorageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error("expected a StorageError, nothing was thrown");
-}
 
 describe("sqliteBackend: foreign and corrupted rows", () => {
   const storeWithRows = (rows: Array<[unknown, unknown]>): string =>
@@ -41,10 +32,10 @@ describe("sqliteBackend: foreign and corrupted rows", () => {
     ]);
     const b = sqliteBackend(path);
     expect(b.list()).toEqual(["int", "ok", "text"]);
-    const text = caught(() => b.read("text"));
+    const text = storageErrorOf(() => b.read("text"));
     expect(text.code).toBe("corrupt-store");
     expect(text.details).toMatchObject({ key: "text", found: "a value of type TEXT" });
-    const int = caught(() => b.read("int"));
+    const int = storageErrorOf(() => b.read("int"));
     expect(int.code).toBe("corrupt-store");
     expect(int.details).toMatchObject({ key: "int", found: "a value of type a number" });
     expect(Array.from(b.read("ok") ?? [])).toEqual([1, 2]);
@@ -59,12 +50,12 @@ describe("sqliteBackend: foreign and corrupted rows", () => {
     const good = Array.from({ length: 20 }, (_, i) => `f/${String(i).padStart(2, "0")}`).filter((k) => k !== "f/07");
     // The scan passes a TEXT value, an INTEGER key and a BLOB key between the keys asked for.
     expect(b.readMany(good).map((v) => v?.[0])).toEqual(good.map((k) => Number(k.slice(2))));
-    const err = caught(() => b.readMany([...good, "f/05x"]));
+    const err = storageErrorOf(() => b.readMany([...good, "f/05x"]));
     expect(err.code).toBe("corrupt-store");
     expect(err.details).toMatchObject({ key: "f/05x", found: "a value of type TEXT" });
     b.close();
     const c = sqliteBackend(storeWithRows([...rows.filter(([k]) => k !== "f/07"), ["f/07", 7]]));
-    expect(caught(() => c.readMany(["f/06", "f/07", "f/08", "f/09", "f/10"])).details).toMatchObject({ key: "f/07", found: "a value of type a number" });
+    expect(storageErrorOf(() => c.readMany(["f/06", "f/07", "f/08", "f/09", "f/10"])).details).toMatchObject({ key: "f/07", found: "a value of type a number" });
     c.close();
   });
 
@@ -74,7 +65,7 @@ describe("sqliteBackend: foreign and corrupted rows", () => {
       ["ok", Buffer.from([2])],
     ]);
     const b = sqliteBackend(path);
-    const err = caught(() => b.list());
+    const err = storageErrorOf(() => b.list());
     expect(err.code).toBe("corrupt-store");
     expect(err.details.key).toBe(`0x${Buffer.from("blobkey").toString("hex")}`);
     // A prefix scan over TEXT keys never meets it (SQLite sorts BLOBs after all TEXT).
@@ -88,7 +79,7 @@ describe("sqliteBackend: the OS cause behind SQLite's words", () => {
     const disk = disks.mount("full-open", 256);
     disk.fill();
     const dir = disk.dir;
-    const err = caught(() => sqliteBackend(join(dir, "new.db")));
+    const err = storageErrorOf(() => sqliteBackend(join(dir, "new.db")));
     expect(err.code).toBe("backend-error");
     expect(err.details.osCode).toBe("ENOSPC");
     expect(err.message).toContain("ENOSPC");
@@ -100,7 +91,7 @@ describe("sqliteBackend: the OS cause behind SQLite's words", () => {
     const b = sqliteBackend(join(dir, "s.db"));
     b.write("a", Uint8Array.of(1));
     disk.fill();
-    const err = caught(() => b.writeBatch(Array.from({ length: 64 }, (_, i) => ({ op: "put" as const, key: `k${i}`, value: new Uint8Array(8192) }))));
+    const err = storageErrorOf(() => b.writeBatch(Array.from({ length: 64 }, (_, i) => ({ op: "put" as const, key: `k${i}`, value: new Uint8Array(8192) }))));
     expect(err.details.osCode).toBe("ENOSPC");
     disk.free();
     b.write("b", Uint8Array.of(2));
@@ -110,7 +101,7 @@ describe("sqliteBackend: the OS cause behind SQLite's words", () => {
 
   it("names EROFS when a store is opened for writing on a read-only mount", () => {
     const dir = disks.mount("ro", 256, { readOnly: true }).dir;
-    const err = caught(() => sqliteBackend(join(dir, "s.db")));
+    const err = storageErrorOf(() => sqliteBackend(join(dir, "s.db")));
     expect(err.details.osCode).toBe("EROFS");
     expect(err.message).toContain("read-only file system");
   });

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { StorageError } from "../../src/errors.js";
+import { storageErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-foreign-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -44,22 +44,13 @@ function facts(path: string): { sha: string; journal: unknown; tables: string[];
   }
 }
 
-function errorOf(fn: () => unknown): StorageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error("expected a StorageError, nothing was thrown");
-}
 
 describe("sqliteBackend on a database that is not a store", () => {
   it.each(["delete", "wal"] as const)("%s journal: refused (not-a-store), writable or read-only, with nothing changed", (journal) => {
     const path = appDatabase(journal);
     const before = facts(path);
     for (const opts of [{}, { lock: false }, { readOnly: true }]) {
-      const err = errorOf(() => sqliteBackend(path, opts));
+      const err = storageErrorOf(() => sqliteBackend(path, opts));
       expect(err.code).toBe("invalid-argument");
       expect(err.details).toMatchObject({ path, reason: "not-a-store" });
     }

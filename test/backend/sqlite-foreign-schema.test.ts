@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { StorageError } from "../../src/errors.js";
+import { storageErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-schema-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -29,15 +29,6 @@ function databaseWith(ddl: string, insert = "INSERT INTO graphrefly_storage (k, 
 
 const sha = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex");
 
-function errorOf(fn: () => unknown): StorageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error("expected a StorageError, nothing was thrown");
-}
 
 const FOREIGN: Array<[string, string, string?]> = [
   ["no primary key (a key holds several rows)", "CREATE TABLE graphrefly_storage (k TEXT, v BLOB NOT NULL)"],
@@ -67,7 +58,7 @@ describe("sqliteBackend on a graphrefly_storage table it did not create", () => 
     const path = databaseWith(ddl, insert);
     const before = sha(path);
     for (const opts of [{}, { readOnly: true }]) {
-      const err = errorOf(() => sqliteBackend(path, opts));
+      const err = storageErrorOf(() => sqliteBackend(path, opts));
       expect(err.code).toBe("corrupt-store");
       expect(err.details).toMatchObject({ path, reason: "foreign-schema" });
     }
@@ -76,7 +67,7 @@ describe("sqliteBackend on a graphrefly_storage table it did not create", () => 
 
   it("a view of our name: refused", () => {
     const path = databaseWith("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL); CREATE VIEW graphrefly_storage AS SELECT k, v FROM t", "");
-    for (const opts of [{}, { readOnly: true }]) expect(errorOf(() => sqliteBackend(path, opts)).details.reason).toBe("foreign-schema");
+    for (const opts of [{}, { readOnly: true }]) expect(storageErrorOf(() => sqliteBackend(path, opts)).details.reason).toBe("foreign-schema");
   });
 
   it("our table as the reference writes it, with another program's tables and a plain index beside it: opened, keys kept apart", () => {

@@ -15,6 +15,7 @@ import { StorageError } from "../../src/errors.js";
 import { compactGraph } from "../../src/persistence/compaction.js";
 import { GRAPH, inlinePair, randomWave, restoredSnapshot, rng, sqliteStoreWithFrames, storedBaseline } from "../graph-compaction/fixtures.js";
 import { killAllStoreChildren, openStoreInChild } from "./store-holder.js";
+import { storageErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-names-"));
 let counter = 0;
@@ -30,15 +31,6 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function errorOf(fn: () => unknown): StorageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error("expected a StorageError, nothing was thrown");
-}
 
 /** The keys of the store at `path`, read by a reader that takes no lock. */
 function keysOf(path: string): readonly string[] {
@@ -58,7 +50,7 @@ describe("a SQLite store reached under another name", () => {
     expect(holder.report.code).toBe("acquired");
     const alias = join(dir, "alias.db");
     symlinkSync(path, alias);
-    const err = errorOf(() => sqliteBackend(alias));
+    const err = storageErrorOf(() => sqliteBackend(alias));
     expect(err.code).toBe("store-locked");
     expect(err.details.pid).toBe(holder.pid);
     expect(existsSync(`${alias}-lock`)).toBe(false);
@@ -74,7 +66,7 @@ describe("a SQLite store reached under another name", () => {
     const holder = await openStoreInChild("sqlite", alias);
     expect(holder.report.code).toBe("acquired");
     expect(existsSync(path)).toBe(true); // SQLite created the file where the link leads
-    expect(errorOf(() => sqliteBackend(path)).code).toBe("store-locked");
+    expect(storageErrorOf(() => sqliteBackend(path)).code).toBe("store-locked");
     expect(keysOf(path)).toEqual(["from-child"]);
     await holder.release();
   });
@@ -86,7 +78,7 @@ describe("a SQLite store reached under another name", () => {
     expect(holder.report.code).toBe("acquired");
     const linkedDir = join(root, `linked-${counter++}`);
     symlinkSync(dir, linkedDir);
-    expect(errorOf(() => sqliteBackend(join(linkedDir, "real.db"))).code).toBe("store-locked");
+    expect(storageErrorOf(() => sqliteBackend(join(linkedDir, "real.db"))).code).toBe("store-locked");
     await holder.release();
   });
 
@@ -100,7 +92,7 @@ describe("a SQLite store reached under another name", () => {
     linkSync(path, alias);
     for (const name of [path, alias]) {
       for (const opts of [{}, { readOnly: true }]) {
-        const err = errorOf(() => sqliteBackend(name, opts));
+        const err = storageErrorOf(() => sqliteBackend(name, opts));
         expect(err.code).toBe("invalid-argument");
         expect(err.details).toMatchObject({ reason: "hard-links", links: 2 });
       }
@@ -120,7 +112,7 @@ describe("a SQLite store reached under another name", () => {
     expect(holder.report.code).toBe("acquired");
     const alias = join(dir, "alias.db");
     linkSync(path, alias);
-    expect(errorOf(() => sqliteBackend(alias)).code).toBe("invalid-argument");
+    expect(storageErrorOf(() => sqliteBackend(alias)).code).toBe("invalid-argument");
     expect(existsSync(`${alias}-lock`)).toBe(false);
     await holder.release();
   });

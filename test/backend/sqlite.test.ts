@@ -4,9 +4,9 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { sqliteBackend, type SqliteBackend } from "../../src/backend/sqlite.js";
-import { StorageError } from "../../src/errors.js";
 import { backendSuite } from "../conformance/backend-suite.js";
 import { killAllStoreChildren, openStoreInChild } from "./store-holder.js";
+import { storageErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-backend-"));
 let counter = 0;
@@ -24,15 +24,6 @@ backendSuite<SqliteBackend>({
   openReader: (b) => sqliteBackend(b.path, { readOnly: true }),
 });
 
-function errorOf(fn: () => unknown): StorageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error("expected a StorageError, nothing was thrown");
-}
 
 describe("sqliteBackend specifics", () => {
   it("is named sqlite:<path>, uses WAL and declares full support", () => {
@@ -138,7 +129,7 @@ describe("sqliteBackend specifics", () => {
     // A real SQLite failure on the second op, raised by a trigger.
     b.db.exec(`CREATE TRIGGER reject_boom BEFORE INSERT ON graphrefly_storage WHEN NEW.k = 'boom'
                BEGIN SELECT RAISE(ABORT, 'boom rejected'); END`);
-    const err = errorOf(() =>
+    const err = storageErrorOf(() =>
       b.writeBatch([
         { op: "put", key: "a", value: Uint8Array.of(1) },
         { op: "put", key: "boom", value: Uint8Array.of(2) },
@@ -195,8 +186,8 @@ describe("sqliteBackend specifics", () => {
   it("wraps open failures as backend-error", () => {
     const notADir = join(root, "plain-file");
     writeFileSync(notADir, "x");
-    expect(errorOf(() => sqliteBackend(join(notADir, "x.db"))).code).toBe("backend-error");
-    expect(errorOf(() => sqliteBackend(freshPath(), { readOnly: true })).code).toBe("backend-error");
+    expect(storageErrorOf(() => sqliteBackend(join(notADir, "x.db"))).code).toBe("backend-error");
+    expect(storageErrorOf(() => sqliteBackend(freshPath(), { readOnly: true })).code).toBe("backend-error");
   });
 });
 
@@ -221,7 +212,7 @@ describe("sqliteBackend locking", () => {
     const path = freshPath();
     const holder = await openStoreInChild("sqlite", path);
     expect(holder.report.code).toBe("acquired");
-    const err = errorOf(() => sqliteBackend(path));
+    const err = storageErrorOf(() => sqliteBackend(path));
     expect(err.code).toBe("store-locked");
     expect(err.details).toMatchObject({ path, pid: holder.pid, host: hostname() });
     expect(err.message).toContain(`process ${holder.pid} on host`);
@@ -235,7 +226,7 @@ describe("sqliteBackend locking", () => {
     expect(r.list()).toEqual(["from-child"]);
     expect(r.read("from-child")?.length).toBe(1);
     for (const write of [() => r.write("j", Uint8Array.of(2)), () => r.delete("from-child"), () => r.writeBatch([])]) {
-      expect(errorOf(write).code).toBe("read-only");
+      expect(storageErrorOf(write).code).toBe("read-only");
     }
     r.close();
     await holder.release();
@@ -255,7 +246,7 @@ describe("sqliteBackend locking", () => {
     r.close();
     r2.close();
     expect(readdirSync(dir).sort()).toEqual(before);
-    expect(errorOf(() => sqliteBackend(join(dir, "missing.db"), { readOnly: true })).code).toBe("backend-error");
+    expect(storageErrorOf(() => sqliteBackend(join(dir, "missing.db"), { readOnly: true })).code).toBe("backend-error");
     expect(readdirSync(dir).sort()).toEqual(before);
   });
 
@@ -273,7 +264,7 @@ describe("sqliteBackend locking", () => {
   it("opens a store once its holder was killed -9", async () => {
     const path = freshPath();
     const holder = await openStoreInChild("sqlite", path);
-    expect(errorOf(() => sqliteBackend(path)).code).toBe("store-locked");
+    expect(storageErrorOf(() => sqliteBackend(path)).code).toBe("store-locked");
     await holder.killHard();
     const b = sqliteBackend(path);
     expect(b.list()).toEqual(["from-child"]);

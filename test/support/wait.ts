@@ -2,6 +2,8 @@
  * Fake-free waiting: poll a condition until it holds or a generous deadline passes. The deadline is a
  * safety net for a hung test, never the thing asserted.
  */
+import { StorageError } from "../../src/errors.js";
+
 export async function until(
   condition: () => boolean | Promise<boolean>,
   what: string,
@@ -38,4 +40,11 @@ export function syncErrorOf(fn: () => unknown): unknown {
     return err;
   }
   return undefined;
+}
+
+/** The StorageError `fn` throws synchronously (the test fails when it throws anything else, or nothing). */
+export function storageErrorOf(fn: () => unknown): StorageError {
+  const err = syncErrorOf(fn);
+  if (!(err instanceof StorageError)) throw new Error(`expected a StorageError, got ${String(err)}`);
+  return err;
 }

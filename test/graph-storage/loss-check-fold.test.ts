@@ -5,7 +5,7 @@
  */
 import { afterAll, expect, it } from "vitest";
 import { type StoreSpec } from "../../src/engine/index.js";
-import { attachSnapshotStorage, type GraphCheckpointRecord } from "../../src/index.js";
+import type { GraphCheckpointRecord } from "../../src/index.js";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
@@ -15,7 +15,7 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { openFaultEngine } from "../support/faults.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { outcome } from "../support/refusals.js";
-import { smallGraph } from "../support/small-graphs.js";
+import { smallGraph, twoGraphsAt1 } from "../support/small-graphs.js";
 
 const tmp = tempDir("loss-check-fold");
 afterAll(() => tmp.remove());
@@ -39,14 +39,7 @@ it.each([true, false])("a fold (%s) of frames above a's acknowledged seq, then a
   try {
     const snapshot = e.snapshot<GraphCheckpointRecord>(store);
     const wal = e.kv<WALFrame>(store, { codec: walFrameCodec, debounceMs: 60_000 });
-    const a = smallGraph("a");
-    const b = smallGraph("b");
-    const ha = attachSnapshotStorage(a, [{ snapshot, wal }], { onError: () => {} });
-    const hb = attachSnapshotStorage(b, [{ snapshot, wal }], { onError: () => {} });
-    a.set("v", 1);
-    b.set("v", 1);
-    expect(await outcome(ha.flush())).toBe("resolved");
-    expect(await outcome(hb.flush())).toBe("resolved");
+    const { a, b, ha, hb } = await twoGraphsAt1(snapshot, wal);
     a.set("v", 2);
     a.set("v", 3);
     await wal.flush(); // the app flushes the WAL tier it shares: a's frames are stored, not acknowledged to a

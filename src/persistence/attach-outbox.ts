@@ -559,7 +559,7 @@ export class AttachOutbox {
     const seq = parseWalFrameKey(this.#prefix, key);
     // Not a frame this pair has yet to acknowledge (one below a rebaseline was dropped at the stop).
     if (seq === undefined || seq <= Math.max(this.#durable, this.#resumedAbove)) return;
-    void this.#stop(err, Promise.resolve().then(() => this.#dropPastGap()));
+    void this.#stop(err, Promise.resolve().then(() => this.#dropPastGap(seq)));
   }
 
   /** The snapshot tier refused this graph's baseline (its default key, the graph's name), whoever flushed it. */
@@ -653,16 +653,16 @@ export class AttachOutbox {
    * above it is deleted, so restore and compaction see the changes up to the gap and none after. A store that
    * cannot be listed counts as holding nothing unacknowledged.
    */
-  async #dropPastGap(): Promise<number> {
+  async #dropPastGap(refused?: number): Promise<number> {
     await (this.wal as KvStorageTier<WALFrame>).flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
-    return this.#dropFrom(await this.#findGap(this.#seq));
+    return this.#dropFrom(await this.#findGap(this.#seq, false, refused));
   }
 
   /**
    * The first seq above the acknowledged ones, up to `upTo`, that the WAL lacks and is no own baseline's (`upTo + 1`:
    * none missing). A store that cannot be listed counts as holding nothing unacknowledged.
    */
-  async #findGap(upTo: number, strict = false): Promise<number> {
+  async #findGap(upTo: number, strict = false, refused?: number): Promise<number> {
     const wal = this.wal as KvStorageTier<WALFrame>;
     const holes = new Set(this.#holes);
     // Frames up to a baseline a read-back proved stored may have been reclaimed, and those below a rebaseline were
@@ -686,7 +686,10 @@ export class AttachOutbox {
       const head = await (strict ? this.#storedHead() : this.#storedHead().catch(() => undefined));
       const covered = head !== undefined && head.name === this.graphName && head.seq !== undefined ? head.seq : 0;
       gap = firstMissing(Math.max(floor, covered) + 1);
-      if (!strict && gap > upTo) gap = firstMissing(floor + 1);
+      // A refused frame's search: the refused key's seq where the watch heard it, unless a frame is missing before it
+      // (a seq the store's fold deleted below a stored baseline is no gap); else the first missing seq.
+      if (!strict && refused !== undefined) gap = Math.min(gap, refused);
+      else if (!strict && gap > upTo) gap = firstMissing(floor + 1);
     } catch (err) {
       if (strict) throw err;
       // unreadable store: keep the conservative gap
@@ -985,8 +988,8 @@ function refusedError(graphName: string, seq: number, cause: Error): StorageErro
   const what = `${cause.name}${typeof code === "string" ? ` ${code}` : ""}: ${cause.message}`;
   return new StorageError(
     "write-refused",
-    `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); nothing after it is written ` +
-      "or acknowledged until handle.rebaseline()",
+    `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); no frame after it is written ` +
+      "and nothing after it acknowledged until handle.rebaseline()",
     { graph: graphName, seq },
     cause,
   );

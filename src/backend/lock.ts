@@ -12,7 +12,7 @@
 import Database from "better-sqlite3";
 import { readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import { StorageError } from "../errors.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
 
@@ -36,10 +36,11 @@ const MAX_LINK_HOPS = 40;
  * following a dangling link to where the file will be created (SQLite creates it there).
  */
 export function realFilePath(path: string): string {
-  let p = resolve(path);
+  // Not resolve(): it drops `dir/..` by text, while the kernel (and SQLite) take `link/..` as the link target's parent.
+  let p = isAbsolute(path) ? path : `${process.cwd()}/${path}`;
   for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
     try {
-      return realpathSync(p);
+      return realpathSync.native(p);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
@@ -47,9 +48,9 @@ export function realFilePath(path: string): string {
     try {
       target = readlinkSync(p);
     } catch {
-      return join(realpathSync(dirname(p)), basename(p)); // not a link: a file yet to be created
+      return join(realpathSync.native(dirname(p)), basename(p)); // not a link: a file yet to be created
     }
-    p = resolve(dirname(p), target);
+    p = isAbsolute(target) ? target : `${realpathSync.native(dirname(p))}/${target}`;
   }
   throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: "ELOOP" });
 }

@@ -111,7 +111,7 @@ export class StoreActor implements ActorApi {
     if (this.drainError === undefined) return { closed: true };
     const drainError = serializeError(this.drainError);
     if (this.backendCloseFailed) return { closed: true, drainError };
-    return { closed: true, drainError, tierErrors: this.tierDrainErrors.map(([id, err]) => [id, serializeError(err)] as const) };
+    return { closed: true, drainError, tierErrors: this.tierDrainErrors.map(([id, err]) => [id, serializeError(err), isRefusalReport(err)] as const) };
   }
 
   constructor(
@@ -198,6 +198,9 @@ export class StoreActor implements ActorApi {
   }
 
   private async applyInOrder(ops: Op[]): Promise<{ settled: Promise<OpResult>[]; errors: ApplyResult["errors"] }> {
+    // A new message's writes were made after the main thread heard every notice sent so far: their refusals must be
+    // heard afresh, even within the turn that sent an earlier notice of unknown keys (review s12g).
+    this.refusalsSent.clear();
     const settled: Promise<OpResult>[] = [];
     const errors: ApplyResult["errors"] = [];
     for (let at = 0; at < ops.length; at++) {

@@ -345,7 +345,7 @@ export class StoreConnection {
       resolve: (v) => {
         if (t === "close") {
           this.tiers.delete(tier); // closed, also when it reports a refusal
-          if (isClosedWithRefusal(v.value)) return reject(deserializeError(v.value.closedWithRefusal));
+          if (isClosedWithRefusal(v.value)) return reject(markRefusalReport(deserializeError(v.value.closedWithRefusal)));
         }
         resolve(v);
       },
@@ -643,7 +643,8 @@ export class StoreConnection {
     let drainFailure: { error: unknown } | undefined;
     const readTierErrors = (result: unknown): void => {
       if (isHostActorResult(result) && result.tierErrors !== undefined) {
-        this.tierDrainErrors = new Map(result.tierErrors.map(([id, e]) => [id, deserializeError(e)]));
+        // A tier whose close reported a refusal (its writes settled) stays a refusal's report on this side too.
+        this.tierDrainErrors = new Map(result.tierErrors.map(([id, e, refusal]) => [id, refusal === true ? markRefusalReport(deserializeError(e)) : deserializeError(e)]));
       }
     };
     try {

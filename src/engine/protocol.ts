@@ -307,7 +307,7 @@ export interface HostActorResult {
    * Each tier's own final drain failure (by tier id), when the drain failed: a tier's flush or close that joined the
    * store's drain settles with its own outcome. Absent: the failure was the store's (its backend's close).
    */
-  readonly tierErrors?: ReadonlyArray<readonly [number, SerializedError]>;
+  readonly tierErrors?: ReadonlyArray<readonly [number, SerializedError, boolean?]>;
 }
 
 /**

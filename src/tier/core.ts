@@ -18,7 +18,7 @@ import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js"
 import { measure, type ValueCheck } from "./value-check.js";
 import { MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js";
 import { RoomQueue } from "./room.js";
-import { RefusalWatchers, markRefusalReport, type RefusalListener } from "./refusal-watchers.js";
+import { RefusalWatchers, isRefusalReport, markRefusalReport, type RefusalListener } from "./refusal-watchers.js";
 
 const noop = (): void => {};
 
@@ -612,7 +612,7 @@ export abstract class TierCore<Batch> {
     if (this.closing) {
       // The close drains what was accepted: its refusal is its caller's to hear, a failed write is everyone's.
       await this.closing.catch((err: unknown) => {
-        if (!isPermanent(err)) throw err;
+        if (!isPermanent(err) && !isRefusalReport(err)) throw err;
       });
       return;
     }

@@ -82,7 +82,10 @@ export class StoreActor implements ActorApi {
   private sink: ((e: ActorEvent) => void) | undefined;
   /** Where the tiers' refusals go by key (the store's port: ahead of flush answers); see `refusalHeard`. */
   private refusalSink: ((m: RefusedMessage) => void) | undefined;
-  /** Refusals sent by key this turn, per tier: past REFUSALS_BY_KEY_PER_TURN one keyless notice stands for the rest. */
+  /**
+   * Refusals sent by key per tier since the last message taken (or turn: a timer's flush refuses outside any): past
+   * REFUSALS_BY_KEY one keyless notice stands for the rest.
+   */
   private readonly refusalsSent = new Map<number, number>();
   private readonly stats: ActorStats;
   private readonly watchers: CommitWatchers;
@@ -152,16 +155,16 @@ export class StoreActor implements ActorApi {
 
   /**
    * A tier of this actor refused a write (not one the main thread refused: those its watchers heard there). Sent at
-   * once, so it precedes the answer of the flush that reports it; a flood is bounded per turn and tier (past the
-   * bound, one notice of unknown keys: every watcher of the tier hears it and checks the store).
+   * once, so it precedes the answer of the flush that reports it; a flood is bounded per message (or turn) and tier
+   * (past the bound, one notice of unknown keys: every watcher of the tier hears it and checks the store).
    */
   private refusalHeard(tier: number, key: string | undefined, err: Error): void {
     if (this.refusalSink === undefined) return;
     const sent = this.refusalsSent.get(tier) ?? 0;
-    if (sent > REFUSALS_BY_KEY_PER_TURN) return;
+    if (sent > REFUSALS_BY_KEY) return;
     if (this.refusalsSent.size === 0) setImmediate(() => this.refusalsSent.clear());
     this.refusalsSent.set(tier, sent + 1);
-    const byKey = sent < REFUSALS_BY_KEY_PER_TURN;
+    const byKey = sent < REFUSALS_BY_KEY;
     try {
       this.refusalSink({ type: REFUSED_MESSAGE, tier, key: byKey ? key : undefined, error: serializeError(err) });
     } catch {
@@ -691,8 +694,8 @@ async function scanPage(
   return { entries, next: undefined };
 }
 
-/** Refusals a tier's watchers on the main thread hear by key per turn; a flood past it is one notice of unknown keys. */
-const REFUSALS_BY_KEY_PER_TURN = 64;
+/** Refusals a tier's watchers on the main thread hear by key per message; a flood past it is one notice of unknown keys. */
+const REFUSALS_BY_KEY = 64;
 
 function failure(id: number, err: unknown): OpResult {
   return { id, ok: false, error: serializeError(err), ...(isRefusalReport(err) ? { refusal: true as const } : {}) };

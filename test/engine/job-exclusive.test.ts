@@ -7,7 +7,7 @@
  * test has put a debounced write into a tier; the step then outlasts the debounce.
  */
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngineForTests } from "../../src/engine/engine.js";
 import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
@@ -23,6 +23,7 @@ afterEach(async () => {
   await engine?.close();
   engine = undefined;
 });
+afterAll(() => tmp.remove());
 
 describe("a job's exclusive step (engine, SQLite file)", () => {
   it("holds the tiers' flushes: a debounced write taken in before the step lands after it, not during it", async () => {

@@ -11,7 +11,7 @@ import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { fileBackend } from "../../src/backend/file.js";
 import type { StorageBackend, SyncStorageBackend } from "../../src/backend/types.js";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -77,6 +77,7 @@ describe("loadHead through a prefix read", () => {
       expect(await tier.loadHead!("missing")).toBeUndefined();
       await tier.close();
     }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("falls back to the whole value when the head is longer than the prefix", async () => {

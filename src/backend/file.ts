@@ -16,6 +16,7 @@ import {
   readSync,
   readdirSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -126,12 +127,12 @@ function fileKind(stats: Stats): string {
 }
 
 /** StorageError `corrupt-store` for a key whose file is not a regular file: no write of this backend makes one. */
-function notAFile(path: string, key: string, stats: Stats, dir: string): StorageError {
+function notAFile(path: string, key: string, stats: Stats, dir: string, what: "read" | "listed" = "read"): StorageError {
   const found = fileKind(stats);
   return new StorageError(
     "corrupt-store",
-    `file backend: ${path} (key ${JSON.stringify(key)}) is ${found}, not a file: another program put it there; nothing was read`,
-    { dir, key, found },
+    `file backend: ${path} (key ${JSON.stringify(key)}) is ${found}, not a file: another program put it there; nothing was ${what}`,
+    { dir, key, found, path },
   );
 }
 
@@ -285,9 +286,30 @@ class FileStore implements FileBackend {
       if (fileName.startsWith(".")) continue;
       if (entry.isDirectory()) continue;
       const key = decodeFileNameToKey(fileName);
-      if (key !== undefined && (prefix === undefined || key.startsWith(prefix))) keys.add(key);
+      if (key === undefined || (prefix !== undefined && !key.startsWith(prefix))) continue;
+      if (entry.isFile() || this.listable(join(this.dir, fileName), key)) keys.add(key);
     }
     return sortKeys(keys);
+  }
+
+  /**
+   * Whether a key's entry that is not a regular file is listed: list offers exactly the keys read() serves. A symbolic
+   * link is followed as read() follows it: to a regular file it is listed, to nothing (read: a miss) or a directory
+   * it is not; a FIFO, device or socket (read: corrupt-store) throws the same typed error naming the file, so an
+   * export or verify reports it instead of skipping a key the store holds (a restore that lists frames would see
+   * a gap, or miss a tail frame, without a word).
+   */
+  private listable(path: string, key: string): boolean {
+    let stats: Stats;
+    try {
+      stats = statSync(path);
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return false;
+      throw asStorageError(err, `file backend list failed at ${path}`, { dir: this.dir });
+    }
+    if (stats.isFile()) return true;
+    if (stats.isDirectory()) return false;
+    throw notAFile(path, key, stats, this.dir, "listed");
   }
 
   /**

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
+import { storageErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-file-special-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -72,6 +73,47 @@ describe("file backend: a key's file that is not a regular file", () => {
       expect(new TextDecoder().decode(c.read("linked"))).toBe("linked");
     } finally {
       c.close();
+    }
+  });
+});
+
+describe("file backend: list agrees with read on entries that are not regular files", () => {
+  it.each([
+    ["a FIFO", (p: string) => execFileSync("mkfifo", [p])],
+    ["a character device", (p: string) => symlinkSync("/dev/null", p)],
+  ] as const)("%s named like a key: list throws read's corrupt-store naming the file", (found, make) => {
+    const dir = storeWith(make);
+    const b = fileBackend(dir, { readOnly: true });
+    try {
+      const readErr = storageErrorOf(() => b.read("k"));
+      expect(readErr).toMatchObject({ code: "corrupt-store", details: { key: "k", found } });
+      for (const prefix of [undefined, "", "k"]) {
+        const err = storageErrorOf(() => b.list(prefix));
+        expect(err).toMatchObject({ code: "corrupt-store", details: { key: "k", found, path: join(dir, "k.bin") } });
+        expect(err.message).toMatch(/k\.bin \(key "k"\) is .*, not a file: another program put it there; nothing was listed/);
+      }
+      // A prefix the odd file's key does not match lists as before.
+      expect(b.list("o")).toEqual(["ok"]);
+    } finally {
+      b.close();
+    }
+  });
+
+  it("a dangling symbolic link (read: a miss) and a link to a directory (read: EISDIR) are not listed; a link to a file is", () => {
+    const dir = storeWith((p) => symlinkSync(join(root, "nowhere"), p));
+    const target = join(root, `target-${n++}`);
+    mkdirSync(target);
+    symlinkSync(target, join(dir, "d.bin"));
+    const outside = join(root, `outside-${n++}`);
+    writeFileSync(outside, "linked");
+    symlinkSync(outside, join(dir, "linked.bin"));
+    const b = fileBackend(dir, { readOnly: true });
+    try {
+      expect(b.read("k")).toBeUndefined();
+      expect(b.list()).toEqual(["linked", "ok"]);
+      for (const key of b.list()) expect(b.read(key)).toBeInstanceOf(Uint8Array);
+    } finally {
+      b.close();
     }
   });
 });

@@ -571,7 +571,8 @@ export class AttachOutbox {
 
   /**
    * A tier lost writes whose keys are unknown (a store worker crashed before committing them, a flood of refusals
-   * past the engine's per-turn bound): the pair stops only if the store lacks what it saved by now. What the tier
+   * past the engine's bound on refusals reported by key, per message its worker takes or per turn for a timer's
+   * flush): the pair stops only if the store lacks what it saved by now. What the tier
    * holds pending is written first with writePending, not flush: the first flush after a loss reports it to its
    * caller, and this must not take that report away. A store that cannot be read yet (a PostgreSQL lease the dead
    * worker still holds) is read again on a timer, backing off; meanwhile flush() acknowledges nothing (it rejects
@@ -697,16 +698,53 @@ export class AttachOutbox {
     return gap;
   }
 
-  /** Deletes every frame this pair numbered from `gap` on (a delete also drops the key's pending save); resolves to `gap`. */
+  /**
+   * Deletes every frame this pair numbered from `gap` on (a delete also drops the key's pending save); resolves to
+   * `gap` once each delete settled. A frame left above the gap makes every restore fail with wal-gap (the acknowledged
+   * frames below it could not be restored), and its pending save, which a failed delete keeps, may still be
+   * written: deletes that failed are reported and retried in the background (#retryDrops).
+   */
   async #dropFrom(gap: number): Promise<number> {
-    const wal = this.wal as KvStorageTier<WALFrame>;
     const holes = new Set(this.#holes);
-    const deletes: Array<Promise<void>> = [];
-    for (let s = gap; s <= this.#seq; s++) {
-      if (!holes.has(s)) deletes.push(wal.delete(walFrameKey(this.#prefix, s)).catch(noop));
-    }
-    await Promise.all(deletes);
+    const keys: string[] = [];
+    for (let s = gap; s <= this.#seq; s++) if (!holes.has(s)) keys.push(walFrameKey(this.#prefix, s));
+    const failed = await this.#deleteFrames(keys);
+    if (failed !== undefined) void this.#retryDrops(gap, failed);
     return gap;
+  }
+
+  /** Deletes `keys` from the WAL tier, each alone; the keys whose delete failed, with the last failure, or undefined. */
+  async #deleteFrames(keys: readonly string[]): Promise<{ keys: string[]; error: unknown } | undefined> {
+    const wal = this.wal as KvStorageTier<WALFrame>;
+    const failed: string[] = [];
+    let error: unknown;
+    await Promise.all(
+      keys.map((key) =>
+        wal.delete(key).catch((err: unknown) => {
+          failed.push(key);
+          error = err;
+        }),
+      ),
+    );
+    return failed.length === 0 ? undefined : { keys: failed.sort(), error };
+  }
+
+  /**
+   * Deletes again, backing off, the frames above a stop's gap whose delete failed, until none is left; reported once.
+   * Ends when the pair is disposed (a handle attached since may have written frames at those seqs: the next attach's
+   * own baseline covers what is left) or no retry can succeed (a closed tier). Only these keys are retried: they
+   * lie at or below the seqs a rebaseline goes above, so frames written since are never touched.
+   */
+  async #retryDrops(gap: number, failed: { keys: string[]; error: unknown }): Promise<void> {
+    this.report(undeletedFramesError(this.graphName, gap, failed.keys, failed.error));
+    let delay = GATE_RETRY.initialMs;
+    for (let left: typeof failed | undefined = failed; left !== undefined; ) {
+      if (this.#disposed || cannotSucceed(left.error)) return;
+      await unrefDelay(delay * (0.5 + Math.random() / 2));
+      if (this.#disposed) return;
+      left = await this.#deleteFrames(left.keys);
+      delay = Math.min(GATE_RETRY.maxMs, delay * 2);
+    }
   }
 
   /** Reclaims below the periodic baseline `seq` once the snapshot tier wrote it (a failure is flush()'s to report). */
@@ -1017,6 +1055,19 @@ function keyByKey(source: StoredGraphSource, unread: Map<string, unknown>): Stor
       readFrames: (keys: readonly string[]) => readFrames(keys).catch(() => Promise.all(keys.map(readFrame))),
     }),
   };
+}
+
+/** What onError hears once when frames above a stop's gap could not be deleted: they are deleted again. */
+function undeletedFramesError(graphName: string, gap: number, keys: readonly string[], cause: unknown): StorageError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const more = keys.length > 1 ? ` (and ${keys.length - 1} more)` : "";
+  return new StorageError(
+    cause instanceof StorageError ? cause.code : "backend-error",
+    `graph "${graphName}": WAL frame ${JSON.stringify(keys[0])}${more}, at or above the refused seq ${gap}, could not be deleted ` +
+      `(${why}); until it is, a restore fails with wal-gap at seq ${gap}: it is deleted again (handle.rebaseline() also covers it)`,
+    { graph: graphName, seq: gap, key: keys[0], keys: keys.length },
+    cause,
+  );
 }
 
 /** What onError hears once about stale keys whose read threw: they are kept, and read again a few times. */

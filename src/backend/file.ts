@@ -72,6 +72,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   sync: true,
   listsEmptyKey: false,
   readPrefix: true,
+  sizes: true,
 });
 
 function errnoCode(err: unknown): unknown {
@@ -181,6 +182,25 @@ class FileStore implements FileBackend {
   read(key: string): Uint8Array | undefined {
     this.ensureOpen();
     return this.readUpTo(this.pathFor(key), key, Number.POSITIVE_INFINITY);
+  }
+
+  /** One stat per key (a write replaces a file whole, by rename): a miss, else the file's size. */
+  sizes(keys: readonly string[]): Array<number | undefined> {
+    this.ensureOpen();
+    assertKeyArray(keys);
+    return keys.map((key) => {
+      const path = this.pathFor(key);
+      let stats: Stats;
+      try {
+        stats = statSync(path);
+      } catch (err) {
+        if (errnoCode(err) === "ENOENT") return undefined;
+        throw asStorageError(err, `file backend stat failed at ${path}`, { dir: this.dir });
+      }
+      // What read refuses is no value of any length (a FIFO, a device, a directory another program put there).
+      if (!stats.isFile()) throw notAFile(path, key, stats, this.dir);
+      return stats.size;
+    });
   }
 
   readPrefix(key: string, maxBytes: number): Uint8Array | undefined {

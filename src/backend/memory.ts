@@ -22,6 +22,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   durable: false,
   sync: true,
   readPrefix: true,
+  sizes: true,
 });
 
 class MemoryStore implements MemoryBackend {
@@ -50,6 +51,15 @@ class MemoryStore implements MemoryBackend {
     assertValidKey(key);
     assertPrefixLength(maxBytes);
     return this.entries.get(key)?.slice(0, maxBytes);
+  }
+
+  sizes(keys: readonly string[]): Array<number | undefined> {
+    this.ensureOpen();
+    assertKeyArray(keys);
+    return keys.map((key) => {
+      assertValidKey(key);
+      return this.entries.get(key)?.byteLength;
+    });
   }
 
   write(key: string, bytes: Uint8Array): void {

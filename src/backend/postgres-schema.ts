@@ -66,6 +66,8 @@ export interface Statements {
   /** $1 store, $2 keys text[], $3 largest v returned → k, v (null when larger), n of those stored */
   readonly readMany: string;
   readonly readValues: string;
+  /** $1 store, $2 keys text[] → k, n (the value's length) of those stored */
+  readonly sizes: string;
   /** $1 store, $2 key, $3 slice bytes, $4 bytes wanted (int4) → i, v: the value's first bytes as slice i of each */
   readonly readSlices: string;
   /** $1 store → k (all keys, ascending) */
@@ -136,6 +138,8 @@ export function statements(n: TableNames): Statements {
         SELECT k, v, octet_length(v) AS n, sum(octet_length(v)) OVER (ORDER BY k ROWS UNBOUNDED PRECEDING) AS sent
         FROM ${n.data} WHERE store = $1 AND k = ANY($2::text[])) AS x`,
     readValues: `SELECT k, v FROM ${n.data} WHERE store = $1 AND k = ANY($2::text[])`,
+    // octet_length reads the TOAST pointer's length: no value is detoasted.
+    sizes: `SELECT k, octet_length(v) AS n FROM ${n.data} WHERE store = $1 AND k = ANY($2::text[])`,
     // One statement, so one snapshot: the slices are of one version of the value. The value is detoasted once (the
     // subquery, kept apart by OFFSET 0, is its own plan node): a slice of a compressed value taken from the stored
     // one decompresses everything before it, quadratic in the slice count. An empty value is one empty slice.

@@ -81,6 +81,7 @@ export interface PostgresBackend extends StorageBackend {
   read(key: string): Promise<Uint8Array | undefined>;
   readMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
   readPrefix(key: string, maxBytes: number): Promise<Uint8Array | undefined>;
+  sizes(keys: readonly string[]): Promise<Array<number | undefined>>;
   write(key: string, bytes: Uint8Array): Promise<void>;
   delete(key: string): Promise<void>;
   list(prefix?: string): Promise<readonly string[]>;
@@ -138,6 +139,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   durable: true,
   sync: false,
   readPrefix: true,
+  sizes: true,
 });
 
 function positiveInt(value: unknown, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -371,6 +373,19 @@ class PostgresStore implements PostgresBackend {
       const v = found.get(encodeKey(key));
       return v === undefined ? undefined : new Uint8Array(v);
     });
+  }
+
+  async sizes(keys: readonly string[]): Promise<Array<number | undefined>> {
+    this.ensureOpen();
+    assertKeyArray(keys);
+    for (const key of keys) assertValidKey(key);
+    if (keys.length === 0 || !(await this.haveTables())) return keys.map(() => undefined);
+    const stored = [...new Set(keys.map(encodeKey))];
+    const found = await this.query("read", async (c) => {
+      const r = await c.query<{ k: string; n: number }>({ name: "grf_sizes", text: this.sql.sizes, values: [this.store, stored] });
+      return new Map(r.rows.map((row) => [row.k, Number(row.n)]));
+    });
+    return keys.map((key) => found.get(encodeKey(key)));
   }
 
   async write(key: string, bytes: Uint8Array): Promise<void> {

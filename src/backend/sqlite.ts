@@ -105,6 +105,19 @@ function checkedKeys(path: string, keys: unknown[]): string[] {
   return keys as string[];
 }
 
+/** Checks each key; the lowest and highest of them (undefined for none). */
+function keyRange(keys: readonly string[]): [string, string] | undefined {
+  if (keys.length === 0) return undefined;
+  let low = keys[0]!;
+  let high = low;
+  for (const key of keys) {
+    assertValidKey(key);
+    if (compareKeys(key, low) < 0) low = key;
+    else if (compareKeys(key, high) > 0) high = key;
+  }
+  return [low, high];
+}
+
 class SqliteStore implements SqliteBackend {
   readonly name: string;
   readonly supports: BackendSupports;
@@ -118,6 +131,9 @@ class SqliteStore implements SqliteBackend {
   private readonly deleteRowsStmt: Database.Statement<[Array<string | undefined>]>;
   private readonly deleteRowsArgs: Array<string | undefined> = new Array<undefined>(PUT_ROWS);
   private readonly rangeRowsStmt: Database.Statement<[string, string], [unknown, unknown]>;
+  /** [k, length(v)], or [k, the SQL type] for a value that is not a BLOB. */
+  private readonly rangeSizesStmt: Database.Statement<[string, string], [unknown, unknown]>;
+  private readonly getSizeStmt: Database.Statement<[string], unknown>;
   private readonly listAllStmt: Database.Statement<[], string>;
   private readonly listRangeStmt: Database.Statement<[string, string], string>;
   private readonly listFromStmt: Database.Statement<[string], string>;
@@ -149,6 +165,7 @@ class SqliteStore implements SqliteBackend {
       durable: durable && !inMemory,
       sync: true,
       readPrefix: true,
+      sizes: true,
     });
     // Prepared once: preparing per call would dominate small writes.
     this.getStmt = db.prepare<[string], Buffer | undefined>(`SELECT v FROM ${TABLE} WHERE k = ?`).pluck();
@@ -158,6 +175,11 @@ class SqliteStore implements SqliteBackend {
     this.deleteStmt = db.prepare<[string]>(`DELETE FROM ${TABLE} WHERE k = ?`);
     this.deleteRowsStmt = db.prepare<[Array<string | undefined>]>(`DELETE FROM ${TABLE} WHERE k IN (${new Array<string>(PUT_ROWS).fill("?").join(", ")})`);
     this.rangeRowsStmt = db.prepare<[string, string], [unknown, unknown]>(`SELECT k, v FROM ${TABLE} WHERE k >= ? AND k <= ? ORDER BY k`).raw();
+    const size = "CASE typeof(v) WHEN 'blob' THEN length(v) ELSE typeof(v) END";
+    this.rangeSizesStmt = db
+      .prepare<[string, string], [unknown, unknown]>(`SELECT k, ${size} FROM ${TABLE} WHERE k >= ? AND k <= ? ORDER BY k`)
+      .raw();
+    this.getSizeStmt = db.prepare<[string], unknown>(`SELECT ${size} FROM ${TABLE} WHERE k = ?`).pluck();
     // Range scans on the primary key: literal prefixes (no LIKE wildcards, case-sensitive), BINARY order.
     this.listAllStmt = db.prepare<[], string>(`SELECT k FROM ${TABLE} ORDER BY k`).pluck();
     this.listRangeStmt = db.prepare<[string, string], string>(`SELECT k FROM ${TABLE} WHERE k >= ? AND k < ? ORDER BY k`).pluck();
@@ -262,31 +284,10 @@ class SqliteStore implements SqliteBackend {
   readMany(keys: readonly string[]): Array<Uint8Array | undefined> {
     this.ensureOpen();
     assertKeyArray(keys);
-    if (keys.length === 0) return [];
-    let low = keys[0]!;
-    let high = low;
-    for (const key of keys) {
-      assertValidKey(key);
-      if (compareKeys(key, low) < 0) low = key;
-      else if (compareKeys(key, high) > 0) high = key;
-    }
+    const range = keyRange(keys);
+    if (range === undefined) return [];
     if (keys.length < SCAN_MIN_KEYS) return keys.map((key) => this.read(key));
-    const wanted = new Set(keys);
-    const found = new Map<string, unknown>();
-    let complete = true;
-    try {
-      let budget = 2 * wanted.size + SCAN_SLACK;
-      for (const [k, v] of this.rangeRowsStmt.iterate(low, high)) {
-        if (typeof k === "string" && wanted.has(k)) found.set(k, v);
-        if (found.size === wanted.size) break;
-        if (--budget === 0) {
-          complete = false; // sparse: the keys not reached are read one by one
-          break;
-        }
-      }
-    } catch (err) {
-      throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
-    }
+    const { found, complete } = this.scan(keys, range, this.rangeRowsStmt);
     const given = new Set<string>();
     return keys.map((key) => {
       if (!found.has(key)) return complete ? undefined : this.read(key);
@@ -297,6 +298,58 @@ class SqliteStore implements SqliteBackend {
       given.add(key);
       return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     });
+  }
+
+  /** length(v) of a BLOB reads the row's header, not the value (SQLite skips its overflow pages). */
+  sizes(keys: readonly string[]): Array<number | undefined> {
+    this.ensureOpen();
+    assertKeyArray(keys);
+    const range = keyRange(keys);
+    if (range === undefined) return [];
+    const scanned = keys.length < SCAN_MIN_KEYS ? undefined : this.scan(keys, range, this.rangeSizesStmt);
+    return keys.map((key) => {
+      let size: unknown;
+      if (scanned !== undefined && (scanned.complete || scanned.found.has(key))) size = scanned.found.get(key);
+      else {
+        try {
+          size = this.getSizeStmt.get(key);
+        } catch (err) {
+          throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
+        }
+      }
+      if (size === undefined) return undefined;
+      // Not a BLOB (another program's row): read refuses it, so it has no size either.
+      if (typeof size !== "number") throw corruptRow(this.path, key, `a value of SQL type ${String(size)}`);
+      return size;
+    });
+  }
+
+  /**
+   * The rows of `keys` (validated, spanning `range`) by one scan of their range, `stmt` giving each key's [k, what]:
+   * the scan stops after 2 × the keys + SCAN_SLACK rows (`complete` false: the keys not reached are read alone).
+   */
+  private scan(
+    keys: readonly string[],
+    [low, high]: readonly [string, string],
+    stmt: Database.Statement<[string, string], [unknown, unknown]>,
+  ): { found: Map<string, unknown>; complete: boolean } {
+    const wanted = new Set(keys);
+    const found = new Map<string, unknown>();
+    let complete = true;
+    try {
+      let budget = 2 * wanted.size + SCAN_SLACK;
+      for (const [k, v] of stmt.iterate(low, high)) {
+        if (typeof k === "string" && wanted.has(k)) found.set(k, v);
+        if (found.size === wanted.size) break;
+        if (--budget === 0) {
+          complete = false; // sparse: the keys not reached are read one by one
+          break;
+        }
+      }
+    } catch (err) {
+      throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
+    }
+    return { found, complete };
   }
 
   write(key: string, bytes: Uint8Array): void {

@@ -34,6 +34,8 @@ export interface BackendSupports {
   readonly listsEmptyKey?: boolean;
   /** `readPrefix(key, maxBytes)` is implemented (default false). */
   readonly readPrefix?: boolean;
+  /** `sizes(keys)` is implemented (default false). */
+  readonly sizes?: boolean;
 }
 
 export interface StorageBackend {
@@ -61,6 +63,14 @@ export interface StorageBackend {
    * "invalid-argument". Optional, declared by `supports.readPrefix`: without it, readers call `read`.
    */
   readPrefix?(key: string, maxBytes: number): MaybePromise<Uint8Array | undefined>;
+  /**
+   * The byte length of each key's value, in the keys' order (undefined for a miss; a key may repeat), without
+   * reading the values: SQLite's length(v), PostgreSQL's octet_length(v), a file's stat. For readers of many values
+   * that must bound what they hold at once (a stored graph's chunks of WAL frames: docs/design.md §3.26), which
+   * learn the sizes first and then read as many values as fit. Each length is what `read(key)` would return as of
+   * the call. Optional, declared by `supports.sizes`: without it, readers size their reads by the values read last.
+   */
+  sizes?(keys: readonly string[]): MaybePromise<ReadonlyArray<number | undefined>>;
   /**
    * `bytes` (like a batch op's `value`) may be a view into a larger, shared buffer: a backend that keeps the
    * bytes past the call copies them, and never transfers their buffer.
@@ -101,6 +111,7 @@ export interface SyncStorageBackend extends StorageBackend {
   read(key: string): Uint8Array | undefined;
   readMany(keys: readonly string[]): ReadonlyArray<Uint8Array | undefined>;
   readPrefix(key: string, maxBytes: number): Uint8Array | undefined;
+  sizes(keys: readonly string[]): ReadonlyArray<number | undefined>;
   write(key: string, bytes: Uint8Array): void;
   delete(key: string): void;
   list(prefix?: string): readonly string[];

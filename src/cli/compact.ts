@@ -22,7 +22,7 @@ function counting(backend: CliBackend, graph: string, progress: Progress): Stora
   const prefix = graphWalPrefix(graph);
   return {
     name: backend.name,
-    supports: { ...backend.supports, readPrefix: false }, // this wrapper reads whole values only
+    supports: { ...backend.supports, readPrefix: false, sizes: false }, // this wrapper reads whole values only
     read: (key) => {
       if (parseWalFrameKey(prefix, key) !== undefined) progress.advance();
       return backend.read(key);

@@ -391,6 +391,8 @@ export class StoreActor implements ActorApi {
         return this.result(op.id, asKv(core).list(op.prefix));
       case "changes":
         return this.result(op.id, asKv(core).changeCounter());
+      case "sizes":
+        return this.result(op.id, asKv(core).sizes(op.keys));
       case "consistent":
         return this.result(
           op.id,

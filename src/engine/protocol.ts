@@ -110,6 +110,8 @@ export type Op =
   | { t: "list"; tier: number; id: number; prefix?: string }
   /** The backend's change counter (StorageBackend.changeCounter): followers skip a poll when it did not move. */
   | { t: "changes"; tier: number; id: number }
+  /** The stored byte length of each key's value (StorageBackend.sizes): readers bound their loads by it. */
+  | { t: "sizes"; tier: number; id: number; keys: string[] }
   /**
    * A read-only store's point in time (consistent-reads.ts): without `token` a begin, answered with the token its
    * end hands back; with one the end, answered true when this actor held it.

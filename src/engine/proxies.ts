@@ -380,6 +380,12 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     return keys.map((key) => this.load(key));
   }
 
+  /** Every store kind's backend tells values' sizes (StorageBackend.sizes): one message, answered with numbers. */
+  sizes(keys: readonly string[]): Promise<Array<number | undefined>> {
+    assertKeyArray(keys); // thrown, as loadMany throws it
+    return quiet(this.askQuiet({ t: "sizes", tier: this.tier, keys: [...keys] }).then((r) => r.value as Array<number | undefined>));
+  }
+
   delete(key: string): Promise<void> {
     return this.weighedDelete([key], () => this.askWrite({ t: "delete", tier: this.tier, key }));
   }

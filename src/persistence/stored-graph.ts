@@ -119,6 +119,12 @@ export interface StoredGraphSource {
   /** Several frames at once, in order (a backend's `readMany`: one statement); readers use it when present. */
   readFrames?(keys: readonly string[]): Promise<StoredValue[]>;
   /**
+   * Each frame's stored bytes (undefined: absent), its value not read (a backend's `sizes`: SQLite's length(v), a
+   * file's stat): readers of many frames size their chunks by them (FRAME_CHUNK_BYTES). Absent: by the frames
+   * read last.
+   */
+  frameSizes?(keys: readonly string[]): Promise<ReadonlyArray<number | undefined>>;
+  /**
    * The baseline's stored bytes, not parsed (a backend source): a reader checks that the baseline did not move by
    * comparing them, instead of parsing it again (~250 ms for a baseline of 100,000 nodes).
    */
@@ -144,6 +150,7 @@ export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
   const label = `tiers "${snapshot.name}" / "${wal.name}"`;
   const frameRead = (key: string): string => `reading WAL frame "${key}" from ${label}`;
   const loadMany = typeof wal.loadMany === "function" ? wal.loadMany.bind(wal) : undefined;
+  const sizes = typeof wal.sizes === "function" ? wal.sizes.bind(wal) : undefined;
   const snapshotConsistent = typeof snapshot.readConsistent === "function" ? snapshot.readConsistent.bind(snapshot) : undefined;
   const walConsistent = typeof wal.readConsistent === "function" ? wal.readConsistent.bind(wal) : undefined;
   return {
@@ -159,6 +166,7 @@ export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
       walConsistent && { consistent: <T>(fn: () => Promise<T>) => walConsistent(() => snapshotConsistent(fn)) }),
     readBaseline: (name) => loaded(() => snapshot.load(name), `reading the baseline "${name}" from ${label}`),
     readFrame: (key) => loaded(() => wal.load(key), frameRead(key)),
+    ...(sizes && { frameSizes: (keys: readonly string[]) => guarded(() => sizes(keys), `reading the sizes of WAL frames from ${label}`) }),
     // Inline tiers read a chunk with one readMany, not a statement (a PostgreSQL round trip) per frame. Each frame
     // still settles as its own load: one that does not decode is that frame's, not the chunk's.
     ...(loadMany && {
@@ -193,6 +201,7 @@ export function backendSource(backend: StorageBackend): StoredGraphSource {
   const read = async (key: string, what: string): Promise<StoredValue> =>
     storedBytes(await guarded(() => backend.read(key), `reading ${what} "${key}" from ${label}`));
   const readMany = backend.readMany?.bind(backend);
+  const sizes = backend.sizes?.bind(backend);
   const consistent = backend.readOnly === true ? backend.readConsistent?.bind(backend) : undefined;
   return {
     label,
@@ -202,6 +211,9 @@ export function backendSource(backend: StorageBackend): StoredGraphSource {
     readBaseline: (name) => read(name, "the baseline"),
     readBaselineRaw: (name) => guarded(() => backend.read(name), `reading the baseline "${name}" from ${label}`),
     readFrame: (key) => read(key, "WAL frame"),
+    ...(sizes && {
+      frameSizes: (keys: readonly string[]) => guarded(() => sizes(keys), `reading the sizes of WAL frames from ${label}`),
+    }),
     ...(readMany && {
       async readFrames(keys: readonly string[]): Promise<StoredValue[]> {
         const what = `reading WAL frames "${keys[0]}" to "${keys[keys.length - 1]}" from ${label}`;
@@ -306,12 +318,65 @@ export async function readFrame(source: StoredGraphSource, at: FrameKey): Promis
 // ---- chunks of frames bounded in bytes ---------------------------------------------------------------------------
 
 /**
- * Stored bytes of frames one chunk of a reader aims at (docs/design.md §3.26). A reader holds at most two chunks,
- * the one it screens and the one read ahead: ~32 MiB of frames while frames are about as big as those before them
- * (a frame bigger than this is read alone). A chunk's count was fixed (512 through tiers, 256 from a backend):
- * frames of 1 MB made a reader hold ~1 GB at once, and an engine tier's chunk crossed as one message of 512 MB.
+ * Stored bytes of frames one chunk of a reader holds at most (docs/design.md §3.26), a frame bigger than this read
+ * alone. A reader holds at most two chunks, the one it screens and the one read ahead: ~32 MiB of frames. A chunk's
+ * count was fixed (512 through tiers, 256 from a backend): frames of 1 MB made a reader hold ~1 GB at once, and an
+ * engine tier's chunk crossed as one message of 512 MB. Where the source tells frames' sizes (`frameSizes`) the bound
+ * holds whatever the sizes' order; else chunks are sized by the frames read last (`ChunkPlan`).
  */
 export const FRAME_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Keys whose sizes a reader asks for at once (`frameSizes`), per chunk's worth of keys (`readAhead`): many chunks of
+ * big frames take one question, and a read of small frames asks once per SIZE_WINDOW chunks.
+ */
+const SIZE_WINDOW = 8;
+
+/**
+ * How many frames each chunk has where the source tells frames' sizes before they are read: as many as fit
+ * FRAME_CHUNK_BYTES (at least one), never above `cap`. The sizes of SIZE_WINDOW chunks' keys are asked at once.
+ * Undefined when the source could not tell: the reader then falls back to its ChunkPlan for the rest.
+ */
+class SizedChunks {
+  private sizes: ReadonlyArray<number | undefined> = [];
+  /** The index in `keys` of `sizes[0]`. */
+  private first = 0;
+  private failed = false;
+
+  constructor(
+    private readonly frameSizes: NonNullable<StoredGraphSource["frameSizes"]>,
+    private readonly keys: readonly FrameKey[],
+    private readonly cap: number,
+  ) {}
+
+  async next(from: number): Promise<number | undefined> {
+    if (this.failed) return undefined;
+    const end = Math.min(this.keys.length, from + this.cap);
+    if (end - from <= 1) return end - from; // one frame is read alone anyway
+    if (from < this.first || end > this.first + this.sizes.length) {
+      const keys = this.keys.slice(from, from + SIZE_WINDOW * this.cap).map((k) => k.key);
+      try {
+        const sizes = await this.frameSizes(keys);
+        if (sizes.length !== keys.length) throw new Error("a size per key");
+        this.sizes = sizes;
+        this.first = from;
+      } catch {
+        // The frames' own reads say what is wrong, if anything is; their chunks are sized as without sizes.
+        this.failed = true;
+        return undefined;
+      }
+    }
+    let n = 0;
+    let bytes = 0;
+    while (from + n < end) {
+      const size = this.sizes[from + n - this.first] ?? 0;
+      if (n > 0 && bytes + size > FRAME_CHUNK_BYTES) break;
+      bytes += size;
+      n++;
+    }
+    return n;
+  }
+}
 
 /** Frames of a reader's first chunk, read before any frame's size is known. */
 const PROBE_FRAMES = 4;
@@ -371,17 +436,21 @@ export async function* readFrameChunks(
   at: readonly FrameKey[],
   opts: { readonly readAhead?: boolean } = {},
 ): AsyncGenerator<FrameRead[], void, undefined> {
-  const plan = plans.get(source) ?? new ChunkPlan(Math.max(1, source.readAhead));
+  const cap = Math.max(1, source.readAhead);
+  const plan = plans.get(source) ?? new ChunkPlan(cap);
   plans.set(source, plan);
+  const frameSizes = source.frameSizes?.bind(source);
+  const sized = frameSizes !== undefined && cap > 1 ? new SizedChunks(frameSizes, at, cap) : undefined;
   const readAhead = opts.readAhead === true && source.readAhead > 1;
   let from = 0;
-  const request = (): Promise<FrameRead[]> => {
-    const keys = at.slice(from, from + plan.next());
+  // One request at a time: the next starts once the one before it was handed over (below), so `from` is settled.
+  const request = async (): Promise<FrameRead[]> => {
+    const count = await sized?.next(from);
+    const keys = at.slice(from, from + (count ?? plan.next()));
     from += keys.length;
-    return readFrames(source, keys).then((reads) => {
-      plan.measured(keys.length, reads);
-      return reads;
-    });
+    const reads = await readFrames(source, keys);
+    if (count === undefined) plan.measured(keys.length, reads);
+    return reads;
   };
   let ahead: Promise<FrameRead[]> | undefined;
   while (from < at.length || ahead !== undefined) {

@@ -283,6 +283,14 @@ export class KvCore<T> extends KeyedTierCore<T> {
     }
   }
 
+  /** The stored byte length of each key's value (backend `sizes`): stored values only, as `load`. */
+  async sizes(keys: readonly string[]): Promise<Array<number | undefined>> {
+    this.assertOpen();
+    const sizes = this.backend.sizes?.bind(this.backend);
+    if (sizes === undefined) throw new TypeError(`backend "${this.backend.name}" cannot tell values' sizes`);
+    return [...(await this.guard("sizes", () => sizes(keys)))];
+  }
+
   async changeCounter(): Promise<number> {
     this.assertOpen();
     const counter = this.backend.changeCounter?.bind(this.backend);
@@ -358,6 +366,15 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
     listByPrefix: (prefix) => handledIterator(core.listByPrefix(prefix)),
     // Only where the backend has one: its absence tells callers to poll by reading.
     ...(backend.changeCounter ? { changeCounter: () => handled(core.changeCounter()) } : {}),
+    // Only where the backend can: its absence tells readers to size their reads by the values read last.
+    ...(backend.sizes
+      ? {
+          sizes: (keys: readonly string[]) => {
+            assertKeyArray(keys);
+            return handled(core.sizes(keys));
+          },
+        }
+      : {}),
   });
 }
 

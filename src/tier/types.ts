@@ -120,6 +120,12 @@ export interface KvStorageTier<T> extends BaseStorageTier {
    * so a hand-written tier still type-checks; every built-in kv tier has it (readers of a stored graph use it).
    */
   loadMany?(keys: readonly string[]): Array<Promise<T | undefined>>;
+  /**
+   * Present when the store can tell values' sizes without reading them (StorageBackend.sizes: SQLite, PostgreSQL,
+   * files, memory): the stored byte length of each key's value, in the keys' order (undefined for a miss). Readers
+   * of many values learn how many fit a byte budget before they load them (a stored graph's chunks of WAL frames).
+   */
+  sizes?(keys: readonly string[]): Promise<Array<number | undefined>>;
   /** Never debounced: removes the key from the backend, then from pending. */
   delete(key: string): Promise<void>;
   /**

@@ -119,11 +119,13 @@ describe("fileBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: false,
+      conditionalBatch: true,
       persistent: true,
       durable: true,
       sync: true,
       listsEmptyKey: false,
       readPrefix: true,
+      sizes: true,
     });
     b.close();
   });

@@ -15,10 +15,12 @@ describe("memoryBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: true,
+      conditionalBatch: true,
       persistent: false,
       durable: false,
       sync: true,
       readPrefix: true,
+      sizes: true,
     });
   });
 

@@ -35,10 +35,12 @@ describe("sqliteBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: true,
+      conditionalBatch: true,
       persistent: true,
       durable: true,
       sync: true,
       readPrefix: true,
+      sizes: true,
     });
     b.close();
   });

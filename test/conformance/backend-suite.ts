@@ -88,6 +88,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       expect(typeof b.delete === "function").toBe(s.delete);
       if (s.atomicBatch) expect(typeof b.writeBatch).toBe("function");
       expect(typeof b.readPrefix === "function").toBe(s.readPrefix === true);
+      expect(typeof b.sizes === "function").toBe(s.sizes === true);
       if (s.durable) expect(s.persistent).toBe(true);
       // The suite can only check persistence when it knows how to reopen.
       expect(opts.reopen !== undefined).toBe(s.persistent);
@@ -98,6 +99,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       const results: unknown[] = [b.write("k", bytes(1)), b.read("k"), b.read("missing")];
       if (b.readMany) results.push(b.readMany(["k", "missing"]));
       if (b.readPrefix) results.push(b.readPrefix("k", 1), b.readPrefix("missing", 1));
+      if (b.sizes) results.push(b.sizes(["k", "missing"]));
       if (b.list) results.push(b.list(), b.list("k"));
       if (b.delete) results.push(b.delete("k"));
       if (b.writeBatch) results.push(b.writeBatch([{ op: "put", key: "j", value: bytes(2) }]));
@@ -161,6 +163,38 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       await expectStorageError(() => readMany(["a", "\ud800"]), "invalid-key");
       await expectStorageError(() => readMany(["a", 42 as unknown as string]), "invalid-key");
       expect(await errorOf(() => readMany("a" as unknown as string[]))).toBeInstanceOf(TypeError);
+    });
+
+    it("tells each value's byte length without reading it, as read's bytes have (when supports.sizes)", async () => {
+      const b = await make();
+      if (b.supports.sizes !== true) {
+        // Optional: readers of many values then size their reads by the values read last.
+        expect(b.sizes).toBeUndefined();
+        return;
+      }
+      const sizes = b.sizes!.bind(b);
+      expect(await sizes([])).toEqual([]);
+      await b.write("empty", new Uint8Array(0));
+      // A value past SQLite's and PostgreSQL's inline sizes (overflow pages, TOAST), the empty key.
+      await b.write("big", new Uint8Array(300_000).fill(7));
+      await b.write("", bytes(1, 2, 3));
+      expect(await sizes(["big", "missing", "empty", "", "big"])).toEqual([300_000, undefined, 0, 3, 300_000]);
+      // Many keys of a range (one scan where the backend has one), and a few of a wide one (each key alone).
+      const keys = Array.from({ length: 200 }, (_, i) => `s/${String(i).padStart(3, "0")}`);
+      if (b.writeBatch) await batch(b)(keys.map((key, i) => ({ op: "put", key, value: new Uint8Array(i) })));
+      else for (const [i, key] of keys.entries()) await b.write(key, new Uint8Array(i));
+      const asked = [...keys, "s/200", "s/0"];
+      expect(await sizes(asked)).toEqual([...keys.map((_, i) => i), undefined, undefined]);
+      expect(await sizes(["s/199", "s/000", "s/100", "s/1000", "s/050"])).toEqual([199, 0, 100, undefined, 50]);
+      // A value written again: the length of what read returns now.
+      await b.write("s/100", bytes(1));
+      expect(await sizes(["s/099", "s/100", "s/101", "s/102"])).toEqual([99, 1, 101, 102]);
+      // Keys are checked as read checks them.
+      await expectStorageError(() => sizes(["a", "\ud800"]), "invalid-key");
+      await expectStorageError(() => sizes(["a", 42 as unknown as string]), "invalid-key");
+      expect(await errorOf(() => sizes("a" as unknown as string[]))).toBeInstanceOf(TypeError);
+      await b.close?.();
+      await expectStorageError(() => sizes(["big"]), "closed");
     });
 
     it("reads a value's prefix exactly as read's bytes cut to that length (when supports.readPrefix)", async () => {

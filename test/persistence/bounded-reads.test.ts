@@ -8,6 +8,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { fileBackend } from "../../src/backend/file.js";
+import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { postgresBackend } from "../../src/backend/postgres.js";
 import type { StorageBackend } from "../../src/backend/types.js";
@@ -63,9 +65,9 @@ async function storeWith(frames: number, chars: number, on?: StorageBackend) {
   };
   cleanups.push(close);
   let written = 0;
-  const write = async (n: number): Promise<void> => {
+  const write = async (n: number, size = chars): Promise<void> => {
     for (let i = 0; i < n; i++, written++) {
-      if (chars > 0) graph.set("v", String.fromCharCode(97 + (written % 26)).repeat(chars));
+      if (size > 0) graph.set("v", String.fromCharCode(97 + (written % 26)).repeat(size));
       else graph.set("n", written + 1);
       if (i % 16 === 15) await handle.flush();
     }
@@ -77,9 +79,9 @@ async function storeWith(frames: number, chars: number, on?: StorageBackend) {
 
 type Values = ReadonlyArray<Uint8Array | undefined>;
 
-/** `inner` with every readMany answer's bytes and keys recorded (a sync backend's answers stay sync). */
+/** `inner` with every readMany answer's bytes and keys recorded (a sync backend's answers stay sync); its sizes pass. */
 function measured(inner: StorageBackend): { backend: StorageBackend; answers: Array<{ keys: number; bytes: number }> } {
-  const backend = wrapBackend(inner, { readMany: true });
+  const backend = wrapBackend(inner, { readMany: true, sizes: true });
   const answers: Array<{ keys: number; bytes: number }> = [];
   const readMany = backend.readMany!.bind(backend);
   const record = (keys: readonly string[], values: Values): Values => {
@@ -231,5 +233,107 @@ describe("small frames are still read a full chunk at a time", () => {
     expect((await compactGraph({ backend: compacting.backend }, { graphName: "big" })).foldedFrames).toBe(2000);
     expect(mostKeys(compacting.answers)).toBe(256);
     expect(compacting.answers.length).toBeLessThanOrEqual(Math.ceil(2000 / 256) + 4);
+  });
+});
+
+/**
+ * A chunk sized by the frames read before it misjudged a burst of big frames after small ones: 600 small frames,
+ * then 40 of 1 MiB were read 512 (256) frames at a time, all 40 MiB in one answer (through an engine, one message).
+ * Sizes come first now (StorageBackend.sizes), so no chunk of several frames holds more than FRAME_CHUNK_BYTES
+ * whatever the order of the frames' sizes: a frame bigger than that would be read alone.
+ */
+describe("a burst of big frames after small ones: no chunk of several frames holds more than FRAME_CHUNK_BYTES", () => {
+  const SMALL = 600;
+  const BIG = 40;
+  /** Answers of several frames above the budget (a frame read alone may be bigger than it). */
+  const overBudget = (answers: ReadonlyArray<{ keys: number; bytes: number }>) =>
+    answers.filter((a) => a.keys > 1 && a.bytes > FRAME_CHUNK_BYTES);
+
+  async function burstStore(on?: StorageBackend) {
+    const s = await storeWith(SMALL, 0, on);
+    await s.write(BIG, MIB);
+    return s;
+  }
+
+  async function restoresBounded(s: Awaited<ReturnType<typeof burstStore>>, inner: StorageBackend): Promise<void> {
+    const { backend, answers } = measured(inner);
+    const graph = buildGraph();
+    expect((await restoreSnapshot(graph, inlinePair(backend))).replayedFrames).toBe(SMALL + BIG);
+    expect(graph.snapshot()).toEqual(s.graph.snapshot());
+    expect(answers.reduce((n, a) => n + a.keys, 0)).toBe(SMALL + BIG); // every frame came by readMany
+    expect(overBudget(answers)).toEqual([]); // before: one answer of 88 small frames and all 40 big ones
+    expect(mostKeys(answers)).toBe(512); // small frames still go a full chunk at a time
+  }
+
+  it("restore through inline tiers on a SQLite file", async () => {
+    const s = await burstStore();
+    await restoresBounded(s, s.backend);
+  });
+
+  it("restore through inline tiers on a file store and on a memory store", async () => {
+    const files = fileBackend(tmp.path("files"));
+    cleanups.push(() => files.close());
+    await restoresBounded(await burstStore(files), files);
+    const memory = memoryBackend();
+    await restoresBounded(await burstStore(memory), memory);
+  });
+
+  it("compaction (the backend reader of the actor and the CLI)", async () => {
+    const s = await burstStore();
+    await s.close();
+    const inner = sqliteBackend(s.path);
+    cleanups.push(() => inner.close());
+    const { backend, answers } = measured(inner);
+    expect((await compactGraph({ backend }, { graphName: "big" })).foldedFrames).toBe(SMALL + BIG);
+    expect(answers.reduce((n, a) => n + a.keys, 0)).toBe(SMALL + BIG);
+    expect(overBudget(answers)).toEqual([]); // before: one answer of 84 small frames and all 40 big ones
+    expect(mostKeys(answers)).toBe(256);
+  });
+
+  it("a follower that read small frames, then polls a burst of big ones", async () => {
+    const s = await storeWith(SMALL, 0);
+    const { backend, answers } = measured(s.backend);
+    const graph = buildGraph();
+    const follower = await followGraph(graph, inlinePair(backend), { pollMs: 60_000 });
+    cleanups.push(() => follower.stop());
+    expect(graph.snapshot()).toEqual(s.graph.snapshot());
+    answers.length = 0;
+    await s.write(BIG, MIB);
+    await follower.poll();
+    expect(graph.snapshot()).toEqual(s.graph.snapshot());
+    expect(follower.lag().frames).toBe(0);
+    expect(answers.reduce((n, a) => n + a.keys, 0)).toBe(BIG);
+    expect(overBudget(answers)).toEqual([]); // before: all 40 in one answer (the plan the small frames left)
+  });
+
+  it("restore through an engine tier on a SQLite file: no message asks for more than the budget", async () => {
+    const s = await burstStore();
+    const engine = openStorageEngine({ threads: 1 });
+    cleanups.push(() => engine.close());
+    const store = { kind: "sqlite" as const, path: s.path, readOnly: true };
+    const wal = engine.kv<WALFrame>(store, { codec: walFrameCodec });
+    const asked: string[][] = [];
+    // The tier as restore sees it, the keys of each loadMany (one message to the store's actor) recorded.
+    const counted = new Proxy(wal, {
+      get(target, prop) {
+        if (prop === "loadMany") {
+          return (keys: readonly string[]) => {
+            asked.push([...keys]);
+            return target.loadMany!(keys);
+          };
+        }
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as KvStorageTier<WALFrame>;
+    const graph = buildGraph();
+    const result = await restoreSnapshot(graph, { snapshot: engine.snapshot<GraphCheckpointRecord>(store), wal: counted });
+    expect(result.replayedFrames).toBe(SMALL + BIG);
+    expect(graph.snapshot()).toEqual(s.graph.snapshot());
+    const sizes = s.backend.sizes!.bind(s.backend) as (keys: readonly string[]) => ReadonlyArray<number | undefined>;
+    const answers = asked.map((keys) => ({ keys: keys.length, bytes: sizes(keys).reduce<number>((n, b) => n + (b ?? 0), 0) }));
+    expect(answers.reduce((n, a) => n + a.keys, 0)).toBe(SMALL + BIG);
+    expect(overBudget(answers)).toEqual([]); // before: one message of 88 small frames and all 40 big ones
+    expect(mostKeys(answers)).toBe(512);
   });
 });

@@ -102,8 +102,10 @@ export function faultyBackend(
   const supports: BackendSupports = Object.freeze({
     ...inner.supports,
     atomicBatch: inner.supports.atomicBatch && !plan.some((r) => r.torn !== undefined),
+    conditionalBatch: false, // not passed through: a fault plan decides per writeBatch
     sync: inner.supports.sync && !isAsync,
     readPrefix: false, // not passed through: readers read whole values
+    sizes: false,
   });
 
   function inject(rule: FaultRule): void {

@@ -10,6 +10,8 @@ export interface BackendCounts {
   reads: number;
   /** readMany calls. */
   readManyCalls: number;
+  /** sizes calls. */
+  sizesCalls: number;
   lists: number;
   /** Successful put operations (a batch counts each put). */
   puts: number;
@@ -42,10 +44,12 @@ export interface WrapOptions {
   list?: boolean;
   /** true passes the inner backend's `readMany` through (hidden by default: readers then read key by key). */
   readMany?: boolean;
+  /** true passes the inner backend's `sizes` through (hidden by default: readers then size reads by what they read). */
+  sizes?: boolean;
 }
 
 function zeroCounts(): BackendCounts {
-  return { reads: 0, readManyCalls: 0, lists: 0, puts: 0, deletes: 0, calls: 0, bytes: 0, failed: 0 };
+  return { reads: 0, readManyCalls: 0, sizesCalls: 0, lists: 0, puts: 0, deletes: 0, calls: 0, bytes: 0, failed: 0 };
 }
 
 /** The failure a flaky disk gives: a system error with an errno code, not a typed StorageError. */
@@ -59,6 +63,7 @@ export function wrapBackend(inner: StorageBackend, opts: WrapOptions = {}): Test
   const isAsync = opts.async === true;
   const hasList = opts.list !== false && typeof inner.list === "function";
   const counts = zeroCounts();
+  const sizes = opts.sizes === true ? inner.sizes?.bind(inner) : undefined;
   let failRemaining = 0;
   let gate: Promise<void> | undefined;
 
@@ -67,6 +72,7 @@ export function wrapBackend(inner: StorageBackend, opts: WrapOptions = {}): Test
     list: hasList,
     sync: inner.supports.sync && !isAsync,
     readPrefix: false, // not passed through: readers read whole values
+    sizes: sizes !== undefined,
   });
 
   /** Decides at execution time (after any gate) whether this mutating call fails. */
@@ -173,6 +179,13 @@ export function wrapBackend(inner: StorageBackend, opts: WrapOptions = {}): Test
         counts.readManyCalls++;
         counts.reads += keys.length;
         return readMany(keys);
+      });
+  }
+  if (sizes) {
+    wrapped.sizes = (keys: readonly string[]) =>
+      plain(() => {
+        counts.sizesCalls++;
+        return sizes(keys);
       });
   }
   if (hasList) {

@@ -262,7 +262,7 @@ function inlineHarness(
   reopenBackend: () => Promise<StorageBackend>,
   location: StoreLocation | undefined,
 ): TierHarness {
-  const probe = wrapBackend(backend);
+  const probe = wrapBackend(backend, { sizes: true });
   const tiers: BaseStorageTier[] = [];
   const errors: Error[] = [];
   const onError = (e: Error): void => {

@@ -106,6 +106,32 @@ export function kvCases({ open }: SuiteContext): void {
       expect(await kv.load("k/39")).toBe(39);
     });
 
+    it("sizes: each stored value's byte length, as the store holds it; pending values unseen (where the store tells sizes)", async () => {
+      const h = await open();
+      const kv = h.kv<string>({ name: "kv", debounceMs: HELD });
+      // Engine tiers: every store kind's backend tells sizes. Inline: where the backend does (supports.sizes).
+      expect(typeof kv.sizes === "function").toBe(h.mode === "worker" || h.supports.sizes === true);
+      if (kv.sizes === undefined) return;
+      kv.save("a", "x".repeat(300_000)); // past SQLite's and PostgreSQL's inline sizes
+      kv.save("b", "");
+      await kv.flush();
+      kv.save("c", "pending");
+      kv.save("b", "a pending value over a stored one");
+      await h.raw.write("zero", new Uint8Array(0));
+      const stored = async (key: string) => (await h.raw.read(key))?.byteLength;
+      expect(await kv.sizes(["a", "missing", "b", "c", "zero", "a"])).toEqual([
+        await stored("a"),
+        undefined,
+        await stored("b"),
+        undefined,
+        0,
+        await stored("a"),
+      ]);
+      expect(await stored("a")).toBeGreaterThan(300_000);
+      expect(await kv.sizes([])).toEqual([]);
+      expect(() => kv.sizes!("a" as unknown as string[])).toThrow(TypeError);
+    });
+
     it("rollback vector: a=1 flushed, debounced a=2 rolled back -> load(a) = 1 (§10.6)", async () => {
       const h = await open();
       const kv = h.kv<number>({ name: "kv", debounceMs: HELD });

@@ -119,7 +119,6 @@ describe("fileBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: false,
-      conditionalBatch: true,
       persistent: true,
       durable: true,
       sync: true,

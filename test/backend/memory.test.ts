@@ -15,7 +15,6 @@ describe("memoryBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: true,
-      conditionalBatch: true,
       persistent: false,
       durable: false,
       sync: true,

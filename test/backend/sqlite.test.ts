@@ -35,7 +35,6 @@ describe("sqliteBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: true,
-      conditionalBatch: true,
       persistent: true,
       durable: true,
       sync: true,

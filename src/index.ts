@@ -132,6 +132,7 @@ export {
   type SnapshotNodeSlice,
   type TopologyChange,
   type WaveSignal,
+  MAX_GRAPH_VALUE_DEPTH,
 } from "./graph/index.js";
 
 export {

@@ -1,5 +1,6 @@
 /** Public surface of the graph model: the in-project reactive graph (no persistence; see src/persistence). */
 export { createGraph } from "./graph.js";
+export { MAX_GRAPH_VALUE_DEPTH } from "./json-utils.js";
 export {
   SNAPSHOT_VERSION,
   type DerivedFn,

@@ -38,11 +38,24 @@ function named(err: unknown, what: string): unknown {
 }
 
 /**
+ * Containers around a node's value (or meta) in a stored baseline: the record, its snapshot, `nodes`, the node's
+ * slice. A WAL frame holds a value less deep, so a value that fits a baseline fits every record.
+ */
+const BASELINE_ENVELOPE_DEPTH = 4;
+
+/**
+ * Deepest nesting a graph value or meta may have: the codec counts depth from a record's root, so a value that
+ * used all of MAX_JSON_DEPTH was acknowledged in a frame but could never be written in a baseline (compaction and
+ * every later attach refused it).
+ */
+export const MAX_GRAPH_VALUE_DEPTH = MAX_JSON_DEPTH - BASELINE_ENVELOPE_DEPTH;
+
+/**
  * `assertStorable` and a deep, frozen private copy, in one walk that reads each property once (-0 becomes 0 and
  * properties holding undefined are left out, as the codec writes them): the copy holds exactly the values the
  * rule accepted, whatever a getter would answer on a second read. Frozen so the graph can hand its own values to
  * derived functions without copying and without being corrupted by them. Symbol-keyed and non-enumerable
- * properties are ignored, as JSON.stringify does.
+ * properties are ignored, as JSON.stringify does. Nesting is bounded by MAX_GRAPH_VALUE_DEPTH, not the codec's own.
  */
 export function toFrozenJson(value: unknown, what: string): JsonValue {
   let copied: { copy: unknown; depth: number };
@@ -52,6 +65,13 @@ export function toFrozenJson(value: unknown, what: string): JsonValue {
     throw named(err, what);
   }
   const { copy, depth } = copied;
+  if (depth > MAX_GRAPH_VALUE_DEPTH) {
+    throw new CodecError(
+      "encode-failed",
+      `${what} cannot be stored: value is nested ${depth} levels deep; a graph value may nest at most ${MAX_GRAPH_VALUE_DEPTH} (MAX_JSON_DEPTH less the ${BASELINE_ENVELOPE_DEPTH} levels of the baseline record around it)`,
+      { path: "$" },
+    );
+  }
   if (typeof copy === "object" && copy !== null) {
     // The depth is this call's own (a getter may have set another node meanwhile); marked before it is frozen.
     if (depth <= CHECKED_DEPTH) CheckedJson.mark(copy);

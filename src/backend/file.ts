@@ -27,7 +27,8 @@ import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, type StoreLock } from "./lock.js";
 import { readOnlyError } from "./read-only.js";
-import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
+import { assertExpected, holdsExpected } from "./conditional.js";
+import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export interface FileBackendOptions {
   /**
@@ -67,6 +68,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   delete: true,
   // Renames of a batch are not one atomic step: a crash may leave a prefix of the batch applied.
   atomicBatch: false,
+  conditionalBatch: true,
   persistent: true,
   durable: true,
   sync: true,
@@ -362,6 +364,21 @@ class FileStore implements FileBackend {
       discardTemps(temps);
       throw asStorageError(err, `file backend batch failed in ${this.dir}`, { dir: this.dir });
     }
+  }
+
+  /**
+   * Checked and applied in one synchronous call under the store's lock: no other process writes the store, and no
+   * other code of this thread runs between. Not atomic against a crash (as writeBatch), nor against a handle of
+   * another thread of the lock's holder process, which shares its lock.
+   */
+  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): boolean {
+    this.ensureOpen();
+    if (this.readOnly) throw readOnlyError(this.name);
+    assertExpected(expected);
+    assertValidBatch(ops);
+    if (!holdsExpected(this.read(expected.key), expected)) return false;
+    this.writeBatch(ops);
+    return true;
   }
 
   close(): void {

@@ -3,7 +3,8 @@
  */
 import { StorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
-import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
+import { assertExpected, holdsExpected } from "./conditional.js";
+import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export interface MemoryBackendOptions {
   /** Diagnostic name; default "memory". */
@@ -18,6 +19,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   list: true,
   delete: true,
   atomicBatch: true,
+  conditionalBatch: true,
   persistent: false,
   durable: false,
   sync: true,
@@ -92,6 +94,16 @@ class MemoryStore implements MemoryBackend {
       if (op.op === "put") this.entries.set(op.key, op.value.slice());
       else this.entries.delete(op.key);
     }
+  }
+
+  /** Checked and applied in one synchronous call: nothing runs between. */
+  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): boolean {
+    this.ensureOpen();
+    assertExpected(expected);
+    assertValidBatch(ops);
+    if (!holdsExpected(this.entries.get(expected.key), expected)) return false;
+    this.writeBatch(ops);
+    return true;
   }
 
   close(): void {

@@ -11,7 +11,7 @@
  */
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type pg from "pg";
 import type { ClientConfig } from "pg";
 import { StorageError } from "../errors.js";
@@ -39,7 +39,8 @@ import {
   type WriteShape,
 } from "./postgres-schema.js";
 import { readOnlyError } from "./read-only.js";
-import type { BackendSupports, BatchOp, StorageBackend } from "./types.js";
+import { assertExpected } from "./conditional.js";
+import type { BackendSupports, BatchOp, ExpectedValue, StorageBackend } from "./types.js";
 
 export type { PostgresLeaseOptions } from "./postgres-lease.js";
 
@@ -86,6 +87,7 @@ export interface PostgresBackend extends StorageBackend {
   delete(key: string): Promise<void>;
   list(prefix?: string): Promise<readonly string[]>;
   writeBatch(ops: readonly BatchOp[]): Promise<void>;
+  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): Promise<boolean>;
   /**
    * The store's write count (every write transaction of any writer bumps it, committed with its data): one indexed
    * row read, so a follower's idle poll costs that instead of a listing. 0 before the first write.
@@ -135,6 +137,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   list: true,
   delete: true,
   atomicBatch: true,
+  conditionalBatch: true,
   persistent: true,
   durable: true,
   sync: false,
@@ -424,6 +427,34 @@ class PostgresStore implements PostgresBackend {
   async writeBatch(ops: readonly BatchOp[]): Promise<void> {
     this.ensureOpen();
     this.ensureWritable();
+    const changes = this.batchChanges(ops);
+    if (changes.size === 0) {
+      this.leaseHolder?.assertOwned();
+      return;
+    }
+    await this.apply(changes);
+  }
+
+  /**
+   * One transaction: the expected key's row is locked (SELECT … FOR UPDATE) and its value compared by SHA-256 (a
+   * baseline of megabytes is not sent back), then the batch's fenced statements. Nothing else of this handle runs
+   * meanwhile (calls run in order on one connection), and a writer that took the lease over is fenced out.
+   */
+  async writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): Promise<boolean> {
+    this.ensureOpen();
+    this.ensureWritable();
+    assertExpected(expected);
+    const changes = this.batchChanges(ops);
+    const check = { key: encodeKey(expected.key), digest: expected.value && createHash("sha256").update(expected.value).digest("hex") };
+    if (changes.size === 0) {
+      this.leaseHolder?.assertOwned();
+      return this.query("read", (c) => this.holds(c, check));
+    }
+    return this.apply(changes, check);
+  }
+
+  /** A batch's row changes, checked: the last op of each key decides (one set-based statement per chunk). */
+  private batchChanges(ops: readonly BatchOp[]): Map<string, Uint8Array | null> {
     assertValidBatch(ops);
     for (const op of ops) {
       if (op.op === "put") {
@@ -431,16 +462,20 @@ class PostgresStore implements PostgresBackend {
         this.checkValue(op.key, op.value);
       }
     }
-    if (ops.length === 0) {
-      this.leaseHolder?.assertOwned();
-      return;
-    }
-    // The last op of each key decides: one row change per key keeps the batch a single set-based statement.
     const changes = new Map<string, Uint8Array | null>();
-    for (const op of ops) {
-      changes.set(encodeKey(op.key), op.op === "put" ? op.value : null);
-    }
-    await this.apply(changes);
+    for (const op of ops) changes.set(encodeKey(op.key), op.op === "put" ? op.value : null);
+    return changes;
+  }
+
+  /** Whether the row of `check.key` holds the value whose SHA-256 is `check.digest` (undefined: no row); locks the row. */
+  private async holds(c: pg.Client, check: Expectation): Promise<boolean> {
+    const r = await c.query<{ h: string | null }>({
+      name: "grf_expect",
+      text: `SELECT encode(sha256(v), 'hex') AS h FROM ${this.names.data} WHERE store = $1 AND k = $2 FOR UPDATE`,
+      values: [this.store, check.key],
+    });
+    const found = r.rows[0];
+    return check.digest === undefined ? found === undefined : found?.h === check.digest;
   }
 
   async changeCounter(): Promise<number> {
@@ -503,7 +538,8 @@ class PostgresStore implements PostgresBackend {
     this.leaseHolder?.pauseForTesting();
   }
 
-  private async apply(changes: Map<string, Uint8Array | null>): Promise<void> {
+  /** Writes `changes` (with `check`: only while it holds, resolving false when it did not: nothing written). */
+  private async apply(changes: Map<string, Uint8Array | null>, check?: Expectation): Promise<boolean> {
     const lease = this.leaseHolder as Lease;
     const chunks = this.chunk(changes);
     const sent = { commit: false };
@@ -515,28 +551,30 @@ class PostgresStore implements PostgresBackend {
       lease.assertOwned();
       const sentAt = performance.now();
       lease.writeSent();
-      let ok: boolean;
+      let ok: boolean | "mismatch";
       try {
-        ok = await this.writeChunks(c, lease, chunks, sent);
+        ok = await this.writeChunks(c, lease, chunks, sent, check);
       } finally {
         lease.writeAnswered();
       }
-      if (ok) {
+      if (ok === true) {
         lease.extended(sentAt);
         // The write is committed whatever this meets: a failure here is for the renewals (and the deadline) to settle.
         await lease.afterWrite(c, sentAt).catch(() => undefined);
       }
       return ok;
     }, inDoubt);
-    let owned: boolean;
+    let owned: boolean | "mismatch";
     try {
       owned = await write;
     } catch (err) {
       if (err instanceof StorageError && err.code === "backend-error" && err.details.inDoubt === true) this.noteDoubt(changes);
       throw this.withDoubt(err, changes);
     }
+    if (owned === "mismatch") return false;
     if (!owned) throw this.withDoubt(await lease.fenced(), changes);
     if (this.doubtful.size > 0) for (const k of changes.keys()) this.doubtful.delete(k); // most handles never doubt
+    return true;
   }
 
   private noteDoubt(changes: Map<string, Uint8Array | null>): void {
@@ -564,14 +602,27 @@ class PostgresStore implements PostgresBackend {
     );
   }
 
-  /** One statement, or a transaction of one per chunk; false when the lease was not ours (nothing written). */
-  private async writeChunks(c: pg.Client, lease: Lease, chunks: readonly Chunk[], sent: { commit: boolean }): Promise<boolean> {
-    if (chunks.length === 1) {
+  /**
+   * One statement, or a transaction of one per chunk (after `check`'s row lock, when given); false when the lease was
+   * not ours, "mismatch" when `check` did not hold (nothing written either way).
+   */
+  private async writeChunks(
+    c: pg.Client,
+    lease: Lease,
+    chunks: readonly Chunk[],
+    sent: { commit: boolean },
+    check?: Expectation,
+  ): Promise<boolean | "mismatch"> {
+    if (chunks.length === 1 && check === undefined) {
       sent.commit = true;
       return this.writeChunk(c, lease, chunks[0] as Chunk);
     }
     await c.query("BEGIN");
     try {
+      if (check !== undefined && !(await this.holds(c, check))) {
+        await c.query("ROLLBACK");
+        return "mismatch";
+      }
       for (const [i, chunk] of chunks.entries()) {
         const sentAt = performance.now();
         if (!(await this.writeChunk(c, lease, chunk))) {
@@ -667,6 +718,12 @@ interface Chunk {
   readonly deletes: string[];
   readonly keys: string[];
   readonly values: Uint8Array[];
+}
+
+/** A conditional batch's expectation: the key (stored form) and its value's SHA-256 in hex (undefined: no row). */
+interface Expectation {
+  readonly key: string;
+  readonly digest: string | undefined;
 }
 
 function defaultHolder(): string {

@@ -15,7 +15,8 @@ import { acquireStoreLock, assertSingleName, sqliteLockPath, type StoreLock } fr
 import { errorCode, sqliteError } from "./sqlite-errors.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
-import type { BackendSupports, BatchOp, SyncStorageBackend } from "./types.js";
+import { assertExpected, holdsExpected } from "./conditional.js";
+import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
 
@@ -161,6 +162,7 @@ class SqliteStore implements SqliteBackend {
       list: true,
       delete: true,
       atomicBatch: true,
+      conditionalBatch: true,
       persistent: !inMemory,
       durable: durable && !inMemory,
       sync: true,
@@ -404,6 +406,33 @@ class SqliteStore implements SqliteBackend {
       throw sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
     }
     this.commits++;
+  }
+
+  /**
+   * One BEGIN IMMEDIATE transaction: SQLite's write lock is taken before the key is read, so no other connection (a
+   * handle in another thread, one opened without the lock) commits between the check and the batch.
+   */
+  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): boolean {
+    this.ensureOpen();
+    this.ensureWritable();
+    assertExpected(expected);
+    assertValidBatch(ops);
+    const run = this.db.transaction((): boolean => {
+      if (!holdsExpected(this.read(expected.key), expected)) return false;
+      this.runOps(ops);
+      return true;
+    });
+    let applied: boolean;
+    try {
+      applied = run.immediate();
+    } catch (err) {
+      throw err instanceof StorageError ? err : sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
+    } finally {
+      this.putRowsArgs.fill(undefined);
+      this.deleteRowsArgs.fill(undefined);
+    }
+    if (applied && ops.length > 0) this.commits++;
+    return applied;
   }
 
   /**

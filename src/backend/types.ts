@@ -10,6 +10,12 @@ export type BatchOp =
   | { readonly op: "put"; readonly key: string; readonly value: Uint8Array }
   | { readonly op: "delete"; readonly key: string };
 
+/** What a conditional batch (`writeBatchIf`) expects `key` to hold: these bytes exactly, or (undefined) no value. */
+export interface ExpectedValue {
+  readonly key: string;
+  readonly value: Uint8Array | undefined;
+}
+
 /**
  * What a backend promises. The shared conformance suite gates optional cases on this manifest
  * (like abstract-level's `supports`).
@@ -34,6 +40,8 @@ export interface BackendSupports {
   readonly listsEmptyKey?: boolean;
   /** `readPrefix(key, maxBytes)` is implemented (default false). */
   readonly readPrefix?: boolean;
+  /** `writeBatchIf(expected, ops)` is implemented (default false). */
+  readonly conditionalBatch?: boolean;
   /** `sizes(keys)` is implemented (default false). */
   readonly sizes?: boolean;
 }
@@ -81,6 +89,16 @@ export interface StorageBackend {
   list?(prefix?: string): MaybePromise<readonly string[]>;
   /** Several puts/deletes committed together (atomically where `supports.atomicBatch`). */
   writeBatch?(ops: readonly BatchOp[]): MaybePromise<void>;
+  /**
+   * `writeBatch(ops)` applied only while `expected.key` holds `expected.value` (the same bytes; undefined: no value):
+   * true when it was applied, false when the key held something else (nothing was changed). The check and the
+   * batch are one step: no write of any other handle (another tier, thread or process) lands between them (SQLite:
+   * one BEGIN IMMEDIATE transaction; PostgreSQL: one transaction with the row locked; memory: one synchronous call;
+   * file: one synchronous call of the store's lock holder, see fileBackend). For a writer that decided the batch
+   * from a value it read (compaction's new baseline over the one it folded): a newer value written meanwhile is
+   * never overwritten. As atomic as `writeBatch` otherwise. Optional, declared by `supports.conditionalBatch`.
+   */
+  writeBatchIf?(expected: ExpectedValue, ops: readonly BatchOp[]): MaybePromise<boolean>;
   /** Optional drain hook; tiers never call it implicitly. */
   flush?(): Promise<void>;
   /** Releases connections / locks. Idempotent. Later calls throw StorageError("closed"). */
@@ -116,5 +134,6 @@ export interface SyncStorageBackend extends StorageBackend {
   delete(key: string): void;
   list(prefix?: string): readonly string[];
   writeBatch(ops: readonly BatchOp[]): void;
+  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): boolean;
   close(): void;
 }

@@ -31,6 +31,8 @@ function counting(backend: CliBackend, graph: string, progress: Progress): Stora
     delete: (key) => backend.delete(key),
     list: (prefix) => backend.list(prefix),
     writeBatch: (ops) => backend.writeBatch(ops),
+    // The fold's commit is conditional on the baseline it folded (another writer's newer one is never overwritten).
+    writeBatchIf: (expected, ops) => backend.writeBatchIf(expected, ops),
   };
 }
 

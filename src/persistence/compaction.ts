@@ -8,7 +8,7 @@
  */
 import { nextTurn } from "../base/promises.js";
 import { jsonCodec } from "../codec/json.js";
-import type { BatchOp, StorageBackend } from "../backend/types.js";
+import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
 import { StorageError, asStorageError } from "../errors.js";
 import type { ActorJob } from "../engine/jobs.js";
 import type { StorageEngine } from "../engine/engine.js";
@@ -192,35 +192,50 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   // go; one above the fold's start and below its seq is older than the fold's, which replaces it. A baseline at or
   // below the fold's start was rewritten, not written on: nothing is changed (store-busy).
   // Inline, nobody else writes the store (its lock says so): a baseline changed meanwhile means another writer got in
-  // (a second name of the store, a handle without the lock), whose newer baseline the fold's must never overwrite.
-  // Read synchronously from a sync backend, so nothing of this thread runs between the check and the commit.
+  // (a second name of the store, a handle without the lock, another tier or thread of this process sharing the lock),
+  // whose newer baseline the fold's must never overwrite. The commit is conditional where the backend can
+  // (supports.conditionalBatch): applied only while the baseline is the one just read, in one step of the backend, so
+  // a writer committing between the check and the batch is caught too (read again, decided again; store-busy past
+  // COMMIT_ATTEMPTS). Without it, a sync backend's read and commit run with nothing of this thread between them.
   let supersededBy: { seq: number; bytes: number } | undefined;
   const commitStep = async (): Promise<boolean> => {
-    const read = backend.read(graphName);
-    const current = isThenable(read) ? await read : read;
-    if (view.baselineRaw === undefined || current === undefined || !sameBytes(view.baselineRaw, current)) {
-      if (!ctx.release) {
+    for (let attempt = 1; ; attempt++) {
+      const read = backend.read(graphName);
+      const current = isThenable(read) ? await read : read;
+      let ops = put ? [put, ...first] : first;
+      supersededBy = undefined;
+      if (view.baselineRaw === undefined || current === undefined || !sameBytes(view.baselineRaw, current)) {
+        if (!ctx.release) {
+          throw new StorageError(
+            "store-busy",
+            `compaction of graph "${graphName}": its baseline changed while the WAL was being folded (another process writes this store?); nothing was changed`,
+            { graphName },
+          );
+        }
+        const seq = baselineSeqOf(current, graphName);
+        if (seq === undefined || seq <= previousSeq) {
+          throw new StorageError(
+            "store-busy",
+            `compaction of graph "${graphName}": its baseline was rewritten while the WAL was being folded; nothing was changed`,
+            { graphName },
+          );
+        }
+        if (seq >= newSeq) {
+          supersededBy = { seq, bytes: current?.byteLength ?? 0 };
+          ops = first;
+        }
+      }
+      // Baseline first: a non-atomic batch keeps order, so a reader never sees frames gone under an old baseline.
+      const atomic = await commit(backend, ops, { key: graphName, value: current });
+      if (atomic !== undefined) return atomic;
+      if (attempt === COMMIT_ATTEMPTS) {
         throw new StorageError(
           "store-busy",
-          `compaction of graph "${graphName}": its baseline changed while the WAL was being folded (another process writes this store?); nothing was changed`,
-          { graphName },
+          `compaction of graph "${graphName}": its baseline kept changing as the fold committed (${attempt} attempts); nothing was changed`,
+          { graphName, attempts: attempt },
         );
-      }
-      const seq = baselineSeqOf(current, graphName);
-      if (seq === undefined || seq <= previousSeq) {
-        throw new StorageError(
-          "store-busy",
-          `compaction of graph "${graphName}": its baseline was rewritten while the WAL was being folded; nothing was changed`,
-          { graphName },
-        );
-      }
-      if (seq >= newSeq) {
-        supersededBy = { seq, bytes: current?.byteLength ?? 0 };
-        return commit(backend, first);
       }
     }
-    // Baseline first: a non-atomic batch keeps order, so a reader never sees frames gone under an old baseline.
-    return commit(backend, put ? [put, ...first] : first);
   };
   let atomic: boolean;
   try {
@@ -282,6 +297,8 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
 const YIELD_ABOVE_BYTES = 1 << 20;
 /** Frames deleted per mailbox step by a fold in the store's actor (~30 ms on SQLite). */
 const DELETE_CHUNK = 8192;
+/** Conditional commits tried (each after reading the baseline again) before a fold gives up with store-busy. */
+const COMMIT_ATTEMPTS = 3;
 
 /** Name under which the worker entry registers compactGraphJob (workers/jobs.ts). */
 export const COMPACT_GRAPH_JOB = "compact-graph";
@@ -368,16 +385,28 @@ function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === "function";
 }
 
-/** One atomic batch when the backend offers it; otherwise the baseline first (durable), then the deletions. */
-async function commit(backend: StorageBackend, ops: readonly BatchOp[]): Promise<boolean> {
+/**
+ * One atomic batch when the backend offers it; otherwise the baseline first (durable), then the deletions. Resolves to
+ * whether it was atomic, or undefined when `expected` no longer held (nothing was changed). The first step (the
+ * batch, or the baseline alone, or the deletions when there is no baseline) is applied only while `expected` holds
+ * where the backend declares supports.conditionalBatch; what follows a baseline is the deletion of frames it covers.
+ */
+async function commit(backend: StorageBackend, ops: readonly BatchOp[], expected?: ExpectedValue): Promise<boolean | undefined> {
   if (ops.length === 0) return true;
+  const conditional = expected !== undefined && backend.supports.conditionalBatch === true ? backend.writeBatchIf?.bind(backend) : undefined;
+  const writeIf = conditional && ((step: readonly BatchOp[]) => conditional(expected!, step));
   if (backend.writeBatch && backend.supports.atomicBatch) {
+    if (writeIf) return (await writeIf(ops)) ? true : undefined;
     await backend.writeBatch(ops);
     return true;
   }
   const [first, ...rest] = ops;
-  const deletes = first?.op === "put" ? rest : ops;
-  if (first?.op === "put") await backend.write(first.key, first.value);
+  const put = first?.op === "put" ? first : undefined;
+  const deletes = put ? rest : ops;
+  if (writeIf) {
+    if (!(await writeIf(put ? [put] : deletes))) return undefined;
+    if (!put) return false;
+  } else if (put) await backend.write(put.key, put.value);
   if (deletes.length === 0) return false;
   if (backend.writeBatch) await backend.writeBatch(deletes);
   else for (const op of deletes) await backend.delete!(op.key);

@@ -119,6 +119,7 @@ describe("fileBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: false,
+      conditionalBatch: true,
       persistent: true,
       durable: true,
       sync: true,

@@ -15,6 +15,7 @@ describe("memoryBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: true,
+      conditionalBatch: true,
       persistent: false,
       durable: false,
       sync: true,

@@ -35,6 +35,7 @@ describe("sqliteBackend specifics", () => {
       list: true,
       delete: true,
       atomicBatch: true,
+      conditionalBatch: true,
       persistent: true,
       durable: true,
       sync: true,

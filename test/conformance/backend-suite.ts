@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
-import type { BatchOp, StorageBackend } from "../../src/backend/types.js";
+import type { BatchOp, ExpectedValue, StorageBackend } from "../../src/backend/types.js";
 import { errorOf } from "../support/wait.js";
 
 export interface BackendSuiteOptions<B extends StorageBackend> {
@@ -87,6 +87,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       expect(typeof b.list === "function").toBe(s.list);
       expect(typeof b.delete === "function").toBe(s.delete);
       if (s.atomicBatch) expect(typeof b.writeBatch).toBe("function");
+      expect(typeof b.writeBatchIf === "function").toBe(s.conditionalBatch === true);
       expect(typeof b.readPrefix === "function").toBe(s.readPrefix === true);
       expect(typeof b.sizes === "function").toBe(s.sizes === true);
       if (s.durable) expect(s.persistent).toBe(true);
@@ -103,6 +104,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       if (b.list) results.push(b.list(), b.list("k"));
       if (b.delete) results.push(b.delete("k"));
       if (b.writeBatch) results.push(b.writeBatch([{ op: "put", key: "j", value: bytes(2) }]));
+      if (b.writeBatchIf) results.push(b.writeBatchIf({ key: "j", value: bytes(2) }, [{ op: "delete", key: "j" }]));
       results.push(b.close?.());
       expect(results.some(isThenable)).toBe(!b.supports.sync);
     });
@@ -459,6 +461,65 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       expect(Array.from((await b.read("keep")) ?? [])).toEqual([1]);
     });
 
+    it("applies a conditional batch only while the expected value is stored (when supports.conditionalBatch)", async () => {
+      const b = await make();
+      if (b.supports.conditionalBatch !== true) {
+        expect(b.writeBatchIf).toBeUndefined();
+        return;
+      }
+      const writeIf = b.writeBatchIf!.bind(b);
+      const value = async (key: string): Promise<number[] | undefined> => {
+        const v = await b.read(key);
+        return v === undefined ? undefined : Array.from(v);
+      };
+      await b.write("base", bytes(1, 2));
+      await b.write("f/1", bytes(9));
+      const fold: BatchOp[] = [
+        { op: "put", key: "base", value: bytes(3) },
+        { op: "delete", key: "f/1" },
+        { op: "put", key: "f/2", value: bytes(4) },
+      ];
+      // Another value (one byte off, shorter, longer, empty) or none: nothing is changed.
+      for (const other of [bytes(1, 3), bytes(1), bytes(1, 2, 3), new Uint8Array(0), undefined]) {
+        expect(await writeIf({ key: "base", value: other }, fold)).toBe(false);
+      }
+      expect([await value("base"), await value("f/1"), await value("f/2")]).toEqual([[1, 2], [9], undefined]);
+      // The same bytes (here a view into a larger buffer): applied in op order, all of it.
+      expect(await writeIf({ key: "base", value: bytes(0, 1, 2, 0).subarray(1, 3) }, fold)).toBe(true);
+      expect([await value("base"), await value("f/1"), await value("f/2")]).toEqual([[3], undefined, [4]]);
+      // No value expected: applied only while the key has none (an empty value is a value).
+      expect(await writeIf({ key: "new", value: undefined }, [{ op: "put", key: "new", value: new Uint8Array(0) }])).toBe(true);
+      expect(await writeIf({ key: "new", value: undefined }, [{ op: "put", key: "new", value: bytes(1) }])).toBe(false);
+      expect(await value("new")).toEqual([]);
+      // An empty batch answers the check alone.
+      expect(await writeIf({ key: "new", value: new Uint8Array(0) }, [])).toBe(true);
+      expect(await writeIf({ key: "missing", value: bytes(1) }, [])).toBe(false);
+      // A large value is compared whole: its last byte off is another value.
+      const big = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7 + (i >> 8)) % 256);
+      await b.write("big", big);
+      const off = big.slice();
+      off[off.length - 1] = off[off.length - 1]! ^ 1;
+      expect(await writeIf({ key: "big", value: off }, [{ op: "delete", key: "big" }])).toBe(false);
+      expect(await writeIf({ key: "big", value: big }, [{ op: "delete", key: "big" }])).toBe(true);
+      expect(await b.read("big")).toBeUndefined();
+      // Bad input is refused before anything is applied, as writeBatch refuses it.
+      await expectStorageError(() => writeIf({ key: "\ud800", value: undefined }, []), "invalid-key");
+      await expectStorageError(() => writeIf({ key: "base", value: bytes(3) }, [{ op: "delete", key: "f/2" }, { op: "put", key: "bad\ud800", value: bytes(1) }]), "invalid-key");
+      expect(await errorOf(() => writeIf(null as unknown as ExpectedValue, []))).toBeInstanceOf(TypeError);
+      expect(await errorOf(() => writeIf({ key: "base", value: [3] as unknown as Uint8Array }, []))).toBeInstanceOf(TypeError);
+      expect(await errorOf(() => writeIf({ key: "base", value: bytes(3) }, "ops" as unknown as BatchOp[]))).toBeInstanceOf(TypeError);
+      expect(await value("f/2")).toEqual([4]);
+      if (opts.openReader !== undefined) {
+        const r = await opts.openReader(b);
+        try {
+          await expectStorageError(() => r.writeBatchIf!({ key: "base", value: bytes(3) }, [{ op: "delete", key: "base" }]), "read-only");
+        } finally {
+          await r.close?.();
+        }
+        expect(await value("base")).toEqual([3]);
+      }
+    });
+
     it("a read-only handle's readConsistent holds one point in time while the writer commits (when it has one)", async () => {
       const b = await make();
       if (opts.openReader === undefined) {
@@ -535,6 +596,7 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       if (b.delete) await expectStorageError(() => b.delete?.("a"), "closed");
       if (b.list) await expectStorageError(() => b.list?.(), "closed");
       if (b.writeBatch) await expectStorageError(() => b.writeBatch?.([]), "closed");
+      if (b.writeBatchIf) await expectStorageError(() => b.writeBatchIf?.({ key: "a", value: undefined }, []), "closed");
     });
 
     it("rejects keys with lone surrogates (and non-strings) as invalid-key", async () => {

@@ -275,6 +275,10 @@ export class GraphCore {
     return result;
   }
 
+  inBatch(): boolean {
+    return this.depth > 0;
+  }
+
   /** Runs one mutation: inside a batch it joins the batch, otherwise it is its own wave. */
   private run(fn: () => void): void {
     if (this.depth > 0) fn();

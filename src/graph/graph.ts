@@ -96,6 +96,10 @@ class GraphView implements ReactiveGraph {
     return this.core.batch(fn);
   }
 
+  inBatch(): boolean {
+    return this.core.inBatch(); // views share the root's batch
+  }
+
   kindOf(path: string): NodeKind | undefined {
     return this.core.nodes.get(this.key(path, "kindOf"))?.kind;
   }

@@ -125,6 +125,11 @@ export interface Graph {
    * Subgraph views share the root's batch.
    */
   batch<T>(fn: () => T): T;
+  /**
+   * True while a batch runs (its `snapshot()` then holds changes a rollback may undo). Optional: where a graph has
+   * it, attach refuses to start inside a batch.
+   */
+  inBatch?(): boolean;
   kindOf(path: string): NodeKind | undefined;
   hasMount(path: string): boolean;
   /** Writes a state node (TypeError for any other kind). A deep-equal write is a `resolved` signal. */

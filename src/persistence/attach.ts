@@ -355,6 +355,10 @@ function checkGraph(graph: Graph): void {
   }
   // Its keys share the store with other graphs' and tiers' records: a name shaped like one of theirs would overwrite it.
   assertGraphName(g.name, "attachSnapshotStorage");
+  // A batch's snapshot holds changes its rollback may undo, and a rollback emits no wave: the baseline would keep them.
+  if (typeof g.inBatch === "function" && g.inBatch()) {
+    throw new TypeError("attachSnapshotStorage: cannot attach inside a batch (a rollback would leave its changes in the baseline); attach before or after it");
+  }
 }
 
 function checkPair(pair: AttachPair, i: number): void {

@@ -159,6 +159,7 @@ export type EffectFn = (...values: JsonValue[]) => void;
  * graph). User functions may read the graph but not write it (a write throws, which errors the node).
  */
 export interface ReactiveGraph extends Graph {
+  inBatch(): boolean;
   state(name: string, initial?: JsonValue, opts?: NodeOptions): string;
   /**
    * Eager: computed at creation when every dep has a value, then once per wave in which a dep changed. A dep

@@ -1,13 +1,14 @@
 /**
  * Diff → WAL frames (docs/protocol.md §7.4, docs/graph-model.md §2.2) in replay-safe order: mounts (parents first), adds,
- * removes (dependents before their deps), unmounts (children first), then value frames by path (docs/graph-model.md §6
- * item 6). Every sort is an explicit code-point sort: object key order is never trusted (§6 item 22).
+ * then node removes and unmounts together in dependency order (dependents first; a removal freeing a path the diff
+ * re-uses goes before the mounts), then value frames by path (docs/graph-model.md §6 item 6). Every sort is an
+ * explicit code-point sort: object key order is never trusted (§6 item 22).
  * Layer 4 (graph).
  */
 import { sealWalFrame } from "../wal/codec.js";
 import { WAL_FORMAT_VERSION, type Lifecycle } from "../wal/frame.js";
 import { compareCodePoints } from "../base/code-points.js";
-import { isInside, parentPath } from "../graph/paths.js";
+import { parentPath } from "../graph/paths.js";
 import type {
   DecomposeOptions,
   DiffNodeRemoved,
@@ -124,26 +125,93 @@ function topologyFrames(
   const push = (path: string, change: GraphSpecChange): void => {
     frames.push(walFrame("spec", path, change, timestampNs, baseSeq + frames.length + 1, seal));
   };
-  const removing = diff.nodesRemoved.length > 0 || diff.subgraphsRemoved.length > 0;
-  // A removal that frees a path the diff re-uses (a replaced node, or node <-> mount) must come first; so must the
-  // removed dependents of such a node. Otherwise the order is the one above.
-  const unmounted = new Set(removing ? diff.subgraphsRemoved : []);
-  const early = removing ? earlyRemovals(diff, unmounted) : unmounted;
-  const removed = diff.nodesRemoved.filter((r) => !underAny(r.path, unmounted));
+  const plan = diff.nodesRemoved.length > 0 || diff.subgraphsRemoved.length > 0 ? removalPlan(diff) : undefined;
   const removals = (first: boolean): void => {
-    if (!removing) return;
-    for (const r of removalOrder(removed.filter((x) => early.has(x.path) === first))) {
-      push(r, { kind: "graph.remove", nodeId: r });
-    }
-    // An unmount removes its whole subtree, so nodes and nested mounts under an unmounted mount need no frame.
-    for (const m of [...sorted(diff.subgraphsRemoved)].reverse()) {
-      if (!underAny(m, unmounted) && early.has(m) === first) push(m, { kind: "graph.unmount", path: m });
+    if (plan === undefined) return;
+    const roots = plan.roots.filter((p) => plan.early.has(p) === first);
+    for (const p of removalOrder(plan.items, roots)) {
+      push(p, plan.unmounts.has(p) ? { kind: "graph.unmount", path: p } : { kind: "graph.remove", nodeId: p });
     }
   };
   removals(true);
   for (const m of sorted(diff.subgraphsAdded)) push(m, { kind: "graph.mount", path: m, subgraphId: m });
   for (const a of byPath(diff.nodesAdded)) push(a.path, { kind: "graph.add", nodeId: a.path, slice: a.slice });
   removals(false);
+}
+
+/**
+ * The removals of a diff as one dependency order: node removes and unmounts are "items" (an unmount stands for
+ * its whole subtree), and an item comes before every item holding a node it depends on (the graph refuses to
+ * remove a node with dependents, or to unmount a subtree a node outside depends on). A node under an unmounted
+ * mount that depends on a node removed outside that mount gets a remove frame of its own, and so do its removed
+ * dependents inside the mount: otherwise dependencies crossing the mount both ways (x outside depends on u::y,
+ * u::z depends on x) would have no replayable order. With those taken out, an unmount depends on no other
+ * removal, so the order always exists. `early` holds the items that must precede the mounts and adds (see
+ * earlyItems). `roots` is the tie-break: node removes by path, then unmounts in reverse path order.
+ */
+interface RemovalPlan {
+  readonly items: readonly DiffNodeRemoved[];
+  readonly roots: readonly string[];
+  readonly unmounts: ReadonlySet<string>;
+  readonly early: ReadonlySet<string>;
+}
+
+function removalPlan(diff: GraphSnapshotDiff): RemovalPlan {
+  const unmounted = new Set(diff.subgraphsRemoved);
+  const topUnmounts = sorted(diff.subgraphsRemoved.filter((m) => !underAny(m, unmounted)));
+  const unmounts = new Set(topUnmounts);
+  let items: DiffNodeRemoved[];
+  if (unmounted.size === 0) {
+    items = diff.nodesRemoved as DiffNodeRemoved[]; // the common case: item deps are node deps
+  } else {
+    // Carrier: the top unmounted mount a removed node leaves with, unless it needs a frame of its own.
+    const carrier = new Map<string, string>();
+    for (const r of diff.nodesRemoved) {
+      const top = topmostUnder(r.path, unmounted);
+      if (top !== undefined) carrier.set(r.path, top);
+    }
+    const removedPaths = new Set(diff.nodesRemoved.map((r) => r.path));
+    const explicit = new Set<string>();
+    const queue: string[] = [];
+    const dependents = new Map<string, string[]>();
+    for (const r of diff.nodesRemoved) {
+      const own = carrier.get(r.path);
+      for (const d of r.deps) {
+        if (!removedPaths.has(d)) continue;
+        const list = dependents.get(d);
+        if (list === undefined) dependents.set(d, [r.path]);
+        else list.push(r.path);
+        if (own !== undefined && carrier.get(d) !== own && !explicit.has(r.path)) {
+          explicit.add(r.path);
+          queue.push(r.path);
+        }
+      }
+    }
+    // Removed dependents of a node taken out of its mount must be removed before it, so out they come too.
+    while (queue.length > 0) {
+      for (const q of dependents.get(queue.pop() as string) ?? []) {
+        if (carrier.has(q) && !explicit.has(q)) {
+          explicit.add(q);
+          queue.push(q);
+        }
+      }
+    }
+    const itemOf = (p: string): string => (explicit.has(p) ? p : (carrier.get(p) ?? p));
+    items = [];
+    for (const r of diff.nodesRemoved) {
+      const own = carrier.get(r.path);
+      if (own !== undefined && !explicit.has(r.path)) continue; // leaves with its mount's unmount frame
+      const deps = new Set<string>();
+      for (const d of r.deps) if (removedPaths.has(d)) deps.add(itemOf(d));
+      if (own !== undefined) deps.add(own); // its own frame comes before the unmount of its mount
+      deps.delete(r.path);
+      items.push({ path: r.path, deps: [...deps] });
+    }
+    // The nodes an unmount still carries depend only on nodes it carries or on nodes that stay.
+    for (const m of topUnmounts) items.push({ path: m, deps: [] });
+  }
+  const roots = [...sorted(items.filter((i) => !unmounts.has(i.path)).map((i) => i.path)), ...[...topUnmounts].reverse()];
+  return { items, roots, unmounts, early: earlyItems(diff, items, unmounts) };
 }
 
 /** True when a strict ancestor mount of `path` is in `mounts`. O(depth). */
@@ -169,30 +237,32 @@ function byPath<T extends { readonly path: string }>(items: readonly T[]): reado
 }
 
 /**
- * Removal paths (node removes and unmounts) that must precede the mounts and adds: a node removed where a node
- * (replacement) or a mount is added, a mount removed where a node is added, and, transitively, removed nodes
- * depending on a node so removed or on a node under a mount so removed (they must go before it). Empty in the
- * common case.
+ * Removal items that must precede the mounts and adds: a node removed where a node (replacement) or a mount is
+ * added, a mount removed where a node is added, and, transitively, every item that must come before one of
+ * those (it depends on it). Empty in the common case. O(items + deps).
  */
-function earlyRemovals(diff: GraphSnapshotDiff, unmounted: ReadonlySet<string>): Set<string> {
+function earlyItems(diff: GraphSnapshotDiff, items: readonly DiffNodeRemoved[], unmounts: ReadonlySet<string>): Set<string> {
   const early = new Set<string>();
   const mountsAdded = new Set(diff.subgraphsAdded);
   const nodesAdded = new Set(diff.nodesAdded.map((a) => a.path));
-  for (const r of diff.nodesRemoved) {
-    if ((mountsAdded.has(r.path) || nodesAdded.has(r.path)) && !underAny(r.path, unmounted)) early.add(r.path);
+  for (const i of items) {
+    if (nodesAdded.has(i.path) || (!unmounts.has(i.path) && mountsAdded.has(i.path))) early.add(i.path);
   }
-  for (const m of diff.subgraphsRemoved) if (nodesAdded.has(m) && !underAny(m, unmounted)) early.add(m);
   if (early.size === 0) return early;
-  const needsEarly = (dep: string): boolean =>
-    early.has(dep) || [...early].some((e) => unmounted.has(e) && isInside(dep, e));
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const r of diff.nodesRemoved) {
-      // A node under an unmounted mount leaves with that mount's unmount frame, so the unmount moves instead.
-      const carrier = topmostUnder(r.path, unmounted) ?? r.path;
-      if (!early.has(carrier) && r.deps.some(needsEarly)) {
-        early.add(carrier);
-        grew = true;
+  const dependents = new Map<string, string[]>();
+  for (const i of items) {
+    for (const d of i.deps) {
+      const list = dependents.get(d);
+      if (list === undefined) dependents.set(d, [i.path]);
+      else list.push(i.path);
+    }
+  }
+  const queue = [...early];
+  while (queue.length > 0) {
+    for (const q of dependents.get(queue.pop() as string) ?? []) {
+      if (!early.has(q)) {
+        early.add(q);
+        queue.push(q);
       }
     }
   }
@@ -209,13 +279,15 @@ function topmostUnder(path: string, mounts: ReadonlySet<string>): string | undef
 /**
  * Removed node paths ordered so that a node comes after every removed node that depends on it (the graph refuses
  * to remove a node that still has dependents). Depth-first post-order over "removed dependents", roots in path
- * order, so the result is deterministic. Shared with baseline application.
+ * order (or in `roots` order: paths not among `removed` are skipped, and only paths in `roots` are output), so
+ * the result is deterministic. Shared with baseline application.
  */
-export function removalOrder(removed: readonly DiffNodeRemoved[]): string[] {
-  const paths = sorted(removed.map((r) => r.path));
+export function removalOrder(removed: readonly DiffNodeRemoved[], roots?: readonly string[]): string[] {
+  const paths = roots ?? sorted(removed.map((r) => r.path));
   const inSet = new Set(paths);
   const dependents = new Map<string, string[]>();
   for (const r of removed) {
+    if (!inSet.has(r.path)) continue;
     for (const d of r.deps) {
       if (!inSet.has(d)) continue;
       const list = dependents.get(d);

@@ -133,7 +133,7 @@ class SqliteStore implements SqliteBackend {
   private readonly deleteRowsArgs: Array<string | undefined> = new Array<undefined>(PUT_ROWS);
   private readonly rangeRowsStmt: Database.Statement<[string, string], [unknown, unknown]>;
   /** [k, length(v)], or [k, the SQL type] for a value that is not a BLOB. */
-  private readonly rangeSizesStmt: Database.Statement<[string, string], [unknown, unknown]>;
+  private readonly rangeSizesStmt: Database.Statement<[string, string, number], [unknown, unknown]>;
   private readonly getSizeStmt: Database.Statement<[string], unknown>;
   private readonly listAllStmt: Database.Statement<[], string>;
   private readonly listRangeStmt: Database.Statement<[string, string], string>;
@@ -179,7 +179,7 @@ class SqliteStore implements SqliteBackend {
     this.rangeRowsStmt = db.prepare<[string, string], [unknown, unknown]>(`SELECT k, v FROM ${TABLE} WHERE k >= ? AND k <= ? ORDER BY k`).raw();
     const size = "CASE typeof(v) WHEN 'blob' THEN length(v) ELSE typeof(v) END";
     this.rangeSizesStmt = db
-      .prepare<[string, string], [unknown, unknown]>(`SELECT k, ${size} FROM ${TABLE} WHERE k >= ? AND k <= ? ORDER BY k`)
+      .prepare<[string, string, number], [unknown, unknown]>(`SELECT k, ${size} FROM ${TABLE} WHERE k >= ? AND k <= ? ORDER BY k LIMIT ?`)
       .raw();
     this.getSizeStmt = db.prepare<[string], unknown>(`SELECT ${size} FROM ${TABLE} WHERE k = ?`).pluck();
     // Range scans on the primary key: literal prefixes (no LIKE wildcards, case-sensitive), BINARY order.
@@ -308,7 +308,7 @@ class SqliteStore implements SqliteBackend {
     assertKeyArray(keys);
     const range = keyRange(keys);
     if (range === undefined) return [];
-    const scanned = keys.length < SCAN_MIN_KEYS ? undefined : this.scan(keys, range, this.rangeSizesStmt);
+    const scanned = keys.length < SCAN_MIN_KEYS ? undefined : this.scanSizes(keys, range);
     return keys.map((key) => {
       let size: unknown;
       if (scanned !== undefined && (scanned.complete || scanned.found.has(key))) size = scanned.found.get(key);
@@ -324,6 +324,24 @@ class SqliteStore implements SqliteBackend {
       if (typeof size !== "number") throw corruptRow(this.path, key, `a value of SQL type ${String(size)}`);
       return size;
     });
+  }
+
+  /**
+   * `scan` for sizes: numbers, so the rows come in one call (`all`, ~0.5 µs a row less than stepping through them),
+   * at most as many as the scan would step through.
+   */
+  private scanSizes(keys: readonly string[], [low, high]: readonly [string, string]): { found: Map<string, unknown>; complete: boolean } {
+    const wanted = new Set(keys);
+    const limit = 2 * wanted.size + SCAN_SLACK;
+    let rows: Array<[unknown, unknown]>;
+    try {
+      rows = this.rangeSizesStmt.all(low, high, limit);
+    } catch (err) {
+      throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
+    }
+    const found = new Map<string, unknown>();
+    for (const [k, size] of rows) if (typeof k === "string" && wanted.has(k)) found.set(k, size);
+    return { found, complete: rows.length < limit || found.size === wanted.size };
   }
 
   /**

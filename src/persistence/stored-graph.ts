@@ -9,7 +9,8 @@
  *   the new baseline. So the baseline is read again at the end (and as soon as a listed frame vanished or a hole
  *   appears): if it moved, the read starts over, a bounded number of times (then StorageError `store-busy`).
  *   A source that can hold a point in time (a read-only handle's readConsistent) runs the whole read inside it;
- *   two handles hold two points in time, the WAL's taken first (see `tierSource` and `scanOnce`).
+ *   two handles hold two points in time, the WAL's taken first (see `tierSource` and `scanOnce`); a hole met inside
+ *   one is read again without it (`scan`).
  * Layer 4 (graph).
  */
 import { isRecord } from "../base/records.js";
@@ -785,13 +786,24 @@ interface ScanSink {
 }
 
 const MOVED = Symbol("baseline moved");
+/** A hole or a vanished frame seen inside a point in time, which may be another handle's later view (see `scan`). */
+const UNSURE = Symbol("hole inside a point in time");
 
 /** Runs one read after another until one sees a single point in time; returns the baseline it read. */
 async function scan(source: StoredGraphSource, name: string, opts: ReadStoredGraphOptions, sink: ScanSink): Promise<BaselineRead> {
   // Every reader of a stored graph comes here: a name shaped like another record's key reads that record.
   assertGraphName(name, `reading a graph from ${source.label}`);
-  if (source.consistent === undefined) return scanUntilStill(source, name, opts, sink, false);
-  return source.consistent(() => scanUntilStill(source, name, opts, sink, true));
+  // Outside a point in time no read is UNSURE.
+  const live = async (): Promise<BaselineRead> => (await scanUntilStill(source, name, opts, sink, false)) as BaselineRead;
+  if (source.consistent === undefined) return live();
+  const held = await source.consistent(() => scanUntilStill(source, name, opts, sink, true));
+  if (held !== UNSURE) return held;
+  // Inside it, the baseline is read at its handle's frozen time, which a hole cannot move. With two handles the WAL's
+  // listing may be later than it (a handle that holds no point in time: a SQLite store not in WAL mode reads live), so
+  // a hole may be a compaction the baseline's handle cannot see (a false wal-gap). The graph is read again without a
+  // point in time, where such a compaction moves the baseline (read over, a bounded number of times) and a true hole
+  // stays one.
+  return live();
 }
 
 async function scanUntilStill(
@@ -800,7 +812,7 @@ async function scanUntilStill(
   opts: ReadStoredGraphOptions,
   sink: ScanSink,
   walFirst: boolean,
-): Promise<BaselineRead> {
+): Promise<BaselineRead | typeof UNSURE> {
   for (let attempt = 1; ; attempt++) {
     const outcome = await scanOnce(source, name, opts, sink, walFirst);
     if (outcome !== MOVED) return outcome;
@@ -820,7 +832,7 @@ async function scanOnce(
   opts: ReadStoredGraphOptions,
   sink: ScanSink,
   walFirst: boolean,
-): Promise<BaselineRead | typeof MOVED> {
+): Promise<BaselineRead | typeof MOVED | typeof UNSURE> {
   // Inside a point in time the WAL is listed first: where the baseline is another handle's, its point in time is
   // then taken after the WAL's even on PostgreSQL (REPEATABLE READ starts at the first statement), and a newer
   // baseline over an older listing is one state: it covers every listed frame at or below its seq (baselines only
@@ -848,13 +860,14 @@ async function scanOnce(
   // Chunks after the first are asked for before the one before them is screened: an engine store's actor reads them
   // while this thread replays. One frame at a time (readAhead 1) reads nothing past a bad frame.
   for await (const reads of readFrameChunks(source, wanted, { readAhead: true })) {
-    if ((await screenChunk(reads)) === MOVED) return MOVED;
+    const screened = await screenChunk(reads);
+    if (screened !== undefined) return screened;
   }
   // Frames above a baseline never change; only a compaction deletes them, and it moves the baseline first. So an
   // unmoved baseline means every frame read belongs with it (also when the listing came back empty).
   return (await moved()) ? MOVED : base;
 
-  async function screenChunk(reads: readonly FrameRead[]): Promise<typeof MOVED | undefined> {
+  async function screenChunk(reads: readonly FrameRead[]): Promise<typeof MOVED | typeof UNSURE | undefined> {
     for (const read of reads) {
       if (read.seq <= floor) {
         // Covered by the baseline: gone by now is what compaction does to such frames, not damage.
@@ -863,7 +876,10 @@ async function scanOnce(
       }
       const gap = chain.gapBefore(read.seq);
       // A hole or a vanished frame is what a compaction committed mid-read looks like; a moved baseline says so.
-      if ((gap !== undefined || (!read.ok && read.absent)) && (await moved())) return MOVED;
+      if (gap !== undefined || (!read.ok && read.absent)) {
+        if (await moved()) return MOVED;
+        if (walFirst) return UNSURE; // inside a point in time: see `scan`
+      }
       if (gap !== undefined) sink.gap(gap);
       const screened = chain.screen(read);
       if ("frame" in screened) sink.frame(screened.frame, read);

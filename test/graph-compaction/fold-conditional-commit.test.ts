@@ -6,6 +6,8 @@
  * one, and the frames the writer acknowledged above it lay over a hole: restore failed with wal-gap.
  * The commit is now conditional in the backend (writeBatchIf: applied only while the baseline holds the bytes the
  * fold checked, in one step of the backend): the fold changes nothing (store-busy) and every acknowledgement holds.
+ * A fold in the store's actor (release / exclusive) whose batch is refused so decides again from the baseline read
+ * anew: the writer's newer baseline is kept and only the frames it covers are deleted.
  *
  * The writer's commit is placed in that window by a wrapper that runs it when the fold calls the backend's batch, ahead
  * of passing the call on to the real backend (SQLite and file: a second handle of the same store; memory and
@@ -116,6 +118,37 @@ describe.each<Kind>(["sqlite", "file", "memory", "postgres"])("inline compaction
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe("store-busy");
     expect(await storedFrameSeqs(writer)).toContain(acknowledged);
+    expect(await restoredSnapshot(inlinePair(writer))).toEqual(graph.snapshot());
+  });
+});
+
+describe("a fold in the store's actor (release / exclusive), a writer committing between its check and its commit", () => {
+  it("the refused batch is decided again: the writer's newer baseline is kept and the frames it covers deleted", async () => {
+    const { writer, fold } = await open("sqlite", "actor");
+    const graph = buildGraph();
+    const handle = attachSnapshotStorage(graph, [inlinePair(writer)], { compactEvery: Number.POSITIVE_INFINITY });
+    cleanups.push(() => handle.dispose());
+    const random = rng(0xacd);
+    for (let i = 0; i < 8; i++) randomWave(graph, random);
+    const folded = await handle.flush();
+    let rebaseline = 0;
+    let acknowledged = 0;
+    const result = await compactGraph(
+      {
+        backend: windowed(fold, async () => {
+          rebaseline = await handle.rebaseline();
+          randomWave(graph, random);
+          acknowledged = await handle.flush();
+        }),
+        release: () => undefined,
+        exclusive: async (step) => step(),
+      },
+      { graphName: GRAPH },
+    );
+    expect(rebaseline).toBeGreaterThan(folded);
+    expect(result).toMatchObject({ baselineSeq: rebaseline, previousBaselineSeq: rebaseline, foldedFrames: 0 });
+    expect(result.deletedFrames).toBeGreaterThan(0);
+    expect(await storedFrameSeqs(writer)).toEqual([acknowledged]);
     expect(await restoredSnapshot(inlinePair(writer))).toEqual(graph.snapshot());
   });
 });

@@ -199,9 +199,8 @@ class FileStore implements FileBackend {
         if (errnoCode(err) === "ENOENT") return undefined;
         throw asStorageError(err, `file backend stat failed at ${path}`, { dir: this.dir });
       }
-      // What read refuses is no value of any length (a FIFO, a device, a directory another program put there).
-      if (!stats.isFile()) throw notAFile(path, key, stats, this.dir);
-      return stats.size;
+      // Not a regular file (a FIFO, a device, a directory another program put there): read says what it is.
+      return stats.isFile() ? stats.size : this.read(key)?.byteLength;
     });
   }
 

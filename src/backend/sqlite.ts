@@ -93,6 +93,9 @@ function corruptRow(path: string, key: unknown, found: string): StorageError {
   );
 }
 
+/** sqlTypeOf's words for SQLite's typeof() of a value. */
+const SQL_TYPES: Readonly<Record<string, string>> = { text: "TEXT", integer: "a number", real: "a number", null: "NULL" };
+
 function sqlTypeOf(v: unknown): string {
   if (Buffer.isBuffer(v)) return "a BLOB";
   if (typeof v === "string") return "TEXT";
@@ -320,8 +323,8 @@ class SqliteStore implements SqliteBackend {
         }
       }
       if (size === undefined) return undefined;
-      // Not a BLOB (another program's row): read refuses it, so it has no size either.
-      if (typeof size !== "number") throw corruptRow(this.path, key, `a value of SQL type ${String(size)}`);
+      // Not a BLOB (another program's row): refused as read refuses it.
+      if (typeof size !== "number") throw corruptRow(this.path, key, `a value of type ${SQL_TYPES[size as string] ?? String(size)}`);
       return size;
     });
   }

@@ -77,6 +77,37 @@ describe("file backend: a key's file that is not a regular file", () => {
   });
 });
 
+describe("file backend: sizes agrees with read on entries that are not regular files", () => {
+  it.each([
+    ["a FIFO", (p: string) => execFileSync("mkfifo", [p]), { code: "corrupt-store", details: { key: "k", found: "a FIFO" } }],
+    ["a link to /dev/zero", (p: string) => symlinkSync("/dev/zero", p), { code: "corrupt-store", details: { key: "k", found: "a character device" } }],
+    ["a directory", (p: string) => mkdirSync(p), { code: "backend-error", details: { osCode: "EISDIR" } }],
+  ] as const)("%s: sizes throws what read throws (a stat, nothing blocks)", (_, make, expected) => {
+    const dir = storeWith(make);
+    const b = fileBackend(dir, { readOnly: true });
+    try {
+      expect(storageErrorOf(() => b.read("k"))).toMatchObject(expected);
+      expect(storageErrorOf(() => b.sizes(["ok", "k"]))).toMatchObject(expected);
+      expect(b.sizes(["ok", "missing"])).toEqual([3, undefined]);
+    } finally {
+      b.close();
+    }
+  });
+
+  it("a dangling symbolic link is a miss, a link to a file that file's size", () => {
+    const dir = storeWith((p) => symlinkSync(join(root, "nowhere"), p));
+    const outside = join(root, `outside-${n++}`);
+    writeFileSync(outside, "linked");
+    symlinkSync(outside, join(dir, "linked.bin"));
+    const b = fileBackend(dir, { readOnly: true });
+    try {
+      expect(b.sizes(["k", "linked", "ok"])).toEqual([undefined, 6, 3]);
+    } finally {
+      b.close();
+    }
+  });
+});
+
 describe("file backend: list agrees with read on entries that are not regular files", () => {
   it.each([
     ["a FIFO", (p: string) => execFileSync("mkfifo", [p])],

@@ -59,6 +59,20 @@ describe("sqliteBackend: foreign and corrupted rows", () => {
     c.close();
   });
 
+  it("tells sizes around foreign rows as read reads each: a bad value asked for is corrupt-store, one not asked for is no matter", () => {
+    const rows: Array<[unknown, unknown]> = [];
+    for (let i = 0; i < 20; i++) rows.push([`f/${String(i).padStart(2, "0")}`, Buffer.alloc(i)]);
+    rows.push(["f/05x", "not bytes"], ["f/07x", 7], [12, Buffer.from([9])], [Buffer.from("f/08x"), Buffer.from([9])]);
+    const b = sqliteBackend(storeWithRows(rows));
+    const good = Array.from({ length: 20 }, (_, i) => `f/${String(i).padStart(2, "0")}`);
+    // One scan of the range passes a TEXT value, an INTEGER value, an INTEGER key and a BLOB key.
+    expect(b.sizes(good)).toEqual(good.map((_, i) => i));
+    expect(storageErrorOf(() => b.sizes([...good, "f/05x"])).details).toMatchObject({ key: "f/05x", found: "a value of type TEXT" });
+    // Few keys: each alone.
+    expect(storageErrorOf(() => b.sizes(["f/06", "f/07x"])).details).toMatchObject({ key: "f/07x", found: "a value of type a number" });
+    b.close();
+  });
+
   it("refuses a BLOB key when listing, with corrupt-store naming it in hex", () => {
     const path = storeWithRows([
       [Buffer.from("blobkey"), Buffer.from([1])],

@@ -270,6 +270,21 @@ describe("a burst of big frames after small ones: no chunk of several frames hol
     await restoresBounded(s, s.backend);
   });
 
+  it("a backend whose sizes fail: asked once, then chunks are sized by the frames read last, and the restore goes on", async () => {
+    const s = await burstStore();
+    const { backend, answers } = measured(s.backend);
+    let asked = 0;
+    backend.sizes = () => {
+      asked++;
+      throw Object.assign(new Error("EIO: injected sizes failure"), { code: "EIO" });
+    };
+    const graph = buildGraph();
+    expect((await restoreSnapshot(graph, inlinePair(backend))).replayedFrames).toBe(SMALL + BIG);
+    expect(graph.snapshot()).toEqual(s.graph.snapshot());
+    expect(asked).toBe(1);
+    expect(answers.reduce((n, a) => n + a.keys, 0)).toBe(SMALL + BIG);
+  });
+
   it("restore through inline tiers on a file store and on a memory store", async () => {
     const files = fileBackend(tmp.path("files"));
     cleanups.push(() => files.close());

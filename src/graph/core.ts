@@ -41,6 +41,8 @@ export class GraphCore {
   /** Nodes touched in the current wave, or teardown paths, in first-touch order. */
   private touched: Array<GNode | string> = [];
   private topology: TopologyChange[] = [];
+  /** Nodes put in place by replaceState this wave: their dependents recompute at the close (seeds). */
+  private reseeded: GNode[] = [];
   private pending: GraphWave[] = [];
   private delivering = false;
 
@@ -163,6 +165,40 @@ export class GraphCore {
       this.undo.push(() => this.register(node));
       this.touched.push(path);
       this.topology.push({ op: "remove", path });
+    });
+  }
+
+  /**
+   * `remove` + `addState` at `path` with the dependents kept: a new state node takes the old node's place in
+   * the registry and in each dependent's deps (same id, so recompute order does not change), and the dependents
+   * recompute from its value at the wave close. Undo puts the old node and the old deps back.
+   */
+  replaceState(path: string, initial: unknown, meta: unknown): void {
+    const op = "replaceState";
+    this.assertWritable(op);
+    const old = this.node(path, op);
+    const value = initial === undefined ? undefined : toFrozenJson(initial, `${op} "${path}" initial value`);
+    const node = new GNode(old.id, path, "state", old.mount, [], undefined, this.checkMeta(meta, `${op} "${path}" meta`));
+    const dependents = [...old.dependents];
+    this.run(() => {
+      this.unregister(old);
+      this.register(node);
+      for (const d of dependents) swapDep(d, old, node);
+      this.undo.push(() => {
+        for (const d of dependents) swapDep(d, node, old);
+        this.unregister(node);
+        this.register(old);
+      });
+      this.touched.push(path);
+      this.topology.push({ op: "remove", path }, { op: "add", path });
+      this.touch(node, true);
+      node.createdStamp = ++this.stamp;
+      if (value !== undefined) {
+        node.value = value;
+        node.status = "settled";
+        node.writeStamp = node.createdStamp;
+      }
+      if (dependents.length > 0) this.reseeded.push(node);
     });
   }
 
@@ -321,9 +357,12 @@ export class GraphCore {
           seeds.push(t);
         }
       }
+      // A rolled-back replacement is no longer alive (undo unregistered it).
+      for (const n of this.reseeded) if (n.alive) seeds.push(n);
       propagate(seeds, forced, signals, epoch);
     } finally {
       this.busy = false;
+      this.reseeded.length = 0;
       this.touched.length = 0;
       this.undo.length = 0;
     }
@@ -435,4 +474,12 @@ function scopeWave(wave: GraphWave, prefix: string): GraphWave | undefined {
   for (const t of wave.topology) if (isInside(t.path, prefix)) topology.push({ op: t.op, path: relativeTo(t.path, prefix) });
   if (signals.length === 0 && topology.length === 0 && wave.cause === "user") return undefined;
   return makeWave(wave.seq, signals, topology, wave.cause);
+}
+
+/** Points `dependent`'s dep `from` at `to` (the deps array is the node's own; its length never changes). */
+function swapDep(dependent: GNode, from: GNode, to: GNode): void {
+  const deps = dependent.deps as GNode[];
+  for (let i = 0; i < deps.length; i++) if (deps[i] === from) deps[i] = to;
+  from.dependents.delete(dependent);
+  to.dependents.add(dependent);
 }

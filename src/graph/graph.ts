@@ -124,6 +124,10 @@ class GraphView implements ReactiveGraph {
     this.core.remove(this.key(path, "remove"));
   }
 
+  replaceState(path: string, initial?: JsonValue, meta?: Record<string, JsonValue>): void {
+    this.core.replaceState(this.key(path, "replaceState"), initial, meta);
+  }
+
   mount(path: string): void {
     this.rec("mount");
     this.core.mount(this.abs(path, "mount path"));

@@ -140,6 +140,14 @@ export interface Graph {
   addState(path: string, initial?: JsonValue, meta?: Record<string, JsonValue>): void;
   /** Removes a node that has no dependents (else TypeError). Signals `teardown`, topology `remove`. */
   remove(path: string): void;
+  /**
+   * Makes the existing node at `path` a new state node with this value and meta, in place: its dependents stay
+   * wired to it and recompute (a derived or effect node drops its own deps). What `remove` + `addState` would do
+   * if the dependents could wait: signals `teardown` then as `addState`, topology `remove` + `add`. TypeError for
+   * an unknown path. Optional: where a graph has it, restore replaces a node that has dependents (a state node
+   * given other meta while its dependents stayed); without it, restore keeps such a node as it was.
+   */
+  replaceState?(path: string, initial?: JsonValue, meta?: Record<string, JsonValue>): void;
   /** Mounts an empty subgraph; parent mounts must exist and the name must be free. */
   mount(path: string): void;
   /** Removes a mount with everything under it; TypeError if a node outside depends on a node inside. */
@@ -160,6 +168,7 @@ export type EffectFn = (...values: JsonValue[]) => void;
  */
 export interface ReactiveGraph extends Graph {
   inBatch(): boolean;
+  replaceState(path: string, initial?: JsonValue, meta?: Record<string, JsonValue>): void;
   state(name: string, initial?: JsonValue, opts?: NodeOptions): string;
   /**
    * Eager: computed at creation when every dep has a value, then once per wave in which a dep changed. A dep

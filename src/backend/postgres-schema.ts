@@ -8,7 +8,8 @@
  * - `<table>_version`  one row: the schema version, so a later release can migrate or refuse.
  * Keys and store names are `text COLLATE "C"` (byte order of UTF-8 = code point order, the backend contract) and
  * values `bytea`. Identifiers come from options and are validated, then quoted; everything else is a bound parameter.
- * docs/postgres.md describes the layout for operators.
+ * Tables found under these names are checked against this layout at every open, and another shape is refused
+ * (checkTables). docs/postgres.md describes the layout for operators.
  */
 import type { ClientBase } from "pg";
 import { StorageError } from "../errors.js";
@@ -180,6 +181,7 @@ export function statements(n: TableNames): Statements {
   };
 }
 
+/** What SHAPES (below) describe: the two change together. */
 function ddl(n: TableNames): string[] {
   return [
     `CREATE TABLE IF NOT EXISTS ${n.version} (id int PRIMARY KEY CHECK (id = 1), version int NOT NULL)`,
@@ -226,25 +228,225 @@ function checkVersion(version: number, n: TableNames): void {
   }
 }
 
+// ---- The shape of tables found under our names ----
+// `CREATE TABLE IF NOT EXISTS` keeps whatever table holds the name. One of another program (or made by hand without
+// COLLATE "C") broke the key/value contract silently: a case-insensitive key column let `key` overwrite `Key`, an
+// ICU collation listed keys out of code point order and outside their prefix, and a table of other columns got our
+// lease and version tables beside it (which then made it look like ours). So every open, read-only too, compares
+// what the catalog says with what ddl() creates before creating anything, and refuses another shape.
+
+type Role = "data" | "lease" | "version";
+
+interface ColumnShape {
+  /** As format_type() spells it. */
+  readonly type: string;
+  /** Compared byte by byte (`pg_catalog."C"`): keys and store names, whose order and equality the contract fixes. */
+  readonly byteOrder?: boolean;
+}
+
+interface TableShape {
+  readonly columns: ReadonlyMap<string, ColumnShape>;
+  readonly primaryKey: readonly string[];
+}
+
+const TEXT_C: ColumnShape = { type: "text", byteOrder: true };
+const TIMESTAMPTZ: ColumnShape = { type: "timestamp with time zone" };
+const SHAPES: Readonly<Record<Role, TableShape>> = {
+  data: { columns: new Map([["store", TEXT_C], ["k", TEXT_C], ["v", { type: "bytea" }]]), primaryKey: ["store", "k"] },
+  lease: {
+    columns: new Map([
+      ["store", TEXT_C],
+      ["holder", { type: "text" }],
+      ["epoch", { type: "bigint" }],
+      ["expires_at", TIMESTAMPTZ],
+      ["acquired_at", TIMESTAMPTZ],
+      ["changes", { type: "bigint" }],
+    ]),
+    primaryKey: ["store"],
+  },
+  version: { columns: new Map([["id", { type: "integer" }], ["version", { type: "integer" }]]), primaryKey: ["id"] },
+};
+/** pg_catalog."C", whose OID is fixed (pg_collation.dat) since PostgreSQL 9.1. */
+const C_COLLATION_OID = 950;
+
+interface FoundColumn {
+  readonly name: string;
+  readonly attnum: number;
+  /** As format_type() spells it. */
+  readonly type: string;
+  readonly notNull: boolean;
+  /** 0 for types without collation. */
+  readonly collationOid: number;
+  readonly collation: string | null;
+  readonly deterministic: boolean | null;
+}
+
+/** A unique index or an exclusion constraint. */
+interface FoundKey {
+  readonly name: string;
+  readonly primary: boolean;
+  /** attnums; 0 for an expression. */
+  readonly columns: readonly number[];
+  /** Columns before INCLUDE. */
+  readonly keyColumns: number;
+  readonly collations: readonly number[];
+}
+
+interface FoundTable {
+  readonly name: string;
+  /** pg_class.relkind: r plain table, p partitioned, v view, ... */
+  readonly kind: string;
+  readonly columns: readonly FoundColumn[];
+  readonly keys: readonly FoundKey[] | null;
+  readonly rules: boolean;
+  readonly inherits: boolean;
+}
+
+// One catalog query for the three names, whichever exist.
+// Kept to few joins: each open is a new connection, whose catalog caches start cold. Measured there: ~3 ms (the
+// version select ~0.6 ms); joining in the names of collations' schemas and of index columns took about twice that.
+const CATALOG = `SELECT c.relname::text AS name, c.relkind::text AS kind, c.relhasrules AS rules,
+    EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid) AS inherits,
+    (SELECT json_agg(json_build_object('name', a.attname, 'attnum', a.attnum,
+        'type', pg_catalog.format_type(a.atttypid, a.atttypmod), 'notNull', a.attnotnull,
+        'collationOid', a.attcollation::int8, 'collation', co.collname, 'deterministic', co.collisdeterministic)
+        ORDER BY a.attnum)
+      FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+    (SELECT json_agg(json_build_object('name', ic.relname, 'primary', x.indisprimary, 'keyColumns', x.indnkeyatts,
+        'columns', x.indkey::int2[], 'collations', x.indcollation::oid[]::int8[]))
+      FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
+      WHERE x.indrelid = c.oid AND (x.indisunique OR x.indisexclusion)) AS keys
+  FROM pg_catalog.pg_class c
+  WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1) AND c.relname = ANY($2::text[])`;
+
+function tableName(n: TableNames, role: Role): string {
+  return role === "data" ? n.table : `${n.table}_${role}`;
+}
+
+const KINDS: Readonly<Record<string, string>> = {
+  p: "a partitioned table",
+  v: "a view",
+  m: "a materialized view",
+  f: "a foreign table",
+  S: "a sequence",
+  i: "an index",
+  I: "an index",
+  c: "a composite type",
+  t: "a TOAST table",
+};
+
+function describeColumn(c: { name: string; type: string; collation?: string | null; notNull: boolean }): string {
+  const collate = c.collation !== undefined && c.collation !== null && c.type === "text" ? ` COLLATE ${JSON.stringify(c.collation)}` : "";
+  return `${c.name} ${c.type}${collate}${c.notNull ? " NOT NULL" : ""}`;
+}
+
+function expectedDefinition(shape: TableShape): string {
+  const columns = [...shape.columns].map(([name, s]) => describeColumn({ name, type: s.type, collation: s.byteOrder ? "C" : null, notNull: true }));
+  return `(${columns.join(", ")}, PRIMARY KEY (${shape.primaryKey.join(", ")}))`;
+}
+
+/** What differs between `t` and `shape`; empty when it is ours. */
+function differences(t: FoundTable, shape: TableShape): string[] {
+  const out: string[] = [];
+  if (t.kind !== "r") out.push(`it is ${KINDS[t.kind] ?? `a relation of kind ${t.kind}`}, not a plain table`);
+  const found = new Map(t.columns.map((c) => [c.name, c]));
+  let collations = true;
+  for (const [name, want] of shape.columns) {
+    const c = found.get(name);
+    if (c === undefined) {
+      out.push(`no column ${name}`);
+      continue;
+    }
+    const collation = JSON.stringify(c.collation ?? `oid ${c.collationOid}`);
+    if (c.type !== want.type) out.push(`column ${name} is ${c.type}, not ${want.type}`);
+    else if (want.byteOrder === true && c.collationOid !== C_COLLATION_OID) {
+      out.push(`column ${name} has collation ${collation}, not "C" (it must compare byte by byte)`);
+      collations = false;
+    } else if (c.deterministic === false) out.push(`column ${name} has a nondeterministic collation ${collation}`);
+    if (!c.notNull) out.push(`column ${name} allows NULL`);
+  }
+  for (const c of t.columns) if (!shape.columns.has(c.name)) out.push(`an extra column ${c.name} ${c.type}`);
+  const keys = t.keys ?? [];
+  const primary = keys.find((k) => k.primary);
+  const wanted = shape.primaryKey.join(", ");
+  if (primary === undefined) out.push(`no primary key (${wanted})`);
+  else {
+    const byNum = new Map(t.columns.map((c) => [c.attnum, c.name]));
+    const columns = primary.columns.map((n) => byNum.get(n) ?? "an expression").join(", ");
+    if (columns !== wanted || primary.keyColumns !== primary.columns.length) out.push(`its primary key is (${columns}), not (${wanted})`);
+    else if (collations && primary.collations.some((o) => o !== 0 && o !== C_COLLATION_OID)) {
+      out.push("its primary key does not compare byte by byte");
+    }
+  }
+  // Another unique index or an exclusion constraint refuses writes the contract accepts.
+  for (const k of keys) if (!k.primary) out.push(`a unique index or exclusion constraint ${k.name}`);
+  // A rule rewrites our statements (DO INSTEAD NOTHING drops writes); inheritance mixes other tables' rows into
+  // ours. Triggers are allowed: audit and trigger-based replication are common, and they rarely rewrite rows.
+  if (t.rules) out.push("rules");
+  if (t.inherits) out.push("inheritance");
+  return out;
+}
+
+function foreignSchema(n: TableNames, t: FoundTable, role: Role, diff: readonly string[]): StorageError {
+  return new StorageError(
+    "corrupt-store",
+    `table ${n.schema}.${t.name} is not the one graphrefly-storage creates (${diff.join("; ")}); expected ` +
+      `${expectedDefinition(SHAPES[role])}. Nothing was changed: move that table away, or give other schema or table options`,
+    { reason: "foreign-schema", schema: n.schema, table: t.name, found: t.columns.map(describeColumn).join(", ") },
+  );
+}
+
+/** The version table can be read: a later release's error about its own version beats our view of its shape. */
+function readsVersion(t: FoundTable): boolean {
+  const has = (name: string) => t.columns.some((c) => c.name === name && c.type === "integer");
+  return has("id") && has("version");
+}
+
 /**
- * Creates the tables on first use. Concurrent first opens (several machines starting at once) serialize on a
- * transaction-scoped advisory lock, since `CREATE TABLE IF NOT EXISTS` alone can still collide in the catalog.
- * Returns false when the tables do not exist and `create` is false (a read-only handle on an empty database).
+ * Checks the tables found under our names; throws StorageError("corrupt-store", details.reason "foreign-schema")
+ * for one of another shape, and the version error for tables of another version. True when all three exist and
+ * the version row is stored; false when some are missing (none yet, or a creation that did not finish).
+ */
+async function checkTables(client: ClientBase, n: TableNames): Promise<boolean> {
+  const roles: Role[] = ["version", "data", "lease"];
+  const r = await client.query<FoundTable>(CATALOG, [n.schema, roles.map((role) => tableName(n, role))]);
+  const byName = new Map(r.rows.map((t) => [t.name, { ...t, columns: t.columns ?? [] }]));
+  const version = byName.get(tableName(n, "version"));
+  let stored: number | undefined;
+  if (version !== undefined && readsVersion(version)) {
+    stored = await storedVersion(client, n);
+    if (stored !== undefined) checkVersion(stored, n);
+  }
+  for (const role of roles) {
+    const t = byName.get(tableName(n, role));
+    if (t === undefined) continue;
+    const diff = differences(t, SHAPES[role]);
+    if (diff.length > 0) throw foreignSchema(n, t, role, diff);
+  }
+  return byName.size === roles.length && stored !== undefined;
+}
+
+/**
+ * Creates the tables on first use, and completes a set of ours of which some are missing. Tables of our names but
+ * another shape are refused before anything is created (checkTables). Concurrent first opens (several machines
+ * starting at once) serialize on a transaction-scoped advisory lock, since `CREATE TABLE IF NOT EXISTS` alone can
+ * still collide in the catalog. Returns false when the tables do not all exist and `create` is false (a read-only
+ * handle on an empty database).
  */
 export async function ensureSchema(client: ClientBase, n: TableNames, create: boolean): Promise<boolean> {
-  const found = await storedVersion(client, n);
-  if (found !== undefined) {
-    checkVersion(found, n);
-    return true;
-  }
+  if (await checkTables(client, n)) return true;
   if (!create) return false;
   await client.query("BEGIN");
   try {
     await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`graphrefly-storage:${n.data}`]);
-    // CREATE SCHEMA needs the CREATE privilege on the database even when the schema exists: only when missing.
-    const schemaFound = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [n.schema]);
-    if (schemaFound.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(n.schema)}`);
-    for (const sql of ddl(n)) await client.query(sql);
+    // Again under the lock: what another opener created meanwhile is checked too.
+    if (!(await checkTables(client, n))) {
+      // CREATE SCHEMA needs the CREATE privilege on the database even when the schema exists: only when missing.
+      const schemaFound = await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [n.schema]);
+      if (schemaFound.rowCount === 0) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(n.schema)}`);
+      for (const sql of ddl(n)) await client.query(sql);
+    }
     await client.query("COMMIT");
   } catch (err) {
     await client.query("ROLLBACK").catch(() => undefined);

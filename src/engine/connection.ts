@@ -117,6 +117,9 @@ export class StoreConnection {
   private seenBeat = 0;
   private progressAt = 0;
   private beating = false;
+  /** Resolves when close gave up on this store (abandon): nothing waits on its hosting task any longer. */
+  private readonly abandoned: Promise<void>;
+  private resolveAbandoned!: () => void;
   threadId: number | undefined;
   /** shutdown() began: nothing more is taken (see `assertAlive`). */
   closing = false;
@@ -139,6 +142,7 @@ export class StoreConnection {
     private readonly heartbeatMs?: number,
   ) {
     this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key);
+    this.abandoned = new Promise<void>((r) => (this.resolveAbandoned = r));
     this.start();
   }
 
@@ -594,6 +598,7 @@ export class StoreConnection {
   /** Close gave up on this store (its deadline passed): it is lost for good (the pool's destroy ends its worker). */
   abandon(err: Error): void {
     this.closing = true;
+    this.resolveAbandoned(); // shutdown() stops waiting for the hosting task (its thread may be blocked)
     this.die(err);
   }
 
@@ -654,15 +659,23 @@ export class StoreConnection {
       if (err !== death) drainFailure = { error: err }; // a tier's drain failed; the actor ends anyway
       else if (err instanceof StorageError && err.code === "closed") {
         // The hosting task ended before the answer arrived (another port): its result says how the drain ended.
-        const result: unknown = await this.task.catch(() => undefined);
+        const result: unknown = await this.taskEnd();
         readTierErrors(result);
         if (isHostActorResult(result) && result.drainError !== undefined) throw deserializeError(result.drainError);
         return;
       } else throw err;
     }
-    readTierErrors(await this.task.catch(() => undefined)); // the hosting task returns once the actor released the store
+    readTierErrors(await this.taskEnd()); // the hosting task returns once the actor released the store
     this.die(this.shutDown()); // now, not a few ticks later: calls after close() resolved fail with closed
     if (drainFailure !== undefined) throw drainFailure.error;
+  }
+
+  /**
+   * The hosting task's result, or undefined once close gave up on the store: a thread blocked after the actor's
+   * answer never ends the task, and only the pool's destroy, after close's deadline, would (review s13a F3).
+   */
+  private taskEnd(): Promise<unknown> {
+    return Promise.race([this.task.catch(() => undefined), this.abandoned.then(() => undefined)]);
   }
 
   private shutDown(): StorageError {

@@ -131,8 +131,9 @@ export function applyChangeToGraph(graph: Graph, change: GraphChange): boolean {
 
 /**
  * Makes `path` a state node with the slice's meta and value. An existing node of another type or with other meta
- * is removed first; when `lenient`, a removal the graph refuses (the node still has dependents) is skipped and
- * only the value is written where possible.
+ * is replaced in place where the graph can (`replaceState`: its dependents stay), else removed first; when
+ * `lenient`, a removal the graph refuses (the node still has dependents) is skipped and only the value is written
+ * where possible.
  */
 function putStateNode(graph: Graph, path: string, slice: SnapshotNodeSlice, lenient: boolean): void {
   const value = sliceValue(slice);
@@ -141,6 +142,10 @@ function putStateNode(graph: Graph, path: string, slice: SnapshotNodeSlice, leni
     const current = graph.describeNode(path);
     if (kind === "state" && current !== undefined && jsonEqual(current.meta, slice.meta)) {
       writeValue(graph, path, current, value);
+      return;
+    }
+    if (typeof graph.replaceState === "function") {
+      graph.replaceState(path, value, slice.meta);
       return;
     }
     try {
@@ -164,21 +169,26 @@ function writeValue(graph: Graph, path: string, current: SnapshotNodeSlice, valu
 /**
  * Makes a live graph match a baseline, inside the caller's batch (docs/graph-model.md §6 items 3–5): nodes and mounts the
  * baseline lacks are removed (dependents first; a node whose dependents stay is kept), missing mounts are created
- * (parents first), state slices become state nodes with their meta and value (sentinel → invalidated). Derived
- * and effect slices are left to the code that built the graph: their values recompute. O(graph).
+ * (parents first), state slices become state nodes with their meta and value (sentinel → invalidated; a node of
+ * another type or meta replaced in place where the graph can, so its dependents stay). Derived and effect slices
+ * are left to the code that built the graph: their values recompute. O(graph).
  */
 export function applyBaselineToGraph(graph: Graph, snapshot: GraphPersistSnapshot): void {
   const nodes = snapshot.nodes;
   const has = (p: string): boolean => Object.prototype.hasOwnProperty.call(nodes, p);
   // Nodes the baseline lacks, and nodes it has as state nodes of another type or meta (replaced later), leave
   // together, dependents first: a replaced derived node may be the last dependent of a node the baseline lacks.
+  // A graph that replaces in place does so first: a replaced node keeps its dependents and drops its own deps, so
+  // the nodes it depended on can leave.
+  const inPlace = typeof graph.replaceState === "function";
   const leaving: DiffNodeRemoved[] = [];
   for (const p of graph.paths()) {
     const current = graph.describeNode(p);
     if (current === undefined) continue;
     const slice = has(p) ? (nodes[p] as SnapshotNodeSlice) : undefined;
     const replaced = slice?.type === "state" && (current.type !== "state" || !jsonEqual(current.meta, slice.meta));
-    if (slice === undefined || replaced) leaving.push({ path: p, deps: current.deps });
+    if (replaced && inPlace) putStateNode(graph, p, slice, false);
+    else if (slice === undefined || replaced) leaving.push({ path: p, deps: current.deps });
   }
   for (const p of removalOrder(leaving)) {
     try {

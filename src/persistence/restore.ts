@@ -9,7 +9,8 @@ import { RestoreError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { isLifecycle, REPLAY_ORDER, type Lifecycle, type WALFrame } from "../wal/frame.js";
 import { applyBaselineToGraph, applyChangeToGraph, graphChangeOf, lastSpecSeqByPath, nodePathOf } from "./apply.js";
-import type { GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
+import { WalFolder } from "./fold.js";
+import type { GraphChange, GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
 import { readStoredGraph, tierSource } from "./stored-graph.js";
 import type { Graph } from "../graph/types.js";
 import { handled } from "../base/promises.js";
@@ -94,29 +95,44 @@ export function replayFrames(
   return { replayedFrames: replayed, finalSeq, phases, appliedFrames: applied, ignoredFrames: replayed - applied };
 }
 
-/** One lifecycle's frames in one batch; returns how many changed the graph. A throw rolls the batch back. */
+/**
+ * One lifecycle's frames in one batch; returns how many changed the graph. A throw rolls the batch back.
+ * A spec phase is replayed frame by frame unless that cannot give the live graph, in which case the graph is
+ * reconciled with the phase's net result (reconcileSpec): when a removal's path is added or mounted again later
+ * in the phase.
+ */
 function runPhase(
   graph: Graph,
   lifecycle: Lifecycle,
   frames: readonly WALFrame[],
   lastSpec: ReadonlyMap<string, number>,
 ): number {
-  let applied = 0;
-  let at = 0;
-  try {
-    graph.batch(() => {
-      for (const f of frames) {
-        at = f.frame_seq;
-        const change = graphChangeOf(f);
-        if (change === undefined) continue;
-        if (lifecycle === "data") {
-          const path = nodePathOf(change);
-          // Later frame wins: a spec frame after this data frame already carries the node's state.
-          if (path !== undefined && (lastSpec.get(path) ?? -1) > f.frame_seq) continue;
-        }
-        if (applyChangeToGraph(graph, change)) applied++;
+  const changes = frames.map(graphChangeOf);
+  if (lifecycle === "spec" && reAdds(changes)) return phase(graph, lifecycle, frames, () => reconcileSpec(graph, frames));
+  const oneByOne = (at: (seq: number) => void): number => {
+    let applied = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i] as WALFrame;
+      at(f.frame_seq);
+      const change = changes[i];
+      if (change === undefined) continue;
+      if (lifecycle === "data") {
+        const path = nodePathOf(change);
+        // Later frame wins: a spec frame after this data frame already carries the node's state.
+        if (path !== undefined && (lastSpec.get(path) ?? -1) > f.frame_seq) continue;
       }
-    });
+      if (applyChangeToGraph(graph, change)) applied++;
+    }
+    return applied;
+  };
+  return phase(graph, lifecycle, frames, oneByOne);
+}
+
+/** Runs `apply` in one batch; a throw is rolled back and reported as RestoreError `phase-failed` (with its frame). */
+function phase(graph: Graph, lifecycle: Lifecycle, frames: readonly WALFrame[], apply: (at: (seq: number) => void) => number): number {
+  let at = frames.length > 0 ? (frames[0] as WALFrame).frame_seq : 0;
+  try {
+    return graph.batch(() => apply((seq) => (at = seq)));
   } catch (err) {
     throw new RestoreError(
       "phase-failed",
@@ -125,7 +141,40 @@ function runPhase(
       err,
     );
   }
-  return applied;
+}
+
+/**
+ * True when a removed node's or mount's path is added or mounted again later among `changes`: replayed one by
+ * one, the removal would drop what the code built there (a derived node, a mount's derived nodes) or cut
+ * dependents that stayed (a state node re-added with other meta), which the re-add cannot bring back.
+ */
+function reAdds(changes: ReadonlyArray<GraphChange | undefined>): boolean {
+  const removed = new Set<string>();
+  for (const c of changes) {
+    if (c === undefined) continue;
+    if (c.kind === "graph.remove") removed.add(c.nodeId);
+    else if (c.kind === "graph.unmount") removed.add(c.path);
+    else if ((c.kind === "graph.add" && removed.has(c.nodeId)) || (c.kind === "graph.mount" && removed.has(c.path))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * A spec phase as its net result: the graph's snapshot folded with the frames (the fold compaction runs, so the
+ * result is the one a compacted store restores), then applied as a baseline is (applyBaselineToGraph): nodes and
+ * mounts it lacks removed dependents first, state nodes put in place (replaced in place where the graph can, so
+ * their dependents stay), computed nodes left to the code. O(graph); returns the frames the fold applied.
+ */
+function reconcileSpec(graph: Graph, frames: readonly WALFrame[]): number {
+  const snapshot = graph.snapshot();
+  const base: GraphCheckpointRecord = { name: snapshot.name, mode: "full", snapshot, seq: 0, timestamp_ns: 0, format_version: 1 };
+  const folder = new WalFolder(base, snapshot);
+  for (const f of frames) folder.add(f);
+  const net = folder.result();
+  applyBaselineToGraph(graph, net.snapshot);
+  return net.appliedFrames;
 }
 
 function checkOptions(

@@ -83,6 +83,11 @@ export class StoreBacklog {
     return done;
   }
 
+  /** Someone waits in drained(): the watchdog counts it as an answer due (connection.ts stalled). */
+  get waiting(): boolean {
+    return this.waiters.length > 0;
+  }
+
   get pendingEntries(): number {
     return this.postedEntries - this.counters.get("settledEntries");
   }

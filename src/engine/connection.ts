@@ -113,10 +113,16 @@ export class StoreConnection {
   private readonly flushesLost = new Set<TierRecord>();
   /** A new actor waits for this (the old worker's termination: piscina must not hand the new task to the dying thread). */
   private restartGate: Promise<unknown> = Promise.resolve();
-  /** The watchdog's view: the heartbeat last seen, when it last moved, and whether this actor's worker beat yet. */
+  /**
+   * The watchdog's view: the heartbeat last seen, when it last moved or nothing was due (`progressAt`), when it last
+   * moved (`beatAt`), and whether this actor's worker beat yet.
+   */
   private seenBeat = 0;
   private progressAt = 0;
+  private beatAt = 0;
   private beating = false;
+  /** When the current actor's task was handed to the pool (Infinity while its restart gate is closed). */
+  private startedAt = Number.POSITIVE_INFINITY;
   /** Resolves when close gave up on this store (abandon): nothing waits on its hosting task any longer. */
   private readonly abandoned: Promise<void>;
   private resolveAbandoned!: () => void;
@@ -157,6 +163,7 @@ export class StoreConnection {
     this.seenBeat = this.counters.get("heartbeat");
     this.progressAt = Date.now();
     this.beating = false;
+    this.startedAt = Number.POSITIVE_INFINITY;
     this.death = new Promise<never>((_, reject) => (this.rejectDeath = reject));
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
@@ -173,7 +180,14 @@ export class StoreConnection {
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
     this.counters.set("failingTiers", 0); // a gauge of the actor now running: a lost one's failing tiers are not its own
     const run = { port: port2, options: { ...this.options, counters: this.counters.buffer }, heartbeatMs: this.heartbeatMs };
-    const task = this.restartGate.then(() => this.pool.run(run, { transferList: [port2] }) as Promise<unknown>);
+    const gate = this.restartGate;
+    const task = gate.then(() => {
+      if (epoch === this.epoch) {
+        this.startedAt = Date.now();
+        this.progressAt = this.startedAt; // the watchdog's startup grace counts from here
+      }
+      return this.pool.run(run, { transferList: [port2] }) as Promise<unknown>;
+    });
     this.task = task;
     this.isReady = false;
     const ready = this.call(() => this.remote.ready()).then(
@@ -567,21 +581,48 @@ export class StoreConnection {
 
   /**
    * The watchdog's question: answers are due and the worker's heartbeat has not moved for `boundMs` (for a new
-   * worker that never beat yet, at least STARTUP_GRACE_MS). Reads one shared counter: no message, no timer.
+   * worker that never beat yet, at least STARTUP_GRACE_MS). Answers are due while a call waits, and also while
+   * posted writes are not settled or drained() has waiters: writes are posted without an answer, and a producer
+   * waiting for room waits on the actor as a caller does (review s13a F1). An idle actor holding debounced writes
+   * is no stall: its heartbeat timer beats. Reads shared counters: no message, no timer. Called every round.
    */
   stalled(now: number, boundMs: number): boolean {
-    if (this.outstanding === 0 || !this.alive) {
-      this.progressAt = now;
-      return false;
-    }
-    const beat = this.counters.get("heartbeat");
-    if (beat !== this.seenBeat) {
-      this.seenBeat = beat;
-      this.beating = true;
-      this.progressAt = now;
-      return false;
-    }
+    this.watchBeat(now);
+    if (!this.due(now)) return false;
     return now - this.progressAt >= (this.beating ? boundMs : Math.max(boundMs, STARTUP_GRACE_MS));
+  }
+
+  /**
+   * Answers are due and the actor's task, handed to the pool `boundMs` ago, has not begun (no heartbeat yet): it
+   * may be queued on a thread whose event loop is blocked (piscina hands tasks to a blocked worker too). Call after
+   * stalled() in a round.
+   */
+  waitingToStart(now: number, boundMs: number): boolean {
+    return !this.beating && this.due(now) && now - this.progressAt >= boundMs;
+  }
+
+  /** This actor's worker beat before and has not for `boundMs`: its thread's event loop stands still. */
+  quiet(now: number, boundMs: number): boolean {
+    return this.alive && this.beating && now - this.beatAt >= boundMs;
+  }
+
+  private watchBeat(now: number): void {
+    const beat = this.counters.get("heartbeat");
+    if (beat === this.seenBeat) return;
+    this.seenBeat = beat;
+    this.beating = true;
+    this.beatAt = now;
+    this.progressAt = now;
+  }
+
+  /** Whether the watchdog waits on this actor now (else the wait restarts: `progressAt`). */
+  private due(now: number): boolean {
+    const due =
+      this.alive &&
+      now >= this.startedAt && // a restart delay or the old worker's termination: nothing runs yet
+      (this.outstanding > 0 || this.backlog.waiting || this.backlog.pendingBytes > 0);
+    if (!due) this.progressAt = now;
+    return due;
   }
 
   /** The worker thread of the current actor, known from its start (before it answered anything); undefined if none yet. */

@@ -194,7 +194,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   const connections = new Map<string, StoreConnection>();
   let closed = false;
   let closing: Promise<void> | undefined;
-  const stopWatchdog = startWatchdog(watchdogMs, () => connections.values(), (stalled) => {
+  const stopWatchdog = startWatchdog(watchdogMs, () => connections.values(), (stalled, waiting, now) => {
     for (const conn of stalled) {
       if (!conn.alive) continue; // lost with a store of its thread earlier in this round
       const thread = conn.thread;
@@ -202,14 +202,32 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
       const terminated = pool.threads.find((w) => w.threadId === thread)?.terminate() ?? Promise.resolve();
       conn.lose(unresponsive(conn.key, `made no progress for ${watchdogMs} ms`), terminated);
       if (thread === undefined) continue; // its task never started: no other store shares a thread with it
-      // The other stores on that thread are stuck too, and end with it.
-      for (const other of connections.values()) {
-        if (other !== conn && other.alive && other.thread === thread) {
-          other.lose(unresponsive(other.key, `shared a worker with store ${conn.key}, which made no progress for ${watchdogMs} ms`), terminated);
-        }
-      }
+      loseThread(thread, terminated, `shared a worker with store ${conn.key}, which made no progress for ${watchdogMs} ms`);
+    }
+    if (waiting.length === 0) return;
+    // A store's task not begun after a bound while a thread's event loop stood still as long (every store on it
+    // quiet, none due: the stall check did not see it): the task is queued on that blocked thread, as is every
+    // later store piscina places there. The thread is terminated; piscina fails the tasks queued on it, so those
+    // stores hear worker-crashed and reopen on a fresh thread at their next operation (review s13a F1).
+    const byThread = new Map<number, boolean>();
+    for (const conn of connections.values()) {
+      const thread = conn.thread;
+      if (thread === undefined || !conn.alive) continue;
+      byThread.set(thread, (byThread.get(thread) ?? true) && conn.quiet(now, watchdogMs));
+    }
+    for (const [thread, hung] of byThread) {
+      if (!hung) continue;
+      const terminated = pool.threads.find((w) => w.threadId === thread)?.terminate() ?? Promise.resolve();
+      loseThread(thread, terminated, `made no progress for ${watchdogMs} ms while store ${waiting[0]!.key} waited to start on its worker`);
     }
   });
+
+  /** Every living store on `thread` (being terminated) is lost with it; each reopens at its next operation. */
+  function loseThread(thread: number, terminated: Promise<unknown>, why: string): void {
+    for (const conn of connections.values()) {
+      if (conn.alive && conn.thread === thread) conn.lose(unresponsive(conn.key, why), terminated);
+    }
+  }
 
   function report(err: Error, store: StoreSpec | undefined, tier?: string): void {
     try {

@@ -6,6 +6,8 @@
 export interface Watched {
   /** True when answers are due and no heartbeat came for `boundMs` (see StoreConnection.stalled). */
   stalled(now: number, boundMs: number): boolean;
+  /** True when answers are due and its task has not begun for `boundMs` (see StoreConnection.waitingToStart). */
+  waitingToStart(now: number, boundMs: number): boolean;
 }
 
 export const DEFAULT_WATCHDOG_MS = 30_000;
@@ -18,14 +20,23 @@ export function validateBound(name: string, v: unknown): number | undefined {
   return v;
 }
 
-export function startWatchdog<T extends Watched>(boundMs: number, watched: () => Iterable<T>, onStall: (stalled: T[]) => void): () => void {
+/** `onStall(stalled, waiting, now)`: the watched that stalled, and the others whose task has not begun (a blocked thread's queue). */
+export function startWatchdog<T extends Watched>(
+  boundMs: number,
+  watched: () => Iterable<T>,
+  onStall: (stalled: T[], waiting: T[], now: number) => void,
+): () => void {
   if (!Number.isFinite(boundMs)) return () => undefined;
   // Checked four times per bound: a stall is seen between 1 and 1.25 bounds after the last sign of life.
   const timer = setInterval(() => {
     const now = Date.now();
     const stalled: T[] = [];
-    for (const w of watched()) if (w.stalled(now, boundMs)) stalled.push(w);
-    if (stalled.length > 0) onStall(stalled);
+    const waiting: T[] = [];
+    for (const w of watched()) {
+      if (w.stalled(now, boundMs)) stalled.push(w);
+      else if (w.waitingToStart(now, boundMs)) waiting.push(w);
+    }
+    if (stalled.length > 0 || waiting.length > 0) onStall(stalled, waiting, now);
   }, Math.max(10, Math.floor(boundMs / 4)));
   timer.unref();
   return () => clearInterval(timer);

@@ -37,6 +37,7 @@ export class ActorStats {
     core.flushObserver = (ms) => this.#flushed(ms);
     core.attemptObserver = (ok, failingChanged) => this.#attempted(ok, failingChanged, tier);
     core.writeObserver = (batch) => {
+      this.progressed(); // a commit is progress, however long the run of messages it is part of
       let bytes = 0;
       for (const op of batch) if (op.op === "put") bytes += op.value.byteLength;
       this.#counters.add("bytesWritten", bytes);

@@ -204,6 +204,9 @@ export class StoreActor implements ActorApi {
     // A new message's writes were made after the main thread heard every notice sent so far: their refusals must be
     // heard afresh, even within the turn that sent an earlier notice of unknown keys (review s12g).
     this.refusalsSent.clear();
+    // A message taken is progress: a backlog of queued messages runs before any timer (§3.28), so the event loop's
+    // heartbeat alone would stand still for all of it and the watchdog take a busy worker for a hung one (s13a F4).
+    this.stats.progressed();
     const settled: Promise<OpResult>[] = [];
     const errors: ApplyResult["errors"] = [];
     for (let at = 0; at < ops.length; at++) {

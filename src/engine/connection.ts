@@ -66,6 +66,16 @@ interface TierRecord {
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
 const STARTUP_GRACE_MS = 30_000;
 
+/**
+ * Revival backoff (docs/design.md §3.30): an actor that dies within HEALTHY_LIFETIME_MS of its start died young; the
+ * next one starts RESTART_DELAY_MIN_MS after the death, doubling with each young death in a row up to
+ * RESTART_DELAY_MAX_MS. A store whose worker dies at every write (a value that crashes it) then costs a thread start
+ * every 10 s, not one per retry.
+ */
+const HEALTHY_LIFETIME_MS = 10_000;
+const RESTART_DELAY_MIN_MS = 100;
+const RESTART_DELAY_MAX_MS = 10_000;
+
 export interface ConnectionHooks {
   onError(err: Error, context: { store: StoreSpec; tier?: string }): void;
   /** The actor is gone (shut down or crashed): the engine forgets this connection. */
@@ -123,6 +133,11 @@ export class StoreConnection {
   private beating = false;
   /** When the current actor's task was handed to the pool (Infinity while its restart gate is closed). */
   private startedAt = Number.POSITIVE_INFINITY;
+  /** Actors of this store that died young in a row (see HEALTHY_LIFETIME_MS), and when the last one died. */
+  private youngDeaths = 0;
+  private diedAt = 0;
+  /** Ends the current restart delay now (close must not wait for it); undefined when none runs. */
+  private endDelay: (() => void) | undefined;
   /** Resolves when close gave up on this store (abandon): nothing waits on its hosting task any longer. */
   private readonly abandoned: Promise<void>;
   private resolveAbandoned!: () => void;
@@ -180,7 +195,8 @@ export class StoreConnection {
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
     this.counters.set("failingTiers", 0); // a gauge of the actor now running: a lost one's failing tiers are not its own
     const run = { port: port2, options: { ...this.options, counters: this.counters.buffer }, heartbeatMs: this.heartbeatMs };
-    const gate = this.restartGate;
+    const wait = this.youngDeaths > 0 ? this.diedAt + restartDelay(this.youngDeaths) - Date.now() : 0;
+    const gate = wait > 0 ? Promise.all([this.restartGate, this.delay(wait)]) : this.restartGate;
     const task = gate.then(() => {
       if (epoch === this.epoch) {
         this.startedAt = Date.now();
@@ -224,6 +240,22 @@ export class StoreConnection {
         ),
     );
     void this.call(() => this.remote.setEventSink(proxy((e: ActorEvent) => this.onEvent(e)))).catch(() => undefined);
+  }
+
+  /**
+   * Resolves after `ms`, or at once when shutdown() or abandon() ends the delay. Not unref'd: the engine keeps the
+   * process alive until close(), as the actor's task would (writes made meanwhile wait for it).
+   */
+  private delay(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.endDelay === done) this.endDelay = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.endDelay = done;
+    });
   }
 
   /** Settles once the actor answered ready() (its thread is then known), whether or not it opened. */
@@ -639,6 +671,7 @@ export class StoreConnection {
   /** Close gave up on this store (its deadline passed): it is lost for good (the pool's destroy ends its worker). */
   abandon(err: Error): void {
     this.closing = true;
+    this.endDelay?.();
     this.resolveAbandoned(); // shutdown() stops waiting for the hosting task (its thread may be blocked)
     this.die(err);
   }
@@ -677,6 +710,7 @@ export class StoreConnection {
   private async shutdownOnce(): Promise<void> {
     if (this.finalError) return;
     this.closing = true;
+    this.endDelay?.(); // a revival waiting out its backoff starts now: the drain must not wait for it
     if (this.deathError) {
       // The actor was lost and not replaced: nothing waits in a worker, but lost writes must still be heard.
       this.finalError = this.shutDown();
@@ -784,6 +818,9 @@ export class StoreConnection {
       this.hooks.onGone(this);
       return;
     }
+    // A young death delays the next actor's start (see HEALTHY_LIFETIME_MS); one that died before it started is young.
+    this.diedAt = Date.now();
+    this.youngDeaths = this.diedAt - this.startedAt < HEALTHY_LIFETIME_MS ? this.youngDeaths + 1 : 0;
     // Writes lost with this actor: those not covered by a flush, and those a flush in flight covered (its caller
     // hears the crash; other writers of the tier must too). Also when an earlier loss is still unreported (an
     // actor revived meanwhile could not open): these writes are lost as well.
@@ -802,6 +839,11 @@ export class StoreConnection {
       this.hooks.onError(err, { store: this.store });
     }
   }
+}
+
+/** The delay before the next actor of a store whose last `youngDeaths` actors died young. */
+function restartDelay(youngDeaths: number): number {
+  return Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_MIN_MS * 2 ** Math.min(youngDeaths - 1, 20));
 }
 
 /** Microseconds in the counters, milliseconds in stats (0: no flush yet). */

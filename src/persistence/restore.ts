@@ -10,6 +10,7 @@ import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { isLifecycle, REPLAY_ORDER, type Lifecycle, type WALFrame } from "../wal/frame.js";
 import { applyBaselineToGraph, applyChangeToGraph, graphChangeOf, lastSpecSeqByPath, nodePathOf } from "./apply.js";
 import { WalFolder } from "./fold.js";
+import { isInside, parentPath } from "../graph/paths.js";
 import type { GraphChange, GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
 import { readStoredGraph, tierSource } from "./stored-graph.js";
 import type { Graph } from "../graph/types.js";
@@ -99,7 +100,8 @@ export function replayFrames(
  * One lifecycle's frames in one batch; returns how many changed the graph. A throw rolls the batch back.
  * A spec phase is replayed frame by frame unless that cannot give the live graph, in which case the graph is
  * reconciled with the phase's net result (reconcileSpec): when a removal's path is added or mounted again later
- * in the phase.
+ * in the phase, or when the graph refuses a removal (frames in an order that does not replay). Either way only
+ * when no other change of the phase is one the graph refuses (onlyOrderRefused).
  */
 function runPhase(
   graph: Graph,
@@ -108,13 +110,17 @@ function runPhase(
   lastSpec: ReadonlyMap<string, number>,
 ): number {
   const changes = frames.map(graphChangeOf);
-  if (lifecycle === "spec" && reAdds(changes)) return phase(graph, lifecycle, frames, () => reconcileSpec(graph, frames));
+  // A phase with a change the graph refuses outright replays one by one, to fail at that frame.
+  if (lifecycle === "spec" && reAdds(changes) && onlyOrderRefused(graph, changes)) {
+    return phase(graph, lifecycle, frames, () => reconcileSpec(graph, frames));
+  }
+  let current: GraphChange | undefined;
   const oneByOne = (at: (seq: number) => void): number => {
     let applied = 0;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i] as WALFrame;
       at(f.frame_seq);
-      const change = changes[i];
+      const change = (current = changes[i]);
       if (change === undefined) continue;
       if (lifecycle === "data") {
         const path = nodePathOf(change);
@@ -125,7 +131,23 @@ function runPhase(
     }
     return applied;
   };
-  return phase(graph, lifecycle, frames, oneByOne);
+  if (lifecycle !== "spec") return phase(graph, lifecycle, frames, oneByOne);
+  try {
+    return phase(graph, lifecycle, frames, oneByOne);
+  } catch (err) {
+    // The graph refused a removal (a remove or unmount only throws while something depends on what goes): frames
+    // an older version wrote in an order that does not replay (dependents first was not always kept). Their net
+    // result may still apply. Any other refusal, or a net result that does not apply either, is reported as is.
+    const removal = current?.kind === "graph.remove" || current?.kind === "graph.unmount";
+    if (!removal || !(err instanceof RestoreError && err.cause instanceof TypeError) || !onlyOrderRefused(graph, changes)) {
+      throw err;
+    }
+    try {
+      return phase(graph, lifecycle, frames, () => reconcileSpec(graph, frames));
+    } catch {
+      throw err;
+    }
+  }
 }
 
 /** Runs `apply` in one batch; a throw is rolled back and reported as RestoreError `phase-failed` (with its frame). */
@@ -159,6 +181,44 @@ function reAdds(changes: ReadonlyArray<GraphChange | undefined>): boolean {
     }
   }
   return false;
+}
+
+/**
+ * True when the graph would take every change of a spec phase but for removals refused for their dependents: the
+ * paths alone are followed (nodes and mounts, as the live graph has them), and an add or a mount the graph refuses
+ * (its parent mount missing, the path taken by the other kind) makes it false. Such a phase is badly ordered, not
+ * bad. O(graph + changes × mounts).
+ */
+function onlyOrderRefused(graph: Graph, changes: ReadonlyArray<GraphChange | undefined>): boolean {
+  const nodes = new Set(graph.paths());
+  const mounts = new Set(graph.mounts());
+  const parentOk = (p: string): boolean => parentPath(p) === "" || mounts.has(parentPath(p));
+  for (const c of changes) {
+    if (c === undefined) continue;
+    switch (c.kind) {
+      case "graph.add":
+        if (c.slice?.type !== "state") break; // replay skips it
+        if (mounts.has(c.nodeId) || !parentOk(c.nodeId)) return false;
+        nodes.add(c.nodeId);
+        break;
+      case "graph.mount":
+        if (mounts.has(c.path)) break;
+        if (nodes.has(c.path) || !parentOk(c.path)) return false;
+        mounts.add(c.path);
+        break;
+      case "graph.remove":
+        nodes.delete(c.nodeId);
+        break;
+      case "graph.unmount":
+        if (!mounts.delete(c.path)) break;
+        for (const m of mounts) if (isInside(m, c.path)) mounts.delete(m);
+        for (const n of nodes) if (isInside(n, c.path)) nodes.delete(n);
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
 }
 
 /**

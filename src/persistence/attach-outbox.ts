@@ -56,6 +56,20 @@ export type OutboxItem =
  */
 export type Reclaim = "all" | "stale" | "none";
 
+/**
+ * The pairs of one attach that share a WAL tier (docs/design.md §3.7): their frames go under the same keys, so they
+ * are one sequence of seqs. Every member submits the same items in the same order and numbers them alike, which
+ * holds only if they start at one seq (the bootstrap reads for them all: the WAL's highest frame key and every
+ * member's stored baseline), no member skips what the others number (a stop stops them all) and a rebaseline resumes
+ * them all at one seq. A frame leaves no member before every member's own baseline below it is durable: the frame
+ * is in each member's store, and above a missing own baseline it would be a hole in that member's changes.
+ */
+export class WalGroup {
+  readonly members: AttachOutbox[] = [];
+  /** The group's seq bootstrap while one is in flight (members bootstrapping at once share it). */
+  bootstrap: Promise<number> | undefined;
+}
+
 export class AttachOutbox {
   /** Last seq handed to a tier (after a stop: the highest seq ever numbered, so a rebaseline goes above it). */
   #seq = 0;
@@ -147,6 +161,10 @@ export class AttachOutbox {
   readonly #checks = new Map<"wal" | "snapshot", UnknownLossCheck>();
   /** The highest seq handed out before the last rebaseline: frames up to it are dead (deleted at the stop). */
   #resumedAbove = 0;
+  /** The pairs sharing this pair's WAL tier in its attach, this one included (undefined: the WAL is its own). */
+  readonly #group: WalGroup | undefined;
+  /** Seq of the last own baseline this pair saved (a frame above it in another member of the group waits for it). */
+  #gatedAt = 0;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -159,7 +177,10 @@ export class AttachOutbox {
     private readonly report: (err: unknown) => void,
     first: OutboxItem,
     private readonly reclaim: Reclaim,
+    group?: WalGroup,
   ) {
+    this.#group = group;
+    group?.members.push(this);
     this.#seal = wal?.codecName !== walFrameCodec.name;
     this.#prefix = graphWalPrefix(graphName);
     const unwatchWal = wal?.watchRefusals?.(`${this.#prefix}/`, (key, err) => this.#walRefused(key, err));
@@ -188,7 +209,8 @@ export class AttachOutbox {
   /** Saves `item` now when nothing waits ahead of it (the steady state), else queues it behind the rest. */
   submit(item: OutboxItem): void {
     if (this.#stopped !== undefined || this.#disposed) return; // nothing is written past a refused seq until rebaseline
-    if (!this.#ready || this.#gate !== undefined || this.#head !== this.#queue.length) {
+    const held = item.kind === "frames" && this.#group !== undefined && this.#heldBy() !== undefined;
+    if (!this.#ready || this.#gate !== undefined || this.#head !== this.#queue.length || held) {
       if (item.kind === "baseline" && (!item.own || this.wal === undefined)) {
         // A newer baseline holds everything an unsent older one does: memory holds one baseline per pair.
         if (this.#replaceable >= this.#head) this.#queue[this.#replaceable] = undefined;
@@ -222,13 +244,23 @@ export class AttachOutbox {
     if (this.#blocked !== undefined) throw this.#blocked;
     if (this.#gateError !== undefined) this.#openGate(this.#lastBaseline); // retry the own baseline first
     // Frames held back by an own baseline leave once it is durable; they are part of this flush.
-    while (this.#gate !== undefined) {
-      // A gate held shut by a loss check that cannot read the store: the flush says why, as below (§3.16).
-      const failed = [...this.#checks.values()].find((c) => c.error !== undefined);
-      if (failed !== undefined) throw failed.error;
-      await Promise.race([this.#gate, ...[...this.#checks.values()].map((c) => c.attempt)]);
+    for (;;) {
+      while (this.#gate !== undefined) {
+        // A gate held shut by a loss check that cannot read the store: the flush says why, as below (§3.16).
+        const failed = [...this.#checks.values()].find((c) => c.error !== undefined);
+        if (failed !== undefined) throw failed.error;
+        await Promise.race([this.#gate, ...[...this.#checks.values()].map((c) => c.attempt)]);
+        if (this.#stopped !== undefined) throw await this.#stopped;
+        if (this.#gateError !== undefined) throw this.#gateError;
+        if (this.#blocked !== undefined) throw this.#blocked;
+      }
+      // So are frames held back for the own baseline of another pair on this WAL tier (#heldBy).
+      const m = this.#heldQueue();
+      if (m === undefined) break;
+      await this.#awaitMember(m);
+      this.#drain();
+      while (isBackpressure(this.#blocked) && this.#stopped === undefined) await this.#awaitRoom();
       if (this.#stopped !== undefined) throw await this.#stopped;
-      if (this.#gateError !== undefined) throw this.#gateError;
       if (this.#blocked !== undefined) throw this.#blocked;
     }
     const target = this.#seq;
@@ -276,7 +308,11 @@ export class AttachOutbox {
       if (isBackpressure(this.#blocked)) await this.#awaitRoom();
       // An own baseline not yet durable holds every wave back: not drained until it is (or the pair stops).
       else if (this.#gate !== undefined) await (this.#gateError === undefined ? this.#gate : (this.#gateRetry ?? delay(10)));
-      else break;
+      else {
+        const m = this.#heldQueue();
+        if (m === undefined) break;
+        await this.#awaitMember(m).catch(() => delay(10)); // its retries (timer, flush) move it on
+      }
     }
     await Promise.all([this.wal?.drained?.(), this.snapshot.drained?.()]);
   }
@@ -296,8 +332,13 @@ export class AttachOutbox {
     return this.#ready;
   }
 
-  /** Second half: resumes a prepared pair with `baseline` (an own baseline of the live graph). */
-  rebaseline(baseline: OutboxItem & { kind: "baseline" }): void {
+  /**
+   * Second half: resumes a prepared pair with `baseline` (an own baseline of the live graph). A stopped pair goes on
+   * above `resumeAt` too: the highest seq the pairs sharing its WAL tier numbered (they stopped with it, each
+   * after numbering what it had reached), so they all number the baseline alike.
+   */
+  rebaseline(baseline: OutboxItem & { kind: "baseline" }, resumeAt = 0): void {
+    if (this.#stopped !== undefined) this.#seq = Math.max(this.#seq, resumeAt);
     this.#stopped = undefined;
     this.#resumedAbove = this.#seq;
     this.submit(baseline);
@@ -327,6 +368,26 @@ export class AttachOutbox {
    * and the stored baseline's seq, so a re-attach never reuses a seq (docs/graph-model.md §6 item 15).
    */
   async #bootstrapSeq(): Promise<number> {
+    const group = this.#group;
+    if (group === undefined) return this.#storedSeq([this]);
+    // Members bootstrapping at once (attach, a rebaseline) share one read, so they all start at one seq.
+    if (group.bootstrap === undefined) {
+      const shared = this.#storedSeq(group.members);
+      group.bootstrap = shared;
+      const clear = (): void => {
+        if (group.bootstrap === shared) group.bootstrap = undefined;
+      };
+      shared.then(clear, clear);
+    }
+    return group.bootstrap;
+  }
+
+  /**
+   * Highest seq used in the store of `members` (this pair, or the pairs sharing its WAL tier): the WAL's highest
+   * frame key, every member's stored baseline seq, and what a member numbered in this process (a stopped one's
+   * frames may not be stored).
+   */
+  async #storedSeq(members: readonly AttachOutbox[]): Promise<number> {
     let seq = 0;
     if (this.wal !== undefined) {
       const stale: string[] = [];
@@ -336,11 +397,16 @@ export class AttachOutbox {
         stale.push(key);
         if (s > seq) seq = s;
       }
-      this.#stale = stale;
-      this.#staleTop = seq;
+      for (const m of members) {
+        m.#stale = stale;
+        m.#staleTop = seq;
+      }
     }
-    const stored = (await this.#storedHead())?.seq;
-    if (stored !== undefined && stored > seq) seq = stored;
+    // `members` is read after the listing: attach constructs every member of a group in one synchronous call.
+    for (const stored of await Promise.all(members.map((m) => m.#storedHead()))) {
+      if (stored?.seq !== undefined && stored.seq > seq) seq = stored.seq;
+    }
+    for (const m of members) if (m.#seq > seq) seq = m.#seq;
     return seq;
   }
 
@@ -422,7 +488,10 @@ export class AttachOutbox {
       this.#gateDelay = 0;
       this.#reclaim(seq);
       this.#drain();
+      // Frames the pairs sharing the WAL tier held back for this baseline leave now (see #heldBy).
+      if (this.#group !== undefined) for (const m of this.#group.members) if (m !== this) m.#drain();
     };
+    if (seq > this.#gatedAt) this.#gatedAt = seq;
     const gate: Promise<void> = this.snapshot.flush().then(
       opened,
       async (err: unknown) => {
@@ -472,6 +541,16 @@ export class AttachOutbox {
       return err;
     };
     this.#stopped = typeof refused === "number" ? Promise.resolve(settle(refused)) : refused.then(settle);
+    // The other pairs on this WAL tier stop at the same seq (they number alike and write these keys): a pair going
+    // on would number past the others, and its frames past the refused seq are a gap in every member's store.
+    if (this.#group !== undefined) {
+      const at = Promise.resolve(refused);
+      for (const m of this.#group.members) {
+        if (m !== this && m.#stopped === undefined && !m.#disposed) {
+          void m.#stop(cause, at.then(async (seq) => (await m.#dropFrom(seq + 1), seq)));
+        }
+      }
+    }
     return this.#stopped;
   }
 
@@ -527,6 +606,7 @@ export class AttachOutbox {
     while (this.#ready && !this.#disposed && this.#stopped === undefined && this.#gate === undefined && this.#head < this.#queue.length) {
       const item = this.#queue[this.#head];
       if (item !== undefined) {
+        if (item.kind === "frames" && this.#group !== undefined && this.#heldBy() !== undefined) break;
         try {
           this.#save(item);
         } catch (err) {
@@ -539,6 +619,46 @@ export class AttachOutbox {
       this.#queue[this.#head++] = undefined; // released for GC
     }
     if (this.#head === this.#queue.length) this.#clearQueue();
+  }
+
+  /**
+   * The pair of this one's WAL group whose own baseline at or below this pair's last one is not durable yet (it has
+   * not saved it, or its gate is shut): a frame this pair numbers next would land in that pair's store above a
+   * missing own baseline. Undefined: none (or no group).
+   */
+  #heldBy(): AttachOutbox | undefined {
+    for (const m of (this.#group as WalGroup).members) {
+      if (m === this || m.#disposed || m.#stopped !== undefined) continue;
+      if (m.#gatedAt < this.#gatedAt || (m.#gatedAt === this.#gatedAt && m.#gate !== undefined)) return m;
+    }
+    return undefined;
+  }
+
+  /** The pair holding back the frames next in this pair's queue (#heldBy), if they are held. */
+  #heldQueue(): AttachOutbox | undefined {
+    if (this.#group === undefined) return undefined;
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const next = this.#queue[i];
+      if (next !== undefined) return next.kind === "frames" ? this.#heldBy() : undefined; // undefined: a replaced baseline
+    }
+    return undefined;
+  }
+
+  /**
+   * Waits for `m` (the pair holding this one's frames back: #heldBy) to get on, or throws why it cannot now (its
+   * failure; its own flush() reports it too).
+   */
+  async #awaitMember(m: AttachOutbox): Promise<void> {
+    if (m.#gate !== undefined) {
+      if (m.#gateError !== undefined) throw m.#gateError;
+      await m.#gate;
+    } else if (!m.#ready) await m.#bootstrap;
+    else if (isBackpressure(m.#blocked)) await m.#awaitRoom();
+    else if (m.#blocked !== undefined) throw m.#blocked;
+    else {
+      m.#drain(); // its own baseline, if nothing holds it back
+      if (m.#gate === undefined) await delay(10); // held by a third pair: it moves on that pair's events
+    }
   }
 
   #clearQueue(): void {

@@ -17,7 +17,7 @@ import { StorageError } from "../errors.js";
 import { assertGraphName } from "../wal/keys.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { WALFrame } from "../wal/frame.js";
-import { AttachOutbox, type OutboxItem, type Reclaim } from "./attach-outbox.js";
+import { AttachOutbox, WalGroup, type OutboxItem, type Reclaim } from "./attach-outbox.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
@@ -91,9 +91,16 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       // a throwing handler must not break persistence
     }
   };
-  const checked = pairs.map((p, i) => {
-    checkPair(p, i);
-    return { p, cadence: cadenceOf(graph.name, p, opts.compactEvery, baselineRatio) };
+  pairs.forEach(checkPair);
+  // Pairs sharing a WAL tier write their frames under the same keys: one group numbering them alike (WalGroup).
+  const groups = new Map<KvStorageTier<WALFrame>, WalGroup>();
+  for (const { wal } of pairs) {
+    if (wal !== undefined && !groups.has(wal) && pairs.filter((p) => p.wal === wal).length > 1) groups.set(wal, new WalGroup());
+  }
+  const tiers = claimTiers(graph.name, pairs);
+  const checked = pairs.map((p) => {
+    const group = p.wal === undefined ? undefined : groups.get(p.wal);
+    return { p, group, cadence: cadenceOf(graph.name, p, opts.compactEvery, baselineRatio, group !== undefined) };
   });
 
   /**
@@ -112,16 +119,15 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   };
 
   // ---- attach baseline and seq bootstrap -------------------------------------------------------------------
-  const initial = graph.snapshot();
+  const initial = released(graph.name, tiers, () => graph.snapshot());
   const mirror = new SnapshotMirror(initial);
   const attachedAt = nowNs();
   const initialSize = sizer(initial);
-  const states = checked.map(({ p, cadence }) => {
+  const states = checked.map(({ p, group, cadence }) => {
     const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true };
     // A WAL tier several pairs share holds frames another pair's baseline may not cover yet: nothing is reclaimed.
-    const shared = p.wal !== undefined && checked.filter((c) => c.p.wal === p.wal).length > 1;
-    const reclaim: Reclaim = shared ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
-    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first, reclaim);
+    const reclaim: Reclaim = group !== undefined ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
+    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first, reclaim, group);
     const pair = new PairState(outbox, cadence);
     baselineTaken(pair, initialSize);
     return pair;
@@ -241,7 +247,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     }
   };
 
-  const unsubscribe = graph.observe(onWave);
+  const unsubscribe = released(graph.name, tiers, () => graph.observe(onWave));
 
   const flush = (): Promise<number> => {
     emitDue(); // baselines due in this tick go with this flush
@@ -271,10 +277,19 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     mirror.reset(snapshot);
     const size = sizer(snapshot);
     const timestampNs = nowNs();
+    // The pairs of a WAL group resume together, all above the highest seq any of them numbered, or none does.
+    const resumeAt = new Map<WalGroup, number>();
+    checked.forEach(({ group }, i) => {
+      if (group === undefined) return;
+      const seq = resumeAt.get(group) ?? 0;
+      resumeAt.set(group, ready[i] !== true || seq < 0 ? -1 : Math.max(seq, (states[i] as PairState).outbox.seq));
+    });
     states.forEach((pair, i) => {
-      if (ready[i] !== true) return;
+      const group = (checked[i] as (typeof checked)[number]).group;
+      const at = group === undefined ? 0 : (resumeAt.get(group) as number);
+      if (ready[i] !== true || at < 0) return;
       baselineTaken(pair, size);
-      pair.outbox.rebaseline({ kind: "baseline", snapshot, timestampNs, own: true });
+      pair.outbox.rebaseline({ kind: "baseline", snapshot, timestampNs, own: true }, at);
     });
     return flush();
   };
@@ -294,6 +309,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
             .then(noop)
             .finally(() => {
               for (const { outbox } of states) outbox.dispose();
+              releaseTiers(graph.name, tiers);
             }),
         );
       }
@@ -312,10 +328,11 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
  * waves, as in the references. By default the ratio rule applies; with engine tiers the store's actor applies it
  * in the background (no full snapshot on this thread after attach) when it can, else attach does.
  */
-function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | undefined, ratio: number): Cadence {
+function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | undefined, ratio: number, shared: boolean): Cadence {
   const waves = compactEvery ?? pair.snapshot.compactEvery;
   if (waves !== undefined) return { kind: "waves", waves };
-  if (pair.wal === undefined) return { kind: "ratio", ratio };
+  // A background fold deletes the frames it folds into its pair's baseline: other pairs on the WAL tier need them.
+  if (pair.wal === undefined || shared) return { kind: "ratio", ratio };
   try {
     if (foldInBackground(pair.wal, pair.snapshot, graphName, { ratio, minBytes: BASELINE_MIN_BYTES })) {
       return { kind: "background" };
@@ -324,6 +341,62 @@ function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | u
     // a closed tier: attach's own writes report it
   }
   return { kind: "ratio", ratio };
+}
+
+/**
+ * Tiers holding a live attach's records, by graph name: a second handle writing graph "g" beside the first would
+ * number its own seqs under the same keys (two sequences, frames overwritten, holes in each: docs/design.md §3.7).
+ * Keyed by tier object: two tier objects over one store are not told apart (one writer per graph is the rule).
+ */
+const attachedTiers = new WeakMap<object, Set<string>>();
+
+/**
+ * Claims every tier of `pairs` for `graphName` (released when the handle's dispose settled); throws
+ * StorageError("invalid-argument") for a tier a live handle of the graph holds, or a snapshot tier given twice.
+ */
+function claimTiers(graphName: string, pairs: readonly AttachPair[]): object[] {
+  const tiers = new Set<object>();
+  pairs.forEach((p, i) => {
+    // One record per graph: two pairs on one snapshot tier would write two baselines under one key.
+    if (tiers.has(p.snapshot)) {
+      throw new StorageError("invalid-argument", `attachSnapshotStorage: pairs[${i}].snapshot is given twice (graph "${graphName}")`, {
+        graph: graphName,
+        tier: p.snapshot.name,
+      });
+    }
+    tiers.add(p.snapshot);
+    if (p.wal !== undefined) tiers.add(p.wal); // several pairs may share one WAL tier: one WalGroup numbers them
+  });
+  for (const tier of tiers) {
+    if (attachedTiers.get(tier)?.has(graphName) === true) {
+      throw new StorageError(
+        "invalid-argument",
+        `attachSnapshotStorage: graph "${graphName}" is attached to tier "${(tier as { name?: string }).name}" already ` +
+          "(a second handle would write the same keys with seqs of its own): dispose the first handle, and await it",
+        { graph: graphName, tier: (tier as { name?: string }).name },
+      );
+    }
+  }
+  for (const tier of tiers) {
+    let names = attachedTiers.get(tier);
+    if (names === undefined) attachedTiers.set(tier, (names = new Set()));
+    names.add(graphName);
+  }
+  return [...tiers];
+}
+
+function releaseTiers(graphName: string, tiers: readonly object[]): void {
+  for (const tier of tiers) attachedTiers.get(tier)?.delete(graphName);
+}
+
+/** Runs `fn` (a call into the graph during attach); when it throws, the claim is released and no handle returned. */
+function released<T>(graphName: string, tiers: readonly object[], fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    releaseTiers(graphName, tiers);
+    throw err;
+  }
 }
 
 /** True when `path` or one of its ancestor mounts is listed. O(depth). */

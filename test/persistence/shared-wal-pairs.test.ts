@@ -294,3 +294,41 @@ describe("one live handle per graph and tier", () => {
     return attachSnapshotStorage(build(), [{ snapshot: s1, wal }]).dispose();
   });
 });
+
+it("engine: pairs sharing a WAL tier are not folded in the background (a fold deletes frames another pair needs)", async () => {
+  const one = { kind: "sqlite" as const, path: tmp.path("fold-one.db") };
+  const two = { kind: "sqlite" as const, path: tmp.path("fold-two.db") };
+  const engine = openStorageEngine({ threads: 1, onError: () => {} });
+  const g = build();
+  try {
+    const wal = engine.kv<WALFrame>(one, { codec: walFrameCodec });
+    const pairs = [
+      { snapshot: engine.snapshot<GraphCheckpointRecord>(one), wal }, // one store: the actor could fold it
+      // Its attach baseline only (a tier compactEvery): it needs every frame above it.
+      { snapshot: engine.snapshot<GraphCheckpointRecord>(two, { compactEvery: 1_000_000 }), wal },
+    ];
+    const h = attachSnapshotStorage(g, pairs, { onError: () => {} });
+    const pad = "x".repeat(1024);
+    // ~400 KiB of frames: past the fold bound (2 × 64 KiB) several times over.
+    for (let i = 0; i < 400; i++) {
+      g.set(i % 2 === 0 ? "a" : "b", `${i}${pad}`);
+      if (i % 50 === 49) await h.flush();
+    }
+    // A compaction a flush set off runs before the store's next op: flush twice.
+    await h.flush();
+    await h.flush();
+    await h.dispose();
+  } finally {
+    await engine.close();
+  }
+  const b1 = sqliteBackend(one.path);
+  const b2 = sqliteBackend(two.path);
+  try {
+    const wal = kvStorage<WALFrame>(b1, { codec: walFrameCodec });
+    const live = { a: g.get("a"), b: g.get("b") };
+    expect({ s1: await restored(snapshotStorage(b1), wal), s2: await restored(snapshotStorage(b2), wal) }).toEqual({ s1: live, s2: live });
+  } finally {
+    b1.close();
+    b2.close();
+  }
+});

@@ -68,6 +68,8 @@ export class WalGroup {
   readonly members: AttachOutbox[] = [];
   /** The group's seq bootstrap while one is in flight (members bootstrapping at once share it). */
   bootstrap: Promise<number> | undefined;
+  /** Highest frame seq a member saved: a member numbering the same wave later does not save its frames again. */
+  written = 0;
 }
 
 export class AttachOutbox {
@@ -223,7 +225,7 @@ export class AttachOutbox {
       return;
     }
     try {
-      this.#save(item);
+      this.#saveItem(item);
       this.#blocked = undefined;
     } catch (err) {
       this.#queue.push(item);
@@ -608,7 +610,7 @@ export class AttachOutbox {
       if (item !== undefined) {
         if (item.kind === "frames" && this.#group !== undefined && this.#heldBy() !== undefined) break;
         try {
-          this.#save(item);
+          this.#saveItem(item);
         } catch (err) {
           this.#fail(item, err);
           return;
@@ -632,6 +634,22 @@ export class AttachOutbox {
       if (m.#gatedAt < this.#gatedAt || (m.#gatedAt === this.#gatedAt && m.#gate !== undefined)) return m;
     }
     return undefined;
+  }
+
+  /**
+   * Saves `item` (#save). In a WAL group a wave's frames that another member saved are the same frames under the same
+   * keys (the members number alike): this member numbers them (its seq moves on) and saves them once, not again.
+   */
+  #saveItem(item: OutboxItem): void {
+    const group = this.#group;
+    if (group === undefined || item.kind !== "frames") return this.#save(item);
+    if (item.frames === undefined) {
+      item.frames = diffFrames(item.diff, item.timestampNs, this.#seq, this.#seal, true);
+      const last = item.frames[item.frames.length - 1];
+      if (last !== undefined && last.frame_seq <= group.written) item.next = item.frames.length;
+    }
+    this.#save(item);
+    if (this.#seq > group.written) group.written = this.#seq;
   }
 
   /** The pair holding back the frames next in this pair's queue (#heldBy), if they are held. */

@@ -49,14 +49,19 @@ async function restored(snapshot: Snapshot, wal: Wal): Promise<unknown> {
   return { a: g.get("a"), b: g.get("b") };
 }
 
-/** The WAL tier `wal`, recording every frame saved under a key; `clashes` lists keys saved with different frames. */
-function recording(wal: Wal): { wal: Wal; clashes: string[] } {
+/**
+ * The WAL tier `wal`, recording every frame saved under a key: `clashes` lists keys saved with different frames,
+ * `twice` keys saved more than once (each pair saving the same frame: one write per pair instead of one).
+ */
+function recording(wal: Wal): { wal: Wal; clashes: string[]; twice: string[] } {
   const seen = new Map<string, string>();
   const clashes: string[] = [];
+  const twice: string[] = [];
   const note = (key: string, frame: WALFrame): void => {
     const json = JSON.stringify(frame);
     const before = seen.get(key);
     if (before !== undefined && before !== json && !clashes.includes(key)) clashes.push(key);
+    if (before !== undefined && !twice.includes(key)) twice.push(key);
     seen.set(key, json);
   };
   const tier = Object.create(wal) as Wal & { saveMany?: (entries: ReadonlyArray<readonly [string, WALFrame]>) => void };
@@ -71,7 +76,7 @@ function recording(wal: Wal): { wal: Wal; clashes: string[] } {
       return many.call(wal, entries);
     };
   }
-  return { wal: tier, clashes };
+  return { wal: tier, clashes, twice };
 }
 
 interface Stores {
@@ -146,7 +151,7 @@ describe.each(Object.entries(harnesses))("%s", (_, harness) => {
       await h2.flush();
       await h2.dispose();
       await stores.close();
-      expect(rec.clashes).toEqual([]);
+      expect({ clashes: rec.clashes, twice: rec.twice }).toEqual({ clashes: [], twice: [] });
       ({ wal, s1, s2 } = stores.open());
       expect({ s1: await restored(s1, wal), s2: await restored(s2, wal) }).toEqual({ s1: { a: 2, b: 3 }, s2: { a: 2, b: 3 } });
       // Session 3, restarted from s2 (below s1's stored seqs or not): numbering goes on above every stored frame.
@@ -158,7 +163,7 @@ describe.each(Object.entries(harnesses))("%s", (_, harness) => {
       await h3.flush();
       await h3.dispose();
       await stores.close();
-      expect(rec3.clashes).toEqual([]);
+      expect({ clashes: rec3.clashes, twice: rec3.twice }).toEqual({ clashes: [], twice: [] });
       ({ wal, s1, s2 } = stores.open());
       expect({ s1: await restored(s1, wal), s2: await restored(s2, wal) }).toEqual({ s1: { a: 2, b: 4 }, s2: { a: 2, b: 4 } });
       await stores.close();
@@ -203,7 +208,7 @@ it("a pair that stopped on a refused baseline stops the other pairs on its WAL t
     for (let i = 7; i <= 9; i++) g.set("b", i);
     await h.flush();
     await h.dispose();
-    expect(rec.clashes).toEqual([]);
+    expect({ clashes: rec.clashes, twice: rec.twice }).toEqual({ clashes: [], twice: [] });
     const wal = kvStorage<WALFrame>(b1, { codec: walFrameCodec });
     const inner2 = snapshotStorage<GraphCheckpointRecord>(b2);
     expect({ s1: await restored(s1, wal), s2: await restored(inner2, wal) }).toEqual({ s1: { a: 6, b: 9 }, s2: { a: 6, b: 9 } });

@@ -229,7 +229,7 @@ export class StoreActor implements ActorApi {
         this.groupCommit.beforeOp(op.t, core);
         if (op.t === "puts" || op.t === "columns") {
           this.putEach(op, entry);
-          this.groupCommit.afterPuts(op.keys.length);
+          this.groupCommit.afterPuts(op.keys.length, op.open === true);
           continue;
         }
         const loads = op.t === "load" && core instanceof KvCore ? keyedLoads(ops, at) : 1;
@@ -254,7 +254,7 @@ export class StoreActor implements ActorApi {
           else core.weigh(op.w, op.n ?? 0);
         }
         // A main-thread codec's saves cross as one put each, appends as one op per call: they fill a turn's hold too.
-        if (op.t === "put") this.groupCommit.afterPuts(1);
+        if (op.t === "put") this.groupCommit.afterPuts(1, op.open === true);
         else if (op.t === "append") this.groupCommit.afterPuts("counts" in op ? op.counts.reduce((a, b) => a + b, 0) : op.count);
         // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
         if (r) {

@@ -371,6 +371,25 @@ export class StoreConnection {
     this.schedule();
   }
 
+  /** Where a unit of writes (KvStorageTier.saveMany) starts in this turn's queue: hand it to `endUnit`. */
+  unitStart(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Ends the unit of writes posted since `start` (`unitStart`). Ops queued in one turn travel in one message; when
+   * the unit spans several (one per value of a main-thread codec, a value its columns cannot take, a refusal),
+   * every one but the last is marked `open`, so the actor's group commit commits none of them apart. The op before
+   * `start` is marked too: the unit's first writes may have joined it.
+   */
+  endUnit(start: number): void {
+    const last = this.queue.length - 1;
+    for (let i = Math.max(0, start - 1); i < last; i++) {
+      const op = this.queue[i]!;
+      if (op.t === "put" || op.t === "puts" || op.t === "columns") op.open = true;
+    }
+  }
+
   /** Queues an op that produces a result, in order with everything posted before it. */
   request(op: OpWithoutId): Promise<{ value?: unknown; bytes?: Uint8Array | Uint8Array[] }> {
     try {

@@ -42,10 +42,14 @@ export class GroupCommit {
     if (BARRIERS.has(op)) this.#commitHeld();
   }
 
-  /** Call after an op wrote `n` values (puts, appended entries): past MAX_HELD_PUTS held in this turn, what is held commits now. */
-  afterPuts(n: number): void {
+  /**
+   * Call after an op wrote `n` values (puts, appended entries): past MAX_HELD_PUTS held in this turn, what is held
+   * commits now, unless the op is `open` (a unit of writes, KvStorageTier.saveMany, goes on in the next op): a unit
+   * never straddles two transactions, so the bound is passed by at most one unit.
+   */
+  afterPuts(n: number, open = false): void {
     this.#puts += n;
-    if (this.#puts >= MAX_HELD_PUTS) this.#commitHeld();
+    if (this.#puts >= MAX_HELD_PUTS && !open) this.#commitHeld();
   }
 
   /** Runs every held tier's triggered flush; the tiers stay held for the rest of the turn. */

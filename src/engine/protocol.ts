@@ -72,6 +72,11 @@ export interface ActorOptions {
 interface Weighed {
   w: number;
   n: number;
+  /**
+   * Set on a write op a unit of writes (KvStorageTier.saveMany) continues past: the actor's group commit commits
+   * nothing between it and the next op, so the unit lands in one transaction.
+   */
+  open?: true;
 }
 
 /** Ops a proxy queues; one coalesced `apply` message carries every op of a tick, applied in order. */
@@ -139,6 +144,9 @@ export type WritesMessage = readonly unknown[];
 const OP = 0;
 const PUTS = 1;
 const COLUMNS = 2;
+/** The same records for an op a unit of writes continues past (`open`). */
+const PUTS_OPEN = 3;
+const COLUMNS_OPEN = 4;
 
 export function packWrites(ops: readonly Op[]): WritesMessage {
   const out: unknown[] = [WRITES_MESSAGE];
@@ -147,11 +155,11 @@ export function packWrites(ops: readonly Op[]): WritesMessage {
     if (op.t === "puts") {
       // The unpacking side finds the values by the keys' count: a mismatch would misalign every record after it.
       if (op.values.length !== op.keys.length) throw new Error(`puts op of ${op.keys.length} keys carries ${op.values.length} values`);
-      out.push(PUTS, op.tier, op.w, op.n, op.keys.length);
+      out.push(op.open ? PUTS_OPEN : PUTS, op.tier, op.w, op.n, op.keys.length);
       for (const key of op.keys) out.push(key);
       for (const value of op.values) out.push(value);
     } else if (op.t === "columns") {
-      out.push(COLUMNS, op.tier, op.w, op.n, op.cols, op.keys.length);
+      out.push(op.open ? COLUMNS_OPEN : COLUMNS, op.tier, op.w, op.n, op.cols, op.keys.length);
       for (const key of op.keys) out.push(key);
     } else out.push(OP, op);
   }
@@ -176,16 +184,16 @@ export function unpackWrites(m: WritesMessage): Op[] {
     const tier = m[i + 1] as number;
     const w = m[i + 2] as number;
     const n = m[i + 3] as number;
-    if (kind === PUTS) {
+    if (kind === PUTS || kind === PUTS_OPEN) {
       const count = m[i + 4] as number;
       const keys = m.slice(i + 5, i + 5 + count) as string[];
       const values = m.slice(i + 5 + count, i + 5 + 2 * count);
-      ops.push({ t: "puts", tier, keys, values, w, n });
+      ops.push({ t: "puts", tier, keys, values, w, n, ...(kind === PUTS_OPEN ? { open: true as const } : {}) });
       i += 5 + 2 * count;
-    } else if (kind === COLUMNS) {
+    } else if (kind === COLUMNS || kind === COLUMNS_OPEN) {
       const count = m[i + 5] as number;
       const keys = m.slice(i + 6, i + 6 + count) as string[];
-      ops.push({ t: "columns", tier, keys, cols: m[i + 4], w, n });
+      ops.push({ t: "columns", tier, keys, cols: m[i + 4], w, n, ...(kind === COLUMNS_OPEN ? { open: true as const } : {}) });
       i += 6 + count;
     } else throw new Error(`writes message: unknown record kind ${String(kind)} at ${i}`);
   }

@@ -9,7 +9,7 @@ import { StorageError } from "../errors.js";
 import { collectPage } from "../tier/append-layout.js";
 import { readOnlyError } from "../backend/read-only.js";
 import { assertKeyArray } from "../backend/keys.js";
-import { appendBuckets, appendLogShape, kvDeleteManyArgs, kvSaveArgs, snapshotSaveKey } from "../tier/arguments.js";
+import { appendBuckets, appendLogShape, kvDeleteManyArgs, kvSaveArgs, kvSaveManyArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
 import { measure, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { entriesWeight, recordWeight } from "../tier/weights.js";
@@ -364,6 +364,41 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     this.assertRoom(weight);
     if (size instanceof Error) return this.refuseValue(size, weight, key);
     this.conn.postPut(this.tier, key, value, weight);
+  }
+
+  /**
+   * KvStorageTier.saveMany: every entry weighed (encoded, for a main-thread codec) before room is found once for
+   * all; then posted as `save` posts them, in one message. Ops of the unit that do not share one op (one per value
+   * of a main-thread codec, a value the columns cannot take, a refusal) are marked so the actor commits none of
+   * them apart (connection.ts endUnit): the store commits the unit in one transaction.
+   */
+  saveMany(entries: ReadonlyArray<readonly [key: string, value: T]>): void {
+    this.assertWritable();
+    const kept = kvSaveManyArgs(entries, this.opts.filter);
+    const n = kept.length;
+    if (n === 0) return;
+    const weighed = new Array<Uint8Array | Error | number>(n);
+    const weights = new Array<number>(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const [key, value] = kept[i]!;
+      const w = this.mainCodec ? this.encodeHere(value) : this.measured(value);
+      weighed[i] = w;
+      total += weights[i] =
+        w instanceof Error
+          ? recordWeight(key, 0) + refusalWeight(w)
+          : recordWeight(key, w instanceof Uint8Array ? w.byteLength : this.sizeOr(w));
+    }
+    this.assertRoom(total);
+    const start = this.conn.unitStart();
+    for (let i = 0; i < n; i++) {
+      const [key, value] = kept[i]!;
+      const w = weighed[i]!;
+      if (w instanceof Error) this.refuseValue(w, weights[i]!, key);
+      else if (w instanceof Uint8Array) this.conn.post({ t: "put", tier: this.tier, key, bytes: w, w: weights[i]!, n: 1 }, w);
+      else this.conn.postPut(this.tier, key, value, weights[i]!);
+    }
+    this.conn.endUnit(start);
   }
 
   load(key: string): Promise<T | undefined> {

@@ -11,7 +11,7 @@ import { isPermanent } from "../tier/core.js";
 import { isRefusalReport } from "../tier/refusal-watchers.js";
 import type { KvStorageTier, SnapshotHead, SnapshotStorageTier } from "../tier/types.js";
 import { headOf } from "../tier/json-head.js";
-import { vouchWalFrame } from "../tier/value-check.js";
+import { vouchWalFrame, vouchWalFrames } from "../tier/value-check.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
@@ -456,6 +456,10 @@ export class AttachOutbox {
     const wal = this.wal as KvStorageTier<WALFrame>;
     // Numbered on first attempt and kept, so a retry re-saves the same seqs under the same keys.
     const frames = (item.frames ??= diffFrames(item.diff, item.timestampNs, this.#seq, this.#seal, true));
+    // A wave of several frames is one unit for the tier (saveMany): room for all of it is found at once, and it is
+    // committed in one transaction, so a crash or a follower never sees part of a wave. Refused whole (backpressure),
+    // it is saved whole again once the tier drained.
+    if (wal.saveMany !== undefined && frames.length - item.next > 1) this.#saveWave(wal, frames, item);
     for (; item.next < frames.length; item.next++) {
       const f = frames[item.next] as GraphWALFrame;
       // A frozen frame is one diffFrames proved storable: the tier's value check need not walk it again.
@@ -473,6 +477,25 @@ export class AttachOutbox {
       if (this.#unreclaimed === Number.POSITIVE_INFINITY) this.#unreclaimed = (frames[0] as GraphWALFrame).frame_seq;
       this.#seq = (frames[frames.length - 1] as GraphWALFrame).frame_seq;
     }
+  }
+
+  /** Saves the frames of `item` from `item.next` on as one unit (KvStorageTier.saveMany); throws what it throws. */
+  #saveWave(wal: KvStorageTier<WALFrame>, frames: readonly GraphWALFrame[], item: OutboxItem & { kind: "frames" }): void {
+    const entries: Array<[string, GraphWALFrame]> = [];
+    let frozen: Set<object> | undefined;
+    for (let i = item.next; i < frames.length; i++) {
+      const f = frames[i] as GraphWALFrame;
+      entries.push([walFrameKey(this.#prefix, f.frame_seq), f]);
+      // A frozen frame is one diffFrames proved storable: the tier's value check need not walk it again.
+      if (Object.isFrozen(f)) (frozen ??= new Set()).add(f);
+    }
+    vouchWalFrames(frozen);
+    try {
+      wal.saveMany!(entries);
+    } finally {
+      vouchWalFrames(undefined);
+    }
+    item.next = frames.length;
   }
 
   /**

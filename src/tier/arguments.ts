@@ -18,6 +18,24 @@ export function kvSaveArgs<T>(key: string, value: T, filter: ((key: string, valu
 }
 
 /**
+ * A saveMany call's entries: an array of [key, value] pairs (TypeError otherwise), every key checked before the
+ * filter runs (all or nothing), then the entries the filter keeps (the caller's array itself without a filter).
+ */
+export function kvSaveManyArgs<T>(
+  entries: ReadonlyArray<readonly [string, T]>,
+  filter: ((key: string, value: T) => boolean) | undefined,
+): ReadonlyArray<readonly [string, T]> {
+  if (!Array.isArray(entries)) throw new TypeError(`saveMany needs an array of [key, value] entries, got ${typeof entries}`);
+  for (const entry of entries as unknown[]) {
+    if (!Array.isArray(entry) || entry.length !== 2) throw new TypeError("saveMany entries must be [key, value] pairs");
+    const key: unknown = entry[0];
+    if (typeof key !== "string") throw new TypeError(`kv key must be a string, got ${typeof key}`);
+    assertValidKey(key);
+  }
+  return filter === undefined ? entries : entries.filter(([key, value]) => filter(key, value));
+}
+
+/**
  * A deleteMany call's keys: an array of valid keys (TypeError / StorageError "invalid-key" otherwise), copied so a
  * caller changing its array later changes nothing queued.
  */

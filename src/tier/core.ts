@@ -76,6 +76,8 @@ export abstract class TierCore<Batch> {
    * `flushDeferred()` so one turn's writes commit together. Inline tiers never set it.
    */
   deferTriggeredFlushes = false;
+  /** Set while a unit of writes is taken (`asOneUnit`): the flush they trigger waits for the last of them. */
+  private inUnit = false;
   /** The value rule of the tier's built-in codec, checked when a write is accepted (inline tiers: see value-check.ts). */
   valueCheck: ValueCheck | undefined;
   /** Receives every successful flush's duration (engine stats). */
@@ -323,7 +325,7 @@ export abstract class TierCore<Batch> {
     const every = this.compactEvery;
     const crossed = every !== undefined && Math.floor(prev / every) !== Math.floor(this.count / every);
     if (crossed || !this.debounceMs) {
-      if (this.deferTriggeredFlushes) this.deferredFlush = true;
+      if (this.deferTriggeredFlushes || this.inUnit) this.deferredFlush = true;
       else this.flushInBackground();
       return;
     }
@@ -332,6 +334,23 @@ export abstract class TierCore<Batch> {
         this.timer = undefined;
         this.flushInBackground();
       }, this.debounceMs);
+    }
+  }
+
+  /**
+   * Takes a unit of writes (`take`: KvStorageTier.saveMany), holding the flush they trigger (sync-through,
+   * compactEvery) until the last is taken, so one flush takes them all: one backend batch (one SQLite transaction),
+   * never a prefix of the unit. Room for the whole unit is the caller's to find first. A flush a store actor's
+   * group commit holds stays held (its turn end runs it).
+   */
+  protected asOneUnit(take: () => void): void {
+    if (this.inUnit) return take();
+    this.inUnit = true;
+    try {
+      take();
+    } finally {
+      this.inUnit = false;
+      if (!this.deferTriggeredFlushes) this.flushDeferred();
     }
   }
 

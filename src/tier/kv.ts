@@ -10,7 +10,9 @@ import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
 import { listSorted, readValue } from "./read.js";
 import { assertKeyArray, compareKeys } from "../backend/keys.js";
-import { kvDeleteManyArgs, kvSaveArgs } from "./arguments.js";
+import { kvDeleteManyArgs, kvSaveArgs, kvSaveManyArgs } from "./arguments.js";
+import { measure } from "./value-check.js";
+import { recordWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 
 export class KvCore<T> extends KeyedTierCore<T> {
@@ -49,9 +51,56 @@ export class KvCore<T> extends KeyedTierCore<T> {
   private readonly queuedDeletes = new Map<string, QueuedDelete[]>();
 
   put(key: string, value: T): void {
-    const replaced = this.selfWeighing && this.pending.has(key) ? this.pendingWeights.get(key) : undefined;
+    const replaced = this.replacedWeight(key);
     const weight = this.acceptable(key, value, replaced ?? 0);
     if (weight === false) return;
+    this.take(key, value, weight, replaced);
+  }
+
+  /**
+   * `put` of every entry as one unit (KvStorageTier.saveMany): all or none are taken (not writable, a key the
+   * backend can never store, no room throw before any is), room is found once for all of them (a unit heavier
+   * than maxPendingBytes goes in alone: room.ts), and the flush they trigger starts after the last (`asOneUnit`).
+   * A value the codec's rule refuses is refused alone, as `put` refuses it, once the unit found room.
+   */
+  putMany(entries: ReadonlyArray<readonly [string, T]>): void {
+    this.assertWritable();
+    const n = entries.length;
+    for (let i = 0; i < n; i++) this.checkKey(entries[i]![0]);
+    const sizes = new Array<number | Error>(n);
+    const weights = new Array<number>(n);
+    let total = 0;
+    let freed = 0;
+    // The weight of pending values the unit replaces, each key once (a unit may save a key twice).
+    const seen = this.selfWeighing && this.pending.size > 0 ? new Set<string>() : undefined;
+    for (let i = 0; i < n; i++) {
+      const [key, value] = entries[i]!;
+      const size = measure(this.valueCheck, value);
+      sizes[i] = size;
+      total += weights[i] = recordWeight(key, this.weightOf(value, size instanceof Error ? 0 : size));
+      if (seen !== undefined && !seen.has(key)) {
+        seen.add(key);
+        freed += this.replacedWeight(key) ?? 0;
+      }
+    }
+    this.assertRoom(total, freed);
+    this.asOneUnit(() => {
+      for (let i = 0; i < n; i++) {
+        const [key, value] = entries[i]!;
+        const size = sizes[i]!;
+        if (size instanceof Error) this.refuse(size, undefined, key);
+        else this.take(key, value, weights[i]!, this.replacedWeight(key));
+      }
+    });
+  }
+
+  /** The weight of the pending value a write of `key` replaces (inline tiers weigh their own writes). */
+  private replacedWeight(key: string): number | undefined {
+    return this.selfWeighing && this.pending.has(key) ? this.pendingWeights.get(key) : undefined;
+  }
+
+  /** Takes an accepted write weighing `weight` into pending (`replaced`: the pending value's weight it settles). */
+  private take(key: string, value: T, weight: number, replaced: number | undefined): void {
     if (this.selfWeighing) {
       if (replaced !== undefined) this.superseded(replaced);
       this.pendingWeights.set(key, weight);
@@ -346,6 +395,12 @@ export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> 
       core.assertWritable();
       if (!kvSaveArgs(key, value, filter)) return;
       core.put(key, value); // checks room once it weighed the write
+    },
+    saveMany(entries: ReadonlyArray<readonly [string, T]>): void {
+      core.assertWritable();
+      const kept = kvSaveManyArgs(entries, filter);
+      if (kept.length === 1) core.put(kept[0]![0], kept[0]![1]);
+      else if (kept.length > 1) core.putMany(kept);
     },
     load: (key) => handled(core.load(key)),
     loadMany: (keys) => {

@@ -111,6 +111,16 @@ export interface AppendLogStorageTier<T> extends BaseStorageTier {
 
 export interface KvStorageTier<T> extends BaseStorageTier {
   save(key: string, value: T): void;
+  /**
+   * `save` of every entry as one unit: all or none are taken (the tier closed or read-only, an invalid key, or
+   * backpressure throw before any is; room is found once for the whole unit, and a unit heavier than
+   * maxPendingBytes is taken alone, once nothing else is pending), and the flush they trigger (sync-through,
+   * compactEvery) takes them all, so no crash or reader ever sees a part of the unit where the backend's batch is
+   * atomic (SQLite, PostgreSQL, memory; through an engine, one transaction of the store's actor too). `filter`
+   * runs per entry; a value the codec's rule refuses is refused alone, as `save` refuses it. Optional so a
+   * hand-written tier still type-checks; every built-in kv tier has it (graph attach saves a wave's frames with it).
+   */
+  saveMany?(entries: ReadonlyArray<readonly [key: string, value: T]>): void;
   /** Backend value only (pending saves are not visible). */
   load(key: string): Promise<T | undefined>;
   /**

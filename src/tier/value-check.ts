@@ -32,10 +32,21 @@ export function vouchWalFrame(frame: object | undefined): void {
   vouched = frame;
 }
 
+/** The frames `vouchWalFrames` named: those of the one unit of saves in progress (KvStorageTier.saveMany). */
+let vouchedMany: ReadonlySet<unknown> | undefined;
+
+/** `vouchWalFrame` for the frames of one unit of saves (a wave's frames saved at once); undefined after it. */
+export function vouchWalFrames(frames: ReadonlySet<object> | undefined): void {
+  vouchedMany = frames;
+}
+
 const checks = new Map<unknown, ValueCheck>([
   [jsonCodec, (v) => storableJsonSize(v, "reject")],
   [bigintJsonCodec, (v) => storableJsonSize(v, "tag")],
-  [walFrameCodec, (v) => (v !== vouched || v === undefined ? assertStorableWalFrame(v) : UNKNOWN_SIZE)],
+  [
+    walFrameCodec,
+    (v) => (v !== undefined && (v === vouched || vouchedMany?.has(v) === true) ? UNKNOWN_SIZE : assertStorableWalFrame(v)),
+  ],
 ]);
 
 /** The value rule of a built-in codec (undefined for any other codec). */

@@ -177,7 +177,41 @@ describe.each(CADENCES)("a refused frame stops the pair (%s WAL)", (cadence) => 
 });
 
 describe("refusals at save time (sync throw)", () => {
-  it("a WAL tier whose save throws a CodecError stops the pair at that frame; earlier frames of the wave stay", async () => {
+  it("a WAL tier whose saveMany throws a CodecError stops the pair at the wave's first frame; nothing of the wave is stored", async () => {
+    const env = inlineEnv("sqlite", "sync-through");
+    const inner = env.wal;
+    const wal: KvStorageTier<WALFrame> = Object.assign(Object.create(inner) as KvStorageTier<WALFrame>, {
+      saveMany(entries: ReadonlyArray<readonly [string, WALFrame]>) {
+        for (const [, frame] of entries) refusingWalCodec.encode(frame); // all or none: refused before any is taken
+        inner.saveMany!(entries);
+      },
+    });
+    const g = build();
+    const errors: Error[] = [];
+    const h = attachSnapshotStorage(g, [{ snapshot: env.snapshot, wal }], {
+      compactEvery: Number.POSITIVE_INFINITY,
+      onError: (e) => errors.push(e),
+    });
+    expect(await h.flush()).toBe(1);
+    g.batch(() => {
+      g.set("a", 7); // frame 2
+      g.set("b", REFUSED); // frame 3, refused: the wave (one unit) is refused at its first frame
+    });
+    g.set("a", 8);
+    const err = expectStopped(errors[0], 2);
+    expect(errors).toHaveLength(1);
+    expect(await errorOf(() => h.flush())).toBe(err);
+    expect(await storedFrameSeqs(env)).toEqual([]);
+    expect(await restored(env)).toEqual(build().snapshot());
+
+    expect(await h.rebaseline()).toBe(4);
+    g.set("b", 1);
+    expect(await h.flush()).toBe(5);
+    expect(await restored(env)).toEqual(g.snapshot());
+    await h.dispose();
+  });
+
+  it("a WAL tier without saveMany whose save throws a CodecError stops the pair at that frame; earlier frames of the wave stay", async () => {
     const env = inlineEnv("sqlite", "sync-through");
     const inner = env.wal;
     const wal: KvStorageTier<WALFrame> = Object.assign(Object.create(inner) as KvStorageTier<WALFrame>, {
@@ -185,6 +219,7 @@ describe("refusals at save time (sync throw)", () => {
         refusingWalCodec.encode(frame); // refuses synchronously, like a main-thread codec in an engine proxy
         inner.save(key, frame);
       },
+      saveMany: undefined, // a hand-written tier: attach saves a wave frame by frame
     });
     const g = build();
     const errors: Error[] = [];

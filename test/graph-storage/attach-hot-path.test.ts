@@ -30,7 +30,7 @@ interface Recorder {
   /** The real kv tier, with every save recorded (key and frame object) before it is passed on. */
   wal: KvStorageTier<WALFrame>;
   saved: Array<{ key: string; frame: WALFrame }>;
-  /** Makes the next save throw a transient (retryable) error before it reaches the tier. */
+  /** Makes the next save (or saveMany: a wave's frames) throw a transient (retryable) error before it reaches the tier. */
   failNextSave(): void;
 }
 
@@ -48,6 +48,15 @@ function recorder(codec: "frame" | "json"): Recorder {
       }
       saved.push({ key, frame });
       inner.save(key, frame);
+    },
+    // Attach saves a wave of several frames as one unit.
+    saveMany: (entries: ReadonlyArray<readonly [string, WALFrame]>) => {
+      if (fail) {
+        fail = false;
+        throw new Error("transient save failure");
+      }
+      for (const [key, frame] of entries) saved.push({ key, frame });
+      inner.saveMany!(entries);
     },
   });
   return {
@@ -228,7 +237,7 @@ describe("attach hot path: queued waves and failed saves", () => {
     await h.dispose();
   });
 
-  it("a save that fails in the middle of a wave is retried from that frame, with the same seqs and keys", async () => {
+  it("a wave whose save fails is retried whole, with the same seqs and keys", async () => {
     const r = recorder("frame");
     const g = build();
     const errors: Error[] = [];
@@ -239,7 +248,7 @@ describe("attach hot path: queued waves and failed saves", () => {
     await h.flush();
     g.set("c", 0); // frame 2
     r.saved.length = 0;
-    r.failNextSave(); // the first save of the next wave (frame 3, "a") fails
+    r.failNextSave(); // the next wave's save (frames 3-6, one unit) fails
     g.batch(() => {
       g.set("c", 1);
       g.set("a", 1);
@@ -264,7 +273,7 @@ describe("attach hot path: queued waves and failed saves", () => {
     await h.dispose();
   });
 
-  it("a failure after part of a wave was saved resumes at the failed frame (no duplicate, no gap)", async () => {
+  it("a WAL tier without saveMany: a failure after part of a wave was saved resumes at the failed frame (no duplicate, no gap)", async () => {
     const r = recorder("frame");
     const g = build();
     const errors: Error[] = [];
@@ -273,6 +282,7 @@ describe("attach hot path: queued waves and failed saves", () => {
       onError: (e) => errors.push(e),
     });
     await h.flush();
+    Object.assign(r.wal, { saveMany: undefined }); // a hand-written tier: attach saves frame by frame
     const inner = r.wal.save.bind(r.wal);
     let calls = 0;
     // Fail the second save of the next wave only.

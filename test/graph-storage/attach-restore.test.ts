@@ -127,6 +127,10 @@ describe("attach: baselines, seqs and frames", () => {
         saved.push(frame);
         inner.save(key, frame);
       },
+      saveMany: (entries: ReadonlyArray<readonly [string, WALFrame]>) => {
+        for (const [, frame] of entries) saved.push(frame);
+        inner.saveMany!(entries);
+      },
     });
     const g = build();
     const h = attachSnapshotStorage(g, [{ snapshot: s.snapshot, wal }]);

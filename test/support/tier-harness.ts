@@ -86,6 +86,8 @@ export interface TierHarness {
   readonly errors: Error[];
   /** Bytes and backend writes so far (inline: counted by the wrapper; worker: engine.stats()). */
   written(): Promise<{ bytes: number; writes: number }>;
+  /** Commits so far (inline: the backend's successful write/writeBatch/delete calls; worker: the store's flushes). */
+  commits(): Promise<number>;
   /** Present when this harness can make writes fail (inline always; worker for file and postgres stores). */
   readonly faults: WriteFaults | undefined;
   /** Present in inline mode only. */
@@ -289,6 +291,7 @@ function inlineHarness(
     },
     errors,
     written: async () => ({ bytes: probe.counts.bytes, writes: probe.counts.puts }),
+    commits: async () => probe.counts.calls,
     faults: {
       failWrites: async () => probe.failAll(),
       heal: async () => probe.heal(),
@@ -452,6 +455,10 @@ function workerHarness(
       const key = storeKey(store);
       const s = (await engine.stats()).find((x) => storeKey(x.store) === key);
       return { bytes: s?.bytesWritten ?? 0, writes: s?.frames ?? 0 };
+    },
+    async commits() {
+      const key = storeKey(store);
+      return (await engine.stats()).find((x) => storeKey(x.store) === key)?.flushes ?? 0;
     },
     faults,
     inline: undefined,

@@ -1,6 +1,8 @@
 /** The kv tier: save/load/list/delete, listByPrefix order and literal prefixes, 0-byte values. */
 import { describe, expect, it } from "vitest";
-import { HELD, collect } from "./common.js";
+import { CodecError, StorageError } from "../../../src/errors.js";
+import { errorOf, syncErrorOf } from "../../support/wait.js";
+import { HELD, LONE_SURROGATE, collect, expectCoded } from "./common.js";
 import type { SuiteContext } from "./context.js";
 
 export function kvCases({ open }: SuiteContext): void {
@@ -130,6 +132,42 @@ export function kvCases({ open }: SuiteContext): void {
       expect(await stored("a")).toBeGreaterThan(300_000);
       expect(await kv.sizes([])).toEqual([]);
       expect(() => kv.sizes!("a" as unknown as string[])).toThrow(TypeError);
+    });
+
+    it("saveMany takes its entries as one unit: one commit with sync-through, filter per entry, stored as saves", async () => {
+      const h = await open();
+      const kv = h.kv<number>({ name: "kv", filter: (key) => key !== "skip" });
+      expect(typeof kv.saveMany).toBe("function");
+      const before = await h.commits();
+      kv.saveMany!([
+        ["u/3", 3],
+        ["u/1", 1],
+        ["skip", 0],
+        ["u/2", 2],
+        ["u/1", 11], // a key twice: the later value wins, as with save
+      ]);
+      await kv.flush();
+      expect(await h.commits(), "sync-through: one commit for the unit, not one per entry").toBe(before + 1);
+      expect(await kv.list()).toEqual(["u/1", "u/2", "u/3"]);
+      expect(await kv.load("u/1")).toBe(11);
+      expect(await kv.load("u/3")).toBe(3);
+      kv.saveMany!([]); // nothing to do
+      kv.saveMany!([["one", 1]]);
+      await kv.flush();
+      expect(await kv.load("one")).toBe(1);
+    });
+
+    it("saveMany is all or none for the call's faults (an invalid key, bad arguments); a refused value is refused alone", async () => {
+      const h = await open();
+      const kv = h.kv<unknown>({ name: "kv", debounceMs: HELD });
+      expectCoded(syncErrorOf(() => kv.saveMany!([["a", 1], [LONE_SURROGATE, 2]])), StorageError, "invalid-key");
+      expect(syncErrorOf(() => kv.saveMany!("a" as unknown as Array<[string, unknown]>))).toBeInstanceOf(TypeError);
+      expect(syncErrorOf(() => kv.saveMany!([["a", 1], ["b"]] as unknown as Array<[string, unknown]>))).toBeInstanceOf(TypeError);
+      await kv.flush();
+      expect(await kv.list(), "nothing of a refused call was taken").toEqual([]);
+      kv.saveMany!([["a", 1], ["bad", { n: Number.NaN }], ["b", 2]]);
+      expect(await errorOf(() => kv.flush())).toBeInstanceOf(CodecError);
+      expect(await kv.list()).toEqual(["a", "b"]);
     });
 
     it("rollback vector: a=1 flushed, debounced a=2 rolled back -> load(a) = 1 (§10.6)", async () => {

@@ -12,6 +12,8 @@ import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js
 import { MAX_HELD_PUTS } from "../../src/engine/group-commit.js";
 import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
+import { wrapBackend } from "../support/test-backend.js";
+import { until } from "../support/wait.js";
 import type { KvStorageTier } from "../../src/tier/types.js";
 import { tempRoot } from "../engine/fixtures/helpers.js";
 
@@ -67,6 +69,24 @@ describe.each(MODES)("saveMany room (%s)", (_mode, open) => {
       await kv.flush();
     } finally {
       await close();
+    }
+  });
+});
+
+describe("saveMany: a failed commit", () => {
+  it("is retried whole: the unit is never written in part (inline, sync-through, sync and async backends)", async () => {
+    for (const async of [false, true]) {
+      const probe = wrapBackend(memoryBackend(), { async });
+      const kv = kvStorage<string>(probe, { name: "kv", retry: { initialMs: 60_000, maxMs: 60_000 } });
+      probe.failNext(1);
+      kv.saveMany!(entries("u", 5, 10)); // its sync-through flush fails: the unit stays pending, whole
+      await until(() => probe.counts.failed === 1, "the failed commit");
+      expect(probe.counts.puts, "nothing written by the failed commit").toBe(0);
+      expect(probe.counts.failed).toBe(1);
+      await kv.flush();
+      expect(probe.counts.calls, "the retry commits the unit in one batch").toBe(1);
+      expect(probe.counts.puts).toBe(5);
+      await kv.close();
     }
   });
 });

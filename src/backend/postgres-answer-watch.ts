@@ -5,12 +5,15 @@
  * longer than any fixed bound). Layer 1.
  *
  * Once a statement has run for the lease time, each tick asks the server, on the lease's own connection, what the
- * data connection's server process is doing (pg_stat_activity). Running (`active`: executing, or waiting for a
- * lock, which statement_timeout governs) it is left alone. Gone, or idle since the same moment at two ticks while
- * the client still waits (its answer was lost), the data connection is dropped, and the statement fails as a lost connection:
- * in doubt when its COMMIT had been sent (postgres.ts `apply`). When the server cannot be asked either, the statement
- * is dropped once the writer's lease has lapsed by its own clock: whatever the server did with it is settled there,
- * and this writer writes no more.
+ * data connection's server process is doing (pg_stat_activity), and looks at the data socket's sending progress.
+ * - Gone: the data connection is dropped.
+ * - Idle since the same moment at two ticks while the client still waits: its answer was lost, unless bytes of the
+ *   request left the socket meanwhile (a Bind of a prepared statement still arriving on a slow link shows idle).
+ * - Otherwise running (`active`: executing, or waiting for a lock, which statement_timeout governs; or receiving the
+ *   rest of a big statement after its Parse): left alone.
+ * A dropped statement fails as a lost connection: in doubt when its COMMIT had been sent (postgres.ts `apply`). When
+ * the server cannot be asked either, the statement is dropped once the writer's lease
+ * has lapsed by its own clock: whatever the server did with it is settled there, and this writer writes no more.
  */
 import type { Lease } from "./postgres-lease.js";
 import type { SerialConnection } from "./postgres-connection.js";
@@ -25,6 +28,8 @@ export class AnswerWatch {
   private probing = false;
   /** When the watched statement's session was last seen going idle (pg_stat_activity.state_change). */
   private idleSince: string | undefined;
+  /** The data socket's sending progress at the last tick (SerialConnection.sendProgress). */
+  private lastMoved: string | undefined;
   private watched: number | undefined;
 
   constructor(
@@ -50,6 +55,7 @@ export class AnswerWatch {
     if (this.watched !== since) {
       this.watched = since;
       this.idleSince = undefined;
+      this.lastMoved = undefined;
     }
     const pid = this.data.backendPid;
     this.probing = true;
@@ -60,11 +66,18 @@ export class AnswerWatch {
       this.probing = false;
     }
     if (this.data.busySince !== since) return; // answered meanwhile
+    // Bytes of the request left the socket since the last tick: it is still arriving. A socket that does not say
+    // counts as still (a lost answer must not wait forever).
+    const moved = this.data.sendProgress?.moved;
+    const sending = moved !== undefined && this.lastMoved !== undefined && moved !== this.lastMoved;
+    this.lastMoved = moved;
     // Idle once may be a batch between two of its statements; idle since the same moment a tick later is not.
     const idleBefore = this.idleSince;
     this.idleSince = seen.is === "idle" ? seen.changed : undefined;
     const hung =
-      seen.is === "gone" || (seen.is === "idle" && seen.changed === idleBefore) || (seen.is === "unknown" && this.lease.lapsed);
+      seen.is === "gone" ||
+      (seen.is === "idle" && seen.changed === idleBefore && !sending) ||
+      (seen.is === "unknown" && this.lease.lapsed);
     if (hung) this.data.reset();
   }
 

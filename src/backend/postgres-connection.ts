@@ -11,12 +11,46 @@ import type pg from "pg";
 import type { ClientConfig } from "pg";
 import { isConnectionFailure, isTransientOutage } from "./postgres-errors.js";
 
+/**
+ * The slowest uplink a request is given time for: 256 bytes a millisecond (about 2 Mbit/s). Bytes that left this
+ * process may sit in buffers on the way (the kernel's send buffer holds up to 4 MiB here; a proxy or a tunnel more),
+ * out of sight, and a slow link takes them on in steps: a request is given the time its size takes at this rate to
+ * arrive (Lease.extendWithinBatch).
+ */
+export const SLOWEST_LINK_BYTES_PER_MS = 256;
+
+/**
+ * Where the socket of the running call stands in sending: `moved` changes whenever bytes go on to the operating
+ * system (or new ones are queued); `unsent` counts bytes still queued in this process (libuv's queue), which
+ * closing the socket discards.
+ */
+export interface SendProgress {
+  readonly moved: string;
+  readonly unsent: number;
+  /** Bytes of the running call's request that left this process so far (they may still be on their way). */
+  readonly requestBytes: number;
+}
+
+interface SocketLike {
+  readonly bytesWritten?: unknown;
+  readonly writableLength?: unknown;
+  /** libuv's count of queued bytes: it goes down within one big write, which writableLength counts until it is done. */
+  readonly _handle?: { readonly writeQueueSize?: unknown } | null;
+}
+
+/** The driver's socket (pg.Client keeps it as connection.stream; a TLS socket once SSL is on). */
+function socketOf(client: pg.Client | undefined): SocketLike | undefined {
+  return (client as { connection?: { stream?: SocketLike } } | undefined)?.connection?.stream;
+}
+
 export class SerialConnection {
   private client: pg.Client | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** When the call running now got its connection (performance.now()); undefined while none runs. */
   private runningSince: number | undefined;
+  /** The socket's bytesWritten when the running call began. */
+  private writtenBefore = 0;
 
   constructor(
     private readonly config: ClientConfig,
@@ -29,6 +63,8 @@ export class SerialConnection {
     const result = this.tail.then(async () => {
       const client = await this.connect();
       this.runningSince = performance.now();
+      const written = socketOf(client)?.bytesWritten;
+      this.writtenBefore = typeof written === "number" ? written : 0;
       try {
         return await fn(client);
       } catch (err) {
@@ -52,6 +88,17 @@ export class SerialConnection {
   get backendPid(): number | undefined {
     const pid = (this.client as { processID?: unknown } | undefined)?.processID;
     return typeof pid === "number" ? pid : undefined;
+  }
+
+  /** The current socket's sending progress, or undefined (no connection, or a socket that does not say). */
+  get sendProgress(): SendProgress | undefined {
+    const socket = socketOf(this.client);
+    const written = socket?.bytesWritten;
+    const queued = socket?.writableLength;
+    const inLibuv = socket?._handle?.writeQueueSize;
+    if (typeof written !== "number" || typeof queued !== "number") return undefined;
+    const unsent = typeof inLibuv === "number" ? inLibuv : 0;
+    return { moved: `${written}/${queued}/${unsent}`, unsent, requestBytes: Math.max(0, written - this.writtenBefore - unsent) };
   }
 
   /**

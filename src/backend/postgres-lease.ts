@@ -15,7 +15,7 @@
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { StorageError } from "../errors.js";
-import { retryWhileDisconnected, type SerialConnection } from "./postgres-connection.js";
+import { retryWhileDisconnected, SLOWEST_LINK_BYTES_PER_MS, type SerialConnection } from "./postgres-connection.js";
 import type { Statements } from "./postgres-schema.js";
 
 export interface PostgresLeaseOptions {
@@ -170,20 +170,19 @@ export class Lease {
   }
 
   /**
-   * Between two statements of a split batch, after one sent at `sentAt`. Each statement checks a live expiry, which
-   * the statement before it set as it began: one that took the lease time or more (a slow server, a big chunk)
-   * fenced its own batch at the next, with no contender in sight. The transaction holds the lease row's lock since
-   * its first statement checked holder, epoch and expiry, so nobody can take the store before it ends: when the
-   * statement took a renewal interval or more, the expiry is moved on inside the transaction, conditioned on holder
-   * and epoch (committed or rolled back with the batch). A frozen writer is still ended by the server
-   * (idle_in_transaction_session_timeout, the lease time).
+   * Between two statements of a split batch, before one of `nextBytes`. Each statement checks a live expiry, which
+   * the statement before it set as it began: a statement that took the lease time or more to arrive (a big chunk, a
+   * slow link) fenced its own batch, with no contender in sight. The transaction holds the lease row's lock since its
+   * first statement checked holder, epoch and expiry, so nobody takes the store over meanwhile: the expiry is moved
+   * on inside the transaction, conditioned on holder and epoch, by the lease time plus the time the next statement
+   * takes to arrive on the slowest link given time for. Nobody else sees it; the next statement sets the expiry to
+   * its own time plus the lease time, which is what commits.
    */
-  async extendWithinBatch(client: pg.ClientBase, sentAt: number): Promise<void> {
-    if (performance.now() - sentAt < this.renewEveryMs) return;
+  async extendWithinBatch(client: pg.ClientBase, nextBytes: number): Promise<void> {
     await client.query({
       name: "grf_lease_extend_after_write",
       text: this.sql.extendAfterWrite,
-      values: [this.store, this.holder, this.epochValue, this.ttlMs],
+      values: [this.store, this.holder, this.epochValue, this.ttlMs + Math.ceil(nextBytes / SLOWEST_LINK_BYTES_PER_MS)],
     });
   }
 

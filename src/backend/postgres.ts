@@ -123,6 +123,8 @@ const READ_SLICE_BYTES = 1024 * 1024;
  * memory of reading them one by one. The rest follow in statements of this size, in one snapshot.
  */
 const READ_MANY_BYTES = 8 * 1024 * 1024;
+/** Write statements above this many bytes are sent unnamed, with their Parse (see writeChunk). */
+const UNNAMED_ABOVE_BYTES = 64 * 1024;
 /** Keys remembered as in doubt per handle; past this many, every key counts as in doubt (see PostgresStore.doubtful). */
 const MAX_DOUBTFUL_KEYS = 100_000;
 /** Largest int4: the bound of a whole value's slices (values are under 1 GiB). */
@@ -624,13 +626,13 @@ class PostgresStore implements PostgresBackend {
         return "mismatch";
       }
       for (const [i, chunk] of chunks.entries()) {
-        const sentAt = performance.now();
         if (!(await this.writeChunk(c, lease, chunk))) {
           await c.query("ROLLBACK");
           return false;
         }
         // A statement as long as the lease must not fence the next one: this transaction holds the lease row.
-        if (i < chunks.length - 1) await lease.extendWithinBatch(c, sentAt);
+        const next = chunks[i + 1];
+        if (next !== undefined) await lease.extendWithinBatch(c, chunkBytes(next));
       }
       sent.commit = true;
       await c.query("COMMIT");
@@ -646,7 +648,13 @@ class PostgresStore implements PostgresBackend {
     const shape: WriteShape = chunk.deletes.length === 0 ? "puts" : chunk.keys.length === 0 ? "deletes" : "both";
     const puts = [chunk.keys, byteaArray(chunk.values)];
     const values = shape === "puts" ? [...fence, ...puts] : shape === "deletes" ? [...fence, chunk.deletes] : [...fence, chunk.deletes, ...puts];
-    const r = await c.query<{ owned: boolean }>({ name: `grf_write_${shape}`, text: this.sql.write[shape], values });
+    // A big statement goes unnamed (a Parse with it): after a Parse the server counts the session active until the
+    // statement is whole, so a Bind still arriving on a slow link is not taken for an idle session, neither by the
+    // answer watch nor by idle_in_transaction_session_timeout (which ended split batches whose chunk took the lease
+    // time to send). A small one arrives at once and keeps its prepared statement (parsing and planning each time
+    // cost ~100 µs of a ~200 µs small write, measured).
+    const unnamed = chunkBytes(chunk) > UNNAMED_ABOVE_BYTES;
+    const r = await c.query<{ owned: boolean }>({ ...(unnamed ? {} : { name: `grf_write_${shape}` }), text: this.sql.write[shape], values });
     return r.rows[0]?.owned === true;
   }
 
@@ -724,6 +732,13 @@ interface Chunk {
 interface Expectation {
   readonly key: string;
   readonly digest: string | undefined;
+}
+
+/** About the bytes a chunk's statement sends. */
+function chunkBytes(chunk: Chunk): number {
+  let bytes = 0;
+  for (const v of chunk.values) bytes += v.byteLength;
+  return bytes + (chunk.keys.length + chunk.deletes.length) * ROW_OVERHEAD;
 }
 
 function defaultHolder(): string {

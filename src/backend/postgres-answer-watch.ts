@@ -9,27 +9,34 @@
  * - Gone: the data connection is dropped.
  * - Idle since the same moment at two ticks while the client still waits: its answer was lost, unless bytes of the
  *   request left the socket meanwhile (a Bind of a prepared statement still arriving on a slow link shows idle).
- * - Otherwise running (`active`: executing, or waiting for a lock, which statement_timeout governs; or receiving the
- *   rest of a big statement after its Parse): left alone.
- * A dropped statement fails as a lost connection: in doubt when its COMMIT had been sent (postgres.ts `apply`). When
- * the server cannot be asked either, the statement is dropped once the writer's lease
+ * - Waiting to read from the client (`active`, wait_event ClientRead: the server has part of the request, e.g. a
+ *   Parse, and waits for the rest) at two ticks with no byte sent between them: the request is stuck on its way
+ *   (a stalled network, a frozen proxy); a slow link moves bytes and is left alone.
+ * - Otherwise running (executing, or waiting for a lock, which statement_timeout governs): left alone.
+ * A dropped statement fails as a lost connection: in doubt when its COMMIT had been sent (postgres.ts `apply`), but
+ * not when bytes of it were still queued in this process (closing discards them, so the server never got its end:
+ * RequestNotSentError). When the server cannot be asked either, the statement is dropped once the writer's lease
  * has lapsed by its own clock: whatever the server did with it is settled there, and this writer writes no more.
  */
 import type { Lease } from "./postgres-lease.js";
-import type { SerialConnection } from "./postgres-connection.js";
+import { SLOWEST_LINK_BYTES_PER_MS, type SerialConnection } from "./postgres-connection.js";
 
-const ACTIVITY_SQL = "SELECT state, state_change::text AS changed FROM pg_stat_activity WHERE pid = $1";
+const ACTIVITY_SQL = "SELECT state, wait_event, state_change::text AS changed FROM pg_stat_activity WHERE pid = $1";
 
-/** What the server says of a session: gone, idle (any idle state, since `changed`), busy, or unknown (not asked). */
-type Seen = { readonly is: "gone" | "busy" | "unknown" } | { readonly is: "idle"; readonly changed: string };
+/**
+ * What the server says of a session: gone, idle (any idle state, since `changed`), reading the rest of a request,
+ * busy otherwise, or unknown (not asked).
+ */
+type Seen = { readonly is: "gone" | "reading" | "busy" | "unknown" } | { readonly is: "idle"; readonly changed: string };
 
 export class AnswerWatch {
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
   /** When the watched statement's session was last seen going idle (pg_stat_activity.state_change). */
   private idleSince: string | undefined;
-  /** The data socket's sending progress at the last tick (SerialConnection.sendProgress). */
+  /** The data socket's sending progress at the last tick (SerialConnection.sendProgress), and since when it stands. */
   private lastMoved: string | undefined;
+  private stillSince = 0;
   private watched: number | undefined;
 
   constructor(
@@ -56,6 +63,7 @@ export class AnswerWatch {
       this.watched = since;
       this.idleSince = undefined;
       this.lastMoved = undefined;
+      this.stillSince = performance.now();
     }
     const pid = this.data.backendPid;
     this.probing = true;
@@ -68,8 +76,11 @@ export class AnswerWatch {
     if (this.data.busySince !== since) return; // answered meanwhile
     // Bytes of the request left the socket since the last tick: it is still arriving. A socket that does not say
     // counts as still (a lost answer must not wait forever).
-    const moved = this.data.sendProgress?.moved;
+    const now = performance.now();
+    const progress = this.data.sendProgress;
+    const moved = progress?.moved;
     const sending = moved !== undefined && this.lastMoved !== undefined && moved !== this.lastMoved;
+    if (sending) this.stillSince = now;
     this.lastMoved = moved;
     // Idle once may be a batch between two of its statements; idle since the same moment a tick later is not.
     const idleBefore = this.idleSince;
@@ -77,6 +88,11 @@ export class AnswerWatch {
     const hung =
       seen.is === "gone" ||
       (seen.is === "idle" && seen.changed === idleBefore && !sending) ||
+      // A slow link moves bytes in steps (the kernel takes more once its buffer has drained a good part), or out of
+      // sight once they left this process: stuck only once nothing moved here for the time the request's size
+      // takes on the slowest link given time for.
+      (seen.is === "reading" &&
+        now - this.stillSince >= Math.max(this.patienceMs, (progress?.requestBytes ?? 0) / SLOWEST_LINK_BYTES_PER_MS)) ||
       (seen.is === "unknown" && this.lease.lapsed);
     if (hung) this.data.reset();
   }
@@ -97,13 +113,14 @@ export class AnswerWatch {
   private async askNow(pid: number): Promise<Seen> {
     try {
       const r = await this.leaseConn.run((c) =>
-        c.query<{ state: string | null; changed: string | null }>({ text: ACTIVITY_SQL, values: [pid] }),
+        c.query<{ state: string | null; wait_event: string | null; changed: string | null }>({ text: ACTIVITY_SQL, values: [pid] }),
       );
       const row = r.rows[0];
       if (row === undefined) return { is: "gone" };
       // NULL: a session this role may not see (it is its own, so this should not happen): nothing to go by.
       if (row.state === null || row.changed === null) return { is: "unknown" };
-      return row.state.startsWith("idle") ? { is: "idle", changed: row.changed } : { is: "busy" };
+      if (row.state.startsWith("idle")) return { is: "idle", changed: row.changed };
+      return row.state === "active" && row.wait_event === "ClientRead" ? { is: "reading" } : { is: "busy" };
     } catch {
       return { is: "unknown" }; // the lease's connection recovers by itself (its renewals reset it)
     }

@@ -15,9 +15,22 @@ import { isConnectionFailure, isTransientOutage } from "./postgres-errors.js";
  * The slowest uplink a request is given time for: 256 bytes a millisecond (about 2 Mbit/s). Bytes that left this
  * process may sit in buffers on the way (the kernel's send buffer holds up to 4 MiB here; a proxy or a tunnel more),
  * out of sight, and a slow link takes them on in steps: a request is given the time its size takes at this rate to
- * arrive (Lease.extendWithinBatch).
+ * arrive (postgres-answer-watch.ts, Lease.extendWithinBatch). A dead link is noticed after that time: ~16 s for the
+ * 4 MiB a kernel buffer takes.
  */
 export const SLOWEST_LINK_BYTES_PER_MS = 256;
+
+/**
+ * A call whose connection was dropped (SerialConnection.reset) while part of its request still waited in this
+ * process's socket buffer, which closing the socket discards: the server never got the request's end (its Sync, or
+ * for a split batch anything of its COMMIT), so nothing of it was committed. Not in doubt.
+ */
+export class RequestNotSentError extends Error {
+  constructor(readonly unsentBytes: number) {
+    super(`the connection was dropped with ${unsentBytes} bytes of the request not yet sent: the server never got it whole, nothing of it was stored`);
+    this.name = "RequestNotSentError";
+  }
+}
 
 /**
  * Where the socket of the running call stands in sending: `moved` changes whenever bytes go on to the operating
@@ -51,6 +64,8 @@ export class SerialConnection {
   private runningSince: number | undefined;
   /** The socket's bytesWritten when the running call began. */
   private writtenBefore = 0;
+  /** Clients dropped by reset() while bytes of their request were still queued, and how many. */
+  private readonly droppedUnsent = new WeakMap<pg.Client, number>();
 
   constructor(
     private readonly config: ClientConfig,
@@ -70,7 +85,8 @@ export class SerialConnection {
       } catch (err) {
         // A server error (a SQLSTATE) leaves the session usable; anything else may have broken it.
         if (isConnectionFailure(err)) this.discard(client);
-        throw err;
+        const unsent = this.droppedUnsent.get(client);
+        throw unsent === undefined ? err : new RequestNotSentError(unsent);
       } finally {
         this.runningSince = undefined;
       }
@@ -103,10 +119,14 @@ export class SerialConnection {
 
   /**
    * Drops the current connection (the next call opens a new one), e.g. after a client-side query timeout. A
-   * statement waiting for its answer on it fails with the driver's "Connection terminated".
+   * statement waiting for its answer on it fails with the driver's "Connection terminated", or with
+   * RequestNotSentError when part of its request had not left this process yet (closing discards it).
    */
   reset(): void {
-    if (this.client) this.discard(this.client);
+    if (!this.client) return;
+    const unsent = this.sendProgress?.unsent ?? 0;
+    if (unsent > 0) this.droppedUnsent.set(this.client, unsent);
+    this.discard(this.client);
   }
 
   /** Waits for queued work, then closes. Idempotent. */

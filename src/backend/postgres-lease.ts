@@ -16,6 +16,7 @@ import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { StorageError } from "../errors.js";
 import { retryWhileDisconnected, SLOWEST_LINK_BYTES_PER_MS, type SerialConnection } from "./postgres-connection.js";
+import { isConnectionFailure, pgCodeOf } from "./postgres-errors.js";
 import type { Statements } from "./postgres-schema.js";
 
 export interface PostgresLeaseOptions {
@@ -47,6 +48,25 @@ interface LeaseRow {
 /** How often a waiting contender looks again (it also wakes when the observed expiry passes). */
 export const WAIT_POLL_MS = 250;
 
+/** lock_not_available: a statement's lock wait outlasted the session's lock_timeout (the lease connection's). */
+const LOCK_TIMEOUT = "55P03";
+
+/**
+ * The session whose open transaction holds the lease row (the row version every reader sees names it in xmax, and
+ * pg_stat_activity.backend_xid names that session), only while that version's expiry has passed by the database
+ * clock and names the epoch the contender saw lapse; it is ended (`ended`) when it waits for its client: in the middle
+ * of receiving a statement (`active`, ClientRead) or between statements (`idle in transaction`). A statement the
+ * server is still running is left to finish (statement_timeout governs it): `ended` null. $1 store, $2 epoch.
+ * Our statements only lock the row exclusively (UPDATE, INSERT … ON CONFLICT DO UPDATE), so xmax is a transaction
+ * id, never a multixact.
+ */
+function endLapsedHolderSql(leaseTable: string): string {
+  return `SELECT a.pid, CASE WHEN a.state LIKE 'idle in transaction%' OR (a.state = 'active' AND a.wait_event = 'ClientRead')
+      THEN pg_terminate_backend(a.pid) END AS ended
+    FROM ${leaseTable} AS l JOIN pg_stat_activity AS a ON a.backend_xid = l.xmax
+    WHERE l.store = $1 AND l.epoch = $2 AND l.expires_at <= clock_timestamp() AND a.pid <> pg_backend_pid()`;
+}
+
 export class Lease {
   private epochValue = 0;
   private deadline = 0;
@@ -71,6 +91,8 @@ export class Lease {
     private readonly renewEveryMs: number,
     /** Names the store in messages (no password). */
     private readonly where: string,
+    /** The quoted lease table (endLapsedHolderSql). */
+    private readonly leaseTable: string,
   ) {}
 
   get epoch(): number {
@@ -88,34 +110,85 @@ export class Lease {
    * Takes the lease, waiting until `giveUpAt` (a performance.now() time) for a live one to end; else
    * StorageError("store-locked"). While waiting, a lost connection (the database restarting, a network cut) is tried
    * again until the wait is over: a contender must outlast an outage the holder may not.
+   *
+   * The lease connection runs with a server-side lock_timeout, so a try never leaves a lock wait behind on the server.
+   * A lapsed lease whose row is still locked is held by an open transaction of the lapsed holder: a split batch whose
+   * writer froze, or whose network stalled, in the middle of sending a statement (the server then waits for the rest,
+   * `active`, and no server timeout ends it). The lapse by the database clock entitles the contender to end that
+   * session (pg_terminate_backend: its transaction rolls back, nothing of it was acknowledged); a role that may not
+   * (neither the same role nor a member of pg_signal_backend, nor able to see it in pg_stat_activity) waits for the
+   * holder instead, and says why in its store-locked error.
    */
   async acquire(giveUpAt: number): Promise<void> {
+    let ends = 0;
     for (;;) {
+      let why: string | undefined;
       const current = await retryWhileDisconnected(async () => {
         const seen = await this.state();
         if (seen !== undefined && seen.remainingMs > 0) return seen;
         // Free or lapsed: try to take it; undefined when another contender took it between our look and our try.
-        return (await this.tryAcquire()) ? "taken" : undefined;
+        const got = await this.tryAcquire();
+        // Locked with no row seen: another contender is inserting the first one; look again.
+        if (got === "locked") return seen === undefined ? undefined : { ...seen, locked: true as const };
+        return got ? "taken" : undefined;
       }, giveUpAt, WAIT_POLL_MS);
       if (current === "taken") return;
       if (current === undefined) continue;
+      if ("locked" in current) {
+        const ended = await retryWhileDisconnected(() => this.endLapsedHolder(current.epoch), giveUpAt, WAIT_POLL_MS);
+        if (typeof ended === "number" && ended > 0 && ends++ < 3) continue; // its rollback frees the row at once
+        why = typeof ended === "string" ? ended : undefined;
+      }
       const left = giveUpAt - performance.now();
-      if (left <= 0) throw this.lockedError(current);
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(current.remainingMs + 1, left, WAIT_POLL_MS))));
+      if (left <= 0) throw this.lockedError(current, why);
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(Math.max(current.remainingMs, 0) + 1, left, WAIT_POLL_MS))));
     }
   }
 
-  private async tryAcquire(): Promise<boolean> {
+  /** true: taken; false: live, or taken by another contender first; "locked": the row is locked (lock_timeout). */
+  private async tryAcquire(): Promise<boolean | "locked"> {
     const sentAt = performance.now();
-    const r = await this.conn.run((c) =>
-      c.query<{ epoch: string }>({ name: "grf_lease_acquire", text: this.sql.acquire, values: [this.store, this.holder, this.ttlMs] }),
-    );
+    let r: pg.QueryResult<{ epoch: string }>;
+    try {
+      r = await this.conn.run((c) =>
+        c.query<{ epoch: string }>({ name: "grf_lease_acquire", text: this.sql.acquire, values: [this.store, this.holder, this.ttlMs] }),
+      );
+    } catch (err) {
+      if (pgCodeOf(err) === LOCK_TIMEOUT) return "locked";
+      throw err;
+    }
     const row = r.rows[0];
     if (row === undefined) return false;
     this.epochValue = Number(row.epoch);
     this.deadline = sentAt + this.ttlMs;
     this.schedule();
     return true;
+  }
+
+  /**
+   * Ends the session holding the lapsed lease row of `epoch` when it waits for its client (see acquire): how many it
+   * ended (0: none found, the row was released meanwhile), or why it did not (still running a statement, not
+   * visible to this role, or this role may not end it).
+   */
+  private async endLapsedHolder(epoch: number): Promise<number | string> {
+    const locked = "a transaction of the lapsed holder still holds the lease row";
+    try {
+      const r = await this.conn.run((c) =>
+        c.query<{ ended: boolean | null }>({ text: endLapsedHolderSql(this.leaseTable), values: [this.store, String(epoch)] }),
+      );
+      if (r.rows.length === 0) {
+        return `${locked}, and this role cannot see its session (pg_stat_activity) to end it: use the same role as the writers, or grant pg_read_all_stats and pg_signal_backend`;
+      }
+      // Signalled (false: it was ending already); null: a statement still running, left to finish.
+      if (r.rows.some((row) => row.ended === null)) return `${locked}: a statement of it is still running on the server`;
+      return r.rows.length;
+    } catch (err) {
+      if (pgCodeOf(err) === "42501") {
+        return `${locked}, and this role may not end its session (pg_terminate_backend): use the same role as the writers, or grant pg_signal_backend`;
+      }
+      if (isConnectionFailure(err)) throw err; // retried while the wait lasts
+      return `${locked}, and ending its session failed: ${(err as Error).message}`;
+    }
   }
 
   /** True when the lease is lost or its own deadline has passed (what assertOwned throws for). */
@@ -173,10 +246,11 @@ export class Lease {
    * Between two statements of a split batch, before one of `nextBytes`. Each statement checks a live expiry, which
    * the statement before it set as it began: a statement that took the lease time or more to arrive (a big chunk, a
    * slow link) fenced its own batch, with no contender in sight. The transaction holds the lease row's lock since its
-   * first statement checked holder, epoch and expiry, so nobody takes the store over meanwhile: the expiry is moved
-   * on inside the transaction, conditioned on holder and epoch, by the lease time plus the time the next statement
-   * takes to arrive on the slowest link given time for. Nobody else sees it; the next statement sets the expiry to
-   * its own time plus the lease time, which is what commits.
+   * first statement checked holder, epoch and expiry, so nobody takes the store over meanwhile (a contender may end
+   * the transaction once the committed expiry has lapsed: see acquire): the expiry is moved on inside the
+   * transaction, conditioned on holder and epoch, by the lease time plus the time the next statement takes to arrive
+   * on the slowest link given time for. Nobody else sees it; the next statement sets the expiry to its own time plus
+   * the lease time, which is what commits.
    */
   async extendWithinBatch(client: pg.ClientBase, nextBytes: number): Promise<void> {
     await client.query({
@@ -240,9 +314,10 @@ export class Lease {
       if (r.rowCount === 1) this.extended(sentAt);
       // Refused beside a write of ours: that write's answer (fenced, or afterWrite) decides, not a lapse it caused.
       else if (!this.stopped && this.writesInFlight === 0 && this.lastWriteAnsweredAt < sentAt) await this.fenced();
-    } catch {
-      // Unreachable database: try again next interval; the deadline decides when to give up.
-      this.conn.reset();
+    } catch (err) {
+      // Unreachable database: try again next interval; the deadline decides when to give up. A server error (the row
+      // locked past lock_timeout, e.g. by this writer's own long batch) leaves the connection usable.
+      if (isConnectionFailure(err)) this.conn.reset();
     }
     this.schedule();
   }
@@ -268,11 +343,21 @@ export class Lease {
     return this.lostError;
   }
 
-  private lockedError(current: LeaseState): StorageError {
+  private lockedError(current: LeaseState, why: string | undefined): StorageError {
+    const held =
+      why === undefined
+        ? `for ${Math.ceil(current.remainingMs)} ms more by the database clock`
+        : `whose lease has lapsed by the database clock, but ${why}`;
     return new StorageError(
       "store-locked",
-      `${this.where} is held by ${JSON.stringify(current.holder)} (epoch ${current.epoch}) for ${Math.ceil(current.remainingMs)} ms more by the database clock: one writer per store; open it read-only to read it meanwhile, or wait (lease.waitMs)`,
-      { store: this.store, holder: current.holder, epoch: current.epoch, remainingMs: Math.ceil(current.remainingMs) },
+      `${this.where} is held by ${JSON.stringify(current.holder)} (epoch ${current.epoch}) ${held}: one writer per store; open it read-only to read it meanwhile, or wait (lease.waitMs)`,
+      {
+        store: this.store,
+        holder: current.holder,
+        epoch: current.epoch,
+        remainingMs: Math.max(0, Math.ceil(current.remainingMs)),
+        ...(why === undefined ? {} : { reason: why }),
+      },
     );
   }
 }

@@ -26,7 +26,7 @@ import {
   utf8Length,
 } from "./postgres-codec.js";
 import { AnswerWatch } from "./postgres-answer-watch.js";
-import { retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
+import { RequestNotSentError, retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
 import { describeTarget, isConnectionFailure, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
 import { Lease, WAIT_POLL_MS, type PostgresLeaseOptions } from "./postgres-lease.js";
 import {
@@ -547,7 +547,9 @@ class PostgresStore implements PostgresBackend {
     const sent = { commit: false };
     // A connection that fails once the committing statement went out leaves the commit unknown: the server may have
     // committed, its answer lost. A server error (a SQLSTATE of its own), or a failure before, stored nothing.
-    const inDoubt = (err: unknown) => sent.commit && !(err instanceof StorageError) && isConnectionFailure(err);
+    // (A connection dropped while bytes of the request were still queued here never sent its end: RequestNotSentError.)
+    const inDoubt = (err: unknown) =>
+      sent.commit && !(err instanceof StorageError) && !(err instanceof RequestNotSentError) && isConnectionFailure(err);
     const write = this.query("write", async (c) => {
       // Checked when the statement is about to go, not when the call was queued.
       lease.assertOwned();
@@ -788,6 +790,8 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
         ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
         // A writer frozen between the statements of a split batch holds the lease row's lock, which would keep every
         // contender out for as long as it stays frozen: the server ends such a transaction once the lease is over.
+        // (Frozen in the middle of sending a statement, the session counts as active: a contender ends it, see
+        // Lease.acquire.)
         ...(readOnly ? {} : { idle_in_transaction_session_timeout: ttlMs }),
       },
       readOnly,
@@ -803,9 +807,13 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
     let lease: Lease | undefined;
     if (!readOnly) {
       // Its own connection, with a client-side query timeout: a renewal stuck on a dead connection must not hold up
-      // the next one (an answer after the lease time is worthless anyway).
-      leaseConn = new SerialConnection(clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs }, false));
-      lease = new Lease(leaseConn, sql, opts.store, holder, ttlMs, renewEveryMs, where);
+      // the next one (an answer after the lease time is worthless anyway). Lock waits end on the server first
+      // (lock_timeout below the query timeout): a wait the client gave up on kept running there, one server session
+      // per try, while a lapsed holder's transaction held the lease row.
+      leaseConn = new SerialConnection(
+        clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs, lock_timeout: renewEveryMs }, false),
+      );
+      lease = new Lease(leaseConn, sql, opts.store, holder, ttlMs, renewEveryMs, where, names.lease);
       await lease.acquire(giveUpAt);
     }
     const watch = lease && leaseConn && new AnswerWatch(data, leaseConn, lease, ttlMs, renewEveryMs);

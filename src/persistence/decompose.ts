@@ -8,7 +8,7 @@
 import { sealWalFrame } from "../wal/codec.js";
 import { WAL_FORMAT_VERSION, type Lifecycle } from "../wal/frame.js";
 import { compareCodePoints } from "../base/code-points.js";
-import { parentPath } from "../graph/paths.js";
+import { isInside, parentPath } from "../graph/paths.js";
 import type {
   DecomposeOptions,
   DiffNodeRemoved,
@@ -142,12 +142,14 @@ function topologyFrames(
 /**
  * The removals of a diff as one dependency order: node removes and unmounts are "items" (an unmount stands for
  * its whole subtree), and an item comes before every item holding a node it depends on (the graph refuses to
- * remove a node with dependents, or to unmount a subtree a node outside depends on). A node under an unmounted
- * mount that depends on a node removed outside that mount gets a remove frame of its own, and so do its removed
- * dependents inside the mount: otherwise dependencies crossing the mount both ways (x outside depends on u::y,
- * u::z depends on x) would have no replayable order. With those taken out, an unmount depends on no other
- * removal, so the order always exists. `early` holds the items that must precede the mounts and adds (see
- * earlyItems). `roots` is the tie-break: node removes by path, then unmounts in reverse path order.
+ * remove a node with dependents, or to unmount a subtree a node outside depends on). Dependencies that cross an
+ * unmounted mount both ways make a cycle of items (x outside depends on u::y, u::z depends on x; or two unmounts
+ * each holding a dependent of the other's nodes): a node under an unmounted mount that depends on an item in a
+ * cycle with that mount gets a remove frame of its own, and so do its removed dependents under the same mount
+ * (they must go before it). That breaks every cycle (an edge out of an unmount stays only where it was on none),
+ * so the order always exists; an unmount that is in no cycle carries all its nodes (one frame). `early` holds the
+ * items that must precede the mounts and adds (see earlyItems). `roots` is the tie-break: node removes by path,
+ * then unmounts in reverse path order.
  */
 interface RemovalPlan {
   readonly items: readonly DiffNodeRemoved[];
@@ -164,54 +166,151 @@ function removalPlan(diff: GraphSnapshotDiff): RemovalPlan {
   if (unmounted.size === 0) {
     items = diff.nodesRemoved as DiffNodeRemoved[]; // the common case: item deps are node deps
   } else {
-    // Carrier: the top unmounted mount a removed node leaves with, unless it needs a frame of its own.
-    const carrier = new Map<string, string>();
-    for (const r of diff.nodesRemoved) {
-      const top = topmostUnder(r.path, unmounted);
-      if (top !== undefined) carrier.set(r.path, top);
-    }
-    const removedPaths = new Set(diff.nodesRemoved.map((r) => r.path));
-    const explicit = new Set<string>();
-    const queue: string[] = [];
-    const dependents = new Map<string, string[]>();
-    for (const r of diff.nodesRemoved) {
-      const own = carrier.get(r.path);
+    // Carrier: the top unmounted mount a removed node leaves with, unless it needs a frame of its own. Every node
+    // under an unmounted mount is removed, so only the others are kept in a set (an unmount can hold many nodes).
+    const carrierOf = (p: string): string | undefined => topmostUnder(p, unmounted);
+    const removed = diff.nodesRemoved;
+    const tops = removed.map((r) => carrierOf(r.path));
+    const outside = new Set<string>();
+    for (let i = 0; i < removed.length; i++) if (tops[i] === undefined) outside.add((removed[i] as DiffNodeRemoved).path);
+    const isRemoved = (p: string): boolean => outside.has(p) || carrierOf(p) !== undefined;
+    // Items with every node under an unmount carried by it, and their "removed before" edges.
+    const edges = new Map<string, string[]>();
+    const into = new Set<string>(); // unmounts some other item must go before
+    for (let i = 0; i < removed.length; i++) {
+      const r = removed[i] as DiffNodeRemoved;
+      const own = tops[i];
+      const from = own ?? r.path;
       for (const d of r.deps) {
-        if (!removedPaths.has(d)) continue;
-        const list = dependents.get(d);
-        if (list === undefined) dependents.set(d, [r.path]);
-        else list.push(r.path);
-        if (own !== undefined && carrier.get(d) !== own && !explicit.has(r.path)) {
-          explicit.add(r.path);
-          queue.push(r.path);
-        }
+        if ((own !== undefined && isInside(d, own)) || !isRemoved(d)) continue; // same unmount, or stays
+        const to = carrierOf(d) ?? d;
+        if (to === from) continue;
+        const out = edges.get(from);
+        if (out === undefined) edges.set(from, [to]);
+        else if (out[out.length - 1] !== to) out.push(to);
+        if (unmounts.has(to)) into.add(to);
       }
     }
-    // Removed dependents of a node taken out of its mount must be removed before it, so out they come too.
-    while (queue.length > 0) {
-      for (const q of dependents.get(queue.pop() as string) ?? []) {
-        if (carrier.has(q) && !explicit.has(q)) {
-          explicit.add(q);
-          queue.push(q);
-        }
+    // Only an unmount with edges both in and out can be on a cycle; usually none is, and the items are final.
+    const explicit = topUnmounts.some((m) => into.has(m) && edges.has(m))
+      ? takenOut(removed, tops, carrierOf, isRemoved, edges, [...outside, ...topUnmounts])
+      : new Set<string>();
+    if (explicit.size === 0) {
+      items = [];
+      for (const r of removed) if (outside.has(r.path)) items.push({ path: r.path, deps: edges.get(r.path) ?? [] });
+      for (const m of topUnmounts) items.push({ path: m, deps: [...new Set(edges.get(m))] });
+    } else {
+      const itemOf = (p: string): string => (explicit.has(p) ? p : (carrierOf(p) ?? p));
+      const deps = new Map<string, Set<string>>();
+      for (const m of topUnmounts) deps.set(m, new Set());
+      for (let i = 0; i < removed.length; i++) {
+        const r = removed[i] as DiffNodeRemoved;
+        const item = itemOf(r.path);
+        let set = deps.get(item);
+        if (set === undefined) deps.set(item, (set = new Set()));
+        for (const d of r.deps) if (isRemoved(d)) set.add(itemOf(d));
+        if (explicit.has(r.path)) set.add(tops[i] as string); // its frame comes before its unmount's
+        set.delete(item);
       }
+      items = [...deps].map(([path, set]) => ({ path, deps: [...set] }));
     }
-    const itemOf = (p: string): string => (explicit.has(p) ? p : (carrier.get(p) ?? p));
-    items = [];
-    for (const r of diff.nodesRemoved) {
-      const own = carrier.get(r.path);
-      if (own !== undefined && !explicit.has(r.path)) continue; // leaves with its mount's unmount frame
-      const deps = new Set<string>();
-      for (const d of r.deps) if (removedPaths.has(d)) deps.add(itemOf(d));
-      if (own !== undefined) deps.add(own); // its own frame comes before the unmount of its mount
-      deps.delete(r.path);
-      items.push({ path: r.path, deps: [...deps] });
-    }
-    // The nodes an unmount still carries depend only on nodes it carries or on nodes that stay.
-    for (const m of topUnmounts) items.push({ path: m, deps: [] });
   }
   const roots = [...sorted(items.filter((i) => !unmounts.has(i.path)).map((i) => i.path)), ...[...topUnmounts].reverse()];
   return { items, roots, unmounts, early: earlyItems(diff, items, unmounts) };
+}
+
+/**
+ * The carried nodes that need a frame of their own: those depending on an item in one cycle with their unmount
+ * (strongly connected components of the item graph `edges`), and their removed dependents under the same unmount.
+ */
+function takenOut(
+  removed: readonly DiffNodeRemoved[],
+  tops: ReadonlyArray<string | undefined>,
+  carrierOf: (path: string) => string | undefined,
+  isRemoved: (path: string) => boolean,
+  edges: ReadonlyMap<string, readonly string[]>,
+  itemPaths: readonly string[],
+): Set<string> {
+  const component = components(itemPaths, edges);
+  const explicit = new Set<string>();
+  const queue: string[] = [];
+  const dependents = new Map<string, string[]>();
+  for (let i = 0; i < removed.length; i++) {
+    const r = removed[i] as DiffNodeRemoved;
+    const own = tops[i];
+    let out = false;
+    for (const d of r.deps) {
+      if (!isRemoved(d)) continue;
+      const list = dependents.get(d);
+      if (list === undefined) dependents.set(d, [r.path]);
+      else list.push(r.path);
+      const to = carrierOf(d) ?? d;
+      if (own !== undefined && to !== own && component.get(to) === component.get(own)) out = true;
+    }
+    if (out) {
+      explicit.add(r.path);
+      queue.push(r.path);
+    }
+  }
+  while (queue.length > 0) {
+    const e = queue.pop() as string;
+    const own = carrierOf(e);
+    for (const q of dependents.get(e) ?? []) {
+      if (!explicit.has(q) && carrierOf(q) === own) {
+        explicit.add(q);
+        queue.push(q);
+      }
+    }
+  }
+  return explicit;
+}
+
+/**
+ * Strongly connected components of a directed graph (Tarjan, iterative: chains can be long), as a component
+ * number per vertex. Every edge target must be among `vertices`. O(vertices + edges).
+ */
+function components(vertices: readonly string[], edges: ReadonlyMap<string, readonly string[]>): Map<string, number> {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const component = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  let next = 0;
+  let count = 0;
+  const open = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+  };
+  for (const root of vertices) {
+    if (index.has(root)) continue;
+    open(root);
+    const work: Array<{ v: string; i: number }> = [{ v: root, i: 0 }];
+    while (work.length > 0) {
+      const top = work[work.length - 1] as { v: string; i: number };
+      const out = edges.get(top.v);
+      if (out !== undefined && top.i < out.length) {
+        const w = out[top.i++] as string;
+        if (!index.has(w)) {
+          open(w);
+          work.push({ v: w, i: 0 });
+        } else if (onStack.has(w)) low.set(top.v, Math.min(low.get(top.v) as number, index.get(w) as number));
+        continue;
+      }
+      work.pop();
+      const parent = work[work.length - 1];
+      if (parent !== undefined) low.set(parent.v, Math.min(low.get(parent.v) as number, low.get(top.v) as number));
+      if (low.get(top.v) === index.get(top.v)) {
+        for (let w = stack.pop(); w !== undefined; w = w === top.v ? undefined : stack.pop()) {
+          onStack.delete(w);
+          component.set(w, count);
+        }
+        count++;
+      }
+    }
+  }
+  return component;
 }
 
 /** True when a strict ancestor mount of `path` is in `mounts`. O(depth). */

@@ -44,7 +44,7 @@ async function roundTrip(build: () => ReactiveGraph, wave: (g: ReactiveGraph) =>
 }
 
 describe("removals and unmounts of one wave replay in dependency order", () => {
-  it("removes a node under an unmounted mount before the node it depends on", async () => {
+  it("unmounts a mount holding a dependent before removing the node it depends on", async () => {
     const build = (): ReactiveGraph => {
       const g = createGraph("g");
       g.state("m", 1);
@@ -56,7 +56,7 @@ describe("removals and unmounts of one wave replay in dependency order", () => {
       g.unmount("x");
       g.remove("m");
     });
-    expect(kinds(r.frames)).toEqual(["graph.remove x::d", "graph.remove m", "graph.unmount x"]);
+    expect(kinds(r.frames)).toEqual(["graph.unmount x", "graph.remove m"]);
     expect(r.restored).toEqual(r.live);
     expect(r.fold.nodes).toEqual(r.live.nodes);
   });
@@ -96,6 +96,38 @@ describe("removals and unmounts of one wave replay in dependency order", () => {
       valuesChanged: [],
     };
     const frames = decomposeDiffToFrames(diff, { timestampNs: 0, baseSeq: 0 }) as WALFrame[];
-    expect(kinds(frames)).toEqual(["graph.remove x::e", "graph.remove x::d", "graph.remove m", "graph.add m", "graph.unmount x"]);
+    expect(kinds(frames)).toEqual(["graph.unmount x", "graph.remove m", "graph.add m"]);
+  });
+
+  it("replays two unmounts each holding a dependent of the other's nodes", async () => {
+    const build = (): ReactiveGraph => {
+      const g = createGraph("g");
+      g.mount("u");
+      g.mount("v");
+      g.state("u::a", 1);
+      g.state("v::a", 2);
+      g.derived("u::b", ["v::a"], id);
+      g.derived("v::b", ["u::a"], id);
+      g.derived("v::c", ["v::b"], id);
+      g.state("v::s", 3);
+      return g;
+    };
+    const r = await roundTrip(build, (g) => {
+      g.remove("u::b");
+      g.unmount("v");
+      g.unmount("u");
+    });
+    expect(kinds(r.frames)).toEqual(["graph.remove u::b", "graph.remove v::c", "graph.remove v::b", "graph.unmount v", "graph.unmount u"]);
+    expect(r.restored).toEqual(r.live);
+  });
+
+  it("an unmount in no cycle carries all its nodes: one frame for a large mount", () => {
+    const nodesRemoved = [{ path: "m", deps: [] as string[] }];
+    for (let i = 0; i < 1000; i++) nodesRemoved.push({ path: `u::n${i}`, deps: [i === 0 ? "m" : `u::n${i - 1}`] });
+    const frames = decomposeDiffToFrames(
+      { nodesAdded: [], nodesRemoved, subgraphsAdded: [], subgraphsRemoved: ["u"], valuesChanged: [] },
+      { timestampNs: 0, baseSeq: 0 },
+    ) as WALFrame[];
+    expect(kinds(frames)).toEqual(["graph.unmount u", "graph.remove m"]);
   });
 });

@@ -4,10 +4,9 @@
  * so a backlog of N messages of sync-through writes commits in one transaction (one fsync) instead of N. Costs
  * nothing when messages arrive one at a time. An op that observes the backend or ends a transaction first commits
  * what is held, in every tier, so it sees exactly what it would inline.
- * Explicit flush() calls are held the same way (review s13a F4): N handlers that each save and flush in one turn
- * share one transaction, each flush answered once that commit ended (its own account: the writes before its call).
- * Before, each committed alone, one fsync each inside the actor's synchronous loop over the message.
- * The tier core only records that a flush is waiting (`deferTriggeredFlushes`); when it runs is decided here,
+ * Explicit flush() calls are not held (docs/design.md §3.30): a held flush would commit writes made after its call
+ * with it, which a rollback must discard and which must land after another tier's later flush.
+ * The tier core only records that a triggered flush is waiting (`deferTriggeredFlushes`); when it runs is decided here,
  * except that the core runs it early rather than let a newer write displace a value it owes (core.ts `displacing`).
  * A turn's hold is bounded by MAX_HELD_PUTS: a sustained stream leaves the whole backlog on the port, and one
  * transaction of all of it (58,000 frames measured) kept every value alive until its end, which cost the actor

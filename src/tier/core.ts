@@ -72,8 +72,6 @@ export abstract class TierCore<Batch> {
    */
   private readonly running = new Set<number>();
   private deferredFlush = false;
-  /** What explicit flush() calls held with `deferredFlush` wait for: the next flush that runs (`holdFlush`). */
-  private heldFlush: { promise: Promise<void>; resolve(): void; reject(err: unknown): void } | undefined;
   /**
    * Set by a store actor's group commit (src/engine/group-commit.ts): triggered flushes wait for its
    * `flushDeferred()` so one turn's writes commit together. Inline tiers never set it.
@@ -389,39 +387,7 @@ export abstract class TierCore<Batch> {
   protected flushNow(): void | Promise<void> {
     this.clearTimer();
     this.deferredFlush = false;
-    const held = this.heldFlush;
-    this.heldFlush = undefined;
-    if (held === undefined) return this.exclusive(() => this.runOnce());
-    // This flush takes every write the held flush() calls answer for: they settle with it.
-    let r: void | Promise<void>;
-    try {
-      r = this.exclusive(() => this.runOnce());
-    } catch (err) {
-      held.reject(err);
-      throw err;
-    }
-    if (r) r.then(held.resolve, held.reject);
-    else held.resolve();
-    return r;
-  }
-
-  /**
-   * An explicit flush() while a store actor's group commit holds flushes (`deferTriggeredFlushes`): it waits for the
-   * held flush, so a turn's N flush() calls commit in one transaction instead of N (review s13a F4). Each keeps its
-   * own account (the writes offered before its call), settled once that one commit ended.
-   */
-  private holdFlush(): Promise<void> {
-    this.deferredFlush = true;
-    if (this.heldFlush === undefined) {
-      let resolve!: () => void;
-      let reject!: (err: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.heldFlush = { promise, resolve, reject };
-    }
-    return this.heldFlush.promise;
+    return this.exclusive(() => this.runOnce());
   }
 
   /**
@@ -645,7 +611,7 @@ export abstract class TierCore<Batch> {
     };
     let r: void | Promise<void>;
     try {
-      r = this.deferTriggeredFlushes ? this.holdFlush() : this.flushNow();
+      r = this.flushNow();
     } catch (err) {
       this.settled(call, true);
       return handled(Promise.reject(err));

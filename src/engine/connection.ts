@@ -687,6 +687,11 @@ export class StoreConnection {
     this.die(err);
   }
 
+  /** The next actor starts only once `terminated` settled (a thread its current task may be queued on is being ended). */
+  startAfter(terminated: Promise<unknown>): void {
+    this.restartGate = terminated.catch(() => undefined);
+  }
+
   /** Close gave up on this store (its deadline passed): it is lost for good (the pool's destroy ends its worker). */
   abandon(err: Error): void {
     this.closing = true;

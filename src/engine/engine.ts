@@ -215,11 +215,15 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
       if (thread === undefined || !conn.alive) continue;
       byThread.set(thread, (byThread.get(thread) ?? true) && conn.quiet(now, watchdogMs));
     }
+    const terminations: Promise<unknown>[] = [];
     for (const [thread, hung] of byThread) {
       if (!hung) continue;
       const terminated = pool.threads.find((w) => w.threadId === thread)?.terminate() ?? Promise.resolve();
+      terminations.push(terminated);
       loseThread(thread, terminated, `made no progress for ${watchdogMs} ms while store ${waiting[0]!.key} waited to start on its worker`);
     }
+    // A waiting store's next actor must not be handed to a thread still being terminated (its task would fail again).
+    if (terminations.length > 0) for (const conn of waiting) conn.startAfter(Promise.all(terminations));
   });
 
   /** Every living store on `thread` (being terminated) is lost with it; each reopens at its next operation. */

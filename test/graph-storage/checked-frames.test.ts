@@ -1,14 +1,14 @@
 /**
  * Frames attach builds from graph values skip the WAL tier's value walk (the graph checked and froze those values
  * when they were set), and nothing else does: the mark is on values toFrozenJson returned only, the exemption is
- * for the one frame attach is saving, and that frame is frozen so no tier in between can change it. A value nested
- * too deep for a frame is still walked and refused as before.
+ * for the one frame attach is saving, and that frame is frozen so no tier in between can change it. A graph value
+ * too deep to be marked is walked as before.
  */
 import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { MAX_JSON_DEPTH } from "../../src/codec/strict.js";
 import { CodecError } from "../../src/errors.js";
-import { isCheckedJson, toFrozenJson } from "../../src/graph/json-utils.js";
+import { isCheckedJson, MAX_GRAPH_VALUE_DEPTH, toFrozenJson } from "../../src/graph/json-utils.js";
 import { attachSnapshotStorage, createGraph, type GraphCheckpointRecord } from "../../src/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
@@ -102,7 +102,7 @@ describe("checked graph values", () => {
     await handle.dispose();
   });
 
-  it("a graph value too deep for a frame is still walked and refused where the WAL tier takes it", async () => {
+  it("a graph value too deep to be marked is walked where the WAL tier takes it, and stored; deeper ones never enter the graph", async () => {
     const backend = memoryBackend();
     const wal = kvStorage<WALFrame>(backend, { name: "wal", codec: walFrameCodec });
     const snapshot = snapshotStorage<GraphCheckpointRecord>(backend, { name: "snap" });
@@ -110,8 +110,14 @@ describe("checked graph values", () => {
     g.state("a", 0);
     const handle = attachSnapshotStorage(g, [{ snapshot, wal }], { onError: () => undefined });
     await handle.flush();
-    g.set("a", nested(MAX_JSON_DEPTH - 1) as never); // the graph takes it; inside a frame it is two levels deeper
-    await expect(handle.flush()).rejects.toMatchObject({ code: "write-refused", cause: { code: "encode-failed" } });
+    const deepest = nested(MAX_GRAPH_VALUE_DEPTH);
+    expect(isCheckedJson(toFrozenJson(deepest, "value"))).toBe(false);
+    g.set("a", deepest as never);
+    const seq = await handle.flush();
+    const stored = await wal.load(walFrameKey(graphWalPrefix("g"), seq));
+    expect(stored?.change).toMatchObject({ change: { path: "a", value: deepest } });
+    // A frame holds a value two levels deeper than the graph does, a baseline four: the graph refuses what a baseline cannot hold.
+    expect(() => g.set("a", nested(MAX_GRAPH_VALUE_DEPTH + 1) as never)).toThrow(CodecError);
     await handle.dispose().catch(() => undefined);
   });
 });

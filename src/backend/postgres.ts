@@ -327,12 +327,18 @@ class PostgresStore implements PostgresBackend {
     });
   }
 
-  async readMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+  /** The distinct stored keys of a multi-key read, checked; undefined when nothing can be found (no keys, no tables). */
+  private async storedKeysOf(keys: readonly string[]): Promise<string[] | undefined> {
     this.ensureOpen();
     assertKeyArray(keys);
     for (const key of keys) assertValidKey(key);
-    if (keys.length === 0 || !(await this.haveTables())) return keys.map(() => undefined);
-    const stored = [...new Set(keys.map(encodeKey))];
+    if (keys.length === 0 || !(await this.haveTables())) return undefined;
+    return [...new Set(keys.map(encodeKey))];
+  }
+
+  async readMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    const stored = await this.storedKeysOf(keys);
+    if (stored === undefined) return keys.map(() => undefined);
     const found = await this.query("read", async (c) => {
       const params = { name: "grf_read_many", text: this.sql.readMany, values: [this.store, stored, READ_SLICE_BYTES, READ_MANY_BYTES] };
       const r = await c.query<{ k: string; v: Buffer | null }>(params);
@@ -381,11 +387,8 @@ class PostgresStore implements PostgresBackend {
   }
 
   async sizes(keys: readonly string[]): Promise<Array<number | undefined>> {
-    this.ensureOpen();
-    assertKeyArray(keys);
-    for (const key of keys) assertValidKey(key);
-    if (keys.length === 0 || !(await this.haveTables())) return keys.map(() => undefined);
-    const stored = [...new Set(keys.map(encodeKey))];
+    const stored = await this.storedKeysOf(keys);
+    if (stored === undefined) return keys.map(() => undefined);
     const found = await this.query("read", async (c) => {
       const r = await c.query<{ k: string; n: number }>({ name: "grf_sizes", text: this.sql.sizes, values: [this.store, stored] });
       return new Map(r.rows.map((row) => [row.k, Number(row.n)]));

@@ -15,6 +15,7 @@ import { DEFAULT_MAX_PENDING_BYTES } from "../tier/core.js";
 import { normalisePostgres, postgresStoreKey, publicStoreSpec } from "./postgres-store.js";
 import { reported } from "../base/promises.js";
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WATCHDOG_MS, startWatchdog, validateBound } from "./watchdog.js";
+import { ThreadIdleWatch } from "./thread-idle.js";
 import {
   type ActorOptions,
   type ActorStats,
@@ -194,6 +195,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   const connections = new Map<string, StoreConnection>();
   let closed = false;
   let closing: Promise<void> | undefined;
+  const idle = new ThreadIdleWatch();
   const stopWatchdog = startWatchdog(watchdogMs, () => connections.values(), (stalled, waiting, now) => {
     for (const conn of stalled) {
       if (!conn.alive) continue; // lost with a store of its thread earlier in this round
@@ -215,6 +217,11 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
       if (thread === undefined || !conn.alive) continue;
       byThread.set(thread, (byThread.get(thread) ?? true) && conn.quiet(now, watchdogMs));
     }
+    // A thread hosting no open store (its last store's task ended, then something blocked it) has no heartbeat to
+    // read: its event loop's idle time standing still as long says it is blocked (nothing else runs there).
+    for (const w of pool.threads) {
+      if (!byThread.has(w.threadId)) byThread.set(w.threadId, idle.blocked(w.threadId, now, watchdogMs));
+    }
     const terminations: Promise<unknown>[] = [];
     for (const [thread, hung] of byThread) {
       if (!hung) continue;
@@ -224,7 +231,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     }
     // A waiting store's next actor must not be handed to a thread still being terminated (its task would fail again).
     if (terminations.length > 0) for (const conn of waiting) conn.startAfter(Promise.all(terminations));
-  });
+  }, (now) => idle.sample(pool.threads, now));
 
   /** Every living store on `thread` (being terminated) is lost with it; each reopens at its next operation. */
   function loseThread(thread: number, terminated: Promise<unknown>, why: string): void {

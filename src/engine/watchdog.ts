@@ -20,16 +20,21 @@ export function validateBound(name: string, v: unknown): number | undefined {
   return v;
 }
 
-/** `onStall(stalled, waiting, now)`: the watched that stalled, and the others whose task has not begun (a blocked thread's queue). */
+/**
+ * `onStall(stalled, waiting, now)`: the watched that stalled, and the others whose task has not begun (a blocked
+ * thread's queue). `onRound(now)` runs first in every round (the engine samples its threads' idle time there).
+ */
 export function startWatchdog<T extends Watched>(
   boundMs: number,
   watched: () => Iterable<T>,
   onStall: (stalled: T[], waiting: T[], now: number) => void,
+  onRound?: (now: number) => void,
 ): () => void {
   if (!Number.isFinite(boundMs)) return () => undefined;
   // Checked four times per bound: a stall is seen between 1 and 1.25 bounds after the last sign of life.
   const timer = setInterval(() => {
     const now = Date.now();
+    onRound?.(now);
     const stalled: T[] = [];
     const waiting: T[] = [];
     for (const w of watched()) {

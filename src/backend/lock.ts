@@ -10,7 +10,7 @@
  * - the kernel drops the locks of a process killed with -9, so no stale lock survives its holder.
  */
 import Database from "better-sqlite3";
-import { readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { readFileSync, readlinkSync, realpathSync, statSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { StorageError } from "../errors.js";
@@ -61,12 +61,21 @@ export function realFilePath(path: string): string {
  * database (two writers; a reader missing the writer's WAL). Nothing tells the names apart, so the file is refused.
  */
 export function assertSingleName(path: string): void {
-  let links: number;
+  let st: Stats;
   try {
-    links = statSync(path).nlink;
+    st = statSync(path);
   } catch {
     return; // not created yet (or unreadable: opening it reports why)
   }
+  // A directory has two or more links by itself: "hard links" would send the user looking for the wrong mistake.
+  if (st.isDirectory()) {
+    throw new StorageError(
+      "invalid-argument",
+      `${path} is a directory: a SQLite store is a file (give a file path such as ${join(path, "app.db")}, or open the directory as a file store)`,
+      { path, reason: "directory" },
+    );
+  }
+  const links = st.nlink;
   if (links > 1) {
     throw new StorageError(
       "invalid-argument",

@@ -36,7 +36,14 @@ export async function resolveCodec(spec: CodecSpec): Promise<Codec<unknown> | un
       return c;
     }
     case "module": {
-      const mod = (await import(spec.specifier)) as Record<string, unknown>;
+      let mod: Record<string, unknown>;
+      try {
+        mod = (await import(spec.specifier)) as Record<string, unknown>;
+      } catch (err) {
+        // Node's own error names where resolution looked (the library's files), not which tier option was wrong.
+        const why = err instanceof Error ? err.message : String(err);
+        throw new TypeError(`codec module "${spec.specifier}" could not be imported in the store's worker: ${why}`, { cause: err });
+      }
       const c = mod[spec.exportName] as Partial<Codec<unknown>> | undefined;
       if (!c || typeof c.encode !== "function" || typeof c.decode !== "function" || !transportOrNone(c.columns)) {
         throw new TypeError(`module "${spec.specifier}" export "${spec.exportName}" is not a codec`);

@@ -7,6 +7,7 @@ import { snapshotStorage } from "./snapshot.js";
 import { appendLogStorage } from "./append-log.js";
 import { kvStorage } from "./kv.js";
 import { isPermanent } from "./core.js";
+import { validateStoreTierOptions } from "./options.js";
 import type {
   AppendLogStorageOptions,
   AppendLogStorageTier,
@@ -75,10 +76,13 @@ function closeQuietly(backend: StorageBackend): void {
   }
 }
 
-const fileStore = (dir: string, opts: StoreTierOptions | undefined): StorageBackend =>
-  fileBackend(dir, { readOnly: opts?.readOnly });
+function fileStore(dir: string, opts: StoreTierOptions | undefined): StorageBackend {
+  validateStoreTierOptions(opts, "file");
+  return fileBackend(dir, { readOnly: opts?.readOnly });
+}
 
 function sqliteStore(path: string, opts: SqliteTierOptions | undefined): StorageBackend {
+  validateStoreTierOptions(opts, "sqlite");
   const readOnly = opts?.readOnly;
   const sqlite = opts?.sqlite;
   if (readOnly === undefined) return sqliteBackend(path, sqlite);

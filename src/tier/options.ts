@@ -48,6 +48,39 @@ export function validateTierOptions(opts: unknown, codecs: "object" | "module" =
       const shape = codecs === "module" ? "a Codec ({ name, version, encode, decode }) or { module, export? }" : "a Codec ({ name, version, encode, decode })";
       throw new TypeError(`codec must be ${shape}, got ${described(codec)}`);
     }
+    // The worker import()s it from the library's own files: a relative specifier would find a file there, or none.
+    if (isModuleRef && !isCodec && /^\.\.?(\/|$)/.test(codec.module as string)) {
+      throw new TypeError(
+        `codec.module must be an absolute file: URL or a package name, got the relative ${JSON.stringify(codec.module)} (use new URL(${JSON.stringify(codec.module)}, import.meta.url).href)`,
+      );
+    }
+  }
+  // An engine tier hears the engine's handlers and bound: one given here would be ignored without a word.
+  if (codecs === "module") {
+    for (const key of ENGINE_LEVEL_OPTIONS) {
+      if (opts[key] !== undefined) throw new TypeError(`${key} of an engine tier is set on the engine: pass it to openStorageEngine()`);
+    }
+  }
+}
+
+/** Options an engine tier takes from its engine (EngineLevel in docs/api.md, less the codec, which it may set). */
+const ENGINE_LEVEL_OPTIONS = ["onError", "onRecovered", "maxPendingBytes"] as const;
+
+/**
+ * The store options of the file and SQLite tier factories (`readOnly`, `sqlite`). A backend option given beside them
+ * instead of inside `sqlite` (`{ synchronous: "NORMAL" }`) would be dropped silently, leaving the default in force.
+ */
+export function validateStoreTierOptions(opts: unknown, store: "file" | "sqlite"): void {
+  if (!isRecord(opts)) return; // validateTierOptions says what is wrong with it
+  if (store === "sqlite") {
+    if (opts.sqlite !== undefined && !isRecord(opts.sqlite)) {
+      throw new TypeError(`sqlite must be an object of sqliteBackend options ({ synchronous?, lock?, readOnly? }), got ${described(opts.sqlite)}`);
+    }
+    for (const key of ["synchronous", "lock"] as const) {
+      if (opts[key] !== undefined) throw new TypeError(`${key} is an option of the SQLite backend: pass it as { sqlite: { ${key} } }`);
+    }
+  } else if (opts.lock !== undefined || opts.sqlite !== undefined) {
+    throw new TypeError(`${opts.lock !== undefined ? "lock" : "sqlite"} is not an option of a file store's tier (its lock follows readOnly)`);
   }
 }
 

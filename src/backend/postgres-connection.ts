@@ -9,7 +9,7 @@
  */
 import type pg from "pg";
 import type { ClientConfig } from "pg";
-import { isConnectionFailure, isTransientOutage } from "./postgres-errors.js";
+import { isConnectionFailure, isTransientOutage, SessionSetupTimeoutError } from "./postgres-errors.js";
 
 /**
  * The slowest uplink a request is given time for: 256 bytes a millisecond (about 2 Mbit/s). Bytes that left this
@@ -46,6 +46,7 @@ export interface SendProgress {
 
 interface SocketLike {
   readonly bytesWritten?: unknown;
+  destroy?(): void;
   readonly writableLength?: unknown;
   /** libuv's count of queued bytes: it goes down within one big write, which writableLength counts until it is done. */
   readonly _handle?: { readonly writeQueueSize?: unknown } | null;
@@ -129,14 +130,20 @@ export class SerialConnection {
     this.discard(this.client);
   }
 
-  /** Waits for queued work, then closes. Idempotent. */
+  /** Waits for queued work, then closes (within the open bound: see endWithin). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return this.tail.then(() => undefined);
     this.closed = true;
     await this.tail;
     const client = this.client;
     this.client = undefined;
-    await client?.end().catch(() => undefined);
+    if (client) await this.end(client);
+  }
+
+  /** The bound of opening a connection, its session setup included, and of closing one (connectionTimeoutMillis). */
+  private get boundMs(): number | undefined {
+    const ms = this.config.connectionTimeoutMillis;
+    return typeof ms === "number" && ms > 0 ? ms : undefined;
   }
 
   private async connect(): Promise<pg.Client> {
@@ -146,12 +153,28 @@ export class SerialConnection {
     // An idle connection that drops emits "error"; unheard, it would crash the process.
     client.on("error", () => this.discard(client));
     client.on("end", () => this.discard(client));
+    // One bound for the whole opening: the driver's connect timeout ends at the server's first ReadyForQuery, and
+    // the session setup after it is a request like any other, whose answer may never come (a frozen host, a network
+    // that drops answers): unbounded, the call that needed the connection, flush() and close() waited for ever.
+    const startedAt = performance.now();
+    let timer: NodeJS.Timeout | undefined;
     try {
       await client.connect();
-      await this.init(client);
+      const bound = this.boundMs;
+      const setup = this.init(client);
+      await (bound === undefined
+        ? setup
+        : Promise.race([
+            setup,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new SessionSetupTimeoutError(bound)), Math.max(1, bound - (performance.now() - startedAt)));
+            }),
+          ]));
     } catch (err) {
-      await client.end().catch(() => undefined);
+      await this.end(client);
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
     this.client = client;
     return client;
@@ -159,7 +182,28 @@ export class SerialConnection {
 
   private discard(client: pg.Client): void {
     if (this.client === client) this.client = undefined;
-    client.end().catch(() => undefined);
+    void this.end(client);
+  }
+
+  /**
+   * Ends `client`: its Terminate, then the wait for the server to close its side, which a frozen host never does
+   * (the driver's end() waited for ever). Past the open bound the socket is destroyed.
+   */
+  private async end(client: pg.Client): Promise<void> {
+    const ended = client.end().catch(() => undefined);
+    const bound = this.boundMs;
+    if (bound === undefined) return ended;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      ended,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          socketOf(client)?.destroy?.();
+          resolve();
+        }, bound);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }
 

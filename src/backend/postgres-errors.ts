@@ -129,6 +129,18 @@ export function isConnectionFailure(err: unknown): boolean {
   return code === undefined || code.startsWith("08") || code.startsWith("57P");
 }
 
+/**
+ * A new connection whose session setup (the checks and settings run on it before any call: prepareSession) got no
+ * answer within what remained of the connect timeout: the connection is dropped, nothing of the call was sent.
+ * Transient, as the driver's own connect timeout: a server that answers again is used again.
+ */
+export class SessionSetupTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`timeout expired: the server accepted the connection but did not answer its session setup within ${timeoutMs} ms (connectTimeoutMs)`);
+    this.name = "SessionSetupTimeoutError";
+  }
+}
+
 /** Socket failures a restarting server or a network cut causes; an unknown host (ENOTFOUND) is an answer, not one. */
 const TRANSIENT_OS_CODES: ReadonlySet<string> = new Set([
   "ECONNREFUSED",
@@ -156,6 +168,7 @@ export function isTransientOutage(err: unknown): boolean {
   if (err instanceof StorageError || err === null || typeof err !== "object") return false;
   // Node reports a host with several addresses, all of them failing, as one AggregateError.
   if (err instanceof AggregateError && err.errors.length > 0) return err.errors.every(isTransientOutage);
+  if (err instanceof SessionSetupTimeoutError) return true;
   const pgCode = pgCodeOf(err);
   if (pgCode !== undefined) return pgCode.startsWith("08") || pgCode === "57P01" || pgCode === "57P02" || pgCode === "57P03" || pgCode === "53300";
   const { code, message } = err as { code?: unknown; message?: unknown };

@@ -222,7 +222,8 @@ abstract class TierProxy implements BaseStorageTier {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.closing) return this.closing;
-    if (this.conn.closing && this.conn.alive) return quiet(this.conn.drainedFor(this.tier)); // the engine's close closes it too
+    // The engine's close closes it too: joined while it drains, and its outcome once it ended (close is idempotent).
+    if (this.conn.closing) return quiet(this.conn.drainedFor(this.tier));
     const done = quiet(
       this.ask({ t: "close", tier: this.tier }).then(
         () => {

@@ -300,7 +300,13 @@ interface FoundTable {
   readonly keys: readonly FoundKey[] | null;
   readonly rules: boolean;
   readonly inherits: boolean;
+  /** Enabled BEFORE … FOR EACH ROW triggers on INSERT, UPDATE or DELETE (null: none). */
+  readonly rowTriggers: readonly string[] | null;
 }
+
+/** pg_trigger.tgtype bits (PostgreSQL's trigger.h): FOR EACH ROW | BEFORE, and INSERT | DELETE | UPDATE. */
+const TRIGGER_ROW_BEFORE = 1 | 2;
+const TRIGGER_WRITES = 4 | 8 | 16;
 
 // One catalog query for the three names, whichever exist.
 // Kept to few joins: each open is a new connection, whose catalog caches start cold. Measured there: ~3 ms (the
@@ -316,7 +322,10 @@ const CATALOG = `SELECT c.relname::text AS name, c.relkind::text AS kind, c.relh
     (SELECT json_agg(json_build_object('name', ic.relname, 'primary', x.indisprimary, 'keyColumns', x.indnkeyatts,
         'columns', x.indkey::int2[], 'collations', x.indcollation::oid[]::int8[]))
       FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid
-      WHERE x.indrelid = c.oid AND (x.indisunique OR x.indisexclusion)) AS keys
+      WHERE x.indrelid = c.oid AND (x.indisunique OR x.indisexclusion)) AS keys,
+    (SELECT json_agg(t.tgname::text ORDER BY t.tgname) FROM pg_catalog.pg_trigger t
+      WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+        AND (t.tgtype & ${TRIGGER_ROW_BEFORE}) = ${TRIGGER_ROW_BEFORE} AND (t.tgtype & ${TRIGGER_WRITES}) <> 0) AS "rowTriggers"
   FROM pg_catalog.pg_class c
   WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1) AND c.relname = ANY($2::text[])`;
 
@@ -382,9 +391,15 @@ function differences(t: FoundTable, shape: TableShape): string[] {
   // Another unique index or an exclusion constraint refuses writes the contract accepts.
   for (const k of keys) if (!k.primary) out.push(`a unique index or exclusion constraint ${k.name}`);
   // A rule rewrites our statements (DO INSTEAD NOTHING drops writes); inheritance mixes other tables' rows into
-  // ours. Triggers are allowed: audit and trigger-based replication are common, and they rarely rewrite rows.
+  // ours. A BEFORE row trigger on a write may change the row or return NULL, which skips it: the write is
+  // acknowledged and not (or not as written) stored. Other triggers are allowed: AFTER ones (audit, trigger-based
+  // replication) and statement-level ones see rows and cannot change the one written, and any of them may refuse a
+  // write with an error, which the writer hears.
   if (t.rules) out.push("rules");
   if (t.inherits) out.push("inheritance");
+  for (const name of t.rowTriggers ?? []) {
+    out.push(`a BEFORE row trigger ${JSON.stringify(name)} on writes (it can change or silently skip a write; drop or disable it)`);
+  }
   return out;
 }
 

@@ -111,6 +111,26 @@ const FOREIGN: Array<[string, string[], string, RegExp]> = [
     /rules/,
   ],
   [
+    "a BEFORE row trigger that skips writes (RETURN NULL): each write would be acknowledged and not stored",
+    [
+      `CREATE TABLE $S.graphrefly_storage ${OUR_DATA}`,
+      "CREATE FUNCTION $S.skip() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'",
+      "CREATE TRIGGER skip_writes BEFORE INSERT OR UPDATE ON $S.graphrefly_storage FOR EACH ROW EXECUTE FUNCTION $S.skip()",
+    ],
+    "graphrefly_storage",
+    /a BEFORE row trigger "skip_writes" on writes \(it can change or silently skip a write/,
+  ],
+  [
+    "a BEFORE UPDATE row trigger on the lease table that keeps the epoch (fencing would rest on it)",
+    [
+      `CREATE TABLE $S.graphrefly_storage_lease ${OUR_LEASE}`,
+      "CREATE FUNCTION $S.keep_epoch() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN NEW.epoch := OLD.epoch; RETURN NEW; END'",
+      "CREATE TRIGGER keep_epoch BEFORE UPDATE ON $S.graphrefly_storage_lease FOR EACH ROW EXECUTE FUNCTION $S.keep_epoch()",
+    ],
+    "graphrefly_storage_lease",
+    /a BEFORE row trigger "keep_epoch" on writes/,
+  ],
+  [
     "a table inheriting from ours (its rows would list as ours)",
     [`CREATE TABLE $S.graphrefly_storage ${OUR_DATA}`, "CREATE TABLE $S.child (note text) INHERITS ($S.graphrefly_storage)"],
     "graphrefly_storage",
@@ -167,7 +187,7 @@ describe("postgresBackend on tables of its names that it did not create", () => 
     });
   });
 
-  it("our tables with an operator's additions that keep the contract (a plain index, an audit trigger) open as before", async () => {
+  it("our tables with an operator's additions that keep the contract (a plain index, AFTER and statement triggers, a disabled BEFORE row trigger) open as before", async () => {
     await inSchema(async (raw, schema, url) => {
       const first = await postgresBackend({ url, schema, store: "s" });
       await first.write("Key", Uint8Array.of(1));
@@ -176,6 +196,10 @@ describe("postgresBackend on tables of its names that it did not create", () => 
       await raw.query(`CREATE TABLE "${schema}".audit (k text, at timestamptz DEFAULT now())`);
       await raw.query(`CREATE FUNCTION "${schema}".audit() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO "${schema}".audit (k) VALUES (NEW.k); RETURN NEW; END'`);
       await raw.query(`CREATE TRIGGER audit AFTER INSERT OR UPDATE ON "${schema}".graphrefly_storage FOR EACH ROW EXECUTE FUNCTION "${schema}".audit()`);
+      await raw.query(`CREATE FUNCTION "${schema}".noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'`);
+      await raw.query(`CREATE TRIGGER each_statement BEFORE INSERT ON "${schema}".graphrefly_storage FOR EACH STATEMENT EXECUTE FUNCTION "${schema}".noop()`);
+      await raw.query(`CREATE TRIGGER switched_off BEFORE INSERT ON "${schema}".graphrefly_storage FOR EACH ROW EXECUTE FUNCTION "${schema}".noop()`);
+      await raw.query(`ALTER TABLE "${schema}".graphrefly_storage DISABLE TRIGGER switched_off`);
       const b = await postgresBackend({ url, schema, store: "s" });
       try {
         await b.write("key", Uint8Array.of(2));

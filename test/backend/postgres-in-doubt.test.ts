@@ -49,7 +49,8 @@ describe("postgresBackend writes whose answer was lost", () => {
     const raw = await db.raw();
     await raw.query(`CREATE FUNCTION "${db.schema}".slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.k = 'slow' THEN PERFORM pg_sleep(30); END IF; RETURN NEW; END $$`);
-    await raw.query(`CREATE TRIGGER slow_row BEFORE INSERT ON "${db.schema}".graphrefly_storage FOR EACH ROW EXECUTE FUNCTION "${db.schema}".slow_row()`);
+    // AFTER: opens refuse a BEFORE row trigger on our tables (it can rewrite a write).
+    await raw.query(`CREATE TRIGGER slow_row AFTER INSERT OR UPDATE ON "${db.schema}".graphrefly_storage FOR EACH ROW EXECUTE FUNCTION "${db.schema}".slow_row()`);
     const writing = errorOf(() =>
       a.writeBatch([
         { op: "put", key: "a", value: Uint8Array.of(1) },

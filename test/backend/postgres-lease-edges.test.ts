@@ -18,7 +18,8 @@ async function slowKey(key: string, seconds: number): Promise<void> {
   const s = `"${db.schema}"`;
   await raw.query(`CREATE OR REPLACE FUNCTION ${s}.slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN IF NEW.k = '${key}' THEN PERFORM pg_sleep(${seconds}); END IF; RETURN NEW; END $$`);
-  await raw.query(`CREATE OR REPLACE TRIGGER slow_row BEFORE INSERT ON ${s}.graphrefly_storage FOR EACH ROW EXECUTE FUNCTION ${s}.slow_row()`);
+  // AFTER: opens refuse a BEFORE row trigger on our tables (it can rewrite a write), and contenders open meanwhile.
+  await raw.query(`CREATE OR REPLACE TRIGGER slow_row AFTER INSERT OR UPDATE ON ${s}.graphrefly_storage FOR EACH ROW EXECUTE FUNCTION ${s}.slow_row()`);
 }
 
 describe("postgresBackend lease: writes longer than the lease", () => {

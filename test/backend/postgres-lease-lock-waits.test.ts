@@ -22,7 +22,8 @@ describe("a contender beside a holder's statement that holds the lapsed lease ro
     // The server takes 4 s over this row (a slow disk, a big value) while the write holds the lease row's lock.
     await raw.query(`CREATE OR REPLACE FUNCTION ${s}.slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.k = 'slow' THEN PERFORM pg_sleep(4); END IF; RETURN NEW; END $$`);
-    await raw.query(`CREATE OR REPLACE TRIGGER slow_row BEFORE INSERT ON ${s}.graphrefly_storage FOR EACH ROW EXECUTE FUNCTION ${s}.slow_row()`);
+    // AFTER: opens refuse a BEFORE row trigger on our tables (it can rewrite a write), and the contender opens meanwhile.
+    await raw.query(`CREATE OR REPLACE TRIGGER slow_row AFTER INSERT OR UPDATE ON ${s}.graphrefly_storage FOR EACH ROW EXECUTE FUNCTION ${s}.slow_row()`);
     const slow = a.write("slow", Uint8Array.of(1)).then(
       () => "resolved",
       (err: unknown) => err,

@@ -294,7 +294,8 @@ describe("postgresBackend batches", () => {
     const raw = await db.raw();
     await raw.query(`CREATE FUNCTION "${db.schema}".boom() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.k = 'boom' THEN RAISE EXCEPTION 'boom rejected'; END IF; RETURN NEW; END $$`);
-    await raw.query(`CREATE TRIGGER boom BEFORE INSERT ON "${db.schema}".graphrefly_storage FOR EACH ROW EXECUTE FUNCTION "${db.schema}".boom()`);
+    // AFTER: opens refuse a BEFORE row trigger on our tables (it can rewrite a write).
+    await raw.query(`CREATE TRIGGER boom AFTER INSERT ON "${db.schema}".graphrefly_storage FOR EACH ROW EXECUTE FUNCTION "${db.schema}".boom()`);
     try {
       const before = await b.list();
       const err = await storageError(

@@ -14,6 +14,9 @@
  *   baseline every IDLE_BASELINE_POLLS polls.
  * - A baseline above the last frame (rebaseline, attach's compactEvery) shows no hole until the writer writes on: the
  *   first poll without new frames after one that applied some reads the baseline, counter or not.
+ * - Removals of code-built nodes (derived, effect; a mount holding one): replay cannot build them again, so a poll
+ *   applies frames only up to the last wave where all it removed is back (follow-hold.ts), holding the rest for a
+ *   re-add for at most `holdRemovalPolls` polls: the graph is restore's at every frame it reports (design §3.9).
  * - What stops it (typed, through onError and `done`): a hole the baseline does not cover (RestoreError `wal-gap`), a
  *   bad frame with later frames after it (`torn-write-mid-stream`), an unusable baseline, the graph refusing a change
  *   (`phase-failed`), a closed tier or graph. Transient storage failures are reported and the next poll retries.
@@ -25,6 +28,7 @@ import type { SnapshotHead } from "../tier/json-head.js";
 import type { WALFrame } from "../wal/frame.js";
 import { handled } from "../base/promises.js";
 import { applyBaseline, replayFrames } from "./restore.js";
+import { framesToApply } from "./follow-hold.js";
 import type { GraphCheckpointRecord } from "./storage-types.js";
 import {
   baselineError,
@@ -49,6 +53,11 @@ export const DEFAULT_FOLLOW_POLL_MS = 100;
  * hide there), and with one that did not move but no snapshot counter (the baseline may be in another store).
  */
 export const IDLE_BASELINE_POLLS = 10;
+/**
+ * Default polls a wave removing code-built nodes waits for their re-add before it is applied alone (design §3.9):
+ * a removal applied alone cannot be undone by a later re-add, which restore (one phase) keeps.
+ */
+export const DEFAULT_HOLD_REMOVAL_POLLS = 10;
 
 /** Where a followed graph is read: the same tiers restore reads (inline read-only tiers or engine proxies). */
 export interface FollowSource {
@@ -65,6 +74,13 @@ export interface FollowOptions {
   readonly pollMs?: number;
   /** Called after every poll that did not fail. */
   readonly onLag?: (lag: FollowerLag) => void;
+  /**
+   * Polls a wave that removes a derived or effect node (or unmounts a mount holding one) waits, with the waves after
+   * it, for a later wave re-adding what it removed (default 10; 0: applied at once). Replay cannot build what only
+   * the code builds, and restore, replaying the removal with a later re-add, keeps the node (docs/design.md §3.9).
+   * An integer >= 0.
+   */
+  readonly holdRemovalPolls?: number;
   /**
    * Every failure of a poll. `fatal`: the follower stopped (and `done` rejects with the error); otherwise the next
    * poll retries. Never called for the initial restore, whose error `followGraph` rejects with.
@@ -136,6 +152,7 @@ async function follow(graph: Graph, source: FollowSource, opts: FollowOptions): 
 
 interface CheckedOptions {
   readonly pollMs: number;
+  readonly holdRemovalPolls: number;
   readonly onLag: ((lag: FollowerLag) => void) | undefined;
   readonly onError: ((error: Error, fatal: boolean) => void) | undefined;
 }
@@ -166,6 +183,11 @@ class Follower {
   private idlePolls = 0;
   /** Frames were applied since the baseline was last read: the next poll without new frames reads it. */
   private baselineDue = false;
+  /**
+   * The first frame held back because its wave removes code-built nodes not re-added yet (follow-hold.ts), and the
+   * polls since it was first held; undefined when nothing is held.
+   */
+  private held: { seq: number; polls: number } | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Polls run one after another on this chain. */
   private chain: Promise<void> = Promise.resolve();
@@ -290,7 +312,9 @@ class Follower {
   private async pollOnce(): Promise<void> {
     const counter = await this.source.wal.changeCounter?.();
     const snapshotCounter = await this.source.snapshot.changeCounter?.();
-    if (counter !== undefined && counter === this.lastCounter && snapshotCounter === this.lastSnapshotCounter) {
+    // A poll holding frames reads them again (their hold is counted in polls) however still the store is.
+    const unchanged = counter !== undefined && counter === this.lastCounter && snapshotCounter === this.lastSnapshotCounter;
+    if (unchanged && this.held === undefined) {
       // The WAL's counter says nothing of a baseline in another store: a new writer's attach stores only a baseline
       // there (nothing in the WAL store), which a follower skipping on the WAL's counter alone never saw. Without a
       // snapshot counter, every IDLE_BASELINE_POLLS such polls read the baseline's head (4 KiB) to look.
@@ -396,16 +420,41 @@ class Follower {
     }
   }
 
-  /** The frames of one poll, in one graph batch: observers see the writer's state at the poll's last frame. */
-  private apply(frames: readonly WALFrame[]): boolean {
-    if (frames.length === 0 || this.state !== "following") return false;
+  /**
+   * The frames of one poll, in one graph batch: observers see the writer's state at the poll's last frame, or at
+   * the last wave before one held back (see `cut`).
+   */
+  private apply(read: readonly WALFrame[]): boolean {
+    if (read.length === 0 || this.state !== "following") return false;
     const from = this.appliedSeq;
+    const frames = read.slice(0, this.cut(read));
+    if (frames.length === 0) return false; // all held: no empty wave for observers
     const result = this.graph.batch(() => replayFrames(this.graph, from, frames));
     this.appliedSeq = result.finalSeq;
     this.appliedFrames += frames.length;
     this.listedBelow += frames.length;
     this.noteTimes(frames);
     return true;
+  }
+
+  /**
+   * How many of `frames` to apply now (design §3.9): the waves before one that removes code-built nodes not re-added
+   * by the frames read; those and the rest wait for a later poll, at most `holdRemovalPolls` polls, after which
+   * they apply as they are (the nodes are gone, as from a baseline folded past the removal).
+   */
+  private cut(frames: readonly WALFrame[]): number {
+    const n = this.opts.holdRemovalPolls === 0 ? frames.length : framesToApply(this.graph, frames);
+    const first = frames[n];
+    if (first === undefined) {
+      this.held = undefined;
+      return n;
+    }
+    if (this.held?.seq !== first.frame_seq) this.held = { seq: first.frame_seq, polls: 0 };
+    else if (++this.held.polls >= this.opts.holdRemovalPolls) {
+      this.held = undefined;
+      return frames.length;
+    }
+    return n;
   }
 
   private noteTimes(frames: readonly WALFrame[]): void {
@@ -426,6 +475,7 @@ class Follower {
     const record = view.baseline;
     const result = this.graph.batch(() => {
       applyBaseline(this.graph, record);
+      frames = frames.slice(0, this.cut(frames)); // a removal at the end waits for its re-add here too
       return replayFrames(this.graph, record.seq, frames);
     });
     this.baselineSeq = record.seq;
@@ -463,8 +513,12 @@ function checkOptions(graph: Graph, source: FollowSource, opts: FollowOptions): 
   if (typeof pollMs !== "number" || !Number.isFinite(pollMs) || pollMs <= 0) {
     throw new RangeError(`followGraph: opts.pollMs must be a finite number > 0, got ${String(opts.pollMs)}`);
   }
+  const holdRemovalPolls = opts.holdRemovalPolls ?? DEFAULT_HOLD_REMOVAL_POLLS;
+  if (typeof holdRemovalPolls !== "number" || !Number.isSafeInteger(holdRemovalPolls) || holdRemovalPolls < 0) {
+    throw new RangeError(`followGraph: opts.holdRemovalPolls must be an integer >= 0, got ${String(opts.holdRemovalPolls)}`);
+  }
   for (const name of ["onLag", "onError"] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== "function") throw new TypeError(`followGraph: opts.${name} must be a function`);
   }
-  return { pollMs, onLag: opts.onLag, onError: opts.onError };
+  return { pollMs, holdRemovalPolls, onLag: opts.onLag, onError: opts.onError };
 }

@@ -9,7 +9,7 @@
  */
 import type pg from "pg";
 import type { ClientConfig } from "pg";
-import { isConnectionFailure, isTransientOutage, SessionSetupTimeoutError } from "./postgres-errors.js";
+import { isConnectionFailure, isTransientOutage, UnansweredError } from "./postgres-errors.js";
 
 /**
  * The slowest uplink a request is given time for: 256 bytes a millisecond (about 2 Mbit/s). Bytes that left this
@@ -74,21 +74,34 @@ export class SerialConnection {
     private readonly init: (client: pg.Client) => Promise<void> = async () => undefined,
   ) {}
 
-  /** Runs `fn` after every earlier call has settled, on a live connection. */
-  run<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` after every earlier call has settled, on a live connection. With `bound`, a call still running after
+   * `bound.ms` has its connection dropped and fails with UnansweredError (for requests that must answer quickly, e.g.
+   * the schema check at open, where no answer watch runs yet).
+   */
+  run<T>(fn: (client: pg.Client) => Promise<T>, bound?: { readonly ms: number; readonly what: string }): Promise<T> {
     const result = this.tail.then(async () => {
       const client = await this.connect();
       this.runningSince = performance.now();
       const written = socketOf(client)?.bytesWritten;
       this.writtenBefore = typeof written === "number" ? written : 0;
+      let late = false;
+      const timer =
+        bound &&
+        setTimeout(() => {
+          late = true;
+          this.reset();
+        }, bound.ms);
       try {
         return await fn(client);
       } catch (err) {
         // A server error (a SQLSTATE) leaves the session usable; anything else may have broken it.
         if (isConnectionFailure(err)) this.discard(client);
         const unsent = this.droppedUnsent.get(client);
-        throw unsent === undefined ? err : new RequestNotSentError(unsent);
+        if (unsent !== undefined) throw new RequestNotSentError(unsent);
+        throw late && bound ? new UnansweredError(bound.what, bound.ms) : err;
       } finally {
+        clearTimeout(timer);
         this.runningSince = undefined;
       }
     });
@@ -167,7 +180,7 @@ export class SerialConnection {
         : Promise.race([
             setup,
             new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new SessionSetupTimeoutError(bound)), Math.max(1, bound - (performance.now() - startedAt)));
+              timer = setTimeout(() => reject(new UnansweredError("its session setup", bound)), Math.max(1, bound - (performance.now() - startedAt)));
             }),
           ]));
     } catch (err) {

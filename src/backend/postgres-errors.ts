@@ -130,14 +130,18 @@ export function isConnectionFailure(err: unknown): boolean {
 }
 
 /**
- * A new connection whose session setup (the checks and settings run on it before any call: prepareSession) got no
- * answer within what remained of the connect timeout: the connection is dropped, nothing of the call was sent.
- * Transient, as the driver's own connect timeout: a server that answers again is used again.
+ * A request that is part of opening (a new connection's session setup, prepareSession, within what remained of the
+ * connect timeout; the schema check at open) got no answer in time: its connection is dropped. Transient, as the
+ * driver's own connect timeout: a server that answers again is used again.
  */
-export class SessionSetupTimeoutError extends Error {
-  constructor(readonly timeoutMs: number) {
-    super(`timeout expired: the server accepted the connection but did not answer its session setup within ${timeoutMs} ms (connectTimeoutMs)`);
-    this.name = "SessionSetupTimeoutError";
+export class UnansweredError extends Error {
+  constructor(
+    /** What went unanswered, e.g. "its session setup". */
+    what: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`timeout expired: the server accepted the connection but did not answer ${what} within ${timeoutMs} ms (connectTimeoutMs)`);
+    this.name = "UnansweredError";
   }
 }
 
@@ -168,7 +172,7 @@ export function isTransientOutage(err: unknown): boolean {
   if (err instanceof StorageError || err === null || typeof err !== "object") return false;
   // Node reports a host with several addresses, all of them failing, as one AggregateError.
   if (err instanceof AggregateError && err.errors.length > 0) return err.errors.every(isTransientOutage);
-  if (err instanceof SessionSetupTimeoutError) return true;
+  if (err instanceof UnansweredError) return true;
   const pgCode = pgCodeOf(err);
   if (pgCode !== undefined) return pgCode.startsWith("08") || pgCode === "57P01" || pgCode === "57P02" || pgCode === "57P03" || pgCode === "53300";
   const { code, message } = err as { code?: unknown; message?: unknown };

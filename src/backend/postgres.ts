@@ -812,7 +812,14 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
     // A writer waiting for the store (lease.waitMs) outlasts an outage from its first statement on, as its wait for
     // the lease does: a contender started while the database restarts keeps waiting instead of failing.
     const giveUpAt = performance.now() + (readOnly ? 0 : waitMs);
-    const tablesExist = await retryWhileDisconnected(() => data.run((c) => ensureSchema(c, names, !readOnly)), giveUpAt, WAIT_POLL_MS);
+    // Bounded as the opening of a connection is (an answer lost here left the open waiting for ever): no answer watch
+    // runs yet, and the check waits for no lock but the version table's and, when creating, another opener's.
+    const checkBound = { ms: connectTimeoutMs, what: "the schema check at open" };
+    const tablesExist = await retryWhileDisconnected(
+      () => data.run((c) => ensureSchema(c, names, !readOnly), checkBound),
+      giveUpAt,
+      WAIT_POLL_MS,
+    );
     let lease: Lease | undefined;
     if (!readOnly) {
       // Its own connection, with a client-side query timeout: a renewal stuck on a dead connection must not hold up

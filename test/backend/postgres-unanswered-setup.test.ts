@@ -4,9 +4,10 @@
  * swallows the answers of connections whose client sent a marker, or, frozen, passes nothing either way and never
  * closes its side of a socket (as a frozen host's kernel, which takes the FIN and waits for a process that never
  * runs). Before: the session setup run on each new connection (prepareSession) had no bound and the answer watch did
- * not see it, so an open, or a write that reconnected after a network blip, flush() and close() waited for ever; and
- * close() waited for ever for a frozen server to close its side after the Terminate. Now the setup counts into
- * connectTimeoutMs (the open bound) and fails as backend-error (not in doubt: nothing of the call was sent), and
+ * not see it, so an open, or a write that reconnected after a network blip, flush() and close() waited for ever; the
+ * schema check at open had no bound either (no answer watch runs yet); and close() waited for ever for a frozen
+ * server to close its side after the Terminate. Now the setup counts into connectTimeoutMs (the open bound), the
+ * schema check gets the same bound, both fail as backend-error (not in doubt: nothing of a write was sent), and
  * closing a connection destroys its socket past that bound.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -108,6 +109,8 @@ async function silentServer(url: string): Promise<SilentServer> {
 
 /** The session setup's statement (prepareSession), sent on every new connection of a handle's data connection. */
 const SETUP = "server_encoding";
+/** The schema check's catalog query (postgres-schema.ts), the first statement of every open. */
+const SCHEMA_CHECK = "pg_catalog.pg_inherits";
 
 async function openThrough(url: string, schema: string, store: string, readOnly = false): Promise<PostgresBackend> {
   const b = await postgresBackend({ url, schema, store, readOnly, lease: { ttlMs: 1_000 }, connectTimeoutMs: 1_500 });
@@ -115,10 +118,10 @@ async function openThrough(url: string, schema: string, store: string, readOnly 
   return b;
 }
 
-function expectUnansweredSetup(err: unknown): void {
+function expectUnanswered(err: unknown, what = /session setup within 1500 ms/): void {
   expect(err).toBeInstanceOf(StorageError);
   expect((err as StorageError).code).toBe("backend-error");
-  expect((err as StorageError).message).toMatch(/session setup within 1500 ms/);
+  expect((err as StorageError).message).toMatch(what);
   expect((err as StorageError).details.inDoubt).toBeUndefined();
 }
 
@@ -130,7 +133,18 @@ describe("a PostgreSQL server that accepts connections and never answers", () =>
     for (const readOnly of [false, true]) {
       const opened = postgresBackend({ url: server.url, schema: db.schema, store: "open-setup", readOnly, connectTimeoutMs: 1_500 });
       opened.then((b) => backends.push(b), () => undefined);
-      expectUnansweredSetup(await settled(opened));
+      expectUnanswered(await settled(opened));
+    }
+  }, 60_000);
+
+  it("an open whose schema check gets no answer fails (writer and read-only)", async () => {
+    const db = await database();
+    const server = await silentServer(db.url);
+    server.silenceAfter(SCHEMA_CHECK);
+    for (const readOnly of [false, true]) {
+      const opened = postgresBackend({ url: server.url, schema: db.schema, store: "open-check", readOnly, connectTimeoutMs: 1_500 });
+      opened.then((b) => backends.push(b), () => undefined);
+      expectUnanswered(await settled(opened), /schema check at open within 1500 ms/);
     }
   }, 60_000);
 
@@ -147,7 +161,7 @@ describe("a PostgreSQL server that accepts connections and never answers", () =>
     server.cut();
     await errorOf(() => backend.read("a")); // fails on the dropped connection, or on the unanswered replacement
     kv.save("b", 2);
-    expectUnansweredSetup(await settled(kv.flush()));
+    expectUnanswered(await settled(kv.flush()));
     expect(backend.lease).toBeDefined();
     server.heal();
     expect(await settled(kv.flush())).toBe("resolved");

@@ -594,6 +594,25 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
   }
 }
 
+/**
+ * A read-only open of a path where nothing is: SQLite says only "unable to open database file" (a reader started
+ * before its writer created the store). Said plainly with ENOENT; any other cause keeps SQLite's error.
+ */
+function missingStore(path: string, err: unknown): unknown {
+  try {
+    statSync(path);
+    return err;
+  } catch (statErr) {
+    if ((statErr as NodeJS.ErrnoException).code !== "ENOENT") return err;
+  }
+  return new StorageError(
+    "backend-error",
+    `cannot open sqlite store ${path} read-only: no such file (a read-only handle never creates a store; its writer does)`,
+    { path, osCode: "ENOENT" },
+    err,
+  );
+}
+
 /** A read-only handle on a database holding nothing (no store was ever created in it). */
 function notAStore(path: string): StorageError {
   return new StorageError("invalid-argument", `${path} is an empty SQLite database, not a graphrefly-storage store`, {
@@ -634,7 +653,7 @@ function openForReading(path: string): Database.Database {
   } catch (err) {
     const code = errorCode(err);
     if (code !== "SQLITE_CANTOPEN" && code !== "SQLITE_READONLY" && code !== "SQLITE_PERM") throw err;
-    if (!existsSync(path)) throw err;
+    if (!existsSync(path)) throw missingStore(path, err);
     db = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
   }
   db.pragma("query_only = ON");

@@ -1,8 +1,11 @@
 /**
- * A directory given as a SQLite store's path (a new user's `{ kind: "sqlite", path: "./data" }`). A directory has two
- * or more links of its own, so the hard-link guard refused it as "has 2 hard links: a SQLite store must have one
- * name … remove the other links" (review s14 E): a wrong diagnosis. Now invalid-argument with reason "directory",
- * saying so, writable and read-only, inline and through the engine; the directory is left as it was.
+ * Store paths a new user gets wrong (review s14 E), each said plainly:
+ * - a directory given as a SQLite store's path (`{ kind: "sqlite", path: "./data" }`). A directory has two or more
+ *   links of its own, so the hard-link guard refused it as "has 2 hard links: a SQLite store must have one name …
+ *   remove the other links": a wrong diagnosis. Now invalid-argument with reason "directory", writable and
+ *   read-only, inline and through the engine; the directory is left as it was.
+ * - a read-only handle on a path where no store exists yet (a reader or follower started before its writer): SQLite
+ *   said only "unable to open database file". Now backend-error naming the missing file, osCode ENOENT.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,7 +33,7 @@ function expectDirectoryRefusal(err: StorageError, dir: string): void {
   expect(err.message).not.toContain("hard link");
 }
 
-describe("a directory as a SQLite store's path", () => {
+describe("SQLite store paths a new user gets wrong", () => {
   it("is refused as a directory, not as a file with hard links (backend and factory, writable and read-only)", () => {
     const dir = freshDir("inline");
     for (const opts of [{}, { readOnly: true }]) {
@@ -51,6 +54,27 @@ describe("a directory as a SQLite store's path", () => {
       expect(err).toBeInstanceOf(StorageError);
       expectDirectoryRefusal(err as StorageError, dir);
       expect(heard.some((e) => e instanceof StorageError && e.details.reason === "directory")).toBe(true);
+    } finally {
+      await engine.close().catch(() => undefined);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("a read-only handle where no store exists says the file is missing (osCode ENOENT), and creates nothing", async () => {
+    const dir = freshDir("missing");
+    const path = join(dir, "app.db");
+    const expectMissing = (err: StorageError): void => {
+      expect(err.code).toBe("backend-error");
+      expect(err.details).toMatchObject({ path, osCode: "ENOENT" });
+      expect(err.message).toContain("no such file");
+    };
+    expectMissing(storageErrorOf(() => sqliteBackend(path, { readOnly: true })));
+    expectMissing(storageErrorOf(() => sqliteKv(path, { readOnly: true })));
+    const engine = openStorageEngine({ threads: 1 });
+    try {
+      const err = await errorOf(() => engine.kv({ kind: "sqlite", path, readOnly: true }).load("k"));
+      expect(err).toBeInstanceOf(StorageError);
+      expectMissing(err as StorageError);
     } finally {
       await engine.close().catch(() => undefined);
     }

@@ -50,8 +50,9 @@ export function diagnoseOsCause(file: string): OsCause | undefined {
   }
   try {
     const fs = statfsSync(dir);
-    if (fs.bavail === 0) return found("ENOSPC");
-    if (fs.ffree === 0) return found("ENOSPC");
+    // A file system reporting no blocks or inodes at all (/proc, some FUSE mounts) is not full: it does not count.
+    if (fs.blocks > 0 && fs.bavail === 0) return found("ENOSPC");
+    if (fs.files > 0 && fs.ffree === 0) return found("ENOSPC");
   } catch (err) {
     const code = errnoOf(err);
     if (code !== undefined) return found(code);

@@ -6,6 +6,8 @@
  *   read-only, inline and through the engine; the directory is left as it was.
  * - a read-only handle on a path where no store exists yet (a reader or follower started before its writer): SQLite
  *   said only "unable to open database file". Now backend-error naming the missing file, osCode ENOENT.
+ * - a path on a file system that counts no blocks at all (/proc, some FUSE mounts): the OS-cause probe read its
+ *   zero free blocks as a full disk, "ENOSPC (no space left on device)". Now no cause is claimed there.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -79,5 +81,13 @@ describe("SQLite store paths a new user gets wrong", () => {
       await engine.close().catch(() => undefined);
     }
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("a store on a file system that counts no blocks (/proc) is not reported as a full disk", () => {
+    const path = `/proc/grf-not-a-store-${process.pid}.db`;
+    const err = storageErrorOf(() => sqliteBackend(path));
+    expect(err.code).toBe("backend-error");
+    expect(err.details.osCode).not.toBe("ENOSPC");
+    expect(err.message).not.toContain("no space left");
   });
 });

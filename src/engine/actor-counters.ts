@@ -12,7 +12,7 @@ export const COUNTER = {
   settledBytes: 1,
   /** Posted writes the actor committed or dropped (refused, rolled back, superseded and flushed). */
   settledEntries: 2,
-  /** Successful flushes (backend transactions). */
+  /** Successful flushes (a flush group's each count: see `commits`). */
   flushes: 3,
   /** Failed flush attempts (automatic retries included). */
   failedFlushes: 4,
@@ -31,6 +31,8 @@ export const COUNTER = {
   flushP99Us: 11,
   /** The worker thread hosting the actor, written when its task starts (the watchdog terminates that thread). */
   threadId: 12,
+  /** Backend transactions of successful flushes: flushes joined in a group (flush-group.ts) share one. */
+  commits: 13,
 } as const;
 
 export const COUNTER_SLOTS = 16;

@@ -34,7 +34,10 @@ export class ActorStats {
   /** Makes `core` report here; `afterCommit` also sees each committed batch (the actor's commit watchers). */
   observe(core: TierCore<unknown>, tier: string | undefined, afterCommit: (batch: readonly BatchOp[]) => void): void {
     core.settleObserver = (bytes, entries) => this.settled(bytes, entries);
-    core.flushObserver = (ms) => this.#flushed(ms);
+    core.flushObserver = (ms, joined) => {
+      this.#flushed(ms);
+      if (!joined) this.committedGroup(); // committed alone: a transaction of its own
+    };
     core.attemptObserver = (ok, failingChanged) => this.#attempted(ok, failingChanged, tier);
     core.writeObserver = (batch) => {
       this.progressed(); // a commit is progress, however long the run of messages it is part of
@@ -55,6 +58,11 @@ export class ActorStats {
   /** Long synchronous work moved on (a file written): the heartbeat of every actor on this thread, beside the event loop's timer. */
   progressed(): void {
     for (const counters of onThisThread) counters.add("heartbeat", 1);
+  }
+
+  /** A backend transaction of flushes committed (a flush alone, or a group of joined flushes: flush-group.ts). */
+  committedGroup(): void {
+    this.#counters.add("commits", 1);
   }
 
   /** An error the actor reported to the main thread. */

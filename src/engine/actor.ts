@@ -21,7 +21,8 @@ import { isRefusalReport } from "../tier/refusal-watchers.js";
 import type { Codec, ColumnarTransport } from "../codec/types.js";
 import { Encoded } from "../codec/bytes.js";
 import { resolveCodec } from "./codecs.js";
-import { GroupCommit } from "./group-commit.js";
+import { GroupCommit, MAX_HELD_PUTS } from "./group-commit.js";
+import { StoreFlushGroup } from "./flush-group.js";
 import { ActorStats } from "./actor-stats.js";
 import type { ActorJob, ActorJobContext } from "./jobs.js";
 import { ConsistentReads } from "./consistent-reads.js";
@@ -95,7 +96,9 @@ export class StoreActor implements ActorApi {
    * outcome is in here by then): shutdown lets them end first.
    */
   private readonly jobsInFlight = new Set<Promise<void>>();
-  private readonly groupCommit = new GroupCommit();
+  /** Explicit flushes of one run over a message share a commit (flush-group.ts); undefined: each commits alone. */
+  private flushGroup: StoreFlushGroup | undefined;
+  private readonly groupCommit = new GroupCommit(() => this.flushGroup?.commit());
   private readonly consistentReads = new ConsistentReads();
   private resolveClosed!: () => void;
   /** Resolves when the actor shut down; the hosting piscina task returns then. */
@@ -129,7 +132,10 @@ export class StoreActor implements ActorApi {
       (err) => this.emitError(err, undefined),
     );
     this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed()).then(
-      (backend) => void (this.backend = backend),
+      (backend) => {
+        this.backend = backend;
+        this.flushGroup = StoreFlushGroup.for(backend, () => this.stats.committedGroup());
+      },
       (error: unknown) => void (this.openError = { error }),
     );
     this.mailbox = this.opening; // ops and jobs that arrive meanwhile wait for the backend
@@ -211,6 +217,9 @@ export class StoreActor implements ActorApi {
     const errors: ApplyResult["errors"] = [];
     for (let at = 0; at < ops.length; at++) {
       const op = ops[at]!;
+      // Joined flushes commit before anything but a write or a flush: an op that reads, waits or ends a transaction
+      // (a rollback discards only what no flush took) finds them committed, as it would had each committed alone.
+      if (!JOINING.has(op.t)) this.flushGroup?.commit();
       try {
         if (op.t === "open") {
           const opened = this.result(
@@ -256,6 +265,8 @@ export class StoreActor implements ActorApi {
         // A main-thread codec's saves cross as one put each, appends as one op per call: they fill a turn's hold too.
         if (op.t === "put") this.groupCommit.afterPuts(1, op.open === true);
         else if (op.t === "append") this.groupCommit.afterPuts("counts" in op ? op.counts.reduce((a, b) => a + b, 0) : op.count);
+        // Joined flushes hold their batches' values until committed: bounded as a turn's held writes are (§3.28).
+        if (op.t === "flush" && this.flushGroup !== undefined && this.flushGroup.held >= MAX_HELD_PUTS) this.flushGroup.commit();
         // Reads and deletes finish before the next op starts; flush completion does not block the mailbox.
         if (r) {
           if (op.t === "flush" || op.t === "close" || op.t === "compact") settled.push(r);
@@ -277,6 +288,7 @@ export class StoreActor implements ActorApi {
         }
       }
     }
+    this.flushGroup?.commit(); // the message's flushes share this commit; none waits past the message
     return { settled, errors };
   }
 
@@ -351,7 +363,7 @@ export class StoreActor implements ActorApi {
         }
         return undefined;
       case "flush":
-        return this.result(op.id, (op.pending ? core.writePending() : core.flush()).then(() => null));
+        return this.result(op.id, (op.pending ? core.writePending() : core.flushJoining()).then(() => null));
       case "compact":
         return this.result(op.id, core.compact().then(() => null));
       case "close": {
@@ -425,6 +437,7 @@ export class StoreActor implements ActorApi {
     // The main thread bounds the store's backlog (it weighs each write it posts); the actor acknowledges.
     core.selfWeighing = false;
     core.maxPendingBytes = undefined;
+    core.flushGroup = this.flushGroup;
     this.stats.observe(core as unknown as TierCore<unknown>, spec.name, (batch) => this.watchers.committed(batch));
     this.tiers.set(id, { core, codec });
     core.watchRefusals("", (key, err) => this.refusalHeard(id, key, err));
@@ -579,6 +592,9 @@ export class StoreActor implements ActorApi {
     while (this.jobsInFlight.size > 0) await Promise.all([...this.jobsInFlight]);
   }
 }
+
+/** Ops a message's joined flushes wait past (flush-group.ts): writes that no flush took yet, and flushes. */
+const JOINING = new Set<Op["t"]>(["puts", "columns", "put", "append", "flush", "refuse", "configure-watcher"]);
 
 /** The most loads of one message read together (a restore sends up to 512 per tick). */
 const MAX_JOINT_LOADS = 1024;

@@ -5,7 +5,8 @@
  * nothing when messages arrive one at a time. An op that observes the backend or ends a transaction first commits
  * what is held, in every tier, so it sees exactly what it would inline.
  * Explicit flush() calls are not held (docs/design.md §3.30): a held flush would commit writes made after its call
- * with it, which a rollback must discard and which must land after another tier's later flush.
+ * with it, which a rollback must discard and which must land after another tier's later flush. They take their batch
+ * at once and share a commit through the store's flush group instead (flush-group.ts), which the bound commits too.
  * The tier core only records that a triggered flush is waiting (`deferTriggeredFlushes`); when it runs is decided here,
  * except that the core runs it early rather than let a newer write displace a value it owes (core.ts `displacing`).
  * A turn's hold is bounded by MAX_HELD_PUTS: a sustained stream leaves the whole backlog on the port, and one
@@ -31,6 +32,9 @@ export class GroupCommit {
   /** Puts applied since what is held last committed. */
   #puts = 0;
 
+  /** `commitJoined`: commits the store's joined explicit flushes (flush-group.ts), which the bound bounds too. */
+  constructor(private readonly commitJoined: () => void = () => undefined) {}
+
   /** Call before applying `op` to `core`: holds the tier's triggered flushes to the turn's end, or runs a barrier. */
   beforeOp(op: Op["t"], core: TierCore<unknown>): void {
     if (!this.#held.has(core)) {
@@ -54,6 +58,7 @@ export class GroupCommit {
   /** Runs every held tier's triggered flush; the tiers stay held for the rest of the turn. */
   #commitHeld(): void {
     this.#puts = 0;
+    this.commitJoined();
     for (const held of this.#held) held.flushDeferred();
   }
 

@@ -3,7 +3,6 @@ import type { Codec } from "../codec/types.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
-import { writeOps } from "./write-ops.js";
 import { listSorted, readValue } from "./read.js";
 import { appendBuckets, appendLogShape } from "./arguments.js";
 import { measure, UNKNOWN_SIZE } from "./value-check.js";
@@ -175,12 +174,21 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
         const bucketOps = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes));
         ops.push(...bucketOps);
       }
-      yield* writeOps(this.backend, ops, cancelled);
+      yield* this.writeOps(ops, cancelled);
       if (!cancelled()) this.committed(ops);
     } catch (err) {
       if (!cancelled()) this.restore(batch, encodings);
       throw err;
     }
+  }
+
+  /**
+   * Appended segments depend only on the batch (their numbers come from the shared allocator, listed once per
+   * bucket before any is reserved); the array layout and overwrite mode read what is stored to build their ops, so
+   * a batch taken before theirs must be stored first: they flush alone.
+   */
+  protected override joinable(): boolean {
+    return this.layout === "segments" && this.mode === "append";
   }
 
   /** Backend ops that append (or, in overwrite mode, replace) one bucket with `encoded` chunks. */

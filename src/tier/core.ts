@@ -12,7 +12,8 @@ import { Encoded } from "../codec/bytes.js";
 import { handled } from "../base/promises.js";
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
-import { isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
+import { continueAsync, isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
+import { writeOps } from "./write-ops.js";
 import { readOnlyError } from "../backend/read-only.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
 import { measure, type ValueCheck } from "./value-check.js";
@@ -41,6 +42,22 @@ interface FlushCall {
 
 /** Refusal records kept at most: more are merged (see `refuse`). */
 const MAX_REFUSAL_RECORDS = 64;
+
+/**
+ * A store actor's flush group (src/engine/flush-group.ts, docs/design.md §3.30): the batches explicit flushes took in
+ * one run over the actor's messages commit as one backend transaction. Declared here: a tier never imports the engine.
+ */
+export interface FlushGroup {
+  /** Adds a taken batch's ops after those already joined; `finish` runs once they committed (no error) or failed. */
+  join(ops: readonly BatchOp[], finish: (err: unknown) => void): void;
+  /** Commits what joined, now (nothing joined: nothing to do). */
+  commit(): void;
+}
+
+/** What a batch's write step yields instead of writing, while its flush joins a group (`joinTo`). */
+class JoinedWrite {
+  constructor(readonly ops: readonly BatchOp[]) {}
+}
 
 export abstract class TierCore<Batch> {
   readonly name: string;
@@ -77,12 +94,20 @@ export abstract class TierCore<Batch> {
    * `flushDeferred()` so one turn's writes commit together. Inline tiers never set it.
    */
   deferTriggeredFlushes = false;
+  /**
+   * The store actor's flush group, on a synchronous backend whose batches are atomic: `flushJoining` adds its batch to
+   * it, and anything else that writes to the backend commits it first (`exclusive`), so nothing lands before a batch
+   * taken earlier. Inline tiers have none.
+   */
+  flushGroup: FlushGroup | undefined;
+  /** Set while a joining flush's batch is prepared: its write step yields a JoinedWrite instead of writing. */
+  private joinTo: FlushGroup | undefined;
   /** Set while a unit of writes is taken (`asOneUnit`): the flush they trigger waits for the last of them. */
   private inUnit = false;
   /** The value rule of the tier's built-in codec, checked when a write is accepted (inline tiers: see value-check.ts). */
   valueCheck: ValueCheck | undefined;
-  /** Receives every successful flush's duration (engine stats). */
-  flushObserver: ((ms: number) => void) | undefined;
+  /** Receives every successful flush's duration (engine stats); `joined`: its batch committed in a flush group. */
+  flushObserver: ((ms: number, joined: boolean) => void) | undefined;
   /** Receives the ops of every committed write (the actor counts WAL frames for auto-compaction). */
   writeObserver: ((ops: readonly BatchOp[]) => void) | undefined;
   /** Hears every flush attempt's outcome and the failing/recovered transitions (the actor's shared counters). */
@@ -404,6 +429,7 @@ export abstract class TierCore<Batch> {
 
   /** Runs `task` after every flush already started (sync when none is in flight), so backend ops keep call order. */
   protected exclusive(task: () => void | Promise<void>): void | Promise<void> {
+    this.flushGroup?.commit(); // batches taken earlier (this tier's or another's of the store) land first
     if (this.inFlight) {
       const chained = this.inFlight.then(noop, noop).then(task);
       this.track(chained);
@@ -425,7 +451,8 @@ export abstract class TierCore<Batch> {
     p.then(clear, clear);
   }
 
-  private runOnce(): void | Promise<void> {
+  /** Takes the pending batch and writes it (`group`: joins it to the group instead, see `flushJoining`). */
+  private runOnce(group?: FlushGroup): void | Promise<void> {
     this.clearRetry();
     const batch = this.takePending();
     const oldest = this.oldestUntaken ?? this.offered;
@@ -449,7 +476,7 @@ export abstract class TierCore<Batch> {
       this.stats.lastFlushMs = ms;
       this.committedEntries += takenEntries;
       this.settle(takenBytes, takenEntries);
-      this.flushObserver?.(ms);
+      this.flushObserver?.(ms, group !== undefined);
       if (this.failing) this.recovered();
       else this.attemptObserver?.(true, false);
     };
@@ -472,12 +499,73 @@ export abstract class TierCore<Batch> {
     };
     let r: void | Promise<void>;
     try {
-      r = runMaybeAsync(this.writeBatch(batch, this.epoch));
+      const step = this.writeBatch(batch, this.epoch);
+      if (group !== undefined) return this.runJoining(step, group, done, fail);
+      r = runMaybeAsync(step);
     } catch (err) {
       return fail(err);
     }
     if (isPromiseLike(r)) return r.then(done, fail);
     done();
+  }
+
+  /**
+   * Runs a batch's write step up to its write, which joins `group` instead of running: the step resumes when the
+   * group committed (or failed, its error thrown at the write, so the step puts its batch back as a failed write
+   * does). Synchronous when there is nothing to write. A step that waits on the backend before its write (not on the
+   * synchronous backends groups are for) writes alone after the group committed.
+   */
+  private runJoining(step: Step, group: FlushGroup, done: () => void, fail: (err: unknown) => never): void | Promise<void> {
+    this.joinTo = group;
+    let r: IteratorResult<unknown, void>;
+    try {
+      r = step.next();
+      while (!r.done && !(r.value instanceof JoinedWrite) && !isPromiseLike(r.value)) r = step.next(r.value);
+    } finally {
+      this.joinTo = undefined;
+    }
+    if (r.done) return done();
+    if (!(r.value instanceof JoinedWrite)) {
+      group.commit();
+      return continueAsync(step, r.value as PromiseLike<unknown>).then(done, fail);
+    }
+    const { ops } = r.value;
+    return new Promise<void>((resolve, reject) => {
+      // Settled inside the group's commit: the batch is back in pending and its account restored before the actor's
+      // next op (a flush taking it again, a rollback discarding it) sees the tier.
+      group.join(ops, (err) => {
+        try {
+          let s = err === undefined ? step.next() : step.throw(err);
+          while (!s.done) s = step.next(s.value); // after its write a step only records the outcome
+        } catch (e) {
+          try {
+            fail(e);
+          } catch (failed) {
+            reject(failed);
+          }
+          return;
+        }
+        try {
+          done();
+          resolve();
+        } catch (e) {
+          reject(e); // a throwing observer fails this flush's answer, never the other batches of the group
+        }
+      });
+    });
+  }
+
+  /**
+   * The write of a batch's ops (subclasses' `writeBatch` write through it): while the batch joins a flush group,
+   * the ops are handed to the group instead (`runJoining`); else they go to the backend (write-ops.ts).
+   */
+  protected *writeOps(ops: readonly BatchOp[], cancelled: () => boolean): Step {
+    if (this.joinTo !== undefined && ops.length > 0) {
+      if (cancelled()) return;
+      yield new JoinedWrite(ops);
+      return;
+    }
+    yield* writeOps(this.backend, ops, cancelled);
   }
 
   private recovered(): void {
@@ -571,10 +659,10 @@ export abstract class TierCore<Batch> {
    * reported before the call (concurrent flushes alike reject with it; later ones do not). A flush that `failed`
    * rejects with its own error: its refusals stay unreported, for the next flush.
    */
-  private settled(f: FlushCall, failed = false): void {
+  private settled(f: FlushCall, failed = false, reportedAt: number = this.flushCalls): void {
     const answerable = (r: Refusal): boolean => r.write <= f.asOf && (r.reportedAt === undefined || r.reportedAt >= f.call);
     const found = failed ? undefined : this.refusals.find(answerable);
-    if (found !== undefined) for (const r of this.refusals) if (r.newest <= f.asOf) r.reportedAt ??= this.flushCalls;
+    if (found !== undefined) for (const r of this.refusals) if (r.newest <= f.asOf) r.reportedAt ??= reportedAt;
     // A reported refusal matters only to flushes called before the report: once none of those runs, it is gone.
     this.running.delete(f.call);
     if (this.refusals.length > 0) {
@@ -604,25 +692,58 @@ export abstract class TierCore<Batch> {
     // Everything accepted before this call is in the close's drain: it settles as that does.
     if (this.closing) return this.closing;
     if (this.closed) return handled(Promise.reject(this.closedError()));
+    return this.answering(() => this.flushNow());
+  }
+
+  /**
+   * A flush's answer: opens its account, starts it, and settles the account as it ends. `joined`: its batch joined
+   * a flush group, and the refusals it reports count as reported at its call (as when it committed at once), so a
+   * flush called after it does not answer for them.
+   */
+  private answering(start: () => void | Promise<void>, joined = false): Promise<void> {
     const call = this.flushCall();
-    const failed = (err: unknown): never => {
-      this.settled(call, true);
-      throw err;
-    };
+    const reportedAt = joined ? this.flushCalls : undefined;
     let r: void | Promise<void>;
     try {
-      r = this.flushNow();
+      r = start();
     } catch (err) {
       this.settled(call, true);
       return handled(Promise.reject(err));
     }
-    if (r) return handled(r.then(() => this.settled(call), failed));
+    if (r) {
+      const failed = (err: unknown): never => {
+        this.settled(call, true);
+        throw err;
+      };
+      return handled(r.then(() => this.settled(call, false, reportedAt), failed));
+    }
     try {
       this.settled(call);
       return Promise.resolve();
     } catch (err) {
       return handled(Promise.reject(err));
     }
+  }
+
+  /**
+   * `flush()` whose batch, taken now as a flush takes it, joins the store actor's flush group (`flushGroup`) instead
+   * of committing alone: the group commits the batches of one run over the actor's messages as one transaction, in
+   * the order they were taken, and each flush answers as its own commit would (docs/design.md §3.30). A tier whose
+   * batch depends on what is stored, without a group, or with a flush in flight flushes alone.
+   */
+  flushJoining(): Promise<void> {
+    const group = this.flushGroup;
+    if (group === undefined || this.closing || this.closed || this.inFlight || !this.joinable()) return this.flush();
+    return this.answering(() => {
+      this.clearTimer();
+      this.deferredFlush = false;
+      return this.runOnce(group);
+    }, true);
+  }
+
+  /** Whether a batch's ops depend only on the batch (not on what is stored), so it may join a flush group. */
+  protected joinable(): boolean {
+    return true;
   }
 
   /**

@@ -4,7 +4,7 @@ import { StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled } from "./core.js";
 import { handledIterator } from "../base/promises.js";
-import { encodeAll, writeOps } from "./write-ops.js";
+import { encodeAll } from "./write-ops.js";
 import { Encoded } from "../codec/bytes.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
@@ -41,7 +41,10 @@ export class KvCore<T> extends KeyedTierCore<T> {
    * of them: a flush called after that one answers for the key's state, so the value's refusal fails it.
    */
   private pendingFirstPutAt = new Map<string, number>();
-  /** Both, for the batch being written: its refusals are dated by them (see `refuse`). */
+  /**
+   * Both, for the batch taken last: its refusals are dated by them (see `refuse`). Its write keeps them with the
+   * batch: batches of flushes joining a group wait for its commit together (core.ts `flushJoining`).
+   */
   private takenPutAt = new Map<string, number>();
   private takenFirstPutAt = new Map<string, number>();
   /**
@@ -125,10 +128,10 @@ export class KvCore<T> extends KeyedTierCore<T> {
 
   protected override takePending(): Map<string, T> | undefined {
     this.pendingWeights.clear(); // the taken values' weights settle with their flush
-    [this.takenPutAt, this.pendingPutAt] = [this.pendingPutAt, this.takenPutAt];
-    [this.takenFirstPutAt, this.pendingFirstPutAt] = [this.pendingFirstPutAt, this.takenFirstPutAt];
-    this.pendingPutAt.clear();
-    this.pendingFirstPutAt.clear();
+    this.takenPutAt = this.pendingPutAt;
+    this.takenFirstPutAt = this.pendingFirstPutAt;
+    this.pendingPutAt = new Map();
+    this.pendingFirstPutAt = new Map();
     return super.takePending();
   }
 
@@ -140,20 +143,21 @@ export class KvCore<T> extends KeyedTierCore<T> {
   }
 
   protected *writeBatch(batch: Map<string, T>, epoch: number): Step {
+    const taken: TakenNumbers = { putAt: this.takenPutAt, firstPutAt: this.takenFirstPutAt, oldest: this.oldestInBatch };
     const { ops, rejected } = encodeAll(batch, this.codec);
     for (const [key, err] of rejected) {
-      this.refuse(err, this.takenFirstPutAt.get(key) ?? this.takenPutAt.get(key) ?? this.oldestInBatch, key);
+      this.refuse(err, taken.firstPutAt.get(key) ?? taken.putAt.get(key) ?? taken.oldest, key);
     }
     try {
       if (ops.length > 0) {
-        yield* writeOps(this.backend, ops, () => this.epoch !== epoch);
+        yield* this.writeOps(ops, () => this.epoch !== epoch);
         if (this.epoch === epoch) {
-          if (this.queuedDeletes.size > 0) this.spareCommitted(ops);
+          if (this.queuedDeletes.size > 0) this.spareCommitted(ops, taken.putAt);
           this.committed(ops);
         }
       }
     } catch (err) {
-      if (this.epoch === epoch) this.restore(batch, rejected, ops);
+      if (this.epoch === epoch) this.restore(batch, rejected, ops, taken);
       throw err;
     }
   }
@@ -163,7 +167,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
    * Each value goes back as its encoding: a saved value does not change (docs/api.md), so a retry writes these
    * bytes instead of encoding the batch again. Copied, as a flush encodes into pooled bytes.
    */
-  private restore(batch: Map<string, T>, rejected: Map<string, Error>, ops: readonly BatchOp[]): void {
+  private restore(batch: Map<string, T>, rejected: Map<string, Error>, ops: readonly BatchOp[], taken: TakenNumbers): void {
     const encoded = new Map<string, Uint8Array>();
     for (const op of ops) if (op.op === "put") encoded.set(op.key, op.value);
     const merged = new Map<string, T>();
@@ -172,7 +176,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
       const bytes = encoded.get(k);
       merged.set(k, bytes === undefined || v instanceof Encoded ? v : (new Encoded(bytes.slice()) as T));
     }
-    for (const k of merged.keys()) this.restoreNumbers(k);
+    for (const k of merged.keys()) this.restoreNumbers(k, taken);
     for (const [k, v] of this.pending) merged.set(k, v);
     this.pending = merged;
     this.stats.pendingEntries = merged.size;
@@ -183,9 +187,9 @@ export class KvCore<T> extends KeyedTierCore<T> {
    * superseded (its refusal fails the flushes called after that). A newer pending value of the key superseded it
    * unstored: that value's refusal must then fail the flushes this one answers for too.
    */
-  private restoreNumbers(key: string): void {
-    const at = this.takenPutAt.get(key);
-    const first = this.takenFirstPutAt.get(key) ?? at ?? this.oldestInBatch;
+  private restoreNumbers(key: string, taken: TakenNumbers): void {
+    const at = taken.putAt.get(key);
+    const first = taken.firstPutAt.get(key) ?? at ?? taken.oldest;
     const newer = this.pendingPutAt.get(key);
     if (this.pending.has(key)) {
       this.pendingFirstPutAt.set(key, Math.min(first, this.pendingFirstPutAt.get(key) ?? newer ?? first));
@@ -217,10 +221,10 @@ export class KvCore<T> extends KeyedTierCore<T> {
   }
 
   /** Committed puts of values saved after a queued delete's call: that delete leaves their keys. */
-  private spareCommitted(ops: readonly BatchOp[]): void {
+  private spareCommitted(ops: readonly BatchOp[], putAt: ReadonlyMap<string, number>): void {
     for (const op of ops) {
       const list = op.op === "put" ? this.queuedDeletes.get(op.key) : undefined;
-      const at = list === undefined ? undefined : this.takenPutAt.get(op.key);
+      const at = list === undefined ? undefined : putAt.get(op.key);
       if (at === undefined) continue;
       for (const queued of list!) if (at > queued.asOf) queued.spared.add(op.key);
     }
@@ -440,4 +444,11 @@ interface QueuedDelete {
   readonly keys: readonly string[];
   readonly asOf: number;
   readonly spared: Set<string>;
+}
+
+/** The numbers of one taken batch's writes (see `takenPutAt`) and of its oldest, kept until its write ended. */
+interface TakenNumbers {
+  readonly putAt: ReadonlyMap<string, number>;
+  readonly firstPutAt: ReadonlyMap<string, number>;
+  readonly oldest: number;
 }

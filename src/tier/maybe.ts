@@ -14,7 +14,8 @@ export function runMaybeAsync(gen: Step): void | Promise<void> {
   }
 }
 
-async function continueAsync(gen: Step, first: PromiseLike<unknown>): Promise<void> {
+/** Runs the rest of `gen` once `first`, the value it yielded last, settles (then as runMaybeAsync does). */
+export async function continueAsync(gen: Step, first: PromiseLike<unknown>): Promise<void> {
   let pending: unknown = first;
   for (;;) {
     let ok = true;

@@ -86,7 +86,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     }
     if (this.epoch !== epoch) return;
     try {
-      yield this.backend.write(batch.key, bytes);
+      yield* this.writeOps([{ op: "put", key: batch.key, value: bytes }], () => this.epoch !== epoch);
     } catch (err) {
       this.keep({ ...batch, bytes }, epoch);
       throw err;

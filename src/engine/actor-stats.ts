@@ -74,10 +74,11 @@ export class ActorStats {
     this.#latency.record(ms);
     const n = this.#counters.get("flushes") + 1;
     this.#counters.set("flushes", n);
-    // Percentiles sort the window: refreshed on every flush while it is small, then every 16th.
+    // Percentiles select from a copy of the window: refreshed on every flush while it is small, then every 16th.
     if (n < 64 || n % 16 === 0) {
-      this.#counters.set("flushP50Us", (this.#latency.percentile(50) ?? 0) * 1000);
-      this.#counters.set("flushP99Us", (this.#latency.percentile(99) ?? 0) * 1000);
+      const [p50, p99] = this.#latency.percentiles([50, 99]);
+      this.#counters.set("flushP50Us", (p50 ?? 0) * 1000);
+      this.#counters.set("flushP99Us", (p99 ?? 0) * 1000);
     }
   }
 

@@ -1,7 +1,8 @@
 /**
- * `compact <store> --graph NAME [--keep N]`: the engine's compaction (`compactGraph`, the same code the store
- * actor runs in the background) run inline on a store no process is using: fold the WAL into a new baseline,
- * commit it, delete the frames it covers (keeping the newest N). The bar counts the frames read.
+ * `compact <store> --graph NAME [--keep N] [--keep-above SEQ]`: the engine's compaction (`compactGraph`, the same
+ * code the store actor runs in the background) run inline on a store no process is using: fold the WAL into a new
+ * baseline, commit it, delete the frames it covers (keeping the newest N, and every frame above SEQ: other stores'
+ * baselines sharing this WAL, which this process cannot see). The bar counts the frames read.
  */
 import { Command } from "commander";
 import type { SqliteBackend } from "../backend/sqlite.js";
@@ -89,17 +90,28 @@ export function compactCommand(): Command {
       .argument("<store>", "SQLite file or file-backend directory")
       .requiredOption("--graph <name>", "graph to compact")
       .option("--keep <n>", "frames at or below the new baseline to keep (newest first)", nonNegativeInt, 0)
+      .option(
+        "--keep-above <seq>",
+        "keep every frame above this seq: the lowest baseline seq of other stores restoring from this WAL (shared WAL)",
+        nonNegativeInt,
+      )
       .option("--vacuum", "SQLite: rewrite the file afterwards (VACUUM) so the space of deleted frames returns to the disk")
       .option("--json", "machine-readable output (the compaction result)"),
   ).action(
-    async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph: string; keep: number; vacuum?: boolean; json?: boolean }) => {
+    async (
+      store: string,
+      opts: StoreCommandOptions & ProgressOptions & { graph: string; keep: number; keepAbove?: number; vacuum?: boolean; json?: boolean },
+    ) => {
       const { result, space } = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
         await selectGraphs(s.backend, opts.graph, s.path);
         const progress = createProgress(opts.progress);
         progress.start(`compact ${opts.graph}`, (await listFrameKeys(backendSource(s.backend), opts.graph)).length);
         let result: CompactionResult;
         try {
-          result = await compactGraph({ backend: counting(s.backend, opts.graph, progress) }, { graphName: opts.graph, keepFrames: opts.keep });
+          result = await compactGraph(
+            { backend: counting(s.backend, opts.graph, progress) },
+            { graphName: opts.graph, keepFrames: opts.keep, ...(opts.keepAbove !== undefined ? { keepAboveSeq: opts.keepAbove } : {}) },
+          );
         } finally {
           progress.stop();
         }

@@ -14,6 +14,7 @@ import { validateTierOptions } from "../tier/options.js";
 import { measure, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { entriesWeight, recordWeight } from "../tier/weights.js";
 import { cloneSize } from "../tier/clone-size.js";
+import { setTierStore, specStoreId } from "../tier/store-identity.js";
 import { jsonCodec } from "../codec/json.js";
 import { headOf, type SnapshotHead } from "../tier/json-head.js";
 import type {
@@ -97,7 +98,12 @@ abstract class TierProxy implements BaseStorageTier {
     // The connection reopens the tier in a new actor when the store's actor is lost or failed to open (a full
     // disk freed later): a failed open never poisons the tier, the next operation tries again.
     conn.openTier(this.tier, spec);
-    const store = conn.store as { readonly kind: string; readonly readOnly?: boolean };
+    const store = conn.store as { readonly kind: string; readonly readOnly?: boolean; readonly path?: string; readonly dir?: string };
+    // Which store it writes: a file's real path (inline tiers of it are the same store), else this connection.
+    setTierStore(this, () => ({
+      id: specStoreId(store) ?? (store.kind === "postgres" ? conn.key.replace(/\?ro$/, "") : conn),
+      engineKey: conn.key,
+    }));
     if (store.readOnly === true && (store.kind === "sqlite" || store.kind === "postgres")) {
       this.readConsistent = (fn) => this.consistent(fn);
     }

@@ -70,6 +70,12 @@ export class WalGroup {
   bootstrap: Promise<number> | undefined;
   /** Highest frame seq a member saved: a member numbering the same wave later does not save its frames again. */
   written = 0;
+  /**
+   * Hears that a member's baseline may have been stored at a higher seq (its own baseline's gate opened, a flush
+   * settled after a newer baseline): the frames below every member's baseline are the ones a compaction may delete
+   * (shared-wal.ts moves the WAL store's pin on).
+   */
+  baselineMoved: (() => void) | undefined;
 }
 
 export class AttachOutbox {
@@ -167,6 +173,8 @@ export class AttachOutbox {
   readonly #group: WalGroup | undefined;
   /** Seq of the last own baseline this pair saved (a frame above it in another member of the group waits for it). */
   #gatedAt = 0;
+  /** Seq of the last baseline the group heard of as possibly stored (WalGroup.baselineMoved). */
+  #toldStored = 0;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -277,6 +285,7 @@ export class AttachOutbox {
         if (!isPermanent(err)) this.#checkUnknownRefusal(err as Error, "wal");
       }
     }
+    const baselineBefore = this.#lastBaseline;
     try {
       await this.snapshot.flush();
     } catch (err) {
@@ -299,6 +308,7 @@ export class AttachOutbox {
       while (k < h.length && (h[k] as number) <= target) k++;
       if (k > 0) h.splice(0, k);
     }
+    this.#tellStored(baselineBefore);
     return this.#durable;
   }
 
@@ -412,6 +422,13 @@ export class AttachOutbox {
     return seq;
   }
 
+  /** Tells the WAL group that this pair's baseline at `seq` may be stored now (once per baseline). */
+  #tellStored(seq: number): void {
+    if (seq <= this.#toldStored || this.#group === undefined) return;
+    this.#toldStored = seq;
+    this.#group.baselineMoved?.();
+  }
+
   /** Whether the store holds this graph's baseline at `seq` or above (false also when it cannot be read). */
   async #baselineStored(seq: number): Promise<boolean> {
     try {
@@ -512,6 +529,7 @@ export class AttachOutbox {
       this.#gateError = undefined;
       this.#gateDelay = 0;
       this.#reclaim(seq);
+      this.#tellStored(seq);
       this.#drain();
       // Frames the pairs sharing the WAL tier held back for this baseline leave now (see #heldBy).
       if (this.#group !== undefined) for (const m of this.#group.members) if (m !== this) m.#drain();

@@ -22,6 +22,8 @@ import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
 import { foldInBackground } from "./wal-growth-watcher.js";
+import { registerWalGroup, unpinSharedWal } from "./shared-wal.js";
+import { tierStore } from "../tier/store-identity.js";
 import type {
   AttachOptions,
   AttachPair,
@@ -92,12 +94,12 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     }
   };
   pairs.forEach(checkPair);
+  const tiers = claimTiers(graph.name, pairs);
   // Pairs sharing a WAL tier write their frames under the same keys: one group numbering them alike (WalGroup).
   const groups = new Map<KvStorageTier<WALFrame>, WalGroup>();
   for (const { wal } of pairs) {
     if (wal !== undefined && !groups.has(wal) && pairs.filter((p) => p.wal === wal).length > 1) groups.set(wal, new WalGroup());
   }
-  const tiers = claimTiers(graph.name, pairs);
   const checked = pairs.map((p) => {
     const group = p.wal === undefined ? undefined : groups.get(p.wal);
     return { p, group, cadence: cadenceOf(graph.name, p, opts.compactEvery, baselineRatio, group !== undefined) };
@@ -248,6 +250,12 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   };
 
   const unsubscribe = released(graph.name, tiers, () => graph.observe(onWave));
+  // Compactions see the groups (what the other pairs' baselines still need: shared-wal.ts); a WAL of one pair now
+  // lifts a pin an earlier group left in its store's actor (unless its fold rule replaced it already).
+  const unregister = [...groups].map(([wal, group]) => registerWalGroup(graph.name, wal, group));
+  for (const { p, cadence } of checked) {
+    if (p.wal !== undefined && !groups.has(p.wal) && cadence.kind !== "background") unpinSharedWal(graph.name, p.wal);
+  }
 
   const flush = (): Promise<number> => {
     emitDue(); // baselines due in this tick go with this flush
@@ -309,6 +317,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
             .then(noop)
             .finally(() => {
               for (const { outbox } of states) outbox.dispose();
+              for (const end of unregister) end();
               releaseTiers(graph.name, tiers);
             }),
         );
@@ -343,54 +352,101 @@ function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | u
   return { kind: "ratio", ratio };
 }
 
-/**
- * Tiers holding a live attach's records, by graph name: a second handle writing graph "g" beside the first would
- * number its own seqs under the same keys (two sequences, frames overwritten, holes in each: docs/design.md §3.7).
- * Keyed by tier object: two tier objects over one store are not told apart (one writer per graph is the rule).
- */
-const attachedTiers = new WeakMap<object, Set<string>>();
+/** Graph names by store id: weakly held for an object id (a handle never disposed keeps no memory store alive). */
+class Claims {
+  readonly #byPath = new Map<string, Set<string>>();
+  readonly #byObject = new WeakMap<object, Set<string>>();
 
-/**
- * Claims every tier of `pairs` for `graphName` (released when the handle's dispose settled); throws
- * StorageError("invalid-argument") for a tier a live handle of the graph holds, or a snapshot tier given twice.
- */
-function claimTiers(graphName: string, pairs: readonly AttachPair[]): object[] {
-  const tiers = new Set<object>();
-  pairs.forEach((p, i) => {
-    // One record per graph: two pairs on one snapshot tier would write two baselines under one key.
-    if (tiers.has(p.snapshot)) {
-      throw new StorageError("invalid-argument", `attachSnapshotStorage: pairs[${i}].snapshot is given twice (graph "${graphName}")`, {
-        graph: graphName,
-        tier: p.snapshot.name,
-      });
-    }
-    tiers.add(p.snapshot);
-    if (p.wal !== undefined) tiers.add(p.wal); // several pairs may share one WAL tier: one WalGroup numbers them
-  });
-  for (const tier of tiers) {
-    if (attachedTiers.get(tier)?.has(graphName) === true) {
-      throw new StorageError(
-        "invalid-argument",
-        `attachSnapshotStorage: graph "${graphName}" is attached to tier "${(tier as { name?: string }).name}" already ` +
-          "(a second handle would write the same keys with seqs of its own): dispose the first handle, and await it",
-        { graph: graphName, tier: (tier as { name?: string }).name },
-      );
-    }
+  get(id: string | object): Set<string> | undefined {
+    return typeof id === "string" ? this.#byPath.get(id) : this.#byObject.get(id);
   }
-  for (const tier of tiers) {
-    let names = attachedTiers.get(tier);
-    if (names === undefined) attachedTiers.set(tier, (names = new Set()));
-    names.add(graphName);
+
+  set(id: string | object, names: Set<string>): void {
+    if (typeof id === "string") this.#byPath.set(id, names);
+    else this.#byObject.set(id, names);
   }
-  return [...tiers];
+
+  delete(id: string | object): void {
+    if (typeof id === "string") this.#byPath.delete(id);
+    else this.#byObject.delete(id);
+  }
 }
 
-function releaseTiers(graphName: string, tiers: readonly object[]): void {
-  for (const tier of tiers) attachedTiers.get(tier)?.delete(graphName);
+/**
+ * Stores holding a live attach's records, by graph name: a second handle writing graph "g" beside the first would
+ * number its own seqs under the same keys (two sequences, frames overwritten, holes in each: docs/design.md §3.7).
+ * By store (tier-store identity), not tier object: two tiers over one store write the same keys. Baselines (key
+ * "g") and frames ("g/wal/…") are claimed apart: one store may hold a pair's baseline and another pair's WAL.
+ */
+const claimed = { snapshot: new Claims(), wal: new Claims() };
+
+/** What attach claims: a store's baseline or WAL keys of the graph. */
+interface Claim {
+  readonly role: "snapshot" | "wal";
+  readonly id: string | object;
+}
+
+/** The store of `tier` (the tier itself for a hand-written tier). */
+function storeIdOf(tier: object): string | object {
+  return tierStore(tier)?.id ?? tier;
+}
+
+/**
+ * Claims the stores of every tier of `pairs` for `graphName` (released when the handle's dispose settled). Throws
+ * StorageError("invalid-argument") for a store a live handle of the graph holds in that role, two snapshot tiers
+ * over one store (two baselines under one key), or two WAL tier objects over one store (they would number apart:
+ * pairs share a WAL by sharing the tier object).
+ */
+function claimTiers(graphName: string, pairs: readonly AttachPair[]): Claim[] {
+  const mine: Claim[] = [];
+  const seen = { snapshot: new Map<string | object, object>(), wal: new Map<string | object, object>() };
+  const take = (role: Claim["role"], tier: object & { name?: string }, i: number): void => {
+    const id = storeIdOf(tier);
+    const before = seen[role].get(id);
+    if (before === tier && role === "wal") return; // several pairs may share one WAL tier: one WalGroup numbers them
+    if (before !== undefined) {
+      const why =
+        role === "snapshot"
+          ? `pairs[${i}].snapshot is given twice, or writes to the store of another pair's snapshot tier (two baselines under one key)`
+          : `pairs[${i}].wal is a second tier over the store of another pair's WAL tier (pairs share a WAL by sharing one tier object)`;
+      throw new StorageError("invalid-argument", `attachSnapshotStorage: ${why} (graph "${graphName}")`, {
+        graph: graphName,
+        tier: tier.name,
+      });
+    }
+    seen[role].set(id, tier);
+    if (claimed[role].get(id)?.has(graphName) === true) {
+      throw new StorageError(
+        "invalid-argument",
+        `attachSnapshotStorage: graph "${graphName}" is attached to the store of tier "${tier.name}" already ` +
+          "(a second handle would write the same keys with seqs of its own): dispose the first handle, and await it",
+        { graph: graphName, tier: tier.name },
+      );
+    }
+    mine.push({ role, id });
+  };
+  pairs.forEach((p, i) => {
+    take("snapshot", p.snapshot, i);
+    if (p.wal !== undefined) take("wal", p.wal, i);
+  });
+  for (const { role, id } of mine) {
+    let names = claimed[role].get(id);
+    if (names === undefined) claimed[role].set(id, (names = new Set()));
+    names.add(graphName);
+  }
+  return mine;
+}
+
+function releaseTiers(graphName: string, claims: readonly Claim[]): void {
+  for (const { role, id } of claims) {
+    const names = claimed[role].get(id);
+    names?.delete(graphName);
+    if (names?.size === 0) claimed[role].delete(id); // a store object is not held once nothing claims it
+  }
 }
 
 /** Runs `fn` (a call into the graph during attach); when it throws, the claim is released and no handle returned. */
-function released<T>(graphName: string, tiers: readonly object[], fn: () => T): T {
+function released<T>(graphName: string, tiers: readonly Claim[], fn: () => T): T {
   try {
     return fn();
   } catch (err) {

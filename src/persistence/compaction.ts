@@ -26,6 +26,9 @@ import {
 } from "./stored-graph.js";
 import { SNAPSHOT_VERSION } from "../graph/types.js";
 import { assertGraphName } from "../wal/keys.js";
+import { postgresStoreKey } from "../engine/postgres-store.js";
+import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
+import { sharedWalFloor } from "./shared-wal.js";
 
 export interface CompactionContext {
   readonly backend: StorageBackend;
@@ -53,6 +56,14 @@ export interface CompactGraphOptions {
    */
   keepFrames?: number;
   /**
+   * Frames above this seq are kept whatever the new baseline covers: the lowest baseline seq of the other snapshot
+   * stores that restore from this WAL (pairs sharing a WAL tier, docs/design.md §3.10); default: none kept for that.
+   * The pairs of a live attach handle in this process are found without it; a WAL shared with stores this process
+   * does not know (another process's, a disposed handle's) needs it: a frame above such a store's baseline, once
+   * deleted, fails its restore with wal-gap. An integer >= 0 or Infinity.
+   */
+  keepAboveSeq?: number;
+  /**
    * Overrides the torn-write policy (default: a bad tail frame is skipped and left in place, a bad frame
    * mid-stream aborts with nothing changed). Inline use only: functions do not cross to the actor.
    */
@@ -66,7 +77,7 @@ export interface CompactionResult {
   previousBaselineSeq: number;
   /** Frames folded into the new baseline; 0 means no baseline was written. */
   foldedFrames: number;
-  /** Frames deleted (all at or below `baselineSeq`). */
+  /** Frames deleted (all at or below `baselineSeq`, and at or below `keepAboveSeq` and the shared WAL's floor). */
   deletedFrames: number;
   /** Frames at or below `baselineSeq` still stored (retention). */
   keptFrames: number;
@@ -101,7 +112,7 @@ export interface CompactionResult {
  * writer got in; nothing is changed); TypeError / RangeError for bad options.
  */
 export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
-  const { graphName, keepFrames, onTornWrite } = checkOptions(opts);
+  const { graphName, keepFrames, keepAboveSeq, onTornWrite } = checkOptions(opts);
   const { backend } = ctx;
   if (typeof backend?.list !== "function") {
     throw new StorageError("backend-no-list-support", `backend "${String(backend?.name)}" cannot list keys; compaction needs it`, {
@@ -113,6 +124,11 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
       backend: backend.name,
     });
   }
+  // Pairs of a live attach sharing this WAL (this process's): frames above their stored baselines stay (read before
+  // the fold, so it is the floor at its start or lower: baselines only move up).
+  const storeId = backendStoreId(backend);
+  const shared = await sharedWalFloor(graphName, (s) => s.id === storeId);
+  const keepAbove = Math.min(keepAboveSeq, shared ?? Number.POSITIVE_INFINITY);
   await ctx.flushAll?.();
   // In a store's actor the fold reads its frames and folds them (seconds for a large graph) beside the store's
   // flushes, which would otherwise wait for the whole fold: the mailbox is released once the baseline was read and
@@ -160,8 +176,8 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   const newSeq = fold && fold.seq > previousSeq ? fold.seq : previousSeq;
 
   const covered = stored.filter((f) => f.seq <= newSeq);
-  const kept = Math.min(keepFrames, covered.length);
-  const doomed = covered.slice(0, covered.length - kept);
+  const doomed = covered.slice(0, covered.length - Math.min(keepFrames, covered.length)).filter((f) => f.seq <= keepAbove);
+  const kept = covered.length - doomed.length;
   const deletions: BatchOp[] = doomed.map((f) => ({ op: "delete", key: f.key }));
   const oldBaselineBytes = view.baselineBytes ?? 0;
   let newBaselineBytes = oldBaselineBytes;
@@ -319,7 +335,34 @@ export function compactGraphInEngine(
   graphName: string,
   opts: EngineCompactGraphOptions = {},
 ): Promise<CompactionResult> {
-  return engine.runJob(store, COMPACT_GRAPH_JOB, { ...opts, graphName }) as Promise<CompactionResult>;
+  // Pairs of a live attach in this process sharing the store's WAL (engine tiers of it): their floor goes with the job.
+  const isStore = specMatcher(store);
+  const job = (isStore === undefined ? Promise.resolve(undefined) : sharedWalFloor(graphName, isStore)).then((floor) => {
+    const keepAboveSeq = Math.min(floor ?? Number.POSITIVE_INFINITY, opts.keepAboveSeq ?? Number.POSITIVE_INFINITY);
+    const args = { ...opts, graphName, ...(keepAboveSeq !== Number.POSITIVE_INFINITY ? { keepAboveSeq } : {}) };
+    return engine.runJob(store, COMPACT_GRAPH_JOB, args) as Promise<CompactionResult>;
+  });
+  job.catch(() => {}); // handled, as runJob's own promise: callers that await still see the failure
+  return job;
+}
+
+/**
+ * Whether a tier's store is the one `spec` opens: a file's real path; PostgreSQL's store key; a memory store's key
+ * (in any engine: a match too many only keeps frames). Undefined for a spec the engine refuses (runJob says why).
+ */
+function specMatcher(spec: StoreSpec): ((store: TierStore) => boolean) | undefined {
+  try {
+    const id = specStoreId(spec);
+    if (id !== undefined) return (s) => s.id === id;
+    if (spec.kind === "postgres") {
+      const key = postgresStoreKey({ ...spec, readOnly: false });
+      return (s) => s.id === key;
+    }
+    if (spec.kind === "memory" && typeof spec.name === "string") return (s) => s.engineKey === `memory:${spec.name}`;
+  } catch {
+    // a bad spec
+  }
+  return undefined;
 }
 
 /** The `compact-graph` actor job (registered in workers/jobs.ts): `args` arrive structured-cloned. */
@@ -337,7 +380,9 @@ interface StoredFrame {
   bytes: number;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(["graphName", "keepFrames", "onTornWrite"] satisfies Array<keyof CompactGraphOptions>);
+const OPTION_NAMES: ReadonlySet<string> = new Set(["graphName", "keepFrames", "keepAboveSeq", "onTornWrite"] satisfies Array<
+  keyof CompactGraphOptions
+>);
 
 function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOptions, "onTornWrite">> & {
   onTornWrite: TornWriteHandler | undefined;
@@ -347,7 +392,7 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
   if (unknown.length > 0) {
     throw new TypeError(`compactGraph: unknown option ${unknown.join(", ")} (options: ${[...OPTION_NAMES].join(", ")})`);
   }
-  const { graphName, keepFrames = 0, onTornWrite } = opts;
+  const { graphName, keepFrames = 0, keepAboveSeq = Number.POSITIVE_INFINITY, onTornWrite } = opts;
   if (typeof graphName !== "string" || graphName.length === 0) {
     throw new TypeError(`compactGraph: opts.graphName must be a non-empty string, got ${typeof graphName}`);
   }
@@ -356,10 +401,13 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
   if (keepFrames !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(keepFrames) && keepFrames >= 0)) {
     throw new RangeError(`compactGraph: opts.keepFrames must be an integer >= 0 or Infinity, got ${String(keepFrames)}`);
   }
+  if (keepAboveSeq !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(keepAboveSeq) && keepAboveSeq >= 0)) {
+    throw new RangeError(`compactGraph: opts.keepAboveSeq must be an integer >= 0 or Infinity, got ${String(keepAboveSeq)}`);
+  }
   if (onTornWrite !== undefined && typeof onTornWrite !== "function") {
     throw new TypeError("compactGraph: opts.onTornWrite must be a function");
   }
-  return { graphName, keepFrames, onTornWrite };
+  return { graphName, keepFrames, keepAboveSeq, onTornWrite };
 }
 
 /**

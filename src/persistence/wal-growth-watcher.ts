@@ -59,6 +59,15 @@ export function checkFoldRule(rule: unknown): BackgroundFoldRule {
   return { ratio, minBytes };
 }
 
+/**
+ * A pin graph attach sends for pairs sharing a WAL tier (shared-wal.ts): the graph's compactions delete no frame
+ * above `keepAboveSeq` (other stores' baselines need them) and it is not folded by size; Infinity lifts the pin.
+ * Given under the graph's name, a pin replaces a fold rule, as a fold rule replaces it.
+ */
+export interface KeepAboveConfig {
+  readonly keepAboveSeq: number;
+}
+
 interface FoldState extends BackgroundFoldRule {
   baselineBytes: number;
   walBytes: number;
@@ -102,6 +111,8 @@ class WalGrowth {
   readonly #growth = new Map<string, { frames: number; bytes: number }>();
   /** Graphs folded by size, by name. */
   readonly #folds = new Map<string, FoldState>();
+  /** Graphs whose frames above a seq other stores need (KeepAboveConfig), by name. */
+  readonly #pins = new Map<string, number>();
   /** Graphs whose compaction is running, with what was committed to them since it was asked for (by batch). */
   readonly #compacting = new Map<string, Compacting>();
   /**
@@ -120,7 +131,21 @@ class WalGrowth {
 
   /** An invalid rule throws (the actor reports it to onError) and leaves the graph's rule in force unchanged. */
   configure(graphName: string, config: unknown): void {
+    const pin = (config as Partial<KeepAboveConfig> | null)?.keepAboveSeq;
+    if (pin !== undefined) {
+      if (typeof pin !== "number" || !(pin === Number.POSITIVE_INFINITY || (Number.isSafeInteger(pin) && pin >= 0))) {
+        throw new StorageError("invalid-argument", `keepAboveSeq must be an integer >= 0 or Infinity, got ${String(pin)}`);
+      }
+      if (pin === Number.POSITIVE_INFINITY) {
+        this.#pins.delete(graphName);
+        return;
+      }
+      this.#folds.delete(graphName); // a fold deletes what it folds: pairs sharing the WAL write their own baselines
+      this.#pins.set(graphName, pin);
+      return;
+    }
     const rule = checkFoldRule(config); // it crossed by structured clone: any value may arrive
+    this.#pins.delete(graphName);
     this.#folds.set(graphName, { ratio: rule.ratio, minBytes: rule.minBytes, baselineBytes: 0, walBytes: 0 });
   }
 
@@ -193,7 +218,12 @@ class WalGrowth {
     this.#growth.set(graphName, { frames: 0, bytes: 0 });
     if (fold !== undefined) fold.walBytes = 0;
     const keep = this.#ctx.options.autoCompact?.keepFrames;
-    const args: EngineCompactGraphOptions & { graphName: string } = { graphName, ...(keep !== undefined ? { keepFrames: keep } : {}) };
+    const pin = this.#pins.get(graphName);
+    const args: EngineCompactGraphOptions & { graphName: string } = {
+      graphName,
+      ...(keep !== undefined ? { keepFrames: keep } : {}),
+      ...(pin !== undefined ? { keepAboveSeq: pin } : {}),
+    };
     // A failure reached onError (the graph name as its context).
     void this.#ctx.runJob(COMPACT_GRAPH_JOB, args, graphName).then((outcome) => this.#settle(graphName, outcome));
   }

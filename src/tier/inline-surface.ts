@@ -12,6 +12,7 @@ import { validateBackend, validateTierOptions } from "./options.js";
 import { valueCheckFor } from "./value-check.js";
 import { cloneSize } from "./clone-size.js";
 import type { BaseStorageTier, TierCommonOptions } from "./types.js";
+import { setTierBackend } from "./store-identity.js";
 
 /** Checks `backend` and `opts` (refused before anything is made), then makes the core with the codec. */
 export function inlineCore<V, Core extends TierCore<unknown>>(
@@ -61,5 +62,7 @@ export function inlineSurface<Tier extends BaseStorageTier>(
     };
   }
   // Typed by `own`: everything else in Tier is the shared part.
-  return Object.assign(shared, own) as unknown as Tier;
+  const tier = Object.assign(shared, own) as unknown as Tier;
+  setTierBackend(tier, backend); // which store it writes (graph attach tells tiers over one store apart)
+  return tier;
 }

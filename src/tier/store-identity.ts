@@ -1,0 +1,93 @@
+/**
+ * Which store a tier writes to, told apart across tier objects: two tiers over one store (two engine proxies of
+ * one store spec, two inline tiers over one backend or two backends of one file) write the same keys. Graph attach
+ * uses it to refuse a second writer of a graph's keys and to find, for compaction, the pairs sharing a WAL
+ * (docs/design.md §3.7, §3.10). Layer 2 (tier).
+ */
+import { realpathSync } from "node:fs";
+import type { StorageBackend } from "../backend/types.js";
+import { realFilePath } from "../backend/lock.js";
+
+/** A tier's store: `id` is equal (===) for tiers over one store; `engineKey` is an engine tier's store key. */
+export interface TierStore {
+  readonly id: string | object;
+  readonly engineKey?: string;
+}
+
+type Source = { readonly backend: StorageBackend } | { readonly store: () => TierStore };
+
+/** Registered by the tier factories (inline-surface.ts, the engine's proxies); resolved on first ask. */
+const sources = new WeakMap<object, Source>();
+const resolved = new WeakMap<object, TierStore>();
+
+/** Notes that inline tier `tier` writes to `backend`. */
+export function setTierBackend(tier: object, backend: StorageBackend): void {
+  sources.set(tier, { backend });
+}
+
+/** Notes an engine tier's store (`store` runs on first ask: resolving a path takes system calls). */
+export function setTierStore(tier: object, store: () => TierStore): void {
+  sources.set(tier, { store });
+}
+
+/**
+ * The store `tier` writes to; undefined for a tier no factory of this package made (a hand-written tier, a wrapper
+ * object made with Object.create still finds its prototype's).
+ */
+export function tierStore(tier: object): TierStore | undefined {
+  for (let t: object | null = tier; t !== null; t = Object.getPrototypeOf(t) as object | null) {
+    const known = resolved.get(t);
+    if (known !== undefined) return known;
+    const source = sources.get(t);
+    if (source === undefined) continue;
+    const store = "store" in source ? source.store() : { id: backendStoreId(source.backend) };
+    resolved.set(t, store);
+    return store;
+  }
+  return undefined;
+}
+
+/**
+ * The id of `backend`'s store: for a SQLite file or a file store, its kind and real path (so two backends opened on
+ * one file, or an engine store of it, are one store); for anything else (memory, PostgreSQL, an in-memory SQLite
+ * database, a custom backend) the backend object itself.
+ */
+export function backendStoreId(backend: StorageBackend): string | object {
+  return pathStoreId(backend.name) ?? backend;
+}
+
+/** The id of a store an engine opens from `spec` (a SQLite file or a file store), else undefined. */
+export function specStoreId(spec: { readonly kind: string; readonly path?: string; readonly dir?: string }): string | undefined {
+  if (spec.kind === "sqlite" && typeof spec.path === "string") return pathStoreId(`sqlite:${spec.path}`);
+  if (spec.kind === "file" && typeof spec.dir === "string") return pathStoreId(`file:${spec.dir}`);
+  return undefined;
+}
+
+/**
+ * `sqlite:<real path>` / `file:<real dir>` for a name of that shape (a backend's name), else undefined (also when the
+ * path cannot be resolved, a loop of links: the store is then told by its object, as an unknown backend is).
+ */
+function pathStoreId(name: string): string | undefined {
+  try {
+    return realPathStoreId(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function realPathStoreId(name: string): string | undefined {
+  if (name.startsWith("sqlite:")) {
+    const path = name.slice("sqlite:".length);
+    return path === "" || path === ":memory:" ? undefined : `sqlite:${realFilePath(path)}`;
+  }
+  if (name.startsWith("file:")) {
+    const dir = name.slice("file:".length);
+    if (dir === "") return undefined;
+    try {
+      return `file:${realpathSync.native(dir)}`;
+    } catch {
+      return `file:${realFilePath(dir)}`; // not created yet
+    }
+  }
+  return undefined;
+}

@@ -149,6 +149,40 @@ describe("a compaction leaves the frames other pairs on the WAL tier need", () =
   });
 });
 
+it("engine: a fold rule an earlier single-pair attach left in the store's actor does not fold the pairs' WAL", async () => {
+  const one = { kind: "sqlite" as const, path: tmp.path("rule-one.db") };
+  const two = { kind: "sqlite" as const, path: tmp.path("rule-two.db") };
+  const engine = openStorageEngine({ threads: 1, onError: () => {} });
+  const g = build();
+  try {
+    const wal = engine.kv<WALFrame>(one, { codec: walFrameCodec });
+    const s1 = engine.snapshot<GraphCheckpointRecord>(one);
+    // Session 1: one pair, both tiers in store one: the actor is given the graph's fold rule (design §3.18).
+    const h1 = attachSnapshotStorage(g, [{ snapshot: s1, wal }], { onError: () => {} });
+    g.set("a", 1);
+    await h1.dispose();
+    // Session 2, same engine: store two joins; ~400 KiB of frames, past the rule's bound several times over.
+    const h2 = attachSnapshotStorage(
+      g,
+      [
+        { snapshot: s1, wal },
+        { snapshot: engine.snapshot<GraphCheckpointRecord>(two, { compactEvery: 1_000_000 }), wal },
+      ],
+      { onError: () => {} },
+    );
+    const pad = "x".repeat(1024);
+    for (let i = 0; i < 400; i++) {
+      g.set(i % 2 === 0 ? "a" : "b", `${i}${pad}`);
+      if (i % 50 === 49) await h2.flush();
+    }
+    await h2.dispose();
+  } finally {
+    await engine.close();
+  }
+  const state = { a: g.get("a"), b: g.get("b") };
+  expect({ one: await restoredFrom(one.path, one.path), two: await restoredFrom(two.path, one.path) }).toEqual({ one: state, two: state });
+});
+
 /**
  * Through an engine (SQLite stores): pairs of store one (the WAL and a baseline) and store two (a baseline, its tier's
  * compactEvery `twoEvery`); `run` writes; then graph "g" restored through each, and store one's baseline seq.

@@ -1,11 +1,12 @@
 /**
- * Ends a writer's data statement whose answer will never come. A database host that froze or lost power after
- * taking a COMMIT, or a network that lost the answer and keeps the socket open, left the statement, the tier's
- * flush and close() waiting forever: the data connection has no client-side timeout (a big batch may rightly take
+ * Ends a data statement whose answer will never come. A database host that froze or lost power after taking a
+ * COMMIT, or a network that lost the answer and keeps the socket open, left the statement, the tier's flush and
+ * close() waiting forever: the data connection has no client-side timeout (a big batch or read may rightly take
  * longer than any fixed bound). Layer 1.
  *
- * Once a statement has run for the lease time, each tick asks the server, on the lease's own connection, what the
- * data connection's server process is doing (pg_stat_activity), and looks at the data socket's sending progress.
+ * Once a statement has run for the lease time, each tick asks the server, on another connection (a writer's lease
+ * connection; a read-only handle's own, opened at its first question), what the data connection's server process is
+ * doing (pg_stat_activity), and looks at the data socket's sending progress.
  * - Gone: the data connection is dropped.
  * - Idle since the same moment at two ticks while the client still waits: its answer was lost, unless bytes of the
  *   request left the socket meanwhile (a Bind of a prepared statement still arriving on a slow link shows idle).
@@ -15,10 +16,10 @@
  * - Otherwise running (executing, or waiting for a lock, which statement_timeout governs): left alone.
  * A dropped statement fails as a lost connection: in doubt when its COMMIT had been sent (postgres.ts `apply`), but
  * not when bytes of it were still queued in this process (closing discards them, so the server never got its end:
- * RequestNotSentError). When the server cannot be asked either, the statement is dropped once the writer's lease
- * has lapsed by its own clock: whatever the server did with it is settled there, and this writer writes no more.
+ * RequestNotSentError). When the server cannot be asked either, the statement is dropped once `giveUpUnasked` says
+ * so: for a writer, once its lease has lapsed by its own clock (whatever the server did with the write is settled
+ * there, and this writer writes no more); for a reader, once the server could not be asked for the lease time.
  */
-import type { Lease } from "./postgres-lease.js";
 import { SLOWEST_LINK_BYTES_PER_MS, type SerialConnection } from "./postgres-connection.js";
 
 const ACTIVITY_SQL = "SELECT state, wait_event, state_change::text AS changed FROM pg_stat_activity WHERE pid = $1";
@@ -37,12 +38,16 @@ export class AnswerWatch {
   /** The data socket's sending progress at the last tick (SerialConnection.sendProgress), and since when it stands. */
   private lastMoved: string | undefined;
   private stillSince = 0;
+  /** Since when the server could not be asked about the watched statement (undefined: it answered last time). */
+  private unaskedSince: number | undefined;
   private watched: number | undefined;
 
   constructor(
     private readonly data: SerialConnection,
-    private readonly leaseConn: SerialConnection,
-    private readonly lease: Lease,
+    /** The connection the server is asked on. */
+    private readonly asker: SerialConnection,
+    /** Whether to drop a statement the server could not be asked about for `unaskedForMs`. */
+    private readonly giveUpUnasked: (unaskedForMs: number) => boolean,
     /** How long a statement runs before the server is asked about it. */
     private readonly patienceMs: number,
     tickMs: number,
@@ -63,6 +68,7 @@ export class AnswerWatch {
       this.watched = since;
       this.idleSince = undefined;
       this.lastMoved = undefined;
+      this.unaskedSince = undefined;
       this.stillSince = performance.now();
     }
     const pid = this.data.backendPid;
@@ -85,6 +91,7 @@ export class AnswerWatch {
     // Idle once may be a batch between two of its statements; idle since the same moment a tick later is not.
     const idleBefore = this.idleSince;
     this.idleSince = seen.is === "idle" ? seen.changed : undefined;
+    this.unaskedSince = seen.is === "unknown" ? (this.unaskedSince ?? now) : undefined;
     const hung =
       seen.is === "gone" ||
       (seen.is === "idle" && seen.changed === idleBefore && !sending) ||
@@ -93,7 +100,7 @@ export class AnswerWatch {
       // takes on the slowest link given time for.
       (seen.is === "reading" &&
         now - this.stillSince >= Math.max(this.patienceMs, (progress?.requestBytes ?? 0) / SLOWEST_LINK_BYTES_PER_MS)) ||
-      (seen.is === "unknown" && this.lease.lapsed);
+      (seen.is === "unknown" && this.giveUpUnasked(now - (this.unaskedSince ?? now)));
     if (hung) this.data.reset();
   }
 
@@ -112,7 +119,7 @@ export class AnswerWatch {
 
   private async askNow(pid: number): Promise<Seen> {
     try {
-      const r = await this.leaseConn.run((c) =>
+      const r = await this.asker.run((c) =>
         c.query<{ state: string | null; wait_event: string | null; changed: string | null }>({ text: ACTIVITY_SQL, values: [pid] }),
       );
       const row = r.rows[0];
@@ -122,7 +129,8 @@ export class AnswerWatch {
       if (row.state.startsWith("idle")) return { is: "idle", changed: row.changed };
       return row.state === "active" && row.wait_event === "ClientRead" ? { is: "reading" } : { is: "busy" };
     } catch {
-      return { is: "unknown" }; // the lease's connection recovers by itself (its renewals reset it)
+      // A lost connection is dropped (SerialConnection.run) and opened again at the next question.
+      return { is: "unknown" };
     }
   }
 }

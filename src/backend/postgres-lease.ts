@@ -20,7 +20,10 @@ import { isConnectionFailure, pgCodeOf } from "./postgres-errors.js";
 import type { Statements } from "./postgres-schema.js";
 
 export interface PostgresLeaseOptions {
-  /** How long a lease lasts without renewal (default 10 000 ms): a dead holder is replaced after at most this. */
+  /**
+   * How long a lease lasts without renewal (default 10 000 ms): a dead holder is replaced after at most this. Also
+   * how long a statement runs before the server is asked about it (postgres-answer-watch.ts; read-only handles too).
+   */
   readonly ttlMs?: number;
   /** Renewal interval (default ttlMs / 4); at most ttlMs / 2. */
   readonly renewEveryMs?: number;

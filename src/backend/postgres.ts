@@ -243,10 +243,11 @@ class PostgresStore implements PostgresBackend {
     private readonly names: TableNames,
     private readonly sql: Statements,
     private readonly data: SerialConnection,
-    private readonly leaseConn: SerialConnection | undefined,
+    /** A writer's lease connection, a reader's answer watch's: the watch asks on it; closed last. */
+    private readonly sideConn: SerialConnection,
     private readonly leaseHolder: Lease | undefined,
-    /** A writer's watch over statements whose answer never comes (postgres-answer-watch.ts). */
-    private readonly answerWatch: AnswerWatch | undefined,
+    /** The watch over statements whose answer never comes (postgres-answer-watch.ts). */
+    private readonly answerWatch: AnswerWatch,
     private readonly maxValueBytes: number,
     private readonly maxStatementBytes: number,
     tablesExist: boolean,
@@ -537,9 +538,9 @@ class PostgresStore implements PostgresBackend {
     this.closing ??= (async () => {
       // After queued work: the last write must land while the lease is still ours.
       await this.data.close();
-      this.answerWatch?.stop(); // after the last statement: close() waits for it, so a hung one must still end
+      this.answerWatch.stop(); // after the last statement: close() waits for it, so a hung one must still end
       await this.leaseHolder?.release();
-      await this.leaseConn?.close();
+      await this.sideConn.close();
     })();
     return this.closing;
   }
@@ -807,7 +808,10 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
     ),
     (c) => prepareSession(c, !readOnly),
   );
-  let leaseConn: SerialConnection | undefined;
+  // A writer's lease connection, or a reader's for its answer watch's questions, opened at the first one (a reader
+  // whose statements all answer within the lease time never opens it). Its query timeout: an answer after the lease
+  // time is worthless (a renewal, or a question about a statement).
+  let sideConn: SerialConnection | undefined;
   try {
     // A writer waiting for the store (lease.waitMs) outlasts an outage from its first statement on, as its wait for
     // the lease does: a contender started while the database restarts keeps waiting instead of failing.
@@ -826,17 +830,23 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
       // the next one (an answer after the lease time is worthless anyway). Lock waits end on the server first
       // (lock_timeout below the query timeout): a wait the client gave up on kept running there, one server session
       // per try, while a lapsed holder's transaction held the lease row.
-      leaseConn = new SerialConnection(
+      sideConn = new SerialConnection(
         clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs, lock_timeout: renewEveryMs }, false),
       );
-      lease = new Lease(leaseConn, sql, opts.store, holder, ttlMs, renewEveryMs, where, names.lease);
+      lease = new Lease(sideConn, sql, opts.store, holder, ttlMs, renewEveryMs, where, names.lease);
       await lease.acquire(giveUpAt);
+    } else {
+      sideConn = new SerialConnection(clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs }, true));
     }
-    const watch = lease && leaseConn && new AnswerWatch(data, leaseConn, lease, ttlMs, renewEveryMs);
-    return new PostgresStore(opts.store, readOnly, target, names, sql, data, leaseConn, lease, watch, maxValueBytes, maxStatementBytes, tablesExist);
+    // A writer drops a statement the server cannot be asked about once its lease has lapsed (whatever the server did
+    // with it is settled there); a reader has no lease, and gives up once the server could not be asked for as long.
+    const held = lease;
+    const giveUpUnasked = held ? () => held.lapsed : (unaskedForMs: number) => unaskedForMs >= ttlMs;
+    const watch = new AnswerWatch(data, sideConn, giveUpUnasked, ttlMs, renewEveryMs);
+    return new PostgresStore(opts.store, readOnly, target, names, sql, data, sideConn, lease, watch, maxValueBytes, maxStatementBytes, tablesExist);
   } catch (err) {
     await data.close().catch(() => undefined);
-    await leaseConn?.close().catch(() => undefined);
+    await sideConn?.close().catch(() => undefined);
     throw pgError(err, `cannot open store ${JSON.stringify(opts.store)}`, target, { store: opts.store });
   }
 }

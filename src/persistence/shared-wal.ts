@@ -15,10 +15,14 @@ import type { GraphCheckpointRecord } from "./storage-types.js";
 import type { WalGroup } from "./attach-outbox.js";
 import { WAL_GROWTH_WATCHER, type KeepAboveConfig } from "./wal-growth-watcher.js";
 
+/**
+ * A registered group. Held weakly (as attach's claims are): a handle dropped with its graph, never disposed, leaves
+ * nothing alive here; its entry goes once its group is collected.
+ */
 interface LiveGroup {
   readonly graphName: string;
-  readonly wal: KvStorageTier<WALFrame>;
-  readonly group: WalGroup;
+  readonly wal: WeakRef<KvStorageTier<WALFrame>>;
+  readonly group: WeakRef<WalGroup>;
   /** Last `keepAboveSeq` sent to the actor of an engine WAL tier (-1: none yet); pins only rise. */
   pinned: number;
   /** A pin update runs; `again`: a baseline moved meanwhile, so it runs once more. */
@@ -34,9 +38,10 @@ const live = new Set<LiveGroup>();
  * the other pairs' stored baselines are known. The group's `baselineMoved` moves the pin on.
  */
 export function registerWalGroup(graphName: string, wal: KvStorageTier<WALFrame>, group: WalGroup): () => void {
-  const entry: LiveGroup = { graphName, wal, group, pinned: -1, pinning: false, again: false };
+  const refs = { wal: new WeakRef(wal), group: new WeakRef(group) };
+  const entry: LiveGroup = { graphName, ...refs, pinned: -1, pinning: false, again: false };
   live.add(entry);
-  pin(entry, 0);
+  pin(entry, wal, 0);
   group.baselineMoved = () => void repin(entry);
   return () => {
     group.baselineMoved = undefined;
@@ -68,8 +73,15 @@ export function unpinSharedWal(graphName: string, wal: KvStorageTier<WALFrame>):
 export async function sharedWalFloor(graphName: string, isStore: (store: TierStore) => boolean): Promise<number | undefined> {
   const reads: Array<Promise<number>> = [];
   for (const entry of live) {
-    if (entry.graphName !== graphName || !isStore(storeOf(entry.wal))) continue;
-    for (const m of entry.group.members) {
+    if (entry.graphName !== graphName) continue;
+    const wal = entry.wal.deref();
+    const group = entry.group.deref();
+    if (wal === undefined || group === undefined) {
+      live.delete(entry); // dropped without dispose
+      continue;
+    }
+    if (!isStore(storeOf(wal))) continue;
+    for (const m of group.members) {
       if (!isStore(storeOf(m.snapshot))) reads.push(storedSeq(m.snapshot, graphName));
     }
     if (reads.length === 0) reads.push(Promise.resolve(Number.POSITIVE_INFINITY)); // every baseline is that store's
@@ -93,12 +105,12 @@ async function storedSeq(snapshot: SnapshotStorageTier<GraphCheckpointRecord>, g
   }
 }
 
-/** Tells the actor of an engine WAL tier to keep the graph's frames above `seq` (no-op for an inline tier). */
-function pin(entry: LiveGroup, seq: number): void {
+/** Tells the actor of engine WAL tier `wal` to keep the graph's frames above `seq` (no-op for an inline tier). */
+function pin(entry: LiveGroup, wal: KvStorageTier<WALFrame>, seq: number): void {
   if (seq <= entry.pinned) return;
   const config: KeepAboveConfig = { keepAboveSeq: seq };
   try {
-    if (entry.wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, entry.graphName, config) === true) entry.pinned = seq;
+    if (wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, entry.graphName, config) === true) entry.pinned = seq;
   } catch {
     // a closed tier: nothing more is written through it
   }
@@ -115,9 +127,11 @@ async function repin(entry: LiveGroup): Promise<void> {
   try {
     do {
       entry.again = false;
-      const wal = storeOf(entry.wal);
-      const floor = await sharedWalFloor(entry.graphName, (s) => s.id === wal.id);
-      if (floor !== undefined && live.has(entry)) pin(entry, floor);
+      const wal = entry.wal.deref();
+      if (wal === undefined) return;
+      const store = storeOf(wal);
+      const floor = await sharedWalFloor(entry.graphName, (s) => s.id === store.id);
+      if (floor !== undefined && live.has(entry)) pin(entry, wal, floor);
     } while (entry.again && live.has(entry));
   } finally {
     entry.pinning = false;

@@ -5,10 +5,11 @@
  * closes its side of a socket (as a frozen host's kernel, which takes the FIN and waits for a process that never
  * runs). Before: the session setup run on each new connection (prepareSession) had no bound and the answer watch did
  * not see it, so an open, or a write that reconnected after a network blip, flush() and close() waited for ever; the
- * schema check at open had no bound either (no answer watch runs yet); and close() waited for ever for a frozen
- * server to close its side after the Terminate. Now the setup counts into connectTimeoutMs (the open bound), the
- * schema check gets the same bound, both fail as backend-error (not in doubt: nothing of a write was sent), and
- * closing a connection destroys its socket past that bound.
+ * schema check at open had no bound either (no answer watch runs yet); a read-only handle's statements had none at
+ * all (the answer watch was a writer's); and close() waited for ever for a frozen server to close its side after the
+ * Terminate. Now the setup counts into connectTimeoutMs (the open bound), the schema check gets the same bound, both
+ * fail as backend-error (not in doubt: nothing of a write was sent), a reader's statements are watched as a writer's
+ * are, and closing a connection destroys its socket past that bound.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -169,6 +170,36 @@ describe("a PostgreSQL server that accepts connections and never answers", () =>
     // Stored, as seen by another handle on the server itself.
     const reader = await openThrough(db.url, db.schema, "reconnect-setup", true);
     expect(await kvStorage<number>(reader, { name: "kv" }).load("b")).toBe(2);
+  }, 60_000);
+
+  it("a read-only handle's read whose answer is lost: the read fails, later reads work, close ends", async () => {
+    const db = await database();
+    const writer = await openThrough(db.url, db.schema, "reader-lost");
+    await writer.write("a", Uint8Array.of(1));
+    const server = await silentServer(db.url);
+    const reader = await openThrough(server.url, db.schema, "reader-lost", true);
+    expect(await reader.read("a")).toEqual(Uint8Array.of(1));
+    server.silenceAfter("grf_read"); // the read's statement; the watch's questions on another connection pass
+    const lost = await settled(reader.read("a"));
+    expect(lost).toBeInstanceOf(StorageError);
+    expect((lost as StorageError).code).toBe("backend-error");
+    server.heal();
+    expect(await reader.read("a")).toEqual(Uint8Array.of(1));
+    expect(await settled(reader.close())).toBe("resolved");
+  }, 60_000);
+
+  it("a read-only handle's read against a frozen server (it cannot be asked either): the read fails, close ends", async () => {
+    const db = await database();
+    const writer = await openThrough(db.url, db.schema, "reader-frozen");
+    await writer.write("a", Uint8Array.of(1));
+    const server = await silentServer(db.url);
+    const reader = await openThrough(server.url, db.schema, "reader-frozen", true);
+    expect(await reader.read("a")).toEqual(Uint8Array.of(1));
+    server.freeze();
+    const lost = await settled(reader.read("a"));
+    expect(lost).toBeInstanceOf(StorageError);
+    expect((lost as StorageError).code).toBe("backend-error");
+    expect(await settled(reader.close())).toBe("resolved");
   }, 60_000);
 
   it("close() against a frozen server (it never closes its side): settles (writer and read-only)", async () => {

@@ -3,9 +3,9 @@
  * transaction inside the actor's synchronous loop over a message, and queued messages all run before any timer
  * (§3.28), so the event loop's heartbeat stood still for a whole backlog of flushes and the watchdog terminated a
  * busy, healthy worker: every waiting flush rejected with worker-unresponsive, writes not yet committed were lost.
- * Each message taken and each commit now counts as progress. Explicit flushes stay one commit each, in call order
- * (a flush held to share a commit would take writes made after its call: the guards below). Behaviour only, never
- * timed. Real SQLite files, real worker threads.
+ * Each message taken and each commit now counts as progress. Explicit flushes keep call order (a flush held to share
+ * a commit would take writes made after its call: the guards below; flushes share one now, each batch taken at its
+ * call: test/engine/flush-group). Behaviour only, never timed. Real SQLite files, real worker threads.
  */
 import { afterAll, afterEach, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";

@@ -4,54 +4,31 @@
  * without breaking the handle; a writer's handle refuses it. test/reliability/postgres-readers runs restores inside
  * it beside a writer process compacting in a loop.
  */
-import { connect, createServer, type Server, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { useBackends, useTestDatabase } from "../support/postgres-db.js";
+import { usePipes } from "../support/postgres-pipe.js";
 import { errorOf, until } from "../support/wait.js";
 
 const database = useTestDatabase();
 const open = useBackends(database, "consistent");
+const pipes = usePipes();
 const b = (n: number): Uint8Array => Uint8Array.of(n);
-
-const proxies: Array<{ server: Server; sockets: Set<Socket> }> = [];
-afterEach(async () => {
-  for (const { server, sockets } of proxies.splice(0)) {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-  }
-});
 
 /** A proxy to `url` that, once armed, holds what a client sends from its first message containing `marker` on. */
 async function holdingProxy(url: string, marker: string) {
-  const target = new URL(url);
-  const sockets = new Set<Socket>();
   let armed = false;
   let holding = false;
   const held: Array<() => void> = [];
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => undefined);
-      s.on("close", () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on("data", (d: Buffer) => {
+  const pipe = await pipes(url, {
+    toServer: (d, pass) => {
       if (armed && d.includes(marker)) holding = true;
-      if (holding) held.push(() => upstream.write(d));
-      else upstream.write(d);
-    });
-    upstream.on("data", (d: Buffer) => void client.write(d));
+      if (holding) held.push(pass);
+      else pass();
+    },
   });
-  proxies.push({ server, sockets });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const proxied = new URL(url);
-  proxied.port = String((server.address() as { port: number }).port);
   return {
-    url: proxied.href,
+    url: pipe.url,
     arm: () => void (armed = true),
     get holding(): boolean {
       return held.length > 0;

@@ -11,23 +11,19 @@
  * fail as backend-error (not in doubt: nothing of a write was sent), a reader's statements are watched as a writer's
  * are, and closing a connection destroys its socket past that bound.
  */
-import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { postgresBackend, type PostgresBackend } from "../../src/backend/postgres.js";
 import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { useTestDatabase } from "../support/postgres-db.js";
+import { usePipes } from "../support/postgres-pipe.js";
 import { errorOf } from "../support/wait.js";
 
 const database = useTestDatabase();
-const servers: Array<{ server: Server; sockets: Set<Socket> }> = [];
+const pipes = usePipes();
 const backends: PostgresBackend[] = [];
 afterEach(async () => {
   for (const b of backends.splice(0)) await b.close().catch(() => undefined);
-  for (const { server, sockets } of servers.splice(0)) {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => server.close(r));
-  }
 });
 
 /** Safety net for a hang: far above every bound involved (connect timeout 1.5 s, lease 1 s); never what is asserted. */
@@ -63,46 +59,23 @@ interface SilentServer {
 }
 
 async function silentServer(url: string): Promise<SilentServer> {
-  const target = new URL(url);
-  const sockets = new Set<Socket>();
   let marker: string | undefined;
   let frozen = false;
-  // allowHalfOpen: a client's FIN does not close our side by itself (a frozen host does not answer it).
-  const server = createServer({ allowHalfOpen: true }, (client) => {
-    const upstream = connect({ port: Number(target.port), host: target.hostname, allowHalfOpen: true });
-    let silenced = false;
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on("error", () => undefined);
-      s.on("end", () => {
-        if (!frozen) (s === client ? upstream : client).end();
-      });
-      s.on("close", () => {
-        if (frozen) return;
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on("data", (d: Buffer) => {
+  const pipe = await pipes(url, {
+    toServer: (d, pass, conn) => {
       if (frozen) return;
-      if (marker !== undefined && d.includes(marker)) silenced = true;
-      upstream.write(d);
-    });
-    upstream.on("data", (d: Buffer) => {
-      if (!frozen && !silenced) client.write(d);
-    });
-  });
-  servers.push({ server, sockets });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const proxied = new URL(url);
-  proxied.port = String((server.address() as { port: number }).port);
-  return {
-    url: proxied.href,
-    silenceAfter: (m) => void (marker = m),
-    cut: () => {
-      for (const s of sockets) s.destroy();
-      sockets.clear();
+      if (marker !== undefined && d.includes(marker)) conn.marked = true;
+      pass();
     },
+    toClient: (_d, pass, conn) => {
+      if (!frozen && !conn.marked) pass();
+    },
+    frozen: () => frozen,
+  });
+  return {
+    url: pipe.url,
+    silenceAfter: (m) => void (marker = m),
+    cut: pipe.cut,
     freeze: () => void (frozen = true),
     heal: () => void (marker = undefined),
   };
@@ -119,6 +92,23 @@ async function openThrough(url: string, schema: string, store: string, readOnly 
   return b;
 }
 
+/** A store holding a = [1], and a read-only handle on it through a silent server, which has read it once. */
+async function readerThrough(store: string): Promise<{ server: SilentServer; reader: PostgresBackend }> {
+  const db = await database();
+  const writer = await openThrough(db.url, db.schema, store);
+  await writer.write("a", Uint8Array.of(1));
+  const server = await silentServer(db.url);
+  const reader = await openThrough(server.url, db.schema, store, true);
+  expect(await reader.read("a")).toEqual(Uint8Array.of(1));
+  return { server, reader };
+}
+
+/** A read that settled as a failure, not a hang. */
+function expectFailedRead(err: unknown): void {
+  expect(err).toBeInstanceOf(StorageError);
+  expect((err as StorageError).code).toBe("backend-error");
+}
+
 function expectUnanswered(err: unknown, what = /session setup within 1500 ms/): void {
   expect(err).toBeInstanceOf(StorageError);
   expect((err as StorageError).code).toBe("backend-error");
@@ -126,27 +116,25 @@ function expectUnanswered(err: unknown, what = /session setup within 1500 ms/): 
   expect((err as StorageError).details.inDoubt).toBeUndefined();
 }
 
+/** Opens a writer and a read-only handle through a server silent from `marker` on: each open fails, saying `what`. */
+async function expectOpenUnanswered(marker: string, what: RegExp): Promise<void> {
+  const db = await database();
+  const server = await silentServer(db.url);
+  server.silenceAfter(marker);
+  for (const readOnly of [false, true]) {
+    const opened = postgresBackend({ url: server.url, schema: db.schema, store: "open", readOnly, connectTimeoutMs: 1_500 });
+    opened.then((b) => backends.push(b), () => undefined);
+    expectUnanswered(await settled(opened), what);
+  }
+}
+
 describe("a PostgreSQL server that accepts connections and never answers", () => {
   it("an open whose session setup gets no answer fails (writer and read-only)", async () => {
-    const db = await database();
-    const server = await silentServer(db.url);
-    server.silenceAfter(SETUP);
-    for (const readOnly of [false, true]) {
-      const opened = postgresBackend({ url: server.url, schema: db.schema, store: "open-setup", readOnly, connectTimeoutMs: 1_500 });
-      opened.then((b) => backends.push(b), () => undefined);
-      expectUnanswered(await settled(opened));
-    }
+    await expectOpenUnanswered(SETUP, /session setup within 1500 ms/);
   }, 60_000);
 
   it("an open whose schema check gets no answer fails (writer and read-only)", async () => {
-    const db = await database();
-    const server = await silentServer(db.url);
-    server.silenceAfter(SCHEMA_CHECK);
-    for (const readOnly of [false, true]) {
-      const opened = postgresBackend({ url: server.url, schema: db.schema, store: "open-check", readOnly, connectTimeoutMs: 1_500 });
-      opened.then((b) => backends.push(b), () => undefined);
-      expectUnanswered(await settled(opened), /schema check at open within 1500 ms/);
-    }
+    await expectOpenUnanswered(SCHEMA_CHECK, /schema check at open within 1500 ms/);
   }, 60_000);
 
   it("a write that reconnects after a network blip, its session setup unanswered: flush fails not in doubt, close ends, the retry stores it", async () => {
@@ -173,32 +161,18 @@ describe("a PostgreSQL server that accepts connections and never answers", () =>
   }, 60_000);
 
   it("a read-only handle's read whose answer is lost: the read fails, later reads work, close ends", async () => {
-    const db = await database();
-    const writer = await openThrough(db.url, db.schema, "reader-lost");
-    await writer.write("a", Uint8Array.of(1));
-    const server = await silentServer(db.url);
-    const reader = await openThrough(server.url, db.schema, "reader-lost", true);
-    expect(await reader.read("a")).toEqual(Uint8Array.of(1));
+    const { server, reader } = await readerThrough("reader-lost");
     server.silenceAfter("grf_read"); // the read's statement; the watch's questions on another connection pass
-    const lost = await settled(reader.read("a"));
-    expect(lost).toBeInstanceOf(StorageError);
-    expect((lost as StorageError).code).toBe("backend-error");
+    expectFailedRead(await settled(reader.read("a")));
     server.heal();
     expect(await reader.read("a")).toEqual(Uint8Array.of(1));
     expect(await settled(reader.close())).toBe("resolved");
   }, 60_000);
 
   it("a read-only handle's read against a frozen server (it cannot be asked either): the read fails, close ends", async () => {
-    const db = await database();
-    const writer = await openThrough(db.url, db.schema, "reader-frozen");
-    await writer.write("a", Uint8Array.of(1));
-    const server = await silentServer(db.url);
-    const reader = await openThrough(server.url, db.schema, "reader-frozen", true);
-    expect(await reader.read("a")).toEqual(Uint8Array.of(1));
+    const { server, reader } = await readerThrough("reader-frozen");
     server.freeze();
-    const lost = await settled(reader.read("a"));
-    expect(lost).toBeInstanceOf(StorageError);
-    expect((lost as StorageError).code).toBe("backend-error");
+    expectFailedRead(await settled(reader.read("a")));
     expect(await settled(reader.close())).toBe("resolved");
   }, 60_000);
 

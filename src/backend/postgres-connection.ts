@@ -143,7 +143,7 @@ export class SerialConnection {
     this.discard(this.client);
   }
 
-  /** Waits for queued work, then closes (within the open bound: see endWithin). Idempotent. */
+  /** Waits for queued work, then closes (within the open bound: see end). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return this.tail.then(() => undefined);
     this.closed = true;

@@ -15,7 +15,7 @@ import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraph, compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
-import type { GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
+import type { AttachPair, GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
@@ -150,48 +150,40 @@ describe("a compaction leaves the frames other pairs on the WAL tier need", () =
 });
 
 it("engine: a fold rule an earlier single-pair attach left in the store's actor does not fold the pairs' WAL", async () => {
-  const one = { kind: "sqlite" as const, path: tmp.path("rule-one.db") };
-  const two = { kind: "sqlite" as const, path: tmp.path("rule-two.db") };
-  const engine = openStorageEngine({ threads: 1, onError: () => {} });
-  const g = build();
-  try {
-    const wal = engine.kv<WALFrame>(one, { codec: walFrameCodec });
-    const s1 = engine.snapshot<GraphCheckpointRecord>(one);
-    // Session 1: one pair, both tiers in store one: the actor is given the graph's fold rule (design §3.18).
-    const h1 = attachSnapshotStorage(g, [{ snapshot: s1, wal }], { onError: () => {} });
-    g.set("a", 1);
-    await h1.dispose();
-    // Session 2, same engine: store two joins; ~400 KiB of frames, past the rule's bound several times over.
-    const h2 = attachSnapshotStorage(
-      g,
-      [
-        { snapshot: s1, wal },
-        { snapshot: engine.snapshot<GraphCheckpointRecord>(two, { compactEvery: 1_000_000 }), wal },
-      ],
-      { onError: () => {} },
-    );
-    const pad = "x".repeat(1024);
-    for (let i = 0; i < 400; i++) {
-      g.set(i % 2 === 0 ? "a" : "b", `${i}${pad}`);
-      if (i % 50 === 49) await h2.flush();
-    }
-    await h2.dispose();
-  } finally {
-    await engine.close();
-  }
-  const state = { a: g.get("a"), b: g.get("b") };
-  expect({ one: await restoredFrom(one.path, one.path), two: await restoredFrom(two.path, one.path) }).toEqual({ one: state, two: state });
+  const pad = "x".repeat(1024);
+  const restored = await throughEngine(
+    "rule",
+    {},
+    1_000_000,
+    async (g, h) => {
+      // ~400 KiB of frames: past the rule's bound (2 × 64 KiB) several times over.
+      for (let i = 0; i < 400; i++) {
+        g.set(i % 2 === 0 ? "a" : "b", `${i}${pad}`);
+        if (i % 50 === 49) await h.flush();
+      }
+    },
+    // Session 1, same engine: one pair, both tiers in store one: the actor is given the graph's fold rule (§3.18).
+    async (g, pair) => {
+      const h1 = attachSnapshotStorage(g, [pair], { onError: () => {} });
+      g.set("a", 1);
+      await h1.dispose();
+    },
+  );
+  expect(restored.two).toEqual(restored.state);
+  expect(restored.one).toEqual(restored.state);
 });
 
 /**
  * Through an engine (SQLite stores): pairs of store one (the WAL and a baseline) and store two (a baseline, its tier's
- * compactEvery `twoEvery`); `run` writes; then graph "g" restored through each, and store one's baseline seq.
+ * compactEvery `twoEvery`), after `before` (a session of its own on the same engine); `run` writes; then graph "g"
+ * restored through each, and store one's baseline seq.
  */
 async function throughEngine(
   name: string,
   opts: Parameters<typeof openStorageEngine>[0],
   twoEvery: number,
   run: (g: ReactiveGraph, h: StorageHandle, wal: KvStorageTier<WALFrame>, engine: StorageEngine, one: StoreSpec) => Promise<void>,
+  before?: (g: ReactiveGraph, pair: AttachPair) => Promise<void>,
 ): Promise<{ one: unknown; two: unknown; state: unknown; oneBaseline: number | undefined }> {
   const one = { kind: "sqlite" as const, path: tmp.path(`${name}-one.db`) };
   const two = { kind: "sqlite" as const, path: tmp.path(`${name}-two.db`) };
@@ -199,14 +191,10 @@ async function throughEngine(
   const g = build();
   try {
     const wal = engine.kv<WALFrame>(one, { codec: walFrameCodec });
-    const h = attachSnapshotStorage(
-      g,
-      [
-        { snapshot: engine.snapshot<GraphCheckpointRecord>(one), wal },
-        { snapshot: engine.snapshot<GraphCheckpointRecord>(two, { compactEvery: twoEvery }), wal },
-      ],
-      { onError: () => {} },
-    );
+    const first: AttachPair = { snapshot: engine.snapshot<GraphCheckpointRecord>(one), wal };
+    await before?.(g, first);
+    const second: AttachPair = { snapshot: engine.snapshot<GraphCheckpointRecord>(two, { compactEvery: twoEvery }), wal };
+    const h = attachSnapshotStorage(g, [first, second], { onError: () => {} });
     await run(g, h, wal, engine, one);
     await h.dispose();
   } finally {

@@ -44,14 +44,14 @@ export function postgresStoreKey(spec: PostgresStoreSpec): string {
   return `postgres:${at[0]}@${at[1]}:${at[2]}/${at[3]}/${at[4]}.${at[5]}/${at[6]}${spec.readOnly === true ? "?ro" : ""}`;
 }
 
-const FIELDS = ["url", "store", "schema", "table", "readOnly", "lease", "statementTimeoutMs", "connectTimeoutMs"] as const;
+export const POSTGRES_STORE_FIELDS = ["url", "store", "schema", "table", "readOnly", "lease", "statementTimeoutMs", "connectTimeoutMs"] as const;
 
 /** The spec the actor gets: checked here, so a bad one fails in the caller's thread; only known fields cross. */
 export function normalisePostgres(spec: PostgresStoreSpec): PostgresStoreSpec {
   postgresStoreKey(spec);
   if (spec.readOnly !== undefined && typeof spec.readOnly !== "boolean") throw new TypeError("store.readOnly must be a boolean");
   const out: Record<string, unknown> = { kind: "postgres" };
-  for (const k of FIELDS) if (spec[k] !== undefined) out[k] = spec[k];
+  for (const k of POSTGRES_STORE_FIELDS) if (spec[k] !== undefined) out[k] = spec[k];
   return out as unknown as PostgresStoreSpec;
 }
 

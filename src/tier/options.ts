@@ -3,7 +3,7 @@ import type { StorageBackend } from "../backend/types.js";
 import type { TierCommonOptions } from "./types.js";
 
 /** How a value was given, for messages: `a string ("10")`, `undefined`, `an array`. */
-function described(v: unknown): string {
+export function described(v: unknown): string {
   if (v === undefined) return "undefined";
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";

@@ -1,0 +1,41 @@
+/**
+ * openStorageEngine's options, checked when the engine opens (docs/design.md §3.3, as tier options are): a handler
+ * that is not a function was called inside a try and its TypeError swallowed, so every background failure went
+ * unheard; an autoCompact rule of the wrong shape ran on every commit (everyFrames -1) or never (a typo).
+ */
+import { isRecord } from "../base/records.js";
+import { described } from "../tier/options.js";
+
+export function validateEngineOptions(opts: unknown): void {
+  if (!isRecord(opts)) throw new TypeError(`engine options must be an object, got ${described(opts)}`);
+  if (opts.threads !== undefined && typeof opts.threads !== "number") throw new TypeError(`threads must be a number, got ${described(opts.threads)}`);
+  for (const key of ["onError", "onRecovered"] as const) {
+    if (opts[key] !== undefined && typeof opts[key] !== "function") throw new TypeError(`${key} must be a function, got ${described(opts[key])}`);
+  }
+  const idle = opts.idleTimeoutMs;
+  if (idle !== undefined && (typeof idle !== "number" || Number.isNaN(idle) || idle < 0)) {
+    throw new RangeError(`idleTimeoutMs must be a number of milliseconds >= 0 (or Infinity), got ${described(idle)}`);
+  }
+  const limits = opts.resourceLimits;
+  if (limits !== undefined) {
+    if (!isRecord(limits)) throw new TypeError(`resourceLimits must be an object, got ${described(limits)}`);
+    for (const [k, v] of Object.entries(limits)) {
+      if (k !== "maxOldGenerationSizeMb" && k !== "maxYoungGenerationSizeMb") throw new TypeError(`resourceLimits.${k} is not an option`);
+      if (v !== undefined && (typeof v !== "number" || !(v > 0))) throw new RangeError(`resourceLimits.${k} must be a number of MB > 0, got ${described(v)}`);
+    }
+  }
+  validateAutoCompact(opts.autoCompact);
+}
+
+function validateAutoCompact(auto: unknown): void {
+  if (auto === undefined) return;
+  if (!isRecord(auto)) throw new TypeError(`autoCompact must be an object { everyFrames?, everyBytes?, keepFrames? }, got ${described(auto)}`);
+  for (const [k, v] of Object.entries(auto)) {
+    if (k !== "everyFrames" && k !== "everyBytes" && k !== "keepFrames") throw new TypeError(`autoCompact.${k} is not an option (everyFrames, everyBytes, keepFrames)`);
+    if (v === undefined) continue;
+    if (typeof v !== "number") throw new TypeError(`autoCompact.${k} must be a number, got ${described(v)}`);
+    const least = k === "keepFrames" ? 0 : 1;
+    if (!Number.isSafeInteger(v) || v < least) throw new RangeError(`autoCompact.${k} must be an integer >= ${least}, got ${v}`);
+  }
+  if (auto.everyFrames === undefined && auto.everyBytes === undefined) throw new RangeError("autoCompact needs everyFrames or everyBytes (without either it never runs)");
+}

@@ -22,6 +22,8 @@ import {
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { threadId } from "node:worker_threads";
+import { refuseUnknownKeys } from "../base/options.js";
+import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
@@ -451,6 +453,8 @@ class FileStore implements FileBackend {
  */
 export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBackend {
   if (typeof dir !== "string" || dir === "") throw new TypeError("dir must be a non-empty string");
+  if (!isRecord(opts as unknown)) throw new TypeError("fileBackend options must be an object");
+  refuseUnknownKeys(opts, ["lock", "readOnly", "onProgress"], "fileBackend");
   const readOnly = opts.readOnly ?? false;
   if (typeof readOnly !== "boolean") throw new TypeError("opts.readOnly must be a boolean");
   const lock = opts.lock ?? !readOnly;

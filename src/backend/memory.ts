@@ -1,6 +1,8 @@
 /**
  * In-process backend: a Map of copied bytes. Not persistent; every method is synchronous.
  */
+import { refuseUnknownKeys } from "../base/options.js";
+import { isRecord } from "../base/records.js";
 import { StorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { assertExpected, holdsExpected } from "./conditional.js";
@@ -119,6 +121,8 @@ class MemoryStore implements MemoryBackend {
 
 /** Creates an empty in-memory backend (name "memory" unless `opts.name` is given). */
 export function memoryBackend(opts: MemoryBackendOptions = {}): MemoryBackend {
+  if (!isRecord(opts as unknown)) throw new TypeError("memoryBackend options must be an object");
+  refuseUnknownKeys(opts, ["name"], "memoryBackend");
   const name = opts.name ?? "memory";
   if (typeof name !== "string") throw new TypeError("opts.name must be a string");
   return new MemoryStore(name);

@@ -36,6 +36,9 @@ export interface PostgresLeaseOptions {
   readonly holder?: string;
 }
 
+/** PostgresLeaseOptions' keys: any other is refused (docs/design.md §3.3). */
+export const POSTGRES_LEASE_OPTIONS = ["ttlMs", "renewEveryMs", "waitMs", "holder"] as const;
+
 export interface LeaseState {
   readonly holder: string;
   readonly epoch: number;

@@ -14,6 +14,8 @@ import { performance } from "node:perf_hooks";
 import { createHash, randomBytes } from "node:crypto";
 import type pg from "pg";
 import type { ClientConfig } from "pg";
+import { refuseUnknownKeys } from "../base/options.js";
+import { isRecord } from "../base/records.js";
 import { StorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, prefixUpperBound } from "./keys.js";
 import {
@@ -28,7 +30,7 @@ import {
 import { AnswerWatch } from "./postgres-answer-watch.js";
 import { RequestNotSentError, retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
 import { describeTarget, isConnectionFailure, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
-import { Lease, WAIT_POLL_MS, type PostgresLeaseOptions } from "./postgres-lease.js";
+import { Lease, POSTGRES_LEASE_OPTIONS, WAIT_POLL_MS, type PostgresLeaseOptions } from "./postgres-lease.js";
 import {
   ensureSchema,
   isMissingRelation,
@@ -38,6 +40,7 @@ import {
   type TableNames,
   type WriteShape,
 } from "./postgres-schema.js";
+import { parsePostgresUrl } from "./postgres-url.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected } from "./conditional.js";
 import type { BackendSupports, BatchOp, ExpectedValue, StorageBackend } from "./types.js";
@@ -105,6 +108,21 @@ export interface PostgresBackend extends StorageBackend {
   readConsistent<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/** PostgresBackendOptions' keys: any other is refused (docs/design.md §3.3). */
+const POSTGRES_BACKEND_OPTIONS = [
+  "url",
+  "connection",
+  "store",
+  "schema",
+  "table",
+  "readOnly",
+  "lease",
+  "statementTimeoutMs",
+  "connectTimeoutMs",
+  "maxValueBytes",
+  "maxStatementBytes",
+];
 
 const DEFAULT_LEASE_MS = 10_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -183,6 +201,7 @@ function connectionInput(opts: PostgresBackendOptions): ConnectionInput {
   if (hasUrl === hasConfig) throw new TypeError("give exactly one of url and connection");
   if (hasUrl) {
     if (typeof opts.url !== "string") throw new TypeError("url must be a string");
+    parsePostgresUrl(opts.url, "url");
     return { url: opts.url };
   }
   if (typeof opts.connection !== "object" || opts.connection === null) throw new TypeError("connection must be an object");
@@ -765,12 +784,15 @@ function defaultHolder(): string {
  */
 export async function postgresBackend(opts: PostgresBackendOptions): Promise<PostgresBackend> {
   if (typeof opts !== "object" || opts === null) throw new TypeError("options must be an object");
+  refuseUnknownKeys(opts, POSTGRES_BACKEND_OPTIONS, "postgresBackend");
   const input = connectionInput(opts);
   checkStore(opts.store);
   const names = tableNames(opts.schema, opts.table);
   const readOnly = opts.readOnly ?? false;
   if (typeof readOnly !== "boolean") throw new TypeError("readOnly must be a boolean");
   const leaseOpts = opts.lease ?? {};
+  if (!isRecord(leaseOpts)) throw new TypeError("lease must be an object");
+  refuseUnknownKeys(leaseOpts, POSTGRES_LEASE_OPTIONS, "postgresBackend's lease", "lease.");
   const ttlMs = positiveInt(leaseOpts.ttlMs, "lease.ttlMs", DEFAULT_LEASE_MS, MAX_TIMER_MS);
   // At most half the lease: the next renewal starts a round trip after the last one answered, so an interval near
   // the lease time let the lease lapse between two renewals of an idle writer (999 of 1000 ms: lost on loopback).

@@ -9,6 +9,8 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
+import { refuseUnknownKeys } from "../base/options.js";
+import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
 import { acquireStoreLock, assertSingleName, sqliteLockPath, type StoreLock } from "./lock.js";
@@ -37,6 +39,9 @@ export interface SqliteBackendOptions {
    */
   readonly readOnly?: boolean;
 }
+
+/** SqliteBackendOptions' keys: any other is refused (docs/design.md §3.3). */
+const SQLITE_BACKEND_OPTIONS = ["synchronous", "lock", "readOnly"] as const;
 
 /** A SQLite backend (synchronous, every optional method present). */
 export interface SqliteBackend extends SyncStorageBackend {
@@ -548,6 +553,8 @@ class SqliteStore implements SqliteBackend {
  */
 export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): SqliteBackend {
   if (typeof path !== "string") throw new TypeError("path must be a string");
+  if (!isRecord(opts as unknown)) throw new TypeError("sqliteBackend options must be an object");
+  refuseUnknownKeys(opts, SQLITE_BACKEND_OPTIONS, "sqliteBackend");
   const synchronous = opts.synchronous ?? "FULL";
   if (!SYNCHRONOUS_MODES.includes(synchronous)) {
     throw new RangeError(`opts.synchronous must be one of ${SYNCHRONOUS_MODES.join(", ")}, got ${String(synchronous)}`);

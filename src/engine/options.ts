@@ -3,11 +3,27 @@
  * that is not a function was called inside a try and its TypeError swallowed, so every background failure went
  * unheard; an autoCompact rule of the wrong shape ran on every commit (everyFrames -1) or never (a typo).
  */
+import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import { described } from "../tier/options.js";
 
+/** StorageEngineOptions' keys (engine.ts). */
+const ENGINE_OPTIONS = [
+  "threads",
+  "idleTimeoutMs",
+  "synchronous",
+  "onError",
+  "onRecovered",
+  "resourceLimits",
+  "autoCompact",
+  "maxPendingBytes",
+  "watchdogMs",
+  "closeTimeoutMs",
+];
+
 export function validateEngineOptions(opts: unknown): void {
   if (!isRecord(opts)) throw new TypeError(`engine options must be an object, got ${described(opts)}`);
+  refuseUnknownKeys(opts, ENGINE_OPTIONS, "openStorageEngine");
   if (opts.threads !== undefined && typeof opts.threads !== "number") throw new TypeError(`threads must be a number, got ${described(opts.threads)}`);
   for (const key of ["onError", "onRecovered"] as const) {
     if (opts[key] !== undefined && typeof opts[key] !== "function") throw new TypeError(`${key} must be a function, got ${described(opts[key])}`);
@@ -20,7 +36,7 @@ export function validateEngineOptions(opts: unknown): void {
   if (limits !== undefined) {
     if (!isRecord(limits)) throw new TypeError(`resourceLimits must be an object, got ${described(limits)}`);
     for (const [k, v] of Object.entries(limits)) {
-      if (k !== "maxOldGenerationSizeMb" && k !== "maxYoungGenerationSizeMb") throw new TypeError(`resourceLimits.${k} is not an option`);
+      refuseUnknownKeys({ [k]: v }, ["maxOldGenerationSizeMb", "maxYoungGenerationSizeMb"], "resourceLimits", "resourceLimits.");
       if (v !== undefined && (typeof v !== "number" || !(v > 0))) throw new RangeError(`resourceLimits.${k} must be a number of MB > 0, got ${described(v)}`);
     }
   }
@@ -31,7 +47,7 @@ function validateAutoCompact(auto: unknown): void {
   if (auto === undefined) return;
   if (!isRecord(auto)) throw new TypeError(`autoCompact must be an object { everyFrames?, everyBytes?, keepFrames? }, got ${described(auto)}`);
   for (const [k, v] of Object.entries(auto)) {
-    if (k !== "everyFrames" && k !== "everyBytes" && k !== "keepFrames") throw new TypeError(`autoCompact.${k} is not an option (everyFrames, everyBytes, keepFrames)`);
+    refuseUnknownKeys({ [k]: v }, ["everyFrames", "everyBytes", "keepFrames"], "autoCompact", "autoCompact.");
     if (v === undefined) continue;
     if (typeof v !== "number") throw new TypeError(`autoCompact.${k} must be a number, got ${described(v)}`);
     const least = k === "keepFrames" ? 0 : 1;

@@ -2,21 +2,19 @@
  * PostgreSQL stores in the engine: the key that tells two specs name the same store (so one engine gives a store one
  * actor), the spec as reported to users (no password), and opening the backend inside the actor.
  */
-import { StorageError } from "../errors.js";
+import { refuseUnknownKeys } from "../base/options.js";
+import { isRecord } from "../base/records.js";
 import { postgresBackend } from "../backend/postgres.js";
 import { redactUrl } from "../backend/postgres-errors.js";
 import { tableNames } from "../backend/postgres-schema.js";
+import { parsePostgresUrl } from "../backend/postgres-url.js";
+import { POSTGRES_LEASE_OPTIONS } from "../backend/postgres-lease.js";
 import type { StorageBackend } from "../backend/types.js";
 import type { PostgresStoreSpec, StoreSpec } from "./protocol.js";
 
 function parseUrl(url: unknown): URL {
   if (typeof url !== "string" || url.length === 0) throw new TypeError("store.url must be a non-empty string");
-  try {
-    return new URL(url);
-  } catch {
-    // The text itself is not repeated: it may hold a password.
-    throw new StorageError("invalid-argument", "store.url is not a valid postgres:// URL", { option: "url" });
-  }
+  return parsePostgresUrl(url, "store.url");
 }
 
 const decode = (s: string): string => {
@@ -50,6 +48,11 @@ export const POSTGRES_STORE_FIELDS = ["url", "store", "schema", "table", "readOn
 export function normalisePostgres(spec: PostgresStoreSpec): PostgresStoreSpec {
   postgresStoreKey(spec);
   if (spec.readOnly !== undefined && typeof spec.readOnly !== "boolean") throw new TypeError("store.readOnly must be a boolean");
+  // Checked here too: the backend's refusal would come from the actor, at the first operation.
+  if (spec.lease !== undefined) {
+    if (!isRecord(spec.lease)) throw new TypeError("store.lease must be an object");
+    refuseUnknownKeys(spec.lease, POSTGRES_LEASE_OPTIONS, "a postgres store's lease", "store.lease.");
+  }
   const out: Record<string, unknown> = { kind: "postgres" };
   for (const k of POSTGRES_STORE_FIELDS) if (spec[k] !== undefined) out[k] = spec[k];
   return out as unknown as PostgresStoreSpec;

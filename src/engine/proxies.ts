@@ -9,7 +9,7 @@ import { StorageError } from "../errors.js";
 import { collectPage } from "../tier/append-layout.js";
 import { readOnlyError } from "../backend/read-only.js";
 import { assertKeyArray } from "../backend/keys.js";
-import { appendBuckets, appendLogShape, kvDeleteManyArgs, kvSaveArgs, kvSaveManyArgs, snapshotSaveKey } from "../tier/arguments.js";
+import { appendBuckets, appendLoadArgs, appendLogShape, kvDeleteManyArgs, kvSaveArgs, kvSaveManyArgs, snapshotSaveKey } from "../tier/arguments.js";
 import { validateTierOptions } from "../tier/options.js";
 import { measure, UNKNOWN_SIZE, valueCheckFor, type ValueCheck } from "../tier/value-check.js";
 import { entriesWeight, recordWeight } from "../tier/weights.js";
@@ -73,7 +73,7 @@ abstract class TierProxy implements BaseStorageTier {
     kind: TierSpec["kind"],
     opts: TierCommonOptions & { codec?: Codec<never> | CodecModuleRef; mode?: AppendLogMode; layout?: TierSpec["layout"] },
   ) {
-    validateTierOptions(opts, "module");
+    validateTierOptions(opts, kind, "module");
     // Same default as an inline tier: the backend's name ("sqlite:<abs path>", "file:<abs dir>", "memory:<name>").
     this.name = opts.name ?? conn.key;
     this.debounceMs = opts.debounceMs;
@@ -584,6 +584,11 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
   }
 
   loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>> {
+    try {
+      appendLoadArgs(opts); // here, as inline: the actor's refusal would cross back as another error
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
     const asked = this.askQuiet({ t: "loadEntries", tier: this.tier, ...(opts !== undefined ? { opts } : {}) });
     return quiet(
       asked.then((r) => {

@@ -13,6 +13,7 @@
  * the graph's waves, the mirror and the baseline cadence to the outboxes.
  * Layer 4 (graph).
  */
+import { refuseUnknownKeys } from "../base/options.js";
 import { StorageError } from "../errors.js";
 import { assertGraphName } from "../wal/keys.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
@@ -512,6 +513,7 @@ function checkOptions(opts: AttachOptions): {
   baselineRatio: number;
 } {
   if (typeof opts !== "object" || opts === null) throw new TypeError("attachSnapshotStorage: opts must be an object");
+  refuseUnknownKeys(opts, ["paths", "filter", "compactEvery", "baselineRatio", "onError"], "attachSnapshotStorage");
   const { paths, filter, onError, compactEvery, baselineRatio = DEFAULT_BASELINE_RATIO } = opts;
   if (paths !== undefined && (!Array.isArray(paths) || !paths.every((p) => typeof p === "string"))) {
     throw new TypeError("attachSnapshotStorage: opts.paths must be an array of path strings");

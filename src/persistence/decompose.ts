@@ -5,6 +5,7 @@
  * explicit code-point sort: object key order is never trusted (§6 item 22).
  * Layer 4 (graph).
  */
+import { refuseUnknownKeys } from "../base/options.js";
 import { sealWalFrame } from "../wal/codec.js";
 import { WAL_FORMAT_VERSION, type Lifecycle } from "../wal/frame.js";
 import { compareCodePoints } from "../base/code-points.js";
@@ -30,6 +31,8 @@ export const VALUE_STRUCTURE = "graph.value";
  * Sealed (checksum embedded) unless `seal: false`. RangeError for a bad timestamp or base seq.
  */
 export function decomposeDiffToFrames(diff: GraphSnapshotDiff, opts: DecomposeOptions): GraphWALFrame[] {
+  if (typeof opts !== "object" || opts === null) throw new TypeError("decomposeDiffToFrames: opts must be an object");
+  refuseUnknownKeys(opts, ["timestampNs", "baseSeq", "seal"], "decomposeDiffToFrames");
   const { timestampNs, baseSeq } = opts;
   if (!Number.isInteger(timestampNs) || timestampNs < 0) {
     throw new RangeError(`decomposeDiffToFrames: timestampNs must be a non-negative integer, got ${String(timestampNs)}`);

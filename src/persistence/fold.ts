@@ -5,6 +5,7 @@
  * applies to every node, derived ones included: frames carry their values, so the fold is exact.
  * Layer 4 (graph).
  */
+import { refuseUnknownKeys } from "../base/options.js";
 import { RestoreError } from "../errors.js";
 import { verifyWalFrameChecksum } from "../wal/checksum.js";
 import type { WALFrame } from "../wal/frame.js";
@@ -38,6 +39,8 @@ import type { GraphPersistSnapshot, SnapshotNodeSlice } from "../graph/types.js"
 export function foldWal(baseline: GraphCheckpointRecord, frames: readonly WALFrame[], opts: FoldOptions = {}): FoldResult {
   const snap = checkFoldBaseline(baseline);
   if (!Array.isArray(frames)) throw new TypeError("foldWal: frames must be an array of WAL frames");
+  if (typeof opts !== "object" || opts === null) throw new TypeError("foldWal: opts must be an object");
+  refuseUnknownKeys(opts, ["targetSeq", "verify", "onTornWrite"], "foldWal");
   const targetSeq = opts.targetSeq ?? Number.POSITIVE_INFINITY;
   if (targetSeq !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(targetSeq) && targetSeq >= 0)) {
     throw new RangeError(`foldWal: opts.targetSeq must be a non-negative integer, got ${String(targetSeq)}`);

@@ -22,6 +22,7 @@
  *   (`phase-failed`), a closed tier or graph. Transient storage failures are reported and the next poll retries.
  * Layer 4 (graph).
  */
+import { refuseUnknownKeys } from "../base/options.js";
 import { RestoreError, StorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { SnapshotHead } from "../tier/json-head.js";
@@ -509,6 +510,7 @@ function checkOptions(graph: Graph, source: FollowSource, opts: FollowOptions): 
     throw new RestoreError("wal-tier-required", "followGraph: source.wal must be the WAL kv tier (list and load)", {});
   }
   if (typeof opts !== "object" || opts === null) throw new TypeError("followGraph: opts must be an object");
+  refuseUnknownKeys(opts, ["pollMs", "onLag", "holdRemovalPolls", "onError"], "followGraph");
   const pollMs = opts.pollMs ?? DEFAULT_FOLLOW_POLL_MS;
   if (typeof pollMs !== "number" || !Number.isFinite(pollMs) || pollMs <= 0) {
     throw new RangeError(`followGraph: opts.pollMs must be a finite number > 0, got ${String(opts.pollMs)}`);

@@ -5,6 +5,7 @@
  * the graph is touched, so a missing baseline, a gap or a torn frame mid-stream leaves the graph as it was.
  * Layer 4 (graph).
  */
+import { refuseUnknownKeys } from "../base/options.js";
 import { RestoreError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { isLifecycle, REPLAY_ORDER, type Lifecycle, type WALFrame } from "../wal/frame.js";
@@ -253,6 +254,7 @@ function checkOptions(
   }
   assertGraphName(g.name, "restoreSnapshot");
   if (typeof opts !== "object" || opts === null) throw new TypeError("restoreSnapshot: opts must be an object");
+  refuseUnknownKeys(opts, ["snapshot", "wal", "lifecycle", "targetSeq", "onTornWrite"], "restoreSnapshot");
   const { snapshot, wal, lifecycle, targetSeq, onTornWrite } = opts;
   if (typeof snapshot?.load !== "function") {
     throw new TypeError("restoreSnapshot: opts.snapshot must be a snapshot tier (load)");

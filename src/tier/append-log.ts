@@ -4,7 +4,7 @@ import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { listSorted, readValue } from "./read.js";
-import { appendBuckets, appendLogShape } from "./arguments.js";
+import { appendBuckets, appendLoadArgs, appendLogShape } from "./arguments.js";
 import { measure, UNKNOWN_SIZE } from "./value-check.js";
 import { entriesWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
@@ -265,6 +265,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
 
   async loadEntries(opts?: AppendLoadOptions): Promise<AppendLoadResult<T>> {
     this.assertOpen();
+    appendLoadArgs(opts);
     const codec = this.codec;
     if (!codec) throw new TypeError("loadEntries needs the codec: decode on the side that owns it (loadSegments)");
     return collectPage<T>(this.decodedValues(opts?.keyFilter, (b) => codec.decode(b)), opts);
@@ -396,7 +397,7 @@ function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]>
 }
 
 export function appendLogStorage<T>(backend: StorageBackend, opts: AppendLogStorageOptions<T> = {}): AppendLogStorageTier<T> {
-  const { core, codec } = inlineCore(backend, opts, (c: Codec<readonly T[]>) => new AppendLogCore<T>(backend, c, opts));
+  const { core, codec } = inlineCore(backend, "append-log", opts, (c: Codec<readonly T[]>) => new AppendLogCore<T>(backend, c, opts));
   const keyOf = opts.keyOf;
   return inlineSurface(backend, core, opts, codec.name, {
     mode: core.mode,

@@ -6,9 +6,11 @@
  * Nothing here allocates on the kv save path. The shared key rule (backend/keys.ts) runs here and nowhere else on
  * the tier side: the cores (and a store actor applying a proxy's ops) check only the backend's own rule.
  */
+import { refuseUnknownKeys } from "../base/options.js";
+import { isRecord } from "../base/records.js";
 import { assertValidKey } from "../backend/keys.js";
 import { assertBucketKey } from "./append-layout.js";
-import type { AppendLogLayout, AppendLogMode } from "./types.js";
+import type { AppendLoadOptions, AppendLogLayout, AppendLogMode } from "./types.js";
 
 /** A kv save's key checks, then its filter: false when the filter drops the write. */
 export function kvSaveArgs<T>(key: string, value: T, filter: ((key: string, value: T) => boolean) | undefined): boolean {
@@ -97,4 +99,11 @@ export function appendLogShape(opts: { readonly mode?: unknown; readonly layout?
   const layout = opts.layout ?? "segments";
   if (layout !== "segments" && layout !== "array") throw new RangeError(`layout must be "segments" or "array", got ${String(layout)}`);
   return { mode, layout };
+}
+
+/** A loadEntries call's options: an unknown key (`pagesize`) would have read every entry without a word. */
+export function appendLoadArgs(opts: AppendLoadOptions | undefined): void {
+  if (opts === undefined) return;
+  if (!isRecord(opts as unknown)) throw new TypeError("loadEntries options must be an object { cursor?, pageSize?, keyFilter? }");
+  refuseUnknownKeys(opts, ["cursor", "pageSize", "keyFilter"], "loadEntries");
 }

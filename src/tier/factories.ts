@@ -7,7 +7,7 @@ import { snapshotStorage } from "./snapshot.js";
 import { appendLogStorage } from "./append-log.js";
 import { kvStorage } from "./kv.js";
 import { isPermanent } from "./core.js";
-import { validateStoreTierOptions } from "./options.js";
+import { validateStoreTierOptions, validateTierOptions, type TierKind } from "./options.js";
 import type {
   AppendLogStorageOptions,
   AppendLogStorageTier,
@@ -76,13 +76,26 @@ function closeQuietly(backend: StorageBackend): void {
   }
 }
 
+/** What file and SQLite factories take beside the tier's own options (StoreTierOptions, SqliteTierOptions). */
+const STORE_KEYS = { file: ["readOnly"], sqlite: ["readOnly", "sqlite"] } as const;
+
+/**
+ * Every key of a file or SQLite factory's options is checked before its store is opened (a refused call leaves no
+ * file or lock behind); the tier gets its own options, without the store's.
+ */
+function checked<O>(opts: O | undefined, kind: TierKind, store: "file" | "sqlite"): O | undefined {
+  validateStoreTierOptions(opts, store);
+  if (opts === undefined) return undefined;
+  validateTierOptions(opts, kind, "object", STORE_KEYS[store]);
+  const { readOnly: _readOnly, sqlite: _sqlite, ...own } = opts as Record<string, unknown>;
+  return own as O;
+}
+
 function fileStore(dir: string, opts: StoreTierOptions | undefined): StorageBackend {
-  validateStoreTierOptions(opts, "file");
   return fileBackend(dir, { readOnly: opts?.readOnly });
 }
 
 function sqliteStore(path: string, opts: SqliteTierOptions | undefined): StorageBackend {
-  validateStoreTierOptions(opts, "sqlite");
   const readOnly = opts?.readOnly;
   const sqlite = opts?.sqlite;
   if (readOnly === undefined) return sqliteBackend(path, sqlite);
@@ -93,21 +106,27 @@ function sqliteStore(path: string, opts: SqliteTierOptions | undefined): Storage
 }
 
 export function fileSnapshot<T>(dir: string, opts?: SnapshotStorageOptions<T> & StoreTierOptions): SnapshotStorageTier<T> {
-  return over(fileStore(dir, opts), (b) => snapshotStorage<T>(b, opts));
+  const own = checked(opts, "snapshot", "file");
+  return over(fileStore(dir, opts), (b) => snapshotStorage<T>(b, own));
 }
 export function fileAppendLog<T>(dir: string, opts?: AppendLogStorageOptions<T> & StoreTierOptions): AppendLogStorageTier<T> {
-  return over(fileStore(dir, opts), (b) => appendLogStorage<T>(b, opts));
+  const own = checked(opts, "append-log", "file");
+  return over(fileStore(dir, opts), (b) => appendLogStorage<T>(b, own));
 }
 export function fileKv<T>(dir: string, opts?: KvStorageOptions<T> & StoreTierOptions): KvStorageTier<T> {
-  return over(fileStore(dir, opts), (b) => kvStorage<T>(b, opts));
+  const own = checked(opts, "kv", "file");
+  return over(fileStore(dir, opts), (b) => kvStorage<T>(b, own));
 }
 
 export function sqliteSnapshot<T>(path: string, opts?: SnapshotStorageOptions<T> & SqliteTierOptions): SnapshotStorageTier<T> {
-  return over(sqliteStore(path, opts), (b) => snapshotStorage<T>(b, opts));
+  const own = checked(opts, "snapshot", "sqlite");
+  return over(sqliteStore(path, opts), (b) => snapshotStorage<T>(b, own));
 }
 export function sqliteAppendLog<T>(path: string, opts?: AppendLogStorageOptions<T> & SqliteTierOptions): AppendLogStorageTier<T> {
-  return over(sqliteStore(path, opts), (b) => appendLogStorage<T>(b, opts));
+  const own = checked(opts, "append-log", "sqlite");
+  return over(sqliteStore(path, opts), (b) => appendLogStorage<T>(b, own));
 }
 export function sqliteKv<T>(path: string, opts?: KvStorageOptions<T> & SqliteTierOptions): KvStorageTier<T> {
-  return over(sqliteStore(path, opts), (b) => kvStorage<T>(b, opts));
+  const own = checked(opts, "kv", "sqlite");
+  return over(sqliteStore(path, opts), (b) => kvStorage<T>(b, own));
 }

@@ -8,7 +8,7 @@ import { jsonCodecFor } from "../codec/json.js";
 import type { Codec } from "../codec/types.js";
 import type { StorageBackend } from "../backend/types.js";
 import { handled, type TierCore } from "./core.js";
-import { validateBackend, validateTierOptions } from "./options.js";
+import { validateBackend, validateTierOptions, type TierKind } from "./options.js";
 import { valueCheckFor } from "./value-check.js";
 import { cloneSize } from "./clone-size.js";
 import type { BaseStorageTier, TierCommonOptions } from "./types.js";
@@ -17,11 +17,12 @@ import { setTierBackend } from "./store-identity.js";
 /** Checks `backend` and `opts` (refused before anything is made), then makes the core with the codec. */
 export function inlineCore<V, Core extends TierCore<unknown>>(
   backend: StorageBackend,
+  kind: TierKind,
   opts: TierCommonOptions & { readonly codec?: Codec<V> },
   make: (codec: Codec<V>) => Core,
 ): { core: Core; codec: Codec<V> } {
   validateBackend(backend);
-  validateTierOptions(opts);
+  validateTierOptions(opts, kind);
   const codec = opts.codec ?? jsonCodecFor<V>();
   const core = make(codec);
   // A codec without a value rule: its values are weighed by a walk (clone-size.ts), not the tier's average write.

@@ -392,7 +392,7 @@ function noListSupport(tier: string, backend: string): StorageError {
 }
 
 export function kvStorage<T>(backend: StorageBackend, opts: KvStorageOptions<T> = {}): KvStorageTier<T> {
-  const { core, codec } = inlineCore(backend, opts, (c: Codec<T>) => new KvCore<T>(backend, c, opts));
+  const { core, codec } = inlineCore(backend, "kv", opts, (c: Codec<T>) => new KvCore<T>(backend, c, opts));
   const { filter } = opts;
   return inlineSurface(backend, core, opts, codec.name, {
     save(key: string, value: T): void {

@@ -1,3 +1,4 @@
+import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import type { StorageBackend } from "../backend/types.js";
 import type { TierCommonOptions } from "./types.js";
@@ -13,12 +14,32 @@ export function described(v: unknown): string {
 }
 
 
+export type TierKind = "kv" | "snapshot" | "append-log";
+
+const COMMON_OPTIONS = ["name", "debounceMs", "compactEvery", "onError", "onRecovered", "retry", "maxPendingBytes", "codec"];
+/** Each kind's option keys (types.ts: KvStorageOptions, SnapshotStorageOptions, AppendLogStorageOptions). */
+const TIER_OPTIONS: Readonly<Record<TierKind, readonly string[]>> = {
+  kv: [...COMMON_OPTIONS, "filter"],
+  snapshot: [...COMMON_OPTIONS, "filter", "keyOf"],
+  "append-log": [...COMMON_OPTIONS, "keyOf", "mode", "layout"],
+};
+
+const tierName = (kind: TierKind, codecs: "object" | "module"): string =>
+  codecs === "module" ? `an engine ${kind} tier` : `${kind === "append-log" ? "an" : "a"} ${kind} tier`;
+
 /**
  * docs/design.md §3.3: a tier refuses nonsense arguments when it is created, naming what was wrong, instead of
- * failing at its first flush. `codecs: "module"` also accepts `{ module }` codec references (engine tiers).
+ * failing at its first flush; a key that is none of its kind's options too (`storeKeys`: a factory's own, such as
+ * `readOnly`). `codecs: "module"` also accepts `{ module }` codec references (engine tiers).
  */
-export function validateTierOptions(opts: unknown, codecs: "object" | "module" = "object"): asserts opts is TierCommonOptions {
+export function validateTierOptions(
+  opts: unknown,
+  kind: TierKind,
+  codecs: "object" | "module" = "object",
+  storeKeys: readonly string[] = [],
+): asserts opts is TierCommonOptions {
   if (!isRecord(opts)) throw new TypeError(`tier options must be an object, got ${described(opts)}`);
+  refuseUnknownKeys(opts, [...TIER_OPTIONS[kind], ...storeKeys], tierName(kind, codecs));
   const { compactEvery, debounceMs, name, onError } = opts;
   if (compactEvery !== undefined) {
     if (typeof compactEvery !== "number") throw new TypeError(`compactEvery must be a number, got ${described(compactEvery)}`);
@@ -93,6 +114,7 @@ export function validateMaxPendingBytes(v: unknown): asserts v is number {
 function validateRetry(retry: unknown): void {
   if (retry === undefined) return;
   if (!isRecord(retry)) throw new TypeError(`retry must be an object { initialMs?, maxMs? }, got ${described(retry)}`);
+  refuseUnknownKeys(retry, ["initialMs", "maxMs"], "a tier's retry", "retry.");
   for (const k of ["initialMs", "maxMs"] as const) {
     const v = retry[k];
     if (v === undefined) continue;

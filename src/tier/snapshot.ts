@@ -144,7 +144,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
 }
 
 export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorageOptions<T> = {}): SnapshotStorageTier<T> {
-  const { core, codec } = inlineCore(backend, opts, (c: Codec<T>) => new SnapshotCore<T>(backend, c, opts));
+  const { core, codec } = inlineCore(backend, "snapshot", opts, (c: Codec<T>) => new SnapshotCore<T>(backend, c, opts));
   return inlineSurface(backend, core, opts, codec.name, {
     save(snapshot: T): void {
       core.assertWritable();

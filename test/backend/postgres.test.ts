@@ -346,7 +346,8 @@ describe("postgresBackend faults", () => {
     const missing = await storageError(() => postgresBackend({ url: u.toString(), store: "s" }), "backend-error");
     expect(missing.details.pgCode).toBe("3D000");
     expect(missing.message).toMatch(/does not exist/);
-    const garbled = await storageError(() => postgresBackend({ url: `postgres://postgres:${db.password}@[bad/x`, store: "s" }), "backend-error");
+    // A URL that does not parse is refused before connecting, as an engine spec's (review s14 H).
+    const garbled = await storageError(() => postgresBackend({ url: `postgres://postgres:${db.password}@[bad/x`, store: "s" }), "invalid-argument");
     for (const err of [unreachable, missing, garbled]) {
       expect(err.message).not.toContain(db.password);
       expect(JSON.stringify(err.details)).not.toContain(db.password);

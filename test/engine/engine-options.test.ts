@@ -19,7 +19,7 @@ describe("openStorageEngine options", () => {
       [{ idleTimeoutMs: -5 }, RangeError, /^idleTimeoutMs must be a number of milliseconds >= 0/],
       [{ resourceLimits: 64 }, TypeError, /^resourceLimits must be an object/],
       [{ resourceLimits: { maxOldGenerationSizeMb: "64" } }, RangeError, /^resourceLimits\.maxOldGenerationSizeMb must be a number of MB > 0/],
-      [{ resourceLimits: { maxOldGenerationMb: 64 } }, TypeError, /^resourceLimits\.maxOldGenerationMb is not an option$/],
+      [{ resourceLimits: { maxOldGenerationMb: 64 } }, TypeError, /^resourceLimits\.maxOldGenerationMb is not an option of resourceLimits \(did you mean resourceLimits\.maxOldGenerationSizeMb\?\)$/],
       [{ autoCompact: 100 }, TypeError, /^autoCompact must be an object/],
       [{ autoCompact: { every: 100 } }, TypeError, /^autoCompact\.every is not an option/],
       [{ autoCompact: { everyFrames: "100" } }, TypeError, /^autoCompact\.everyFrames must be a number/],

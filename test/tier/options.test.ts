@@ -22,7 +22,10 @@ const makers = {
   "append-log": (b: unknown, o?: unknown) => appendLogStorage(b as never, o as never),
 };
 
-describe.each(Object.entries(makers))("%s tier arguments (inline)", (_kind, make) => {
+/** The function options each kind has (a kv tier has no keyOf, an append-log no filter: refused as unknown keys). */
+const functionOptions: Record<string, readonly string[]> = { kv: ["filter"], snapshot: ["filter", "keyOf"], "append-log": ["keyOf"] };
+
+describe.each(Object.entries(makers))("%s tier arguments (inline)", (kind, make) => {
   it("refuses a missing or shapeless backend with a TypeError that says what it got", () => {
     for (const [backend, got] of [
       [undefined, "undefined"],
@@ -37,6 +40,12 @@ describe.each(Object.entries(makers))("%s tier arguments (inline)", (_kind, make
 
   it("names an option of the wrong type or range", () => {
     const b = memoryBackend();
+    // A function option the kind lacks is refused as an unknown key whatever its value.
+    const own = (key: string, value: unknown, message: RegExp): [unknown, RegExp, typeof TypeError] => [
+      { [key]: value },
+      functionOptions[kind]!.includes(key) ? message : new RegExp(`^${key} is not an option of an? ${kind} tier`),
+      TypeError,
+    ];
     const cases: Array<[unknown, RegExp, typeof TypeError | typeof RangeError]> = [
       ["fast", /^tier options must be an object, got a string \("fast"\)$/, TypeError],
       [{ debounceMs: "10" }, /^debounceMs must be a number of milliseconds, got a string \("10"\)$/, TypeError],
@@ -45,8 +54,8 @@ describe.each(Object.entries(makers))("%s tier arguments (inline)", (_kind, make
       [{ compactEvery: 1.5 }, /^compactEvery must be an integer >= 1, got 1.5$/, RangeError],
       [{ codec: "json" }, /^codec must be a Codec \(\{ name, version, encode, decode \}\), got a string \("json"\)$/, TypeError],
       [{ codec: { name: "half" } }, /^codec must be a Codec/, TypeError],
-      [{ filter: true }, /^filter must be a function, got boolean true$/, TypeError],
-      [{ keyOf: "name" }, /^keyOf must be a function, got a string/, TypeError],
+      own("filter", true, /^filter must be a function, got boolean true$/),
+      own("keyOf", "name", /^keyOf must be a function, got a string/),
       [{ onError: {} }, /^onError must be a function, got an object$/, TypeError],
       [{ name: 7 }, /^name must be a string, got number 7$/, TypeError],
     ];

@@ -5,9 +5,13 @@
  * flush (so before it waits on anything), at group commit's bound (2,000 puts applied or joined; one batch above it
  * stays one transaction, as a flush alone is) and at the end of each message: the group never outlives a
  * synchronous run over a message. The batches commit as ONE backend transaction, in the order they were
- * taken (a later batch overwrites an earlier one, as separate commits would). If it fails, every batch is put back
- * as a failed flush puts its own back, newest first (each goes back under what is newer), and every flush of the
- * group rejects with the same error. Anything else that writes to the backend (a triggered, timed or retried flush,
+ * taken (a later batch overwrites an earlier one, as separate commits would). If it fails, each batch is committed
+ * alone, in taking order, which gives exactly the outcome of separate commits (nothing of the group was written): a
+ * row one tier's batch can never store fails that tier's flushes only. A tier's batches after one that failed alone
+ * fail with it unwritten (committed alone, the later flush would have taken the failed batch back with its own).
+ * Failed batches are put back as a failed flush puts its own back, newest first (each goes back under what is
+ * newer). A flush of a tier that takes nothing while a batch of that tier waits here joins as an empty member: it
+ * answers for that batch's writes, in taking order. Anything else that writes to the backend (a triggered, timed or retried flush,
  * a delete, a job's step, a close) commits the group first (core.ts `exclusive`), so nothing lands ahead of a batch
  * taken before it. Only for synchronous backends whose batches are atomic (SQLite, memory): a file store's batch is
  * not atomic, a PostgreSQL store's commit is not synchronous, and their flushes commit one by one as before.
@@ -19,6 +23,9 @@ export class StoreFlushGroup implements FlushGroup {
   /** The ops of the batches joined so far, in taking order, and how each batch hears the outcome. */
   #ops: BatchOp[][] = [];
   #finishes: Array<(err: unknown) => void> = [];
+  /** Each batch's tier (a tier's later batches fail with its failed one), and the tiers with a batch here. */
+  #owners: unknown[] = [];
+  readonly #holding = new Set<unknown>();
   /** Ops joined since the last commit (the actor commits past group commit's bound, MAX_HELD_PUTS). */
   #held = 0;
 
@@ -34,9 +41,11 @@ export class StoreFlushGroup implements FlushGroup {
     return new StoreFlushGroup((ops) => void backend.writeBatch!(ops), committed);
   }
 
-  join(ops: readonly BatchOp[], finish: (err: unknown) => void): void {
+  join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown): void {
     this.#ops.push(ops as BatchOp[]);
     this.#finishes.push(finish);
+    this.#owners.push(owner);
+    this.#holding.add(owner);
     this.#held += ops.length;
   }
 
@@ -44,13 +53,20 @@ export class StoreFlushGroup implements FlushGroup {
     return this.#held;
   }
 
+  holds(owner: unknown): boolean {
+    return this.#holding.has(owner);
+  }
+
   commit(): void {
     const finishes = this.#finishes;
     if (finishes.length === 0) return;
     const batches = this.#ops;
+    const owners = this.#owners;
     // Taken before writing: a flush a finishing batch starts (a commit watcher's) forms a group of its own.
     this.#ops = [];
     this.#finishes = [];
+    this.#owners = [];
+    this.#holding.clear();
     this.#held = 0;
     let ops: readonly BatchOp[] = batches[0]!;
     if (batches.length > 1) {
@@ -58,15 +74,47 @@ export class StoreFlushGroup implements FlushGroup {
       for (const batch of batches) for (const op of batch) all.push(op);
       ops = all;
     }
+    let errors: unknown[] | undefined;
     try {
       this.writeBatch(ops);
     } catch (err) {
-      const error = err ?? new Error("the flush group's commit failed");
-      // Newest first: each batch goes back under the batches (and writes) newer than it, as after its own failure.
-      for (let i = finishes.length - 1; i >= 0; i--) finishes[i]!(error);
-      return;
+      errors = this.#alone(batches, owners, err ?? new Error("the flush group's commit failed"));
     }
-    this.committed();
-    for (const finish of finishes) finish(undefined);
+    if (errors === undefined) this.committed();
+    // Failed batches first, newest first: each goes back under the batches (and writes) newer than it, as after its
+    // own failure, before anything a committed one's finish runs can write. Then the committed ones, in taking
+    // order: each flush's account settles there, so in call order (a refusal is reported by the first to answer).
+    if (errors !== undefined) for (let i = finishes.length - 1; i >= 0; i--) if (errors[i] !== undefined) finishes[i]!(errors[i]);
+    for (let i = 0; i < finishes.length; i++) if (errors?.[i] === undefined) finishes[i]!(undefined);
+  }
+
+  /**
+   * After the group's commit failed (`error`): commits each batch alone, in taking order, and returns each one's
+   * error (undefined: committed). Only after a failure, so sharing costs extra transactions only then; with one
+   * batch to write, it failed alone already.
+   */
+  #alone(batches: readonly BatchOp[][], owners: readonly unknown[], error: unknown): unknown[] {
+    const writing = batches.filter((b) => b.length > 0).length > 1;
+    const failed = new Map<unknown, unknown>();
+    const errors: unknown[] = [];
+    for (let i = 0; i < batches.length; i++) {
+      const earlier = failed.get(owners[i]);
+      let err: unknown = earlier;
+      if (err === undefined && batches[i]!.length > 0) {
+        err = error;
+        if (writing) {
+          try {
+            this.writeBatch(batches[i]!);
+            err = undefined;
+          } catch (e) {
+            err = e ?? error;
+          }
+          if (err === undefined) this.committed();
+        }
+        if (err !== undefined) failed.set(owners[i], err);
+      }
+      errors.push(err);
+    }
+    return errors;
   }
 }

@@ -48,8 +48,13 @@ const MAX_REFUSAL_RECORDS = 64;
  * one run over the actor's messages commit as one backend transaction. Declared here: a tier never imports the engine.
  */
 export interface FlushGroup {
-  /** Adds a taken batch's ops after those already joined; `finish` runs once they committed (no error) or failed. */
-  join(ops: readonly BatchOp[], finish: (err: unknown) => void): void;
+  /**
+   * Adds a taken batch's ops (none: a flush answering for `owner`'s batches already here) after those already
+   * joined; `finish` runs once they committed (no error) or failed. `owner`: the tier whose batch it is.
+   */
+  join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown): void;
+  /** Whether a batch of `owner` waits for the next commit. */
+  holds(owner: unknown): boolean;
   /** Commits what joined, now (nothing joined: nothing to do). */
   commit(): void;
 }
@@ -451,8 +456,11 @@ export abstract class TierCore<Batch> {
     p.then(clear, clear);
   }
 
-  /** Takes the pending batch and writes it (`group`: joins it to the group instead, see `flushJoining`). */
-  private runOnce(group?: FlushGroup): void | Promise<void> {
+  /**
+   * Takes the pending batch and writes it (`group`: joins it to the group instead, see `flushJoining`, and
+   * `answered` settles the joined flush's account as its batch finishes, when it returns a promise).
+   */
+  private runOnce(group?: FlushGroup, answered?: (failed: boolean) => void): void | Promise<void> {
     this.clearRetry();
     const batch = this.takePending();
     const oldest = this.oldestUntaken ?? this.offered;
@@ -500,7 +508,7 @@ export abstract class TierCore<Batch> {
     let r: void | Promise<void>;
     try {
       const step = this.writeBatch(batch, this.epoch);
-      if (group !== undefined) return this.runJoining(step, group, done, fail);
+      if (group !== undefined) return this.runJoining(step, group, done, fail, answered);
       r = runMaybeAsync(step);
     } catch (err) {
       return fail(err);
@@ -515,7 +523,13 @@ export abstract class TierCore<Batch> {
    * does). Synchronous when there is nothing to write. A step that waits on the backend before its write (not on the
    * synchronous backends groups are for) writes alone after the group committed.
    */
-  private runJoining(step: Step, group: FlushGroup, done: () => void, fail: (err: unknown) => never): void | Promise<void> {
+  private runJoining(
+    step: Step,
+    group: FlushGroup,
+    done: () => void,
+    fail: (err: unknown) => never,
+    answered: (failed: boolean) => void = noop,
+  ): void | Promise<void> {
     this.joinTo = group;
     let r: IteratorResult<unknown, void>;
     try {
@@ -527,31 +541,53 @@ export abstract class TierCore<Batch> {
     if (r.done) return done();
     if (!(r.value instanceof JoinedWrite)) {
       group.commit();
-      return continueAsync(step, r.value as PromiseLike<unknown>).then(done, fail);
+      return continueAsync(step, r.value as PromiseLike<unknown>)
+        .then(done, fail)
+        .then(
+          () => answered(false),
+          (err: unknown) => {
+            answered(true);
+            throw err;
+          },
+        );
     }
     const { ops } = r.value;
     return new Promise<void>((resolve, reject) => {
       // Settled inside the group's commit: the batch is back in pending and its account restored before the actor's
-      // next op (a flush taking it again, a rollback discarding it) sees the tier.
-      group.join(ops, (err) => {
-        try {
-          let s = err === undefined ? step.next() : step.throw(err);
-          while (!s.done) s = step.next(s.value); // after its write a step only records the outcome
-        } catch (e) {
+      // next op (a flush taking it again, a rollback discarding it) sees the tier. The flush's account settles here
+      // too, not a microtask later: in taking order, before anything after the commit (a flush committing alone,
+      // compact) settles its own (review s14c D1).
+      group.join(
+        ops,
+        (err) => {
           try {
-            fail(e);
-          } catch (failed) {
-            reject(failed);
+            let s = err === undefined ? step.next() : step.throw(err);
+            while (!s.done) s = step.next(s.value); // after its write a step only records the outcome
+          } catch (e) {
+            try {
+              fail(e);
+            } catch (failed) {
+              answered(true);
+              reject(failed);
+            }
+            return;
           }
-          return;
-        }
-        try {
-          done();
-          resolve();
-        } catch (e) {
-          reject(e); // a throwing observer fails this flush's answer, never the other batches of the group
-        }
-      });
+          try {
+            done();
+          } catch (e) {
+            answered(true);
+            reject(e); // a throwing observer fails this flush's answer, never the other batches of the group
+            return;
+          }
+          try {
+            answered(false); // throws the refusal this flush answers for
+            resolve();
+          } catch (e) {
+            reject(e);
+          }
+        },
+        this,
+      );
     });
   }
 
@@ -695,14 +731,9 @@ export abstract class TierCore<Batch> {
     return this.answering(() => this.flushNow());
   }
 
-  /**
-   * A flush's answer: opens its account, starts it, and settles the account as it ends. `joined`: its batch joined
-   * a flush group, and the refusals it reports count as reported at its call (as when it committed at once), so a
-   * flush called after it does not answer for them.
-   */
-  private answering(start: () => void | Promise<void>, joined = false): Promise<void> {
+  /** A flush's answer: opens its account, starts it, and settles the account as it ends. */
+  private answering(start: () => void | Promise<void>): Promise<void> {
     const call = this.flushCall();
-    const reportedAt = joined ? this.flushCalls : undefined;
     let r: void | Promise<void>;
     try {
       r = start();
@@ -715,7 +746,7 @@ export abstract class TierCore<Batch> {
         this.settled(call, true);
         throw err;
       };
-      return handled(r.then(() => this.settled(call, false, reportedAt), failed));
+      return handled(r.then(() => this.settled(call), failed));
     }
     try {
       this.settled(call);
@@ -734,11 +765,58 @@ export abstract class TierCore<Batch> {
   flushJoining(): Promise<void> {
     const group = this.flushGroup;
     if (group === undefined || this.closing || this.closed || this.inFlight || !this.joinable()) return this.flush();
-    return this.answering(() => {
-      this.clearTimer();
-      this.deferredFlush = false;
-      return this.runOnce(group);
-    }, true);
+    // A batch of this tier waiting in the group holds writes offered before this call: this flush answers for them.
+    const waiting = group.holds(this);
+    const call = this.flushCall();
+    // Settled as its batch finishes in the group's commit, in taking order; the refusals it reports count as reported
+    // at its call (as when it committed at once), so a flush called after it does not answer for them.
+    const answered = (failed: boolean): void => this.settled(call, failed, call.call);
+    this.clearTimer();
+    this.deferredFlush = false;
+    let r: void | Promise<void>;
+    try {
+      r = this.runOnce(group, answered);
+    } catch (err) {
+      this.settled(call, true);
+      return handled(Promise.reject(err));
+    }
+    if (r) return handled(r);
+    if (waiting) return this.answeringAfter(group, answered);
+    try {
+      this.settled(call);
+      return Promise.resolve();
+    } catch (err) {
+      return handled(Promise.reject(err));
+    }
+  }
+
+  /**
+   * A joining flush that took nothing while a batch of this tier waits in `group` (an earlier flush's, a triggered
+   * one's): it joins as an empty member, so it settles in taking order after that batch and fails with it (review
+   * s14c D1: it resolved at once, before the batch was stored, and even when the batch failed).
+   */
+  private answeringAfter(group: FlushGroup, answered: (failed: boolean) => void): Promise<void> {
+    return handled(
+      new Promise<void>((resolve, reject) => {
+        group.join(
+          [],
+          (err) => {
+            if (err !== undefined) {
+              answered(true);
+              reject(asStorageError(err, `flush of storage tier "${this.name}" failed`, { tier: this.name }));
+              return;
+            }
+            try {
+              answered(false);
+              resolve();
+            } catch (e) {
+              reject(e);
+            }
+          },
+          this,
+        );
+      }),
+    );
   }
 
   /** Whether a batch's ops depend only on the batch (not on what is stored), so it may join a flush group. */

@@ -2,8 +2,8 @@
  * Explicit flushes share a commit (src/engine/flush-group.ts, docs/design.md §3.30). Each flush op takes its tier's
  * batch at its call; the batches of one message commit as one transaction, in taking order. Guards: grouping happens
  * (commits counted by the actor's counters, never timed), call order across tiers (shared keys, a shared append
- * bucket), a rollback after grouped flushes discards only what no flush took, a failed group rejects every flush
- * in it with the same error and puts every batch back (newest over oldest) for the next flush, and a file store
+ * bucket), a rollback after grouped flushes discards only what no flush took, a failed group commits each batch
+ * alone (only the failing tier's flushes reject; its batches go back, newest over oldest), and a file store
  * (its batch is not atomic) still commits each flush alone. Real SQLite files; the engine cases in real workers.
  */
 import Database from "better-sqlite3";
@@ -160,31 +160,28 @@ describe("explicit flushes of one message share a commit", () => {
     });
   });
 
-  it("a failed group commit rejects every flush in it with the same error and puts every batch back, newest over oldest", async () => {
+  it("a failed group commit: each batch commits alone, the failing tier's flushes reject and its batches go back, newest over oldest", async () => {
     const path = root.fresh("fail.db");
     await withOpen({ kind: "sqlite", path }, async (s) => {
       rejectRow(path, "boom");
       const failed = s.counters.get("failedFlushes");
-      const applied = await s.apply([...savedAndFlushed(1, "e1"), put(2, "boom", "x"), flush(2), ...savedAndFlushed(2, "e2")]);
+      const applied = await s.apply([put(1, "boom", "x"), ...savedAndFlushed(1, "e1"), put(2, "j", 1), flush(2), ...savedAndFlushed(2, "e2")]);
       const answers = flushAnswers(applied);
-      expect(answers.map((r) => r.ok)).toEqual([false, false, false, false, false]);
-      const messages = answers.map((r) => (r as { error: { message: string } }).error.message);
+      // Tier 1's first batch holds the refused row; its second fails with it (alone it would have taken it back).
+      expect(answers.map((r) => r.ok)).toEqual([false, true, true, false, true]);
+      const messages = [answers[0]!, answers[3]!].map((r) => (r as { error: { message: string } }).error.message);
       expect(new Set(messages).size, messages.join(" | ")).toBe(1);
       expect(messages[0]).toMatch(/boom rejected/);
-      expect(s.counters.get("failedFlushes") - failed).toBe(5);
-      // Nothing of the group is stored.
+      expect(s.counters.get("failedFlushes") - failed).toBe(2);
       expect(await s.value(1, "k")).toBeUndefined();
-      expect(await s.entries(3)).toEqual([]);
-      // The next flush of each tier writes what its failed flushes took: the newest value of a key, each entry once, in order.
-      const again = await s.apply([flush(1), flush(3)]);
-      expect(flushAnswers(again).every((r) => r.ok)).toBe(true);
-      expect(await s.value(1, "k")).toBe(2);
       expect(await s.entries(3)).toEqual(["e1", "e2"]);
-      // Tier 2's batch is kept too: once the store takes the row, its next flush stores it.
+      expect(await s.value(2, "j")).toBe(1);
+      // Tier 1's batches are kept: once the store takes the row, its next flush stores the newest value of each key.
       acceptRows(path);
-      const healed = await s.apply([flush(2)]);
+      const healed = await s.apply([flush(1)]);
       expect(flushAnswers(healed).every((r) => r.ok)).toBe(true);
-      expect(await s.value(2, "boom")).toBe("x");
+      expect(await s.value(1, "k")).toBe(2);
+      expect(await s.value(1, "boom")).toBe("x");
     });
   });
 
@@ -241,7 +238,7 @@ describe("through an engine (real worker threads)", () => {
     expect(await kv.load("late")).toBeUndefined();
   });
 
-  it("a failed group commit rejects the flushes of both tiers in it; their data stays for the next flush", async () => {
+  it("a failed group commit rejects only the flushes of the tier whose row failed; its data stays for the next flush", async () => {
     const path = root.fresh("engine-fail.db");
     engine = openStorageEngine({ threads: 1, onError: () => undefined });
     const a = engine.kv<number>({ kind: "sqlite", path }, { name: "a", debounceMs: 60_000, retry: { initialMs: 60_000, maxMs: 60_000 } });
@@ -252,13 +249,10 @@ describe("through an engine (real worker threads)", () => {
     const first = a.flush();
     b.save("boom", 2);
     const second = b.flush();
-    const errors = await Promise.all([rejectionOf(first), rejectionOf(second)]);
-    for (const err of errors) {
-      expect(err).toBeInstanceOf(StorageError);
-      expect((err as Error).message).toMatch(/boom rejected/);
-    }
-    expect(await a.load("k")).toBeUndefined();
-    await a.flush(); // a's batch was put back: its next flush, alone, stores it
+    await first; // a's batch committed alone once the group failed
+    const err = await rejectionOf(second);
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as Error).message).toMatch(/boom rejected/);
     expect(await a.load("k")).toBe(1);
     acceptRows(path);
     await b.flush();

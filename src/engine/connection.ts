@@ -55,8 +55,6 @@ interface TierRecord {
   dirty: boolean;
   /** Writes lost with an actor and not reported yet: the tier's next flush in the new actor rejects with this. */
   lost: Error | undefined;
-  /** The last commit-watcher config sent through this tier per watcher and key, sent again to a new actor. */
-  readonly watcherConfigs: Map<string, Op>;
   /** The transport the tier's worker codec declares (codecs.ts findColumns): its puts cross as those columns. */
   columns: ColumnarTransport<unknown> | undefined;
   /** Who hears the tier's refusals by key, refused here or in the actor (BaseStorageTier.watchRefusals). */
@@ -116,6 +114,12 @@ export class StoreConnection {
   /** Which actor is current: callbacks of a lost one must not touch its successor. */
   private epoch = 0;
   private readonly tiers = new Map<number, TierRecord>();
+  /**
+   * The last commit-watcher config sent per watcher and key, through whichever tier, in the order sent (re-inserted
+   * on each send): a new actor gets them in that order, so the last one sent wins there as in the actor lost (a
+   * config is the store's, not its tier's: one sent through a tier closed since still holds).
+   */
+  private readonly watcherConfigs = new Map<string, Extract<Op, { t: "configure-watcher" }>>();
   /**
    * Tiers whose flush (or close) was in flight when the actor was lost: its caller hears worker-crashed, but the
    * writes it covered may be lost, and so may other writers' on the tier (die() tells the tier's refusal watchers).
@@ -283,7 +287,6 @@ export class StoreConnection {
       spec,
       dirty: false,
       lost: undefined,
-      watcherConfigs: new Map(),
       columns: undefined,
       refusals: new RefusalWatchers(),
     };
@@ -434,7 +437,11 @@ export class StoreConnection {
       const rec = this.tiers.get(op.tier);
       if (rec === undefined) continue;
       if (op.t === "flush" || op.t === "close") rec.dirty = false;
-      else if (op.t === "configure-watcher") rec.watcherConfigs.set(`${op.watcher}\n${op.key}`, op);
+      else if (op.t === "configure-watcher") {
+        const key = `${op.watcher}\n${op.key}`;
+        this.watcherConfigs.delete(key); // re-inserted: replay follows the order sent
+        this.watcherConfigs.set(key, op);
+      }
       else if (op.t === "put" || op.t === "puts" || op.t === "columns" || op.t === "append" || op.t === "refuse") rec.dirty = true;
     }
   }
@@ -803,14 +810,20 @@ export class StoreConnection {
   }
 
   /**
-   * A new actor for the store, its mailbox starting with: every open tier reopened (same ids), their watcher configs,
-   * and for each tier whose writes were lost unreported a refusal, so its next flush rejects with why.
+   * A new actor for the store, its mailbox starting with: every open tier reopened (same ids), the watcher configs
+   * in the order they were sent, and for each tier whose writes were lost unreported a refusal, so its next flush
+   * rejects with why.
    */
   private revive(): void {
     this.start();
+    for (const [tier, rec] of this.tiers) this.request({ t: "open", tier, spec: rec.spec }).catch(() => undefined);
+    // After every open: a config whose tier closed since goes through another open tier (the actor needs one).
+    const anyOpen = this.tiers.keys().next();
+    for (const config of this.watcherConfigs.values()) {
+      if (this.tiers.has(config.tier)) this.queue.push(config);
+      else if (anyOpen.done !== true) this.queue.push({ ...config, tier: anyOpen.value });
+    }
     for (const [tier, rec] of this.tiers) {
-      this.request({ t: "open", tier, spec: rec.spec }).catch(() => undefined);
-      for (const config of rec.watcherConfigs.values()) this.queue.push(config);
       // Kept until this actor opened: one that cannot (a PostgreSQL lease the dead worker still holds) would take
       // the refusal with it, and a caller retrying its flush until it resolves would never hear of the loss.
       if (rec.lost) this.queue.push(refusal(tier, rec.lost));

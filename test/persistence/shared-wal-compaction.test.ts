@@ -10,11 +10,9 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
-import { createGraph } from "../../src/graph/graph.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraph, compactGraphInEngine } from "../../src/persistence/compaction.js";
-import { restoreSnapshot } from "../../src/persistence/restore.js";
 import type { AttachPair, GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
@@ -22,45 +20,10 @@ import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
+import { build, restoredFrom, storedSeqs } from "./fixtures/shared-wal.js";
 
 const tmp = tempDir("shared-wal-compaction");
 afterAll(() => tmp.remove());
-
-/** Graph "g" with state nodes a and b at 0. */
-function build(): ReactiveGraph {
-  const g = createGraph("g");
-  for (const path of ["a", "b"]) g.state(path, 0);
-  return g;
-}
-
-/** Restores graph "g" from the SQLite files: through `snapshotPath`'s baseline and `walPath`'s frames. */
-async function restoredFrom(snapshotPath: string, walPath: string): Promise<unknown> {
-  const bs = sqliteBackend(snapshotPath);
-  const bw = walPath === snapshotPath ? bs : sqliteBackend(walPath);
-  const g = build();
-  try {
-    await restoreSnapshot(g, { snapshot: snapshotStorage<GraphCheckpointRecord>(bs), wal: kvStorage<WALFrame>(bw, { codec: walFrameCodec }) });
-    return { a: g.get("a"), b: g.get("b") };
-  } catch (err) {
-    return `${(err as { code?: string }).code}: ${(err as Error).message.slice(0, 80)}`;
-  } finally {
-    bs.close();
-    if (bw !== bs) bw.close();
-  }
-}
-
-/** Stored baseline seq and WAL frame seqs of graph "g" in a SQLite file. */
-function storedSeqs(path: string): { baseline: number | undefined; frames: number[] } {
-  const b = sqliteBackend(path);
-  try {
-    const raw = b.read("g") as Uint8Array | undefined;
-    const baseline = raw === undefined ? undefined : (JSON.parse(Buffer.from(raw).toString("utf8")) as { seq: number }).seq;
-    const frames = (b.list("g/wal/") as string[]).map((k) => Number(k.slice("g/wal/".length)));
-    return { baseline, frames };
-  } finally {
-    b.close();
-  }
-}
 
 /** Waves of 2 sets each, flushed every 25 (frames to fold). */
 async function write(g: ReactiveGraph, h: StorageHandle, from: number, count: number): Promise<void> {

@@ -7,13 +7,13 @@
  * tier can never store fails that tier's flushes only, and the other tiers' flushes resolve as separate commits
  * would. Real SQLite files and real store actors (as flush-group.test.ts); the engine cases in a real worker.
  */
-import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { StoreActor } from "../../src/engine/actor.js";
 import { ActorCounters } from "../../src/engine/actor-counters.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import type { Op, OpResult, TierSpec } from "../../src/engine/protocol.js";
 import { tempRoot } from "./fixtures/helpers.js";
+import { acceptRows, rejectRow } from "./fixtures/refused-rows.js";
 
 const root = tempRoot("flush-group-answers");
 afterAll(() => root.remove());
@@ -31,23 +31,6 @@ const load = (tier: number, key: string): Op => ({ t: "load", tier, key, id: ids
 const append = (tier: number, bucket: string, entry: string): Op => ({ t: "append", tier, bucket, entries: [entry], count: 1, w: 1, n: 1 });
 const oks = (results: readonly OpResult[]): boolean[] => results.map((r) => r.ok);
 const outcome = (p: Promise<void>): Promise<string> => p.then(() => "resolved", (e: Error) => `rejected: ${e.message}`);
-
-/**
- * The open store refuses rows whose key starts with `prefix` (a kv key, an append-log bucket's segments): a trigger
- * added by a second connection, after the store opened (it refuses to open a table with foreign triggers).
- */
-function rejectRow(path: string, prefix: string): void {
-  const db = new Database(path, { timeout: 5000 });
-  db.exec(`CREATE TRIGGER reject_row BEFORE INSERT ON graphrefly_storage WHEN NEW.k LIKE '${prefix}%'
-           BEGIN SELECT RAISE(ABORT, '${prefix} rejected'); END`);
-  db.close();
-}
-
-function acceptRows(path: string): void {
-  const db = new Database(path, { timeout: 5000 });
-  db.exec("DROP TRIGGER reject_row");
-  db.close();
-}
 
 interface Opened {
   actor: StoreActor;

@@ -6,7 +6,6 @@
  * alone (only the failing tier's flushes reject; its batches go back, newest over oldest), and a file store
  * (its batch is not atomic) still commits each flush alone. Real SQLite files; the engine cases in real workers.
  */
-import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { StoreActor } from "../../src/engine/actor.js";
 import { ActorCounters } from "../../src/engine/actor-counters.js";
@@ -15,6 +14,7 @@ import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js
 import type { ApplyResult, Op, OpResult, StoreSpec, TierSpec } from "../../src/engine/protocol.js";
 import { StorageError } from "../../src/errors.js";
 import { rejectionOf, tempRoot } from "./fixtures/helpers.js";
+import { acceptRows, rejectRow } from "./fixtures/refused-rows.js";
 
 const root = tempRoot("flush-group");
 afterAll(() => root.remove());
@@ -71,23 +71,6 @@ async function withOpen(store: StoreSpec, body: (s: Opened) => Promise<void>): P
 
 const sqliteStore = (name: string): StoreSpec => ({ kind: "sqlite", path: root.fresh(name) });
 
-/**
- * A real failure inside a transaction: the open store refuses rows under `key` (a trigger added by a second
- * connection; the store refuses to open a table with foreign triggers, so it comes after), the rest of the batch is
- * rolled back with it.
- */
-function rejectRow(path: string, key: string): void {
-  const db = new Database(path, { timeout: 5000 });
-  db.exec(`CREATE TRIGGER reject_row BEFORE INSERT ON graphrefly_storage WHEN NEW.k = '${key}'
-           BEGIN SELECT RAISE(ABORT, '${key} rejected'); END`);
-  db.close();
-}
-
-function acceptRows(path: string): void {
-  const db = new Database(path, { timeout: 5000 });
-  db.exec("DROP TRIGGER reject_row");
-  db.close();
-}
 const flushAnswers = (applied: ApplyResult): OpResult[] => applied.results;
 
 describe("explicit flushes of one message share a commit", () => {

@@ -95,7 +95,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     }
   };
   pairs.forEach(checkPair);
-  const tiers = claimTiers(graph.name, pairs);
+  const tiers = claimTiers(graph.name, pairs, graph);
   // Pairs sharing a WAL tier write their frames under the same keys: one group numbering them alike (WalGroup).
   const groups = new Map<KvStorageTier<WALFrame>, WalGroup>();
   for (const { wal } of pairs) {
@@ -353,23 +353,45 @@ function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | u
   return { kind: "ratio", ratio };
 }
 
-/** Graph names by store id: weakly held for an object id (a handle never disposed keeps no memory store alive). */
+/**
+ * Graph names by store id, each with its attached graph held weakly: a handle dropped with its graph, never disposed,
+ * writes nothing more, and its claim counts as released once the graph is collected (a live graph keeps its attach,
+ * which writes on its waves, and so its claim). A store object id is held weakly too (a memory store is not kept).
+ */
 class Claims {
-  readonly #byPath = new Map<string, Set<string>>();
-  readonly #byObject = new WeakMap<object, Set<string>>();
+  readonly #byPath = new Map<string, Map<string, WeakRef<object>>>();
+  readonly #byObject = new WeakMap<object, Map<string, WeakRef<object>>>();
 
-  get(id: string | object): Set<string> | undefined {
-    return typeof id === "string" ? this.#byPath.get(id) : this.#byObject.get(id);
+  /** Whether a graph still alive holds `graphName`'s claim on store `id` (a collected one's is dropped here). */
+  has(id: string | object, graphName: string): boolean {
+    const names = this.#names(id);
+    const owner = names?.get(graphName);
+    if (owner === undefined) return false;
+    if (owner.deref() !== undefined) return true;
+    this.delete(id, graphName);
+    return false;
   }
 
-  set(id: string | object, names: Set<string>): void {
-    if (typeof id === "string") this.#byPath.set(id, names);
-    else this.#byObject.set(id, names);
+  add(id: string | object, graphName: string, owner: object): void {
+    let names = this.#names(id);
+    if (names === undefined) {
+      names = new Map();
+      if (typeof id === "string") this.#byPath.set(id, names);
+      else this.#byObject.set(id, names);
+    }
+    names.set(graphName, new WeakRef(owner));
   }
 
-  delete(id: string | object): void {
+  delete(id: string | object, graphName: string): void {
+    const names = this.#names(id);
+    names?.delete(graphName);
+    if (names?.size !== 0) return;
     if (typeof id === "string") this.#byPath.delete(id);
-    else this.#byObject.delete(id);
+    else this.#byObject.delete(id); // a store object is not held once nothing claims it
+  }
+
+  #names(id: string | object): Map<string, WeakRef<object>> | undefined {
+    return typeof id === "string" ? this.#byPath.get(id) : this.#byObject.get(id);
   }
 }
 
@@ -393,12 +415,13 @@ function storeIdOf(tier: object): string | object {
 }
 
 /**
- * Claims the stores of every tier of `pairs` for `graphName` (released when the handle's dispose settled). Throws
+ * Claims the stores of every tier of `pairs` for `graphName` (released when the handle's dispose settled, or once
+ * `owner`, the attached graph, was collected). Throws
  * StorageError("invalid-argument") for a store a live handle of the graph holds in that role, two snapshot tiers
  * over one store (two baselines under one key), or two WAL tier objects over one store (they would number apart:
  * pairs share a WAL by sharing the tier object).
  */
-function claimTiers(graphName: string, pairs: readonly AttachPair[]): Claim[] {
+function claimTiers(graphName: string, pairs: readonly AttachPair[], owner: Graph): Claim[] {
   const mine: Claim[] = [];
   const seen = { snapshot: new Map<string | object, object>(), wal: new Map<string | object, object>() };
   const take = (role: Claim["role"], tier: object & { name?: string }, i: number): void => {
@@ -416,7 +439,7 @@ function claimTiers(graphName: string, pairs: readonly AttachPair[]): Claim[] {
       });
     }
     seen[role].set(id, tier);
-    if (claimed[role].get(id)?.has(graphName) === true) {
+    if (claimed[role].has(id, graphName)) {
       throw new StorageError(
         "invalid-argument",
         `attachSnapshotStorage: graph "${graphName}" is attached to the store of tier "${tier.name}" already ` +
@@ -430,20 +453,12 @@ function claimTiers(graphName: string, pairs: readonly AttachPair[]): Claim[] {
     take("snapshot", p.snapshot, i);
     if (p.wal !== undefined) take("wal", p.wal, i);
   });
-  for (const { role, id } of mine) {
-    let names = claimed[role].get(id);
-    if (names === undefined) claimed[role].set(id, (names = new Set()));
-    names.add(graphName);
-  }
+  for (const { role, id } of mine) claimed[role].add(id, graphName, owner);
   return mine;
 }
 
 function releaseTiers(graphName: string, claims: readonly Claim[]): void {
-  for (const { role, id } of claims) {
-    const names = claimed[role].get(id);
-    names?.delete(graphName);
-    if (names?.size === 0) claimed[role].delete(id); // a store object is not held once nothing claims it
-  }
+  for (const { role, id } of claims) claimed[role].delete(id, graphName);
 }
 
 /** Runs `fn` (a call into the graph during attach); when it throws, the claim is released and no handle returned. */

@@ -20,8 +20,10 @@ import {
   baselineError,
   checkBaseline,
   foreignFrameError,
+  listFrameKeys,
   readStoredGraph,
   sameBytes,
+  type FrameKey,
   type FrameRead,
 } from "./stored-graph.js";
 import { SNAPSHOT_VERSION } from "../graph/types.js";
@@ -72,7 +74,10 @@ export interface CompactGraphOptions {
 
 export interface CompactionResult {
   graphName: string;
-  /** Seq of the stored baseline after compaction (unchanged when nothing was folded). */
+  /**
+   * Seq of the stored baseline after compaction (unchanged when nothing was folded); 0 for a store holding frames of
+   * a shared WAL but no baseline of the graph (only frames every pair's baseline covers were deleted).
+   */
   baselineSeq: number;
   previousBaselineSeq: number;
   /** Frames folded into the new baseline; 0 means no baseline was written. */
@@ -102,7 +107,9 @@ export interface CompactionResult {
 /**
  * Compacts `opts.graphName` on `ctx.backend`, reading it with the stored-graph reader (restore's rules, so the
  * fold is exactly what restore would rebuild). Throws RestoreError `baseline-missing` (no value baseline of this
- * graph to fold into), `codec-mismatch` (a baseline format this build does not read: never rewritten as ours),
+ * graph to fold into; but with none stored under its name, frames of it stored and a floor known, `keepAboveSeq` or
+ * a live shared WAL's, the frames at or below that floor are deleted, folding nothing), `codec-mismatch` (a baseline
+ * format this build does not read: never rewritten as ours),
  * `wal-gap` (a frame missing above the baseline), `torn-write-mid-stream` (a corrupt frame mid-stream), all
  * before writing anything; StorageError `backend-no-list-support` for a backend that cannot list,
  * `backend-error` when a read or the commit fails (an atomic commit then changed nothing; otherwise at worst
@@ -144,6 +151,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   let folder: WalFolder | undefined;
   let stored: StoredFrame[] = [];
   let torn: number[] = [];
+  let absent: unknown;
   const record = (read: FrameRead): void => void stored.push({ key: read.key, seq: read.seq, bytes: read.raw?.byteLength ?? 0 });
   const view = await readStoredGraph(backendSource(backend), graphName, { onTornWrite }, {
     start(v) {
@@ -167,8 +175,15 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
       torn.push(info.frame_seq);
     },
   }).catch((err: unknown) => {
-    throw asStorageError(err, `compaction of graph "${graphName}": reading it failed`, { graphName });
+    if (keepAbove === Number.POSITIVE_INFINITY || !isAbsentBaseline(err)) {
+      throw asStorageError(err, `compaction of graph "${graphName}": reading it failed`, { graphName });
+    }
+    absent = err;
+    return undefined;
   });
+  // A store holding a shared WAL but no pair's baseline (pairs {S1, W}, {S2, W}): nothing to fold into; what every
+  // pair's stored baseline covers is dead and goes (else W grew without end and every fold failed baseline-missing).
+  if (view === undefined) return deleteCoveredFrames(ctx, graphName, keepAbove, keepFrames, absent);
   const previousSeq = view.baseline.seq;
   // In the actor, a large graph's fold lets the store's ops in between its long steps; a small one's steps are short.
   const yieldsPay = ctx.release !== undefined && (view.baselineBytes ?? 0) >= YIELD_ABOVE_BYTES;
@@ -305,6 +320,70 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     baselineBytes: newBaselineBytes,
     bytesBefore,
     bytesAfter: bytesBefore - oldBaselineBytes + newBaselineBytes - deletedBytes,
+    atomic,
+  };
+}
+
+/** True for RestoreError `baseline-missing` because nothing is stored under the graph's name. */
+function isAbsentBaseline(err: unknown): boolean {
+  const e = err as { code?: unknown; details?: { problem?: unknown } } | null;
+  return e?.code === "baseline-missing" && e.details?.problem === "missing";
+}
+
+/**
+ * Compaction of a graph with no baseline in this store whose WAL other stores' baselines restore from
+ * (`keepAbove`: the lowest of them): deletes its frames at or below `keepAbove` but the `keepFrames` most recent of
+ * those, folding nothing. No restore replays a frame at or below the baseline it starts from. A graph with no frame
+ * here either is not stored here at all (a misspelt name): `absent`, the baseline-missing error, is thrown.
+ */
+async function deleteCoveredFrames(
+  ctx: CompactionContext,
+  graphName: string,
+  keepAbove: number,
+  keepFrames: number,
+  absent: unknown,
+): Promise<CompactionResult> {
+  const source = backendSource(ctx.backend);
+  let keys: FrameKey[];
+  let sizes: ReadonlyArray<number | undefined>;
+  try {
+    keys = await listFrameKeys(source, graphName);
+    sizes = source.frameSizes !== undefined ? await source.frameSizes(keys.map((k) => k.key)) : [];
+  } catch (err) {
+    throw asStorageError(err, `compaction of graph "${graphName}": listing its WAL failed`, { graphName });
+  }
+  if (keys.length === 0) throw absent;
+  const covered = keys.filter((k) => k.seq <= keepAbove);
+  const doomed = covered.slice(0, covered.length - Math.min(keepFrames, covered.length));
+  const deletions: BatchOp[] = doomed.map((k) => ({ op: "delete", key: k.key }));
+  const chunk = ctx.exclusive ? DELETE_CHUNK : Math.max(1, deletions.length);
+  let atomic = deletions.length <= chunk;
+  for (let at = 0; at < deletions.length; at += chunk) {
+    const step = deletions.slice(at, at + chunk);
+    try {
+      if (at > 0) await nextTurn();
+      const done = await (ctx.exclusive ? ctx.exclusive(() => commit(ctx.backend, step)) : commit(ctx.backend, step));
+      atomic &&= done === true;
+    } catch (err) {
+      throw asStorageError(err, `compaction of graph "${graphName}": deleting frames below the shared WAL's floor failed`, {
+        graphName,
+      });
+    }
+  }
+  const bytesBefore = sizes.reduce<number>((n, b) => n + (b ?? 0), 0);
+  const deletedBytes = sizes.slice(0, doomed.length).reduce<number>((n, b) => n + (b ?? 0), 0);
+  return {
+    graphName,
+    baselineSeq: 0,
+    previousBaselineSeq: 0,
+    foldedFrames: 0,
+    deletedFrames: doomed.length,
+    keptFrames: covered.length - doomed.length,
+    skippedTornFrames: 0,
+    tornFrameSeqs: [],
+    baselineBytes: 0,
+    bytesBefore,
+    bytesAfter: bytesBefore - deletedBytes,
     atomic,
   };
 }

@@ -22,6 +22,7 @@ const json = { kind: "builtin", name: "json" } as const;
 const retry = { initialMs: 60_000, maxMs: 60_000 };
 const kvSpec = (name: string, codec: TierSpec["codec"] = json): TierSpec => ({ kind: "kv", name, debounceMs: 60_000, compactEvery: undefined, codec, retry });
 const refusingSpec = kvSpec("a", { kind: "module", specifier: REFUSING, exportName: "codec" });
+const snapshotSpec = (name: string): TierSpec => ({ kind: "snapshot", name, debounceMs: 60_000, compactEvery: undefined, codec: json, retry });
 const logSpec = (name: string): TierSpec => ({ kind: "append-log", name, debounceMs: 60_000, compactEvery: undefined, codec: json, retry });
 
 let ids = 1000;
@@ -79,6 +80,19 @@ describe("D1: a flush of a tier whose earlier batch waits in the group answers f
       expect(oks(answers)).toEqual([true, true, true, true]);
       expect(await s.value(1, "k")).toBe(1);
       expect(await s.value(1, "j")).toBe(2);
+    });
+  });
+
+  it("a snapshot tier alike: its second flush fails with its batch, a kv tier's flush between them resolves", async () => {
+    const path = root.fresh("snapshot.db");
+    await withActor(path, [snapshotSpec("s"), kvSpec("a")], async (s) => {
+      rejectRow(path, "boom");
+      const answers = await s.apply([put(1, "boom", { v: 1 }), flush(1), put(2, "k", 1), flush(2), flush(1)]);
+      expect(oks(answers), "[snapshot, kv, snapshot again with nothing new]").toEqual([false, true, false]);
+      expect(await s.value(2, "k")).toBe(1);
+      acceptRows(path);
+      expect(oks(await s.apply([flush(1)]))).toEqual([true]);
+      expect(await s.value(1, "boom")).toEqual({ v: 1 });
     });
   });
 

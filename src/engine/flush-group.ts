@@ -3,8 +3,12 @@
  * takes its tier's batch at once (exactly the writes made before its call: core.ts `flushJoining`), and the batch
  * joins this group instead of committing alone; the actor commits the group before any op that is not a write or a
  * flush (so before it waits on anything), at group commit's bound (2,000 puts applied or joined; one batch above it
- * stays one transaction, as a flush alone is) and at the end of each message: the group never outlives a
- * synchronous run over a message. The batches commit as ONE backend transaction, in the order they were
+ * stays one transaction, as a flush alone is) and at the end of the actor's run over the messages queued on its port
+ * (group commit's turn end): a backlog of handlers' messages, each a save and a flush, shares one commit, and no
+ * flush waits for a message that was not queued yet. The tiers' triggered flushes that group commit holds to that
+ * end (sync-through, compactEvery) are ordered here too: their writes are owed to the store from their call, so
+ * another tier's batch taken, or write owed, after them takes them first (`owes`, `taking`), and a flush of their
+ * tier answers for them. The batches commit as ONE backend transaction, in the order they were
  * taken (a later batch overwrites an earlier one, as separate commits would). If it fails, each batch is committed
  * alone, in taking order, which gives exactly the outcome of separate commits (nothing of the group was written): a
  * row one tier's batch can never store fails that tier's flushes only. A tier's batches after one that failed alone
@@ -13,11 +17,12 @@
  * newer). A flush of a tier that takes nothing while a batch of that tier waits here joins as an empty member: it
  * answers for that batch's writes, in taking order. Anything else that writes to the backend (a triggered, timed or retried flush,
  * a delete, a job's step, a close) commits the group first (core.ts `exclusive`), so nothing lands ahead of a batch
- * taken before it. Only for synchronous backends whose batches are atomic (SQLite, memory): a file store's batch is
- * not atomic, a PostgreSQL store's commit is not synchronous, and their flushes commit one by one as before.
+ * taken before it. Batches join only on synchronous backends whose batches are atomic (SQLite, memory): a file store's
+ * batch is not atomic, a PostgreSQL store's commit is not synchronous, and their flushes commit one by one as before;
+ * there the group only keeps the call order (an owed batch commits alone before the batch taken after it).
  */
 import type { BatchOp, StorageBackend } from "../backend/types.js";
-import type { FlushGroup } from "../tier/core.js";
+import type { FlushGroup, TierCore } from "../tier/core.js";
 
 export class StoreFlushGroup implements FlushGroup {
   /** The ops of the batches joined so far, in taking order, and how each batch hears the outcome. */
@@ -28,20 +33,27 @@ export class StoreFlushGroup implements FlushGroup {
   readonly #holding = new Set<unknown>();
   /** Ops joined since the last commit (the actor commits past group commit's bound, MAX_HELD_PUTS). */
   #held = 0;
+  /** The tier whose held triggered flush owes the store its latest writes (`owes`); at most one at a time. */
+  #owing: TierCore<unknown> | undefined;
 
   /** `committed`: hears each commit of a group (the actor counts backend transactions). */
   constructor(
-    private readonly writeBatch: (ops: readonly BatchOp[]) => void,
+    private readonly writeBatch: ((ops: readonly BatchOp[]) => void) | undefined,
     private readonly committed: () => void,
-  ) {}
+  ) {
+    this.joins = writeBatch !== undefined;
+  }
 
-  /** A group for `backend`'s store, or undefined where its flushes must commit alone (see above). */
-  static for(backend: StorageBackend, committed: () => void): StoreFlushGroup | undefined {
-    if (!backend.supports.sync || !backend.supports.atomicBatch || backend.writeBatch === undefined) return undefined;
-    return new StoreFlushGroup((ops) => void backend.writeBatch!(ops), committed);
+  readonly joins: boolean;
+
+  /** The group of `backend`'s store: batches join only where they may (see above); else it keeps call order alone. */
+  static for(backend: StorageBackend, committed: () => void): StoreFlushGroup {
+    const joins = backend.supports.sync && backend.supports.atomicBatch && backend.writeBatch !== undefined;
+    return new StoreFlushGroup(joins ? (ops) => void backend.writeBatch!(ops) : undefined, committed);
   }
 
   join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown): void {
+    if (this.writeBatch === undefined) throw new Error("flush group: a batch joined a store whose batches commit alone");
     this.#ops.push(ops as BatchOp[]);
     this.#finishes.push(finish);
     this.#owners.push(owner);
@@ -57,7 +69,27 @@ export class StoreFlushGroup implements FlushGroup {
     return this.#holding.has(owner);
   }
 
+  owes(core: TierCore<unknown>): void {
+    if (this.#owing === core) return; // a run of one tier's writes stays one batch
+    this.#takeOwed();
+    this.#owing = core;
+  }
+
+  taking(core: TierCore<unknown>): void {
+    if (this.#owing === core) this.#owing = undefined; // its batch takes them
+    else this.#takeOwed();
+  }
+
+  /** The owing tier's held flush runs now: its batch joins (or, where it cannot join, commits the group and writes). */
+  #takeOwed(): void {
+    const owing = this.#owing;
+    if (owing === undefined) return;
+    this.#owing = undefined;
+    owing.flushDeferred();
+  }
+
   commit(): void {
+    this.#takeOwed();
     const finishes = this.#finishes;
     if (finishes.length === 0) return;
     const batches = this.#ops;
@@ -76,7 +108,7 @@ export class StoreFlushGroup implements FlushGroup {
     }
     let errors: unknown[] | undefined;
     try {
-      this.writeBatch(ops);
+      this.writeBatch!(ops); // batches joined: joins is true
     } catch (err) {
       errors = this.#alone(batches, owners, err ?? new Error("the flush group's commit failed"));
     }
@@ -104,7 +136,7 @@ export class StoreFlushGroup implements FlushGroup {
         err = error;
         if (writing) {
           try {
-            this.writeBatch(batches[i]!);
+            this.writeBatch!(batches[i]!);
             err = undefined;
           } catch (e) {
             err = e ?? error;

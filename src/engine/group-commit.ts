@@ -6,7 +6,9 @@
  * what is held, in every tier, so it sees exactly what it would inline.
  * Explicit flush() calls are not held (docs/design.md §3.30): a held flush would commit writes made after its call
  * with it, which a rollback must discard and which must land after another tier's later flush. They take their batch
- * at once and share a commit through the store's flush group instead (flush-group.ts), which the bound commits too.
+ * at once and share a commit through the store's flush group instead (flush-group.ts), which the bound and the turn's
+ * end commit too; a held triggered flush joins that group, taken before any batch of another tier taken after its
+ * writes (their call order), so the turn commits once.
  * The tier core only records that a triggered flush is waiting (`deferTriggeredFlushes`); when it runs is decided here,
  * except that the core runs it early rather than let a newer write displace a value it owes (core.ts `displacing`).
  * A turn's hold is bounded by MAX_HELD_PUTS: a sustained stream leaves the whole backlog on the port, and one
@@ -31,6 +33,9 @@ export class GroupCommit {
   readonly #held = new Set<TierCore<unknown>>();
   /** Puts applied since what is held last committed. */
   #puts = 0;
+  /** Messages taken in this turn, and whether its end is scheduled. */
+  #messages = 0;
+  #endScheduled = false;
 
   /** `commitJoined`: commits the store's joined explicit flushes (flush-group.ts), which the bound bounds too. */
   constructor(private readonly commitJoined: () => void = () => undefined) {}
@@ -39,7 +44,7 @@ export class GroupCommit {
   beforeOp(op: Op["t"], core: TierCore<unknown>): void {
     if (!this.#held.has(core)) {
       core.deferTriggeredFlushes = true;
-      if (this.#held.size === 0) setImmediate(() => this.#endTurn());
+      this.#scheduleEnd();
       this.#held.add(core);
     }
     if (BARRIERS.has(op)) this.#commitHeld();
@@ -55,14 +60,32 @@ export class GroupCommit {
     if (this.#puts >= MAX_HELD_PUTS && !open) this.#commitHeld();
   }
 
+  /**
+   * Call when a message is taken: how many this turn has taken (1: the first, and nothing says more are queued; a
+   * second one shows the port holds a backlog, whose messages this turn takes before its end).
+   */
+  messageTaken(): number {
+    this.#scheduleEnd();
+    return ++this.#messages;
+  }
+
+  #scheduleEnd(): void {
+    if (this.#endScheduled) return;
+    this.#endScheduled = true;
+    setImmediate(() => this.#endTurn());
+  }
+
   /** Runs every held tier's triggered flush; the tiers stay held for the rest of the turn. */
   #commitHeld(): void {
     this.#puts = 0;
+    for (const held of this.#held) held.flushDeferred(); // joins the flush group where the store has one
     this.commitJoined();
-    for (const held of this.#held) held.flushDeferred();
   }
 
+  /** The run over the queued messages ended: what it holds commits, joined flushes and triggered ones as one. */
   #endTurn(): void {
+    this.#endScheduled = false;
+    this.#messages = 0;
     const cores = [...this.#held];
     this.#held.clear();
     this.#puts = 0;
@@ -70,5 +93,6 @@ export class GroupCommit {
       core.deferTriggeredFlushes = false;
       core.flushDeferred();
     }
+    this.commitJoined();
   }
 }

@@ -49,14 +49,27 @@ const MAX_REFUSAL_RECORDS = 64;
  */
 export interface FlushGroup {
   /**
+   * Whether batches may join (a synchronous backend whose batches are atomic: SQLite, memory). Without, the group
+   * only keeps the tiers' writes in call order (`owes`, `taking`, `commit`), and each batch commits alone.
+   */
+  readonly joins: boolean;
+  /**
    * Adds a taken batch's ops (none: a flush answering for `owner`'s batches already here) after those already
    * joined; `finish` runs once they committed (no error) or failed. `owner`: the tier whose batch it is.
    */
   join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown): void;
   /** Whether a batch of `owner` waits for the next commit. */
   holds(owner: unknown): boolean;
-  /** Commits what joined, now (nothing joined: nothing to do). */
+  /** Commits what joined, now, after taking the writes a tier owes (`owes`); nothing joined: nothing to do. */
   commit(): void;
+  /**
+   * `core` holds a triggered flush (sync-through, compactEvery) for the actor's run: its writes are owed to the store
+   * from their call, as an inline tier writes them at save(). Writes another tier owed before are taken now (they
+   * come first); `core`'s are taken when another tier takes a batch or writes, or the group commits.
+   */
+  owes(core: TierCore<unknown>): void;
+  /** `core` takes a batch now: writes another tier owes were made before, and are taken first. */
+  taking(core: TierCore<unknown>): void;
 }
 
 /** What a batch's write step yields instead of writing, while its flush joins a group (`joinTo`). */
@@ -100,9 +113,10 @@ export abstract class TierCore<Batch> {
    */
   deferTriggeredFlushes = false;
   /**
-   * The store actor's flush group, on a synchronous backend whose batches are atomic: `flushJoining` adds its batch to
-   * it, and anything else that writes to the backend commits it first (`exclusive`), so nothing lands before a batch
-   * taken earlier. Inline tiers have none.
+   * The store actor's flush group: it keeps the writes of the store's tiers in call order (a held triggered flush's
+   * writes are owed from their call), and where it `joins`, `flushJoining` adds its batch to it. Anything else that
+   * writes to the backend commits it first (`exclusive`), so nothing lands before a batch taken earlier. Inline
+   * tiers have none.
    */
   flushGroup: FlushGroup | undefined;
   /** Set while a joining flush's batch is prepared: its write step yields a JoinedWrite instead of writing. */
@@ -356,8 +370,10 @@ export abstract class TierCore<Batch> {
     const every = this.compactEvery;
     const crossed = every !== undefined && Math.floor(prev / every) !== Math.floor(this.count / every);
     if (crossed || !this.debounceMs) {
-      if (this.deferTriggeredFlushes || this.inUnit) this.deferredFlush = true;
-      else this.flushInBackground();
+      if (this.deferTriggeredFlushes || this.inUnit) {
+        this.deferredFlush = true;
+        this.flushGroup?.owes(this as TierCore<unknown>);
+      } else this.flushInBackground();
       return;
     }
     if (this.timer === undefined) {
@@ -385,11 +401,22 @@ export abstract class TierCore<Batch> {
     }
   }
 
-  /** A triggered flush held back by `deferTriggeredFlushes` runs now (group commit's turn end or a barrier). */
+  /**
+   * A triggered flush held back by `deferTriggeredFlushes` runs now (group commit's turn end or a barrier, or another
+   * tier of the store taking a batch after these writes): its batch joins the store's flush group where it can, so
+   * it commits with the run's other writes, in call order.
+   */
   flushDeferred(): void {
-    if (this.deferredFlush) {
-      this.deferredFlush = false;
-      this.flushInBackground();
+    if (!this.deferredFlush) return;
+    this.deferredFlush = false;
+    const group = this.joiningGroup();
+    if (group === undefined) return this.flushInBackground();
+    this.clearTimer();
+    try {
+      const r = this.runOnce(group);
+      if (r) r.catch(noop); // reported through onError, as a background flush's
+    } catch {
+      // reported through onError; data stays pending
     }
   }
 
@@ -434,7 +461,8 @@ export abstract class TierCore<Batch> {
 
   /** Runs `task` after every flush already started (sync when none is in flight), so backend ops keep call order. */
   protected exclusive(task: () => void | Promise<void>): void | Promise<void> {
-    this.flushGroup?.commit(); // batches taken earlier (this tier's or another's of the store) land first
+    // Batches taken earlier and writes owed (this tier's or another's of the store) land first.
+    this.flushGroup?.commit();
     if (this.inFlight) {
       const chained = this.inFlight.then(noop, noop).then(task);
       this.track(chained);
@@ -461,6 +489,8 @@ export abstract class TierCore<Batch> {
    * `answered` settles the joined flush's account as its batch finishes, when it returns a promise).
    */
   private runOnce(group?: FlushGroup, answered?: (failed: boolean) => void): void | Promise<void> {
+    // Joining: writes another tier owes the store were made before this batch is taken (alone: `exclusive` took them).
+    group?.taking(this as TierCore<unknown>);
     this.clearRetry();
     const batch = this.takePending();
     const oldest = this.oldestUntaken ?? this.offered;
@@ -763,9 +793,10 @@ export abstract class TierCore<Batch> {
    * batch depends on what is stored, without a group, or with a flush in flight flushes alone.
    */
   flushJoining(): Promise<void> {
-    const group = this.flushGroup;
-    if (group === undefined || this.closing || this.closed || this.inFlight || !this.joinable()) return this.flush();
-    // A batch of this tier waiting in the group holds writes offered before this call: this flush answers for them.
+    const group = this.joiningGroup();
+    if (group === undefined) return this.flush();
+    // A batch of this tier waiting in the group (an earlier flush's, a held triggered flush's) holds writes offered
+    // before this call: this flush answers for them.
     const waiting = group.holds(this);
     const call = this.flushCall();
     // Settled as its batch finishes in the group's commit, in taking order; the refusals it reports count as reported
@@ -817,6 +848,13 @@ export abstract class TierCore<Batch> {
         );
       }),
     );
+  }
+
+  /** The flush group a batch taken now may join, if any (a tier closing or with a flush in flight flushes alone). */
+  private joiningGroup(): FlushGroup | undefined {
+    const group = this.flushGroup;
+    if (group === undefined || !group.joins || this.closing || this.closed || this.inFlight || !this.joinable()) return undefined;
+    return group;
   }
 
   /** Whether a batch's ops depend only on the batch (not on what is stored), so it may join a flush group. */

@@ -199,6 +199,69 @@ describe("explicit flushes of one message share a commit", () => {
   });
 });
 
+describe("a flush group spans the messages the actor takes in one run", () => {
+  /** Each list is its own message, all posted in one turn (a backlog the port hands over at once). */
+  const post = (s: Opened, ...messages: Op[][]): Promise<ApplyResult[]> => Promise.all(messages.map((m) => s.apply(m)));
+
+  it("50 messages each saving and flushing (50 handlers' turns): the first commits, the other 49 share one transaction", async () => {
+    await withOpen(sqliteStore("run.db"), async (s) => {
+      const commits = s.counters.get("commits");
+      const applied = await post(s, ...Array.from({ length: 50 }, (_, i) => [put(1, `k${i}`, i), flush(1)]));
+      expect(applied.map((a) => a.results[0]!.ok)).toEqual(new Array(50).fill(true));
+      // The turn's first message commits at its end (nothing said more were queued); the backlog after it, at the run's.
+      expect(s.counters.get("commits") - commits).toBe(2);
+      for (const i of [0, 25, 49]) expect(await s.value(1, `k${i}`)).toBe(i);
+      // A message of a later run commits on its own: no flush waits for another message to come.
+      expect(flushAnswers(await s.apply([put(1, "later", 1), flush(1)]))[0]!.ok).toBe(true);
+      expect(s.counters.get("commits") - commits).toBe(3);
+    });
+  });
+
+  it("a read in a later message commits the run's earlier flushes first; flushes after it form the next group", async () => {
+    await withOpen(sqliteStore("run-read.db"), async (s) => {
+      const commits = s.counters.get("commits");
+      const [, read] = await post(s, [put(1, "k", 1), flush(1), put(2, "k", 2), flush(2)], [load(1, "k")], [put(1, "k", 3), flush(1)], [put(2, "k", 4), flush(2)]);
+      expect((read!.results[0] as { value: unknown }).value).toBe(2); // tier 2's flush was called last
+      expect(s.counters.get("commits") - commits).toBe(2);
+      expect(await s.value(2, "k")).toBe(4);
+    });
+  });
+
+  it("a failed group across messages rejects each flush whose batch failed, in every message; the batches are kept", async () => {
+    const path = root.fresh("run-fail.db");
+    await withOpen({ kind: "sqlite", path }, async (s) => {
+      rejectRow(path, "boom");
+      // The first message has no flush (nothing commits at its end): the two after it share the run's commit.
+      const applied = await post(s, [put(1, "x", 0)], [put(2, "boom", "x"), flush(2)], [put(2, "k", 1), flush(2)]);
+      const answers = applied.flatMap(flushAnswers);
+      expect(answers.map((r) => r.ok)).toEqual([false, false]);
+      expect(new Set(answers.map((r) => (r as { error: { message: string } }).error.message)).size).toBe(1);
+      expect(await s.value(2, "k")).toBeUndefined();
+      acceptRows(path);
+      expect(flushAnswers(await s.apply([flush(2)]))[0]!.ok).toBe(true);
+      expect(await s.value(2, "boom")).toBe("x");
+      expect(await s.value(2, "k")).toBe(1);
+    });
+  });
+
+  it("the bound holds across messages: a run's joined puts past MAX_HELD_PUTS commit, the rest at the run's end", async () => {
+    await withOpen(sqliteStore("run-bound.db"), async (s) => {
+      const n = MAX_HELD_PUTS / 4;
+      const message = (m: number): Op[] => [
+        { t: "puts", tier: 1, keys: Array.from({ length: n }, (_, i) => `m${m}-${i}`), values: Array.from({ length: n }, (_, i) => i), w: n, n },
+        flush(1),
+      ];
+      const commits = s.counters.get("commits");
+      const applied = await post(s, ...Array.from({ length: 6 }, (_, m) => message(m)));
+      expect(applied.every((a) => a.results.every((r) => r.ok))).toBe(true);
+      // The first message commits at its end; applied puts reach the bound after the fourth (group commit's count,
+      // the turn's) and commit what was joined; the last two at the run's end.
+      expect(s.counters.get("commits") - commits).toBe(3);
+      expect(await s.value(1, `m5-${n - 1}`)).toBe(n - 1);
+    });
+  });
+});
+
 describe("through an engine (real worker threads)", () => {
   let engine: StorageEngine | undefined;
   afterEach(async () => {

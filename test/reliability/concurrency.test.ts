@@ -6,7 +6,10 @@
  *    replay every call in the order the main thread made it against a model where each proxy has its own pending
  *    buffer — save/append adds to it, flush commits it (kv: in save order, last write wins; log: appended to the
  *    bucket in flush order), rollback empties it. The store must equal the model: nothing lost, duplicated or
- *    reordered. Each flush, when it resolves, must have made durable what it committed when it was called.
+ *    reordered. Each flush, when it resolves, must have made durable what it committed when it was called. Each
+ *    proxy also saves to the shared keys through a sync-through kv tier (no debounce): its writes are owed to the
+ *    store at their call, as inline over SQLite, so the model stores them at once (the actor holds them to the end of
+ *    its run over the queued messages, and must still land them before a later explicit flush: design §3.30).
  * 2. Two processes against one store: the second gets StorageError("store-locked") — through its engine and inline —
  *    a read-only handle reads the live store, and the first keeps writing unaffected; once it is killed -9 the lock is gone and
  *    every acknowledged write is there.
@@ -82,6 +85,8 @@ class Model {
 
 interface Proxies {
   kv: KvStorageTier<string>;
+  /** Sync-through: each save is owed to the store at its call. */
+  syncKv: KvStorageTier<string>;
   log: AppendLogStorageTier<string>;
 }
 
@@ -95,17 +100,22 @@ async function runModelRound(kind: Kind, round: number, expect: ExpectStatic): P
     const rnd = prng(0xabc + round * 31 + (kind === "file" ? 7 : 0));
     const proxies: Proxies[] = Array.from({ length: PROXIES }, (_, p) => ({
       kv: e.kv<string>(spec, { name: `kv-${p}`, debounceMs: 60_000 }),
+      syncKv: e.kv<string>(spec, { name: `sync-kv-${p}` }),
       // Every proxy appends to the same bucket: segment numbers must not collide.
       log: e.appendLog<string>(spec, { name: `log-${p}`, debounceMs: 60_000, keyOf: () => "shared-bucket" }),
     }));
     let counter = 0;
 
     const task = async (p: number, t: number): Promise<void> => {
-      const { kv, log } = proxies[p]!;
+      const { kv, log, syncKv } = proxies[p]!;
       for (let i = 0; i < OPS_PER_TASK; i++) {
         const r = rnd();
         const tag = `p${p}t${t}#${counter++}`;
-        if (r < 0.35) {
+        if (r < 0.1) {
+          const key = `k${Math.floor(rnd() * 12)}`;
+          syncKv.save(key, tag);
+          model.kv.set(key, tag); // stored from its call on
+        } else if (r < 0.35) {
           const key = `k${Math.floor(rnd() * 12)}`; // shared keys: proxies overwrite each other
           kv.save(key, tag);
           model.save(p, key, tag);
@@ -136,7 +146,7 @@ async function runModelRound(kind: Kind, round: number, expect: ExpectStatic): P
     await Promise.all(tasks);
     for (let p = 0; p < PROXIES; p++) {
       model.flush(p);
-      await Promise.all([proxies[p]!.kv.flush(), proxies[p]!.log.flush()]);
+      await Promise.all([proxies[p]!.kv.flush(), proxies[p]!.log.flush(), proxies[p]!.syncKv.flush()]);
     }
     await Promise.all(flushChecks);
   } finally {

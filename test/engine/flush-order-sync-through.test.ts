@@ -16,6 +16,7 @@ import type { ApplyResult, Op, OpResult, StoreSpec, TierSpec } from "../../src/e
 import { kvStorage } from "../../src/tier/kv.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { tempRoot } from "./fixtures/helpers.js";
+import { acceptRows, rejectRow } from "./fixtures/refused-rows.js";
 
 const root = tempRoot("flush-order-sync");
 afterAll(() => root.remove());
@@ -79,18 +80,6 @@ async function withActor(store: StoreSpec, body: (s: Opened) => Promise<void>): 
 
 const sqliteStore = (name: string): StoreSpec => ({ kind: "sqlite", path: root.fresh(name) });
 
-/** The open store refuses rows under `key` (a trigger added by a second connection), as flush-group.test.ts does. */
-function rejectRow(path: string, key: string): void {
-  const db = new Database(path, { timeout: 5000 });
-  db.exec(`CREATE TRIGGER reject_row BEFORE INSERT ON graphrefly_storage WHEN NEW.k = '${key}' BEGIN SELECT RAISE(ABORT, '${key} rejected'); END`);
-  db.close();
-}
-
-function acceptRows(path: string): void {
-  const db = new Database(path, { timeout: 5000 });
-  db.exec("DROP TRIGGER reject_row");
-  db.close();
-}
 const allOk = (answers: ApplyResult[]): boolean => answers.every((a) => a.results.every((r) => r.ok) && a.errors.length === 0);
 
 /** SQLite: batches share a commit (flush group); a file store's batches are not atomic and commit alone, in order. */

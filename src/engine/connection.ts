@@ -5,7 +5,7 @@
  * connection reopens the store's tiers in it and reports writes the old actor never acknowledged (see TierRecord).
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
-import { proxy, wrap } from "comlink";
+import { proxy, releaseProxy, wrap } from "comlink";
 import type { ColumnarTransport } from "../codec/types.js";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { findColumns } from "./codecs.js";
@@ -92,6 +92,8 @@ export interface ActorPool {
 
 export class StoreConnection {
   private remote!: RemoteActor;
+  /** Releases `remote` (see `letGo`). */
+  private releaseRemote!: () => void;
   private port!: MessagePort;
   private queue: Op[] = [];
   private transfers: ArrayBuffer[] = [];
@@ -187,7 +189,9 @@ export class StoreConnection {
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.remote = wrap<ActorApi>(portEndpoint(port1)) as unknown as RemoteActor;
+    const remote = wrap<ActorApi>(portEndpoint(port1));
+    this.remote = remote as unknown as RemoteActor;
+    this.releaseRemote = () => remote[releaseProxy]();
     // Answers to batches with requests (postMessage) come on the same port, outside comlink.
     port1.on("message", (m: unknown) => {
       if (isResultsMessage(m)) this.onResults(m, epoch);
@@ -849,7 +853,7 @@ export class StoreConnection {
     this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
-    this.port.close();
+    this.letGo();
     if (this.closing || (err instanceof StorageError && err.code === "closed")) {
       this.finalError ??= err;
       this.hooks.onGone(this);
@@ -875,6 +879,19 @@ export class StoreConnection {
     if (err instanceof StorageError && (err.code === "worker-crashed" || err.code === "worker-unresponsive")) {
       this.hooks.onError(err, { store: this.store });
     }
+  }
+
+  /**
+   * Lets go of the lost actor's port: closed, its listeners (they hold this connection) removed, and comlink's proxy
+   * of it released. comlink's finalization registry holds a port's endpoint until every proxy of it is released or
+   * collected, and this connection held the proxy: a closed engine's connections, with their tiers' records and
+   * watchers, stayed reachable for the process's life (review s14 J). Nothing uses the proxy after: call() rejects
+   * on a dead actor before touching it (a released proxy throws), and a revived actor gets a proxy of its own.
+   */
+  private letGo(): void {
+    this.port.close();
+    this.port.removeAllListeners();
+    this.releaseRemote(); // after close: comlink's release message goes nowhere (the actor is gone)
   }
 }
 

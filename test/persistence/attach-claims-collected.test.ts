@@ -103,8 +103,7 @@ describe("a claim of a graph collected undisposed is released", () => {
       try {
         return await attachAndDrop(tiers);
       } finally {
-        // The app closed its tiers and engine and forgot the handle. (The tiers are closed first: a closed engine's
-        // store connections stay reachable from comlink's finalization registry, and with them open tiers' watchers.)
+        // The app closed its tiers and engine and forgot the handle (tiers left open: test/engine/close-frees).
         await Promise.all([tiers.snapshot.close?.(), tiers.wal?.close?.()]);
         await engine.close();
       }

@@ -14,6 +14,7 @@ import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js
 import type { ApplyResult, Op, OpResult, StoreSpec, TierSpec } from "../../src/engine/protocol.js";
 import { StorageError } from "../../src/errors.js";
 import { rejectionOf, tempRoot } from "./fixtures/helpers.js";
+import { append, flush, load, nextId, nextTurn, put } from "./fixtures/actor-ops.js";
 import { acceptRows, rejectRow } from "./fixtures/refused-rows.js";
 
 const root = tempRoot("flush-group");
@@ -22,13 +23,7 @@ afterAll(() => root.remove());
 const json = { kind: "builtin", name: "json" } as const;
 const kvSpec = (name: string): TierSpec => ({ kind: "kv", name, debounceMs: 60_000, compactEvery: undefined, codec: json });
 const logSpec = (name: string): TierSpec => ({ kind: "append-log", name, debounceMs: 60_000, compactEvery: undefined, codec: json });
-const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-let ids = 100;
-const put = (tier: number, key: string, value: unknown): Op => ({ t: "puts", tier, keys: [key], values: [value], w: 1, n: 1 });
-const append = (tier: number, entry: string): Op => ({ t: "append", tier, bucket: "shared", entries: [entry], count: 1, w: 1, n: 1 });
-const flush = (tier: number): Op => ({ t: "flush", tier, id: ids++ });
-const load = (tier: number, key: string): Op => ({ t: "load", tier, key, id: ids++ });
 /** Kv tier 1 saves `k`, append-log 3 appends `entry`, and both flush. */
 const savedAndFlushed = (value: unknown, entry: string): Op[] => [put(1, "k", value), append(3, entry), flush(1), flush(3)];
 
@@ -46,7 +41,7 @@ async function open(store: StoreSpec): Promise<Opened> {
   const actor = new StoreActor({ store, synchronous: "FULL", counters: counters.buffer });
   await actor.ready();
   const specs = [kvSpec("a"), kvSpec("b"), logSpec("la"), logSpec("lb")];
-  const opened = await actor.apply(specs.map((spec, i) => ({ t: "open", tier: i + 1, spec, id: ids++ })));
+  const opened = await actor.apply(specs.map((spec, i) => ({ t: "open", tier: i + 1, spec, id: nextId() })));
   expect(opened.results.every((r) => r.ok)).toBe(true);
   await nextTurn();
   const one = async (op: Op): Promise<OpResult> => (await actor.apply([op])).results[0]!;
@@ -55,7 +50,7 @@ async function open(store: StoreSpec): Promise<Opened> {
     counters,
     apply: (ops) => actor.apply(ops),
     value: async (tier, key) => ((await one(load(tier, key))) as { value: unknown }).value,
-    entries: async (tier) => ((await one({ t: "loadEntries", tier, id: ids++, opts: { keyFilter: "shared" } })) as { value: { entries: unknown[] } }).value.entries,
+    entries: async (tier) => ((await one({ t: "loadEntries", tier, id: nextId(), opts: { keyFilter: "shared" } })) as { value: { entries: unknown[] } }).value.entries,
   };
 }
 

@@ -8,14 +8,15 @@
  * timings.
  */
 import Database from "better-sqlite3";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { StoreActor } from "../../src/engine/actor.js";
 import { ActorCounters } from "../../src/engine/actor-counters.js";
-import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
+import { openStorageEngine } from "../../src/engine/index.js";
 import type { ApplyResult, Op, OpResult, StoreSpec, TierSpec } from "../../src/engine/protocol.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { tempRoot } from "./fixtures/helpers.js";
+import { append, flush, load, nextId, nextTurn, put } from "./fixtures/actor-ops.js";
 import { acceptRows, rejectRow } from "./fixtures/refused-rows.js";
 
 const root = tempRoot("flush-order-sync");
@@ -26,13 +27,7 @@ const json = { kind: "builtin", name: "json" } as const;
 const SYNC = undefined;
 const HELD = 60_000;
 const spec = (kind: TierSpec["kind"], name: string, debounceMs: number | undefined): TierSpec => ({ kind, name, debounceMs, compactEvery: undefined, codec: json });
-const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-let ids = 1000;
-const put = (tier: number, key: string, value: unknown): Op => ({ t: "puts", tier, keys: [key], values: [value], w: 1, n: 1 });
-const append = (tier: number, entry: string): Op => ({ t: "append", tier, bucket: "shared", entries: [entry], count: 1, w: 1, n: 1 });
-const flush = (tier: number): Op => ({ t: "flush", tier, id: ids++ });
-const load = (tier: number, key: string): Op => ({ t: "load", tier, key, id: ids++ });
 
 /** Tiers by id: 1 kv sync-through, 2 kv held, 3 log sync-through, 4 log held (bucket "shared"), 5 snapshot sync-through, 6 snapshot held. */
 const TIERS: TierSpec[] = [
@@ -57,7 +52,7 @@ async function withActor(store: StoreSpec, body: (s: Opened) => Promise<void>): 
   const counters = new ActorCounters();
   const actor = new StoreActor({ store, synchronous: "FULL", counters: counters.buffer });
   await actor.ready();
-  const opened = await actor.apply(TIERS.map((s, i) => ({ t: "open", tier: i + 1, spec: s, id: ids++ })));
+  const opened = await actor.apply(TIERS.map((s, i) => ({ t: "open", tier: i + 1, spec: s, id: nextId() })));
   expect(opened.results.every((r) => r.ok)).toBe(true);
   await nextTurn();
   const one = async (op: Op): Promise<OpResult> => (await actor.apply([op])).results[0]!;
@@ -71,7 +66,7 @@ async function withActor(store: StoreSpec, body: (s: Opened) => Promise<void>): 
         return answers;
       },
       value: async (tier, key) => ((await one(load(tier, key))) as { value: unknown }).value,
-      entries: async (tier) => ((await one({ t: "loadEntries", tier, id: ids++, opts: { keyFilter: "shared" } })) as { value: { entries: unknown[] } }).value.entries,
+      entries: async (tier) => ((await one({ t: "loadEntries", tier, id: nextId(), opts: { keyFilter: "shared" } })) as { value: { entries: unknown[] } }).value.entries,
     });
   } finally {
     await actor.shutdown();
@@ -178,28 +173,24 @@ describe("a flush answers for its tier's writes another tier's write took into t
 });
 
 describe("through an engine (a real worker)", () => {
-  let engine: StorageEngine | undefined;
-  afterEach(async () => {
-    await engine?.close().catch(() => undefined);
-    engine = undefined;
-  });
-
   it("s.save(k, 1); t.save(k, 2); await t.flush(): k = 2 once both are durable, as inline", async () => {
     const path = root.fresh("engine.db");
-    engine = openStorageEngine({ threads: 1 });
-    const s = engine.kv<number>({ kind: "sqlite", path }, { name: "s" });
-    const t = engine.kv<number>({ kind: "sqlite", path }, { name: "t", debounceMs: HELD });
-    await Promise.all([s.flush(), t.flush()]);
-    for (let i = 0; i < 20; i++) {
-      s.save(`k${i}`, 1);
-      t.save(`k${i}`, 2);
-      await t.flush();
+    const engine = openStorageEngine({ threads: 1 });
+    try {
+      const s = engine.kv<number>({ kind: "sqlite", path }, { name: "s" });
+      const t = engine.kv<number>({ kind: "sqlite", path }, { name: "t", debounceMs: HELD });
+      await Promise.all([s.flush(), t.flush()]);
+      for (let i = 0; i < 20; i++) {
+        s.save(`k${i}`, 1);
+        t.save(`k${i}`, 2);
+        await t.flush();
+      }
+      await s.flush();
+      const values = await Promise.all(Array.from({ length: 20 }, (_, i) => t.load(`k${i}`)));
+      expect(values).toEqual(new Array(20).fill(2));
+    } finally {
+      await engine.close();
     }
-    await s.flush();
-    const values = await Promise.all(Array.from({ length: 20 }, (_, i) => t.load(`k${i}`)));
-    expect(values).toEqual(new Array(20).fill(2));
-    await engine.close();
-    engine = undefined;
     // Inline over the same file: the same calls give the same store.
     const backend = sqliteBackend(path);
     try {

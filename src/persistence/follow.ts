@@ -77,9 +77,9 @@ export interface FollowOptions {
   readonly onLag?: (lag: FollowerLag) => void;
   /**
    * Polls a wave that removes a derived or effect node (or unmounts a mount holding one) waits, with the waves after
-   * it, for a later wave re-adding what it removed (default 10; 0: applied at once). Replay cannot build what only
-   * the code builds, and restore, replaying the removal with a later re-add, keeps the node (docs/design.md §3.9).
-   * An integer >= 0.
+   * it, for a later wave re-adding what it removed (default 10; 0: applied at once), counted from the poll that
+   * first read it. Replay cannot build what only the code builds, and restore, replaying the removal with a later
+   * re-add, keeps the node (docs/design.md §3.9). An integer >= 0.
    */
   readonly holdRemovalPolls?: number;
   /**
@@ -185,10 +185,12 @@ class Follower {
   /** Frames were applied since the baseline was last read: the next poll without new frames reads it. */
   private baselineDue = false;
   /**
-   * The first frame held back because its wave removes code-built nodes not re-added yet (follow-hold.ts), and the
-   * polls since it was first held; undefined when nothing is held.
+   * The removals held back (follow-hold.ts), by frame seq: the cut (`cuts`) that first read them. Each waits
+   * `holdRemovalPolls` cuts from its own first read, so one running out does not apply a younger removal with it;
+   * empty when nothing is held.
    */
-  private held: { seq: number; polls: number } | undefined;
+  private holds = new Map<number, number>();
+  private cuts = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Polls run one after another on this chain. */
   private chain: Promise<void> = Promise.resolve();
@@ -315,7 +317,7 @@ class Follower {
     const snapshotCounter = await this.source.snapshot.changeCounter?.();
     // A poll holding frames reads them again (their hold is counted in polls) however still the store is.
     const unchanged = counter !== undefined && counter === this.lastCounter && snapshotCounter === this.lastSnapshotCounter;
-    if (unchanged && this.held === undefined) {
+    if (unchanged && this.holds.size === 0) {
       // The WAL's counter says nothing of a baseline in another store: a new writer's attach stores only a baseline
       // there (nothing in the WAL store), which a follower skipping on the WAL's counter alone never saw. Without a
       // snapshot counter, every IDLE_BASELINE_POLLS such polls read the baseline's head (4 KiB) to look.
@@ -440,22 +442,26 @@ class Follower {
 
   /**
    * How many of `frames` to apply now (design §3.9): the waves before one that removes code-built nodes not re-added
-   * by the frames read; those and the rest wait for a later poll, at most `holdRemovalPolls` polls, after which
-   * they apply as they are (the nodes are gone, as from a baseline folded past the removal).
+   * by the frames read; those and the rest wait for a later poll. A removal waits at most `holdRemovalPolls` polls
+   * from the poll that first read it, then applies as it is (the nodes are gone, as from a baseline folded past the
+   * removal) with the re-adds read of what it removed, while later removals keep their own wait. A frame waits only
+   * on removals before it or in its wave, read no later than it (unless two waves share a millisecond, hence
+   * `frame_t_ns`): none waits much longer than `holdRemovalPolls` polls, and the frames re-read stay bounded.
    */
   private cut(frames: readonly WALFrame[]): number {
-    const n = this.opts.holdRemovalPolls === 0 ? frames.length : framesToApply(this.graph, frames);
-    const first = frames[n];
-    if (first === undefined) {
-      this.held = undefined;
-      return n;
+    const hold = this.opts.holdRemovalPolls;
+    if (hold === 0) return frames.length;
+    const now = ++this.cuts;
+    const expired = (seq: number): boolean => now - (this.holds.get(seq) ?? now) >= hold;
+    const { count, removals } = framesToApply(this.graph, frames, expired);
+    // The removals left to later polls keep the cut that first read them (a new Map drops those applied or folded).
+    const holds = new Map<number, number>();
+    for (const i of removals) {
+      const seq = (frames[i] as WALFrame).frame_seq;
+      if (i >= count) holds.set(seq, this.holds.get(seq) ?? now);
     }
-    if (this.held?.seq !== first.frame_seq) this.held = { seq: first.frame_seq, polls: 0 };
-    else if (++this.held.polls >= this.opts.holdRemovalPolls) {
-      this.held = undefined;
-      return frames.length;
-    }
-    return n;
+    this.holds = holds;
+    return count;
   }
 
   private noteTimes(frames: readonly WALFrame[]): void {

@@ -10,28 +10,16 @@
  * same store at the frame the follower reports. Real SQLite file: an inline writer, a read-only follower.
  */
 import { afterEach, expect, it } from "vitest";
-import { createGraph, followGraph, restoreSnapshot, type FollowOptions, type GraphFollower, type JsonValue, type ReactiveGraph } from "../../src/index.js";
+import { followGraph, restoreSnapshot, type FollowOptions, type GraphFollower, type ReactiveGraph } from "../../src/index.js";
 import { DEFAULT_HOLD_REMOVAL_POLLS } from "../../src/persistence/follow.js";
 import { inlinePair } from "../graph-compaction/fixtures.js";
+import { build, pair, same, waveWriter } from "./fixtures/follow-graph.js";
 import { sqliteWriter } from "./fixtures/sqlite-writer.js";
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-const pair = (a: JsonValue, b: JsonValue): JsonValue => [a, b];
-const same = (v: JsonValue): JsonValue => v;
-function build(): ReactiveGraph {
-  const g = createGraph("g");
-  g.state("a", 1);
-  g.state("b", 2);
-  g.derived("c", ["a", "b"], pair);
-  g.mount("x");
-  g.state("x::s", 3);
-  g.derived("x::d", ["x::s"], same);
-  return g;
-}
 
 type Wave = (g: ReactiveGraph) => void;
 const removeC: Wave = (g) => g.remove("c");
@@ -59,10 +47,7 @@ const setA: Wave = (g) => g.set("a", 7);
 async function setup(before: Wave[] = [], opts: FollowOptions = {}) {
   const live = build();
   const { handle, reader } = sqliteWriter("follow-split-readds", live, cleanups);
-  const write = async (wave: Wave): Promise<void> => {
-    wave(live);
-    await handle.flush();
-  };
+  const write = waveWriter(live, handle); // setA and removeC in one millisecond: one wave, both held
   await handle.flush();
   for (const wave of before) await write(wave);
   const graph = build();

@@ -125,6 +125,10 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const initial = released(graph.name, tiers, () => graph.snapshot());
   const mirror = new SnapshotMirror(initial);
   const attachedAt = nowNs();
+  // Readers tell waves apart by frame_t_ns (a follower's hold: follow-hold.ts), and waves of one millisecond had the
+  // same wall clock: each wave gets a stamp above the last. 1 µs, not 1 ns: a double near 2^60 steps by 256.
+  let lastWaveNs = 0;
+  const waveStamp = (): number => (lastWaveNs = Math.max(nowNs(), lastWaveNs + 1_000));
   const initialSize = sizer(initial);
   const states = checked.map(({ p, group, cadence }) => {
     const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true };
@@ -189,7 +193,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   /** Saves the wave's frames in every pair (or queues what cannot go yet) and notes which baselines fall due. */
   const persist = (diff: DiffBuilder): void => {
     if (diff.empty) return;
-    const timestampNs = nowNs();
+    const timestampNs = waveStamp();
     // `diff` is the mirror's scratch: an item that outlives this call before being numbered gets its own copy.
     let kept: GraphSnapshotDiff | undefined;
     let bytes = -1;

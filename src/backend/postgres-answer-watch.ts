@@ -4,9 +4,11 @@
  * close() waiting forever: the data connection has no client-side timeout (a big batch or read may rightly take
  * longer than any fixed bound). Layer 1.
  *
- * Once a statement has run for the lease time, each tick asks the server, on another connection (a writer's lease
+ * Once a statement has waited for its answer for the lease time (from when it was sent, each statement of a call on
+ * its own: SerialConnection.busySince), each tick asks the server, on another connection (a writer's lease
  * connection; a read-only handle's own, opened at its first question), what the data connection's server process is
- * doing (pg_stat_activity), and looks at the data socket's sending progress.
+ * doing (pg_stat_activity), and looks at the data socket's progress.
+ * - Bytes arrived since the last tick: the answer is coming; the watch starts over.
  * - Gone: the data connection is dropped.
  * - Idle since the same moment at two ticks while the client still waits: its answer was lost, unless bytes of the
  *   request left the socket meanwhile (a Bind of a prepared statement still arriving on a slow link shows idle).
@@ -38,6 +40,8 @@ export class AnswerWatch {
   /** The data socket's sending progress at the last tick (SerialConnection.sendProgress), and since when it stands. */
   private lastMoved: string | undefined;
   private stillSince = 0;
+  /** The data socket's received bytes at the last tick (SendProgress.received). */
+  private lastReceived: number | undefined;
   /** Since when the server could not be asked about the watched statement (undefined: it answered last time). */
   private unaskedSince: number | undefined;
   private watched: number | undefined;
@@ -68,6 +72,7 @@ export class AnswerWatch {
       this.watched = since;
       this.idleSince = undefined;
       this.lastMoved = undefined;
+      this.lastReceived = undefined;
       this.unaskedSince = undefined;
       this.stillSince = performance.now();
     }
@@ -80,10 +85,23 @@ export class AnswerWatch {
       this.probing = false;
     }
     if (this.data.busySince !== since) return; // answered meanwhile
-    // Bytes of the request left the socket since the last tick: it is still arriving. A socket that does not say
-    // counts as still (a lost answer must not wait forever).
     const now = performance.now();
     const progress = this.data.sendProgress;
+    // Bytes arrived since the last tick: the answer is coming, however slowly this process takes it in (a busy event
+    // loop drains a big answer's tail from the socket's buffers while the server already shows idle, and the question
+    // itself may not be answered within the patience). The watch starts over from here.
+    const received = progress?.received;
+    const receiving = received !== undefined && this.lastReceived !== undefined && received !== this.lastReceived;
+    this.lastReceived = received;
+    if (receiving) {
+      this.idleSince = undefined;
+      this.unaskedSince = undefined;
+      this.stillSince = now;
+      this.lastMoved = progress?.moved;
+      return;
+    }
+    // Bytes of the request left the socket since the last tick: it is still arriving. A socket that does not say
+    // counts as still (a lost answer must not wait forever).
     const moved = progress?.moved;
     const sending = moved !== undefined && this.lastMoved !== undefined && moved !== this.lastMoved;
     if (sending) this.stillSince = now;

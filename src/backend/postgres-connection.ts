@@ -40,11 +40,14 @@ export class RequestNotSentError extends Error {
 export interface SendProgress {
   readonly moved: string;
   readonly unsent: number;
-  /** Bytes of the running call's request that left this process so far (they may still be on their way). */
+  /** Bytes of the outstanding statement's request that left this process so far (they may still be on their way). */
   readonly requestBytes: number;
+  /** Bytes that arrived on the socket so far: a change means an answer is arriving. */
+  readonly received: number | undefined;
 }
 
 interface SocketLike {
+  readonly bytesRead?: unknown;
   readonly bytesWritten?: unknown;
   destroy?(): void;
   readonly writableLength?: unknown;
@@ -61,9 +64,16 @@ export class SerialConnection {
   private client: pg.Client | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
-  /** When the call running now got its connection (performance.now()); undefined while none runs. */
-  private runningSince: number | undefined;
-  /** The socket's bytesWritten when the running call began. */
+  /** The running call (between getting its connection and settling), undefined while none runs. */
+  private call: object | undefined;
+  /**
+   * When the running call's statement now outstanding was sent (performance.now()); undefined while none is: the
+   * call may be between statements, its process busy or awaiting something else, which is no answer of the server's.
+   */
+  private statementSince: number | undefined;
+  /** Statements of the running call sent and not yet answered (a call may queue several on its client). */
+  private outstanding = 0;
+  /** The socket's bytesWritten when the outstanding statement was sent. */
   private writtenBefore = 0;
   /** Clients dropped by reset() while bytes of their request were still queued, and how many. */
   private readonly droppedUnsent = new WeakMap<pg.Client, number>();
@@ -82,9 +92,8 @@ export class SerialConnection {
   run<T>(fn: (client: pg.Client) => Promise<T>, bound?: { readonly ms: number; readonly what: string }): Promise<T> {
     const result = this.tail.then(async () => {
       const client = await this.connect();
-      this.runningSince = performance.now();
-      const written = socketOf(client)?.bytesWritten;
-      this.writtenBefore = typeof written === "number" ? written : 0;
+      this.call = {};
+      this.outstanding = 0;
       let late = false;
       const timer =
         bound &&
@@ -102,16 +111,20 @@ export class SerialConnection {
         throw late && bound ? new UnansweredError(bound.what, bound.ms) : err;
       } finally {
         clearTimeout(timer);
-        this.runningSince = undefined;
+        this.call = undefined;
+        this.statementSince = undefined;
       }
     });
     this.tail = result.catch(() => undefined);
     return result;
   }
 
-  /** Since when the call running now has been running on its connection, or undefined (none runs). */
+  /**
+   * Since when the running call's statement now outstanding has waited for its answer (sent, its answer not yet
+   * received), or undefined (none is).
+   */
   get busySince(): number | undefined {
-    return this.runningSince;
+    return this.statementSince;
   }
 
   /** The server process (pg_stat_activity's pid) of the current connection, or undefined (none open). */
@@ -128,7 +141,44 @@ export class SerialConnection {
     const inLibuv = socket?._handle?.writeQueueSize;
     if (typeof written !== "number" || typeof queued !== "number") return undefined;
     const unsent = typeof inLibuv === "number" ? inLibuv : 0;
-    return { moved: `${written}/${queued}/${unsent}`, unsent, requestBytes: Math.max(0, written - this.writtenBefore - unsent) };
+    const read = socket?.bytesRead;
+    return {
+      moved: `${written}/${queued}/${unsent}`,
+      unsent,
+      requestBytes: Math.max(0, written - this.writtenBefore - unsent),
+      received: typeof read === "number" ? read : undefined,
+    };
+  }
+
+  /**
+   * Counts the statements `client` is sent while a call runs (its query()), so that the watch looks at a statement
+   * from when it was sent until its answer came, each on its own: not at a call's time between statements, which a
+   * busy process or an await of something else may stretch. Installed after the session setup, which has its own bound.
+   */
+  private countStatements(client: pg.Client): void {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const call = this.call;
+      const counted = this.client === client && call !== undefined;
+      if (counted && this.outstanding++ === 0) this.statementSent(client);
+      const result = query(...args);
+      if (!counted) return result;
+      const answered = (): void => {
+        if (this.call !== call || this.client !== client) return; // its call is over, or the connection dropped
+        // The next statement queued on the client goes out now: its wait starts now.
+        if (--this.outstanding > 0) this.statementSent(client);
+        else this.statementSince = undefined;
+      };
+      if (result instanceof Promise) result.then(answered, answered);
+      else answered(); // not a promise (a callback or a submittable): not ours to follow
+      return result;
+    };
+  }
+
+  private statementSent(client: pg.Client): void {
+    this.statementSince = performance.now();
+    const written = socketOf(client)?.bytesWritten;
+    this.writtenBefore = typeof written === "number" ? written : 0;
   }
 
   /**
@@ -190,6 +240,7 @@ export class SerialConnection {
       clearTimeout(timer);
     }
     this.client = client;
+    this.countStatements(client);
     return client;
   }
 

@@ -32,9 +32,10 @@ import { isPermanent } from "../tier/core.js";
 import { RefusalWatchers, markRefusalReport, type RefusalListener } from "../tier/refusal-watchers.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
-import { portEndpoint, useTypedErrors } from "./rpc.js";
+import { closeServed, portEndpoint, useClosableProxies, useTypedErrors } from "./rpc.js";
 
 useTypedErrors(); // control calls reject with our typed errors, as the worker entry throws them
+useClosableProxies(); // a lost actor's event sink is closed here, not whenever its worker collects the proxy
 
 /** The actor as seen across the port: every method answers asynchronously. */
 type RemoteActor = {
@@ -94,6 +95,8 @@ export class StoreConnection {
   private remote!: RemoteActor;
   /** Releases `remote` (see `letGo`). */
   private releaseRemote!: () => void;
+  /** The current actor's event sink, served to it on a port of its own (see `letGo`). */
+  private sink!: object;
   private port!: MessagePort;
   private queue: Op[] = [];
   private transfers: ArrayBuffer[] = [];
@@ -247,7 +250,9 @@ export class StoreConnection {
           epoch,
         ),
     );
-    void this.call(() => this.remote.setEventSink(proxy((e: ActorEvent) => this.onEvent(e)))).catch(() => undefined);
+    const sink = proxy((e: ActorEvent) => this.onEvent(e));
+    this.sink = sink;
+    void this.call(() => this.remote.setEventSink(sink)).catch(() => undefined);
   }
 
   /**
@@ -892,6 +897,9 @@ export class StoreConnection {
     this.port.close();
     this.port.removeAllListeners();
     this.releaseRemote(); // after close: comlink's release message goes nowhere (the actor is gone)
+    // The event sink's port: comlink closes it only once the actor's thread lets go of its proxy, which a worker that
+    // outlives its actor (a failed open ends the task, the pool thread stays) did whenever it happened to collect it.
+    closeServed(this.sink);
   }
 }
 

@@ -6,28 +6,67 @@
  * their code and details instead of a plain Error. Both ends of a port must have called useTypedErrors(). Also the
  * worker's answer to a batch of requests, which travels outside comlink (protocol.ts).
  */
-import type { MessagePort } from "node:worker_threads";
-import { transferHandlers, type Endpoint, type TransferHandler } from "comlink";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { expose, transferHandlers, type Endpoint, type TransferHandler } from "comlink";
 import { CodecError, deserializeError, serializeError, type SerializedError } from "../errors.js";
 import { RESULTS_MESSAGE, type ApplyResult, type Op, type ResultsMessage } from "./protocol.js";
 
-let registered = false;
+const replaced = new Set<string>();
+
+/** Replaces comlink's `name` transfer handler (process-wide, once) by what `make` builds from the built-in one. */
+function replaceHandler(name: string, make: (builtin: TransferHandler<unknown, unknown>) => TransferHandler<unknown, unknown>): void {
+  if (replaced.has(name)) return;
+  replaced.add(name);
+  const builtin = transferHandlers.get(name);
+  if (builtin === undefined) throw new Error(`comlink has no "${name}" transfer handler to replace`);
+  transferHandlers.set(name, make(builtin));
+}
 
 /** Replaces comlink's "throw" handler (process-wide, idempotent): thrown values travel as SerializedError. */
 export function useTypedErrors(): void {
-  if (registered) return;
-  registered = true;
-  const builtin = transferHandlers.get("throw");
-  if (builtin === undefined) throw new Error("comlink has no \"throw\" transfer handler to replace");
-  const typed: TransferHandler<{ value: unknown }, SerializedError> = {
-    // comlink marks a thrown value with a private symbol: its own check recognises it.
-    canHandle: (v): v is { value: unknown } => builtin.canHandle(v),
-    serialize: ({ value }) => [serializeError(value), []],
-    deserialize: (s) => {
-      throw deserializeError(s);
-    },
-  };
-  transferHandlers.set("throw", typed as TransferHandler<unknown, unknown>);
+  replaceHandler("throw", (builtin) => {
+    const typed: TransferHandler<{ value: unknown }, SerializedError> = {
+      // comlink marks a thrown value with a private symbol: its own check recognises it.
+      canHandle: (v): v is { value: unknown } => builtin.canHandle(v),
+      serialize: ({ value }) => [serializeError(value), []],
+      deserialize: (s) => {
+        throw deserializeError(s);
+      },
+    };
+    return typed as TransferHandler<unknown, unknown>;
+  });
+}
+
+/** The port each value passed as a comlink proxy is served on in this thread (see useClosableProxies). */
+const servedOn = new WeakMap<object, MessagePort>();
+
+/**
+ * Replaces comlink's "proxy" handler (process-wide, idempotent) by one that serves a proxied value as it does, on a
+ * port of its own, and remembers that port, so `closeServed` can close it. comlink closes it only when the other
+ * thread releases its proxy or the port there closes: an actor whose open failed leaves its task while its worker
+ * lives on (a pool thread), and the port that served the connection its events stayed open (and ref'd) until that
+ * worker happened to collect the proxy, one port per failed open (test/engine/failed-open-ports).
+ */
+export function useClosableProxies(): void {
+  replaceHandler("proxy", (builtin) => {
+    const served: TransferHandler<object, MessagePort> = {
+      canHandle: (v): v is object => builtin.canHandle(v),
+      serialize: (value) => {
+        const { port1, port2 } = new MessageChannel();
+        expose(value, port1 as unknown as Endpoint);
+        servedOn.set(value, port1);
+        return [port2, [port2]] as unknown as ReturnType<TransferHandler<object, MessagePort>["serialize"]>;
+      },
+      deserialize: (port) => builtin.deserialize(port) as object,
+    };
+    return served as TransferHandler<unknown, unknown>;
+  });
+}
+
+/** Closes the port `value` was served on as a comlink proxy (useClosableProxies); the other thread's proxy goes dead. */
+export function closeServed(value: object): void {
+  servedOn.get(value)?.close();
+  servedOn.delete(value);
 }
 
 type Listener = (ev: MessageEvent) => void;

@@ -12,6 +12,7 @@
  * GraphUpdatesResult back over IPC.
  */
 import { join } from "node:path";
+import { open as openLmdb } from "lmdb";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { jsonCodec } from "../../src/codec/json.js";
 import { openStorageEngine } from "../../src/engine/index.js";
@@ -26,9 +27,13 @@ import { MainThreadMeter, type MeterReading } from "./meter.js";
 export interface GraphUpdatesConfig {
   readonly nodes: number;
   readonly updates: number;
-  /** "bare": the same graph and sets with no storage attached, the graph's own share of an update. */
-  readonly mode: "inline" | "engine" | "bare";
-  /** A fresh directory for the engine's SQLite store. */
+  /**
+   * "bare": the same graph and sets with no storage attached, the graph's own share of an update. "lmdb": the same
+   * sets persisted by hand, as a user of the graph would without this package: graph.observe, and one lmdb-js put of
+   * each changed node's value per wave.
+   */
+  readonly mode: "inline" | "engine" | "bare" | "lmdb";
+  /** A fresh directory for the engine's SQLite store (or the lmdb database). */
   readonly dir: string;
 }
 
@@ -84,9 +89,19 @@ async function drive(graph: Graph, picks: readonly string[], paced: boolean, nex
   }
 }
 
-/** The graph alone: the same warm-up length and windows as `run`, nothing attached (no flush, no baselines). */
+/**
+ * The graph alone ("bare"), or persisted by hand with lmdb-js ("lmdb"): the same warm-up length and windows as
+ * `run`, no baselines; a window of "lmdb" ends when its puts are durable (`await db.flushed`).
+ */
 async function runBare(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   const { graph, paths } = buildGraph(cfg.nodes);
+  const db = cfg.mode === "lmdb" ? openLmdb<unknown, string>({ path: join(cfg.dir, "db") }) : undefined;
+  if (db !== undefined) {
+    // What a user finds in the graph's API: each settled wave names the nodes that changed; their values are put.
+    graph.observe((wave) => {
+      for (const { path, signal } of wave.signals) if (signal === "data") void db.put(path, graph.get(path));
+    });
+  }
   const pick = picker(paths);
   let value = 1_000_000;
   const next = (): number => value++;
@@ -95,6 +110,7 @@ async function runBare(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
     const meter = await MainThreadMeter.start();
     const t0 = performance.now();
     await drive(graph, picks, paced, next);
+    if (db !== undefined) await db.flushed;
     const wallMs = performance.now() - t0;
     return { wallMs, reading: await meter.stop(), frames: updates, mainThreadBaselines: 0 };
   };
@@ -102,11 +118,13 @@ async function runBare(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   const paced = await measure(true, cfg.updates);
   const peakRssBeforeBytes = process.resourceUsage().maxRSS * 1024;
   const burst = await measure(false, cfg.updates);
-  return { baselinePeriod: 0, paced, burst, peakRssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  await db?.close();
+  return { baselinePeriod: 0, paced, burst, peakRssBeforeBytes, peakRssBytes };
 }
 
 async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
-  if (cfg.mode === "bare") return runBare(cfg);
+  if (cfg.mode === "bare" || cfg.mode === "lmdb") return runBare(cfg);
   const { graph, paths } = buildGraph(cfg.nodes);
   const engine = cfg.mode === "engine" ? openStorageEngine() : undefined;
   let pair: AttachPair;

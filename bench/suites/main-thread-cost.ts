@@ -193,6 +193,8 @@ export const mainThreadCostSuite: Suite = {
           "default baselines (the workload column gives both), so every window pays its share of baselines at every N; each variant in a process of its own, " +
           "peak RSS = that process's maximum resident set (burst rows); baselines = full baselines the main thread handed over after attach. " +
           "The \"no storage\" graph row runs the same sets with nothing attached (same warm-up): the graph's own share of an update. " +
+          "The \"persisted by hand\" graph row runs them with lmdb-js as a user would without this package (graph.observe, one async put of each changed " +
+          "node's value per wave, `await db.flushed` ending the window): what a graph update through the engine is weighed against. " +
           `Repetitions (${String(pacing.config.repetitions)}, interleaved, where the workload says "median of"): the paced kv rows show the run with the median ` +
           "main CPU; a graph row shows the run with the median ms/write, the paced goal takes the median main CPU, peak RSS is the highest run's.",
       ],

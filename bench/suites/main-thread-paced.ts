@@ -1,7 +1,9 @@
 /**
  * Suite 1, second part: the paced workload a server runs (issue 13). One change per event-loop turn (`await
  * setImmediate` after each, as a request handler does) through the engine kv proxy and lmdb-js, and a graph of
- * N state nodes attached with default options, inline and through the engine, paced and in a burst. Each graph
+ * N state nodes attached with default options, inline and through the engine, paced and in a burst; at the smallest
+ * N also the graph with no storage and the graph persisted by hand with lmdb-js puts (what a user would weigh the
+ * engine against; the paced goal still compares with a bare put). Each graph
  * variant runs in a child process of its own (bench/lib/graph-updates-child.ts), so its peak RSS is its own.
  * Outside --quick the figures the goals compare are medians of three interleaved runs (one run of a paced row
  * swings by up to ±50 %); N = 100,000 runs once (its windows are ~30× longer, so they swing less).
@@ -148,6 +150,7 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   // interleaved; each figure below is the median of its runs. N = 100,000 (~2 × 58,832 sets) runs once.
   const graphRuns = new Map<string, GraphUpdatesResult[]>();
   const bareRuns: GraphUpdatesResult[] = [];
+  const lmdbGraphRuns: GraphUpdatesResult[] = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const nodes of sizes) {
       if (rep > 0 && nodes > 10_000) continue;
@@ -163,6 +166,11 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
     ctx.log(`suite 1: graph of ${nodes} nodes, no storage, ${writes} sets paced then in a burst (run ${rep + 1})`);
     const bare = await runChild({ nodes, updates: writes, mode: "bare", dir: ctx.tempDir(`s1-graph-bare-${nodes}-${rep}`) });
     bareRuns.push(bare);
+    // What a user would weigh a graph update through the engine against: the same sets persisted by hand with
+    // lmdb-js (graph.observe, one put of the changed node's value per wave), not a put alone with no graph work.
+    ctx.log(`suite 1: graph of ${nodes} nodes, persisted by hand with lmdb-js puts, ${writes} sets paced then in a burst (run ${rep + 1})`);
+    const byHand = await runChild({ nodes, updates: writes, mode: "lmdb", dir: ctx.tempDir(`s1-graph-lmdb-${nodes}-${rep}`) });
+    lmdbGraphRuns.push(byHand);
   }
   /** Per variant and workload, the run with the median wall time per update; peak RSS is the highest of the runs. */
   const graph = new Map<string, GraphMedians>();
@@ -193,8 +201,13 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   const barePaced = medianBy(bareRuns.map((r) => r.paced), (r) => r.wallMs / r.frames);
   const bareOf = reps > 1 ? `, median of ${reps}` : "";
   rows.push(row(`graph N=${sizes[0]!}, no storage (graph.set alone)`, `graph paced (${writes} sets${bareOf})`, barePaced.frames, barePaced));
+  const byHandPaced = medianBy(lmdbGraphRuns.map((r) => r.paced), (r) => r.wallMs / r.frames);
+  rows.push(
+    row(`graph N=${sizes[0]!}, persisted by hand (observe + lmdb async put)`, `graph paced (${writes} sets${bareOf})`, byHandPaced.frames, byHandPaced),
+  );
   figures.graph = Object.fromEntries(graphRuns);
   figures.graphBare = bareRuns;
+  figures.graphLmdbByHand = { pacedMainCpuUs: median(lmdbGraphRuns.map((r) => main(r.paced.reading, r.paced.frames))), runs: lmdbGraphRuns };
 
   // ---- goals (issue 13) ---------------------------------------------------------------------------------------
   const run = (mode: string, workload: "paced" | "burst", n: number) => graph.get(`${mode} ${n}`)?.[workload];

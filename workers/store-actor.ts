@@ -9,6 +9,7 @@ import { StoreActor } from "../src/engine/actor.js";
 import type { ActorJob } from "../src/engine/jobs.js";
 import type { CommitWatcherDefinition } from "../src/engine/commit-watchers.js";
 import { ActorCounters } from "../src/engine/actor-counters.js";
+import { hostGate } from "../src/engine/native-gate.js";
 import { isRequestsMessage, isWritesMessage, unpackWrites, type ActorOptions, type HostActorResult } from "../src/engine/protocol.js";
 import { answer, portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
 import { actorJobs, commitWatchers } from "./jobs.js";
@@ -42,6 +43,8 @@ export function hostActorWith(registry: ActorRegistry): (task: HostActorTask) =>
  */
 async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<HostActorResult> {
   const beat = heartbeat(task);
+  // Marked around this thread's native SQLite calls, so the watchdog never terminates the thread inside one.
+  const dropGate = hostGate(task.options.nativeGate);
   let actor: StoreActor;
   try {
     actor = new StoreActor(task.options, registry.jobs, registry.watchers);
@@ -56,6 +59,7 @@ async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<
     await actor.closed;
   } finally {
     if (beat) clearInterval(beat);
+    dropGate();
   }
   task.port.close();
   return actor.hostResult();

@@ -1,7 +1,8 @@
 /**
- * How SQLite failures become typed errors: busy means another process holds the store; a full disk, a read-only
- * mount or a permission problem is named by its OS cause, whatever SQLite's own words. Shared by the SQLite backend
- * and the store lock (itself a small SQLite file). Layer 1.
+ * How SQLite failures become typed errors: busy means another connection held SQLite's lock past the short busy
+ * timeout (a retry may succeed: store-busy; the store lock's own refusal is store-locked, from lock.ts); a full disk,
+ * a read-only mount or a permission problem is named by its OS cause, whatever SQLite's own words. Shared by the
+ * SQLite backend and the store lock (itself a small SQLite file). Layer 1.
  */
 import { StorageError, asStorageError } from "../errors.js";
 import { diagnoseOsCause } from "./os-cause.js";
@@ -34,6 +35,23 @@ export function storeLockedError(path: string, owner: LockOwner | undefined, cau
   );
 }
 
+/**
+ * SQLITE_BUSY on a statement: another connection (a program holding a transaction on the file, another handle of this
+ * process) kept SQLite's lock past the busy timeout. Not the store lock (a holder keeps that for its life): the lock
+ * comes and goes, so it is store-busy, which callers retry (a tier's flush backs off; a follower polls again).
+ */
+export function storeBusyError(path: string, context: string, busyTimeoutMs: number, cause: unknown): StorageError {
+  return new StorageError(
+    "store-busy",
+    `${context}: another connection held the database's lock for more than ${busyTimeoutMs} ms (SQLite busy); nothing was changed, try again`,
+    { path, sqliteCode: errorCode(cause) ?? "SQLITE_BUSY" },
+    cause,
+  );
+}
+
+/** How long a SQLite statement of ours waits for another connection's lock before failing store-busy (design §3.12). */
+export const SQLITE_BUSY_TIMEOUT_MS = 50;
+
 export function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
@@ -43,7 +61,7 @@ export function errorCode(err: unknown): string | undefined {
 const OS_SHAPED = /^SQLITE_(FULL|CANTOPEN|READONLY|IOERR|PERM)/;
 
 export function sqliteError(err: unknown, context: string, path: string): Error {
-  if (isSqliteBusy(err)) return storeLockedError(path, undefined, err);
+  if (isSqliteBusy(err)) return storeBusyError(path, context, SQLITE_BUSY_TIMEOUT_MS, err);
   const sqliteCode = errorCode(err);
   const cause =
     sqliteCode !== undefined && OS_SHAPED.test(sqliteCode) && path !== "" && path !== ":memory:" ? diagnoseOsCause(path) : undefined;

@@ -14,7 +14,8 @@ import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
 import { acquireStoreLock, assertSingleName, sqliteLockPath, type StoreLock } from "./lock.js";
-import { errorCode, sqliteError } from "./sqlite-errors.js";
+import { SQLITE_BUSY_TIMEOUT_MS, errorCode, sqliteError } from "./sqlite-errors.js";
+import { inNative } from "./native-gate.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected, holdsExpected } from "./conditional.js";
@@ -64,10 +65,13 @@ export interface SqliteBackend extends SyncStorageBackend {
 
 const SYNCHRONOUS_MODES: readonly SqliteSynchronous[] = ["OFF", "NORMAL", "FULL", "EXTRA"];
 /**
- * How long a statement waits for another connection of the database: handles of this process share the store
- * (each with its own connection, one may be in another thread), so a write may wait for theirs to commit.
+ * How long a statement waits for another connection's lock (handles of this process share the store, each with its
+ * own connection; another program may hold a transaction on the file). Short on purpose: better-sqlite3 waits
+ * synchronously, so a long wait froze the caller's thread (5 s per attempt: an inline main thread's event loop, or an
+ * engine worker the watchdog then took for hung). Past it the statement fails store-busy and the tier's retry waits,
+ * asynchronously (design §3.12).
  */
-const BUSY_TIMEOUT_MS = 5000;
+const BUSY_TIMEOUT_MS = SQLITE_BUSY_TIMEOUT_MS;
 const TABLE = STORE_TABLE;
 /**
  * Page size of a store this backend creates (SQLite's default is 4096). A batch of WAL frames (~500 bytes each)
@@ -201,7 +205,7 @@ class SqliteStore implements SqliteBackend {
     const runBatch = db.transaction((ops: readonly BatchOp[]) => this.runOps(ops));
     this.applyBatch = (ops) => {
       try {
-        runBatch(ops);
+        inNative(() => runBatch(ops));
       } finally {
         this.putRowsArgs.fill(undefined);
         this.deleteRowsArgs.fill(undefined);
@@ -252,9 +256,9 @@ class SqliteStore implements SqliteBackend {
 
   corruptRows(): StorageError[] {
     this.ensureOpen();
-    const rows = this.db
-      .prepare(`SELECT k, v FROM ${TABLE} WHERE typeof(k) <> 'text' OR typeof(v) <> 'blob'`)
-      .all() as Array<{ k: unknown; v: unknown }>;
+    const rows = inNative(
+      () => this.db.prepare(`SELECT k, v FROM ${TABLE} WHERE typeof(k) <> 'text' OR typeof(v) <> 'blob'`).all() as Array<{ k: unknown; v: unknown }>,
+    );
     return rows.map(({ k, v }) =>
       corruptRow(this.path, k, typeof k !== "string" ? `a key of type ${sqlTypeOf(k)}` : `a value of type ${sqlTypeOf(v)}`),
     );
@@ -265,7 +269,7 @@ class SqliteStore implements SqliteBackend {
     assertValidKey(key);
     let v: unknown;
     try {
-      v = this.getStmt.get(key);
+      v = inNative(() => this.getStmt.get(key));
     } catch (err) {
       throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
     }
@@ -280,7 +284,7 @@ class SqliteStore implements SqliteBackend {
     assertPrefixLength(maxBytes);
     let v: unknown;
     try {
-      v = this.getPrefixStmt.get(maxBytes, key);
+      v = inNative(() => this.getPrefixStmt.get(maxBytes, key));
     } catch (err) {
       throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
     }
@@ -322,7 +326,7 @@ class SqliteStore implements SqliteBackend {
       if (scanned !== undefined && (scanned.complete || scanned.found.has(key))) size = scanned.found.get(key);
       else {
         try {
-          size = this.getSizeStmt.get(key);
+          size = inNative(() => this.getSizeStmt.get(key));
         } catch (err) {
           throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
         }
@@ -343,7 +347,7 @@ class SqliteStore implements SqliteBackend {
     const limit = 2 * wanted.size + SCAN_SLACK;
     let rows: Array<[unknown, unknown]>;
     try {
-      rows = this.rangeSizesStmt.all(low, high, limit);
+      rows = inNative(() => this.rangeSizesStmt.all(low, high, limit));
     } catch (err) {
       throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
     }
@@ -366,14 +370,17 @@ class SqliteStore implements SqliteBackend {
     let complete = true;
     try {
       let budget = 2 * wanted.size + SCAN_SLACK;
-      for (const [k, v] of stmt.iterate(low, high)) {
-        if (typeof k === "string" && wanted.has(k)) found.set(k, v);
-        if (found.size === wanted.size) break;
-        if (--budget === 0) {
-          complete = false; // sparse: the keys not reached are read one by one
-          break;
+      // One native region for the whole scan: each step is a native call, and the loop between them is short.
+      inNative(() => {
+        for (const [k, v] of stmt.iterate(low, high)) {
+          if (typeof k === "string" && wanted.has(k)) found.set(k, v);
+          if (found.size === wanted.size) break;
+          if (--budget === 0) {
+            complete = false; // sparse: the keys not reached are read one by one
+            break;
+          }
         }
-      }
+      });
     } catch (err) {
       throw sqliteError(err, `sqlite read failed (${this.path})`, this.path);
     }
@@ -386,7 +393,7 @@ class SqliteStore implements SqliteBackend {
     assertValidKey(key);
     assertBytes(bytes);
     try {
-      this.putStmt.run(key, bytes);
+      inNative(() => this.putStmt.run(key, bytes));
     } catch (err) {
       throw sqliteError(err, `sqlite write failed (${this.path})`, this.path);
     }
@@ -398,7 +405,7 @@ class SqliteStore implements SqliteBackend {
     this.ensureWritable();
     assertValidKey(key);
     try {
-      this.deleteStmt.run(key);
+      inNative(() => this.deleteStmt.run(key));
     } catch (err) {
       throw sqliteError(err, `sqlite delete failed (${this.path})`, this.path);
     }
@@ -409,12 +416,11 @@ class SqliteStore implements SqliteBackend {
     this.ensureOpen();
     if (prefix !== undefined) assertValidKey(prefix, "prefix");
     try {
-      let keys: unknown[];
-      if (prefix === undefined || prefix === "") keys = this.listAllStmt.all();
-      else {
+      const keys = inNative((): unknown[] => {
+        if (prefix === undefined || prefix === "") return this.listAllStmt.all();
         const bound = prefixUpperBound(prefix);
-        keys = bound === undefined ? this.listFromStmt.all(prefix) : this.listRangeStmt.all(prefix, bound);
-      }
+        return bound === undefined ? this.listFromStmt.all(prefix) : this.listRangeStmt.all(prefix, bound);
+      });
       return checkedKeys(this.path, keys);
     } catch (err) {
       throw sqliteError(err, `sqlite list failed (${this.path})`, this.path);
@@ -450,7 +456,7 @@ class SqliteStore implements SqliteBackend {
     });
     let applied: boolean;
     try {
-      applied = run.immediate();
+      applied = inNative(() => run.immediate());
     } catch (err) {
       throw err instanceof StorageError ? err : sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
     } finally {
@@ -469,7 +475,7 @@ class SqliteStore implements SqliteBackend {
     this.ensureOpen();
     let version: number;
     try {
-      version = this.dataVersionStmt.get() as number;
+      version = inNative(() => this.dataVersionStmt.get() as number);
     } catch (err) {
       throw sqliteError(err, `sqlite data_version failed (${this.path})`, this.path);
     }
@@ -490,9 +496,11 @@ class SqliteStore implements SqliteBackend {
     if (this.consistentDepth === 0 && !this.db.inTransaction) {
       if (!this.inWalMode()) return fn();
       try {
-        this.db.exec("BEGIN");
-        // A deferred transaction takes its snapshot at its first read: take it now, not at fn's first statement.
-        this.getStmt.get("");
+        inNative(() => {
+          this.db.exec("BEGIN");
+          // A deferred transaction takes its snapshot at its first read: take it now, not at fn's first statement.
+          this.getStmt.get("");
+        });
       } catch (err) {
         if (this.db.inTransaction) this.endReadTransaction();
         throw sqliteError(err, `sqlite read transaction failed (${this.path})`, this.path);
@@ -508,7 +516,7 @@ class SqliteStore implements SqliteBackend {
 
   private inWalMode(): boolean {
     try {
-      return String(this.db.pragma("journal_mode", { simple: true })).toLowerCase() === "wal";
+      return String(inNative(() => this.db.pragma("journal_mode", { simple: true }))).toLowerCase() === "wal";
     } catch (err) {
       throw sqliteError(err, `sqlite journal_mode failed (${this.path})`, this.path);
     }
@@ -517,7 +525,7 @@ class SqliteStore implements SqliteBackend {
   private endReadTransaction(): void {
     if (this.closed || !this.db.inTransaction) return; // closing ended it
     try {
-      this.db.exec("COMMIT");
+      inNative(() => this.db.exec("COMMIT"));
     } catch {
       // Nothing was written: a failed end leaves nothing to lose, and the next statement starts afresh.
     }
@@ -527,7 +535,7 @@ class SqliteStore implements SqliteBackend {
     if (this.closed) return;
     this.closed = true;
     try {
-      this.db.close();
+      inNative(() => this.db.close()); // the last connection's close checkpoints the WAL
     } catch (err) {
       throw sqliteError(err, `sqlite close failed (${this.path})`, this.path);
     } finally {
@@ -548,7 +556,8 @@ class SqliteStore implements SqliteBackend {
 
 /**
  * Opens (creating if needed) the SQLite store at `path`, or with `readOnly` an existing one for reading. Throws
- * StorageError("store-locked") naming the holder when another process writes the store, StorageError("backend-error")
+ * StorageError("store-locked") naming the holder when another process writes the store, StorageError("store-busy")
+ * when another connection held SQLite's lock past the short busy timeout (try again), StorageError("backend-error")
  * for other SQLite failures (with the OS cause in `details.osCode` when there is one).
  */
 export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): SqliteBackend {
@@ -566,39 +575,42 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
   const inMemory = path === "" || path === ":memory:";
   if (readOnly && inMemory) throw new TypeError("a read-only SQLite store needs a file path");
 
-  let db: Database.Database | undefined;
-  let held: StoreLock | undefined;
-  try {
-    if (!inMemory) assertSingleName(path);
-    if (readOnly) {
-      db = openForReading(path);
-      if (checkStoreSchema(db, path) === "new") throw notAStore(path);
-    } else {
-      // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
-      if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
-      // Another program's database, or a foreign table of our name, is refused before anything is left beside it.
-      if (!inMemory) probeExisting(path);
-      // The lock first: nothing of the store is touched before this process owns it.
-      if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(path), path);
-      db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-      // Again on the connection that writes (the file may have changed since the probe), before the first change.
-      const kind = checkStoreSchema(db, path);
-      // Only a new, empty database takes it (before WAL mode fixes the header); an existing store keeps its own.
-      db.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`);
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${synchronous}`);
-      if (kind === "new") db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
-    }
-    return new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held);
-  } catch (err) {
+  // The whole open is one native region (connections, schema checks, pragmas, the lock's own SQLite file).
+  return inNative(() => {
+    let db: Database.Database | undefined;
+    let held: StoreLock | undefined;
     try {
-      db?.close();
-    } catch {
-      // The open failure is the error to report.
+      if (!inMemory) assertSingleName(path);
+      if (readOnly) {
+        db = openForReading(path);
+        if (checkStoreSchema(db, path) === "new") throw notAStore(path);
+      } else {
+        // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
+        if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
+        // Another program's database, or a foreign table of our name, is refused before anything is left beside it.
+        if (!inMemory) probeExisting(path);
+        // The lock first: nothing of the store is touched before this process owns it.
+        if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(path), path);
+        db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+        // Again on the connection that writes (the file may have changed since the probe), before the first change.
+        const kind = checkStoreSchema(db, path);
+        // Only a new, empty database takes it (before WAL mode fixes the header); an existing store keeps its own.
+        db.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`);
+        db.pragma("journal_mode = WAL");
+        db.pragma(`synchronous = ${synchronous}`);
+        if (kind === "new") db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
+      }
+      return new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held);
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // The open failure is the error to report.
+      }
+      held?.release();
+      throw sqliteError(err, `cannot open sqlite store ${path}`, path);
     }
-    held?.release();
-    throw sqliteError(err, `cannot open sqlite store ${path}`, path);
-  }
+  });
 }
 
 /**

@@ -16,6 +16,7 @@ import { normalisePostgres, POSTGRES_STORE_FIELDS, postgresStoreKey, publicStore
 import { reported } from "../base/promises.js";
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WATCHDOG_MS, startWatchdog, validateBound } from "./watchdog.js";
 import { ThreadIdleWatch } from "./thread-idle.js";
+import { claimGates, insideNative, newNativeGate, releaseGates } from "./native-gate.js";
 import { validateEngineOptions } from "./options.js";
 import {
   type ActorOptions,
@@ -212,6 +213,10 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   pool.on("error", (err: Error) => report(new StorageError("worker-crashed", err.message), undefined));
 
   const connections = new Map<string, StoreConnection>();
+  /** Each connection's native gate (native-gate.ts): claimed before its actor's thread is terminated. */
+  const gates = new WeakMap<StoreConnection, SharedArrayBuffer>();
+  /** Threads being terminated, each once its native calls returned (endThread). */
+  const ending = new Map<number, Promise<void>>();
   let closed = false;
   let closing: Promise<void> | undefined;
   const idle = new ThreadIdleWatch();
@@ -219,9 +224,10 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     for (const conn of stalled) {
       if (!conn.alive) continue; // lost with a store of its thread earlier in this round
       const thread = conn.thread;
+      const native = insideNative(gates.get(conn)!);
       // Piscina replaces the terminated worker; the stores on it restart on another once it is gone.
-      const terminated = pool.threads.find((w) => w.threadId === thread)?.terminate() ?? Promise.resolve();
-      conn.lose(unresponsive(conn.key, `made no progress for ${watchdogMs} ms`), terminated);
+      const terminated = thread === undefined ? Promise.resolve() : endThread(thread);
+      conn.lose(unresponsive(conn.key, `made no progress for ${watchdogMs} ms`, native), terminated);
       if (thread === undefined) continue; // its task never started: no other store shares a thread with it
       loseThread(thread, terminated, `shared a worker with store ${conn.key}, which made no progress for ${watchdogMs} ms`);
     }
@@ -244,7 +250,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     const terminations: Promise<unknown>[] = [];
     for (const [thread, hung] of byThread) {
       if (!hung) continue;
-      const terminated = pool.threads.find((w) => w.threadId === thread)?.terminate() ?? Promise.resolve();
+      const terminated = endThread(thread);
       terminations.push(terminated);
       loseThread(thread, terminated, `made no progress for ${watchdogMs} ms while store ${waiting[0]!.key} waited to start on its worker`);
     }
@@ -255,8 +261,34 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   /** Every living store on `thread` (being terminated) is lost with it; each reopens at its next operation. */
   function loseThread(thread: number, terminated: Promise<unknown>, why: string): void {
     for (const conn of connections.values()) {
-      if (conn.alive && conn.thread === thread) conn.lose(unresponsive(conn.key, why), terminated);
+      if (conn.alive && conn.thread === thread) conn.lose(unresponsive(conn.key, why, insideNative(gates.get(conn)!)), terminated);
     }
+  }
+
+  /**
+   * Terminates `thread` once it is outside any native SQLite call (terminated inside one, better-sqlite3 aborts the
+   * whole process: native-gate.ts). Its stores' gates are claimed first, so no call starts meanwhile; they are freed
+   * once the thread is gone, for the stores' next actors (which wait for this: StoreConnection.lose). Once per thread.
+   */
+  function endThread(thread: number): Promise<void> {
+    const known = ending.get(thread);
+    if (known !== undefined) return known;
+    // A thread's native calls mark every gate of its actors, so one of them would do; a closing store's actor (its
+    // final commit, the close's checkpoint) is on the thread too. Not a lost one's: it may be starting elsewhere.
+    const held: SharedArrayBuffer[] = [];
+    for (const conn of connections.values()) if ((conn.alive || conn.closing) && conn.thread === thread) held.push(gates.get(conn)!);
+    const ended = claimGates(held)
+      .then(() => pool.threads.find((w) => w.threadId === thread)?.terminate())
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        releaseGates(held);
+        ending.delete(thread);
+      });
+    ending.set(thread, ended);
+    return ended;
   }
 
   function report(err: Error, store: StoreSpec | undefined, tier?: string): void {
@@ -274,9 +306,11 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     if (conn && !conn.closing) return conn; // a connection whose actor was lost starts a new one itself
     const spec = normalise(store);
     // The connection reports the store (stats, onError) without a password; the actor gets it to connect.
+    const nativeGate = newNativeGate();
     conn = new StoreConnection(pool, key, publicStoreSpec(spec), {
       store: spec,
       synchronous,
+      nativeGate,
       ...(opts.autoCompact ? { autoCompact: opts.autoCompact } : {}),
     }, {
       onError: (err, ctx) => report(err, ctx.store, ctx.tier),
@@ -292,6 +326,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
       },
     }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined);
     connections.set(key, conn);
+    gates.set(conn, nativeGate);
     return conn;
   }
 
@@ -358,7 +393,12 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     }
     clearTimeout(timer);
     stopWatchdog();
+    const open = [...new Set([...conns, ...connections.values()])];
     connections.clear();
+    // destroy() terminates every thread: none may be inside a native SQLite call then (native-gate.ts). A store given
+    // up above whose thread is inside a call that never returns keeps close() waiting for it.
+    await Promise.all(ending.values());
+    await claimGates(open.map((c) => gates.get(c)!));
     await pool.destroy();
     if (errors.length > 0) throw errors[0];
   }
@@ -366,11 +406,13 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   async function terminate(store: StoreSpec): Promise<void> {
     const conn = connection(store);
     await conn.opened(); // the thread is known once the actor answered ready(); a hung actor is not asked again
-    const worker = pool.threads.find((w) => w.threadId === conn.threadId);
-    await worker?.terminate();
+    if (conn.threadId !== undefined) await endThread(conn.threadId);
   }
 }
 
-function unresponsive(store: string, why: string): StorageError {
-  return new StorageError("worker-unresponsive", `the worker owning store ${store} ${why}: it was terminated; the store reopens at its next operation`, { store });
+function unresponsive(store: string, why: string, inNativeCall: boolean): StorageError {
+  const end = inNativeCall
+    ? "it is inside a SQLite call and is terminated when that call returns (a commit it makes meanwhile may be stored); the store reopens at its next operation, after that"
+    : "it was terminated; the store reopens at its next operation";
+  return new StorageError("worker-unresponsive", `the worker owning store ${store} ${why}: ${end}`, { store, ...(inNativeCall ? { inDoubt: true } : {}) });
 }

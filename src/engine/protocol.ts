@@ -63,6 +63,8 @@ export interface ActorOptions {
   readonly synchronous: "FULL" | "NORMAL" | "OFF" | "EXTRA";
   /** The counters shared with the main thread (actor-counters.ts); set by the connection. */
   readonly counters?: SharedArrayBuffer;
+  /** The gate the watchdog claims before terminating the actor's thread (native-gate.ts); set by the engine. */
+  readonly nativeGate?: SharedArrayBuffer;
 }
 
 /**

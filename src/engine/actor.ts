@@ -546,7 +546,10 @@ export class StoreActor implements ActorApi {
    * landing between the step's read and its write (a fold's baseline, on an asynchronous backend).
    */
   private holdingFlushes<T>(step: () => Promise<T> | T): Promise<T> {
-    const cores = [...this.tiers.values()].map(({ core }) => core);
+    // Tiers over one backend write through its one lane (src/tier/write-lane.ts): holding it once holds them all,
+    // and holding it again inside would wait for itself.
+    const lanes = new Set<unknown>();
+    const cores = [...this.tiers.values()].map(({ core }) => core).filter((core) => !lanes.has(core.lane) && lanes.add(core.lane));
     const hold = (i: number): Promise<T> => {
       const core = cores[i];
       return core === undefined ? Promise.resolve().then(step) : core.holdingFlushes(() => hold(i + 1));

@@ -49,6 +49,9 @@ interface Bucket<T> {
 
 type Batch<T> = Map<string, Bucket<T>>;
 
+/** A batch put back unwritten has no encodings yet. */
+const NO_ENCODINGS: ReadonlyMap<string, Segment[]> = new Map();
+
 /** One segment a flush writes: its bytes and how many entries they hold. */
 interface Segment {
   bytes: Uint8Array;
@@ -177,7 +180,13 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
       yield* this.writeOps(ops, cancelled);
       if (!cancelled()) this.committed(ops);
     } catch (err) {
-      if (!cancelled()) this.restore(batch, encodings);
+      if (!cancelled()) {
+        // Batches of this tier taken after this one, waiting on the write lane, fail with it: newest first, each goes
+        // back in front of what is newer, then this one in front of them (core.ts `laterTaken`).
+        const later = this.laterTaken();
+        for (let i = later.length - 1; i >= 0; i--) this.restore(later[i]!.batch, NO_ENCODINGS);
+        this.restore(batch, encodings);
+      }
       throw err;
     }
   }

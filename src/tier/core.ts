@@ -2,7 +2,8 @@
  * The cadence and flush machinery every tier shares, inline or inside a worker actor:
  * - compactEvery boundary-crossing rule and sync-through (debounceMs 0/undefined) trigger;
  * - a real debounce timer whose window starts at the first buffered write;
- * - flushes serialised on one chain (no two flushes of a tier ever overlap);
+ * - flushes serialised on one chain per backend (write-lane.ts: no two flushes of a tier ever overlap, and the tiers
+ *   of one backend write in call order, a flush's batch taken at its call);
  * - a rollback epoch: a flush that started before a rollback writes nothing more;
  * - failed flushes keep their data pending (subclasses restore it) and are reported, never thrown unhandled;
  * - refusals: a write that can never be stored is dropped, reported, and fails the next flush()
@@ -20,6 +21,7 @@ import { measure, type ValueCheck } from "./value-check.js";
 import { MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js";
 import { RoomQueue } from "./room.js";
 import { RefusalWatchers, isRefusalReport, markRefusalReport, type RefusalListener } from "./refusal-watchers.js";
+import { writeLaneOf, type WriteLane } from "./write-lane.js";
 
 const noop = (): void => {};
 
@@ -38,6 +40,21 @@ interface Refusal {
 interface FlushCall {
   readonly asOf: number;
   readonly call: number;
+}
+
+/**
+ * A batch a flush took, with what it settles: the weight and number of its writes, its oldest write's number and the
+ * rollback epoch it was taken in. `absorbed`: an earlier batch of the tier failed while this one waited on the
+ * lane, and put it back with its own (`laterTaken`); it then fails with `error`, unwritten.
+ */
+interface Taken<Batch> {
+  readonly batch: Batch;
+  readonly oldest: number;
+  readonly bytes: number;
+  readonly entries: number;
+  readonly epoch: number;
+  absorbed: boolean;
+  error: unknown;
 }
 
 /** Refusal records kept at most: more are merged (see `refuse`). */
@@ -85,7 +102,12 @@ export abstract class TierCore<Batch> {
   protected epoch = 0;
   private count = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private inFlight: Promise<void> | undefined;
+  /** The backend's write lane, shared by every tier over the same backend object (write-lane.ts). */
+  readonly lane: WriteLane;
+  /** Batches taken at their flush's call while the lane was busy, waiting for their turn, oldest first. */
+  private readonly queued: Array<Taken<Batch>> = [];
+  /** This tier's latest batch write through the lane, until it settles: a flush taking nothing answers with it. */
+  private lastWrite: Promise<void> | undefined;
   private closed = false;
   /** The close in progress: a flush() meanwhile joins it. */
   private closing: Promise<void> | undefined;
@@ -173,6 +195,7 @@ export abstract class TierCore<Batch> {
   /** Arguments are validated by the public constructors (inline factories, engine proxies) before they get here. */
   constructor(backend: StorageBackend, opts: TierCommonOptions, defaultName: string) {
     this.backend = backend;
+    this.lane = writeLaneOf(backend);
     this.name = opts.name ?? backend.name ?? defaultName;
     this.debounceMs = opts.debounceMs;
     this.compactEvery = opts.compactEvery;
@@ -440,16 +463,52 @@ export abstract class TierCore<Batch> {
     }
   }
 
-  /** Starts a flush now (chained after any in-flight one). Sync when nothing is in flight and the backend is sync. */
+  /**
+   * Starts a flush now, behind the work of the backend's tiers already started (write-lane.ts). Sync when nothing
+   * runs on the lane and the backend is sync.
+   */
   protected flushNow(): void | Promise<void> {
     this.clearTimer();
     this.deferredFlush = false;
-    return this.exclusive(() => this.runOnce());
+    // Batches taken earlier and writes owed (this tier's or another's of the store) land first.
+    this.flushGroup?.commit();
+    if (this.lane.busy) return this.flushQueued();
+    const r = this.lane.run(() => this.runOnce());
+    if (r) this.lastWrite = this.latest(r);
+    return r;
   }
 
   /**
-   * Runs `task` after every flush already started; a flush asked for meanwhile (a debounce or retry timer, a
-   * triggered flush) starts after it ends. A job in the store's actor commits this way (src/engine/jobs.ts).
+   * A flush called while work runs on the backend's lane (an asynchronous backend's write, a job's step): its batch
+   * is taken now, at its call, and written in its place, so every write of the backend's tiers called later lands
+   * after it, and the tier's writes called earlier before it (docs/design.md §3.30). Taken later, it would also take
+   * writes made after another tier's flush queued meanwhile, and land them before that flush. Taking nothing, it
+   * answers once the tier's batch queued or in flight is stored (its writes are there); when that one failed (its
+   * batch put back), it flushes again then, its batch taken at that moment, behind the work queued by then.
+   */
+  private flushQueued(): void | Promise<void> {
+    const taken = this.takeBatch();
+    if (taken === undefined) return this.lastWrite?.then(noop, () => this.flushNow());
+    this.queued.push(taken);
+    const r = this.lane.run(() => this.write(taken));
+    if (r) this.lastWrite = this.latest(r);
+    return r;
+  }
+
+  /** `p` as the tier's latest batch write until it settles. */
+  private latest(p: Promise<void>): Promise<void> {
+    const clear = (): void => {
+      if (this.lastWrite === p) this.lastWrite = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  /**
+   * Runs `task` after every flush already started by a tier over the backend; a flush asked for meanwhile (a
+   * debounce or retry timer, a triggered flush) of any of them writes after it ends (its batch taken at its call).
+   * A job in the store's actor commits this way (src/engine/jobs.ts). Not reentrant: a task that holds flushes
+   * again over the same backend waits for itself.
    */
   async holdingFlushes<T>(task: () => Promise<T>): Promise<T> {
     let result: T | undefined;
@@ -459,29 +518,15 @@ export abstract class TierCore<Batch> {
     return result as T;
   }
 
-  /** Runs `task` after every flush already started (sync when none is in flight), so backend ops keep call order. */
+  /**
+   * Runs `task` after the backend work of every tier over the backend already started (sync when none runs), so
+   * backend ops keep call order (write-lane.ts). A task must not wait for backend work of these tiers called after
+   * it (it would wait for itself).
+   */
   protected exclusive(task: () => void | Promise<void>): void | Promise<void> {
     // Batches taken earlier and writes owed (this tier's or another's of the store) land first.
     this.flushGroup?.commit();
-    if (this.inFlight) {
-      const chained = this.inFlight.then(noop, noop).then(task);
-      this.track(chained);
-      return chained;
-    }
-    const r = task();
-    if (isPromiseLike(r)) {
-      const p = Promise.resolve(r);
-      this.track(p);
-      return p;
-    }
-  }
-
-  private track(p: Promise<void>): void {
-    this.inFlight = p;
-    const clear = (): void => {
-      if (this.inFlight === p) this.inFlight = undefined;
-    };
-    p.then(clear, clear);
+    return this.lane.run(task);
   }
 
   /**
@@ -491,21 +536,62 @@ export abstract class TierCore<Batch> {
   private runOnce(group?: FlushGroup, answered?: (failed: boolean) => void): void | Promise<void> {
     // Joining: writes another tier owes the store were made before this batch is taken (alone: `exclusive` took them).
     group?.taking(this as TierCore<unknown>);
+    const taken = this.takeBatch();
+    if (taken !== undefined) return this.write(taken, group, answered);
+  }
+
+  /** Takes the pending batch with its account (undefined: nothing pending). */
+  private takeBatch(): Taken<Batch> | undefined {
     this.clearRetry();
     const batch = this.takePending();
     const oldest = this.oldestUntaken ?? this.offered;
     this.oldestUntaken = undefined;
-    this.oldestTaken = oldest;
     if (batch === undefined) {
       this.settleUntaken();
-      if (this.failing) this.recovered(); // nothing left to write (rolled back)
-      return;
+      // Nothing left to write (rolled back), unless a batch of this tier still waits on the lane or runs.
+      if (this.failing && this.lastWrite === undefined) this.recovered();
+      return undefined;
     }
-    const takenBytes = this.untakenBytes;
-    const takenEntries = this.untakenEntries;
+    const taken: Taken<Batch> = { batch, oldest, bytes: this.untakenBytes, entries: this.untakenEntries, epoch: this.epoch, absorbed: false, error: undefined };
     this.untakenBytes = 0;
     this.untakenEntries = 0;
-    const epoch = this.epoch;
+    return taken;
+  }
+
+  /**
+   * For a subclass putting a failed batch back (its epoch unchanged): the batches of this tier taken after it and
+   * waiting on the lane, oldest first, each with its oldest write's number. They fail with it unwritten (their
+   * flushes reject with its error): the caller puts them back first, newest first, each under what is newer, then
+   * the failed one under them, so a retry writes them in call order and an older value never lands over a newer one.
+   */
+  protected laterTaken(): Array<{ readonly batch: Batch; readonly oldest: number }> {
+    const later: Array<{ batch: Batch; oldest: number }> = [];
+    for (const t of this.queued) {
+      if (t.absorbed || t.epoch !== this.epoch) continue;
+      t.absorbed = true;
+      this.untakenBytes += t.bytes;
+      this.untakenEntries += t.entries;
+      this.oldestUntaken = Math.min(t.oldest, this.oldestUntaken ?? t.oldest);
+      later.push({ batch: t.batch, oldest: t.oldest });
+    }
+    return later;
+  }
+
+  /** Writes a taken batch (see `runOnce`); a batch an earlier failed one put back fails unwritten with its error. */
+  private write(taken: Taken<Batch>, group?: FlushGroup, answered?: (failed: boolean) => void): void | Promise<void> {
+    if (this.queued[0] === taken) this.queued.shift();
+    if (taken.absorbed) {
+      this.stats.failedFlushes++;
+      throw asStorageError(taken.error, `flush of storage tier "${this.name}" failed`, { tier: this.name });
+    }
+    const { batch, oldest, bytes: takenBytes, entries: takenEntries, epoch } = taken;
+    if (epoch !== this.epoch) {
+      // Rolled back while it waited on the lane: it writes nothing (nor encodes, so refuses nothing), as a flush
+      // started before a rollback (docs/api.md rollback).
+      this.settle(takenBytes, takenEntries);
+      return;
+    }
+    this.oldestTaken = oldest;
     const started = performance.now();
     this.stats.flushAttempts++;
     const done = (): void => {
@@ -521,6 +607,7 @@ export abstract class TierCore<Batch> {
     const fail = (err: unknown): never => {
       const e = asStorageError(err, `flush of storage tier "${this.name}" failed`, { tier: this.name });
       this.stats.failedFlushes++;
+      for (const t of this.queued) if (t.absorbed && t.error === undefined) t.error = e; // they fail with it
       this.stats.lastError = describeError(e);
       // The batch is pending again (subclasses restore it) unless a rollback discarded it meanwhile.
       if (this.epoch === epoch) {
@@ -537,7 +624,7 @@ export abstract class TierCore<Batch> {
     };
     let r: void | Promise<void>;
     try {
-      const step = this.writeBatch(batch, this.epoch);
+      const step = this.writeBatch(batch, epoch);
       if (group !== undefined) return this.runJoining(step, group, done, fail, answered);
       r = runMaybeAsync(step);
     } catch (err) {
@@ -850,10 +937,13 @@ export abstract class TierCore<Batch> {
     );
   }
 
-  /** The flush group a batch taken now may join, if any (a tier closing or with a flush in flight flushes alone). */
+  /**
+   * The flush group a batch taken now may join, if any (a tier closing, or while work runs on the backend's lane,
+   * flushes alone: a batch joined now would commit ahead of that work).
+   */
   private joiningGroup(): FlushGroup | undefined {
     const group = this.flushGroup;
-    if (group === undefined || !group.joins || this.closing || this.closed || this.inFlight || !this.joinable()) return undefined;
+    if (group === undefined || !group.joins || this.closing || this.closed || this.lane.busy || !this.joinable()) return undefined;
     return group;
   }
 

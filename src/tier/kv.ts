@@ -2,7 +2,7 @@
 import type { Codec } from "../codec/types.js";
 import { StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
-import { KeyedTierCore, handled } from "./core.js";
+import { TierCore, handled } from "./core.js";
 import { handledIterator } from "../base/promises.js";
 import { encodeAll } from "./write-ops.js";
 import { Encoded } from "../codec/bytes.js";
@@ -15,7 +15,20 @@ import { measure } from "./value-check.js";
 import { recordWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 
-export class KvCore<T> extends KeyedTierCore<T> {
+/**
+ * A flush's batch: the values taken and the numbers of the writes that put them (see `pendingPutAt`), kept with the
+ * batch: on an asynchronous backend a batch may wait on the write lane while later ones are taken (core.ts
+ * `flushQueued`), and batches joining a store actor's flush group wait for its commit together.
+ */
+interface KvBatch<T> {
+  readonly values: Map<string, T>;
+  readonly putAt: ReadonlyMap<string, number>;
+  readonly firstPutAt: ReadonlyMap<string, number>;
+}
+
+export class KvCore<T> extends TierCore<KvBatch<T>> {
+  protected pending = new Map<string, T>();
+
   constructor(
     backend: StorageBackend,
     readonly codec: Codec<T>,
@@ -41,12 +54,6 @@ export class KvCore<T> extends KeyedTierCore<T> {
    * of them: a flush called after that one answers for the key's state, so the value's refusal fails it.
    */
   private pendingFirstPutAt = new Map<string, number>();
-  /**
-   * Both, for the batch taken last: its refusals are dated by them (see `refuse`). Its write keeps them with the
-   * batch: batches of flushes joining a group wait for its commit together (core.ts `flushJoining`).
-   */
-  private takenPutAt = new Map<string, number>();
-  private takenFirstPutAt = new Map<string, number>();
   /**
    * Deletes called and not yet run (queued behind flushes), per key in call order. A flush queued before a delete
    * may take a value saved after the delete's call: once it committed that value, the delete must leave the key.
@@ -126,25 +133,29 @@ export class KvCore<T> extends KeyedTierCore<T> {
     this.pendingFirstPutAt.delete(key);
   }
 
-  protected override takePending(): Map<string, T> | undefined {
+  /** Takes every pending value with its writes' numbers (their refusals are dated by them, see `refuse`). */
+  protected takePending(): KvBatch<T> | undefined {
+    if (this.pending.size === 0) return undefined;
     this.pendingWeights.clear(); // the taken values' weights settle with their flush
-    this.takenPutAt = this.pendingPutAt;
-    this.takenFirstPutAt = this.pendingFirstPutAt;
+    const batch: KvBatch<T> = { values: this.pending, putAt: this.pendingPutAt, firstPutAt: this.pendingFirstPutAt };
+    this.pending = new Map();
     this.pendingPutAt = new Map();
     this.pendingFirstPutAt = new Map();
-    return super.takePending();
+    this.stats.pendingEntries = 0;
+    return batch;
   }
 
-  protected override clearPending(): void {
+  protected clearPending(): void {
     this.pendingWeights.clear();
     this.pendingPutAt.clear();
     this.pendingFirstPutAt.clear();
-    super.clearPending();
+    this.pending.clear();
+    this.stats.pendingEntries = 0;
   }
 
-  protected *writeBatch(batch: Map<string, T>, epoch: number): Step {
-    const taken: TakenNumbers = { putAt: this.takenPutAt, firstPutAt: this.takenFirstPutAt, oldest: this.oldestInBatch };
-    const { ops, rejected } = encodeAll(batch, this.codec);
+  protected *writeBatch(batch: KvBatch<T>, epoch: number): Step {
+    const taken: TakenNumbers = { putAt: batch.putAt, firstPutAt: batch.firstPutAt, oldest: this.oldestInBatch };
+    const { ops, rejected } = encodeAll(batch.values, this.codec);
     for (const [key, err] of rejected) {
       this.refuse(err, taken.firstPutAt.get(key) ?? taken.putAt.get(key) ?? taken.oldest, key);
     }
@@ -157,7 +168,16 @@ export class KvCore<T> extends KeyedTierCore<T> {
         }
       }
     } catch (err) {
-      if (this.epoch === epoch) this.restore(batch, rejected, ops, taken);
+      if (this.epoch === epoch) {
+        // Batches of this tier taken after this one, waiting on the write lane, fail with it: newest first, each goes
+        // back under what is newer, then this one under them (core.ts `laterTaken`).
+        const later = this.laterTaken();
+        for (let i = later.length - 1; i >= 0; i--) {
+          const { batch: b, oldest } = later[i]!;
+          this.restore(b.values, NONE_REJECTED, [], { putAt: b.putAt, firstPutAt: b.firstPutAt, oldest });
+        }
+        this.restore(batch.values, rejected, ops, taken);
+      }
       throw err;
     }
   }
@@ -167,7 +187,7 @@ export class KvCore<T> extends KeyedTierCore<T> {
    * Each value goes back as its encoding: a saved value does not change (docs/api.md), so a retry writes these
    * bytes instead of encoding the batch again. Copied, as a flush encodes into pooled bytes.
    */
-  private restore(batch: Map<string, T>, rejected: Map<string, Error>, ops: readonly BatchOp[], taken: TakenNumbers): void {
+  private restore(batch: Map<string, T>, rejected: ReadonlyMap<string, Error>, ops: readonly BatchOp[], taken: TakenNumbers): void {
     const encoded = new Map<string, Uint8Array>();
     for (const op of ops) if (op.op === "put") encoded.set(op.key, op.value);
     const merged = new Map<string, T>();
@@ -446,7 +466,9 @@ interface QueuedDelete {
   readonly spared: Set<string>;
 }
 
-/** The numbers of one taken batch's writes (see `takenPutAt`) and of its oldest, kept until its write ended. */
+const NONE_REJECTED: ReadonlyMap<string, Error> = new Map();
+
+/** The numbers of one taken batch's writes (see `KvBatch`) and of its oldest, kept until its write ended. */
 interface TakenNumbers {
   readonly putAt: ReadonlyMap<string, number>;
   readonly firstPutAt: ReadonlyMap<string, number>;

@@ -101,6 +101,14 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
    */
   private keep(batch: PendingSnapshot<T>, epoch: number): void {
     if (this.epoch !== epoch) return;
+    // Records of this tier taken after this one, waiting on the write lane, fail with it: newest first, each kept
+    // unless a newer one is (core.ts `laterTaken`).
+    const later = this.laterTaken();
+    for (let i = later.length - 1; i >= 0; i--) this.keepOne(later[i]!.batch);
+    this.keepOne(batch);
+  }
+
+  private keepOne(batch: PendingSnapshot<T>): void {
     if (this.pending === undefined) {
       this.pending = batch;
       this.stats.pendingEntries = 1;

@@ -55,20 +55,24 @@ describe("a refusal after a flush was called fails the next flush, not that one 
     expect(errors).toHaveLength(1);
   });
 
-  it("kv: a value saved before the call and refused still fails it, also when a refused value superseded it", async () => {
+  it("kv: a value saved before the call and refused still fails it; one saved after it fails the next", async () => {
     const kv = kvStorage<string>(await open(), { name: "kv", codec: refusingBad(), debounceMs: 60_000 });
     kv.save("x", "x");
     const first = kv.flush();
     kv.save("b", "bad");
     const second = kv.flush();
     kv.save("k", "good");
-    const third = kv.flush();
-    kv.save("k", "bad"); // supersedes the value the third flush answers for: k keeps no value of that state
+    const third = kv.flush(); // takes "good" at its call, behind the flushes in flight (docs/design.md §3.30)
+    kv.save("k", "bad"); // after the third flush's call: not its value, as over SQLite
     expect(await outcome(first)).toBe("resolved");
     expect(await outcome(second)).toBe("rejected encode-failed");
+    // "b" was saved before the third flush's call and reported after it: the third answers for it too, its own
+    // value stored all the same.
     expect(await outcome(third)).toBe("rejected encode-failed");
+    expect(await kv.load("k")).toBe("good");
+    expect(await outcome(kv.flush())).toBe("rejected encode-failed");
     expect(await outcome(kv.flush())).toBe("resolved");
-    expect(await kv.load("k")).toBeUndefined();
+    expect(await kv.load("k")).toBe("good");
   });
 
   it("kv: a flood of refusals (kept merged, in bounded memory) fails the next flush once, not the one in flight", async () => {
@@ -114,7 +118,7 @@ describe("a refusal after a flush was called fails the next flush, not that one 
     expect(await outcome(log.flush())).toBe("resolved");
   });
 
-  it("snapshot: a record saved after the call and refused fails the next flush; one superseding the call's fails it", async () => {
+  it("snapshot: a record saved after the call and refused fails the next flush, also after a later record's", async () => {
     const snap = snapshotStorage<string>(await open(), { name: "snap", codec: refusingBad(), debounceMs: 60_000 });
     snap.save("a");
     const first = snap.flush();
@@ -126,10 +130,12 @@ describe("a refusal after a flush was called fails the next flush, not that one 
     snap.save("b");
     const third = snap.flush();
     snap.save("c");
-    const fourth = snap.flush();
-    snap.save("bad"); // supersedes "c", which the fourth flush answers for
+    const fourth = snap.flush(); // takes "c" at its call, behind the third (docs/design.md §3.30)
+    snap.save("bad"); // after the fourth flush's call: not its record, as over SQLite
     expect(await outcome(third)).toBe("resolved");
-    expect(await outcome(fourth)).toBe("rejected encode-failed");
-    expect(await snap.load()).toBe("b");
+    expect(await outcome(fourth)).toBe("resolved");
+    expect(await snap.load()).toBe("c");
+    expect(await outcome(snap.flush())).toBe("rejected encode-failed");
+    expect(await snap.load()).toBe("c");
   });
 });

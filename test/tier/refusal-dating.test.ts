@@ -37,7 +37,7 @@ describe("a refused value superseding one a failed flush put back", () => {
     expect(errors.filter((e) => e instanceof CodecError)).toHaveLength(1);
   });
 
-  it("kv: also when the refused value is saved after v1 was put back (the flush waits behind a delete)", async () => {
+  it("kv: a flush waiting behind a delete takes v1 at its call; the refused value saved after fails the next", async () => {
     const backend = heldBackend();
     const kv = kvStorage<string>(backend, { name: "kv", codec: refusingBad(), debounceMs: 60_000, onError: () => undefined });
     let release = backend.holdWrites();
@@ -48,12 +48,14 @@ describe("a refused value superseding one a failed flush put back", () => {
     expect(await outcome(first)).toBe("rejected backend-error"); // v1 pending again
     release = backend.holdWrites();
     const deleting = kv.delete("other"); // in flight: the next flush waits behind it
-    const second = kv.flush(); // answers for v1
-    kv.save("k", "bad");
+    const second = kv.flush(); // takes v1 at its call, written behind the delete (docs/design.md §3.30)
+    kv.save("k", "bad"); // after the call: not the second flush's, as over a synchronous backend
     release();
     await deleting;
-    expect(await outcome(second)).toBe("rejected encode-failed");
-    expect(await backend.inner.read("k")).toBeUndefined();
+    expect(await outcome(second)).toBe("resolved");
+    expect(new TextDecoder().decode(await backend.inner.read("k"))).toContain("v1");
+    expect(await outcome(kv.flush())).toBe("rejected encode-failed");
+    expect(new TextDecoder().decode(await backend.inner.read("k"))).toContain("v1");
   });
 
   it("snapshot: the flush called after the failed record rejects when a refused record replaced it", async () => {
@@ -78,11 +80,13 @@ describe("a refused value superseding one a failed flush put back", () => {
     kv.save("x", "x");
     const first = kv.flush();
     kv.save("k", "v1");
-    const second = kv.flush(); // answers for v1, which the refused value supersedes
-    kv.save("k", "bad");
+    const second = kv.flush(); // takes v1 at its call, behind the first (docs/design.md §3.30)
+    kv.save("k", "bad"); // after the call: not the second flush's
     release();
     expect(await outcome(first)).toBe("resolved");
-    expect(await outcome(second)).toBe("rejected encode-failed");
+    expect(await outcome(second)).toBe("resolved");
+    expect(new TextDecoder().decode(await backend.inner.read("k"))).toContain("v1");
+    expect(await outcome(kv.flush())).toBe("rejected encode-failed");
   });
 });
 

@@ -40,7 +40,7 @@ import {
   type TableNames,
   type WriteShape,
 } from "./postgres-schema.js";
-import { parsePostgresUrl } from "./postgres-url.js";
+import { parsePostgresUrl, postgresStoreId } from "./postgres-url.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected } from "./conditional.js";
 import type { BackendSupports, BatchOp, ExpectedValue, StorageBackend } from "./types.js";
@@ -80,6 +80,11 @@ export interface PostgresLeaseInfo {
 export interface PostgresBackend extends StorageBackend {
   readonly store: string;
   readonly readOnly: boolean;
+  /**
+   * The store's identity, `postgres:user@host:port/database/schema.table/store` (no password): an engine store spec
+   * of the same store has the same, so graph attach sees inline and engine tiers of it as one store.
+   */
+  readonly storeId: string;
   /** This writer's lease; undefined for a read-only handle. */
   readonly lease: PostgresLeaseInfo | undefined;
   read(key: string): Promise<Uint8Array | undefined>;
@@ -237,6 +242,7 @@ export async function prepareSession(client: pg.ClientBase, writable: boolean): 
 class PostgresStore implements PostgresBackend {
   readonly supports = SUPPORTS;
   readonly name: string;
+  readonly storeId: string;
   private closed = false;
   private closing: Promise<void> | undefined;
   /** False for a read-only handle on a database without our tables: reads find nothing. */
@@ -270,8 +276,10 @@ class PostgresStore implements PostgresBackend {
     private readonly maxValueBytes: number,
     private readonly maxStatementBytes: number,
     tablesExist: boolean,
+    storeId: string,
   ) {
     this.tablesExist = tablesExist;
+    this.storeId = storeId;
     const table = names.schema === "public" && names.table === "graphrefly_storage" ? "" : `&table=${names.schema}.${names.table}`;
     this.name = `${target.display}?store=${encodeURIComponent(store)}${table}`;
   }
@@ -865,7 +873,8 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
     const held = lease;
     const giveUpUnasked = held ? () => held.lapsed : (unaskedForMs: number) => unaskedForMs >= ttlMs;
     const watch = new AnswerWatch(data, sideConn, giveUpUnasked, ttlMs, renewEveryMs);
-    return new PostgresStore(opts.store, readOnly, target, names, sql, data, sideConn, lease, watch, maxValueBytes, maxStatementBytes, tablesExist);
+    const storeId = postgresStoreId(input, names.schema, names.table, opts.store);
+    return new PostgresStore(opts.store, readOnly, target, names, sql, data, sideConn, lease, watch, maxValueBytes, maxStatementBytes, tablesExist, storeId);
   } catch (err) {
     await data.close().catch(() => undefined);
     await sideConn?.close().catch(() => undefined);

@@ -1,8 +1,10 @@
 /**
- * `compact <store> --graph NAME [--keep N] [--keep-above SEQ]`: the engine's compaction (`compactGraph`, the same
- * code the store actor runs in the background) run inline on a store no process is using: fold the WAL into a new
- * baseline, commit it, delete the frames it covers (keeping the newest N, and every frame above SEQ: other stores'
- * baselines sharing this WAL, which this process cannot see). The bar counts the frames read.
+ * `compact <store> --graph NAME [--keep N] [--keep-above SEQ] [--forget-store ID]...`: the engine's compaction
+ * (`compactGraph`, the same code the store actor runs in the background) run inline on a store no process is using:
+ * fold the WAL into a new baseline, commit it, delete the frames it covers (keeping the newest N, every frame above
+ * SEQ, and every frame above the baselines of the other stores the WAL's store records as restoring from it: pairs
+ * sharing a WAL tier; `--forget-store` drops one removed for good from that record first). The bar counts the frames
+ * read.
  */
 import { Command } from "commander";
 import type { SqliteBackend } from "../backend/sqlite.js";
@@ -79,6 +81,9 @@ function summary(r: CompactionResult, space: SqliteSpace | undefined): string {
           : `  SQLite file ${formatBytes(space.fileBytes)}`,
     );
   }
+  for (const pin of r.sharedWalPins ?? []) {
+    lines.push(`  kept frames above seq ${pin.seq} for store ${pin.store} (it restores from this WAL; --forget-store if it is gone for good)`);
+  }
   if (r.skippedTornFrames > 0) lines.push(`  skipped torn tail frame seq ${r.tornFrameSeqs.join(", ")} (left in place, as restore skips it)`);
   return lines.join("\n");
 }
@@ -95,12 +100,19 @@ export function compactCommand(): Command {
         "keep every frame above this seq: the lowest baseline seq of other stores restoring from this WAL (shared WAL)",
         nonNegativeInt,
       )
+      .option(
+        "--forget-store <id>",
+        "drop a store removed for good from the record of stores restoring from this WAL (repeatable; ids as compact lists them)",
+        (id: string, ids: string[]) => [...ids, id],
+        [] as string[],
+      )
       .option("--vacuum", "SQLite: rewrite the file afterwards (VACUUM) so the space of deleted frames returns to the disk")
       .option("--json", "machine-readable output (the compaction result)"),
   ).action(
     async (
       store: string,
-      opts: StoreCommandOptions & ProgressOptions & { graph: string; keep: number; keepAbove?: number; vacuum?: boolean; json?: boolean },
+      opts: StoreCommandOptions &
+        ProgressOptions & { graph: string; keep: number; keepAbove?: number; forgetStore: string[]; vacuum?: boolean; json?: boolean },
     ) => {
       const { result, space } = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
         await selectGraphs(s.backend, opts.graph, s.path);
@@ -110,7 +122,12 @@ export function compactCommand(): Command {
         try {
           result = await compactGraph(
             { backend: counting(s.backend, opts.graph, progress) },
-            { graphName: opts.graph, keepFrames: opts.keep, ...(opts.keepAbove !== undefined ? { keepAboveSeq: opts.keepAbove } : {}) },
+            {
+              graphName: opts.graph,
+              keepFrames: opts.keep,
+              ...(opts.keepAbove !== undefined ? { keepAboveSeq: opts.keepAbove } : {}),
+              ...(opts.forgetStore.length > 0 ? { forgetStores: opts.forgetStore } : {}),
+            },
           );
         } finally {
           progress.stop();

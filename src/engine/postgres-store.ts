@@ -7,39 +7,22 @@ import { isRecord } from "../base/records.js";
 import { postgresBackend } from "../backend/postgres.js";
 import { redactUrl } from "../backend/postgres-errors.js";
 import { tableNames } from "../backend/postgres-schema.js";
-import { parsePostgresUrl } from "../backend/postgres-url.js";
+import { parsePostgresUrl, postgresStoreId } from "../backend/postgres-url.js";
 import { POSTGRES_LEASE_OPTIONS } from "../backend/postgres-lease.js";
 import type { StorageBackend } from "../backend/types.js";
 import type { PostgresStoreSpec, StoreSpec } from "./protocol.js";
 
-function parseUrl(url: unknown): URL {
-  if (typeof url !== "string" || url.length === 0) throw new TypeError("store.url must be a non-empty string");
-  return parsePostgresUrl(url, "store.url");
-}
-
-const decode = (s: string): string => {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-};
-
 /**
  * `postgres:user@host:port/database/schema.table/store` (+ `?ro` for a read-only handle): built from the parts that
- * select the store, never the password, with node-postgres's defaults filled in so that equal stores get equal keys.
+ * select the store, never the password, with node-postgres's defaults filled in so that equal stores get equal keys
+ * (the inline backend's `storeId` is the same, read-only or not: src/backend/postgres-url.ts).
  */
 export function postgresStoreKey(spec: PostgresStoreSpec): string {
-  const url = parseUrl(spec.url);
+  if (typeof spec.url !== "string" || spec.url.length === 0) throw new TypeError("store.url must be a non-empty string");
+  parsePostgresUrl(spec.url, "store.url");
   if (typeof spec.store !== "string" || spec.store.length === 0) throw new TypeError("store.store must be a non-empty string");
-  const q = url.searchParams;
-  const user = decode(url.username) || q.get("user") || "";
-  const host = url.hostname || q.get("host") || "localhost";
-  const port = url.port || q.get("port") || "5432";
-  const database = decode(url.pathname.slice(1)) || q.get("database") || user;
   const names = tableNames(spec.schema, spec.table);
-  const at = [user, host, port, database, names.schema, names.table, spec.store].map(encodeURIComponent);
-  return `postgres:${at[0]}@${at[1]}:${at[2]}/${at[3]}/${at[4]}.${at[5]}/${at[6]}${spec.readOnly === true ? "?ro" : ""}`;
+  return `${postgresStoreId({ url: spec.url }, names.schema, names.table, spec.store)}${spec.readOnly === true ? "?ro" : ""}`;
 }
 
 export const POSTGRES_STORE_FIELDS = ["url", "store", "schema", "table", "readOnly", "lease", "statementTimeoutMs", "connectTimeoutMs"] as const;

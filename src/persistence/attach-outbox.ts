@@ -27,6 +27,7 @@ import {
   type StoredValue,
 } from "./stored-graph.js";
 import type { GraphCheckpointRecord, GraphSnapshotDiff, GraphWALFrame } from "./storage-types.js";
+import { sharedWalRecordKey } from "./shared-wal-record.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 
 /** Own-seq baselines remembered above the durable seq (a bound for handles that never flush; see `holes`). */
@@ -175,6 +176,13 @@ export class AttachOutbox {
   #gatedAt = 0;
   /** Seq of the last baseline the group heard of as possibly stored (WalGroup.baselineMoved). */
   #toldStored = 0;
+  /**
+   * Set by attach on the one pair per WAL tier that writes no shared-WAL record (shared-wal-record.ts): a record an
+   * earlier session left in the WAL's store is deleted once this pair's attach baseline is durable (the stores it
+   * names no longer restore from this WAL once this session writes). `#recordSeen`: the seq bootstrap listed one.
+   */
+  endsSharedRecord = false;
+  #recordSeen = false;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -403,9 +411,13 @@ export class AttachOutbox {
     let seq = 0;
     if (this.wal !== undefined) {
       const stale: string[] = [];
+      const record = sharedWalRecordKey(this.graphName);
       for (const key of await this.wal.list(`${this.#prefix}/`)) {
         const s = parseWalFrameKey(this.#prefix, key);
-        if (s === undefined) continue;
+        if (s === undefined) {
+          if (key === record) for (const m of members) m.#recordSeen = true;
+          continue;
+        }
         stale.push(key);
         if (s > seq) seq = s;
       }
@@ -420,6 +432,20 @@ export class AttachOutbox {
     }
     for (const m of members) if (m.#seq > seq) seq = m.#seq;
     return seq;
+  }
+
+  /**
+   * Deletes the shared-WAL record an earlier session left (see `endsSharedRecord`), once. A failed delete leaves it:
+   * it only keeps frames (compactGraph reports it), so nothing is reported here.
+   */
+  #endSharedRecord(): void {
+    if (!this.#recordSeen || !this.endsSharedRecord || this.wal === undefined) return;
+    this.#recordSeen = false;
+    try {
+      this.wal.delete(sharedWalRecordKey(this.graphName)).catch(noop);
+    } catch {
+      // a closed tier: the pair's own writes report it
+    }
   }
 
   /** Tells the WAL group that this pair's baseline at `seq` may be stored now (once per baseline). */
@@ -530,6 +556,7 @@ export class AttachOutbox {
       this.#gateDelay = 0;
       this.#reclaim(seq);
       this.#tellStored(seq);
+      this.#endSharedRecord();
       this.#drain();
       // Frames the pairs sharing the WAL tier held back for this baseline leave now (see #heldBy).
       if (this.#group !== undefined) for (const m of this.#group.members) if (m !== this) m.#drain();

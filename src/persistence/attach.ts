@@ -135,6 +135,8 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     // A WAL tier several pairs share holds frames another pair's baseline may not cover yet: nothing is reclaimed.
     const reclaim: Reclaim = group !== undefined ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
     const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first, reclaim, group);
+    // A WAL of one pair: a shared-WAL record an earlier session left there ends with this session (shared-wal.ts).
+    outbox.endsSharedRecord = p.wal !== undefined && group === undefined;
     const pair = new PairState(outbox, cadence);
     baselineTaken(pair, initialSize);
     return pair;
@@ -255,9 +257,12 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   };
 
   const unsubscribe = released(graph.name, tiers, () => graph.observe(onWave));
-  // Compactions see the groups (what the other pairs' baselines still need: shared-wal.ts); a WAL of one pair now
-  // lifts a pin an earlier group left in its store's actor (unless its fold rule replaced it already).
-  const unregister = [...groups].map(([wal, group]) => registerWalGroup(graph.name, wal, group));
+  // Compactions see the groups (what the other pairs' baselines still need: shared-wal.ts, which also records them in
+  // the WAL's store for compactions elsewhere); a WAL of one pair now lifts a pin an earlier group left in its store's
+  // actor (unless its fold rule replaced it already).
+  const unregister = [...groups].map(([wal, group]) =>
+    registerWalGroup(graph.name, wal, group, (e) => report(e, (group.members[0] as AttachOutbox).snapshot)),
+  );
   for (const { p, cadence } of checked) {
     if (p.wal !== undefined && !groups.has(p.wal) && cadence.kind !== "background") unpinSharedWal(graph.name, p.wal);
   }
@@ -320,9 +325,10 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         disposing = quiet(
           flush()
             .then(noop)
-            .finally(() => {
+            .finally(async () => {
               for (const { outbox } of states) outbox.dispose();
-              for (const end of unregister) end();
+              // The shared-WAL records are flushed (shared-wal.ts) before the stores are free for another attach.
+              await Promise.all(unregister.map((end) => end()));
               releaseTiers(graph.name, tiers);
             }),
         );

@@ -31,6 +31,8 @@ import { assertGraphName } from "../wal/keys.js";
 import { postgresStoreKey } from "../engine/postgres-store.js";
 import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
 import { sharedWalFloor } from "./shared-wal.js";
+import { lowestNeeded, parseSharedWalRecord, sharedWalRecordFrame, sharedWalRecordKey, type SharedWalStores } from "./shared-wal-record.js";
+import { walFrameCodec } from "../wal/codec.js";
 
 export interface CompactionContext {
   readonly backend: StorageBackend;
@@ -60,11 +62,20 @@ export interface CompactGraphOptions {
   /**
    * Frames above this seq are kept whatever the new baseline covers: the lowest baseline seq of the other snapshot
    * stores that restore from this WAL (pairs sharing a WAL tier, docs/design.md §3.10); default: none kept for that.
-   * The pairs of a live attach handle in this process are found without it; a WAL shared with stores this process
-   * does not know (another process's, a disposed handle's) needs it: a frame above such a store's baseline, once
-   * deleted, fails its restore with wal-gap. An integer >= 0 or Infinity.
+   * Found without it: the stores the WAL's store records (attach records every store with a lasting name: a SQLite
+   * file, a file store, a PostgreSQL store) and the pairs of a live attach handle in this process. Needed only for
+   * another store (a memory store of a disposed handle, a WAL written before the record existed): a frame above such
+   * a store's baseline, once deleted, fails its restore with wal-gap. An integer >= 0 or Infinity.
    */
   keepAboveSeq?: number;
+  /**
+   * Snapshot stores to drop from the WAL store's record of stores that restore from this WAL (pairs sharing a WAL
+   * tier record them there at attach, docs/design.md §3.10; ids as `CompactionResult.sharedWalPins` shows them),
+   * before the compaction reads it: for a store removed for good, whose pin would otherwise keep the frames above its
+   * last baseline. The record is rewritten first, whatever the compaction then does. A live attach in this process
+   * that writes that store names it again at its next baseline.
+   */
+  forgetStores?: readonly string[];
   /**
    * Overrides the torn-write policy (default: a bad tail frame is skipped and left in place, a bad frame
    * mid-stream aborts with nothing changed). Inline use only: functions do not cross to the actor.
@@ -92,6 +103,11 @@ export interface CompactionResult {
    */
   skippedTornFrames: number;
   tornFrameSeqs: number[];
+  /**
+   * The WAL store's record of other snapshot stores restoring from this WAL (after `forgetStores`), each with the
+   * baseline seq it still needs: no frame above the lowest was deleted. Absent when the store records none.
+   */
+  sharedWalPins?: Array<{ store: string; seq: number }>;
   /** Stored size of the baseline after compaction (what the background fold rule compares the WAL with). */
   baselineBytes: number;
   /** Bytes of the baseline plus every WAL frame of the graph, before and after. */
@@ -107,19 +123,20 @@ export interface CompactionResult {
 /**
  * Compacts `opts.graphName` on `ctx.backend`, reading it with the stored-graph reader (restore's rules, so the
  * fold is exactly what restore would rebuild). Throws RestoreError `baseline-missing` (no value baseline of this
- * graph to fold into; but with none stored under its name, frames of it stored and a floor known, `keepAboveSeq` or
- * a live shared WAL's, the frames at or below that floor are deleted, folding nothing), `codec-mismatch` (a baseline
+ * graph to fold into; but with none stored under its name, frames of it stored and a floor known, `keepAboveSeq`, the
+ * store's shared-WAL record or a live shared WAL's, the frames at or below that floor are deleted, folding nothing),
+ * `codec-mismatch` (a baseline
  * format this build does not read: never rewritten as ours),
  * `wal-gap` (a frame missing above the baseline), `torn-write-mid-stream` (a corrupt frame mid-stream), all
  * before writing anything; StorageError `backend-no-list-support` for a backend that cannot list,
  * `backend-error` when a read or the commit fails (an atomic commit then changed nothing; otherwise at worst
  * the new baseline is stored and some covered frames are not yet deleted, which restore ignores), `invalid-name`
  * (a graph name shaped like another record's key, docs/design.md §3.27), `corrupt-store` (a key of the graph's WAL
- * holds another record: nothing is deleted), `store-busy` (the baseline changed while it folded: inline, another
+ * holds another record, or its shared-WAL record key another value: nothing is deleted), `store-busy` (the baseline changed while it folded: inline, another
  * writer got in; nothing is changed); TypeError / RangeError for bad options.
  */
 export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
-  const { graphName, keepFrames, keepAboveSeq, onTornWrite } = checkOptions(opts);
+  const { graphName, keepFrames, keepAboveSeq, forgetStores, onTornWrite } = checkOptions(opts);
   const { backend } = ctx;
   if (typeof backend?.list !== "function") {
     throw new StorageError("backend-no-list-support", `backend "${String(backend?.name)}" cannot list keys; compaction needs it`, {
@@ -135,8 +152,12 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   // the fold, so it is the floor at its start or lower: baselines only move up).
   const storeId = backendStoreId(backend);
   const shared = await sharedWalFloor(graphName, (s) => s.id === storeId);
-  const keepAbove = Math.min(keepAboveSeq, shared ?? Number.POSITIVE_INFINITY);
   await ctx.flushAll?.();
+  // Other stores that restore from this WAL, as the WAL's store records them (attach of pairs sharing it, in any
+  // process): read once the store's writes are flushed, so a record moved on since is at most higher at the commit.
+  const recorded = await readSharedWalRecord(ctx, graphName, forgetStores);
+  const keepAbove = Math.min(keepAboveSeq, shared ?? Number.POSITIVE_INFINITY, lowestNeeded(recorded));
+  const pins = recorded === undefined || recorded.size === 0 ? {} : { sharedWalPins: [...recorded].map(([store, seq]) => ({ store, seq })) };
   // In a store's actor the fold reads its frames and folds them (seconds for a large graph) beside the store's
   // flushes, which would otherwise wait for the whole fold: the mailbox is released once the baseline was read and
   // the frames listed, so a fold covers what was stored when it started. Nothing committed meanwhile is in its way:
@@ -183,7 +204,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   });
   // A store holding a shared WAL but no pair's baseline (pairs {S1, W}, {S2, W}): nothing to fold into; what every
   // pair's stored baseline covers is dead and goes (else W grew without end and every fold failed baseline-missing).
-  if (view === undefined) return deleteCoveredFrames(ctx, graphName, keepAbove, keepFrames, absent);
+  if (view === undefined) return { ...(await deleteCoveredFrames(ctx, graphName, keepAbove, keepFrames, absent)), ...pins };
   const previousSeq = view.baseline.seq;
   // In the actor, a large graph's fold lets the store's ops in between its long steps; a small one's steps are short.
   const yieldsPay = ctx.release !== undefined && (view.baselineBytes ?? 0) >= YIELD_ABOVE_BYTES;
@@ -303,6 +324,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
       bytesBefore,
       bytesAfter: bytesBefore - deletedBytes,
       atomic,
+      ...pins,
     };
   }
 
@@ -321,7 +343,40 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     bytesBefore,
     bytesAfter: bytesBefore - oldBaselineBytes + newBaselineBytes - deletedBytes,
     atomic,
+    ...pins,
   };
+}
+
+/**
+ * The WAL store's record of the other stores restoring from this WAL (shared-wal-record.ts), after dropping
+ * `forget` from it (rewritten, or deleted once empty, before anything else: in the actor as a step of its own).
+ * Throws StorageError `corrupt-store` for another value under its key, `backend-error` when it cannot be read or
+ * rewritten.
+ */
+async function readSharedWalRecord(
+  ctx: CompactionContext,
+  graphName: string,
+  forget: readonly string[],
+): Promise<SharedWalStores | undefined> {
+  const { backend } = ctx;
+  const key = sharedWalRecordKey(graphName);
+  let stores: SharedWalStores | undefined;
+  try {
+    // Listed first: a read for a key most stores lack would be a read more per fold (a list is an index probe).
+    const listed = await backend.list!(key);
+    stores = listed.includes(key) ? parseSharedWalRecord(graphName, await backend.read(key)) : undefined;
+  } catch (err) {
+    throw asStorageError(err, `compaction of graph "${graphName}": reading the record of stores sharing its WAL failed`, { graphName });
+  }
+  if (stores === undefined || !forget.some((id) => stores!.has(id))) return stores;
+  const kept = new Map([...stores].filter(([id]) => !forget.includes(id)));
+  const op: BatchOp = kept.size === 0 ? { op: "delete", key } : { op: "put", key, value: walFrameCodec.encode(sharedWalRecordFrame(graphName, kept)) };
+  try {
+    await (ctx.exclusive ? ctx.exclusive(() => commit(backend, [op])) : commit(backend, [op]));
+  } catch (err) {
+    throw asStorageError(err, `compaction of graph "${graphName}": rewriting the record of stores sharing its WAL failed`, { graphName });
+  }
+  return kept;
 }
 
 /** True for RestoreError `baseline-missing` because nothing is stored under the graph's name. */
@@ -459,7 +514,7 @@ interface StoredFrame {
   bytes: number;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(["graphName", "keepFrames", "keepAboveSeq", "onTornWrite"] satisfies Array<
+const OPTION_NAMES: ReadonlySet<string> = new Set(["graphName", "keepFrames", "keepAboveSeq", "forgetStores", "onTornWrite"] satisfies Array<
   keyof CompactGraphOptions
 >);
 
@@ -471,7 +526,7 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
   if (unknown.length > 0) {
     throw new TypeError(`compactGraph: unknown option ${unknown.join(", ")} (options: ${[...OPTION_NAMES].join(", ")})`);
   }
-  const { graphName, keepFrames = 0, keepAboveSeq = Number.POSITIVE_INFINITY, onTornWrite } = opts;
+  const { graphName, keepFrames = 0, keepAboveSeq = Number.POSITIVE_INFINITY, forgetStores = [], onTornWrite } = opts;
   if (typeof graphName !== "string" || graphName.length === 0) {
     throw new TypeError(`compactGraph: opts.graphName must be a non-empty string, got ${typeof graphName}`);
   }
@@ -483,10 +538,13 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
   if (keepAboveSeq !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(keepAboveSeq) && keepAboveSeq >= 0)) {
     throw new RangeError(`compactGraph: opts.keepAboveSeq must be an integer >= 0 or Infinity, got ${String(keepAboveSeq)}`);
   }
+  if (!Array.isArray(forgetStores) || !forgetStores.every((id) => typeof id === "string" && id.length > 0)) {
+    throw new TypeError("compactGraph: opts.forgetStores must be an array of store ids (non-empty strings)");
+  }
   if (onTornWrite !== undefined && typeof onTornWrite !== "function") {
     throw new TypeError("compactGraph: opts.onTornWrite must be a function");
   }
-  return { graphName, keepFrames, keepAboveSeq, onTornWrite };
+  return { graphName, keepFrames, keepAboveSeq, forgetStores, onTornWrite };
 }
 
 /**

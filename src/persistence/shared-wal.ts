@@ -1,18 +1,22 @@
 /**
  * The WAL groups of live attach handles (pairs of one attach sharing a WAL tier, docs/design.md §3.7), as
  * compaction sees them (§3.10): a compaction folds the WAL into the baseline of the store it runs on, and the other
- * pairs' baselines, in other stores, still need every frame above them. Compactions in this process ask
- * `sharedWalFloor` how far they may delete; the store actor of an engine WAL tier (autoCompact) is told it by a
- * pin (the wal-growth watcher's `keepAboveSeq` config), moved on as the pairs' baselines are stored.
- * A WAL shared with pairs this process does not know (another process, a handle disposed) is not seen here.
+ * pairs' baselines, in other stores, still need every frame above them. Three ways keep those frames:
+ * - the lasting record in the WAL's store (shared-wal-record.ts), for every compaction in any process: written at
+ *   attach (each store at 0) and moved on as the pairs' stored baselines move; it outlives the handle;
+ * - compactions in this process ask `sharedWalFloor` (covers stores with no lasting name too, while the handle lives);
+ * - the store actor of an engine WAL tier is pinned (the wal-growth watcher's `keepAboveSeq` config), which also
+ *   ends a size-rule fold of the graph there.
  * Layer 4 (persistence).
  */
+import { StorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { headOf } from "../tier/json-head.js";
 import { tierStore, type TierStore } from "../tier/store-identity.js";
 import type { WALFrame } from "../wal/frame.js";
 import type { GraphCheckpointRecord } from "./storage-types.js";
 import type { WalGroup } from "./attach-outbox.js";
+import { sharedWalRecordFrame, sharedWalRecordKey } from "./shared-wal-record.js";
 import { WAL_GROWTH_WATCHER, type KeepAboveConfig } from "./wal-growth-watcher.js";
 
 /**
@@ -23,31 +27,86 @@ interface LiveGroup {
   readonly graphName: string;
   readonly wal: WeakRef<KvStorageTier<WALFrame>>;
   readonly group: WeakRef<WalGroup>;
+  /** Per member (in group order): whether its baseline is in another store than the WAL's, and that store's lasting id. */
+  readonly others: readonly boolean[];
+  readonly ids: ReadonlyArray<string | undefined>;
+  /** Seqs last saved in the WAL store's record, by store id; undefined: no member has a lasting id (no record). */
+  readonly recorded: Map<string, number> | undefined;
+  readonly report: (err: unknown) => void;
   /** Last `keepAboveSeq` sent to the actor of an engine WAL tier (-1: none yet); pins only rise. */
   pinned: number;
   /** A pin update runs; `again`: a baseline moved meanwhile, so it runs once more. */
   pinning: boolean;
   again: boolean;
+  /** A record save waits for the WAL tier to drain (it refused with backpressure). */
+  saveWaits: boolean;
 }
 
 const live = new Set<LiveGroup>();
 
 /**
- * Registers `group` (the pairs of one attach sharing tier `wal`) until the returned call. An engine WAL tier's actor
- * is pinned at once, before any frame of the group reaches it: it deletes none of the graph's frames (no fold) until
- * the other pairs' stored baselines are known. The group's `baselineMoved` moves the pin on.
+ * Registers `group` (the pairs of one attach sharing tier `wal`) until the returned call. Before any frame of the
+ * group can reach the WAL tier (their seq bootstrap is still reading): the record in the WAL's store names every
+ * other store with a lasting id at seq 0 (keep every frame), replacing a record an earlier session left (stores left
+ * out of this session no longer restore from this WAL once it writes: its attach seq is a hole in their changes), and
+ * an engine WAL tier's actor is pinned at 0. The group's `baselineMoved` moves both on. `report` hears a record that
+ * could not be saved.
  */
-export function registerWalGroup(graphName: string, wal: KvStorageTier<WALFrame>, group: WalGroup): () => void {
-  const refs = { wal: new WeakRef(wal), group: new WeakRef(group) };
-  const entry: LiveGroup = { graphName, ...refs, pinned: -1, pinning: false, again: false };
+export function registerWalGroup(
+  graphName: string,
+  wal: KvStorageTier<WALFrame>,
+  group: WalGroup,
+  report: (err: unknown) => void,
+): () => Promise<void> {
+  const walStore = storeOf(wal);
+  const others = group.members.map((m) => storeOf(m.snapshot).id !== walStore.id);
+  // Only a store another process can find again is named: a memory store's pair is covered while this handle lives.
+  const ids = group.members.map((m, i) => {
+    const id = storeOf(m.snapshot).id;
+    return others[i] === true && typeof id === "string" ? id : undefined;
+  });
+  const named = ids.filter((id): id is string => id !== undefined);
+  const entry: LiveGroup = {
+    graphName,
+    wal: new WeakRef(wal),
+    group: new WeakRef(group),
+    others,
+    ids,
+    recorded: named.length > 0 ? new Map(named.map((id) => [id, 0])) : undefined,
+    report,
+    pinned: -1,
+    pinning: false,
+    again: false,
+    saveWaits: false,
+  };
   live.add(entry);
+  // A record the tier refuses for good (a codec of one's own that refuses it) is heard whoever flushes: the pairs'
+  // flushes take a refusal of a key that is not a frame for another writer's.
+  const unwatch = entry.recorded === undefined ? undefined : wal.watchRefusals?.(sharedWalRecordKey(graphName), (_key, err) => report(err));
+  if (entry.recorded !== undefined) saveRecord(entry, wal);
+  else if (group.members[0] !== undefined) group.members[0].endsSharedRecord = true; // no store to name: an old record ends
   pin(entry, wal, 0);
   group.baselineMoved = () => void repin(entry);
-  return () => {
+  return async () => {
     group.baselineMoved = undefined;
     live.delete(entry);
-    // The pin stays in the actor: a fold retried after this must not delete what the other stores need. A later
-    // attach of the graph on the store replaces it (a fold rule, or `unpinSharedWal`).
+    // The record and the pin stay: a compaction after this must not delete what the other stores need. A later
+    // attach of the graph on the store replaces them (its record or its deletion of it; a fold rule, or `unpinSharedWal`).
+    // A record saved after the handle's last flush (its baselines moved with it) is flushed now: left pending, a later
+    // flush of the tier would bring it back over a later session's (or be lost with a store's worker).
+    if (entry.recorded === undefined) return;
+    try {
+      if (entry.saveWaits) {
+        await wal.drained?.();
+        entry.saveWaits = false;
+        saveRecord(entry, wal);
+      }
+      await wal.flush();
+    } catch {
+      // the handle's own flush reported what fails the tier (a refusal of the record: the watch)
+    } finally {
+      unwatch?.();
+    }
   };
 }
 
@@ -116,9 +175,38 @@ function pin(entry: LiveGroup, wal: KvStorageTier<WALFrame>, seq: number): void 
   }
 }
 
-/** Reads the pairs' stored baselines again and moves the pin up to the lowest (one read at a time per group). */
+/**
+ * Saves the record (entry.recorded) through the WAL tier: it commits in call order with the group's frames, so the
+ * first one lands no later than the first frame. Under backpressure it is saved again once the tier drained (that
+ * wait was asked before any frame of the group could wait for room: first come, first served).
+ */
+function saveRecord(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
+  if (entry.saveWaits || entry.recorded === undefined) return;
+  try {
+    wal.save(sharedWalRecordKey(entry.graphName), sharedWalRecordFrame(entry.graphName, entry.recorded));
+  } catch (err) {
+    if (err instanceof StorageError && err.code === "backpressure" && wal.drained !== undefined) {
+      entry.saveWaits = true;
+      wal.drained().then(
+        () => {
+          if (!live.has(entry)) return; // ended: its end saves and flushes it
+          entry.saveWaits = false;
+          saveRecord(entry, wal); // the latest seqs
+        },
+        (e: unknown) => entry.report(e),
+      );
+      return;
+    }
+    entry.report(err);
+  }
+}
+
+/**
+ * Reads the pairs' stored baselines again; moves the record's seqs up to them (each only up: a head that could not
+ * be read says 0) and the pin up to the lowest. One read at a time per group.
+ */
 async function repin(entry: LiveGroup): Promise<void> {
-  if (entry.pinned < 0) return; // an inline WAL tier: compactions in this process ask sharedWalFloor
+  if (entry.pinned < 0 && entry.recorded === undefined) return; // an inline WAL tier, no lasting store: sharedWalFloor
   if (entry.pinning) {
     entry.again = true;
     return;
@@ -128,10 +216,21 @@ async function repin(entry: LiveGroup): Promise<void> {
     do {
       entry.again = false;
       const wal = entry.wal.deref();
-      if (wal === undefined) return;
-      const store = storeOf(wal);
-      const floor = await sharedWalFloor(entry.graphName, (s) => s.id === store.id);
-      if (floor !== undefined && live.has(entry)) pin(entry, wal, floor);
+      const group = entry.group.deref();
+      if (wal === undefined || group === undefined) return;
+      const seqs = await Promise.all(
+        group.members.map((m, i) => (entry.others[i] === true ? storedSeq(m.snapshot, entry.graphName) : Number.POSITIVE_INFINITY)),
+      );
+      if (!live.has(entry)) return;
+      let moved = false;
+      entry.ids.forEach((id, i) => {
+        const seq = seqs[i] as number;
+        if (id === undefined || entry.recorded === undefined || seq <= (entry.recorded.get(id) ?? 0)) return;
+        entry.recorded.set(id, seq);
+        moved = true;
+      });
+      if (moved) saveRecord(entry, wal);
+      if (entry.pinned >= 0) pin(entry, wal, Math.min(...seqs));
     } while (entry.again && live.has(entry));
   } finally {
     entry.pinning = false;

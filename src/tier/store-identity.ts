@@ -49,11 +49,19 @@ export function tierStore(tier: object): TierStore | undefined {
 
 /**
  * The id of `backend`'s store: for a SQLite file or a file store, its kind and real path (so two backends opened on
- * one file, or an engine store of it, are one store); for anything else (memory, PostgreSQL, an in-memory SQLite
- * database, a custom backend) the backend object itself.
+ * one file, or an engine store of it, are one store); for a PostgreSQL store its `storeId` (the engine's store key
+ * without `?ro`: inline and engine tiers of it are one store); for anything else (memory, an in-memory SQLite
+ * database, a custom backend) the backend object itself. A string id is lasting: another process finds the store
+ * by it (the shared-WAL record names stores so, src/persistence/shared-wal-record.ts); an object is this process's.
  */
 export function backendStoreId(backend: StorageBackend): string | object {
-  return pathStoreId(backend.name) ?? backend;
+  return pathStoreId(backend.name) ?? postgresId(backend) ?? backend;
+}
+
+/** A PostgreSQL backend's `storeId` (src/backend/postgres.ts), told by shape: this layer does not load `pg`. */
+function postgresId(backend: StorageBackend): string | undefined {
+  const id = (backend as { readonly storeId?: unknown }).storeId;
+  return typeof id === "string" && id.startsWith("postgres:") && backend.name.startsWith("postgres") ? id : undefined;
 }
 
 /** The id of a store an engine opens from `spec` (a SQLite file or a file store), else undefined. */

@@ -142,7 +142,28 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     this.pendingPutAt = new Map();
     this.pendingFirstPutAt = new Map();
     this.stats.pendingEntries = 0;
-    return batch;
+    if (this.queuedDeletes.size > 0) this.leaveForDeletes(batch);
+    return batch.values.size > 0 ? batch : undefined;
+  }
+
+  /**
+   * A batch taken while a delete of its key waits on the write lane (core.ts `flushQueued`) is written after that
+   * delete: a value put before the delete's call stays pending instead, for the delete to drop once it ran (D152
+   * order; if it fails, a later flush writes it), never landing after the delete that was called later.
+   */
+  private leaveForDeletes(batch: KvBatch<T>): void {
+    for (const [key, queued] of this.queuedDeletes) {
+      const value = batch.values.get(key);
+      if (value === undefined && !batch.values.has(key)) continue;
+      const at = batch.putAt.get(key) ?? 0;
+      if (!queued.some((q) => at <= q.asOf)) continue;
+      batch.values.delete(key);
+      this.pending.set(key, value as T);
+      const first = batch.firstPutAt.get(key);
+      if (batch.putAt.has(key)) this.pendingPutAt.set(key, at);
+      if (first !== undefined) this.pendingFirstPutAt.set(key, first);
+    }
+    this.stats.pendingEntries = this.pending.size;
   }
 
   protected clearPending(): void {

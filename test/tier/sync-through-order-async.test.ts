@@ -87,6 +87,20 @@ describe("inline over PostgreSQL: a sync-through save and another tier's later c
     expect(await t.load("c")).toBe(2);
   });
 
+  it("kv: a flush called while the tier's delete runs does not write a value saved before that delete", async () => {
+    const { s, t } = await kvPair();
+    t.save("b", 1);
+    const deleted = t.delete("b"); // runs at once: in flight
+    const flushed = t.flush(); // behind it: b = 1 was saved before the delete's call, the delete wins
+    t.save("c", 1);
+    const many = t.deleteMany!(["c", "d"]);
+    s.save("d", 2); // another tier's save after the delete's call lands after it
+    await Promise.all([deleted, flushed, many, t.flush(), s.flush()]);
+    expect(await t.load("b")).toBeUndefined();
+    expect(await t.load("c")).toBeUndefined();
+    expect(await t.load("d")).toBe(2);
+  });
+
   it("kv: a rollback discards a sync-through write still waiting (a flush started before it writes nothing more)", async () => {
     const { s, t } = await kvPair();
     s.save("a", 1); // in flight: stored

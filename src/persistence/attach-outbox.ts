@@ -17,6 +17,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { diffFrames } from "./decompose.js";
+import { diffBytes } from "./size-estimate.js";
 import {
   checkBaseline,
   foreignFrameError,
@@ -43,11 +44,20 @@ const noop = (): void => {};
 /**
  * A baseline is `own` when it is the live graph rather than the sum of the frames before it (attach, rebaseline,
  * every baseline of a pair without a WAL): it takes a seq of its own. A periodic one carries the last frame's seq.
- * A frames item is numbered on its first save attempt (`frames`) and resumes at `next` on a retry.
+ * A frames item is numbered on its first save attempt (`frames`) and resumes at `next` on a retry; `weight` is its
+ * estimated bytes once it waits in the queue. `resumeAt`: an own baseline replacing queued waves in a WAL group is
+ * numbered above it (the highest seq any member numbered: see `collapse`).
  */
 export type OutboxItem =
-  | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number; own: boolean }
-  | { kind: "frames"; diff: GraphSnapshotDiff; timestampNs: number; frames: GraphWALFrame[] | undefined; next: number };
+  | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number; own: boolean; resumeAt?: number }
+  | {
+      kind: "frames";
+      diff: GraphSnapshotDiff;
+      timestampNs: number;
+      frames: GraphWALFrame[] | undefined;
+      next: number;
+      weight?: number;
+    };
 
 /**
  * Which dead frames (at or below a durable baseline) a pair deletes (docs/design.md §3.18): "all" (attach's own
@@ -120,6 +130,10 @@ export class AttachOutbox {
   #head = 0;
   /** Index in `queue` of the unsent baseline a newer one replaces (-1: none), so the outbox holds at most one. */
   #replaceable = -1;
+  /** Estimated bytes of the frames items in `queue` (attach bounds it with `collapse`: docs/design.md §3.19). */
+  #queuedBytes = 0;
+  /** Set once a collapse was reported, until the queue runs empty (reported once per spell). */
+  #collapsed = false;
   /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: design.md §3.14). */
   readonly #seal: boolean;
   readonly #prefix: string;
@@ -235,6 +249,7 @@ export class AttachOutbox {
         this.#replaceable = this.#queue.length;
       }
       this.#queue.push(item);
+      if (item.kind === "frames") this.#queuedBytes += item.weight = diffBytes(item.diff);
       // Under backpressure the store stays full until it drains, and #awaitRoom drains the outbox then: trying
       // meanwhile would only be refused again, each refusal an error built (~5 µs of a burst's main thread per wave).
       if (!isBackpressure(this.#blocked)) this.#drain();
@@ -245,8 +260,67 @@ export class AttachOutbox {
       this.#blocked = undefined;
     } catch (err) {
       this.#queue.push(item);
+      if (item.kind === "frames") this.#queuedBytes += item.weight = diffBytes(item.diff);
       this.#fail(item, err);
     }
+  }
+
+  /** Estimated bytes of the waves waiting in the outbox (handed to no tier yet, or not all of them). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Items waiting in the outbox (frames and baselines not yet handed to a tier). O(queue): for tests and tools. */
+  get queued(): number {
+    let n = 0;
+    for (let i = this.#head; i < this.#queue.length; i++) if (this.#queue[i] !== undefined) n++;
+    return n;
+  }
+
+  /**
+   * Replaces everything queued that no tier took any part of by `baseline`, an own baseline of the persisted state
+   * (attach's mirror: it holds all those waves and baselines hold), so a store that is stuck or slower than the writer
+   * keeps the outbox at one baseline, not every wave (docs/design.md §3.19). It is numbered above every seq handed
+   * out and durable before any later frame leaves, as any own baseline; a frames item a tier took part of stays
+   * ahead of it. The pairs sharing this pair's WAL tier do it too, at once: they number alike, so each numbers its
+   * baseline above the highest seq any of them numbered (seqs it skips are the others' frames or own baselines).
+   * onError hears it once per spell (until the outbox ran empty), as StorageError("backpressure").
+   */
+  collapse(baseline: OutboxItem & { kind: "baseline"; own: true }): void {
+    const members = this.#group?.members ?? [this];
+    let resumeAt = this.#group?.written ?? 0;
+    if (this.#group !== undefined) {
+      for (const m of members) resumeAt = Math.max(resumeAt, m.#seq, m.#partialTop());
+    }
+    for (const m of members) {
+      if (m.#stopped !== undefined || m.#disposed) continue;
+      const waves = m.#dropUnsent();
+      m.#queue.push(this.#group === undefined ? baseline : { ...baseline, resumeAt });
+      if (!m.#collapsed) {
+        m.#collapsed = true;
+        m.report(collapsedError(m.graphName, waves));
+      }
+    }
+    for (const m of members) if (m.#stopped === undefined && !m.#disposed && !isBackpressure(m.#blocked)) m.#drain();
+  }
+
+  /** The last frame seq of a frames item at the head that a tier took part of (0: none): it stays queued. */
+  #partialTop(): number {
+    const head = this.#queue[this.#head];
+    if (head?.kind !== "frames" || head.next === 0 || head.frames === undefined) return 0;
+    return (head.frames[head.frames.length - 1] as GraphWALFrame).frame_seq;
+  }
+
+  /** Drops every queued item except a partly handed head (#partialTop); returns how many waves it dropped. */
+  #dropUnsent(): number {
+    const head = this.#partialTop() > 0 ? this.#queue[this.#head] : undefined;
+    let waves = 0;
+    for (let i = this.#head; i < this.#queue.length; i++) if (this.#queue[i]?.kind === "frames") waves++;
+    this.#clearQueue();
+    if (head?.kind !== "frames") return waves;
+    this.#queue.push(head);
+    this.#queuedBytes = head.weight ?? 0;
+    return waves - 1;
   }
 
   /**
@@ -475,6 +549,8 @@ export class AttachOutbox {
   /** Saves one item (throws what the tier throws); seqs advance only with what was saved. */
   #save(item: OutboxItem): void {
     if (item.kind === "baseline") {
+      // An own baseline replacing queued waves in a WAL group goes above what any member numbered (`collapse`).
+      if (item.resumeAt !== undefined && item.resumeAt > this.#seq) this.#skipTo(item.resumeAt);
       const seq = item.own ? this.#seq + 1 : this.#seq;
       this.snapshot.save({
         name: this.graphName,
@@ -684,11 +760,15 @@ export class AttachOutbox {
           return;
         }
         this.#blocked = undefined;
+        if (item.kind === "frames") this.#queuedBytes -= item.weight ?? 0;
       }
       if (this.#replaceable === this.#head) this.#replaceable = -1;
       this.#queue[this.#head++] = undefined; // released for GC
     }
-    if (this.#head === this.#queue.length) this.#clearQueue();
+    if (this.#head === this.#queue.length) {
+      this.#clearQueue();
+      this.#collapsed = false; // caught up: the next collapse is a new spell
+    }
   }
 
   /**
@@ -751,6 +831,22 @@ export class AttachOutbox {
     if (this.#queue.length !== 0) this.#queue.length = 0;
     this.#head = 0;
     this.#replaceable = -1;
+    this.#queuedBytes = 0;
+  }
+
+  /**
+   * Moves this member of a WAL group on to `seq` (a collapse's `resumeAt`): the seqs it skips are frames another
+   * member saved or another member's own baselines. Those are holes here too, so a gap search never takes them for
+   * a lost frame of this pair.
+   */
+  #skipTo(seq: number): void {
+    const skipped = new Set<number>();
+    for (const m of (this.#group as WalGroup).members) for (const h of m.#holes) if (h > this.#seq && h <= seq) skipped.add(h);
+    if (skipped.size > 0) {
+      this.#holes = [...new Set([...this.#holes, ...skipped])].sort((a, b) => a - b);
+      if (this.#holes.length > MAX_TRACKED_BASELINES) this.#holes.splice(0, this.#holes.length - MAX_TRACKED_BASELINES);
+    }
+    this.#seq = seq;
   }
 
   /**
@@ -1224,6 +1320,17 @@ function isBackpressure(err: unknown): err is StorageError {
  */
 function cannotSucceed(err: unknown): err is Error {
   return isPermanent(err) || isRefusalReport(err) || (err instanceof StorageError && err.code === "closed");
+}
+
+/** What onError hears once per spell when queued waves were replaced by one baseline (AttachOutbox.collapse). */
+function collapsedError(graphName: string, waves: number): StorageError {
+  return new StorageError(
+    "backpressure",
+    `graph "${graphName}": the store is behind and the waves waiting for it passed attach's maxQueuedBytes: ` +
+      `${waves} queued waves were replaced by one baseline of the graph, written when the store takes writes again ` +
+      "(nothing is lost; handle.drained() says when the store caught up)",
+    { graph: graphName, waves },
+  );
 }
 
 /** What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. */

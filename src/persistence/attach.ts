@@ -44,6 +44,11 @@ export const DEFAULT_BASELINE_RATIO = 2;
  * frames (each baseline is a backend write of its own). The disk bound is baseline + ratio × max(baseline, this).
  */
 export const BASELINE_MIN_BYTES = 64 * 1024;
+/**
+ * Default bound on the estimated bytes of waves a pair's outbox holds while its store is behind (AttachOptions
+ * maxQueuedBytes): the tiers' default maxPendingBytes, so the outbox holds no more than the tier in front of it.
+ */
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const noop = (): void => {};
 
 /** Wall clock in ns (integer), as the references write it. */
@@ -64,11 +69,16 @@ class PairState {
   /** Estimated bytes of the frames saved since the last baseline, and of that baseline (ratio cadence). */
   walBytes = 0;
   baselineBytes = 0;
+  /** Queued waves past this many estimated bytes are replaced by one baseline (see `boundQueues`). */
+  queueLimit: number;
 
   constructor(
     readonly outbox: AttachOutbox,
     readonly cadence: Cadence,
-  ) {}
+    maxQueuedBytes: number,
+  ) {
+    this.queueLimit = maxQueuedBytes;
+  }
 }
 
 /**
@@ -82,7 +92,7 @@ class PairState {
  */
 export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions = {}): StorageHandle {
   checkGraph(graph);
-  const { paths, filter, onError, baselineRatio } = checkOptions(opts);
+  const { paths, filter, onError, baselineRatio, maxQueuedBytes } = checkOptions(opts);
   if (!Array.isArray(pairs) || pairs.length === 0) {
     throw new TypeError("attachSnapshotStorage: pairs must be a non-empty array of { snapshot, wal? }");
   }
@@ -137,7 +147,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first, reclaim, group);
     // A WAL of one pair: a shared-WAL record an earlier session left there ends with this session (shared-wal.ts).
     outbox.endsSharedRecord = p.wal !== undefined && group === undefined;
-    const pair = new PairState(outbox, cadence);
+    const pair = new PairState(outbox, cadence, maxQueuedBytes);
     baselineTaken(pair, initialSize);
     return pair;
   });
@@ -199,6 +209,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     // `diff` is the mirror's scratch: an item that outlives this call before being numbered gets its own copy.
     let kept: GraphSnapshotDiff | undefined;
     let bytes = -1;
+    let queued = false;
     for (const pair of states) {
       const outbox = pair.outbox;
       if (outbox.stopped) continue;
@@ -209,7 +220,10 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       }
       const item: OutboxItem = { kind: "frames", diff, timestampNs, frames: undefined, next: 0 };
       outbox.submit(item);
-      if (item.frames === undefined) item.diff = kept ??= diff.copy();
+      if (item.frames === undefined) {
+        item.diff = kept ??= diff.copy();
+        queued = true;
+      }
       if (outbox.stopped) continue;
       const cadence = pair.cadence;
       if (cadence.kind === "waves") {
@@ -218,6 +232,33 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         if (bytes < 0) bytes = diffBytes(diff);
         pair.walBytes += bytes;
         if (pair.walBytes > cadence.ratio * Math.max(pair.baselineBytes, BASELINE_MIN_BYTES)) markDue(pair);
+      }
+    }
+    if (queued) boundQueues(); // only when a store is behind: the paced path never gets here
+  };
+
+  /**
+   * A store that is stuck, or slower than a writer not pacing on drained(), leaves every wave in the outbox: a pair
+   * whose queued waves pass its limit gets them replaced by one own baseline of the mirror (docs/design.md §3.19),
+   * which holds them all, so memory stays O(graph) and the store catches up with one write. The limit is
+   * maxQueuedBytes, or the graph's estimated size once a collapse measured it (a baseline costs O(graph): it is
+   * never taken more often than once per graph's worth of waves). Pairs sharing a WAL tier collapse together.
+   */
+  const boundQueues = (): void => {
+    let snapshot: GraphPersistSnapshot | undefined;
+    let size: (() => number) | undefined;
+    const timestampNs = nowNs();
+    for (const pair of states) {
+      const outbox = pair.outbox;
+      if (outbox.stopped || outbox.queuedBytes <= pair.queueLimit) continue;
+      snapshot ??= mirror.snapshot(graph.name);
+      size ??= sizer(snapshot);
+      outbox.collapse({ kind: "baseline", snapshot, timestampNs, own: true });
+      const group = checked[states.indexOf(pair)]?.group;
+      for (const [i, other] of states.entries()) {
+        if (other !== pair && (group === undefined || checked[i]?.group !== group)) continue;
+        baselineTaken(other, size);
+        other.queueLimit = Math.max(maxQueuedBytes, size());
       }
     }
   };
@@ -313,7 +354,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   };
 
   let disposing: Promise<void> | undefined;
-  return {
+  const handle: StorageHandle = {
     flush,
     drained: () => quiet(Promise.all(states.map((pair) => pair.outbox.drained())).then(noop)),
     rebaseline: () => quiet(rebaseline()),
@@ -341,6 +382,19 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
       return seq === Number.POSITIVE_INFINITY ? 0 : seq;
     },
   };
+  outboxesOf.set(handle, states.map((pair) => pair.outbox));
+  return handle;
+}
+
+/** Each handle's outboxes, in pair order (attachOutboxes). */
+const outboxesOf = new WeakMap<StorageHandle, readonly AttachOutbox[]>();
+
+/**
+ * The outboxes of a handle attach returned, in pair order: what each pair still has to write (`queued`,
+ * `queuedBytes`). Internal (tests and tools in this repository), not exported from the package.
+ */
+export function attachOutboxes(handle: StorageHandle): readonly AttachOutbox[] {
+  return outboxesOf.get(handle) ?? [];
 }
 
 /**
@@ -536,10 +590,11 @@ function checkOptions(opts: AttachOptions): {
   filter: AttachOptions["filter"];
   onError: AttachOptions["onError"];
   baselineRatio: number;
+  maxQueuedBytes: number;
 } {
   if (typeof opts !== "object" || opts === null) throw new TypeError("attachSnapshotStorage: opts must be an object");
-  refuseUnknownKeys(opts, ["paths", "filter", "compactEvery", "baselineRatio", "onError"], "attachSnapshotStorage");
-  const { paths, filter, onError, compactEvery, baselineRatio = DEFAULT_BASELINE_RATIO } = opts;
+  refuseUnknownKeys(opts, ["paths", "filter", "compactEvery", "baselineRatio", "maxQueuedBytes", "onError"], "attachSnapshotStorage");
+  const { paths, filter, onError, compactEvery, baselineRatio = DEFAULT_BASELINE_RATIO, maxQueuedBytes = DEFAULT_MAX_QUEUED_BYTES } = opts;
   if (paths !== undefined && (!Array.isArray(paths) || !paths.every((p) => typeof p === "string"))) {
     throw new TypeError("attachSnapshotStorage: opts.paths must be an array of path strings");
   }
@@ -559,5 +614,8 @@ function checkOptions(opts: AttachOptions): {
   if (typeof baselineRatio !== "number" || !Number.isFinite(baselineRatio) || baselineRatio <= 0) {
     throw new RangeError(`attachSnapshotStorage: opts.baselineRatio must be a finite number > 0, got ${String(baselineRatio)}`);
   }
-  return { paths: paths === undefined ? undefined : new Set(paths), filter, onError, baselineRatio };
+  if (typeof maxQueuedBytes !== "number" || Number.isNaN(maxQueuedBytes) || maxQueuedBytes <= 0) {
+    throw new RangeError(`attachSnapshotStorage: opts.maxQueuedBytes must be a number > 0 (or Infinity), got ${String(maxQueuedBytes)}`);
+  }
+  return { paths: paths === undefined ? undefined : new Set(paths), filter, onError, baselineRatio, maxQueuedBytes };
 }

@@ -141,6 +141,14 @@ export interface AttachOptions {
    * Default 2 (docs/design.md §3.18). A finite number > 0.
    */
   baselineRatio?: number;
+  /**
+   * While a store is behind (stuck, or slower than a writer not pacing on `drained()`), each pair's outbox holds the
+   * waves it could not write yet. Once their estimated bytes pass this bound (or the graph's estimated size, if
+   * larger), they are replaced by one baseline of the graph, written when the store takes writes again: memory stays
+   * O(graph), nothing is lost, and onError hears StorageError("backpressure") once per spell. Default 64 MiB (the
+   * tiers' default maxPendingBytes); a number > 0 or Infinity (never; docs/design.md §3.19).
+   */
+  maxQueuedBytes?: number;
   /** Receives every write, bootstrap and flush failure; flush() also rejects. Never throws into the graph. */
   onError?: (error: Error, tier: SnapshotStorageTier<GraphCheckpointRecord>) => void;
 }

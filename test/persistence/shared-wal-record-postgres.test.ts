@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { postgresBackend, type PostgresBackend } from "../../src/backend/postgres.js";
 import { openStorageEngine, type PostgresStoreSpec } from "../../src/engine/index.js";
+import { postgresStoreKey } from "../../src/engine/postgres-store.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraph } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
@@ -53,7 +54,19 @@ describe("inline and engine tiers of one PostgreSQL store are one store", () => 
       await engine.close().catch(() => {});
       await b.close();
     }
-    expect(b.storeId).toBe(`postgres:${new URL(a.spec.url).username}@${new URL(a.spec.url).hostname}:${new URL(a.spec.url).port || "5432"}/${decodeURIComponent(new URL(a.spec.url).pathname.slice(1))}/${a.spec.schema}.graphrefly_storage/claims`);
+    // The engine's store key (read-write) is the inline backend's id; a backend given a connection object has it too.
+    expect(b.storeId).toBe(postgresStoreKey(a.spec));
+    const u = new URL(a.spec.url);
+    const connection = {
+      host: u.hostname,
+      port: u.port === "" ? 5432 : Number(u.port),
+      user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+      database: decodeURIComponent(u.pathname.slice(1)),
+    };
+    const byConfig = await postgresBackend({ connection, schema: a.spec.schema, store: "claims", readOnly: true });
+    await byConfig.close();
+    expect(byConfig.storeId).toBe(b.storeId);
   });
 });
 

@@ -202,6 +202,15 @@ export class Lease {
     return this.lostError !== undefined || (!this.paused && performance.now() >= this.deadline);
   }
 
+  /**
+   * The handle's not-owner error once the lease is lost (a write or renewal was fenced, or a write found its own
+   * deadline passed): final, every later write throws it (StorageBackend.finalError). Undefined while owned, and
+   * while only the deadline passed unchecked: a renewal in flight may still extend it.
+   */
+  get finalError(): StorageError | undefined {
+    return this.lostError;
+  }
+
   /** Throws the handle's not-owner error when the lease is lost or its own deadline has passed. */
   assertOwned(): void {
     if (this.lostError) throw this.lostError;

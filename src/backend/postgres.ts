@@ -284,6 +284,11 @@ class PostgresStore implements PostgresBackend {
     this.name = `${target.display}?store=${encodeURIComponent(store)}${table}`;
   }
 
+  /** The lease's not-owner error once it is lost: this handle writes no more (StorageBackend.finalError). */
+  get finalError(): StorageError | undefined {
+    return this.leaseHolder?.finalError;
+  }
+
   get lease(): PostgresLeaseInfo | undefined {
     return this.leaseHolder && { holder: this.leaseHolder.holder, epoch: this.leaseHolder.epoch };
   }

@@ -110,6 +110,13 @@ export interface StorageBackend {
    */
   readonly readOnly?: boolean;
   /**
+   * Set once this handle can write no more, for good (a PostgreSQL writer whose lease was lost: "not-owner"): every
+   * later write throws it. A tier that sees it after a failed write reports it once, refuses later writes with it
+   * and stops retrying (docs/design.md §3.20). Absent or undefined: a failure may pass (memory, file and SQLite
+   * never set it).
+   */
+  readonly finalError?: Error | undefined;
+  /**
    * Cheap change detection for pollers (followers): a number that differs from the previous call's whenever the
    * store may have changed since, by any handle or process. An equal number promises nothing changed, so a poller
    * skips its reads. Optional: without it pollers read every time.

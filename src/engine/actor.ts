@@ -489,7 +489,8 @@ export class StoreActor implements ActorApi {
 
   private emitError(err: Error, tier: string | undefined): void {
     this.stats.errorReported();
-    this.emit({ type: "error", error: serializeError(err), tier });
+    const final = err === this.backend?.finalError; // a lost lease: the main thread refuses writes from now on
+    this.emit({ type: "error", error: serializeError(err), tier, ...(final ? { final: true as const } : {}) });
   }
 
   private emit(event: ActorEvent): void {

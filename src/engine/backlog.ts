@@ -25,6 +25,8 @@ export class StoreBacklog {
   /** Refused writes waiting for room, first come first served (src/tier/room.ts, as inline tiers). */
   private readonly room: RoomQueue;
   private poll: ReturnType<typeof setInterval> | undefined;
+  /** The actor's backend writes no more (its final error, e.g. a lost lease): writes throw it, drained() resolves. */
+  private endedBy: Error | undefined;
   /** Weight of a value the worker encodes: the store's average committed write, refreshed with the acknowledgements. */
   entryEstimate = UNKNOWN_ENTRY_BYTES;
 
@@ -104,7 +106,7 @@ export class StoreBacklog {
    */
   drained(weight?: number): Promise<void> {
     const need = weight ?? this.room.refusedWeight;
-    if (this.room.ready(this.pendingBytes, need)) return Promise.resolve();
+    if (this.endedBy !== undefined || this.room.ready(this.pendingBytes, need)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.waiters.push({ need, resolve, reject });
       // Only while someone waits: the actor's acknowledgements are polled, nothing is sent to it.
@@ -129,11 +131,27 @@ export class StoreBacklog {
    * (those writes were lost or are sent again, counted again, to the actor that replaces it).
    */
   fail(err: Error): void {
+    this.endedBy = undefined; // a new actor opens the store again
     this.refresh();
     this.postedBytes = this.settledSeen;
     this.postedEntries = this.counters.get("settledEntries");
     this.room.clear();
     this.settleWaiters(err);
+  }
+
+  /** Set once the actor's backend writes no more (`err`: its final error): see `ended`. */
+  get ended(): Error | undefined {
+    return this.endedBy;
+  }
+
+  /**
+   * The actor's backend writes no more (a lost lease: `err`, its not-owner): writes throw it from now on, and
+   * drained() waiters resolve (nothing will drain; their next write throws it), as an inline tier's.
+   */
+  end(err: Error): void {
+    this.endedBy = err;
+    this.room.clear();
+    this.settleWaiters(undefined);
   }
 
   private settleWaiters(err: Error | undefined): void {

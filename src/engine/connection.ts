@@ -799,7 +799,11 @@ export class StoreConnection {
 
   private onEvent(e: ActorEvent): void {
     if (e.type === "recovered") this.hooks.onRecovered?.({ store: this.store, ...(e.tier !== undefined ? { tier: e.tier } : {}) });
-    else this.report(deserializeError(e.error), e.tier);
+    else {
+      const err = deserializeError(e.error);
+      if (e.final === true) this.backlog.end(err); // before onError hears it: a handler's save throws it
+      this.report(err, e.tier);
+    }
   }
 
   /** Tells onError (the engine's hooks) about `err` of this store, and keeps it as the store's last error. */

@@ -292,7 +292,8 @@ export interface ActorStats {
 
 /** Events the actor pushes to the main thread (background flush failures). */
 export type ActorEvent =
-  | { type: "error"; error: SerializedError; tier: string | undefined }
+  /** `final`: the backend's final error (StorageBackend.finalError): the store takes no more writes. */
+  | { type: "error"; error: SerializedError; tier: string | undefined; final?: true }
   /** A tier's flush succeeded after failures (the error was reported once, when they began). */
   | { type: "recovered"; tier: string | undefined };
 

@@ -159,6 +159,8 @@ abstract class TierProxy implements BaseStorageTier {
   protected assertWritable(): void {
     this.assertUsable();
     if ((this.conn.store as { readonly readOnly?: boolean }).readOnly === true) throw readOnlyError(this.conn.key);
+    const ended = this.conn.backlog.ended;
+    if (ended !== undefined) throw ended; // the actor's backend writes no more (a lost lease)
   }
 
   /** `ask` for a write op: on a read-only store it rejects with read-only, sending nothing. */

@@ -1316,10 +1316,10 @@ function isBackpressure(err: unknown): err is StorageError {
 
 /**
  * Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses; any error a flush
- * reports a refusal with, e.g. a worker codec's plain Error), a closed tier.
+ * reports a refusal with, e.g. a worker codec's plain Error), a closed tier, a writer that lost its store (not-owner).
  */
 function cannotSucceed(err: unknown): err is Error {
-  return isPermanent(err) || isRefusalReport(err) || (err instanceof StorageError && err.code === "closed");
+  return isPermanent(err) || isRefusalReport(err) || (err instanceof StorageError && (err.code === "closed" || err.code === "not-owner"));
 }
 
 /** What onError hears once per spell when queued waves were replaced by one baseline (AttachOutbox.collapse). */

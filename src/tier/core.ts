@@ -170,6 +170,9 @@ export abstract class TierCore<Batch> {
   private failing = false;
   private retryDelay = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The backend's final error once a failed write found it (StorageBackend.finalError): reported, no more retries. */
+  private finalError: Error | undefined;
+  private finalReported = false;
   /** Weight of accepted writes not yet committed or dropped (pending or in flight), and of those not yet taken. */
   private heldBytes = 0;
   private untakenBytes = 0;
@@ -224,7 +227,8 @@ export abstract class TierCore<Batch> {
    */
   drained(weight?: number): Promise<void> {
     const need = weight ?? this.room.refusedWeight;
-    if (this.room.ready(this.heldBytes, need)) return Promise.resolve();
+    // A backend that writes no more: nothing will drain; the next write throws its error (assertWritable).
+    if (this.room.ready(this.heldBytes, need) || this.writesEnded() !== undefined) return Promise.resolve();
     return new Promise((resolve) => {
       this.drainWaiters.push({ need, resolve });
       this.armLapse();
@@ -372,6 +376,13 @@ export abstract class TierCore<Batch> {
   assertWritable(): void {
     this.assertOpen();
     if (this.backend.readOnly === true) throw readOnlyError(this.backend.name);
+    const ended = this.writesEnded();
+    if (ended !== undefined) throw ended;
+  }
+
+  /** The backend's final error (a lost lease's not-owner), once it has one: no write of this tier can land. */
+  private writesEnded(): Error | undefined {
+    return this.finalError ?? this.backend.finalError;
   }
 
   private closedError(): StorageError {
@@ -619,6 +630,7 @@ export abstract class TierCore<Batch> {
       this.failing = true;
       this.attemptObserver?.(false, entering);
       if (entering) this.report(e); // once per failing spell, not per attempt
+      if (this.endWrites(e)) throw e;
       this.scheduleRetry();
       throw e;
     };
@@ -732,9 +744,27 @@ export abstract class TierCore<Batch> {
     }
   }
 
+  /**
+   * After a failed write (`e`): true when the backend writes no more (its `finalError`, e.g. a PostgreSQL writer's
+   * lost lease). onError hears that error once (besides `e` when the spell began with another), retries stop, and
+   * drained() waiters resolve: the next write throws it (docs/design.md §3.20). The pending data stays unwritten.
+   */
+  private endWrites(e: Error): boolean {
+    if (this.finalError !== undefined) return true;
+    const final = this.backend.finalError;
+    if (final === undefined) return false;
+    this.finalError = final;
+    this.clearRetry();
+    this.report(final); // once (report), also when the spell began with another error
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w.resolve();
+    return true;
+  }
+
   /** Exponential backoff with jitter (half to full delay) between automatic retries, capped at retry.maxMs. */
   private scheduleRetry(): void {
-    if (this.closed || this.retryTimer !== undefined) return;
+    if (this.closed || this.retryTimer !== undefined || this.finalError !== undefined) return;
     this.retryDelay = this.retryDelay === 0 ? this.retryInitialMs : Math.min(this.retryMaxMs, this.retryDelay * 2);
     const wait = this.retryDelay * (0.5 + Math.random() / 2);
     this.retryTimer = setTimeout(() => {
@@ -826,6 +856,11 @@ export abstract class TierCore<Batch> {
   }
 
   protected report(err: Error): void {
+    if (err === this.writesEnded()) {
+      // Once: writes offered after it (an actor applying ones posted before the main thread heard) throw it too.
+      if (this.finalReported) return;
+      this.finalReported = true;
+    }
     if (!this.onError) return;
     try {
       this.onError(err);

@@ -9,7 +9,7 @@ import { openStorageEngine, storeKey, type StorageEngine } from "../../src/engin
 import type { PostgresStoreSpec, StoreSpec } from "../../src/engine/protocol.js";
 import { StorageError } from "../../src/errors.js";
 import { useTestDatabase } from "../support/postgres-db.js";
-import { errorOf, syncErrorOf } from "../support/wait.js";
+import { errorOf, syncErrorOf, until } from "../support/wait.js";
 
 const database = useTestDatabase();
 
@@ -147,7 +147,8 @@ describe("postgres stores through the engine", () => {
   it("an actor whose lease was taken over is fenced: its flush rejects with not-owner and nothing of it lands", async () => {
     const db = await database();
     const store = await spec("fenced");
-    const e = engine();
+    const heard: unknown[] = [];
+    const e = engine((err) => heard.push((err as StorageError).code));
     const kv = e.kv<number>(store, { name: "kv" });
     kv.save("before", 1);
     await kv.flush();
@@ -159,9 +160,11 @@ describe("postgres stores through the engine", () => {
     kv.save("after", 2);
     const err = expectCode(await errorOf(() => kv.flush()), "not-owner");
     expect(err.details.holder).toBe("thief");
-    // The actor stays fenced: later writes are refused too, reads keep working.
-    kv.save("later", 3);
+    // The actor stays fenced: once the main thread heard it (onError, once), later writes throw it; reads work.
+    await until(() => heard.includes("not-owner"), "onError heard not-owner");
+    expectCode(syncErrorOf(() => kv.save("later", 3)), "not-owner");
     expectCode(await errorOf(() => kv.flush()), "not-owner");
+    expect(heard).toEqual(["not-owner"]);
     expect(await kv.load("before")).toBe(1);
     const rows = await raw.query<{ k: string }>(`SELECT k FROM "${db.schema}".graphrefly_storage WHERE store = $1 ORDER BY k`, ["fenced"]);
     expect(rows.rows.map((r) => r.k)).toEqual(["before"]);

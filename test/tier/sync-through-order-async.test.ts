@@ -87,6 +87,16 @@ describe("inline over PostgreSQL: a sync-through save and another tier's later c
     expect(await t.load("c")).toBe(2);
   });
 
+  it("kv: another tier's close() called after the sync-through saves lands after them", async () => {
+    const { s, t } = await kvPair();
+    s.save("a", 1); // in flight
+    s.save("a", 3);
+    t.save("a", 2);
+    await t.close(); // drains t's write in its place: after s's
+    await s.flush();
+    expect(await s.load("a")).toBe(2);
+  });
+
   it("kv: a flush called while the tier's delete runs does not write a value saved before that delete", async () => {
     const { s, t } = await kvPair();
     t.save("b", 1);

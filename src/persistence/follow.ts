@@ -50,6 +50,11 @@ import { assertGraphName } from "../wal/keys.js";
 /** Default time between two polls. */
 export const DEFAULT_FOLLOW_POLL_MS = 100;
 /**
+ * While polls fail, the wait before the next doubles from pollMs up to this (jittered: half to full, never below
+ * pollMs), as a tier's automatic retries back off (docs/design.md §3.19); a poll that succeeds resets it.
+ */
+export const MAX_FOLLOW_BACKOFF_MS = 10_000;
+/**
  * An idle poll reads the baseline's head once per this many polls: without a WAL change counter (a compaction may
  * hide there), and with one that did not move but no snapshot counter (the baseline may be in another store).
  */
@@ -83,8 +88,11 @@ export interface FollowOptions {
    */
   readonly holdRemovalPolls?: number;
   /**
-   * Every failure of a poll. `fatal`: the follower stopped (and `done` rejects with the error); otherwise the next
-   * poll retries. Never called for the initial restore, whose error `followGraph` rejects with.
+   * A poll's failure. `fatal`: the follower stopped (and `done` rejects with the error); otherwise the next poll
+   * retries, after a wait that backs off while polls fail (stats().nextPollMs). A transient failure is reported once
+   * per failing spell (polls failing one after another), and again when a poll fails with a different error (another
+   * code); `stats().lastError` has the latest. Never called for the initial restore, whose error `followGraph`
+   * rejects with.
    */
   readonly onError?: (error: Error, fatal: boolean) => void;
 }
@@ -116,6 +124,14 @@ export interface FollowerStats extends FollowerLag {
   readonly reloads: number;
   /** The last failure (transient or the one that stopped the follower). */
   readonly lastError: Error | undefined;
+  /** Polls that failed one after another, up to now (0: the last poll succeeded). */
+  readonly failedPolls: number;
+  /**
+   * The wait before the next scheduled poll, chosen when the last poll ended: pollMs, or while polls fail, pollMs
+   * doubled per failed poll up to MAX_FOLLOW_BACKOFF_MS (10 s), jittered to half to full and never below pollMs.
+   * Undefined once the follower no longer polls.
+   */
+  readonly nextPollMs: number | undefined;
 }
 
 export interface GraphFollower {
@@ -177,6 +193,10 @@ class Follower {
   private appliedFrames = 0;
   private reloads = 0;
   private lastError: Error | undefined;
+  /** Transient failures in a row, and the code onError heard last in this spell (reported again when it changes). */
+  private failedPolls = 0;
+  private reportedCode: string | undefined;
+  private nextPollMs: number | undefined;
   /** Frame keys at or below `appliedSeq` in the last listing: fewer now means something deleted frames. */
   private listedBelow = 0;
   private lastCounter: number | undefined;
@@ -235,6 +255,8 @@ class Follower {
       appliedFrames: this.appliedFrames,
       reloads: this.reloads,
       lastError: this.lastError,
+      failedPolls: this.failedPolls,
+      nextPollMs: this.nextPollMs,
     };
   }
 
@@ -266,11 +288,29 @@ class Follower {
 
   private schedule(): void {
     this.clearTimer();
-    if (this.state !== "following") return;
+    if (this.state !== "following") {
+      this.nextPollMs = undefined;
+      return;
+    }
+    const wait = this.waitBeforePoll();
+    this.nextPollMs = wait;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.enqueue(async () => void (await this.pollSafely()));
-    }, this.opts.pollMs);
+    }, wait);
+  }
+
+  /**
+   * pollMs; while polls fail, doubled per failed poll up to MAX_FOLLOW_BACKOFF_MS, jittered (half to full) so
+   * followers of one store that went down do not come back in step, never below pollMs: a store that is down is
+   * not asked (a PostgreSQL connection attempt per poll) every pollMs.
+   */
+  private waitBeforePoll(): number {
+    const { pollMs } = this.opts;
+    if (this.failedPolls === 0) return pollMs;
+    const cap = Math.max(pollMs, MAX_FOLLOW_BACKOFF_MS);
+    const nominal = Math.min(cap, pollMs * 2 ** Math.min(this.failedPolls, 30));
+    return Math.max(pollMs, nominal * (0.5 + Math.random() / 2));
   }
 
   private clearTimer(): void {
@@ -284,6 +324,8 @@ class Follower {
     try {
       await this.pollOnce();
       this.polls++;
+      this.failedPolls = 0;
+      this.reportedCode = undefined;
       if (this.state === "following") this.call(() => this.opts.onLag?.(this.lag()));
       return undefined;
     } catch (err) {
@@ -295,8 +337,13 @@ class Follower {
         this.state = "failed";
         this.clearTimer();
         this.finish(error);
+      } else this.failedPolls++;
+      // Once per failing spell, and again for a different error: not per poll of a store that is down.
+      const code = codeOf(error);
+      if (fatal || this.failedPolls === 1 || code !== this.reportedCode) {
+        this.reportedCode = code;
+        this.call(() => this.opts.onError?.(error, fatal));
       }
-      this.call(() => this.opts.onError?.(error, fatal));
       return fatal ? undefined : error;
     } finally {
       this.schedule();
@@ -498,6 +545,12 @@ class Follower {
 }
 
 /** Failures a later poll cannot fix end the follower; a storage hiccup (I/O, a busy store, a restarting worker) does not. */
+/** What tells two failures apart for onError's once-per-spell rule: the typed code, else the error's name. */
+function codeOf(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" ? code : err.name;
+}
+
 function isFatal(err: Error): boolean {
   if (!(err instanceof StorageError)) return true;
   return !(err.code === "backend-error" || err.code === "store-busy" || err.code === "worker-crashed");

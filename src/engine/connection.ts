@@ -8,6 +8,7 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { proxy, releaseProxy, wrap } from "comlink";
 import type { ColumnarTransport } from "../codec/types.js";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
+import { handled } from "../base/promises.js";
 import { findColumns } from "./codecs.js";
 import {
   REQUESTS_MESSAGE,
@@ -29,7 +30,7 @@ import {
   type WritesMessage,
 } from "./protocol.js";
 import { isPermanent } from "../tier/core.js";
-import { RefusalWatchers, markRefusalReport, type RefusalListener } from "../tier/refusal-watchers.js";
+import { RefusalWatchers, isRefusalReport, markRefusalReport, type RefusalListener } from "../tier/refusal-watchers.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 import { closeServed, portEndpoint, useClosableProxies, useTypedErrors } from "./rpc.js";
@@ -60,7 +61,36 @@ interface TierRecord {
   columns: ColumnarTransport<unknown> | undefined;
   /** Who hears the tier's refusals by key, refused here or in the actor (BaseStorageTier.watchRefusals). */
   readonly refusals: RefusalWatchers;
+  /** Ops queued for the tier that a flush called after them answers for (see `flush`): writes, deletes, a close. */
+  writes: number;
+  /** The tier's latest flush() call while its answer is due, and its held next flush (see `flush`). */
+  ask: FlushAsk | undefined;
+  held: FlushAsk | undefined;
 }
+
+/**
+ * A tier's flush() call whose answer is due. `writes`: the tier's count at the call (a call finding it unchanged
+ * made no write since). `queue`: the queue its op waits in until sent; `joined`: the answer of the calls that share
+ * it meanwhile (see `flush`). `post`: a held next flush (see `nextFlush`) places its op with it, before `ops[at]`;
+ * undefined once placed. `epoch`: the actor it went (or will go) to.
+ */
+interface FlushAsk {
+  readonly promise: Promise<void>;
+  joined: Promise<void> | undefined;
+  readonly writes: number;
+  queue: Op[] | undefined;
+  post: ((ops: Op[], at: number) => void) | undefined;
+  epoch: number;
+}
+
+const noop = (): void => {};
+/** Rethrows `err` unless it reports a refusal (see `flush`). */
+const notRefusal = (err: unknown): void => {
+  if (!isRefusalReport(err)) throw err;
+};
+
+/** Ops a flush called after them does not answer for: they do not count as the tier's writes (see `flush`). */
+const UNCOUNTED = new Set<Op["t"]>(["flush", "open", "load", "loadEntries", "list", "changes", "sizes", "consistent", "scan"]);
 
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
 const STARTUP_GRACE_MS = 30_000;
@@ -104,6 +134,8 @@ export class StoreConnection {
   private nextOpId = 1;
   private nextTierId = 1;
   private readonly waiting = new Map<number, Waiter>();
+  /** Next flushes held (see `nextFlush`): while there are, a send places them before their tiers' writes. */
+  private heldFlushes = 0;
   private outstanding = 0;
   private inFlightMessages = 0;
   /** Why the current actor is gone (the next operation starts a new one), undefined while it lives. */
@@ -298,6 +330,9 @@ export class StoreConnection {
       lost: undefined,
       columns: undefined,
       refusals: new RefusalWatchers(),
+      writes: 0,
+      ask: undefined,
+      held: undefined,
     };
     this.tiers.set(tier, rec);
     findColumns(spec.codec, (columns) => (rec.columns = columns));
@@ -308,6 +343,8 @@ export class StoreConnection {
   post(op: Op, transferable?: Uint8Array): void {
     this.assertAlive();
     if ("w" in op && op.w !== undefined) this.backlog.add(op.w, op.n ?? 0);
+    const rec = this.tiers.get(op.tier);
+    if (rec !== undefined) rec.writes++;
     this.queue.push(op);
     if (transferable && transferable.byteOffset === 0 && transferable.byteLength === transferable.buffer.byteLength) {
       this.transfers.push(transferable.buffer as ArrayBuffer);
@@ -345,7 +382,9 @@ export class StoreConnection {
   postPut(tier: number, key: string, value: unknown, bytes: number): void {
     this.assertAlive();
     const last = this.queue[this.queue.length - 1];
-    const columns = this.tiers.get(tier)?.columns;
+    const rec = this.tiers.get(tier);
+    if (rec !== undefined) rec.writes++;
+    const columns = rec?.columns;
     if (columns !== undefined) {
       const joins = last?.t === "columns" && last.tier === tier;
       const cols = joins ? last.cols : columns.empty();
@@ -409,12 +448,115 @@ export class StoreConnection {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (!UNCOUNTED.has(op.t)) {
+      const rec = this.tiers.get(op.tier);
+      if (rec !== undefined) rec.writes++;
+    }
     const id = this.nextOpId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, op.t === "flush" || op.t === "close" ? this.flushWaiter(op.t, op.tier, resolve, reject) : { resolve, reject });
       this.queue.push({ ...op, id } as Op);
       this.schedule();
     });
+  }
+
+  /**
+   * A tier's flush() (not writePending's). A call with writes of the tier since its previous call is posted as any
+   * request. One without answers for the same writes as that call, so it adds no work (review s15c D2: against a
+   * stuck store every call added an op, a waiter and a message, ~2 KB each, without bound): while that call's op is
+   * still queued it shares its answer (but for a refusal that call reports: reported by a flush called earlier, it
+   * is not theirs, as in the actor, design §3.16), while held (below) the held one; once sent, it shares ONE next
+   * flush of the tier, held until the sent one is answered. So a tier has at most one such flush in flight and one
+   * held, however many calls.
+   */
+  flush(tier: number): Promise<void> {
+    const rec = this.tiers.get(tier);
+    const ask = rec?.ask;
+    if (rec === undefined || ask === undefined || ask.writes !== rec.writes) return this.askFlush(tier, rec);
+    if (ask.post !== undefined) return ask.promise;
+    if (ask.queue === this.queue) return (ask.joined ??= handled(ask.promise.then(noop, notRefusal)));
+    return this.nextFlush(tier, rec, ask);
+  }
+
+  /** Posts a flush of `tier` and keeps it as the tier's latest call until answered. */
+  private askFlush(tier: number, rec: TierRecord | undefined): Promise<void> {
+    const promise = handled(this.request({ t: "flush", tier }).then(noop));
+    if (rec !== undefined) this.track(rec, { promise, joined: undefined, writes: rec.writes, queue: this.queue, post: undefined, epoch: this.epoch });
+    return promise;
+  }
+
+  private track(rec: TierRecord, ask: FlushAsk): void {
+    rec.ask = ask;
+    const clear = (): void => {
+      if (rec.ask === ask) rec.ask = undefined;
+    };
+    ask.promise.then(clear, clear);
+  }
+
+  /**
+   * The flush a tier's write-less calls share while its flush `sent` is in flight: held until `sent` is answered.
+   * Resolved then, or rejected with a refusal's report (`sent`, called earlier, reported it): its writes are
+   * `sent`'s, stored. Rejected otherwise: posted then (the retry a call made before the failure is owed), unless
+   * `sent`'s actor was lost (its writes with it: the calls hear why). A write of the tier (or a delete, a rollback, a
+   * close) queued meanwhile places it at once, before that op (`placeHeld`), so it answers only for the writes
+   * before its calls, as theirs would have (a later write's refusal is not theirs).
+   */
+  private nextFlush(tier: number, rec: TierRecord, sent: FlushAsk): Promise<void> {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = handled(new Promise<void>((res, rej) => ((resolve = res), (reject = rej))));
+    const next: FlushAsk = { promise, joined: undefined, writes: rec.writes, queue: undefined, post: undefined, epoch: sent.epoch };
+    const drop = (): boolean => {
+      if (next.post === undefined) return false;
+      next.post = undefined;
+      if (rec.held === next) rec.held = undefined;
+      this.heldFlushes--;
+      return true;
+    };
+    next.post = (ops, at) => {
+      if (!drop()) return;
+      const id = this.nextOpId++;
+      this.waiting.set(id, this.flushWaiter("flush", tier, () => resolve(), reject));
+      ops.splice(at, 0, { t: "flush", tier, id });
+      next.queue = ops === this.queue ? ops : undefined;
+      next.epoch = this.epoch;
+    };
+    this.heldFlushes++;
+    rec.held = next;
+    const answered = (err: unknown, failed: boolean): void => {
+      if (next.post === undefined) return; // placed before a write already
+      if (!failed || isRefusalReport(err)) return void (drop() && resolve());
+      if (this.deathError !== undefined || this.epoch !== sent.epoch || this.finalError !== undefined) return void (drop() && reject(err));
+      try {
+        this.assertAlive();
+      } catch (e) {
+        drop();
+        // Called before the engine's close: the drain answers for its writes, as for a flush called while it runs.
+        if (this.finalError === undefined && this.closing) this.drainedFor(tier).then(resolve, reject);
+        else reject(e);
+        return;
+      }
+      const at = this.queue.findIndex((op) => op.tier === tier && !UNCOUNTED.has(op.t));
+      next.post(this.queue, at < 0 ? this.queue.length : at);
+      this.schedule();
+    };
+    sent.promise.then(
+      () => answered(undefined, false),
+      (err: unknown) => answered(err, true),
+    );
+    this.track(rec, next);
+    return promise;
+  }
+
+  /** Places each held next flush before the first op of its tier in `ops` that it must not answer for (`nextFlush`). */
+  private placeHeld(ops: Op[]): void {
+    for (let i = 0; i < ops.length && this.heldFlushes > 0; i++) {
+      const op = ops[i]!;
+      if (UNCOUNTED.has(op.t)) continue;
+      const next = this.tiers.get(op.tier)?.held;
+      // One held for a lost actor's flush stays held: that flush's answer (the loss) is its answer.
+      if (next?.post !== undefined && next.epoch === this.epoch && this.deathError === undefined) next.post(ops, i++);
+    }
   }
 
   /**
@@ -472,6 +614,7 @@ export class StoreConnection {
     const transfers = this.transfers;
     this.queue = [];
     this.transfers = [];
+    if (this.heldFlushes > 0) this.placeHeld(ops);
     this.taken(ops);
     const epoch = this.epoch;
     // A saved value is read at the end of its turn (docs/api.md, Conventions): posting copies it, and until the

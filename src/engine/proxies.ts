@@ -187,7 +187,14 @@ abstract class TierProxy implements BaseStorageTier {
     // Everything accepted before this call is in the close's drain (this tier's or the engine's): join it.
     if (this.closing) return this.closing;
     if (!this.closed && this.conn.closing && this.conn.alive) return quiet(this.conn.drainedFor(this.tier));
-    return quiet(this.ask({ t: "flush", tier: this.tier }).then(() => undefined));
+    try {
+      this.assertUsable();
+    } catch (err) {
+      return quiet(Promise.reject(err));
+    }
+    // Handled already, and shared by calls that made no write since (connection.ts `flush`): wrapping it again
+    // would cost each such call a promise.
+    return this.conn.flush(this.tier);
   }
 
   /** BaseStorageTier.writePending: a flush in the store's actor that leaves refusals to the flushes answering for them. */

@@ -94,6 +94,17 @@ class JoinedWrite {
   constructor(readonly ops: readonly BatchOp[]) {}
 }
 
+/**
+ * A flush() call whose answer is due: the writes offered (`asOf`) and refusal reports made at its call, and whether
+ * it waits to start (a next flush, see `TierCore.nextFlush`).
+ */
+interface FlushAsk {
+  promise: Promise<void>;
+  readonly asOf: number;
+  readonly reports: number;
+  waiting: boolean;
+}
+
 export abstract class TierCore<Batch> {
   readonly name: string;
   readonly debounceMs: number | undefined;
@@ -128,6 +139,9 @@ export abstract class TierCore<Batch> {
    * thousands of flush() calls that settle together, and an array's splice made that quadratic (review s13a F4).
    */
   private readonly running = new Set<number>();
+  /** The latest flush() call while its answer is due (see `flush`); `reports` counts refusal reports (`settled`). */
+  private lastFlush: FlushAsk | undefined;
+  private reports = 0;
   private deferredFlush = false;
   /**
    * Set by a store actor's group commit (src/engine/group-commit.ts): triggered flushes wait for its
@@ -845,7 +859,10 @@ export abstract class TierCore<Batch> {
   private settled(f: FlushCall, failed = false, reportedAt: number = this.flushCalls): void {
     const answerable = (r: Refusal): boolean => r.write <= f.asOf && (r.reportedAt === undefined || r.reportedAt >= f.call);
     const found = failed ? undefined : this.refusals.find(answerable);
-    if (found !== undefined) for (const r of this.refusals) if (r.newest <= f.asOf) r.reportedAt ??= reportedAt;
+    if (found !== undefined) {
+      this.reports++;
+      for (const r of this.refusals) if (r.newest <= f.asOf) r.reportedAt ??= reportedAt;
+    }
     // A reported refusal matters only to flushes called before the report: once none of those runs, it is gone.
     this.running.delete(f.call);
     if (this.refusals.length > 0) {
@@ -880,11 +897,50 @@ export abstract class TierCore<Batch> {
     // Everything accepted before this call is in the close's drain: it settles as that does.
     if (this.closing) return this.closing;
     if (this.closed) return handled(Promise.reject(this.closedError()));
+    // Nothing offered (no write, no refusal) and nothing reported since the previous call, whose answer is due: this
+    // one answers exactly as that one, so it adds no work (review s15c D2: against a stuck store each call chained
+    // promises and an account, ~1.1 KB, without bound). It shares that call's answer while it waits to start, else
+    // ONE next flush started once it settled (`nextFlush`).
+    const last = this.lastFlush;
+    if (last !== undefined && last.asOf === this.offered && last.reports === this.reports) return last.waiting ? last.promise : this.nextFlush(last);
     return this.answering(() => this.flushNow());
+  }
+
+  /**
+   * The flush that calls made while `last` runs share: its account opened now (it answers for the writes offered
+   * before now, as a flush called now). It waits for `last`, whose writes are its writes: stored (`last` resolved,
+   * or reported a refusal, the rest stored), it only settles its account; failed after the calls, it retries, as a
+   * flush called then (its batch taken then, behind the backend work queued by then, as `flushQueued` retries).
+   */
+  private nextFlush(last: FlushAsk): Promise<void> {
+    const call = this.flushCall();
+    const next: FlushAsk = { promise: Promise.resolve(), asOf: call.asOf, reports: this.reports, waiting: true };
+    const retry = (err: unknown): void | Promise<void> => {
+      if (isRefusalReport(err)) return;
+      next.waiting = false;
+      return this.flushNow();
+    };
+    const failed = (err: unknown): never => {
+      this.settled(call, true);
+      throw err;
+    };
+    next.promise = handled(last.promise.then(noop, retry).then(() => this.settled(call), failed));
+    this.keepLast(next);
+    return next.promise;
+  }
+
+  /** `ask` is the latest flush() call until it settles. */
+  private keepLast(ask: FlushAsk): void {
+    this.lastFlush = ask;
+    const clear = (): void => {
+      if (this.lastFlush === ask) this.lastFlush = undefined;
+    };
+    ask.promise.then(clear, clear);
   }
 
   /** A flush's answer: opens its account, starts it, and settles the account as it ends. */
   private answering(start: () => void | Promise<void>): Promise<void> {
+    const reports = this.reports;
     const call = this.flushCall();
     let r: void | Promise<void>;
     try {
@@ -898,7 +954,9 @@ export abstract class TierCore<Batch> {
         this.settled(call, true);
         throw err;
       };
-      return handled(r.then(() => this.settled(call), failed));
+      const promise = handled(r.then(() => this.settled(call), failed));
+      this.keepLast({ promise, asOf: call.asOf, reports, waiting: false });
+      return promise;
     }
     try {
       this.settled(call);

@@ -344,6 +344,9 @@ export class AttachOutbox {
         await Promise.race([this.#gate, ...[...this.#checks.values()].map((c) => c.attempt)]);
         if (this.#stopped !== undefined) throw await this.#stopped;
         if (this.#gateError !== undefined) throw this.#gateError;
+        // Frames the opened gate let go may meet a full tier: not a failure, they leave once it drained (as above).
+        while (isBackpressure(this.#blocked) && this.#stopped === undefined) await this.#awaitRoom();
+        if (this.#stopped !== undefined) throw await this.#stopped;
         if (this.#blocked !== undefined) throw this.#blocked;
       }
       // So are frames held back for the own baseline of another pair on this WAL tier (#heldBy).

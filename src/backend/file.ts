@@ -30,6 +30,7 @@ import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, asse
 import { acquireStoreLock, dirLockPath, type StoreLock } from "./lock.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected, holdsExpected } from "./conditional.js";
+import { markOnDiskStore } from "./on-disk.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export interface FileBackendOptions {
@@ -165,6 +166,7 @@ class FileStore implements FileBackend {
     private readonly onProgress: (() => void) | undefined,
   ) {
     this.name = "file:" + dir;
+    markOnDiskStore(this);
     // A writer locks at open, creating a missing directory: a writer that read an empty store and took the lock
     // only at its first write could overwrite what another writer stored in between.
     if (useLock) {

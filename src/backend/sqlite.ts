@@ -19,6 +19,7 @@ import { inNative } from "./native-gate.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected, holdsExpected } from "./conditional.js";
+import { markOnDiskStore } from "./on-disk.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
@@ -169,6 +170,7 @@ class SqliteStore implements SqliteBackend {
     private lock: StoreLock | undefined,
   ) {
     this.name = "sqlite:" + path;
+    markOnDiskStore(this);
     const inMemory = path === ":memory:" || path === "";
     this.supports = Object.freeze({
       list: true,

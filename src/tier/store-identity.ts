@@ -7,6 +7,7 @@
 import { realpathSync } from "node:fs";
 import type { StorageBackend } from "../backend/types.js";
 import { realFilePath } from "../backend/lock.js";
+import { isOnDiskStore } from "../backend/on-disk.js";
 
 /** A tier's store: `id` is equal (===) for tiers over one store; `engineKey` is an engine tier's store key. */
 export interface TierStore {
@@ -48,14 +49,14 @@ export function tierStore(tier: object): TierStore | undefined {
 }
 
 /**
- * The id of `backend`'s store: for a SQLite file or a file store, its kind and real path (so two backends opened on
- * one file, or an engine store of it, are one store); for a PostgreSQL store its `storeId` (the engine's store key
- * without `?ro`: inline and engine tiers of it are one store); for anything else (memory, an in-memory SQLite
- * database, a custom backend) the backend object itself. A string id is lasting: another process finds the store
+ * The id of `backend`'s store: for a SQLite file or a file store of this package (never a backend merely named like
+ * one), its kind and real path (so two backends opened on one file, or an engine store of it, are one store); for a
+ * PostgreSQL store its `storeId` (the engine's store key without `?ro`: inline and engine tiers of it are one
+ * store); for anything else (memory, an in-memory SQLite database, a custom backend) the backend object itself. A string id is lasting: another process finds the store
  * by it (the shared-WAL record names stores so, src/persistence/shared-wal-record.ts); an object is this process's.
  */
 export function backendStoreId(backend: StorageBackend): string | object {
-  return pathStoreId(backend.name) ?? postgresId(backend) ?? backend;
+  return (isOnDiskStore(backend) ? pathStoreId(backend.name) : undefined) ?? postgresId(backend) ?? backend;
 }
 
 /** A PostgreSQL backend's `storeId` (src/backend/postgres.ts), told by shape: this layer does not load `pg`. */

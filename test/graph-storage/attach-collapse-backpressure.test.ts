@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
-import { createGraph, restoreSnapshot, type Graph } from "../../src/index.js";
+import { createGraph, restoreSnapshot } from "../../src/index.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
@@ -19,6 +19,8 @@ import { wrapBackend } from "../support/test-backend.js";
 
 const NODES = 10;
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+type Graph = ReturnType<typeof createGraph>;
 
 function graphOf(): Graph {
   const g = createGraph("g");

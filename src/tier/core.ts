@@ -520,6 +520,34 @@ export abstract class TierCore<Batch> {
     return r;
   }
 
+  /**
+   * A delete queued on the lane (kv.ts) counts as the tier's latest write: values a flush taking its batch meanwhile
+   * left pending for it (kv.ts `leaveForDeletes`) are owed once it ran, so such a flush answers when it settled, and
+   * flushes again if it (or the write before it) failed, the values it was to drop back in the batch (review s15r2 D1).
+   */
+  protected queuedWrite(p: Promise<void>): void {
+    const prev = this.lastWrite;
+    const both =
+      prev === undefined
+        ? p
+        : Promise.allSettled([prev, p]).then((rs) => {
+            for (const r of rs) if (r.status === "rejected") throw r.reason;
+          });
+    this.lastWrite = this.latest(both);
+  }
+
+  /** Values still pending after `takePending` returned nothing (left for a queued delete): not settled yet. */
+  protected pendingLeft(): boolean {
+    return false;
+  }
+
+  /** A delete dropped pending values: once none is left, nothing will take them, so their account settles now. */
+  protected droppedPending(): void {
+    if (this.pendingLeft()) return;
+    this.oldestUntaken = undefined;
+    this.settleUntaken();
+  }
+
   /** `p` as the tier's latest batch write until it settles. */
   private latest(p: Promise<void>): Promise<void> {
     const clear = (): void => {
@@ -569,6 +597,8 @@ export abstract class TierCore<Batch> {
   private takeBatch(): Taken<Batch> | undefined {
     this.clearRetry();
     const batch = this.takePending();
+    // Values left pending for a queued delete keep their account: they are still held, and owed if it fails.
+    if (batch === undefined && this.pendingLeft()) return undefined;
     const oldest = this.oldestUntaken ?? this.offered;
     this.oldestUntaken = undefined;
     if (batch === undefined) {

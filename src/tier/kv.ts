@@ -166,6 +166,10 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     this.stats.pendingEntries = this.pending.size;
   }
 
+  protected override pendingLeft(): boolean {
+    return this.pending.size > 0;
+  }
+
   protected clearPending(): void {
     this.pendingWeights.clear();
     this.pendingPutAt.clear();
@@ -333,10 +337,13 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
             }
             this.dropPendingAsOf(key, queued.asOf);
             this.stats.pendingEntries = this.pending.size;
+            this.droppedPending();
           }.call(this),
         ),
       );
-      return r ? this.holdUntil(weight, r) : Promise.resolve();
+      if (!r) return Promise.resolve();
+      this.queuedWrite(r); // a flush meanwhile may leave values to it (leaveForDeletes)
+      return this.holdUntil(weight, r);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -368,10 +375,13 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
             }
             for (const key of keys) this.dropPendingAsOf(key, queued.asOf);
             this.stats.pendingEntries = this.pending.size;
+            this.droppedPending();
           }.call(this),
         ),
       );
-      return r ? this.holdUntil(weight, r) : Promise.resolve();
+      if (!r) return Promise.resolve();
+      this.queuedWrite(r); // a flush meanwhile may leave values to it (leaveForDeletes)
+      return this.holdUntil(weight, r);
     } catch (err) {
       return Promise.reject(err);
     }

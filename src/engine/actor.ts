@@ -375,12 +375,14 @@ export class StoreActor implements ActorApi {
       case "compact":
         return this.result(op.id, core.compact().then(() => null));
       case "close": {
-        // A close that reports a refusal still closed the tier (it answers so); one whose write failed left it open.
+        // A close that reports a refusal still closed the tier (it answers so); one whose write failed left it open,
+        // unless the backend writes no more (its final error: the tier closed, dropping what it could not store).
         const closed = core.close().then(
           () => null,
           (err: unknown): ClosedWithRefusal => {
             if (!core.isClosed) throw err;
-            return { closedWithRefusal: serializeError(err) };
+            const final = err === this.backend?.finalError;
+            return { closedWithRefusal: serializeError(err), ...(final ? { final: true as const } : {}) };
           },
         );
         return this.result(

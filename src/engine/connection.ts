@@ -4,7 +4,7 @@
  * with its worker (crash, watchdog, failed open) is replaced by a new one at the store's next operation: the
  * connection reopens the store's tiers in it and reports writes the old actor never acknowledged (see TierRecord).
  */
-import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { proxy, releaseProxy, wrap } from "comlink";
 import type { ColumnarTransport } from "../codec/types.js";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
@@ -228,12 +228,7 @@ export class StoreConnection {
     this.remote = remote as unknown as RemoteActor;
     this.releaseRemote = () => remote[releaseProxy]();
     // Answers to batches with requests (postMessage) come on the same port, outside comlink.
-    port1.on("message", (m: unknown) => {
-      if (isResultsMessage(m)) this.onResults(m, epoch);
-      else if (isRefusedMessage(m) && epoch === this.epoch) {
-        this.tiers.get(m.tier)?.refusals.notify(m.key, deserializeError(m.error));
-      }
-    });
+    port1.on("message", (m: unknown) => this.onPortMessage(m, epoch));
     port1.unref();
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
     this.counters.set("failingTiers", 0); // a gauge of the actor now running: a lost one's failing tiers are not its own
@@ -568,7 +563,13 @@ export class StoreConnection {
       resolve: (v) => {
         if (t === "close") {
           this.tiers.delete(tier); // closed, also when it reports a refusal
-          if (isClosedWithRefusal(v.value)) return reject(markRefusalReport(deserializeError(v.value.closedWithRefusal)));
+          if (isClosedWithRefusal(v.value)) {
+            const err = deserializeError(v.value.closedWithRefusal);
+            if (v.value.final !== true) return reject(markRefusalReport(err));
+            // Closed dropping writes that were never stored (a lost lease): a loss, not a refusal report.
+            this.backlog.end(err);
+            return reject(err);
+          }
         }
         resolve(v);
       },
@@ -640,6 +641,26 @@ export class StoreConnection {
     // One ResultsMessage answers it (onResults); a lost actor rejects the waiters instead (die).
     this.inFlightMessages++;
     this.hold();
+  }
+
+  private onPortMessage(m: unknown, epoch: number): void {
+    if (isResultsMessage(m)) this.onResults(m, epoch);
+    else if (isRefusedMessage(m) && epoch === this.epoch) {
+      this.tiers.get(m.tier)?.refusals.notify(m.key, deserializeError(m.error));
+    }
+  }
+
+  /**
+   * Takes the answers and refusals the actor posted before it ended that this thread has not received yet. The end
+   * of the actor's task arrives on piscina's port, which may be read before the messages the actor posted earlier
+   * on this one: a flush the actor answered (stored) was then rejected as shut down (a false loss report).
+   * Messages on one port arrive in posting order, and a message is on its port once posted, so every answer posted
+   * before the task ended is here. comlink's answers are left: their calls race the actor's death anyway.
+   */
+  private takePosted(epoch: number): void {
+    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
+      this.onPortMessage(m.message, epoch);
+    }
   }
 
   private onResults({ results, errors }: ResultsMessage, epoch: number): void {
@@ -997,6 +1018,7 @@ export class StoreConnection {
    */
   die(err: Error, epoch = this.epoch): void {
     if (epoch !== this.epoch || this.deathError) return;
+    this.takePosted(epoch); // answers posted before the end are answers, not losses
     this.deathError = err;
     this.rejectDeath(err);
     this.backlog.fail(err);

@@ -329,6 +329,8 @@ export interface HostActorResult {
  */
 export interface ClosedWithRefusal {
   readonly closedWithRefusal: SerializedError;
+  /** The error is the backend's final one (a lost lease): the tier closed, dropping writes that were never stored. */
+  readonly final?: true;
 }
 
 export function isClosedWithRefusal(v: unknown): v is ClosedWithRefusal {

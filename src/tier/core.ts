@@ -1112,7 +1112,7 @@ export abstract class TierCore<Batch> {
     if (this.closing) return this.closing;
     const p = handled(this.closeOnce());
     this.closing = p;
-    // A failed write leaves the tier open, its data pending, for a retry.
+    // A failed write leaves the tier open, its data pending, for a retry (unless the backend writes no more).
     p.catch(() => {
       if (this.closing === p) this.closing = undefined;
     });
@@ -1121,11 +1121,19 @@ export abstract class TierCore<Batch> {
 
   private async closeOnce(): Promise<void> {
     const call = this.flushCall();
+    let ended: Error | undefined;
     try {
       await this.flushNow();
     } catch (err) {
       this.settled(call, true);
-      throw err;
+      // The backend writes no more (a lost lease): no retry can store what is pending, so keeping the tier open for
+      // one would leak it, its data and timers. It closes, dropping that data (onError and flushes reported the
+      // loss), and this close rejects with why (docs/design.md §3.20).
+      ended = this.writesEnded();
+      if (ended === undefined) throw err;
+      this.clearPending();
+      this.oldestUntaken = undefined;
+      this.settleUntaken();
     }
     this.clearTimer();
     this.clearRetry();
@@ -1138,6 +1146,7 @@ export abstract class TierCore<Batch> {
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w.resolve();
+    if (ended !== undefined) throw ended;
     // A refusal no flush reported yet: closing cannot fix it, but the caller must hear it.
     this.settled(call);
   }

@@ -1,0 +1,186 @@
+/**
+ * close() after a PostgreSQL writer lost its lease (follow-up to postgres-lease-lost): no retry can store what the
+ * tier holds, so close() closes it anyway, dropping that data, rejects once with the final not-owner (the caller
+ * learns the data was not stored), and a second close() resolves. It rejected with not-owner and left the tier
+ * open, its data and timers kept for a retry that could never succeed: a server's shutdown path (close every tier,
+ * then the backend or engine) leaked it. Inline, through an engine's actor, and under an attach whose dispose()
+ * settles before its tiers close. The server is "frozen" by a loopback proxy, as in postgres-lease-lost.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  attachSnapshotStorage,
+  createGraph,
+  kvStorage,
+  openStorageEngine,
+  postgresBackend,
+  snapshotStorage,
+  walFrameCodec,
+  type GraphCheckpointRecord,
+} from "../../src/index.js";
+import { KvCore } from "../../src/tier/kv.js";
+import { isRefusalReport } from "../../src/tier/refusal-watchers.js";
+import { jsonCodecFor } from "../../src/codec/json.js";
+import { useTestDatabase } from "../support/postgres-db.js";
+import { usePipes } from "../support/postgres-pipe.js";
+import { errorOf, syncErrorOf, until } from "../support/wait.js";
+
+const database = useTestDatabase();
+const pipes = usePipes();
+const TTL = 1_000;
+
+/** A proxy to the test server that, once frozen, holds every byte the client sends (and never answers). */
+async function freezable() {
+  const db = await database();
+  let frozen = false;
+  const pipe = await pipes(db.url, {
+    toServer: (_d, pass) => {
+      if (!frozen) pass();
+    },
+    frozen: () => frozen,
+  });
+  return {
+    db,
+    url: pipe.url,
+    freeze: () => {
+      frozen = true;
+    },
+    thaw: () => {
+      if (!frozen) return;
+      frozen = false;
+      pipe.cut();
+    },
+  };
+}
+
+const codeOf = (e: unknown): unknown => (e as { code?: unknown } | undefined)?.code;
+
+/** Settles `p` (it must settle: a hang fails the test by its timeout) and says how. */
+const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => "resolved", (e: unknown) => `rejected ${String(codeOf(e))}`);
+
+describe("close() of a PostgreSQL tier whose lease was lost", () => {
+  it("inline: rejects once with not-owner, closes the tier dropping its data; a second close() resolves", async () => {
+    const f = await freezable();
+    const backend = await postgresBackend({ url: f.url, schema: f.db.schema, store: "lost-close-inline", lease: { ttlMs: TTL } });
+    const errors: unknown[] = [];
+    const tier = new KvCore<number>(backend, jsonCodecFor(), {
+      retry: { initialMs: 1, maxMs: 1 },
+      onError: (e) => errors.push(codeOf(e)),
+    });
+    try {
+      tier.put("warm", 0);
+      await tier.flush();
+      f.freeze();
+      // Sync-through: the first put's flush hangs on the frozen server; the others wait behind it.
+      for (let i = 0; i < 5; i++) tier.put(`k${i}`, i);
+      await until(() => errors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
+      f.thaw();
+      await until(() => errors.includes("not-owner"), "a retry found the lease lost", { timeoutMs: 30_000 });
+      expect(tier.stats.pendingEntries).toBeGreaterThan(0);
+      const err = await errorOf(() => tier.close());
+      expect(codeOf(err)).toBe("not-owner");
+      expect(isRefusalReport(err)).toBe(false); // a loss, not a refusal among stored writes
+      expect(tier.isClosed).toBe(true);
+      expect(tier.stats.pendingEntries).toBe(0);
+      expect(await outcome(tier.close())).toBe("resolved");
+      expect(codeOf(await errorOf(() => tier.flush()))).toBe("closed");
+      expect(codeOf(syncErrorOf(() => tier.assertWritable()))).toBe("closed");
+      expect(errors.filter((c) => c === "not-owner")).toEqual(["not-owner"]); // the close reported nothing again
+    } finally {
+      f.thaw();
+      await backend.close().catch(() => undefined);
+    }
+  });
+
+  it("engine: the tier's close() rejects once with not-owner and closes it; engine.close() then resolves", async () => {
+    const f = await freezable();
+    const errors: unknown[] = [];
+    const engine = openStorageEngine({ threads: 1, onError: (e) => errors.push(codeOf(e)) });
+    try {
+      const tier = engine.kv<number>(
+        { kind: "postgres", url: f.url, schema: f.db.schema, store: "lost-close-engine", lease: { ttlMs: TTL } },
+        { retry: { initialMs: 1, maxMs: 1 } },
+      );
+      tier.save("warm", 0);
+      await tier.flush();
+      f.freeze();
+      for (let i = 0; i < 5; i++) tier.save(`k${i}`, i);
+      await until(() => errors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
+      f.thaw();
+      await until(() => errors.includes("not-owner"), "a retry found the lease lost", { timeoutMs: 30_000 });
+      const err = await errorOf(() => tier.close());
+      expect(codeOf(err)).toBe("not-owner");
+      expect(isRefusalReport(err)).toBe(false);
+      expect(await outcome(tier.close())).toBe("resolved");
+      expect(codeOf(syncErrorOf(() => tier.save("after", 1)))).toBe("closed");
+      // Nothing of the tier is left to drain: the store's actor ends cleanly.
+      expect(await outcome(engine.close())).toBe("resolved");
+      expect(errors.filter((c) => c === "not-owner")).toEqual(["not-owner"]);
+    } finally {
+      f.thaw();
+      await engine.close().catch(() => undefined);
+    }
+  });
+
+  it("engine: engine.close() with the tier still open rejects with not-owner and ends the store", async () => {
+    const f = await freezable();
+    const errors: unknown[] = [];
+    const engine = openStorageEngine({ threads: 1, onError: (e) => errors.push(codeOf(e)) });
+    try {
+      const tier = engine.kv<number>(
+        { kind: "postgres", url: f.url, schema: f.db.schema, store: "lost-close-engine-open", lease: { ttlMs: TTL } },
+        { retry: { initialMs: 1, maxMs: 1 } },
+      );
+      tier.save("warm", 0);
+      await tier.flush();
+      f.freeze();
+      for (let i = 0; i < 5; i++) tier.save(`k${i}`, i);
+      await until(() => errors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
+      f.thaw();
+      await until(() => errors.includes("not-owner"), "a retry found the lease lost", { timeoutMs: 30_000 });
+      expect(await outcome(engine.close())).toBe("rejected not-owner");
+      expect(await outcome(tier.close())).toBe("rejected not-owner"); // the drain's outcome for this tier
+      expect(codeOf(syncErrorOf(() => tier.save("after", 1)))).toBe("closed");
+    } finally {
+      f.thaw();
+      await engine.close().catch(() => undefined);
+    }
+  });
+
+  it("attach: dispose() settles, then each tier's close() settles (not-owner at most once) and the backend closes", async () => {
+    const f = await freezable();
+    const backend = await postgresBackend({ url: f.url, schema: f.db.schema, store: "lost-close-attach", lease: { ttlMs: TTL } });
+    const tierErrors: unknown[] = [];
+    const onError = (e: Error): void => void tierErrors.push(codeOf(e));
+    const tierOpts = { maxPendingBytes: 64 * 1024, retry: { initialMs: 1, maxMs: 1 }, onError };
+    const wal = kvStorage(backend, { ...tierOpts, name: "w", codec: walFrameCodec });
+    const snapshot = snapshotStorage<GraphCheckpointRecord>(backend, { ...tierOpts, name: "s" });
+    const g = createGraph("g");
+    g.state("v", "");
+    const handle = attachSnapshotStorage(g, [{ snapshot, wal }], { onError: () => undefined });
+    let disposed = false;
+    try {
+      g.set("v", "start");
+      await handle.flush();
+      f.freeze();
+      const pad = "x".repeat(1000);
+      for (let i = 0; i < 100; i++) g.set("v", `${i}${pad}`);
+      await until(() => tierErrors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
+      f.thaw();
+      await until(() => tierErrors.includes("not-owner"), "a retry found the lease lost", { timeoutMs: 30_000 });
+      const disposal = outcome(handle.dispose());
+      expect(await disposal).toMatch(/^(resolved|rejected (write-refused|not-owner))$/);
+      disposed = true;
+      // The WAL tier held frames no write could store: its close reports not-owner; either close reports it at most once.
+      const first = [await outcome(wal.close()), await outcome(snapshot.close())];
+      expect(first[0]).toBe("rejected not-owner");
+      expect(["resolved", "rejected not-owner"]).toContain(first[1]);
+      expect([await outcome(wal.close()), await outcome(snapshot.close())]).toEqual(["resolved", "resolved"]);
+      expect(codeOf(syncErrorOf(() => wal.save("after", new Uint8Array(1) as never)))).toBe("closed");
+      expect(await outcome(backend.close())).toBe("resolved");
+    } finally {
+      f.thaw();
+      if (!disposed) await handle.dispose().catch(() => undefined);
+      await backend.close().catch(() => undefined);
+    }
+  });
+});

@@ -128,6 +128,16 @@ function readOwner(db: Database.Database): LockOwner | undefined {
   }
 }
 
+/** The lock's owner, or undefined when it cannot be read now (busy again). */
+function readOwnerOnce(db: Database.Database): LockOwner | undefined {
+  try {
+    if (db.inTransaction) db.exec("ROLLBACK");
+    return readOwner(db);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Takes (or, from a process that holds it already, joins) the lock of the store whose lock file is `lockPath`.
  * Throws StorageError("store-locked") naming the holder when another process holds it.
@@ -135,10 +145,11 @@ function readOwner(db: Database.Database): LockOwner | undefined {
 export function acquireStoreLock(lockPath: string, storePath: string): StoreLock {
   const me = processIdentity();
   let db: Database.Database | undefined;
+  let owner: LockOwner | undefined;
   try {
     // Busy timeout 0: a holder keeps the lock for its whole life, so waiting cannot help.
     db = new Database(lockPath, { timeout: 0 });
-    let owner = readOwner(db);
+    owner = readOwner(db);
     if (owner?.process !== me) {
       try {
         db.exec(SCHEMA);
@@ -163,6 +174,16 @@ export function acquireStoreLock(lockPath: string, storePath: string): StoreLock
       throw storeLockedError(storePath, owner);
     }
   } catch (err) {
+    // Busy here: another process is committing its row this moment (timeout 0: we do not wait for it), so it holds
+    // the store or is about to: store-locked, not a store-busy "try again" (review s15r2 D3). Only a process that
+    // holds the store already (a handle joining it) meets a passing busy: that one stays store-busy.
+    if (!(err instanceof StorageError) && isSqliteBusy(err) && db !== undefined) {
+      const now = owner?.process === me ? owner : readOwnerOnce(db);
+      if (now?.process !== me) {
+        db.close();
+        throw storeLockedError(storePath, now, err);
+      }
+    }
     db?.close();
     if (err instanceof StorageError) throw err;
     throw sqliteError(err, `cannot lock store ${storePath}`, lockPath);

@@ -537,13 +537,18 @@ class SqliteStore implements SqliteBackend {
     if (this.closed) return;
     this.closed = true;
     try {
-      inNative(() => this.db.close()); // the last connection's close checkpoints the WAL
+      inNative(() => {
+        try {
+          this.db.close(); // the last connection's close checkpoints the WAL
+        } finally {
+          // After the connection (the lock must outlive the last write), inside the gate: releasing closes the lock
+          // database, a native call a worker's termination must not land in (review s15r2 G1).
+          this.lock?.release();
+          this.lock = undefined;
+        }
+      });
     } catch (err) {
       throw sqliteError(err, `sqlite close failed (${this.path})`, this.path);
-    } finally {
-      // After the connection: the lock must outlive the last write.
-      this.lock?.release();
-      this.lock = undefined;
     }
   }
 

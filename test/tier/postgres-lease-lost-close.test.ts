@@ -7,55 +7,32 @@
  * settles before its tiers close. The server is "frozen" by a loopback proxy, as in postgres-lease-lost.
  */
 import { describe, expect, it } from "vitest";
-import {
-  attachSnapshotStorage,
-  createGraph,
-  kvStorage,
-  openStorageEngine,
-  postgresBackend,
-  snapshotStorage,
-  walFrameCodec,
-  type GraphCheckpointRecord,
-} from "../../src/index.js";
+import { openStorageEngine, postgresBackend } from "../../src/index.js";
 import { KvCore } from "../../src/tier/kv.js";
 import { isRefusalReport } from "../../src/tier/refusal-watchers.js";
 import { jsonCodecFor } from "../../src/codec/json.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { usePipes } from "../support/postgres-pipe.js";
 import { errorOf, syncErrorOf, until } from "../support/wait.js";
+import { attachedOver, codeOf, LOST_LEASE_TTL_MS, outcome, useFreezable, type Freezable } from "../support/lease-loss.js";
 
-const database = useTestDatabase();
-const pipes = usePipes();
-const TTL = 1_000;
+const freezable = useFreezable(useTestDatabase(), usePipes());
+const TTL = LOST_LEASE_TTL_MS;
 
-/** A proxy to the test server that, once frozen, holds every byte the client sends (and never answers). */
-async function freezable() {
-  const db = await database();
-  let frozen = false;
-  const pipe = await pipes(db.url, {
-    toServer: (_d, pass) => {
-      if (!frozen) pass();
-    },
-    frozen: () => frozen,
-  });
-  return {
-    db,
-    url: pipe.url,
-    freeze: () => {
-      frozen = true;
-    },
-    thaw: () => {
-      if (!frozen) return;
-      frozen = false;
-      pipe.cut();
-    },
-  };
+/** An engine kv tier over a proxied store whose lease was lost with writes pending (onError heard not-owner). */
+async function engineTierWithLostLease(f: Freezable, store: string) {
+  const errors: unknown[] = [];
+  const engine = openStorageEngine({ threads: 1, onError: (e) => errors.push(codeOf(e)) });
+  const tier = engine.kv<number>({ kind: "postgres", url: f.url, schema: f.db.schema, store, lease: { ttlMs: TTL } }, { retry: { initialMs: 1, maxMs: 1 } });
+  tier.save("warm", 0);
+  await tier.flush();
+  f.freeze();
+  for (let i = 0; i < 5; i++) tier.save(`k${i}`, i);
+  await until(() => errors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
+  f.thaw();
+  await until(() => errors.includes("not-owner"), "a retry found the lease lost", { timeoutMs: 30_000 });
+  return { engine, tier, errors };
 }
-
-const codeOf = (e: unknown): unknown => (e as { code?: unknown } | undefined)?.code;
-
-/** Settles `p` (it must settle: a hang fails the test by its timeout) and says how. */
-const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => "resolved", (e: unknown) => `rejected ${String(codeOf(e))}`);
 
 describe("close() of a PostgreSQL tier whose lease was lost", () => {
   it("inline: rejects once with not-owner, closes the tier dropping its data; a second close() resolves", async () => {
@@ -93,20 +70,8 @@ describe("close() of a PostgreSQL tier whose lease was lost", () => {
 
   it("engine: the tier's close() rejects once with not-owner and closes it; engine.close() then resolves", async () => {
     const f = await freezable();
-    const errors: unknown[] = [];
-    const engine = openStorageEngine({ threads: 1, onError: (e) => errors.push(codeOf(e)) });
+    const { engine, tier, errors } = await engineTierWithLostLease(f, "lost-close-engine");
     try {
-      const tier = engine.kv<number>(
-        { kind: "postgres", url: f.url, schema: f.db.schema, store: "lost-close-engine", lease: { ttlMs: TTL } },
-        { retry: { initialMs: 1, maxMs: 1 } },
-      );
-      tier.save("warm", 0);
-      await tier.flush();
-      f.freeze();
-      for (let i = 0; i < 5; i++) tier.save(`k${i}`, i);
-      await until(() => errors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
-      f.thaw();
-      await until(() => errors.includes("not-owner"), "a retry found the lease lost", { timeoutMs: 30_000 });
       const err = await errorOf(() => tier.close());
       expect(codeOf(err)).toBe("not-owner");
       expect(isRefusalReport(err)).toBe(false);
@@ -123,20 +88,8 @@ describe("close() of a PostgreSQL tier whose lease was lost", () => {
 
   it("engine: engine.close() with the tier still open rejects with not-owner and ends the store", async () => {
     const f = await freezable();
-    const errors: unknown[] = [];
-    const engine = openStorageEngine({ threads: 1, onError: (e) => errors.push(codeOf(e)) });
+    const { engine, tier } = await engineTierWithLostLease(f, "lost-close-engine-open");
     try {
-      const tier = engine.kv<number>(
-        { kind: "postgres", url: f.url, schema: f.db.schema, store: "lost-close-engine-open", lease: { ttlMs: TTL } },
-        { retry: { initialMs: 1, maxMs: 1 } },
-      );
-      tier.save("warm", 0);
-      await tier.flush();
-      f.freeze();
-      for (let i = 0; i < 5; i++) tier.save(`k${i}`, i);
-      await until(() => errors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
-      f.thaw();
-      await until(() => errors.includes("not-owner"), "a retry found the lease lost", { timeoutMs: 30_000 });
       expect(await outcome(engine.close())).toBe("rejected not-owner");
       expect(await outcome(tier.close())).toBe("rejected not-owner"); // the drain's outcome for this tier
       expect(codeOf(syncErrorOf(() => tier.save("after", 1)))).toBe("closed");
@@ -148,15 +101,7 @@ describe("close() of a PostgreSQL tier whose lease was lost", () => {
 
   it("attach: dispose() settles, then each tier's close() settles (not-owner at most once) and the backend closes", async () => {
     const f = await freezable();
-    const backend = await postgresBackend({ url: f.url, schema: f.db.schema, store: "lost-close-attach", lease: { ttlMs: TTL } });
-    const tierErrors: unknown[] = [];
-    const onError = (e: Error): void => void tierErrors.push(codeOf(e));
-    const tierOpts = { maxPendingBytes: 64 * 1024, retry: { initialMs: 1, maxMs: 1 }, onError };
-    const wal = kvStorage(backend, { ...tierOpts, name: "w", codec: walFrameCodec });
-    const snapshot = snapshotStorage<GraphCheckpointRecord>(backend, { ...tierOpts, name: "s" });
-    const g = createGraph("g");
-    g.state("v", "");
-    const handle = attachSnapshotStorage(g, [{ snapshot, wal }], { onError: () => undefined });
+    const { backend, tierErrors, wal, snapshot, g, handle } = await attachedOver(f, "lost-close-attach");
     let disposed = false;
     try {
       g.set("v", "start");

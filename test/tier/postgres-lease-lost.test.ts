@@ -7,53 +7,16 @@
  * server or a cut network would, until its own lease deadline passes.
  */
 import { describe, expect, it } from "vitest";
-import {
-  attachSnapshotStorage,
-  createGraph,
-  kvStorage,
-  openStorageEngine,
-  postgresBackend,
-  snapshotStorage,
-  StorageError,
-  walFrameCodec,
-  type GraphCheckpointRecord,
-} from "../../src/index.js";
+import { kvStorage, openStorageEngine, postgresBackend, StorageError } from "../../src/index.js";
 import { KvCore } from "../../src/tier/kv.js";
 import { jsonCodecFor } from "../../src/codec/json.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { usePipes } from "../support/postgres-pipe.js";
 import { errorOf, sleep, syncErrorOf, until } from "../support/wait.js";
+import { attachedOver, codeOf, LOST_LEASE_TTL_MS, useFreezable } from "../support/lease-loss.js";
 
-const database = useTestDatabase();
-const pipes = usePipes();
-const TTL = 1_000;
-
-/** A proxy to the test server that, once frozen, holds every byte the client sends (and never answers). */
-async function freezable() {
-  const db = await database();
-  let frozen = false;
-  const pipe = await pipes(db.url, {
-    toServer: (_d, pass) => {
-      if (!frozen) pass();
-    },
-    frozen: () => frozen,
-  });
-  return {
-    db,
-    url: pipe.url,
-    freeze: () => {
-      frozen = true;
-    },
-    /** Ends the freeze (idempotent): the connections it held are cut, new ones pass. */
-    thaw: () => {
-      if (!frozen) return;
-      frozen = false;
-      pipe.cut();
-    },
-  };
-}
-
-const codeOf = (e: unknown): unknown => (e as { code?: unknown } | undefined)?.code;
+const freezable = useFreezable(useTestDatabase(), usePipes());
+const TTL = LOST_LEASE_TTL_MS;
 
 /** Settled already, or still pending once the timers' turn came (no duration measured). */
 function stateOf(p: Promise<unknown>): Promise<string> {
@@ -154,15 +117,7 @@ describe("a PostgreSQL tier whose lease was lost", () => {
 
   it("attach: the pair stops, handle.flush() rejects write-refused caused by not-owner, drained() settles", async () => {
     const f = await freezable();
-    const backend = await postgresBackend({ url: f.url, schema: f.db.schema, store: "lost-attach", lease: { ttlMs: TTL } });
-    const tierErrors: unknown[] = [];
-    const onError = (e: Error): void => void tierErrors.push(codeOf(e));
-    const tierOpts = { maxPendingBytes: 64 * 1024, retry: { initialMs: 1, maxMs: 1 }, onError };
-    const wal = kvStorage(backend, { ...tierOpts, name: "w", codec: walFrameCodec });
-    const snapshot = snapshotStorage<GraphCheckpointRecord>(backend, { ...tierOpts, name: "s" });
-    const g = createGraph("g");
-    g.state("v", "");
-    const handle = attachSnapshotStorage(g, [{ snapshot, wal }], { onError: () => undefined });
+    const { backend, tierErrors, g, handle } = await attachedOver(f, "lost-attach");
     try {
       g.set("v", "start");
       await handle.flush();

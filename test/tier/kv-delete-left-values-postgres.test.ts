@@ -71,6 +71,22 @@ describe("PostgreSQL kv: a value left pending for a queued delete that fails", (
     await t.close();
   });
 
+  it("a flush writing other keys behind the failing delete also stores the value it left for it", async () => {
+    const b = await backend({ store: "kl-other" });
+    const t = kvStorage<number>(b, { name: "t", debounceMs: HELD, retry: { initialMs: HELD, maxMs: HELD } });
+    t.saveMany!([["a", 0], ["b", 0]]);
+    await t.flush();
+    await failFirstDelete("kl-other", "b");
+    t.save("a", 1);
+    t.save("b", 1);
+    const d = outcome(t.delete("b"));
+    const f = outcome(t.flush()); // takes a, leaves b for the delete
+    expect({ delete: await d, flush: await f }).toEqual({ delete: "rejected backend-error", flush: "resolved" });
+    const reader = kvStorage<number>(b, { name: "reader" });
+    expect([await reader.load("a"), await reader.load("b")]).toEqual([1, 1]);
+    await t.close();
+  });
+
   it("close() called behind the failing delete stores the value before the tier closes", async () => {
     const b = await backend({ store: "kl-close" });
     const t = kvStorage<number>(b, { name: "t", debounceMs: HELD });

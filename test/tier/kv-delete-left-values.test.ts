@@ -51,6 +51,22 @@ describe("kv: a value left pending for a queued delete that fails", () => {
       await t.close();
     });
 
+    it(`${kind}: a flush writing other keys behind the failing delete also stores the value it left for it`, async () => {
+      const fb = faultyBackend(memoryBackend(), [], { async });
+      const t = kvStorage<number>(fb, { name: "t", debounceMs: HELD, retry: { initialMs: HELD, maxMs: HELD } });
+      t.saveMany!([["a", 0], ["b", 0]]);
+      await t.flush();
+      fb.inject({ op: "delete", errno: "EIO", times: 1 });
+      t.save("a", 1);
+      t.save("b", 1);
+      const d = outcome(t.delete("b"));
+      const f = outcome(t.flush()); // takes a, leaves b for the delete
+      expect({ delete: await d, flush: await f }).toEqual({ delete: "rejected backend-error", flush: "resolved" });
+      expect([await fb.inner.read!("a"), await fb.inner.read!("b")].map((v) => v !== undefined)).toEqual([true, true]);
+      expect([await t.load("a"), await t.load("b")]).toEqual([1, 1]);
+      await t.close();
+    });
+
     it(`${kind}: close() called behind the failing delete stores the value before the tier closes`, async () => {
       const fb = faultyBackend(memoryBackend(), [], { async });
       const t = kvStorage<number>(fb, { name: "t", debounceMs: HELD });

@@ -105,6 +105,8 @@ interface FlushAsk {
   waiting: boolean;
 }
 
+const NOTHING_LEFT = { bytes: 0, entries: 0 } as const;
+
 export abstract class TierCore<Batch> {
   readonly name: string;
   readonly debounceMs: number | undefined;
@@ -541,6 +543,11 @@ export abstract class TierCore<Batch> {
     this.lastWrite = this.latest(both);
   }
 
+  /** The account (weight, entries) of the values the last `takePending` left pending: it stays untaken. */
+  protected takeLeft(): { bytes: number; entries: number } {
+    return NOTHING_LEFT;
+  }
+
   /** Values still pending after `takePending` returned nothing (left for a queued delete): not settled yet. */
   protected pendingLeft(): boolean {
     return false;
@@ -603,7 +610,10 @@ export abstract class TierCore<Batch> {
     this.clearRetry();
     const batch = this.takePending();
     // Values left pending for a queued delete keep their account: they are still held, and owed if it fails.
-    if (batch === undefined && this.pendingLeft()) return undefined;
+    if (batch === undefined && this.pendingLeft()) {
+      this.takeLeft();
+      return undefined;
+    }
     const oldest = this.oldestUntaken ?? this.offered;
     this.oldestUntaken = undefined;
     if (batch === undefined) {
@@ -612,9 +622,13 @@ export abstract class TierCore<Batch> {
       if (this.failing && this.lastWrite === undefined) this.recovered();
       return undefined;
     }
-    const taken: Taken<Batch> = { batch, oldest, bytes: this.untakenBytes, entries: this.untakenEntries, epoch: this.epoch, absorbed: false, error: undefined };
-    this.untakenBytes = 0;
-    this.untakenEntries = 0;
+    // Values left pending for a queued delete keep their account (held until they are taken or dropped).
+    const left = this.takeLeft();
+    const bytes = Math.max(0, this.untakenBytes - left.bytes);
+    const entries = Math.max(0, this.untakenEntries - left.entries);
+    const taken: Taken<Batch> = { batch, oldest, bytes, entries, epoch: this.epoch, absorbed: false, error: undefined };
+    this.untakenBytes -= bytes;
+    this.untakenEntries -= entries;
     return taken;
   }
 

@@ -136,13 +136,14 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
   /** Takes every pending value with its writes' numbers (their refusals are dated by them, see `refuse`). */
   protected takePending(): KvBatch<T> | undefined {
     if (this.pending.size === 0) return undefined;
+    const weights = this.queuedDeletes.size > 0 && this.pendingWeights.size > 0 ? new Map(this.pendingWeights) : undefined;
     this.pendingWeights.clear(); // the taken values' weights settle with their flush
     const batch: KvBatch<T> = { values: this.pending, putAt: this.pendingPutAt, firstPutAt: this.pendingFirstPutAt };
     this.pending = new Map();
     this.pendingPutAt = new Map();
     this.pendingFirstPutAt = new Map();
     this.stats.pendingEntries = 0;
-    if (this.queuedDeletes.size > 0) this.leaveForDeletes(batch);
+    if (this.queuedDeletes.size > 0) this.leaveForDeletes(batch, weights);
     return batch.values.size > 0 ? batch : undefined;
   }
 
@@ -151,7 +152,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
    * delete: a value put before the delete's call stays pending instead, for the delete to drop once it ran (D152
    * order; if it fails, a later flush writes it), never landing after the delete that was called later.
    */
-  private leaveForDeletes(batch: KvBatch<T>): void {
+  private leaveForDeletes(batch: KvBatch<T>, weights: ReadonlyMap<string, number> | undefined): void {
     for (const [key, queued] of this.queuedDeletes) {
       const value = batch.values.get(key);
       if (value === undefined && !batch.values.has(key)) continue;
@@ -162,8 +163,25 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
       const first = batch.firstPutAt.get(key);
       if (batch.putAt.has(key)) this.pendingPutAt.set(key, at);
       if (first !== undefined) this.pendingFirstPutAt.set(key, first);
+      // Its weight stays held, not settled with the batch (a value put back after a failed flush has none known).
+      const weight = weights?.get(key);
+      if (weight === undefined) continue;
+      this.pendingWeights.set(key, weight);
+      this.leftBytes += weight;
+      this.leftEntries++;
     }
     this.stats.pendingEntries = this.pending.size;
+  }
+
+  /** Weight and entries of the values the last `takePending` left pending for queued deletes. */
+  private leftBytes = 0;
+  private leftEntries = 0;
+
+  protected override takeLeft(): { bytes: number; entries: number } {
+    const left = { bytes: this.leftBytes, entries: this.leftEntries };
+    this.leftBytes = 0;
+    this.leftEntries = 0;
+    return left;
   }
 
   protected override pendingLeft(): boolean {

@@ -19,6 +19,28 @@ const outcome = (p: Promise<unknown>): Promise<string> =>
   );
 
 describe("kv: a value left pending for a queued delete that fails", () => {
+  it("async backend: the value left for the delete stays counted against maxPendingBytes while its write fails", async () => {
+    const fb = faultyBackend(memoryBackend(), [], { async: true });
+    // Room for two values: once b = V is pending again, c fits and e does not.
+    const t = kvStorage<string>(fb, { name: "t", debounceMs: HELD, retry: { initialMs: HELD, maxMs: HELD }, maxPendingBytes: 2_300 });
+    t.saveMany!([["a", "0"], ["b", "0"]]);
+    await t.flush();
+    fb.inject({ op: "delete", errno: "EIO", times: 1 });
+    fb.inject({ op: "write", errno: "EIO", key: /^b$/ });
+    fb.inject({ op: "writeBatch", errno: "EIO", key: /^b$/ });
+    t.save("a", V);
+    t.save("b", V);
+    const d = outcome(t.delete("b"));
+    const f = outcome(t.flush()); // writes a and leaves b for the delete; then b's write fails
+    expect({ delete: await d, flush: await f }).toEqual({ delete: "rejected backend-error", flush: "rejected backend-error" });
+    t.save("c", V);
+    expect(() => t.save("e", V)).toThrow(expect.objectContaining({ code: "backpressure" }));
+    fb.heal();
+    await t.flush();
+    expect([await t.load("a"), await t.load("b"), await t.load("c")]).toEqual([V, V, V]);
+    await t.close();
+  });
+
   for (const async of [true, false]) {
     const kind = async ? "async backend" : "sync backend";
 

@@ -448,6 +448,8 @@ export class StoreActor implements ActorApi {
     core.selfWeighing = false;
     core.maxPendingBytes = undefined;
     core.flushGroup = this.flushGroup;
+    // A timer's flush is a flush called when it fires: after the ops of the messages taken by then (core.ts).
+    core.timedFlushes = (flush) => void this.enqueue(async () => flush());
     this.stats.observe(core as unknown as TierCore<unknown>, spec.name, (batch) => this.watchers.committed(batch));
     this.tiers.set(id, { core, codec });
     core.watchRefusals("", (key, err) => this.refusalHeard(id, key, err));

@@ -159,6 +159,15 @@ export abstract class TierCore<Batch> {
   flushGroup: FlushGroup | undefined;
   /** Set while a joining flush's batch is prepared: its write step yields a JoinedWrite instead of writing. */
   private joinTo: FlushGroup | undefined;
+  /**
+   * Set by a store actor: runs a timer's flush (debounce, retry) in its mailbox, after the ops of the messages it
+   * took before the timer fired. The main thread called those before the timer fired, and while the actor awaits
+   * one of them (a delete, a load), a flush started by the timer would take and write its batch ahead of the writes
+   * called earlier (docs/design.md §3.30). Inline tiers have none: the calls before a timer ran before it fires.
+   */
+  timedFlushes: ((flush: () => void) => void) | undefined;
+  /** A timer fired and its flush waits in `timedFlushes`; a flush that takes the batch first makes it moot. */
+  private timedDue = false;
   /** Set while a unit of writes is taken (`asOneUnit`): the flush they trigger waits for the last of them. */
   private inUnit = false;
   /** The value rule of the tier's built-in codec, checked when a write is accepted (inline tiers: see value-check.ts). */
@@ -429,7 +438,7 @@ export abstract class TierCore<Batch> {
     if (this.timer === undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        this.flushInBackground();
+        this.flushOnTimer();
       }, this.debounceMs);
     }
   }
@@ -479,6 +488,18 @@ export abstract class TierCore<Batch> {
    */
   protected displacing(): void {
     this.flushDeferred();
+  }
+
+  /** A debounce or retry timer fired: its flush starts now, or in the actor's mailbox order (`timedFlushes`). */
+  private flushOnTimer(): void {
+    const later = this.timedFlushes;
+    if (later === undefined) return this.flushInBackground();
+    this.timedDue = true;
+    later(() => {
+      if (!this.timedDue || this.closed) return;
+      this.timedDue = false;
+      this.flushInBackground();
+    });
   }
 
   private flushInBackground(): void {
@@ -832,7 +853,7 @@ export abstract class TierCore<Batch> {
     const wait = this.retryDelay * (0.5 + Math.random() / 2);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.flushInBackground();
+      this.flushOnTimer();
     }, wait);
   }
 
@@ -1175,6 +1196,7 @@ export abstract class TierCore<Batch> {
   }
 
   private clearTimer(): void {
+    this.timedDue = false; // every flush taking the batch clears the timer: a fired one's flush has nothing left
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;

@@ -8,15 +8,13 @@ import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js
 import type { StoreSpec } from "../../src/engine/protocol.js";
 import type { TestDatabase } from "../support/postgres-db.js";
 import { inlineFactory, type TierHarness } from "../support/tier-harness.js";
-import { closeTiers, opsArb, runOps, HELD_MS, SHORT_DEBOUNCE_MS, tierOptions, type OpenStore, type SnapRecord, type StoreTiers, type Target } from "./store-model.js";
+import { closeTiers, opsArb, runOps, tierOptions, type OpenStore, type SnapRecord, type StoreTiers, type Target } from "./store-model.js";
 
 export type Kind = "memory" | "file" | "sqlite" | "postgres";
 
 export interface TargetOptions {
   /** PostgreSQL: the test file's database (useTestDatabase()). */
   pg?: () => Promise<TestDatabase>;
-  /** PostgreSQL: keep clear of design §3.30's open defect (see the PostgreSQL test's AVOID_KNOWN_PG_CHAINING). */
-  avoidKnownPgChaining?: boolean;
 }
 
 /** A fresh location per store: a temporary directory (removed by `cleanup`) and a counter. */
@@ -29,20 +27,18 @@ export function locations(prefix: string): { next(kind: Kind): string; cleanup()
   };
 }
 
-function targetBase(kind: Kind, o: TargetOptions): Pick<Target, "avoidInFlightChaining" | "asyncBackend" | "kvBDebounce"> {
-  const avoid = kind === "postgres" && o.avoidKnownPgChaining === true;
-  // kvB's timer flush in flight would chain its next flush behind it: the same open defect, so held on PostgreSQL.
-  return { avoidInFlightChaining: avoid, asyncBackend: kind === "postgres", kvBDebounce: avoid ? HELD_MS : SHORT_DEBOUNCE_MS };
+function targetBase(kind: Kind): Pick<Target, "asyncBackend"> {
+  return { asyncBackend: kind === "postgres" };
 }
 
 const ignore = (): void => undefined;
 
 /** Inline tiers over the real backend of a tier harness (test/support/tier-harness.ts): closed in creation order. */
 export function inlineTarget(kind: Kind, o: TargetOptions = {}): Target {
-  const base = targetBase(kind, o);
+  const base = targetBase(kind);
   const factory = inlineFactory(kind, o.pg);
   const opened = (h: TierHarness): OpenStore => {
-    const opts = tierOptions(base.kvBDebounce);
+    const opts = tierOptions();
     // Created in TIER_IDS order: the harness closes its tiers in that order.
     const tiers: StoreTiers = {
       kvS: h.kv<unknown>(opts.kvS),
@@ -64,7 +60,7 @@ export function inlineTarget(kind: Kind, o: TargetOptions = {}): Target {
 }
 
 export function engineTarget(kind: Kind, where: ReturnType<typeof locations>, o: TargetOptions = {}): Target {
-  const base = targetBase(kind, o);
+  const base = targetBase(kind);
   const hasConsistent = kind === "sqlite" || kind === "postgres";
   const specOf = async (location: string): Promise<StoreSpec> => {
     switch (kind) {
@@ -82,7 +78,7 @@ export function engineTarget(kind: Kind, where: ReturnType<typeof locations>, o:
   };
   const start = (): StorageEngine => openStorageEngine({ threads: 1, onError: ignore });
   const opened = (engine: StorageEngine, spec: StoreSpec): OpenStore => {
-    const opts = tierOptions(base.kvBDebounce);
+    const opts = tierOptions();
     const tiers: StoreTiers = {
       kvS: engine.kv<unknown>(spec, opts.kvS),
       kvB: engine.kv<unknown>(spec, opts.kvB),

@@ -85,26 +85,19 @@ export interface Target {
   /** Engine targets of a read-only-capable store: the readConsistent op runs there. */
   readonly hasConsistent: boolean;
   /**
-   * PostgreSQL only: keep clear of the open defect of design §3.30 (a tier with a write in flight chains its next
-   * write, so another tier's later flush lands first). See AVOID_KNOWN_PG_CHAINING in the PostgreSQL test.
-   */
-  readonly avoidInFlightChaining: boolean;
-  /**
    * The backend answers asynchronously (PostgreSQL): a tier's write may still be in flight when it is rolled back,
    * and "a flush that started before it writes nothing more" (api rollback) may then land it or not (an append-log
    * lists its bucket before it writes). Not a promise the docs make either way, so the runner lets the tier's
    * writes settle before it rolls it back there.
    */
   readonly asyncBackend: boolean;
-  /** debounceMs of tier kvB (SHORT_DEBOUNCE_MS, or HELD_MS where its timer must not fire). */
-  readonly kvBDebounce: number;
   open(): Promise<OpenStore>;
   /** Removes what the target made for its stores (temporary directories). */
   cleanup?(): Promise<void>;
 }
 
 /** Tier options per id (the target adds what its mode needs). */
-export function tierOptions(kvBDebounce: number): {
+export function tierOptions(): {
   kvS: { name: string; debounceMs?: number };
   kvB: { name: string; debounceMs: number };
   kvC: { name: string; debounceMs: number };
@@ -114,7 +107,7 @@ export function tierOptions(kvBDebounce: number): {
 } {
   return {
     kvS: { name: "kvS" },
-    kvB: { name: "kvB", debounceMs: kvBDebounce },
+    kvB: { name: "kvB", debounceMs: SHORT_DEBOUNCE_MS },
     kvC: { name: "kvC", debounceMs: HELD_MS },
     logS: { name: "logS", keyOf: () => BUCKET },
     logC: { name: "logC", debounceMs: HELD_MS, keyOf: () => BUCKET },
@@ -367,17 +360,24 @@ export async function runOps(target: Target, ops: readonly Op[]): Promise<string
   const awaitAll = async (): Promise<void> => {
     for (const tier of TIER_IDS) await awaitTier(tier);
   };
-  /** Before a write of `tier`: where the target must keep clear of §3.30's open defect, its earlier write settles. */
-  const beforeWrite = async (tier: TierId): Promise<void> => {
-    if (target.avoidInFlightChaining) await awaitTier(tier);
-  };
   /** Set while the store closes and opens again: a claim's read waits for the new tiers. */
   let reopening: Promise<unknown> | undefined;
   const claimCheck = (claim: FlushClaim) => async () => {
-    await reopening;
-    const state = await readState(s.tiers.kvC, s.tiers.logC);
-    const problem = model.checkClaim(claim, state.store, state.log);
-    if (problem !== undefined) found.push(problem);
+    for (;;) {
+      await reopening;
+      const read = s;
+      let state: Awaited<ReturnType<typeof readState>>;
+      try {
+        state = await readState(read.tiers.kvC, read.tiers.logC);
+      } catch (err) {
+        // A reopen began while it read (no earlier write of the runner's to wait for): the new tiers hold the claim too.
+        if (read !== s || reopening !== undefined) continue;
+        throw err;
+      }
+      const problem = model.checkClaim(claim, state.store, state.log);
+      if (problem !== undefined) found.push(problem);
+      return;
+    }
   };
   const observe = async (what: string, read: () => Promise<{ store: Map<Key, Token>; log: number[] }>): Promise<void> => {
     const state = await read();
@@ -393,7 +393,6 @@ export async function runOps(target: Target, ops: readonly Op[]): Promise<string
       try {
         switch (o.t) {
           case "save": {
-            if (o.tier === "kvS") await beforeWrite("kvS");
             const n = model.value();
             s.tiers[o.tier].save(o.key, n);
             model.save(o.tier, o.key, n);
@@ -401,7 +400,6 @@ export async function runOps(target: Target, ops: readonly Op[]): Promise<string
             break;
           }
           case "saveMany": {
-            if (o.tier === "kvS") await beforeWrite("kvS");
             const entries = o.keys.map((k) => [k, model.value()] as const);
             s.tiers[o.tier].saveMany!(entries);
             for (const [k, n] of entries) model.save(o.tier, k, n);
@@ -415,7 +413,6 @@ export async function runOps(target: Target, ops: readonly Op[]): Promise<string
             break;
           }
           case "append": {
-            if (o.tier === "logS") await beforeWrite("logS");
             const entries = Array.from({ length: o.n }, () => model.value());
             s.tiers[o.tier].appendEntries(entries);
             model.append(o.tier, entries);
@@ -423,19 +420,16 @@ export async function runOps(target: Target, ops: readonly Op[]): Promise<string
             break;
           }
           case "delete":
-            await beforeWrite(o.tier);
             track(o.tier, s.tiers[o.tier].delete(o.key).catch(fail(at)));
             model.delete(o.tier, o.key);
             break;
           case "rollback":
             if (target.asyncBackend) await awaitTier(o.tier);
-            else await beforeWrite(o.tier);
             s.tiers[o.tier].rollback();
             model.rollback(o.tier);
             break;
           case "flushNow":
           case "flushLater": {
-            await beforeWrite(o.tier);
             const claim = model.flush(o.tier, at);
             const p = s.tiers[o.tier].flush().then(claimCheck(claim), fail(at));
             if (o.tier === "kvS" || o.tier === "logS") dirty.delete(o.tier);

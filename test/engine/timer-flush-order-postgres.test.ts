@@ -1,5 +1,5 @@
 /**
- * A debounce timer's flush in a store actor is a flush called when the timer fires (docs/design.md §3.30): the ops
+ * A debounce (or retry) timer's flush in a store actor is a flush called when the timer fires (design §3.30): the ops
  * of the messages the actor took before it were called before it, so their writes land first. The actor awaits some
  * ops before the next (a delete, a load); a timer firing meanwhile flushed at once and its batch landed before a
  * sync-through save of the same message, called before the timer fired (review s15d, engine over PostgreSQL).
@@ -63,6 +63,63 @@ async function round(
   }
 }
 
+const RETRY_ROUNDS = 2;
+/** kvB's retries: the first comes 0.5-1 x this after its write failed, time enough to take the lock first. */
+const RETRY_MS = 400;
+
+/**
+ * kvB's first write of c fails (a trigger raises on the first write of c: a sequence's nextval survives the
+ * rollback); once onError heard it, kvS.delete(a) waits on the lease row while kvB's retry timer fires, then kvS
+ * saves c = 2 and flushes. The retry is a flush called when its timer fired, after kvS's save: c = 1.
+ */
+async function retryRound(n: number): Promise<number | undefined> {
+  const db = await database();
+  const client = await db.raw();
+  const store = `timer-retry-${n}-${Math.random().toString(36).slice(2)}`;
+  const tag = `tr_${store.replace(/[^a-z0-9]/gi, "_")}`;
+  const errors: unknown[] = [];
+  const engine = openStorageEngine({ threads: 1, onError: (err) => void errors.push(err) });
+  try {
+    const spec = { kind: "postgres" as const, url: db.url, schema: db.schema, store };
+    const kvS = engine.kv<number>(spec, { name: "kvS" });
+    const kvB = engine.kv<number>(spec, { name: "kvB", debounceMs: DEBOUNCE_MS, retry: { initialMs: RETRY_MS, maxMs: RETRY_MS } });
+    kvS.save("a", 0);
+    await kvS.flush();
+    await client.query(`
+      CREATE SEQUENCE "${db.schema}".seq_${tag};
+      CREATE FUNCTION "${db.schema}".fail_${tag}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF nextval('"${db.schema}".seq_${tag}') = 1 THEN RAISE EXCEPTION 'injected: first write of c fails'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER trg_${tag} BEFORE INSERT OR UPDATE ON "${db.schema}".graphrefly_storage
+        FOR EACH ROW WHEN (NEW.store = '${store}' AND NEW.k = 'c') EXECUTE FUNCTION "${db.schema}".fail_${tag}();`);
+    const [{ pid }] = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows as [{ pid: number }];
+    kvB.save("c", 1);
+    await until(() => errors.length > 0, "kvB's first write failing");
+    await client.query("BEGIN");
+    await client.query(`SELECT 1 FROM "${db.schema}"."graphrefly_storage_lease" WHERE store = $1 FOR UPDATE`, [store]);
+    const deleted = kvS.delete("a");
+    kvS.save("c", 2);
+    const flushed = kvS.flush();
+    await until(async () => {
+      const r = await client.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))", [pid]);
+      return Number(r.rows[0]!.n) > 0;
+    }, "kvS's delete waiting for the lease row");
+    await sleep(RETRY_MS * 2); // kvB's retry timer fires while the actor awaits the delete
+    await client.query("COMMIT");
+    await Promise.all([deleted, flushed]);
+    await kvS.close();
+    await kvB.close();
+    const reader = engine.kv<number>(spec, { name: "reader" });
+    return await reader.load("c");
+  } finally {
+    await client.query("ROLLBACK").catch(() => undefined);
+    await client.query(`DROP TRIGGER IF EXISTS trg_${tag} ON "${db.schema}".graphrefly_storage`).catch(() => undefined);
+    await engine.close();
+  }
+}
+
 describe("engine over PostgreSQL: a debounce timer's flush lands after the writes called before it fired", () => {
   it("kvB.save(c, 1); kvS.delete(a) (waiting on the store's lease row); kvS.save(c, 2); kvS.flush() leaves c = 1", async () => {
     const got: Array<number | undefined> = [];
@@ -70,6 +127,12 @@ describe("engine over PostgreSQL: a debounce timer's flush lands after the write
       got.push(await round(n, "lease-row", (kvS) => kvS.delete("a")));
     }
     expect(got).toEqual(new Array(ROUNDS).fill(1));
+  });
+
+  it("a retry timer's flush alike: kvB's failed write of c = 1 retried while kvS.delete(a) waits, after kvS.save(c, 2)", async () => {
+    const got: Array<number | undefined> = [];
+    for (let n = 0; n < RETRY_ROUNDS; n++) got.push(await retryRound(n));
+    expect(got).toEqual(new Array(RETRY_ROUNDS).fill(1));
   });
 
   it("kvB.save(c, 1); kvS.load(a) (waiting on a table lock); kvS.save(c, 2); kvS.flush() leaves c = 1", async () => {

@@ -79,7 +79,10 @@ describe.each(["throw", "exit", "oom", "terminate"] as const)("worker crash: %s"
     settled.push(track(fault, others));
     let crashed = false;
     let inFlight = 0;
-    for (let b = 0; !crashed; b++) {
+    // The load runs until a flush rejects or the crash is reported: a worker that answered every flush it took
+    // before dying leaves none waiting (its answers are delivered first), and its store reopens for the next ones.
+    const crashReported = (): boolean => reported.some((r) => isWorkerCrashed(r.error));
+    for (let b = 0; !crashed && !crashReported(); b++) {
       if (inFlight < MAX_IN_FLIGHT) {
         try {
           for (let i = 0; i < PER_BATCH; i++) kv.save(`load/${b}/${i}`, i);
@@ -105,7 +108,6 @@ describe.each(["throw", "exit", "oom", "terminate"] as const)("worker crash: %s"
 
     const failures = flushes.filter((o): o is { ok: false; error: unknown } => !o.ok);
     for (const err of thrownAtCall) expect(isWorkerCrashed(err), String(err)).toBe(true);
-    expect(failures.length + thrownAtCall.length).toBeGreaterThan(0);
     for (const f of failures) expect(isWorkerCrashed(f.error), String(f.error)).toBe(true);
     for (const o of others) if (!o.ok) expect(isWorkerCrashed(o.error), String(o.error)).toBe(true);
     const crashReports = reported.filter((r) => isWorkerCrashed(r.error));

@@ -14,6 +14,7 @@ import { readFileSync, readlinkSync, realpathSync, statSync, type Stats } from "
 import { hostname } from "node:os";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { StorageError } from "../errors.js";
+import { inNative } from "./native-gate.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
 
 /** Hidden sidecar file of a file store; list() ignores it like every other dot file. */
@@ -143,6 +144,12 @@ function readOwnerOnce(db: Database.Database): LockOwner | undefined {
  * Throws StorageError("store-locked") naming the holder when another process holds it.
  */
 export function acquireStoreLock(lockPath: string, storePath: string): StoreLock {
+  // One native region, as every better-sqlite3 call of a thread an engine may terminate (native-gate.ts): the file
+  // backend takes and releases its lock outside any region of its own.
+  return inNative(() => takeStoreLock(lockPath, storePath));
+}
+
+function takeStoreLock(lockPath: string, storePath: string): StoreLock {
   const me = processIdentity();
   let db: Database.Database | undefined;
   let owner: LockOwner | undefined;
@@ -194,8 +201,8 @@ export function acquireStoreLock(lockPath: string, storePath: string): StoreLock
     path: lockPath,
     release() {
       if (released) return;
+      inNative(() => held.close());
       released = true;
-      held.close();
     },
   };
 }

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { openStorageEngine } from "../../src/engine/index.js";
 import type { KvStorageTier } from "../../src/tier/types.js";
 import { useTestDatabase } from "../support/postgres-db.js";
+import { failFirst } from "../support/postgres-fail-once.js";
 import { sleep, until } from "../support/wait.js";
 
 const database = useTestDatabase();
@@ -76,7 +77,7 @@ async function retryRound(n: number): Promise<number | undefined> {
   const db = await database();
   const client = await db.raw();
   const store = `timer-retry-${n}-${Math.random().toString(36).slice(2)}`;
-  const tag = `tr_${store.replace(/[^a-z0-9]/gi, "_")}`;
+  let dropTrigger: (() => Promise<void>) | undefined;
   const errors: unknown[] = [];
   const engine = openStorageEngine({ threads: 1, onError: (err) => void errors.push(err) });
   try {
@@ -85,15 +86,7 @@ async function retryRound(n: number): Promise<number | undefined> {
     const kvB = engine.kv<number>(spec, { name: "kvB", debounceMs: DEBOUNCE_MS, retry: { initialMs: RETRY_MS, maxMs: RETRY_MS } });
     kvS.save("a", 0);
     await kvS.flush();
-    await client.query(`
-      CREATE SEQUENCE "${db.schema}".seq_${tag};
-      CREATE FUNCTION "${db.schema}".fail_${tag}() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF nextval('"${db.schema}".seq_${tag}') = 1 THEN RAISE EXCEPTION 'injected: first write of c fails'; END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER trg_${tag} BEFORE INSERT OR UPDATE ON "${db.schema}".graphrefly_storage
-        FOR EACH ROW WHEN (NEW.store = '${store}' AND NEW.k = 'c') EXECUTE FUNCTION "${db.schema}".fail_${tag}();`);
+    dropTrigger = await failFirst(client, db.schema, { store, key: "c", on: "write" });
     const [{ pid }] = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows as [{ pid: number }];
     kvB.save("c", 1);
     await until(() => errors.length > 0, "kvB's first write failing");
@@ -115,7 +108,7 @@ async function retryRound(n: number): Promise<number | undefined> {
     return await reader.load("c");
   } finally {
     await client.query("ROLLBACK").catch(() => undefined);
-    await client.query(`DROP TRIGGER IF EXISTS trg_${tag} ON "${db.schema}".graphrefly_storage`).catch(() => undefined);
+    await dropTrigger?.().catch(() => undefined);
     await engine.close();
   }
 }

@@ -15,6 +15,7 @@ import {
 } from "../../src/index.js";
 import { type TestDatabase } from "./postgres-db.js";
 import { type Pipe, type PipeHooks } from "./postgres-pipe.js";
+import { until } from "./wait.js";
 
 /** The writers' lease in these tests: short, so a frozen write outlives it quickly. */
 export const LOST_LEASE_TTL_MS = 1_000;
@@ -78,4 +79,24 @@ export async function attachedOver(f: Freezable, store: string) {
   g.state("v", "");
   const handle = attachSnapshotStorage(g, [{ snapshot, wal }], { onError: () => undefined });
   return { backend, tierErrors, wal, snapshot, g, handle };
+}
+
+/**
+ * Loses the lease of an attachedOver() pair: stores a first wave, freezes the server, sets waves past the tiers'
+ * bound (the handle then waits for room, the first write hanging on the frozen server), runs `whileFrozen`, and
+ * thaws once the frozen write failed.
+ */
+export async function wavesThroughFreeze(
+  f: Freezable,
+  { g, handle, tierErrors }: Pick<Awaited<ReturnType<typeof attachedOver>>, "g" | "handle" | "tierErrors">,
+  whileFrozen?: () => void,
+): Promise<void> {
+  g.set("v", "start");
+  await handle.flush();
+  f.freeze();
+  const pad = "x".repeat(1000);
+  for (let i = 0; i < 100; i++) g.set("v", `${i}${pad}`);
+  whileFrozen?.();
+  await until(() => tierErrors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
+  f.thaw();
 }

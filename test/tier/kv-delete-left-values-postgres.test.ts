@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { kvStorage } from "../../src/tier/kv.js";
 import { useBackends, useTestDatabase } from "../support/postgres-db.js";
+import { failFirst } from "../support/postgres-fail-once.js";
 
 const database = useTestDatabase();
 const backend = useBackends(database, "kv-left");
@@ -17,28 +18,15 @@ const outcome = (p: Promise<unknown>): Promise<string> =>
     (e: unknown) => `rejected ${(e as { code?: string }).code}`,
   );
 
-const triggers: string[] = [];
+const drops: Array<() => Promise<void>> = [];
 afterEach(async () => {
-  const db = await database();
-  const raw = await db.raw();
-  for (const t of triggers.splice(0)) await raw.query(`DROP TRIGGER IF EXISTS ${t} ON "${db.schema}".graphrefly_storage`);
+  for (const drop of drops.splice(0)) await drop();
 });
 
 /** The first DELETE of key `k` in store `store` fails. */
 async function failFirstDelete(store: string, k: string): Promise<void> {
   const db = await database();
-  const raw = await db.raw();
-  const tag = `kl_${store.replace(/[^a-z0-9]/gi, "_")}`;
-  triggers.push(`trg_${tag}`);
-  await raw.query(`
-    CREATE SEQUENCE "${db.schema}".seq_${tag};
-    CREATE FUNCTION "${db.schema}".fail_${tag}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF nextval('"${db.schema}".seq_${tag}') = 1 THEN RAISE EXCEPTION 'injected: first DELETE of ${k} fails'; END IF;
-      RETURN OLD;
-    END $$;
-    CREATE TRIGGER trg_${tag} BEFORE DELETE ON "${db.schema}".graphrefly_storage
-      FOR EACH ROW WHEN (OLD.store = '${store}' AND OLD.k = '${k}') EXECUTE FUNCTION "${db.schema}".fail_${tag}();`);
+  drops.push(await failFirst(await db.raw(), db.schema, { store, key: k, on: "delete" }));
 }
 
 describe("PostgreSQL kv: a value left pending for a queued delete that fails", () => {

@@ -14,7 +14,7 @@ import { jsonCodecFor } from "../../src/codec/json.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { usePipes } from "../support/postgres-pipe.js";
 import { errorOf, syncErrorOf, until } from "../support/wait.js";
-import { attachedOver, codeOf, LOST_LEASE_TTL_MS, outcome, useFreezable, type Freezable } from "../support/lease-loss.js";
+import { attachedOver, codeOf, LOST_LEASE_TTL_MS, outcome, useFreezable, wavesThroughFreeze, type Freezable } from "../support/lease-loss.js";
 
 const freezable = useFreezable(useTestDatabase(), usePipes());
 const TTL = LOST_LEASE_TTL_MS;
@@ -101,16 +101,11 @@ describe("close() of a PostgreSQL tier whose lease was lost", () => {
 
   it("attach: dispose() settles, then each tier's close() settles (not-owner at most once) and the backend closes", async () => {
     const f = await freezable();
-    const { backend, tierErrors, wal, snapshot, g, handle } = await attachedOver(f, "lost-close-attach");
+    const attached = await attachedOver(f, "lost-close-attach");
+    const { backend, tierErrors, wal, snapshot, handle } = attached;
     let disposed = false;
     try {
-      g.set("v", "start");
-      await handle.flush();
-      f.freeze();
-      const pad = "x".repeat(1000);
-      for (let i = 0; i < 100; i++) g.set("v", `${i}${pad}`);
-      await until(() => tierErrors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
-      f.thaw();
+      await wavesThroughFreeze(f, attached);
       await until(() => tierErrors.includes("not-owner"), "a retry found the lease lost", { timeoutMs: 30_000 });
       const disposal = outcome(handle.dispose());
       expect(await disposal).toMatch(/^(resolved|rejected (write-refused|not-owner))$/);

@@ -13,7 +13,7 @@ import { jsonCodecFor } from "../../src/codec/json.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { usePipes } from "../support/postgres-pipe.js";
 import { errorOf, sleep, syncErrorOf, until } from "../support/wait.js";
-import { attachedOver, codeOf, LOST_LEASE_TTL_MS, useFreezable } from "../support/lease-loss.js";
+import { attachedOver, codeOf, LOST_LEASE_TTL_MS, useFreezable, wavesThroughFreeze } from "../support/lease-loss.js";
 
 const freezable = useFreezable(useTestDatabase(), usePipes());
 const TTL = LOST_LEASE_TTL_MS;
@@ -117,17 +117,11 @@ describe("a PostgreSQL tier whose lease was lost", () => {
 
   it("attach: the pair stops, handle.flush() rejects write-refused caused by not-owner, drained() settles", async () => {
     const f = await freezable();
-    const { backend, tierErrors, g, handle } = await attachedOver(f, "lost-attach");
+    const attached = await attachedOver(f, "lost-attach");
+    const { backend, handle } = attached;
     try {
-      g.set("v", "start");
-      await handle.flush();
-      f.freeze();
-      // Waves past the tiers' bound (the handle then waits for room), the first write hanging on the frozen server.
-      const pad = "x".repeat(1000);
-      for (let i = 0; i < 100; i++) g.set("v", `${i}${pad}`);
-      const drained = handle.drained();
-      await until(() => tierErrors.length > 0, "the frozen write failed", { timeoutMs: 30_000 });
-      f.thaw();
+      let drained!: Promise<void>;
+      await wavesThroughFreeze(f, attached, () => void (drained = handle.drained()));
       // The server back, a flush (or the tiers' retries) finds the lease lost: final, the pair stops.
       let err: unknown;
       for (let i = 0; i < 5 && !["not-owner", "write-refused"].includes(String(codeOf(err))); i++) err = await errorOf(() => handle.flush());

@@ -31,6 +31,7 @@ import {
 } from "./protocol.js";
 import { isPermanent } from "../tier/core.js";
 import { RefusalWatchers, isRefusalReport, markRefusalReport, type RefusalListener } from "../tier/refusal-watchers.js";
+import { FLUSH_CALL_WEIGHT } from "../tier/weights.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 import { closeServed, portEndpoint, useClosableProxies, useTypedErrors } from "./rpc.js";
@@ -473,9 +474,13 @@ export class StoreConnection {
     return this.nextFlush(tier, rec, ask);
   }
 
-  /** Posts a flush of `tier` and keeps it as the tier's latest call until answered. */
+  /**
+   * Posts a flush of `tier` and keeps it as the tier's latest call until answered. Its cost counts against the
+   * store's bound until then (FLUSH_CALL_WEIGHT): a writer pairing each save with a flush against a stuck store
+   * held ~1.5 KB per pair beyond the bound, uncounted (60× a 4 MiB bound); the flush is never refused for it.
+   */
   private askFlush(tier: number, rec: TierRecord | undefined): Promise<void> {
-    const promise = handled(this.request({ t: "flush", tier }).then(noop));
+    const promise = this.backlog.holdUntil(FLUSH_CALL_WEIGHT, handled(this.request({ t: "flush", tier }).then(noop)));
     if (rec !== undefined) this.track(rec, { promise, joined: undefined, writes: rec.writes, queue: this.queue, post: undefined, epoch: this.epoch });
     return promise;
   }

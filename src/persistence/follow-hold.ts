@@ -12,37 +12,53 @@ import type { Graph } from "../graph/types.js";
 import { isInside } from "../graph/paths.js";
 import { graphChangeOf } from "./apply.js";
 
+/** How long a held removal has waited (design §3.9): within its hold, past it, or past twice it. */
+export type RemovalWait = "waits" | "expired" | "forced";
+
 /**
  * How many of `frames` (in seq order, continuing the graph's state) to apply now (`count`): all of them unless their
  * removals leave a code-built node of `graph` missing at the end. Frames of one wave share `frame_t_ns`, so the
- * count ends at a wave's end. `givenUp(seq)`, asked with a removal's frame seq: it has waited long enough and must
- * be applied now, and with it any re-add of what it removed that the frames hold (applied alone, the removal would
- * lose a node the writer has); removals after those still hold back the rest. A removal the count must pass whose
- * node is not re-added in `frames` is applied as it is. `removals`: the indexes of the frames that removed
- * code-built nodes (the follower counts their waits). O(frames) when they remove nothing; O(graph + frames ×
- * removals) otherwise.
+ * count ends at a wave's end. `waitOf(seq)`, asked with a removal's frame seq, says how long it has waited:
+ * - "waits": held, the count stops before it unless the frames re-add what it removed.
+ * - "expired": given up, applied now as it is when the frames do not re-add what it removed (the node is gone, as
+ *   from a baseline folded past it). When they do, it waits for its re-add to be applicable: alone it would lose a
+ *   node the writer has, and a younger removal still waiting between it and its re-add must not be applied with
+ *   them (its own re-add, read later, could not build the node again).
+ * - "forced": it has waited long enough (the follower bounds every frame's wait): applied now with every re-add the
+ *   frames hold of what it removed, and with the removals between them, waiting or not, and their re-adds in turn.
+ * `removals`: the indexes of the frames that removed code-built nodes (the follower counts their waits).
+ * O(frames) when they remove nothing; O(graph + frames × removals) otherwise.
  */
 export function framesToApply(
   graph: Graph,
   frames: readonly WALFrame[],
-  givenUp: (seq: number) => boolean = () => false,
+  waitOf: (seq: number) => RemovalWait = () => "waits",
 ): { count: number; removals: number[] } {
   let codeBuilt: string[] | undefined; // read from the graph only when a frame removes something
   const built = (): string[] => (codeBuilt ??= graph.paths().filter((p) => isCodeBuilt(graph, p)));
-  /** Code-built paths removed and not back, with the wave (its index in `frames`) that removed them. */
-  const gone = new Map<string, number>();
+  let addedAt: Map<string, number> | undefined; // the last frame adding each path, read when something is removed
+  const lastAdd = (): Map<string, number> => (addedAt ??= lastAdds(frames));
+  /** Code-built paths removed and not back: the wave (its index in `frames`) that removed them, and if given up. */
+  const gone = new Map<string, { wave: number; expired: boolean }>();
   /** Paths the frames made state nodes: removing one again drops nothing replay cannot put back. */
   const stateNow = new Set<string>();
-  /** The last wave the count must pass (-1: none): given up, or re-adding what such a wave removed. */
+  /** The last wave the count must pass (-1: none): forced, or re-adding what such a wave removed. */
   let mustPass = -1;
   let wave = 0;
   let upTo = 0;
   const removals: number[] = [];
   let i = 0;
   const removed = (path: string): void => {
-    if (!gone.has(path)) gone.set(path, wave); // gone already: the earlier removal is the one to undo
+    const wait = waitOf((frames[i] as WALFrame).frame_seq);
+    // gone already: the earlier removal is the one to undo
+    if (!gone.has(path)) gone.set(path, { wave, expired: wait !== "waits" });
     if (removals[removals.length - 1] !== i) removals.push(i);
-    if (givenUp((frames[i] as WALFrame).frame_seq)) mustPass = wave;
+    if (wait === "forced") mustPass = wave;
+  };
+  /** Every node missing here is given up and not re-added by a later frame: stopping here loses none the writer has. */
+  const onlyGivenUp = (): boolean => {
+    for (const [path, g] of gone) if (!g.expired || (lastAdd().get(path) ?? -1) > i) return false;
+    return true;
   };
   for (; i < frames.length; i++) {
     const change = graphChangeOf(frames[i] as WALFrame);
@@ -59,7 +75,7 @@ export function framesToApply(
         // Back, as the writer's code built it (or as a state node replay puts there). A removal the count must
         // pass is applied with this re-add: alone it would drop the node for good.
         const removedBy = gone.get(change.nodeId);
-        if (removedBy !== undefined && removedBy <= mustPass) mustPass = wave;
+        if (removedBy !== undefined && removedBy.wave <= mustPass) mustPass = wave;
         gone.delete(change.nodeId);
         if (change.slice?.type === "state") stateNow.add(change.nodeId);
         break;
@@ -70,15 +86,27 @@ export function framesToApply(
     const next = frames[i + 1];
     const waveEnd = next === undefined || String(next.frame_t_ns) !== String((frames[i] as WALFrame).frame_t_ns);
     if (!waveEnd) continue;
-    // A wave end to stop at: past every wave the count must pass, and nothing removed after those still missing.
-    if (wave >= mustPass && (gone.size === 0 || (mustPass >= 0 && allAtOrBefore(gone, mustPass)))) upTo = i + 1;
+    // A wave end to stop at: nothing missing but what is given up for good, or past every wave the count must pass
+    // with nothing removed after those still missing.
+    const forcedOk = wave >= mustPass && mustPass >= 0 && allAtOrBefore(gone, mustPass);
+    if (gone.size === 0 || forcedOk || onlyGivenUp()) upTo = i + 1;
     wave++;
   }
   return { count: upTo, removals };
 }
 
-function allAtOrBefore(gone: ReadonlyMap<string, number>, wave: number): boolean {
-  for (const w of gone.values()) if (w > wave) return false;
+/** Per path, the index of the last frame adding it. */
+function lastAdds(frames: readonly WALFrame[]): Map<string, number> {
+  const out = new Map<string, number>();
+  frames.forEach((f, i) => {
+    const change = graphChangeOf(f);
+    if (change?.kind === "graph.add") out.set(change.nodeId, i);
+  });
+  return out;
+}
+
+function allAtOrBefore(gone: ReadonlyMap<string, { wave: number }>, wave: number): boolean {
+  for (const g of gone.values()) if (g.wave > wave) return false;
   return true;
 }
 

@@ -16,7 +16,8 @@
  *   first poll without new frames after one that applied some reads the baseline, counter or not.
  * - Removals of code-built nodes (derived, effect; a mount holding one): replay cannot build them again, so a poll
  *   applies frames only up to the last wave where all it removed is back (follow-hold.ts), holding the rest for a
- *   re-add for at most `holdRemovalPolls` polls: the graph is restore's at every frame it reports (design §3.9).
+ *   re-add for `holdRemovalPolls` polls (at most twice that when a younger removal lies between it and its
+ *   re-add): the graph is restore's at every frame it reports (design §3.9).
  * - What stops it (typed, through onError and `done`): a hole the baseline does not cover (RestoreError `wal-gap`), a
  *   bad frame with later frames after it (`torn-write-mid-stream`), an unusable baseline, the graph refusing a change
  *   (`phase-failed`), a closed tier or graph. Transient storage failures are reported and the next poll retries.
@@ -29,7 +30,7 @@ import type { SnapshotHead } from "../tier/json-head.js";
 import type { WALFrame } from "../wal/frame.js";
 import { handled } from "../base/promises.js";
 import { applyBaseline, replayFrames } from "./restore.js";
-import { framesToApply } from "./follow-hold.js";
+import { framesToApply, type RemovalWait } from "./follow-hold.js";
 import type { GraphCheckpointRecord } from "./storage-types.js";
 import {
   baselineError,
@@ -84,7 +85,8 @@ export interface FollowOptions {
    * Polls a wave that removes a derived or effect node (or unmounts a mount holding one) waits, with the waves after
    * it, for a later wave re-adding what it removed (default 10; 0: applied at once), counted from the poll that
    * first read it. Replay cannot build what only the code builds, and restore, replaying the removal with a later
-   * re-add, keeps the node (docs/design.md §3.9). An integer >= 0.
+   * re-add, keeps the node (docs/design.md §3.9). A removal whose re-add is read behind a younger removal still
+   * waiting waits with it, up to twice this. An integer >= 0.
    */
   readonly holdRemovalPolls?: number;
   /**
@@ -206,8 +208,8 @@ class Follower {
   private baselineDue = false;
   /**
    * The removals held back (follow-hold.ts), by frame seq: the cut (`cuts`) that first read them. Each waits
-   * `holdRemovalPolls` cuts from its own first read, so one running out does not apply a younger removal with it;
-   * empty when nothing is held.
+   * counting from its own first read, so one running out does not apply a younger removal with it; empty when
+   * nothing is held.
    */
   private holds = new Map<number, number>();
   private cuts = 0;
@@ -489,18 +491,23 @@ class Follower {
 
   /**
    * How many of `frames` to apply now (design §3.9): the waves before one that removes code-built nodes not re-added
-   * by the frames read; those and the rest wait for a later poll. A removal waits at most `holdRemovalPolls` polls
-   * from the poll that first read it, then applies as it is (the nodes are gone, as from a baseline folded past the
-   * removal) with the re-adds read of what it removed, while later removals keep their own wait. A frame waits only
-   * on removals before it or in its wave, read no later than it (unless two waves share a millisecond, hence
-   * `frame_t_ns`): none waits much longer than `holdRemovalPolls` polls, and the frames re-read stay bounded.
+   * by the frames read; those and the rest wait for a later poll. A removal waits `holdRemovalPolls` polls from the
+   * poll that first read it, then applies as it is (the nodes are gone, as from a baseline folded past the removal),
+   * or with its re-add when that is read: a younger removal still waiting between them holds it until its own wait
+   * ends (applied with them then) or its re-add is read. At 2 × `holdRemovalPolls` a removal goes with its re-adds
+   * and whatever lies between. A frame waits only on removals before it or in its wave, read no later than it
+   * (unless two waves share a millisecond, hence `frame_t_ns`): none waits more than 2 × `holdRemovalPolls` polls
+   * from its first read, so the frames re-read stay those of that many polls.
    */
   private cut(frames: readonly WALFrame[]): number {
     const hold = this.opts.holdRemovalPolls;
     if (hold === 0) return frames.length;
     const now = ++this.cuts;
-    const expired = (seq: number): boolean => now - (this.holds.get(seq) ?? now) >= hold;
-    const { count, removals } = framesToApply(this.graph, frames, expired);
+    const waitOf = (seq: number): RemovalWait => {
+      const waited = now - (this.holds.get(seq) ?? now);
+      return waited >= 2 * hold ? "forced" : waited >= hold ? "expired" : "waits";
+    };
+    const { count, removals } = framesToApply(this.graph, frames, waitOf);
     // The removals left to later polls keep the cut that first read them (a new Map drops those applied or folded).
     const holds = new Map<number, number>();
     for (const i of removals) {

@@ -3,8 +3,9 @@
  * removal's hold ran out applied every frame it read, also a removal of a derived node read for the first time in
  * that poll: the writer re-added the node in its next wave, the follower's next poll could not build it, and the
  * follower lacked it for good (lag().frames 0) while restore at the same frame and the writer had it. The property
- * writes random waves (a writer that re-adds a removed node within the hold, newest removal first, or never) and
- * checks the follower's graph against restoreSnapshot at the frame it reports at every poll. Real SQLite file.
+ * writes random waves (a writer that re-adds a removed node within its hold, also behind a younger removal still
+ * waiting, or never) and checks the follower's graph against restoreSnapshot at the frame it reports at every poll.
+ * Real SQLite file.
  */
 import fc from "fast-check";
 import { afterEach, expect, it } from "vitest";
@@ -66,25 +67,35 @@ it.each([2, DEFAULT_HOLD_REMOVAL_POLLS])(
 
 /** The writer's code-built nodes removed and not re-added yet: polls done when removed, and in which order. */
 interface Model {
+  readonly hold: number;
   polls: number;
-  /** Not in `open` once removed longer than the hold: the follower applied the removal alone, never re-added. */
-  open: Map<string, { at: number; order: number }>;
+  /**
+   * Not in `open` once past `until` (polls done): the follower applied the removal without its re-add. `until` is
+   * the removal's own hold, or sooner when an older removal's re-add came after it: that one goes with it, and what
+   * lies between, 2 × hold polls after its own removal (`pull`: the soonest such, carried down the chain).
+   */
+  open: Map<string, { at: number; order: number; until: number; pull: number }>;
   removals: number;
 }
 
-/**
- * A re-add the follower must keep: read within the hold of the node's removal (written at most `hold` polls after
- * it), and no removal written after it still missing (a later removal caught between an expiring removal and its
- * re-add is applied with them: design §3.9).
- */
+/** A re-add the follower must keep: its removal not applied yet without it (design §3.9). */
 function canReadd(m: Model, path: string): boolean {
-  const own = m.open.get(path);
-  if (own === undefined) return false;
-  for (const other of m.open.values()) if (other.order > own.order) return false;
-  return true;
+  return m.open.has(path);
 }
 function removed(m: Model, path: string): void {
-  m.open.set(path, { at: m.polls, order: ++m.removals });
+  m.open.set(path, { at: m.polls, order: ++m.removals, until: m.polls + m.hold, pull: Number.POSITIVE_INFINITY });
+}
+/** `path` re-added: younger removals still open lie between its removal and this re-add, and go with it at the latest. */
+function readded(m: Model, path: string): void {
+  const own = m.open.get(path);
+  m.open.delete(path);
+  if (own === undefined) return;
+  const forced = Math.min(own.at + 2 * m.hold, own.pull);
+  for (const other of m.open.values()) {
+    if (other.order < own.order) continue;
+    other.pull = Math.min(other.pull, forced);
+    other.until = Math.min(other.until, forced);
+  }
 }
 
 type Wave = readonly [string, (g: ReactiveGraph, m: Model) => boolean, (g: ReactiveGraph, m: Model, v: number) => void];
@@ -100,7 +111,7 @@ const waves: readonly Wave[] = [
   [
     "readdC",
     (g, m) => g.kindOf("b") === "state" && canReadd(m, "c"),
-    (g, m) => (g.derived("c", ["a", "b"], pair), m.open.delete("c")),
+    (g, m) => (g.derived("c", ["a", "b"], pair), readded(m, "c")),
   ],
   ["removeReaddC", (g) => g.kindOf("c") === "derived", (g) => g.batch(() => (g.remove("c"), g.derived("c", ["a", "b"], pair)))],
   [
@@ -113,7 +124,7 @@ const waves: readonly Wave[] = [
     (g, m) => g.kindOf("b") === undefined && canReadd(m, "c"),
     (g, m, v) => {
       g.batch(() => (g.addState("b", 5, { unit: `kg${v % 3}` }), g.derived("c", ["a", "b"], pair)));
-      m.open.delete("c");
+      readded(m, "c");
     },
   ],
   [
@@ -129,12 +140,12 @@ const waves: readonly Wave[] = [
   [
     "mountBuildX",
     (g, m) => !g.hasMount("x") && canReadd(m, "x::d"),
-    (g, m) => (g.batch(() => (g.mount("x"), buildX(g))), m.open.delete("x::d")),
+    (g, m) => (g.batch(() => (g.mount("x"), buildX(g))), readded(m, "x::d")),
   ],
   [
     "buildX",
     (g, m) => g.hasMount("x") && g.kindOf("x::s") === undefined && canReadd(m, "x::d"),
-    (g, m) => (g.batch(() => buildX(g)), m.open.delete("x::d")),
+    (g, m) => (g.batch(() => buildX(g)), readded(m, "x::d")),
   ],
 ];
 
@@ -146,14 +157,14 @@ it("random waves: at every poll the follower's graph is restore's at the frame i
     fc.asyncProperty(fc.constantFrom(1, 2, 3, DEFAULT_HOLD_REMOVAL_POLLS), fc.array(step, { minLength: 10, maxLength: 40 }), async (hold, steps) => {
       try {
         const { live, graph, follower, handle, write, pollAndCheck } = await setup(`follow-hold-random-${runs++}`, hold);
-        const m: Model = { polls: 0, open: new Map(), removals: 0 };
+        const m: Model = { hold, polls: 0, open: new Map(), removals: 0 };
         const log: string[] = [];
         const poll = async (why: string): Promise<void> => {
           await handle.flush();
           await pollAndCheck(`${why} (hold ${hold}: ${log.join(",")})`);
           m.polls++;
-          for (const [path, { at }] of m.open) {
-            if (m.polls > at + hold) m.open.delete(path);
+          for (const [path, { until }] of m.open) {
+            if (m.polls > until) m.open.delete(path);
           }
         };
         for (const s of steps) {
@@ -168,7 +179,7 @@ it("random waves: at every poll the follower's graph is restore's at the frame i
         }
         // Every hold runs out or its re-add is read: the follower shows the writer's graph.
         await poll("drain");
-        for (let i = 0; i < hold && follower.lag().frames > 0; i++) await poll("drain");
+        for (let i = 0; i < 2 * hold && follower.lag().frames > 0; i++) await poll("drain");
         expect(follower.lag().frames).toBe(0);
         expect(graph.snapshot(), log.join(",")).toEqual(live.snapshot());
       } finally {

@@ -607,12 +607,13 @@ export abstract class TierCore<Batch> {
   /**
    * Runs `task` after the backend work of every tier over the backend already started (sync when none runs), so
    * backend ops keep call order (write-lane.ts). A task must not wait for backend work of these tiers called after
-   * it (it would wait for itself).
+   * it (it would wait for itself). `task` gets its landing number (`WriteLane.landing`: a delete reports it).
    */
-  protected exclusive(task: () => void | Promise<void>): void | Promise<void> {
+  protected exclusive(task: (at: number) => void | Promise<void>): void | Promise<void> {
     // Batches taken earlier and writes owed (this tier's or another's of the store) land first.
     this.flushGroup?.commit();
-    return this.lane.run(task);
+    const at = this.lane.landing();
+    return this.lane.run(() => task(at));
   }
 
   /**

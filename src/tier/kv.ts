@@ -14,6 +14,7 @@ import { kvDeleteManyArgs, kvSaveArgs, kvSaveManyArgs } from "./arguments.js";
 import { measure } from "./value-check.js";
 import { recordWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
+import type { StaleHolder } from "./write-lane.js";
 
 /**
  * A flush's batch: the values taken and the numbers of the writes that put them (see `pendingPutAt`), kept with the
@@ -24,10 +25,20 @@ interface KvBatch<T> {
   readonly values: Map<string, T>;
   readonly putAt: ReadonlyMap<string, number>;
   readonly firstPutAt: ReadonlyMap<string, number>;
+  /** Its landing number (write-lane.ts `landing`), and the older ones of values put back by a failed batch. */
+  readonly takenAt: number;
+  readonly landAt: ReadonlyMap<string, number>;
 }
 
-export class KvCore<T> extends TierCore<KvBatch<T>> {
+export class KvCore<T> extends TierCore<KvBatch<T>> implements StaleHolder {
   protected pending = new Map<string, T>();
+  /**
+   * The landing number of each pending value a failed batch put back (or a flush left for a queued delete): where
+   * it stood on the lane. Another tier's later landing of the key makes it stale (`landedOver`). Empty unless a
+   * write failed; batches taken with such values wait in `stale` until they run (review s15r2 D2).
+   */
+  private pendingLandAt = new Map<string, number>();
+  private readonly stale = new Set<KvBatch<T>>();
 
   constructor(
     backend: StorageBackend,
@@ -120,6 +131,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     if (previous !== undefined && !this.pendingFirstPutAt.has(key)) this.pendingFirstPutAt.set(key, previous);
     this.pending.set(key, value);
     this.pendingPutAt.set(key, write);
+    if (this.pendingLandAt.size !== 0 && this.pendingLandAt.delete(key)) this.holdStale();
     this.stats.pendingEntries = this.pending.size;
     this.accepted(1, weight, write);
   }
@@ -131,6 +143,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     this.pending.delete(key);
     this.pendingPutAt.delete(key);
     this.pendingFirstPutAt.delete(key);
+    if (this.pendingLandAt.size !== 0 && this.pendingLandAt.delete(key)) this.holdStale();
   }
 
   /** Takes every pending value with its writes' numbers (their refusals are dated by them, see `refuse`). */
@@ -138,13 +151,58 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     if (this.pending.size === 0) return undefined;
     const weights = this.queuedDeletes.size > 0 && this.pendingWeights.size > 0 ? new Map(this.pendingWeights) : undefined;
     this.pendingWeights.clear(); // the taken values' weights settle with their flush
-    const batch: KvBatch<T> = { values: this.pending, putAt: this.pendingPutAt, firstPutAt: this.pendingFirstPutAt };
+    const landAt = this.pendingLandAt.size === 0 ? NO_LANDINGS : this.pendingLandAt;
+    const batch: KvBatch<T> = {
+      values: this.pending,
+      putAt: this.pendingPutAt,
+      firstPutAt: this.pendingFirstPutAt,
+      takenAt: this.lane.landing(),
+      landAt,
+    };
     this.pending = new Map();
     this.pendingPutAt = new Map();
     this.pendingFirstPutAt = new Map();
+    if (landAt !== NO_LANDINGS) this.pendingLandAt = new Map();
     this.stats.pendingEntries = 0;
     if (this.queuedDeletes.size > 0) this.leaveForDeletes(batch, weights);
-    return batch.values.size > 0 ? batch : undefined;
+    if (batch.values.size === 0) return undefined;
+    if (landAt !== NO_LANDINGS) this.stale.add(batch);
+    if (landAt !== NO_LANDINGS || this.pendingLandAt.size !== 0) this.holdStale();
+    return batch;
+  }
+
+  /** Tells the lane whether this tier holds put-back values another tier's landing may make stale. */
+  private holdStale(): void {
+    this.lane.hold(this, this.pendingLandAt.size !== 0 || this.stale.size !== 0);
+  }
+
+  /**
+   * Another tier of the backend stored or deleted `key` at landing number `at` (write-lane.ts): a put-back value of
+   * the key from an earlier place on the lane is stale, dropped unwritten (its retry would land an older write over
+   * a newer one), pending or in a batch waiting on the lane. Its weight settles as a dropped value's does.
+   */
+  landedOver(key: string, at: number): void {
+    const mine = this.pendingLandAt.get(key);
+    if (mine !== undefined && mine < at) {
+      this.pending.delete(key);
+      this.pendingPutAt.delete(key);
+      this.pendingFirstPutAt.delete(key);
+      this.pendingWeights.delete(key);
+      this.pendingLandAt.delete(key);
+      this.stats.pendingEntries = this.pending.size;
+      this.droppedPending();
+    }
+    for (const b of this.stale) {
+      const held = b.landAt.get(key);
+      if (held !== undefined && held < at) b.values.delete(key);
+    }
+    this.holdStale();
+  }
+
+  /** `ops` landed at their batch's places: tells the other tiers holding put-back values (`landedOver`). */
+  private reportLanded(ops: readonly BatchOp[], batch: KvBatch<T>): void {
+    if (!this.lane.watched(this)) return;
+    for (const op of ops) this.lane.landed(this, op.key, batch.landAt.get(op.key) ?? batch.takenAt);
   }
 
   /**
@@ -160,6 +218,9 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
       if (!queued.some((q) => at <= q.asOf)) continue;
       batch.values.delete(key);
       this.pending.set(key, value as T);
+      // Its place on the lane is this batch's: if the delete fails and it is written later, a landing of the key
+      // by another tier meanwhile makes it stale.
+      this.pendingLandAt.set(key, batch.landAt.get(key) ?? batch.takenAt);
       const first = batch.firstPutAt.get(key);
       if (batch.putAt.has(key)) this.pendingPutAt.set(key, at);
       if (first !== undefined) this.pendingFirstPutAt.set(key, first);
@@ -184,6 +245,11 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     return left;
   }
 
+  /** Put-back values flush alone: another tier's batch waiting in the store's group may make them stale first. */
+  protected override joinable(): boolean {
+    return this.pendingLandAt.size === 0;
+  }
+
   protected override pendingLeft(): boolean {
     return this.pending.size > 0;
   }
@@ -194,10 +260,16 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     this.pendingFirstPutAt.clear();
     this.pending.clear();
     this.stats.pendingEntries = 0;
+    // Batches taken before a rollback write nothing more.
+    this.pendingLandAt.clear();
+    this.stale.clear();
+    this.holdStale();
   }
 
   protected *writeBatch(batch: KvBatch<T>, epoch: number): Step {
-    const taken: TakenNumbers = { putAt: batch.putAt, firstPutAt: batch.firstPutAt, oldest: this.oldestInBatch };
+    // Running now: no other tier lands before it (the lane), so what another one made stale is gone from it already.
+    if (this.stale.delete(batch)) this.holdStale();
+    const taken: TakenNumbers = { putAt: batch.putAt, firstPutAt: batch.firstPutAt, oldest: this.oldestInBatch, batch };
     const { ops, rejected } = encodeAll(batch.values, this.codec);
     for (const [key, err] of rejected) {
       this.refuse(err, taken.firstPutAt.get(key) ?? taken.putAt.get(key) ?? taken.oldest, key);
@@ -208,6 +280,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
         if (this.epoch === epoch) {
           if (this.queuedDeletes.size > 0) this.spareCommitted(ops, taken.putAt);
           this.committed(ops);
+          this.reportLanded(ops, batch);
         }
       }
     } catch (err) {
@@ -217,7 +290,8 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
         const later = this.laterTaken();
         for (let i = later.length - 1; i >= 0; i--) {
           const { batch: b, oldest } = later[i]!;
-          this.restore(b.values, NONE_REJECTED, [], { putAt: b.putAt, firstPutAt: b.firstPutAt, oldest });
+          this.stale.delete(b); // put back unwritten: its values hold its landings again
+          this.restore(b.values, NONE_REJECTED, [], { putAt: b.putAt, firstPutAt: b.firstPutAt, oldest, batch: b });
         }
         this.restore(batch.values, rejected, ops, taken);
       }
@@ -243,6 +317,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     for (const [k, v] of this.pending) merged.set(k, v);
     this.pending = merged;
     this.stats.pendingEntries = merged.size;
+    this.holdStale();
   }
 
   /**
@@ -255,11 +330,14 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
     const first = taken.firstPutAt.get(key) ?? at ?? taken.oldest;
     const newer = this.pendingPutAt.get(key);
     if (this.pending.has(key)) {
+      // A newer pending value keeps its own place (none: it lands at its flush's call).
       this.pendingFirstPutAt.set(key, Math.min(first, this.pendingFirstPutAt.get(key) ?? newer ?? first));
       return;
     }
     if (at !== undefined) this.pendingPutAt.set(key, at);
     this.pendingFirstPutAt.set(key, first);
+    // Its place on the lane stays its batch's: another tier's later landing of the key makes it stale (`landedOver`).
+    this.pendingLandAt.set(key, taken.batch.landAt.get(key) ?? taken.batch.takenAt);
   }
 
   /** Registers a delete of `keys` called now, until it ran (`dequeueDelete`). */
@@ -343,11 +421,14 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
       this.assertWritable();
       const weight = this.deleteRoom([key]);
       const queued = this.queueDelete([key]);
-      const r = this.exclusive(() =>
+      const r = this.exclusive((at) =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
             try {
-              if (this.backend.delete && !queued.spared.has(key)) yield this.backend.delete(key);
+              if (this.backend.delete && !queued.spared.has(key)) {
+                yield this.backend.delete(key);
+                if (this.lane.watched(this)) this.lane.landed(this, key, at);
+              }
             } catch (err) {
               throw asStorageError(err, `delete of "${key}" in storage tier "${this.name}" failed`, { tier: this.name });
             } finally {
@@ -377,15 +458,22 @@ export class KvCore<T> extends TierCore<KvBatch<T>> {
       if (keys.length === 0) return Promise.resolve();
       const weight = this.deleteRoom(keys);
       const queued = this.queueDelete(keys);
-      const r = this.exclusive(() =>
+      const r = this.exclusive((at) =>
         runMaybeAsync(
           function* (this: KvCore<T>): Step {
             const doomed = queued.spared.size === 0 ? keys : keys.filter((key) => !queued.spared.has(key));
             const ops: BatchOp[] = doomed.map((key) => ({ op: "delete", key }));
             try {
               // No ops when every key holds a value saved after the call: nothing to delete.
-              if (ops.length > 0 && this.backend.writeBatch && (ops.length > 1 || !this.backend.delete)) yield this.backend.writeBatch(ops);
-              else if (this.backend.delete) for (const key of doomed) yield this.backend.delete(key);
+              if (ops.length > 0 && this.backend.writeBatch && (ops.length > 1 || !this.backend.delete)) {
+                yield this.backend.writeBatch(ops);
+                if (this.lane.watched(this)) for (const key of doomed) this.lane.landed(this, key, at);
+              } else if (this.backend.delete) {
+                for (const key of doomed) {
+                  yield this.backend.delete(key);
+                  if (this.lane.watched(this)) this.lane.landed(this, key, at);
+                }
+              }
             } catch (err) {
               throw asStorageError(err, `delete of ${ops.length} keys in storage tier "${this.name}" failed`, { tier: this.name });
             } finally {
@@ -522,4 +610,8 @@ interface TakenNumbers {
   readonly putAt: ReadonlyMap<string, number>;
   readonly firstPutAt: ReadonlyMap<string, number>;
   readonly oldest: number;
+  /** Its batch: the landing numbers its values keep when put back. */
+  readonly batch: KvBatch<unknown>;
 }
+
+const NO_LANDINGS: ReadonlyMap<string, number> = new Map();

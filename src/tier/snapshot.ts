@@ -7,6 +7,7 @@ import { readValue } from "./read.js";
 import { snapshotSaveKey } from "./arguments.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
+import type { StaleHolder } from "./write-lane.js";
 import { MORE, canonicalJsonHead, canonicalJsonHeadOfPrefix, headOf, writesCanonicalJson, type SnapshotHead } from "./json-head.js";
 
 /**
@@ -30,11 +31,20 @@ interface PendingSnapshot<T> {
    * the codec's bytes for it cannot either, and a retried baseline is not encoded (megabytes, CPU) again.
    */
   bytes?: Uint8Array;
+  /**
+   * Its landing number (write-lane.ts `landing`), set when a flush first took it: a retry keeps the place on the lane
+   * where it was taken, and another tier's later landing of its key makes it stale (`landedOver`). `stale`: so found
+   * while it waited on the lane; it writes nothing.
+   */
+  at?: number;
+  stale?: boolean;
 }
 
 /** Accepts already-filtered, already-keyed snapshots; the actor in a worker drives it directly. */
-export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
+export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements StaleHolder {
   private pending: PendingSnapshot<T> | undefined;
+  /** A record a failed write put back, pending or retaken and waiting on the lane (review s15r2 D2). */
+  private held: PendingSnapshot<T> | undefined;
   private lastSavedKey: string | undefined;
 
   constructor(
@@ -54,6 +64,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     // Another key displaces the pending record (the core decides what that owes, see `displacing`).
     if (this.pending && this.pending.key !== key) this.displacing();
     const replaced = this.pending;
+    if (replaced !== undefined && replaced === this.held) this.hold(undefined); // a newer record lands at its flush
     const write = this.nextWrite();
     this.pending = { key, value, weight, since: replaced?.since ?? write };
     this.stats.pendingEntries = 1;
@@ -66,15 +77,40 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     const p = this.pending;
     this.pending = undefined;
     this.stats.pendingEntries = 0;
+    if (p !== undefined) p.at ??= this.lane.landing();
     return p;
   }
 
   protected clearPending(): void {
     this.pending = undefined;
     this.stats.pendingEntries = 0;
+    this.hold(undefined); // a record taken before a rollback writes nothing more
+  }
+
+  private hold(record: PendingSnapshot<T> | undefined): void {
+    this.held = record;
+    this.lane.hold(this, record !== undefined);
+  }
+
+  /**
+   * Another tier stored or deleted `key` at landing number `at`: the put-back record of the key, taken earlier, is
+   * stale (its retry would land an older write over a newer one): dropped unwritten, pending or waiting on the lane.
+   */
+  landedOver(key: string, at: number): void {
+    const h = this.held;
+    if (h === undefined || h.key !== key || (h.at ?? at) >= at) return;
+    h.stale = true;
+    this.hold(undefined);
+    if (this.pending === h) {
+      this.pending = undefined;
+      this.stats.pendingEntries = 0;
+      this.droppedPending();
+    }
   }
 
   protected *writeBatch(batch: PendingSnapshot<T>, epoch: number): Step {
+    if (batch.stale === true) return;
+    if (this.held === batch) this.hold(undefined); // running: nothing lands before it now (the lane)
     let bytes: Uint8Array;
     try {
       bytes = batch.bytes ?? this.codec.encode(batch.value);
@@ -93,6 +129,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
     }
     this.lastSavedKey = batch.key;
     this.committed([{ op: "put", key: batch.key, value: bytes }]);
+    if (this.lane.watched(this)) this.lane.landed(this, batch.key, batch.at ?? 0);
   }
 
   /**
@@ -109,9 +146,11 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> {
   }
 
   private keepOne(batch: PendingSnapshot<T>): void {
+    if (batch.stale === true) return; // another tier's later landing of its key made it stale
     if (this.pending === undefined) {
       this.pending = batch;
       this.stats.pendingEntries = 1;
+      this.hold(batch);
     } else this.pending.since = Math.min(this.pending.since, batch.since); // superseded unstored: see `since`
   }
 

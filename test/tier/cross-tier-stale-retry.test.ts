@@ -1,0 +1,224 @@
+/**
+ * A failed batch of one tier, retried after another tier of the same backend object landed a later write of the same
+ * key, must not land over it (review s15r2 D2, docs/design.md §3.30): the tiers of a backend write in call order
+ * (write-lane.ts), and a retry keeps its batch's place on the lane. Inline over memory (async like PostgreSQL, and
+ * sync), a real SQLite file (a trigger fails the write) and a file store; through an engine's store actor over
+ * SQLite. No timing: retries are held (60 s) and driven by explicit flushes. PostgreSQL: the -postgres twin.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
+import { fileBackend } from "../../src/backend/file.js";
+import type { StorageBackend } from "../../src/backend/types.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
+import { openStorageEngine } from "../../src/engine/index.js";
+import { faultyBackend } from "../support/faulty-backend.js";
+import { acceptRows, rejectRow } from "../engine/fixtures/refused-rows.js";
+
+const HELD = 60_000;
+const held = { retry: { initialMs: HELD, maxMs: HELD } } as const;
+const dir = mkdtempSync(join(tmpdir(), "cross-tier-stale-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const fresh = (name: string): string => join(dir, `${n++}-${name}`);
+
+interface Store {
+  readonly backend: StorageBackend;
+  /** The next write of key `k` fails, once (keys starting with `k` over SQLite). */
+  failOnce(k: string): void;
+  /** The SQLite trigger is dropped (a synchronous write failed at its call already); the fault wrapper fails once. */
+  heal(): void;
+  /** What a fresh tier reads for `k` after the others closed. */
+  stored(k: string): Promise<unknown>;
+  close(): void;
+}
+
+/** Memory behind a fault wrapper: `async` answers on a later macrotask, as PostgreSQL does. */
+function faulty(inner: StorageBackend, async: boolean, close: () => void = () => undefined): Store {
+  const fb = faultyBackend(inner, [], { async });
+  return {
+    backend: fb,
+    failOnce(k) {
+      const key = new RegExp(`^${k}$`);
+      fb.inject({ op: "writeBatch", errno: "EIO", times: 1, key });
+      fb.inject({ op: "write", errno: "EIO", times: 1, key });
+    },
+    heal: () => undefined,
+    stored: async (k) => kvStorage<unknown>(fb, { name: "reader" }).load(k),
+    close,
+  };
+}
+
+/** A real SQLite file: a trigger (another connection) refuses the row, dropped once the write failed. */
+function sqlite(): Store {
+  const path = fresh("store.db");
+  const b = sqliteBackend(path);
+  let armed = false;
+  return {
+    backend: b,
+    failOnce(k) {
+      rejectRow(path, k);
+      armed = true;
+    },
+    heal() {
+      if (armed) acceptRows(path);
+      armed = false;
+    },
+    stored: async (k) => kvStorage<unknown>(b, { name: "reader" }).load(k),
+    close: () => b.close(),
+  };
+}
+
+const stores: Array<[string, () => Store]> = [
+  ["memory, async (PostgreSQL-like)", () => faulty(memoryBackend(), true)],
+  ["memory, sync", () => faulty(memoryBackend(), false)],
+  ["SQLite file", sqlite],
+  ["file store", () => faulty(fileBackend(fresh("files")), false)],
+];
+
+/** Counts the failures a tier reports (onError: once per failing spell). */
+function failures(): { onError: (err: Error) => void; readonly count: number } {
+  const f = {
+    count: 0,
+    onError: (): void => {
+      f.count++;
+    },
+  };
+  return f;
+}
+
+describe.each(stores)("%s", (_name, open) => {
+  it("a sync-through save that failed, retried after another tier stored the key later: the later value stays", async () => {
+    const st = open();
+    const sFailed = failures();
+    const s = kvStorage<number>(st.backend, { name: "s", ...held, onError: sFailed.onError }); // sync-through
+    const t = kvStorage<number>(st.backend, { name: "t", debounceMs: HELD });
+    s.save("warm", 0);
+    await s.flush();
+    st.failOnce("a");
+    s.save("a", 1); // fails (async: in flight, fails before t's flush queued behind it runs)
+    st.heal();
+    t.save("a", 2);
+    await t.flush(); // taken at its call, after s's save: lands after it
+    expect(sFailed.count).toBe(1);
+    await s.flush(); // the retry: s's a = 1 stood before t's a = 2 on the lane, and a later write of a landed
+    expect(await t.load("a")).toBe(2);
+    await s.close();
+    await t.close();
+    expect(await st.stored("a")).toBe(2);
+    st.close();
+  });
+
+  it("a failed save retried after another tier deleted the key later: the key stays deleted", async () => {
+    const st = open();
+    const sFailed = failures();
+    const s = kvStorage<number>(st.backend, { name: "s", ...held, onError: sFailed.onError });
+    const t = kvStorage<number>(st.backend, { name: "t", debounceMs: HELD });
+    s.save("warm", 0);
+    await s.flush();
+    st.failOnce("a");
+    s.save("a", 1);
+    st.heal();
+    await t.delete("a");
+    expect(sFailed.count).toBe(1);
+    await s.close(); // a close flushes what is pending: the stale value is not
+    await t.close();
+    expect(await st.stored("a")).toBeUndefined();
+    st.close();
+  });
+
+  it("a put-back value older than a snapshot record of its key stays out, and a record older than a kv value alike", async () => {
+    const st = open();
+    const sFailed = failures();
+    const s = kvStorage<{ name: string; v: number }>(st.backend, { name: "s", ...held, onError: sFailed.onError });
+    const snap = snapshotStorage<{ name: string; v: number }>(st.backend, { name: "snap", debounceMs: HELD, ...held });
+    s.save("warm", { name: "warm", v: 0 });
+    await s.flush();
+    st.failOnce("rec");
+    s.save("rec", { name: "rec", v: 1 }); // fails
+    st.heal();
+    snap.save({ name: "rec", v: 2 });
+    await snap.flush();
+    expect(sFailed.count).toBe(1);
+    await s.flush();
+    expect(await s.load("rec")).toEqual({ name: "rec", v: 2 });
+    // The other way round: the snapshot tier's record fails, a kv tier stores the key later.
+    st.failOnce("rec2");
+    snap.save({ name: "rec2", v: 1 });
+    await expect(snap.flush()).rejects.toThrow();
+    st.heal();
+    s.save("rec2", { name: "rec2", v: 2 });
+    await s.flush();
+    await snap.flush();
+    expect(await s.load("rec2")).toEqual({ name: "rec2", v: 2 });
+    await s.close();
+    await snap.close();
+    st.close();
+  });
+
+  it("guards: a retry lands over what landed before its batch, and flush-call order stands without failures", async () => {
+    const st = open();
+    const s = kvStorage<number>(st.backend, { name: "s", ...held });
+    const t = kvStorage<number>(st.backend, { name: "t", debounceMs: HELD });
+    const u = kvStorage<number>(st.backend, { name: "u", debounceMs: HELD });
+    s.save("warm", 0);
+    await s.flush();
+    t.save("a", 2);
+    await t.flush(); // lands before s's save
+    st.failOnce("a");
+    s.save("a", 1);
+    u.save("a", 3); // pending, not flushed: it lands at its flush, after s's retry
+    st.heal();
+    await s.flush(); // sync: a retry; async: it answers for the write in flight, and retries it once it failed
+    expect(await s.load("a")).toBe(1);
+    await u.flush();
+    expect(await s.load("a")).toBe(3);
+    // A debounced tier's value lands at its flush's call (documented), older save or not.
+    t.save("b", 1);
+    s.save("b", 2);
+    await s.flush();
+    await t.flush();
+    expect(await s.load("b")).toBe(1);
+    await s.close();
+    await t.close();
+    await u.close();
+    st.close();
+  });
+});
+
+describe("engine (store actor over a SQLite file)", () => {
+  for (const sameTurn of [false, true]) {
+    it(`a failed save retried after another tier's later save${sameTurn ? ", both flushes in one turn (one flush group)" : ""}: the later value stays`, async () => {
+      const path = fresh("engine.db");
+      const engine = openStorageEngine({ threads: 1 });
+      try {
+        const s = engine.kv<number>({ kind: "sqlite", path }, { name: "s", ...held });
+        const t = engine.kv<number>({ kind: "sqlite", path }, { name: "t", debounceMs: HELD });
+        s.save("warm", 0);
+        await s.flush();
+        rejectRow(path, "a");
+        s.save("a", 1);
+        await expect(s.flush()).rejects.toThrow();
+        acceptRows(path);
+        t.save("a", 2);
+        if (sameTurn) {
+          // t's batch joins the group first; s's retry, from an earlier place on the lane, must not land after it.
+          await Promise.all([t.flush(), s.flush()]);
+        } else {
+          await t.flush();
+          await s.flush();
+        }
+        expect(await t.load("a")).toBe(2);
+        await s.close();
+        await t.close();
+        expect(await engine.kv<number>({ kind: "sqlite", path }, { name: "reader" }).load("a")).toBe(2);
+      } finally {
+        await engine.close();
+      }
+    });
+  }
+});

@@ -134,11 +134,6 @@ export class AttachOutbox {
   #queuedBytes = 0;
   /** Set once a collapse was reported, until the queue runs empty (reported once per spell). */
   #collapsed = false;
-  /**
-   * Set once a tier's backpressure was reported, until the queue runs empty (once per spell): reported again after
-   * each save that got through, a writer not pacing on drained() made onError hear it ~16 times a second.
-   */
-  #pressed = false;
   /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: design.md §3.14). */
   readonly #seal: boolean;
   readonly #prefix: string;
@@ -369,8 +364,9 @@ export class AttachOutbox {
         await this.wal.flush(); // frames first: a baseline never lands before them
       } catch (err) {
         // A refusal of a watched WAL tier that was this pair's stopped it (#walRefused heard it before the flush
-        // settled); else another writer's: every frame this flush answers for was written.
-        if (!(this.#watchesWal && isRefusalReport(err))) throw await this.#flushFailed(err, "wal");
+        // settled); else another writer's: every frame this flush answers for was written. Not once the store is
+        // lost (not-owner): then nobody else's writes are refused through this backend.
+        if (lostStore(err) || !(this.#watchesWal && isRefusalReport(err))) throw await this.#flushFailed(err, "wal");
         // Writes a lost store worker took (reported as a refusal, key unknown): what this pair lost is checked.
         if (!isPermanent(err)) this.#checkUnknownRefusal(err as Error, "wal");
       }
@@ -380,7 +376,9 @@ export class AttachOutbox {
       await this.snapshot.flush();
     } catch (err) {
       // A refusal report is this pair's only if its baseline is not stored (a shared tier: another writer's record).
-      if (!(isRefusalReport(err) && (await this.#baselineStored(this.#lastBaseline)))) throw await this.#flushFailed(err, "snapshot");
+      if (lostStore(err) || !(isRefusalReport(err) && (await this.#baselineStored(this.#lastBaseline)))) {
+        throw await this.#flushFailed(err, "snapshot");
+      }
     }
     while (this.#checks.size > 0) {
       // Nothing is acknowledged while what a lost worker took is unknown: a store that cannot say is a failure.
@@ -651,7 +649,7 @@ export class AttachOutbox {
       async (err: unknown) => {
         if (this.#gate !== gate) return;
         // A refusal the flush reports may be another writer's (a shared snapshot tier): the stored baseline says.
-        if (isRefusalReport(err) && (await this.#baselineStored(seq))) return opened();
+        if (!lostStore(err) && isRefusalReport(err) && (await this.#baselineStored(seq))) return opened();
         if (this.#gate !== gate) return;
         if (cannotSucceed(err)) {
           this.#gate = undefined;
@@ -708,13 +706,22 @@ export class AttachOutbox {
     return this.#stopped;
   }
 
+  /**
+   * The writer lost its store (not-owner: a PostgreSQL lease taken over). Stops the pair above its acknowledged seq
+   * without reading the store: the new holder restored up to that seq and writes the seqs above it under the same
+   * keys, so what the store holds there is not this pair's (a loss check took those frames for its own and
+   * acknowledged a wave the actor had refused: docs/design.md §3.20).
+   */
+  #stopLost(err: Error): Promise<Error> {
+    return this.#stop(err, this.#durable + 1);
+  }
+
   /** Records a failed save: the outbox is stuck until a retry succeeds, or the pair stops when no retry can. */
   #fail(item: OutboxItem, err: unknown): void {
     if (isBackpressure(err)) {
       // Not a failure: the store is behind. The item stays in the outbox and leaves once the tiers drained;
-      // `report` hears it once per spell, until the outbox ran empty (handle.drained() is the writer's signal).
-      if (!this.#pressed) this.report(err);
-      this.#pressed = true;
+      // `report` hears it once per spell (handle.drained() is the writer's signal).
+      if (!isBackpressure(this.#blocked)) this.report(err);
       this.#blocked = err;
       void this.#awaitRoom();
       return;
@@ -777,7 +784,6 @@ export class AttachOutbox {
     if (this.#head === this.#queue.length) {
       this.#clearQueue();
       this.#collapsed = false; // caught up: the next collapse is a new spell
-      this.#pressed = false; // and so is the next backpressure
     }
   }
 
@@ -867,6 +873,7 @@ export class AttachOutbox {
    */
   #walRefused(key: string | undefined, err: Error): void {
     if (this.#disposed || this.#stopped !== undefined) return;
+    if (lostStore(err)) return void this.#stopLost(err);
     if (key === undefined) return this.#checkUnknownRefusal(err, "wal");
     const seq = parseWalFrameKey(this.#prefix, key);
     // Not a frame this pair has yet to acknowledge (one below a rebaseline was dropped at the stop).
@@ -877,6 +884,7 @@ export class AttachOutbox {
   /** The snapshot tier refused this graph's baseline (its default key, the graph's name), whoever flushed it. */
   #snapshotRefused(key: string | undefined, err: Error): void {
     if (this.#disposed || this.#stopped !== undefined) return;
+    if (lostStore(err)) return void this.#stopLost(err);
     if (key === undefined) this.#checkUnknownRefusal(err, "snapshot");
     else if (key === this.graphName) void this.#stop(err, this.#lastBaseline);
   }
@@ -891,6 +899,7 @@ export class AttachOutbox {
    * with why the store could not be read), and an own baseline's gate stays shut.
    */
   #checkUnknownRefusal(err: Error, tier: "wal" | "snapshot"): void {
+    if (lostStore(err)) return void this.#stopLost(err);
     const pending = this.#checks.get(tier);
     if (pending !== undefined) {
       // One check per tier: a later loss widens it (and makes it read again), it never replaces or multiplies it.
@@ -1291,6 +1300,7 @@ export class AttachOutbox {
       this.report(err);
       return err instanceof Error ? err : new Error(String(err));
     }
+    if (lostStore(err)) return this.#stopLost(err);
     if (tier === "wal") return this.#stop(err, this.#dropPastGap());
     // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
     return this.#stop(err, this.#lastBaseline);
@@ -1322,6 +1332,11 @@ function delay(ms: number): Promise<void> {
 
 function isBackpressure(err: unknown): err is StorageError {
   return err instanceof StorageError && err.code === "backpressure";
+}
+
+/** The writer lost its store (a PostgreSQL lease taken over): whatever the store holds now says nothing of its writes. */
+function lostStore(err: unknown): err is StorageError {
+  return err instanceof StorageError && err.code === "not-owner";
 }
 
 /**

@@ -5,6 +5,9 @@
  * terminating the thread (src/engine/native-gate.ts, design §3.30). Without a gate (inline use, tools) a call costs
  * one check. Layer 1: knows nothing of the engine.
  */
+// The engine's main thread loads this module before it starts workers, and the SQLite writer turns' table must exist
+// on that thread by then to be shared with them (sqlite-turns.ts).
+import "./sqlite-turns.js";
 
 export interface NativeGate {
   /** Before the outermost native call; throws when the thread is being terminated (the call must not start). */

@@ -13,9 +13,10 @@ import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
-import { acquireStoreLock, assertSingleName, sqliteLockPath, type StoreLock } from "./lock.js";
+import { acquireStoreLock, assertSingleName, realFilePath, sqliteLockPath, type StoreLock } from "./lock.js";
 import { SQLITE_BUSY_TIMEOUT_MS, errorCode, sqliteError } from "./sqlite-errors.js";
 import { inNative } from "./native-gate.js";
+import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected, holdsExpected } from "./conditional.js";
@@ -168,6 +169,8 @@ class SqliteStore implements SqliteBackend {
     durable: boolean,
     readonly readOnly: boolean,
     private lock: StoreLock | undefined,
+    /** The store's writer-turn slot (sqlite-turns.ts); undefined for a reader or an in-memory database. */
+    private readonly turn: number | undefined,
   ) {
     this.name = "sqlite:" + path;
     markOnDiskStore(this);
@@ -207,7 +210,7 @@ class SqliteStore implements SqliteBackend {
     const runBatch = db.transaction((ops: readonly BatchOp[]) => this.runOps(ops));
     this.applyBatch = (ops) => {
       try {
-        inNative(() => runBatch(ops));
+        inNative(() => this.inTurn(() => runBatch(ops)));
       } finally {
         this.putRowsArgs.fill(undefined);
         this.deleteRowsArgs.fill(undefined);
@@ -395,7 +398,7 @@ class SqliteStore implements SqliteBackend {
     assertValidKey(key);
     assertBytes(bytes);
     try {
-      inNative(() => this.putStmt.run(key, bytes));
+      inNative(() => this.inTurn(() => this.putStmt.run(key, bytes)));
     } catch (err) {
       throw sqliteError(err, `sqlite write failed (${this.path})`, this.path);
     }
@@ -407,7 +410,7 @@ class SqliteStore implements SqliteBackend {
     this.ensureWritable();
     assertValidKey(key);
     try {
-      inNative(() => this.deleteStmt.run(key));
+      inNative(() => this.inTurn(() => this.deleteStmt.run(key)));
     } catch (err) {
       throw sqliteError(err, `sqlite delete failed (${this.path})`, this.path);
     }
@@ -458,7 +461,7 @@ class SqliteStore implements SqliteBackend {
     });
     let applied: boolean;
     try {
-      applied = inNative(() => run.immediate());
+      applied = inNative(() => this.inTurn(() => run.immediate()));
     } catch (err) {
       throw err instanceof StorageError ? err : sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
     } finally {
@@ -556,6 +559,11 @@ class SqliteStore implements SqliteBackend {
     if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
   }
 
+  /** A write transaction, in this store's writer turn: other handles of this process wait for it, not SQLite's busy. */
+  private inTurn<T>(fn: () => T): T {
+    return this.turn === undefined ? fn() : inWriterTurn(this.turn, fn);
+  }
+
   private ensureWritable(): void {
     if (this.readOnly) throw readOnlyError(this.name);
   }
@@ -586,6 +594,7 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
   return inNative(() => {
     let db: Database.Database | undefined;
     let held: StoreLock | undefined;
+    let turn: number | undefined;
     try {
       if (!inMemory) assertSingleName(path);
       if (readOnly) {
@@ -598,16 +607,23 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
         if (!inMemory) probeExisting(path);
         // The lock first: nothing of the store is touched before this process owns it.
         if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(path), path);
-        db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-        // Again on the connection that writes (the file may have changed since the probe), before the first change.
-        const kind = checkStoreSchema(db, path);
-        // Only a new, empty database takes it (before WAL mode fixes the header); an existing store keeps its own.
-        db.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`);
-        db.pragma("journal_mode = WAL");
-        db.pragma(`synchronous = ${synchronous}`);
-        if (kind === "new") db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
+        if (!inMemory) turn = writerSlot(realFilePath(path));
+        const opened = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+        db = opened;
+        const setUp = (): void => {
+          // Again on the connection that writes (the file may have changed since the probe), before the first change.
+          const kind = checkStoreSchema(opened, path);
+          // Only a new, empty database takes it (before WAL mode fixes the header); an existing store keeps its own.
+          opened.pragma(`page_size = ${NEW_STORE_PAGE_SIZE}`);
+          opened.pragma("journal_mode = WAL");
+          opened.pragma(`synchronous = ${synchronous}`);
+          if (kind === "new") opened.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
+        };
+        // The setup writes (a new store's table, its switch to WAL): in the writer turn, as every write.
+        if (turn === undefined) setUp();
+        else inWriterTurn(turn, setUp);
       }
-      return new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held);
+      return new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn);
     } catch (err) {
       try {
         db?.close();

@@ -134,6 +134,11 @@ export class AttachOutbox {
   #queuedBytes = 0;
   /** Set once a collapse was reported, until the queue runs empty (reported once per spell). */
   #collapsed = false;
+  /**
+   * Set once a tier's backpressure was reported, until the queue runs empty (once per spell): reported again after
+   * each save that got through, a writer not pacing on drained() made onError hear it ~16 times a second.
+   */
+  #pressed = false;
   /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: design.md §3.14). */
   readonly #seal: boolean;
   readonly #prefix: string;
@@ -720,8 +725,9 @@ export class AttachOutbox {
   #fail(item: OutboxItem, err: unknown): void {
     if (isBackpressure(err)) {
       // Not a failure: the store is behind. The item stays in the outbox and leaves once the tiers drained;
-      // `report` hears it once per spell (handle.drained() is the writer's signal).
-      if (!isBackpressure(this.#blocked)) this.report(err);
+      // `report` hears it once per spell, until the outbox ran empty (handle.drained() is the writer's signal).
+      if (!this.#pressed) this.report(err);
+      this.#pressed = true;
       this.#blocked = err;
       void this.#awaitRoom();
       return;
@@ -784,6 +790,7 @@ export class AttachOutbox {
     if (this.#head === this.#queue.length) {
       this.#clearQueue();
       this.#collapsed = false; // caught up: the next collapse is a new spell
+      this.#pressed = false; // and so is the next backpressure
     }
   }
 

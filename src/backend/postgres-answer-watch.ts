@@ -20,7 +20,8 @@
  * not when bytes of it were still queued in this process (closing discards them, so the server never got its end:
  * RequestNotSentError). When the server cannot be asked either, the statement is dropped once `giveUpUnasked` says
  * so: for a writer, once its lease has lapsed by its own clock (whatever the server did with the write is settled
- * there, and this writer writes no more); for a reader, once the server could not be asked for the lease time.
+ * there, and this writer writes no more); for a reader, once the server could not be asked, and said nothing, for
+ * half the lease time from the question (postgres.ts), so a frozen host fails a reader's statement in ~1.5 lease times.
  */
 import { SLOWEST_LINK_BYTES_PER_MS, type SerialConnection } from "./postgres-connection.js";
 
@@ -55,6 +56,8 @@ export class AnswerWatch {
     /** How long a statement runs before the server is asked about it. */
     private readonly patienceMs: number,
     tickMs: number,
+    /** How long a question waits for its answer (default: the patience). */
+    private readonly askBoundMs: number = patienceMs,
   ) {
     this.timer = setInterval(() => void this.tick(), tickMs);
     this.timer.unref(); // a watch alone never keeps a process alive
@@ -78,6 +81,12 @@ export class AnswerWatch {
     }
     const pid = this.data.backendPid;
     this.probing = true;
+    // A question that gets no answer counts as unasked from when it was asked, not from when its wait ended (a
+    // reader's drop of a statement on a frozen host came a whole question's wait late), and only while the server
+    // says nothing at all: bytes arriving for the question (a connection being opened, a slow answer at a busy
+    // process) show a server that answers, if slowly.
+    const askedAt = performance.now();
+    const heardBefore = this.asker.receivedBytes;
     let seen: Seen;
     try {
       seen = pid === undefined ? { is: "unknown" } : await this.ask(pid);
@@ -109,7 +118,9 @@ export class AnswerWatch {
     // Idle once may be a batch between two of its statements; idle since the same moment a tick later is not.
     const idleBefore = this.idleSince;
     this.idleSince = seen.is === "idle" ? seen.changed : undefined;
-    this.unaskedSince = seen.is === "unknown" ? (this.unaskedSince ?? now) : undefined;
+    const heard = this.asker.receivedBytes;
+    const silent = (heard ?? 0) === (heardBefore ?? 0); // a connection opened meanwhile starts from no byte
+    this.unaskedSince = seen.is === "unknown" && silent ? (this.unaskedSince ?? askedAt) : undefined;
     const hung =
       seen.is === "gone" ||
       (seen.is === "idle" && seen.changed === idleBefore && !sending) ||
@@ -122,11 +133,11 @@ export class AnswerWatch {
     if (hung) this.data.reset();
   }
 
-  /** Asks the server; no answer within the patience (a connection being opened waits up to connectTimeoutMs) is unknown. */
+  /** Asks the server; no answer within `askBoundMs` (a connection being opened waits up to connectTimeoutMs) is unknown. */
   private async ask(pid: number): Promise<Seen> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Seen>((resolve) => {
-      timer = setTimeout(() => resolve({ is: "unknown" }), this.patienceMs);
+      timer = setTimeout(() => resolve({ is: "unknown" }), this.askBoundMs);
     });
     try {
       return await Promise.race([this.askNow(pid), late]);

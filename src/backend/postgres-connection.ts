@@ -75,6 +75,8 @@ export class SerialConnection {
   private outstanding = 0;
   /** The socket's bytesWritten when the outstanding statement was sent. */
   private writtenBefore = 0;
+  /** The client being opened (connect and session setup), until it is the connection or dropped. */
+  private opening: pg.Client | undefined;
   /** Clients dropped by reset() while bytes of their request were still queued, and how many. */
   private readonly droppedUnsent = new WeakMap<pg.Client, number>();
 
@@ -131,6 +133,15 @@ export class SerialConnection {
   get backendPid(): number | undefined {
     const pid = (this.client as { processID?: unknown } | undefined)?.processID;
     return typeof pid === "number" ? pid : undefined;
+  }
+
+  /**
+   * Bytes that arrived on the socket of the connection open or being opened (undefined: none, or a socket that does
+   * not say): a change means the server is answering, if slowly (postgres-answer-watch.ts tells a frozen host so).
+   */
+  get receivedBytes(): number | undefined {
+    const read = socketOf(this.client ?? this.opening)?.bytesRead;
+    return typeof read === "number" ? read : undefined;
   }
 
   /** The current socket's sending progress, or undefined (no connection, or a socket that does not say). */
@@ -221,6 +232,7 @@ export class SerialConnection {
     // that drops answers): unbounded, the call that needed the connection, flush() and close() waited for ever.
     const startedAt = performance.now();
     let timer: NodeJS.Timeout | undefined;
+    this.opening = client;
     try {
       await client.connect();
       const bound = this.boundMs;
@@ -238,6 +250,7 @@ export class SerialConnection {
       throw err;
     } finally {
       clearTimeout(timer);
+      this.opening = undefined;
     }
     this.client = client;
     this.countStatements(client);

@@ -8,6 +8,7 @@ import { appendBuckets, appendLoadArgs, appendLogShape } from "./arguments.js";
 import { measure, UNKNOWN_SIZE } from "./value-check.js";
 import { entriesWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
+import type { StaleHolder } from "./write-lane.js";
 import {
   assertBucketKey,
   collectPage,
@@ -45,6 +46,14 @@ interface Bucket<T> {
    * array instead of reading the store again, which may already hold the entries (a write whose answer was lost).
    */
   base?: unknown[];
+  /** The landing number (write-lane.ts `landing`) of the batch that took it last. */
+  takenAt?: number;
+  /**
+   * Put back by a failed flush (array layout or overwrite mode, which write the bucket's key): its first `heldChunks`
+   * chunks stood on the lane at `heldAt` (see `landedOver`).
+   */
+  heldAt?: number;
+  heldChunks?: number;
 }
 
 type Batch<T> = Map<string, Bucket<T>>;
@@ -69,9 +78,15 @@ export interface AppendLogCoreOptions extends TierCommonOptions {
   layout?: AppendLogLayout;
 }
 
-export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
+export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleHolder {
   readonly mode: AppendLogMode;
   readonly layout: AppendLogLayout;
+  /**
+   * Buckets put back by a failed flush that another tier's later write of their key makes stale (`landedOver`), by
+   * key, pending or in a batch waiting on the lane. Only where a flush writes the bucket's key (array layout,
+   * overwrite mode): appended segments take numbers of their own. Empty unless a write failed (review s15r2 D2).
+   */
+  private readonly held = new Map<Bucket<T>, string>();
   private readonly nextSegment: Map<string, number>;
   private ownBucketChecked = false;
 
@@ -163,10 +178,60 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     return b;
   }
 
+  protected override takePending(): Batch<T> | undefined {
+    const batch = super.takePending();
+    if (batch === undefined) return undefined;
+    const at = this.lane.landing();
+    for (const bucket of batch.values()) bucket.takenAt = at;
+    return batch;
+  }
+
+  protected override clearPending(): void {
+    super.clearPending();
+    this.held.clear(); // batches taken before a rollback write nothing more
+    this.lane.hold(this, false);
+  }
+
+  /**
+   * Another tier stored or deleted `key` at landing number `at` (write-lane.ts). A put-back bucket of that key is
+   * stale: in overwrite mode its put-back chunks, from an earlier place on the lane, would replace the newer content
+   * (dropped unwritten; its own newer chunks stay); in the array layout the array its failed attempt read misses what
+   * the other tier stored (its retry would drop those entries), so the retry reads the store again. Appending to a
+   * fresh read may store an entry twice when the failed write had landed after all (its answer lost), never drops one.
+   */
+  landedOver(key: string, at: number): void {
+    for (const [bucket, k] of this.held) {
+      if (k !== key) continue;
+      if (this.mode === "append") {
+        bucket.base = undefined;
+        this.held.delete(bucket);
+        continue;
+      }
+      if ((bucket.heldAt ?? at) >= at) continue;
+      this.held.delete(bucket);
+      let dropped = 0;
+      for (const c of bucket.chunks.splice(0, bucket.heldChunks ?? 0)) dropped += c.count;
+      bucket.heldChunks = 0;
+      if (this.pending.get(key) !== bucket) continue; // in a batch waiting on the lane: it writes what is left
+      this.stats.pendingEntries -= dropped;
+      if (bucket.chunks.length > 0) continue;
+      this.pending.delete(key);
+      if (this.pending.size === 0) this.droppedPending();
+    }
+    this.lane.hold(this, this.held.size > 0);
+  }
+
   protected *writeBatch(batch: Batch<T>, epoch: number): Step {
     const cancelled = (): boolean => this.epoch !== epoch;
     const ops: BatchOp[] = [];
     const encodings = new Map<string, Segment[]>();
+    // Running now: no other tier lands before it (the lane), so what one made stale is gone from its buckets already.
+    if (this.held.size > 0) {
+      for (const bucket of batch.values()) this.held.delete(bucket);
+      this.lane.hold(this, this.held.size > 0);
+    }
+    // Where its landings must be reported (another tier holds put-back values): each op's key with its bucket's place.
+    const landings: Array<[string, number]> | undefined = this.lane.watched(this) ? [] : undefined;
     try {
       for (const [key, bucket] of batch) {
         // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
@@ -176,9 +241,18 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
         encodings.set(key, segments);
         const bucketOps = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes));
         ops.push(...bucketOps);
+        if (landings !== undefined) {
+          // Only put-back chunks left: they land at their own (earlier) place.
+          const fresh = bucket.chunks.length > (bucket.heldChunks ?? 0);
+          const at = (fresh ? bucket.takenAt : bucket.heldAt) ?? 0;
+          for (const op of bucketOps) landings.push([op.key, at]);
+        }
       }
       yield* this.writeOps(ops, cancelled);
-      if (!cancelled()) this.committed(ops);
+      if (!cancelled()) {
+        this.committed(ops);
+        if (landings !== undefined) for (const [k, at] of landings) this.lane.landed(this, k, at);
+      }
     } catch (err) {
       if (!cancelled()) {
         // Batches of this tier taken after this one, waiting on the write lane, fail with it: newest first, each goes
@@ -255,6 +329,15 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
    * (CPU per retry, a second encoding held while it ran). The array layout merges with the stored array: encoded anew.
    */
   private restore(batch: Batch<T>, encodings: ReadonlyMap<string, Segment[]>): void {
+    // Its chunks keep their batch's place on the lane (`landedOver`), where a flush writes the bucket's key.
+    const holds = this.layout === "array" || this.mode === "overwrite";
+    if (holds) {
+      for (const [key, b] of batch) {
+        b.heldAt = b.takenAt;
+        b.heldChunks = b.chunks.length;
+        this.held.set(b, key);
+      }
+    }
     if (this.layout === "segments") {
       for (const [key, segments] of encodings) {
         const b = batch.get(key);
@@ -264,9 +347,17 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> {
     let restored = 0;
     for (const [key, b] of this.pending) {
       const old = batch.get(key);
-      if (old) old.chunks.push(...b.chunks);
-      else batch.set(key, b);
+      if (old) {
+        // A bucket put back before (a later batch's, see writeBatch) follows this one's chunks: held alike, newest place.
+        if (holds && b.heldChunks) {
+          old.heldChunks = (old.heldChunks ?? 0) + b.heldChunks;
+          old.heldAt = Math.max(old.heldAt ?? 0, b.heldAt ?? 0);
+          this.held.delete(b);
+        }
+        old.chunks.push(...b.chunks);
+      } else batch.set(key, b);
     }
+    if (holds) this.lane.hold(this, this.held.size > 0);
     for (const b of batch.values()) for (const c of b.chunks) restored += c.count;
     this.pending = batch;
     this.stats.pendingEntries = restored;

@@ -15,6 +15,7 @@ import { fileBackend } from "../../src/backend/file.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
+import { appendLogStorage } from "../../src/tier/append-log.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { faultyBackend } from "../support/faulty-backend.js";
 import { acceptRows, rejectRow } from "../engine/fixtures/refused-rows.js";
@@ -160,6 +161,34 @@ describe.each(stores)("%s", (_name, open) => {
     st.close();
   });
 
+  const shapes = [
+    { layout: "array", mode: "append", want: ["e0", "e2", "e1"] }, // e2 acknowledged: the retry reads the store again
+    { layout: "array", mode: "overwrite", want: ["e2"] },
+    { layout: "segments", mode: "overwrite", want: ["e2"] },
+  ] as const;
+  for (const { layout, mode, want } of shapes) {
+    it(`append-logs sharing a bucket (${layout} layout, ${mode}): a retry keeps another tier's later write of the bucket`, async () => {
+      const st = open();
+      const lsFailed = failures();
+      const shared = { keyOf: () => "shared", layout, mode, ...held };
+      const ls = appendLogStorage<string>(st.backend, { name: "ls", ...shared, onError: lsFailed.onError }); // sync-through
+      const lt = appendLogStorage<string>(st.backend, { name: "lt", debounceMs: HELD, ...shared });
+      ls.appendEntries(["e0"]);
+      await ls.flush();
+      st.failOnce("shared");
+      ls.appendEntries(["e1"]); // fails (async: before lt's flush queued behind it runs)
+      st.heal();
+      lt.appendEntries(["e2"]);
+      await lt.flush();
+      expect(lsFailed.count).toBe(1);
+      await ls.flush(); // the retry
+      expect((await lt.loadEntries({ keyFilter: "shared" })).entries).toEqual(want);
+      await ls.close();
+      await lt.close();
+      st.close();
+    });
+  }
+
   it("guards: a retry lands over what landed before its batch, and flush-call order stands without failures", async () => {
     const st = open();
     const s = kvStorage<number>(st.backend, { name: "s", ...held });
@@ -221,4 +250,26 @@ describe("engine (store actor over a SQLite file)", () => {
       }
     });
   }
+
+  it("array-layout append-logs sharing a bucket: a failed append retried after another tier's later one keeps both", async () => {
+    const path = fresh("engine-log.db");
+    const engine = openStorageEngine({ threads: 1 });
+    try {
+      const shared = { keyOf: () => "shared", layout: "array", ...held } as const;
+      const ls = engine.appendLog<string>({ kind: "sqlite", path }, { name: "ls", ...shared });
+      const lt = engine.appendLog<string>({ kind: "sqlite", path }, { name: "lt", debounceMs: HELD, ...shared });
+      ls.appendEntries(["e0"]);
+      await ls.flush();
+      rejectRow(path, "shared");
+      ls.appendEntries(["e1"]);
+      await expect(ls.flush()).rejects.toThrow();
+      acceptRows(path);
+      lt.appendEntries(["e2"]);
+      await lt.flush(); // acknowledged
+      await ls.flush(); // the retry appends to what is stored now, not to the array its failed attempt read
+      expect((await lt.loadEntries({ keyFilter: "shared" })).entries).toEqual(["e0", "e2", "e1"]);
+    } finally {
+      await engine.close();
+    }
+  });
 });

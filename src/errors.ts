@@ -28,7 +28,12 @@ export type StorageErrorCode =
   /** A graph's write was refused for good (details.seq): its attach pair writes nothing more until rebaseline(). */
   | "write-refused"
   /** A write was NOT accepted: the store's pending bytes exceed maxPendingBytes (await tier.drained(), then retry). */
-  | "backpressure";
+  | "backpressure"
+  /**
+   * A report, not a failure: a background fold kept a graph's frames for another store the WAL's store records as
+   * restoring from it, whose seq did not move between two folds (gone for good? compactGraph's forgetStores).
+   */
+  | "wal-pinned";
 
 export type RestoreErrorCode =
   | "phase-failed"

@@ -3,8 +3,8 @@
  * (`compactGraph`, the same code the store actor runs in the background) run inline on a store no process is using:
  * fold the WAL into a new baseline, commit it, delete the frames it covers (keeping the newest N, every frame above
  * SEQ, and every frame above the baselines of the other stores the WAL's store records as restoring from it: pairs
- * sharing a WAL tier; `--forget-store` drops one removed for good from that record first). The bar counts the frames
- * read.
+ * sharing a WAL tier; `--forget-store` drops one removed for good from that record first, an id it does not name
+ * being a usage error, exit 64). The bar counts the frames read.
  */
 import { Command } from "commander";
 import type { SqliteBackend } from "../backend/sqlite.js";
@@ -13,7 +13,8 @@ import { canonicalJson } from "../codec/json.js";
 import { graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
 import { compactGraph, type CompactionResult } from "../persistence/compaction.js";
 import { backendSource, listFrameKeys } from "../persistence/stored-graph.js";
-import { EXIT } from "./errors.js";
+import { StorageError } from "../errors.js";
+import { CliError, EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { formatBytes, plural, printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
@@ -129,6 +130,13 @@ export function compactCommand(): Command {
               ...(opts.forgetStore.length > 0 ? { forgetStores: opts.forgetStore } : {}),
             },
           );
+        } catch (err) {
+          // A --forget-store id the record does not name is a mistake on the command line (exit 64), which the
+          // error's message says with the ids the record does name; before, it was silently ignored.
+          if (err instanceof StorageError && err.code === "invalid-argument" && Array.isArray(err.details.unknownStores)) {
+            throw new CliError("usage", err.message);
+          }
+          throw err;
         } finally {
           progress.stop();
         }

@@ -128,7 +128,7 @@ export class StoreActor implements ActorApi {
     this.stats = new ActorStats(options.counters, (tier) => this.emit({ type: "recovered", tier }));
     this.watchers = new CommitWatchers(
       watchers,
-      { options, runJob: (name, args, subject) => this.runWatcherJob(name, args, subject) },
+      { options, runJob: (name, args, subject) => this.runWatcherJob(name, args, subject), report: (err, subject) => this.emitError(err, subject) },
       (err) => this.emitError(err, undefined),
     );
     this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed()).then(

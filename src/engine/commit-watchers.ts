@@ -31,6 +31,8 @@ export interface CommitWatcherContext {
    * engine's onError, with `subject` as the context's `tier`, and resolves `{ ok: false }`: it never rejects.
    */
   runJob(name: string, args: unknown, subject: string | undefined): Promise<WatcherJobOutcome>;
+  /** Tells the engine's onError, with `subject` as the context's `tier` (a report of the watcher's own). */
+  report(err: Error, subject: string | undefined): void;
 }
 
 export interface CommitWatcher<Config> {

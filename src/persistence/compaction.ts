@@ -73,7 +73,8 @@ export interface CompactGraphOptions {
    * tier record them there at attach, docs/design.md §3.10; ids as `CompactionResult.sharedWalPins` shows them),
    * before the compaction reads it: for a store removed for good, whose pin would otherwise keep the frames above its
    * last baseline. The record is rewritten first, whatever the compaction then does. A live attach in this process
-   * that writes that store names it again at its next baseline.
+   * that writes that store names it again at its next baseline. An id the record does not name is refused, nothing
+   * changed: StorageError `invalid-argument` (details.unknownStores, knownStores).
    */
   forgetStores?: readonly string[];
   /**
@@ -368,7 +369,11 @@ async function readSharedWalRecord(
   } catch (err) {
     throw asStorageError(err, `compaction of graph "${graphName}": reading the record of stores sharing its WAL failed`, { graphName });
   }
-  if (stores === undefined || !forget.some((id) => stores!.has(id))) return stores;
+  // An id the record does not name (a typo, a store forgotten already) was silently ignored: refused, naming those
+  // it does name, before anything is rewritten.
+  const unknown = forget.filter((id) => !stores?.has(id));
+  if (unknown.length > 0) throw unknownStoresError(graphName, unknown, [...(stores?.keys() ?? [])]);
+  if (stores === undefined || forget.length === 0) return stores;
   const kept = new Map([...stores].filter(([id]) => !forget.includes(id)));
   const op: BatchOp = kept.size === 0 ? { op: "delete", key } : { op: "put", key, value: walFrameCodec.encode(sharedWalRecordFrame(graphName, kept)) };
   try {
@@ -377,6 +382,16 @@ async function readSharedWalRecord(
     throw asStorageError(err, `compaction of graph "${graphName}": rewriting the record of stores sharing its WAL failed`, { graphName });
   }
   return kept;
+}
+
+/** StorageError `invalid-argument` for `forgetStores` ids the record does not name (`known`: the ids it does). */
+function unknownStoresError(graphName: string, unknown: readonly string[], known: readonly string[]): StorageError {
+  const named = known.length === 0 ? "names no store" : `names ${known.map((id) => JSON.stringify(id)).join(", ")}`;
+  return new StorageError(
+    "invalid-argument",
+    `compaction of graph "${graphName}": cannot forget ${unknown.map((id) => JSON.stringify(id)).join(", ")}: the record of stores sharing its WAL ${named}; nothing was changed`,
+    { graphName, unknownStores: [...unknown], knownStores: [...known] },
+  );
 }
 
 /** True for RestoreError `baseline-missing` because nothing is stored under the graph's name. */

@@ -120,6 +120,12 @@ class WalGrowth {
    * the retry when one is waiting (none while the retry runs). Dropped once a compaction succeeds or none is owed.
    */
   readonly #retries = new Map<string, { delay: number; timer: ReturnType<typeof setTimeout> | undefined }>();
+  /**
+   * Per graph, the stores of the WAL store's record (shared-wal-record.ts) whose seq held frames back at its last
+   * fold, by id; and the stale pins reported (graph, store), each once for the actor's life.
+   */
+  readonly #holding = new Map<string, Map<string, number>>();
+  readonly #staleReported = new Set<string>();
   /** The actor is shutting down: folds its jobs' outcomes make due still run (it waits for them), retries do not. */
   #closed = false;
   /** Number of the batch being counted, so one batch's frames of a compacting graph make one record. */
@@ -246,6 +252,7 @@ class WalGrowth {
     if (outcome.ok) {
       const result = outcome.value as CompactionResult;
       covered = result.baselineSeq;
+      this.#checkPins(graphName, result);
       if (fold !== undefined) fold.baselineBytes = result.baselineBytes;
       this.#retries.delete(graphName); // the backoff starts over at the next failure
     } else if (running !== undefined && outcome.retryable) {
@@ -273,6 +280,27 @@ class WalGrowth {
     // again only once the graph grew past its threshold anew, never in a loop reporting the same error.
   }
 
+  /**
+   * Reports, once per graph and store, a store of the WAL store's record whose seq held the graph's frames back at
+   * two folds in a row (the frames above it up to the baseline stay): a store removed for good keeps its pin until
+   * forgotten (compactGraph's forgetStores, the CLI's --forget-store), and the background fold said nothing of it
+   * while the WAL kept growing. A pin that moved is a store still restoring from the WAL: not reported.
+   */
+  #checkPins(graphName: string, result: CompactionResult): void {
+    const before = this.#holding.get(graphName);
+    const now = new Map<string, number>();
+    for (const { store, seq } of result.sharedWalPins ?? []) {
+      if (seq >= result.baselineSeq) continue; // it holds nothing back
+      now.set(store, seq);
+      const key = `${graphName}\n${store}`;
+      if (before?.get(store) !== seq || this.#staleReported.has(key)) continue;
+      this.#staleReported.add(key);
+      this.#ctx.report(stalePinError(graphName, store, seq, result.baselineSeq), graphName);
+    }
+    if (now.size > 0) this.#holding.set(graphName, now);
+    else this.#holding.delete(graphName);
+  }
+
   /** The actor is shutting down: no retry may start a job it cannot run. */
   close(): void {
     this.#closed = true;
@@ -296,4 +324,13 @@ class WalGrowth {
     retry.timer.unref();
     this.#retries.set(graphName, retry);
   }
+}
+
+/** What onError hears once of a store of the shared-WAL record whose pin held frames back at two folds in a row. */
+function stalePinError(graphName: string, store: string, seq: number, baselineSeq: number): StorageError {
+  return new StorageError(
+    "wal-pinned",
+    `graph "${graphName}": its WAL keeps the frames above seq ${seq} (baseline at ${baselineSeq}) for store ${store}, which the WAL's store records as restoring from it and whose seq did not move since the last fold; if that store is gone for good, forget it (compactGraph's forgetStores, the CLI's compact --forget-store)`,
+    { graphName, store, seq, baselineSeq },
+  );
 }

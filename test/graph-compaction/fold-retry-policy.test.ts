@@ -22,6 +22,7 @@ function harness() {
   const watcher: CommitWatcher<unknown> = walGrowthWatcher.create({
     options: { store: { kind: "memory" }, synchronous: "FULL", counters: new SharedArrayBuffer(1024) } as unknown as ActorOptions,
     runJob: () => new Promise<WatcherJobOutcome>((resolve) => jobs.push(resolve)),
+    report: () => undefined,
   });
   watcher.configure?.(GRAPH, RULE);
   let seq = 0;

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { openStorageEngine } from "../../src/engine/index.js";
+import { StorageError } from "../../src/errors.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraph, compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
@@ -56,6 +57,17 @@ function writeInChild(name: string, opts: { mode: "inline" | "engine"; end: "dis
 }
 
 const idOf = (path: string): string => `sqlite:${realpathSync(path)}`;
+
+/** The shared-WAL record's stored bytes in `path` (as text), or undefined. */
+function recordOf(path: string): string | undefined {
+  const b = sqliteBackend(path);
+  try {
+    const raw = b.read(sharedWalRecordKey("g")) as Uint8Array | undefined;
+    return raw === undefined ? undefined : Buffer.from(raw).toString("utf8");
+  } finally {
+    b.close();
+  }
+}
 
 describe("frames another process's pairs need survive a compaction that was not told", () => {
   it("inline compactGraph after the writer disposed and exited: store two still restores", async () => {
@@ -109,6 +121,36 @@ describe("the CLI's compact, without --keep-above", () => {
     expect(JSON.parse(forgot.stdout)).not.toHaveProperty("sharedWalPins");
     expect(storedSeqs(w.one).frames).toEqual([]);
     expect(await restoredFrom(w.one, w.one)).toEqual(w.state);
+  });
+
+  it("--forget-store with an id the record does not name: a usage error naming the ids it does, nothing changed", async () => {
+    const w = await writeInChild("cli-forget-unknown", { mode: "inline", end: "exit" });
+    const before = { ...storedSeqs(w.one), record: recordOf(w.one) };
+    expect(before.record).toBeDefined();
+    // A typo of store two's id (before: silently ignored, and the compaction went on keeping its pin).
+    const r = runCli(["compact", w.one, "--graph", "g", "--forget-store", `${idOf(w.two)}x`]);
+    expect(r.code).toBe(64);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`error usage: compaction of graph "g": cannot forget ${JSON.stringify(`${idOf(w.two)}x`)}`);
+    expect(r.stderr).toContain(`names ${JSON.stringify(idOf(w.two))}`);
+    expect({ ...storedSeqs(w.one), record: recordOf(w.one) }).toEqual(before); // nothing folded, deleted or rewritten
+    // Forgotten already: the record names no store any more, and saying so is the answer to a second try.
+    expect(runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two)]).stderr).toBe("");
+    const again = runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two)]);
+    expect(again.code).toBe(64);
+    expect(again.stderr).toContain("names no store");
+    // The library's error: typed, with both lists.
+    const backend = sqliteBackend(w.one);
+    try {
+      const err = await compactGraph({ backend }, { graphName: "g", forgetStores: ["sqlite:/nowhere"] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ code: "invalid-argument", details: { graphName: "g", unknownStores: ["sqlite:/nowhere"], knownStores: [] } });
+    } finally {
+      await backend.close();
+    }
   });
 
   it("a store holding only the shared WAL: frames every pair's baseline covers go, both pairs restore", async () => {

@@ -95,6 +95,14 @@ export function framesToApply(
   return { count: upTo, removals };
 }
 
+/** The count of `frames` that ends with the wave holding frame `i` (frames of a wave share `frame_t_ns`). */
+export function waveEndAfter(frames: readonly WALFrame[], i: number): number {
+  const t = String((frames[i] as WALFrame).frame_t_ns);
+  let end = i + 1;
+  while (end < frames.length && String((frames[end] as WALFrame).frame_t_ns) === t) end++;
+  return end;
+}
+
 /** Per path, the index of the last frame adding it. */
 function lastAdds(frames: readonly WALFrame[]): Map<string, number> {
   const out = new Map<string, number>();

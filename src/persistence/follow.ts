@@ -17,7 +17,8 @@
  * - Removals of code-built nodes (derived, effect; a mount holding one): replay cannot build them again, so a poll
  *   applies frames only up to the last wave where all it removed is back (follow-hold.ts), holding the rest for a
  *   re-add for `holdRemovalPolls` polls (at most twice that when a younger removal lies between it and its
- *   re-add): the graph is restore's at every frame it reports (design §3.9).
+ *   re-add): the graph is restore's at every frame it reports (design §3.9). A reload whose baseline folded such a
+ *   removal waits the same way for a frame above it re-adding what it dropped (load).
  * - What stops it (typed, through onError and `done`): a hole the baseline does not cover (RestoreError `wal-gap`), a
  *   bad frame with later frames after it (`torn-write-mid-stream`), an unusable baseline, the graph refusing a change
  *   (`phase-failed`), a closed tier or graph. Transient storage failures are reported and the next poll retries.
@@ -29,8 +30,8 @@ import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { SnapshotHead } from "../tier/json-head.js";
 import type { WALFrame } from "../wal/frame.js";
 import { handled } from "../base/promises.js";
-import { applyBaseline, replayFrames } from "./restore.js";
-import { framesToApply, type RemovalWait } from "./follow-hold.js";
+import { applyBaseline, reAddedAbove, replayFrames } from "./restore.js";
+import { framesToApply, waveEndAfter, type RemovalWait } from "./follow-hold.js";
 import type { GraphCheckpointRecord } from "./storage-types.js";
 import {
   baselineError,
@@ -45,7 +46,7 @@ import {
   type FrameKey,
   type StoredGraphSource,
 } from "./stored-graph.js";
-import type { Graph } from "../graph/types.js";
+import type { Graph, GraphPersistSnapshot } from "../graph/types.js";
 import { assertGraphName } from "../wal/keys.js";
 
 /** Default time between two polls. */
@@ -164,7 +165,7 @@ export function followGraph(graph: Graph, source: FollowSource, opts: FollowOpti
 async function follow(graph: Graph, source: FollowSource, opts: FollowOptions): Promise<GraphFollower> {
   const options = checkOptions(graph, source, opts);
   const follower = new Follower(graph, source, options);
-  await follower.load();
+  await follower.load(true);
   follower.start();
   return follower.api;
 }
@@ -213,6 +214,8 @@ class Follower {
    */
   private holds = new Map<number, number>();
   private cuts = 0;
+  /** Polls a reload has waited for a frame re-adding what its baseline dropped (load): it reloads at every poll. */
+  private baselineWaits = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** Polls run one after another on this chain. */
   private chain: Promise<void> = Promise.resolve();
@@ -365,6 +368,7 @@ class Follower {
     const counter = await this.source.wal.changeCounter?.();
     const snapshotCounter = await this.source.snapshot.changeCounter?.();
     // A poll holding frames reads them again (their hold is counted in polls) however still the store is.
+    if (this.baselineWaits > 0) return this.reload(); // the stored graph again: a re-add above the baseline, or a newer one
     const unchanged = counter !== undefined && counter === this.lastCounter && snapshotCounter === this.lastSnapshotCounter;
     if (unchanged && this.holds.size === 0) {
       // The WAL's counter says nothing of a baseline in another store: a new writer's attach stores only a baseline
@@ -385,8 +389,7 @@ class Follower {
   }
 
   private async reload(): Promise<void> {
-    await this.load();
-    this.reloads++;
+    if (await this.load()) this.reloads++;
   }
 
   /**
@@ -497,9 +500,10 @@ class Follower {
    * ends (applied with them then) or its re-add is read. At 2 × `holdRemovalPolls` a removal goes with its re-adds
    * and whatever lies between. A frame waits only on removals before it or in its wave, read no later than it
    * (unless two waves share a millisecond, hence `frame_t_ns`): none waits more than 2 × `holdRemovalPolls` polls
-   * from its first read, so the frames re-read stay those of that many polls.
+   * from its first read, so the frames re-read stay those of that many polls. `atLeast`: a count to apply anyway
+   * (a loaded baseline kept nodes these frames add again).
    */
-  private cut(frames: readonly WALFrame[]): number {
+  private cut(frames: readonly WALFrame[], atLeast = 0): number {
     const hold = this.opts.holdRemovalPolls;
     if (hold === 0) return frames.length;
     const now = ++this.cuts;
@@ -507,7 +511,8 @@ class Follower {
       const waited = now - (this.holds.get(seq) ?? now);
       return waited >= 2 * hold ? "forced" : waited >= hold ? "expired" : "waits";
     };
-    const { count, removals } = framesToApply(this.graph, frames, waitOf);
+    const { count: held, removals } = framesToApply(this.graph, frames, waitOf);
+    const count = Math.max(held, atLeast);
     // The removals left to later polls keep the cut that first read them (a new Map drops those applied or folded).
     const holds = new Map<number, number>();
     for (const i of removals) {
@@ -523,8 +528,13 @@ class Follower {
     for (const f of frames) this.newestNs = Math.max(this.newestNs, Number(f.frame_t_ns));
   }
 
-  /** Reads the graph as restore does and makes the live graph match it in one batch (the initial restore, reloads). */
-  async load(): Promise<void> {
+  /**
+   * Reads the graph as restore does and makes the live graph match it in one batch (the initial restore, reloads).
+   * A reload whose baseline folded the removal of a code-built node the graph still has (held for its re-add),
+   * re-added by no frame above it, waits as that removal would: up to `holdRemovalPolls` polls, each reading the
+   * stored graph again, for a frame re-adding it (design §3.9). False when it waits.
+   */
+  async load(initial = false): Promise<boolean> {
     let frames: WALFrame[] = [];
     const view = await readStoredGraph(this.reader, this.graph.name, {}, {
       start() {
@@ -532,23 +542,45 @@ class Follower {
       },
       frame: (f) => void frames.push(f),
     });
-    if (this.state !== "following") return;
+    if (this.state !== "following") return true;
     const record = view.baseline;
+    const last = view.keys[view.keys.length - 1];
+    if (!initial && this.baselineWaits < this.opts.holdRemovalPolls && dropsCodeBuilt(this.graph, record.snapshot, frames)) {
+      this.baselineWaits++;
+      this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);
+      return false;
+    }
+    this.baselineWaits = 0;
     const result = this.graph.batch(() => {
-      applyBaseline(this.graph, record);
-      frames = frames.slice(0, this.cut(frames)); // a removal at the end waits for its re-add here too
+      // The baseline keeps the code-built nodes it lacks that these frames add again (restore does): the frames
+      // are then applied up to those adds at least, or the graph would show them where restore does not.
+      const reAdded = reAddedAbove(this.graph, record.snapshot, frames);
+      applyBaseline(this.graph, record, frames);
+      const atLeast = reAdded.size === 0 ? 0 : waveEndAfter(frames, Math.max(...reAdded.values()));
+      frames = frames.slice(0, this.cut(frames, atLeast)); // a removal at the end waits for its re-add here too
       return replayFrames(this.graph, record.seq, frames);
     });
     this.baselineSeq = record.seq;
     this.appliedSeq = result.finalSeq;
-    const last = view.keys[view.keys.length - 1];
     this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);
     this.listedBelow = view.keys.filter((k) => k.seq <= this.appliedSeq).length;
     // Number, as for frames (noteTimes): the baseline's may be an exact u64 decoded as a bigint (protocol §2.6).
     this.newestNs = Number(record.timestamp_ns as number | bigint);
     this.baselineDue = false;
     this.noteTimes(frames);
+    return true;
   }
+}
+
+/** True when applying `snapshot` before `frames` drops a code-built node of `graph` that no frame adds again. */
+function dropsCodeBuilt(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[]): boolean {
+  const reAdded = reAddedAbove(graph, snapshot, frames);
+  for (const path of graph.paths()) {
+    const kind = graph.kindOf(path);
+    if (kind === "state" || kind === undefined || reAdded.has(path)) continue;
+    if (!Object.prototype.hasOwnProperty.call(snapshot.nodes, path)) return true;
+  }
+  return false;
 }
 
 /** Failures a later poll cannot fix end the follower; a storage hiccup (I/O, a busy store, a restarting worker) does not. */

@@ -14,7 +14,8 @@ import { WalFolder } from "./fold.js";
 import { isInside, parentPath } from "../graph/paths.js";
 import type { GraphChange, GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
 import { readStoredGraph, tierSource } from "./stored-graph.js";
-import type { Graph } from "../graph/types.js";
+import type { Graph, GraphPersistSnapshot } from "../graph/types.js";
+import { compareCodePoints } from "../base/code-points.js";
 import { handled } from "../base/promises.js";
 import { assertGraphName } from "../wal/keys.js";
 
@@ -43,18 +44,20 @@ async function restore(graph: Graph, opts: RestoreOptions): Promise<RestoreResul
     frame: (f) => void frames.push(f),
     skipped: () => void skipped++,
   });
-  applyBaseline(graph, record);
+  applyBaseline(graph, record, lifecycles.has("spec") ? frames : []);
   const replay = replayFrames(graph, record.seq, frames, lifecycles);
   return { ...replay, skippedFrames: skipped };
 }
 
 /**
  * Makes the live graph match a baseline, in one batch (nothing changes when it throws). RestoreError
- * `phase-failed` when the graph refuses it.
+ * `phase-failed` when the graph refuses it. A code-built node the baseline lacks and a spec frame of `above` (the
+ * frames replayed after it) adds again as the code built it stays, with its mounts: the baseline folded its
+ * removal, replay cannot build it, and restore from before the fold (removal and re-add in one phase) keeps it.
  */
-export function applyBaseline(graph: Graph, record: GraphCheckpointRecord): void {
+export function applyBaseline(graph: Graph, record: GraphCheckpointRecord, above: readonly WALFrame[] = []): void {
   try {
-    graph.batch(() => applyBaselineToGraph(graph, record.snapshot));
+    graph.batch(() => applyBaselineToGraph(graph, keepingReAdded(graph, record.snapshot, reAddedAbove(graph, record.snapshot, above))));
   } catch (err) {
     throw new RestoreError("phase-failed", `baseline (seq ${record.seq}) could not be applied: ${messageOf(err)}`, {
       phase: "baseline",
@@ -63,6 +66,37 @@ export function applyBaseline(graph: Graph, record: GraphCheckpointRecord): void
       cause: messageOf(err),
     }, err);
   }
+}
+
+/**
+ * Code-built nodes of `graph` (derived, effect) that `snapshot` lacks and a spec frame of `frames` adds again as
+ * code-built (not as a state node, which replay puts there itself), each with the index of the first such frame.
+ * O(frames).
+ */
+export function reAddedAbove(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[]): Map<string, number> {
+  const out = new Map<string, number>();
+  frames.forEach((f, i) => {
+    const change = graphChangeOf(f);
+    if (change?.kind !== "graph.add" || change.slice?.type === "state" || out.has(change.nodeId)) return;
+    if (Object.prototype.hasOwnProperty.call(snapshot.nodes, change.nodeId)) return;
+    const kind = graph.kindOf(change.nodeId);
+    if (kind !== undefined && kind !== "state") out.set(change.nodeId, i);
+  });
+  return out;
+}
+
+/** `snapshot` with the graph's slices of `kept` and the mounts they are under. */
+function keepingReAdded(graph: Graph, snapshot: GraphPersistSnapshot, kept: ReadonlyMap<string, number>): GraphPersistSnapshot {
+  if (kept.size === 0) return snapshot;
+  const nodes = { ...snapshot.nodes };
+  const subgraphs = new Set(snapshot.subgraphs);
+  for (const path of kept.keys()) {
+    const slice = graph.describeNode(path, "shared");
+    if (slice === undefined) continue;
+    nodes[path] = slice;
+    for (let m = parentPath(path); m !== ""; m = parentPath(m)) subgraphs.add(m);
+  }
+  return { ...snapshot, nodes, subgraphs: [...subgraphs].sort(compareCodePoints) };
 }
 
 const ALL_LIFECYCLES: ReadonlySet<Lifecycle> = new Set(REPLAY_ORDER);

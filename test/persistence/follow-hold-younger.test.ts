@@ -10,60 +10,18 @@
  * reports. Real stores: a SQLite file written inline, and a SQLite store written and read through an engine.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { attachSnapshotStorage, followGraph, restoreSnapshot, type ReactiveGraph, type StorageHandle } from "../../src/index.js";
-import { openStorageEngine } from "../../src/engine/index.js";
-import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
-import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import type { WALFrame } from "../../src/wal/frame.js";
-import { inlinePair, tempDir } from "../graph-compaction/fixtures.js";
-import { build, pair, same, waveWriter } from "./fixtures/follow-graph.js";
-import { sqliteWriter } from "./fixtures/sqlite-writer.js";
-
-type Pair = { snapshot: SnapshotStorageTier<GraphCheckpointRecord>; wal: KvStorageTier<WALFrame> };
-type Wave = (g: ReactiveGraph) => void;
+import { followGraph, restoreSnapshot, type ReactiveGraph } from "../../src/index.js";
+import { build, mountBuildX, readdC, removeC, unmountX, waveWriter, type Wave } from "./fixtures/follow-graph.js";
+import { followStores, type FollowStore } from "./fixtures/follow-stores.js";
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const removeC: Wave = (g) => g.remove("c");
-const readdC: Wave = (g) => void g.derived("c", ["a", "b"], pair);
-const unmountX: Wave = (g) => g.unmount("x");
-const buildX: Wave = (g) =>
-  g.batch(() => {
-    g.mount("x");
-    g.state("x::s", 3);
-    g.derived("x::d", ["x::s"], same);
-  });
-const setA = (v: number): Wave => (g) => g.set("a", v);
-
-/** Attaches `live` to a new store: its handle, and fresh read tiers (the follower's, restore's) on each call. */
-type Store = (live: ReactiveGraph) => { handle: StorageHandle; reader: () => Pair };
-
-const sqliteInline: Store = (live) => {
-  const { handle, reader } = sqliteWriter("follow-hold-younger", live, cleanups);
-  return { handle, reader: () => inlinePair(reader) };
-};
-
-const sqliteEngine: Store = (live) => {
-  const tmp = tempDir("follow-hold-younger-engine");
-  const engine = openStorageEngine({ threads: 1 });
-  cleanups.push(() => tmp.remove(), () => engine.close());
-  const spec = { kind: "sqlite", path: tmp.path("store.db") } as const;
-  let n = 0;
-  const tiers = (): Pair => {
-    const name = `t${n++}`;
-    return {
-      snapshot: engine.snapshot<GraphCheckpointRecord>(spec, { name: `${name}-snap` }),
-      wal: engine.kv<WALFrame>(spec, { name: `${name}-wal`, codec: walFrameCodec }),
-    };
-  };
-  const handle = attachSnapshotStorage(live, [tiers()], { compactEvery: Number.POSITIVE_INFINITY });
-  cleanups.push(() => handle.dispose());
-  return { handle, reader: tiers };
-};
+type Store = (live: ReactiveGraph) => FollowStore;
+const stores = followStores("follow-hold-younger", cleanups);
+const setTo = (v: number): Wave => (g) => g.set("a", v);
 
 /** A writer, and a follower (hold `hold`) polled by hand, checked against restore at every poll. */
 async function setup(store: Store, hold: number) {
@@ -95,8 +53,8 @@ async function setup(store: Store, hold: number) {
     await poll("x unmounted");
     for (let p = 2; p <= hold + 1; p++) {
       if (p === removeAt) await write(removeC);
-      if (p === hold + 1) await write(buildX);
-      else await write(setA(100 + p));
+      if (p === hold + 1) await write(mountBuildX);
+      else await write(setTo(100 + p));
       await poll(p === hold + 1 ? "x built again" : "held");
       expect(graph.kindOf("x::d"), `poll ${p}`).toBe("derived");
       expect(graph.kindOf("c"), `poll ${p}`).toBe("derived");
@@ -114,10 +72,7 @@ const cases: ReadonlyArray<[number, number]> = [
   [5, 3],
 ];
 
-describe.each<[string, Store]>([
-  ["SQLite, inline", sqliteInline],
-  ["SQLite, through an engine", sqliteEngine],
-])("%s", (_, store) => {
+describe.each(stores)("%s", (_, store) => {
   it.each(cases)("holdRemovalPolls %i, c's removal read by poll %i: c's later re-add is kept", async (hold, removeAt) => {
     const { live, graph, follower, write, poll, unmountRemoveRebuild } = await setup(store, hold);
     await unmountRemoveRebuild(removeAt);
@@ -134,7 +89,7 @@ describe.each<[string, Store]>([
     await unmountRemoveRebuild(removeAt);
     while (follower.lag().frames > 0 && polls() < removeAt + hold) {
       expect(graph.kindOf("c")).toBe("derived");
-      await write(setA(200 + polls()));
+      await write(setTo(200 + polls()));
       await poll("c's removal held");
     }
     expect(polls()).toBe(removeAt + hold); // the poll where c's own hold ran out applied everything
@@ -148,7 +103,7 @@ describe.each<[string, Store]>([
 it.each([1, 2, 4])(
   "holdRemovalPolls %i: removals each re-added only behind the next one are applied within 2 × hold polls of their first read",
   async (hold) => {
-    const { live, graph, follower, write } = await setup(sqliteInline, hold);
+    const { live, graph, follower, write } = await setup((stores[0] as [string, Store])[1], hold);
     // Every poll reads one wave removing a node (x::d, c by turns) and the wave re-adding the other: the graph
     // never has both back, so without a bound nothing would ever be applied. No bounded wait keeps them all: a
     // removal applied when its wait ends is caught before its re-add (design §3.9), so restore is not checked here.
@@ -156,7 +111,7 @@ it.each([1, 2, 4])(
     await write(unmountX);
     for (let n = 0; n < 6 * hold; n++) {
       await write(n % 2 === 0 ? removeC : unmountX);
-      await write(n % 2 === 0 ? buildX : readdC);
+      await write(n % 2 === 0 ? mountBuildX : readdC);
       await follower.poll();
       readAt.push(follower.lag().storedSeq);
       // Frames first read by the poll 2 × hold polls before (or earlier) are applied.

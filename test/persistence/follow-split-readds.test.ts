@@ -13,7 +13,19 @@ import { afterEach, expect, it } from "vitest";
 import { followGraph, restoreSnapshot, type FollowOptions, type GraphFollower, type ReactiveGraph } from "../../src/index.js";
 import { DEFAULT_HOLD_REMOVAL_POLLS } from "../../src/persistence/follow.js";
 import { inlinePair } from "../graph-compaction/fixtures.js";
-import { build, pair, same, waveWriter } from "./fixtures/follow-graph.js";
+import {
+  build,
+  buildX,
+  mountX,
+  readdBC,
+  readdC,
+  removeBC,
+  removeC,
+  setA,
+  unmountX,
+  waveWriter,
+  type Wave,
+} from "./fixtures/follow-graph.js";
 import { sqliteWriter } from "./fixtures/sqlite-writer.js";
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -21,27 +33,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-type Wave = (g: ReactiveGraph) => void;
-const removeC: Wave = (g) => g.remove("c");
-const readdC: Wave = (g) => void g.derived("c", ["a", "b"], pair);
-const unmountX: Wave = (g) => g.unmount("x");
-const mountX: Wave = (g) => g.mount("x");
-const buildX: Wave = (g) =>
-  g.batch(() => {
-    g.state("x::s", 3);
-    g.derived("x::d", ["x::s"], same);
-  });
-const removeBC: Wave = (g) =>
-  g.batch(() => {
-    g.remove("c");
-    g.remove("b");
-  });
-const readdBC: Wave = (g) =>
-  g.batch(() => {
-    g.addState("b", 5, { unit: "kg" });
-    g.derived("c", ["a", "b"], pair);
-  });
-const setA: Wave = (g) => g.set("a", 7);
 
 /** A writer (inline SQLite, waves stored at once) and, once `before` is stored, a follower polled by hand. */
 async function setup(before: Wave[] = [], opts: FollowOptions = {}) {

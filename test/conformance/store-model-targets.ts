@@ -8,6 +8,11 @@ import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js
 import type { StoreSpec } from "../../src/engine/protocol.js";
 import type { TestDatabase } from "../support/postgres-db.js";
 import { inlineFactory, type TierHarness } from "../support/tier-harness.js";
+import { faultyBackend, type FaultyBackend } from "../support/faulty-backend.js";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { appendLogStorage } from "../../src/tier/append-log.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { closeTiers, opsArb, runOps, tierOptions, type OpenStore, type SnapRecord, type StoreTiers, type Target } from "./store-model.js";
 
 export type Kind = "memory" | "file" | "sqlite" | "postgres";
@@ -56,6 +61,42 @@ export function inlineTarget(kind: Kind, o: TargetOptions = {}): Target {
     ...base,
     open: async () => opened(await factory.open()),
     cleanup: () => factory.cleanup(),
+  };
+}
+
+/**
+ * Inline tiers over a memory store behind a fault wrapper (test/support/faulty-backend.ts; `async`: answers on a later
+ * macrotask, as PostgreSQL does): failFlush ops fail a held tier's flush once.
+ */
+export function faultyMemoryTarget(async: boolean): Target {
+  const opened = (fb: FaultyBackend): OpenStore => {
+    const opts = tierOptions();
+    const tiers: StoreTiers = {
+      kvS: kvStorage<unknown>(fb, opts.kvS),
+      kvB: kvStorage<unknown>(fb, opts.kvB),
+      kvC: kvStorage<unknown>(fb, opts.kvC),
+      logS: appendLogStorage<number>(fb, opts.logS),
+      logC: appendLogStorage<number>(fb, opts.logC),
+      snap: snapshotStorage<SnapRecord>(fb, opts.snap),
+    };
+    return {
+      tiers,
+      reopen: async () => {
+        await closeTiers(tiers);
+        return opened(fb); // a memory store lives as long as its backend object
+      },
+      close: () => closeTiers(tiers),
+      failNext: (op) => fb.inject({ op, errno: "EIO", times: 1 }),
+      failures: () => fb.failures.length,
+      heal: () => fb.heal(),
+    };
+  };
+  return {
+    name: `memory inline${async ? " (async)" : ""}, failing flushes`,
+    hasConsistent: false,
+    asyncBackend: async,
+    faults: true,
+    open: async () => opened(faultyBackend(memoryBackend(), [], { async })),
   };
 }
 
@@ -133,7 +174,7 @@ export function storeModelSuite(title: string, cases: ReadonlyArray<{ target: Ta
     for (const { target, runs } of cases) {
       it(target.name, async () => {
         await fc.assert(
-          fc.asyncProperty(opsArb(target.hasConsistent), async (ops) => {
+          fc.asyncProperty(opsArb(target.hasConsistent, undefined, target.faults === true), async (ops) => {
             expect(await runOps(target, ops)).toEqual([]);
           }),
           { numRuns: runs, seed: 1515 },

@@ -7,12 +7,14 @@
  * prints the seed and the shrunk op sequence on failure. Values, never timings.
  */
 import type { Target } from "./store-model.js";
-import { engineTarget, inlineTarget, locations, storeModelSuite } from "./store-model-targets.js";
+import { engineTarget, faultyMemoryTarget, inlineTarget, locations, storeModelSuite } from "./store-model-targets.js";
 
 const where = locations("local");
 
 const cases: Array<{ target: Target; runs: number }> = [
   { target: inlineTarget("memory"), runs: 150 },
+  { target: faultyMemoryTarget(false), runs: 150 },
+  { target: faultyMemoryTarget(true), runs: 150 },
   { target: inlineTarget("sqlite"), runs: 100 },
   { target: inlineTarget("file"), runs: 60 },
   { target: engineTarget("sqlite", where), runs: 25 },

@@ -14,7 +14,11 @@
  * - the 2 ms tier's timer may fire at any await: the model keeps every possible world (fired or not) and an
  *   observation keeps the worlds it matches;
  * - a resolved flush stored every value its tier offered before the call (or a value that landed after it);
- * - saveMany is its saves in order; a close joins the flushes and deletes still running (reopenNow).
+ * - saveMany is its saves in order; a close joins the flushes and deletes still running (reopenNow);
+ * - a failed flush (targets with faults: `failFlush` of the held kv tier or the snapshot tier) rejects and puts its
+ *   values back, each keeping its place in call order: its tier's retry (a flush, a close) lands it unless a write
+ *   of the key landed since the failure (another tier's save, flush or delete: design §3.30), or the tier wrote the
+ *   key again (its newer value replaces it, a delete drops it).
  * Not modelled, as the docs promise neither outcome: rolling back a tier whose write is in flight on an asynchronous
  * backend ("a flush that started before it writes nothing more": it may be on the wire, or still listing its
  * bucket). The runner lets such a tier's writes settle first (Target.asyncBackend).
@@ -53,7 +57,12 @@ export type Op =
   | { t: "readConsistent" }
   | { t: "reopen" }
   /** close + reopen without awaiting the flushes and deletes still running first (a close joins them). */
-  | { t: "reopenNow" };
+  | { t: "reopenNow" }
+  /** flush() of a held tier whose write fails once (targets with `failNext`); nothing pending: no op. */
+  | { t: "failFlush"; tier: HeldTier };
+
+/** The tiers a failFlush op fails: held (60 s) ones, whose values stay pending between explicit flushes. */
+export type HeldTier = "kvC" | "snap";
 
 export interface SnapRecord {
   name: string;
@@ -78,6 +87,11 @@ export interface OpenStore {
   reopen(): Promise<OpenStore>;
   /** Closes everything (tiers, backend / engine); the store's files stay for the target's cleanup. */
   close(): Promise<void>;
+  /** Targets with faults: the next backend call `op` fails once; `failures()` counts the failures injected so far. */
+  failNext?(op: "write" | "writeBatch"): void;
+  failures?(): number;
+  /** Drops an injected failure no call met. */
+  heal?(): void;
 }
 
 export interface Target {
@@ -91,6 +105,8 @@ export interface Target {
    * writes settle before it rolls it back there.
    */
   readonly asyncBackend: boolean;
+  /** Its stores fail writes on demand (OpenStore.failNext): the ops include failFlush. */
+  readonly faults?: boolean;
   open(): Promise<OpenStore>;
   /** Removes what the target made for its stores (temporary directories). */
   cleanup?(): Promise<void>;
@@ -100,20 +116,23 @@ export interface Target {
 export function tierOptions(): {
   kvS: { name: string; debounceMs?: number };
   kvB: { name: string; debounceMs: number };
-  kvC: { name: string; debounceMs: number };
+  kvC: { name: string; debounceMs: number; retry: typeof HELD_RETRY };
   logS: { name: string; keyOf: () => string };
   logC: { name: string; debounceMs: number; keyOf: () => string };
-  snap: { name: string; debounceMs: number };
+  snap: { name: string; debounceMs: number; retry: typeof HELD_RETRY };
 } {
   return {
     kvS: { name: "kvS" },
     kvB: { name: "kvB", debounceMs: SHORT_DEBOUNCE_MS },
-    kvC: { name: "kvC", debounceMs: HELD_MS },
+    kvC: { name: "kvC", debounceMs: HELD_MS, retry: HELD_RETRY },
     logS: { name: "logS", keyOf: () => BUCKET },
     logC: { name: "logC", debounceMs: HELD_MS, keyOf: () => BUCKET },
-    snap: { name: "snap", debounceMs: HELD_MS },
+    snap: { name: "snap", debounceMs: HELD_MS, retry: HELD_RETRY },
   };
 }
+
+/** The tiers failFlush fails retry only when flushed (or closed): a retry timer would land them at any await. */
+const HELD_RETRY = { initialMs: HELD_MS, maxMs: HELD_MS } as const;
 
 // ------------------------------------------------------------------------------------------------- model
 
@@ -127,18 +146,48 @@ interface World {
   kvC: Map<Key, Token>;
   logC: number[];
   snap: [Key, Token] | undefined;
+  /** Landings counted in this world, and the count at each key's last landing (a save, a flush's value, a delete). */
+  seq: number;
+  landedAt: Map<Key, number>;
+  /** Pending values a failed flush put back: the count of landings at the failure (see failFlush). */
+  kvCHeld: Map<Key, number>;
+  snapHeld: number | undefined;
 }
 
 const kvToken = (n: number): Token => JSON.stringify(n);
 const snapToken = (key: Key, n: number): Token => JSON.stringify({ name: key, v: n });
 
 function cloneWorld(w: World): World {
-  return { store: new Map(w.store), log: [...w.log], kvB: new Map(w.kvB), kvC: new Map(w.kvC), logC: [...w.logC], snap: w.snap };
+  return {
+    store: new Map(w.store),
+    log: [...w.log],
+    kvB: new Map(w.kvB),
+    kvC: new Map(w.kvC),
+    logC: [...w.logC],
+    snap: w.snap,
+    seq: w.seq,
+    landedAt: new Map(w.landedAt),
+    kvCHeld: new Map(w.kvCHeld),
+    snapHeld: w.snapHeld,
+  };
 }
 
 function worldId(w: World): string {
-  const m = (x: Map<Key, Token>): string => JSON.stringify([...x].sort());
-  return `${m(w.store)}|${w.log.join(",")}|${m(w.kvB)}|${m(w.kvC)}|${w.logC.join(",")}|${JSON.stringify(w.snap)}`;
+  const m = (x: ReadonlyMap<Key, Token | number>): string => JSON.stringify([...x].sort());
+  const held = `${m(w.kvCHeld)}|${String(w.snapHeld)}|${m(w.landedAt)}`;
+  return `${m(w.store)}|${w.log.join(",")}|${m(w.kvB)}|${m(w.kvC)}|${w.logC.join(",")}|${JSON.stringify(w.snap)}|${held}`;
+}
+
+/** `key` lands in `w` (`v` undefined: deleted). */
+function landKey(w: World, key: Key, v: Token | undefined): void {
+  if (v === undefined) w.store.delete(key);
+  else w.store.set(key, v);
+  w.landedAt.set(key, ++w.seq);
+}
+
+/** Whether a put-back value of `key`, held since `heldAt` landings, is stale: a write of the key landed since. */
+function stale(w: World, key: Key, heldAt: number | undefined): boolean {
+  return heldAt !== undefined && (w.landedAt.get(key) ?? 0) > heldAt;
 }
 
 function stateId(store: ReadonlyMap<Key, Token>, log: readonly number[]): string {
@@ -149,17 +198,22 @@ function stateId(store: ReadonlyMap<Key, Token>, log: readonly number[]): string
 function land(w: World, tier: TierId): void {
   switch (tier) {
     case "kvB":
+      for (const [k, v] of w.kvB) landKey(w, k, v);
+      w.kvB.clear();
+      return;
     case "kvC":
-      for (const [k, v] of w[tier]) w.store.set(k, v);
-      w[tier].clear();
+      for (const [k, v] of w.kvC) if (!stale(w, k, w.kvCHeld.get(k))) landKey(w, k, v);
+      w.kvC.clear();
+      w.kvCHeld.clear();
       return;
     case "logC":
       w.log.push(...w.logC);
       w.logC = [];
       return;
     case "snap":
-      if (w.snap) w.store.set(w.snap[0], w.snap[1]);
+      if (w.snap && !stale(w, w.snap[0], w.snapHeld)) landKey(w, w.snap[0], w.snap[1]);
       w.snap = undefined;
+      w.snapHeld = undefined;
       return;
     case "kvS":
     case "logS":
@@ -178,7 +232,18 @@ interface FlushClaim {
 
 export class Model {
   private worlds: World[] = [
-    { store: new Map(), log: [], kvB: new Map(), kvC: new Map(), logC: [], snap: undefined },
+    {
+      store: new Map(),
+      log: [],
+      kvB: new Map(),
+      kvC: new Map(),
+      logC: [],
+      snap: undefined,
+      seq: 0,
+      landedAt: new Map(),
+      kvCHeld: new Map(),
+      snapHeld: undefined,
+    },
   ];
   /** Every landing on a key in call order (undefined: a delete), for the claims of resolved flushes. */
   private readonly landings: Array<[Key, Token | undefined]> = [];
@@ -197,17 +262,23 @@ export class Model {
   save(tier: KvTier, key: Key, n: number): void {
     const v = kvToken(n);
     if (tier === "kvS") {
-      this.each((w) => w.store.set(key, v));
+      this.each((w) => landKey(w, key, v));
       this.landings.push([key, v]);
     } else {
-      this.each((w) => w[tier].set(key, v));
+      this.each((w) => {
+        w[tier].set(key, v);
+        if (tier === "kvC") w.kvCHeld.delete(key); // its newer value replaces the put-back one
+      });
       if (tier === "kvB") this.kvBSaves.push([key, v]);
     }
   }
 
   snapSave(key: Key, n: number): void {
     const v = snapToken(key, n);
-    this.each((w) => (w.snap = [key, v]));
+    this.each((w) => {
+      w.snap = [key, v];
+      w.snapHeld = undefined;
+    });
   }
 
   append(tier: LogTier, entries: number[]): void {
@@ -217,17 +288,51 @@ export class Model {
 
   delete(tier: KvTier, key: Key): void {
     this.each((w) => {
-      w.store.delete(key);
+      landKey(w, key, undefined);
       if (tier !== "kvS") w[tier].delete(key);
+      if (tier === "kvC") w.kvCHeld.delete(key);
     });
     this.landings.push([key, undefined]);
   }
 
   rollback(tier: TierId): void {
     this.each((w) => {
-      if (tier === "kvB" || tier === "kvC") w[tier].clear();
-      else if (tier === "logC") w.logC = [];
-      else if (tier === "snap") w.snap = undefined;
+      if (tier === "kvB") w.kvB.clear();
+      else if (tier === "kvC") {
+        w.kvC.clear();
+        w.kvCHeld.clear();
+      } else if (tier === "logC") w.logC = [];
+      else if (tier === "snap") {
+        w.snap = undefined;
+        w.snapHeld = undefined;
+      }
+    });
+  }
+
+  /**
+   * How many backend ops a flush of `tier` writes now (one: a `write`, more: a `writeBatch`): its pending values
+   * not stale. Undefined when the worlds disagree (whether a put-back value is stale may depend on kvB's timer).
+   */
+  flushOps(tier: HeldTier): number | undefined {
+    const count = (w: World): number =>
+      tier === "kvC"
+        ? [...w.kvC.keys()].filter((k) => !stale(w, k, w.kvCHeld.get(k))).length
+        : w.snap === undefined || stale(w, w.snap[0], w.snapHeld)
+          ? 0
+          : 1;
+    const n = count(this.worlds[0]!);
+    return this.worlds.every((w) => count(w) === n) ? n : undefined;
+  }
+
+  /**
+   * flush() of `tier` failed (its write failed once): its values are put back, each keeping the count of landings at
+   * its first failure, so its retry knows what landed since (`stale`).
+   */
+  failFlush(tier: HeldTier): void {
+    this.each((w) => {
+      if (tier === "kvC") {
+        for (const k of w.kvC.keys()) if (!w.kvCHeld.has(k)) w.kvCHeld.set(k, w.seq);
+      } else if (w.snap !== undefined) w.snapHeld ??= w.seq;
     });
   }
 
@@ -237,7 +342,13 @@ export class Model {
    */
   flush(tier: TierId, what: string): FlushClaim {
     const w0 = this.worlds[0]!;
-    const kv: Array<[Key, Token]> = tier === "kvB" || tier === "kvC" ? [...w0[tier]] : tier === "snap" && w0.snap ? [w0.snap] : [];
+    // A put-back value made stale by a later landing is not written: the claim leaves it out.
+    const kv: Array<[Key, Token]> =
+      tier === "kvB" || tier === "kvC"
+        ? [...w0[tier]].filter(([k]) => tier === "kvB" || !stale(w0, k, w0.kvCHeld.get(k)))
+        : tier === "snap" && w0.snap && !stale(w0, w0.snap[0], w0.snapHeld)
+          ? [w0.snap]
+          : [];
     const entries = tier === "logC" ? [...w0.logC] : [];
     const claim: FlushClaim = { what, kv: tier === "kvB" ? [] : kv, entries, at: this.landings.length };
     for (const [k, v] of claim.kv) this.landings.push([k, v]);
@@ -250,8 +361,8 @@ export class Model {
   closeAll(): void {
     for (const tier of TIER_IDS) {
       const w0 = this.worlds[0]!;
-      if (tier === "kvC") for (const kv of w0.kvC) this.landings.push(kv);
-      if (tier === "snap" && w0.snap) this.landings.push(w0.snap);
+      if (tier === "kvC") for (const kv of w0.kvC) if (!stale(w0, kv[0], w0.kvCHeld.get(kv[0]))) this.landings.push(kv);
+      if (tier === "snap" && w0.snap && !stale(w0, w0.snap[0], w0.snapHeld)) this.landings.push(w0.snap);
       this.each((w) => land(w, tier));
     }
     this.dedupe();
@@ -440,6 +551,28 @@ export async function runOps(target: Target, ops: readonly Op[]): Promise<string
             }
             break;
           }
+          case "failFlush": {
+            const store = s;
+            if (store.failNext === undefined || store.failures === undefined || store.heal === undefined) break;
+            // Nothing in flight and nothing of kvB's timer to come: the one failure is this flush's write.
+            await awaitAll();
+            const kvB = model.flush("kvB", `${at} (kvB first)`);
+            await s.tiers.kvB.flush().then(claimCheck(kvB), fail(`${at} (kvB first)`));
+            model.awaitPoint();
+            const ops = model.flushOps(o.tier);
+            if (ops === undefined || ops === 0) break;
+            const before = store.failures();
+            store.failNext(ops > 1 ? "writeBatch" : "write");
+            const failed = await s.tiers[o.tier].flush().then(
+              () => false,
+              () => true,
+            );
+            store.heal();
+            if (!failed || store.failures() !== before + 1) found.push(`${at}: the flush did not fail (${store.failures() - before} failures)`);
+            model.failFlush(o.tier);
+            model.awaitPoint();
+            break;
+          }
           case "tick":
             await pause(SHORT_DEBOUNCE_MS + 1);
             model.awaitPoint();
@@ -497,9 +630,13 @@ export async function closeTiers(tiers: StoreTiers, extra: readonly BaseStorageT
 const keyArb = fc.constantFrom(...KEYS);
 
 /** Random op sequences; `consistent`: the target runs readConsistent. */
-export function opsArb(consistent: boolean, maxLength = 24): fc.Arbitrary<Op[]> {
+export function opsArb(consistent: boolean, maxLength = 24, faults = false): fc.Arbitrary<Op[]> {
   const tierArb = fc.constantFrom(...TIER_IDS);
+  const failFlush = fc.record({ t: fc.constant("failFlush" as const), tier: fc.constantFrom<HeldTier>("kvC", "snap") });
+  // Only where the target fails writes: the other targets' sequences for their seeds stay as they were.
+  const faulty = faults ? [{ weight: 3, arbitrary: failFlush as fc.Arbitrary<Op> }] : [];
   const op: fc.Arbitrary<Op> = fc.oneof(
+    ...faulty,
     { weight: 8, arbitrary: fc.record({ t: fc.constant("save" as const), tier: fc.constantFrom(...KV_TIERS), key: keyArb }) },
     { weight: 3, arbitrary: fc.record({ t: fc.constant("snapSave" as const), key: keyArb }) },
     {

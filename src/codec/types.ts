@@ -25,8 +25,17 @@ export interface ColumnarTransport<T, C = unknown> {
    * refuses the value, as a throwing `encode` does.
    */
   push(cols: C, value: T): boolean;
-  /** Value `i` rebuilt from the columns, equal to the one pushed (absent optional fields stay absent). */
+  /**
+   * Value `i` rebuilt from the columns, equal to the one pushed (absent optional fields stay absent); after
+   * `encodeAhead`, a value the codec encodes to the same bytes (e.g. parsed back from text).
+   */
   at(cols: C, i: number): T;
+  /**
+   * Optional: called on the main thread at the end of a turn, before `cols` cross, when the worker trails the
+   * writes posted to it: may turn values into a form the worker encodes faster (walFrameCodec: each payload's
+   * canonical text). No push follows it; `at` and `encoder` read both forms.
+   */
+  encodeAhead?(cols: C): void;
   /**
    * Optional: an encoder of the values of `cols` straight from the columns (no value rebuilt), giving for value
    * `i` the bytes or the error the codec's encoding of `at(cols, i)` gives. The bytes may be pooled

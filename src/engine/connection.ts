@@ -105,6 +105,10 @@ const STARTUP_GRACE_MS = 30_000;
 const HEALTHY_LIFETIME_MS = 10_000;
 const RESTART_DELAY_MIN_MS = 100;
 const RESTART_DELAY_MAX_MS = 10_000;
+/** Writes of earlier turns the actor has not settled from which a burst is encoded ahead (encodeAhead). */
+const AHEAD_TRAIL = 256;
+/** The fewest puts of one columns op worth encoding ahead: a paced turn's few frames go as they are. */
+const AHEAD_MIN = 32;
 
 export interface ConnectionHooks {
   onError(err: Error, context: { store: StoreSpec; tier?: string }): void;
@@ -622,6 +626,7 @@ export class StoreConnection {
     this.transfers = [];
     if (this.heldFlushes > 0) this.placeHeld(ops);
     this.taken(ops);
+    this.encodeAhead(ops);
     const epoch = this.epoch;
     // A saved value is read at the end of its turn (docs/api.md, Conventions): posting copies it, and until the
     // actor is ready nothing is posted, so the values wait as copies (a caller may change its object meanwhile).
@@ -631,6 +636,18 @@ export class StoreConnection {
       () => this.postMessage(ops, transfers, epoch),
       () => undefined, // die() already rejected every waiter with the open failure
     );
+  }
+
+  /**
+   * While the actor trails a stream (writes of earlier turns it has not yet settled), a burst's columns take the form
+   * its worker encodes fastest (ColumnarTransport.encodeAhead): the main thread, the less busy one then, takes a part
+   * of the actor's work per write (design §3.33). A lone burst, or writes the actor keeps up with, cost no more.
+   */
+  private encodeAhead(ops: Op[]): void {
+    let own = 0;
+    for (const op of ops) if ("n" in op && op.n !== undefined) own += op.n;
+    if (this.backlog.pendingEntries - own < AHEAD_TRAIL) return;
+    for (const op of ops) if (op.t === "columns" && op.n >= AHEAD_MIN) this.tiers.get(op.tier)?.columns?.encodeAhead?.(op.cols);
   }
 
   private postMessage(ops: Op[], transfers: ArrayBuffer[], epoch = this.epoch): void {

@@ -60,8 +60,16 @@ function frameTemplate(cols: FrameColumns): ((w: CanonicalWriter, i: number) => 
     const p = L.path(cols, i);
     return typeof p === "string" && w.value(p, "reject");
   };
+  // A payload's canonical text, written on the main thread (frame-columns.ts `encodeAhead`), is copied as it is.
+  const textEach = L.perFrame(cols, "payloadText");
+  const textAll = L.shared(cols, "payloadText");
   const payload: Piece = (w, i) => {
     const v = L.payload(cols, i);
+    if ((textEach === undefined ? textAll : textEach[i]) === true) {
+      if (typeof v !== "string") return false;
+      w.utf8(v);
+      return true;
+    }
     return v !== undefined && w.value(v, "reject");
   };
   parts.text('{"change":{"change":');

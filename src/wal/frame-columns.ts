@@ -6,6 +6,8 @@
  * and a payload `{ kind, path, value }` naming the frame's own path crosses as its value alone. The worker rebuilds
  * the same frames.
  */
+import { withCanonicalWriter } from "../codec/canonical-writer.js";
+import { parseJsonBytes } from "../codec/json.js";
 import type { ColumnarTransport } from "../codec/types.js";
 import type { WALBaseChange, WALFrame } from "./frame.js";
 
@@ -33,6 +35,8 @@ const enum Shared {
   frameTNs,
   checksum,
   formatVersion,
+  /** True when the frame's payload slot holds its canonical JSON text (`encodeAhead`), not the value. Not a field. */
+  payloadText,
   count,
 }
 
@@ -114,6 +118,16 @@ function valueOnly(p: unknown, path: unknown): p is { kind: string; path: unknow
 
 type Varied = Array<unknown[] | null> | null;
 
+const utf8 = new TextEncoder();
+
+/**
+ * The canonical JSON text of a payload the canonical writer's fast path answers, else undefined (the value then
+ * crosses as it is, and the actor's encoder gives the codec's bytes or error).
+ */
+function canonicalText(v: unknown): string | undefined {
+  return withCanonicalWriter((w) => (w.value(v, "reject") ? w.text() : undefined));
+}
+
 /** The shared fields by name, for readers of the layout (frame-columns-encoder.ts). */
 export const SHARED_FIELDS = {
   lifecycle: Shared.lifecycle,
@@ -126,6 +140,7 @@ export const SHARED_FIELDS = {
   frameTNs: Shared.frameTNs,
   checksum: Shared.checksum,
   formatVersion: Shared.formatVersion,
+  payloadText: Shared.payloadText,
 } as const;
 export type SharedField = keyof typeof SHARED_FIELDS;
 
@@ -171,10 +186,10 @@ function shared(cols: FrameColumns, f: Shared, i: number): unknown {
 }
 
 // Literals, not `new Array(n)`: a holey array is cloned in V8's sparse form, index by index (measured ~30 % slower).
-const noneVaried = (): Array<unknown[] | null> => [null, null, null, null, null, null, null, null, null, null];
+const noneVaried = (): Array<unknown[] | null> => [null, null, null, null, null, null, null, null, null, null, null];
 // With the first frame's slots too (filled by its push, never read before: readers go by the count). Pushing them
 // onto a 12-slot literal grew its store to 34 slots, ~290 bytes of garbage per paced write (§3.29).
-const emptyColumns = (): FrameColumns => [0, null, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+const emptyColumns = (): FrameColumns => [0, null, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
 // The literals' lengths follow the Shared fields: a field added there must be added to both.
 if (noneVaried().length !== Shared.count || emptyColumns().length !== FRAMES + PER_FRAME) throw new Error("frame-columns: slot literals out of step with Shared");
 
@@ -201,6 +216,7 @@ export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.fr
     share(cols, Shared.frameTNs, n, frame.frame_t_ns);
     share(cols, Shared.checksum, n, frame.checksum);
     share(cols, Shared.formatVersion, n, frame.format_version);
+    share(cols, Shared.payloadText, n, false);
     if (n === 0) {
       cols[FRAMES] = path;
       cols[FRAMES + 1] = split ? payload.value : payload;
@@ -210,11 +226,41 @@ export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.fr
     return true;
   },
 
+  /**
+   * Each payload the canonical writer's fast path answers becomes its canonical text (the engine calls this for a
+   * burst while the store's actor trails, design §3.33): a string clones and copies far cheaper than the objects it
+   * stands for, which the actor would rebuild and walk again. Any other payload stays a value (per-frame flags).
+   */
+  encodeAhead(cols: FrameColumns): void {
+    const n = cols[N] as number;
+    if (n === 0 || (cols[VARIED] as Varied)?.[Shared.payloadText] || cols[FIRST + Shared.payloadText] === true) return;
+    const texts: Array<string | undefined> = [];
+    let all = true;
+    let any = false;
+    for (let i = 0; i < n; i++) {
+      const text = canonicalText(cols[FRAMES + PER_FRAME * i + 1]);
+      texts.push(text);
+      if (text === undefined) all = false;
+      else any = true;
+    }
+    if (!any) return;
+    const flags: boolean[] = [];
+    for (let i = 0; i < n; i++) {
+      const text = texts[i];
+      if (text !== undefined) cols[FRAMES + PER_FRAME * i + 1] = text;
+      flags.push(text !== undefined);
+    }
+    if (all) cols[FIRST + Shared.payloadText] = true;
+    else ((cols[VARIED] as Varied) ?? (cols[VARIED] = noneVaried()))![Shared.payloadText] = flags;
+  },
+
   /** Absent optional fields stay absent (an own property set to undefined would differ from the frame pushed). */
   at(cols: FrameColumns, i: number): WALFrame {
     const base = FRAMES + PER_FRAME * i;
     const path = cols[base];
-    const payload = cols[base + 1];
+    const slot = cols[base + 1];
+    // Parsed as the codec decodes (a wide integer back to its bigint), so the value encodes to the same text.
+    const payload = shared(cols, Shared.payloadText, i) === true ? parseJsonBytes(utf8.encode(slot as string)) : slot;
     const kind = shared(cols, Shared.kind, i);
     const change: Record<string, unknown> = {
       structure: shared(cols, Shared.structure, i),

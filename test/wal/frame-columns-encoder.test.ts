@@ -23,7 +23,7 @@ const oddField = fc.constantFrom<unknown>(-1, 1.5, NaN, "7", null, "graph.value"
 const mostly = <T>(usual: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof({ arbitrary: usual, weight: 12 }, { arbitrary: oddField, weight: 1 });
 
 /** One attach batch: envelope constants shared, timestamps shared or per frame, now and then a field that is off. */
-const batch = fc
+const batchOf = (minLength: number, maxLength: number) => fc
   .record({
     lifecycle: mostly(lifecycle),
     envelopeLifecycle: mostly(lifecycle),
@@ -50,7 +50,7 @@ const batch = fc
           { freq: 6 },
         ),
       }),
-      { maxLength: 12 },
+      { minLength, maxLength },
     ),
   })
   .map((batch) =>
@@ -78,6 +78,8 @@ const batch = fc
       return frame as unknown as WALFrame;
     }),
   );
+
+const batch = batchOf(0, 12);
 
 type Outcome = { bytes: string } | { code: string; message: string; details: unknown };
 
@@ -118,6 +120,24 @@ describe("frames encoded from their columns", () => {
         if (crossed !== undefined) sameAsCodec(crossed);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it("after encodeAhead (payloads crossing as canonical text): every frame the codec's bytes or error for the frame pushed", () => {
+    fc.assert(
+      fc.property(batchOf(0, 40), (frames) => {
+        const cols = frameColumns.empty() as FrameColumns;
+        const pushed = frames.filter((f) => frameColumns.push(cols, f));
+        frameColumns.encodeAhead!(cols);
+        // Across the hop a value that stayed a value is the clone's copy (a class instance's fields, say), as ever.
+        const crossed = cloneable(cols);
+        for (const [c, hop] of [[cols, (f: WALFrame) => f], [crossed, structuredClone]] as const) {
+          if (c === undefined) continue;
+          const encoder = walFrameCodec.columns!.encoder!(c);
+          pushed.forEach((f, i) => expect(outcome(() => encoder(i))).toStrictEqual(outcome(() => walFrameCodec.encode(hop(f)))));
+        }
+      }),
+      { numRuns: 150 },
     );
   });
 

@@ -8,9 +8,57 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { frameColumns } from "../../src/wal/frame-columns.js";
+import { withCanonicalWriter } from "../../src/codec/canonical-writer.js";
+import { parseJsonBytes } from "../../src/codec/json.js";
+import type { CodecError } from "../../src/errors.js";
 import { jsonData, jsonNumber, jsonString } from "../codec/json-arbitraries.js";
 
 const lifecycle = fc.constantFrom("spec", "data", "ownership");
+
+/** The payload a frame's columns carry: the value alone when it is `{ kind, path: <the frame's>, value }`. */
+function payloadOf(f: WALFrame): unknown {
+  const p = f.change.change as Record<string, unknown> | null;
+  const split = p !== null && typeof p === "object" && Object.getPrototypeOf(p) === Object.prototype && Object.keys(p).length === 3;
+  return split && typeof p.kind === "string" && p.path === f.path && p.value !== undefined ? p.value : p;
+}
+
+/** `f` with the payload its columns carry replaced by `v`. */
+function withPayload(f: WALFrame, v: unknown): WALFrame {
+  const p = f.change.change as Record<string, unknown>;
+  const change = payloadOf(f) === p ? v : { ...p, value: v };
+  return { ...f, change: { ...f.change, change } } as WALFrame;
+}
+
+/**
+ * The payload as it comes back from its canonical text (parsed as the codec decodes); undefined when it has none
+ * (the canonical writer's fast path does not answer: the reference path then decides, on the actor).
+ */
+function throughText(v: unknown): { v: unknown } | undefined {
+  const text = withCanonicalWriter((w) => (w.value(v, "reject") ? w.text() : undefined));
+  return text === undefined ? undefined : { v: parseJsonBytes(Buffer.from(text)) };
+}
+
+function outcome(encode: () => Uint8Array): string {
+  try {
+    return Buffer.from(encode()).toString("hex");
+  } catch (err) {
+    return (err as CodecError).code;
+  }
+}
+
+/** Frame `seq` of a graph wave (path n<seq>) carrying payload `change`. */
+const wave = (seq: number, change: unknown, over: Record<string, unknown> = {}): WALFrame =>
+  ({
+    t: "c",
+    lifecycle: "data",
+    path: `n${seq}`,
+    change: { structure: "graph.value", version: 1, t_ns: 7, lifecycle: "data", change },
+    frame_seq: seq,
+    frame_t_ns: 7,
+    checksum: "",
+    format_version: 1,
+    ...over,
+  }) as WALFrame;
 const nanoseconds = fc.oneof(jsonNumber, fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
 
 const envelope = fc.record(
@@ -61,23 +109,12 @@ describe("frame columns", () => {
   });
 
   it("fields a whole batch shares cross once, a payload naming the frame's path as its value; any mix reads back exactly", () => {
-    const wave = (seq: number, change: unknown, over: Record<string, unknown> = {}): WALFrame =>
-      ({
-        t: "c",
-        lifecycle: "data",
-        path: `n${seq}`,
-        change: { structure: "graph.value", version: 1, t_ns: 7, lifecycle: "data", change },
-        frame_seq: seq,
-        frame_t_ns: 7,
-        checksum: "",
-        format_version: 1,
-        ...over,
-      }) as WALFrame;
     const same = Array.from({ length: 5 }, (_, i) => wave(i + 1, { kind: "node.set", path: `n${i + 1}`, value: { v: i } }));
     const cols = frameColumns.empty();
     for (const f of same) expect(frameColumns.push(cols, f)).toBe(true);
-    // One flat array: the count, no varied field, the 10 shared fields once, then path, payload, frame_seq per frame.
-    expect(cols).toHaveLength(2 + 10 + 3 * 5);
+    // One flat array: the count, no varied field, the 11 shared fields once (10 of the frame's, and whether payloads
+    // crossed as text), then path, payload, frame_seq per frame.
+    expect(cols).toHaveLength(2 + 11 + 3 * 5);
     expect(cols[1]).toBeNull();
     expect(cols.filter((x) => x === "graph.value")).toHaveLength(1);
     expect(cols.filter((x) => typeof x === "object" && x !== null)).toStrictEqual([0, 1, 2, 3, 4].map((v) => ({ v })));
@@ -99,6 +136,43 @@ describe("frame columns", () => {
       assert.deepStrictEqual(frameColumns.at(all, i), f);
       assert.deepStrictEqual(frameColumns.at(crossed, i), structuredClone(f));
     });
+  });
+
+  it("encodeAhead turns each payload to its canonical text: at(i) then gives the frame with its payload parsed back", () => {
+    // The engine calls it for a burst while the store's actor trails (design §3.33). The frame read back is the one
+    // pushed with its payload parsed from that text as the codec decodes (JSON's own -0, key order and prototype; a
+    // wide integer its bigint), so it encodes to the same bytes; a payload the canonical writer's fast path does not
+    // answer (here a small bigint, which plain JSON refuses) stays a value.
+    fc.assert(
+      fc.property(fc.array(frame, { minLength: 1, maxLength: 40 }), fc.option(fc.nat({ max: 39 }), { nil: undefined }), (frames, odd) => {
+        const pushed = frames.map((f, i) => (i === odd ? withPayload(f, 5n) : f));
+        const cols = frameColumns.empty();
+        for (const f of pushed) expect(frameColumns.push(cols, f)).toBe(true);
+        frameColumns.encodeAhead!(cols);
+        for (const [c, hop] of [[cols, (f: WALFrame) => f], [structuredClone(cols), structuredClone]] as const) {
+          pushed.forEach((f, i) => {
+            const text = throughText(payloadOf(f));
+            assert.deepStrictEqual(frameColumns.at(c, i), text !== undefined ? withPayload(f, text.v) : hop(f));
+            expect(outcome(() => walFrameCodec.encode(frameColumns.at(c, i)))).toStrictEqual(outcome(() => walFrameCodec.encode(f)));
+          });
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("push keeps payloads as values; encodeAhead makes them text once", () => {
+    const frames = Array.from({ length: 40 }, (_, i) => wave(i, { kind: "node.set", path: `n${i}`, value: { v: i } }));
+    const cols = frameColumns.empty();
+    for (const f of frames) expect(frameColumns.push(cols, f)).toBe(true);
+    expect(cols.filter((x) => typeof x === "object" && x !== null)).toStrictEqual(frames.map((_, i) => ({ v: i })));
+    frameColumns.encodeAhead!(cols);
+    expect(cols.filter((x) => typeof x === "object" && x !== null)).toStrictEqual([]);
+    const texts = frames.map((_, i) => `{"v":${i}}`);
+    expect(cols.filter((x) => typeof x === "string" && x.startsWith("{"))).toStrictEqual(texts);
+    frameColumns.encodeAhead!(cols); // text stays text (never quoted again)
+    expect(cols.filter((x) => typeof x === "string" && x.startsWith("{"))).toStrictEqual(texts);
+    frames.forEach((f, i) => assert.deepStrictEqual(frameColumns.at(cols, i), f));
   });
 
   it("a value not of the frame shape does not fit and leaves the columns untouched", () => {
@@ -133,7 +207,7 @@ describe("frame columns", () => {
     expect(fresh).toStrictEqual(frameColumns.empty());
     const cols = frameColumns.empty();
     expect(frameColumns.push(cols, base() as unknown as WALFrame)).toBe(true);
-    expect(cols).toHaveLength(2 + 10 + 3); // the first frame filled its slots in place, nothing pushed
+    expect(cols).toHaveLength(2 + 11 + 3); // the first frame filled its slots in place, nothing pushed
     assert.deepStrictEqual(frameColumns.at(cols, 0), base());
     const before = structuredClone(cols);
     for (const v of misfits) expect(frameColumns.push(cols, v as WALFrame)).toBe(false);

@@ -87,6 +87,11 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
     this.hold(undefined); // a record taken before a rollback writes nothing more
   }
 
+  /** A put-back record flushes alone: another tier's batch waiting in the store's group may make it stale first. */
+  protected override joinable(): boolean {
+    return this.held === undefined;
+  }
+
   private hold(record: PendingSnapshot<T> | undefined): void {
     this.held = record;
     this.lane.hold(this, record !== undefined);

@@ -251,6 +251,27 @@ describe("engine (store actor over a SQLite file)", () => {
     });
   }
 
+  it("a snapshot record's failed flush retried in the same flush group as a kv tier's later save of its key", async () => {
+    const path = fresh("engine-snap.db");
+    const engine = openStorageEngine({ threads: 1 });
+    try {
+      type Rec = { name: string; v: number };
+      const snap = engine.snapshot<Rec>({ kind: "sqlite", path }, { name: "snap", debounceMs: HELD, ...held });
+      const t = engine.kv<Rec>({ kind: "sqlite", path }, { name: "t", debounceMs: HELD });
+      t.save("warm", { name: "warm", v: 0 });
+      await t.flush(); // the store (and its table) exists
+      rejectRow(path, "rec");
+      snap.save({ name: "rec", v: 1 });
+      await expect(snap.flush()).rejects.toThrow();
+      acceptRows(path);
+      t.save("rec", { name: "rec", v: 2 });
+      await Promise.all([t.flush(), snap.flush()]); // t's batch joins the group first: snap's retry must not follow it
+      expect(await t.load("rec")).toEqual({ name: "rec", v: 2 });
+    } finally {
+      await engine.close();
+    }
+  });
+
   it("array-layout append-logs sharing a bucket: a failed append retried after another tier's later one keeps both", async () => {
     const path = fresh("engine-log.db");
     const engine = openStorageEngine({ threads: 1 });

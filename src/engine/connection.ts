@@ -647,7 +647,14 @@ export class StoreConnection {
     let own = 0;
     for (const op of ops) if ("n" in op && op.n !== undefined) own += op.n;
     if (this.backlog.pendingEntries - own < AHEAD_TRAIL) return;
-    for (const op of ops) if (op.t === "columns" && op.n >= AHEAD_MIN) this.tiers.get(op.tier)?.columns?.encodeAhead?.(op.cols);
+    for (const op of ops) {
+      if (op.t !== "columns" || op.n < AHEAD_MIN) continue;
+      try {
+        this.tiers.get(op.tier)?.columns?.encodeAhead?.(op.cols);
+      } catch {
+        // Only an optimization: columns it failed on cross as they are (walFrameCodec's changes nothing until done).
+      }
+    }
   }
 
   private postMessage(ops: Op[], transfers: ArrayBuffer[], epoch = this.epoch): void {

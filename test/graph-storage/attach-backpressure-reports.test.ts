@@ -29,7 +29,8 @@ const pressed = (errors: readonly Error[]): number =>
 
 it("a writer not pacing over a store slower than it: backpressure is reported once per spell, again after the outbox ran empty", async () => {
   const spec: StoreSpec = { kind: "sqlite", path: root.fresh("s.db") };
-  const engine = openStorageEngine({ threads: 1, maxPendingBytes: 256 * 1024 });
+  // 64 KiB: one turn's 1,000 sets (~150-300 KB of frames) pass it, however fast the store.
+  const engine = openStorageEngine({ threads: 1, maxPendingBytes: 64 * 1024 });
   const errors: Error[] = [];
   try {
     const graph = build();
@@ -38,18 +39,21 @@ it("a writer not pacing over a store slower than it: backpressure is reported on
     });
     await handle.flush();
     let i = 0;
-    /** Turns of 1,000 sets (~330 KB of frames, more than the bound), without pacing, until the store committed `commits` flushes since a new report. */
+    /** Turns of 1,000 sets (more frames than the bound), without pacing, until the store committed `commits` flushes since a new report. */
     const burst = async (commits: number): Promise<void> => {
       const reported = pressed(errors);
       let refusedSince: number | undefined;
-      for (;;) {
+      let flushes = 0;
+      for (let turn = 0; turn < 2_000; turn++) {
         for (let w = 0; w < 1000; w++) graph.set(`n${++i % NODES}`, i);
         await new Promise((r) => setImmediate(r));
         const [s] = await engine.stats();
-        if (refusedSince === undefined && pressed(errors) > reported) refusedSince = s!.flushes;
+        flushes = s!.flushes;
+        if (refusedSince === undefined && pressed(errors) > reported) refusedSince = flushes;
         // Many saves got through meanwhile (each reported the backpressure again before).
-        if (refusedSince !== undefined && s!.flushes - refusedSince >= commits) return;
+        if (refusedSince !== undefined && flushes - refusedSince >= commits) return;
       }
+      throw new Error(`no ${commits} commits after a report: reports ${pressed(errors) - reported}, flushes ${flushes} (${String(refusedSince)} at the report)`);
     };
     await burst(30);
     expect(pressed(errors)).toBe(1); // before: one per save that got through between refusals

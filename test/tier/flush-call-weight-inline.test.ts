@@ -8,9 +8,8 @@
  */
 import { afterEach, expect, it } from "vitest";
 import { postgresBackend } from "../../src/backend/postgres.js";
-import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
-import { FLUSH_CALL_WEIGHT } from "../../src/tier/weights.js";
+import { expectFlushesCounted, saveFlushUntilRefused } from "../support/save-flush-pairs.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { useAnswerLosingProxies } from "../support/postgres-proxy.js";
 
@@ -32,45 +31,15 @@ it("save + flush pairs while the store does not answer: unanswered flushes are c
   await kv.flush();
   proxy.loseAnswers();
 
-  // A server whose handlers each save and flush, not pacing on drained(): turns of 50 pairs until one is refused.
-  let unanswered = 0;
-  const calls: Array<Promise<void>> = [];
-  const accepted: string[] = [];
-  let refusal: StorageError | undefined;
-  for (let i = 0; refusal === undefined; ) {
-    for (let j = 0; j < 50; j++, i++) {
-      try {
-        kv.save(`k${i}`, i);
-      } catch (err) {
-        refusal = err as StorageError;
-        break;
-      }
-      accepted.push(`k${i}`);
-      unanswered++;
-      const call = kv.flush();
-      calls.push(call);
-      call.then(
-        () => unanswered--,
-        () => unanswered--,
-      );
-    }
-    if (refusal === undefined) await new Promise((r) => setImmediate(r));
-  }
-  expect(refusal).toBeInstanceOf(StorageError);
-  expect(refusal.code).toBe("backpressure");
-  const pending = refusal.details.pendingBytes as number;
-  // Counted, and within the bound (one flush's weight over it at most: a flush is never refused). Before: every
-  // flush unanswered (~800), ~1.6 MB beyond a count of 64 KiB.
-  expect(unanswered).toBeGreaterThan(0);
-  expect(unanswered * FLUSH_CALL_WEIGHT).toBeLessThanOrEqual(pending);
-  expect(pending).toBeLessThanOrEqual(max + FLUSH_CALL_WEIGHT);
+  const pairs = await saveFlushUntilRefused(kv);
+  // Before: every flush unanswered (~800), ~1.6 MB beyond a count of 64 KiB.
+  expectFlushesCounted(pairs, max);
 
   // Nothing accepted is lost: after the cut a flush on a new connection stores every value.
   proxy.cut();
-  await Promise.allSettled(calls);
-  expect(unanswered).toBe(0);
+  await Promise.allSettled(pairs.calls);
+  expect(pairs.unanswered()).toBe(0);
   await kv.flush();
-  const values = await Promise.all(accepted.map((k) => kv.load(k)));
-  expect(accepted.filter((k, i) => values[i] !== Number(k.slice(1)))).toEqual([]);
+  expect(await pairs.notStored()).toEqual([]);
   await kv.close();
 });

@@ -177,6 +177,8 @@ interface CheckedOptions {
   readonly onError: ((error: Error, fatal: boolean) => void) | undefined;
 }
 
+/** Thrown inside a reload's batch (rolled back) when the reload waits for a re-add (Follower.load). */
+const WAIT = Symbol("wait");
 /** A poll's outcome when the baseline it read no longer matches: start over from that baseline. */
 const RELOAD = Symbol("reload");
 /**
@@ -532,7 +534,8 @@ class Follower {
    * Reads the graph as restore does and makes the live graph match it in one batch (the initial restore, reloads).
    * A reload whose baseline folded the removal of a code-built node the graph still has (held for its re-add),
    * re-added by no frame above it, waits as that removal would: up to `holdRemovalPolls` polls, each reading the
-   * stored graph again, for a frame re-adding it (design §3.9). False when it waits.
+   * stored graph again, for a frame re-adding it (design §3.9); so does one whose frames hold a removal still
+   * waiting before such a re-add. False when it waits.
    */
   async load(initial = false): Promise<boolean> {
     let frames: WALFrame[] = [];
@@ -545,21 +548,32 @@ class Follower {
     if (this.state !== "following") return true;
     const record = view.baseline;
     const last = view.keys[view.keys.length - 1];
-    if (!initial && this.baselineWaits < this.opts.holdRemovalPolls && dropsCodeBuilt(this.graph, record.snapshot, frames)) {
+    const mayWait = !initial && this.baselineWaits < this.opts.holdRemovalPolls;
+    const wait = (): false => {
       this.baselineWaits++;
       this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);
       return false;
+    };
+    if (mayWait && dropsCodeBuilt(this.graph, record.snapshot, frames)) return wait();
+    let result: ReturnType<typeof replayFrames>;
+    try {
+      result = this.graph.batch(() => {
+        // The baseline keeps the code-built nodes it lacks that these frames add again (restore does): the frames
+        // are then applied up to those adds at least, or the graph would show them where restore does not. A
+        // removal held before such an add makes a reload wait (rolled back), as the add's own removal would.
+        const reAdded = reAddedAbove(this.graph, record.snapshot, frames);
+        applyBaseline(this.graph, record, frames);
+        const atLeast = reAdded.size === 0 ? 0 : waveEndAfter(frames, Math.max(...reAdded.values()));
+        const count = this.cut(frames, mayWait ? 0 : atLeast); // a removal at the end waits for its re-add here too
+        if (count < atLeast) throw WAIT;
+        frames = frames.slice(0, count);
+        return replayFrames(this.graph, record.seq, frames);
+      });
+    } catch (err) {
+      if (err === WAIT) return wait();
+      throw err;
     }
     this.baselineWaits = 0;
-    const result = this.graph.batch(() => {
-      // The baseline keeps the code-built nodes it lacks that these frames add again (restore does): the frames
-      // are then applied up to those adds at least, or the graph would show them where restore does not.
-      const reAdded = reAddedAbove(this.graph, record.snapshot, frames);
-      applyBaseline(this.graph, record, frames);
-      const atLeast = reAdded.size === 0 ? 0 : waveEndAfter(frames, Math.max(...reAdded.values()));
-      frames = frames.slice(0, this.cut(frames, atLeast)); // a removal at the end waits for its re-add here too
-      return replayFrames(this.graph, record.seq, frames);
-    });
     this.baselineSeq = record.seq;
     this.appliedSeq = result.finalSeq;
     this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);

@@ -112,4 +112,24 @@ describe.each(stores)("%s", (_, store) => {
     expect(graph.snapshot()).toEqual((await restored(follower.lag().appliedSeq)).snapshot());
     expect(graph.snapshot()).toEqual(live.snapshot());
   });
+
+  it("a reload waits while a removal above the baseline is held before the re-add it needs", async () => {
+    const { live, write, reader, compact, restored } = await setup();
+    const graph = build();
+    const follower = await followGraph(graph, reader(), { pollMs: 3_600_000, holdRemovalPolls: 5 });
+    cleanups.push(() => follower.stop());
+    await write(removeC);
+    await follower.poll(); // held
+    const { baselineSeq } = await compact(); // the baseline lacks c
+    await write(unmountX); // held in turn: x::d re-added below
+    await write(readdC); // what the baseline dropped is back
+    await follower.poll();
+    expect(follower.lag().appliedSeq).toBeLessThan(baselineSeq); // waits: applied now, x's unmount would lose x::d
+    expect(graph.kindOf("x::d")).toBe("derived");
+    await write(mountBuildX);
+    await follower.poll();
+    expect(follower.stats()).toMatchObject({ state: "following", lastError: undefined, frames: 0 });
+    expect(graph.snapshot()).toEqual((await restored(follower.lag().appliedSeq)).snapshot());
+    expect(graph.snapshot()).toEqual(live.snapshot());
+  });
 });

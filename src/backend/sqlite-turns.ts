@@ -11,19 +11,25 @@
  * (worker_threads environment data, shared, not copied). A worker started before has a table of its own: its handles
  * meet SQLite's busy as before. Stores are told apart by a hash of their real path; two stores sharing a slot only take
  * turns they did not need. Correctness never rests on a turn: SQLite still arbitrates every write.
+ *
+ * A wait is bounded as SQLite's busy wait is (WRITER_TURN_WAIT_MS), and a dead thread's turns are freed where its
+ * death is seen (releaseThreadTurns: the engine, at its workers' exit). A thread terminated elsewhere while in its turn
+ * (its `finally` does not run) costs the next writer one bounded wait, which then takes the turn over.
  * Layer 1.
  */
 import { getEnvironmentData, setEnvironmentData, threadId } from "node:worker_threads";
+import { SQLITE_BUSY_TIMEOUT_MS } from "./sqlite-errors.js";
 
 const TABLE_KEY = "graphrefly-storage/sqlite-writer-turns";
 const SLOTS = 256;
 /**
- * The longest a handle waits for a turn: one transaction of another handle of this process (a huge batch, a slow
- * fsync) may be long, but a thread that never gives its turn back (terminated outside an engine's gate) must not
- * stop the store's other writers. Past it the waiter takes the turn and meets SQLite's busy timeout as before.
- * 5 s: the busy timeout handles of this process waited for each other until 2026-12-06.
+ * The longest a handle waits for a turn, on any thread: the wait blocks the thread as SQLite's busy wait does, whose
+ * 50 ms bound keeps a main thread's event loop off the disk and an engine worker answering its watchdog (059aeff;
+ * 5 s froze the event loop behind a turn a terminated thread left held, and the watchdog killed the waiting worker).
+ * Past it the waiter takes the turn over and meets SQLite's busy timeout as before dba3fb1: a transaction of another
+ * handle of this process fails it only past both bounds, about 100 ms, not past 50 ms.
  */
-export const WRITER_TURN_WAIT_MS = 5_000;
+export const WRITER_TURN_WAIT_MS = SQLITE_BUSY_TIMEOUT_MS;
 
 /** [0, SLOTS): the holder of each slot's turn (0: free, else threadId + 1); [SLOTS, 2 × SLOTS): threads waiting. */
 function sharedTable(): Int32Array {
@@ -42,6 +48,28 @@ export function writerSlot(realPath: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < realPath.length; i++) h = Math.imul(h ^ realPath.charCodeAt(i), 0x01000193);
   return (h >>> 0) % SLOTS;
+}
+
+/** The thread (threadId) holding `slot`'s turn now, undefined when it is free (tests read what a thread left). */
+export function writerTurnHolder(slot: number): number | undefined {
+  const holder = Atomics.load(table, slot);
+  return holder === 0 ? undefined : holder - 1;
+}
+
+/**
+ * Frees the turns `thread` (a threadId) holds: call it once that thread has exited (a Worker's 'exit'), which ends
+ * its turn without its `finally` when it was terminated or exited inside one. Thread ids are never reused in a
+ * process, so no living thread's turn is touched. Returns how many turns were freed.
+ */
+export function releaseThreadTurns(thread: number): number {
+  const dead = thread + 1;
+  let freed = 0;
+  for (let slot = 0; slot < SLOTS; slot++) {
+    if (Atomics.compareExchange(table, slot, dead, 0) !== dead) continue;
+    freed++;
+    Atomics.notify(table, slot, 1);
+  }
+  return freed;
 }
 
 /** Threads of this process waiting for `slot`'s turn now (tests watch a waiter arrive). */

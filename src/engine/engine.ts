@@ -17,6 +17,7 @@ import { reported } from "../base/promises.js";
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WATCHDOG_MS, startWatchdog, validateBound } from "./watchdog.js";
 import { ThreadIdleWatch } from "./thread-idle.js";
 import { claimGates, insideNative, newNativeGate, releaseGates } from "./native-gate.js";
+import { releaseThreadTurns } from "../backend/sqlite-turns.js";
 import { validateEngineOptions } from "./options.js";
 import {
   type ActorOptions,
@@ -211,6 +212,12 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   });
   // Worker errors surface through the tasks they fail; an idle pool error must not crash the process.
   pool.on("error", (err: Error) => report(new StorageError("worker-crashed", err.message), undefined));
+  // A worker that exits inside a SQLite writer turn (out of memory, process.exit in a job: no `finally` runs) leaves the
+  // turn held; freed at its exit, so the store's other handles need not wait out the turn's bound (sqlite-turns.ts).
+  pool.on("workerCreate", (w: { readonly id: number }) => {
+    const id = w.id;
+    pool.threads.find((t) => t.threadId === id)?.once("exit", () => releaseThreadTurns(id));
+  });
 
   const connections = new Map<string, StoreConnection>();
   /** Each connection's native gate (native-gate.ts): claimed before its actor's thread is terminated. */

@@ -16,7 +16,7 @@ import type { StorageBackend } from "../../src/backend/types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
-import { openStorageEngine } from "../../src/engine/index.js";
+import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import { faultyBackend } from "../support/faulty-backend.js";
 import { acceptRows, rejectRow } from "../engine/fixtures/refused-rows.js";
 
@@ -219,20 +219,33 @@ describe.each(stores)("%s", (_name, open) => {
   });
 });
 
+/** Runs `body` with an engine and a fresh SQLite store for it, then closes the engine. */
+async function withEngineStore(body: (engine: StorageEngine, store: { kind: "sqlite"; path: string }) => Promise<void>): Promise<void> {
+  const engine = openStorageEngine({ threads: 1 });
+  try {
+    await body(engine, { kind: "sqlite", path: fresh("engine.db") });
+  } finally {
+    await engine.close();
+  }
+}
+
+/** `write` fails, its `flush` rejecting: the store refuses rows whose key starts with `prefix` meanwhile. */
+async function failedOnce(path: string, prefix: string, write: () => void, flush: () => Promise<void>): Promise<void> {
+  rejectRow(path, prefix);
+  write();
+  await expect(flush()).rejects.toThrow();
+  acceptRows(path);
+}
+
 describe("engine (store actor over a SQLite file)", () => {
   for (const sameTurn of [false, true]) {
     it(`a failed save retried after another tier's later save${sameTurn ? ", both flushes in one turn (one flush group)" : ""}: the later value stays`, async () => {
-      const path = fresh("engine.db");
-      const engine = openStorageEngine({ threads: 1 });
-      try {
-        const s = engine.kv<number>({ kind: "sqlite", path }, { name: "s", ...held });
-        const t = engine.kv<number>({ kind: "sqlite", path }, { name: "t", debounceMs: HELD });
+      await withEngineStore(async (engine, store) => {
+        const s = engine.kv<number>(store, { name: "s", ...held });
+        const t = engine.kv<number>(store, { name: "t", debounceMs: HELD });
         s.save("warm", 0);
         await s.flush();
-        rejectRow(path, "a");
-        s.save("a", 1);
-        await expect(s.flush()).rejects.toThrow();
-        acceptRows(path);
+        await failedOnce(store.path, "a", () => s.save("a", 1), () => s.flush());
         t.save("a", 2);
         if (sameTurn) {
           // t's batch joins the group first; s's retry, from an earlier place on the lane, must not land after it.
@@ -244,53 +257,37 @@ describe("engine (store actor over a SQLite file)", () => {
         expect(await t.load("a")).toBe(2);
         await s.close();
         await t.close();
-        expect(await engine.kv<number>({ kind: "sqlite", path }, { name: "reader" }).load("a")).toBe(2);
-      } finally {
-        await engine.close();
-      }
+        expect(await engine.kv<number>(store, { name: "reader" }).load("a")).toBe(2);
+      });
     });
   }
 
   it("a snapshot record's failed flush retried in the same flush group as a kv tier's later save of its key", async () => {
-    const path = fresh("engine-snap.db");
-    const engine = openStorageEngine({ threads: 1 });
-    try {
+    await withEngineStore(async (engine, store) => {
       type Rec = { name: string; v: number };
-      const snap = engine.snapshot<Rec>({ kind: "sqlite", path }, { name: "snap", debounceMs: HELD, ...held });
-      const t = engine.kv<Rec>({ kind: "sqlite", path }, { name: "t", debounceMs: HELD });
+      const snap = engine.snapshot<Rec>(store, { name: "snap", debounceMs: HELD, ...held });
+      const t = engine.kv<Rec>(store, { name: "t", debounceMs: HELD });
       t.save("warm", { name: "warm", v: 0 });
       await t.flush(); // the store (and its table) exists
-      rejectRow(path, "rec");
-      snap.save({ name: "rec", v: 1 });
-      await expect(snap.flush()).rejects.toThrow();
-      acceptRows(path);
+      await failedOnce(store.path, "rec", () => snap.save({ name: "rec", v: 1 }), () => snap.flush());
       t.save("rec", { name: "rec", v: 2 });
       await Promise.all([t.flush(), snap.flush()]); // t's batch joins the group first: snap's retry must not follow it
       expect(await t.load("rec")).toEqual({ name: "rec", v: 2 });
-    } finally {
-      await engine.close();
-    }
+    });
   });
 
   it("array-layout append-logs sharing a bucket: a failed append retried after another tier's later one keeps both", async () => {
-    const path = fresh("engine-log.db");
-    const engine = openStorageEngine({ threads: 1 });
-    try {
+    await withEngineStore(async (engine, store) => {
       const shared = { keyOf: () => "shared", layout: "array", ...held } as const;
-      const ls = engine.appendLog<string>({ kind: "sqlite", path }, { name: "ls", ...shared });
-      const lt = engine.appendLog<string>({ kind: "sqlite", path }, { name: "lt", debounceMs: HELD, ...shared });
+      const ls = engine.appendLog<string>(store, { name: "ls", ...shared });
+      const lt = engine.appendLog<string>(store, { name: "lt", debounceMs: HELD, ...shared });
       ls.appendEntries(["e0"]);
       await ls.flush();
-      rejectRow(path, "shared");
-      ls.appendEntries(["e1"]);
-      await expect(ls.flush()).rejects.toThrow();
-      acceptRows(path);
+      await failedOnce(store.path, "shared", () => ls.appendEntries(["e1"]), () => ls.flush());
       lt.appendEntries(["e2"]);
       await lt.flush(); // acknowledged
       await ls.flush(); // the retry appends to what is stored now, not to the array its failed attempt read
       expect((await lt.loadEntries({ keyFilter: "shared" })).entries).toEqual(["e0", "e2", "e1"]);
-    } finally {
-      await engine.close();
-    }
+    });
   });
 });

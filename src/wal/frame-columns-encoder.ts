@@ -64,12 +64,13 @@ function frameTemplate(cols: FrameColumns): ((w: CanonicalWriter, i: number) => 
   const textEach = L.perFrame(cols, "payloadText");
   const textAll = L.shared(cols, "payloadText");
   const payload: Piece = (w, i) => {
-    const v = L.payload(cols, i);
     if ((textEach === undefined ? textAll : textEach[i]) === true) {
-      if (typeof v !== "string") return false;
-      w.utf8(v);
+      const text = L.text(cols, i);
+      if (text === undefined) return false;
+      w.raw(text[0].subarray(text[1], text[2]));
       return true;
     }
+    const v = L.payload(cols, i);
     return v !== undefined && w.value(v, "reject");
   };
   parts.text('{"change":{"change":');

@@ -13,12 +13,13 @@ import type { WALBaseChange, WALFrame } from "./frame.js";
 
 /**
  * Frames in columns, as ONE flat array (a message of one frame clones fastest with the fewest containers):
- * `[n, varied, ...first, then per frame: path, payload, frame_seq]`. Every field but those three (the envelope's
+ * `[n, varied, text, ...first, then per frame: path, payload, frame_seq]`. Every field but those three (the envelope's
  * constants, a wave's timestamps, checksum, format, the payload's kind) is in `first` (the first frame's value, one
  * slot per `Shared` field) while every frame pushed so far had that value (by Object.is); `varied` is null while no
  * shared field varied, else per field null (still shared) or its value for every frame. The payload is its `value`
- * alone when it is exactly `{ kind: string, path: <the frame's path>, value }`. Empty columns (n = 0) already hold the
- * first frame's three slots, unfilled.
+ * alone when it is exactly `{ kind: string, path: <the frame's path>, value }`, or after `encodeAhead` the end of its
+ * canonical text in `text` (null until then). Empty columns (n = 0) already hold the first frame's three slots,
+ * unfilled.
  */
 export type FrameColumns = unknown[];
 
@@ -35,7 +36,7 @@ const enum Shared {
   frameTNs,
   checksum,
   formatVersion,
-  /** True when the frame's payload slot holds its canonical JSON text (`encodeAhead`), not the value. Not a field. */
+  /** True when the frame's payload slot holds the end of its canonical text in TEXT (`encodeAhead`). Not a field. */
   payloadText,
   count,
 }
@@ -43,7 +44,9 @@ const enum Shared {
 /** Slots of the flat array. */
 const N = 0;
 const VARIED = 1;
-const FIRST = 2;
+/** The canonical text of the payloads `encodeAhead` turned to text, one run of UTF-8 bytes (null before). */
+const TEXT = 2;
+const FIRST = 3;
 const FRAMES = FIRST + Shared.count;
 const PER_FRAME = 3;
 
@@ -118,14 +121,23 @@ function valueOnly(p: unknown, path: unknown): p is { kind: string; path: unknow
 
 type Varied = Array<unknown[] | null> | null;
 
-const utf8 = new TextEncoder();
-
 /**
- * The canonical JSON text of a payload the canonical writer's fast path answers, else undefined (the value then
- * crosses as it is, and the actor's encoder gives the codec's bytes or error).
+ * Frame i's payload text as [the batch's text bytes, start, end]: it ends at the offset its slot holds and starts
+ * where the text of the last frame before it with one ended. Undefined when the columns do not hold that.
  */
-function canonicalText(v: unknown): string | undefined {
-  return withCanonicalWriter((w) => (w.value(v, "reject") ? w.text() : undefined));
+function payloadText(cols: FrameColumns, i: number): [Uint8Array, number, number] | undefined {
+  const bytes = cols[TEXT];
+  const end = cols[FRAMES + PER_FRAME * i + 1];
+  if (!(bytes instanceof Uint8Array) || typeof end !== "number") return undefined;
+  let start = 0;
+  for (let j = i - 1; j >= 0; j--) {
+    if (shared(cols, Shared.payloadText, j) === true) {
+      start = cols[FRAMES + PER_FRAME * j + 1] as number;
+      break;
+    }
+  }
+  const valid = Number.isSafeInteger(start) && start >= 0 && start <= end && end <= bytes.length;
+  return valid ? [bytes, start, end] : undefined;
 }
 
 /** The shared fields by name, for readers of the layout (frame-columns-encoder.ts). */
@@ -157,6 +169,8 @@ export const columnsLayout = Object.freeze({
   perFrame: (cols: FrameColumns, f: SharedField): readonly unknown[] | undefined => (cols[VARIED] as Varied)?.[SHARED_FIELDS[f]] ?? undefined,
   /** The field's value in every frame (meaningful when `perFrame` is undefined). */
   shared: (cols: FrameColumns, f: SharedField): unknown => cols[FIRST + SHARED_FIELDS[f]],
+  /** Frame i's payload text (`encodeAhead`) as [bytes, start, end], or undefined when it is not valid. */
+  text: payloadText,
 });
 
 /** Records shared field `f` of the frame being pushed as frame number `n`. */
@@ -189,7 +203,7 @@ function shared(cols: FrameColumns, f: Shared, i: number): unknown {
 const noneVaried = (): Array<unknown[] | null> => [null, null, null, null, null, null, null, null, null, null, null];
 // With the first frame's slots too (filled by its push, never read before: readers go by the count). Pushing them
 // onto a 12-slot literal grew its store to 34 slots, ~290 bytes of garbage per paced write (§3.29).
-const emptyColumns = (): FrameColumns => [0, null, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+const emptyColumns = (): FrameColumns => [0, null, null, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
 // The literals' lengths follow the Shared fields: a field added there must be added to both.
 if (noneVaried().length !== Shared.count || emptyColumns().length !== FRAMES + PER_FRAME) throw new Error("frame-columns: slot literals out of step with Shared");
 
@@ -228,30 +242,34 @@ export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.fr
 
   /**
    * Each payload the canonical writer's fast path answers becomes its canonical text (the engine calls this for a
-   * burst while the store's actor trails, design §3.33): a string clones and copies far cheaper than the objects it
-   * stands for, which the actor would rebuild and walk again. Any other payload stays a value (per-frame flags).
+   * burst while the store's actor trails, design §3.33): the batch's texts as one run of bytes, each payload slot the
+   * offset its text ends at. Bytes clone and copy far cheaper than the objects they stand for, which the actor would
+   * rebuild and walk again (and cheaper than a string per payload). Any other payload stays a value (per-frame flags).
    */
   encodeAhead(cols: FrameColumns): void {
     const n = cols[N] as number;
-    if (n === 0 || (cols[VARIED] as Varied)?.[Shared.payloadText] || cols[FIRST + Shared.payloadText] === true) return;
-    const texts: Array<string | undefined> = [];
-    let all = true;
-    let any = false;
-    for (let i = 0; i < n; i++) {
-      const text = canonicalText(cols[FRAMES + PER_FRAME * i + 1]);
-      texts.push(text);
-      if (text === undefined) all = false;
-      else any = true;
-    }
-    if (!any) return;
-    const flags: boolean[] = [];
-    for (let i = 0; i < n; i++) {
-      const text = texts[i];
-      if (text !== undefined) cols[FRAMES + PER_FRAME * i + 1] = text;
-      flags.push(text !== undefined);
-    }
-    if (all) cols[FIRST + Shared.payloadText] = true;
-    else ((cols[VARIED] as Varied) ?? (cols[VARIED] = noneVaried()))![Shared.payloadText] = flags;
+    if (n === 0 || cols[TEXT] !== null) return;
+    // One writer for the whole batch: each text ends where the next starts (a payload without one writes nothing).
+    withCanonicalWriter((w) => {
+      const ends: number[] = [];
+      let texts = 0;
+      for (let i = 0; i < n; i++) {
+        if (w.value(cols[FRAMES + PER_FRAME * i + 1], "reject")) {
+          ends.push(w.length);
+          texts++;
+        } else ends.push(-1);
+      }
+      if (texts === 0) return;
+      cols[TEXT] = w.copy();
+      const flags: boolean[] = [];
+      for (let i = 0; i < n; i++) {
+        const end = ends[i]!;
+        if (end >= 0) cols[FRAMES + PER_FRAME * i + 1] = end;
+        flags.push(end >= 0);
+      }
+      if (texts === n) cols[FIRST + Shared.payloadText] = true;
+      else ((cols[VARIED] as Varied) ?? (cols[VARIED] = noneVaried()))![Shared.payloadText] = flags;
+    });
   },
 
   /** Absent optional fields stay absent (an own property set to undefined would differ from the frame pushed). */
@@ -260,7 +278,8 @@ export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.fr
     const path = cols[base];
     const slot = cols[base + 1];
     // Parsed as the codec decodes (a wide integer back to its bigint), so the value encodes to the same text.
-    const payload = shared(cols, Shared.payloadText, i) === true ? parseJsonBytes(utf8.encode(slot as string)) : slot;
+    const text = shared(cols, Shared.payloadText, i) === true ? payloadText(cols, i) : undefined;
+    const payload = text === undefined ? slot : parseJsonBytes(text[0].subarray(text[1], text[2]));
     const kind = shared(cols, Shared.kind, i);
     const change: Record<string, unknown> = {
       structure: shared(cols, Shared.structure, i),

@@ -34,12 +34,12 @@ function frame(seq: number): WALFrame {
   } as WALFrame;
 }
 
-/** The payloads of the posted messages' frame columns: texts (strings starting `{"big"`) and values. */
+/** The payloads of the posted messages' frame columns: texts (in a run of bytes, each starting `{"big"`) and values. */
 function payloadKinds(messages: unknown[]): { texts: number; values: number } {
   let texts = 0;
   let values = 0;
   const walk = (x: unknown): void => {
-    if (typeof x === "string" && x.startsWith('{"big"')) texts++;
+    if (x instanceof Uint8Array) texts += Buffer.from(x).toString().split('{"big"').length - 1;
     else if (Array.isArray(x)) x.forEach(walk);
     else if (typeof x === "object" && x !== null && "neg" in x) values++;
     else if (typeof x === "object" && x !== null) Object.values(x).forEach(walk);

@@ -112,9 +112,9 @@ describe("frame columns", () => {
     const same = Array.from({ length: 5 }, (_, i) => wave(i + 1, { kind: "node.set", path: `n${i + 1}`, value: { v: i } }));
     const cols = frameColumns.empty();
     for (const f of same) expect(frameColumns.push(cols, f)).toBe(true);
-    // One flat array: the count, no varied field, the 11 shared fields once (10 of the frame's, and whether payloads
-    // crossed as text), then path, payload, frame_seq per frame.
-    expect(cols).toHaveLength(2 + 11 + 3 * 5);
+    // One flat array: the count, no varied field, no payload text, the 11 shared fields once (10 of the frame's, and
+    // whether payloads crossed as text), then path, payload, frame_seq per frame.
+    expect(cols).toHaveLength(3 + 11 + 3 * 5);
     expect(cols[1]).toBeNull();
     expect(cols.filter((x) => x === "graph.value")).toHaveLength(1);
     expect(cols.filter((x) => typeof x === "object" && x !== null)).toStrictEqual([0, 1, 2, 3, 4].map((v) => ({ v })));
@@ -167,11 +167,13 @@ describe("frame columns", () => {
     for (const f of frames) expect(frameColumns.push(cols, f)).toBe(true);
     expect(cols.filter((x) => typeof x === "object" && x !== null)).toStrictEqual(frames.map((_, i) => ({ v: i })));
     frameColumns.encodeAhead!(cols);
-    expect(cols.filter((x) => typeof x === "object" && x !== null)).toStrictEqual([]);
-    const texts = frames.map((_, i) => `{"v":${i}}`);
-    expect(cols.filter((x) => typeof x === "string" && x.startsWith("{"))).toStrictEqual(texts);
-    frameColumns.encodeAhead!(cols); // text stays text (never quoted again)
-    expect(cols.filter((x) => typeof x === "string" && x.startsWith("{"))).toStrictEqual(texts);
+    // The payloads' texts, one after another in one run of bytes; no payload object crosses.
+    const texts = cols.filter((x) => x instanceof Uint8Array);
+    expect(texts.map((b) => Buffer.from(b).toString())).toStrictEqual([frames.map((_, i) => `{"v":${i}}`).join("")]);
+    expect(cols.filter((x) => typeof x === "object" && x !== null && !(x instanceof Uint8Array))).toStrictEqual([]);
+    const once = structuredClone(cols);
+    frameColumns.encodeAhead!(cols); // text stays text
+    expect(cols).toStrictEqual(once);
     frames.forEach((f, i) => assert.deepStrictEqual(frameColumns.at(cols, i), f));
   });
 
@@ -207,7 +209,7 @@ describe("frame columns", () => {
     expect(fresh).toStrictEqual(frameColumns.empty());
     const cols = frameColumns.empty();
     expect(frameColumns.push(cols, base() as unknown as WALFrame)).toBe(true);
-    expect(cols).toHaveLength(2 + 11 + 3); // the first frame filled its slots in place, nothing pushed
+    expect(cols).toHaveLength(3 + 11 + 3); // the first frame filled its slots in place, nothing pushed
     assert.deepStrictEqual(frameColumns.at(cols, 0), base());
     const before = structuredClone(cols);
     for (const v of misfits) expect(frameColumns.push(cols, v as WALFrame)).toBe(false);

@@ -27,7 +27,8 @@ import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
-import { acquireStoreLock, dirLockPath, type StoreLock } from "./lock.js";
+import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./lock.js";
+import { setWriterTenure } from "./tenure.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected, holdsExpected } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
@@ -176,6 +177,7 @@ class FileStore implements FileBackend {
         throw asStorageError(err, `cannot create store directory ${dir}`, { dir });
       }
       this.lock = acquireStoreLock(dirLockPath(dir), dir);
+      setWriterTenure(this, lockTenure(this.lock));
     }
   }
 

@@ -15,6 +15,7 @@ import { hostname } from "node:os";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { StorageError } from "../errors.js";
 import { inNative } from "./native-gate.js";
+import type { WriterTenure } from "./tenure.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
 
 /** Hidden sidecar file of a file store; list() ignores it like every other dot file. */
@@ -114,11 +115,18 @@ export type { LockOwner };
 
 export interface StoreLock {
   readonly path: string;
+  /** The process whose row the lock held when taken: this one when it joined (tenure.ts), undefined if none. */
+  readonly before: string | undefined;
   /** Releases this handle's share of the lock. Idempotent. */
   release(): void;
 }
 
 const SCHEMA = "CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT, process TEXT, since TEXT)";
+
+/** A hold of the lock (tenure.ts): this process's, after the process whose row it found. */
+export function lockTenure(lock: StoreLock): WriterTenure {
+  return { id: processIdentity(), after: lock.before };
+}
 
 function readOwner(db: Database.Database): LockOwner | undefined {
   try {
@@ -153,10 +161,12 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
   const me = processIdentity();
   let db: Database.Database | undefined;
   let owner: LockOwner | undefined;
+  let before: string | undefined;
   try {
     // Busy timeout 0: a holder keeps the lock for its whole life, so waiting cannot help.
     db = new Database(lockPath, { timeout: 0 });
     owner = readOwner(db);
+    before = owner?.process;
     if (owner?.process !== me) {
       try {
         db.exec(SCHEMA);
@@ -199,6 +209,7 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
   let released = false;
   return {
     path: lockPath,
+    before,
     release() {
       if (released) return;
       inNative(() => held.close());

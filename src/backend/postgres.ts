@@ -43,6 +43,7 @@ import {
 import { parsePostgresUrl, postgresStoreId } from "./postgres-url.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected } from "./conditional.js";
+import { setWriterTenure } from "./tenure.js";
 import type { BackendSupports, BatchOp, ExpectedValue, StorageBackend } from "./types.js";
 
 export type { PostgresLeaseOptions } from "./postgres-lease.js";
@@ -881,7 +882,10 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
     const giveUpUnasked = held ? () => held.lapsed : (unaskedForMs: number) => unaskedForMs >= askBoundMs;
     const watch = new AnswerWatch(data, sideConn, giveUpUnasked, ttlMs, renewEveryMs, askBoundMs);
     const storeId = postgresStoreId(input, names.schema, names.table, opts.store);
-    return new PostgresStore(opts.store, readOnly, target, names, sql, data, sideConn, lease, watch, maxValueBytes, maxStatementBytes, tablesExist, storeId);
+    const store = new PostgresStore(opts.store, readOnly, target, names, sql, data, sideConn, lease, watch, maxValueBytes, maxStatementBytes, tablesExist, storeId);
+    // Every takeover raises the epoch by one: the hold before this one is the epoch below (tenure.ts).
+    if (lease !== undefined) setWriterTenure(store, { id: String(lease.epoch), after: String(lease.epoch - 1) });
+    return store;
   } catch (err) {
     await data.close().catch(() => undefined);
     await sideConn?.close().catch(() => undefined);

@@ -13,7 +13,8 @@ import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
-import { acquireStoreLock, assertSingleName, realFilePath, sqliteLockPath, type StoreLock } from "./lock.js";
+import { acquireStoreLock, assertSingleName, lockTenure, realFilePath, sqliteLockPath, type StoreLock } from "./lock.js";
+import { setWriterTenure } from "./tenure.js";
 import { SQLITE_BUSY_TIMEOUT_MS, errorCode, sqliteError } from "./sqlite-errors.js";
 import { inNative } from "./native-gate.js";
 import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
@@ -623,7 +624,9 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
         if (turn === undefined) setUp();
         else inWriterTurn(turn, setUp);
       }
-      return new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn);
+      const store = new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn);
+      if (held !== undefined) setWriterTenure(store, lockTenure(held));
+      return store;
     } catch (err) {
       try {
         db?.close();

@@ -11,6 +11,7 @@ import { memoryBackend } from "../backend/memory.js";
 import { fileBackend } from "../backend/file.js";
 import { sqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
+import { writerTenure } from "../backend/tenure.js";
 import { openPostgresStore, publicStoreSpec } from "./postgres-store.js";
 import { CodecError, StorageError, deserializeError as deserializeFromWire, serializeError } from "../errors.js";
 import { AppendLogCore } from "../tier/append-log.js";
@@ -68,6 +69,28 @@ export async function openBackend(
     case "postgres":
       return openPostgresStore(store);
   }
+}
+
+/**
+ * An actor replacing a lost one (`options.tenureAfter`) whose open found that another writer held the store since
+ * (backend/tenure.ts): that writer may have written over the keys the lost actor's callers count on (attach's frame
+ * seqs), so the store is lost for them as with a lost lease. The hold is given back (a PostgreSQL lease released, the
+ * lock let go) before the open fails with not-owner, `details.reason` "held-meanwhile" (docs/design.md §3.20).
+ */
+async function refuseHeldMeanwhile(backend: StorageBackend, options: ActorOptions): Promise<void> {
+  const tenure = writerTenure(backend);
+  const last = options.tenureAfter;
+  if (last === undefined || tenure === undefined || tenure.after === last) return;
+  try {
+    await backend.close?.(); // only the hold to give back: nothing was written through it
+  } catch {
+    // The refusal is what the main thread must hear; a hold not given back lapses (or goes with the thread).
+  }
+  throw new StorageError(
+    "not-owner",
+    `another writer held store ${backend.name} after this engine's actor for it was lost (its hold ${last}, the hold before the new one ${tenure.after ?? "none"}): what the store holds may not be this engine's writes, and its tiers opened before write no more; open them again (and restore) to continue`,
+    { reason: "held-meanwhile", lastHold: last, ...(tenure.after !== undefined ? { holdBefore: tenure.after } : {}) },
+  );
 }
 
 export class StoreActor implements ActorApi {
@@ -131,20 +154,23 @@ export class StoreActor implements ActorApi {
       { options, runJob: (name, args, subject) => this.runWatcherJob(name, args, subject), report: (err, subject) => this.emitError(err, subject) },
       (err) => this.emitError(err, undefined),
     );
-    this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed()).then(
-      (backend) => {
+    this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed())
+      .then(async (backend) => {
+        await refuseHeldMeanwhile(backend, options);
         this.backend = backend;
         this.flushGroup = StoreFlushGroup.for(backend, () => this.stats.committedGroup());
-      },
-      (error: unknown) => void (this.openError = { error }),
-    );
+      })
+      .catch((error: unknown) => void (this.openError = { error }));
     this.mailbox = this.opening; // ops and jobs that arrive meanwhile wait for the backend
     void this.closed.then(() => this.stats.retire());
   }
 
-  async ready(): Promise<{ threadId: number }> {
+  async ready(): Promise<{ threadId: number; tenure?: string }> {
     await this.opening;
-    if (!this.openError) return { threadId };
+    if (!this.openError) {
+      const tenure = this.backend && writerTenure(this.backend);
+      return { threadId, ...(tenure ? { tenure: tenure.id } : {}) };
+    }
     // Answer first, then end the hosting task: the main thread must learn the real reason (e.g. store-locked).
     setImmediate(() => this.resolveClosed());
     throw this.openError.error;

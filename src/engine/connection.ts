@@ -155,6 +155,11 @@ export class StoreConnection {
   private task!: Promise<unknown>;
   /** Which actor is current: callbacks of a lost one must not touch its successor. */
   private epoch = 0;
+  /**
+   * The store's hold by the last actor that opened it (backend/tenure.ts): an actor replacing it must follow it, else
+   * another writer held the store in between and the connection is fenced (see `fence`).
+   */
+  private tenure: string | undefined;
   private readonly tiers = new Map<number, TierRecord>();
   /**
    * The last commit-watcher config sent per watcher and key, through whichever tier, in the order sent (re-inserted
@@ -237,7 +242,8 @@ export class StoreConnection {
     port1.unref();
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
     this.counters.set("failingTiers", 0); // a gauge of the actor now running: a lost one's failing tiers are not its own
-    const run = { port: port2, options: { ...this.options, counters: this.counters.buffer }, heartbeatMs: this.heartbeatMs };
+    const tenureAfter = this.tenure !== undefined ? { tenureAfter: this.tenure } : {};
+    const run = { port: port2, options: { ...this.options, counters: this.counters.buffer, ...tenureAfter }, heartbeatMs: this.heartbeatMs };
     const wait = this.youngDeaths > 0 ? this.diedAt + restartDelay(this.youngDeaths) - Date.now() : 0;
     const gate = wait > 0 ? Promise.all([this.restartGate, this.delay(wait)]) : this.restartGate;
     const task = gate.then(() => {
@@ -250,9 +256,10 @@ export class StoreConnection {
     this.task = task;
     this.isReady = false;
     const ready = this.call(() => this.remote.ready()).then(
-      ({ threadId }) => {
+      ({ threadId, tenure }) => {
         if (epoch !== this.epoch || this.deathError !== undefined) return;
         this.threadId = threadId;
+        if (tenure !== undefined) this.tenure = tenure;
         this.isReady = true;
         // The lost writes' refusals are in this actor's mailbox now (see `revive`): its tiers report them.
         for (const rec of this.tiers.values()) rec.lost = undefined;
@@ -260,9 +267,12 @@ export class StoreConnection {
       (err: unknown) => {
         if (epoch !== this.epoch || this.deathError !== undefined) throw err; // lost meanwhile: die() told the waiters
         // The actor could not open the store (store-locked, ENOSPC...): the typed reason, not a crash.
-        const e = err instanceof Error ? err : new Error(String(err));
+        // Re-made with this module's classes: comlink's error handler is the one the last copy of this package loaded
+        // in the process registered (a test's worker entry loads dist/), and callers test errors by class.
+        const e = err instanceof Error ? deserializeError(serializeError(err)) : new Error(String(err));
         this.hooks.onError(e, { store: this.store });
-        this.die(e, epoch);
+        if (heldMeanwhile(e)) this.fence(e, epoch);
+        else this.die(e, epoch);
         throw e;
       },
     );
@@ -1036,6 +1046,22 @@ export class StoreConnection {
     }
   }
 
+  /**
+   * Another writer held the store between a lost actor and its replacement (its open failed with not-owner,
+   * held-meanwhile): final, as a lost lease. That writer may have written the keys this connection's tiers count on
+   * (attach's next frame seqs), and what the store holds says nothing of their unacknowledged writes: every call on
+   * them fails with `err`, their watchers hear it (an attach pair stops above its acknowledged seq without reading
+   * the store), and the engine forgets the connection, so tiers opened later open the store again.
+   */
+  private fence(err: Error, epoch: number): void {
+    const tiers = [...this.tiers.values()];
+    this.finalError = err;
+    this.die(err, epoch);
+    this.backlog.end(err); // writes throw it; drained() resolves (nothing will drain)
+    this.tiers.clear(); // a tier's close then closes it, rejecting once with err (as after a lost lease)
+    for (const rec of tiers) rec.refusals.notify(undefined, err);
+  }
+
   private closingError(): StorageError {
     return new StorageError("closed", `storage engine is closing store ${this.key}`, { store: this.key });
   }
@@ -1057,7 +1083,7 @@ export class StoreConnection {
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
     this.letGo();
-    if (this.closing || (err instanceof StorageError && err.code === "closed")) {
+    if (this.closing || this.finalError !== undefined || (err instanceof StorageError && err.code === "closed")) {
       this.finalError ??= err;
       this.hooks.onGone(this);
       return;
@@ -1099,6 +1125,11 @@ export class StoreConnection {
     // outlives its actor (a failed open ends the task, the pool thread stays) did whenever it happened to collect it.
     closeServed(this.sink);
   }
+}
+
+/** An actor's open refused because another writer held the store since the actor it replaces (see `fence`). */
+function heldMeanwhile(err: Error): boolean {
+  return err instanceof StorageError && err.code === "not-owner" && err.details.reason === "held-meanwhile";
 }
 
 /** The delay before the next actor of a store whose last `youngDeaths` actors died young. */

@@ -65,6 +65,11 @@ export interface ActorOptions {
   readonly counters?: SharedArrayBuffer;
   /** The gate the watchdog claims before terminating the actor's thread (native-gate.ts); set by the engine. */
   readonly nativeGate?: SharedArrayBuffer;
+  /**
+   * The hold of the store by the actor this one replaces (backend/tenure.ts `id`); set by the connection. An open
+   * whose hold does not follow it (another writer held the store in between) fails with not-owner, `held-meanwhile`.
+   */
+  readonly tenureAfter?: string;
 }
 
 /**
@@ -302,7 +307,7 @@ export interface ActorApi {
    * Resolves once the backend is open, or rejects with why it could not be (store-locked, backend-error...). Calls
    * reject with our typed errors: both ends use rpc.ts's comlink transfer handler.
    */
-  ready(): Promise<{ threadId: number }>;
+  ready(): Promise<{ threadId: number; tenure?: string }>;
   setEventSink(sink: (e: ActorEvent) => void): void;
   /** Runs a job registered by the worker entry (e.g. graph compaction) in mailbox order, on the actor's backend. */
   runJob(name: string, args: unknown): Promise<unknown>;

@@ -1,0 +1,27 @@
+/**
+ * A writer handle's hold of its store, and the hold right before it. Layer 1.
+ *
+ * An engine replaces an actor lost with its worker by a new one that opens the store again. Between the two another
+ * writer may have held it (the dead worker's PostgreSQL lease lapsed, or its process-wide store lock was released
+ * with the thread) and written over the keys the lost actor's callers still count on (attach's frame seqs). The new
+ * handle's `after` names the hold before its own: equal to the lost handle's `id` only when nobody held the store
+ * in between (docs/design.md §3.20).
+ */
+export interface WriterTenure {
+  /** This hold: a PostgreSQL lease's epoch; for a store lock, the holding process (handles of it share the lock). */
+  readonly id: string;
+  /** The hold right before this one, as its `id`; undefined when the store never had one. */
+  readonly after: string | undefined;
+}
+
+const tenures = new WeakMap<object, WriterTenure>();
+
+/** Records `backend`'s hold (a writer's open, once it holds the lease or lock). */
+export function setWriterTenure(backend: object, tenure: WriterTenure): void {
+  tenures.set(backend, tenure);
+}
+
+/** `backend`'s hold, undefined for a handle that holds none (read-only, unlocked, memory). */
+export function writerTenure(backend: object): WriterTenure | undefined {
+  return tenures.get(backend);
+}

@@ -42,7 +42,12 @@ export type RestoreErrorCode =
   | "codec-mismatch"
   | "wal-tier-required"
   /** Frames are missing between the baseline and later frames: the changes they held are lost. */
-  | "wal-gap";
+  | "wal-gap"
+  /**
+   * A report, not a failure: a follower's graph lacks a code-built node the writer re-added after a removal the
+   * follower applied without it (details.paths, seq); restore at that seq has it (docs/design.md §3.9).
+   */
+  | "follow-diverged";
 
 export type CodecErrorCode = "encode-failed" | "decode-failed";
 

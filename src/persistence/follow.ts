@@ -18,7 +18,10 @@
  *   applies frames only up to the last wave where all it removed is back (follow-hold.ts), holding the rest for a
  *   re-add for `holdRemovalPolls` polls (at most twice that when a younger removal lies between it and its
  *   re-add): the graph is restore's at every frame it reports (design §3.9). A reload whose baseline folded such a
- *   removal waits the same way for a frame above it re-adding what it dropped (load).
+ *   removal waits the same way for a frame above it re-adding what it dropped (load). A re-add read after its
+ *   removal was applied without it (the hold ran out, a baseline folded past it) finds the node gone for good: the
+ *   follower reports that once per node (RestoreError `follow-diverged`, onError and stats().diverged) and goes on
+ *   (follow-diverged.ts).
  * - What stops it (typed, through onError and `done`): a hole the baseline does not cover (RestoreError `wal-gap`), a
  *   bad frame with later frames after it (`torn-write-mid-stream`), an unusable baseline, the graph refusing a change
  *   (`phase-failed`), a closed tier or graph. Transient storage failures are reported and the next poll retries.
@@ -32,6 +35,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { handled } from "../base/promises.js";
 import { applyBaseline, reAddedAbove, replayFrames } from "./restore.js";
 import { framesToApply, waveEndAfter, type RemovalWait } from "./follow-hold.js";
+import { codeBuiltPaths, divergedError, missingCodeBuilt } from "./follow-diverged.js";
 import type { GraphCheckpointRecord } from "./storage-types.js";
 import {
   baselineError,
@@ -95,7 +99,8 @@ export interface FollowOptions {
    * retries, after a wait that backs off while polls fail (stats().nextPollMs). A transient failure is reported once
    * per failing spell (polls failing one after another), and again when a poll fails with a different error (another
    * code); `stats().lastError` has the latest. Never called for the initial restore, whose error `followGraph`
-   * rejects with.
+   * rejects with. Also hears, not fatal, a RestoreError `follow-diverged` (not a failure, not in lastError): the
+   * graph lacks a code-built node the writer re-added, which restore has (once per node; stats().diverged).
    */
   readonly onError?: (error: Error, fatal: boolean) => void;
 }
@@ -127,6 +132,13 @@ export interface FollowerStats extends FollowerLag {
   readonly reloads: number;
   /** The last failure (transient or the one that stopped the follower). */
   readonly lastError: Error | undefined;
+  /**
+   * Set once the graph lacks a code-built node the writer re-added, which restore at that seq has (design §3.9):
+   * the first such report (RestoreError `follow-diverged`, also heard by onError). It stays set; the follower goes
+   * on applying frames (the rest of the graph stays the writer's), and a caller wanting the node restores afresh or
+   * follows with a freshly built graph.
+   */
+  readonly diverged: RestoreError | undefined;
   /** Polls that failed one after another, up to now (0: the last poll succeeded). */
   readonly failedPolls: number;
   /**
@@ -198,6 +210,11 @@ class Follower {
   private appliedFrames = 0;
   private reloads = 0;
   private lastError: Error | undefined;
+  private diverged: RestoreError | undefined;
+  /** Code-built paths as the graph's code built them: restore's fresh graph has these (follow-diverged.ts). */
+  private readonly codeBuilt: ReadonlySet<string>;
+  /** Paths already reported as diverged: each is reported once. */
+  private readonly divergedPaths = new Set<string>();
   /** Transient failures in a row, and the code onError heard last in this spell (reported again when it changes). */
   private failedPolls = 0;
   private reportedCode: string | undefined;
@@ -231,6 +248,7 @@ class Follower {
     private readonly opts: CheckedOptions,
   ) {
     this.reader = tierSource(source.snapshot, source.wal);
+    this.codeBuilt = codeBuiltPaths(graph);
     this.done = new Promise<void>((resolve, reject) => {
       this.finish = (err) => (err === undefined ? resolve() : reject(err));
     });
@@ -262,6 +280,7 @@ class Follower {
       appliedFrames: this.appliedFrames,
       reloads: this.reloads,
       lastError: this.lastError,
+      diverged: this.diverged,
       failedPolls: this.failedPolls,
       nextPollMs: this.nextPollMs,
     };
@@ -491,7 +510,22 @@ class Follower {
     this.appliedFrames += frames.length;
     this.listedBelow += frames.length;
     this.noteTimes(frames);
+    this.checkDiverged(missingCodeBuilt(this.graph, this.codeBuilt, frames), true);
     return true;
+  }
+
+  /**
+   * Reports the code-built nodes `missing` names that were not reported before, once each: onError (not fatal: the
+   * poll succeeded) and stats().diverged. No reload can help: it would apply the same baseline and frames to the
+   * same graph, which still cannot build the node.
+   */
+  private checkDiverged(missing: Map<string, number>, report: boolean): void {
+    for (const path of this.divergedPaths) missing.delete(path);
+    if (missing.size === 0) return;
+    for (const path of missing.keys()) this.divergedPaths.add(path);
+    const error = divergedError(this.graph.name, missing, this.appliedSeq);
+    this.diverged ??= error;
+    if (report) this.call(() => this.opts.onError?.(error, false));
   }
 
   /**
@@ -582,6 +616,8 @@ class Follower {
     this.newestNs = Number(record.timestamp_ns as number | bigint);
     this.baselineDue = false;
     this.noteTimes(frames);
+    // The initial restore is restore's own graph; a reload's baseline may hold a node the graph lost before.
+    this.checkDiverged(missingCodeBuilt(this.graph, this.codeBuilt, frames, record), !initial);
     return true;
   }
 }

@@ -10,7 +10,7 @@
  * reports. Real stores: a SQLite file written inline, and a SQLite store written and read through an engine.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { followGraph, restoreSnapshot, type ReactiveGraph } from "../../src/index.js";
+import { followGraph, restoreSnapshot, type ReactiveGraph, type RestoreError } from "../../src/index.js";
 import { build, mountBuildX, readdC, removeC, unmountX, waveWriter, type Wave } from "./fixtures/follow-graph.js";
 import { followStores, type FollowStore } from "./fixtures/follow-stores.js";
 
@@ -60,7 +60,7 @@ async function setup(store: Store, hold: number) {
       expect(graph.kindOf("c"), `poll ${p}`).toBe("derived");
     }
   };
-  return { live, graph, follower, write, poll, unmountRemoveRebuild, polls: () => polls };
+  return { live, graph, follower, write, poll, unmountRemoveRebuild, polls: () => polls, errors };
 }
 
 /** [hold, the poll that reads c's removal]: with the poll where the unmount's hold runs out, or a poll before. */
@@ -103,7 +103,7 @@ describe.each(stores)("%s", (_, store) => {
 it.each([1, 2, 4])(
   "holdRemovalPolls %i: removals each re-added only behind the next one are applied within 2 × hold polls of their first read",
   async (hold) => {
-    const { live, graph, follower, write } = await setup((stores[0] as [string, Store])[1], hold);
+    const { live, graph, follower, write, errors } = await setup((stores[0] as [string, Store])[1], hold);
     // Every poll reads one wave removing a node (x::d, c by turns) and the wave re-adding the other: the graph
     // never has both back, so without a bound nothing would ever be applied. No bounded wait keeps them all: a
     // removal applied when its wait ends is caught before its re-add (design §3.9), so restore is not checked here.
@@ -130,5 +130,13 @@ it.each([1, 2, 4])(
       else expect(slice.type, path).toBe("derived");
     }
     for (const path of Object.keys(mine.nodes)) expect(writers.nodes[path], path).toBeDefined();
+    // Every node missing was reported (follow-diverged, not fatal), each path once; stats().diverged is the first.
+    const missing = Object.keys(writers.nodes).filter((path) => mine.nodes[path] === undefined);
+    expect(missing.length).toBeGreaterThan(0);
+    const reported = errors.flatMap((e) => (e as RestoreError).details.paths as string[]);
+    for (const e of errors) expect(e).toMatchObject({ code: "follow-diverged" });
+    expect(new Set(reported).size).toBe(reported.length);
+    for (const path of missing) expect(reported, path).toContain(path);
+    expect(follower.stats().diverged).toBe(errors[0]);
   },
 );

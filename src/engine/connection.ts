@@ -31,7 +31,7 @@ import {
 } from "./protocol.js";
 import { isPermanent } from "../tier/core.js";
 import { RefusalWatchers, isRefusalReport, markRefusalReport, type RefusalListener } from "../tier/refusal-watchers.js";
-import { FLUSH_CALL_WEIGHT } from "../tier/weights.js";
+import { flushCallWeight } from "../tier/weights.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 import { closeServed, portEndpoint, useClosableProxies, useTypedErrors } from "./rpc.js";
@@ -67,6 +67,8 @@ interface TierRecord {
   /** The tier's latest flush() call while its answer is due, and its held next flush (see `flush`). */
   ask: FlushAsk | undefined;
   held: FlushAsk | undefined;
+  /** The tier's posted flushes whose answer is still due (flushCallWeight). */
+  flushesDue: number;
 }
 
 /**
@@ -343,6 +345,7 @@ export class StoreConnection {
       writes: 0,
       ask: undefined,
       held: undefined,
+      flushesDue: 0,
     };
     this.tiers.set(tier, rec);
     findColumns(spec.codec, (columns) => (rec.columns = columns));
@@ -490,11 +493,21 @@ export class StoreConnection {
 
   /**
    * Posts a flush of `tier` and keeps it as the tier's latest call until answered. Its cost counts against the
-   * store's bound until then (FLUSH_CALL_WEIGHT): a writer pairing each save with a flush against a stuck store
-   * held ~1.5 KB per pair beyond the bound, uncounted (60× a 4 MiB bound); the flush is never refused for it.
+   * store's bound until then, but for the tier's first one due (flushCallWeight): a writer pairing each save with a
+   * flush against a stuck store held ~1.5 KB per pair beyond the bound, uncounted (60× a 4 MiB bound); the flush is
+   * never refused for it.
    */
   private askFlush(tier: number, rec: TierRecord | undefined): Promise<void> {
-    const promise = this.backlog.holdUntil(FLUSH_CALL_WEIGHT, handled(this.request({ t: "flush", tier }).then(noop)));
+    const answer = handled(this.request({ t: "flush", tier }).then(noop));
+    // A tier unknown here (none opened under its id) counts as having one due: weighed, as before.
+    const weight = flushCallWeight(rec === undefined ? 1 : rec.flushesDue++);
+    if (rec !== undefined) {
+      const answered = (): void => {
+        rec.flushesDue--;
+      };
+      answer.then(answered, answered);
+    }
+    const promise = this.backlog.holdUntil(weight, answer);
     if (rec !== undefined) this.track(rec, { promise, joined: undefined, writes: rec.writes, queue: this.queue, post: undefined, epoch: this.epoch });
     return promise;
   }

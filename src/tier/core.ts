@@ -18,7 +18,7 @@ import { writeOps } from "./write-ops.js";
 import { readOnlyError } from "../backend/read-only.js";
 import type { TierCommonOptions, TierErrorHandler, TierStats } from "./types.js";
 import { measure, type ValueCheck } from "./value-check.js";
-import { FLUSH_CALL_WEIGHT, MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js";
+import { flushCallWeight, MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js";
 import { RoomQueue } from "./room.js";
 import { RefusalWatchers, isRefusalReport, markRefusalReport, type RefusalListener } from "./refusal-watchers.js";
 import { writeLaneOf, type WriteLane } from "./write-lane.js";
@@ -185,6 +185,8 @@ export abstract class TierCore<Batch> {
    * figures instead (`weigh`), so what it acknowledges is exactly what the main thread counted.
    */
   selfWeighing = true;
+  /** This tier's flush() calls whose answer is still due (flushCallWeight). */
+  private flushesDue = 0;
   /** Bound on `heldBytes` past which writes are refused with StorageError("backpressure"); undefined: unbounded. */
   maxPendingBytes: number | undefined;
   private readonly onError: TierErrorHandler | undefined;
@@ -1025,10 +1027,16 @@ export abstract class TierCore<Batch> {
         this.settled(call, true);
         throw err;
       };
-      // A flush left waiting counts against the bound until it settles (FLUSH_CALL_WEIGHT, design §3.19): against a
-      // stuck backend each save + flush pair held ~2.3 KB uncounted (50,000 pairs under 4 MiB: +116 MB of heap).
+      // A flush left waiting behind another counts against the bound until it settles (flushCallWeight, design
+      // §3.19): against a stuck backend each save + flush pair held ~2.3 KB uncounted (50,000 pairs under 4 MiB:
+      // +116 MB of heap).
       const settling = handled(r.then(() => this.settled(call), failed));
-      const promise = this.selfWeighing ? this.holdUntil(FLUSH_CALL_WEIGHT, settling) : settling;
+      const weight = flushCallWeight(this.flushesDue++);
+      const answered = (): void => {
+        this.flushesDue--;
+      };
+      settling.then(answered, answered);
+      const promise = this.selfWeighing ? this.holdUntil(weight, settling) : settling;
       this.keepLast({ promise, asOf: call.asOf, reports, waiting: false });
       return promise;
     }

@@ -17,6 +17,15 @@ export const ENTRY_OVERHEAD = 8;
  * engine: ~1.5 KB of main-thread heap each (50,000 save + flush pairs: +76 MB heap, +256 MB RSS under a 4 MiB bound).
  */
 export const FLUSH_CALL_WEIGHT = 2048;
+
+/**
+ * What a tier's flush() call posted now weighs, `due` of its calls being unanswered already: the first nothing (one
+ * per tier, bounded anyway; weighed, a bound under FLUSH_CALL_WEIGHT refused every write while any flush was due on a
+ * healthy store), each further one FLUSH_CALL_WEIGHT.
+ */
+export function flushCallWeight(due: number): number {
+  return due === 0 ? 0 : FLUSH_CALL_WEIGHT;
+}
 /** Floor under the average committed write that weighs a value nothing walked (1 B for tiny values otherwise). */
 export const MIN_VALUE_ESTIMATE = 16;
 

@@ -33,8 +33,9 @@ describe("a retry heavier than its reservation", () => {
 
   it("inline kv: the retry with a larger value gets in once the flush ahead committed", async () => {
     const backend = wrapBackend(memoryBackend(), { async: true });
-    // 11,000: "a" in flight (4,068) with its flush (FLUSH_CALL_WEIGHT, 2,048) and "b" (4,068) leave no room for 2,068.
-    const tier = kvStorage<string>(backend, { maxPendingBytes: 11_000, debounceMs: 60_000 });
+    // 10,000: "a" in flight (4,068; its flush, the tier's first due, weighs nothing) and "b" (4,068) leave no room for
+    // 2,068.
+    const tier = kvStorage<string>(backend, { maxPendingBytes: 10_000, debounceMs: 60_000 });
     tier.save("a", "a".repeat(4000));
     const release = backend.holdWrites();
     const first = tier.flush(); // takes "a", held at the gate

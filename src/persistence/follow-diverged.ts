@@ -43,7 +43,8 @@ export function missingCodeBuilt(
     const change = graphChangeOf(frame);
     switch (change?.kind) {
       case "graph.add":
-        if (change.slice !== undefined && change.slice.type !== "state" && codeBuilt.has(change.nodeId)) {
+        if (change.slice === undefined) break; // replay ignores an add without a slice: nothing changes there
+        if (change.slice.type !== "state" && codeBuilt.has(change.nodeId)) {
           expected.set(change.nodeId, frame.frame_seq);
         } else expected.delete(change.nodeId);
         break;

@@ -31,7 +31,8 @@ export type StorageErrorCode =
   | "backpressure"
   /**
    * A report, not a failure: a background fold kept a graph's frames for another store the WAL's store records as
-   * restoring from it, whose seq did not move between two folds (gone for good? compactGraph's forgetStores).
+   * restoring from it, attached in no handle of this process, whose seq stayed put while many frames and a long time
+   * passed (docs/design.md §3.10).
    */
   | "wal-pinned";
 
@@ -43,6 +44,11 @@ export type RestoreErrorCode =
   | "wal-tier-required"
   /** Frames are missing between the baseline and later frames: the changes they held are lost. */
   | "wal-gap"
+  /**
+   * A snapshot store forgotten from its shared WAL's record (compactGraph's forgetStores) restores from a baseline
+   * (details.baselineSeq) below the WAL's frames at the forget (forgottenAtSeq), none above it left: compacted away.
+   */
+  | "wal-compacted-past-baseline"
   /**
    * A report, not a failure: a follower's graph lacks a code-built node the writer re-added after a removal the
    * follower applied without it (details.paths, seq); restore at that seq has it (docs/design.md §3.9).

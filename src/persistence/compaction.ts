@@ -27,11 +27,11 @@ import {
   type FrameRead,
 } from "./stored-graph.js";
 import { SNAPSHOT_VERSION } from "../graph/types.js";
-import { assertGraphName } from "../wal/keys.js";
+import { assertGraphName, graphWalPrefix, splitWalFrameKey } from "../wal/keys.js";
 import { postgresStoreKey } from "../engine/postgres-store.js";
 import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
-import { sharedWalFloor } from "./shared-wal.js";
-import { lowestNeeded, parseSharedWalRecord, sharedWalRecordFrame, sharedWalRecordKey, type SharedWalStores } from "./shared-wal-record.js";
+import { attachedSharedWalStores, sharedWalFloor } from "./shared-wal.js";
+import { lowestNeeded, parseSharedWalRecordAll, sharedWalRecordFrame, sharedWalRecordKey, type SharedWalStores } from "./shared-wal-record.js";
 import { walFrameCodec } from "../wal/codec.js";
 
 export interface CompactionContext {
@@ -152,6 +152,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   // Pairs of a live attach sharing this WAL (this process's): frames above their stored baselines stay (read before
   // the fold, so it is the floor at its start or lower: baselines only move up).
   const storeId = backendStoreId(backend);
+  refuseAttached(graphName, forgetStores, (s) => s.id === storeId);
   const shared = await sharedWalFloor(graphName, (s) => s.id === storeId);
   await ctx.flushAll?.();
   // Other stores that restore from this WAL, as the WAL's store records them (attach of pairs sharing it, in any
@@ -362,10 +363,13 @@ async function readSharedWalRecord(
   const { backend } = ctx;
   const key = sharedWalRecordKey(graphName);
   let stores: SharedWalStores | undefined;
+  let forgotten: SharedWalStores | undefined;
   try {
     // Listed first: a read for a key most stores lack would be a read more per fold (a list is an index probe).
     const listed = await backend.list!(key);
-    stores = listed.includes(key) ? parseSharedWalRecord(graphName, await backend.read(key)) : undefined;
+    const record = listed.includes(key) ? parseSharedWalRecordAll(graphName, await backend.read(key)) : undefined;
+    stores = record?.stores;
+    forgotten = record?.forgotten;
   } catch (err) {
     throw asStorageError(err, `compaction of graph "${graphName}": reading the record of stores sharing its WAL failed`, { graphName });
   }
@@ -375,13 +379,40 @@ async function readSharedWalRecord(
   if (unknown.length > 0) throw unknownStoresError(graphName, unknown, [...(stores?.keys() ?? [])]);
   if (stores === undefined || forget.length === 0) return stores;
   const kept = new Map([...stores].filter(([id]) => !forget.includes(id)));
-  const op: BatchOp = kept.size === 0 ? { op: "delete", key } : { op: "put", key, value: walFrameCodec.encode(sharedWalRecordFrame(graphName, kept)) };
+  // Each forgotten store with the highest frame seq the WAL holds now: this compaction and later ones may delete
+  // frames above that store's baseline, and its restore must then fail (wal-compacted-past-baseline), not return
+  // its baseline's older state. The record stays, even with no store left to keep frames for, to say so.
+  const gone = new Map(forgotten);
+  try {
+    const top = Math.max(0, ...(await backend.list!(graphWalPrefix(graphName))).map((k) => splitWalFrameKey(k)?.seq ?? 0));
+    for (const id of forget) gone.set(id, Math.max(top, stores.get(id) ?? 0, gone.get(id) ?? 0));
+  } catch (err) {
+    throw asStorageError(err, `compaction of graph "${graphName}": listing its WAL failed`, { graphName });
+  }
+  const op: BatchOp = { op: "put", key, value: walFrameCodec.encode(sharedWalRecordFrame(graphName, kept, gone)) };
   try {
     await (ctx.exclusive ? ctx.exclusive(() => commit(backend, [op])) : commit(backend, [op]));
   } catch (err) {
     throw asStorageError(err, `compaction of graph "${graphName}": rewriting the record of stores sharing its WAL failed`, { graphName });
   }
   return kept;
+}
+
+/**
+ * Throws StorageError `invalid-argument` (details.attachedStores) when `forget` names a store a live attach handle of
+ * this process pairs with a WAL on the store `isStore` matches: it restores from that WAL now, and forgetting it would
+ * let the compaction delete frames above its baseline. Nothing is changed.
+ */
+function refuseAttached(graphName: string, forget: readonly string[], isStore: (store: TierStore) => boolean): void {
+  if (forget.length === 0) return;
+  const attached = attachedSharedWalStores(graphName, isStore);
+  const refused = forget.filter((id) => attached.has(id));
+  if (refused.length === 0) return;
+  throw new StorageError(
+    "invalid-argument",
+    `compaction of graph "${graphName}": cannot forget ${refused.map((id) => JSON.stringify(id)).join(", ")}: a live attach handle of this process restores from its WAL (dispose it first); nothing was changed`,
+    { graphName, attachedStores: refused },
+  );
 }
 
 /** StorageError `invalid-argument` for `forgetStores` ids the record does not name (`known`: the ids it does). */
@@ -486,6 +517,14 @@ export function compactGraphInEngine(
 ): Promise<CompactionResult> {
   // Pairs of a live attach in this process sharing the store's WAL (engine tiers of it): their floor goes with the job.
   const isStore = specMatcher(store);
+  try {
+    // Checked here, where the handles live (the job's thread has none); the job checks the option's shape.
+    if (isStore !== undefined && Array.isArray(opts.forgetStores)) refuseAttached(graphName, opts.forgetStores, isStore);
+  } catch (err) {
+    const refused = Promise.reject(err);
+    refused.catch(() => {}); // handled, as the job's promise below
+    return refused;
+  }
   const job = (isStore === undefined ? Promise.resolve(undefined) : sharedWalFloor(graphName, isStore)).then((floor) => {
     const keepAboveSeq = Math.min(floor ?? Number.POSITIVE_INFINITY, opts.keepAboveSeq ?? Number.POSITIVE_INFINITY);
     const args = { ...opts, graphName, ...(keepAboveSeq !== Number.POSITIVE_INFINITY ? { keepAboveSeq } : {}) };

@@ -14,6 +14,7 @@ import { WalFolder } from "./fold.js";
 import { isInside, parentPath } from "../graph/paths.js";
 import type { GraphChange, GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
 import { readStoredGraph, tierSource } from "./stored-graph.js";
+import { refuseForgottenPast } from "./shared-wal-record.js";
 import type { Graph, GraphPersistSnapshot } from "../graph/types.js";
 import { compareCodePoints } from "../base/code-points.js";
 import { handled } from "../base/promises.js";
@@ -26,7 +27,8 @@ import { assertGraphName } from "../wal/keys.js";
  * `torn-write-mid-stream`, `phase-failed` (empty lifecycle filter, target below the baseline, a phase threw: its
  * batch is rolled back, earlier phases stay); StorageError `backend-no-list-support` (the WAL cannot be listed),
  * `backend-error`, `store-busy`, `invalid-name` (a graph name shaped like another record's key, docs/design.md
- * §3.27), `corrupt-store` (a frame key holding another record); TypeError / RangeError for bad arguments.
+ * §3.27), `corrupt-store` (a frame key holding another record); RestoreError `wal-compacted-past-baseline` (a store
+ * forgotten from its shared WAL's record, the frames above its baseline gone: §3.10); TypeError / RangeError for bad arguments.
  */
 export function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promise<RestoreResult> {
   return handled(restore(graph, opts)); // ignored by its caller, a failure never crashes the host (base/promises.ts)
@@ -44,6 +46,8 @@ async function restore(graph: Graph, opts: RestoreOptions): Promise<RestoreResul
     frame: (f) => void frames.push(f),
     skipped: () => void skipped++,
   });
+  // A store forgotten from its shared WAL's record may have lost the frames above its baseline (§3.10).
+  if (targetSeq > record.seq) await refuseForgottenPast(snapshot, wal, graph.name, record.seq, frames.length + skipped);
   applyBaseline(graph, record, lifecycles.has("spec") ? frames : []);
   const replay = replayFrames(graph, record.seq, frames, lifecycles);
   return { ...replay, skippedFrames: skipped };

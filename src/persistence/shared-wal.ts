@@ -90,6 +90,7 @@ export function registerWalGroup(
   return async () => {
     group.baselineMoved = undefined;
     live.delete(entry);
+    detach(entry, wal);
     // The record and the pin stay: a compaction after this must not delete what the other stores need. A later
     // attach of the graph on the store replaces them (its record or its deletion of it; a fold rule, or `unpinSharedWal`).
     // A record saved after the handle's last flush (its baselines moved with it) is flushed now: left pending, a later
@@ -149,6 +150,20 @@ export async function sharedWalFloor(graphName: string, isStore: (store: TierSto
   return Math.min(...(await Promise.all(reads)));
 }
 
+/**
+ * The lasting ids of the stores whose pairs a live group of this process has on a WAL tier of the store `isStore`
+ * matches, for `graphName`: they restore from that WAL now (compactGraph's forgetStores refuses them).
+ */
+export function attachedSharedWalStores(graphName: string, isStore: (store: TierStore) => boolean): Set<string> {
+  const ids = new Set<string>();
+  for (const entry of live) {
+    const wal = entry.wal.deref();
+    if (entry.graphName !== graphName || wal === undefined || entry.group.deref() === undefined || !isStore(storeOf(wal))) continue;
+    for (const id of entry.ids) if (id !== undefined) ids.add(id);
+  }
+  return ids;
+}
+
 /** The store of `tier`: a tier no factory made is its own store. */
 function storeOf(tier: object): TierStore {
   return tierStore(tier) ?? { id: tier };
@@ -167,11 +182,28 @@ async function storedSeq(snapshot: SnapshotStorageTier<GraphCheckpointRecord>, g
 /** Tells the actor of engine WAL tier `wal` to keep the graph's frames above `seq` (no-op for an inline tier). */
 function pin(entry: LiveGroup, wal: KvStorageTier<WALFrame>, seq: number): void {
   if (seq <= entry.pinned) return;
-  const config: KeepAboveConfig = { keepAboveSeq: seq };
+  // The stores attached here are never reported as stale pins: their baselines follow their own rule.
+  const config: KeepAboveConfig = { keepAboveSeq: seq, attached: attachedIds(entry) };
   try {
     if (wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, entry.graphName, config) === true) entry.pinned = seq;
   } catch {
     // a closed tier: nothing more is written through it
+  }
+}
+
+/** The record ids of `entry`'s stores. */
+function attachedIds(entry: LiveGroup): string[] {
+  return entry.ids.filter((id): id is string => id !== undefined);
+}
+
+/** The handle ended: its pin stays, but its stores no longer count as attached (a stale pin of theirs is reported). */
+function detach(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
+  if (entry.pinned < 0) return;
+  const config: KeepAboveConfig = { keepAboveSeq: entry.pinned, attached: [] };
+  try {
+    wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, entry.graphName, config);
+  } catch {
+    // a closed tier: its actor is gone with what it knew
   }
 }
 

@@ -66,6 +66,33 @@ export function checkFoldRule(rule: unknown): BackgroundFoldRule {
  */
 export interface KeepAboveConfig {
   readonly keepAboveSeq: number;
+  /**
+   * The record ids of the stores whose pairs the sending handle has attached (empty once it ended; absent: left as
+   * they were): never reported as stale pins, whatever their baselines' pace.
+   */
+  readonly attached?: readonly string[];
+}
+
+/**
+ * A pin of the shared-WAL record counts as stale (StorageError `wal-pinned`) only when it stayed put while the
+ * graph's baseline in the WAL's store moved on by at least this many frames, and by this factor times the largest
+ * step that store's pin was seen to take (its own baselines' pace)...
+ */
+const STALE_PIN_FRAMES = 10_000;
+const STALE_PIN_STEPS = 10;
+/** ...and for at least this long: a store's baselines follow its own rule (a size ratio may take many frames). */
+const STALE_PIN_MS = 60 * 60 * 1000;
+
+/** What the watcher knows of one store's pin of a graph (see #checkPins). */
+interface PinWatch {
+  seq: number;
+  /** The WAL store's baseline seq and the time when the pin was first seen at `seq`. */
+  sinceBaseline: number;
+  sinceMs: number;
+  /** Largest move of the pin seen. */
+  step: number;
+  /** Frames held back and the time at the last report of this pin at `seq`. */
+  reported: { held: number; at: number } | undefined;
 }
 
 interface FoldState extends BackgroundFoldRule {
@@ -120,12 +147,10 @@ class WalGrowth {
    * the retry when one is waiting (none while the retry runs). Dropped once a compaction succeeds or none is owed.
    */
   readonly #retries = new Map<string, { delay: number; timer: ReturnType<typeof setTimeout> | undefined }>();
-  /**
-   * Per graph, the stores of the WAL store's record (shared-wal-record.ts) whose seq held frames back at its last
-   * fold, by id; and the stale pins reported (graph, store), each once for the actor's life.
-   */
-  readonly #holding = new Map<string, Map<string, number>>();
-  readonly #staleReported = new Set<string>();
+  /** Per graph, the pins of the WAL store's record (shared-wal-record.ts) at its last fold, by store id. */
+  readonly #holding = new Map<string, Map<string, PinWatch>>();
+  /** Per graph, the record ids of stores attached in a live handle (KeepAboveConfig.attached). */
+  readonly #attached = new Map<string, ReadonlySet<string>>();
   /** The actor is shutting down: folds its jobs' outcomes make due still run (it waits for them), retries do not. */
   #closed = false;
   /** Number of the batch being counted, so one batch's frames of a compacting graph make one record. */
@@ -142,10 +167,16 @@ class WalGrowth {
       if (typeof pin !== "number" || !(pin === Number.POSITIVE_INFINITY || (Number.isSafeInteger(pin) && pin >= 0))) {
         throw new StorageError("invalid-argument", `keepAboveSeq must be an integer >= 0 or Infinity, got ${String(pin)}`);
       }
+      const attached: unknown = (config as Partial<KeepAboveConfig>).attached;
+      if (attached !== undefined && !(Array.isArray(attached) && attached.every((id) => typeof id === "string"))) {
+        throw new StorageError("invalid-argument", "attached must be an array of store ids");
+      }
       if (pin === Number.POSITIVE_INFINITY) {
         this.#pins.delete(graphName);
+        this.#attached.delete(graphName);
         return;
       }
+      if (attached !== undefined) this.#attached.set(graphName, new Set(attached as string[]));
       this.#folds.delete(graphName); // a fold deletes what it folds: pairs sharing the WAL write their own baselines
       this.#pins.set(graphName, pin);
       return;
@@ -281,21 +312,33 @@ class WalGrowth {
   }
 
   /**
-   * Reports, once per graph and store, a store of the WAL store's record whose seq held the graph's frames back at
-   * two folds in a row (the frames above it up to the baseline stay): a store removed for good keeps its pin until
-   * forgotten (compactGraph's forgetStores, the CLI's --forget-store), and the background fold said nothing of it
-   * while the WAL kept growing. A pin that moved is a store still restoring from the WAL: not reported.
+   * Reports a store of the WAL store's record whose pin holds the graph's frames back (below the fold's baseline)
+   * and has not moved while the graph's baseline here moved on by STALE_PIN_FRAMES frames (and STALE_PIN_STEPS times
+   * the largest step the pin took) over at least STALE_PIN_MS: a store removed for good keeps its pin until
+   * forgotten, and the WAL grows. Measured in the WAL's frames and time, not in folds: the folds follow this store's
+   * rule (autoCompact), not the pinned store's baselines, so a healthy store between two of its baselines was taken
+   * for a stale one. A store attached in a live handle of this process is never reported. Reported again when still
+   * put once the frames it holds back doubled and STALE_PIN_MS passed since.
    */
   #checkPins(graphName: string, result: CompactionResult): void {
     const before = this.#holding.get(graphName);
-    const now = new Map<string, number>();
+    const attached = this.#attached.get(graphName);
+    const now = new Map<string, PinWatch>();
+    const at = Date.now();
     for (const { store, seq } of result.sharedWalPins ?? []) {
-      if (seq >= result.baselineSeq) continue; // it holds nothing back
-      now.set(store, seq);
-      const key = `${graphName}\n${store}`;
-      if (before?.get(store) !== seq || this.#staleReported.has(key)) continue;
-      this.#staleReported.add(key);
-      this.#ctx.report(stalePinError(graphName, store, seq, result.baselineSeq), graphName);
+      const seen = before?.get(store);
+      const moved = seen === undefined || seen.seq !== seq;
+      const w: PinWatch = moved
+        ? { seq, sinceBaseline: result.baselineSeq, sinceMs: at, step: Math.max(seen?.step ?? 0, seq - (seen?.seq ?? seq)), reported: undefined }
+        : seen;
+      now.set(store, w);
+      const held = result.baselineSeq - seq;
+      if (held <= 0 || attached?.has(store) === true) continue; // holds nothing back, or restores from the WAL now
+      const grew = result.baselineSeq - w.sinceBaseline;
+      if (grew < Math.max(STALE_PIN_FRAMES, STALE_PIN_STEPS * w.step) || at - w.sinceMs < STALE_PIN_MS) continue;
+      if (w.reported !== undefined && (held < 2 * w.reported.held || at - w.reported.at < STALE_PIN_MS)) continue;
+      w.reported = { held, at };
+      this.#ctx.report(stalePinError(graphName, store, seq, result.baselineSeq, at - w.sinceMs), graphName);
     }
     if (now.size > 0) this.#holding.set(graphName, now);
     else this.#holding.delete(graphName);
@@ -326,11 +369,12 @@ class WalGrowth {
   }
 }
 
-/** What onError hears once of a store of the shared-WAL record whose pin held frames back at two folds in a row. */
-function stalePinError(graphName: string, store: string, seq: number, baselineSeq: number): StorageError {
+/** What onError hears of a store of the shared-WAL record whose pin stayed put (see #checkPins). */
+function stalePinError(graphName: string, store: string, seq: number, baselineSeq: number, forMs: number): StorageError {
+  const minutes = Math.floor(forMs / 60_000);
   return new StorageError(
     "wal-pinned",
-    `graph "${graphName}": its WAL keeps the frames above seq ${seq} (baseline at ${baselineSeq}) for store ${store}, which the WAL's store records as restoring from it and whose seq did not move since the last fold; if that store is gone for good, forget it (compactGraph's forgetStores, the CLI's compact --forget-store)`,
-    { graphName, store, seq, baselineSeq },
+    `graph "${graphName}": its WAL keeps the frames above seq ${seq} (baseline here at ${baselineSeq}) for store ${store}, which the WAL's store records as restoring from it; that store's baseline has not moved for ${baselineSeq - seq} frames and ${minutes} minutes, and no handle of this process attaches it. Check that store: if a process still writes it, its baselines are not landing. Only once no process restores from it ever again may it be forgotten (compactGraph's forgetStores, the CLI's compact --forget-store): forgetting a store in use loses its changes above seq ${seq}`,
+    { graphName, store, seq, baselineSeq, stalledMs: forMs },
   );
 }

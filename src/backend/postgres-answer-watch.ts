@@ -20,10 +20,12 @@
  * not when bytes of it were still queued in this process (closing discards them, so the server never got its end:
  * RequestNotSentError). When the server cannot be asked either, the statement is dropped once `giveUpUnasked` says
  * so: for a writer, once its lease has lapsed by its own clock (whatever the server did with the write is settled
- * there, and this writer writes no more); for a reader, once the server could not be asked, and said nothing, for
- * half the lease time from the question (postgres.ts), so a frozen host fails a reader's statement in ~1.5 lease times.
+ * there, and this writer writes no more); for a reader, once the server owed the question an answer and said nothing
+ * for half the lease time (postgres-silence.ts: a busy process's own slowness is not the server's silence), so a
+ * frozen host fails a reader's statement in ~1.5 lease times.
  */
 import { SLOWEST_LINK_BYTES_PER_MS, type SerialConnection } from "./postgres-connection.js";
+import { ServerSilence } from "./postgres-silence.js";
 
 const ACTIVITY_SQL = "SELECT state, wait_event, state_change::text AS changed FROM pg_stat_activity WHERE pid = $1";
 
@@ -32,6 +34,15 @@ const ACTIVITY_SQL = "SELECT state, wait_event, state_change::text AS changed FR
  * busy otherwise, or unknown (not asked).
  */
 type Seen = { readonly is: "gone" | "reading" | "busy" | "unknown" } | { readonly is: "idle"; readonly changed: string };
+
+/** What a question got: what the server says, and, when it said nothing, since when it owed an answer (if it did). */
+interface Asked {
+  readonly seen: Seen;
+  readonly silentSince?: number;
+}
+
+/** How many looks at the question's connection a question's bound takes (ServerSilence samples, so finer is sooner). */
+const LOOKS_PER_BOUND = 10;
 
 export class AnswerWatch {
   private timer: NodeJS.Timeout | undefined;
@@ -46,6 +57,7 @@ export class AnswerWatch {
   /** Since when the server could not be asked about the watched statement (undefined: it answered last time). */
   private unaskedSince: number | undefined;
   private watched: number | undefined;
+  private readonly silence: ServerSilence;
 
   constructor(
     private readonly data: SerialConnection,
@@ -56,9 +68,13 @@ export class AnswerWatch {
     /** How long a statement runs before the server is asked about it. */
     private readonly patienceMs: number,
     tickMs: number,
-    /** How long a question waits for its answer (default: the patience). */
+    /**
+     * How long the server may owe a question its answer, saying nothing, before the question counts as unanswered
+     * (default: the patience). A question is given up on after the patience in any case, as unknown but not silent.
+     */
     private readonly askBoundMs: number = patienceMs,
   ) {
+    this.silence = new ServerSilence(asker);
     this.timer = setInterval(() => void this.tick(), tickMs);
     this.timer.unref(); // a watch alone never keeps a process alive
   }
@@ -81,18 +97,15 @@ export class AnswerWatch {
     }
     const pid = this.data.backendPid;
     this.probing = true;
-    // A question that gets no answer counts as unasked from when it was asked, not from when its wait ended (a
-    // reader's drop of a statement on a frozen host came a whole question's wait late), and only while the server
-    // says nothing at all: bytes arriving for the question (a connection being opened, a slow answer at a busy
-    // process) show a server that answers, if slowly.
     const askedAt = performance.now();
-    const heardBefore = this.asker.receivedBytes;
-    let seen: Seen;
+    let asked: Asked;
     try {
-      seen = pid === undefined ? { is: "unknown" } : await this.ask(pid);
+      // No server process to ask about (none known): nothing the server could answer; counted from now.
+      asked = pid === undefined ? { seen: { is: "unknown" }, silentSince: this.unaskedSince ?? askedAt } : await this.ask(pid);
     } finally {
       this.probing = false;
     }
+    const seen = asked.seen;
     if (this.data.busySince !== since) return; // answered meanwhile
     const now = performance.now();
     const progress = this.data.sendProgress;
@@ -118,9 +131,9 @@ export class AnswerWatch {
     // Idle once may be a batch between two of its statements; idle since the same moment a tick later is not.
     const idleBefore = this.idleSince;
     this.idleSince = seen.is === "idle" ? seen.changed : undefined;
-    const heard = this.asker.receivedBytes;
-    const silent = (heard ?? 0) === (heardBefore ?? 0); // a connection opened meanwhile starts from no byte
-    this.unaskedSince = seen.is === "unknown" && silent ? (this.unaskedSince ?? askedAt) : undefined;
+    // Unasked only while the server owed the question an answer and said nothing: from when it owed it (a question
+    // that got no answer because this process was slow to send or to read is no evidence against the server).
+    this.unaskedSince = seen.is === "unknown" ? asked.silentSince : undefined;
     const hung =
       seen.is === "gone" ||
       (seen.is === "idle" && seen.changed === idleBefore && !sending) ||
@@ -133,15 +146,38 @@ export class AnswerWatch {
     if (hung) this.data.reset();
   }
 
-  /** Asks the server; no answer within `askBoundMs` (a connection being opened waits up to connectTimeoutMs) is unknown. */
-  private async ask(pid: number): Promise<Seen> {
+  /**
+   * Asks the server. Unknown and silent once the server owed the question an answer for `askBoundMs` and said nothing
+   * (ServerSilence); unknown but not silent after the patience (this process slow to open the connection or to send,
+   * a server answering slowly: asked again at a later tick).
+   */
+  private async ask(pid: number): Promise<Asked> {
+    let looks: NodeJS.Timeout | undefined;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<Seen>((resolve) => {
-      timer = setTimeout(() => resolve({ is: "unknown" }), this.askBoundMs);
+    const unanswered = new Promise<Asked>((resolve) => {
+      const silentSince = (): number | undefined => {
+        const now = performance.now();
+        const since = this.silence.look(now);
+        return since !== undefined && now - since >= this.askBoundMs ? since : undefined;
+      };
+      const look = (): void => {
+        if (silentSince() === undefined) return;
+        // After a long turn a timer runs before the socket is read: the check phase after this turn's poll has read
+        // what had arrived by then, so silence still seen there is the server's.
+        setImmediate(() => {
+          const since = silentSince();
+          if (since !== undefined) resolve({ seen: { is: "unknown" }, silentSince: since });
+        });
+      };
+      this.silence.look(performance.now());
+      looks = setInterval(look, Math.max(1, Math.floor(this.askBoundMs / LOOKS_PER_BOUND)));
+      timer = setTimeout(() => resolve({ seen: { is: "unknown" } }), this.patienceMs);
     });
     try {
-      return await Promise.race([this.askNow(pid), late]);
+      // Unknown from the question itself (its connection failed): no answer, not yet the server's silence.
+      return await Promise.race([this.askNow(pid).then((seen) => (seen.is === "unknown" ? unanswered : { seen })), unanswered]);
     } finally {
+      clearInterval(looks);
       clearTimeout(timer);
     }
   }

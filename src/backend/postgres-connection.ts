@@ -46,8 +46,19 @@ export interface SendProgress {
   readonly received: number | undefined;
 }
 
+/** A socket's traffic so far (SerialConnection.wire). */
+export interface Wire {
+  /** Which socket (a new connection starts from no byte). */
+  readonly socket: object;
+  readonly read: number;
+  readonly written: number;
+  /** Still being connected (DNS, TCP handshake): waiting on the far side, nothing to write yet. */
+  readonly connecting: boolean;
+}
+
 interface SocketLike {
   readonly bytesRead?: unknown;
+  readonly connecting?: unknown;
   readonly bytesWritten?: unknown;
   destroy?(): void;
   readonly writableLength?: unknown;
@@ -136,12 +147,15 @@ export class SerialConnection {
   }
 
   /**
-   * Bytes that arrived on the socket of the connection open or being opened (undefined: none, or a socket that does
-   * not say): a change means the server is answering, if slowly (postgres-answer-watch.ts tells a frozen host so).
+   * The socket of the connection open or being opened, as bytes moved on it (undefined: none, or a socket that does
+   * not say): postgres-silence.ts tells from it whether the server owes an answer and says nothing.
    */
-  get receivedBytes(): number | undefined {
-    const read = socketOf(this.client ?? this.opening)?.bytesRead;
-    return typeof read === "number" ? read : undefined;
+  get wire(): Wire | undefined {
+    const socket = socketOf(this.client ?? this.opening);
+    const read = socket?.bytesRead;
+    const written = socket?.bytesWritten;
+    if (socket === undefined || typeof read !== "number" || typeof written !== "number") return undefined;
+    return { socket, read, written, connecting: socket.connecting === true };
   }
 
   /** The current socket's sending progress, or undefined (no connection, or a socket that does not say). */

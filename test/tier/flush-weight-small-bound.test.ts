@@ -5,7 +5,7 @@
  * first flush due weighs nothing now (one per tier: bounded anyway), each further one as before. Inline over an
  * async memory backend, and through an engine's actor on a real SQLite file; outcomes only.
  */
-import { afterAll, afterEach, expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
@@ -14,10 +14,6 @@ import { wrapBackend } from "../support/test-backend.js";
 
 const root = tempRoot("flush-weight-small-bound");
 afterAll(() => root.remove());
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
 
 interface Tier {
   save(key: string, value: number): void;
@@ -43,15 +39,21 @@ async function saveBesideFlush(kv: Tier): Promise<string> {
 it("inline, async memory backend, bound 1 KiB: a save beside a flush due is taken and stored", async () => {
   const backend = wrapBackend(memoryBackend(), { async: true });
   const kv = kvStorage<number>(backend, { name: "kv", maxPendingBytes: 1024, debounceMs: 60_000 });
-  cleanups.push(() => kv.close());
-  expect(await saveBesideFlush(kv)).toBe("taken");
-  expect([await kv.load("a"), await kv.load("b")]).toEqual([1, 2]);
+  try {
+    expect(await saveBesideFlush(kv)).toBe("taken");
+    expect([await kv.load("a"), await kv.load("b")]).toEqual([1, 2]);
+  } finally {
+    await kv.close();
+  }
 });
 
 it("engine, SQLite file, bound 1 KiB: a save beside a flush due is taken and stored", async () => {
   const engine = openStorageEngine({ threads: 1, maxPendingBytes: 1024, onError: () => undefined });
-  cleanups.push(() => engine.close());
-  const kv = engine.kv<number>({ kind: "sqlite", path: root.fresh("s.db") }, { name: "kv", debounceMs: 60_000 });
-  expect(await saveBesideFlush(kv)).toBe("taken");
-  expect([await kv.load("a"), await kv.load("b")]).toEqual([1, 2]);
+  try {
+    const kv = engine.kv<number>({ kind: "sqlite", path: root.fresh("s.db") }, { name: "kv", debounceMs: 60_000 });
+    expect(await saveBesideFlush(kv)).toBe("taken");
+    expect([await kv.load("a"), await kv.load("b")]).toEqual([1, 2]);
+  } finally {
+    await engine.close();
+  }
 });

@@ -50,6 +50,11 @@ export type RestoreErrorCode =
    */
   | "wal-compacted-past-baseline"
   /**
+   * The stored graph holds a derived or effect node (details.path, frame_seq) the graph lacks or built with another
+   * type, deps or meta: only code builds one, so restore would silently differ (docs/design.md §3.9).
+   */
+  | "derived-mismatch"
+  /**
    * A report, not a failure: a follower's graph lacks a code-built node the writer re-added after a removal the
    * follower applied without it (details.paths, seq); restore at that seq has it (docs/design.md §3.9).
    */

@@ -9,6 +9,7 @@ import { removalOrder } from "./decompose.js";
 import { sliceValue } from "./diff.js";
 import { jsonEqual } from "../graph/json-utils.js";
 import { compareCodePoints } from "../base/code-points.js";
+import { isInside } from "../graph/paths.js";
 import type { DiffNodeRemoved, GraphChange } from "./storage-types.js";
 import type { Graph, GraphPersistSnapshot, JsonValue, SnapshotNodeSlice } from "../graph/types.js";
 import { isRecord } from "../base/records.js";
@@ -211,4 +212,67 @@ export function applyBaselineToGraph(graph: Graph, snapshot: GraphPersistSnapsho
     const slice = nodes[p] as SnapshotNodeSlice;
     if (slice.type === "state") putStateNode(graph, p, slice, true);
   }
+}
+
+// ---- code-built nodes ------------------------------------------------------------------------------------------
+
+/** A code-built node the stored graph holds that the live graph does not have as stored (docs/design.md §3.9). */
+export interface CodeBuiltMismatch {
+  readonly path: string;
+  /** The baseline's seq when the baseline holds the slice, else the seq of the spec frame that added it. */
+  readonly frameSeq: number;
+  readonly stored: SnapshotNodeSlice;
+  /** The graph's node at `path`; undefined when it has none. */
+  readonly built: SnapshotNodeSlice | undefined;
+}
+
+/**
+ * The derived and effect slices the stored graph holds after `frames` (spec frames in ascending seq above the
+ * baseline at `baselineSeq`; `snapshot` is the baseline's, or undefined for the frames alone), each with the seq
+ * that put it there. Only the code builds such a node: replay keeps the graph's own, so each must match it.
+ */
+export function storedCodeBuilt(
+  snapshot: GraphPersistSnapshot | undefined,
+  baselineSeq: number,
+  frames: readonly WALFrame[],
+): Map<string, { slice: SnapshotNodeSlice; seq: number }> {
+  const out = new Map<string, { slice: SnapshotNodeSlice; seq: number }>();
+  if (snapshot !== undefined) {
+    for (const [p, slice] of Object.entries(snapshot.nodes)) {
+      if (isSlice(slice) && slice.type !== "state") out.set(p, { slice, seq: baselineSeq });
+    }
+  }
+  for (const f of frames) {
+    const c = f.lifecycle === "spec" ? graphChangeOf(f) : undefined;
+    if (c === undefined || (c.kind === "graph.add" && c.slice === undefined)) continue; // replay ignores such an add
+    if (c.kind === "graph.add" && c.slice?.type !== "state") out.set(c.nodeId, { slice: c.slice as SnapshotNodeSlice, seq: f.frame_seq });
+    else if (c.kind === "graph.add" || c.kind === "graph.remove") out.delete(c.nodeId);
+    else if (c.kind === "graph.unmount") for (const p of [...out.keys()]) if (isInside(p, c.path)) out.delete(p);
+  }
+  return out;
+}
+
+/**
+ * The first stored code-built node (code-point order) the graph has with another type, deps or meta; with
+ * `missing`, also one the graph lacks or holds as a state node (restore never builds one). Undefined when none.
+ */
+export function codeBuiltMismatch(
+  graph: Graph,
+  stored: ReadonlyMap<string, { slice: SnapshotNodeSlice; seq: number }>,
+  missing: boolean,
+): CodeBuiltMismatch | undefined {
+  for (const path of [...stored.keys()].sort(compareCodePoints)) {
+    const { slice, seq } = stored.get(path) as { slice: SnapshotNodeSlice; seq: number };
+    const kind = graph.kindOf(path);
+    if (kind === undefined || kind === "state") {
+      if (missing) return { path, frameSeq: seq, stored: slice, built: kind === undefined ? undefined : graph.describeNode(path) };
+      continue;
+    }
+    const built = graph.describeNode(path, "shared");
+    if (built === undefined) continue;
+    if (built.type !== slice.type || !jsonEqual(built.deps, slice.deps) || !jsonEqual(built.meta, slice.meta)) {
+      return { path, frameSeq: seq, stored: slice, built: graph.describeNode(path) };
+    }
+  }
+  return undefined;
 }

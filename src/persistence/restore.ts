@@ -9,7 +9,16 @@ import { refuseUnknownKeys } from "../base/options.js";
 import { RestoreError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { isLifecycle, REPLAY_ORDER, type Lifecycle, type WALFrame } from "../wal/frame.js";
-import { applyBaselineToGraph, applyChangeToGraph, graphChangeOf, lastSpecSeqByPath, nodePathOf } from "./apply.js";
+import {
+  applyBaselineToGraph,
+  applyChangeToGraph,
+  codeBuiltMismatch,
+  graphChangeOf,
+  lastSpecSeqByPath,
+  nodePathOf,
+  storedCodeBuilt,
+  type CodeBuiltMismatch,
+} from "./apply.js";
 import { WalFolder } from "./fold.js";
 import { isInside, parentPath } from "../graph/paths.js";
 import type { GraphChange, GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
@@ -25,7 +34,9 @@ import { assertGraphName } from "../wal/keys.js";
  * frame above it up to `targetSeq`. Errors: RestoreError `wal-tier-required`, `baseline-missing`,
  * `codec-mismatch` (a baseline format this build does not read), `wal-gap` (a frame missing mid-stream),
  * `torn-write-mid-stream`, `phase-failed` (empty lifecycle filter, target below the baseline, a phase threw: its
- * batch is rolled back, earlier phases stay); StorageError `backend-no-list-support` (the WAL cannot be listed),
+ * batch is rolled back, earlier phases stay), `derived-mismatch` (the stored graph holds a derived or effect node
+ * the graph lacks or built otherwise: checked before the graph is touched); StorageError `backend-no-list-support`
+ * (the WAL cannot be listed),
  * `backend-error`, `store-busy`, `invalid-name` (a graph name shaped like another record's key, docs/design.md
  * §3.27), `corrupt-store` (a frame key holding another record); RestoreError `wal-compacted-past-baseline` (a store
  * forgotten from its shared WAL's record, the frames above its baseline gone: §3.10); TypeError / RangeError for bad arguments.
@@ -48,7 +59,11 @@ async function restore(graph: Graph, opts: RestoreOptions): Promise<RestoreResul
   });
   // A store forgotten from its shared WAL's record may have lost the frames above its baseline (§3.10).
   if (targetSeq > record.seq) await refuseForgottenPast(snapshot, wal, graph.name, record.seq, frames.length + skipped);
-  applyBaseline(graph, record, lifecycles.has("spec") ? frames : []);
+  const above = lifecycles.has("spec") ? frames : [];
+  // Replay cannot build a derived or effect node, so each one stored must be the code's as it is (§3.9).
+  const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(record.snapshot, record.seq, above), true);
+  if (mismatch !== undefined) throw mismatchError(graph.name, mismatch);
+  applyBaseline(graph, record, above);
   const replay = replayFrames(graph, record.seq, frames, lifecycles);
   return { ...replay, skippedFrames: skipped };
 }
@@ -58,8 +73,12 @@ async function restore(graph: Graph, opts: RestoreOptions): Promise<RestoreResul
  * `phase-failed` when the graph refuses it. A code-built node the baseline lacks and a spec frame of `above` (the
  * frames replayed after it) adds again as the code built it stays, with its mounts: the baseline folded its
  * removal, replay cannot build it, and restore from before the fold (removal and re-add in one phase) keeps it.
+ * RestoreError `derived-mismatch` (nothing changed) when a code-built node of the graph differs from the one the
+ * baseline and `above` hold at its path: kept, it would silently stand for another node.
  */
 export function applyBaseline(graph: Graph, record: GraphCheckpointRecord, above: readonly WALFrame[] = []): void {
+  const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(record.snapshot, record.seq, above), false);
+  if (mismatch !== undefined) throw mismatchError(graph.name, mismatch);
   try {
     graph.batch(() => applyBaselineToGraph(graph, keepingReAdded(graph, record.snapshot, reAddedAbove(graph, record.snapshot, above))));
   } catch (err) {
@@ -109,7 +128,8 @@ const ALL_LIFECYCLES: ReadonlySet<Lifecycle> = new Set(REPLAY_ORDER);
  * Replays frames that continue the graph's state at `fromSeq` (ascending seq, as the stored-graph reader hands them
  * over): one batch per lifecycle in REPLAY_ORDER, a data frame superseded by a later spec frame of its node skipped
  * (docs/design.md §3.9). A phase that throws is rolled back (RestoreError `phase-failed`); earlier phases stay unless
- * the caller's own batch rolls them back too.
+ * the caller's own batch rolls them back too. RestoreError `derived-mismatch` (nothing changed) when the frames
+ * leave a derived or effect node at a path where the graph has a code-built node of another type, deps or meta.
  */
 export function replayFrames(
   graph: Graph,
@@ -118,6 +138,8 @@ export function replayFrames(
   lifecycles: ReadonlySet<Lifecycle> = ALL_LIFECYCLES,
 ): Omit<RestoreResult, "skippedFrames"> {
   const chosen = frames.filter((f) => lifecycles.has(f.lifecycle));
+  const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(undefined, fromSeq, chosen), false);
+  if (mismatch !== undefined) throw mismatchError(graph.name, mismatch);
   const lastSpec = lastSpecSeqByPath(chosen);
   const phases: RestorePhase[] = [];
   let applied = 0;
@@ -325,6 +347,21 @@ function checkOptions(
     throw new TypeError("restoreSnapshot: opts.onTornWrite must be a function");
   }
   return { snapshot, wal: wal as KvStorageTier<WALFrame>, lifecycles, targetSeq: target, onTornWrite };
+}
+
+/** RestoreError `derived-mismatch`: the stored node's spec and the graph's, with the seq that stored it. */
+function mismatchError(name: string, m: CodeBuiltMismatch): RestoreError {
+  const spec = (s: { type: string; deps: readonly string[]; meta: unknown }) => ({ type: s.type, deps: [...s.deps], meta: s.meta });
+  const stored = spec(m.stored);
+  const built = m.built === undefined ? undefined : spec(m.built);
+  const show = (s: typeof stored | undefined): string =>
+    s === undefined ? "no node" : `${s.type} ${JSON.stringify(s.deps)} meta ${JSON.stringify(s.meta)}`;
+  return new RestoreError(
+    "derived-mismatch",
+    `graph "${name}": the stored ${m.stored.type} node "${m.path}" (frame_seq ${m.frameSeq}: ${show(stored)}) is not the ` +
+      `graph's (${show(built)}); only the code builds such a node, so the stored graph cannot be restored with this code`,
+    { path: m.path, frame_seq: m.frameSeq, stored, built },
+  );
 }
 
 function messageOf(err: unknown): string {

@@ -162,16 +162,18 @@ export class AnswerWatch {
       };
       const look = (): void => {
         if (silentSince() === undefined) return;
+        const socket = this.silence.socket;
         // After a long turn a timer runs before the socket is read: the check phase after this turn's poll has read
-        // what had arrived by then, so silence still seen there is the server's.
+        // what had arrived by then, so silence still seen there, on the same socket, is the server's.
         setImmediate(() => {
           const since = silentSince();
-          if (since !== undefined) resolve({ seen: { is: "unknown" }, silentSince: since });
+          if (since !== undefined && this.silence.socket === socket) resolve({ seen: { is: "unknown" }, silentSince: since });
         });
       };
       this.silence.look(performance.now());
       looks = setInterval(look, Math.max(1, Math.floor(this.askBoundMs / LOOKS_PER_BOUND)));
-      timer = setTimeout(() => resolve({ seen: { is: "unknown" } }), this.patienceMs);
+      // Its answer may be in the socket's buffer, unread after a long turn: one I/O turn first, as above.
+      timer = setTimeout(() => setImmediate(() => resolve({ seen: { is: "unknown" } })), this.patienceMs);
     });
     try {
       // Unknown from the question itself (its connection failed): no answer, not yet the server's silence.

@@ -11,12 +11,13 @@
  * events they see, so the silence counted never starts before the true one. Where a look sees bytes both written
  * and read since the last, the server may have answered the write: nothing counts as owed (a frozen server is still
  * caught, later: the asker's own timeouts open a new connection, which owes from its connecting on). A connection
- * dropped while owed passes its silence on to the next: a server that never answers is not asked afresh each time.
+ * dropped while owed, never having heard a byte, passes its silence on to the next: a server that never answers is
+ * not asked afresh each time.
  */
 import type { SerialConnection } from "./postgres-connection.js";
 
 export class ServerSilence {
-  private socket: object | undefined;
+  private current: object | undefined;
   private read = 0;
   private written = 0;
   /** The look that last saw a byte arrive (a statement sent before it is answered, or under way). */
@@ -25,20 +26,24 @@ export class ServerSilence {
 
   constructor(private readonly conn: SerialConnection) {}
 
+  /** The socket the last look saw (undefined: none open or being opened). */
+  get socket(): object | undefined {
+    return this.current;
+  }
+
   /** Looks at the connection at `now` (performance.now()): since when the server owes an answer and said nothing. */
   look(now: number): number | undefined {
     const wire = this.conn.wire;
-    // A connection dropped or opened again while the server owed an answer (a question's connection that failed
-    // without a byte, e.g. its connect timed out) goes on owing it: only a byte heard ends the silence.
-    if (wire === undefined) {
-      this.socket = undefined;
-      return this.owedSince;
-    }
-    if (wire.socket !== this.socket) {
-      this.socket = wire.socket; // a new connection starts from no byte
-      this.read = 0;
+    if (wire?.socket !== this.current) {
+      // A connection that never heard a byte and was dropped or opened again (its connect timed out against a frozen
+      // host) passes its silence on. One that had heard the server may have been dropped by a timer of this process
+      // that ran before its socket was read (the driver's query_timeout after a long turn): its silence is void.
+      if (this.read > 0) this.owedSince = undefined;
+      this.current = wire?.socket;
+      this.read = 0; // a new connection starts from no byte
       this.written = 0;
     }
+    if (wire === undefined) return this.owedSince;
     const heard = wire.read !== this.read;
     const wrote = wire.written !== this.written;
     this.read = wire.read;

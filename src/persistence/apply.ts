@@ -261,18 +261,51 @@ export function codeBuiltMismatch(
   stored: ReadonlyMap<string, { slice: SnapshotNodeSlice; seq: number }>,
   missing: boolean,
 ): CodeBuiltMismatch | undefined {
+  return codeBuiltMismatches(graph, stored, missing, true)[0];
+}
+
+/** Every mismatch codeBuiltMismatch would find, in code-point order of path (just the first with `first`). */
+export function codeBuiltMismatches(
+  graph: Graph,
+  stored: ReadonlyMap<string, { slice: SnapshotNodeSlice; seq: number }>,
+  missing: boolean,
+  first = false,
+): CodeBuiltMismatch[] {
+  const out: CodeBuiltMismatch[] = [];
   for (const path of [...stored.keys()].sort(compareCodePoints)) {
+    if (first && out.length > 0) break;
     const { slice, seq } = stored.get(path) as { slice: SnapshotNodeSlice; seq: number };
     const kind = graph.kindOf(path);
     if (kind === undefined || kind === "state") {
-      if (missing) return { path, frameSeq: seq, stored: slice, built: kind === undefined ? undefined : graph.describeNode(path) };
+      if (missing) out.push({ path, frameSeq: seq, stored: slice, built: kind === undefined ? undefined : graph.describeNode(path) });
       continue;
     }
     const built = graph.describeNode(path, "shared");
     if (built === undefined) continue;
     if (built.type !== slice.type || !jsonEqual(built.deps, slice.deps) || !jsonEqual(built.meta, slice.meta)) {
-      return { path, frameSeq: seq, stored: slice, built: graph.describeNode(path) };
+      out.push({ path, frameSeq: seq, stored: slice, built: graph.describeNode(path) });
     }
   }
-  return undefined;
+  return out;
+}
+
+/**
+ * The graph's code-built nodes (derived, effect) the stored graph ends without: `snapshot` lacks them (when given)
+ * or a spec frame of `frames` removes them (a remove, an unmount around them) with no later add. Restore with
+ * `codeChanges: "accept"` keeps them: the code's version builds them (docs/design.md §3.9). O(graph + frames).
+ */
+export function codeBuiltDropped(graph: Graph, snapshot: GraphPersistSnapshot | undefined, frames: readonly WALFrame[]): Set<string> {
+  const built = graph.paths().filter((p) => {
+    const kind = graph.kindOf(p);
+    return kind !== undefined && kind !== "state";
+  });
+  const dropped = new Set(snapshot === undefined ? [] : built.filter((p) => !Object.prototype.hasOwnProperty.call(snapshot.nodes, p)));
+  for (const f of frames) {
+    const c = f.lifecycle === "spec" ? graphChangeOf(f) : undefined;
+    if (c?.kind === "graph.add" && c.slice !== undefined) dropped.delete(c.nodeId);
+    else if (c?.kind === "graph.remove") dropped.add(c.nodeId);
+    else if (c?.kind === "graph.unmount") for (const p of built) if (isInside(p, c.path)) dropped.add(p);
+  }
+  for (const p of dropped) if (!built.includes(p)) dropped.delete(p);
+  return dropped;
 }

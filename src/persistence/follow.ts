@@ -33,10 +33,11 @@ import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { SnapshotHead } from "../tier/json-head.js";
 import type { WALFrame } from "../wal/frame.js";
 import { handled } from "../base/promises.js";
-import { applyBaseline, reAddedAbove, replayFrames } from "./restore.js";
+import { applyBaseline, checkCodeChanges, reAddedAbove, refuseCodeChanges, replayFrames } from "./restore.js";
+import { codeBuiltDropped } from "./apply.js";
 import { framesToApply, waveEndAfter, type RemovalWait } from "./follow-hold.js";
 import { codeBuiltPaths, divergedError, missingCodeBuilt } from "./follow-diverged.js";
-import type { GraphCheckpointRecord } from "./storage-types.js";
+import type { CodeChangesPolicy, GraphCheckpointRecord } from "./storage-types.js";
 import {
   baselineError,
   FrameChain,
@@ -103,6 +104,12 @@ export interface FollowOptions {
    * graph lacks a code-built node the writer re-added, which restore has (once per node; stats().diverged).
    */
   readonly onError?: (error: Error, fatal: boolean) => void;
+  /**
+   * As restoreSnapshot's (docs/design.md §3.9): "refuse" (default) fails the initial load (rejects) or a poll (fatal)
+   * with RestoreError `derived-mismatch` when the stored graph holds a derived or effect node the graph built
+   * otherwise or lacks; "accept" keeps the code's nodes (a new version of the code following an older writer).
+   */
+  readonly codeChanges?: CodeChangesPolicy;
 }
 
 /** How far the follower is behind the store, as of its last poll. */
@@ -187,6 +194,7 @@ interface CheckedOptions {
   readonly holdRemovalPolls: number;
   readonly onLag: ((lag: FollowerLag) => void) | undefined;
   readonly onError: ((error: Error, fatal: boolean) => void) | undefined;
+  readonly codeChanges: CodeChangesPolicy;
 }
 
 /** Thrown inside a reload's batch (rolled back) when the reload waits for a re-add (Follower.load). */
@@ -505,7 +513,7 @@ class Follower {
     const from = this.appliedSeq;
     const frames = read.slice(0, this.cut(read));
     if (frames.length === 0) return false; // all held: no empty wave for observers
-    const result = this.graph.batch(() => replayFrames(this.graph, from, frames));
+    const result = this.graph.batch(() => replayFrames(this.graph, from, frames, undefined, this.opts.codeChanges));
     this.appliedSeq = result.finalSeq;
     this.appliedFrames += frames.length;
     this.listedBelow += frames.length;
@@ -588,7 +596,10 @@ class Follower {
       this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);
       return false;
     };
-    if (mayWait && dropsCodeBuilt(this.graph, record.snapshot, frames)) return wait();
+    const accept = this.opts.codeChanges === "accept";
+    // The initial load is restore's: a stored code-built node the graph lacks fails it too (restore.ts).
+    if (initial && !accept) refuseCodeChanges(this.graph, record, frames);
+    if (mayWait && dropsCodeBuilt(this.graph, record.snapshot, frames, accept)) return wait();
     let result: ReturnType<typeof replayFrames>;
     try {
       result = this.graph.batch(() => {
@@ -596,12 +607,12 @@ class Follower {
         // are then applied up to those adds at least, or the graph would show them where restore does not. A
         // removal held before such an add makes a reload wait (rolled back), as the add's own removal would.
         const reAdded = reAddedAbove(this.graph, record.snapshot, frames);
-        applyBaseline(this.graph, record, frames);
+        applyBaseline(this.graph, record, frames, this.opts.codeChanges);
         const atLeast = reAdded.size === 0 ? 0 : waveEndAfter(frames, Math.max(...reAdded.values()));
         const count = this.cut(frames, mayWait ? 0 : atLeast); // a removal at the end waits for its re-add here too
         if (count < atLeast) throw WAIT;
         frames = frames.slice(0, count);
-        return replayFrames(this.graph, record.seq, frames);
+        return replayFrames(this.graph, record.seq, frames, undefined, this.opts.codeChanges);
       });
     } catch (err) {
       if (err === WAIT) return wait();
@@ -622,9 +633,13 @@ class Follower {
   }
 }
 
-/** True when applying `snapshot` before `frames` drops a code-built node of `graph` that no frame adds again. */
-function dropsCodeBuilt(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[]): boolean {
+/**
+ * True when applying `snapshot` before `frames` drops a code-built node of `graph` that no frame adds again (with
+ * `accept`, a node they end without stays: the code's).
+ */
+function dropsCodeBuilt(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[], accept: boolean): boolean {
   const reAdded = reAddedAbove(graph, snapshot, frames);
+  if (accept) for (const p of codeBuiltDropped(graph, snapshot, frames)) reAdded.set(p, -1);
   for (const path of graph.paths()) {
     const kind = graph.kindOf(path);
     if (kind === "state" || kind === undefined || reAdded.has(path)) continue;
@@ -658,7 +673,8 @@ function checkOptions(graph: Graph, source: FollowSource, opts: FollowOptions): 
     throw new RestoreError("wal-tier-required", "followGraph: source.wal must be the WAL kv tier (list and load)", {});
   }
   if (typeof opts !== "object" || opts === null) throw new TypeError("followGraph: opts must be an object");
-  refuseUnknownKeys(opts, ["pollMs", "onLag", "holdRemovalPolls", "onError"], "followGraph");
+  refuseUnknownKeys(opts, ["pollMs", "onLag", "holdRemovalPolls", "onError", "codeChanges"], "followGraph");
+  const codeChanges = checkCodeChanges(opts.codeChanges, "followGraph");
   const pollMs = opts.pollMs ?? DEFAULT_FOLLOW_POLL_MS;
   if (typeof pollMs !== "number" || !Number.isFinite(pollMs) || pollMs <= 0) {
     throw new RangeError(`followGraph: opts.pollMs must be a finite number > 0, got ${String(opts.pollMs)}`);
@@ -670,5 +686,5 @@ function checkOptions(graph: Graph, source: FollowSource, opts: FollowOptions): 
   for (const name of ["onLag", "onError"] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== "function") throw new TypeError(`followGraph: opts.${name} must be a function`);
   }
-  return { pollMs, holdRemovalPolls, onLag: opts.onLag, onError: opts.onError };
+  return { pollMs, holdRemovalPolls, onLag: opts.onLag, onError: opts.onError, codeChanges };
 }

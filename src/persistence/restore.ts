@@ -13,6 +13,8 @@ import {
   applyBaselineToGraph,
   applyChangeToGraph,
   codeBuiltMismatch,
+  codeBuiltMismatches,
+  codeBuiltDropped,
   graphChangeOf,
   lastSpecSeqByPath,
   nodePathOf,
@@ -21,10 +23,19 @@ import {
 } from "./apply.js";
 import { WalFolder } from "./fold.js";
 import { isInside, parentPath } from "../graph/paths.js";
-import type { GraphChange, GraphCheckpointRecord, RestoreOptions, RestorePhase, RestoreResult } from "./storage-types.js";
+import type {
+  CodeChangesPolicy,
+  GraphChange,
+  GraphCheckpointRecord,
+  NodeSpec,
+  RestoreCodeChange,
+  RestoreOptions,
+  RestorePhase,
+  RestoreResult,
+} from "./storage-types.js";
 import { readStoredGraph, tierSource } from "./stored-graph.js";
 import { refuseForgottenPast } from "./shared-wal-record.js";
-import type { Graph, GraphPersistSnapshot } from "../graph/types.js";
+import type { Graph, GraphPersistSnapshot, SnapshotNodeSlice } from "../graph/types.js";
 import { compareCodePoints } from "../base/code-points.js";
 import { handled } from "../base/promises.js";
 import { assertGraphName } from "../wal/keys.js";
@@ -35,7 +46,8 @@ import { assertGraphName } from "../wal/keys.js";
  * `codec-mismatch` (a baseline format this build does not read), `wal-gap` (a frame missing mid-stream),
  * `torn-write-mid-stream`, `phase-failed` (empty lifecycle filter, target below the baseline, a phase threw: its
  * batch is rolled back, earlier phases stay), `derived-mismatch` (the stored graph holds a derived or effect node
- * the graph lacks or built otherwise: checked before the graph is touched); StorageError `backend-no-list-support`
+ * the graph lacks or built otherwise: checked before the graph is touched; `codeChanges: "accept"` keeps the code's
+ * nodes instead and lists the differences in the result's codeChanges); StorageError `backend-no-list-support`
  * (the WAL cannot be listed),
  * `backend-error`, `store-busy`, `invalid-name` (a graph name shaped like another record's key, docs/design.md
  * §3.27), `corrupt-store` (a frame key holding another record); RestoreError `wal-compacted-past-baseline` (a store
@@ -46,7 +58,7 @@ export function restoreSnapshot(graph: Graph, opts: RestoreOptions): Promise<Res
 }
 
 async function restore(graph: Graph, opts: RestoreOptions): Promise<RestoreResult> {
-  const { snapshot, wal, lifecycles, targetSeq, onTornWrite } = checkOptions(graph, opts);
+  const { snapshot, wal, lifecycles, targetSeq, onTornWrite, codeChanges } = checkOptions(graph, opts);
   let frames: WALFrame[] = [];
   let skipped = 0;
   const { baseline: record } = await readStoredGraph(tierSource(snapshot, wal), graph.name, { targetSeq, onTornWrite }, {
@@ -60,12 +72,73 @@ async function restore(graph: Graph, opts: RestoreOptions): Promise<RestoreResul
   // A store forgotten from its shared WAL's record may have lost the frames above its baseline (§3.10).
   if (targetSeq > record.seq) await refuseForgottenPast(snapshot, wal, graph.name, record.seq, frames.length + skipped);
   const above = lifecycles.has("spec") ? frames : [];
-  // Replay cannot build a derived or effect node, so each one stored must be the code's as it is (§3.9).
+  if (codeChanges === "refuse") {
+    // Replay cannot build a derived or effect node, so each one stored must be the code's as it is (§3.9).
+    refuseCodeChanges(graph, record, above);
+    applyBaseline(graph, record, above);
+    const replay = replayFrames(graph, record.seq, frames, lifecycles);
+    return { ...replay, skippedFrames: skipped };
+  }
+  // A new version of the code: its derived and effect nodes stand, every difference is listed (never silent).
+  const changed = codeBuiltMismatches(graph, storedCodeBuilt(record.snapshot, record.seq, above), true).map(
+    (m): RestoreCodeChange => ({ path: m.path, frame_seq: m.frameSeq, stored: specOf(m.stored), built: m.built && specOf(m.built) }),
+  );
+  const dropped = codeBuiltDropped(graph, record.snapshot, above);
+  applyBaseline(graph, record, above, "accept");
+  const replay = replayFrames(graph, record.seq, frames, lifecycles, "accept");
+  // Built after replay: undefined when an unmount of the stored graph took the code's node with its mount.
+  const added = [...dropped].map(
+    (p): RestoreCodeChange => ({ path: p, frame_seq: undefined, stored: undefined, built: specOf(graph.describeNode(p)) }),
+  );
+  const kept = keptStateNodes(graph, record.snapshot, above);
+  const codeChangesList = [...changed, ...added, ...kept].sort((a, b) => compareCodePoints(a.path, b.path));
+  return { ...replay, skippedFrames: skipped, codeChanges: codeChangesList };
+}
+
+/**
+ * RestoreError `derived-mismatch` (nothing changed) when the stored graph (`record`, then the spec frames `above`)
+ * holds a derived or effect node the graph lacks, holds as state, or built with another type, deps or meta.
+ * restoreSnapshot and a follower's initial load check this before touching the graph (§3.9).
+ */
+export function refuseCodeChanges(graph: Graph, record: GraphCheckpointRecord, above: readonly WALFrame[]): void {
   const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(record.snapshot, record.seq, above), true);
   if (mismatch !== undefined) throw mismatchError(graph.name, mismatch);
-  applyBaseline(graph, record, above);
-  const replay = replayFrames(graph, record.seq, frames, lifecycles);
-  return { ...replay, skippedFrames: skipped };
+}
+
+/**
+ * State nodes of the restored graph the stored graph lacks (the writer removed them), each with the code-built
+ * nodes still depending on it: the baseline's removal skips a node with dependents, so the code's nodes bring it
+ * back with its last stored value (§3.9).
+ */
+function keptStateNodes(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[]): RestoreCodeChange[] {
+  const stored = new Set(Object.keys(snapshot.nodes));
+  for (const f of frames) {
+    const c = f.lifecycle === "spec" ? graphChangeOf(f) : undefined;
+    if (c?.kind === "graph.add" && c.slice !== undefined) stored.add(c.nodeId);
+    else if (c?.kind === "graph.remove") stored.delete(c.nodeId);
+    else if (c?.kind === "graph.unmount") for (const p of [...stored]) if (isInside(p, c.path)) stored.delete(p);
+  }
+  const dependents = new Map<string, string[]>();
+  for (const p of graph.paths()) {
+    for (const d of graph.describeNode(p, "shared")?.deps ?? []) dependents.set(d, [...(dependents.get(d) ?? []), p]);
+  }
+  return graph
+    .paths()
+    .filter((p) => graph.kindOf(p) === "state" && !stored.has(p))
+    .map((p) => ({
+      path: p,
+      frame_seq: undefined,
+      stored: undefined,
+      built: specOf(graph.describeNode(p)),
+      keptFor: [...(dependents.get(p) ?? [])].sort(compareCodePoints),
+    }));
+}
+
+/** A slice's type, deps and meta (copies). */
+function specOf(s: SnapshotNodeSlice): NodeSpec;
+function specOf(s: SnapshotNodeSlice | undefined): NodeSpec | undefined;
+function specOf(s: SnapshotNodeSlice | undefined): NodeSpec | undefined {
+  return s === undefined ? undefined : { type: s.type, deps: [...s.deps], meta: structuredClone(s.meta) };
 }
 
 /**
@@ -74,13 +147,24 @@ async function restore(graph: Graph, opts: RestoreOptions): Promise<RestoreResul
  * frames replayed after it) adds again as the code built it stays, with its mounts: the baseline folded its
  * removal, replay cannot build it, and restore from before the fold (removal and re-add in one phase) keeps it.
  * RestoreError `derived-mismatch` (nothing changed) when a code-built node of the graph differs from the one the
- * baseline and `above` hold at its path: kept, it would silently stand for another node.
+ * baseline and `above` hold at its path: kept, it would silently stand for another node. With `codeChanges`
+ * "accept" the code's node stands instead, and so does a code-built node the baseline and `above` end without.
  */
-export function applyBaseline(graph: Graph, record: GraphCheckpointRecord, above: readonly WALFrame[] = []): void {
-  const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(record.snapshot, record.seq, above), false);
-  if (mismatch !== undefined) throw mismatchError(graph.name, mismatch);
+export function applyBaseline(
+  graph: Graph,
+  record: GraphCheckpointRecord,
+  above: readonly WALFrame[] = [],
+  codeChanges: CodeChangesPolicy = "refuse",
+): void {
+  const kept = reAddedAbove(graph, record.snapshot, above);
+  if (codeChanges === "refuse") {
+    const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(record.snapshot, record.seq, above), false);
+    if (mismatch !== undefined) throw mismatchError(graph.name, mismatch);
+  } else {
+    for (const p of codeBuiltDropped(graph, record.snapshot, above)) kept.set(p, -1);
+  }
   try {
-    graph.batch(() => applyBaselineToGraph(graph, keepingReAdded(graph, record.snapshot, reAddedAbove(graph, record.snapshot, above))));
+    graph.batch(() => applyBaselineToGraph(graph, keepingReAdded(graph, record.snapshot, kept)));
   } catch (err) {
     throw new RestoreError("phase-failed", `baseline (seq ${record.seq}) could not be applied: ${messageOf(err)}`, {
       phase: "baseline",
@@ -129,17 +213,21 @@ const ALL_LIFECYCLES: ReadonlySet<Lifecycle> = new Set(REPLAY_ORDER);
  * over): one batch per lifecycle in REPLAY_ORDER, a data frame superseded by a later spec frame of its node skipped
  * (docs/design.md §3.9). A phase that throws is rolled back (RestoreError `phase-failed`); earlier phases stay unless
  * the caller's own batch rolls them back too. RestoreError `derived-mismatch` (nothing changed) when the frames
- * leave a derived or effect node at a path where the graph has a code-built node of another type, deps or meta.
+ * leave a derived or effect node at a path where the graph has a code-built node of another type, deps or meta;
+ * with `codeChanges` "accept" the graph's node stands.
  */
 export function replayFrames(
   graph: Graph,
   fromSeq: number,
   frames: readonly WALFrame[],
   lifecycles: ReadonlySet<Lifecycle> = ALL_LIFECYCLES,
+  codeChanges: CodeChangesPolicy = "refuse",
 ): Omit<RestoreResult, "skippedFrames"> {
   const chosen = frames.filter((f) => lifecycles.has(f.lifecycle));
-  const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(undefined, fromSeq, chosen), false);
+  const mismatch = codeChanges === "refuse" ? codeBuiltMismatch(graph, storedCodeBuilt(undefined, fromSeq, chosen), false) : undefined;
   if (mismatch !== undefined) throw mismatchError(graph.name, mismatch);
+  // "accept": a code-built node the frames end without stays (its removals are not applied): the code's.
+  const keep = codeChanges === "accept" ? codeBuiltDropped(graph, undefined, chosen) : new Set<string>();
   const lastSpec = lastSpecSeqByPath(chosen);
   const phases: RestorePhase[] = [];
   let applied = 0;
@@ -148,7 +236,7 @@ export function replayFrames(
   for (const lifecycle of REPLAY_ORDER) {
     const group = chosen.filter((f) => f.lifecycle === lifecycle);
     if (group.length > 0) {
-      applied += runPhase(graph, lifecycle, group, lastSpec);
+      applied += runPhase(graph, lifecycle, group, lastSpec, keep);
       replayed += group.length;
       finalSeq = Math.max(finalSeq, (group[group.length - 1] as WALFrame).frame_seq);
     }
@@ -169,11 +257,15 @@ function runPhase(
   lifecycle: Lifecycle,
   frames: readonly WALFrame[],
   lastSpec: ReadonlyMap<string, number>,
+  keep: ReadonlySet<string>,
 ): number {
-  const changes = frames.map(graphChangeOf);
+  const changes = frames.map((f) => {
+    const c = graphChangeOf(f);
+    return c?.kind === "graph.remove" && keep.has(c.nodeId) ? undefined : c; // a kept node's removal: ignored
+  });
   // A phase with a change the graph refuses outright replays one by one, to fail at that frame.
   if (lifecycle === "spec" && reAdds(changes) && onlyOrderRefused(graph, changes)) {
-    return phase(graph, lifecycle, frames, () => reconcileSpec(graph, frames));
+    return phase(graph, lifecycle, frames, () => reconcileSpec(graph, frames, keep));
   }
   let current: GraphChange | undefined;
   const oneByOne = (at: (seq: number) => void): number => {
@@ -204,7 +296,7 @@ function runPhase(
       throw err;
     }
     try {
-      return phase(graph, lifecycle, frames, () => reconcileSpec(graph, frames));
+      return phase(graph, lifecycle, frames, () => reconcileSpec(graph, frames, keep));
     } catch {
       throw err;
     }
@@ -288,13 +380,13 @@ function onlyOrderRefused(graph: Graph, changes: ReadonlyArray<GraphChange | und
  * mounts it lacks removed dependents first, state nodes put in place (replaced in place where the graph can, so
  * their dependents stay), computed nodes left to the code. O(graph); returns the frames the fold applied.
  */
-function reconcileSpec(graph: Graph, frames: readonly WALFrame[]): number {
+function reconcileSpec(graph: Graph, frames: readonly WALFrame[], keep: ReadonlySet<string>): number {
   const snapshot = graph.snapshot();
   const base: GraphCheckpointRecord = { name: snapshot.name, mode: "full", snapshot, seq: 0, timestamp_ns: 0, format_version: 1 };
   const folder = new WalFolder(base, snapshot);
   for (const f of frames) folder.add(f);
   const net = folder.result();
-  applyBaselineToGraph(graph, net.snapshot);
+  applyBaselineToGraph(graph, keepingReAdded(graph, net.snapshot, new Map([...keep].map((p) => [p, -1]))));
   return net.appliedFrames;
 }
 
@@ -307,6 +399,7 @@ function checkOptions(
   lifecycles: ReadonlySet<Lifecycle>;
   targetSeq: number;
   onTornWrite: RestoreOptions["onTornWrite"];
+  codeChanges: CodeChangesPolicy;
 } {
   const g = graph as Partial<Graph> | null;
   if (typeof g !== "object" || g === null || typeof g.name !== "string" || typeof g.batch !== "function") {
@@ -314,8 +407,9 @@ function checkOptions(
   }
   assertGraphName(g.name, "restoreSnapshot");
   if (typeof opts !== "object" || opts === null) throw new TypeError("restoreSnapshot: opts must be an object");
-  refuseUnknownKeys(opts, ["snapshot", "wal", "lifecycle", "targetSeq", "onTornWrite"], "restoreSnapshot");
+  refuseUnknownKeys(opts, ["snapshot", "wal", "lifecycle", "targetSeq", "onTornWrite", "codeChanges"], "restoreSnapshot");
   const { snapshot, wal, lifecycle, targetSeq, onTornWrite } = opts;
+  const codeChanges = checkCodeChanges(opts.codeChanges, "restoreSnapshot");
   if (typeof snapshot?.load !== "function") {
     throw new TypeError("restoreSnapshot: opts.snapshot must be a snapshot tier (load)");
   }
@@ -346,7 +440,14 @@ function checkOptions(
   if (onTornWrite !== undefined && typeof onTornWrite !== "function") {
     throw new TypeError("restoreSnapshot: opts.onTornWrite must be a function");
   }
-  return { snapshot, wal: wal as KvStorageTier<WALFrame>, lifecycles, targetSeq: target, onTornWrite };
+  return { snapshot, wal: wal as KvStorageTier<WALFrame>, lifecycles, targetSeq: target, onTornWrite, codeChanges };
+}
+
+/** The `codeChanges` option: "refuse" (the default) or "accept"; TypeError for anything else. */
+export function checkCodeChanges(value: unknown, where: string): CodeChangesPolicy {
+  if (value === undefined) return "refuse";
+  if (value === "refuse" || value === "accept") return value;
+  throw new TypeError(`${where}: opts.codeChanges must be "refuse" or "accept", got ${JSON.stringify(value) ?? String(value)}`);
 }
 
 /** RestoreError `derived-mismatch`: the stored node's spec and the graph's, with the seq that stored it. */
@@ -359,7 +460,8 @@ function mismatchError(name: string, m: CodeBuiltMismatch): RestoreError {
   return new RestoreError(
     "derived-mismatch",
     `graph "${name}": the stored ${m.stored.type} node "${m.path}" (frame_seq ${m.frameSeq}: ${show(stored)}) is not the ` +
-      `graph's (${show(built)}); only the code builds such a node, so the stored graph cannot be restored with this code`,
+      `graph's (${show(built)}); only the code builds such a node, so the stored graph cannot be restored with this code ` +
+      `(for a new version of the code, restore with codeChanges: "accept" to keep the code's nodes)`,
     { path: m.path, frame_seq: m.frameSeq, stored, built },
   );
 }

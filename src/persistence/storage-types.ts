@@ -208,6 +208,36 @@ export interface RestoreOptions {
   /** Replay frames up to this seq (default all). Below the baseline's seq → RestoreError `phase-failed`. */
   targetSeq?: number;
   onTornWrite?: TornWriteHandler;
+  /**
+   * When the stored graph holds a derived or effect node the code built otherwise (type, deps, meta), lacks, or
+   * holds as state (docs/design.md §3.9). "refuse" (default): RestoreError `derived-mismatch`, the graph untouched.
+   * "accept" (a new version of the code): the code's derived and effect nodes are kept, state values come from the
+   * store, and every difference is listed in RestoreResult.codeChanges.
+   */
+  codeChanges?: CodeChangesPolicy;
+}
+
+/** What restore does when the code builds derived or effect nodes otherwise than the store holds them. */
+export type CodeChangesPolicy = "refuse" | "accept";
+
+/** A node's spec as stored or built. */
+export interface NodeSpec {
+  type: string;
+  deps: string[];
+  meta: Record<string, JsonValue>;
+}
+
+/** A difference between the stored graph and the code's, kept the code's way under `codeChanges: "accept"`. */
+export interface RestoreCodeChange {
+  path: string;
+  /** The seq that stored the node (its adding frame, or the baseline's); undefined when the store lacks it. */
+  frame_seq: number | undefined;
+  /** The stored derived or effect node; undefined when the store lacks the node. */
+  stored: NodeSpec | undefined;
+  /** The code's node (a state node restore kept, see keptFor); undefined when the code lacks it. */
+  built: NodeSpec | undefined;
+  /** A state node the store lacks (the writer removed it), kept because the code's nodes listed depend on it. */
+  keptFor?: string[];
 }
 
 export interface RestorePhase {
@@ -229,6 +259,8 @@ export interface RestoreResult {
   appliedFrames: number;
   /** Frames replayed without effect: derived/unknown paths, superseded data, unknown kinds, ownership. */
   ignoredFrames: number;
+  /** With `codeChanges: "accept"` only (empty when none): each node the code has otherwise than the store, by path. */
+  codeChanges?: RestoreCodeChange[];
 }
 
 export interface FoldOptions {

@@ -66,6 +66,8 @@ const TEMP_PREFIX = ".tmp-";
 /** `.tmp-<pid>-<threadId>-<counter>`: unique across processes and worker threads. */
 const TEMP_NAME = /^\.tmp-(\d+)-\d+-\d+$/;
 let tempCounter = 0;
+/** How long settleBatches waits at most for a batch's temp files (a thread terminated mid-batch leaves them). */
+const SETTLE_WAIT_MS = 5_000;
 
 const SUPPORTS: BackendSupports = Object.freeze({
   list: true,
@@ -337,6 +339,40 @@ class FileStore implements FileBackend {
     if (stats.isFile()) return true;
     if (stats.isDirectory()) return false;
     throw notAFile(path, key, stats, this.dir, "listed");
+  }
+
+  /**
+   * A batch writes every put to a temp file before it renames the first into place, so a temp file seen now is a
+   * put of a batch under way not yet visible: waits until those seen at the call are gone (renamed or discarded).
+   * Later batches are not waited for, so a writer that never pauses cannot starve the caller. Temps of a process no
+   * longer running are a crash's leftovers; a thread that died mid-batch leaves its own: at most SETTLE_WAIT_MS.
+   */
+  async settleBatches(): Promise<void> {
+    this.ensureOpen();
+    let waiting = this.liveTemps();
+    const deadline = performance.now() + SETTLE_WAIT_MS;
+    while (waiting.size > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1));
+      const now = this.liveTemps();
+      waiting = new Set([...waiting].filter((t) => now.has(t)));
+    }
+  }
+
+  /** Temp file names in the directory whose writing process still runs. */
+  private liveTemps(): Set<string> {
+    const out = new Set<string>();
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return out;
+      throw asStorageError(err, `file backend list failed at ${this.dir}`, { dir: this.dir });
+    }
+    for (const name of names) {
+      const pid = TEMP_NAME.exec(name)?.[1];
+      if (pid !== undefined && isProcessAlive(Number(pid))) out.add(name);
+    }
+    return out;
   }
 
   /**

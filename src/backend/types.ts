@@ -129,6 +129,12 @@ export interface StorageBackend {
    * Where the store cannot hold a point in time, `fn`'s reads run as usual. Readers use it only when `readOnly`.
    */
   readConsistent?<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Backends whose batches become visible one key at a time (`atomicBatch: false`): resolves once every batch under
+   * way at the call has finished, so keys listed again afterwards show each such batch whole (a reader that listed
+   * mid-batch saw only its first keys: docs/design.md §3.16).
+   */
+  settleBatches?(): Promise<void>;
 }
 
 /** A backend whose every optional method is present and answers synchronously (memory, file and SQLite). */

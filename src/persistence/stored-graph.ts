@@ -21,7 +21,7 @@ import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import { assertStorableJson } from "../codec/strict.js";
 import { checkStoredWalFrame } from "../wal/checksum.js";
 import { parseWalFrame, type WALFrame } from "../wal/frame.js";
-import { assertGraphName, graphWalPrefix, parseWalFrameKey } from "../wal/keys.js";
+import { assertGraphName, graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { isSlice } from "./apply.js";
 import { jsonSize } from "./size-estimate.js";
 import type { GraphCheckpointRecord, TornWriteHandler, TornWriteInfo } from "./storage-types.js";
@@ -138,6 +138,8 @@ export interface StoredGraphSource {
    * compacts all the time. Absent: reads are each at their own time, and a moved baseline starts the read over.
    */
   consistent?<T>(fn: () => Promise<T>): Promise<T>;
+  /** A backend's `settleBatches` (a file store's batches show one key at a time): see `tailWaveGrew`. */
+  settle?(): Promise<void>;
 }
 
 /**
@@ -204,9 +206,12 @@ export function backendSource(backend: StorageBackend): StoredGraphSource {
   const readMany = backend.readMany?.bind(backend);
   const sizes = backend.sizes?.bind(backend);
   const consistent = backend.readOnly === true ? backend.readConsistent?.bind(backend) : undefined;
+  // A writer's handle (compaction in its actor) writes its batches synchronously: it never reads one half done.
+  const settle = backend.readOnly === true ? backend.settleBatches?.bind(backend) : undefined;
   return {
     label,
     ...(consistent && { consistent }),
+    ...(settle && { settle: () => guarded(settle, `waiting for batches under way in ${label}`) }),
     // Without readMany, one frame at a time: memory stays flat and the read stops right at a bad frame.
     readAhead: readMany ? BACKEND_READ_AHEAD : 1,
     readBaseline: (name) => read(name, "the baseline"),
@@ -859,10 +864,13 @@ async function scanOnce(
   const wanted = keys.filter((k) => (k.seq <= floor ? sink.below !== undefined : k.seq <= target));
   // Chunks after the first are asked for before the one before them is screened: an engine store's actor reads them
   // while this thread replays. One frame at a time (readAhead 1) reads nothing past a bad frame.
+  let tail: WALFrame | undefined;
   for await (const reads of readFrameChunks(source, wanted, { readAhead: true })) {
     const screened = await screenChunk(reads);
     if (screened !== undefined) return screened;
   }
+  // Read up to the last listed frame: the listing may have caught a batch mid-way, its wave's last frames unlisted.
+  if (tail !== undefined && tail.frame_seq === last?.seq && (await tailWaveGrew(source, name, tail))) return MOVED;
   // Frames above a baseline never change; only a compaction deletes them, and it moves the baseline first. So an
   // unmoved baseline means every frame read belongs with it (also when the listing came back empty).
   return (await moved()) ? MOVED : base;
@@ -882,11 +890,29 @@ async function scanOnce(
       }
       if (gap !== undefined) sink.gap(gap);
       const screened = chain.screen(read);
-      if ("frame" in screened) sink.frame(screened.frame, read);
-      else sink.torn(screened.torn, screened.decision, read);
+      if ("frame" in screened) {
+        sink.frame(screened.frame, read);
+        tail = screened.frame;
+      } else {
+        sink.torn(screened.torn, screened.decision, read);
+      }
     }
     return undefined;
   }
+}
+
+/**
+ * Whether the wave of `tail` (the last frame listed and read) has a frame stored after it, once the batches under
+ * way have finished: the listing then caught the wave in part, a state the writer never had (a file store renames
+ * a batch's files one by one), and the read starts over. Frames of one wave share `frame_t_ns`. Only sources whose
+ * batches show one key at a time (`settle`) need it; elsewhere a batch is one transaction.
+ */
+async function tailWaveGrew(source: StoredGraphSource, name: string, tail: WALFrame): Promise<boolean> {
+  if (source.settle === undefined) return false;
+  await source.settle();
+  const next = await source.readFrame(walFrameKey(graphWalPrefix(name), tail.frame_seq + 1));
+  if (next.state !== "value" || !isRecord(next.value)) return false;
+  return String(next.value.frame_t_ns) === String(tail.frame_t_ns);
 }
 
 /** A torn frame's detail for content no store can hold. */

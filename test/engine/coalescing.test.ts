@@ -127,7 +127,7 @@ describe("group commit in the actor", () => {
       synchronous: "FULL",
       counters: counters.buffer,
     });
-    expect(await actor.ready()).toEqual({ threadId: expect.any(Number) });
+    expect(await actor.ready()).toEqual({ threadId: expect.any(Number), tenure: expect.any(String) });
     const opened = await actor.apply([
       { t: "open", tier: 1, spec: kvSpec("a"), id: 1 },
       { t: "open", tier: 2, spec: kvSpec("b"), id: 2 },

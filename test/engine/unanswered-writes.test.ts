@@ -19,7 +19,7 @@ const put = (tier: number, key: string, value: unknown): Op => ({ t: "put", tier
 async function openActor(events: ActorEvent[]): Promise<StoreActor> {
   const actor = new StoreActor({ store: { kind: "sqlite", path: root.fresh("a.db") }, synchronous: "FULL" });
   actor.setEventSink((e) => events.push(e));
-  expect(await actor.ready()).toEqual({ threadId: expect.any(Number) });
+  expect(await actor.ready()).toEqual({ threadId: expect.any(Number), tenure: expect.any(String) });
   return actor;
 }
 

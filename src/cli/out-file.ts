@@ -4,7 +4,7 @@
  * command destroyed the store it was asked to read.
  */
 import { Buffer } from "node:buffer";
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join, sep } from "node:path";
 import { realFilePath } from "../backend/lock.js";
 import { CliError } from "./errors.js";
@@ -41,6 +41,17 @@ export function assertOutsideStore(out: string, store: string, kind: PathStoreKi
   if (sameFile(target, real)) refuse("a hard link to the database file");
 }
 
+/** What `path` names after every symbolic link: nothing yet, a regular file, a directory, or anything else. */
+function existingKind(path: string): "none" | "file" | "directory" | "special" {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return "none"; // not there yet (or unreachable: the write says why)
+  }
+  return st.isFile() ? "file" : st.isDirectory() ? "directory" : "special";
+}
+
 function sameFile(a: string, b: string): boolean {
   try {
     const x = statSync(a);
@@ -54,9 +65,19 @@ function sameFile(a: string, b: string): boolean {
 /**
  * Writes `text` to `path` through a temporary file in the same directory, fsynced, then renamed over it: a reader
  * never sees half a file and a failed write leaves the old one. A symbolic link at `path` is kept: its target is
- * what is replaced, as a plain write would have written it.
+ * what is replaced, as a plain write would have written it. An existing `path` that is not a regular file (a FIFO,
+ * `/dev/stdout`, a terminal, a device) is written into, as a shell's `>` would: the rename replaced it with a
+ * regular file (as root, `--out /dev/null` replaced the device node). A directory is CliError `usage`.
  */
 export function writeFileWhole(path: string, text: string): void {
+  const kind = existingKind(path);
+  if (kind === "directory") throw new CliError("usage", `--out ${path} is a directory; name a file`);
+  if (kind === "special") {
+    // Nothing to keep whole: a stream or device takes the bytes as they come. Opened by the name given, so the
+    // kernel resolves /dev/stdout (→ /proc/self/fd/1) as a shell would.
+    writeFileSync(path, text, { flag: "w" });
+    return;
+  }
   const target = realFilePath(path);
   const temp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}`);
   const fd = openSync(temp, "wx");

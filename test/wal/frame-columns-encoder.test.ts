@@ -229,3 +229,44 @@ describe("frames encoded from their columns", () => {
     sameAsCodec(structuredClone(cols));
   });
 });
+
+describe("a frame's two timestamps", () => {
+  // The encoder repeats the text of the timestamp written last, across a frame's t_ns and frame_t_ns: attach stamps
+  // both with one value per wave. frame_t_ns must be a non-negative integer and t_ns any number, so a value the
+  // first field took may still be one the second refuses: that frame must fail as the codec fails it.
+  const stamps = [1.7962868938450002e18, 1.7962868938450012e18, 1.7962868938450012e18, -5, 2.5, 2 ** 53 + 2, 7, -0, 1e21, 9007199254740991];
+  const wave = (frameT: (t: number, i: number) => number): WALFrame[] =>
+    stamps.map(
+      (t, i): WALFrame =>
+        ({
+          t: "c",
+          lifecycle: "data",
+          path: `n${i}`,
+          change: { structure: "graph.value", version: 1, t_ns: t, lifecycle: "data", change: { kind: "node.set", path: `n${i}`, value: { v: i } } },
+          frame_seq: i + 1,
+          frame_t_ns: frameT(t, i),
+          checksum: "",
+          format_version: 1,
+        }) as WALFrame,
+    );
+
+  it("equal per frame, varied across the wave (a negative or fractional one refused as the codec refuses it)", () => {
+    const frames = wave((t) => t);
+    const cols = frameColumns.empty() as FrameColumns;
+    for (const f of frames) expect(frameColumns.push(cols, f)).toBe(true);
+    sameAsCodec(cols);
+    sameAsCodec(structuredClone(cols));
+    // Not vacuous: the codec refuses exactly the frames whose frame_t_ns is no non-negative integer.
+    const refused = frames.map((f) => outcome(() => walFrameCodec.encode(f))).filter((o) => "code" in o).length;
+    expect(refused).toBe(2);
+  });
+
+  it("equal to the previous frame's, or to the other field of the previous frame", () => {
+    for (const frameT of [(_t: number, i: number) => stamps[Math.max(0, i - 1)]!, (_t: number, i: number) => stamps[(i + 1) % stamps.length]!]) {
+      const cols = frameColumns.empty() as FrameColumns;
+      for (const f of wave(frameT)) expect(frameColumns.push(cols, f)).toBe(true);
+      sameAsCodec(cols);
+      sameAsCodec(structuredClone(cols));
+    }
+  });
+});

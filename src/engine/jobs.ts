@@ -19,7 +19,11 @@ export interface ActorJobContext {
   /**
    * Runs `step` as a mailbox step of its own (after the ops that arrived meanwhile, none of them beside it), with
    * every tier's flushes held: no write of the store's tiers lands while it runs. Releases the mailbox first if the
-   * job had not (its step would otherwise wait behind the job itself).
+   * job had not (its step would otherwise wait behind the job itself). The step has a place on the backend's write
+   * lane: it reports the keys it stored or deleted with `writeLaneOf(ctx.backend).landedNow(keys)`
+   * (src/tier/write-lane.ts), so a tier holding an older put-back value of one drops it instead of retrying it over
+   * the job's write (docs/design.md §3.30; a compaction's new baseline). Write through `ctx.backend` itself: a
+   * wrapper of it has a lane of its own.
    */
   exclusive<T>(step: () => Promise<T> | T): Promise<T>;
 }

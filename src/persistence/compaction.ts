@@ -33,6 +33,7 @@ import { backendStoreId, specStoreId, type TierStore } from "../tier/store-ident
 import { attachedSharedWalStores, sharedWalFloor } from "./shared-wal.js";
 import { lowestNeeded, parseSharedWalRecordAll, sharedWalRecordFrame, sharedWalRecordKey, type SharedWalStores } from "./shared-wal-record.js";
 import { walFrameCodec } from "../wal/codec.js";
+import { writeLaneOf } from "../tier/write-lane.js";
 
 export interface CompactionContext {
   readonly backend: StorageBackend;
@@ -294,7 +295,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   let atomic: boolean;
   try {
     if (yieldsPay) await nextTurn();
-    atomic = await (ctx.exclusive ? ctx.exclusive(commitStep) : commitStep());
+    atomic = await inOrder(ctx, commitStep);
   } catch (err) {
     throw asStorageError(err, `compaction of graph "${graphName}": committing the new baseline failed`, { graphName });
   }
@@ -303,7 +304,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
     atomic = false;
     try {
       await nextTurn();
-      await ctx.exclusive!(() => commit(backend, rest));
+      await inOrder(ctx, () => commit(backend, rest));
     } catch (err) {
       throw asStorageError(err, `compaction of graph "${graphName}": deleting the frames it folded failed (its baseline is stored)`, {
         graphName,
@@ -391,7 +392,7 @@ async function readSharedWalRecord(
   }
   const op: BatchOp = { op: "put", key, value: walFrameCodec.encode(sharedWalRecordFrame(graphName, kept, gone)) };
   try {
-    await (ctx.exclusive ? ctx.exclusive(() => commit(backend, [op])) : commit(backend, [op]));
+    await inOrder(ctx, () => commit(backend, [op]));
   } catch (err) {
     throw asStorageError(err, `compaction of graph "${graphName}": rewriting the record of stores sharing its WAL failed`, { graphName });
   }
@@ -463,7 +464,7 @@ async function deleteCoveredFrames(
     const step = deletions.slice(at, at + chunk);
     try {
       if (at > 0) await nextTurn();
-      const done = await (ctx.exclusive ? ctx.exclusive(() => commit(ctx.backend, step)) : commit(ctx.backend, step));
+      const done = await inOrder(ctx, () => commit(ctx.backend, step));
       atomic &&= done === true;
     } catch (err) {
       throw asStorageError(err, `compaction of graph "${graphName}": deleting frames below the shared WAL's floor failed`, {
@@ -634,9 +635,16 @@ async function commit(backend: StorageBackend, ops: readonly BatchOp[], expected
   if (ops.length === 0) return true;
   const conditional = expected !== undefined && backend.supports.conditionalBatch === true ? backend.writeBatchIf?.bind(backend) : undefined;
   const writeIf = conditional && ((step: readonly BatchOp[]) => conditional(expected!, step));
+  // What landed is told to the tiers of the backend holding older put-back values of those keys (write-lane.ts): a
+  // snapshot tier's failed baseline, retried after this fold's newer one and the deletion of the frames between,
+  // would land over it and lose them (docs/design.md §3.30).
+  const lane = writeLaneOf(backend);
+  const landed = (step: readonly BatchOp[]): void => lane.landedNow(step.map((op) => op.key));
   if (backend.writeBatch && backend.supports.atomicBatch) {
-    if (writeIf) return (await writeIf(ops)) ? true : undefined;
-    await backend.writeBatch(ops);
+    if (writeIf) {
+      if (!(await writeIf(ops))) return undefined;
+    } else await backend.writeBatch(ops);
+    landed(ops);
     return true;
   }
   const [first, ...rest] = ops;
@@ -644,10 +652,24 @@ async function commit(backend: StorageBackend, ops: readonly BatchOp[], expected
   const deletes = put ? rest : ops;
   if (writeIf) {
     if (!(await writeIf(put ? [put] : deletes))) return undefined;
+    landed(put ? [put] : deletes);
     if (!put) return false;
-  } else if (put) await backend.write(put.key, put.value);
+  } else if (put) {
+    await backend.write(put.key, put.value);
+    landed([put]);
+  }
   if (deletes.length === 0) return false;
   if (backend.writeBatch) await backend.writeBatch(deletes);
   else for (const op of deletes) await backend.delete!(op.key);
+  landed(deletes);
   return false;
+}
+
+/**
+ * Runs a commit step in order with the store's other writes: the actor's `exclusive` (every tier's flushes held),
+ * else the backend's write lane (write-lane.ts), so an inline compaction lands after the writes of inline tiers over
+ * the same backend object already under way and tells their put-back values (`commit`).
+ */
+function inOrder<T>(ctx: CompactionContext, step: () => Promise<T>): Promise<T> {
+  return ctx.exclusive ? ctx.exclusive(step) : writeLaneOf(ctx.backend).exclusive(step);
 }

@@ -596,7 +596,8 @@ export abstract class TierCore<Batch> {
    * Runs `task` after every flush already started by a tier over the backend; a flush asked for meanwhile (a
    * debounce or retry timer, a triggered flush) of any of them writes after it ends (its batch taken at its call).
    * A job in the store's actor commits this way (src/engine/jobs.ts). Not reentrant: a task that holds flushes
-   * again over the same backend waits for itself.
+   * again over the same backend waits for itself. What `task` writes lands at this call's place on the lane: it
+   * tells the tiers holding older put-back values of those keys with `lane.landedNow` (write-lane.ts).
    */
   async holdingFlushes<T>(task: () => Promise<T>): Promise<T> {
     let result: T | undefined;
@@ -615,7 +616,8 @@ export abstract class TierCore<Batch> {
     // Batches taken earlier and writes owed (this tier's or another's of the store) land first.
     this.flushGroup?.commit();
     const at = this.lane.landing();
-    return this.lane.run(() => task(at));
+    // Its number is the lane's current one while it runs: a job's step reports its writes there (`landedNow`).
+    return this.lane.run(() => task(at), at);
   }
 
   /**

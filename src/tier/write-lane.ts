@@ -55,24 +55,80 @@ export class WriteLane {
   }
 
   /** `by` stored or deleted `key` at landing number `at`: every other holder drops its older value of the key. */
-  landed(by: StaleHolder, key: string, at: number): void {
+  landed(by: StaleHolder | undefined, key: string, at: number): void {
     for (const h of this.#holders) if (h !== by) h.landedOver(key, at);
   }
 
-  /** Runs `task` after the work queued before it (synchronously when none is). Its failure is the caller's. */
-  run(task: () => void | Promise<void>): void | Promise<void> {
+  /**
+   * The landing number of the work running on the lane now (`run` with `at`): a job's step in the store's actor
+   * (core.ts `exclusive`), an inline compaction's commit (`exclusive` below). Undefined while none runs.
+   */
+  #current: number | undefined;
+
+  /**
+   * Work that is not a tier's batch (a job's step: a compaction's new baseline and its frame deletions) stored or
+   * deleted `keys`: every holder drops its older put-back value of each (docs/design.md §3.30), as for another
+   * tier's batch. Its place is the running work's landing number, or the lane's end when none runs. O(1) while no
+   * tier holds put-back values (a healthy store).
+   */
+  landedNow(keys: Iterable<string>): void {
+    if (this.#holders.size === 0) return;
+    const at = this.#current ?? this.landing();
+    for (const key of keys) this.landed(undefined, key, at);
+  }
+
+  /**
+   * Runs `task` in its place on the lane (a landing number taken now, reported by `landedNow` while it runs) and
+   * answers its result: what writes to the backend without a tier (an inline compaction) keeps call order with the
+   * tiers' writes and tells their put-back values.
+   */
+  exclusive<T>(task: () => Promise<T> | T): Promise<T> {
+    let result: T | undefined;
+    const r = this.run(async () => {
+      result = await task();
+    }, this.landing());
+    return Promise.resolve(r).then(() => result as T);
+  }
+
+  /**
+   * Runs `task` after the work queued before it (synchronously when none is). Its failure is the caller's. `at`: its
+   * landing number, the lane's current one while it runs (`landedNow`).
+   */
+  run(task: () => void | Promise<void>, at?: number): void | Promise<void> {
+    const placed = at === undefined ? task : () => this.#runAt(at, task);
     const tail = this.#tail;
     if (tail !== undefined) {
-      const chained = tail.then(noop, noop).then(task);
+      const chained = tail.then(noop, noop).then(placed);
       this.#track(chained);
       return chained;
     }
-    const r = task();
+    const r = placed();
     if (isPromiseLike(r)) {
       const p = Promise.resolve(r);
       this.#track(p);
       return p;
     }
+  }
+
+  /** `task` with `#current` set to `at` until it settled (nested synchronous work restores the outer number). */
+  #runAt(at: number, task: () => void | Promise<void>): void | Promise<void> {
+    const outer = this.#current;
+    this.#current = at;
+    let r: void | Promise<void>;
+    try {
+      r = task();
+    } catch (err) {
+      this.#current = outer;
+      throw err;
+    }
+    if (!isPromiseLike(r)) {
+      this.#current = outer;
+      return;
+    }
+    const clear = (): void => {
+      if (this.#current === at) this.#current = undefined;
+    };
+    return Promise.resolve(r).finally(clear);
   }
 
   #track(p: Promise<void>): void {

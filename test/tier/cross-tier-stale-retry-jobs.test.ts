@@ -1,0 +1,185 @@
+/**
+ * A job's writes land at a place on the backend's write lane and are told to the tiers holding older put-back values
+ * of their keys (docs/design.md §3.30), as another tier's batch is. A compaction writes the graph's new baseline and
+ * deletes the frames it covers; a snapshot tier whose save of an older baseline had failed held it for a retry, and
+ * that retry landed the older baseline over the fold's: the frames between were gone, so restore silently returned the
+ * older state (acknowledged changes lost). Inline (compactGraph over the tiers' backend object: memory async like
+ * PostgreSQL and sync behind a fault wrapper, a SQLite file with a trigger, a file store) and through an engine's
+ * store actor over SQLite, whose fold the test entry holds in the middle of its read (the window in which the
+ * store's other work runs beside it). No timing: retries are held (60 s) and driven by explicit flushes.
+ */
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
+import { fileBackend } from "../../src/backend/file.js";
+import type { StorageBackend } from "../../src/backend/types.js";
+import { jsonCodec } from "../../src/codec/json.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import type { StoreSpec } from "../../src/engine/index.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import { compactGraph } from "../../src/persistence/compaction.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import { faultyBackend } from "../support/faulty-backend.js";
+import { until } from "../support/wait.js";
+import { acceptRows, rejectRow } from "../engine/fixtures/refused-rows.js";
+import { BURST_VALUE_CHARS, GRAPH, buildGraph, enginePair, inlinePair, restoredSnapshot, storedFrameSeqs, tempDir } from "../graph-compaction/fixtures.js";
+
+const HELD = 60_000;
+const held = { retry: { initialMs: HELD, maxMs: HELD } } as const;
+const tmp = tempDir("stale-retry-jobs");
+afterAll(() => tmp.remove());
+
+interface Store {
+  readonly backend: StorageBackend;
+  /** The next write of key `k` (exactly) fails, once; over SQLite every row whose key starts with `k` until heal(). */
+  failOnce(k: string): void;
+  heal(): void;
+  close(): void;
+}
+
+function faulty(inner: StorageBackend, async: boolean): Store {
+  const fb = faultyBackend(inner, [], { async });
+  return {
+    backend: fb,
+    failOnce(k) {
+      const key = new RegExp(`^${k}$`);
+      fb.inject({ op: "writeBatch", errno: "EIO", times: 1, key });
+      fb.inject({ op: "write", errno: "EIO", times: 1, key });
+    },
+    heal: () => fb.heal(),
+    close: () => undefined,
+  };
+}
+
+function sqlite(): Store {
+  const path = tmp.path("store.db");
+  const b = sqliteBackend(path);
+  let armed = false;
+  return {
+    backend: b,
+    failOnce(k) {
+      rejectRow(path, k);
+      armed = true;
+    },
+    heal() {
+      if (armed) acceptRows(path);
+      armed = false;
+    },
+    close: () => b.close(),
+  };
+}
+
+const stores: Array<[string, () => Store]> = [
+  ["memory, async (PostgreSQL-like)", () => faulty(memoryBackend(), true)],
+  ["memory, sync", () => faulty(memoryBackend(), false)],
+  ["SQLite file", sqlite],
+  ["file store", () => faulty(fileBackend(tmp.path("files")), false)],
+];
+
+/** The stored baseline with other bytes (a later timestamp): an older baseline a snapshot tier saves again. */
+function rewritten(record: GraphCheckpointRecord): GraphCheckpointRecord {
+  return { ...record, timestamp_ns: Number(record.timestamp_ns) + 1_000_000 };
+}
+
+describe.each(stores)("inline compactGraph over the tiers' backend (%s)", (_name, open) => {
+  it("a snapshot tier's failed save of an older baseline, retried after the fold committed: the fold's baseline stays", async () => {
+    const st = open();
+    const pair = inlinePair(st.backend);
+    const graph = buildGraph();
+    const handle = attachSnapshotStorage(graph, [pair], { compactEvery: Number.POSITIVE_INFINITY });
+    await handle.flush();
+    for (let i = 0; i < 5; i++) graph.set("a", 10 + i);
+    await handle.flush();
+    const older = rewritten((await pair.snapshot.load(GRAPH))!);
+
+    const snap = snapshotStorage<GraphCheckpointRecord>(st.backend, { name: "snap", debounceMs: HELD, ...held });
+    st.failOnce(GRAPH);
+    snap.save(older);
+    await expect(snap.flush()).rejects.toThrow();
+    st.heal();
+    for (let i = 0; i < 5; i++) graph.set("b", 20 + i);
+    const seq = await handle.flush();
+
+    const result = await compactGraph({ backend: st.backend }, { graphName: GRAPH });
+    expect(result.baselineSeq).toBe(seq);
+    expect(await storedFrameSeqs(st.backend)).toEqual([]);
+    await snap.flush(); // the retry: a later landing of the key (the fold's baseline) made the record stale
+    expect((await pair.snapshot.load(GRAPH))!.seq).toBe(seq);
+    expect(await restoredSnapshot(pair)).toEqual(graph.snapshot());
+    await snap.close();
+    await handle.dispose();
+    st.close();
+  });
+
+  it("guards: a healthy store folds as before, and a put-back value of a key the fold does not write keeps its retry", async () => {
+    const st = open();
+    const pair = inlinePair(st.backend);
+    const graph = buildGraph();
+    const handle = attachSnapshotStorage(graph, [pair], { compactEvery: Number.POSITIVE_INFINITY });
+    for (let i = 0; i < 5; i++) graph.set("a", 10 + i);
+    const seq = await handle.flush();
+    const result = await compactGraph({ backend: st.backend }, { graphName: GRAPH });
+    expect(result.baselineSeq).toBe(seq);
+    expect(await restoredSnapshot(pair)).toEqual(graph.snapshot());
+    // A kv tier's value of a key the fold does not write keeps its retry after a fold.
+    const kv = kvStorage<number>(st.backend, { name: "kv", debounceMs: HELD, ...held });
+    st.failOnce("other");
+    kv.save("other", 1);
+    await expect(kv.flush()).rejects.toThrow();
+    st.heal();
+    graph.set("a", 99);
+    await handle.flush();
+    await compactGraph({ backend: st.backend }, { graphName: GRAPH });
+    await kv.flush();
+    expect(await kv.load("other")).toBe(1);
+    await kv.close();
+    await handle.dispose();
+    st.close();
+  });
+});
+
+const FLUSHED_FOLD_WORKER = fileURLToPath(new URL("./fixtures/flushed-fold-worker.mjs", import.meta.url));
+/** The message the worker entry opens its gate on (fixtures/flushed-fold-worker.mjs). */
+const OPEN_FOLD_GATE = "graphrefly.test-open-flushed-fold-gate";
+const BURST = 400;
+
+describe("engine (store actor over a SQLite file), a background fold held after its flush", () => {
+  it("a snapshot tier's save of an older baseline failing beside the fold, retried after its commit: the fold's baseline stays", async () => {
+    const access = openStorageEngineForTests({ threads: 1 }, FLUSHED_FOLD_WORKER);
+    const e = access.engine;
+    try {
+      const store: StoreSpec & { path: string } = { kind: "sqlite", path: tmp.path("engine.db") };
+      const graph = buildGraph();
+      const pair = enginePair(e, store);
+      const handle = attachSnapshotStorage(graph, [pair]); // defaults: baselines by size, folded in the store's actor
+      await handle.flush();
+      const older = rewritten((await pair.snapshot.load(GRAPH))!);
+      for (let i = 0; i < BURST; i++) graph.set("c", `${"payload ".repeat(BURST_VALUE_CHARS / 8)}${i}`);
+      await handle.flush();
+      const records = e.kv<unknown>(store, { name: "records", codec: jsonCodec });
+      await until(async () => (await records.load("fold-flushed/1")) !== undefined, "the fold to have flushed the store", { timeoutMs: 20_000 });
+
+      const snap = e.snapshot<GraphCheckpointRecord>(store, { name: "snap", debounceMs: HELD, ...held });
+      rejectRow(store.path, GRAPH);
+      snap.save(older);
+      await expect(snap.flush()).rejects.toThrow();
+      acceptRows(store.path);
+      for (let i = 0; i < 5; i++) graph.set("a", 10 + i);
+      const seq = await handle.flush();
+
+      await access.post(store, { type: OPEN_FOLD_GATE });
+      await until(async () => (await records.load("fold-record/1")) !== undefined, "the held fold to end", { timeoutMs: 20_000 });
+      expect(await records.load("fold-record/1")).toEqual({ ok: true, baselineSeq: seq });
+      await snap.flush(); // the retry
+      expect((await pair.snapshot.load(GRAPH))!.seq).toBe(seq);
+      expect(await restoredSnapshot(enginePair(e, store))).toEqual(graph.snapshot());
+      await snap.close();
+      await handle.dispose();
+    } finally {
+      await e.close();
+    }
+  });
+});

@@ -28,6 +28,7 @@ import { StorageError, asStorageError } from "../errors.js";
 import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./lock.js";
+import { StorePlace } from "./store-place.js";
 import { setWriterTenure } from "./tenure.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected, holdsExpected } from "./conditional.js";
@@ -158,6 +159,8 @@ class FileStore implements FileBackend {
   readonly name: string;
   readonly supports = SUPPORTS;
   private lock: StoreLock | undefined;
+  /** The lock file as taken, checked before each write (store-place.ts); undefined without a lock. */
+  private place: StorePlace | undefined;
   /** Directory exists, lock held (if asked) and leftover temp files swept. */
   private ready = false;
   private closed = false;
@@ -180,6 +183,7 @@ class FileStore implements FileBackend {
       }
       this.lock = acquireStoreLock(dirLockPath(dir), dir);
       setWriterTenure(this, lockTenure(this.lock));
+      this.place = StorePlace.fileStore(dir, this.lock.path);
     }
   }
 
@@ -257,6 +261,7 @@ class FileStore implements FileBackend {
   write(key: string, bytes: Uint8Array): void {
     this.ensureOpen();
     if (this.readOnly) throw readOnlyError(this.name);
+    this.ensureLockInPlace();
     const path = this.pathFor(key);
     assertBytes(bytes);
     try {
@@ -277,6 +282,7 @@ class FileStore implements FileBackend {
   delete(key: string): void {
     this.ensureOpen();
     if (this.readOnly) throw readOnlyError(this.name);
+    this.ensureLockInPlace();
     const path = this.pathFor(key);
     try {
       // Deleting from a store that does not exist yet must not create it.
@@ -386,6 +392,7 @@ class FileStore implements FileBackend {
     assertValidBatch(ops);
     const paths = ops.map((op) => this.pathFor(op.key));
     if (ops.length === 0) return;
+    this.ensureLockInPlace();
     const temps: (string | undefined)[] = [];
     try {
       this.prepareForWrite();
@@ -427,6 +434,15 @@ class FileStore implements FileBackend {
     this.closed = true;
     this.lock?.release();
     this.lock = undefined;
+  }
+
+  /**
+   * Refuses to write once the lock file is not the one taken (removed, replaced, or the directory swapped for
+   * another): another process could hold the store now, and a write by path would land beside its writes.
+   */
+  private ensureLockInPlace(): void {
+    const moved = this.place?.moved();
+    if (moved !== undefined) throw this.place!.error(moved);
   }
 
   private ensureOpen(): void {

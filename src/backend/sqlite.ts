@@ -22,6 +22,7 @@ import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
 import { assertExpected, holdsExpected } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
+import { StorePlace, type MovedFile } from "./store-place.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
@@ -156,6 +157,8 @@ class SqliteStore implements SqliteBackend {
   private readonly dataVersionStmt: Database.Statement<[], number>;
   private readonly applyBatch: (ops: readonly BatchOp[]) => void;
   private closed = false;
+  /** The store file found moved by the last check (store-place.ts), until a check finds it back in place. */
+  private placeFault: MovedFile | undefined;
   /** changeCounter(): what it last returned, the data_version and own-commit count it last saw, own commits so far. */
   private changes = 0;
   private seenDataVersion: number | undefined;
@@ -172,6 +175,8 @@ class SqliteStore implements SqliteBackend {
     private lock: StoreLock | undefined,
     /** The store's writer-turn slot (sqlite-turns.ts); undefined for a reader or an in-memory database. */
     private readonly turn: number | undefined,
+    /** The files a writer opened, checked after each commit (store-place.ts); undefined: nothing to check. */
+    private readonly place: StorePlace | undefined = undefined,
   ) {
     this.name = "sqlite:" + path;
     markOnDiskStore(this);
@@ -404,6 +409,7 @@ class SqliteStore implements SqliteBackend {
       throw sqliteError(err, `sqlite write failed (${this.path})`, this.path);
     }
     this.commits++;
+    this.confirmPlace();
   }
 
   delete(key: string): void {
@@ -416,6 +422,7 @@ class SqliteStore implements SqliteBackend {
       throw sqliteError(err, `sqlite delete failed (${this.path})`, this.path);
     }
     this.commits++;
+    this.confirmPlace();
   }
 
   list(prefix?: string): readonly string[] {
@@ -444,6 +451,7 @@ class SqliteStore implements SqliteBackend {
       throw sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
     }
     this.commits++;
+    this.confirmPlace();
   }
 
   /**
@@ -470,6 +478,8 @@ class SqliteStore implements SqliteBackend {
       this.deleteRowsArgs.fill(undefined);
     }
     if (applied && ops.length > 0) this.commits++;
+    // Not applied too: the expected value was read from files that may no longer be the store's.
+    this.confirmPlace();
     return applied;
   }
 
@@ -567,6 +577,31 @@ class SqliteStore implements SqliteBackend {
 
   private ensureWritable(): void {
     if (this.readOnly) throw readOnlyError(this.name);
+    // Once a file was found moved, nothing more is written into the orphaned files until it is back in place.
+    if (this.placeFault !== undefined) this.confirmPlace();
+  }
+
+  /**
+   * Throws StorageError("backend-error", reason "store-moved") when a file of the store is no longer the one this
+   * handle writes through (store-place.ts), so no commit into orphaned files is acknowledged. Found first, what was
+   * committed is checkpointed into the database file this handle holds: a file renamed aside then holds every commit
+   * (SQLite's close skips that checkpoint for a moved file), and the -wal left at the old name is emptied, so it is
+   * never read as part of whatever file now has the store's name.
+   */
+  private confirmPlace(): void {
+    if (this.place === undefined) return;
+    const file = this.place.moved();
+    const first = this.placeFault === undefined;
+    this.placeFault = file;
+    if (file === undefined) return;
+    if (first && file !== "lock") {
+      try {
+        inNative(() => this.inTurn(() => this.db.pragma("wal_checkpoint(TRUNCATE)")));
+      } catch {
+        // Best effort: the error below is what the caller must hear.
+      }
+    }
+    throw this.place.error(file);
   }
 }
 
@@ -624,7 +659,9 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
         if (turn === undefined) setUp();
         else inWriterTurn(turn, setUp);
       }
-      const store = new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn);
+      // A writer's files, as opened: checked after each commit (a reader writes nothing; ":memory:" has no files).
+      const place = readOnly || inMemory ? undefined : StorePlace.sqlite(path, held?.path);
+      const store = new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn, place);
       if (held !== undefined) setWriterTenure(store, lockTenure(held));
       return store;
     } catch (err) {

@@ -1,0 +1,108 @@
+/**
+ * Whether a store's files are still where its writer opened them.
+ *
+ * A SQLite connection writes through the file descriptors it opened. When the database file (or its -wal, or the
+ * store lock) is removed, renamed, or replaced by another file while the handle is open, SQLite in WAL mode goes on
+ * committing into the orphaned files without a word: every commit succeeds, none of it is at the store's path, and it
+ * is gone once the process ends (the -wal removed: at the next crash). A flush acknowledged then would be a lie. So
+ * after each commit the handle compares the files at its paths with the ones it opened (device and inode: one stat
+ * each). A file store writes by path, so only its lock matters: removed (or its directory replaced), another process
+ * could take the store and write beside this one; a file writer checks it before each write.
+ */
+import { statSync } from "node:fs";
+import { StorageError } from "../errors.js";
+
+/** Which of a store's files is no longer the one its handle writes through. */
+export type MovedFile = "database" | "wal" | "lock";
+
+interface FileId {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** Why nothing is at a path: nothing there, or a directory on the way is a file now. */
+type Missing = "ENOENT" | "ENOTDIR";
+
+/**
+ * The identity of the file at `path`, or why nothing is there; undefined when it cannot be told (e.g. EACCES on a
+ * directory: the files are likely still there, and writes through the open descriptors still reach them, so this is
+ * no evidence of a move).
+ */
+function idAt(path: string): FileId | Missing | undefined {
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st === undefined ? "ENOENT" : { dev: st.dev, ino: st.ino };
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ENOTDIR" ? "ENOTDIR" : undefined;
+  }
+}
+
+function isId(id: FileId | Missing | undefined): id is FileId {
+  return typeof id === "object";
+}
+
+function differs(now: FileId | Missing | undefined, then: FileId): boolean {
+  return now !== undefined && (!isId(now) || now.dev !== then.dev || now.ino !== then.ino);
+}
+
+export class StorePlace {
+  /** The -wal file's identity: SQLite creates it at the first write of a new store, so it is taken at the first check. */
+  private wal: FileId | undefined;
+
+  private constructor(
+    /** The SQLite database file, or the file store's directory. */
+    private readonly path: string,
+    /** The database file's identity; undefined for a file store (written by path: only its lock is checked). */
+    private readonly db: FileId | undefined,
+    private readonly lockPath: string | undefined,
+    private readonly lock: FileId | undefined,
+  ) {}
+
+  /**
+   * The identities of a SQLite store's files just opened (its database file, the lock file if it holds one);
+   * undefined when the database file cannot be told (then nothing is checked).
+   */
+  static sqlite(path: string, lockPath: string | undefined): StorePlace | undefined {
+    const db = idAt(path);
+    if (!isId(db)) return undefined;
+    const lock = lockPath === undefined ? undefined : idAt(lockPath);
+    return new StorePlace(path, db, lockPath, isId(lock) ? lock : undefined);
+  }
+
+  /** The lock file of a file store just locked; undefined when it cannot be told. */
+  static fileStore(dir: string, lockPath: string): StorePlace | undefined {
+    const lock = idAt(lockPath);
+    return isId(lock) ? new StorePlace(dir, undefined, lockPath, lock) : undefined;
+  }
+
+  /** The first file no longer the one this handle opened, or undefined when all are in place (or cannot be told). */
+  moved(): MovedFile | undefined {
+    if (this.db !== undefined) {
+      if (differs(idAt(this.path), this.db)) return "database";
+      const wal = idAt(`${this.path}-wal`);
+      if (this.wal === undefined) {
+        if (isId(wal)) this.wal = wal;
+      } else if (differs(wal, this.wal)) {
+        return "wal";
+      }
+    }
+    if (this.lock !== undefined && this.lockPath !== undefined && differs(idAt(this.lockPath), this.lock)) return "lock";
+    return undefined;
+  }
+
+  error(file: MovedFile): StorageError {
+    const which = file === "database" ? this.path : file === "wal" ? `${this.path}-wal` : (this.lockPath ?? this.path);
+    const now = idAt(which);
+    const gone = now === "ENOENT" || now === "ENOTDIR" ? now : undefined;
+    const what =
+      file === "lock"
+        ? "its lock file was removed or replaced (another process could now take the store: a second writer)"
+        : `its ${file === "database" ? "database" : "-wal"} file was ${gone === undefined ? "replaced" : "removed"} while the store was open, so its writes no longer reach the file at that path`;
+    const store = this.db === undefined ? `file store ${this.path}` : `sqlite store ${this.path}`;
+    return new StorageError(
+      "backend-error",
+      `${store}: ${what}; nothing written now is acknowledged (${file === "lock" ? "close the store and open it again: it takes the lock anew, or is told who holds it" : "put the file back, or close the store and open it again"})`,
+      { ...(this.db === undefined ? { dir: this.path } : { path: this.path }), reason: "store-moved", file, ...(gone === undefined ? {} : { osCode: gone }) },
+    );
+  }
+}

@@ -7,9 +7,10 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { canonicalJson, parseJsonBytes } from "../codec/json.js";
 import { assertStorableJson } from "../codec/strict.js";
-import { isSlice } from "../persistence/apply.js";
+import { applyBaselineToGraph, isSlice } from "../persistence/apply.js";
+import { createGraph } from "../graph/graph.js";
 import type { GraphCheckpointRecord } from "../persistence/storage-types.js";
-import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
+import { SNAPSHOT_VERSION, type GraphPersistSnapshot, type NodeKind } from "../graph/types.js";
 import { snapshotStorage } from "../tier/snapshot.js";
 import { CliError, EXIT } from "./errors.js";
 import { plural, printLine } from "./output.js";
@@ -18,6 +19,8 @@ import { backendSource, listFrameKeys } from "../persistence/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
 import { assertGraphName } from "../wal/keys.js";
+
+const NODE_KINDS: ReadonlySet<string> = new Set<NodeKind>(["state", "derived", "effect"]);
 
 /** A flat graph snapshot (docs/graph-model.md §1.1), or CliError `invalid-input` saying what is wrong. */
 export function parseSnapshotFile(bytes: Uint8Array, file: string): GraphPersistSnapshot {
@@ -40,6 +43,31 @@ export function parseSnapshotFile(bytes: Uint8Array, file: string): GraphPersist
     throw bad("subgraphs must be an array of paths");
   }
   return value as unknown as GraphPersistSnapshot;
+}
+
+/**
+ * CliError `invalid-input` for a snapshot no graph can take, whatever its code builds: restore applies a baseline
+ * to a graph of its name (mounts parents first, then the state nodes; derived and effect nodes are the code's), so
+ * a graph name createGraph refuses, a node path it refuses (`a::`, `__meta__`), a node under a mount the snapshot
+ * does not list, or a mount where a node is fail every restore with phase-failed (and a node of a type no code
+ * builds, derived-mismatch). Imported, such a file replaced a store's good baseline by one nothing could restore,
+ * exit 0. The same application on an empty graph refuses it before the store is opened.
+ */
+function refuseUnrestorable(snapshot: GraphPersistSnapshot, file: string): void {
+  for (const [path, slice] of Object.entries(snapshot.nodes)) {
+    // Restore compares a stored node of any other type with the code's nodes, and no code builds one.
+    if (!NODE_KINDS.has(slice.type)) {
+      throw new CliError("invalid-input", `${file} is a snapshot no graph can restore: node ${JSON.stringify(path)} is of type ${JSON.stringify(slice.type)}, not state, derived or effect`);
+    }
+  }
+  try {
+    const probe = createGraph(snapshot.name);
+    probe.batch(() => applyBaselineToGraph(probe, snapshot));
+    probe.destroy();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new CliError("invalid-input", `${file} is a snapshot no graph can restore (restore would fail phase-failed): ${why}`);
+  }
 }
 
 /**
@@ -78,9 +106,19 @@ export function importCommand(): Command {
     // The record's rule before the store is opened: a refused import creates no store (nor its lock file). Only the
     // seq differs in the record written, and a number never changes the verdict.
     assertStorableJson(record(0), "reject", "$");
+    refuseUnrestorable(snapshot, file);
     const { seq, superseded } = await withStore(store, { kind: opts.backend, mode: "create" }, async (s) => {
       const stored = await storedSeqs(s.backend, snapshot.name);
       const seq = stored.highest + 1;
+      // Seqs are safe integers: a baseline above 2^53 - 1 was stored and reported imported, and then every restore
+      // refused it (baseline-missing), the good baseline it replaced gone. Only a store another program wrote gets
+      // there (a frame key or a baseline seq of 2^53 - 1).
+      if (!Number.isSafeInteger(seq)) {
+        throw new CliError(
+          "seq-out-of-range",
+          `graph ${JSON.stringify(snapshot.name)}'s highest stored seq is ${stored.highest}: no seq is left above it for the imported baseline (seqs end at ${Number.MAX_SAFE_INTEGER}); nothing was written`,
+        );
+      }
       // The library's snapshot tier writes it (key = record name, canonical JSON), durable once flush resolves.
       const tier = snapshotStorage<GraphCheckpointRecord>(s.backend);
       tier.save(record(seq));

@@ -34,7 +34,12 @@ export type StorageErrorCode =
    * restoring from it, attached in no handle of this process, whose seq stayed put while many frames and a long time
    * passed (docs/design.md §3.10).
    */
-  | "wal-pinned";
+  | "wal-pinned"
+  /**
+   * compactGraph's forgetStores named a store a live attach handle named in its shared WAL's record within the last
+   * hour (details.liveStores, seenAt): a process may still write it. Nothing was changed; `forceForget` overrides.
+   */
+  | "store-live";
 
 export type RestoreErrorCode =
   | "phase-failed"

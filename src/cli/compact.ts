@@ -1,10 +1,11 @@
 /**
- * `compact <store> --graph NAME [--keep N] [--keep-above SEQ] [--forget-store ID]...`: the engine's compaction
+ * `compact <store> --graph NAME [--keep N] [--keep-above SEQ] [--forget-store ID]... [--force]`: the engine's compaction
  * (`compactGraph`, the same code the store actor runs in the background) run inline on a store no process is using:
  * fold the WAL into a new baseline, commit it, delete the frames it covers (keeping the newest N, every frame above
  * SEQ, and every frame above the baselines of the other stores the WAL's store records as restoring from it: pairs
  * sharing a WAL tier; `--forget-store` drops one removed for good from that record first, an id it does not name
- * being a usage error, exit 64). The bar counts the frames read.
+ * being a usage error, exit 64; one a live handle named in the record within the last hour is refused, StorageError
+ * store-live, exit 4, unless `--force`). The bar counts the frames read.
  */
 import { Command } from "commander";
 import type { SqliteBackend } from "../backend/sqlite.js";
@@ -107,13 +108,22 @@ export function compactCommand(): Command {
         (id: string, ids: string[]) => [...ids, id],
         [] as string[],
       )
+      .option("--force", "with --forget-store: forget a store even if a live handle named it in the record within the last hour")
       .option("--vacuum", "SQLite: rewrite the file afterwards (VACUUM) so the space of deleted frames returns to the disk")
       .option("--json", "machine-readable output (the compaction result)"),
   ).action(
     async (
       store: string,
       opts: StoreCommandOptions &
-        ProgressOptions & { graph: string; keep: number; keepAbove?: number; forgetStore: string[]; vacuum?: boolean; json?: boolean },
+        ProgressOptions & {
+          graph: string;
+          keep: number;
+          keepAbove?: number;
+          forgetStore: string[];
+          force?: boolean;
+          vacuum?: boolean;
+          json?: boolean;
+        },
     ) => {
       const { result, space } = await withStore(store, { kind: opts.backend, mode: "modify" }, async (s) => {
         await selectGraphs(s.backend, opts.graph, s.path);
@@ -128,6 +138,7 @@ export function compactCommand(): Command {
               keepFrames: opts.keep,
               ...(opts.keepAbove !== undefined ? { keepAboveSeq: opts.keepAbove } : {}),
               ...(opts.forgetStore.length > 0 ? { forgetStores: opts.forgetStore } : {}),
+              ...(opts.force === true ? { forceForget: true } : {}),
             },
           );
         } catch (err) {

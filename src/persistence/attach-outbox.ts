@@ -28,7 +28,7 @@ import {
   type StoredValue,
 } from "./stored-graph.js";
 import type { GraphCheckpointRecord, GraphSnapshotDiff, GraphWALFrame } from "./storage-types.js";
-import { sharedWalRecordKey } from "./shared-wal-record.js";
+import { endSharedWalRecord, loadPriorRecord, sharedWalRecordKey, type PriorRecord } from "./shared-wal-record.js";
 import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 
 /** Own-seq baselines remembered above the durable seq (a bound for handles that never flush; see `holes`). */
@@ -87,6 +87,12 @@ export class WalGroup {
    * (shared-wal.ts moves the WAL store's pin on).
    */
   baselineMoved: (() => void) | undefined;
+  /**
+   * Hears, before the seq bootstrap resolves (so before any frame of the group is saved), the shared-WAL record an
+   * earlier session left in the WAL's store and the WAL's highest frame seq then: shared-wal.ts writes this session's
+   * record from them (keeping what it says was forgotten).
+   */
+  recordFound: ((prior: PriorRecord, top: number) => void) | undefined;
 }
 
 export class AttachOutbox {
@@ -202,6 +208,9 @@ export class AttachOutbox {
    */
   endsSharedRecord = false;
   #recordSeen = false;
+  /** The record the seq bootstrap found (read only when it listed one) and the WAL's highest frame seq then. */
+  #priorRecord: PriorRecord = { record: undefined };
+  #priorTop = 0;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
@@ -510,6 +519,17 @@ export class AttachOutbox {
         m.#stale = stale;
         m.#staleTop = seq;
       }
+      // The record an earlier session left (one read more, only when listed): this session's record keeps its
+      // forgotten marks and marks the stores it leaves out (shared-wal.ts), before any frame of this session.
+      const group = this.#group;
+      if (members.some((m) => m.#recordSeen) && (group?.recordFound !== undefined || members.some((m) => m.endsSharedRecord))) {
+        const prior = await loadPriorRecord(this.graphName, this.wal);
+        for (const m of members) {
+          m.#priorRecord = prior;
+          m.#priorTop = seq;
+        }
+      }
+      group?.recordFound?.(this.#priorRecord, seq);
     }
     // `members` is read after the listing: attach constructs every member of a group in one synchronous call.
     for (const stored of await Promise.all(members.map((m) => m.#storedHead()))) {
@@ -520,16 +540,26 @@ export class AttachOutbox {
   }
 
   /**
-   * Deletes the shared-WAL record an earlier session left (see `endsSharedRecord`), once. A failed delete leaves it:
-   * it only keeps frames (compactGraph reports it), so nothing is reported here.
+   * Ends the shared-WAL record an earlier session left (see `endsSharedRecord`), once: the stores it named are
+   * marked forgotten and it pins nothing more (shared-wal-record.ts endSharedWalRecord). Until 2026-12-06 it was
+   * deleted, and a store it named restored its baseline's older state once the frames above it were gone. Called
+   * before the pair deletes dead frames (in call order: the mark lands first). A record that does not decode is
+   * reported and left (compactions refuse it).
    */
   #endSharedRecord(): void {
     if (!this.#recordSeen || !this.endsSharedRecord || this.wal === undefined) return;
     this.#recordSeen = false;
+    const prior = this.#priorRecord;
+    if (prior.corrupt !== undefined) this.report(prior.corrupt);
+    const wal = this.wal;
+    const end = (): void => endSharedWalRecord(this.graphName, wal, prior, this.#priorTop);
     try {
-      this.wal.delete(sharedWalRecordKey(this.graphName)).catch(noop);
-    } catch {
-      // a closed tier: the pair's own writes report it
+      end();
+    } catch (err) {
+      // Under backpressure, saved again once the tier drained; a closed tier: the pair's own writes report it.
+      if (err instanceof StorageError && err.code === "backpressure" && wal.drained !== undefined) {
+        wal.drained().then(end).catch((e: unknown) => this.report(e));
+      } else if (!(err instanceof StorageError && err.code === "closed")) this.report(err);
     }
   }
 
@@ -641,9 +671,9 @@ export class AttachOutbox {
       this.#gate = undefined;
       this.#gateError = undefined;
       this.#gateDelay = 0;
+      this.#endSharedRecord(); // before the reclaim's deletions, in call order
       this.#reclaim(seq);
       this.#tellStored(seq);
-      this.#endSharedRecord();
       this.#drain();
       // Frames the pairs sharing the WAL tier held back for this baseline leave now (see #heldBy).
       if (this.#group !== undefined) for (const m of this.#group.members) if (m !== this) m.#drain();

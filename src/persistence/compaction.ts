@@ -31,7 +31,15 @@ import { assertGraphName, graphWalPrefix, splitWalFrameKey } from "../wal/keys.j
 import { postgresStoreKey } from "../engine/postgres-store.js";
 import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
 import { attachedSharedWalStores, sharedWalFloor } from "./shared-wal.js";
-import { lowestNeeded, parseSharedWalRecordAll, sharedWalRecordFrame, sharedWalRecordKey, type SharedWalStores } from "./shared-wal-record.js";
+import {
+  FORGET_LIVE_WINDOW_MS,
+  lowestNeeded,
+  parseSharedWalRecordAll,
+  recordSeenAt,
+  sharedWalRecordFrame,
+  sharedWalRecordKey,
+  type SharedWalStores,
+} from "./shared-wal-record.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { writeLaneOf } from "../tier/write-lane.js";
 
@@ -75,9 +83,17 @@ export interface CompactGraphOptions {
    * before the compaction reads it: for a store removed for good, whose pin would otherwise keep the frames above its
    * last baseline. The record is rewritten first, whatever the compaction then does. A live attach in this process
    * that writes that store names it again at its next baseline. An id the record does not name is refused, nothing
-   * changed: StorageError `invalid-argument` (details.unknownStores, knownStores).
+   * changed: StorageError `invalid-argument` (details.unknownStores, knownStores). A store the record shows a live
+   * handle named within the last hour (FORGET_LIVE_WINDOW_MS) is refused too, nothing changed: StorageError
+   * `store-live` (details.liveStores, seenAt), unless `forceForget`.
    */
   forgetStores?: readonly string[];
+  /**
+   * Forget the `forgetStores` even when the record shows a live handle named them within the last hour (its process
+   * may still write them: their restore then fails wal-compacted-past-baseline once the frames above their baselines
+   * are compacted away, until their next baseline). Default false.
+   */
+  forceForget?: boolean;
   /**
    * Overrides the torn-write policy (default: a bad tail frame is skipped and left in place, a bad frame
    * mid-stream aborts with nothing changed). Inline use only: functions do not cross to the actor.
@@ -138,7 +154,7 @@ export interface CompactionResult {
  * writer got in; nothing is changed); TypeError / RangeError for bad options.
  */
 export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
-  const { graphName, keepFrames, keepAboveSeq, forgetStores, onTornWrite } = checkOptions(opts);
+  const { graphName, keepFrames, keepAboveSeq, forgetStores, forceForget, onTornWrite } = checkOptions(opts);
   const { backend } = ctx;
   if (typeof backend?.list !== "function") {
     throw new StorageError("backend-no-list-support", `backend "${String(backend?.name)}" cannot list keys; compaction needs it`, {
@@ -158,7 +174,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   await ctx.flushAll?.();
   // Other stores that restore from this WAL, as the WAL's store records them (attach of pairs sharing it, in any
   // process): read once the store's writes are flushed, so a record moved on since is at most higher at the commit.
-  const recorded = await readSharedWalRecord(ctx, graphName, forgetStores);
+  const recorded = await readSharedWalRecord(ctx, graphName, forgetStores, forceForget, (s) => s.id === storeId);
   const keepAbove = Math.min(keepAboveSeq, shared ?? Number.POSITIVE_INFINITY, lowestNeeded(recorded));
   const pins = recorded === undefined || recorded.size === 0 ? {} : { sharedWalPins: [...recorded].map(([store, seq]) => ({ store, seq })) };
   // In a store's actor the fold reads its frames and folds them (seconds for a large graph) beside the store's
@@ -352,51 +368,87 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
 
 /**
  * The WAL store's record of the other stores restoring from this WAL (shared-wal-record.ts), after dropping
- * `forget` from it (rewritten, or deleted once empty, before anything else: in the actor as a step of its own).
- * Throws StorageError `corrupt-store` for another value under its key, `backend-error` when it cannot be read or
- * rewritten.
+ * `forget` from it (rewritten before anything else: in the actor as a step of its own; the record stays, with the
+ * forgotten stores' marks). Throws StorageError `corrupt-store` for another value under its key, `backend-error`
+ * when it cannot be read or rewritten, `invalid-argument` for a store it does not name or a live handle of this
+ * process attaches (checked again right before the rewrite), `store-live` for one a live handle named within
+ * FORGET_LIVE_WINDOW_MS (unless `force`), `store-busy` when the record kept changing under the rewrite.
  */
 async function readSharedWalRecord(
   ctx: CompactionContext,
   graphName: string,
   forget: readonly string[],
+  force: boolean,
+  isStore: (store: TierStore) => boolean,
 ): Promise<SharedWalStores | undefined> {
   const { backend } = ctx;
   const key = sharedWalRecordKey(graphName);
-  let stores: SharedWalStores | undefined;
-  let forgotten: SharedWalStores | undefined;
-  try {
-    // Listed first: a read for a key most stores lack would be a read more per fold (a list is an index probe).
-    const listed = await backend.list!(key);
-    const record = listed.includes(key) ? parseSharedWalRecordAll(graphName, await backend.read(key)) : undefined;
-    stores = record?.stores;
-    forgotten = record?.forgotten;
-  } catch (err) {
-    throw asStorageError(err, `compaction of graph "${graphName}": reading the record of stores sharing its WAL failed`, { graphName });
+  for (let attempt = 1; ; attempt++) {
+    let raw: Uint8Array | undefined;
+    let record: ReturnType<typeof parseSharedWalRecordAll>;
+    try {
+      // Listed first: a read for a key most stores lack would be a read more per fold (a list is an index probe).
+      const listed = await backend.list!(key);
+      raw = listed.includes(key) ? await backend.read(key) : undefined;
+      record = parseSharedWalRecordAll(graphName, raw);
+    } catch (err) {
+      throw asStorageError(err, `compaction of graph "${graphName}": reading the record of stores sharing its WAL failed`, { graphName });
+    }
+    const stores = record?.stores;
+    // An id the record does not name (a typo, a store forgotten already) was silently ignored: refused, naming those
+    // it does name, before anything is rewritten.
+    const unknown = forget.filter((id) => !stores?.has(id));
+    if (unknown.length > 0) throw unknownStoresError(graphName, unknown, [...(stores?.keys() ?? [])]);
+    if (record === undefined || stores === undefined || forget.length === 0) return stores;
+    // A store a live handle named lately may be written by another process (or one restarting): forgetting it lets
+    // the frames above its baseline go while it still counts on them. Only on purpose (`forceForget`).
+    const now = Date.now();
+    const live = force ? [] : forget.filter((id) => now - recordSeenAt(record, id) < FORGET_LIVE_WINDOW_MS);
+    if (live.length > 0) throw liveStoresError(graphName, live, (id) => recordSeenAt(record, id));
+    const kept = new Map([...stores].filter(([id]) => !forget.includes(id)));
+    const seen = new Map([...record.seen].filter(([id]) => kept.has(id)));
+    // Each forgotten store with the highest frame seq the WAL holds now: this compaction and later ones may delete
+    // frames above that store's baseline, and its restore must then fail (wal-compacted-past-baseline), not return
+    // its baseline's older state. The record stays, even with no store left to keep frames for, to say so.
+    const gone = new Map(record.forgotten);
+    try {
+      const top = Math.max(0, ...(await backend.list!(graphWalPrefix(graphName))).map((k) => splitWalFrameKey(k)?.seq ?? 0));
+      for (const id of forget) gone.set(id, Math.max(top, stores.get(id) ?? 0, gone.get(id) ?? 0));
+    } catch (err) {
+      throw asStorageError(err, `compaction of graph "${graphName}": listing its WAL failed`, { graphName });
+    }
+    const op: BatchOp = { op: "put", key, value: walFrameCodec.encode(sharedWalRecordFrame(graphName, kept, gone, seen)) };
+    // Rewritten only while it holds what was read (where the backend can): an attach that wrote the record meanwhile
+    // (this process's, through another handle of the store) is read again, not overwritten.
+    const step = async (): Promise<boolean | undefined> => {
+      refuseAttached(graphName, forget, isStore); // an attach of this process registered since the first check
+      return commit(backend, [op], { key, value: raw });
+    };
+    let done: boolean | undefined;
+    try {
+      done = await inOrder(ctx, step);
+    } catch (err) {
+      throw asStorageError(err, `compaction of graph "${graphName}": rewriting the record of stores sharing its WAL failed`, { graphName });
+    }
+    if (done !== undefined) return kept;
+    if (attempt === COMMIT_ATTEMPTS) {
+      throw new StorageError(
+        "store-busy",
+        `compaction of graph "${graphName}": the record of stores sharing its WAL kept changing (${attempt} attempts); nothing was changed`,
+        { graphName, attempts: attempt },
+      );
+    }
   }
-  // An id the record does not name (a typo, a store forgotten already) was silently ignored: refused, naming those
-  // it does name, before anything is rewritten.
-  const unknown = forget.filter((id) => !stores?.has(id));
-  if (unknown.length > 0) throw unknownStoresError(graphName, unknown, [...(stores?.keys() ?? [])]);
-  if (stores === undefined || forget.length === 0) return stores;
-  const kept = new Map([...stores].filter(([id]) => !forget.includes(id)));
-  // Each forgotten store with the highest frame seq the WAL holds now: this compaction and later ones may delete
-  // frames above that store's baseline, and its restore must then fail (wal-compacted-past-baseline), not return
-  // its baseline's older state. The record stays, even with no store left to keep frames for, to say so.
-  const gone = new Map(forgotten);
-  try {
-    const top = Math.max(0, ...(await backend.list!(graphWalPrefix(graphName))).map((k) => splitWalFrameKey(k)?.seq ?? 0));
-    for (const id of forget) gone.set(id, Math.max(top, stores.get(id) ?? 0, gone.get(id) ?? 0));
-  } catch (err) {
-    throw asStorageError(err, `compaction of graph "${graphName}": listing its WAL failed`, { graphName });
-  }
-  const op: BatchOp = { op: "put", key, value: walFrameCodec.encode(sharedWalRecordFrame(graphName, kept, gone)) };
-  try {
-    await inOrder(ctx, () => commit(backend, [op]));
-  } catch (err) {
-    throw asStorageError(err, `compaction of graph "${graphName}": rewriting the record of stores sharing its WAL failed`, { graphName });
-  }
-  return kept;
+}
+
+/** StorageError `store-live` for `forgetStores` ids a live handle named in the record within FORGET_LIVE_WINDOW_MS. */
+function liveStoresError(graphName: string, live: readonly string[], seenAt: (id: string) => number): StorageError {
+  const at = live.map((id) => new Date(seenAt(id)).toISOString());
+  return new StorageError(
+    "store-live",
+    `compaction of graph "${graphName}": cannot forget ${live.map((id) => JSON.stringify(id)).join(", ")}: a live handle named it in the record of stores sharing its WAL at ${at.join(", ")}, within the last ${FORGET_LIVE_WINDOW_MS / 60_000} minutes (a process may still write it; forget it once none does, or force it: forceForget, CLI --force); nothing was changed`,
+    { graphName, liveStores: [...live], seenAt: at },
+  );
 }
 
 /**
@@ -569,7 +621,7 @@ interface StoredFrame {
   bytes: number;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(["graphName", "keepFrames", "keepAboveSeq", "forgetStores", "onTornWrite"] satisfies Array<
+const OPTION_NAMES: ReadonlySet<string> = new Set(["graphName", "keepFrames", "keepAboveSeq", "forgetStores", "forceForget", "onTornWrite"] satisfies Array<
   keyof CompactGraphOptions
 >);
 
@@ -581,7 +633,7 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
   if (unknown.length > 0) {
     throw new TypeError(`compactGraph: unknown option ${unknown.join(", ")} (options: ${[...OPTION_NAMES].join(", ")})`);
   }
-  const { graphName, keepFrames = 0, keepAboveSeq = Number.POSITIVE_INFINITY, forgetStores = [], onTornWrite } = opts;
+  const { graphName, keepFrames = 0, keepAboveSeq = Number.POSITIVE_INFINITY, forgetStores = [], forceForget = false, onTornWrite } = opts;
   if (typeof graphName !== "string" || graphName.length === 0) {
     throw new TypeError(`compactGraph: opts.graphName must be a non-empty string, got ${typeof graphName}`);
   }
@@ -596,10 +648,11 @@ function checkOptions(opts: CompactGraphOptions): Required<Omit<CompactGraphOpti
   if (!Array.isArray(forgetStores) || !forgetStores.every((id) => typeof id === "string" && id.length > 0)) {
     throw new TypeError("compactGraph: opts.forgetStores must be an array of store ids (non-empty strings)");
   }
+  if (typeof forceForget !== "boolean") throw new TypeError("compactGraph: opts.forceForget must be a boolean");
   if (onTornWrite !== undefined && typeof onTornWrite !== "function") {
     throw new TypeError("compactGraph: opts.onTornWrite must be a function");
   }
-  return { graphName, keepFrames, keepAboveSeq, forgetStores, onTornWrite };
+  return { graphName, keepFrames, keepAboveSeq, forgetStores, forceForget, onTornWrite };
 }
 
 /**

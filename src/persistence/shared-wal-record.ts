@@ -33,18 +33,39 @@ export function sharedWalRecordKey(graphName: string): string {
 /** Store id (a lasting one: tier/store-identity.ts) → the baseline seq that store still needs from the WAL. */
 export type SharedWalStores = ReadonlyMap<string, number>;
 
+/** A record's contents: the stores it names and the stores it says were forgotten. */
+export interface SharedWalRecord {
+  /** Store id → the baseline seq that store still needs (these pin frames). */
+  readonly stores: SharedWalStores;
+  /** Store id → the highest WAL frame seq when the store was dropped (forgetStores, or left out of a later attach). */
+  readonly forgotten: SharedWalStores;
+  /**
+   * Store id → when (ms since the epoch) a live attach handle last wrote the record naming it. Absent in records
+   * written before 2026-12-06 (task 172): the record's own time stands for every store then (`recordSeenAt`).
+   */
+  readonly seen: SharedWalStores;
+  /** When the record was written (ms since the epoch). */
+  readonly writtenAt: number;
+}
+
 /**
- * The record naming `stores`, as a WAL frame. `forgotten`: stores compactGraph's forgetStores dropped, each with the
- * highest frame seq the WAL held then (restore of such a store below it, with no frame above its baseline, is refused:
- * wal-compacted-past-baseline). Readers before it ignore the field.
+ * The record naming `stores`, as a WAL frame. `forgotten`: stores dropped from it (compactGraph's forgetStores, or
+ * left out of a later attach), each with the highest frame seq the WAL held then (restore of such a store below it,
+ * with no frame above its baseline, is refused: wal-compacted-past-baseline). `seen`: when a live handle last named
+ * each store (forgetStores refuses one seen within FORGET_LIVE_WINDOW_MS unless forced). Readers before them ignore
+ * both fields.
  */
-export function sharedWalRecordFrame(graphName: string, stores: SharedWalStores, forgotten?: SharedWalStores): WALFrame {
+export function sharedWalRecordFrame(graphName: string, stores: SharedWalStores, forgotten?: SharedWalStores, seen?: SharedWalStores): WALFrame {
   const now = Date.now() * 1_000_000;
-  const payload: Record<string, number> = {};
-  for (const [id, seq] of stores) payload[id] = seq;
-  const gone: Record<string, number> = {};
-  for (const [id, seq] of forgotten ?? []) gone[id] = seq;
-  const change = { kind: KIND, stores: payload, ...(forgotten !== undefined && forgotten.size > 0 ? { forgotten: gone } : {}) };
+  const map = (m: SharedWalStores | undefined): Record<string, number> | undefined => {
+    if (m === undefined || m.size === 0) return undefined;
+    const out: Record<string, number> = {};
+    for (const [id, seq] of m) out[id] = seq;
+    return out;
+  };
+  const gone = map(forgotten);
+  const at = map(seen);
+  const change = { kind: KIND, stores: map(stores) ?? {}, ...(gone !== undefined ? { forgotten: gone } : {}), ...(at !== undefined ? { seen: at } : {}) };
   return sealWalFrame({
     t: "c",
     lifecycle: "ownership",
@@ -53,6 +74,51 @@ export function sharedWalRecordFrame(graphName: string, stores: SharedWalStores,
     frame_seq: 0,
     frame_t_ns: now,
   });
+}
+
+/**
+ * How long after a live handle last named a store in the record compactGraph's forgetStores refuses to forget it
+ * without `forceForget` (StorageError `store-live`): the handle's process may still write it, or be restarting.
+ */
+export const FORGET_LIVE_WINDOW_MS = 60 * 60 * 1_000;
+
+/** When a live handle last named `id` in `record` (the record's own time for a record without per-store times). */
+export function recordSeenAt(record: SharedWalRecord, id: string): number {
+  return record.seen.get(id) ?? record.writtenAt;
+}
+
+/**
+ * The record an attach writes (docs/design.md §3.10), from the record it found (`prior`, undefined: none) and the
+ * WAL's highest frame seq then (`top`): names `ids` (the attach's other stores with a lasting id) at seq 0, seen
+ * `now`; keeps every forgotten mark `prior` holds (a store named again keeps its mark until its seq passes it:
+ * `passedMarks`); and marks forgotten, at the highest of `top` and its seq, every store `prior` names that `ids`
+ * leaves out (this session's writes are a hole in its changes; once compactions delete the frames above its
+ * baseline its restore must fail, not return that baseline's older state). Undefined `ids` (no store to name):
+ * the record only says what was forgotten.
+ */
+export function attachRecord(prior: SharedWalRecord | undefined, ids: readonly string[], top: number, now: number): SharedWalRecord {
+  const forgotten = new Map(prior?.forgotten ?? []);
+  for (const [id, seq] of prior?.stores ?? []) {
+    if (ids.includes(id)) continue;
+    forgotten.set(id, Math.max(top, seq, forgotten.get(id) ?? 0));
+  }
+  return {
+    stores: new Map(ids.map((id) => [id, 0])),
+    forgotten,
+    seen: new Map(ids.map((id) => [id, now])),
+    writtenAt: now,
+  };
+}
+
+/** `forgotten` without the marks of stores whose seq in `stores` reached them (their baseline covers the mark). */
+export function passedMarks(stores: SharedWalStores, forgotten: SharedWalStores): Map<string, number> {
+  return new Map([...forgotten].filter(([id, mark]) => !((stores.get(id) ?? -1) >= mark)));
+}
+
+/** Whether two records hold the same stores and marks (times aside): rewriting one as the other changes nothing. */
+export function sameRecord(a: SharedWalRecord, b: SharedWalRecord): boolean {
+  const same = (x: SharedWalStores, y: SharedWalStores): boolean => x.size === y.size && [...x].every(([id, seq]) => y.get(id) === seq);
+  return same(a.stores, b.stores) && same(a.forgotten, b.forgotten);
 }
 
 /**
@@ -65,10 +131,7 @@ export function parseSharedWalRecord(graphName: string, bytes: Uint8Array | unde
 }
 
 /** The record's stores and the stores it says were forgotten (empty when none), as parseSharedWalRecord throws. */
-export function parseSharedWalRecordAll(
-  graphName: string,
-  bytes: Uint8Array | undefined,
-): { stores: SharedWalStores; forgotten: SharedWalStores } | undefined {
+export function parseSharedWalRecordAll(graphName: string, bytes: Uint8Array | undefined): SharedWalRecord | undefined {
   if (bytes === undefined) return undefined;
   const refuse = refuser(graphName);
   let frame: WALFrame;
@@ -91,14 +154,18 @@ function refuser(graphName: string): (why: string) => never {
   };
 }
 
-/** The record held by `frame` (the WAL tier's decoded value of its key). */
-function recordOfFrame(graphName: string, frame: WALFrame): { stores: SharedWalStores; forgotten: SharedWalStores } {
+/**
+ * The record held by `frame` (the WAL tier's decoded value of its key). Throws as parseSharedWalRecord for anything
+ * else.
+ */
+export function recordOfFrame(graphName: string, frame: WALFrame): SharedWalRecord {
   const refuse = refuser(graphName);
-  const payload = frame.change.change as { kind?: unknown; stores?: unknown; forgotten?: unknown } | null;
+  const payload = frame.change.change as { kind?: unknown; stores?: unknown; forgotten?: unknown; seen?: unknown } | null;
   if (frame.change.structure !== STRUCTURE || !isRecord(payload) || payload.kind !== KIND || !isRecord(payload.stores)) {
     return refuse("holds another value");
   }
   if (payload.forgotten !== undefined && !isRecord(payload.forgotten)) return refuse("holds another value");
+  if (payload.seen !== undefined && !isRecord(payload.seen)) return refuse("holds another value");
   const seqs = (entries: Record<string, unknown>): Map<string, number> => {
     const out = new Map<string, number>();
     for (const [id, seq] of Object.entries(entries)) {
@@ -107,7 +174,13 @@ function recordOfFrame(graphName: string, frame: WALFrame): { stores: SharedWalS
     }
     return out;
   };
-  return { stores: seqs(payload.stores), forgotten: seqs(payload.forgotten ?? {}) };
+  const t = Number(frame.frame_t_ns);
+  return {
+    stores: seqs(payload.stores),
+    forgotten: seqs(payload.forgotten ?? {}),
+    seen: seqs(payload.seen ?? {}),
+    writtenAt: Number.isFinite(t) ? Math.floor(t / 1_000_000) : 0,
+  };
 }
 
 /**
@@ -151,6 +224,42 @@ export function forgottenPastBaseline(
     `graph "${graphName}": store ${storeId} restores from its baseline at seq ${baselineSeq}, but it was forgotten from the record of stores sharing the WAL while the WAL held frames up to seq ${forgottenAt}, and no frame above its baseline is left: the changes above seq ${baselineSeq} were compacted away`,
     { graphName, store: storeId, baselineSeq, forgottenAtSeq: forgottenAt },
   );
+}
+
+/**
+ * The record an earlier session left in the WAL's store, as the seq bootstrap of a later attach finds it
+ * (loadPriorRecord): `record` undefined when there is none; `corrupt` (StorageError corrupt-store) when something
+ * else is stored under its key.
+ */
+export interface PriorRecord {
+  readonly record: SharedWalRecord | undefined;
+  readonly corrupt?: Error;
+}
+
+/** Reads the record of `graphName` through WAL tier `wal`. A failed read throws (the bootstrap fails with it). */
+export async function loadPriorRecord(graphName: string, wal: KvStorageTier<WALFrame>): Promise<PriorRecord> {
+  const frame = await wal.load(sharedWalRecordKey(graphName));
+  if (frame === undefined) return { record: undefined };
+  try {
+    return { record: recordOfFrame(graphName, frame) };
+  } catch (err) {
+    return { record: undefined, corrupt: err instanceof Error ? err : new Error(String(err)) };
+  }
+}
+
+/**
+ * Ends the record an earlier session left (`prior`), for an attach that names no store in it (a WAL of one pair, or
+ * pairs with no lasting store id), whose frames went up to `top` when it started: every store it named is marked
+ * forgotten (at the highest of `top` and its seq), earlier marks kept; the record then pins nothing. Saved through
+ * `wal` (before the pair deletes dead frames: in call order, so no frame goes before the mark is stored); nothing
+ * is saved when it says that already, or when it did not decode (compactions refuse it, restore of a store in it
+ * fails corrupt-store: nothing is restored silently). Throws what the tier's save throws.
+ */
+export function endSharedWalRecord(graphName: string, wal: KvStorageTier<WALFrame>, prior: PriorRecord, top: number): void {
+  if (prior.record === undefined) return;
+  const next = attachRecord(prior.record, [], top, Date.now());
+  if (sameRecord(prior.record, next)) return;
+  wal.save(sharedWalRecordKey(graphName), sharedWalRecordFrame(graphName, next.stores, next.forgotten));
 }
 
 /** The lowest seq in `stores` (Infinity: none). */

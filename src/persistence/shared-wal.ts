@@ -16,7 +16,7 @@ import { tierStore, type TierStore } from "../tier/store-identity.js";
 import type { WALFrame } from "../wal/frame.js";
 import type { GraphCheckpointRecord } from "./storage-types.js";
 import type { WalGroup } from "./attach-outbox.js";
-import { sharedWalRecordFrame, sharedWalRecordKey } from "./shared-wal-record.js";
+import { attachRecord, passedMarks, sharedWalRecordFrame, sharedWalRecordKey, type PriorRecord } from "./shared-wal-record.js";
 import { WAL_GROWTH_WATCHER, type KeepAboveConfig } from "./wal-growth-watcher.js";
 
 /**
@@ -32,6 +32,13 @@ interface LiveGroup {
   readonly ids: ReadonlyArray<string | undefined>;
   /** Seqs last saved in the WAL store's record, by store id; undefined: no member has a lasting id (no record). */
   readonly recorded: Map<string, number> | undefined;
+  /**
+   * The record's forgotten marks (carried over from the record an earlier session left, and the stores it named that
+   * this session leaves out), each until the seq recorded for that store reaches it.
+   */
+  forgotten: Map<string, number>;
+  /** The record an earlier session left was read and this session's written (saves wait for it). */
+  opened: boolean;
   readonly report: (err: unknown) => void;
   /** Last `keepAboveSeq` sent to the actor of an engine WAL tier (-1: none yet); pins only rise. */
   pinned: number;
@@ -46,11 +53,12 @@ const live = new Set<LiveGroup>();
 
 /**
  * Registers `group` (the pairs of one attach sharing tier `wal`) until the returned call. Before any frame of the
- * group can reach the WAL tier (their seq bootstrap is still reading): the record in the WAL's store names every
- * other store with a lasting id at seq 0 (keep every frame), replacing a record an earlier session left (stores left
- * out of this session no longer restore from this WAL once it writes: its attach seq is a hole in their changes), and
- * an engine WAL tier's actor is pinned at 0. The group's `baselineMoved` moves both on. `report` hears a record that
- * could not be saved.
+ * group can reach the WAL tier (once their seq bootstrap read the record an earlier session left, before it ends):
+ * the record in the WAL's store names every other store with a lasting id at seq 0 (keep every frame), replacing the
+ * earlier one but keeping its forgotten marks, and marking forgotten the stores it named that this session leaves
+ * out (they no longer restore from this WAL once it writes: its attach seq is a hole in their changes); an engine
+ * WAL tier's actor is pinned at 0 at once. The group's `baselineMoved` moves both on. `report` hears a record that
+ * could not be saved, or an earlier one that did not decode (overwritten).
  */
 export function registerWalGroup(
   graphName: string,
@@ -73,6 +81,8 @@ export function registerWalGroup(
     others,
     ids,
     recorded: named.length > 0 ? new Map(named.map((id) => [id, 0])) : undefined,
+    forgotten: new Map(),
+    opened: false,
     report,
     pinned: -1,
     pinning: false,
@@ -83,8 +93,19 @@ export function registerWalGroup(
   // A record the tier refuses for good (a codec of one's own that refuses it) is heard whoever flushes: the pairs'
   // flushes take a refusal of a key that is not a frame for another writer's.
   const unwatch = entry.recorded === undefined ? undefined : wal.watchRefusals?.(sharedWalRecordKey(graphName), (_key, err) => report(err));
-  if (entry.recorded !== undefined) saveRecord(entry, wal);
-  else if (group.members[0] !== undefined) group.members[0].endsSharedRecord = true; // no store to name: an old record ends
+  if (entry.recorded !== undefined) {
+    // Written once the pairs' seq bootstrap read the record an earlier session left (and before it resolves, so
+    // before any frame of the group): its forgotten marks carry over and the stores it named that this session
+    // leaves out are marked forgotten (written blind, the record lost them: restore of such a store then returned
+    // its baseline's older state once compactions deleted the frames above it).
+    group.recordFound = (prior: PriorRecord, top: number) => {
+      if (entry.opened) return; // a rebaseline's bootstrap: the record is this session's already
+      entry.opened = true;
+      if (prior.corrupt !== undefined) report(prior.corrupt); // overwritten: what it said cannot be read anyway
+      entry.forgotten = new Map(attachRecord(prior.record, named, top, 0).forgotten);
+      saveRecord(entry, wal);
+    };
+  } else if (group.members[0] !== undefined) group.members[0].endsSharedRecord = true; // no store to name: an old record ends
   pin(entry, wal, 0);
   group.baselineMoved = () => void repin(entry);
   return async () => {
@@ -95,7 +116,7 @@ export function registerWalGroup(
     // attach of the graph on the store replaces them (its record or its deletion of it; a fold rule, or `unpinSharedWal`).
     // A record saved after the handle's last flush (its baselines moved with it) is flushed now: left pending, a later
     // flush of the tier would bring it back over a later session's (or be lost with a store's worker).
-    if (entry.recorded === undefined) return;
+    if (entry.recorded === undefined || !entry.opened) return;
     try {
       if (entry.saveWaits) {
         await wal.drained?.();
@@ -213,9 +234,13 @@ function detach(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
  * wait was asked before any frame of the group could wait for room: first come, first served).
  */
 function saveRecord(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
-  if (entry.saveWaits || entry.recorded === undefined) return;
+  if (entry.saveWaits || entry.recorded === undefined || !entry.opened) return;
+  entry.forgotten = passedMarks(entry.recorded, entry.forgotten);
+  // Every store of the group is seen now: forgetStores refuses them for a while (FORGET_LIVE_WINDOW_MS).
+  const now = Date.now();
+  const seen = new Map([...entry.recorded.keys()].map((id) => [id, now]));
   try {
-    wal.save(sharedWalRecordKey(entry.graphName), sharedWalRecordFrame(entry.graphName, entry.recorded));
+    wal.save(sharedWalRecordKey(entry.graphName), sharedWalRecordFrame(entry.graphName, entry.recorded, entry.forgotten, seen));
   } catch (err) {
     if (err instanceof StorageError && err.code === "backpressure" && wal.drained !== undefined) {
       entry.saveWaits = true;

@@ -114,8 +114,9 @@ describe("the CLI's compact, without --keep-above", () => {
     expect({ one: await restoredFrom(w.one, w.one), two: await restoredFrom(w.two, w.one) }).toEqual({ one: w.state, two: w.state });
     expect(r.stdout).toContain(`kept frames above seq 42 for store ${idOf(w.two)}`);
     expect(storedSeqs(w.one).frames[0]).toBe(43);
-    // Store two removed for good: its pin is dropped, and the frames only it needed go.
-    const forgot = runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two), "--json"]);
+    // Store two removed for good: its pin is dropped, and the frames only it needed go. (Its writer named it in the
+    // record moments ago: forgetting it needs --force within the hour, shared-wal-forgotten.test.ts.)
+    const forgot = runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two), "--force", "--json"]);
     expect(forgot.stderr).toBe("");
     expect(JSON.parse(forgot.stdout)).toMatchObject({ deletedFrames: 60 });
     expect(JSON.parse(forgot.stdout)).not.toHaveProperty("sharedWalPins");
@@ -135,8 +136,8 @@ describe("the CLI's compact, without --keep-above", () => {
     expect(r.stderr).toContain(`names ${JSON.stringify(idOf(w.two))}`);
     expect({ ...storedSeqs(w.one), record: recordOf(w.one) }).toEqual(before); // nothing folded, deleted or rewritten
     // Forgotten already: the record names no store any more, and saying so is the answer to a second try.
-    expect(runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two)]).stderr).toBe("");
-    const again = runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two)]);
+    expect(runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two), "--force"]).stderr).toBe("");
+    const again = runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two), "--force"]);
     expect(again.code).toBe(64);
     expect(again.stderr).toContain("names no store");
     // The library's error: typed, with both lists.
@@ -170,7 +171,7 @@ describe("the CLI's compact, without --keep-above", () => {
   });
 });
 
-it("a later attach of the graph through one pair ends the record (the stores it leaves out no longer restore from this WAL)", async () => {
+it("a later attach of the graph through one pair ends the record: the stores it leaves out are marked forgotten, pinned no more", async () => {
   const w = await writeInChild("ends", { mode: "inline", end: "dispose" });
   const b = sqliteBackend(w.one);
   try {
@@ -183,7 +184,9 @@ it("a later attach of the graph through one pair ends the record (the stores it 
     g.set("a", 1000);
     await h.flush();
     await h.dispose();
-    expect(await b.read(sharedWalRecordKey("g"))).toBeUndefined();
+    // Until 2026-12-06 (task 172) the record was deleted, and store two then restored its attach state silently.
+    const record = JSON.parse(Buffer.from((await b.read(sharedWalRecordKey("g"))) as Uint8Array).toString("utf8")) as { change: { change: unknown } };
+    expect(record.change.change).toEqual({ kind: "sharedWal.stores", stores: {}, forgotten: { [idOf(w.two)]: 102 } });
     const result = await compactGraph({ backend: b }, { graphName: "g" });
     expect(result.sharedWalPins).toBeUndefined();
   } finally {
@@ -191,4 +194,5 @@ it("a later attach of the graph through one pair ends the record (the stores it 
   }
   expect(storedSeqs(w.one).frames).toEqual([]);
   expect(await restoredFrom(w.one, w.one)).toEqual({ a: 1000, b: (w.state as { b: number }).b });
+  expect(await restoredFrom(w.two, w.one)).toMatch(/^wal-compacted-past-baseline: /);
 });

@@ -7,10 +7,9 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { canonicalJson, parseJsonBytes } from "../codec/json.js";
 import { assertStorableJson } from "../codec/strict.js";
-import { applyBaselineToGraph, isSlice } from "../persistence/apply.js";
-import { createGraph } from "../graph/graph.js";
+import { isSlice } from "../persistence/apply.js";
 import type { GraphCheckpointRecord } from "../persistence/storage-types.js";
-import { SNAPSHOT_VERSION, type GraphPersistSnapshot, type NodeKind } from "../graph/types.js";
+import { SNAPSHOT_VERSION, type GraphPersistSnapshot } from "../graph/types.js";
 import { snapshotStorage } from "../tier/snapshot.js";
 import { CliError, EXIT } from "./errors.js";
 import { plural, printLine } from "./output.js";
@@ -18,9 +17,8 @@ import { withStoreOptions, type StoreCommandOptions } from "./options.js";
 import { backendSource, listFrameKeys } from "../persistence/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
+import { unrestorableSnapshot } from "./scan.js";
 import { assertGraphName } from "../wal/keys.js";
-
-const NODE_KINDS: ReadonlySet<string> = new Set<NodeKind>(["state", "derived", "effect"]);
 
 /** A flat graph snapshot (docs/graph-model.md §1.1), or CliError `invalid-input` saying what is wrong. */
 export function parseSnapshotFile(bytes: Uint8Array, file: string): GraphPersistSnapshot {
@@ -45,29 +43,10 @@ export function parseSnapshotFile(bytes: Uint8Array, file: string): GraphPersist
   return value as unknown as GraphPersistSnapshot;
 }
 
-/**
- * CliError `invalid-input` for a snapshot no graph can take, whatever its code builds: restore applies a baseline
- * to a graph of its name (mounts parents first, then the state nodes; derived and effect nodes are the code's), so
- * a graph name createGraph refuses, a node path it refuses (`a::`, `__meta__`), a node under a mount the snapshot
- * does not list, or a mount where a node is fail every restore with phase-failed (and a node of a type no code
- * builds, derived-mismatch). Imported, such a file replaced a store's good baseline by one nothing could restore,
- * exit 0. The same application on an empty graph refuses it before the store is opened.
- */
+/** CliError `invalid-input` for a snapshot no graph can restore (see `unrestorableSnapshot`). */
 function refuseUnrestorable(snapshot: GraphPersistSnapshot, file: string): void {
-  for (const [path, slice] of Object.entries(snapshot.nodes)) {
-    // Restore compares a stored node of any other type with the code's nodes, and no code builds one.
-    if (!NODE_KINDS.has(slice.type)) {
-      throw new CliError("invalid-input", `${file} is a snapshot no graph can restore: node ${JSON.stringify(path)} is of type ${JSON.stringify(slice.type)}, not state, derived or effect`);
-    }
-  }
-  try {
-    const probe = createGraph(snapshot.name);
-    probe.batch(() => applyBaselineToGraph(probe, snapshot));
-    probe.destroy();
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new CliError("invalid-input", `${file} is a snapshot no graph can restore (restore would fail phase-failed): ${why}`);
-  }
+  const why = unrestorableSnapshot(snapshot);
+  if (why !== undefined) throw new CliError("invalid-input", `${file} is a snapshot no graph can restore: ${why}`);
 }
 
 /**

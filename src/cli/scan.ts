@@ -4,6 +4,9 @@
  */
 import { sortKeys } from "../backend/keys.js";
 import { parseJsonBytes } from "../codec/json.js";
+import { createGraph } from "../graph/graph.js";
+import type { GraphPersistSnapshot, NodeKind } from "../graph/types.js";
+import { applyBaselineToGraph } from "../persistence/apply.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphNameProblem, graphWalPrefix, parseWalFrameKey, splitWalFrameKey } from "../wal/keys.js";
 import type { CliBackend } from "./store.js";
@@ -59,4 +62,30 @@ async function looksLikeBaseline(backend: CliBackend, key: string): Promise<bool
 export function changeKind(frame: WALFrame): string {
   const payload = frame.change.change;
   return isRecord(payload) && typeof payload.kind === "string" ? payload.kind : "?";
+}
+
+const NODE_KINDS: ReadonlySet<string> = new Set<NodeKind>(["state", "derived", "effect"]);
+
+/**
+ * Why no graph can restore `snapshot` as its baseline, whatever its code builds, or undefined. Restore applies a
+ * baseline to a graph of its name (mounts parents first, then the state nodes; derived and effect nodes are the
+ * code's), so a graph name createGraph refuses (`a::b`), a node path it refuses (`a::`, `__meta__`), a node under a
+ * mount the snapshot does not list, or a mount where a node is fail every restore (phase-failed), and a node of a
+ * type no code builds fails it too (derived-mismatch). The same application on an empty graph finds them; O(graph).
+ */
+export function unrestorableSnapshot(snapshot: GraphPersistSnapshot): string | undefined {
+  for (const [path, slice] of Object.entries(snapshot.nodes)) {
+    if (!NODE_KINDS.has(slice.type)) return `node ${JSON.stringify(path)} is of type ${JSON.stringify(slice.type)}, not state, derived or effect`;
+  }
+  try {
+    const probe = createGraph(snapshot.name);
+    try {
+      probe.batch(() => applyBaselineToGraph(probe, snapshot));
+    } finally {
+      probe.destroy();
+    }
+    return undefined;
+  } catch (err) {
+    return `restore would fail phase-failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }

@@ -16,6 +16,7 @@ import { selectGraphs } from "./inspect.js";
 import { printLine, plural } from "./output.js";
 import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
+import { unrestorableSnapshot } from "./scan.js";
 import { withStore } from "./store.js";
 
 export type Verdict = "clean" | "restorable" | "not-restorable";
@@ -42,7 +43,9 @@ export type Problem =
       kind: "baseline-missing" | "baseline-invalid" | "baseline-spec-only" | "baseline-unknown-format";
       detail: string | null;
       restorable: false;
-    };
+    }
+  /** A well-formed baseline no graph can take (a node path no graph accepts, a node under a mount not listed…). */
+  | { kind: "baseline-unrestorable"; detail: string; restorable: false };
 
 /** A SQLite row of the wrong type: its key (0x-hex when the key itself is a BLOB) and what it holds. */
 export interface CorruptRow {
@@ -107,8 +110,12 @@ export async function verifyGraph(source: StoredGraphSource, name: string, progr
   if (!check.ok) {
     problems.unshift({ kind: BASELINE_KIND[check.problem], detail: check.problem === "missing" ? null : check.reason, restorable: false });
   }
+  // A baseline that reads well but that no graph can take fails every restore: verify said clean (exit 0).
+  const unrestorable = check.ok ? unrestorableSnapshot(check.record.snapshot) : undefined;
+  if (unrestorable !== undefined) problems.unshift({ kind: "baseline-unrestorable", detail: unrestorable, restorable: false });
   // The verdict is restore's outcome; the problem list explains it.
-  const verdict: Verdict = !survey.restorable ? "not-restorable" : problems.length > 0 ? "restorable" : "clean";
+  const restorable = survey.restorable && unrestorable === undefined;
+  const verdict: Verdict = !restorable ? "not-restorable" : problems.length > 0 ? "restorable" : "clean";
   return {
     name,
     baselineSeq: check.ok ? check.record.seq : null,
@@ -168,6 +175,8 @@ function describeProblem(p: Problem): string {
       return "baseline record is a spec-only snapshot: restore fails (baseline-missing)";
     case "baseline-unknown-format":
       return `baseline record has ${p.detail ?? "an unknown format"}: restore fails (codec-mismatch)`;
+    case "baseline-unrestorable":
+      return `baseline record cannot be applied to any graph: ${p.detail}`;
   }
 }
 

@@ -201,9 +201,10 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
         throw storeLockedError(storePath, now, err);
       }
     }
+    // Named before the lock database is closed, so an OS cause is diagnosed as the failure met it (descriptors).
+    const failure = err instanceof StorageError ? err : sqliteError(err, `cannot lock store ${storePath}`, lockPath);
     db?.close();
-    if (err instanceof StorageError) throw err;
-    throw sqliteError(err, `cannot lock store ${storePath}`, lockPath);
+    throw failure;
   }
   const held = db;
   let released = false;

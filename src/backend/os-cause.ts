@@ -4,7 +4,7 @@
  * Probing the file system after the failure is cheap (it only runs on the error path).
  * Layer 1.
  */
-import { accessSync, constants, existsSync, statfsSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, openSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 
 const MEANING: Readonly<Record<string, string>> = {
@@ -15,6 +15,8 @@ const MEANING: Readonly<Record<string, string>> = {
   EPERM: "operation not permitted",
   ENOENT: "no such file or directory",
   ENOTDIR: "a path component is not a directory",
+  EMFILE: "too many open files in this process; see ulimit -n",
+  ENFILE: "too many open files in the system",
 };
 
 export interface OsCause {
@@ -56,6 +58,14 @@ export function diagnoseOsCause(file: string): OsCause | undefined {
   } catch (err) {
     const code = errnoOf(err);
     if (code !== undefined) return found(code);
+  }
+  // The checks above open nothing. SQLite says "unable to open database file" when the process is out of file
+  // descriptors too (a store, its -wal, -shm and lock take four): opening the directory tells.
+  try {
+    closeSync(openSync(dir, "r"));
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === "EMFILE" || code === "ENFILE") return found(code);
   }
   return undefined;
 }

@@ -665,13 +665,16 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
       if (held !== undefined) setWriterTenure(store, lockTenure(held));
       return store;
     } catch (err) {
+      // Named before anything is closed: the diagnosis of its OS cause must see the process as the failure did (out
+      // of file descriptors, it would find one free once this store's were released).
+      const failure = sqliteError(err, `cannot open sqlite store ${path}`, path);
       try {
         db?.close();
       } catch {
         // The open failure is the error to report.
       }
       held?.release();
-      throw sqliteError(err, `cannot open sqlite store ${path}`, path);
+      throw failure;
     }
   });
 }

@@ -8,7 +8,7 @@ import { appendBuckets, appendLoadArgs, appendLogShape } from "./arguments.js";
 import { measure, UNKNOWN_SIZE } from "./value-check.js";
 import { entriesWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
-import type { StaleHolder } from "./write-lane.js";
+import type { StaleHolder, StoredBytes } from "./write-lane.js";
 import {
   assertBucketKey,
   collectPage,
@@ -46,6 +46,16 @@ interface Bucket<T> {
    * array instead of reading the store again, which may already hold the entries (a write whose answer was lost).
    */
   base?: unknown[];
+  /** The stored bytes `base` was decoded from (null: nothing stored): what a write of this bucket keeps of the store. */
+  read?: StoredBytes;
+  /**
+   * Array layout, append mode: the bytes its latest write attempt wrote (`base` with its entries after it), and how
+   * many leading chunks they hold once that write failed (0: none written). Another tier's next landing of the key
+   * that kept exactly these bytes proves the failed write landed after all (its answer lost): those chunks are stored
+   * and the retry does not append them again (`landedOver`).
+   */
+  attempt?: Uint8Array;
+  triedChunks?: number;
   /** The landing number (write-lane.ts `landing`) of the batch that took it last. */
   takenAt?: number;
   /**
@@ -196,29 +206,44 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
    * Another tier stored or deleted `key` at landing number `at` (write-lane.ts). A put-back bucket of that key is
    * stale: in overwrite mode its put-back chunks, from an earlier place on the lane, would replace the newer content
    * (dropped unwritten; its own newer chunks stay); in the array layout the array its failed attempt read misses what
-   * the other tier stored (its retry would drop those entries), so the retry reads the store again. Appending to a
-   * fresh read may store an entry twice when the failed write had landed after all (its answer lost), never drops one.
+   * the other tier stored (its retry would drop those entries), so the retry reads the store again and appends after
+   * them (a retry lands where it lands: positions already read never move). A failed write that landed after all (its
+   * answer lost) is told by the first such landing, which kept exactly its bytes (`kept`): its chunks are not appended
+   * again. Where that landing did not say (a kv or snapshot tier, a job: they replace the value, so nothing of the
+   * failed write is kept anyway) or something outside the lane wrote the key, a fresh read is appended to: at least once.
    */
-  landedOver(key: string, at: number): void {
+  landedOver(key: string, at: number, kept?: StoredBytes): void {
     for (const [bucket, k] of this.held) {
       if (k !== key) continue;
       if (this.mode === "append") {
+        // The first landing after the failure tells: it read either what this bucket's failed write read (it did not
+        // land) or the bytes that write wrote (it landed: its chunks are stored, before the other tier's entries).
+        const tried = bucket.attempt !== undefined && kept != null && sameBytes(kept, bucket.attempt) ? (bucket.triedChunks ?? 0) : 0;
         bucket.base = undefined;
+        bucket.read = undefined;
+        bucket.attempt = undefined;
+        bucket.triedChunks = 0;
         this.held.delete(bucket);
+        if (tried > 0) this.dropHeld(key, bucket, tried);
         continue;
       }
       if ((bucket.heldAt ?? at) >= at) continue;
       this.held.delete(bucket);
-      let dropped = 0;
-      for (const c of bucket.chunks.splice(0, bucket.heldChunks ?? 0)) dropped += c.count;
+      this.dropHeld(key, bucket, bucket.heldChunks ?? 0);
       bucket.heldChunks = 0;
-      if (this.pending.get(key) !== bucket) continue; // in a batch waiting on the lane: it writes what is left
-      this.stats.pendingEntries -= dropped;
-      if (bucket.chunks.length > 0) continue;
-      this.pending.delete(key);
-      if (this.pending.size === 0) this.droppedPending();
     }
     this.lane.hold(this, this.held.size > 0);
+  }
+
+  /** Drops the first `n` chunks of a put-back `bucket` unwritten (stale, or stored already), pending or waiting. */
+  private dropHeld(key: string, bucket: Bucket<T>, n: number): void {
+    let dropped = 0;
+    for (const c of bucket.chunks.splice(0, n)) dropped += c.count;
+    if (this.pending.get(key) !== bucket) return; // in a batch waiting on the lane: it writes what is left
+    this.stats.pendingEntries -= dropped;
+    if (bucket.chunks.length > 0) return;
+    this.pending.delete(key);
+    if (this.pending.size === 0) this.droppedPending();
   }
 
   protected *writeBatch(batch: Batch<T>, epoch: number): Step {
@@ -231,7 +256,9 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       this.lane.hold(this, this.held.size > 0);
     }
     // Where its landings must be reported (another tier holds put-back values): each op's key with its bucket's place.
-    const landings: Array<[string, number]> | undefined = this.lane.watched(this) ? [] : undefined;
+    const landings: Array<[string, number, StoredBytes | undefined]> | undefined = this.lane.watched(this) ? [] : undefined;
+    const keeps = this.layout === "array" && this.mode === "append";
+    let written = false;
     try {
       for (const [key, bucket] of batch) {
         // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
@@ -245,21 +272,22 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
           // Only put-back chunks left: they land at their own (earlier) place.
           const fresh = bucket.chunks.length > (bucket.heldChunks ?? 0);
           const at = (fresh ? bucket.takenAt : bucket.heldAt) ?? 0;
-          for (const op of bucketOps) landings.push([op.key, at]);
+          for (const op of bucketOps) landings.push([op.key, at, keeps ? bucket.read : undefined]);
         }
       }
+      written = ops.length > 0;
       yield* this.writeOps(ops, cancelled);
       if (!cancelled()) {
         this.committed(ops);
-        if (landings !== undefined) for (const [k, at] of landings) this.lane.landed(this, k, at);
+        if (landings !== undefined) for (const [k, at, kept] of landings) this.lane.landed(this, k, at, kept);
       }
     } catch (err) {
       if (!cancelled()) {
         // Batches of this tier taken after this one, waiting on the write lane, fail with it: newest first, each goes
         // back in front of what is newer, then this one in front of them (core.ts `laterTaken`).
         const later = this.laterTaken();
-        for (let i = later.length - 1; i >= 0; i--) this.restore(later[i]!.batch, NO_ENCODINGS);
-        this.restore(batch, encodings);
+        for (let i = later.length - 1; i >= 0; i--) this.restore(later[i]!.batch, NO_ENCODINGS, false);
+        this.restore(batch, encodings, written);
       }
       throw err;
     }
@@ -319,8 +347,11 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       existing = raw === undefined ? [] : codec.decode(raw);
       if (!Array.isArray(existing)) throw new TypeError(`append-log key "${key}" does not hold an array`);
       bucket.base = existing; // kept by restore() with the bucket: a retry appends to what this attempt read
+      bucket.read = raw ?? null;
     }
-    return codec.encode([...(existing as T[]), ...fresh]);
+    const merged = codec.encode([...(existing as T[]), ...fresh]);
+    bucket.attempt = merged;
+    return merged;
   }
 
   /**
@@ -328,13 +359,16 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
    * and (segments layout) their encoding, so a retry writes the same segments instead of encoding every entry again
    * (CPU per retry, a second encoding held while it ran). The array layout merges with the stored array: encoded anew.
    */
-  private restore(batch: Batch<T>, encodings: ReadonlyMap<string, Segment[]>): void {
+  private restore(batch: Batch<T>, encodings: ReadonlyMap<string, Segment[]>, written: boolean): void {
     // Its chunks keep their batch's place on the lane (`landedOver`), where a flush writes the bucket's key.
     const holds = this.layout === "array" || this.mode === "overwrite";
     if (holds) {
       for (const [key, b] of batch) {
         b.heldAt = b.takenAt;
         b.heldChunks = b.chunks.length;
+        // A write sent may have landed (its answer lost): its chunks are those it wrote. One never sent did not.
+        b.triedChunks = written && b.attempt !== undefined ? b.chunks.length : 0;
+        if (b.triedChunks === 0) b.attempt = undefined;
         this.held.set(b, key);
       }
     }
@@ -396,10 +430,13 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
   override async compact(): Promise<void> {
     this.assertWritable();
     await this.flush();
-    await this.guard("compaction", () => this.mergeSegments());
+    // In its place on the write lane, as a flush writes: the merge reads what it rewrites, and another tier's write of
+    // a bucket landing in between (an asynchronous backend) would be lost; what it writes is told to the tiers
+    // holding put-back values of those keys.
+    await this.guard("compaction", () => this.exclusive((at) => this.mergeSegments(at)));
   }
 
-  private async mergeSegments(): Promise<void> {
+  private async mergeSegments(at: number): Promise<void> {
     const codec = this.codec;
     if (!codec || this.layout !== "segments") return;
     const groups = new Map<string, string[]>();
@@ -411,23 +448,28 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     }
     for (const [bucket, keys] of groups) {
       if (keys.length < 2 || parseBucketKey(keys[keys.length - 1]!).segment === 0) continue;
-      const all = await this.readAll(keys, codec);
-      if (!all) continue; // not an append-log bucket (another tier's record): leave it alone
-      const ops: BatchOp[] = [{ op: "put", key: bucket, value: codec.encode(all) }];
+      const read = await this.readAll(keys, codec);
+      if (!read) continue; // not an append-log bucket (another tier's record): leave it alone
+      const ops: BatchOp[] = [{ op: "put", key: bucket, value: codec.encode(read.all) }];
       for (const key of keys) if (key !== bucket) ops.push({ op: "delete", key });
       await writeCompaction(this.backend, ops);
+      // The base keeps what it held: an array-layout tier's failed write of the bucket tells from it whether it landed.
+      if (this.lane.watched(this)) for (const op of ops) this.lane.landed(this, op.key, at, op.key === bucket ? read.base : undefined);
     }
   }
 
-  private async readAll(keys: readonly string[], codec: Codec<readonly T[]>): Promise<T[] | undefined> {
+  /** Every entry of a bucket's `keys` (base first), and the base's stored bytes (null: none); undefined: not ours. */
+  private async readAll(keys: readonly string[], codec: Codec<readonly T[]>): Promise<{ all: T[]; base: StoredBytes } | undefined> {
     const all: T[] = [];
+    let base: StoredBytes = null;
     for (const key of keys) {
       const bytes = await readValue(this.backend, key);
+      if (bytes !== undefined && parseBucketKey(key).segment === 0) base = bytes;
       const v: unknown = bytes === undefined ? [] : codec.decode(bytes);
       if (!Array.isArray(v)) return undefined;
       all.push(...(v as T[]));
     }
-    return all;
+    return { all, base };
   }
 }
 
@@ -522,4 +564,11 @@ function soleKey(groups: ReadonlyMap<string, unknown>): string | undefined {
   if (groups.size !== 1) return undefined;
   for (const key of groups.keys()) return key;
   return undefined;
+}
+
+/** Whether two byte runs are equal (a landing's kept bytes and a failed attempt's, see `landedOver`). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

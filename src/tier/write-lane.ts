@@ -19,9 +19,17 @@ const noop = (): void => {};
  * value stale: written now, it would land over a write the user made after it (docs/design.md §3.30).
  */
 export interface StaleHolder {
-  /** `key` landed at `at` (committed, or deleted): drops the held value of `key` numbered below `at`, unwritten. */
-  landedOver(key: string, at: number): void;
+  /**
+   * `key` landed at `at` (committed, or deleted): drops the held value of `key` numbered below `at`, unwritten.
+   * `kept`: the stored bytes the landing write read and kept in what it wrote (an array-layout append, which rewrites
+   * the array with its entries after it), so a holder whose failed write of the key may have landed after all can
+   * tell whether it did (append-log.ts); undefined when the write kept nothing it read, or did not say.
+   */
+  landedOver(key: string, at: number, kept?: StoredBytes): void;
 }
+
+/** What a landing write read under its key: the bytes, or null when nothing was stored there. */
+export type StoredBytes = Uint8Array | null;
 
 export class WriteLane {
   /** The last work started and not yet settled: anything run now goes behind it. */
@@ -55,8 +63,8 @@ export class WriteLane {
   }
 
   /** `by` stored or deleted `key` at landing number `at`: every other holder drops its older value of the key. */
-  landed(by: StaleHolder | undefined, key: string, at: number): void {
-    for (const h of this.#holders) if (h !== by) h.landedOver(key, at);
+  landed(by: StaleHolder | undefined, key: string, at: number, kept?: StoredBytes): void {
+    for (const h of this.#holders) if (h !== by) h.landedOver(key, at, kept);
   }
 
   /**

@@ -17,6 +17,7 @@ import type { StorageBackend } from "../../src/backend/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { kvStorage } from "../../src/tier/kv.js";
+import { appendLogStorage } from "../../src/tier/append-log.js";
 import { openStorageEngineForTests } from "../../src/engine/engine.js";
 import type { StoreSpec } from "../../src/engine/index.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
@@ -138,6 +139,72 @@ describe.each(stores)("inline compactGraph over the tiers' backend (%s)", (_name
     await kv.close();
     await handle.dispose();
     st.close();
+  });
+});
+
+const tornStores: Array<[string, (plan: Parameters<typeof faultyBackend>[1]) => StorageBackend]> = [
+  ["memory, async (PostgreSQL-like)", (plan) => faultyBackend(memoryBackend(), plan, { async: true })],
+  ["memory, sync", (plan) => faultyBackend(memoryBackend(), plan)],
+  ["file store", (plan) => faultyBackend(fileBackend(tmp.path("torn")), plan)],
+];
+
+describe.each(tornStores)("array-layout append-logs sharing a bucket (%s)", (_name, open) => {
+  it("a failed write that landed after all (its answer lost), then another tier's append: the retry stores its entries once, in call order", async () => {
+    // The second batch writing bucket a (with b) is applied, then fails: what a lost commit answer looks like.
+    const backend = open([{ op: "writeBatch", errno: "EIO", times: 1, after: 1, torn: 2, key: /^a$/ }]);
+    const shared = { keyOf: (e: string) => e.slice(0, 1), layout: "array", debounceMs: HELD, ...held } as const;
+    const ls = appendLogStorage<string>(backend, { name: "ls", ...shared });
+    const lt = appendLogStorage<string>(backend, { name: "lt", ...shared });
+    ls.appendEntries(["a0", "b0"]);
+    await ls.flush();
+    ls.appendEntries(["a1", "b1"]);
+    await expect(ls.flush()).rejects.toThrow();
+    lt.appendEntries(["a2"]);
+    await lt.flush(); // read [a0, a1]: the failed write's bytes
+    ls.appendEntries(["a3"]);
+    await ls.flush(); // the retry: a1 is stored, a3 is appended; b (nobody else wrote it) onto the array it read
+    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a1", "a2", "a3"]);
+    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
+    await ls.close();
+    await lt.close();
+  });
+
+  it("guard: a failed write that did not land, then another tier's append: the retry appends after it (nothing lost or twice)", async () => {
+    const backend = open([{ op: "writeBatch", errno: "EIO", times: 1, after: 1, key: /^a$/ }]);
+    const shared = { keyOf: (e: string) => e.slice(0, 1), layout: "array", debounceMs: HELD, ...held } as const;
+    const ls = appendLogStorage<string>(backend, { name: "ls", ...shared });
+    const lt = appendLogStorage<string>(backend, { name: "lt", ...shared });
+    ls.appendEntries(["a0", "b0"]);
+    await ls.flush();
+    ls.appendEntries(["a1", "b1"]);
+    await expect(ls.flush()).rejects.toThrow();
+    lt.appendEntries(["a2"]);
+    await lt.flush();
+    await ls.flush();
+    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a2", "a1"]);
+    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
+    await ls.close();
+    await lt.close();
+  });
+});
+
+describe("an append-log's compact() over an asynchronous backend (memory, PostgreSQL-like)", () => {
+  it("merges a bucket's segments in its place on the lane: another tier's write of the bucket called after it is kept", async () => {
+    const backend = faultyBackend(memoryBackend(), [], { async: true });
+    const log = appendLogStorage<string>(backend, { name: "log", keyOf: () => "x", debounceMs: HELD }); // segments
+    const arr = appendLogStorage<string>(backend, { name: "arr", keyOf: () => "x", layout: "array" }); // sync-through
+    log.appendEntries(["s1"]);
+    await log.flush();
+    log.appendEntries(["s2"]);
+    await log.flush();
+    const compacting = log.compact();
+    arr.appendEntries(["c1"]); // its write of x lands before the merge, which reads it
+    await arr.flush();
+    await compacting;
+    const entries = (await log.loadEntries({ keyFilter: "x" })).entries;
+    expect([...entries].sort()).toEqual(["c1", "s1", "s2"]);
+    await log.close();
+    await arr.close();
   });
 });
 

@@ -13,7 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { sqliteBackend, type SqliteBackend } from "../../src/backend/sqlite.js";
 import { RestoreError, StorageError } from "../../src/errors.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import { compactGraph, type CompactGraphOptions, type CompactionResult } from "../../src/persistence/compaction.js";
+import { openStorageEngine } from "../../src/engine/index.js";
+import { compactGraph, compactGraphInEngine, type CompactGraphOptions, type CompactionResult } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { sharedWalRecordKey } from "../../src/persistence/shared-wal-record.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
@@ -244,6 +245,17 @@ describe("forgetting a store a live handle named lately", () => {
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ code: "store-live", details: { graphName: "g", liveStores: [idOf(w.two)] } });
     expect((err as StorageError).details.seenAt).toHaveLength(1);
+    expect({ ...storedSeqs(w.one), record: recordOf(w.one) }).toEqual(before);
+    // Through an engine's store actor (the job's thread): the same error, typed across it.
+    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const viaEngine = await compactGraphInEngine(engine, { kind: "sqlite", path: w.one }, "g", { forgetStores: [idOf(w.two)] })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      .finally(() => engine.close());
+    expect(viaEngine).toBeInstanceOf(StorageError);
+    expect(viaEngine).toMatchObject({ code: "store-live", details: { liveStores: [idOf(w.two)] } });
     expect({ ...storedSeqs(w.one), record: recordOf(w.one) }).toEqual(before);
     // The CLI: an error (exit 4, failed) naming the way through; nothing changed.
     const r = runCli(["compact", w.one, "--graph", "g", "--forget-store", idOf(w.two)]);

@@ -55,7 +55,14 @@ export function kvDeleteManyArgs(keys: unknown): string[] {
 /** docs/design.md §3.6: a record's own `name` is its key, so a fresh process finds a graph's baseline by graph name. */
 export function defaultSnapshotKey(value: unknown, fallback: string): string {
   if (typeof value === "object" && value !== null) {
-    const n = (value as { name?: unknown }).name;
+    let n: unknown;
+    try {
+      n = (value as { name?: unknown }).name;
+    } catch {
+      // A `name` getter or Proxy trap that throws, a revoked Proxy: save threw that raw error. The value check refuses
+      // such a value (CodecError, at the flush) as a kv save of it is refused; nothing is written under this key.
+      return fallback;
+    }
     if (typeof n === "string") return n;
   }
   return fallback;

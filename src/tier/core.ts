@@ -376,7 +376,8 @@ export abstract class TierCore<Batch> {
     this.assertWritable();
     this.checkKey(key);
     const size = measure(this.valueCheck, value);
-    const weight = recordWeight(key, this.weightOf(value, size instanceof Error ? 0 : size));
+    // A refused value is not weighed: weightOf's instanceof runs a Proxy's getPrototypeOf trap (a revoked one throws).
+    const weight = recordWeight(key, size instanceof Error ? 0 : this.weightOf(value, size));
     this.assertRoom(weight, freed);
     if (size instanceof Error) {
       this.refuse(size, undefined, key);

@@ -98,7 +98,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> implements StaleHolder {
       const [key, value] = entries[i]!;
       const size = measure(this.valueCheck, value);
       sizes[i] = size;
-      total += weights[i] = recordWeight(key, this.weightOf(value, size instanceof Error ? 0 : size));
+      total += weights[i] = recordWeight(key, size instanceof Error ? 0 : this.weightOf(value, size));
       if (seen !== undefined && !seen.has(key)) {
         seen.add(key);
         freed += this.replacedWeight(key) ?? 0;

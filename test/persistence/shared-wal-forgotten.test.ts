@@ -219,6 +219,44 @@ describe("a forgotten store attached again", () => {
   }, 120_000);
 });
 
+describe("an attach of this process registering while a forget runs", () => {
+  it("inline compactGraph checks the attached stores again before rewriting the record: the forget is refused", async () => {
+    const [one, two] = [tmp.path("race-one.db"), tmp.path("race-two.db")];
+    await session(one, [{ snapshot: one }, { snapshot: two }], 1, 100);
+    const before = { ...storedSeqs(one), record: recordOf(one) };
+    const b1 = sqliteBackend(one);
+    const b2 = sqliteBackend(two);
+    try {
+      // The forget starts (its first check finds no handle), then an attach of store two registers at once.
+      const forgetting = compactGraph({ backend: b1 }, { graphName: "g", forgetStores: [idOf(two)], forceForget: true }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const g = build();
+      const wal = kvStorage<WALFrame>(b1, { codec: walFrameCodec });
+      const h = attachSnapshotStorage(g, [
+        { snapshot: snapshotStorage<GraphCheckpointRecord>(b1, { compactEvery: 1_000_000 }), wal },
+        { snapshot: snapshotStorage<GraphCheckpointRecord>(b2, { compactEvery: 1_000_000 }), wal },
+      ]);
+      const err = await forgetting;
+      // Before: the forget went on (store two's frames above its baseline deleted under the new handle).
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ code: "invalid-argument", details: { graphName: "g", attachedStores: [idOf(two)] } });
+      expect(storedSeqs(one).frames).toEqual(before.frames);
+      g.set("a", 1_000);
+      await h.flush();
+      await h.dispose();
+    } finally {
+      b1.close();
+      b2.close();
+    }
+    const record = recordOf(one);
+    expect(Object.keys(record?.stores ?? {})).toEqual([idOf(two)]);
+    expect(record?.forgotten).toBeUndefined();
+    expect({ one: await restoredFrom(one, one), two: await restoredFrom(two, one) }).toEqual({ one: { a: 1_000, b: 0 }, two: { a: 1_000, b: 0 } });
+  }, 120_000);
+});
+
 const WRITER = fileURLToPath(new URL("./fixtures/shared-wal-writer.mjs", import.meta.url));
 
 /** The shared-WAL writer fixture in a child process (pairs {one, W}, {two, W}, W on one), exiting without dispose. */

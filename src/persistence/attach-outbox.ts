@@ -536,6 +536,9 @@ export class AttachOutbox {
       if (stored?.seq !== undefined && stored.seq > seq) seq = stored.seq;
     }
     for (const m of members) if (m.#seq > seq) seq = m.#seq;
+    // No seq left for the attach baseline: it went in at 2^53 (flush resolved), which every reader refuses, over the
+    // good baseline. Only a store another program wrote gets here; the pair stays silent, as on a failed read.
+    if (seq >= Number.MAX_SAFE_INTEGER) throw seqsExhausted(this.graphName, seq);
     return seq;
   }
 
@@ -593,6 +596,7 @@ export class AttachOutbox {
       // An own baseline replacing queued waves in a WAL group goes above what any member numbered (`collapse`).
       if (item.resumeAt !== undefined && item.resumeAt > this.#seq) this.#skipTo(item.resumeAt);
       const seq = item.own ? this.#seq + 1 : this.#seq;
+      if (seq > Number.MAX_SAFE_INTEGER) throw seqsExhausted(this.graphName, this.#seq);
       this.snapshot.save({
         name: this.graphName,
         mode: "full",
@@ -616,6 +620,8 @@ export class AttachOutbox {
     const wal = this.wal as KvStorageTier<WALFrame>;
     // Numbered on first attempt and kept, so a retry re-saves the same seqs under the same keys.
     const frames = (item.frames ??= diffFrames(item.diff, item.timestampNs, this.#seq, this.#seal, true));
+    // Past 2^53 - 1 walFrameKey threw a RangeError (untyped) on every flush.
+    if ((frames[frames.length - 1]?.frame_seq ?? 0) > Number.MAX_SAFE_INTEGER) throw seqsExhausted(this.graphName, this.#seq);
     // A wave of several frames is one unit for the tier (saveMany): room for all of it is found at once, and it is
     // committed in one transaction, so a crash or a follower never sees part of a wave. Refused whole (backpressure),
     // it is saved whole again once the tier drained.
@@ -1382,6 +1388,15 @@ function lostStore(err: unknown): err is StorageError {
  */
 function cannotSucceed(err: unknown): err is Error {
   return isPermanent(err) || isRefusalReport(err) || (err instanceof StorageError && (err.code === "closed" || err.code === "not-owner"));
+}
+
+/** A store whose seqs reached Number.MAX_SAFE_INTEGER: nothing more can be numbered above them. */
+function seqsExhausted(graphName: string, seq: number): StorageError {
+  return new StorageError(
+    "corrupt-store",
+    `graph "${graphName}": the store's seqs reached ${seq}, and seqs end at ${Number.MAX_SAFE_INTEGER}: nothing more can be written above them (a store only another program could have numbered so)`,
+    { graph: graphName, seq, reason: "seqs-exhausted" },
+  );
 }
 
 /** What onError hears once per spell when queued waves were replaced by one baseline (AttachOutbox.collapse). */

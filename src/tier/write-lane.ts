@@ -100,26 +100,32 @@ export class WriteLane {
 
   /**
    * Runs `task` after the work queued before it (synchronously when none is). Its failure is the caller's. `at`: its
-   * landing number, the lane's current one while it runs (`landedNow`).
+   * landing number, the lane's current one while it runs (`landedNow`), cleared as it settles (no promise more).
    */
   run(task: () => void | Promise<void>, at?: number): void | Promise<void> {
-    const placed = at === undefined ? task : () => this.#runAt(at, task);
     const tail = this.#tail;
     if (tail !== undefined) {
+      const placed =
+        at === undefined
+          ? task
+          : (): void | Promise<void> => {
+              this.#current = at;
+              return task();
+            };
       const chained = tail.then(noop, noop).then(placed);
-      this.#track(chained);
+      this.#track(chained, at);
       return chained;
     }
-    const r = placed();
-    if (isPromiseLike(r)) {
-      const p = Promise.resolve(r);
-      this.#track(p);
-      return p;
+    if (at === undefined) {
+      const r = task();
+      if (isPromiseLike(r)) {
+        const p = Promise.resolve(r);
+        this.#track(p);
+        return p;
+      }
+      return;
     }
-  }
-
-  /** `task` with `#current` set to `at` until it settled (nested synchronous work restores the outer number). */
-  #runAt(at: number, task: () => void | Promise<void>): void | Promise<void> {
+    // Nested synchronous work (a task running another at once) gives the outer number back when it returns.
     const outer = this.#current;
     this.#current = at;
     let r: void | Promise<void>;
@@ -129,20 +135,19 @@ export class WriteLane {
       this.#current = outer;
       throw err;
     }
-    if (!isPromiseLike(r)) {
-      this.#current = outer;
-      return;
+    if (isPromiseLike(r)) {
+      const p = Promise.resolve(r);
+      this.#track(p, at);
+      return p;
     }
-    const clear = (): void => {
-      if (this.#current === at) this.#current = undefined;
-    };
-    return Promise.resolve(r).finally(clear);
+    this.#current = outer;
   }
 
-  #track(p: Promise<void>): void {
+  #track(p: Promise<void>, at?: number): void {
     this.#tail = p;
     const clear = (): void => {
       if (this.#tail === p) this.#tail = undefined;
+      if (at !== undefined && this.#current === at) this.#current = undefined;
     };
     p.then(clear, clear);
   }

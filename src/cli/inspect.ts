@@ -95,7 +95,7 @@ export async function selectGraphs(backend: CliBackend, graph: string | undefine
     });
   }
   assertGraphName(graph, "--graph");
-  if (!(await graphExists(backend, graph))) throw new CliError("graph-not-found", `no graph "${graph}" in ${store}`);
+  if (!(await graphExists(backend, graph))) throw new CliError("graph-not-found", `no graph ${JSON.stringify(graph)} in ${store}`);
   return [graph];
 }
 

@@ -20,25 +20,32 @@ interface FileId {
   readonly ino: number;
 }
 
-/** Why nothing is at a path: nothing there, or a directory on the way is a file now. */
-type Missing = "ENOENT" | "ENOTDIR";
+/** Why nothing is at a path (the stat's own error): ENOENT, or ENOTDIR when a directory on the way is a file now. */
+type Missing = NodeJS.ErrnoException;
 
 /**
  * The identity of the file at `path`, or why nothing is there; undefined when it cannot be told (e.g. EACCES on a
  * directory: the files are likely still there, and writes through the open descriptors still reach them, so this is
- * no evidence of a move).
+ * no evidence of a move). A stat on the error path only, so the error object costs nothing while all is well.
  */
 function idAt(path: string): FileId | Missing | undefined {
   try {
     const st = statSync(path, { throwIfNoEntry: false });
-    return st === undefined ? "ENOENT" : { dev: st.dev, ino: st.ino };
+    if (st !== undefined) return { dev: st.dev, ino: st.ino };
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ENOTDIR" ? "ENOTDIR" : undefined;
+    return (err as NodeJS.ErrnoException).code === "ENOTDIR" ? (err as Missing) : undefined;
+  }
+  try {
+    statSync(path); // again, for the OS's own error (the cause the caller reports)
+    return undefined; // back meanwhile: cannot tell
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR" ? (err as Missing) : undefined;
   }
 }
 
 function isId(id: FileId | Missing | undefined): id is FileId {
-  return typeof id === "object";
+  return id !== undefined && !(id instanceof Error);
 }
 
 function differs(now: FileId | Missing | undefined, then: FileId): boolean {
@@ -93,7 +100,7 @@ export class StorePlace {
   error(file: MovedFile): StorageError {
     const which = file === "database" ? this.path : file === "wal" ? `${this.path}-wal` : (this.lockPath ?? this.path);
     const now = idAt(which);
-    const gone = now === "ENOENT" || now === "ENOTDIR" ? now : undefined;
+    const gone = now instanceof Error ? now : undefined;
     const what =
       file === "lock"
         ? "its lock file was removed or replaced (another process could now take the store: a second writer)"
@@ -102,7 +109,8 @@ export class StorePlace {
     return new StorageError(
       "backend-error",
       `${store}: ${what}; nothing written now is acknowledged (${file === "lock" ? "close the store and open it again: it takes the lock anew, or is told who holds it" : "put the file back, or close the store and open it again"})`,
-      { ...(this.db === undefined ? { dir: this.path } : { path: this.path }), reason: "store-moved", file, ...(gone === undefined ? {} : { osCode: gone }) },
+      { ...(this.db === undefined ? { dir: this.path } : { path: this.path }), reason: "store-moved", file, ...(gone?.code === undefined ? {} : { osCode: gone.code }) },
+      gone,
     );
   }
 }

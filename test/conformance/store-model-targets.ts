@@ -13,6 +13,8 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
+import { writeLaneOf } from "../../src/tier/write-lane.js";
+import { jsonCodec } from "../../src/codec/json.js";
 import { closeTiers, opsArb, runOps, tierOptions, type OpenStore, type SnapRecord, type StoreTiers, type Target } from "./store-model.js";
 
 export type Kind = "memory" | "file" | "sqlite" | "postgres";
@@ -89,6 +91,14 @@ export function faultyMemoryTarget(async: boolean): Target {
       failNext: (op) => fb.inject({ op, errno: "EIO", times: 1 }),
       failures: () => fb.failures.length,
       heal: () => fb.heal(),
+      // As compaction.ts commits: in its place on the lane, its write reported to the tiers holding put-back values.
+      job: (key, value) => {
+        const lane = writeLaneOf(fb);
+        return lane.exclusive(async () => {
+          await fb.write(key, jsonCodec.encode(value));
+          lane.landedNow([key]);
+        });
+      },
     };
   };
   return {

@@ -18,7 +18,9 @@
  * - a failed flush (targets with faults: `failFlush` of the held kv tier or the snapshot tier) rejects and puts its
  *   values back, each keeping its place in call order: its tier's retry (a flush, a close) lands it unless a write
  *   of the key landed since the failure (another tier's save, flush or delete: design §3.30), or the tier wrote the
- *   key again (its newer value replaces it, a delete drops it).
+ *   key again (its newer value replaces it, a delete drops it);
+ * - a job's write of a key (targets with faults: `job`, what a compaction's commit does, through the backend's write
+ *   lane) lands at its call like a delete, and a put-back value of the key is stale after it (design §3.30).
  * Not modelled, as the docs promise neither outcome: rolling back a tier whose write is in flight on an asynchronous
  * backend ("a flush that started before it writes nothing more": it may be on the wire, or still listing its
  * bucket). The runner lets such a tier's writes settle first (Target.asyncBackend).
@@ -59,7 +61,9 @@ export type Op =
   /** close + reopen without awaiting the flushes and deletes still running first (a close joins them). */
   | { t: "reopenNow" }
   /** flush() of a held tier whose write fails once (targets with `failNext`); nothing pending: no op. */
-  | { t: "failFlush"; tier: HeldTier };
+  | { t: "failFlush"; tier: HeldTier }
+  /** A job (no tier) writes a kv value of `key` in its place on the write lane and reports it (targets with `job`). */
+  | { t: "job"; key: Key };
 
 /** The tiers a failFlush op fails: held (60 s) ones, whose values stay pending between explicit flushes. */
 export type HeldTier = "kvC" | "snap";
@@ -92,6 +96,11 @@ export interface OpenStore {
   failures?(): number;
   /** Drops an injected failure no call met. */
   heal?(): void;
+  /**
+   * Targets with faults: a job writes `value` (a kv value) under `key` as a compaction's commit does: in its place on
+   * the backend's write lane, telling the tiers holding put-back values (WriteLane.exclusive, landedNow).
+   */
+  job?(key: Key, value: number): Promise<void>;
 }
 
 export interface Target {
@@ -284,6 +293,13 @@ export class Model {
   append(tier: LogTier, entries: number[]): void {
     if (tier === "logS") this.each((w) => w.log.push(...entries));
     else this.each((w) => w.logC.push(...entries));
+  }
+
+  /** A job's write of `key` (see Op "job"): it lands at its call, after what was called before it. */
+  job(key: Key, n: number): void {
+    const v = kvToken(n);
+    this.each((w) => landKey(w, key, v));
+    this.landings.push([key, v]);
   }
 
   delete(tier: KvTier, key: Key): void {
@@ -573,6 +589,16 @@ export async function runOps(target: Target, ops: readonly Op[]): Promise<string
             model.awaitPoint();
             break;
           }
+          case "job": {
+            const job = s.job;
+            if (job === undefined) break;
+            const n = model.value();
+            const p = job(o.key, n);
+            model.job(o.key, n);
+            await p.catch(fail(at));
+            model.awaitPoint();
+            break;
+          }
           case "tick":
             await pause(SHORT_DEBOUNCE_MS + 1);
             model.awaitPoint();
@@ -634,7 +660,13 @@ export function opsArb(consistent: boolean, maxLength = 24, faults = false): fc.
   const tierArb = fc.constantFrom(...TIER_IDS);
   const failFlush = fc.record({ t: fc.constant("failFlush" as const), tier: fc.constantFrom<HeldTier>("kvC", "snap") });
   // Only where the target fails writes: the other targets' sequences for their seeds stay as they were.
-  const faulty = faults ? [{ weight: 3, arbitrary: failFlush as fc.Arbitrary<Op> }] : [];
+  const job = fc.record({ t: fc.constant("job" as const), key: keyArb });
+  const faulty = faults
+    ? [
+        { weight: 3, arbitrary: failFlush as fc.Arbitrary<Op> },
+        { weight: 2, arbitrary: job as fc.Arbitrary<Op> },
+      ]
+    : [];
   const op: fc.Arbitrary<Op> = fc.oneof(
     ...faulty,
     { weight: 8, arbitrary: fc.record({ t: fc.constant("save" as const), tier: fc.constantFrom(...KV_TIERS), key: keyArb }) },

@@ -62,11 +62,17 @@ const OS_SHAPED = /^SQLITE_(FULL|CANTOPEN|READONLY|IOERR|PERM)/;
 
 export function sqliteError(err: unknown, context: string, path: string): Error {
   if (isSqliteBusy(err)) return storeBusyError(path, context, SQLITE_BUSY_TIMEOUT_MS, err);
-  const sqliteCode = errorCode(err);
+  const code = errorCode(err);
+  // A SQLite code is no errno: asStorageError would put it in details.osCode. An OS error met on the way (creating
+  // the directory) keeps its errno there, and is no SQLite code.
+  const sqliteCode = code?.startsWith("SQLITE_") === true ? code : undefined;
   const cause =
     sqliteCode !== undefined && OS_SHAPED.test(sqliteCode) && path !== "" && path !== ":memory:" ? diagnoseOsCause(path) : undefined;
-  if (cause === undefined) return asStorageError(err, context, { path, ...(sqliteCode === undefined ? {} : { sqliteCode }) });
   const message = err instanceof Error ? err.message : String(err);
+  if (cause === undefined) {
+    if (sqliteCode === undefined || err instanceof StorageError) return asStorageError(err, context, { path });
+    return new StorageError("backend-error", `${context}: ${message}`, { path, sqliteCode }, err);
+  }
   return new StorageError(
     "backend-error",
     `${context}: ${cause.osCode} (${cause.meaning}); SQLite said: ${message}`,

@@ -1,7 +1,7 @@
 /**
  * A process out of file descriptors (task 174). Each SQLite store holds four (the database, its -wal and -shm, the
  * lock), so a process opening many stores under its `ulimit -n` meets the limit; SQLite then says only "unable to
- * open database file", and the StorageError named no cause (`sqliteCode` SQLITE_CANTOPEN, no `osCode`), as if the
+ * open database file", and the StorageError named no cause (`osCode` held the SQLite code SQLITE_CANTOPEN), as if the
  * file or directory were at fault. Now `details.osCode` is EMFILE. A real child process under a real limit.
  */
 import { execFileSync } from "node:child_process";

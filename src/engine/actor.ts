@@ -449,6 +449,11 @@ export class StoreActor implements ActorApi {
           op.id,
           op.token === undefined ? this.consistentReads.begin(this.requireBackend(), op.tier) : this.consistentReads.end(op.token),
         );
+      case "settle": {
+        const backend = this.requireBackend();
+        const settle = backend.readOnly === true ? backend.settleBatches?.bind(backend) : undefined;
+        return this.result(op.id, settle === undefined ? Promise.resolve(null) : settle().then(() => null));
+      }
       case "scan":
         return this.result(op.id, scanPage(asKv(core), codec, op.prefix, op.after, op.limit));
     }

@@ -93,7 +93,7 @@ const notRefusal = (err: unknown): void => {
 };
 
 /** Ops a flush called after them does not answer for: they do not count as the tier's writes (see `flush`). */
-const UNCOUNTED = new Set<Op["t"]>(["flush", "open", "load", "loadEntries", "list", "changes", "sizes", "consistent", "scan"]);
+const UNCOUNTED = new Set<Op["t"]>(["flush", "open", "load", "loadEntries", "list", "changes", "sizes", "consistent", "settle", "scan"]);
 
 /** Before a new actor's worker first beats (a thread starting on a loaded machine), the watchdog waits this long. */
 const STARTUP_GRACE_MS = 30_000;

@@ -129,6 +129,8 @@ export type Op =
    * end hands back; with one the end, answered true when this actor held it.
    */
   | { t: "consistent"; tier: number; id: number; token?: string }
+  /** A read-only file store's settleBatches: answered once another process's batches under way have finished. */
+  | { t: "settle"; tier: number; id: number }
   | { t: "scan"; tier: number; id: number; prefix: string; after?: string; limit: number };
 
 /**

@@ -107,6 +107,10 @@ abstract class TierProxy implements BaseStorageTier {
     if (store.readOnly === true && (store.kind === "sqlite" || store.kind === "postgres")) {
       this.readConsistent = (fn) => this.consistent(fn);
     }
+    // A file store's batches show one key at a time (BaseStorageTier.settleBatches): the actor owns the backend.
+    if (store.readOnly === true && store.kind === "file") {
+      this.settleBatches = () => this.askQuiet({ t: "settle", tier: this.tier }).then(() => undefined);
+    }
   }
 
   private async consistent<R>(fn: () => Promise<R>): Promise<R> {
@@ -146,6 +150,9 @@ abstract class TierProxy implements BaseStorageTier {
    * it from before `fn` runs until `fn` settled, for the reads of every tier of the store (consistent-reads.ts).
    */
   readConsistent?<R>(fn: () => Promise<R>): Promise<R>;
+
+  /** A read-only file store's BaseStorageTier.settleBatches, run by the store's actor. */
+  settleBatches?(): Promise<void>;
 
   /** Once this tier's or its engine's close() began, every call throws closed (never accepted, then dropped). */
   protected assertUsable(): void {

@@ -46,6 +46,7 @@ import {
   readBaseline,
   readFrameChunks,
   readStoredGraph,
+  tailWaveGrew,
   tierSource,
   tornWriteError,
   type FrameKey,
@@ -206,6 +207,11 @@ const RELOAD = Symbol("reload");
  * them (rebaseline, attach's compactEvery: a baseline takes a seq no frame has); the next poll looks.
  */
 const APPLIED = Symbol("applied");
+/**
+ * A poll's outcome when it left the last wave it listed for the next poll: a file store's batch was still renaming
+ * its frames into place (`collect`). The next poll reads again whatever the change counter says.
+ */
+const PARTIAL = Symbol("wave in part");
 
 class Follower {
   private readonly reader: StoredGraphSource;
@@ -413,7 +419,7 @@ class Follower {
     // Only a poll that read everything may let the next one skip on an unchanged counter. One that applied frames
     // did not read the baseline: with the writer quiet after a baseline above those frames, every later poll would
     // skip, and the follower would show a state behind the store's for as long as the writer stays quiet.
-    this.lastCounter = outcome === APPLIED ? undefined : counter;
+    this.lastCounter = outcome === APPLIED || outcome === PARTIAL ? undefined : counter;
     this.lastSnapshotCounter = snapshotCounter;
   }
 
@@ -425,7 +431,7 @@ class Follower {
    * Lists the graph's frames and applies those that continue `appliedSeq`. RELOAD when the store's baseline moved
    * past the frames the follower still needs.
    */
-  private async readNewFrames(hasCounter: boolean): Promise<void | typeof RELOAD | typeof APPLIED> {
+  private async readNewFrames(hasCounter: boolean): Promise<void | typeof RELOAD | typeof APPLIED | typeof PARTIAL> {
     const keys = await listFrameKeys(this.reader, this.graph.name);
     const below = keys.filter((k) => k.seq <= this.appliedSeq).length;
     const vanished = below < this.listedBelow;
@@ -445,13 +451,16 @@ class Follower {
     const frames: WALFrame[] = [];
     const outcome = await this.collect(ahead, frames);
     if (outcome === RELOAD) return RELOAD;
-    if (!this.apply(frames)) return undefined;
+    if (!this.apply(frames)) return outcome === PARTIAL ? PARTIAL : undefined;
     this.baselineDue = true;
     return APPLIED;
   }
 
-  /** Reads `ahead` in seq order into `frames`, up to the first frame that cannot be applied yet. */
-  private async collect(ahead: readonly FrameKey[], frames: WALFrame[]): Promise<void | typeof RELOAD> {
+  /**
+   * Reads `ahead` in seq order into `frames`, up to the first frame that cannot be applied yet. PARTIAL when the
+   * listing caught the last wave in part (see `tailWaveGrew`): its frames are left out of `frames` (design §3.16).
+   */
+  private async collect(ahead: readonly FrameKey[], frames: WALFrame[]): Promise<void | typeof RELOAD | typeof PARTIAL> {
     const chain = new FrameChain(this.appliedSeq, (ahead[ahead.length - 1] as FrameKey).seq, true, undefined);
     let expected = this.appliedSeq + 1;
     // Chunks bounded in bytes (stored-graph.ts FRAME_CHUNK_BYTES); the frames gathered are the poll's batch.
@@ -475,6 +484,15 @@ class Follower {
         }
       }
     }
+    // Every listed frame read: the listing may have caught a batch renaming its frames into place one by one (a
+    // file store), the last wave without its last frames. Waits for the batches under way (not later ones: bounded),
+    // and leaves such a wave to the next poll rather than show a state the writer never had.
+    const tail = frames[frames.length - 1];
+    if (tail === undefined || tail.frame_seq !== (ahead[ahead.length - 1] as FrameKey).seq) return;
+    if (!(await tailWaveGrew(this.reader, this.graph.name, tail))) return;
+    const wave = String(tail.frame_t_ns);
+    while (frames.length > 0 && String((frames[frames.length - 1] as WALFrame).frame_t_ns) === wave) frames.pop();
+    return PARTIAL;
   }
 
   /**

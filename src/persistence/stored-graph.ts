@@ -156,9 +156,13 @@ export function tierSource(snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
   const sizes = typeof wal.sizes === "function" ? wal.sizes.bind(wal) : undefined;
   const snapshotConsistent = typeof snapshot.readConsistent === "function" ? snapshot.readConsistent.bind(snapshot) : undefined;
   const walConsistent = typeof wal.readConsistent === "function" ? wal.readConsistent.bind(wal) : undefined;
+  // A read-only file store's tier (inline or an engine's): its writer's batches show one frame at a time. The
+  // baseline is one put (renamed whole), so the WAL's store is the one whose batches a read may catch in part.
+  const settle = typeof wal.settleBatches === "function" ? wal.settleBatches.bind(wal) : undefined;
   return {
     label,
     readAhead: TIER_READ_AHEAD,
+    ...(settle && { settle: () => guarded(settle, `waiting for batches under way in ${label}`) }),
     // Both tiers: on one backend the calls nest into one point in time. On two (the documented reader: two
     // read-only handles of one file, or two stores) each holds its own, and the WAL's must be the older: a baseline
     // newer than the listing only covers more of the listed frames, while an older one sees a compaction's deleted
@@ -905,9 +909,10 @@ async function scanOnce(
  * Whether the wave of `tail` (the last frame listed and read) has a frame stored after it, once the batches under
  * way have finished: the listing then caught the wave in part, a state the writer never had (a file store renames
  * a batch's files one by one), and the read starts over. Frames of one wave share `frame_t_ns`. Only sources whose
- * batches show one key at a time (`settle`) need it; elsewhere a batch is one transaction.
+ * batches show one key at a time (`settle`) need it; elsewhere a batch is one transaction. Followers ask it of the
+ * last frame a poll listed and read (follow.ts `collect`): such a wave waits for the next poll.
  */
-async function tailWaveGrew(source: StoredGraphSource, name: string, tail: WALFrame): Promise<boolean> {
+export async function tailWaveGrew(source: StoredGraphSource, name: string, tail: WALFrame): Promise<boolean> {
   if (source.settle === undefined) return false;
   await source.settle();
   const next = await source.readFrame(walFrameKey(graphWalPrefix(name), tail.frame_seq + 1));

@@ -38,7 +38,8 @@ export function inlineSurface<Tier extends BaseStorageTier>(
   codecName: string,
   own: Omit<Tier, keyof BaseStorageTier>,
 ): Tier {
-  const shared: Required<Omit<BaseStorageTier, "readConsistent">> & Pick<BaseStorageTier, "readConsistent"> = {
+  const shared: Required<Omit<BaseStorageTier, "readConsistent" | "settleBatches">> &
+    Pick<BaseStorageTier, "readConsistent" | "settleBatches"> = {
     // A getter, as the core owns the name (read-only to callers).
     get name() {
       return core.name;
@@ -62,6 +63,9 @@ export function inlineSurface<Tier extends BaseStorageTier>(
       return consistent(fn);
     };
   }
+  // A writer's own batches are synchronous to its reads: only a read-only handle reads another process's half done.
+  const settle = backend.readOnly === true ? backend.settleBatches?.bind(backend) : undefined;
+  if (settle !== undefined) shared.settleBatches = () => settle();
   // Typed by `own`: everything else in Tier is the shared part.
   const tier = Object.assign(shared, own) as unknown as Tier;
   setTierBackend(tier, backend); // which store it writes (graph attach tells tiers over one store apart)

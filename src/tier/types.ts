@@ -58,6 +58,13 @@ export interface BaseStorageTier {
    */
   readConsistent?<R>(fn: () => Promise<R>): Promise<R>;
   /**
+   * Present on a tier over a read-only store whose batches show one key at a time (StorageBackend.settleBatches: a
+   * file store, inline or through an engine): resolves once the store's batches under way at the call (another
+   * process's) have finished, at most a few seconds; later ones are not waited for. Readers of a stored graph
+   * (restore, followers) call it after the last frame they listed, to see whether its wave was caught in part.
+   */
+  settleBatches?(): Promise<void>;
+  /**
    * Hears every write this tier refuses for good whose key starts with `prefix` (key undefined: refused writes whose
    * keys are unknown, e.g. those a crashed store worker lost; every watcher hears those), whoever flushes: a
    * refusal fails the flushes that answer for it, and the first caller's flush may take that report from a writer

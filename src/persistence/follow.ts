@@ -113,7 +113,11 @@ export interface FollowOptions {
   readonly codeChanges?: CodeChangesPolicy;
 }
 
-/** How far the follower is behind the store, as of its last poll. */
+/**
+ * How far the follower is behind the store, as of its last poll: a position only. A graph that parted from
+ * restore's (follow-diverged: a code-built node it cannot build) is not behind, it differs; lag() does not say so
+ * (`frames` 0 once caught up), FollowerStats.diverged does, and onError heard it (design §3.9).
+ */
 export interface FollowerLag {
   /** The seq the graph is at: the baseline's, or the last frame applied. */
   readonly appliedSeq: number;

@@ -553,6 +553,7 @@ class SqliteStore implements SqliteBackend {
     try {
       inNative(() => {
         try {
+          this.checkpointIfMoved();
           this.db.close(); // the last connection's close checkpoints the WAL
         } finally {
           // After the connection (the lock must outlive the last write), inside the gate: releasing closes the lock
@@ -568,6 +569,21 @@ class SqliteStore implements SqliteBackend {
 
   private ensureOpen(): void {
     if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
+  }
+
+  /**
+   * SQLite's closing checkpoint is skipped for a database file renamed or removed while open, so a store renamed
+   * aside (no write since) kept its acknowledged commits in the -wal left at the old name, and the renamed file held
+   * none of them (not even the table of a new store). Checkpointed here, they are in the renamed file, and the -wal
+   * left behind is empty.
+   */
+  private checkpointIfMoved(): void {
+    if (this.place?.moved() !== "database") return;
+    try {
+      this.inTurn(() => this.db.pragma("wal_checkpoint(TRUNCATE)"));
+    } catch {
+      // Best effort: the close goes on.
+    }
   }
 
   /** A write transaction, in this store's writer turn: other handles of this process wait for it, not SQLite's busy. */

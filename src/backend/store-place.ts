@@ -10,6 +10,7 @@
  * could take the store and write beside this one; a file writer checks it before each write.
  */
 import { statSync } from "node:fs";
+import { resolve } from "node:path";
 import { StorageError } from "../errors.js";
 
 /** Which of a store's files is no longer the one its handle writes through. */
@@ -55,6 +56,8 @@ function differs(now: FileId | Missing | undefined, then: FileId): boolean {
 export class StorePlace {
   /** The -wal file's identity: SQLite creates it at the first write of a new store, so it is taken at the first check. */
   private wal: FileId | undefined;
+  /** `path` made absolute as the store opened: SQLite resolves its files so, and a later chdir must not move them. */
+  private readonly at: string;
 
   private constructor(
     /** The SQLite database file, or the file store's directory. */
@@ -63,14 +66,16 @@ export class StorePlace {
     private readonly db: FileId | undefined,
     private readonly lockPath: string | undefined,
     private readonly lock: FileId | undefined,
-  ) {}
+  ) {
+    this.at = resolve(path);
+  }
 
   /**
    * The identities of a SQLite store's files just opened (its database file, the lock file if it holds one);
    * undefined when the database file cannot be told (then nothing is checked).
    */
   static sqlite(path: string, lockPath: string | undefined): StorePlace | undefined {
-    const db = idAt(path);
+    const db = idAt(resolve(path));
     if (!isId(db)) return undefined;
     const lock = lockPath === undefined ? undefined : idAt(lockPath);
     return new StorePlace(path, db, lockPath, isId(lock) ? lock : undefined);
@@ -85,8 +90,8 @@ export class StorePlace {
   /** The first file no longer the one this handle opened, or undefined when all are in place (or cannot be told). */
   moved(): MovedFile | undefined {
     if (this.db !== undefined) {
-      if (differs(idAt(this.path), this.db)) return "database";
-      const wal = idAt(`${this.path}-wal`);
+      if (differs(idAt(this.at), this.db)) return "database";
+      const wal = idAt(`${this.at}-wal`);
       if (this.wal === undefined) {
         if (isId(wal)) this.wal = wal;
       } else if (differs(wal, this.wal)) {
@@ -98,7 +103,7 @@ export class StorePlace {
   }
 
   error(file: MovedFile): StorageError {
-    const which = file === "database" ? this.path : file === "wal" ? `${this.path}-wal` : (this.lockPath ?? this.path);
+    const which = file === "database" ? this.at : file === "wal" ? `${this.at}-wal` : (this.lockPath ?? this.at);
     const now = idAt(which);
     const gone = now instanceof Error ? now : undefined;
     const what =

@@ -13,7 +13,7 @@ import Database from "better-sqlite3";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
@@ -184,6 +184,24 @@ describe.each(modes)("%s: a SQLite store's files moved under its writer", (mode,
     kv.save("b", 2);
     await expectMoved(kv.flush(), path, "lock");
   });
+});
+
+it("inline: a store opened by a relative path keeps acknowledging after the process changes its directory", async () => {
+  const path = storePath();
+  const cwd = process.cwd();
+  process.chdir(dirname(dirname(path)));
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    const kv = inlineTier(join(basename(dirname(path)), basename(path)));
+    kv.save("a", 1);
+    await kv.flush();
+    process.chdir(root === cwd ? tmpdir() : cwd); // relative to here, the path names nothing
+    kv.save("b", 2);
+    await kv.flush();
+    expect(rowsOf(path)).toEqual({ a: "1", b: "2" });
+  } finally {
+    process.chdir(cwd);
+  }
 });
 
 it("an in-place store keeps acknowledging: many flushes of an inline tier and an engine tier resolve", async () => {

@@ -41,7 +41,8 @@ import {
   type SharedWalStores,
 } from "./shared-wal-record.js";
 import { walFrameCodec } from "../wal/codec.js";
-import { writeLaneOf } from "../tier/write-lane.js";
+import { writeLaneOf, type Supersedes } from "../tier/write-lane.js";
+import { isRecord } from "../base/records.js";
 
 export interface CompactionContext {
   readonly backend: StorageBackend;
@@ -297,7 +298,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
         }
       }
       // Baseline first: a non-atomic batch keeps order, so a reader never sees frames gone under an old baseline.
-      const atomic = await commit(backend, ops, { key: graphName, value: current });
+      const atomic = await commit(backend, ops, { key: graphName, value: current }, coversUpTo(graphName, newSeq));
       if (atomic !== undefined) return atomic;
       if (attempt === COMMIT_ATTEMPTS) {
         throw new StorageError(
@@ -674,6 +675,19 @@ function baselineSeqOf(bytes: Uint8Array | undefined, graphName: string): number
   return check.record.seq;
 }
 
+/**
+ * A fold's baseline at `seq` covers a held baseline of the graph at a seq up to its own (an older one, whose retry
+ * would land over it after the frames between are deleted), not one above it: a held attach baseline has a seq of
+ * its own and state no frame holds, and its retry must land (review r178 of a999150). Other keys: covered.
+ */
+function coversUpTo(graphName: string, seq: number): Supersedes {
+  return (key, held) => {
+    if (key !== graphName || !isRecord(held)) return true;
+    const heldSeq = held["seq"];
+    return typeof heldSeq !== "number" || heldSeq <= seq;
+  };
+}
+
 function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === "function";
 }
@@ -684,7 +698,12 @@ function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
  * batch, or the baseline alone, or the deletions when there is no baseline) is applied only while `expected` holds
  * where the backend declares supports.conditionalBatch; what follows a baseline is the deletion of frames it covers.
  */
-async function commit(backend: StorageBackend, ops: readonly BatchOp[], expected?: ExpectedValue): Promise<boolean | undefined> {
+async function commit(
+  backend: StorageBackend,
+  ops: readonly BatchOp[],
+  expected?: ExpectedValue,
+  supersedes?: Supersedes,
+): Promise<boolean | undefined> {
   if (ops.length === 0) return true;
   const conditional = expected !== undefined && backend.supports.conditionalBatch === true ? backend.writeBatchIf?.bind(backend) : undefined;
   const writeIf = conditional && ((step: readonly BatchOp[]) => conditional(expected!, step));
@@ -692,7 +711,7 @@ async function commit(backend: StorageBackend, ops: readonly BatchOp[], expected
   // snapshot tier's failed baseline, retried after this fold's newer one and the deletion of the frames between,
   // would land over it and lose them (docs/design.md §3.30).
   const lane = writeLaneOf(backend);
-  const landed = (step: readonly BatchOp[]): void => lane.landedNow(step.map((op) => op.key));
+  const landed = (step: readonly BatchOp[]): void => lane.landedNow(step.map((op) => op.key), supersedes);
   if (backend.writeBatch && backend.supports.atomicBatch) {
     if (writeIf) {
       if (!(await writeIf(ops))) return undefined;

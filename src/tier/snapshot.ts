@@ -7,7 +7,7 @@ import { readValue } from "./read.js";
 import { snapshotSaveKey } from "./arguments.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 import type { SnapshotStorageOptions, SnapshotStorageTier, TierCommonOptions } from "./types.js";
-import type { StaleHolder } from "./write-lane.js";
+import type { StaleHolder, StoredBytes, Supersedes } from "./write-lane.js";
 import { MORE, canonicalJsonHead, canonicalJsonHeadOfPrefix, headOf, writesCanonicalJson, type SnapshotHead } from "./json-head.js";
 
 /**
@@ -101,9 +101,11 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
    * Another tier stored or deleted `key` at landing number `at`: the put-back record of the key, taken earlier, is
    * stale (its retry would land an older write over a newer one): dropped unwritten, pending or waiting on the lane.
    */
-  landedOver(key: string, at: number): void {
+  landedOver(key: string, at: number, _kept?: StoredBytes, supersedes?: Supersedes): void {
     const h = this.held;
     if (h === undefined || h.key !== key || (h.at ?? at) >= at) return;
+    // A job's record that does not cover this one (a fold's baseline below a held attach baseline): the retry lands.
+    if (supersedes !== undefined && !supersedes(key, h.value)) return;
     h.stale = true;
     this.hold(undefined);
     if (this.pending === h) {

@@ -25,8 +25,15 @@ export interface StaleHolder {
    * the array with its entries after it), so a holder whose failed write of the key may have landed after all can
    * tell whether it did (append-log.ts); undefined when the write kept nothing it read, or did not say.
    */
-  landedOver(key: string, at: number, kept?: StoredBytes): void;
+  landedOver(key: string, at: number, kept?: StoredBytes, supersedes?: Supersedes): void;
 }
+
+/**
+ * Whether what landed under `key` covers a held value of it (`held`: the holder's value, as put): a job's write says
+ * so (a compaction's baseline covers a held baseline of a seq up to its own, not one above it: that one holds state
+ * no frame holds). Absent: the later landing covers every older held value, as a tier's write does.
+ */
+export type Supersedes = (key: string, held: unknown) => boolean;
 
 /** What a landing write read under its key: the bytes, or null when nothing was stored there. */
 export type StoredBytes = Uint8Array | null;
@@ -63,8 +70,8 @@ export class WriteLane {
   }
 
   /** `by` stored or deleted `key` at landing number `at`: every other holder drops its older value of the key. */
-  landed(by: StaleHolder | undefined, key: string, at: number, kept?: StoredBytes): void {
-    for (const h of this.#holders) if (h !== by) h.landedOver(key, at, kept);
+  landed(by: StaleHolder | undefined, key: string, at: number, kept?: StoredBytes, supersedes?: Supersedes): void {
+    for (const h of this.#holders) if (h !== by) h.landedOver(key, at, kept, supersedes);
   }
 
   /**
@@ -77,12 +84,12 @@ export class WriteLane {
    * Work that is not a tier's batch (a job's step: a compaction's new baseline and its frame deletions) stored or
    * deleted `keys`: every holder drops its older put-back value of each (docs/design.md §3.30), as for another
    * tier's batch. Its place is the running work's landing number, or the lane's end when none runs. O(1) while no
-   * tier holds put-back values (a healthy store).
+   * tier holds put-back values (a healthy store). `supersedes`: which held values the job's writes cover (absent: all).
    */
-  landedNow(keys: Iterable<string>): void {
+  landedNow(keys: Iterable<string>, supersedes?: Supersedes): void {
     if (this.#holders.size === 0) return;
     const at = this.#current ?? this.landing();
-    for (const key of keys) this.landed(undefined, key, at);
+    for (const key of keys) this.landed(undefined, key, at, undefined, supersedes);
   }
 
   /**

@@ -177,6 +177,31 @@ describe("frame columns", () => {
     frames.forEach((f, i) => assert.deepStrictEqual(frameColumns.at(cols, i), f));
   });
 
+  it("a burst's wave stamps cross as a Float64Array while every one is a number, any value read back exactly", () => {
+    // Attach stamps each wave: in a burst both timestamps vary per frame. A number column crosses as a Float64Array
+    // (structured clone reads an array's doubles as one heap number each); past 16 frames it grows; a value that is
+    // no number (a bigint stamp) turns it into a plain array. -0, NaN and stamps above 2^53 read back as pushed.
+    const stamps = (i: number): number => [1.7962868938450002e18 + i * 1024, -0, 0, NaN, 2 ** 53 + 2, 5][i % 6]!;
+    const burst = (n: number, odd?: { at: number; v: unknown }): WALFrame[] =>
+      Array.from({ length: n }, (_, i) => {
+        const t = odd?.at === i ? odd.v : stamps(i);
+        return { ...wave(i, { kind: "node.set", path: `n${i}`, value: i }), frame_t_ns: t, change: { ...wave(i, null).change, t_ns: t, change: { kind: "node.set", path: `n${i}`, value: i } } } as WALFrame;
+      });
+    for (const [frames, numeric] of [[burst(100), true], [burst(100, { at: 70, v: 5n }), false], [burst(3), true]] as const) {
+      const cols = frameColumns.empty();
+      for (const f of frames) expect(frameColumns.push(cols, f)).toBe(true);
+      const crossed = structuredClone(cols);
+      const stampColumns = (crossed[1] as unknown[]).filter((c) => c !== null);
+      expect(stampColumns).toHaveLength(2);
+      for (const c of stampColumns) expect(c instanceof Float64Array).toBe(numeric);
+      frames.forEach((f, i) => {
+        assert.deepStrictEqual(frameColumns.at(cols, i), f);
+        assert.deepStrictEqual(frameColumns.at(crossed, i), structuredClone(f));
+        expect(outcome(() => walFrameCodec.columns!.encoder!(crossed)(i))).toStrictEqual(outcome(() => walFrameCodec.encode(f)));
+      });
+    }
+  });
+
   it("a value not of the frame shape does not fit and leaves the columns untouched", () => {
     const base = (): Record<string, unknown> => ({
       t: "c",

@@ -9,7 +9,7 @@
  * each). A file store writes by path, so only its lock matters: removed (or its directory replaced), another process
  * could take the store and write beside this one; a file writer checks it before each write.
  */
-import { statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { StorageError } from "../errors.js";
 
@@ -45,6 +45,15 @@ function idAt(path: string): FileId | Missing | undefined {
   }
 }
 
+/** `path` with its symbolic links resolved, or `path` itself when it cannot be (then SQLite could not have either). */
+function realPathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
 function isId(id: FileId | Missing | undefined): id is FileId {
   return id !== undefined && !(id instanceof Error);
 }
@@ -58,6 +67,11 @@ export class StorePlace {
   private wal: FileId | undefined;
   /** `path` made absolute as the store opened: SQLite resolves its files so, and a later chdir must not move them. */
   private readonly at: string;
+  /**
+   * The -wal's path: beside the database file's real path, where SQLite puts it for a store opened through a symbolic
+   * link (beside the link nothing is ever found, and a removed -wal went unseen: review r178 of d33cbae).
+   */
+  private readonly walPath: string;
 
   private constructor(
     /** The SQLite database file, or the file store's directory. */
@@ -68,6 +82,7 @@ export class StorePlace {
     private readonly lock: FileId | undefined,
   ) {
     this.at = resolve(path);
+    this.walPath = `${realPathOr(this.at)}-wal`;
   }
 
   /**
@@ -91,7 +106,7 @@ export class StorePlace {
   moved(): MovedFile | undefined {
     if (this.db !== undefined) {
       if (differs(idAt(this.at), this.db)) return "database";
-      const wal = idAt(`${this.at}-wal`);
+      const wal = idAt(this.walPath);
       if (this.wal === undefined) {
         if (isId(wal)) this.wal = wal;
       } else if (differs(wal, this.wal)) {
@@ -103,7 +118,7 @@ export class StorePlace {
   }
 
   error(file: MovedFile): StorageError {
-    const which = file === "database" ? this.at : file === "wal" ? `${this.at}-wal` : (this.lockPath ?? this.at);
+    const which = file === "database" ? this.at : file === "wal" ? this.walPath : (this.lockPath ?? this.at);
     const now = idAt(which);
     const gone = now instanceof Error ? now : undefined;
     const what =

@@ -70,10 +70,12 @@ function open(reported: Reported[]): StorageEngine {
   return engine;
 }
 
-function expectBackendError(err: unknown, osCode: RegExp): void {
+/** `code`: the errno in `details.osCode`, or where SQLite names no OS cause, its own code in `details.sqliteCode`. */
+function expectBackendError(err: unknown, code: RegExp): void {
   expect(err).toBeInstanceOf(StorageError);
   expect((err as StorageError).code).toBe("backend-error");
-  expect(String((err as StorageError).details.osCode)).toMatch(osCode);
+  const details = (err as StorageError).details;
+  expect(String(details.osCode ?? details.sqliteCode)).toMatch(code);
 }
 
 function specOf(kind: "sqlite" | "file", name: string): StoreSpec {

@@ -32,10 +32,12 @@ import { postgresStoreKey } from "../engine/postgres-store.js";
 import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
 import { attachedSharedWalStores, sharedWalFloor } from "./shared-wal.js";
 import {
+  carriedSeen,
   FORGET_LIVE_WINDOW_MS,
   lowestNeeded,
   parseSharedWalRecordAll,
   recordSeenAt,
+  seenLive,
   sharedWalRecordFrame,
   sharedWalRecordKey,
   type SharedWalStores,
@@ -85,8 +87,9 @@ export interface CompactGraphOptions {
    * last baseline. The record is rewritten first, whatever the compaction then does. A live attach in this process
    * that writes that store names it again at its next baseline. An id the record does not name is refused, nothing
    * changed: StorageError `invalid-argument` (details.unknownStores, knownStores). A store the record shows a live
-   * handle named within the last hour (FORGET_LIVE_WINDOW_MS) is refused too, nothing changed: StorageError
-   * `store-live` (details.liveStores, seenAt), unless `forceForget`.
+   * handle named within the last hour (FORGET_LIVE_WINDOW_MS; a time more than FORGET_CLOCK_AHEAD_MS ahead of this
+   * clock does not count) is refused too, nothing changed: StorageError `store-live` (details.liveStores, seenAt),
+   * unless `forceForget`.
    */
   forgetStores?: readonly string[];
   /**
@@ -404,10 +407,12 @@ async function readSharedWalRecord(
     // A store a live handle named lately may be written by another process (or one restarting): forgetting it lets
     // the frames above its baseline go while it still counts on them. Only on purpose (`forceForget`).
     const now = Date.now();
-    const live = force ? [] : forget.filter((id) => now - recordSeenAt(record, id) < FORGET_LIVE_WINDOW_MS);
+    const live = force ? [] : forget.filter((id) => seenLive(record, id, now));
     if (live.length > 0) throw liveStoresError(graphName, live, (id) => recordSeenAt(record, id));
     const kept = new Map([...stores].filter(([id]) => !forget.includes(id)));
-    const seen = new Map([...record.seen].filter(([id]) => kept.has(id)));
+    // The kept stores' times as read (an old record's own time for each it gave none): the rewrite's time would make
+    // them look named by a live handle now, and refuse the next forget of one (review r178 of a439ce3).
+    const seen = carriedSeen(record, kept.keys());
     // Each forgotten store with the highest frame seq the WAL holds now: this compaction and later ones may delete
     // frames above that store's baseline, and its restore must then fail (wal-compacted-past-baseline), not return
     // its baseline's older state. The record stays, even with no store left to keep frames for, to say so.

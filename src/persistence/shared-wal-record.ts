@@ -82,9 +82,35 @@ export function sharedWalRecordFrame(graphName: string, stores: SharedWalStores,
  */
 export const FORGET_LIVE_WINDOW_MS = 60 * 60 * 1_000;
 
+/**
+ * How far ahead of this process's clock a `seen` time may lie and still count as a live handle's: clocks of hosts
+ * sharing a store (PostgreSQL) differ by this much at most when kept in sync. A time further ahead was written by a
+ * clock that ran ahead (a VM clock stepped back since, a host out of sync): how long ago it was written is not known,
+ * so it is no evidence that a handle is live (else it would count as live until this clock caught up, days maybe).
+ */
+export const FORGET_CLOCK_AHEAD_MS = 5 * 60 * 1_000;
+
 /** When a live handle last named `id` in `record` (the record's own time for a record without per-store times). */
 export function recordSeenAt(record: SharedWalRecord, id: string): number {
   return record.seen.get(id) ?? record.writtenAt;
+}
+
+/**
+ * Whether `id` counts as live in `record` at `now` (ms): a live handle named it within FORGET_LIVE_WINDOW_MS before
+ * `now`, or up to FORGET_CLOCK_AHEAD_MS after it (clock skew); a time further ahead is not counted (see there).
+ */
+export function seenLive(record: SharedWalRecord, id: string, now: number): boolean {
+  const age = now - recordSeenAt(record, id);
+  return age < FORGET_LIVE_WINDOW_MS && age >= -FORGET_CLOCK_AHEAD_MS;
+}
+
+/**
+ * The `seen` a rewrite of `record` that names `kept` writes (a forget's): each kept store with the time `record` gave
+ * it (recordSeenAt), so a store the record had no time for (a record written before 2026-12-06) keeps that record's
+ * time, not the rewrite's. A rewrite names nothing afresh: no store may look seen later than a live handle named it.
+ */
+export function carriedSeen(record: SharedWalRecord, kept: Iterable<string>): Map<string, number> {
+  return new Map([...kept].map((id) => [id, recordSeenAt(record, id)]));
 }
 
 /**

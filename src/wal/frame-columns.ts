@@ -122,10 +122,10 @@ function valueOnly(p: unknown, path: unknown): p is { kind: string; path: unknow
 
 /**
  * A field's value per frame: numbers (a burst's wave stamps) in a Float64Array while every value is a number, with room
- * past the count (readers go by the count), else a plain array. Structured clone writes each element of an array as
- * a tagged value and its reader allocates a heap number per double: a burst's two stamp columns took the store's
- * actor ~105 ns a frame more to receive as arrays, and the main thread ~55 ns more to post (§3.34). A float64 holds
- * any JS number exactly, -0 and NaN included.
+ * past the count (readers go by the count), else a plain array. The reader of a structured clone allocates a heap
+ * number per double of an array: a 1000-frame burst's columns took the store's actor 82 ns a frame to receive with
+ * its two stamp columns as arrays, 51 ns as Float64Arrays; posting and pushing cost the same within ~10 ns (§3.34).
+ * A float64 holds any JS number exactly, -0 and NaN included.
  */
 type Column = unknown[] | Float64Array;
 type Varied = Array<Column | null> | null;

@@ -13,7 +13,7 @@ import { graphWalPrefix, walFrameKey } from "../wal/keys.js";
 import { graphChangeOf, isSlice } from "./apply.js";
 import { sliceValue, snapshotOfSlices } from "./diff.js";
 import { cloneJson } from "../graph/json-utils.js";
-import { isInside, parentPath } from "../graph/paths.js";
+import { isInside, parentPath, splitPath } from "../graph/paths.js";
 import type { FoldOptions, FoldResult, GraphChange, GraphCheckpointRecord, TornWriteInfo } from "./storage-types.js";
 import {
   baselineError,
@@ -125,9 +125,26 @@ export class WalFolder {
     this.seq = baseline.seq;
   }
 
+  /**
+   * Folds one frame. Throws RestoreError `phase-failed` (frame_seq, the graph's words as `cause`) for an add of a
+   * state node or a mount the live graph refuses outright, as restore's replay fails at that frame: the fold took
+   * it as a no-op, so a compaction silently made a store restore refuses restorable without the frame.
+   */
   add(frame: WALFrame): void {
     const change = graphChangeOf(frame);
-    if (change !== undefined && this.state.apply(change)) this.applied++;
+    let applied: boolean;
+    try {
+      applied = change !== undefined && this.state.apply(change);
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+      throw new RestoreError("phase-failed", `graph "${this.name}": frame_seq=${frame.frame_seq} cannot be applied: ${err.message}`, {
+        graph: this.name,
+        lifecycle: frame.lifecycle,
+        frame_seq: frame.frame_seq,
+        cause: err.message,
+      }, err);
+    }
+    if (applied) this.applied++;
     else this.ignored++;
     this.seq = frame.frame_seq;
   }
@@ -180,13 +197,18 @@ class FoldState {
   apply(change: GraphChange): boolean {
     switch (change.kind) {
       case "graph.add":
-        if (change.slice === undefined || !this.parentExists(change.nodeId) || this.mounts.has(change.nodeId)) return false;
+        if (change.slice === undefined) return false;
+        // A state node is added by restore (addState, or put in place of a node there): refused as the graph refuses
+        // it. Other slices are the code's: restore's replay leaves them, and so does the fold where none can be.
+        if (change.slice.type === "state") this.assertPlace(change.nodeId, "add state", false);
+        else if (!this.parentExists(change.nodeId) || this.mounts.has(change.nodeId)) return false;
         this.nodes.set(change.nodeId, copySlice(change.slice));
         return true;
       case "graph.remove":
         return this.nodes.delete(change.nodeId);
       case "graph.mount":
-        if (this.mounts.has(change.path) || this.nodes.has(change.path) || !this.parentExists(change.path)) return false;
+        if (this.mounts.has(change.path)) return false;
+        this.assertPlace(change.path, "mount", true);
         this.mounts.add(change.path);
         return true;
       case "graph.unmount":
@@ -208,6 +230,14 @@ class FoldState {
         return true;
       }
     }
+  }
+
+  /** Throws the TypeError the live graph throws for `path` (graph.ts, core.ts freeSlot): a bad path, no parent mount. */
+  private assertPlace(path: string, op: string, nodeTaken: boolean): void {
+    splitPath(path, `${op} path`);
+    if (nodeTaken && this.nodes.has(path)) throw new TypeError(`${op}: a node already exists at "${path}"`);
+    if (this.mounts.has(path)) throw new TypeError(`${op}: a mount already exists at "${path}"`);
+    if (!this.parentExists(path)) throw new TypeError(`${op}: parent mount "${parentPath(path)}" of "${path}" does not exist`);
   }
 
   private parentExists(path: string): boolean {

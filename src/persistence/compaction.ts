@@ -149,7 +149,8 @@ export interface CompactionResult {
  * store's shared-WAL record or a live shared WAL's, the frames at or below that floor are deleted, folding nothing),
  * `codec-mismatch` (a baseline
  * format this build does not read: never rewritten as ours),
- * `wal-gap` (a frame missing above the baseline), `torn-write-mid-stream` (a corrupt frame mid-stream), all
+ * `wal-gap` (a frame missing above the baseline), `torn-write-mid-stream` (a corrupt frame mid-stream),
+ * `phase-failed` (a frame the graph refuses outright, where restore fails too: WalFolder.add), all
  * before writing anything; StorageError `backend-no-list-support` for a backend that cannot list,
  * `backend-error` when a read or the commit fails (an atomic commit then changed nothing; otherwise at worst
  * the new baseline is stored and some covered frames are not yet deleted, which restore ignores), `invalid-name`

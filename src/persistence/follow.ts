@@ -24,11 +24,14 @@
  *   (follow-diverged.ts).
  * - What stops it (typed, through onError and `done`): a hole the baseline does not cover (RestoreError `wal-gap`), a
  *   bad frame with later frames after it (`torn-write-mid-stream`), an unusable baseline, the graph refusing a change
- *   (`phase-failed`), a closed tier or graph. Transient storage failures are reported and the next poll retries.
+ *   (`phase-failed`), a closed tier or graph, a load of a store forgotten from its shared WAL's record with the frames
+ *   above its baseline gone (`wal-compacted-past-baseline`, restore's check: shared-wal-record.ts). Transient storage
+ *   failures are reported and the next poll retries.
  * Layer 4 (graph).
  */
 import { refuseUnknownKeys } from "../base/options.js";
 import { RestoreError, StorageError } from "../errors.js";
+import { refuseForgottenPast } from "./shared-wal-record.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { SnapshotHead } from "../tier/json-head.js";
 import type { WALFrame } from "../wal/frame.js";
@@ -603,12 +606,18 @@ class Follower {
    */
   async load(initial = false): Promise<boolean> {
     let frames: WALFrame[] = [];
+    let skipped = 0;
     const view = await readStoredGraph(this.reader, this.graph.name, {}, {
       start() {
         frames = [];
+        skipped = 0;
       },
       frame: (f) => void frames.push(f),
+      skipped: () => void skipped++,
     });
+    // Restore's check (design §3.10): a store forgotten from its shared WAL's record, the frames above its baseline
+    // compacted away, holds an older state than the stored one. The initial load rejects, a reload fails the follower.
+    await refuseForgottenPast(this.source.snapshot, this.source.wal, this.graph.name, view.baseline.seq, frames.length + skipped);
     if (this.state !== "following") return true;
     const record = view.baseline;
     const last = view.keys[view.keys.length - 1];

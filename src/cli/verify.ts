@@ -9,7 +9,8 @@
  */
 import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
-import { StorageError } from "../errors.js";
+import { RestoreError, StorageError } from "../errors.js";
+import { foldStoredGraph } from "../persistence/fold.js";
 import { backendSource, surveyStoredGraph, type FramePosition, type StoredGraphSource } from "../persistence/stored-graph.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
@@ -45,7 +46,9 @@ export type Problem =
       restorable: false;
     }
   /** A well-formed baseline no graph can take (a node path no graph accepts, a node under a mount not listed…). */
-  | { kind: "baseline-unrestorable"; detail: string; restorable: false };
+  | { kind: "baseline-unrestorable"; detail: string; restorable: false }
+  /** A frame the graph refuses outright (restore fails phase-failed there), found by folding as restore reads. */
+  | { kind: "frame-unrestorable"; seq: number; detail: string; restorable: false };
 
 /** A SQLite row of the wrong type: its key (0x-hex when the key itself is a BLOB) and what it holds. */
 export interface CorruptRow {
@@ -113,8 +116,11 @@ export async function verifyGraph(source: StoredGraphSource, name: string, progr
   // A baseline that reads well but that no graph can take fails every restore: verify said clean (exit 0).
   const unrestorable = check.ok ? unrestorableSnapshot(check.record.snapshot) : undefined;
   if (unrestorable !== undefined) problems.unshift({ kind: "baseline-unrestorable", detail: unrestorable, restorable: false });
+  // Frames the graph refuses outright fail every restore too; the fold (restore's reading, one more pass) finds them.
+  const refused = survey.restorable && unrestorable === undefined ? await refusedFrame(source, name) : undefined;
+  if (refused !== undefined) problems.push(refused);
   // The verdict is restore's outcome; the problem list explains it.
-  const restorable = survey.restorable && unrestorable === undefined;
+  const restorable = survey.restorable && unrestorable === undefined && refused === undefined;
   const verdict: Verdict = !restorable ? "not-restorable" : problems.length > 0 ? "restorable" : "clean";
   return {
     name,
@@ -124,6 +130,22 @@ export async function verifyGraph(source: StoredGraphSource, name: string, progr
     verdict,
     problems,
   };
+}
+
+/**
+ * The first frame restore's replay would refuse outright (the fold fails phase-failed there, WalFolder.add), or
+ * undefined. Only that verdict is taken from this second read: anything else it meets (a write landed meanwhile on
+ * a live store) is the survey's to report.
+ */
+async function refusedFrame(source: StoredGraphSource, name: string): Promise<Problem | undefined> {
+  try {
+    await foldStoredGraph(source, name);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof RestoreError) || err.code !== "phase-failed" || typeof err.details.frame_seq !== "number") return undefined;
+    const detail = typeof err.details.cause === "string" ? err.details.cause : err.message;
+    return { kind: "frame-unrestorable", seq: err.details.frame_seq, detail, restorable: false };
+  }
 }
 
 /** verifyGraph, or (when reading the graph met a row of the wrong type) a not-restorable verdict naming that row. */
@@ -177,6 +199,8 @@ function describeProblem(p: Problem): string {
       return `baseline record has ${p.detail ?? "an unknown format"}: restore fails (codec-mismatch)`;
     case "baseline-unrestorable":
       return `baseline record cannot be applied to any graph: ${p.detail}`;
+    case "frame-unrestorable":
+      return `frame seq ${p.seq} cannot be applied to any graph: ${p.detail}; restore fails (phase-failed)`;
   }
 }
 

@@ -266,7 +266,7 @@ export function codeBuiltMismatch(
 
 /** Every mismatch codeBuiltMismatch would find, in code-point order of path (just the first with `first`). */
 export function codeBuiltMismatches(
-  graph: Graph,
+  graph: Pick<Graph, "kindOf" | "describeNode">,
   stored: ReadonlyMap<string, { slice: SnapshotNodeSlice; seq: number }>,
   missing: boolean,
   first = false,

@@ -36,11 +36,23 @@ import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { SnapshotHead } from "../tier/json-head.js";
 import type { WALFrame } from "../wal/frame.js";
 import { handled } from "../base/promises.js";
-import { applyBaseline, checkCodeChanges, reAddedAbove, refuseCodeChanges, replayFrames } from "./restore.js";
+import {
+  advanceStoredNodes,
+  applyBaseline,
+  checkCodeChanges,
+  codeBuiltOf,
+  codeChangesOf,
+  reAddedAbove,
+  refuseCodeChanges,
+  replayFrames,
+  storedNodesOf,
+  type CodeBuilt,
+  type StoredNodes,
+} from "./restore.js";
 import { codeBuiltDropped } from "./apply.js";
 import { framesToApply, waveEndAfter, type RemovalWait } from "./follow-hold.js";
 import { codeBuiltPaths, divergedError, missingCodeBuilt } from "./follow-diverged.js";
-import type { CodeChangesPolicy, GraphCheckpointRecord } from "./storage-types.js";
+import type { CodeChangesPolicy, GraphCheckpointRecord, RestoreCodeChange } from "./storage-types.js";
 import {
   baselineError,
   FrameChain,
@@ -154,6 +166,13 @@ export interface FollowerStats extends FollowerLag {
    * follows with a freshly built graph.
    */
   readonly diverged: RestoreError | undefined;
+  /**
+   * With `codeChanges: "accept"` only: the code changes the graph holds as of `appliedSeq`, as restoreSnapshot with
+   * "accept" at that seq lists them (RestoreResult.codeChanges; [] when none), worked out at the call. A node
+   * stored in the baseline the follower last loaded has that baseline's seq as `frame_seq` (a fresh restore may read
+   * a newer baseline and name its seq).
+   */
+  readonly codeChanges?: RestoreCodeChange[];
   /** Polls that failed one after another, up to now (0: the last poll succeeded). */
   readonly failedPolls: number;
   /**
@@ -234,6 +253,9 @@ class Follower {
   private diverged: RestoreError | undefined;
   /** Code-built paths as the graph's code built them: restore's fresh graph has these (follow-diverged.ts). */
   private readonly codeBuilt: ReadonlySet<string>;
+  /** With codeChanges "accept": the graph's nodes as its code built them, and the stored graph's nodes as applied. */
+  private readonly code: CodeBuilt | undefined;
+  private stored: StoredNodes | undefined;
   /** Paths already reported as diverged: each is reported once. */
   private readonly divergedPaths = new Set<string>();
   /** Transient failures in a row, and the code onError heard last in this spell (reported again when it changes). */
@@ -270,6 +292,7 @@ class Follower {
   ) {
     this.reader = tierSource(source.snapshot, source.wal);
     this.codeBuilt = codeBuiltPaths(graph);
+    this.code = opts.codeChanges === "accept" ? codeBuiltOf(graph) : undefined;
     this.done = new Promise<void>((resolve, reject) => {
       this.finish = (err) => (err === undefined ? resolve() : reject(err));
     });
@@ -302,6 +325,7 @@ class Follower {
       reloads: this.reloads,
       lastError: this.lastError,
       diverged: this.diverged,
+      ...(this.code && { codeChanges: this.stored ? codeChangesOf(this.code, this.stored, this.graph) : [] }),
       failedPolls: this.failedPolls,
       nextPollMs: this.nextPollMs,
     };
@@ -542,6 +566,7 @@ class Follower {
     this.appliedSeq = result.finalSeq;
     this.appliedFrames += frames.length;
     this.listedBelow += frames.length;
+    if (this.stored !== undefined) advanceStoredNodes(this.stored, frames);
     this.noteTimes(frames);
     this.checkDiverged(missingCodeBuilt(this.graph, this.codeBuilt, frames), true);
     return true;
@@ -650,6 +675,7 @@ class Follower {
       throw err;
     }
     this.baselineWaits = 0;
+    if (this.code !== undefined) this.stored = storedNodesOf(record, frames);
     this.baselineSeq = record.seq;
     this.appliedSeq = result.finalSeq;
     this.storedSeq = Math.max(this.appliedSeq, last?.seq ?? 0);

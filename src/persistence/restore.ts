@@ -16,6 +16,7 @@ import {
   codeBuiltMismatches,
   codeBuiltDropped,
   graphChangeOf,
+  isSlice,
   lastSpecSeqByPath,
   nodePathOf,
   storedCodeBuilt,
@@ -35,7 +36,7 @@ import type {
 } from "./storage-types.js";
 import { readStoredGraph, tierSource } from "./stored-graph.js";
 import { refuseForgottenPast } from "./shared-wal-record.js";
-import type { Graph, GraphPersistSnapshot, SnapshotNodeSlice } from "../graph/types.js";
+import type { Graph, GraphPersistSnapshot, NodeKind, SnapshotNodeSlice } from "../graph/types.js";
 import { compareCodePoints } from "../base/code-points.js";
 import { handled } from "../base/promises.js";
 import { assertGraphName } from "../wal/keys.js";
@@ -118,6 +119,11 @@ function keptStateNodes(graph: Graph, snapshot: GraphPersistSnapshot, frames: re
     else if (c?.kind === "graph.remove") stored.delete(c.nodeId);
     else if (c?.kind === "graph.unmount") for (const p of [...stored]) if (isInside(p, c.path)) stored.delete(p);
   }
+  return keptFor(graph, stored);
+}
+
+/** keptStateNodes for the stored graph's node paths `stored`. */
+function keptFor(graph: Graph, stored: ReadonlySet<string> | ReadonlyMap<string, unknown>): RestoreCodeChange[] {
   const dependents = new Map<string, string[]>();
   for (const p of graph.paths()) {
     for (const d of graph.describeNode(p, "shared")?.deps ?? []) dependents.set(d, [...(dependents.get(d) ?? []), p]);
@@ -132,6 +138,63 @@ function keptStateNodes(graph: Graph, snapshot: GraphPersistSnapshot, frames: re
       built: specOf(graph.describeNode(p)),
       keptFor: [...(dependents.get(p) ?? [])].sort(compareCodePoints),
     }));
+}
+
+/** Every node a stored graph holds (state ones too), each with the seq that stored it: its baseline's or frame's. */
+export type StoredNodes = Map<string, { slice: SnapshotNodeSlice; seq: number }>;
+
+/** The nodes of baseline `record`, then those `frames` leave (the rules storedCodeBuilt and keptStateNodes follow). */
+export function storedNodesOf(record: GraphCheckpointRecord, frames: readonly WALFrame[]): StoredNodes {
+  const out: StoredNodes = new Map();
+  for (const [p, slice] of Object.entries(record.snapshot.nodes)) if (isSlice(slice)) out.set(p, { slice, seq: record.seq });
+  return advanceStoredNodes(out, frames);
+}
+
+/** `stored` (changed in place) as the spec frames of `frames` leave it: an add with a slice, a remove, an unmount. */
+export function advanceStoredNodes(stored: StoredNodes, frames: readonly WALFrame[]): StoredNodes {
+  for (const f of frames) {
+    const c = f.lifecycle === "spec" ? graphChangeOf(f) : undefined;
+    if (c?.kind === "graph.add" && c.slice !== undefined) stored.set(c.nodeId, { slice: c.slice, seq: f.frame_seq });
+    else if (c?.kind === "graph.remove") stored.delete(c.nodeId);
+    else if (c?.kind === "graph.unmount") for (const p of [...stored.keys()]) if (isInside(p, c.path)) stored.delete(p);
+  }
+  return stored;
+}
+
+/** A graph's nodes as its code built them, read before any restore touched it (what restore compares with). */
+export interface CodeBuilt {
+  kindOf(path: string): NodeKind | undefined;
+  describeNode(path: string, mode?: "copy" | "shared"): SnapshotNodeSlice | undefined;
+  /** Its derived and effect nodes' paths. */
+  readonly builtPaths: readonly string[];
+}
+
+export function codeBuiltOf(graph: Graph): CodeBuilt {
+  const slices = new Map(graph.paths().map((p) => [p, graph.describeNode(p) as SnapshotNodeSlice] as const));
+  return {
+    kindOf: (p) => slices.get(p)?.type,
+    describeNode: (p, mode) => {
+      const s = slices.get(p);
+      return s === undefined || mode === "shared" ? s : structuredClone(s);
+    },
+    builtPaths: [...slices].filter(([, s]) => s.type !== "state").map(([p]) => p),
+  };
+}
+
+/**
+ * What restoreSnapshot with `codeChanges: "accept"` lists (RestoreResult.codeChanges) for the stored graph's nodes
+ * `stored`, the code's nodes `code` (before restore) and `graph` as restored: stored derived and effect nodes the
+ * code builds otherwise or lacks, the code's ones the stored graph ends without, state nodes kept for the code's.
+ */
+export function codeChangesOf(code: CodeBuilt, stored: StoredNodes, graph: Graph): RestoreCodeChange[] {
+  const built = new Map([...stored].filter(([, n]) => n.slice.type !== "state"));
+  const changed = codeBuiltMismatches(code, built, true).map(
+    (m): RestoreCodeChange => ({ path: m.path, frame_seq: m.frameSeq, stored: specOf(m.stored), built: m.built && specOf(m.built) }),
+  );
+  const added = code.builtPaths
+    .filter((p) => !stored.has(p))
+    .map((p): RestoreCodeChange => ({ path: p, frame_seq: undefined, stored: undefined, built: specOf(graph.describeNode(p)) }));
+  return [...changed, ...added, ...keptFor(graph, stored)].sort((a, b) => compareCodePoints(a.path, b.path));
 }
 
 /** A slice's type, deps and meta (copies). */

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireBuiltBin, runCli, tempDir } from "./fixtures/cli.js";
-import { KINDS, buildStore, openBackend, setFrame, storePath, type Kind } from "./fixtures/stores.js";
+import { KINDS, buildStore, openBackend, setFrame, storePath, restoreOutcome as restored, type Kind } from "./fixtures/stores.js";
 import { createGraph } from "../../src/graph/graph.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { kvStorage } from "../../src/tier/kv.js";
@@ -52,21 +52,10 @@ function storeContents(kind: Kind, store: string): Record<string, string> {
   }
 }
 
-/** The library's restore of graph "g" (states a and b, derived sum): "ok" and the value of a, or the error's code. */
+/** The library's restore: "ok" and the value of a, or the error's code. */
 async function restoreOutcome(kind: Kind, store: string): Promise<string> {
-  const backend = openBackend(kind, store);
-  try {
-    const g = createGraph("g");
-    g.state("a", 0);
-    g.state("b", 0);
-    g.derived("sum", ["a", "b"], (a, b) => (a as number) + (b as number));
-    await restoreSnapshot(g, { snapshot: snapshotStorage(backend), wal: kvStorage(backend, { codec: walFrameCodec }) });
-    return `ok a=${JSON.stringify(g.get("a"))}`;
-  } catch (err) {
-    return String((err as { code?: unknown }).code);
-  } finally {
-    backend.close();
-  }
+  const r = await restored(kind, store);
+  return r.code === "ok" ? `ok a=${JSON.stringify(r.a)}` : r.code;
 }
 
 function expectRefused(r: { code: number | null; stdout: string; stderr: string }, code: string, why: RegExp): void {

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireBuiltBin, runCli, tempDir } from "./fixtures/cli.js";
-import { KINDS, buildStore, openBackend, setFrame, storePath, type Kind } from "./fixtures/stores.js";
+import { KINDS, buildStore, openBackend, setFrame, storePath, restoreOutcome as restored, type Kind } from "./fixtures/stores.js";
 import { createGraph } from "../../src/graph/graph.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { kvStorage } from "../../src/tier/kv.js";
@@ -49,22 +49,7 @@ function writeKeys(kind: Kind, path: string, entries: ReadonlyArray<[string, Uin
 
 const frameKey = (seq: number): string => walFrameKey(graphWalPrefix("g"), seq);
 
-/** The library's restore of graph "g": "ok" and the value of `a`, or the error's code. */
-async function restoreOutcome(kind: Kind, path: string): Promise<{ code: string; a?: unknown }> {
-  const backend = openBackend(kind, path);
-  try {
-    const g = createGraph("g");
-    g.state("a", 0);
-    g.state("b", 0);
-    g.derived("sum", ["a", "b"], (a, b) => (a as number) + (b as number));
-    await restoreSnapshot(g, { snapshot: snapshotStorage(backend), wal: kvStorage(backend, { codec: walFrameCodec }) });
-    return { code: "ok", a: g.get("a") };
-  } catch (err) {
-    return { code: (err as { code?: string }).code ?? String(err) };
-  } finally {
-    backend.close();
-  }
-}
+const restoreOutcome = restored;
 
 /** verify's exit code for what restore did: 0/1 when it restored, 2 when it failed. */
 function expectAgreement(verify: number | null, restored: string): void {

@@ -14,6 +14,7 @@ import { createGraph } from "../../src/graph/graph.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { sqliteKv, sqliteSnapshot } from "../../src/tier/factories.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import { tempRoot } from "../engine/fixtures/helpers.js";
@@ -49,10 +50,10 @@ function storeWithBaseline(seq: number): string {
 type Mode = "inline" | "engine";
 
 function pairOf(mode: Mode, path: string) {
-  if (mode === "inline") return { snapshot: sqliteSnapshot(path), wal: sqliteKv(path, { codec: walFrameCodec }) };
+  if (mode === "inline") return { snapshot: sqliteSnapshot<GraphCheckpointRecord>(path), wal: sqliteKv(path, { codec: walFrameCodec }) };
   engine ??= openStorageEngine({ threads: 1, onError: () => undefined });
   const store = { kind: "sqlite" as const, path };
-  return { snapshot: engine.snapshot(store), wal: engine.kv(store, { codec: walFrameCodec }) };
+  return { snapshot: engine.snapshot<GraphCheckpointRecord>(store), wal: engine.kv(store, { codec: walFrameCodec }) };
 }
 
 async function closePair(pair: ReturnType<typeof pairOf>): Promise<void> {

@@ -210,7 +210,9 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
    * them (a retry lands where it lands: positions already read never move). A failed write that landed after all (its
    * answer lost) is told by the first such landing, which kept exactly its bytes (`kept`): its chunks are not appended
    * again. Where that landing did not say (a kv or snapshot tier, a job: they replace the value, so nothing of the
-   * failed write is kept anyway) or something outside the lane wrote the key, a fresh read is appended to: at least once.
+   * failed write is kept anyway), a fresh read is appended to. A writer outside the lane (another backend object of
+   * the store) is not seen: had it stored exactly the bytes the failed write tried, those chunks count as stored
+   * (design §3.30: an open defect, review r180).
    */
   landedOver(key: string, at: number, kept?: StoredBytes): void {
     for (const [bucket, k] of this.held) {

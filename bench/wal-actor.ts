@@ -14,9 +14,8 @@ import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { openStorageEngine, type StorageEngine } from "../src/engine/index.js";
-import { attachSnapshotStorage } from "../src/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../src/wal/index.js";
-import { buildGraph, engineGraphTiers, rotatingValues } from "./lib/graphs.js";
+import { attachedStream, engineGraphTiers, rotatingValues } from "./lib/graphs.js";
 import { asUnsealed, makeFrameBody, makeKeys } from "./lib/workload.js";
 import { formatNumber as fmt } from "./report.js";
 import { rawYardstick } from "./suites/wal-throughput.js";
@@ -93,27 +92,8 @@ interface Driven {
 }
 
 function attached(engine: StorageEngine, dir: string): Driven & { ready: Promise<void> } {
-  const { graph, paths } = buildGraph("g", CHUNK);
-  const tiers = engineGraphTiers(engine, { kind: "sqlite", path: join(dir, "store.db") }, "g");
-  const values = rotatingValues(CHUNK);
-  const handle = attachSnapshotStorage(graph, [tiers], { compactEvery: Number.POSITIVE_INFINITY });
-  let round = 0;
-  return {
-    ready: handle.flush().then(() => undefined),
-    drive: async (frames) => {
-      for (let c = 0; c < frames / CHUNK; c++) {
-        round++;
-        for (let j = 0; j < CHUNK; j++) graph.set(paths[j]!, values[(j + round) % CHUNK]!);
-        await nextTurn();
-      }
-      await handle.flush();
-    },
-    close: async () => {
-      await handle.dispose();
-      await tiers.snapshot.close();
-      await tiers.wal.close();
-    },
-  };
+  const s = attachedStream("g", engineGraphTiers(engine, { kind: "sqlite", path: join(dir, "store.db") }, "g"), CHUNK);
+  return { ready: s.ready.then(() => undefined), drive: (frames) => s.stream(frames), close: () => s.close() };
 }
 
 /** Suite 2's "engine kv, frames without a graph". */

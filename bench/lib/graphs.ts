@@ -1,6 +1,7 @@
 /** Graph fixtures for the suites that persist a live graph (attach, restore, compaction). */
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
-import { createGraph, type GraphCheckpointRecord, type ReactiveGraph } from "../../src/index.js";
+import { attachSnapshotStorage, createGraph, type AttachPair, type GraphCheckpointRecord, type ReactiveGraph } from "../../src/index.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/index.js";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { makeKeys, makeValue, type NodeValue } from "./workload.js";
@@ -56,6 +57,38 @@ export function discardingTiers(): { snapshot: SnapshotStorageTier<GraphCheckpoi
       delete: () => Promise.resolve(),
       list: () => Promise.resolve([]),
       listByPrefix: async function* () {},
+    },
+  };
+}
+
+/**
+ * A graph of `chunk` state nodes attached to `tiers` (the attach baseline only: the WAL path is measured, not periodic
+ * full snapshots), streamed one `graph.set` per wave, `chunk` waves per tick, then flushed: suite 2's and suite 6's
+ * graph + attach contenders and bench/wal-actor.ts.
+ */
+export function attachedStream(
+  graphName: string,
+  tiers: AttachPair,
+  chunk: number,
+): { ready: Promise<unknown>; stream(frames: number): Promise<void>; close(): Promise<void> } {
+  const { graph, paths } = buildGraph(graphName, chunk);
+  const values = rotatingValues(chunk);
+  const handle = attachSnapshotStorage(graph, [tiers], { compactEvery: Number.POSITIVE_INFINITY });
+  let round = 0;
+  return {
+    ready: handle.flush(),
+    async stream(frames) {
+      for (let c = 0; c < frames / chunk; c++) {
+        round++;
+        for (let j = 0; j < chunk; j++) graph.set(paths[j]!, values[(j + round) % chunk]!);
+        await nextTurn();
+      }
+      await handle.flush();
+    },
+    async close() {
+      await handle.dispose();
+      await tiers.snapshot.close();
+      await tiers.wal?.close();
     },
   };
 }

@@ -8,13 +8,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { randomBytes } from "node:crypto";
-import { setImmediate as nextTurn } from "node:timers/promises";
 import pg from "pg";
 import { byteaArray } from "../../src/backend/postgres-codec.js";
 import { openStorageEngine, type PostgresStoreSpec, type StorageEngine } from "../../src/engine/index.js";
-import { attachSnapshotStorage, type AttachPair } from "../../src/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey } from "../../src/wal/index.js";
-import { buildGraph, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
+import { attachedStream, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, info, notMeasured, ratio } from "../lib/goals.js";
 import { addMeteredStreams, usPerOp, type StreamReading } from "../lib/meter.js";
 import { startPostgresServer, type PostgresServer } from "../lib/postgres-server.js";
@@ -93,28 +91,10 @@ async function rawPg(db: Database): Promise<Contender> {
 
 /** One wave = one `graph.set` = one frame; 1000 waves per tick. */
 function attached(engine: StorageEngine, store: PostgresStoreSpec): Contender & { ready: Promise<unknown> } {
-  const { graph, paths } = buildGraph("pg-bench", CHUNK);
-  const tiers: AttachPair = engineGraphTiers(engine, store, "pg-bench");
-  const values = rotatingValues(CHUNK);
-  const handle = attachSnapshotStorage(graph, [tiers], { compactEvery: Number.POSITIVE_INFINITY });
-  let round = 0;
   return {
     name: ATTACH_ENGINE,
     how: "`graph.set()` ×1000 per tick → attach diffs each wave into a frame → engine WAL kv; the actor seals and commits (one fenced statement per flush)",
-    ready: handle.flush(),
-    stream: async (frames) => {
-      for (let c = 0; c < frames / CHUNK; c++) {
-        round++;
-        for (let j = 0; j < CHUNK; j++) graph.set(paths[j]!, values[(j + round) % CHUNK]!);
-        await nextTurn();
-      }
-      await handle.flush();
-    },
-    close: async () => {
-      await handle.dispose();
-      await tiers.snapshot.close();
-      await tiers.wal?.close();
-    },
+    ...attachedStream("pg-bench", engineGraphTiers(engine, store, "pg-bench"), CHUNK),
   };
 }
 

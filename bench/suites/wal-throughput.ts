@@ -7,11 +7,11 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
-import { attachSnapshotStorage, type AttachPair, type GraphCheckpointRecord } from "../../src/index.js";
+import type { AttachPair, GraphCheckpointRecord } from "../../src/index.js";
 import { NEW_STORE_PAGE_SIZE } from "../../src/backend/sqlite.js";
 import { sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
-import { buildGraph, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
+import { attachedStream, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, ratio, verdict } from "../lib/goals.js";
 import { addMeteredStreams, usPerOp, type StreamReading } from "../lib/meter.js";
 import { latencyOf, newBench, type Budget } from "../lib/timing.js";
@@ -91,30 +91,7 @@ function engineFrames(engine: StorageEngine, path: string): Contender {
 
 /** One wave = one `graph.set` = one frame; 1000 waves per tick. `tiers` get the graph's name (the snapshot key). */
 function attached(name: string, how: string, graphName: string, tiersFor: (graphName: string) => AttachPair): Contender & { ready: Promise<unknown> } {
-  const { graph, paths } = buildGraph(graphName, CHUNK);
-  const tiers = tiersFor(graphName);
-  const values = rotatingValues(CHUNK);
-  // Only the attach baseline: this suite measures the WAL path, not periodic full snapshots.
-  const handle = attachSnapshotStorage(graph, [tiers], { compactEvery: Number.POSITIVE_INFINITY });
-  let round = 0;
-  return {
-    name,
-    how,
-    ready: handle.flush(),
-    stream: async (frames) => {
-      for (let c = 0; c < frames / CHUNK; c++) {
-        round++;
-        for (let j = 0; j < CHUNK; j++) graph.set(paths[j]!, values[(j + round) % CHUNK]!);
-        await nextTurn();
-      }
-      await handle.flush();
-    },
-    close: async () => {
-      await handle.dispose();
-      await tiers.snapshot.close();
-      await tiers.wal?.close();
-    },
-  };
+  return { name, how, ...attachedStream(graphName, tiersFor(graphName), CHUNK) };
 }
 
 async function openContenders(ctx: SuiteContext, engine: StorageEngine, out: Contender[]): Promise<void> {

@@ -6,7 +6,7 @@ import { backendSource, listFrameKeys, readBaseline, readFrame, type StoredGraph
 import { REPLAY_ORDER, type Lifecycle } from "../wal/frame.js";
 import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTimeNs, printLine, plural } from "./output.js";
-import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
+import { nonNegativeInt, SCAN_LIMIT_HELP, withStoreOptions, type ProgressOptions, type ScanOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { changeKind, discoverGraphs, graphExists } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
@@ -86,12 +86,20 @@ async function baselineInfo(source: StoredGraphSource, name: string): Promise<Ba
 /**
  * The graphs a command works on: the one named with `--graph` (which must exist; StorageError `invalid-name` for a
  * name shaped like another record's key, whose reading would be that record's), else all usable ones (the others are
- * named on stderr).
+ * named on stderr, as are values too large to classify under `scanLimit`: see discoverGraphs).
  */
-export async function selectGraphs(backend: CliBackend, graph: string | undefined, store: string): Promise<string[]> {
+export async function selectGraphs(backend: CliBackend, graph: string | undefined, store: string, scanLimit?: number): Promise<string[]> {
   if (graph === undefined) {
-    return discoverGraphs(backend, (name, problem) => {
-      process.stderr.write(`warning: skipped ${JSON.stringify(name)}: not a usable graph name (${problem})\n`);
+    return discoverGraphs(backend, {
+      onUnusable: (name, problem) => {
+        process.stderr.write(`warning: skipped ${JSON.stringify(name)}: not a usable graph name (${problem})\n`);
+      },
+      ...(scanLimit === undefined ? {} : { scanLimit }),
+      onUnclassified: (key, bytes) => {
+        process.stderr.write(
+          `warning: skipped ${JSON.stringify(key)}: a value of ${formatBytes(bytes)} (${bytes} bytes), over --scan-limit, not read (a graph baseline there is not listed: raise --scan-limit or pass --graph)\n`,
+        );
+      },
     });
   }
   assertGraphName(graph, "--graph");
@@ -129,13 +137,14 @@ export function inspectCommand(): Command {
       .description("list the graphs of a store: baseline seq and time, WAL frames, bytes, seq range, lifecycles and kinds")
       .argument("<store>", "SQLite file or file-backend directory")
       .option("--graph <name>", "only this graph")
-      .option("--json", "machine-readable output (one JSON document)"),
-  ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph?: string; json?: boolean }) => {
+      .option("--json", "machine-readable output (one JSON document)")
+      .option("--scan-limit <bytes>", SCAN_LIMIT_HELP, nonNegativeInt),
+  ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & ScanOptions & { graph?: string; json?: boolean }) => {
     await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
       const progress = createProgress(opts.progress);
       const source = backendSource(s.backend);
       const graphs: GraphInspection[] = [];
-      for (const name of await selectGraphs(s.backend, opts.graph, s.path)) graphs.push(await inspectGraph(source, name, progress));
+      for (const name of await selectGraphs(s.backend, opts.graph, s.path, opts.scanLimit)) graphs.push(await inspectGraph(source, name, progress));
       if (opts.json) printLine(canonicalJson({ store: { kind: s.kind, path: s.path }, graphs }));
       else printHuman(s.kind, s.path, graphs);
     });

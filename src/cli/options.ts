@@ -11,6 +11,14 @@ export interface ProgressOptions {
   progress: boolean;
 }
 
+/** `--scan-limit` of the commands that list every graph of a store (docs/design.md §3.36). */
+export interface ScanOptions {
+  scanLimit?: number;
+}
+
+export const SCAN_LIMIT_HELP =
+  "read values other than WAL frames whole, to find baselines, only up to this many bytes; larger ones are named on stderr and not read (default 67108864: 64 MiB)";
+
 /** Commander parser for a non-negative safe integer (seqs, counts). */
 export function nonNegativeInt(text: string): number {
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {

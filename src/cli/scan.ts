@@ -13,14 +13,31 @@ import type { CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
 
 /**
+ * The default of `--scan-limit`: values other than WAL frames up to this many bytes are read whole to find
+ * baselines; larger ones are not read (docs/design.md §3.36). Not their head either: SQLite's substr loads the whole
+ * value into its own heap, so a prefix read would cost what a whole read does there.
+ */
+export const DEFAULT_SCAN_LIMIT = 64 * 1024 * 1024;
+
+export interface DiscoverOptions {
+  /** A name no graph may have (see discoverGraphs). */
+  onUnusable?: (name: string, problem: string) => void;
+  /** Values larger than this are never read whole (default DEFAULT_SCAN_LIMIT). */
+  scanLimit?: number;
+  /**
+   * A value over the scan limit, under a name with no WAL frames: it is not read, so a baseline there is not listed
+   * (`--graph NAME` still reads it); `bytes` is its size.
+   */
+  onUnclassified?: (key: string, bytes: number) => void;
+}
+
+/**
  * Every graph of the store, sorted: names with WAL frames, or with a checkpoint-like record under their own name.
  * A name no graph may have (empty, shaped like another record's key: docs/design.md §3.27) is not read as a graph,
- * whose reading would be another record's; `onUnusable` hears it and why.
+ * whose reading would be another record's; `onUnusable` hears it and why. What it holds at once is bounded by the
+ * scan limit: the other values' sizes are asked first and only those within it are read whole.
  */
-export async function discoverGraphs(
-  backend: CliBackend,
-  onUnusable: (name: string, problem: string) => void = () => undefined,
-): Promise<string[]> {
+export async function discoverGraphs(backend: CliBackend, opts: DiscoverOptions = {}): Promise<string[]> {
   const names = new Set<string>();
   const others: string[] = [];
   for (const key of await backend.list()) {
@@ -28,20 +45,28 @@ export async function discoverGraphs(
     if (frame !== undefined) names.add(frame.graphName);
     else others.push(key);
   }
-  for (const key of others) if (!names.has(key) && (await looksLikeBaseline(backend, key))) names.add(key);
+  const candidates = others.filter((key) => !names.has(key));
+  const sizes = candidates.length > 0 ? await backend.sizes(candidates) : [];
+  const limit = opts.scanLimit ?? DEFAULT_SCAN_LIMIT;
+  for (const [i, key] of candidates.entries()) {
+    const size = sizes[i];
+    if (size === undefined) continue; // deleted since the listing
+    if (size > limit) opts.onUnclassified?.(key, size);
+    else if (await looksLikeBaseline(backend, key)) names.add(key);
+  }
   const usable: string[] = [];
   for (const name of names) {
     const problem = graphNameProblem(name);
     if (problem === undefined) usable.push(name);
-    else onUnusable(name, problem);
+    else opts.onUnusable?.(name, problem);
   }
   return sortKeys(usable);
 }
 
-/** True when the store holds a baseline or WAL frames for `name`. */
+/** True when the store holds a baseline or WAL frames for `name` (its value is never read: it may be huge). */
 export async function graphExists(backend: CliBackend, name: string): Promise<boolean> {
   const prefix = graphWalPrefix(name);
-  if ((await backend.read(name)) !== undefined) return true;
+  if ((await backend.sizes([name]))[0] !== undefined) return true;
   return (await backend.list(`${prefix}/`)).some((k) => parseWalFrameKey(prefix, k) !== undefined);
 }
 

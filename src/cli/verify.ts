@@ -15,7 +15,7 @@ import { backendSource, surveyStoredGraph, type FramePosition, type StoredGraphS
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
 import { printLine, plural } from "./output.js";
-import { withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
+import { nonNegativeInt, SCAN_LIMIT_HELP, withStoreOptions, type ProgressOptions, type ScanOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { unrestorableSnapshot } from "./scan.js";
 import { withStore } from "./store.js";
@@ -222,15 +222,16 @@ export function verifyCommand(): Command {
       .description("check every frame's checksum and the seq chain; exit 0 clean, 1 restorable with skipped frames, 2 not restorable")
       .argument("<store>", "SQLite file or file-backend directory")
       .option("--graph <name>", "only this graph")
-      .option("--json", "machine-readable output (one JSON document)"),
-  ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & { graph?: string; json?: boolean }) => {
+      .option("--json", "machine-readable output (one JSON document)")
+      .option("--scan-limit <bytes>", SCAN_LIMIT_HELP, nonNegativeInt),
+  ).action(async (store: string, opts: StoreCommandOptions & ProgressOptions & ScanOptions & { graph?: string; json?: boolean }) => {
     const exitCode = await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
       const progress = createProgress(opts.progress);
       const source = backendSource(s.backend);
       const rows = "corruptRows" in s.backend ? s.backend.corruptRows().map((e) => corruptRowOf(e) as CorruptRow) : [];
       let names: string[] = [];
       try {
-        names = await selectGraphs(s.backend, opts.graph, s.path);
+        names = await selectGraphs(s.backend, opts.graph, s.path, opts.scanLimit);
       } catch (err) {
         // Listing met a key of the wrong type: the store cannot be listed; the rows above say which.
         if (corruptRowOf(err) === undefined || rows.length === 0) throw err;

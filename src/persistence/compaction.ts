@@ -427,9 +427,17 @@ async function readSharedWalRecord(
     const op: BatchOp = { op: "put", key, value: walFrameCodec.encode(sharedWalRecordFrame(graphName, kept, gone, seen)) };
     // Rewritten only while it holds what was read (where the backend can): an attach that wrote the record meanwhile
     // (this process's, through another handle of the store) is read again, not overwritten.
+    // Not told to the write lane: a record save of an attach that a failed flush put back for a retry is newer than
+    // what was read here (it names that session's stores), and must still land. Told, the lane dropped it as stale,
+    // and the session's frames then landed under a record that did not name its stores, until its next save (none
+    // while its baselines stay put): a compaction deleted frames they need. Landing after this rewrite it loses
+    // nothing of it: this forget cannot drop a store that session attaches (refused in this process, the store's
+    // lock or lease keeps other processes out), and that session's record marks every store of the record it read
+    // that it leaves out, the ones forgotten here with them (docs/design.md §3.10, "a forget's rewrite and a
+    // put-back record save").
     const step = async (): Promise<boolean | undefined> => {
       refuseAttached(graphName, forget, isStore); // an attach of this process registered since the first check
-      return commit(backend, [op], { key, value: raw });
+      return commit(backend, [op], { key, value: raw }, undefined, false);
     };
     let done: boolean | undefined;
     try {
@@ -703,12 +711,14 @@ function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
  * whether it was atomic, or undefined when `expected` no longer held (nothing was changed). The first step (the
  * batch, or the baseline alone, or the deletions when there is no baseline) is applied only while `expected` holds
  * where the backend declares supports.conditionalBatch; what follows a baseline is the deletion of frames it covers.
+ * `tellsLane` false: held put-back values of the keys stay held (a forget's rewrite of the shared-WAL record).
  */
 async function commit(
   backend: StorageBackend,
   ops: readonly BatchOp[],
   expected?: ExpectedValue,
   supersedes?: Supersedes,
+  tellsLane = true,
 ): Promise<boolean | undefined> {
   if (ops.length === 0) return true;
   const conditional = expected !== undefined && backend.supports.conditionalBatch === true ? backend.writeBatchIf?.bind(backend) : undefined;
@@ -717,7 +727,9 @@ async function commit(
   // snapshot tier's failed baseline, retried after this fold's newer one and the deletion of the frames between,
   // would land over it and lose them (docs/design.md §3.30).
   const lane = writeLaneOf(backend);
-  const landed = (step: readonly BatchOp[]): void => lane.landedNow(step.map((op) => op.key), supersedes);
+  const landed = (step: readonly BatchOp[]): void => {
+    if (tellsLane) lane.landedNow(step.map((op) => op.key), supersedes);
+  };
   if (backend.writeBatch && backend.supports.atomicBatch) {
     if (writeIf) {
       if (!(await writeIf(ops))) return undefined;

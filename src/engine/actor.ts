@@ -19,8 +19,9 @@ import { KvCore } from "../tier/kv.js";
 import { SnapshotCore } from "../tier/snapshot.js";
 import { isPermanent, type TierCore } from "../tier/core.js";
 import { isRefusalReport } from "../tier/refusal-watchers.js";
-import type { Codec, ColumnarTransport } from "../codec/types.js";
+import type { Codec } from "../codec/types.js";
 import { Encoded } from "../codec/bytes.js";
+import { codecFailure, decodeWith } from "../codec/user-codec.js";
 import { resolveCodec } from "./codecs.js";
 import { GroupCommit, MAX_HELD_PUTS } from "./group-commit.js";
 import { StoreFlushGroup } from "./flush-group.js";
@@ -338,7 +339,7 @@ export class StoreActor implements ActorApi {
     const tier = asRecordTier(core);
     // The main thread sends columns only for a codec declaring them (codecs.ts findColumns): this same codec.
     tier.assertWritable(); // before any put is taken or refused: the caller refuses the op whole
-    const valueAt = op.t === "puts" ? (i: number) => op.values[i] : columnValues(op.cols, op.keys.length, codec!.columns!, tier);
+    const valueAt = op.t === "puts" ? (i: number) => op.values[i] : columnValues(op.cols, op.keys.length, codec!, tier);
     let refused = 0;
     for (let i = 0; i < op.keys.length; i++) {
       try {
@@ -670,9 +671,10 @@ class Refused {
 function columnValues(
   cols: unknown,
   count: number,
-  columns: ColumnarTransport<unknown>,
+  codec: Codec<unknown>,
   tier: SnapshotCore<unknown> | KvCore<unknown>,
 ): (i: number) => unknown {
+  const columns = codec.columns!;
   if (columns.encoder === undefined || !(tier instanceof KvCore)) return (i) => columns.at(cols, i);
   let encode: (i: number) => Uint8Array;
   try {
@@ -693,7 +695,7 @@ function columnValues(
     try {
       bytes = encode(i);
     } catch (err) {
-      ends.push(new Refused(err instanceof Error ? err : new Error(String(err))));
+      ends.push(new Refused(codecFailure(err, "encode", codec.name))); // a user encoder's throw, as CodecError
       continue;
     }
     if (!(bytes instanceof Uint8Array)) {
@@ -756,7 +758,7 @@ async function scanPage(
 ): Promise<ScanPage> {
   const entries: ScanPage["entries"] = [];
   for await (const { key, value } of kv.entriesByPrefix(prefix, (b) => b, after)) {
-    entries.push(codec ? { key, value: codec.decode(value) } : { key, bytes: value });
+    entries.push(codec ? { key, value: decodeWith(codec, value) } : { key, bytes: value });
     if (entries.length >= limit) return { entries, next: key };
   }
   return { entries, next: undefined };

@@ -7,6 +7,7 @@
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { proxy, releaseProxy, wrap } from "comlink";
 import type { ColumnarTransport } from "../codec/types.js";
+import { codecFailure } from "../codec/user-codec.js";
 import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
 import { handled } from "../base/promises.js";
 import { findColumns } from "./codecs.js";
@@ -22,6 +23,7 @@ import {
   type ActorEvent,
   type ActorOptions,
   type ActorStats,
+  type CodecSpec,
   type Op,
   type RequestsMessage,
   type ResultsMessage,
@@ -407,7 +409,7 @@ export class StoreConnection {
       } catch (err) {
         // The codec refuses the value, as a throwing encode does. The refusal ends the op: the columns the push
         // may have half filled take no more values, so every value before it still reads back at its index.
-        this.refuse(tier, err instanceof Error ? err : new Error(String(err)), undefined, key);
+        this.refuse(tier, codecFailure(err, "encode", codecLabel(rec!.spec.codec)), undefined, key);
         return;
       }
       if (fits) {
@@ -1245,4 +1247,9 @@ function sendError(err: unknown): Error {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** How a tier's codec is named in a refusal: a worker codec module by its specifier and export. */
+function codecLabel(spec: CodecSpec): string {
+  return spec.kind === "module" ? `${spec.specifier}#${spec.exportName}` : spec.kind === "builtin" ? spec.name : "main-thread codec";
 }

@@ -5,6 +5,7 @@
  */
 import type { Codec } from "../codec/types.js";
 import { ownedBytes } from "../codec/bytes.js";
+import { codecFailure, decodeWith } from "../codec/user-codec.js";
 import { StorageError } from "../errors.js";
 import { collectPage } from "../tier/append-layout.js";
 import { readOnlyError } from "../backend/read-only.js";
@@ -296,7 +297,7 @@ abstract class TierProxy implements BaseStorageTier {
     try {
       return ownedBytes(this.mainCodec!.encode(value));
     } catch (err) {
-      return err instanceof Error ? err : new Error(String(err));
+      return codecFailure(err, "encode", this.mainCodec!.name); // whatever it threw, refused as CodecError
     }
   }
 
@@ -306,7 +307,7 @@ abstract class TierProxy implements BaseStorageTier {
   }
 
   protected decodeHere(bytes: Uint8Array | Uint8Array[] | undefined): unknown {
-    return bytes === undefined ? undefined : this.mainCodec!.decode(bytes as Uint8Array);
+    return bytes === undefined ? undefined : decodeWith(this.mainCodec!, bytes as Uint8Array);
   }
 }
 
@@ -611,7 +612,7 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
         if (!this.mainCodec) return r.value as AppendLoadResult<T>;
         const codec = this.mainCodec;
         const segments = (r.bytes as Uint8Array[] | undefined) ?? [];
-        return collectPage<T>(decodeAll(segments, (b) => codec.decode(b)), opts);
+        return collectPage<T>(decodeAll(segments, (b) => decodeWith(codec, b)), opts);
       }),
     );
   }

@@ -1,5 +1,6 @@
 /** Append-log tier: entries bucketed by keyOf; each flush appends one segment per bucket (O(batch)). */
 import type { Codec } from "../codec/types.js";
+import { decodeWith, encodeWith } from "../codec/user-codec.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { KeyedTierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
@@ -342,16 +343,16 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
   private *mergedArray(key: string, bucket: Bucket<T>): Generator<unknown, Uint8Array, unknown> {
     const codec = this.codec!;
     const fresh = bucket.chunks.flatMap((c) => c.entries ?? []);
-    if (this.mode === "overwrite") return codec.encode(fresh);
+    if (this.mode === "overwrite") return encodeWith(codec, fresh);
     let existing: unknown = bucket.base;
     if (existing === undefined) {
       const raw = (yield readValue(this.backend, key)) as Uint8Array | undefined;
-      existing = raw === undefined ? [] : codec.decode(raw);
+      existing = raw === undefined ? [] : decodeWith(codec, raw);
       if (!Array.isArray(existing)) throw new TypeError(`append-log key "${key}" does not hold an array`);
       bucket.base = existing; // kept by restore() with the bucket: a retry appends to what this attempt read
       bucket.read = raw ?? null;
     }
-    const merged = codec.encode([...(existing as T[]), ...fresh]);
+    const merged = encodeWith(codec, [...(existing as T[]), ...fresh]);
     bucket.attempt = merged;
     return merged;
   }
@@ -404,7 +405,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     appendLoadArgs(opts);
     const codec = this.codec;
     if (!codec) throw new TypeError("loadEntries needs the codec: decode on the side that owns it (loadSegments)");
-    return collectPage<T>(this.decodedValues(opts?.keyFilter, (b) => codec.decode(b)), opts);
+    return collectPage<T>(this.decodedValues(opts?.keyFilter, (b) => decodeWith(codec, b)), opts);
   }
 
   /** Raw stored values in read order, for callers that decode themselves. */
@@ -452,7 +453,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       if (keys.length < 2 || parseBucketKey(keys[keys.length - 1]!).segment === 0) continue;
       const read = await this.readAll(keys, codec);
       if (!read) continue; // not an append-log bucket (another tier's record): leave it alone
-      const ops: BatchOp[] = [{ op: "put", key: bucket, value: codec.encode(read.all) }];
+      const ops: BatchOp[] = [{ op: "put", key: bucket, value: encodeWith(codec, read.all) }];
       for (const key of keys) if (key !== bucket) ops.push({ op: "delete", key });
       await writeCompaction(this.backend, ops);
       // The base keeps what it held: an array-layout tier's failed write of the bucket tells from it whether it landed.
@@ -467,7 +468,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     for (const key of keys) {
       const bytes = await readValue(this.backend, key);
       if (bytes !== undefined && parseBucketKey(key).segment === 0) base = bytes;
-      const v: unknown = bytes === undefined ? [] : codec.decode(bytes);
+      const v: unknown = bytes === undefined ? [] : decodeWith(codec, bytes);
       if (!Array.isArray(v)) return undefined;
       all.push(...(v as T[]));
     }
@@ -495,15 +496,16 @@ function dropUnencodable<T>(
   if (!codec) return undefined;
   const entries = bucket.chunks.flatMap((c) => c.entries ?? []);
   if (entries.length === 0) return undefined;
+  // A user codec's throw is CodecError (encodeWith): permanent, so its chunk is refused rather than retried forever.
   try {
-    return codec.encode(entries);
+    return encodeWith(codec, entries);
   } catch (err) {
     if (!isPermanent(err)) throw err;
   }
   bucket.chunks = bucket.chunks.filter((c) => {
     if (!c.entries) return true;
     try {
-      codec.encode(c.entries);
+      encodeWith(codec, c.entries);
       return true;
     } catch (err) {
       refuse(err as Error, c.write);
@@ -523,7 +525,7 @@ function encodeChunks<T>(chunks: readonly Chunk<T>[], codec: Codec<readonly T[]>
   let run: T[] = [];
   let count = 0;
   const close = (): void => {
-    if (run.length > 0) out.push({ bytes: runs === 1 && joint !== undefined ? joint : codec!.encode(run), count });
+    if (run.length > 0) out.push({ bytes: runs === 1 && joint !== undefined ? joint : encodeWith(codec!, run), count });
     run = [];
     count = 0;
   };

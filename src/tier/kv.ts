@@ -5,6 +5,7 @@ import type { BatchOp, StorageBackend } from "../backend/types.js";
 import { TierCore, handled } from "./core.js";
 import { handledIterator } from "../base/promises.js";
 import { encodeAll } from "./write-ops.js";
+import { decodeWith } from "../codec/user-codec.js";
 import { Encoded } from "../codec/bytes.js";
 import { runMaybeAsync, type Step } from "./maybe.js";
 import type { KvStorageOptions, KvStorageTier, TierCommonOptions } from "./types.js";
@@ -373,7 +374,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> implements StaleHolder {
 
   async load(key: string): Promise<T | undefined> {
     const bytes = await this.loadBytes(key);
-    return bytes === undefined ? undefined : this.codec.decode(bytes);
+    return bytes === undefined ? undefined : decodeWith(this.codec, bytes);
   }
 
   /**
@@ -381,7 +382,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> implements StaleHolder {
    * settles as its own `load` would: when the joint read fails, every key is read alone, so a failure is its own.
    */
   loadMany(keys: readonly string[]): Promise<T | undefined>[] {
-    return this.loadManyBytes(keys).map((p) => p.then((bytes) => (bytes === undefined ? undefined : this.codec.decode(bytes))));
+    return this.loadManyBytes(keys).map((p) => p.then((bytes) => (bytes === undefined ? undefined : decodeWith(this.codec, bytes))));
   }
 
   /** `loadBytes` of each key, read together as `loadMany` reads them. */
@@ -520,7 +521,7 @@ export class KvCore<T> extends TierCore<KvBatch<T>> implements StaleHolder {
   }
 
   listByPrefix(prefix: string): AsyncIterable<{ key: string; value: T }> {
-    return this.entriesByPrefix(prefix, (b) => this.codec.decode(b));
+    return this.entriesByPrefix(prefix, (b) => decodeWith(this.codec, b));
   }
 
   /** Lazy: nothing is listed until the first `next()`. */

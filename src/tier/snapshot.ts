@@ -1,5 +1,6 @@
 /** Snapshot tier: one pending slot (last write wins), written under a key derived from the record. */
 import type { Codec } from "../codec/types.js";
+import { decodeWith, encodeWith } from "../codec/user-codec.js";
 import type { StorageBackend } from "../backend/types.js";
 import { TierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
@@ -120,7 +121,8 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
     if (this.held === batch) this.hold(undefined); // running: nothing lands before it now (the lane)
     let bytes: Uint8Array;
     try {
-      bytes = batch.bytes ?? this.codec.encode(batch.value);
+      // A user codec's throw as CodecError: refused below, never retried (the value cannot change).
+      bytes = batch.bytes ?? encodeWith(this.codec, batch.value);
     } catch (err) {
       // An unencodable value can never succeed: refused, not kept for a retry.
       if (isPermanent(err)) return this.refuse(err as Error, batch.since, batch.key);
@@ -163,7 +165,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
 
   async load(key?: string): Promise<T | undefined> {
     const bytes = await this.loadBytes(key);
-    return bytes === undefined ? undefined : this.codec.decode(bytes);
+    return bytes === undefined ? undefined : decodeWith(this.codec, bytes);
   }
 
   /**
@@ -186,7 +188,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
     }
     const bytes = await this.loadBytes(key);
     if (bytes === undefined) return undefined;
-    return (writesCanonicalJson(codec) ? canonicalJsonHead(bytes) : undefined) ?? headOf(codec.decode(bytes));
+    return (writesCanonicalJson(codec) ? canonicalJsonHead(bytes) : undefined) ?? headOf(decodeWith(codec, bytes));
   }
 
   /** Raw bytes for proxies whose codec runs on the main thread. */

@@ -1,4 +1,5 @@
 import { transientEncoder } from "../codec/bytes.js";
+import { codecFailure } from "../codec/user-codec.js";
 import type { Codec } from "../codec/types.js";
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import type { Step } from "./maybe.js";
@@ -19,7 +20,8 @@ export function encodeAll<T>(
       const encoded = encode(value);
       ops.push({ op: "put", key, value: encoded });
     } catch (err) {
-      rejected.set(key, err instanceof Error ? err : new Error(String(err)));
+      // Whatever a user codec threw, refused as CodecError (a stable code, the throw as its cause).
+      rejected.set(key, codecFailure(err, "encode", codec.name));
     }
   }
   return { ops, rejected };

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
+import { CodecError } from "../../src/errors.js";
 import { tempRoot, waitFor } from "./fixtures/helpers.js";
 import { codec as columnarCodec, pushed } from "./fixtures/columnar-codec.mjs";
 
@@ -92,8 +93,11 @@ describe("a module codec declaring columns", () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(RangeError);
+    // A user codec's throw is typed (task 182): CodecError("encode-failed"), what it threw as its cause.
+    expect(err).toBeInstanceOf(CodecError);
+    expect((err as CodecError).code).toBe("encode-failed");
     expect((err as Error).message).toBe("no data here");
+    expect((err as Error).cause).toBeInstanceOf(RangeError);
     await waitFor(() => errors.length > 0); // onError hears it on its own channel
     expect(errors).toHaveLength(1);
     expect(await kv.load("before")).toEqual({ n: 1, data: 1 });

@@ -1,7 +1,8 @@
 /**
  * `frames <store> --graph NAME [--from SEQ] [--limit N]`: one JSON object per line (canonical JSON), in seq
  * order: `{"checksum_ok", "frame", "key", "seq"}` for a frame that decodes, `{"error", "key", "raw", "seq"}`
- * (raw = the stored bytes as UTF-8 text, lossy) for one that does not. Pipe into `jq`.
+ * (raw = the stored bytes as UTF-8 text, lossy) for one that does not, and after them the same with `seq` null for
+ * a key shaped like a frame key whose seq is above 2^53 − 1 (no reader reads it). Pipe into `jq`.
  */
 import { Buffer } from "node:buffer";
 import { Command } from "commander";
@@ -12,6 +13,7 @@ import { printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
 import { backendSource, listFrameKeys, readFrame, type FrameRead } from "../persistence/stored-graph.js";
 import { withStore } from "./store.js";
+import { outOfRangeFrameKeys } from "./scan.js";
 
 function frameLine(read: FrameRead): string {
   if (!read.ok) return errorLine(read, read.detail);
@@ -29,6 +31,8 @@ function errorLine(read: FrameRead, detail: string): string {
   const raw = Buffer.from(read.raw ?? new Uint8Array()).toString("utf8"); // lossy: invalid UTF-8 becomes U+FFFD
   return canonicalJson({ error: wellFormed(detail), key: wellFormed(read.key), raw, seq: read.seq });
 }
+
+const OUT_OF_RANGE = "seq above 2^53 - 1 (Number.MAX_SAFE_INTEGER): no reader reads this key as a frame, restore ignores it";
 
 // Node >= 20 ships String.prototype.toWellFormed; the ES2022 lib typings do not declare it.
 const wellFormed = (s: string): string => (s as string & { toWellFormed(): string }).toWellFormed();
@@ -49,6 +53,13 @@ export function framesCommand(): Command {
       const from = opts.from ?? 0;
       const keys = (await listFrameKeys(source, opts.graph)).filter((k) => k.seq >= from).slice(0, opts.limit);
       for (const at of keys) printLine(frameLine(await readFrame(source, at)));
+      // Keys whose seq is above 2^53 − 1 sort after every frame (20 digits): shown as unreadable, not hidden.
+      const room = opts.limit === undefined ? undefined : opts.limit - keys.length;
+      for (const key of (await outOfRangeFrameKeys(source, opts.graph)).slice(0, room)) {
+        const raw = await source.readFrame(key);
+        const bytes = raw.state === "absent" ? undefined : raw.raw;
+        printLine(canonicalJson({ error: OUT_OF_RANGE, key: wellFormed(key), raw: Buffer.from(bytes ?? new Uint8Array()).toString("utf8"), seq: null }));
+      }
     });
     process.exitCode = EXIT.ok;
   });

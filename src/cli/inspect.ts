@@ -8,7 +8,7 @@ import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTimeNs, printLine, plural } from "./output.js";
 import { nonNegativeInt, SCAN_LIMIT_HELP, withStoreOptions, type ProgressOptions, type ScanOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
-import { changeKind, discoverGraphs, graphExists } from "./scan.js";
+import { changeKind, discoverGraphs, graphExists, outOfRangeFrameKeys } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
 import { assertGraphName } from "../wal/keys.js";
 
@@ -28,6 +28,8 @@ export interface GraphInspection {
     lastSeq: number | null;
     /** Frames whose bytes do not decode as a WAL frame (see `verify`). */
     undecodable: number;
+    /** Keys shaped like frame keys whose seq is above 2^53 − 1: no reader reads them (not counted in `frames`). */
+    seqOutOfRange: number;
     lifecycles: Record<Lifecycle, number>;
     kinds: Record<string, number>;
   };
@@ -53,6 +55,7 @@ export async function inspectGraph(source: StoredGraphSource, name: string, prog
     progress.advance();
   }
   progress.stop();
+  const seqOutOfRange = (await outOfRangeFrameKeys(source, name)).length;
   return {
     name,
     baseline: await baselineInfo(source, name),
@@ -62,6 +65,7 @@ export async function inspectGraph(source: StoredGraphSource, name: string, prog
       firstSeq: keys[0]?.seq ?? null,
       lastSeq: keys[keys.length - 1]?.seq ?? null,
       undecodable,
+      seqOutOfRange,
       lifecycles,
       kinds: Object.fromEntries([...kinds].sort(([a], [b]) => compareKeys(a, b))),
     },
@@ -123,6 +127,7 @@ function printHuman(kind: string, path: string, graphs: readonly GraphInspection
     const w = g.wal;
     const range = w.firstSeq === null ? "" : `, seq ${w.firstSeq}..${w.lastSeq}`;
     printLine(`  wal         ${plural(w.frames, "frame")}, ${formatBytes(w.bytes)}${range}`);
+    if (w.seqOutOfRange > 0) printLine(`  unreadable  ${plural(w.seqOutOfRange, "key")} with a seq above 2^53 - 1, no frame to any reader (run verify)`);
     if (w.frames === 0) continue;
     printLine(`  lifecycles  ${REPLAY_ORDER.map((l) => `${l} ${w.lifecycles[l]}`).join(", ")}`);
     const kinds = Object.entries(w.kinds).map(([k, n]) => `${k} ${n}`);

@@ -8,7 +8,8 @@ import { createGraph } from "../graph/graph.js";
 import type { GraphPersistSnapshot, NodeKind } from "../graph/types.js";
 import { applyBaselineToGraph } from "../persistence/apply.js";
 import type { WALFrame } from "../wal/frame.js";
-import { graphNameProblem, graphWalPrefix, parseWalFrameKey, splitWalFrameKey } from "../wal/keys.js";
+import { graphNameProblem, graphWalPrefix, hasWalFrameKeyShape, parseWalFrameKey, splitWalFrameKey, WAL_FRAME_SEQ_PAD, WAL_KEY_SEGMENT } from "../wal/keys.js";
+import type { StoredGraphSource } from "../persistence/stored-graph.js";
 import type { CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
 
@@ -18,6 +19,9 @@ import { isRecord } from "../base/records.js";
  * value into its own heap, so a prefix read would cost what a whole read does there.
  */
 export const DEFAULT_SCAN_LIMIT = 64 * 1024 * 1024;
+
+/** "/wal/" and the 20 digits of a frame key. */
+const FRAME_KEY_SUFFIX = 1 + WAL_KEY_SEGMENT.length + 1 + WAL_FRAME_SEQ_PAD;
 
 export interface DiscoverOptions {
   /** A name no graph may have (see discoverGraphs). */
@@ -43,6 +47,8 @@ export async function discoverGraphs(backend: CliBackend, opts: DiscoverOptions 
   for (const key of await backend.list()) {
     const frame = splitWalFrameKey(key);
     if (frame !== undefined) names.add(frame.graphName);
+    // A frame key whose seq is above 2^53 − 1: no frame to any reader, but its graph is listed, so verify names it.
+    else if (hasWalFrameKeyShape(key)) names.add(key.slice(0, key.length - FRAME_KEY_SUFFIX));
     else others.push(key);
   }
   const candidates = others.filter((key) => !names.has(key));
@@ -81,6 +87,17 @@ async function looksLikeBaseline(backend: CliBackend, key: string): Promise<bool
   } catch {
     return false;
   }
+}
+
+/**
+ * Keys of `name`'s WAL shaped like frame keys (`<name>/wal/` + 20 digits) whose seq is above 2^53 − 1: no reader of
+ * ours reads them (parseWalFrameKey refuses the seq, so restore ignores them), so the CLI names them instead of
+ * hiding them (docs/design.md §3.36). Sorted, which for 20 digits is numeric order.
+ */
+export async function outOfRangeFrameKeys(source: StoredGraphSource, name: string): Promise<string[]> {
+  const prefix = graphWalPrefix(name);
+  const keys = await source.list(`${prefix}/`);
+  return sortKeys(keys.filter((key) => hasWalFrameKeyShape(key) && key.length === name.length + FRAME_KEY_SUFFIX && parseWalFrameKey(prefix, key) === undefined));
 }
 
 /** `kind` of a graph payload (`node.set`, `graph.add`…), or "?" for foreign payloads. */

@@ -17,7 +17,8 @@ import { selectGraphs } from "./inspect.js";
 import { printLine, plural } from "./output.js";
 import { nonNegativeInt, SCAN_LIMIT_HELP, withStoreOptions, type ProgressOptions, type ScanOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
-import { unrestorableSnapshot } from "./scan.js";
+import { outOfRangeFrameKeys, unrestorableSnapshot } from "./scan.js";
+import { WAL_FRAME_SEQ_PAD } from "../wal/keys.js";
 import { withStore } from "./store.js";
 
 export type Verdict = "clean" | "restorable" | "not-restorable";
@@ -47,6 +48,11 @@ export type Problem =
     }
   /** A well-formed baseline no graph can take (a node path no graph accepts, a node under a mount not listed…). */
   | { kind: "baseline-unrestorable"; detail: string; restorable: false }
+  /**
+   * A key shaped like a frame key whose seq is above 2^53 − 1 (Number.MAX_SAFE_INTEGER): no reader reads it, so
+   * restore ignores it and whatever it holds is never replayed. `seq` is the key's 20 digits, as text.
+   */
+  | { kind: "seq-out-of-range"; key: string; seq: string; restorable: true }
   /** A frame the graph refuses outright (restore fails phase-failed there), found by folding as restore reads. */
   | { kind: "frame-unrestorable"; seq: number; detail: string; restorable: false };
 
@@ -112,6 +118,10 @@ export async function verifyGraph(source: StoredGraphSource, name: string, progr
   const { check } = survey.baseline;
   if (!check.ok) {
     problems.unshift({ kind: BASELINE_KIND[check.problem], detail: check.problem === "missing" ? null : check.reason, restorable: false });
+  }
+  // Keys restore never reads as frames (it ignores them: the verdict stays restore's), named, not hidden.
+  for (const key of await outOfRangeFrameKeys(source, name)) {
+    problems.push({ kind: "seq-out-of-range", key, seq: key.slice(-WAL_FRAME_SEQ_PAD), restorable: true });
   }
   // A baseline that reads well but that no graph can take fails every restore: verify said clean (exit 0).
   const unrestorable = check.ok ? unrestorableSnapshot(check.record.snapshot) : undefined;
@@ -199,6 +209,8 @@ function describeProblem(p: Problem): string {
       return `baseline record has ${p.detail ?? "an unknown format"}: restore fails (codec-mismatch)`;
     case "baseline-unrestorable":
       return `baseline record cannot be applied to any graph: ${p.detail}`;
+    case "seq-out-of-range":
+      return `frame key ${p.key}: seq ${p.seq} is above 2^53 - 1; no reader reads it, restore ignores it (its change is never replayed)`;
     case "frame-unrestorable":
       return `frame seq ${p.seq} cannot be applied to any graph: ${p.detail}; restore fails (phase-failed)`;
   }

@@ -883,8 +883,9 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
     const watch = new AnswerWatch(data, sideConn, giveUpUnasked, ttlMs, renewEveryMs, askBoundMs);
     const storeId = postgresStoreId(input, names.schema, names.table, opts.store);
     const store = new PostgresStore(opts.store, readOnly, target, names, sql, data, sideConn, lease, watch, maxValueBytes, maxStatementBytes, tablesExist, storeId);
-    // Every takeover raises the epoch by one: the hold before this one is the epoch below (tenure.ts).
-    if (lease !== undefined) setWriterTenure(store, { id: String(lease.epoch), after: String(lease.epoch - 1) });
+    // Every takeover raises the epoch by one: the hold before this one is the epoch below (tenure.ts). The lease is
+    // this handle's alone (a second handle of the store, in this process or another, is refused or fenced out): sole.
+    if (lease !== undefined) setWriterTenure(store, { id: String(lease.epoch), after: String(lease.epoch - 1), sole: true });
     return store;
   } catch (err) {
     await data.close().catch(() => undefined);

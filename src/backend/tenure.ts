@@ -12,6 +12,13 @@ export interface WriterTenure {
   readonly id: string;
   /** The hold right before this one, as its `id`; undefined when the store never had one. */
   readonly after: string | undefined;
+  /**
+   * True when this handle alone writes the store while it holds it (a PostgreSQL lease: one handle, fenced by its
+   * epoch). A store lock is shared by the handles of its process (another tier's or an engine's handle, in any thread,
+   * writes beside this one): absent. Lets a tier decide from what it reads that only writes it knows of were made
+   * (append-log.ts: whether a write whose answer was lost landed).
+   */
+  readonly sole?: boolean;
 }
 
 const tenures = new WeakMap<object, WriterTenure>();

@@ -10,6 +10,7 @@ import { measure, UNKNOWN_SIZE } from "./value-check.js";
 import { entriesWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 import type { StaleHolder, StoredBytes } from "./write-lane.js";
+import { writerTenure } from "../backend/tenure.js";
 import {
   assertBucketKey,
   collectPage,
@@ -43,20 +44,22 @@ interface Bucket<T> {
    */
   segments?: number[];
   /**
-   * Array layout: the stored array a failed flush appended this bucket's entries to. Its retry appends to the same
-   * array instead of reading the store again, which may already hold the entries (a write whose answer was lost).
+   * Array layout: the stored array a failed flush appended this bucket's entries to. Over a store only this handle
+   * writes, its retry appends to the same array instead of reading the store again, which may already hold the
+   * entries (a write whose answer was lost); elsewhere `restore` forgets it (another writer may have changed the key).
    */
   base?: unknown[];
   /** The stored bytes `base` was decoded from (null: nothing stored): what a write of this bucket keeps of the store. */
   read?: StoredBytes;
-  /**
-   * Array layout, append mode: the bytes its latest write attempt wrote (`base` with its entries after it), and how
-   * many leading chunks they hold once that write failed (0: none written). Another tier's next landing of the key
-   * that kept exactly these bytes proves the failed write landed after all (its answer lost): those chunks are stored
-   * and the retry does not append them again (`landedOver`).
-   */
+  /** Array layout, append mode: the bytes the write being made wrote (`base` with its entries after it). */
   attempt?: Uint8Array;
-  triedChunks?: number;
+  /**
+   * Array layout, append mode, over a store only this handle writes (`soleWriter`): every failed write of the bucket
+   * sent since `base` was read, in doubt (its answer may be lost), each with how many leading chunks it held. Another
+   * tier's next landing of the key that kept exactly one's bytes proves that write landed (no other writer could
+   * have made them): those chunks are stored and the retry does not append them again (`landedOver`).
+   */
+  tried?: Array<{ bytes: Uint8Array; chunks: number }>;
   /** The landing number (write-lane.ts `landing`) of the batch that took it last. */
   takenAt?: number;
   /**
@@ -208,26 +211,28 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
    * stale: in overwrite mode its put-back chunks, from an earlier place on the lane, would replace the newer content
    * (dropped unwritten; its own newer chunks stay); in the array layout the array its failed attempt read misses what
    * the other tier stored (its retry would drop those entries), so the retry reads the store again and appends after
-   * them (a retry lands where it lands: positions already read never move). A failed write that landed after all (its
-   * answer lost) is told by the first such landing, which kept exactly its bytes (`kept`): its chunks are not appended
-   * again. Where that landing did not say (a kv or snapshot tier, a job: they replace the value, so nothing of the
-   * failed write is kept anyway), a fresh read is appended to. A writer outside the lane (another backend object of
-   * the store) is not seen: had it stored exactly the bytes the failed write tried, those chunks count as stored
-   * (design §3.30: an open defect, review r180).
+   * them (a retry lands where it lands: positions already read never move). Over a store only this handle writes, a
+   * failed write that landed after all (its answer lost) is told by the first such landing, which kept exactly its
+   * bytes (`kept`): its chunks are not appended again. Elsewhere a writer outside the lane (another handle of the
+   * store, in this process or another) may have stored exactly those bytes itself, so equal bytes prove nothing:
+   * `restore` kept no attempt and the retry appends again (at least once, never lost: design §3.30, review r180).
+   * Where the landing did not say (a kv or snapshot tier, a job: they replace the value, so nothing of the failed
+   * write is kept anyway), a fresh read is appended to.
    */
   landedOver(key: string, at: number, kept?: StoredBytes): void {
     for (const [bucket, k] of this.held) {
       if (k !== key) continue;
       if (this.mode === "append") {
-        // The first landing after the failure tells: it read either what this bucket's failed write read (it did not
-        // land) or the bytes that write wrote (it landed: its chunks are stored, before the other tier's entries).
-        const tried = bucket.attempt !== undefined && kept != null && sameBytes(kept, bucket.attempt) ? (bucket.triedChunks ?? 0) : 0;
+        // The first landing after the failure tells: it read either what this bucket's failed writes read (none
+        // landed) or the bytes one of them wrote (it landed: its chunks are stored, before the other tier's entries).
+        // Each attempt since `base` was read appended chunks to it, so a later one's bytes never equal an earlier one's.
+        let stored = 0;
+        if (kept != null) for (const t of bucket.tried ?? []) if (sameBytes(kept, t.bytes)) stored = t.chunks;
         bucket.base = undefined;
         bucket.read = undefined;
-        bucket.attempt = undefined;
-        bucket.triedChunks = 0;
+        bucket.tried = undefined;
         this.held.delete(bucket);
-        if (tried > 0) this.dropHeld(key, bucket, tried);
+        if (stored > 0) this.dropHeld(key, bucket, stored);
         continue;
       }
       if ((bucket.heldAt ?? at) >= at) continue;
@@ -349,7 +354,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       const raw = (yield readValue(this.backend, key)) as Uint8Array | undefined;
       existing = raw === undefined ? [] : decodeWith(codec, raw);
       if (!Array.isArray(existing)) throw new TypeError(`append-log key "${key}" does not hold an array`);
-      bucket.base = existing; // kept by restore() with the bucket: a retry appends to what this attempt read
+      bucket.base = existing; // a retry appends to what this attempt read where restore() keeps it (a sole writer)
       bucket.read = raw ?? null;
     }
     const merged = encodeWith(codec, [...(existing as T[]), ...fresh]);
@@ -366,12 +371,22 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     // Its chunks keep their batch's place on the lane (`landedOver`), where a flush writes the bucket's key.
     const holds = this.layout === "array" || this.mode === "overwrite";
     if (holds) {
+      const sole = soleWriter(this.backend);
       for (const [key, b] of batch) {
         b.heldAt = b.takenAt;
         b.heldChunks = b.chunks.length;
         // A write sent may have landed (its answer lost): its chunks are those it wrote. One never sent did not.
-        b.triedChunks = written && b.attempt !== undefined ? b.chunks.length : 0;
-        if (b.triedChunks === 0) b.attempt = undefined;
+        if (sole) {
+          if (written && b.attempt !== undefined) (b.tried ??= []).push({ bytes: b.attempt, chunks: b.chunks.length });
+        } else {
+          // Another handle may write the store (review r180): bytes read later cannot tell this write's from its,
+          // and by the retry the array this attempt read may be stale (rewriting it would drop that writer's
+          // entries). The retry reads the store again and appends: stored at least once (twice if this write
+          // landed), never counted stored unwritten.
+          b.base = undefined;
+          b.read = undefined;
+        }
+        b.attempt = undefined;
         this.held.set(b, key);
       }
     }
@@ -568,6 +583,15 @@ function soleKey(groups: ReadonlyMap<string, unknown>): string | undefined {
   if (groups.size !== 1) return undefined;
   for (const key of groups.keys()) return key;
   return undefined;
+}
+
+/**
+ * Whether this handle alone writes its store (a PostgreSQL writer's lease, tenure.ts): then every write of it goes
+ * through its write lane, and bytes it reads are a write it knows of. A store lock (SQLite, file), memory, or a
+ * wrapper (no tenure of its own): other handles may write beside it.
+ */
+function soleWriter(backend: StorageBackend): boolean {
+  return writerTenure(backend)?.sole === true;
 }
 
 /** Whether two byte runs are equal (a landing's kept bytes and a failed attempt's, see `landedOver`). */

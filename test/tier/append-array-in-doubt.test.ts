@@ -1,7 +1,8 @@
 /**
  * An append-log tier in the "array" layout retried a flush whose commit answer was lost by reading the stored array
  * again and appending the batch to it: when the lost commit had landed, the entries were stored twice ([1, 2, 2])
- * (review). The retry now appends to the array the failed attempt read.
+ * (review). The retry now appends to the array the failed attempt read; when another tier of the handle wrote the
+ * bucket first, what it read tells whether the lost commit landed (the lease: no other handle writes the store).
  */
 import { describe, expect, it } from "vitest";
 import { appendLogStorage } from "../../src/tier/append-log.js";
@@ -47,5 +48,30 @@ describe("array-layout append-log after a commit whose answer was lost", () => {
     await log.flush(); // the retry, with an entry appended since
     expect((await log.loadEntries()).entries).toEqual([1, 2, 3]);
     expect(await storedArray(backend.store, "log")).toEqual([1, 2, 3]);
+  });
+
+  it("stores each entry once when another tier of the handle appends to the bucket before the retry (the lease: no other writer)", async () => {
+    const db = await database();
+    const proxy = await proxies(db.url);
+    const backend = await open({ url: proxy.url, lease: { ttlMs: 30_000 } });
+    const shared = { keyOf: () => "x", layout: "array", debounceMs: 60_000 } as const;
+    const ls = appendLogStorage<number>(backend, { name: "ls", ...shared });
+    const lt = appendLogStorage<number>(backend, { name: "lt", ...shared });
+    ls.appendEntries([1]);
+    await ls.flush();
+    proxy.loseAnswersAfter("grf_write_");
+    ls.appendEntries([2]);
+    const flushing = errorOf(() => ls.flush());
+    await until(async () => JSON.stringify(await storedArray(backend.store, "x")) === "[1,2]", "the commit landed", {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    proxy.cut();
+    expect(((await flushing) as StorageError).details.inDoubt).toBe(true);
+    lt.appendEntries([3]);
+    await lt.flush(); // read [1, 2]: only this handle writes the store, so those are ls's bytes, landed
+    ls.appendEntries([4]);
+    await ls.flush();
+    expect(await storedArray(backend.store, "x")).toEqual([1, 2, 3, 4]);
   });
 });

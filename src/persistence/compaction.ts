@@ -174,14 +174,25 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   // Pairs of a live attach sharing this WAL (this process's): frames above their stored baselines stay (read before
   // the fold, so it is the floor at its start or lower: baselines only move up).
   const storeId = backendStoreId(backend);
-  refuseAttached(graphName, forgetStores, (s) => s.id === storeId);
-  const shared = await sharedWalFloor(graphName, (s) => s.id === storeId);
+  const isStore = (s: TierStore): boolean => s.id === storeId;
+  refuseAttached(graphName, forgetStores, isStore);
+  const shared = await sharedWalFloor(graphName, isStore);
   await ctx.flushAll?.();
   // Other stores that restore from this WAL, as the WAL's store records them (attach of pairs sharing it, in any
   // process): read once the store's writes are flushed, so a record moved on since is at most higher at the commit.
-  const recorded = await readSharedWalRecord(ctx, graphName, forgetStores, forceForget, (s) => s.id === storeId);
-  const keepAbove = Math.min(keepAboveSeq, shared ?? Number.POSITIVE_INFINITY, lowestNeeded(recorded));
-  const pins = recorded === undefined || recorded.size === 0 ? {} : { sharedWalPins: [...recorded].map(([store, seq]) => ({ store, seq })) };
+  const recorded = await readSharedWalRecord(ctx, graphName, forgetStores, forceForget, isStore);
+  let keepAbove = Math.min(keepAboveSeq, shared ?? Number.POSITIVE_INFINITY, lowestNeeded(recorded));
+  let pins = pinsOf(recorded);
+  // Read again once the frames are listed (review of task 183): an attach that registered while the fold ran (inline,
+  // through another engine of this process: another connection to the store) wrote its record, then its frames,
+  // after the reads above, and the fold listed those frames; deleted, the new store's restore returned its attach
+  // state. Its record lands no later than its first frame (a tier commits in call order), so one read after the
+  // listing names every store whose frames the fold listed; a record landing later belongs to frames it did not list.
+  const afterListing = async (): Promise<void> => {
+    const now = await floorAfterListing(backend, graphName, isStore);
+    keepAbove = Math.min(keepAbove, now.floor);
+    pins = pinsOf(mergedStores(recorded, now.recorded));
+  };
   // In a store's actor the fold reads its frames and folds them (seconds for a large graph) beside the store's
   // flushes, which would otherwise wait for the whole fold: the mailbox is released once the baseline was read and
   // the frames listed, so a fold covers what was stored when it started. Nothing committed meanwhile is in its way:
@@ -228,7 +239,15 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   });
   // A store holding a shared WAL but no pair's baseline (pairs {S1, W}, {S2, W}): nothing to fold into; what every
   // pair's stored baseline covers is dead and goes (else W grew without end and every fold failed baseline-missing).
-  if (view === undefined) return { ...(await deleteCoveredFrames(ctx, graphName, keepAbove, keepFrames, absent)), ...pins };
+  if (view === undefined) {
+    const result = await deleteCoveredFrames(ctx, graphName, () => afterListing().then(() => keepAbove), keepFrames, absent);
+    return { ...result, ...pins };
+  }
+  try {
+    await afterListing();
+  } catch (err) {
+    throw asStorageError(err, `compaction of graph "${graphName}": reading the record of stores sharing its WAL failed`, { graphName });
+  }
   const previousSeq = view.baseline.seq;
   // In the actor, a large graph's fold lets the store's ops in between its long steps; a small one's steps are short.
   const yieldsPay = ctx.release !== undefined && (view.baselineBytes ?? 0) >= YIELD_ABOVE_BYTES;
@@ -456,6 +475,36 @@ async function readSharedWalRecord(
   }
 }
 
+/**
+ * What keeps frames once a fold listed them: the lowest seq the shared-WAL record names as stored now (a read
+ * only, never a rewrite; `corrupt-store` for another value under its key) and this process's live groups on the store
+ * `isStore` matches (a group registered since the fold started). See compactGraph's `afterListing`.
+ */
+async function floorAfterListing(
+  backend: StorageBackend,
+  graphName: string,
+  isStore: (store: TierStore) => boolean,
+): Promise<{ floor: number; recorded: SharedWalStores | undefined }> {
+  const key = sharedWalRecordKey(graphName);
+  const listed = await backend.list!(key); // an index probe: no read for stores without a record
+  const recorded = listed.includes(key) ? parseSharedWalRecordAll(graphName, await backend.read(key))?.stores : undefined;
+  const live = await sharedWalFloor(graphName, isStore);
+  return { floor: Math.min(lowestNeeded(recorded), live ?? Number.POSITIVE_INFINITY), recorded };
+}
+
+/** Both records' stores, each at the lower of its seqs (what kept frames: the result's `sharedWalPins`). */
+function mergedStores(a: SharedWalStores | undefined, b: SharedWalStores | undefined): SharedWalStores | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  const out = new Map(a);
+  for (const [id, seq] of b) out.set(id, Math.min(seq, out.get(id) ?? seq));
+  return out;
+}
+
+/** The result's `sharedWalPins` for the stores a record names (none: no field). */
+function pinsOf(stores: SharedWalStores | undefined): { sharedWalPins?: Array<{ store: string; seq: number }> } {
+  return stores === undefined || stores.size === 0 ? {} : { sharedWalPins: [...stores].map(([store, seq]) => ({ store, seq })) };
+}
+
 /** StorageError `store-live` for `forgetStores` ids a live handle named in the record within FORGET_LIVE_WINDOW_MS. */
 function liveStoresError(graphName: string, live: readonly string[], seenAt: (id: string) => number): StorageError {
   const at = live.map((id) => new Date(seenAt(id)).toISOString());
@@ -501,14 +550,14 @@ function isAbsentBaseline(err: unknown): boolean {
 
 /**
  * Compaction of a graph with no baseline in this store whose WAL other stores' baselines restore from
- * (`keepAbove`: the lowest of them): deletes its frames at or below `keepAbove` but the `keepFrames` most recent of
+ * (`floor`: the lowest of them, asked once the frames are listed): deletes its frames at or below `keepAbove` but the `keepFrames` most recent of
  * those, folding nothing. No restore replays a frame at or below the baseline it starts from. A graph with no frame
  * here either is not stored here at all (a misspelt name): `absent`, the baseline-missing error, is thrown.
  */
 async function deleteCoveredFrames(
   ctx: CompactionContext,
   graphName: string,
-  keepAbove: number,
+  floor: () => Promise<number>,
   keepFrames: number,
   absent: unknown,
 ): Promise<CompactionResult> {
@@ -522,6 +571,12 @@ async function deleteCoveredFrames(
     throw asStorageError(err, `compaction of graph "${graphName}": listing its WAL failed`, { graphName });
   }
   if (keys.length === 0) throw absent;
+  let keepAbove: number;
+  try {
+    keepAbove = await floor(); // once the frames are listed (compactGraph's `afterListing`)
+  } catch (err) {
+    throw asStorageError(err, `compaction of graph "${graphName}": reading the record of stores sharing its WAL failed`, { graphName });
+  }
   const covered = keys.filter((k) => k.seq <= keepAbove);
   const doomed = covered.slice(0, covered.length - Math.min(keepFrames, covered.length));
   const deletions: BatchOp[] = doomed.map((k) => ({ op: "delete", key: k.key }));

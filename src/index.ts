@@ -24,6 +24,7 @@ export {
   canonicalJson,
   assertStorableJson,
   MAX_JSON_DEPTH,
+  MAX_INTEGER_DIGITS,
   type BigintMode,
   type Codec,
   type ColumnarTransport,

@@ -5,6 +5,7 @@
  */
 import { registerTransientEncoder } from "./bytes.js";
 import { canonicalBytes, parseJsonBytes } from "./json.js";
+import { tooWideToken } from "./integer-limit.js";
 import type { Codec } from "./types.js";
 
 const BIGINT_TAG = "$bigint";
@@ -15,7 +16,11 @@ function reviveBigint(_key: string, value: unknown): unknown {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
   if (!Object.hasOwn(value, BIGINT_TAG) || Object.keys(value).length !== 1) return value;
   const tag: unknown = (value as Record<string, unknown>)[BIGINT_TAG];
-  return typeof tag === "string" && RADIX_10_INTEGER.test(tag) ? BigInt(tag) : value;
+  if (typeof tag !== "string" || !RADIX_10_INTEGER.test(tag)) return value;
+  // BigInt(text) costs superlinear time in the digits: refused past the codecs' limit, as encode refuses it.
+  const tooWide = tooWideToken(tag.startsWith("-") ? tag.length - 1 : tag.length);
+  if (tooWide !== undefined) throw tooWide;
+  return BigInt(tag);
 }
 
 export const bigintJsonCodec: Codec<unknown> = Object.freeze({

@@ -9,6 +9,7 @@
 import { types } from "node:util";
 import { pooledBytes } from "./bytes.js";
 import { isWideInteger, type BigintMode } from "./strict.js";
+import { isTooWideInteger } from "./integer-limit.js";
 
 // Deeper values (and cycles, which are infinitely deep) go to the reference path, which detects cycles exactly
 // and enforces MAX_JSON_DEPTH.
@@ -159,6 +160,8 @@ export class CanonicalWriter {
         this.ascii(value ? "true" : "false");
         return true;
       case "bigint":
+        // Refused by the reference path, which says why (MAX_INTEGER_DIGITS); checked before any digits are written.
+        if (isTooWideInteger(value)) return false;
         if (bigints === "tag") return this.bigintTag(value);
         // Plain JSON carries only the bigints decoding gives back; the reference path refuses the rest.
         if (!isWideInteger(value)) return false;

@@ -6,6 +6,7 @@
  */
 import canonicalize from "canonicalize";
 import { parse as parseLossless } from "lossless-json";
+import { tooWideToken } from "./integer-limit.js";
 import { CodecError } from "../errors.js";
 import { registerTransientEncoder } from "./bytes.js";
 import { withCanonicalWriter, type CanonicalWriter } from "./canonical-writer.js";
@@ -123,6 +124,9 @@ const INTEGER_TOKEN = /^-?\d+$/;
 function exactNumber(token: string): number | bigint {
   const n = Number(token);
   if (Number.isSafeInteger(n) || !INTEGER_TOKEN.test(token) || String(n) === token) return n;
+  // BigInt(text) costs superlinear time in the digits: a stored value cannot make every read take minutes.
+  const tooWide = tooWideToken(token.startsWith("-") ? token.length - 1 : token.length);
+  if (tooWide !== undefined) throw tooWide;
   return BigInt(token);
 }
 
@@ -145,6 +149,7 @@ export function parseJsonBytes(bytes: Uint8Array, reviver?: (key: string, value:
     if (!holdsWideInteger(bytes)) return JSON.parse(text, reviver) as unknown;
     return parseLossless(text, reviver, { parseNumber: exactNumber, onDuplicateKey: ({ newValue }) => newValue });
   } catch (err) {
+    if (err instanceof CodecError) throw err; // a refusal of ours (MAX_INTEGER_DIGITS), with its details
     const message = err instanceof Error ? err.message : String(err);
     throw new CodecError("decode-failed", `bytes are not valid JSON: ${message}`, { byteLength }, err);
   }

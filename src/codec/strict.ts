@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { types } from "node:util";
 import { CodecError } from "../errors.js";
+import { INTEGER_TOO_WIDE, isTooWideInteger, MAX_INTEGER_DIGITS, tooWideMessage } from "./integer-limit.js";
 
 /**
  * What the walk does with a bigint. "reject" (plain JSON): a wide integer (`isWideInteger`) is written as its
@@ -68,6 +69,8 @@ class WalkFailure {
   constructor(
     readonly message: string,
     readonly cause?: unknown,
+    /** `details.reason` of the CodecError, for a refusal callers tell apart (MAX_INTEGER_DIGITS). */
+    readonly reason?: string,
   ) {}
 }
 
@@ -159,7 +162,8 @@ function undefinedRoot(root: string): CodecError {
 function walkError(err: unknown, root: string): CodecError {
   const failure = err instanceof WalkFailure ? err : new WalkFailure(thrownMessage(err), err);
   const path = formatPath(root, failure.segments);
-  return new CodecError("encode-failed", `${failure.message} at ${shortPath(path)}`, { path }, failure.cause);
+  const details = failure.reason === undefined ? { path } : { path, reason: failure.reason, max: MAX_INTEGER_DIGITS };
+  return new CodecError("encode-failed", `${failure.message} at ${shortPath(path)}`, details, failure.cause);
 }
 
 /** A path as a message shows it: a value nested 1,000 deep would make a 4 KB line of a log (details.path keeps it whole). */
@@ -182,6 +186,8 @@ function walk(value: unknown, bigints: WalkBigints, ancestors: object[]): unknow
       return value;
     case "bigint":
       walkedBytes += 24;
+      // Before anything writes its digits (superlinear): in every mode, so a save refuses what a flush would.
+      if (isTooWideInteger(value)) throw new WalkFailure(tooWideMessage(), undefined, INTEGER_TOO_WIDE);
       if (bigints === "tag") return { $bigint: value.toString() };
       if (bigints === "keep") return value;
       if (!isWideInteger(value)) {

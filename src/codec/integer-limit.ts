@@ -1,0 +1,35 @@
+/**
+ * The widest integer the JSON codecs carry (docs/design.md §3.36). Writing an integer of n decimal digits costs
+ * superlinear time (V8's BigInt toString: 1 M digits ~0.4 s, 3 M ~2.2 s) and so does reading one (BigInt(text)),
+ * paid again by every checksum of a frame holding it: a stored value with a few such integers would make every
+ * restore take minutes. No real use comes near: a u64 has 20 digits, a 4096-bit key 1,234. Layer 0.
+ */
+import { CodecError } from "../errors.js";
+
+/** Decimal digits (the sign not counted) of the widest integer encode writes and decode reads. */
+export const MAX_INTEGER_DIGITS = 10_000;
+
+/** `details.reason` of the CodecError for a wider one ("encode-failed" or "decode-failed"). */
+export const INTEGER_TOO_WIDE = "integer-too-wide";
+
+const BOUND = 10n ** BigInt(MAX_INTEGER_DIGITS);
+
+/** True when `value` has more than MAX_INTEGER_DIGITS digits; linear, never writes the digits. */
+export function isTooWideInteger(value: bigint): boolean {
+  return value >= BOUND || value <= -BOUND;
+}
+
+/** What an encode says of a too-wide integer (the path is the caller's). */
+export function tooWideMessage(): string {
+  return `an integer of more than ${MAX_INTEGER_DIGITS} digits (the codecs' limit, MAX_INTEGER_DIGITS)`;
+}
+
+/** Decode's refusal of an integer text of `digits` digits, when over the limit; undefined otherwise. */
+export function tooWideToken(digits: number): CodecError | undefined {
+  if (digits <= MAX_INTEGER_DIGITS) return undefined;
+  return new CodecError("decode-failed", `an integer of ${digits} digits: over the codecs' limit of ${MAX_INTEGER_DIGITS} (MAX_INTEGER_DIGITS)`, {
+    reason: INTEGER_TOO_WIDE,
+    digits,
+    max: MAX_INTEGER_DIGITS,
+  });
+}

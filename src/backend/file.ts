@@ -384,12 +384,16 @@ class FileStore implements FileBackend {
   /**
    * Puts are written to temp files and fsynced first, then renames/unlinks run in op order, then
    * one directory fsync makes them durable together. Not atomic (supports.atomicBatch = false):
-   * a crash during the rename phase can leave a prefix of the batch applied.
+   * a crash during the rename phase can leave a prefix of the batch applied. A key the batch writes
+   * more than once is written once, as its last op (the state the batch ends in): an engine's flush
+   * group joins many flushes' batches into one, a key saved between each of them among them.
    */
   writeBatch(ops: readonly BatchOp[]): void {
     this.ensureOpen();
     if (this.readOnly) throw readOnlyError(this.name);
     assertValidBatch(ops);
+    for (const op of ops) this.pathFor(op.key); // every key checked, even one a later op of it replaces
+    ops = lastOpPerKey(ops);
     const paths = ops.map((op) => this.pathFor(op.key));
     if (ops.length === 0) return;
     this.ensureLockInPlace();
@@ -517,4 +521,13 @@ export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBac
   if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
   if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw new TypeError("opts.onProgress must be a function");
   return new FileStore(resolve(dir), lock && !readOnly, readOnly, opts.onProgress);
+}
+
+/** Each key's last op, in the order of those last ops; `ops` itself when no key repeats (the common batch). */
+function lastOpPerKey(ops: readonly BatchOp[]): readonly BatchOp[] {
+  if (ops.length < 2) return ops;
+  const last = new Map<string, number>();
+  ops.forEach((op, i) => last.set(op.key, i));
+  if (last.size === ops.length) return ops;
+  return ops.filter((op, i) => last.get(op.key) === i);
 }

@@ -17,9 +17,15 @@
  * newer). A flush of a tier that takes nothing while a batch of that tier waits here joins as an empty member: it
  * answers for that batch's writes, in taking order. Anything else that writes to the backend (a triggered, timed or retried flush,
  * a delete, a job's step, a close) commits the group first (core.ts `exclusive`), so nothing lands ahead of a batch
- * taken before it. Batches join only on synchronous backends whose batches are atomic (SQLite, memory): a file store's
- * batch is not atomic, a PostgreSQL store's commit is not synchronous, and their flushes commit one by one as before;
- * there the group only keeps the call order (an owed batch commits alone before the batch taken after it).
+ * taken before it. Batches join on synchronous backends (SQLite, memory, a file store): a PostgreSQL store's commit is
+ * not synchronous, and its flushes commit one by one as before; there the group only keeps the call order (an owed
+ * batch commits alone before the batch taken after it). A file store's batch is not atomic (a crash or a failure in
+ * its rename phase leaves a prefix of it applied), yet joining keeps what a flush promises: its promise resolves only
+ * once the one round covering its writes is durable (every file fsynced, then the directory), and a failed group
+ * recommits each batch alone, as separate commits would have been made, each rewriting whatever of it the group
+ * left applied. Before, each flush of a file store paid its own round (a directory fsync, the files of its keys):
+ * a close behind thousands of queued flushes took minutes (task 182); joined, a group costs one directory fsync
+ * and one file per key it stores (the backend writes a key the group puts twice once).
  */
 import type { BatchOp, StorageBackend } from "../backend/types.js";
 import type { FlushGroup, TierCore } from "../tier/core.js";
@@ -48,7 +54,8 @@ export class StoreFlushGroup implements FlushGroup {
 
   /** The group of `backend`'s store: batches join only where they may (see above); else it keeps call order alone. */
   static for(backend: StorageBackend, committed: () => void): StoreFlushGroup {
-    const joins = backend.supports.sync && backend.supports.atomicBatch && backend.writeBatch !== undefined;
+    // Atomic or not (a file store, see above): what joining needs is a commit that ends before the actor goes on.
+    const joins = backend.supports.sync && backend.writeBatch !== undefined;
     return new StoreFlushGroup(joins ? (ops) => void backend.writeBatch!(ops) : undefined, committed);
   }
 

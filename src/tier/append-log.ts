@@ -377,7 +377,12 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         b.heldChunks = b.chunks.length;
         // A write sent may have landed (its answer lost): its chunks are those it wrote. One never sent did not.
         if (sole) {
-          if (written && b.attempt !== undefined) (b.tried ??= []).push({ bytes: b.attempt, chunks: b.chunks.length });
+          // Attempts of the same chunks wrote the same bytes (same base): one kept, so retries failing through an
+          // outage hold one encoding per distinct chunk count, not one per attempt.
+          const chunks = b.chunks.length;
+          if (written && b.attempt !== undefined && !b.tried?.some((t) => t.chunks === chunks)) {
+            (b.tried ??= []).push({ bytes: b.attempt, chunks });
+          }
         } else {
           // Another handle may write the store (review r180): bytes read later cannot tell this write's from its,
           // and by the retry the array this attempt read may be stale (rewriting it would drop that writer's

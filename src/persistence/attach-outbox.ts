@@ -729,7 +729,8 @@ export class AttachOutbox {
     this.#gate = undefined;
     this.#gateError = undefined;
     const settle = (seq: number): Error => {
-      const err = refusedError(this.graphName, seq, cause);
+      // Seqs exhausted is no refused write that a rebaseline gets past (it cannot number either): said as it is.
+      const err = isSeqsExhausted(cause) ? cause : refusedError(this.graphName, seq, cause);
       this.report(err);
       return err;
     };
@@ -1384,10 +1385,21 @@ function lostStore(err: unknown): err is StorageError {
 
 /**
  * Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses; any error a flush
- * reports a refusal with, e.g. a worker codec's plain Error), a closed tier, a writer that lost its store (not-owner).
+ * reports a refusal with, e.g. a worker codec's plain Error), a closed tier, a writer that lost its store (not-owner),
+ * seqs past 2^53 − 1.
  */
 function cannotSucceed(err: unknown): err is Error {
-  return isPermanent(err) || isRefusalReport(err) || (err instanceof StorageError && (err.code === "closed" || err.code === "not-owner"));
+  return (
+    isPermanent(err) ||
+    isRefusalReport(err) ||
+    isSeqsExhausted(err) ||
+    (err instanceof StorageError && (err.code === "closed" || err.code === "not-owner"))
+  );
+}
+
+/** seqsExhausted's error: no retry numbers past 2^53 − 1, so the pair stops with it (docs/design.md §3.36). */
+function isSeqsExhausted(err: unknown): err is StorageError {
+  return err instanceof StorageError && err.code === "corrupt-store" && err.details.reason === "seqs-exhausted";
 }
 
 /** A store whose seqs reached Number.MAX_SAFE_INTEGER: nothing more can be numbered above them. */

@@ -88,7 +88,12 @@ function columnsOps(m: Modules, frames: ReadonlyArray<readonly [string, WALFrame
   return ops;
 }
 
-const threadCpuNs = (): number => Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ", 1)[0]);
+const nap = new Int32Array(new SharedArrayBuffer(4));
+/** This thread's CPU ns. schedstat is brought up to date when the thread is descheduled: a 1 ms sleep first. */
+function threadCpuNs(): number {
+  Atomics.wait(nap, 0, 0, 1);
+  return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ", 1)[0]);
+}
 
 /**
  * One replay into a fresh store; the actor's CPU µs per frame. The ops are posted on a MessageChannel before the

@@ -47,7 +47,23 @@ interface LiveGroup {
   again: boolean;
   /** A record save waits for the WAL tier to drain (it refused with backpressure). */
   saveWaits: boolean;
+  /** When (Date.now()) the record was last saved: an idle group saves it again SEEN_REFRESH_MS later. */
+  savedAt: number;
+  /** The timer that looks for that (`refreshSeen`); undefined once ended. */
+  refresher: ReturnType<typeof setInterval> | undefined;
 }
+
+/**
+ * How long a live group's stores go without a record save while its baselines stay put (an idle handle): then the
+ * record is saved again, its `seen` times now. A store a live handle holds thus never looks older than this to
+ * forgetStores' live window (FORGET_LIVE_WINDOW_MS, an hour): the window counts from the handle's last sign of life,
+ * not from its last baseline move (until 2026-12-06 an idle handle's stores counted as not live after the hour, and a
+ * forget right after its process crashed was accepted without force). One record write (~300 bytes) per idle group
+ * per period; a group whose baselines move saves it anyway.
+ */
+export const SEEN_REFRESH_MS = 15 * 60 * 1_000;
+/** How often a live group looks whether its record is due again (a quarter of SEEN_REFRESH_MS: at most 4 wakes). */
+const SEEN_CHECK_MS = SEEN_REFRESH_MS / 4;
 
 const live = new Set<LiveGroup>();
 
@@ -88,8 +104,15 @@ export function registerWalGroup(
     pinning: false,
     again: false,
     saveWaits: false,
+    savedAt: 0,
+    refresher: undefined,
   };
   live.add(entry);
+  if (entry.recorded !== undefined) {
+    // Unref'd: a live handle's refresh never keeps the process alive. It holds the entry (weak references only).
+    entry.refresher = setInterval(() => refreshSeen(entry), SEEN_CHECK_MS);
+    entry.refresher.unref?.();
+  }
   // A record the tier refuses for good (a codec of one's own that refuses it) is heard whoever flushes: the pairs'
   // flushes take a refusal of a key that is not a frame for another writer's.
   const unwatch = entry.recorded === undefined ? undefined : wal.watchRefusals?.(sharedWalRecordKey(graphName), (_key, err) => report(err));
@@ -111,6 +134,7 @@ export function registerWalGroup(
   return async () => {
     group.baselineMoved = undefined;
     live.delete(entry);
+    stopRefresh(entry);
     detach(entry, wal);
     // The record and the pin stay: a compaction after this must not delete what the other stores need. A later
     // attach of the graph on the store replaces them (its record or its deletion of it; a fold rule, or `unpinSharedWal`).
@@ -233,7 +257,7 @@ function detach(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
  * first one lands no later than the first frame. Under backpressure it is saved again once the tier drained (that
  * wait was asked before any frame of the group could wait for room: first come, first served).
  */
-function saveRecord(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
+function saveRecord(entry: LiveGroup, wal: KvStorageTier<WALFrame>, refreshing = false): void {
   if (entry.saveWaits || entry.recorded === undefined || !entry.opened) return;
   entry.forgotten = passedMarks(entry.recorded, entry.forgotten);
   // Every store of the group is seen now: forgetStores refuses them for a while (FORGET_LIVE_WINDOW_MS).
@@ -241,7 +265,12 @@ function saveRecord(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
   const seen = new Map([...entry.recorded.keys()].map((id) => [id, now]));
   try {
     wal.save(sharedWalRecordKey(entry.graphName), sharedWalRecordFrame(entry.graphName, entry.recorded, entry.forgotten, seen));
+    entry.savedAt = now;
   } catch (err) {
+    if (err instanceof StorageError && err.code === "closed") {
+      stopRefresh(entry); // the tiers were closed under the handle: nothing more is written through them
+      if (refreshing) return; // a refresh the handle never asked for: its own writes report the closed tier
+    }
     if (err instanceof StorageError && err.code === "backpressure" && wal.drained !== undefined) {
       entry.saveWaits = true;
       wal.drained().then(
@@ -256,6 +285,28 @@ function saveRecord(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
     }
     entry.report(err);
   }
+}
+
+/**
+ * A live group's periodic look (SEEN_CHECK_MS): its record is saved again once SEEN_REFRESH_MS passed since its last
+ * save (its `seen` times then now). Stops once the handle ended or its group was collected (dropped without dispose).
+ */
+function refreshSeen(entry: LiveGroup): void {
+  const wal = entry.wal.deref();
+  if (!live.has(entry) || wal === undefined || entry.group.deref() === undefined) {
+    live.delete(entry);
+    stopRefresh(entry);
+    return;
+  }
+  if (!entry.opened || entry.saveWaits) return; // the first save is the bootstrap's; a waiting one saves the latest
+  if (Date.now() - entry.savedAt < SEEN_REFRESH_MS) return;
+  saveRecord(entry, wal, true);
+}
+
+function stopRefresh(entry: LiveGroup): void {
+  if (entry.refresher === undefined) return;
+  clearInterval(entry.refresher);
+  entry.refresher = undefined;
 }
 
 /**

@@ -9,11 +9,11 @@ import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
 import { EXIT } from "./errors.js";
 import { selectGraphs } from "./inspect.js";
-import { printLine } from "./output.js";
+import { plural, printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type StoreCommandOptions } from "./options.js";
 import { backendSource, listFrameKeys, readFrame, type FrameRead } from "../persistence/stored-graph.js";
 import { withStore } from "./store.js";
-import { outOfRangeFrameKeys } from "./scan.js";
+import { outOfRangeFrameKeys, wholeWaves } from "./scan.js";
 
 function frameLine(read: FrameRead): string {
   if (!read.ok) return errorLine(read, read.detail);
@@ -51,7 +51,10 @@ export function framesCommand(): Command {
       await selectGraphs(s.backend, opts.graph, s.path);
       const source = backendSource(s.backend);
       const from = opts.from ?? 0;
-      const keys = (await listFrameKeys(source, opts.graph)).filter((k) => k.seq >= from).slice(0, opts.limit);
+      // Whole waves only: a live file store's listing may end in a wave whose last frames are still being renamed.
+      const whole = await wholeWaves(source, opts.graph, await listFrameKeys(source, opts.graph));
+      if (whole.inFlight > 0) process.stderr.write(`note: ${plural(whole.inFlight, "frame")} of a wave still being written, not shown\n`);
+      const keys = whole.keys.filter((k) => k.seq >= from).slice(0, opts.limit);
       for (const at of keys) printLine(frameLine(await readFrame(source, at)));
       // Keys whose seq is above 2^53 − 1 sort after every frame (20 digits): shown as unreadable, not hidden.
       const room = opts.limit === undefined ? undefined : opts.limit - keys.length;

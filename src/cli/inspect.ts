@@ -8,7 +8,7 @@ import { CliError, EXIT } from "./errors.js";
 import { formatBytes, formatTimeNs, printLine, plural } from "./output.js";
 import { nonNegativeInt, SCAN_LIMIT_HELP, withStoreOptions, type ProgressOptions, type ScanOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
-import { changeKind, discoverGraphs, graphExists, outOfRangeFrameKeys } from "./scan.js";
+import { changeKind, discoverGraphs, graphExists, outOfRangeFrameKeys, wholeWaves } from "./scan.js";
 import { withStore, type CliBackend } from "./store.js";
 import { assertGraphName } from "../wal/keys.js";
 
@@ -30,6 +30,8 @@ export interface GraphInspection {
     undecodable: number;
     /** Keys shaped like frame keys whose seq is above 2^53 − 1: no reader reads them (not counted in `frames`). */
     seqOutOfRange: number;
+    /** Frames of a wave still being written when listed (a live file store), left out of everything above. */
+    inFlight: number;
     lifecycles: Record<Lifecycle, number>;
     kinds: Record<string, number>;
   };
@@ -40,7 +42,8 @@ export async function inspectGraph(source: StoredGraphSource, name: string, prog
   const kinds = new Map<string, number>(); // a Map: kinds come from stored data ("__proto__" included)
   let bytes = 0;
   let undecodable = 0;
-  const keys = await listFrameKeys(source, name);
+  // Whole waves only: a live file store's listing may end in a wave whose last frames are still being renamed.
+  const { keys, inFlight } = await wholeWaves(source, name, await listFrameKeys(source, name));
   progress.start(`inspect ${name}`, keys.length);
   for (const at of keys) {
     const read = await readFrame(source, at);
@@ -66,6 +69,7 @@ export async function inspectGraph(source: StoredGraphSource, name: string, prog
       lastSeq: keys[keys.length - 1]?.seq ?? null,
       undecodable,
       seqOutOfRange,
+      inFlight,
       lifecycles,
       kinds: Object.fromEntries([...kinds].sort(([a], [b]) => compareKeys(a, b))),
     },
@@ -127,6 +131,7 @@ function printHuman(kind: string, path: string, graphs: readonly GraphInspection
     const w = g.wal;
     const range = w.firstSeq === null ? "" : `, seq ${w.firstSeq}..${w.lastSeq}`;
     printLine(`  wal         ${plural(w.frames, "frame")}, ${formatBytes(w.bytes)}${range}`);
+    if (w.inFlight > 0) printLine(`  in flight   ${plural(w.inFlight, "frame")} of a wave still being written, not shown`);
     if (w.seqOutOfRange > 0) printLine(`  unreadable  ${plural(w.seqOutOfRange, "key")} with a seq above 2^53 - 1, no frame to any reader (run verify)`);
     if (w.frames === 0) continue;
     printLine(`  lifecycles  ${REPLAY_ORDER.map((l) => `${l} ${w.lifecycles[l]}`).join(", ")}`);

@@ -9,7 +9,7 @@ import type { GraphPersistSnapshot, NodeKind } from "../graph/types.js";
 import { applyBaselineToGraph } from "../persistence/apply.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphNameProblem, graphWalPrefix, hasWalFrameKeyShape, parseWalFrameKey, splitWalFrameKey, WAL_FRAME_SEQ_PAD, WAL_KEY_SEGMENT } from "../wal/keys.js";
-import type { StoredGraphSource } from "../persistence/stored-graph.js";
+import { readFrame, tailWaveGrew, type FrameKey, type StoredGraphSource } from "../persistence/stored-graph.js";
 import type { CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
 
@@ -98,6 +98,28 @@ export async function outOfRangeFrameKeys(source: StoredGraphSource, name: strin
   const prefix = graphWalPrefix(name);
   const keys = await source.list(`${prefix}/`);
   return sortKeys(keys.filter((key) => hasWalFrameKeyShape(key) && key.length === name.length + FRAME_KEY_SUFFIX && parseWalFrameKey(prefix, key) === undefined));
+}
+
+/**
+ * `keys` (a listing of `name`'s frames, in seq order) without its last wave when that wave was caught in part: a file
+ * store's batch renames its frames into place one by one, so a listing made meanwhile ends in a wave the writer never
+ * left half-written (docs/design.md §3.36). Restore and followers settle the same way (stored-graph.ts
+ * `tailWaveGrew`); only sources whose batches show one key at a time need it. `inFlight`: how many listed frames were
+ * left out.
+ */
+export async function wholeWaves(source: StoredGraphSource, name: string, keys: readonly FrameKey[]): Promise<{ keys: FrameKey[]; inFlight: number }> {
+  const last = keys[keys.length - 1];
+  if (source.settle === undefined || last === undefined) return { keys: [...keys], inFlight: 0 };
+  const tail = await readFrame(source, last);
+  if (!tail.ok || !(await tailWaveGrew(source, name, tail.frame))) return { keys: [...keys], inFlight: 0 };
+  // The wave's frames have consecutive seqs and one frame_t_ns: walk back over those listed.
+  let end = keys.length - 1;
+  while (end > 0 && (keys[end - 1] as FrameKey).seq === (keys[end] as FrameKey).seq - 1) {
+    const before = await readFrame(source, keys[end - 1] as FrameKey);
+    if (!before.ok || String(before.frame.frame_t_ns) !== String(tail.frame.frame_t_ns)) break;
+    end--;
+  }
+  return { keys: keys.slice(0, end), inFlight: keys.length - end };
 }
 
 /** `kind` of a graph payload (`node.set`, `graph.add`…), or "?" for foreign payloads. */

@@ -17,6 +17,8 @@ interface Listener {
   readonly prefix: string;
   readonly fn: (wave: GraphWave) => void;
   active: boolean;
+  /** Takes the wave as the core built it (not frozen, not copied): see `observe`. */
+  readonly unfrozen: boolean;
 }
 
 const EMPTY_META: Readonly<Record<string, JsonValue>> = Object.freeze({});
@@ -362,15 +364,17 @@ export class GraphCore {
       propagate(seeds, forced, signals, epoch);
     } finally {
       this.busy = false;
-      this.reseeded.length = 0;
-      this.touched.length = 0;
-      this.undo.length = 0;
+      empty(this.reseeded);
+      empty(this.touched);
+      empty(this.undo);
     }
-    const topology = this.topology;
-    this.topology = [];
+    // Most waves change no topology: the shared empty array stands for it, and the core's array is kept.
+    const topology = this.topology.length === 0 ? NO_TOPOLOGY : this.topology;
+    if (topology !== NO_TOPOLOGY) this.topology = [];
     if (signals.entries.length === 0 && topology.length === 0) return;
     this.seq++;
-    if (this.listeners.length > 0) this.deliver(makeWave(this.seq, signals.entries, topology, "user"));
+    // The wave as built: each listener gets a frozen copy (`makeWave`) or, if it asked, this (see `observe`).
+    if (this.listeners.length > 0) this.deliver({ seq: this.seq, signals: signals.entries, topology, cause: "user" });
   }
 
   /** Calls user code (derived/effect functions) with writes refused. */
@@ -391,10 +395,16 @@ export class GraphCore {
 
   // ---- observation and destroy ---------------------------------------------------------------------------
 
-  observe(prefix: string, fn: (wave: GraphWave) => void): () => void {
+  /**
+   * `unfrozen`: the listener gets the root's waves as the core built them, neither copied nor frozen (a public
+   * listener's frozen copy costs ~0.1 µs per wave, most of it `Object.freeze`: docs/design.md §3.38). Internal
+   * listeners only (attach), which read the wave during the call and neither keep nor change any part of it.
+   * A listener under a mount prefix gets the scoped, frozen copy either way.
+   */
+  observe(prefix: string, fn: (wave: GraphWave) => void, unfrozen = false): () => void {
     if (typeof fn !== "function") throw new TypeError("observe: listener must be a function");
     if (this.destroyed) return () => {};
-    const listener: Listener = { prefix, fn, active: true };
+    const listener: Listener = { prefix, fn, active: true, unfrozen };
     this.listeners = [...this.listeners, listener];
     return () => {
       if (!listener.active) return;
@@ -410,10 +420,13 @@ export class GraphCore {
     const paths = [...this.nodes.keys()].sort(compareCodePoints);
     this.seq++;
     const signals = paths.map((path): SignalEntry => ({ path, signal: "teardown" }));
-    this.deliver(makeWave(this.seq, signals, [], "destroy"));
+    this.deliver({ seq: this.seq, signals, topology: NO_TOPOLOGY, cause: "destroy" });
   }
 
-  /** Queues a wave; the outermost caller delivers the queue, so listener writes never nest. */
+  /**
+   * Queues a wave as the core built it; the outermost caller delivers the queue, so listener writes never nest.
+   * The frozen copy public listeners get is made once per wave, and only when one of them is listening.
+   */
   private deliver(wave: GraphWave): void {
     this.pending.push(wave);
     if (this.delivering) return;
@@ -423,9 +436,13 @@ export class GraphCore {
     try {
       for (let i = 0; i < this.pending.length; i++) {
         const w = this.pending[i] as GraphWave;
+        let frozen: GraphWave | undefined;
         for (const l of this.listeners) {
           if (!l.active) continue;
-          const view = l.prefix === "" ? w : scopeWave(w, l.prefix);
+          const view =
+            l.prefix !== "" ? scopeWave(w, l.prefix)
+            : l.unfrozen ? w
+            : (frozen ??= makeWave(w.seq, w.signals, w.topology, w.cause));
           if (view === undefined) continue;
           try {
             l.fn(view);
@@ -438,7 +455,7 @@ export class GraphCore {
         }
       }
     } finally {
-      this.pending.length = 0;
+      empty(this.pending);
       this.delivering = false;
       if (this.destroyed) {
         for (const l of this.listeners) l.active = false;
@@ -447,6 +464,15 @@ export class GraphCore {
     }
     if (failed) throw error;
   }
+}
+
+/**
+ * Empties `items`. Assigning `length` is a runtime call even on an empty array (~25 ns); popping the one or few
+ * items a wave leaves is inlined, and every wave empties up to four of these arrays (docs/design.md §3.38).
+ */
+function empty(items: unknown[]): void {
+  if (items.length > 8) items.length = 0;
+  else while (items.length !== 0) items.pop();
 }
 
 /** The topology of a wave that changed none (most waves): one frozen array, not a fresh one per wave. */

@@ -23,6 +23,13 @@ import type {
 } from "./types.js";
 
 /**
+ * Internal (attach, not exported from the package): `graph[observeUnfrozen](listener)` is `observe`, except that a
+ * root graph's waves reach the listener as the core built them, not frozen copies (docs/design.md §3.38). The
+ * listener reads the wave during the call only: it keeps and changes no part of it.
+ */
+export const observeUnfrozen: unique symbol = Symbol("graphrefly.observeUnfrozen");
+
+/**
  * Creates an empty root graph. Name: non-empty, no `::`, not `__meta__` (TypeError otherwise), and a string the
  * codec can store (CodecError otherwise: names are written into baselines, frames and keys).
  */
@@ -89,6 +96,11 @@ class GraphView implements ReactiveGraph {
   observe(listener: (wave: GraphWave) => void): () => void {
     this.rec("observe");
     return this.core.observe(this.prefix, listener);
+  }
+
+  [observeUnfrozen](listener: (wave: GraphWave) => void): () => void {
+    this.rec("observe");
+    return this.core.observe(this.prefix, listener, true);
   }
 
   batch<T>(fn: () => T): T {
@@ -194,9 +206,14 @@ class GraphView implements ReactiveGraph {
  * Same keys in the same order as `describeSlice`.
  */
 function sharedSlice(node: GNode, prefix: string): SnapshotNodeSlice {
+  const deps =
+    prefix === ""
+      ? (node.rootDeps ??= Object.freeze(node.deps.map((d) => d.path)))
+      : node.deps.map((d) => (isInside(d.path, prefix) ? relativeTo(d.path, prefix) : PATH_SEP + d.path));
   const slice: SnapshotNodeSlice = {
     type: node.kind,
-    deps: node.deps.map((d) => (isInside(d.path, prefix) ? relativeTo(d.path, prefix) : PATH_SEP + d.path)),
+    // Frozen (root view): the caller of a shared slice changes no part of it.
+    deps: deps as string[],
     status: node.status,
     meta: node.meta as Record<string, JsonValue>,
   };

@@ -38,6 +38,11 @@ export class GNode {
   dirty = false;
   sigEpoch = 0;
   sigIdx = 0;
+  /**
+   * The dep paths a root view's shared slice lists (frozen), made on first use: deps never change paths (a
+   * replacement takes its predecessor's path), so every persisted wave need not map them again.
+   */
+  rootDeps: readonly string[] | undefined = undefined;
 
   constructor(
     /** Creation order; breaks ties in the topological drain so its order never depends on Set history. */

@@ -21,6 +21,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { AttachOutbox, WalGroup, type OutboxItem, type Reclaim } from "./attach-outbox.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
+import { observeUnfrozen } from "../graph/graph.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
 import { foldInBackground } from "./wal-growth-watcher.js";
 import { registerWalGroup, unpinSharedWal } from "./shared-wal.js";
@@ -297,7 +298,9 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     }
   };
 
-  const unsubscribe = released(graph.name, tiers, () => graph.observe(onWave));
+  // The built-in graph hands its waves over unfrozen (~0.1 µs a wave less): onWave neither keeps nor changes them.
+  const observe = (graph as { [observeUnfrozen]?: Graph["observe"] })[observeUnfrozen];
+  const unsubscribe = released(graph.name, tiers, () => (typeof observe === "function" ? observe.call(graph, onWave) : graph.observe(onWave)));
   // Compactions see the groups (what the other pairs' baselines still need: shared-wal.ts, which also records them in
   // the WAL's store for compactions elsewhere); a WAL of one pair now lifts a pin an earlier group left in its store's
   // actor (unless its fold rule replaced it already).

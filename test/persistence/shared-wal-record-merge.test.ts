@@ -12,15 +12,21 @@
  *    baseline did not move again);
  * 4. the disk heals, the session writes on and disposes; a compaction (inline, or the CLI's `compact`) then
  *    deleted every frame above three's baseline, and three restored its attach state without a word.
+ * Through an engine's store actor (the control, passing before and after) the forget's job flushes every tier of the
+ * store first and holds the mailbox until its rewrite: it fails with the refused save's error, nothing changed.
  */
 import { realpathSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
 import { markOnDiskStore } from "../../src/backend/on-disk.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { BatchOp, ExpectedValue, StorageBackend } from "../../src/backend/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import { compactGraph } from "../../src/persistence/compaction.js";
+import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import type { StoreSpec } from "../../src/engine/protocol.js";
+import { compactGraph, compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { parseSharedWalRecordAll, sharedWalRecordKey, type SharedWalRecord } from "../../src/persistence/shared-wal-record.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
@@ -47,7 +53,7 @@ function open(kind: Kind, path: string): StorageBackend {
 
 /** The lasting id the record names a store by (src/tier/store-identity.ts). */
 function idOf(kind: Kind, path: string): string {
-  return `${kind}:${realpathSync(path)}`;
+  return `${kind}:${join(realpathSync(dirname(path)), basename(path))}`; // the store may not exist yet
 }
 
 /** Runs `body` with a backend of the store at `path`, closed after. */
@@ -229,6 +235,60 @@ describe.each<Kind>(["sqlite", "file"])("%s: an attach's put-back record save an
     const pins = (JSON.parse(r.stdout) as { sharedWalPins?: Array<{ store: string }> }).sharedWalPins ?? [];
     // Before: no pin, every frame deleted.
     expect(pins.map((p) => p.store)).toEqual([idOf(kind, three)]);
+    expect(await restoredFrom(kind, three, one)).toEqual(live);
+  }, 180_000);
+});
+
+const RECORD_REFUSING_WORKER = fileURLToPath(new URL("./fixtures/record-refusing-worker.mjs", import.meta.url));
+
+describe("engine tiers (a real store actor): an attach's put-back record save and a forget in the actor (control)", () => {
+  it("compactGraphInEngine's forget fails while the save is refused (the job flushes the store first); nothing is lost", async () => {
+    const kind: Kind = "sqlite";
+    const [one, two, three] = [tmp.path("engine-one.db"), tmp.path("engine-two.db"), tmp.path("engine-three.db")];
+    await sessionOne(kind, one, two);
+    const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, RECORD_REFUSING_WORKER);
+    const e = access.engine;
+    const store: StoreSpec = { kind: "sqlite", path: one };
+    let live: { a: unknown; b: unknown };
+    try {
+      // The actor's backend refuses every write of the record naming three (EIO), the tiers' and the job's alike.
+      await e.runJob(store, "test-refuse-records", { graphName: "g", naming: idOf(kind, three) });
+      const g = build();
+      const wal = e.kv<WALFrame>(store, { codec: walFrameCodec });
+      const h = attachSnapshotStorage(g, [
+        { snapshot: e.snapshot<GraphCheckpointRecord>(store, { compactEvery: 1_000_000 }), wal },
+        { snapshot: e.snapshot<GraphCheckpointRecord>({ kind: "sqlite", path: three }, { compactEvery: 1_000_000 }), wal },
+      ]);
+      for (let i = 101; i <= 110; i++) g.set(i % 2 === 0 ? "a" : "b", i);
+      await vi.waitFor(
+        async () => {
+          await h.flush().catch(() => {});
+          const threeSeq = (await storedSeqs(kind, three)).baseline;
+          expect(threeSeq).toBeGreaterThan(100);
+          const refused = (await e.runJob(store, "test-last-refused", {})) as Record<string, number> | null;
+          expect(refused?.[idOf(kind, three)]).toBe(threeSeq);
+        },
+        { timeout: 60_000, interval: 50 },
+      );
+      // In the actor the job flushes every tier of the store first (flushAll) and holds the mailbox until its
+      // rewrite: the put-back save lands first, or (here) the job fails with its error, nothing changed.
+      const err = await compactGraphInEngine(e, store, "g", { forgetStores: [idOf(kind, two)], forceForget: true }).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      expect(err).toMatchObject({ code: "backend-error" });
+      expect([...((await storedRecord(kind, one))?.stores.keys() ?? [])]).toEqual([idOf(kind, two)]);
+      await e.runJob(store, "test-accept-records", {});
+      for (let i = 111; i <= 120; i++) g.set(i % 2 === 0 ? "a" : "b", i);
+      await h.flush();
+      await h.dispose();
+      live = { a: g.get("a"), b: g.get("b") };
+    } finally {
+      await e.runJob(store, "test-accept-records", {}).catch(() => {});
+      await e.close();
+    }
+    expect([...((await storedRecord(kind, one))?.stores.keys() ?? [])]).toEqual([idOf(kind, three)]);
+    await withStore(kind, one, (b) => compactGraph({ backend: b }, { graphName: "g" }));
     expect(await restoredFrom(kind, three, one)).toEqual(live);
   }, 180_000);
 });

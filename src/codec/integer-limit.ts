@@ -2,12 +2,14 @@
  * The widest integer the JSON codecs carry (docs/design.md §3.36). Writing an integer of n decimal digits costs
  * superlinear time (V8's BigInt toString: 1 M digits ~0.4 s, 3 M ~2.2 s) and so does reading one (BigInt(text)),
  * paid again by every checksum of a frame holding it: a stored value with a few such integers would make every
- * restore take minutes. No real use comes near: a u64 has 20 digits, a 4096-bit key 1,234. Layer 0.
+ * restore take minutes. No real use comes near: a u64 has 20 digits, a 4096-bit key 1,234. The bound is high (one
+ * such integer costs under half a second) because decode applies it too: an integer encode accepted before the bound
+ * existed must stay readable, and a fold re-encodes what it read. Layer 0.
  */
 import { CodecError } from "../errors.js";
 
 /** Decimal digits (the sign not counted) of the widest integer encode writes and decode reads. */
-export const MAX_INTEGER_DIGITS = 10_000;
+export const MAX_INTEGER_DIGITS = 1_000_000;
 
 /** `details.reason` of the CodecError for a wider one ("encode-failed" or "decode-failed"). */
 export const INTEGER_TOO_WIDE = "integer-too-wide";

@@ -41,8 +41,8 @@ function refusal(f: () => unknown): CodecError {
 }
 
 describe("MAX_INTEGER_DIGITS", () => {
-  it("is 10,000 digits, well above any real integer (a u64 has 20, a 4096-bit key 1,234)", () => {
-    expect(MAX_INTEGER_DIGITS).toBe(10_000);
+  it("is 1,000,000 digits, far above any real integer (a u64 has 20, a 4096-bit key 1,234)", () => {
+    expect(MAX_INTEGER_DIGITS).toBe(1_000_000);
   });
 
   it("the widest integer round-trips in both codecs, signed", () => {
@@ -53,7 +53,7 @@ describe("MAX_INTEGER_DIGITS", () => {
   });
 
   it("encode refuses one digit more, in both codecs and at save time, with the path", () => {
-    for (const v of [tooWide, -tooWide, 10n ** 1_000_000n]) {
+    for (const v of [tooWide, -tooWide, 10n ** 3_000_000n]) {
       for (const encode of [() => jsonCodec.encode({ a: [v] }), () => bigintJsonCodec.encode({ a: [v] })]) {
         const err = refusal(encode);
         expect(err.code).toBe("encode-failed");
@@ -81,15 +81,15 @@ describe("MAX_INTEGER_DIGITS", () => {
     expect(jsonCodec.decode(bytes(`[0.${digits}]`))).toEqual([1]);
   });
 
-  it("a stored frame holding a 1 M-digit integer is a frame restore cannot read (decode-failed), not work", async () => {
+  it("a stored frame holding an integer over the limit is a frame restore cannot read (decode-failed), not work", async () => {
     const path = join(dir, "wide.db");
     await buildStore("sqlite", path, [{ name: "g" }]);
     const backend = sqliteBackend(path);
     try {
-      // Frame 11 (the tail) rewritten by another program: its value a 1,000,000-digit integer.
+      // Frame 11 (the tail) rewritten by another program: its value an integer of one digit over the limit.
       const key = walFrameKey(graphWalPrefix("g"), 11);
       const frame = new TextDecoder().decode(backend.read(key));
-      backend.write(key, bytes(frame.replace(/"value":11/, `"value":${"7".repeat(1_000_000)}`)));
+      backend.write(key, bytes(frame.replace(/"value":11/, `"value":${"7".repeat(MAX_INTEGER_DIGITS + 1)}`)));
       expect(() => walFrameCodec.decode(backend.read(key)!)).toThrow(CodecError);
       const torn: TornWriteInfo[] = [];
       const g = createGraph("g");
@@ -107,7 +107,7 @@ describe("MAX_INTEGER_DIGITS", () => {
       expect(g.get("a")).toBe(10);
       expect(torn).toHaveLength(1);
       expect(torn[0]).toMatchObject({ frame_seq: 11, reason: "decode-failed", isTail: true });
-      expect(torn[0]!.detail).toMatch(/1000000 digits/);
+      expect(torn[0]!.detail).toMatch(/1000001 digits/);
     } finally {
       backend.close();
     }

@@ -1160,9 +1160,10 @@ export class AttachOutbox {
   /**
    * Deletes the `keys` listed at attach that hold frames of this graph (docs/design.md §3.27), once a baseline above
    * them all was proven (so a retry reads only keys, no baseline). Each is read: one holding anything but a frame at
-   * its seq is kept (another record there is reported, as `corrupt-store`). A key whose read throws (a read error, a
-   * codec that throws on a value it does not know) is kept too, never deleted on a guess: reported once, and read
-   * again on a timer a few times (a read error may pass); then left to the next attach's listing.
+   * its seq is kept (another record there is reported, as `corrupt-store`; a codec's throw is CodecError, a value
+   * that does not decode: kept unreported). A key whose read throws (a read error) is kept too, never deleted on a
+   * guess: reported once, and read again on a timer a few times (a read error may pass); then left to the next
+   * attach's listing.
    */
   async #reclaimStale(keys: readonly string[]): Promise<void> {
     if (this.#disposed) return;

@@ -248,6 +248,9 @@ export class CanonicalWriter {
     const proto: unknown = Object.getPrototypeOf(obj);
     if ((proto !== Object.prototype && proto !== null) || typeof obj.toJSON === "function") return false;
     const keys = sortedKeys(obj);
+    // A map-like object (a baseline's nodes by path) has more distinct keys than the cache holds: caching them would
+    // only allocate two buffers per key and clear the cache every KEY_CACHE_ENTRIES keys, so they are written as is.
+    if (keys.length > KEY_CACHE_ENTRIES) return this.wideObject(obj, keys, bigints, depth);
     this.byte(OPEN_OBJECT);
     let first = true;
     for (let i = 0; i < keys.length; i++) {
@@ -260,6 +263,27 @@ export class CanonicalWriter {
       if (!first) this.byte(COMMA);
       first = false;
       this.raw(prefix);
+      if (!this.write(item, bigints, depth)) return false;
+    }
+    this.byte(CLOSE_OBJECT);
+    return true;
+  }
+
+  /** `object` for many keys: each key quoted straight into the buffer (`string` writes what keyPrefix would). */
+  private wideObject(obj: Record<string, unknown>, keys: readonly string[], bigints: BigintMode, depth: number): boolean {
+    this.byte(OPEN_OBJECT);
+    let first = true;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const item = obj[key];
+      if (item === undefined) {
+        if (!isWellFormed(key)) return false; // refused by the walk regardless of the value
+        continue;
+      }
+      if (!first) this.byte(COMMA);
+      first = false;
+      if (!this.string(key)) return false;
+      this.byte(COLON);
       if (!this.write(item, bigints, depth)) return false;
     }
     this.byte(CLOSE_OBJECT);

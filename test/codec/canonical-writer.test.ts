@@ -101,6 +101,28 @@ describe("CanonicalWriter.value equals canonicalize (RFC 8785)", () => {
     }
   });
 
+  it("writes objects with more keys than the key cache holds (a baseline's nodes) byte for byte as the reference", () => {
+    // 1,100 filler keys push the object past the cache's 1,024 entries; the drawn keys (escapes, astral, integer-like,
+    // undefined values) land among them in any order.
+    const filler = Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`n${(i * 7919) % 1100}`, { v: i, s: "x" }]));
+    fc.assert(
+      fc.property(fc.dictionary(jsonKey, fc.option(jsonData, { nil: undefined }), { maxKeys: 30 }), (drawn) => {
+        const wide = { ...filler, ...drawn };
+        expect(fastCanonicalJson(wide, "reject")).toBe(reference(wide));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("refuses a wide object holding a lone-surrogate key, whether or not its value is undefined", () => {
+    const filler = Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`n${i}`, i]));
+    for (const value of [1, undefined]) {
+      const wide = { ...filler, "bad\uD800": value };
+      expect(fastCanonicalJson(wide, "reject")).toBeUndefined();
+      expect(thrown(() => canonicalJson(wide)).code).toBe(thrown(() => reference(wide)).code);
+    }
+  });
+
   it("leaves values deeper than its limit to the reference path, which still encodes them", () => {
     let deep: unknown = "leaf";
     for (let i = 0; i < 100; i++) deep = i % 2 === 0 ? [deep] : { d: deep };

@@ -1,11 +1,11 @@
 /**
- * `node dist/bench/paced-waves.js [--mode graph] [--sets 1] [--warmup 5000] [--waves 10000] [--windows 5]`: main-thread CPU per paced
+ * `node dist/bench/paced-waves.js [--mode graph] [--sets 1] [--warmup 5000] [--waves 10000] [--windows 5] [--ring-bytes 0]`: main-thread CPU per paced
  * change, suite 1's paced rows alone, warm. `--mode graph` (default): a graph of 100 state nodes `{ v, s }` attached
  * with default options to an engine SQLite store, one wave per event-loop turn (`await setImmediate` after each),
  * `--sets` sets per wave (1: a one-frame wave, `save`; more: one `batch`, a wave of that many frames, `saveMany`).
  * `--mode bare`: the same sets with no storage attached. `--mode kv`: one engine kv save of suite 1's values per turn (SQLite store); `--mode lmdb`: one lmdb-js put of
  * them per turn; `--mode empty`: the turn alone. Each window is flushed until durable. Prints every window and their
- * median (Linux schedstat, the main thread alone). To compare two builds, run it in a worktree of each,
+ * median (Linux schedstat, the main thread alone). `--ring-bytes`: the engine's `turnRingBytes` (0, its default: off). To compare two builds, run it in a worktree of each,
  * alternating. Not part of `npm run bench`.
  */
 import { loadavg } from "node:os";
@@ -20,6 +20,8 @@ import { makeTempDir, removeTempDir } from "./lib/temp.js";
 import { makeKeys, makeValues, type NodeValue } from "./lib/workload.js";
 
 const PAD = "x".repeat(20);
+/** The engine's `turnRingBytes` (`--ring-bytes`; read before any workload starts). */
+let RING_BYTES = 0;
 type Mode = "graph" | "bare" | "kv" | "lmdb" | "empty";
 
 /** One change per turn, then the durable wait, `n` times. */
@@ -30,7 +32,7 @@ interface Workload {
 }
 
 function graphWorkload(dir: string, sets: number, bare: boolean): Workload & { ready: Promise<unknown> } {
-  const engine = bare ? undefined : openStorageEngine();
+  const engine = bare ? undefined : openStorageEngine({ turnRingBytes: RING_BYTES });
   const graph = createGraph("g");
   const paths: string[] = [];
   for (let i = 0; i < 100; i++) paths.push(graph.state(`n${i}`, { v: i, s: PAD }));
@@ -65,7 +67,7 @@ const KEYS = makeKeys(2000);
 const VALUES = makeValues(2000);
 
 function kvWorkload(dir: string): Workload & { ready: Promise<unknown> } {
-  const engine = openStorageEngine();
+  const engine = openStorageEngine({ turnRingBytes: RING_BYTES });
   const kv = engine.kv<NodeValue>({ kind: "sqlite", path: join(dir, "store.db") }, { name: "paced" });
   return {
     ready: kv.flush(),
@@ -128,12 +130,14 @@ const { values: args } = parseArgs({
     sets: { type: "string", default: "1" },
     waves: { type: "string", default: "10000" },
     windows: { type: "string", default: "5" },
+    "ring-bytes": { type: "string", default: "0" },
   },
 });
 const mode = args.mode as Mode;
+RING_BYTES = Number(args["ring-bytes"]);
 if (!["graph", "bare", "kv", "lmdb", "empty"].includes(mode)) throw new Error(`--mode must be graph, bare, kv, lmdb or empty, got ${mode}`);
 const perWave = await measure(mode, Number(args.sets), Number(args.warmup), Number(args.waves), Number(args.windows));
 const median = [...perWave].sort((a, b) => a - b)[Math.floor(perWave.length / 2)]!;
 const what = mode === "graph" || mode === "bare" ? `${mode}, ${args.sets} set(s) per wave` : mode;
-console.log(`${what}, ${args.warmup} warm-up, ${args.windows} windows of ${args.waves} changes, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+console.log(`${what}, ring ${RING_BYTES} bytes, ${args.warmup} warm-up, ${args.windows} windows of ${args.waves} changes, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 console.log(`main-thread CPU µs per change: median ${median.toFixed(2)} (windows ${perWave.map((x) => x.toFixed(2)).join(", ")})`);

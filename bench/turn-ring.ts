@@ -100,7 +100,7 @@ function selfCheck(): void {
     const ops = [op("kv put", i), op("WAL frame", i, 1.7e18 + Math.floor(i / 3)), op("WAL frame", i + 1, 1.7e18 + i), { t: "puts" as const, tier: 2, w: 1, n: 1, keys: ["é-ключ"], values: [{ s: "ünï 😀", a: [1, null, true], ["__proto__"]: { x: -0 } }], open: true as const }];
     strictEqual(w.tryWrite(ops, 0), true);
     const got = r.next(0);
-    const want = ops.map((o) => (o.t === "columns" ? { ...o, cols: [...o.cols] } : o));
+    const want = ops.map((o) => (o.t === "columns" ? { ...o, cols: [...(o.cols as unknown[])] } : o));
     deepStrictEqual(JSON.parse(JSON.stringify(got?.ops)), JSON.parse(JSON.stringify(want)));
     strictEqual(r.next(0), undefined);
   }

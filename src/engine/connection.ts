@@ -37,6 +37,7 @@ import { flushCallWeight } from "../tier/weights.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 import { closeServed, portEndpoint, useClosableProxies, useTypedErrors } from "./rpc.js";
+import { TurnRingWriter, createTurnRing, turnRingCounts, type RingOp, type TurnRingCounts } from "./ring.js";
 
 useTypedErrors(); // control calls reject with our typed errors, as the worker entry throws them
 useClosableProxies(); // a lost actor's event sink is closed here, not whenever its worker collects the proxy
@@ -113,6 +114,12 @@ const RESTART_DELAY_MAX_MS = 10_000;
 const AHEAD_TRAIL = 256;
 /** The fewest puts of one columns op worth encoding ahead: a paced turn's few frames go as they are. */
 const AHEAD_MIN = 32;
+/**
+ * A turn's writes-only batch goes through the turn ring (ring.ts) when it holds at most this many writes, all puts or
+ * frame columns: a paced turn's. A burst stays a message, its columns encoded ahead when the actor trails (§3.33).
+ */
+const RING_MAX_WRITES = 64;
+const RING_MAX_OPS = 8;
 
 export interface ConnectionHooks {
   onError(err: Error, context: { store: StoreSpec; tier?: string }): void;
@@ -154,8 +161,9 @@ export class StoreConnection {
   private rejectDeath!: (e: Error) => void;
   private death!: Promise<never>;
   private ready!: Promise<void>;
-  /** `ready` resolved: a send posts in its own turn. */
+  /** `ready` resolved: a send posts in its own turn (once `sendsWaiting`, sends chained on `ready`, is 0). */
   private isReady = false;
+  private sendsWaiting = 0;
   private task!: Promise<unknown>;
   /** Which actor is current: callbacks of a lost one must not touch its successor. */
   private epoch = 0;
@@ -205,6 +213,14 @@ export class StoreConnection {
   /** Counters the actor writes and this thread reads without a message (stats, backpressure). */
   private readonly counters = new ActorCounters();
   readonly backlog: StoreBacklog;
+  /**
+   * The current actor's turn ring (one per actor epoch, made with its port; undefined when the engine's
+   * `turnRingBytes` is 0), and the messages posted on its port so far: a record carries that count, so the worker
+   * applies records and messages in issue order (ring-drain.ts).
+   */
+  private ring: TurnRingWriter | undefined;
+  private ringBuffer: SharedArrayBuffer | undefined;
+  private portPosts = 0;
   private lastError: string | undefined;
 
   constructor(
@@ -216,6 +232,8 @@ export class StoreConnection {
     maxPendingBytes?: number,
     /** How often the worker bumps the heartbeat the engine's watchdog reads (undefined: no watchdog). */
     private readonly heartbeatMs?: number,
+    /** Each actor's turn ring in bytes (0: every turn's writes go as a message). */
+    private readonly turnRingBytes = 0,
   ) {
     this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key);
     this.abandoned = new Promise<void>((r) => (this.resolveAbandoned = r));
@@ -238,7 +256,12 @@ export class StoreConnection {
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const remote = wrap<ActorApi>(portEndpoint(port1));
+    // A fresh ring per actor: records a lost actor never read are lost with it (reported as its messages are, die()),
+    // and none can reach its successor.
+    this.portPosts = 0;
+    this.ringBuffer = this.turnRingBytes > 0 ? createTurnRing(this.turnRingBytes) : undefined;
+    this.ring = this.ringBuffer !== undefined ? new TurnRingWriter(this.ringBuffer) : undefined;
+    const remote = wrap<ActorApi>(portEndpoint(port1, () => this.portPosts++));
     this.remote = remote as unknown as RemoteActor;
     this.releaseRemote = () => remote[releaseProxy]();
     // Answers to batches with requests (postMessage) come on the same port, outside comlink.
@@ -247,7 +270,8 @@ export class StoreConnection {
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
     this.counters.set("failingTiers", 0); // a gauge of the actor now running: a lost one's failing tiers are not its own
     const tenureAfter = this.tenure !== undefined ? { tenureAfter: this.tenure } : {};
-    const run = { port: port2, options: { ...this.options, counters: this.counters.buffer, ...tenureAfter }, heartbeatMs: this.heartbeatMs };
+    const ring = this.ringBuffer !== undefined ? { ring: this.ringBuffer } : {};
+    const run = { port: port2, options: { ...this.options, counters: this.counters.buffer, ...tenureAfter }, heartbeatMs: this.heartbeatMs, ...ring };
     const wait = this.youngDeaths > 0 ? this.diedAt + restartDelay(this.youngDeaths) - Date.now() : 0;
     const gate = wait > 0 ? Promise.all([this.restartGate, this.delay(wait)]) : this.restartGate;
     const task = gate.then(() => {
@@ -656,10 +680,17 @@ export class StoreConnection {
     // A saved value is read at the end of its turn (docs/api.md, Conventions): posting copies it, and until the
     // actor is ready nothing is posted, so the values wait as copies (a caller may change its object meanwhile).
     if (!this.isReady) copyValues(ops);
-    // Every send chains on `ready` in call order, and posts synchronously inside its step: messages keep tick order.
+    // Once the actor is ready and no earlier send still waits on `ready`, this one posts now: a paced turn's send
+    // spends no promise step. Until then every send chains on `ready` in call order, and posts synchronously inside
+    // its step: messages keep tick order.
+    if (this.isReady && this.sendsWaiting === 0) return this.postMessage(ops, transfers, epoch);
+    this.sendsWaiting++;
     this.ready.then(
-      () => this.postMessage(ops, transfers, epoch),
-      () => undefined, // die() already rejected every waiter with the open failure
+      () => {
+        this.sendsWaiting--;
+        this.postMessage(ops, transfers, epoch);
+      },
+      () => void this.sendsWaiting--, // die() already rejected every waiter with the open failure
     );
   }
 
@@ -688,6 +719,7 @@ export class StoreConnection {
     const message: RequestsMessage = { type: REQUESTS_MESSAGE, ops };
     try {
       this.port.postMessage(message, transfers);
+      this.portPosts++;
     } catch (err) {
       this.splitUnsendable(ops, err); // a value structured clone cannot carry: nothing was sent
       return;
@@ -737,13 +769,43 @@ export class StoreConnection {
    * comlink call, nothing to receive. The answer was most of a paced write's main-thread cost (docs/design.md §3.22).
    */
   private postWrites(ops: Op[], transfers: ArrayBuffer[]): void {
+    if (this.ring !== undefined && transfers.length === 0 && this.toRing(this.ring, ops)) return;
     try {
       // Packing inside the try: a batch it refuses (an internal fault) is refused through the tiers, never thrown
       // into the promise chain that sends it.
       this.port.postMessage(packWrites(ops) satisfies WritesMessage, transfers);
+      this.portPosts++;
     } catch (err) {
       this.splitUnsendable(ops, err); // a value structured clone cannot carry: nothing was sent
     }
+  }
+
+  /**
+   * Writes a paced turn's writes-only batch to the turn ring, and says whether it did: not a burst, nor an op but
+   * puts and columns, nor a value the ring has no encoding for (then structured clone carries or refuses it, and
+   * splitUnsendable decides as before), nor a full ring (bounded memory: the message path takes it). A value that
+   * throws while encoded (a getter) is what a message that failed to clone is: splitUnsendable finds and refuses it,
+   * reading each value as often as it would have.
+   */
+  private toRing(ring: TurnRingWriter, ops: Op[]): boolean {
+    if (ops.length > RING_MAX_OPS) return false;
+    let writes = 0;
+    for (const op of ops) {
+      if (op.t !== "puts" && op.t !== "columns") return false;
+      writes += op.n;
+    }
+    if (writes > RING_MAX_WRITES) return false;
+    try {
+      return ring.tryWrite(ops as RingOp[], this.portPosts);
+    } catch (err) {
+      this.splitUnsendable(ops, err);
+      return true;
+    }
+  }
+
+  /** The current actor's turn ring's counts (undefined without one): for stats and tests. */
+  ringCounts(): TurnRingCounts | undefined {
+    return this.ringBuffer !== undefined ? turnRingCounts(this.ringBuffer) : undefined;
   }
 
   /**
@@ -861,7 +923,10 @@ export class StoreConnection {
   async postRaw(message: unknown): Promise<void> {
     this.assertAlive();
     await this.opened();
-    if (this.alive) this.port.postMessage(message);
+    if (this.alive) {
+      this.port.postMessage(message);
+      this.portPosts++;
+    }
   }
 
   /**

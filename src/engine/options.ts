@@ -6,6 +6,7 @@
 import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import { described } from "../tier/options.js";
+import { validTurnRingBytes } from "./ring.js";
 
 /** StorageEngineOptions' keys (engine.ts). */
 const ENGINE_OPTIONS = [
@@ -19,6 +20,7 @@ const ENGINE_OPTIONS = [
   "maxPendingBytes",
   "watchdogMs",
   "closeTimeoutMs",
+  "turnRingBytes",
 ];
 
 export function validateEngineOptions(opts: unknown): void {
@@ -41,6 +43,9 @@ export function validateEngineOptions(opts: unknown): void {
     }
   }
   validateAutoCompact(opts.autoCompact);
+  if (opts.turnRingBytes !== undefined && !validTurnRingBytes(opts.turnRingBytes)) {
+    throw new RangeError(`turnRingBytes must be 0 (off) or a power of two from 1024 to 2^30, got ${described(opts.turnRingBytes)}`);
+  }
 }
 
 function validateAutoCompact(auto: unknown): void {

@@ -75,13 +75,17 @@ type Listener = (ev: MessageEvent) => void;
  * comlink's view of a port (a value structured clone cannot carry rejects the call with DataCloneError). comlink
  * never sees an array message: the writes batch is one flat array (protocol.ts), and comlink's `expose` copies
  * every message's own properties into a fresh object before looking at it, which for an array is every element
- * (a 50,000-put burst's batch took the worker twice as long). Its own messages are always objects.
+ * (a 50,000-put burst's batch took the worker twice as long). Its own messages are always objects. `posted`: called
+ * after each message comlink posted (the connection counts every post for its turn ring's order, ring-drain.ts).
  */
-export function portEndpoint(port: MessagePort): Endpoint {
+export function portEndpoint(port: MessagePort, posted?: () => void): Endpoint {
   // By type and listener, as an EventTarget keeps them: adding one twice adds it once.
   const wrappers = new Map<string, Map<Listener, Listener>>();
   return {
-    postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as Parameters<MessagePort["postMessage"]>[1]),
+    postMessage: (message: unknown, transfer?: unknown[]) => {
+      port.postMessage(message, transfer as Parameters<MessagePort["postMessage"]>[1]);
+      posted?.(); // only once posted: a message structured clone refused never reaches the other end
+    },
     addEventListener: (type: string, listener: Listener, options?: object) => {
       const ofType = wrappers.get(type) ?? new Map<Listener, Listener>();
       wrappers.set(type, ofType);

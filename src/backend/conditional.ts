@@ -14,6 +14,26 @@ export function assertExpected(expected: unknown): asserts expected is ExpectedV
   if (e.value !== undefined) assertBytes(e.value, "expected.value");
 }
 
+/**
+ * `expected` of writeBatchIf as a list: one `{ key, value }`, or (where `supports.conditionalKeys`) a non-empty
+ * array of them. Throws as assertExpected for each; TypeError for an empty list.
+ */
+export function expectedList(expected: unknown): readonly ExpectedValue[] {
+  if (!Array.isArray(expected)) {
+    assertExpected(expected);
+    return [expected];
+  }
+  if (expected.length === 0) throw new TypeError("expected must list at least one { key, value }");
+  for (const e of expected) assertExpected(e);
+  return expected as readonly ExpectedValue[];
+}
+
+/** Whether every expected key holds its value, read through `read` (a key's bytes, undefined: no value). */
+export function holdsAll(list: readonly ExpectedValue[], read: (key: string) => Uint8Array | undefined): boolean {
+  for (const e of list) if (!holdsExpected(read(e.key), e)) return false;
+  return true;
+}
+
 /** Whether `stored` (undefined: no value) is what `expected` says: the same bytes, or both absent. */
 export function holdsExpected(stored: Uint8Array | undefined, expected: ExpectedValue): boolean {
   const want = expected.value;

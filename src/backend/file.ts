@@ -31,7 +31,7 @@ import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./loc
 import { StorePlace } from "./store-place.js";
 import { setWriterTenure } from "./tenure.js";
 import { readOnlyError } from "./read-only.js";
-import { assertExpected, holdsExpected } from "./conditional.js";
+import { expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
@@ -76,6 +76,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   // Renames of a batch are not one atomic step: a crash may leave a prefix of the batch applied.
   atomicBatch: false,
   conditionalBatch: true,
+  conditionalKeys: true,
   persistent: true,
   durable: true,
   sync: true,
@@ -423,12 +424,12 @@ class FileStore implements FileBackend {
    * other code of this thread runs between. Not atomic against a crash (as writeBatch), nor against a handle of
    * another thread of the lock's holder process, which shares its lock.
    */
-  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): boolean {
+  writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): boolean {
     this.ensureOpen();
     if (this.readOnly) throw readOnlyError(this.name);
-    assertExpected(expected);
+    const list = expectedList(expected);
     assertValidBatch(ops);
-    if (!holdsExpected(this.read(expected.key), expected)) return false;
+    if (!holdsAll(list, (key) => this.read(key))) return false;
     this.writeBatch(ops);
     return true;
   }

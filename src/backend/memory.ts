@@ -5,7 +5,7 @@ import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import { StorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
-import { assertExpected, holdsExpected } from "./conditional.js";
+import { expectedList, holdsAll } from "./conditional.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export interface MemoryBackendOptions {
@@ -22,6 +22,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   delete: true,
   atomicBatch: true,
   conditionalBatch: true,
+  conditionalKeys: true,
   persistent: false,
   durable: false,
   sync: true,
@@ -99,11 +100,11 @@ class MemoryStore implements MemoryBackend {
   }
 
   /** Checked and applied in one synchronous call: nothing runs between. */
-  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): boolean {
+  writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): boolean {
     this.ensureOpen();
-    assertExpected(expected);
+    const list = expectedList(expected);
     assertValidBatch(ops);
-    if (!holdsExpected(this.entries.get(expected.key), expected)) return false;
+    if (!holdsAll(list, (key) => this.entries.get(key))) return false;
     this.writeBatch(ops);
     return true;
   }

@@ -42,7 +42,7 @@ import {
 } from "./postgres-schema.js";
 import { parsePostgresUrl, postgresStoreId } from "./postgres-url.js";
 import { readOnlyError } from "./read-only.js";
-import { assertExpected } from "./conditional.js";
+import { expectedList } from "./conditional.js";
 import { setWriterTenure } from "./tenure.js";
 import type { BackendSupports, BatchOp, ExpectedValue, StorageBackend } from "./types.js";
 
@@ -96,7 +96,7 @@ export interface PostgresBackend extends StorageBackend {
   delete(key: string): Promise<void>;
   list(prefix?: string): Promise<readonly string[]>;
   writeBatch(ops: readonly BatchOp[]): Promise<void>;
-  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): Promise<boolean>;
+  writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): Promise<boolean>;
   /**
    * The store's write count (every write transaction of any writer bumps it, committed with its data): one indexed
    * row read, so a follower's idle poll costs that instead of a listing. 0 before the first write.
@@ -165,6 +165,7 @@ const SUPPORTS: BackendSupports = Object.freeze({
   delete: true,
   atomicBatch: true,
   conditionalBatch: true,
+  conditionalKeys: true,
   persistent: true,
   durable: true,
   sync: false,
@@ -478,21 +479,24 @@ class PostgresStore implements PostgresBackend {
   }
 
   /**
-   * One transaction: the expected key's row is locked (SELECT … FOR UPDATE) and its value compared by SHA-256 (a
-   * baseline of megabytes is not sent back), then the batch's fenced statements. Nothing else of this handle runs
-   * meanwhile (calls run in order on one connection), and a writer that took the lease over is fenced out.
+   * One transaction: each expected key's row is locked (SELECT … FOR UPDATE, in key order so two such batches never
+   * deadlock) and its value compared by SHA-256 (a baseline of megabytes is not sent back), then the batch's fenced
+   * statements. Nothing else of this handle runs meanwhile (calls run in order on one connection), and a writer that
+   * took the lease over is fenced out.
    */
-  async writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): Promise<boolean> {
+  async writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): Promise<boolean> {
     this.ensureOpen();
     this.ensureWritable();
-    assertExpected(expected);
+    const list = expectedList(expected);
     const changes = this.batchChanges(ops);
-    const check = { key: encodeKey(expected.key), digest: expected.value && createHash("sha256").update(expected.value).digest("hex") };
+    const checks = list
+      .map((e) => ({ key: encodeKey(e.key), digest: e.value && createHash("sha256").update(e.value).digest("hex") }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     if (changes.size === 0) {
       this.leaseHolder?.assertOwned();
-      return this.query("read", (c) => this.holds(c, check));
+      return this.query("read", (c) => this.holdsAll(c, checks));
     }
-    return this.apply(changes, check);
+    return this.apply(changes, checks);
   }
 
   /** A batch's row changes, checked: the last op of each key decides (one set-based statement per chunk). */
@@ -507,6 +511,12 @@ class PostgresStore implements PostgresBackend {
     const changes = new Map<string, Uint8Array | null>();
     for (const op of ops) changes.set(encodeKey(op.key), op.op === "put" ? op.value : null);
     return changes;
+  }
+
+  /** Whether every check holds (each row locked in turn); stops at the first that does not. */
+  private async holdsAll(c: pg.Client, checks: readonly Expectation[]): Promise<boolean> {
+    for (const check of checks) if (!(await this.holds(c, check))) return false;
+    return true;
   }
 
   /** Whether the row of `check.key` holds the value whose SHA-256 is `check.digest` (undefined: no row); locks the row. */
@@ -584,7 +594,7 @@ class PostgresStore implements PostgresBackend {
   }
 
   /** Writes `changes` (with `check`: only while it holds, resolving false when it did not: nothing written). */
-  private async apply(changes: Map<string, Uint8Array | null>, check?: Expectation): Promise<boolean> {
+  private async apply(changes: Map<string, Uint8Array | null>, checks?: readonly Expectation[]): Promise<boolean> {
     const lease = this.leaseHolder as Lease;
     const chunks = this.chunk(changes);
     const sent = { commit: false };
@@ -600,7 +610,7 @@ class PostgresStore implements PostgresBackend {
       lease.writeSent();
       let ok: boolean | "mismatch";
       try {
-        ok = await this.writeChunks(c, lease, chunks, sent, check);
+        ok = await this.writeChunks(c, lease, chunks, sent, checks);
       } finally {
         lease.writeAnswered();
       }
@@ -658,15 +668,15 @@ class PostgresStore implements PostgresBackend {
     lease: Lease,
     chunks: readonly Chunk[],
     sent: { commit: boolean },
-    check?: Expectation,
+    checks?: readonly Expectation[],
   ): Promise<boolean | "mismatch"> {
-    if (chunks.length === 1 && check === undefined) {
+    if (chunks.length === 1 && checks === undefined) {
       sent.commit = true;
       return this.writeChunk(c, lease, chunks[0] as Chunk);
     }
     await c.query("BEGIN");
     try {
-      if (check !== undefined && !(await this.holds(c, check))) {
+      if (checks !== undefined && !(await this.holdsAll(c, checks))) {
         await c.query("ROLLBACK");
         return "mismatch";
       }

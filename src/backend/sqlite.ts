@@ -20,7 +20,7 @@ import { inNative } from "./native-gate.js";
 import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
-import { assertExpected, holdsExpected } from "./conditional.js";
+import { expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
 import { StorePlace, type MovedFile } from "./store-place.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
@@ -186,6 +186,7 @@ class SqliteStore implements SqliteBackend {
       delete: true,
       atomicBatch: true,
       conditionalBatch: true,
+      conditionalKeys: true,
       persistent: !inMemory,
       durable: durable && !inMemory,
       sync: true,
@@ -458,13 +459,13 @@ class SqliteStore implements SqliteBackend {
    * One BEGIN IMMEDIATE transaction: SQLite's write lock is taken before the key is read, so no other connection (a
    * handle in another thread, one opened without the lock) commits between the check and the batch.
    */
-  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): boolean {
+  writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): boolean {
     this.ensureOpen();
     this.ensureWritable();
-    assertExpected(expected);
+    const list = expectedList(expected);
     assertValidBatch(ops);
     const run = this.db.transaction((): boolean => {
-      if (!holdsExpected(this.read(expected.key), expected)) return false;
+      if (!holdsAll(list, (key) => this.read(key))) return false;
       this.runOps(ops);
       return true;
     });

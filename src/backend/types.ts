@@ -42,6 +42,11 @@ export interface BackendSupports {
   readonly readPrefix?: boolean;
   /** `writeBatchIf(expected, ops)` is implemented (default false). */
   readonly conditionalBatch?: boolean;
+  /**
+   * `writeBatchIf` also takes a list of expected values, every one checked in the same step as the batch (default
+   * false). An array-layout append-log flushing several buckets conditions its one batch on each bucket it read.
+   */
+  readonly conditionalKeys?: boolean;
   /** `sizes(keys)` is implemented (default false). */
   readonly sizes?: boolean;
 }
@@ -97,8 +102,10 @@ export interface StorageBackend {
    * file: one synchronous call of the store's lock holder, see fileBackend). For a writer that decided the batch
    * from a value it read (compaction's new baseline over the one it folded): a newer value written meanwhile is
    * never overwritten. As atomic as `writeBatch` otherwise. Optional, declared by `supports.conditionalBatch`.
+   * `expected` may be a non-empty list where `supports.conditionalKeys`: applied only while every key holds its
+   * value (a key listed twice must hold both), checked in the same one step.
    */
-  writeBatchIf?(expected: ExpectedValue, ops: readonly BatchOp[]): MaybePromise<boolean>;
+  writeBatchIf?(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): MaybePromise<boolean>;
   /** Optional drain hook; tiers never call it implicitly. */
   flush?(): Promise<void>;
   /** Releases connections / locks. Idempotent. Later calls throw StorageError("closed"). */
@@ -147,6 +154,6 @@ export interface SyncStorageBackend extends StorageBackend {
   delete(key: string): void;
   list(prefix?: string): readonly string[];
   writeBatch(ops: readonly BatchOp[]): void;
-  writeBatchIf(expected: ExpectedValue, ops: readonly BatchOp[]): boolean;
+  writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): boolean;
   close(): void;
 }

@@ -1,7 +1,8 @@
 /** Append-log tier: entries bucketed by keyOf; each flush appends one segment per bucket (O(batch)). */
 import type { Codec } from "../codec/types.js";
 import { decodeWith, encodeWith } from "../codec/user-codec.js";
-import type { BatchOp, StorageBackend } from "../backend/types.js";
+import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
+import { StorageError } from "../errors.js";
 import { KeyedTierCore, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { listSorted, readValue } from "./read.js";
@@ -49,7 +50,10 @@ interface Bucket<T> {
    * entries (a write whose answer was lost); elsewhere `restore` forgets it (another writer may have changed the key).
    */
   base?: unknown[];
-  /** The stored bytes `base` was decoded from (null: nothing stored): what a write of this bucket keeps of the store. */
+  /**
+   * The stored bytes `base` was decoded from, exactly as read (null: nothing stored): what a write of this bucket
+   * keeps of the store, and what its conditional write expects the key to hold.
+   */
   read?: StoredBytes;
   /** Array layout, append mode: the bytes the write being made wrote (`base` with its entries after it). */
   attempt?: Uint8Array;
@@ -71,6 +75,16 @@ interface Bucket<T> {
 }
 
 type Batch<T> = Map<string, Bucket<T>>;
+
+/** A key a batch wrote, its bucket's place on the write lane, and the stored bytes its write kept (see `landedOver`). */
+type Landing = [string, number, StoredBytes | undefined];
+
+/**
+ * Conditional writes of one array-layout flush whose expected bytes changed (another handle of the store wrote a
+ * bucket between the read and the write): each reads again and merges again; past this many, the flush fails with
+ * StorageError("store-busy") and is retried as any failed flush (nothing of it written, nothing overwritten).
+ */
+export const ARRAY_WRITE_ATTEMPTS = 8;
 
 /** A batch put back unwritten has no encodings yet. */
 const NO_ENCODINGS: ReadonlyMap<string, Segment[]> = new Map();
@@ -256,38 +270,43 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
 
   protected *writeBatch(batch: Batch<T>, epoch: number): Step {
     const cancelled = (): boolean => this.epoch !== epoch;
-    const ops: BatchOp[] = [];
-    const encodings = new Map<string, Segment[]>();
     // Running now: no other tier lands before it (the lane), so what one made stale is gone from its buckets already.
     if (this.held.size > 0) {
       for (const bucket of batch.values()) this.held.delete(bucket);
       this.lane.hold(this, this.held.size > 0);
     }
-    // Where its landings must be reported (another tier holds put-back values): each op's key with its bucket's place.
-    const landings: Array<[string, number, StoredBytes | undefined]> | undefined = this.lane.watched(this) ? [] : undefined;
     const keeps = this.layout === "array" && this.mode === "append";
+    let encodings = new Map<string, Segment[]>();
     let written = false;
     try {
-      for (const [key, bucket] of batch) {
-        // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
-        const joint = dropUnencodable(bucket, this.codec, (err, write) => this.refuse(err, write ?? this.oldestInBatch, key));
-        const segments = encodeChunks(bucket.chunks, this.codec, joint);
-        if (segments.length === 0) continue;
-        encodings.set(key, segments);
-        const bucketOps = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes));
-        ops.push(...bucketOps);
-        if (landings !== undefined) {
-          // Only put-back chunks left: they land at their own (earlier) place.
-          const fresh = bucket.chunks.length > (bucket.heldChunks ?? 0);
-          const at = (fresh ? bucket.takenAt : bucket.heldAt) ?? 0;
-          for (const op of bucketOps) landings.push([op.key, at, keeps ? bucket.read : undefined]);
+      let built = yield* this.buildOps(batch, encodings, keeps);
+      encodings = built.encodings;
+      const writeIf = keeps ? conditionalWriter(this.backend, built.expects.length) : undefined;
+      if (writeIf === undefined) {
+        written = built.ops.length > 0;
+        yield* this.writeOps(built.ops, cancelled);
+      } else {
+        // The rewrite of each bucket's array applies only while the key holds the bytes it was merged with: a write of
+        // another handle of the store (another thread, engine or process) landing between the read and the write is
+        // read again and merged again, never overwritten (design §3.30). One batch: all buckets or none, as before.
+        for (let attempt = 1; ; attempt++) {
+          if (cancelled()) return;
+          written = true;
+          if ((yield writeIf(built.expects, built.ops)) === true) break;
+          if (attempt === ARRAY_WRITE_ATTEMPTS) {
+            throw new StorageError("store-busy", `append-log "${this.name}": the stored arrays kept changing under its write (another handle of the store writes them)`, {
+              keys: built.expects.map((e) => e.key),
+              attempts: attempt,
+            });
+          }
+          for (const bucket of batch.values()) bucket.base = undefined; // read again
+          built = yield* this.buildOps(batch, new Map(), keeps);
+          encodings = built.encodings;
         }
       }
-      written = ops.length > 0;
-      yield* this.writeOps(ops, cancelled);
       if (!cancelled()) {
-        this.committed(ops);
-        if (landings !== undefined) for (const [k, at, kept] of landings) this.lane.landed(this, k, at, kept);
+        this.committed(built.ops);
+        if (built.landings !== undefined) for (const [k, at, kept] of built.landings) this.lane.landed(this, k, at, kept);
       }
     } catch (err) {
       if (!cancelled()) {
@@ -299,6 +318,38 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       }
       throw err;
     }
+  }
+
+  /**
+   * The batch's backend ops, each bucket's segments (kept for a retry, see `restore`), the landings to report, and
+   * (array layout, append mode) what each rewritten key must hold for its op to apply.
+   */
+  private *buildOps(
+    batch: Batch<T>,
+    encodings: Map<string, Segment[]>,
+    keeps: boolean,
+  ): Generator<unknown, { ops: BatchOp[]; encodings: Map<string, Segment[]>; expects: ExpectedValue[]; landings: Landing[] | undefined }, unknown> {
+    const ops: BatchOp[] = [];
+    const expects: ExpectedValue[] = [];
+    // Where its landings must be reported (another tier holds put-back values): each op's key with its bucket's place.
+    const landings: Landing[] | undefined = this.lane.watched(this) ? [] : undefined;
+    for (const [key, bucket] of batch) {
+      // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
+      const joint = dropUnencodable(bucket, this.codec, (err, write) => this.refuse(err, write ?? this.oldestInBatch, key));
+      const segments = encodeChunks(bucket.chunks, this.codec, joint);
+      if (segments.length === 0) continue;
+      encodings.set(key, segments);
+      const bucketOps = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes));
+      ops.push(...bucketOps);
+      if (keeps) expects.push({ key, value: bucket.read ?? undefined });
+      if (landings !== undefined) {
+        // Only put-back chunks left: they land at their own (earlier) place.
+        const fresh = bucket.chunks.length > (bucket.heldChunks ?? 0);
+        const at = (fresh ? bucket.takenAt : bucket.heldAt) ?? 0;
+        for (const op of bucketOps) landings.push([op.key, at, keeps ? bucket.read : undefined]);
+      }
+    }
+    return { ops, encodings, expects, landings };
   }
 
   /**
@@ -344,20 +395,23 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     return encoded.map((value, i) => ({ op: "put" as const, key: segmentKey(key, reserved[i]!), value }));
   }
 
-  /** Reference layout: read the whole array, append, rewrite (O(log); only for backends without list). */
+  /**
+   * Reference layout: read the whole array, append, rewrite (O(log); only for backends without list). Where other
+   * handles may write the store and the backend can, the rewrite is conditional on the bytes read (`writeBatch`).
+   */
   private *mergedArray(key: string, bucket: Bucket<T>): Generator<unknown, Uint8Array, unknown> {
     const codec = this.codec!;
-    const fresh = bucket.chunks.flatMap((c) => c.entries ?? []);
-    if (this.mode === "overwrite") return encodeWith(codec, fresh);
+    if (this.mode === "overwrite") return encodeWith(codec, bucket.chunks.flatMap((c) => c.entries ?? []));
     let existing: unknown = bucket.base;
     if (existing === undefined) {
-      const raw = (yield readValue(this.backend, key)) as Uint8Array | undefined;
-      existing = raw === undefined ? [] : decodeWith(codec, raw);
+      // Exactly the stored bytes (an empty value too): the conditional write expects them.
+      const raw = (yield this.backend.read(key)) as Uint8Array | undefined;
+      existing = raw === undefined || raw.byteLength === 0 ? [] : decodeWith(codec, raw);
       if (!Array.isArray(existing)) throw new TypeError(`append-log key "${key}" does not hold an array`);
       bucket.base = existing; // a retry appends to what this attempt read where restore() keeps it (a sole writer)
       bucket.read = raw ?? null;
     }
-    const merged = encodeWith(codec, [...(existing as T[]), ...fresh]);
+    const merged = encodeWith(codec, [...(existing as T[]), ...bucket.chunks.flatMap((c) => c.entries ?? [])]);
     bucket.attempt = merged;
     return merged;
   }
@@ -597,6 +651,26 @@ function soleKey(groups: ReadonlyMap<string, unknown>): string | undefined {
  */
 function soleWriter(backend: StorageBackend): boolean {
   return writerTenure(backend)?.sole === true;
+}
+
+/**
+ * The backend's conditional batch for `keys` expected values, or undefined where the rewrite goes unconditional:
+ * - over a store only this handle writes (a PostgreSQL writer's lease): no other handle's write can land between the
+ *   read and the write (a second writer is refused, a late one fenced out by epoch), and the write keeps its one
+ *   statement (a conditional one is a transaction of four round trips);
+ * - where the backend has none: every key in one step needs `supports.conditionalKeys` (memory, file store, SQLite,
+ *   PostgreSQL). Without it (a backend of the user's, a wrapper that hides it) a write of another handle landing
+ *   between the read and the write is overwritten (design §3.30).
+ */
+function conditionalWriter(
+  backend: StorageBackend,
+  keys: number,
+): ((expects: readonly ExpectedValue[], ops: readonly BatchOp[]) => unknown) | undefined {
+  const s = backend.supports;
+  if (keys === 0 || s.conditionalBatch !== true || typeof backend.writeBatchIf !== "function") return undefined;
+  if (soleWriter(backend)) return undefined;
+  if (keys > 1 && s.conditionalKeys !== true) return undefined;
+  return (expects, ops) => backend.writeBatchIf!(expects.length === 1 ? expects[0]! : expects, ops);
 }
 
 /** Whether two byte runs are equal (a landing's kept bytes and a failed attempt's, see `landedOver`). */

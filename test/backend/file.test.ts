@@ -120,6 +120,7 @@ describe("fileBackend specifics", () => {
       delete: true,
       atomicBatch: false,
       conditionalBatch: true,
+      conditionalKeys: true,
       persistent: true,
       durable: true,
       sync: true,

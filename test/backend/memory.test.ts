@@ -16,6 +16,7 @@ describe("memoryBackend specifics", () => {
       delete: true,
       atomicBatch: true,
       conditionalBatch: true,
+      conditionalKeys: true,
       persistent: false,
       durable: false,
       sync: true,

@@ -63,7 +63,7 @@ describe("postgresBackend specifics", () => {
     const b = await open({ store: "named" });
     expect(b.name).toBe(`postgres://postgres@${new URL(db.url).host}/postgres?store=named&table=${db.schema}.graphrefly_storage`);
     expect(b.name).not.toContain(db.password);
-    expect(b.supports).toEqual({ list: true, delete: true, atomicBatch: true, conditionalBatch: true, persistent: true, durable: true, sync: false, readPrefix: true, sizes: true });
+    expect(b.supports).toEqual({ list: true, delete: true, atomicBatch: true, conditionalBatch: true, conditionalKeys: true, persistent: true, durable: true, sync: false, readPrefix: true, sizes: true });
     expectClockEpoch(b.lease?.epoch);
     await closeAll();
   });

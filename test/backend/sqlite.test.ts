@@ -36,6 +36,7 @@ describe("sqliteBackend specifics", () => {
       delete: true,
       atomicBatch: true,
       conditionalBatch: true,
+      conditionalKeys: true,
       persistent: true,
       durable: true,
       sync: true,

@@ -520,6 +520,42 @@ export function backendSuite<B extends StorageBackend>(opts: BackendSuiteOptions
       }
     });
 
+    it("applies a conditional batch expecting several keys only while every one holds its value (when supports.conditionalKeys)", async () => {
+      const b = await make();
+      if (b.supports.conditionalKeys !== true) {
+        expect(b.supports.conditionalKeys ?? false).toBe(false);
+        return;
+      }
+      const writeIf = b.writeBatchIf!.bind(b);
+      const value = async (key: string): Promise<number[] | undefined> => {
+        const v = await b.read(key);
+        return v === undefined ? undefined : Array.from(v);
+      };
+      await b.writeBatch!([
+        { op: "put", key: "k1", value: bytes(1) },
+        { op: "put", key: "k2", value: bytes(2) },
+      ]);
+      const ops: BatchOp[] = [
+        { op: "put", key: "k1", value: bytes(11) },
+        { op: "put", key: "k3", value: bytes(3) },
+      ];
+      // Any one key off (a value, a missing key that has one, listed in either order): nothing is changed.
+      expect(await writeIf([{ key: "k1", value: bytes(1) }, { key: "k2", value: bytes(9) }], ops)).toBe(false);
+      expect(await writeIf([{ key: "k2", value: bytes(2) }, { key: "k1", value: bytes(9) }], ops)).toBe(false);
+      expect(await writeIf([{ key: "k1", value: bytes(1) }, { key: "k2", value: undefined }], ops)).toBe(false);
+      expect([await value("k1"), await value("k3")]).toEqual([[1], undefined]);
+      // Every key as expected (a missing one expected missing): applied, all of it.
+      expect(await writeIf([{ key: "k2", value: bytes(2) }, { key: "k3", value: undefined }, { key: "k1", value: bytes(1) }], ops)).toBe(true);
+      expect([await value("k1"), await value("k2"), await value("k3")]).toEqual([[11], [2], [3]]);
+      // A list of one is the single form; an empty list or a bad entry is refused before anything is applied.
+      expect(await writeIf([{ key: "k3", value: bytes(3) }], [{ op: "delete", key: "k3" }])).toBe(true);
+      expect(await value("k3")).toBeUndefined();
+      expect(await errorOf(() => writeIf([], ops))).toBeInstanceOf(TypeError);
+      expect(await errorOf(() => writeIf([{ key: "k1", value: bytes(11) }, null as unknown as ExpectedValue], ops))).toBeInstanceOf(TypeError);
+      await expectStorageError(() => writeIf([{ key: "k1", value: bytes(11) }, { key: "\ud800", value: undefined }], ops), "invalid-key");
+      expect(await value("k3")).toBeUndefined();
+    });
+
     it("a read-only handle's readConsistent holds one point in time while the writer commits (when it has one)", async () => {
       const b = await make();
       if (opts.openReader === undefined) {

@@ -23,7 +23,10 @@ export type StorageErrorCode =
   | "corrupt-store"
   /** A write through a handle opened read-only. */
   | "read-only"
-  /** A stored graph kept changing under a reader (compaction moved its baseline on every try). */
+  /**
+   * A stored graph kept changing under a reader (compaction moved its baseline on every try), or an array-layout
+   * append-log's bucket under its write (another handle wrote it on every try; the flush is retried).
+   */
   | "store-busy"
   /** A graph's write was refused for good (details.seq): its attach pair writes nothing more until rebaseline(). */
   | "write-refused"

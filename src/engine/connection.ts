@@ -782,7 +782,7 @@ export class StoreConnection {
 
   /**
    * Writes a paced turn's writes-only batch to the turn ring, and says whether it did: not a burst, nor an op but
-   * puts and columns, nor a value the ring has no encoding for (then structured clone carries or refuses it, and
+   * puts and columns, nor a tier whose codec is not built in, nor a value the ring has no encoding for (then structured clone carries or refuses it, and
    * splitUnsendable decides as before), nor a full ring (bounded memory: the message path takes it). A value that
    * throws while encoded (a getter) is what a message that failed to clone is: splitUnsendable finds and refuses it,
    * reading each value as often as it would have.
@@ -792,6 +792,10 @@ export class StoreConnection {
     let writes = 0;
     for (const op of ops) {
       if (op.t !== "puts" && op.t !== "columns") return false;
+      // Only values a built-in (JSON) codec encodes: the ring does not keep what JSON drops anyway (objects shared
+      // by two places are written twice, an array's own non-index properties are left out), which a module codec in
+      // the worker may see.
+      if (this.tiers.get(op.tier)?.spec.codec.kind !== "builtin") return false;
       writes += op.n;
     }
     if (writes > RING_MAX_WRITES) return false;

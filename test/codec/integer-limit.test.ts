@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { bigintJsonCodec } from "../../src/codec/bigint.js";
 import { MAX_INTEGER_DIGITS } from "../../src/codec/index.js";
+import { isTooWideInteger } from "../../src/codec/integer-limit.js";
 import { jsonCodec } from "../../src/codec/json.js";
 import { assertStorableJson } from "../../src/codec/strict.js";
 import { CodecError } from "../../src/errors.js";
@@ -43,6 +44,13 @@ function refusal(f: () => unknown): CodecError {
 describe("MAX_INTEGER_DIGITS", () => {
   it("is 1,000,000 digits, far above any real integer (a u64 has 20, a 4096-bit key 1,234)", () => {
     expect(MAX_INTEGER_DIGITS).toBe(1_000_000);
+  });
+
+  it("decides exactly at the bound and around the powers of two that bracket it", () => {
+    // The check decides most values by bit length alone (the exact bound is made only when that cannot decide).
+    const edges = [0n, 1n, 2n ** 64n, 2n ** 3_321_928n - 1n, 2n ** 3_321_928n, 2n ** 3_321_929n, widest, tooWide, tooWide + 1n];
+    for (const v of edges.flatMap((e) => [e, -e])) expect(isTooWideInteger(v)).toBe(v >= tooWide || v <= -tooWide);
+    expect(2n ** 3_321_928n < tooWide && 2n ** 3_321_929n > tooWide).toBe(true);
   });
 
   it("the widest integer round-trips in both codecs, signed", () => {

@@ -15,6 +15,8 @@ export const EXIT = Object.freeze({
   locked: 3,
   /** Any other failure (missing store or graph, I/O, corrupt data, bad input file). */
   failed: 4,
+  /** verify: nothing found wrong in what it read, but values over --scan-limit were not read (a baseline may be one). */
+  incomplete: 5,
   /** Bad command line (sysexits EX_USAGE; commander's own 1 would collide with verify's verdict). */
   usage: 64,
 });

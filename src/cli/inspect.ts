@@ -96,7 +96,13 @@ async function baselineInfo(source: StoredGraphSource, name: string): Promise<Ba
  * name shaped like another record's key, whose reading would be that record's), else all usable ones (the others are
  * named on stderr, as are values too large to classify under `scanLimit`: see discoverGraphs).
  */
-export async function selectGraphs(backend: CliBackend, graph: string | undefined, store: string, scanLimit?: number): Promise<string[]> {
+export async function selectGraphs(
+  backend: CliBackend,
+  graph: string | undefined,
+  store: string,
+  scanLimit?: number,
+  unread?: Array<{ key: string; bytes: number }>,
+): Promise<string[]> {
   if (graph === undefined) {
     return discoverGraphs(backend, {
       onUnusable: (name, problem) => {
@@ -104,6 +110,7 @@ export async function selectGraphs(backend: CliBackend, graph: string | undefine
       },
       ...(scanLimit === undefined ? {} : { scanLimit }),
       onUnclassified: (key, bytes) => {
+        unread?.push({ key, bytes });
         process.stderr.write(
           `warning: skipped ${JSON.stringify(key)}: a value of ${formatBytes(bytes)} (${bytes} bytes), over --scan-limit, not read (a graph baseline there is not listed: raise --scan-limit or pass --graph)\n`,
         );

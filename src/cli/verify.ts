@@ -216,7 +216,7 @@ function describeProblem(p: Problem): string {
   }
 }
 
-function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerification[], exitCode: number): void {
+function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerification[], exitCode: number, unread: readonly { key: string; bytes: number }[]): void {
   for (const r of rows) printLine(`corrupt row ${r.key}: ${r.found}, not what graphrefly-storage writes (another program wrote it?)`);
   for (const g of results) {
     const base = g.baselineSeq === null ? "no usable baseline" : `baseline seq ${g.baselineSeq}`;
@@ -224,14 +224,16 @@ function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerifica
     for (const p of g.problems) printLine(`  ${describeProblem(p)}`);
     printLine(`  ${VERDICT_TEXT[g.verdict]}`);
   }
-  const overall = exitCode === EXIT.ok ? "clean" : exitCode === EXIT.restorable ? "restorable" : "not-restorable";
+  for (const u of unread) printLine(`not read: ${JSON.stringify(u.key)} (${u.bytes} bytes, over --scan-limit): a graph baseline there was not checked`);
+  const overall =
+    exitCode === EXIT.ok ? "clean" : exitCode === EXIT.restorable ? "restorable" : exitCode === EXIT.incomplete ? "incomplete" : "not-restorable";
   printLine(`${results.length === 0 ? "no graphs; " : ""}result: ${overall} (exit ${exitCode})`);
 }
 
 export function verifyCommand(): Command {
   return withStoreOptions(
     new Command("verify")
-      .description("check every frame's checksum and the seq chain; exit 0 clean, 1 restorable with skipped frames, 2 not restorable")
+      .description("check every frame's checksum and the seq chain; exit 0 clean, 1 restorable with skipped frames, 2 not restorable, 5 values over --scan-limit not read")
       .argument("<store>", "SQLite file or file-backend directory")
       .option("--graph <name>", "only this graph")
       .option("--json", "machine-readable output (one JSON document)")
@@ -242,17 +244,20 @@ export function verifyCommand(): Command {
       const source = backendSource(s.backend);
       const rows = "corruptRows" in s.backend ? s.backend.corruptRows().map((e) => corruptRowOf(e) as CorruptRow) : [];
       let names: string[] = [];
+      // Values over --scan-limit were not read: a graph's only baseline may be one, so "clean" cannot be said.
+      const unread: Array<{ key: string; bytes: number }> = [];
       try {
-        names = await selectGraphs(s.backend, opts.graph, s.path, opts.scanLimit);
+        names = await selectGraphs(s.backend, opts.graph, s.path, opts.scanLimit, unread);
       } catch (err) {
         // Listing met a key of the wrong type: the store cannot be listed; the rows above say which.
         if (corruptRowOf(err) === undefined || rows.length === 0) throw err;
       }
       const results: GraphVerification[] = [];
       for (const name of names) results.push(await verifyOrCorrupt(source, name, progress));
-      const code = rows.length > 0 ? EXIT.notRestorable : exitCodeOf(results.map((r) => r.verdict));
-      if (opts.json) printLine(canonicalJson({ exitCode: code, corruptRows: rows, graphs: results, store: { kind: s.kind, path: s.path } }));
-      else printHuman(rows, results, code);
+      const found = rows.length > 0 ? EXIT.notRestorable : exitCodeOf(results.map((r) => r.verdict));
+      const code = found !== EXIT.notRestorable && unread.length > 0 ? EXIT.incomplete : found;
+      if (opts.json) printLine(canonicalJson({ exitCode: code, corruptRows: rows, graphs: results, store: { kind: s.kind, path: s.path }, unread }));
+      else printHuman(rows, results, code, unread);
       return code;
     });
     process.exitCode = exitCode;

@@ -29,7 +29,8 @@ describe.each(KINDS)("--scan-limit (%s store)", (kind) => {
 
     for (const command of ["inspect", "verify"]) {
       const r = runCli([command, path, "--scan-limit", "100000"]);
-      expect(r.code, r.stderr).toBe(0);
+      // verify cannot call the store clean with a value it did not read (exit 5, incomplete); inspect only lists.
+      expect(r.code, r.stderr).toBe(command === "verify" ? 5 : 0);
       expect(r.stderr).toBe(
         'warning: skipped "blob": a value of 195.3 KiB (200000 bytes), over --scan-limit, not read (a graph baseline there is not listed: raise --scan-limit or pass --graph)\n',
       );
@@ -56,10 +57,18 @@ describe.each(KINDS)("--scan-limit (%s store)", (kind) => {
     // With a limit below every baseline: g is found from its frame keys and read whole by the reader as before; h
     // (no frames) cannot be told from another value without reading it.
     const r = runCli(["verify", path, "--scan-limit", "10"]);
-    expect(r.code, r.stderr).toBe(0);
+    // Not "clean": h's baseline was never read, so verify cannot vouch for it (review r188: exit 0 before).
+    expect(r.code, r.stderr).toBe(5);
     expect(r.stderr).toMatch(/^warning: skipped "h": a value of \d+ B \(\d+ bytes\), over --scan-limit, not read/);
     expect(r.stdout).toContain('graph "g": baseline seq 1, 10 frames (10 above the baseline)');
     expect(r.stdout).not.toContain('graph "h"');
+    expect(r.stdout).toMatch(/not read: "h" \(\d+ bytes, over --scan-limit\)/);
+    expect(r.stdout).toContain("result: incomplete (exit 5)");
+    const json = runCli(["verify", path, "--scan-limit", "10", "--json"]);
+    expect(json.code).toBe(5);
+    const doc = JSON.parse(json.stdout) as { exitCode: number; unread: Array<{ key: string; bytes: number }> };
+    expect(doc.exitCode).toBe(5);
+    expect(doc.unread.map((u) => u.key)).toEqual(["h"]);
     const named = runCli(["verify", path, "--graph", "h", "--scan-limit", "10"]);
     expect(named.code, named.stderr).toBe(0);
     expect(named.stderr).toBe("");

@@ -675,12 +675,21 @@ function columnValues(
   tier: SnapshotCore<unknown> | KvCore<unknown>,
 ): (i: number) => unknown {
   const columns = codec.columns!;
-  if (columns.encoder === undefined || !(tier instanceof KvCore)) return (i) => columns.at(cols, i);
+  // `at` is the user codec's code too: its throw refuses that value alone (a Refused, never thrown, so a bad first
+  // value does not refuse the op's good ones), as CodecError("encode-failed") as its encode's throw would be.
+  const rebuilt = (i: number): unknown => {
+    try {
+      return columns.at(cols, i);
+    } catch (err) {
+      return new Refused(codecFailure(err, "encode", codec.name));
+    }
+  };
+  if (columns.encoder === undefined || !(tier instanceof KvCore)) return rebuilt;
   let encode: (i: number) => Uint8Array;
   try {
     encode = columns.encoder(cols);
   } catch {
-    return (i) => columns.at(cols, i); // each value then goes through the codec's own encode, refused alone
+    return rebuilt; // each value then goes through the codec's own encode, refused alone
   }
   // An encoder's bytes may be pooled or its scratch bytes (ColumnarTransport: overwritten by its next call), and
   // these wait in the tier (a debounce, a failing store's retries): each is copied at once into one buffer of the

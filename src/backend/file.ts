@@ -385,16 +385,19 @@ class FileStore implements FileBackend {
   /**
    * Puts are written to temp files and fsynced first, then renames/unlinks run in op order, then
    * one directory fsync makes them durable together. Not atomic (supports.atomicBatch = false):
-   * a crash during the rename phase can leave a prefix of the batch applied. A key the batch writes
-   * more than once is written once, as its last op (the state the batch ends in): an engine's flush
-   * group joins many flushes' batches into one, a key saved between each of them among them.
+   * a crash during the rename phase can leave a prefix of the batch applied. Every op is applied at
+   * its own place, a key the batch writes more than once too (an engine's flush group joins many
+   * flushes' batches, a key saved between them among them): writing such a key once, at its last op,
+   * renamed later keys' files before the first op of it, a state no prefix of the batch has (review
+   * r188: a shared-WAL record after the frames it names). Only a key's ops next to each other are
+   * written once (the last of them): no other rename falls between them, so each state is a prefix's.
    */
   writeBatch(ops: readonly BatchOp[]): void {
     this.ensureOpen();
     if (this.readOnly) throw readOnlyError(this.name);
     assertValidBatch(ops);
     for (const op of ops) this.pathFor(op.key); // every key checked, even one a later op of it replaces
-    ops = lastOpPerKey(ops);
+    ops = lastOfEachRun(ops);
     const paths = ops.map((op) => this.pathFor(op.key));
     if (ops.length === 0) return;
     this.ensureLockInPlace();
@@ -531,4 +534,12 @@ function lastOpPerKey(ops: readonly BatchOp[]): readonly BatchOp[] {
   ops.forEach((op, i) => last.set(op.key, i));
   if (last.size === ops.length) return ops;
   return ops.filter((op, i) => last.get(op.key) === i);
+}
+
+/** The last op of each run of one key's ops next to each other, in order; `ops` itself when no key follows itself. */
+function lastOfEachRun(ops: readonly BatchOp[]): readonly BatchOp[] {
+  let runs = false;
+  for (let i = 1; i < ops.length && !runs; i++) runs = ops[i]!.key === ops[i - 1]!.key;
+  if (!runs) return ops;
+  return ops.filter((op, i) => i === ops.length - 1 || ops[i + 1]!.key !== op.key);
 }

@@ -13,6 +13,7 @@ import { outcome } from "../support/refusals.js";
 import { sleep, until } from "../support/wait.js";
 import { tempRoot, turn } from "./fixtures/helpers.js";
 import { BLOCK } from "./fixtures/ring-worker.mjs";
+import { mulberry32 as random } from "../../src/base/prng.js";
 
 const RING_WORKER = fileURLToPath(new URL("./fixtures/ring-worker.mjs", import.meta.url));
 const REFUSING = new URL("./fixtures/refusing-records.mjs", import.meta.url).href;
@@ -31,18 +32,6 @@ function open(opts: StorageEngineOptions = {}): EngineTestAccess {
   const access = openStorageEngineForTests({ threads: 1, onError: () => undefined, turnRingBytes: RING, ...opts }, RING_WORKER);
   engines.push(access.engine);
   return access;
-}
-
-/** A small deterministic generator (mulberry32), so a failing script can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

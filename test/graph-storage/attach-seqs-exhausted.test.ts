@@ -6,55 +6,12 @@
  * RangeError. Now the pair refuses with StorageError("corrupt-store", reason "seqs-exhausted"): nothing acknowledged
  * that is not restorable, and the stored graph restores as it was.
  */
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { jsonCodec } from "../../src/codec/json.js";
-import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
-import { createGraph } from "../../src/graph/graph.js";
-import type { ReactiveGraph } from "../../src/graph/types.js";
+import { describe, expect, it } from "vitest";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
-import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
-import { sqliteKv, sqliteSnapshot } from "../../src/tier/factories.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import { tempRoot } from "../engine/fixtures/helpers.js";
+import { buildGraph as build, seqsTopStores, TOP, type Mode } from "./fixtures/seqs-top.js";
 
-const root = tempRoot("seqs-exhausted");
-afterAll(() => root.remove());
-let engine: StorageEngine | undefined;
-afterEach(async () => {
-  await engine?.close().catch(() => undefined);
-  engine = undefined;
-});
-
-const TOP = Number.MAX_SAFE_INTEGER;
-
-function build(): ReactiveGraph {
-  const g = createGraph("g");
-  g.state("a", 0);
-  g.state("b", 0);
-  return g;
-}
-
-/** A store holding only graph g's baseline at `seq` (a = 7), written as another program would. */
-function storeWithBaseline(seq: number): string {
-  const path = root.fresh("s.db");
-  const g = build();
-  g.set("a", 7);
-  const backend = sqliteBackend(path);
-  backend.write("g", jsonCodec.encode({ name: "g", mode: "full", snapshot: g.snapshot(), seq, timestamp_ns: 1, format_version: 1 }));
-  backend.close();
-  return path;
-}
-
-type Mode = "inline" | "engine";
-
-function pairOf(mode: Mode, path: string) {
-  if (mode === "inline") return { snapshot: sqliteSnapshot<GraphCheckpointRecord>(path), wal: sqliteKv(path, { codec: walFrameCodec }) };
-  engine ??= openStorageEngine({ threads: 1, onError: () => undefined });
-  const store = { kind: "sqlite" as const, path };
-  return { snapshot: engine.snapshot<GraphCheckpointRecord>(store), wal: engine.kv(store, { codec: walFrameCodec }) };
-}
+const { storeWithBaseline, pairOf } = seqsTopStores("seqs-exhausted");
 
 async function closePair(pair: ReturnType<typeof pairOf>): Promise<void> {
   await pair.snapshot.close().catch(() => undefined);

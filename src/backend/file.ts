@@ -12,6 +12,7 @@ import {
   fsyncSync,
   mkdirSync,
   fstatSync,
+  linkSync,
   openSync,
   readSync,
   readdirSync,
@@ -425,7 +426,9 @@ class FileStore implements FileBackend {
   /**
    * Checked and applied in one synchronous call under the store's lock: no other process writes the store, and no
    * other code of this thread runs between. Not atomic against a crash (as writeBatch), nor against a handle of
-   * another thread of the lock's holder process, which shares its lock.
+   * another thread of the lock's holder process, which shares its lock, except where every expected value is "no
+   * value" for a key the batch puts (an append-log's new segments): each such key is then created by a hard link
+   * that fails when the name exists, so of two threads claiming one key exactly one wins (`claimBatch`).
    */
   writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): boolean {
     this.ensureOpen();
@@ -433,7 +436,55 @@ class FileStore implements FileBackend {
     const list = expectedList(expected);
     assertValidBatch(ops);
     if (!holdsAll(list, (key) => this.read(key))) return false;
+    if (claimsOnly(list, ops)) return this.claimBatch(ops);
     this.writeBatch(ops);
+    return true;
+  }
+
+  /**
+   * A batch of puts of distinct keys, each expected to hold no value (`claimsOnly`): each key is linked to its fsynced
+   * temp file in op order (link(2) fails with EEXIST when the name exists, atomically, also against another thread
+   * of this process). A claim lost to another writer unlinks the claims made before it (they held nothing) and
+   * answers false. A file system without hard links (EPERM, ENOTSUP) renames instead, as writeBatch: checked, not
+   * exclusive. Not atomic against a crash, as writeBatch.
+   */
+  private claimBatch(ops: readonly BatchOp[]): boolean {
+    const paths = ops.map((op) => this.pathFor(op.key));
+    this.ensureLockInPlace();
+    const temps: (string | undefined)[] = [];
+    const linked: string[] = [];
+    try {
+      this.prepareForWrite();
+      for (const op of ops) {
+        temps.push(op.op === "put" ? this.writeTemp(op.value) : undefined);
+        this.onProgress?.();
+      }
+      for (let i = 0; i < ops.length; i++) {
+        const temp = temps[i] as string;
+        const path = paths[i] as string;
+        try {
+          linkSync(temp, path);
+        } catch (err) {
+          const code = errnoCode(err);
+          if (code === "EEXIST") {
+            for (const p of linked) unlinkIfPresent(p);
+            discardTemps(temps);
+            return false;
+          }
+          if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
+          renameSync(temp, path);
+          temps[i] = undefined;
+          continue;
+        }
+        linked.push(path);
+        unlinkIfPresent(temp);
+        temps[i] = undefined;
+      }
+      fsyncDir(this.dir);
+    } catch (err) {
+      discardTemps(temps);
+      throw asStorageError(err, `file backend batch failed in ${this.dir}`, { dir: this.dir });
+    }
     return true;
   }
 
@@ -528,6 +579,25 @@ export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBac
 }
 
 /** Each key's last op, in the order of those last ops; `ops` itself when no key repeats (the common batch). */
+/**
+ * Whether a conditional batch only claims new keys: puts of distinct keys, each expected to hold no value, and no
+ * other expectation (an append-log's new segments). Any other batch is checked and written as writeBatch writes.
+ */
+function claimsOnly(list: readonly ExpectedValue[], ops: readonly BatchOp[]): boolean {
+  if (ops.length === 0) return false;
+  const absent = new Set<string>();
+  for (const e of list) {
+    if (e.value !== undefined) return false;
+    absent.add(e.key);
+  }
+  const keys = new Set<string>();
+  for (const op of ops) {
+    if (op.op !== "put" || !absent.has(op.key) || keys.has(op.key)) return false;
+    keys.add(op.key);
+  }
+  return keys.size === absent.size;
+}
+
 function lastOpPerKey(ops: readonly BatchOp[]): readonly BatchOp[] {
   if (ops.length < 2) return ops;
   const last = new Map<string, number>();

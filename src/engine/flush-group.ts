@@ -29,12 +29,17 @@
  * key's ops next to each other once, never one at another's place): a crash leaves a prefix of the group in taking
  * order, so a shared-WAL record lands no later than the frames after it (review r188).
  */
-import type { BatchOp, StorageBackend } from "../backend/types.js";
-import type { FlushGroup, TierCore } from "../tier/core.js";
+import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
+import { expectationFailed, expectationFailure, type FlushGroup, type TierCore } from "../tier/core.js";
+
+/** A conditional batch (StorageBackend.writeBatchIf with a list of expected values): true when applied. */
+type WriteIf = (expects: readonly ExpectedValue[], ops: readonly BatchOp[]) => boolean;
 
 export class StoreFlushGroup implements FlushGroup {
   /** The ops of the batches joined so far, in taking order, and how each batch hears the outcome. */
   #ops: BatchOp[][] = [];
+  /** Each batch's expectations (an append-log's new segment keys), undefined for an unconditional one. */
+  #expects: Array<readonly ExpectedValue[] | undefined> = [];
   #finishes: Array<(err: unknown) => void> = [];
   /** Each batch's tier (a tier's later batches fail with its failed one), and the tiers with a batch here. */
   #owners: unknown[] = [];
@@ -48,22 +53,42 @@ export class StoreFlushGroup implements FlushGroup {
   constructor(
     private readonly writeBatch: ((ops: readonly BatchOp[]) => void) | undefined,
     private readonly committed: () => void,
+    private readonly writeIf?: WriteIf,
   ) {
     this.joins = writeBatch !== undefined;
+    this.joinsConditional = this.joins && writeIf !== undefined;
   }
 
   readonly joins: boolean;
+  readonly joinsConditional: boolean;
 
   /** The group of `backend`'s store: batches join only where they may (see above); else it keeps call order alone. */
   static for(backend: StorageBackend, committed: () => void): StoreFlushGroup {
     // Atomic or not (a file store, see above): what joining needs is a commit that ends before the actor goes on.
     const joins = backend.supports.sync && backend.writeBatch !== undefined;
-    return new StoreFlushGroup(joins ? (ops) => void backend.writeBatch!(ops) : undefined, committed);
+    // Several batches' expectations checked in one step: supports.conditionalKeys (every built-in sync backend).
+    const conditional = backend.supports.conditionalKeys === true && typeof backend.writeBatchIf === "function";
+    return new StoreFlushGroup(
+      joins ? (ops) => void backend.writeBatch!(ops) : undefined,
+      committed,
+      joins && conditional ? (expects, ops) => backend.writeBatchIf!(expects, ops) === true : undefined,
+    );
   }
 
-  join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown): void {
+  /**
+   * `expects`: what the batch's keys must hold for it to apply (an append-log's new segment keys: no value, as
+   * another handle of the store may take one, design §3.30). The group's one batch is then conditional on every
+   * batch's expectations; if they fail, the batches commit alone as after a failed commit, the one whose keys were
+   * taken failing with `expectationFailed()` (its tier numbers it again and writes it) and its tier's later ones
+   * with `expectationFailed(true)`, unwritten.
+   */
+  join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown, expects?: readonly ExpectedValue[]): void {
     if (this.writeBatch === undefined) throw new Error("flush group: a batch joined a store whose batches commit alone");
+    if (expects !== undefined && expects.length > 0 && this.writeIf === undefined) {
+      throw new Error("flush group: a conditional batch joined a store without conditional batches");
+    }
     this.#ops.push(ops as BatchOp[]);
+    this.#expects.push(expects !== undefined && expects.length > 0 ? expects : undefined);
     this.#finishes.push(finish);
     this.#owners.push(owner);
     this.#holding.add(owner);
@@ -102,9 +127,11 @@ export class StoreFlushGroup implements FlushGroup {
     const finishes = this.#finishes;
     if (finishes.length === 0) return;
     const batches = this.#ops;
+    const expects = this.#expects;
     const owners = this.#owners;
     // Taken before writing: a flush a finishing batch starts (a commit watcher's) forms a group of its own.
     this.#ops = [];
+    this.#expects = [];
     this.#finishes = [];
     this.#owners = [];
     this.#holding.clear();
@@ -115,11 +142,16 @@ export class StoreFlushGroup implements FlushGroup {
       for (const batch of batches) for (const op of batch) all.push(op);
       ops = all;
     }
+    let all: ExpectedValue[] | undefined;
+    for (const e of expects) if (e !== undefined) (all ??= []).push(...e);
     let errors: unknown[] | undefined;
     try {
-      this.writeBatch!(ops); // batches joined: joins is true
+      // Conditional where a batch expects keys (an append-log's new segments): another handle's write of one of them
+      // is never overwritten; the group is then committed batch by batch, and that batch fails (retried).
+      if (all === undefined) this.writeBatch!(ops); // batches joined: joins is true
+      else if (!this.writeIf!(all, ops)) errors = this.#alone(batches, expects, owners, expectationFailed(), true);
     } catch (err) {
-      errors = this.#alone(batches, owners, err ?? new Error("the flush group's commit failed"));
+      errors = this.#alone(batches, expects, owners, err ?? new Error("the flush group's commit failed"));
     }
     if (errors === undefined) this.committed();
     // Failed batches first, newest first: each goes back under the batches (and writes) newer than it, as after its
@@ -134,18 +166,28 @@ export class StoreFlushGroup implements FlushGroup {
    * error (undefined: committed). Only after a failure, so sharing costs extra transactions only then; with one
    * batch to write, it failed alone already.
    */
-  #alone(batches: readonly BatchOp[][], owners: readonly unknown[], error: unknown): unknown[] {
-    const writing = batches.filter((b) => b.length > 0).length > 1;
+  #alone(
+    batches: readonly BatchOp[][],
+    expects: ReadonlyArray<readonly ExpectedValue[] | undefined>,
+    owners: readonly unknown[],
+    error: unknown,
+    /** The group's expectations failed (nothing thrown): each batch is tried alone, also a single one. */
+    unmet = false,
+  ): unknown[] {
+    const writing = unmet || batches.filter((b) => b.length > 0).length > 1;
     const failed = new Map<unknown, unknown>();
     const errors: unknown[] = [];
     for (let i = 0; i < batches.length; i++) {
       const earlier = failed.get(owners[i]);
-      let err: unknown = earlier;
+      // After a batch whose expectations failed, its tier's later ones are told apart: it may write itself anew first.
+      let err: unknown = expectationFailure(earlier) === undefined ? earlier : expectationFailed(true);
       if (err === undefined && batches[i]!.length > 0) {
         err = error;
         if (writing) {
           try {
-            this.writeBatch!(batches[i]!);
+            const e = expects[i];
+            if (e === undefined) this.writeBatch!(batches[i]!);
+            else if (!this.writeIf!(e, batches[i]!)) throw expectationFailed();
             err = undefined;
           } catch (e) {
             err = e ?? error;

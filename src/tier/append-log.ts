@@ -3,7 +3,7 @@ import type { Codec } from "../codec/types.js";
 import { decodeWith, encodeWith } from "../codec/user-codec.js";
 import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
 import { StorageError } from "../errors.js";
-import { KeyedTierCore, handled, isPermanent } from "./core.js";
+import { KeyedTierCore, expectationFailure, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { listSorted, readValue } from "./read.js";
 import { appendBuckets, appendLoadArgs, appendLogShape } from "./arguments.js";
@@ -12,6 +12,8 @@ import { entriesWeight } from "./weights.js";
 import { inlineCore, inlineSurface } from "./inline-surface.js";
 import type { StaleHolder, StoredBytes } from "./write-lane.js";
 import { writerTenure } from "../backend/tenure.js";
+import type { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import {
   assertBucketKey,
   collectPage,
@@ -44,6 +46,8 @@ interface Bucket<T> {
    * Only these: segments the retry writes beyond them take fresh numbers (a later flush may already own the next).
    */
   segments?: number[];
+  /** Its flush's segment keys were found taken by another handle (a flush group's conditional commit): list again. */
+  relist?: boolean;
   /**
    * Array layout: the stored array a failed flush appended this bucket's entries to. Over a store only this handle
    * writes, its retry appends to the same array instead of reading the store again, which may already hold the
@@ -63,7 +67,7 @@ interface Bucket<T> {
    * tier's next landing of the key that kept exactly one's bytes proves that write landed (no other writer could
    * have made them): those chunks are stored and the retry does not append them again (`landedOver`).
    */
-  tried?: Array<{ bytes: Uint8Array; chunks: number }>;
+  tried?: Tried[];
   /** The landing number (write-lane.ts `landing`) of the batch that took it last. */
   takenAt?: number;
   /**
@@ -76,13 +80,24 @@ interface Bucket<T> {
 
 type Batch<T> = Map<string, Bucket<T>>;
 
+/**
+ * A failed write in doubt (`Bucket.tried`): the SHA-256 digest and length of the bytes it wrote, not the bytes (one
+ * entry per distinct chunk count through an outage: each would hold the whole array, unbounded by maxPendingBytes).
+ */
+interface Tried {
+  digest: Buffer;
+  length: number;
+  chunks: number;
+}
+
 /** A key a batch wrote, its bucket's place on the write lane, and the stored bytes its write kept (see `landedOver`). */
 type Landing = [string, number, StoredBytes | undefined];
 
 /**
- * Conditional writes of one array-layout flush whose expected bytes changed (another handle of the store wrote a
- * bucket between the read and the write): each reads again and merges again; past this many, the flush fails with
- * StorageError("store-busy") and is retried as any failed flush (nothing of it written, nothing overwritten).
+ * Conditional writes of one flush whose expected values changed (another handle of the store wrote a bucket between
+ * the read and the write; segments layout: took one of its segment numbers): each reads (lists) again and merges
+ * (numbers) again; past this many, the flush fails with StorageError("store-busy") and is retried as any failed
+ * flush (nothing of it written, nothing overwritten).
  */
 export const ARRAY_WRITE_ATTEMPTS = 8;
 
@@ -96,10 +111,26 @@ interface Segment {
 }
 
 /**
- * Next segment number per bucket, shared by every tier over the same backend object, so two tiers appending
- * to one bucket (several proxies on one store) never reuse a segment number.
+ * Next segment number per bucket, shared by every tier over the same store in this thread: by backend object, and
+ * for a persistent store by its name (two handles of one SQLite file or directory), so tiers of this thread appending
+ * to one bucket never reuse a segment number, and rarely race for one. Handles in other threads or processes do
+ * not share it: their segment puts are conditional on the key being absent (`writeBatch`).
  */
 const allocators = new WeakMap<StorageBackend, Map<string, number>>();
+const allocatorsByStore = new Map<string, Map<string, number>>();
+
+function allocatorFor(backend: StorageBackend): Map<string, number> {
+  let alloc = allocators.get(backend);
+  if (alloc) return alloc;
+  const store = backend.supports.persistent && typeof backend.name === "string" ? backend.name : undefined;
+  alloc = store === undefined ? undefined : allocatorsByStore.get(store);
+  if (!alloc) {
+    alloc = new Map();
+    if (store !== undefined) allocatorsByStore.set(store, alloc);
+  }
+  allocators.set(backend, alloc);
+  return alloc;
+}
 
 export interface AppendLogCoreOptions extends TierCommonOptions {
   mode?: AppendLogMode;
@@ -131,9 +162,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     if (!codec && this.layout === "array") {
       throw new TypeError("pre-encoded append-log chunks need the segments layout and a backend with list()");
     }
-    let alloc = allocators.get(backend);
-    if (!alloc) allocators.set(backend, (alloc = new Map()));
-    this.nextSegment = alloc;
+    this.nextSegment = allocatorFor(backend);
   }
 
   /** Entries already routed to their bucket (keyOf ran in the caller, which checked the bucket key's shared rule). */
@@ -241,7 +270,9 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         // landed) or the bytes one of them wrote (it landed: its chunks are stored, before the other tier's entries).
         // Each attempt since `base` was read appended chunks to it, so a later one's bytes never equal an earlier one's.
         let stored = 0;
-        if (kept != null) for (const t of bucket.tried ?? []) if (sameBytes(kept, t.bytes)) stored = t.chunks;
+        const tried = bucket.tried ?? [];
+        const digest = kept != null && tried.length > 0 ? sha256(kept) : undefined;
+        if (digest !== undefined) for (const t of tried) if (t.length === kept!.byteLength && t.digest.equals(digest)) stored = t.chunks;
         bucket.base = undefined;
         bucket.read = undefined;
         bucket.tried = undefined;
@@ -276,12 +307,13 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       this.lane.hold(this, this.held.size > 0);
     }
     const keeps = this.layout === "array" && this.mode === "append";
+    const numbers = this.layout === "segments" && this.mode === "append";
     let encodings = new Map<string, Segment[]>();
     let written = false;
     try {
       let built = yield* this.buildOps(batch, encodings, keeps);
       encodings = built.encodings;
-      const writeIf = keeps ? conditionalWriter(this.backend, built.expects.length) : undefined;
+      const writeIf = keeps || numbers ? conditionalWriter(this.backend, built.expects.length) : undefined;
       if (writeIf === undefined) {
         written = built.ops.length > 0;
         yield* this.writeOps(built.ops, cancelled);
@@ -289,19 +321,42 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         // The rewrite of each bucket's array applies only while the key holds the bytes it was merged with: a write of
         // another handle of the store (another thread, engine or process) landing between the read and the write is
         // read again and merged again, never overwritten (design §3.30). One batch: all buckets or none, as before.
+        // Segments layout: each segment put applies only while its key is absent; a number another handle took
+        // (its allocator is not this one) is listed and the batch takes numbers above the highest.
+        // Joining a store actor's flush group (joinable: one that takes conditional batches), the first try is the
+        // group's one batch, conditional on these keys too; if another handle took one, the group's other batches
+        // are committed and this one is numbered again and written alone, here.
+        let joined = numbers && this.joining !== undefined;
         for (let attempt = 1; ; attempt++) {
           if (cancelled()) return;
           written = true;
-          if ((yield writeIf(built.expects, built.ops)) === true) break;
+          let applied: boolean;
+          if (joined) {
+            joined = false;
+            try {
+              yield* this.writeOps(built.ops, cancelled, built.expects);
+              applied = true;
+            } catch (err) {
+              if (expectationFailure(err) !== "own") throw err;
+              applied = false;
+            }
+          } else applied = (yield writeIf(built.expects, built.ops)) === true;
+          if (applied) break;
           if (attempt === ARRAY_WRITE_ATTEMPTS) {
-            throw new StorageError("store-busy", `append-log "${this.name}": the stored arrays kept changing under its write (another handle of the store writes them)`, {
+            const what = keeps ? "the stored arrays kept changing under its write" : "its segment numbers kept being taken";
+            throw new StorageError("store-busy", `append-log "${this.name}": ${what} (another handle of the store writes them)`, {
               keys: built.expects.map((e) => e.key),
               attempts: attempt,
             });
           }
-          for (const bucket of batch.values()) bucket.base = undefined; // read again
-          built = yield* this.buildOps(batch, new Map(), keeps);
-          encodings = built.encodings;
+          if (keeps) {
+            for (const bucket of batch.values()) bucket.base = undefined; // read again
+            built = yield* this.buildOps(batch, new Map(), keeps);
+            encodings = built.encodings;
+          } else {
+            for (const bucket of batch.values()) bucket.segments = undefined; // numbered again, above what is stored
+            built = yield* this.buildOps(batch, encodings, keeps, encodings);
+          }
         }
       }
       if (!cancelled()) {
@@ -309,6 +364,13 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         if (built.landings !== undefined) for (const [k, at, kept] of built.landings) this.lane.landed(this, k, at, kept);
       }
     } catch (err) {
+      if (expectationFailure(err) !== undefined) {
+        // Unwritten behind a batch of this tier numbered again: numbered again too, so it stays after that one.
+        for (const bucket of batch.values()) {
+          bucket.segments = undefined; // nothing of it written: numbered again, above what is stored
+          bucket.relist = true;
+        }
+      }
       if (!cancelled()) {
         // Batches of this tier taken after this one, waiting on the write lane, fail with it: newest first, each goes
         // back in front of what is newer, then this one in front of them (core.ts `laterTaken`).
@@ -328,20 +390,29 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     batch: Batch<T>,
     encodings: Map<string, Segment[]>,
     keeps: boolean,
+    /** Segments layout, numbering again after a conflict: the batch's segments as encoded, the bucket listed again. */
+    renumber?: ReadonlyMap<string, Segment[]>,
   ): Generator<unknown, { ops: BatchOp[]; encodings: Map<string, Segment[]>; expects: ExpectedValue[]; landings: Landing[] | undefined }, unknown> {
     const ops: BatchOp[] = [];
     const expects: ExpectedValue[] = [];
     // Where its landings must be reported (another tier holds put-back values): each op's key with its bucket's place.
     const landings: Landing[] | undefined = this.lane.watched(this) ? [] : undefined;
+    const numbered = this.layout === "segments" && this.mode === "append";
     for (const [key, bucket] of batch) {
-      // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
-      const joint = dropUnencodable(bucket, this.codec, (err, write) => this.refuse(err, write ?? this.oldestInBatch, key));
-      const segments = encodeChunks(bucket.chunks, this.codec, joint);
-      if (segments.length === 0) continue;
+      let segments: Segment[] | undefined;
+      if (renumber !== undefined) segments = renumber.get(key);
+      else {
+        // The check's encoding is the segment encodeChunks would make of the entries: not encoded twice (memory, CPU).
+        const joint = dropUnencodable(bucket, this.codec, (err, write) => this.refuse(err, write ?? this.oldestInBatch, key));
+        segments = encodeChunks(bucket.chunks, this.codec, joint);
+      }
+      if (segments === undefined || segments.length === 0) continue;
       encodings.set(key, segments);
-      const bucketOps = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes));
+      const bucketOps = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes), renumber !== undefined);
       ops.push(...bucketOps);
       if (keeps) expects.push({ key, value: bucket.read ?? undefined });
+      // A new segment's key holds nothing: another handle's segment there is never overwritten.
+      if (numbered) for (const op of bucketOps) expects.push({ key: op.key, value: undefined });
       if (landings !== undefined) {
         // Only put-back chunks left: they land at their own (earlier) place.
         const fresh = bucket.chunks.length > (bucket.heldChunks ?? 0);
@@ -354,15 +425,18 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
 
   /**
    * Appended segments depend only on the batch (their numbers come from the shared allocator, listed once per
-   * bucket before any is reserved); the array layout and overwrite mode read what is stored to build their ops, so
-   * a batch taken before theirs must be stored first: they flush alone.
+   * bucket before any is reserved); where their puts are conditional (another handle of the store may take a
+   * number) they join only a group whose one batch is conditional too (`joinsConditional`); the array
+   * layout and overwrite mode read what is stored to build their ops, so a batch taken before theirs must be stored
+   * first: they flush alone.
    */
   protected override joinable(): boolean {
-    return this.layout === "segments" && this.mode === "append";
+    if (this.layout !== "segments" || this.mode !== "append") return false;
+    return conditionalWriter(this.backend, 1) === undefined || this.flushGroup?.joinsConditional === true;
   }
 
   /** Backend ops that append (or, in overwrite mode, replace) one bucket with `encoded` chunks. */
-  private *opsFor(key: string, bucket: Bucket<T>, encoded: Uint8Array[]): Generator<unknown, BatchOp[], unknown> {
+  private *opsFor(key: string, bucket: Bucket<T>, encoded: Uint8Array[], relist = false): Generator<unknown, BatchOp[], unknown> {
     if (this.layout === "array") {
       const merged = yield* this.mergedArray(key, bucket);
       return [{ op: "put", key, value: merged }];
@@ -384,7 +458,8 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     const missing = encoded.length - reserved.length;
     if (missing > 0) {
       let next = this.nextSegment.get(key);
-      if (next === undefined) {
+      if (next === undefined || relist || bucket.relist === true) {
+        bucket.relist = false;
         const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
         next = Math.max(this.nextSegment.get(key) ?? 1, maxSegment(existing, key) + 1);
       }
@@ -435,7 +510,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
           // outage hold one encoding per distinct chunk count, not one per attempt.
           const chunks = b.chunks.length;
           if (written && b.attempt !== undefined && !b.tried?.some((t) => t.chunks === chunks)) {
-            (b.tried ??= []).push({ bytes: b.attempt, chunks });
+            (b.tried ??= []).push({ digest: sha256(b.attempt), length: b.attempt.byteLength, chunks });
           }
         } else {
           // Another handle may write the store (review r180): bytes read later cannot tell this write's from its,
@@ -673,9 +748,7 @@ function conditionalWriter(
   return (expects, ops) => backend.writeBatchIf!(expects.length === 1 ? expects[0]! : expects, ops);
 }
 
-/** Whether two byte runs are equal (a landing's kept bytes and a failed attempt's, see `landedOver`). */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** SHA-256 of a write's bytes: a failed attempt's and a landing's kept bytes are compared by it (see `landedOver`). */
+function sha256(bytes: Uint8Array): Buffer {
+  return createHash("sha256").update(bytes).digest();
 }

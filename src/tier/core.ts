@@ -12,7 +12,7 @@
 import { Encoded } from "../codec/bytes.js";
 import { handled } from "../base/promises.js";
 import { CodecError, StorageError, asStorageError } from "../errors.js";
-import type { BatchOp, StorageBackend } from "../backend/types.js";
+import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
 import { continueAsync, isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
 import { writeOps } from "./write-ops.js";
 import { readOnlyError } from "../backend/read-only.js";
@@ -74,7 +74,14 @@ export interface FlushGroup {
    * Adds a taken batch's ops (none: a flush answering for `owner`'s batches already here) after those already
    * joined; `finish` runs once they committed (no error) or failed. `owner`: the tier whose batch it is.
    */
-  join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown): void;
+  join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown, expects?: readonly ExpectedValue[]): void;
+  /**
+   * Whether a batch may join with `expects`: keys that must hold these values for its ops to apply (an append-log's
+   * new segment keys: no value). The group's one batch is then conditional on every batch's expectations; when one
+   * fails, each batch is committed alone, and a batch whose own expectations fail hears `expectationFailed()` (its
+   * tier's later batches in the group, unwritten, `expectationFailed(true)`).
+   */
+  readonly joinsConditional?: boolean;
   /** Whether a batch of `owner` waits for the next commit. */
   holds(owner: unknown): boolean;
   /** Commits what joined, now, after taking the writes a tier owes (`owes`); nothing joined: nothing to do. */
@@ -89,9 +96,32 @@ export interface FlushGroup {
   taking(core: TierCore<unknown>): void;
 }
 
+/**
+ * What a joined batch whose expectations failed hears (FlushGroup.joinsConditional): another handle of the store
+ * wrote one of its keys. Nothing of the batch was written; its flush fails and is retried (its tier decides anew).
+ */
+export function expectationFailed(inherited = false): StorageError {
+  const why = inherited
+    ? "an earlier flush of this tier in its commit found a key it expected unchanged written by another handle of the store (it is retried)"
+    : "another handle of the store wrote a key this flush expected unchanged (it is retried)";
+  return new StorageError("store-busy", why, { expectationFailed: true, ...(inherited ? { inherited: true } : {}) });
+}
+
+/**
+ * Whether `err` is `expectationFailed()`'s: "own" for the batch whose expectations failed (nothing written, the
+ * batches after it in its group committed), "inherited" for a later batch of its tier, failed with it unwritten.
+ */
+export function expectationFailure(err: unknown): "own" | "inherited" | undefined {
+  if (!(err instanceof StorageError) || err.code !== "store-busy" || err.details.expectationFailed !== true) return undefined;
+  return err.details.inherited === true ? "inherited" : "own";
+}
+
 /** What a batch's write step yields instead of writing, while its flush joins a group (`joinTo`). */
 class JoinedWrite {
-  constructor(readonly ops: readonly BatchOp[]) {}
+  constructor(
+    readonly ops: readonly BatchOp[],
+    readonly expects?: readonly ExpectedValue[],
+  ) {}
 }
 
 /**
@@ -770,7 +800,7 @@ export abstract class TierCore<Batch> {
           },
         );
     }
-    const { ops } = r.value;
+    const { ops, expects } = r.value;
     return new Promise<void>((resolve, reject) => {
       // Settled inside the group's commit: the batch is back in pending and its account restored before the actor's
       // next op (a flush taking it again, a rollback discarding it) sees the tier. The flush's account settles here
@@ -806,6 +836,7 @@ export abstract class TierCore<Batch> {
           }
         },
         this,
+        expects,
       );
     });
   }
@@ -814,10 +845,10 @@ export abstract class TierCore<Batch> {
    * The write of a batch's ops (subclasses' `writeBatch` write through it): while the batch joins a flush group,
    * the ops are handed to the group instead (`runJoining`); else they go to the backend (write-ops.ts).
    */
-  protected *writeOps(ops: readonly BatchOp[], cancelled: () => boolean): Step {
+  protected *writeOps(ops: readonly BatchOp[], cancelled: () => boolean, expects?: readonly ExpectedValue[]): Step {
     if (this.joinTo !== undefined && ops.length > 0) {
       if (cancelled()) return;
-      yield new JoinedWrite(ops);
+      yield new JoinedWrite(ops, expects);
       return;
     }
     yield* writeOps(this.backend, ops, cancelled);
@@ -1123,6 +1154,11 @@ export abstract class TierCore<Batch> {
     const group = this.flushGroup;
     if (group === undefined || !group.joins || this.closing || this.closed || this.lane.busy || !this.joinable()) return undefined;
     return group;
+  }
+
+  /** Whether the batch being written joins a flush group (its write step yields its ops to the group). */
+  protected get joining(): FlushGroup | undefined {
+    return this.joinTo;
   }
 
   /** Whether a batch's ops depend only on the batch (not on what is stored), so it may join a flush group. */

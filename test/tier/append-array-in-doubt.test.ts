@@ -74,4 +74,36 @@ describe("array-layout append-log after a commit whose answer was lost", () => {
     await ls.flush();
     expect(await storedArray(backend.store, "x")).toEqual([1, 2, 3, 4]);
   });
+
+  it("two attempts in doubt (one and two chunks), the later landed: the next landing names it by its digest", async () => {
+    // The bucket keeps each in-doubt attempt as a SHA-256 digest and length, not its bytes (review r188 item 8):
+    // the landing's kept bytes must still pick the attempt that landed, here the second of two.
+    const db = await database();
+    const proxy = await proxies(db.url);
+    const backend = await open({ url: proxy.url, lease: { ttlMs: 30_000 } });
+    const shared = { keyOf: () => "x", layout: "array", debounceMs: 60_000 } as const;
+    const ls = appendLogStorage<number>(backend, { name: "ls", ...shared });
+    const lt = appendLogStorage<number>(backend, { name: "lt", ...shared });
+    ls.appendEntries([1]);
+    await ls.flush();
+    for (const [entry, landed] of [
+      [2, "[1,2]"],
+      [3, "[1,2,3]"],
+    ] as const) {
+      proxy.loseAnswersAfter("grf_write_");
+      ls.appendEntries([entry]);
+      const flushing = errorOf(() => ls.flush());
+      await until(async () => JSON.stringify(await storedArray(backend.store, "x")) === landed, "the commit landed", {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
+      proxy.cut();
+      expect(((await flushing) as StorageError).details.inDoubt).toBe(true);
+    }
+    lt.appendEntries([9]);
+    await lt.flush(); // read [1, 2, 3]: the second attempt's bytes, so both of ls's chunks are stored
+    ls.appendEntries([4]);
+    await ls.flush();
+    expect(await storedArray(backend.store, "x")).toEqual([1, 2, 3, 9, 4]);
+  });
 });

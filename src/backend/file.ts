@@ -578,7 +578,6 @@ export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBac
   return new FileStore(resolve(dir), lock && !readOnly, readOnly, opts.onProgress);
 }
 
-/** Each key's last op, in the order of those last ops; `ops` itself when no key repeats (the common batch). */
 /**
  * Whether a conditional batch only claims new keys: puts of distinct keys, each expected to hold no value, and no
  * other expectation (an append-log's new segments). Any other batch is checked and written as writeBatch writes.
@@ -596,14 +595,6 @@ function claimsOnly(list: readonly ExpectedValue[], ops: readonly BatchOp[]): bo
     keys.add(op.key);
   }
   return keys.size === absent.size;
-}
-
-function lastOpPerKey(ops: readonly BatchOp[]): readonly BatchOp[] {
-  if (ops.length < 2) return ops;
-  const last = new Map<string, number>();
-  ops.forEach((op, i) => last.set(op.key, i));
-  if (last.size === ops.length) return ops;
-  return ops.filter((op, i) => last.get(op.key) === i);
 }
 
 /** The last op of each run of one key's ops next to each other, in order; `ops` itself when no key follows itself. */

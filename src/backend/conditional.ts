@@ -4,7 +4,7 @@
  */
 import { Buffer } from "node:buffer";
 import { assertBytes, assertValidKey } from "./keys.js";
-import type { ExpectedValue } from "./types.js";
+import type { BatchOp, ExpectedValue } from "./types.js";
 
 /** Throws `TypeError` for an `expected` that is not `{ key, value }`, StorageError("invalid-key") for a bad key. */
 export function assertExpected(expected: unknown): asserts expected is ExpectedValue {
@@ -39,4 +39,24 @@ export function holdsExpected(stored: Uint8Array | undefined, expected: Expected
   const want = expected.value;
   if (stored === undefined || want === undefined) return stored === want;
   return stored.byteLength === want.byteLength && Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).equals(want);
+}
+
+/**
+ * Whether a conditional batch only claims new keys: puts of distinct keys, each expected to hold no value, and no
+ * other expectation (an append-log's new segments). A backend may then write it as inserts that fail on a stored
+ * key (SQLite) or links that fail on an existing name (file store) instead of reading each key first.
+ */
+export function claimsOnly(list: readonly ExpectedValue[], ops: readonly BatchOp[]): boolean {
+  if (ops.length === 0) return false;
+  const absent = new Set<string>();
+  for (const e of list) {
+    if (e.value !== undefined) return false;
+    absent.add(e.key);
+  }
+  const keys = new Set<string>();
+  for (const op of ops) {
+    if (op.op !== "put" || !absent.has(op.key) || keys.has(op.key)) return false;
+    keys.add(op.key);
+  }
+  return keys.size === absent.size;
 }

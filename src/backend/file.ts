@@ -32,7 +32,7 @@ import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./loc
 import { StorePlace } from "./store-place.js";
 import { setWriterTenure } from "./tenure.js";
 import { readOnlyError } from "./read-only.js";
-import { expectedList, holdsAll } from "./conditional.js";
+import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
@@ -576,25 +576,6 @@ export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBac
   if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
   if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw new TypeError("opts.onProgress must be a function");
   return new FileStore(resolve(dir), lock && !readOnly, readOnly, opts.onProgress);
-}
-
-/**
- * Whether a conditional batch only claims new keys: puts of distinct keys, each expected to hold no value, and no
- * other expectation (an append-log's new segments). Any other batch is checked and written as writeBatch writes.
- */
-function claimsOnly(list: readonly ExpectedValue[], ops: readonly BatchOp[]): boolean {
-  if (ops.length === 0) return false;
-  const absent = new Set<string>();
-  for (const e of list) {
-    if (e.value !== undefined) return false;
-    absent.add(e.key);
-  }
-  const keys = new Set<string>();
-  for (const op of ops) {
-    if (op.op !== "put" || !absent.has(op.key) || keys.has(op.key)) return false;
-    keys.add(op.key);
-  }
-  return keys.size === absent.size;
 }
 
 /** The last op of each run of one key's ops next to each other, in order; `ops` itself when no key follows itself. */

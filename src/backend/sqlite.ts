@@ -20,7 +20,7 @@ import { inNative } from "./native-gate.js";
 import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
-import { expectedList, holdsAll } from "./conditional.js";
+import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
 import { StorePlace, type MovedFile } from "./store-place.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
@@ -141,6 +141,9 @@ class SqliteStore implements SqliteBackend {
   private readonly getStmt: Database.Statement<[string], Buffer | undefined>;
   private readonly getPrefixStmt: Database.Statement<[number, string], unknown>;
   private readonly putStmt: Database.Statement<[string, Uint8Array]>;
+  /** A new key's put that fails on a stored one (writeBatchIf claiming new keys: no read first). */
+  private readonly insertStmt: Database.Statement<[string, Uint8Array]>;
+  private readonly runClaims: Database.Transaction<(ops: readonly BatchOp[]) => void>;
   private readonly putRowsStmt: Database.Statement<[Array<string | Uint8Array>]>;
   /** The parameters of one `putRowsStmt` run, reused (and cleared after each batch so no value outlives it). */
   private readonly putRowsArgs: Array<string | Uint8Array | undefined> = new Array<undefined>(2 * PUT_ROWS);
@@ -198,6 +201,10 @@ class SqliteStore implements SqliteBackend {
     // substr on a BLOB counts bytes. SQLite still walks the value's overflow pages, but the JS side copies maxBytes.
     this.getPrefixStmt = db.prepare<[number, string], unknown>(`SELECT substr(v, 1, ?) FROM ${TABLE} WHERE k = ?`).pluck();
     this.putStmt = db.prepare<[string, Uint8Array]>(`INSERT OR REPLACE INTO ${TABLE} (k, v) VALUES (?, ?)`);
+    this.insertStmt = db.prepare<[string, Uint8Array]>(`INSERT INTO ${TABLE} (k, v) VALUES (?, ?)`);
+    this.runClaims = db.transaction((ops: readonly BatchOp[]) => {
+      for (const op of ops) if (op.op === "put") this.insertStmt.run(op.key, op.value);
+    });
     this.deleteStmt = db.prepare<[string]>(`DELETE FROM ${TABLE} WHERE k = ?`);
     this.deleteRowsStmt = db.prepare<[Array<string | undefined>]>(`DELETE FROM ${TABLE} WHERE k IN (${new Array<string>(PUT_ROWS).fill("?").join(", ")})`);
     this.rangeRowsStmt = db.prepare<[string, string], [unknown, unknown]>(`SELECT k, v FROM ${TABLE} WHERE k >= ? AND k <= ? ORDER BY k`).raw();
@@ -464,6 +471,7 @@ class SqliteStore implements SqliteBackend {
     this.ensureWritable();
     const list = expectedList(expected);
     assertValidBatch(ops);
+    if (claimsOnly(list, ops)) return this.claim(ops);
     const run = this.db.transaction((): boolean => {
       if (!holdsAll(list, (key) => this.read(key))) return false;
       this.runOps(ops);
@@ -480,6 +488,25 @@ class SqliteStore implements SqliteBackend {
     }
     if (applied && ops.length > 0) this.commits++;
     // Not applied too: the expected value was read from files that may no longer be the store's.
+    this.confirmPlace();
+    return applied;
+  }
+
+  /**
+   * writeBatchIf of puts of new keys only (an append-log's segments): plain INSERTs in one BEGIN IMMEDIATE
+   * transaction, rolled back whole when one key is stored already (its primary key refuses it), so no key is read.
+   */
+  private claim(ops: readonly BatchOp[]): boolean {
+    let applied = true;
+    try {
+      inNative(() => this.inTurn(() => this.runClaims.immediate(ops)));
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code !== "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        throw err instanceof StorageError ? err : sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
+      }
+      applied = false;
+    }
+    if (applied) this.commits++;
     this.confirmPlace();
     return applied;
   }

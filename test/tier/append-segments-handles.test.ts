@@ -216,3 +216,29 @@ describe("file store: a conditional batch claiming absent keys (hard links)", ()
     }
   });
 });
+
+describe("SQLite: a conditional batch claiming absent keys (inserts, no read)", () => {
+  it("a key stored already refuses the whole batch: the insert before it is rolled back", () => {
+    const b = sqliteBackend(join(dir, "claims.db"));
+    try {
+      b.write("taken", new Uint8Array([9]));
+      const ops = [
+        { op: "put" as const, key: "free", value: new Uint8Array([1]) },
+        { op: "put" as const, key: "taken", value: new Uint8Array([2]) },
+      ];
+      const absent = [
+        { key: "free", value: undefined },
+        { key: "taken", value: undefined },
+      ];
+      expect(b.writeBatchIf(absent, ops)).toBe(false);
+      expect(b.list()).toEqual(["taken"]);
+      expect(b.read("taken")).toEqual(new Uint8Array([9]));
+      b.delete("taken");
+      expect(b.writeBatchIf(absent, ops)).toBe(true);
+      expect(b.read("free")).toEqual(new Uint8Array([1]));
+      expect(b.read("taken")).toEqual(new Uint8Array([2]));
+    } finally {
+      b.close();
+    }
+  });
+});

@@ -66,8 +66,12 @@ export class StoreFlushGroup implements FlushGroup {
   static for(backend: StorageBackend, committed: () => void): StoreFlushGroup {
     // Atomic or not (a file store, see above): what joining needs is a commit that ends before the actor goes on.
     const joins = backend.supports.sync && backend.writeBatch !== undefined;
-    // Several batches' expectations checked in one step: supports.conditionalKeys (every built-in sync backend).
-    const conditional = backend.supports.conditionalKeys === true && typeof backend.writeBatchIf === "function";
+    // Several batches' expectations checked in one step: supports.conditionalKeys. Only where the batch is atomic:
+    // a file store's check and renames are not one step against a handle in another thread of the process (they
+    // share the store lock), and a group mixing puts with an append-log's claims loses link(2)'s exclusive create
+    // there, so such batches write alone as claims (review r193: two engines on one file store lost appends).
+    const conditional =
+      backend.supports.conditionalKeys === true && backend.supports.atomicBatch && typeof backend.writeBatchIf === "function";
     return new StoreFlushGroup(
       joins ? (ops) => void backend.writeBatch!(ops) : undefined,
       committed,

@@ -13,6 +13,9 @@
  * alone, in taking order, which gives exactly the outcome of separate commits (nothing of the group was written): a
  * row one tier's batch can never store fails that tier's flushes only. A tier's batches after one that failed alone
  * fail with it unwritten (committed alone, the later flush would have taken the failed batch back with its own).
+ * Where a batch failed only because another handle took one of its new keys (an append-log's segment numbers), its
+ * tier numbers it again and writes it alone, and the tier's later batches settle with that retry instead of
+ * rejecting while it stores their writes (task 194): written alone after it, or put back under it if it failed.
  * Failed batches are put back as a failed flush puts its own back, newest first (each goes back under what is
  * newer). A flush of a tier that takes nothing while a batch of that tier waits here joins as an empty member: it
  * answers for that batch's writes, in taking order. Anything else that writes to the backend (a triggered, timed or retried flush,
@@ -32,6 +35,9 @@
 import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
 import { expectationFailed, expectationFailure, type FlushGroup, type TierCore } from "../tier/core.js";
 
+/** `#alone`'s mark of a batch that waits for its tier's earlier batch's retry (`#settle`). */
+const RIDING: unique symbol = Symbol("riding");
+
 /** A conditional batch (StorageBackend.writeBatchIf with a list of expected values): true when applied. */
 type WriteIf = (expects: readonly ExpectedValue[], ops: readonly BatchOp[]) => boolean;
 
@@ -40,7 +46,7 @@ export class StoreFlushGroup implements FlushGroup {
   #ops: BatchOp[][] = [];
   /** Each batch's expectations (an append-log's new segment keys), undefined for an unconditional one. */
   #expects: Array<readonly ExpectedValue[] | undefined> = [];
-  #finishes: Array<(err: unknown) => void> = [];
+  #finishes: Array<(err: unknown) => unknown> = [];
   /** Each batch's tier (a tier's later batches fail with its failed one), and the tiers with a batch here. */
   #owners: unknown[] = [];
   readonly #holding = new Set<unknown>();
@@ -83,10 +89,10 @@ export class StoreFlushGroup implements FlushGroup {
    * `expects`: what the batch's keys must hold for it to apply (an append-log's new segment keys: no value, as
    * another handle of the store may take one, design §3.30). The group's one batch is then conditional on every
    * batch's expectations; if they fail, the batches commit alone as after a failed commit, the one whose keys were
-   * taken failing with `expectationFailed()` (its tier numbers it again and writes it) and its tier's later ones
-   * with `expectationFailed(true)`, unwritten.
+   * taken failing with `expectationFailed()` (its tier numbers it again and writes it), and its tier's later ones,
+   * unwritten, settling with that retry (`#settle`).
    */
-  join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown, expects?: readonly ExpectedValue[]): void {
+  join(ops: readonly BatchOp[], finish: (err: unknown) => unknown, owner: unknown, expects?: readonly ExpectedValue[]): void {
     if (this.writeBatch === undefined) throw new Error("flush group: a batch joined a store whose batches commit alone");
     if (expects !== undefined && expects.length > 0 && this.writeIf === undefined) {
       throw new Error("flush group: a conditional batch joined a store without conditional batches");
@@ -151,24 +157,52 @@ export class StoreFlushGroup implements FlushGroup {
     let errors: unknown[] | undefined;
     try {
       // Conditional where a batch expects keys (an append-log's new segments): another handle's write of one of them
-      // is never overwritten; the group is then committed batch by batch, and that batch fails (retried).
+      // is never overwritten; the group is then committed batch by batch, and that batch is numbered again (retried).
       if (all === undefined) this.writeBatch!(ops); // batches joined: joins is true
       else if (!this.writeIf!(all, ops)) errors = this.#alone(batches, expects, owners, expectationFailed(), true);
     } catch (err) {
       errors = this.#alone(batches, expects, owners, err ?? new Error("the flush group's commit failed"));
     }
     if (errors === undefined) this.committed();
-    // Failed batches first, newest first: each goes back under the batches (and writes) newer than it, as after its
-    // own failure, before anything a committed one's finish runs can write. Then the committed ones, in taking
-    // order: each flush's account settles there, so in call order (a refusal is reported by the first to answer).
-    if (errors !== undefined) for (let i = finishes.length - 1; i >= 0; i--) if (errors[i] !== undefined) finishes[i]!(errors[i]);
+    else this.#settle(errors, batches, owners, finishes);
+    // The committed ones, in taking order: each flush's account settles there, so in call order (a refusal is
+    // reported by the first to answer).
     for (let i = 0; i < finishes.length; i++) if (errors?.[i] === undefined) finishes[i]!(undefined);
   }
 
   /**
+   * The finishes of a failed commit's batches that did not commit alone. Failed ones first, newest first: each goes
+   * back under the batches (and writes) newer than it, as after its own failure, before anything a committed one's
+   * finish runs can write. A batch whose own expectations failed is numbered again and written alone by its tier in
+   * its finish, which says whether that stored it. Then, in taking order, its tier's later members (`RIDING`): they
+   * were not written, yet their flushes must not reject when their writes are then stored (task 194, review r193:
+   * an empty member rejected store-busy while the retry stored the batch it answers for, and a caller appending
+   * again stored twice). So each settles with the retry: once it stored the earlier batch, a batch hears
+   * `expectationFailed(true)` and is numbered again and written alone after it (its tier's order kept), and an empty
+   * member resolves; once it failed for good, its tier put them back under it (core.ts `laterTaken`), so they reject
+   * with its error, unwritten.
+   */
+  #settle(errors: unknown[], batches: readonly BatchOp[][], owners: readonly unknown[], finishes: ReadonlyArray<(err: unknown) => unknown>): void {
+    const retried = new Map<unknown, unknown>();
+    for (let i = finishes.length - 1; i >= 0; i--) {
+      const err = errors[i];
+      if (err === undefined || err === RIDING) continue;
+      const outcome = finishes[i]!(err);
+      if (expectationFailure(err) === "own") retried.set(owners[i], outcome);
+    }
+    for (let i = 0; i < finishes.length; i++) {
+      if (errors[i] !== RIDING) continue;
+      const failed = retried.get(owners[i]);
+      if (batches[i]!.length === 0) finishes[i]!(failed);
+      else retried.set(owners[i], finishes[i]!(failed ?? expectationFailed(true)));
+    }
+  }
+
+  /**
    * After the group's commit failed (`error`): commits each batch alone, in taking order, and returns each one's
-   * error (undefined: committed). Only after a failure, so sharing costs extra transactions only then; with one
-   * batch to write, it failed alone already.
+   * error (undefined: committed; `RIDING`: unwritten behind a batch of its tier whose own expectations failed, it
+   * settles with that one's retry, see `#settle`). Only after a failure, so sharing costs extra transactions only
+   * then; with one batch to write, it failed alone already.
    */
   #alone(
     batches: readonly BatchOp[][],
@@ -183,8 +217,8 @@ export class StoreFlushGroup implements FlushGroup {
     const errors: unknown[] = [];
     for (let i = 0; i < batches.length; i++) {
       const earlier = failed.get(owners[i]);
-      // After a batch whose expectations failed, its tier's later ones are told apart: it may write itself anew first.
-      let err: unknown = expectationFailure(earlier) === undefined ? earlier : expectationFailed(true);
+      // After a batch whose expectations failed, its tier's later ones wait: it writes itself anew first.
+      let err: unknown = expectationFailure(earlier) === undefined ? earlier : RIDING;
       if (err === undefined && batches[i]!.length > 0) {
         err = error;
         if (writing) {

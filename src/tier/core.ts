@@ -45,10 +45,12 @@ interface FlushCall {
 /**
  * A batch a flush took, with what it settles: the weight and number of its writes, its oldest write's number and the
  * rollback epoch it was taken in. `absorbed`: an earlier batch of the tier failed while this one waited on the
- * lane, and put it back with its own (`laterTaken`); it then fails with `error`, unwritten.
+ * lane or in a flush group, and put it back with its own (`laterTaken`); it then fails with `error`, unwritten.
+ * `seq`: its place in the tier's taking order.
  */
 interface Taken<Batch> {
   readonly batch: Batch;
+  readonly seq: number;
   readonly oldest: number;
   readonly bytes: number;
   readonly entries: number;
@@ -72,14 +74,18 @@ export interface FlushGroup {
   readonly joins: boolean;
   /**
    * Adds a taken batch's ops (none: a flush answering for `owner`'s batches already here) after those already
-   * joined; `finish` runs once they committed (no error) or failed. `owner`: the tier whose batch it is.
+   * joined; `finish` runs once they committed (no error) or failed, and returns the error the batch finally failed
+   * with (undefined: stored; an empty member returns what it heard). `owner`: the tier whose batch it is.
    */
-  join(ops: readonly BatchOp[], finish: (err: unknown) => void, owner: unknown, expects?: readonly ExpectedValue[]): void;
+  join(ops: readonly BatchOp[], finish: (err: unknown) => unknown, owner: unknown, expects?: readonly ExpectedValue[]): void;
   /**
    * Whether a batch may join with `expects`: keys that must hold these values for its ops to apply (an append-log's
    * new segment keys: no value). The group's one batch is then conditional on every batch's expectations; when one
-   * fails, each batch is committed alone, and a batch whose own expectations fail hears `expectationFailed()` (its
-   * tier's later batches in the group, unwritten, `expectationFailed(true)`).
+   * fails, each batch is committed alone, and a batch whose own expectations fail hears `expectationFailed()`: its
+   * tier numbers it again and writes it alone. Its tier's later batches in the group, unwritten, wait for that
+   * retry and then settle with it: each batch hears `expectationFailed(true)` once the retry stored the earlier
+   * one (it is numbered again and written alone after it), and is put back with it when the retry failed for good
+   * (`laterTaken`); a member that took nothing answers as the batches before it did (task 194).
    */
   readonly joinsConditional?: boolean;
   /** Whether a batch of `owner` waits for the next commit. */
@@ -98,7 +104,10 @@ export interface FlushGroup {
 
 /**
  * What a joined batch whose expectations failed hears (FlushGroup.joinsConditional): another handle of the store
- * wrote one of its keys. Nothing of the batch was written; its flush fails and is retried (its tier decides anew).
+ * wrote one of its keys. Nothing of the batch was written; its tier numbers it again and writes it alone (an
+ * append-log, up to ARRAY_WRITE_ATTEMPTS tries). `inherited`: an earlier batch of its tier in the group did, and
+ * that retry stored it; this one, unwritten, is numbered again and written alone after it. A flush rejects with it
+ * only where its tier cannot write anew (no tier of this package).
  */
 export function expectationFailed(inherited = false): StorageError {
   const why = inherited
@@ -109,7 +118,8 @@ export function expectationFailed(inherited = false): StorageError {
 
 /**
  * Whether `err` is `expectationFailed()`'s: "own" for the batch whose expectations failed (nothing written, the
- * batches after it in its group committed), "inherited" for a later batch of its tier, failed with it unwritten.
+ * batches after it in its group committed), "inherited" for a later batch of its tier, unwritten, whose earlier
+ * batch's retry stored it (its turn to be numbered again and written).
  */
 export function expectationFailure(err: unknown): "own" | "inherited" | undefined {
   if (!(err instanceof StorageError) || err.code !== "store-busy" || err.details.expectationFailed !== true) return undefined;
@@ -149,6 +159,16 @@ export abstract class TierCore<Batch> {
   readonly lane: WriteLane;
   /** Batches taken at their flush's call while the lane was busy, waiting for their turn, oldest first. */
   private readonly queued: Array<Taken<Batch>> = [];
+  /**
+   * Batches joined to a flush group, waiting for its commit, oldest first (`runJoining`). When an earlier batch of
+   * this tier fails for good after its retry alone (an append-log's numbers taken by another handle), they are put
+   * back with it (`laterTaken`), so a retry still writes them after it (flush-group.ts, task 194).
+   */
+  private readonly joined: Array<Taken<Batch>> = [];
+  /** The joined batch whose write step the group's commit is resuming: `laterTaken` takes only batches after it. */
+  private resumed: Taken<Batch> | undefined;
+  /** Batches taken so far (`Taken.seq`). */
+  private takes = 0;
   /** This tier's latest batch write through the lane, until it settles: a flush taking nothing answers with it. */
   private lastWrite: Promise<void> | undefined;
   private closed = false;
@@ -683,7 +703,7 @@ export abstract class TierCore<Batch> {
     const left = this.takeLeft();
     const bytes = Math.max(0, this.untakenBytes - left.bytes);
     const entries = Math.max(0, this.untakenEntries - left.entries);
-    const taken: Taken<Batch> = { batch, oldest, bytes, entries, epoch: this.epoch, absorbed: false, error: undefined };
+    const taken: Taken<Batch> = { batch, seq: ++this.takes, oldest, bytes, entries, epoch: this.epoch, absorbed: false, error: undefined };
     this.untakenBytes -= bytes;
     this.untakenEntries -= entries;
     return taken;
@@ -697,8 +717,10 @@ export abstract class TierCore<Batch> {
    */
   protected laterTaken(): Array<{ readonly batch: Batch; readonly oldest: number }> {
     const later: Array<{ batch: Batch; oldest: number }> = [];
-    for (const t of this.queued) {
-      if (t.absorbed || t.epoch !== this.epoch) continue;
+    // Joined batches wait in the group only while nothing runs on the lane (core `joiningGroup`): never both kinds.
+    const after = this.resumed?.seq ?? 0;
+    for (const t of [...this.queued, ...this.joined]) {
+      if (t.absorbed || t.epoch !== this.epoch || t.seq <= after) continue;
       t.absorbed = true;
       this.untakenBytes += t.bytes;
       this.untakenEntries += t.entries;
@@ -739,6 +761,7 @@ export abstract class TierCore<Batch> {
       const e = asStorageError(err, `flush of storage tier "${this.name}" failed`, { tier: this.name });
       this.stats.failedFlushes++;
       for (const t of this.queued) if (t.absorbed && t.error === undefined) t.error = e; // they fail with it
+      for (const t of this.joined) if (t.absorbed && t.error === undefined) t.error = e;
       this.stats.lastError = describeError(e);
       // The batch is pending again (subclasses restore it) unless a rollback discarded it meanwhile.
       if (this.epoch === epoch) {
@@ -757,7 +780,7 @@ export abstract class TierCore<Batch> {
     let r: void | Promise<void>;
     try {
       const step = this.writeBatch(batch, epoch);
-      if (group !== undefined) return this.runJoining(step, group, done, fail, answered);
+      if (group !== undefined) return this.runJoining(taken, step, group, done, fail, answered);
       r = runMaybeAsync(step);
     } catch (err) {
       return fail(err);
@@ -773,6 +796,7 @@ export abstract class TierCore<Batch> {
    * synchronous backends groups are for) writes alone after the group committed.
    */
   private runJoining(
+    taken: Taken<Batch>,
     step: Step,
     group: FlushGroup,
     done: () => void,
@@ -801,32 +825,51 @@ export abstract class TierCore<Batch> {
         );
     }
     const { ops, expects } = r.value;
+    this.joined.push(taken);
     return new Promise<void>((resolve, reject) => {
       // Settled inside the group's commit: the batch is back in pending and its account restored before the actor's
       // next op (a flush taking it again, a rollback discarding it) sees the tier. The flush's account settles here
       // too, not a microtask later: in taking order, before anything after the commit (a flush committing alone,
-      // compact) settles its own (review s14c D1).
+      // compact) settles its own (review s14c D1). Returns what the group needs for this tier's later batches: the
+      // error when the batch is not stored (put back), undefined once it is.
       group.join(
         ops,
         (err) => {
+          const at = this.joined.indexOf(taken);
+          if (at >= 0) this.joined.splice(at, 1);
+          if (taken.absorbed) {
+            // An earlier batch of this tier failed for good after its retry alone, and put this one back under it
+            // (`laterTaken`): unwritten, its account restored there. Its step never resumes (it would put it back again).
+            step.return(undefined);
+            this.stats.failedFlushes++;
+            const e = asStorageError(taken.error ?? err, `flush of storage tier "${this.name}" failed`, { tier: this.name });
+            answered(true);
+            reject(e);
+            return e;
+          }
+          const resumed = this.resumed;
+          this.resumed = taken;
           try {
             let s = err === undefined ? step.next() : step.throw(err);
             while (!s.done) s = step.next(s.value); // after its write a step only records the outcome
           } catch (e) {
+            this.resumed = resumed;
             try {
               fail(e);
             } catch (failed) {
               answered(true);
               reject(failed);
+              return failed;
             }
-            return;
+            return e;
           }
+          this.resumed = resumed;
           try {
             done();
           } catch (e) {
             answered(true);
             reject(e); // a throwing observer fails this flush's answer, never the other batches of the group
-            return;
+            return undefined; // stored all the same
           }
           try {
             answered(false); // throws the refusal this flush answers for
@@ -834,6 +877,7 @@ export abstract class TierCore<Batch> {
           } catch (e) {
             reject(e);
           }
+          return undefined;
         },
         this,
         expects,
@@ -1131,7 +1175,7 @@ export abstract class TierCore<Batch> {
             if (err !== undefined) {
               answered(true);
               reject(asStorageError(err, `flush of storage tier "${this.name}" failed`, { tier: this.name }));
-              return;
+              return err;
             }
             try {
               answered(false);
@@ -1139,6 +1183,7 @@ export abstract class TierCore<Batch> {
             } catch (e) {
               reject(e);
             }
+            return undefined;
           },
           this,
         );

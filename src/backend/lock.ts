@@ -7,11 +7,14 @@
  * - another process is refused, and told who holds the store (pid, host, since when);
  * - a second handle in the holder process (another tier, an engine actor in a worker thread) joins instead of
  *   being refused, and the lock lives until the last handle closes (SQLite counts the SHARED locks);
- * - the kernel drops the locks of a process killed with -9, so no stale lock survives its holder.
+ * - the kernel drops the locks of a process killed with -9, so no stale lock survives its holder;
+ * - an open that finds the lock database busy with a write (another thread or process committing its row at that
+ *   moment) waits for it, briefly, and then decides from the row: its own process's row is joined.
  */
 import Database from "better-sqlite3";
 import { readFileSync, readlinkSync, realpathSync, statSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { StorageError } from "../errors.js";
 import { inNative } from "./native-gate.js";
@@ -157,50 +160,75 @@ export function acquireStoreLock(lockPath: string, storePath: string): StoreLock
   return inNative(() => takeStoreLock(lockPath, storePath));
 }
 
+/**
+ * How long, in all, an open waits while the lock database is busy with a write (a handle committing its row: another
+ * thread of this process opening the store at the same moment, or another process) before it decides from the row.
+ * The wait is for a commit of one row, not for a holder (a holder keeps no write lock): it ends in milliseconds.
+ */
+export const LOCK_WRITE_WAIT_MS = 2_000;
+
+/**
+ * Looks, each after a short pause, that must find our row blocked by open handles while the row names another
+ * process before the open is refused. A holder's handles block it for their life; a handle merely reading the row
+ * (another opener's first look) blocks it for microseconds, and must not make a free store look held.
+ */
+const HOLDER_LOOKS = 5;
+
+/** Longest pause between two tries (they start at 1 ms and double). */
+const MAX_PAUSE_MS = 20;
+
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread `ms` (the lock is taken synchronously, inside a native region). */
+function pause(ms: number): void {
+  Atomics.wait(pauseCell, 0, 0, ms);
+}
+
+/** One try at the lock: held (with the owner found first), or why not. */
+type LockTry =
+  | { readonly kind: "held"; readonly before: string | undefined }
+  /** Another process's row is there while we hold a SHARED lock: it committed it after our look, and holds the store. */
+  | { readonly kind: "taken"; readonly owner: LockOwner | undefined }
+  /** A write is in progress (a reader was refused, or our write could not begin): it ends soon, look again. */
+  | { readonly kind: "writing"; readonly cause: unknown }
+  /** Our row could not commit: open handles hold the lock database. `owner`: the row then, if it could be read. */
+  | { readonly kind: "open-handles"; readonly owner: LockOwner | undefined; readonly cause: unknown };
+
 function takeStoreLock(lockPath: string, storePath: string): StoreLock {
   const me = processIdentity();
   let db: Database.Database | undefined;
-  let owner: LockOwner | undefined;
   let before: string | undefined;
   try {
-    // Busy timeout 0: a holder keeps the lock for its whole life, so waiting cannot help.
+    // Busy timeout 0: SQLite's busy handler would wait on a holder, which keeps its lock for its whole life; the
+    // loop below waits only for a write in progress, and decides from the row who holds the store.
     db = new Database(lockPath, { timeout: 0 });
-    owner = readOwner(db);
-    before = owner?.process;
-    if (owner?.process !== me) {
-      try {
-        db.exec(SCHEMA);
-        db.prepare("INSERT OR REPLACE INTO owner (id, pid, host, process, since) VALUES (1, ?, ?, ?, ?)").run(
-          process.pid,
-          hostname(),
-          me,
-          new Date().toISOString(),
-        );
-      } catch (err) {
-        if (!isSqliteBusy(err)) throw err;
-        if (db.inTransaction) db.exec("ROLLBACK");
-        throw storeLockedError(storePath, readOwner(db), err);
+    const giveUpAt = performance.now() + LOCK_WRITE_WAIT_MS;
+    let holderLooks = 0;
+    let wait = 1;
+    for (;;) {
+      const got = tryStoreLock(db, me);
+      if (got.kind === "held") {
+        before = got.before;
+        break;
       }
-    }
-    // Hold a SHARED lock for the handle's life, then check that the row is still ours: a process that committed
-    // its row between our commit and this read holds the store, not us.
-    db.exec("BEGIN");
-    owner = readOwner(db);
-    if (owner?.process !== me) {
-      db.exec("ROLLBACK");
-      throw storeLockedError(storePath, owner);
+      if (got.kind === "taken") throw storeLockedError(storePath, got.owner);
+      // Our row blocked by open handles while another process's row is there: that process holds the store (its
+      // handles keep their SHARED locks for their life), unless the handles were only passing readers: look again a
+      // few times. When the row names this process, the handles are another thread's, which has just taken the
+      // lock: the next try joins it (the "another process" refusal that two engines of one process met, task 196).
+      const named = got.kind === "open-handles" && got.owner !== undefined && got.owner.process !== me;
+      if (named && ++holderLooks >= HOLDER_LOOKS) throw storeLockedError(storePath, got.owner, got.cause);
+      if (performance.now() >= giveUpAt) {
+        const now = got.kind === "open-handles" ? got.owner : readOwnerOnce(db);
+        // Still busy after the whole wait: another process's store, or (our own row) a lock database some other
+        // program keeps writing: that one stays store-busy, which callers retry.
+        if (now?.process !== me) throw storeLockedError(storePath, now, got.cause);
+        throw got.cause;
+      }
+      pause(wait);
+      wait = Math.min(wait * 2, MAX_PAUSE_MS);
     }
   } catch (err) {
-    // Busy here: another process is committing its row this moment (timeout 0: we do not wait for it), so it holds
-    // the store or is about to: store-locked, not a store-busy "try again" (review s15r2 D3). Only a process that
-    // holds the store already (a handle joining it) meets a passing busy: that one stays store-busy.
-    if (!(err instanceof StorageError) && isSqliteBusy(err) && db !== undefined) {
-      const now = owner?.process === me ? owner : readOwnerOnce(db);
-      if (now?.process !== me) {
-        db.close();
-        throw storeLockedError(storePath, now, err);
-      }
-    }
     // Named before the lock database is closed, so an OS cause is diagnosed as the failure met it (descriptors).
     const failure = err instanceof StorageError ? err : sqliteError(err, `cannot lock store ${storePath}`, lockPath);
     db?.close();
@@ -217,4 +245,57 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
       released = true;
     },
   };
+}
+
+/**
+ * One try: looks at the row, commits ours unless it names this process already, then keeps a SHARED lock (a read
+ * transaction) for the handle's life and checks the row is this process's. Every SQLite busy is an answer, not a
+ * failure: the caller waits or decides.
+ */
+function tryStoreLock(db: Database.Database, me: string): LockTry {
+  let owner: LockOwner | undefined;
+  try {
+    owner = readOwner(db);
+  } catch (err) {
+    if (!isSqliteBusy(err)) throw err;
+    return { kind: "writing", cause: err }; // a commit holds the database's EXCLUSIVE (or PENDING) lock
+  }
+  const before = owner?.process;
+  if (before !== me) {
+    // IMMEDIATE takes the write lock first: refused only while another write is in progress, never by readers.
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (err) {
+      if (!isSqliteBusy(err)) throw err;
+      return { kind: "writing", cause: err };
+    }
+    try {
+      db.exec(SCHEMA);
+      db.prepare("INSERT OR REPLACE INTO owner (id, pid, host, process, since) VALUES (1, ?, ?, ?, ?)").run(
+        process.pid,
+        hostname(),
+        me,
+        new Date().toISOString(),
+      );
+      db.exec("COMMIT");
+    } catch (err) {
+      if (db.inTransaction) db.exec("ROLLBACK");
+      if (!isSqliteBusy(err)) throw err;
+      // The commit needs every other connection's SHARED lock gone: handles of the holder keep theirs.
+      return { kind: "open-handles", owner: readOwnerOnce(db), cause: err };
+    }
+  }
+  db.exec("BEGIN");
+  try {
+    owner = readOwner(db);
+  } catch (err) {
+    db.exec("ROLLBACK");
+    if (!isSqliteBusy(err)) throw err;
+    return { kind: "writing", cause: err };
+  }
+  if (owner?.process !== me) {
+    db.exec("ROLLBACK");
+    return { kind: "taken", owner };
+  }
+  return { kind: "held", before };
 }

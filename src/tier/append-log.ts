@@ -115,22 +115,40 @@ interface Segment {
  * for a persistent store by its name (two handles of one SQLite file or directory), so tiers of this thread appending
  * to one bucket never reuse a segment number, and rarely race for one. Handles in other threads or processes do
  * not share it: their segment puts are conditional on the key being absent (`writeBatch`).
+ *
+ * The name finds an allocator only while something uses it: its tiers and the backend objects that asked for it hold
+ * it, the by-name map holds it weakly and forgets the name once it is collected. So two live handles of a store share
+ * one (either keeps it reachable, and the name finds it), and a process opening many stores in turn (a server with a
+ * store per tenant) keeps none of a store it no longer uses: the map held every store's forever (task 196).
  */
 const allocators = new WeakMap<StorageBackend, Map<string, number>>();
-const allocatorsByStore = new Map<string, Map<string, number>>();
+const allocatorsByStore = new Map<string, WeakRef<Map<string, number>>>();
+const allocatorCollected = new FinalizationRegistry<string>((store) => {
+  // Unless the name found no allocator and got a new one meanwhile, which is in use.
+  if (allocatorsByStore.get(store)?.deref() === undefined) allocatorsByStore.delete(store);
+});
 
 function allocatorFor(backend: StorageBackend): Map<string, number> {
   let alloc = allocators.get(backend);
   if (alloc) return alloc;
   const store = backend.supports.persistent && typeof backend.name === "string" ? backend.name : undefined;
-  alloc = store === undefined ? undefined : allocatorsByStore.get(store);
+  alloc = store === undefined ? undefined : allocatorsByStore.get(store)?.deref();
   if (!alloc) {
     alloc = new Map();
-    if (store !== undefined) allocatorsByStore.set(store, alloc);
+    if (store !== undefined) {
+      allocatorsByStore.set(store, new WeakRef(alloc));
+      allocatorCollected.register(alloc, store);
+    }
   }
   allocators.set(backend, alloc);
   return alloc;
 }
+
+/** Test hook (not public API): the stores this thread's by-name map still names, and the allocator `backend` uses. */
+export const segmentAllocatorsForTesting = {
+  storesNamed: (): number => allocatorsByStore.size,
+  of: (backend: StorageBackend): ReadonlyMap<string, number> => allocatorFor(backend),
+};
 
 export interface AppendLogCoreOptions extends TierCommonOptions {
   mode?: AppendLogMode;

@@ -30,7 +30,7 @@ import { SNAPSHOT_VERSION } from "../graph/types.js";
 import { assertGraphName, graphWalPrefix, splitWalFrameKey } from "../wal/keys.js";
 import { postgresStoreKey } from "../engine/postgres-store.js";
 import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
-import { attachedSharedWalStores, sharedWalFloor } from "./shared-wal.js";
+import { attachedSharedWalStores, readSharedWalJobWatch, sharedWalFloor, watchSharedWalJob, type SharedWalJobWatch } from "./shared-wal.js";
 import {
   carriedSeen,
   FORGET_LIVE_WINDOW_MS,
@@ -158,7 +158,19 @@ export interface CompactionResult {
  * holds another record, or its shared-WAL record key another value: nothing is deleted), `store-busy` (the baseline changed while it folded: inline, another
  * writer got in; nothing is changed); TypeError / RangeError for bad options.
  */
-export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
+export function compactGraph(ctx: CompactionContext, opts: CompactGraphOptions): Promise<CompactionResult> {
+  return compactGraphWatched(ctx, opts, undefined);
+}
+
+/**
+ * compactGraph; `watch`: in an engine's job, the groups that registered since it was asked in the thread that asked
+ * (compactGraphInEngine's `watchSharedWalJob`), which the job's own thread cannot see.
+ */
+async function compactGraphWatched(
+  ctx: CompactionContext,
+  opts: CompactGraphOptions,
+  watch: SharedWalJobWatch | undefined,
+): Promise<CompactionResult> {
   const { graphName, keepFrames, keepAboveSeq, forgetStores, forceForget, onTornWrite } = checkOptions(opts);
   const { backend } = ctx;
   if (typeof backend?.list !== "function") {
@@ -180,7 +192,7 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   await ctx.flushAll?.();
   // Other stores that restore from this WAL, as the WAL's store records them (attach of pairs sharing it, in any
   // process): read once the store's writes are flushed, so a record moved on since is at most higher at the commit.
-  const recorded = await readSharedWalRecord(ctx, graphName, forgetStores, forceForget, isStore);
+  const recorded = await readSharedWalRecord(ctx, graphName, forgetStores, forceForget, isStore, watch);
   let keepAbove = Math.min(keepAboveSeq, shared ?? Number.POSITIVE_INFINITY, lowestNeeded(recorded));
   let pins = pinsOf(recorded);
   // Read again once the frames are listed (review of task 183): an attach that registered while the fold ran (inline,
@@ -191,6 +203,12 @@ export async function compactGraph(ctx: CompactionContext, opts: CompactGraphOpt
   const afterListing = async (): Promise<void> => {
     const now = await floorAfterListing(backend, graphName, isStore);
     keepAbove = Math.min(keepAbove, now.floor);
+    // In an engine's job: a group registered meanwhile in the thread that asked for it (the job's own thread sees no
+    // group of it) may pair a store the record never names (a memory store), or one this job's forget dropped: its
+    // floor is unknown here, so every frame listed is kept (this fold deletes none; the next one, which sees the
+    // group, deletes what it covers). Its frames were listed only if they landed before this read, so it registered
+    // before it too.
+    if (watch?.registered() === true) keepAbove = 0;
     pins = pinsOf(mergedStores(recorded, now.recorded));
   };
   // In a store's actor the fold reads its frames and folds them (seconds for a large graph) beside the store's
@@ -404,6 +422,7 @@ async function readSharedWalRecord(
   forget: readonly string[],
   force: boolean,
   isStore: (store: TierStore) => boolean,
+  watch: SharedWalJobWatch | undefined,
 ): Promise<SharedWalStores | undefined> {
   const { backend } = ctx;
   const key = sharedWalRecordKey(graphName);
@@ -456,6 +475,10 @@ async function readSharedWalRecord(
     // put-back record save").
     const step = async (): Promise<boolean | undefined> => {
       refuseAttached(graphName, forget, isStore); // an attach of this process registered since the first check
+      // In an engine's job, the same for the thread that asked for it (its groups are not this thread's): a store a
+      // group attached since the job was asked is live for sure, forced or not (`force` overrides the record's
+      // times, which guess at other processes, never what this process knows).
+      if (watch !== undefined) refuseAttachedIds(graphName, watch.attachedForgotten());
       return commit(backend, [op], { key, value: raw }, undefined, false);
     };
     let done: boolean | undefined;
@@ -523,12 +546,16 @@ function liveStoresError(graphName: string, live: readonly string[], seenAt: (id
 function refuseAttached(graphName: string, forget: readonly string[], isStore: (store: TierStore) => boolean): void {
   if (forget.length === 0) return;
   const attached = attachedSharedWalStores(graphName, isStore);
-  const refused = forget.filter((id) => attached.has(id));
+  refuseAttachedIds(graphName, forget.filter((id) => attached.has(id)));
+}
+
+/** refuseAttached's error for the forgotten stores `refused` a live attach handle of this process attaches (none: no error). */
+function refuseAttachedIds(graphName: string, refused: readonly string[]): void {
   if (refused.length === 0) return;
   throw new StorageError(
     "invalid-argument",
     `compaction of graph "${graphName}": cannot forget ${refused.map((id) => JSON.stringify(id)).join(", ")}: a live attach handle of this process restores from its WAL (dispose it first); nothing was changed`,
-    { graphName, attachedStores: refused },
+    { graphName, attachedStores: [...refused] },
   );
 }
 
@@ -640,19 +667,29 @@ export function compactGraphInEngine(
 ): Promise<CompactionResult> {
   // Pairs of a live attach in this process sharing the store's WAL (engine tiers of it): their floor goes with the job.
   const isStore = specMatcher(store);
+  // From now on, groups registering in this thread on that store are told to the job (its thread sees none of them).
+  const forget = Array.isArray(opts.forgetStores) ? opts.forgetStores.filter((id): id is string => typeof id === "string") : [];
+  const watch = isStore === undefined || forget.length !== (opts.forgetStores?.length ?? 0) ? undefined : watchSharedWalJob(graphName, isStore, forget);
   try {
     // Checked here, where the handles live (the job's thread has none); the job checks the option's shape.
     if (isStore !== undefined && Array.isArray(opts.forgetStores)) refuseAttached(graphName, opts.forgetStores, isStore);
   } catch (err) {
+    watch?.end();
     const refused = Promise.reject(err);
     refused.catch(() => {}); // handled, as the job's promise below
     return refused;
   }
   const job = (isStore === undefined ? Promise.resolve(undefined) : sharedWalFloor(graphName, isStore)).then((floor) => {
     const keepAboveSeq = Math.min(floor ?? Number.POSITIVE_INFINITY, opts.keepAboveSeq ?? Number.POSITIVE_INFINITY);
-    const args = { ...opts, graphName, ...(keepAboveSeq !== Number.POSITIVE_INFINITY ? { keepAboveSeq } : {}) };
+    const args = {
+      ...opts,
+      graphName,
+      ...(keepAboveSeq !== Number.POSITIVE_INFINITY ? { keepAboveSeq } : {}),
+      ...(watch !== undefined ? { [JOB_WATCH_ARG]: watch.cell } : {}),
+    };
     return engine.runJob(store, COMPACT_GRAPH_JOB, args) as Promise<CompactionResult>;
   });
+  if (watch !== undefined) void job.then(watch.end, watch.end);
   job.catch(() => {}); // handled, as runJob's own promise: callers that await still see the failure
   return job;
 }
@@ -682,8 +719,16 @@ export const compactGraphJob: ActorJob = (ctx, args) => {
     return Promise.reject(new TypeError("compact-graph job: args must be an object with graphName"));
   }
   // Checked by compactGraph like inline options: an unknown key (a `keep` typo) is refused, not dropped.
-  return compactGraph(ctx, args as CompactGraphOptions);
+  const { [JOB_WATCH_ARG]: cell, ...opts } = args as CompactGraphOptions & { [JOB_WATCH_ARG]?: unknown };
+  const forget = Array.isArray(opts.forgetStores) ? opts.forgetStores : [];
+  return compactGraphWatched(ctx, opts, cell === undefined ? undefined : readSharedWalJobWatch(cell, forget));
 };
+
+/**
+ * The job's arg carrying compactGraphInEngine's watch of the asking thread's groups (`watchSharedWalJob`: a
+ * SharedArrayBuffer, shared across the threads, not copied). Not an option of compactGraph.
+ */
+const JOB_WATCH_ARG = "sharedWalWatch";
 
 interface StoredFrame {
   key: string;

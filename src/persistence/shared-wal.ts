@@ -68,6 +68,73 @@ const SEEN_CHECK_MS = SEEN_REFRESH_MS / 4;
 const live = new Set<LiveGroup>();
 
 /**
+ * A compaction job of an engine (it runs in the store actor's thread, which sees none of this thread's groups) of
+ * `graphName` on the store `isStore` matches, watched from here while it runs (`watchSharedWalJob`): the groups that
+ * register meanwhile are told to it through `cell`, memory both threads share.
+ */
+interface JobWatch {
+  readonly graphName: string;
+  readonly isStore: (store: TierStore) => boolean;
+  /** The job's forgetStores, in order: cell[1 + i] says forget[i] was attached meanwhile. */
+  readonly forget: readonly string[];
+  readonly cell: Int32Array;
+}
+
+const watched = new Set<JobWatch>();
+
+/** What a job reads from its cell (SharedWalJobWatch, in the actor's thread). */
+export interface SharedWalJobWatch {
+  /** A group sharing the WAL of the job's graph on the job's store registered in the watching thread since it started. */
+  registered(): boolean;
+  /** The job's forgetStores that such a group attaches (empty: none). */
+  attachedForgotten(): string[];
+}
+
+/**
+ * Watches, from this thread, an engine's compaction job of `graphName` on the store `isStore` matches while it runs
+ * in the store's actor: every WAL group of this thread registering on a WAL tier of that store from now on (inline
+ * tiers, any engine's) is told to the job through the returned `cell` (a SharedArrayBuffer: it crosses to the actor's
+ * thread shared, not copied), which the job reads with `readSharedWalJobWatch`. Call `end()` once the job settled.
+ * Until 2026-12-06 the job saw only the record and the floor this thread had when it was asked: a group of a store
+ * with no lasting id (a memory store) registering meanwhile was seen by neither, and the fold deleted the frames above
+ * that store's baseline; a forced forget of a store a group attached meanwhile went through (docs/design.md §3.10).
+ */
+export function watchSharedWalJob(
+  graphName: string,
+  isStore: (store: TierStore) => boolean,
+  forget: readonly string[],
+): { readonly cell: SharedArrayBuffer; end(): void } {
+  const cell = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (1 + forget.length));
+  const watch: JobWatch = { graphName, isStore, forget: [...forget], cell: new Int32Array(cell) };
+  watched.add(watch);
+  return { cell, end: () => void watched.delete(watch) };
+}
+
+/**
+ * The job's view of its cell (`watchSharedWalJob`), read where the job runs; undefined for anything else (the job's
+ * args crossed by structured clone: any value may arrive).
+ */
+export function readSharedWalJobWatch(cell: unknown, forget: readonly string[]): SharedWalJobWatch | undefined {
+  if (!(cell instanceof SharedArrayBuffer) || cell.byteLength !== Int32Array.BYTES_PER_ELEMENT * (1 + forget.length)) return undefined;
+  const flags = new Int32Array(cell);
+  return {
+    registered: () => Atomics.load(flags, 0) !== 0,
+    attachedForgotten: () => forget.filter((_id, i) => Atomics.load(flags, 1 + i) !== 0),
+  };
+}
+
+/** Tells the watched jobs on `walStore` of `graphName` that a group of `ids` registered (before any frame of it). */
+function tellWatchedJobs(graphName: string, walStore: TierStore, ids: ReadonlyArray<string | undefined>): void {
+  for (const watch of watched) {
+    if (watch.graphName !== graphName || !watch.isStore(walStore)) continue;
+    Atomics.store(watch.cell, 0, 1);
+    watch.forget.forEach((id, i) => {
+      if (ids.includes(id)) Atomics.store(watch.cell, 1 + i, 1);
+    });
+  }
+}
+
+/**
  * Registers `group` (the pairs of one attach sharing tier `wal`) until the returned call. Before any frame of the
  * group can reach the WAL tier (once their seq bootstrap read the record an earlier session left, before it ends):
  * the record in the WAL's store names every other store with a lasting id at seq 0 (keep every frame), replacing the
@@ -108,6 +175,9 @@ export function registerWalGroup(
     refresher: undefined,
   };
   live.add(entry);
+  // Before any frame of the group is written (its tiers' writes go out once this call returns): a job that lists one
+  // reads the cell after listing, so it sees this.
+  if (watched.size > 0) tellWatchedJobs(graphName, walStore, ids);
   if (entry.recorded !== undefined) {
     // Unref'd: a live handle's refresh never keeps the process alive. It holds the entry (weak references only).
     entry.refresher = setInterval(() => refreshSeen(entry), SEEN_CHECK_MS);

@@ -1,0 +1,266 @@
+/**
+ * An engine's compaction job (it runs in the store actor's thread, which sees none of the main thread's attach
+ * handles) against an attach of this process registering while it runs (docs/design.md §3.10, "An attach registering
+ * while a fold runs"):
+ * - a store with no lasting id (a memory store) paired with the WAL: the record never names it and the job's thread
+ *   has no group of it, so the fold saw neither and deleted every frame above its baseline (its restore then failed
+ *   wal-gap). The job (fixtures/paused-compact-worker.mjs) pauses after its record read, right before it lists the
+ *   frames; the attach goes through a second engine, the main thread's inline tiers or the job's own engine.
+ * - a forced forget (`forceForget`) of a store a second engine attached after compactGraphInEngine's check: the job
+ *   (fixtures/paused-forget-worker.mjs) pauses right before it reads the record for the forget; the attach writes its
+ *   record naming the store meanwhile; the forced forget dropped it and the fold deleted the frames above its baseline.
+ * Real SQLite files, real worker threads; no timing: the jobs wait on a message.
+ */
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { sqliteBackend, type SqliteBackend } from "../../src/backend/sqlite.js";
+import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
+import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import type { StoreSpec } from "../../src/engine/protocol.js";
+import type { ReactiveGraph } from "../../src/graph/types.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import { compactGraphInEngine } from "../../src/persistence/compaction.js";
+import { restoreSnapshot } from "../../src/persistence/restore.js";
+import { parseSharedWalRecordAll, sharedWalRecordKey } from "../../src/persistence/shared-wal-record.js";
+import type { AttachPair, GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
+import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
+import { walFrameCodec } from "../../src/wal/codec.js";
+import type { WALFrame } from "../../src/wal/frame.js";
+import { tempDir } from "../graph-compaction/fixtures.js";
+import { until } from "../support/wait.js";
+import { build, restoredFrom, storedSeqs } from "./fixtures/shared-wal.js";
+
+const tmp = tempDir("shared-wal-job-watch");
+afterAll(() => tmp.remove());
+
+const PAUSED_FOLD_WORKER = fileURLToPath(new URL("./fixtures/paused-compact-worker.mjs", import.meta.url));
+const PAUSED_FORGET_WORKER = fileURLToPath(new URL("./fixtures/paused-forget-worker.mjs", import.meta.url));
+/** The messages the worker entries resume their paused job on (the fixtures repeat them). */
+const OPEN_PAUSED_FOLD = "graphrefly.test-open-paused-fold";
+const OPEN_PAUSED_FORGET = "graphrefly.test-open-paused-forget";
+
+const sqlite = (path: string): StoreSpec => ({ kind: "sqlite", path });
+
+/** Store one before the race: graph g written by a pair of its own (no record), its frames 1..40 kept. */
+async function sessionOfItsOwn(one: string): Promise<void> {
+  const b = sqliteBackend(one);
+  try {
+    const g = build();
+    const h = attachSnapshotStorage(g, [{ snapshot: snapshotStorage<GraphCheckpointRecord>(b), wal: kvStorage<WALFrame>(b, { codec: walFrameCodec }) }], {
+      compactEvery: Number.POSITIVE_INFINITY,
+    });
+    for (let i = 1; i <= 40; i++) g.set(i % 2 === 0 ? "a" : "b", i);
+    await h.flush();
+    await h.dispose();
+  } finally {
+    b.close();
+  }
+}
+
+/** A JSON value stored in store one under `key` (the paused jobs' marks), read through a handle of our own. */
+function readMark(one: string, key: string): unknown {
+  const b = sqliteBackend(one, { readOnly: true });
+  try {
+    const raw = b.read(key) as Uint8Array | undefined;
+    return raw === undefined ? undefined : (JSON.parse(Buffer.from(raw).toString("utf8")) as unknown);
+  } finally {
+    b.close();
+  }
+}
+
+/** The stores the record in store one names. */
+function recordedStores(one: string): string[] {
+  const b = sqliteBackend(one, { readOnly: true });
+  try {
+    return [...(parseSharedWalRecordAll("g", b.read(sharedWalRecordKey("g")) as Uint8Array | undefined)?.stores.keys() ?? [])];
+  } finally {
+    b.close();
+  }
+}
+
+/** Sets a or b from `from` to `to`, flushing every 10. */
+async function write(g: ReactiveGraph, h: { flush(): Promise<unknown> }, from: number, to: number): Promise<void> {
+  for (let i = from; i <= to; i++) {
+    g.set(i % 2 === 0 ? "a" : "b", i);
+    if (i % 10 === 0) await h.flush();
+  }
+  await h.flush();
+}
+
+/** Tiers of the pairs {one, W}, {memory, W}, W on store one, and graph g restored from the memory store and W. */
+interface MemoryAttacher {
+  pairs(): AttachPair[];
+  memorySeq(): Promise<number>;
+  restoreMemory(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Tiers of one engine (or of the job's own engine `engine`, left open). */
+function engineMemoryAttacher(one: string, engine: StorageEngine, owned: boolean): MemoryAttacher {
+  const mem: StoreSpec = { kind: "memory", name: tmp.path(`mem-${owned ? "second" : "same"}`) };
+  const memTier = (): SnapshotStorageTier<GraphCheckpointRecord> => engine.snapshot<GraphCheckpointRecord>(mem, { compactEvery: 1_000_000 });
+  const walTier = (): KvStorageTier<WALFrame> => engine.kv<WALFrame>(sqlite(one), { codec: walFrameCodec });
+  return {
+    pairs() {
+      const wal = walTier();
+      return [
+        { snapshot: engine.snapshot<GraphCheckpointRecord>(sqlite(one), { compactEvery: 1_000_000 }), wal },
+        { snapshot: memTier(), wal },
+      ];
+    },
+    async memorySeq() {
+      return ((await memTier().load("g")) as GraphCheckpointRecord).seq as number;
+    },
+    async restoreMemory() {
+      return restoreWith(memTier(), walTier());
+    },
+    close: () => (owned ? engine.close() : Promise.resolve()),
+  };
+}
+
+function inlineMemoryAttacher(one: string): MemoryAttacher {
+  const backends: SqliteBackend[] = [];
+  const mb = memoryBackend();
+  const walTier = (): KvStorageTier<WALFrame> => {
+    const b = sqliteBackend(one);
+    backends.push(b);
+    return kvStorage<WALFrame>(b, { codec: walFrameCodec });
+  };
+  return {
+    pairs() {
+      const wal = walTier();
+      return [
+        { snapshot: snapshotStorage<GraphCheckpointRecord>(backends[backends.length - 1]!, { compactEvery: 1_000_000 }), wal },
+        { snapshot: snapshotStorage<GraphCheckpointRecord>(mb, { compactEvery: 1_000_000 }), wal },
+      ];
+    },
+    async memorySeq() {
+      return ((await snapshotStorage<GraphCheckpointRecord>(mb).load("g")) as GraphCheckpointRecord).seq as number;
+    },
+    async restoreMemory() {
+      return restoreWith(snapshotStorage<GraphCheckpointRecord>(mb), walTier());
+    },
+    async close() {
+      for (const b of backends) b.close();
+    },
+  };
+}
+
+/** Graph g restored from `snapshot`'s baseline and `wal`'s frames: its values, or the error's code. */
+async function restoreWith(snapshot: SnapshotStorageTier<GraphCheckpointRecord>, wal: KvStorageTier<WALFrame>): Promise<unknown> {
+  const g = build();
+  try {
+    await restoreSnapshot(g, { snapshot, wal });
+    return { a: g.get("a"), b: g.get("b") };
+  } catch (err) {
+    return `${(err as { code?: string }).code}: ${(err as Error).message.slice(0, 80)}`;
+  }
+}
+
+describe.each([
+  ["a second engine", "second"],
+  ["inline tiers of the main thread", "inline"],
+  ["the job's own engine", "same"],
+] as const)("a memory store paired with the WAL through %s while compactGraphInEngine folds", (_name, through) => {
+  it("the job keeps the frames above the memory store's baseline: it restores the live graph", async () => {
+    const one = tmp.path(`mem-${through}.db`);
+    await sessionOfItsOwn(one);
+    const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, PAUSED_FOLD_WORKER);
+    const store = sqlite(one);
+    const a =
+      through === "second"
+        ? engineMemoryAttacher(one, openStorageEngine({ threads: 1, onError: () => {} }), true)
+        : through === "same"
+          ? engineMemoryAttacher(one, access.engine, false)
+          : inlineMemoryAttacher(one);
+    try {
+      // No live handle when the job is asked for: its floor is none; it pauses before it lists the frames.
+      const job = compactGraphInEngine(access.engine, store, "g").then(
+        (r) => r,
+        (e: unknown) => e,
+      );
+      await until(() => readMark(one, "fold-paused/1") !== undefined, "the job to read the record and pause", { timeoutMs: 60_000 });
+      const g = build();
+      const h = attachSnapshotStorage(g, a.pairs());
+      await write(g, h, 41, 80);
+      const memSeq = await a.memorySeq();
+      const needed = storedSeqs(one).frames.filter((s) => s > memSeq);
+      expect(needed.length).toBeGreaterThan(0);
+      await access.post(store, { type: OPEN_PAUSED_FOLD });
+      expect(await job).toMatchObject({ graphName: "g" });
+      expect(readMark(one, "fold-outcome/1")).toMatchObject({ ok: true });
+      // Before: every frame above the memory store's baseline was folded into store one's and deleted.
+      expect(storedSeqs(one).frames.filter((s) => s > memSeq)).toEqual(needed);
+      await write(g, h, 81, 90);
+      const live = { a: g.get("a"), b: g.get("b") };
+      // Before: wal-gap (frames 41..80 gone, 81..90 above them).
+      expect(await a.restoreMemory()).toEqual(live);
+      await h.dispose();
+      expect(await restoredFrom(one, one)).toEqual(live);
+    } finally {
+      await a.close();
+      await access.engine.close();
+    }
+  }, 180_000);
+});
+
+describe("a forced forget in compactGraphInEngine of a store a second engine attached after it was asked", () => {
+  it("is refused (invalid-argument, attachedStores), nothing changed: the store restores the live graph", async () => {
+    const [one, three] = [tmp.path("forget-one.db"), tmp.path("forget-three.db")];
+    // Session 1: pairs {one, W}, {three, W} inline, ended: the record names store three.
+    {
+      const [b1, b3] = [sqliteBackend(one), sqliteBackend(three)];
+      const wal = kvStorage<WALFrame>(b1, { codec: walFrameCodec });
+      const g = build();
+      const h = attachSnapshotStorage(g, [
+        { snapshot: snapshotStorage<GraphCheckpointRecord>(b1, { compactEvery: 1_000_000 }), wal },
+        { snapshot: snapshotStorage<GraphCheckpointRecord>(b3, { compactEvery: 1_000_000 }), wal },
+      ]);
+      await write(g, h, 1, 40);
+      await h.dispose();
+      b1.close();
+      b3.close();
+    }
+    const [threeId] = recordedStores(one);
+    expect(threeId).toBeDefined();
+    const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, PAUSED_FORGET_WORKER);
+    const second = openStorageEngine({ threads: 1, onError: () => {} });
+    const store = sqlite(one);
+    try {
+      // No live handle of store three when the job is asked for: the main thread's check lets the forced forget go.
+      const job = compactGraphInEngine(access.engine, store, "g", { forgetStores: [threeId!], forceForget: true }).then(
+        (r) => r,
+        (e: unknown) => e,
+      );
+      await until(() => readMark(one, "forget-paused/1") !== undefined, "the job to pause before its record read", { timeoutMs: 60_000 });
+      const wal = second.kv<WALFrame>(sqlite(one), { codec: walFrameCodec });
+      const g = build();
+      const h = attachSnapshotStorage(g, [
+        { snapshot: second.snapshot<GraphCheckpointRecord>(sqlite(one), { compactEvery: 1_000_000 }), wal },
+        { snapshot: second.snapshot<GraphCheckpointRecord>(sqlite(three), { compactEvery: 1_000_000 }), wal },
+      ]);
+      await write(g, h, 41, 80); // its record (naming three) lands before its first frame
+      const threeSeq = storedSeqs(three).baseline as number;
+      const needed = storedSeqs(one).frames.filter((s) => s > threeSeq);
+      expect(needed.length).toBeGreaterThan(0);
+      await access.post(store, { type: OPEN_PAUSED_FORGET });
+      // Before: the forget went through and the fold deleted every frame above store three's baseline.
+      expect(await job).toMatchObject({ code: "invalid-argument", details: { attachedStores: [threeId] } });
+      expect(readMark(one, "forget-outcome/1")).toMatchObject({ ok: false, code: "invalid-argument" });
+      expect(storedSeqs(one).frames.filter((s) => s > threeSeq)).toEqual(needed);
+      expect(recordedStores(one)).toEqual([threeId]);
+      await write(g, h, 81, 90);
+      await h.dispose();
+      const live = { a: g.get("a"), b: g.get("b") };
+      // Before: wal-gap (frames 41..80 gone) once the handle's record named three again at dispose.
+      expect(await restoredFrom(three, one)).toEqual(live);
+      expect(await restoredFrom(one, one)).toEqual(live);
+    } finally {
+      await second.close();
+      await access.engine.close();
+    }
+  }, 180_000);
+});

@@ -4,7 +4,7 @@
  */
 import { CommanderError } from "commander";
 
-/** Exit codes (documented in the README). verify uses 0 / 1 / 2 for its verdict. */
+/** Exit codes (documented in the README and docs/api.md). verify uses 0 / 1 / 2 for its verdict, 5 / 6 when incomplete. */
 export const EXIT = Object.freeze({
   ok: 0,
   /** verify: restorable, but restore skips damaged frames (a torn tail, or torn frames below the baseline). */
@@ -17,6 +17,11 @@ export const EXIT = Object.freeze({
   failed: 4,
   /** verify: nothing found wrong in what it read, but values over --scan-limit were not read (a baseline may be one). */
   incomplete: 5,
+  /**
+   * verify: both of 1 and 5: restore skips damaged frames in what it read, and values over --scan-limit were not read.
+   * Its own code so that neither finding hides the other (5 stays "nothing found wrong"; 1 stays "read whole").
+   */
+  incompleteRestorable: 6,
   /** Bad command line (sysexits EX_USAGE; commander's own 1 would collide with verify's verdict). */
   usage: 64,
 });

@@ -101,7 +101,7 @@ export async function selectGraphs(
   graph: string | undefined,
   store: string,
   scanLimit?: number,
-  unread?: Array<{ key: string; bytes: number }>,
+  unread?: UnreadValue[],
 ): Promise<string[]> {
   if (graph === undefined) {
     return discoverGraphs(backend, {
@@ -122,8 +122,24 @@ export async function selectGraphs(
   return [graph];
 }
 
-function printHuman(kind: string, path: string, graphs: readonly GraphInspection[]): void {
-  printLine(`store ${path} (${kind}), ${plural(graphs.length, "graph")}`);
+/** A value over --scan-limit under a graph name without frames: that graph, if it is one, was not reached. */
+export interface UnreadValue {
+  key: string;
+  bytes: number;
+}
+
+/**
+ * The line naming a graph `inspect` or `verify` did not reach: the value under its name was not read (over
+ * --scan-limit), so whether it is that graph's baseline is unknown. Listed with the graphs, not only on stderr.
+ */
+export function notReachedLine(u: UnreadValue): string {
+  const name = JSON.stringify(u.key);
+  return `graph ${name} not reached: the value under its name (${formatBytes(u.bytes)}, ${u.bytes} bytes) is over --scan-limit, not read; if it is a baseline, this graph was not checked (pass --graph ${name} or raise --scan-limit)`;
+}
+
+function printHuman(kind: string, path: string, graphs: readonly GraphInspection[], unread: readonly UnreadValue[]): void {
+  const notReached = unread.length === 0 ? "" : `, ${unread.length} not reached (over --scan-limit)`;
+  printLine(`store ${path} (${kind}), ${plural(graphs.length, "graph")}${notReached}`);
   for (const g of graphs) {
     printLine();
     printLine(`graph ${JSON.stringify(g.name)}`);
@@ -146,6 +162,8 @@ function printHuman(kind: string, path: string, graphs: readonly GraphInspection
     if (kinds.length > 0) printLine(`  kinds       ${kinds.join(", ")}`);
     if (w.undecodable > 0) printLine(`  undecodable ${w.undecodable} (run verify)`);
   }
+  if (unread.length > 0) printLine();
+  for (const u of unread) printLine(notReachedLine(u));
 }
 
 export function inspectCommand(): Command {
@@ -161,9 +179,10 @@ export function inspectCommand(): Command {
       const progress = createProgress(opts.progress);
       const source = backendSource(s.backend);
       const graphs: GraphInspection[] = [];
-      for (const name of await selectGraphs(s.backend, opts.graph, s.path, opts.scanLimit)) graphs.push(await inspectGraph(source, name, progress));
-      if (opts.json) printLine(canonicalJson({ store: { kind: s.kind, path: s.path }, graphs }));
-      else printHuman(s.kind, s.path, graphs);
+      const unread: UnreadValue[] = [];
+      for (const name of await selectGraphs(s.backend, opts.graph, s.path, opts.scanLimit, unread)) graphs.push(await inspectGraph(source, name, progress));
+      if (opts.json) printLine(canonicalJson({ store: { kind: s.kind, path: s.path }, graphs, unread }));
+      else printHuman(s.kind, s.path, graphs, unread);
     });
     process.exitCode = EXIT.ok;
   });

@@ -29,8 +29,9 @@ export interface DiscoverOptions {
   /** Values larger than this are never read whole (default DEFAULT_SCAN_LIMIT). */
   scanLimit?: number;
   /**
-   * A value over the scan limit, under a name with no WAL frames: it is not read, so a baseline there is not listed
-   * (`--graph NAME` still reads it); `bytes` is its size.
+   * A value over the scan limit, under a usable graph name with no WAL frames: it is not read, so a baseline there
+   * (that graph) is not listed (`--graph NAME` still reads it); `bytes` is its size. A value under a name no graph
+   * may have is no graph's baseline, so it is not reported (an append-log segment over the limit, say).
    */
   onUnclassified?: (key: string, bytes: number) => void;
 }
@@ -57,7 +58,10 @@ export async function discoverGraphs(backend: CliBackend, opts: DiscoverOptions 
   for (const [i, key] of candidates.entries()) {
     const size = sizes[i];
     if (size === undefined) continue; // deleted since the listing
-    if (size > limit) opts.onUnclassified?.(key, size);
+    if (size > limit) {
+      // Only a usable name can be a listed graph's; another key over the limit cannot hide one.
+      if (graphNameProblem(key) === undefined) opts.onUnclassified?.(key, size);
+    }
     else if (await looksLikeBaseline(backend, key)) names.add(key);
   }
   const usable: string[] = [];

@@ -13,7 +13,7 @@ import { RestoreError, StorageError } from "../errors.js";
 import { foldStoredGraph } from "../persistence/fold.js";
 import { backendSource, surveyStoredGraph, type FramePosition, type StoredGraphSource } from "../persistence/stored-graph.js";
 import { EXIT } from "./errors.js";
-import { selectGraphs } from "./inspect.js";
+import { notReachedLine, selectGraphs, type UnreadValue } from "./inspect.js";
 import { printLine, plural } from "./output.js";
 import { nonNegativeInt, SCAN_LIMIT_HELP, withStoreOptions, type ProgressOptions, type ScanOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
@@ -176,6 +176,24 @@ export function exitCodeOf(verdicts: readonly Verdict[]): number {
   return verdicts.includes("restorable") ? EXIT.restorable : EXIT.ok;
 }
 
+/**
+ * verify's exit code from what it found in what it read (`found`: exitCodeOf, or 2 for corrupt rows) and whether it
+ * read everything. Not restorable (2) stands alone: what was read already fails restore. Otherwise an incomplete read
+ * keeps the finding: 5 when nothing was found wrong, 6 when restore skips damaged frames (before, 5 hid that 1).
+ */
+export function verifyExitCode(found: number, incomplete: boolean): number {
+  if (!incomplete || found === EXIT.notRestorable) return found;
+  return found === EXIT.restorable ? EXIT.incompleteRestorable : EXIT.incomplete;
+}
+
+const RESULT_TEXT: Record<number, string> = {
+  [EXIT.ok]: "clean",
+  [EXIT.restorable]: "restorable",
+  [EXIT.notRestorable]: "not-restorable",
+  [EXIT.incomplete]: "incomplete",
+  [EXIT.incompleteRestorable]: "incomplete, restorable",
+};
+
 const VERDICT_TEXT: Record<Verdict, string> = {
   clean: "clean",
   restorable: "restorable (restore skips damaged frames)",
@@ -216,7 +234,7 @@ function describeProblem(p: Problem): string {
   }
 }
 
-function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerification[], exitCode: number, unread: readonly { key: string; bytes: number }[]): void {
+function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerification[], exitCode: number, unread: readonly UnreadValue[]): void {
   for (const r of rows) printLine(`corrupt row ${r.key}: ${r.found}, not what graphrefly-storage writes (another program wrote it?)`);
   for (const g of results) {
     const base = g.baselineSeq === null ? "no usable baseline" : `baseline seq ${g.baselineSeq}`;
@@ -224,16 +242,15 @@ function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerifica
     for (const p of g.problems) printLine(`  ${describeProblem(p)}`);
     printLine(`  ${VERDICT_TEXT[g.verdict]}`);
   }
-  for (const u of unread) printLine(`not read: ${JSON.stringify(u.key)} (${u.bytes} bytes, over --scan-limit): a graph baseline there was not checked`);
-  const overall =
-    exitCode === EXIT.ok ? "clean" : exitCode === EXIT.restorable ? "restorable" : exitCode === EXIT.incomplete ? "incomplete" : "not-restorable";
-  printLine(`${results.length === 0 ? "no graphs; " : ""}result: ${overall} (exit ${exitCode})`);
+  for (const u of unread) printLine(notReachedLine(u));
+  const overall = RESULT_TEXT[exitCode] ?? "not-restorable";
+  printLine(`${results.length === 0 && unread.length === 0 ? "no graphs; " : ""}result: ${overall} (exit ${exitCode})`);
 }
 
 export function verifyCommand(): Command {
   return withStoreOptions(
     new Command("verify")
-      .description("check every frame's checksum and the seq chain; exit 0 clean, 1 restorable with skipped frames, 2 not restorable, 5 values over --scan-limit not read")
+      .description("check every frame's checksum and the seq chain; exit 0 clean, 1 restorable with skipped frames, 2 not restorable, 5 values over --scan-limit not read, 6 both 1 and 5")
       .argument("<store>", "SQLite file or file-backend directory")
       .option("--graph <name>", "only this graph")
       .option("--json", "machine-readable output (one JSON document)")
@@ -245,7 +262,7 @@ export function verifyCommand(): Command {
       const rows = "corruptRows" in s.backend ? s.backend.corruptRows().map((e) => corruptRowOf(e) as CorruptRow) : [];
       let names: string[] = [];
       // Values over --scan-limit were not read: a graph's only baseline may be one, so "clean" cannot be said.
-      const unread: Array<{ key: string; bytes: number }> = [];
+      const unread: UnreadValue[] = [];
       try {
         names = await selectGraphs(s.backend, opts.graph, s.path, opts.scanLimit, unread);
       } catch (err) {
@@ -255,7 +272,7 @@ export function verifyCommand(): Command {
       const results: GraphVerification[] = [];
       for (const name of names) results.push(await verifyOrCorrupt(source, name, progress));
       const found = rows.length > 0 ? EXIT.notRestorable : exitCodeOf(results.map((r) => r.verdict));
-      const code = found !== EXIT.notRestorable && unread.length > 0 ? EXIT.incomplete : found;
+      const code = verifyExitCode(found, unread.length > 0);
       if (opts.json) printLine(canonicalJson({ exitCode: code, corruptRows: rows, graphs: results, store: { kind: s.kind, path: s.path }, unread }));
       else printHuman(rows, results, code, unread);
       return code;

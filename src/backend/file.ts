@@ -21,11 +21,13 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { threadId } from "node:worker_threads";
 import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
+import { CheckLock } from "./file-check-lock.js";
+import { fileFault } from "./file-faults.js";
 import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./lock.js";
@@ -66,7 +68,7 @@ const MAX_FILE_NAME_BYTES = 255;
 
 const TEMP_PREFIX = ".tmp-";
 /** `.tmp-<pid>-<threadId>-<counter>`: unique across processes and worker threads. */
-const TEMP_NAME = /^\.tmp-(\d+)-\d+-\d+$/;
+const TEMP_NAME = /^\.tmp-(\d+)-(\d+)-\d+$/;
 let tempCounter = 0;
 /** How long settleBatches waits at most for a batch's temp files (a thread terminated mid-batch leaves them). */
 const SETTLE_WAIT_MS = 5_000;
@@ -85,6 +87,14 @@ const SUPPORTS: BackendSupports = Object.freeze({
   readPrefix: true,
   sizes: true,
 });
+
+/** A batch staged by `stage`: its ops (a key's ops next to each other as one), their paths and temp files. */
+interface Staged {
+  readonly ops: readonly BatchOp[];
+  readonly paths: readonly string[];
+  /** Each put's temp file until it is renamed or linked into place (undefined: a delete, or consumed). */
+  readonly temps: (string | undefined)[];
+}
 
 function errnoCode(err: unknown): unknown {
   return (err as { code?: unknown } | null)?.code;
@@ -166,6 +176,10 @@ class FileStore implements FileBackend {
   /** Directory exists, lock held (if asked) and leftover temp files swept. */
   private ready = false;
   private closed = false;
+  /** Taken by conditional batches only (writeBatchIf), opened at the first. */
+  private check: CheckLock | undefined;
+  /** The file system refused a hard link (EPERM, ENOTSUP): conditional batches are checked and renamed. */
+  private noLinks = false;
 
   constructor(
     readonly dir: string,
@@ -397,10 +411,19 @@ class FileStore implements FileBackend {
     this.ensureOpen();
     if (this.readOnly) throw readOnlyError(this.name);
     assertValidBatch(ops);
-    for (const op of ops) this.pathFor(op.key); // every key checked, even one a later op of it replaces
+    const staged = this.stage(ops);
+    if (staged !== undefined) this.apply(staged);
+  }
+
+  /**
+   * A batch's puts written to fsynced temp files, before any of them is renamed into place; undefined for an empty
+   * batch. Every key is checked, even one a later op of it replaces.
+   */
+  private stage(ops: readonly BatchOp[]): Staged | undefined {
+    for (const op of ops) this.pathFor(op.key);
     ops = lastOfEachRun(ops);
     const paths = ops.map((op) => this.pathFor(op.key));
-    if (ops.length === 0) return;
+    if (ops.length === 0) return undefined;
     this.ensureLockInPlace();
     const temps: (string | undefined)[] = [];
     try {
@@ -409,6 +432,16 @@ class FileStore implements FileBackend {
         temps.push(op.op === "put" ? this.writeTemp(op.value) : undefined);
         this.onProgress?.();
       }
+    } catch (err) {
+      discardTemps(temps);
+      throw asStorageError(err, `file backend batch failed in ${this.dir}`, { dir: this.dir });
+    }
+    return { ops, paths, temps };
+  }
+
+  /** Renames (unlinks) a staged batch's ops in order, then one directory fsync; its temp files are gone after. */
+  private apply({ ops, paths, temps }: Staged): void {
+    try {
       ops.forEach((op, i) => {
         const temp = temps[i];
         const path = paths[i] as string;
@@ -424,73 +457,125 @@ class FileStore implements FileBackend {
   }
 
   /**
-   * Checked and applied in one synchronous call under the store's lock: no other process writes the store, and no
-   * other code of this thread runs between. Not atomic against a crash (as writeBatch), nor against a handle of
-   * another thread of the lock's holder process, which shares its lock, except where every expected value is "no
-   * value" for a key the batch puts (an append-log's new segments): each such key is then created by a hard link
-   * that fails when the name exists, so of two threads claiming one key exactly one wins (`claimBatch`).
+   * Checked and applied under the store's check lock (file-check-lock.ts), which every conditional batch of every
+   * handle of the store takes, in any thread or process: no other conditional batch runs between the check and the
+   * renames. The puts are written to fsynced temp files before, so the lock covers only reads, renames and one
+   * directory fsync. Not atomic against a crash (as writeBatch), nor against a plain writeBatch or write of the same key, which takes
+   * no lock. A batch of only new keys (`claimsOnly`) is linked (`claim`).
    */
   writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]): boolean {
     this.ensureOpen();
     if (this.readOnly) throw readOnlyError(this.name);
     const list = expectedList(expected);
     assertValidBatch(ops);
+    const claims = !this.noLinks && claimsOnly(list, ops);
+    // A claim of a key taken already fails here, before its temp files are written (a missing file is one open call).
+    // Other batches are checked under the lock only: an array read twice would cost as much as its write.
+    if (claims && !holdsAll(list, (key) => this.read(key))) return false;
+    const staged = this.stage(ops);
+    if (staged === undefined) return holdsAll(list, (key) => this.read(key)); // an empty batch answers the check alone
+    try {
+      return this.checkLock().run(() => (claims ? this.claim(staged, list) : this.checkedApply(staged, list)));
+    } finally {
+      discardTemps(staged.temps);
+    }
+  }
+
+  /** Under the check lock: applies a staged batch if every expected key holds its value. */
+  private checkedApply(staged: Staged, list: readonly ExpectedValue[]): boolean {
     if (!holdsAll(list, (key) => this.read(key))) return false;
-    if (claimsOnly(list, ops)) return this.claimBatch(ops);
-    this.writeBatch(ops);
+    fileFault("apply", this.dir);
+    this.apply(staged);
     return true;
   }
 
   /**
    * A batch of puts of distinct keys, each expected to hold no value (`claimsOnly`): each key is linked to its fsynced
-   * temp file in op order (link(2) fails with EEXIST when the name exists, atomically, also against another thread
-   * of this process). A claim lost to another writer unlinks the claims made before it (they held nothing) and
-   * answers false. A file system without hard links (EPERM, ENOTSUP) renames instead, as writeBatch: checked, not
-   * exclusive. Not atomic against a crash, as writeBatch.
+   * temp file in op order (link(2) fails with EEXIST when the name exists, atomically, also against a writer that takes
+   * no check lock), then one directory fsync. Whatever fails after a link was made, the links made are undone (they
+   * held nothing before: unlinked, the directory fsynced), so a batch answered false or failed stored none of its keys
+   * and its retry may claim the same keys; where the undo itself fails, the error says `inDoubt: true` (some keys may
+   * be stored). A file system without hard links (EPERM, ENOTSUP) is checked and renamed instead, as every later
+   * conditional batch of the handle is. Not atomic against a crash, as writeBatch.
    */
-  private claimBatch(ops: readonly BatchOp[]): boolean {
-    const paths = ops.map((op) => this.pathFor(op.key));
-    this.ensureLockInPlace();
-    const temps: (string | undefined)[] = [];
-    const linked: string[] = [];
+  private claim(staged: Staged, list: readonly ExpectedValue[]): boolean {
+    const { paths, temps } = staged;
+    const made: string[] = [];
     try {
-      this.prepareForWrite();
-      for (const op of ops) {
-        temps.push(op.op === "put" ? this.writeTemp(op.value) : undefined);
-        this.onProgress?.();
-      }
-      for (let i = 0; i < ops.length; i++) {
+      for (let i = 0; i < paths.length; i++) {
         const temp = temps[i] as string;
         const path = paths[i] as string;
         try {
+          fileFault("link", path);
           linkSync(temp, path);
         } catch (err) {
           const code = errnoCode(err);
           if (code === "EEXIST") {
-            for (const p of linked) unlinkIfPresent(p);
-            discardTemps(temps);
+            this.undoClaims(made, err);
             return false;
           }
-          if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
-          renameSync(temp, path);
-          temps[i] = undefined;
-          continue;
+          if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP") {
+            this.undoClaims(made, err);
+            this.noLinks = true;
+            return this.checkedApply(staged, list);
+          }
+          throw err;
         }
-        linked.push(path);
-        unlinkIfPresent(temp);
-        temps[i] = undefined;
+        made.push(path);
       }
+      fileFault("fsync-dir", this.dir);
       fsyncDir(this.dir);
     } catch (err) {
-      discardTemps(temps);
+      if (err instanceof StorageError) throw err; // the undo's in-doubt error, or checkedApply's own
+      this.undoClaims(made, err);
       throw asStorageError(err, `file backend batch failed in ${this.dir}`, { dir: this.dir });
     }
     return true;
   }
 
+  /** Unlinks the keys a failed claim linked (they held nothing before) and makes that durable; in doubt if it cannot. */
+  private undoClaims(made: readonly string[], cause: unknown): void {
+    if (made.length === 0) return;
+    try {
+      for (const path of made) {
+        fileFault("undo-unlink", path);
+        unlinkIfPresent(path);
+      }
+      fileFault("undo-fsync-dir", this.dir);
+      fsyncDir(this.dir);
+    } catch (err) {
+      throw this.inDoubt(cause, err, made);
+    }
+  }
+
+  /** backend-error with `inDoubt: true`: a claim failed (`cause`) and undoing its links failed too (`undoErr`). */
+  private inDoubt(cause: unknown, undoErr: unknown, paths: readonly string[]): StorageError {
+    const why = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+    const osCode = errnoCode(cause);
+    const undoOsCode = errnoCode(undoErr);
+    return new StorageError(
+      "backend-error",
+      `file backend batch failed in ${this.dir} (${why(cause)}) after linking some of its keys, and removing them failed (${why(undoErr)}): they may be stored`,
+      {
+        dir: this.dir,
+        inDoubt: true,
+        files: paths.map((p) => basename(p)),
+        ...(typeof osCode === "string" ? { osCode } : {}),
+        ...(typeof undoOsCode === "string" ? { undoOsCode } : {}),
+      },
+      cause,
+    );
+  }
+
+  private checkLock(): CheckLock {
+    return (this.check ??= new CheckLock(this.dir));
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.check?.close();
+    this.check = undefined;
     this.lock?.release();
     this.lock = undefined;
   }
@@ -533,15 +618,20 @@ class FileStore implements FileBackend {
   }
 
   /**
-   * Removes temp files a crashed writer left behind. Under the lock no one else can be writing, so
-   * all are stale; without it, only those of processes that no longer exist.
+   * Removes temp files a crashed writer left behind. Under the lock no other process can be writing, so theirs are
+   * stale, and so are this thread's (its batches run synchronously, none is under way now); another thread of this
+   * process shares the lock and may be writing its temp files this moment (two handles' first writes at once: the
+   * sweep of one removed a temp file the other then renamed, ENOENT), so they stay, as a dead thread's leftovers do
+   * until a later process sweeps them. Without the lock: only those of processes that no longer exist.
    */
   private sweepTemps(): void {
     for (const fileName of readdirSync(this.dir)) {
       const m = TEMP_NAME.exec(fileName);
       if (m === null) continue;
-      if (this.lock === undefined && isProcessAlive(Number(m[1]))) continue;
-      unlinkIfPresent(join(this.dir, fileName));
+      const pid = Number(m[1]);
+      const stale =
+        this.lock === undefined ? pid !== process.pid && !isProcessAlive(pid) : pid !== process.pid || Number(m[2]) === threadId;
+      if (stale) unlinkIfPresent(join(this.dir, fileName));
     }
   }
 

@@ -1,0 +1,79 @@
+/**
+ * The check lock of a file store: held for the check and the renames of one conditional batch (writeBatchIf), so
+ * that two handles of one store in different threads of the holder process (two engines, an engine beside an inline
+ * tier), which share the store's single-writer lock (lock.ts), cannot both pass their check and then overwrite each
+ * other. Plain writes never take it.
+ *
+ * It is a SQLite write lock (BEGIN IMMEDIATE on an empty database, `.graphrefly.lock-check` beside the store lock),
+ * because SQLite excludes its connections in every thread of a process as well as across processes, and the lock
+ * never outlives its holder: the kernel drops a dead process's locks, and a terminated worker thread's connections
+ * are closed (better-sqlite3 closes its databases when a thread's environment is torn down). An O_EXCL lock file
+ * would need a guess about whether its holder still runs: Node cannot tell whether another thread is alive. A
+ * SharedArrayBuffer is shared only with the workers started after it was made (sqlite-turns.ts): not a lock. Nothing
+ * is ever written to the database: no journal, no page, just the lock. Layer 1.
+ */
+import Database from "better-sqlite3";
+import { join } from "node:path";
+import { StorageError } from "../errors.js";
+import { LOCK_FILE_NAME } from "./lock.js";
+import { inNative } from "./native-gate.js";
+import { isSqliteBusy, sqliteError } from "./sqlite-errors.js";
+
+/** Named after the store lock, so whatever treats `.graphrefly.lock*` as the lock's sidecar files treats this too. */
+export const CHECK_LOCK_FILE_NAME = `${LOCK_FILE_NAME}-check`;
+
+/**
+ * How long a conditional batch waits for another thread's check and renames (SQLite's busy wait, blocking the thread).
+ * A holder keeps it for reads, renames and one directory fsync; past this, the batch fails store-busy, nothing written.
+ */
+export const CHECK_LOCK_WAIT_MS = 1_000;
+
+export class CheckLock {
+  private db: Database.Database | undefined;
+
+  constructor(private readonly dir: string) {}
+
+  get path(): string {
+    return join(this.dir, CHECK_LOCK_FILE_NAME);
+  }
+
+  /** Runs `fn` (synchronous: the check and the writes) holding the lock; the store directory must exist. */
+  run<T>(fn: () => T): T {
+    const db = this.connection();
+    inNative(() => {
+      try {
+        db.exec("BEGIN IMMEDIATE");
+      } catch (err) {
+        if (!isSqliteBusy(err)) throw sqliteError(err, `cannot take the check lock of file store ${this.dir}`, this.path);
+        throw new StorageError(
+          "store-busy",
+          `file store ${this.dir}: another thread's conditional write held the store for more than ${CHECK_LOCK_WAIT_MS} ms; nothing was written, try again`,
+          { dir: this.dir, waitedMs: CHECK_LOCK_WAIT_MS },
+          err,
+        );
+      }
+    });
+    try {
+      return fn();
+    } finally {
+      // Nothing was written in the transaction: ending it only drops the lock.
+      inNative(() => db.exec("ROLLBACK"));
+    }
+  }
+
+  close(): void {
+    const db = this.db;
+    this.db = undefined;
+    if (db !== undefined) inNative(() => db.close());
+  }
+
+  private connection(): Database.Database {
+    if (this.db !== undefined) return this.db;
+    try {
+      this.db = inNative(() => new Database(this.path, { timeout: CHECK_LOCK_WAIT_MS }));
+    } catch (err) {
+      throw sqliteError(err, `cannot open the check lock of file store ${this.dir}`, this.path);
+    }
+    return this.db;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Fault injection for the file store's tests: the failures of link(2), unlink(2) and a directory fsync that a test
+ * cannot make the kernel produce on demand (EIO, ENOSPC) at the exact step it means. The store calls `fileFault`
+ * before each such step; a hook a test set throws there as the system call would. Not exported from the package;
+ * without a hook a step costs one check. Layer 1.
+ */
+
+/**
+ * A step of a conditional batch: a claim's link of a key, its directory fsync, the undo of its links; "apply": a
+ * checked batch's check passed, under the check lock, before its renames (a test stops a thread there).
+ */
+export type FileStep = "link" | "fsync-dir" | "undo-unlink" | "undo-fsync-dir" | "apply";
+
+export type FileFaultHook = (step: FileStep, path: string) => void;
+
+let hook: FileFaultHook | undefined;
+
+/** Sets (or, with undefined, clears) this thread's hook. */
+export function setFileFaultHook(h: FileFaultHook | undefined): void {
+  hook = h;
+}
+
+export function fileFault(step: FileStep, path: string): void {
+  if (hook !== undefined) hook(step, path);
+}
+
+/** An error shaped as Node's fs errors are (`code` an errno name), for a hook to throw. */
+export function errnoError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: injected failure, ${syscall} '${path}'`), { code, syscall, path });
+}

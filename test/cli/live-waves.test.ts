@@ -8,37 +8,23 @@
  * CLI's own progress (it is held at its first read of a listed frame), never by time, so the test always exercises
  * the listing mid-batch (before: renamed back after 2 s, and a CLI starting later passed without meeting it).
  */
-import { execFileSync, fork, spawn } from "node:child_process";
-import { constants, readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { constants, renameSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
+import { killedWriterStoreEndingInSum, walFiles } from "./fixtures/writer-store.js";
 
 const tmp = tempDir("live-waves");
 beforeAll(requireBuiltBin);
 afterAll(() => tmp.remove());
 
-const WRITER = fileURLToPath(new URL("./fixtures/compacting-writer.mjs", import.meta.url));
-const walFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.startsWith("g%2fwal%2f")).sort();
-const pathOf = (dir: string, file: string): string => (JSON.parse(readFileSync(join(dir, file), "utf8")) as { path: string }).path;
-
 /** A real writer's file store (killed), its WAL cut back to end in a wave's `sum`. */
 async function writerStore(name: string): Promise<string> {
   const dir = tmp.path(name);
-  const child = fork(WRITER, [JSON.stringify({ kind: "file", store: dir })], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  await new Promise<void>((resolve, reject) => {
-    child.on("message", (m: { t: string }) => m.t === "ready" && resolve());
-    child.on("exit", (code) => reject(new Error(`the writer exited (${code}) before it was ready`)));
-  });
-  while (walFiles(dir).length < 4) await new Promise((r) => setImmediate(r));
-  const exited = new Promise((r) => child.on("exit", r));
-  child.kill("SIGKILL");
-  await exited;
-  const files = walFiles(dir);
-  while (pathOf(dir, files[files.length - 1]!) !== "sum") unlinkSync(join(dir, files.pop()!));
-  expect(files.length).toBeGreaterThanOrEqual(2);
+  expect((await killedWriterStoreEndingInSum(dir)).length).toBeGreaterThanOrEqual(2);
   return dir;
 }
 

@@ -5,38 +5,23 @@
  * the writer had: the reader waits for the batch under way and starts over when the wave it ended on grew.
  * live-store.test.ts met this at random (sum one wave behind); here the mid-rename state is made on disk.
  */
-import { fork } from "node:child_process";
-import { readdirSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
 import { foldStoredGraph } from "../../src/persistence/fold.js";
 import { backendSource } from "../../src/persistence/stored-graph.js";
 import { requireBuiltBin, tempDir } from "./fixtures/cli.js";
+import { walFiles, killedWriterStoreEndingInSum } from "./fixtures/writer-store.js";
 
 const tmp = tempDir("partial-batch");
 beforeAll(requireBuiltBin);
 afterAll(() => tmp.remove());
 
-const WRITER = fileURLToPath(new URL("./fixtures/compacting-writer.mjs", import.meta.url));
-const walFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.startsWith("g%2fwal%2f")).sort();
-const pathOf = (dir: string, file: string): string => (JSON.parse(readFileSync(join(dir, file), "utf8")) as { path: string }).path;
-
 /** A stopped writer's file store whose last frame is a wave's `sum` (a crash's partial batch dropped). */
 async function storeEndingInSum(name: string): Promise<string> {
   const dir = tmp.path(name);
-  const child = fork(WRITER, [JSON.stringify({ kind: "file", store: dir })], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  await new Promise<void>((resolve) => child.on("message", (m: { t: string }) => m.t === "ready" && resolve()));
-  // Wait for frames above the baseline (a compaction may just have deleted them all).
-  while (walFiles(dir).length < 4) await new Promise((r) => setImmediate(r));
-  const exited = new Promise((r) => child.on("exit", r));
-  child.kill("SIGKILL");
-  await exited;
-  let files = walFiles(dir);
-  while (pathOf(dir, files[files.length - 1]!) !== "sum") unlinkSync(join(dir, files.pop()!));
-  files = walFiles(dir);
-  expect(files.length).toBeGreaterThanOrEqual(2);
+  expect((await killedWriterStoreEndingInSum(dir)).length).toBeGreaterThanOrEqual(2);
   return dir;
 }
 

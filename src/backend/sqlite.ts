@@ -8,14 +8,15 @@
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
 import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
-import { acquireStoreLock, assertSingleName, lockTenure, realFilePath, sqliteLockPath, type StoreLock } from "./lock.js";
+import { LOCK_WRITE_WAIT_MS, acquireStoreLock, assertSingleName, lockTenure, realFilePath, sqliteLockPath, type StoreLock } from "./lock.js";
 import { setWriterTenure } from "./tenure.js";
-import { SQLITE_BUSY_TIMEOUT_MS, errorCode, sqliteError } from "./sqlite-errors.js";
+import { SQLITE_BUSY_TIMEOUT_MS, errorCode, isSqliteBusy, sqliteError } from "./sqlite-errors.js";
 import { inNative } from "./native-gate.js";
 import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
@@ -699,9 +700,20 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
           opened.pragma(`synchronous = ${synchronous}`);
           if (kind === "new") opened.exec(`CREATE TABLE IF NOT EXISTS ${TABLE} (k TEXT PRIMARY KEY, v BLOB NOT NULL)`);
         };
-        // The setup writes (a new store's table, its switch to WAL): in the writer turn, as every write.
-        if (turn === undefined) setUp();
-        else inWriterTurn(turn, setUp);
+        // The setup writes (a new store's table, its switch to WAL): in the writer turn, as every write. Another
+        // handle opening the new store at the same moment (two engines of this process) may hold its lock past the
+        // turn's and SQLite's bounds (a slow disk, a loaded machine): its setup is waited out, as the store lock's
+        // row is, instead of failing this open store-busy (task 196). Each try is bounded; so are the tries.
+        const giveUpAt = performance.now() + LOCK_WRITE_WAIT_MS;
+        for (;;) {
+          try {
+            if (turn === undefined) setUp();
+            else inWriterTurn(turn, setUp);
+            break;
+          } catch (err) {
+            if (!isSqliteBusy(err) || performance.now() >= giveUpAt) throw err;
+          }
+        }
       }
       // A writer's files, as opened: checked after each commit (a reader writes nothing; ":memory:" has no files).
       const place = readOnly || inMemory ? undefined : StorePlace.sqlite(path, held?.path);

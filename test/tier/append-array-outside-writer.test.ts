@@ -14,12 +14,10 @@ import { fileBackend } from "../../src/backend/file.js";
 import { setWriterTenure } from "../../src/backend/tenure.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
-import { appendLogStorage } from "../../src/tier/append-log.js";
 import { faultyBackend, type FaultRule } from "../support/faulty-backend.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
+import { arrayLog, bucketsOf, notLandedThenAnotherTier, storedThenFailed } from "./fixtures/array-logs.js";
 
-const HELD = 60_000;
-const shared = { keyOf: (e: string) => e.slice(0, 1), layout: "array", debounceMs: HELD, retry: { initialMs: HELD, maxMs: HELD } } as const;
 const tmp = tempDir("append-outside-writer");
 afterAll(() => tmp.remove());
 
@@ -83,19 +81,15 @@ const failsOnce = (torn?: number): FaultRule[] => [{ op: "writeBatch", errno: "E
 describe.each(stores)("array-layout append-log beside another handle of the store (%s)", (_name, open) => {
   it("r180: a failed write that did not land, the other handle appending equal entries, then another tier's append: the retry stores it (nothing lost)", async () => {
     const store = open(failsOnce());
-    const ls = appendLogStorage<string>(store.backend, { name: "ls", ...shared });
-    const lt = appendLogStorage<string>(store.backend, { name: "lt", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow();
+    const ls = arrayLog(store.backend, "ls");
+    const lt = arrayLog(store.backend, "lt");
+    await storedThenFailed(ls);
     await appendOutside(store.other, "a", ["a1"]); // its own a1: the bytes ls's failed write tried
     lt.appendEntries(["a2"]);
     await lt.flush();
     await ls.flush();
     // ls's a1 was never stored: its flush resolving says it is, so it must be there beside the other handle's.
-    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a1", "a2", "a1"]);
-    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
+    expect(await bucketsOf(lt)).toEqual({ a: ["a0", "a1", "a2", "a1"], b: ["b0", "b1"] });
     await ls.close();
     await lt.close();
     await store.close();
@@ -103,49 +97,37 @@ describe.each(stores)("array-layout append-log beside another handle of the stor
 
   it("a failed write that did not land, then the other handle's append, no other tier: the retry keeps the other's entries", async () => {
     const store = open(failsOnce());
-    const ls = appendLogStorage<string>(store.backend, { name: "ls", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow();
+    const ls = arrayLog(store.backend, "ls");
+    await storedThenFailed(ls);
     await appendOutside(store.other, "a", ["ax"]);
     await ls.flush(); // rewriting the array the failed attempt read would drop ax
-    expect((await ls.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "ax", "a1"]);
-    expect((await ls.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
+    expect(await bucketsOf(ls)).toEqual({ a: ["a0", "ax", "a1"], b: ["b0", "b1"] });
     await ls.close();
     await store.close();
   });
 
   it("the other handle storing exactly what the failed write tried, no other tier: both appends of a1 are stored", async () => {
     const store = open(failsOnce());
-    const ls = appendLogStorage<string>(store.backend, { name: "ls", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow();
+    const ls = arrayLog(store.backend, "ls");
+    await storedThenFailed(ls);
     await appendOutside(store.other, "a", ["a1"]);
     await ls.flush();
-    expect((await ls.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a1", "a1"]);
-    expect((await ls.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
+    expect(await bucketsOf(ls)).toEqual({ a: ["a0", "a1", "a1"], b: ["b0", "b1"] });
     await ls.close();
     await store.close();
   });
 
   it("a failed write that landed (its answer lost), then another tier's append: the retry stores it again (at least once, in call order)", async () => {
     const store = open(failsOnce(1));
-    const ls = appendLogStorage<string>(store.backend, { name: "ls", ...shared });
-    const lt = appendLogStorage<string>(store.backend, { name: "lt", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow();
+    const ls = arrayLog(store.backend, "ls");
+    const lt = arrayLog(store.backend, "lt");
+    await storedThenFailed(ls);
     lt.appendEntries(["a2"]);
     await lt.flush();
     ls.appendEntries(["a3"]);
     await ls.flush();
     // Nothing tells this landing from the other handle storing [a0, a1]: a1 twice is the price, never a1 lost.
-    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a1", "a2", "a1", "a3"]);
-    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
+    expect(await bucketsOf(lt)).toEqual({ a: ["a0", "a1", "a2", "a1", "a3"], b: ["b0", "b1"] });
     await ls.close();
     await lt.close();
     await store.close();
@@ -165,18 +147,14 @@ function soleStore(plan: FaultRule[], async: boolean): StorageBackend {
 describe.each([false, true])("array-layout append-log over a store only its handle writes (async %s)", (async) => {
   it("a failed write that landed (its answer lost), then another tier's append: the retry stores its entries once", async () => {
     const backend = soleStore(failsOnce(1), async);
-    const ls = appendLogStorage<string>(backend, { name: "ls", ...shared });
-    const lt = appendLogStorage<string>(backend, { name: "lt", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow();
+    const ls = arrayLog(backend, "ls");
+    const lt = arrayLog(backend, "lt");
+    await storedThenFailed(ls);
     lt.appendEntries(["a2"]);
     await lt.flush(); // read [a0, a1]: the failed write's bytes
     ls.appendEntries(["a3"]);
     await ls.flush();
-    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a1", "a2", "a3"]);
-    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
+    expect(await bucketsOf(lt)).toEqual({ a: ["a0", "a1", "a2", "a3"], b: ["b0", "b1"] });
     await ls.close();
     await lt.close();
   });
@@ -191,37 +169,21 @@ describe.each([false, true])("array-layout append-log over a store only its hand
       ],
       async,
     );
-    const ls = appendLogStorage<string>(backend, { name: "ls", ...shared });
-    const lt = appendLogStorage<string>(backend, { name: "lt", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow(); // landed: [a0, a1]
+    const ls = arrayLog(backend, "ls");
+    const lt = arrayLog(backend, "lt");
+    await storedThenFailed(ls); // landed: [a0, a1]
     ls.appendEntries(["a3", "b3"]);
     await expect(ls.flush()).rejects.toThrow(); // [a0, a1, a3] not landed
     lt.appendEntries(["a2"]);
     await lt.flush(); // read [a0, a1]: the first attempt's bytes
     await ls.flush();
-    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a1", "a2", "a3"]);
-    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1", "b3"]);
+    expect(await bucketsOf(lt)).toEqual({ a: ["a0", "a1", "a2", "a3"], b: ["b0", "b1", "b3"] });
     await ls.close();
     await lt.close();
   });
 
   it("a failed write that did not land, then another tier's append: the retry appends after it (nothing lost or twice)", async () => {
     const backend = soleStore(failsOnce(), async);
-    const ls = appendLogStorage<string>(backend, { name: "ls", ...shared });
-    const lt = appendLogStorage<string>(backend, { name: "lt", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow();
-    lt.appendEntries(["a2"]);
-    await lt.flush();
-    await ls.flush();
-    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a2", "a1"]);
-    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
-    await ls.close();
-    await lt.close();
+    await notLandedThenAnotherTier(backend);
   });
 });

@@ -24,6 +24,7 @@ import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraph } from "../../src/persistence/compaction.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { faultyBackend } from "../support/faulty-backend.js";
+import { arrayLog, bucketsOf, notLandedThenAnotherTier, storedThenFailed } from "./fixtures/array-logs.js";
 import { until } from "../support/wait.js";
 import { acceptRows, rejectRow } from "../engine/fixtures/refused-rows.js";
 import { BURST_VALUE_CHARS, GRAPH, buildGraph, enginePair, inlinePair, restoredSnapshot, storedFrameSeqs, tempDir } from "../graph-compaction/fixtures.js";
@@ -154,39 +155,21 @@ describe.each(tornStores)("array-layout append-logs sharing a bucket (%s)", (_na
   it("a failed write that landed after all (its answer lost), then another tier's append: the retry stores its entries again, never loses them", async () => {
     // The second batch writing bucket a (with b) is applied, then fails: what a lost commit answer looks like.
     const backend = open([{ op: "writeBatch", errno: "EIO", times: 1, after: 1, torn: 2, key: /^a$/ }]);
-    const shared = { keyOf: (e: string) => e.slice(0, 1), layout: "array", debounceMs: HELD, ...held } as const;
-    const ls = appendLogStorage<string>(backend, { name: "ls", ...shared });
-    const lt = appendLogStorage<string>(backend, { name: "lt", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow();
+    const ls = arrayLog(backend, "ls");
+    const lt = arrayLog(backend, "lt");
+    await storedThenFailed(ls);
     lt.appendEntries(["a2"]);
     await lt.flush(); // read [a0, a1]: the failed write's bytes
     ls.appendEntries(["a3"]);
     await ls.flush(); // the retry: a1 and a3 appended to a fresh read; b1 alike (that write landed too)
-    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a1", "a2", "a1", "a3"]);
-    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1", "b1"]);
+    expect(await bucketsOf(lt)).toEqual({ a: ["a0", "a1", "a2", "a1", "a3"], b: ["b0", "b1", "b1"] });
     await ls.close();
     await lt.close();
   });
 
   it("guard: a failed write that did not land, then another tier's append: the retry appends after it (nothing lost or twice)", async () => {
     const backend = open([{ op: "writeBatch", errno: "EIO", times: 1, after: 1, key: /^a$/ }]);
-    const shared = { keyOf: (e: string) => e.slice(0, 1), layout: "array", debounceMs: HELD, ...held } as const;
-    const ls = appendLogStorage<string>(backend, { name: "ls", ...shared });
-    const lt = appendLogStorage<string>(backend, { name: "lt", ...shared });
-    ls.appendEntries(["a0", "b0"]);
-    await ls.flush();
-    ls.appendEntries(["a1", "b1"]);
-    await expect(ls.flush()).rejects.toThrow();
-    lt.appendEntries(["a2"]);
-    await lt.flush();
-    await ls.flush();
-    expect((await lt.loadEntries({ keyFilter: "a" })).entries).toEqual(["a0", "a2", "a1"]);
-    expect((await lt.loadEntries({ keyFilter: "b" })).entries).toEqual(["b0", "b1"]);
-    await ls.close();
-    await lt.close();
+    await notLandedThenAnotherTier(backend);
   });
 });
 

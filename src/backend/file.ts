@@ -15,6 +15,7 @@ import {
   linkSync,
   openSync,
   readSync,
+  readlinkSync,
   readdirSync,
   renameSync,
   statSync,
@@ -67,9 +68,30 @@ export interface FileBackend extends SyncStorageBackend {
 const MAX_FILE_NAME_BYTES = 255;
 
 const TEMP_PREFIX = ".tmp-";
-/** `.tmp-<pid>-<threadId>-<counter>`: unique across processes and worker threads. */
-const TEMP_NAME = /^\.tmp-(\d+)-(\d+)-\d+$/;
+/**
+ * `.tmp-<pid>-<threadId>-<counter>[-<kernel thread id>]`: unique across processes and worker threads. The kernel's
+ * id of the writing thread (Linux) tells a dead thread's leftovers from a live thread's temp files (`threadGone`).
+ */
+const TEMP_NAME = /^\.tmp-(\d+)-(\d+)-\d+(?:-(\d+))?$/;
 let tempCounter = 0;
+
+/** This thread's kernel thread id, from /proc/thread-self (`<pid>/task/<tid>`); undefined without procfs. */
+const KERNEL_THREAD: string | undefined = (() => {
+  try {
+    return /^\d+\/task\/(\d+)$/.exec(readlinkSync("/proc/thread-self"))?.[1];
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * Whether the thread `tid` of the running process `pid` has ended: its /proc entry is gone while the process's is
+ * there. False when that cannot be told (no thread id in the name, no procfs, the process not visible).
+ */
+function threadGone(pid: number, tid: string | undefined): boolean {
+  if (tid === undefined || KERNEL_THREAD === undefined) return false;
+  return !existsSync(`/proc/${pid}/task/${tid}`) && existsSync(`/proc/${pid}/task`);
+}
 /** How long settleBatches waits at most for a batch's temp files (a thread terminated mid-batch leaves them). */
 const SETTLE_WAIT_MS = 5_000;
 
@@ -391,8 +413,10 @@ class FileStore implements FileBackend {
       throw asStorageError(err, `file backend list failed at ${this.dir}`, { dir: this.dir });
     }
     for (const name of names) {
-      const pid = TEMP_NAME.exec(name)?.[1];
-      if (pid !== undefined && isProcessAlive(Number(pid))) out.add(name);
+      const m = TEMP_NAME.exec(name);
+      if (m === null) continue;
+      const pid = Number(m[1]);
+      if (isProcessAlive(pid) && !threadGone(pid, m[3])) out.add(name);
     }
     return out;
   }
@@ -619,25 +643,30 @@ class FileStore implements FileBackend {
 
   /**
    * Removes temp files a crashed writer left behind. Under the lock no other process can be writing, so theirs are
-   * stale, and so are this thread's (its batches run synchronously, none is under way now); another thread of this
-   * process shares the lock and may be writing its temp files this moment (two handles' first writes at once: the
-   * sweep of one removed a temp file the other then renamed, ENOENT), so they stay, as a dead thread's leftovers do
-   * until a later process sweeps them. Without the lock: only those of processes that no longer exist.
+   * stale, and so are this thread's (its batches run synchronously, none is under way now) and those of this
+   * process's threads that ended (a worker terminated mid-batch); another thread of this process shares the lock and
+   * may be writing its temp files this moment (two handles' first writes at once: the sweep of one removed a temp
+   * file the other then renamed, ENOENT), so a live thread's stay, and so does a thread's whose end cannot be told
+   * (no procfs) until a later process sweeps them. Without the lock: only those of processes or threads that ended.
    */
   private sweepTemps(): void {
     for (const fileName of readdirSync(this.dir)) {
       const m = TEMP_NAME.exec(fileName);
       if (m === null) continue;
       const pid = Number(m[1]);
+      const mine = pid === process.pid;
       const stale =
-        this.lock === undefined ? pid !== process.pid && !isProcessAlive(pid) : pid !== process.pid || Number(m[2]) === threadId;
+        this.lock === undefined
+          ? (!mine && !isProcessAlive(pid)) || threadGone(pid, m[3])
+          : !mine || Number(m[2]) === threadId || threadGone(pid, m[3]);
       if (stale) unlinkIfPresent(join(this.dir, fileName));
     }
   }
 
   /** Writes `bytes` to a fresh temp file in the store directory and fsyncs it. */
   private writeTemp(bytes: Uint8Array): string {
-    const temp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${threadId}-${tempCounter++}`);
+    const kernel = KERNEL_THREAD === undefined ? "" : `-${KERNEL_THREAD}`;
+    const temp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${threadId}-${tempCounter++}${kernel}`);
     const fd = openSync(temp, "wx");
     try {
       for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off, bytes.byteLength - off);

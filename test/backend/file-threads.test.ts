@@ -7,10 +7,10 @@
  *     conditional batch holds the store's check lock for its check and renames. Before: counters lost increments,
  *     and a new key was won by two threads.
  * (c) Every thread's first write swept the store's temp files, another thread's in-flight ones too: that thread's
- *     rename then failed ENOENT. Now only this thread's and dead processes' temp files are swept.
+ *     rename then failed ENOENT. Now only other processes', this thread's and ended threads' temp files are swept.
  */
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -103,7 +103,7 @@ describe("several threads of one process on one file store", () => {
     }
   });
 
-  it("a thread terminated inside a conditional batch leaves the store's check lock free", async () => {
+  it("a thread terminated inside a conditional batch leaves the store's check lock free, and its temp file is swept", async () => {
     const dir = freshDir();
     const mine = fileBackend(dir);
     try {
@@ -113,10 +113,14 @@ describe("several threads of one process on one file store", () => {
       expect((await holding)[0]).toEqual({ holding: true });
       // The thread holds the check lock now: terminated there, as an engine's watchdog does a hung worker.
       await w!.terminate();
+      const temps = (): string[] => readdirSync(dir).filter((n) => n.startsWith(".tmp-"));
+      expect(temps()).toHaveLength(1); // its staged put
+      // This handle's first write sweeps a dead thread's temp files (a live thread's it leaves alone, test above).
       // Its batch stopped before its renames: the key holds what it held.
       expect(mine.writeBatchIf({ key: "k", value: Uint8Array.of(0) }, [{ op: "put", key: "k", value: Uint8Array.of(1) }])).toBe(true);
       expect(mine.writeBatchIf({ key: "j", value: undefined }, [{ op: "put", key: "j", value: Uint8Array.of(2) }])).toBe(true);
       expect([mine.read("k"), mine.read("j")].map((v) => Array.from(v!))).toEqual([[1], [2]]);
+      expect(temps()).toEqual([]);
     } finally {
       mine.close();
     }

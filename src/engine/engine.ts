@@ -19,7 +19,7 @@ import { ThreadIdleWatch } from "./thread-idle.js";
 import { claimGates, insideNative, newNativeGate, releaseGates } from "./native-gate.js";
 import { releaseThreadTurns } from "../backend/sqlite-turns.js";
 import { validateEngineOptions } from "./options.js";
-import type { TurnRingCounts } from "./ring.js";
+import { DEFAULT_TURN_RING_BYTES, type TurnRingCounts } from "./ring.js";
 import {
   type ActorOptions,
   type ActorStats,
@@ -68,8 +68,8 @@ export interface StorageEngineOptions {
   /** close() ends within this bound: stores still draining then are given up with StorageError("close-timeout") (default 60 s). */
   closeTimeoutMs?: number;
   /**
-   * Bytes of each open store's turn ring (default 0: off; a power of two from 1 KiB to 1 GiB, e.g. 256 KiB): a
-   * turn's few writes reach the store's worker through this shared memory instead of a message, ~0.35–0.6 µs less
+   * Bytes of each open store's turn ring (default 1 MiB; 0: off; else a power of two from 1 KiB to 1 GiB): a turn's
+   * few writes reach the store's worker through this shared memory instead of a message, ~0.3–0.7 µs less
    * main-thread CPU per paced write. A burst, a write of a value the ring cannot encode, and any write while the ring
    * is full go as a message, as they would without it. The worker takes the ring's writes within a millisecond or so
    * while they flow and sleeps when it stays empty (docs/design.md §3.35).
@@ -207,8 +207,8 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     opts.maxPendingBytes === Number.POSITIVE_INFINITY ? undefined : (opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES);
   const watchdogMs = validateBound("watchdogMs", opts.watchdogMs) ?? DEFAULT_WATCHDOG_MS;
   const closeTimeoutMs = validateBound("closeTimeoutMs", opts.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS;
-  // Off by default: measured below the gain it had to show to be on (docs/design.md §3.35).
-  const turnRingBytes = opts.turnRingBytes ?? 0;
+  // On by default since task 198 (docs/design.md §3.35): 1 MiB holds the paced turns of a worker busy for a while.
+  const turnRingBytes = opts.turnRingBytes ?? DEFAULT_TURN_RING_BYTES;
   const pool = new Piscina({
     // Piscina require()s `filename`: a CommonJS loader that import()s the entry, because require() of an ES module
     // aborts the whole process when its worker is terminated mid-load (see workers/load-entry.cts).

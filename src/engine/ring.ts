@@ -69,12 +69,14 @@ type WaitAsync = (
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 /**
- * A ring's size when none is given (the bench's; the engine's `turnRingBytes` is off by default, this size suggested):
- * a paced turn's record is ~100–600 bytes and the worker drains every millisecond, so 256 KiB holds hundreds of turns
- * of a stalled worker before writes go as messages; the memory is per open store (a thousand stores: 256 MiB of
- * address space, touched as records cycle through it).
+ * A ring's size when none is given (the engine's `turnRingBytes` default): a paced turn's record is ~40–600 bytes and
+ * the worker drains every millisecond while it is free, but a commit, a background fold or a compaction keeps it
+ * from polling for tens to hundreds of milliseconds, and a paced graph update takes ~30 µs of wall time. 256 KiB
+ * (~6,000 one-frame records) overflowed in two of three turns of a 20,000-wave paced run whose fold ran meanwhile
+ * (each such turn then goes as a message), 1 MiB in 1.6 %, 4 MiB in none (design §3.35, task 198). The memory is
+ * per open store (a thousand stores: 1 GiB of address space, touched as records cycle through it).
  */
-export const DEFAULT_TURN_RING_BYTES = 1 << 18;
+export const DEFAULT_TURN_RING_BYTES = 1 << 20;
 
 /** Whether `capacity` is a ring size the engine takes (0 turns the ring off). */
 export function validTurnRingBytes(capacity: unknown): capacity is number {

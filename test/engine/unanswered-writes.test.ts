@@ -64,12 +64,16 @@ describe("unanswered writes through the engine", () => {
 
   const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-  it("one save per turn, then reads: every read sees the saves of the turns before it", async () => {
-    engine = openStorageEngine({ threads: 1 });
+  // The turn ring (the engine's default) and a message per turn (turnRingBytes: 0) alike.
+  it.each([
+    ["through the turn ring", {}],
+    ["through messages", { turnRingBytes: 0 }],
+  ])("one save per turn, then reads: every read sees the saves of the turns before it (%s)", async (_, ring: { turnRingBytes?: number }) => {
+    engine = openStorageEngine({ threads: 1, ...ring });
     const kv = engine.kv<number>({ kind: "sqlite", path: root.fresh("e.db") }, { name: "kv" });
     for (let i = 0; i < 50; i++) {
       kv.save("k", i);
-      await turn(); // this turn's message carries the save alone
+      await turn(); // this turn's record (or message) carries the save alone
       if (i % 10 === 9) expect(await kv.load("k")).toBe(i);
     }
     await kv.flush();

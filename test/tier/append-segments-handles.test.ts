@@ -16,6 +16,8 @@ import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
+import { alternateFlushes, expectEachHolds } from "./fixtures/alternating-appends.js";
+import { claimOfTwoKeys } from "./fixtures/claims.js";
 
 const dir = mkdtempSync(join(tmpdir(), "append-seg-handles-"));
 const engines: Array<ReturnType<typeof openStorageEngine>> = [];
@@ -39,16 +41,8 @@ describe.each(PAIRS)("two handles, %s", (kind, open) => {
     try {
       const one = appendLogStorage<string>(h1, { name: "log", keyOf: () => "k" });
       const two = appendLogStorage<string>(h2, { name: "log", keyOf: () => "k" });
-      const want: string[] = [];
-      for (let i = 0; i < 5; i++) {
-        one.appendEntries([`one${i}`]);
-        await one.flush();
-        two.appendEntries([`two${i}`]);
-        await two.flush();
-        want.push(`one${i}`, `two${i}`);
-      }
-      expect(sorted((await one.loadEntries({ keyFilter: "k" })).entries)).toEqual(sorted(want));
-      expect(sorted((await two.loadEntries({ keyFilter: "k" })).entries)).toEqual(sorted(want));
+      const want = await alternateFlushes(one, two, ["one", "two"]);
+      await expectEachHolds([one, two], want);
       // Each flush's entries keep their order within the bucket, both handles' alike.
       const all = (await one.loadEntries({ keyFilter: "k" })).entries;
       expect(all.filter((e) => e.startsWith("one"))).toEqual(want.filter((e) => e.startsWith("one")));
@@ -116,16 +110,8 @@ describe("engines", () => {
     const backend = sqliteBackend(path);
     try {
       const inline = appendLogStorage<string>(backend, { name: "log", keyOf: () => "k" });
-      const want: string[] = [];
-      for (let i = 0; i < 5; i++) {
-        viaEngine.appendEntries([`e${i}`]);
-        await viaEngine.flush();
-        inline.appendEntries([`i${i}`]);
-        await inline.flush();
-        want.push(`e${i}`, `i${i}`);
-      }
-      expect(sorted((await inline.loadEntries({ keyFilter: "k" })).entries)).toEqual(sorted(want));
-      expect(sorted((await viaEngine.loadEntries({ keyFilter: "k" })).entries)).toEqual(sorted(want));
+      const want = await alternateFlushes(viaEngine, inline, ["e", "i"]);
+      await expectEachHolds([inline, viaEngine], want);
       await inline.close();
     } finally {
       backend.close();
@@ -194,14 +180,7 @@ describe("file store: a conditional batch claiming absent keys (hard links)", ()
     const b = fileBackend(store);
     try {
       b.write("taken", new Uint8Array([9]));
-      const ops = [
-        { op: "put" as const, key: "free", value: new Uint8Array([1]) },
-        { op: "put" as const, key: "taken", value: new Uint8Array([2]) },
-      ];
-      const absent = [
-        { key: "free", value: undefined },
-        { key: "taken", value: undefined },
-      ];
+      const { ops, absent } = claimOfTwoKeys();
       expect(b.writeBatchIf(absent, ops)).toBe(false);
       expect(b.read("free")).toBeUndefined();
       expect(b.read("taken")).toEqual(new Uint8Array([9]));
@@ -222,14 +201,7 @@ describe("SQLite: a conditional batch claiming absent keys (inserts, no read)", 
     const b = sqliteBackend(join(dir, "claims.db"));
     try {
       b.write("taken", new Uint8Array([9]));
-      const ops = [
-        { op: "put" as const, key: "free", value: new Uint8Array([1]) },
-        { op: "put" as const, key: "taken", value: new Uint8Array([2]) },
-      ];
-      const absent = [
-        { key: "free", value: undefined },
-        { key: "taken", value: undefined },
-      ];
+      const { ops, absent } = claimOfTwoKeys();
       expect(b.writeBatchIf(absent, ops)).toBe(false);
       expect(b.list()).toEqual(["taken"]);
       expect(b.read("taken")).toEqual(new Uint8Array([9]));

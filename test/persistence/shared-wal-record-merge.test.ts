@@ -39,6 +39,7 @@ import { requireBuiltBin, runCli } from "../cli/fixtures/cli.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { systemError } from "../support/faulty-backend.js";
 import { build } from "./fixtures/shared-wal.js";
+import type { ReactiveGraph } from "../../src/graph/types.js";
 
 const tmp = tempDir("shared-wal-record-merge");
 beforeAll(requireBuiltBin);
@@ -162,6 +163,30 @@ async function sessionOne(kind: Kind, one: string, two: string): Promise<void> {
 }
 
 /**
+ * Sets a and b ten times (values 101..110) through `h`, then flushes until store three's attach baseline is stored
+ * (above 100) and `refusedSeq` (the seq the last refused record names three at) is that baseline: the record save
+ * naming it was refused and put back for a retry.
+ */
+async function writeUntilRefused(
+  g: ReactiveGraph,
+  h: { flush(): Promise<unknown> },
+  kind: Kind,
+  three: string,
+  refusedSeq: () => Promise<number | undefined>,
+): Promise<void> {
+  for (let i = 101; i <= 110; i++) g.set(i % 2 === 0 ? "a" : "b", i);
+  await vi.waitFor(
+    async () => {
+      await h.flush().catch(() => {});
+      const threeSeq = (await storedSeqs(kind, three)).baseline;
+      expect(threeSeq).toBeGreaterThan(100);
+      expect(await refusedSeq()).toBe(threeSeq);
+    },
+    { timeout: 60_000, interval: 50 },
+  );
+}
+
+/**
  * Session two (steps 2-4 above): pairs {one, W}, {three, W} over store one's backend `w`, restored from store one;
  * resolves to the live values once it disposed.
  */
@@ -178,17 +203,8 @@ async function sessionTwo(kind: Kind, one: string, two: string, three: string): 
       { snapshot: snapshotStorage<GraphCheckpointRecord>(w.backend, { compactEvery: 1_000_000 }), wal },
       { snapshot: snapshotStorage<GraphCheckpointRecord>(b3, { compactEvery: 1_000_000 }), wal },
     ]);
-    for (let i = 101; i <= 110; i++) g.set(i % 2 === 0 ? "a" : "b", i);
     // The record naming three at its attach baseline (saved once that baseline is stored) refused and put back.
-    await vi.waitFor(
-      async () => {
-        await h.flush().catch(() => {});
-        const threeSeq = (await storedSeqs(kind, three)).baseline;
-        expect(threeSeq).toBeGreaterThan(100);
-        expect(w.lastRefused()?.stores.get(idOf(kind, three))).toBe(threeSeq);
-      },
-      { timeout: 60_000, interval: 50 },
-    );
+    await writeUntilRefused(g, h, kind, three, async () => w.lastRefused()?.stores.get(idOf(kind, three)));
     expect([...((await storedRecord(kind, one))?.stores.keys() ?? [])]).toEqual([idOf(kind, two)]);
     // The forget of store two, through the same backend object (one process): accepted, the record rewritten.
     await compactGraph({ backend: w.backend }, { graphName: "g", forgetStores: [idOf(kind, two)], forceForget: true });
@@ -259,17 +275,10 @@ describe("engine tiers (a real store actor): an attach's put-back record save an
         { snapshot: e.snapshot<GraphCheckpointRecord>(store, { compactEvery: 1_000_000 }), wal },
         { snapshot: e.snapshot<GraphCheckpointRecord>({ kind: "sqlite", path: three }, { compactEvery: 1_000_000 }), wal },
       ]);
-      for (let i = 101; i <= 110; i++) g.set(i % 2 === 0 ? "a" : "b", i);
-      await vi.waitFor(
-        async () => {
-          await h.flush().catch(() => {});
-          const threeSeq = (await storedSeqs(kind, three)).baseline;
-          expect(threeSeq).toBeGreaterThan(100);
-          const refused = (await e.runJob(store, "test-last-refused", {})) as Record<string, number> | null;
-          expect(refused?.[idOf(kind, three)]).toBe(threeSeq);
-        },
-        { timeout: 60_000, interval: 50 },
-      );
+      await writeUntilRefused(g, h, kind, three, async () => {
+        const refused = (await e.runJob(store, "test-last-refused", {})) as Record<string, number> | null;
+        return refused?.[idOf(kind, three)];
+      });
       // In the actor the job flushes every tier of the store first (flushAll) and holds the mailbox until its
       // rewrite: the put-back save lands first, or (here) the job fails with its error, nothing changed.
       const err = await compactGraphInEngine(e, store, "g", { forgetStores: [idOf(kind, two)], forceForget: true }).then(

@@ -239,16 +239,18 @@ export function applyBaseline(
 }
 
 /**
- * Code-built nodes of `graph` (derived, effect) that `snapshot` lacks and a spec frame of `frames` adds again as
- * code-built (not as a state node, which replay puts there itself), each with the index of the first such frame.
- * O(frames).
+ * Code-built nodes of `graph` (derived, effect) that `snapshot` lacks or holds as a state node and a spec frame of
+ * `frames` adds again as code-built (not as a state node, which replay puts there itself), each with the index of
+ * the first such frame. A baseline's state node replaces the code's node as a missing one removes it, and replay
+ * cannot build it back either (the writer made c a state node, a compaction ran, then c derived again). O(frames).
  */
 export function reAddedAbove(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[]): Map<string, number> {
   const out = new Map<string, number>();
   frames.forEach((f, i) => {
     const change = graphChangeOf(f);
     if (change?.kind !== "graph.add" || change.slice?.type === "state" || out.has(change.nodeId)) return;
-    if (Object.prototype.hasOwnProperty.call(snapshot.nodes, change.nodeId)) return;
+    const held = Object.prototype.hasOwnProperty.call(snapshot.nodes, change.nodeId) ? snapshot.nodes[change.nodeId] : undefined;
+    if (held !== undefined && held.type !== "state") return; // the baseline leaves the code's node as it is
     const kind = graph.kindOf(change.nodeId);
     if (kind !== undefined && kind !== "state") out.set(change.nodeId, i);
   });

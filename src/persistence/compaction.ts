@@ -30,6 +30,7 @@ import { SNAPSHOT_VERSION } from "../graph/types.js";
 import { assertGraphName, graphWalPrefix, splitWalFrameKey } from "../wal/keys.js";
 import { postgresStoreKey } from "../engine/postgres-store.js";
 import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
+import { adoptedSharedWalFloor } from "./shared-wal-floors.js";
 import { attachedSharedWalStores, readSharedWalJobWatch, sharedWalFloor, watchSharedWalJob, type SharedWalJobWatch } from "./shared-wal.js";
 import {
   carriedSeen,
@@ -209,6 +210,10 @@ async function compactGraphWatched(
     // group, deletes what it covers). Its frames were listed only if they landed before this read, so it registered
     // before it too.
     if (watch?.registered() === true) keepAbove = 0;
+    // In a store actor's thread: the groups of the threads whose engines use this actor that pair a store no record
+    // names (a memory store), read now for a fold no thread watches (autoCompact, a fold rule; task 202). Each
+    // published its floor before writing any frame, so a group whose frames were listed is seen here.
+    keepAbove = Math.min(keepAbove, adoptedSharedWalFloor(graphName));
     pins = pinsOf(mergedStores(recorded, now.recorded));
   };
   // In a store's actor the fold reads its frames and folds them (seconds for a large graph) beside the store's

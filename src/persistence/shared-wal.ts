@@ -18,6 +18,7 @@ import type { GraphCheckpointRecord } from "./storage-types.js";
 import type { WalGroup } from "./attach-outbox.js";
 import { attachRecord, passedMarks, sharedWalRecordFrame, sharedWalRecordKey, type PriorRecord } from "./shared-wal-record.js";
 import { WAL_GROWTH_WATCHER, type KeepAboveConfig } from "./wal-growth-watcher.js";
+import { ownSharedWalFloors, publishSharedWalFloor } from "./shared-wal-floors.js";
 
 /**
  * A registered group. Held weakly (as attach's claims are): a handle dropped with its graph, never disposed, leaves
@@ -30,6 +31,12 @@ interface LiveGroup {
   /** Per member (in group order): whether its baseline is in another store than the WAL's, and that store's lasting id. */
   readonly others: readonly boolean[];
   readonly ids: ReadonlyArray<string | undefined>;
+  /**
+   * A member's baseline is in another store that no record names (a memory store): the lowest such baseline seq
+   * read (0 until read), published to the engines' actors (shared-wal-floors.ts) for the folds they start by
+   * themselves. Undefined: no such member.
+   */
+  unnamedFloor: number | undefined;
   /** Seqs last saved in the WAL store's record, by store id; undefined: no member has a lasting id (no record). */
   readonly recorded: Map<string, number> | undefined;
   /**
@@ -163,6 +170,7 @@ export function registerWalGroup(
     group: new WeakRef(group),
     others,
     ids,
+    unnamedFloor: ids.some((id, i) => id === undefined && others[i] === true) ? 0 : undefined,
     recorded: named.length > 0 ? new Map(named.map((id) => [id, 0])) : undefined,
     forgotten: new Map(),
     opened: false,
@@ -178,6 +186,8 @@ export function registerWalGroup(
   // Before any frame of the group is written (its tiers' writes go out once this call returns): a job that lists one
   // reads the cell after listing, so it sees this.
   if (watched.size > 0) tellWatchedJobs(graphName, walStore, ids);
+  // Likewise for the folds an engine's actor starts by itself (autoCompact, a fold rule): no thread asked for them.
+  if (entry.unnamedFloor !== undefined) publishFloor(graphName);
   if (entry.recorded !== undefined) {
     // Unref'd: a live handle's refresh never keeps the process alive. It holds the entry (weak references only).
     entry.refresher = setInterval(() => refreshSeen(entry), SEEN_CHECK_MS);
@@ -204,6 +214,7 @@ export function registerWalGroup(
   return async () => {
     group.baselineMoved = undefined;
     live.delete(entry);
+    if (entry.unnamedFloor !== undefined) publishFloor(graphName); // its memory store restores from the WAL no more
     stopRefresh(entry);
     detach(entry, wal);
     // The record and the pin stay: a compaction after this must not delete what the other stores need. A later
@@ -231,7 +242,7 @@ export function registerWalGroup(
  * through one pair: stores left out of it no longer restore from this WAL anyway, their own-baseline seqs are holes).
  */
 export function unpinSharedWal(graphName: string, wal: KvStorageTier<WALFrame>): void {
-  const config: KeepAboveConfig = { keepAboveSeq: Number.POSITIVE_INFINITY };
+  const config: KeepAboveConfig = { keepAboveSeq: Number.POSITIVE_INFINITY, floors: ownSharedWalFloors() };
   try {
     wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, graphName, config);
   } catch {
@@ -279,6 +290,25 @@ export function attachedSharedWalStores(graphName: string, isStore: (store: Tier
   return ids;
 }
 
+/**
+ * Publishes the lowest `unnamedFloor` of the live groups of the graphs sharing `graphName`'s slot (shared-wal-floors.ts)
+ * to the actors of the engines of this thread. A group collected without dispose is dropped here.
+ */
+function publishFloor(graphName: string): void {
+  publishSharedWalFloor(graphName, (sameSlot) => {
+    let floor: number | undefined;
+    for (const entry of live) {
+      if (entry.unnamedFloor === undefined || !sameSlot(entry.graphName)) continue;
+      if (entry.group.deref() === undefined || entry.wal.deref() === undefined) {
+        live.delete(entry);
+        continue;
+      }
+      floor = Math.min(floor ?? Number.POSITIVE_INFINITY, entry.unnamedFloor);
+    }
+    return floor;
+  });
+}
+
 /** The store of `tier`: a tier no factory made is its own store. */
 function storeOf(tier: object): TierStore {
   return tierStore(tier) ?? { id: tier };
@@ -298,7 +328,7 @@ async function storedSeq(snapshot: SnapshotStorageTier<GraphCheckpointRecord>, g
 function pin(entry: LiveGroup, wal: KvStorageTier<WALFrame>, seq: number): void {
   if (seq <= entry.pinned) return;
   // The stores attached here are never reported as stale pins: their baselines follow their own rule.
-  const config: KeepAboveConfig = { keepAboveSeq: seq, attached: attachedIds(entry) };
+  const config: KeepAboveConfig = { keepAboveSeq: seq, attached: attachedIds(entry), floors: ownSharedWalFloors() };
   try {
     if (wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, entry.graphName, config) === true) entry.pinned = seq;
   } catch {
@@ -314,7 +344,7 @@ function attachedIds(entry: LiveGroup): string[] {
 /** The handle ended: its pin stays, but its stores no longer count as attached (a stale pin of theirs is reported). */
 function detach(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
   if (entry.pinned < 0) return;
-  const config: KeepAboveConfig = { keepAboveSeq: entry.pinned, attached: [] };
+  const config: KeepAboveConfig = { keepAboveSeq: entry.pinned, attached: [], floors: ownSharedWalFloors() };
   try {
     wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, entry.graphName, config);
   } catch {
@@ -408,6 +438,14 @@ async function repin(entry: LiveGroup): Promise<void> {
         moved = true;
       });
       if (moved) saveRecord(entry, wal);
+      if (entry.unnamedFloor !== undefined) {
+        // Only up, as the pin: a head that could not be read says 0.
+        const unnamed = Math.min(...seqs.filter((_s, i) => entry.ids[i] === undefined && entry.others[i] === true));
+        if (unnamed > entry.unnamedFloor) {
+          entry.unnamedFloor = unnamed;
+          publishFloor(entry.graphName);
+        }
+      }
       if (entry.pinned >= 0) pin(entry, wal, Math.min(...seqs));
     } while (entry.again && live.has(entry));
   } finally {

@@ -15,6 +15,7 @@ import type { BaseStorageTier, KvStorageTier, RetryOptions } from "../tier/types
 import { walFrameCodec } from "../wal/codec.js";
 import { splitWalFrameKey } from "../wal/keys.js";
 import { COMPACT_GRAPH_JOB, type CompactionResult, type EngineCompactGraphOptions } from "./compaction.js";
+import { adoptSharedWalFloors, ownSharedWalFloors } from "./shared-wal-floors.js";
 
 /** Name under which the worker entry registers the watcher (the config messages attach sends name it). */
 export const WAL_GROWTH_WATCHER = "wal-growth";
@@ -40,7 +41,9 @@ export function foldInBackground(
   checkFoldRule(rule);
   if (snapshot.codecName !== jsonCodec.name) return false;
   if (wal.codecName !== walFrameCodec.name && wal.codecName !== jsonCodec.name) return false;
-  return wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, graphName, rule, snapshot) === true;
+  // With the floors of this thread's groups that no record names: the folds the rule starts keep what they need.
+  const config: BackgroundFoldRule & { floors: SharedArrayBuffer } = { ratio: rule.ratio, minBytes: rule.minBytes, floors: ownSharedWalFloors() };
+  return wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, graphName, config, snapshot) === true;
 }
 
 /**
@@ -71,6 +74,11 @@ export interface KeepAboveConfig {
    * they were): never reported as stale pins, whatever their baselines' pace.
    */
   readonly attached?: readonly string[];
+  /**
+   * The sending thread's floors of its groups no record names (shared-wal-floors.ts), which the folds this watcher
+   * starts read once their frames are listed. A fold rule's config carries it too.
+   */
+  readonly floors?: SharedArrayBuffer;
 }
 
 /**
@@ -162,6 +170,9 @@ class WalGrowth {
 
   /** An invalid rule throws (the actor reports it to onError) and leaves the graph's rule in force unchanged. */
   configure(graphName: string, config: unknown): void {
+    // First, whatever the rest says: the groups of the sending thread are seen by the folds started from now on
+    // (its attaches send a config before any frame of theirs, in order with their writes).
+    adoptSharedWalFloors((config as { floors?: unknown } | null)?.floors);
     const pin = (config as Partial<KeepAboveConfig> | null)?.keepAboveSeq;
     if (pin !== undefined) {
       if (typeof pin !== "number" || !(pin === Number.POSITIVE_INFINITY || (Number.isSafeInteger(pin) && pin >= 0))) {

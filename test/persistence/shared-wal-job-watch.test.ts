@@ -264,3 +264,67 @@ describe("a forced forget in compactGraphInEngine of a store a second engine att
     }
   }, 180_000);
 });
+
+describe.each([
+  ["autoCompact", "a second engine", "second"],
+  ["autoCompact", "inline tiers of the main thread", "inline"],
+  ["autoCompact", "the folding engine itself", "same"],
+  ["a fold rule", "a second engine", "second"],
+  ["a fold rule", "inline tiers of the main thread", "inline"],
+  ["a fold rule", "the folding engine itself", "same"],
+] as const)("the engine's %s folds while a memory store is paired with the WAL through %s (task 202)", (trigger, _name, through) => {
+  it("the fold no thread asked for keeps the frames above the memory store's baseline: it restores the live graph", async () => {
+    const rule = trigger === "a fold rule";
+    const one = tmp.path(`auto-${rule ? "rule" : "every"}-${through}.db`);
+    const store = sqlite(one);
+    // autoCompact folds graph g once 20 frames were committed; a fold rule once its WAL passed 64 KiB (attach's
+    // default cadence of one engine pair). The fixture pauses that job before it lists the frames.
+    const access = openStorageEngineForTests({ threads: 1, onError: () => {}, ...(rule ? {} : { autoCompact: { everyFrames: 20 } }) }, PAUSED_FOLD_WORKER);
+    const a =
+      through === "second"
+        ? engineMemoryAttacher(one, openStorageEngine({ threads: 1, onError: () => {} }), true)
+        : through === "same"
+          ? engineMemoryAttacher(one, access.engine, false)
+          : inlineMemoryAttacher(one);
+    try {
+      let last = 0;
+      {
+        // A one-pair session through the engine (it lifts any pin, or hands over the fold rule): its frames start
+        // the fold, which no thread asked for. It pauses once started (the flushes go on beside it).
+        const g = build();
+        const h = attachSnapshotStorage(g, [
+          {
+            snapshot: access.engine.snapshot<GraphCheckpointRecord>(store, rule ? {} : { compactEvery: 1_000_000 }),
+            wal: access.engine.kv<WALFrame>(store, { codec: walFrameCodec }),
+          },
+        ]);
+        do {
+          expect(last).toBeLessThan(20_000); // 64 KiB of frames: a few thousand at most
+          await write(g, h, last + 1, last + 20);
+          last += 20;
+        } while (readMark(one, "fold-paused/1") === undefined);
+        await h.dispose();
+      }
+      const g = build();
+      const h = attachSnapshotStorage(g, a.pairs());
+      await write(g, h, last + 1, last + 40);
+      const memSeq = await a.memorySeq();
+      const needed = storedSeqs(one).frames.filter((s) => s > memSeq);
+      expect(needed.length).toBeGreaterThan(0);
+      await access.post(store, { type: OPEN_PAUSED_FOLD });
+      await until(() => readMark(one, "fold-outcome/1") !== undefined, "the autoCompact job to end", { timeoutMs: 60_000 });
+      expect(readMark(one, "fold-outcome/1")).toMatchObject({ ok: true });
+      // Before: every frame above the memory store's baseline was folded into store one's and deleted.
+      expect(storedSeqs(one).frames.filter((s) => s > memSeq)).toEqual(needed);
+      await write(g, h, last + 41, last + 50);
+      const live = { a: g.get("a"), b: g.get("b") };
+      // Before: wal-gap (the memory store's frames gone, the 10 written since above them).
+      expect(await a.restoreMemory()).toEqual(live);
+      await h.dispose();
+      expect(await restoredFrom(one, one)).toEqual(live);
+    } finally {
+      await a.close();
+      await access.engine.close();
+    }
+  }, 180_000);
+});

@@ -10,6 +10,9 @@
  * - the kernel drops the locks of a process killed with -9, so no stale lock survives its holder;
  * - an open that finds the lock database busy with a write (another thread or process committing its row at that
  *   moment) waits for it, briefly, and then decides from the row: its own process's row is joined.
+ * The row also says which hold it is and which hold came before it (tenure.ts): a hold is named by its process and
+ * the time it was taken (`since`), and a process taking the lock over another's row writes that row's hold as
+ * `prev`. Every handle of a hold, the one that took it and those that joined it, reads both from the row.
  */
 import Database from "better-sqlite3";
 import { readFileSync, readlinkSync, realpathSync, statSync, type Stats } from "node:fs";
@@ -118,26 +121,67 @@ export type { LockOwner };
 
 export interface StoreLock {
   readonly path: string;
-  /** The process whose row the lock held when taken: this one when it joined (tenure.ts), undefined if none. */
+  /** The hold this handle shares (tenure.ts): its process and the time it was taken, as the lock's row names them. */
+  readonly hold: string;
+  /** The hold before it, as the row keeps it; undefined when the store never had one (or a row too old to say). */
   readonly before: string | undefined;
   /** Releases this handle's share of the lock. Idempotent. */
   release(): void;
 }
 
-const SCHEMA = "CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT, process TEXT, since TEXT)";
+/**
+ * `prev`: the hold before the row's (holdId), written by the process that took the lock over it. Lock databases
+ * written before 2026-12-06 have no such column: the first take by this version adds it (`ensurePrevColumn`), and
+ * versions before it write their rows without it (their `prev` reads as none).
+ */
+const SCHEMA =
+  "CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT, process TEXT, since TEXT, prev TEXT)";
 
-/** A hold of the lock (tenure.ts): this process's, after the process whose row it found. */
-export function lockTenure(lock: StoreLock): WriterTenure {
-  return { id: processIdentity(), after: lock.before };
+/** The lock's row: its holder, and the hold before the holder's. */
+interface OwnerRow extends LockOwner {
+  readonly prev: string | null | undefined;
 }
 
-function readOwner(db: Database.Database): LockOwner | undefined {
+/**
+ * A hold's id: the process and the time it took the lock. The process alone named a hold before: a process that
+ * took the store over another process twice (its engines' actors, one lost in between) had one id for both, and a
+ * handle of the second hold was told it followed the first (review r203).
+ */
+function holdId(row: LockOwner): string {
+  return `${row.process}@${row.since}`;
+}
+
+/** A hold of the lock (tenure.ts): the hold the row names, after the hold the row keeps as `prev`. */
+export function lockTenure(lock: StoreLock): WriterTenure {
+  return { id: lock.hold, after: lock.before };
+}
+
+function readOwner(db: Database.Database): OwnerRow | undefined {
   try {
-    return db.prepare<[], LockOwner>("SELECT pid, host, process, since FROM owner WHERE id = 1").get();
+    // `*`: a row of a lock database without the `prev` column (older versions) reads too.
+    return db.prepare<[], OwnerRow>("SELECT * FROM owner WHERE id = 1").get();
   } catch (err) {
     if (isSqliteBusy(err)) throw err;
     return undefined; // no table yet: nobody ever held it
   }
+}
+
+/** Adds `prev` to a lock database created before it (inside our write transaction, so no other writer races it). */
+function ensurePrevColumn(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('owner')").all();
+  if (!columns.some((c) => c.name === "prev")) db.exec("ALTER TABLE owner ADD COLUMN prev TEXT");
+}
+
+/**
+ * The `since` of a hold taken over `previous`: now, or just after the previous hold's own `since` when the clock
+ * says otherwise (the same millisecond, a clock set back, another host's clock ahead). Each hold's `since` thus comes
+ * after the one before, so a chain of holds never names two of them alike (a process's hold taken back over another
+ * process's in the millisecond its first was taken).
+ */
+function sinceAfter(previous: OwnerRow | undefined): string {
+  const now = Date.now();
+  const last = previous === undefined ? Number.NaN : Date.parse(previous.since);
+  return new Date(Number.isFinite(last) && last >= now ? last + 1 : now).toISOString();
 }
 
 /** The lock's owner, or undefined when it cannot be read now (busy again). */
@@ -184,9 +228,9 @@ function pause(ms: number): void {
   Atomics.wait(pauseCell, 0, 0, ms);
 }
 
-/** One try at the lock: held (with the owner found first), or why not. */
+/** One try at the lock: held (with our row, read under the SHARED lock), or why not. */
 type LockTry =
-  | { readonly kind: "held"; readonly before: string | undefined }
+  | { readonly kind: "held"; readonly row: OwnerRow }
   /** Another process's row is there while we hold a SHARED lock: it committed it after our look, and holds the store. */
   | { readonly kind: "taken"; readonly owner: LockOwner | undefined }
   /** A write is in progress (a reader was refused, or our write could not begin): it ends soon, look again. */
@@ -197,7 +241,7 @@ type LockTry =
 function takeStoreLock(lockPath: string, storePath: string): StoreLock {
   const me = processIdentity();
   let db: Database.Database | undefined;
-  let before: string | undefined;
+  let row: OwnerRow;
   try {
     // Busy timeout 0: SQLite's busy handler would wait on a holder, which keeps its lock for its whole life; the
     // loop below waits only for a write in progress, and decides from the row who holds the store.
@@ -208,7 +252,7 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
     for (;;) {
       const got = tryStoreLock(db, me);
       if (got.kind === "held") {
-        before = got.before;
+        row = got.row;
         break;
       }
       if (got.kind === "taken") throw storeLockedError(storePath, got.owner);
@@ -238,7 +282,8 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
   let released = false;
   return {
     path: lockPath,
-    before,
+    hold: holdId(row),
+    before: row.prev ?? undefined,
     release() {
       if (released) return;
       inNative(() => held.close());
@@ -250,18 +295,19 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
 /**
  * One try: looks at the row, commits ours unless it names this process already, then keeps a SHARED lock (a read
  * transaction) for the handle's life and checks the row is this process's. Every SQLite busy is an answer, not a
- * failure: the caller waits or decides.
+ * failure: the caller waits or decides. The hold and the one before it come from the row read under that SHARED lock,
+ * never from what this try found first: a try whose commit went through but whose check met a write is followed by
+ * one that finds our row already there (and joins it), and the row is what still knows the hold we took over.
  */
 function tryStoreLock(db: Database.Database, me: string): LockTry {
-  let owner: LockOwner | undefined;
+  let owner: OwnerRow | undefined;
   try {
     owner = readOwner(db);
   } catch (err) {
     if (!isSqliteBusy(err)) throw err;
     return { kind: "writing", cause: err }; // a commit holds the database's EXCLUSIVE (or PENDING) lock
   }
-  const before = owner?.process;
-  if (before !== me) {
+  if (owner?.process !== me) {
     // IMMEDIATE takes the write lock first: refused only while another write is in progress, never by readers.
     try {
       db.exec("BEGIN IMMEDIATE");
@@ -271,11 +317,15 @@ function tryStoreLock(db: Database.Database, me: string): LockTry {
     }
     try {
       db.exec(SCHEMA);
-      db.prepare("INSERT OR REPLACE INTO owner (id, pid, host, process, since) VALUES (1, ?, ?, ?, ?)").run(
+      ensurePrevColumn(db);
+      // Read again inside the write transaction: the row we replace, whatever committed since our first look.
+      const previous = readOwner(db);
+      db.prepare("INSERT OR REPLACE INTO owner (id, pid, host, process, since, prev) VALUES (1, ?, ?, ?, ?, ?)").run(
         process.pid,
         hostname(),
         me,
-        new Date().toISOString(),
+        sinceAfter(previous),
+        previous === undefined ? null : holdId(previous),
       );
       db.exec("COMMIT");
     } catch (err) {
@@ -297,5 +347,5 @@ function tryStoreLock(db: Database.Database, me: string): LockTry {
     db.exec("ROLLBACK");
     return { kind: "taken", owner };
   }
-  return { kind: "held", before };
+  return { kind: "held", row: owner };
 }

@@ -11,7 +11,7 @@ import { memoryBackend } from "../backend/memory.js";
 import { fileBackend } from "../backend/file.js";
 import { sqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
-import { writerTenure } from "../backend/tenure.js";
+import { followsHold, writerTenure } from "../backend/tenure.js";
 import { openPostgresStore, publicStoreSpec } from "./postgres-store.js";
 import { CodecError, StorageError, deserializeError as deserializeFromWire, serializeError } from "../errors.js";
 import { AppendLogCore } from "../tier/append-log.js";
@@ -81,7 +81,7 @@ export async function openBackend(
 async function refuseHeldMeanwhile(backend: StorageBackend, options: ActorOptions): Promise<void> {
   const tenure = writerTenure(backend);
   const last = options.tenureAfter;
-  if (last === undefined || tenure === undefined || tenure.after === last) return;
+  if (last === undefined || tenure === undefined || followsHold(tenure, last)) return;
   try {
     await backend.close?.(); // only the hold to give back: nothing was written through it
   } catch {

@@ -38,6 +38,7 @@ import { readStoredGraph, tierSource } from "./stored-graph.js";
 import { refuseForgottenPast } from "./shared-wal-record.js";
 import type { Graph, GraphPersistSnapshot, NodeKind, SnapshotNodeSlice } from "../graph/types.js";
 import { compareCodePoints } from "../base/code-points.js";
+import { jsonEqual } from "../graph/json-utils.js";
 import { handled } from "../base/promises.js";
 import { assertGraphName } from "../wal/keys.js";
 
@@ -220,14 +221,16 @@ export function applyBaseline(
   codeChanges: CodeChangesPolicy = "refuse",
 ): void {
   const kept = reAddedAbove(graph, record.snapshot, above);
+  let snapshot = record.snapshot;
   if (codeChanges === "refuse") {
     const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(record.snapshot, record.seq, above), false);
     if (mismatch !== undefined) throw mismatchError(graph.name, mismatch);
+    snapshot = withoutOthers(graph, record, kept);
   } else {
     for (const p of codeBuiltDropped(graph, record.snapshot, above)) kept.set(p, -1);
   }
   try {
-    graph.batch(() => applyBaselineToGraph(graph, keepingReAdded(graph, record.snapshot, kept)));
+    graph.batch(() => applyBaselineToGraph(graph, keepingReAdded(graph, snapshot, kept)));
   } catch (err) {
     throw new RestoreError("phase-failed", `baseline (seq ${record.seq}) could not be applied: ${messageOf(err)}`, {
       phase: "baseline",
@@ -239,10 +242,11 @@ export function applyBaseline(
 }
 
 /**
- * Code-built nodes of `graph` (derived, effect) that `snapshot` lacks or holds as a state node and a spec frame of
- * `frames` adds again as code-built (not as a state node, which replay puts there itself), each with the index of
- * the first such frame. A baseline's state node replaces the code's node as a missing one removes it, and replay
- * cannot build it back either (the writer made c a state node, a compaction ran, then c derived again). O(frames).
+ * Code-built nodes of `graph` (derived, effect) that `snapshot` lacks, holds as a state node or holds as another
+ * code-built node (other type, deps or meta), and a spec frame of `frames` adds again as code-built (not as a state
+ * node, which replay puts there itself), each with the index of the first such frame. A baseline's state node
+ * replaces the code's node as a missing one removes it, and replay cannot build it back either (the writer made c a
+ * state node, a compaction ran, then c derived again); another code-built node is removed (withoutOthers). O(frames).
  */
 export function reAddedAbove(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[]): Map<string, number> {
   const out = new Map<string, number>();
@@ -250,11 +254,32 @@ export function reAddedAbove(graph: Graph, snapshot: GraphPersistSnapshot, frame
     const change = graphChangeOf(f);
     if (change?.kind !== "graph.add" || change.slice?.type === "state" || out.has(change.nodeId)) return;
     const held = Object.prototype.hasOwnProperty.call(snapshot.nodes, change.nodeId) ? snapshot.nodes[change.nodeId] : undefined;
-    if (held !== undefined && held.type !== "state") return; // the baseline leaves the code's node as it is
+    if (held !== undefined && held.type !== "state" && sameSpec(held, graph.describeNode(change.nodeId, "shared"))) return;
     const kind = graph.kindOf(change.nodeId);
     if (kind !== undefined && kind !== "state") out.set(change.nodeId, i);
   });
   return out;
+}
+
+/** True when both slices are nodes of one type on the same deps with the same meta. */
+function sameSpec(a: SnapshotNodeSlice, b: SnapshotNodeSlice | undefined): boolean {
+  return b !== undefined && a.type === b.type && jsonEqual(a.deps, b.deps) && jsonEqual(a.meta, b.meta);
+}
+
+/**
+ * The baseline of `record` without its code-built nodes the graph built otherwise, but for those in `kept`. Only
+ * with "refuse", after the check that the frames replayed above leave no such node: they remove or replace each
+ * one, so the code's node at its path stands for nothing stored and goes with the baseline, dependents first. Kept,
+ * it would keep the state nodes it depends on that the baseline lacks: the writer removed c, re-added it on [a],
+ * removed b, a compaction ran, then the writer removed c; restore kept the code's c (on [a, b]) through the
+ * baseline, so b's removal was skipped, and the replayed removal of c left b behind.
+ */
+function withoutOthers(graph: Graph, record: GraphCheckpointRecord, kept: ReadonlyMap<string, number>): GraphPersistSnapshot {
+  const others = codeBuiltMismatches(graph, storedCodeBuilt(record.snapshot, record.seq, []), false).filter((m) => !kept.has(m.path));
+  if (others.length === 0) return record.snapshot;
+  const nodes = { ...record.snapshot.nodes };
+  for (const m of others) delete nodes[m.path];
+  return { ...record.snapshot, nodes };
 }
 
 /** `snapshot` with the graph's slices of `kept` and the mounts they are under. */

@@ -6,10 +6,12 @@
  */
 
 /**
- * A step of a conditional batch: a claim's link of a key, its directory fsync, the undo of its links; "apply": a
- * checked batch's check passed, under the check lock, before its renames (a test stops a thread there).
+ * A step of a conditional batch: a claim's link of a key, its directory fsync, the undo of its links ("undo-unlink":
+ * before the name is looked at and unlinked); "same-file": a claim looks at a key's name to tell whether it is its
+ * own link (after a failed link, before an undo's unlink); "apply": a checked batch's check passed, under the check
+ * lock, before its renames (a test stops a thread there).
  */
-export type FileStep = "link" | "fsync-dir" | "undo-unlink" | "undo-fsync-dir" | "apply";
+export type FileStep = "link" | "fsync-dir" | "undo-unlink" | "undo-fsync-dir" | "same-file" | "apply";
 
 export type FileFaultHook = (step: FileStep, path: string) => void;
 

@@ -4,7 +4,7 @@
  * worker that owns the store, where blocking I/O costs the main thread nothing.
  */
 import { Buffer } from "node:buffer";
-import type { Stats } from "node:fs";
+import type { BigIntStats, Stats } from "node:fs";
 import {
   closeSync,
   constants,
@@ -13,6 +13,7 @@ import {
   mkdirSync,
   fstatSync,
   linkSync,
+  lstatSync,
   openSync,
   readSync,
   readlinkSync,
@@ -521,10 +522,15 @@ class FileStore implements FileBackend {
    * and its retry may claim the same keys; where the undo itself fails, the error says `inDoubt: true` (some keys may
    * be stored). A file system without hard links (EPERM, ENOTSUP) is checked and renamed instead, as every later
    * conditional batch of the handle is. Not atomic against a crash, as writeBatch.
+   *
+   * link(2) may make the entry and still answer an error (NFS: the reply to a LINK is lost, the retransmitted LINK
+   * answers EEXIST, or EIO, after the first one landed). So after a failed link the name is looked at: the temp
+   * file's own inode there is this batch's link (EEXIST: made, the claim goes on; another error: undone with the
+   * others), another file or none is not; where that cannot be told, the batch is in doubt.
    */
   private claim(staged: Staged, list: readonly ExpectedValue[]): boolean {
     const { paths, temps } = staged;
-    const made: string[] = [];
+    const made: number[] = [];
     try {
       for (let i = 0; i < paths.length; i++) {
         const temp = temps[i] as string;
@@ -533,53 +539,94 @@ class FileStore implements FileBackend {
           fileFault("link", path);
           linkSync(temp, path);
         } catch (err) {
+          let landed: boolean;
+          try {
+            landed = this.isLinkOf(path, temp);
+          } catch (statErr) {
+            try {
+              this.undoClaims(made, paths, temps, err);
+            } catch {
+              // In doubt either way: the error below names every file, this one too.
+            }
+            throw this.inDoubt(err, statErr, [...made.map((j) => paths[j] as string), path]);
+          }
           const code = errnoCode(err);
+          if (landed) {
+            made.push(i);
+            if (code === "EEXIST") continue; // this batch's own link, answered twice: it is made
+            throw err; // undone below with the others
+          }
           if (code === "EEXIST") {
-            this.undoClaims(made, err);
+            this.undoClaims(made, paths, temps, err);
             return false;
           }
           if (code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP") {
-            this.undoClaims(made, err);
+            this.undoClaims(made, paths, temps, err);
             this.noLinks = true;
             return this.checkedApply(staged, list);
           }
           throw err;
         }
-        made.push(path);
+        made.push(i);
       }
       fileFault("fsync-dir", this.dir);
       fsyncDir(this.dir);
     } catch (err) {
       if (err instanceof StorageError) throw err; // the undo's in-doubt error, or checkedApply's own
-      this.undoClaims(made, err);
+      this.undoClaims(made, paths, temps, err);
       throw asStorageError(err, `file backend batch failed in ${this.dir}`, { dir: this.dir });
     }
     return true;
   }
 
-  /** Unlinks the keys a failed claim linked (they held nothing before) and makes that durable; in doubt if it cannot. */
-  private undoClaims(made: readonly string[], cause: unknown): void {
+  /**
+   * Whether the entry `path` is a link of the file `temp` (one inode). No entry, or another file (a plain write's
+   * rename: it takes no check lock), is false; a failed stat throws.
+   */
+  private isLinkOf(path: string, temp: string): boolean {
+    fileFault("same-file", path);
+    let at: BigIntStats;
+    try {
+      at = lstatSync(path, { bigint: true });
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return false;
+      throw err;
+    }
+    const ours = lstatSync(temp, { bigint: true });
+    return at.ino === ours.ino && at.dev === ours.dev;
+  }
+
+  /**
+   * Unlinks the keys a failed claim linked (`made`: indexes into paths and temps; they held nothing before) and makes
+   * that durable; in doubt if it cannot. A name holding another file now (a plain write renamed onto it since) is that
+   * writer's, left in place: only this batch's own links are removed.
+   */
+  private undoClaims(made: readonly number[], paths: readonly string[], temps: readonly (string | undefined)[], cause: unknown): void {
     if (made.length === 0) return;
     try {
-      for (const path of made) {
+      for (const i of made) {
+        const path = paths[i] as string;
         fileFault("undo-unlink", path);
-        unlinkIfPresent(path);
+        if (this.isLinkOf(path, temps[i] as string)) unlinkIfPresent(path);
       }
       fileFault("undo-fsync-dir", this.dir);
       fsyncDir(this.dir);
     } catch (err) {
-      throw this.inDoubt(cause, err, made);
+      throw this.inDoubt(cause, err, made.map((i) => paths[i] as string));
     }
   }
 
-  /** backend-error with `inDoubt: true`: a claim failed (`cause`) and undoing its links failed too (`undoErr`). */
+  /**
+   * backend-error with `inDoubt: true`: a claim failed (`cause`), and undoing its links, or telling whether a failed
+   * link was made, failed too (`undoErr`).
+   */
   private inDoubt(cause: unknown, undoErr: unknown, paths: readonly string[]): StorageError {
     const why = (e: unknown): string => (e instanceof Error ? e.message : String(e));
     const osCode = errnoCode(cause);
     const undoOsCode = errnoCode(undoErr);
     return new StorageError(
       "backend-error",
-      `file backend batch failed in ${this.dir} (${why(cause)}) after linking some of its keys, and removing them failed (${why(undoErr)}): they may be stored`,
+      `file backend batch failed in ${this.dir} (${why(cause)}) after linking some of its keys, and removing them or telling whether they are there failed (${why(undoErr)}): they may be stored`,
       {
         dir: this.dir,
         inDoubt: true,

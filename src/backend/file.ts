@@ -76,10 +76,17 @@ const TEMP_PREFIX = ".tmp-";
 const TEMP_NAME = /^\.tmp-(\d+)-(\d+)-\d+(?:-(\d+))?$/;
 let tempCounter = 0;
 
-/** This thread's kernel thread id, from /proc/thread-self (`<pid>/task/<tid>`); undefined without procfs. */
+/**
+ * This thread's kernel thread id, from /proc/thread-self (`<pid>/task/<tid>`); undefined without procfs, and when
+ * that /proc is another PID namespace's (its pid is not `process.pid`: `unshare --pid --fork` without --mount-proc,
+ * some sandboxes): there `/proc/<process.pid>/task/<tid>` names no thread of this process, so every other thread of
+ * it would look ended (threadGone) and a sweep would remove its in-flight temp files. Without it a live thread's
+ * temp files are kept, as without procfs.
+ */
 const KERNEL_THREAD: string | undefined = (() => {
   try {
-    return /^\d+\/task\/(\d+)$/.exec(readlinkSync("/proc/thread-self"))?.[1];
+    const m = /^(\d+)\/task\/(\d+)$/.exec(readlinkSync("/proc/thread-self"));
+    return m !== null && Number(m[1]) === process.pid ? m[2] : undefined;
   } catch {
     return undefined;
   }

@@ -9,9 +9,10 @@
  * A step of a conditional batch: a claim's link of a key, its directory fsync, the undo of its links ("undo-unlink":
  * before the name is looked at and unlinked); "same-file": a claim looks at a key's name to tell whether it is its
  * own link (after a failed link, before an undo's unlink); "apply": a checked batch's check passed, under the check
- * lock, before its renames (a test stops a thread there).
+ * lock, before its renames (a test stops a thread there); "check-busy": a try for the check lock found it held, before
+ * the pause (outside the native call), with the lock's path.
  */
-export type FileStep = "link" | "fsync-dir" | "undo-unlink" | "undo-fsync-dir" | "same-file" | "apply";
+export type FileStep = "link" | "fsync-dir" | "undo-unlink" | "undo-fsync-dir" | "same-file" | "apply" | "check-busy";
 
 export type FileFaultHook = (step: FileStep, path: string) => void;
 

@@ -220,7 +220,7 @@ export function applyBaseline(
   above: readonly WALFrame[] = [],
   codeChanges: CodeChangesPolicy = "refuse",
 ): void {
-  const kept = reAddedAbove(graph, record.snapshot, above);
+  const kept = reAddedAbove(graph, record.snapshot, above, codeChanges === "refuse");
   let snapshot = record.snapshot;
   if (codeChanges === "refuse") {
     const mismatch = codeBuiltMismatch(graph, storedCodeBuilt(record.snapshot, record.seq, above), false);
@@ -246,13 +246,17 @@ export function applyBaseline(
  * code-built node (other type, deps or meta), and a spec frame of `frames` adds again as code-built (not as a state
  * node, which replay puts there itself), each with the index of the first such frame. A baseline's state node
  * replaces the code's node as a missing one removes it, and replay cannot build it back either (the writer made c a
- * state node, a compaction ran, then c derived again); another code-built node is removed (withoutOthers). O(frames).
+ * state node, a compaction ran, then c derived again); another code-built node is removed (withoutOthers). With
+ * `matching` (restore's "refuse") only a re-add as the code builds it counts: one on other deps is removed or
+ * replaced by a later frame (else the check refused it), and the code's node kept for it would keep the state nodes
+ * it depends on that the writer did not have (b removed, a compaction, c re-added on [a] and removed). O(frames).
  */
-export function reAddedAbove(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[]): Map<string, number> {
+export function reAddedAbove(graph: Graph, snapshot: GraphPersistSnapshot, frames: readonly WALFrame[], matching = false): Map<string, number> {
   const out = new Map<string, number>();
   frames.forEach((f, i) => {
     const change = graphChangeOf(f);
     if (change?.kind !== "graph.add" || change.slice?.type === "state" || out.has(change.nodeId)) return;
+    if (matching && !sameSpec(change.slice as SnapshotNodeSlice, graph.describeNode(change.nodeId, "shared"))) return;
     const held = Object.prototype.hasOwnProperty.call(snapshot.nodes, change.nodeId) ? snapshot.nodes[change.nodeId] : undefined;
     if (held !== undefined && held.type !== "state" && sameSpec(held, graph.describeNode(change.nodeId, "shared"))) return;
     const kind = graph.kindOf(change.nodeId);

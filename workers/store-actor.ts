@@ -12,7 +12,7 @@ import { ActorCounters } from "../src/engine/actor-counters.js";
 import { hostGate } from "../src/engine/native-gate.js";
 import { isRequestsMessage, isWritesMessage, unpackWrites, type ActorOptions, type HostActorResult } from "../src/engine/protocol.js";
 import { answer, portEndpoint, useTypedErrors } from "../src/engine/rpc.js";
-import { drainRing, type RingDrain } from "../src/engine/ring-drain.js";
+import { hostRings, type RingHost } from "../src/engine/ring-drain.js";
 import { actorJobs, commitWatchers } from "./jobs.js";
 
 useTypedErrors(); // calls that throw reach the main thread as our typed errors
@@ -22,7 +22,7 @@ export interface HostActorTask {
   options: ActorOptions;
   /** How often the worker's event loop bumps the heartbeat counter the engine's watchdog reads (ms). */
   heartbeatMs?: number;
-  /** This actor's turn ring (src/engine/ring.ts), when the engine hands paced writes over in one. */
+  /** A first turn ring (src/engine/ring.ts); the engine hands rings over by message (RingMessage) as it needs them. */
   ring?: SharedArrayBuffer;
 }
 
@@ -49,17 +49,17 @@ async function hostActor(task: HostActorTask, registry: ActorRegistry): Promise<
   // Marked around this thread's native SQLite calls, so the watchdog never terminates the thread inside one.
   const dropGate = hostGate(task.options.nativeGate);
   let actor: StoreActor;
-  let ring: RingDrain | undefined;
+  let ring: RingHost | undefined;
   try {
     actor = new StoreActor(task.options, registry.jobs, registry.watchers);
     const a = actor;
-    ring = task.ring !== undefined ? drainRing(task.ring, (ops) => a.applyWrites(ops)) : undefined;
+    ring = hostRings((ops) => a.applyWrites(ops), task.ring);
     // Before comlink's listener (added by expose below): every message, a control call's too, first applies the ring's
     // records written before it (ring-drain.ts). Batches of ops travel outside comlink (writes alone unanswered,
     // requests answered by one ResultsMessage); on its port, handed to the actor synchronously, so in mailbox order
     // with its calls.
     task.port.on("message", (m: unknown) => {
-      ring?.beforeMessage();
+      if (ring?.onMessage(m) === true) return; // a ring's handover, done
       if (isWritesMessage(m)) a.applyWrites(unpackWrites(m));
       else if (isRequestsMessage(m)) answer(task.port, m.ops, a.apply(m.ops));
     });

@@ -37,7 +37,8 @@ import { flushCallWeight } from "../tier/weights.js";
 import { ActorCounters } from "./actor-counters.js";
 import { StoreBacklog } from "./backlog.js";
 import { closeServed, portEndpoint, useClosableProxies, useTypedErrors } from "./rpc.js";
-import { TurnRingWriter, createTurnRing, turnRingCounts, type RingOp, type TurnRingCounts } from "./ring.js";
+import { TurnRingSlot, type RingOp, type TurnRingCounts, type TurnRingLedger } from "./ring.js";
+import { RING_MESSAGE, type RingMessage } from "./ring-drain.js";
 
 useTypedErrors(); // control calls reject with our typed errors, as the worker entry throws them
 useClosableProxies(); // a lost actor's event sink is closed here, not whenever its worker collects the proxy
@@ -214,12 +215,12 @@ export class StoreConnection {
   private readonly counters = new ActorCounters();
   readonly backlog: StoreBacklog;
   /**
-   * The current actor's turn ring (one per actor epoch, made with its port; undefined when the engine's
-   * `turnRingBytes` is 0), and the messages posted on its port so far: a record carries that count, so the worker
-   * applies records and messages in issue order (ring-drain.ts).
+   * The store's hold on a turn ring of the engine's ledger (undefined when the engine's `turnRingBytes` is 0): taken
+   * at the first paced write and handed to the actor by a message, given back when the store goes idle, its last
+   * tier closes or its actor is lost (task 209). `portPosts`: the messages posted on the current actor's port so far:
+   * a record carries that count, so the worker applies records and messages in issue order (ring-drain.ts).
    */
-  private ring: TurnRingWriter | undefined;
-  private ringBuffer: SharedArrayBuffer | undefined;
+  private readonly ring: TurnRingSlot | undefined;
   private portPosts = 0;
   private lastError: string | undefined;
 
@@ -232,10 +233,11 @@ export class StoreConnection {
     maxPendingBytes?: number,
     /** How often the worker bumps the heartbeat the engine's watchdog reads (undefined: no watchdog). */
     private readonly heartbeatMs?: number,
-    /** Each actor's turn ring in bytes (0: every turn's writes go as a message). */
-    private readonly turnRingBytes = 0,
+    /** The engine's turn rings (undefined: every turn's writes go as a message). */
+    rings?: TurnRingLedger,
   ) {
     this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key);
+    this.ring = rings !== undefined ? new TurnRingSlot(rings) : undefined;
     this.abandoned = new Promise<void>((r) => (this.resolveAbandoned = r));
     this.start();
   }
@@ -256,11 +258,10 @@ export class StoreConnection {
     this.death.catch(() => undefined);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    // A fresh ring per actor: records a lost actor never read are lost with it (reported as its messages are, die()),
-    // and none can reach its successor.
+    // No ring until this actor's first paced write: records a lost actor never read are lost with it (reported as
+    // its messages are, die(), which gave its ring back), and none can reach its successor.
     this.portPosts = 0;
-    this.ringBuffer = this.turnRingBytes > 0 ? createTurnRing(this.turnRingBytes) : undefined;
-    this.ring = this.ringBuffer !== undefined ? new TurnRingWriter(this.ringBuffer) : undefined;
+    this.ring?.restart();
     const remote = wrap<ActorApi>(portEndpoint(port1, () => this.portPosts++));
     this.remote = remote as unknown as RemoteActor;
     this.releaseRemote = () => remote[releaseProxy]();
@@ -270,8 +271,7 @@ export class StoreConnection {
     this.counters.set("threadId", 0); // no thread of this actor yet (worker thread ids start at 1)
     this.counters.set("failingTiers", 0); // a gauge of the actor now running: a lost one's failing tiers are not its own
     const tenureAfter = this.tenure !== undefined ? { tenureAfter: this.tenure } : {};
-    const ring = this.ringBuffer !== undefined ? { ring: this.ringBuffer } : {};
-    const run = { port: port2, options: { ...this.options, counters: this.counters.buffer, ...tenureAfter }, heartbeatMs: this.heartbeatMs, ...ring };
+    const run = { port: port2, options: { ...this.options, counters: this.counters.buffer, ...tenureAfter }, heartbeatMs: this.heartbeatMs };
     const wait = this.youngDeaths > 0 ? this.diedAt + restartDelay(this.youngDeaths) - Date.now() : 0;
     const gate = wait > 0 ? Promise.all([this.restartGate, this.delay(wait)]) : this.restartGate;
     const task = gate.then(() => {
@@ -621,6 +621,7 @@ export class StoreConnection {
       resolve: (v) => {
         if (t === "close") {
           this.tiers.delete(tier); // closed, also when it reports a refusal
+          if (this.tiers.size === 0) this.giveRingBack(); // nothing writes here until a tier opens again
           if (isClosedWithRefusal(v.value)) {
             const err = deserializeError(v.value.closedWithRefusal);
             if (v.value.final !== true) return reject(markRefusalReport(err));
@@ -787,7 +788,7 @@ export class StoreConnection {
    * throws while encoded (a getter) is what a message that failed to clone is: splitUnsendable finds and refuses it,
    * reading each value as often as it would have.
    */
-  private toRing(ring: TurnRingWriter, ops: Op[]): boolean {
+  private toRing(slot: TurnRingSlot, ops: Op[]): boolean {
     if (ops.length > RING_MAX_OPS) return false;
     let writes = 0;
     for (const op of ops) {
@@ -799,6 +800,8 @@ export class StoreConnection {
       writes += op.n;
     }
     if (writes > RING_MAX_WRITES) return false;
+    const ring = slot.writer ?? this.takeRing(slot);
+    if (ring === undefined) return false; // the engine's ring budget is held by other stores: a message
     try {
       return ring.tryWrite(ops as RingOp[], this.portPosts);
     } catch (err) {
@@ -807,9 +810,48 @@ export class StoreConnection {
     }
   }
 
-  /** The current actor's turn ring's counts (undefined without one): for stats and tests. */
+  /**
+   * Takes a ring from the engine's ledger and hands it to the actor by a message on its port: the actor drains it
+   * from that message on, and every record written here after it counts that message (ring-drain.ts hostRings).
+   */
+  private takeRing(slot: TurnRingSlot): TurnRingSlot["writer"] {
+    const sab = slot.take();
+    if (sab === undefined) return undefined;
+    try {
+      this.port.postMessage({ type: RING_MESSAGE, ring: sab } satisfies RingMessage);
+      this.portPosts++;
+    } catch {
+      slot.give(); // not handed over (the port closed): nothing was written to it
+      return undefined;
+    }
+    return slot.writer;
+  }
+
+  /**
+   * Gives the store's ring back to the engine's ledger, telling the actor by a message (it applies the ring's records
+   * before that message, then lets go of the ring and marks it released). The next paced write takes one again.
+   */
+  giveRingBack(): void {
+    if (this.ring?.holding !== true) return;
+    if (this.deathError === undefined && this.isReady) {
+      try {
+        this.port.postMessage({ type: RING_MESSAGE } satisfies RingMessage);
+        this.portPosts++;
+      } catch {
+        // The port closed: the actor is going, and its end marks the ring released (or its loss reports the records).
+      }
+    }
+    this.ring.give();
+  }
+
+  /** The engine's sweep: a ring that took no record since the previous sweep, all read, goes back (task 209). */
+  sweepRing(): void {
+    if (this.ring?.idle() === true) this.giveRingBack();
+  }
+
+  /** The current actor's turn rings' counts (undefined when the engine's rings are off): for stats and tests. */
   ringCounts(): TurnRingCounts | undefined {
-    return this.ringBuffer !== undefined ? turnRingCounts(this.ringBuffer) : undefined;
+    return this.ring?.counts();
   }
 
   /**
@@ -1166,6 +1208,7 @@ export class StoreConnection {
     this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
+    this.ring?.give(); // no message: the actor is gone (its end, if it ran, marked the ring released)
     this.letGo();
     if (this.closing || this.finalError !== undefined || (err instanceof StorageError && err.code === "closed")) {
       this.finalError ??= err;

@@ -19,7 +19,7 @@ import { ThreadIdleWatch } from "./thread-idle.js";
 import { claimGates, insideNative, newNativeGate, releaseGates } from "./native-gate.js";
 import { releaseThreadTurns } from "../backend/sqlite-turns.js";
 import { validateEngineOptions } from "./options.js";
-import { DEFAULT_TURN_RING_BYTES, type TurnRingCounts } from "./ring.js";
+import { DEFAULT_TURN_RING_BYTES, TurnRingLedger, turnRingsInBudget, type TurnRingCounts } from "./ring.js";
 import {
   type ActorOptions,
   type ActorStats,
@@ -185,8 +185,12 @@ export interface EngineTestAccess {
   post(store: StoreSpec, message: unknown): Promise<void>;
   /** Terminates the worker thread owning the store, from the main thread (a hung actor is not asked anything). */
   terminate(store: StoreSpec): Promise<void>;
-  /** The store's current actor's turn ring's counts (undefined: no ring, or the store is not open). */
+  /** The store's current actor's turn rings' counts (undefined: rings off, or the store is not open). */
   ringCounts(store: StoreSpec): TurnRingCounts | undefined;
+  /** The engine's rings: held by stores now, kept alive in all (held plus kept for reuse), made over its life. */
+  rings(): { held: number; kept: number; made: number } | undefined;
+  /** Runs the engine's idle-ring sweep now (two in a row give back the ring of a store that wrote nothing between). */
+  sweepRings(): void;
 }
 
 /** An engine whose workers run `workerEntry` (a module wrapping workers/store-actor.js), for tests only. */
@@ -209,6 +213,8 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   const closeTimeoutMs = validateBound("closeTimeoutMs", opts.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS;
   // On by default since task 198 (docs/design.md §3.35): 1 MiB holds the paced turns of a worker busy for a while.
   const turnRingBytes = opts.turnRingBytes ?? DEFAULT_TURN_RING_BYTES;
+  // Rings go to the stores writing now, within a budget (task 209: not one per store ever opened).
+  const rings = turnRingBytes > 0 ? new TurnRingLedger(turnRingBytes, turnRingsInBudget(turnRingBytes)) : undefined;
   const pool = new Piscina({
     // Piscina require()s `filename`: a CommonJS loader that import()s the entry, because require() of an ES module
     // aborts the whole process when its worker is terminated mid-load (see workers/load-entry.cts).
@@ -233,6 +239,12 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   });
 
   const connections = new Map<string, StoreConnection>();
+  // An idle store's ring goes back to the ledger: one that took no record between two sweeps (task 209).
+  const sweepRings = (): void => {
+    for (const conn of connections.values()) conn.sweepRing();
+  };
+  const ringSweep = rings !== undefined ? setInterval(sweepRings, RING_SWEEP_MS) : undefined;
+  ringSweep?.unref();
   /** Each connection's native gate (native-gate.ts): claimed before its actor's thread is terminated. */
   const gates = new WeakMap<StoreConnection, SharedArrayBuffer>();
   /** Threads being terminated, each once its native calls returned (endThread). */
@@ -344,7 +356,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
           // a throwing handler must not break the engine
         }
       },
-    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, turnRingBytes);
+    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings);
     connections.set(key, conn);
     gates.set(conn, nativeGate);
     return conn;
@@ -366,6 +378,8 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     post: (store, message) => handled(async () => connection(store).postRaw(message), store),
     terminate: (store) => handled(() => terminate(store), store),
     ringCounts: (store) => connections.get(storeKey(store))?.ringCounts(),
+    rings: () => (rings !== undefined ? { held: rings.held, kept: rings.kept, made: rings.made } : undefined),
+    sweepRings,
   };
 
   /** Every promise the engine returns follows the one rule (base/promises.ts): never an unhandled rejection; onError hears it. */
@@ -414,6 +428,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     }
     clearTimeout(timer);
     stopWatchdog();
+    clearInterval(ringSweep);
     const open = [...new Set([...conns, ...connections.values()])];
     connections.clear();
     // destroy() terminates every thread: none may be inside a native SQLite call then (native-gate.ts). A store given
@@ -430,6 +445,12 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     if (conn.threadId !== undefined) await endThread(conn.threadId);
   }
 }
+
+/**
+ * How often the engine gives idle stores' rings back: a ring that took no record between two sweeps (1–2 s without a
+ * paced write) goes; a store writing again takes one at its next paced write (two messages, the ring's handovers).
+ */
+const RING_SWEEP_MS = 1000;
 
 function unresponsive(store: string, why: string, inNativeCall: boolean): StorageError {
   const end = inNativeCall

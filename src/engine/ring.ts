@@ -18,8 +18,8 @@
  * reads that flag. Both sides store then load with sequentially consistent atomics (producer: WRITE then SLEEPING;
  * consumer: SLEEPING then WRITE), so at least one of them sees the other: a write is never left asleep.
  *
- * Layout: Int32 header [write, read, sleeping, polls, sleeps, records written, records read, spare] (the last four
- * are counts for stats and tests), then `capacity` data bytes (a power of two). Positions are
+ * Layout: Int32 header [write, read, sleeping, polls, sleeps, records written, records read, released] (polls to
+ * records read are counts for stats and tests; released: the consumer let go, see TurnRingLedger), then `capacity` data bytes (a power of two). Positions are
  * free-running byte counters (wrapping at 2^32, compared as differences), so full and empty differ without a spare
  * slot. A record is [length u32][after u32][body], 8-byte aligned, never split across the end of the buffer: a
  * length of WRAP sends the reader back to offset 0. A record that does not fit in the free space is refused (the
@@ -33,6 +33,8 @@ const POLLS = 3;
 const SLEEPS = 4;
 const WRITTEN = 5;
 const READ_RECORDS = 6;
+/** Set by the consumer once it stopped for good (RingDrain.stop): the engine may hand the buffer to another store. */
+const RELEASED = 7;
 const HEADER_BYTES = 32;
 const RECORD_HEADER = 8;
 const WRAP = 0xffffffff;
@@ -74,7 +76,8 @@ const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
  * from polling for tens to hundreds of milliseconds, and a paced graph update takes ~30 µs of wall time. 256 KiB
  * (~6,000 one-frame records) overflowed in two of three turns of a 20,000-wave paced run whose fold ran meanwhile
  * (each such turn then goes as a message), 1 MiB in 1.6 %, 4 MiB in none (design §3.35, task 198). The memory is
- * per open store (a thousand stores: 1 GiB of address space, touched as records cycle through it).
+ * per store WRITING through it: a store takes one from its engine's ledger at its first paced write and gives it back
+ * when it goes idle or its last tier closes (TurnRingLedger, design §3.35, task 209).
  */
 export const DEFAULT_TURN_RING_BYTES = 1 << 20;
 
@@ -88,6 +91,151 @@ export function createTurnRing(capacity = DEFAULT_TURN_RING_BYTES): SharedArrayB
     throw new RangeError(`turn ring capacity must be a power of two between 1 KiB and 1 GiB, got ${String(capacity)}`);
   }
   return new SharedArrayBuffer(HEADER_BYTES + capacity);
+}
+
+/**
+ * The engine's rings (design §3.35, task 209): a store takes one at its first paced write and gives it back when it
+ * goes idle (no ring write for a sweep of the engine, RING_IDLE_MS) or its last tier closes, so the memory follows
+ * the stores writing now, not every store ever opened (review r204: 1 MiB per store for the engine's life, 1,000
+ * stores ~1 GiB). A ring given back is reused once its consumer marked it released (it reads it no more): a server
+ * opening and closing a store per tenant cycles a few buffers instead of leaving one per tenant to the collectors of
+ * two threads. At most `maxRings` are held (taken, or given back and kept for reuse): past that a store's turns go as
+ * messages, as with the ring full. A ring given back whose consumer never says released (its worker died) is left to
+ * the garbage collector once the kept list is full.
+ */
+export class TurnRingLedger {
+  /** Rings given back, newest last: reused once released, the oldest dropped past KEEP. */
+  private readonly returned: SharedArrayBuffer[] = [];
+  /** Rings held by stores now. */
+  held = 0;
+  /** Buffers made over the ledger's life (tests and stats: reuse keeps this small). */
+  made = 0;
+
+  constructor(
+    readonly bytes: number,
+    readonly maxRings: number,
+  ) {}
+
+  /** A ring for a store about to write one, or undefined when `maxRings` are held (its turns go as messages). */
+  take(): SharedArrayBuffer | undefined {
+    for (let i = 0; i < this.returned.length; i++) {
+      const sab = this.returned[i]!;
+      if (!ringReleased(sab)) continue;
+      this.returned.splice(i, 1);
+      new Int32Array(sab, 0, HEADER_BYTES / 4).fill(0); // positions and counts anew; the data bytes need no clearing
+      this.held++;
+      return sab;
+    }
+    if (this.held + this.returned.length >= this.maxRings) {
+      // Room only behind a given-back ring its consumer has not released yet (its worker may be gone): drop it.
+      if (this.returned.length === 0) return undefined;
+      this.returned.shift();
+    }
+    this.held++;
+    this.made++;
+    return createTurnRing(this.bytes);
+  }
+
+  /** `sab` (taken here) is no longer written: kept for reuse once its consumer released it. */
+  give(sab: SharedArrayBuffer): void {
+    this.held--;
+    this.returned.push(sab);
+    if (this.returned.length > KEEP_RETURNED) this.returned.shift();
+  }
+
+  /** Rings held by stores plus those kept for reuse: the buffers this ledger keeps alive. */
+  get kept(): number {
+    return this.held + this.returned.length;
+  }
+}
+
+/**
+ * One store's hold on a ring of its engine's ledger (the connection's end): none until the store's first paced write
+ * takes one, given back when the store goes idle, its last tier closes or its actor is lost. Its counts add up the
+ * rings the current actor used (stats and tests), from zero for each new actor.
+ */
+export class TurnRingSlot {
+  writer: TurnRingWriter | undefined;
+  private sab: SharedArrayBuffer | undefined;
+  /** The ring's records written at the last idle check (`idle`). */
+  private writtenAtCheck = -1;
+  private past = { polls: 0, sleeps: 0, written: 0, read: 0 };
+
+  constructor(private readonly ledger: TurnRingLedger) {}
+
+  /** A ring from the ledger (undefined: its budget is held); the caller hands `sab` to the actor before writing. */
+  take(): SharedArrayBuffer | undefined {
+    const sab = this.ledger.take();
+    if (sab === undefined) return undefined;
+    this.sab = sab;
+    this.writer = new TurnRingWriter(sab);
+    this.writtenAtCheck = -1;
+    return sab;
+  }
+
+  /** Gives the ring back (the caller told the actor, or the actor is gone); false when none was held. */
+  give(): boolean {
+    const sab = this.sab;
+    if (sab === undefined) return false;
+    const c = turnRingCounts(sab);
+    // The actor applies every record before the handover message (or its loss reports them): counted as read.
+    this.past = { polls: this.past.polls + c.polls, sleeps: this.past.sleeps + c.sleeps, written: this.past.written + c.written, read: this.past.read + c.written };
+    this.sab = undefined;
+    this.writer = undefined;
+    this.ledger.give(sab);
+    return true;
+  }
+
+  /**
+   * Whether the ring held saw no record since the previous call and every record was read: the engine's sweep gives
+   * such a ring back (an idle store holds none).
+   */
+  idle(): boolean {
+    if (this.sab === undefined) return false;
+    const c = turnRingCounts(this.sab);
+    const quiet = c.written === this.writtenAtCheck && c.read === c.written;
+    this.writtenAtCheck = c.written;
+    return quiet;
+  }
+
+  /** A new actor: its counts start at zero (the lost actor's ring was given back). */
+  restart(): void {
+    this.give();
+    this.past = { polls: 0, sleeps: 0, written: 0, read: 0 };
+  }
+
+  /** The current actor's rings' counts: those given back plus the one held (asleep when none is: nothing polls). */
+  counts(): TurnRingCounts {
+    const p = this.past;
+    if (this.sab === undefined) return { sleeping: true, ...p };
+    const c = turnRingCounts(this.sab);
+    return { sleeping: c.sleeping, polls: p.polls + c.polls, sleeps: p.sleeps + c.sleeps, written: p.written + c.written, read: p.read + c.read };
+  }
+
+  /** Whether a ring is held now. */
+  get holding(): boolean {
+    return this.sab !== undefined;
+  }
+}
+
+/** Given-back rings kept for reuse (beyond these, left to the garbage collector). */
+const KEEP_RETURNED = 4;
+
+/**
+ * The rings an engine holds at most, in bytes (the budget): past it a store's turns go as messages. 64 MiB: the
+ * paced stores of a busy server each keep the 1 MiB task 198 measured it needs; a thousand stores writing at once
+ * share 64 rings and the rest send messages (what every store did before the ring).
+ */
+export const TURN_RING_BUDGET_BYTES = 64 << 20;
+
+/** How many rings of `bytes` the budget holds (at least one). */
+export function turnRingsInBudget(bytes: number): number {
+  return Math.max(1, Math.floor(TURN_RING_BUDGET_BYTES / bytes));
+}
+
+/** The consumer let go of `sab` for good (RingDrain.stop). */
+export function ringReleased(sab: SharedArrayBuffer): boolean {
+  return Atomics.load(new Int32Array(sab, 0, HEADER_BYTES / 4), RELEASED) === 1;
 }
 
 /** A ring's counts (both ends write them; read by stats and tests). */
@@ -580,5 +728,10 @@ export class TurnRingReader extends RingView {
   wake(): void {
     Atomics.store(this.header, SLEEPING, 0);
     Atomics.notify(this.header, SLEEPING);
+  }
+
+  /** Says the consumer reads this buffer no more (after its last read and wake): the engine may reuse it. */
+  release(): void {
+    Atomics.store(this.header, RELEASED, 1);
   }
 }

@@ -30,7 +30,7 @@ import { SNAPSHOT_VERSION } from "../graph/types.js";
 import { assertGraphName, graphWalPrefix, splitWalFrameKey } from "../wal/keys.js";
 import { postgresStoreKey } from "../engine/postgres-store.js";
 import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
-import { adoptedSharedWalFloor } from "./shared-wal-floors.js";
+import { adoptSharedWalFloors, adoptedSharedWalFloor, ownSharedWalFloors } from "./shared-wal-floors.js";
 import { attachedSharedWalStores, readSharedWalJobWatch, sharedWalFloor, watchSharedWalJob, type SharedWalJobWatch } from "./shared-wal.js";
 import {
   carriedSeen,
@@ -204,15 +204,13 @@ async function compactGraphWatched(
   const afterListing = async (): Promise<void> => {
     const now = await floorAfterListing(backend, graphName, isStore);
     keepAbove = Math.min(keepAbove, now.floor);
-    // In an engine's job: a group registered meanwhile in the thread that asked for it (the job's own thread sees no
-    // group of it) may pair a store the record never names (a memory store), or one this job's forget dropped: its
-    // floor is unknown here, so every frame listed is kept (this fold deletes none; the next one, which sees the
-    // group, deletes what it covers). Its frames were listed only if they landed before this read, so it registered
-    // before it too.
-    if (watch?.registered() === true) keepAbove = 0;
-    // In a store actor's thread: the groups of the threads whose engines use this actor that pair a store no record
-    // names (a memory store), read now for a fold no thread watches (autoCompact, a fold rule; task 202). Each
-    // published its floor before writing any frame, so a group whose frames were listed is seen here.
+    // In a store actor's thread: the groups of the threads whose engines use this actor (and of the thread that asked
+    // for this job: its floors come with it) that pair a store no record names (a memory store), read now (task 202).
+    // Each published its floor before writing any frame, so a group whose frames were listed is seen here, at the
+    // lowest baseline it still needs; one disposed before this read needs none. A group of a store with a lasting id
+    // is in the record read just above (saved before its first frame). Until task 207 an engine's job kept every
+    // frame when any group of its graph registered in the asking thread while it ran, even one long gone: under
+    // attaches per request no fold deleted a frame.
     keepAbove = Math.min(keepAbove, adoptedSharedWalFloor(graphName));
     pins = pinsOf(mergedStores(recorded, now.recorded));
   };
@@ -672,9 +670,11 @@ export function compactGraphInEngine(
 ): Promise<CompactionResult> {
   // Pairs of a live attach in this process sharing the store's WAL (engine tiers of it): their floor goes with the job.
   const isStore = specMatcher(store);
-  // From now on, groups registering in this thread on that store are told to the job (its thread sees none of them).
+  // From now on, groups registering in this thread on that store that attach a store the job forgets are told to it
+  // (its thread sees none of them). What such groups need of the WAL goes with this thread's floors (below).
   const forget = Array.isArray(opts.forgetStores) ? opts.forgetStores.filter((id): id is string => typeof id === "string") : [];
-  const watch = isStore === undefined || forget.length !== (opts.forgetStores?.length ?? 0) ? undefined : watchSharedWalJob(graphName, isStore, forget);
+  const watch =
+    isStore === undefined || forget.length === 0 || forget.length !== (opts.forgetStores?.length ?? 0) ? undefined : watchSharedWalJob(graphName, isStore, forget);
   try {
     // Checked here, where the handles live (the job's thread has none); the job checks the option's shape.
     if (isStore !== undefined && Array.isArray(opts.forgetStores)) refuseAttached(graphName, opts.forgetStores, isStore);
@@ -691,6 +691,8 @@ export function compactGraphInEngine(
       graphName,
       ...(keepAboveSeq !== Number.POSITIVE_INFINITY ? { keepAboveSeq } : {}),
       ...(watch !== undefined ? { [JOB_WATCH_ARG]: watch.cell } : {}),
+      // Shared, not copied: the floors of this thread's groups pairing a memory store, live as they change.
+      [JOB_FLOORS_ARG]: ownSharedWalFloors(),
     };
     return engine.runJob(store, COMPACT_GRAPH_JOB, args) as Promise<CompactionResult>;
   });
@@ -724,7 +726,12 @@ export const compactGraphJob: ActorJob = (ctx, args) => {
     return Promise.reject(new TypeError("compact-graph job: args must be an object with graphName"));
   }
   // Checked by compactGraph like inline options: an unknown key (a `keep` typo) is refused, not dropped.
-  const { [JOB_WATCH_ARG]: cell, ...opts } = args as CompactGraphOptions & { [JOB_WATCH_ARG]?: unknown };
+  const { [JOB_WATCH_ARG]: cell, [JOB_FLOORS_ARG]: floors, ...opts } = args as CompactGraphOptions & {
+    [JOB_WATCH_ARG]?: unknown;
+    [JOB_FLOORS_ARG]?: unknown;
+  };
+  // Kept by this thread from now on, as a watcher config's: this job and every later fold here read them.
+  adoptSharedWalFloors(floors);
   const forget = Array.isArray(opts.forgetStores) ? opts.forgetStores : [];
   return compactGraphWatched(ctx, opts, cell === undefined ? undefined : readSharedWalJobWatch(cell, forget));
 };
@@ -734,6 +741,9 @@ export const compactGraphJob: ActorJob = (ctx, args) => {
  * SharedArrayBuffer, shared across the threads, not copied). Not an option of compactGraph.
  */
 const JOB_WATCH_ARG = "sharedWalWatch";
+
+/** The job's arg carrying the asking thread's floors (shared-wal-floors.ts). Not an option of compactGraph. */
+const JOB_FLOORS_ARG = "sharedWalFloors";
 
 interface StoredFrame {
   key: string;

@@ -65,6 +65,12 @@ export function publishSharedWalFloor(graphName: string, floors: (sameSlot: (nam
   Atomics.store(ownCells().cells, slot, value);
 }
 
+/** The floor this thread publishes for the slot of `graphName` (undefined: no live group holds it); for tests. */
+export function ownSharedWalFloor(graphName: string): number | undefined {
+  const v = Atomics.load(ownCells().cells, slotOf(graphName));
+  return v === NONE ? undefined : v;
+}
+
 /**
  * In a store actor's thread: keeps `buffer` (a config's `floors`, from the thread of an engine whose tier sent it) for
  * its jobs' `adoptedSharedWalFloor`. Anything else is ignored (configs cross by structured clone: any value may come).

@@ -76,13 +76,16 @@ const live = new Set<LiveGroup>();
 
 /**
  * A compaction job of an engine (it runs in the store actor's thread, which sees none of this thread's groups) of
- * `graphName` on the store `isStore` matches, watched from here while it runs (`watchSharedWalJob`): the groups that
- * register meanwhile are told to it through `cell`, memory both threads share.
+ * `graphName` on the store `isStore` matches that forgets stores, watched from here while it runs
+ * (`watchSharedWalJob`): the groups attaching one of those stores meanwhile are told to it through `cell`, memory
+ * both threads share. What the groups registering meanwhile need of the WAL is not told here: a store with a lasting
+ * id is in the record the job reads again once it listed its frames, a memory store's pair in this thread's floors
+ * (shared-wal-floors.ts), which go with the job too.
  */
 interface JobWatch {
   readonly graphName: string;
   readonly isStore: (store: TierStore) => boolean;
-  /** The job's forgetStores, in order: cell[1 + i] says forget[i] was attached meanwhile. */
+  /** The job's forgetStores, in order: cell[i] says forget[i] was attached meanwhile. */
   readonly forget: readonly string[];
   readonly cell: Int32Array;
 }
@@ -91,27 +94,25 @@ const watched = new Set<JobWatch>();
 
 /** What a job reads from its cell (SharedWalJobWatch, in the actor's thread). */
 export interface SharedWalJobWatch {
-  /** A group sharing the WAL of the job's graph on the job's store registered in the watching thread since it started. */
-  registered(): boolean;
-  /** The job's forgetStores that such a group attaches (empty: none). */
+  /** The job's forgetStores that a group of the watching thread attached since the job was asked (empty: none). */
   attachedForgotten(): string[];
 }
 
 /**
- * Watches, from this thread, an engine's compaction job of `graphName` on the store `isStore` matches while it runs
- * in the store's actor: every WAL group of this thread registering on a WAL tier of that store from now on (inline
- * tiers, any engine's) is told to the job through the returned `cell` (a SharedArrayBuffer: it crosses to the actor's
- * thread shared, not copied), which the job reads with `readSharedWalJobWatch`. Call `end()` once the job settled.
- * Until 2026-12-06 the job saw only the record and the floor this thread had when it was asked: a group of a store
- * with no lasting id (a memory store) registering meanwhile was seen by neither, and the fold deleted the frames above
- * that store's baseline; a forced forget of a store a group attached meanwhile went through (docs/design.md §3.10).
+ * Watches, from this thread, an engine's compaction job of `graphName` on the store `isStore` matches that forgets
+ * the stores `forget` (at least one) while it runs in the store's actor: a WAL group of this thread registering on a
+ * WAL tier of that store from now on (inline tiers, any engine's) that attaches one of them is told to the job through
+ * the returned `cell` (a SharedArrayBuffer: it crosses to the actor's thread shared, not copied), which the job reads
+ * with `readSharedWalJobWatch`. Call `end()` once the job settled. Until 2026-12-06 a forced forget of a store a
+ * group attached meanwhile went through (docs/design.md §3.10). Until task 207 the cell also said that any group of
+ * the graph registered, and the job then kept every frame: under attaches per request no fold deleted any.
  */
 export function watchSharedWalJob(
   graphName: string,
   isStore: (store: TierStore) => boolean,
   forget: readonly string[],
 ): { readonly cell: SharedArrayBuffer; end(): void } {
-  const cell = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (1 + forget.length));
+  const cell = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * forget.length);
   const watch: JobWatch = { graphName, isStore, forget: [...forget], cell: new Int32Array(cell) };
   watched.add(watch);
   return { cell, end: () => void watched.delete(watch) };
@@ -122,21 +123,17 @@ export function watchSharedWalJob(
  * args crossed by structured clone: any value may arrive).
  */
 export function readSharedWalJobWatch(cell: unknown, forget: readonly string[]): SharedWalJobWatch | undefined {
-  if (!(cell instanceof SharedArrayBuffer) || cell.byteLength !== Int32Array.BYTES_PER_ELEMENT * (1 + forget.length)) return undefined;
+  if (!(cell instanceof SharedArrayBuffer) || cell.byteLength !== Int32Array.BYTES_PER_ELEMENT * forget.length) return undefined;
   const flags = new Int32Array(cell);
-  return {
-    registered: () => Atomics.load(flags, 0) !== 0,
-    attachedForgotten: () => forget.filter((_id, i) => Atomics.load(flags, 1 + i) !== 0),
-  };
+  return { attachedForgotten: () => forget.filter((_id, i) => Atomics.load(flags, i) !== 0) };
 }
 
-/** Tells the watched jobs on `walStore` of `graphName` that a group of `ids` registered (before any frame of it). */
+/** Tells the watched jobs on `walStore` of `graphName` which of their forgotten stores a group of `ids` attaches. */
 function tellWatchedJobs(graphName: string, walStore: TierStore, ids: ReadonlyArray<string | undefined>): void {
   for (const watch of watched) {
     if (watch.graphName !== graphName || !watch.isStore(walStore)) continue;
-    Atomics.store(watch.cell, 0, 1);
     watch.forget.forEach((id, i) => {
-      if (ids.includes(id)) Atomics.store(watch.cell, 1 + i, 1);
+      if (ids.includes(id)) Atomics.store(watch.cell, i, 1);
     });
   }
 }
@@ -183,10 +180,11 @@ export function registerWalGroup(
     refresher: undefined,
   };
   live.add(entry);
-  // Before any frame of the group is written (its tiers' writes go out once this call returns): a job that lists one
-  // reads the cell after listing, so it sees this.
+  // Before the group's record is saved (its tiers' writes go out once this call returns): a forced forget of one of
+  // its stores, rewriting the record after this, is refused.
   if (watched.size > 0) tellWatchedJobs(graphName, walStore, ids);
-  // Likewise for the folds an engine's actor starts by itself (autoCompact, a fold rule): no thread asked for them.
+  // Before any frame of the group is written: a fold that lists one reads the floors after listing, so it keeps it
+  // (the folds an engine's actor starts by itself, autoCompact and fold rules, and compactGraphInEngine's jobs).
   if (entry.unnamedFloor !== undefined) publishFloor(graphName);
   if (entry.recorded !== undefined) {
     // Unref'd: a live handle's refresh never keeps the process alive. It holds the entry (weak references only).
@@ -414,7 +412,9 @@ function stopRefresh(entry: LiveGroup): void {
  * be read says 0) and the pin up to the lowest. One read at a time per group.
  */
 async function repin(entry: LiveGroup): Promise<void> {
-  if (entry.pinned < 0 && entry.recorded === undefined) return; // an inline WAL tier, no lasting store: sharedWalFloor
+  // An inline WAL tier and no lasting store: sharedWalFloor reads its baselines. Not when a member is a memory store
+  // (the floors): its floor stayed 0 while the group lived, and every fold of the graph kept every frame (task 207).
+  if (entry.pinned < 0 && entry.recorded === undefined && entry.unnamedFloor === undefined) return;
   if (entry.pinning) {
     entry.again = true;
     return;

@@ -1,0 +1,169 @@
+/**
+ * What an engine's compaction job keeps for the WAL groups of the thread that asked for it (docs/design.md §3.10,
+ * "An attach registering while a fold runs"; review r203, task 207):
+ * - a group of the graph registering on the job's store while the job ran set a flag that was never cleared, and the
+ *   job then kept every frame, even when that group was disposed before the job listed them: a server attaching per
+ *   request saw no fold delete a frame. Now the job keeps what the live groups' floors say (shared-wal-floors.ts).
+ * - a group pairing a memory store that stays live: the job keeps the frames above its baseline and deletes the
+ *   ones at or below it, whether the group registered before the job was asked or while it ran (with the flag, while
+ *   it ran: none deleted).
+ *  * Real SQLite files, real worker threads (fixtures/paused-compact-worker.mjs pauses a job right before it lists the
+ * frames, resumed by a message); no timing.
+ */
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
+import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import type { StoreSpec } from "../../src/engine/protocol.js";
+import type { ReactiveGraph } from "../../src/graph/types.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import { compactGraphInEngine } from "../../src/persistence/compaction.js";
+import { restoreSnapshot } from "../../src/persistence/restore.js";
+import { ownSharedWalFloor } from "../../src/persistence/shared-wal-floors.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
+import { walFrameCodec } from "../../src/wal/codec.js";
+import type { WALFrame } from "../../src/wal/frame.js";
+import { tempDir } from "../graph-compaction/fixtures.js";
+import { until } from "../support/wait.js";
+import { build, restoredFrom, storedSeqs } from "./fixtures/shared-wal.js";
+
+const tmp = tempDir("shared-wal-job-watch-floor");
+afterAll(() => tmp.remove());
+const PAUSED_FOLD_WORKER = fileURLToPath(new URL("./fixtures/paused-compact-worker.mjs", import.meta.url));
+const OPEN_PAUSED_FOLD = "graphrefly.test-open-paused-fold";
+
+function readMark(one: string, key: string): unknown {
+  const b = sqliteBackend(one, { readOnly: true });
+  try {
+    const raw = b.read(key) as Uint8Array | undefined;
+    return raw === undefined ? undefined : (JSON.parse(Buffer.from(raw).toString("utf8")) as unknown);
+  } finally {
+    b.close();
+  }
+}
+
+/** Sets a or b from `from` to `to`, flushing at the end. */
+async function write(g: ReactiveGraph, h: { flush(): Promise<unknown> }, from: number, to: number): Promise<void> {
+  for (let i = from; i <= to; i++) g.set(i % 2 === 0 ? "a" : "b", i);
+  await h.flush();
+}
+
+/**
+ * An attach of graph g sharing store one's WAL between store one's own pair and a memory store's pair (inline tiers
+ * of this thread): writes `from..to`, flushes, is disposed; nothing of it is live afterwards.
+ */
+async function briefAttach(one: string, from: number, to: number): Promise<void> {
+  const b = sqliteBackend(one);
+  try {
+    const g = build();
+    const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec });
+    const h = attachSnapshotStorage(
+      g,
+      [
+        { snapshot: snapshotStorage<GraphCheckpointRecord>(b, { compactEvery: 1_000_000 }), wal },
+        { snapshot: snapshotStorage<GraphCheckpointRecord>(memoryBackend(), { compactEvery: 1_000_000 }), wal },
+      ],
+      { compactEvery: Number.POSITIVE_INFINITY },
+    );
+    await write(g, h, from, to);
+    await h.dispose();
+  } finally {
+    b.close();
+  }
+}
+
+/** Runs a paused-fold job of graph g on store one; `meanwhile` runs while it is paused before listing its frames. */
+async function pausedJob(one: string, meanwhile: () => Promise<void>): Promise<{ deletedFrames: number; framesBefore: number[] }> {
+  const store: StoreSpec = { kind: "sqlite", path: one };
+  const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, PAUSED_FOLD_WORKER);
+  try {
+    const job = compactGraphInEngine(access.engine, store, "g").then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+    await until(() => readMark(one, "fold-paused/1") !== undefined, "the job to pause", { timeoutMs: 60_000 });
+    await meanwhile();
+    const framesBefore = storedSeqs(one).frames;
+    await access.post(store, { type: OPEN_PAUSED_FOLD });
+    expect(await job).toMatchObject({ graphName: "g" });
+    const outcome = readMark(one, "fold-outcome/1") as { ok: boolean; deletedFrames?: number };
+    expect(outcome.ok).toBe(true);
+    return { deletedFrames: outcome.deletedFrames ?? 0, framesBefore };
+  } finally {
+    await access.engine.close();
+  }
+}
+
+describe.each([
+  ["before the job is asked (control)", "before"],
+  ["while the job runs, disposed before it lists the frames", "during"],
+] as const)("a brief attach of the graph on the job's store %s", (_n, when) => {
+  it("leaves the job free to delete the frames no live group needs", async () => {
+    const one = tmp.path(`brief-${when}.db`);
+    await briefAttach(one, 1, 40);
+    if (when === "before") await briefAttach(one, 41, 50);
+    const { deletedFrames, framesBefore } = await pausedJob(one, async () => {
+      if (when === "during") await briefAttach(one, 41, 50);
+    });
+    expect(framesBefore.length).toBeGreaterThan(0);
+    // Before (during): 0, the flag kept every frame.
+    expect(deletedFrames).toBeGreaterThan(0);
+    expect(storedSeqs(one).frames.length).toBeLessThan(framesBefore.length);
+  }, 180_000);
+});
+
+describe.each([
+  ["before the job is asked", "before"],
+  ["while the job runs", "during"],
+] as const)("a memory store paired with the WAL (inline tiers) %s, live throughout, its baseline moving", (_n, when) => {
+  it("the job deletes the frames at or below its baseline, keeps those above: it restores the live graph", async () => {
+    const one = tmp.path(`live-${when}.db`);
+    await briefAttach(one, 1, 20);
+    const b = sqliteBackend(one);
+    const mb = memoryBackend();
+    const g = build();
+    let h: ReturnType<typeof attachSnapshotStorage> | undefined;
+    const memorySeq = async (): Promise<number> => ((await snapshotStorage<GraphCheckpointRecord>(mb).load("g")) as GraphCheckpointRecord).seq as number;
+    const attachAndWrite = async (): Promise<void> => {
+      const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec });
+      h = attachSnapshotStorage(
+        g,
+        [
+          { snapshot: snapshotStorage<GraphCheckpointRecord>(b), wal },
+          { snapshot: snapshotStorage<GraphCheckpointRecord>(mb), wal },
+        ],
+        { compactEvery: 10 },
+      );
+      await write(g, h, 21, 65);
+      const seq = await memorySeq();
+      await write(g, h, 66, 68); // above the baselines (a new one every 10 waves)
+      // The group's floor follows its memory baseline (published once the baseline was read back).
+      await until(() => (ownSharedWalFloor("g") ?? -1) >= seq, "the memory store's floor to rise", { timeoutMs: 60_000 });
+    };
+    try {
+      if (when === "before") await attachAndWrite();
+      const { deletedFrames } = await pausedJob(one, async () => {
+        if (when === "during") await attachAndWrite();
+      });
+      const memSeq = await memorySeq();
+      const frames = storedSeqs(one).frames;
+      // Before (during): 0, the flag kept every frame. Kept: every frame above the memory store's baseline.
+      expect(deletedFrames).toBeGreaterThan(0);
+      expect(frames.filter((s) => s <= memSeq)).toEqual([]);
+      expect(frames.filter((s) => s > memSeq).length).toBeGreaterThan(0);
+      await write(g, h!, 69, 71);
+      const live = { a: g.get("a"), b: g.get("b") };
+      const restored = build();
+      await restoreSnapshot(restored, { snapshot: snapshotStorage<GraphCheckpointRecord>(mb), wal: kvStorage<WALFrame>(b, { codec: walFrameCodec }) });
+      expect({ a: restored.get("a"), b: restored.get("b") }).toEqual(live);
+      await h!.dispose();
+      expect(await restoredFrom(one, one)).toEqual(live);
+    } finally {
+      await h?.dispose();
+      b.close();
+    }
+  }, 180_000);
+});

@@ -8,8 +8,8 @@
  * grows with N: a window of U sets would hold one baseline or none depending on where it starts, and none at all
  * at N = 100,000 (P is about 60,000 there). So each window is a whole number of periods, at least U sets, and holds
  * its share of baselines at every N; the warm-up runs a baseline first (its code paths are warm too).
- * The parent forks dist/bench/lib/graph-updates-child.js with a JSON GraphUpdatesConfig as argv[2] and gets one
- * GraphUpdatesResult back over IPC.
+ * The parent forks dist/bench/lib/graph-updates-child.js with a JSON GraphUpdatesConfig as argv[2] (bench/lib/child.ts)
+ * and gets one GraphUpdatesResult back over IPC.
  */
 import { join } from "node:path";
 import { open as openLmdb } from "lmdb";
@@ -22,6 +22,7 @@ import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { SnapshotStorageTier } from "../../src/tier/types.js";
 import { BASELINE_MIN_BYTES, DEFAULT_BASELINE_RATIO } from "../../src/persistence/attach.js";
 import { graphWalPrefix, walFrameCodec, type WALFrame } from "../../src/wal/index.js";
+import { serveChild } from "./child.js";
 import { MainThreadMeter, type MeterReading } from "./meter.js";
 
 export interface GraphUpdatesConfig {
@@ -203,10 +204,4 @@ async function baselinePeriod(pair: AttachPair, another: () => Promise<void>): P
   return Math.ceil((DEFAULT_BASELINE_RATIO * Math.max(baselineBytes, BASELINE_MIN_BYTES)) / walFrameCodec.encode(frame).byteLength);
 }
 
-const cfg = JSON.parse(process.argv[2] ?? "null") as GraphUpdatesConfig | null;
-if (cfg !== null && process.send !== undefined) {
-  run(cfg).then(
-    (result) => process.send!({ ok: true, result }, () => process.exit(0)),
-    (err: unknown) => process.send!({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }, () => process.exit(1)),
-  );
-}
+serveChild(run);

@@ -41,5 +41,15 @@ describe("npm run bench -- --quick", () => {
     for (const g of report.summary) expect(["met", "missed", "info"]).toContain(g.status);
     // The paced goal's fair counterpart: storage's share of a graph update, beside an lmdb put's.
     expect(report.summary.find((g) => g.id === "1.pacedStorage")?.status).toBe("info");
+    // The paced goal is read like for like: both comparisons stated (the same record, the same graph by hand), and
+    // the paced kv rows each ran in a fresh process (as the graph rows do), not in the bench's own.
+    const paced = report.summary.find((g) => g.id === "1.paced") as { goal: string; detail: string } | undefined;
+    expect(paced?.goal).toContain("like for like");
+    expect(paced?.detail).toMatch(/\(1\) engine kv save .* vs lmdb put .* of suite 1's record/);
+    expect(paced?.detail).toMatch(/\(2\) graph update through the engine .* vs persisted by hand /);
+    const suite1 = report.suites.find((s) => s.id === 1) as { figures?: { paced?: { runs?: Record<string, Array<{ pid?: number }>> } } } | undefined;
+    const pids = Object.values(suite1?.figures?.paced?.runs ?? {}).flatMap((runs) => runs.map((r) => r.pid));
+    expect(pids).toHaveLength(3);
+    expect(new Set([...pids, run.pid]).size).toBe(4);
   }, 300_000);
 });

@@ -1208,7 +1208,8 @@ export class StoreConnection {
     this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
-    this.ring?.give(); // no message: the actor is gone (its end, if it ran, marked the ring released)
+    // No message: the actor is gone. One that shut down marked its ring released (reused); a lost one's is dropped.
+    this.ring?.give(err instanceof StorageError && err.code === "closed");
     this.letGo();
     if (this.closing || this.finalError !== undefined || (err instanceof StorageError && err.code === "closed")) {
       this.finalError ??= err;

@@ -187,8 +187,8 @@ export interface EngineTestAccess {
   terminate(store: StoreSpec): Promise<void>;
   /** The store's current actor's turn rings' counts (undefined: rings off, or the store is not open). */
   ringCounts(store: StoreSpec): TurnRingCounts | undefined;
-  /** The engine's rings: held by stores now, kept alive in all (held plus kept for reuse), made over its life. */
-  rings(): { held: number; kept: number; made: number } | undefined;
+  /** The engine's rings: held by stores now, kept in all (held plus given back), made over its life, given back and released. */
+  rings(): { held: number; kept: number; made: number; reusable: number } | undefined;
   /** Runs the engine's idle-ring sweep now (two in a row give back the ring of a store that wrote nothing between). */
   sweepRings(): void;
 }
@@ -378,7 +378,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     post: (store, message) => handled(async () => connection(store).postRaw(message), store),
     terminate: (store) => handled(() => terminate(store), store),
     ringCounts: (store) => connections.get(storeKey(store))?.ringCounts(),
-    rings: () => (rings !== undefined ? { held: rings.held, kept: rings.kept, made: rings.made } : undefined),
+    rings: () => (rings !== undefined ? { held: rings.held, kept: rings.kept, made: rings.made, reusable: rings.reusable } : undefined),
     sweepRings,
   };
 
@@ -436,6 +436,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     await Promise.all(ending.values());
     await claimGates(open.map((c) => gates.get(c)!));
     await pool.destroy();
+    rings?.clear(); // a closed engine keeps no ring (its connections gave theirs back as they ended)
     if (errors.length > 0) throw errors[0];
   }
 

@@ -99,12 +99,14 @@ export function createTurnRing(capacity = DEFAULT_TURN_RING_BYTES): SharedArrayB
  * the stores writing now, not every store ever opened (review r204: 1 MiB per store for the engine's life, 1,000
  * stores ~1 GiB). A ring given back is reused once its consumer marked it released (it reads it no more): a server
  * opening and closing a store per tenant cycles a few buffers instead of leaving one per tenant to the collectors of
- * two threads. At most `maxRings` are held (taken, or given back and kept for reuse): past that a store's turns go as
- * messages, as with the ring full. A ring given back whose consumer never says released (its worker died) is left to
- * the garbage collector once the kept list is full.
+ * two threads. Given-back rings are all kept for reuse, never dropped: a dropped one is freed only once the worker's
+ * isolate collects its reference too, and an idle worker may not collect for as long as it stays idle (measured: 60
+ * rings dropped by 100 idle stores stayed allocated until the engine closed). So the engine's rings never exceed
+ * `maxRings` buffers (taken plus kept): past that a store's turns go as messages, as with the ring full. Only the
+ * ring of an actor that was lost is dropped (`give(sab, false)`): its consumer may never say released.
  */
 export class TurnRingLedger {
-  /** Rings given back, newest last: reused once released, the oldest dropped past KEEP. */
+  /** Rings given back, oldest first: reused once their consumer released them. */
   private readonly returned: SharedArrayBuffer[] = [];
   /** Rings held by stores now. */
   held = 0;
@@ -126,21 +128,30 @@ export class TurnRingLedger {
       this.held++;
       return sab;
     }
-    if (this.held + this.returned.length >= this.maxRings) {
-      // Room only behind a given-back ring its consumer has not released yet (its worker may be gone): drop it.
-      if (this.returned.length === 0) return undefined;
-      this.returned.shift();
-    }
+    // At the budget, with none released yet (their handover messages still on the way): a message this turn.
+    if (this.held + this.returned.length >= this.maxRings) return undefined;
     this.held++;
     this.made++;
     return createTurnRing(this.bytes);
   }
 
-  /** `sab` (taken here) is no longer written: kept for reuse once its consumer released it. */
-  give(sab: SharedArrayBuffer): void {
+  /**
+   * `sab` (taken here) is no longer written: kept for reuse once its consumer released it, or dropped when `reuse` is
+   * false (its actor was lost: the consumer may never release it, and must not find it written by another store).
+   */
+  give(sab: SharedArrayBuffer, reuse = true): void {
     this.held--;
-    this.returned.push(sab);
-    if (this.returned.length > KEEP_RETURNED) this.returned.shift();
+    if (reuse) this.returned.push(sab);
+  }
+
+  /** Drops the rings kept for reuse (the engine closed: its workers are gone). */
+  clear(): void {
+    this.returned.length = 0;
+  }
+
+  /** Given-back rings whose consumer released them: the next `take` reuses one. */
+  get reusable(): number {
+    return this.returned.filter(ringReleased).length;
   }
 
   /** Rings held by stores plus those kept for reuse: the buffers this ledger keeps alive. */
@@ -173,8 +184,11 @@ export class TurnRingSlot {
     return sab;
   }
 
-  /** Gives the ring back (the caller told the actor, or the actor is gone); false when none was held. */
-  give(): boolean {
+  /**
+   * Gives the ring back (the caller told the actor, or the actor ended); false when none was held. `reuse` false: the
+   * actor was lost (see TurnRingLedger.give).
+   */
+  give(reuse = true): boolean {
     const sab = this.sab;
     if (sab === undefined) return false;
     const c = turnRingCounts(sab);
@@ -182,7 +196,7 @@ export class TurnRingSlot {
     this.past = { polls: this.past.polls + c.polls, sleeps: this.past.sleeps + c.sleeps, written: this.past.written + c.written, read: this.past.read + c.written };
     this.sab = undefined;
     this.writer = undefined;
-    this.ledger.give(sab);
+    this.ledger.give(sab, reuse);
     return true;
   }
 
@@ -200,7 +214,7 @@ export class TurnRingSlot {
 
   /** A new actor: its counts start at zero (the lost actor's ring was given back). */
   restart(): void {
-    this.give();
+    this.give(false);
     this.past = { polls: 0, sleeps: 0, written: 0, read: 0 };
   }
 
@@ -217,9 +231,6 @@ export class TurnRingSlot {
     return this.sab !== undefined;
   }
 }
-
-/** Given-back rings kept for reuse (beyond these, left to the garbage collector). */
-const KEEP_RETURNED = 4;
 
 /**
  * The rings an engine holds at most, in bytes (the budget): past it a store's turns go as messages. 64 MiB: the

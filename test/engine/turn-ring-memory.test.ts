@@ -69,12 +69,37 @@ describe("the turn ring's memory", () => {
     expect(access.rings()).toMatchObject({ held: 1 });
     // The engine's own sweep (every second) gives it back: no sweep is run by hand here.
     await until(() => access.rings()!.held === 0, "the idle store's ring given back", { timeoutMs: 30_000 });
+    await until(() => access.rings()!.reusable === 1, "the worker released it", { timeoutMs: 20_000 });
     kv.save("k5", 5);
     await turn();
     expect(access.rings()).toMatchObject({ held: 1, made: 1 }); // the same buffer again: the worker released it
     expect(await outcome(kv.flush())).toBe("resolved");
     expect(access.ringCounts(store)).toMatchObject({ written: 6, read: 6 });
     expect(await Promise.all(Array.from({ length: 6 }, (_, i) => kv.load(`k${i}`)))).toEqual([0, 1, 2, 3, 4, 5]);
+  }, 60_000);
+
+  it("a lost actor's ring is dropped, never handed to another store; the revived actor takes a fresh one", async () => {
+    const access = open();
+    const e = access.engine;
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("lost.db") };
+    const kv = e.kv<number>(store, { name: "kv", debounceMs: 60_000 });
+    await kv.flush();
+    kv.save("a", 1);
+    await turn();
+    await kv.flush();
+    expect(access.rings()).toMatchObject({ held: 1, kept: 1, made: 1 });
+    await access.terminate(store); // its worker never marks the ring released
+    await until(async () => (await e.stats()).every((s) => !s.alive), "the actor lost");
+    expect(access.rings()).toMatchObject({ held: 0, kept: 0 });
+    kv.save("b", 2); // goes with the revived actor's reopen (a message)
+    await turn();
+    expect(await outcome(kv.flush())).toBe("resolved");
+    kv.save("c", 3);
+    await turn();
+    expect(await outcome(kv.flush())).toBe("resolved");
+    expect(access.rings()).toMatchObject({ held: 1, kept: 1, made: 2 });
+    expect(access.ringCounts(store)).toMatchObject({ written: 1, read: 1 });
+    expect([await kv.load("a"), await kv.load("b"), await kv.load("c")]).toEqual([1, 2, 3]);
   }, 60_000);
 
   it("budget: more stores writing at once than the engine's rings allow send the rest as messages, nothing lost", async () => {
@@ -91,7 +116,7 @@ describe("the turn ring's memory", () => {
       most = Math.max(most, access.rings()!.kept);
     }
     expect(most).toBe(2);
-    expect(access.rings()!.made).toBe(2);
+    expect(access.rings()!.made).toBe(2); // never more buffers than the budget
     const ringed = stores.map((s) => access.ringCounts(s)!.written);
     expect(ringed.filter((w) => w > 0).length).toBe(2); // the first two to write hold the two rings
     expect(await Promise.all(kvs.map((kv) => outcome(kv.flush())))).toEqual(Array(6).fill("resolved"));

@@ -46,7 +46,6 @@ interface LiveGroup {
   forgotten: Map<string, number>;
   /** The record an earlier session left was read and this session's written (saves wait for it). */
   opened: boolean;
-  readonly report: (err: unknown) => void;
   /** Last `keepAboveSeq` sent to the actor of an engine WAL tier (-1: none yet); pins only rise. */
   pinned: number;
   /** A pin update runs; `again`: a baseline moved meanwhile, so it runs once more. */
@@ -73,6 +72,21 @@ export const SEEN_REFRESH_MS = 15 * 60 * 1_000;
 const SEEN_CHECK_MS = SEEN_REFRESH_MS / 4;
 
 const live = new Set<LiveGroup>();
+
+/**
+ * Each group's `report`, held as long as the group is: attach's callback holds its graph (its closure's scope), and a
+ * `live` entry holding it kept every handle dropped undisposed, its graph and its floor for good (task 207).
+ */
+const reporters = new WeakMap<WalGroup, (err: unknown) => void>();
+
+/** Tells the group's handle (nothing once the group was collected: no one is left to hear it). */
+function reportOf(entry: LiveGroup, err: unknown): void {
+  const group = entry.group.deref();
+  if (group !== undefined) reporters.get(group)?.(err);
+}
+
+/** A group with a floor collected without dispose: its slot is published again (publishFloor drops the group). */
+const floorHolderCollected = new FinalizationRegistry<string>((graphName) => publishFloor(graphName));
 
 /**
  * A compaction job of an engine (it runs in the store actor's thread, which sees none of this thread's groups) of
@@ -171,7 +185,6 @@ export function registerWalGroup(
     recorded: named.length > 0 ? new Map(named.map((id) => [id, 0])) : undefined,
     forgotten: new Map(),
     opened: false,
-    report,
     pinned: -1,
     pinning: false,
     again: false,
@@ -180,6 +193,9 @@ export function registerWalGroup(
     refresher: undefined,
   };
   live.add(entry);
+  reporters.set(group, report);
+  // Dropped without dispose: its floor goes once it is collected, not at the next change of its slot (maybe never).
+  if (entry.unnamedFloor !== undefined) floorHolderCollected.register(group, graphName, entry);
   // Before the group's record is saved (its tiers' writes go out once this call returns): a forced forget of one of
   // its stores, rewriting the record after this, is refused.
   if (watched.size > 0) tellWatchedJobs(graphName, walStore, ids);
@@ -193,7 +209,7 @@ export function registerWalGroup(
   }
   // A record the tier refuses for good (a codec of one's own that refuses it) is heard whoever flushes: the pairs'
   // flushes take a refusal of a key that is not a frame for another writer's.
-  const unwatch = entry.recorded === undefined ? undefined : wal.watchRefusals?.(sharedWalRecordKey(graphName), (_key, err) => report(err));
+  const unwatch = entry.recorded === undefined ? undefined : wal.watchRefusals?.(sharedWalRecordKey(graphName), (_key, err) => reportOf(entry, err));
   if (entry.recorded !== undefined) {
     // Written once the pairs' seq bootstrap read the record an earlier session left (and before it resolves, so
     // before any frame of the group): its forgotten marks carry over and the stores it named that this session
@@ -212,6 +228,7 @@ export function registerWalGroup(
   return async () => {
     group.baselineMoved = undefined;
     live.delete(entry);
+    floorHolderCollected.unregister(entry);
     if (entry.unnamedFloor !== undefined) publishFloor(graphName); // its memory store restores from the WAL no more
     stopRefresh(entry);
     detach(entry, wal);
@@ -377,11 +394,11 @@ function saveRecord(entry: LiveGroup, wal: KvStorageTier<WALFrame>, refreshing =
           entry.saveWaits = false;
           saveRecord(entry, wal); // the latest seqs
         },
-        (e: unknown) => entry.report(e),
+        (e: unknown) => reportOf(entry, e),
       );
       return;
     }
-    entry.report(err);
+    reportOf(entry, err);
   }
 }
 

@@ -7,14 +7,19 @@
  * - a group pairing a memory store that stays live: the job keeps the frames above its baseline and deletes the
  *   ones at or below it, whether the group registered before the job was asked or while it ran (with the flag, while
  *   it ran: none deleted).
+ * - a handle with such a group dropped undisposed: its group's `live` entry held attach's report callback, whose scope
+ *   holds the graph, so neither was ever collected and its floor held the graph's frames for good.
  *  * Real SQLite files, real worker threads (fixtures/paused-compact-worker.mjs pauses a job right before it lists the
  * frames, resumed by a message); no timing.
  */
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import { openStorageEngine } from "../../src/engine/index.js";
 import type { StoreSpec } from "../../src/engine/protocol.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
@@ -30,6 +35,8 @@ import { tempDir } from "../graph-compaction/fixtures.js";
 import { until } from "../support/wait.js";
 import { build, restoredFrom, storedSeqs } from "./fixtures/shared-wal.js";
 
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
 const tmp = tempDir("shared-wal-job-watch-floor");
 afterAll(() => tmp.remove());
 const PAUSED_FOLD_WORKER = fileURLToPath(new URL("./fixtures/paused-compact-worker.mjs", import.meta.url));
@@ -163,6 +170,49 @@ describe.each([
       expect(await restoredFrom(one, one)).toEqual(live);
     } finally {
       await h?.dispose();
+      b.close();
+    }
+  }, 180_000);
+});
+
+describe("a memory store paired with the WAL (inline tiers), dropped undisposed and collected", () => {
+  it("no longer holds the frames: a later job deletes the frames its store's baseline covers", async () => {
+    const one = tmp.path("collected.db");
+    await briefAttach(one, 1, 20);
+    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const store: StoreSpec = { kind: "sqlite", path: one };
+    const b = sqliteBackend(one);
+    try {
+      const ref = await (async (): Promise<WeakRef<object>> => {
+        const g = build();
+        const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec });
+        const h = attachSnapshotStorage(
+          g,
+          [
+            { snapshot: snapshotStorage<GraphCheckpointRecord>(b, { compactEvery: 1_000_000 }), wal },
+            { snapshot: snapshotStorage<GraphCheckpointRecord>(memoryBackend(), { compactEvery: 1_000_000 }), wal },
+          ],
+          { compactEvery: Number.POSITIVE_INFINITY },
+        );
+        await write(g, h, 21, 60);
+        return new WeakRef(g);
+      })();
+      expect(ownSharedWalFloor("g")).toBeDefined(); // the memory store's baseline
+      for (let i = 0; i < 50 && ref.deref() !== undefined; i++) {
+        await new Promise((r) => setImmediate(r));
+        gc();
+      }
+      expect(ref.deref()).toBeUndefined();
+      // Before: never collected (the group's entry held attach's report callback, and with it the graph).
+      // Heard a turn or more after the collection; without it the floor stayed until another group of its slot came
+      // or went, and every compactGraphInEngine job, which reads this thread's floors, kept what it holds.
+      await until(() => ownSharedWalFloor("g") === undefined, "the collected group's floor to go", { timeoutMs: 60_000 });
+      const framesBefore = storedSeqs(one).frames.length;
+      expect(framesBefore).toBeGreaterThan(0);
+      expect((await compactGraphInEngine(engine, store, "g")).deletedFrames).toBeGreaterThan(0);
+      expect(storedSeqs(one).frames.length).toBeLessThan(framesBefore);
+    } finally {
+      await engine.close();
       b.close();
     }
   }, 180_000);

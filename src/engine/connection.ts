@@ -1209,7 +1209,8 @@ export class StoreConnection {
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
     // No message: the actor is gone. One that shut down marked its ring released (reused); a lost one's is dropped.
-    this.ring?.give(err instanceof StorageError && err.code === "closed");
+    if (err instanceof StorageError && err.code === "closed") this.ring?.give();
+    else this.ring?.lost();
     this.letGo();
     if (this.closing || this.finalError !== undefined || (err instanceof StorageError && err.code === "closed")) {
       this.finalError ??= err;

@@ -144,6 +144,15 @@ export class TurnRingLedger {
     if (reuse) this.returned.push(sab);
   }
 
+  /**
+   * Drops `sab`, given back earlier, unless its consumer released it: that actor was lost before it read the
+   * handover, and an unreleased ring would hold a place in the budget for the engine's life.
+   */
+  forget(sab: SharedArrayBuffer): void {
+    const i = this.returned.indexOf(sab);
+    if (i >= 0 && !ringReleased(sab)) this.returned.splice(i, 1);
+  }
+
   /** Drops the rings kept for reuse (the engine closed: its workers are gone). */
   clear(): void {
     this.returned.length = 0;
@@ -171,6 +180,8 @@ export class TurnRingSlot {
   /** The ring's records written at the last idle check (`idle`). */
   private writtenAtCheck = -1;
   private past = { polls: 0, sleeps: 0, written: 0, read: 0 };
+  /** Rings this actor gave back by message: forgotten by the ledger if the actor is lost before releasing them. */
+  private handedBack: SharedArrayBuffer[] = [];
 
   constructor(private readonly ledger: TurnRingLedger) {}
 
@@ -197,6 +208,8 @@ export class TurnRingSlot {
     this.sab = undefined;
     this.writer = undefined;
     this.ledger.give(sab, reuse);
+    if (reuse) this.handedBack.push(sab);
+    if (this.handedBack.length > 8) this.handedBack = this.handedBack.filter((r) => !ringReleased(r));
     return true;
   }
 
@@ -214,8 +227,15 @@ export class TurnRingSlot {
 
   /** A new actor: its counts start at zero (the lost actor's ring was given back). */
   restart(): void {
-    this.give(false);
+    this.lost();
     this.past = { polls: 0, sleeps: 0, written: 0, read: 0 };
+  }
+
+  /** The actor was lost: its ring is dropped, and so are those it was handed back and did not release. */
+  lost(): void {
+    this.give(false);
+    for (const sab of this.handedBack) this.ledger.forget(sab);
+    this.handedBack = [];
   }
 
   /** The current actor's rings' counts: those given back plus the one held (asleep when none is: nothing polls). */

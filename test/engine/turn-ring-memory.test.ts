@@ -13,6 +13,7 @@ import type { KvStorageTier } from "../../src/tier/types.js";
 import { outcome } from "../support/refusals.js";
 import { until } from "../support/wait.js";
 import { tempRoot, turn } from "./fixtures/helpers.js";
+import { BLOCK } from "./fixtures/ring-worker.mjs";
 import { mulberry32 as random } from "../../src/base/prng.js";
 
 const RING_WORKER = fileURLToPath(new URL("./fixtures/ring-worker.mjs", import.meta.url));
@@ -100,6 +101,25 @@ describe("the turn ring's memory", () => {
     expect(access.rings()).toMatchObject({ held: 1, kept: 1, made: 2 });
     expect(access.ringCounts(store)).toMatchObject({ written: 1, read: 1 });
     expect([await kv.load("a"), await kv.load("b"), await kv.load("c")]).toEqual([1, 2, 3]);
+  }, 60_000);
+
+  it("a ring handed back to an actor lost before it read the handover is dropped: it holds no place in the budget", async () => {
+    const access = open();
+    const e = access.engine;
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("lost-handover.db") };
+    const kv = e.kv<number>(store, { name: "kv", debounceMs: 60_000 });
+    await kv.flush();
+    kv.save("a", 1);
+    await turn();
+    await kv.flush(); // every record read
+    await access.post(store, { type: BLOCK, ms: 60_000 }); // the worker will not read the handover
+    access.sweepRings();
+    access.sweepRings();
+    expect(access.rings()).toMatchObject({ held: 0, kept: 1, reusable: 0 });
+    await access.terminate(store);
+    await until(async () => (await e.stats()).every((s) => !s.alive), "the actor lost");
+    expect(access.rings()).toMatchObject({ held: 0, kept: 0 });
+    expect(await kv.load("a")).toBe(1);
   }, 60_000);
 
   it("budget: more stores writing at once than the engine's rings allow send the rest as messages, nothing lost", async () => {

@@ -62,6 +62,21 @@ const PAD = "x".repeat(20);
 
 type Graph = ReturnType<typeof createGraph>;
 
+/**
+ * Paced sets before the measured windows, the same in every mode: 2.5 × a window's sets, and at least 15,000, run as
+ * windows of the measured length (each ends with its durable wait, as the measured one does). After 5,000 sets in one
+ * run the first window still paid the JIT's tier-up, unevenly: at N = 100 a window of ~2,100 sets right after it read
+ * (main-thread CPU µs per set, medians of 6 alternating runs, load ~5.5) 7.99 through the engine, 3.70 with no
+ * storage, 5.28 persisted by hand with lmdb, and the sixth such window (~15,600 sets in) 5.08, 2.25, 5.10: the
+ * engine's path, the longest, warms last (task 212, design §3.38). A server runs warm.
+ */
+const WARM_UP_MIN_SETS = 15_000;
+
+async function warmUp(updates: number, window: (sets: number) => Promise<unknown>): Promise<void> {
+  const total = Math.max(Math.round(updates * 2.5), WARM_UP_MIN_SETS);
+  for (let done = 0; done < total; done += updates) await window(Math.min(updates, total - done));
+}
+
 function buildGraph(nodes: number): { graph: Graph; paths: string[] } {
   const graph = createGraph("g");
   const paths: string[] = [];
@@ -115,7 +130,7 @@ async function runBare(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
     const wallMs = performance.now() - t0;
     return { wallMs, reading: await meter.stop(), frames: updates, mainThreadBaselines: 0 };
   };
-  await measure(true, Math.round(cfg.updates * 2.5));
+  await warmUp(cfg.updates, (n) => measure(true, n));
   const paced = await measure(true, cfg.updates);
   const peakRssBeforeBytes = process.resourceUsage().maxRSS * 1024;
   const burst = await measure(false, cfg.updates);
@@ -163,7 +178,7 @@ async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   // Warm-up: the store's first pages and the JIT. A server runs warm; after only 500 updates the paths of an update
   // were still partly cold (twice the main-thread CPU of a warm paced update through the engine at N = 100).
   const attachedSeq = handle.seq;
-  await measure(true, Math.round(cfg.updates * 2.5));
+  await warmUp(cfg.updates, (n) => measure(true, n));
   const period = await baselinePeriod(pair, async () => {
     graph.set(pick(), { v: next(), s: PAD });
     await handle.flush();

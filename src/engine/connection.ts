@@ -208,6 +208,8 @@ export class StoreConnection {
   threadId: number | undefined;
   /** shutdown() began: nothing more is taken (see `assertAlive`). */
   closing = false;
+  /** runJob calls not settled yet: each holds the store open (see `shutdownIfIdle`). */
+  private jobs = 0;
   private drain: Promise<void> | undefined;
   /** The final drain's failures by tier, when the hosting task told them (see HostActorResult.tierErrors). */
   private tierDrainErrors: Map<number, Error> | undefined;
@@ -622,13 +624,24 @@ export class StoreConnection {
         if (t === "close") {
           this.tiers.delete(tier); // closed, also when it reports a refusal
           if (this.tiers.size === 0) this.giveRingBack(); // nothing writes here until a tier opens again
+          let settle = (): void => resolve(v);
           if (isClosedWithRefusal(v.value)) {
             const err = deserializeError(v.value.closedWithRefusal);
-            if (v.value.final !== true) return reject(markRefusalReport(err));
-            // Closed dropping writes that were never stored (a lost lease): a loss, not a refusal report.
-            this.backlog.end(err);
-            return reject(err);
+            if (v.value.final !== true) settle = () => reject(markRefusalReport(err));
+            else {
+              // Closed dropping writes that were never stored (a lost lease): a loss, not a refusal report.
+              this.backlog.end(err);
+              settle = () => reject(err);
+            }
           }
+          if (this.tiers.size > 0) return settle();
+          // The store's last tier closed: once this answer's message is taken (later answers in it may still be
+          // waited on), an idle store is shut down, and the close settles after (task 215).
+          return queueMicrotask(() => {
+            const shut = this.shutdownIfIdle();
+            if (shut === undefined) settle();
+            else void shut.then(settle);
+          });
         }
         resolve(v);
       },
@@ -951,9 +964,32 @@ export class StoreConnection {
 
   async runJob(name: string, args: unknown): Promise<unknown> {
     this.assertAlive();
-    await this.ready;
-    await this.flushQueue();
-    return this.call(() => this.remote.runJob(name, args));
+    // A job holds the store open while it runs (a store with no tier is shut down once idle: shutdownIfIdle).
+    this.jobs++;
+    try {
+      await this.ready;
+      await this.flushQueue();
+      return await this.call(() => this.remote.runJob(name, args));
+    } finally {
+      this.jobs--;
+      await this.shutdownIfIdle();
+    }
+  }
+
+  /**
+   * Shuts the store down when nothing uses it any more (task 215: an engine kept every store it ever opened, its
+   * actor, SQLite handles and lock, until engine.close()): no open tier, no job running, nothing queued, sent and
+   * unanswered or accepted and not committed. Kept open, whatever else: a memory store (its data lives in the actor)
+   * and a store that was sent a commit-watcher config (a fold rule, a pin: the store's setting, not its tier's, which
+   * a new actor would not know). The engine forgets a shut-down store (hooks.onGone); a tier opened later on it
+   * opens it again, in a new actor. Resolves once shut down (its failure goes to onError); undefined when kept.
+   */
+  private shutdownIfIdle(): Promise<void> | undefined {
+    if (this.closing || this.finalError !== undefined || this.store.kind === "memory") return undefined;
+    if (this.tiers.size > 0 || this.jobs > 0 || this.watcherConfigs.size > 0) return undefined;
+    if (this.queue.length > 0 || this.waiting.size > 0 || this.heldFlushes > 0) return undefined;
+    if (this.backlog.pendingEntries > 0 || this.backlog.pendingBytes > 0) return undefined;
+    return this.shutdown().catch((err: unknown) => this.report(err instanceof Error ? err : new Error(String(err))));
   }
 
   /** Sends this tick's ops now (so a following direct call is ordered after them). */
@@ -1208,8 +1244,9 @@ export class StoreConnection {
     this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
-    // No message: the actor is gone. One that shut down marked its ring released (reused); a lost one's is dropped.
-    if (err instanceof StorageError && err.code === "closed") this.ring?.give();
+    // No message: the actor is gone. One that shut down marked its rings released (reused), but for a handover it
+    // never read (dropped); a lost one's are dropped.
+    if (err instanceof StorageError && err.code === "closed") this.ring?.ended();
     else this.ring?.lost();
     this.letGo();
     if (this.closing || this.finalError !== undefined || (err instanceof StorageError && err.code === "closed")) {

@@ -107,6 +107,11 @@ async function retryRound(n: number): Promise<number | undefined> {
     await Promise.all([deleted, flushed]);
     await kvS.close();
     await kvB.close();
+    // The store closed with its last tier (task 215): the reader opens it again, and an open refuses a table with a
+    // foreign trigger (postgres-schema.ts). Its work is done: drop it first.
+    const drop = dropTrigger;
+    dropTrigger = undefined;
+    await drop?.();
     const reader = engine.kv<number>(spec, { name: "reader" });
     return await reader.load("c");
   } finally {

@@ -1,0 +1,169 @@
+/**
+ * Task 215 (review r204, task 209): an engine kept every store it ever opened, its actor, SQLite handles and store
+ * lock, until engine.close(), also after every tier of the store closed: a server opening a store per tenant grew
+ * for good and held every tenant's lock. Now a store that nothing uses is shut down when its last tier's close (or
+ * its last job) ends, and reopened by the next tier or job; kept open: a memory store (its data is in the actor), a
+ * store sent a commit-watcher config, one with a job running. Real worker threads, SQLite files, child processes.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
+import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import { WAL_GROWTH_WATCHER } from "../../src/persistence/wal-growth-watcher.js";
+import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
+
+const HOLDER = join(REPO_ROOT, "test/engine/fixtures/hold-store.mjs");
+const PROBE_WORKER = fileURLToPath(new URL("./fixtures/probe-job-worker.mjs", import.meta.url));
+/** The message probe-job-worker.mjs opens its job's gate on (OPEN_PROBE_GATE there). */
+const OPEN_PROBE_GATE = "graphrefly.test-open-probe-gate";
+
+const root = tempRoot("idle-stores");
+let engine: StorageEngine | undefined;
+const children = new Set<ChildProcess>();
+afterEach(async () => {
+  await engine?.close().catch(() => undefined);
+  engine = undefined;
+  for (const c of children) {
+    if (c.exitCode === null && c.signalCode === null) {
+      const gone = once(c, "exit");
+      c.kill("SIGKILL");
+      await gone;
+    }
+  }
+  children.clear();
+});
+afterAll(() => root.remove());
+
+/** Another process opens `path` through its own engine and writes: its first line, "holding" or why it could not. */
+async function otherProcessOpens(path: string): Promise<string> {
+  const child = spawn(process.execPath, [HOLDER, "sqlite", path], { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "inherit"] });
+  children.add(child);
+  const exited = once(child, "exit");
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      out += chunk;
+      const nl = out.indexOf("\n");
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => resolve(`exited ${String(code)}`));
+  });
+  child.stdin!.end(); // the holder closes its engine and exits
+  await exited;
+  return line.split(" ").slice(0, 2).join(" ");
+}
+
+describe("a store whose last tier closed", () => {
+  it("is shut down: 20 stores opened, written and closed leave 0 open, their locks released; reopened, each has its data", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const paths = Array.from({ length: 20 }, (_, i) => root.fresh(`s${i}.db`));
+    for (const [i, path] of paths.entries()) {
+      const kv = engine.kv<{ i: number }>({ kind: "sqlite", path }, { name: "kv" });
+      kv.save("k", { i });
+      await kv.flush();
+      await kv.close();
+    }
+    expect((await engine.stats()).length).toBe(0);
+    // The lock went with the store: another process opens one and writes (before: "error store-locked").
+    expect(await otherProcessOpens(paths[7]!)).toBe("holding");
+    for (const [i, path] of paths.entries()) {
+      const kv = engine.kv<{ i: number }>({ kind: "sqlite", path }, { name: "kv" });
+      expect(await kv.load("k")).toEqual({ i });
+      await kv.close();
+    }
+    const again = engine.kv<number>({ kind: "sqlite", path: paths[7]! }, { name: "child" });
+    expect(typeof (await again.load("from-child"))).toBe("number");
+    await again.close();
+    expect((await engine.stats()).length).toBe(0);
+  }, 120_000);
+
+  it("stays open while another tier of it is open, and closes with the last one", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("two.db") };
+    const a = engine.kv<number>(store, { name: "a" });
+    const b = engine.kv<number>(store, { name: "b" });
+    a.save("x", 1);
+    await a.close();
+    expect((await engine.stats()).length).toBe(1);
+    b.save("y", 2); // the store's actor is the same: b works on
+    await b.flush();
+    await b.close();
+    expect((await engine.stats()).length).toBe(0);
+    const c = engine.kv<number>(store, { name: "a" });
+    expect(await c.load("x")).toBe(1);
+    await c.close();
+  }, 60_000);
+
+  it("answers a flush in flight at the close, and its writes are durable (read by another engine after)", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const path = root.fresh("inflight.db");
+    const kv = engine.kv<number>({ kind: "sqlite", path }, { name: "kv" });
+    for (let i = 0; i < 2_000; i++) kv.save(`k${i}`, i);
+    const flushed = kv.flush();
+    const closed = kv.close();
+    await expect(flushed).resolves.toBeUndefined();
+    await expect(closed).resolves.toBeUndefined();
+    expect((await engine.stats()).length).toBe(0);
+    const reader = openStorageEngine({ threads: 1 });
+    try {
+      const r = reader.kv<number>({ kind: "sqlite", path }, { name: "kv" });
+      expect(await r.load("k0")).toBe(0);
+      expect(await r.load("k1999")).toBe(1999);
+    } finally {
+      await reader.close();
+    }
+  }, 60_000);
+
+  it("of a memory store keeps the store open with its data", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "memory", name: "idle-memory" };
+    const kv = engine.kv<string>(store, { name: "kv" });
+    kv.save("k", "kept");
+    await kv.flush();
+    await kv.close();
+    expect((await engine.stats()).map((s) => s.store)).toEqual([store]);
+    const again = engine.kv<string>(store, { name: "kv" });
+    expect(await again.load("k")).toBe("kept");
+  }, 60_000);
+
+  it("of a store sent a commit-watcher config keeps it open (the setting is the store's, a new actor would not know it)", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("watched.db") };
+    const kv = engine.kv<unknown>(store, { name: "wal" });
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { ratio: 4, minBytes: 1024 })).toBe(true);
+    kv.save("a", 1);
+    await kv.close();
+    expect((await engine.stats()).length).toBe(1);
+  }, 60_000);
+});
+
+describe("a job on a store with no tier", () => {
+  it("runs, holds the store open while it runs (a tier closing meanwhile leaves it), and the store closes after", async () => {
+    const access = openStorageEngineForTests({ threads: 1 }, PROBE_WORKER);
+    engine = access.engine;
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("job.db") };
+    const seed = engine.kv<string>(store, { name: "kv" });
+    seed.save("k", "before");
+    await seed.close();
+    expect((await engine.stats()).length).toBe(0);
+    const probe = engine.runJob(store, "probe-exclusive", { key: "kv/k", holdMs: 1 });
+    const kv = engine.kv<string>(store, { name: "other" });
+    kv.save("x", "y");
+    await kv.close(); // the job still runs: the store stays
+    expect((await engine.stats()).length).toBe(1);
+    await access.post(store, { type: OPEN_PROBE_GATE });
+    const seen = (await probe) as { before: string | null; after: string | null };
+    expect(seen.before).toBe(seen.after);
+    expect((await engine.stats()).length).toBe(0);
+    expect(await engine.runJob(store, "early-exclusive", {})).toBe("ran");
+    expect((await engine.stats()).length).toBe(0);
+    const reopened = engine.kv<string>(store, { name: "kv" });
+    expect(await reopened.load("k")).toBe("before");
+    await reopened.close();
+  }, 60_000);
+});

@@ -30,7 +30,7 @@ import { SNAPSHOT_VERSION } from "../graph/types.js";
 import { assertGraphName, graphWalPrefix, splitWalFrameKey } from "../wal/keys.js";
 import { postgresStoreKey } from "../engine/postgres-store.js";
 import { backendStoreId, specStoreId, type TierStore } from "../tier/store-identity.js";
-import { adoptSharedWalFloors, adoptedSharedWalFloor, ownSharedWalFloors } from "./shared-wal-floors.js";
+import { adoptSharedWalFloors, adoptedSharedWalFloor, floorStoreOfBackend, ownSharedWalFloors } from "./shared-wal-floors.js";
 import { attachedSharedWalStores, readSharedWalJobWatch, sharedWalFloor, watchSharedWalJob, type SharedWalJobWatch } from "./shared-wal.js";
 import {
   carriedSeen,
@@ -211,7 +211,9 @@ async function compactGraphWatched(
     // is in the record read just above (saved before its first frame). Until task 207 an engine's job kept every
     // frame when any group of its graph registered in the asking thread while it ran, even one long gone: under
     // attaches per request no fold deleted a frame.
-    keepAbove = Math.min(keepAbove, adoptedSharedWalFloor(graphName));
+    // Only those on a WAL of this store (task 213: keyed by graph name alone, a memory group of a graph on store A held
+    // every fold of that graph, or of a graph of its hash slot, on every other store).
+    keepAbove = Math.min(keepAbove, adoptedSharedWalFloor(floorStoreOfBackend(backend), graphName));
     pins = pinsOf(mergedStores(recorded, now.recorded));
   };
   // In a store's actor the fold reads its frames and folds them (seconds for a large graph) beside the store's

@@ -18,7 +18,7 @@ import type { GraphCheckpointRecord } from "./storage-types.js";
 import type { WalGroup } from "./attach-outbox.js";
 import { attachRecord, passedMarks, sharedWalRecordFrame, sharedWalRecordKey, type PriorRecord } from "./shared-wal-record.js";
 import { WAL_GROWTH_WATCHER, type KeepAboveConfig } from "./wal-growth-watcher.js";
-import { ownSharedWalFloors, publishSharedWalFloor } from "./shared-wal-floors.js";
+import { floorStoreOfTier, ownSharedWalFloors, publishSharedWalFloor } from "./shared-wal-floors.js";
 
 /**
  * A registered group. Held weakly (as attach's claims are): a handle dropped with its graph, never disposed, leaves
@@ -34,9 +34,12 @@ interface LiveGroup {
   /**
    * A member's baseline is in another store that no record names (a memory store): the lowest such baseline seq
    * read (0 until read), published to the engines' actors (shared-wal-floors.ts) for the folds they start by
-   * themselves. Undefined: no such member.
+   * themselves, under the WAL's store (`floorStore`) and the graph name. Undefined: no such member, or a WAL store
+   * no actor can open (`floorStore` undefined: only folds of this thread reach it, and they read `sharedWalFloor`).
    */
   unnamedFloor: number | undefined;
+  /** The WAL's store as the floors name it (floorStoreOfTier); undefined: an inline memory or custom backend. */
+  readonly floorStore: string | undefined;
   /** Seqs last saved in the WAL store's record, by store id; undefined: no member has a lasting id (no record). */
   readonly recorded: Map<string, number> | undefined;
   /**
@@ -85,8 +88,10 @@ function reportOf(entry: LiveGroup, err: unknown): void {
   if (group !== undefined) reporters.get(group)?.(err);
 }
 
-/** A group with a floor collected without dispose: its slot is published again (publishFloor drops the group). */
-const floorHolderCollected = new FinalizationRegistry<string>((graphName) => publishFloor(graphName));
+/** A group with a floor collected without dispose: its floor is published again (publishFloor drops the group). */
+const floorHolderCollected = new FinalizationRegistry<{ readonly store: string; readonly graphName: string }>((k) =>
+  publishFloor(k.store, k.graphName),
+);
 
 /**
  * A compaction job of an engine (it runs in the store actor's thread, which sees none of this thread's groups) of
@@ -175,13 +180,15 @@ export function registerWalGroup(
     return others[i] === true && typeof id === "string" ? id : undefined;
   });
   const named = ids.filter((id): id is string => id !== undefined);
+  const floorStore = floorStoreOfTier(walStore);
   const entry: LiveGroup = {
     graphName,
     wal: new WeakRef(wal),
     group: new WeakRef(group),
     others,
     ids,
-    unnamedFloor: ids.some((id, i) => id === undefined && others[i] === true) ? 0 : undefined,
+    unnamedFloor: floorStore !== undefined && ids.some((id, i) => id === undefined && others[i] === true) ? 0 : undefined,
+    floorStore,
     recorded: named.length > 0 ? new Map(named.map((id) => [id, 0])) : undefined,
     forgotten: new Map(),
     opened: false,
@@ -195,13 +202,13 @@ export function registerWalGroup(
   live.add(entry);
   reporters.set(group, report);
   // Dropped without dispose: its floor goes once it is collected, not at the next change of its slot (maybe never).
-  if (entry.unnamedFloor !== undefined) floorHolderCollected.register(group, graphName, entry);
+  if (floorStore !== undefined && entry.unnamedFloor !== undefined) floorHolderCollected.register(group, { store: floorStore, graphName }, entry);
   // Before the group's record is saved (its tiers' writes go out once this call returns): a forced forget of one of
   // its stores, rewriting the record after this, is refused.
   if (watched.size > 0) tellWatchedJobs(graphName, walStore, ids);
   // Before any frame of the group is written: a fold that lists one reads the floors after listing, so it keeps it
   // (the folds an engine's actor starts by itself, autoCompact and fold rules, and compactGraphInEngine's jobs).
-  if (entry.unnamedFloor !== undefined) publishFloor(graphName);
+  if (floorStore !== undefined && entry.unnamedFloor !== undefined) publishFloor(floorStore, graphName);
   if (entry.recorded !== undefined) {
     // Unref'd: a live handle's refresh never keeps the process alive. It holds the entry (weak references only).
     entry.refresher = setInterval(() => refreshSeen(entry), SEEN_CHECK_MS);
@@ -229,7 +236,7 @@ export function registerWalGroup(
     group.baselineMoved = undefined;
     live.delete(entry);
     floorHolderCollected.unregister(entry);
-    if (entry.unnamedFloor !== undefined) publishFloor(graphName); // its memory store restores from the WAL no more
+    if (floorStore !== undefined && entry.unnamedFloor !== undefined) publishFloor(floorStore, graphName); // its memory store restores from the WAL no more
     stopRefresh(entry);
     detach(entry, wal);
     // The record and the pin stay: a compaction after this must not delete what the other stores need. A later
@@ -306,22 +313,22 @@ export function attachedSharedWalStores(graphName: string, isStore: (store: Tier
 }
 
 /**
- * Publishes the lowest `unnamedFloor` of the live groups of the graphs sharing `graphName`'s slot (shared-wal-floors.ts)
- * to the actors of the engines of this thread. A group collected without dispose is dropped here.
+ * Publishes the lowest `unnamedFloor` of the live groups of `graphName` on a WAL of store `store` (shared-wal-floors.ts)
+ * to the actors of the engines of this thread: the folds of that graph on that store read it, no other's (until task
+ * 213 it was published per graph-name slot, and held every store's folds of the graph). A group collected without
+ * dispose is dropped here.
  */
-function publishFloor(graphName: string): void {
-  publishSharedWalFloor(graphName, (sameSlot) => {
-    let floor: number | undefined;
-    for (const entry of live) {
-      if (entry.unnamedFloor === undefined || !sameSlot(entry.graphName)) continue;
-      if (entry.group.deref() === undefined || entry.wal.deref() === undefined) {
-        live.delete(entry);
-        continue;
-      }
-      floor = Math.min(floor ?? Number.POSITIVE_INFINITY, entry.unnamedFloor);
+function publishFloor(store: string, graphName: string): void {
+  let floor: number | undefined;
+  for (const entry of live) {
+    if (entry.unnamedFloor === undefined || entry.floorStore !== store || entry.graphName !== graphName) continue;
+    if (entry.group.deref() === undefined || entry.wal.deref() === undefined) {
+      live.delete(entry);
+      continue;
     }
-    return floor;
-  });
+    floor = Math.min(floor ?? Number.POSITIVE_INFINITY, entry.unnamedFloor);
+  }
+  publishSharedWalFloor(store, graphName, floor);
 }
 
 /** The store of `tier`: a tier no factory made is its own store. */
@@ -458,9 +465,9 @@ async function repin(entry: LiveGroup): Promise<void> {
       if (entry.unnamedFloor !== undefined) {
         // Only up, as the pin: a head that could not be read says 0.
         const unnamed = Math.min(...seqs.filter((_s, i) => entry.ids[i] === undefined && entry.others[i] === true));
-        if (unnamed > entry.unnamedFloor) {
+        if (unnamed > entry.unnamedFloor && entry.floorStore !== undefined) {
           entry.unnamedFloor = unnamed;
-          publishFloor(entry.graphName);
+          publishFloor(entry.floorStore, entry.graphName);
         }
       }
       if (entry.pinned >= 0) pin(entry, wal, Math.min(...seqs));

@@ -25,7 +25,7 @@ import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
-import { ownSharedWalFloor } from "../../src/persistence/shared-wal-floors.js";
+import { floorStoreOfBackend, ownSharedWalFloor } from "../../src/persistence/shared-wal-floors.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
@@ -148,7 +148,7 @@ describe.each([
       const seq = await memorySeq();
       await write(g, h, 66, 68); // above the baselines (a new one every 10 waves)
       // The group's floor follows its memory baseline (published once the baseline was read back).
-      await until(() => (ownSharedWalFloor("g") ?? -1) >= seq, "the memory store's floor to rise", { timeoutMs: 60_000 });
+      await until(() => (ownSharedWalFloor(floorStoreOfBackend(b), "g") ?? -1) >= seq, "the memory store's floor to rise", { timeoutMs: 60_000 });
     };
     try {
       if (when === "before") await attachAndWrite();
@@ -197,7 +197,7 @@ describe("a memory store paired with the WAL (inline tiers), dropped undisposed 
         await write(g, h, 21, 60);
         return new WeakRef(g);
       })();
-      expect(ownSharedWalFloor("g")).toBeDefined(); // the memory store's baseline
+      expect(ownSharedWalFloor(floorStoreOfBackend(b), "g")).toBeDefined(); // the memory store's baseline
       for (let i = 0; i < 50 && ref.deref() !== undefined; i++) {
         await new Promise((r) => setImmediate(r));
         gc();
@@ -206,7 +206,7 @@ describe("a memory store paired with the WAL (inline tiers), dropped undisposed 
       // Before: never collected (the group's entry held attach's report callback, and with it the graph).
       // Heard a turn or more after the collection; without it the floor stayed until another group of its slot came
       // or went, and every compactGraphInEngine job, which reads this thread's floors, kept what it holds.
-      await until(() => ownSharedWalFloor("g") === undefined, "the collected group's floor to go", { timeoutMs: 60_000 });
+      await until(() => ownSharedWalFloor(floorStoreOfBackend(b), "g") === undefined, "the collected group's floor to go", { timeoutMs: 60_000 });
       const framesBefore = storedSeqs(one).frames.length;
       expect(framesBefore).toBeGreaterThan(0);
       expect((await compactGraphInEngine(engine, store, "g")).deletedFrames).toBeGreaterThan(0);

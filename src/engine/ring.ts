@@ -106,8 +106,13 @@ export function createTurnRing(capacity = DEFAULT_TURN_RING_BYTES): SharedArrayB
  * ring of an actor that was lost is dropped (`give(sab, false)`): its consumer may never say released.
  */
 export class TurnRingLedger {
-  /** Rings given back, oldest first: reused once their consumer released them. */
-  private readonly returned: SharedArrayBuffer[] = [];
+  /**
+   * Rings given back, oldest first, each with the slot that gave it back: reused once their consumer released them.
+   * An entry leaves this list when its ring is taken again, so `forget` of a slot whose actor was lost reaches only
+   * the rings that slot's actor was handed back and may never release (review r214: a slot's own list of such rings
+   * kept them past their reuse by another store, and forgot them when that store had given them back since).
+   */
+  private readonly returned: { readonly sab: SharedArrayBuffer; readonly by: object }[] = [];
   /** Rings held by stores now. */
   held = 0;
   /** Buffers made over the ledger's life (tests and stats: reuse keeps this small). */
@@ -121,7 +126,7 @@ export class TurnRingLedger {
   /** A ring for a store about to write one, or undefined when `maxRings` are held (its turns go as messages). */
   take(): SharedArrayBuffer | undefined {
     for (let i = 0; i < this.returned.length; i++) {
-      const sab = this.returned[i]!;
+      const { sab } = this.returned[i]!;
       if (!ringReleased(sab)) continue;
       this.returned.splice(i, 1);
       new Int32Array(sab, 0, HEADER_BYTES / 4).fill(0); // positions and counts anew; the data bytes need no clearing
@@ -138,19 +143,23 @@ export class TurnRingLedger {
   /**
    * `sab` (taken here) is no longer written: kept for reuse once its consumer released it, or dropped when `reuse` is
    * false (its actor was lost: the consumer may never release it, and must not find it written by another store).
+   * `by`: the slot giving it back (see `forget`).
    */
-  give(sab: SharedArrayBuffer, reuse = true): void {
+  give(sab: SharedArrayBuffer, reuse = true, by: object = this): void {
     this.held--;
-    if (reuse) this.returned.push(sab);
+    if (reuse) this.returned.push({ sab, by });
   }
 
   /**
-   * Drops `sab`, given back earlier, unless its consumer released it: that actor was lost before it read the
-   * handover, and an unreleased ring would hold a place in the budget for the engine's life.
+   * Drops the rings `by` gave back that their consumer did not release: that slot's actor is gone (lost, or ended
+   * before it read a handover), and an unreleased ring would hold a place in the budget for the engine's life. Rings
+   * taken again since are no longer here: another store holds them, or gave them back itself.
    */
-  forget(sab: SharedArrayBuffer): void {
-    const i = this.returned.indexOf(sab);
-    if (i >= 0 && !ringReleased(sab)) this.returned.splice(i, 1);
+  forget(by: object): void {
+    for (let i = this.returned.length - 1; i >= 0; i--) {
+      const r = this.returned[i]!;
+      if (r.by === by && !ringReleased(r.sab)) this.returned.splice(i, 1);
+    }
   }
 
   /** Drops the rings kept for reuse (the engine closed: its workers are gone). */
@@ -160,7 +169,7 @@ export class TurnRingLedger {
 
   /** Given-back rings whose consumer released them: the next `take` reuses one. */
   get reusable(): number {
-    return this.returned.filter(ringReleased).length;
+    return this.returned.filter((r) => ringReleased(r.sab)).length;
   }
 
   /** Rings held by stores plus those kept for reuse: the buffers this ledger keeps alive. */
@@ -180,8 +189,6 @@ export class TurnRingSlot {
   /** The ring's records written at the last idle check (`idle`). */
   private writtenAtCheck = -1;
   private past = { polls: 0, sleeps: 0, written: 0, read: 0 };
-  /** Rings this actor gave back by message: forgotten by the ledger if the actor is lost before releasing them. */
-  private handedBack: SharedArrayBuffer[] = [];
 
   constructor(private readonly ledger: TurnRingLedger) {}
 
@@ -207,9 +214,8 @@ export class TurnRingSlot {
     this.past = { polls: this.past.polls + c.polls, sleeps: this.past.sleeps + c.sleeps, written: this.past.written + c.written, read: this.past.read + c.written };
     this.sab = undefined;
     this.writer = undefined;
-    this.ledger.give(sab, reuse);
-    if (reuse) this.handedBack.push(sab);
-    if (this.handedBack.length > 8) this.handedBack = this.handedBack.filter((r) => !ringReleased(r));
+    // The ledger remembers who gave it back (not this slot: a ring outlives its give here, reused by other stores).
+    this.ledger.give(sab, reuse, this);
     return true;
   }
 
@@ -234,8 +240,17 @@ export class TurnRingSlot {
   /** The actor was lost: its ring is dropped, and so are those it was handed back and did not release. */
   lost(): void {
     this.give(false);
-    for (const sab of this.handedBack) this.ledger.forget(sab);
-    this.handedBack = [];
+    this.ledger.forget(this);
+  }
+
+  /**
+   * The actor shut down (its thread's task ended, after its drain released every ring it read): its ring is kept for
+   * reuse, but a ring it never read is dropped: a handover posted after the actor stopped reading its port, which
+   * nothing will ever release (it would hold a place in the budget for the engine's life; review r214, item 3).
+   */
+  ended(): void {
+    this.give();
+    this.ledger.forget(this);
   }
 
   /** The current actor's rings' counts: those given back plus the one held (asleep when none is: nothing polls). */

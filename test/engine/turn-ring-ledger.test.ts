@@ -1,0 +1,121 @@
+/**
+ * The turn rings' ledger across stores (review r214 of task 209, docs/design.md §3.35): a ring one store gave back,
+ * that its worker released and another store then took, belongs to that other store's story alone. The first store
+ * kept a list of rings it had handed back: a ring dropped with the other store's lost actor stayed referenced there
+ * (memory outside the budget, one ring per such loss), and the first store's own lost actor made the ledger forget a
+ * ring the other store had given back since (never reused: a fresh buffer made while it lived on). The ledger now
+ * remembers which slot gave each kept ring back, and an entry leaves with its ring's next take. Real worker threads
+ * and SQLite files; the last case drives the ledger and a slot directly with real shared buffers.
+ */
+import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { afterAll, afterEach, expect, it } from "vitest";
+import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
+import { TurnRingLedger, TurnRingReader, TurnRingSlot, turnRingCounts } from "../../src/engine/ring.js";
+import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import { outcome } from "../support/refusals.js";
+import { until } from "../support/wait.js";
+import { tempRoot, turn } from "./fixtures/helpers.js";
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+const RING_WORKER = fileURLToPath(new URL("./fixtures/ring-worker.mjs", import.meta.url));
+const root = tempRoot("turn-ring-ledger");
+afterAll(() => root.remove());
+let engines: StorageEngine[] = [];
+afterEach(async () => {
+  for (const e of engines) await e.close().catch(() => undefined);
+  engines = [];
+});
+const MiB = 2 ** 20;
+
+it("a ring dropped with another store's lost actor is not kept alive by the store that handed it back before", async () => {
+  const ringBytes = 4 * MiB; // the budget holds 16
+  const access = openStorageEngineForTests({ threads: 2, onError: () => undefined, turnRingBytes: ringBytes }, RING_WORKER);
+  engines.push(access.engine);
+  const e = access.engine;
+  const a: StoreSpec = { kind: "sqlite", path: root.fresh("a.db") };
+  const b: StoreSpec = { kind: "sqlite", path: root.fresh("b.db") };
+  const kvA = e.kv<number>(a, { name: "kv", debounceMs: 60_000 });
+  const kvB = e.kv<number>(b, { name: "kv", debounceMs: 60_000 });
+  await kvA.flush();
+  await kvB.flush();
+  gc();
+  const before = process.memoryUsage().arrayBuffers;
+  const cycles = 8;
+  for (let i = 0; i < cycles; i++) {
+    kvA.save(`a${i}`, i); // A takes a ring (a fresh one: the last was dropped with B's actor)
+    await turn();
+    expect(await outcome(kvA.flush())).toBe("resolved");
+    access.sweepRings();
+    access.sweepRings(); // A's ring goes back by message (A's handedBack keeps it)
+    await until(() => access.rings()!.reusable === 1, "A's worker released it", { timeoutMs: 20_000 });
+    await outcome(kvB.flush()); // B's (revived) actor ready: its next save goes through a ring
+    kvB.save(`b${i}`, i); // B takes the same buffer (reset: RELEASED 0)
+    await turn();
+    expect(await outcome(kvB.flush())).toBe("resolved");
+    expect(access.rings()).toMatchObject({ held: 1, reusable: 0 });
+    await access.terminate(b); // B's actor lost: the ledger drops the ring (never released again)
+    await until(() => access.rings()!.held === 0, "B's ring dropped", { timeoutMs: 20_000 });
+    expect(await kvA.load(`a${i}`)).toBe(i); // A is alive and well (another thread)
+  }
+  expect(access.rings()).toMatchObject({ held: 0, kept: 0 }); // the ledger keeps none...
+  gc();
+  await new Promise((r) => setTimeout(r, 500));
+  gc();
+  const retainedMiB = (process.memoryUsage().arrayBuffers - before) / MiB;
+  // ...and nothing else holds them: before, A's slot kept every ring made here (+24–32 MiB after 8 cycles). At most
+  // one ring's worth is left to the collector.
+  expect(retainedMiB).toBeLessThan(ringBytes / MiB + 1);
+}, 180_000);
+
+it("a store's lost actor does not make the ledger forget a ring another store gave back since: it is reused", async () => {
+  const { BLOCK } = await import("./fixtures/ring-worker.mjs");
+  const access = openStorageEngineForTests({ threads: 2, onError: () => undefined }, RING_WORKER);
+  engines.push(access.engine);
+  const e = access.engine;
+  const a: StoreSpec = { kind: "sqlite", path: root.fresh("fa.db") };
+  const b: StoreSpec = { kind: "sqlite", path: root.fresh("fb.db") };
+  const kvA = e.kv<number>(a, { name: "kv", debounceMs: 60_000 });
+  const kvB = e.kv<number>(b, { name: "kv", debounceMs: 60_000 });
+  await kvA.flush();
+  await kvB.flush();
+  kvA.save("a", 1); // A takes ring X
+  await turn();
+  expect(await outcome(kvA.flush())).toBe("resolved");
+  access.sweepRings();
+  access.sweepRings(); // X back by message: A's handedBack = [X]
+  await until(() => access.rings()!.reusable === 1, "A's worker released X", { timeoutMs: 20_000 });
+  kvB.save("b", 1); // B takes X (reset: RELEASED 0)
+  await turn();
+  expect(await outcome(kvB.flush())).toBe("resolved");
+  expect(access.rings()).toMatchObject({ held: 1, made: 1 });
+  await access.post(b, { type: BLOCK, ms: 4_000 }); // B's worker reads its handover a few seconds late
+  access.sweepRings();
+  access.sweepRings(); // B gives X back by message: kept for reuse once B's worker releases it
+  expect(access.rings()).toMatchObject({ held: 0, kept: 1 });
+  await access.terminate(a); // A's actor lost: A's slot forgets every ring in its handedBack not released: X
+  await until(async () => (await e.stats()).find((s) => JSON.stringify(s.store).includes("fa.db"))?.alive === false, "A lost");
+  // B's worker comes back and releases X (its load is answered after the handover message): the ledger should keep X
+  // for reuse, as it would had A's actor lived.
+  expect(await kvB.load("b")).toBe(1);
+  expect(access.rings()).toMatchObject({ held: 0, kept: 1, reusable: 1 });
+}, 120_000);
+
+it("a ring handed to an actor that shut down before reading the handover is dropped, one it released is kept", () => {
+  const ledger = new TurnRingLedger(1024, 2);
+  const slot = new TurnRingSlot(ledger);
+  const sab = slot.take()!; // posted to an actor whose thread stopped reading its port: nothing will release it
+  expect(turnRingCounts(sab).written).toBe(0);
+  slot.ended(); // its task ended (connection die "closed")
+  expect(ledger).toMatchObject({ held: 0, kept: 0 }); // no place of the budget held for the engine's life
+  const other = new TurnRingSlot(ledger);
+  const released = other.take()!;
+  other.give(); // handed back by message
+  new TurnRingReader(released).release(); // its worker read the handover and let go (ring-drain.ts stop)
+  other.ended();
+  expect(ledger).toMatchObject({ held: 0, kept: 1, reusable: 1 });
+  expect(slot.take()).toBe(released); // reused, not a fresh buffer
+  expect(ledger.made).toBe(2);
+});

@@ -9,8 +9,8 @@
  * each). A file store writes by path, so only its lock matters: removed (or its directory replaced), another process
  * could take the store and write beside this one; a file writer checks it before each write.
  */
-import { realpathSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { readlinkSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { StorageError } from "../errors.js";
 
 /** Which of a store's files is no longer the one its handle writes through. */
@@ -133,4 +133,42 @@ export class StorePlace {
       gone,
     );
   }
+}
+
+/** Symbolic links followed by storeRealPath before it gives up (Linux's own limit). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * The real path a store at `path` has, or will have once its writer creates the directories missing on the way: the
+ * deepest part that exists resolved through its symbolic links (a dangling link followed to where it leads), the rest
+ * appended. So the name is the same whether it is asked before the store's directory is created or after (the
+ * shared-WAL floors name a store so from the main thread at attach and from the store's actor at a fold: review r218,
+ * where the main thread's ask threw on the missing directory and fell back to another name). The missing part is
+ * created as plain directories, so its `..` is taken by text; the existing part's `..` is the kernel's (a link's `..`
+ * is its target's parent). Throws what the system says for anything but a missing entry (ELOOP, EACCES, ENOTDIR).
+ */
+export function storeRealPath(path: string): string {
+  let p = isAbsolute(path) ? path : `${process.cwd()}/${path}`;
+  for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
+    try {
+      return realpathSync.native(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    let target: string | undefined;
+    try {
+      target = readlinkSync(p);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "EINVAL") throw err;
+    }
+    if (target === undefined) {
+      // Not there (or not a link): its parent's real path and its name. The root always exists, so this ends.
+      const parent = dirname(p);
+      if (parent === p) return p;
+      return join(storeRealPath(parent), basename(p));
+    }
+    p = isAbsolute(target) ? target : `${storeRealPath(dirname(p))}/${target}`;
+  }
+  throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: "ELOOP" });
 }

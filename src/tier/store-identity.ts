@@ -4,9 +4,8 @@
  * uses it to refuse a second writer of a graph's keys and to find, for compaction, the pairs sharing a WAL
  * (docs/design.md §3.7, §3.10). Layer 2 (tier).
  */
-import { realpathSync } from "node:fs";
 import type { StorageBackend } from "../backend/types.js";
-import { realFilePath } from "../backend/lock.js";
+import { storeRealPath } from "../backend/store-place.js";
 import { isOnDiskStore } from "../backend/on-disk.js";
 
 /** A tier's store: `id` is equal (===) for tiers over one store; `engineKey` is an engine tier's store key. */
@@ -74,7 +73,9 @@ export function specStoreId(spec: { readonly kind: string; readonly path?: strin
 
 /**
  * `sqlite:<real path>` / `file:<real dir>` for a name of that shape (a backend's name), else undefined (also when the
- * path cannot be resolved, a loop of links: the store is then told by its object, as an unknown backend is).
+ * path cannot be resolved, a loop of links: the store is then told by its object, as an unknown backend is). A path
+ * whose directories are not created yet gets the real path it will have (storeRealPath): an engine tier asks before
+ * its actor creates them, the actor after, and both must name one store alike (review r218).
  */
 function pathStoreId(name: string): string | undefined {
   try {
@@ -87,16 +88,12 @@ function pathStoreId(name: string): string | undefined {
 function realPathStoreId(name: string): string | undefined {
   if (name.startsWith("sqlite:")) {
     const path = name.slice("sqlite:".length);
-    return path === "" || path === ":memory:" ? undefined : `sqlite:${realFilePath(path)}`;
+    return path === "" || path === ":memory:" ? undefined : `sqlite:${storeRealPath(path)}`;
   }
   if (name.startsWith("file:")) {
     const dir = name.slice("file:".length);
-    if (dir === "") return undefined;
-    try {
-      return `file:${realpathSync.native(dir)}`;
-    } catch {
-      return `file:${realFilePath(dir)}`; // not created yet
-    }
+    // Its directory may not exist yet (an engine tier asks before its actor creates it): the name it will have.
+    return dir === "" ? undefined : `file:${storeRealPath(dir)}`;
   }
   return undefined;
 }

@@ -181,6 +181,15 @@ export class StoreConnection {
    */
   private readonly watcherConfigs = new Map<string, Extract<Op, { t: "configure-watcher" }>>();
   /**
+   * Per watcher and key, what the configs sent so far leave set in the actor (task 220): "pin" (a keepAboveSeq), or
+   * "setting" (a fold rule, any other watcher's config); no entry when nothing is. A lift (keepAboveSeq Infinity,
+   * what every one-pair attach sends) clears a pin and leaves a rule as it was (the WAL growth watcher's configure):
+   * it sets nothing a new actor would miss, so it does not keep the store open (see `shutdownIfIdle`).
+   */
+  private readonly watcherSettings = new Map<string, "pin" | "setting">();
+  /** A job ran on this store: it may have left state in the actor (a custom job's), so the store stays open. */
+  private jobRan = false;
+  /**
    * Tiers whose flush (or close) was in flight when the actor was lost: its caller hears worker-crashed, but the
    * writes it covered may be lost, and so may other writers' on the tier (die() tells the tier's refusal watchers).
    */
@@ -237,7 +246,13 @@ export class StoreConnection {
     private readonly heartbeatMs?: number,
     /** The engine's turn rings (undefined: every turn's writes go as a message). */
     rings?: TurnRingLedger,
+    /**
+     * The first actor starts once this settles: the shutdown of the store's previous connection, when a tier opened
+     * the store while it shut down (task 220: one actor holds the store at a time, its lock or lease let go first).
+     */
+    after?: Promise<unknown>,
   ) {
+    if (after !== undefined) this.restartGate = after.catch(() => undefined);
     this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key);
     this.ring = rings !== undefined ? new TurnRingSlot(rings) : undefined;
     this.abandoned = new Promise<void>((r) => (this.resolveAbandoned = r));
@@ -665,6 +680,10 @@ export class StoreConnection {
         const key = `${op.watcher}\n${op.key}`;
         this.watcherConfigs.delete(key); // re-inserted: replay follows the order sent
         this.watcherConfigs.set(key, op);
+        const pin = (op.config as { keepAboveSeq?: unknown } | null)?.keepAboveSeq;
+        if (pin === Number.POSITIVE_INFINITY) {
+          if (this.watcherSettings.get(key) === "pin") this.watcherSettings.delete(key);
+        } else this.watcherSettings.set(key, typeof pin === "number" ? "pin" : "setting");
       }
       else if (op.t === "put" || op.t === "puts" || op.t === "columns" || op.t === "append" || op.t === "refuse") rec.dirty = true;
     }
@@ -964,29 +983,33 @@ export class StoreConnection {
 
   async runJob(name: string, args: unknown): Promise<unknown> {
     this.assertAlive();
-    // A job holds the store open while it runs (a store with no tier is shut down once idle: shutdownIfIdle).
+    // A job holds the store open while it runs, and after: it may have left state in the actor (shutdownIfIdle).
     this.jobs++;
+    this.jobRan = true;
     try {
       await this.ready;
       await this.flushQueue();
       return await this.call(() => this.remote.runJob(name, args));
     } finally {
-      this.jobs--;
-      await this.shutdownIfIdle();
+      this.jobs--; // the store stays open after (jobRan: see shutdownIfIdle)
     }
   }
 
   /**
    * Shuts the store down when nothing uses it any more (task 215: an engine kept every store it ever opened, its
    * actor, SQLite handles and lock, until engine.close()): no open tier, no job running, nothing queued, sent and
-   * unanswered or accepted and not committed. Kept open, whatever else: a memory store (its data lives in the actor)
-   * and a store that was sent a commit-watcher config (a fold rule, a pin: the store's setting, not its tier's, which
-   * a new actor would not know). The engine forgets a shut-down store (hooks.onGone); a tier opened later on it
+   * unanswered or accepted and not committed. Kept open, whatever else: a memory store (its data lives in the actor),
+   * a store a commit-watcher setting holds (a fold rule, a pin: the store's setting, not its tier's, which a new actor
+   * would not know; a lift alone, as a one-pair attach sends, sets nothing), a store a job ran on (a registered job may
+   * keep state in the actor, task 220) and a PostgreSQL store (task 220: not shut down). The engine forgets a shut-down store (hooks.onGone); a tier opened later on it
    * opens it again, in a new actor. Resolves once shut down (its failure goes to onError); undefined when kept.
    */
   private shutdownIfIdle(): Promise<void> | undefined {
-    if (this.closing || this.finalError !== undefined || this.store.kind === "memory") return undefined;
-    if (this.tiers.size > 0 || this.jobs > 0 || this.watcherConfigs.size > 0) return undefined;
+    if (this.closing || this.finalError !== undefined) return undefined;
+    // Never a memory store (its data), nor PostgreSQL: a tier reopening it meanwhile would wait on the old actor's
+    // lease, untested; a store a job ran on (a custom job's state in the actor: task 220, a job's refusal lost).
+    if (this.store.kind === "memory" || this.store.kind === "postgres" || this.jobRan) return undefined;
+    if (this.tiers.size > 0 || this.jobs > 0 || this.watcherSettings.size > 0) return undefined;
     if (this.queue.length > 0 || this.waiting.size > 0 || this.heldFlushes > 0) return undefined;
     if (this.backlog.pendingEntries > 0 || this.backlog.pendingBytes > 0) return undefined;
     return this.shutdown().catch((err: unknown) => this.report(err instanceof Error ? err : new Error(String(err))));

@@ -239,6 +239,11 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   });
 
   const connections = new Map<string, StoreConnection>();
+  /**
+   * Connections a newer one of the same store replaced while they shut down (a tier opened the store during its idle
+   * shutdown, task 220): close() and endThread still wait for them; each leaves once its shutdown settled.
+   */
+  const retiring = new Set<StoreConnection>();
   // An idle store's ring goes back to the ledger: one that took no record between two sweeps (task 209).
   const sweepRings = (): void => {
     for (const conn of connections.values()) conn.sweepRing();
@@ -308,7 +313,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     // A thread's native calls mark every gate of its actors, so one of them would do; a closing store's actor (its
     // final commit, the close's checkpoint) is on the thread too. Not a lost one's: it may be starting elsewhere.
     const held: SharedArrayBuffer[] = [];
-    for (const conn of connections.values()) if ((conn.alive || conn.closing) && conn.thread === thread) held.push(gates.get(conn)!);
+    for (const conn of [...connections.values(), ...retiring]) if ((conn.alive || conn.closing) && conn.thread === thread) held.push(gates.get(conn)!);
     const ended = claimGates(held)
       .then(() => pool.threads.find((w) => w.threadId === thread)?.terminate())
       .then(
@@ -336,6 +341,16 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     const key = storeKey(store);
     let conn = connections.get(key);
     if (conn && !conn.closing) return conn; // a connection whose actor was lost starts a new one itself
+    // Shutting down (its last tier closed, task 215): the new connection's actor starts once the old one let the
+    // store go (its lock, its lease), so two actors never hold it; close() waits for the old one too (task 220).
+    const previous = conn;
+    if (previous !== undefined) {
+      retiring.add(previous);
+      void previous.drained().then(
+        () => retiring.delete(previous),
+        () => retiring.delete(previous),
+      );
+    }
     const spec = normalise(store);
     // The connection reports the store (stats, onError) without a password; the actor gets it to connect.
     const nativeGate = newNativeGate();
@@ -356,7 +371,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
           // a throwing handler must not break the engine
         }
       },
-    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings);
+    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings, previous?.drained());
     connections.set(key, conn);
     gates.set(conn, nativeGate);
     return conn;
@@ -408,7 +423,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   async function close(): Promise<void> {
     closed = true;
     const errors: unknown[] = [];
-    const conns = [...connections.values()];
+    const conns = [...connections.values(), ...retiring]; // shutdown() of a retiring one joins its drain
     const drains = Promise.all(
       conns.map((c) =>
         c.shutdown().catch((err: unknown) => {

@@ -3,7 +3,7 @@
  * lock, until engine.close(), also after every tier of the store closed: a server opening a store per tenant grew
  * for good and held every tenant's lock. Now a store that nothing uses is shut down when its last tier's close (or
  * its last job) ends, and reopened by the next tier or job; kept open: a memory store (its data is in the actor), a
- * store sent a commit-watcher config, one with a job running. Real worker threads, SQLite files, child processes.
+ * store a commit-watcher setting holds (not a lift alone), one a job ran on (task 220). Real worker threads, SQLite files, child processes.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -140,10 +140,36 @@ describe("a store whose last tier closed", () => {
     await kv.close();
     expect((await engine.stats()).length).toBe(1);
   }, 60_000);
+
+  it("of a store sent a fold rule, then a lift (keepAboveSeq Infinity), keeps it open: the lift leaves the rule set (task 220)", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("rule-lift.db") };
+    const kv = engine.kv<unknown>(store, { name: "wal" });
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { ratio: 4, minBytes: 1024 })).toBe(true);
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { keepAboveSeq: Number.POSITIVE_INFINITY })).toBe(true);
+    kv.save("a", 1);
+    await kv.close();
+    expect((await engine.stats()).length).toBe(1);
+  }, 60_000);
+
+  it("of a store sent a pin, then its lift, shuts it down: nothing is left set (task 220)", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("pin-lift.db") };
+    const kv = engine.kv<unknown>(store, { name: "wal" });
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { keepAboveSeq: 5 })).toBe(true);
+    await kv.flush();
+    await kv.close();
+    expect((await engine.stats()).length).toBe(1); // the pin holds it
+    const again = engine.kv<unknown>(store, { name: "wal" });
+    expect(again.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { keepAboveSeq: Number.POSITIVE_INFINITY })).toBe(true);
+    again.save("a", 1);
+    await again.close();
+    expect((await engine.stats()).length).toBe(0);
+  }, 60_000);
 });
 
 describe("a job on a store with no tier", () => {
-  it("runs, holds the store open while it runs (a tier closing meanwhile leaves it), and the store closes after", async () => {
+  it("runs, holds the store open while it runs (a tier closing meanwhile leaves it), and the store stays open after (a job may keep state in the actor: task 220)", async () => {
     const access = openStorageEngineForTests({ threads: 1 }, PROBE_WORKER);
     engine = access.engine;
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("job.db") };
@@ -159,11 +185,11 @@ describe("a job on a store with no tier", () => {
     await access.post(store, { type: OPEN_PROBE_GATE });
     const seen = (await probe) as { before: string | null; after: string | null };
     expect(seen.before).toBe(seen.after);
-    expect((await engine.stats()).length).toBe(0);
+    expect((await engine.stats()).length).toBe(1);
     expect(await engine.runJob(store, "early-exclusive", {})).toBe("ran");
-    expect((await engine.stats()).length).toBe(0);
     const reopened = engine.kv<string>(store, { name: "kv" });
     expect(await reopened.load("k")).toBe("before");
     await reopened.close();
+    expect((await engine.stats()).length).toBe(1);
   }, 60_000);
 });

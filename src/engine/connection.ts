@@ -177,9 +177,10 @@ export class StoreConnection {
   /**
    * The last commit-watcher config sent per watcher and key, through whichever tier, in the order sent (re-inserted
    * on each send): a new actor gets them in that order, so the last one sent wins there as in the actor lost (a
-   * config is the store's, not its tier's: one sent through a tier closed since still holds).
+   * config is the store's, not its tier's: one sent through a tier closed since still holds). A lift sent after a
+   * setting is kept after it, not in its place (task 222): the actor keeps a rule on a lift, and so must a new one.
    */
-  private readonly watcherConfigs = new Map<string, Extract<Op, { t: "configure-watcher" }>>();
+  private readonly watcherConfigs = new Map<string, Array<Extract<Op, { t: "configure-watcher" }>>>();
   /**
    * Per watcher and key, what the configs sent so far leave set in the actor (task 220): "pin" (a keepAboveSeq), or
    * "setting" (a fold rule, any other watcher's config); no entry when nothing is. A lift (keepAboveSeq Infinity,
@@ -678,9 +679,12 @@ export class StoreConnection {
       if (op.t === "flush" || op.t === "close") rec.dirty = false;
       else if (op.t === "configure-watcher") {
         const key = `${op.watcher}\n${op.key}`;
-        this.watcherConfigs.delete(key); // re-inserted: replay follows the order sent
-        this.watcherConfigs.set(key, op);
         const pin = (op.config as { keepAboveSeq?: unknown } | null)?.keepAboveSeq;
+        const sent = this.watcherConfigs.get(key);
+        this.watcherConfigs.delete(key); // re-inserted: replay follows the order sent
+        // A lift over a setting: the setting's config first (it replays the rule the actor kept), then the lift.
+        const kept = pin === Number.POSITIVE_INFINITY && this.watcherSettings.get(key) === "setting" ? sent?.[0] : undefined;
+        this.watcherConfigs.set(key, kept === undefined ? [op] : [kept, op]);
         if (pin === Number.POSITIVE_INFINITY) {
           if (this.watcherSettings.get(key) === "pin") this.watcherSettings.delete(key);
         } else this.watcherSettings.set(key, typeof pin === "number" ? "pin" : "setting");
@@ -1220,7 +1224,7 @@ export class StoreConnection {
     for (const [tier, rec] of this.tiers) this.request({ t: "open", tier, spec: rec.spec }).catch(() => undefined);
     // After every open: a config whose tier closed since goes through another open tier (the actor needs one).
     const anyOpen = this.tiers.keys().next();
-    for (const config of this.watcherConfigs.values()) {
+    for (const config of [...this.watcherConfigs.values()].flat()) {
       if (this.tiers.has(config.tier)) this.queue.push(config);
       else if (anyOpen.done !== true) this.queue.push({ ...config, tier: anyOpen.value });
     }

@@ -94,6 +94,13 @@ export function createTurnRing(capacity = DEFAULT_TURN_RING_BYTES): SharedArrayB
 }
 
 /**
+ * Test-only (neither src/engine/index.ts nor src/index.ts exports it): sees each buffer a ledger makes, so a test can
+ * hold a WeakRef to this thread's object and tell whether any main-thread structure still keeps a dropped ring
+ * (turn-ring-ledger.test.ts; array-buffer byte counts also see a backing store an idle worker's garbage still holds).
+ */
+export const turnRingsMadeForTests: { watch?: (sab: SharedArrayBuffer) => void } = {};
+
+/**
  * The engine's rings (design §3.35, task 209): a store takes one at its first paced write and gives it back when it
  * goes idle (no ring write for a sweep of the engine, RING_IDLE_MS) or its last tier closes, so the memory follows
  * the stores writing now, not every store ever opened (review r204: 1 MiB per store for the engine's life, 1,000
@@ -137,7 +144,9 @@ export class TurnRingLedger {
     if (this.held + this.returned.length >= this.maxRings) return undefined;
     this.held++;
     this.made++;
-    return createTurnRing(this.bytes);
+    const sab = createTurnRing(this.bytes);
+    turnRingsMadeForTests.watch?.(sab);
+    return sab;
   }
 
   /**

@@ -8,27 +8,16 @@
  * file's inode) is made / undone, another file is left, and where that cannot be told the batch is in doubt.
  * Failures are injected at the exact step by the store's test seam (file-faults.ts); the files and links are real.
  */
-import { linkSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { linkSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
 import { errnoError, setFileFaultHook } from "../../src/backend/file-faults.js";
-import type { BatchOp } from "../../src/backend/types.js";
-import { StorageError } from "../../src/errors.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
+import { absent, claimError, claimStores, entries, puts } from "./fixtures/file-claims.js";
 
-const root = mkdtempSync(join(tmpdir(), "file-claim-landed-"));
-let counter = 0;
-const freshDir = (): string => join(root, `store-${counter++}`);
-afterEach(() => setFileFaultHook(undefined));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const puts = (...keys: string[]): BatchOp[] => keys.map((key, i) => ({ op: "put", key, value: Uint8Array.of(i + 1) }));
-const absent = (...keys: string[]) => keys.map((key) => ({ key, value: undefined }));
+const withStore = claimStores("file-claim-landed");
 const temps = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith(".tmp-")).sort();
-/** Every directory entry but the store lock's files. */
-const entries = (dir: string): string[] => readdirSync(dir).filter((n) => !n.startsWith(".graphrefly.lock")).sort();
 
 /**
  * The link of the key whose file is `fileName` lands, then link(2) answers `code` (once). The batch's temp files are
@@ -44,66 +33,39 @@ function landThenFail(dir: string, fileName: string, index: number, code: string
   });
 }
 
-function thrown(fn: () => unknown): StorageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error("expected a throw");
-}
-
 describe("a claim whose link landed but answered an error", () => {
-  it("EEXIST (a retransmitted link): the link is the batch's own, the claim succeeds with every key stored", () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    try {
+  it("EEXIST (a retransmitted link): the link is the batch's own, the claim succeeds with every key stored", () =>
+    withStore((b, dir) => {
       landThenFail(dir, "b.bin", 1, "EEXIST");
       expect(b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c"))).toBe(true);
       expect(["a", "b", "c"].map((k) => Array.from(b.read(k)!))).toEqual([[1], [2], [3]]);
       expect(entries(dir)).toEqual(["a.bin", "b.bin", "c.bin"]); // no temp file left
-    } finally {
-      b.close();
-    }
-  });
+    }));
 
-  it("EIO: fails certain, and the landed link is undone with the others (nothing stored)", () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    try {
+  it("EIO: fails certain, and the landed link is undone with the others (nothing stored)", () =>
+    withStore((b, dir) => {
       landThenFail(dir, "b.bin", 1, "EIO");
-      const err = thrown(() => b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c")));
+      const err = claimError(b, "a", "b", "c");
       expect(err.code).toBe("backend-error");
       expect(err.details.osCode).toBe("EIO");
       expect(err.details.inDoubt).toBeUndefined();
       expect(entries(dir)).toEqual([]);
       setFileFaultHook(undefined);
       expect(b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c"))).toBe(true);
-    } finally {
-      b.close();
-    }
-  });
+    }));
 
-  it("a failed link whose name cannot be looked at: in doubt, naming the files", () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    try {
+  it("a failed link whose name cannot be looked at: in doubt, naming the files", () =>
+    withStore((b) => {
       setFileFaultHook((step, path) => {
         if ((step === "link" || step === "same-file") && basename(path) === "b.bin") throw errnoError("EIO", step, path);
       });
-      const err = thrown(() => b.writeBatchIf(absent("a", "b"), puts("a", "b")));
+      const err = claimError(b, "a", "b");
       expect(err.code).toBe("backend-error");
       expect(err.details).toMatchObject({ inDoubt: true, osCode: "EIO", files: ["a.bin", "b.bin"] });
-    } finally {
-      b.close();
-    }
-  });
+    }));
 
-  it("a segments-layout append-log stores the entry once when its segment's link landed and answered EEXIST", async () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    try {
+  it("a segments-layout append-log stores the entry once when its segment's link landed and answered EEXIST", () =>
+    withStore(async (b, dir) => {
       let done = false;
       setFileFaultHook((step, path) => {
         if (step !== "link" || done) return;
@@ -117,33 +79,28 @@ describe("a claim whose link landed but answered an error", () => {
       expect(done).toBe(true);
       expect((await log.loadEntries({ keyFilter: "k" })).entries).toEqual(["e1"]);
       await log.close();
-    } finally {
-      b.close();
-    }
-  });
+    }));
 });
 
 describe("a failed claim's undo", () => {
-  it("leaves a file a plain writer renamed onto a linked key's name since (only the batch's own links are removed)", () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    const other = fileBackend(dir); // another handle of the holder process: its plain writes take no check lock
-    try {
-      // Its first write, which sweeps this thread's temp files, is made before the claim's (not inside it).
-      other.write("x", Uint8Array.of(0));
-      setFileFaultHook((step, path) => {
-        if (step === "link" && basename(path) === "c.bin") throw errnoError("EIO", step, path);
-        if (step === "undo-unlink" && basename(path) === "a.bin") other.write("a", Uint8Array.of(9));
-      });
-      const err = thrown(() => b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c")));
-      expect(err.details).toMatchObject({ osCode: "EIO" });
-      expect(err.details.inDoubt).toBeUndefined();
-      setFileFaultHook(undefined);
-      expect(Array.from(b.read("a")!)).toEqual([9]);
-      expect(b.list()).toEqual(["a", "x"]);
-    } finally {
-      other.close();
-      b.close();
-    }
-  });
+  it("leaves a file a plain writer renamed onto a linked key's name since (only the batch's own links are removed)", () =>
+    withStore((b, dir) => {
+      const other = fileBackend(dir); // another handle of the holder process: its plain writes take no check lock
+      try {
+        // Its first write, which sweeps this thread's temp files, is made before the claim's (not inside it).
+        other.write("x", Uint8Array.of(0));
+        setFileFaultHook((step, path) => {
+          if (step === "link" && basename(path) === "c.bin") throw errnoError("EIO", step, path);
+          if (step === "undo-unlink" && basename(path) === "a.bin") other.write("a", Uint8Array.of(9));
+        });
+        const err = claimError(b, "a", "b", "c");
+        expect(err.details).toMatchObject({ osCode: "EIO" });
+        expect(err.details.inDoubt).toBeUndefined();
+        setFileFaultHook(undefined);
+        expect(Array.from(b.read("a")!)).toEqual([9]);
+        expect(b.list()).toEqual(["a", "x"]);
+      } finally {
+        other.close();
+      }
+    }));
 });

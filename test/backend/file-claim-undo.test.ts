@@ -7,24 +7,13 @@
  * fsynced) and the failure is certain: nothing stored; where the undo fails too, the error says `inDoubt: true`.
  * Failures are injected at the exact step by the store's test seam (file-faults.ts); the files are real.
  */
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { fileBackend } from "../../src/backend/file.js";
+import { basename } from "node:path";
+import { describe, expect, it } from "vitest";
 import { errnoError, setFileFaultHook, type FileStep } from "../../src/backend/file-faults.js";
-import type { BatchOp } from "../../src/backend/types.js";
-import { StorageError } from "../../src/errors.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
+import { absent, claimError, claimStores, entries, puts } from "./fixtures/file-claims.js";
 
-const root = mkdtempSync(join(tmpdir(), "file-claim-undo-"));
-let counter = 0;
-const freshDir = (): string => join(root, `store-${counter++}`);
-afterEach(() => setFileFaultHook(undefined));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const puts = (...keys: string[]): BatchOp[] => keys.map((key, i) => ({ op: "put", key, value: Uint8Array.of(i + 1) }));
-const absent = (...keys: string[]) => keys.map((key) => ({ key, value: undefined }));
+const withStore = claimStores("file-claim-undo");
 
 /** Fails `step` with `code` at its `nth` call (1-based) for this test. */
 function failAt(step: FileStep, code: string, nth = 1): void {
@@ -34,30 +23,15 @@ function failAt(step: FileStep, code: string, nth = 1): void {
   });
 }
 
-function thrown(fn: () => unknown): StorageError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error("expected a throw");
-}
-
-/** Every directory entry but the store lock's files. */
-const entries = (dir: string): string[] => readdirSync(dir).filter((n) => !n.startsWith(".graphrefly.lock")).sort();
-
 describe("a claim that fails after some of its links", () => {
   it.each([
     ["a link fails with EIO", "link", "EIO", 3],
     ["a link fails with ENOSPC", "link", "ENOSPC", 2],
     ["the directory fsync fails", "fsync-dir", "EIO", 1],
-  ] as const)("%s: fails certain, none of its keys stored, and the same claim succeeds after", (_what, step, code, nth) => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    try {
+  ] as const)("%s: fails certain, none of its keys stored, and the same claim succeeds after", (_what, step, code, nth) =>
+    withStore((b, dir) => {
       failAt(step, code, nth);
-      const err = thrown(() => b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c")));
+      const err = claimError(b, "a", "b", "c");
       expect(err.code).toBe("backend-error");
       expect(err.details.osCode).toBe(code);
       expect(err.details.inDoubt).toBeUndefined();
@@ -66,57 +40,41 @@ describe("a claim that fails after some of its links", () => {
       setFileFaultHook(undefined);
       expect(b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c"))).toBe(true);
       expect(b.list()).toEqual(["a", "b", "c"]);
-    } finally {
-      b.close();
-    }
-  });
+    }),
+  );
 
-  it("says inDoubt when removing the links made fails too, naming the files", () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    try {
+  it("says inDoubt when removing the links made fails too, naming the files", () =>
+    withStore((b) => {
       setFileFaultHook((step, path) => {
         if ((step === "link" && basename(path) === "c.bin") || step === "undo-unlink") throw errnoError("EIO", step, path);
       });
-      const err = thrown(() => b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c")));
+      const err = claimError(b, "a", "b", "c");
       expect(err.code).toBe("backend-error");
       expect(err.details).toMatchObject({ inDoubt: true, osCode: "EIO", undoOsCode: "EIO", files: ["a.bin", "b.bin"] });
-    } finally {
-      b.close();
-    }
-  });
+    }));
 
-  it("says inDoubt when the undo's directory fsync fails", () => {
-    const b = fileBackend(freshDir());
-    try {
+  it("says inDoubt when the undo's directory fsync fails", () =>
+    withStore((b) => {
       setFileFaultHook((step, path) => {
         if (step === "fsync-dir" || step === "undo-fsync-dir") throw errnoError("EIO", step, path);
       });
-      const err = thrown(() => b.writeBatchIf(absent("a", "b"), puts("a", "b")));
+      const err = claimError(b, "a", "b");
       expect(err.details).toMatchObject({ inDoubt: true, osCode: "EIO" });
       // The unlinks themselves were made: nothing is stored now, though a crash might bring the links back.
       expect(b.list()).toEqual([]);
-    } finally {
-      b.close();
-    }
-  });
+    }));
 
-  it("a claim lost to a stored key unlinks its links and answers false", () => {
-    const b = fileBackend(freshDir());
-    try {
+  it("a claim lost to a stored key unlinks its links and answers false", () =>
+    withStore((b) => {
       b.write("c", Uint8Array.of(9));
       expect(b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c"))).toBe(false);
       expect(b.list()).toEqual(["c"]);
-    } finally {
-      b.close();
-    }
-  });
+    }));
 });
 
 describe("a segments-layout append-log over a file store", () => {
-  it("stores each entry once when a flush's claim failed after linking some of its segments", async () => {
-    const b = fileBackend(freshDir());
-    try {
+  it("stores each entry once when a flush's claim failed after linking some of its segments", () =>
+    withStore(async (b) => {
       let failAll = true;
       let secondFailed = 0;
       setFileFaultHook((step, path) => {
@@ -136,8 +94,5 @@ describe("a segments-layout append-log over a file store", () => {
       expect(secondFailed).toBeGreaterThan(0);
       expect((await log.loadEntries({ keyFilter: "k" })).entries).toEqual(["e1", "e2"]);
       await log.close();
-    } finally {
-      b.close();
-    }
-  });
+    }));
 });

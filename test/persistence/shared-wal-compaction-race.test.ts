@@ -8,16 +8,12 @@
  * above store three's baseline, and store three restored its attach state (or failed wal-gap once more frames came).
  * Real SQLite files and worker threads; no timing: the job waits on a message.
  */
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend, type SqliteBackend } from "../../src/backend/sqlite.js";
 import { openStorageEngine } from "../../src/engine/index.js";
-import { openStorageEngineForTests } from "../../src/engine/engine.js";
 import type { StoreSpec } from "../../src/engine/protocol.js";
-import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import { compactGraphInEngine, type CompactionResult } from "../../src/persistence/compaction.js";
-import { parseSharedWalRecordAll, sharedWalRecordKey } from "../../src/persistence/shared-wal-record.js";
+import type { CompactionResult } from "../../src/persistence/compaction.js";
 import type { AttachPair, GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
@@ -25,60 +21,14 @@ import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { until } from "../support/wait.js";
-import { build, restoredFrom, storedSeqs } from "./fixtures/shared-wal.js";
+import { pausedCompaction, pausedJobEngine, readMark, resumePaused } from "./fixtures/paused-job.js";
+import { build, expectLiveAfterDispose, recordedStores, sessionOfItsOwn, storedSeqs, writeRange } from "./fixtures/shared-wal.js";
 
 const tmp = tempDir("shared-wal-compaction-race");
 afterAll(() => tmp.remove());
 
-const PAUSED_WORKER = fileURLToPath(new URL("./fixtures/paused-compact-worker.mjs", import.meta.url));
-/** The message the worker entry resumes its paused fold on (fixtures/paused-compact-worker.mjs). */
-const OPEN_PAUSED_FOLD = "graphrefly.test-open-paused-fold";
-
-/** Store one before the race: graph g written by a pair of its own (no record), its frames kept. */
-async function sessionOfItsOwn(one: string): Promise<void> {
-  const b = sqliteBackend(one);
-  try {
-    const g = build();
-    const h = attachSnapshotStorage(g, [{ snapshot: snapshotStorage<GraphCheckpointRecord>(b), wal: kvStorage<WALFrame>(b, { codec: walFrameCodec }) }], {
-      compactEvery: Number.POSITIVE_INFINITY,
-    });
-    for (let i = 1; i <= 40; i++) g.set(i % 2 === 0 ? "a" : "b", i);
-    await h.flush();
-    await h.dispose();
-  } finally {
-    b.close();
-  }
-}
-
-/** A key the paused job stores in store one (its own record of where it is), read through a handle of our own. */
-function readMark(one: string, key: string): unknown {
-  const b = sqliteBackend(one, { readOnly: true });
-  try {
-    const raw = b.read(key) as Uint8Array | undefined;
-    return raw === undefined ? undefined : (JSON.parse(Buffer.from(raw).toString("utf8")) as unknown);
-  } finally {
-    b.close();
-  }
-}
-
-/** The stores the record in store one names. */
-function recordedStores(one: string): string[] {
-  const b = sqliteBackend(one, { readOnly: true });
-  try {
-    return [...(parseSharedWalRecordAll("g", b.read(sharedWalRecordKey("g")) as Uint8Array | undefined)?.stores.keys() ?? [])];
-  } finally {
-    b.close();
-  }
-}
-
 /** Sets a or b from `from` to `to`, flushing every 10. */
-async function write(g: ReactiveGraph, h: { flush(): Promise<unknown> }, from: number, to: number): Promise<void> {
-  for (let i = from; i <= to; i++) {
-    g.set(i % 2 === 0 ? "a" : "b", i);
-    if (i % 10 === 0) await h.flush();
-  }
-  await h.flush();
-}
+const write: typeof writeRange = (g, h, from, to) => writeRange(g, h, from, to, 10);
 
 interface Attacher {
   /** The pairs {one, W}, {three, W}, W on store one. */
@@ -126,16 +76,11 @@ describe.each([
   it("the job keeps the frames above the new store's baseline: both stores restore the live graph", async () => {
     const [one, three] = [tmp.path("one.db"), tmp.path("three.db")];
     await sessionOfItsOwn(one);
-    const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, PAUSED_WORKER);
-    const store: StoreSpec = { kind: "sqlite", path: one };
+    const access = pausedJobEngine("fold");
     const a = attacher(one, three);
     try {
       // The job starts with no live handle and no record: its floor is none; it pauses before the baseline read.
-      const job = compactGraphInEngine(access.engine, store, "g").then(
-        (r) => r,
-        (e: unknown) => e,
-      );
-      await until(() => readMark(one, "fold-paused/1") !== undefined, "the job to read the record and pause", { timeoutMs: 60_000 });
+      const { job } = await pausedCompaction(access, one, "fold");
       const g = build();
       const h = attachSnapshotStorage(g, a.pairs());
       await write(g, h, 41, 80);
@@ -143,19 +88,15 @@ describe.each([
       const threeSeq = storedSeqs(three).baseline as number;
       const needed = storedSeqs(one).frames.filter((s) => s > threeSeq);
       expect(needed.length).toBeGreaterThan(0);
-      await access.post(store, { type: OPEN_PAUSED_FOLD });
+      await resumePaused(access, one, "fold");
       const result = await job;
       expect(result).toMatchObject({ graphName: "g" });
       expect(readMark(one, "fold-outcome/1")).toMatchObject({ ok: true });
       // Before: every frame above store three's baseline was folded into store one's and deleted.
       expect(storedSeqs(one).frames.filter((s) => s > threeSeq)).toEqual(needed);
       expect((result as CompactionResult).sharedWalPins?.map((p) => p.store)).toEqual(recordedStores(one));
-      await write(g, h, 81, 90);
-      await h.dispose();
-      const live = { a: g.get("a"), b: g.get("b") };
       // Before: store three's attach state ({a: 40, b: 39}), or wal-gap once frames above 80 were written.
-      expect(await restoredFrom(three, one)).toEqual(live);
-      expect(await restoredFrom(one, one)).toEqual(live);
+      await expectLiveAfterDispose(g, h, 81, 90, [three, one], one);
     } finally {
       await a.close();
       await access.engine.close();

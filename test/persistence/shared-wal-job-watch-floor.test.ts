@@ -12,13 +12,11 @@
  *  * Real SQLite files, real worker threads (fixtures/paused-compact-worker.mjs pauses a job right before it lists the
  * frames, resumed by a message); no timing.
  */
-import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
-import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import { sqliteBackend, type SqliteBackend } from "../../src/backend/sqlite.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import type { StoreSpec } from "../../src/engine/protocol.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
@@ -26,36 +24,35 @@ import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import { floorStoreOfBackend, ownSharedWalFloor } from "../../src/persistence/shared-wal-floors.js";
-import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import type { GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { until } from "../support/wait.js";
-import { build, restoredFrom, storedSeqs } from "./fixtures/shared-wal.js";
+import { pausedCompaction, pausedJobEngine, readMark, resumePaused } from "./fixtures/paused-job.js";
+import { build, restoredFrom, storedSeqs, writeRange as write } from "./fixtures/shared-wal.js";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 const tmp = tempDir("shared-wal-job-watch-floor");
 afterAll(() => tmp.remove());
-const PAUSED_FOLD_WORKER = fileURLToPath(new URL("./fixtures/paused-compact-worker.mjs", import.meta.url));
-const OPEN_PAUSED_FOLD = "graphrefly.test-open-paused-fold";
 
-function readMark(one: string, key: string): unknown {
-  const b = sqliteBackend(one, { readOnly: true });
-  try {
-    const raw = b.read(key) as Uint8Array | undefined;
-    return raw === undefined ? undefined : (JSON.parse(Buffer.from(raw).toString("utf8")) as unknown);
-  } finally {
-    b.close();
-  }
-}
-
-/** Sets a or b from `from` to `to`, flushing at the end. */
-async function write(g: ReactiveGraph, h: { flush(): Promise<unknown> }, from: number, to: number): Promise<void> {
-  for (let i = from; i <= to; i++) g.set(i % 2 === 0 ? "a" : "b", i);
-  await h.flush();
+/**
+ * Graph g attached over store one's backend `b` with inline tiers: store one's own pair and a memory store's, sharing
+ * store one's WAL, neither folding by cadence.
+ */
+function attachWithMemoryStore(g: ReactiveGraph, b: SqliteBackend): StorageHandle {
+  const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec });
+  return attachSnapshotStorage(
+    g,
+    [
+      { snapshot: snapshotStorage<GraphCheckpointRecord>(b, { compactEvery: 1_000_000 }), wal },
+      { snapshot: snapshotStorage<GraphCheckpointRecord>(memoryBackend(), { compactEvery: 1_000_000 }), wal },
+    ],
+    { compactEvery: Number.POSITIVE_INFINITY },
+  );
 }
 
 /**
@@ -66,15 +63,7 @@ async function briefAttach(one: string, from: number, to: number): Promise<void>
   const b = sqliteBackend(one);
   try {
     const g = build();
-    const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec });
-    const h = attachSnapshotStorage(
-      g,
-      [
-        { snapshot: snapshotStorage<GraphCheckpointRecord>(b, { compactEvery: 1_000_000 }), wal },
-        { snapshot: snapshotStorage<GraphCheckpointRecord>(memoryBackend(), { compactEvery: 1_000_000 }), wal },
-      ],
-      { compactEvery: Number.POSITIVE_INFINITY },
-    );
+    const h = attachWithMemoryStore(g, b);
     await write(g, h, from, to);
     await h.dispose();
   } finally {
@@ -84,17 +73,12 @@ async function briefAttach(one: string, from: number, to: number): Promise<void>
 
 /** Runs a paused-fold job of graph g on store one; `meanwhile` runs while it is paused before listing its frames. */
 async function pausedJob(one: string, meanwhile: () => Promise<void>): Promise<{ deletedFrames: number; framesBefore: number[] }> {
-  const store: StoreSpec = { kind: "sqlite", path: one };
-  const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, PAUSED_FOLD_WORKER);
+  const access = pausedJobEngine("fold");
   try {
-    const job = compactGraphInEngine(access.engine, store, "g").then(
-      (r) => r,
-      (e: unknown) => e,
-    );
-    await until(() => readMark(one, "fold-paused/1") !== undefined, "the job to pause", { timeoutMs: 60_000 });
+    const { job } = await pausedCompaction(access, one, "fold");
     await meanwhile();
     const framesBefore = storedSeqs(one).frames;
-    await access.post(store, { type: OPEN_PAUSED_FOLD });
+    await resumePaused(access, one, "fold");
     expect(await job).toMatchObject({ graphName: "g" });
     const outcome = readMark(one, "fold-outcome/1") as { ok: boolean; deletedFrames?: number };
     expect(outcome.ok).toBe(true);
@@ -185,15 +169,7 @@ describe("a memory store paired with the WAL (inline tiers), dropped undisposed 
     try {
       const ref = await (async (): Promise<WeakRef<object>> => {
         const g = build();
-        const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec });
-        const h = attachSnapshotStorage(
-          g,
-          [
-            { snapshot: snapshotStorage<GraphCheckpointRecord>(b, { compactEvery: 1_000_000 }), wal },
-            { snapshot: snapshotStorage<GraphCheckpointRecord>(memoryBackend(), { compactEvery: 1_000_000 }), wal },
-          ],
-          { compactEvery: Number.POSITIVE_INFINITY },
-        );
+        const h = attachWithMemoryStore(g, b);
         await write(g, h, 21, 60);
         return new WeakRef(g);
       })();

@@ -11,19 +11,16 @@
  *   record naming the store meanwhile; the forced forget dropped it and the fold deleted the frames above its baseline.
  * Real SQLite files, real worker threads; no timing: the jobs wait on a message.
  */
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend, type SqliteBackend } from "../../src/backend/sqlite.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
-import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import type { EngineTestAccess } from "../../src/engine/engine.js";
 import type { StoreSpec } from "../../src/engine/protocol.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import { compactGraphInEngine } from "../../src/persistence/compaction.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
-import { parseSharedWalRecordAll, sharedWalRecordKey } from "../../src/persistence/shared-wal-record.js";
-import type { AttachPair, GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import type { AttachPair, GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
@@ -31,64 +28,14 @@ import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { until } from "../support/wait.js";
-import { build, restoredFrom, storedSeqs } from "./fixtures/shared-wal.js";
+import { pausedCompaction, pausedJobEngine, readMark, resumePaused, sqlite } from "./fixtures/paused-job.js";
+import { build, expectLiveAfterDispose, recordedStores, restoredFrom, sessionOfItsOwn, storedSeqs, writeRange } from "./fixtures/shared-wal.js";
 
 const tmp = tempDir("shared-wal-job-watch");
 afterAll(() => tmp.remove());
 
-const PAUSED_FOLD_WORKER = fileURLToPath(new URL("./fixtures/paused-compact-worker.mjs", import.meta.url));
-const PAUSED_FORGET_WORKER = fileURLToPath(new URL("./fixtures/paused-forget-worker.mjs", import.meta.url));
-/** The messages the worker entries resume their paused job on (the fixtures repeat them). */
-const OPEN_PAUSED_FOLD = "graphrefly.test-open-paused-fold";
-const OPEN_PAUSED_FORGET = "graphrefly.test-open-paused-forget";
-
-const sqlite = (path: string): StoreSpec => ({ kind: "sqlite", path });
-
-/** Store one before the race: graph g written by a pair of its own (no record), its frames 1..40 kept. */
-async function sessionOfItsOwn(one: string): Promise<void> {
-  const b = sqliteBackend(one);
-  try {
-    const g = build();
-    const h = attachSnapshotStorage(g, [{ snapshot: snapshotStorage<GraphCheckpointRecord>(b), wal: kvStorage<WALFrame>(b, { codec: walFrameCodec }) }], {
-      compactEvery: Number.POSITIVE_INFINITY,
-    });
-    for (let i = 1; i <= 40; i++) g.set(i % 2 === 0 ? "a" : "b", i);
-    await h.flush();
-    await h.dispose();
-  } finally {
-    b.close();
-  }
-}
-
-/** A JSON value stored in store one under `key` (the paused jobs' marks), read through a handle of our own. */
-function readMark(one: string, key: string): unknown {
-  const b = sqliteBackend(one, { readOnly: true });
-  try {
-    const raw = b.read(key) as Uint8Array | undefined;
-    return raw === undefined ? undefined : (JSON.parse(Buffer.from(raw).toString("utf8")) as unknown);
-  } finally {
-    b.close();
-  }
-}
-
-/** The stores the record in store one names. */
-function recordedStores(one: string): string[] {
-  const b = sqliteBackend(one, { readOnly: true });
-  try {
-    return [...(parseSharedWalRecordAll("g", b.read(sharedWalRecordKey("g")) as Uint8Array | undefined)?.stores.keys() ?? [])];
-  } finally {
-    b.close();
-  }
-}
-
 /** Sets a or b from `from` to `to`, flushing every 10. */
-async function write(g: ReactiveGraph, h: { flush(): Promise<unknown> }, from: number, to: number): Promise<void> {
-  for (let i = from; i <= to; i++) {
-    g.set(i % 2 === 0 ? "a" : "b", i);
-    if (i % 10 === 0) await h.flush();
-  }
-  await h.flush();
-}
+const write: typeof writeRange = (g, h, from, to) => writeRange(g, h, from, to, 10);
 
 /** Tiers of the pairs {one, W}, {memory, W}, W on store one, and graph g restored from the memory store and W. */
 interface MemoryAttacher {
@@ -160,6 +107,51 @@ async function restoreWith(snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
   }
 }
 
+/** The memory attacher of the case: through a second engine, the job's own engine (`access`'s), or inline tiers. */
+function memoryAttacherThrough(through: "second" | "same" | "inline", one: string, access: EngineTestAccess): MemoryAttacher {
+  if (through === "second") return engineMemoryAttacher(one, openStorageEngine({ threads: 1, onError: () => {} }), true);
+  return through === "same" ? engineMemoryAttacher(one, access.engine, false) : inlineMemoryAttacher(one);
+}
+
+/**
+ * Graph g attached through `a`'s pairs while the job is paused, sets `from`..`from + 39` written: the memory store's
+ * baseline seq, and the frames above it in store one (some).
+ */
+async function attachedWhilePaused(
+  one: string,
+  a: MemoryAttacher,
+  from: number,
+): Promise<{ g: ReactiveGraph; h: StorageHandle; memSeq: number; needed: number[] }> {
+  const g = build();
+  const h = attachSnapshotStorage(g, a.pairs());
+  await write(g, h, from, from + 39);
+  const memSeq = await a.memorySeq();
+  const needed = storedSeqs(one).frames.filter((s) => s > memSeq);
+  expect(needed.length).toBeGreaterThan(0);
+  return { g, h, memSeq, needed };
+}
+
+/**
+ * Once the job ended: it kept the frames above the memory store's baseline; with sets `from`..`from + 9` written
+ * after it, the memory store (over W) and store one restore the live graph.
+ */
+async function expectMemoryStoreRestores(
+  one: string,
+  a: MemoryAttacher,
+  { g, h, memSeq, needed }: { g: ReactiveGraph; h: StorageHandle; memSeq: number; needed: number[] },
+  from: number,
+): Promise<void> {
+  expect(readMark(one, "fold-outcome/1")).toMatchObject({ ok: true });
+  // Before: every frame above the memory store's baseline was folded into store one's and deleted.
+  expect(storedSeqs(one).frames.filter((s) => s > memSeq)).toEqual(needed);
+  await write(g, h, from, from + 9);
+  const live = { a: g.get("a"), b: g.get("b") };
+  // Before: wal-gap (the memory store's frames gone, the 10 written since above them).
+  expect(await a.restoreMemory()).toEqual(live);
+  await h.dispose();
+  expect(await restoredFrom(one, one)).toEqual(live);
+}
+
 describe.each([
   ["a second engine", "second"],
   ["inline tiers of the main thread", "inline"],
@@ -168,38 +160,15 @@ describe.each([
   it("the job keeps the frames above the memory store's baseline: it restores the live graph", async () => {
     const one = tmp.path(`mem-${through}.db`);
     await sessionOfItsOwn(one);
-    const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, PAUSED_FOLD_WORKER);
-    const store = sqlite(one);
-    const a =
-      through === "second"
-        ? engineMemoryAttacher(one, openStorageEngine({ threads: 1, onError: () => {} }), true)
-        : through === "same"
-          ? engineMemoryAttacher(one, access.engine, false)
-          : inlineMemoryAttacher(one);
+    const access = pausedJobEngine("fold");
+    const a = memoryAttacherThrough(through, one, access);
     try {
       // No live handle when the job is asked for: its floor is none; it pauses before it lists the frames.
-      const job = compactGraphInEngine(access.engine, store, "g").then(
-        (r) => r,
-        (e: unknown) => e,
-      );
-      await until(() => readMark(one, "fold-paused/1") !== undefined, "the job to read the record and pause", { timeoutMs: 60_000 });
-      const g = build();
-      const h = attachSnapshotStorage(g, a.pairs());
-      await write(g, h, 41, 80);
-      const memSeq = await a.memorySeq();
-      const needed = storedSeqs(one).frames.filter((s) => s > memSeq);
-      expect(needed.length).toBeGreaterThan(0);
-      await access.post(store, { type: OPEN_PAUSED_FOLD });
+      const { job } = await pausedCompaction(access, one, "fold");
+      const attached = await attachedWhilePaused(one, a, 41); // sets 41..80
+      await resumePaused(access, one, "fold");
       expect(await job).toMatchObject({ graphName: "g" });
-      expect(readMark(one, "fold-outcome/1")).toMatchObject({ ok: true });
-      // Before: every frame above the memory store's baseline was folded into store one's and deleted.
-      expect(storedSeqs(one).frames.filter((s) => s > memSeq)).toEqual(needed);
-      await write(g, h, 81, 90);
-      const live = { a: g.get("a"), b: g.get("b") };
-      // Before: wal-gap (frames 41..80 gone, 81..90 above them).
-      expect(await a.restoreMemory()).toEqual(live);
-      await h.dispose();
-      expect(await restoredFrom(one, one)).toEqual(live);
+      await expectMemoryStoreRestores(one, a, attached, 81); // before: frames 41..80 gone, 81..90 above them
     } finally {
       await a.close();
       await access.engine.close();
@@ -226,16 +195,12 @@ describe("a forced forget in compactGraphInEngine of a store a second engine att
     }
     const [threeId] = recordedStores(one);
     expect(threeId).toBeDefined();
-    const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, PAUSED_FORGET_WORKER);
+    const access = pausedJobEngine("forget");
     const second = openStorageEngine({ threads: 1, onError: () => {} });
     const store = sqlite(one);
     try {
       // No live handle of store three when the job is asked for: the main thread's check lets the forced forget go.
-      const job = compactGraphInEngine(access.engine, store, "g", { forgetStores: [threeId!], forceForget: true }).then(
-        (r) => r,
-        (e: unknown) => e,
-      );
-      await until(() => readMark(one, "forget-paused/1") !== undefined, "the job to pause before its record read", { timeoutMs: 60_000 });
+      const { job } = await pausedCompaction(access, one, "forget", { forgetStores: [threeId!], forceForget: true });
       const wal = second.kv<WALFrame>(sqlite(one), { codec: walFrameCodec });
       const g = build();
       const h = attachSnapshotStorage(g, [
@@ -246,18 +211,14 @@ describe("a forced forget in compactGraphInEngine of a store a second engine att
       const threeSeq = storedSeqs(three).baseline as number;
       const needed = storedSeqs(one).frames.filter((s) => s > threeSeq);
       expect(needed.length).toBeGreaterThan(0);
-      await access.post(store, { type: OPEN_PAUSED_FORGET });
+      await resumePaused(access, one, "forget");
       // Before: the forget went through and the fold deleted every frame above store three's baseline.
       expect(await job).toMatchObject({ code: "invalid-argument", details: { attachedStores: [threeId] } });
       expect(readMark(one, "forget-outcome/1")).toMatchObject({ ok: false, code: "invalid-argument" });
       expect(storedSeqs(one).frames.filter((s) => s > threeSeq)).toEqual(needed);
       expect(recordedStores(one)).toEqual([threeId]);
-      await write(g, h, 81, 90);
-      await h.dispose();
-      const live = { a: g.get("a"), b: g.get("b") };
       // Before: wal-gap (frames 41..80 gone) once the handle's record named three again at dispose.
-      expect(await restoredFrom(three, one)).toEqual(live);
-      expect(await restoredFrom(one, one)).toEqual(live);
+      await expectLiveAfterDispose(g, h, 81, 90, [three, one], one);
     } finally {
       await second.close();
       await access.engine.close();
@@ -279,13 +240,8 @@ describe.each([
     const store = sqlite(one);
     // autoCompact folds graph g once 20 frames were committed; a fold rule once its WAL passed 64 KiB (attach's
     // default cadence of one engine pair). The fixture pauses that job before it lists the frames.
-    const access = openStorageEngineForTests({ threads: 1, onError: () => {}, ...(rule ? {} : { autoCompact: { everyFrames: 20 } }) }, PAUSED_FOLD_WORKER);
-    const a =
-      through === "second"
-        ? engineMemoryAttacher(one, openStorageEngine({ threads: 1, onError: () => {} }), true)
-        : through === "same"
-          ? engineMemoryAttacher(one, access.engine, false)
-          : inlineMemoryAttacher(one);
+    const access = pausedJobEngine("fold", rule ? {} : { autoCompact: { everyFrames: 20 } });
+    const a = memoryAttacherThrough(through, one, access);
     try {
       let last = 0;
       {
@@ -305,23 +261,10 @@ describe.each([
         } while (readMark(one, "fold-paused/1") === undefined);
         await h.dispose();
       }
-      const g = build();
-      const h = attachSnapshotStorage(g, a.pairs());
-      await write(g, h, last + 1, last + 40);
-      const memSeq = await a.memorySeq();
-      const needed = storedSeqs(one).frames.filter((s) => s > memSeq);
-      expect(needed.length).toBeGreaterThan(0);
-      await access.post(store, { type: OPEN_PAUSED_FOLD });
+      const attached = await attachedWhilePaused(one, a, last + 1); // sets last + 1..last + 40
+      await resumePaused(access, one, "fold");
       await until(() => readMark(one, "fold-outcome/1") !== undefined, "the autoCompact job to end", { timeoutMs: 60_000 });
-      expect(readMark(one, "fold-outcome/1")).toMatchObject({ ok: true });
-      // Before: every frame above the memory store's baseline was folded into store one's and deleted.
-      expect(storedSeqs(one).frames.filter((s) => s > memSeq)).toEqual(needed);
-      await write(g, h, last + 41, last + 50);
-      const live = { a: g.get("a"), b: g.get("b") };
-      // Before: wal-gap (the memory store's frames gone, the 10 written since above them).
-      expect(await a.restoreMemory()).toEqual(live);
-      await h.dispose();
-      expect(await restoredFrom(one, one)).toEqual(live);
+      await expectMemoryStoreRestores(one, a, attached, last + 41);
     } finally {
       await a.close();
       await access.engine.close();

@@ -9,26 +9,15 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { openStorageEngineForTests, workerEntryPath } from "../../src/engine/engine.js";
-import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import type { GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
-import { build, restoredFrom, storedSeqs } from "./fixtures/shared-wal.js";
+import { build, expectFoldedAfterRestart, restoredFrom, writtenAfterRestart } from "./fixtures/shared-wal.js";
 
 const tmp = tempDir("shared-wal-revive");
 afterAll(() => tmp.remove());
-
-/** `count` waves of one set each with a 1 KiB value (the size rule's fold falls due), flushed every 50. */
-async function write(g: ReactiveGraph, h: StorageHandle, count: number): Promise<void> {
-  const pad = "x".repeat(1024);
-  for (let i = 0; i < count; i++) {
-    g.set(i % 2 === 0 ? "a" : "b", `${i}${pad}`);
-    if (i % 50 === 49) await h.flush();
-  }
-  await h.flush();
-}
 
 /** Stores one and two (SQLite files), an engine whose workers the test may end, graph "g", two WAL tiers of one. */
 function setUp(name: string) {
@@ -56,9 +45,7 @@ describe("watcher settings after the store's worker restarts", () => {
       ]);
       g.set("a", 2);
       await h.flush();
-      await access.terminate(one); // the next op starts a new actor for store one
-      await write(g, h, 400);
-      await h.dispose();
+      await writtenAfterRestart(access, one, g, h, 400);
     } finally {
       await engine.close();
     }
@@ -71,8 +58,7 @@ describe("watcher settings after the store's worker restarts", () => {
 
   it("a fold rule sent last still holds, beside an older pin sent through another tier", async () => {
     const { one, two, access, engine, g, first: walX, second: walY } = setUp("rule"); // X created first, used last
-    let frames: number;
-    try {
+    await expectFoldedAfterRestart(access, one, g, async () => {
       const group = attachSnapshotStorage(g, [
         { snapshot: engine.snapshot<GraphCheckpointRecord>(one), wal: walY },
         { snapshot: engine.snapshot<GraphCheckpointRecord>(two), wal: walY },
@@ -83,17 +69,7 @@ describe("watcher settings after the store's worker restarts", () => {
       const h = attachSnapshotStorage(g, [{ snapshot: engine.snapshot<GraphCheckpointRecord>(one), wal: walX }]);
       g.set("a", 2);
       await h.flush();
-      await access.terminate(one);
-      await write(g, h, 600); // ~600 KiB of frames: several times the size rule's bound (2 × 64 KiB)
-      await h.dispose();
-      // The rule's last fold ran before the handle's flushes settled or runs on the close's watch: both fold.
-      await engine.close();
-      frames = storedSeqs(one.path).frames.length;
-    } finally {
-      await engine.close();
-    }
-    expect(frames).toBeLessThan(300);
-    const state = { a: g.get("a"), b: g.get("b") };
-    expect(await restoredFrom(one.path, one.path)).toEqual(state);
+      return h;
+    });
   });
 });

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { openStorageEngine } from "../../src/engine/index.js";
+import { acknowledgedAppends, appendFlushed, flushed } from "../support/racing-appends.js";
 
 const dir = mkdtempSync(join(tmpdir(), "file-array-engines-"));
 const engines: Array<ReturnType<typeof openStorageEngine>> = [];
@@ -29,29 +30,8 @@ it("two engines on one file store appending to one array-layout bucket at once: 
     await log.flush();
   }
   const N = 60;
-  const acked: string[] = [];
-  await Promise.all(
-    logs.map(async (log, w) => {
-      for (let i = 0; i < N; i++) {
-        const entry = `w${w}-${i}`;
-        log.appendEntries([entry]);
-        try {
-          await log.flush();
-          acked.push(entry);
-        } catch {
-          // store-busy (the array kept changing): pending, written by a later flush
-        }
-      }
-      for (let tries = 0; ; tries++) {
-        try {
-          await log.flush();
-          break;
-        } catch (err) {
-          if (tries === 50) throw err;
-        }
-      }
-    }),
-  );
+  // A rejected flush (store-busy: the array kept changing) leaves its entry pending, written by a later flush.
+  const acked = await acknowledgedAppends(logs, N, appendFlushed, (log) => flushed(() => log.flush()));
   const stored = (await logs[0]!.loadEntries({ keyFilter: "k" })).entries.filter((e) => e !== "warm");
   expect(acked.length).toBeGreaterThan(0);
   const missing = acked.filter((e) => !stored.includes(e));

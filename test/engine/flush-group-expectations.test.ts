@@ -17,6 +17,7 @@ import { ActorCounters } from "../../src/engine/actor-counters.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import type { Op, OpResult, TierSpec } from "../../src/engine/protocol.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
+import { flushed, warmed } from "../support/racing-appends.js";
 import { tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("flush-group-expectations");
@@ -35,18 +36,6 @@ function engine(): StorageEngine {
   return e;
 }
 
-/** Flushes until one resolves (another handle may take a flush's numbers 8 times: store-busy, retried). */
-async function flushed(flush: () => Promise<unknown>): Promise<void> {
-  for (let tries = 0; ; tries++) {
-    try {
-      await flush();
-      return;
-    } catch (err) {
-      if (tries === 50) throw err;
-    }
-  }
-}
-
 describe("through engines (real worker threads, one SQLite file)", () => {
   // A file store's conditional batches never join a group (flush-group.ts `for`): its case checks the same promise there.
   it.each(["sqlite", "file"] as const)("%s: two engines each flushing a log and a kv tier together: a rejected flush's entry is not stored, a resolved one's is, each once, in call order", async (kind) => {
@@ -56,10 +45,7 @@ describe("through engines (real worker threads, one SQLite file)", () => {
       log: e.appendLog<string>(spec, { name: "log", keyOf: () => "k", retry }),
       kv: e.kv<number>(spec, { name: "kv", retry }),
     }));
-    for (const { log } of pairs) {
-      log.appendEntries(["warm"]);
-      await flushed(() => log.flush());
-    }
+    await warmed(pairs.map((p) => p.log));
     // What is stored the moment a flush settles: read by a third handle (SQLite), or by the first engine's worker (a
     // read writes nothing that is pending there).
     const readerBackend = kind === "sqlite" ? sqliteBackend(path) : undefined;

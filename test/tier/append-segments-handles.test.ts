@@ -16,6 +16,7 @@ import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
+import { acknowledgedAppends, appendFlushed, flushed } from "../support/racing-appends.js";
 import { alternateFlushes, expectEachHolds } from "./fixtures/alternating-appends.js";
 import { claimOfTwoKeys } from "./fixtures/claims.js";
 
@@ -141,29 +142,9 @@ describe("engines", () => {
       }
     }
     const N = 60;
-    const acked: string[] = [];
-    await Promise.all(
-      logs.map(async (log, w) => {
-        for (let i = 0; i < N; i++) {
-          const entry = `w${w}-${i}`;
-          log.appendEntries([entry]);
-          try {
-            await log.flush();
-            acked.push(entry);
-          } catch {
-            // store-busy or a busy store: the entry stays pending and the last flush below writes it
-          }
-        }
-        for (;;) {
-          try {
-            await log.flush();
-            break;
-          } catch {
-            // retried until written
-          }
-        }
-      }),
-    );
+    // A rejected flush (store-busy or a busy store) leaves its entry pending: each writer's last flush, retried until
+    // written, stores it.
+    const acked = await acknowledgedAppends(logs, N, appendFlushed, (log) => flushed(() => log.flush(), Number.POSITIVE_INFINITY));
     const stored = (await logs[0]!.loadEntries({ keyFilter: "k" })).entries.filter((e) => e !== "warm");
     expect(acked.length).toBeGreaterThan(0);
     for (const entry of acked) expect(stored).toContain(entry);

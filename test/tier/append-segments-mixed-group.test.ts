@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
+import { acknowledgedAppends, flushed, warmed } from "../support/racing-appends.js";
 
 const dir = mkdtempSync(join(tmpdir(), "segments-mixed-group-"));
 const engines: StorageEngine[] = [];
@@ -19,18 +20,6 @@ afterAll(async () => {
   for (const e of engines) await e.close().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Flushes until one succeeds (another handle may take its numbers: store-busy is retried). */
-async function flushed(flush: () => Promise<unknown>): Promise<void> {
-  for (let tries = 0; ; tries++) {
-    try {
-      await flush();
-      return;
-    } catch (err) {
-      if (tries === 50) throw err;
-    }
-  }
-}
 
 it.each(["file", "sqlite"] as const)("%s store: an append-log flushed with a kv tier by two engines loses no acknowledged append", async (kind) => {
   const store = mkdtempSync(join(dir, `${kind}-`));
@@ -40,23 +29,18 @@ it.each(["file", "sqlite"] as const)("%s store: an append-log flushed with a kv 
     engines.push(engine);
     return { log: engine.appendLog<string>(spec, { name: "log", keyOf: () => "k" }), kv: engine.kv<number>(spec, { name: "kv" }) };
   });
-  for (const { log } of pairs) {
-    log.appendEntries(["warm"]);
-    await flushed(() => log.flush());
-  }
+  await warmed(pairs.map((p) => p.log));
   const N = 60;
-  const acked: string[] = [];
-  await Promise.all(
-    pairs.map(async ({ log, kv }, w) => {
-      for (let i = 0; i < N; i++) {
-        const entry = `w${w}-${i}`;
-        log.appendEntries([entry]);
-        kv.save(`w${w}`, i);
-        const [logFlush] = await Promise.allSettled([log.flush(), kv.flush()]);
-        if (logFlush.status === "fulfilled") acked.push(entry); // a rejected one stays pending: written below
-      }
-      await flushed(() => log.flush());
-    }),
+  const acked = await acknowledgedAppends(
+    pairs,
+    N,
+    async ({ log, kv }, entry, w, i) => {
+      log.appendEntries([entry]);
+      kv.save(`w${w}`, i);
+      const [logFlush] = await Promise.allSettled([log.flush(), kv.flush()]);
+      return logFlush.status === "fulfilled"; // a rejected one stays pending: written by the settle
+    },
+    ({ log }) => flushed(() => log.flush()),
   );
   const stored = (await pairs[0]!.log.loadEntries({ keyFilter: "k" })).entries.filter((e) => e !== "warm");
   expect(acked.length).toBeGreaterThan(0);

@@ -10,7 +10,7 @@
  * - `processCpuMs`: user + system CPU of every thread: the total price, not the main thread's share.
  */
 import type { Bench } from "tinybench";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { performance, type EventLoopUtilization } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -22,6 +22,13 @@ export interface MeterReading {
   readonly mainCpuMs: number | undefined;
   readonly eluActiveMs: number;
   readonly processCpuMs: number;
+  /**
+   * On-CPU ms of the other threads (Linux schedstat per thread; undefined elsewhere): the busiest one (a store
+   * actor's worker, when one runs) and the rest together (V8's helper threads: parallel scavenges, concurrent
+   * marking and compiling for every isolate; libuv's pool). Suite 2's "all-threads minus main" is not the actor's
+   * work alone (docs/design.md §3.40).
+   */
+  readonly otherThreadsCpuMs?: { readonly busiest: number; readonly rest: number };
 }
 
 /** Which source `mainCpuMs` comes from, for the report. */
@@ -41,6 +48,28 @@ interface Mark {
   readonly cpuNs: number | undefined;
   readonly elu: EventLoopUtilization;
   readonly cpu: NodeJS.CpuUsage;
+  /** On-CPU ns of every other thread by tid (empty where /proc is not Linux's). */
+  readonly threads: Map<string, number>;
+}
+
+/** On-CPU ns of every thread of this process except the main one, by tid (a thread that ended meanwhile is left out). */
+function otherThreadsCpuNs(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${process.pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    if (tid === String(process.pid)) continue;
+    try {
+      out.set(tid, Number(readFileSync(`/proc/${process.pid}/task/${tid}/schedstat`, "latin1").split(" ", 1)[0]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
 }
 
 function mark(): Mark {
@@ -49,7 +78,15 @@ function mark(): Mark {
     cpuNs: readMainThreadCpuNs(),
     elu: performance.eventLoopUtilization(),
     cpu: process.cpuUsage(),
+    threads: otherThreadsCpuNs(),
   };
+}
+
+/** The busiest other thread's and the rest's CPU ms between two marks; undefined without per-thread counters. */
+function otherThreadsSplit(start: Mark, end: Mark): MeterReading["otherThreadsCpuMs"] {
+  if (end.threads.size === 0) return undefined;
+  const deltas = [...end.threads].map(([tid, ns]) => (ns - (start.threads.get(tid) ?? 0)) / 1e6).sort((a, b) => b - a);
+  return { busiest: deltas[0] ?? 0, rest: deltas.slice(1).reduce((a, b) => a + b, 0) };
 }
 
 /** Call from the main thread only (the schedstat file is the main thread's). */
@@ -74,6 +111,7 @@ export class MainThreadMeter {
       // The settle sleep before `end` is idle loop time, so it adds nothing here.
       eluActiveMs: elu.active,
       processCpuMs: (cpu.user + cpu.system) / 1000,
+      otherThreadsCpuMs: otherThreadsSplit(this.start, end),
     };
   }
 }

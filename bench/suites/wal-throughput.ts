@@ -158,6 +158,16 @@ export const walThroughputSuite: Suite = {
       };
     });
     for (const row of rows) row.vsRaw = ratio(rate.get(String(row.name)), rate.get(RAW));
+    // Where the CPU beyond the main thread goes (the store actor's worker against V8's helper threads), for design §3.40.
+    for (const c of contenders) {
+      const m = readings.get(c.name)!;
+      const t = m.reading?.otherThreadsCpuMs;
+      if (t === undefined || c.name === RAW) continue;
+      ctx.log(
+        `suite 2: ${c.name}: other threads CPU µs/frame: busiest ${fmt(usPerOp(t.busiest, m.frames))}, ` +
+          `rest ${fmt(usPerOp(t.rest, m.frames))}`,
+      );
+    }
     const attachRatio = ratio(rate.get(ATTACH_ENGINE), rate.get(RAW));
     return {
       title: "Durable WAL throughput",

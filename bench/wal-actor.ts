@@ -1,11 +1,12 @@
 /**
- * `node dist/bench/wal-actor.js [--frames 100000] [--reps 3] [--sample 5000] [--only raw,attach,frames]`: durable
+ * `node dist/bench/wal-actor.js [--frames 100000] [--reps 3] [--sample 5000] [--only raw,attach,frames] [--young MB]`: durable
  * frames/s of suite 2's contenders alone: raw better-sqlite3 committing pre-encoded frames, graph + attach + engine
  * on SQLite FULL ("attach"), and the engine kv tier fed frame bodies without a graph ("frames"); repetitions
  * interleaved, medians, with each engine contender's CPU per frame split by thread (main, the store's actor, the
  * rest: V8's helper threads, libuv). `--sample N` drives suite 2's shape (N frames, 1000 per tick, then a durable
  * flush, repeated until `--frames`); without it one sustained stream. For profiling the store actor's thread: run
- * with `node --cpu-prof --cpu-prof-dir=<dir>` and the worker writes a .cpuprofile of its own. Not part of
+ * with `node --cpu-prof --cpu-prof-dir=<dir>` and the worker writes a .cpuprofile of its own. `--young MB`: the
+ * store actor's worker gets that young generation (the engine's `resourceLimits.maxYoungGenerationSizeMb`). Not part of
  * `npm run bench`.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     reps: { type: "string", default: "3" },
     sample: { type: "string" },
     only: { type: "string", default: "raw,attach,frames" },
+    young: { type: "string" },
   },
 });
 const FRAMES = Number(args.frames);
@@ -123,7 +125,10 @@ const splits = new Map<string, ThreadSplit[]>();
 
 /** One engine contender's run: a warm-up, then FRAMES frames in samples of SAMPLE; returns frames/s. */
 async function engineRun(name: string, open: (engine: StorageEngine) => Driven & { ready: Promise<void> }): Promise<number> {
-  const engine = openStorageEngine(process.env.WAL_SYNC ? { synchronous: process.env.WAL_SYNC as "OFF" } : {});
+  const engine = openStorageEngine({
+    ...(process.env.WAL_SYNC ? { synchronous: process.env.WAL_SYNC as "OFF" } : {}),
+    ...(args.young === undefined ? {} : { resourceLimits: { maxYoungGenerationSizeMb: Number(args.young) } }),
+  });
   const c = open(engine);
   await c.ready;
   await c.drive(5 * CHUNK); // warm-up

@@ -22,13 +22,10 @@ import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { until } from "../support/wait.js";
 import { pausedCompaction, pausedJobEngine, readMark, resumePaused } from "./fixtures/paused-job.js";
-import { build, expectLiveAfterDispose, recordedStores, sessionOfItsOwn, storedSeqs, writeRange } from "./fixtures/shared-wal.js";
+import { build, expectLiveAfterDispose, recordedStores, sessionOfItsOwn, storedSeqs, writeInTens as write } from "./fixtures/shared-wal.js";
 
 const tmp = tempDir("shared-wal-compaction-race");
 afterAll(() => tmp.remove());
-
-/** Sets a or b from `from` to `to`, flushing every 10. */
-const write: typeof writeRange = (g, h, from, to) => writeRange(g, h, from, to, 10);
 
 interface Attacher {
   /** The pairs {one, W}, {three, W}, W on store one. */

@@ -29,13 +29,10 @@ import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { until } from "../support/wait.js";
 import { pausedCompaction, pausedJobEngine, readMark, resumePaused, sqlite } from "./fixtures/paused-job.js";
-import { build, expectLiveAfterDispose, recordedStores, restoredFrom, sessionOfItsOwn, storedSeqs, writeRange } from "./fixtures/shared-wal.js";
+import { build, expectLiveAfterDispose, recordedStores, restoredFrom, sessionOfItsOwn, storedSeqs, writeInTens as write } from "./fixtures/shared-wal.js";
 
 const tmp = tempDir("shared-wal-job-watch");
 afterAll(() => tmp.remove());
-
-/** Sets a or b from `from` to `to`, flushing every 10. */
-const write: typeof writeRange = (g, h, from, to) => writeRange(g, h, from, to, 10);
 
 /** Tiers of the pairs {one, W}, {memory, W}, W on store one, and graph g restored from the memory store and W. */
 interface MemoryAttacher {

@@ -15,12 +15,13 @@
  * `prev`. Every handle of a hold, the one that took it and those that joined it, reads both from the row.
  */
 import Database from "better-sqlite3";
-import { readFileSync, readlinkSync, realpathSync, statSync, type Stats } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
-import { basename, dirname, isAbsolute, join } from "node:path";
+import { join } from "node:path";
 import { StorageError } from "../errors.js";
 import { inNative } from "./native-gate.js";
+import { realFilePath } from "./real-path.js";
 import type { WriterTenure } from "./tenure.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
 
@@ -34,33 +35,6 @@ export const LOCK_FILE_NAME = ".graphrefly.lock";
  */
 export function sqliteLockPath(dbPath: string): string {
   return `${realFilePath(dbPath)}-lock`;
-}
-
-/** Symbolic links followed by realFilePath before it gives up (Linux's own limit). */
-const MAX_LINK_HOPS = 40;
-
-/**
- * `path` with every symbolic link resolved. For a file not created yet: its directory's real path and its name,
- * following a dangling link to where the file will be created (SQLite creates it there).
- */
-export function realFilePath(path: string): string {
-  // Not resolve(): it drops `dir/..` by text, while the kernel (and SQLite) take `link/..` as the link target's parent.
-  let p = isAbsolute(path) ? path : `${process.cwd()}/${path}`;
-  for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
-    try {
-      return realpathSync.native(p);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    let target: string;
-    try {
-      target = readlinkSync(p);
-    } catch {
-      return join(realpathSync.native(dirname(p)), basename(p)); // not a link: a file yet to be created
-    }
-    p = isAbsolute(target) ? target : `${realpathSync.native(dirname(p))}/${target}`;
-  }
-  throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: "ELOOP" });
 }
 
 /**
@@ -118,6 +92,8 @@ export function processIdentity(): string {
 }
 
 export type { LockOwner };
+/** Kept here for its importers (the CLI's output-file checks, tests): the function lives in real-path.ts. */
+export { realFilePath };
 
 export interface StoreLock {
   readonly path: string;

@@ -7,14 +7,14 @@
  * A batch is one transaction.
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
 import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
-import { LOCK_WRITE_WAIT_MS, acquireStoreLock, assertSingleName, lockTenure, realFilePath, sqliteLockPath, type StoreLock } from "./lock.js";
+import { LOCK_WRITE_WAIT_MS, acquireStoreLock, assertSingleName, lockTenure, sqliteLockPath, type StoreLock } from "./lock.js";
 import { setWriterTenure } from "./tenure.js";
 import { SQLITE_BUSY_TIMEOUT_MS, errorCode, isSqliteBusy, sqliteError } from "./sqlite-errors.js";
 import { inNative } from "./native-gate.js";
@@ -24,6 +24,7 @@ import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
 import { StorePlace, type MovedFile } from "./store-place.js";
+import { realFilePath, storeRealPath } from "./real-path.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
@@ -682,8 +683,10 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
         db = openForReading(path);
         if (checkStoreSchema(db, path) === "new") throw notAStore(path);
       } else {
-        // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths).
-        if (!inMemory) mkdirSync(dirname(resolve(path)), { recursive: true });
+        // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths): the one the
+        // kernel, and SQLite, open the file in. Not dirname(resolve(path)): resolve() drops `link/..` by text, so for
+        // `<dir>/link/../app.db` it made `<dir>` while SQLite opens in the link target's parent.
+        if (!inMemory) mkdirSync(dirname(storeRealPath(path)), { recursive: true });
         // Another program's database, or a foreign table of our name, is refused before anything is left beside it.
         if (!inMemory) probeExisting(path);
         // The lock first: nothing of the store is touched before this process owns it.

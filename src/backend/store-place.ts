@@ -9,9 +9,9 @@
  * each). A file store writes by path, so only its lock matters: removed (or its directory replaced), another process
  * could take the store and write beside this one; a file writer checks it before each write.
  */
-import { readlinkSync, realpathSync, statSync } from "node:fs";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { realpathSync, statSync } from "node:fs";
 import { StorageError } from "../errors.js";
+import { absolutePath } from "./real-path.js";
 
 /** Which of a store's files is no longer the one its handle writes through. */
 export type MovedFile = "database" | "wal" | "lock";
@@ -45,10 +45,14 @@ function idAt(path: string): FileId | Missing | undefined {
   }
 }
 
-/** `path` with its symbolic links resolved, or `path` itself when it cannot be (then SQLite could not have either). */
+/**
+ * `path` with its symbolic links resolved, or `path` itself when it cannot be (then SQLite could not have either). The
+ * kernel's realpath (`.native`): Node's own drops `link/..` by text before it looks, and SQLite takes it as the kernel
+ * does (the link target's parent).
+ */
 function realPathOr(path: string): string {
   try {
-    return realpathSync(path);
+    return realpathSync.native(path);
   } catch {
     return path;
   }
@@ -65,7 +69,10 @@ function differs(now: FileId | Missing | undefined, then: FileId): boolean {
 export class StorePlace {
   /** The -wal file's identity: SQLite creates it at the first write of a new store, so it is taken at the first check. */
   private wal: FileId | undefined;
-  /** `path` made absolute as the store opened: SQLite resolves its files so, and a later chdir must not move them. */
+  /**
+   * `path` made absolute as the store opened (SQLite resolves its files so, and a later chdir must not move them), by
+   * text concatenation: resolve() would drop `link/..` by text, a file the kernel (and SQLite) does not open.
+   */
   private readonly at: string;
   /**
    * The -wal's path: beside the database file's real path, where SQLite puts it for a store opened through a symbolic
@@ -81,7 +88,7 @@ export class StorePlace {
     private readonly lockPath: string | undefined,
     private readonly lock: FileId | undefined,
   ) {
-    this.at = resolve(path);
+    this.at = absolutePath(path);
     this.walPath = `${realPathOr(this.at)}-wal`;
   }
 
@@ -90,7 +97,7 @@ export class StorePlace {
    * undefined when the database file cannot be told (then nothing is checked).
    */
   static sqlite(path: string, lockPath: string | undefined): StorePlace | undefined {
-    const db = idAt(resolve(path));
+    const db = idAt(absolutePath(path));
     if (!isId(db)) return undefined;
     const lock = lockPath === undefined ? undefined : idAt(lockPath);
     return new StorePlace(path, db, lockPath, isId(lock) ? lock : undefined);
@@ -135,40 +142,5 @@ export class StorePlace {
   }
 }
 
-/** Symbolic links followed by storeRealPath before it gives up (Linux's own limit). */
-const MAX_LINK_HOPS = 40;
-
-/**
- * The real path a store at `path` has, or will have once its writer creates the directories missing on the way: the
- * deepest part that exists resolved through its symbolic links (a dangling link followed to where it leads), the rest
- * appended. So the name is the same whether it is asked before the store's directory is created or after (the
- * shared-WAL floors name a store so from the main thread at attach and from the store's actor at a fold: review r218,
- * where the main thread's ask threw on the missing directory and fell back to another name). The missing part is
- * created as plain directories, so its `..` is taken by text; the existing part's `..` is the kernel's (a link's `..`
- * is its target's parent). Throws what the system says for anything but a missing entry (ELOOP, EACCES, ENOTDIR).
- */
-export function storeRealPath(path: string): string {
-  let p = isAbsolute(path) ? path : `${process.cwd()}/${path}`;
-  for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
-    try {
-      return realpathSync.native(p);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
-    let target: string | undefined;
-    try {
-      target = readlinkSync(p);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "EINVAL") throw err;
-    }
-    if (target === undefined) {
-      // Not there (or not a link): its parent's real path and its name. The root always exists, so this ends.
-      const parent = dirname(p);
-      if (parent === p) return p;
-      return join(storeRealPath(parent), basename(p));
-    }
-    p = isAbsolute(target) ? target : `${storeRealPath(dirname(p))}/${target}`;
-  }
-  throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: "ELOOP" });
-}
+/** Kept here for its importers (store identity, tests): the function lives in real-path.ts. */
+export { storeRealPath } from "./real-path.js";

@@ -7,12 +7,23 @@
 
 /**
  * A step of a conditional batch: a claim's link of a key, its directory fsync, the undo of its links ("undo-unlink":
- * before the name is looked at and unlinked); "same-file": a claim looks at a key's name to tell whether it is its
- * own link (after a failed link, before an undo's unlink); "apply": a checked batch's check passed, under the check
- * lock, before its renames (a test stops a thread there); "check-busy": a try for the check lock found it held, before
- * the pause (outside the native call), with the lock's path.
+ * before the key's name is moved aside; "undo-own": it held the batch's own link, before that is removed;
+ * "undo-restore": it held another writer's file, before that is put back; each with the key's path); "same-file": a
+ * claim looks at a file to tell whether it is its own link (after a failed link, the key's name; in an undo, the name
+ * moved aside); "apply": a checked batch's check passed, under the check lock, before its renames (a test stops a
+ * thread there); "check-busy": a try for the check lock found it held, before the pause (outside the native call),
+ * with the lock's path.
  */
-export type FileStep = "link" | "fsync-dir" | "undo-unlink" | "undo-fsync-dir" | "same-file" | "apply" | "check-busy";
+export type FileStep =
+  | "link"
+  | "fsync-dir"
+  | "undo-unlink"
+  | "undo-own"
+  | "undo-restore"
+  | "undo-fsync-dir"
+  | "same-file"
+  | "apply"
+  | "check-busy";
 
 export type FileFaultHook = (step: FileStep, path: string) => void;
 

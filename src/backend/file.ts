@@ -19,6 +19,7 @@ import {
   readlinkSync,
   readdirSync,
   renameSync,
+  rmdirSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -75,6 +76,13 @@ const TEMP_PREFIX = ".tmp-";
  * id of the writing thread (Linux) tells a dead thread's leftovers from a live thread's temp files (`threadGone`).
  */
 const TEMP_NAME = /^\.tmp-(\d+)-(\d+)-\d+(?:-(\d+))?$/;
+const UNDO_PREFIX = ".undo-";
+/**
+ * `.undo-<pid>-<threadId>-<counter>[-<kernel thread id>]`: a directory a failed claim's undo moves its keys' names
+ * into (`undoClaims`), named like a temp file so its owner is told alive or ended the same way. A dot name and a
+ * directory: never a key, never listed. One left by a crash is put back by the next sweep (`recoverUndo`).
+ */
+const UNDO_NAME = /^\.undo-(\d+)-(\d+)-\d+(?:-(\d+))?$/;
 let tempCounter = 0;
 
 /**
@@ -138,6 +146,22 @@ function fsyncDir(path: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Puts a file moved aside by a claim's undo back at its key's name, unless the name is taken: link(2) never replaces,
+ * so a write that landed there since (newer) is kept and the moved file dropped. Gone already (another sweep put it
+ * back): nothing to do.
+ */
+function putBack(moved: string, path: string): void {
+  try {
+    linkSync(moved, path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === "ENOENT") return;
+    if (code !== "EEXIST") throw err;
+  }
+  unlinkIfPresent(moved);
 }
 
 function unlinkIfPresent(path: string): void {
@@ -411,7 +435,7 @@ class FileStore implements FileBackend {
     }
   }
 
-  /** Temp file names in the directory whose writing process still runs. */
+  /** Temp file (and undo directory) names in the directory whose writing process still runs. */
   private liveTemps(): Set<string> {
     const out = new Set<string>();
     let names: string[];
@@ -422,7 +446,8 @@ class FileStore implements FileBackend {
       throw asStorageError(err, `file backend list failed at ${this.dir}`, { dir: this.dir });
     }
     for (const name of names) {
-      const m = TEMP_NAME.exec(name);
+      // An undo under way has a key's name moved aside (another writer's file, put back in a moment): waited for too.
+      const m = TEMP_NAME.exec(name) ?? UNDO_NAME.exec(name);
       if (m === null) continue;
       const pid = Number(m[1]);
       if (isProcessAlive(pid) && !threadGone(pid, m[3])) out.add(name);
@@ -605,22 +630,58 @@ class FileStore implements FileBackend {
   }
 
   /**
-   * Unlinks the keys a failed claim linked (`made`: indexes into paths and temps; they held nothing before) and makes
-   * that durable; in doubt if it cannot. A name holding another file now (a plain write renamed onto it since) is that
-   * writer's, left in place: only this batch's own links are removed.
+   * Removes the keys a failed claim linked (`made`: indexes into paths and temps; they held nothing before) and makes
+   * that durable; in doubt if it cannot. Only this batch's own links are removed: a name holding another file (a plain
+   * write renamed onto it since: it takes no check lock) is that writer's. Looking at the name and then unlinking it
+   * left a window in which such a write landed and was unlinked, acknowledged and lost; so each name is first moved
+   * aside (rename(2), atomic: a write landing after it takes the empty name and is not touched), into a private
+   * directory in the store (`UNDO_NAME`), and then the moved file is looked at: this batch's own link is unlinked,
+   * another writer's file is put back (`putBack`: no-replace, so a still newer write wins). A crash meanwhile leaves
+   * the directory; the next sweep puts back what is in it (`recoverUndo`).
    */
   private undoClaims(made: readonly number[], paths: readonly string[], temps: readonly (string | undefined)[], cause: unknown): void {
     if (made.length === 0) return;
     try {
-      for (const i of made) {
-        const path = paths[i] as string;
-        fileFault("undo-unlink", path);
-        if (this.isLinkOf(path, temps[i] as string)) unlinkIfPresent(path);
-      }
+      const kernel = KERNEL_THREAD === undefined ? "" : `-${KERNEL_THREAD}`;
+      const aside = join(this.dir, `${UNDO_PREFIX}${process.pid}-${threadId}-${tempCounter++}${kernel}`);
+      mkdirSync(aside);
+      for (const i of made) this.undoClaim(paths[i] as string, temps[i] as string, aside);
+      rmdirSync(aside);
       fileFault("undo-fsync-dir", this.dir);
       fsyncDir(this.dir);
     } catch (err) {
       throw this.inDoubt(cause, err, made.map((i) => paths[i] as string));
+    }
+  }
+
+  /** Moves the name `path` aside into `aside`, then unlinks it if it is a link of `temp`, else puts it back. */
+  private undoClaim(path: string, temp: string, aside: string): void {
+    fileFault("undo-unlink", path);
+    const moved = join(aside, basename(path));
+    try {
+      renameSync(path, moved);
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return; // removed meanwhile (a plain delete): nothing of this batch is there
+      throw err;
+    }
+    let own: boolean;
+    try {
+      own = this.isLinkOf(moved, temp);
+    } catch (err) {
+      // Cannot tell whose it is: back where it was (the batch is in doubt, its key may stay stored).
+      try {
+        putBack(moved, path);
+      } catch {
+        // Left aside: the next sweep puts it back; the error below says in doubt.
+      }
+      throw err;
+    }
+    if (own) {
+      fileFault("undo-own", path);
+      unlinkIfPresent(moved);
+    } else {
+      fileFault("undo-restore", path);
+      putBack(moved, path);
     }
   }
 
@@ -705,8 +766,11 @@ class FileStore implements FileBackend {
    * (no procfs) until a later process sweeps them. Without the lock: only those of processes or threads that ended.
    */
   private sweepTemps(): void {
+    let recovered = false;
     for (const fileName of readdirSync(this.dir)) {
-      const m = TEMP_NAME.exec(fileName);
+      const temp = TEMP_NAME.exec(fileName);
+      const undo = temp === null ? UNDO_NAME.exec(fileName) : null;
+      const m = temp ?? undo;
       if (m === null) continue;
       const pid = Number(m[1]);
       const mine = pid === process.pid;
@@ -714,8 +778,38 @@ class FileStore implements FileBackend {
         this.lock === undefined
           ? (!mine && !isProcessAlive(pid)) || threadGone(pid, m[3])
           : !mine || Number(m[2]) === threadId || threadGone(pid, m[3]);
-      if (stale) unlinkIfPresent(join(this.dir, fileName));
+      if (!stale) continue;
+      if (temp !== null) unlinkIfPresent(join(this.dir, fileName));
+      else recovered = this.recoverUndo(join(this.dir, fileName)) || recovered;
     }
+    if (recovered) fsyncDir(this.dir);
+  }
+
+  /**
+   * Puts back what a claim's undo that did not finish (a crash, a thread terminated) left moved aside in `aside`, and
+   * removes the directory. Whose each file was cannot be told now: another writer's is its acknowledged write, and this
+   * batch's own link is a key of a batch never answered (a crash may leave part of a batch applied), so each is put
+   * back where its name is free. Whether anything was put back (the directory then needs its fsync).
+   */
+  private recoverUndo(aside: string): boolean {
+    let names: string[];
+    try {
+      names = readdirSync(aside);
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return false; // another sweep took it
+      throw err;
+    }
+    for (const name of names) {
+      // Only a key's file name is moved aside; anything else is not ours to put in the store.
+      if (decodeFileNameToKey(name) !== undefined) putBack(join(aside, name), join(this.dir, name));
+    }
+    try {
+      rmdirSync(aside);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code !== "ENOENT" && code !== "ENOTEMPTY") throw err;
+    }
+    return names.length > 0;
   }
 
   /** Writes `bytes` to a fresh temp file in the store directory and fsyncs it. */

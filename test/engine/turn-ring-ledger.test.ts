@@ -7,31 +7,59 @@
  * remembers which slot gave each kept ring back, and an entry leaves with its ring's next take. Real worker threads
  * and SQLite files; the last case drives the ledger and a slot directly with real shared buffers.
  */
-import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { afterAll, afterEach, expect, it } from "vitest";
-import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
+import { afterEach, expect, it } from "vitest";
+import type { StoreSpec } from "../../src/engine/index.js";
 import { TurnRingLedger, TurnRingReader, TurnRingSlot, turnRingCounts, turnRingsMadeForTests } from "../../src/engine/ring.js";
-import { openStorageEngineForTests } from "../../src/engine/engine.js";
+import type { EngineTestAccess } from "../../src/engine/engine.js";
+import type { KvStorageTier } from "../../src/tier/types.js";
 import { outcome } from "../support/refusals.js";
 import { until } from "../support/wait.js";
-import { tempRoot, turn } from "./fixtures/helpers.js";
+import { turn } from "./fixtures/helpers.js";
+import { readyKv, ringEngines } from "./fixtures/ring-engines.js";
+import { THREAD_ID } from "./fixtures/ring-worker.mjs";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
-const RING_WORKER = fileURLToPath(new URL("./fixtures/ring-worker.mjs", import.meta.url));
-const root = tempRoot("turn-ring-ledger");
-afterAll(() => root.remove());
-let engines: StorageEngine[] = [];
-afterEach(async () => {
-  for (const e of engines) await e.close().catch(() => undefined);
-  engines = [];
-});
+const { root, open } = ringEngines("turn-ring-ledger", { threads: 2 });
 const MiB = 2 ** 20;
 afterEach(() => {
   turnRingsMadeForTests.watch = undefined;
 });
+
+/** The worker thread of `store`'s actor (ring-worker.mjs's THREAD_ID message: no job, no ring record). */
+async function threadOf(access: EngineTestAccess, store: StoreSpec): Promise<number> {
+  const into = new SharedArrayBuffer(4);
+  await access.post(store, { type: THREAD_ID, into });
+  const id = new Int32Array(into);
+  await until(() => Atomics.load(id, 0) !== 0, "the actor's thread id", { timeoutMs: 20_000 }); // thread ids start at 1
+  return Atomics.load(id, 0);
+}
+
+/**
+ * `kv` (store `moved`'s only tier) with its store's actor on another thread than `stay`'s. The engine does not promise
+ * that: piscina hands a new actor to the least busy thread that is ready, and the thread replacing a terminated one
+ * may not be ready yet when a lost actor restarts (a loaded machine), so both stores' actors then share the one
+ * thread, and terminating it for one loses the other's actor too, which these cases keep alive. Until they are
+ * apart, `moved`'s tier is closed (its store shuts down, holding no ring) and another opened, whose actor starts anew.
+ */
+async function apartFrom(access: EngineTestAccess, moved: StoreSpec, stay: StoreSpec, kv: KvStorageTier<number>): Promise<KvStorageTier<number>> {
+  const stays = await threadOf(access, stay);
+  let current = kv;
+  await until(
+    async () => {
+      if ((await threadOf(access, moved)) !== stays) return true;
+      await current.close();
+      current = access.engine.kv<number>(moved, { name: "kv", debounceMs: 60_000 });
+      await current.flush();
+      return false;
+    },
+    "the two stores' actors on different threads",
+    { timeoutMs: 60_000 },
+  );
+  return current;
+}
 
 /** How many of `refs` still point at their buffer after main-thread collections with turns between. */
 async function liveAfterGc(refs: readonly WeakRef<SharedArrayBuffer>[]): Promise<number> {
@@ -45,15 +73,11 @@ async function liveAfterGc(refs: readonly WeakRef<SharedArrayBuffer>[]): Promise
 
 it("a ring dropped with another store's lost actor is not kept alive by the store that handed it back before", async () => {
   const ringBytes = 4 * MiB; // the budget holds 16
-  const access = openStorageEngineForTests({ threads: 2, onError: () => undefined, turnRingBytes: ringBytes }, RING_WORKER);
-  engines.push(access.engine);
+  const access = open({ turnRingBytes: ringBytes });
   const e = access.engine;
-  const a: StoreSpec = { kind: "sqlite", path: root.fresh("a.db") };
-  const b: StoreSpec = { kind: "sqlite", path: root.fresh("b.db") };
-  const kvA = e.kv<number>(a, { name: "kv", debounceMs: 60_000 });
-  const kvB = e.kv<number>(b, { name: "kv", debounceMs: 60_000 });
-  await kvA.flush();
-  await kvB.flush();
+  const { store: a, kv: kvA } = await readyKv(e, root, "a.db");
+  const { store: b, kv: firstKvB } = await readyKv(e, root, "b.db");
+  let kvB = firstKvB;
   // WeakRefs to the main thread's objects of the buffers made: the main isolate collects its own object once nothing
   // here refers to it, whatever the workers' isolates do with theirs (an idle worker may never collect its garbage,
   // so array-buffer byte counts, which follow the shared backing store, also see the workers' leftovers).
@@ -68,6 +92,7 @@ it("a ring dropped with another store's lost actor is not kept alive by the stor
     access.sweepRings(); // A's ring goes back by message (A's handedBack keeps it)
     await until(() => access.rings()!.reusable === 1, "A's worker released it", { timeoutMs: 20_000 });
     await outcome(kvB.flush()); // B's (revived) actor ready: its next save goes through a ring
+    kvB = await apartFrom(access, b, a, kvB); // terminating B's thread below must leave A's actor alone
     kvB.save(`b${i}`, i); // B takes the same buffer (reset: RELEASED 0)
     await turn();
     expect(await outcome(kvB.flush())).toBe("resolved");
@@ -84,15 +109,12 @@ it("a ring dropped with another store's lost actor is not kept alive by the stor
 
 it("a store's lost actor does not make the ledger forget a ring another store gave back since: it is reused", async () => {
   const { BLOCK } = await import("./fixtures/ring-worker.mjs");
-  const access = openStorageEngineForTests({ threads: 2, onError: () => undefined }, RING_WORKER);
-  engines.push(access.engine);
+  const access = open();
   const e = access.engine;
-  const a: StoreSpec = { kind: "sqlite", path: root.fresh("fa.db") };
-  const b: StoreSpec = { kind: "sqlite", path: root.fresh("fb.db") };
-  const kvA = e.kv<number>(a, { name: "kv", debounceMs: 60_000 });
-  const kvB = e.kv<number>(b, { name: "kv", debounceMs: 60_000 });
-  await kvA.flush();
-  await kvB.flush();
+  const { store: a, kv: kvA } = await readyKv(e, root, "fa.db");
+  const { store: b, kv: firstKvB } = await readyKv(e, root, "fb.db");
+  // Terminating A's thread below must leave B's actor alone (blocked, then releasing X).
+  const kvB = await apartFrom(access, b, a, firstKvB);
   kvA.save("a", 1); // A takes ring X
   await turn();
   expect(await outcome(kvA.flush())).toBe("resolved");

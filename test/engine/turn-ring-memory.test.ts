@@ -5,31 +5,17 @@
  * by counts of rings (the engine's ledger), with the process's array-buffer bytes only as a coarse bound. Real worker
  * threads and SQLite files; the order across handovers is checked against the same script with the ring off.
  */
-import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
-import { openStorageEngineForTests, type EngineTestAccess, type StorageEngineOptions } from "../../src/engine/engine.js";
+import { describe, expect, it } from "vitest";
+import type { StoreSpec } from "../../src/engine/index.js";
 import type { KvStorageTier } from "../../src/tier/types.js";
 import { outcome } from "../support/refusals.js";
 import { until } from "../support/wait.js";
-import { tempRoot, turn } from "./fixtures/helpers.js";
+import { turn } from "./fixtures/helpers.js";
+import { pacedSave, readyKv, ringEngines } from "./fixtures/ring-engines.js";
 import { BLOCK } from "./fixtures/ring-worker.mjs";
 import { mulberry32 as random } from "../../src/base/prng.js";
 
-const RING_WORKER = fileURLToPath(new URL("./fixtures/ring-worker.mjs", import.meta.url));
-const root = tempRoot("turn-ring-memory");
-afterAll(() => root.remove());
-let engines: StorageEngine[] = [];
-afterEach(async () => {
-  for (const e of engines) await e.close().catch(() => undefined);
-  engines = [];
-});
-
-function open(opts: StorageEngineOptions = {}): EngineTestAccess {
-  const access = openStorageEngineForTests({ threads: 1, onError: () => undefined, ...opts }, RING_WORKER);
-  engines.push(access.engine);
-  return access;
-}
+const { root, open } = ringEngines("turn-ring-memory");
 
 const MiB = 2 ** 20;
 
@@ -60,9 +46,7 @@ describe("the turn ring's memory", () => {
 
   it("an open store that stopped writing gives its ring back, and takes one again at its next paced write", async () => {
     const access = open();
-    const store: StoreSpec = { kind: "sqlite", path: root.fresh("idle.db") };
-    const kv = access.engine.kv<number>(store, { name: "kv", debounceMs: 60_000 });
-    await kv.flush();
+    const { store, kv } = await readyKv(access.engine, root, "idle.db");
     for (let i = 0; i < 5; i++) {
       kv.save(`k${i}`, i);
       await turn();
@@ -82,12 +66,8 @@ describe("the turn ring's memory", () => {
   it("a lost actor's ring is dropped, never handed to another store; the revived actor takes a fresh one", async () => {
     const access = open();
     const e = access.engine;
-    const store: StoreSpec = { kind: "sqlite", path: root.fresh("lost.db") };
-    const kv = e.kv<number>(store, { name: "kv", debounceMs: 60_000 });
-    await kv.flush();
-    kv.save("a", 1);
-    await turn();
-    await kv.flush();
+    const { store, kv } = await readyKv(e, root, "lost.db");
+    await pacedSave(kv, "a", 1);
     expect(access.rings()).toMatchObject({ held: 1, kept: 1, made: 1 });
     await access.terminate(store); // its worker never marks the ring released
     await until(async () => (await e.stats()).every((s) => !s.alive), "the actor lost");
@@ -106,12 +86,8 @@ describe("the turn ring's memory", () => {
   it("a ring handed back to an actor lost before it read the handover is dropped: it holds no place in the budget", async () => {
     const access = open();
     const e = access.engine;
-    const store: StoreSpec = { kind: "sqlite", path: root.fresh("lost-handover.db") };
-    const kv = e.kv<number>(store, { name: "kv", debounceMs: 60_000 });
-    await kv.flush();
-    kv.save("a", 1);
-    await turn();
-    await kv.flush(); // every record read
+    const { store, kv } = await readyKv(e, root, "lost-handover.db");
+    await pacedSave(kv, "a", 1); // every record read
     await access.post(store, { type: BLOCK, ms: 60_000 }); // the worker will not read the handover
     access.sweepRings();
     access.sweepRings();
@@ -147,9 +123,7 @@ describe("the turn ring's memory", () => {
   it("order across handovers: rings given back and taken again between saves, deletes, flushes and loads, as with the ring off", async () => {
     const run = async (turnRingBytes: number, seed: number): Promise<{ answers: unknown[]; written: number; handovers: number }> => {
       const access = open({ turnRingBytes });
-      const store: StoreSpec = { kind: "sqlite", path: root.fresh(`order-${turnRingBytes}.db`) };
-      const kv = access.engine.kv<unknown>(store, { name: "kv", debounceMs: 60_000 });
-      await kv.flush();
+      const { store, kv } = await readyKv<unknown>(access.engine, root, `order-${turnRingBytes}.db`);
       let handovers = 0;
       const giveBack = async (): Promise<void> => {
         const counts = access.ringCounts(store);

@@ -3,36 +3,22 @@
  * worker through shared memory instead of a message. Real worker threads throughout; the reference for what a
  * script must produce is the same engine with the ring off (`turnRingBytes: 0`, every turn a message).
  */
-import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
-import { openStorageEngineForTests, type EngineTestAccess, type StorageEngineOptions } from "../../src/engine/engine.js";
+import { describe, expect, it } from "vitest";
+import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
+import { openStorageEngineForTests } from "../../src/engine/engine.js";
 import { sqliteKv } from "../../src/tier/index.js";
 import type { KvStorageTier } from "../../src/tier/types.js";
 import { outcome } from "../support/refusals.js";
 import { sleep, until } from "../support/wait.js";
-import { tempRoot, turn } from "./fixtures/helpers.js";
+import { turn } from "./fixtures/helpers.js";
+import { readyKv, RING_WORKER, ringEngines } from "./fixtures/ring-engines.js";
 import { BLOCK } from "./fixtures/ring-worker.mjs";
 import { mulberry32 as random } from "../../src/base/prng.js";
 
-const RING_WORKER = fileURLToPath(new URL("./fixtures/ring-worker.mjs", import.meta.url));
 const REFUSING = new URL("./fixtures/refusing-records.mjs", import.meta.url).href;
-const root = tempRoot("turn-ring");
-afterAll(() => root.remove());
-let engines: StorageEngine[] = [];
-afterEach(async () => {
-  for (const e of engines) await e.close().catch(() => undefined);
-  engines = [];
-});
-
 /** The ring's size in these tests (the engine's default is 1 MiB). */
 const RING = 1 << 18;
-
-function open(opts: StorageEngineOptions = {}): EngineTestAccess {
-  const access = openStorageEngineForTests({ threads: 1, onError: () => undefined, turnRingBytes: RING, ...opts }, RING_WORKER);
-  engines.push(access.engine);
-  return access;
-}
+const { root, open, track } = ringEngines("turn-ring", { turnRingBytes: RING });
 
 /**
  * One write or call per turn (now and then two in a turn): saves the ring takes, saves it refuses (a value larger than
@@ -81,15 +67,12 @@ describe("the turn ring", () => {
       expect(counts.read).toBe(counts.written);
       expect(plain.ringCounts(storeB)).toBeUndefined();
       await Promise.all([ringed.engine.close(), plain.engine.close()]);
-      engines = [];
     }
   }, 120_000);
 
   it("a job (a comlink control call) runs after every ring record written before its call", async () => {
     const access = open();
-    const store: StoreSpec = { kind: "sqlite", path: root.fresh("job.db") };
-    const kv = access.engine.kv<unknown>(store, { name: "kv", debounceMs: 60_000 });
-    await kv.flush();
+    const { store, kv } = await readyKv<unknown>(access.engine, root, "job.db");
     const before = access.ringCounts(store)!.written;
     const seen: unknown[] = [];
     for (let i = 0; i < 40; i++) {
@@ -104,9 +87,7 @@ describe("the turn ring", () => {
   it("a flush resolves once the ring's records before it are committed: they survive the worker's loss after it", async () => {
     const access = open();
     const e = access.engine;
-    const store: StoreSpec = { kind: "sqlite", path: root.fresh("acked.db") };
-    const kv = e.kv<number>(store, { name: "kv", debounceMs: 60_000 });
-    await kv.flush();
+    const { store, kv } = await readyKv(e, root, "acked.db");
     for (let i = 0; i < 50; i++) {
       kv.save(`k${i}`, i);
       await turn();
@@ -123,9 +104,7 @@ describe("the turn ring", () => {
     const results: string[][] = [];
     for (const turnRingBytes of [RING, 0]) {
       const access = open({ turnRingBytes });
-      const store: StoreSpec = { kind: "sqlite", path: root.fresh("refused.db") };
-      const kv = access.engine.kv<unknown>(store, { name: "kv", debounceMs: 60_000 });
-      await kv.flush();
+      const { store, kv } = await readyKv<unknown>(access.engine, root, "refused.db");
       const seen: string[] = [];
       kv.save("a", { n: 1 });
       await turn();
@@ -194,9 +173,7 @@ describe("the turn ring", () => {
 
   it("bounded: a full ring sends the rest as messages, all applied in issue order once the worker runs again", async () => {
     const access = open({ turnRingBytes: 1024 });
-    const store: StoreSpec = { kind: "sqlite", path: root.fresh("full.db") };
-    const kv = access.engine.kv<unknown>(store, { name: "kv", debounceMs: 60_000 });
-    await kv.flush();
+    const { store, kv } = await readyKv<unknown>(access.engine, root, "full.db");
     await access.post(store, { type: BLOCK, ms: 1500 });
     const saves = 300;
     for (let i = 0; i < saves; i++) {
@@ -256,10 +233,9 @@ describe("the turn ring", () => {
 
   it("the ring is on by default: a paced turn's write goes through it", async () => {
     const access = openStorageEngineForTests({ threads: 1 }, RING_WORKER);
-    engines.push(access.engine);
-    const store: StoreSpec = { kind: "sqlite", path: root.fresh("default.db") };
-    const kv = access.engine.kv<number>(store, { name: "kv", debounceMs: 60_000 });
-    await kv.flush(); // the actor is ready: the next turn's write is posted, not held for `ready`
+    track(access.engine);
+    // The actor is ready (readyKv flushed once): the next turn's write is posted, not held for `ready`.
+    const { store, kv } = await readyKv(access.engine, root, "default.db");
     kv.save("k", 1);
     await turn();
     await kv.flush();

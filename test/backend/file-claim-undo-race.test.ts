@@ -11,22 +11,15 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileBackend, type FileBackend } from "../../src/backend/file.js";
 import { errnoError, setFileFaultHook } from "../../src/backend/file-faults.js";
-import type { BatchOp } from "../../src/backend/types.js";
-import { StorageError } from "../../src/errors.js";
 import { assertBuilt } from "../reliability/fixtures/crash-harness.js";
+import { claimError, claimStores } from "./fixtures/file-claims.js";
 
-const root = mkdtempSync(join(tmpdir(), "file-claim-undo-race-"));
-let counter = 0;
-const freshDir = (): string => join(root, `store-${counter++}`);
+const withStore = claimStores("file-claim-undo-race");
 beforeAll(() => assertBuilt());
-afterEach(() => setFileFaultHook(undefined));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const puts = (...keys: string[]): BatchOp[] => keys.map((key, i) => ({ op: "put", key, value: Uint8Array.of(i + 1) }));
-const absent = (...keys: string[]) => keys.map((key) => ({ key, value: undefined }));
 /** Every dot entry but the store lock's files: temp files, undo directories. */
 const leftovers = (dir: string): string[] => readdirSync(dir).filter((n) => n.startsWith(".") && !n.startsWith(".graphrefly.lock"));
 const valueOf = (b: FileBackend, key: string): number[] | undefined => {
@@ -34,133 +27,121 @@ const valueOf = (b: FileBackend, key: string): number[] | undefined => {
   return v === undefined ? undefined : Array.from(v);
 };
 
-/** A claim of a, b, c by `b` that fails at c's link (EIO), with `during` run at each step of its undo. */
-function failedClaim(b: FileBackend, during: (step: string, fileName: string) => void): StorageError {
-  setFileFaultHook((step, path) => {
-    if (step === "link" && basename(path) === "c.bin") throw errnoError("EIO", step, path);
-    during(step, basename(path));
-  });
-  try {
-    b.writeBatchIf(absent("a", "b", "c"), puts("a", "b", "c"));
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  } finally {
-    setFileFaultHook(undefined);
-  }
-  throw new Error("expected the claim to fail");
-}
-
-describe("a plain write racing a failed claim's undo of its key", () => {
-  it("landing after the undo told the name held its own link, before the removal: the plain write is kept", () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    const other = fileBackend(dir); // another handle of the holder process: its plain writes take no check lock
-    try {
-      other.write("x", Uint8Array.of(0)); // its first write (the sweep) before the claim's, not inside it
-      let wrote = false;
-      const err = failedClaim(b, (step, name) => {
-        if (step === "undo-own" && name === "a.bin" && !wrote) {
-          wrote = true;
-          other.write("a", Uint8Array.of(9));
-        }
-      });
-      expect(wrote).toBe(true);
-      expect(err.details).toMatchObject({ osCode: "EIO" });
-      expect(err.details.inDoubt).toBeUndefined();
-      expect(valueOf(b, "a")).toEqual([9]);
-      expect(valueOf(b, "b")).toBeUndefined();
-      expect(b.list()).toEqual(["a", "x"]);
-      expect(leftovers(dir)).toEqual([]);
-    } finally {
-      other.close();
-      b.close();
-    }
-  });
-
-  it("a write moved aside, and a newer one landing before it is put back: the newer one is kept, nothing left aside", () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
+/**
+ * A claim of a, b, c on `b` that fails at c's link (EIO), with `during(step, fileName, other)` run at each step:
+ * `other` is a second handle of the store in this thread (its plain writes take no check lock), whose first write
+ * (its sweep) was made before the claim, not inside it. Then `check(b, dir)`, the hook cleared.
+ */
+function racedUndo(during: (step: string, fileName: string, other: FileBackend) => void, check: (b: FileBackend, dir: string) => void): Promise<void> {
+  return withStore((b, dir) => {
     const other = fileBackend(dir);
     try {
       other.write("x", Uint8Array.of(0));
-      const steps: string[] = [];
-      failedClaim(b, (step, name) => {
+      setFileFaultHook((step, path) => {
+        if (step === "link" && basename(path) === "c.bin") throw errnoError("EIO", step, path);
+        during(step, basename(path), other);
+      });
+      const err = claimError(b, "a", "b", "c");
+      setFileFaultHook(undefined);
+      expect(err.details).toMatchObject({ osCode: "EIO" });
+      expect(err.details.inDoubt).toBeUndefined();
+      check(b, dir);
+      expect(leftovers(dir)).toEqual([]);
+    } finally {
+      other.close();
+    }
+  });
+}
+
+describe("a plain write racing a failed claim's undo of its key", () => {
+  it("landing after the undo told the name held its own link, before the removal: the plain write is kept", async () => {
+    let wrote = false;
+    await racedUndo(
+      (step, name, other) => {
+        if (step !== "undo-own" || name !== "a.bin" || wrote) return;
+        wrote = true;
+        other.write("a", Uint8Array.of(9));
+      },
+      (b) => {
+        expect(wrote).toBe(true);
+        expect(valueOf(b, "a")).toEqual([9]);
+        expect(valueOf(b, "b")).toBeUndefined();
+        expect(b.list()).toEqual(["a", "x"]);
+      },
+    );
+  });
+
+  it("a write moved aside, and a newer one landing before it is put back: the newer one is kept, nothing left aside", async () => {
+    const steps: string[] = [];
+    await racedUndo(
+      (step, name, other) => {
         if (name !== "a.bin") return;
         steps.push(step);
         if (step === "undo-unlink") other.write("a", Uint8Array.of(9)); // the undo moves this one aside
         if (step === "undo-restore") other.write("a", Uint8Array.of(10)); // lands on the empty name meanwhile
-      });
-      expect(steps).toEqual(["link", "undo-unlink", "same-file", "undo-restore"]);
-      expect(valueOf(b, "a")).toEqual([10]);
-      expect(b.list()).toEqual(["a", "x"]);
-      expect(leftovers(dir)).toEqual([]);
-    } finally {
-      other.close();
-      b.close();
-    }
+      },
+      (b) => {
+        expect(steps).toEqual(["link", "undo-unlink", "same-file", "undo-restore"]);
+        expect(valueOf(b, "a")).toEqual([10]);
+        expect(b.list()).toEqual(["a", "x"]);
+      },
+    );
   });
 
-  it("a write moved aside is put back when nothing newer landed", () => {
-    const dir = freshDir();
-    const b = fileBackend(dir);
-    const other = fileBackend(dir);
-    try {
-      other.write("x", Uint8Array.of(0));
-      let seenAside = false;
-      failedClaim(b, (step, name) => {
+  it("a write moved aside is put back when nothing newer landed", async () => {
+    let seenAside = false;
+    await racedUndo(
+      (step, name, other) => {
         if (name !== "a.bin") return;
         if (step === "undo-unlink") other.write("a", Uint8Array.of(9));
-        if (step === "undo-restore") {
-          // Meanwhile the key is not at its name (a reader sees it missing), and the undo directory holds it.
-          seenAside = leftovers(dir).some((n) => n.startsWith(".undo-")) && b.read("a") === undefined;
-        }
-      });
-      expect(seenAside).toBe(true);
-      expect(valueOf(b, "a")).toEqual([9]);
-      expect(leftovers(dir)).toEqual([]);
-    } finally {
-      other.close();
-      b.close();
-    }
+        // Meanwhile the key is not at its name (a reader sees it missing), and the undo directory holds it.
+        if (step === "undo-restore") seenAside = other.read("a") === undefined && readdirSync(other.dir).some((n) => n.startsWith(".undo-"));
+      },
+      (b) => {
+        expect(seenAside).toBe(true);
+        expect(valueOf(b, "a")).toEqual([9]);
+      },
+    );
   });
 });
+
+const crashRoot = mkdtempSync(join(tmpdir(), "file-claim-undo-crash-"));
+let crashes = 0;
+afterAll(() => rmSync(crashRoot, { recursive: true, force: true }));
 
 describe("a process killed with a key's name moved aside", () => {
   const fixture = fileURLToPath(new URL("./fixtures/claim-undo-crash.mjs", import.meta.url));
 
-  /** Runs the fixture's claim in a child process killed at `step`; returns the store's directory. */
-  function killedAt(step: "undo-restore" | "undo-own"): string {
-    const dir = freshDir();
+  /**
+   * Runs the fixture's claim in a child process killed at `step` (one undo directory left), then opens the store,
+   * writes once (the first write sweeps) and runs `check` on it; nothing is left aside after.
+   */
+  function recoveredAfterKill(step: "undo-restore" | "undo-own", check: (b: FileBackend) => void): void {
+    const dir = join(crashRoot, `store-${crashes++}`);
     const child = spawnSync(process.execPath, [fixture, dir, step], { encoding: "utf8" });
     expect(child.signal, child.stderr).toBe("SIGKILL");
     expect(leftovers(dir).filter((n) => n.startsWith(".undo-"))).toHaveLength(1);
-    return dir;
-  }
-
-  it("another writer's file moved aside: the next writer's sweep puts it back (its acknowledged write is kept)", () => {
-    const dir = killedAt("undo-restore");
-    const b = fileBackend(dir);
-    try {
-      b.write("y", Uint8Array.of(1)); // the first write sweeps
-      expect(valueOf(b, "a")).toEqual([9]);
-      expect(b.list()).toEqual(["a", "b", "x", "y"]); // b: the claim's own link, not undone yet when it died
-      expect(leftovers(dir)).toEqual([]);
-    } finally {
-      b.close();
-    }
-  });
-
-  it("the claim's own link moved aside: put back too (a batch cut by a crash may stay part applied)", () => {
-    const dir = killedAt("undo-own");
     const b = fileBackend(dir);
     try {
       b.write("y", Uint8Array.of(1));
-      expect(valueOf(b, "a")).toEqual([9]);
-      expect(valueOf(b, "b")).toEqual([2]);
+      check(b);
       expect(leftovers(dir)).toEqual([]);
     } finally {
       b.close();
     }
+  }
+
+  it("another writer's file moved aside: the next writer's sweep puts it back (its acknowledged write is kept)", () => {
+    recoveredAfterKill("undo-restore", (b) => {
+      expect(valueOf(b, "a")).toEqual([9]);
+      expect(b.list()).toEqual(["a", "b", "x", "y"]); // b: the claim's own link, not undone yet when it died
+    });
+  });
+
+  it("the claim's own link moved aside: put back too (a batch cut by a crash may stay part applied)", () => {
+    recoveredAfterKill("undo-own", (b) => {
+      expect(valueOf(b, "a")).toEqual([9]);
+      expect(valueOf(b, "b")).toEqual([2]);
+    });
   });
 });

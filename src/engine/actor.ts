@@ -120,6 +120,8 @@ export class StoreActor implements ActorApi {
    * outcome is in here by then): shutdown lets them end first.
    */
   private readonly jobsInFlight = new Set<Promise<void>>();
+  /** A job that may leave state in the actor ran (see holdsState). */
+  private jobLeftState = false;
   /** Explicit flushes of one run over the queued messages share a commit (flush-group.ts); undefined: each commits alone. */
   private flushGroup: StoreFlushGroup | undefined;
   private readonly groupCommit = new GroupCommit(() => this.flushGroup?.commit());
@@ -392,7 +394,10 @@ export class StoreActor implements ActorApi {
       case "configure-watcher":
         // Not the tier's fault: a watcher this worker entry lacks is reported, the tier keeps working.
         try {
-          this.watchers.configure(op.watcher, op.key, op.config);
+          // The watcher's answer travels back only when it lets the engine forget earlier configs of the key.
+          if (this.watchers.configure(op.watcher, op.key, op.config) && op.seq !== undefined) {
+            this.emit({ type: "configured", watcher: op.watcher, key: op.key, seq: op.seq });
+          }
         } catch (err) {
           this.emitError(err instanceof Error ? err : new Error(String(err)), core.name);
         }
@@ -553,6 +558,8 @@ export class StoreActor implements ActorApi {
           return this.enqueue(() => this.holdingFlushes(step));
         },
       };
+      // Counted before it runs: a job that fails may have left part of its state.
+      if (job.leavesState !== false) this.jobLeftState = true;
       result = job(ctx, args);
       // The mailbox moves on when the job ends or releases it (jobs.ts: a fold reads beside the store's flushes).
       await Promise.race([result, released]);
@@ -562,6 +569,14 @@ export class StoreActor implements ActorApi {
     this.jobsInFlight.add(ended);
     void ended.then(() => this.jobsInFlight.delete(ended));
     return outcome;
+  }
+
+  /**
+   * In mailbox order, so the configs and jobs before it count: a watcher holding state a config set, or a job that
+   * ran here and may have left some (ActorJob.leavesState), keeps the store open when its last tier closed.
+   */
+  holdsState(): Promise<boolean> {
+    return this.enqueue(() => Promise.resolve(this.jobLeftState || this.watchers.holds()));
   }
 
   /** A job a commit watcher asked for: its failure is reported here, so the watcher need not catch. */

@@ -3,7 +3,8 @@
  * enough") without a round trip to the main thread. As with jobs (jobs.ts), the layer that owns a policy writes
  * the watcher against this contract and registers it in the worker entry (workers/jobs.ts); the actor only shows
  * each watcher every committed batch, hands it the configs tiers send it, and runs the jobs it asks for. The engine
- * reads neither the keys nor the configs.
+ * reads neither the keys nor the configs: what it needs to know of them (which configs a new actor must be sent
+ * again, whether the store may shut down) it learns from the watcher's answers (`configure`'s, `holds`).
  */
 import type { BatchOp } from "../backend/types.js";
 import { StorageError } from "../errors.js";
@@ -41,8 +42,19 @@ export interface CommitWatcher<Config> {
    * commit path: count, and ask for jobs; do not keep or change the ops.
    */
   committed(batch: readonly BatchOp[]): void;
-  /** A config a tier sent under `key` (KvStorageTier.configureCommitWatcher); a later one of the same key replaces it. */
-  configure?(key: string, config: Config): void;
+  /**
+   * A config a tier sent under `key` (KvStorageTier.configureCommitWatcher). Returns true when the key's state is
+   * now what this config alone makes from nothing (it replaces every config of the key before it): the engine, which
+   * keeps the configs sent per key to replay them to a store actor that replaces a lost one, then forgets the earlier
+   * ones. Anything else (e.g. a config that changes only part of what an earlier one set) keeps them all.
+   */
+  configure?(key: string, config: Config): boolean | void;
+  /**
+   * Whether configs left this watcher holding state (e.g. a rule for some key) that a new actor would not have:
+   * while any watcher holds state the engine keeps the store open when its last tier closed (a store shut down and
+   * opened again gets a new actor). Absent: the watcher is assumed to hold state once it was configured.
+   */
+  holds?(): boolean;
   /** The actor is shutting down: cancel timers (e.g. a retry waiting); no job can run any more. */
   close?(): void;
 }
@@ -57,6 +69,8 @@ export interface CommitWatcherDefinition<Config> {
 export class CommitWatchers {
   readonly #byName = new Map<string, CommitWatcher<unknown>>();
   readonly #all: CommitWatcher<unknown>[] = [];
+  /** Watchers sent a config so far: only they can hold state a config set. */
+  readonly #configured = new Set<CommitWatcher<unknown>>();
   readonly #report: (err: Error) => void;
 
   constructor(definitions: readonly CommitWatcherDefinition<unknown>[], ctx: CommitWatcherContext, report: (err: Error) => void) {
@@ -90,12 +104,32 @@ export class CommitWatchers {
     }
   }
 
-  /** Throws StorageError("invalid-argument") when no watcher of that name is registered in this worker entry. */
-  configure(name: string, key: string, config: unknown): void {
+  /**
+   * Throws StorageError("invalid-argument") when no watcher of that name is registered in this worker entry. Returns
+   * the watcher's answer: true when this config replaces every earlier one of its key (see CommitWatcher.configure).
+   */
+  configure(name: string, key: string, config: unknown): boolean {
     const watcher = this.#byName.get(name);
     if (watcher === undefined) {
       throw new StorageError("invalid-argument", `no commit watcher "${name}" is registered in the store actor`);
     }
-    watcher.configure?.(key, config);
+    this.#configured.add(watcher);
+    return watcher.configure?.(key, config) === true;
+  }
+
+  /**
+   * Whether any watcher holds state configs left (the store must stay open: see CommitWatcher.holds). A watcher that
+   * throws is reported and counted as holding (keeping a store open is the safe side).
+   */
+  holds(): boolean {
+    for (const watcher of this.#configured) {
+      try {
+        if (watcher.holds === undefined || watcher.holds()) return true;
+      } catch (err) {
+        this.#report(err instanceof Error ? err : new Error(String(err)));
+        return true;
+      }
+    }
+    return false;
   }
 }

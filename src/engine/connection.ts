@@ -175,21 +175,18 @@ export class StoreConnection {
   private tenure: string | undefined;
   private readonly tiers = new Map<number, TierRecord>();
   /**
-   * The last commit-watcher config sent per watcher and key, through whichever tier, in the order sent (re-inserted
-   * on each send): a new actor gets them in that order, so the last one sent wins there as in the actor lost (a
-   * config is the store's, not its tier's: one sent through a tier closed since still holds). A lift sent after a
-   * setting is kept after it, not in its place (task 222): the actor keeps a rule on a lift, and so must a new one.
+   * The commit-watcher configs a new actor must be sent, per watcher and key, through whichever tier, in the order
+   * sent (a key re-inserted on each send): every config of the key since the last one its watcher answered
+   * "replaces every earlier one" for (the actor's "configured" event, task 223). A new actor sent them in that order
+   * ends where the lost one was (a config is the store's, not its tier's: one sent through a tier closed since still
+   * holds). The engine reads no config: a fold rule replaces what came before, a lift after it does not (the actor
+   * keeps the rule on a lift, task 222), and only the watcher knows which is which.
    */
   private readonly watcherConfigs = new Map<string, Array<Extract<Op, { t: "configure-watcher" }>>>();
-  /**
-   * Per watcher and key, what the configs sent so far leave set in the actor (task 220): "pin" (a keepAboveSeq), or
-   * "setting" (a fold rule, any other watcher's config); no entry when nothing is. A lift (keepAboveSeq Infinity,
-   * what every one-pair attach sends) clears a pin and leaves a rule as it was (the WAL growth watcher's configure):
-   * it sets nothing a new actor would miss, so it does not keep the store open (see `shutdownIfIdle`).
-   */
-  private readonly watcherSettings = new Map<string, "pin" | "setting">();
-  /** A job ran on this store: it may have left state in the actor (a custom job's), so the store stays open. */
-  private jobRan = false;
+  /** Number of the last watcher config taken (its `seq`: the actor's "configured" event names it). */
+  private configSeq = 0;
+  /** Ops taken and jobs asked for so far: a shutdown asked before any of these came is not the store's to make. */
+  private activity = 0;
   /**
    * Tiers whose flush (or close) was in flight when the actor was lost: its caller hears worker-crashed, but the
    * writes it covered may be lost, and so may other writers' on the tier (die() tells the tier's refusal watchers).
@@ -673,21 +670,19 @@ export class StoreConnection {
 
   /** Marks the tiers with writes in `ops` that no later flush of theirs in `ops` covers (per message, not per save). */
   private taken(ops: Op[]): void {
+    if (ops.length > 0) this.activity++;
     for (const op of ops) {
       const rec = this.tiers.get(op.tier);
       if (rec === undefined) continue;
       if (op.t === "flush" || op.t === "close") rec.dirty = false;
       else if (op.t === "configure-watcher") {
         const key = `${op.watcher}\n${op.key}`;
-        const pin = (op.config as { keepAboveSeq?: unknown } | null)?.keepAboveSeq;
-        const sent = this.watcherConfigs.get(key);
+        // One a revive sends again is listed already, or was forgotten since (a later one replaced it): not again.
+        if (op.seq !== undefined) continue;
+        const sent = this.watcherConfigs.get(key) ?? [];
+        op.seq = ++this.configSeq;
         this.watcherConfigs.delete(key); // re-inserted: replay follows the order sent
-        // A lift over a setting: the setting's config first (it replays the rule the actor kept), then the lift.
-        const kept = pin === Number.POSITIVE_INFINITY && this.watcherSettings.get(key) === "setting" ? sent?.[0] : undefined;
-        this.watcherConfigs.set(key, kept === undefined ? [op] : [kept, op]);
-        if (pin === Number.POSITIVE_INFINITY) {
-          if (this.watcherSettings.get(key) === "pin") this.watcherSettings.delete(key);
-        } else this.watcherSettings.set(key, typeof pin === "number" ? "pin" : "setting");
+        this.watcherConfigs.set(key, [...sent, op]);
       }
       else if (op.t === "put" || op.t === "puts" || op.t === "columns" || op.t === "append" || op.t === "refuse") rec.dirty = true;
     }
@@ -987,36 +982,57 @@ export class StoreConnection {
 
   async runJob(name: string, args: unknown): Promise<unknown> {
     this.assertAlive();
-    // A job holds the store open while it runs, and after: it may have left state in the actor (shutdownIfIdle).
+    // A job holds the store open while it runs; after, the actor says whether it left state there (shutdownIfIdle).
     this.jobs++;
-    this.jobRan = true;
+    this.activity++;
     try {
       await this.ready;
       await this.flushQueue();
       return await this.call(() => this.remote.runJob(name, args));
     } finally {
-      this.jobs--; // the store stays open after (jobRan: see shutdownIfIdle)
+      // The store's last job on a store with no tier: an idle store shuts down, as after its last tier's close, and
+      // the job settles after (a caller reading the engine's stats next sees the store gone).
+      if (--this.jobs === 0 && this.tiers.size === 0) await this.shutdownIfIdle();
     }
   }
 
   /**
    * Shuts the store down when nothing uses it any more (task 215: an engine kept every store it ever opened, its
    * actor, SQLite handles and lock, until engine.close()): no open tier, no job running, nothing queued, sent and
-   * unanswered or accepted and not committed. Kept open, whatever else: a memory store (its data lives in the actor),
-   * a store a commit-watcher setting holds (a fold rule, a pin: the store's setting, not its tier's, which a new actor
-   * would not know; a lift alone, as a one-pair attach sends, sets nothing), a store a job ran on (a registered job may
-   * keep state in the actor, task 220) and a PostgreSQL store (task 220: not shut down). The engine forgets a shut-down store (hooks.onGone); a tier opened later on it
-   * opens it again, in a new actor. Resolves once shut down (its failure goes to onError); undefined when kept.
+   * unanswered or accepted and not committed, and the actor holds no state a new one would not have (task 223: it
+   * answers holdsState, in mailbox order: a commit watcher's rule or pin, a job's that may have left some; the engine
+   * reads no config). Kept open whatever the actor says: a memory store and a PostgreSQL store (see below). The engine
+   * forgets a shut-down store (hooks.onGone); a tier opened later on it opens it again, in a new actor. Resolves
+   * once decided (and shut down: its failure goes to onError); undefined when kept at once.
    */
   private shutdownIfIdle(): Promise<void> | undefined {
-    if (this.closing || this.finalError !== undefined) return undefined;
-    // Never a memory store (its data), nor PostgreSQL: a tier reopening it meanwhile would wait on the old actor's
-    // lease, untested; a store a job ran on (a custom job's state in the actor: task 220, a job's refusal lost).
-    if (this.store.kind === "memory" || this.store.kind === "postgres" || this.jobRan) return undefined;
-    if (this.tiers.size > 0 || this.jobs > 0 || this.watcherSettings.size > 0) return undefined;
-    if (this.queue.length > 0 || this.waiting.size > 0 || this.heldFlushes > 0) return undefined;
-    if (this.backlog.pendingEntries > 0 || this.backlog.pendingBytes > 0) return undefined;
-    return this.shutdown().catch((err: unknown) => this.report(err instanceof Error ? err : new Error(String(err))));
+    if (!this.idle()) return undefined;
+    // Never a memory store: its data lives in the actor. Nor PostgreSQL (task 220): a tier reopening it meanwhile
+    // would wait on the old actor's lease, untested.
+    if (this.store.kind === "memory" || this.store.kind === "postgres") return undefined;
+    const asked = this.activity;
+    const report = (err: unknown): void => this.report(err instanceof Error ? err : new Error(String(err)));
+    return this.call(() => this.remote.holdsState()).then(
+      (holds) => {
+        // Anything taken meanwhile (a tier opened, a config, a job) is newer than the answer: its own end asks again.
+        if (holds || this.activity !== asked || !this.idle()) return undefined;
+        return this.shutdown().catch(report);
+      },
+      (err: unknown) => {
+        // A lost actor held nothing a new one would get (no tier is open to replay configs through): shut down.
+        if (err === this.deathError && this.idle()) return this.shutdown().catch(report);
+        report(err); // kept open: whether it holds state is unknown
+        return undefined;
+      },
+    );
+  }
+
+  /** Nothing uses the store: no open tier or running job, nothing queued, sent and unanswered or not committed. */
+  private idle(): boolean {
+    if (this.closing || this.finalError !== undefined) return false;
+    if (this.tiers.size > 0 || this.jobs > 0) return false;
+    if (this.queue.length > 0 || this.waiting.size > 0 || this.heldFlushes > 0) return false;
+    return this.backlog.pendingEntries === 0 && this.backlog.pendingBytes === 0;
   }
 
   /** Sends this tick's ops now (so a following direct call is ordered after them). */
@@ -1190,6 +1206,13 @@ export class StoreConnection {
   }
 
   private onEvent(e: ActorEvent): void {
+    if (e.type === "configured") {
+      // The watcher said config e.seq replaces the key's earlier ones: a new actor needs it and those after it only.
+      const key = `${e.watcher}\n${e.key}`;
+      const sent = this.watcherConfigs.get(key);
+      if (sent !== undefined) this.watcherConfigs.set(key, sent.filter((c) => c.seq === undefined || c.seq >= e.seq));
+      return;
+    }
     if (e.type === "recovered") this.hooks.onRecovered?.({ store: this.store, ...(e.tier !== undefined ? { tier: e.tier } : {}) });
     else {
       const err = deserializeError(e.error);

@@ -32,4 +32,11 @@ export interface ActorJobContext {
  * A job starts in mailbox order and holds the mailbox until it ends or calls `release()`; `args` and its result
  * cross threads by structured clone.
  */
-export type ActorJob = (ctx: ActorJobContext, args: unknown) => Promise<unknown>;
+export type ActorJob = ((ctx: ActorJobContext, args: unknown) => Promise<unknown>) & {
+  /**
+   * false: the job leaves no state in the actor (e.g. a compaction: what it did is in the store), so a store it ran
+   * on may shut down once idle. Absent: the job is assumed to leave state there (a registered job may keep some in
+   * the actor, which a new actor would not have), and the store it ran on stays open until the engine closes.
+   */
+  readonly leavesState?: boolean;
+};

@@ -107,9 +107,10 @@ export type Op =
   | { t: "refuse"; tier: number; error: SerializedError; w?: number; n?: number }
   /**
    * A config for the actor's commit watcher `watcher` (commit-watchers.ts) under `key`, which replaces the one
-   * before it of that key. The engine does not read `config`: the watcher's owner types both ends.
+   * before it of that key. The engine does not read `config`: the watcher's owner types both ends. `seq`: the
+   * connection's number for it, which the actor's "configured" event names (the configs a new actor needs).
    */
-  | { t: "configure-watcher"; tier: number; watcher: string; key: string; config: unknown }
+  | { t: "configure-watcher"; tier: number; watcher: string; key: string; config: unknown; seq?: number }
   /** `pending`: the tier's writePending (writes what was accepted, takes no refusal's report). */
   | { t: "flush"; tier: number; id: number; pending?: true }
   | { t: "compact"; tier: number; id: number }
@@ -302,7 +303,12 @@ export type ActorEvent =
   /** `final`: the backend's final error (StorageBackend.finalError): the store takes no more writes. */
   | { type: "error"; error: SerializedError; tier: string | undefined; final?: true }
   /** A tier's flush succeeded after failures (the error was reported once, when they began). */
-  | { type: "recovered"; tier: string | undefined };
+  | { type: "recovered"; tier: string | undefined }
+  /**
+   * The watcher said config `seq` (of `watcher` and `key`) replaces every earlier config of the key: the engine no
+   * longer keeps those to replay to a new actor (commit-watchers.ts, CommitWatcher.configure).
+   */
+  | { type: "configured"; watcher: string; key: string; seq: number };
 
 export interface ActorApi {
   /**
@@ -313,6 +319,12 @@ export interface ActorApi {
   setEventSink(sink: (e: ActorEvent) => void): void;
   /** Runs a job registered by the worker entry (e.g. graph compaction) in mailbox order, on the actor's backend. */
   runJob(name: string, args: unknown): Promise<unknown>;
+  /**
+   * Answered in mailbox order (after the ops before it): whether the actor holds state a new actor would not have,
+   * so the store must stay open with no tier: a commit watcher's (CommitWatcher.holds) or a job's that ran here
+   * (ActorJob.leavesState). The engine asks before it shuts an idle store down.
+   */
+  holdsState(): Promise<boolean>;
   shutdown(): Promise<void>;
 }
 

@@ -23,7 +23,7 @@ import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { observeUnfrozen } from "../graph/graph.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
-import { foldInBackground } from "./wal-growth-watcher.js";
+import { foldInBackground, stopFoldingInBackground } from "./wal-growth-watcher.js";
 import { registerWalGroup, unpinSharedWal } from "./shared-wal.js";
 import { tierStore } from "../tier/store-identity.js";
 import type {
@@ -371,6 +371,11 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
             .then(noop)
             .finally(async () => {
               for (const { outbox } of states) outbox.dispose();
+              // After the last flush, before the stores are free: the actors this handle gave its fold rule stop
+              // folding the graph, and a store nothing else holds shuts down with its last tier (task 223).
+              for (const { outbox, cadence } of states) {
+                if (cadence.kind === "background" && outbox.wal !== undefined) stopFoldingInBackground(outbox.wal, graph.name);
+              }
               // The shared-WAL records are flushed (shared-wal.ts) before the stores are free for another attach.
               await Promise.all(unregister.map((end) => end()));
               releaseTiers(graph.name, tiers);

@@ -10,7 +10,7 @@ import { nextTurn } from "../base/promises.js";
 import { jsonCodec } from "../codec/json.js";
 import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
 import { StorageError, asStorageError } from "../errors.js";
-import type { ActorJob } from "../engine/jobs.js";
+import type { ActorJob, ActorJobContext } from "../engine/jobs.js";
 import type { StorageEngine } from "../engine/engine.js";
 import type { StoreSpec } from "../engine/protocol.js";
 import { WalFolder } from "./fold.js";
@@ -723,7 +723,7 @@ function specMatcher(spec: StoreSpec): ((store: TierStore) => boolean) | undefin
 }
 
 /** The `compact-graph` actor job (registered in workers/jobs.ts): `args` arrive structured-cloned. */
-export const compactGraphJob: ActorJob = (ctx, args) => {
+export const compactGraphJob: ActorJob = Object.assign((ctx: ActorJobContext, args: unknown): Promise<unknown> => {
   if (typeof args !== "object" || args === null) {
     return Promise.reject(new TypeError("compact-graph job: args must be an object with graphName"));
   }
@@ -736,7 +736,7 @@ export const compactGraphJob: ActorJob = (ctx, args) => {
   adoptSharedWalFloors(floors);
   const forget = Array.isArray(opts.forgetStores) ? opts.forgetStores : [];
   return compactGraphWatched(ctx, opts, cell === undefined ? undefined : readSharedWalJobWatch(cell, forget));
-};
+}, { leavesState: false }); // what a fold did is in the store: a store it ran on may shut down once idle (task 223)
 
 /**
  * The job's arg carrying compactGraphInEngine's watch of the asking thread's groups (`watchSharedWalJob`: a

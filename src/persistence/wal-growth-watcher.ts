@@ -47,6 +47,27 @@ export function foldInBackground(
 }
 
 /**
+ * Takes back the fold rule `foldInBackground` handed to the actor of `wal`'s store for `graphName` (attach's
+ * dispose, task 223): the actor folds the graph no more, and once nothing else holds its store (another graph's
+ * rule, a pin) the store shuts down with its last tier. A fold the rule already started ends as it would have (the
+ * actor's shutdown waits for it). A pin of the graph (KeepAboveConfig) is left as it is: it is not a fold rule.
+ * No-op for an inline tier; a closed tier is ignored (its store's actor goes with it).
+ */
+export function stopFoldingInBackground(wal: KvStorageTier<unknown>, graphName: string): void {
+  const config: FoldRuleRelease = { foldRule: "release" };
+  try {
+    wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, graphName, config);
+  } catch {
+    // a closed tier
+  }
+}
+
+/** What stopFoldingInBackground sends: the graph's fold rule ends (a pin is left as it is). */
+interface FoldRuleRelease {
+  readonly foldRule: "release";
+}
+
+/**
  * Throws StorageError("invalid-argument") unless `rule` is a fold rule: a ratio > 0 and minBytes >= 0, finite
  * numbers. Otherwise the rule's test is NaN or never true, and the graph it names would never fold.
  */
@@ -148,6 +169,8 @@ class WalGrowth {
   readonly #folds = new Map<string, FoldState>();
   /** Graphs whose frames above a seq other stores need (KeepAboveConfig), by name. */
   readonly #pins = new Map<string, number>();
+  /** Graphs whose fold rule was taken back while a fold of it ran: the rule goes once no fold of it runs (#settle). */
+  readonly #releasing = new Set<string>();
   /** Graphs whose compaction is running, with what was committed to them since it was asked for (by batch). */
   readonly #compacting = new Map<string, Compacting>();
   /**
@@ -168,11 +191,23 @@ class WalGrowth {
     this.#ctx = ctx;
   }
 
-  /** An invalid rule throws (the actor reports it to onError) and leaves the graph's rule in force unchanged. */
-  configure(graphName: string, config: unknown): void {
+  /**
+   * An invalid rule throws (the actor reports it to onError) and leaves the graph's rule in force unchanged.
+   * Returns true when the graph's state here is now what this config alone makes (CommitWatcher.configure: the
+   * engine then replays only it and later ones to a new actor): a fold rule and a pin replace whatever was set; a
+   * lift or a release does only when no rule is left (a lift keeps a fold rule, a release keeps a pin).
+   */
+  configure(graphName: string, config: unknown): boolean {
     // First, whatever the rest says: the groups of the sending thread are seen by the folds started from now on
     // (its attaches send a config before any frame of theirs, in order with their writes).
     adoptSharedWalFloors((config as { floors?: unknown } | null)?.floors);
+    if ((config as Partial<FoldRuleRelease> | null)?.foldRule === "release") {
+      // A fold running now ends as it would have, with the fold its outcome makes due (the WAL is left within the
+      // rule, as at a clean close); the rule goes once no fold of it runs (#settle).
+      if (this.#compacting.has(graphName) && this.#folds.has(graphName)) this.#releasing.add(graphName);
+      else this.#folds.delete(graphName);
+      return this.#unset(graphName);
+    }
     const pin = (config as Partial<KeepAboveConfig> | null)?.keepAboveSeq;
     if (pin !== undefined) {
       if (typeof pin !== "number" || !(pin === Number.POSITIVE_INFINITY || (Number.isSafeInteger(pin) && pin >= 0))) {
@@ -185,16 +220,35 @@ class WalGrowth {
       if (pin === Number.POSITIVE_INFINITY) {
         this.#pins.delete(graphName);
         this.#attached.delete(graphName);
-        return;
+        return this.#unset(graphName);
       }
+      // A pin with `attached` absent keeps the ids an earlier pin gave: it replaces all before only with its own.
       if (attached !== undefined) this.#attached.set(graphName, new Set(attached as string[]));
       this.#folds.delete(graphName); // a fold deletes what it folds: pairs sharing the WAL write their own baselines
+      this.#releasing.delete(graphName);
       this.#pins.set(graphName, pin);
-      return;
+      return attached !== undefined || !this.#attached.has(graphName);
     }
     const rule = checkFoldRule(config); // it crossed by structured clone: any value may arrive
     this.#pins.delete(graphName);
+    this.#releasing.delete(graphName);
     this.#folds.set(graphName, { ratio: rule.ratio, minBytes: rule.minBytes, baselineBytes: 0, walBytes: 0 });
+    return !this.#attached.has(graphName); // ids an earlier pin gave stay (a lift drops them)
+  }
+
+  /** Nothing configs set is left for `graphName` (a config that leaves this replaces all before it). */
+  #unset(graphName: string): boolean {
+    const folds = this.#folds.has(graphName) && !this.#releasing.has(graphName);
+    return !folds && !this.#pins.has(graphName) && !this.#attached.has(graphName);
+  }
+
+  /**
+   * A fold rule or a pin of some graph: the store stays open with no tier (a new actor would not know them). The
+   * autoCompact counts are not held: they start over in a new actor (the engine's option, sent with every actor).
+   */
+  holds(): boolean {
+    // A rule taken back whose last fold still runs holds nothing: the actor's shutdown waits for that fold anyway.
+    return this.#folds.size > this.#releasing.size || this.#pins.size > 0;
   }
 
   committed(batch: readonly BatchOp[]): void {
@@ -320,6 +374,12 @@ class WalGrowth {
     else if (outcome.retryable) this.#retryLater(graphName);
     // A failure repeating cannot fix (a corrupt or incomplete stored graph): its growth was dropped, so it is tried
     // again only once the graph grew past its threshold anew, never in a loop reporting the same error.
+    if (this.#releasing.has(graphName) && !this.#compacting.has(graphName)) {
+      // The rule taken back while this fold ran: its last fold ended (a retry waiting finds the graph not due by
+      // the rule any more, and runs only for autoCompact).
+      this.#releasing.delete(graphName);
+      this.#folds.delete(graphName);
+    }
   }
 
   /**

@@ -3,7 +3,9 @@
  * lock, until engine.close(), also after every tier of the store closed: a server opening a store per tenant grew
  * for good and held every tenant's lock. Now a store that nothing uses is shut down when its last tier's close (or
  * its last job) ends, and reopened by the next tier or job; kept open: a memory store (its data is in the actor), a
- * store a commit-watcher setting holds (not a lift alone), one a job ran on (task 220). Real worker threads, SQLite files, child processes.
+ * store whose actor holds state a new one would not have (task 223: the actor answers, the engine reads no config):
+ * a commit watcher's setting (not a lift alone, nor a fold rule taken back), a job's that may keep some (a custom
+ * job; not the built-in compaction, task 223). Real worker threads, SQLite files, child processes.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -12,7 +14,13 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { openStorageEngineForTests } from "../../src/engine/engine.js";
-import { WAL_GROWTH_WATCHER } from "../../src/persistence/wal-growth-watcher.js";
+import { compactGraphInEngine } from "../../src/persistence/compaction.js";
+import { stopFoldingInBackground, WAL_GROWTH_WATCHER } from "../../src/persistence/wal-growth-watcher.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import { createGraph } from "../../src/graph/graph.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import { walFrameCodec } from "../../src/wal/codec.js";
+import type { WALFrame } from "../../src/wal/frame.js";
 import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
 
 const HOLDER = join(REPO_ROOT, "test/engine/fixtures/hold-store.mjs");
@@ -163,6 +171,64 @@ describe("a store whose last tier closed", () => {
     const again = engine.kv<unknown>(store, { name: "wal" });
     expect(again.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { keepAboveSeq: Number.POSITIVE_INFINITY })).toBe(true);
     again.save("a", 1);
+    await again.close();
+    expect((await engine.stats()).length).toBe(0);
+  }, 60_000);
+
+  it("of a store sent a fold rule, then a lift, then the rule's release (attach's dispose), shuts it down (task 223)", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("rule-release.db") };
+    const kv = engine.kv<unknown>(store, { name: "wal" });
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { ratio: 4, minBytes: 1024 })).toBe(true);
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { keepAboveSeq: Number.POSITIVE_INFINITY })).toBe(true);
+    stopFoldingInBackground(kv, "g");
+    kv.save("a", 1);
+    await kv.close();
+    expect((await engine.stats()).length).toBe(0);
+  }, 60_000);
+
+  it("of a store whose fold rule was released, while another graph's rule is set, keeps it open (task 223)", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("rule-release-other.db") };
+    const kv = engine.kv<unknown>(store, { name: "wal" });
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { ratio: 4, minBytes: 1024 })).toBe(true);
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "h", { ratio: 4, minBytes: 1024 })).toBe(true);
+    stopFoldingInBackground(kv, "g");
+    await kv.close();
+    expect((await engine.stats()).length).toBe(1);
+  }, 60_000);
+
+  it("of a store sent a pin, then a fold rule's release, keeps it open: a release leaves the pin (task 223)", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("pin-release.db") };
+    const kv = engine.kv<unknown>(store, { name: "wal" });
+    expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { keepAboveSeq: 5 })).toBe(true);
+    stopFoldingInBackground(kv, "g");
+    await kv.close();
+    expect((await engine.stats()).length).toBe(1);
+  }, 60_000);
+});
+
+describe("a compaction job on a store with no tier", () => {
+  it("leaves no state in the actor: the store shuts down once it ended, and opens again for the next tier (task 223)", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("compact-job.db") };
+    const g = createGraph("g");
+    g.state("a", 0);
+    const snapshot = engine.snapshot<GraphCheckpointRecord>(store, { compactEvery: 1_000 });
+    const wal = engine.kv<WALFrame>(store, { codec: walFrameCodec });
+    const h = attachSnapshotStorage(g, [{ snapshot, wal }]); // a wave cadence: no fold rule in the actor
+    for (let i = 1; i <= 20; i++) g.set("a", i);
+    await h.dispose();
+    await snapshot.close();
+    await wal.close();
+    expect((await engine.stats()).length).toBe(0);
+    const result = await compactGraphInEngine(engine, store, "g");
+    expect(result.baselineSeq).toBeGreaterThan(0);
+    // Before: 1 (a store any job ran on stayed open until engine.close()).
+    expect((await engine.stats()).length).toBe(0);
+    const again = engine.snapshot<GraphCheckpointRecord>(store);
+    expect((await again.loadHead!("g"))?.seq).toBe(result.baselineSeq);
     await again.close();
     expect((await engine.stats()).length).toBe(0);
   }, 60_000);

@@ -131,6 +131,15 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     let bytes: number | undefined;
     return () => (bytes ??= snapshotBytes(snapshot));
   };
+  /** A baseline of the mirror; weighed while it is built when `weigh` (one pass over the nodes, not two). */
+  const mirrorBaseline = (weigh: boolean): { snapshot: GraphPersistSnapshot; size: () => number } => {
+    if (!weigh) {
+      const snapshot = mirror.snapshot(graph.name);
+      return { snapshot, size: sizer(snapshot) };
+    }
+    const { snapshot, bytes } = mirror.snapshotWithBytes(graph.name);
+    return { snapshot, size: () => bytes };
+  };
 
   // ---- attach baseline and seq bootstrap -------------------------------------------------------------------
   const initial = released(graph.name, tiers, () => graph.snapshot());
@@ -246,14 +255,13 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
    * never taken more often than once per graph's worth of waves). Pairs sharing a WAL tier collapse together.
    */
   const boundQueues = (): void => {
-    let snapshot: GraphPersistSnapshot | undefined;
-    let size: (() => number) | undefined;
+    let baseline: ReturnType<typeof mirrorBaseline> | undefined;
     const timestampNs = nowNs();
     for (const pair of states) {
       const outbox = pair.outbox;
       if (outbox.stopped || outbox.queuedBytes <= pair.queueLimit) continue;
-      snapshot ??= mirror.snapshot(graph.name);
-      size ??= sizer(snapshot);
+      baseline ??= mirrorBaseline(true); // the new queue limit is its size
+      const { snapshot, size } = baseline;
       outbox.collapse({ kind: "baseline", snapshot, timestampNs, own: true });
       const group = checked[states.indexOf(pair)]?.group;
       for (const [i, other] of states.entries()) {
@@ -282,8 +290,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   const emitDue = (): void => {
     if (!emitScheduled) return;
     emitScheduled = false;
-    let snapshot: GraphPersistSnapshot | undefined;
-    let size: (() => number) | undefined;
+    let baseline: ReturnType<typeof mirrorBaseline> | undefined;
     const timestampNs = nowNs();
     for (const pair of states) {
       if (!pair.due) continue;
@@ -291,8 +298,9 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
         pair.due = false;
         continue;
       }
-      snapshot ??= mirror.snapshot(graph.name);
-      size ??= sizer(snapshot);
+      // Weighed as it is built when a due pair keeps the ratio cadence (an explicit compactEvery never weighs it).
+      baseline ??= mirrorBaseline(states.some((p) => p.due && !p.outbox.stopped && p.cadence.kind === "ratio"));
+      const { snapshot, size } = baseline;
       baselineTaken(pair, size);
       pair.outbox.submit({ kind: "baseline", snapshot, timestampNs, own: pair.outbox.wal === undefined });
     }

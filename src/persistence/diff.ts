@@ -13,6 +13,7 @@ import type {
 import { compareCodePoints } from "../base/code-points.js";
 import { parentPath } from "../graph/paths.js";
 import { SNAPSHOT_VERSION, type Graph, type GraphPersistSnapshot, type JsonValue, type SnapshotNodeSlice } from "../graph/types.js";
+import { sliceSize, snapshotFrameBytes } from "./size-estimate.js";
 
 const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
 
@@ -155,16 +156,23 @@ export function snapshotOfSlices(
   slices: ReadonlyMap<string, SnapshotNodeSlice>,
   mounts: Iterable<string>,
 ): GraphPersistSnapshot {
-  const paths = [...slices.keys()].sort(compareCodePoints);
+  const paths = sortedPaths(slices);
   const nodes: Record<string, SnapshotNodeSlice> = {};
+  for (const p of paths) setOwn(nodes, p, slices.get(p) as SnapshotNodeSlice);
+  return { name, nodes, edges: edgesOf(slices, paths), subgraphs: [...mounts].sort(compareCodePoints), version: SNAPSHOT_VERSION };
+}
+
+function sortedPaths(slices: ReadonlyMap<string, SnapshotNodeSlice>): string[] {
+  return [...slices.keys()].sort(compareCodePoints);
+}
+
+/** The edges between `slices` (dep -> dependent), sorted by (from, to); `paths` are the slices' paths, sorted. */
+function edgesOf(slices: ReadonlyMap<string, SnapshotNodeSlice>, paths: readonly string[]): Array<{ from: string; to: string }> {
   const edges: Array<{ from: string; to: string }> = [];
   for (const p of paths) {
-    const slice = slices.get(p) as SnapshotNodeSlice;
-    setOwn(nodes, p, slice);
-    for (const d of slice.deps) if (slices.has(d)) edges.push({ from: d, to: p });
+    for (const d of (slices.get(p) as SnapshotNodeSlice).deps) if (slices.has(d)) edges.push({ from: d, to: p });
   }
-  edges.sort((a, b) => compareCodePoints(a.from, b.from) || compareCodePoints(a.to, b.to));
-  return { name, nodes, edges, subgraphs: [...mounts].sort(compareCodePoints), version: SNAPSHOT_VERSION };
+  return edges.sort((a, b) => compareCodePoints(a.from, b.from) || compareCodePoints(a.to, b.to));
 }
 
 /**
@@ -178,6 +186,13 @@ export class SnapshotMirror {
   private readonly mounts = new Map<string, { nodes: Set<string>; children: Set<string> }>();
   /** Reused by every update: a wave's diff is consumed before the next wave starts (or copied). */
   private readonly scratch = new DiffBuilder();
+  /**
+   * Mirrored paths in code-point order and the edges between them, kept from one baseline to the next while no node
+   * was added or removed (and no re-added node changed its deps): sorting 10,000 paths at every baseline was a share
+   * of what a baseline costs the main thread that grew as n log n (docs/design.md, issue 13). Undefined: rebuild.
+   */
+  private order: string[] | undefined;
+  private edges: ReadonlyArray<{ readonly from: string; readonly to: string }> | undefined;
 
   constructor(snapshot: GraphPersistSnapshot) {
     this.reset(snapshot);
@@ -187,6 +202,8 @@ export class SnapshotMirror {
   reset(snapshot: GraphPersistSnapshot): void {
     this.nodes.clear();
     this.mounts.clear();
+    this.order = undefined;
+    this.edges = undefined;
     this.mounts.set("", { nodes: new Set(), children: new Set() });
     for (const m of [...snapshot.subgraphs].sort(compareCodePoints)) this.addMount(m);
     for (const p of Object.keys(snapshot.nodes)) this.setNode(p, snapshot.nodes[p] as SnapshotNodeSlice);
@@ -197,9 +214,36 @@ export class SnapshotMirror {
    * persisted yet is not in it). O(graph); values are the graph's shared, immutable ones (not copied).
    */
   snapshot(name: string): GraphPersistSnapshot {
-    const mounts: string[] = [];
-    for (const m of this.mounts.keys()) if (m !== "") mounts.push(m);
-    return snapshotOfSlices(name, this.nodes, mounts);
+    return this.build(name, false).snapshot;
+  }
+
+  /**
+   * `snapshot` and its estimated stored bytes (`snapshotBytes` of it, the same figure), weighed in the same pass over
+   * the slices instead of a second walk of the snapshot's nodes.
+   */
+  snapshotWithBytes(name: string): { snapshot: GraphPersistSnapshot; bytes: number } {
+    return this.build(name, true);
+  }
+
+  private build(name: string, weigh: boolean): { snapshot: GraphPersistSnapshot; bytes: number } {
+    const slices = this.nodes;
+    const paths = (this.order ??= sortedPaths(slices));
+    const cached = (this.edges ??= edgesOf(slices, paths));
+    const nodes: Record<string, SnapshotNodeSlice> = {};
+    let bytes = 0;
+    for (let i = 0; i < paths.length; i++) {
+      const p = paths[i] as string;
+      const slice = slices.get(p) as SnapshotNodeSlice;
+      setOwn(nodes, p, slice);
+      if (weigh) bytes += sliceSize(p, slice);
+    }
+    // Edge objects of its own for each snapshot: what a tier holds never changes with the mirror.
+    const edges = cached.map((e) => ({ from: e.from, to: e.to }));
+    const subgraphs: string[] = [];
+    for (const m of this.mounts.keys()) if (m !== "") subgraphs.push(m);
+    subgraphs.sort(compareCodePoints);
+    if (weigh) bytes += snapshotFrameBytes(name, edges, subgraphs);
+    return { snapshot: { name, nodes, edges, subgraphs, version: SNAPSHOT_VERSION }, bytes };
   }
 
   /**
@@ -252,7 +296,11 @@ export class SnapshotMirror {
     if (after === undefined) {
       if (before !== undefined) this.deleteNode(p);
     } else if (before === undefined) this.setNode(p, after);
-    else this.nodes.set(p, after); // already indexed under its mount
+    else {
+      this.nodes.set(p, after); // already indexed under its mount
+      // A node re-added with other deps: other edges (the deps are the graph's own array while the node lives).
+      if (before.deps !== after.deps && !sameDeps(before.deps, after.deps)) this.edges = undefined;
+    }
   }
 
   /** Touched mounts plus every mirrored mount under them; their mirrored nodes go into `nodePaths`. */
@@ -285,10 +333,14 @@ export class SnapshotMirror {
   private setNode(p: string, slice: SnapshotNodeSlice): void {
     this.nodes.set(p, slice);
     this.mounts.get(parentPath(p))?.nodes.add(p);
+    this.order = undefined;
+    this.edges = undefined;
   }
 
   private deleteNode(p: string): void {
     this.nodes.delete(p);
     this.mounts.get(parentPath(p))?.nodes.delete(p);
+    this.order = undefined;
+    this.edges = undefined;
   }
 }

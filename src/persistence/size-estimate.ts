@@ -41,7 +41,8 @@ export function jsonSize(value: JsonValue | undefined): number {
   return n;
 }
 
-function sliceSize(path: string, slice: SnapshotNodeSlice): number {
+/** Approximate bytes of one node of a baseline: its slice under its path key. */
+export function sliceSize(path: string, slice: SnapshotNodeSlice): number {
   let n = NODE_BYTES + path.length + jsonSize(slice.value) + jsonSize(slice.meta);
   for (const d of slice.deps) n += d.length + 3;
   return n;
@@ -60,9 +61,22 @@ export function diffBytes(diff: GraphSnapshotDiff): number {
 
 /** Approximate bytes of a baseline record holding `snapshot`. O(size of the snapshot). */
 export function snapshotBytes(snapshot: GraphPersistSnapshot): number {
-  let n = RECORD_BYTES + snapshot.name.length;
+  let n = 0;
   for (const p in snapshot.nodes) n += sliceSize(p, snapshot.nodes[p] as SnapshotNodeSlice);
-  for (const e of snapshot.edges) n += EDGE_BYTES + e.from.length + e.to.length;
-  for (const m of snapshot.subgraphs) n += m.length + 3;
+  return n + snapshotFrameBytes(snapshot.name, snapshot.edges, snapshot.subgraphs);
+}
+
+/**
+ * `snapshotBytes` less its nodes: the record, the edges and the mounts. A caller that walks the slices anyway (the
+ * mirror building a baseline) adds their `sliceSize`s itself and gets the same figure.
+ */
+export function snapshotFrameBytes(
+  name: string,
+  edges: ReadonlyArray<{ readonly from: string; readonly to: string }>,
+  subgraphs: readonly string[],
+): number {
+  let n = RECORD_BYTES + name.length;
+  for (const e of edges) n += EDGE_BYTES + e.from.length + e.to.length;
+  for (const m of subgraphs) n += m.length + 3;
   return n;
 }

@@ -13,7 +13,8 @@
  * on store A held every fold of the same graph name, or of any graph of its slot, on every other store B of the
  * actors that adopted the buffer (each tenant's store of a graph `g`): B's WAL grew without bound while the pair lived.
  *
- * Layout (Int32 cells): SLOTS slots of [hash high, hash low, floor], then OVERFLOW cells, then a token of two words.
+ * Layout (Int32 cells): SLOTS slots of [hash high, hash low, floor], then OVERFLOW cells, then a token of two words,
+ * then the owner thread's kernel identity (OWNER).
  * A slot holds one key (a 64-bit hash of store and graph name; 0:0 is a free slot) for as long as a live group needs
  * its floor: only the owning thread writes, and a live key never changes slot, so a reader that scans every slot
  * for its hash never misses a live floor. Claiming a slot writes the floor before the hash, freeing it clears the
@@ -23,8 +24,18 @@
  * folds of the keys of that cell keep what any of them needs (conservative, only for those); a key moves back to a
  * freed slot (slot written first, the overflow cell after).
  *
- * Layer 4 (persistence); imports only the tier layer's store identity (the watcher and shared-wal.ts both use it).
+ * A thread that ended (worker.terminate(), an uncaught error) with groups open cannot withdraw its floors, and its
+ * memory stores ended with it: nothing needs them. An actor of one of its own engines ends with it (Node stops a
+ * thread's worker threads), but one of another thread's engine that ran a job the thread forwarded there
+ * (compactGraphInEngine takes any `runJob`) kept the buffer, and every fold of those graphs on that store kept the
+ * frames above the floors, until the process ended (task 228). So the owner writes its kernel thread id and start
+ * time into the buffer when it makes it, and a reader drops a buffer whose owner has ended (base/kernel-thread.ts).
+ * Without a usable /proc (none, or another PID namespace's) the owner is unknown and its floors are kept, as before.
+ *
+ * Layer 4 (persistence); imports the tier layer's store identity (the watcher and shared-wal.ts both use it) and the
+ * base layer's kernel thread identity.
  */
+import { currentKernelThread, kernelThreadEnded, type KernelThread } from "../base/kernel-thread.js";
 import type { StorageBackend } from "../backend/types.js";
 import { backendStoreId, type TierStore } from "../tier/store-identity.js";
 
@@ -37,11 +48,17 @@ const OVERFLOW_AT = SLOTS * SLOT_CELLS;
 /** After the overflow: two random words telling the buffers apart (each message carries a new object for the same memory). */
 const TOKEN_AT = OVERFLOW_AT + OVERFLOW;
 const TOKEN_CELLS = 2;
+/**
+ * After the token: the owner thread's kernel id, and its start time as high and low 32-bit words (clock ticks since
+ * boot); id 0: unknown (no usable /proc), never dropped. Written before the buffer first leaves the thread.
+ */
+const OWNER_AT = TOKEN_AT + TOKEN_CELLS;
+const OWNER_CELLS = 3;
 /** A floor no group holds. */
 const NONE = -1;
 /** Seqs above this are stored as it: a lower floor keeps more frames, never fewer. */
 const MAX_FLOOR = 0x7fff_ffff;
-const BYTES = Int32Array.BYTES_PER_ELEMENT * (TOKEN_AT + TOKEN_CELLS);
+const BYTES = Int32Array.BYTES_PER_ELEMENT * (OWNER_AT + OWNER_CELLS);
 
 interface Own {
   readonly buffer: SharedArrayBuffer;
@@ -55,8 +72,8 @@ interface Own {
 }
 
 let own: Own | undefined;
-/** In an actor's thread: the buffers of the threads whose engines sent one, by token. */
-const adopted = new Map<string, Int32Array>();
+/** In an actor's thread: the buffers of the threads whose engines sent one, by token, and their owner (if known). */
+const adopted = new Map<string, { readonly cells: Int32Array; readonly owner: KernelThread | undefined }>();
 
 /** A 64-bit hash of `key` (two 32-bit hashes of its UTF-16 units: FNV-1a, and a multiply-xorshift one); never 0:0. */
 function hashOf(key: string): readonly [number, number] {
@@ -109,6 +126,12 @@ function ownState(): Own {
     globalThis.crypto.getRandomValues(token);
     cells[TOKEN_AT] = token[0] as number;
     cells[TOKEN_AT + 1] = token[1] as number;
+    const me = currentKernelThread();
+    if (me !== undefined) {
+      cells[OWNER_AT] = me.tid;
+      cells[OWNER_AT + 1] = Math.floor(me.start / 2 ** 32);
+      cells[OWNER_AT + 2] = me.start >>> 0;
+    }
     own = { buffer, cells, slotOf: new Map(), free: [], fresh: 0, overflowed: new Map() };
   }
   return own;
@@ -220,24 +243,34 @@ export function ownSharedWalFloor(store: string, graphName: string): number | un
 /**
  * In a store actor's thread: keeps `buffer` (a config's or a job's `floors`, from the thread of an engine whose tier
  * sent it) for its jobs' `adoptedSharedWalFloor`. Anything else is ignored (it crossed by structured clone: any value
- * may come; a buffer of an older layout, of another size, too).
+ * may come; a buffer of an older layout, of another size, too: a copy of the package before task 228 in the same
+ * process, whose buffers have no owner cells).
  */
 export function adoptSharedWalFloors(buffer: unknown): void {
   if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength !== BYTES) return;
   const cells = new Int32Array(buffer);
   const token = `${Atomics.load(cells, TOKEN_AT)}:${Atomics.load(cells, TOKEN_AT + 1)}`;
-  if (!adopted.has(token)) adopted.set(token, cells);
+  if (adopted.has(token)) return;
+  const tid = Atomics.load(cells, OWNER_AT);
+  const start = (Atomics.load(cells, OWNER_AT + 1) >>> 0) * 2 ** 32 + (Atomics.load(cells, OWNER_AT + 2) >>> 0);
+  adopted.set(token, { cells, owner: tid > 0 ? { tid, start } : undefined });
 }
 
 /**
  * In a store actor's thread: the lowest seq above which the groups of the threads whose buffers it adopted need the
  * frames of `graphName` on a WAL of `store` (floorStoreOfBackend of the fold's backend; Infinity: none). Read right
- * after a fold listed its frames. A scan of every slot per adopted buffer (3,072 atomic reads at most, a few µs).
+ * after a fold listed its frames. A scan of every slot per adopted buffer (3,072 atomic reads at most, a few µs), and
+ * a read of its owner's /proc stat: a buffer whose owner thread has ended is dropped, its floors with it (no group of
+ * it lives on; its memory stores are gone).
  */
 export function adoptedSharedWalFloor(store: string, graphName: string): number {
   const [hi, lo] = hashOf(keyOf(store, graphName));
   let floor = Number.POSITIVE_INFINITY;
-  for (const cells of adopted.values()) {
+  for (const [token, { cells, owner }] of adopted) {
+    if (owner !== undefined && kernelThreadEnded(owner)) {
+      adopted.delete(token);
+      continue;
+    }
     const v = floorIn(cells, hi, lo);
     if (v !== NONE) floor = Math.min(floor, v);
   }

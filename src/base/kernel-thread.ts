@@ -1,0 +1,79 @@
+/**
+ * Which kernel thread this is, and whether a thread of this process has ended, from Linux's procfs (task 228).
+ *
+ * A thread is named by its kernel thread id and its start time (field 22 of /proc/<pid>/task/<tid>/stat, clock ticks
+ * since boot): ids are reused once a thread ends, a start time tells the new thread from the ended one. Everything
+ * here says "unknown" rather than guess: without procfs, or when /proc is another PID namespace's (its pid is not
+ * `process.pid`: `unshare --pid --fork` without --mount-proc, some sandboxes; there /proc/<process.pid>/task/<tid>
+ * names no thread of this process, so every other thread would look ended), no identity is given and no thread is
+ * said to have ended.
+ *
+ * Layer 0 (base): node:fs only. src/backend/file.ts has a copy of the id part (`KERNEL_THREAD`, `threadGone`) to be
+ * moved here.
+ */
+import { readFileSync, readlinkSync } from "node:fs";
+
+/** A kernel thread of this process: its id and its start time (clock ticks since boot). */
+export interface KernelThread {
+  readonly tid: number;
+  readonly start: number;
+}
+
+/** Field 22 (starttime) of a /proc stat line; the name in field 2 may hold spaces and parentheses, so count from its end. */
+function startOf(stat: string): number | undefined {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const start = Number(fields[19]); // fields[0] is field 3 (state)
+  return Number.isSafeInteger(start) && start >= 0 ? start : undefined;
+}
+
+/** This thread's id in this process's PID namespace's /proc; undefined when that cannot be told (above). */
+function ownTid(): number | undefined {
+  try {
+    const m = /^(\d+)\/task\/(\d+)$/.exec(readlinkSync("/proc/thread-self"));
+    return m !== null && Number(m[1]) === process.pid ? Number(m[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let own: KernelThread | null | undefined;
+
+/** The calling thread's identity (read once per thread), undefined when procfs cannot tell it. */
+export function currentKernelThread(): KernelThread | undefined {
+  if (own === undefined) {
+    own = null;
+    const tid = ownTid();
+    if (tid !== undefined) {
+      try {
+        const start = startOf(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, "latin1"));
+        if (start !== undefined) own = { tid, start };
+      } catch {
+        // no stat: no identity
+      }
+    }
+  }
+  return own ?? undefined;
+}
+
+/**
+ * Whether the thread `thread` of this process has ended: its /proc entry is gone while this process's task
+ * directory is there, or the thread at its id started at another time (the id was reused). False when that cannot be
+ * told: no usable procfs in this thread (another PID namespace's /proc too), or a read failing otherwise.
+ */
+export function kernelThreadEnded(thread: KernelThread): boolean {
+  if (currentKernelThread() === undefined) return false;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${process.pid}/task/${thread.tid}/stat`, "latin1");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" && (err as NodeJS.ErrnoException).code !== "ESRCH") return false;
+    try {
+      readlinkSync("/proc/thread-self"); // the task directory still readable: the thread, not procfs, is gone
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  const start = startOf(stat);
+  return start !== undefined && start !== thread.start;
+}

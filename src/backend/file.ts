@@ -16,7 +16,6 @@ import {
   lstatSync,
   openSync,
   readSync,
-  readlinkSync,
   readdirSync,
   renameSync,
   rmdirSync,
@@ -27,6 +26,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { threadId } from "node:worker_threads";
 import { refuseUnknownKeys } from "../base/options.js";
+import { KERNEL_THREAD_ID, processThreadEnded } from "../base/kernel-thread.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { CheckLock } from "./file-check-lock.js";
@@ -86,29 +86,15 @@ const UNDO_NAME = /^\.undo-(\d+)-(\d+)-\d+(?:-(\d+))?$/;
 let tempCounter = 0;
 
 /**
- * This thread's kernel thread id, from /proc/thread-self (`<pid>/task/<tid>`); undefined without procfs, and when
- * that /proc is another PID namespace's (its pid is not `process.pid`: `unshare --pid --fork` without --mount-proc,
- * some sandboxes): there `/proc/<process.pid>/task/<tid>` names no thread of this process, so every other thread of
- * it would look ended (threadGone) and a sweep would remove its in-flight temp files. Without it a live thread's
- * temp files are kept, as without procfs.
- */
-const KERNEL_THREAD: string | undefined = (() => {
-  try {
-    const m = /^(\d+)\/task\/(\d+)$/.exec(readlinkSync("/proc/thread-self"));
-    return m !== null && Number(m[1]) === process.pid ? m[2] : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-
-/**
- * Whether the thread `tid` of the running process `pid` has ended: its /proc entry is gone while the process's is
- * there. False when that cannot be told (no thread id in the name, no procfs, the process not visible).
+ * Whether the thread `tid` (from a temp or undo name) of the running process `pid` has ended; false when that cannot be
+ * told (no thread id in the name, no usable procfs: without it a live thread's temp files are kept).
  */
 function threadGone(pid: number, tid: string | undefined): boolean {
-  if (tid === undefined || KERNEL_THREAD === undefined) return false;
-  return !existsSync(`/proc/${pid}/task/${tid}`) && existsSync(`/proc/${pid}/task`);
+  return tid !== undefined && processThreadEnded(pid, Number(tid));
 }
+/** This thread's kernel id as a name suffix (`-<tid>`), empty when procfs cannot tell it (base/kernel-thread.ts). */
+const KERNEL_SUFFIX = KERNEL_THREAD_ID === undefined ? "" : `-${KERNEL_THREAD_ID}`;
+
 /** How long settleBatches waits at most for a batch's temp files (a thread terminated mid-batch leaves them). */
 const SETTLE_WAIT_MS = 5_000;
 
@@ -642,8 +628,7 @@ class FileStore implements FileBackend {
   private undoClaims(made: readonly number[], paths: readonly string[], temps: readonly (string | undefined)[], cause: unknown): void {
     if (made.length === 0) return;
     try {
-      const kernel = KERNEL_THREAD === undefined ? "" : `-${KERNEL_THREAD}`;
-      const aside = join(this.dir, `${UNDO_PREFIX}${process.pid}-${threadId}-${tempCounter++}${kernel}`);
+      const aside = join(this.dir, `${UNDO_PREFIX}${process.pid}-${threadId}-${tempCounter++}${KERNEL_SUFFIX}`);
       mkdirSync(aside);
       for (const i of made) this.undoClaim(paths[i] as string, temps[i] as string, aside);
       rmdirSync(aside);
@@ -814,8 +799,7 @@ class FileStore implements FileBackend {
 
   /** Writes `bytes` to a fresh temp file in the store directory and fsyncs it. */
   private writeTemp(bytes: Uint8Array): string {
-    const kernel = KERNEL_THREAD === undefined ? "" : `-${KERNEL_THREAD}`;
-    const temp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${threadId}-${tempCounter++}${kernel}`);
+    const temp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${threadId}-${tempCounter++}${KERNEL_SUFFIX}`);
     const fd = openSync(temp, "wx");
     try {
       for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off, bytes.byteLength - off);

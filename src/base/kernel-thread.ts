@@ -8,10 +8,10 @@
  * names no thread of this process, so every other thread would look ended), no identity is given and no thread is
  * said to have ended.
  *
- * Layer 0 (base): node:fs only. src/backend/file.ts has a copy of the id part (`KERNEL_THREAD`, `threadGone`) to be
- * moved here.
+ * Layer 0 (base): node:fs only. Users: the shared-WAL floors (an ended thread's floors are dropped) and the file
+ * store (an ended thread's temp files are swept).
  */
-import { readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 
 /** A kernel thread of this process: its id and its start time (clock ticks since boot). */
 export interface KernelThread {
@@ -36,13 +36,26 @@ function ownTid(): number | undefined {
   }
 }
 
+/** The calling thread's kernel id, read once per thread: undefined when procfs cannot tell it (above). */
+export const KERNEL_THREAD_ID: number | undefined = ownTid();
+
+/**
+ * Whether thread `tid` of the running process `pid` (this one or another) has ended: its /proc entry is gone while
+ * the process's task directory is there. False when that cannot be told (no usable procfs in this thread, the
+ * process not visible). Ids only, no start time: for names that carry no start time (the file store's temp files).
+ */
+export function processThreadEnded(pid: number, tid: number): boolean {
+  if (KERNEL_THREAD_ID === undefined) return false;
+  return !existsSync(`/proc/${pid}/task/${tid}`) && existsSync(`/proc/${pid}/task`);
+}
+
 let own: KernelThread | null | undefined;
 
 /** The calling thread's identity (read once per thread), undefined when procfs cannot tell it. */
 export function currentKernelThread(): KernelThread | undefined {
   if (own === undefined) {
     own = null;
-    const tid = ownTid();
+    const tid = KERNEL_THREAD_ID;
     if (tid !== undefined) {
       try {
         const start = startOf(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, "latin1"));

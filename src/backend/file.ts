@@ -35,7 +35,6 @@ import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./lock.js";
 import { StorePlace } from "./store-place.js";
-import { storeRealPath } from "./real-path.js";
 import { setWriterTenure } from "./tenure.js";
 import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
@@ -827,25 +826,9 @@ export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBac
   const lock = opts.lock ?? !readOnly;
   if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
   if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw new TypeError("opts.onProgress must be a function");
-  return new FileStore(storeDir(dir), lock && !readOnly, readOnly, opts.onProgress);
-}
-
-/**
- * The store's directory as the kernel takes `dir`. resolve(dir) drops `link/..` by text, while the kernel takes it as
- * the link target's parent: for `<dir>/link/../store` the store was made, and its files written, at `<dir>/store`,
- * where no other program (a shell's `ls`, a SQLite store beside it) finds them. A path without `..`, or whose `..`
- * follows no link, keeps its resolve() name; otherwise the store's real path is its name.
- */
-function storeDir(dir: string): string {
-  const byText = resolve(dir);
-  if (!dir.split(/[\\/]/).includes("..")) return byText;
-  try {
-    const real = storeRealPath(dir);
-    return storeRealPath(byText) === real ? byText : real;
-  } catch (err) {
-    // ELOOP, EACCES, ENOTDIR on the way: the kernel reaches nothing there, and the text's name is another place.
-    throw asStorageError(err, `cannot resolve store directory ${dir}`, { dir });
-  }
+  // Named by text (resolve()), as the engine (storeKey, normalise) and the CLI name a store: one spelling, one store
+  // wherever it is opened (design §3.12, `link/..`; review r229).
+  return new FileStore(resolve(dir), lock && !readOnly, readOnly, opts.onProgress);
 }
 
 /** The last op of each run of one key's ops next to each other, in order; `ops` itself when no key follows itself. */

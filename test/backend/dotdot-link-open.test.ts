@@ -3,7 +3,7 @@
  * backends resolved parts of the open by text (resolve() drops `dir/..`). A writable SQLite store created its missing
  * directory beside the link instead of where SQLite opens the file (the open failed "unable to open database file");
  * its store-moved check stat'ed the text's file (nothing there: nothing was checked, a removed database file went
- * unseen); a file store was made, and its keys written, in the text's directory, not the one the kernel reaches.
+ * unseen). A file store keeps its name by text (resolve()), as the engine and the CLI name it (review r229).
  * Real files, real symbolic links.
  */
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
@@ -69,17 +69,19 @@ describe("a SQLite store opened through link/..", () => {
 });
 
 describe("a file store opened through link/..", () => {
-  it("is made, and written, in the directory the kernel reaches", () => {
+  // Named by text, as the engine (storeKey, normalise) and the CLI name it: one spelling is one store wherever it is
+  // opened, and a store made before keeps being found (review r229; design §3.12). test/backend/dotdot-store-naming.
+  it("is named, made and written by its resolve() path, as the engine and the CLI name it", () => {
     const { x, y, viaDots } = linkedPlace();
     const b = fileBackend(viaDots("fstore"));
     try {
-      expect(b.dir).toBe(join(y, "fstore"));
+      expect(b.dir).toBe(join(x, "fstore"));
       b.write("k", bytes("v"));
     } finally {
       b.close();
     }
-    expect(existsSync(join(x, "fstore"))).toBe(false);
-    const again = fileBackend(join(y, "fstore"), { readOnly: true });
+    expect(existsSync(join(y, "fstore"))).toBe(false);
+    const again = fileBackend(join(x, "fstore"), { readOnly: true });
     try {
       expect(again.read("k")).toEqual(bytes("v"));
     } finally {

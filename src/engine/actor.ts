@@ -264,6 +264,12 @@ export class StoreActor implements ActorApi {
           settled.push(opened);
           continue;
         }
+        if (op.t === "configure-watcher") {
+          // A config is the store's, not its tier's: one sent once its tier closed (attach's dispose releasing its
+          // fold rule after a close, review r231 F1) or with no tier open is applied as well.
+          this.configureWatcher(op);
+          continue;
+        }
         const entry = this.tier(op.tier);
         const core = entry.core as unknown as TierCore<unknown>;
         this.groupCommit.beforeOp(op.t, core);
@@ -392,15 +398,7 @@ export class StoreActor implements ActorApi {
         core.refuseHeard(deserializeFromWire(op.error)); // its watchers heard it on the main thread
         return undefined;
       case "configure-watcher":
-        // Not the tier's fault: a watcher this worker entry lacks is reported, the tier keeps working.
-        try {
-          // The watcher's answer travels back only when it lets the engine forget earlier configs of the key.
-          if (this.watchers.configure(op.watcher, op.key, op.config) && op.seq !== undefined) {
-            this.emit({ type: "configured", watcher: op.watcher, key: op.key, seq: op.seq });
-          }
-        } catch (err) {
-          this.emitError(err instanceof Error ? err : new Error(String(err)), core.name);
-        }
+        this.configureWatcher(op);
         return undefined;
       case "flush":
         return this.result(op.id, (op.pending ? core.writePending() : core.flushJoining()).then(() => null));
@@ -569,6 +567,18 @@ export class StoreActor implements ActorApi {
     this.jobsInFlight.add(ended);
     void ended.then(() => this.jobsInFlight.delete(ended));
     return outcome;
+  }
+
+  /** Hands a config to its commit watcher; a failure is reported (not the tier's fault: the tier keeps working). */
+  private configureWatcher(op: Extract<Op, { t: "configure-watcher" }>): void {
+    try {
+      // The watcher's answer travels back only when it lets the engine forget earlier configs of the key.
+      if (this.watchers.configure(op.watcher, op.key, op.config) && op.seq !== undefined) {
+        this.emit({ type: "configured", watcher: op.watcher, key: op.key, seq: op.seq });
+      }
+    } catch (err) {
+      this.emitError(err instanceof Error ? err : new Error(String(err)), this.tiers.get(op.tier)?.core.name);
+    }
   }
 
   /**

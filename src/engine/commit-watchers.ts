@@ -133,3 +133,23 @@ export class CommitWatchers {
     return false;
   }
 }
+
+/** How a config reaches an engine kv tier's store through no tier (StoreConnection.configureWatcherOfStore). */
+type StoreConfigSink = (watcher: string, key: string, config: unknown) => Promise<void>;
+const storeSinks = new WeakMap<object, StoreConfigSink>();
+
+/** The engine notes each kv tier it makes with the way to its store (engine.ts). */
+export function noteTierStoreSink(tier: object, sink: StoreConfigSink): void {
+  storeSinks.set(tier, sink);
+}
+
+/**
+ * Sends `config` to commit watcher `watcher` of the actor of engine tier `tier`'s store even when `tier` is closed
+ * or closing (KvStorageTier.configureCommitWatcher throws then): for what takes back state a config set, which must
+ * not be lost to a close that began first (attach's dispose releasing its fold rule, review r231 F1). Nothing once
+ * the store shut down (its actor's state went with it). Resolves once taken and, with no tier of the store open,
+ * once the store's idleness was decided; undefined for a tier no engine made.
+ */
+export function configureStoreWatcher(tier: object, watcher: string, key: string, config: unknown): Promise<void> | undefined {
+  return storeSinks.get(tier)?.(watcher, key, config);
+}

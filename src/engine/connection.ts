@@ -121,6 +121,15 @@ const AHEAD_MIN = 32;
  */
 const RING_MAX_WRITES = 64;
 const RING_MAX_OPS = 8;
+/**
+ * The most configs of one watcher key kept for a new actor (review r231 F2). A watcher that never answers "replaces
+ * every earlier one" must not grow memory per config: past this the oldest go. The built-in WAL growth watcher's
+ * state of a graph is made by at most its last fold rule or pin and the lifts after it; a key's earlier configs
+ * matter only to a watcher whose state is more than the last 16 configs of the key, which none registered here is.
+ */
+const MAX_REPLAYED_CONFIGS = 16;
+/** The tier id of a config sent through no tier (tier ids start at 1): the actor takes it as the store's. */
+const NO_TIER = 0;
 
 export interface ConnectionHooks {
   onError(err: Error, context: { store: StoreSpec; tier?: string }): void;
@@ -180,7 +189,8 @@ export class StoreConnection {
    * "replaces every earlier one" for (the actor's "configured" event, task 223). A new actor sent them in that order
    * ends where the lost one was (a config is the store's, not its tier's: one sent through a tier closed since still
    * holds). The engine reads no config: a fold rule replaces what came before, a lift after it does not (the actor
-   * keeps the rule on a lift, task 222), and only the watcher knows which is which.
+   * keeps the rule on a lift, task 222), and only the watcher knows which is which. At most MAX_REPLAYED_CONFIGS
+   * per key (the newest), whatever the watcher answers.
    */
   private readonly watcherConfigs = new Map<string, Array<Extract<Op, { t: "configure-watcher" }>>>();
   /** Number of the last watcher config taken (its `seq`: the actor's "configured" event names it). */
@@ -672,20 +682,32 @@ export class StoreConnection {
   private taken(ops: Op[]): void {
     if (ops.length > 0) this.activity++;
     for (const op of ops) {
+      if (op.t === "configure-watcher") {
+        // Whatever its tier: a config is the store's (one sent through no tier, or a tier closed since, counts too).
+        // One a revive sends again is listed already, or was forgotten since (a later one replaced it): not again.
+        if (op.seq === undefined) this.keepConfig(op);
+        continue;
+      }
       const rec = this.tiers.get(op.tier);
       if (rec === undefined) continue;
       if (op.t === "flush" || op.t === "close") rec.dirty = false;
-      else if (op.t === "configure-watcher") {
-        const key = `${op.watcher}\n${op.key}`;
-        // One a revive sends again is listed already, or was forgotten since (a later one replaced it): not again.
-        if (op.seq !== undefined) continue;
-        const sent = this.watcherConfigs.get(key) ?? [];
-        op.seq = ++this.configSeq;
-        this.watcherConfigs.delete(key); // re-inserted: replay follows the order sent
-        this.watcherConfigs.set(key, [...sent, op]);
-      }
       else if (op.t === "put" || op.t === "puts" || op.t === "columns" || op.t === "append" || op.t === "refuse") rec.dirty = true;
     }
+  }
+
+  /**
+   * Lists a config taken for replay to a new actor (see `watcherConfigs`): appended in place (a copy per config made
+   * a key's configs O(n²), review r231 F2) and at most MAX_REPLAYED_CONFIGS per key, whatever its watcher answers.
+   */
+  private keepConfig(op: Extract<Op, { t: "configure-watcher" }>): void {
+    const key = `${op.watcher}\n${op.key}`;
+    op.seq = ++this.configSeq;
+    const sent = this.watcherConfigs.get(key);
+    if (sent === undefined) return void this.watcherConfigs.set(key, [op]);
+    this.watcherConfigs.delete(key); // re-inserted: replay follows the order sent
+    this.watcherConfigs.set(key, sent);
+    sent.push(op);
+    if (sent.length > MAX_REPLAYED_CONFIGS) sent.splice(0, sent.length - MAX_REPLAYED_CONFIGS);
   }
 
   /**
@@ -1027,6 +1049,22 @@ export class StoreConnection {
     );
   }
 
+  /**
+   * Sends a commit-watcher config to the store's actor through no tier: for a caller whose tier closed meanwhile
+   * (attach's dispose taking its fold rule back after its WAL tier's close began: the rule kept the store open with
+   * no tier for good, review r231 F1). In order with everything taken before; kept for a new actor as any config.
+   * Nothing is sent once the store shuts down (its actor goes, and what configs set with it). With no tier open
+   * and no job running the store may be idle once it is taken: resolves once that was decided.
+   */
+  async configureWatcherOfStore(watcher: string, key: string, config: unknown): Promise<void> {
+    if (this.closing || this.finalError !== undefined) return;
+    this.post({ t: "configure-watcher", tier: NO_TIER, watcher, key, config });
+    if (this.tiers.size > 0 || this.jobs > 0) return; // the last tier's close (job's end) asks
+    await this.flushQueue();
+    await this.ready.catch(() => undefined); // sent (a send waiting on ready posts first)
+    await this.shutdownIfIdle();
+  }
+
   /** Nothing uses the store: no open tier or running job, nothing queued, sent and unanswered or not committed. */
   private idle(): boolean {
     if (this.closing || this.finalError !== undefined) return false;
@@ -1245,12 +1283,9 @@ export class StoreConnection {
   private revive(): void {
     this.start();
     for (const [tier, rec] of this.tiers) this.request({ t: "open", tier, spec: rec.spec }).catch(() => undefined);
-    // After every open: a config whose tier closed since goes through another open tier (the actor needs one).
-    const anyOpen = this.tiers.keys().next();
-    for (const config of [...this.watcherConfigs.values()].flat()) {
-      if (this.tiers.has(config.tier)) this.queue.push(config);
-      else if (anyOpen.done !== true) this.queue.push({ ...config, tier: anyOpen.value });
-    }
+    // After every open; a config whose tier closed since, or sent through none, too: the actor takes a config
+    // whatever its tier (it is the store's), also with no tier open (a job's revival).
+    for (const config of [...this.watcherConfigs.values()].flat()) this.queue.push(config);
     for (const [tier, rec] of this.tiers) {
       // Kept until this actor opened: one that cannot (a PostgreSQL lease the dead worker still holds) would take
       // the refusal with it, and a caller retrying its flush until it resolves would never hear of the loss.

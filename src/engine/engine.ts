@@ -16,6 +16,7 @@ import { normalisePostgres, POSTGRES_STORE_FIELDS, postgresStoreKey, publicStore
 import { reported } from "../base/promises.js";
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WATCHDOG_MS, startWatchdog, validateBound } from "./watchdog.js";
 import { ThreadIdleWatch } from "./thread-idle.js";
+import { noteTierStoreSink } from "./commit-watchers.js";
 import { claimGates, insideNative, newNativeGate, releaseGates } from "./native-gate.js";
 import { releaseThreadTurns } from "../backend/sqlite-turns.js";
 import { validateEngineOptions } from "./options.js";
@@ -380,7 +381,13 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   const engine: StorageEngine = {
     snapshot: <T>(store: StoreSpec, o: EngineSnapshotOptions<T> = {}) => snapshotProxy<T>(connection(store), o),
     appendLog: <T>(store: StoreSpec, o: EngineAppendLogOptions<T> = {}) => appendLogProxy<T>(connection(store), o),
-    kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => kvProxy<T>(connection(store), o),
+    kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => {
+      const conn = connection(store);
+      const tier = kvProxy<T>(conn, o);
+      // A config that takes state back reaches the store after the tier's close too (commit-watchers.ts).
+      noteTierStoreSink(tier, (watcher, key, config) => conn.configureWatcherOfStore(watcher, key, config));
+      return tier;
+    },
     runJob: (store, name, args) => handled(async () => connection(store).runJob(name, args), store),
     stats: () => handled(stats, undefined),
     close: () => (closing ??= handled(close, undefined)), // a second call joins the first

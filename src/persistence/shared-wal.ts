@@ -11,6 +11,7 @@
  */
 import { StorageError } from "../errors.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import { configureStoreWatcher } from "../engine/commit-watchers.js";
 import { headOf } from "../tier/json-head.js";
 import { tierStore, type TierStore } from "../tier/store-identity.js";
 import type { WALFrame } from "../wal/frame.js";
@@ -370,7 +371,8 @@ function detach(entry: LiveGroup, wal: KvStorageTier<WALFrame>): void {
   try {
     wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, entry.graphName, config);
   } catch {
-    // a closed tier: its actor is gone with what it knew
+    // A closed tier: its store's actor may outlive it (the pin keeps it open), so through the store (review r231).
+    void configureStoreWatcher(wal, WAL_GROWTH_WATCHER, entry.graphName, config)?.catch(() => undefined);
   }
 }
 

@@ -10,7 +10,7 @@
 import type { BatchOp } from "../backend/types.js";
 import { StorageError } from "../errors.js";
 import { jsonCodec } from "../codec/json.js";
-import type { CommitWatcherContext, CommitWatcherDefinition, WatcherJobOutcome } from "../engine/commit-watchers.js";
+import { configureStoreWatcher, type CommitWatcherContext, type CommitWatcherDefinition, type WatcherJobOutcome } from "../engine/commit-watchers.js";
 import type { BaseStorageTier, KvStorageTier, RetryOptions } from "../tier/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { splitWalFrameKey } from "../wal/keys.js";
@@ -51,14 +51,18 @@ export function foldInBackground(
  * dispose, task 223): the actor folds the graph no more, and once nothing else holds its store (another graph's
  * rule, a pin) the store shuts down with its last tier. A fold the rule already started ends as it would have (the
  * actor's shutdown waits for it). A pin of the graph (KeepAboveConfig) is left as it is: it is not a fold rule.
- * No-op for an inline tier; a closed tier is ignored (its store's actor goes with it).
+ * No-op for an inline tier. A closed or closing engine tier sends it through its store all the same (the rule kept
+ * that store open with no tier: review r231 F1): resolves then once the store took it, and with no tier of it open,
+ * once the store shut down or was kept; at once otherwise.
  */
-export function stopFoldingInBackground(wal: KvStorageTier<unknown>, graphName: string): void {
+export function stopFoldingInBackground(wal: KvStorageTier<unknown>, graphName: string): Promise<void> {
   const config: FoldRuleRelease = { foldRule: "release" };
   try {
     wal.configureCommitWatcher?.(WAL_GROWTH_WATCHER, graphName, config);
+    return Promise.resolve();
   } catch {
-    // a closed tier
+    // A closed tier (or one closing): its store's actor may outlive it, and the rule with it.
+    return (configureStoreWatcher(wal, WAL_GROWTH_WATCHER, graphName, config) ?? Promise.resolve()).catch(() => undefined);
   }
 }
 
@@ -222,8 +226,13 @@ class WalGrowth {
         this.#attached.delete(graphName);
         return this.#unset(graphName);
       }
-      // A pin with `attached` absent keeps the ids an earlier pin gave: it replaces all before only with its own.
-      if (attached !== undefined) this.#attached.set(graphName, new Set(attached as string[]));
+      // A pin with `attached` absent keeps the ids an earlier pin gave: it replaces all before only with its own. An
+      // empty list (the handle ended, shared-wal.ts detach) is no entry: kept, it made every later rule and release
+      // of the graph answer "does not replace", and the engine's replay list grew by each (review r231 F2).
+      if (attached !== undefined) {
+        if ((attached as string[]).length > 0) this.#attached.set(graphName, new Set(attached as string[]));
+        else this.#attached.delete(graphName);
+      }
       this.#folds.delete(graphName); // a fold deletes what it folds: pairs sharing the WAL write their own baselines
       this.#releasing.delete(graphName);
       this.#pins.set(graphName, pin);

@@ -92,6 +92,19 @@ class PairState {
  * `rebaseline()`, so the WAL never has a gap below an acknowledged seq.
  */
 export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions = {}): StorageHandle {
+  const handedOver: Array<KvStorageTier<WALFrame>> = [];
+  try {
+    return attach(graph, pairs, opts, handedOver);
+  } catch (err) {
+    // Thrown after a pair's fold rule went to its store's actor (graph.snapshot() or observe() failing, review r231
+    // F3): taken back, or it would fold the graph's WAL for a later attach whose baselines are elsewhere.
+    for (const wal of handedOver) void stopFoldingInBackground(wal, graph.name);
+    throw err;
+  }
+}
+
+/** attachSnapshotStorage; `handedOver` gets each WAL tier whose store's actor was handed the graph's fold rule. */
+function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions, handedOver: Array<KvStorageTier<WALFrame>>): StorageHandle {
   checkGraph(graph);
   const { paths, filter, onError, baselineRatio, maxQueuedBytes } = checkOptions(opts);
   if (!Array.isArray(pairs) || pairs.length === 0) {
@@ -114,7 +127,9 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
   }
   const checked = pairs.map((p) => {
     const group = p.wal === undefined ? undefined : groups.get(p.wal);
-    return { p, group, cadence: cadenceOf(graph.name, p, opts.compactEvery, baselineRatio, group !== undefined) };
+    const cadence = cadenceOf(graph.name, p, opts.compactEvery, baselineRatio, group !== undefined);
+    if (cadence.kind === "background" && p.wal !== undefined) handedOver.push(p.wal);
+    return { p, group, cadence };
   });
 
   /**
@@ -380,12 +395,14 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
             .finally(async () => {
               for (const { outbox } of states) outbox.dispose();
               // After the last flush, before the stores are free: the actors this handle gave its fold rule stop
-              // folding the graph, and a store nothing else holds shuts down with its last tier (task 223).
-              for (const { outbox, cadence } of states) {
-                if (cadence.kind === "background" && outbox.wal !== undefined) stopFoldingInBackground(outbox.wal, graph.name);
-              }
+              // folding the graph, and a store nothing else holds shuts down with its last tier (task 223). Also
+              // when the WAL tier's close began first (review r231 F1): the release goes through its store then,
+              // and dispose settles once a store with no tier left was shut down (or kept).
+              const releases = states.map(({ outbox, cadence }) =>
+                cadence.kind === "background" && outbox.wal !== undefined ? stopFoldingInBackground(outbox.wal, graph.name) : undefined,
+              );
               // The shared-WAL records are flushed (shared-wal.ts) before the stores are free for another attach.
-              await Promise.all(unregister.map((end) => end()));
+              await Promise.all([...releases, ...unregister.map((end) => end())]);
               releaseTiers(graph.name, tiers);
             }),
         );

@@ -11,7 +11,7 @@ import { isPermanent } from "../tier/core.js";
 import { isRefusalReport } from "../tier/refusal-watchers.js";
 import type { KvStorageTier, SnapshotHead, SnapshotStorageTier } from "../tier/types.js";
 import { headOf } from "../tier/json-head.js";
-import { vouchWalFrame, vouchWalFrames } from "../tier/value-check.js";
+import { vouchBaseline, vouchWalFrame, vouchWalFrames } from "../tier/value-check.js";
 import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
@@ -49,7 +49,18 @@ const noop = (): void => {};
  * numbered above it (the highest seq any member numbered: see `collapse`).
  */
 export type OutboxItem =
-  | { kind: "baseline"; snapshot: GraphPersistSnapshot; timestampNs: number; own: boolean; resumeAt?: number }
+  | {
+      kind: "baseline";
+      snapshot: GraphPersistSnapshot;
+      timestampNs: number;
+      own: boolean;
+      resumeAt?: number;
+      /**
+       * Set when attach built the snapshot from its own graph's checked slices and froze it (attach.ts
+       * mirrorBaseline): its estimated size, which the tier's value check answers instead of walking the record.
+       */
+      vouched?: number | undefined;
+    }
   | {
       kind: "frames";
       diff: GraphSnapshotDiff;
@@ -597,14 +608,24 @@ export class AttachOutbox {
       if (item.resumeAt !== undefined && item.resumeAt > this.#seq) this.#skipTo(item.resumeAt);
       const seq = item.own ? this.#seq + 1 : this.#seq;
       if (seq > Number.MAX_SAFE_INTEGER) throw seqsExhausted(this.graphName, this.#seq);
-      this.snapshot.save({
+      const record: GraphCheckpointRecord = {
         name: this.graphName,
         mode: "full",
         snapshot: item.snapshot,
         seq,
         timestamp_ns: item.timestampNs,
         format_version: SNAPSHOT_VERSION,
-      });
+      };
+      if (item.vouched === undefined) this.snapshot.save(record);
+      else {
+        // Frozen like the snapshot under it: a tier's filter or keyOf cannot change what the vouch covers.
+        vouchBaseline(Object.freeze(record), item.vouched);
+        try {
+          this.snapshot.save(record);
+        } finally {
+          vouchBaseline(undefined, 0);
+        }
+      }
       this.#seq = seq;
       this.#lastBaseline = seq;
       if (item.own && this.wal !== undefined) {

@@ -146,8 +146,17 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     let bytes: number | undefined;
     return () => (bytes ??= snapshotBytes(snapshot));
   };
-  /** A baseline of the mirror; weighed while it is built when `weigh` (one pass over the nodes, not two). */
-  const mirrorBaseline = (weigh: boolean): { snapshot: GraphPersistSnapshot; size: () => number } => {
+  /**
+   * A baseline of the mirror; weighed while it is built when `weigh` (one pass over the nodes, not two). Weighed, of
+   * the built-in graph, it is also frozen: `vouched` is then its size, which the tier's value check answers instead
+   * of walking the record (tier/value-check.ts vouchBaseline). Unweighed (an explicit compactEvery), it is walked
+   * there as before: the vouch needs the size, and weighing plus freezing cost about what the walk does.
+   */
+  const mirrorBaseline = (weigh: boolean): { snapshot: GraphPersistSnapshot; size: () => number; vouched?: number } => {
+    if (ownGraph && weigh) {
+      const { snapshot, bytes } = mirror.snapshotWithBytes(graph.name, true);
+      return { snapshot, size: () => bytes, vouched: bytes };
+    }
     if (!weigh) {
       const snapshot = mirror.snapshot(graph.name);
       return { snapshot, size: sizer(snapshot) };
@@ -157,16 +166,29 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
   };
 
   // ---- attach baseline and seq bootstrap -------------------------------------------------------------------
-  const initial = released(graph.name, tiers, () => graph.snapshot());
-  const mirror = new SnapshotMirror(initial);
+  // The built-in graph (its private observe hook, methods not replaced on the instance): its slices hold values,
+  // meta and paths checked when they entered it, so the mirror starts from them (not snapshot()'s unmarked deep
+  // copies) and attach vouches for the baselines it builds from them. Any other graph's are walked by the tier.
+  const ownGraph =
+    typeof (graph as { [observeUnfrozen]?: unknown })[observeUnfrozen] === "function" &&
+    !["snapshot", "describeNode", "paths", "mounts"].some((m) => Object.prototype.hasOwnProperty.call(graph, m));
+  const { mirror, initial, initialVouched } = released(graph.name, tiers, () => {
+    if (!ownGraph) {
+      const snapshot = graph.snapshot();
+      return { mirror: new SnapshotMirror(snapshot), initial: snapshot, initialVouched: undefined };
+    }
+    const seeded = SnapshotMirror.ofGraph(graph);
+    const { snapshot, bytes } = seeded.snapshotWithBytes(graph.name, true);
+    return { mirror: seeded, initial: snapshot, initialVouched: bytes as number | undefined };
+  });
   const attachedAt = nowNs();
   // Readers tell waves apart by frame_t_ns (a follower's hold: follow-hold.ts), and waves of one millisecond had the
   // same wall clock: each wave gets a stamp above the last. 1 µs, not 1 ns: a double near 2^60 steps by 256.
   let lastWaveNs = 0;
   const waveStamp = (): number => (lastWaveNs = Math.max(nowNs(), lastWaveNs + 1_000));
-  const initialSize = sizer(initial);
+  const initialSize = initialVouched !== undefined ? () => initialVouched : sizer(initial);
   const states = checked.map(({ p, group, cadence }) => {
-    const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true };
+    const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true, vouched: initialVouched };
     // A WAL tier several pairs share holds frames another pair's baseline may not cover yet: nothing is reclaimed.
     const reclaim: Reclaim = group !== undefined ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
     const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first, reclaim, group);
@@ -276,8 +298,8 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
       const outbox = pair.outbox;
       if (outbox.stopped || outbox.queuedBytes <= pair.queueLimit) continue;
       baseline ??= mirrorBaseline(true); // the new queue limit is its size
-      const { snapshot, size } = baseline;
-      outbox.collapse({ kind: "baseline", snapshot, timestampNs, own: true });
+      const { snapshot, size, vouched } = baseline;
+      outbox.collapse({ kind: "baseline", snapshot, timestampNs, own: true, vouched });
       const group = checked[states.indexOf(pair)]?.group;
       for (const [i, other] of states.entries()) {
         if (other !== pair && (group === undefined || checked[i]?.group !== group)) continue;
@@ -315,9 +337,9 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
       }
       // Weighed as it is built when a due pair keeps the ratio cadence (an explicit compactEvery never weighs it).
       baseline ??= mirrorBaseline(states.some((p) => p.due && !p.outbox.stopped && p.cadence.kind === "ratio"));
-      const { snapshot, size } = baseline;
+      const { snapshot, size, vouched } = baseline;
       baselineTaken(pair, size);
-      pair.outbox.submit({ kind: "baseline", snapshot, timestampNs, own: pair.outbox.wal === undefined });
+      pair.outbox.submit({ kind: "baseline", snapshot, timestampNs, own: pair.outbox.wal === undefined, vouched });
     }
   };
 
@@ -358,9 +380,17 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     const ready = await Promise.all(states.map((pair) => pair.outbox.prepareRebaseline()));
     // Synchronous from here: no wave can fall between the snapshot and the pairs resuming.
     if (pendingNodes.size > 0 || pendingMounts.size > 0) persistPending(); // gated changes: the mirror catches up
-    const snapshot = graph.snapshot();
-    mirror.reset(snapshot);
-    const size = sizer(snapshot);
+    let snapshot: GraphPersistSnapshot;
+    let size: () => number;
+    let vouched: number | undefined;
+    if (ownGraph) {
+      mirror.resetFromGraph(graph);
+      ({ snapshot, size, vouched } = mirrorBaseline(true));
+    } else {
+      snapshot = graph.snapshot();
+      mirror.reset(snapshot);
+      size = sizer(snapshot);
+    }
     const timestampNs = nowNs();
     // The pairs of a WAL group resume together, all above the highest seq any of them numbered, or none does.
     const resumeAt = new Map<WalGroup, number>();
@@ -374,7 +404,7 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
       const at = group === undefined ? 0 : (resumeAt.get(group) as number);
       if (ready[i] !== true || at < 0) return;
       baselineTaken(pair, size);
-      pair.outbox.rebaseline({ kind: "baseline", snapshot, timestampNs, own: true }, at);
+      pair.outbox.rebaseline({ kind: "baseline", snapshot, timestampNs, own: true, vouched }, at);
     });
     return flush();
   };

@@ -198,6 +198,13 @@ export class SnapshotMirror {
     this.reset(snapshot);
   }
 
+  /** A mirror seeded from the graph's own shared slices (`resetFromGraph`). */
+  static ofGraph(graph: Graph): SnapshotMirror {
+    const mirror = new SnapshotMirror({ name: graph.name, nodes: {}, edges: [], subgraphs: [], version: SNAPSHOT_VERSION });
+    mirror.resetFromGraph(graph);
+    return mirror;
+  }
+
   /** Re-seeds from a full snapshot (attach and every baseline: the snapshot is O(graph) already). */
   reset(snapshot: GraphPersistSnapshot): void {
     this.nodes.clear();
@@ -210,22 +217,44 @@ export class SnapshotMirror {
   }
 
   /**
+   * Re-seeds from the graph's own shared slices (`describeNode(p, "shared")`), as `update` keeps them, instead of a
+   * snapshot's deep copies: the values in every baseline built from here on are then the graph's frozen, checked
+   * ones (what lets attach vouch for its baselines, `snapshotWithBytes(name, true)`). Equal to
+   * `reset(graph.snapshot())`.
+   */
+  resetFromGraph(graph: Graph): void {
+    this.nodes.clear();
+    this.mounts.clear();
+    this.order = undefined;
+    this.edges = undefined;
+    this.mounts.set("", { nodes: new Set(), children: new Set() });
+    for (const m of graph.mounts()) this.addMount(m); // sorted: parents first
+    for (const p of graph.paths()) {
+      const slice = graph.describeNode(p, "shared");
+      if (slice !== undefined) this.setNode(p, slice);
+    }
+  }
+
+  /**
    * The persisted state as a snapshot: exactly what the frames handed out so far add up to (a gated change not
    * persisted yet is not in it). O(graph); values are the graph's shared, immutable ones (not copied).
    */
   snapshot(name: string): GraphPersistSnapshot {
-    return this.build(name, false).snapshot;
+    return this.build(name, false, false).snapshot;
   }
 
   /**
    * `snapshot` and its estimated stored bytes (`snapshotBytes` of it, the same figure), weighed in the same pass over
-   * the slices instead of a second walk of the snapshot's nodes.
+   * the slices instead of a second walk of the snapshot's nodes. With `freeze`, every container of the snapshot
+   * (it, `nodes`, each slice and its deps, the edges, the mounts) is frozen as it is built: no code handed the
+   * snapshot later (a tier's filter) can change what a vouched baseline holds. Slices stay frozen in the mirror,
+   * which replaces a slice and never changes one.
    */
-  snapshotWithBytes(name: string): { snapshot: GraphPersistSnapshot; bytes: number } {
-    return this.build(name, true);
+  snapshotWithBytes(name: string, freeze = false): { snapshot: GraphPersistSnapshot; bytes: number } {
+    return this.build(name, true, freeze);
   }
 
-  private build(name: string, weigh: boolean): { snapshot: GraphPersistSnapshot; bytes: number } {
+  private build(name: string, weigh: boolean, freeze: boolean): { snapshot: GraphPersistSnapshot; bytes: number } {
     const slices = this.nodes;
     const paths = (this.order ??= sortedPaths(slices));
     const cached = (this.edges ??= edgesOf(slices, paths));
@@ -236,14 +265,25 @@ export class SnapshotMirror {
       const slice = slices.get(p) as SnapshotNodeSlice;
       setOwn(nodes, p, slice);
       if (weigh) bytes += sliceSize(p, slice);
+      if (freeze && !Object.isFrozen(slice)) {
+        Object.freeze(slice.deps);
+        Object.freeze(slice);
+      }
     }
     // Edge objects of its own for each snapshot: what a tier holds never changes with the mirror.
-    const edges = cached.map((e) => ({ from: e.from, to: e.to }));
+    const edges = cached.map((e) => (freeze ? Object.freeze({ from: e.from, to: e.to }) : { from: e.from, to: e.to }));
     const subgraphs: string[] = [];
     for (const m of this.mounts.keys()) if (m !== "") subgraphs.push(m);
     subgraphs.sort(compareCodePoints);
     if (weigh) bytes += snapshotFrameBytes(name, edges, subgraphs);
-    return { snapshot: { name, nodes, edges, subgraphs, version: SNAPSHOT_VERSION }, bytes };
+    const snapshot: GraphPersistSnapshot = { name, nodes, edges, subgraphs, version: SNAPSHOT_VERSION };
+    if (freeze) {
+      Object.freeze(nodes);
+      Object.freeze(edges);
+      Object.freeze(subgraphs);
+      Object.freeze(snapshot);
+    }
+    return { snapshot, bytes };
   }
 
   /**

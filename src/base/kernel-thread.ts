@@ -49,23 +49,23 @@ export function processThreadEnded(pid: number, tid: number): boolean {
   return !existsSync(`/proc/${pid}/task/${tid}`) && existsSync(`/proc/${pid}/task`);
 }
 
-let own: KernelThread | null | undefined;
+let own: KernelThread | undefined;
 
-/** The calling thread's identity (read once per thread), undefined when procfs cannot tell it. */
+/**
+ * The calling thread's identity, undefined when procfs cannot tell it. Only an answer is kept: a read failing
+ * (EMFILE: out of descriptors for a moment) is tried again at the next call, so one failure does not turn the
+ * callers' checks off for the thread's life (review r235).
+ */
 export function currentKernelThread(): KernelThread | undefined {
-  if (own === undefined) {
-    own = null;
-    const tid = KERNEL_THREAD_ID;
-    if (tid !== undefined) {
-      try {
-        const start = startOf(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, "latin1"));
-        if (start !== undefined) own = { tid, start };
-      } catch {
-        // no stat: no identity
-      }
+  if (own === undefined && KERNEL_THREAD_ID !== undefined) {
+    try {
+      const start = startOf(readFileSync(`/proc/${process.pid}/task/${KERNEL_THREAD_ID}/stat`, "latin1"));
+      if (start !== undefined) own = { tid: KERNEL_THREAD_ID, start };
+    } catch {
+      // no identity this time
     }
   }
-  return own ?? undefined;
+  return own;
 }
 
 /**

@@ -126,15 +126,23 @@ function ownState(): Own {
     globalThis.crypto.getRandomValues(token);
     cells[TOKEN_AT] = token[0] as number;
     cells[TOKEN_AT + 1] = token[1] as number;
-    const me = currentKernelThread();
-    if (me !== undefined) {
-      cells[OWNER_AT] = me.tid;
-      cells[OWNER_AT + 1] = Math.floor(me.start / 2 ** 32);
-      cells[OWNER_AT + 2] = me.start >>> 0;
-    }
     own = { buffer, cells, slotOf: new Map(), free: [], fresh: 0, overflowed: new Map() };
   }
+  if (Atomics.load(own.cells, OWNER_AT) === 0) writeOwner(own.cells);
   return own;
+}
+
+/**
+ * Writes this thread's kernel identity into its buffer's owner cells, the id last (a reader that sees it sees the
+ * start time). Tried again at every use while unknown: a read of /proc failing once (EMFILE) must not leave the
+ * buffer ownerless for the thread's life (review r235), which would keep its floors after it ended.
+ */
+function writeOwner(cells: Int32Array): void {
+  const me = currentKernelThread();
+  if (me === undefined) return;
+  Atomics.store(cells, OWNER_AT + 1, Math.floor(me.start / 2 ** 32));
+  Atomics.store(cells, OWNER_AT + 2, me.start >>> 0);
+  Atomics.store(cells, OWNER_AT, me.tid);
 }
 
 /** This thread's buffer, for the configs sent to a store actor's watcher and the jobs sent to its actor. */
@@ -250,10 +258,14 @@ export function adoptSharedWalFloors(buffer: unknown): void {
   if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength !== BYTES) return;
   const cells = new Int32Array(buffer);
   const token = `${Atomics.load(cells, TOKEN_AT)}:${Atomics.load(cells, TOKEN_AT + 1)}`;
-  if (adopted.has(token)) return;
+  if (!adopted.has(token)) adopted.set(token, { cells, owner: ownerIn(cells) });
+}
+
+/** The owner thread a buffer names, undefined while it names none (its owner could not read /proc yet, or ever). */
+function ownerIn(cells: Int32Array): KernelThread | undefined {
   const tid = Atomics.load(cells, OWNER_AT);
-  const start = (Atomics.load(cells, OWNER_AT + 1) >>> 0) * 2 ** 32 + (Atomics.load(cells, OWNER_AT + 2) >>> 0);
-  adopted.set(token, { cells, owner: tid > 0 ? { tid, start } : undefined });
+  if (tid <= 0) return undefined;
+  return { tid, start: (Atomics.load(cells, OWNER_AT + 1) >>> 0) * 2 ** 32 + (Atomics.load(cells, OWNER_AT + 2) >>> 0) };
 }
 
 /**
@@ -266,7 +278,11 @@ export function adoptSharedWalFloors(buffer: unknown): void {
 export function adoptedSharedWalFloor(store: string, graphName: string): number {
   const [hi, lo] = hashOf(keyOf(store, graphName));
   let floor = Number.POSITIVE_INFINITY;
-  for (const [token, { cells, owner }] of adopted) {
+  for (const [token, entry] of adopted) {
+    const { cells } = entry;
+    // An owner that named itself after its buffer was adopted (its first /proc read failed) is read again.
+    const owner = entry.owner ?? ownerIn(cells);
+    if (owner !== undefined && entry.owner === undefined) adopted.set(token, { cells, owner });
     if (owner !== undefined && kernelThreadEnded(owner)) {
       adopted.delete(token);
       continue;

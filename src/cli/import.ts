@@ -17,7 +17,7 @@ import { withStoreOptions, type StoreCommandOptions } from "./options.js";
 import { backendSource, listFrameKeys } from "../persistence/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
-import { unrestorableSnapshot } from "./scan.js";
+import { nameHolds, unrestorableSnapshot } from "./scan.js";
 import { assertGraphName } from "../wal/keys.js";
 
 /** A flat graph snapshot (docs/graph-model.md §1.1), or CliError `invalid-input` saying what is wrong. */
@@ -87,6 +87,14 @@ export function importCommand(): Command {
     assertStorableJson(record(0), "reject", "$");
     refuseUnrestorable(snapshot, file);
     const { seq, superseded } = await withStore(store, { kind: opts.backend, mode: "create" }, async (s) => {
+      // A value under the name that is no graph's record (a kv value, say) is refused, not replaced: import wrote a
+      // baseline over it and exited 0 (review r232). A broken baseline stays replaceable: import is its recovery.
+      if ((await nameHolds(s.backend, snapshot.name)) === "other") {
+        throw new CliError(
+          "usage",
+          `${s.path} holds a value under ${JSON.stringify(snapshot.name)} that is not a graph's record (another tier's value?): importing graph ${JSON.stringify(snapshot.name)} would overwrite it; nothing was written`,
+        );
+      }
       const stored = await storedSeqs(s.backend, snapshot.name);
       const seq = stored.highest + 1;
       // Seqs are safe integers: a baseline above 2^53 - 1 was stored and reported imported, and then every restore

@@ -80,6 +80,19 @@ export async function graphExists(backend: CliBackend, name: string): Promise<bo
   return (await backend.list(`${prefix}/`)).some((k) => parseWalFrameKey(prefix, k) !== undefined);
 }
 
+/**
+ * What the store keeps under graph name `name`: `"nothing"`; `"graph"`, WAL frames of that name or a checkpoint-like
+ * record under it (a broken one too: `import` is how a broken baseline is replaced); or `"other"`, a value that is
+ * no graph's record (a kv tier's value under that key, say), which a command writing a baseline there would destroy
+ * (docs/design.md §3.27). Reads the value whole only when there are no frames and something is there.
+ */
+export async function nameHolds(backend: CliBackend, name: string): Promise<"nothing" | "graph" | "other"> {
+  const prefix = graphWalPrefix(name);
+  if ((await backend.list(`${prefix}/`)).some((k) => parseWalFrameKey(prefix, k) !== undefined)) return "graph";
+  if ((await backend.sizes([name]))[0] === undefined) return "nothing";
+  return (await looksLikeBaseline(backend, name)) ? "graph" : "other";
+}
+
 /** A checkpoint record under its own graph name (it may still fail the reader's checks: verify says why). */
 async function looksLikeBaseline(backend: CliBackend, key: string): Promise<boolean> {
   const bytes = await backend.read(key);

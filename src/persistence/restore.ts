@@ -38,7 +38,7 @@ import { readStoredGraph, tierSource } from "./stored-graph.js";
 import { refuseForgottenPast } from "./shared-wal-record.js";
 import type { Graph, GraphPersistSnapshot, NodeKind, SnapshotNodeSlice } from "../graph/types.js";
 import { compareCodePoints } from "../base/code-points.js";
-import { jsonEqual } from "../graph/json-utils.js";
+import { jsonEqual, setOwn } from "../graph/json-utils.js";
 import { handled } from "../base/promises.js";
 import { assertGraphName } from "../wal/keys.js";
 
@@ -294,7 +294,7 @@ function keepingReAdded(graph: Graph, snapshot: GraphPersistSnapshot, kept: Read
   for (const path of kept.keys()) {
     const slice = graph.describeNode(path, "shared");
     if (slice === undefined) continue;
-    nodes[path] = slice;
+    setOwn(nodes, path, slice); // a node may be named "__proto__": plain assignment would set the prototype
     for (let m = parentPath(path); m !== ""; m = parentPath(m)) subgraphs.add(m);
   }
   return { ...snapshot, nodes, subgraphs: [...subgraphs].sort(compareCodePoints) };

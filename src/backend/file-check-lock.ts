@@ -19,6 +19,7 @@ import { StorageError } from "../errors.js";
 import { fileFault } from "./file-faults.js";
 import { LOCK_FILE_NAME } from "./lock.js";
 import { inNative } from "./native-gate.js";
+import { openLockDatabase } from "./lock-open.js";
 import { isSqliteBusy, sqliteError } from "./sqlite-errors.js";
 
 /** Named after the store lock, so whatever treats `.graphrefly.lock*` as the lock's sidecar files treats this too. */
@@ -97,7 +98,7 @@ export class CheckLock {
     if (this.db !== undefined) return this.db;
     try {
       this.db = inNative(() => {
-        const db = new Database(this.path, { timeout: CHECK_LOCK_WAIT_MS });
+        const db = openLockDatabase(this.path, { timeout: CHECK_LOCK_WAIT_MS }, `cannot open the check lock of file store ${this.dir}`);
         try {
           // On an empty database every BEGIN IMMEDIATE writes the first page: a journal file made and removed in the
           // store's directory per batch (two more system calls touching it, ~2 ms a batch measured). Written once here.
@@ -111,6 +112,7 @@ export class CheckLock {
         return db;
       });
     } catch (err) {
+      if (err instanceof StorageError) throw err; // a lock file that is a link (lock-open.ts)
       throw sqliteError(err, `cannot open the check lock of file store ${this.dir}`, this.path);
     }
     return this.db;

@@ -21,6 +21,7 @@ import { performance } from "node:perf_hooks";
 import { join } from "node:path";
 import { StorageError } from "../errors.js";
 import { inNative } from "./native-gate.js";
+import { openLockDatabase } from "./lock-open.js";
 import { realFilePath } from "./real-path.js";
 import type { WriterTenure } from "./tenure.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
@@ -221,7 +222,7 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
   try {
     // Busy timeout 0: SQLite's busy handler would wait on a holder, which keeps its lock for its whole life; the
     // loop below waits only for a write in progress, and decides from the row who holds the store.
-    db = new Database(lockPath, { timeout: 0 });
+    db = openLockDatabase(lockPath, { timeout: 0 }, `cannot lock store ${storePath}`); // never through a link
     const giveUpAt = performance.now() + LOCK_WRITE_WAIT_MS;
     let holderLooks = 0;
     let wait = 1;

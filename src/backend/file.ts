@@ -181,6 +181,7 @@ function mkdirDurable(dir: string): void {
 
 /** What a directory entry that is not a regular file is, for messages. */
 function fileKind(stats: Stats): string {
+  if (stats.isSymbolicLink()) return "a symbolic link";
   if (stats.isFIFO()) return "a FIFO";
   if (stats.isCharacterDevice()) return "a character device";
   if (stats.isBlockDevice()) return "a block device";
@@ -262,7 +263,7 @@ class FileStore implements FileBackend {
       const path = this.pathFor(key);
       let stats: Stats;
       try {
-        stats = statSync(path);
+        stats = lstatSync(path); // a link is not followed, as read does not
       } catch (err) {
         if (errnoCode(err) === "ENOENT") return undefined;
         throw asStorageError(err, `file backend stat failed at ${path}`, { dir: this.dir });
@@ -288,9 +289,11 @@ class FileStore implements FileBackend {
   private readUpTo(path: string, key: string, maxBytes: number): Uint8Array | undefined {
     let fd: number;
     try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      // O_NOFOLLOW: a link named like a key made read commands print the file it points to (review r232).
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
     } catch (err) {
       if (errnoCode(err) === "ENOENT") return undefined;
+      if (errnoCode(err) === "ELOOP") throw notAFile(path, key, lstatSync(path), this.dir);
       throw asStorageError(err, `file backend read failed at ${path}`, { dir: this.dir });
     }
     try {
@@ -384,16 +387,16 @@ class FileStore implements FileBackend {
   }
 
   /**
-   * Whether a key's entry that is not a regular file is listed: list offers exactly the keys read() serves. A symbolic
-   * link is followed as read() follows it: to a regular file it is listed, to nothing (read: a miss) or a directory
-   * it is not; a FIFO, device or socket (read: corrupt-store) throws the same typed error naming the file, so an
+   * Whether a key's entry that is not a regular file is listed: list offers exactly the keys read() serves. A directory
+   * is not; a symbolic link (never followed: read opens O_NOFOLLOW), FIFO, device or socket (read: corrupt-store)
+   * throws the same typed error naming the file, so an
    * export or verify reports it instead of skipping a key the store holds (a restore that lists frames would see
    * a gap, or miss a tail frame, without a word).
    */
   private listable(path: string, key: string): boolean {
     let stats: Stats;
     try {
-      stats = statSync(path);
+      stats = lstatSync(path);
     } catch (err) {
       if (errnoCode(err) === "ENOENT") return false;
       throw asStorageError(err, `file backend list failed at ${path}`, { dir: this.dir });

@@ -47,14 +47,14 @@ describe("file backend: a key's file that is not a regular file", () => {
     expect(JSON.parse(r.out)).toMatchObject({ name: "StorageError", code: "corrupt-store", found: "a FIFO", key: "k" });
   });
 
-  it("a symbolic link to /dev/zero: corrupt-store instead of reading without end", () => {
+  it("a symbolic link to /dev/zero: corrupt-store (a link is never followed) instead of reading without end", () => {
     const dir = storeWith((p) => symlinkSync("/dev/zero", p));
     const r = childRead(dir, "read");
     expect(r.signal).toBeNull();
-    expect(JSON.parse(r.out)).toMatchObject({ code: "corrupt-store", found: "a character device" });
+    expect(JSON.parse(r.out)).toMatchObject({ code: "corrupt-store", found: "a symbolic link" });
   });
 
-  it("regular files still read as before, a symbolic link to one too; a directory is still backend-error EISDIR", () => {
+  it("regular files still read as before; a symbolic link to one is corrupt-store (r232); a directory is still backend-error EISDIR", () => {
     const dir = storeWith((p) => mkdirSync(p));
     const b = fileBackend(dir, { readOnly: true });
     try {
@@ -70,7 +70,8 @@ describe("file backend: a key's file that is not a regular file", () => {
     symlinkSync(outside, join(dir, "linked.bin"));
     const c = fileBackend(dir, { readOnly: true });
     try {
-      expect(new TextDecoder().decode(c.read("linked"))).toBe("linked");
+      // Followed, a link made read commands print any file the user may read (review r232).
+      expect(storageErrorOf(() => c.read("linked"))).toMatchObject({ code: "corrupt-store", details: { key: "linked", found: "a symbolic link" } });
     } finally {
       c.close();
     }
@@ -80,7 +81,8 @@ describe("file backend: a key's file that is not a regular file", () => {
 describe("file backend: sizes agrees with read on entries that are not regular files", () => {
   it.each([
     ["a FIFO", (p: string) => execFileSync("mkfifo", [p]), { code: "corrupt-store", details: { key: "k", found: "a FIFO" } }],
-    ["a link to /dev/zero", (p: string) => symlinkSync("/dev/zero", p), { code: "corrupt-store", details: { key: "k", found: "a character device" } }],
+    ["a link to /dev/zero", (p: string) => symlinkSync("/dev/zero", p), { code: "corrupt-store", details: { key: "k", found: "a symbolic link" } }],
+    ["a dangling link", (p: string) => symlinkSync(join(root, "nowhere"), p), { code: "corrupt-store", details: { key: "k", found: "a symbolic link" } }],
     ["a directory", (p: string) => mkdirSync(p), { code: "backend-error", details: { osCode: "EISDIR" } }],
   ] as const)("%s: sizes throws what read throws (a stat, nothing blocks)", (_, make, expected) => {
     const dir = storeWith(make);
@@ -94,14 +96,15 @@ describe("file backend: sizes agrees with read on entries that are not regular f
     }
   });
 
-  it("a dangling symbolic link is a miss, a link to a file that file's size", () => {
-    const dir = storeWith((p) => symlinkSync(join(root, "nowhere"), p));
+  it("a link to a file is not that file's size: corrupt-store, as its read (r232)", () => {
+    const dir = storeWith((p) => writeFileSync(p, "k"));
     const outside = join(root, `outside-${n++}`);
     writeFileSync(outside, "linked");
     symlinkSync(outside, join(dir, "linked.bin"));
     const b = fileBackend(dir, { readOnly: true });
     try {
-      expect(b.sizes(["k", "linked", "ok"])).toEqual([undefined, 6, 3]);
+      expect(b.sizes(["k", "ok"])).toEqual([1, 3]);
+      expect(storageErrorOf(() => b.sizes(["linked"]))).toMatchObject({ code: "corrupt-store", details: { found: "a symbolic link" } });
     } finally {
       b.close();
     }
@@ -111,7 +114,8 @@ describe("file backend: sizes agrees with read on entries that are not regular f
 describe("file backend: list agrees with read on entries that are not regular files", () => {
   it.each([
     ["a FIFO", (p: string) => execFileSync("mkfifo", [p])],
-    ["a character device", (p: string) => symlinkSync("/dev/null", p)],
+    ["a symbolic link", (p: string) => symlinkSync("/dev/null", p)],
+    ["a symbolic link", (p: string) => symlinkSync(join(root, "nowhere"), p)],
   ] as const)("%s named like a key: list throws read's corrupt-store naming the file", (found, make) => {
     const dir = storeWith(make);
     const b = fileBackend(dir, { readOnly: true });
@@ -130,19 +134,24 @@ describe("file backend: list agrees with read on entries that are not regular fi
     }
   });
 
-  it("a dangling symbolic link (read: a miss) and a link to a directory (read: EISDIR) are not listed; a link to a file is", () => {
-    const dir = storeWith((p) => symlinkSync(join(root, "nowhere"), p));
-    const target = join(root, `target-${n++}`);
-    mkdirSync(target);
-    symlinkSync(target, join(dir, "d.bin"));
-    const outside = join(root, `outside-${n++}`);
-    writeFileSync(outside, "linked");
-    symlinkSync(outside, join(dir, "linked.bin"));
-    const b = fileBackend(dir, { readOnly: true });
+  it("a link to a file or a directory is listed as read sees it: corrupt-store naming the link (r232)", () => {
+    for (const target of [join(root, `target-${n++}`), join(root, `outside-${n++}`)]) {
+      if (target.includes("target-")) mkdirSync(target);
+      else writeFileSync(target, "linked");
+      const dir = storeWith((p) => writeFileSync(p, "k"));
+      symlinkSync(target, join(dir, "linked.bin"));
+      const b = fileBackend(dir, { readOnly: true });
+      try {
+        expect(storageErrorOf(() => b.list())).toMatchObject({ code: "corrupt-store", details: { key: "linked", found: "a symbolic link" } });
+        expect(storageErrorOf(() => b.read("linked"))).toMatchObject({ code: "corrupt-store", details: { key: "linked", found: "a symbolic link" } });
+        expect(b.list("o")).toEqual(["ok"]);
+      } finally {
+        b.close();
+      }
+    }
+    const b = fileBackend(storeWith((p) => writeFileSync(p, "k")), { readOnly: true });
     try {
-      expect(b.read("k")).toBeUndefined();
-      expect(b.list()).toEqual(["linked", "ok"]);
-      for (const key of b.list()) expect(b.read(key)).toBeInstanceOf(Uint8Array);
+      expect(b.list()).toEqual(["k", "ok"]);
     } finally {
       b.close();
     }

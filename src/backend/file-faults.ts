@@ -7,10 +7,11 @@
 
 /**
  * A step of a conditional batch: a claim's link of a key, its directory fsync, the undo of its links ("undo-unlink":
- * before the key's name is moved aside; "undo-own": it held the batch's own link, before that is removed;
- * "undo-restore": it held another writer's file, before that is put back; each with the key's path); "same-file": a
- * claim looks at a file to tell whether it is its own link (after a failed link, the key's name; in an undo, the name
- * moved aside); "apply": a checked batch's check passed, under the check lock, before its renames (a test stops a
+ * the key's name is moved aside, thrown as the rename's error; "undo-own": it held the batch's own link, before that
+ * is removed; "undo-restore": it held another writer's file, thrown as the link(2) that puts it back; each with the
+ * key's path, also when a retry or a sweep settles an aside); "same-file": a claim looks at a file to tell whether it
+ * is its own link (after a failed link, the key's name; in an undo, the file moved aside: with the key's path);
+ * "apply": a checked batch's check passed, under the check lock, before its renames (a test stops a
  * thread there); "check-busy": a try for the check lock found it held, before the pause (outside the native call),
  * with the lock's path.
  */

@@ -18,7 +18,6 @@ import {
   readSync,
   readdirSync,
   renameSync,
-  rmdirSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -77,11 +76,13 @@ const TEMP_PREFIX = ".tmp-";
 const TEMP_NAME = /^\.tmp-(\d+)-(\d+)-\d+(?:-(\d+))?$/;
 const UNDO_PREFIX = ".undo-";
 /**
- * `.undo-<pid>-<threadId>-<counter>[-<kernel thread id>]`: a directory a failed claim's undo moves its keys' names
- * into (`undoClaims`), named like a temp file so its owner is told alive or ended the same way. A dot name and a
- * directory: never a key, never listed. One left by a crash is put back by the next sweep (`recoverUndo`).
+ * `.undo-<pid>-<threadId>-<counter>-<kernel thread id or nothing>-<inode>-<key's file name>`: a key's name a failed
+ * claim's undo moved aside (`undoClaim`), a file in the store directory (a rename in one directory needs no new inode,
+ * unlike a directory of its own). Its owner is told alive or ended as a temp file's is; `<inode>` is the claim's own
+ * link's (its temp file's), so whoever settles it (`settleAside`: the undo, its retry, a sweep) tells the claim's own
+ * link (removed, never put back) from another writer's file (put back). A dot name: never a key, never listed.
  */
-const UNDO_NAME = /^\.undo-(\d+)-(\d+)-\d+(?:-(\d+))?$/;
+const ASIDE_NAME = /^\.undo-(\d+)-(\d+)-\d+-(\d*)-(\d+)-(.+)$/;
 let tempCounter = 0;
 
 /**
@@ -93,6 +94,8 @@ function threadGone(pid: number, tid: string | undefined): boolean {
 }
 /** This thread's kernel id as a name suffix (`-<tid>`), empty when procfs cannot tell it (base/kernel-thread.ts). */
 const KERNEL_SUFFIX = KERNEL_THREAD_ID === undefined ? "" : `-${KERNEL_THREAD_ID}`;
+/** This thread's kernel id in an aside's name, empty when procfs cannot tell it (the name keeps its dashes). */
+const KERNEL_PART = KERNEL_THREAD_ID === undefined ? "" : String(KERNEL_THREAD_ID);
 
 /** How long settleBatches waits at most for a batch's temp files (a thread terminated mid-batch leaves them). */
 const SETTLE_WAIT_MS = 5_000;
@@ -134,19 +137,38 @@ function fsyncDir(path: string): void {
 }
 
 /**
- * Puts a file moved aside by a claim's undo back at its key's name, unless the name is taken: link(2) never replaces,
- * so a write that landed there since (newer) is kept and the moved file dropped. Gone already (another sweep put it
- * back): nothing to do.
+ * Puts another writer's file moved aside by a claim's undo back at its key's name, unless the name is taken: link(2)
+ * never replaces, so a write that landed there since (newer) is kept and the moved file dropped. Gone already (another
+ * sweep put it back): nothing to do. Where the link finds no room (ENOSPC: a file system that counts links against its
+ * inodes, tmpfs; EMLINK), the moved file is renamed back if the name is free: a write landing between that look and
+ * the rename is replaced by the older file (the narrow window design §3.13 names), rather than the older one lost.
  */
 function putBack(moved: string, path: string): void {
   try {
+    fileFault("undo-restore", path);
     linkSync(moved, path);
   } catch (err) {
     const code = errnoCode(err);
     if (code === "ENOENT") return;
-    if (code !== "EEXIST") throw err;
+    if (code === "ENOSPC" || code === "EMLINK") {
+      if (!entryExists(path)) {
+        renameSync(moved, path);
+        return;
+      }
+    } else if (code !== "EEXIST") throw err;
   }
   unlinkIfPresent(moved);
+}
+
+/** Whether a directory entry is at `path` (lstat: a dangling link is an entry). */
+function entryExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return false;
+    throw err;
+  }
 }
 
 function unlinkIfPresent(path: string): void {
@@ -221,6 +243,8 @@ class FileStore implements FileBackend {
   private check: CheckLock | undefined;
   /** The file system refused a hard link (EPERM, ENOTSUP): conditional batches are checked and renamed. */
   private noLinks = false;
+  /** Asides (full paths) an undo of this handle left unsettled (in doubt): settled at its next operation. */
+  private readonly asides = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -423,7 +447,11 @@ class FileStore implements FileBackend {
     }
   }
 
-  /** Temp file (and undo directory) names in the directory whose writing process still runs. */
+  /**
+   * Temp file names in the directory whose writing thread still runs. Not an undo's asides: they are no batch under
+   * way (an undo left in doubt keeps one until its thread's next operation), and waiting for them stalled every call
+   * its whole bound for as long as such a thread lived (review r229).
+   */
   private liveTemps(): Set<string> {
     const out = new Set<string>();
     let names: string[];
@@ -434,8 +462,7 @@ class FileStore implements FileBackend {
       throw asStorageError(err, `file backend list failed at ${this.dir}`, { dir: this.dir });
     }
     for (const name of names) {
-      // An undo under way has a key's name moved aside (another writer's file, put back in a moment): waited for too.
-      const m = TEMP_NAME.exec(name) ?? UNDO_NAME.exec(name);
+      const m = TEMP_NAME.exec(name);
       if (m === null) continue;
       const pid = Number(m[1]);
       if (isProcessAlive(pid) && !threadGone(pid, m[3])) out.add(name);
@@ -619,21 +646,23 @@ class FileStore implements FileBackend {
 
   /**
    * Removes the keys a failed claim linked (`made`: indexes into paths and temps; they held nothing before) and makes
-   * that durable; in doubt if it cannot. Only this batch's own links are removed: a name holding another file (a plain
-   * write renamed onto it since: it takes no check lock) is that writer's. Looking at the name and then unlinking it
-   * left a window in which such a write landed and was unlinked, acknowledged and lost; so each name is first moved
-   * aside (rename(2), atomic: a write landing after it takes the empty name and is not touched), into a private
-   * directory in the store (`UNDO_NAME`), and then the moved file is looked at: this batch's own link is unlinked,
-   * another writer's file is put back (`putBack`: no-replace, so a still newer write wins). A crash meanwhile leaves
-   * the directory; the next sweep puts back what is in it (`recoverUndo`).
+   * that durable; in doubt if it cannot (every key is tried; the first failure is the one reported). Only this batch's
+   * own links are removed: a name holding another file (a plain write renamed onto it since: it takes no check lock) is
+   * that writer's. Looking at the name and then unlinking it left a window in which such a write landed and was
+   * unlinked, acknowledged and lost; so each name is first moved aside (`undoClaim`), and what was moved is settled.
    */
   private undoClaims(made: readonly number[], paths: readonly string[], temps: readonly (string | undefined)[], cause: unknown): void {
     if (made.length === 0) return;
+    let failed: { err: unknown } | undefined;
+    for (const i of made) {
+      try {
+        this.undoClaim(paths[i] as string, temps[i] as string);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
     try {
-      const aside = join(this.dir, `${UNDO_PREFIX}${process.pid}-${threadId}-${tempCounter++}${KERNEL_SUFFIX}`);
-      mkdirSync(aside);
-      for (const i of made) this.undoClaim(paths[i] as string, temps[i] as string, aside);
-      rmdirSync(aside);
+      if (failed !== undefined) throw failed.err;
       fileFault("undo-fsync-dir", this.dir);
       fsyncDir(this.dir);
     } catch (err) {
@@ -641,34 +670,84 @@ class FileStore implements FileBackend {
     }
   }
 
-  /** Moves the name `path` aside into `aside`, then unlinks it if it is a link of `temp`, else puts it back. */
-  private undoClaim(path: string, temp: string, aside: string): void {
-    fileFault("undo-unlink", path);
-    const moved = join(aside, basename(path));
+  /**
+   * Moves the name `path` aside (rename(2), atomic: a write landing after it takes the empty name and is not touched)
+   * to a unique dot name in the store directory that carries the inode of `temp` (the claim's own link's), then
+   * settles it (`settleAside`). If the aside cannot be made (ENOSPC: a directory that must grow on a full disk; a name
+   * too long for the key's file name and the aside's prefix), the undo looks at the name and unlinks its own link
+   * (the old way, with its narrow window: design §3.13). An aside that fails to settle stays, this handle's to settle
+   * at its next operation (or a sweep's, if the thread ends), and the error goes up (the batch is in doubt).
+   */
+  private undoClaim(path: string, temp: string): void {
+    const ino = lstatSync(temp, { bigint: true }).ino;
+    const aside = join(this.dir, `${UNDO_PREFIX}${process.pid}-${threadId}-${tempCounter++}-${KERNEL_PART}-${ino}-${basename(path)}`);
+    if (Buffer.byteLength(basename(aside)) > MAX_FILE_NAME_BYTES) return this.lookThenUnlink(path, temp);
     try {
-      renameSync(path, moved);
+      fileFault("undo-unlink", path);
+      renameSync(path, aside);
     } catch (err) {
-      if (errnoCode(err) === "ENOENT") return; // removed meanwhile (a plain delete): nothing of this batch is there
+      const code = errnoCode(err);
+      if (code === "ENOENT") return; // removed meanwhile (a plain delete): nothing of this batch is there
+      if (code === "ENOSPC" || code === "EDQUOT") return this.lookThenUnlink(path, temp);
       throw err;
     }
-    let own: boolean;
+    this.asides.add(aside);
+    this.settleAside(aside);
+    this.asides.delete(aside);
+  }
+
+  /** The undo of one key without an aside: unlinks the name if it holds the claim's own link (`temp`'s inode). */
+  private lookThenUnlink(path: string, temp: string): void {
+    if (!this.isLinkOf(path, temp)) return;
+    fileFault("undo-own", path);
+    unlinkIfPresent(path);
+  }
+
+  /**
+   * Settles a key's name an undo moved aside (`aside`, named by ASIDE_NAME). The file there is the claim's own link
+   * when its inode is the one in the name (the aside keeps its inode, which no other file can take while it exists):
+   * removed, never put back, whenever and by whomever this runs (the claim failed, or its thread ended unanswered; a
+   * later handle may have claimed, written and deleted the key since: review r229). Another inode is another writer's
+   * file, which landed on the name before the undo moved it: put back where the name is free (`putBack`). Gone: settled
+   * already. Whether the directory changed.
+   */
+  private settleAside(aside: string): boolean {
+    const m = ASIDE_NAME.exec(basename(aside));
+    // Only a key's file name is moved aside: anything else is not this store's to put back or remove.
+    if (m === null || decodeFileNameToKey(m[5] as string) === undefined) return false;
+    const path = join(this.dir, m[5] as string);
+    let at: BigIntStats;
     try {
-      own = this.isLinkOf(moved, temp);
+      fileFault("same-file", path);
+      at = lstatSync(aside, { bigint: true });
     } catch (err) {
-      // Cannot tell whose it is: back where it was (the batch is in doubt, its key may stay stored).
-      try {
-        putBack(moved, path);
-      } catch {
-        // Left aside: the next sweep puts it back; the error below says in doubt.
-      }
+      if (errnoCode(err) === "ENOENT") return false;
       throw err;
     }
-    if (own) {
+    if (at.ino === BigInt(m[4] as string)) {
       fileFault("undo-own", path);
-      unlinkIfPresent(moved);
+      unlinkIfPresent(aside);
     } else {
-      fileFault("undo-restore", path);
-      putBack(moved, path);
+      putBack(aside, path);
+    }
+    return true;
+  }
+
+  /** Settles what this handle's undo left aside in doubt; what fails again stays for the next operation. */
+  private retryAsides(): void {
+    let changed = false;
+    for (const aside of [...this.asides]) {
+      try {
+        changed = this.settleAside(aside) || changed;
+        this.asides.delete(aside);
+      } catch {
+        // Still in doubt: tried again at the next operation, or by a sweep once this thread has ended.
+      }
+    }
+    try {
+      if (changed) fsyncDir(this.dir);
+    } catch {
+      // Not durable yet: a crash brings the aside back, and a sweep settles it the same way.
     }
   }
 
@@ -700,6 +779,7 @@ class FileStore implements FileBackend {
 
   close(): void {
     if (this.closed) return;
+    if (this.asides.size > 0) this.retryAsides();
     this.closed = true;
     this.check?.close();
     this.check = undefined;
@@ -718,6 +798,7 @@ class FileStore implements FileBackend {
 
   private ensureOpen(): void {
     if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
+    if (this.asides.size > 0) this.retryAsides();
   }
 
   /** The shared key rule is applied by encodeKeyToFileName (through pathFor); the length rule is this backend's. */
@@ -751,52 +832,35 @@ class FileStore implements FileBackend {
    * may be writing its temp files this moment (two handles' first writes at once: the sweep of one removed a temp
    * file the other then renamed, ENOENT), so a live thread's stay, and so does a thread's whose end cannot be told
    * (no procfs) until a later process sweeps them. Without the lock: only those of processes or threads that ended.
+   * An undo's asides under the same owner rules are settled (`settleAside`), not removed.
    */
   private sweepTemps(): void {
-    let recovered = false;
+    let settled = false;
     for (const fileName of readdirSync(this.dir)) {
       const temp = TEMP_NAME.exec(fileName);
-      const undo = temp === null ? UNDO_NAME.exec(fileName) : null;
-      const m = temp ?? undo;
+      const aside = temp === null ? ASIDE_NAME.exec(fileName) : null;
+      const m = temp ?? aside;
       if (m === null) continue;
       const pid = Number(m[1]);
       const mine = pid === process.pid;
+      const tid = m[3] === "" ? undefined : m[3];
       const stale =
         this.lock === undefined
-          ? (!mine && !isProcessAlive(pid)) || threadGone(pid, m[3])
-          : !mine || Number(m[2]) === threadId || threadGone(pid, m[3]);
+          ? (!mine && !isProcessAlive(pid)) || threadGone(pid, tid)
+          : !mine || Number(m[2]) === threadId || threadGone(pid, tid);
       if (!stale) continue;
-      if (temp !== null) unlinkIfPresent(join(this.dir, fileName));
-      else recovered = this.recoverUndo(join(this.dir, fileName)) || recovered;
+      if (temp !== null) {
+        unlinkIfPresent(join(this.dir, fileName));
+        continue;
+      }
+      // An undo cut short (a crash, an ended thread, an undo in doubt): settled as the undo would have (`settleAside`).
+      try {
+        settled = this.settleAside(join(this.dir, fileName)) || settled;
+      } catch {
+        // Left for a later sweep: this write goes on (the aside is a dot name, never read as a key).
+      }
     }
-    if (recovered) fsyncDir(this.dir);
-  }
-
-  /**
-   * Puts back what a claim's undo that did not finish (a crash, a thread terminated) left moved aside in `aside`, and
-   * removes the directory. Whose each file was cannot be told now: another writer's is its acknowledged write, and this
-   * batch's own link is a key of a batch never answered (a crash may leave part of a batch applied), so each is put
-   * back where its name is free. Whether anything was put back (the directory then needs its fsync).
-   */
-  private recoverUndo(aside: string): boolean {
-    let names: string[];
-    try {
-      names = readdirSync(aside);
-    } catch (err) {
-      if (errnoCode(err) === "ENOENT") return false; // another sweep took it
-      throw err;
-    }
-    for (const name of names) {
-      // Only a key's file name is moved aside; anything else is not ours to put in the store.
-      if (decodeFileNameToKey(name) !== undefined) putBack(join(aside, name), join(this.dir, name));
-    }
-    try {
-      rmdirSync(aside);
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code !== "ENOENT" && code !== "ENOTEMPTY") throw err;
-    }
-    return names.length > 0;
+    if (settled) fsyncDir(this.dir);
   }
 
   /** Writes `bytes` to a fresh temp file in the store directory and fsyncs it. */

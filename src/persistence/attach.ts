@@ -131,6 +131,7 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     if (cadence.kind === "background" && p.wal !== undefined) handedOver.push(p.wal);
     return { p, group, cadence };
   });
+  for (const wal of handedOver) releaseWhenCollected(graph, wal);
 
   /**
    * Restarts the pair's cadence at a baseline; the ratio cadence also notes its size (`sizeOf`: an estimate, O(graph),
@@ -486,16 +487,20 @@ function cadenceOf(graphName: string, pair: AttachPair, compactEvery: number | u
  * which writes on its waves, and so its claim). A store object id is held weakly too (a memory store is not kept).
  */
 class Claims {
-  readonly #byPath = new Map<string, Map<string, WeakRef<object>>>();
-  readonly #byObject = new WeakMap<object, Map<string, WeakRef<object>>>();
+  readonly #byPath = new Map<string, Map<string, ClaimEntry>>();
+  readonly #byObject = new WeakMap<object, Map<string, ClaimEntry>>();
 
-  /** Whether a graph still alive holds `graphName`'s claim on store `id` (a collected one's is dropped here). */
+  /**
+   * Whether a graph still alive holds `graphName`'s claim on store `id` (a collected one's is dropped here, and what
+   * it left to undo, its fold rule, is taken back first: before a new handle of the graph hands over its own).
+   */
   has(id: string | object, graphName: string): boolean {
     const names = this.#names(id);
-    const owner = names?.get(graphName);
-    if (owner === undefined) return false;
-    if (owner.deref() !== undefined) return true;
+    const entry = names?.get(graphName);
+    if (entry === undefined) return false;
+    if (entry.owner.deref() !== undefined) return true;
     this.delete(id, graphName);
+    entry.collected?.();
     return false;
   }
 
@@ -506,7 +511,13 @@ class Claims {
       if (typeof id === "string") this.#byPath.set(id, names);
       else this.#byObject.set(id, names);
     }
-    names.set(graphName, new WeakRef(owner));
+    names.set(graphName, { owner: new WeakRef(owner) });
+  }
+
+  /** Runs `fn` once `graphName`'s claim on store `id` is found with its graph collected (see `has`). */
+  onCollected(id: string | object, graphName: string, fn: () => void): void {
+    const entry = this.#names(id)?.get(graphName);
+    if (entry !== undefined) entry.collected = fn;
   }
 
   delete(id: string | object, graphName: string): void {
@@ -517,9 +528,37 @@ class Claims {
     else this.#byObject.delete(id); // a store object is not held once nothing claims it
   }
 
-  #names(id: string | object): Map<string, WeakRef<object>> | undefined {
+  #names(id: string | object): Map<string, ClaimEntry> | undefined {
     return typeof id === "string" ? this.#byPath.get(id) : this.#byObject.get(id);
   }
+}
+
+/** A claim: its graph, held weakly, and what to undo once that graph is found collected undisposed. */
+interface ClaimEntry {
+  readonly owner: WeakRef<object>;
+  collected?: () => void;
+}
+
+/**
+ * Graphs attached with a fold rule handed to their WAL store's actor: once one is collected undisposed, its claim is
+ * looked at, which takes the rule back (Claims.has). Else that store stayed open until engine.close() (task 223's
+ * report): the rule is state a new actor would not have. A claim released or taken over meanwhile is left alone.
+ */
+const collectedGraphs = new FinalizationRegistry<{ readonly id: string | WeakRef<object>; readonly graphName: string }>((held) => {
+  const id = typeof held.id === "string" ? held.id : held.id.deref();
+  if (id !== undefined) claimed.wal.has(id, held.graphName);
+});
+
+/**
+ * Takes the fold rule `wal`'s store's actor was handed for `graph` back once the graph is collected undisposed.
+ * Module-level so the callback holds the tier and the graph's name, never the graph (a closure made in attach would
+ * share its context, which holds the graph, and keep it alive).
+ */
+function releaseWhenCollected(graph: Graph, wal: KvStorageTier<WALFrame>): void {
+  const graphName = graph.name;
+  const id = storeIdOf(wal);
+  claimed.wal.onCollected(id, graphName, () => void stopFoldingInBackground(wal, graphName));
+  collectedGraphs.register(graph, { id: typeof id === "string" ? id : new WeakRef(id), graphName });
 }
 
 /**

@@ -225,6 +225,8 @@ export class StoreConnection {
   threadId: number | undefined;
   /** shutdown() began: nothing more is taken (see `assertAlive`). */
   closing = false;
+  /** The wait before an idle store is shut down (see `whenIdle`), while one runs. */
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** runJob calls not settled yet: each holds the store open (see `shutdownIfIdle`). */
   private jobs = 0;
   private drain: Promise<void> | undefined;
@@ -259,6 +261,8 @@ export class StoreConnection {
      * the store while it shut down (task 220: one actor holds the store at a time, its lock or lease let go first).
      */
     after?: Promise<unknown>,
+    /** How long the store stays unused before it is shut down (the engine's idleStoreCloseMs; 0: at once). */
+    private readonly idleCloseMs = 0,
   ) {
     if (after !== undefined) this.restartGate = after.catch(() => undefined);
     this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key);
@@ -661,7 +665,7 @@ export class StoreConnection {
           // The store's last tier closed: once this answer's message is taken (later answers in it may still be
           // waited on), an idle store is shut down, and the close settles after (task 215).
           return queueMicrotask(() => {
-            const shut = this.shutdownIfIdle();
+            const shut = this.whenIdle();
             if (shut === undefined) settle();
             else void shut.then(settle);
           });
@@ -680,7 +684,7 @@ export class StoreConnection {
 
   /** Marks the tiers with writes in `ops` that no later flush of theirs in `ops` covers (per message, not per save). */
   private taken(ops: Op[]): void {
-    if (ops.length > 0) this.activity++;
+    if (ops.length > 0) this.active();
     for (const op of ops) {
       if (op.t === "configure-watcher") {
         // Whatever its tier: a config is the store's (one sent through no tier, or a tier closed since, counts too).
@@ -1006,7 +1010,7 @@ export class StoreConnection {
     this.assertAlive();
     // A job holds the store open while it runs; after, the actor says whether it left state there (shutdownIfIdle).
     this.jobs++;
-    this.activity++;
+    this.active();
     try {
       await this.ready;
       await this.flushQueue();
@@ -1014,7 +1018,7 @@ export class StoreConnection {
     } finally {
       // The store's last job on a store with no tier: an idle store shuts down, as after its last tier's close, and
       // the job settles after (a caller reading the engine's stats next sees the store gone).
-      if (--this.jobs === 0 && this.tiers.size === 0) await this.shutdownIfIdle();
+      if (--this.jobs === 0 && this.tiers.size === 0) await this.whenIdle();
     }
   }
 
@@ -1027,6 +1031,35 @@ export class StoreConnection {
    * forgets a shut-down store (hooks.onGone); a tier opened later on it opens it again, in a new actor. Resolves
    * once decided (and shut down: its failure goes to onError); undefined when kept at once.
    */
+  /**
+   * The store may have become idle (its last tier closed, its last job ended, a config sent through no tier): with
+   * the engine's idleStoreCloseMs 0 it is shut down now if idle (see shutdownIfIdle; resolves once decided), else
+   * once it stayed unused that long (review r231 F4: a job or a tier per request on an otherwise unused store paid
+   * a new actor and a SQLite open each time, 30 ms a compaction instead of 7). Any activity meanwhile cancels the
+   * wait; the engine's close does not wait for it (it shuts every store down).
+   */
+  private whenIdle(): Promise<void> | undefined {
+    if (this.idleCloseMs <= 0) return this.shutdownIfIdle();
+    if (!this.idle() || !Number.isFinite(this.idleCloseMs)) return undefined;
+    clearTimeout(this.idleTimer);
+    // Unref'd: a store waiting to be shut down does not keep the process alive (nor does an idle one today).
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      void this.shutdownIfIdle();
+    }, this.idleCloseMs);
+    this.idleTimer.unref();
+    return undefined;
+  }
+
+  /** Ops taken or a job asked for: counted (see shutdownIfIdle), and a wait to shut the store down ends. */
+  private active(): void {
+    this.activity++;
+    if (this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+  }
+
   private shutdownIfIdle(): Promise<void> | undefined {
     if (!this.idle()) return undefined;
     // Never a memory store: its data lives in the actor. Nor PostgreSQL (task 220): a tier reopening it meanwhile
@@ -1062,7 +1095,7 @@ export class StoreConnection {
     if (this.tiers.size > 0 || this.jobs > 0) return; // the last tier's close (job's end) asks
     await this.flushQueue();
     await this.ready.catch(() => undefined); // sent (a send waiting on ready posts first)
-    await this.shutdownIfIdle();
+    await this.whenIdle();
   }
 
   /** Nothing uses the store: no open tier or running job, nothing queued, sent and unanswered or not committed. */
@@ -1194,6 +1227,8 @@ export class StoreConnection {
   }
 
   private async shutdownOnce(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     if (this.finalError) return;
     this.closing = true;
     this.endDelay?.(); // a revival waiting out its backoff starts now: the drain must not wait for it

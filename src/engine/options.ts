@@ -21,6 +21,7 @@ const ENGINE_OPTIONS = [
   "watchdogMs",
   "closeTimeoutMs",
   "turnRingBytes",
+  "idleStoreCloseMs",
 ];
 
 export function validateEngineOptions(opts: unknown): void {
@@ -33,6 +34,10 @@ export function validateEngineOptions(opts: unknown): void {
   const idle = opts.idleTimeoutMs;
   if (idle !== undefined && (typeof idle !== "number" || Number.isNaN(idle) || idle < 0)) {
     throw new RangeError(`idleTimeoutMs must be a number of milliseconds >= 0 (or Infinity), got ${described(idle)}`);
+  }
+  const idleStore = opts.idleStoreCloseMs;
+  if (idleStore !== undefined && (typeof idleStore !== "number" || Number.isNaN(idleStore) || idleStore < 0)) {
+    throw new RangeError(`idleStoreCloseMs must be a number of milliseconds >= 0 (or Infinity), got ${described(idleStore)}`);
   }
   const limits = opts.resourceLimits;
   if (limits !== undefined) {

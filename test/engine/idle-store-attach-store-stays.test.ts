@@ -18,7 +18,7 @@ afterAll(() => root.remove());
 
 describe("a store a graph was attached to, disposed and closed", () => {
   it("is shut down like any other store once its tiers closed", async () => {
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     try {
       for (let t = 0; t < 5; t++) {
         const store: StoreSpec = { kind: "sqlite", path: root.fresh(`t${t}.db`) };

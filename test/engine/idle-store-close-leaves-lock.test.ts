@@ -36,7 +36,7 @@ describe("engine.close right after a reopen during an idle shutdown", () => {
   it("leaves the store free for another process, and every promise settled", async () => {
     const bad: string[] = [];
     for (let round = 0; round < 16; round++) {
-      const engine = openStorageEngine({ threads: 2, onError: () => {} });
+      const engine = openStorageEngine({ threads: 2, idleStoreCloseMs: 0, onError: () => {} });
       const path = root.fresh(`l${round}.db`);
       const store: StoreSpec = { kind: "sqlite", path };
       const a = engine.kv<number>(store, { name: "a" });

@@ -22,6 +22,7 @@ import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
+import { sleep, until } from "../support/wait.js";
 
 const HOLDER = join(REPO_ROOT, "test/engine/fixtures/hold-store.mjs");
 const PROBE_WORKER = fileURLToPath(new URL("./fixtures/probe-job-worker.mjs", import.meta.url));
@@ -68,7 +69,7 @@ async function otherProcessOpens(path: string): Promise<string> {
 
 describe("a store whose last tier closed", () => {
   it("is shut down: 20 stores opened, written and closed leave 0 open, their locks released; reopened, each has its data", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const paths = Array.from({ length: 20 }, (_, i) => root.fresh(`s${i}.db`));
     for (const [i, path] of paths.entries()) {
       const kv = engine.kv<{ i: number }>({ kind: "sqlite", path }, { name: "kv" });
@@ -91,7 +92,7 @@ describe("a store whose last tier closed", () => {
   }, 120_000);
 
   it("stays open while another tier of it is open, and closes with the last one", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("two.db") };
     const a = engine.kv<number>(store, { name: "a" });
     const b = engine.kv<number>(store, { name: "b" });
@@ -108,7 +109,7 @@ describe("a store whose last tier closed", () => {
   }, 60_000);
 
   it("answers a flush in flight at the close, and its writes are durable (read by another engine after)", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const path = root.fresh("inflight.db");
     const kv = engine.kv<number>({ kind: "sqlite", path }, { name: "kv" });
     for (let i = 0; i < 2_000; i++) kv.save(`k${i}`, i);
@@ -117,7 +118,7 @@ describe("a store whose last tier closed", () => {
     await expect(flushed).resolves.toBeUndefined();
     await expect(closed).resolves.toBeUndefined();
     expect((await engine.stats()).length).toBe(0);
-    const reader = openStorageEngine({ threads: 1 });
+    const reader = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     try {
       const r = reader.kv<number>({ kind: "sqlite", path }, { name: "kv" });
       expect(await r.load("k0")).toBe(0);
@@ -128,7 +129,7 @@ describe("a store whose last tier closed", () => {
   }, 60_000);
 
   it("of a memory store keeps the store open with its data", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "memory", name: "idle-memory" };
     const kv = engine.kv<string>(store, { name: "kv" });
     kv.save("k", "kept");
@@ -140,7 +141,7 @@ describe("a store whose last tier closed", () => {
   }, 60_000);
 
   it("of a store sent a commit-watcher config keeps it open (the setting is the store's, a new actor would not know it)", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("watched.db") };
     const kv = engine.kv<unknown>(store, { name: "wal" });
     expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { ratio: 4, minBytes: 1024 })).toBe(true);
@@ -150,7 +151,7 @@ describe("a store whose last tier closed", () => {
   }, 60_000);
 
   it("of a store sent a fold rule, then a lift (keepAboveSeq Infinity), keeps it open: the lift leaves the rule set (task 220)", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("rule-lift.db") };
     const kv = engine.kv<unknown>(store, { name: "wal" });
     expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { ratio: 4, minBytes: 1024 })).toBe(true);
@@ -161,7 +162,7 @@ describe("a store whose last tier closed", () => {
   }, 60_000);
 
   it("of a store sent a pin, then its lift, shuts it down: nothing is left set (task 220)", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("pin-lift.db") };
     const kv = engine.kv<unknown>(store, { name: "wal" });
     expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { keepAboveSeq: 5 })).toBe(true);
@@ -176,7 +177,7 @@ describe("a store whose last tier closed", () => {
   }, 60_000);
 
   it("of a store sent a fold rule, then a lift, then the rule's release (attach's dispose), shuts it down (task 223)", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("rule-release.db") };
     const kv = engine.kv<unknown>(store, { name: "wal" });
     expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { ratio: 4, minBytes: 1024 })).toBe(true);
@@ -188,7 +189,7 @@ describe("a store whose last tier closed", () => {
   }, 60_000);
 
   it("of a store whose fold rule was released, while another graph's rule is set, keeps it open (task 223)", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("rule-release-other.db") };
     const kv = engine.kv<unknown>(store, { name: "wal" });
     expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { ratio: 4, minBytes: 1024 })).toBe(true);
@@ -199,7 +200,7 @@ describe("a store whose last tier closed", () => {
   }, 60_000);
 
   it("of a store sent a pin, then a fold rule's release, keeps it open: a release leaves the pin (task 223)", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("pin-release.db") };
     const kv = engine.kv<unknown>(store, { name: "wal" });
     expect(kv.configureCommitWatcher!(WAL_GROWTH_WATCHER, "g", { keepAboveSeq: 5 })).toBe(true);
@@ -211,7 +212,7 @@ describe("a store whose last tier closed", () => {
 
 describe("a compaction job on a store with no tier", () => {
   it("leaves no state in the actor: the store shuts down once it ended, and opens again for the next tier (task 223)", async () => {
-    engine = openStorageEngine({ threads: 1 });
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("compact-job.db") };
     const g = createGraph("g");
     g.state("a", 0);
@@ -236,7 +237,7 @@ describe("a compaction job on a store with no tier", () => {
 
 describe("a job on a store with no tier", () => {
   it("runs, holds the store open while it runs (a tier closing meanwhile leaves it), and the store stays open after (a job may keep state in the actor: task 220)", async () => {
-    const access = openStorageEngineForTests({ threads: 1 }, PROBE_WORKER);
+    const access = openStorageEngineForTests({ threads: 1, idleStoreCloseMs: 0 }, PROBE_WORKER);
     engine = access.engine;
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("job.db") };
     const seed = engine.kv<string>(store, { name: "kv" });
@@ -258,4 +259,66 @@ describe("a job on a store with no tier", () => {
     await reopened.close();
     expect((await engine.stats()).length).toBe(1);
   }, 60_000);
+});
+
+describe("an idle store with idleStoreCloseMs (review r231 F4: a tier or job per request paid a new actor and a SQLite open each time)", () => {
+  it("lingers by default: a tier opened after the last one closed finds the same actor (its counters go on), and close() does not wait", async () => {
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 10 * 60_000 }); // ten minutes: close() waiting would time the test out
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("linger.db") };
+    for (let i = 0; i < 5; i++) {
+      const kv = engine.kv<number>(store, { name: "req" });
+      kv.save(`k${i}`, i);
+      await kv.flush();
+      await kv.close();
+      const stats = await engine.stats();
+      expect(stats.length).toBe(1); // before: 0 (shut down with each close, a new actor for each request)
+      expect(stats[0]!.flushes).toBeGreaterThanOrEqual(i + 1); // one connection's counters: every request's flush
+    }
+    await engine.close();
+    engine = undefined;
+  }, 30_000);
+
+  it("lingers by default after a job on a store with no tier: compactions in a row share one actor", async () => {
+    engine = openStorageEngine({ threads: 1 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("linger-jobs.db") };
+    const snapshot = engine.snapshot<GraphCheckpointRecord>(store, { compactEvery: 1_000 });
+    const wal = engine.kv<WALFrame>(store, { codec: walFrameCodec });
+    for (const name of ["g1", "g2", "g3"]) {
+      const g = createGraph(name);
+      g.state("a", 0);
+      const h = attachSnapshotStorage(g, [{ snapshot, wal }]);
+      for (let i = 1; i <= 5; i++) g.set("a", i);
+      await h.dispose();
+    }
+    await snapshot.close();
+    await wal.close();
+    for (const name of ["g1", "g2", "g3"]) {
+      expect((await compactGraphInEngine(engine, store, name)).baselineSeq).toBeGreaterThan(0);
+      expect((await engine.stats()).length).toBe(1); // before: 0 after each (and a new actor for the next)
+    }
+  }, 60_000);
+
+  it("shuts the store down once it stayed unused that long; a tier opened meanwhile keeps it, and its close starts the wait again", async () => {
+    engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 50 });
+    const store: StoreSpec = { kind: "sqlite", path: root.fresh("linger-short.db") };
+    const a = engine.kv<number>(store, { name: "a" });
+    a.save("x", 1);
+    await a.close();
+    const b = engine.kv<number>(store, { name: "b" }); // whether or not the wait ended, b is served
+    b.save("y", 2);
+    await b.flush();
+    await sleep(200); // longer than the wait: b open keeps the store
+    expect((await engine.stats()).length).toBe(1);
+    await b.close();
+    await until(async () => (await engine!.stats()).length === 0, "the store shut down once unused for 50 ms", { timeoutMs: 20_000 });
+    const again = engine.kv<number>(store, { name: "a" });
+    expect(await again.load("x")).toBe(1);
+    await again.close();
+  }, 60_000);
+
+  it("is refused when not a number of milliseconds >= 0", () => {
+    expect(() => openStorageEngine({ idleStoreCloseMs: -1 })).toThrow(RangeError);
+    expect(() => openStorageEngine({ idleStoreCloseMs: Number.NaN })).toThrow(RangeError);
+    expect(() => openStorageEngine({ idleStoreCloseMs: "5" as unknown as number })).toThrow(RangeError);
+  });
 });

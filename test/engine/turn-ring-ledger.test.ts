@@ -22,7 +22,7 @@ import { THREAD_ID } from "./fixtures/ring-worker.mjs";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
-const { root, open } = ringEngines("turn-ring-ledger", { threads: 2 });
+const { root, open } = ringEngines("turn-ring-ledger", { threads: 2, idleStoreCloseMs: 0 });
 const MiB = 2 ** 20;
 afterEach(() => {
   turnRingsMadeForTests.watch = undefined;

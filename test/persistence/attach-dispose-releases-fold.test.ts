@@ -70,7 +70,7 @@ function tiers(engine: StorageEngine, store: StoreSpec) {
 
 describe("dispose of a graph attached through the engine with background folding", () => {
   it("lets each tenant's store shut down: 50 tenants attached, written, disposed and closed leave 0 store actors", async () => {
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     const paths: string[] = [];
     try {
       for (let t = 0; t < 50; t++) {
@@ -96,7 +96,7 @@ describe("dispose of a graph attached through the engine with background folding
 
   it("folds a graph attached again after dispose in the background again", async () => {
     const path = root.fresh("again.db");
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     const g = graph("g");
     try {
       const pair = tiers(engine, { kind: "sqlite", path });
@@ -120,7 +120,7 @@ describe("dispose of a graph attached through the engine with background folding
 
   it("of one of two graphs on one store leaves the other's rule: its folds go on; both disposed, the store shuts down", async () => {
     const path = root.fresh("two-graphs.db");
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     const one = graph("one");
     const two = graph("two");
     try {
@@ -148,7 +148,7 @@ describe("dispose of a graph attached through the engine with background folding
 describe("a store actor restarted (its worker terminated) after configs of a graph's rule", () => {
   it("after the rule's release holds nothing: the store shuts down with its last tier", async () => {
     const store: StoreSpec = { kind: "sqlite", path: root.fresh("revive-released.db") };
-    const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, workerEntryPath());
+    const access = openStorageEngineForTests({ threads: 1, idleStoreCloseMs: 0, onError: () => {} }, workerEntryPath());
     const engine = access.engine;
     try {
       const pair = tiers(engine, store);
@@ -172,7 +172,7 @@ describe("a store actor restarted (its worker terminated) after configs of a gra
   it("after a rule and a lift keeps the rule: the store stays open with no tier, and the graph's WAL is folded", async () => {
     const path = root.fresh("revive-rule.db");
     const store: StoreSpec = { kind: "sqlite", path };
-    const access = openStorageEngineForTests({ threads: 1, onError: () => {} }, workerEntryPath());
+    const access = openStorageEngineForTests({ threads: 1, idleStoreCloseMs: 0, onError: () => {} }, workerEntryPath());
     const engine = access.engine;
     const g = graph("g");
     try {

@@ -36,7 +36,7 @@ function kept(tier: unknown, graphName: string): number {
 
 describe("r231 F1: the release is dropped when the tiers' close begins before dispose's last flush ended", () => {
   it("dispose and the tiers' close started together: the store stays open (the rule is held)", async () => {
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     try {
       const pair = tiers(engine, { kind: "sqlite", path: root.fresh("together.db") });
       const g = graph("g");
@@ -52,7 +52,7 @@ describe("r231 F1: the release is dropped when the tiers' close begins before di
   }, 120_000);
 
   it("the WAL tier closed, the snapshot tier (same store) still open, then dispose: the store never shuts down", async () => {
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     try {
       const pair = tiers(engine, { kind: "sqlite", path: root.fresh("wal-first.db") });
       const g = graph("g");
@@ -71,7 +71,7 @@ describe("r231 F1: the release is dropped when the tiers' close begins before di
 
 describe("r231 F2: the replay list grows by 2 per attach/dispose cycle once a graph was in a shared-WAL group on the store", () => {
   it("50 one-pair attach/dispose cycles after a shared-WAL handle ended keep ~101 configs for one key", async () => {
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     try {
       const s: StoreSpec = { kind: "sqlite", path: root.fresh("shared.db") };
       const other: StoreSpec = { kind: "sqlite", path: root.fresh("other.db") };
@@ -103,7 +103,7 @@ describe("r231 F2: the replay list grows by 2 per attach/dispose cycle once a gr
 
 describe("the replay list of a watcher that never answers \"replaces every earlier one\"", () => {
   it("keeps at most the last 16 configs of a key: 200 configs sent through a tier", async () => {
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     try {
       const kv = engine.kv<unknown>({ kind: "sqlite", path: root.fresh("bound.db") }, { name: "w" });
       // No watcher of this name in the worker entry: the actor reports each config and answers nothing.
@@ -121,7 +121,7 @@ describe("the replay list of a watcher that never answers \"replaces every earli
 
 describe("r231 (sound): a live shared-WAL handle's pin per baseline replaces the one before it in the replay list", () => {
   it("100 rebaselines keep at most 2 configs for the key", async () => {
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     try {
       const pair = tiers(engine, { kind: "sqlite", path: root.fresh("pins.db") });
       const otherSnap = engine.snapshot<GraphCheckpointRecord>({ kind: "sqlite", path: root.fresh("pins-other.db") });
@@ -145,7 +145,7 @@ describe("r231 (sound): a live shared-WAL handle's pin per baseline replaces the
 
 describe("r231 F3: an attach that throws after handing its fold rule to the actor never takes it back", () => {
   it("graph.snapshot() throws during attach: the store stays open with every tier closed", async () => {
-    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    const engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0, onError: () => {} });
     try {
       const pair = tiers(engine, { kind: "sqlite", path: root.fresh("attach-throws.db") });
       const g = graph("g");

@@ -3,6 +3,7 @@
  * exit, so scripts can branch on the exit code and people can read the line.
  */
 import { CommanderError } from "commander";
+import { terminalText } from "./output.js";
 
 /** Exit codes (documented in the README and docs/api.md). verify uses 0 / 1 / 2 for its verdict, 5 / 6 when incomplete. */
 export const EXIT = Object.freeze({
@@ -54,6 +55,7 @@ export function describeFailure(err: unknown): { line: string; exitCode: number 
   return { line: `error ${code}: ${oneLine(text)}`, exitCode };
 }
 
+/** `text` as one line a terminal shows as is (its control characters escaped: output.ts terminalText). */
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, " ").trim();
+  return terminalText(text.replace(/\s*\n\s*/g, " ").trim(), true);
 }

@@ -5,7 +5,7 @@ import { canonicalJson } from "../codec/json.js";
 import { backendSource, listFrameKeys, readBaseline, readFrame, type StoredGraphSource } from "../persistence/stored-graph.js";
 import { REPLAY_ORDER, type Lifecycle } from "../wal/frame.js";
 import { CliError, EXIT } from "./errors.js";
-import { formatBytes, formatTimeNs, printLine, plural } from "./output.js";
+import { formatBytes, formatTimeNs, printLine, printNote, plural } from "./output.js";
 import { nonNegativeInt, SCAN_LIMIT_HELP, withStoreOptions, type ProgressOptions, type ScanOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { changeKind, discoverGraphs, graphExists, outOfRangeFrameKeys, wholeWaves } from "./scan.js";
@@ -106,13 +106,13 @@ export async function selectGraphs(
   if (graph === undefined) {
     return discoverGraphs(backend, {
       onUnusable: (name, problem) => {
-        process.stderr.write(`warning: skipped ${JSON.stringify(name)}: not a usable graph name (${problem})\n`);
+        printNote(`warning: skipped ${JSON.stringify(name)}: not a usable graph name (${problem})`); // a stored key: escaped
       },
       ...(scanLimit === undefined ? {} : { scanLimit }),
       onUnclassified: (key, bytes) => {
         unread?.push({ key, bytes });
-        process.stderr.write(
-          `warning: skipped ${JSON.stringify(key)}: a value of ${formatBytes(bytes)} (${bytes} bytes), over --scan-limit, not read (a graph baseline there is not listed: raise --scan-limit or pass --graph)\n`,
+        printNote(
+          `warning: skipped ${JSON.stringify(key)}: a value of ${formatBytes(bytes)} (${bytes} bytes), over --scan-limit, not read (a graph baseline there is not listed: raise --scan-limit or pass --graph)`,
         );
       },
     });

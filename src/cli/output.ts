@@ -1,7 +1,33 @@
 /** Writing results: lines to stdout, aligned text tables, human-readable sizes and times. */
 
+/**
+ * Characters a terminal may act on instead of showing: C0 controls, DEL, C1 controls (U+0080–U+009F: U+009B is a CSI
+ * on some terminals), and lone surrogates. A store's or an input file's bytes reach messages (JSON.parse quotes the
+ * text it refused, keys name graphs), and ESC [ 8 m there hid the rest of `verify`'s output, its verdict included
+ * (review r232). Without the `u` flag the class sees UTF-16 code units, so a lone surrogate is one match.
+ */
+const CONTROL_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const CONTROL_ONE_LINE = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+const escapeUnit = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
+/**
+ * `text` as a terminal shows it: every character it could act on written as `\uXXXX` (a JSON escape: inside a JSON
+ * document's strings, where only such characters can be, the document keeps its value). Newline and tab are kept
+ * unless `oneLine`: a message quoting stored bytes is escaped whole, so no line of its own can be forged.
+ */
+export function terminalText(text: string, oneLine = false): string {
+  return text.replace(oneLine ? CONTROL_ONE_LINE : CONTROL_LINES, escapeUnit);
+}
+
+/** One line (or lines) of output on stdout: every output path goes through terminalText. */
 export function printLine(text = ""): void {
-  process.stdout.write(text + "\n");
+  process.stdout.write(terminalText(text) + "\n");
+}
+
+/** A warning or note on stderr, as one line. */
+export function printNote(text: string): void {
+  process.stderr.write(terminalText(text, true) + "\n");
 }
 
 /** Left-aligned columns separated by two spaces; `rows` may be shorter than `header`. */

@@ -14,7 +14,7 @@ import { foldStoredGraph } from "../persistence/fold.js";
 import { backendSource, surveyStoredGraph, type FramePosition, type StoredGraphSource } from "../persistence/stored-graph.js";
 import { EXIT } from "./errors.js";
 import { notReachedLine, selectGraphs, type UnreadValue } from "./inspect.js";
-import { printLine, plural } from "./output.js";
+import { printLine, plural, terminalText } from "./output.js";
 import { nonNegativeInt, SCAN_LIMIT_HELP, withStoreOptions, type ProgressOptions, type ScanOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { outOfRangeFrameKeys, unrestorableSnapshot } from "./scan.js";
@@ -239,7 +239,8 @@ function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerifica
   for (const g of results) {
     const base = g.baselineSeq === null ? "no usable baseline" : `baseline seq ${g.baselineSeq}`;
     printLine(`graph ${JSON.stringify(g.name)}: ${base}, ${plural(g.frames, "frame")} (${g.framesAbove} above the baseline)`);
-    for (const p of g.problems) printLine(`  ${describeProblem(p)}`);
+    // One line per problem: a torn frame's detail quotes its bytes, whose newlines must not print lines of their own.
+    for (const p of g.problems) printLine(`  ${terminalText(describeProblem(p), true)}`);
     printLine(`  ${VERDICT_TEXT[g.verdict]}`);
   }
   for (const u of unread) printLine(notReachedLine(u));

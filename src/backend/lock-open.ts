@@ -2,13 +2,14 @@
  * Opening a lock database (the store lock, a file store's check lock) by name without following a symbolic link.
  * SQLite follows one, and better-sqlite3 offers no SQLITE_OPEN_NOFOLLOW: a store directory another program wrote
  * with `.graphrefly.lock` linked elsewhere made a writer create an SQLite file at the link's target, or add its
- * owner table to another database there (review r232). The name is created (O_NOFOLLOW) and looked at before the
- * open; after it, the name must still be that file (device and inode), so a link swapped in meanwhile is refused
- * too. What stays open: a swap and a swap back between the open and the second look (SQLite gives no descriptor to
- * check); a store directory writable by a hostile program is not a safe place for any file.
+ * owner table to another database there (review r232). The name is looked at (lstat) before the open; after it,
+ * the name must be a regular file, still the one seen (device and inode), so a link swapped in meanwhile is refused
+ * too. What stays open: a link swapped in before SQLite's open and out before the second look (SQLite gives no
+ * descriptor to check, and a file created there meanwhile stays); a store directory writable by a hostile program
+ * is not a safe place for any file.
  */
 import Database from "better-sqlite3";
-import { closeSync, constants, lstatSync, openSync, type Stats } from "node:fs";
+import { lstatSync, type Stats } from "node:fs";
 import { StorageError } from "../errors.js";
 
 const errnoCode = (err: unknown): unknown => (err as { code?: unknown } | null)?.code;
@@ -29,17 +30,19 @@ function kindOf(stats: Stats): string {
   return "not a regular file";
 }
 
-/** The regular file at `path` (created empty when missing, never through a link), or a typed refusal. */
-function ownFile(path: string, what: string): Stats {
-  let fd: number | undefined;
+/**
+ * What is at `path` now: undefined when nothing (SQLite creates it), else a regular file, or a typed refusal. Only
+ * looked at, never opened: closing any descriptor of a file drops every POSIX lock this process holds on it, the
+ * SQLite locks of the store's other handles included (they share the lock: lock.ts).
+ */
+function ownFile(path: string, what: string): Stats | undefined {
+  let stats: Stats;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
+    stats = lstatSync(path);
   } catch (err) {
-    // ELOOP: the name is a symbolic link (O_NOFOLLOW); the lstat below names what is there.
-    if (errnoCode(err) !== "ELOOP") throw err;
+    if (errnoCode(err) === "ENOENT") return undefined;
+    throw err;
   }
-  if (fd !== undefined) closeSync(fd);
-  const stats = lstatSync(path);
   if (!stats.isFile()) throw notALockFile(path, what, kindOf(stats));
   return stats;
 }
@@ -51,7 +54,7 @@ export function openLockDatabase(path: string, options: Database.Options, what: 
   try {
     const now = lstatSync(path);
     if (!now.isFile()) throw notALockFile(path, what, kindOf(now));
-    if (now.dev !== seen.dev || now.ino !== seen.ino) throw notALockFile(path, what, "another file than the one looked at (replaced while opening)");
+    if (seen !== undefined && (now.dev !== seen.dev || now.ino !== seen.ino)) throw notALockFile(path, what, "another file than the one looked at (replaced while opening)");
   } catch (err) {
     db.close();
     throw err;

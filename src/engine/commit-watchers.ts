@@ -153,3 +153,11 @@ export function noteTierStoreSink(tier: object, sink: StoreConfigSink): void {
 export function configureStoreWatcher(tier: object, watcher: string, key: string, config: unknown): Promise<void> | undefined {
   return storeSinks.get(tier)?.(watcher, key, config);
 }
+
+/**
+ * configureStoreWatcher for `tier`'s store as a function that holds neither the tier nor its store's connection
+ * strongly (it reaches the store while the engine keeps it open); undefined for a tier no engine made.
+ */
+export function storeWatcherSender(tier: object): StoreConfigSink | undefined {
+  return storeSinks.get(tier);
+}

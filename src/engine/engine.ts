@@ -393,8 +393,11 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     kv: <T>(store: StoreSpec, o: EngineKvOptions<T> = {}) => {
       const conn = connection(store);
       const tier = kvProxy<T>(conn, o);
-      // A config that takes state back reaches the store after the tier's close too (commit-watchers.ts).
-      noteTierStoreSink(tier, (watcher, key, config) => conn.configureWatcherOfStore(watcher, key, config));
+      // A config that takes state back reaches the store after the tier's close too (commit-watchers.ts). The
+      // connection is held weakly: the engine's map keeps it while the store is open, and a caller keeping this
+      // (attach, for a graph dropped undisposed) must not keep it, and the tiers' watchers it holds, alive.
+      const held = new WeakRef(conn);
+      noteTierStoreSink(tier, (watcher, key, config) => held.deref()?.configureWatcherOfStore(watcher, key, config) ?? Promise.resolve());
       return tier;
     },
     runJob: (store, name, args) => handled(async () => connection(store).runJob(name, args), store),

@@ -23,7 +23,7 @@ import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { observeUnfrozen } from "../graph/graph.js";
 import { diffBytes, snapshotBytes } from "./size-estimate.js";
-import { foldInBackground, stopFoldingInBackground } from "./wal-growth-watcher.js";
+import { foldInBackground, foldRuleReleaser, stopFoldingInBackground } from "./wal-growth-watcher.js";
 import { registerWalGroup, unpinSharedWal } from "./shared-wal.js";
 import { tierStore } from "../tier/store-identity.js";
 import type {
@@ -551,13 +551,13 @@ const collectedGraphs = new FinalizationRegistry<{ readonly id: string | WeakRef
 
 /**
  * Takes the fold rule `wal`'s store's actor was handed for `graph` back once the graph is collected undisposed.
- * Module-level so the callback holds the tier and the graph's name, never the graph (a closure made in attach would
- * share its context, which holds the graph, and keep it alive).
+ * Module-level so the callback holds neither the graph (a closure made in attach would share its context, which
+ * holds the graph) nor the tier or its connection (their tier records' watchers reach the graph): foldRuleReleaser.
  */
 function releaseWhenCollected(graph: Graph, wal: KvStorageTier<WALFrame>): void {
   const graphName = graph.name;
   const id = storeIdOf(wal);
-  claimed.wal.onCollected(id, graphName, () => void stopFoldingInBackground(wal, graphName));
+  claimed.wal.onCollected(id, graphName, foldRuleReleaser(wal, graphName));
   collectedGraphs.register(graph, { id: typeof id === "string" ? id : new WeakRef(id), graphName });
 }
 

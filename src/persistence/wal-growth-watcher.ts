@@ -10,7 +10,7 @@
 import type { BatchOp } from "../backend/types.js";
 import { StorageError } from "../errors.js";
 import { jsonCodec } from "../codec/json.js";
-import { configureStoreWatcher, type CommitWatcherContext, type CommitWatcherDefinition, type WatcherJobOutcome } from "../engine/commit-watchers.js";
+import { configureStoreWatcher, storeWatcherSender, type CommitWatcherContext, type CommitWatcherDefinition, type WatcherJobOutcome } from "../engine/commit-watchers.js";
 import type { BaseStorageTier, KvStorageTier, RetryOptions } from "../tier/types.js";
 import { walFrameCodec } from "../wal/codec.js";
 import { splitWalFrameKey } from "../wal/keys.js";
@@ -64,6 +64,21 @@ export function stopFoldingInBackground(wal: KvStorageTier<unknown>, graphName: 
     // A closed tier (or one closing): its store's actor may outlive it, and the rule with it.
     return (configureStoreWatcher(wal, WAL_GROWTH_WATCHER, graphName, config) ?? Promise.resolve()).catch(() => undefined);
   }
+}
+
+/**
+ * stopFoldingInBackground(wal, graphName) to run later, holding neither `wal` nor its store strongly: attach's claim
+ * registry keeps it for a graph dropped undisposed, and a tier held there would keep its connection, the tier
+ * records' watchers and so that graph alive. Once `wal` is collected it goes to the store while that is open.
+ */
+export function foldRuleReleaser(wal: KvStorageTier<unknown>, graphName: string): () => void {
+  const tier = new WeakRef(wal);
+  const store = storeWatcherSender(wal);
+  return () => {
+    const w = tier.deref();
+    if (w !== undefined) void stopFoldingInBackground(w, graphName);
+    else void store?.(WAL_GROWTH_WATCHER, graphName, { foldRule: "release" } satisfies FoldRuleRelease).catch(() => undefined);
+  };
 }
 
 /** What stopFoldingInBackground sends: the graph's fold rule ends (a pin is left as it is). */

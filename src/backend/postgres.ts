@@ -45,6 +45,9 @@ import { readOnlyError } from "./read-only.js";
 import { expectedList } from "./conditional.js";
 import { setWriterTenure } from "./tenure.js";
 import type { BackendSupports, BatchOp, ExpectedValue, StorageBackend } from "./types.js";
+// Longest time option, refused above (not made Infinity as the engine's are): PostgreSQL's timeout settings are int4
+// (the server refused the session) and Node runs a longer timer after 1 ms (a connect timeout expired at once).
+import { MAX_TIMER_MS } from "../base/timers.js";
 
 export type { PostgresLeaseOptions } from "./postgres-lease.js";
 
@@ -154,11 +157,6 @@ const UNNAMED_ABOVE_BYTES = 64 * 1024;
 const MAX_DOUBTFUL_KEYS = 100_000;
 /** Largest int4: the bound of a whole value's slices (values are under 1 GiB). */
 const WHOLE = 0x7fffffff;
-/**
- * Longest time option: Node runs a longer timer after 1 ms (a connect timeout expired at once) and PostgreSQL's
- * timeout settings are int4 (the server refused the session).
- */
-const MAX_TIMER_MS = 0x7fffffff;
 
 const SUPPORTS: BackendSupports = Object.freeze({
   list: true,

@@ -20,6 +20,7 @@ import { noteTierStoreSink } from "./commit-watchers.js";
 import { claimGates, insideNative, newNativeGate, releaseGates } from "./native-gate.js";
 import { releaseThreadTurns } from "../backend/sqlite-turns.js";
 import { validateEngineOptions } from "./options.js";
+import { timerBound } from "../base/timers.js";
 import { DEFAULT_TURN_RING_BYTES, TurnRingLedger, turnRingsInBudget, type TurnRingCounts } from "./ring.js";
 import {
   type ActorOptions,
@@ -218,9 +219,10 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
   if (opts.maxPendingBytes !== undefined) validateMaxPendingBytes(opts.maxPendingBytes);
   const maxPendingBytes =
     opts.maxPendingBytes === Number.POSITIVE_INFINITY ? undefined : (opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES);
-  const watchdogMs = validateBound("watchdogMs", opts.watchdogMs) ?? DEFAULT_WATCHDOG_MS;
-  const closeTimeoutMs = validateBound("closeTimeoutMs", opts.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS;
-  const idleStoreCloseMs = opts.idleStoreCloseMs ?? DEFAULT_IDLE_STORE_CLOSE_MS;
+  // timerBound: a delay past Node's timer range (~24.8 days) means no timer, not 1 ms (review r237 #2).
+  const watchdogMs = timerBound(validateBound("watchdogMs", opts.watchdogMs) ?? DEFAULT_WATCHDOG_MS);
+  const closeTimeoutMs = timerBound(validateBound("closeTimeoutMs", opts.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS);
+  const idleStoreCloseMs = timerBound(opts.idleStoreCloseMs ?? DEFAULT_IDLE_STORE_CLOSE_MS);
   // On by default since task 198 (docs/design.md §3.35): 1 MiB holds the paced turns of a worker busy for a while.
   const turnRingBytes = opts.turnRingBytes ?? DEFAULT_TURN_RING_BYTES;
   // Rings go to the stores writing now, within a budget (task 209: not one per store ever opened).
@@ -232,7 +234,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     workerData: { entry: pathToFileURL(workerEntry).href },
     minThreads: threads,
     maxThreads: threads,
-    idleTimeout: opts.idleTimeoutMs ?? Number.POSITIVE_INFINITY,
+    idleTimeout: timerBound(opts.idleTimeoutMs ?? Number.POSITIVE_INFINITY),
     // Actor tasks run for the store's lifetime; an idle worker must keep serving its MessagePorts and
     // debounce timers, which piscina's default Atomics.wait would freeze.
     atomics: "disabled",

@@ -29,6 +29,7 @@ import { KERNEL_THREAD_ID, processThreadEnded } from "../base/kernel-thread.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { CheckLock } from "./file-check-lock.js";
+import { fileKind } from "./file-kind.js";
 import { fileFault } from "./file-faults.js";
 import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
@@ -199,16 +200,6 @@ function mkdirDurable(dir: string): void {
     fsyncDir(dirname(p));
     if (p === first || dirname(p) === p) break;
   }
-}
-
-/** What a directory entry that is not a regular file is, for messages. */
-function fileKind(stats: Stats): string {
-  if (stats.isSymbolicLink()) return "a symbolic link";
-  if (stats.isFIFO()) return "a FIFO";
-  if (stats.isCharacterDevice()) return "a character device";
-  if (stats.isBlockDevice()) return "a block device";
-  if (stats.isSocket()) return "a socket";
-  return "not a regular file";
 }
 
 /** StorageError `corrupt-store` for a key whose file is not a regular file: no write of this backend makes one. */

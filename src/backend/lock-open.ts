@@ -11,6 +11,7 @@
 import Database from "better-sqlite3";
 import { lstatSync, type Stats } from "node:fs";
 import { StorageError } from "../errors.js";
+import { fileKind } from "./file-kind.js";
 
 const errnoCode = (err: unknown): unknown => (err as { code?: unknown } | null)?.code;
 
@@ -21,13 +22,6 @@ function notALockFile(path: string, what: string, found: string): StorageError {
     `${what}: ${path} is ${found}, not a lock file: another program put it there; it is not opened (nothing was written through it)`,
     { path, found, reason: "lock-not-a-file" },
   );
-}
-
-function kindOf(stats: Stats): string {
-  if (stats.isSymbolicLink()) return "a symbolic link";
-  if (stats.isDirectory()) return "a directory";
-  if (stats.isFIFO()) return "a FIFO";
-  return "not a regular file";
 }
 
 /**
@@ -43,7 +37,7 @@ function ownFile(path: string, what: string): Stats | undefined {
     if (errnoCode(err) === "ENOENT") return undefined;
     throw err;
   }
-  if (!stats.isFile()) throw notALockFile(path, what, kindOf(stats));
+  if (!stats.isFile()) throw notALockFile(path, what, fileKind(stats));
   return stats;
 }
 
@@ -53,7 +47,7 @@ export function openLockDatabase(path: string, options: Database.Options, what: 
   const db = new Database(path, options);
   try {
     const now = lstatSync(path);
-    if (!now.isFile()) throw notALockFile(path, what, kindOf(now));
+    if (!now.isFile()) throw notALockFile(path, what, fileKind(now));
     if (seen !== undefined && (now.dev !== seen.dev || now.ino !== seen.ino)) throw notALockFile(path, what, "another file than the one looked at (replaced while opening)");
   } catch (err) {
     db.close();

@@ -20,6 +20,7 @@ import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
 import { join } from "node:path";
 import { StorageError } from "../errors.js";
+import { fileKind } from "./file-kind.js";
 import { inNative } from "./native-gate.js";
 import { openLockDatabase } from "./lock-open.js";
 import { realFilePath } from "./real-path.js";
@@ -57,6 +58,14 @@ export function assertSingleName(path: string): void {
       `${path} is a directory: a SQLite store is a file (give a file path such as ${join(path, "app.db")}, or open the directory as a file store)`,
       { path, reason: "directory" },
     );
+  }
+  // A FIFO, device or socket: refused before anything is made beside it (SQLite would fail later, a lock file left).
+  if (!st.isFile()) {
+    throw new StorageError("invalid-argument", `${path} is ${fileKind(st)}: a SQLite store is a regular file`, {
+      path,
+      reason: "not-a-file",
+      found: fileKind(st),
+    });
   }
   const links = st.nlink;
   if (links > 1) {

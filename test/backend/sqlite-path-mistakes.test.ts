@@ -6,9 +6,13 @@
  *   read-only, inline and through the engine; the directory is left as it was.
  * - a read-only handle on a path where no store exists yet (a reader or follower started before its writer): SQLite
  *   said only "unable to open database file". Now backend-error naming the missing file, osCode ENOENT.
+ * - a FIFO (or device, socket) given as the path: the FIFO's size 0 read as "not created yet", so the store lock was
+ *   taken (a `-lock` file left beside it) and SQLite then failed "disk I/O error", an untyped backend-error (review
+ *   r232). Now invalid-argument with reason "not-a-file" before anything is made beside it.
  * - a path on a file system that counts no blocks at all (/proc, some FUSE mounts): the OS-cause probe read its
  *   zero free blocks as a full disk, "ENOSPC (no space left on device)". Now no cause is claimed there.
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,6 +48,19 @@ describe("SQLite store paths a new user gets wrong", () => {
     }
     expect(readdirSync(dir)).toEqual([]); // no lock or journal left inside or beside it
     expect(readdirSync(root).filter((n) => n.startsWith("inline"))).toEqual(["inline"]);
+  });
+
+  it("a FIFO as the path is refused as not a regular file, writable and read-only, and nothing is left beside it", () => {
+    const dir = freshDir("fifo");
+    const fifo = join(dir, "s.db");
+    execFileSync("mkfifo", [fifo]);
+    for (const opts of [{}, { readOnly: true }]) {
+      const err = storageErrorOf(() => sqliteBackend(fifo, opts));
+      expect(err.code).toBe("invalid-argument");
+      expect(err.details).toMatchObject({ path: fifo, reason: "not-a-file", found: "a FIFO" });
+      expect(err.message).toContain("is a FIFO");
+    }
+    expect(readdirSync(dir)).toEqual(["s.db"]); // no -lock, -journal or -wal beside it
   });
 
   it("through the engine: the tier's flush rejects with the same refusal, and onError hears it", async () => {

@@ -577,6 +577,8 @@ export class StoreActor implements ActorApi {
         this.emit({ type: "configured", watcher: op.watcher, key: op.key, seq: op.seq });
       }
     } catch (err) {
+      // Refused: the engine need not replay it to a new actor (kept, it took a place of the key's bounded list).
+      if (op.seq !== undefined) this.emit({ type: "configured", watcher: op.watcher, key: op.key, seq: op.seq, refused: true });
       this.emitError(err instanceof Error ? err : new Error(String(err)), this.tiers.get(op.tier)?.core.name);
     }
   }

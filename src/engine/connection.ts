@@ -4,6 +4,7 @@
  * with its worker (crash, watchdog, failed open) is replaced by a new one at the store's next operation: the
  * connection reopens the store's tiers in it and reports writes the old actor never acknowledged (see TierRecord).
  */
+import { isDeepStrictEqual } from "node:util";
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { proxy, releaseProxy, wrap } from "comlink";
 import type { ColumnarTransport } from "../codec/types.js";
@@ -123,9 +124,11 @@ const RING_MAX_WRITES = 64;
 const RING_MAX_OPS = 8;
 /**
  * The most configs of one watcher key kept for a new actor (review r231 F2). A watcher that never answers "replaces
- * every earlier one" must not grow memory per config: past this the oldest go. The built-in WAL growth watcher's
- * state of a graph is made by at most its last fold rule or pin and the lifts after it; a key's earlier configs
- * matter only to a watcher whose state is more than the last 16 configs of the key, which none registered here is.
+ * every earlier one" must not grow memory per config: past this the oldest go, except the one the watcher answered
+ * replaces all before it (review r237 #1: 16 lifts or invalid configs after a fold rule pushed the rule out, and a
+ * crash-restarted actor never folded again). A config equal to the last one kept replaces it, and one the watcher
+ * refused is dropped, so repeats and mistakes do not count; 16 distinct configs in force after the last "replaces
+ * all" is more than the built-in WAL growth watcher ever has (a rule or pin, then lifts).
  */
 const MAX_REPLAYED_CONFIGS = 16;
 /** The tier id of a config sent through no tier (tier ids start at 1): the actor takes it as the store's. */
@@ -190,9 +193,11 @@ export class StoreConnection {
    * ends where the lost one was (a config is the store's, not its tier's: one sent through a tier closed since still
    * holds). The engine reads no config: a fold rule replaces what came before, a lift after it does not (the actor
    * keeps the rule on a lift, task 222), and only the watcher knows which is which. At most MAX_REPLAYED_CONFIGS
-   * per key (the newest), whatever the watcher answers.
+   * per key: the one answered "replaces all" (then the list's first) and the newest.
    */
   private readonly watcherConfigs = new Map<string, Array<Extract<Op, { t: "configure-watcher" }>>>();
+  /** The configs their watcher answered "replaces every earlier one" for: the bound never evicts them. */
+  private readonly replacingConfigs = new WeakSet<Extract<Op, { t: "configure-watcher" }>>();
   /** Number of the last watcher config taken (its `seq`: the actor's "configured" event names it). */
   private configSeq = 0;
   /** Ops taken and jobs asked for so far: a shutdown asked before any of these came is not the store's to make. */
@@ -701,7 +706,8 @@ export class StoreConnection {
 
   /**
    * Lists a config taken for replay to a new actor (see `watcherConfigs`): appended in place (a copy per config made
-   * a key's configs O(n²), review r231 F2) and at most MAX_REPLAYED_CONFIGS per key, whatever its watcher answers.
+   * a key's configs O(n²), review r231 F2), and at most MAX_REPLAYED_CONFIGS per key, never evicting the config its
+   * watcher answered replaces all before it (review r237 #1).
    */
   private keepConfig(op: Extract<Op, { t: "configure-watcher" }>): void {
     const key = `${op.watcher}\n${op.key}`;
@@ -710,8 +716,16 @@ export class StoreConnection {
     if (sent === undefined) return void this.watcherConfigs.set(key, [op]);
     this.watcherConfigs.delete(key); // re-inserted: replay follows the order sent
     this.watcherConfigs.set(key, sent);
+    // The same config again right after itself leaves the watcher where it was (a lift sent by each detach): the new
+    // one takes the old one's place (its seq is the one an answer will name), so repeats never push a rule out. The
+    // config is the structured-clone copy configureCommitWatcher made: plain data.
+    const last = sent[sent.length - 1];
+    if (last !== undefined && !this.replacingConfigs.has(last) && isDeepStrictEqual(last.config, op.config)) sent.pop();
     sent.push(op);
-    if (sent.length > MAX_REPLAYED_CONFIGS) sent.splice(0, sent.length - MAX_REPLAYED_CONFIGS);
+    if (sent.length > MAX_REPLAYED_CONFIGS) {
+      const from = this.replacingConfigs.has(sent[0]!) ? 1 : 0; // the answered "replaces all" stays: it is in force
+      sent.splice(from, sent.length - MAX_REPLAYED_CONFIGS);
+    }
   }
 
   /**
@@ -1281,9 +1295,18 @@ export class StoreConnection {
   private onEvent(e: ActorEvent): void {
     if (e.type === "configured") {
       // The watcher said config e.seq replaces the key's earlier ones: a new actor needs it and those after it only.
+      // Refused (the watcher threw, changing nothing): that config alone goes.
       const key = `${e.watcher}\n${e.key}`;
       const sent = this.watcherConfigs.get(key);
-      if (sent !== undefined) this.watcherConfigs.set(key, sent.filter((c) => c.seq === undefined || c.seq >= e.seq));
+      if (sent === undefined) return;
+      if (e.refused === true) {
+        const at = sent.findIndex((c) => c.seq === e.seq);
+        if (at >= 0) sent.splice(at, 1);
+        return;
+      }
+      const kept = sent.filter((c) => c.seq === undefined || c.seq >= e.seq);
+      if (kept[0]?.seq === e.seq) this.replacingConfigs.add(kept[0]);
+      this.watcherConfigs.set(key, kept);
       return;
     }
     if (e.type === "recovered") this.hooks.onRecovered?.({ store: this.store, ...(e.tier !== undefined ? { tier: e.tier } : {}) });

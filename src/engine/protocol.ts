@@ -306,9 +306,10 @@ export type ActorEvent =
   | { type: "recovered"; tier: string | undefined }
   /**
    * The watcher said config `seq` (of `watcher` and `key`) replaces every earlier config of the key: the engine no
-   * longer keeps those to replay to a new actor (commit-watchers.ts, CommitWatcher.configure).
+   * longer keeps those to replay to a new actor (commit-watchers.ts, CommitWatcher.configure). `refused`: the watcher
+   * threw instead (an invalid config, which changed nothing): the engine drops that config alone (review r237 #1).
    */
-  | { type: "configured"; watcher: string; key: string; seq: number };
+  | { type: "configured"; watcher: string; key: string; seq: number; refused?: true };
 
 export interface ActorApi {
   /**

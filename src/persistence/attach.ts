@@ -99,6 +99,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     // Thrown after a pair's fold rule went to its store's actor (graph.snapshot() or observe() failing, review r231
     // F3): taken back, or it would fold the graph's WAL for a later attach whose baselines are elsewhere.
     for (const wal of handedOver) void stopFoldingInBackground(wal, graph.name);
+    collectedGraphs.unregister(handedOver); // its registrations' token (releaseWhenCollected)
     throw err;
   }
 }
@@ -131,7 +132,7 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     if (cadence.kind === "background" && p.wal !== undefined) handedOver.push(p.wal);
     return { p, group, cadence };
   });
-  for (const wal of handedOver) releaseWhenCollected(graph, wal);
+  for (const wal of handedOver) releaseWhenCollected(graph, wal, handedOver);
 
   /**
    * Restarts the pair's cadence at a baseline; the ratio cadence also notes its size (`sizeOf`: an estimate, O(graph),
@@ -419,6 +420,9 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
       if (disposing === undefined) {
         disposed = true;
         unsubscribe();
+        // Disposed, the handle releases its rules itself: a long-lived graph attached and disposed N times kept N
+        // registry cells until it was collected (review r237 #3).
+        collectedGraphs.unregister(handedOver);
         // Reclaim ends once the last flush settled: dead frames left are the next attach's to delete.
         disposing = quiet(
           flush()
@@ -554,11 +558,13 @@ const collectedGraphs = new FinalizationRegistry<{ readonly id: string | WeakRef
  * Module-level so the callback holds neither the graph (a closure made in attach would share its context, which
  * holds the graph) nor the tier or its connection (their tier records' watchers reach the graph): foldRuleReleaser.
  */
-function releaseWhenCollected(graph: Graph, wal: KvStorageTier<WALFrame>): void {
+function releaseWhenCollected(graph: Graph, wal: KvStorageTier<WALFrame>, token: object): void {
   const graphName = graph.name;
   const id = storeIdOf(wal);
   claimed.wal.onCollected(id, graphName, foldRuleReleaser(wal, graphName));
-  collectedGraphs.register(graph, { id: typeof id === "string" ? id : new WeakRef(id), graphName });
+  // `token`: the attach's own (its handedOver list, held weakly by the registry), unregistered by its dispose or
+  // its failure, so the cell lives only as long as the handle could be dropped undisposed.
+  collectedGraphs.register(graph, { id: typeof id === "string" ? id : new WeakRef(id), graphName }, token);
 }
 
 /**

@@ -207,11 +207,7 @@ export class SnapshotMirror {
 
   /** Re-seeds from a full snapshot (attach and every baseline: the snapshot is O(graph) already). */
   reset(snapshot: GraphPersistSnapshot): void {
-    this.nodes.clear();
-    this.mounts.clear();
-    this.order = undefined;
-    this.edges = undefined;
-    this.mounts.set("", { nodes: new Set(), children: new Set() });
+    this.clear();
     for (const m of [...snapshot.subgraphs].sort(compareCodePoints)) this.addMount(m);
     for (const p of Object.keys(snapshot.nodes)) this.setNode(p, snapshot.nodes[p] as SnapshotNodeSlice);
   }
@@ -223,16 +219,21 @@ export class SnapshotMirror {
    * `reset(graph.snapshot())`.
    */
   resetFromGraph(graph: Graph): void {
-    this.nodes.clear();
-    this.mounts.clear();
-    this.order = undefined;
-    this.edges = undefined;
-    this.mounts.set("", { nodes: new Set(), children: new Set() });
+    this.clear();
     for (const m of graph.mounts()) this.addMount(m); // sorted: parents first
     for (const p of graph.paths()) {
       const slice = graph.describeNode(p, "shared");
       if (slice !== undefined) this.setNode(p, slice);
     }
+  }
+
+  /** Empty: no node, only the graph's own (root) mount, no cached order or edges. Both re-seeds start here. */
+  private clear(): void {
+    this.nodes.clear();
+    this.mounts.clear();
+    this.order = undefined;
+    this.edges = undefined;
+    this.mounts.set("", { nodes: new Set(), children: new Set() });
   }
 
   /**

@@ -8,57 +8,20 @@
  * Real worker threads, real SQLite file. 15 configs: control; 40 alternating lifts and invalid configs: both kinds.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { openStorageEngineForTests, workerEntryPath } from "../../src/engine/engine.js";
-import type { StorageEngine, StoreSpec } from "../../src/engine/index.js";
-import { createGraph } from "../../src/graph/graph.js";
-import type { ReactiveGraph } from "../../src/graph/types.js";
+import type { StoreSpec } from "../../src/engine/index.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import type { GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import type { WALFrame } from "../../src/wal/frame.js";
-import { parseWalFrameKey } from "../../src/wal/keys.js";
 import { tempRoot } from "../engine/fixtures/helpers.js";
+import { closePair, framesOf, graph, openStores, tiers, touchStore, withTestEngine, writePadded } from "../persistence/fixtures/fold-rule-stores.js";
 
 const root = tempRoot("r237-replay");
 afterAll(() => root.remove());
 
-function graph(name: string): ReactiveGraph {
-  const g = createGraph(name);
-  for (const path of ["a", "b"]) g.state(path, 0);
-  return g;
-}
-
-async function writePadded(g: ReactiveGraph, h: StorageHandle, count: number): Promise<void> {
-  const pad = "x".repeat(1024);
-  for (let i = 0; i < count; i++) {
-    g.set(i % 2 === 0 ? "a" : "b", `${i}${pad}`);
-    if (i % 50 === 49) await h.flush();
-  }
-  await h.flush();
-}
-
-function framesOf(path: string, name: string): number {
-  const b = sqliteBackend(path);
-  try {
-    return (b.list(`${name}/wal/`) as string[]).filter((k) => parseWalFrameKey(`${name}/wal`, k) !== undefined).length;
-  } finally {
-    b.close();
-  }
-}
-
-function tiers(engine: StorageEngine, store: StoreSpec) {
-  return { snapshot: engine.snapshot<GraphCheckpointRecord>(store), wal: engine.kv<WALFrame>(store, { codec: walFrameCodec }) };
-}
-
 async function scenario(kind: "lift" | "invalid" | "mixed", count: number): Promise<{ kept: number; frames: number }> {
   const path = root.fresh(`${kind}-${count}.db`);
   const store: StoreSpec = { kind: "sqlite", path };
-  const access = openStorageEngineForTests({ threads: 1, idleStoreCloseMs: 0, onError: () => {} }, workerEntryPath());
-  const engine = access.engine;
   const g = graph("g");
-  let kept = -1;
-  try {
+  const kept = await withTestEngine(async (access) => {
+    const engine = access.engine;
     const pair = tiers(engine, store);
     const h = attachSnapshotStorage(g, [pair]); // default cadence: the rule goes to the store's actor
     g.set("a", 1);
@@ -71,16 +34,12 @@ async function scenario(kind: "lift" | "invalid" | "mixed", count: number): Prom
     await h.flush();
     await access.terminate(store); // the actor crashes: the next op starts a new one, configs replayed
     await writePadded(g, h, 600); // due for folds many times over under the rule (ratio 2, 64 KiB min)
-    const other = engine.kv<unknown>(store, { name: "other" });
-    other.save("x", 1);
-    await other.close();
-    await pair.snapshot.close();
-    await pair.wal.close();
-    kept = (await engine.stats()).length; // 1: the new actor holds the live handle's rule
+    await touchStore(engine, store);
+    await closePair(pair);
+    const open = await openStores(engine); // 1: the new actor holds the live handle's rule
     await h.dispose().catch(() => undefined);
-  } finally {
-    await engine.close();
-  }
+    return open;
+  });
   return { kept, frames: framesOf(path, "g") };
 }
 

@@ -13,7 +13,12 @@ import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 const database = useTestDatabase();
 const open = useBackends(database, "busy-client");
 
-const BIG = 24 * 1024 * 1024;
+/**
+ * Big enough that the answer drains over many busy turns, well past the lease time: a 300 ms turn takes in about
+ * half a MiB (24 MiB took ~16 s in CI, for no more coverage). At 8 MiB both cases still fail at 121ac40, before the
+ * answer watch counted arriving bytes ("Connection terminated").
+ */
+const BIG = 8 * 1024 * 1024;
 const LEASE = { ttlMs: 1_000 };
 
 function pattern(bytes: number, seed: number): Uint8Array {
@@ -62,7 +67,7 @@ describe("a read whose answer arrives slowly at a busy process", () => {
   }, 60_000);
 
   it("a reader's readMany of big values (several statements in one snapshot) resolves with them", async () => {
-    const values = { a: pattern(6 * 1024 * 1024, 2), b: pattern(6 * 1024 * 1024, 3), c: pattern(BIG / 2, 4) };
+    const values = { a: pattern(BIG / 4, 2), b: pattern(BIG / 4, 3), c: pattern(BIG / 2, 4) };
     const reader = await open({ store: await storeWith(values), readOnly: true, lease: LEASE });
     const got = await whileBusy(300, () => reader.readMany(["a", "b", "c"]));
     const all = Array.isArray(got) ? got : [got, got, got];

@@ -16,6 +16,11 @@ const root = tempRoot("attach-backpressure-reports");
 afterAll(() => root.remove());
 
 const NODES = 50;
+/**
+ * Store commits a burst runs on after its first report. Before the fix every commit between refusals brought one
+ * more report (29-31 for 30 commits), so 10 tell one report from one a commit as surely, at a third of the turns.
+ */
+const COMMITS = 10;
 
 function build(): Graph {
   const g = createGraph("g");
@@ -55,11 +60,11 @@ it("a writer not pacing over a store slower than it: backpressure is reported on
       }
       throw new Error(`no ${commits} commits after a report: reports ${pressed(errors) - reported}, flushes ${flushes} (${String(refusedSince)} at the report)`);
     };
-    await burst(30);
+    await burst(COMMITS);
     expect(pressed(errors)).toBe(1); // before: one per save that got through between refusals
     // Caught up: the outbox ran empty, so the spell ended; the next one is reported again, once.
     await handle.flush();
-    await burst(30);
+    await burst(COMMITS);
     expect(pressed(errors)).toBe(2);
     const seq = await handle.flush();
     const live = Array.from({ length: NODES }, (_, k) => graph.get(`n${k}`));

@@ -58,9 +58,11 @@ export function assertValidBatch(ops: unknown): asserts ops is readonly BatchOp[
   ops.forEach((op: unknown, i) => {
     const o = op as { op?: unknown; key?: unknown; value?: unknown } | null;
     if (typeof o !== "object" || o === null) throw new TypeError(`ops[${i}] must be an object`);
-    assertValidKey(o.key, `ops[${i}].key`);
-    if (o.op === "put") assertBytes(o.value, `ops[${i}].value`);
-    else if (o.op !== "delete") throw new TypeError(`ops[${i}].op must be "put" or "delete"`);
+    // The names are built only for the error: a batch of thousands of valid ops built two strings an op.
+    if (typeof o.key !== "string" || !(o.key as WellFormedString).isWellFormed()) assertValidKey(o.key, `ops[${i}].key`);
+    if (o.op === "put") {
+      if (!(o.value instanceof Uint8Array)) assertBytes(o.value, `ops[${i}].value`);
+    } else if (o.op !== "delete") throw new TypeError(`ops[${i}].op must be "put" or "delete"`);
   });
 }
 

@@ -725,18 +725,24 @@ function columnValues(
   // exact allocation (~1 µs).
   let own: Uint8Array | undefined;
   let at = 0;
-  const ends: Array<number | Refused> = [];
+  // Where each value ends in `own` (-1: refused, its error in `refusals`): no Encoded or view is made until the tier
+  // takes the value, and none for a refused one.
+  const ends = new Int32Array(count);
+  const starts = new Int32Array(count);
+  let refusals: Map<number, Refused> | undefined;
   for (let i = 0; i < count; i++) {
     let bytes: unknown;
     try {
       bytes = encode(i);
     } catch (err) {
-      ends.push(new Refused(codecFailure(err, "encode", codec.name))); // a user encoder's throw, as CodecError
+      (refusals ??= new Map()).set(i, new Refused(codecFailure(err, "encode", codec.name))); // a user encoder's throw, as CodecError
+      ends[i] = -1;
       continue;
     }
     if (!(bytes instanceof Uint8Array)) {
       const got = bytes === null ? "null" : typeof bytes;
-      ends.push(new Refused(new CodecError("encode-failed", `the columnar encoder returned ${got} for value ${i}, not a Uint8Array`)));
+      (refusals ??= new Map()).set(i, new Refused(new CodecError("encode-failed", `the columnar encoder returned ${got} for value ${i}, not a Uint8Array`)));
+      ends[i] = -1;
       continue;
     }
     if (own === undefined) own = new Uint8Array(Math.min(bytes.byteLength * (count - i), Math.max(bytes.byteLength, 1 << 20)));
@@ -746,21 +752,19 @@ function columnValues(
       own = grown;
     }
     own.set(bytes, at);
+    starts[i] = at;
     at += bytes.byteLength;
-    ends.push(at);
+    ends[i] = at;
   }
   // Held for as long as the values wait: no more than an eighth spare (a copy to trim costs more than that room).
   if (own !== undefined && own.byteLength - at > at >> 3) own = own.slice(0, at);
-  const held: Array<Encoded | Refused> = [];
-  let start = 0;
-  for (const end of ends) {
-    if (end instanceof Refused) held.push(end);
-    else {
-      held.push(new Encoded(own!.subarray(start, end)));
-      start = end;
-    }
-  }
-  return (i) => held[i];
+  const buffer = own?.buffer;
+  const offset = own?.byteOffset ?? 0;
+  return (i) => {
+    const end = ends[i]!;
+    if (end < 0) return refusals!.get(i);
+    return new Encoded(new Uint8Array(buffer!, offset + starts[i]!, end - starts[i]!));
+  };
 }
 
 const bytesCodec: Codec<unknown> = {

@@ -35,6 +35,7 @@ import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./lock.js";
 import { StorePlace } from "./store-place.js";
+import { assertOneMeaning } from "./real-path.js";
 import { setWriterTenure } from "./tenure.js";
 import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
@@ -884,8 +885,9 @@ export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBac
   const lock = opts.lock ?? !readOnly;
   if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
   if (opts.onProgress !== undefined && typeof opts.onProgress !== "function") throw new TypeError("opts.onProgress must be a function");
-  // Named by text (resolve()), as the engine (storeKey, normalise) and the CLI name a store: one spelling, one store
-  // wherever it is opened (design §3.12, `link/..`; review r229).
+  // A `link/..` the kernel takes elsewhere than the text is refused (design §3.12): what is left names one directory
+  // read either way, so resolve() names it as the engine (storeKey, normalise) and the CLI do.
+  assertOneMeaning(dir, "file store directory");
   return new FileStore(resolve(dir), lock && !readOnly, readOnly, opts.onProgress);
 }
 

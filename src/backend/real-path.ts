@@ -2,10 +2,12 @@
  * The real path of a store's file or directory: what the kernel (and SQLite) reach through a path, every symbolic link
  * resolved. Not path.resolve(): it drops `dir/..` by text, while the kernel takes `link/..` as the link target's
  * parent, so a store opened as `<dir>/link/../app.db` is where the link's target's parent is, not `<dir>/app.db`.
- * Layer 1 (backend): used by the store lock's name, the writer turn's key, the store-moved check and store identity.
+ * Layer 1 (backend): used by the store lock's name, the writer turn's key, the store-moved check and store identity;
+ * assertOneMeaning is the check every opener makes of a store path (backends, engine, CLI, store identity).
  */
 import { readlinkSync, realpathSync } from "node:fs";
-import { basename, dirname, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { StorageError } from "../errors.js";
 
 /** Symbolic links followed before giving up (Linux's own limit). */
 const MAX_LINK_HOPS = 40;
@@ -71,4 +73,32 @@ export function realFilePath(path: string): string {
  */
 export function storeRealPath(path: string): string {
   return realPath(path, "created-later");
+}
+
+/**
+ * Refuses a store path whose `..` the text and the kernel take to different places: `<d>/link/../app.db` is
+ * `<d>/app.db` to path.resolve() (the engine's and the CLI's store keys) but the link target's parent's `app.db` to the
+ * kernel and SQLite, so one spelling would be two stores (two writers; after an upgrade, an empty store opened in place
+ * of the one written before). Every opener calls this before anything is made (design §3.12): a path it accepts names
+ * one place however it is read, so naming it by resolve() or by its real path finds the same store. `what` starts the
+ * message ("SQLite store path"). A path the kernel cannot resolve (a loop of links, no permission) is let through:
+ * the open reports what the system says.
+ */
+export function assertOneMeaning(path: string, what: string): void {
+  if (!path.split("/").includes("..")) return; // without `..`, text and kernel agree (links are followed alike)
+  let byText: string;
+  let byKernel: string;
+  try {
+    byText = storeRealPath(resolve(path));
+    byKernel = storeRealPath(path);
+  } catch {
+    return;
+  }
+  if (byText === byKernel) return;
+  throw new StorageError(
+    "invalid-argument",
+    `${what} ${path} names two places: a ".." after a symbolic link leads the system (and SQLite) to ${byKernel}, ` +
+      `but ${byText} read as text; give the store's path without ".." (${byKernel} or ${byText})`,
+    { path, reason: "ambiguous-dotdot", kernelPath: byKernel, textPath: byText },
+  );
 }

@@ -24,7 +24,7 @@ import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
 import { StorePlace, type MovedFile } from "./store-place.js";
-import { realFilePath, storeRealPath } from "./real-path.js";
+import { assertOneMeaning, realFilePath, storeRealPath } from "./real-path.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export type SqliteSynchronous = "OFF" | "NORMAL" | "FULL" | "EXTRA";
@@ -671,6 +671,8 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
   if (typeof lock !== "boolean") throw new TypeError("opts.lock must be a boolean");
   const inMemory = path === "" || path === ":memory:";
   if (readOnly && inMemory) throw new TypeError("a read-only SQLite store needs a file path");
+  // `<d>/link/../app.db` is refused: SQLite opens the kernel's file, the engine and the CLI would name the text's.
+  if (!inMemory) assertOneMeaning(path, "SQLite store path");
 
   // The whole open is one native region (connections, schema checks, pragmas, the lock's own SQLite file).
   return inNative(() => {

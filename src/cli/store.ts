@@ -12,6 +12,7 @@ import { fileBackend, type FileBackend } from "../backend/file.js";
 import { postgresBackend, type PostgresBackend } from "../backend/postgres.js";
 import { redact } from "../backend/postgres-errors.js";
 import { sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
+import { assertOneMeaning } from "../backend/real-path.js";
 import { CliError } from "./errors.js";
 
 export type StoreKind = "sqlite" | "file" | "postgres";
@@ -109,6 +110,9 @@ async function openPostgresStore(arg: string, opts: OpenStoreOptions): Promise<O
 
 export async function openStore(path: string, opts: OpenStoreOptions): Promise<OpenedStore> {
   if (isPostgresStore(path)) return openPostgresStore(path, opts);
+  // `<d>/link/../x` is refused as the library refuses it (design §3.12): resolve() below would open another store
+  // than the kernel's, the one an inline SQLite handle of the same argument opens.
+  assertOneMeaning(path, "store path");
   const abs = resolve(path);
   const kind = detectStoreKind(abs, opts.kind, opts.mode);
   if (kind === "file") {

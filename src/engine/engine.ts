@@ -19,6 +19,7 @@ import { ThreadIdleWatch } from "./thread-idle.js";
 import { noteTierStoreSink } from "./commit-watchers.js";
 import { claimGates, insideNative, newNativeGate, releaseGates } from "./native-gate.js";
 import { releaseThreadTurns } from "../backend/sqlite-turns.js";
+import { assertOneMeaning } from "../backend/real-path.js";
 import { validateEngineOptions } from "./options.js";
 import { timerBound } from "../base/timers.js";
 import { DEFAULT_TURN_RING_BYTES, TurnRingLedger, turnRingsInBudget, type TurnRingCounts } from "./ring.js";
@@ -120,10 +121,10 @@ export function storeKey(store: StoreSpec): string {
   switch (store?.kind) {
     case "sqlite":
       refuseUnknownFields(store, ["path", "readOnly"]);
-      return `sqlite:${resolvePath(requireString(store.path, "store.path"))}${readOnlySuffix(store)}`;
+      return `sqlite:${storePath(requireString(store.path, "store.path"), "SQLite store path")}${readOnlySuffix(store)}`;
     case "file":
       refuseUnknownFields(store, ["dir", "readOnly"]);
-      return `file:${resolvePath(requireString(store.dir, "store.dir"))}${readOnlySuffix(store)}`;
+      return `file:${storePath(requireString(store.dir, "store.dir"), "file store directory")}${readOnlySuffix(store)}`;
     case "memory":
       refuseUnknownFields(store, ["name"]);
       return `memory:${requireString(store.name, "store.name")}`;
@@ -159,10 +160,20 @@ function requireString(v: unknown, what: string): string {
   return v;
 }
 
+/**
+ * A store path made absolute by text, the engine's name of the store. A path whose `..` the kernel takes elsewhere
+ * (`<d>/link/..`) is refused (StorageError invalid-argument, reason "ambiguous-dotdot"), as every opener refuses it:
+ * the actor's backend opens what the kernel opens, so the text would name another store (design §3.12).
+ */
+function storePath(path: string, what: string): string {
+  assertOneMeaning(path, what);
+  return resolvePath(path);
+}
+
 function normalise(store: StoreSpec): StoreSpec {
   const ro = store.kind !== "memory" && store.readOnly === true ? { readOnly: true } : {};
-  if (store.kind === "sqlite") return { kind: "sqlite", path: resolvePath(store.path), ...ro };
-  if (store.kind === "file") return { kind: "file", dir: resolvePath(store.dir), ...ro };
+  if (store.kind === "sqlite") return { kind: "sqlite", path: storePath(store.path, "SQLite store path"), ...ro };
+  if (store.kind === "file") return { kind: "file", dir: storePath(store.dir, "file store directory"), ...ro };
   if (store.kind === "postgres") return normalisePostgres(store);
   return { kind: "memory", name: store.name };
 }

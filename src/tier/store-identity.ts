@@ -6,6 +6,7 @@
  */
 import type { StorageBackend } from "../backend/types.js";
 import { storeRealPath } from "../backend/store-place.js";
+import { assertOneMeaning } from "../backend/real-path.js";
 import { isOnDiskStore } from "../backend/on-disk.js";
 
 /** A tier's store: `id` is equal (===) for tiers over one store; `engineKey` is an engine tier's store key. */
@@ -88,12 +89,22 @@ function pathStoreId(name: string): string | undefined {
 function realPathStoreId(name: string): string | undefined {
   if (name.startsWith("sqlite:")) {
     const path = name.slice("sqlite:".length);
-    return path === "" || path === ":memory:" ? undefined : `sqlite:${storeRealPath(path)}`;
+    return path === "" || path === ":memory:" ? undefined : `sqlite:${onePlace(path)}`;
   }
   if (name.startsWith("file:")) {
     const dir = name.slice("file:".length);
     // Its directory may not exist yet (an engine tier asks before its actor creates it): the name it will have.
-    return dir === "" ? undefined : `file:${storeRealPath(dir)}`;
+    return dir === "" ? undefined : `file:${onePlace(dir)}`;
   }
   return undefined;
+}
+
+/**
+ * The real path of a store path every opener accepts. A `link/..` spelling the kernel and the text take to two places
+ * throws (no id), as every opener refuses it (design §3.12): compaction's matcher of such a spec matches nothing, and
+ * the engine refuses the job.
+ */
+function onePlace(path: string): string {
+  assertOneMeaning(path, "store path");
+  return storeRealPath(path);
 }

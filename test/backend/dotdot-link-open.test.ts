@@ -3,7 +3,8 @@
  * backends resolved parts of the open by text (resolve() drops `dir/..`). A writable SQLite store created its missing
  * directory beside the link instead of where SQLite opens the file (the open failed "unable to open database file");
  * its store-moved check stat'ed the text's file (nothing there: nothing was checked, a removed database file went
- * unseen). A file store keeps its name by text (resolve()), as the engine and the CLI name it (review r229).
+ * unseen). Since task 246 a path whose `..` the kernel and the text take to two places is refused by every opener
+ * (design §3.12; test/backend/dotdot-one-store): what is opened through a link's `..` is the place both agree on.
  * Real files, real symbolic links.
  */
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
@@ -34,25 +35,19 @@ function linkedPlace(): { x: string; y: string; viaDots: (rest: string) => strin
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe("a SQLite store opened through link/..", () => {
-  it("creates its missing directory where SQLite opens the file, and stores there", () => {
+  it("is refused where the kernel and the text differ, before its missing directory is made anywhere", () => {
     const { x, y, viaDots } = linkedPlace();
-    const b = sqliteBackend(viaDots("new/s.db"));
-    try {
-      b.write("k", bytes("v"));
-      expect(b.read("k")).toEqual(bytes("v"));
-    } finally {
-      b.close();
-    }
-    expect(existsSync(join(y, "new", "s.db"))).toBe(true);
+    expect(() => sqliteBackend(viaDots("new/s.db"))).toThrow(expect.objectContaining({ code: "invalid-argument" }));
+    expect(existsSync(join(y, "new"))).toBe(false);
     expect(existsSync(join(x, "new"))).toBe(false);
   });
 
-  it("notices its database file removed (the store-moved check looks at the file SQLite opened)", () => {
-    const { x, y, viaDots } = linkedPlace();
-    const b = sqliteBackend(viaDots("s.db"));
+  it("notices its database file removed, opened through a link's `..` both readings agree on", () => {
+    const { y } = linkedPlace();
+    symlinkSync(join(y, "sub"), join(y, "near")); // y/near/.. is y for the kernel and the text
+    const b = sqliteBackend(`${y}/near/../s.db`);
     try {
       b.write("a", bytes("1"));
-      expect(existsSync(join(x, "s.db"))).toBe(false);
       unlinkSync(join(y, "s.db"));
       let err: unknown;
       try {
@@ -69,24 +64,12 @@ describe("a SQLite store opened through link/..", () => {
 });
 
 describe("a file store opened through link/..", () => {
-  // Named by text, as the engine (storeKey, normalise) and the CLI name it: one spelling is one store wherever it is
-  // opened, and a store made before keeps being found (review r229; design §3.12). test/backend/dotdot-store-naming.
-  it("is named, made and written by its resolve() path, as the engine and the CLI name it", () => {
+  // Refused where the two readings differ (task 246, design §3.12): neither place is made or written.
+  it("is refused where the kernel and the text differ", () => {
     const { x, y, viaDots } = linkedPlace();
-    const b = fileBackend(viaDots("fstore"));
-    try {
-      expect(b.dir).toBe(join(x, "fstore"));
-      b.write("k", bytes("v"));
-    } finally {
-      b.close();
-    }
+    expect(() => fileBackend(viaDots("fstore"))).toThrow(expect.objectContaining({ code: "invalid-argument" }));
+    expect(existsSync(join(x, "fstore"))).toBe(false);
     expect(existsSync(join(y, "fstore"))).toBe(false);
-    const again = fileBackend(join(x, "fstore"), { readOnly: true });
-    try {
-      expect(again.read("k")).toEqual(bytes("v"));
-    } finally {
-      again.close();
-    }
   });
 
   it("keeps its resolve() name where `..` follows no link", () => {

@@ -14,8 +14,17 @@ import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 const database = useTestDatabase();
 const open = useBackends(database, "busy-reader");
 
-/** Reads "a" while a lock holds the read and every turn spends `turnMs` busy; the lock goes after 10 turns. */
+/**
+ * Turns the lock holds the read for, by turn length: past the lease time and past the answer watch's question (a few
+ * turns to open its connection). Each case fails at 10633c1 (before the fix) with these counts as with 10 turns
+ * (there the 700 and 1,500 ms reads were dropped at ~5 and ~3.5 turns); 250 ms turns need all 10 (with 5 the read
+ * resolved there too).
+ */
+const LOCKED_TURNS: Record<number, number> = { 250: 10, 700: 7, 1_500: 5 };
+
+/** Reads "a" while a lock holds the read and every turn spends `turnMs` busy; the lock goes after LOCKED_TURNS turns. */
 async function readBehindLock(turnMs: number): Promise<string> {
+  const lockedTurns = LOCKED_TURNS[turnMs] ?? 10;
   const db = await database();
   const writer = await open();
   await writer.write("a", new Uint8Array([1, 2, 3]));
@@ -34,7 +43,7 @@ async function readBehindLock(turnMs: number): Promise<string> {
     turns++;
     const end = performance.now() + turnMs;
     while (performance.now() < end); // synchronous work: nothing else of this process runs meanwhile
-    if (turns === 10) released = raw.query("COMMIT");
+    if (turns === lockedTurns) released = raw.query("COMMIT");
     setImmediate(turn);
   };
   const read = reader.read("a").then(

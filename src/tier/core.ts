@@ -11,6 +11,7 @@
  */
 import { Encoded } from "../codec/bytes.js";
 import { handled } from "../base/promises.js";
+import { timerBound } from "../base/timers.js";
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
 import { continueAsync, isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
@@ -488,11 +489,14 @@ export abstract class TierCore<Batch> {
       } else this.flushInBackground();
       return;
     }
-    if (this.timer === undefined) {
+    // A window past Node's timer range (~24.8 days) ran after 1 ms: it means no timer, as the engine's delays do
+    // (timerBound); the writes wait for flush(), compactEvery or close().
+    const windowMs = timerBound(this.debounceMs);
+    if (this.timer === undefined && windowMs !== Number.POSITIVE_INFINITY) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.flushOnTimer();
-      }, this.debounceMs);
+      }, windowMs);
     }
   }
 

@@ -213,8 +213,12 @@ describe("a writer frozen inside a split batch, in the middle of sending a state
     const b = await postgresBackend({ url: db.url, schema: db.schema, store, lease: { ttlMs: 1_000, waitMs: 8_000, holder: "B" } });
     backends.push(b);
     expect(b.lease?.epoch).toBe(a.lease!.epoch + 1);
+    // This file's statements only (they name its schema): files running in parallel share the server, and another
+    // file's reader waiting for a lock it took on purpose is no lock wait of this store.
     const waits = await raw.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'graphrefly-storage' AND wait_event_type = 'Lock'`,
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE application_name = 'graphrefly-storage' AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`,
+      [db.schema],
     );
     expect(waits.rows[0].n).toBe(0);
     // The server ended A's session (its transaction rolled back): the batch fails, nothing of it stored, not in doubt.

@@ -15,7 +15,7 @@ import { isConnectionFailure, isTransientOutage, UnansweredError } from "./postg
  * The slowest uplink a request is given time for: 256 bytes a millisecond (about 2 Mbit/s). Bytes that left this
  * process may sit in buffers on the way (the kernel's send buffer holds up to 4 MiB here; a proxy or a tunnel more),
  * out of sight, and a slow link takes them on in steps: a request is given the time its size takes at this rate to
- * arrive (postgres-answer-watch.ts, Lease.extendWithinBatch). A dead link is noticed after that time: ~16 s for the
+ * arrive (postgres-answer-watch.ts). A dead link is noticed after that time: ~16 s for the
  * 4 MiB a kernel buffer takes.
  */
 export const SLOWEST_LINK_BYTES_PER_MS = 256;

@@ -3,19 +3,27 @@
  *
  * A row per store names its holder, an epoch and an expiry computed on the database clock (no machine's clock is
  * trusted). Taking the lease sets a new holder and epoch + 1, and only succeeds once the previous expiry has
- * passed. The authority is the data write itself: every write transaction first updates this row where holder,
- * epoch and a live expiry all match, and changes nothing when they do not (postgres-schema.ts, `write`). A holder
- * that lost the lease therefore cannot land a write, however long it was paused.
+ * passed. The authority is the data write itself: every write transaction first updates this row where holder and
+ * epoch match, and changes nothing when they do not (postgres-schema.ts, `write`). A holder whose store was taken
+ * over therefore cannot land a write, however long it was paused.
+ *
+ * The expiry decides when a contender may take over; the holder's own deadline (below) when it stops. A row that
+ * lapsed while it still names this holder and epoch was held by nobody else since (every takeover raises the epoch):
+ * a write that finds it so takes it back in its own conditional statement, under the row's lock, so it can never
+ * take it from a writer that took over; so does a renewal within the holder's deadline or beside a write of its
+ * own. A long write lets its row lapse this way (it holds the row's lock, renewals wait), and a renewal could reach
+ * the server before the write's own extension (task 241).
  *
  * Around that, the holder renews in the background at an interval well below the lease time, and keeps its own
  * deadline on the monotonic clock: the send time of its last successful renewal (or write) plus the lease time,
- * which the database expiry can only exceed. Past that deadline it stops writing without asking the database.
+ * which the database expiry can only exceed. Past that deadline it stops writing without asking the database, and
+ * renews only a lease still live by the database clock (a frozen process, a cut network: the lapse is its own).
  * Losing the lease is final for the handle: its owner must open the store again (and restore from it).
  */
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { StorageError } from "../errors.js";
-import { retryWhileDisconnected, SLOWEST_LINK_BYTES_PER_MS, type SerialConnection } from "./postgres-connection.js";
+import { retryWhileDisconnected, type SerialConnection } from "./postgres-connection.js";
 import { isConnectionFailure, pgCodeOf } from "./postgres-errors.js";
 import type { Statements } from "./postgres-schema.js";
 
@@ -82,11 +90,11 @@ export class Lease {
   /** Test hook: a paused holder neither renews nor checks its own deadline. */
   private paused = false;
   /**
-   * Writes sent and not yet answered, and when the last was answered. A write holds the lease row's lock until it
-   * commits, so a renewal sent meanwhile waits for it, and finds the row expired when the write outlasted the lease.
+   * Writes sent and not yet done, each counted from just before it is sent until its answer and the extension after
+   * it (afterWrite) are done. A write holds the lease row's lock until it commits, so renewals sent meanwhile wait for
+   * it, and the row may lapse under that lock: a renewal sent while one is in flight may take the row back.
    */
   private writesInFlight = 0;
-  private lastWriteAnsweredAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly conn: SerialConnection,
@@ -222,28 +230,27 @@ export class Lease {
     }
   }
 
+  /** Brackets a write, from just before it is sent until it and its afterWrite are done, either way. */
+  writeSent(): void {
+    this.writesInFlight++;
+  }
+
+  writeDone(): void {
+    this.writesInFlight--;
+  }
+
   /** A write sent at `sentAt` found the lease ours and extended it. */
   extended(sentAt: number): void {
     this.deadline = Math.max(this.deadline, sentAt + this.ttlMs);
   }
 
-  /** Brackets a write statement (or transaction), from just before it is sent until it is answered either way. */
-  writeSent(): void {
-    this.writesInFlight++;
-  }
-
-  writeAnswered(): void {
-    this.writesInFlight--;
-    this.lastWriteAnsweredAt = performance.now();
-  }
-
   /**
    * After a write sent at `sentAt` committed: when it took a renewal interval or more, renewals may have waited on
-   * its lock, and the expiry it set as it began may have passed while it ran (a big value, a slow server). Extends
-   * the lease on the write's own connection, before that connection's next call, without asking for a live expiry:
-   * every takeover raises the epoch, so a row still naming this holder and epoch proves nobody took the store, and
-   * the lease lapsed only under this writer's own lock (or since its commit, with no contender taking over). A row
-   * naming another holder means the store was taken right after the commit: the lease is lost, the write stands.
+   * its lock, and the expiry it set as it began may have passed while it ran (a big value, a slow server), and with it
+   * this writer's own deadline. Extends the lease on the write's own connection, before that connection's next call,
+   * without asking for a live expiry: a row still naming this holder and epoch proves nobody took the store (a
+   * renewal sent meanwhile may take it back first, the write still counting as in flight). A row naming another
+   * holder means the store was taken right after the commit: the lease is lost, the write stands.
    */
   async afterWrite(client: pg.ClientBase, sentAt: number): Promise<void> {
     if (performance.now() - sentAt < this.renewEveryMs || this.lostError) return;
@@ -255,24 +262,6 @@ export class Lease {
     });
     if (r.rowCount === 1) this.extended(at);
     else await this.fenced();
-  }
-
-  /**
-   * Between two statements of a split batch, before one of `nextBytes`. Each statement checks a live expiry, which
-   * the statement before it set as it began: a statement that took the lease time or more to arrive (a big chunk, a
-   * slow link) fenced its own batch, with no contender in sight. The transaction holds the lease row's lock since its
-   * first statement checked holder, epoch and expiry, so nobody takes the store over meanwhile (a contender may end
-   * the transaction once the committed expiry has lapsed: see acquire): the expiry is moved on inside the
-   * transaction, conditioned on holder and epoch, by the lease time plus the time the next statement takes to arrive
-   * on the slowest link given time for. Nobody else sees it; the next statement sets the expiry to its own time plus
-   * the lease time, which is what commits.
-   */
-  async extendWithinBatch(client: pg.ClientBase, nextBytes: number): Promise<void> {
-    await client.query({
-      name: "grf_lease_extend_after_write",
-      text: this.sql.extendAfterWrite,
-      values: [this.store, this.holder, this.epochValue, this.ttlMs + Math.ceil(nextBytes / SLOWEST_LINK_BYTES_PER_MS)],
-    });
   }
 
   /** A write found the lease not ours: records why (naming the holder now) and returns the error to throw. */
@@ -323,12 +312,21 @@ export class Lease {
     if (this.stopped || this.paused || this.lostError) return;
     const sentAt = performance.now();
     try {
-      const r = await this.conn.run((c) =>
-        c.query({ name: "grf_lease_renew", text: this.sql.renew, values: [this.store, this.holder, this.epochValue, this.ttlMs] }),
-      );
+      const r = await this.conn.run((c) => {
+        // Within its own deadline, or beside a write of its own (whose lock the row may have lapsed under, and whose
+        // extension may reach the server after this), the renewal takes back a lapsed row still naming this holder
+        // and epoch: nobody took the store since (task 241). Past its deadline with nothing of its own holding the
+        // row (a frozen process, a cut network), only a live lease is renewed: a lapse is then the writer's own, and
+        // final as its deadline is for writes.
+        const mayTakeBack = this.writesInFlight > 0 || performance.now() < this.deadline;
+        const values = [this.store, this.holder, this.epochValue, this.ttlMs];
+        return mayTakeBack
+          ? c.query({ name: "grf_lease_renew_own", text: this.sql.extendAfterWrite, values })
+          : c.query({ name: "grf_lease_renew", text: this.sql.renew, values });
+      });
       if (r.rowCount === 1) this.extended(sentAt);
-      // Refused beside a write of ours: that write's answer (fenced, or afterWrite) decides, not a lapse it caused.
-      else if (!this.stopped && this.writesInFlight === 0 && this.lastWriteAnsweredAt < sentAt) await this.fenced();
+      // Refused: another holder's epoch (a takeover), or past its deadline a lapsed lease.
+      else if (!this.stopped) await this.fenced();
     } catch (err) {
       // Unreachable database: try again next interval; the deadline decides when to give up. A server error (the row
       // locked past lock_timeout, e.g. by this writer's own long batch) leaves the connection usable.

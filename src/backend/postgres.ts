@@ -605,19 +605,19 @@ class PostgresStore implements PostgresBackend {
       // Checked when the statement is about to go, not when the call was queued.
       lease.assertOwned();
       const sentAt = performance.now();
+      // In flight until its extension is done too: a renewal meanwhile may take back a row that lapsed under it.
       lease.writeSent();
-      let ok: boolean | "mismatch";
       try {
-        ok = await this.writeChunks(c, lease, chunks, sent, checks);
+        const ok = await this.writeChunks(c, lease, chunks, sent, checks);
+        if (ok === true) {
+          lease.extended(sentAt);
+          // The write is committed whatever this meets: a failure here is for the renewals (and the deadline) to settle.
+          await lease.afterWrite(c, sentAt).catch(() => undefined);
+        }
+        return ok;
       } finally {
-        lease.writeAnswered();
+        lease.writeDone();
       }
-      if (ok === true) {
-        lease.extended(sentAt);
-        // The write is committed whatever this meets: a failure here is for the renewals (and the deadline) to settle.
-        await lease.afterWrite(c, sentAt).catch(() => undefined);
-      }
-      return ok;
     }, inDoubt);
     let owned: boolean | "mismatch";
     try {
@@ -678,14 +678,13 @@ class PostgresStore implements PostgresBackend {
         await c.query("ROLLBACK");
         return "mismatch";
       }
-      for (const [i, chunk] of chunks.entries()) {
+      // A statement as long as the lease does not fence the next one: each checks holder and epoch, not the expiry
+      // (this transaction holds the lease row since its first, so nobody takes the store over meanwhile).
+      for (const chunk of chunks) {
         if (!(await this.writeChunk(c, lease, chunk))) {
           await c.query("ROLLBACK");
           return false;
         }
-        // A statement as long as the lease must not fence the next one: this transaction holds the lease row.
-        const next = chunks[i + 1];
-        if (next !== undefined) await lease.extendWithinBatch(c, chunkBytes(next));
       }
       sent.commit = true;
       await c.query("COMMIT");

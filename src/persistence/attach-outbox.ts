@@ -222,10 +222,19 @@ export class AttachOutbox {
   /** The record the seq bootstrap found (read only when it listed one) and the WAL's highest frame seq then. */
   #priorRecord: PriorRecord = { record: undefined };
   #priorTop = 0;
+  /**
+   * What the first seq bootstrap waits for (never rejects): the outboxes of an earlier attach of the graph on these
+   * stores, its graph collected undisposed, making what they handed out durable first (`retire`), so the listing
+   * counts their frames.
+   */
+  #after: Promise<unknown> | undefined;
+  /** Set by `retire`: settles once the pair's last flush settled and it was disposed. */
+  #retired: Promise<void> | undefined;
 
   /**
-   * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every failure once (it must
-   * not throw).
+   * Queues `first` (the attach baseline) and starts the seq bootstrap, once `after` settled. `report` hears every
+   * failure once (it must not throw). Long-lived tier state holds the outbox (its refusal watches), so nothing it
+   * holds may reach the attached graph: attach hands it a `report` that reaches onError through a WeakRef.
    */
   constructor(
     readonly graphName: string,
@@ -235,7 +244,9 @@ export class AttachOutbox {
     first: OutboxItem,
     private readonly reclaim: Reclaim,
     group?: WalGroup,
+    after?: Promise<unknown>,
   ) {
+    this.#after = after;
     this.#group = group;
     group?.members.push(this);
     this.#seal = wal?.codecName !== walFrameCodec.name;
@@ -471,7 +482,9 @@ export class AttachOutbox {
 
   /** Learns the highest seq in the store, then saves what queued meanwhile. A failure stops the pair (again). */
   #startBootstrap(): void {
-    this.#bootstrap = this.#bootstrapSeq().then(
+    const after = this.#after;
+    this.#after = undefined;
+    this.#bootstrap = (after === undefined ? this.#bootstrapSeq() : after.then(noop, noop).then(() => this.#bootstrapSeq())).then(
       (seq) => {
         this.#seq = Math.max(this.#seq, seq);
         this.#durable = Math.max(this.#durable, seq);
@@ -1251,6 +1264,18 @@ export class AttachOutbox {
     this.#gate = undefined; // its handlers and retry timer see it is no longer theirs
     this.#gateError = undefined;
     this.#blocked = undefined;
+  }
+
+  /**
+   * Ends the pair of a handle whose graph was collected undisposed (attach.ts): what it handed out or still holds is
+   * flushed as a last flush() would (so it becomes durable, or a refusal stops the pair and removes what the store
+   * holds past it), then the pair is disposed, which ends its refusal watches: the tiers hold it no more. Its
+   * onError went with the graph, so no one hears the outcome. Idempotent.
+   */
+  retire(): Promise<void> {
+    if (this.#retired !== undefined) return this.#retired;
+    if (this.#disposed) return (this.#retired = Promise.resolve());
+    return (this.#retired = this.flush().then(noop, noop).finally(() => this.dispose()));
   }
 
   /** Runs the delete loop unless it runs already (it takes what is queued) or the pair is disposed. */

@@ -99,7 +99,7 @@ export function attachSnapshotStorage(graph: Graph, pairs: readonly AttachPair[]
     // Thrown after a pair's fold rule went to its store's actor (graph.snapshot() or observe() failing, review r231
     // F3): taken back, or it would fold the graph's WAL for a later attach whose baselines are elsewhere.
     for (const wal of handedOver) void stopFoldingInBackground(wal, graph.name);
-    collectedGraphs.unregister(handedOver); // its registrations' token (releaseWhenCollected)
+    collectedGraphs.unregister(handedOver); // its registration's token (retireWhenCollected)
     throw err;
   }
 }
@@ -119,8 +119,15 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
       // a throwing handler must not break persistence
     }
   };
+  // Long-lived tier state holds the outboxes (their refusal watches) and the WAL group: they reach onError only
+  // through this WeakRef, which `report` outlives while the graph does (onWave holds it), not the graph (task 245).
+  const reportRef = new WeakRef(report);
   pairs.forEach(checkPair);
-  const tiers = claimTiers(graph.name, pairs, graph);
+  // `retiring`: the outboxes of an earlier attach of the graph on these stores, its graph collected undisposed,
+  // flushing what they handed out; the seq bootstraps here wait for them (their frames are then counted).
+  const retiring: Array<Promise<void>> = [];
+  const tiers = claimTiers(graph.name, pairs, graph, retiring);
+  const after = retiring.length === 0 ? undefined : Promise.all(retiring);
   // Pairs sharing a WAL tier write their frames under the same keys: one group numbering them alike (WalGroup).
   const groups = new Map<KvStorageTier<WALFrame>, WalGroup>();
   for (const { wal } of pairs) {
@@ -132,7 +139,7 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     if (cadence.kind === "background" && p.wal !== undefined) handedOver.push(p.wal);
     return { p, group, cadence };
   });
-  for (const wal of handedOver) releaseWhenCollected(graph, wal, handedOver);
+  for (const wal of handedOver) claimed.wal.onCollected(storeIdOf(wal), graph.name, foldRuleReleaser(wal, graph.name));
 
   /**
    * Restarts the pair's cadence at a baseline; the ratio cadence also notes its size (`sizeOf`: an estimate, O(graph),
@@ -193,13 +200,14 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true, vouched: initialVouched };
     // A WAL tier several pairs share holds frames another pair's baseline may not cover yet: nothing is reclaimed.
     const reclaim: Reclaim = group !== undefined ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
-    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, (e) => report(e, p.snapshot), first, reclaim, group);
+    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, weakReport(reportRef, p.snapshot), first, reclaim, group, after);
     // A WAL of one pair: a shared-WAL record an earlier session left there ends with this session (shared-wal.ts).
     outbox.endsSharedRecord = p.wal !== undefined && group === undefined;
     const pair = new PairState(outbox, cadence, maxQueuedBytes);
     baselineTaken(pair, initialSize);
     return pair;
   });
+  retireWhenCollected(graph, tiers, states.map((pair) => pair.outbox), handedOver);
 
   // ---- per-wave persistence (hot path) ---------------------------------------------------------------------
   let disposed = false;
@@ -352,7 +360,7 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
   // the WAL's store for compactions elsewhere); a WAL of one pair now lifts a pin an earlier group left in its store's
   // actor (unless its fold rule replaced it already).
   const unregister = [...groups].map(([wal, group]) =>
-    registerWalGroup(graph.name, wal, group, (e) => report(e, (group.members[0] as AttachOutbox).snapshot)),
+    registerWalGroup(graph.name, wal, group, weakReport(reportRef, (group.members[0] as AttachOutbox).snapshot)),
   );
   for (const { p, cadence } of checked) {
     if (p.wal !== undefined && !groups.has(p.wal) && cadence.kind !== "background") unpinSharedWal(graph.name, p.wal);
@@ -495,16 +503,28 @@ class Claims {
   readonly #byObject = new WeakMap<object, Map<string, ClaimEntry>>();
 
   /**
-   * Whether a graph still alive holds `graphName`'s claim on store `id` (a collected one's is dropped here, and what
-   * it left to undo, its fold rule, is taken back first: before a new handle of the graph hands over its own).
+   * Whether a graph still alive holds `graphName`'s claim on store `id`. A collected one's is released here, and what
+   * it left to undo is: its fold rule is taken back first (before a new handle of the graph hands over its own), and
+   * its outboxes retire; `retiring` gets the promise of that (the new handle's seq bootstrap waits for it). The entry
+   * stays until they retired, so an attach after the registry's callback looked at it waits for them too.
    */
-  has(id: string | object, graphName: string): boolean {
-    const names = this.#names(id);
-    const entry = names?.get(graphName);
+  has(id: string | object, graphName: string, retiring?: Array<Promise<void>>): boolean {
+    const entry = this.#names(id)?.get(graphName);
     if (entry === undefined) return false;
     if (entry.owner.deref() !== undefined) return true;
-    this.delete(id, graphName);
-    entry.collected?.();
+    const collected = entry.collected;
+    entry.collected = undefined; // once
+    collected?.();
+    const retired = entry.retire?.();
+    if (retired === undefined) {
+      this.delete(id, graphName);
+      return false;
+    }
+    retiring?.push(retired);
+    const done = (): void => {
+      if (this.#names(id)?.get(graphName) === entry) this.delete(id, graphName); // unless an attach took it over
+    };
+    retired.then(done, done);
     return false;
   }
 
@@ -524,6 +544,12 @@ class Claims {
     if (entry !== undefined) entry.collected = fn;
   }
 
+  /** Sets what retires the outboxes of `graphName`'s claim on store `id` once its graph is found collected. */
+  onRetire(id: string | object, graphName: string, fn: () => Promise<void>): void {
+    const entry = this.#names(id)?.get(graphName);
+    if (entry !== undefined) entry.retire = fn;
+  }
+
   delete(id: string | object, graphName: string): void {
     const names = this.#names(id);
     names?.delete(graphName);
@@ -537,34 +563,61 @@ class Claims {
   }
 }
 
-/** A claim: its graph, held weakly, and what to undo once that graph is found collected undisposed. */
+/**
+ * A claim: its graph, held weakly, and what to undo once that graph is found collected undisposed (its fold rule, its
+ * outboxes: `retire` holds them, and so their tiers, which must not reach the graph).
+ */
 interface ClaimEntry {
   readonly owner: WeakRef<object>;
   collected?: () => void;
+  retire?: () => Promise<void>;
+}
+
+/** What the registry keeps of an attach until its graph is collected: none of it reaches the graph. */
+interface DroppedAttach {
+  readonly graphName: string;
+  readonly claims: ReadonlyArray<{ readonly role: Claim["role"]; readonly id: string | WeakRef<object> }>;
+  readonly retire: () => Promise<void>;
 }
 
 /**
- * Graphs attached with a fold rule handed to their WAL store's actor: once one is collected undisposed, its claim is
- * looked at, which takes the rule back (Claims.has). Else that store stayed open until engine.close() (task 223's
- * report): the rule is state a new actor would not have. A claim released or taken over meanwhile is left alone.
+ * Attached graphs: once one is collected undisposed, its outboxes retire (their last writes flushed, their refusal
+ * watches ended: else every open tier of the pair kept them) and its claims are looked at, which releases them and
+ * takes its fold rule back (Claims.has). Without it a store holding a fold rule stayed open until engine.close()
+ * (task 223's report), and a claim no later attach looked at kept its outboxes. A claim released or taken over
+ * meanwhile is left alone.
  */
-const collectedGraphs = new FinalizationRegistry<{ readonly id: string | WeakRef<object>; readonly graphName: string }>((held) => {
-  const id = typeof held.id === "string" ? held.id : held.id.deref();
-  if (id !== undefined) claimed.wal.has(id, held.graphName);
+const collectedGraphs = new FinalizationRegistry<DroppedAttach>((held) => {
+  void held.retire();
+  for (const { role, id } of held.claims) {
+    const store = typeof id === "string" ? id : id.deref();
+    if (store !== undefined) claimed[role].has(store, held.graphName);
+  }
 });
 
 /**
- * Takes the fold rule `wal`'s store's actor was handed for `graph` back once the graph is collected undisposed.
- * Module-level so the callback holds neither the graph (a closure made in attach would share its context, which
- * holds the graph) nor the tier or its connection (their tier records' watchers reach the graph): foldRuleReleaser.
+ * Retires `outboxes` once `graph` is collected undisposed, or once a later attach finds its claims so. Module-level
+ * so neither callback holds the graph (a closure made in attach would share its context, which holds the graph).
+ * Task 245: while the pairs' tiers stayed open their refusal watches held the outboxes, and the outboxes' report
+ * closure attach's context: the graph was never collected, its name stayed claimed and its fold rule in force.
  */
-function releaseWhenCollected(graph: Graph, wal: KvStorageTier<WALFrame>, token: object): void {
+function retireWhenCollected(graph: Graph, claims: readonly Claim[], outboxes: readonly AttachOutbox[], token: object): void {
   const graphName = graph.name;
-  const id = storeIdOf(wal);
-  claimed.wal.onCollected(id, graphName, foldRuleReleaser(wal, graphName));
+  let retired: Promise<void> | undefined;
+  const retire = (): Promise<void> => (retired ??= Promise.all(outboxes.map((o) => o.retire())).then(noop));
+  for (const { role, id } of claims) claimed[role].onRetire(id, graphName, retire);
+  const held = claims.map(({ role, id }) => ({ role, id: typeof id === "string" ? id : new WeakRef(id) }));
   // `token`: the attach's own (its handedOver list, held weakly by the registry), unregistered by its dispose or
   // its failure, so the cell lives only as long as the handle could be dropped undisposed.
-  collectedGraphs.register(graph, { id: typeof id === "string" ? id : new WeakRef(id), graphName }, token);
+  collectedGraphs.register(graph, { graphName, claims: held, retire }, token);
+}
+
+/** `report` for one pair, reached weakly: long-lived tier state holds what calls it (see attach's `reportRef`). */
+function weakReport(
+  report: WeakRef<(err: unknown, snapshot: SnapshotStorageTier<GraphCheckpointRecord>) => void>,
+  snapshot: SnapshotStorageTier<GraphCheckpointRecord>,
+): (err: unknown) => void {
+  return (err) => report.deref()?.(err, snapshot);
 }
 
 /**
@@ -591,9 +644,10 @@ function storeIdOf(tier: object): string | object {
  * `owner`, the attached graph, was collected). Throws
  * StorageError("invalid-argument") for a store a live handle of the graph holds in that role, two snapshot tiers
  * over one store (two baselines under one key), or two WAL tier objects over one store (they would number apart:
- * pairs share a WAL by sharing the tier object).
+ * pairs share a WAL by sharing the tier object). A claim whose graph was collected undisposed is taken over, and
+ * `retiring` gets the retirement of its outboxes (Claims.has).
  */
-function claimTiers(graphName: string, pairs: readonly AttachPair[], owner: Graph): Claim[] {
+function claimTiers(graphName: string, pairs: readonly AttachPair[], owner: Graph, retiring: Array<Promise<void>>): Claim[] {
   const mine: Claim[] = [];
   const seen = { snapshot: new Map<string | object, object>(), wal: new Map<string | object, object>() };
   const take = (role: Claim["role"], tier: object & { name?: string }, i: number): void => {
@@ -611,7 +665,7 @@ function claimTiers(graphName: string, pairs: readonly AttachPair[], owner: Grap
       });
     }
     seen[role].set(id, tier);
-    if (claimed[role].has(id, graphName)) {
+    if (claimed[role].has(id, graphName, retiring)) {
       throw new StorageError(
         "invalid-argument",
         `attachSnapshotStorage: graph "${graphName}" is attached to the store of tier "${tier.name}" already ` +

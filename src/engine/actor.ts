@@ -725,10 +725,10 @@ function columnValues(
   // exact allocation (~1 µs).
   let own: Uint8Array | undefined;
   let at = 0;
-  // Where each value ends in `own` (-1: refused, its error in `refusals`): no Encoded or view is made until the tier
-  // takes the value, and none for a refused one.
-  const ends = new Int32Array(count);
-  const starts = new Int32Array(count);
+  // Where each value starts and ends in `own` (end -1: refused, its error in `refusals`): no Encoded or view is made
+  // until the tier takes the value, and none for a refused one. Float64: exact past 2 GiB, which an op may reach.
+  const ends = new Float64Array(count);
+  const starts = new Float64Array(count);
   let refusals: Map<number, Refused> | undefined;
   for (let i = 0; i < count; i++) {
     let bytes: unknown;

@@ -436,7 +436,9 @@ export class TurnRingWriter extends RingView {
     this.at = from + RECORD_HEADER;
     this.limit = from + limit;
     if (this.at > this.limit) return -2;
-    for (const op of ops) {
+    // Indexed, not for-of: no iterator per record on the paced path.
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
       const r = op.t === "puts" ? this.puts(op) : op.t === "columns" ? this.columns(op) : -1;
       if (r < 0) return r;
     }

@@ -109,7 +109,8 @@ it("a worker lost during a rebaseline's gate: no frame is written above the lost
 it("PostgreSQL: a frame lost in a revived actor that could not open (the dead worker's lease) stops its graph", async () => {
   const db = await database();
   const engine = openFaultEngine({ threads: 1, onError: () => {} });
-  const store: StoreSpec = { kind: "postgres", url: db.url, schema: db.schema, store: "lost-revive", lease: { ttlMs: 2_000 } };
+  // The lease outlives a slow revival (a loaded machine): the revived actor's open must find the dead worker's lease.
+  const store: StoreSpec = { kind: "postgres", url: db.url, schema: db.schema, store: "lost-revive", lease: { ttlMs: 6_000 } };
   try {
     const { snapshot, wal } = tiersOf(engine, store);
     const { a, b, ha, hb } = await twoGraphsAt1(snapshot, wal);

@@ -118,9 +118,18 @@ describe("default baselines follow the size of the WAL", () => {
       const r0 = (reader = sqliteBackend(path, { readOnly: true })); // a reader beside the writer (no lock)
       // A compaction the last flush set off runs before the next op of the store: flush twice before looking.
       const flush = async (): Promise<number> => (await h.flush(), h.flush());
-      const worst = await churn(g, flush, () => stored(r0));
+      // One read transaction: a fold the actor commits mid-look (a loaded machine) cannot delete a listed frame.
+      const look = async (): Promise<Awaited<ReturnType<typeof stored>>> => {
+        r0.db.exec("BEGIN");
+        try {
+          return await stored(r0);
+        } finally {
+          r0.db.exec("COMMIT");
+        }
+      };
+      const worst = await churn(g, flush, look);
       expect(seqs).toEqual([1]); // only the attach baseline crossed from this thread
-      const s = await stored(r0);
+      const s = await look();
       expect(s.baselineSeq).toBeGreaterThan(1); // the actor folded the WAL
       expect(s.below).toBe(0); // and deleted the frames it covers
       expect(worst).toBeGreaterThan(1);

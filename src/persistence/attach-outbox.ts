@@ -16,6 +16,7 @@ import { walFrameCodec } from "../wal/codec.js";
 import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
+import { timerBound } from "../base/timers.js";
 import { diffFrames } from "./decompose.js";
 import { diffBytes } from "./size-estimate.js";
 import {
@@ -184,6 +185,8 @@ export class AttachOutbox {
   /** Backoff of the retry of a failed delete batch (0: the deletes have not failed in this spell). */
   #reclaimDelay = 0;
   #reclaimRetry = false;
+  /** Periodic baseline whose reclaim waits for the next flush (a snapshot window beyond the timer range); 0: none. */
+  #reclaimAfterFlush = 0;
   /** The same for a read-back that failed to read. */
   #readBackDelay = 0;
   #readBackRetry = false;
@@ -433,6 +436,10 @@ export class AttachOutbox {
       if (k > 0) h.splice(0, k);
     }
     this.#tellStored(baselineBefore);
+    if (this.#reclaimAfterFlush > 0) {
+      this.#reclaim(this.#reclaimAfterFlush);
+      this.#reclaimAfterFlush = 0;
+    }
     return this.#durable;
   }
 
@@ -1150,7 +1157,10 @@ export class AttachOutbox {
   #reclaimWhenDurable(seq: number): void {
     // No flush of its own: a refusal it took would then be lost to the pair's flush(), which must stop the pair.
     // The read-back in #reclaim decides; a baseline not stored yet leaves its frames to the next one.
-    setTimeout(() => this.#reclaim(seq), this.snapshot.debounceMs ?? 0).unref(); // never keeps the process alive
+    const wait = timerBound(this.snapshot.debounceMs ?? 0);
+    // A window beyond Node's timer range is no window (timerBound): the tier writes on flush(), so ask after it.
+    if (wait === Number.POSITIVE_INFINITY) this.#reclaimAfterFlush = Math.max(this.#reclaimAfterFlush, seq);
+    else setTimeout(() => this.#reclaim(seq), wait).unref(); // never keeps the process alive
   }
 
   /**

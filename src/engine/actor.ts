@@ -757,7 +757,9 @@ function columnValues(
     ends[i] = at;
   }
   // Held for as long as the values wait: no more than an eighth spare (a copy to trim costs more than that room).
-  if (own !== undefined && own.byteLength - at > at >> 3) own = own.slice(0, at);
+  // Math.floor, not `at >> 3`: a shift is Int32, an `at` of 2 GiB or more went negative and a buffer with no room to
+  // spare was copied whole to trim it.
+  if (own !== undefined && own.byteLength - at > Math.floor(at / 8)) own = own.slice(0, at);
   const buffer = own?.buffer;
   const offset = own?.byteOffset ?? 0;
   return (i) => {

@@ -30,6 +30,7 @@
  * Layer 4 (graph).
  */
 import { refuseUnknownKeys } from "../base/options.js";
+import { MAX_TIMER_MS } from "../base/timers.js";
 import { RestoreError, StorageError } from "../errors.js";
 import { refuseForgottenPast } from "./shared-wal-record.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
@@ -374,14 +375,15 @@ class Follower {
   /**
    * pollMs; while polls fail, doubled per failed poll up to MAX_FOLLOW_BACKOFF_MS, jittered (half to full) so
    * followers of one store that went down do not come back in step, never below pollMs: a store that is down is
-   * not asked (a PostgreSQL connection attempt per poll) every pollMs.
+   * not asked (a PostgreSQL connection attempt per poll) every pollMs. At most Node's timer range: a longer wait
+   * would fire after 1 ms (a poll loop), so a pollMs past ~24.8 days polls every ~24.8 days (poll() polls at once).
    */
   private waitBeforePoll(): number {
     const { pollMs } = this.opts;
-    if (this.failedPolls === 0) return pollMs;
+    if (this.failedPolls === 0) return Math.min(pollMs, MAX_TIMER_MS);
     const cap = Math.max(pollMs, MAX_FOLLOW_BACKOFF_MS);
     const nominal = Math.min(cap, pollMs * 2 ** Math.min(this.failedPolls, 30));
-    return Math.max(pollMs, nominal * (0.5 + Math.random() / 2));
+    return Math.min(Math.max(pollMs, nominal * (0.5 + Math.random() / 2)), MAX_TIMER_MS);
   }
 
   private clearTimer(): void {

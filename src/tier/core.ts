@@ -11,7 +11,7 @@
  */
 import { Encoded } from "../codec/bytes.js";
 import { handled } from "../base/promises.js";
-import { timerBound } from "../base/timers.js";
+import { MAX_TIMER_MS, timerBound } from "../base/timers.js";
 import { CodecError, StorageError, asStorageError } from "../errors.js";
 import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
 import { continueAsync, isPromiseLike, runMaybeAsync, type Step } from "./maybe.js";
@@ -935,7 +935,10 @@ export abstract class TierCore<Batch> {
   private scheduleRetry(): void {
     if (this.closed || this.retryTimer !== undefined || this.finalError !== undefined) return;
     this.retryDelay = this.retryDelay === 0 ? this.retryInitialMs : Math.min(this.retryMaxMs, this.retryDelay * 2);
-    const wait = this.retryDelay * (0.5 + Math.random() / 2);
+    // At most Node's timer range (timerBound): beyond it setTimeout fires after 1 ms, a retry loop against a sick
+    // store. Unlike a debounce window, a retry must still come, so a longer back-off waits the longest a timer can
+    // (~24.8 days); flush() retries at once whatever the wait.
+    const wait = Math.min(this.retryDelay * (0.5 + Math.random() / 2), MAX_TIMER_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.flushOnTimer();

@@ -296,7 +296,18 @@ export abstract class TierCore<Batch> {
    */
   assertRoom(weight: number, freed = 0): void {
     if (this.room.admit(this.heldBytes, weight, freed)) return;
+    this.closeWindowWhenFull();
     throw backpressureError(this.name, this.heldBytes, this.maxPendingBytes as number, weight);
+  }
+
+  /**
+   * A full bound closes the debounce window now: a refused write's drained() must not wait for the window to close
+   * by itself (review r249 D1: a window past the timer range has no timer, and nothing drained without flush()).
+   */
+  private closeWindowWhenFull(): void {
+    if (this.failing || this.closed || this.oldestUntaken === undefined || !this.debounceMs) return;
+    this.clearTimer();
+    this.flushOnTimer();
   }
 
   /**

@@ -18,7 +18,9 @@
  * deadline on the monotonic clock: the send time of its last successful renewal (or write) plus the lease time,
  * which the database expiry can only exceed. Past that deadline it stops writing without asking the database, and
  * renews only a lease still live by the database clock (a frozen process, a cut network: the lapse is its own).
- * Losing the lease is final for the handle: its owner must open the store again (and restore from it).
+ * Losing the lease is final for the handle: its owner must open the store again (and restore from it). A renewal sent
+ * before that may still take its row back when it reaches the server; so a loss, and a close, end with a release of
+ * the row matched on holder and epoch alone, queued behind it on the same connection (releaseOwnSql).
  */
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
@@ -81,6 +83,17 @@ function endLapsedHolderSql(leaseTable: string): string {
     WHERE l.store = $1 AND l.epoch = $2 AND l.expires_at <= clock_timestamp() AND a.pid <> pg_backend_pid()`;
 }
 
+/**
+ * Lets contenders in at once when the row still names this holder and epoch, live or lapsed: a renewal of this
+ * writer's, sent before it gave the store up and answered after, may have taken a lapsed row back (grf_lease_renew_own).
+ * Nobody else holds a row naming our epoch (every takeover raises it), so this never touches another writer's lease;
+ * a lapsed expiry is left where it is. $1 store, $2 holder, $3 epoch.
+ */
+function releaseOwnSql(leaseTable: string): string {
+  return `UPDATE ${leaseTable} SET expires_at = LEAST(expires_at, clock_timestamp())
+    WHERE store = $1 AND holder = $2 AND epoch = $3`;
+}
+
 export class Lease {
   private epochValue = 0;
   private deadline = 0;
@@ -95,6 +108,8 @@ export class Lease {
    * it, and the row may lapse under that lock: a renewal sent while one is in flight may take the row back.
    */
   private writesInFlight = 0;
+  /** The release of a row given up (releaseOwn), once asked for: a loss and a close share it. */
+  private releasing: Promise<void> | undefined;
 
   constructor(
     private readonly conn: SerialConnection,
@@ -280,11 +295,28 @@ export class Lease {
   async release(): Promise<void> {
     const lapsed = this.lapsed;
     this.stop();
-    // Past its own deadline the lease is over for this writer, and the database may not answer (close() must end).
-    if (lapsed || this.epochValue === 0) return;
+    if (this.epochValue === 0) return;
+    // Past its own deadline (or lost) the lease is over for this writer, but a renewal it sent before may still take
+    // the row back when it reaches the server: release the row if it names us, live or lapsed, after that renewal.
+    if (lapsed) return this.releaseOwn();
     await this.conn
       .run((c) => c.query({ name: "grf_lease_release", text: this.sql.release, values: [this.store, this.holder, this.epochValue] }))
       .catch(() => undefined); // unreleased, it simply expires
+  }
+
+  /**
+   * Best effort, once: queued on the lease connection behind any renewal in flight (the connection is serial), so it
+   * undoes a take-back by that renewal. Bounded, as close() waits for it: the renewal before it by the connection's
+   * query timeout (the lease time), this statement by the renewal interval; the database may not answer at all.
+   */
+  private releaseOwn(): Promise<void> {
+    this.releasing ??= this.conn
+      .run(
+        (c) => c.query({ text: releaseOwnSql(this.leaseTable), values: [this.store, this.holder, this.epochValue] }).then(() => undefined),
+        { ms: this.renewEveryMs, what: "the release of a lease given up" },
+      )
+      .catch(() => undefined); // unreleased, it simply expires
+    return this.releasing;
   }
 
   stop(): void {
@@ -336,6 +368,10 @@ export class Lease {
   }
 
   private lose(why: string, current: LeaseState | undefined): StorageError {
+    // The first loss recorded is the handle's final error: a write may have been refused with it already, and callers
+    // (the tier, the engine's actor) compare the error they got with finalError (a refused renewal's fenced() may find
+    // the loss again after its state read).
+    if (this.lostError) return this.lostError;
     this.stop();
     const now =
       current === undefined
@@ -353,6 +389,7 @@ export class Lease {
         ...(current ? { holder: current.holder, epoch: current.epoch } : {}),
       },
     );
+    void this.releaseOwn();
     return this.lostError;
   }
 

@@ -411,7 +411,9 @@ export class StoreActor implements ActorApi {
           () => null,
           (err: unknown): ClosedWithRefusal => {
             if (!core.isClosed) throw err;
-            const final = err === this.backend?.finalError;
+            // The same loss, not necessarily the same object: a backend may have recorded it once per finding.
+            const fin = this.backend?.finalError;
+            const final = fin !== undefined && (err === fin || (err instanceof StorageError && fin instanceof StorageError && err.code === fin.code));
             return { closedWithRefusal: serializeError(err), ...(final ? { final: true as const } : {}) };
           },
         );
@@ -528,7 +530,9 @@ export class StoreActor implements ActorApi {
 
   private emitError(err: Error, tier: string | undefined): void {
     this.stats.errorReported();
-    const final = err === this.backend?.finalError; // a lost lease: the main thread refuses writes from now on
+    // A lost lease: the main thread refuses writes from now on. Compared by code too, as at close.
+    const fin = this.backend?.finalError;
+    const final = fin !== undefined && (err === fin || (err instanceof StorageError && fin instanceof StorageError && err.code === fin.code));
     this.emit({ type: "error", error: serializeError(err), tier, ...(final ? { final: true as const } : {}) });
   }
 

@@ -5,7 +5,7 @@
  * Layer 1 (backend): used by the store lock's name, the writer turn's key, the store-moved check and store identity;
  * assertOneMeaning is the check every opener makes of a store path (backends, engine, CLI, store identity).
  */
-import { readlinkSync, realpathSync } from "node:fs";
+import { existsSync, lstatSync, readlinkSync, realpathSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { StorageError } from "../errors.js";
 
@@ -81,8 +81,9 @@ export function storeRealPath(path: string): string {
  * kernel and SQLite, so one spelling would be two stores (two writers; after an upgrade, an empty store opened in place
  * of the one written before). Every opener calls this before anything is made (design §3.12): a path it accepts names
  * one place however it is read, so naming it by resolve() or by its real path finds the same store. `what` starts the
- * message ("SQLite store path"). A path the kernel cannot resolve (a loop of links, no permission) is let through:
- * the open reports what the system says.
+ * message ("SQLite store path"). The refusal says which of the two places exists (a store made through the spelling
+ * before a component became a link is at one of them). When either meaning cannot be resolved (a chain of links past
+ * the kernel's limit, a real path past PATH_MAX, no permission), the `..`s are checked one by one instead (oneMeaningByLinks).
  */
 export function assertOneMeaning(path: string, what: string): void {
   if (!path.split("/").includes("..")) return; // without `..`, text and kernel agree (links are followed alike)
@@ -92,13 +93,79 @@ export function assertOneMeaning(path: string, what: string): void {
     byText = storeRealPath(resolve(path));
     byKernel = storeRealPath(path);
   } catch {
+    // Not left to the open (review r249 F2/F3): the text's meaning may resolve and be opened while the kernel's
+    // cannot, so it is decided without realpath.
+    oneMeaningByLinks(path, what);
     return;
   }
   if (byText === byKernel) return;
+  const existing = [byKernel, byText].filter((p) => existsSync(p));
+  const found =
+    existing.length === 0
+      ? "neither exists yet"
+      : existing.length === 2
+        ? "both exist"
+        : `only ${existing[0]} exists (a store made through this path before a component became a link is there)`;
   throw new StorageError(
     "invalid-argument",
     `${what} ${path} names two places: a ".." after a symbolic link leads the system (and SQLite) to ${byKernel}, ` +
-      `but ${byText} read as text; give the store's path without ".." (${byKernel} or ${byText})`,
-    { path, reason: "ambiguous-dotdot", kernelPath: byKernel, textPath: byText },
+      `but ${byText} read as text; ${found}; give the store's path without ".." (${byKernel} or ${byText})`,
+    { path, reason: "ambiguous-dotdot", kernelPath: byKernel, textPath: byText, existing },
   );
+}
+
+/**
+ * The check of a path neither meaning of which could be resolved whole: each `..`, read left to right, cancels by text
+ * the component before it; it means the same to the kernel when that component is a plain directory or is missing (the
+ * writer creates it as a directory). So is every `..` before it, so the text's prefix up to that component names the
+ * same entry for both and lstat() tells which it is. A link there (its target's parent may be elsewhere), a file (the
+ * kernel stops: ENOTDIR) or an entry lstat() cannot look at is refused: one spelling, not two places.
+ */
+function oneMeaningByLinks(path: string, what: string): void {
+  const kept: string[] = [];
+  for (const part of absolutePath(path).split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part !== "..") {
+      kept.push(part);
+      continue;
+    }
+    if (kept.length === 0) continue; // `/..` is `/` to both
+    const before = `/${kept.join("/")}`;
+    let entry: string;
+    try {
+      const st = lstatSync(before);
+      if (st.isDirectory()) entry = "directory";
+      else entry = st.isSymbolicLink() ? "symbolic link" : "file";
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "error";
+      if (code === "ENOENT") entry = "missing";
+      else entry = code;
+    }
+    if (entry !== "directory" && entry !== "missing") {
+      const why =
+        entry === "symbolic link"
+          ? `the system cannot resolve where the symbolic link ${before} leads, so the ".." after it may be elsewhere than`
+          : entry === "file"
+            ? `${before} is not a directory: the system cannot go through it to its ".." and reach`
+            : `${before} cannot be looked at (${entry}), so its ".." may be elsewhere than`;
+      const textPath = textMeaning(path);
+      const existing = existsSync(textPath) ? [textPath] : [];
+      throw new StorageError(
+        "invalid-argument",
+        `${what} ${path} names two places: ${why} ${textPath}, the path read as text (${existing.length > 0 ? "it exists" : "nothing is there"}); ` +
+          `give the store's path without ".."`,
+        { path, reason: "ambiguous-dotdot", textPath, existing, component: before, entry },
+      );
+    }
+    kept.pop();
+  }
+}
+
+/** The place the text of `path` names: its real path when that resolves, else resolve()'s. */
+function textMeaning(path: string): string {
+  try {
+    return storeRealPath(resolve(path));
+  } catch {
+    return resolve(path);
+  }
 }

@@ -46,8 +46,11 @@ export function describeFailure(err: unknown): { line: string; exitCode: number 
     // Commander messages start with "error: "; the code replaces that prefix.
     return { line: `error usage: ${oneLine(err.message.replace(/^error:\s*/, ""))}`, exitCode: EXIT.usage };
   }
-  const coded = err as { code?: unknown; message?: unknown; details?: { path?: unknown } } | null;
-  const code = typeof coded?.code === "string" ? coded.code : "internal";
+  const coded = err as { code?: unknown; message?: unknown; details?: { path?: unknown; reason?: unknown } } | null;
+  // A store path whose `..` names two places (design §3.12) is a bad argument, as a file given for a file-backend
+  // directory is: `usage`, exit 64 (it exited 4, "any other failure", though nothing failed).
+  const badPath = coded?.code === "invalid-argument" && coded.details?.reason === "ambiguous-dotdot";
+  const code = badPath ? "usage" : typeof coded?.code === "string" ? coded.code : "internal";
   const message = typeof coded?.message === "string" ? coded.message : String(err);
   const exitCode = code === "store-locked" ? EXIT.locked : code === "usage" ? EXIT.usage : EXIT.failed;
   // Node's system errors already start with their code ("ENOENT: no such file or directory, open 'x'").

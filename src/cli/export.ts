@@ -3,7 +3,6 @@
  * stored-graph reader, as restore reads it, folded by the library's fold) as canonical JSON, to stdout or a file.
  * A skipped torn tail is reported on stderr.
  */
-import { resolve } from "node:path";
 import { Command } from "commander";
 import { canonicalJson } from "../codec/json.js";
 import { foldStoredGraph } from "../persistence/fold.js";
@@ -15,7 +14,7 @@ import { plural, printLine } from "./output.js";
 import { nonNegativeInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress } from "./progress.js";
 import { assertOutsideStore, writeFileWhole } from "./out-file.js";
-import { detectStoreKind, isPostgresStore, withStore } from "./store.js";
+import { detectStoreKind, isPostgresStore, localStorePath, withStore } from "./store.js";
 
 interface ExportOptions extends StoreCommandOptions, ProgressOptions {
   graph: string;
@@ -55,7 +54,8 @@ export function exportCommand(): Command {
   ).action(async (store: string, opts: ExportOptions) => {
     // Before anything is read: an --out naming one of the store's own files would overwrite the store.
     if (opts.out !== undefined && !isPostgresStore(store)) {
-      assertOutsideStore(opts.out, resolve(store), detectStoreKind(resolve(store), opts.backend, "read"));
+      const path = localStorePath(store);
+      assertOutsideStore(opts.out, path, detectStoreKind(path, opts.backend, "read"));
     }
     const { fold, skipped } = await withStore(store, { kind: opts.backend, mode: "read" }, async (s) => {
       await selectGraphs(s.backend, opts.graph, s.path);

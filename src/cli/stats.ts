@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Command } from "commander";
 import { canonicalJson, parseJsonBytes } from "../codec/json.js";
 import type { StorageEngine, StoreStats } from "../engine/engine.js";
@@ -23,7 +23,7 @@ import { formatBytes, formatTable, plural, printLine } from "./output.js";
 import { positiveInt, withStoreOptions, type ProgressOptions, type StoreCommandOptions } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 import { graphExists } from "./scan.js";
-import { detectStoreKind, isPostgresStore, postgresTarget, withStore, type CliBackend } from "./store.js";
+import { detectStoreKind, isPostgresStore, localStorePath, postgresTarget, withStore, type CliBackend } from "./store.js";
 
 export interface LoadOptions {
   graph: string;
@@ -239,7 +239,7 @@ export function statsCommand(): Command {
       await withStore(store, { mode: "read" }, (s) => checkFree(s, s.path));
       spec = { kind: "postgres", url, store: name, ...(schema !== undefined ? { schema } : {}), ...(table !== undefined ? { table } : {}) };
     } else {
-      const path = resolve(store);
+      const path = localStorePath(store); // refuses `<d>/link/..` before anything is made (review r249 F1)
       const kind = detectStoreKind(path, opts.backend, "create");
       if (existsSync(path)) await withStore(path, { kind, mode: "read" }, (s) => checkFree(s, store));
       spec = kind === "file" ? { kind, dir: path } : { kind, path };

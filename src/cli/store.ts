@@ -108,12 +108,19 @@ async function openPostgresStore(arg: string, opts: OpenStoreOptions): Promise<O
   return { kind: "postgres", path: backend.name, backend, close: () => backend.close() };
 }
 
+/**
+ * A SQLite or file store argument as the absolute path the CLI names and opens it by. `<d>/link/../x` is refused as
+ * the library refuses it (design §3.12): resolve() would name another store than the kernel's, the one an inline
+ * SQLite handle of the same argument opens. Every command takes a store path through here (openStore, stats, export).
+ */
+export function localStorePath(path: string): string {
+  assertOneMeaning(path, "store path");
+  return resolve(path);
+}
+
 export async function openStore(path: string, opts: OpenStoreOptions): Promise<OpenedStore> {
   if (isPostgresStore(path)) return openPostgresStore(path, opts);
-  // `<d>/link/../x` is refused as the library refuses it (design §3.12): resolve() below would open another store
-  // than the kernel's, the one an inline SQLite handle of the same argument opens.
-  assertOneMeaning(path, "store path");
-  const abs = resolve(path);
+  const abs = localStorePath(path);
   const kind = detectStoreKind(abs, opts.kind, opts.mode);
   if (kind === "file") {
     // Read commands take no lock, so they work on the live store of a running writer (every write is a rename).

@@ -17,6 +17,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { timerBound } from "../base/timers.js";
+import { floorOf, holdFloor, noteRetiring, retiringOf } from "./attach-floor.js";
 import { diffFrames } from "./decompose.js";
 import { diffBytes } from "./size-estimate.js";
 import {
@@ -249,7 +250,10 @@ export class AttachOutbox {
     group?: WalGroup,
     after?: Promise<unknown>,
   ) {
-    this.#after = after;
+    // Also a retirement in flight that this attach did not find through a claim (task 252: an attach that took the
+    // claim over and then threw released it): its last frames are numbered before this pair lists the store.
+    const retiring = retiringOf(graphName, [snapshot, wal]);
+    this.#after = retiring.length === 0 ? after : Promise.all([after, ...retiring]);
     this.#group = group;
     group?.members.push(this);
     this.#seal = wal?.codecName !== walFrameCodec.name;
@@ -567,6 +571,8 @@ export class AttachOutbox {
       if (stored?.seq !== undefined && stored.seq > seq) seq = stored.seq;
     }
     for (const m of members) if (m.#seq > seq) seq = m.#seq;
+    // Frames an ended outbox of the graph left pending in a tier over this store land below this pair's baseline.
+    if (this.wal !== undefined) seq = Math.max(seq, floorOf(this.wal, this.graphName));
     // No seq left for the attach baseline: it went in at 2^53 (flush resolved), which every reader refuses, over the
     // good baseline. Only a store another program wrote gets here; the pair stays silent, as on a failed read.
     if (seq >= Number.MAX_SAFE_INTEGER) throw seqsExhausted(this.graphName, seq);
@@ -1268,6 +1274,9 @@ export class AttachOutbox {
    * saved later by a retry over frames a handle attached since has written; no reclaim timer or delete batch runs on.
    */
   dispose(): void {
+    // What it handed the WAL tier and never saw durable may still land (the tier retries a failed write on its own
+    // timer): a later attach of the graph on this store numbers above it (attach-floor.ts, task 252).
+    if (!this.#disposed && this.wal !== undefined && this.#seq > this.#durable) holdFloor(this.wal, this.graphName, this.#seq);
     this.#disposed = true;
     this.#unwatch?.();
     this.#clearQueue();
@@ -1285,7 +1294,9 @@ export class AttachOutbox {
   retire(): Promise<void> {
     if (this.#retired !== undefined) return this.#retired;
     if (this.#disposed) return (this.#retired = Promise.resolve());
-    return (this.#retired = this.flush().then(noop, noop).finally(() => this.dispose()));
+    this.#retired = this.flush().then(noop, noop).finally(() => this.dispose());
+    noteRetiring(this.graphName, this.wal === undefined ? [this.snapshot] : [this.snapshot, this.wal], this.#retired);
+    return this.#retired;
   }
 
   /** Runs the delete loop unless it runs already (it takes what is queued) or the pair is disposed. */

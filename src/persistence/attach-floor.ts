@@ -1,0 +1,121 @@
+/**
+ * What a later attach of a graph must number above, kept in process memory by store and graph name (task 252,
+ * review r248). An outbox that ended (disposed, or retired once its graph was collected) may leave frames its WAL
+ * tier still holds pending after a failed last flush: the tier retries them on its own timer, after a new attach
+ * listed the store without them. Without a floor the new attach reused their seqs and they landed above its
+ * baseline, over what its flush() had acknowledged. With it the new baseline goes above every seq they carry, so
+ * they land below it, where every reader ignores them (stored-graph.ts: frames at or below the baseline's seq).
+ * Also the retirements in flight, so an attach waits for them whether or not it found the dropped handle's claim
+ * (an attach that took the claim over and then threw released it). Layer: persistence (tier identities only).
+ */
+import { tierStore } from "../tier/store-identity.js";
+import type { KvStorageTier } from "../tier/types.js";
+
+/** Per store (a path, or a store object held weakly) and graph name. */
+class ByStore<V> {
+  readonly #byPath = new Map<string, Map<string, V>>();
+  readonly #byObject = new WeakMap<object, Map<string, V>>();
+
+  get(id: string | object, name: string): V | undefined {
+    return (typeof id === "string" ? this.#byPath.get(id) : this.#byObject.get(id))?.get(name);
+  }
+
+  set(id: string | object, name: string, value: V): void {
+    let names = typeof id === "string" ? this.#byPath.get(id) : this.#byObject.get(id);
+    if (names === undefined) {
+      names = new Map();
+      if (typeof id === "string") this.#byPath.set(id, names);
+      else this.#byObject.set(id, names);
+    }
+    names.set(name, value);
+  }
+
+  delete(id: string | object, name: string): void {
+    const names = typeof id === "string" ? this.#byPath.get(id) : this.#byObject.get(id);
+    names?.delete(name);
+    if (names?.size !== 0) return;
+    if (typeof id === "string") this.#byPath.delete(id);
+    else this.#byObject.delete(id);
+  }
+}
+
+function storeId(tier: object): string | object {
+  return tierStore(tier)?.id ?? tier;
+}
+
+interface Floor {
+  readonly seq: number;
+}
+
+const floors = new ByStore<Floor>();
+const retirements = new ByStore<Set<Promise<void>>>();
+
+/** The seq a new attach of `graphName` over `wal`'s store numbers above (0: none held). */
+export function floorOf(wal: object, graphName: string): number {
+  return floors.get(storeId(wal), graphName)?.seq ?? 0;
+}
+
+/** Retry bounds of the check that an ended outbox's frames left the tier (unref'd timers: they keep no process). */
+const FIRST_CHECK_MS = 100;
+const MAX_CHECK_MS = 30_000;
+
+/**
+ * Holds `seq` (the highest seq an ended outbox handed `wal`, some of it maybe still pending there) as the floor of
+ * `graphName` on `wal`'s store, until the tier wrote what it held (writePending resolves: a listing counts those
+ * frames now) or closed (what it held is gone). Bounded: one number per store and graph name, dropped then; a
+ * hand-written tier without writePending keeps its number (it cannot say when its writes landed).
+ */
+export function holdFloor(wal: KvStorageTier<unknown>, graphName: string, seq: number): void {
+  const id = storeId(wal);
+  const held = floors.get(id, graphName);
+  if (held !== undefined && held.seq >= seq) return; // a higher one stands (and is checked by its own writer)
+  const floor: Floor = { seq };
+  floors.set(id, graphName, floor);
+  if (wal.writePending === undefined) return;
+  let wait = FIRST_CHECK_MS;
+  const check = (): void => {
+    if (floors.get(id, graphName) !== floor) return; // a higher floor replaced it
+    (wal.writePending as () => Promise<void>).call(wal).then(
+      () => {
+        if (floors.get(id, graphName) === floor) floors.delete(id, graphName);
+      },
+      (err: unknown) => {
+        if ((err as { code?: unknown } | null)?.code === "closed") {
+          if (floors.get(id, graphName) === floor) floors.delete(id, graphName);
+          return;
+        }
+        wait = Math.min(wait * 2, MAX_CHECK_MS);
+        setTimeout(check, wait).unref?.();
+      },
+    );
+  };
+  check();
+}
+
+/** Notes a retirement in flight of an outbox of `graphName` over these tiers' stores, until it settled. */
+export function noteRetiring(graphName: string, tiers: readonly object[], retired: Promise<void>): void {
+  const ids = tiers.map(storeId);
+  for (const id of ids) {
+    let set = retirements.get(id, graphName);
+    if (set === undefined) retirements.set(id, graphName, (set = new Set()));
+    set.add(retired);
+  }
+  const done = (): void => {
+    for (const id of ids) {
+      const set = retirements.get(id, graphName);
+      set?.delete(retired);
+      if (set?.size === 0) retirements.delete(id, graphName);
+    }
+  };
+  retired.then(done, done);
+}
+
+/** The retirements in flight of outboxes of `graphName` over the stores of `tiers`. */
+export function retiringOf(graphName: string, tiers: ReadonlyArray<object | undefined>): Array<Promise<void>> {
+  const out = new Set<Promise<void>>();
+  for (const tier of tiers) {
+    if (tier === undefined) continue;
+    for (const p of retirements.get(storeId(tier), graphName) ?? []) out.add(p);
+  }
+  return [...out];
+}

@@ -504,7 +504,7 @@ export class AttachOutbox {
       },
       (err: unknown) => {
         // Never write at seqs that may already be taken: the pair stays silent.
-        const e = err instanceof Error ? err : new Error(String(err));
+        const e = kept(err);
         this.#clearQueue();
         this.#stopped = Promise.resolve(e);
         this.report(e);
@@ -745,7 +745,7 @@ export class AttachOutbox {
           return;
         }
         // The baseline stays pending in the tier; a timer (or an earlier flush()) retries it. Frames keep waiting.
-        this.#gateError = err instanceof Error ? err : new Error(String(err));
+        this.#gateError = kept(err);
         if (this.#gateDelay === 0) this.report(err); // once per failing spell, not per retry
         this.#retryGate(seq);
       },
@@ -777,9 +777,9 @@ export class AttachOutbox {
     this.#gateError = undefined;
     const settle = (seq: number): Error => {
       // Seqs exhausted is no refused write that a rebaseline gets past (it cannot number either): said as it is.
-      const err = isSeqsExhausted(cause) ? cause : refusedError(this.graphName, seq, cause);
+      const err = isSeqsExhausted(cause) ? cause : refusedError(this.graphName, seq, kept(cause));
       this.report(err);
-      return err;
+      return kept(err);
     };
     this.#stopped = typeof refused === "number" ? Promise.resolve(settle(refused)) : refused.then(settle);
     // The other pairs on this WAL tier stop at the same seq (they number alike and write these keys): a pair going
@@ -812,12 +812,12 @@ export class AttachOutbox {
       // `report` hears it once per spell, until the outbox ran empty (handle.drained() is the writer's signal).
       if (!this.#pressed) this.report(err);
       this.#pressed = true;
-      this.#blocked = err;
+      this.#blocked = kept(err);
       void this.#awaitRoom();
       return;
     }
     if (!cannotSucceed(err)) {
-      this.#blocked = err instanceof Error ? err : new Error(String(err));
+      this.#blocked = kept(err);
       this.report(err);
       return;
     }
@@ -1032,7 +1032,7 @@ export class AttachOutbox {
             if (this.#stopped === undefined && !this.#disposed) void this.#stop(err, this.#durable + 1);
             return;
           }
-          c.error = e instanceof Error ? e : new Error(String(e));
+          c.error = kept(e);
           delay = delay === 0 ? GATE_RETRY.initialMs : Math.min(GATE_RETRY.maxMs, delay * 2);
         } finally {
           ended();
@@ -1431,6 +1431,17 @@ interface UnknownLossCheck {
   error: Error | undefined;
   attempt: Promise<void>;
   done: Promise<void>;
+}
+
+/**
+ * `err` as an Error, its stack formatted: until `.stack` is read V8 keeps the call sites it captured, their receivers
+ * and functions too (a graph's set(), attach's wave handler), so an error the outbox keeps (a tier's backpressure
+ * while the store is stuck) kept a dropped handle's graph from being collected (task 252, review r248).
+ */
+function kept(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  void e.stack;
+  return e;
 }
 
 /** A pause that never keeps the process alive (what is unchecked is what flush() has not acknowledged). */

@@ -48,7 +48,7 @@ interface Floor {
 }
 
 const floors = new ByStore<Floor>();
-const retirements = new ByStore<Set<Promise<void>>>();
+const retirements = new ByStore<Set<Retiring>>();
 
 /** The seq a new attach of `graphName` over `wal`'s store numbers above (0: none held). */
 export function floorOf(wal: object, graphName: string): number {
@@ -92,30 +92,41 @@ export function holdFloor(wal: KvStorageTier<unknown>, graphName: string, seq: n
   check();
 }
 
+/** A retirement in flight: `cede` ends it at once (its outbox disposed: nothing more is numbered or deleted). */
+interface Retiring {
+  readonly done: Promise<void>;
+  readonly cede: () => void;
+}
+
 /** Notes a retirement in flight of an outbox of `graphName` over these tiers' stores, until it settled. */
-export function noteRetiring(graphName: string, tiers: readonly object[], retired: Promise<void>): void {
+export function noteRetiring(graphName: string, tiers: readonly object[], done: Promise<void>, cede: () => void): void {
   const ids = tiers.map(storeId);
+  const r: Retiring = { done, cede };
   for (const id of ids) {
     let set = retirements.get(id, graphName);
     if (set === undefined) retirements.set(id, graphName, (set = new Set()));
-    set.add(retired);
+    set.add(r);
   }
-  const done = (): void => {
+  const settled = (): void => {
     for (const id of ids) {
       const set = retirements.get(id, graphName);
-      set?.delete(retired);
+      set?.delete(r);
       if (set?.size === 0) retirements.delete(id, graphName);
     }
   };
-  retired.then(done, done);
+  done.then(settled, settled);
 }
 
-/** The retirements in flight of outboxes of `graphName` over the stores of `tiers`. */
-export function retiringOf(graphName: string, tiers: ReadonlyArray<object | undefined>): Array<Promise<void>> {
-  const out = new Set<Promise<void>>();
+/**
+ * Ends the retirements in flight of outboxes of `graphName` over the stores of `tiers` (a new attach of the graph
+ * there): each is disposed, which holds its highest seq as the floor, so the new attach numbers above whatever they
+ * handed out and need not wait for their last flush, which a dead or full store may never settle (review r248
+ * finding 3: the new handle's flush stayed unsettled and its onError silent). What they held unnumbered is dropped:
+ * no one was told it was durable, and the new baseline is the live graph.
+ */
+export function cedeRetiring(graphName: string, tiers: ReadonlyArray<object | undefined>): void {
   for (const tier of tiers) {
     if (tier === undefined) continue;
-    for (const p of retirements.get(storeId(tier), graphName) ?? []) out.add(p);
+    for (const r of retirements.get(storeId(tier), graphName) ?? []) r.cede();
   }
-  return [...out];
 }

@@ -17,7 +17,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { timerBound } from "../base/timers.js";
-import { floorOf, holdFloor, noteRetiring, retiringOf } from "./attach-floor.js";
+import { cedeRetiring, floorOf, holdFloor, noteRetiring } from "./attach-floor.js";
 import { diffFrames } from "./decompose.js";
 import { diffBytes } from "./size-estimate.js";
 import {
@@ -226,17 +226,11 @@ export class AttachOutbox {
   /** The record the seq bootstrap found (read only when it listed one) and the WAL's highest frame seq then. */
   #priorRecord: PriorRecord = { record: undefined };
   #priorTop = 0;
-  /**
-   * What the first seq bootstrap waits for (never rejects): the outboxes of an earlier attach of the graph on these
-   * stores, its graph collected undisposed, making what they handed out durable first (`retire`), so the listing
-   * counts their frames.
-   */
-  #after: Promise<unknown> | undefined;
   /** Set by `retire`: settles once the pair's last flush settled and it was disposed. */
   #retired: Promise<void> | undefined;
 
   /**
-   * Queues `first` (the attach baseline) and starts the seq bootstrap, once `after` settled. `report` hears every
+   * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every
    * failure once (it must not throw). Long-lived tier state holds the outbox (its refusal watches), so nothing it
    * holds may reach the attached graph: attach hands it a `report` that reaches onError through a WeakRef.
    */
@@ -248,12 +242,11 @@ export class AttachOutbox {
     first: OutboxItem,
     private readonly reclaim: Reclaim,
     group?: WalGroup,
-    after?: Promise<unknown>,
   ) {
-    // Also a retirement in flight that this attach did not find through a claim (task 252: an attach that took the
-    // claim over and then threw released it): its last frames are numbered before this pair lists the store.
-    const retiring = retiringOf(graphName, [snapshot, wal]);
-    this.#after = retiring.length === 0 ? after : Promise.all([after, ...retiring]);
+    // The outboxes of an earlier attach of the graph on these stores still retiring (its graph collected
+    // undisposed; found through its claim or not: task 252) stop here, and this pair numbers above what they handed
+    // out (their floor) without waiting for their last flush (attach-floor.ts).
+    cedeRetiring(graphName, [snapshot, wal]);
     this.#group = group;
     group?.members.push(this);
     this.#seal = wal?.codecName !== walFrameCodec.name;
@@ -493,9 +486,7 @@ export class AttachOutbox {
 
   /** Learns the highest seq in the store, then saves what queued meanwhile. A failure stops the pair (again). */
   #startBootstrap(): void {
-    const after = this.#after;
-    this.#after = undefined;
-    this.#bootstrap = (after === undefined ? this.#bootstrapSeq() : after.then(noop, noop).then(() => this.#bootstrapSeq())).then(
+    this.#bootstrap = this.#bootstrapSeq().then(
       (seq) => {
         this.#seq = Math.max(this.#seq, seq);
         this.#durable = Math.max(this.#durable, seq);
@@ -1274,9 +1265,10 @@ export class AttachOutbox {
    * saved later by a retry over frames a handle attached since has written; no reclaim timer or delete batch runs on.
    */
   dispose(): void {
+    if (this.#disposed) return;
     // What it handed the WAL tier and never saw durable may still land (the tier retries a failed write on its own
     // timer): a later attach of the graph on this store numbers above it (attach-floor.ts, task 252).
-    if (!this.#disposed && this.wal !== undefined && this.#seq > this.#durable) holdFloor(this.wal, this.graphName, this.#seq);
+    if (this.wal !== undefined && this.#seq > this.#durable) holdFloor(this.wal, this.graphName, this.#seq);
     this.#disposed = true;
     this.#unwatch?.();
     this.#clearQueue();
@@ -1295,7 +1287,8 @@ export class AttachOutbox {
     if (this.#retired !== undefined) return this.#retired;
     if (this.#disposed) return (this.#retired = Promise.resolve());
     this.#retired = this.flush().then(noop, noop).finally(() => this.dispose());
-    noteRetiring(this.graphName, this.wal === undefined ? [this.snapshot] : [this.snapshot, this.wal], this.#retired);
+    const tiers = this.wal === undefined ? [this.snapshot] : [this.snapshot, this.wal];
+    noteRetiring(this.graphName, tiers, this.#retired, () => this.dispose());
     return this.#retired;
   }
 

@@ -123,11 +123,9 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
   // through this WeakRef, which `report` outlives while the graph does (onWave holds it), not the graph (task 245).
   const reportRef = new WeakRef(report);
   pairs.forEach(checkPair);
-  // `retiring`: the outboxes of an earlier attach of the graph on these stores, its graph collected undisposed,
-  // flushing what they handed out; the seq bootstraps here wait for them (their frames are then counted).
-  const retiring: Array<Promise<void>> = [];
-  const tiers = claimTiers(graph.name, pairs, graph, retiring);
-  const after = retiring.length === 0 ? undefined : Promise.all(retiring);
+  // A claim whose graph was collected undisposed is taken over: its outboxes, if still retiring, are ended by the
+  // new outboxes, which number above what they handed out (attach-floor.ts, task 252).
+  const tiers = claimTiers(graph.name, pairs, graph);
   // Pairs sharing a WAL tier write their frames under the same keys: one group numbering them alike (WalGroup).
   const groups = new Map<KvStorageTier<WALFrame>, WalGroup>();
   for (const { wal } of pairs) {
@@ -200,7 +198,7 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     const first: OutboxItem = { kind: "baseline", snapshot: initial, timestampNs: attachedAt, own: true, vouched: initialVouched };
     // A WAL tier several pairs share holds frames another pair's baseline may not cover yet: nothing is reclaimed.
     const reclaim: Reclaim = group !== undefined ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
-    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, weakReport(reportRef, p.snapshot), first, reclaim, group, after);
+    const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, weakReport(reportRef, p.snapshot), first, reclaim, group);
     // A WAL of one pair: a shared-WAL record an earlier session left there ends with this session (shared-wal.ts).
     outbox.endsSharedRecord = p.wal !== undefined && group === undefined;
     const pair = new PairState(outbox, cadence, maxQueuedBytes);
@@ -505,10 +503,10 @@ class Claims {
   /**
    * Whether a graph still alive holds `graphName`'s claim on store `id`. A collected one's is released here, and what
    * it left to undo is: its fold rule is taken back first (before a new handle of the graph hands over its own), and
-   * its outboxes retire; `retiring` gets the promise of that (the new handle's seq bootstrap waits for it). The entry
-   * stays until they retired, so an attach after the registry's callback looked at it waits for them too.
+   * its outboxes retire (a new attach of the graph on the store ends what is left of that: attach-floor.ts). The entry
+   * stays until they retired.
    */
-  has(id: string | object, graphName: string, retiring?: Array<Promise<void>>): boolean {
+  has(id: string | object, graphName: string): boolean {
     const entry = this.#names(id)?.get(graphName);
     if (entry === undefined) return false;
     if (entry.owner.deref() !== undefined) return true;
@@ -520,7 +518,6 @@ class Claims {
       this.delete(id, graphName);
       return false;
     }
-    retiring?.push(retired);
     const done = (): void => {
       if (this.#names(id)?.get(graphName) === entry) this.delete(id, graphName); // unless an attach took it over
     };
@@ -645,9 +642,9 @@ function storeIdOf(tier: object): string | object {
  * StorageError("invalid-argument") for a store a live handle of the graph holds in that role, two snapshot tiers
  * over one store (two baselines under one key), or two WAL tier objects over one store (they would number apart:
  * pairs share a WAL by sharing the tier object). A claim whose graph was collected undisposed is taken over, and
- * `retiring` gets the retirement of its outboxes (Claims.has).
+ * its outboxes retire (Claims.has).
  */
-function claimTiers(graphName: string, pairs: readonly AttachPair[], owner: Graph, retiring: Array<Promise<void>>): Claim[] {
+function claimTiers(graphName: string, pairs: readonly AttachPair[], owner: Graph): Claim[] {
   const mine: Claim[] = [];
   const seen = { snapshot: new Map<string | object, object>(), wal: new Map<string | object, object>() };
   const take = (role: Claim["role"], tier: object & { name?: string }, i: number): void => {
@@ -665,7 +662,7 @@ function claimTiers(graphName: string, pairs: readonly AttachPair[], owner: Grap
       });
     }
     seen[role].set(id, tier);
-    if (claimed[role].has(id, graphName, retiring)) {
+    if (claimed[role].has(id, graphName)) {
       throw new StorageError(
         "invalid-argument",
         `attachSnapshotStorage: graph "${graphName}" is attached to the store of tier "${tier.name}" already ` +

@@ -307,7 +307,8 @@ export class Lease {
   /**
    * Best effort, once: queued on the lease connection behind any renewal in flight (the connection is serial), so it
    * undoes a take-back by that renewal. Bounded, as close() waits for it: the renewal before it by the connection's
-   * query timeout (the lease time), this statement by the renewal interval; the database may not answer at all.
+   * query timeout (the lease time), a reconnect by connectTimeoutMs, this statement by the renewal interval; the
+   * database may not answer at all. A write in flight on the data connection can still take the row back after it.
    */
   private releaseOwn(): Promise<void> {
     this.releasing ??= this.conn

@@ -367,7 +367,7 @@ export class AttachOutbox {
     await this.#bootstrap;
     this.#drain();
     // Everything handed out before this call is part of it: frames held back by backpressure first leave.
-    while (isBackpressure(this.#blocked) && this.#stopped === undefined) await this.#awaitRoom();
+    await this.#outlastBackpressure();
     if (this.#stopped !== undefined) throw await this.#stopped;
     if (this.#blocked !== undefined) throw this.#blocked;
     if (this.#gateError !== undefined) this.#openGate(this.#lastBaseline); // retry the own baseline first
@@ -381,7 +381,7 @@ export class AttachOutbox {
         if (this.#stopped !== undefined) throw await this.#stopped;
         if (this.#gateError !== undefined) throw this.#gateError;
         // Frames the opened gate let go may meet a full tier: not a failure, they leave once it drained (as above).
-        while (isBackpressure(this.#blocked) && this.#stopped === undefined) await this.#awaitRoom();
+        await this.#outlastBackpressure();
         if (this.#stopped !== undefined) throw await this.#stopped;
         if (this.#blocked !== undefined) throw this.#blocked;
       }
@@ -390,7 +390,7 @@ export class AttachOutbox {
       if (m === undefined) break;
       await this.#awaitMember(m);
       this.#drain();
-      while (isBackpressure(this.#blocked) && this.#stopped === undefined) await this.#awaitRoom();
+      await this.#outlastBackpressure();
       if (this.#stopped !== undefined) throw await this.#stopped;
       if (this.#blocked !== undefined) throw this.#blocked;
     }
@@ -822,6 +822,49 @@ export class AttachOutbox {
     }
     this.#seq = Math.max(this.#seq, numbered);
     void this.#stop(err, refused);
+  }
+
+  /**
+   * flush()'s wait behind a full tier (backpressure: not a failure, the frames leave once it drained), bounded by
+   * the tier's own verdict on its store: room for the refused write OR a write attempt of the tier that refused
+   * (writePending: what it holds, after the flushes already started). Such an attempt failing FAILED_ATTEMPTS times
+   * in a row, with no room gained between, means the store keeps failing: the wait ends with the tier's error (the
+   * frames stay queued, the next flush waits again), where it waited for room that never came and a handle's
+   * flush() and dispose() never settled (task 255). A passing failure or two (a store that recovers) is ridden out;
+   * a store whose writes ended (finalError) wakes the room waiters itself and the next save stops the pair.
+   */
+  async #outlastBackpressure(): Promise<void> {
+    let failed = 0;
+    while (isBackpressure(this.#blocked) && this.#stopped === undefined && !this.#disposed) {
+      const tier = this.#pressedTier();
+      const room = this.#awaitRoom().then(() => "room" as const);
+      if (tier?.writePending === undefined) {
+        await room;
+        continue;
+      }
+      const attempt = tier.writePending().then(
+        () => "written" as const,
+        (err: unknown) => err,
+      );
+      const woke = await Promise.race([room, attempt]);
+      if (woke === "room") failed = 0;
+      else if (woke === "written") {
+        failed = 0; // written: room follows once what is held drained (paced: a tier holding nothing answers at once)
+        await Promise.race([room, delay(FAILED_ATTEMPT_PAUSE_MS)]);
+      } else if (++failed >= FAILED_ATTEMPTS) {
+        throw woke instanceof Error ? woke : new StorageError("backend-error", String(woke), { tier: tier.name });
+      } else {
+        // Paced as a retry, not a loop against a sick store: room (the tier's own retry landing) ends it sooner.
+        await Promise.race([room, delay(FAILED_ATTEMPT_PAUSE_MS << failed)]);
+      }
+    }
+  }
+
+  /** The tier whose backpressure holds the outbox (the refusal names it); the WAL tier when it names neither. */
+  #pressedTier(): KvStorageTier<WALFrame> | SnapshotStorageTier<GraphCheckpointRecord> | undefined {
+    const details = this.#blocked instanceof StorageError ? this.#blocked.details : undefined;
+    if (details?.tier !== undefined && details.tier === this.snapshot.name && details.tier !== this.wal?.name) return this.snapshot;
+    return this.wal ?? this.snapshot;
   }
 
   /** Drains the outbox again once the tiers that refused with backpressure drained. */
@@ -1441,6 +1484,13 @@ function kept(err: unknown): Error {
 function unrefDelay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
+
+/**
+ * flush()'s wait behind a full tier (#outlastBackpressure) ends with the store's error after this many write attempts
+ * of the tier failed in a row, the first paused FAILED_ATTEMPT_PAUSE_MS, each next twice as long.
+ */
+const FAILED_ATTEMPTS = 3;
+const FAILED_ATTEMPT_PAUSE_MS = 10;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

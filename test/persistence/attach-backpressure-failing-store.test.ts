@@ -1,0 +1,74 @@
+/**
+ * Task 255: a live handle whose WAL tier is full (backpressure) over a store that fails every write. flush() waited
+ * for room that never came (attach-outbox.ts flush()'s backpressure wait): neither flush() nor dispose() settled, the
+ * claim stayed and a new attach of the graph was refused. Now the wait ends with the store's error once the tier's
+ * write attempts keep failing, dispose() settles and frees the name. The control: a store that fails twice and then
+ * recovers is ridden out (flush resolves, every wave stored). Real memory backend behind the asynchronous test
+ * wrapper; outcomes, never timings.
+ */
+import { describe, expect, it } from "vitest";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { createGraph } from "../../src/graph/graph.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import { restoreSnapshot } from "../../src/persistence/restore.js";
+import type { AttachPair, GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
+import { walFrameCodec } from "../../src/wal/codec.js";
+import type { WALFrame } from "../../src/wal/frame.js";
+import { wrapBackend, type TestBackend } from "../support/test-backend.js";
+
+const outcome = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => "resolved",
+    (e: unknown) => `rejected ${(e as { code?: string }).code ?? String(e)}`,
+  );
+
+/** A graph attached over `backend` with a small WAL tier bound (retries kept short), filled past it by 50 sets. */
+async function fullTier(backend: TestBackend, fail: (b: TestBackend) => void) {
+  const pair: AttachPair = {
+    snapshot: snapshotStorage<GraphCheckpointRecord>(backend, { retry: { initialMs: 5, maxMs: 20 } }),
+    wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec, maxPendingBytes: 2_000, retry: { initialMs: 5, maxMs: 20 } }),
+  };
+  const g = createGraph("g");
+  g.state("a", "");
+  const h = attachSnapshotStorage(g, [pair], { onError: () => {} });
+  await h.flush();
+  fail(backend);
+  for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
+  return { pair, g, h };
+}
+
+describe("attach: flush() behind a full WAL tier", () => {
+  it("rejects with the store's error when every write fails; dispose() settles and frees the name", async () => {
+    const backend = wrapBackend(memoryBackend(), { async: true });
+    const { pair, h } = await fullTier(backend, (b) => b.failAll());
+    const flushed = await outcome(h.flush());
+    const disposed = await outcome(h.dispose());
+    let attach = "ok";
+    try {
+      const again = createGraph("g");
+      again.state("a", "");
+      await attachSnapshotStorage(again, [pair], { onError: () => {} }).dispose().catch(() => {});
+    } catch (err) {
+      attach = (err as { code?: string }).code ?? String(err);
+    }
+    backend.heal();
+    // The store's error (the wrapper's EIO, as the tier reports it), not backpressure: both settle with it.
+    expect({ flushed, disposed, attach }).toEqual({ flushed: "rejected backend-error", disposed: "rejected backend-error", attach: "ok" });
+  });
+
+  it("control: a store failing twice then recovering is ridden out, every wave stored", async () => {
+    const backend = wrapBackend(memoryBackend(), { async: true });
+    const { h, g } = await fullTier(backend, (b) => b.failNext(2));
+    expect(await outcome(h.flush())).toBe("resolved");
+    expect(await outcome(h.dispose())).toBe("resolved");
+    const r = createGraph("g");
+    r.state("a", "");
+    await restoreSnapshot(r, {
+      snapshot: snapshotStorage<GraphCheckpointRecord>(backend.inner),
+      wal: kvStorage<WALFrame>(backend.inner, { codec: walFrameCodec }),
+    });
+    expect(r.get("a")).toBe(g.get("a"));
+  });
+});

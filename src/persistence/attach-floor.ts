@@ -9,7 +9,7 @@
  * (an attach that took the claim over and then threw released it). Layer: persistence (tier identities only).
  */
 import { tierStore } from "../tier/store-identity.js";
-import type { KvStorageTier } from "../tier/types.js";
+import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 
 /** Per store (a path, or a store object held weakly) and graph name. */
 class ByStore<V> {
@@ -90,6 +90,58 @@ export function holdFloor(wal: KvStorageTier<unknown>, graphName: string, seq: n
     );
   };
   check();
+}
+
+/**
+ * Snapshot tiers of ended outboxes (held weakly), by store and graph name: each may still hold the outbox's last
+ * baseline, put back after a failed flush, and retry it on its own timer (task 254). A tier over another backend
+ * object than a later attach's is on another write lane (src/tier/write-lane.ts), so the later attach's write of the
+ * key does not make that record stale: its retry landed the older baseline over the newer one (measured: restore
+ * refused with wal-gap, or gave the ended handle's unacknowledged a=5 instead of the new handle's acknowledged
+ * a=100). Cleared by the next attach of the name over the store, so one entry per ended outbox between two attaches.
+ */
+const endedSnapshots = new ByStore<Array<WeakRef<SnapshotStorageTier<unknown>>>>();
+/** Live outboxes per snapshot tier object: a tier one of them writes through is never rolled back here. */
+const snapshotUsers = new WeakMap<object, number>();
+
+/** An outbox writes through `snapshot` from now on. */
+export function useSnapshot(snapshot: object): void {
+  snapshotUsers.set(snapshot, (snapshotUsers.get(snapshot) ?? 0) + 1);
+}
+
+/** Notes `snapshot`, the snapshot tier of an outbox of `graphName` that ended (disposed, or retired). */
+export function noteEndedSnapshot(snapshot: SnapshotStorageTier<unknown>, graphName: string): void {
+  const users = (snapshotUsers.get(snapshot) ?? 1) - 1;
+  if (users > 0) snapshotUsers.set(snapshot, users);
+  else snapshotUsers.delete(snapshot);
+  const id = storeId(snapshot);
+  const ended = endedSnapshots.get(id, graphName);
+  if (ended === undefined) endedSnapshots.set(id, graphName, [new WeakRef(snapshot)]);
+  else if (!ended.some((r) => r.deref() === snapshot)) ended.push(new WeakRef(snapshot));
+}
+
+/**
+ * A new attach of `graphName` writes its baseline through `snapshot`: what the ended outboxes' snapshot tiers over
+ * its store still hold for a retry is discarded (rollback), as a later landing of the key on their own lane would
+ * drop it. Their flush() failed, so no one was told it was durable, and the new attach baseline is the live graph
+ * above every seq they carry. A tier a live outbox writes through (any graph's) is left alone: its pending record may
+ * be that outbox's, and a rollback would let its flush() acknowledge a baseline never written. `snapshot` itself is
+ * skipped too: the new baseline's save replaces its pending record of the key.
+ */
+export function dropEndedBaselines(graphName: string, snapshot: object): void {
+  const id = storeId(snapshot);
+  const ended = endedSnapshots.get(id, graphName);
+  if (ended === undefined) return;
+  endedSnapshots.delete(id, graphName);
+  for (const ref of ended) {
+    const tier = ref.deref();
+    if (tier === undefined || tier === snapshot || snapshotUsers.has(tier)) continue;
+    try {
+      tier.rollback();
+    } catch {
+      // closed: what it held is gone already
+    }
+  }
 }
 
 /** A retirement in flight: `cede` ends it at once (its outbox disposed: nothing more is numbered or deleted). */

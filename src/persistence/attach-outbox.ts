@@ -17,7 +17,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { timerBound } from "../base/timers.js";
-import { cedeRetiring, floorOf, holdFloor, noteRetiring } from "./attach-floor.js";
+import { cedeRetiring, dropEndedBaselines, floorOf, holdFloor, noteEndedSnapshot, noteRetiring, useSnapshot } from "./attach-floor.js";
 import { diffFrames } from "./decompose.js";
 import { diffBytes } from "./size-estimate.js";
 import {
@@ -247,6 +247,9 @@ export class AttachOutbox {
     // undisposed; found through its claim or not: task 252) stop here, and this pair numbers above what they handed
     // out (their floor) without waiting for their last flush (attach-floor.ts).
     cedeRetiring(graphName, [snapshot, wal]);
+    // Their baselines their snapshot tiers still hold for a retry never land over this pair's (task 254).
+    dropEndedBaselines(graphName, snapshot);
+    useSnapshot(snapshot);
     this.#group = group;
     group?.members.push(this);
     this.#seal = wal?.codecName !== walFrameCodec.name;
@@ -1312,6 +1315,8 @@ export class AttachOutbox {
     // What it handed the WAL tier and never saw durable may still land (the tier retries a failed write on its own
     // timer): a later attach of the graph on this store numbers above it (attach-floor.ts, task 252).
     if (this.wal !== undefined && this.#seq > this.#durable) holdFloor(this.wal, this.graphName, this.#seq);
+    // So may the last baseline it handed the snapshot tier: a later attach of the graph drops it (attach-floor.ts).
+    noteEndedSnapshot(this.snapshot, this.graphName);
     this.#disposed = true;
     this.#unwatch?.();
     this.#clearQueue();

@@ -266,9 +266,18 @@ export class Lease {
    * without asking for a live expiry: a row still naming this holder and epoch proves nobody took the store (a
    * renewal sent meanwhile may take it back first, the write still counting as in flight). A row naming another
    * holder means the store was taken right after the commit: the lease is lost, the write stands.
+   *
+   * Lost meanwhile (a deadline check or a refused renewal said not-owner while this write was on its way): the write's
+   * fenced statement took the row back when it reached the server, maybe after the release queued on the lease
+   * connection (releaseOwn). Releases again here, on the write's own connection, which runs it after the write: the
+   * row is not left live for a whole lease after this writer said not-owner. Bounded by the statement timeout.
    */
   async afterWrite(client: pg.ClientBase, sentAt: number): Promise<void> {
-    if (performance.now() - sentAt < this.renewEveryMs || this.lostError) return;
+    if (this.lostError) {
+      await client.query({ text: releaseOwnSql(this.leaseTable), values: [this.store, this.holder, this.epochValue] });
+      return;
+    }
+    if (performance.now() - sentAt < this.renewEveryMs) return;
     const at = performance.now();
     const r = await client.query({
       name: "grf_lease_extend_after_write",
@@ -308,7 +317,8 @@ export class Lease {
    * Best effort, once: queued on the lease connection behind any renewal in flight (the connection is serial), so it
    * undoes a take-back by that renewal. Bounded, as close() waits for it: the renewal before it by the connection's
    * query timeout (the lease time), a reconnect by connectTimeoutMs, this statement by the renewal interval; the
-   * database may not answer at all. A write in flight on the data connection can still take the row back after it.
+   * database may not answer at all. A write in flight on the data connection may take the row back after it; that
+   * write releases it again on its own connection once committed (afterWrite).
    */
   private releaseOwn(): Promise<void> {
     this.releasing ??= this.conn

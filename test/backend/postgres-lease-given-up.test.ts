@@ -4,6 +4,7 @@
  * not-owner or closed, it used to leave the row live for a whole lease, and the next writer was refused store-locked.
  * A loss found twice (a write's deadline check, then a refused renewal's fenced()) used to replace the handle's final
  * error, so the error a write was refused with was no longer `finalError` (the engine's actor compares them).
+ * A write in flight when the writer gave up took the row back after the release (review r253, task 257).
  *
  * Orders are forced, not timed: a loopback pipe holds the lease connection's renewal or state read. Real parts: the
  * test PostgreSQL server, the backend's connections.
@@ -79,6 +80,57 @@ describe("a PostgreSQL writer that gave its store up", () => {
     const row = await leaseRow(db, a.store);
     const b = await errorOf(() => open({ store: a.store, lease: { holder: "B" } }));
     expect({ lapsed: row.lapsed, open: failure(b) }).toEqual({ lapsed: true, open: undefined });
+  });
+
+  it("after not-owner, its write in flight landing after the release does not leave the row live", async () => {
+    const db = await database();
+    // Holds A's renewals (lease connection) while `holdRenew`, and its write (data connection) while `holdWrite`.
+    let holdRenew = false;
+    let holdWrite = false;
+    const heldRenew: Array<() => void> = [];
+    const heldWrite: Array<() => void> = [];
+    const leaseConns = new Set<unknown>();
+    let leaseAnswersAfter = 0;
+    const pipe = await pipes(db.url, {
+      toServer: (d, pass, conn) => {
+        if (d.includes("grf_write_")) conn.marked = true;
+        if (!conn.marked && d.includes("grf_lease_renew")) leaseConns.add(conn);
+        if (holdRenew && !conn.marked && d.includes("grf_lease_renew")) return void heldRenew.push(pass);
+        if (holdWrite && conn.marked && d.includes("grf_write_")) return void heldWrite.push(pass);
+        pass();
+      },
+      toClient: (d, pass, conn) => {
+        if (!holdRenew && leaseConns.has(conn)) leaseAnswersAfter += updateTags(d);
+        pass();
+      },
+    });
+    const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 500, renewEveryMs: 100 } });
+    await a.write("k", Uint8Array.of(1));
+    await until(() => leaseConns.size > 0, "a renewal went out", { timeoutMs: 30_000 });
+    holdRenew = true;
+    holdWrite = true;
+    // A slow link: a write sent within A's deadline is held, and so are its renewals.
+    const w = a.write("k2", Uint8Array.of(2)).then(
+      () => "stored",
+      (e: unknown) => failure(e),
+    );
+    await until(() => heldWrite.length > 0, "A's write held", { timeoutMs: 30_000 });
+    await until(async () => (await leaseRow(db, a.store)).lapsed, "A's row lapsed by the database clock", { timeoutMs: 30_000 });
+    // A check with no changes (outside the data queue) finds A's deadline passed: lose() queues the release.
+    expect(codeOf(await errorOf(() => a.writeBatch([])))).toBe("not-owner");
+    expect(codeOf(a.finalError)).toBe("not-owner");
+    holdRenew = false;
+    for (const pass of heldRenew.splice(0)) pass();
+    await until(() => leaseAnswersAfter >= 2, "the late renewal and A's release answered", { timeoutMs: 10_000 });
+    expect((await leaseRow(db, a.store)).lapsed).toBe(true);
+    // Now the held write reaches the server: its fenced statement takes the row back (it still names A's epoch) and
+    // commits. Before the fix nothing released it after that: the row stayed live for a whole lease.
+    holdWrite = false;
+    for (const pass of heldWrite.splice(0)) pass();
+    const outcome = await w;
+    const row = await leaseRow(db, a.store);
+    const b = await errorOf(() => open({ store: a.store, lease: { holder: "B" } }));
+    expect({ outcome, lapsed: row.lapsed, open: failure(b) }).toEqual({ outcome: "stored", lapsed: true, open: undefined });
   });
 
   it("close() past its deadline with a renewal in flight: the store is free once close() resolved", async () => {

@@ -20,7 +20,8 @@
  * renews only a lease still live by the database clock (a frozen process, a cut network: the lapse is its own).
  * Losing the lease is final for the handle: its owner must open the store again (and restore from it). A renewal sent
  * before that may still take its row back when it reaches the server; so a loss, and a close, end with a release of
- * the row matched on holder and epoch alone, queued behind it on the same connection (releaseOwnSql).
+ * the row matched on holder and epoch alone, queued behind it on the same connection (releaseOwnSql). A write sent
+ * before the loss may take it back the same way on the data connection: once committed it releases it again there.
  */
 import { performance } from "node:perf_hooks";
 import type pg from "pg";

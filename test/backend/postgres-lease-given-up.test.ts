@@ -13,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { postgresBackend } from "../../src/backend/postgres.js";
 import { useBackends, useTestDatabase, type TestDatabase } from "../support/postgres-db.js";
+import { leaseRow } from "../support/lease-row.js";
 import { usePipes } from "../support/postgres-pipe.js";
 import { errorOf, until } from "../support/wait.js";
 
@@ -22,21 +23,6 @@ const pipes = usePipes();
 
 const failure = (err: unknown): unknown => (err instanceof StorageError ? `${err.code}: ${err.message}` : err);
 const codeOf = (e: unknown): unknown => (e as { code?: unknown } | undefined)?.code;
-const leaseTable = (db: TestDatabase): string => `"${db.schema}".graphrefly_storage_lease`;
-
-/** The store's lease row, and whether it has lapsed by the database clock. */
-async function leaseRow(db: TestDatabase, store: string): Promise<{ holder: string; epoch: number; lapsed: boolean }> {
-  const raw = await db.raw();
-  try {
-    const r = await raw.query<{ holder: string; epoch: number; lapsed: boolean }>(
-      `SELECT holder, epoch::float8 AS epoch, expires_at <= clock_timestamp() AS lapsed FROM ${leaseTable(db)} WHERE store = $1`,
-      [store],
-    );
-    return r.rows[0]!;
-  } finally {
-    await raw.end();
-  }
-}
 
 /** How many command answers ("UPDATE n" tags) a chunk from the server holds. */
 const updateTags = (d: Buffer): number => d.toString("latin1").split("UPDATE ").length - 1;

@@ -14,6 +14,7 @@ import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { simulatePausedHolder } from "../../src/backend/postgres.js";
 import { useBackends, useTestDatabase, type TestDatabase } from "../support/postgres-db.js";
+import { leaseRow } from "../support/lease-row.js";
 import { usePipes } from "../support/postgres-pipe.js";
 import { errorOf, until } from "../support/wait.js";
 
@@ -23,22 +24,6 @@ const pipes = usePipes();
 
 /** What a call ended with, readable in a failed expectation: undefined, or code and message. */
 const failure = (err: unknown): unknown => (err instanceof StorageError ? `${err.code}: ${err.message}` : err);
-
-const leaseTable = (db: TestDatabase): string => `"${db.schema}".graphrefly_storage_lease`;
-
-/** The store's lease row, and whether it has lapsed by the database clock. */
-async function leaseRow(db: TestDatabase, store: string): Promise<{ holder: string; epoch: number; lapsed: boolean }> {
-  const raw = await db.raw();
-  try {
-    const r = await raw.query<{ holder: string; epoch: number; lapsed: boolean }>(
-      `SELECT holder, epoch::float8 AS epoch, expires_at <= clock_timestamp() AS lapsed FROM ${leaseTable(db)} WHERE store = $1`,
-      [store],
-    );
-    return r.rows[0]!;
-  } finally {
-    await raw.end();
-  }
-}
 
 /** Makes the server take `seconds` over every row written under key `key` (an AFTER trigger: opens refuse BEFORE). */
 async function slowKey(db: TestDatabase, key: string, seconds: number): Promise<void> {

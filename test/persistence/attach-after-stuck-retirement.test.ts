@@ -4,8 +4,6 @@
  * settled and its onError stayed silent. Now it ends the retirement and numbers above what it handed out: its
  * flush() fails with the disk's error, succeeds once the disk heals, and restore gives what it acknowledged.
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { createGraph } from "../../src/graph/graph.js";
@@ -18,17 +16,7 @@ import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { wrapBackend } from "../support/test-backend.js";
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-async function collected(ref: WeakRef<object>): Promise<boolean> {
-  for (let i = 0; i < 100 && ref.deref() !== undefined; i++) {
-    await new Promise((r) => setTimeout(r, 5));
-    gc();
-  }
-  return ref.deref() === undefined;
-}
+import { collected } from "../support/collect.js";
 
 /** How `p` settled within `ms` (a bound on a hang, not a timing assertion: the fixed code settles at once). */
 const settled = (p: Promise<unknown>, ms: number): Promise<string> =>

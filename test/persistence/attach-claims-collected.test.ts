@@ -7,8 +7,6 @@
  * an engine's worker thread, V8's collector (forced through --expose-gc set at run time).
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
@@ -22,9 +20,8 @@ import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
+import { collected } from "../support/collect.js";
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
 const tmp = tempDir("attach-claims-collected");
 afterAll(() => tmp.remove());
 
@@ -45,15 +42,6 @@ async function attachAndDrop(pair: AttachPair): Promise<WeakRef<ReactiveGraph>> 
   g.set("a", 1);
   await h.flush();
   return new WeakRef(g);
-}
-
-/** Collects until `ref`'s graph is gone (timers of the dropped handle may hold it for a few turns). */
-async function collected(ref: WeakRef<object>): Promise<boolean> {
-  for (let i = 0; i < 50 && ref.deref() !== undefined; i++) {
-    await new Promise((r) => setImmediate(r));
-    gc();
-  }
-  return ref.deref() === undefined;
 }
 
 /** Attaches a new graph "g" through `pair` and disposes it: "ok" or the error's code and message. */

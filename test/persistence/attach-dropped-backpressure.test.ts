@@ -4,8 +4,6 @@
  * tier's backpressure error; until an Error's stack is formatted V8 keeps its call sites, whose receivers were the
  * graph (its set()) and attach's wave handler: the graph was kept, and with it the claim and the fold rule.
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { createGraph } from "../../src/graph/graph.js";
@@ -17,17 +15,7 @@ import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { wrapBackend } from "../support/test-backend.js";
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-async function collected(ref: WeakRef<object>): Promise<boolean> {
-  for (let i = 0; i < 100 && ref.deref() !== undefined; i++) {
-    await new Promise((r) => setTimeout(r, 5));
-    gc();
-  }
-  return ref.deref() === undefined;
-}
+import { collected } from "../support/collect.js";
 
 describe("attach: a dropped handle whose WAL tier is full", () => {
   it("its graph is collected while the store is stuck, and a new attach is not refused", async () => {

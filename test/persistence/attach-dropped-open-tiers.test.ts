@@ -6,8 +6,6 @@
  * rule stayed in force. Real parts: SQLite files through an engine's worker thread, memory and SQLite backends
  * inline, V8's collector (--expose-gc set at run time).
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import type { Codec } from "../../src/codec/types.js";
@@ -25,9 +23,8 @@ import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempRoot } from "../engine/fixtures/helpers.js";
 import { until } from "../support/wait.js";
+import { collected } from "../support/collect.js";
 
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
 const root = tempRoot("t245-open-tiers");
 afterAll(() => root.remove());
 
@@ -43,15 +40,6 @@ async function attachAndDrop(pair: AttachPair): Promise<{ graph: WeakRef<Reactiv
   g.set("a", 1);
   await h.flush();
   return { graph: new WeakRef(g), outbox: new WeakRef(attachOutboxes(h)[0] as object) };
-}
-
-/** Collects until `ref`'s graph is gone (a dropped handle's settling promises may hold it a few turns). */
-async function collected(ref: WeakRef<object>): Promise<boolean> {
-  for (let i = 0; i < 100 && ref.deref() !== undefined; i++) {
-    await new Promise((r) => setTimeout(r, 5));
-    gc();
-  }
-  return ref.deref() === undefined;
 }
 
 /** Attaches a new graph "g" through the same `pair` (tiers still open), writes, flushes, disposes: "ok" or the error. */

@@ -6,8 +6,6 @@
  * them on its own timer, after the new attach listed the store). Before the fix the new handle numbered the same
  * seqs and the late frames landed above its baseline: restore gave the old value.
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { createGraph } from "../../src/graph/graph.js";
@@ -20,17 +18,7 @@ import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { wrapBackend, type TestBackend } from "../support/test-backend.js";
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-async function collected(ref: WeakRef<object>): Promise<boolean> {
-  for (let i = 0; i < 100 && ref.deref() !== undefined; i++) {
-    await new Promise((r) => setTimeout(r, 5));
-    gc();
-  }
-  return ref.deref() === undefined;
-}
+import { collected } from "../support/collect.js";
 
 async function restoredA(backend: TestBackend): Promise<unknown> {
   const r = createGraph("g");

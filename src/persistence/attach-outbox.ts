@@ -443,17 +443,12 @@ export class AttachOutbox {
     return this.#durable;
   }
 
-  /**
-   * Resolves once the outbox is not held back by backpressure and both tiers drained; rejects with the store's error
-   * when the full tier's writes keep failing (#outlastBackpressure, as flush()).
-   */
+  /** Resolves once the outbox is not held back by backpressure and both tiers drained. */
   async drained(): Promise<void> {
     await this.#bootstrap;
     for (;;) {
       if (this.#stopped !== undefined) break;
-      // Behind a full tier: as flush() waits (#outlastBackpressure), ending with the store's error once its writes keep
-      // failing, where waiting for room alone never settled over a dead store (task 256). Disposed: room only.
-      if (isBackpressure(this.#blocked)) await (this.#disposed ? this.#awaitRoom() : this.#outlastBackpressure());
+      if (isBackpressure(this.#blocked)) await this.#awaitRoom();
       // An own baseline not yet durable holds every wave back: not drained until it is (or the pair stops).
       else if (this.#gate !== undefined) await (this.#gateError === undefined ? this.#gate : (this.#gateRetry ?? delay(10)));
       else {

@@ -5,9 +5,6 @@
  * write attempts keep failing, dispose() settles and frees the name. The control: a store that fails twice and then
  * recovers is ridden out (flush resolves, every wave stored). Real memory backend behind the asynchronous test
  * wrapper; outcomes, never timings.
- * Task 256: handle.drained() waited for room only (attach-outbox.ts drained()) and hung over the dead store; it now
- * ends with the store's error as flush() does. The WAL-group case (two pairs sharing the WAL tier, waves collapsed
- * into baselines) is a guard: it settled before too, each member's own flush() bounding its wait.
  */
 import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
@@ -41,51 +38,6 @@ async function fullTier(backend: TestBackend, fail: (b: TestBackend) => void) {
   for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
   return { pair, g, h };
 }
-
-/** Two pairs sharing one WAL tier over `backend` (a WAL group), each with its own healthy snapshot store; waves of
- * 20 frames past the bound and maxQueuedBytes, so they collapse into one baseline per pair. */
-async function fullGroupTier(backend: TestBackend) {
-  const wal = kvStorage<WALFrame>(backend, { codec: walFrameCodec, maxPendingBytes: 2_000, retry: { initialMs: 5, maxMs: 20 } });
-  const pairs: AttachPair[] = [0, 1].map(() => wrapBackend(memoryBackend(), { async: true })).map((b) => ({
-    snapshot: snapshotStorage<GraphCheckpointRecord>(b, { retry: { initialMs: 5, maxMs: 20 } }),
-    wal,
-  }));
-  const g = createGraph("g");
-  for (let n = 0; n < 20; n++) g.state(`n${n}`, "");
-  const h = attachSnapshotStorage(g, pairs, { onError: () => {}, maxQueuedBytes: 8_000 });
-  await h.flush();
-  backend.failAll();
-  // Waves of 20 frames: the tier takes part of one and refuses the rest (kept queued through the collapse).
-  for (let v = 1; v <= 20; v++) g.batch(() => { for (let n = 0; n < 20; n++) g.set(`n${n}`, "x".repeat(200) + v); });
-  return { h };
-}
-
-describe("attach: drained() behind a full WAL tier over a dead store (task 256)", () => {
-  it("drained() rejects with the store's error; dispose() settles", async () => {
-    const backend = wrapBackend(memoryBackend(), { async: true });
-    const { h } = await fullTier(backend, (b) => b.failAll());
-    const drained = await outcome(h.drained());
-    const disposed = await outcome(h.dispose());
-    backend.heal();
-    expect({ drained, disposed }).toEqual({ drained: "rejected backend-error", disposed: "rejected backend-error" });
-  });
-
-  it("guard: a WAL group's flush() rejects with the store's error; dispose() settles", async () => {
-    const backend = wrapBackend(memoryBackend(), { async: true });
-    const { h } = await fullGroupTier(backend);
-    const flushed = await outcome(h.flush());
-    const disposed = await outcome(h.dispose());
-    backend.heal();
-    expect({ flushed, disposed }).toEqual({ flushed: "rejected backend-error", disposed: "rejected backend-error" });
-  });
-
-  it("control: drained() rides out a store failing twice then recovering", async () => {
-    const backend = wrapBackend(memoryBackend(), { async: true });
-    const { h } = await fullTier(backend, (b) => b.failNext(2));
-    expect(await outcome(h.drained())).toBe("resolved");
-    expect(await outcome(h.dispose())).toBe("resolved");
-  });
-});
 
 describe("attach: flush() behind a full WAL tier", () => {
   it("rejects with the store's error when every write fails; dispose() settles and frees the name", async () => {

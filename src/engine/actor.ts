@@ -411,10 +411,7 @@ export class StoreActor implements ActorApi {
           () => null,
           (err: unknown): ClosedWithRefusal => {
             if (!core.isClosed) throw err;
-            // The same loss, not necessarily the same object: a backend may have recorded it once per finding.
-            const fin = this.backend?.finalError;
-            const final = fin !== undefined && (err === fin || (err instanceof StorageError && fin instanceof StorageError && err.code === fin.code));
-            return { closedWithRefusal: serializeError(err), ...(final ? { final: true as const } : {}) };
+            return { closedWithRefusal: serializeError(err), ...(this.isFinal(err) ? { final: true as const } : {}) };
           },
         );
         return this.result(
@@ -530,10 +527,19 @@ export class StoreActor implements ActorApi {
 
   private emitError(err: Error, tier: string | undefined): void {
     this.stats.errorReported();
-    // A lost lease: the main thread refuses writes from now on. Compared by code too, as at close.
+    // A lost lease: the main thread refuses writes from now on.
+    this.emit({ type: "error", error: serializeError(err), tier, ...(this.isFinal(err) ? { final: true as const } : {}) });
+  }
+
+  /**
+   * Whether `err` is the backend's final error (StorageBackend.finalError): the very object the backend states, which
+   * it keeps once set (a PostgreSQL writer keeps its first loss). Not by code: another error sharing it (a commit
+   * watcher's own not-owner, a refusal's in-doubt copy of the loss) is no statement of the backend's that it writes
+   * no more, and marked final it would end the store's writes on the main thread with its wording (review r253).
+   */
+  private isFinal(err: unknown): boolean {
     const fin = this.backend?.finalError;
-    const final = fin !== undefined && (err === fin || (err instanceof StorageError && fin instanceof StorageError && err.code === fin.code));
-    this.emit({ type: "error", error: serializeError(err), tier, ...(final ? { final: true as const } : {}) });
+    return fin !== undefined && err === fin;
   }
 
   private emit(event: ActorEvent): void {

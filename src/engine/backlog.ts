@@ -146,10 +146,12 @@ export class StoreBacklog {
 
   /**
    * The actor's backend writes no more (a lost lease: `err`, its not-owner): writes throw it from now on, and
-   * drained() waiters resolve (nothing will drain; their next write throws it), as an inline tier's.
+   * drained() waiters resolve (nothing will drain; their next write throws it), as an inline tier's. The first loss
+   * heard stays (an error event and several tiers' close answers each carry it): writes refused since were refused
+   * with it, and a later one must not change their wording (until fail(): a new actor opens the store again).
    */
   end(err: Error): void {
-    this.endedBy = err;
+    this.endedBy ??= err;
     this.room.clear();
     this.settleWaiters(undefined);
   }

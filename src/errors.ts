@@ -42,7 +42,12 @@ export type StorageErrorCode =
    * compactGraph's forgetStores named a store a live attach handle named in its shared WAL's record within the last
    * hour (details.liveStores, seenAt): a process may still write it. Nothing was changed; `forceForget` overrides.
    */
-  | "store-live";
+  | "store-live"
+  /**
+   * attachSnapshotStorage: an ended handle of the graph left its last baseline unwritten in a hand-written snapshot
+   * tier of the store that has no discard(key): it may still land over the new handle's (docs/api.md).
+   */
+  | "predecessor-pending";
 
 export type RestoreErrorCode =
   | "phase-failed"

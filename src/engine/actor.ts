@@ -394,6 +394,9 @@ export class StoreActor implements ActorApi {
       case "rollback":
         core.rollback();
         return undefined;
+      case "discard":
+        if (core instanceof SnapshotCore) core.discard(op.key);
+        return undefined;
       case "refuse":
         core.refuseHeard(deserializeFromWire(op.error)); // its watchers heard it on the main thread
         return undefined;

@@ -19,7 +19,7 @@ import type { TierCore } from "../tier/core.js";
 import type { Op } from "./protocol.js";
 
 /** Ops that observe the backend or end a transaction: writes queued before them must be written first. */
-const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "changes", "sizes", "consistent", "settle", "scan", "delete", "deleteMany", "compact", "rollback"]);
+const BARRIERS = new Set<Op["t"]>(["load", "loadEntries", "list", "changes", "sizes", "consistent", "settle", "scan", "delete", "deleteMany", "compact", "rollback", "discard"]);
 
 /**
  * Puts held in one turn before what is held commits anyway (still one fsync per 2,000 writes). Measured on a 60,000-

@@ -103,6 +103,8 @@ export type Op =
    */
   | ({ t: "append"; tier: number; buckets: string[]; counts: number[]; entries?: unknown[][]; bytes?: Uint8Array; ends?: number[] } & Weighed)
   | { t: "rollback"; tier: number }
+  /** SnapshotStorageTier.discard: the snapshot tier drops what it holds of `key` unwritten. */
+  | { t: "discard"; tier: number; key: string }
   /** A write the main thread refused (its value can never be stored): the tier's next flush rejects with it. */
   | { t: "refuse"; tier: number; error: SerializedError; w?: number; n?: number }
   /**

@@ -342,6 +342,13 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
     this.conn.postPut(this.tier, key, snapshot, weight);
   }
 
+  discard(key: string): void {
+    if (typeof key !== "string") throw new TypeError("discard needs a key (a string)");
+    this.assertUsable();
+    // In call order with the tier's puts: a save of the key posted before it is discarded too.
+    this.conn.post({ t: "discard", tier: this.tier, key });
+  }
+
   load(key?: string): Promise<T | undefined> {
     return quiet(
       this.askQuiet({ t: "load", tier: this.tier, ...(key !== undefined ? { key } : {}) }).then(

@@ -8,6 +8,7 @@
  * Also the retirements in flight, so an attach waits for them whether or not it found the dropped handle's claim
  * (an attach that took the claim over and then threw released it). Layer: persistence (tier identities only).
  */
+import { StorageError } from "../errors.js";
 import { tierStore } from "../tier/store-identity.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 
@@ -99,45 +100,118 @@ export function holdFloor(wal: KvStorageTier<unknown>, graphName: string, seq: n
  * key does not make that record stale: its retry landed the older baseline over the newer one (measured: restore
  * refused with wal-gap, or gave the ended handle's unacknowledged a=5 instead of the new handle's acknowledged
  * a=100). Cleared by the next attach of the name over the store, so one entry per ended outbox between two attaches.
+ * `unsettled`: a tier without `discard` (hand-written) whose outbox ended with writes it never saw durable, until
+ * that tier's flush succeeded (task 260).
  */
-const endedSnapshots = new ByStore<Array<WeakRef<SnapshotStorageTier<unknown>>>>();
-/** Live outboxes per snapshot tier object: a tier one of them writes through is never rolled back here. */
-const snapshotUsers = new WeakMap<object, number>();
+interface Ended {
+  readonly ref: WeakRef<SnapshotStorageTier<unknown>>;
+  unsettled: boolean;
+  /** Checks the tier again now (set while unsettled). */
+  recheck?: () => void;
+}
+const endedSnapshots = new ByStore<Ended[]>();
 
-/** An outbox writes through `snapshot` from now on. */
-export function useSnapshot(snapshot: object): void {
-  snapshotUsers.set(snapshot, (snapshotUsers.get(snapshot) ?? 0) + 1);
+/**
+ * Notes `snapshot`, the snapshot tier of an outbox of `graphName` that ended (disposed, or retired); `unacknowledged`:
+ * it handed out writes it never saw durable (its last baseline may be pending there).
+ */
+export function noteEndedSnapshot(snapshot: SnapshotStorageTier<unknown>, graphName: string, unacknowledged: boolean): void {
+  const id = storeId(snapshot);
+  let ended = endedSnapshots.get(id, graphName);
+  if (ended === undefined) endedSnapshots.set(id, graphName, (ended = []));
+  let entry = ended.find((e) => e.ref.deref() === snapshot);
+  if (entry === undefined) ended.push((entry = { ref: new WeakRef(snapshot), unsettled: false }));
+  if (typeof snapshot.discard === "function" || !unacknowledged || entry.unsettled) return;
+  entry.unsettled = true;
+  settleWhenWritten(snapshot, entry);
 }
 
-/** Notes `snapshot`, the snapshot tier of an outbox of `graphName` that ended (disposed, or retired). */
-export function noteEndedSnapshot(snapshot: SnapshotStorageTier<unknown>, graphName: string): void {
-  const users = (snapshotUsers.get(snapshot) ?? 1) - 1;
-  if (users > 0) snapshotUsers.set(snapshot, users);
-  else snapshotUsers.delete(snapshot);
-  const id = storeId(snapshot);
-  const ended = endedSnapshots.get(id, graphName);
-  if (ended === undefined) endedSnapshots.set(id, graphName, [new WeakRef(snapshot)]);
-  else if (!ended.some((r) => r.deref() === snapshot)) ended.push(new WeakRef(snapshot));
+/**
+ * A hand-written tier (no `discard`) cannot drop the ended outbox's baseline: the entry stays unsettled until the
+ * tier wrote what it held (writePending, else flush, resolves: nothing of the outbox is left to land later) or
+ * closed. Checked again with backoff (unref'd timers) like a floor, and at once when an attach was refused.
+ */
+function settleWhenWritten(tier: SnapshotStorageTier<unknown>, entry: Ended): void {
+  let wait = FIRST_CHECK_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running = false;
+  const ref = new WeakRef(tier);
+  const check = (): void => {
+    const t = ref.deref();
+    if (t === undefined || !entry.unsettled || running) return;
+    if (timer !== undefined) clearTimeout(timer); // one chain of checks: a recheck replaces the timer's
+    timer = undefined;
+    running = true;
+    let written: Promise<void>;
+    try {
+      written = t.writePending !== undefined ? t.writePending() : t.flush();
+    } catch (err) {
+      written = Promise.reject(err);
+    }
+    written.then(
+      () => {
+        running = false;
+        entry.unsettled = false;
+      },
+      (err: unknown) => {
+        running = false;
+        if ((err as { code?: unknown } | null)?.code === "closed") {
+          entry.unsettled = false;
+          return;
+        }
+        wait = Math.min(wait * 2, MAX_CHECK_MS);
+        timer = setTimeout(check, wait);
+        timer.unref?.();
+      },
+    );
+  };
+  entry.recheck = check;
+  check();
+}
+
+/**
+ * Throws StorageError("predecessor-pending") when a new attach of `graphName` over `snapshot`'s store would start
+ * while an ended handle's hand-written snapshot tier (no `discard`) there may still hold that handle's
+ * unacknowledged baseline: its retry would land below-seq over the new baseline, and the tier offers no way to drop
+ * it (docs/api.md). Called before the attach takes anything (its claims), so a refused attach leaves no trace.
+ */
+export function refuseUnsettledBaselines(graphName: string, snapshot: object): void {
+  const ended = endedSnapshots.get(storeId(snapshot), graphName);
+  for (const e of ended ?? []) {
+    const tier = e.ref.deref();
+    // The new attach's own tier: its save of the key comes after the ended one's through the same tier (api.md).
+    if (tier === undefined || tier === snapshot || !e.unsettled) continue;
+    e.recheck?.(); // a flush of it that succeeded since lets the next attempt through
+    throw new StorageError(
+      "predecessor-pending",
+      `attachSnapshotStorage: an ended handle of graph "${graphName}" left its last baseline unwritten in snapshot tier ` +
+        `"${tier.name}" of this store, which has no discard(key) to drop it: attach again once that tier's flush() ` +
+        "resolved (or it was closed), or give the tier discard(key)",
+      { graph: graphName, tier: tier.name },
+    );
+  }
 }
 
 /**
  * A new attach of `graphName` writes its baseline through `snapshot`: what the ended outboxes' snapshot tiers over
- * its store still hold for a retry is discarded (rollback), as a later landing of the key on their own lane would
- * drop it. Their flush() failed, so no one was told it was durable, and the new attach baseline is the live graph
- * above every seq they carry. A tier a live outbox writes through (any graph's) is left alone: its pending record may
- * be that outbox's, and a rollback would let its flush() acknowledge a baseline never written. `snapshot` itself is
- * skipped too: the new baseline's save replaces its pending record of the key.
+ * its store still hold of the graph's baseline key (its name) for a retry is discarded (`discard`), as a later
+ * landing of the key on their own lane would drop it. Their flush() failed, so no one was told it was durable, and
+ * the new attach baseline is the live graph above every seq they carry. Only that key: a user's saves of other keys
+ * in the same tier stay pending and are written (design §3.7: tiers may be shared; task 260: a rollback dropped
+ * them). No live outbox writes the key (claims refuse a second handle of the graph on the store), and the new
+ * attach's own record of it is saved after this call.
  */
 export function dropEndedBaselines(graphName: string, snapshot: object): void {
   const id = storeId(snapshot);
   const ended = endedSnapshots.get(id, graphName);
   if (ended === undefined) return;
   endedSnapshots.delete(id, graphName);
-  for (const ref of ended) {
-    const tier = ref.deref();
-    if (tier === undefined || tier === snapshot || snapshotUsers.has(tier)) continue;
+  for (const e of ended) {
+    const tier = e.ref.deref();
+    e.unsettled = false; // no longer checked: a new attach went ahead
+    if (tier === undefined || typeof tier.discard !== "function") continue;
     try {
-      tier.rollback();
+      tier.discard(graphName);
     } catch {
       // closed: what it held is gone already
     }

@@ -9,6 +9,7 @@
 import { StorageError } from "../errors.js";
 import { isPermanent } from "../tier/core.js";
 import { isRefusalReport } from "../tier/refusal-watchers.js";
+import { writesEndedBy } from "../tier/write-verdict.js";
 import type { KvStorageTier, SnapshotHead, SnapshotStorageTier } from "../tier/types.js";
 import { headOf } from "../tier/json-head.js";
 import { vouchBaseline, vouchWalFrame, vouchWalFrames } from "../tier/value-check.js";
@@ -17,7 +18,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { timerBound } from "../base/timers.js";
-import { cedeRetiring, dropEndedBaselines, floorOf, holdFloor, noteEndedSnapshot, noteRetiring, useSnapshot } from "./attach-floor.js";
+import { cedeRetiring, dropEndedBaselines, floorOf, holdFloor, noteEndedSnapshot, noteRetiring } from "./attach-floor.js";
 import { diffFrames } from "./decompose.js";
 import { diffBytes } from "./size-estimate.js";
 import {
@@ -249,7 +250,6 @@ export class AttachOutbox {
     cedeRetiring(graphName, [snapshot, wal]);
     // Their baselines their snapshot tiers still hold for a retry never land over this pair's (task 254).
     dropEndedBaselines(graphName, snapshot);
-    useSnapshot(snapshot);
     this.#group = group;
     group?.members.push(this);
     this.#seal = wal?.codecName !== walFrameCodec.name;
@@ -391,7 +391,7 @@ export class AttachOutbox {
       // So are frames held back for the own baseline of another pair on this WAL tier (#heldBy).
       const m = this.#heldQueue();
       if (m === undefined) break;
-      await this.#awaitMember(m);
+      await this.#awaitMember(m, true);
       this.#drain();
       await this.#outlastBackpressure();
       if (this.#stopped !== undefined) throw await this.#stopped;
@@ -443,18 +443,27 @@ export class AttachOutbox {
     return this.#durable;
   }
 
-  /** Resolves once the outbox is not held back by backpressure and both tiers drained. */
+  /**
+   * Resolves once the outbox is not held back by backpressure and both tiers drained. A wait for room: a store that
+   * may take writes again (a full disk, an I/O error spell) is waited through; one that takes none for good
+   * (writesEndedBy: closed, not-owner, read-only, corrupt) makes it reject with the store's error (task 258).
+   */
   async drained(): Promise<void> {
     await this.#bootstrap;
     for (;;) {
       if (this.#stopped !== undefined) break;
-      if (isBackpressure(this.#blocked)) await this.#awaitRoom();
+      if (writesEndedBy(this.#blocked)) throw this.#blocked;
+      if (isBackpressure(this.#blocked)) await this.#outlastBackpressure(this, false);
       // An own baseline not yet durable holds every wave back: not drained until it is (or the pair stops).
       else if (this.#gate !== undefined) await (this.#gateError === undefined ? this.#gate : (this.#gateRetry ?? delay(10)));
       else {
         const m = this.#heldQueue();
         if (m === undefined) break;
-        await this.#awaitMember(m).catch(() => delay(10)); // its retries (timer, flush) move it on
+        // Its retries (timer, flush) move it on; a store of its that takes no writes for good ends this wait.
+        await this.#awaitMember(m, false).catch((err: unknown) => {
+          if (writesEndedBy(err)) throw err;
+          return delay(10);
+        });
       }
     }
     await Promise.all([this.wal?.drained?.(), this.snapshot.drained?.()]);
@@ -835,12 +844,16 @@ export class AttachOutbox {
    * frames stay queued, the next flush waits again), where it waited for room that never came and a handle's
    * flush() and dispose() never settled (task 255). A passing failure or two (a store that recovers) is ridden out;
    * a store whose writes ended (finalError) wakes the room waiters itself and the next save stops the pair.
+   * `m`: the pair whose backpressure is waited out (this one, or a pair on this WAL tier holding its frames back:
+   * #awaitMember). `bounded` false (handle.drained(), a wait for room): failed attempts are paced, never counted, so
+   * a full disk that frees later is waited through. Either way an attempt whose failure says the store takes no
+   * writes for good (writesEndedBy) ends the wait with that error at once: every wait settles on a dead store.
    */
-  async #outlastBackpressure(): Promise<void> {
+  async #outlastBackpressure(m: AttachOutbox = this, bounded = true): Promise<void> {
     let failed = 0;
-    while (isBackpressure(this.#blocked) && this.#stopped === undefined && !this.#disposed) {
-      const tier = this.#pressedTier();
-      const room = this.#awaitRoom().then(() => "room" as const);
+    while (isBackpressure(m.#blocked) && m.#stopped === undefined && !m.#disposed) {
+      const tier = m.#pressedTier();
+      const room = m.#awaitRoom().then(() => "room" as const);
       if (tier?.writePending === undefined) {
         await room;
         continue;
@@ -854,10 +867,11 @@ export class AttachOutbox {
       else if (woke === "written") {
         failed = 0; // written: room follows once what is held drained (paced: a tier holding nothing answers at once)
         await Promise.race([room, delay(FAILED_ATTEMPT_PAUSE_MS)]);
-      } else if (++failed >= FAILED_ATTEMPTS) {
+      } else if (writesEndedBy(woke) || (bounded && ++failed >= FAILED_ATTEMPTS)) {
         throw woke instanceof Error ? woke : new StorageError("backend-error", String(woke), { tier: tier.name });
       } else {
         // Paced as a retry, not a loop against a sick store: room (the tier's own retry landing) ends it sooner.
+        if (!bounded) failed = Math.min(failed + 1, UNBOUNDED_PAUSE_STEPS);
         await Promise.race([room, delay(FAILED_ATTEMPT_PAUSE_MS << failed)]);
       }
     }
@@ -956,14 +970,16 @@ export class AttachOutbox {
 
   /**
    * Waits for `m` (the pair holding this one's frames back: #heldBy) to get on, or throws why it cannot now (its
-   * failure; its own flush() reports it too).
+   * failure; its own flush() reports it too). Behind its backpressure it waits as #outlastBackpressure does for
+   * `m` (`bounded`: flush()'s wait, which ends after failed write attempts; drained()'s waits for room), where it
+   * waited for room only and a flush behind a member whose store failed every write never settled (task 258).
    */
-  async #awaitMember(m: AttachOutbox): Promise<void> {
+  async #awaitMember(m: AttachOutbox, bounded: boolean): Promise<void> {
     if (m.#gate !== undefined) {
       if (m.#gateError !== undefined) throw m.#gateError;
       await m.#gate;
     } else if (!m.#ready) await m.#bootstrap;
-    else if (isBackpressure(m.#blocked)) await m.#awaitRoom();
+    else if (isBackpressure(m.#blocked)) await this.#outlastBackpressure(m, bounded);
     else if (m.#blocked !== undefined) throw m.#blocked;
     else {
       m.#drain(); // its own baseline, if nothing holds it back
@@ -1316,7 +1332,7 @@ export class AttachOutbox {
     // timer): a later attach of the graph on this store numbers above it (attach-floor.ts, task 252).
     if (this.wal !== undefined && this.#seq > this.#durable) holdFloor(this.wal, this.graphName, this.#seq);
     // So may the last baseline it handed the snapshot tier: a later attach of the graph drops it (attach-floor.ts).
-    noteEndedSnapshot(this.snapshot, this.graphName);
+    noteEndedSnapshot(this.snapshot, this.graphName, this.#seq > this.#durable);
     this.#disposed = true;
     this.#unwatch?.();
     this.#clearQueue();
@@ -1496,6 +1512,11 @@ function unrefDelay(ms: number): Promise<void> {
  */
 const FAILED_ATTEMPTS = 3;
 const FAILED_ATTEMPT_PAUSE_MS = 10;
+/**
+ * handle.drained()'s wait (unbounded) doubles its pause between failed attempts up to 10 ms << 10 (~10 s, a tier's
+ * own retry cap): a long full-disk spell costs a write attempt every ~10 s, and room still ends the wait at once.
+ */
+const UNBOUNDED_PAUSE_STEPS = 10;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -19,6 +19,7 @@ import { assertGraphName } from "../wal/keys.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { WALFrame } from "../wal/frame.js";
 import { AttachOutbox, WalGroup, type OutboxItem, type Reclaim } from "./attach-outbox.js";
+import { refuseUnsettledBaselines } from "./attach-floor.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { observeUnfrozen } from "../graph/graph.js";
@@ -123,6 +124,8 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
   // through this WeakRef, which `report` outlives while the graph does (onWave holds it), not the graph (task 245).
   const reportRef = new WeakRef(report);
   pairs.forEach(checkPair);
+  // Before anything is taken: an ended handle's baseline a hand-written snapshot tier may still land (task 260).
+  for (const p of pairs) refuseUnsettledBaselines(graph.name, p.snapshot);
   // A claim whose graph was collected undisposed is taken over: its outboxes, if still retiring, are ended by the
   // new outboxes, which number above what they handed out (attach-floor.ts, task 252).
   const tiers = claimTiers(graph.name, pairs, graph);

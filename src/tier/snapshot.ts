@@ -47,6 +47,12 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
   /** A record a failed write put back, pending or retaken and waiting on the lane (review s15r2 D2). */
   private held: PendingSnapshot<T> | undefined;
   private lastSavedKey: string | undefined;
+  /**
+   * Keys discarded (`discard`), each with the landing number taken at the call: a record of the key taken before it
+   * (waiting on the lane, joined, in flight) writes nothing, and is not put back when its write fails. One number per
+   * key ever discarded (graph attach discards graph names: a handful).
+   */
+  private discarded: Map<string, number> | undefined;
 
   constructor(
     backend: StorageBackend,
@@ -88,6 +94,36 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
     this.hold(undefined); // a record taken before a rollback writes nothing more
   }
 
+  /**
+   * Drops what the tier holds of `key` unwritten: its pending record, one a failed write put back, and one a flush
+   * took before the call that has not started writing; one taken and failing later is not put back. The records of
+   * other keys stay (a rollback drops them too: graph attach discards an ended handle's baseline without taking a
+   * user's saves of the same tier, task 260). A write already running on the backend is not undone.
+   */
+  discard(key: string): void {
+    this.assertOpen();
+    (this.discarded ??= new Map()).set(key, this.lane.landing());
+    const h = this.held;
+    if (h !== undefined && h.key === key) {
+      h.stale = true;
+      this.hold(undefined);
+    }
+    const p = this.pending;
+    if (p !== undefined && p.key === key) {
+      p.stale = true;
+      this.pending = undefined;
+      this.stats.pendingEntries = 0;
+      this.droppedPending();
+    }
+  }
+
+  /** Whether `batch` writes nothing: made stale by another tier's landing, or taken before a discard of its key. */
+  private dropped(batch: PendingSnapshot<T>): boolean {
+    if (batch.stale === true) return true;
+    const at = this.discarded?.get(batch.key);
+    return at !== undefined && batch.at !== undefined && batch.at < at;
+  }
+
   /** A put-back record flushes alone: another tier's batch waiting in the store's group may make it stale first. */
   protected override joinable(): boolean {
     return this.held === undefined;
@@ -117,7 +153,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
   }
 
   protected *writeBatch(batch: PendingSnapshot<T>, epoch: number): Step {
-    if (batch.stale === true) return;
+    if (this.dropped(batch)) return;
     if (this.held === batch) this.hold(undefined); // running: nothing lands before it now (the lane)
     let bytes: Uint8Array;
     try {
@@ -155,7 +191,7 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
   }
 
   private keepOne(batch: PendingSnapshot<T>): void {
-    if (batch.stale === true) return; // another tier's later landing of its key made it stale
+    if (this.dropped(batch)) return; // another tier's later landing of its key made it stale, or a discard
     if (this.pending === undefined) {
       this.pending = batch;
       this.stats.pendingEntries = 1;
@@ -207,6 +243,10 @@ export function snapshotStorage<T>(backend: StorageBackend, opts: SnapshotStorag
       const key = snapshotSaveKey(snapshot, opts, core.name);
       if (key === undefined) return;
       core.put(key, snapshot); // checks room once it weighed the write
+    },
+    discard(key: string): void {
+      if (typeof key !== "string") throw new TypeError("discard needs a key (a string)");
+      core.discard(key);
     },
     load: (key?: string) => handled(core.load(key)),
     loadHead: (key?: string) => handled(core.loadHead(key)),

@@ -78,6 +78,15 @@ export interface BaseStorageTier {
 export interface SnapshotStorageTier<T> extends BaseStorageTier {
   /** Buffers (last write wins) unless `filter` rejects it; sync-through tiers write before returning when the backend is sync. */
   save(snapshot: T): void;
+  /**
+   * Drops what the tier holds of record `key` and has not started writing (pending, or kept after a failed write for
+   * a retry), leaving other keys' records alone; a write already running is not undone. Throws
+   * StorageError("closed") once closed. Graph attach calls it on an ended handle's tier before a new attach of the
+   * graph over the same store (docs/design.md §3.7). Optional so a hand-written tier still type-checks; every
+   * built-in snapshot tier has it. A hand-written tier that retries failed writes on its own should have it: without,
+   * attach refuses a new handle while the ended handle's unacknowledged baseline may still land (docs/api.md).
+   */
+  discard?(key: string): void;
   /** Reads `key`, else the last key this tier wrote, else the tier name. Pending saves are not visible. */
   load(key?: string): Promise<T | undefined>;
   /**

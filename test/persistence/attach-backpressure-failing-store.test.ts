@@ -24,19 +24,29 @@ const outcome = (p: Promise<unknown>): Promise<string> =>
     (e: unknown) => `rejected ${(e as { code?: string }).code ?? String(e)}`,
   );
 
-/** A graph attached over `backend` with a small WAL tier bound (retries kept short), filled past it by 50 sets. */
-async function fullTier(backend: TestBackend, fail: (b: TestBackend) => void) {
+/**
+ * A graph attached over `backend` with a small WAL tier bound (retries kept short), filled past it by 50 sets.
+ * `group`: a second pair (its own snapshot tier, another store) shares the WAL tier: one WAL group.
+ */
+async function fullTier(backend: TestBackend, fail: (b: TestBackend) => void, group = false) {
   const pair: AttachPair = {
     snapshot: snapshotStorage<GraphCheckpointRecord>(backend, { retry: { initialMs: 5, maxMs: 20 } }),
     wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec, maxPendingBytes: 2_000, retry: { initialMs: 5, maxMs: 20 } }),
   };
+  const pairs = [pair];
+  if (group) pairs.push({ snapshot: snapshotStorage<GraphCheckpointRecord>(memoryBackend(), { name: "other" }), wal: pair.wal });
   const g = createGraph("g");
   g.state("a", "");
-  const h = attachSnapshotStorage(g, [pair], { onError: () => {} });
+  const h = attachSnapshotStorage(g, pairs, { onError: () => {} });
   await h.flush();
   fail(backend);
   for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
   return { pair, g, h };
+}
+
+/** Resolves once the backend failed at least `n` writes (the tier's retries and the waits' attempts). */
+async function failedWrites(backend: TestBackend, n: number): Promise<void> {
+  while (backend.counts.failed < n) await new Promise((r) => setTimeout(r, 5));
 }
 
 describe("attach: flush() behind a full WAL tier", () => {
@@ -71,4 +81,44 @@ describe("attach: flush() behind a full WAL tier", () => {
     });
     expect(r.get("a")).toBe(g.get("a"));
   });
+});
+
+/**
+ * Task 258: the waits that waited for room only. Over a store that takes no writes for good (its backend closed
+ * under the tiers: every write throws StorageError("closed"), and the tier retries it as any failure) handle.drained()
+ * never settled, alone or in a WAL group; it now rejects with the store's error, as flush() and dispose() do. The
+ * control: a store failing every write (EIO, as a full disk fails) that recovers later is waited through: drained()
+ * resolves once it took the writes, well past the 3 failed attempts after which flush() gives its answer.
+ */
+describe("attach: waits behind a full WAL tier tell a dead store from a full one", () => {
+  it.each([false, true])("a closed store: drained() rejects with closed, flush() and dispose() too (WAL group: %s)", async (group) => {
+    const backend = wrapBackend(memoryBackend(), { async: true });
+    const { h } = await fullTier(backend, (b) => void b.inner.close?.(), group);
+    const drained = await outcome(h.drained());
+    const flushed = await outcome(h.flush());
+    const disposed = await outcome(h.dispose());
+    expect({ drained, flushed, disposed }).toEqual({ drained: "rejected closed", flushed: "rejected closed", disposed: "rejected closed" });
+  }, 10_000);
+
+  it("a store failing every write that recovers: drained() waits it through and resolves, every wave stored", async () => {
+    const backend = wrapBackend(memoryBackend(), { async: true });
+    const { h, g } = await fullTier(backend, (b) => b.failAll());
+    let settled = "pending";
+    const drained = outcome(h.drained()).then((o) => (settled = o));
+    // Meanwhile flush() gives its answer (not durable) after its failed attempts; drained() goes on waiting.
+    expect(await outcome(h.flush())).toBe("rejected backend-error");
+    await failedWrites(backend, backend.counts.failed + 4);
+    expect(settled).toBe("pending");
+    backend.heal();
+    expect(await drained).toBe("resolved");
+    expect(await outcome(h.flush())).toBe("resolved");
+    expect(await outcome(h.dispose())).toBe("resolved");
+    const r = createGraph("g");
+    r.state("a", "");
+    await restoreSnapshot(r, {
+      snapshot: snapshotStorage<GraphCheckpointRecord>(backend.inner),
+      wal: kvStorage<WALFrame>(backend.inner, { codec: walFrameCodec }),
+    });
+    expect(r.get("a")).toBe(g.get("a"));
+  }, 20_000);
 });

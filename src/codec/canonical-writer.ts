@@ -25,6 +25,8 @@ const KEEP_BYTES = 1024 * 1024;
 // Up to this many bytes a byte loop beats TypedArray#set's call; longer parts (a batch's shared frame text) use set.
 const RAW_LOOP_BYTES = 24;
 const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
+const TWO_53 = 2 ** 53;
+const TWO_61 = 2 ** 61;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -149,12 +151,7 @@ export class CanonicalWriter {
         return this.string(value);
       case "number":
         if (!Number.isFinite(value)) return false;
-        if (Number.isSafeInteger(value)) {
-          this.integer(value);
-          return true;
-        }
-        // ES Number::toString is exactly RFC 8785's number form (and writes -0 as 0).
-        this.ascii(String(value));
+        this.number(value);
         return true;
       case "boolean":
         this.ascii(value ? "true" : "false");
@@ -290,6 +287,87 @@ export class CanonicalWriter {
     return true;
   }
 
+  /**
+   * A finite number's canonical text: ES Number::toString, which is exactly RFC 8785's number form (-0 as 0).
+   * Safe integers and the wide integers of nanosecond timestamps are written digit by digit; anything else goes
+   * through `String()`.
+   */
+  number(n: number): void {
+    if (Number.isSafeInteger(n)) this.integer(n);
+    else if (!this.wideInteger(n)) this.ascii(String(n));
+  }
+
+  /**
+   * Number::toString's digits of a double of magnitude in [2^53, 2^61) (each an integer), without making the
+   * string; false, having written nothing, in the rare case left to `String()`. Nanosecond timestamps (attach
+   * stamps every wave, ~1.8e18 today, below 2^61 until 2043) are such doubles, all distinct: V8's number-string
+   * cache never holds them, and `String()` runs its shortest-digits search and allocates a string each time
+   * (120–200 ns a call against ~13 for a cached value; design §3.43).
+   *
+   * The rule (ECMA-262 Number::toString): the fewest significant digits s, then the candidate nearest the value,
+   * then the even s, among the integers c that read back as this double, i.e. lie within half its ulp (the bounds
+   * included when its significand is even, as reading rounds half to even); c is then written in full (19 or fewer
+   * digits, no exponent below 10^21). Here the value is split as hi·10^9 + lo (exact: hi·10^9 is a multiple of
+   * 512 below 2^61, the ulp at most 256), and c searched as hi·10^9 + c' with c' near lo; a range reaching below 1
+   * or past 10^9 − 1 (a carry into hi, or a run of zeros across the split) is left to `String()`.
+   */
+  private wideInteger(n: number): boolean {
+    const v = n < 0 ? -n : n;
+    if (!(v >= TWO_53 && v < TWO_61)) return false;
+    let ulp = 2;
+    while (v >= ulp * TWO_53) ulp *= 2;
+    let hi = Math.floor(v / 1e9);
+    let lo = v - hi * 1e9;
+    // The quotient is rounded: its floor may be one off.
+    if (lo < 0) {
+      hi -= 1;
+      lo += 1e9;
+    } else if (lo >= 1e9) {
+      hi += 1;
+      lo -= 1e9;
+    }
+    // Small integers from here on (lo below 2^30, hi below 2^32): int32 arithmetic, several times faster.
+    lo |= 0;
+    hi >>>= 0;
+    // hi·10^9 is a multiple of 2^9, so the significand's parity is lo's, in ulps.
+    const even = ((lo / ulp) & 1) === 0;
+    const half = ulp >> 1;
+    const from = even ? lo - half : lo - half + 1;
+    const to = even ? lo + half : lo + half - 1;
+    if (from < 1 || to >= 1e9) return false;
+    // The largest power of ten with a multiple in [from, to]: a multiple of 10^(k+1) is one of 10^k as well.
+    let p = 1;
+    while (p < 1e8) {
+      const q = p * 10;
+      if (Math.ceil(from / q) * q > to) break;
+      p = q;
+    }
+    // The nearest such multiple to lo (one of the two around it lies inside). No tie to break by the even s: lo
+    // halfway between two multiples of p = 10^z inside the range means lo ≡ 5^z·2^(z−1) (mod 2^z·5^z), so the ulp
+    // (a power of two dividing lo) is at most 2^(z−1), and the range, one ulp wide, is narrower than p.
+    const below = lo - (lo % p);
+    const above = below + p;
+    let c = below < from || (above <= to && above - lo < lo - below) ? above : below;
+    const digits = hi >= 1e9 ? 10 : hi >= 1e8 ? 9 : hi >= 1e7 ? 8 : 7; // hi ≥ 2^53 / 10^9 > 10^6
+    this.reserve(20);
+    const buf = this.buf;
+    if (n < 0) buf[this.pos++] = 0x2d;
+    let at = this.pos + digits;
+    let end = at + 9;
+    this.pos = end;
+    for (let k = 0; k < 9; k++) {
+      const q = (c / 10) | 0;
+      buf[--end] = 0x30 + (c - q * 10);
+      c = q;
+    }
+    for (let k = 0; k < digits; k++) {
+      const q = (hi / 10) >>> 0;
+      buf[--at] = 0x30 + (hi - q * 10);
+      hi = q;
+    }
+    return true;
+  }
+
   /** A safe integer's digits, as Number::toString writes them (-0 as 0), without making the string. */
   private integer(n: number): void {
     this.reserve(17);
@@ -315,9 +393,19 @@ export class CanonicalWriter {
     this.buf[this.pos++] = b;
   }
 
-  /** Appends bytes already canonical UTF-8 (a part written once and repeated, e.g. per frame of a batch). */
-  raw(src: Uint8Array): void {
-    const n = src.length;
+  /**
+   * Copies the bytes written since `start` into `target` (which must have room) and returns their count: a short
+   * piece kept to be repeated with `raw(target, count)`.
+   */
+  copyOut(start: number, target: Uint8Array): number {
+    const buf = this.buf;
+    const n = this.pos - start;
+    for (let i = 0; i < n; i++) target[i] = buf[start + i] as number;
+    return n;
+  }
+
+  /** Appends the first `n` bytes of `src`, canonical UTF-8 already (a part written once and repeated, e.g. per frame of a batch). */
+  raw(src: Uint8Array, n = src.length): void {
     this.reserve(n);
     const buf = this.buf;
     let p = this.pos;

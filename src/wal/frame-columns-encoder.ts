@@ -96,7 +96,7 @@ function frameTemplate(cols: FrameColumns): ((w: CanonicalWriter, i: number) => 
   parts.text(',"lifecycle":').value(envelopeLifecycle);
   if (seq !== undefined) parts.text(',"seq":').value(seq);
   parts.text(',"structure":').value(structure).text(',"t_ns":');
-  const last: LastTimestamp = { value: undefined, text: "" };
+  const last: LastTimestamp = { value: undefined, bytes: new Uint8Array(TIMESTAMP_BYTES), length: 0 };
   timestamp(parts, cols, "tNs", (t) => typeof t === "number", last);
   parts.text(',"version":').value(version).text("}");
   const head = parts.done();
@@ -124,20 +124,24 @@ function frameTemplate(cols: FrameColumns): ((w: CanonicalWriter, i: number) => 
 }
 
 /**
- * The text of the timestamp written last, shared by a template's two timestamp pieces: attach stamps each wave once,
+ * The bytes of the timestamp written last, shared by a template's two timestamp pieces: attach stamps each wave once,
  * so a frame's `frame_t_ns` is its `change.t_ns`, and consecutive frames of a wave share both.
  */
 interface LastTimestamp {
   value: unknown;
-  text: string;
+  bytes: Uint8Array;
+  length: number;
 }
+
+/** Room for any finite number's canonical text (at most 25 bytes: `-1.2345678901234567e-308`). */
+const TIMESTAMP_BYTES = 32;
 
 /**
  * A timestamp field: one constant when the batch shares it, else a checked piece per frame (numbers only). A finite
- * number is written as `String(t)`, the canonical writer's text for it (safe integers digit by digit, the same
- * digits). Attach's stamps are above 2^53, where that call costs ~150 ns, and attach writes each wave's stamp into
- * both fields: a value equal to the last one written (the other field of the frame, the next frame of a wave)
- * repeats its text (the two fields' own caches made two calls per frame, ~0.5 µs of the actor's time, §3.34).
+ * number is written by the canonical writer's `number` (the digits of `String(t)`; attach's stamps, above 2^53, digit
+ * by digit without `String()`'s ~150 ns, §3.43), and attach writes each wave's stamp into both fields: a value equal
+ * to the last one written (the other field of the frame, the next frame of a wave) repeats its bytes (the two fields'
+ * own caches made two calls per frame, ~0.5 µs of the actor's time, §3.34).
  */
 function timestamp(parts: TemplateBuilder, cols: FrameColumns, f: "tNs" | "frameTNs", plain: (t: unknown) => boolean, last: LastTimestamp): void {
   const each = L.perFrame(cols, f);
@@ -152,14 +156,14 @@ function timestamp(parts: TemplateBuilder, cols: FrameColumns, f: "tNs" | "frame
     // Checked first: the other field may have written a value this one refuses (frame_t_ns takes no -5 or 2.5).
     if (!plain(t)) return false;
     if (t === last.value && typeof t === "number") {
-      w.ascii(last.text);
+      w.raw(last.bytes, last.length);
       return true;
     }
     if (typeof t !== "number" || !Number.isFinite(t)) return w.value(t, "reject");
-    const text = String(t);
-    w.ascii(text);
+    const start = w.length;
+    w.number(t);
     last.value = t;
-    last.text = text;
+    last.length = w.copyOut(start, last.bytes);
     return true;
   });
 }

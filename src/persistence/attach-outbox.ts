@@ -851,6 +851,11 @@ export class AttachOutbox {
    */
   async #outlastBackpressure(m: AttachOutbox = this, bounded = true): Promise<void> {
     let failed = 0;
+    // Unbounded: each attempt (written or failed) doubles the next pause, so a long spell of a slow disk a writer
+    // paces on costs a write attempt every ~10 s at most, not one per 10 ms; unref'd, it never holds the process.
+    let paced = 0;
+    const pause = (steps: number): Promise<void> =>
+      bounded ? delay(FAILED_ATTEMPT_PAUSE_MS << steps) : unrefDelay(FAILED_ATTEMPT_PAUSE_MS << (paced = Math.min(paced + 1, UNBOUNDED_PAUSE_STEPS)));
     while (isBackpressure(m.#blocked) && m.#stopped === undefined && !m.#disposed) {
       const tier = m.#pressedTier();
       const room = m.#awaitRoom().then(() => "room" as const);
@@ -866,13 +871,12 @@ export class AttachOutbox {
       if (woke === "room") failed = 0;
       else if (woke === "written") {
         failed = 0; // written: room follows once what is held drained (paced: a tier holding nothing answers at once)
-        await Promise.race([room, delay(FAILED_ATTEMPT_PAUSE_MS)]);
+        await Promise.race([room, pause(0)]);
       } else if (writesEndedBy(woke) || (bounded && ++failed >= FAILED_ATTEMPTS)) {
         throw woke instanceof Error ? woke : new StorageError("backend-error", String(woke), { tier: tier.name });
       } else {
         // Paced as a retry, not a loop against a sick store: room (the tier's own retry landing) ends it sooner.
-        if (!bounded) failed = Math.min(failed + 1, UNBOUNDED_PAUSE_STEPS);
-        await Promise.race([room, delay(FAILED_ATTEMPT_PAUSE_MS << failed)]);
+        await Promise.race([room, pause(failed)]);
       }
     }
   }
@@ -1513,8 +1517,8 @@ function unrefDelay(ms: number): Promise<void> {
 const FAILED_ATTEMPTS = 3;
 const FAILED_ATTEMPT_PAUSE_MS = 10;
 /**
- * handle.drained()'s wait (unbounded) doubles its pause between failed attempts up to 10 ms << 10 (~10 s, a tier's
- * own retry cap): a long full-disk spell costs a write attempt every ~10 s, and room still ends the wait at once.
+ * handle.drained()'s wait (unbounded) doubles its pause after each write attempt from 20 ms up to 10 ms << 10
+ * (~10 s, a tier's own retry cap): a long full-disk spell costs an attempt every ~10 s; room still ends it at once.
  */
 const UNBOUNDED_PAUSE_STEPS = 10;
 

@@ -88,11 +88,25 @@ function endLapsedHolderSql(leaseTable: string): string {
  * Lets contenders in at once when the row still names this holder and epoch, live or lapsed: a renewal of this
  * writer's, sent before it gave the store up and answered after, may have taken a lapsed row back (grf_lease_renew_own).
  * Nobody else holds a row naming our epoch (every takeover raises it), so this never touches another writer's lease;
- * a lapsed expiry is left where it is. $1 store, $2 holder, $3 epoch.
+ * a lapsed expiry is left where it is. $1 store, $2 holder, $3 epoch, $4 the holder's given-up name (givenUpName).
+ *
+ * It also renames the holder: every statement that takes a row back (a write's fence, a renewal) matches holder and
+ * epoch, so none sent before the give-up can take the row back once this ran, whichever connection it travels on and
+ * however late it arrives (a write whose answer is lost, its connection cut after the commit was sent, has nothing
+ * left to release the row again: task 261). A write reaching the server after it is refused, nothing of it stored;
+ * one that reached it first holds the row's lock, so this waits for its end and undoes its take-back.
  */
 function releaseOwnSql(leaseTable: string): string {
-  return `UPDATE ${leaseTable} SET expires_at = LEAST(expires_at, clock_timestamp())
+  return `UPDATE ${leaseTable} SET expires_at = LEAST(expires_at, clock_timestamp()), holder = $4
     WHERE store = $1 AND holder = $2 AND epoch = $3`;
+}
+
+/**
+ * The holder's name in a row it gave up: any name but its own fences its late statements (the epoch alone tells rows
+ * apart: a contender's takeover raises it, so a writer that happens to be named so never matches this row).
+ */
+function givenUpName(holder: string): string {
+  return `${holder} (given up)`;
 }
 
 export class Lease {
@@ -111,6 +125,8 @@ export class Lease {
   private writesInFlight = 0;
   /** The release of a row given up (releaseOwn), once asked for: a loss and a close share it. */
   private releasing: Promise<void> | undefined;
+  /** A renewal is queued or running on the lease connection (close() past the deadline cuts it: see release). */
+  private renewing = false;
 
   constructor(
     private readonly conn: SerialConnection,
@@ -275,7 +291,7 @@ export class Lease {
    */
   async afterWrite(client: pg.ClientBase, sentAt: number): Promise<void> {
     if (this.lostError) {
-      await client.query({ text: releaseOwnSql(this.leaseTable), values: [this.store, this.holder, this.epochValue] });
+      await client.query({ text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() });
       return;
     }
     if (performance.now() - sentAt < this.renewEveryMs) return;
@@ -307,28 +323,38 @@ export class Lease {
     this.stop();
     if (this.epochValue === 0) return;
     // Past its own deadline (or lost) the lease is over for this writer, but a renewal it sent before may still take
-    // the row back when it reaches the server: release the row if it names us, live or lapsed, after that renewal.
-    if (lapsed) return this.releaseOwn();
+    // the row back when it reaches the server: release the row if it names us, live or lapsed, renaming its holder so
+    // that renewal can no longer take it back. It need not wait for that renewal, which may wait for its answer up to
+    // the lease connection's query timeout (the lease time) with a database that does not answer: the connection is
+    // cut, and the release goes on a new one (connectTimeoutMs), within the renewal interval.
+    if (lapsed) {
+      if (this.renewing) this.conn.reset();
+      return this.releaseOwn();
+    }
     await this.conn
       .run((c) => c.query({ name: "grf_lease_release", text: this.sql.release, values: [this.store, this.holder, this.epochValue] }))
       .catch(() => undefined); // unreleased, it simply expires
   }
 
   /**
-   * Best effort, once: queued on the lease connection behind any renewal in flight (the connection is serial), so it
-   * undoes a take-back by that renewal. Bounded, as close() waits for it: the renewal before it by the connection's
-   * query timeout (the lease time), a reconnect by connectTimeoutMs, this statement by the renewal interval; the
-   * database may not answer at all. A write in flight on the data connection may take the row back after it; that
-   * write releases it again on its own connection once committed (afterWrite).
+   * Best effort, once: queued on the lease connection behind any renewal in flight (the connection is serial). It
+   * renames the holder (releaseOwnSql), so no statement of this writer's sent before, a renewal or a write on the data
+   * connection, takes the row back once it ran; one that ran before it is undone by it. Bounded, as close() waits for
+   * it: the renewal before it by the connection's query timeout (the lease time; close() cuts it instead), a
+   * reconnect by connectTimeoutMs, this statement by the renewal interval; the database may not answer at all.
    */
   private releaseOwn(): Promise<void> {
     this.releasing ??= this.conn
       .run(
-        (c) => c.query({ text: releaseOwnSql(this.leaseTable), values: [this.store, this.holder, this.epochValue] }).then(() => undefined),
+        (c) => c.query({ text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() }).then(() => undefined),
         { ms: this.renewEveryMs, what: "the release of a lease given up" },
       )
       .catch(() => undefined); // unreleased, it simply expires
     return this.releasing;
+  }
+
+  private releaseOwnValues(): unknown[] {
+    return [this.store, this.holder, this.epochValue, givenUpName(this.holder)];
   }
 
   stop(): void {
@@ -355,8 +381,13 @@ export class Lease {
     this.timer = undefined;
     if (this.stopped || this.paused || this.lostError) return;
     const sentAt = performance.now();
+    this.renewing = true;
     try {
-      const r = await this.conn.run((c) => {
+      const r = await this.conn.run(async (c) => {
+        // Stopped while it waited for a connection (close() past the deadline): its answer would not matter, and
+        // close()'s release waits behind it, up to the query timeout (the lease time) with a database that does not
+        // answer.
+        if (this.stopped) return undefined;
         // Within its own deadline, or beside a write of its own (whose lock the row may have lapsed under, and whose
         // extension may reach the server after this), the renewal takes back a lapsed row still naming this holder
         // and epoch: nobody took the store since (task 241). Past its deadline with nothing of its own holding the
@@ -368,13 +399,17 @@ export class Lease {
           ? c.query({ name: "grf_lease_renew_own", text: this.sql.extendAfterWrite, values })
           : c.query({ name: "grf_lease_renew", text: this.sql.renew, values });
       });
+      this.renewing = false;
+      if (r === undefined) return;
       if (r.rowCount === 1) this.extended(sentAt);
       // Refused: another holder's epoch (a takeover), or past its deadline a lapsed lease.
       else if (!this.stopped) await this.fenced();
     } catch (err) {
+      this.renewing = false;
       // Unreachable database: try again next interval; the deadline decides when to give up. A server error (the row
       // locked past lock_timeout, e.g. by this writer's own long batch) leaves the connection usable.
-      if (isConnectionFailure(err)) this.conn.reset();
+      // Stopped: close() cut the connection under it, and its release may be on a new one already.
+      if (isConnectionFailure(err) && !this.stopped) this.conn.reset();
     }
     this.schedule();
   }

@@ -196,6 +196,11 @@ export class AttachOutbox {
   /** Failed rounds of reading the stale keys whose read threw (0: none failing); see #reclaimStale. */
   #unreadTries = 0;
   /**
+   * Reclaim work running now (a read-back and what it starts, a stale read round, the delete loop), each settled
+   * alone; timers waiting to retry are not in it. handle.dispose() waits for it (reclaimSettled).
+   */
+  readonly #reclaimWork = new Set<Promise<void>>();
+  /**
    * Ends the watches of this pair's refused writes (#walRefused, #snapshotRefused): a refusal is heard whoever
    * flushed its tier. Undefined where neither tier can be watched (a hand-written tier): the pair's own flushes
    * then are how it hears a refusal.
@@ -1244,7 +1249,7 @@ export class AttachOutbox {
     if (stale.length > 0) this.#stale = [];
     if (own !== undefined) this.#unreclaimed = upTo + 1;
     // Stale keys: attach-time, once; the store may be another's, so the baseline is checked whole, once.
-    void this.#storedAtLeast(upTo, stale.length > 0).then((stored) => {
+    this.#trackReclaim(this.#storedAtLeast(upTo, stale.length > 0).then((stored) => {
       if (stored !== true) {
         // Given back: the next durable baseline covers them too.
         if (stale.length > 0) this.#stale = stale.concat(this.#stale);
@@ -1260,8 +1265,26 @@ export class AttachOutbox {
         this.#deadRanges.push(own);
         this.#startDeleting(this.wal as KvStorageTier<WALFrame>);
       }
-      if (stale.length > 0) void this.#reclaimStale(stale);
-    });
+      if (stale.length > 0) return this.#reclaimStale(stale);
+    }));
+  }
+
+  /** Holds `work` in #reclaimWork until it settled (its failure is the work's own to report). */
+  #trackReclaim(work: Promise<unknown>): void {
+    const settled = work.then(noop, noop);
+    this.#reclaimWork.add(settled);
+    void settled.then(() => this.#reclaimWork.delete(settled));
+  }
+
+  /**
+   * Resolves once the reclaim work running now settled, and what it started (a stale read round, its deletes); a
+   * retry waiting on a timer is not waited for (dispose ends it). handle.dispose() waits for this before the pair is
+   * disposed: a graph attached and disposed in a loop (each attach's frames listed at attach are deleted once its
+   * baseline is durable) otherwise ended every cycle's reclaim in its read-back, and the WAL kept a frame per cycle,
+   * each attach's listing longer than the last (task 259).
+   */
+  async reclaimSettled(): Promise<void> {
+    while (this.#reclaimWork.size > 0) await Promise.all(this.#reclaimWork);
   }
 
   /**
@@ -1295,7 +1318,7 @@ export class AttachOutbox {
     }
     const ms = Math.min(GATE_RETRY.maxMs, GATE_RETRY.initialMs * 2 ** (this.#unreadTries - 1)) * (0.5 + Math.random() / 2);
     const unread = [...read.unread.keys()];
-    setTimeout(() => void this.#reclaimStale(unread), ms).unref(); // never keeps the process alive
+    setTimeout(() => this.#trackReclaim(this.#reclaimStale(unread)), ms).unref(); // never keeps the process alive
   }
 
   /**
@@ -1364,7 +1387,7 @@ export class AttachOutbox {
   #startDeleting(wal: KvStorageTier<WALFrame>): void {
     if (this.#reclaiming || this.#disposed) return;
     this.#reclaiming = true;
-    void this.#deleteDead(wal).then(
+    this.#trackReclaim(this.#deleteDead(wal).then(
       (emptied) => {
         this.#reclaiming = false;
         // A read-back resolving while the loop was returning queued frames it saw as taken: run again for them.
@@ -1373,7 +1396,7 @@ export class AttachOutbox {
       () => {
         this.#reclaiming = false;
       },
-    );
+    ));
   }
 
   /**

@@ -432,11 +432,14 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
         // Disposed, the handle releases its rules itself: a long-lived graph attached and disposed N times kept N
         // registry cells until it was collected (review r237 #3).
         collectedGraphs.unregister(handedOver);
-        // Reclaim ends once the last flush settled: dead frames left are the next attach's to delete.
+        // Reclaim ends once the last flush settled and the reclaim work running then (a read-back, the deletes it
+        // started) settled; a retry waiting on a timer is not run. Dead frames left are the next attach's to delete:
+        // ending the running work too left a frame per attach/dispose cycle, never deleted (task 259).
         disposing = quiet(
           flush()
             .then(noop)
             .finally(async () => {
+              await Promise.all(states.map(({ outbox }) => outbox.reclaimSettled()));
               for (const { outbox } of states) outbox.dispose();
               // After the last flush, before the stores are free: the actors this handle gave its fold rule stop
               // folding the graph, and a store nothing else holds shuts down with its last tier (task 223). Also

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it, onTestFinished } from "vitest";
-import type { StoreSpec } from "../../src/engine/index.js";
+import type { StorageEngineOptions, StoreSpec } from "../../src/engine/index.js";
 import {
   attachSnapshotStorage,
   createGraph,
@@ -74,8 +74,8 @@ async function storeOf(kind: Kind, name: string): Promise<Store> {
   return { spec: { kind: "file", dir: store }, where: { dir: store }, reader: () => fileBackend(store, { readOnly: true }) };
 }
 
-function openEngine(): FaultEngine {
-  const engine = openFaultEngine({ threads: 1, onError: () => {} });
+function openEngine(opts: StorageEngineOptions = {}): FaultEngine {
+  const engine = openFaultEngine({ threads: 1, onError: () => {}, ...opts });
   atEnd(() => engine.close());
   return engine;
 }
@@ -183,16 +183,21 @@ for (const kind of ["postgres", "sqlite", "file"] as const) {
 
 it("postgres: a frame lost with a dead worker is not acknowledged after another writer held the store meanwhile (review r135)", async () => {
   const store = await storeOf("postgres", "lost-frame");
-  const engine = openEngine();
+  // No watchdog: the hung worker below is ended by the test once the other writer is done, never before.
+  const engine = openEngine({ watchdogMs: Number.POSITIVE_INFINITY });
   const { g, handle } = attached(engine, store.spec, 60_000); // frames stay pending in the worker
   g.set("v", 1);
   await handle.flush();
   g.set("v", 2); // pending in the worker (or still to be posted): lost with it, in both cases reported as a loss
-  await engine.injectFault(store.spec, "terminate");
-  // The pair's loss check reads the store again and again (store-locked while the dead worker's lease lives) while
-  // the other writer waits it out, restores v = 1 and writes its baseline and frame at the seqs v = 2 would have had.
+  // The worker stops answering, its lease unrenewed. Killed at once, its loss check would reopen the store and race
+  // the other writer for the lapsed lease (under load the check won: its actor then held the store and the other
+  // writer waited for ever); hung, nothing of the engine contends: the other writer takes the lapsed lease, restores
+  // v = 1, writes its baseline and frame at the seqs v = 2 would have had and closes. Then the worker dies; the loss
+  // check's read of the store meets the other writer's frames.
+  await engine.injectFault(store.spec, "hang");
   const other = await otherWriter("postgres", store.where, "graph");
   expect(other.restored).toBe(1);
+  await engine.injectFault(store.spec, "terminate");
   expect(await flushUntilSettled(() => handle.flush())).toBe("rejected write-refused (cause not-owner)");
   expect(await storedV(store)).toBe("other writer");
 }, 120_000);

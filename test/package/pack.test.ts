@@ -27,8 +27,8 @@ const packed = (JSON.parse(
 ) as PackEntry[])[0]!.files.map((f) => f.path);
 
 describe("the npm package", () => {
-  it("builds before packing, so a clean clone packs the library", () => {
-    expect(pkg.scripts.prepack).toBe("npm run build");
+  it("builds before packing, so a clean clone packs the library, and drops output whose source is gone", () => {
+    expect(pkg.scripts.prepack).toBe("npm run build && node scripts/prune-dist.mjs");
   });
 
   it("ships the library, the worker entry, the license and the changelog, and not the demo", () => {

@@ -345,7 +345,10 @@ class SnapshotProxy<T> extends TierProxy implements SnapshotStorageTier<T> {
   discard(key: string): void {
     if (typeof key !== "string") throw new TypeError("discard needs a key (a string)");
     this.assertUsable();
-    // In call order with the tier's puts: a save of the key posted before it is discarded too.
+    // In call order with the tier's puts, and a barrier of the actor's group commit: a save of the key the actor still
+    // holds in a debounce window is dropped, but on a sync-through tier the barrier first commits the save posted
+    // just before (written, not discarded: review r264 F1). Attach's discard of an ended handle's baseline is not
+    // affected: that handle's save was posted long before and its write already failed, kept for a retry.
     this.conn.post({ t: "discard", tier: this.tier, key });
   }
 

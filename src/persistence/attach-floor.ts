@@ -11,6 +11,7 @@
 import { StorageError } from "../errors.js";
 import { tierStore } from "../tier/store-identity.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
+import { writesEndedBy } from "../tier/write-verdict.js";
 
 /** Per store (a path, or a store object held weakly) and graph name. */
 class ByStore<V> {
@@ -99,9 +100,12 @@ export function holdFloor(wal: KvStorageTier<unknown>, graphName: string, seq: n
  * object than a later attach's is on another write lane (src/tier/write-lane.ts), so the later attach's write of the
  * key does not make that record stale: its retry landed the older baseline over the newer one (measured: restore
  * refused with wal-gap, or gave the ended handle's unacknowledged a=5 instead of the new handle's acknowledged
- * a=100). Cleared by the next attach of the name over the store, so one entry per ended outbox between two attaches.
+ * a=100). Cleared by the next attach of the name over the store. Only outboxes that ended with writes they never saw
+ * durable are noted (the others left nothing to land), and an entry goes once its tier was collected or, for a tier
+ * without `discard`, once it settled (it has nothing left to drop): an app that attaches graphs of ever new names
+ * over one file keeps no entry per name (review r264 F3).
  * `unsettled`: a tier without `discard` (hand-written) whose outbox ended with writes it never saw durable, until
- * that tier's flush succeeded (task 260).
+ * that tier's flush succeeded or its store took no more writes (task 260).
  */
 interface Ended {
   readonly ref: WeakRef<SnapshotStorageTier<unknown>>;
@@ -111,27 +115,63 @@ interface Ended {
 }
 const endedSnapshots = new ByStore<Ended[]>();
 
+/** Where an entry is listed: its store id (a path, or the store object held weakly) and graph name. */
+interface EntryPlace {
+  readonly id: string | WeakRef<object>;
+  readonly name: string;
+  readonly entry: Ended;
+}
+
+/** Removes `entry` from its list (the list too once empty). */
+function removeEntry(id: string | object, graphName: string, entry: Ended): void {
+  const ended = endedSnapshots.get(id, graphName);
+  const i = ended?.indexOf(entry) ?? -1;
+  if (ended === undefined || i < 0) return;
+  ended.splice(i, 1);
+  if (ended.length === 0) endedSnapshots.delete(id, graphName);
+}
+
+/** A noted tier collected: its entry goes (it can land nothing more). The store object, if any, is held weakly. */
+const collectedTiers = new FinalizationRegistry<EntryPlace>(({ id, name, entry }) => {
+  const store = typeof id === "string" ? id : id.deref();
+  if (store !== undefined) removeEntry(store, name, entry);
+});
+
+/** How many ended snapshot tiers are noted for `graphName` on `tier`'s store (for tests: the entries stay bounded). */
+export function endedSnapshotsNoted(tier: object, graphName: string): number {
+  return endedSnapshots.get(storeId(tier), graphName)?.length ?? 0;
+}
+
 /**
  * Notes `snapshot`, the snapshot tier of an outbox of `graphName` that ended (disposed, or retired); `unacknowledged`:
  * it handed out writes it never saw durable (its last baseline may be pending there).
  */
 export function noteEndedSnapshot(snapshot: SnapshotStorageTier<unknown>, graphName: string, unacknowledged: boolean): void {
+  if (!unacknowledged) return; // all it handed out is durable: nothing of it is left to land
   const id = storeId(snapshot);
   let ended = endedSnapshots.get(id, graphName);
   if (ended === undefined) endedSnapshots.set(id, graphName, (ended = []));
   let entry = ended.find((e) => e.ref.deref() === snapshot);
-  if (entry === undefined) ended.push((entry = { ref: new WeakRef(snapshot), unsettled: false }));
-  if (typeof snapshot.discard === "function" || !unacknowledged || entry.unsettled) return;
+  if (entry === undefined) {
+    ended.push((entry = { ref: new WeakRef(snapshot), unsettled: false }));
+    collectedTiers.register(snapshot, { id: typeof id === "string" ? id : new WeakRef(id), name: graphName, entry });
+  }
+  if (typeof snapshot.discard === "function" || entry.unsettled) return;
   entry.unsettled = true;
-  settleWhenWritten(snapshot, entry);
+  settleWhenWritten(snapshot, entry, () => removeEntry(id, graphName, entry));
 }
 
 /**
  * A hand-written tier (no `discard`) cannot drop the ended outbox's baseline: the entry stays unsettled until the
- * tier wrote what it held (writePending, else flush, resolves: nothing of the outbox is left to land later) or
- * closed. Checked again with backoff (unref'd timers) like a floor, and at once when an attach was refused.
+ * tier wrote what it held (writePending, else flush, resolves: nothing of the outbox is left to land later) or its
+ * store takes no writes for good (writesEndedBy: closed, not-owner, read-only, corrupt-store; also a close() that
+ * rejected so, which closed the tier and dropped what it held): nothing of it can land then (review r264 F2: such a
+ * store refused every later attach, for good). A passing failure (a full disk, EIO) keeps it: the tier retries and
+ * may land the baseline once the store recovers (docs/api.md names the way out: the tier's rollback()). Checked
+ * again with backoff (unref'd timers) like a floor, and at once when an attach was refused. `settled`: the entry
+ * is dropped then (it has nothing left to drop).
  */
-function settleWhenWritten(tier: SnapshotStorageTier<unknown>, entry: Ended): void {
+function settleWhenWritten(tier: SnapshotStorageTier<unknown>, entry: Ended, settled: () => void): void {
   let wait = FIRST_CHECK_MS;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running = false;
@@ -151,11 +191,13 @@ function settleWhenWritten(tier: SnapshotStorageTier<unknown>, entry: Ended): vo
     written.then(
       () => {
         running = false;
+        if (entry.unsettled) settled();
         entry.unsettled = false;
       },
       (err: unknown) => {
         running = false;
-        if ((err as { code?: unknown } | null)?.code === "closed") {
+        if (writesEndedBy(err) || (err as { code?: unknown } | null)?.code === "closed") {
+          if (entry.unsettled) settled();
           entry.unsettled = false;
           return;
         }
@@ -173,10 +215,13 @@ function settleWhenWritten(tier: SnapshotStorageTier<unknown>, entry: Ended): vo
  * Throws StorageError("predecessor-pending") when a new attach of `graphName` over `snapshot`'s store would start
  * while an ended handle's hand-written snapshot tier (no `discard`) there may still hold that handle's
  * unacknowledged baseline: its retry would land below-seq over the new baseline, and the tier offers no way to drop
- * it (docs/api.md). Called before the attach takes anything (its claims), so a refused attach leaves no trace.
+ * it (docs/api.md). Called before the attach takes anything (its claims), and again once it took them and ended the
+ * retirements in flight of a dropped handle of the graph (cedeRetiring: their tiers are noted only then, review r264
+ * F6), inside attach's `released` so a refusal gives the claims back.
  */
 export function refuseUnsettledBaselines(graphName: string, snapshot: object): void {
-  const ended = endedSnapshots.get(storeId(snapshot), graphName);
+  const id = storeId(snapshot);
+  const ended = endedSnapshots.get(id, graphName);
   for (const e of ended ?? []) {
     const tier = e.ref.deref();
     // The new attach's own tier: its save of the key comes after the ended one's through the same tier (api.md).
@@ -185,9 +230,10 @@ export function refuseUnsettledBaselines(graphName: string, snapshot: object): v
     throw new StorageError(
       "predecessor-pending",
       `attachSnapshotStorage: an ended handle of graph "${graphName}" left its last baseline unwritten in snapshot tier ` +
-        `"${tier.name}" of this store, which has no discard(key) to drop it: attach again once that tier's flush() ` +
-        "resolved (or it was closed), or give the tier discard(key)",
-      { graph: graphName, tier: tier.name },
+        `"${tier.name}" of ${typeof id === "string" ? `store "${id}"` : "this store"}, which has no discard(key) to ` +
+        "drop it: attach again once that tier's flush() resolved (or it was closed, or rolled back), or give the tier " +
+        "discard(key)",
+      typeof id === "string" ? { graph: graphName, tier: tier.name, store: id } : { graph: graphName, tier: tier.name },
     );
   }
 }

@@ -18,7 +18,7 @@ import type { WALFrame } from "../wal/frame.js";
 import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { timerBound } from "../base/timers.js";
-import { cedeRetiring, dropEndedBaselines, floorOf, holdFloor, noteEndedSnapshot, noteRetiring } from "./attach-floor.js";
+import { dropEndedBaselines, floorOf, holdFloor, noteEndedSnapshot, noteRetiring } from "./attach-floor.js";
 import { diffFrames } from "./decompose.js";
 import { diffBytes } from "./size-estimate.js";
 import {
@@ -250,9 +250,9 @@ export class AttachOutbox {
     group?: WalGroup,
   ) {
     // The outboxes of an earlier attach of the graph on these stores still retiring (its graph collected
-    // undisposed; found through its claim or not: task 252) stop here, and this pair numbers above what they handed
-    // out (their floor) without waiting for their last flush (attach-floor.ts).
-    cedeRetiring(graphName, [snapshot, wal]);
+    // undisposed; found through its claim or not: task 252) were stopped by attach (cedeRetiring, before its
+    // predecessor-pending check: review r264 F6), and this pair numbers above what they handed out (their floor)
+    // without waiting for their last flush (attach-floor.ts).
     // Their baselines their snapshot tiers still hold for a retry never land over this pair's (task 254).
     dropEndedBaselines(graphName, snapshot);
     this.#group = group;

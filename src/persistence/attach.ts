@@ -19,7 +19,7 @@ import { assertGraphName } from "../wal/keys.js";
 import type { KvStorageTier, SnapshotStorageTier } from "../tier/types.js";
 import type { WALFrame } from "../wal/frame.js";
 import { AttachOutbox, WalGroup, type OutboxItem, type Reclaim } from "./attach-outbox.js";
-import { refuseUnsettledBaselines } from "./attach-floor.js";
+import { cedeRetiring, refuseUnsettledBaselines } from "./attach-floor.js";
 import { SnapshotMirror, type DiffBuilder } from "./diff.js";
 import { parentPath } from "../graph/paths.js";
 import { observeUnfrozen } from "../graph/graph.js";
@@ -126,9 +126,16 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
   pairs.forEach(checkPair);
   // Before anything is taken: an ended handle's baseline a hand-written snapshot tier may still land (task 260).
   for (const p of pairs) refuseUnsettledBaselines(graph.name, p.snapshot);
-  // A claim whose graph was collected undisposed is taken over: its outboxes, if still retiring, are ended by the
-  // new outboxes, which number above what they handed out (attach-floor.ts, task 252).
+  // A claim whose graph was collected undisposed is taken over: its outboxes, if still retiring, are ended below,
+  // and the new outboxes number above what they handed out (attach-floor.ts, task 252).
   const tiers = claimTiers(graph.name, pairs, graph);
+  // Claiming started the retirement of a dropped handle's outboxes (Claims.has); ended here, they hold their floors
+  // and note their snapshot tiers, which the refusal then sees: checked only before, a dropped handle's hand-written
+  // tier was neither refused nor discarded, and its retried baseline landed over this one's (review r264 F6).
+  cedeRetiring(graph.name, pairs.flatMap((p) => [p.snapshot, p.wal]));
+  released(graph.name, tiers, () => {
+    for (const p of pairs) refuseUnsettledBaselines(graph.name, p.snapshot);
+  });
   // Pairs sharing a WAL tier write their frames under the same keys: one group numbering them alike (WalGroup).
   const groups = new Map<KvStorageTier<WALFrame>, WalGroup>();
   for (const { wal } of pairs) {

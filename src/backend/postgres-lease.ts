@@ -10,9 +10,10 @@
  * The expiry decides when a contender may take over; the holder's own deadline (below) when it stops. A row that
  * lapsed while it still names this holder and epoch was held by nobody else since (every takeover raises the epoch):
  * a write that finds it so takes it back in its own conditional statement, under the row's lock, so it can never
- * take it from a writer that took over; so does a renewal within the holder's deadline or beside a write of its
- * own. A long write lets its row lapse this way (it holds the row's lock, renewals wait), and a renewal could reach
- * the server before the write's own extension (task 241).
+ * take it from a writer that took over; so does a renewal within the holder's deadline or after a write of its own
+ * committed. A long write lets its row lapse this way (it holds the row's lock), and a renewal could reach the server
+ * before the write's own extension (task 241). A write not yet known committed earns nothing back: its transaction
+ * may be the one a contender ended once the row lapsed (renewBesideWriteSql, task 268).
  *
  * Around that, the holder renews in the background at an interval well below the lease time, and keeps its own
  * deadline on the monotonic clock: the send time of its last successful renewal (or write) plus the lease time,
@@ -85,6 +86,23 @@ function endLapsedHolderSql(leaseTable: string): string {
 }
 
 /**
+ * A renewal sent while a write of this writer's is sent and not known committed: renews a live row only, and never
+ * waits for the row's lock (NOWAIT: lock_not_available at once). That write's transaction may hold the row, lapse,
+ * and be ended by a contender (Lease.acquire); a renewal queued on the lock would get it as the rollback frees it,
+ * ahead of the contender, and extend the row (PostgreSQL does not check an UPDATE's conditions again when the
+ * transaction it waited for rolled back), and the writer would renew on for ever with its write gone: the contender
+ * never got in (task 268). Without a wait, the conditions are checked on the row as it is when locked.
+ * $1 store, $2 holder, $3 epoch, $4 lease ms.
+ */
+function renewBesideWriteSql(leaseTable: string): string {
+  return `WITH own AS (
+      SELECT store FROM ${leaseTable}
+      WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp() FOR UPDATE NOWAIT)
+    UPDATE ${leaseTable} SET expires_at = clock_timestamp() + ($4::float8 * interval '1 millisecond')
+    WHERE store IN (SELECT store FROM own) RETURNING 1`;
+}
+
+/**
  * Lets contenders in at once when the row still names this holder and epoch, live or lapsed: a renewal of this
  * writer's, sent before it gave the store up and answered after, may have taken a lapsed row back (grf_lease_renew_own).
  * Nobody else holds a row naming our epoch (every takeover raises it), so this never touches another writer's lease;
@@ -120,9 +138,14 @@ export class Lease {
   /**
    * Writes sent and not yet done, each counted from just before it is sent until its answer and the extension after
    * it (afterWrite) are done. A write holds the lease row's lock until it commits, so renewals sent meanwhile wait for
-   * it, and the row may lapse under that lock: a renewal sent while one is in flight may take the row back.
+   * it, and the row may lapse under that lock: a renewal sent once it committed may take the row back.
    */
   private writesInFlight = 0;
+  /**
+   * Of those, the ones not yet known committed (sent, no answer): such a write's transaction may hold the lease row and
+   * be ended by a contender once the row lapsed, so no renewal takes the row back meanwhile (renewBesideWriteSql).
+   */
+  private writesUncommitted = 0;
   /** The release of a row given up (releaseOwn), once asked for: a loss and a close share it. */
   private releasing: Promise<void> | undefined;
   /** A renewal is queued or running on the lease connection (close() past the deadline cuts it: see release). */
@@ -265,10 +288,18 @@ export class Lease {
   /** Brackets a write, from just before it is sent until it and its afterWrite are done, either way. */
   writeSent(): void {
     this.writesInFlight++;
+    this.writesUncommitted++;
   }
 
-  writeDone(): void {
+  /** The write sent last committed (its answer said so): its transaction holds the lease row no more. */
+  writeCommitted(): void {
+    this.writesUncommitted--;
+  }
+
+  /** `committed`: writeCommitted() was called for it. */
+  writeDone(committed: boolean): void {
     this.writesInFlight--;
+    if (!committed) this.writesUncommitted--;
   }
 
   /** A write sent at `sentAt` found the lease ours and extended it. */
@@ -303,6 +334,12 @@ export class Lease {
     });
     if (r.rowCount === 1) this.extended(at);
     else await this.fenced();
+  }
+
+  /** The row still names this holder and epoch (live or lapsed); false too when it cannot be read. */
+  private async namesUs(): Promise<boolean> {
+    const now = await this.state().catch(() => undefined);
+    return now !== undefined && now.holder === this.holder && now.epoch === this.epochValue;
   }
 
   /** A write found the lease not ours: records why (naming the holder now) and returns the error to throw. */
@@ -383,18 +420,23 @@ export class Lease {
     const sentAt = performance.now();
     this.renewing = true;
     try {
+      let besideWrite = false;
       const r = await this.conn.run(async (c) => {
         // Stopped while it waited for a connection (close() past the deadline): its answer would not matter, and
         // close()'s release waits behind it, up to the query timeout (the lease time) with a database that does not
         // answer.
         if (this.stopped) return undefined;
-        // Within its own deadline, or beside a write of its own (whose lock the row may have lapsed under, and whose
-        // extension may reach the server after this), the renewal takes back a lapsed row still naming this holder
-        // and epoch: nobody took the store since (task 241). Past its deadline with nothing of its own holding the
-        // row (a frozen process, a cut network), only a live lease is renewed: a lapse is then the writer's own, and
-        // final as its deadline is for writes.
-        const mayTakeBack = this.writesInFlight > 0 || performance.now() < this.deadline;
         const values = [this.store, this.holder, this.epochValue, this.ttlMs];
+        // Beside a write sent and not known committed: a live row only, without waiting for its lock (see
+        // renewBesideWriteSql); the write's own statement and its extension after the commit take a lapsed row back.
+        besideWrite = this.writesUncommitted > 0;
+        if (besideWrite) return c.query({ name: "grf_lease_renew_beside_write", text: renewBesideWriteSql(this.leaseTable), values });
+        // Within its own deadline, or after a write of its own committed (whose lock the row may have lapsed under,
+        // and whose extension may reach the server after this), the renewal takes back a lapsed row still naming this
+        // holder and epoch: nobody took the store since (task 241). Past its deadline with nothing of its own holding
+        // the row (a frozen process, a cut network), only a live lease is renewed: a lapse is then the writer's own,
+        // and final as its deadline is for writes.
+        const mayTakeBack = this.writesInFlight > 0 || performance.now() < this.deadline;
         return mayTakeBack
           ? c.query({ name: "grf_lease_renew_own", text: this.sql.extendAfterWrite, values })
           : c.query({ name: "grf_lease_renew", text: this.sql.renew, values });
@@ -402,8 +444,10 @@ export class Lease {
       this.renewing = false;
       if (r === undefined) return;
       if (r.rowCount === 1) this.extended(sentAt);
-      // Refused: another holder's epoch (a takeover), or past its deadline a lapsed lease.
-      else if (!this.stopped) await this.fenced();
+      // Refused beside a write of its own on a row still naming it, lapsed: not a loss yet. That write decides: it
+      // takes the row back once committed (afterWrite), or fails (its session ended by a contender, say), and the
+      // deadline then settles it.
+      else if (!this.stopped && !(besideWrite && (await this.namesUs()))) await this.fenced();
     } catch (err) {
       this.renewing = false;
       // Unreachable database: try again next interval; the deadline decides when to give up. A server error (the row

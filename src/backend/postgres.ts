@@ -605,18 +605,22 @@ class PostgresStore implements PostgresBackend {
       // Checked when the statement is about to go, not when the call was queued.
       lease.assertOwned();
       const sentAt = performance.now();
-      // In flight until its extension is done too: a renewal meanwhile may take back a row that lapsed under it.
+      // In flight until its extension is done too: a renewal once it committed may take back a row that lapsed under
+      // it (not before: its transaction may be the one a contender ends, see Lease.writeCommitted).
       lease.writeSent();
+      let committed = false;
       try {
         const ok = await this.writeChunks(c, lease, chunks, sent, checks);
         if (ok === true) {
+          committed = true;
+          lease.writeCommitted();
           lease.extended(sentAt);
           // The write is committed whatever this meets: a failure here is for the renewals (and the deadline) to settle.
           await lease.afterWrite(c, sentAt).catch(() => undefined);
         }
         return ok;
       } finally {
-        lease.writeDone();
+        lease.writeDone(committed);
       }
     }, inDoubt);
     let owned: boolean | "mismatch";

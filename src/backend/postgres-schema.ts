@@ -92,7 +92,8 @@ export interface Statements {
   /**
    * $1 store, $2 holder, $3 epoch, $4 lease ms → one row while no other writer took the store, its own row lapsed or
    * not (taken back then: every takeover raises the epoch). After this holder's own long write, and by its renewals
-   * while it is within its own deadline or a write of its own is in flight (postgres-lease.ts).
+   * while it is within its own deadline or after a write of its own is known to have committed (postgres-lease.ts;
+   * a write sent but unanswered earns nothing back: a contender may have ended it).
    */
   readonly extendAfterWrite: string;
   /** $1 store, $2 holder, $3 epoch: lets the next contender in at once. */

@@ -396,7 +396,7 @@ export abstract class TierCore<Batch> {
     if (this.drainWaiters.length > 0) this.wakeDrained();
   }
 
-  /** An accepted write a newer one replaced before any flush took it (same key, or a one-slot tier): it holds nothing now. */
+  /** An accepted write a newer one replaced before any flush took it (of the same key), or one dropped unwritten: it holds nothing now. */
   protected superseded(bytes: number): void {
     this.untakenBytes -= bytes;
     this.untakenEntries -= 1;
@@ -548,11 +548,10 @@ export abstract class TierCore<Batch> {
   }
 
   /**
-   * A write is about to replace a pending value it does not supersede (a single-slot tier taking another key).
-   * Holding a triggered flush may change when values are written, never which: a held one was owed the older
-   * value when it was triggered, so it runs now. Without a held flush the documented last-write-wins applies (a
-   * debounce window lets the newer value win). The rule lives here, beside the holding, so a tier that has a
-   * single slot needs to say only that it displaces, not who holds flushes or why.
+   * A write of another key is about to take a one-slot tier's slot (a snapshot tier's latest record): the older
+   * record stays pending beside it (snapshot.ts `earlier`), and a triggered flush held for the older one, owed
+   * since it was triggered, runs now, so it writes what it was triggered for, as an inline tier would have. The rule
+   * lives here, beside the holding, so such a tier needs to say only that it displaces, not who holds flushes or why.
    */
   protected displacing(): void {
     this.flushDeferred();

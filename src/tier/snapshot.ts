@@ -1,4 +1,4 @@
-/** Snapshot tier: one pending slot (last write wins), written under a key derived from the record. */
+/** Snapshot tier: one pending record per key (a newer save of a key replaces it), written under a key derived from the record. */
 import type { Codec } from "../codec/types.js";
 import { decodeWith, encodeWith } from "../codec/user-codec.js";
 import type { StorageBackend } from "../backend/types.js";
@@ -41,11 +41,25 @@ interface PendingSnapshot<T> {
   stale?: boolean;
 }
 
+/**
+ * What a flush takes: the unwritten records, one per key, oldest save first (one record in the common case of a tier
+ * saving one key, graph attach's baselines).
+ */
+type SnapshotBatch<T> = readonly PendingSnapshot<T>[];
+
 /** Accepts already-filtered, already-keyed snapshots; the actor in a worker drives it directly. */
-export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements StaleHolder {
+export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements StaleHolder {
+  /** The latest record saved and not yet taken by a flush: the one slot of a tier saving one key. */
   private pending: PendingSnapshot<T> | undefined;
-  /** A record a failed write put back, pending or retaken and waiting on the lane (review s15r2 D2). */
-  private held: PendingSnapshot<T> | undefined;
+  /**
+   * Unwritten records of other keys, saved before `pending` or put back by a failed write, oldest first, one per
+   * key: a save of another key never drops one (review r264 F5: it replaced a put-back baseline of another graph
+   * sharing the tier, and the flushes after resolved though that record was never written). Undefined while at
+   * most one record is pending (the fast path).
+   */
+  private earlier: Map<string, PendingSnapshot<T>> | undefined;
+  /** Records a failed write put back, pending or retaken and waiting on the lane, by key (review s15r2 D2). */
+  private held: Map<string, PendingSnapshot<T>> | undefined;
   private lastSavedKey: string | undefined;
   /**
    * Keys discarded (`discard`), each with the landing number taken at the call: a record of the key taken before it
@@ -63,35 +77,81 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
   }
 
   put(key: string, value: T): void {
-    // A newer record of the same key replaces the pending one: only the difference needs room. Under another key it
+    // A newer record of the same key replaces its pending one: only the difference needs room. Under another key it
     // needs room of its own, as through the engine (whose actor may write the older record first, `displacing`).
-    const freed = this.selfWeighing && this.pending?.key === key ? this.pending.weight : 0;
+    const same = this.pendingOf(key);
+    const freed = this.selfWeighing && same !== undefined ? same.weight : 0;
     const weight = this.acceptable(key, value, freed);
     if (weight === false) return;
-    // Another key displaces the pending record (the core decides what that owes, see `displacing`).
-    if (this.pending && this.pending.key !== key) this.displacing();
-    const replaced = this.pending;
-    if (replaced !== undefined && replaced === this.held) this.hold(undefined); // a newer record lands at its flush
+    // Another key: the older record stays pending beside it (the core may owe its write first, see `displacing`).
+    if (this.pending !== undefined && this.pending.key !== key) this.displacing();
+    const replaced = this.pendingOf(key);
+    const p = this.pending;
+    if (p !== undefined && p !== replaced) (this.earlier ??= new Map()).set(p.key, p);
+    if (replaced !== undefined) {
+      if (replaced !== p) this.removeEarlier(replaced);
+      this.unhold(replaced); // a newer record lands at its flush
+    }
     const write = this.nextWrite();
     this.pending = { key, value, weight, since: replaced?.since ?? write };
-    this.stats.pendingEntries = 1;
+    this.countPending();
     // The replaced record is no longer held: it must not count toward maxPendingBytes until the next flush.
     if (replaced !== undefined && this.selfWeighing) this.superseded(replaced.weight);
     this.accepted(1, weight, write);
   }
 
-  protected takePending(): PendingSnapshot<T> | undefined {
+  /** The unwritten record of `key` not yet taken by a flush. */
+  private pendingOf(key: string): PendingSnapshot<T> | undefined {
     const p = this.pending;
+    if (p !== undefined && p.key === key) return p;
+    return this.earlier?.get(key);
+  }
+
+  private removeEarlier(record: PendingSnapshot<T>): void {
+    const e = this.earlier;
+    if (e === undefined || e.get(record.key) !== record) return;
+    e.delete(record.key);
+    if (e.size === 0) this.earlier = undefined;
+  }
+
+  private countPending(): void {
+    this.stats.pendingEntries = (this.pending === undefined ? 0 : 1) + (this.earlier?.size ?? 0);
+  }
+
+  /** Drops a pending record unwritten (discarded, made stale): its account settles now. */
+  private dropPending(record: PendingSnapshot<T>): void {
+    if (this.pending === record) this.pending = undefined;
+    else this.removeEarlier(record);
+    this.countPending();
+    if (this.pending === undefined && this.earlier === undefined) this.droppedPending();
+    // Others stay pending: its own weight alone settles (an actor's figures are the main thread's: they settle with
+    // the batch that takes the others).
+    else if (this.selfWeighing) this.superseded(record.weight);
+  }
+
+  protected takePending(): SnapshotBatch<T> | undefined {
+    const p = this.pending;
+    const e = this.earlier;
+    if (p === undefined && e === undefined) return undefined;
     this.pending = undefined;
+    this.earlier = undefined;
     this.stats.pendingEntries = 0;
-    if (p !== undefined) p.at ??= this.lane.landing();
-    return p;
+    let batch: PendingSnapshot<T>[];
+    if (e === undefined) batch = [p!];
+    else {
+      batch = [...e.values()];
+      if (p !== undefined) batch.push(p);
+    }
+    let at: number | undefined;
+    for (const r of batch) r.at ??= at ??= this.lane.landing();
+    return batch;
   }
 
   protected clearPending(): void {
     this.pending = undefined;
+    this.earlier = undefined;
     this.stats.pendingEntries = 0;
-    this.hold(undefined); // a record taken before a rollback writes nothing more
+    this.clearHeld(); // a record taken before a rollback writes nothing more
   }
 
   /**
@@ -103,25 +163,23 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
   discard(key: string): void {
     this.assertOpen();
     (this.discarded ??= new Map()).set(key, this.lane.landing());
-    const h = this.held;
-    if (h !== undefined && h.key === key) {
+    const h = this.held?.get(key);
+    if (h !== undefined) {
       h.stale = true;
-      this.hold(undefined);
+      this.unhold(h);
     }
-    const p = this.pending;
-    if (p !== undefined && p.key === key) {
+    const p = this.pendingOf(key);
+    if (p !== undefined) {
       p.stale = true;
-      this.pending = undefined;
-      this.stats.pendingEntries = 0;
-      this.droppedPending();
+      this.dropPending(p);
     }
   }
 
-  /** Whether `batch` writes nothing: made stale by another tier's landing, or taken before a discard of its key. */
-  private dropped(batch: PendingSnapshot<T>): boolean {
-    if (batch.stale === true) return true;
-    const at = this.discarded?.get(batch.key);
-    return at !== undefined && batch.at !== undefined && batch.at < at;
+  /** Whether `record` writes nothing: made stale by another tier's landing, or taken before a discard of its key. */
+  private dropped(record: PendingSnapshot<T>): boolean {
+    if (record.stale === true) return true;
+    const at = this.discarded?.get(record.key);
+    return at !== undefined && record.at !== undefined && record.at < at;
   }
 
   /** A put-back record flushes alone: another tier's batch waiting in the store's group may make it stale first. */
@@ -129,9 +187,21 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
     return this.held === undefined;
   }
 
-  private hold(record: PendingSnapshot<T> | undefined): void {
-    this.held = record;
-    this.lane.hold(this, record !== undefined);
+  private hold(record: PendingSnapshot<T>): void {
+    (this.held ??= new Map()).set(record.key, record);
+    this.lane.hold(this, true);
+  }
+
+  private unhold(record: PendingSnapshot<T>): void {
+    const h = this.held;
+    if (h === undefined || h.get(record.key) !== record) return;
+    h.delete(record.key);
+    if (h.size === 0) this.clearHeld();
+  }
+
+  private clearHeld(): void {
+    this.held = undefined;
+    this.lane.hold(this, false);
   }
 
   /**
@@ -139,64 +209,80 @@ export class SnapshotCore<T> extends TierCore<PendingSnapshot<T>> implements Sta
    * stale (its retry would land an older write over a newer one): dropped unwritten, pending or waiting on the lane.
    */
   landedOver(key: string, at: number, _kept?: StoredBytes, supersedes?: Supersedes): void {
-    const h = this.held;
-    if (h === undefined || h.key !== key || (h.at ?? at) >= at) return;
+    const h = this.held?.get(key);
+    if (h === undefined || (h.at ?? at) >= at) return;
     // A job's record that does not cover this one (a fold's baseline below a held attach baseline): the retry lands.
     if (supersedes !== undefined && !supersedes(key, h.value)) return;
     h.stale = true;
-    this.hold(undefined);
-    if (this.pending === h) {
-      this.pending = undefined;
-      this.stats.pendingEntries = 0;
-      this.droppedPending();
-    }
+    this.unhold(h);
+    if (this.pendingOf(key) === h) this.dropPending(h);
   }
 
-  protected *writeBatch(batch: PendingSnapshot<T>, epoch: number): Step {
-    if (this.dropped(batch)) return;
-    if (this.held === batch) this.hold(undefined); // running: nothing lands before it now (the lane)
-    let bytes: Uint8Array;
+  protected *writeBatch(batch: SnapshotBatch<T>, epoch: number): Step {
+    const ops: Array<{ op: "put"; key: string; value: Uint8Array }> = [];
+    const writing: PendingSnapshot<T>[] = [];
+    for (const record of batch) {
+      if (this.dropped(record)) continue;
+      this.unhold(record); // running: nothing lands before it now (the lane)
+      let bytes: Uint8Array;
+      try {
+        // A user codec's throw as CodecError: refused below, never retried (the value cannot change).
+        bytes = record.bytes ?? encodeWith(this.codec, record.value);
+      } catch (err) {
+        // An unencodable value can never succeed: refused, not kept for a retry; the batch's other records write.
+        if (isPermanent(err)) {
+          this.refuse(err as Error, record.since, record.key);
+          continue;
+        }
+        this.keep([...writing, ...batch.slice(batch.indexOf(record))], epoch);
+        throw err;
+      }
+      ops.push({ op: "put", key: record.key, value: bytes });
+      writing.push(bytes === record.bytes ? record : { ...record, bytes });
+    }
+    if (ops.length === 0 || this.epoch !== epoch) return;
     try {
-      // A user codec's throw as CodecError: refused below, never retried (the value cannot change).
-      bytes = batch.bytes ?? encodeWith(this.codec, batch.value);
+      yield* this.writeOps(ops, () => this.epoch !== epoch);
     } catch (err) {
-      // An unencodable value can never succeed: refused, not kept for a retry.
-      if (isPermanent(err)) return this.refuse(err as Error, batch.since, batch.key);
-      this.keep(batch, epoch);
+      this.keep(writing, epoch);
       throw err;
     }
-    if (this.epoch !== epoch) return;
-    try {
-      yield* this.writeOps([{ op: "put", key: batch.key, value: bytes }], () => this.epoch !== epoch);
-    } catch (err) {
-      this.keep({ ...batch, bytes }, epoch);
-      throw err;
-    }
-    this.lastSavedKey = batch.key;
-    this.committed([{ op: "put", key: batch.key, value: bytes }]);
-    if (this.lane.watched(this)) this.lane.landed(this, batch.key, batch.at ?? 0);
+    this.lastSavedKey = ops[ops.length - 1]!.key;
+    this.committed(ops);
+    if (this.lane.watched(this)) for (const r of writing) this.lane.landed(this, r.key, r.at ?? 0);
   }
 
   /**
-   * A failed write stays pending for a retry, unless a rollback discarded it or a newer save supersedes it (which then
-   * answers for it: the flushes called since it was saved fail if the newer one is refused).
+   * A failed write stays pending for a retry, unless a rollback discarded it or a newer save of its key supersedes it
+   * (which then answers for it: the flushes called since it was saved fail if the newer one is refused). Records of
+   * other keys saved meanwhile stay pending beside it.
    */
-  private keep(batch: PendingSnapshot<T>, epoch: number): void {
+  private keep(batch: SnapshotBatch<T>, epoch: number): void {
     if (this.epoch !== epoch) return;
-    // Records of this tier taken after this one, waiting on the write lane, fail with it: newest first, each kept
-    // unless a newer one is (core.ts `laterTaken`).
+    // Records of this tier taken after these, waiting on the write lane, fail with them (core.ts `laterTaken`): all
+    // go back before what is pending, oldest first, each kept unless a newer one of its key is.
     const later = this.laterTaken();
-    for (let i = later.length - 1; i >= 0; i--) this.keepOne(later[i]!.batch);
-    this.keepOne(batch);
-  }
-
-  private keepOne(batch: PendingSnapshot<T>): void {
-    if (this.dropped(batch)) return; // another tier's later landing of its key made it stale, or a discard
-    if (this.pending === undefined) {
-      this.pending = batch;
-      this.stats.pendingEntries = 1;
-      this.hold(batch);
-    } else this.pending.since = Math.min(this.pending.since, batch.since); // superseded unstored: see `since`
+    const records = later.length === 0 ? batch : [...batch, ...later.flatMap((t) => t.batch)];
+    const back = new Map<string, PendingSnapshot<T>>();
+    for (let i = records.length - 1; i >= 0; i--) {
+      const r = records[i]!;
+      if (this.dropped(r)) continue; // another tier's later landing of its key made it stale, or a discard
+      const newer = this.pendingOf(r.key) ?? back.get(r.key);
+      if (newer !== undefined) {
+        newer.since = Math.min(newer.since, r.since); // superseded unstored: see `since`
+        this.unhold(r);
+      } else back.set(r.key, r);
+    }
+    if (back.size === 0) return;
+    const kept = [...back.values()].reverse();
+    const e = new Map<string, PendingSnapshot<T>>();
+    for (const r of kept) {
+      e.set(r.key, r);
+      this.hold(r);
+    }
+    if (this.earlier !== undefined) for (const [k, r] of this.earlier) e.set(k, r);
+    this.earlier = e;
+    this.countPending();
   }
 
   async load(key?: string): Promise<T | undefined> {

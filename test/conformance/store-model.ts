@@ -1,7 +1,8 @@
 /**
  * A model of one store's tiers (docs/design.md §3.5, §3.16, §3.30; docs/api.md Tiers), run against the real tiers
  * by store-model*.property tests. Six tiers of ONE store: three kv tiers (sync-through, a 2 ms debounce, 60 s held),
- * two append-logs sharing one bucket (sync-through, held) and a held snapshot tier whose records share the kv keys.
+ * two append-logs sharing one bucket (sync-through, held) and a held snapshot tier whose records share the kv keys
+ * (one pending record per key, task 270).
  *
  * The documented semantics the model keeps:
  * - the store takes writes in call order: a sync-through tier's write lands at its save, a debounced tier's pending
@@ -154,13 +155,14 @@ interface World {
   kvB: Map<Key, Token>;
   kvC: Map<Key, Token>;
   logC: number[];
-  snap: [Key, Token] | undefined;
+  /** The snapshot tier's pending records, one per key (task 270), in the order of their keys' latest saves. */
+  snap: Map<Key, Token>;
   /** Landings counted in this world, and the count at each key's last landing (a save, a flush's value, a delete). */
   seq: number;
   landedAt: Map<Key, number>;
   /** Pending values a failed flush put back: the count of landings at the failure (see failFlush). */
   kvCHeld: Map<Key, number>;
-  snapHeld: number | undefined;
+  snapHeld: Map<Key, number>;
 }
 
 const kvToken = (n: number): Token => JSON.stringify(n);
@@ -173,18 +175,18 @@ function cloneWorld(w: World): World {
     kvB: new Map(w.kvB),
     kvC: new Map(w.kvC),
     logC: [...w.logC],
-    snap: w.snap,
+    snap: new Map(w.snap),
     seq: w.seq,
     landedAt: new Map(w.landedAt),
     kvCHeld: new Map(w.kvCHeld),
-    snapHeld: w.snapHeld,
+    snapHeld: new Map(w.snapHeld),
   };
 }
 
 function worldId(w: World): string {
   const m = (x: ReadonlyMap<Key, Token | number>): string => JSON.stringify([...x].sort());
-  const held = `${m(w.kvCHeld)}|${String(w.snapHeld)}|${m(w.landedAt)}`;
-  return `${m(w.store)}|${w.log.join(",")}|${m(w.kvB)}|${m(w.kvC)}|${w.logC.join(",")}|${JSON.stringify(w.snap)}|${held}`;
+  const held = `${m(w.kvCHeld)}|${m(w.snapHeld)}|${m(w.landedAt)}`;
+  return `${m(w.store)}|${w.log.join(",")}|${m(w.kvB)}|${m(w.kvC)}|${w.logC.join(",")}|${m(w.snap)}|${held}`;
 }
 
 /** `key` lands in `w` (`v` undefined: deleted). */
@@ -220,9 +222,9 @@ function land(w: World, tier: TierId): void {
       w.logC = [];
       return;
     case "snap":
-      if (w.snap && !stale(w, w.snap[0], w.snapHeld)) landKey(w, w.snap[0], w.snap[1]);
-      w.snap = undefined;
-      w.snapHeld = undefined;
+      for (const [k, v] of w.snap) if (!stale(w, k, w.snapHeld.get(k))) landKey(w, k, v);
+      w.snap.clear();
+      w.snapHeld.clear();
       return;
     case "kvS":
     case "logS":
@@ -247,11 +249,11 @@ export class Model {
       kvB: new Map(),
       kvC: new Map(),
       logC: [],
-      snap: undefined,
+      snap: new Map(),
       seq: 0,
       landedAt: new Map(),
       kvCHeld: new Map(),
-      snapHeld: undefined,
+      snapHeld: new Map(),
     },
   ];
   /** Every landing on a key in call order (undefined: a delete), for the claims of resolved flushes. */
@@ -285,8 +287,10 @@ export class Model {
   snapSave(key: Key, n: number): void {
     const v = snapToken(key, n);
     this.each((w) => {
-      w.snap = [key, v];
-      w.snapHeld = undefined;
+      // Replaces the key's pending record only (its put-back one too); other keys' records stay (task 270).
+      w.snap.delete(key);
+      w.snap.set(key, v);
+      w.snapHeld.delete(key);
     });
   }
 
@@ -319,8 +323,8 @@ export class Model {
         w.kvCHeld.clear();
       } else if (tier === "logC") w.logC = [];
       else if (tier === "snap") {
-        w.snap = undefined;
-        w.snapHeld = undefined;
+        w.snap.clear();
+        w.snapHeld.clear();
       }
     });
   }
@@ -333,9 +337,7 @@ export class Model {
     const count = (w: World): number =>
       tier === "kvC"
         ? [...w.kvC.keys()].filter((k) => !stale(w, k, w.kvCHeld.get(k))).length
-        : w.snap === undefined || stale(w, w.snap[0], w.snapHeld)
-          ? 0
-          : 1;
+        : [...w.snap.keys()].filter((k) => !stale(w, k, w.snapHeld.get(k))).length;
     const n = count(this.worlds[0]!);
     return this.worlds.every((w) => count(w) === n) ? n : undefined;
   }
@@ -348,7 +350,7 @@ export class Model {
     this.each((w) => {
       if (tier === "kvC") {
         for (const k of w.kvC.keys()) if (!w.kvCHeld.has(k)) w.kvCHeld.set(k, w.seq);
-      } else if (w.snap !== undefined) w.snapHeld ??= w.seq;
+      } else for (const k of w.snap.keys()) if (!w.snapHeld.has(k)) w.snapHeld.set(k, w.seq);
     });
   }
 
@@ -362,8 +364,8 @@ export class Model {
     const kv: Array<[Key, Token]> =
       tier === "kvB" || tier === "kvC"
         ? [...w0[tier]].filter(([k]) => tier === "kvB" || !stale(w0, k, w0.kvCHeld.get(k)))
-        : tier === "snap" && w0.snap && !stale(w0, w0.snap[0], w0.snapHeld)
-          ? [w0.snap]
+        : tier === "snap"
+          ? [...w0.snap].filter(([k]) => !stale(w0, k, w0.snapHeld.get(k)))
           : [];
     const entries = tier === "logC" ? [...w0.logC] : [];
     const claim: FlushClaim = { what, kv: tier === "kvB" ? [] : kv, entries, at: this.landings.length };
@@ -378,7 +380,7 @@ export class Model {
     for (const tier of TIER_IDS) {
       const w0 = this.worlds[0]!;
       if (tier === "kvC") for (const kv of w0.kvC) if (!stale(w0, kv[0], w0.kvCHeld.get(kv[0]))) this.landings.push(kv);
-      if (tier === "snap" && w0.snap && !stale(w0, w0.snap[0], w0.snapHeld)) this.landings.push(w0.snap);
+      if (tier === "snap") for (const kv of w0.snap) if (!stale(w0, kv[0], w0.snapHeld.get(kv[0]))) this.landings.push(kv);
       this.each((w) => land(w, tier));
     }
     this.dedupe();

@@ -1,7 +1,8 @@
 /**
  * Holding triggered flushes (what a store actor's group commit does, src/engine/group-commit.ts) may change when a
- * tier writes, never what: a snapshot tier's single pending slot must not let a held sync-through save be displaced
- * by a save under another key. Driven on the tier core directly, the way the actor drives it.
+ * tier writes, never what: a held sync-through save of a snapshot tier is written, not displaced by a save under
+ * another key (nor, since task 270, is a debounced one: the tier keeps one pending record per key). Driven on the
+ * tier core directly, the way the actor drives it.
  */
 import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
@@ -48,13 +49,14 @@ describe("held triggered flushes and the snapshot slot", () => {
     expect(await core.load("a")).toEqual({ v: 3 });
   });
 
-  it("a debounce window is not a held flush: a newer save under another key replaces the pending one", async () => {
+  it("a debounce window is not a held flush: a save under another key leaves the pending one, both written (task 270)", async () => {
     const { core, keys } = heldSnapshot(60_000);
     core.put("a", { v: 1 });
     core.put("b", { v: 2 });
     endTurn(core);
     await core.flush();
-    expect(keys()).toEqual(["b"]);
+    expect(keys()).toEqual(["a", "b"]);
+    expect(await core.load("a")).toEqual({ v: 1 });
     await core.close();
   });
 });

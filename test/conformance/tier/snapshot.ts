@@ -1,4 +1,4 @@
-/** The snapshot tier: last write wins, record keys, baselines found by name. */
+/** The snapshot tier: last write wins per key, record keys, baselines found by name. */
 import { describe, expect, it } from "vitest";
 import { HELD, text, parsed, tick } from "./common.js";
 import type { SuiteContext } from "./context.js";
@@ -18,6 +18,20 @@ export function snapshotCases({ open, reopen }: SuiteContext): void {
       expect(after.writes - before.writes).toBe(1);
       await s.flush();
       expect((await h.written()).writes).toBe(after.writes);
+    });
+
+    it("one record per key: saves of two keys in one debounce window are both written by the flush (review r264 F5)", async () => {
+      const h = await open();
+      const s = h.snapshot<{ name: string; v: number }>({ name: "multi", debounceMs: HELD });
+      s.save({ name: "a", v: 1 });
+      s.save({ name: "b", v: 1 });
+      s.save({ name: "a", v: 2 }); // replaces a's pending record only
+      await s.flush();
+      expect({ a: parsed(await h.raw.read("a")), b: parsed(await h.raw.read("b")), last: await s.load() }).toEqual({
+        a: { name: "a", v: 2 },
+        b: { name: "b", v: 1 },
+        last: { name: "a", v: 2 },
+      });
     });
 
     it("keys a record by its own string `name`, else by the tier name (docs/design.md §3.6)", async () => {

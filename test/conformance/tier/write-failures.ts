@@ -44,6 +44,38 @@ export function writeFailureCases({ open, reopen, faultsOf }: SuiteContext): voi
       expect(await s.load()).toEqual({ v: 2 });
     });
 
+    it("snapshot: a save of another key does not drop a record a failed write put back; the flush stores both (review r264 F5)", async () => {
+      const h = await open();
+      const faults = faultsOf(h);
+      const s = h.snapshot<{ name: string; v: number }>({ name: "s", debounceMs: HELD });
+      s.save({ name: "h", v: 0 });
+      await s.flush(); // the store exists (an engine's file store is made at its first write)
+      s.save({ name: "h", v: 7 });
+      await faults.failWrites();
+      expectCoded(await errorOf(() => s.flush()), StorageError, "backend-error");
+      s.save({ name: "g", v: 1 }); // another key takes the tier's latest slot
+      await faults.heal();
+      await s.flush();
+      expect({ h: await s.load("h"), g: await s.load("g") }).toEqual({ h: { name: "h", v: 7 }, g: { name: "g", v: 1 } });
+    });
+
+    it("snapshot: discarding a key keeps another key's record a failed write put back (review r264 F4)", async () => {
+      const h = await open();
+      const faults = faultsOf(h);
+      const s = h.snapshot<{ name: string; v: number }>({ name: "s", debounceMs: HELD });
+      s.save({ name: "user", v: 0 });
+      await s.flush(); // as above
+      s.save({ name: "user", v: 1 });
+      await faults.failWrites();
+      expectCoded(await errorOf(() => s.flush()), StorageError, "backend-error");
+      s.save({ name: "g", v: 1 });
+      s.save({ name: "g", v: 2 });
+      s.discard!("g");
+      await faults.heal();
+      await s.flush();
+      expect({ user: await s.load("user"), g: await s.load("g") }).toEqual({ user: { name: "user", v: 1 }, g: undefined });
+    });
+
     it("kv: a failed flush keeps every pending key; newer saves win over restored ones", async () => {
       const h = await open();
       const faults = faultsOf(h);

@@ -29,8 +29,32 @@ export function walFrameKey(prefix: string, seq: number): string {
     );
   }
   const digits = String(seq); // at most 16 digits: a safe integer
-  return `${prefix}/${ZEROS.slice(digits.length)}${digits}`;
+  // The prefix, slash and zeros come from a cached string per prefix and digit count: the key is then one two-part
+  // string (56 bytes) instead of four pieces (~144). A burst's keys live until its turn's message is posted (the
+  // engine's columns op holds them), so every byte of them is copied by each scavenge of the tick (design §3.44).
+  let heads = lastHeads;
+  if (prefix !== lastPrefix) {
+    let found = headsByPrefix.get(prefix);
+    if (found === undefined) {
+      if (headsByPrefix.size >= MAX_CACHED_PREFIXES) headsByPrefix.clear();
+      headsByPrefix.set(prefix, (found = new Array<string | undefined>(WAL_FRAME_SEQ_PAD + 1).fill(undefined)));
+    }
+    heads = lastHeads = found;
+    lastPrefix = prefix;
+  }
+  // join, not a template: a flat string, so each key is one level deep for whoever reads its characters.
+  const head = (heads[digits.length] ??= [prefix, "/", ZEROS.slice(digits.length)].join(""));
+  return head + digits;
 }
+
+/**
+ * walFrameKey's cache of heads by digit count, per prefix: the last prefix's at hand (one graph's frames come in
+ * runs), the others in a map bounded by clearing it (a process writing many graphs' frames rebuilds a few heads).
+ */
+const MAX_CACHED_PREFIXES = 64;
+const headsByPrefix = new Map<string, Array<string | undefined>>();
+let lastPrefix: string | undefined;
+let lastHeads: Array<string | undefined> = [];
 
 /**
  * The frame_seq encoded in `key` when it is exactly `prefix + "/" + 20 digits`, else undefined. Exactness keeps

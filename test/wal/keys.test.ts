@@ -47,6 +47,23 @@ describe("walFrameKey (wal-keys.json)", () => {
     expect(() => walFrameKey(undefined as unknown as string, 1)).toThrow(TypeError);
   });
 
+  it("gives the padded key whatever prefixes and digit counts come before (its cache of heads, design §3.44)", () => {
+    // Prefixes interleaved, more of them than the cache holds (64), and each digit count: every key is the rule's.
+    const mixedDigits = fc.oneof(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 0, max: 1e9 }), seqArb);
+    const expected = (prefix: string, seq: number) => `${prefix}/${String(seq).padStart(WAL_FRAME_SEQ_PAD, "0")}`;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 200 }), mixedDigits), { minLength: 1, maxLength: 300 }),
+        (calls) => {
+          for (const [g, seq] of calls) {
+            const prefix = g === 0 ? "" : g === 1 ? "g/wal" : `graph-${g}/wal`;
+            expect(walFrameKey(prefix, seq)).toBe(expected(prefix, seq));
+          }
+        },
+      ),
+    );
+  });
+
   it("lexicographic key order equals numeric order", () => {
     fc.assert(
       fc.property(fc.array(seqArb, { minLength: 2, maxLength: 30 }), (seqs) => {

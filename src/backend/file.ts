@@ -228,6 +228,8 @@ class FileStore implements FileBackend {
   private lock: StoreLock | undefined;
   /** The lock file as taken, checked before each write (store-place.ts); undefined without a lock. */
   private place: StorePlace | undefined;
+  /** Why this handle writes no more: its lock file was found gone or replaced (StorageBackend.finalError). */
+  private lost: StorageError | undefined;
   /** Directory exists, lock held (if asked) and leftover temp files swept. */
   private ready = false;
   private closed = false;
@@ -784,8 +786,17 @@ class FileStore implements FileBackend {
    * another): another process could hold the store now, and a write by path would land beside its writes.
    */
   private ensureLockInPlace(): void {
+    if (this.lost !== undefined) throw this.lost;
     const moved = this.place?.moved();
-    if (moved !== undefined) throw this.place!.error(moved);
+    // For good (finalError): the lock this handle took is gone (the directory removed, `rm -rf`, or replaced), so
+    // another writer may have taken the store meanwhile, and a directory made again is an empty store with nothing
+    // of this writer's under what it would write next. Its tiers stop retrying and a waiter hears it (review r265 F6).
+    if (moved !== undefined) throw (this.lost = this.place!.error(moved));
+  }
+
+  /** Set once the lock file was found gone or replaced: every later write throws it (the same object). */
+  get finalError(): StorageError | undefined {
+    return this.lost;
   }
 
   private ensureOpen(): void {

@@ -60,6 +60,23 @@ export function errorCode(err: unknown): string | undefined {
 /** SQLite codes behind which an OS condition (full disk, read-only mount, permissions) may hide. */
 const OS_SHAPED = /^SQLITE_(FULL|CANTOPEN|READONLY|IOERR|PERM)/;
 
+/** SQLite's word that the file is damaged, or no database at all: no retry of a write can succeed. */
+const DAMAGED = /^SQLITE_(CORRUPT|NOTADB)/;
+
+/**
+ * sqliteError for a write (a put, delete or batch of an open store): a database SQLite finds damaged or not a database
+ * (SQLITE_CORRUPT and its extended codes, SQLITE_NOTADB: overwritten under the handle, a bad disk) takes no write
+ * for good, so it is StorageError("corrupt-store") (`reason: "damaged"`), which a wait for room ends on (write-verdict
+ * .ts), where backend-error is a passing failure that it waits through (review r265 F5). An open keeps backend-error
+ * with the code (api.md: a path holding garbage), as a read does.
+ */
+export function sqliteWriteError(err: unknown, context: string, path: string): Error {
+  const code = errorCode(err);
+  if (code === undefined || !DAMAGED.test(code) || err instanceof StorageError) return sqliteError(err, context, path);
+  const message = err instanceof Error ? err.message : String(err);
+  return new StorageError("corrupt-store", `${context}: ${message}`, { path, sqliteCode: code, reason: "damaged" }, err);
+}
+
 export function sqliteError(err: unknown, context: string, path: string): Error {
   if (isSqliteBusy(err)) return storeBusyError(path, context, SQLITE_BUSY_TIMEOUT_MS, err);
   const code = errorCode(err);

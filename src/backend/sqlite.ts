@@ -16,7 +16,7 @@ import { StorageError, asStorageError } from "../errors.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, compareKeys, prefixUpperBound } from "./keys.js";
 import { LOCK_WRITE_WAIT_MS, acquireStoreLock, assertSingleName, lockTenure, sqliteLockPath, type StoreLock } from "./lock.js";
 import { setWriterTenure } from "./tenure.js";
-import { SQLITE_BUSY_TIMEOUT_MS, errorCode, isSqliteBusy, sqliteError } from "./sqlite-errors.js";
+import { SQLITE_BUSY_TIMEOUT_MS, errorCode, isSqliteBusy, sqliteError, sqliteWriteError } from "./sqlite-errors.js";
 import { inNative } from "./native-gate.js";
 import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
@@ -416,7 +416,7 @@ class SqliteStore implements SqliteBackend {
     try {
       inNative(() => this.inTurn(() => this.putStmt.run(key, bytes)));
     } catch (err) {
-      throw sqliteError(err, `sqlite write failed (${this.path})`, this.path);
+      throw sqliteWriteError(err, `sqlite write failed (${this.path})`, this.path);
     }
     this.commits++;
     this.confirmPlace();
@@ -429,7 +429,7 @@ class SqliteStore implements SqliteBackend {
     try {
       inNative(() => this.inTurn(() => this.deleteStmt.run(key)));
     } catch (err) {
-      throw sqliteError(err, `sqlite delete failed (${this.path})`, this.path);
+      throw sqliteWriteError(err, `sqlite delete failed (${this.path})`, this.path);
     }
     this.commits++;
     this.confirmPlace();
@@ -458,7 +458,7 @@ class SqliteStore implements SqliteBackend {
     try {
       this.applyBatch(ops);
     } catch (err) {
-      throw sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
+      throw sqliteWriteError(err, `sqlite batch failed (${this.path})`, this.path);
     }
     this.commits++;
     this.confirmPlace();
@@ -483,7 +483,7 @@ class SqliteStore implements SqliteBackend {
     try {
       applied = inNative(() => this.inTurn(() => run.immediate()));
     } catch (err) {
-      throw err instanceof StorageError ? err : sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
+      throw err instanceof StorageError ? err : sqliteWriteError(err, `sqlite batch failed (${this.path})`, this.path);
     } finally {
       this.putRowsArgs.fill(undefined);
       this.deleteRowsArgs.fill(undefined);
@@ -504,7 +504,7 @@ class SqliteStore implements SqliteBackend {
       inNative(() => this.inTurn(() => this.runClaims.immediate(ops)));
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code !== "SQLITE_CONSTRAINT_PRIMARYKEY") {
-        throw err instanceof StorageError ? err : sqliteError(err, `sqlite batch failed (${this.path})`, this.path);
+        throw err instanceof StorageError ? err : sqliteWriteError(err, `sqlite batch failed (${this.path})`, this.path);
       }
       applied = false;
     }

@@ -119,8 +119,8 @@ export interface StorageBackend {
   /**
    * Set once this handle can write no more, for good (a PostgreSQL writer whose lease was lost: "not-owner"): every
    * later write throws it. A tier that sees it after a failed write reports it once, refuses later writes with it
-   * and stops retrying (docs/design.md §3.20). Absent or undefined: a failure may pass (memory, file and SQLite
-   * never set it). Once set it is always the same object: the engine's actor tells the loss from any other error,
+   * and stops retrying (docs/design.md §3.20). Absent or undefined: a failure may pass (memory and SQLite never set
+   * it; a file store sets it once its lock file is gone: store-moved). Once set it is always the same object: the engine's actor tells the loss from any other error,
    * one sharing its code included, by identity.
    */
   readonly finalError?: Error | undefined;

@@ -125,6 +125,8 @@ export class AttachOutbox {
   #blocked: Error | undefined;
   /** While a tier refused a save with backpressure: resolves once both tiers drained (the outbox then moves on). */
   #room: Promise<void> | undefined;
+  /** handle.drained()'s shared write-attempt loop behind a full tier, while one runs (#roomWait). */
+  #roomLoop: Promise<void> | undefined;
   /**
    * Set while an own baseline is being made durable: no frame leaves the outbox before it (a store never holds
    * frames above a missing own baseline). Stays set after a transient failure (`gateError`) until flush() retries.
@@ -451,14 +453,18 @@ export class AttachOutbox {
   /**
    * Resolves once the outbox is not held back by backpressure and both tiers drained. A wait for room: a store that
    * may take writes again (a full disk, an I/O error spell) is waited through; one that takes none for good
-   * (writesEndedBy: closed, not-owner, read-only, corrupt) makes it reject with the store's error (task 258).
+   * (writesEndedBy: closed, not-owner, read-only, corrupt, a backend's finalError) makes it reject with the store's
+   * error (task 258), also behind an own baseline; a stopped pair rejects with its stop error, as flush() (task 272).
    */
   async drained(): Promise<void> {
     await this.#bootstrap;
     for (;;) {
-      if (this.#stopped !== undefined) break;
+      // A stopped pair drops every change until rebaseline: no room to report to a writer pacing on this (as flush()).
+      if (this.#stopped !== undefined) throw await this.#stopped;
       if (writesEndedBy(this.#blocked)) throw this.#blocked;
-      if (isBackpressure(this.#blocked)) await this.#outlastBackpressure(this, false);
+      // An own baseline whose store takes no writes for good: its timer retries it, flush() and rebaseline() reject.
+      if (writesEndedBy(this.#gateError)) throw this.#gateError;
+      if (isBackpressure(this.#blocked)) await this.#roomWait();
       // An own baseline not yet durable holds every wave back: not drained until it is (or the pair stops).
       else if (this.#gate !== undefined) await (this.#gateError === undefined ? this.#gate : (this.#gateRetry ?? delay(10)));
       else {
@@ -472,6 +478,18 @@ export class AttachOutbox {
       }
     }
     await Promise.all([this.wal?.drained?.(), this.snapshot.drained?.()]);
+    if (this.#stopped !== undefined) throw await this.#stopped; // stopped while the tiers drained
+  }
+
+  /**
+   * handle.drained()'s wait for room behind this pair's full tier (#outlastBackpressure, unbounded): one write-attempt
+   * loop per outbox that every waiter shares, as #room is shared, so the store's work does not grow with the number
+   * of waiters, and a waiter that gave up leaves no loop of its own behind (review r265 F3).
+   */
+  #roomWait(): Promise<void> {
+    return (this.#roomLoop ??= this.#outlastBackpressure(this, false).finally(() => {
+      this.#roomLoop = undefined;
+    }));
   }
 
   /**
@@ -988,7 +1006,7 @@ export class AttachOutbox {
       if (m.#gateError !== undefined) throw m.#gateError;
       await m.#gate;
     } else if (!m.#ready) await m.#bootstrap;
-    else if (isBackpressure(m.#blocked)) await this.#outlastBackpressure(m, bounded);
+    else if (isBackpressure(m.#blocked)) await (bounded ? this.#outlastBackpressure(m, true) : m.#roomWait());
     else if (m.#blocked !== undefined) throw m.#blocked;
     else {
       m.#drain(); // its own baseline, if nothing holds it back

@@ -23,6 +23,7 @@ import { flushCallWeight, MIN_VALUE_ESTIMATE, recordWeight } from "./weights.js"
 import { RoomQueue } from "./room.js";
 import { RefusalWatchers, isRefusalReport, markRefusalReport, type RefusalListener } from "./refusal-watchers.js";
 import { writeLaneOf, type WriteLane } from "./write-lane.js";
+import { noteFinalError } from "./write-verdict.js";
 
 const noop = (): void => {};
 
@@ -472,7 +473,9 @@ export abstract class TierCore<Batch> {
 
   /** The backend's final error (a lost lease's not-owner), once it has one: no write of this tier can land. */
   private writesEnded(): Error | undefined {
-    return this.finalError ?? this.backend.finalError;
+    const ended = this.finalError ?? this.backend.finalError;
+    if (ended !== undefined) noteFinalError(ended); // whatever its code, a waiter's verdict knows it (write-verdict.ts)
+    return ended;
   }
 
   private closedError(): StorageError {
@@ -933,6 +936,7 @@ export abstract class TierCore<Batch> {
     const final = this.backend.finalError;
     if (final === undefined) return false;
     this.finalError = final;
+    noteFinalError(final);
     this.clearRetry();
     this.report(final); // once (report), also when the spell began with another error
     const waiters = this.drainWaiters;

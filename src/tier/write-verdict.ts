@@ -16,7 +16,23 @@ import { StorageError } from "../errors.js";
  */
 const ENDED_CODES: ReadonlySet<string> = new Set(["closed", "not-owner", "read-only", "corrupt-store"]);
 
-/** True when `err`, a failed write attempt's error, says the store takes no writes for good (ENDED_CODES). */
-export function writesEndedBy(err: unknown): err is StorageError {
+/**
+ * Backends' final errors (StorageBackend.finalError) a tier met: the very objects, whatever their code (a custom
+ * backend's may carry any, or be a plain Error). A backend keeps returning the same object once set (task 261), so
+ * identity says the store ended where a code would not. Weak: an ended store's error goes with it.
+ */
+const FINAL_ERRORS = new WeakSet<object>();
+
+/** Records `err`, a backend's finalError a tier met, as one that ends that store's writes for good (writesEndedBy). */
+export function noteFinalError(err: Error): void {
+  FINAL_ERRORS.add(err);
+}
+
+/**
+ * True when `err`, a failed write attempt's error, says the store takes no writes for good: one of ENDED_CODES, or
+ * a backend's finalError itself (by identity: noteFinalError).
+ */
+export function writesEndedBy(err: unknown): err is Error {
+  if (typeof err === "object" && err !== null && FINAL_ERRORS.has(err)) return true;
   return err instanceof StorageError && ENDED_CODES.has(err.code);
 }

@@ -1,0 +1,68 @@
+/**
+ * Stores that take no write for good say so (review r265 of task 258):
+ * - a file store whose directory was removed under its writer (`rm -rf`) lost its lock: the write fails
+ *   backend-error reason "store-moved" (file "lock"), and that error is the backend's finalError, the same object
+ *   for every later write, also once the directory was made again (an empty store: nothing lands there);
+ * - a SQLite database overwritten under a live handle: a write SQLite answers SQLITE_NOTADB (or SQLITE_CORRUPT) is
+ *   corrupt-store (reason "damaged"), not a passing backend-error.
+ */
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, expect, it } from "vitest";
+import { fileBackend } from "../../src/backend/file.js";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
+
+const root = mkdtempSync(join(tmpdir(), "grf-writes-ended-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const thrown = (fn: () => unknown): unknown => {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+};
+
+it("a file store whose directory was removed: its writes end for good with one error, its finalError", () => {
+  const dir = join(root, "file-store");
+  const b = fileBackend(dir);
+  try {
+    b.write("a", new Uint8Array([1]));
+    expect(b.finalError).toBeUndefined();
+    rmSync(dir, { recursive: true, force: true });
+    const first = thrown(() => b.write("b", new Uint8Array([2])));
+    expect(first).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock", osCode: "ENOENT" } });
+    expect(b.finalError).toBe(first);
+    mkdirSync(dir, { recursive: true }); // made again: an empty store, under no lock of this writer
+    expect(thrown(() => b.write("c", new Uint8Array([3])))).toBe(first);
+    expect(thrown(() => b.writeBatch([{ op: "put", key: "d", value: new Uint8Array([4]) }]))).toBe(first);
+    expect(readdirSync(dir)).toEqual([]);
+  } finally {
+    b.close();
+  }
+});
+
+it("a SQLite database overwritten under its writer: the write fails corrupt-store, not a passing backend-error", () => {
+  const path = join(root, "damaged.db");
+  const b = sqliteBackend(path);
+  try {
+    b.write("a", new Uint8Array([1]));
+    // Everything into the database file, the -wal emptied: the handle's next transaction reads the file again.
+    const other = new Database(path);
+    other.pragma("wal_checkpoint(TRUNCATE)");
+    other.close();
+    const fd = openSync(path, "r+");
+    const size = fstatSync(fd).size;
+    writeSync(fd, Buffer.alloc(size, 0x5a), 0, size, 0); // same file (same inode): not a moved store
+    closeSync(fd);
+    const err = thrown(() => b.write("b", new Uint8Array([2])));
+    expect(err).toMatchObject({ code: "corrupt-store", details: { reason: "damaged", path } });
+    expect((err as { details: { sqliteCode: string } }).details.sqliteCode).toMatch(/^SQLITE_(NOTADB|CORRUPT)/);
+    expect(thrown(() => b.writeBatch([{ op: "put", key: "c", value: new Uint8Array([3]) }]))).toMatchObject({ code: "corrupt-store" });
+  } finally {
+    thrown(() => b.close());
+  }
+});

@@ -1,0 +1,186 @@
+/**
+ * handle.drained() on a store that takes no writes for good settles, whichever wait it is in (review r265 of task 258):
+ * - an own baseline (rebaseline()'s) whose store fails every write with corrupt-store or read-only: drained() waited
+ *   on the gate's timer for good while flush() and rebaseline() rejected (F2);
+ * - a store lost (finalError) behind a full WAL tier: the pair stops, and drained() resolved, reporting room to a
+ *   writer whose changes are dropped, while flush() rejected write-refused: now it rejects with the stop error (F1);
+ * - a backend whose finalError carries a code of its own (backend-error here): it is final by identity (F5);
+ * - a file store whose directory was removed: its lock is gone, the backend's finalError says so and drained()
+ *   rejects with it, where every write failed ENOENT and drained() waited for good (F6);
+ * - 50 drained() waiters behind a full tier share one write-attempt loop: the store is asked as often as for one (F3).
+ * Real memory and file stores; the memory store behind the async test wrapper (test/support/test-backend.ts).
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { fileBackend } from "../../src/backend/file.js";
+import { memoryBackend } from "../../src/backend/memory.js";
+import { StorageError } from "../../src/errors.js";
+import { createGraph } from "../../src/graph/graph.js";
+import { attachSnapshotStorage } from "../../src/persistence/attach.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { snapshotStorage } from "../../src/tier/snapshot.js";
+import { walFrameCodec } from "../../src/wal/codec.js";
+import type { WALFrame } from "../../src/wal/frame.js";
+import { wrapBackend, type TestBackend } from "../support/test-backend.js";
+
+const root = mkdtempSync(join(tmpdir(), "grf-drained-ended-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const RETRY = { retry: { initialMs: 5, maxMs: 20 } };
+
+/** Whether `p` rejected, and with what code (a resolve is what the old code did in F1 and F5). */
+const outcome = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => "resolved",
+    (e: unknown) => `rejected ${(e as { code?: string }).code ?? String(e)}`,
+  );
+
+/** A memory store whose writes, once `end(err)` ran, throw `err`; `final` also states it as its finalError. */
+function endableBackend(final: boolean): { b: TestBackend; end: (err: Error) => void } {
+  const b = wrapBackend(memoryBackend(), { async: true });
+  let ended: Error | undefined;
+  const guard =
+    <A extends unknown[], R>(fn: (...a: A) => R) =>
+    (...a: A): R =>
+      ended !== undefined ? (Promise.reject(ended) as R) : fn(...a);
+  b.write = guard(b.write.bind(b));
+  b.writeBatch = guard(b.writeBatch!.bind(b));
+  b.delete = guard(b.delete!.bind(b));
+  if (final) Object.defineProperty(b, "finalError", { get: () => ended });
+  return { b, end: (err) => void (ended = err) };
+}
+
+function attachFull(b: Parameters<typeof kvStorage>[0], maxPendingBytes?: number) {
+  const g = createGraph("g");
+  g.state("a", "");
+  const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec, ...RETRY, ...(maxPendingBytes === undefined ? {} : { maxPendingBytes }) });
+  const h = attachSnapshotStorage(g, [{ snapshot: snapshotStorage<GraphCheckpointRecord>(b, RETRY), wal }], { onError: () => {} });
+  const fill = (): void => {
+    for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
+  };
+  return { g, h, wal, fill };
+}
+
+it.each(["corrupt-store", "read-only"] as const)(
+  "an own baseline whose store fails every write with %s: drained() rejects with it, as flush() and rebaseline() do",
+  async (code) => {
+    const { b, end } = endableBackend(false);
+    const { g, h } = attachFull(b);
+    try {
+      await h.flush();
+      end(new StorageError(code, `writes end (${code})`));
+      g.set("a", "1");
+      // An own baseline: its gate holds every later wave, and its timer retries it.
+      expect(await outcome(h.rebaseline())).toBe(`rejected ${code}`);
+      g.set("a", "2");
+      // Before the fix drained() waited on the gate's retry timer for good (this test timed out).
+      expect(await outcome(h.drained())).toBe(`rejected ${code}`);
+      expect(await outcome(h.flush())).toBe(`rejected ${code}`);
+    } finally {
+      await h.dispose().catch(() => {});
+    }
+  },
+  15_000,
+);
+
+it.each(["lose-then-fill", "fill-then-lose"] as const)(
+  "a store lost behind a full WAL tier (%s): drained() rejects with the pair's stop error, as flush() does",
+  async (mode) => {
+    for (let i = 0; i < 3; i++) {
+      const { b, end } = endableBackend(true);
+      const { h, fill } = attachFull(b, 2_000);
+      try {
+        await h.flush();
+        const lost = new StorageError("not-owner", "lease lost (test)", { reason: "taken-over" });
+        if (mode === "lose-then-fill") end(lost);
+        fill();
+        if (mode === "fill-then-lose") end(lost);
+        const drained = h.drained().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        const flushed = await h.flush().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        // Before the fix drained() resolved: "room" to a writer whose changes the stopped pair drops.
+        expect(await drained).toMatchObject({ code: "write-refused" });
+        expect(await drained).toBe(flushed);
+      } finally {
+        await h.dispose().catch(() => {});
+      }
+    }
+  },
+  30_000,
+);
+
+it("a backend's finalError with a code of its own (backend-error) ends drained() behind a full tier, by identity", async () => {
+  const { b, end } = endableBackend(true);
+  const { h, fill } = attachFull(b, 2_000);
+  try {
+    await h.flush();
+    const final = new StorageError("backend-error", "this store takes no writes for good (test)");
+    fill();
+    end(final);
+    // Before the fix: resolved (the code says "may pass", and the pair, not stopped by it, looked idle).
+    const seen = await h.drained().then(
+      () => "resolved",
+      (e: unknown) => e,
+    );
+    expect(seen).toBe(final);
+  } finally {
+    await h.dispose().catch(() => {});
+  }
+}, 15_000);
+
+it("a file store whose directory was removed: drained() behind its full WAL tier rejects with the store's error", async () => {
+  const dir = join(root, "removed");
+  const b = fileBackend(dir);
+  const { h, fill } = attachFull(b, 2_000);
+  try {
+    await h.flush();
+    rmSync(dir, { recursive: true, force: true });
+    fill();
+    const drained = h.drained().then(
+      () => "resolved",
+      (e: unknown) => e,
+    );
+    // Before the fix every write failed ENOENT (may pass) and drained() waited for good (this test timed out).
+    const err = await drained;
+    expect(err).toBe(b.finalError);
+    expect(err).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
+    // A directory made again is an empty store: nothing of this writer's lands there.
+    mkdirSync(dir, { recursive: true });
+    expect(await outcome(h.flush())).toBe("rejected backend-error");
+    expect(readdirSync(dir)).toEqual([]);
+  } finally {
+    await h.dispose().catch(() => {});
+    b.close();
+  }
+}, 15_000);
+
+it("50 drained() waiters behind a full tier share one write-attempt loop", async () => {
+  const b = wrapBackend(memoryBackend(), { async: true });
+  const { h, wal, fill } = attachFull(b, 2_000);
+  await h.flush();
+  b.failAll(); // a full disk
+  fill();
+  // The real tier's writePending, counted (the call goes through).
+  let calls = 0;
+  const writePending = wal.writePending!.bind(wal);
+  wal.writePending = () => {
+    calls++;
+    return writePending();
+  };
+  const waiters = Array.from({ length: 50 }, () => h.drained());
+  // Every waiter's first turn: each entered its wait (the old code's each asked the tier for a write there).
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  expect(calls).toBeGreaterThanOrEqual(1);
+  expect(calls).toBeLessThan(5); // before the fix: 50, one per waiter
+  b.heal();
+  await Promise.all(waiters);
+  await h.dispose();
+}, 15_000);

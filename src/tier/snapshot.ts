@@ -219,6 +219,7 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
   }
 
   protected *writeBatch(batch: SnapshotBatch<T>, epoch: number): Step {
+    if (batch.length === 1) return yield* this.writeOne(batch[0]!, epoch);
     const ops: Array<{ op: "put"; key: string; value: Uint8Array }> = [];
     const writing: PendingSnapshot<T>[] = [];
     for (const record of batch) {
@@ -250,6 +251,30 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
     this.lastSavedKey = ops[ops.length - 1]!.key;
     this.committed(ops);
     if (this.lane.watched(this)) for (const r of writing) this.lane.landed(this, r.key, r.at ?? 0);
+  }
+
+  /** `writeBatch` of one record (a tier saving one key: graph attach's baselines), as cheap as the one slot was. */
+  private *writeOne(record: PendingSnapshot<T>, epoch: number): Step {
+    if (this.dropped(record)) return;
+    this.unhold(record); // running: nothing lands before it now (the lane)
+    let bytes: Uint8Array;
+    try {
+      bytes = record.bytes ?? encodeWith(this.codec, record.value);
+    } catch (err) {
+      if (isPermanent(err)) return this.refuse(err as Error, record.since, record.key);
+      this.keep([record], epoch);
+      throw err;
+    }
+    if (this.epoch !== epoch) return;
+    try {
+      yield* this.writeOps([{ op: "put", key: record.key, value: bytes }], () => this.epoch !== epoch);
+    } catch (err) {
+      this.keep([{ ...record, bytes }], epoch);
+      throw err;
+    }
+    this.lastSavedKey = record.key;
+    this.committed([{ op: "put", key: record.key, value: bytes }]);
+    if (this.lane.watched(this)) this.lane.landed(this, record.key, record.at ?? 0);
   }
 
   /**

@@ -164,6 +164,11 @@ class SqliteStore implements SqliteBackend {
   private closed = false;
   /** The store file found moved by the last check (store-place.ts), until a check finds it back in place. */
   private placeFault: MovedFile | undefined;
+  /**
+   * Why this handle writes no more: its store lock file was found gone or replaced (another process may hold the
+   * store now), for good, unlike a database file renamed aside, which may come back (StorageBackend.finalError).
+   */
+  private lost: StorageError | undefined;
   /** changeCounter(): what it last returned, the data_version and own-commit count it last saw, own commits so far. */
   private changes = 0;
   private seenDataVersion: number | undefined;
@@ -621,8 +626,14 @@ class SqliteStore implements SqliteBackend {
     return this.turn === undefined ? fn() : inWriterTurn(this.turn, fn);
   }
 
+  /** Set once the store lock file was found gone or replaced: every later write throws it (the same object). */
+  get finalError(): StorageError | undefined {
+    return this.lost;
+  }
+
   private ensureWritable(): void {
     if (this.readOnly) throw readOnlyError(this.name);
+    if (this.lost !== undefined) throw this.lost;
     // Once a file was found moved, nothing more is written into the orphaned files until it is back in place.
     if (this.placeFault !== undefined) this.confirmPlace();
   }
@@ -647,6 +658,7 @@ class SqliteStore implements SqliteBackend {
         // Best effort: the error below is what the caller must hear.
       }
     }
+    if (file === "lock") throw (this.lost ??= this.place.error(file)); // for good: see `lost`
     throw this.place.error(file);
   }
 }

@@ -119,9 +119,10 @@ export interface StorageBackend {
   /**
    * Set once this handle can write no more, for good (a PostgreSQL writer whose lease was lost: "not-owner"): every
    * later write throws it. A tier that sees it after a failed write reports it once, refuses later writes with it
-   * and stops retrying (docs/design.md §3.20). Absent or undefined: a failure may pass (memory and SQLite never set
-   * it; a file store sets it once its lock file is gone: store-moved). Once set it is always the same object: the engine's actor tells the loss from any other error,
-   * one sharing its code included, by identity.
+   * and stops retrying (docs/design.md §3.20). Absent or undefined: a failure may pass (memory never sets it; a
+   * file or SQLite store sets it once its lock file is gone: store-moved). Once set it is always the same object:
+   * the engine's actor tells the loss from any other error, one sharing its code included, by identity; so does a
+   * wait for room (tier/write-verdict.ts), whatever its code.
    */
   readonly finalError?: Error | undefined;
   /**

@@ -2,7 +2,8 @@
  * Stores that take no write for good say so (review r265 of task 258):
  * - a file store whose directory was removed under its writer (`rm -rf`) lost its lock: the write fails
  *   backend-error reason "store-moved" (file "lock"), and that error is the backend's finalError, the same object
- *   for every later write, also once the directory was made again (an empty store: nothing lands there);
+ *   for every later write, also once the directory was made again (an empty store: nothing lands there); so does
+ *   a SQLite store whose lock file was removed (a database file renamed aside may come back: not final);
  * - a SQLite database overwritten under a live handle: a write SQLite answers SQLITE_NOTADB (or SQLITE_CORRUPT) is
  *   corrupt-store (reason "damaged"), not a passing backend-error.
  */
@@ -42,6 +43,23 @@ it("a file store whose directory was removed: its writes end for good with one e
     expect(readdirSync(dir)).toEqual([]);
   } finally {
     b.close();
+  }
+});
+
+it("a SQLite store whose lock file was removed: its writes end for good with one error, its finalError", () => {
+  const path = join(root, "unlocked.db");
+  const b = sqliteBackend(path);
+  try {
+    b.write("a", new Uint8Array([1]));
+    expect(b.finalError).toBeUndefined();
+    rmSync(`${path}-lock`);
+    const first = thrown(() => b.write("b", new Uint8Array([2])));
+    expect(first).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
+    expect(b.finalError).toBe(first);
+    expect(thrown(() => b.write("c", new Uint8Array([3])))).toBe(first);
+    expect(thrown(() => b.delete("a"))).toBe(first);
+  } finally {
+    thrown(() => b.close());
   }
 });
 

@@ -368,8 +368,11 @@ export class Lease {
       if (this.renewing) this.conn.reset();
       return this.releaseOwn();
     }
+    // Renamed as a given-up release does: this handle writes nothing after close(), and a write of its sent before
+    // (its answer lost, its request still on its way) would otherwise take the row back for a whole lease when it
+    // reached the server after this release, and store its data after close() resolved.
     await this.conn
-      .run((c) => c.query({ name: "grf_lease_release", text: this.sql.release, values: [this.store, this.holder, this.epochValue] }))
+      .run((c) => c.query({ name: "grf_lease_release", text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() }))
       .catch(() => undefined); // unreleased, it simply expires
   }
 

@@ -96,8 +96,6 @@ export interface Statements {
    * a write sent but unanswered earns nothing back: a contender may have ended it).
    */
   readonly extendAfterWrite: string;
-  /** $1 store, $2 holder, $3 epoch: lets the next contender in at once. */
-  readonly release: string;
   /** $1 store → changes (text); no row: nothing was ever written. */
   readonly changes: string;
 }
@@ -179,8 +177,6 @@ export function statements(n: TableNames): Statements {
       WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp() RETURNING 1`,
     extendAfterWrite: `UPDATE ${n.lease} SET expires_at = clock_timestamp() + ${leaseInterval("$4")}
       WHERE store = $1 AND holder = $2 AND epoch = $3 RETURNING 1`,
-    release: `UPDATE ${n.lease} SET expires_at = clock_timestamp()
-      WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()`,
     changes: `SELECT changes::text AS changes FROM ${n.lease} WHERE store = $1`,
   };
 }

@@ -53,6 +53,23 @@ export const BASELINE_MIN_BYTES = 64 * 1024;
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const noop = (): void => {};
 
+/**
+ * How long dispose() waits for the reclaim running after its last flush (review r267): long enough for a cycle's few
+ * deletes, short enough for a server's shutdown path. What is still running then stops after its current statement
+ * (nothing new starts once the pair is disposed); the frames it leaves are the next attach's to delete.
+ */
+const DISPOSE_RECLAIM_WAIT_MS = 2_000;
+
+/** Resolves once `work` settled or `ms` passed, whichever is first (the timer is cleared either way). */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([work.then(noop, noop), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Wall clock in ns (integer), as the references write it. */
 const nowNs = (): number => Date.now() * 1_000_000;
 
@@ -440,13 +457,15 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
         // registry cells until it was collected (review r237 #3).
         collectedGraphs.unregister(handedOver);
         // Reclaim ends once the last flush settled and the reclaim work running then (a read-back, the deletes it
-        // started) settled; a retry waiting on a timer is not run. Dead frames left are the next attach's to delete:
-        // ending the running work too left a frame per attach/dispose cycle, never deleted (task 259).
+        // started) settled, or DISPOSE_RECLAIM_WAIT_MS passed; a retry waiting on a timer is not run. Dead frames left
+        // are the next attach's to delete: ending the running work at once left a frame per attach/dispose cycle,
+        // never deleted (task 259); waiting without bound kept dispose() and the graph's claim for as long as a
+        // delete waited on a row lock (PostgreSQL, no statement_timeout: forever) or a stale backlog took (r267).
         disposing = quiet(
           flush()
             .then(noop)
             .finally(async () => {
-              await Promise.all(states.map(({ outbox }) => outbox.reclaimSettled()));
+              await settledWithin(Promise.all(states.map(({ outbox }) => outbox.reclaimSettled())), DISPOSE_RECLAIM_WAIT_MS);
               for (const { outbox } of states) outbox.dispose();
               // After the last flush, before the stores are free: the actors this handle gave its fold rule stop
               // folding the graph, and a store nothing else holds shuts down with its last tier (task 223). Also

@@ -29,14 +29,19 @@ type Pair = ReturnType<typeof inlinePair>;
 
 /**
  * `CYCLES` sessions of restore, attach, one set, dispose (every other one flushed first, the rest left to dispose's
- * own flush); after each, the WAL keys of the graph counted through `inspect`. Resolves to the last session's state.
+ * own flush); each restore must read the state the session before it left, and after each session the WAL keys of
+ * the graph are counted through `inspect`. Resolves to the last session's state.
  */
 async function cycles(pair: () => Pair, inspect: () => Promise<readonly string[]>): Promise<{ last: unknown; most: number }> {
   let last: unknown;
   let most = 0;
   for (let i = 0; i < CYCLES; i++) {
     const graph = buildGraph();
-    if (i > 0) await restoreSnapshot(graph, pair());
+    if (i > 0) {
+      await restoreSnapshot(graph, pair());
+      // Every cycle, not only the last: a frame lost mid-way and written over later would hide from the end state.
+      expect(graph.snapshot()).toEqual(last);
+    }
     const handle = attachSnapshotStorage(graph, [pair()]);
     graph.set("c", `cycle ${i}`);
     if (i % 2 === 0) await handle.flush();

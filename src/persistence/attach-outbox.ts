@@ -1296,10 +1296,11 @@ export class AttachOutbox {
 
   /**
    * Resolves once the reclaim work running now settled, and what it started (a stale read round, its deletes); a
-   * retry waiting on a timer is not waited for (dispose ends it). handle.dispose() waits for this before the pair is
-   * disposed: a graph attached and disposed in a loop (each attach's frames listed at attach are deleted once its
-   * baseline is durable) otherwise ended every cycle's reclaim in its read-back, and the WAL kept a frame per cycle,
-   * each attach's listing longer than the last (task 259).
+   * retry waiting on a timer is not waited for (dispose ends it). handle.dispose() waits for this, at most
+   * DISPOSE_RECLAIM_WAIT_MS (attach.ts, review r267), before the pair is disposed: a graph attached and disposed in
+   * a loop (each attach's frames listed at attach are deleted once its baseline is durable) otherwise ended every
+   * cycle's reclaim in its read-back, and the WAL kept a frame per cycle, each attach's listing longer than the last
+   * (task 259).
    */
   async reclaimSettled(): Promise<void> {
     while (this.#reclaimWork.size > 0) await Promise.all(this.#reclaimWork);

@@ -342,6 +342,7 @@ class FileStore implements FileBackend {
     const path = this.pathFor(key);
     assertBytes(bytes);
     try {
+      fileFault("write", this.dir);
       this.prepareForWrite();
       const temp = this.writeTemp(bytes);
       try {
@@ -362,6 +363,7 @@ class FileStore implements FileBackend {
     this.ensureLockInPlace();
     const path = this.pathFor(key);
     try {
+      fileFault("write", this.dir);
       // Deleting from a store that does not exist yet must not create it.
       if (!this.ready) {
         if (!existsSync(this.dir)) return;
@@ -494,6 +496,7 @@ class FileStore implements FileBackend {
     this.ensureLockInPlace();
     const temps: (string | undefined)[] = [];
     try {
+      fileFault("write", this.dir);
       this.prepareForWrite();
       for (const op of ops) {
         temps.push(op.op === "put" ? this.writeTemp(op.value) : undefined);

@@ -2,10 +2,11 @@
  * Tier harnesses for the conformance suite: one fresh store per `open()`, tiers created inline (over a
  * counting/flaky wrapper of the real backend) or through a storage engine (worker-hosted actors).
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileBackend } from "../../src/backend/file.js";
+import { WRITE_FAULT_ENV } from "../../src/backend/file-faults.js";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { postgresBackend } from "../../src/backend/postgres.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
@@ -170,7 +171,6 @@ async function closeAll(tiers: BaseStorageTier[]): Promise<void> {
   if (errors.length > 0) throw errors[0];
 }
 
-/** Moves a file store's directory aside and puts a plain file in its place: every write fails (ENOTDIR), even as root. */
 function untrackFrom(tiers: BaseStorageTier[], tier: BaseStorageTier): void {
   const i = tiers.indexOf(tier);
   if (i >= 0) tiers.splice(i, 1);
@@ -215,22 +215,23 @@ function postgresFaults(pg: PostgresTarget, store: string): WriteFaults {
   };
 }
 
-function directoryFaults(dir: string): WriteFaults {
-  const aside = `${dir}.aside`;
-  let broken = false;
+/** The suffix of the marker beside a file store's directory that fails its writes in an engine's worker. */
+const WRITE_FAULT_SUFFIX = ".fail-writes";
+
+/**
+ * Makes a file store's writes in an engine's worker fail with EIO (a passing failure: the store's directory and lock
+ * stay as they are) while a marker file sits beside its directory (src/backend/file-faults.ts, WRITE_FAULT_ENV).
+ * Moving the directory aside would read as a removed store, whose writes end for good (task 272), so heal() could
+ * not bring them back.
+ */
+function markerFaults(dir: string): WriteFaults {
+  const marker = `${dir}${WRITE_FAULT_SUFFIX}`;
   return {
     async failWrites() {
-      if (broken) return;
-      mkdirSync(dir, { recursive: true });
-      renameSync(dir, aside);
-      writeFileSync(dir, "not a directory");
-      broken = true;
+      writeFileSync(marker, "");
     },
     async heal() {
-      if (!broken) return;
-      rmSync(dir, { force: true });
-      renameSync(aside, dir);
-      broken = false;
+      rmSync(marker, { force: true });
     },
   };
 }
@@ -359,6 +360,9 @@ class EngineHolder {
 
 export function workerFactory(kind: BackendKind, pg?: PostgresTarget): HarnessFactory {
   const root = mkdtempSync(join(tmpdir(), `grf-tier-worker-${kind}-`));
+  // Before any engine starts: its workers copy process.env when they are made, and read the switch once each. Left
+  // set for the file's process (a worker made again later needs it too); a store without a marker never fails by it.
+  if (kind === "file") process.env[WRITE_FAULT_ENV] = WRITE_FAULT_SUFFIX;
   let supports: BackendSupports | undefined;
   let holder: EngineHolder | undefined;
   let n = 0;
@@ -377,7 +381,7 @@ export function workerFactory(kind: BackendKind, pg?: PostgresTarget): HarnessFa
       if (kind === "memory") store = { kind: "memory", name: `${id}-${process.pid}` };
       else if (kind === "file") {
         store = { kind: "file", dir: join(root, id) };
-        faults = directoryFaults(store.dir);
+        faults = markerFaults(store.dir);
       } else if (kind === "sqlite") store = { kind: "sqlite", path: join(root, `${id}.db`) };
       else {
         const target = postgresTarget(pg);

@@ -147,6 +147,13 @@ export class AttachOutbox {
   #holes: number[] = [];
   /** Seq of the last baseline saved (the one a refused snapshot flush refers to). */
   #lastBaseline = 0;
+  /**
+   * Baselines handed to the snapshot tier, and how many of them a flush() acknowledged (its snapshot flush resolved
+   * after they were saved): a periodic baseline is numbered at the seq it covers, so the seqs alone do not say
+   * whether the last one is stored (#nothingUnacknowledged).
+   */
+  #baselinesSaved = 0;
+  #baselinesAcked = 0;
   /** FIFO: `queue[head]` is next (an index, not shift(): waves queued during the bootstrap can be many). */
   #queue: Array<OutboxItem | undefined> = [];
   #head = 0;
@@ -412,17 +419,22 @@ export class AttachOutbox {
         // A refusal of a watched WAL tier that was this pair's stopped it (#walRefused heard it before the flush
         // settled); else another writer's: every frame this flush answers for was written. Not once the store is
         // lost (not-owner): then nobody else's writes are refused through this backend.
-        if (lostStore(err) || !(this.#watchesWal && isRefusalReport(err))) throw await this.#flushFailed(err, "wal");
+        if (lostStore(err) || !(this.#watchesWal && isRefusalReport(err))) {
+          if (this.#nothingUnacknowledged(err)) return this.#durable;
+          throw await this.#flushFailed(err, "wal");
+        }
         // Writes a lost store worker took (reported as a refusal, key unknown): what this pair lost is checked.
         if (!isPermanent(err)) this.#checkUnknownRefusal(err as Error, "wal");
       }
     }
     const baselineBefore = this.#lastBaseline;
+    const baselinesBefore = this.#baselinesSaved;
     try {
       await this.snapshot.flush();
     } catch (err) {
       // A refusal report is this pair's only if its baseline is not stored (a shared tier: another writer's record).
       if (lostStore(err) || !(isRefusalReport(err) && (await this.#baselineStored(this.#lastBaseline)))) {
+        if (this.#nothingUnacknowledged(err)) return this.#durable;
         throw await this.#flushFailed(err, "snapshot");
       }
     }
@@ -435,6 +447,7 @@ export class AttachOutbox {
     }
     // Stopped while this flush ran (a refusal, also one another writer's flush reported): nothing is acknowledged.
     if (this.#stopped !== undefined) throw await this.#stopped;
+    this.#baselinesAcked = Math.max(this.#baselinesAcked, baselinesBefore);
     if (target > this.#durable) {
       this.#durable = target;
       const h = this.#holes;
@@ -680,6 +693,7 @@ export class AttachOutbox {
       }
       this.#seq = seq;
       this.#lastBaseline = seq;
+      this.#baselinesSaved++;
       if (item.own && this.wal !== undefined) {
         if (this.#holes.push(seq) > MAX_TRACKED_BASELINES) this.#holes.shift();
         this.#openGate(seq);
@@ -1507,6 +1521,25 @@ export class AttachOutbox {
       this.#reclaimRetry = false;
       this.#startDeleting(wal); // a loop running now takes the batch (and retries it if it fails again)
     }, ms).unref();
+  }
+
+  /**
+   * Whether a tier's flush that rejected with `err` refused nothing of this pair's (task 277, review r267 F3): `err` is
+   * final (cannotSucceed: closed, not-owner, a refusal) and, the pair not stopped, every seq it handed out is at or
+   * below the acknowledged one (#seq <= #durable), nothing is queued, every baseline it saved was acknowledged
+   * (#baselinesAcked), and no check of what a lost worker took runs. flush() then resolves: nothing was left to write
+   * (an engine closing under dispose()'s last flush stopped the pair and reported a refused write at a seq already
+   * durable). Anything pending keeps the stop and its report (#flushFailed).
+   */
+  #nothingUnacknowledged(err: unknown): boolean {
+    return (
+      cannotSucceed(err) &&
+      this.#stopped === undefined &&
+      this.#seq <= this.#durable &&
+      this.#head >= this.#queue.length &&
+      this.#baselinesAcked === this.#baselinesSaved &&
+      this.#checks.size === 0
+    );
   }
 
   /** A tier's flush rejected: a transient failure stays pending in the tier for the next flush; a refusal stops. */

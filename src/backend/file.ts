@@ -228,7 +228,7 @@ class FileStore implements FileBackend {
   private lock: StoreLock | undefined;
   /** The lock file as taken, checked before each write (store-place.ts); undefined without a lock. */
   private place: StorePlace | undefined;
-  /** Why this handle writes no more: its lock file was found gone or replaced (StorageBackend.finalError). */
+  /** Why this handle writes no more: its lock file was found positively gone or replaced (StorePlace.lockGone). */
   private lost: StorageError | undefined;
   /** Directory exists, lock held (if asked) and leftover temp files swept. */
   private ready = false;
@@ -791,13 +791,17 @@ class FileStore implements FileBackend {
   private ensureLockInPlace(): void {
     if (this.lost !== undefined) throw this.lost;
     const moved = this.place?.moved();
-    // For good (finalError): the lock this handle took is gone (the directory removed, `rm -rf`, or replaced), so
-    // another writer may have taken the store meanwhile, and a directory made again is an empty store with nothing
-    // of this writer's under what it would write next. Its tiers stop retrying and a waiter hears it (review r265 F6).
-    if (moved !== undefined) throw (this.lost = this.place!.error(moved));
+    if (moved === undefined) return;
+    // For good (finalError) only when the lock is positively gone or replaced (StorePlace.lockGone): another writer
+    // may have taken the store meanwhile, and a directory made again is an empty store with nothing of this writer's
+    // under what it would write next; its tiers stop retrying and a waiter hears it (review r265 F6). A directory
+    // moved aside (missing, or a file in its place) may come back with this very lock: that failure may pass, and
+    // the writes resume once it is back (task 280).
+    if (this.place!.lockGone()) throw (this.lost = this.place!.error(moved));
+    throw this.place!.error(moved);
   }
 
-  /** Set once the lock file was found gone or replaced: every later write throws it (the same object). */
+  /** Set once the lock file was found positively gone or replaced: every later write throws it (the same object). */
   get finalError(): StorageError | undefined {
     return this.lost;
   }

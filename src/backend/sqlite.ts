@@ -165,8 +165,9 @@ class SqliteStore implements SqliteBackend {
   /** The store file found moved by the last check (store-place.ts), until a check finds it back in place. */
   private placeFault: MovedFile | undefined;
   /**
-   * Why this handle writes no more: its store lock file was found gone or replaced (another process may hold the
-   * store now), for good, unlike a database file renamed aside, which may come back (StorageBackend.finalError).
+   * Why this handle writes no more: its store lock file was found positively gone or replaced (StorePlace.lockGone:
+   * another process may hold the store now), for good, unlike a database file (or the store's directory) moved aside,
+   * which may come back (StorageBackend.finalError).
    */
   private lost: StorageError | undefined;
   /** changeCounter(): what it last returned, the data_version and own-commit count it last saw, own commits so far. */
@@ -658,7 +659,8 @@ class SqliteStore implements SqliteBackend {
         // Best effort: the error below is what the caller must hear.
       }
     }
-    if (file === "lock") throw (this.lost ??= this.place.error(file)); // for good: see `lost`
+    // For good only when the lock is positively gone or replaced (see `lost`); a directory moved aside may come back.
+    if (file === "lock" && this.place.lockGone()) throw (this.lost ??= this.place.error(file));
     throw this.place.error(file);
   }
 }

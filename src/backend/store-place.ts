@@ -10,6 +10,7 @@
  * could take the store and write beside this one; a file writer checks it before each write.
  */
 import { realpathSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { StorageError } from "../errors.js";
 import { absolutePath } from "./real-path.js";
 
@@ -122,6 +123,28 @@ export class StorePlace {
     }
     if (this.lock !== undefined && this.lockPath !== undefined && differs(idAt(this.lockPath), this.lock)) return "lock";
     return undefined;
+  }
+
+  /**
+   * Whether the lock file is positively gone or replaced, so this handle's writes end for good: another file is at
+   * the lock's path (a different identity), or the lock's directory is there (a directory) with no lock in it (the
+   * lock removed, or the store removed and made again: an empty store under no lock of this writer). While the
+   * directory path itself is missing (ENOENT) or not a directory (ENOTDIR) the store may have been moved aside and
+   * may come back with this very lock (maintenance, a backup tool): not final. Call it once moved() said "lock".
+   */
+  lockGone(): boolean {
+    if (this.lock === undefined || this.lockPath === undefined) return false;
+    const now = idAt(this.lockPath);
+    if (isId(now)) return differs(now, this.lock);
+    if (now === undefined || now.code !== "ENOENT") return false;
+    try {
+      if (!statSync(dirname(this.lockPath)).isDirectory()) return false;
+    } catch {
+      return false;
+    }
+    // The directory is there: asked again, the lock is still missing (not a directory moved back meanwhile).
+    const again = idAt(this.lockPath);
+    return isId(again) ? differs(again, this.lock) : again !== undefined && again.code === "ENOENT";
   }
 
   error(file: MovedFile): StorageError {

@@ -5,12 +5,14 @@
  * - a store lost (finalError) behind a full WAL tier: the pair stops, and drained() resolved, reporting room to a
  *   writer whose changes are dropped, while flush() rejected write-refused: now it rejects with the stop error (F1);
  * - a backend whose finalError carries a code of its own (backend-error here): it is final by identity (F5);
- * - a file store whose directory was removed: its lock is gone, the backend's finalError says so and drained()
- *   rejects with it, where every write failed ENOENT and drained() waited for good (F6);
+ * - a file store whose directory was removed and made again: its lock is gone, the backend's finalError says so and
+ *   drained() rejects with it, where every write failed ENOENT and drained() waited for good (F6); while the directory
+ *   is only missing (it may be moved aside and come back, task 280) flush() rejects and drained() waits, and a
+ *   directory moved back lets both complete;
  * - 50 drained() waiters behind a full tier share one write-attempt loop: the store is asked as often as for one (F3).
  * Real memory and file stores; the memory store behind the async test wrapper (test/support/test-backend.ts).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -136,7 +138,7 @@ it("a backend's finalError with a code of its own (backend-error) ends drained()
   }
 }, 15_000);
 
-it("a file store whose directory was removed: drained() behind its full WAL tier rejects with the store's error", async () => {
+it("a file store whose directory was removed and made again: drained() behind its full WAL tier rejects with the store's error", async () => {
   const dir = join(root, "removed");
   const b = fileBackend(dir);
   const { h, fill } = attachFull(b, 2_000);
@@ -144,18 +146,52 @@ it("a file store whose directory was removed: drained() behind its full WAL tier
     await h.flush();
     rmSync(dir, { recursive: true, force: true });
     fill();
+    let settled = false;
     const drained = h.drained().then(
       () => "resolved",
       (e: unknown) => e,
     );
-    // Before the fix every write failed ENOENT (may pass) and drained() waited for good (this test timed out).
+    void drained.finally(() => void (settled = true));
+    // Only missing: it may come back (moved aside), so flush() rejects after its attempts and drained() waits.
+    expect(await outcome(h.flush())).toBe("rejected backend-error");
+    expect(settled).toBe(false);
+    expect(b.finalError).toBeUndefined();
+    // A directory made again is an empty store under no lock of this writer: final. Before 6431c1a every write failed
+    // ENOENT (may pass) and drained() waited for good (this test timed out).
+    mkdirSync(dir, { recursive: true });
     const err = await drained;
     expect(err).toBe(b.finalError);
     expect(err).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
-    // A directory made again is an empty store: nothing of this writer's lands there.
-    mkdirSync(dir, { recursive: true });
+    // Nothing of this writer's lands there.
     expect(await outcome(h.flush())).toBe("rejected backend-error");
     expect(readdirSync(dir)).toEqual([]);
+  } finally {
+    await h.dispose().catch(() => {});
+    b.close();
+  }
+}, 15_000);
+
+it("a file store whose directory was moved aside and back: flush() rejects meanwhile, then drained() and flush() complete", async () => {
+  const dir = join(root, "moved-aside");
+  const b = fileBackend(dir);
+  const { h, fill } = attachFull(b, 2_000);
+  try {
+    await h.flush();
+    renameSync(dir, `${dir}.aside`);
+    fill();
+    let settled = false;
+    const drained = h.drained().then(
+      () => "resolved",
+      (e: unknown) => e,
+    );
+    void drained.finally(() => void (settled = true));
+    expect(await outcome(h.flush())).toBe("rejected backend-error");
+    expect(settled).toBe(false);
+    renameSync(`${dir}.aside`, dir);
+    // Before task 280 the lock's first failure was final: drained() rejected and every later flush() too.
+    expect(await drained).toBe("resolved");
+    expect(await outcome(h.flush())).toBe("resolved");
+    expect(b.finalError).toBeUndefined();
   } finally {
     await h.dispose().catch(() => {});
     b.close();

@@ -31,6 +31,7 @@ import { AnswerWatch } from "./postgres-answer-watch.js";
 import { RequestNotSentError, retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
 import { describeTarget, isConnectionFailure, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
 import { Lease, POSTGRES_LEASE_OPTIONS, WAIT_POLL_MS, type PostgresLeaseOptions } from "./postgres-lease.js";
+import { endSession, recordSession, SESSION_STARTED_SQL, sessionOf } from "./postgres-settle.js";
 import {
   ensureSchema,
   isMissingRelation,
@@ -227,10 +228,14 @@ function clientConfig(input: ConnectionInput, extra: ClientConfig, readOnly: boo
  * (server, database or role setting) would acknowledge before the commit is flushed, so it is switched on.
  */
 export async function prepareSession(client: pg.ClientBase, writable: boolean): Promise<void> {
-  const r = await client.query<{ enc: string; sc: string }>(
-    "SELECT current_setting('server_encoding') AS enc, current_setting('synchronous_commit') AS sc",
+  // The session's start too, in the same statement: with its pid it names this session alone, for ending it when a
+  // write's answer on it is lost (postgres-settle.ts).
+  const r = await client.query<{ enc: string; sc: string; pid: number; started: string | null }>(
+    `SELECT current_setting('server_encoding') AS enc, current_setting('synchronous_commit') AS sc, pg_backend_pid() AS pid,
+      (SELECT ${SESSION_STARTED_SQL} FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started`,
   );
   const row = r.rows[0];
+  if (row?.started != null) recordSession(client, { pid: row.pid, started: row.started });
   if (row?.enc !== "UTF8") {
     throw new StorageError("backend-error", `the database's encoding is ${String(row?.enc)}; graphrefly-storage needs UTF8`, {
       encoding: String(row?.enc),
@@ -744,11 +749,16 @@ class PostgresStore implements PostgresBackend {
   }
 
   private async query<T>(what: string, fn: (c: pg.Client) => Promise<T>, inDoubt?: (err: unknown) => boolean): Promise<T> {
+    let settled: boolean | undefined;
     try {
       return await this.data.run(async (c) => {
         try {
           return await fn(c);
         } catch (err) {
+          // In doubt: the server session may still get the rest of the request (held on the network) and run it
+          // later, over what is written after this error. Ended first, and seen gone, the outcome is settled before
+          // the error is reported; within this call, so the connection's next call (a retry) waits for it.
+          if (inDoubt?.(err)) settled = await this.endSession(c);
           // A failed statement ends readConsistent's transaction (a server error aborts it, a lost connection takes
           // it along): later calls read each at its own point in time, as outside one, instead of failing with it.
           if (this.inReadTransaction) {
@@ -762,11 +772,24 @@ class PostgresStore implements PostgresBackend {
       if (this.readOnly && isMissingRelation(err)) this.tablesExist = false;
       if ((err as { code?: unknown } | null)?.code === "25006") throw readOnlyError(this.name);
       if (inDoubt?.(err)) {
-        const context = `postgres ${what} failed after it was sent, its answer lost: it may or may not have been stored (read it back to know)`;
-        throw pgError(err, context, this.target, { store: this.store, inDoubt: true });
+        const context =
+          settled === true
+            ? `postgres ${what} failed after it was sent, its answer lost: it may or may not have been stored; its server session was ended, so that is settled (read it back to know)`
+            : `postgres ${what} failed after it was sent, its answer lost: it may or may not have been stored, and its server session could not be seen ended, so it may still be stored later (a read-back now cannot tell)`;
+        throw pgError(err, context, this.target, { store: this.store, inDoubt: true, settled: settled === true });
       }
       throw pgError(err, `postgres ${what} failed`, this.target, { store: this.store });
     }
+  }
+
+  /**
+   * Ends the server session of `client` (its answer lost) on the lease connection and waits until it is gone, within
+   * the lease time; false when that could not be seen (postgres-settle.ts).
+   */
+  private async endSession(client: pg.ClientBase): Promise<boolean> {
+    const session = sessionOf(client);
+    if (session === undefined || this.leaseHolder === undefined) return false;
+    return endSession(this.sideConn, session, this.leaseHolder.ttlMs);
   }
 
   private ensureOpen(): void {

@@ -16,8 +16,11 @@ export interface PipeHooks {
   toServer?(data: Buffer, pass: () => void, conn: PipeConnection): void;
   /** A chunk the server sent: the same, toward the client. */
   toClient?(data: Buffer, pass: () => void, conn: PipeConnection): void;
-  /** While true, one side ending or closing leaves the other open (a frozen host never answers a FIN). */
-  frozen?(): boolean;
+  /**
+   * While true, one side ending or closing leaves the other open (a frozen host never answers a FIN); asked for the
+   * connection whose side ended.
+   */
+  frozen?(conn: PipeConnection): boolean;
 }
 
 export interface Pipe {
@@ -39,10 +42,10 @@ export function usePipes(): (url: string, hooks: PipeHooks) => Promise<Pipe> {
   return async (url, hooks) => {
     const target = new URL(url);
     const sockets = new Set<Socket>();
-    const frozen = () => hooks.frozen?.() === true;
     const server = createServer({ allowHalfOpen: true }, (client) => {
       const upstream = connect({ port: Number(target.port), host: target.hostname, allowHalfOpen: true });
       const conn: PipeConnection = { marked: false };
+      const frozen = () => hooks.frozen?.(conn) === true;
       for (const s of [client, upstream]) {
         sockets.add(s);
         s.on("error", () => undefined);

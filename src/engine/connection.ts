@@ -33,6 +33,7 @@ import {
   type WritesMessage,
 } from "./protocol.js";
 import { isPermanent } from "../tier/core.js";
+import { noteFinalError } from "../tier/write-verdict.js";
 import { RefusalWatchers, isRefusalReport, markRefusalReport, type RefusalListener } from "../tier/refusal-watchers.js";
 import { flushCallWeight } from "../tier/weights.js";
 import { ActorCounters } from "./actor-counters.js";
@@ -1378,7 +1379,12 @@ export class StoreConnection {
     if (e.type === "recovered") this.hooks.onRecovered?.({ store: this.store, ...(e.tier !== undefined ? { tier: e.tier } : {}) });
     else {
       const err = deserializeError(e.error);
-      if (e.final === true) this.backlog.end(err); // before onError hears it: a handler's save throws it
+      if (e.final === true) {
+        // The worker's finalError arrives as a new object: noted here, so a wait for room that meets it (later
+        // writes throw this very object: proxies.ts) knows the store's writes ended, whatever its code (r279 F1).
+        noteFinalError(err);
+        this.backlog.end(err); // before onError hears it: a handler's save throws it
+      }
       this.report(err, e.tier);
     }
   }

@@ -191,6 +191,8 @@ export class AttachOutbox {
    * reclaim work ends; the next attach's listing finds what is left.
    */
   #disposed = false;
+  /** What dispose() wakes: handle.drained()'s waits and their paused write attempts (each removes itself). */
+  readonly #onDispose = new Set<() => void>();
   /** Highest seq a read-back proved covered by a stored baseline: frames up to it may be gone (not a gap). */
   #reclaimedTo = 0;
   /** Backoff of the retry of a failed delete batch (0: the deletes have not failed in this spell). */
@@ -469,9 +471,27 @@ export class AttachOutbox {
    * (writesEndedBy: closed, not-owner, read-only, corrupt, a backend's finalError) makes it reject with the store's
    * error (task 258), also behind an own baseline; a stopped pair rejects with its stop error, as flush() (task 272).
    */
-  async drained(): Promise<void> {
+  drained(): Promise<void> {
+    // dispose() ends every wait: what the outbox held is dropped, so nothing more will drain (review r279 F5).
+    const closedError = (): StorageError =>
+      new StorageError("closed", `drained(): the storage handle of graph "${this.graphName}" was disposed`, { graph: this.graphName });
+    const closed = (): never => {
+      throw closedError();
+    };
+    return new Promise<void>((resolve, reject) => {
+      const wake = (): void => reject(closedError());
+      this.#onDispose.add(wake);
+      this.#drainedWait(closed)
+        .then(resolve, reject)
+        .finally(() => this.#onDispose.delete(wake));
+    });
+  }
+
+  /** drained()'s waits; `closed` throws its error once the pair was disposed. */
+  async #drainedWait(closed: () => never): Promise<void> {
     await this.#bootstrap;
     for (;;) {
+      if (this.#disposed) closed();
       // A stopped pair drops every change until rebaseline: no room to report to a writer pacing on this (as flush()).
       if (this.#stopped !== undefined) throw await this.#stopped;
       if (writesEndedBy(this.#blocked)) throw this.#blocked;
@@ -489,6 +509,17 @@ export class AttachOutbox {
           return delay(10);
         });
       }
+    }
+    // A save failed with an error that may pass (not backpressure: an I/O error spell), its items still queued:
+    // not drained. Paced retries wait it out; one that ends writes rejects above (review r279 F1: an engine store's
+    // final error, woken from a wait for room, was left here and drained() resolved over frames that never land).
+    for (let paced = 0; this.#blocked !== undefined && !isBackpressure(this.#blocked) && this.#head < this.#queue.length; ) {
+      if (this.#stopped !== undefined) throw await this.#stopped;
+      if (writesEndedBy(this.#blocked)) throw this.#blocked;
+      if (this.#disposed) closed();
+      await this.#pauseUnlessDisposed(FAILED_ATTEMPT_PAUSE_MS << (paced = Math.min(paced + 1, UNBOUNDED_PAUSE_STEPS)));
+      this.#drain();
+      if (isBackpressure(this.#blocked)) return this.#drainedWait(closed); // full again: the room wait above
     }
     await Promise.all([this.wal?.drained?.(), this.snapshot.drained?.()]);
     if (this.#stopped !== undefined) throw await this.#stopped; // stopped while the tiers drained
@@ -892,7 +923,9 @@ export class AttachOutbox {
     // paces on costs a write attempt every ~10 s at most, not one per 10 ms; unref'd, it never holds the process.
     let paced = 0;
     const pause = (steps: number): Promise<void> =>
-      bounded ? delay(FAILED_ATTEMPT_PAUSE_MS << steps) : unrefDelay(FAILED_ATTEMPT_PAUSE_MS << (paced = Math.min(paced + 1, UNBOUNDED_PAUSE_STEPS)));
+      bounded
+        ? delay(FAILED_ATTEMPT_PAUSE_MS << steps)
+        : m.#pauseUnlessDisposed(FAILED_ATTEMPT_PAUSE_MS << (paced = Math.min(paced + 1, UNBOUNDED_PAUSE_STEPS)));
     while (isBackpressure(m.#blocked) && m.#stopped === undefined && !m.#disposed) {
       const tier = m.#pressedTier();
       const room = m.#awaitRoom().then(() => "room" as const);
@@ -1399,6 +1432,21 @@ export class AttachOutbox {
     this.#gate = undefined; // its handlers and retry timer see it is no longer theirs
     this.#gateError = undefined;
     this.#blocked = undefined;
+    for (const wake of [...this.#onDispose]) wake(); // drained()'s waits end (a paused room loop too: it sees #disposed)
+  }
+
+  /** An unref'd pause of `ms` that dispose() cuts short (drained()'s paced write attempts). */
+  #pauseUnlessDisposed(ms: number): Promise<void> {
+    if (this.#disposed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#onDispose.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms).unref();
+      this.#onDispose.add(done);
+    });
   }
 
   /**

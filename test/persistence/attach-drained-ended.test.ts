@@ -9,7 +9,11 @@
  *   drained() rejects with it, where every write failed ENOENT and drained() waited for good (F6); while the directory
  *   is only missing (it may be moved aside and come back, task 280) flush() rejects and drained() waits, and a
  *   directory moved back lets both complete;
- * - 50 drained() waiters behind a full tier share one write-attempt loop: the store is asked as often as for one (F3).
+ * - 50 drained() waiters behind a full tier share one write-attempt loop: the store is asked as often as for one (F3);
+ * - an ENGINE store whose writes ended (file store removed and made again; SQLite lock file removed) behind a full WAL
+ *   tier: the worker's final error reached the main thread as a new object nobody noted, the woken save's error was
+ *   left in the outbox, and drained() resolved over changes that never land: now it rejects with it (review r279 F1);
+ * - dispose() ends a drained() waiting behind a failing full tier: it rejects closed, where it stayed pending (r279 F5).
  * Real memory and file stores; the memory store behind the async test wrapper (test/support/test-backend.ts).
  */
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
@@ -17,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
+import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { StorageError } from "../../src/errors.js";
 import { createGraph } from "../../src/graph/graph.js";
@@ -219,4 +224,59 @@ it("50 drained() waiters behind a full tier share one write-attempt loop", async
   b.heal();
   await Promise.all(waiters);
   await h.dispose();
+}, 15_000);
+
+it.each(["file", "sqlite"] as const)(
+  "an engine %s store whose writes ended behind a full WAL tier: drained() rejects with the store's error, as flush() does",
+  async (kind) => {
+    const dir = join(root, `engine-${kind}`);
+    const spec: StoreSpec = kind === "file" ? { kind: "file", dir } : { kind: "sqlite", path: join(root, `engine-${kind}.db`) };
+    const engine = openStorageEngine({ maxPendingBytes: 2_000 });
+    const g = createGraph("g");
+    g.state("a", "");
+    const h = attachSnapshotStorage(g, [{ snapshot: engine.snapshot<GraphCheckpointRecord>(spec), wal: engine.kv<WALFrame>(spec, { codec: walFrameCodec }) }], {
+      onError: () => {},
+    });
+    const fill = (): void => {
+      for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
+    };
+    try {
+      await h.flush();
+      // Ended for good (task 280's rule): the directory removed and made again; the SQLite store's lock file removed.
+      if (kind === "file") {
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dir);
+      } else rmSync(`${join(root, `engine-${kind}.db`)}-lock`);
+      fill();
+      // Before the fix: resolved ("room" to a writer pacing on it) while flush() rejected store-moved.
+      const drained = await h.drained().then(
+        () => "resolved",
+        (e: unknown) => e,
+      );
+      expect(drained).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
+      expect(await outcome(h.flush())).toBe("rejected backend-error");
+      if (kind === "file") expect(readdirSync(dir)).toEqual([]); // nothing of this writer's lands there
+    } finally {
+      await h.dispose().catch(() => {});
+      await engine.close().catch(() => {});
+    }
+  },
+  30_000,
+);
+
+it("dispose() ends a drained() waiting behind a failing full tier: it rejects closed", async () => {
+  const b = wrapBackend(memoryBackend(), { async: true });
+  const { h, fill } = attachFull(b, 2_000);
+  await h.flush();
+  b.failAll(); // a full disk: failures that may pass, so drained() waits
+  fill();
+  let settled = false;
+  const drained = outcome(h.drained());
+  void drained.finally(() => void (settled = true));
+  expect(await outcome(h.flush())).toBe("rejected backend-error"); // its bounded attempts failed: drained() waits on
+  expect(settled).toBe(false);
+  await h.dispose().catch(() => {});
+  // Before the fix it stayed pending for good (its tier's drained() behind the failing store: this test timed out).
+  expect(await drained).toBe("rejected closed");
+  expect(await outcome(h.drained())).toBe("rejected closed");
 }, 15_000);

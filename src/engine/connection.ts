@@ -432,9 +432,9 @@ export class StoreConnection {
 
   /**
    * Puts `value` in place of the value of this tick's last queued op when that op is a lone put of `key` to `tier`,
-   * and says whether it did. For a snapshot tier, whose one slot keeps only the newest record: a turn's burst of
-   * saves holds, and sends, one record instead of every superseded one (issue 13 item 3). In the actor the newer
-   * put would have replaced the older before any flush of the turn ran, so nothing observable changes.
+   * and says whether it did. For a snapshot tier, which keeps only the newest unwritten record of each key: a turn's
+   * burst of saves of one key holds, and sends, one record instead of every superseded one (issue 13 item 3). In the
+   * actor the newer put would have replaced the older before any flush of the turn ran, so nothing observable changes.
    */
   replaceLastPut(tier: number, key: string, value: unknown, bytes: number): boolean {
     const last = this.queue[this.queue.length - 1];

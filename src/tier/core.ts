@@ -256,6 +256,12 @@ export abstract class TierCore<Batch> {
   private heldBytes = 0;
   private untakenBytes = 0;
   private untakenEntries = 0;
+  /**
+   * Of the batch whose write is failing: the weight and count of its records the subclass did not put back
+   * (`releaseTaken`): `fail` restores only the rest as pending and settles these (review r278 F1).
+   */
+  private releasedBytes = 0;
+  private releasedEntries = 0;
   private committedEntries = 0;
   /** Each waiter's `need`: the weight it passed to drained(), else the write refused last when it called. */
   private drainWaiters: Array<{ need: number; resolve: () => void }> = [];
@@ -402,6 +408,16 @@ export abstract class TierCore<Batch> {
     this.untakenBytes -= bytes;
     this.untakenEntries -= 1;
     this.settle(bytes, 1);
+  }
+
+  /**
+   * For a subclass putting a failed batch back: of the records taken (its batch and the later ones `laterTaken`
+   * returned), those weighing `bytes` in `entries` records are not put back (replaced by a newer save, refused by the
+   * codec, discarded or stale): the failing write settles them instead of holding them as pending again.
+   */
+  protected releaseTaken(bytes: number, entries: number): void {
+    this.releasedBytes += bytes;
+    this.releasedEntries += entries;
   }
 
   /** Everything not yet taken by a flush is settled (nothing pending any more: rolled back or taken elsewhere). */
@@ -780,11 +796,17 @@ export abstract class TierCore<Batch> {
       for (const t of this.queued) if (t.absorbed && t.error === undefined) t.error = e; // they fail with it
       for (const t of this.joined) if (t.absorbed && t.error === undefined) t.error = e;
       this.stats.lastError = describeError(e);
-      // The batch is pending again (subclasses restore it) unless a rollback discarded it meanwhile.
+      // The batch is pending again (subclasses restore it) unless a rollback discarded it meanwhile; what the
+      // subclass did not put back settles now (`releaseTaken`), never held until a later flush succeeds.
+      const releasedBytes = this.releasedBytes;
+      const releasedEntries = this.releasedEntries;
+      this.releasedBytes = 0;
+      this.releasedEntries = 0;
       if (this.epoch === epoch) {
-        this.untakenBytes += takenBytes;
-        this.untakenEntries += takenEntries;
+        this.untakenBytes += takenBytes - releasedBytes;
+        this.untakenEntries += takenEntries - releasedEntries;
         this.oldestUntaken = Math.min(oldest, this.oldestUntaken ?? oldest);
+        this.settle(releasedBytes, releasedEntries);
       } else this.settle(takenBytes, takenEntries);
       const entering = !this.failing;
       this.failing = true;

@@ -235,7 +235,7 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
           this.refuse(err as Error, record.since, record.key);
           continue;
         }
-        this.keep([...writing, ...batch.slice(batch.indexOf(record))], epoch);
+        this.keep([...writing, ...batch.slice(batch.indexOf(record))], epoch, batch);
         throw err;
       }
       ops.push({ op: "put", key: record.key, value: bytes });
@@ -245,7 +245,7 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
     try {
       yield* this.writeOps(ops, () => this.epoch !== epoch);
     } catch (err) {
-      this.keep(writing, epoch);
+      this.keep(writing, epoch, batch);
       throw err;
     }
     this.lastSavedKey = ops[ops.length - 1]!.key;
@@ -262,14 +262,14 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
       bytes = record.bytes ?? encodeWith(this.codec, record.value);
     } catch (err) {
       if (isPermanent(err)) return this.refuse(err as Error, record.since, record.key);
-      this.keep([record], epoch);
+      this.keep([record], epoch, [record]);
       throw err;
     }
     if (this.epoch !== epoch) return;
     try {
       yield* this.writeOps([{ op: "put", key: record.key, value: bytes }], () => this.epoch !== epoch);
     } catch (err) {
-      this.keep([{ ...record, bytes }], epoch);
+      this.keep([{ ...record, bytes }], epoch, [record]);
       throw err;
     }
     this.lastSavedKey = record.key;
@@ -280,14 +280,31 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
   /**
    * A failed write stays pending for a retry, unless a rollback discarded it or a newer save of its key supersedes it
    * (which then answers for it: the flushes called since it was saved fail if the newer one is refused). Records of
-   * other keys saved meanwhile stay pending beside it.
+   * other keys saved meanwhile stay pending beside it. `taken`: the whole batch taken (`batch` omits what its write
+   * skipped: refused, dropped): what is not put back of it and of the later batches settles with the failing write.
    */
-  private keep(batch: SnapshotBatch<T>, epoch: number): void {
+  private keep(batch: SnapshotBatch<T>, epoch: number, taken: SnapshotBatch<T>): void {
     if (this.epoch !== epoch) return;
     // Records of this tier taken after these, waiting on the write lane, fail with them (core.ts `laterTaken`): all
     // go back before what is pending, oldest first, each kept unless a newer one of its key is.
     const later = this.laterTaken();
-    const records = later.length === 0 ? batch : [...batch, ...later.flatMap((t) => t.batch)];
+    const laterRecords = later.flatMap((t) => t.batch);
+    const records = later.length === 0 ? batch : [...batch, ...laterRecords];
+    const kept = this.putBack(records);
+    // Weighed by this tier (inline): the records not put back hold nothing now (review r278 F1). An actor's weights
+    // are the main thread's figures per message, not the records' own: they settle with the next batch taken.
+    if (!this.selfWeighing) return;
+    let bytes = 0;
+    let entries = 0;
+    for (const r of taken) bytes += r.weight;
+    for (const r of laterRecords) bytes += r.weight;
+    for (const r of kept) bytes -= r.weight;
+    entries = taken.length + laterRecords.length - kept.length;
+    if (entries > 0) this.releaseTaken(bytes, entries);
+  }
+
+  /** Puts `records` back as pending, oldest first, each unless dropped or a newer record of its key is; returns those. */
+  private putBack(records: SnapshotBatch<T>): readonly PendingSnapshot<T>[] {
     const back = new Map<string, PendingSnapshot<T>>();
     for (let i = records.length - 1; i >= 0; i--) {
       const r = records[i]!;
@@ -298,7 +315,7 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
         this.unhold(r);
       } else back.set(r.key, r);
     }
-    if (back.size === 0) return;
+    if (back.size === 0) return [];
     const kept = [...back.values()].reverse();
     const e = new Map<string, PendingSnapshot<T>>();
     for (const r of kept) {
@@ -308,6 +325,7 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
     if (this.earlier !== undefined) for (const [k, r] of this.earlier) e.set(k, r);
     this.earlier = e;
     this.countPending();
+    return kept;
   }
 
   async load(key?: string): Promise<T | undefined> {

@@ -15,7 +15,6 @@ import { markOnDiskStore } from "../../src/backend/on-disk.js";
 import { createGraph } from "../../src/graph/graph.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import { restoreSnapshot } from "../../src/persistence/restore.js";
 import type { AttachPair, GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
@@ -24,25 +23,11 @@ import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { collected } from "../support/collect.js";
+import { restoredA } from "../support/restored-a.js";
 import { wrapBackend, type TestBackend } from "../support/test-backend.js";
 
 const tmp = tempDir("attach-ended-discard");
 afterAll(() => tmp.remove());
-
-/** What restore gives for `a` from `backend`, or the error code it refuses with. */
-async function restored(backend: StorageBackend): Promise<unknown> {
-  const r = createGraph("g");
-  r.state("a", -1);
-  try {
-    await restoreSnapshot(r, {
-      snapshot: snapshotStorage<GraphCheckpointRecord>(backend),
-      wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec }),
-    });
-  } catch (err) {
-    return (err as { code?: unknown }).code ?? String(err);
-  }
-  return r.get("a");
-}
 
 /** A user's own record in the shared snapshot tier (any `name` other than the graph's is another key). */
 const userRecord = { name: "user-notes", seq: 7, note: "mine" } as unknown as GraphCheckpointRecord;
@@ -119,7 +104,7 @@ describe("attach: an ended handle's baseline is discarded by key, not by rolling
       await old.wal!.flush();
       await old.snapshot.flush();
       const mine = await snapshotStorage<GraphCheckpointRecord>(s.fresh).load("user-notes");
-      const a = await restored(s.fresh);
+      const a = await restoredA(s.fresh);
       await closeAll(s);
       expect({ acknowledged: seq > 0, a, mine }).toEqual({ acknowledged: true, a: 100, mine: userRecord });
     });
@@ -142,7 +127,7 @@ describe("attach: an ended handle's baseline is discarded by key, not by rolling
     s.failing.heal();
     await old.wal!.flush();
     await old.snapshot.flush();
-    const a = await restored(s.fresh);
+    const a = await restoredA(s.fresh);
     await closeAll(s);
     expect({ acknowledged: seq > 0, a }).toEqual({ acknowledged: true, a: 100 });
   });
@@ -161,7 +146,7 @@ describe("attach: an ended handle's baseline is discarded by key, not by rolling
     const seq = await newHandle(s.fresh);
     await old.wal!.flush();
     await old.snapshot.flush();
-    const a = await restored(s.fresh);
+    const a = await restoredA(s.fresh);
     await closeAll(s);
     expect({ acknowledged: seq > 0, a }).toEqual({ acknowledged: true, a: 100 });
   });
@@ -195,7 +180,7 @@ describe("attach: an ended handle's baseline is discarded by key, not by rolling
         await new Promise((r) => setTimeout(r, 10)); // the refusal checked the tier again: it settles in a turn
       }
     }
-    const a = await restored(s.fresh);
+    const a = await restoredA(s.fresh);
     await closeAll(s);
     expect({ refused, acknowledged: seq > 0, a }).toEqual({ refused: "predecessor-pending", acknowledged: true, a: 100 });
   });

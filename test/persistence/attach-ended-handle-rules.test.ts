@@ -22,7 +22,6 @@ import { createGraph } from "../../src/graph/graph.js";
 import type { ReactiveGraph } from "../../src/graph/types.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { endedSnapshotsNoted } from "../../src/persistence/attach-floor.js";
-import { restoreSnapshot } from "../../src/persistence/restore.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
@@ -31,6 +30,7 @@ import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
 import { collected } from "../support/collect.js";
+import { restoredA } from "../support/restored-a.js";
 import { wrapBackend, type TestBackend } from "../support/test-backend.js";
 
 const tmp = tempDir("attach-ended-rules");
@@ -39,21 +39,6 @@ afterAll(() => tmp.remove());
 /** Long retry bounds: the old tiers write what they kept only when the test flushes them. */
 const retry = { initialMs: 60_000, maxMs: 60_000 };
 let files = 0;
-
-/** What restore gives for `a` from `backend`, or the error code it refuses with. */
-async function restored(backend: StorageBackend): Promise<unknown> {
-  const r = createGraph("g");
-  r.state("a", -1);
-  try {
-    await restoreSnapshot(r, {
-      snapshot: snapshotStorage<GraphCheckpointRecord>(backend),
-      wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec }),
-    });
-  } catch (err) {
-    return (err as { code?: unknown }).code ?? String(err);
-  }
-  return r.get("a");
-}
 
 /** A hand-written snapshot tier: made from a built-in one, without discard(key). */
 function handWritten(backend: StorageBackend): SnapshotStorageTier<GraphCheckpointRecord> {
@@ -121,9 +106,9 @@ describe("attach: an ended handle's hand-written snapshot tier", () => {
     await wal.flush();
     await wrapper.flush();
     // Before the fix the first attach was acknowledged and this restore refused with wal-gap (the old baseline landed).
-    const afterOld = first === "acknowledged" ? await restored(fresh) : "refused";
+    const afterOld = first === "acknowledged" ? await restoredA(fresh) : "refused";
     const { seq } = await attachedWithin(fresh, 100);
-    const a = await restored(fresh);
+    const a = await restoredA(fresh);
     await fresh.close();
     await inner.close();
     expect({ first, afterOld, acknowledged: seq > 0, a }).toEqual({
@@ -162,7 +147,7 @@ describe("attach: an ended handle's hand-written snapshot tier", () => {
       const oldFlush = await wrapper.flush().then(() => "ok", (e: unknown) => (e as { code?: string }).code);
       const fresh = sqliteBackend(file);
       const { seq } = await attachedWithin(fresh, 20);
-      const a = await restored(fresh);
+      const a = await restoredA(fresh);
       await fresh.close();
       await inner.close();
       // Before the fix: refused with predecessor-pending every time (the tier can never land its baseline).
@@ -188,7 +173,7 @@ describe("attach: an ended handle's hand-written snapshot tier", () => {
     const before = await attachedWithin(fresh, 3);
     wrapper.rollback();
     const after = await attachedWithin(fresh, 20);
-    const a = await restored(fresh);
+    const a = await restoredA(fresh);
     failing.heal();
     await wal.flush();
     await fresh.close();

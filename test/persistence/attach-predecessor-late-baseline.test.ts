@@ -10,37 +10,21 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
-import type { StorageBackend } from "../../src/backend/types.js";
 import { markOnDiskStore } from "../../src/backend/on-disk.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { createGraph } from "../../src/graph/graph.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import { restoreSnapshot } from "../../src/persistence/restore.js";
 import type { AttachPair, GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { tempDir } from "../graph-compaction/fixtures.js";
+import { restoredA } from "../support/restored-a.js";
 import { wrapBackend } from "../support/test-backend.js";
 
 const tmp = tempDir("attach-late-baseline");
 afterAll(() => tmp.remove());
-
-/** What restore gives for `a` from `backend`, or the error code it refuses with. */
-async function restored(backend: StorageBackend): Promise<unknown> {
-  const r = createGraph("g");
-  r.state("a", -1);
-  try {
-    await restoreSnapshot(r, {
-      snapshot: snapshotStorage<GraphCheckpointRecord>(backend),
-      wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec }),
-    });
-  } catch (err) {
-    return (err as { code?: unknown }).code ?? String(err);
-  }
-  return r.get("a");
-}
 
 type Store = "memory" | "sqlite, same backend" | "sqlite, another backend" | "sqlite, engine tiers";
 
@@ -87,7 +71,7 @@ describe("attach: a predecessor's late baseline never overrides a newer handle's
         // The old tiers write what they kept (as their retry timers would later).
         await old.wal!.flush();
         await old.snapshot.flush();
-        const a = await restored(fresh);
+        const a = await restoredA(fresh);
         await fresh.close?.();
         await inner.close?.();
         expect({ acknowledged: seq > 0, a }).toEqual({ acknowledged: true, a: 100 });

@@ -31,7 +31,7 @@ import { AnswerWatch } from "./postgres-answer-watch.js";
 import { RequestNotSentError, retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
 import { describeTarget, isConnectionFailure, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
 import { Lease, POSTGRES_LEASE_OPTIONS, WAIT_POLL_MS, type PostgresLeaseOptions } from "./postgres-lease.js";
-import { endSession, recordSession, SESSION_STARTED_SQL, sessionOf } from "./postgres-settle.js";
+import { endSession, recordSession, SESSION_STARTED_SQL, sessionOf, type ServerSession } from "./postgres-settle.js";
 import {
   ensureSchema,
   isMissingRelation,
@@ -259,6 +259,12 @@ class PostgresStore implements PostgresBackend {
    */
   private readonly doubtful = new Set<string>();
   private doubtOverflow = false;
+  /**
+   * The server session of a write that failed in doubt and could not be seen ended (`settled: false`): its request may
+   * still run later. Every later call of the data connection first ends it and waits until it is gone (`settleFirst`),
+   * so nothing this handle reads or writes afterwards can be overtaken by it (task 284).
+   */
+  private unsettled: ServerSession | undefined;
   /** readConsistent calls running; the transaction opens with the first and ends with the last. */
   private consistentDepth = 0;
   /** The data connection is inside readConsistent's transaction (set and cleared in the connection's call order). */
@@ -752,13 +758,18 @@ class PostgresStore implements PostgresBackend {
     let settled: boolean | undefined;
     try {
       return await this.data.run(async (c) => {
+        await this.settleFirst();
         try {
           return await fn(c);
         } catch (err) {
           // In doubt: the server session may still get the rest of the request (held on the network) and run it
           // later, over what is written after this error. Ended first, and seen gone, the outcome is settled before
-          // the error is reported; within this call, so the connection's next call (a retry) waits for it.
-          if (inDoubt?.(err)) settled = await this.endSession(c);
+          // the error is reported; within this call, so the connection's next call (a retry) waits for it. Not seen
+          // gone: kept, and the next call tries again before it sends anything (`settleFirst`).
+          if (inDoubt?.(err)) {
+            settled = await this.endSession(c);
+            if (!settled) this.unsettled = sessionOf(c);
+          }
           // A failed statement ends readConsistent's transaction (a server error aborts it, a lost connection takes
           // it along): later calls read each at its own point in time, as outside one, instead of failing with it.
           if (this.inReadTransaction) {
@@ -780,6 +791,30 @@ class PostgresStore implements PostgresBackend {
       }
       throw pgError(err, `postgres ${what} failed`, this.target, { store: this.store });
     }
+  }
+
+  /**
+   * Before a call of the data connection sends anything: an earlier write's session not seen ended (`unsettled`) is
+   * ended now and waited for, within the lease time. Until that is seen, the call fails unsent (backend-error, not in
+   * doubt): a write acknowledged while that session lives could be overwritten by its late request, and a read could
+   * miss it and be overtaken by it (an append-log's read-back, which decides what its retry appends, review task 284).
+   * Past the writer's own deadline (`lapsed`) a write of the call throws not-owner before it is sent (assertOwned,
+   * in the same turn), so nothing can be acknowledged over the late request: calls go on without waiting (reads
+   * included; a read-back then cannot tell yet, docs/postgres.md). The session stays noted until the lease is lost
+   * for good (final), since a renewal may still extend a deadline only passed, and a write after it must wait again.
+   */
+  private async settleFirst(): Promise<void> {
+    const session = this.unsettled;
+    const lease = this.leaseHolder;
+    if (session === undefined || lease === undefined) return;
+    if (lease.finalError !== undefined) return void (this.unsettled = undefined);
+    if (lease.lapsed) return;
+    if (await endSession(this.sideConn, session, lease.ttlMs)) return void (this.unsettled = undefined);
+    throw new StorageError(
+      "backend-error",
+      `${this.name}: an earlier write failed in doubt and its server session could not be seen ended yet (it may still be stored), so nothing of this call was sent; the next call tries again`,
+      { store: this.store, unsettled: true },
+    );
   }
 
   /**

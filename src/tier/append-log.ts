@@ -742,7 +742,11 @@ function soleKey(groups: ReadonlyMap<string, unknown>): string | undefined {
 /**
  * Whether this handle alone writes its store (a PostgreSQL writer's lease, tenure.ts): then every write of it goes
  * through its write lane, and bytes it reads are a write it knows of. A store lock (SQLite, file), memory, or a
- * wrapper (no tenure of its own): other handles may write beside it.
+ * wrapper (no tenure of its own): other handles may write beside it. A write of it failed in doubt is settled before
+ * anything read or written after: the handle ends its server session first, and one it could not see ended
+ * (`details.settled: false`) is ended again before the handle's next call, which fails unsent until then (postgres.ts
+ * `settleFirst`). So a read-back after the failure shows its final outcome, and no retry acknowledged after it can be
+ * overwritten by it landing late (task 284; the conditional path alone would not do: the late write is unconditional).
  */
 function soleWriter(backend: StorageBackend): boolean {
   return writerTenure(backend)?.sole === true;

@@ -9,7 +9,7 @@
 import { StorageError } from "../errors.js";
 import { isPermanent } from "../tier/core.js";
 import { isRefusalReport } from "../tier/refusal-watchers.js";
-import { writesEndedBy } from "../tier/write-verdict.js";
+import { isFinalError, writesEndedBy } from "../tier/write-verdict.js";
 import type { KvStorageTier, SnapshotHead, SnapshotStorageTier } from "../tier/types.js";
 import { headOf } from "../tier/json-head.js";
 import { vouchBaseline, vouchWalFrame, vouchWalFrames } from "../tier/value-check.js";
@@ -847,8 +847,10 @@ export class AttachOutbox {
     this.#gate = undefined;
     this.#gateError = undefined;
     const settle = (seq: number): Error => {
-      // Seqs exhausted is no refused write that a rebaseline gets past (it cannot number either): said as it is.
-      const err = isSeqsExhausted(cause) ? cause : refusedError(this.graphName, seq, kept(cause));
+      // Seqs exhausted is no refused write that a rebaseline gets past (it cannot number either): said as it is. So is
+      // a backend's finalError of a code of its own (not a lost lease's not-owner): its store takes no write again.
+      const said = isSeqsExhausted(cause) || (isFinalError(cause) && !lostStore(cause));
+      const err = said ? cause : refusedError(this.graphName, seq, kept(cause));
       this.report(err);
       return kept(err);
     };
@@ -1661,13 +1663,16 @@ function lostStore(err: unknown): err is StorageError {
 /**
  * Failures no retry can fix: the tier's refusals (an unencodable value, a key the store refuses; any error a flush
  * reports a refusal with, e.g. a worker codec's plain Error), a closed tier, a writer that lost its store (not-owner),
- * seqs past 2^53 − 1.
+ * seqs past 2^53 − 1, and a backend's finalError whatever its code (a custom backend's backend-error, a file store
+ * whose lock is gone: write-verdict.ts knows them by identity). Such a store takes no write again: the pair stops,
+ * where it retried that error for good, reporting it at each wave (task 285).
  */
 function cannotSucceed(err: unknown): err is Error {
   return (
     isPermanent(err) ||
     isRefusalReport(err) ||
     isSeqsExhausted(err) ||
+    isFinalError(err) ||
     (err instanceof StorageError && (err.code === "closed" || err.code === "not-owner"))
   );
 }

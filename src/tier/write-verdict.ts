@@ -28,11 +28,16 @@ export function noteFinalError(err: Error): void {
   FINAL_ERRORS.add(err);
 }
 
+/** True when `err` is a backend's finalError a tier met (noteFinalError), whatever its code: its store ended. */
+export function isFinalError(err: unknown): err is Error {
+  return typeof err === "object" && err !== null && FINAL_ERRORS.has(err);
+}
+
 /**
  * True when `err`, a failed write attempt's error, says the store takes no writes for good: one of ENDED_CODES, or
  * a backend's finalError itself (by identity: noteFinalError).
  */
 export function writesEndedBy(err: unknown): err is Error {
-  if (typeof err === "object" && err !== null && FINAL_ERRORS.has(err)) return true;
+  if (isFinalError(err)) return true;
   return err instanceof StorageError && ENDED_CODES.has(err.code);
 }

@@ -660,7 +660,9 @@ class SqliteStore implements SqliteBackend {
       }
     }
     // For good only when the lock is positively gone or replaced (see `lost`); a directory moved aside may come back.
-    if (file === "lock" && this.place.lockGone()) throw (this.lost ??= this.place.error(file));
+    // Asked whichever file moved() named first: a directory removed and made again, or another writer's new store at
+    // this path, moves the database file too, and moved() names that one (review r287 F1: tiers retried for ever).
+    if (this.place.lockGone()) throw (this.lost ??= this.place.error("lock"));
     throw this.place.error(file);
   }
 }

@@ -130,7 +130,8 @@ export class StorePlace {
    * the lock's path (a different identity), or the lock's directory is there (a directory) with no lock in it (the
    * lock removed, or the store removed and made again: an empty store under no lock of this writer). While the
    * directory path itself is missing (ENOENT) or not a directory (ENOTDIR) the store may have been moved aside and
-   * may come back with this very lock (maintenance, a backup tool): not final. Call it once moved() said "lock".
+   * may come back with this very lock (maintenance, a backup tool): not final. Ask it whichever file moved() named: a
+   * store removed and made again moves its database file too, and moved() names that one first.
    */
   lockGone(): boolean {
     if (this.lock === undefined || this.lockPath === undefined) return false;

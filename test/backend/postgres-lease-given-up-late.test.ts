@@ -15,76 +15,24 @@ import { postgresBackend } from "../../src/backend/postgres.js";
 import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 import { leaseRow } from "../support/lease-row.js";
 import { usePipes } from "../support/postgres-pipe.js";
+import { codeOf, failure, givenUpWithWriteHeld } from "../support/given-up-pipe.js";
 import { errorOf, until } from "../support/wait.js";
 
 const database = useTestDatabase();
 const open = useBackends(database, "given-up-late");
 const pipes = usePipes();
 
-const failure = (err: unknown): unknown => (err instanceof StorageError ? `${err.code}: ${err.message}` : err);
-const codeOf = (e: unknown): unknown => (e as { code?: unknown } | undefined)?.code;
-
-/** How many command answers ("UPDATE n" tags) a chunk from the server holds. */
-const updateTags = (d: Buffer): number => d.toString("latin1").split("UPDATE ").length - 1;
-
 describe("a PostgreSQL writer that gave its store up", () => {
   it("its write in flight, reaching the server after the release and its answer lost, does not leave the row live", async () => {
     const db = await database();
-    // Holds A's renewals (lease connection) while `holdRenew`, its write (data connection) while `holdWrite`, and
-    // drops the server's answers on the data connection while `dropAnswers`.
-    let holdRenew = false;
-    let holdWrite = false;
-    let dropAnswers = false;
-    let answersDropped = 0;
-    const heldRenew: Array<() => void> = [];
-    const heldWrite: Array<() => void> = [];
-    const leaseConns = new Set<unknown>();
-    // The connection A's release of its row went out on (the lease connection, or a new one when a held renewal
-    // timed out meanwhile), and whether it was answered: the next command answer there is the release's.
-    const releaseConns = new Set<unknown>();
-    let released = false;
-    const pipe = await pipes(db.url, {
-      toServer: (d, pass, conn) => {
-        if (d.includes("grf_write_")) conn.marked = true;
-        if (!conn.marked && d.includes("grf_lease_renew")) leaseConns.add(conn);
-        if (!conn.marked && d.includes("LEAST(expires_at")) releaseConns.add(conn);
-        if (holdRenew && !conn.marked && d.includes("grf_lease_renew")) return void heldRenew.push(pass);
-        if (holdWrite && conn.marked && d.includes("grf_write_")) return void heldWrite.push(pass);
-        pass();
-      },
-      toClient: (d, pass, conn) => {
-        if (releaseConns.has(conn) && updateTags(d) > 0) released = true;
-        if (dropAnswers && conn.marked) return void answersDropped++;
-        pass();
-      },
-    });
-    // The release's statement is bounded by the renewal interval: 400 ms, so that it answers on a loaded machine.
-    const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 1_000, renewEveryMs: 400 } });
-    await a.write("k", Uint8Array.of(1));
-    await until(() => leaseConns.size > 0, "a renewal went out", { timeoutMs: 30_000 });
-    holdRenew = true;
-    holdWrite = true;
-    // A slow link: a write sent within A's deadline is held, and so are its renewals.
-    const w = a.write("k2", Uint8Array.of(2)).then(
-      () => "stored",
-      (e: unknown) => e,
-    );
-    await until(() => heldWrite.length > 0, "A's write held", { timeoutMs: 30_000 });
-    await until(async () => (await leaseRow(db, a.store)).lapsed, "A's row lapsed by the database clock", { timeoutMs: 30_000 });
-    // A check with no changes (outside the data queue) finds A's deadline passed: lose() queues the release.
-    expect(codeOf(await errorOf(() => a.writeBatch([])))).toBe("not-owner");
-    holdRenew = false;
-    for (const pass of heldRenew.splice(0)) pass();
-    await until(() => released, "A's release answered (after the late renewal, on the lease connection)", { timeoutMs: 10_000 });
-    expect((await leaseRow(db, a.store)).lapsed).toBe(true);
+    const { a, write, cut, dropAnswers, answersDropped, deliverWrite } = await givenUpWithWriteHeld(db, pipes, open);
     // The held write reaches the server now; its answer is lost, and its connection cut once the server answered:
     // the commit's outcome is unknown to A, and no statement of A's runs after it.
-    dropAnswers = true;
-    holdWrite = false;
-    for (const pass of heldWrite.splice(0)) pass();
-    await until(() => answersDropped > 0, "the server answered A's write", { timeoutMs: 10_000 });
-    pipe.cut();
-    const outcome = await w;
+    dropAnswers();
+    deliverWrite();
+    await until(() => answersDropped() > 0, "the server answered A's write", { timeoutMs: 10_000 });
+    cut();
+    const outcome = await write;
     expect({ code: codeOf(outcome), inDoubt: (outcome as StorageError).details?.inDoubt }).toEqual({ code: "backend-error", inDoubt: true });
     // Before the fix the write took the row back (it still named A's epoch) and committed: live for a whole lease,
     // B refused store-locked. Now it found no row of A's: refused on the server, nothing of it stored.

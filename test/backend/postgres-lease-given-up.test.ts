@@ -10,22 +10,16 @@
  * test PostgreSQL server, the backend's connections.
  */
 import { describe, expect, it } from "vitest";
-import { StorageError } from "../../src/errors.js";
 import { postgresBackend } from "../../src/backend/postgres.js";
-import { useBackends, useTestDatabase, type TestDatabase } from "../support/postgres-db.js";
+import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 import { leaseRow } from "../support/lease-row.js";
 import { usePipes } from "../support/postgres-pipe.js";
+import { codeOf, failure, givenUpWithWriteHeld, updateTags } from "../support/given-up-pipe.js";
 import { errorOf, until } from "../support/wait.js";
 
 const database = useTestDatabase();
 const open = useBackends(database, "given-up");
 const pipes = usePipes();
-
-const failure = (err: unknown): unknown => (err instanceof StorageError ? `${err.code}: ${err.message}` : err);
-const codeOf = (e: unknown): unknown => (e as { code?: unknown } | undefined)?.code;
-
-/** How many command answers ("UPDATE n" tags) a chunk from the server holds. */
-const updateTags = (d: Buffer): number => d.toString("latin1").split("UPDATE ").length - 1;
 
 describe("a PostgreSQL writer that gave its store up", () => {
   it("after not-owner, its late renewal does not leave the row live: the next writer opens at once", async () => {
@@ -50,7 +44,9 @@ describe("a PostgreSQL writer that gave its store up", () => {
         pass();
       },
     });
-    const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 500, renewEveryMs: 100 } });
+    // The release's statement is bounded by the renewal interval: 400 ms, so that it answers on a loaded machine (at
+    // 100 ms it timed out under load, 4 of 8 runs at load average ~20, and the wait below for its answer with it).
+    const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 1_000, renewEveryMs: 400 } });
     await a.write("k", Uint8Array.of(1));
     hold = true;
     // A slow link: A's renewal (sent within its deadline) is held while the row lapses and A's deadline passes.
@@ -70,56 +66,13 @@ describe("a PostgreSQL writer that gave its store up", () => {
 
   it("after not-owner, its write in flight landing after the release does not leave the row live", async () => {
     const db = await database();
-    // Holds A's renewals (lease connection) while `holdRenew`, and its write (data connection) while `holdWrite`.
-    let holdRenew = false;
-    let holdWrite = false;
-    const heldRenew: Array<() => void> = [];
-    const heldWrite: Array<() => void> = [];
-    const leaseConns = new Set<unknown>();
-    // The connection A's release of its row went out on (the lease connection, or a new one when a held renewal
-    // timed out meanwhile, as under load), and whether it was answered: the next command answer there is the release's.
-    const releaseConns = new Set<unknown>();
-    let released = false;
-    const pipe = await pipes(db.url, {
-      toServer: (d, pass, conn) => {
-        if (d.includes("grf_write_")) conn.marked = true;
-        if (!conn.marked && d.includes("grf_lease_renew")) leaseConns.add(conn);
-        if (!conn.marked && d.includes("LEAST(expires_at")) releaseConns.add(conn);
-        if (holdRenew && !conn.marked && d.includes("grf_lease_renew")) return void heldRenew.push(pass);
-        if (holdWrite && conn.marked && d.includes("grf_write_")) return void heldWrite.push(pass);
-        pass();
-      },
-      toClient: (d, pass, conn) => {
-        if (releaseConns.has(conn) && updateTags(d) > 0) released = true;
-        pass();
-      },
-    });
-    // The release's statement is bounded by the renewal interval: 400 ms, so that it answers on a loaded machine.
-    const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 1_000, renewEveryMs: 400 } });
-    await a.write("k", Uint8Array.of(1));
-    await until(() => leaseConns.size > 0, "a renewal went out", { timeoutMs: 30_000 });
-    holdRenew = true;
-    holdWrite = true;
-    // A slow link: a write sent within A's deadline is held, and so are its renewals.
-    const w = a.write("k2", Uint8Array.of(2)).then(
-      () => "stored",
-      (e: unknown) => codeOf(e),
-    );
-    await until(() => heldWrite.length > 0, "A's write held", { timeoutMs: 30_000 });
-    await until(async () => (await leaseRow(db, a.store)).lapsed, "A's row lapsed by the database clock", { timeoutMs: 30_000 });
-    // A check with no changes (outside the data queue) finds A's deadline passed: lose() queues the release.
-    expect(codeOf(await errorOf(() => a.writeBatch([])))).toBe("not-owner");
+    const { a, write, deliverWrite } = await givenUpWithWriteHeld(db, pipes, open);
     expect(codeOf(a.finalError)).toBe("not-owner");
-    holdRenew = false;
-    for (const pass of heldRenew.splice(0)) pass();
-    await until(() => released, "A's release answered (after the late renewal, on the lease connection)", { timeoutMs: 10_000 });
-    expect((await leaseRow(db, a.store)).lapsed).toBe(true);
     // Now the held write reaches the server. Its fenced statement used to take the row back (it still named A's
     // epoch) and commit, and nothing released the row after that: live for a whole lease. Since the release renames
     // the holder (task 261), the write finds no row of A's: refused, nothing of it stored.
-    holdWrite = false;
-    for (const pass of heldWrite.splice(0)) pass();
-    const outcome = await w;
+    deliverWrite();
+    const outcome = codeOf(await write);
     const row = await leaseRow(db, a.store);
     const b = await errorOf(() => open({ store: a.store, lease: { holder: "B" } }));
     expect({ outcome, lapsed: row.lapsed, open: failure(b) }).toEqual({ outcome: "not-owner", lapsed: true, open: undefined });

@@ -9,7 +9,7 @@
 import { StorageError } from "../errors.js";
 import { isPermanent } from "../tier/core.js";
 import { isRefusalReport } from "../tier/refusal-watchers.js";
-import { isFinalError, writesEndedBy } from "../tier/write-verdict.js";
+import { isFinalError, sharedWriteAttempt, writesEndedBy, type PendingWriter } from "../tier/write-verdict.js";
 import type { KvStorageTier, SnapshotHead, SnapshotStorageTier } from "../tier/types.js";
 import { headOf } from "../tier/json-head.js";
 import { vouchBaseline, vouchWalFrame, vouchWalFrames } from "../tier/value-check.js";
@@ -921,18 +921,23 @@ export class AttachOutbox {
    */
   async #outlastBackpressure(m: AttachOutbox = this, bounded = true): Promise<void> {
     let failed = 0;
-    // Unbounded: each attempt (written or failed) doubles the next pause, so a long spell of a slow disk a writer
-    // paces on costs a write attempt every ~10 s at most, not one per 10 ms; unref'd, it never holds the process.
-    let paced = 0;
-    const pause = (steps: number): Promise<void> =>
-      bounded
-        ? delay(FAILED_ATTEMPT_PAUSE_MS << steps)
-        : m.#pauseUnlessDisposed(FAILED_ATTEMPT_PAUSE_MS << (paced = Math.min(paced + 1, UNBOUNDED_PAUSE_STEPS)));
+    const pause = (steps: number): Promise<void> => delay(FAILED_ATTEMPT_PAUSE_MS << steps);
     while (isBackpressure(m.#blocked) && m.#stopped === undefined && !m.#disposed) {
       const tier = m.#pressedTier();
       const room = m.#awaitRoom().then(() => "room" as const);
       if (tier?.writePending === undefined) {
-        await room;
+        await (bounded ? room : m.#orDisposed(room));
+        continue;
+      }
+      if (!bounded) {
+        // Unbounded: the tier's one attempt loop, shared by every pair waiting on it (50 graphs over one WAL tier ask
+        // it as often as one: review r279 F4) and paced by it (each attempt doubles the next pause up to ~10 s, so a
+        // long full-disk spell costs an attempt every ~10 s at most; unref'd). Room or dispose() ends the wait sooner.
+        const shared = tier as typeof tier & PendingWriter;
+        const woke = await m.#orDisposed(Promise.race([room, sharedWriteAttempt(shared, UNBOUNDED_PACE)]));
+        if (woke !== "room" && woke !== "disposed" && !woke.written && writesEndedBy(woke.error)) {
+          throw woke.error instanceof Error ? woke.error : new StorageError("backend-error", String(woke.error), { tier: tier.name });
+        }
         continue;
       }
       const attempt = tier.writePending().then(
@@ -944,7 +949,7 @@ export class AttachOutbox {
       else if (woke === "written") {
         failed = 0; // written: room follows once what is held drained (paced: a tier holding nothing answers at once)
         await Promise.race([room, pause(0)]);
-      } else if (writesEndedBy(woke) || (bounded && ++failed >= FAILED_ATTEMPTS)) {
+      } else if (writesEndedBy(woke) || ++failed >= FAILED_ATTEMPTS) {
         throw woke instanceof Error ? woke : new StorageError("backend-error", String(woke), { tier: tier.name });
       } else {
         // Paced as a retry, not a loop against a sick store: room (the tier's own retry landing) ends it sooner.
@@ -1437,6 +1442,16 @@ export class AttachOutbox {
     for (const wake of [...this.#onDispose]) wake(); // drained()'s waits end (a paused room loop too: it sees #disposed)
   }
 
+  /** `p`, or "disposed" once dispose() ran (at once if it had): a wait of drained()'s that dispose() ends. */
+  #orDisposed<T>(p: Promise<T>): Promise<T | "disposed"> {
+    if (this.#disposed) return Promise.resolve("disposed");
+    return new Promise<T | "disposed">((resolve, reject) => {
+      const wake = (): void => resolve("disposed");
+      this.#onDispose.add(wake);
+      p.then(resolve, reject).finally(() => this.#onDispose.delete(wake));
+    });
+  }
+
   /** An unref'd pause of `ms` that dispose() cuts short (drained()'s paced write attempts). */
   #pauseUnlessDisposed(ms: number): Promise<void> {
     if (this.#disposed) return Promise.resolve();
@@ -1646,6 +1661,8 @@ const FAILED_ATTEMPT_PAUSE_MS = 10;
  * (~10 s, a tier's own retry cap): a long full-disk spell costs an attempt every ~10 s; room still ends it at once.
  */
 const UNBOUNDED_PAUSE_STEPS = 10;
+/** That pace, kept per tier: sharedWriteAttempt (write-verdict.ts) runs one attempt loop per tier for every waiter. */
+const UNBOUNDED_PACE = { pauseMs: FAILED_ATTEMPT_PAUSE_MS, maxSteps: UNBOUNDED_PAUSE_STEPS };
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

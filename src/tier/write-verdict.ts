@@ -2,7 +2,8 @@
  * The verdict on a store whose write attempt failed (a tier's writePending or flush): whether it may take writes
  * again later, or takes none for good. A wait for room behind a full tier (attach's handle.drained(), the flush of a
  * pair waiting for another pair on its WAL tier) ends with the error only on the second kind; on the first it keeps
- * waiting, as a full disk that frees later must be waited through (docs/design.md §3.19).
+ * waiting, as a full disk that frees later must be waited through (docs/design.md §3.19). Such an unbounded wait
+ * asks the tier for write attempts through one paced loop per tier (sharedWriteAttempt), however many wait on it.
  * Layer 3 (tier).
  */
 import { StorageError } from "../errors.js";
@@ -40,4 +41,73 @@ export function isFinalError(err: unknown): err is Error {
 export function writesEndedBy(err: unknown): err is Error {
   if (isFinalError(err)) return true;
   return err instanceof StorageError && ENDED_CODES.has(err.code);
+}
+
+/** A tier that can be asked to write what it holds (KvStorageTier / SnapshotStorageTier writePending). */
+export interface PendingWriter {
+  writePending(): Promise<void>;
+}
+
+/** What one write attempt of a tier came to: written, or the error it failed with (writesEndedBy judges it). */
+export type WriteAttempt = { readonly written: true } | { readonly written: false; readonly error: unknown };
+
+/** The pacing of a tier's shared attempts: the pause after the k-th attempt is `pauseMs << min(k, maxSteps)`. */
+export interface AttemptPace {
+  readonly pauseMs: number;
+  readonly maxSteps: number;
+}
+
+/** One tier's shared attempt loop: the attempt waited for (paused or running), its pace, when the next may start. */
+interface AttemptLoop {
+  next: Promise<WriteAttempt> | undefined;
+  steps: number;
+  notBefore: number;
+}
+
+/** Per tier object: weak, a closed tier's loop goes with it. */
+const LOOPS = new WeakMap<PendingWriter, AttemptLoop>();
+
+const WRITTEN: WriteAttempt = Object.freeze({ written: true });
+
+/**
+ * The outcome of `tier`'s next write attempt, for a wait for room that never gives up (attach's handle.drained()):
+ * one attempt at a time per tier, shared by every wait on it whichever graph or pair waits, and paced per tier (each
+ * attempt lengthens the pause before the next: `pace`). So a store behind many waiting pairs (50 graphs attached
+ * over one WAL tier) is asked as often as behind one, where each pair's loop asked it (review r279 F4). The pause
+ * runs on an unref'd timer (it never holds the process); a caller races it with its own room and dispose signals,
+ * and one arriving after the pause ran out unasked (a new spell) starts an attempt at once, the pace reset.
+ */
+export function sharedWriteAttempt(tier: PendingWriter, pace: AttemptPace): Promise<WriteAttempt> {
+  let loop = LOOPS.get(tier);
+  if (loop === undefined) LOOPS.set(tier, (loop = { next: undefined, steps: 0, notBefore: 0 }));
+  if (loop.next !== undefined) return loop.next;
+  const l = loop;
+  const attempt = (): Promise<WriteAttempt> => {
+    let running: Promise<void>;
+    try {
+      running = tier.writePending();
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    return running.then(
+      () => WRITTEN,
+      (error: unknown): WriteAttempt => ({ written: false, error }),
+    );
+  };
+  const wait = l.notBefore - performance.now();
+  if (wait <= 0) l.steps = 0; // nobody asked through the last pause: a new spell
+  const next = (wait <= 0 ? attempt() : unrefPause(wait).then(attempt)).then((outcome) => {
+    // A failed attempt doubles the pause (a sick store is not asked in a loop); a written one is the store taking
+    // writes again: the next waits the shortest pause (a tier holding nothing answers at once: no spin).
+    l.steps = outcome.written ? 0 : Math.min(l.steps + 1, pace.maxSteps);
+    l.notBefore = performance.now() + (pace.pauseMs << l.steps);
+    l.next = undefined;
+    return outcome;
+  });
+  l.next = next;
+  return next;
+}
+
+function unrefPause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -8,8 +8,8 @@
 import { nextTurn } from "../base/promises.js";
 import { threadId } from "node:worker_threads";
 import { memoryBackend } from "../backend/memory.js";
-import { fileBackend } from "../backend/file.js";
-import { sqliteBackend } from "../backend/sqlite.js";
+import { fileBackend, reopenFileBackend } from "../backend/file.js";
+import { reopenSqliteBackend, sqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
 import { followsHold, writerTenure } from "../backend/tenure.js";
 import { openPostgresStore, publicStoreSpec } from "./postgres-store.js";
@@ -54,17 +54,23 @@ interface TierEntry {
   codec: Codec<unknown> | undefined;
 }
 
-/** `progress`: called during long synchronous backend work, so the engine's watchdog sees a busy thread as alive. */
+/**
+ * `progress`: called during long synchronous backend work, so the engine's watchdog sees a busy thread as alive.
+ * `reopen`: the actor replaces a lost one that held the store (`options.tenureAfter`): a SQLite or file store must be
+ * there, nothing is created (backend/reopen.ts): one moved aside meanwhile fails store-moved, a failure that may pass
+ * (the connection opens it again at the next operation), instead of an empty store made at its path (review r287 F2).
+ */
 export async function openBackend(
   store: StoreSpec,
   synchronous: ActorOptions["synchronous"],
   progress?: () => void,
+  reopen = false,
 ): Promise<StorageBackend> {
   switch (store.kind) {
     case "sqlite":
-      return sqliteBackend(store.path, { synchronous, readOnly: store.readOnly === true });
+      return (reopen ? reopenSqliteBackend : sqliteBackend)(store.path, { synchronous, readOnly: store.readOnly === true });
     case "file":
-      return fileBackend(store.dir, { readOnly: store.readOnly === true, ...(progress ? { onProgress: progress } : {}) });
+      return (reopen ? reopenFileBackend : fileBackend)(store.dir, { readOnly: store.readOnly === true, ...(progress ? { onProgress: progress } : {}) });
     case "memory":
       return memoryBackend({ name: `memory:${store.name}` });
     case "postgres":
@@ -157,7 +163,7 @@ export class StoreActor implements ActorApi {
       { options, runJob: (name, args, subject) => this.runWatcherJob(name, args, subject), report: (err, subject) => this.emitError(err, subject) },
       (err) => this.emitError(err, undefined),
     );
-    this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed())
+    this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed(), options.tenureAfter !== undefined)
       .then(async (backend) => {
         await refuseHeldMeanwhile(backend, options);
         this.backend = backend;
@@ -298,7 +304,7 @@ export class StoreActor implements ActorApi {
         // A refusal holds nothing once taken: its weight (the error that crossed) is settled now.
         if ("w" in op && op.w !== undefined) {
           if (op.t === "refuse") this.stats.settled(op.w, 0);
-          else core.weigh(op.w, op.n ?? 0);
+          else if (ownWeight(op, entry.core) === undefined) core.weigh(op.w, op.n ?? 0); // else the record holds it
         }
         // A main-thread codec's saves cross as one put each, appends as one op per call: they fill a turn's hold too.
         if (op.t === "put") this.groupCommit.afterPuts(1, op.open === true);
@@ -348,6 +354,7 @@ export class StoreActor implements ActorApi {
     // The main thread sends columns only for a codec declaring them (codecs.ts findColumns): this same codec.
     tier.assertWritable(); // before any put is taken or refused: the caller refuses the op whole
     const valueAt = op.t === "puts" ? (i: number) => op.values[i] : columnValues(op.cols, op.keys.length, codec!, tier);
+    if (tier instanceof SnapshotCore && op.n === op.keys.length) return this.putRecords(op, tier, valueAt);
     let refused = 0;
     for (let i = 0; i < op.keys.length; i++) {
       try {
@@ -371,12 +378,41 @@ export class StoreActor implements ActorApi {
     core.weigh(op.w - share, op.n - refusedWeighed);
   }
 
+  /**
+   * `putEach` on a snapshot tier: each record holds its share of the op's weight (one entry), settled when it is
+   * written, replaced, dropped or not put back by a failed write (snapshot.ts `release`), not with the next batch
+   * taken: the main thread's backlog and stats().pendingEntries count only the records pending (task 283).
+   */
+  private putRecords(
+    op: Extract<Op, { t: "puts" | "columns" }>,
+    tier: SnapshotCore<unknown>,
+    valueAt: (i: number) => unknown,
+  ): void {
+    for (let i = 0; i < op.keys.length; i++) {
+      // Shares that sum to op.w exactly (the main thread sends only the op's total).
+      const w = Math.round((op.w * (i + 1)) / op.n) - Math.round((op.w * i) / op.n);
+      try {
+        const value = valueAt(i);
+        if (value instanceof Refused) tier.refuse(value.error, undefined, op.keys[i]);
+        else if (tier.put(op.keys[i]!, value, w)) continue;
+      } catch (err) {
+        if (i === 0 && !isPermanent(err)) throw err; // nothing taken or settled yet: the caller refuses the op whole
+        tier.refuse(err instanceof Error ? err : new Error(String(err)), undefined, op.keys[i]);
+      }
+      this.stats.settled(w, 1); // refused: it holds nothing
+    }
+  }
+
   private applyOne(op: Exclude<Op, { t: "open" | "puts" | "columns" }>, entry: TierEntry): Promise<OpResult> | undefined {
     const { core, codec } = entry;
     switch (op.t) {
-      case "put":
-        asRecordTier(core).put(op.key, op.bytes ?? op.value);
+      case "put": {
+        const value = op.bytes ?? op.value;
+        const w = ownWeight(op, core);
+        if (w === undefined) asRecordTier(core).put(op.key, value);
+        else if (!(core as SnapshotCore<unknown>).put(op.key, value, w)) this.stats.settled(w, 1); // refused
         return undefined;
+      }
       case "append": {
         const log = asLog(core);
         if ("buckets" in op) {
@@ -679,6 +715,14 @@ export class StoreActor implements ActorApi {
   private async jobsEnded(): Promise<void> {
     while (this.jobsInFlight.size > 0) await Promise.all([...this.jobsInFlight]);
   }
+}
+
+/**
+ * The weight a snapshot tier's record keeps as its own (`putRecords`) for a lone put `op` of one entry to `core`;
+ * undefined for any other op (its weight is the tier's as a whole: `weigh`).
+ */
+function ownWeight(op: Op, core: AnyCore): number | undefined {
+  return op.t === "put" && op.n === 1 && core instanceof SnapshotCore ? op.w : undefined;
 }
 
 /** Ops a message's joined flushes wait past (flush-group.ts): writes that no flush took yet, and flushes. */

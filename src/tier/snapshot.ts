@@ -20,8 +20,17 @@ export const HEAD_PREFIX_BYTES = 4096;
 interface PendingSnapshot<T> {
   key: string;
   value: T;
-  /** What accepting it weighed (inline tiers: settled at once if a newer record replaces it untaken). */
+  /**
+   * What accepting it weighed, held until it is written, replaced or dropped (settled at once when a newer record
+   * replaces it untaken, or a failed write does not put it back). In the engine's actor: the main thread's figure for
+   * it (its share of the op's weight), when the op gave one (`put`'s `weighed`); else 0.
+   */
   weight: number;
+  /**
+   * 1: `weight` is this record's own account of one entry (inline tiers; the actor's records it weighed). 0: an
+   * actor's record whose op weighed the tier as a whole (a resent op, weighing nothing): nothing of it settles alone.
+   */
+  entries: 0 | 1;
   /**
    * The number of the oldest save this record replaced since a flush last took one (or its own): a flush called
    * after that save answers for the record's state, so its refusal fails that flush (core.ts `refuse`).
@@ -76,13 +85,19 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
     super(backend, opts, "snapshot");
   }
 
-  put(key: string, value: T): void {
+  /**
+   * `weighed`: in the engine's actor, the main thread's figure for this record (its share of the op's weight, one
+   * entry): the record holds it as an inline tier's record holds its own, so it settles when the record is written,
+   * replaced or dropped, not with the next batch taken (task 283). Returns false when the value was refused (and
+   * reported): nothing was taken or weighed.
+   */
+  put(key: string, value: T, weighed?: number): boolean {
     // A newer record of the same key replaces its pending one: only the difference needs room. Under another key it
     // needs room of its own, as through the engine (whose actor may write the older record first, `displacing`).
     const same = this.pendingOf(key);
     const freed = this.selfWeighing && same !== undefined ? same.weight : 0;
     const weight = this.acceptable(key, value, freed);
-    if (weight === false) return;
+    if (weight === false) return false;
     // Another key: the older record stays pending beside it (the core may owe its write first, see `displacing`).
     if (this.pending !== undefined && this.pending.key !== key) this.displacing();
     const replaced = this.pendingOf(key);
@@ -93,11 +108,20 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
       this.unhold(replaced); // a newer record lands at its flush
     }
     const write = this.nextWrite();
-    this.pending = { key, value, weight, since: replaced?.since ?? write };
+    const own = this.selfWeighing ? weight : weighed;
+    this.pending = { key, value, weight: own ?? 0, entries: own === undefined ? 0 : 1, since: replaced?.since ?? write };
     this.countPending();
     // The replaced record is no longer held: it must not count toward maxPendingBytes until the next flush.
-    if (replaced !== undefined && this.selfWeighing) this.superseded(replaced.weight);
+    if (replaced !== undefined) this.release(replaced);
+    // The actor's record is weighed before `accepted`, which may take it (a flush the core runs at once).
+    if (!this.selfWeighing && weighed !== undefined) this.weigh(weighed, 1);
     this.accepted(1, weight, write);
+    return true;
+  }
+
+  /** A record replaced or dropped before a flush took it: what it holds settles now. */
+  private release(record: PendingSnapshot<T>): void {
+    if (record.entries === 1) this.superseded(record.weight);
   }
 
   /** The unwritten record of `key` not yet taken by a flush. */
@@ -124,9 +148,7 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
     else this.removeEarlier(record);
     this.countPending();
     if (this.pending === undefined && this.earlier === undefined) this.droppedPending();
-    // Others stay pending: its own weight alone settles (an actor's figures are the main thread's: they settle with
-    // the batch that takes the others).
-    else if (this.selfWeighing) this.superseded(record.weight);
+    else this.release(record); // others stay pending: its own weight alone settles
   }
 
   protected takePending(): SnapshotBatch<T> | undefined {
@@ -291,15 +313,17 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
     const laterRecords = later.flatMap((t) => t.batch);
     const records = later.length === 0 ? batch : [...batch, ...laterRecords];
     const kept = this.putBack(records);
-    // Weighed by this tier (inline): the records not put back hold nothing now (review r278 F1). An actor's weights
-    // are the main thread's figures per message, not the records' own: they settle with the next batch taken.
-    if (!this.selfWeighing) return;
+    // The records not put back hold nothing now (review r278 F1), inline and in the engine's actor (task 283).
     let bytes = 0;
     let entries = 0;
-    for (const r of taken) bytes += r.weight;
-    for (const r of laterRecords) bytes += r.weight;
-    for (const r of kept) bytes -= r.weight;
-    entries = taken.length + laterRecords.length - kept.length;
+    for (const r of [...taken, ...laterRecords]) {
+      bytes += r.weight;
+      entries += r.entries;
+    }
+    for (const r of kept) {
+      bytes -= r.weight;
+      entries -= r.entries;
+    }
     if (entries > 0) this.releaseTaken(bytes, entries);
   }
 

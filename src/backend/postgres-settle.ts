@@ -27,7 +27,17 @@ export interface ServerSession {
 /** The session start as both sides compute it (one expression, so the same session gives the same text). */
 export const SESSION_STARTED_SQL = "(extract(epoch FROM backend_start) * 1000000)::bigint::text";
 
-const END_SQL = `SELECT pg_terminate_backend(pid) AS signalled FROM pg_stat_activity
+/**
+ * Signals the session only while it waits for its client: between statements (`idle`, `idle in transaction`), in the
+ * middle of receiving one (`active`, ClientRead), or sending an answer (`active`, ClientWrite); `signalled` null
+ * otherwise, and the caller looks again. A statement the server is still running is left to finish: one that
+ * committed locally and waits for a synchronous standby (wait_event SyncRep) would end "committed locally, but might
+ * not have been replicated", and be reported settled while a failover to that standby loses it (review r286). Ended
+ * while waiting for its client, nothing of the session is between the local commit and its replication: the wait for
+ * the standby comes before the answer is sent.
+ */
+const END_SQL = `SELECT CASE WHEN state LIKE 'idle%' OR (state = 'active' AND wait_event IN ('ClientRead', 'ClientWrite'))
+    THEN pg_terminate_backend(pid) END AS signalled FROM pg_stat_activity
   WHERE pid = $1 AND ${SESSION_STARTED_SQL} = $2`;
 
 /** Each client connection's session (recorded by its setup: postgres.ts prepareSession). */
@@ -43,7 +53,8 @@ export function sessionOf(client: pg.ClientBase): ServerSession | undefined {
 
 /**
  * Ends `session` and waits until it is gone, asking on `asker`; true once gone. False when that could not be seen
- * within `boundMs` (the database does not answer, the role may not end it): the outcome may still change then.
+ * within `boundMs` (the database does not answer, the role may not end it, a statement of it still runs: a commit
+ * waiting for its synchronous standby, say): the outcome may still change then.
  */
 export async function endSession(asker: SerialConnection, session: ServerSession, boundMs: number): Promise<boolean> {
   // Bounded as a whole: one look may wait behind a renewal, for a new connection, or for an answer that never comes

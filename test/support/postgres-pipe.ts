@@ -9,6 +9,10 @@ import { afterEach } from "vitest";
 /** One client connection through the proxy; `marked` is the hooks' own flag for it (e.g. "its answers are lost"). */
 export interface PipeConnection {
   marked: boolean;
+  /** Sends `data` to the server now, ahead of anything held (e.g. a statement of the test's own on this session). */
+  send(data: Buffer): void;
+  /** Destroys this connection alone, both sides (a reset on one link). */
+  cut(): void;
 }
 
 export interface PipeHooks {
@@ -44,7 +48,14 @@ export function usePipes(): (url: string, hooks: PipeHooks) => Promise<Pipe> {
     const sockets = new Set<Socket>();
     const server = createServer({ allowHalfOpen: true }, (client) => {
       const upstream = connect({ port: Number(target.port), host: target.hostname, allowHalfOpen: true });
-      const conn: PipeConnection = { marked: false };
+      const conn: PipeConnection = {
+        marked: false,
+        send: (data) => void upstream.write(data),
+        cut: () => {
+          client.destroy();
+          upstream.destroy();
+        },
+      };
       const frozen = () => hooks.frozen?.(conn) === true;
       for (const s of [client, upstream]) {
         sockets.add(s);

@@ -40,6 +40,7 @@ import { setWriterTenure } from "./tenure.js";
 import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
+import { assertReopenable } from "./reopen.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
 export interface FileBackendOptions {
@@ -245,6 +246,8 @@ class FileStore implements FileBackend {
     private readonly useLock: boolean,
     readonly readOnly: boolean,
     private readonly onProgress: (() => void) | undefined,
+    /** A writer's reopen of a store it held (reopen.ts): nothing missing is created, the directory least of all. */
+    private readonly mustExist = false,
   ) {
     this.name = "file:" + dir;
     markOnDiskStore(this);
@@ -252,7 +255,8 @@ class FileStore implements FileBackend {
     // only at its first write could overwrite what another writer stored in between.
     if (useLock) {
       try {
-        mkdirDurable(dir);
+        if (mustExist) assertReopenable({ kind: "file", path: dir, lockPath: dirLockPath(dir) });
+        else mkdirDurable(dir);
       } catch (err) {
         throw asStorageError(err, `cannot create store directory ${dir}`, { dir });
       }
@@ -895,6 +899,18 @@ class FileStore implements FileBackend {
  * unlocked one creates it on its first write. Throws StorageError("store-locked") if another writer holds it.
  */
 export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBackend {
+  return openFileBackend(dir, opts, false);
+}
+
+/**
+ * fileBackend() for a writer reopening a store it held (the engine's actor replacing a lost one): the directory and
+ * its lock must be there (reopen.ts), nothing is created. Internal: not exported by the package.
+ */
+export function reopenFileBackend(dir: string, opts: FileBackendOptions = {}): FileBackend {
+  return openFileBackend(dir, opts, true);
+}
+
+function openFileBackend(dir: string, opts: FileBackendOptions, mustExist: boolean): FileBackend {
   if (typeof dir !== "string" || dir === "") throw new TypeError("dir must be a non-empty string");
   if (!isRecord(opts as unknown)) throw new TypeError("fileBackend options must be an object");
   refuseUnknownKeys(opts, ["lock", "readOnly", "onProgress"], "fileBackend");
@@ -906,7 +922,7 @@ export function fileBackend(dir: string, opts: FileBackendOptions = {}): FileBac
   // A `link/..` the kernel takes elsewhere than the text is refused (design §3.12): what is left names one directory
   // read either way, so resolve() names it as the engine (storeKey, normalise) and the CLI do.
   assertOneMeaning(dir, "file store directory");
-  return new FileStore(resolve(dir), lock && !readOnly, readOnly, opts.onProgress);
+  return new FileStore(resolve(dir), lock && !readOnly, readOnly, opts.onProgress, mustExist);
 }
 
 /** The last op of each run of one key's ops next to each other, in order; `ops` itself when no key follows itself. */

@@ -24,6 +24,7 @@ import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
 import { StorePlace, type MovedFile } from "./store-place.js";
+import { assertReopenable } from "./reopen.js";
 import { assertOneMeaning, realFilePath, storeRealPath } from "./real-path.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
@@ -674,6 +675,18 @@ class SqliteStore implements SqliteBackend {
  * for other SQLite failures (with the OS cause in `details.osCode` when there is one).
  */
 export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): SqliteBackend {
+  return openSqliteBackend(path, opts, false);
+}
+
+/**
+ * sqliteBackend() for a writer reopening a store it held (the engine's actor replacing a lost one): the database file
+ * and its lock must be there (reopen.ts), nothing is created. Internal: not exported by the package.
+ */
+export function reopenSqliteBackend(path: string, opts: SqliteBackendOptions = {}): SqliteBackend {
+  return openSqliteBackend(path, opts, true);
+}
+
+function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: boolean): SqliteBackend {
   if (typeof path !== "string") throw new TypeError("path must be a string");
   if (!isRecord(opts as unknown)) throw new TypeError("sqliteBackend options must be an object");
   refuseUnknownKeys(opts, SQLITE_BACKEND_OPTIONS, "sqliteBackend");
@@ -704,13 +717,16 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
         // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths): the one the
         // kernel, and SQLite, open the file in. Not dirname(resolve(path)): resolve() drops `link/..` by text, so for
         // `<dir>/link/../app.db` it made `<dir>` while SQLite opens in the link target's parent.
-        if (!inMemory) mkdirSync(dirname(storeRealPath(path)), { recursive: true });
+        // A reopen of a store this writer held creates nothing: its directory, database file and lock must be there.
+        const reopen = mustExist && !inMemory;
+        if (reopen) assertReopenable({ kind: "sqlite", path, lockPath: lock ? `${storeRealPath(path)}-lock` : undefined });
+        else if (!inMemory) mkdirSync(dirname(storeRealPath(path)), { recursive: true });
         // Another program's database, or a foreign table of our name, is refused before anything is left beside it.
         if (!inMemory) probeExisting(path);
         // The lock first: nothing of the store is touched before this process owns it.
         if (lock && !inMemory) held = acquireStoreLock(sqliteLockPath(path), path);
         if (!inMemory) turn = writerSlot(realFilePath(path));
-        const opened = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+        const opened = new Database(path, { timeout: BUSY_TIMEOUT_MS, fileMustExist: reopen });
         db = opened;
         const setUp = (): void => {
           // Again on the connection that writes (the file may have changed since the probe), before the first change.

@@ -146,8 +146,19 @@ export class Lease {
    * be ended by a contender once the row lapsed, so no renewal takes the row back meanwhile (renewBesideWriteSql).
    */
   private writesUncommitted = 0;
-  /** The release of a row given up (releaseOwn), once asked for: a loss and a close share it. */
-  private releasing: Promise<void> | undefined;
+  /**
+   * The release of a row given up (releaseOwn) while one is on its way: a loss and a close share it. Forgotten when it
+   * failed (a network down with the lease), so the next one is sent again: kept, a close after the network came back
+   * returned the failed one, and the row kept naming this writer, for its held renewal or write to take back after
+   * close() (review r286 F3).
+   */
+  private releasing: Promise<boolean> | undefined;
+  /** A release of the row ran on the server: nothing of this writer's sent before can take the row back any more. */
+  private released = false;
+  /** The next try of a failed release, while the handle stays open (retryReleaseLater). */
+  private releaseRetry: NodeJS.Timeout | undefined;
+  /** close() asked for the release: background tries stop, close() makes its own. */
+  private closing = false;
   /** A renewal is queued or running on the lease connection (close() past the deadline cuts it: see release). */
   private renewing = false;
 
@@ -354,11 +365,28 @@ export class Lease {
     return this.lose("its lease was taken over or expired; nothing of the refused write was stored", current);
   }
 
-  /** Stops renewing and lets the next contender in at once (when still ours). */
-  async release(): Promise<void> {
+  /**
+   * Gives the store up before the lease ran out (the handle cannot go on writing: see PostgresStore.settleFirst): a
+   * loss like any other, final for the handle, whose release renames the row's holder, so nothing this writer sent
+   * before takes the row back. Returns the handle's not-owner error.
+   */
+  giveUp(why: string): StorageError {
+    return this.lose(why, undefined);
+  }
+
+  /**
+   * Stops renewing and lets the next contender in at once (when still ours). A release that fails is sent again until
+   * `retryForMs` passed (close() asks for that when something of this writer's may still take the row back); true
+   * once a release ran, or there was nothing to release.
+   */
+  async release(retryForMs = 0): Promise<boolean> {
     const lapsed = this.lapsed;
+    const giveUpAt = performance.now() + retryForMs;
     this.stop();
-    if (this.epochValue === 0) return;
+    this.closing = true;
+    if (this.releaseRetry) clearTimeout(this.releaseRetry);
+    this.releaseRetry = undefined;
+    if (this.epochValue === 0) return true;
     // Past its own deadline (or lost) the lease is over for this writer, but a renewal it sent before may still take
     // the row back when it reaches the server: release the row if it names us, live or lapsed, renaming its holder so
     // that renewal can no longer take it back. It need not wait for that renewal, which may wait for its answer up to
@@ -366,31 +394,70 @@ export class Lease {
     // cut, and the release goes on a new one (connectTimeoutMs), within the renewal interval.
     if (lapsed) {
       if (this.renewing) this.conn.reset();
-      return this.releaseOwn();
+      return this.releaseUntil(giveUpAt);
     }
+    if (this.released) return true;
     // Renamed as a given-up release does: this handle writes nothing after close(), and a write of its sent before
     // (its answer lost, its request still on its way) would otherwise take the row back for a whole lease when it
     // reached the server after this release, and store its data after close() resolved.
-    await this.conn
+    const ok = await this.conn
       .run((c) => c.query({ name: "grf_lease_release", text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() }))
-      .catch(() => undefined); // unreleased, it simply expires
+      .then(
+        () => true,
+        () => false, // unreleased, it expires (unless a statement of ours still takes it back: tried again below)
+      );
+    if (ok) this.released = true;
+    return ok || this.releaseUntil(giveUpAt);
+  }
+
+  /** Sends the release (releaseOwn) until one ran or `giveUpAt` (a performance.now() time) passed. */
+  private async releaseUntil(giveUpAt: number): Promise<boolean> {
+    for (;;) {
+      if (await this.releaseOwn()) return true;
+      const left = giveUpAt - performance.now();
+      if (left <= 0) return false;
+      await new Promise((r) => setTimeout(r, Math.min(left, WAIT_POLL_MS)));
+    }
   }
 
   /**
-   * Best effort, once: queued on the lease connection behind any renewal in flight (the connection is serial). It
-   * renames the holder (releaseOwnSql), so no statement of this writer's sent before, a renewal or a write on the data
+   * One try at a time (true once one ran; a failed one is tried again): queued on the lease connection behind any
+   * renewal in flight (the connection is serial). It renames the holder (releaseOwnSql), so no statement of this writer's sent before, a renewal or a write on the data
    * connection, takes the row back once it ran; one that ran before it is undone by it. Bounded, as close() waits for
    * it: the renewal before it by the connection's query timeout (the lease time; close() cuts it instead), a
    * reconnect by connectTimeoutMs, this statement by the renewal interval; the database may not answer at all.
    */
-  private releaseOwn(): Promise<void> {
+  private releaseOwn(): Promise<boolean> {
+    if (this.released) return Promise.resolve(true);
     this.releasing ??= this.conn
       .run(
         (c) => c.query({ text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() }).then(() => undefined),
         { ms: this.renewEveryMs, what: "the release of a lease given up" },
       )
-      .catch(() => undefined); // unreleased, it simply expires
+      .then(
+        () => {
+          this.released = true;
+          return true;
+        },
+        () => {
+          // Unreleased, the row expires, but a renewal or write of this writer's still on its way may take it back
+          // (and a held write store its data): sent again, in the background while the handle stays open.
+          this.releasing = undefined;
+          this.retryReleaseLater();
+          return false;
+        },
+      );
     return this.releasing;
+  }
+
+  /** Tries a failed release again after a renewal interval, until one runs or close() takes over (unref'd). */
+  private retryReleaseLater(): void {
+    if (this.closing || this.releaseRetry !== undefined) return;
+    this.releaseRetry = setTimeout(() => {
+      this.releaseRetry = undefined;
+      if (!this.closing) void this.releaseOwn();
+    }, this.renewEveryMs);
+    this.releaseRetry.unref();
   }
 
   private releaseOwnValues(): unknown[] {

@@ -262,9 +262,10 @@ class PostgresStore implements PostgresBackend {
   /**
    * The server session of a write that failed in doubt and could not be seen ended (`settled: false`): its request may
    * still run later. Every later call of the data connection first ends it and waits until it is gone (`settleFirst`),
-   * so nothing this handle reads or writes afterwards can be overtaken by it (task 284).
+   * so nothing this handle reads or writes afterwards can be overtaken by it (task 284); `since`: when it was noted
+   * (performance.now()). Kept until it is seen ended or a release of the lease row ran (close()).
    */
-  private unsettled: ServerSession | undefined;
+  private unsettled: { readonly session: ServerSession; readonly since: number } | undefined;
   /** readConsistent calls running; the transaction opens with the first and ends with the last. */
   private consistentDepth = 0;
   /** The data connection is inside readConsistent's transaction (set and cleared in the connection's call order). */
@@ -585,14 +586,35 @@ class PostgresStore implements PostgresBackend {
     }
   }
 
+  /**
+   * Resolves once nothing of this handle can be stored any more. Rejects (backend-error, `details.unsettled`) when a
+   * write of it failed in doubt, its session not seen ended, and neither the release of the lease row (which fences
+   * its request) nor the end of that session could be confirmed within the lease time each: that write may still be
+   * stored later (review r286 F2). The handle is closed either way.
+   */
   close(): Promise<void> {
     this.closed = true;
     this.closing ??= (async () => {
       // After queued work: the last write must land while the lease is still ours.
       await this.data.close();
       this.answerWatch.stop(); // after the last statement: close() waits for it, so a hung one must still end
-      await this.leaseHolder?.release();
+      const lease = this.leaseHolder;
+      let doubt = this.unsettled;
+      if (lease !== undefined) {
+        // Sent again for up to a lease time when something of this writer's may still take the row back: a write in
+        // doubt not seen settled, or a renewal sent before the lease ran out (its release at the loss may have been
+        // lost with the network, review r286 F3). Once it ran, the held write's fence finds no row of its own.
+        const released = await lease.release(doubt !== undefined || lease.lapsed ? lease.ttlMs : 0);
+        if (released || (doubt !== undefined && (await endSession(this.sideConn, doubt.session, lease.ttlMs)))) doubt = undefined;
+      }
       await this.sideConn.close();
+      if (doubt !== undefined) {
+        throw new StorageError(
+          "backend-error",
+          `${this.name}: closed, but a write of it that failed in doubt may still be stored later: neither the release of its lease row nor the end of that write's server session could be confirmed within the lease time (read the keys back once another writer took the store)`,
+          { store: this.store, unsettled: true, inDoubt: true },
+        );
+      }
     })();
     return this.closing;
   }
@@ -768,7 +790,8 @@ class PostgresStore implements PostgresBackend {
           // gone: kept, and the next call tries again before it sends anything (`settleFirst`).
           if (inDoubt?.(err)) {
             settled = await this.endSession(c);
-            if (!settled) this.unsettled = sessionOf(c);
+            const session = sessionOf(c);
+            if (!settled && session !== undefined) this.unsettled = { session, since: performance.now() };
           }
           // A failed statement ends readConsistent's transaction (a server error aborts it, a lost connection takes
           // it along): later calls read each at its own point in time, as outside one, instead of failing with it.
@@ -800,16 +823,24 @@ class PostgresStore implements PostgresBackend {
    * miss it and be overtaken by it (an append-log's read-back, which decides what its retry appends, review task 284).
    * Past the writer's own deadline (`lapsed`) a write of the call throws not-owner before it is sent (assertOwned,
    * in the same turn), so nothing can be acknowledged over the late request: calls go on without waiting (reads
-   * included; a read-back then cannot tell yet, docs/postgres.md). The session stays noted until the lease is lost
-   * for good (final), since a renewal may still extend a deadline only passed, and a write after it must wait again.
+   * included; a read-back then cannot tell yet, docs/postgres.md). The session stays noted (close() needs it: see
+   * there), since a renewal may still extend a deadline only passed, and a write after it must wait again.
+   *
+   * Still not seen ended a lease time after it was noted: the store is given up (Lease.giveUp: final, not-owner). Its
+   * renewals need no end of a session, so they kept the lease live while every call failed here, and a contender
+   * never got in (review r286 F6); the given-up release renames the row's holder, which also fences the held request.
    */
   private async settleFirst(): Promise<void> {
-    const session = this.unsettled;
+    const noted = this.unsettled;
     const lease = this.leaseHolder;
-    if (session === undefined || lease === undefined) return;
-    if (lease.finalError !== undefined) return void (this.unsettled = undefined);
-    if (lease.lapsed) return;
-    if (await endSession(this.sideConn, session, lease.ttlMs)) return void (this.unsettled = undefined);
+    if (noted === undefined || lease === undefined) return;
+    if (lease.finalError !== undefined || lease.lapsed) return;
+    if (await endSession(this.sideConn, noted.session, lease.ttlMs)) return void (this.unsettled = undefined);
+    if (performance.now() - noted.since >= lease.ttlMs) {
+      throw lease.giveUp(
+        `an earlier write failed in doubt and its server session could not be seen ended for a lease time (${lease.ttlMs} ms): it gave the store up, so that write cannot be stored once its release ran`,
+      );
+    }
     throw new StorageError(
       "backend-error",
       `${this.name}: an earlier write failed in doubt and its server session could not be seen ended yet (it may still be stored), so nothing of this call was sent; the next call tries again`,

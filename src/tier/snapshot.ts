@@ -71,11 +71,19 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
   private held: Map<string, PendingSnapshot<T>> | undefined;
   private lastSavedKey: string | undefined;
   /**
-   * Keys discarded (`discard`), each with the landing number taken at the call: a record of the key taken before it
-   * (waiting on the lane, joined, in flight) writes nothing, and is not put back when its write fails. One number per
-   * key ever discarded (graph attach discards graph names: a handful).
+   * Keys discarded (`discard`) while a taken batch holding them was not settled, each with the landing number taken
+   * at the call: a record of the key taken before it (waiting on the lane, joined, in flight) writes nothing, and is
+   * not put back when its write fails. An entry goes once no taken batch holds its key (`settledBatch`): only such a
+   * record consults it (one put back before the call was marked stale by it). It kept one number per key ever
+   * discarded, a session per key grew it for good (review r287 F3).
    */
   private discarded: Map<string, number> | undefined;
+  /**
+   * The batches taken (`takePending`) and not yet settled (written, dropped, put back or failed with an earlier one,
+   * see `settledBatch`), and how many of them hold each key: what `discarded` needs to keep.
+   */
+  private readonly outstanding = new Set<SnapshotBatch<T>>();
+  private readonly outstandingKeys = new Map<string, number>();
 
   constructor(
     backend: StorageBackend,
@@ -165,8 +173,44 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
       if (p !== undefined) batch.push(p);
     }
     let at: number | undefined;
-    for (const r of batch) r.at ??= at ??= this.lane.landing();
+    const keys = this.outstandingKeys;
+    for (const r of batch) {
+      r.at ??= at ??= this.lane.landing();
+      keys.set(r.key, (keys.get(r.key) ?? 0) + 1); // one record per key in a batch
+    }
+    this.outstanding.add(batch);
     return batch;
+  }
+
+  /**
+   * `batch` consults `discarded` no more: written, dropped, put back, or failed unwritten with an earlier batch that
+   * put it back (`keep`). A key no taken batch holds now needs no discard entry: a record of it taken before the
+   * discard was settled, and one put back is pending and was marked stale at the call, or was not put back.
+   */
+  private settledBatch(batch: SnapshotBatch<T>): void {
+    if (!this.outstanding.delete(batch)) return;
+    const keys = this.outstandingKeys;
+    for (const r of batch) {
+      const n = (keys.get(r.key) ?? 1) - 1;
+      if (n > 0) {
+        keys.set(r.key, n);
+        continue;
+      }
+      keys.delete(r.key);
+      const d = this.discarded;
+      if (d !== undefined && d.delete(r.key) && d.size === 0) this.discarded = undefined;
+    }
+  }
+
+  /**
+   * What was taken before a rollback writes nothing more (core.ts `write`, `keep`: their epoch check comes before any
+   * consultation of `discarded`), so it holds no discard entry either; some of it never reaches `writeBatch`.
+   */
+  override rollback(): void {
+    super.rollback();
+    this.outstanding.clear();
+    this.outstandingKeys.clear();
+    this.discarded = undefined;
   }
 
   protected clearPending(): void {
@@ -184,7 +228,8 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
    */
   discard(key: string): void {
     this.assertOpen();
-    (this.discarded ??= new Map()).set(key, this.lane.landing());
+    // Only a record taken before this call and not settled needs the number: pending and put-back ones are dropped here.
+    if (this.outstandingKeys.has(key)) (this.discarded ??= new Map()).set(key, this.lane.landing());
     const h = this.held?.get(key);
     if (h !== undefined) {
       h.stale = true;
@@ -241,7 +286,17 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
   }
 
   protected *writeBatch(batch: SnapshotBatch<T>, epoch: number): Step {
-    if (batch.length === 1) return yield* this.writeOne(batch[0]!, epoch);
+    // `finally`: also when the write throws, or a flush group ends the step of a batch an earlier one put back.
+    try {
+      if (batch.length === 1) return yield* this.writeOne(batch[0]!, epoch);
+      return yield* this.writeMany(batch, epoch);
+    } finally {
+      this.settledBatch(batch);
+    }
+  }
+
+  /** `writeBatch` of several records (several keys), one backend batch. */
+  private *writeMany(batch: SnapshotBatch<T>, epoch: number): Step {
     const ops: Array<{ op: "put"; key: string; value: Uint8Array }> = [];
     const writing: PendingSnapshot<T>[] = [];
     for (const record of batch) {
@@ -313,6 +368,8 @@ export class SnapshotCore<T> extends TierCore<SnapshotBatch<T>> implements Stale
     const laterRecords = later.flatMap((t) => t.batch);
     const records = later.length === 0 ? batch : [...batch, ...laterRecords];
     const kept = this.putBack(records);
+    // The later batches fail unwritten with this one (core.ts `write`), some without reaching `writeBatch`.
+    for (const t of later) this.settledBatch(t.batch);
     // The records not put back hold nothing now (review r278 F1), inline and in the engine's actor (task 283).
     let bytes = 0;
     let entries = 0;

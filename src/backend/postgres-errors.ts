@@ -174,7 +174,8 @@ export function isTransientOutage(err: unknown): boolean {
   if (err instanceof AggregateError && err.errors.length > 0) return err.errors.every(isTransientOutage);
   if (err instanceof UnansweredError) return true;
   const pgCode = pgCodeOf(err);
-  if (pgCode !== undefined) return pgCode.startsWith("08") || pgCode === "57P01" || pgCode === "57P02" || pgCode === "57P03" || pgCode === "53300";
+  // 08P01 is a protocol violation (a pooler refusing our startup parameters, say): the same answer every time.
+  if (pgCode !== undefined) return (pgCode.startsWith("08") && pgCode !== "08P01") || pgCode === "57P01" || pgCode === "57P02" || pgCode === "57P03" || pgCode === "53300";
   const { code, message } = err as { code?: unknown; message?: unknown };
   if (typeof code === "string") return TRANSIENT_OS_CODES.has(code);
   return typeof message === "string" && TRANSIENT_DRIVER_MESSAGE.test(message);
@@ -191,6 +192,20 @@ function redactedCause(err: unknown, secrets: readonly string[]): Error {
 }
 
 /**
+ * A connection pooler refusing the session settings every connection sends at its start (PgBouncer answers the
+ * startup packet with 08P01 "unsupported startup parameter: …"). The words alone read like a bug of ours or of the
+ * driver; the cause is the pooler, which the lease and the settle of a write in doubt cannot work through (one server
+ * session per client connection is assumed: docs/postgres.md, "Connection poolers"), so the message says so.
+ */
+function poolerHint(pgCode: string | undefined, said: string): string {
+  if (pgCode !== "08P01" || !/unsupported startup parameter/i.test(said)) return "";
+  return (
+    ". This looks like a connection pooler (such as PgBouncer) between this process and PostgreSQL: poolers are not" +
+    " supported, connect to the server directly (docs/postgres.md, \"Connection poolers\")"
+  );
+}
+
+/**
  * Wraps a driver or server failure as StorageError("backend-error") (typed errors pass through), naming the cause:
  * `details.pgCode` (SQLSTATE) or `details.osCode` (errno), and the meaning in words in the message.
  */
@@ -201,7 +216,7 @@ export function pgError(err: unknown, context: string, target: Target, details: 
   const osCode = pgCode === undefined && typeof src?.code === "string" ? src.code : undefined;
   const meaning = pgCode !== undefined ? PG_MEANING[pgCode] : osCode !== undefined ? OS_MEANING[osCode] : undefined;
   const said = typeof src?.message === "string" ? src.message : String(err);
-  const message = redact(`${context} (${target.display}): ${meaning ? `${meaning}: ` : ""}${said}`, target.secrets);
+  const message = redact(`${context} (${target.display}): ${meaning ? `${meaning}: ` : ""}${said}${poolerHint(pgCode, said)}`, target.secrets);
   return new StorageError(
     "backend-error",
     message,

@@ -23,6 +23,7 @@ import {
   segmentKey,
   segmentPrefix,
 } from "./append-layout.js";
+import { SegmentAllocator } from "./segment-allocator.js";
 import type {
   AppendLoadOptions,
   AppendLoadResult,
@@ -119,22 +120,23 @@ interface Segment {
  * The name finds an allocator only while something uses it: its tiers and the backend objects that asked for it hold
  * it, the by-name map holds it weakly and forgets the name once it is collected. So two live handles of a store share
  * one (either keeps it reachable, and the name finds it), and a process opening many stores in turn (a server with a
- * store per tenant) keeps none of a store it no longer uses: the map held every store's forever (task 196).
+ * store per tenant) keeps none of a store it no longer uses: the map held every store's forever (task 196). Within
+ * one allocator, buckets no tier holds are bounded (segment-allocator.ts, task 297).
  */
-const allocators = new WeakMap<StorageBackend, Map<string, number>>();
-const allocatorsByStore = new Map<string, WeakRef<Map<string, number>>>();
+const allocators = new WeakMap<StorageBackend, SegmentAllocator>();
+const allocatorsByStore = new Map<string, WeakRef<SegmentAllocator>>();
 const allocatorCollected = new FinalizationRegistry<string>((store) => {
   // Unless the name found no allocator and got a new one meanwhile, which is in use.
   if (allocatorsByStore.get(store)?.deref() === undefined) allocatorsByStore.delete(store);
 });
 
-function allocatorFor(backend: StorageBackend): Map<string, number> {
+function allocatorFor(backend: StorageBackend): SegmentAllocator {
   let alloc = allocators.get(backend);
   if (alloc) return alloc;
   const store = backend.supports.persistent && typeof backend.name === "string" ? backend.name : undefined;
   alloc = store === undefined ? undefined : allocatorsByStore.get(store)?.deref();
   if (!alloc) {
-    alloc = new Map();
+    alloc = new SegmentAllocator();
     if (store !== undefined) {
       allocatorsByStore.set(store, new WeakRef(alloc));
       allocatorCollected.register(alloc, store);
@@ -147,7 +149,7 @@ function allocatorFor(backend: StorageBackend): Map<string, number> {
 /** Test hook (not public API): the stores this thread's by-name map still names, and the allocator `backend` uses. */
 export const segmentAllocatorsForTesting = {
   storesNamed: (): number => allocatorsByStore.size,
-  of: (backend: StorageBackend): ReadonlyMap<string, number> => allocatorFor(backend),
+  of: (backend: StorageBackend): SegmentAllocator => allocatorFor(backend),
 };
 
 export interface AppendLogCoreOptions extends TierCommonOptions {
@@ -164,7 +166,15 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
    * overwrite mode): appended segments take numbers of their own. Empty unless a write failed (review s15r2 D2).
    */
   private readonly held = new Map<Bucket<T>, string>();
-  private readonly nextSegment: Map<string, number>;
+  private readonly nextSegment: SegmentAllocator;
+  /**
+   * Buckets holding their key's allocator entry (`SegmentAllocator.hold`), from before their first listing until
+   * their reserved numbers are written or they are given up (`release`): an entry nobody holds may be evicted, and
+   * the next append of that bucket lists it (task 297). Pending, waiting on the lane, or being written.
+   */
+  private readonly holding = new Map<Bucket<T>, string>();
+  /** Batches whose `writeBatch` runs (a flush group may hold several): a rollback leaves their holds to them. */
+  private readonly writing = new Set<Batch<T>>();
   private ownBucketChecked = false;
 
   constructor(
@@ -263,6 +273,10 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
 
   protected override clearPending(): void {
     super.clearPending();
+    // Pending and waiting batches are dropped unwritten; a running one may still land its write: it releases its own.
+    const busy = new Set<Bucket<T>>();
+    for (const batch of this.writing) for (const b of batch.values()) busy.add(b);
+    for (const b of [...this.holding.keys()]) if (!busy.has(b)) this.release(b);
     this.held.clear(); // batches taken before a rollback write nothing more
     this.lane.hold(this, false);
   }
@@ -318,6 +332,26 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
   }
 
   protected *writeBatch(batch: Batch<T>, epoch: number): Step {
+    this.writing.add(batch);
+    try {
+      return yield* this.writeBatchOnce(batch, epoch);
+    } finally {
+      this.writing.delete(batch);
+      // Written, or dropped (rolled back, merged into an older put-back bucket): its numbers are no longer held.
+      // Put back (a failed write): pending again with its reserved numbers, still held for its retry.
+      for (const [key, b] of batch) if (this.pending.get(key) !== b) this.release(b);
+    }
+  }
+
+  /** A bucket gives up its hold on its key's allocator entry (no-op when it holds none). */
+  private release(bucket: Bucket<T>): void {
+    const key = this.holding.get(bucket);
+    if (key === undefined) return;
+    this.holding.delete(bucket);
+    this.nextSegment.release(key);
+  }
+
+  private *writeBatchOnce(batch: Batch<T>, epoch: number): Step {
     const cancelled = (): boolean => this.epoch !== epoch;
     // Running now: no other tier lands before it (the lane), so what one made stale is gone from its buckets already.
     if (this.held.size > 0) {
@@ -471,20 +505,25 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         ops.push({ op: "put", key: k, value: encoded[i]! });
       }
       for (const k of existing) if (!keep.has(k) && parseBucketKey(k).bucket === key) ops.push({ op: "delete", key: k });
-      this.nextSegment.set(key, Math.max(this.nextSegment.get(key) ?? 1, encoded.length));
+      this.nextSegment.raise(key, encoded.length);
       return ops;
     }
     const reserved = bucket.segments ?? [];
     const missing = encoded.length - reserved.length;
     if (missing > 0) {
-      let next = this.nextSegment.get(key);
+      // Held before listing: the entry cannot be evicted while the list runs, nor until these numbers are written.
+      if (!this.holding.has(bucket)) {
+        this.holding.set(bucket, key);
+        this.nextSegment.hold(key);
+      }
+      let next = this.nextSegment.next(key);
       if (next === undefined || relist || bucket.relist === true) {
         bucket.relist = false;
         const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
-        next = Math.max(this.nextSegment.get(key) ?? 1, maxSegment(existing, key) + 1);
+        next = Math.max(this.nextSegment.next(key) ?? 1, maxSegment(existing, key) + 1);
       }
       for (let i = 0; i < missing; i++) reserved.push(next + i);
-      this.nextSegment.set(key, next + missing);
+      this.nextSegment.raise(key, next + missing);
     }
     bucket.segments = reserved;
     return encoded.map((value, i) => ({ op: "put" as const, key: segmentKey(key, reserved[i]!), value }));
@@ -561,6 +600,9 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
           this.held.delete(b);
         }
         old.chunks.push(...b.chunks);
+        // Its chunks take fresh numbers under `old`: its own reservation (never written) is given up.
+        if (!this.holding.has(old) && this.holding.delete(b)) this.holding.set(old, key); // its hold goes to `old`
+        else this.release(b);
       } else batch.set(key, b);
     }
     if (holds) this.lane.hold(this, this.held.size > 0);

@@ -9,7 +9,7 @@ import { StorageError } from "../../src/errors.js";
 import type { PostgresBackend, PostgresBackendOptions } from "../../src/backend/postgres.js";
 import type { TestDatabase } from "./postgres-db.js";
 import { leaseRow } from "./lease-row.js";
-import type { usePipes } from "./postgres-pipe.js";
+import type { PipeConnection, usePipes } from "./postgres-pipe.js";
 import { errorOf, until } from "./wait.js";
 
 export const failure = (err: unknown): unknown => (err instanceof StorageError ? `${err.code}: ${err.message}` : err);
@@ -35,6 +35,8 @@ export async function givenUpWithWriteHeld(db: TestDatabase, pipes: Pipes, open:
   const drop = { answers: false, dropped: 0 };
   const heldRenew: Array<() => void> = [];
   const heldWrite: Array<() => void> = [];
+  // The data connection the write was held on: the answer watch may drop it while the write is held (see deliverWrite).
+  let writeConn: PipeConnection | undefined;
   const leaseConns = new Set<unknown>();
   // The connection A's release of its row went out on (the lease connection, or a new one when a held renewal timed
   // out meanwhile, as under load), and whether it was answered: the next command answer there is the release's.
@@ -46,7 +48,10 @@ export async function givenUpWithWriteHeld(db: TestDatabase, pipes: Pipes, open:
       if (!conn.marked && d.includes("grf_lease_renew")) leaseConns.add(conn);
       if (!conn.marked && d.includes("LEAST(expires_at")) releaseConns.add(conn);
       if (holdRenew && !conn.marked && d.includes("grf_lease_renew")) return void heldRenew.push(pass);
-      if (holdWrite && conn.marked && d.includes("grf_write_")) return void heldWrite.push(pass);
+      if (holdWrite && conn.marked && d.includes("grf_write_")) {
+        writeConn = conn;
+        return void heldWrite.push(pass);
+      }
       pass();
     },
     toClient: (d, pass, conn) => {
@@ -81,10 +86,20 @@ export async function givenUpWithWriteHeld(db: TestDatabase, pipes: Pipes, open:
     /** From now on the data connection's answers are lost. */
     dropAnswers: (): void => void (drop.answers = true),
     answersDropped: (): number => drop.dropped,
-    /** The held write reaches the server now. */
-    deliverWrite: (): void => {
+    /**
+     * The held write reaches the server now: true. False when its connection was closed before: A's answer watch
+     * found the request unanswered for the lease time (the server session idle, not having got it) and dropped the
+     * connection, and its settle ended that session (the write failed in doubt, settled). Correct, and only the time
+     * this order takes decides it: the watch looks from a lease time after the write was sent, which a loaded machine
+     * may reach before the release is answered here.
+     */
+    deliverWrite: (): boolean => {
       holdWrite = false;
+      const delivered = writeConn !== undefined && !writeConn.closed;
       for (const pass of heldWrite.splice(0)) pass();
+      return delivered;
     },
+    /** The connection the write was held on has closed (the answer watch, a cut, or the server ended it). */
+    writeConnClosed: (): boolean => writeConn?.closed === true,
   };
 }

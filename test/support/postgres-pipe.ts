@@ -13,6 +13,8 @@ export interface PipeConnection {
   send(data: Buffer): void;
   /** Destroys this connection alone, both sides (a reset on one link). */
   cut(): void;
+  /** Either side of it has closed (the client dropped it, the server ended it, or a cut). */
+  readonly closed: boolean;
 }
 
 export interface PipeHooks {
@@ -54,6 +56,9 @@ export function usePipes(): (url: string, hooks: PipeHooks) => Promise<Pipe> {
         cut: () => {
           client.destroy();
           upstream.destroy();
+        },
+        get closed() {
+          return client.destroyed || upstream.destroyed;
         },
       };
       const frozen = () => hooks.frozen?.(conn) === true;

@@ -212,6 +212,18 @@ export class StoreConnection {
    * writes it covered may be lost, and so may other writers' on the tier (die() tells the tier's refusal watchers).
    */
   private readonly flushesLost = new Set<TierRecord>();
+  /**
+   * Batches sent while the actor was not ready, each posted once `ready` resolves (see `send`). Nothing reaches an
+   * actor before it opened the store: an open that failed leaves these unwritten, and die() keeps their writes.
+   */
+  private unposted: Array<{ ops: Op[]; transfers: ArrayBuffer[] }> = [];
+  /**
+   * Writes an actor whose open failed (or that was lost before it answered ready) never took: revive() queues them
+   * again, in order, after the new actor's reopen. They weigh in the backlog meanwhile (backpressure bounds them).
+   */
+  private kept: { ops: Op[]; transfers: ArrayBuffer[] } | undefined;
+  /** The refusals revive() queued for writes lost earlier: each revive queues its own, so die() keeps none of them. */
+  private readonly reviveRefusals = new WeakSet<Op>();
   /** A new actor waits for this (the old worker's termination: piscina must not hand the new task to the dying thread). */
   private restartGate: Promise<unknown> = Promise.resolve();
   /**
@@ -773,12 +785,19 @@ export class StoreConnection {
     // its step: messages keep tick order.
     if (this.isReady && this.sendsWaiting === 0) return this.postMessage(ops, transfers, epoch);
     this.sendsWaiting++;
+    const batch = { ops, transfers };
+    this.unposted.push(batch);
+    const posted = (): void => {
+      this.sendsWaiting--;
+      const at = this.unposted.indexOf(batch); // the first but after a death (die() emptied the list)
+      if (at >= 0) this.unposted.splice(at, 1);
+    };
     this.ready.then(
       () => {
-        this.sendsWaiting--;
+        posted();
         this.postMessage(ops, transfers, epoch);
       },
-      () => void this.sendsWaiting--, // die() already rejected every waiter with the open failure
+      posted, // die() already rejected every waiter with the open failure, and kept the batch's writes
     );
   }
 
@@ -1311,6 +1330,8 @@ export class StoreConnection {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     if (this.finalError) return;
+    // Writes a failed open left unwritten: a new actor tries the store once more, and the drain answers for them.
+    if (this.deathError && this.kept !== undefined) this.revive();
     this.closing = true;
     this.endDelay?.(); // a revival waiting out its backoff starts now: the drain must not wait for it
     if (this.deathError) {
@@ -1419,8 +1440,19 @@ export class StoreConnection {
     for (const [tier, rec] of this.tiers) {
       // Kept until this actor opened: one that cannot (a PostgreSQL lease the dead worker still holds) would take
       // the refusal with it, and a caller retrying its flush until it resolves would never hear of the loss.
-      if (rec.lost) this.queue.push(refusal(tier, rec.lost));
+      if (rec.lost) {
+        const op = refusal(tier, rec.lost);
+        this.reviveRefusals.add(op);
+        this.queue.push(op);
+      }
     }
+    // The writes the last actor never took (its open failed): after the reopen, before anything newer. Already
+    // weighed (die() counted them again) and copied (a value is read at the end of its turn).
+    const kept = this.kept;
+    this.kept = undefined;
+    if (kept === undefined) return;
+    for (const op of kept.ops) if (this.tiers.has(op.tier)) this.queue.push(op);
+    this.transfers.push(...kept.transfers);
   }
 
   /**
@@ -1454,7 +1486,11 @@ export class StoreConnection {
     this.deathError = err;
     this.rejectDeath(err);
     this.backlog.fail(err);
-    this.taken(this.queue); // never sent: lost as well
+    this.taken(this.queue); // never sent: lost as well, unless kept below
+    // Nothing is posted to an actor before it answered ready() (see `send`): one lost before that (its open
+    // failed, or its worker ended first) took none of these writes (the queue's are not copied yet: keep() does).
+    const untaken = this.isReady ? [] : [...this.unposted, { ops: this.queue, transfers: this.transfers, copy: true }];
+    this.unposted = [];
     this.queue = [];
     this.transfers = [];
     for (const w of this.waiting.values()) w.reject(err);
@@ -1466,12 +1502,22 @@ export class StoreConnection {
     this.letGo();
     if (this.closing || this.finalError !== undefined || (err instanceof StorageError && err.code === "closed")) {
       this.finalError ??= err;
+      this.kept = undefined; // the store is given up: close() and later calls fail with why
       this.hooks.onGone(this);
       return;
     }
     // A young death delays the next actor's start (see HEALTHY_LIFETIME_MS); one that died before it started is young.
     this.diedAt = Date.now();
     this.youngDeaths = this.diedAt - this.startedAt < HEALTHY_LIFETIME_MS ? this.youngDeaths + 1 : 0;
+    if (!this.isReady) {
+      // Never took an op: no write was lost with it. Its writes go to the next actor (revive), weighed as before
+      // (a flush that covered them rejected with why and leaves them pending, as one failing in a living actor).
+      // A loss found earlier and not reported yet stays (`rec.lost`: revive queues its refusal again).
+      this.keep(untaken);
+      this.flushesLost.clear();
+      for (const rec of this.tiers.values()) rec.dirty = false;
+      return;
+    }
     // Writes lost with this actor: those not covered by a flush, and those a flush in flight covered (its caller
     // hears the crash; other writers of the tier must too). Also when an earlier loss is still unreported (an
     // actor revived meanwhile could not open): these writes are lost as well.
@@ -1489,6 +1535,25 @@ export class StoreConnection {
     if (err instanceof StorageError && (err.code === "worker-crashed" || err.code === "worker-unresponsive")) {
       this.hooks.onError(err, { store: this.store });
     }
+  }
+
+  /**
+   * Keeps the writes of batches no actor took for the next one (`kept`): not requests (their callers heard the
+   * failure), nor watcher configs (revive replays every config), nor refusals a revive queued (it queues them again).
+   */
+  private keep(batches: Array<{ ops: Op[]; transfers: ArrayBuffer[]; copy?: boolean }>): void {
+    const ops: Op[] = this.kept?.ops ?? [];
+    const transfers: ArrayBuffer[] = this.kept?.transfers ?? [];
+    for (const batch of batches) {
+      if (batch.copy === true) copyValues(batch.ops); // a value is read at the end of its turn: kept past it, copied
+      for (const op of batch.ops) {
+        if ("id" in op || op.t === "configure-watcher" || this.reviveRefusals.has(op)) continue;
+        ops.push(op);
+        if ("w" in op && op.w !== undefined) this.backlog.add(op.w, op.n ?? 0); // backlog.fail() dropped it
+      }
+      transfers.push(...batch.transfers);
+    }
+    this.kept = ops.length > 0 ? { ops, transfers } : undefined;
   }
 
   /**

@@ -86,8 +86,11 @@ describe("an actor whose open failed closes every port it had", () => {
       const before = await openPorts();
       for (let i = 0; i < 4; i++) expect(await failedRevival()).toBe(true);
       expect(await openPorts()).toBeLessThanOrEqual(before);
+      // The writes the failed opens took reached no actor and are kept (task 296): close() tries the store once
+      // more to drain them, and says it could not.
+      expect(await engine.close().then(() => "resolved", (e: unknown) => (e as StorageError).code)).toBe("invalid-argument");
     } finally {
-      await engine.close();
+      await engine.close().catch(() => {});
     }
   }, 60_000);
 });

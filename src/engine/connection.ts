@@ -252,6 +252,15 @@ export class StoreConnection {
   /** runJob calls not settled yet: each holds the store open (see `shutdownIfIdle`). */
   private jobs = 0;
   private drain: Promise<void> | undefined;
+  /**
+   * Why `drain` may resolve although it stored nothing (see `drainedFor`): the store was given up before the drain
+   * began (fenced, a lost lease, abandoned), or close gave up on it before its actor answered how the drain ended.
+   */
+  private drainVoid: Error | undefined;
+  /** The actor answered the drain (every tier stored, or which failed): an abandon() after that changes nothing. */
+  private drainAnswered = false;
+  /** `drain` settled (see `flushedByDrain`). */
+  private drainEnded = false;
   /** The final drain's failures by tier, when the hosting task told them (see HostActorResult.tierErrors). */
   private tierDrainErrors: Map<number, Error> | undefined;
   /** Counters the actor writes and this thread reads without a message (stats, backpressure). */
@@ -1289,6 +1298,7 @@ export class StoreConnection {
 
   /** Close gave up on this store (its deadline passed): it is lost for good (the pool's destroy ends its worker). */
   abandon(err: Error): void {
+    if (!this.drainAnswered) this.drainVoid ??= err; // a drain it cuts short stored nothing it can vouch for
     this.closing = true;
     this.endDelay?.();
     this.resolveAbandoned(); // shutdown() stops waiting for the hosting task (its thread may be blocked)
@@ -1302,7 +1312,7 @@ export class StoreConnection {
 
   /** Drains everything durably and stops the actor (releases the store lock). Idempotent. */
   shutdown(): Promise<void> {
-    this.drain ??= this.shutdownOnce();
+    this.drain ??= this.shutdownOnce().finally(() => void (this.drainEnded = true));
     this.drain.catch(() => undefined);
     return this.drain;
   }
@@ -1314,22 +1324,53 @@ export class StoreConnection {
 
   /**
    * Settles as `tier`'s part of the drain did: a tier that drained cleanly resolves although another tier's failed
-   * the store's drain; any failure not known to be another tier's alone rejects.
+   * the store's drain; any failure not known to be another tier's alone rejects. Also once the drain ended (a flush
+   * or close called after it, task 299): every write the tier took was taken before it (nothing is taken once
+   * `closing`), so a clean drain stored them. A drain that stored nothing it can vouch for (`drainVoid`), or none
+   * at all (abandon() without one), rejects with why.
    */
   async drainedFor(tier: number): Promise<void> {
+    if (this.drain === undefined) {
+      if (this.closing) throw this.drainVoid ?? this.finalError ?? this.closingError();
+      return;
+    }
     try {
-      await this.drained();
+      await this.drain;
     } catch (err) {
       const own = this.tierDrainErrors?.get(tier);
       if (own !== undefined) throw own;
       if (this.tierDrainErrors === undefined) throw err;
     }
+    if (this.drainVoid !== undefined) throw this.drainVoid;
+  }
+
+  /**
+   * A flush of `tier` (named `name`) called once the store is closing: every write it covers went to the drain.
+   * During the drain, its outcome (drainedFor). After it (task 299): resolved when the drain stored the tier's
+   * writes; rejected with a refusal's report as it was, with why the drain stored nothing it can vouch for (an
+   * abandon's close-timeout, a final error from before), and otherwise with `closed` carrying the tier's drain
+   * failure: a closed tier takes no retry, and nothing calls its writes refused.
+   */
+  flushedByDrain(tier: number, name: string): Promise<void> {
+    if (!this.drainEnded) return this.drainedFor(tier);
+    return this.drainedFor(tier).catch((err: unknown) => {
+      if (err === this.drainVoid || isRefusalReport(err) || (err instanceof StorageError && err.code === "closed")) throw err;
+      throw new StorageError(
+        "closed",
+        `storage tier "${name}" is closed: the close of store ${this.key} could not store its writes (${errorMessage(err)})`,
+        { tier: name, store: this.key },
+        err,
+      );
+    });
   }
 
   private async shutdownOnce(): Promise<void> {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    if (this.finalError) return;
+    if (this.finalError) {
+      this.drainVoid ??= this.finalError; // given up before: nothing drains (close() itself resolves, as before)
+      return;
+    }
     // Writes a failed open left unwritten: a new actor tries the store once more, and the drain answers for them.
     if (this.deathError && this.kept !== undefined) this.revive();
     this.closing = true;
@@ -1352,12 +1393,18 @@ export class StoreConnection {
     };
     try {
       await this.call(() => this.remote.shutdown());
+      this.drainAnswered = true;
     } catch (err) {
       const death: unknown = this.deathError; // set by die() while this call waited
-      if (err !== death) drainFailure = { error: err }; // a tier's drain failed; the actor ends anyway
-      else if (err instanceof StorageError && err.code === "closed") {
+      if (err !== death) {
+        this.drainAnswered = true;
+        drainFailure = { error: err }; // a tier's drain failed; the actor ends anyway
+      } else if (err instanceof StorageError && err.code === "closed") {
         // The hosting task ended before the answer arrived (another port): its result says how the drain ended.
         const result: unknown = await this.taskEnd();
+        // No result (close gave up waiting, or the task failed): how the drain ended is unknown.
+        if (!isHostActorResult(result)) this.drainVoid ??= err;
+        else this.drainAnswered = true;
         readTierErrors(result);
         if (isHostActorResult(result) && result.drainError !== undefined) throw deserializeError(result.drainError);
         return;

@@ -192,9 +192,10 @@ abstract class TierProxy implements BaseStorageTier {
   }
 
   flush(): Promise<void> {
-    // Everything accepted before this call is in the close's drain (this tier's or the engine's): join it.
+    // Everything accepted before this call is in the close's drain (this tier's or the engine's): join it, also once
+    // it ended (nothing is taken after it began): its outcome for this tier, or why it stored nothing (task 299).
     if (this.closing) return this.closing;
-    if (!this.closed && this.conn.closing && this.conn.alive) return quiet(this.conn.drainedFor(this.tier));
+    if (!this.closed && this.conn.closing) return quiet(this.conn.flushedByDrain(this.tier, this.name));
     try {
       this.assertUsable();
     } catch (err) {
@@ -211,7 +212,7 @@ abstract class TierProxy implements BaseStorageTier {
       if (!isPermanent(err) && !isRefusalReport(err)) throw err;
     };
     if (this.closing) return quiet(this.closing.catch(keepRefusals));
-    if (!this.closed && this.conn.closing && this.conn.alive) return quiet(this.conn.drainedFor(this.tier).catch(keepRefusals));
+    if (!this.closed && this.conn.closing) return quiet(this.conn.flushedByDrain(this.tier, this.name).catch(keepRefusals));
     return quiet(this.ask({ t: "flush", tier: this.tier, pending: true }).then(() => undefined));
   }
 

@@ -3,8 +3,8 @@
  * engine's close closes every tier, and a tier's close() is idempotent (docs/api.md BaseStorageTier, StorageEngine
  * close: "a tier's flush() or close() joins the drain and settles with that tier's own outcome"). Once the engine's
  * close had resolved, a tier's close() rejected with StorageError("closed") (review s14 E), failing such shutdowns
- * although every write was stored. It now settles as the tier's part of the drain did; flush() and the other calls
- * still reject with closed (test/tier/close).
+ * although every write was stored. It now settles as the tier's part of the drain did, and so does flush() (task
+ * 299); writes and the other calls still reject with closed (test/tier/close).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,9 +32,11 @@ describe("a tier closed after its engine", () => {
       await expect(tier.close()).resolves.toBeUndefined();
       await expect(tier.close()).resolves.toBeUndefined();
     }
-    const flushErr = await errorOf(() => kv.flush());
-    expect(flushErr).toBeInstanceOf(StorageError);
-    expect((flushErr as StorageError).code).toBe("closed");
+    // A flush after the drain settles as the tier's part of it did too (task 299; it rejected closed before).
+    for (const tier of [kv, snapshot, log]) await expect(tier.flush()).resolves.toBeUndefined();
+    const writeErr = await errorOf(() => kv.save("k", 9));
+    expect(writeErr).toBeInstanceOf(StorageError);
+    expect((writeErr as StorageError).code).toBe("closed");
 
     const again = openStorageEngine({ threads: 1 });
     try {

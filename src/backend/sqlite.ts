@@ -712,7 +712,7 @@ function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: 
       if (!inMemory) assertSingleName(path);
       if (readOnly) {
         db = openForReading(path);
-        if (checkStoreSchema(db, path) === "new") throw notAStore(path);
+        if (checkStoreSchema(db, path) === "new") throw notCreatedYet(path);
       } else {
         // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths): the one the
         // kernel, and SQLite, open the file in. Not dirname(resolve(path)): resolve() drops `link/..` by text, so for
@@ -791,12 +791,19 @@ function missingStore(path: string, err: unknown): unknown {
   );
 }
 
-/** A read-only handle on a database holding nothing (no store was ever created in it). */
-function notAStore(path: string): StorageError {
-  return new StorageError("invalid-argument", `${path} is an empty SQLite database, not a graphrefly-storage store`, {
-    path,
-    reason: "not-a-store",
-  });
+/**
+ * A read-only open of a database holding nothing: an empty file, or one whose writer has not yet committed its
+ * store's table (the moment between its `new Database(path)` and its setup). "Not yet", as the missing file a moment
+ * earlier (missingStore): a follower retries it (review r294 F1: it was invalid-argument "not-a-store", which says
+ * another program's database, so a retry loop had no reason to wait). A database holding something else is refused
+ * by checkStoreSchema, as before.
+ */
+function notCreatedYet(path: string): StorageError {
+  return new StorageError(
+    "backend-error",
+    `cannot open sqlite store ${path} read-only: the database holds no store yet (an empty file, or its writer has not committed the store's table yet; a read-only handle never creates one): try again`,
+    { path, reason: "not-created-yet" },
+  );
 }
 
 /**

@@ -23,8 +23,8 @@ import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
 import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
-import { StorePlace, type MovedFile } from "./store-place.js";
-import { assertReopenable } from "./reopen.js";
+import { dirIdText, StorePlace, type MovedFile } from "./store-place.js";
+import { assertReopenable, setLockDir } from "./reopen.js";
 import { assertOneMeaning, realFilePath, storeRealPath } from "./real-path.js";
 import type { BackendSupports, BatchOp, ExpectedValue, SyncStorageBackend } from "./types.js";
 
@@ -682,11 +682,11 @@ export function sqliteBackend(path: string, opts: SqliteBackendOptions = {}): Sq
  * sqliteBackend() for a writer reopening a store it held (the engine's actor replacing a lost one): the database file
  * and its lock must be there (reopen.ts), nothing is created. Internal: not exported by the package.
  */
-export function reopenSqliteBackend(path: string, opts: SqliteBackendOptions = {}): SqliteBackend {
-  return openSqliteBackend(path, opts, true);
+export function reopenSqliteBackend(path: string, opts: SqliteBackendOptions = {}, lockDir?: string): SqliteBackend {
+  return openSqliteBackend(path, opts, true, lockDir);
 }
 
-function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: boolean): SqliteBackend {
+function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: boolean, lockDir?: string): SqliteBackend {
   if (typeof path !== "string") throw new TypeError("path must be a string");
   if (!isRecord(opts as unknown)) throw new TypeError("sqliteBackend options must be an object");
   refuseUnknownKeys(opts, SQLITE_BACKEND_OPTIONS, "sqliteBackend");
@@ -719,7 +719,7 @@ function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: 
         // `<dir>/link/../app.db` it made `<dir>` while SQLite opens in the link target's parent.
         // A reopen of a store this writer held creates nothing: its directory, database file and lock must be there.
         const reopen = mustExist && !inMemory;
-        if (reopen) assertReopenable({ kind: "sqlite", path, lockPath: lock ? `${storeRealPath(path)}-lock` : undefined });
+        if (reopen) assertReopenable({ kind: "sqlite", path, lockPath: lock ? `${storeRealPath(path)}-lock` : undefined, lockDir });
         else if (!inMemory) mkdirSync(dirname(storeRealPath(path)), { recursive: true });
         // Another program's database, or a foreign table of our name, is refused before anything is left beside it.
         if (!inMemory) probeExisting(path);
@@ -755,7 +755,11 @@ function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: 
       // A writer's files, as opened: checked after each commit (a reader writes nothing; ":memory:" has no files).
       const place = readOnly || inMemory ? undefined : StorePlace.sqlite(path, held?.path);
       const store = new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn, place);
-      if (held !== undefined) setWriterTenure(store, lockTenure(held));
+      if (held !== undefined) {
+        setWriterTenure(store, lockTenure(held));
+        // Its lock directory's identity travels with the tenure to a reopen after a lost worker (reopen.ts).
+        setLockDir(store, place?.lockDir === undefined ? undefined : dirIdText(place.lockDir));
+      }
       return store;
     } catch (err) {
       // Named before anything is closed: the diagnosis of its OS cause must see the process as the failure did (out

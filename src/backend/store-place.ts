@@ -67,7 +67,48 @@ function differs(now: FileId | Missing | undefined, then: FileId): boolean {
   return now !== undefined && (!isId(now) || now.dev !== then.dev || now.ino !== then.ino);
 }
 
+/**
+ * A directory's identity: device, inode and birth time (ext4 may give a removed directory's inode to one made right
+ * after; the birth time tells them apart where the file system keeps one, and is 0 on both where it does not).
+ */
+export interface DirId {
+  readonly dev: number;
+  readonly ino: number;
+  readonly birth: number;
+}
+
+/** The identity of the directory at `path`; undefined when it is not a directory or cannot be told. */
+export function dirIdAt(path: string): DirId | undefined {
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st?.isDirectory() === true ? { dev: st.dev, ino: st.ino, birth: st.birthtimeMs } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether two directory identities name different directories. */
+export function dirDiffers(a: DirId, b: DirId): boolean {
+  return a.dev !== b.dev || a.ino !== b.ino || a.birth !== b.birth;
+}
+
+/** The text form of a DirId (carried in a writer's tenure to its reopen: tenure.ts, reopen.ts). */
+export function dirIdText(id: DirId): string {
+  return `${id.dev}:${id.ino}:${id.birth}`;
+}
+
+export function parseDirId(text: string): DirId | undefined {
+  const m = /^(\d+):(\d+):(\d+(?:\.\d+)?)$/.exec(text);
+  return m === null ? undefined : { dev: Number(m[1]), ino: Number(m[2]), birth: Number(m[3]) };
+}
+
 export class StorePlace {
+  /**
+   * The lock's directory as the store opened: for a SQLite store the database file's directory, shared (not the
+   * store's own), so its files moved aside leave it there unchanged; made again, it is another directory.
+   */
+  readonly lockDir: DirId | undefined;
+
   /** The -wal file's identity: SQLite creates it at the first write of a new store, so it is taken at the first check. */
   private wal: FileId | undefined;
   /**
@@ -91,6 +132,7 @@ export class StorePlace {
   ) {
     this.at = absolutePath(path);
     this.walPath = `${realPathOr(this.at)}-wal`;
+    this.lockDir = lockPath === undefined ? undefined : dirIdAt(dirname(lockPath));
   }
 
   /**
@@ -126,24 +168,34 @@ export class StorePlace {
   }
 
   /**
-   * Whether the lock file is positively gone or replaced, so this handle's writes end for good: another file is at
-   * the lock's path (a different identity), or the lock's directory is there (a directory) with no lock in it (the
-   * lock removed, or the store removed and made again: an empty store under no lock of this writer). While the
-   * directory path itself is missing (ENOENT) or not a directory (ENOTDIR) the store may have been moved aside and
-   * may come back with this very lock (maintenance, a backup tool): not final. Ask it whichever file moved() named: a
-   * store removed and made again moves its database file too, and moved() names that one first.
+   * Whether the lock file is positively gone or replaced, so this handle's writes end for good. Only what shows it:
+   * - another file at the lock's path (a different identity);
+   * - the lock missing from its directory, and that directory is another one than at open (removed and made again:
+   *   an empty store under no lock of this writer);
+   * - the lock missing from its unchanged directory while something is at the store's path: a file store's lock
+   *   directory is the store itself (its lock removed); a SQLite database file at its path (the lock removed alone, or
+   *   another store made there since).
+   * Not final: the directory path itself missing (ENOENT) or not a directory (ENOTDIR), and a SQLite store's database
+   * and lock both missing from an unchanged directory (its files moved aside, as a single-file database is: its
+   * directory is shared): nobody can have written a store there, and the very files may come back (review r298 F1:
+   * they were declared gone for good, and stayed so once moved back). Ask it whichever file moved() named: a store
+   * removed and made again moves its database file too, and moved() names that one first.
    */
   lockGone(): boolean {
     if (this.lock === undefined || this.lockPath === undefined) return false;
     const now = idAt(this.lockPath);
     if (isId(now)) return differs(now, this.lock);
     if (now === undefined || now.code !== "ENOENT") return false;
-    try {
-      if (!statSync(dirname(this.lockPath)).isDirectory()) return false;
-    } catch {
-      return false;
-    }
-    // The directory is there: asked again, the lock is still missing (not a directory moved back meanwhile).
+    const dir = dirIdAt(dirname(this.lockPath));
+    if (dir === undefined) return false;
+    if (this.lockDir !== undefined && dirDiffers(dir, this.lockDir)) return this.stillMissing();
+    if (this.db !== undefined && !isId(idAt(this.at))) return false;
+    return this.stillMissing();
+  }
+
+  /** Asked again, the lock is still missing (not a directory moved back meanwhile), or another file is there. */
+  private stillMissing(): boolean {
+    if (this.lock === undefined || this.lockPath === undefined) return false;
     const again = idAt(this.lockPath);
     return isId(again) ? differs(again, this.lock) : again !== undefined && again.code === "ENOENT";
   }

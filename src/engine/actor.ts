@@ -10,6 +10,7 @@ import { threadId } from "node:worker_threads";
 import { memoryBackend } from "../backend/memory.js";
 import { fileBackend, reopenFileBackend } from "../backend/file.js";
 import { reopenSqliteBackend, sqliteBackend } from "../backend/sqlite.js";
+import { carriedTenure, carryTenure } from "../backend/reopen.js";
 import type { StorageBackend } from "../backend/types.js";
 import { followsHold, writerTenure } from "../backend/tenure.js";
 import { openPostgresStore, publicStoreSpec } from "./postgres-store.js";
@@ -59,16 +60,21 @@ interface TierEntry {
  * `reopen`: the actor replaces a lost one that held the store (`options.tenureAfter`): a SQLite or file store must be
  * there, nothing is created (backend/reopen.ts): one moved aside meanwhile fails store-moved, a failure that may pass
  * (the connection opens it again at the next operation), instead of an empty store made at its path (review r287 F2).
+ * `lockDir`: the lost writer's lock directory identity (backend/reopen.ts carriedTenure), to tell a directory made
+ * again from a SQLite store's files moved aside (review r298 F1).
  */
 export async function openBackend(
   store: StoreSpec,
   synchronous: ActorOptions["synchronous"],
   progress?: () => void,
   reopen = false,
+  lockDir?: string,
 ): Promise<StorageBackend> {
   switch (store.kind) {
     case "sqlite":
-      return (reopen ? reopenSqliteBackend : sqliteBackend)(store.path, { synchronous, readOnly: store.readOnly === true });
+      return reopen
+        ? reopenSqliteBackend(store.path, { synchronous, readOnly: store.readOnly === true }, lockDir)
+        : sqliteBackend(store.path, { synchronous, readOnly: store.readOnly === true });
     case "file":
       return (reopen ? reopenFileBackend : fileBackend)(store.dir, { readOnly: store.readOnly === true, ...(progress ? { onProgress: progress } : {}) });
     case "memory":
@@ -86,7 +92,7 @@ export async function openBackend(
  */
 async function refuseHeldMeanwhile(backend: StorageBackend, options: ActorOptions): Promise<void> {
   const tenure = writerTenure(backend);
-  const last = options.tenureAfter;
+  const last = options.tenureAfter === undefined ? undefined : carriedTenure(options.tenureAfter).hold;
   if (last === undefined || tenure === undefined || followsHold(tenure, last)) return;
   try {
     await backend.close?.(); // only the hold to give back: nothing was written through it
@@ -163,7 +169,8 @@ export class StoreActor implements ActorApi {
       { options, runJob: (name, args, subject) => this.runWatcherJob(name, args, subject), report: (err, subject) => this.emitError(err, subject) },
       (err) => this.emitError(err, undefined),
     );
-    this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed(), options.tenureAfter !== undefined)
+    const after = options.tenureAfter === undefined ? undefined : carriedTenure(options.tenureAfter);
+    this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed(), after !== undefined, after?.lockDir)
       .then(async (backend) => {
         await refuseHeldMeanwhile(backend, options);
         this.backend = backend;
@@ -178,7 +185,8 @@ export class StoreActor implements ActorApi {
     await this.opening;
     if (!this.openError) {
       const tenure = this.backend && writerTenure(this.backend);
-      return { threadId, ...(tenure ? { tenure: tenure.id } : {}) };
+      // The hold's id and, beside it, the lock directory's identity the replacing actor's reopen checks.
+      return { threadId, ...(tenure && this.backend ? { tenure: carryTenure(this.backend, tenure.id) } : {}) };
     }
     // Answer first, then end the hosting task: the main thread must learn the real reason (e.g. store-locked).
     setImmediate(() => this.resolveClosed());

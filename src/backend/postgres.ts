@@ -896,7 +896,22 @@ function defaultHolder(): string {
  * to end). Connection failures are StorageError("backend-error") naming the cause (`details.pgCode` or
  * `details.osCode`), never the password.
  */
-export async function postgresBackend(opts: PostgresBackendOptions): Promise<PostgresBackend> {
+export function postgresBackend(opts: PostgresBackendOptions): Promise<PostgresBackend> {
+  return openPostgres(opts, false);
+}
+
+/**
+ * A writer's reopen of a store it held (the engine's actor replacing a lost one, as backend/reopen.ts for file and
+ * SQLite stores): it creates no table. Tables dropped since the lost writer's hold are the store it had gone; made
+ * again there, they would be a store nobody asked for (the tenure check then refused it anyway, tasks 291/296). So the
+ * open fails with StorageError("not-owner"), `details.reason` "held-meanwhile" (final, as the tenure check's refusal:
+ * what is there now, if anything comes back, is not what this writer's callers wrote), `details.tables` "missing".
+ */
+export function reopenPostgresBackend(opts: PostgresBackendOptions): Promise<PostgresBackend> {
+  return openPostgres(opts, true);
+}
+
+async function openPostgres(opts: PostgresBackendOptions, reopen: boolean): Promise<PostgresBackend> {
   if (typeof opts !== "object" || opts === null) throw new TypeError("options must be an object");
   refuseUnknownKeys(opts, POSTGRES_BACKEND_OPTIONS, "postgresBackend");
   const input = connectionInput(opts);
@@ -956,10 +971,17 @@ export async function postgresBackend(opts: PostgresBackendOptions): Promise<Pos
     // runs yet, and the check waits for no lock but the version table's and, when creating, another opener's.
     const checkBound = { ms: connectTimeoutMs, what: "the schema check at open" };
     const tablesExist = await retryWhileDisconnected(
-      () => data.run((c) => ensureSchema(c, names, !readOnly), checkBound),
+      () => data.run((c) => ensureSchema(c, names, !readOnly && !reopen), checkBound),
       giveUpAt,
       WAIT_POLL_MS,
     );
+    if (reopen && !readOnly && !tablesExist) {
+      throw new StorageError(
+        "not-owner",
+        `${where}: its tables (${names.data}, ${names.lease}, ${names.version}) are not all there since this engine's actor for it was lost, so the store it held is gone (another writer could have made and held one there since); nothing was created, and its tiers write no more: open them again (and restore) to continue`,
+        { store: opts.store, server: target.display, reason: "held-meanwhile", tables: "missing" },
+      );
+    }
     let lease: Lease | undefined;
     if (!readOnly) {
       // Its own connection, with a client-side query timeout: a renewal stuck on a dead connection must not hold up

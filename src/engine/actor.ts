@@ -60,6 +60,7 @@ interface TierEntry {
  * `reopen`: the actor replaces a lost one that held the store (`options.tenureAfter`): a SQLite or file store must be
  * there, nothing is created (backend/reopen.ts): one moved aside meanwhile fails store-moved, a failure that may pass
  * (the connection opens it again at the next operation), instead of an empty store made at its path (review r287 F2).
+ * A PostgreSQL writer's reopen creates no table either: tables gone fail it with not-owner, held-meanwhile (final).
  * `lockDir`: the lost writer's lock directory identity (backend/reopen.ts carriedTenure), to tell a directory made
  * again from a SQLite store's files moved aside (review r298 F1).
  */
@@ -80,7 +81,7 @@ export async function openBackend(
     case "memory":
       return memoryBackend({ name: `memory:${store.name}` });
     case "postgres":
-      return openPostgresStore(store);
+      return openPostgresStore(store, reopen);
   }
 }
 

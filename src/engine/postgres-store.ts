@@ -4,7 +4,7 @@
  */
 import { refuseUnknownKeys } from "../base/options.js";
 import { isRecord } from "../base/records.js";
-import { postgresBackend } from "../backend/postgres.js";
+import { postgresBackend, reopenPostgresBackend } from "../backend/postgres.js";
 import { redactUrl } from "../backend/postgres-errors.js";
 import { tableNames } from "../backend/postgres-schema.js";
 import { parsePostgresUrl, postgresStoreId } from "../backend/postgres-url.js";
@@ -46,8 +46,11 @@ export function publicStoreSpec(spec: StoreSpec): StoreSpec {
   return spec.kind === "postgres" ? { ...spec, url: redactUrl(spec.url) } : spec;
 }
 
-/** Opens the store's backend in the actor: a writer takes the store's lease (see docs/postgres.md). */
-export function openPostgresStore(spec: PostgresStoreSpec): Promise<StorageBackend> {
+/**
+ * Opens the store's backend in the actor: a writer takes the store's lease (see docs/postgres.md). `reopen`: the actor
+ * replaces a lost one that held the store: no table is created (backend/postgres.ts reopenPostgresBackend).
+ */
+export function openPostgresStore(spec: PostgresStoreSpec, reopen = false): Promise<StorageBackend> {
   const { kind: _kind, ...options } = spec;
-  return postgresBackend(options);
+  return (reopen ? reopenPostgresBackend : postgresBackend)(options);
 }

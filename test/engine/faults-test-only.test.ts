@@ -10,7 +10,7 @@ import { openStorageEngine, workerEntryPath, type StorageEngine } from "../../sr
 import { openStorageEngineForTests } from "../../src/engine/engine.js";
 import * as publicApi from "../../src/index.js";
 import { StorageError } from "../../src/errors.js";
-import { FAULT_MESSAGE } from "../support/fault-worker.mjs";
+import { FAULT_MESSAGE } from "../support/fault-messages.mjs";
 import { openFaultEngine } from "../support/faults.js";
 import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
 

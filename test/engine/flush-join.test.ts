@@ -17,7 +17,7 @@ import type { StoreSpec } from "../../src/engine/protocol.js";
 import { StorageError } from "../../src/errors.js";
 import { flushCalls } from "../support/flush-calls.js";
 import { tempRoot } from "./fixtures/helpers.js";
-import { ARMED, FLUSH_GATE_MESSAGE, GATE, GATE_CELLS, OPEN, RECEIVED, WAITING } from "./fixtures/flush-gate-worker.mjs";
+import { ARMED, FLUSH_GATE_MESSAGE, GATE, GATE_CELLS, OPEN, RECEIVED, WAITING } from "./fixtures/probe-messages.mjs";
 
 const GATE_WORKER = fileURLToPath(new URL("./fixtures/flush-gate-worker.mjs", import.meta.url));
 const LOCKER = fileURLToPath(new URL("./fixtures/sqlite-locker.mjs", import.meta.url));

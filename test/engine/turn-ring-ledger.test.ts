@@ -18,7 +18,7 @@ import { outcome } from "../support/refusals.js";
 import { until } from "../support/wait.js";
 import { turn } from "./fixtures/helpers.js";
 import { readyKv, ringEngines } from "./fixtures/ring-engines.js";
-import { THREAD_ID } from "./fixtures/ring-worker.mjs";
+import { BLOCK, THREAD_ID } from "./fixtures/probe-messages.mjs";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -108,7 +108,6 @@ it("a ring dropped with another store's lost actor is not kept alive by the stor
 }, 180_000);
 
 it("a store's lost actor does not make the ledger forget a ring another store gave back since: it is reused", async () => {
-  const { BLOCK } = await import("./fixtures/ring-worker.mjs");
   const access = open();
   const e = access.engine;
   const { store: a, kv: kvA } = await readyKv(e, root, "fa.db");

@@ -12,7 +12,7 @@ import { outcome } from "../support/refusals.js";
 import { until } from "../support/wait.js";
 import { turn } from "./fixtures/helpers.js";
 import { pacedSave, readyKv, ringEngines } from "./fixtures/ring-engines.js";
-import { BLOCK } from "./fixtures/ring-worker.mjs";
+import { BLOCK } from "./fixtures/probe-messages.mjs";
 import { mulberry32 as random } from "../../src/base/prng.js";
 
 const { root, open } = ringEngines("turn-ring-memory");

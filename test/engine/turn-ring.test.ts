@@ -12,7 +12,7 @@ import { outcome } from "../support/refusals.js";
 import { sleep, until } from "../support/wait.js";
 import { turn } from "./fixtures/helpers.js";
 import { readyKv, RING_WORKER, ringEngines } from "./fixtures/ring-engines.js";
-import { BLOCK } from "./fixtures/ring-worker.mjs";
+import { BLOCK } from "./fixtures/probe-messages.mjs";
 import { mulberry32 as random } from "../../src/base/prng.js";
 
 const REFUSING = new URL("./fixtures/refusing-records.mjs", import.meta.url).href;

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { openStorageEngineForTests } from "../../src/engine/engine.js";
 import { StorageError } from "../../src/errors.js";
 import { expectCoded, tempRoot } from "./fixtures/helpers.js";
-import { HANG_MESSAGE } from "./fixtures/hang-forever-worker.mjs";
+import { HANG_MESSAGE } from "./fixtures/probe-messages.mjs";
 
 const HANG_WORKER = fileURLToPath(new URL("./fixtures/hang-forever-worker.mjs", import.meta.url));
 const root = tempRoot("watchdog-hung-thread");

@@ -2,9 +2,7 @@
 // production, plus faults a test posts on the actor's port (see faults.ts). Loaded by piscina as plain ESM, so it
 // imports the compiled entry: run `npm run build` first.
 import hostActor from "../../dist/workers/store-actor.js";
-
-/** Message type a test posts (faults.ts); the production entry ignores it like any message it does not know. */
-export const FAULT_MESSAGE = "graphrefly.test-fault";
+import { FAULT_MESSAGE } from "./fault-messages.mjs";
 
 export default function hostActorWithFaults(task) {
   task.port.on("message", (m) => {

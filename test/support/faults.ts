@@ -5,7 +5,7 @@
 import { fileURLToPath } from "node:url";
 import { openStorageEngineForTests, type StorageEngine, type StorageEngineOptions } from "../../src/engine/engine.js";
 import type { StoreSpec } from "../../src/engine/protocol.js";
-import { FAULT_MESSAGE } from "./fault-worker.mjs";
+import { FAULT_MESSAGE } from "./fault-messages.mjs";
 
 /** Inside the worker: an uncaught exception, process.exit(70), heap growth until OOM, a 60 s busy loop; or terminate from outside. */
 export type FaultKind = "throw" | "exit" | "oom" | "hang" | "terminate";

@@ -22,16 +22,37 @@ function replaceHandler(name: string, make: (builtin: TransferHandler<unknown, u
   transferHandlers.set(name, make(builtin));
 }
 
-/** Replaces comlink's "throw" handler (process-wide, idempotent): thrown values travel as SerializedError. */
+/**
+ * This copy of the package: its root (the folder holding src/ or dist/src/), the same for the sources and their
+ * build, so a test thread on src/ and its worker on dist/ are one copy; two installed copies differ.
+ */
+const COPY = new URL(".", import.meta.url).href.replace(/\/(?:dist\/)?src\/engine\/$/, "/");
+
+/** Marks a "throw" handler of this package (any copy) with its copy: an earlier copy's is found through it. */
+const TYPED_THROW = Symbol.for("graphrefly-storage.typed-throw");
+
+type TypedThrowHandler = TransferHandler<{ value: unknown }, SerializedError & { copy?: string }> & { [TYPED_THROW]?: string };
+
+/**
+ * Replaces comlink's "throw" handler (process-wide, idempotent): thrown values travel as SerializedError, tagged with
+ * the sending copy. comlink's handlers are one map per thread, shared by every copy of this package loaded there (a
+ * user's two versions in node_modules with one comlink): the last copy's handler answered every copy's calls, so an
+ * error from the first copy's engine was the last copy's StorageError, failing `instanceof` against the first's class.
+ * Each copy's handler wraps the one it replaced: an error from another copy goes to that copy's handler down the
+ * chain, and one no handler there claims (an older copy without tags) is made with this copy's classes.
+ */
 export function useTypedErrors(): void {
   replaceHandler("throw", (builtin) => {
-    const typed: TransferHandler<{ value: unknown }, SerializedError> = {
+    const earlier = (builtin as TypedThrowHandler)[TYPED_THROW] !== undefined ? builtin : undefined;
+    const typed: TypedThrowHandler = {
       // comlink marks a thrown value with a private symbol: its own check recognises it.
       canHandle: (v): v is { value: unknown } => builtin.canHandle(v),
-      serialize: ({ value }) => [serializeError(value), []],
+      serialize: ({ value }) => [{ ...serializeError(value), copy: COPY }, []],
       deserialize: (s) => {
+        if (earlier !== undefined && typeof s.copy === "string" && s.copy !== COPY) return earlier.deserialize(s) as { value: unknown }; // it throws, as this one does
         throw deserializeError(s);
       },
+      [TYPED_THROW]: COPY,
     };
     return typed as TransferHandler<unknown, unknown>;
   });

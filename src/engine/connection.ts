@@ -222,6 +222,11 @@ export class StoreConnection {
    * again, in order, after the new actor's reopen. They weigh in the backlog meanwhile (backpressure bounds them).
    */
   private kept: { ops: Op[]; transfers: ArrayBuffer[] } | undefined;
+  /**
+   * Starts the next actor by itself while writes are kept (see `keep`): nothing else may come (a producer refused
+   * backpressure waits in drained(), which starts no actor). Unref'd: the kept writes do not hold the process.
+   */
+  private reviveTimer: NodeJS.Timeout | undefined;
   /** The refusals revive() queued for writes lost earlier: each revive queues its own, so die() keeps none of them. */
   private readonly reviveRefusals = new WeakSet<Op>();
   /** A new actor waits for this (the old worker's termination: piscina must not hand the new task to the dying thread). */
@@ -1479,6 +1484,8 @@ export class StoreConnection {
    * rejects with why.
    */
   private revive(): void {
+    clearTimeout(this.reviveTimer);
+    this.reviveTimer = undefined;
     this.start();
     for (const [tier, rec] of this.tiers) this.request({ t: "open", tier, spec: rec.spec }).catch(() => undefined);
     // After every open; a config whose tier closed since, or sent through none, too: the actor takes a config
@@ -1550,19 +1557,26 @@ export class StoreConnection {
     if (this.closing || this.finalError !== undefined || (err instanceof StorageError && err.code === "closed")) {
       this.finalError ??= err;
       this.kept = undefined; // the store is given up: close() and later calls fail with why
+      clearTimeout(this.reviveTimer);
+      this.reviveTimer = undefined;
       this.hooks.onGone(this);
       return;
     }
     // A young death delays the next actor's start (see HEALTHY_LIFETIME_MS); one that died before it started is young.
     this.diedAt = Date.now();
     this.youngDeaths = this.diedAt - this.startedAt < HEALTHY_LIFETIME_MS ? this.youngDeaths + 1 : 0;
-    if (!this.isReady) {
+    if (!this.isReady && this.tenure !== undefined) {
       // Never took an op: no write was lost with it. Its writes go to the next actor (revive), weighed as before
       // (a flush that covered them rejected with why and leaves them pending, as one failing in a living actor).
       // A loss found earlier and not reported yet stays (`rec.lost`: revive queues its refusal again).
+      // Only after a hold of this connection (`tenure`): the next actor reopens following it, so another writer
+      // in between is found (held-meanwhile, fenced) before a kept write could land over its acknowledged ones.
+      // With no earlier hold (the first open failed: store-locked by another process) nothing would find it:
+      // those writes are reported lost below, as any a lost actor took (review r302 F2).
       this.keep(untaken);
       this.flushesLost.clear();
       for (const rec of this.tiers.values()) rec.dirty = false;
+      if (this.kept !== undefined) this.reviveLater();
       return;
     }
     // Writes lost with this actor: those not covered by a flush, and those a flush in flight covered (its caller
@@ -1582,6 +1596,25 @@ export class StoreConnection {
     if (err instanceof StorageError && (err.code === "worker-crashed" || err.code === "worker-unresponsive")) {
       this.hooks.onError(err, { store: this.store });
     }
+  }
+
+  /**
+   * Starts the next actor at the young-death backoff (start() waits out what remains of it) when kept writes are
+   * waiting and nothing else revives the store: the documented loop save → backpressure → drained() starts no
+   * actor, and the kept writes' weight would hold drained() for good (review r302 F1). Each failed reopen dies
+   * here again and schedules the next try, with a longer backoff; an actor that opens stores the kept writes, and
+   * close(), a final error or any operation's revive() clears the timer.
+   */
+  private reviveLater(): void {
+    clearTimeout(this.reviveTimer);
+    const wait = Math.max(0, this.diedAt + restartDelay(Math.max(1, this.youngDeaths)) - Date.now());
+    this.reviveTimer = setTimeout(() => {
+      this.reviveTimer = undefined;
+      if (this.deathError === undefined || this.kept === undefined) return; // revived meanwhile
+      if (this.closing || this.finalError !== undefined) return;
+      this.revive();
+    }, wait);
+    this.reviveTimer.unref();
   }
 
   /**

@@ -82,7 +82,7 @@ describe.each(kinds)("%s store held by another process", (_kind, spec) => {
     expect(reported.map((e) => `${e.name}(${String((e as StorageError).code)})`)).toContain("StorageError(store-locked)");
   });
 
-  it("opens after the holder exits, with the holder's data; writes made while it was locked land then (task 296)", async () => {
+  it("opens after the holder exits, with the holder's data and none of the refused writes", async () => {
     const store = spec();
     const child = await holder(store);
     engine = openStorageEngine({ threads: 1 });
@@ -94,8 +94,7 @@ describe.each(kinds)("%s store held by another process", (_kind, spec) => {
     await exited;
     const kv = engine.kv<number>(store, { name: "parent" });
     expect(await kv.load("from-child")).toBe(child.pid);
-    // Taken while the store was locked, by no actor: kept, and written by the actor that opened it (before the load).
-    expect(await kv.load("refused")).toBe(1);
+    expect(await kv.load("refused")).toBeUndefined();
     kv.save("from-parent", 2);
     await kv.flush();
     expect(await kv.load("from-parent")).toBe(2);

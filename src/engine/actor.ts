@@ -257,7 +257,7 @@ export class StoreActor implements ActorApi {
     // A message taken is progress: a backlog of queued messages runs before any timer (§3.28), so the event loop's
     // heartbeat alone would stand still for all of it and the watchdog take a busy worker for a hung one (s13a F4).
     this.stats.progressed();
-    const first = this.groupCommit.messageTaken() === 1;
+    const first = this.groupCommit.messageTaken((ops as { more?: true }).more === true) === 1;
     let flushes = false;
     const settled: Promise<OpResult>[] = [];
     const errors: ApplyResult["errors"] = [];

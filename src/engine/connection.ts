@@ -118,6 +118,11 @@ const AHEAD_TRAIL = 256;
 /** The fewest puts of one columns op worth encoding ahead: a paced turn's few frames go as they are. */
 const AHEAD_MIN = 32;
 /**
+ * A burst's puts or columns op is posted before its turn ends once it holds this many puts (`postEarly`), so the
+ * actor starts on a burst's first tick while the main thread still builds it (design §3.46: 500 and 1000 measured).
+ */
+export const EARLY_PUTS = 250;
+/**
  * A turn's writes-only batch goes through the turn ring (ring.ts) when it holds at most this many writes, all puts or
  * frame columns: a paced turn's. A burst stays a message, its columns encoded ahead when the actor trails (§3.33).
  */
@@ -165,6 +170,10 @@ export class StoreConnection {
   private readonly sendTurn = (): void => this.send();
   /** A lone puts op the ring took, emptied for postPut's next op (see sendLone); nothing else refers to it. */
   private sparePuts: Extract<Op, { t: "puts" }> | undefined;
+  /** Units of writes under way (`unitStart` / `endUnit`): none is posted in parts. */
+  private unitDepth = 0;
+  /** Parts of this turn's writes posted early (`postEarly`): the turn's send then always posts, ending them. */
+  private earlyParts = 0;
   private nextOpId = 1;
   private nextTierId = 1;
   private readonly waiting = new Map<number, Waiter>();
@@ -506,7 +515,7 @@ export class StoreConnection {
         if (joins) {
           last.keys.push(key);
           last.w += bytes;
-          last.n++;
+          if (++last.n >= EARLY_PUTS) this.postEarly();
         } else {
           this.queue.push({ t: "columns", tier, keys: [key], cols, w: bytes, n: 1 });
           this.schedule();
@@ -519,7 +528,7 @@ export class StoreConnection {
       last.keys.push(key);
       last.values.push(value);
       last.w += bytes;
-      last.n++;
+      if (++last.n >= EARLY_PUTS) this.postEarly();
       return;
     }
     const spare = this.sparePuts;
@@ -538,6 +547,7 @@ export class StoreConnection {
 
   /** Where a unit of writes (KvStorageTier.saveMany) starts in this turn's queue: hand it to `endUnit`. */
   unitStart(): number {
+    this.unitDepth++;
     return this.queue.length;
   }
 
@@ -545,14 +555,42 @@ export class StoreConnection {
    * Ends the unit of writes posted since `start` (`unitStart`). Ops queued in one turn travel in one message; when
    * the unit spans several (one per value of a main-thread codec, a value its columns cannot take, a refusal),
    * every one but the last is marked `open`, so the actor's group commit commits none of them apart. The op before
-   * `start` is marked too: the unit's first writes may have joined it.
+   * `start` is marked too: the unit's first writes may have joined it. Call it once for each `unitStart` (in a
+   * `finally`): no part of the turn is posted early while a unit is under way.
    */
   endUnit(start: number): void {
+    this.unitDepth--;
     const last = this.queue.length - 1;
     for (let i = Math.max(0, start - 1); i < last; i++) {
       const op = this.queue[i]!;
       if (op.t === "put" || op.t === "puts" || op.t === "columns") op.open = true;
     }
+    if (this.unitDepth === 0 && last === 0) this.postEarly();
+  }
+
+  /**
+   * Posts this turn's queue before the turn ends when it is one puts or columns op of at least EARLY_PUTS puts: the actor
+   * starts on a burst's first tick while this thread still builds it, instead of idling until the turn's message
+   * (design §3.46). Only when nothing depends on the batch being the turn's whole: the queue is that op alone (no
+   * flush, request or other write before it), no flush is held, the actor is ready and no send waits on `ready`
+   * (messages keep their order), no unit of writes is under way, nothing to transfer. The batch carries MORE
+   * (protocol.ts): the actor's group commit commits nothing until the turn's own send (`send`, which then always
+   * posts) ends it, so the turn commits as its one message would have. A saved value may be read at any time until
+   * written (docs/api.md Conventions): posting it earlier than the turn's end is within the contract.
+   */
+  private postEarly(): void {
+    if (this.unitDepth > 0 || this.heldFlushes > 0 || !this.isReady || this.sendsWaiting > 0 || this.queue.length !== 1) return;
+    if (this.transfers.length > 0 || this.deathError !== undefined) return;
+    const op = this.queue[0]!;
+    if ((op.t !== "columns" && op.t !== "puts") || op.n < EARLY_PUTS) return;
+    const ops = this.queue;
+    this.queue = [];
+    this.taken(ops);
+    // The parts posted before count as trailing (their writes are not settled until the turn commits): from the
+    // second part on, a first tick's payloads cross as text.
+    this.encodeAhead(ops);
+    this.earlyParts++;
+    this.postWritesMessage(ops, [], true);
   }
 
   /** Queues an op that produces a result, in order with everything posted before it. */
@@ -781,7 +819,13 @@ export class StoreConnection {
 
   private send(): void {
     this.scheduled = false;
-    if (this.queue.length === 0) return;
+    const early = this.earlyParts > 0;
+    this.earlyParts = 0;
+    if (this.queue.length === 0) {
+      // Every write of the turn went early: an empty batch ends its parts (the actor's group commit waits for it).
+      if (early && this.deathError === undefined && this.isReady && this.sendsWaiting === 0) this.postWritesMessage([], []);
+      return;
+    }
     const ops = this.queue;
     if (ops.length === 1 && this.sendLone(ops)) return;
     const transfers = this.transfers;
@@ -941,11 +985,11 @@ export class StoreConnection {
   }
 
   /** The writes as one unanswered message (postWrites once the ring took none of them). */
-  private postWritesMessage(ops: Op[], transfers: ArrayBuffer[]): void {
+  private postWritesMessage(ops: Op[], transfers: ArrayBuffer[], more = false): void {
     try {
       // Packing inside the try: a batch it refuses (an internal fault) is refused through the tiers, never thrown
       // into the promise chain that sends it.
-      this.port.postMessage(packWrites(ops) satisfies WritesMessage, transfers);
+      this.port.postMessage(packWrites(ops, more) satisfies WritesMessage, transfers);
       this.portPosts++;
     } catch (err) {
       this.splitUnsendable(ops, err); // a value structured clone cannot carry: nothing was sent

@@ -36,6 +36,12 @@ export class GroupCommit {
   /** Messages taken in this turn, and whether its end is scheduled. */
   #messages = 0;
   #endScheduled = false;
+  /**
+   * The last message taken was a part of a main-thread turn whose rest follows (protocol.ts MORE): the turn's parts
+   * commit as the one message they would have been, so neither the turn's end nor the bound commits until the part
+   * without it (the turn's own send, always posted) is taken.
+   */
+  #more = false;
 
   /** `commitJoined`: commits the store's joined explicit flushes (flush-group.ts), which the bound bounds too. */
   constructor(private readonly commitJoined: () => void = () => undefined) {}
@@ -57,14 +63,19 @@ export class GroupCommit {
    */
   afterPuts(n: number, open = false): void {
     this.#puts += n;
-    if (this.#puts >= MAX_HELD_PUTS && !open) this.#commitHeld();
+    if (this.#puts >= MAX_HELD_PUTS && !open && !this.#more) this.#commitHeld();
   }
 
   /**
    * Call when a message is taken: how many this turn has taken (1: the first, and nothing says more are queued; a
-   * second one shows the port holds a backlog, whose messages this turn takes before its end).
+   * second one shows the port holds a backlog, whose messages this turn takes before its end). `more`: the message
+   * is a part of a main-thread turn whose rest follows (protocol.ts MORE); what is held waits for that rest.
    */
-  messageTaken(): number {
+  messageTaken(more = false): number {
+    // A turn whose parts ended with a message of no puts (every write went early) left the bound unchecked: checked
+    // here, between that turn and the next one, so a backlog of such turns still commits every ~MAX_HELD_PUTS.
+    if (!this.#more && this.#puts >= MAX_HELD_PUTS) this.#commitHeld();
+    this.#more = more;
     this.#scheduleEnd();
     return ++this.#messages;
   }
@@ -86,6 +97,9 @@ export class GroupCommit {
   #endTurn(): void {
     this.#endScheduled = false;
     this.#messages = 0;
+    // A part's run ended before the rest of its main-thread turn arrived: hold on (the rest's message is the first
+    // of a run again, as the whole turn's one message would have been).
+    if (this.#more) return;
     const cores = [...this.#held];
     this.#held.clear();
     this.#puts = 0;

@@ -159,8 +159,16 @@ const COLUMNS = 2;
 /** The same records for an op a unit of writes continues past (`open`). */
 const PUTS_OPEN = 3;
 const COLUMNS_OPEN = 4;
+/**
+ * A trailing record: the batch is a part of a turn's writes posted before the turn ended (connection.ts
+ * `postEarly`), and more of that turn follows. The actor's group commit commits nothing at its end (`messageTaken`).
+ */
+const MORE = 5;
 
-export function packWrites(ops: readonly Op[]): WritesMessage {
+/** Ops `unpackWrites` returns: `more` when the batch ended with a MORE record. */
+export type UnpackedWrites = Op[] & { more?: true };
+
+export function packWrites(ops: readonly Op[], more = false): WritesMessage {
   const out: unknown[] = [WRITES_MESSAGE];
   // Loops, not spreads: a burst's op may hold more keys than a call takes arguments.
   for (const op of ops) {
@@ -175,6 +183,7 @@ export function packWrites(ops: readonly Op[]): WritesMessage {
       for (const key of op.keys) out.push(key);
     } else out.push(OP, op);
   }
+  if (more) out.push(MORE);
   return out;
 }
 
@@ -183,11 +192,16 @@ export function isWritesMessage(m: unknown): m is WritesMessage {
 }
 
 /** The ops `packWrites` packed (the message came from our own connection: its shape is trusted). */
-export function unpackWrites(m: WritesMessage): Op[] {
-  const ops: Op[] = [];
+export function unpackWrites(m: WritesMessage): UnpackedWrites {
+  const ops: UnpackedWrites = [];
   let i = 1;
   while (i < m.length) {
     const kind = m[i] as number;
+    if (kind === MORE) {
+      ops.more = true;
+      i += 1;
+      continue;
+    }
     if (kind === OP) {
       ops.push(m[i + 1] as Op);
       i += 2;

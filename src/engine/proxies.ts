@@ -426,14 +426,18 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     }
     this.assertRoom(total);
     const start = this.conn.unitStart();
-    for (let i = 0; i < n; i++) {
-      const [key, value] = kept[i]!;
-      const w = weighed[i]!;
-      if (w instanceof Error) this.refuseValue(w, weights[i]!, key);
-      else if (w instanceof Uint8Array) this.conn.post({ t: "put", tier: this.tier, key, bytes: w, w: weights[i]!, n: 1 }, w);
-      else this.conn.postPut(this.tier, key, value, weights[i]!);
+    try {
+      for (let i = 0; i < n; i++) {
+        const [key, value] = kept[i]!;
+        const w = weighed[i]!;
+        if (w instanceof Error) this.refuseValue(w, weights[i]!, key);
+        else if (w instanceof Uint8Array) this.conn.post({ t: "put", tier: this.tier, key, bytes: w, w: weights[i]!, n: 1 }, w);
+        else this.conn.postPut(this.tier, key, value, weights[i]!);
+      }
+    } finally {
+      // Ends the unit's depth too (connection.ts): a throw must not leave the connection counting a unit under way.
+      this.conn.endUnit(start);
     }
-    this.conn.endUnit(start);
   }
 
   load(key: string): Promise<T | undefined> {

@@ -19,15 +19,14 @@ import { PerformanceObserver, performance } from "node:perf_hooks";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import v8 from "node:v8";
-import { openStorageEngine, type StorageEngine } from "../src/engine/index.js";
+import { openStorageEngine } from "../src/engine/index.js";
 import type { GraphCheckpointRecord } from "../src/index.js";
 import { sqliteKv, sqliteSnapshot } from "../src/tier/index.js";
-import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../src/wal/index.js";
+import { walFrameCodec, type WALFrame } from "../src/wal/index.js";
 import { attachedStream, buildGraph, engineGraphTiers, rotatingValues } from "./lib/graphs.js";
 import { attachOutboxes } from "../src/persistence/attach.js";
 import { attachSnapshotStorage, type AttachPair } from "../src/index.js";
-import { rawYardstick } from "./suites/wal-throughput.js";
-import { asUnsealed, makeFrameBody, makeKeys } from "./lib/workload.js";
+import { engineFrames, rawYardstick } from "./suites/wal-throughput.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -168,28 +167,6 @@ async function runRow(row: Row, watch: boolean, session: Session | undefined): P
   if (profile) summarize(profile, frames, Number(args.top));
 }
 
-function engineFrames(engine: StorageEngine, path: string): Row {
-  const wal = engine.kv<WALFrame>({ kind: "sqlite", path }, { name: "wal", codec: walFrameCodec });
-  const paths = makeKeys(CHUNK, "n");
-  const values = rotatingValues(CHUNK);
-  const prefix = graphWalPrefix("frames");
-  let seq = 0;
-  return {
-    name: "frames",
-    stream: async (frames) => {
-      for (let c = 0; c < frames / CHUNK; c++) {
-        for (let j = 0; j < CHUNK; j++) {
-          seq++;
-          wal.save(walFrameKey(prefix, seq), asUnsealed(makeFrameBody(seq, paths[j]!, values[j]!)));
-        }
-        await nextTurn();
-      }
-      await wal.flush();
-    },
-    close: () => wal.close(),
-  };
-}
-
 /** attachedStream (bench/lib/graphs.ts) that also counts the waves its outbox held at each turn's end. */
 /** `--snap`: a heap snapshot in the third turn of the sample after the watched window (attach row only). */
 let snapNow = false;
@@ -239,7 +216,7 @@ try {
     if (n === "raw") {
       const raw = rawYardstick(join(dir, "raw.db"));
       rows.push({ name: "raw", stream: async (f) => { for (let c = 0; c < f / CHUNK; c++) raw.commitChunk(); }, close: async () => raw.close() });
-    } else if (n === "frames") rows.push(engineFrames(engine, join(dir, "frames.db")));
+    } else if (n === "frames") rows.push({ ...engineFrames(engine, join(dir, "frames.db")), name: "frames" });
     else if (n === "attach") {
       const s = watchedStream(engineGraphTiers(engine, { kind: "sqlite", path: join(dir, "attach.db") }, "via-engine"));
       rows.push({ name: "attach", ...s });

@@ -66,7 +66,8 @@ function rawSqlite(path: string): Contender {
   };
 }
 
-function engineFrames(engine: StorageEngine, path: string): Contender {
+/** The engine kv row (frames without a graph); bench/attach-heap.ts runs it too. */
+export function engineFrames(engine: StorageEngine, path: string): Contender {
   const wal = engine.kv<WALFrame>({ kind: "sqlite", path }, { name: "wal", codec: walFrameCodec });
   const paths = makeKeys(CHUNK, "n");
   const values = rotatingValues(CHUNK);

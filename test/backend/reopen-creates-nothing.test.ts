@@ -9,18 +9,10 @@ import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { fileBackend, reopenFileBackend } from "../../src/backend/file.js";
 import { reopenSqliteBackend, sqliteBackend } from "../../src/backend/sqlite.js";
+import { syncErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-reopen-nothing-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const thrown = (fn: () => unknown): unknown => {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-};
 
 it("file store: moved aside, the reopen fails store-moved and makes nothing; its lock removed, not-owner; in place, it opens", () => {
   const dir = join(root, "file");
@@ -28,7 +20,7 @@ it("file store: moved aside, the reopen fails store-moved and makes nothing; its
   first.write("a", new Uint8Array([1]));
   first.close();
   renameSync(dir, `${dir}.aside`);
-  expect(thrown(() => reopenFileBackend(dir))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", osCode: "ENOENT" } });
+  expect(syncErrorOf(() => reopenFileBackend(dir))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", osCode: "ENOENT" } });
   expect(existsSync(dir)).toBe(false);
   renameSync(`${dir}.aside`, dir);
   const again = reopenFileBackend(dir);
@@ -36,7 +28,7 @@ it("file store: moved aside, the reopen fails store-moved and makes nothing; its
   again.close();
   unlinkSync(join(dir, ".graphrefly.lock"));
   const before = readdirSync(dir).sort();
-  expect(thrown(() => reopenFileBackend(dir))).toMatchObject({ code: "not-owner", details: { reason: "held-meanwhile" } });
+  expect(syncErrorOf(() => reopenFileBackend(dir))).toMatchObject({ code: "not-owner", details: { reason: "held-meanwhile" } });
   expect(readdirSync(dir).sort()).toEqual(before);
 });
 
@@ -48,12 +40,12 @@ it("SQLite store: its directory or database moved aside, the reopen fails store-
   first.write("a", new Uint8Array([1]));
   first.close();
   renameSync(dir, `${dir}.aside`);
-  expect(thrown(() => reopenSqliteBackend(path))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "database" } });
+  expect(syncErrorOf(() => reopenSqliteBackend(path))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "database" } });
   expect(existsSync(dir)).toBe(false);
   renameSync(`${dir}.aside`, dir);
   renameSync(path, `${path}.aside`); // the database file alone moved aside: its lock is there
   const withoutDb = readdirSync(dir).sort();
-  expect(thrown(() => reopenSqliteBackend(path))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "database" } });
+  expect(syncErrorOf(() => reopenSqliteBackend(path))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "database" } });
   expect(readdirSync(dir).sort()).toEqual(withoutDb);
   renameSync(`${path}.aside`, path);
   const again = reopenSqliteBackend(path);
@@ -61,6 +53,6 @@ it("SQLite store: its directory or database moved aside, the reopen fails store-
   again.close();
   unlinkSync(`${path}-lock`);
   const before = readdirSync(dir).sort();
-  expect(thrown(() => reopenSqliteBackend(path))).toMatchObject({ code: "not-owner", details: { reason: "held-meanwhile" } });
+  expect(syncErrorOf(() => reopenSqliteBackend(path))).toMatchObject({ code: "not-owner", details: { reason: "held-meanwhile" } });
   expect(readdirSync(dir).sort()).toEqual(before);
 });

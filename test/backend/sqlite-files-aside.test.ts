@@ -16,18 +16,10 @@ import { afterAll, expect, it } from "vitest";
 import { carriedTenure, carryTenure } from "../../src/backend/reopen.js";
 import { reopenSqliteBackend, sqliteBackend } from "../../src/backend/sqlite.js";
 import { writerTenure } from "../../src/backend/tenure.js";
+import { syncErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-files-aside-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const thrown = (fn: () => unknown): unknown => {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-};
 
 const STORE_FILES = ["s.db", "s.db-wal", "s.db-shm", "s.db-lock"];
 
@@ -54,14 +46,14 @@ it("the files moved aside and back, the directory kept: a failure that may pass,
     b.write("a", new Uint8Array([1]));
     const files = moveFiles(dir, aside);
     expect(files).toContain("s.db-lock");
-    const away = thrown(() => b.write("b", new Uint8Array([2])));
+    const away = syncErrorOf(() => b.write("b", new Uint8Array([2])));
     expect(away).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "database" } });
     expect(b.finalError).toBeUndefined(); // before the fix: the lock's error, for good
     moveFiles(aside, dir, files); // the very same files
-    expect(thrown(() => b.write("c", new Uint8Array([3])))).toBeUndefined();
+    expect(syncErrorOf(() => b.write("c", new Uint8Array([3])))).toBeUndefined();
     expect(b.finalError).toBeUndefined();
   } finally {
-    thrown(() => b.close());
+    syncErrorOf(() => b.close());
   }
   // What was acknowledged is in the file at the path.
   const reader = sqliteBackend(path, { readOnly: true });
@@ -79,11 +71,11 @@ it("the lock removed while the database stays at its path: final (the lock alone
   try {
     b.write("a", new Uint8Array([1]));
     unlinkSync(`${path}-lock`);
-    const first = thrown(() => b.write("b", new Uint8Array([2])));
+    const first = syncErrorOf(() => b.write("b", new Uint8Array([2])));
     expect(first).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
     expect(b.finalError).toBe(first);
   } finally {
-    thrown(() => b.close());
+    syncErrorOf(() => b.close());
   }
 });
 
@@ -93,16 +85,16 @@ it("the files moved aside, then another database put at the path: final", () => 
   try {
     b.write("a", new Uint8Array([1]));
     moveFiles(dir, aside);
-    expect(thrown(() => b.write("b", new Uint8Array([2])))).toMatchObject({ details: { reason: "store-moved" } });
+    expect(syncErrorOf(() => b.write("b", new Uint8Array([2])))).toMatchObject({ details: { reason: "store-moved" } });
     expect(b.finalError).toBeUndefined();
     const other = sqliteBackend(path, { lock: false }); // a store made at the path, under no lock
     other.write("x", new Uint8Array([9]));
     other.close();
-    const second = thrown(() => b.write("c", new Uint8Array([3])));
+    const second = syncErrorOf(() => b.write("c", new Uint8Array([3])));
     expect(second).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
     expect(b.finalError).toBe(second);
   } finally {
-    thrown(() => b.close());
+    syncErrorOf(() => b.close());
   }
 });
 
@@ -117,8 +109,8 @@ it("a reopen after a lost writer: the files aside is store-moved (may pass), bac
   first.close();
   const files = moveFiles(dir, aside);
   // Before the fix: not-owner "held-meanwhile", final.
-  expect(thrown(() => reopenSqliteBackend(path, {}, lockDir))).toMatchObject({ code: "backend-error", details: { reason: "store-moved" } });
-  expect(thrown(() => reopenSqliteBackend(path))).toMatchObject({ code: "backend-error", details: { reason: "store-moved" } });
+  expect(syncErrorOf(() => reopenSqliteBackend(path, {}, lockDir))).toMatchObject({ code: "backend-error", details: { reason: "store-moved" } });
+  expect(syncErrorOf(() => reopenSqliteBackend(path))).toMatchObject({ code: "backend-error", details: { reason: "store-moved" } });
   moveFiles(aside, dir, files);
   const again = reopenSqliteBackend(path, {}, lockDir);
   expect(again.read("a")).toEqual(new Uint8Array([1]));
@@ -126,5 +118,5 @@ it("a reopen after a lost writer: the files aside is store-moved (may pass), bac
   // The directory removed and made again, empty: the lost writer's directory is another one.
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir);
-  expect(thrown(() => reopenSqliteBackend(path, {}, lockDir))).toMatchObject({ code: "not-owner", details: { reason: "held-meanwhile" } });
+  expect(syncErrorOf(() => reopenSqliteBackend(path, {}, lockDir))).toMatchObject({ code: "not-owner", details: { reason: "held-meanwhile" } });
 });

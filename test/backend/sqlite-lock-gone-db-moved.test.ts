@@ -18,20 +18,12 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
+import { syncErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-lock-gone-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const RETRY = { retry: { initialMs: 5, maxMs: 20 } };
-
-const thrown = (fn: () => unknown): unknown => {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-};
 
 it("a SQLite store whose directory was removed and made again: its writes end for good, the error is its finalError", () => {
   const dir = join(root, "remade");
@@ -41,12 +33,12 @@ it("a SQLite store whose directory was removed and made again: its writes end fo
     b.write("a", new Uint8Array([1]));
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir); // the lock's directory is there without the lock: positively gone
-    const first = thrown(() => b.write("b", new Uint8Array([2])));
+    const first = syncErrorOf(() => b.write("b", new Uint8Array([2])));
     expect(first).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
     expect(b.finalError).toBe(first);
-    expect(thrown(() => b.write("c", new Uint8Array([3])))).toBe(first);
+    expect(syncErrorOf(() => b.write("c", new Uint8Array([3])))).toBe(first);
   } finally {
-    thrown(() => b.close());
+    syncErrorOf(() => b.close());
   }
 });
 
@@ -61,14 +53,14 @@ it("a SQLite store removed and opened anew at its path by another writer: its wr
     rmSync(dir, { recursive: true, force: true });
     other = sqliteBackend(path); // a new database and a new lock at the same paths
     other.write("x", new Uint8Array([9]));
-    const first = thrown(() => b.write("b", new Uint8Array([2])));
+    const first = syncErrorOf(() => b.write("b", new Uint8Array([2])));
     expect(first).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
     expect(b.finalError).toBe(first);
     // Nothing of the lost writer reached the new store.
     expect(other.list("")).toEqual(["x"]);
   } finally {
-    thrown(() => b.close());
-    thrown(() => other?.close());
+    syncErrorOf(() => b.close());
+    syncErrorOf(() => other?.close());
   }
 });
 
@@ -96,6 +88,6 @@ it("behind a full WAL tier, a SQLite store whose directory was removed and made 
     expect(outcome).toBe(b.finalError);
   } finally {
     await h.dispose().catch(() => {});
-    thrown(() => b.close());
+    syncErrorOf(() => b.close());
   }
 }, 30_000);

@@ -13,24 +13,16 @@ import Database from "better-sqlite3";
 import { afterAll, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { StorageError } from "../../src/errors.js";
+import { syncErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-ro-not-yet-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const thrown = (fn: () => unknown): unknown => {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-};
 
 it("an empty database file: backend-error not-created-yet (not invalid-argument), the file left as it was", () => {
   const dir = mkdtempSync(join(root, "empty-"));
   const path = join(dir, "g.db");
   writeFileSync(path, "");
-  const err = thrown(() => sqliteBackend(path, { readOnly: true }).close());
+  const err = syncErrorOf(() => sqliteBackend(path, { readOnly: true }).close());
   expect(err).toBeInstanceOf(StorageError);
   expect(err).toMatchObject({ code: "backend-error", details: { path, reason: "not-created-yet" } });
   expect(statSync(path).size).toBe(0);
@@ -47,7 +39,7 @@ it("a writer's store table not committed yet: not-created-yet; once it commits, 
     writer.pragma("journal_mode = WAL");
     writer.exec("BEGIN IMMEDIATE");
     writer.exec("CREATE TABLE graphrefly_storage (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
-    const err = thrown(() => sqliteBackend(path, { readOnly: true }).close());
+    const err = syncErrorOf(() => sqliteBackend(path, { readOnly: true }).close());
     expect(err).toMatchObject({ code: "backend-error", details: { path, reason: "not-created-yet" } });
     writer.exec("COMMIT");
   } finally {
@@ -73,7 +65,7 @@ it("a database holding something else is still refused as not a store", () => {
   const other = new Database(path);
   other.exec("CREATE TABLE notes (t TEXT)");
   other.close();
-  expect(thrown(() => sqliteBackend(path, { readOnly: true }).close())).toMatchObject({
+  expect(syncErrorOf(() => sqliteBackend(path, { readOnly: true }).close())).toMatchObject({
     code: "invalid-argument",
     details: { reason: "not-a-store" },
   });

@@ -16,18 +16,10 @@ import Database from "better-sqlite3";
 import { afterAll, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
+import { syncErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-writes-ended-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const thrown = (fn: () => unknown): unknown => {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-};
 
 it("a file store whose directory was removed and made again: its writes end for good with one error, its finalError", () => {
   const dir = join(root, "file-store");
@@ -37,15 +29,15 @@ it("a file store whose directory was removed and made again: its writes end for 
     expect(b.finalError).toBeUndefined();
     rmSync(dir, { recursive: true, force: true });
     // Only missing: it may be a directory moved aside, so the failure may pass (no finalError yet).
-    const missing = thrown(() => b.write("b", new Uint8Array([2])));
+    const missing = syncErrorOf(() => b.write("b", new Uint8Array([2])));
     expect(missing).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock", osCode: "ENOENT" } });
     expect(b.finalError).toBeUndefined();
     mkdirSync(dir, { recursive: true }); // made again: an empty store, under no lock of this writer
-    const first = thrown(() => b.write("c", new Uint8Array([3])));
+    const first = syncErrorOf(() => b.write("c", new Uint8Array([3])));
     expect(first).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock", osCode: "ENOENT" } });
     expect(b.finalError).toBe(first);
-    expect(thrown(() => b.write("c", new Uint8Array([3])))).toBe(first);
-    expect(thrown(() => b.writeBatch([{ op: "put", key: "d", value: new Uint8Array([4]) }]))).toBe(first);
+    expect(syncErrorOf(() => b.write("c", new Uint8Array([3])))).toBe(first);
+    expect(syncErrorOf(() => b.writeBatch([{ op: "put", key: "d", value: new Uint8Array([4]) }]))).toBe(first);
     expect(readdirSync(dir)).toEqual([]);
   } finally {
     b.close();
@@ -58,9 +50,9 @@ it("a file store whose directory was moved aside (or a file put in its place) an
   try {
     b.write("a", new Uint8Array([1]));
     renameSync(dir, `${dir}.aside`);
-    expect(thrown(() => b.write("b", new Uint8Array([2])))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock", osCode: "ENOENT" } });
+    expect(syncErrorOf(() => b.write("b", new Uint8Array([2])))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock", osCode: "ENOENT" } });
     writeFileSync(dir, "not a directory");
-    expect(thrown(() => b.write("b", new Uint8Array([2])))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock", osCode: "ENOTDIR" } });
+    expect(syncErrorOf(() => b.write("b", new Uint8Array([2])))).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock", osCode: "ENOTDIR" } });
     // Before task 280 the first of these failures ended the writes for good (finalError set, every later write threw it).
     expect(b.finalError).toBeUndefined();
     unlinkSync(dir);
@@ -82,8 +74,8 @@ it("a SQLite store whose directory was moved aside and back: its writes resume",
   try {
     b.write("a", new Uint8Array([1]));
     renameSync(dir, `${dir}.aside`);
-    expect(thrown(() => b.write("b", new Uint8Array([2])))).toMatchObject({ code: "backend-error", details: { reason: "store-moved" } });
-    expect(thrown(() => b.write("c", new Uint8Array([3])))).toMatchObject({ code: "backend-error", details: { reason: "store-moved" } });
+    expect(syncErrorOf(() => b.write("b", new Uint8Array([2])))).toMatchObject({ code: "backend-error", details: { reason: "store-moved" } });
+    expect(syncErrorOf(() => b.write("c", new Uint8Array([3])))).toMatchObject({ code: "backend-error", details: { reason: "store-moved" } });
     expect(b.finalError).toBeUndefined();
     renameSync(`${dir}.aside`, dir);
     b.write("d", new Uint8Array([4]));
@@ -91,7 +83,7 @@ it("a SQLite store whose directory was moved aside and back: its writes resume",
     expect(b.read("a")).toEqual(new Uint8Array([1]));
     expect(b.read("d")).toEqual(new Uint8Array([4]));
   } finally {
-    thrown(() => b.close());
+    syncErrorOf(() => b.close());
   }
 });
 
@@ -102,13 +94,13 @@ it("a SQLite store whose lock file was removed: its writes end for good with one
     b.write("a", new Uint8Array([1]));
     expect(b.finalError).toBeUndefined();
     rmSync(`${path}-lock`);
-    const first = thrown(() => b.write("b", new Uint8Array([2])));
+    const first = syncErrorOf(() => b.write("b", new Uint8Array([2])));
     expect(first).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
     expect(b.finalError).toBe(first);
-    expect(thrown(() => b.write("c", new Uint8Array([3])))).toBe(first);
-    expect(thrown(() => b.delete("a"))).toBe(first);
+    expect(syncErrorOf(() => b.write("c", new Uint8Array([3])))).toBe(first);
+    expect(syncErrorOf(() => b.delete("a"))).toBe(first);
   } finally {
-    thrown(() => b.close());
+    syncErrorOf(() => b.close());
   }
 });
 
@@ -125,11 +117,11 @@ it("a SQLite database overwritten under its writer: the write fails corrupt-stor
     const size = fstatSync(fd).size;
     writeSync(fd, Buffer.alloc(size, 0x5a), 0, size, 0); // same file (same inode): not a moved store
     closeSync(fd);
-    const err = thrown(() => b.write("b", new Uint8Array([2])));
+    const err = syncErrorOf(() => b.write("b", new Uint8Array([2])));
     expect(err).toMatchObject({ code: "corrupt-store", details: { reason: "damaged", path } });
     expect((err as { details: { sqliteCode: string } }).details.sqliteCode).toMatch(/^SQLITE_(NOTADB|CORRUPT)/);
-    expect(thrown(() => b.writeBatch([{ op: "put", key: "c", value: new Uint8Array([3]) }]))).toMatchObject({ code: "corrupt-store" });
+    expect(syncErrorOf(() => b.writeBatch([{ op: "put", key: "c", value: new Uint8Array([3]) }]))).toMatchObject({ code: "corrupt-store" });
   } finally {
-    thrown(() => b.close());
+    syncErrorOf(() => b.close());
   }
 });

@@ -195,8 +195,9 @@ export class StoreConnection {
   /** Which actor is current: callbacks of a lost one must not touch its successor. */
   private epoch = 0;
   /**
-   * The store's hold by the last actor that opened it (backend/tenure.ts): an actor replacing it must follow it, else
-   * another writer held the store in between and the connection is fenced (see `fence`).
+   * The store's hold by the last actor that opened it, as its ready() answered it (backend/reopen.ts carryTenure: the
+   * tenure id and the lock directory's identity): an actor replacing it must follow it, else another writer held the
+   * store in between and the connection is fenced (see `fence`).
    */
   private tenure: string | undefined;
   private readonly tiers = new Map<number, TierRecord>();

@@ -196,8 +196,8 @@ export class StoreConnection {
   private epoch = 0;
   /**
    * The store's hold by the last actor that opened it, as its ready() answered it (backend/reopen.ts carryTenure: the
-   * tenure id and the lock directory's identity): an actor replacing it must follow it, else another writer held the
-   * store in between and the connection is fenced (see `fence`).
+   * tenure id and a SQLite store's lock directory identity): an actor replacing it must follow it, else another
+   * writer held the store in between and the connection is fenced (see `fence`).
    */
   private tenure: string | undefined;
   private readonly tiers = new Map<number, TierRecord>();

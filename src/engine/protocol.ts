@@ -67,7 +67,7 @@ export interface ActorOptions {
   readonly nativeGate?: SharedArrayBuffer;
   /**
    * The hold of the store by the actor this one replaces, as that actor's ready() answered it (backend/reopen.ts
-   * carryTenure): its tenure `id` (backend/tenure.ts) and, for a file or SQLite store, the identity of the lock's
+   * carryTenure): its tenure `id` (backend/tenure.ts) and, for a SQLite store, the identity of the lock's
    * directory at its open, so the reopen tells a directory made again from the store's files moved aside (review
    * r298 F1). Set by the connection, which keeps the text as it came; the actor takes it apart (carriedTenure). An
    * open whose hold does not follow the id (another writer held the store in between) fails with not-owner,

@@ -24,52 +24,21 @@ import { fileBackend } from "../../src/backend/file.js";
 import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { StorageError } from "../../src/errors.js";
-import { createGraph } from "../../src/graph/graph.js";
-import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
-import { kvStorage } from "../../src/tier/kv.js";
-import { snapshotStorage } from "../../src/tier/snapshot.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import type { WALFrame } from "../../src/wal/frame.js";
-import { wrapBackend, type TestBackend } from "../support/test-backend.js";
+import type { StorageBackend } from "../../src/backend/types.js";
+import { endableBackend } from "../support/endable-backend.js";
+import { attachA, backendPair, enginePair } from "../support/graph-a-pair.js";
+import { outcome, settledTo, turns } from "../support/settled.js";
+import { wrapBackend } from "../support/test-backend.js";
+import { countWritePending } from "../support/write-pending-calls.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-drained-ended-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const RETRY = { retry: { initialMs: 5, maxMs: 20 } };
-
-/** Whether `p` rejected, and with what code (a resolve is what the old code did in F1 and F5). */
-const outcome = (p: Promise<unknown>): Promise<string> =>
-  p.then(
-    () => "resolved",
-    (e: unknown) => `rejected ${(e as { code?: string }).code ?? String(e)}`,
-  );
-
-/** A memory store whose writes, once `end(err)` ran, throw `err`; `final` also states it as its finalError. */
-function endableBackend(final: boolean): { b: TestBackend; end: (err: Error) => void } {
-  const b = wrapBackend(memoryBackend(), { async: true });
-  let ended: Error | undefined;
-  const guard =
-    <A extends unknown[], R>(fn: (...a: A) => R) =>
-    (...a: A): R =>
-      ended !== undefined ? (Promise.reject(ended) as R) : fn(...a);
-  b.write = guard(b.write.bind(b));
-  b.writeBatch = guard(b.writeBatch!.bind(b));
-  b.delete = guard(b.delete!.bind(b));
-  if (final) Object.defineProperty(b, "finalError", { get: () => ended });
-  return { b, end: (err) => void (ended = err) };
-}
-
-function attachFull(b: Parameters<typeof kvStorage>[0], maxPendingBytes?: number) {
-  const g = createGraph("g");
-  g.state("a", "");
-  const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec, ...RETRY, ...(maxPendingBytes === undefined ? {} : { maxPendingBytes }) });
-  const h = attachSnapshotStorage(g, [{ snapshot: snapshotStorage<GraphCheckpointRecord>(b, RETRY), wal }], { onError: () => {} });
-  const fill = (): void => {
-    for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
-  };
-  return { g, h, wal, fill };
-}
+/** Graph "g" over a WAL and a snapshot tier of `b` (the WAL tier bounded at `maxPendingBytes`, if given). */
+const attachFull = (b: StorageBackend, maxPendingBytes?: number) => {
+  const pair = backendPair(b, maxPendingBytes === undefined ? {} : { maxPendingBytes });
+  return { ...attachA(pair), wal: pair.wal! };
+};
 
 it.each(["corrupt-store", "read-only"] as const)(
   "an own baseline whose store fails every write with %s: drained() rejects with it, as flush() and rebaseline() do",
@@ -133,10 +102,7 @@ it("a backend's finalError with a code of its own (backend-error) ends drained()
     fill();
     end(final);
     // Before the fix: resolved (the code says "may pass", and the pair, not stopped by it, looked idle).
-    const seen = await h.drained().then(
-      () => "resolved",
-      (e: unknown) => e,
-    );
+    const seen = await settledTo(h.drained());
     expect(seen).toBe(final);
   } finally {
     await h.dispose().catch(() => {});
@@ -152,10 +118,7 @@ it("a file store whose directory was removed and made again: drained() behind it
     rmSync(dir, { recursive: true, force: true });
     fill();
     let settled = false;
-    const drained = h.drained().then(
-      () => "resolved",
-      (e: unknown) => e,
-    );
+    const drained = settledTo(h.drained());
     void drained.finally(() => void (settled = true));
     // Only missing: it may come back (moved aside), so flush() rejects after its attempts and drained() waits.
     expect(await outcome(h.flush())).toBe("rejected backend-error");
@@ -185,10 +148,7 @@ it("a file store whose directory was moved aside and back: flush() rejects meanw
     renameSync(dir, `${dir}.aside`);
     fill();
     let settled = false;
-    const drained = h.drained().then(
-      () => "resolved",
-      (e: unknown) => e,
-    );
+    const drained = settledTo(h.drained());
     void drained.finally(() => void (settled = true));
     expect(await outcome(h.flush())).toBe("rejected backend-error");
     expect(settled).toBe(false);
@@ -210,17 +170,12 @@ it("50 drained() waiters behind a full tier share one write-attempt loop", async
   b.failAll(); // a full disk
   fill();
   // The real tier's writePending, counted (the call goes through).
-  let calls = 0;
-  const writePending = wal.writePending!.bind(wal);
-  wal.writePending = () => {
-    calls++;
-    return writePending();
-  };
+  const calls = countWritePending(wal);
   const waiters = Array.from({ length: 50 }, () => h.drained());
   // Every waiter's first turn: each entered its wait (the old code's each asked the tier for a write there).
-  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-  expect(calls).toBeGreaterThanOrEqual(1);
-  expect(calls).toBeLessThan(5); // before the fix: 50, one per waiter
+  await turns(3);
+  expect(calls()).toBeGreaterThanOrEqual(1);
+  expect(calls()).toBeLessThan(5); // before the fix: 50, one per waiter
   b.heal();
   await Promise.all(waiters);
   await h.dispose();
@@ -232,14 +187,7 @@ it.each(["file", "sqlite"] as const)(
     const dir = join(root, `engine-${kind}`);
     const spec: StoreSpec = kind === "file" ? { kind: "file", dir } : { kind: "sqlite", path: join(root, `engine-${kind}.db`) };
     const engine = openStorageEngine({ maxPendingBytes: 2_000 });
-    const g = createGraph("g");
-    g.state("a", "");
-    const h = attachSnapshotStorage(g, [{ snapshot: engine.snapshot<GraphCheckpointRecord>(spec), wal: engine.kv<WALFrame>(spec, { codec: walFrameCodec }) }], {
-      onError: () => {},
-    });
-    const fill = (): void => {
-      for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
-    };
+    const { h, fill } = attachA(enginePair(engine, spec));
     try {
       await h.flush();
       // Ended for good (task 280's rule): the directory removed and made again; the SQLite store's lock file removed.
@@ -249,10 +197,7 @@ it.each(["file", "sqlite"] as const)(
       } else rmSync(`${join(root, `engine-${kind}.db`)}-lock`);
       fill();
       // Before the fix: resolved ("room" to a writer pacing on it) while flush() rejected store-moved.
-      const drained = await h.drained().then(
-        () => "resolved",
-        (e: unknown) => e,
-      );
+      const drained = await settledTo(h.drained());
       expect(drained).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
       expect(await outcome(h.flush())).toBe("rejected backend-error");
       if (kind === "file") expect(readdirSync(dir)).toEqual([]); // nothing of this writer's lands there

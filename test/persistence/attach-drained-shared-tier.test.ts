@@ -11,67 +11,33 @@ import { expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { StorageError } from "../../src/errors.js";
 import { createGraph } from "../../src/graph/graph.js";
-import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
+import { endableBackend } from "../support/endable-backend.js";
+import { attachA, backendPair } from "../support/graph-a-pair.js";
+import { track, turns } from "../support/settled.js";
 import { wrapBackend, type TestBackend } from "../support/test-backend.js";
+import { countWritePending } from "../support/write-pending-calls.js";
 
-const RETRY = { retry: { initialMs: 5, maxMs: 20 } };
 const GRAPHS = 50;
 /** A wave of ~200 bytes: 50 of them are more than the WAL tier's maxPendingBytes (4,000). */
 const BIG = "x".repeat(200);
 
-/** What `p` settled to so far: "pending", "resolved" or its rejection (the error itself). */
-function track(p: Promise<unknown>): { readonly state: unknown } {
-  const t = { state: "pending" as unknown };
-  p.then(
-    () => void (t.state = "resolved"),
-    (e: unknown) => void (t.state = e),
-  );
-  return t;
-}
-
-const turns = async (n: number): Promise<void> => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
-
-/** A memory store (async wrapper) whose writes, once `end(err)` ran, throw `err`, also its finalError then. */
-function endableBackend(): { b: TestBackend; end: (err: Error) => void } {
-  const b = wrapBackend(memoryBackend(), { async: true });
-  let ended: Error | undefined;
-  const guard =
-    <A extends unknown[], R>(fn: (...a: A) => R) =>
-    (...a: A): R =>
-      ended !== undefined ? (Promise.reject(ended) as R) : fn(...a);
-  b.write = guard(b.write.bind(b));
-  b.writeBatch = guard(b.writeBatch!.bind(b));
-  b.delete = guard(b.delete!.bind(b));
-  Object.defineProperty(b, "finalError", { get: () => ended });
-  return { b, end: (err) => void (ended = err) };
-}
-
 /** GRAPHS graphs over one WAL tier and one snapshot tier of `b`, flushed; fill() sets BIG in each: the tier is full. */
 async function attachMany(b: TestBackend) {
-  const wal = kvStorage<WALFrame>(b, { codec: walFrameCodec, ...RETRY, maxPendingBytes: 4_000 });
-  const snap = snapshotStorage<GraphCheckpointRecord>(b, RETRY);
-  const graphs = Array.from({ length: GRAPHS }, (_, i) => {
-    const g = createGraph(`g${i}`);
-    g.state("a", "");
-    return { g, h: attachSnapshotStorage(g, [{ snapshot: snap, wal }], { onError: () => {} }) };
-  });
+  const pair = backendPair(b, { maxPendingBytes: 4_000 });
+  const graphs = Array.from({ length: GRAPHS }, (_, i) => attachA(pair, { name: `g${i}` }));
   for (const { h } of graphs) await h.flush();
   // The real tier's writePending, counted (every call goes through).
-  let calls = 0;
-  const writePending = wal.writePending!.bind(wal);
-  wal.writePending = () => (calls++, writePending());
+  const calls = countWritePending(pair.wal!);
   const fill = (): void => {
     for (const { g } of graphs) g.set("a", BIG);
   };
-  return { graphs, wal, snap, fill, calls: () => calls };
+  return { graphs, fill, calls };
 }
 
 /** What graph `name`'s node `a` restores to from `b`. */

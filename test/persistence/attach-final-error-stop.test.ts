@@ -11,48 +11,19 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { memoryBackend } from "../../src/backend/memory.js";
 import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
-import { createGraph } from "../../src/graph/graph.js";
-import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import type { GraphCheckpointRecord, StorageHandle } from "../../src/persistence/storage-types.js";
-import { kvStorage } from "../../src/tier/kv.js";
-import { snapshotStorage } from "../../src/tier/snapshot.js";
+import type { StorageHandle } from "../../src/persistence/storage-types.js";
 import { writesEndedBy } from "../../src/tier/write-verdict.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import type { WALFrame } from "../../src/wal/frame.js";
-import { wrapBackend, type TestBackend } from "../support/test-backend.js";
+import { endableBackend } from "../support/endable-backend.js";
+import { attachA, backendPair, enginePair, type GraphA } from "../support/graph-a-pair.js";
+import { settledTo as settled } from "../support/settled.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-final-stop-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const RETRY = { retry: { initialMs: 5, maxMs: 20 } };
-
-/** What `p` settled to: "resolved" or its rejection (the error itself). */
-const settled = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(
-    () => "resolved",
-    (e: unknown) => e,
-  );
-
-/** A memory store whose writes, once `end(err)` ran, throw `err`, also its finalError from then on. */
-function endableBackend(): { b: TestBackend; end: (err: Error) => void } {
-  const b = wrapBackend(memoryBackend(), { async: true });
-  let ended: Error | undefined;
-  const guard =
-    <A extends unknown[], R>(fn: (...a: A) => R) =>
-    (...a: A): R =>
-      ended !== undefined ? (Promise.reject(ended) as R) : fn(...a);
-  b.write = guard(b.write.bind(b));
-  b.writeBatch = guard(b.writeBatch!.bind(b));
-  b.delete = guard(b.delete!.bind(b));
-  Object.defineProperty(b, "finalError", { get: () => ended });
-  return { b, end: (err) => void (ended = err) };
-}
-
 /** What a writer learns from three flushes over new waves and drained(). */
-async function verdicts(g: ReturnType<typeof createGraph>, h: StorageHandle): Promise<unknown[]> {
+async function verdicts(g: GraphA["g"], h: StorageHandle): Promise<unknown[]> {
   const seen: unknown[] = [];
   for (let v = 1; v <= 3; v++) {
     g.set("a", `wave ${v}`);
@@ -66,14 +37,9 @@ it.each(["waves after the end", "behind a full WAL tier", "an own baseline", "no
   "a custom backend's finalError with code backend-error (%s): the pair stops, every wait rejects with it, onError hears it once",
   async (mode) => {
     const { b, end } = endableBackend();
-    const g = createGraph("g");
-    g.state("a", "");
     const told: unknown[] = [];
-    const wal =
-      mode === "no WAL tier"
-        ? undefined
-        : kvStorage<WALFrame>(b, { codec: walFrameCodec, ...RETRY, ...(mode === "behind a full WAL tier" ? { maxPendingBytes: 2_000 } : {}) });
-    const h = attachSnapshotStorage(g, [{ snapshot: snapshotStorage<GraphCheckpointRecord>(b, RETRY), ...(wal && { wal }) }], {
+    const pair = backendPair(b, mode === "no WAL tier" ? { wal: false } : mode === "behind a full WAL tier" ? { maxPendingBytes: 2_000 } : {});
+    const { g, h, fill } = attachA(pair, {
       // The full tier's backpressure is told once too (a wait, not a failure): not what this counts.
       onError: (e) => void ((e as StorageError).code !== "backpressure" && told.push(e)),
     });
@@ -81,7 +47,7 @@ it.each(["waves after the end", "behind a full WAL tier", "an own baseline", "no
     try {
       await h.flush();
       if (mode === "behind a full WAL tier") {
-        for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
+        fill();
         end(final);
       } else if (mode === "an own baseline") {
         end(final);
@@ -110,28 +76,26 @@ it("an engine file store removed and made again (store-moved, final): the pair s
   let heard!: (err: Error) => void;
   const engineHeard = new Promise<Error>((resolve) => (heard = resolve));
   const engine = openStorageEngine({ onError: (err) => writesEndedBy(err) && heard(err) });
-  const g = createGraph("g");
-  g.state("a", "");
   const told: unknown[] = [];
-  const h = attachSnapshotStorage(g, [{ snapshot: engine.snapshot<GraphCheckpointRecord>(spec), wal: engine.kv<WALFrame>(spec, { codec: walFrameCodec }) }], {
-    onError: (e) => void told.push(e),
-  });
+  const { g, h } = attachA(enginePair(engine, spec), { onError: (e) => void told.push(e) });
   try {
     await h.flush();
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir);
     g.set("a", "wave 0");
-    // The first flush meets the store's end in the worker: it rejects with a copy of the error (a new object
-    // across the thread; src/engine/connection.ts onResults), which onError hears as a passing failure.
+    // The first flush meets the store's end in the worker: it rejects with the worker's final error as noted on
+    // this thread (the object later writes throw), and the pair stops on it there. Before task 307 it rejected with a
+    // copy (a new object: src/engine/connection.ts onResults), which onError heard as a passing failure, and the pair
+    // stopped one save later.
     const first = await settled(h.flush());
     expect(first).toMatchObject({ code: "backend-error", details: { reason: "store-moved", file: "lock" } });
-    // The worker's final error, noted on this thread (the object later writes throw).
     const final = await engineHeard;
+    expect(first).toBe(final);
     const seen = await verdicts(g, h);
-    // Before the fix each wave was retried and told again, and flush() rejected with a new copy each time.
+    // Before task 285 each wave was retried and told again, and flush() rejected with a new copy each time.
     for (const s of seen) expect(s).toBe(final);
-    expect(told).toEqual([first, final]);
-    expect(told[1]).toBe(final);
+    expect(told).toEqual([final]);
+    expect(told[0]).toBe(final);
     expect(readdirSync(dir)).toEqual([]); // nothing of this writer's lands there
   } finally {
     await h.dispose().catch(() => {});

@@ -15,6 +15,7 @@ import { StorageError } from "../../src/errors.js";
 import { useBackends, useTestDatabase, type TestDatabase } from "../support/postgres-db.js";
 import { usePipes, type PipeConnection } from "../support/postgres-pipe.js";
 import { leaseRow } from "../support/lease-row.js";
+import { storedBytes } from "../support/stored-row.js";
 import { errorOf, sleep, until } from "../support/wait.js";
 
 const database = useTestDatabase();
@@ -22,16 +23,6 @@ const open = useBackends(database, "lost-release");
 const pipes = usePipes();
 
 const LEASE = { holder: "A", ttlMs: 1_000, renewEveryMs: 250 } as const;
-
-async function stored(db: TestDatabase, store: string, key: string): Promise<number[] | undefined> {
-  const raw = await db.raw();
-  try {
-    const r = await raw.query<{ v: Buffer }>(`SELECT v FROM "${db.schema}".graphrefly_storage WHERE store = $1 AND k = $2`, [store, key]);
-    return r.rows[0] ? Array.from(r.rows[0].v) : undefined;
-  } finally {
-    await raw.end();
-  }
-}
 
 /** The next writer of `store` opens (and closes), or the error it got. */
 async function nextWriter(db: TestDatabase, store: string): Promise<unknown> {
@@ -134,7 +125,7 @@ describe("postgres lease release lost with the network", () => {
       first: first instanceof StorageError ? { inDoubt: first.details.inDoubt, settled: first.details.settled } : first,
       second: second instanceof StorageError ? second.code : second,
       holderAtClose: atClose.holder,
-      k2: await stored(db, a.store, "k2"),
+      k2: await storedBytes(db, a.store, "k2"),
       next: await nextWriter(db, a.store),
     }).toEqual({ first: { inDoubt: true, settled: false }, second: "not-owner", holderAtClose: "A (given up)", k2: undefined, next: undefined });
   });
@@ -154,7 +145,7 @@ describe("postgres lease release lost with the network", () => {
     }).toEqual({ first: { inDoubt: true, settled: false }, closed: { code: "backend-error", unsettled: true } });
     // What close() warned of: the held request still lands (the row names the writer, lapsed or not).
     await p.deliver();
-    expect(await stored(db, a.store, "k2")).toEqual([1]);
+    expect(await storedBytes(db, a.store, "k2")).toEqual([1]);
   });
 
   it("a writer whose write in doubt cannot be settled gives the store up instead of keeping it (F6)", async () => {
@@ -186,7 +177,7 @@ describe("postgres lease release lost with the network", () => {
       finalError: a.finalError instanceof StorageError ? a.finalError.code : a.finalError,
       gaveUp: codes.has("not-owner"),
       next: next instanceof StorageError ? next.code : next,
-      k: await stored(db, a.store, "k"),
+      k: await storedBytes(db, a.store, "k"),
     }).toEqual({ first: false, finalError: "not-owner", gaveUp: true, next: undefined, k: [0] });
   });
 });

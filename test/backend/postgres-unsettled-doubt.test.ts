@@ -12,72 +12,17 @@
 import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
-import { useBackends, useTestDatabase, type TestDatabase } from "../support/postgres-db.js";
-import { usePipes, type PipeConnection } from "../support/postgres-pipe.js";
-import { errorOf, until } from "../support/wait.js";
+import { heldWritePipe } from "../support/held-write-pipe.js";
+import { useBackends, useTestDatabase } from "../support/postgres-db.js";
+import { usePipes } from "../support/postgres-pipe.js";
+import { storedBytes, storedJson } from "../support/stored-row.js";
+import { errorOf } from "../support/wait.js";
 
 const database = useTestDatabase();
 const open = useBackends(database, "unsettled-doubt");
 const pipes = usePipes();
 
 const LEASE = { holder: "A", ttlMs: 1_000, renewEveryMs: 250 } as const;
-const TERMINATE = "pg_terminate_backend";
-
-/**
- * A pipe that holds the first write request sent after `hold()` (its server session stays open when the client drops
- * the connection) and, while `refuseEnds` is set, has the server refuse every terminate request with an error.
- */
-async function holdingPipe(db: TestDatabase) {
-  let holding = false;
-  let held: PipeConnection | undefined;
-  const passes: Array<() => void> = [];
-  let delivered = false;
-  let settled = false;
-  const state = { refuseEnds: false };
-  const pipe = await pipes(db.url, {
-    frozen: (conn) => conn === held,
-    toServer: (d, pass, conn) => {
-      const at = d.indexOf(TERMINATE);
-      // Same length, so the message stays well formed: the server answers "function does not exist".
-      if (state.refuseEnds && at >= 0) d.write("X", at + TERMINATE.length - 1);
-      if (holding && d.includes("grf_write_")) {
-        holding = false;
-        held = conn;
-      }
-      if (conn === held && !delivered) return void passes.push(pass);
-      pass();
-    },
-    toClient: (d, pass, conn) => {
-      // Answered after delivery, or its session ended before (57P01, admin_shutdown).
-      if (conn === held && (delivered || d.includes("57P01"))) settled = true;
-      pass();
-    },
-  });
-  return {
-    url: pipe.url,
-    state,
-    hold: () => void (holding = true),
-    /** Delivers the held request, and waits until the server answered it or had ended its session before. */
-    deliver: async () => {
-      delivered = true;
-      for (const pass of passes.splice(0)) pass();
-      await until(() => settled, "the held request settled on the server", { timeoutMs: 30_000 });
-    },
-  };
-}
-
-async function storedJson(db: TestDatabase, store: string, key: string): Promise<unknown> {
-  const raw = await db.raw();
-  try {
-    const r = await raw.query<{ v: string }>(
-      `SELECT convert_from(v, 'UTF8') AS v FROM "${db.schema}".graphrefly_storage WHERE store = $1 AND k = $2`,
-      [store, key],
-    );
-    return r.rows[0] === undefined ? undefined : JSON.parse(r.rows[0].v);
-  } finally {
-    await raw.end();
-  }
-}
 
 const told = (err: unknown): unknown =>
   err instanceof StorageError
@@ -87,10 +32,10 @@ const told = (err: unknown): unknown =>
 const UNSETTLED = { code: "backend-error", inDoubt: true, settled: false, unsettled: false };
 const REFUSED_UNSENT = { code: "backend-error", inDoubt: false, settled: undefined, unsettled: true };
 
-/** A writer through a new holding pipe. */
+/** A writer through a new pipe holding its next write (test/support/held-write-pipe.ts; `pipe.state.refuseEnds`). */
 async function unsettledWriter() {
   const db = await database();
-  const pipe = await holdingPipe(db);
+  const pipe = await heldWritePipe(pipes, db);
   const a = await open({ url: pipe.url, lease: LEASE });
   return { db, pipe, a };
 }
@@ -107,10 +52,8 @@ describe("postgres: a write in doubt that could not be settled", () => {
     pipe.state.refuseEnds = false;
     await a.write("k2", Uint8Array.of(51)); // ends the held session first, then writes
     await pipe.deliver(); // the held request reaches a session that is gone
-    const raw = await db.raw();
-    const row = await raw.query<{ v: Buffer }>(`SELECT v FROM "${db.schema}".graphrefly_storage WHERE store = $1 AND k = 'k2'`, [a.store]);
-    await raw.end();
-    expect({ first, second, read: Array.from((await a.read("k2")) ?? []), stored: Array.from(row.rows[0]?.v ?? []) }).toEqual({
+    const stored = await storedBytes(db, a.store, "k2");
+    expect({ first, second, read: Array.from((await a.read("k2")) ?? []), stored }).toEqual({
       first: UNSETTLED,
       second: REFUSED_UNSENT,
       read: [51],

@@ -9,21 +9,14 @@ import { appendLogStorage } from "../../src/tier/append-log.js";
 import { StorageError } from "../../src/errors.js";
 import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 import { useAnswerLosingProxies } from "../support/postgres-proxy.js";
+import { storedJson } from "../support/stored-row.js";
 import { errorOf, until } from "../support/wait.js";
 
 const database = useTestDatabase();
 const proxies = useAnswerLosingProxies();
 const open = useBackends(database, "append-array-doubt");
 
-async function storedArray(store: string, key: string): Promise<unknown> {
-  const db = await database();
-  const raw = await db.raw();
-  const r = await raw.query<{ v: string }>(
-    `SELECT convert_from(v, 'UTF8') AS v FROM "${db.schema}".graphrefly_storage WHERE store = $1 AND k = $2`,
-    [store, key],
-  );
-  return r.rows[0] === undefined ? undefined : JSON.parse(r.rows[0].v);
-}
+const storedArray = async (store: string, key: string): Promise<unknown> => storedJson(await database(), store, key);
 
 describe("array-layout append-log after a commit whose answer was lost", () => {
   it("stores each entry once when the retry runs", async () => {

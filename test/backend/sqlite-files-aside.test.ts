@@ -9,26 +9,18 @@
  * may pass. The r287 F1 cases (directory removed and made again, another store opened at the path) stay final:
  * test/backend/sqlite-lock-gone-db-moved.test.ts. Real SQLite files.
  */
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { carriedTenure, carryTenure } from "../../src/backend/reopen.js";
 import { reopenSqliteBackend, sqliteBackend } from "../../src/backend/sqlite.js";
 import { writerTenure } from "../../src/backend/tenure.js";
+import { moveFiles } from "../support/store-aside.js";
 import { syncErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-files-aside-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const STORE_FILES = ["s.db", "s.db-wal", "s.db-shm", "s.db-lock"];
-
-/** Moves the store's files that exist from `from` to `to`; returns their names. */
-function moveFiles(from: string, to: string, names = STORE_FILES): string[] {
-  const moved = names.filter((f) => existsSync(join(from, f)));
-  for (const f of moved) renameSync(join(from, f), join(to, f));
-  return moved;
-}
 
 /** A directory with a store "s.db" in it holding a = [1], and a directory beside it to move its files to. */
 function setUp(name: string): { dir: string; aside: string; path: string } {

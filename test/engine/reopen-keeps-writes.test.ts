@@ -13,52 +13,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
-import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import type { StoreSpec } from "../../src/engine/index.js";
-import { createGraph } from "../../src/graph/graph.js";
-import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { kvStorage } from "../../src/tier/kv.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
 import { openFaultEngine } from "../support/faults.js";
+import { FAST_RETRY as RETRY, attachA, enginePair } from "../support/graph-a-pair.js";
 import { restoredA } from "../support/restored-a.js";
+import { outcome } from "../support/settled.js";
+import { ASIDE_CASES as cases, flushedBack, readBack as read } from "../support/store-aside.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-reopen-keeps-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const RETRY = { retry: { initialMs: 5, maxMs: 20 } };
-
-const outcome = (p: Promise<unknown>): Promise<string> =>
-  p.then(
-    () => "resolved",
-    (e: unknown) => `rejected ${(e as { code?: string }).code ?? String(e)}`,
-  );
-
 const codeOf = (e: unknown): string => (e as { code?: string }).code ?? String(e);
 
-/** Reads the store back through a backend of its own (the engine keeps it open meanwhile). */
-async function read<T>(open: () => StorageBackend, fn: (b: StorageBackend) => Promise<T>): Promise<T> {
-  const b = open();
-  try {
-    return await fn(b);
-  } finally {
-    await b.close?.();
-  }
-}
-
 const kvValue = (b: StorageBackend, key: string): Promise<unknown> => kvStorage<unknown>(b).load(key);
-
-/** Flushes until the store is found back (a flush may still meet it away: the reopen is tried at each operation). */
-async function flushedBack(flush: () => Promise<unknown>): Promise<string> {
-  let back = await outcome(flush());
-  for (let i = 0; i < 100 && back === "rejected backend-error"; i++) back = await outcome(flush());
-  return back;
-}
-
-const cases: Array<{ kind: string; spec: (d: string) => StoreSpec; open: (d: string) => StorageBackend }> = [
-  { kind: "file", spec: (d) => ({ kind: "file", dir: d }), open: (d) => fileBackend(d, { readOnly: true }) },
-  { kind: "sqlite", spec: (d) => ({ kind: "sqlite", path: join(d, "s.db") }), open: (d) => sqliteBackend(join(d, "s.db"), { readOnly: true }) },
-];
 
 for (const c of cases) {
   it(`${c.kind}: writes taken by a reopen that failed (store moved aside, worker lost) land once it is back, in order; the pair goes on`, async () => {
@@ -66,11 +35,7 @@ for (const c of cases) {
     const spec = c.spec(dir);
     const engine = openFaultEngine({ threads: 1, onError: () => {} });
     const pairErrors: string[] = [];
-    const g = createGraph("g");
-    g.state("a", 0);
-    const h = attachSnapshotStorage(g, [{ snapshot: engine.snapshot(spec, RETRY), wal: engine.kv(spec, { codec: walFrameCodec, ...RETRY }) }], {
-      onError: (e) => void pairErrors.push(codeOf(e)),
-    });
+    const { g, h } = attachA(enginePair(engine, spec, RETRY), { initial: 0, onError: (e) => void pairErrors.push(codeOf(e)) });
     const kv = engine.kv<string>(spec, RETRY);
     try {
       g.set("a", 1);

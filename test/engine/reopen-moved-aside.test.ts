@@ -12,61 +12,18 @@
  * - a store removed and made again (its directory there without its lock) is not taken anew: not-owner (final), and
  *   nothing is created in that directory.
  */
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { fileBackend } from "../../src/backend/file.js";
-import { sqliteBackend } from "../../src/backend/sqlite.js";
-import type { StorageBackend } from "../../src/backend/types.js";
 import type { StoreSpec } from "../../src/engine/index.js";
-import { createGraph } from "../../src/graph/graph.js";
-import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import { openFaultEngine } from "../support/faults.js";
+import { attachedOverFaultEngine as attached } from "../support/fault-engine-pair.js";
 import { restoredA } from "../support/restored-a.js";
+import { outcome } from "../support/settled.js";
+import { ASIDE_CASES as cases, flushedBack, readBack } from "../support/store-aside.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-reopen-aside-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const RETRY = { retry: { initialMs: 5, maxMs: 20 } };
-
-const outcome = (p: Promise<unknown>): Promise<string> =>
-  p.then(
-    () => "resolved",
-    (e: unknown) => `rejected ${(e as { code?: string }).code ?? String(e)}`,
-  );
-
-/** The engine, a graph "g" with node `a` at 0 and a pair attached to `spec`, its baseline and a = 1 stored. */
-async function attached(spec: StoreSpec) {
-  const heard: string[] = [];
-  const engine = openFaultEngine({ threads: 1, onError: (e) => void heard.push((e as { code?: string }).code ?? "?") });
-  const g = createGraph("g");
-  g.state("a", 0);
-  const h = attachSnapshotStorage(g, [{ snapshot: engine.snapshot(spec, RETRY), wal: engine.kv(spec, { codec: walFrameCodec, ...RETRY }) }], { onError: () => {} });
-  g.set("a", 1);
-  await h.flush();
-  const end = async (): Promise<void> => {
-    await h.dispose().catch(() => {});
-    await engine.close().catch(() => {});
-  };
-  return { engine, g, h, end, heard };
-}
-
-async function readBack(open: () => StorageBackend): Promise<unknown> {
-  const b = open();
-  try {
-    return await restoredA(b);
-  } finally {
-    await b.close?.();
-  }
-}
-
-/** The store's place (what is moved aside: its directory) and how it is named and read. */
-const cases: Array<{ kind: string; spec: (d: string) => StoreSpec; open: (d: string) => StorageBackend }> = [
-  { kind: "file", spec: (d) => ({ kind: "file", dir: d }), open: (d) => fileBackend(d, { readOnly: true }) },
-  { kind: "sqlite", spec: (d) => ({ kind: "sqlite", path: join(d, "s.db") }), open: (d) => sqliteBackend(join(d, "s.db"), { readOnly: true }) },
-];
 
 for (const c of cases) {
   for (const pending of [true, false]) {
@@ -91,17 +48,15 @@ for (const c of cases) {
         // acknowledged, and the loss check finds it. a = 3 reached no actor (the reopen failed): sent again, stored.
         // A flush may still report the store away (the pair's loss check reads it again on its own timer).
         const lost = c.kind === "file" && pending;
-        let back = await outcome(h.flush());
-        for (let i = 0; i < 100 && back === "rejected backend-error"; i++) back = await outcome(h.flush());
-        expect(back).toBe(lost ? "rejected write-refused" : "resolved");
-        expect(await readBack(() => c.open(dir))).toBe(lost ? 1 : 3);
+        expect(await flushedBack(() => h.flush())).toBe(lost ? "rejected write-refused" : "resolved");
+        expect(await readBack(() => c.open(dir), restoredA)).toBe(lost ? 1 : 3);
         if (lost) await h.rebaseline();
         g.set("a", 4);
         expect(await outcome(h.flush())).toBe("resolved");
       } finally {
         await end();
       }
-      expect(await readBack(() => c.open(dir))).toBe(4);
+      expect(await readBack(() => c.open(dir), restoredA)).toBe(4);
     }, 60_000);
   }
 }

@@ -9,7 +9,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort } from "node:wor
 import { proxy, releaseProxy, wrap } from "comlink";
 import type { ColumnarTransport } from "../codec/types.js";
 import { codecFailure } from "../codec/user-codec.js";
-import { CodecError, StorageError, deserializeError, serializeError } from "../errors.js";
+import { CodecError, StorageError, deserializeError, serializeError, type SerializedError } from "../errors.js";
 import { handled } from "../base/promises.js";
 import { findColumns } from "./codecs.js";
 import {
@@ -290,6 +290,18 @@ export class StoreConnection {
   private readonly ring: TurnRingSlot | undefined;
   private portPosts = 0;
   private lastError: string | undefined;
+  /**
+   * The current actor's backend's final error as this thread first heard it (an "error" event marked final), and as
+   * it crossed: every later copy of that error (a flush's answer, another tier's report) is answered with this very
+   * object, which noteFinalError marked. A flush that met the end rejected with a new copy, which no caller could
+   * tell from a failure that may pass: an attach pair went on and stopped one save later (task 285, task 307).
+   */
+  private finalHeard: { readonly err: Error; readonly from: SerializedError } | undefined;
+  /**
+   * Results messages whose settling waits for the end of this turn of the event loop (see `onResults`), in arrival
+   * order; undefined when none waits.
+   */
+  private deferred: ResultsMessage[] | undefined;
 
   constructor(
     private readonly pool: ActorPool,
@@ -323,6 +335,8 @@ export class StoreConnection {
     const key = this.key;
     this.deathError = undefined;
     this.threadId = undefined;
+    this.finalHeard = undefined; // a new actor opens a new backend: its end is its own
+    this.deferred = undefined;
     this.outstanding = 0;
     this.inFlightMessages = 0;
     this.seenBeat = this.counters.get("heartbeat");
@@ -738,7 +752,7 @@ export class StoreConnection {
           if (this.tiers.size === 0) this.giveRingBack(); // nothing writes here until a tier opens again
           let settle = (): void => resolve(v);
           if (isClosedWithRefusal(v.value)) {
-            const err = deserializeError(v.value.closedWithRefusal);
+            const err = v.value.final === true ? this.heardAs(v.value.closedWithRefusal) : deserializeError(v.value.closedWithRefusal);
             if (v.value.final !== true) settle = () => reject(markRefusalReport(err));
             else {
               // Closed dropping writes that were never stored (a lost lease): a loss, not a refusal report.
@@ -961,19 +975,56 @@ export class StoreConnection {
     }
   }
 
-  private onResults({ results, errors }: ResultsMessage, epoch: number): void {
+  /**
+   * A batch's answers. One carrying a failure (not a refusal) while no final error was heard is settled at the end of
+   * this event-loop turn, with every answer after it: the actor reports its backend's end (the "error" event marked
+   * final, on the event sink's port) before it answers the flush that met it, yet this thread may read the answers'
+   * port first (both pending in one turn). Settled after the sink's message, such a flush rejects with the final
+   * error itself (`heardAs`) and its caller (an attach pair) knows at its first answer that the store ended.
+   */
+  private onResults(m: ResultsMessage, epoch: number): void {
     if (epoch !== this.epoch) return;
     this.inFlightMessages--;
     this.release(epoch);
+    if (this.deferred !== undefined) return void this.deferred.push(m); // in order behind the one waiting
+    if (this.finalHeard === undefined && m.results.some((r) => !r.ok && r.refusal !== true)) {
+      this.deferred = [m];
+      setImmediate(() => {
+        if (epoch === this.epoch) this.settleDeferred(); // else die() settled them
+      });
+      return;
+    }
+    this.settleResults(m);
+  }
+
+  /** Settles the answers `onResults` deferred, in order (also at a death, before the waiters left hear it). */
+  private settleDeferred(): void {
+    const deferred = this.deferred;
+    this.deferred = undefined;
+    if (deferred !== undefined) for (const m of deferred) this.settleResults(m);
+  }
+
+  private settleResults({ results, errors }: ResultsMessage): void {
     for (const r of results) {
       const w = this.waiting.get(r.id);
       if (!w) continue;
       this.waiting.delete(r.id);
       if (r.ok) w.resolve({ value: r.value, bytes: r.bytes });
       else if (r.refusal) w.reject(markRefusalReport(deserializeError(r.error)));
-      else w.reject(deserializeError(r.error));
+      else w.reject(this.heardAs(r.error));
     }
     for (const e of errors) this.report(deserializeError(e));
+  }
+
+  /**
+   * `s` as an error of this thread: the final error heard (`finalHeard`, the object noteFinalError marked) when `s`
+   * is a copy of it, else a new one. A copy is told by all it carries: name, code, message and stack (the stack is
+   * the worker object's, made once: a backend keeps one finalError object, bff3629).
+   */
+  private heardAs(s: SerializedError): Error {
+    const f = this.finalHeard?.from;
+    if (f !== undefined && f.name === s.name && f.code === s.code && f.message === s.message && f.stack === s.stack) return this.finalHeard!.err;
+    return deserializeError(s);
   }
 
   /**
@@ -1496,8 +1547,9 @@ export class StoreConnection {
     }
     if (e.type === "recovered") this.hooks.onRecovered?.({ store: this.store, ...(e.tier !== undefined ? { tier: e.tier } : {}) });
     else {
-      const err = deserializeError(e.error);
+      const err = e.final === true ? this.heardAs(e.error) : deserializeError(e.error);
       if (e.final === true) {
+        this.finalHeard ??= { err, from: e.error };
         // The worker's finalError arrives as a new object: noted here, so a wait for room that meets it (later
         // writes throw this very object: proxies.ts) knows the store's writes ended, whatever its code (r279 F1).
         noteFinalError(err);
@@ -1582,6 +1634,7 @@ export class StoreConnection {
   die(err: Error, epoch = this.epoch): void {
     if (epoch !== this.epoch || this.deathError) return;
     this.takePosted(epoch); // answers posted before the end are answers, not losses
+    this.settleDeferred(); // and so are those waiting for the turn's end (onResults): settled now, in order
     this.deathError = err;
     this.rejectDeath(err);
     this.backlog.fail(err);

@@ -1614,6 +1614,9 @@ export class AttachOutbox {
       return err instanceof Error ? err : new Error(String(err));
     }
     if (lostStore(err)) return this.#stopLost(err);
+    // A store that takes no write again (a backend's finalError, heard at its first flush since task 307): no frame
+    // past the gap can be deleted there either, so none is tried (each would fail and be reported as left to delete).
+    if (isFinalError(err)) return this.#stop(err, this.#durable + 1);
     if (tier === "wal") return this.#stop(err, this.#dropPastGap());
     // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
     return this.#stop(err, this.#lastBaseline);

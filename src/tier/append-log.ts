@@ -23,7 +23,7 @@ import {
   segmentKey,
   segmentPrefix,
 } from "./append-layout.js";
-import { SegmentAllocator } from "./segment-allocator.js";
+import { SegmentAllocator, type SegmentHolds } from "./segment-allocator.js";
 import type {
   AppendLoadOptions,
   AppendLoadResult,
@@ -173,6 +173,8 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
    * the next append of that bucket lists it (task 297). Pending, waiting on the lane, or being written.
    */
   private readonly holding = new Map<Bucket<T>, string>();
+  /** Those holds counted apart from this tier: released by themselves if it is collected holding (task 310). */
+  private readonly holds: SegmentHolds;
   /** Batches whose `writeBatch` runs (a flush group may hold several): a rollback leaves their holds to them. */
   private readonly writing = new Set<Batch<T>>();
   private ownBucketChecked = false;
@@ -191,6 +193,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       throw new TypeError("pre-encoded append-log chunks need the segments layout and a backend with list()");
     }
     this.nextSegment = allocatorFor(backend);
+    this.holds = this.nextSegment.holdsFor(this);
   }
 
   /** Entries already routed to their bucket (keyOf ran in the caller, which checked the bucket key's shared rule). */
@@ -348,7 +351,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     const key = this.holding.get(bucket);
     if (key === undefined) return;
     this.holding.delete(bucket);
-    this.nextSegment.release(key);
+    this.holds.release(key);
   }
 
   private *writeBatchOnce(batch: Batch<T>, epoch: number): Step {
@@ -514,7 +517,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       // Held before listing: the entry cannot be evicted while the list runs, nor until these numbers are written.
       if (!this.holding.has(bucket)) {
         this.holding.set(bucket, key);
-        this.nextSegment.hold(key);
+        this.holds.hold(key);
       }
       let next = this.nextSegment.next(key);
       if (next === undefined || relist || bucket.relist === true) {

@@ -8,6 +8,11 @@
  * bucket (a rollback, a merge into an older put-back bucket). Buckets nobody holds stay cached, at most
  * IDLE_SEGMENT_BUCKETS of them, least recently used evicted first; an evicted bucket's next append lists its segments
  * once (what `list` finds is all that can be stored: no tier of the thread holds a number of it unwritten).
+ *
+ * A tier's holds are counted apart from it (`SegmentHolds`), so a tier collected while holding (dropped without
+ * close() after its writes ended for good: a lost lock or lease leaves its buckets put back, with no retry to write
+ * them) gives them up when it is collected (task 310). Its entries stayed held for as long as the allocator lived
+ * (another handle of the store, a reopen of it, keeps it): outside the bound, one per bucket the tier held.
  */
 
 /**
@@ -75,6 +80,11 @@ export class SegmentAllocator {
     }
   }
 
+  /** The holds of one tier (`holder`), given up by themselves once it is collected. */
+  holdsFor(holder: object): SegmentHolds {
+    return new SegmentHolds(this, holder);
+  }
+
   /** Buckets remembered (held or cached). */
   get size(): number {
     return this.entries.size;
@@ -97,5 +107,46 @@ export class SegmentAllocator {
       this.idle.delete(oldest);
       this.entries.delete(oldest);
     }
+  }
+}
+
+/** What a collected holder still held: released on the allocator, unless the allocator went too (with its entries). */
+interface LeftHolds {
+  readonly alloc: WeakRef<SegmentAllocator>;
+  readonly counts: Map<string, number>;
+}
+
+const holdersCollected = new FinalizationRegistry<LeftHolds>(({ alloc, counts }) => {
+  const a = alloc.deref();
+  if (a !== undefined) for (const [key, n] of counts) for (let i = 0; i < n; i++) a.release(key);
+  counts.clear();
+});
+
+/**
+ * One holder's holds on an allocator's entries, by key. The counts do not reference the holder, so once it is
+ * unreachable (nothing of it can write a reserved number any more: a write in flight keeps its tier reachable) the
+ * registry releases what it still held; the allocator only weakly, so a collected tier never keeps it alive.
+ */
+export class SegmentHolds {
+  private readonly counts = new Map<string, number>();
+
+  constructor(
+    private readonly alloc: SegmentAllocator,
+    holder: object,
+  ) {
+    holdersCollected.register(holder, { alloc: new WeakRef(alloc), counts: this.counts });
+  }
+
+  hold(key: string): void {
+    this.alloc.hold(key);
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  release(key: string): void {
+    const n = this.counts.get(key);
+    if (n === undefined) return;
+    if (n > 1) this.counts.set(key, n - 1);
+    else this.counts.delete(key);
+    this.alloc.release(key);
   }
 }

@@ -3,8 +3,9 @@
  * ops travel outside comlink, protocol.ts):
  * an Endpoint of our own (Node's MessagePort is an EventTarget, so no adapter module is needed) and a "throw"
  * transfer handler that carries our typed errors, so a call rejects with StorageError/RestoreError/CodecError and
- * their code and details instead of a plain Error. Both ends of a port must have called useTypedErrors(). Also the
- * worker's answer to a batch of requests, which travels outside comlink (protocol.ts).
+ * their code and details instead of a plain Error. Both ends of a port must have called useTypedErrors(); a user's
+ * own comlink calls in the same thread keep what comlink (or their own handler) makes of them (useTypedErrors).
+ * Also the worker's answer to a batch of requests, which travels outside comlink (protocol.ts).
  */
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { expose, transferHandlers, type Endpoint, type TransferHandler } from "comlink";
@@ -28,34 +29,96 @@ function replaceHandler(name: string, make: (builtin: TransferHandler<unknown, u
  */
 const COPY = new URL(".", import.meta.url).href.replace(/\/(?:dist\/)?src\/engine\/$/, "/");
 
-/** Marks a "throw" handler of this package (any copy) with its copy: an earlier copy's is found through it. */
-const TYPED_THROW = Symbol.for("graphrefly-storage.typed-throw");
-
-type TypedThrowHandler = TransferHandler<{ value: unknown }, SerializedError & { copy?: string }> & { [TYPED_THROW]?: string };
+/**
+ * Marks a "throw" handler of this package (any copy from this wire shape on): it builds every copy's typed errors
+ * (BUILDERS). An older copy's handler (none, or task 301's "typed-throw" mark) is not one: ours goes over it.
+ */
+const TYPED_THROW = Symbol.for("graphrefly-storage.typed-throw-beside");
 
 /**
- * Replaces comlink's "throw" handler (process-wide, idempotent): thrown values travel as SerializedError, tagged with
- * the sending copy. comlink's handlers are one map per thread, shared by every copy of this package loaded there (a
- * user's two versions in node_modules with one comlink): the last copy's handler answered every copy's calls, so an
- * error from the first copy's engine was the last copy's StorageError, failing `instanceof` against the first's class.
- * Each copy's handler wraps the one it replaced: an error from another copy goes to that copy's handler down the
- * chain, and one no handler there claims (an older copy without tags) is made with this copy's classes.
+ * Each copy of the package loaded in this thread, by its COPY, and how it builds a typed error with its own classes:
+ * whichever copy's handler is on top of comlink's map, an error another copy's worker sent is made with that copy's
+ * classes (the thread's global: the copies share nothing else, and comlink's map is per thread too).
+ */
+const BUILDERS = Symbol.for("graphrefly-storage.typed-error-builders");
+
+/** The field of ours on the wire, beside comlink's own `{ isError, value }`: our typed error and the copy sending it. */
+const FIELD = "graphreflyError";
+
+type TypedError = SerializedError & { copy: string };
+type ThrowHandler = TransferHandler<unknown, unknown> & { [TYPED_THROW]?: string };
+
+function builders(): Map<string, (s: SerializedError) => Error> {
+  const g = globalThis as { [BUILDERS]?: Map<string, (s: SerializedError) => Error> };
+  return (g[BUILDERS] ??= new Map());
+}
+
+/** Our field of a wire value, if it carries one. */
+function typedOf(wire: unknown): TypedError | undefined {
+  if (typeof wire !== "object" || wire === null) return undefined;
+  const t = (wire as { [FIELD]?: unknown })[FIELD];
+  if (typeof t !== "object" || t === null) return undefined;
+  const { name, message, copy } = t as Partial<TypedError>;
+  return typeof name === "string" && typeof message === "string" && typeof copy === "string" ? (t as TypedError) : undefined;
+}
+
+/**
+ * Our "throw" handler over `under`, the one it replaces (comlink's built-in, a user's own, or another copy's).
+ * `under` keeps every call that is not ours as it was: its check (comlink's private throw marker), its wire value
+ * (for comlink's built-in `{ isError, value }`, so a user's worker that never loads this package, running the
+ * built-in deserialize, gets what it would have got) and its deserialize for a wire value without our field (what a
+ * user's worker sends). We add our field beside its wire value and build our typed error from that field alone.
+ */
+function typedThrow(under: ThrowHandler): ThrowHandler {
+  return {
+    canHandle: (v): v is unknown => under.canHandle(v),
+    serialize: (thrown) => {
+      const [wire, transfer] = under.serialize(thrown);
+      // Under another copy's handler its field is there already (any copy builds it: BUILDERS). A wire value that is
+      // not a plain object (a user's handler's own) cannot carry a field beside it: sent as it is.
+      if (under[TYPED_THROW] !== undefined || typeof wire !== "object" || wire === null || Array.isArray(wire)) return [wire, transfer];
+      const typed: TypedError = { ...serializeError((thrown as { value: unknown }).value), copy: COPY };
+      return [{ ...wire, [FIELD]: typed }, transfer];
+    },
+    deserialize: (wire) => {
+      const typed = typedOf(wire);
+      if (typed === undefined) return under.deserialize(wire); // not ours: as the handler we replaced makes it (it throws)
+      const { copy, ...error } = typed;
+      throw (builders().get(copy) ?? deserializeError)(error);
+    },
+    [TYPED_THROW]: COPY,
+  };
+}
+
+/** useTypedErrors() was called in this module (this copy, this thread): ours is to stay on top (keepTypedErrors). */
+let typedErrors = false;
+
+/**
+ * Replaces comlink's "throw" handler (process-wide, idempotent) by ours over it (typedThrow): an error thrown across
+ * a port both of whose ends called this travels as our typed error (StorageError/RestoreError/CodecError with code
+ * and details), made with the classes of the copy of the package that sent it. comlink's handlers are one map per
+ * thread, shared by every copy of this package loaded there (a user's two versions in node_modules with one
+ * comlink) and by the user's own comlink calls, which keep what the handler we replaced makes of them.
  */
 export function useTypedErrors(): void {
-  replaceHandler("throw", (builtin) => {
-    const earlier = (builtin as TypedThrowHandler)[TYPED_THROW] !== undefined ? builtin : undefined;
-    const typed: TypedThrowHandler = {
-      // comlink marks a thrown value with a private symbol: its own check recognises it.
-      canHandle: (v): v is { value: unknown } => builtin.canHandle(v),
-      serialize: ({ value }) => [{ ...serializeError(value), copy: COPY }, []],
-      deserialize: (s) => {
-        if (earlier !== undefined && typeof s.copy === "string" && s.copy !== COPY) return earlier.deserialize(s) as { value: unknown }; // it throws, as this one does
-        throw deserializeError(s);
-      },
-      [TYPED_THROW]: COPY,
-    };
-    return typed as TransferHandler<unknown, unknown>;
-  });
+  if (transferHandlers.get("throw") === undefined) throw new Error('comlink has no "throw" transfer handler to replace');
+  builders().set(COPY, deserializeError);
+  typedErrors = true;
+  keepTypedErrors();
+}
+
+/**
+ * Puts ours back over the "throw" handler in comlink's map unless a handler of this package (any copy) is there: a
+ * user's own, installed after ours, replaced it for the whole thread, and the engine's calls then rejected with
+ * whatever it built (plain errors: `instanceof` and `code` checks, the engine's own included, failed). Called as each
+ * message reaches comlink on one of our ports, before comlink deserializes it; the user's handler stays under ours
+ * and keeps its calls.
+ */
+function keepTypedErrors(): void {
+  if (!typedErrors) return;
+  const current = transferHandlers.get("throw") as ThrowHandler | undefined;
+  if (current === undefined || current[TYPED_THROW] !== undefined) return; // none: comlink itself fails that message
+  transferHandlers.set("throw", typedThrow(current));
 }
 
 /** The port each value passed as a comlink proxy is served on in this thread (see useClosableProxies). */
@@ -112,7 +175,9 @@ export function portEndpoint(port: MessagePort, posted?: () => void): Endpoint {
       wrappers.set(type, ofType);
       if (ofType.has(listener)) return;
       const wrapper: Listener = (ev) => {
-        if (!Array.isArray(ev.data)) listener(ev);
+        if (Array.isArray(ev.data)) return;
+        keepTypedErrors(); // ours on top before comlink reads a thrown value off the message
+        listener(ev);
       };
       ofType.set(listener, wrapper);
       port.addEventListener(type, wrapper as Parameters<MessagePort["addEventListener"]>[1], options);

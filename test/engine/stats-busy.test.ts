@@ -7,9 +7,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { StoreStats } from "../../src/engine/index.js";
 import { openFaultEngine, type FaultEngine } from "../support/faults.js";
-import type { Codec } from "../../src/codec/types.js";
 import { tempRoot } from "./fixtures/helpers.js";
 import { recordWeight } from "../../src/tier/weights.js";
+import { textCodec } from "../support/text-codec.js";
 
 const root = tempRoot("stats-busy");
 afterAll(() => root.remove());
@@ -20,14 +20,6 @@ afterEach(async () => {
   await engine?.close().catch(() => undefined);
   engine = undefined;
 });
-
-/** Encoded here, so the pending bytes are exact. */
-const textCodec: Codec<string> = {
-  name: "text",
-  version: 1,
-  encode: (v) => new TextEncoder().encode(v),
-  decode: (b) => new TextDecoder().decode(b),
-};
 
 describe("engine.stats() while the actor is busy", () => {
   it("answers at once (not after the backlog) with the writes still pending", async () => {

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
-import type { Codec } from "../../src/codec/types.js";
 import { tempRoot, turn } from "./fixtures/helpers.js";
 import { RECORD_OVERHEAD } from "../../src/tier/weights.js";
+import { textCodec } from "../support/text-codec.js";
 
 const root = tempRoot("stats-pending");
 afterAll(() => root.remove());
@@ -12,14 +12,6 @@ afterEach(async () => {
   await engine?.close();
   engine = undefined;
 });
-
-/** A codec the worker cannot import: it runs here and its bytes travel to the actor. */
-const textCodec: Codec<string> = {
-  name: "text",
-  version: 1,
-  encode: (v) => new TextEncoder().encode(v),
-  decode: (b) => new TextDecoder().decode(b),
-};
 
 describe("engine.stats() pending figures", () => {
   it("counts pending entries, and the bytes of values already encoded on the main thread, until the flush", async () => {

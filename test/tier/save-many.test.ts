@@ -7,12 +7,12 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
-import type { Codec } from "../../src/codec/types.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
 import { MAX_HELD_PUTS } from "../../src/engine/group-commit.js";
 import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { wrapBackend } from "../support/test-backend.js";
+import { textCodec } from "../support/text-codec.js";
 import { until } from "../support/wait.js";
 import type { KvStorageTier } from "../../src/tier/types.js";
 import { tempRoot } from "../engine/fixtures/helpers.js";
@@ -99,8 +99,7 @@ describe("saveMany through an engine", () => {
     engine = openStorageEngine({ threads: 1 });
     const store = { kind: "sqlite" as const, path: root.fresh("unit.db") };
     // A main-thread codec: each value crosses as an op of its own, so the unit spans many ops of one message.
-    const text: Codec<string> = { name: "text", version: 1, encode: (s) => new TextEncoder().encode(s), decode: (b) => new TextDecoder().decode(b) };
-    const kv = engine.kv<string>(store, { name: "kv", codec: text });
+    const kv = engine.kv<string>(store, { name: "kv", codec: textCodec });
     kv.save("first", "1");
     await kv.flush();
     const flushes = async (): Promise<number> => (await engine!.stats())[0]!.flushes;

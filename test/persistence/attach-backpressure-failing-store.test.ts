@@ -10,37 +10,25 @@ import { describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
 import { createGraph } from "../../src/graph/graph.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
-import { restoreSnapshot } from "../../src/persistence/restore.js";
-import type { AttachPair, GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
-import { kvStorage } from "../../src/tier/kv.js";
+import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import type { WALFrame } from "../../src/wal/frame.js";
+import { attachA, backendPair } from "../support/graph-a-pair.js";
+import { restoredA } from "../support/restored-a.js";
+import { outcome } from "../support/settled.js";
 import { wrapBackend, type TestBackend } from "../support/test-backend.js";
-
-const outcome = (p: Promise<unknown>): Promise<string> =>
-  p.then(
-    () => "resolved",
-    (e: unknown) => `rejected ${(e as { code?: string }).code ?? String(e)}`,
-  );
 
 /**
  * A graph attached over `backend` with a small WAL tier bound (retries kept short), filled past it by 50 sets.
  * `group`: a second pair (its own snapshot tier, another store) shares the WAL tier: one WAL group.
  */
 async function fullTier(backend: TestBackend, fail: (b: TestBackend) => void, group = false) {
-  const pair: AttachPair = {
-    snapshot: snapshotStorage<GraphCheckpointRecord>(backend, { retry: { initialMs: 5, maxMs: 20 } }),
-    wal: kvStorage<WALFrame>(backend, { codec: walFrameCodec, maxPendingBytes: 2_000, retry: { initialMs: 5, maxMs: 20 } }),
-  };
+  const pair = backendPair(backend, { maxPendingBytes: 2_000 });
   const pairs = [pair];
   if (group) pairs.push({ snapshot: snapshotStorage<GraphCheckpointRecord>(memoryBackend(), { name: "other" }), wal: pair.wal });
-  const g = createGraph("g");
-  g.state("a", "");
-  const h = attachSnapshotStorage(g, pairs, { onError: () => {} });
+  const { g, h, fill } = attachA(pairs);
   await h.flush();
   fail(backend);
-  for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
+  fill();
   return { pair, g, h };
 }
 
@@ -73,13 +61,7 @@ describe("attach: flush() behind a full WAL tier", () => {
     const { h, g } = await fullTier(backend, (b) => b.failNext(2));
     expect(await outcome(h.flush())).toBe("resolved");
     expect(await outcome(h.dispose())).toBe("resolved");
-    const r = createGraph("g");
-    r.state("a", "");
-    await restoreSnapshot(r, {
-      snapshot: snapshotStorage<GraphCheckpointRecord>(backend.inner),
-      wal: kvStorage<WALFrame>(backend.inner, { codec: walFrameCodec }),
-    });
-    expect(r.get("a")).toBe(g.get("a"));
+    expect(await restoredA(backend.inner)).toBe(g.get("a"));
   });
 });
 
@@ -113,12 +95,6 @@ describe("attach: waits behind a full WAL tier tell a dead store from a full one
     expect(await drained).toBe("resolved");
     expect(await outcome(h.flush())).toBe("resolved");
     expect(await outcome(h.dispose())).toBe("resolved");
-    const r = createGraph("g");
-    r.state("a", "");
-    await restoreSnapshot(r, {
-      snapshot: snapshotStorage<GraphCheckpointRecord>(backend.inner),
-      wal: kvStorage<WALFrame>(backend.inner, { codec: walFrameCodec }),
-    });
-    expect(r.get("a")).toBe(g.get("a"));
+    expect(await restoredA(backend.inner)).toBe(g.get("a"));
   }, 20_000);
 });

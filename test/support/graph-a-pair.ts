@@ -43,11 +43,17 @@ export interface GraphA {
   fill(): void;
 }
 
-/** Graph `name` (default "g") with node `a` at `initial` (default ""), attached over `pair`; onError ignores by default. */
-export function attachA(pair: AttachPair, opts: { name?: string; initial?: JsonValue; onError?: (err: unknown) => void } = {}): GraphA {
+/**
+ * Graph `name` (default "g") with node `a` at `initial` (default ""), attached over `pairs` (one pair, or several: a
+ * WAL group); onError ignores by default.
+ */
+export function attachA(
+  pairs: AttachPair | readonly AttachPair[],
+  opts: { name?: string; initial?: JsonValue; onError?: (err: unknown) => void } = {},
+): GraphA {
   const g = createGraph(opts.name ?? "g");
   g.state("a", opts.initial ?? "");
-  const h = attachSnapshotStorage(g, [pair], { onError: opts.onError ?? (() => {}) });
+  const h = attachSnapshotStorage(g, Array.isArray(pairs) ? [...pairs] : [pairs as AttachPair], { onError: opts.onError ?? (() => {}) });
   const fill = (): void => {
     for (let v = 1; v <= 50; v++) g.set("a", "x".repeat(200) + v);
   };

@@ -1450,7 +1450,8 @@ export class StoreConnection {
    * During the drain, its outcome (drainedFor). After it (task 299): resolved when the drain stored the tier's
    * writes; rejected with a refusal's report as it was, with why the drain stored nothing it can vouch for (an
    * abandon's close-timeout, a final error from before), and otherwise with `closed` carrying the tier's drain
-   * failure: a closed tier takes no retry, and nothing calls its writes refused.
+   * failure: a closed tier takes no retry, and nothing calls its writes refused. `details.reason` "drain-failed" says
+   * so to a caller that words its own report (attach's pair: its write was not stored, the drain failed, task 307).
    */
   flushedByDrain(tier: number, name: string): Promise<void> {
     if (!this.drainEnded) return this.drainedFor(tier);
@@ -1459,7 +1460,7 @@ export class StoreConnection {
       throw new StorageError(
         "closed",
         `storage tier "${name}" is closed: the close of store ${this.key} could not store its writes (${errorMessage(err)})`,
-        { tier: name, store: this.key },
+        { tier: name, store: this.key, reason: "drain-failed" },
         err,
       );
     });

@@ -1614,9 +1614,10 @@ export class AttachOutbox {
       return err instanceof Error ? err : new Error(String(err));
     }
     if (lostStore(err)) return this.#stopLost(err);
-    // A store that takes no write again (a backend's finalError, heard at its first flush since task 307): no frame
-    // past the gap can be deleted there either, so none is tried (each would fail and be reported as left to delete).
-    if (isFinalError(err)) return this.#stop(err, this.#durable + 1);
+    // A store that takes no write again (a backend's finalError, heard at its first flush since task 307), or a tier
+    // an engine's close closed after its drain failed: no frame past the gap can be deleted there either, so none is
+    // tried (each would fail and be reported as left to delete and "deleted again").
+    if (isFinalError(err) || drainFailed(err)) return this.#stop(err, this.#durable + 1);
     if (tier === "wal") return this.#stop(err, this.#dropPastGap());
     // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
     return this.#stop(err, this.#lastBaseline);
@@ -1722,10 +1723,33 @@ function collapsedError(graphName: string, waves: number): StorageError {
   );
 }
 
+/**
+ * A tier an engine's close closed after its drain failed (connection.ts flushedByDrain): `cause` is that failure.
+ * Nothing was refused: the store did not take the writes (an EIO, a full disk), and no retry can run any more.
+ */
+function drainFailed(err: unknown): err is StorageError {
+  return err instanceof StorageError && err.code === "closed" && err.details.reason === "drain-failed";
+}
+
 /** What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. */
 function refusedError(graphName: string, seq: number, cause: Error): StorageError {
-  const code = (cause as { code?: unknown }).code;
-  const what = `${cause.name}${typeof code === "string" ? ` ${code}` : ""}: ${cause.message}`;
+  const said = (e: Error): string => {
+    const code = (e as { code?: unknown }).code;
+    return `${e.name}${typeof code === "string" ? ` ${code}` : ""}: ${e.message}`;
+  };
+  if (drainFailed(cause)) {
+    // Not a refusal (task 307): the engine closed under the pair and its last drain could not store the write.
+    const why = cause.cause instanceof Error ? said(cause.cause) : cause.message;
+    return new StorageError(
+      "write-refused",
+      `graph "${graphName}": the write at seq ${seq} was not stored: the storage engine closed and its final drain of ` +
+        `the store failed (${why}); nothing from seq ${seq} on is acknowledged, and this engine writes no more (an ` +
+        "engine opened again and a new attach write the graph's state)",
+      { graph: graphName, seq, reason: "drain-failed" },
+      cause,
+    );
+  }
+  const what = said(cause);
   return new StorageError(
     "write-refused",
     `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); no frame after it is written ` +

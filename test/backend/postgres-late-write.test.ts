@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { StorageError } from "../../src/errors.js";
 import { postgresBackend } from "../../src/backend/postgres.js";
 import { heldWritePipe } from "../support/held-write-pipe.js";
-import { useBackends, useTestDatabase, type TestDatabase } from "../support/postgres-db.js";
+import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 import { leaseRow } from "../support/lease-row.js";
 import { usePipes } from "../support/postgres-pipe.js";
 import { storedBytes } from "../support/stored-row.js";
@@ -21,15 +21,19 @@ const pipes = usePipes();
 
 const failure = (err: unknown): unknown => (err instanceof StorageError ? `${err.code}: ${err.message}` : err);
 
-const holdingPipe = (db: TestDatabase, opts: { dropEnds?: boolean } = {}) => heldWritePipe(pipes, db, opts);
+/** Writer "A" through a new held-write pipe (test/support/held-write-pipe.ts), k = [1] stored, its next write held. */
+async function writerHeld(opts: { dropEnds?: boolean } = {}) {
+  const db = await database();
+  const pipe = await heldWritePipe(pipes, db, opts);
+  const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 1_000, renewEveryMs: 250 } });
+  await a.write("k", Uint8Array.of(1));
+  pipe.hold();
+  return { db, pipe, a };
+}
 
 describe("postgres: a write in doubt whose request reaches the server late", () => {
   it("does not overwrite a value of the key written and acknowledged after the in-doubt error", async () => {
-    const db = await database();
-    const pipe = await holdingPipe(db);
-    const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 1_000, renewEveryMs: 250 } });
-    await a.write("k", Uint8Array.of(1));
-    pipe.hold();
+    const { pipe, a } = await writerHeld();
     const first = await errorOf(() => a.write("k2", Uint8Array.of(1)));
     const told = first instanceof StorageError ? { inDoubt: first.details.inDoubt, settled: first.details.settled } : failure(first);
     await a.write("k2", Uint8Array.of(2));
@@ -39,11 +43,7 @@ describe("postgres: a write in doubt whose request reaches the server late", () 
   });
 
   it("says the outcome may still change when the end of its server session cannot be seen", async () => {
-    const db = await database();
-    const pipe = await holdingPipe(db, { dropEnds: true });
-    const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 1_000, renewEveryMs: 250 } });
-    await a.write("k", Uint8Array.of(1));
-    pipe.hold();
+    const { pipe, a } = await writerHeld({ dropEnds: true });
     const first = await errorOf(() => a.write("k2", Uint8Array.of(1)));
     expect(
       first instanceof StorageError
@@ -55,11 +55,7 @@ describe("postgres: a write in doubt whose request reaches the server late", () 
   });
 
   it("stores nothing after close(): the row stays released and the next writer opens at once", async () => {
-    const db = await database();
-    const pipe = await holdingPipe(db);
-    const a = await open({ url: pipe.url, lease: { holder: "A", ttlMs: 1_000, renewEveryMs: 250 } });
-    await a.write("k", Uint8Array.of(1));
-    pipe.hold();
+    const { db, pipe, a } = await writerHeld();
     const first = await errorOf(() => a.write("k2", Uint8Array.of(2)));
     const inDoubt = first instanceof StorageError ? first.details.inDoubt : failure(first);
     await a.close();

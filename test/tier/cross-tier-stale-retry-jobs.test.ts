@@ -11,7 +11,6 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
-import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { fileBackend } from "../../src/backend/file.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { jsonCodec } from "../../src/codec/json.js";
@@ -23,6 +22,7 @@ import type { StoreSpec } from "../../src/engine/index.js";
 import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { compactGraph } from "../../src/persistence/compaction.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
+import { failOnceStores } from "../support/fail-once-stores.js";
 import { faultyBackend } from "../support/faulty-backend.js";
 import { arrayLog, bucketsOf, notLandedThenAnotherTier, storedThenFailed } from "./fixtures/array-logs.js";
 import { until } from "../support/wait.js";
@@ -34,52 +34,7 @@ const held = { retry: { initialMs: HELD, maxMs: HELD } } as const;
 const tmp = tempDir("stale-retry-jobs");
 afterAll(() => tmp.remove());
 
-interface Store {
-  readonly backend: StorageBackend;
-  /** The next write of key `k` (exactly) fails, once; over SQLite every row whose key starts with `k` until heal(). */
-  failOnce(k: string): void;
-  heal(): void;
-  close(): void;
-}
-
-function faulty(inner: StorageBackend, async: boolean): Store {
-  const fb = faultyBackend(inner, [], { async });
-  return {
-    backend: fb,
-    failOnce(k) {
-      const key = new RegExp(`^${k}$`);
-      fb.inject({ op: "writeBatch", errno: "EIO", times: 1, key });
-      fb.inject({ op: "write", errno: "EIO", times: 1, key });
-    },
-    heal: () => fb.heal(),
-    close: () => undefined,
-  };
-}
-
-function sqlite(): Store {
-  const path = tmp.path("store.db");
-  const b = sqliteBackend(path);
-  let armed = false;
-  return {
-    backend: b,
-    failOnce(k) {
-      rejectRow(path, k);
-      armed = true;
-    },
-    heal() {
-      if (armed) acceptRows(path);
-      armed = false;
-    },
-    close: () => b.close(),
-  };
-}
-
-const stores: Array<[string, () => Store]> = [
-  ["memory, async (PostgreSQL-like)", () => faulty(memoryBackend(), true)],
-  ["memory, sync", () => faulty(memoryBackend(), false)],
-  ["SQLite file", sqlite],
-  ["file store", () => faulty(fileBackend(tmp.path("files")), false)],
-];
+const stores = failOnceStores((name) => tmp.path(name), { healWrapper: true });
 
 /** The stored baseline with other bytes (a later timestamp): an older baseline a snapshot tier saves again. */
 function rewritten(record: GraphCheckpointRecord): GraphCheckpointRecord {

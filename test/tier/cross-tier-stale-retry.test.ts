@@ -9,15 +9,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { memoryBackend } from "../../src/backend/memory.js";
-import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { fileBackend } from "../../src/backend/file.js";
-import type { StorageBackend } from "../../src/backend/types.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
 import { openStorageEngine, type StorageEngine } from "../../src/engine/index.js";
-import { faultyBackend } from "../support/faulty-backend.js";
+import { failOnceStores } from "../support/fail-once-stores.js";
 import { acceptRows, rejectRow } from "../engine/fixtures/refused-rows.js";
 
 const HELD = 60_000;
@@ -27,59 +23,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = (name: string): string => join(dir, `${n++}-${name}`);
 
-interface Store {
-  readonly backend: StorageBackend;
-  /** The next write of key `k` fails, once (keys starting with `k` over SQLite). */
-  failOnce(k: string): void;
-  /** The SQLite trigger is dropped (a synchronous write failed at its call already); the fault wrapper fails once. */
-  heal(): void;
-  /** What a fresh tier reads for `k` after the others closed. */
-  stored(k: string): Promise<unknown>;
-  close(): void;
-}
-
-/** Memory behind a fault wrapper: `async` answers on a later macrotask, as PostgreSQL does. */
-function faulty(inner: StorageBackend, async: boolean, close: () => void = () => undefined): Store {
-  const fb = faultyBackend(inner, [], { async });
-  return {
-    backend: fb,
-    failOnce(k) {
-      const key = new RegExp(`^${k}$`);
-      fb.inject({ op: "writeBatch", errno: "EIO", times: 1, key });
-      fb.inject({ op: "write", errno: "EIO", times: 1, key });
-    },
-    heal: () => undefined,
-    stored: async (k) => kvStorage<unknown>(fb, { name: "reader" }).load(k),
-    close,
-  };
-}
-
-/** A real SQLite file: a trigger (another connection) refuses the row, dropped once the write failed. */
-function sqlite(): Store {
-  const path = fresh("store.db");
-  const b = sqliteBackend(path);
-  let armed = false;
-  return {
-    backend: b,
-    failOnce(k) {
-      rejectRow(path, k);
-      armed = true;
-    },
-    heal() {
-      if (armed) acceptRows(path);
-      armed = false;
-    },
-    stored: async (k) => kvStorage<unknown>(b, { name: "reader" }).load(k),
-    close: () => b.close(),
-  };
-}
-
-const stores: Array<[string, () => Store]> = [
-  ["memory, async (PostgreSQL-like)", () => faulty(memoryBackend(), true)],
-  ["memory, sync", () => faulty(memoryBackend(), false)],
-  ["SQLite file", sqlite],
-  ["file store", () => faulty(fileBackend(fresh("files")), false)],
-];
+const stores = failOnceStores(fresh);
 
 /** Counts the failures a tier reports (onError: once per failing spell). */
 function failures(): { onError: (err: Error) => void; readonly count: number } {

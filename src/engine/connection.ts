@@ -302,6 +302,12 @@ export class StoreConnection {
    * order; undefined when none waits.
    */
   private deferred: ResultsMessage[] | undefined;
+  /**
+   * The last failed open onError heard (`tellOpenFailure`): what it said (code, message and cause) and when. A store
+   * that keeps writes revives by itself at each backoff (`reviveLater`): one gone for good failed the same way every
+   * attempt, and onError heard it each time, one report per ≤ 10 s for as long as the engine stayed open.
+   */
+  private openFailureTold: { readonly said: string; readonly at: number } | undefined;
 
   constructor(
     private readonly pool: ActorPool,
@@ -378,6 +384,7 @@ export class StoreConnection {
         this.threadId = threadId;
         if (tenure !== undefined) this.tenure = tenure;
         this.isReady = true;
+        this.openFailureTold = undefined; // opened: a later failure is a new spell
         // The lost writes' refusals are in this actor's mailbox now (see `revive`): its tiers report them.
         for (const rec of this.tiers.values()) rec.lost = undefined;
       },
@@ -387,7 +394,7 @@ export class StoreConnection {
         // Re-made with this module's classes: comlink's error handler is the one the last copy of this package loaded
         // in the process registered (a test's worker entry loads dist/), and callers test errors by class.
         const e = err instanceof Error ? deserializeError(serializeError(err)) : new Error(String(err));
-        this.hooks.onError(e, { store: this.store });
+        this.tellOpenFailure(e);
         if (heldMeanwhile(e)) this.fence(e, epoch);
         else this.die(e, epoch);
         throw e;
@@ -412,6 +419,21 @@ export class StoreConnection {
     const sink = proxy((e: ActorEvent) => this.onEvent(e));
     this.sink = sink;
     void this.call(() => this.remote.setEventSink(sink)).catch(() => undefined);
+  }
+
+  /**
+   * Tells onError that an actor could not open the store, unless it told the same failure (same code, message and
+   * cause) less than RESTART_DELAY_MAX_MS ago with no open between: a store retried by itself at each backoff
+   * (`reviveLater`), or by each operation, that fails alike every time is told once per backoff ceiling, and at
+   * once when the failure changes. The operations the open failed still reject with it, each time.
+   */
+  private tellOpenFailure(e: Error): void {
+    const said = describeFailure(e);
+    const now = Date.now();
+    const last = this.openFailureTold;
+    if (last !== undefined && last.said === said && now - last.at < RESTART_DELAY_MAX_MS) return;
+    this.openFailureTold = { said, at: now };
+    this.hooks.onError(e, { store: this.store });
   }
 
   /**
@@ -1755,6 +1777,13 @@ export class StoreConnection {
 /** An actor's open refused because another writer held the store since the actor it replaces (see `fence`). */
 function heldMeanwhile(err: Error): boolean {
   return err instanceof StorageError && err.code === "not-owner" && err.details.reason === "held-meanwhile";
+}
+
+/** What a failure says, to tell a repeat (tellOpenFailure): its code and message, and its cause's. */
+function describeFailure(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const code = (e as { code?: unknown }).code;
+  return `${e.name} ${typeof code === "string" ? code : ""}: ${e.message}${e.cause !== undefined ? ` <- ${describeFailure(e.cause)}` : ""}`;
 }
 
 /** The delay before the next actor of a store whose last `youngDeaths` actors died young. */

@@ -1,0 +1,76 @@
+/**
+ * A store that kept writes and never comes back (task 307 item 4; tasks 296/303 made the engine keep the writes a
+ * failed reopen left and revive the store by itself at the restart backoff until it opens or the engine closes).
+ * The store's directory is moved away for good after its worker was lost: every reopen fails store-moved, a failure
+ * that may pass. Checked: the kept writes are kept once (the backlog does not grow with the attempts), every flush
+ * still rejects with why, onError hears the repeated identical failure once (it heard it at every attempt: one report
+ * per ≤ 10 s until close), and engine.close() settles: it rejects with the failure, the tier's flush after it rejects
+ * `closed` carrying it, and nothing is written anywhere. Real parts: a file store, engine worker threads (the fault
+ * worker's "terminate" ends the store's thread from this one).
+ */
+import { renameSync } from "node:fs";
+import { afterAll, expect, it } from "vitest";
+import { fileBackend } from "../../src/backend/file.js";
+import type { StoreSpec } from "../../src/engine/index.js";
+import { StorageError } from "../../src/errors.js";
+import { kvStorage } from "../../src/tier/kv.js";
+import { openFaultEngine } from "../support/faults.js";
+import { tempRoot } from "./fixtures/helpers.js";
+
+const root = tempRoot("kept-store-gone");
+afterAll(() => root.remove());
+
+const settledTo = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => "resolved",
+    (e: unknown) => e,
+  );
+
+const storeMoved = { code: "backend-error", details: { reason: "store-moved" } };
+
+it("kept writes over a store gone for good: kept once, each flush told why, onError told once, close settles reporting them", async () => {
+  const dir = root.fresh("store");
+  const spec: StoreSpec = { kind: "file", dir };
+  const heard: Error[] = [];
+  const engine = openFaultEngine({ threads: 1, onError: (err) => void heard.push(err) });
+  let closed = false;
+  try {
+    const kv = engine.kv<string>(spec, { name: "t", retry: { initialMs: 5, maxMs: 20 } });
+    kv.save("first", "stored");
+    await kv.flush();
+    renameSync(dir, `${dir}.gone`); // never comes back
+    await engine.injectFault(spec, "terminate");
+    kv.save("kept-1", "never stored");
+    kv.save("kept-2", "never stored");
+    // Each flush starts a reopen (after the backoff), which fails: the flush hears why, the writes stay kept.
+    expect(await settledTo(kv.flush())).toMatchObject(storeMoved);
+    const weight = (await engine.stats()).find((s) => s.store.kind === "file")!;
+    expect(weight.pendingEntries).toBe(2);
+    for (let attempt = 2; attempt <= 4; attempt++) expect(await settledTo(kv.flush())).toMatchObject(storeMoved);
+    // Four failed opens (and any the backoff started meanwhile): the kept writes are held once, not per attempt.
+    const after = (await engine.stats()).find((s) => s.store.kind === "file")!;
+    expect({ entries: after.pendingEntries, bytes: after.pendingBytes }).toEqual({ entries: 2, bytes: weight.pendingBytes });
+    // onError: the worker's loss, then the failed open once (it heard one per attempt before).
+    const opens = heard.filter((e) => (e as StorageError).code === "backend-error");
+    expect(opens).toHaveLength(1);
+    expect(opens[0]).toMatchObject(storeMoved);
+    // close() settles: a last reopen fails alike; the close rejects with it and the kept writes are reported.
+    const closing = await settledTo(engine.close());
+    closed = true;
+    expect(closing).toMatchObject(storeMoved);
+    const flushed = await settledTo(kv.flush());
+    expect(flushed).toMatchObject({ code: "closed", cause: storeMoved });
+    expect(() => kv.save("after", "x")).toThrow(StorageError);
+  } finally {
+    if (!closed) await engine.close().catch(() => undefined);
+  }
+  // Nothing written anywhere: the store moved away holds what it held before.
+  const b = fileBackend(`${dir}.gone`);
+  try {
+    const t = kvStorage<string>(b, { name: "t" });
+    expect(await t.load("first")).toBe("stored");
+    expect(await t.load("kept-1")).toBeUndefined();
+  } finally {
+    await b.close?.();
+  }
+}, 60_000);

@@ -12,13 +12,14 @@ import { createGraph } from "../../src/graph/graph.js";
 import { followGraph } from "../../src/persistence/follow.js";
 import { restoreSnapshot } from "../../src/persistence/restore.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
-import { fileAppendLog, fileKv, fileSnapshot, sqliteAppendLog, sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
+import { sqliteKv } from "../../src/tier/index.js";
 import type { BaseStorageTier } from "../../src/tier/types.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { killAllStoreChildren, openStoreInChild } from "../backend/store-holder.js";
 import { killAllChildren, sleep, startChild, tempDir, type TempDir } from "../reliability/fixtures/crash-harness.js";
 import { buildGraph, digestOf } from "../reliability/fixtures/graph-crash-model.mjs";
+import { seedEveryTier } from "../support/seeded-store.js";
 import { errorOf, syncErrorOf } from "../support/wait.js";
 
 type Kind = "sqlite" | "file";
@@ -46,18 +47,6 @@ function engine(): StorageEngine {
   return e;
 }
 
-/** A snapshot, two kv records and an append log, written inline and closed. */
-async function seed(kind: Kind, path: string): Promise<void> {
-  const snap = kind === "sqlite" ? sqliteSnapshot<{ name: string; v: number }>(path) : fileSnapshot<{ name: string; v: number }>(path);
-  const kv = kind === "sqlite" ? sqliteKv<number>(path) : fileKv<number>(path);
-  const log = kind === "sqlite" ? sqliteAppendLog<number>(path, { name: "log" }) : fileAppendLog<number>(path, { name: "log" });
-  snap.save({ name: "g", v: 1 });
-  kv.save("k/1", 1);
-  kv.save("k/2", 2);
-  log.appendEntries([1, 2, 3]);
-  await Promise.all([snap.close(), kv.close(), log.close()]);
-}
-
 function expectReadOnly(err: unknown): void {
   expect(err, String(err)).toBeInstanceOf(StorageError);
   expect((err as StorageError).code).toBe("read-only");
@@ -75,7 +64,7 @@ describe("read-only engine stores", () => {
 
   it.each(KINDS)("%s: reads a store another process holds and writes, refuses every write when offered, beside a refused writer actor", async (kind) => {
     const { path, spec } = store(kind);
-    await seed(kind, path);
+    await seedEveryTier(kind, path);
     const holder = await openStoreInChild(kind, path); // holds the lock and wrote "from-child"
     expect(holder.report.code).toBe("acquired");
     const e = engine();
@@ -109,7 +98,7 @@ describe("read-only engine stores", () => {
 
   it.each(KINDS)("%s: opening, reading and closing a read-only engine store leaves no file behind", async (kind) => {
     const { tmp, path, spec } = store(kind);
-    await seed(kind, path);
+    await seedEveryTier(kind, path);
     const listing = (): string[] => readdirSync(tmp.dir, { recursive: true }).map(String).sort();
     const before = listing();
     const e = openStorageEngine({ threads: 1 });

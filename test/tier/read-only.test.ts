@@ -25,6 +25,7 @@ import {
 } from "../../src/tier/index.js";
 import type { AppendLogStorageTier, BaseStorageTier, KvStorageTier, SnapshotStorageTier } from "../../src/tier/types.js";
 import { killAllStoreChildren, openStoreInChild } from "../backend/store-holder.js";
+import { seedEveryTier } from "../support/seeded-store.js";
 import { errorOf, syncErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-tier-read-only-"));
@@ -40,18 +41,6 @@ const location = (kind: Kind): string => (kind === "sqlite" ? fresh(".db") : fre
 function expectReadOnly(err: unknown): void {
   expect(err).toBeInstanceOf(StorageError);
   expect((err as StorageError).code).toBe("read-only");
-}
-
-/** Writes a small store of every tier's shape (a snapshot, kv records, an append log) and closes it. */
-async function seed(kind: Kind, path: string): Promise<void> {
-  const snap = kind === "sqlite" ? sqliteSnapshot<{ name: string; v: number }>(path) : fileSnapshot<{ name: string; v: number }>(path);
-  const kv = kind === "sqlite" ? sqliteKv<number>(path) : fileKv<number>(path);
-  const log = kind === "sqlite" ? sqliteAppendLog<number>(path, { name: "log" }) : fileAppendLog<number>(path, { name: "log" });
-  snap.save({ name: "g", v: 1 });
-  kv.save("k/1", 1);
-  kv.save("k/2", 2);
-  log.appendEntries([1, 2, 3]);
-  await Promise.all([snap.close(), kv.close(), log.close()]);
 }
 
 interface ReadOnlyTiers {
@@ -116,7 +105,7 @@ async function closeAll(t: ReadOnlyTiers): Promise<void> {
 describe.each(KINDS)("read-only tiers (%s)", (kind) => {
   it("factories with { readOnly: true } refuse every write synchronously with read-only and read the store", async () => {
     const path = location(kind);
-    await seed(kind, path);
+    await seedEveryTier(kind, path);
     const t = factoryTiers(kind, path);
     await checkReadOnly(t);
     await closeAll(t);
@@ -124,7 +113,7 @@ describe.each(KINDS)("read-only tiers (%s)", (kind) => {
 
   it("tiers over a read-only backend refuse the same way (the backend says it is read-only)", async () => {
     const path = location(kind);
-    await seed(kind, path);
+    await seedEveryTier(kind, path);
     const backend = kind === "sqlite" ? sqliteBackend(path, { readOnly: true }) : fileBackend(path, { readOnly: true });
     expect(backend.readOnly).toBe(true);
     const t = backendTiers(backend);
@@ -135,7 +124,7 @@ describe.each(KINDS)("read-only tiers (%s)", (kind) => {
 
   it("read-only factory tiers read a store another process is writing, which keeps its lock", async () => {
     const path = location(kind);
-    await seed(kind, path);
+    await seedEveryTier(kind, path);
     const writer = await openStoreInChild(kind, path);
     expect(writer.report.code).toBe("acquired");
     const kv = kind === "sqlite" ? sqliteKv<unknown>(path, { readOnly: true }) : fileKv<unknown>(path, { readOnly: true });

@@ -11,6 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openStorageEngine, type StorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
 import { REPO_ROOT, expectCoded, tempRoot, waitFor } from "./fixtures/helpers.js";
+import { killChildren } from "../support/child-processes.js";
 
 const HOLDER = join(REPO_ROOT, "test/engine/fixtures/hold-store.mjs");
 const root = tempRoot("xproc");
@@ -20,14 +21,7 @@ let engine: StorageEngine | undefined;
 afterEach(async () => {
   await engine?.close().catch(() => undefined);
   engine = undefined;
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const gone = once(c, "exit");
-      c.kill("SIGKILL");
-      await gone;
-    }
-  }
-  children.clear();
+  await killChildren(children);
 });
 afterAll(() => root.remove());
 

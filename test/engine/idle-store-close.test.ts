@@ -22,6 +22,7 @@ import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
+import { killChildren } from "../support/child-processes.js";
 import { sleep, until } from "../support/wait.js";
 
 const HOLDER = join(REPO_ROOT, "test/engine/fixtures/hold-store.mjs");
@@ -35,14 +36,7 @@ const children = new Set<ChildProcess>();
 afterEach(async () => {
   await engine?.close().catch(() => undefined);
   engine = undefined;
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const gone = once(c, "exit");
-      c.kill("SIGKILL");
-      await gone;
-    }
-  }
-  children.clear();
+  await killChildren(children);
 });
 afterAll(() => root.remove());
 

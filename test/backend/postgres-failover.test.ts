@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { killChildren } from "../support/child-processes.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { sleep, until } from "../support/wait.js";
 
@@ -72,16 +73,7 @@ interface Writer {
 }
 
 const children = new Set<ChildProcess>();
-afterEach(async () => {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const exited = once(c, "exit");
-      c.kill("SIGKILL");
-      await exited;
-    }
-  }
-  children.clear();
-});
+afterEach(() => killChildren(children));
 
 function startWriter(url: string, schema: string, store: string, holder: string, prefix: string, script = WRITER): Writer {
   const child = spawn(process.execPath, ["--input-type=module", "-e", script, BACKEND, url, schema, store, holder, prefix], {

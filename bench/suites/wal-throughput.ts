@@ -121,6 +121,27 @@ async function openContenders(ctx: SuiteContext, engine: StorageEngine, out: Con
   await viaInline.ready;
 }
 
+/** bench/sample-timeline.ts's hook: set only when that module was loaded with `--import` (a timeline run). */
+interface TimelineHook {
+  mark(start: boolean, contender: string): void;
+  dump(): Promise<void>;
+}
+const timeline = (globalThis as { __graphreflyTimeline?: TimelineHook }).__graphreflyTimeline;
+
+/** `c` with each sample's start and end marked on the timeline. */
+function timed(c: Contender, hook: TimelineHook): Contender {
+  return {
+    name: c.name,
+    how: c.how,
+    stream: async (frames) => {
+      hook.mark(true, c.name);
+      await c.stream(frames);
+      hook.mark(false, c.name);
+    },
+    close: () => c.close(),
+  };
+}
+
 export const walThroughputSuite: Suite = {
   id: 2,
   title: "Durable WAL throughput",
@@ -135,9 +156,10 @@ export const walThroughputSuite: Suite = {
     const bench = newBench("durable WAL throughput", budget);
     try {
       await openContenders(ctx, engine, contenders);
-      addMeteredStreams(bench, contenders, frames, readings);
+      addMeteredStreams(bench, timeline ? contenders.map((c) => timed(c, timeline)) : contenders, frames, readings);
       ctx.log(`suite 2: ${contenders.length} contenders, ${frames} frames per sample`);
       await bench.run();
+      await timeline?.dump(); // before the engine's workers end
     } finally {
       for (const c of contenders) await c.close();
       await engine.close();

@@ -1,0 +1,468 @@
+/**
+ * A timeline of suite 2's samples on both threads (docs/design.md §3.49), a bench tool, off unless loaded:
+ *
+ *   GRAPHREFLY_TIMELINE=/tmp/tl.json node --import ./dist/bench/sample-timeline.js dist/bench/run.js --suite 2
+ *   node dist/bench/sample-timeline.js /tmp/tl.json [--contender attach] [--all]
+ *
+ * Loaded with `--import` (the engine's workers inherit it through execArgv), it records in every thread, on one clock
+ * (performance.timeOrigin + now(), ms since the epoch): on the main thread each tick's end (the bench's `nextTurn`
+ * call) and start (its resolution), each writes batch posted (its puts, whether a part: MORE), each request batch
+ * posted (the flush) and each answer heard; in a store actor's thread each message dispatched (and its listener's
+ * end), the actor's apply of it, `putEach` (the columns' encoding and the tier's puts), each SQLite transaction
+ * (its start, the end of its statements, its end after COMMIT: the fsync), each answer posted; GC pauses in both
+ * isolates (PerformanceObserver "gc"). Suite 2 marks each sample's start and end (bench/suites/wal-throughput.ts,
+ * through `globalThis.__graphreflyTimeline`, absent unless this module was loaded) and asks for the dump before its
+ * engine closes; the workers answer over a BroadcastChannel. Run without `--import` the module is the report: per
+ * sample of a contender, where its wall time went, and the fast and slow samples compared.
+ */
+import { BroadcastChannel, isMainThread, MessagePort, threadId } from "node:worker_threads";
+import { PerformanceObserver, performance } from "node:perf_hooks";
+import { createRequire, syncBuiltinESMExports } from "node:module";
+import { openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+
+/** Event codes: one number each, so recording is an array push of four numbers. */
+const E = {
+  sampleStart: 1,
+  sampleEnd: 2,
+  tickEnd: 3,
+  tickStart: 4,
+  postWrites: 5,
+  postRequests: 6,
+  heardAnswer: 7,
+  dispatch: 10,
+  dispatchEnd: 11,
+  applyStart: 12,
+  applyEnd: 13,
+  putEachStart: 14,
+  putEachEnd: 15,
+  txStart: 16,
+  txStatementsEnd: 17,
+  txEnd: 18,
+  postAnswer: 19,
+  gc: 20,
+  /** This thread's schedstat: a = CPU ms, b = ms runnable but waiting for a core (both since the thread started). */
+  sched: 21,
+  /** The core this thread last ran on (a). */
+  core: 22,
+} as const;
+
+const CHANNEL = "graphrefly-sample-timeline";
+/** [time ms, code, a, b] flattened. */
+type Events = number[];
+
+interface Dump {
+  readonly main: Events;
+  readonly contenders: string[];
+  readonly workers: Array<{ threadId: number; events: Events }>;
+}
+
+interface TimelineHook {
+  mark(start: boolean, contender: string): void;
+  dump(): Promise<void>;
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+function install(out: string): void {
+  const events: Events = [];
+  const rec = (code: number, a = 0, b = 0): void => void events.push(now(), code, a, b);
+  // This thread's CPU and run-queue wait (Linux), read at the points that bound a sample's phases: ~5 µs a read.
+  const fd = openSync("/proc/thread-self/schedstat", "r");
+  const statFd = openSync("/proc/thread-self/stat", "r");
+  const buf = Buffer.alloc(1024);
+  const sched = (): void => {
+    const t = now();
+    let n = readSync(fd, buf, 0, buf.length, 0);
+    const [cpu, wait] = buf.toString("latin1", 0, n).split(" ");
+    events.push(t, E.sched, Number(cpu) / 1e6, Number(wait) / 1e6);
+    n = readSync(statFd, buf, 0, buf.length, 0);
+    const text = buf.toString("latin1", 0, n);
+    // Field 39 (processor), counted from the state after the command's closing parenthesis (field 3).
+    events.push(t, E.core, Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[36]), 0);
+  };
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind ?? 0;
+      events.push(performance.timeOrigin + entry.startTime, E.gc, entry.duration, kind);
+    }
+  });
+  gc.observe({ entryTypes: ["gc"] });
+  const proto = MessagePort.prototype as unknown as Record<string, unknown>;
+  const post = proto.postMessage as (this: MessagePort, ...args: unknown[]) => unknown;
+  // The native handle's answer is returned: BroadcastChannel reads it (undefined: "could not be posted").
+  proto.postMessage = function (this: MessagePort, m: unknown, ...rest: unknown[]): unknown {
+    if (Array.isArray(m) && m[0] === "graphrefly.writes") {
+      const { puts, more } = writesSummary(m);
+      rec(E.postWrites, puts, more ? 1 : 0);
+    } else if (isTyped(m, "graphrefly.requests")) rec(E.postRequests, (m as { ops: unknown[] }).ops.length);
+    else if (isTyped(m, "graphrefly.results")) rec(E.postAnswer, (m as { results?: unknown[] }).results?.length ?? 0), sched();
+    return post.apply(this, [m, ...rest]);
+  };
+  const on = proto.on as (this: MessagePort, type: string, l: (m: unknown) => void) => MessagePort;
+  const wrapOn = function (this: MessagePort, type: string, l: (m: unknown) => void): MessagePort {
+    if (type !== "message") return on.call(this, type, l);
+    return on.call(this, type, (m: unknown) => {
+      if (isMainThread) {
+        if (isTyped(m, "graphrefly.results")) rec(E.heardAnswer), sched();
+        return l(m);
+      }
+      if (Array.isArray(m) && m[0] === "graphrefly.writes") {
+        const { puts, more } = writesSummary(m);
+        rec(E.dispatch, puts, more ? 1 : 0);
+      } else rec(E.dispatch, -1, isTyped(m, "graphrefly.requests") ? 1 : 0);
+      sched();
+      try {
+        return l(m);
+      } finally {
+        rec(E.dispatchEnd);
+      }
+    });
+  };
+  proto.on = wrapOn;
+  proto.addListener = wrapOn;
+
+  if (isMainThread) {
+    // The bench's ticks: its loops end a tick with timers/promises' setImmediate.
+    const require = createRequire(import.meta.url);
+    const timers = require("node:timers/promises") as { setImmediate: <T>(v?: T) => Promise<T> };
+    const immediate = timers.setImmediate;
+    timers.setImmediate = <T>(v?: T): Promise<T> => {
+      rec(E.tickEnd);
+      sched();
+      return immediate<T>(v).then((x) => {
+        sched();
+        rec(E.tickStart);
+        return x;
+      });
+    };
+    syncBuiltinESMExports();
+    const contenders: string[] = [];
+    const hook: TimelineHook = {
+      mark(start, contender) {
+        let id = contenders.indexOf(contender);
+        if (id < 0) id = contenders.push(contender) - 1;
+        if (!start) sched();
+        rec(start ? E.sampleStart : E.sampleEnd, id);
+        if (start) sched();
+      },
+      async dump() {
+        const ch = new BroadcastChannel(CHANNEL);
+        const workers: Dump["workers"] = [];
+        ch.onmessage = (e: unknown) => void workers.push((e as { data: Dump["workers"][number] }).data);
+        ch.postMessage({ dump: true });
+        await new Promise((r) => setTimeout(r, 1000));
+        ch.close();
+        writeFileSync(out, JSON.stringify({ main: events, contenders, workers } satisfies Dump));
+        process.stderr.write(`[timeline] wrote ${out} (${workers.length} worker threads)\n`);
+      },
+    };
+    (globalThis as { __graphreflyTimeline?: TimelineHook }).__graphreflyTimeline = hook;
+    return;
+  }
+  // A worker: the store actor's apply and puts, and SQLite's transactions.
+  const ch = new BroadcastChannel(CHANNEL);
+  ch.unref();
+  ch.onmessage = () => ch.postMessage({ threadId, events });
+  const require = createRequire(import.meta.url);
+  const Database = require("better-sqlite3") as { prototype: { transaction: (fn: (...a: unknown[]) => unknown) => unknown } };
+  const transaction = Database.prototype.transaction;
+  Database.prototype.transaction = function (this: unknown, fn: (...a: unknown[]) => unknown) {
+    const inner = transaction.call(this, function (this: unknown, ...args: unknown[]) {
+      try {
+        return fn.apply(this, args);
+      } finally {
+        rec(E.txStatementsEnd);
+      }
+    }) as (...a: unknown[]) => unknown;
+    const timed = function (this: unknown, ...args: unknown[]) {
+      rec(E.txStart);
+      sched();
+      try {
+        return inner.apply(this, args);
+      } finally {
+        rec(E.txEnd);
+        sched();
+      }
+    };
+    for (const k of ["deferred", "immediate", "exclusive"] as const) (timed as unknown as Record<string, unknown>)[k] = (inner as unknown as Record<string, unknown>)[k];
+    return timed;
+  };
+  void import(new URL("../src/engine/actor.js", import.meta.url).href).then((mod: { StoreActor: { prototype: Record<string, unknown> } }) => {
+    const p = mod.StoreActor.prototype;
+    const apply = p.applyInOrder as (this: unknown, ops: unknown[]) => Promise<unknown>;
+    p.applyInOrder = function (this: unknown, ops: unknown[]) {
+      rec(E.applyStart, ops.length);
+      try {
+        return apply.call(this, ops);
+      } finally {
+        rec(E.applyEnd);
+      }
+    };
+    const putEach = p.putEach as (this: unknown, op: { keys: unknown[] }, entry: unknown) => void;
+    p.putEach = function (this: unknown, op: { keys: unknown[] }, entry: unknown) {
+      rec(E.putEachStart, op.keys.length);
+      try {
+        putEach.call(this, op, entry);
+      } finally {
+        rec(E.putEachEnd);
+      }
+    };
+  });
+}
+
+function isTyped(m: unknown, type: string): boolean {
+  return typeof m === "object" && m !== null && (m as { type?: unknown }).type === type;
+}
+
+/** Puts in a packed writes batch (protocol.ts packWrites) and whether it ends with MORE. */
+function writesSummary(m: unknown[]): { puts: number; more: boolean } {
+  let puts = 0;
+  let i = 1;
+  let more = false;
+  while (i < m.length) {
+    const kind = m[i] as number;
+    if (kind === 5) (more = true), (i += 1);
+    else if (kind === 0) i += 2;
+    else if (kind === 1 || kind === 3) {
+      const count = m[i + 4] as number;
+      puts += count;
+      i += 5 + 2 * count;
+    } else {
+      const count = m[i + 5] as number;
+      puts += count;
+      i += 6 + count;
+    }
+  }
+  return { puts, more };
+}
+
+// ---- the report ----
+
+interface Sample {
+  readonly contender: string;
+  readonly ms: number;
+  readonly figures: Record<string, number>;
+  readonly lines: string[];
+}
+
+type Ev = { t: number; c: number; a: number; b: number };
+
+function parse(events: Events): Ev[] {
+  const out: Ev[] = [];
+  for (let i = 0; i < events.length; i += 4) out.push({ t: events[i]!, c: events[i + 1]!, a: events[i + 2]!, b: events[i + 3]! });
+  return out.sort((x, y) => x.t - y.t);
+}
+
+/** Total length of the union of intervals, clipped to [s, e]. */
+function covered(intervals: Array<[number, number]>, s: number, e: number): number {
+  const xs = intervals.map(([a, b]) => [Math.max(a, s), Math.min(b, e)] as [number, number]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let cur: [number, number] | undefined;
+  for (const x of xs) {
+    if (cur && x[0] <= cur[1]) cur[1] = Math.max(cur[1], x[1]);
+    else {
+      if (cur) total += cur[1] - cur[0];
+      cur = [x[0], x[1]];
+    }
+  }
+  if (cur) total += cur[1] - cur[0];
+  return total;
+}
+
+function pairs(evs: Ev[], open: number, close: number): Array<[number, number, Ev]> {
+  const out: Array<[number, number, Ev]> = [];
+  let start: Ev | undefined;
+  for (const e of evs) {
+    if (e.c === open) start = e;
+    else if (e.c === close && start) {
+      out.push([start.t, e.t, start]);
+      start = undefined;
+    }
+  }
+  return out;
+}
+
+function analyse(dump: Dump, contenderFilter: string, verbose: boolean): void {
+  const main = parse(dump.main);
+  // The store actor of the contender: the worker thread with dispatches inside its samples.
+  const workers = dump.workers.map((w) => ({ threadId: w.threadId, evs: parse(w.events) }));
+  const samples: Sample[] = [];
+  let start: Ev | undefined;
+  for (const e of main) {
+    if (e.c === E.sampleStart) start = e;
+    if (e.c !== E.sampleEnd || !start) continue;
+    const contender = dump.contenders[e.a]!;
+    const s = start.t;
+    const end = e.t;
+    start = undefined;
+    if (!contender.includes(contenderFilter)) continue;
+    const m = main.filter((x) => x.t >= s && x.t <= end);
+    const actor = workers
+      .map((w) => ({ ...w, evs: w.evs.filter((x) => x.t >= s - 0.001 && x.t <= end + 50) }))
+      .sort((a, b) => b.evs.filter((x) => x.c === E.dispatch).length - a.evs.filter((x) => x.c === E.dispatch).length)[0];
+    const a = (actor?.evs ?? []).filter((x) => x.t <= end);
+    const rel = (t: number): string => (t - s).toFixed(2);
+    const lines: string[] = [];
+    // Main thread: busy from the sample's start to each tick's end, and from each tick's start to its end.
+    const tickEnds = m.filter((x) => x.c === E.tickEnd).map((x) => x.t);
+    const tickStarts = [s, ...m.filter((x) => x.c === E.tickStart).map((x) => x.t)];
+    const mainBusy: Array<[number, number]> = tickEnds.map((te, i) => [tickStarts[i] ?? te, te]);
+    const lastTick = tickEnds[tickEnds.length - 1] ?? s;
+    const flushPost = m.find((x) => x.c === E.postRequests && x.t >= lastTick);
+    const answer = m.filter((x) => x.c === E.heardAnswer).pop();
+    const mainGc = m.filter((x) => x.c === E.gc);
+    const actorGc = a.filter((x) => x.c === E.gc);
+    const posts = m.filter((x) => x.c === E.postWrites);
+    const disp = a.filter((x) => x.c === E.dispatch && x.a >= 0);
+    const dispatchIntervals = pairs(a, E.dispatch, E.dispatchEnd).map(([x, y]) => [x, y] as [number, number]);
+    const txs = a.filter((x) => x.c === E.txStart || x.c === E.txStatementsEnd || x.c === E.txEnd);
+    const txIntervals: Array<[number, number, number]> = [];
+    for (let i = 0; i < txs.length; i++) {
+      if (txs[i]!.c !== E.txStart) continue;
+      const stmt = txs.slice(i).find((x) => x.c === E.txStatementsEnd);
+      const fin = txs.slice(i).find((x) => x.c === E.txEnd);
+      if (stmt && fin) txIntervals.push([txs[i]!.t, stmt.t, fin.t]);
+    }
+    const gcIntervals = (g: Ev[]): Array<[number, number]> => g.map((x) => [x.t, x.t + x.a]);
+    const applyIntervals = pairs(a, E.applyStart, E.applyEnd).map(([x, y]) => [x, y] as [number, number]);
+    const actorBusy = [...dispatchIntervals, ...applyIntervals, ...txIntervals.map(([x, , z]) => [x, z] as [number, number]), ...gcIntervals(actorGc)];
+    const firstDispatch = disp[0]?.t ?? end;
+    const lastTxEnd = txIntervals.length > 0 ? txIntervals[txIntervals.length - 1]![2] : end;
+    const answerPost = a.filter((x) => x.c === E.postAnswer).pop();
+    const queueDelays = posts.map((p, i) => (disp[i] ? disp[i]!.t - p.t : NaN));
+    const actorBusyMs = covered(actorBusy, s, end);
+    const mainBusyMs = covered([...mainBusy, ...gcIntervals(mainGc)], s, end);
+    // Actor's idle gaps after its first message (waiting for messages or a core).
+    const merged = mergeIntervals(actorBusy, s, end);
+    const gaps: Array<[number, number]> = [];
+    for (let i = 1; i < merged.length; i++) gaps.push([merged[i - 1]![1], merged[i]![0]]);
+    const gapMs = gaps.reduce((n, [x, y]) => n + (y - x), 0);
+    // Of those gaps, the part before the message that ended it was posted (the actor starved: nothing to do), and
+    // the part after (the message queued: its wake-up, native deserialization, or the actor waiting for a core).
+    const allDisp = a.filter((x) => x.c === E.dispatch);
+    const allPosts = m.filter((x) => x.c === E.postWrites || x.c === E.postRequests);
+    let starved = 0;
+    let queued = 0;
+    for (const [g0, g1] of gaps) {
+      const k = allDisp.findIndex((x) => x.t >= g1 - 1e-6);
+      const post = k >= 0 ? allPosts[k] : undefined;
+      if (post === undefined || k !== allDisp.filter((x) => x.t < g1 - 1e-6).length) continue;
+      const ready = Math.min(Math.max(post.t, g0), g1);
+      starved += ready - g0;
+      queued += g1 - ready;
+    }
+    const ms = m.filter((x) => x.c === E.sched);
+    const as = a.filter((x) => x.c === E.sched);
+    // How often the two threads were last seen on the same core, at the actor's readings (each against main's latest).
+    const mainCores = m.filter((x) => x.c === E.core);
+    const actorCores = a.filter((x) => x.c === E.core);
+    let same = 0;
+    let seen = 0;
+    for (const x of actorCores) {
+      const mc = mainCores.filter((y) => y.t <= x.t).pop();
+      if (mc === undefined || x.t > lastTick) continue;
+      seen++;
+      if (mc.a === x.a) same++;
+    }
+    const delta = (xs: Ev[], k: "a" | "b"): number => (xs.length < 2 ? NaN : xs[xs.length - 1]![k] - xs[0]![k]);
+    const figures: Record<string, number> = {
+      ms: end - s,
+      sameCore: seen === 0 ? NaN : same / seen,
+      mainCpu: delta(ms, "a"),
+      mainRunqueue: delta(ms, "b"),
+      actorCpu: delta(as, "a"),
+      actorRunqueue: delta(as, "b"),
+      // The actor's window (first message to the flush's answer): its CPU, its wait for a core, and the rest asleep
+      // (waiting for a message or for an fsync).
+      actorWindow: answerPost ? answerPost.t - firstDispatch : NaN,
+      actorAsleep: answerPost ? answerPost.t - firstDispatch - delta(as, "a") - delta(as, "b") : NaN,
+      applyMs: applyIntervals.reduce((n, [x, y]) => n + (y - x), 0),
+      mainBusy: mainBusyMs,
+      lastTickEnd: lastTick - s,
+      actorFirst: firstDispatch - s,
+      actorBusy: actorBusyMs,
+      actorGapsAfterFirst: gapMs,
+      actorStarved: starved,
+      actorQueued: queued,
+      actorLastTxEnd: lastTxEnd - s,
+      flushPost: flushPost ? flushPost.t - s : NaN,
+      answerPosted: answerPost ? answerPost.t - s : NaN,
+      answerHeard: answer ? answer.t - s : NaN,
+      answerToEnd: answer ? end - answer.t : NaN,
+      fsyncMs: txIntervals.reduce((n, [, y, z]) => n + (z - y), 0),
+      insertsMs: txIntervals.reduce((n, [x, y]) => n + (y - x), 0),
+      txs: txIntervals.length,
+      putEachMs: pairs(a, E.putEachStart, E.putEachEnd).reduce((n, [x, y]) => n + (y - x), 0),
+      dispatchMs: dispatchIntervals.reduce((n, [x, y]) => n + (y - x), 0),
+      mainGcMs: mainGc.reduce((n, x) => n + x.a, 0),
+      mainGcs: mainGc.length,
+      actorGcMs: actorGc.reduce((n, x) => n + x.a, 0),
+      actorGcs: actorGc.length,
+      posts: posts.length,
+      queueDelayMax: Math.max(0, ...queueDelays.filter((x) => !Number.isNaN(x))),
+      queueDelaySum: queueDelays.filter((x) => !Number.isNaN(x)).reduce((n, x) => n + x, 0),
+    };
+    if (verbose) {
+      lines.push(
+        `  main: ticks ${tickEnds.map((te, i) => `${rel(tickStarts[i] ?? te)}–${rel(te)}`).join(", ")}; flush posted ${flushPost ? rel(flushPost.t) : "?"}, answer heard ${answer ? rel(answer.t) : "?"}`,
+      );
+      lines.push(`  posts: ${posts.map((p, i) => `${rel(p.t)}(${p.a}${p.b ? "+" : ""}→${disp[i] ? rel(disp[i]!.t) : "?"})`).join(" ")}`);
+      lines.push(`  actor txs: ${txIntervals.map(([x, y, z]) => `${rel(x)}+${(y - x).toFixed(2)}+${(z - y).toFixed(2)}`).join(", ")}; answer posted ${answerPost ? rel(answerPost.t) : "?"}`);
+      lines.push(`  actor gaps > 0.2 ms: ${gaps.filter(([x, y]) => y - x > 0.2).map(([x, y]) => `${rel(x)}–${rel(y)}`).join(", ")}`);
+      lines.push(`  cores main: ${mainCores.map((x) => `${rel(x.t)}:${x.a}`).join(" ")}`);
+      lines.push(`  cores actor: ${actorCores.map((x) => `${rel(x.t)}:${x.a}`).join(" ")}`);
+      lines.push(`  gc main: ${mainGc.map((x) => `${rel(x.t)}:${x.a.toFixed(2)}`).join(" ")}; actor: ${actorGc.map((x) => `${rel(x.t)}:${x.a.toFixed(2)}`).join(" ")}`);
+    }
+    samples.push({ contender, ms: end - s, figures, lines });
+  }
+  if (samples.length === 0) {
+    process.stdout.write(`no samples of a contender matching "${contenderFilter}"\n`);
+    return;
+  }
+  const sorted = samples.map((x) => x.ms).sort((x, y) => x - y);
+  const cut = sorted[Math.floor(sorted.length / 2)]!;
+  process.stdout.write(`${samples.length} samples of ${samples[0]!.contender}; ms ${sorted.map((x) => x.toFixed(1)).join(" ")}\n`);
+  for (const x of samples) {
+    const f = x.figures;
+    process.stdout.write(
+      `${x.ms.toFixed(1).padStart(6)} ms | cpu main ${f.mainCpu!.toFixed(1)} (runq ${f.mainRunqueue!.toFixed(1)}) actor ${f.actorCpu!.toFixed(1)} (runq ${f.actorRunqueue!.toFixed(1)}) same core ${f.sameCore!.toFixed(2)} asleep ${f.actorAsleep!.toFixed(1)} | main busy ${f.mainBusy!.toFixed(1)} last tick ${f.lastTickEnd!.toFixed(1)} | actor first ${f.actorFirst!.toFixed(1)} busy ${f.actorBusy!.toFixed(1)} gaps ${f.actorGapsAfterFirst!.toFixed(1)} (starved ${f.actorStarved!.toFixed(1)}, queued ${f.actorQueued!.toFixed(1)}) last tx ${f.actorLastTxEnd!.toFixed(1)} (${f.txs} txs: inserts ${f.insertsMs!.toFixed(1)} commit ${f.fsyncMs!.toFixed(1)}) putEach ${f.putEachMs!.toFixed(1)} | flush ${f.flushPost!.toFixed(1)} answered ${f.answerPosted!.toFixed(1)} heard ${f.answerHeard!.toFixed(1)} | gc main ${f.mainGcMs!.toFixed(1)}/${f.mainGcs} actor ${f.actorGcMs!.toFixed(1)}/${f.actorGcs} | queue max ${f.queueDelayMax!.toFixed(1)}\n`,
+    );
+    for (const l of x.lines) process.stdout.write(`${l}\n`);
+  }
+  const modes = [samples.filter((x) => x.ms <= cut), samples.filter((x) => x.ms > cut)];
+  for (const [i, group] of modes.entries()) {
+    if (group.length === 0) continue;
+    const keys = Object.keys(group[0]!.figures);
+    const med = keys.map((k) => `${k} ${median(group.map((x) => x.figures[k]!)).toFixed(2)}`);
+    process.stdout.write(`${i === 0 ? "faster half" : "slower half"} (${group.length}), medians: ${med.join(", ")}\n`);
+  }
+}
+
+function mergeIntervals(intervals: Array<[number, number]>, s: number, e: number): Array<[number, number]> {
+  const xs = intervals.map(([a, b]) => [Math.max(a, s), Math.min(b, e)] as [number, number]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  const out: Array<[number, number]> = [];
+  for (const x of xs) {
+    const last = out[out.length - 1];
+    if (last && x[0] <= last[1]) last[1] = Math.max(last[1], x[1]);
+    else out.push([x[0], x[1]]);
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  return v.length === 0 ? NaN : v[Math.floor(v.length / 2)]!;
+}
+
+const out = process.env.GRAPHREFLY_TIMELINE;
+const asReport = process.argv[1] !== undefined && new URL(import.meta.url).pathname === process.argv[1];
+if (asReport) {
+  const args = process.argv.slice(2);
+  const file = args.find((x) => !x.startsWith("--"));
+  if (file === undefined) {
+    process.stderr.write("usage: node dist/bench/sample-timeline.js <dump.json> [--contender <name part>] [--verbose]\n");
+    process.exit(2);
+  }
+  const at = args.indexOf("--contender");
+  analyse(JSON.parse(readFileSync(file, "utf8")) as Dump, at >= 0 ? args[at + 1]! : "attach + engine", args.includes("--verbose"));
+} else if (out !== undefined && out !== "") install(out);

@@ -15,10 +15,10 @@
  * engine closes; the workers answer over a BroadcastChannel. Run without `--import` the module is the report: per
  * sample of a contender, where its wall time went, and the fast and slow samples compared.
  */
-import { BroadcastChannel, isMainThread, MessagePort, threadId } from "node:worker_threads";
+import { BroadcastChannel, isMainThread, MessagePort, threadId, Worker } from "node:worker_threads";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { createRequire, syncBuiltinESMExports } from "node:module";
-import { openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 
 /** Event codes: one number each, so recording is an array push of four numbers. */
 const E = {
@@ -44,6 +44,8 @@ const E = {
   sched: 21,
   /** The core this thread last ran on (a). */
   core: 22,
+  /** A transaction's end found the database file grown (a = MiB): SQLite's autocheckpoint ran inside its COMMIT. */
+  checkpoint: 23,
 } as const;
 
 const CHANNEL = "graphrefly-sample-timeline";
@@ -98,6 +100,7 @@ function install(out: string): void {
     else if (isTyped(m, "graphrefly.results")) rec(E.postAnswer, (m as { results?: unknown[] }).results?.length ?? 0), sched();
     return post.apply(this, [m, ...rest]);
   };
+  // Listeners are wrapped, so `off(listener)` no longer finds them: fine for a bench run, the tool is for nothing else.
   const on = proto.on as (this: MessagePort, type: string, l: (m: unknown) => void) => MessagePort;
   const wrapOn = function (this: MessagePort, type: string, l: (m: unknown) => void): MessagePort {
     if (type !== "message") return on.call(this, type, l);
@@ -164,9 +167,41 @@ function install(out: string): void {
   ch.unref();
   ch.onmessage = () => ch.postMessage({ threadId, events });
   const require = createRequire(import.meta.url);
-  const Database = require("better-sqlite3") as { prototype: { transaction: (fn: (...a: unknown[]) => unknown) => unknown } };
+  const Database = require("better-sqlite3") as {
+    prototype: { transaction: (fn: (...a: unknown[]) => unknown) => unknown; pragma: (this: { name: string }, p: string, o?: unknown) => unknown };
+  };
   const transaction = Database.prototype.transaction;
+  // Measurement only: GRAPHREFLY_TIMELINE_AUTOCHECKPOINT=<pages> sets wal_autocheckpoint where a store turns WAL on;
+  // GRAPHREFLY_TIMELINE_CHECKPOINTER=1 turns it off there and checkpoints from a thread of its own instead (below).
+  const autocheckpoint = process.env.GRAPHREFLY_TIMELINE_AUTOCHECKPOINT;
+  const checkpointer = process.env.GRAPHREFLY_TIMELINE_CHECKPOINTER === "1";
+  if ((autocheckpoint !== undefined && autocheckpoint !== "") || checkpointer) {
+    const pragma = Database.prototype.pragma;
+    Database.prototype.pragma = function (this: { name: string }, p: string, o?: unknown) {
+      const r = pragma.call(this, p, o);
+      if (/^journal_mode\s*=\s*wal$/i.test(p.trim())) {
+        pragma.call(this, `wal_autocheckpoint = ${checkpointer ? 0 : Number(autocheckpoint)}`);
+        if (checkpointer) startCheckpointer(this.name);
+      }
+      return r;
+    };
+  }
+  const sizes = new Map<string, number>();
+  const grown = (db: unknown): void => {
+    const name = (db as { name?: unknown }).name;
+    if (typeof name !== "string" || name === ":memory:") return;
+    let size: number;
+    try {
+      size = statSync(name).size;
+    } catch {
+      return;
+    }
+    const before = sizes.get(name);
+    sizes.set(name, size);
+    if (before !== undefined && size > before) rec(E.checkpoint, (size - before) / 2 ** 20);
+  };
   Database.prototype.transaction = function (this: unknown, fn: (...a: unknown[]) => unknown) {
+    const db = this;
     const inner = transaction.call(this, function (this: unknown, ...args: unknown[]) {
       try {
         return fn.apply(this, args);
@@ -182,6 +217,7 @@ function install(out: string): void {
       } finally {
         rec(E.txEnd);
         sched();
+        grown(db);
       }
     };
     for (const k of ["deferred", "immediate", "exclusive"] as const) (timed as unknown as Record<string, unknown>)[k] = (inner as unknown as Record<string, unknown>)[k];
@@ -208,6 +244,38 @@ function install(out: string): void {
       }
     };
   });
+}
+
+/**
+ * Measurement only: what SQLite's autocheckpoint does (copy the WAL into the database file once 1000 frames wait),
+ * from a thread and connection of its own, so it leaves the writer's commits. It reads the wal-index (-shm): mxFrame
+ * at byte 16 of its header, nBackfill at byte 96; past 1000 frames not yet backfilled it runs a PASSIVE checkpoint,
+ * which never blocks the writer (SQLite restarts the WAL at the writer's next commit once all of it is backfilled).
+ */
+function startCheckpointer(path: string): void {
+  const code = `
+    const { workerData } = require("node:worker_threads");
+    const Database = require(workerData.sqlite);
+    const fs = require("node:fs");
+    const db = new Database(workerData.path);
+    db.pragma("busy_timeout = 5000");
+    const buf = Buffer.alloc(128);
+    let fd;
+    const tick = () => {
+      try {
+        fd ??= fs.openSync(workerData.path + "-shm", "r");
+        fs.readSync(fd, buf, 0, 128, 0);
+        const mx = buf.readUInt32LE(16), backfilled = buf.readUInt32LE(96);
+        if (mx - backfilled >= 1000) db.pragma("wal_checkpoint(PASSIVE)");
+      } catch {}
+      setTimeout(tick, 2).unref();
+    };
+    tick();
+    setTimeout(() => {}, 1 << 30);
+  `;
+  const require = createRequire(import.meta.url);
+  const w = new Worker(code, { eval: true, execArgv: [], workerData: { path, sqlite: require.resolve("better-sqlite3") } });
+  w.unref();
 }
 
 function isTyped(m: unknown, type: string): boolean {
@@ -392,6 +460,7 @@ function analyse(dump: Dump, contenderFilter: string, verbose: boolean): void {
       fsyncMs: txIntervals.reduce((n, [, y, z]) => n + (z - y), 0),
       insertsMs: txIntervals.reduce((n, [x, y]) => n + (y - x), 0),
       txs: txIntervals.length,
+      checkpoints: a.filter((x) => x.c === E.checkpoint).length,
       putEachMs: pairs(a, E.putEachStart, E.putEachEnd).reduce((n, [x, y]) => n + (y - x), 0),
       dispatchMs: dispatchIntervals.reduce((n, [x, y]) => n + (y - x), 0),
       mainGcMs: mainGc.reduce((n, x) => n + x.a, 0),
@@ -419,13 +488,17 @@ function analyse(dump: Dump, contenderFilter: string, verbose: boolean): void {
     process.stdout.write(`no samples of a contender matching "${contenderFilter}"\n`);
     return;
   }
+  if (process.argv.includes("--json")) {
+    process.stdout.write(`${JSON.stringify(samples.map((x) => x.figures))}\n`);
+    return;
+  }
   const sorted = samples.map((x) => x.ms).sort((x, y) => x - y);
   const cut = sorted[Math.floor(sorted.length / 2)]!;
   process.stdout.write(`${samples.length} samples of ${samples[0]!.contender}; ms ${sorted.map((x) => x.toFixed(1)).join(" ")}\n`);
   for (const x of samples) {
     const f = x.figures;
     process.stdout.write(
-      `${x.ms.toFixed(1).padStart(6)} ms | cpu main ${f.mainCpu!.toFixed(1)} (runq ${f.mainRunqueue!.toFixed(1)}) actor ${f.actorCpu!.toFixed(1)} (runq ${f.actorRunqueue!.toFixed(1)}) same core ${f.sameCore!.toFixed(2)} asleep ${f.actorAsleep!.toFixed(1)} | main busy ${f.mainBusy!.toFixed(1)} last tick ${f.lastTickEnd!.toFixed(1)} | actor first ${f.actorFirst!.toFixed(1)} busy ${f.actorBusy!.toFixed(1)} gaps ${f.actorGapsAfterFirst!.toFixed(1)} (starved ${f.actorStarved!.toFixed(1)}, queued ${f.actorQueued!.toFixed(1)}) last tx ${f.actorLastTxEnd!.toFixed(1)} (${f.txs} txs: inserts ${f.insertsMs!.toFixed(1)} commit ${f.fsyncMs!.toFixed(1)}) putEach ${f.putEachMs!.toFixed(1)} | flush ${f.flushPost!.toFixed(1)} answered ${f.answerPosted!.toFixed(1)} heard ${f.answerHeard!.toFixed(1)} | gc main ${f.mainGcMs!.toFixed(1)}/${f.mainGcs} actor ${f.actorGcMs!.toFixed(1)}/${f.actorGcs} | queue max ${f.queueDelayMax!.toFixed(1)}\n`,
+      `${x.ms.toFixed(1).padStart(6)} ms | cpu main ${f.mainCpu!.toFixed(1)} (runq ${f.mainRunqueue!.toFixed(1)}) actor ${f.actorCpu!.toFixed(1)} (runq ${f.actorRunqueue!.toFixed(1)}) same core ${f.sameCore!.toFixed(2)} asleep ${f.actorAsleep!.toFixed(1)} | main busy ${f.mainBusy!.toFixed(1)} last tick ${f.lastTickEnd!.toFixed(1)} | actor first ${f.actorFirst!.toFixed(1)} busy ${f.actorBusy!.toFixed(1)} gaps ${f.actorGapsAfterFirst!.toFixed(1)} (starved ${f.actorStarved!.toFixed(1)}, queued ${f.actorQueued!.toFixed(1)}) last tx ${f.actorLastTxEnd!.toFixed(1)} (${f.txs} txs, ${f.checkpoints} checkpointing: inserts ${f.insertsMs!.toFixed(1)} commit ${f.fsyncMs!.toFixed(1)}) putEach ${f.putEachMs!.toFixed(1)} | flush ${f.flushPost!.toFixed(1)} answered ${f.answerPosted!.toFixed(1)} heard ${f.answerHeard!.toFixed(1)} | gc main ${f.mainGcMs!.toFixed(1)}/${f.mainGcs} actor ${f.actorGcMs!.toFixed(1)}/${f.actorGcs} | queue max ${f.queueDelayMax!.toFixed(1)}\n`,
     );
     for (const l of x.lines) process.stdout.write(`${l}\n`);
   }
@@ -460,7 +533,7 @@ if (asReport) {
   const args = process.argv.slice(2);
   const file = args.find((x) => !x.startsWith("--"));
   if (file === undefined) {
-    process.stderr.write("usage: node dist/bench/sample-timeline.js <dump.json> [--contender <name part>] [--verbose]\n");
+    process.stderr.write("usage: node dist/bench/sample-timeline.js <dump.json> [--contender <name part>] [--verbose] [--json]\n");
     process.exit(2);
   }
   const at = args.indexOf("--contender");

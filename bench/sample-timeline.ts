@@ -14,6 +14,11 @@
  * through `globalThis.__graphreflyTimeline`, absent unless this module was loaded) and asks for the dump before its
  * engine closes; the workers answer over a BroadcastChannel. Run without `--import` the module is the report: per
  * sample of a contender, where its wall time went, and the fast and slow samples compared.
+ *
+ * Measurement-only switches (the engine's stores, never raw, which runs on the main thread): GRAPHREFLY_TIMELINE_
+ * AUTOCHECKPOINT=<pages> sets their wal_autocheckpoint; GRAPHREFLY_TIMELINE_CHECKPOINTER=1 checkpoints from a thread
+ * and connection of its own (startCheckpointer), with the writer's autocheckpoint off, or with it kept as the bound
+ * when GRAPHREFLY_TIMELINE_CHECKPOINTER_AT=<frames> sets where the thread starts.
  */
 import { BroadcastChannel, isMainThread, MessagePort, threadId, Worker } from "node:worker_threads";
 import { PerformanceObserver, performance } from "node:perf_hooks";
@@ -180,8 +185,12 @@ function install(out: string): void {
     Database.prototype.pragma = function (this: { name: string }, p: string, o?: unknown) {
       const r = pragma.call(this, p, o);
       if (/^journal_mode\s*=\s*wal$/i.test(p.trim())) {
-        pragma.call(this, `wal_autocheckpoint = ${checkpointer ? 0 : Number(autocheckpoint)}`);
-        if (checkpointer) startCheckpointer(this.name);
+        // GRAPHREFLY_TIMELINE_CHECKPOINTER_AT=<frames> checkpoints from that many frames waiting and keeps the writer's
+        // own autocheckpoint (1000) as the bound: the writer restarts a WAL the checkpointer emptied, so it rarely
+        // reaches it.
+        const at = Number(process.env.GRAPHREFLY_TIMELINE_CHECKPOINTER_AT ?? 0);
+        if (!(checkpointer && at > 0)) pragma.call(this, `wal_autocheckpoint = ${checkpointer ? 0 : Number(autocheckpoint)}`);
+        if (checkpointer) startCheckpointer(this.name, at > 0 ? at : 1000);
       }
       return r;
     };
@@ -252,7 +261,7 @@ function install(out: string): void {
  * at byte 16 of its header, nBackfill at byte 96; past 1000 frames not yet backfilled it runs a PASSIVE checkpoint,
  * which never blocks the writer (SQLite restarts the WAL at the writer's next commit once all of it is backfilled).
  */
-function startCheckpointer(path: string): void {
+function startCheckpointer(path: string, at: number): void {
   const code = `
     const { workerData } = require("node:worker_threads");
     const Database = require(workerData.sqlite);
@@ -266,7 +275,7 @@ function startCheckpointer(path: string): void {
         fd ??= fs.openSync(workerData.path + "-shm", "r");
         fs.readSync(fd, buf, 0, 128, 0);
         const mx = buf.readUInt32LE(16), backfilled = buf.readUInt32LE(96);
-        if (mx - backfilled >= 1000) db.pragma("wal_checkpoint(PASSIVE)");
+        if (mx - backfilled >= workerData.at) db.pragma("wal_checkpoint(PASSIVE)");
       } catch {}
       setTimeout(tick, 2).unref();
     };
@@ -274,7 +283,7 @@ function startCheckpointer(path: string): void {
     setTimeout(() => {}, 1 << 30);
   `;
   const require = createRequire(import.meta.url);
-  const w = new Worker(code, { eval: true, execArgv: [], workerData: { path, sqlite: require.resolve("better-sqlite3") } });
+  const w = new Worker(code, { eval: true, execArgv: [], workerData: { path, at, sqlite: require.resolve("better-sqlite3") } });
   w.unref();
 }
 

@@ -16,6 +16,7 @@ import { postgresBackend, type PostgresBackend } from "../../src/backend/postgre
 import { StorageError } from "../../src/errors.js";
 import { useTestDatabase } from "../support/postgres-db.js";
 import { sleep } from "../support/wait.js";
+import { settledTo } from "../support/settled.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ENTRY = new URL("../../dist/src/index.js", import.meta.url).href;
@@ -37,13 +38,6 @@ afterEach(async () => {
 
 /** The part of a split batch's second statement that is new on the connection: its Parse names the deletes. */
 const SECOND_STATEMENT = "DELETE FROM";
-
-function outcome(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => "resolved",
-    (err: unknown) => err,
-  );
-}
 
 async function listen(server: Server, sockets: Set<Socket>, url: string): Promise<string> {
   servers.push({ server, sockets });
@@ -202,7 +196,7 @@ describe("a writer frozen inside a split batch, in the middle of sending a state
     await a.write("d", new Uint8Array([1]));
     const big = new Uint8Array(2_000_000).fill(3);
     proxy.stallAfterParseOf(SECOND_STATEMENT);
-    const batch = outcome(
+    const batch = settledTo(
       a.writeBatch([
         { op: "put", key: "x", value: big },
         { op: "put", key: "y", value: big },
@@ -227,7 +221,7 @@ describe("a writer frozen inside a split batch, in the middle of sending a state
     expect((err as StorageError).details.inDoubt).not.toBe(true);
     expect(await b.read("x")).toBeUndefined();
     expect(Array.from((await b.read("d")) ?? [])).toEqual([1]);
-    expect(await outcome(a.close())).toBe("resolved");
+    expect(await settledTo(a.close())).toBe("resolved");
   }, 60_000);
 
   it("a stalled network and no contender: the writer's batch fails, not in doubt, and close() ends", async () => {
@@ -238,7 +232,7 @@ describe("a writer frozen inside a split batch, in the middle of sending a state
     await a.write("d", new Uint8Array([1]));
     const v = new Uint8Array(200_000).fill(3);
     proxy.stallAfterParseOf(SECOND_STATEMENT);
-    const err = await outcome(
+    const err = await settledTo(
       a.writeBatch([
         { op: "put", key: "x", value: v },
         { op: "put", key: "y", value: v },
@@ -248,7 +242,7 @@ describe("a writer frozen inside a split batch, in the middle of sending a state
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe("backend-error");
     expect((err as StorageError).details.inDoubt).not.toBe(true);
-    expect(await outcome(a.close())).toBe("resolved");
+    expect(await settledTo(a.close())).toBe("resolved");
   }, 60_000);
 
   it("a write dropped while part of it is still queued in the writer is reported as not stored, not in doubt", async () => {
@@ -259,12 +253,12 @@ describe("a writer frozen inside a split batch, in the middle of sending a state
     // A single statement, new on the connection (its Parse goes first): the server commits at its end, which never
     // leaves the writer (the proxy reads no more of it).
     proxy.stallAfterParseOf("INSERT INTO");
-    const err = await outcome(a.write("big", new Uint8Array(16 * 1024 * 1024).fill(4)));
+    const err = await settledTo(a.write("big", new Uint8Array(16 * 1024 * 1024).fill(4)));
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe("backend-error");
     expect((err as StorageError).details.inDoubt).not.toBe(true);
     expect((err as StorageError).message).toMatch(/not yet sent/);
     proxy.stallAfterParseOf("never");
-    expect(await outcome(a.close())).toBe("resolved");
+    expect(await settledTo(a.close())).toBe("resolved");
   }, 60_000);
 });

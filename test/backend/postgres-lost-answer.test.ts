@@ -11,18 +11,11 @@ import { kvStorage } from "../../src/tier/kv.js";
 import { useBackends, useTestDatabase } from "../support/postgres-db.js";
 import { useAnswerLosingProxies, type AnswerLosingProxy } from "../support/postgres-proxy.js";
 import { sleep } from "../support/wait.js";
+import { settledTo } from "../support/settled.js";
 
 const database = useTestDatabase();
 const proxies = useAnswerLosingProxies();
 const open = useBackends(database, "lost-answer");
-
-/** The settled outcome of `p`, as the error it rejected with (or "resolved"). */
-function outcome(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => "resolved",
-    (err: unknown) => err,
-  );
-}
 
 /** A writer (lease 1 s) behind a proxy that `lose`s answers right before it flushes a second value; the flush's outcome. */
 async function writeLosingAnswers(lose: (proxy: AnswerLosingProxy) => void) {
@@ -34,7 +27,7 @@ async function writeLosingAnswers(lose: (proxy: AnswerLosingProxy) => void) {
   await kv.flush();
   lose(proxy);
   kv.save("b", 2);
-  return { proxy, backend, flushed: outcome(kv.flush()) };
+  return { proxy, backend, flushed: settledTo(kv.flush()) };
 }
 
 describe("a PostgreSQL write whose answer never comes", () => {
@@ -57,7 +50,7 @@ describe("a PostgreSQL write whose answer never comes", () => {
     expect((err as StorageError).details).toMatchObject({ inDoubt: true });
     // close() ends, and says that write may still land: neither the release of the lease row nor the end of its
     // session could be confirmed (review r286 F2; before, it resolved as if nothing of the handle could land later).
-    const closed = await outcome(backend.close());
+    const closed = await settledTo(backend.close());
     expect(closed).toBeInstanceOf(StorageError);
     expect({ code: (closed as StorageError).code, unsettled: (closed as StorageError).details.unsettled }).toEqual({
       code: "backend-error",
@@ -75,7 +68,7 @@ describe("a PostgreSQL write whose answer never comes", () => {
     await raw.query("BEGIN");
     await raw.query(`LOCK TABLE "${db.schema}".graphrefly_storage IN ACCESS EXCLUSIVE MODE`);
     kv.save("b", 2);
-    const flushed = outcome(kv.flush());
+    const flushed = settledTo(kv.flush());
     await sleep(3_000); // the write waits for the lock meanwhile, as the server says (pg_stat_activity: active)
     await raw.query("COMMIT");
     expect(await flushed).toBe("resolved");

@@ -18,6 +18,7 @@ import { openStorageEngine, openStorageEngineForTests } from "../../src/engine/e
 import { StorageError } from "../../src/errors.js";
 import { expectCoded, tempRoot } from "./fixtures/helpers.js";
 import { until } from "../support/wait.js";
+import { settledTo } from "../support/settled.js";
 
 const SUFFIX = ".t299-fault";
 // Read by each engine worker as it starts (a worker copies process.env): set before any engine opens.
@@ -35,13 +36,6 @@ const WAITING = 2;
 const root = tempRoot("flush-after-close-drain");
 afterAll(() => root.remove());
 
-function outcome(p: Promise<unknown>): Promise<unknown> {
-  return p.then(
-    () => "resolved",
-    (e: unknown) => e,
-  );
-}
-
 it.each(["kv", "snapshot", "append-log"] as const)(
   "%s: save(); engine.close(); flush() resolves during and after the drain, and the write is stored",
   async (kind) => {
@@ -56,13 +50,13 @@ it.each(["kv", "snapshot", "append-log"] as const)(
     snap?.save({ v: 1 });
     log?.appendEntries([1]);
     const closing = engine.close();
-    const during = outcome(tier.flush());
-    expect(await outcome(closing)).toBe("resolved");
+    const during = settledTo(tier.flush());
+    expect(await settledTo(closing)).toBe("resolved");
     expect(await during).toBe("resolved");
     // After the drain ended: the same answer (it rejected closed before the fix).
-    expect(await outcome(tier.flush())).toBe("resolved");
-    expect(await outcome(tier.flush())).toBe("resolved");
-    expectCoded(await outcome(Promise.resolve().then(() => kv?.save("k", 2) ?? snap?.save({ v: 2 }) ?? log!.appendEntries([2]))), StorageError, "closed");
+    expect(await settledTo(tier.flush())).toBe("resolved");
+    expect(await settledTo(tier.flush())).toBe("resolved");
+    expectCoded(await settledTo(Promise.resolve().then(() => kv?.save("k", 2) ?? snap?.save({ v: 2 }) ?? log!.appendEntries([2]))), StorageError, "closed");
 
     const again = openStorageEngine({ threads: 1 });
     try {
@@ -84,9 +78,9 @@ it("after a drain that failed for the tier, flush() rejects closed with the drai
   await kv.flush(); // the store exists
   writeFileSync(`${dir}${SUFFIX}`, ""); // every write fails EIO from now on
   kv.save("b", 2);
-  const closeErr = await outcome(engine.close());
+  const closeErr = await settledTo(engine.close());
   expectCoded(closeErr, StorageError, "backend-error");
-  const err = await outcome(kv.flush());
+  const err = await settledTo(kv.flush());
   expectCoded(err, StorageError, "closed");
   // The drain's own failure (not "closing"): the tier's, as the actor reported it.
   expect((err as StorageError).cause).toMatchObject({ code: "backend-error", message: (closeErr as Error).message });
@@ -109,15 +103,15 @@ it("after a drain the close gave up on (closeTimeoutMs), flush() rejects with th
     await access.post(store, { type: FLUSH_GATE_MESSAGE, cells: cells.buffer });
     Atomics.store(cells, GATE, ARMED);
     kv.save("b", 2);
-    const held = outcome(kv.flush()); // its message holds the actor's thread at the gate: the drain is never answered
+    const held = settledTo(kv.flush()); // its message holds the actor's thread at the gate: the drain is never answered
     await until(() => Atomics.load(cells, GATE) === WAITING, "the actor's thread waits at the gate");
-    const closing = outcome(access.engine.close());
+    const closing = settledTo(access.engine.close());
     // The close gave the store up (its deadline passed): the held flush hears it; the thread may go on now.
     expectCoded(await held, StorageError, "close-timeout");
     openGate();
     expectCoded(await closing, StorageError, "close-timeout");
     // After the drain ended: the abandon's report, not closed (it said "closing", as if nothing had happened).
-    expectCoded(await outcome(kv.flush()), StorageError, "close-timeout");
+    expectCoded(await settledTo(kv.flush()), StorageError, "close-timeout");
   } finally {
     openGate();
   }

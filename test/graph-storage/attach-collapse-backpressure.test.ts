@@ -16,6 +16,7 @@ import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.
 import type { StorageBackend } from "../../src/backend/types.js";
 import { walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { wrapBackend } from "../support/test-backend.js";
+import { outcome } from "../support/settled.js";
 
 const NODES = 10;
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -55,9 +56,6 @@ async function stuckPair(maxQueuedBytes: number) {
   const live = (): unknown[] => Array.from({ length: NODES }, (_, k) => graph.get(`n${k}`));
   return { inner, handle, release, sets, live };
 }
-
-const outcome = (p: Promise<unknown>): Promise<string> =>
-  p.then(() => "resolved", (e: unknown) => `rejected ${(e as { code?: string }).code ?? String(e)}`);
 
 describe.each([
   ["with the outbox bound (queued waves replaced)", 2048],

@@ -48,10 +48,23 @@ function buildProgram(): Command {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  // A failing stderr (closed, a full disk) loses only messages: it must not turn into an uncaught exception, whose
+  // exit 1 would read as verify's "restorable" (review r309 F1). The exit code stays the command's.
+  process.stderr.on("error", () => undefined);
   // A closed pipe (`| head`) is a normal end of output, not an error.
+  let outputFailed = false;
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw err;
+    // Any other failure (ENOSPC on /dev/full or a full disk, EIO) lost output: that is a failed run, never a verdict.
+    // It was rethrown as an uncaught exception: a stack trace and exit 1, verify's "restorable" (review r309 F1).
+    // The command runs on to its end (a writing command releases its lock as usual); the exit code is the I/O one.
+    if (outputFailed) return;
+    outputFailed = true;
+    const code = typeof err.code === "string" ? err.code : "internal";
+    const reason = err.message.startsWith(`${code}: `) ? err.message.slice(code.length + 2) : err.message;
+    const { line } = describeFailure(Object.assign(new Error(`cannot write output: ${reason}`), { code }));
+    process.stderr.write(line + "\n");
+    process.exitCode = EXIT.failed;
   });
   const program = buildProgram();
   try {
@@ -59,13 +72,15 @@ async function main(argv: readonly string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError && HELP_CODES.has(err.code)) {
       // Help or version was printed; a bare `graphrefly-storage` prints help and is a usage error.
-      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      process.exitCode = outputFailed ? EXIT.failed : err.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }
     const { line, exitCode } = describeFailure(err);
     process.stderr.write(hidePasswords(line, argv) + "\n");
     process.exitCode = exitCode;
   }
+  // The verdict a command set would claim output that was never written.
+  if (outputFailed) process.exitCode = EXIT.failed;
 }
 
 await main(process.argv);

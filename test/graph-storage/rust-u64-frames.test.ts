@@ -20,10 +20,9 @@ import {
   type ReactiveGraph,
 } from "../../src/index.js";
 import { backendSource, surveyStoredGraph } from "../../src/persistence/stored-graph.js";
-import { kvStorage } from "../../src/tier/kv.js";
-import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
 import { requireBuiltBin, runCli, tempDir } from "../cli/fixtures/cli.js";
+import { namedPair } from "../support/named-pair.js";
 
 interface U64Case {
   name: string;
@@ -55,13 +54,6 @@ afterAll(() => tmp.remove());
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 const textOf = (bytes: Uint8Array | undefined): string => new TextDecoder().decode(bytes);
 
-function tiers(backend: StorageBackend) {
-  return {
-    snapshot: snapshotStorage<GraphCheckpointRecord>(backend, { name: "snap" }),
-    wal: kvStorage<WALFrame>(backend, { name: "wal", codec: walFrameCodec }),
-  };
-}
-
 function build(): ReactiveGraph {
   const g = createGraph("g");
   g.state("x", 0);
@@ -71,7 +63,7 @@ function build(): ReactiveGraph {
 /** Our baseline at seq 1 (x = 0), then frames 2..4 as the Rust implementation wrote them. */
 async function rustStore(backend: StorageBackend): Promise<void> {
   const g = build();
-  const h = attachSnapshotStorage(g, [tiers(backend)], { compactEvery: Number.POSITIVE_INFINITY });
+  const h = attachSnapshotStorage(g, [namedPair(backend)], { compactEvery: Number.POSITIVE_INFINITY });
   expect(await h.flush()).toBe(1);
   await h.dispose();
   for (const [seq, text] of FRAMES) await backend.write(walFrameKey(graphWalPrefix("g"), seq), utf8(text));
@@ -79,7 +71,7 @@ async function rustStore(backend: StorageBackend): Promise<void> {
 
 async function restoredX(backend: StorageBackend, targetSeq?: number): Promise<unknown> {
   const g = build();
-  await restoreSnapshot(g, { ...tiers(backend), ...(targetSeq === undefined ? {} : { targetSeq }) });
+  await restoreSnapshot(g, { ...namedPair(backend), ...(targetSeq === undefined ? {} : { targetSeq }) });
   return g.get("x");
 }
 
@@ -116,7 +108,7 @@ describe.each(["memory", "sqlite"] as const)("a %s store written by the Rust imp
     expect(await restoredX(other)).toEqual(X_AT.get(3));
     // A graph restored from it persists on: its next baseline keeps the digits too.
     const g = build();
-    const t = tiers(other);
+    const t = namedPair(other);
     await restoreSnapshot(g, t);
     const h = attachSnapshotStorage(g, [t], { compactEvery: Number.POSITIVE_INFINITY });
     await h.flush();

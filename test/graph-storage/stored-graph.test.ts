@@ -29,6 +29,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import { mulberry32 as seeded } from "../../src/base/prng.js";
+import { namedPair } from "../support/named-pair.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "grf-stored-graph-"));
 let n = 0;
@@ -43,13 +44,6 @@ function backendOf(kind: Kind): StorageBackend {
   return sqliteBackend(join(tmp, `${n++}-store.db`));
 }
 
-function tiers(backend: StorageBackend) {
-  return {
-    snapshot: snapshotStorage<GraphCheckpointRecord>(backend, { name: "snap" }),
-    wal: kvStorage<WALFrame>(backend, { name: "wal", codec: walFrameCodec }),
-  };
-}
-
 /** `c` has no dependents: every set is exactly one frame. */
 function build(): ReactiveGraph {
   const g = createGraph("g");
@@ -62,7 +56,7 @@ function build(): ReactiveGraph {
 /** Baseline at seq 1, then one frame per set of `c`: frames 2..16 (15 frames). Returns the state after each seq. */
 async function fifteenFrames(backend: StorageBackend): Promise<Map<number, GraphPersistSnapshot>> {
   const g = build();
-  const h = attachSnapshotStorage(g, [tiers(backend)], { compactEvery: Number.POSITIVE_INFINITY });
+  const h = attachSnapshotStorage(g, [namedPair(backend)], { compactEvery: Number.POSITIVE_INFINITY });
   const states = new Map<number, GraphPersistSnapshot>([[await h.flush(), g.snapshot()]]);
   for (let i = 1; i <= 15; i++) {
     g.set("c", i * 10);
@@ -74,7 +68,7 @@ async function fifteenFrames(backend: StorageBackend): Promise<Map<number, Graph
 
 async function restoreFrom(backend: StorageBackend, targetSeq?: number): Promise<ReactiveGraph> {
   const g = build();
-  await restoreSnapshot(g, { ...tiers(backend), ...(targetSeq === undefined ? {} : { targetSeq }) });
+  await restoreSnapshot(g, { ...namedPair(backend), ...(targetSeq === undefined ? {} : { targetSeq }) });
   return g;
 }
 
@@ -87,7 +81,7 @@ describe.each(KINDS)("restore reads one consistent chain of frames (%s)", (kind)
 
     const g = build();
     g.set("c", -1);
-    const err = await errorOf(() => restoreSnapshot(g, tiers(backend)));
+    const err = await errorOf(() => restoreSnapshot(g, namedPair(backend)));
     expect(err).toBeInstanceOf(RestoreError);
     expect(err).toMatchObject({ code: "wal-gap", details: { graph: "g", baselineSeq: 1, from: 12, to: 12 } });
     expect((err as Error).message).toContain("frame 12 is missing");
@@ -139,7 +133,7 @@ describe("frames covered by the baseline", () => {
     const backend = memoryBackend();
     await fifteenFrames(backend);
     // A compaction that has written baseline 16 and is deleting frames 2..16: listed, then gone.
-    const { snapshot } = tiers(backend);
+    const { snapshot } = namedPair(backend);
     const record = (await snapshot.load("g")) as GraphCheckpointRecord;
     await backend.write("g", new TextEncoder().encode(JSON.stringify({ ...record, seq: 16 })));
     const source = backendSource(backend);
@@ -162,7 +156,7 @@ describe("restore needs a WAL it can list", () => {
     await fifteenFrames(inner);
     const unlisted = wrapBackend(inner, { list: false });
     const g = build();
-    const err = await errorOf(() => restoreSnapshot(g, tiers(unlisted)));
+    const err = await errorOf(() => restoreSnapshot(g, namedPair(unlisted)));
     expect(err).toBeInstanceOf(StorageError);
     expect(err).toMatchObject({ code: "backend-no-list-support" });
     expect(g.get("c")).toBe(0);
@@ -211,7 +205,7 @@ describe.each(KINDS)("periodic baselines that never landed (%s)", (kind) => {
     const survey = await surveyStoredGraph(backendSource(backend), "g");
     expect(survey).toMatchObject({ restorable: true, findings: [] });
     const restored = build();
-    const r = await restoreSnapshot(restored, tiers(backend));
+    const r = await restoreSnapshot(restored, namedPair(backend));
     expect(restored.snapshot()).toEqual(g.snapshot());
     expect(r.finalSeq).toBe(h.seq);
     await backend.close?.();

@@ -50,8 +50,10 @@ export function exportCommand(): Command {
       .argument("<store>", "SQLite file or file-backend directory")
       .requiredOption("--graph <name>", "graph to export")
       .option("--at <seq>", "restore up to this frame seq (point in time; not below the baseline)", nonNegativeInt)
-      .option("--out <file>", "write the JSON to this file instead of stdout"),
+      .option("--out <file>", "write the JSON to this file instead of stdout (`-`: stdout)"),
   ).action(async (store: string, opts: ExportOptions) => {
+    // `--out -` is stdout, as for most tools: it made a file named `-` (review r309 F2).
+    if (opts.out === "-") delete opts.out;
     // Before anything is read: an --out naming one of the store's own files would overwrite the store.
     if (opts.out !== undefined && !isPostgresStore(store)) {
       const path = localStorePath(store);

@@ -4,7 +4,7 @@
  * command destroyed the store it was asked to read.
  */
 import { Buffer } from "node:buffer";
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from "node:fs";
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join, sep } from "node:path";
 import { realFilePath } from "../backend/lock.js";
 import { CliError } from "./errors.js";
@@ -68,6 +68,8 @@ function sameFile(a: string, b: string): boolean {
  * what is replaced, as a plain write would have written it. An existing `path` that is not a regular file (a FIFO,
  * `/dev/stdout`, a terminal, a device) is written into, as a shell's `>` would: the rename replaced it with a
  * regular file (as root, `--out /dev/null` replaced the device node). A directory is CliError `usage`.
+ * The rename replaces the path, as every whole-file write does: the new file keeps the old one's owner, group and
+ * mode, but another hard link to the old file keeps the old bytes.
  */
 export function writeFileWhole(path: string, text: string): void {
   const kind = existingKind(path);
@@ -80,9 +82,14 @@ export function writeFileWhole(path: string, text: string): void {
   }
   const target = realFilePath(path);
   const temp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  const fd = openSync(temp, "wx");
+  const old = kind === "file" ? statSync(target) : undefined;
+  // Over an existing file the temp file starts private and takes the old file's owner and mode before it is
+  // renamed: it got the umask's 0644, so a 0600 private export became world-readable, and a root run made a user's
+  // file root's (review r309 F2).
+  const fd = openSync(temp, "wx", old === undefined ? 0o666 : 0o600);
   try {
     try {
+      if (old !== undefined) keepOwnerAndMode(fd, old);
       const bytes = Buffer.from(text, "utf8");
       for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at);
       fsyncSync(fd);
@@ -98,4 +105,21 @@ export function writeFileWhole(path: string, text: string): void {
     }
     throw err;
   }
+}
+
+/**
+ * Gives the open temp file `fd` the owner, group and mode of the file it replaces. The owner first: a chown clears
+ * set-user-ID bits, which the chmod then restores. A chown this process may not make (not root, another owner) is
+ * skipped, as `cp -p` does: the file is then ours, with the old mode.
+ */
+function keepOwnerAndMode(fd: number, old: Stats): void {
+  const now = fstatSync(fd);
+  if (now.uid !== old.uid || now.gid !== old.gid) {
+    try {
+      fchownSync(fd, old.uid, old.gid);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
+    }
+  }
+  fchmodSync(fd, old.mode & 0o7777);
 }

@@ -17,6 +17,7 @@ import { attachSnapshotStorage } from "../../src/persistence/attach.js";
 import type { GraphCheckpointRecord } from "../../src/persistence/storage-types.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
+import { settledTo } from "../support/settled.js";
 import { tempRoot } from "./fixtures/helpers.js";
 
 const SUFFIX = ".t307-fault";
@@ -26,11 +27,6 @@ process.env[WRITE_FAULT_ENV] = SUFFIX;
 const root = tempRoot("drain-failed-pair");
 afterAll(() => root.remove());
 
-const settledTo = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(
-    () => "resolved",
-    (e: unknown) => e,
-  );
 
 it("after engine.close()'s drain failed (EIO), the pair's flush says the close could not store the write, with the failure as cause", async () => {
   const dir = root.fresh("store");

@@ -14,17 +14,12 @@ import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { isFinalError } from "../../src/tier/write-verdict.js";
+import { settledTo } from "../support/settled.js";
 import { tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("final-first-answer");
 afterAll(() => root.remove());
 
-/** "resolved", or the error `p` rejected with (itself: compared with toBe). */
-const settledTo = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(
-    () => "resolved",
-    (e: unknown) => e,
-  );
 
 /** Blocks this thread for `ms` (no event is read meanwhile: the worker's messages wait in their ports). */
 const blockThread = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);

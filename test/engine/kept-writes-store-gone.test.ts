@@ -15,16 +15,12 @@ import type { StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { openFaultEngine } from "../support/faults.js";
+import { settledTo } from "../support/settled.js";
 import { tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("kept-store-gone");
 afterAll(() => root.remove());
 
-const settledTo = (p: Promise<unknown>): Promise<unknown> =>
-  p.then(
-    () => "resolved",
-    (e: unknown) => e,
-  );
 
 const storeMoved = { code: "backend-error", details: { reason: "store-moved" } };
 

@@ -15,6 +15,7 @@ import { postgresBackend, type PostgresBackend } from "../backend/postgres.js";
 import { redact } from "../backend/postgres-errors.js";
 import { sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
 import { assertOneMeaning } from "../backend/real-path.js";
+import { asStorageError } from "../errors.js";
 import { CliError } from "./errors.js";
 
 export type StoreKind = "sqlite" | "file" | "postgres";
@@ -164,10 +165,25 @@ export async function openStore(path: string, opts: OpenStoreOptions): Promise<O
 
 /** Runs `body` with the store open and always closes it. */
 export async function withStore<T>(path: string, opts: OpenStoreOptions, body: (store: OpenedStore) => Promise<T> | T): Promise<T> {
-  const store = await openStore(path, opts);
+  let store: OpenedStore | undefined;
   try {
-    return await body(store);
-  } finally {
-    await store.close();
+    store = await openStore(path, opts);
+    try {
+      return await body(store);
+    } finally {
+      await store.close();
+    }
+  } catch (err) {
+    throw typedDriverError(err, store?.path ?? path);
   }
+}
+
+/**
+ * The SQLite driver's own error (better-sqlite3's SqliteError: `SQLITE_CORRUPT` on a damaged page, met by a read
+ * no backend method wraps, as the corrupt-row scan) as StorageError `backend-error`, the cause kept: verify, inspect
+ * and frames printed `error SQLITE_CORRUPT` where export printed `backend-error` for the same store (review r309 F8).
+ */
+function typedDriverError(err: unknown, where: string): unknown {
+  const driver = err instanceof Error && err.name === "SqliteError" && typeof (err as { code?: unknown }).code === "string";
+  return driver ? asStorageError(err, `sqlite read failed (${where})`, { path: where }) : err;
 }

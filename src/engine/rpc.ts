@@ -30,10 +30,13 @@ function replaceHandler(name: string, make: (builtin: TransferHandler<unknown, u
 const COPY = new URL(".", import.meta.url).href.replace(/\/(?:dist\/)?src\/engine\/$/, "/");
 
 /**
- * Marks a "throw" handler of this package (any copy from this wire shape on): it builds every copy's typed errors
- * (BUILDERS). An older copy's handler (none, or task 301's "typed-throw" mark) is not one: ours goes over it.
+ * The "throw" handlers of this package (any copy from this wire shape on) in this thread, by identity: each builds
+ * every copy's typed errors (BUILDERS). A property on the handler would not do: a user's handler written
+ * `{ ...transferHandlers.get("throw"), deserialize }` (or Object.assign) copies it, and was then taken for ours
+ * and never laid under ours again (the engine's calls rejected with what the user's deserialize built). The set is
+ * the thread's global, shared by the copies as BUILDERS is.
  */
-const TYPED_THROW = Symbol.for("graphrefly-storage.typed-throw-beside");
+const HANDLERS = Symbol.for("graphrefly-storage.typed-throw-handlers");
 
 /**
  * Each copy of the package loaded in this thread, by its COPY, and how it builds a typed error with its own classes:
@@ -42,15 +45,29 @@ const TYPED_THROW = Symbol.for("graphrefly-storage.typed-throw-beside");
  */
 const BUILDERS = Symbol.for("graphrefly-storage.typed-error-builders");
 
+/**
+ * Each wire value a handler of ours sent lately and the value thrown (the thread's global, shared by the copies):
+ * the engine's own ports (portEndpoint) add our field for any thrown value, read here as comlink posts the message.
+ */
+const THROWN = Symbol.for("graphrefly-storage.thrown-by-wire");
+
 /** The field of ours on the wire, beside comlink's own `{ isError, value }`: our typed error and the copy sending it. */
 const FIELD = "graphreflyError";
 
 type TypedError = SerializedError & { copy: string };
-type ThrowHandler = TransferHandler<unknown, unknown> & { [TYPED_THROW]?: string };
+type ThrowHandler = TransferHandler<unknown, unknown>;
+type Shared = { [BUILDERS]?: Map<string, (s: SerializedError) => Error>; [HANDLERS]?: WeakSet<object>; [THROWN]?: WeakMap<object, unknown> };
 
 function builders(): Map<string, (s: SerializedError) => Error> {
-  const g = globalThis as { [BUILDERS]?: Map<string, (s: SerializedError) => Error> };
-  return (g[BUILDERS] ??= new Map());
+  return ((globalThis as Shared)[BUILDERS] ??= new Map());
+}
+
+function ours(): WeakSet<object> {
+  return ((globalThis as Shared)[HANDLERS] ??= new WeakSet());
+}
+
+function thrownBy(): WeakMap<object, unknown> {
+  return ((globalThis as Shared)[THROWN] ??= new WeakMap());
 }
 
 /** Our field of a wire value, if it carries one. */
@@ -62,23 +79,52 @@ function typedOf(wire: unknown): TypedError | undefined {
   return typeof name === "string" && typeof message === "string" && typeof copy === "string" ? (t as TypedError) : undefined;
 }
 
+const CLASSES = new Set(["StorageError", "RestoreError", "CodecError"]);
+
+/**
+ * An error of this package's own classes, of any copy (their shape, src/errors.ts: the class's name and a string
+ * code; `instanceof` would know this copy's alone). Only these travel with our field on a port that is not the
+ * engine's: a user's own call whose ends both loaded the package (a user worker importing it for anything) got
+ * every thrown value rebuilt as an Error (a thrown "oops" as Error("oops"), an object as "[object Object]", a
+ * subclass named "Error"), not what comlink or the user's handler gives.
+ */
+function isPackageError(v: unknown): v is Error {
+  return v instanceof Error && CLASSES.has(v.name) && typeof (v as { code?: unknown }).code === "string";
+}
+
+/** `wire` with our field for `thrown` beside comlink's own; as it was if no such field can be made. */
+function withField(wire: object, thrown: unknown): object {
+  try {
+    return { ...wire, [FIELD]: { ...serializeError(thrown), copy: COPY } satisfies TypedError };
+  } catch {
+    return wire; // a thrown value whose fields throw as they are read: as the handler underneath sends it
+  }
+}
+
+function isPlainWire(wire: unknown): wire is object {
+  return typeof wire === "object" && wire !== null && !Array.isArray(wire);
+}
+
 /**
  * Our "throw" handler over `under`, the one it replaces (comlink's built-in, a user's own, or another copy's).
  * `under` keeps every call that is not ours as it was: its check (comlink's private throw marker), its wire value
  * (for comlink's built-in `{ isError, value }`, so a user's worker that never loads this package, running the
  * built-in deserialize, gets what it would have got) and its deserialize for a wire value without our field (what a
- * user's worker sends). We add our field beside its wire value and build our typed error from that field alone.
+ * user's worker sends). We add our field beside its wire value for an error of this package's classes (any port),
+ * or for anything thrown on an engine port (portEndpoint), and build our typed error from that field alone.
  */
 function typedThrow(under: ThrowHandler): ThrowHandler {
-  return {
+  const handler: ThrowHandler = {
     canHandle: (v): v is unknown => under.canHandle(v),
     serialize: (thrown) => {
       const [wire, transfer] = under.serialize(thrown);
-      // Under another copy's handler its field is there already (any copy builds it: BUILDERS). A wire value that is
-      // not a plain object (a user's handler's own) cannot carry a field beside it: sent as it is.
-      if (under[TYPED_THROW] !== undefined || typeof wire !== "object" || wire === null || Array.isArray(wire)) return [wire, transfer];
-      const typed: TypedError = { ...serializeError((thrown as { value: unknown }).value), copy: COPY };
-      return [{ ...wire, [FIELD]: typed }, transfer];
+      // Under another copy's handler its field is there already when due (any copy builds it: BUILDERS). A wire value
+      // that is not a plain object (a user's handler's own) cannot carry a field beside it: sent as it is.
+      if (ours().has(under) || !isPlainWire(wire)) return [wire, transfer];
+      const value = (thrown as { value: unknown }).value;
+      const sent = isPackageError(value) ? withField(wire, value) : wire;
+      thrownBy().set(sent, value);
+      return [sent, transfer];
     },
     deserialize: (wire) => {
       const typed = typedOf(wire);
@@ -86,8 +132,9 @@ function typedThrow(under: ThrowHandler): ThrowHandler {
       const { copy, ...error } = typed;
       throw (builders().get(copy) ?? deserializeError)(error);
     },
-    [TYPED_THROW]: COPY,
   };
+  ours().add(handler);
+  return handler;
 }
 
 /** useTypedErrors() was called in this module (this copy, this thread): ours is to stay on top (keepTypedErrors). */
@@ -95,10 +142,11 @@ let typedErrors = false;
 
 /**
  * Replaces comlink's "throw" handler (process-wide, idempotent) by ours over it (typedThrow): an error thrown across
- * a port both of whose ends called this travels as our typed error (StorageError/RestoreError/CodecError with code
- * and details), made with the classes of the copy of the package that sent it. comlink's handlers are one map per
- * thread, shared by every copy of this package loaded there (a user's two versions in node_modules with one
- * comlink) and by the user's own comlink calls, which keep what the handler we replaced makes of them.
+ * one of the engine's ports (portEndpoint, both ends having called this) travels as our typed error
+ * (StorageError/RestoreError/CodecError with code and details, TypeError, RangeError), made with the classes of the
+ * copy of the package that sent it. comlink's handlers are one map per thread, shared by every copy of this package
+ * loaded there (a user's two versions in node_modules with one comlink) and by the user's own comlink calls, which
+ * keep what the handler we replaced makes of them (but for this package's own errors, which arrive typed).
  */
 export function useTypedErrors(): void {
   if (transferHandlers.get("throw") === undefined) throw new Error('comlink has no "throw" transfer handler to replace');
@@ -116,9 +164,24 @@ export function useTypedErrors(): void {
  */
 function keepTypedErrors(): void {
   if (!typedErrors) return;
-  const current = transferHandlers.get("throw") as ThrowHandler | undefined;
-  if (current === undefined || current[TYPED_THROW] !== undefined) return; // none: comlink itself fails that message
+  const current = transferHandlers.get("throw");
+  if (current === undefined || ours().has(current)) return; // none: comlink itself fails that message
   transferHandlers.set("throw", typedThrow(current));
+}
+
+/**
+ * A message comlink posts on one of the engine's ports, with our field added to a thrown value's wire value (a
+ * handler of ours sent it, THROWN) that lacks it: the engine's calls carry every error typed, TypeError included.
+ */
+function engineMessage(message: unknown): unknown {
+  if (!isPlainWire(message)) return message;
+  const m = message as { type?: unknown; name?: unknown; value?: unknown };
+  if (m.type !== "HANDLER" || m.name !== "throw" || !isPlainWire(m.value) || typedOf(m.value) !== undefined) return message;
+  const sent = thrownBy();
+  if (!sent.has(m.value)) return message;
+  const thrown = sent.get(m.value);
+  sent.delete(m.value);
+  return { ...message, value: withField(m.value, thrown) };
 }
 
 /** The port each value passed as a comlink proxy is served on in this thread (see useClosableProxies). */
@@ -167,7 +230,7 @@ export function portEndpoint(port: MessagePort, posted?: () => void): Endpoint {
   const wrappers = new Map<string, Map<Listener, Listener>>();
   return {
     postMessage: (message: unknown, transfer?: unknown[]) => {
-      port.postMessage(message, transfer as Parameters<MessagePort["postMessage"]>[1]);
+      port.postMessage(engineMessage(message), transfer as Parameters<MessagePort["postMessage"]>[1]);
       posted?.(); // only once posted: a message structured clone refused never reaches the other end
     },
     addEventListener: (type: string, listener: Listener, options?: object) => {

@@ -6,7 +6,11 @@
  * to a worker running comlink's built-in deserialize. Before, our handler made every Error from their worker an
  * Error with an empty message (and a thrown string or number one too), and their worker caught `undefined` for
  * anything their main thread threw. A user's own "throw" handler, installed before or after ours, keeps their
- * calls theirs and the engine's calls typed.
+ * calls theirs and the engine's calls typed. A user worker that loads this package itself (both ends then have our
+ * handler) still gives its caller what comlink gives: before, every value thrown either way arrived rebuilt as an
+ * Error (a thrown string as an Error of that message, an object as "[object Object]", a subclass named "Error").
+ * A user's handler made by spreading ours (`{ ...transferHandlers.get("throw"), deserialize }`) is laid under ours
+ * as any other: before, it copied the property ours was known by and kept the engine's calls untyped.
  *
  * Real parts: the user's worker is a real worker thread using comlink's node adapter; the engine runs its own.
  * The handler-order cases run a user's main thread in a worker (comlink-user-app.mjs) loading dist/: build first.
@@ -30,14 +34,19 @@ interface UserWorker {
 const root = tempRoot("comlink-user");
 let engine: StorageEngine;
 let worker: Worker;
+/** A user worker that loads the package (dist/) for something else: both ends of the user's calls have our handler. */
+let loadingWorker: Worker;
 beforeAll(async () => {
   engine = openStorageEngine({ threads: 1, idleStoreCloseMs: 0 });
   // Our handler is in place (the engine's module installs it) and the engine's calls are typed before and after.
   await expectEngineTyped();
   worker = new Worker(new URL("./fixtures/comlink-user-worker.mjs", import.meta.url));
+  loadingWorker = new Worker(new URL("./fixtures/comlink-user-worker.mjs", import.meta.url), {
+    workerData: { packageUrl: pathToFileURL(join(REPO_ROOT, "dist/src/index.js")).href },
+  });
 });
 afterAll(async () => {
-  await worker.terminate();
+  await Promise.all([worker.terminate(), loadingWorker.terminate()]);
   await engine.close();
   root.remove();
 });
@@ -48,29 +57,38 @@ async function expectEngineTyped(): Promise<void> {
   expect(err).toMatchObject({ code: "baseline-missing" });
 }
 
+const userWorkers = (): Array<[string, Worker]> => [
+  ["a worker that never loads the package", worker],
+  ["a worker that loads the package too", loadingWorker],
+];
+
 describe("a user's own comlink calls, with the engine's handler installed", () => {
   it("a value the user's worker throws reaches their caller as comlink gives it: Error, subclass, string, number, object", async () => {
-    const remote = wrap<UserWorker>(nodeEndpoint(worker));
-    const got: Record<string, Described> = {};
-    const want: Record<string, Described> = {};
-    for (const kind of KINDS) {
-      got[kind] = await remote.fail(kind).then(() => ({ resolved: true }), described);
-      want[kind] = (await remote.expected(kind)).comlink;
+    for (const [label, w] of userWorkers()) {
+      const remote = wrap<UserWorker>(nodeEndpoint(w));
+      const got: Record<string, Described> = {};
+      const want: Record<string, Described> = {};
+      for (const kind of KINDS) {
+        got[kind] = await remote.fail(kind).then(() => ({ resolved: true }), described);
+        want[kind] = (await remote.expected(kind)).comlink;
+      }
+      expect({ label, got }).toEqual({ label, got: want });
     }
-    expect(got).toEqual(want);
     await expectEngineTyped();
   });
 
   it("a value the user's main thread throws to their worker reaches it as comlink gives it", async () => {
-    const remote = wrap<UserWorker>(nodeEndpoint(worker));
-    const got: Record<string, Described> = {};
-    const want: Record<string, Described> = {};
-    for (const kind of KINDS) {
-      const value = thrown(kind, "main");
-      got[kind] = await remote.callBack(proxy(async () => Promise.reject(value)), kind);
-      want[kind] = comlinkWouldGive(value);
+    for (const [label, w] of userWorkers()) {
+      const remote = wrap<UserWorker>(nodeEndpoint(w));
+      const got: Record<string, Described> = {};
+      const want: Record<string, Described> = {};
+      for (const kind of KINDS) {
+        const value = thrown(kind, "main");
+        got[kind] = await remote.callBack(proxy(async () => Promise.reject(value)), kind);
+        want[kind] = comlinkWouldGive(value);
+      }
+      expect({ label, got }).toEqual({ label, got: want });
     }
-    expect(got).toEqual(want);
     await expectEngineTyped();
   });
 });
@@ -88,7 +106,7 @@ interface AppResult {
 }
 
 /** A user's main thread (its own thread: comlink and the package load fresh) installing its handler at `order`. */
-function runApp(order: "before" | "after"): Promise<AppResult> {
+function runApp(order: "before" | "after" | "spread"): Promise<AppResult> {
   const app = new Worker(new URL("./fixtures/comlink-user-app.mjs", import.meta.url), {
     workerData: { order, packageUrl: pathToFileURL(join(REPO_ROOT, "dist/src/index.js")).href, storePath: root.fresh(`${order}.db`) },
   });
@@ -100,8 +118,8 @@ function runApp(order: "before" | "after"): Promise<AppResult> {
 }
 
 describe("a user's own \"throw\" handler", () => {
-  it("installed before or after ours: the user's calls get what their handler builds, the engine's stay typed", async () => {
-    const [before, after] = await Promise.all([runApp("before"), runApp("after")]);
+  it("installed before or after ours, or spread from ours: the user's calls get what their handler builds, the engine's stay typed", async () => {
+    const [before, after, spread] = await Promise.all([runApp("before"), runApp("after"), runApp("spread")]);
     const restore = { restoreError: true, storageError: false, name: "RestoreError", code: "baseline-missing" };
     const invalid = { restoreError: false, storageError: true, name: "StorageError", code: "invalid-argument" };
     const view = (r: AppResult, side: "got" | "want") => ({
@@ -109,6 +127,10 @@ describe("a user's own \"throw\" handler", () => {
       toWorker: Object.fromEntries(KINDS.map((k) => [k, r.toWorker[k][side]])),
       engine: side === "got" ? r.engine : [restore, restore, invalid],
     });
-    expect({ before: view(before, "got"), after: view(after, "got") }).toEqual({ before: view(before, "want"), after: view(after, "want") });
+    expect({ before: view(before, "got"), after: view(after, "got"), spread: view(spread, "got") }).toEqual({
+      before: view(before, "want"),
+      after: view(after, "want"),
+      spread: view(spread, "want"),
+    });
   });
 });

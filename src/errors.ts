@@ -139,7 +139,19 @@ function serializeAt(err: unknown, depth: number): SerializedError {
       ...(cause !== undefined ? { cause } : {}),
     };
   }
-  return { name: "Error", message: String(err) };
+  return { name: "Error", message: textOf(err) };
+}
+
+/**
+ * String(err), or its tag when String() throws: a null-prototype object has no toString, and a thrown one (or one
+ * as an Error's cause) made serializing throw a TypeError instead of the error (a worker codec's refusal, a call).
+ */
+function textOf(err: unknown): string {
+  try {
+    return String(err);
+  } catch {
+    return Object.prototype.toString.call(err);
+  }
 }
 
 export function deserializeError(s: SerializedError): Error {

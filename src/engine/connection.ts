@@ -394,7 +394,7 @@ export class StoreConnection {
         // Re-made with this module's classes: comlink's error handler is the one the last copy of this package loaded
         // in the process registered (a test's worker entry loads dist/), and callers test errors by class.
         const e = err instanceof Error ? deserializeError(serializeError(err)) : new Error(String(err));
-        this.tellOpenFailure(e);
+        this.tellOpenFailure(e, this.keepsWritesAfter(e));
         if (heldMeanwhile(e)) this.fence(e, epoch);
         else this.die(e, epoch);
         throw e;
@@ -422,18 +422,31 @@ export class StoreConnection {
   }
 
   /**
-   * Tells onError that an actor could not open the store, unless it told the same failure (same code, message and
-   * cause) less than RESTART_DELAY_MAX_MS ago with no open between: a store retried by itself at each backoff
-   * (`reviveLater`), or by each operation, that fails alike every time is told once per backoff ceiling, and at
-   * once when the failure changes. The operations the open failed still reject with it, each time.
+   * Tells onError that an actor could not open the store. When the open's writes are kept for the next actor
+   * (`keeps`: nothing is lost, reviveLater tries again), not if it told the same failure (same code, message and
+   * cause) less than RESTART_DELAY_MAX_MS ago with no open between: a store with kept writes retried by itself at
+   * each backoff, or by each operation, that fails alike every time is told once per backoff ceiling, and at once
+   * when the failure changes. An open whose failure loses the writes queued for it (no earlier hold of the store, a
+   * close giving them up) is told every time: onError is the only word a writer that does not flush gets of them
+   * (review r314 F5). The operations the open failed still reject with it, each time.
    */
-  private tellOpenFailure(e: Error): void {
+  private tellOpenFailure(e: Error, keeps: boolean): void {
     const said = describeFailure(e);
     const now = Date.now();
     const last = this.openFailureTold;
-    if (last !== undefined && last.said === said && now - last.at < RESTART_DELAY_MAX_MS) return;
+    if (keeps && last !== undefined && last.said === said && now - last.at < RESTART_DELAY_MAX_MS) return;
     this.openFailureTold = { said, at: now };
     this.hooks.onError(e, { store: this.store });
+  }
+
+  /**
+   * Whether die() keeps the writes of an actor whose open failed with `e` for the next one (its `keep` branch):
+   * only after a hold of the store (`tenure`), and not once the store is given up (closing, a final error, a
+   * fence, a `closed` end). Otherwise they are reported lost.
+   */
+  private keepsWritesAfter(e: Error): boolean {
+    if (this.tenure === undefined || this.closing || this.finalError !== undefined || heldMeanwhile(e)) return false;
+    return !(e instanceof StorageError && e.code === "closed");
   }
 
   /**

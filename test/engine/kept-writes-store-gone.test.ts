@@ -7,13 +7,16 @@
  * per ≤ 10 s until close), and engine.close() settles: it rejects with the failure, the tier's flush after it rejects
  * `closed` carrying it, and nothing is written anywhere. Real parts: a file store, engine worker threads (the fault
  * worker's "terminate" ends the store's thread from this one).
+ * The once-per-10-s limit is for failed opens that keep their writes (review r314 F5): a store whose first open ever
+ * fails (its directory's path is a regular file) loses the writes queued for each open, and onError, the only word
+ * a writer that does not flush gets of them, hears every such failed open.
  */
-import { renameSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
-import type { StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
+import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { openFaultEngine } from "../support/faults.js";
 import { settledTo } from "../support/settled.js";
 import { tempRoot } from "./fixtures/helpers.js";
@@ -70,3 +73,23 @@ it("kept writes over a store gone for good: kept once, each flush told why, onEr
     await b.close?.();
   }
 }, 60_000);
+
+it("a store whose opens fail and lose the writes queued for them: onError hears each failed open, however soon after the last", async () => {
+  const path = root.fresh("not-a-dir");
+  writeFileSync(path, "a regular file where the store's directory would be"); // every open fails alike
+  const heard: Error[] = [];
+  const engine = openStorageEngine({ threads: 1, onError: (err) => void heard.push(err) });
+  try {
+    const kv = engine.kv<string>({ kind: "file", dir: path }, { name: "t" });
+    for (let batch = 1; batch <= 3; batch++) {
+      kv.save(`k${batch}`, "lost"); // no earlier hold of the store: the failed open loses it (nothing is kept)
+      expect(await settledTo(kv.flush())).toMatchObject({ code: "backend-error" });
+      // Each batch's failed open is told (the second and third were not: told once per 10 s, as a kept write's).
+      const opens = heard.filter((e) => (e as StorageError).code === "backend-error");
+      expect(opens).toHaveLength(batch);
+    }
+    expect((await engine.stats()).find((s) => s.store.kind === "file")?.pendingEntries ?? 0).toBe(0); // nothing kept
+  } finally {
+    await engine.close().catch(() => undefined);
+  }
+}, 30_000);

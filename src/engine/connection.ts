@@ -1486,7 +1486,7 @@ export class StoreConnection {
    * writes; rejected with a refusal's report as it was, with why the drain stored nothing it can vouch for (an
    * abandon's close-timeout, a final error from before), and otherwise with `closed` carrying the tier's drain
    * failure: a closed tier takes no retry, and nothing calls its writes refused. `details.reason` "drain-failed" says
-   * so to a caller that words its own report (attach's pair: its write was not stored, the drain failed, task 307).
+   * so to a caller that words its own report (attach's pair: its write is not acknowledged, the drain failed, task 307).
    */
   flushedByDrain(tier: number, name: string): Promise<void> {
     if (!this.drainEnded) return this.drainedFor(tier);
@@ -1659,7 +1659,7 @@ export class StoreConnection {
   }
 
   private closingError(): StorageError {
-    return new StorageError("closed", `storage engine is closing store ${this.key}`, { store: this.key });
+    return new StorageError("closed", `storage engine is closing store ${this.key}`, { store: this.key, reason: "engine-closed" });
   }
 
   /**

@@ -155,11 +155,16 @@ abstract class TierProxy implements BaseStorageTier {
   /** A read-only file store's BaseStorageTier.settleBatches, run by the store's actor. */
   settleBatches?(): Promise<void>;
 
-  /** Once this tier's or its engine's close() began, every call throws closed (never accepted, then dropped). */
+  /**
+   * Once this tier's or its engine's close() began, every call throws closed (never accepted, then dropped). The
+   * engine's close says so in details.reason "engine-closed" (a living tier's store closes only with its engine):
+   * attach's pair words such a stop as no refusal (persistence/engine-gone.ts, review r314 F4).
+   */
   protected assertUsable(): void {
     if (this.closed || this.closing || this.conn.closing) {
       const state = this.closed ? "closed" : "closing";
-      throw new StorageError("closed", `storage tier "${this.name}" is ${state}`, { tier: this.name });
+      const byEngine = !this.closed && this.closing === undefined ? { reason: "engine-closed" } : {};
+      throw new StorageError("closed", `storage tier "${this.name}" is ${state}`, { tier: this.name, ...byEngine });
     }
   }
 

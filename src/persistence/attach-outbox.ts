@@ -19,6 +19,7 @@ import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { timerBound } from "../base/timers.js";
 import { dropEndedBaselines, floorOf, holdFloor, noteEndedSnapshot, noteRetiring } from "./attach-floor.js";
+import { engineGone, engineGoneError, saidError } from "./engine-gone.js";
 import { diffFrames } from "./decompose.js";
 import { diffBytes } from "./size-estimate.js";
 import {
@@ -839,8 +840,9 @@ export class AttachOutbox {
   /**
    * Stops the pair for good: nothing more is saved or acknowledged. `refused` is the refused seq, or a search for
    * it that also removes whatever the store holds past it (never rejects); `report` hears the outcome once.
+   * `baseline`: the unacknowledged baseline a snapshot tier's failure is about, named in the error (engine-gone.ts).
    */
-  #stop(cause: Error, refused: number | Promise<number>): Promise<Error> {
+  #stop(cause: Error, refused: number | Promise<number>, baseline?: number): Promise<Error> {
     if (this.#stopped !== undefined) return this.#stopped;
     this.#clearQueue(); // superseded: a rebaseline writes the live graph
     this.#blocked = undefined;
@@ -850,7 +852,7 @@ export class AttachOutbox {
       // Seqs exhausted is no refused write that a rebaseline gets past (it cannot number either): said as it is. So is
       // a backend's finalError of a code of its own (not a lost lease's not-owner): its store takes no write again.
       const said = isSeqsExhausted(cause) || (isFinalError(cause) && !lostStore(cause));
-      const err = said ? cause : refusedError(this.graphName, seq, kept(cause));
+      const err = said ? cause : refusedError(this.graphName, seq, kept(cause), baseline);
       this.report(err);
       return kept(err);
     };
@@ -1615,9 +1617,14 @@ export class AttachOutbox {
     }
     if (lostStore(err)) return this.#stopLost(err);
     // A store that takes no write again (a backend's finalError, heard at its first flush since task 307), or a tier
-    // an engine's close closed after its drain failed: no frame past the gap can be deleted there either, so none is
-    // tried (each would fail and be reported as left to delete and "deleted again").
-    if (isFinalError(err) || drainFailed(err)) return this.#stop(err, this.#durable + 1);
+    // an engine's close closed (its drain failed, or it closed before the write: engine-gone.ts): no frame past the
+    // gap can be deleted there either, so none is tried (each would fail and be reported as left to delete and
+    // "deleted again"). A snapshot tier's answer is about the last baseline, if not acknowledged (task 317).
+    if (engineGone(err) !== undefined) {
+      const baseline = tier === "snapshot" && this.#baselinesAcked < this.#baselinesSaved ? this.#lastBaseline : undefined;
+      return this.#stop(err, this.#durable + 1, baseline);
+    }
+    if (isFinalError(err)) return this.#stop(err, this.#durable + 1);
     if (tier === "wal") return this.#stop(err, this.#dropPastGap());
     // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
     return this.#stop(err, this.#lastBaseline);
@@ -1724,32 +1731,13 @@ function collapsedError(graphName: string, waves: number): StorageError {
 }
 
 /**
- * A tier an engine's close closed after its drain failed (connection.ts flushedByDrain): `cause` is that failure.
- * Nothing was refused: the store did not take the writes (an EIO, a full disk), and no retry can run any more.
+ * What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. An
+ * engine that closed under the pair refused nothing: said as such (engine-gone.ts), `baseline` naming the write when
+ * the snapshot tier answered.
  */
-function drainFailed(err: unknown): err is StorageError {
-  return err instanceof StorageError && err.code === "closed" && err.details.reason === "drain-failed";
-}
-
-/** What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. */
-function refusedError(graphName: string, seq: number, cause: Error): StorageError {
-  const said = (e: Error): string => {
-    const code = (e as { code?: unknown }).code;
-    return `${e.name}${typeof code === "string" ? ` ${code}` : ""}: ${e.message}`;
-  };
-  if (drainFailed(cause)) {
-    // Not a refusal (task 307): the engine closed under the pair and its last drain could not store the write.
-    const why = cause.cause instanceof Error ? said(cause.cause) : cause.message;
-    return new StorageError(
-      "write-refused",
-      `graph "${graphName}": the write at seq ${seq} was not stored: the storage engine closed and its final drain of ` +
-        `the store failed (${why}); nothing from seq ${seq} on is acknowledged, and this engine writes no more (an ` +
-        "engine opened again and a new attach write the graph's state)",
-      { graph: graphName, seq, reason: "drain-failed" },
-      cause,
-    );
-  }
-  const what = said(cause);
+function refusedError(graphName: string, seq: number, cause: Error, baseline?: number): StorageError {
+  if (engineGone(cause) !== undefined) return engineGoneError(graphName, seq, cause as StorageError, baseline);
+  const what = saidError(cause);
   return new StorageError(
     "write-refused",
     `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); no frame after it is written ` +

@@ -73,7 +73,8 @@ export type RestoreErrorCode =
    */
   | "follow-diverged";
 
-export type CodecErrorCode = "encode-failed" | "decode-failed";
+/** `duplicate-key`: a JSON document holding one key twice with different values (the CLI's import refuses it). */
+export type CodecErrorCode = "encode-failed" | "decode-failed" | "duplicate-key";
 
 export type ErrorDetails = Readonly<Record<string, unknown>>;
 

@@ -18,6 +18,7 @@ import { backendSource, listFrameKeys } from "../persistence/stored-graph.js";
 import { withStore, type CliBackend } from "./store.js";
 import { isRecord } from "../base/records.js";
 import { nameHolds, unrestorableSnapshot } from "./scan.js";
+import { assertNameCanBeTyped, assertNoDuplicateKeys } from "./import-checks.js";
 import { assertGraphName } from "../wal/keys.js";
 
 /** A flat graph snapshot (docs/graph-model.md §1.1), or CliError `invalid-input` saying what is wrong. */
@@ -71,9 +72,11 @@ export function importCommand(): Command {
       .option("--json", "machine-readable output (graph, baseline seq, superseded frames)"),
     false,
   ).action(async (file: string, store: string, opts: StoreCommandOptions & { json?: boolean }) => {
-    const snapshot = parseSnapshotFile(readFileSync(file), file);
+    const bytes = readFileSync(file);
+    const snapshot = parseSnapshotFile(bytes, file);
     // Written under its name: one shaped like another record's key would overwrite that record (design §3.27).
     assertGraphName(snapshot.name, `import of ${file}`);
+    assertNameCanBeTyped(snapshot.name, file);
     const record = (seq: number): GraphCheckpointRecord => ({
       name: snapshot.name,
       mode: "full",
@@ -85,6 +88,7 @@ export function importCommand(): Command {
     // The record's rule before the store is opened: a refused import creates no store (nor its lock file). Only the
     // seq differs in the record written, and a number never changes the verdict.
     assertStorableJson(record(0), "reject", "$");
+    assertNoDuplicateKeys(bytes, file);
     refuseUnrestorable(snapshot, file);
     const { seq, superseded } = await withStore(store, { kind: opts.backend, mode: "create" }, async (s) => {
       // A value under the name that is no graph's record (a kv value, say) is refused, not replaced: import wrote a

@@ -90,6 +90,8 @@ export class SerialConnection {
   private opening: pg.Client | undefined;
   /** Clients dropped by reset() while bytes of their request were still queued, and how many. */
   private readonly droppedUnsent = new WeakMap<pg.Client, number>();
+  /** Clients ended here (dropped, closed, or after the driver's "error"/"end"): the driver sends them nothing more. */
+  private readonly ended = new WeakSet<pg.Client>();
 
   constructor(
     private readonly config: ClientConfig,
@@ -218,6 +220,16 @@ export class SerialConnection {
     this.discard(this.client);
   }
 
+  /**
+   * False once `client` was ended here: a statement given to it now is refused by the driver without a byte of it
+   * sent ("not queryable"). The server may have ended the session meanwhile (an idle-in-transaction timeout, a
+   * contender ending a lapsed holder's transaction): the driver's "error" for it arrives with the last answer, before
+   * the caller's next statement (a split batch's COMMIT, which then is certain not to have committed).
+   */
+  canSend(client: pg.Client): boolean {
+    return !this.ended.has(client);
+  }
+
   /** Waits for queued work, then closes (within the open bound: see end). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return this.tail.then(() => undefined);
@@ -281,6 +293,7 @@ export class SerialConnection {
    * (the driver's end() waited for ever). Past the open bound the socket is destroyed.
    */
   private async end(client: pg.Client): Promise<void> {
+    this.ended.add(client);
     const ended = client.end().catch(() => undefined);
     const bound = this.boundMs;
     if (bound === undefined) return ended;

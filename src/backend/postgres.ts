@@ -705,8 +705,10 @@ class PostgresStore implements PostgresBackend {
     sent: { commit: boolean },
     checks?: readonly Expectation[],
   ): Promise<boolean | "mismatch"> {
+    // A connection already ended here (the server ended the session, its error read with the last answer) sends
+    // nothing more: the driver refuses the statement unsent, which stored nothing, certainly (task 315).
     if (chunks.length === 1 && checks === undefined) {
-      sent.commit = true;
+      sent.commit = this.data.canSend(c);
       return this.writeChunk(c, lease, chunks[0] as Chunk);
     }
     await c.query("BEGIN");
@@ -723,7 +725,7 @@ class PostgresStore implements PostgresBackend {
           return false;
         }
       }
-      sent.commit = true;
+      sent.commit = this.data.canSend(c);
       await c.query("COMMIT");
       return true;
     } catch (err) {

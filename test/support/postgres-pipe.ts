@@ -11,6 +11,8 @@ export interface PipeConnection {
   marked: boolean;
   /** Sends `data` to the server now, ahead of anything held (e.g. a statement of the test's own on this session). */
   send(data: Buffer): void;
+  /** Sends `data` to the client now, in one write (e.g. held answers joined, so that the client reads them at once). */
+  sendToClient(data: Buffer): void;
   /** Destroys this connection alone, both sides (a reset on one link). */
   cut(): void;
   /** Either side of it has closed (the client dropped it, the server ended it, or a cut). */
@@ -53,6 +55,7 @@ export function usePipes(): (url: string, hooks: PipeHooks) => Promise<Pipe> {
       const conn: PipeConnection = {
         marked: false,
         send: (data) => void upstream.write(data),
+        sendToClient: (data) => void client.write(data),
         cut: () => {
           client.destroy();
           upstream.destroy();

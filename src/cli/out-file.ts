@@ -4,7 +4,23 @@
  * command destroyed the store it was asked to read.
  */
 import { Buffer } from "node:buffer";
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+  type Stats,
+} from "node:fs";
+import { hostname } from "node:os";
 import { basename, dirname, join, sep } from "node:path";
 import { realFilePath } from "../backend/lock.js";
 import { CliError } from "./errors.js";
@@ -81,7 +97,8 @@ export function writeFileWhole(path: string, text: string): void {
     return;
   }
   const target = realFilePath(path);
-  const temp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  removeDeadTemps(target);
+  const temp = join(dirname(target), `${tempPrefix(target, process.pid)}${Date.now().toString(36)}`);
   const old = kind === "file" ? statSync(target) : undefined;
   // Over an existing file the temp file starts private and takes the old file's owner and mode before it is
   // renamed: it got the umask's 0644, so a 0600 private export became world-readable, and a root run made a user's
@@ -122,4 +139,50 @@ function keepOwnerAndMode(fd: number, old: Stats): void {
     }
   }
   fchmodSync(fd, old.mode & 0o7777);
+}
+
+/**
+ * The temp file name's start for `target` written by process `pid` of this host: `.NAME.tmp-HOST-PID-`, HOST a
+ * short hash of the host name (a directory shared over the network may hold another host's temps, whose pids say
+ * nothing here). Exported for the tests that make a killed run's leftovers.
+ */
+export function tempPrefix(target: string, pid: number): string {
+  const host = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
+  return `.${basename(target)}.tmp-${host}-${pid}-`;
+}
+
+/**
+ * Removes temp files a killed run of this host left beside `target` (review r309 F6: they stayed for good, each as
+ * big as its export): those whose process is gone. A live pid's (another export running now, or a pid reused since)
+ * is left alone; so are another host's and other names'. Best effort: a file that cannot be removed stays.
+ */
+function removeDeadTemps(target: string): void {
+  const start = tempPrefix(target, 0).slice(0, -"0-".length);
+  let names: string[];
+  try {
+    names = readdirSync(dirname(target));
+  } catch {
+    return; // the write says why the directory is unusable
+  }
+  for (const name of names) {
+    if (!name.startsWith(start)) continue;
+    const match = /^(\d+)-[0-9a-z]+$/.exec(name.slice(start.length));
+    if (match === null || processAlive(Number(match[1]))) continue;
+    try {
+      unlinkSync(join(dirname(target), name));
+    } catch {
+      // gone already (another run removed it) or not ours to remove
+    }
+  }
+}
+
+/** Whether process `pid` of this host exists: signal 0 checks without sending (EPERM: it exists, not ours). */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ESRCH";
+  }
 }

@@ -18,7 +18,7 @@
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { proxy, wrap } from "comlink";
+import { proxy, wrap, type Remote } from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStorageEngine, RestoreError, type StorageEngine } from "../../src/index.js";
@@ -57,15 +57,24 @@ async function expectEngineTyped(): Promise<void> {
   expect(err).toMatchObject({ code: "baseline-missing" });
 }
 
-const userWorkers = (): Array<[string, Worker]> => [
-  ["a worker that never loads the package", worker],
-  ["a worker that loads the package too", loadingWorker],
+/**
+ * One comlink proxy per user worker for the whole file: when a proxy made by wrap() is garbage collected, comlink
+ * tells the worker to release its endpoint, and the worker then stops serving that port (a later wrap's call hung).
+ */
+const remotes = new Map<Worker, Remote<UserWorker>>();
+function remoteOf(w: Worker): Remote<UserWorker> {
+  const known = remotes.get(w) ?? wrap<UserWorker>(nodeEndpoint(w));
+  remotes.set(w, known);
+  return known;
+}
+const userWorkers = (): Array<[string, Remote<UserWorker>]> => [
+  ["a worker that never loads the package", remoteOf(worker)],
+  ["a worker that loads the package too", remoteOf(loadingWorker)],
 ];
 
 describe("a user's own comlink calls, with the engine's handler installed", () => {
   it("a value the user's worker throws reaches their caller as comlink gives it: Error, subclass, string, number, object", async () => {
-    for (const [label, w] of userWorkers()) {
-      const remote = wrap<UserWorker>(nodeEndpoint(w));
+    for (const [label, remote] of userWorkers()) {
       const got: Record<string, Described> = {};
       const want: Record<string, Described> = {};
       for (const kind of KINDS) {
@@ -78,8 +87,7 @@ describe("a user's own comlink calls, with the engine's handler installed", () =
   });
 
   it("a value the user's main thread throws to their worker reaches it as comlink gives it", async () => {
-    for (const [label, w] of userWorkers()) {
-      const remote = wrap<UserWorker>(nodeEndpoint(w));
+    for (const [label, remote] of userWorkers()) {
       const got: Record<string, Described> = {};
       const want: Record<string, Described> = {};
       for (const kind of KINDS) {

@@ -105,7 +105,7 @@ export function asStorageError(err: unknown, context: string, details: ErrorDeta
   if (err instanceof StorageError || err instanceof CodecError || err instanceof RestoreError) return err;
   const sys = err as { code?: unknown; message?: unknown } | null;
   const osCode = typeof sys?.code === "string" ? sys.code : undefined;
-  const msg = typeof sys?.message === "string" ? sys.message : String(err);
+  const msg = typeof sys?.message === "string" ? sys.message : textOf(err);
   return new StorageError("backend-error", `${context}: ${msg}`, { ...details, ...(osCode ? { osCode } : {}) }, err);
 }
 

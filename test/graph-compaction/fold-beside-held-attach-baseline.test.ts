@@ -30,6 +30,8 @@ afterAll(() => tmp.remove());
 interface Store {
   readonly backend: StorageBackend;
   fail(): void;
+  /** Resolves once every call issued so far was decided (under the faults): none lands after heal(). */
+  idle(): Promise<void>;
   heal(): void;
   close(): void;
 }
@@ -41,6 +43,7 @@ function faulty(async: boolean): Store {
       fb.inject({ op: "writeBatch", errno: "EIO", key: new RegExp(`^${GRAPH}$`) });
       fb.inject({ op: "write", errno: "EIO", key: new RegExp(`^${GRAPH}$`) });
     },
+    idle: () => fb.idle(),
     heal: () => fb.heal(),
     close: () => undefined,
   };
@@ -48,7 +51,7 @@ function faulty(async: boolean): Store {
 function sqlite(): Store {
   const path = tmp.path("store.db");
   const b = sqliteBackend(path);
-  return { backend: b, fail: () => rejectRow(path, GRAPH), heal: () => acceptRows(path), close: () => b.close() };
+  return { backend: b, fail: () => rejectRow(path, GRAPH), idle: async () => undefined, heal: () => acceptRows(path), close: () => b.close() };
 }
 
 describe.each<[string, () => Store]>([
@@ -76,6 +79,9 @@ describe.each<[string, () => Store]>([
     st.fail();
     const h2 = attachSnapshotStorage(g2, [pair], { compactEvery: Number.POSITIVE_INFINITY });
     await expect(h2.flush()).rejects.toThrow();
+    // A save of the attach baseline issued before the heal but run after its async hop landed before the fold, and
+    // the fold then had nothing below it to show (review r318: 'expected 17 to be less than 17' under load).
+    await st.idle();
     st.heal();
 
     const fold = await compactGraph({ backend: st.backend }, { graphName: GRAPH });

@@ -49,6 +49,11 @@ export interface FaultyBackend extends StorageBackend {
   inject(rule: FaultRule): void;
   /** Removes every rule: the fault has cleared. */
   heal(): void;
+  /**
+   * Resolves once no call is waiting for its async hop (at once for a synchronous wrapper): a test that heals after
+   * it knows every call issued before was decided under the faults, not after the heal.
+   */
+  idle(): Promise<void>;
   read(key: string): Uint8Array | undefined | Promise<Uint8Array | undefined>;
   write(key: string, bytes: Uint8Array): void | Promise<void>;
   delete(key: string): void | Promise<void>;
@@ -147,8 +152,15 @@ export function faultyBackend(
       return pass();
     };
     if (!isAsync) return run();
-    return nextMacrotask().then(async () => run());
+    inFlight++;
+    return nextMacrotask().then(async () => {
+      inFlight--;
+      if (inFlight === 0) for (const wake of idlers.splice(0)) wake();
+      return run();
+    });
   }
+  let inFlight = 0;
+  const idlers: Array<() => void> = [];
 
   const wrapped: FaultyBackend = {
     name: `faulty(${inner.name})`,
@@ -160,6 +172,7 @@ export function faultyBackend(
     heal() {
       rules.length = 0;
     },
+    idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => idlers.push(r))),
     read: (key) => call("read", [key], () => inner.read(key)) as Uint8Array | undefined | Promise<Uint8Array | undefined>,
     write: (key, bytes) => call("write", [key], () => inner.write(key, bytes)) as void | Promise<void>,
     delete: (key) => call("delete", [key], () => inner.delete!(key)) as void | Promise<void>,

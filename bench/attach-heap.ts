@@ -9,6 +9,9 @@
  * the scavenges reclaimed, i.e. what was allocated), printed as
  * bytes a frame by the allocating function and by the stack's first frame in src/. The attach row also counts the
  * turns its outbox ended with waves queued; `--snap` writes a heap snapshot in a sample's third turn after the window.
+ * `--nodes 10000 --wave 100` takes suite 4's shape instead (a graph of 10,000 nodes, 100 sets a turn to paths spread
+ * over it, the sample's flush after its 50 turns), and the row `plain` runs the same sets on a graph with nothing
+ * attached: attach's row minus plain's is suite 4's storage share.
  * `ATTACH_HEAP_MARK=1` prints a line at each window's start (to cut `--trace-gc-nvp` output). Design §3.47 (task 290).
  */
 import { mkdtempSync, rmSync, readdirSync, readFileSync } from "node:fs";
@@ -37,10 +40,14 @@ const { values: args } = parseArgs({
     time: { type: "string", default: "3000" },
     top: { type: "string", default: "25" },
     snap: { type: "boolean", default: false },
+    // Suite 4's shape (task 304): a graph of `--nodes` nodes, `--wave` sets a turn to paths spread over it.
+    nodes: { type: "string" },
+    wave: { type: "string" },
   },
 });
-const CHUNK = 1000;
-const SAMPLE = 5 * CHUNK;
+const CHUNK = args.wave === undefined ? 1000 : Number(args.wave);
+const NODES = args.nodes === undefined ? CHUNK : Number(args.nodes);
+const SAMPLE = 5000;
 const TIME = Number(args.time);
 
 interface Row {
@@ -171,18 +178,20 @@ async function runRow(row: Row, watch: boolean, session: Session | undefined): P
 /** `--snap`: a heap snapshot in the third turn of the sample after the watched window (attach row only). */
 let snapNow = false;
 const outboxSeen = { turns: 0, queuedTurns: 0, maxQueued: 0 };
-function watchedStream(tiers: AttachPair): Omit<Row, "name"> {
-  const { graph, paths } = buildGraph("via-engine", CHUNK);
-  const values = rotatingValues(CHUNK);
-  const handle = attachSnapshotStorage(graph, [tiers], { compactEvery: Number.POSITIVE_INFINITY });
+function watchedStream(tiers: AttachPair | undefined, name = "via-engine"): Omit<Row, "name"> {
+  const { graph, paths: all } = buildGraph(name, NODES);
+  // Suite 4 spreads a turn's sets over the graph (`--nodes` > `--wave`); suite 2 sets every node.
+  const paths = Array.from({ length: CHUNK }, (_, w) => all[Math.floor((w * NODES) / CHUNK)]!);
+  const values = rotatingValues(args.wave === undefined ? CHUNK : CHUNK + 1); // as suite 2 / suite 4
+  const handle = tiers === undefined ? undefined : attachSnapshotStorage(graph, [tiers], { compactEvery: Number.POSITIVE_INFINITY });
   let round = 0;
   return {
-    ready: handle.flush(),
+    ready: handle?.flush(),
     async stream(frames) {
       for (let c = 0; c < frames / CHUNK; c++) {
         round++;
-        for (let j = 0; j < CHUNK; j++) graph.set(paths[j]!, values[(j + round) % CHUNK]!);
-        const q = attachOutboxes(handle)[0]?.queued ?? 0;
+        for (let j = 0; j < CHUNK; j++) graph.set(paths[j]!, values[(j + round) % values.length]!);
+        const q = handle === undefined ? 0 : (attachOutboxes(handle)[0]?.queued ?? 0);
         outboxSeen.turns++;
         if (q > 0) outboxSeen.queuedTurns++;
         if (q > outboxSeen.maxQueued) outboxSeen.maxQueued = q;
@@ -192,12 +201,12 @@ function watchedStream(tiers: AttachPair): Omit<Row, "name"> {
           console.log(`  heap snapshot: ${v8.writeHeapSnapshot(join(tmpdir(), `attach-heap-${process.pid}.heapsnapshot`))}`);
         }
       }
-      await handle.flush();
+      await handle?.flush();
     },
     async close() {
-      await handle.dispose();
-      await tiers.snapshot.close();
-      await tiers.wal?.close();
+      await handle?.dispose();
+      await tiers?.snapshot.close();
+      await tiers?.wal?.close();
     },
   };
 }
@@ -211,7 +220,7 @@ const rows: Row[] = [];
 try {
   // Opened in suite 2's order, before any row runs, as the suite does.
   const names = args.rows.split(",");
-  for (const n of ["raw", "frames", "attach", "inline"]) {
+  for (const n of ["raw", "frames", "attach", "inline", "plain"]) {
     if (!names.includes(n)) continue;
     if (n === "raw") {
       const raw = rawYardstick(join(dir, "raw.db"));
@@ -221,6 +230,8 @@ try {
       const s = watchedStream(engineGraphTiers(engine, { kind: "sqlite", path: join(dir, "attach.db") }, "via-engine"));
       rows.push({ name: "attach", ...s });
       await s.ready;
+    } else if (n === "plain") {
+      rows.push({ name: "plain", ...watchedStream(undefined, "plain") });
     } else {
       const s = attachedStream("via-inline", {
         snapshot: sqliteSnapshot<GraphCheckpointRecord>(join(dir, "snapshot.db"), { name: "via-inline" }),

@@ -368,7 +368,12 @@ export class CanonicalWriter {
     return true;
   }
 
-  /** A safe integer's digits, as Number::toString writes them (-0 as 0), without making the string. */
+  /**
+   * A safe integer's digits, as Number::toString writes them (-0 as 0), without making the string. In int32
+   * arithmetic: below 10^9 in one run, above it as hi·10^9 + lo (hi < 2^53 / 10^9 ≈ 9.1e6, both parts exact), lo
+   * written to nine digits. `Math.floor` of a double quotient a digit took ~40 ns for a 13-digit millisecond stamp;
+   * the int32 runs ~10 (design §3.48: a suite-2 value's three integers 115 → ~35 ns).
+   */
   private integer(n: number): void {
     this.reserve(17);
     const buf = this.buf;
@@ -377,15 +382,29 @@ export class CanonicalWriter {
       buf[p++] = 0x2d;
       n = -n;
     }
-    let digits = 1;
-    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
-    p += digits;
-    this.pos = p;
-    do {
-      const q = Math.floor(n / 10);
-      buf[--p] = 0x30 + (n - q * 10);
-      n = q;
-    } while (n > 0);
+    if (n < 1e9) {
+      this.pos = writeDigits(buf, p, n | 0);
+      return;
+    }
+    let hi = Math.floor(n / 1e9);
+    let lo = n - hi * 1e9; // exact: hi·10^9 < 2^53
+    // The quotient is rounded: kept in step as in wideInteger, though no safe integer was found whose floor is off.
+    if (lo < 0) {
+      hi -= 1;
+      lo += 1e9;
+    } else if (lo >= 1e9) {
+      hi += 1;
+      lo -= 1e9;
+    }
+    lo |= 0;
+    p = writeDigits(buf, p, hi | 0);
+    let end = p + 9;
+    this.pos = end;
+    for (let k = 0; k < 9; k++) {
+      const q = (lo / 10) | 0;
+      buf[--end] = 0x30 + (lo - q * 10);
+      lo = q;
+    }
   }
 
   private byte(b: number): void {
@@ -460,6 +479,19 @@ export function withCanonicalWriter<T>(use: (writer: CanonicalWriter) => T): T {
     writer.reset();
     idle = writer;
   }
+}
+
+/** Writes the digits of `n` (an int32, 0 ≤ n < 10^9) at `p`; returns the position after them. */
+function writeDigits(buf: Uint8Array, p: number, n: number): number {
+  const digits = n >= 1e5 ? (n >= 1e7 ? (n >= 1e8 ? 9 : 8) : n >= 1e6 ? 7 : 6) : n >= 100 ? (n >= 1e4 ? 5 : n >= 1e3 ? 4 : 3) : n >= 10 ? 2 : 1;
+  let end = p + digits;
+  const after = end;
+  do {
+    const q = (n / 10) | 0;
+    buf[--end] = 0x30 + (n - q * 10);
+    n = q;
+  } while (n > 0);
+  return after;
 }
 
 /** UTF-8 of `"key":`, or `undefined` for a key holding a lone surrogate. */

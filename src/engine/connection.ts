@@ -12,6 +12,7 @@ import { codecFailure } from "../codec/user-codec.js";
 import { CodecError, StorageError, deserializeError, serializeError, type SerializedError } from "../errors.js";
 import { handled } from "../base/promises.js";
 import { findColumns } from "./codecs.js";
+import { frameColumns, pushValueFrame, type FrameColumns, type ValueFrameParts } from "../wal/frame-columns.js";
 import {
   REQUESTS_MESSAGE,
   isClosedWithRefusal,
@@ -592,6 +593,37 @@ export class StoreConnection {
       spare.n = 1;
       this.queue.push(spare);
     } else this.queue.push({ t: "puts", tier, keys: [key], values: [value], w: bytes, n: 1 });
+    this.schedule();
+  }
+
+  /**
+   * True when `tier`'s values cross as the frame columns (walFrameCodec's transport, frameColumns with the actor's
+   * encoder added: known by its push): `postValueFrame` takes them.
+   */
+  takesValueFrames(tier: number): boolean {
+    return this.tiers.get(tier)?.columns?.push === (frameColumns.push as ColumnarTransport<unknown>["push"]);
+  }
+
+  /**
+   * `postPut(tier, key, frame, bytes)` of the value frame `parts` describe (frame-columns.ts pushValueFrame), for a
+   * tier that `takesValueFrames`: the same op, the same columns, without the frame's objects (design §3.48).
+   */
+  postValueFrame(tier: number, key: string, parts: ValueFrameParts, bytes: number): void {
+    this.assertAlive();
+    const rec = this.tiers.get(tier);
+    if (rec !== undefined) rec.writes++;
+    this.backlog.add(bytes, 1);
+    const last = this.queue[this.queue.length - 1];
+    if (last?.t === "columns" && last.tier === tier) {
+      pushValueFrame(last.cols as FrameColumns, parts);
+      last.keys.push(key);
+      last.w += bytes;
+      if (++last.n >= EARLY_PUTS) this.postEarly();
+      return;
+    }
+    const cols = frameColumns.empty();
+    pushValueFrame(cols, parts);
+    this.queue.push({ t: "columns", tier, keys: [key], cols, w: bytes, n: 1 });
     this.schedule();
   }
 

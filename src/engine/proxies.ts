@@ -34,6 +34,7 @@ import type {
 } from "../tier/types.js";
 import { codecSpecOf, type CodecModuleRef } from "./codecs.js";
 import type { StoreConnection } from "./connection.js";
+import { saveValueFrame, type ValueFrameParts } from "../wal/frame-columns.js";
 import { handled as quiet, handledIterator } from "../base/promises.js";
 import { isPermanent } from "../tier/core.js";
 import { isRefusalReport } from "../tier/refusal-watchers.js";
@@ -407,6 +408,22 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
   }
 
   /**
+   * frame-columns.ts `saveValueFrame`: `save(key, frame)` of the value frame `parts` describe, for a tier of
+   * walFrameCodec with no filter (design §3.48). Its caller built the frame's parts from checked data, as it vouches
+   * for the frames it saves (tier/value-check.ts vouchWalFrame): the same key check, weight and room as that save.
+   */
+  [saveValueFrame](key: string, parts: ValueFrameParts): boolean {
+    this.assertWritable();
+    if (this.mainCodec || this.opts.filter !== undefined || !this.conn.takesValueFrames(this.tier)) return false;
+    kvSaveArgs(key, parts, undefined);
+    const weight = recordWeight(key, this.sizeOr(UNKNOWN_SIZE));
+    this.assertRoom(weight);
+    this.conn.postValueFrame(this.tier, key, parts, weight);
+    return true;
+  }
+
+  /**
+   * KvStorageTier.saveMany: every entry weighed  /**
    * KvStorageTier.saveMany: every entry weighed (encoded, for a main-thread codec) before room is found once for
    * all; then posted as `save` posts them, in one message. Ops of the unit that do not share one op (one per value
    * of a main-thread codec, a value the columns cannot take, a refusal) are marked so the actor commits none of

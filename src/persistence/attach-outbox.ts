@@ -20,7 +20,8 @@ import { nextTurn } from "../base/promises.js";
 import { timerBound } from "../base/timers.js";
 import { dropEndedBaselines, floorOf, holdFloor, noteEndedSnapshot, noteRetiring } from "./attach-floor.js";
 import { engineGone, engineGoneError, saidError } from "./engine-gone.js";
-import { diffFrames } from "./decompose.js";
+import { diffFrames, oneValueFrame } from "./decompose.js";
+import { saveValueFrame, type ValueFrameLane, type ValueFrameParts } from "../wal/frame-columns.js";
 import { diffBytes } from "./size-estimate.js";
 import {
   checkBaseline,
@@ -44,6 +45,11 @@ const RECLAIM_CHUNK = 8192;
 /** Rounds of reading again stale keys whose read threw (100 ms doubling to 10 s, jittered: 12-23 s); then left to the next attach. */
 const STALE_READ_RETRIES = 8;
 const noop = (): void => {};
+/**
+ * `item.frames` of a wave whose one frame a tier took in its parts (#save): saved whole, nothing left to number or
+ * resend (no frame past `next`, 0). Never written to.
+ */
+const SAVED_IN_PARTS: GraphWALFrame[] = [];
 
 /**
  * A baseline is `own` when it is the live graph rather than the sum of the frames before it (attach, rebaseline,
@@ -172,6 +178,19 @@ export class AttachOutbox {
   /** False when the WAL tier's codec seals frames itself (checksum computed where it encodes: design.md §3.14). */
   readonly #seal: boolean;
   readonly #prefix: string;
+  /** The parts of a lone value frame saved without building it (#save), reused. */
+  readonly #parts: ValueFrameParts = {
+    lifecycle: "",
+    structure: "",
+    version: 0,
+    kind: "",
+    path: "",
+    value: undefined,
+    frameSeq: 0,
+    tNs: 0,
+    checksum: "",
+    formatVersion: 0,
+  };
   #bootstrap!: Promise<void>;
   /**
    * Reclaiming dead frames (docs/design.md §3.18): frames at or below a durable baseline are never read again, and
@@ -737,6 +756,31 @@ export class AttachOutbox {
       return;
     }
     const wal = this.wal as KvStorageTier<WALFrame>;
+    // A lone value frame goes to an engine WAL tier in its parts, not built (design §3.48): the same columns, key,
+    // weight and checks as its save. Only on a first attempt: a retry re-saves the frames it numbered then.
+    if (item.frames === undefined && !this.#seal) {
+      const lane = (wal as { [saveValueFrame]?: ValueFrameLane })[saveValueFrame];
+      const parts = this.#parts;
+      if (lane !== undefined && this.#seq < Number.MAX_SAFE_INTEGER && oneValueFrame(item.diff, item.timestampNs, this.#seq, parts)) {
+        let taken: boolean;
+        try {
+          taken = lane.call(wal, walFrameKey(this.#prefix, parts.frameSeq), parts);
+        } catch (err) {
+          // As a throwing save: the frame is numbered now and kept for the retry.
+          item.frames = diffFrames(item.diff, item.timestampNs, this.#seq, this.#seal, true);
+          throw err;
+        } finally {
+          parts.value = undefined; // the parts object outlives the save: it keeps no value alive
+        }
+        if (taken) {
+          item.frames = SAVED_IN_PARTS;
+          item.next = 0;
+          if (this.#unreclaimed === Number.POSITIVE_INFINITY) this.#unreclaimed = parts.frameSeq;
+          this.#seq = parts.frameSeq;
+          return;
+        }
+      }
+    }
     // Numbered on first attempt and kept, so a retry re-saves the same seqs under the same keys.
     const frames = (item.frames ??= diffFrames(item.diff, item.timestampNs, this.#seq, this.#seal, true));
     // Past 2^53 - 1 walFrameKey threw a RangeError (untyped) on every flush.

@@ -8,6 +8,7 @@
 import { refuseUnknownKeys } from "../base/options.js";
 import { sealWalFrame } from "../wal/codec.js";
 import { WAL_FORMAT_VERSION, type Lifecycle } from "../wal/frame.js";
+import type { ValueFrameParts } from "../wal/frame-columns.js";
 import { compareCodePoints } from "../base/code-points.js";
 import { isInside, parentPath } from "../graph/paths.js";
 import type {
@@ -71,6 +72,37 @@ export function diffFrames(
     frames.push(valueFrame(values[i] as DiffValueChange, timestampNs, baseSeq + frames.length + 1, seal, proven));
   }
   return frames;
+}
+
+/**
+ * For attach's one-value wave (design §3.48): the parts of the one frame `diffFrames(diff, timestampNs, baseSeq,
+ * false, true)` would build, written into `parts` (reused by the caller), and true; false, writing nothing, unless
+ * that frame is a lone `node.set` frame it would build frozen (the diff holds one value change and nothing else, its
+ * path and value checked: isCheckedJson), i.e. a frame its caller may vouch for.
+ */
+export function oneValueFrame(diff: GraphSnapshotDiff, timestampNs: number, baseSeq: number, parts: ValueFrameParts): boolean {
+  if (
+    diff.valuesChanged.length !== 1 ||
+    diff.nodesAdded.length > 0 ||
+    diff.nodesRemoved.length > 0 ||
+    diff.subgraphsAdded.length > 0 ||
+    diff.subgraphsRemoved.length > 0
+  ) {
+    return false;
+  }
+  const v = diff.valuesChanged[0] as DiffValueChange;
+  if (v.value === undefined || !isCheckedJson(v.path) || !isCheckedJson(v.value)) return false;
+  parts.lifecycle = "data";
+  parts.structure = VALUE_STRUCTURE;
+  parts.version = SNAPSHOT_VERSION;
+  parts.kind = "node.set";
+  parts.path = v.path;
+  parts.value = v.value;
+  parts.frameSeq = baseSeq + 1;
+  parts.tNs = timestampNs;
+  parts.checksum = "";
+  parts.formatVersion = WAL_FORMAT_VERSION;
+  return true;
 }
 
 /** The frame of one value change at `seq`; frozen when `proven` finds its parts checked (see diffFrames). */

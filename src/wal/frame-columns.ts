@@ -236,6 +236,58 @@ const emptyColumns = (): FrameColumns => [0, null, null, undefined, undefined, u
 // The literals' lengths follow the Shared fields: a field added there must be added to both.
 if (noneVaried().length !== Shared.count || emptyColumns().length !== FRAMES + PER_FRAME) throw new Error("frame-columns: slot literals out of step with Shared");
 
+/**
+ * The parts of one value frame `{ t: "c", lifecycle, path, change: { structure, version, t_ns: tNs, lifecycle,
+ * change: { kind, path, value } }, frame_seq, frame_t_ns: tNs, checksum, format_version }` (no envelope seq, `value`
+ * defined): what attach's one-value wave saves (design §3.48). Reused by its caller, never kept.
+ */
+export interface ValueFrameParts {
+  lifecycle: string;
+  structure: string;
+  version: number;
+  kind: string;
+  path: string;
+  value: unknown;
+  frameSeq: number;
+  tNs: number;
+  checksum: string;
+  formatVersion: number;
+}
+
+/**
+ * A kv tier's save of the value frame `parts` describe under `key`, without the frame's three objects (design
+ * §3.48): true when it took the frame as `save(key, frame)` would have (same room, same columns, same refusals),
+ * false, having done nothing, when it cannot (a filter, another transport): the caller then saves the frame.
+ * Throws what `save` throws (closed, backpressure). Engine kv tiers of `walFrameCodec` have it.
+ */
+export const saveValueFrame: unique symbol = Symbol("graphrefly.saveValueFrame");
+export type ValueFrameLane = (key: string, parts: ValueFrameParts) => boolean;
+
+/**
+ * `frameColumns.push` of the frame `parts` describe, without building it: the same slots in the same order (so the
+ * same columns, the same bytes stored). No shape checks: the parts are the frame's fields by construction.
+ */
+export function pushValueFrame(cols: FrameColumns, parts: ValueFrameParts): void {
+  const n = cols[N] as number;
+  share(cols, Shared.lifecycle, n, parts.lifecycle);
+  share(cols, Shared.structure, n, parts.structure);
+  share(cols, Shared.version, n, parts.version);
+  share(cols, Shared.tNs, n, parts.tNs);
+  share(cols, Shared.seq, n, undefined);
+  share(cols, Shared.envelopeLifecycle, n, parts.lifecycle);
+  share(cols, Shared.kind, n, parts.kind);
+  share(cols, Shared.frameTNs, n, parts.tNs);
+  share(cols, Shared.checksum, n, parts.checksum);
+  share(cols, Shared.formatVersion, n, parts.formatVersion);
+  share(cols, Shared.payloadText, n, false);
+  if (n === 0) {
+    cols[FRAMES] = parts.path;
+    cols[FRAMES + 1] = parts.value;
+    cols[FRAMES + 2] = parts.frameSeq;
+  } else cols.push(parts.path, parts.value, parts.frameSeq);
+  cols[N] = n + 1;
+}
+
 export const frameColumns: ColumnarTransport<WALFrame, FrameColumns> = Object.freeze({
   empty: emptyColumns,
 

@@ -49,7 +49,7 @@ const noop = (): void => {};
  * `item.frames` of a wave whose one frame a tier took in its parts (#save): saved whole, nothing left to number or
  * resend (no frame past `next`, 0). Never written to.
  */
-const SAVED_IN_PARTS: GraphWALFrame[] = [];
+const SAVED_IN_PARTS = Object.freeze([]) as unknown as GraphWALFrame[];
 
 /**
  * A baseline is `own` when it is the live graph rather than the sum of the frames before it (attach, rebaseline,

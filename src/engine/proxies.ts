@@ -566,6 +566,8 @@ class KvProxy<T> extends TierProxy implements KvStorageTier<T> {
     }
   }
 }
+// The lane stands in for this save alone (frame-columns.ts ValueFrameLane): a wrapper's own save is never skipped.
+Object.defineProperty(KvProxy.prototype[saveValueFrame], "standsInFor", { value: KvProxy.prototype.save });
 
 class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
   readonly mode: AppendLogMode;

@@ -761,7 +761,7 @@ export class AttachOutbox {
     if (item.frames === undefined && !this.#seal) {
       const lane = (wal as { [saveValueFrame]?: ValueFrameLane })[saveValueFrame];
       const parts = this.#parts;
-      if (lane !== undefined && this.#seq < Number.MAX_SAFE_INTEGER && oneValueFrame(item.diff, item.timestampNs, this.#seq, parts)) {
+      if (lane !== undefined && lane.standsInFor === wal.save && this.#seq < Number.MAX_SAFE_INTEGER && oneValueFrame(item.diff, item.timestampNs, this.#seq, parts)) {
         let taken: boolean;
         try {
           taken = lane.call(wal, walFrameKey(this.#prefix, parts.frameSeq), parts);

@@ -261,7 +261,11 @@ export interface ValueFrameParts {
  * Throws what `save` throws (closed, backpressure). Engine kv tiers of `walFrameCodec` have it.
  */
 export const saveValueFrame: unique symbol = Symbol("graphrefly.saveValueFrame");
-export type ValueFrameLane = (key: string, parts: ValueFrameParts) => boolean;
+/**
+ * `standsInFor`: the one `save` the lane replaces. A caller takes the lane only when the tier's `save` is that one: a
+ * wrapper of the tier with a save of its own (Object.create, a Proxy) has that save called, never skipped (r318 F1).
+ */
+export type ValueFrameLane = ((key: string, parts: ValueFrameParts) => boolean) & { readonly standsInFor?: unknown };
 
 /**
  * `frameColumns.push` of the frame `parts` describe, without building it: the same slots in the same order (so the

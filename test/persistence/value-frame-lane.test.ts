@@ -121,15 +121,15 @@ it("attach saves one-value waves to an engine WAL tier through the lane; the sto
       const lane = (wal as unknown as { [saveValueFrame]: ValueFrameLane })[saveValueFrame];
       expect(typeof lane).toBe("function");
       const counted = { laneCalls: 0, taken: 0 };
-      // Counting, not replacing: the tier's own lane runs.
-      Object.defineProperty(wal, saveValueFrame, {
-        value: function (this: unknown, key: string, parts: ValueFrameParts): boolean {
-          counted.laneCalls++;
-          const took = lane.call(this, key, parts);
-          if (took) counted.taken++;
-          return took;
-        },
-      });
+      // Counting, not replacing: the tier's own lane runs, standing in for the same save.
+      const counting = function (this: unknown, key: string, parts: ValueFrameParts): boolean {
+        counted.laneCalls++;
+        const took = lane.call(this, key, parts);
+        if (took) counted.taken++;
+        return took;
+      };
+      Object.defineProperty(counting, "standsInFor", { value: lane.standsInFor });
+      Object.defineProperty(wal, saveValueFrame, { value: counting });
       const g = createGraph("g");
       for (let i = 0; i < 5; i++) g.state(`n${i}`, 0);
       const h = attachSnapshotStorage(g, [{ snapshot: engine.snapshot<GraphCheckpointRecord>(spec), wal }]);

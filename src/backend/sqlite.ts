@@ -178,6 +178,11 @@ class SqliteStore implements SqliteBackend {
   private commits = 0;
   /** readConsistent calls running; the read transaction opens with the first and ends with the last. */
   private consistentDepth = 0;
+  /**
+   * Closes another connection that checkpoints this store (the engine's checkpointer, design §3.50), synchronously:
+   * called before this handle's own checkpoints of a moved file and its close, so SQLite's last close is this one's.
+   */
+  sideRelease: (() => void) | undefined;
 
   constructor(
     readonly path: string,
@@ -587,6 +592,7 @@ class SqliteStore implements SqliteBackend {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.releaseSide();
     try {
       inNative(() => {
         try {
@@ -608,6 +614,17 @@ class SqliteStore implements SqliteBackend {
     if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
   }
 
+  /** The side checkpointer's connection closed (once): a failure there never fails this handle. */
+  private releaseSide(): void {
+    const release = this.sideRelease;
+    this.sideRelease = undefined;
+    try {
+      release?.();
+    } catch {
+      // its owner reports it; this handle's checkpoints and close go on
+    }
+  }
+
   /**
    * SQLite's closing checkpoint is skipped for a database file renamed or removed while open, so a store renamed
    * aside (no write since) kept its acknowledged commits in the -wal left at the old name, and the renamed file held
@@ -626,6 +643,11 @@ class SqliteStore implements SqliteBackend {
   /** A write transaction, in this store's writer turn: other handles of this process wait for it, not SQLite's busy. */
   private inTurn<T>(fn: () => T): T {
     return this.turn === undefined ? fn() : inWriterTurn(this.turn, fn);
+  }
+
+  /** The files this writer opened (undefined for a reader or an in-memory database). */
+  get writerPlace(): StorePlace | undefined {
+    return this.place;
   }
 
   /** Set once the store lock file was found gone or replaced: every later write throws it (the same object). */
@@ -653,6 +675,7 @@ class SqliteStore implements SqliteBackend {
     const first = this.placeFault === undefined;
     this.placeFault = file;
     if (file === undefined) return;
+    this.releaseSide(); // a file moved or the lock gone: the checkpointer's connection goes before anything else
     if (first && file !== "lock") {
       try {
         inNative(() => this.inTurn(() => this.db.pragma("wal_checkpoint(TRUNCATE)")));
@@ -666,6 +689,24 @@ class SqliteStore implements SqliteBackend {
     if (this.place.lockGone()) throw (this.lost ??= this.place.error("lock"));
     throw this.place.error(file);
   }
+}
+
+/**
+ * A writer's database file identity as it opened (store-place.ts), for another connection to check it opens the same
+ * file; undefined for a reader, an in-memory database or a file that could not be told.
+ */
+export function sqliteWriterFileId(backend: SqliteBackend): { readonly dev: number; readonly ino: number } | undefined {
+  return backend instanceof SqliteStore ? backend.writerPlace?.databaseId : undefined;
+}
+
+/**
+ * Sets `release`, called (synchronously, once) before the writer checkpoints a moved file or closes: the engine's
+ * checkpointer closes its connection of the store there (design §3.50). Returns false for a handle that takes none.
+ */
+export function setSqliteSideRelease(backend: SqliteBackend, release: () => void): boolean {
+  if (!(backend instanceof SqliteStore) || backend.readOnly || backend.writerPlace === undefined) return false;
+  backend.sideRelease = release;
+  return true;
 }
 
 /**

@@ -152,6 +152,11 @@ export class StorePlace {
     return isId(lock) ? new StorePlace(dir, undefined, lockPath, lock) : undefined;
   }
 
+  /** The database file's identity as the store opened (a SQLite store's; undefined for a file store). */
+  get databaseId(): { readonly dev: number; readonly ino: number } | undefined {
+    return this.db;
+  }
+
   /** The first file no longer the one this handle opened, or undefined when all are in place (or cannot be told). */
   moved(): MovedFile | undefined {
     if (this.db !== undefined) {

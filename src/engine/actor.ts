@@ -11,6 +11,7 @@ import { memoryBackend } from "../backend/memory.js";
 import { fileBackend, reopenFileBackend } from "../backend/file.js";
 import { reopenSqliteBackend, sqliteBackend } from "../backend/sqlite.js";
 import { carriedTenure, carryTenure } from "../backend/reopen.js";
+import { checkpointBeside } from "./side-checkpoint.js";
 import type { StorageBackend } from "../backend/types.js";
 import { followsHold, writerTenure } from "../backend/tenure.js";
 import { openPostgresStore, publicStoreSpec } from "./postgres-store.js";
@@ -174,6 +175,12 @@ export class StoreActor implements ActorApi {
     this.opening = openBackend(options.store, options.synchronous, () => this.stats.progressed(), after !== undefined, after?.lockDir)
       .then(async (backend) => {
         await refuseHeldMeanwhile(backend, options);
+        try {
+          checkpointBeside(backend, options.store, options.checkpointer, options.synchronous);
+        } catch (err) {
+          // Never fails the open: without the thread the writer checkpoints inline, as an inline store does.
+          this.emitError(err instanceof Error ? err : new Error(String(err)), undefined);
+        }
         this.backend = backend;
         this.flushGroup = StoreFlushGroup.for(backend, () => this.stats.committedGroup());
       })

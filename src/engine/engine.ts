@@ -21,6 +21,7 @@ import { claimGates, insideNative, newNativeGate, releaseGates } from "./native-
 import { releaseThreadTurns } from "../backend/sqlite-turns.js";
 import { assertOneMeaning } from "../backend/real-path.js";
 import { validateEngineOptions } from "./options.js";
+import { EngineCheckpointer } from "./checkpointer.js";
 import { timerBound } from "../base/timers.js";
 import { DEFAULT_TURN_RING_BYTES, TurnRingLedger, turnRingsInBudget, type TurnRingCounts } from "./ring.js";
 import {
@@ -86,6 +87,12 @@ export interface StorageEngineOptions {
    * no new actor each time. close() does not wait for it.
    */
   idleStoreCloseMs?: number;
+  /**
+   * SQLite stores the engine writes are checkpointed by one thread of the engine's own (default true): the WAL's
+   * copy into the database file and its fsync leave the commits a flush waits for. false: each store's writer
+   * checkpoints inline (SQLite's autocheckpoint), as an inline sqliteBackend does (docs/design.md §3.50).
+   */
+  checkpointThread?: boolean;
 }
 
 /** One store's figures: the actor's counters plus what the main thread knows. */
@@ -212,14 +219,21 @@ export interface EngineTestAccess {
   rings(): { held: number; kept: number; made: number; reusable: number } | undefined;
   /** Runs the engine's idle-ring sweep now (two in a row give back the ring of a store that wrote nothing between). */
   sweepRings(): void;
+  /** The checkpointer thread (design §3.50): undefined when the engine has none (checkpointThread false). */
+  readonly checkpointer: EngineCheckpointer | undefined;
+}
+
+/** What only tests set: the checkpointer's threshold in WAL frames (default CHECKPOINT_FRAMES). */
+export interface EngineTestInternals {
+  readonly checkpointFrames?: number;
 }
 
 /** An engine whose workers run `workerEntry` (a module wrapping workers/store-actor.js), for tests only. */
-export function openStorageEngineForTests(opts: StorageEngineOptions, workerEntry: string): EngineTestAccess {
-  return openEngine(opts, workerEntry);
+export function openStorageEngineForTests(opts: StorageEngineOptions, workerEntry: string, internals: EngineTestInternals = {}): EngineTestAccess {
+  return openEngine(opts, workerEntry, internals);
 }
 
-function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTestAccess {
+function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: EngineTestInternals = {}): EngineTestAccess {
   validateEngineOptions(opts);
   const threads = opts.threads ?? Math.max(1, availableParallelism() - 1);
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
@@ -261,6 +275,11 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     pool.threads.find((t) => t.threadId === id)?.once("exit", () => releaseThreadTurns(id));
   });
 
+  // One thread checkpoints every SQLite store this engine writes, started with the first (design §3.50).
+  const checkpointer =
+    opts.checkpointThread === false
+      ? undefined
+      : new EngineCheckpointer(compiledWorkerFile("checkpointer.js"), (err, path) => report(err, path === undefined ? undefined : { kind: "sqlite", path }), internals.checkpointFrames);
   const connections = new Map<string, StoreConnection>();
   /**
    * Connections a newer one of the same store replaced while they shut down (a tier opened the store during its idle
@@ -377,10 +396,12 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     const spec = normalise(store);
     // The connection reports the store (stats, onError) without a password; the actor gets it to connect.
     const nativeGate = newNativeGate();
+    const checkpointLink = spec.kind === "sqlite" && spec.readOnly !== true ? checkpointer?.linkForActor() : undefined;
     conn = new StoreConnection(pool, key, publicStoreSpec(spec), {
       store: spec,
       synchronous,
       nativeGate,
+      ...(checkpointLink !== undefined ? { checkpointer: checkpointLink } : {}),
       ...(opts.autoCompact ? { autoCompact: opts.autoCompact } : {}),
     }, {
       onError: (err, ctx) => report(err, ctx.store, ctx.tier),
@@ -427,6 +448,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     ringCounts: (store) => connections.get(storeKey(store))?.ringCounts(),
     rings: () => (rings !== undefined ? { held: rings.held, kept: rings.kept, made: rings.made, reusable: rings.reusable } : undefined),
     sweepRings,
+    checkpointer,
   };
 
   /** Every promise the engine returns follows the one rule (base/promises.ts): never an unhandled rejection; onError hears it. */
@@ -483,6 +505,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string): EngineTest
     await Promise.all(ending.values());
     await claimGates(open.map((c) => gates.get(c)!));
     await pool.destroy();
+    await checkpointer?.stop(); // after every store's writer closed, each closing the thread's connection first
     rings?.clear(); // a closed engine keeps no ring (its connections gave theirs back as they ended)
     if (errors.length > 0) throw errors[0];
   }

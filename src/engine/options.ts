@@ -22,6 +22,7 @@ const ENGINE_OPTIONS = [
   "closeTimeoutMs",
   "turnRingBytes",
   "idleStoreCloseMs",
+  "checkpointThread",
 ];
 
 export function validateEngineOptions(opts: unknown): void {
@@ -46,6 +47,9 @@ export function validateEngineOptions(opts: unknown): void {
       refuseUnknownKeys({ [k]: v }, ["maxOldGenerationSizeMb", "maxYoungGenerationSizeMb"], "resourceLimits", "resourceLimits.");
       if (v !== undefined && (typeof v !== "number" || !(v > 0))) throw new RangeError(`resourceLimits.${k} must be a number of MB > 0, got ${described(v)}`);
     }
+  }
+  if (opts.checkpointThread !== undefined && typeof opts.checkpointThread !== "boolean") {
+    throw new TypeError(`checkpointThread must be a boolean, got ${described(opts.checkpointThread)}`);
   }
   validateAutoCompact(opts.autoCompact);
   if (opts.turnRingBytes !== undefined && !validTurnRingBytes(opts.turnRingBytes)) {

@@ -2,6 +2,7 @@
  * The wire contract between main-thread tier proxies and the store actor in a worker. Everything here is
  * structured-clone data: functions never cross threads (filter/keyOf run in the proxy).
  */
+import type { CheckpointerLink } from "./checkpoint-link.js";
 import type { SerializedError } from "../errors.js";
 import type { AppendLoadOptions, AppendLogLayout, AppendLogMode, RetryOptions } from "../tier/types.js";
 import type { PostgresBackendOptions } from "../backend/postgres.js";
@@ -74,6 +75,8 @@ export interface ActorOptions {
    * `held-meanwhile`.
    */
   readonly tenureAfter?: string;
+  /** The engine's checkpointer thread, for a SQLite store this actor writes (design §3.50); set by the engine. */
+  readonly checkpointer?: CheckpointerLink;
 }
 
 /**

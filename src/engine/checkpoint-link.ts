@@ -1,0 +1,75 @@
+/**
+ * What the store actors and the engine's checkpointer thread share (design §3.50): the link an actor gets in its
+ * options, the messages on the engine's checkpoint channel, and the words of a store's control block. No imports:
+ * the checkpointer thread's entry loads this alone.
+ */
+
+/** An actor's way to the engine's checkpointer: a BroadcastChannel's name, and the thread's liveness word. */
+export interface CheckpointerLink {
+  readonly channel: string;
+  /** Int32 word 0: 1 while the checkpointer thread runs (the main thread clears it at its exit). */
+  readonly alive: SharedArrayBuffer;
+  /** WAL frames waiting from which the thread checkpoints; the writer's own autocheckpoint is BOUND_FACTOR times it. */
+  readonly frames: number;
+}
+
+/** SQLite's default wal_autocheckpoint: where its own checkpoint starts, and so where the thread's does. */
+export const CHECKPOINT_FRAMES = 1000;
+/** The writer checkpoints inline (SQLite's autocheckpoint) once the WAL holds this many times the threshold. */
+export const BOUND_FACTOR = 4;
+
+/** Words of a store's control block (Int32Array over a SharedArrayBuffer the actor makes). */
+export const CTL_CLOSE = 0; // 1: the actor asks the connection closed
+export const CTL_CLOSED = 1; // 1: the connection is closed (or never opened): the actor's wait ends
+export const CTL_STATE = 2; // STATE_*
+export const CTL_CHECKPOINTS = 3; // checkpoints the thread ran for the store (tests and stats)
+export const CTL_SYNCHRONOUS = 4; // PRAGMA synchronous as read back on the thread's connection (0..3), -1 before
+export const CTL_WORDS = 5;
+
+export const STATE_PENDING = 0;
+export const STATE_OPEN = 1;
+/** Released by the actor before the thread opened anything: nothing to close, nothing to wait for. */
+export const STATE_RELEASED = 2;
+export const STATE_OPENING = 3;
+/** The thread refused or ended the store (a file not the writer's, an error): the writer's bound checkpoints. */
+export const STATE_REFUSED = 4;
+
+/** Actor → thread. */
+export interface OpenCheckpointMessage {
+  readonly t: "open";
+  readonly id: string;
+  readonly path: string;
+  readonly dev: number;
+  readonly ino: number;
+  readonly synchronous: string;
+  readonly ctl: SharedArrayBuffer;
+}
+
+export interface CloseCheckpointMessage {
+  readonly t: "close";
+  readonly id: string;
+}
+
+/** Thread → actors: it listens now (an open posted before it did was lost: posted again). */
+export interface HelloCheckpointMessage {
+  readonly t: "hello";
+}
+
+export type CheckpointChannelMessage = OpenCheckpointMessage | CloseCheckpointMessage | HelloCheckpointMessage;
+
+/** Thread → main thread (its parentPort). */
+export type CheckpointerReport =
+  | { readonly t: "error"; readonly path: string; readonly message: string; readonly code?: string }
+  | { readonly t: "stopped" }
+  | { readonly t: "stats"; readonly stores: readonly CheckpointedStore[] };
+
+/** A store the thread serves, as tests read it. */
+export interface CheckpointedStore {
+  readonly path: string;
+  /** PRAGMA synchronous read back on the thread's connection: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA. */
+  readonly synchronous: number;
+  readonly checkpoints: number;
+}
+
+/** Main thread → thread. */
+export type CheckpointerCommand = { readonly t: "stop" } | { readonly t: "hold"; readonly on: boolean } | { readonly t: "stats" };

@@ -1,0 +1,101 @@
+/**
+ * The engine's checkpointer thread, main-thread side (design §3.50): started with the first SQLite store an actor
+ * writes, one for the whole engine whatever the number of stores, ended by the engine's close. Its failures reach
+ * the engine's onError; they never fail a write (the writer's own bound checkpoints then).
+ */
+import { randomBytes } from "node:crypto";
+import { Worker } from "node:worker_threads";
+import { StorageError } from "../errors.js";
+import { CHECKPOINT_FRAMES, type CheckpointedStore, type CheckpointerCommand, type CheckpointerLink, type CheckpointerReport } from "./checkpoint-link.js";
+
+/** How long close() waits for the thread to end by itself (it closes its connections first). */
+const STOP_WAIT_MS = 5000;
+
+export class EngineCheckpointer {
+  private worker: Worker | undefined;
+  private stopped = false;
+  private exited: Promise<void> | undefined;
+  private readonly link: CheckpointerLink;
+  private readonly statsWaiting: Array<(stores: readonly CheckpointedStore[]) => void> = [];
+
+  constructor(
+    private readonly entry: string,
+    private readonly report: (err: Error, path: string | undefined) => void,
+    frames = CHECKPOINT_FRAMES,
+  ) {
+    this.link = { channel: `graphrefly-checkpointer:${process.pid}:${randomBytes(8).toString("hex")}`, alive: new SharedArrayBuffer(4), frames };
+  }
+
+  /** The link for an actor's options; starts the thread the first time. Undefined once the engine closed it. */
+  linkForActor(): CheckpointerLink | undefined {
+    if (this.stopped) return undefined;
+    if (this.worker === undefined) this.start();
+    return this.link;
+  }
+
+  private start(): void {
+    const alive = new Int32Array(this.link.alive);
+    const worker = new Worker(this.entry, {
+      workerData: { channel: this.link.channel, frames: this.link.frames },
+      // A connection per store and a 128-byte read buffer: a small heap is plenty.
+      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
+    });
+    Atomics.store(alive, 0, 1);
+    this.worker = worker;
+    worker.unref(); // it must not keep a process alive that forgot engine.close()
+    worker.on("message", (m: CheckpointerReport) => {
+      if (m.t === "stats") {
+        for (const r of this.statsWaiting.splice(0)) r(m.stores);
+        return;
+      }
+      if (m.t !== "error") return;
+      this.report(
+        new StorageError("backend-error", `sqlite checkpointer: ${m.message} (${m.path}); the writer checkpoints the store itself`, {
+          path: m.path,
+          ...(m.code !== undefined ? { sqliteCode: m.code } : {}),
+        }),
+        m.path,
+      );
+    });
+    worker.on("error", (err: Error) => this.report(new StorageError("backend-error", `sqlite checkpointer thread failed: ${err.message}`), undefined));
+    this.exited = new Promise<void>((resolve) =>
+      worker.once("exit", () => {
+        Atomics.store(alive, 0, 0); // actors wait for it no more; their writers' bound checkpoints
+        if (this.worker === worker) this.worker = undefined;
+        resolve();
+      }),
+    );
+  }
+
+  /** Tests only (EngineTestAccess): the thread checkpoints nothing while held, as a stalled one. */
+  hold(on: boolean): void {
+    this.worker?.postMessage({ t: "hold", on } satisfies CheckpointerCommand);
+  }
+
+  /** Tests only: the stores the thread serves now, with each connection's synchronous read back and its checkpoints. */
+  stores(): Promise<readonly CheckpointedStore[]> {
+    if (this.worker === undefined) return Promise.resolve([]);
+    this.worker.postMessage({ t: "stats" } satisfies CheckpointerCommand);
+    return new Promise((r) => this.statsWaiting.push(r));
+  }
+
+  /** Whether the thread runs now. */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** Ends the thread (after the stores closed): it closes what connections remain and exits. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const worker = this.worker;
+    if (worker === undefined) return;
+    worker.postMessage({ t: "stop" } satisfies CheckpointerCommand);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), STOP_WAIT_MS)));
+    const ended = await Promise.race([this.exited, late]);
+    clearTimeout(timer);
+    // Never terminated inside a native SQLite call (that aborts the process, native-gate.ts): a thread that did not end
+    // within the bound is left to end by itself (unref'd: it keeps no process alive).
+    if (ended === "late") this.report(new StorageError("close-timeout", "sqlite checkpointer thread did not end within 5 s of the engine's close"), undefined);
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * A store actor's half of the engine's checkpointer (design §3.50): for a SQLite store it writes, the writer's own
+ * autocheckpoint moves from 1000 frames to BOUND_FACTOR × that (the bound, for a checkpointer stalled or gone), the
+ * store is handed to the checkpointer thread, and the writer's checkpoints of a moved file and its close first close
+ * the thread's connection (awaited, synchronously: the writer's close must be SQLite's last, which checkpoints and
+ * removes the WAL). Costs the actor nothing a commit.
+ */
+import { BroadcastChannel, threadId } from "node:worker_threads";
+import { inNative } from "../backend/native-gate.js";
+import { setSqliteSideRelease, sqliteWriterFileId, type SqliteBackend } from "../backend/sqlite.js";
+import type { StorageBackend } from "../backend/types.js";
+import {
+  BOUND_FACTOR,
+  CTL_CLOSE,
+  CTL_CLOSED,
+  CTL_STATE,
+  CTL_WORDS,
+  STATE_PENDING,
+  STATE_RELEASED,
+  type CheckpointChannelMessage,
+  type CheckpointerLink,
+} from "./checkpoint-link.js";
+
+/** How long a writer's close waits for the thread to close its connection (it may be inside a checkpoint). */
+const CLOSE_WAIT_MS = 10_000;
+/** SQLite's default autocheckpoint, which the writer takes back once the thread no longer serves the store. */
+const SQLITE_AUTOCHECKPOINT = 1000;
+
+let registrations = 0;
+
+/**
+ * Hands a writer's SQLite store to the checkpointer. Nothing happens for another backend, a reader, an in-memory
+ * database, a store not in WAL mode or exclusive locking, or a file whose identity could not be told.
+ */
+export function checkpointBeside(backend: StorageBackend, store: { kind: string; path?: string }, link: CheckpointerLink | undefined, synchronous: string): void {
+  if (link === undefined || store.kind !== "sqlite" || typeof store.path !== "string") return;
+  const sqlite = backend as SqliteBackend;
+  if (sqlite.readOnly !== false || !(sqlite.db?.open ?? false)) return;
+  const id = sqliteWriterFileId(sqlite);
+  if (id === undefined) return;
+  const db = sqlite.db;
+  const modes = inNative(() => [String(db.pragma("journal_mode", { simple: true })), String(db.pragma("locking_mode", { simple: true }))]);
+  if (modes[0]!.toLowerCase() !== "wal" || modes[1]!.toLowerCase() !== "normal") return;
+  const ctlBuffer = new SharedArrayBuffer(CTL_WORDS * 4);
+  const ctl = new Int32Array(ctlBuffer);
+  ctl[4] = -1;
+  const alive = new Int32Array(link.alive);
+  const channel = new BroadcastChannel(link.channel);
+  channel.unref();
+  const open: CheckpointChannelMessage = {
+    t: "open",
+    id: `${threadId}:${++registrations}:${sqlite.path}`,
+    path: sqlite.path,
+    dev: id.dev,
+    ino: id.ino,
+    synchronous,
+    ctl: ctlBuffer,
+  };
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    channel.onmessage = () => undefined;
+    // Not yet taken by the thread: it never will be. Else its connection closes first, and this waits for it.
+    if (Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_RELEASED) !== STATE_PENDING) {
+      Atomics.store(ctl, CTL_CLOSE, 1);
+      channel.postMessage({ t: "close", id: open.id } satisfies CheckpointChannelMessage);
+      if (Atomics.load(alive, 0) === 1) Atomics.wait(ctl, CTL_CLOSED, 0, CLOSE_WAIT_MS);
+    }
+    channel.close();
+    try {
+      // Checkpointed inline as before from here on (a file found moved may come back; this handle then writes on).
+      if (db.open) inNative(() => db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT}`));
+    } catch {
+      // the bound stays: the WAL is checkpointed at BOUND_FACTOR × the threshold
+    }
+  };
+  inNative(() => db.pragma(`wal_autocheckpoint = ${BOUND_FACTOR * link.frames}`));
+  setSqliteSideRelease(sqlite, release);
+  // Posted again when the thread says it listens (one that started after this post never heard it).
+  channel.onmessage = (e: unknown) => {
+    if ((e as { data: CheckpointChannelMessage }).data.t === "hello" && !released) channel.postMessage(open);
+  };
+  channel.postMessage(open);
+}

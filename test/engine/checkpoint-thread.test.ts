@@ -1,0 +1,129 @@
+/**
+ * The engine's checkpointer thread (docs/design.md §3.50): a SQLite store an engine writes is checkpointed by one
+ * thread of the engine, on a connection of its own at the store's `synchronous`, not inside the writer's commits;
+ * the writer keeps a bound (its own autocheckpoint at 4× the threshold) for a thread that stalls; the writer's close
+ * stays SQLite's last (the -wal and -shm go); a store reopened gets the thread again; the engine's close ends it.
+ * Real parts: worker threads, SQLite files, the wal-index (-shm) as SQLite wrote it. A threshold of 40 frames (8 KiB
+ * pages) keeps the data small.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
+import { openStorageEngineForTests, workerEntryPath, type EngineTestAccess } from "../../src/engine/engine.js";
+import type { StorageEngineOptions } from "../../src/engine/engine.js";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
+import { until } from "../support/wait.js";
+import { tempRoot } from "./fixtures/helpers.js";
+
+const root = tempRoot("checkpoint-thread");
+afterAll(() => root.remove());
+
+const FRAMES = 40;
+/** ~7 pages a value: a flush of four is ~30 WAL frames. */
+const VALUE = "v".repeat(56_000);
+
+function open(opts: StorageEngineOptions = {}): EngineTestAccess {
+  return openStorageEngineForTests({ threads: 1, onError: () => undefined, ...opts }, workerEntryPath(), { checkpointFrames: FRAMES });
+}
+
+/** The wal-index header's mxFrame (the WAL's last frame) and nBackfill (frames copied into the database file). */
+function walIndex(path: string): { frames: number; backfilled: number } {
+  const h = readFileSync(`${path}-shm`).subarray(0, 128);
+  return { frames: h.readUInt32LE(16), backfilled: h.readUInt32LE(96) };
+}
+
+async function writeFlushes(access: EngineTestAccess, path: string, flushes: number, from = 0): Promise<void> {
+  const kv = access.engine.kv<string>({ kind: "sqlite", path }, { name: "kv" });
+  for (let f = 0; f < flushes; f++) {
+    for (let i = 0; i < 4; i++) kv.save(`k${from + f * 4 + i}`, VALUE);
+    await kv.flush();
+  }
+}
+
+async function served(access: EngineTestAccess, path: string): Promise<{ synchronous: number; checkpoints: number } | undefined> {
+  return (await access.checkpointer!.stores()).find((s) => s.path === path);
+}
+
+describe("the engine's checkpointer thread", () => {
+  it("checkpoints a written store on its own connection, at the store's synchronous; the writer's close removes the WAL", async () => {
+    for (const [synchronous, expected] of [["FULL", 2], ["NORMAL", 1]] as const) {
+      const access = open({ synchronous });
+      const path = root.fresh(`served-${synchronous}.db`);
+      await writeFlushes(access, path, 1);
+      await until(async () => (await served(access, path)) !== undefined, "the thread serves the store");
+      // The thread's connection has the store's own synchronous, read back on that connection.
+      expect((await served(access, path))!.synchronous).toBe(expected);
+      await writeFlushes(access, path, 8, 100);
+      await until(async () => ((await served(access, path))?.checkpoints ?? 0) > 0, "a checkpoint by the thread");
+      await access.engine.close();
+      expect(access.checkpointer!.running).toBe(false); // the engine's close ended the thread
+      expect(existsSync(`${path}-wal`)).toBe(false); // the writer's close was SQLite's last
+      expect(existsSync(`${path}-shm`)).toBe(false);
+      const check = sqliteBackend(path, { readOnly: true });
+      try {
+        // Every acknowledged value is in the database file (4 + 32 keys, each holding VALUE).
+        const keys = check.list("");
+        expect(keys.length).toBe(36);
+        for (const key of keys) expect(new TextDecoder().decode(check.read(key)!)).toContain(VALUE);
+      } finally {
+        check.close();
+      }
+    }
+  });
+
+  it("a held thread: the writer checkpoints inline at 4× the threshold, so the WAL stays bounded", async () => {
+    const access = open();
+    const path = root.fresh("held.db");
+    await writeFlushes(access, path, 1);
+    await until(async () => (await served(access, path)) !== undefined, "the thread serves the store");
+    access.checkpointer!.hold(true);
+    let most = 0;
+    for (let round = 0; round < 24; round++) {
+      await writeFlushes(access, path, 1, 10 + round * 4); // ~30 frames a flush: ~720 frames in all
+      most = Math.max(most, walIndex(path).frames);
+    }
+    // Without the bound the WAL would hold every frame written (~720); the writer's own checkpoint restarts it past 160.
+    expect(most).toBeLessThan(4 * FRAMES + 60);
+    expect((await served(access, path))!.checkpoints).toBe(0);
+    access.checkpointer!.hold(false);
+    await access.engine.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it("a store closed while idle leaves the thread, and gets it again when reopened, also after its worker was lost", async () => {
+    const access = open({ idleStoreCloseMs: 0 });
+    const path = root.fresh("reopened.db");
+    const store = { kind: "sqlite", path } as const;
+    const kv = access.engine.kv<string>(store, { name: "kv" });
+    kv.save("a", "1");
+    await kv.flush();
+    await until(async () => (await served(access, path)) !== undefined, "the thread serves the store");
+    await kv.close();
+    await until(async () => (await served(access, path)) === undefined, "the idle store's connection closed");
+    await until(() => !existsSync(`${path}-wal`), "the idle store's writer removed its WAL");
+    const again = access.engine.kv<string>(store, { name: "kv" });
+    again.save("b", "2");
+    await again.flush();
+    await until(async () => (await served(access, path)) !== undefined, "the reopened store is served again");
+    await access.terminate(store);
+    again.save("c", "3");
+    await until(async () => {
+      try {
+        await again.flush();
+        return true;
+      } catch {
+        return false;
+      }
+    }, "the store reopened on a new worker", { timeoutMs: 20_000, intervalMs: 50 });
+    await until(async () => (await access.checkpointer!.stores()).filter((s) => s.path === path).length === 1, "one connection for the reopened store");
+    await access.engine.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it("checkpointThread: false starts no thread; a bad value is refused", async () => {
+    const access = open({ checkpointThread: false });
+    expect(access.checkpointer).toBeUndefined();
+    await writeFlushes(access, root.fresh("off.db"), 1);
+    await access.engine.close();
+    expect(() => open({ checkpointThread: "yes" as unknown as boolean })).toThrow(TypeError);
+  });
+});

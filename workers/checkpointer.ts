@@ -1,0 +1,222 @@
+/**
+ * The engine's checkpointer thread (design §3.50): one per engine, serving every SQLite store its actors write. For
+ * each it holds a connection of its own and runs `PRAGMA wal_checkpoint(PASSIVE)` once the store's WAL holds
+ * `frames` frames not yet copied into the database file, so no commit of the writer waits for that copy and its
+ * fsync. It reads that count from the wal-index header (the -shm file: mxFrame at byte 16, nBackfill at byte 96),
+ * polling a store every 2 ms while its WAL grows and backing off to 64 ms while it does not. PASSIVE never blocks the
+ * writer; SQLite restarts the WAL at the writer's next commit once all of it is in the database file.
+ */
+import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { BroadcastChannel, parentPort, workerData } from "node:worker_threads";
+import Database from "better-sqlite3";
+import {
+  CTL_CHECKPOINTS,
+  CTL_CLOSE,
+  CTL_CLOSED,
+  CTL_STATE,
+  CTL_SYNCHRONOUS,
+  STATE_OPEN,
+  STATE_OPENING,
+  STATE_PENDING,
+  STATE_REFUSED,
+  type CheckpointChannelMessage,
+  type CheckpointerCommand,
+  type CheckpointerReport,
+  type OpenCheckpointMessage,
+} from "../src/engine/checkpoint-link.js";
+
+interface Data {
+  readonly channel: string;
+  readonly frames: number;
+}
+
+const { channel: channelName, frames } = workerData as Data;
+const MIN_POLL_MS = 2;
+const MAX_POLL_MS = 64;
+/** After a failed checkpoint, the store's next try waits this long (the writer's bound holds meanwhile). */
+const ERROR_BACKOFF_MS = 1000;
+
+interface Store {
+  readonly id: string;
+  readonly path: string;
+  readonly dev: number;
+  readonly ino: number;
+  readonly ctl: Int32Array;
+  db: Database.Database | undefined;
+  shm: number | undefined;
+  lastFrame: number;
+  pollMs: number;
+  nextAt: number;
+}
+
+const stores = new Map<string, Store>();
+const header = Buffer.alloc(128);
+let held = false; // tests only (EngineTestAccess): the thread stands still, as a stalled one would
+let timer: NodeJS.Timeout | undefined;
+let stopped = false;
+
+const channel = new BroadcastChannel(channelName);
+channel.onmessage = (e: unknown) => {
+  const m = (e as { data: CheckpointChannelMessage }).data;
+  if (stopped) return;
+  if (m.t === "open") open(m);
+  else if (m.t === "close") closeStore(m.id);
+};
+channel.postMessage({ t: "hello" } satisfies CheckpointChannelMessage);
+
+parentPort!.on("message", (m: CheckpointerCommand) => {
+  if (m.t === "hold") held = m.on;
+  else if (m.t === "stop") stop();
+  else if (m.t === "stats") {
+    const list = [...stores.values()].map((s) => ({ path: s.path, synchronous: Atomics.load(s.ctl, CTL_SYNCHRONOUS), checkpoints: Atomics.load(s.ctl, CTL_CHECKPOINTS) }));
+    parentPort!.postMessage({ t: "stats", stores: list } satisfies CheckpointerReport);
+  }
+});
+
+function report(store: { path: string }, err: unknown): void {
+  const e = err as { message?: unknown; code?: unknown };
+  const r: CheckpointerReport = {
+    t: "error",
+    path: store.path,
+    message: typeof e?.message === "string" ? e.message : String(err),
+    ...(typeof e?.code === "string" ? { code: e.code } : {}),
+  };
+  parentPort!.postMessage(r);
+}
+
+/** The file at `path` is the writer's (device and inode as its open recorded them). */
+function sameFile(path: string, dev: number, ino: number): boolean {
+  try {
+    const st = statSync(path);
+    return st.dev === dev && st.ino === ino;
+  } catch {
+    return false;
+  }
+}
+
+function open(m: OpenCheckpointMessage): void {
+  const ctl = new Int32Array(m.ctl);
+  if (stores.has(m.id)) return; // posted again after our hello
+  // The actor released it before we got here: nothing to open (and it waits for nothing).
+  if (Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_OPENING) !== STATE_PENDING) return;
+  // The same store written by a new actor (the old one's thread was lost): its old connection goes first.
+  for (const other of stores.values()) if (other.path === m.path) closeStore(other.id);
+  const store: Store = { id: m.id, path: m.path, dev: m.dev, ino: m.ino, ctl, db: undefined, shm: undefined, lastFrame: -1, pollMs: MIN_POLL_MS, nextAt: 0 };
+  try {
+    // Only the file the writer holds, and never a new one: checked before and after the open.
+    if (!sameFile(m.path, m.dev, m.ino)) return refuse(store);
+    const db = new Database(m.path, { fileMustExist: true, timeout: 100 });
+    store.db = db;
+    if (!sameFile(m.path, m.dev, m.ino)) return refuse(store);
+    // The store's own durability: a checkpoint that did not fsync the database file before SQLite restarts the WAL
+    // would lose acknowledged commits on power loss.
+    db.pragma(`synchronous = ${m.synchronous}`);
+    Atomics.store(ctl, CTL_SYNCHRONOUS, Number(db.pragma("synchronous", { simple: true })));
+    // SQLite keeps -shm beside the database file's real path.
+    store.shm = openSync(`${realpathSync.native(m.path)}-shm`, "r");
+  } catch (err) {
+    report(store, err);
+    return refuse(store);
+  }
+  stores.set(m.id, store);
+  Atomics.store(ctl, CTL_STATE, STATE_OPEN);
+  if (Atomics.load(ctl, CTL_CLOSE) === 1) return closeStore(m.id); // asked closed meanwhile
+  schedule(0);
+}
+
+/** Nothing checkpoints the store from here: its writer's bound does; an actor waiting for the close is let go. */
+function refuse(store: Store): void {
+  release(store);
+  Atomics.store(store.ctl, CTL_STATE, STATE_REFUSED);
+  done(store.ctl);
+}
+
+function release(store: Store): void {
+  try {
+    store.db?.close(); // never the last connection: the writer's stays open until after this one closed
+  } catch (err) {
+    report(store, err);
+  }
+  store.db = undefined;
+  if (store.shm !== undefined) closeSync(store.shm);
+  store.shm = undefined;
+}
+
+function done(ctl: Int32Array): void {
+  Atomics.store(ctl, CTL_CLOSED, 1);
+  Atomics.notify(ctl, CTL_CLOSED);
+}
+
+function closeStore(id: string): void {
+  const store = stores.get(id);
+  if (store === undefined) return;
+  stores.delete(id);
+  release(store);
+  done(store.ctl);
+}
+
+function schedule(inMs: number): void {
+  if (stopped || held) return;
+  if (timer !== undefined) clearTimeout(timer);
+  timer = setTimeout(tick, inMs);
+}
+
+function tick(): void {
+  timer = undefined;
+  if (held || stopped) return;
+  const now = performance.now();
+  let next = Number.POSITIVE_INFINITY;
+  for (const store of stores.values()) {
+    if (Atomics.load(store.ctl, CTL_CLOSE) === 1) {
+      closeStore(store.id);
+      continue;
+    }
+    if (store.nextAt <= now) poll(store, now);
+    next = Math.min(next, store.nextAt);
+  }
+  if (next !== Number.POSITIVE_INFINITY) schedule(Math.max(0, next - performance.now()));
+}
+
+function poll(store: Store, now: number): void {
+  let waiting: number;
+  let frame: number;
+  try {
+    readSync(store.shm!, header, 0, 128, 0);
+    frame = header.readUInt32LE(16); // mxFrame: the WAL's last valid frame
+    waiting = frame - header.readUInt32LE(96); // less nBackfill: frames not yet in the database file
+  } catch (err) {
+    report(store, err);
+    return refuseStored(store);
+  }
+  store.pollMs = frame === store.lastFrame ? Math.min(MAX_POLL_MS, store.pollMs * 2) : MIN_POLL_MS;
+  store.lastFrame = frame;
+  store.nextAt = now + store.pollMs;
+  if (waiting < frames) return;
+  if (!sameFile(store.path, store.dev, store.ino)) return refuseStored(store); // moved: the writer's bound takes over
+  try {
+    store.db!.pragma("wal_checkpoint(PASSIVE)");
+    Atomics.add(store.ctl, CTL_CHECKPOINTS, 1);
+  } catch (err) {
+    report(store, err);
+    store.nextAt = now + ERROR_BACKOFF_MS;
+  }
+}
+
+function refuseStored(store: Store): void {
+  stores.delete(store.id);
+  refuse(store);
+}
+
+function stop(): void {
+  stopped = true;
+  if (timer !== undefined) clearTimeout(timer);
+  for (const id of [...stores.keys()]) closeStore(id);
+  channel.close();
+  parentPort!.postMessage({ t: "stopped" } satisfies CheckpointerReport);
+  parentPort!.close();
+}
+
+// `held` lifted: polling resumes.
+parentPort!.on("message", (m: CheckpointerCommand) => {
+  if (m.t === "hold" && !m.on) schedule(0);
+});

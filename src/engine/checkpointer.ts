@@ -8,6 +8,11 @@ import { Worker } from "node:worker_threads";
 import { StorageError } from "../errors.js";
 import { CHECKPOINT_FRAMES, type CheckpointedStore, type CheckpointerCommand, type CheckpointerLink, type CheckpointerReport } from "./checkpoint-link.js";
 
+/**
+ * The thread starts this long after the first SQLite store opened: an engine that lives less (a tool's, a test's)
+ * never pays a thread's start and end, and its writers' bound (4000 frames) checkpoints meanwhile.
+ */
+const START_DELAY_MS = 1000;
 /** How long close() waits for the thread to end by itself (it closes its connections first). */
 const STOP_WAIT_MS = 5000;
 
@@ -15,6 +20,7 @@ export class EngineCheckpointer {
   private worker: Worker | undefined;
   private stopped = false;
   private exited: Promise<void> | undefined;
+  private starting: NodeJS.Timeout | undefined;
   private readonly link: CheckpointerLink;
   private readonly statsWaiting: Array<(stores: readonly CheckpointedStore[]) => void> = [];
 
@@ -22,6 +28,7 @@ export class EngineCheckpointer {
     private readonly entry: string,
     private readonly report: (err: Error, path: string | undefined) => void,
     frames = CHECKPOINT_FRAMES,
+    private readonly startDelayMs = START_DELAY_MS,
   ) {
     this.link = { channel: `graphrefly-checkpointer:${process.pid}:${randomBytes(8).toString("hex")}`, alive: new SharedArrayBuffer(4), frames };
   }
@@ -29,11 +36,16 @@ export class EngineCheckpointer {
   /** The link for an actor's options; starts the thread the first time. Undefined once the engine closed it. */
   linkForActor(): CheckpointerLink | undefined {
     if (this.stopped) return undefined;
-    if (this.worker === undefined) this.start();
+    if (this.worker === undefined && this.starting === undefined) {
+      // Actors that posted their store before the thread listened post it again at its hello.
+      this.starting = setTimeout(() => this.start(), this.startDelayMs);
+      this.starting.unref();
+    }
     return this.link;
   }
 
   private start(): void {
+    if (this.stopped) return;
     const alive = new Int32Array(this.link.alive);
     const worker = new Worker(this.entry, {
       workerData: { channel: this.link.channel, frames: this.link.frames },
@@ -61,7 +73,10 @@ export class EngineCheckpointer {
     this.exited = new Promise<void>((resolve) =>
       worker.once("exit", () => {
         Atomics.store(alive, 0, 0); // actors wait for it no more; their writers' bound checkpoints
-        if (this.worker === worker) this.worker = undefined;
+        if (this.worker === worker) {
+          this.worker = undefined;
+          this.starting = undefined; // a thread that died is started again with the next store opened
+        }
         resolve();
       }),
     );
@@ -87,6 +102,7 @@ export class EngineCheckpointer {
   /** Ends the thread (after the stores closed): it closes what connections remain and exits. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.starting);
     const worker = this.worker;
     if (worker === undefined) return;
     worker.postMessage({ t: "stop" } satisfies CheckpointerCommand);

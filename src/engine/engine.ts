@@ -223,9 +223,10 @@ export interface EngineTestAccess {
   readonly checkpointer: EngineCheckpointer | undefined;
 }
 
-/** What only tests set: the checkpointer's threshold in WAL frames (default CHECKPOINT_FRAMES). */
+/** What only tests set: the checkpointer's threshold in WAL frames (default 1000) and its start's delay (default 1 s). */
 export interface EngineTestInternals {
   readonly checkpointFrames?: number;
+  readonly checkpointStartMs?: number;
 }
 
 /** An engine whose workers run `workerEntry` (a module wrapping workers/store-actor.js), for tests only. */
@@ -279,7 +280,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
   const checkpointer =
     opts.checkpointThread === false
       ? undefined
-      : new EngineCheckpointer(compiledWorkerFile("checkpointer.js"), (err, path) => report(err, path === undefined ? undefined : { kind: "sqlite", path }), internals.checkpointFrames);
+      : new EngineCheckpointer(compiledWorkerFile("checkpointer.js"), (err, path) => report(err, path === undefined ? undefined : { kind: "sqlite", path }), internals.checkpointFrames, internals.checkpointStartMs);
   const connections = new Map<string, StoreConnection>();
   /**
    * Connections a newer one of the same store replaced while they shut down (a tier opened the store during its idle

@@ -49,6 +49,8 @@ export class EngineCheckpointer {
     const alive = new Int32Array(this.link.alive);
     const worker = new Worker(this.entry, {
       workerData: { channel: this.link.channel, frames: this.link.frames },
+      // Only this package's code runs there: the process's own flags (an --import of instrumentation) stay out.
+      execArgv: [],
       // A connection per store and a 128-byte read buffer: a small heap is plenty.
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
     });

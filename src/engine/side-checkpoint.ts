@@ -7,6 +7,7 @@
  */
 import { BroadcastChannel, threadId } from "node:worker_threads";
 import { inNative } from "../backend/native-gate.js";
+import { absolutePath } from "../backend/real-path.js";
 import { setSqliteSideRelease, sqliteWriterFileId, type SqliteBackend } from "../backend/sqlite.js";
 import type { StorageBackend } from "../backend/types.js";
 import {
@@ -50,7 +51,8 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   const open: CheckpointChannelMessage = {
     t: "open",
     id: `${threadId}:${++registrations}:${sqlite.path}`,
-    path: sqlite.path,
+    // Absolute, as the writer's store-place record took it: the thread's stats and opens must not follow a chdir.
+    path: absolutePath(sqlite.path),
     dev: id.dev,
     ino: id.ino,
     synchronous,

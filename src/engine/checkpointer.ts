@@ -9,10 +9,13 @@ import { StorageError } from "../errors.js";
 import { CHECKPOINT_FRAMES, type CheckpointedStore, type CheckpointerCommand, type CheckpointerLink, type CheckpointerReport } from "./checkpoint-link.js";
 
 /**
- * The thread starts this long after the first SQLite store opened: an engine that lives less (a tool's, a test's)
- * never pays a thread's start and end, and its writers' bound (4000 frames) checkpoints meanwhile.
+ * The thread starts once a SQLite store of the engine committed this many bytes (checked every START_CHECK_MS): an
+ * engine that writes little (a tool's, a test's) never pays a thread's start and end, nor a thread and its ports it
+ * does not need; its writers' bound (4000 frames, ~32 MiB) checkpoints meanwhile. 1 MiB is ~130 pages, far below
+ * the 1000 the thread's first checkpoint waits for.
  */
-const START_DELAY_MS = 1000;
+export const START_BYTES = 1 << 20;
+const START_CHECK_MS = 250;
 /** How long close() waits for the thread to end by itself (it closes its connections first). */
 const STOP_WAIT_MS = 5000;
 
@@ -20,32 +23,41 @@ export class EngineCheckpointer {
   private worker: Worker | undefined;
   private stopped = false;
   private exited: Promise<void> | undefined;
-  private starting: NodeJS.Timeout | undefined;
+  private watch: NodeJS.Timeout | undefined;
   private readonly link: CheckpointerLink;
   private readonly statsWaiting: Array<(stores: readonly CheckpointedStore[]) => void> = [];
 
   constructor(
     private readonly entry: string,
     private readonly report: (err: Error, path: string | undefined) => void,
+    /** The bytes a store committed so far, the most of the engine's SQLite stores (the start's trigger). */
+    private readonly written: () => number,
     frames = CHECKPOINT_FRAMES,
-    private readonly startDelayMs = START_DELAY_MS,
+    private readonly startBytes = START_BYTES,
   ) {
     this.link = { channel: `graphrefly-checkpointer:${process.pid}:${randomBytes(8).toString("hex")}`, alive: new SharedArrayBuffer(4), frames };
   }
 
-  /** The link for an actor's options; starts the thread the first time. Undefined once the engine closed it. */
+  /** The link for an actor's options; the thread starts once a store wrote START_BYTES. Undefined once closed. */
   linkForActor(): CheckpointerLink | undefined {
     if (this.stopped) return undefined;
-    if (this.worker === undefined && this.starting === undefined) {
-      // Actors that posted their store before the thread listened post it again at its hello.
-      this.starting = setTimeout(() => this.start(), this.startDelayMs);
-      this.starting.unref();
+    // Actors that posted their store before the thread listened post it again at its hello.
+    if (this.worker === undefined && this.watch === undefined) {
+      if (this.startBytes <= 0) this.start();
+      else {
+        this.watch = setInterval(() => {
+          if (this.written() >= this.startBytes) this.start();
+        }, START_CHECK_MS);
+        this.watch.unref();
+      }
     }
     return this.link;
   }
 
   private start(): void {
-    if (this.stopped) return;
+    clearInterval(this.watch);
+    this.watch = undefined;
+    if (this.stopped || this.worker !== undefined) return;
     const alive = new Int32Array(this.link.alive);
     const worker = new Worker(this.entry, {
       workerData: { channel: this.link.channel, frames: this.link.frames },
@@ -77,7 +89,7 @@ export class EngineCheckpointer {
         Atomics.store(alive, 0, 0); // actors wait for it no more; their writers' bound checkpoints
         if (this.worker === worker) {
           this.worker = undefined;
-          this.starting = undefined; // a thread that died is started again with the next store opened
+          // a thread that died is started again when a store opened next has written enough
         }
         resolve();
       }),
@@ -104,7 +116,7 @@ export class EngineCheckpointer {
   /** Ends the thread (after the stores closed): it closes what connections remain and exits. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.starting);
+    clearInterval(this.watch);
     const worker = this.worker;
     if (worker === undefined) return;
     worker.postMessage({ t: "stop" } satisfies CheckpointerCommand);

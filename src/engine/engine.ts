@@ -223,10 +223,10 @@ export interface EngineTestAccess {
   readonly checkpointer: EngineCheckpointer | undefined;
 }
 
-/** What only tests set: the checkpointer's threshold in WAL frames (default 1000) and its start's delay (default 1 s). */
+/** What only tests set: the checkpointer's threshold in WAL frames (default 1000), the bytes that start it (1 MiB). */
 export interface EngineTestInternals {
   readonly checkpointFrames?: number;
-  readonly checkpointStartMs?: number;
+  readonly checkpointStartBytes?: number;
 }
 
 /** An engine whose workers run `workerEntry` (a module wrapping workers/store-actor.js), for tests only. */
@@ -280,7 +280,17 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
   const checkpointer =
     opts.checkpointThread === false
       ? undefined
-      : new EngineCheckpointer(compiledWorkerFile("checkpointer.js"), (err, path) => report(err, path === undefined ? undefined : { kind: "sqlite", path }), internals.checkpointFrames, internals.checkpointStartMs);
+      : new EngineCheckpointer(
+          compiledWorkerFile("checkpointer.js"),
+          (err, path) => report(err, path === undefined ? undefined : { kind: "sqlite", path }),
+          () => {
+            let most = 0;
+            for (const conn of connections.values()) if (conn.store.kind === "sqlite") most = Math.max(most, conn.stats().bytesWritten);
+            return most;
+          },
+          internals.checkpointFrames,
+          internals.checkpointStartBytes,
+        );
   const connections = new Map<string, StoreConnection>();
   /**
    * Connections a newer one of the same store replaced while they shut down (a tier opened the store during its idle

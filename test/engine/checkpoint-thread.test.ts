@@ -4,7 +4,7 @@
  * the writer keeps a bound (its own autocheckpoint at 4× the threshold) for a thread that stalls; the writer's close
  * stays SQLite's last (the -wal and -shm go); a store reopened gets the thread again; the engine's close ends it.
  * Real parts: worker threads, SQLite files, the wal-index (-shm) as SQLite wrote it. A threshold of 40 frames (8 KiB
- * pages) keeps the data small; the thread starts at once (an engine's waits 1 s).
+ * pages) keeps the data small; the thread starts at once (an engine's waits for 1 MiB written).
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
@@ -22,7 +22,7 @@ const FRAMES = 40;
 const VALUE = "v".repeat(56_000);
 
 function open(opts: StorageEngineOptions = {}): EngineTestAccess {
-  return openStorageEngineForTests({ threads: 1, onError: () => undefined, ...opts }, workerEntryPath(), { checkpointFrames: FRAMES, checkpointStartMs: 0 });
+  return openStorageEngineForTests({ threads: 1, onError: () => undefined, ...opts }, workerEntryPath(), { checkpointFrames: FRAMES, checkpointStartBytes: 0 });
 }
 
 /** The wal-index header's mxFrame (the WAL's last frame) and nBackfill (frames copied into the database file). */

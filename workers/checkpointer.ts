@@ -13,6 +13,7 @@ import {
   CTL_CHECKPOINTS,
   CTL_CLOSE,
   CTL_CLOSED,
+  CTL_OWNER,
   CTL_STATE,
   CTL_SYNCHRONOUS,
   STATE_OPEN,
@@ -28,9 +29,10 @@ import {
 interface Data {
   readonly channel: string;
   readonly frames: number;
+  readonly generation: number;
 }
 
-const { channel: channelName, frames } = workerData as Data;
+const { channel: channelName, frames, generation } = workerData as Data;
 const MIN_POLL_MS = 2;
 const MAX_POLL_MS = 64;
 /** After a failed checkpoint, the store's next try waits this long (the writer's bound holds meanwhile). */
@@ -97,8 +99,13 @@ function sameFile(path: string, dev: number, ino: number): boolean {
 function open(m: OpenCheckpointMessage): void {
   const ctl = new Int32Array(m.ctl);
   if (stores.has(m.id)) return; // posted again after our hello
+  // Another thread's (one that died, until its actor hands the store on at our hello): not ours to open.
+  if (Atomics.compareExchange(ctl, CTL_OWNER, 0, generation) !== 0) return;
   // The actor released it before we got here: nothing to open (and it waits for nothing).
-  if (Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_OPENING) !== STATE_PENDING) return;
+  if (Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_OPENING) !== STATE_PENDING) {
+    Atomics.compareExchange(ctl, CTL_OWNER, generation, 0);
+    return;
+  }
   // The same store written by a new actor (the old one's thread was lost): its old connection goes first.
   for (const other of stores.values()) if (other.path === m.path) closeStore(other.id);
   const store: Store = { id: m.id, path: m.path, dev: m.dev, ino: m.ino, ctl, db: undefined, shm: undefined, lastFrame: -1, pollMs: MIN_POLL_MS, nextAt: 0 };

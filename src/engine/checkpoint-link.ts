@@ -7,7 +7,10 @@
 /** An actor's way to the engine's checkpointer: a BroadcastChannel's name, and the thread's liveness word. */
 export interface CheckpointerLink {
   readonly channel: string;
-  /** Int32 word 0: 1 while the checkpointer thread runs (the main thread clears it at its exit). */
+  /**
+   * Int32 word 0: the running checkpointer thread's generation (1, 2, … one per start), 0 when none runs (the main
+   * thread clears it at the thread's exit). A store block's CTL_OWNER names the generation serving it.
+   */
   readonly alive: SharedArrayBuffer;
   /** WAL frames waiting from which the thread checkpoints; the writer's own autocheckpoint is BOUND_FACTOR times it. */
   readonly frames: number;
@@ -24,7 +27,13 @@ export const CTL_CLOSED = 1; // 1: the connection is closed (or never opened): t
 export const CTL_STATE = 2; // STATE_*
 export const CTL_CHECKPOINTS = 3; // checkpoints the thread ran for the store (tests and stats)
 export const CTL_SYNCHRONOUS = 4; // PRAGMA synchronous as read back on the thread's connection (0..3), -1 before
-export const CTL_WORDS = 5;
+/**
+ * The generation of the thread that took the store (0: none). An actor waits for its close only while that thread
+ * lives, and hands a store a dead thread had to the next one (review r319 F1: a restarted thread ignored such a
+ * store, whose close then waited the whole CLOSE_WAIT_MS blocking its worker).
+ */
+export const CTL_OWNER = 5;
+export const CTL_WORDS = 6;
 
 export const STATE_PENDING = 0;
 export const STATE_OPEN = 1;

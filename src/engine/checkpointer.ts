@@ -26,6 +26,8 @@ export class EngineCheckpointer {
   private watch: NodeJS.Timeout | undefined;
   private readonly link: CheckpointerLink;
   private readonly statsWaiting: Array<(stores: readonly CheckpointedStore[]) => void> = [];
+  /** Threads started so far: each one's generation (CheckpointerLink.alive). */
+  private generation = 0;
 
   constructor(
     private readonly entry: string,
@@ -59,14 +61,15 @@ export class EngineCheckpointer {
     this.watch = undefined;
     if (this.stopped || this.worker !== undefined) return;
     const alive = new Int32Array(this.link.alive);
+    const generation = ++this.generation;
     const worker = new Worker(this.entry, {
-      workerData: { channel: this.link.channel, frames: this.link.frames },
+      workerData: { channel: this.link.channel, frames: this.link.frames, generation },
       // Only this package's code runs there: the process's own flags (an --import of instrumentation) stay out.
       execArgv: [],
       // A connection per store and a 128-byte read buffer: a small heap is plenty.
       resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
     });
-    Atomics.store(alive, 0, 1);
+    Atomics.store(alive, 0, generation);
     this.worker = worker;
     worker.unref(); // it must not keep a process alive that forgot engine.close()
     worker.on("message", (m: CheckpointerReport) => {
@@ -86,7 +89,7 @@ export class EngineCheckpointer {
     worker.on("error", (err: Error) => this.report(new StorageError("backend-error", `sqlite checkpointer thread failed: ${err.message}`), undefined));
     this.exited = new Promise<void>((resolve) =>
       worker.once("exit", () => {
-        Atomics.store(alive, 0, 0); // actors wait for it no more; their writers' bound checkpoints
+        Atomics.compareExchange(alive, 0, generation, 0); // actors wait for it no more; their writers' bound checkpoints
         if (this.worker === worker) {
           this.worker = undefined;
           // a thread that died is started again when a store opened next has written enough

@@ -14,6 +14,7 @@ import {
   BOUND_FACTOR,
   CTL_CLOSE,
   CTL_CLOSED,
+  CTL_OWNER,
   CTL_STATE,
   CTL_WORDS,
   STATE_PENDING,
@@ -24,6 +25,8 @@ import {
 
 /** How long a writer's close waits for the thread to close its connection (it may be inside a checkpoint). */
 const CLOSE_WAIT_MS = 10_000;
+/** How often a close's wait looks again whether the thread it waits for still lives. */
+const LIVENESS_SLICE_MS = 100;
 /** SQLite's default autocheckpoint, which the writer takes back once the thread no longer serves the store. */
 const SQLITE_AUTOCHECKPOINT = 1000;
 
@@ -67,7 +70,7 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
     if (Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_RELEASED) !== STATE_PENDING) {
       Atomics.store(ctl, CTL_CLOSE, 1);
       channel.postMessage({ t: "close", id: open.id } satisfies CheckpointChannelMessage);
-      if (Atomics.load(alive, 0) === 1) Atomics.wait(ctl, CTL_CLOSED, 0, CLOSE_WAIT_MS);
+      waitClosed(ctl, alive);
     }
     channel.close();
     try {
@@ -79,9 +82,32 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   };
   inNative(() => db.pragma(`wal_autocheckpoint = ${BOUND_FACTOR * link.frames}`));
   setSqliteSideRelease(sqlite, release);
-  // Posted again when the thread says it listens (one that started after this post never heard it).
+  // Posted again when a thread says it listens (one that started after this post never heard it); a store the thread
+  // before it took and never closed (it died) is handed on: the block is reset, as if never taken.
   channel.onmessage = (e: unknown) => {
-    if ((e as { data: CheckpointChannelMessage }).data.t === "hello" && !released) channel.postMessage(open);
+    if ((e as { data: CheckpointChannelMessage }).data.t !== "hello" || released) return;
+    const owner = Atomics.load(ctl, CTL_OWNER);
+    if (owner !== 0 && owner !== Atomics.load(alive, 0)) {
+      Atomics.store(ctl, CTL_CLOSE, 0);
+      Atomics.store(ctl, CTL_CLOSED, 0);
+      Atomics.store(ctl, CTL_STATE, STATE_PENDING);
+      Atomics.store(ctl, CTL_OWNER, 0);
+    }
+    channel.postMessage(open);
   };
   channel.postMessage(open);
+}
+
+/**
+ * Waits (blocking, as the writer's close must) until the thread that took the store closed its connection, or that
+ * thread is gone (its generation no longer the live one: a dead thread never answers), or CLOSE_WAIT_MS passed.
+ */
+function waitClosed(ctl: Int32Array, alive: Int32Array): void {
+  const deadline = Date.now() + CLOSE_WAIT_MS;
+  while (Atomics.load(ctl, CTL_CLOSED) === 0) {
+    const owner = Atomics.load(ctl, CTL_OWNER);
+    const left = deadline - Date.now();
+    if (owner === 0 || Atomics.load(alive, 0) !== owner || left <= 0) return;
+    Atomics.wait(ctl, CTL_CLOSED, 0, Math.min(LIVENESS_SLICE_MS, left));
+  }
 }

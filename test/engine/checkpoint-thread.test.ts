@@ -119,6 +119,27 @@ describe("the engine's checkpointer thread", () => {
     expect(existsSync(`${path}-wal`)).toBe(false);
   });
 
+  it("a thread that died: the next one serves the stores it had, and their close waits for no dead thread", async () => {
+    // Review r319 F1: a restarted thread ignored a store the dead one had taken (its block said taken), so that store
+    // was never served again and its close waited CLOSE_WAIT_MS (10 s) for a connection nobody would close, blocking
+    // its worker (another store's flush on the same worker waited with it).
+    const access = open({ threads: 2 });
+    const a = root.fresh("died-a.db");
+    await writeFlushes(access, a, 2);
+    await until(async () => (await served(access, a)) !== undefined, "the first thread serves a");
+    // The thread dies as a crash or an out-of-memory end would end it.
+    await (access.checkpointer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await until(() => !access.checkpointer!.running, "the thread gone");
+    const b = root.fresh("died-b.db");
+    await writeFlushes(access, b, 2);
+    await until(async () => (await served(access, b)) !== undefined, "a new thread serves b");
+    await until(async () => (await served(access, a)) !== undefined, "the new thread serves a again");
+    await writeFlushes(access, a, 2, 100);
+    await access.engine.close();
+    expect(existsSync(`${a}-wal`)).toBe(false);
+    expect(existsSync(`${b}-wal`)).toBe(false);
+  });
+
   it("checkpointThread: false starts no thread; a bad value is refused", async () => {
     const access = open({ checkpointThread: false });
     expect(access.checkpointer).toBeUndefined();

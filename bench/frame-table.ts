@@ -1,7 +1,7 @@
 /**
  * `node dist/bench/frame-table.js [--frames 20000] [--reps 5] [--sync FULL]`: what a frame table keyed by
  * (graph, seq INTEGER) would buy over the key-value table the WAL frames live in today (issue 13 item 4,
- * docs/design.md §3.20). better-sqlite3 directly, the backend's pragmas (WAL journal, exclusive locking,
+ * docs/design.md §3.20). better-sqlite3 directly, the backend's pragmas (WAL journal, normal locking,
  * synchronous FULL unless --sync says otherwise), the same pre-encoded sealed frames, 1000 per transaction,
  * into a fresh database per layout; each repetition appends `frames` more frames to every table, layouts
  * interleaved. Layouts:

@@ -196,7 +196,7 @@ export const walThroughputSuite: Suite = {
       title: "Durable WAL throughput",
       legend: [
         `One sample = ${frames} frames written as ${frames / CHUNK} transactions of ${CHUNK}, timed until the last is durable ` +
-          "(SQLite WAL journal, synchronous FULL, exclusive locking for every contender); frames/s = frames / sample mean.",
+          "(SQLite WAL journal, synchronous FULL, normal locking for every contender); frames/s = frames / sample mean.",
         "Frames are `node.set` frames of a ~100-byte record (~450 bytes sealed). main CPU / all-threads CPU as in suite 1, per frame.",
         `Rows: ${contenders.map((c) => `${c.name}: ${c.how}`).join("; ")}.`,
       ],

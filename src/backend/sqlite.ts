@@ -183,6 +183,11 @@ class SqliteStore implements SqliteBackend {
    * called before this handle's own checkpoints of a moved file and its close, so SQLite's last close is this one's.
    */
   sideRelease: (() => void) | undefined;
+  /**
+   * Called after each commit: the checkpointer's look (shared memory only) whether it still serves this store, which
+   * sets this handle's own autocheckpoint bound for the next commit.
+   */
+  sideWatch: (() => void) | undefined;
 
   constructor(
     readonly path: string,
@@ -618,6 +623,7 @@ class SqliteStore implements SqliteBackend {
   private releaseSide(): void {
     const release = this.sideRelease;
     this.sideRelease = undefined;
+    this.sideWatch = undefined;
     try {
       release?.();
     } catch {
@@ -670,6 +676,7 @@ class SqliteStore implements SqliteBackend {
    * never read as part of whatever file now has the store's name.
    */
   private confirmPlace(): void {
+    this.sideWatch?.();
     if (this.place === undefined) return;
     const file = this.place.moved();
     const first = this.placeFault === undefined;
@@ -701,11 +708,13 @@ export function sqliteWriterFileId(backend: SqliteBackend): { readonly dev: numb
 
 /**
  * Sets `release`, called (synchronously, once) before the writer checkpoints a moved file or closes: the engine's
- * checkpointer closes its connection of the store there (design §3.50). Returns false for a handle that takes none.
+ * checkpointer closes its connection of the store there (design §3.50); and `watch`, called after each commit until
+ * then (it must stay cheap and never throw). Returns false for a handle that takes none.
  */
-export function setSqliteSideRelease(backend: SqliteBackend, release: () => void): boolean {
+export function setSqliteSideRelease(backend: SqliteBackend, release: () => void, watch?: () => void): boolean {
   if (!(backend instanceof SqliteStore) || backend.readOnly || backend.writerPlace === undefined) return false;
   backend.sideRelease = release;
+  backend.sideWatch = watch;
   return true;
 }
 

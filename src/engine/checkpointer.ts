@@ -104,6 +104,17 @@ export class EngineCheckpointer {
     this.worker?.postMessage({ t: "hold", on } satisfies CheckpointerCommand);
   }
 
+  /** Tests only: the thread ends as a crash would end it, and none starts again until a store opened next wrote enough. */
+  async kill(): Promise<void> {
+    const worker = this.worker;
+    if (worker === undefined) return;
+    // Held first, and the hold answered: terminating it inside a native SQLite call would abort the process.
+    this.hold(true);
+    await this.stores();
+    await worker.terminate();
+    await this.exited;
+  }
+
   /** Tests only: the stores the thread serves now, with each connection's synchronous read back and its checkpoints. */
   stores(): Promise<readonly CheckpointedStore[]> {
     if (this.worker === undefined) return Promise.resolve([]);

@@ -1,9 +1,11 @@
 /**
- * A store actor's half of the engine's checkpointer (design §3.50): for a SQLite store it writes, the writer's own
- * autocheckpoint moves from 1000 frames to BOUND_FACTOR × that (the bound, for a checkpointer stalled or gone), the
- * store is handed to the checkpointer thread, and the writer's checkpoints of a moved file and its close first close
- * the thread's connection (awaited, synchronously: the writer's close must be SQLite's last, which checkpoints and
- * removes the WAL). Costs the actor nothing a commit.
+ * A store actor's half of the engine's checkpointer (design §3.50): for a SQLite store it writes, the store is handed
+ * to the checkpointer thread, and while a live thread serves it (or is about to) the writer's own autocheckpoint moves
+ * from 1000 frames to BOUND_FACTOR × that (the bound, for a checkpointer stalled); it goes back to 1000 once no live
+ * thread serves the store (none started yet, the one that took it died, or it refused the store). The writer's
+ * checkpoints of a moved file and its close first close the thread's connection (awaited, synchronously: the writer's
+ * close must be SQLite's last, which checkpoints and removes the WAL). Costs the actor a few shared-memory reads a
+ * commit (no message, no system call).
  */
 import { BroadcastChannel, threadId } from "node:worker_threads";
 import { inNative } from "../backend/native-gate.js";
@@ -17,6 +19,8 @@ import {
   CTL_OWNER,
   CTL_STATE,
   CTL_WORDS,
+  STATE_OPEN,
+  STATE_OPENING,
   STATE_PENDING,
   STATE_RELEASED,
   type CheckpointChannelMessage,
@@ -62,6 +66,16 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
     ctl: ctlBuffer,
   };
   let released = false;
+  /** Whether the writer's autocheckpoint is at the bound now (else at SQLite's 1000). */
+  let bound = false;
+  const setBound = (on: boolean): void => {
+    bound = on;
+    try {
+      if (db.open) inNative(() => db.pragma(`wal_autocheckpoint = ${on ? BOUND_FACTOR * link.frames : SQLITE_AUTOCHECKPOINT}`));
+    } catch {
+      // the setting before stays: either checkpoints the WAL, the bound only later
+    }
+  };
   const release = (): void => {
     if (released) return;
     released = true;
@@ -73,15 +87,16 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
       waitClosed(ctl, alive);
     }
     channel.close();
-    try {
-      // Checkpointed inline as before from here on (a file found moved may come back; this handle then writes on).
-      if (db.open) inNative(() => db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT}`));
-    } catch {
-      // the bound stays: the WAL is checkpointed at BOUND_FACTOR × the threshold
-    }
+    // Checkpointed inline as before from here on (a file found moved may come back; this handle then writes on).
+    setBound(false);
   };
-  inNative(() => db.pragma(`wal_autocheckpoint = ${BOUND_FACTOR * link.frames}`));
-  setSqliteSideRelease(sqlite, release);
+  // After each commit, for the next: a thread gone for good must not leave the writer at the bound (~32 MiB of WAL a
+  // store) until it closes; a new thread taking the store over puts it back.
+  const watch = (): void => {
+    if (!released && served(ctl, alive) !== bound) setBound(!bound);
+  };
+  setBound(served(ctl, alive));
+  setSqliteSideRelease(sqlite, release, watch);
   // Posted again when a thread says it listens (one that started after this post never heard it); a store the thread
   // before it took and never closed (it died) is handed on: the block is reset, as if never taken.
   channel.onmessage = (e: unknown) => {
@@ -96,6 +111,19 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
     channel.postMessage(open);
   };
   channel.postMessage(open);
+}
+
+/**
+ * A live thread serves the store or is about to take it: one runs, the store is not another's (a dead thread's, until
+ * the live one's hello hands it on), and it was neither refused nor closed.
+ */
+function served(ctl: Int32Array, alive: Int32Array): boolean {
+  const live = Atomics.load(alive, 0);
+  if (live === 0) return false;
+  const owner = Atomics.load(ctl, CTL_OWNER);
+  if (owner !== 0 && owner !== live) return false;
+  const state = Atomics.load(ctl, CTL_STATE);
+  return (state === STATE_PENDING || state === STATE_OPENING || state === STATE_OPEN) && Atomics.load(ctl, CTL_CLOSED) === 0;
 }
 
 /**

@@ -7,10 +7,11 @@
  * pages) keeps the data small; the thread starts at once (an engine's waits for 1 MiB written).
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { openStorageEngineForTests, workerEntryPath, type EngineTestAccess } from "../../src/engine/engine.js";
 import type { StorageEngineOptions } from "../../src/engine/engine.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
+import { StorageError } from "../../src/errors.js";
 import { until } from "../support/wait.js";
 import { tempRoot } from "./fixtures/helpers.js";
 
@@ -36,6 +37,16 @@ async function writeFlushes(access: EngineTestAccess, path: string, flushes: num
   for (let f = 0; f < flushes; f++) {
     for (let i = 0; i < 4; i++) kv.save(`k${from + f * 4 + i}`, VALUE);
     await kv.flush();
+  }
+}
+
+/** Every key holds VALUE (or a short value) in the database file alone, once the engine closed. */
+function expectStored(path: string, keys: number): void {
+  const check = sqliteBackend(path, { readOnly: true });
+  try {
+    expect(check.list("").length).toBe(keys);
+  } finally {
+    check.close();
   }
 }
 
@@ -128,8 +139,8 @@ describe("the engine's checkpointer thread", () => {
     await writeFlushes(access, a, 2);
     await until(async () => (await served(access, a)) !== undefined, "the first thread serves a");
     // The thread dies as a crash or an out-of-memory end would end it.
-    await (access.checkpointer as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
-    await until(() => !access.checkpointer!.running, "the thread gone");
+    await access.checkpointer!.kill();
+    expect(access.checkpointer!.running).toBe(false);
     const b = root.fresh("died-b.db");
     await writeFlushes(access, b, 2);
     await until(async () => (await served(access, b)) !== undefined, "a new thread serves b");
@@ -138,6 +149,99 @@ describe("the engine's checkpointer thread", () => {
     await access.engine.close();
     expect(existsSync(`${a}-wal`)).toBe(false);
     expect(existsSync(`${b}-wal`)).toBe(false);
+  });
+
+  it("a thread gone for good: its store's writer checkpoints at SQLite's 1000 frames again, at the bound once a new thread takes it", async () => {
+    // Before: the writer stayed at the 4000-frame bound (~32 MiB of WAL) until it closed. The real threshold here
+    // (1000 frames of 8 KiB), as SQLite's own autocheckpoint is 1000 whatever the thread's threshold.
+    const access = openStorageEngineForTests({ threads: 1, onError: () => undefined }, workerEntryPath(), { checkpointStartBytes: 0 });
+    const a = root.fresh("gone-a.db");
+    await writeFlushes(access, a, 1);
+    await until(async () => (await served(access, a)) !== undefined, "the thread serves a");
+    await access.checkpointer!.kill();
+    expect(access.checkpointer!.running).toBe(false); // and none starts: no store opened since
+    let most = 0;
+    for (let f = 0; f < 50; f++) {
+      await writeFlushes(access, a, 1, 100 + f * 4); // ~30 frames a flush: ~1500 frames in all
+      most = Math.max(most, walIndex(a).frames);
+    }
+    expect(most).toBeGreaterThan(900); // the WAL did reach SQLite's threshold
+    expect(most).toBeLessThan(1000 + 60); // and was checkpointed there, not at 4000
+    // A store opened next starts a new thread, which takes a over: the writer is back at the bound (held: no checkpoint
+    // by the thread, so the WAL grows past 1000).
+    const b = root.fresh("gone-b.db");
+    await writeFlushes(access, b, 1);
+    await until(async () => (await served(access, a)) !== undefined, "the new thread serves a");
+    access.checkpointer!.hold(true);
+    await access.checkpointer!.stores(); // the hold answered
+    most = 0;
+    for (let f = 0; f < 50; f++) {
+      await writeFlushes(access, a, 1, 1000 + f * 4);
+      most = Math.max(most, walIndex(a).frames);
+    }
+    expect(most).toBeGreaterThan(1200);
+    access.checkpointer!.hold(false);
+    await access.engine.close();
+    expect(existsSync(`${a}-wal`)).toBe(false);
+    expectStored(a, 4 + 200 + 200);
+    expectStored(b, 4);
+  });
+
+  it("a different file at the store's path: the thread closes its connection and never checkpoints it; the writer checkpoints itself", async () => {
+    const access = open();
+    const path = root.fresh("identity.db");
+    await writeFlushes(access, path, 1);
+    await until(async () => (await served(access, path)) !== undefined, "the thread serves the store");
+    access.checkpointer!.hold(true);
+    await access.checkpointer!.stores(); // the hold answered
+    await writeFlushes(access, path, 2, 100);
+    const before = walIndex(path);
+    expect(before.frames - before.backfilled).toBeGreaterThanOrEqual(FRAMES); // the thread's next poll checkpoints
+    // The store's file moved aside and a copy of it put at its path: the live -wal beside it is not the copy's.
+    renameSync(path, `${path}.aside`);
+    copyFileSync(`${path}.aside`, path);
+    const copy = readFileSync(path);
+    access.checkpointer!.hold(false);
+    await until(async () => (await served(access, path)) === undefined, "the thread let the store go");
+    expect(walIndex(path).backfilled).toBe(0); // nothing of the WAL copied anywhere by the thread
+    expect(readFileSync(path).equals(copy)).toBe(true);
+    // The file back in place: the writer writes on and checkpoints its WAL itself, at SQLite's 1000 frames.
+    unlinkSync(path);
+    renameSync(`${path}.aside`, path);
+    let most = 0;
+    for (let f = 0; f < 50; f++) {
+      await writeFlushes(access, path, 1, 1000 + f * 4); // ~1500 frames in all
+      most = Math.max(most, walIndex(path).frames);
+    }
+    expect(most).toBeGreaterThan(900);
+    expect(most).toBeLessThan(1000 + 60);
+    await access.engine.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    expectStored(path, 4 + 8 + 200);
+  });
+
+  it("an error inside the thread reaches onError as backend-error and fails no write", async () => {
+    const errors: Array<{ err: Error; path: string | undefined }> = [];
+    const onError = (err: Error, ctx: { store: { kind: string; path?: string } }): void => void errors.push({ err, path: ctx.store.path });
+    // The thread starts once the store wrote 200 KB, after its -shm was removed: the thread cannot read the wal-index.
+    const access = openStorageEngineForTests({ threads: 1, onError }, workerEntryPath(), { checkpointFrames: FRAMES, checkpointStartBytes: 200_000 });
+    const path = root.fresh("thread-error.db");
+    const kv = access.engine.kv<string>({ kind: "sqlite", path }, { name: "kv" });
+    kv.save("a", "1");
+    await kv.flush();
+    expect(access.checkpointer!.running).toBe(false);
+    unlinkSync(`${path}-shm`); // the writer keeps its own mapping of it
+    await writeFlushes(access, path, 2, 100);
+    await until(() => errors.length > 0, "the thread's error reported");
+    const { err, path: reported } = errors[0]!;
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe("backend-error");
+    expect(err.message).toContain("sqlite checkpointer");
+    expect(reported).toBe(path);
+    expect(await served(access, path)).toBeUndefined(); // refused: the writer checkpoints itself
+    for (let f = 0; f < 4; f++) await writeFlushes(access, path, 1, 1000 + f * 4); // every flush resolves
+    await access.engine.close();
+    expectStored(path, 1 + 8 + 16);
   });
 
   it("checkpointThread: false starts no thread; a bad value is refused", async () => {

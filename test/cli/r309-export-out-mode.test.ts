@@ -6,18 +6,12 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, requireBuiltBin, runCli, tempDir } from "./fixtures/cli.js";
-import { buildStore } from "./fixtures/stores.js";
+import { describe, expect, it } from "vitest";
+import { BIN, runCli } from "./fixtures/cli.js";
+import { cliGraphStore } from "../support/cli-graph-store.js";
 
-const tmp = tempDir("r309-out-mode");
-let store = "";
-beforeAll(async () => {
-  requireBuiltBin();
-  store = tmp.path("s.db");
-  await buildStore("sqlite", store, [{ name: "g" }]);
-});
-afterAll(() => tmp.remove());
+const fixture = cliGraphStore("r309-out-mode");
+const tmp = fixture.tmp;
 
 describe("export --out over an existing file", () => {
   it("keeps its mode (0600 stays private, 0640 stays 0640)", () => {
@@ -25,7 +19,7 @@ describe("export --out over an existing file", () => {
       const out = tmp.path("private.json");
       writeFileSync(out, "old secret\n");
       chmodSync(out, mode);
-      const r = runCli(["export", store, "--graph", "g", "--out", out]);
+      const r = runCli(["export", fixture.store, "--graph", "g", "--out", out]);
       expect(r.code, r.stderr).toBe(0);
       expect(readFileSync(out, "utf8")).toMatch(/^\{"edges":/);
       expect((statSync(out).mode & 0o7777).toString(8)).toBe(mode.toString(8));
@@ -37,7 +31,7 @@ describe("export --out over an existing file", () => {
     writeFileSync(out, "old\n");
     chownSync(out, 65534, 65534);
     chmodSync(out, 0o644);
-    const r = runCli(["export", store, "--graph", "g", "--out", out]);
+    const r = runCli(["export", fixture.store, "--graph", "g", "--out", out]);
     expect(r.code, r.stderr).toBe(0);
     const st = statSync(out);
     const expected = process.getuid?.() === 0 ? [65534, 65534] : [process.getuid?.(), process.getgid?.()];
@@ -50,9 +44,9 @@ describe("export --out -", () => {
   it("writes the JSON to stdout and makes no file named -", () => {
     const cwd = tmp.path("cwd");
     mkdirSync(cwd);
-    const r = spawnSync(process.execPath, [BIN, "export", store, "--graph", "g", "--out", "-"], { cwd, encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(process.execPath, [BIN, "export", fixture.store, "--graph", "g", "--out", "-"], { cwd, encoding: "utf8", timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toBe(runCli(["export", store, "--graph", "g"]).stdout);
+    expect(r.stdout).toBe(runCli(["export", fixture.store, "--graph", "g"]).stdout);
     expect(existsSync(join(cwd, "-"))).toBe(false);
   });
 });

@@ -6,19 +6,13 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tempPrefix } from "../../src/cli/out-file.js";
-import { requireBuiltBin, runCli, tempDir } from "./fixtures/cli.js";
-import { buildStore } from "./fixtures/stores.js";
+import { runCli } from "./fixtures/cli.js";
+import { cliGraphStore } from "../support/cli-graph-store.js";
 
-const tmp = tempDir("r309-temp-leftovers");
-let store = "";
-beforeAll(async () => {
-  requireBuiltBin();
-  store = tmp.path("s.db");
-  await buildStore("sqlite", store, [{ name: "g" }]);
-});
-afterAll(() => tmp.remove());
+const fixture = cliGraphStore("r309-temp-leftovers");
+const tmp = fixture.tmp;
 
 /** The pid of a process that ran and ended (so none of this host has it, barring reuse within the test). */
 function deadPid(): number {
@@ -36,7 +30,7 @@ describe("export --out after a killed run", () => {
     const live = `${tempPrefix(out, process.pid)}abc124`; // this test process: alive
     const other = `${tempPrefix(join(dir, "other.json"), deadPid())}abc125`;
     for (const name of [dead, live, other]) writeFileSync(join(dir, name), "half an export");
-    const r = runCli(["export", store, "--graph", "g", "--out", out]);
+    const r = runCli(["export", fixture.store, "--graph", "g", "--out", out]);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(out, "utf8")).toMatch(/^\{"edges":/);
     expect(readdirSync(dir).sort()).toEqual([live, other, "shop.json"].sort());

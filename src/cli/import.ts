@@ -3,6 +3,7 @@
  * above the highest seq stored for the graph (baseline or frame), so restore replays none of the existing frames
  * (they are superseded, and `compact` deletes them) and a writer that attaches later continues above it.
  */
+import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { canonicalJson, parseJsonBytes } from "../codec/json.js";
@@ -63,16 +64,29 @@ async function storedSeqs(backend: CliBackend, name: string): Promise<{ highest:
   return { highest: Math.max(keys[keys.length - 1]?.seq ?? 0, baselineSeq), frames: keys.length };
 }
 
+/**
+ * All of stdin. A terminal is refused: an import waiting for a snapshot typed by hand (until Ctrl-D) looks hung.
+ * Read as a stream, not readFileSync(0), which fails EAGAIN on a non-blocking pipe a parent process handed over.
+ */
+async function readStdin(): Promise<Uint8Array> {
+  if (process.stdin.isTTY) throw new CliError("usage", "import -: stdin is a terminal; pipe a snapshot in (graphrefly-storage export STORE --graph NAME | graphrefly-storage import - NEW.db)");
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 export function importCommand(): Command {
   return withStoreOptions(
     new Command("import")
       .description("write a snapshot file (as printed by export) as a graph's new baseline, superseding its WAL")
-      .argument("<file>", "snapshot JSON file")
+      .argument("<file>", "snapshot JSON file (`-`: read it from stdin, as `export … | import - …`)")
       .argument("<store>", "SQLite file or file-backend directory (created if missing; pass --backend for a new path)")
       .option("--json", "machine-readable output (graph, baseline seq, superseded frames)"),
     false,
-  ).action(async (file: string, store: string, opts: StoreCommandOptions & { json?: boolean }) => {
-    const bytes = readFileSync(file);
+  ).action(async (arg: string, store: string, opts: StoreCommandOptions & { json?: boolean }) => {
+    // `-` is stdin (a file named `-` is `./-`); messages name it "stdin".
+    const file = arg === "-" ? "stdin" : arg;
+    const bytes = arg === "-" ? await readStdin() : readFileSync(arg);
     const snapshot = parseSnapshotFile(bytes, file);
     // Written under its name: one shaped like another record's key would overwrite that record (design §3.27).
     assertGraphName(snapshot.name, `import of ${file}`);

@@ -12,8 +12,12 @@ import { framesCommand } from "./frames.js";
 import { importCommand } from "./import.js";
 import { inspectCommand } from "./inspect.js";
 import { statsCommand } from "./stats.js";
+import { refuseRepeatedOptions } from "./options.js";
 import { hidePasswords } from "./store.js";
 import { verifyCommand } from "./verify.js";
+
+/** Options that collect every value given (`compact --forget-store A --forget-store B`). */
+const REPEATABLE: ReadonlySet<string> = new Set(["forget-store"]);
 
 const HELP_CODES: ReadonlySet<string> = new Set(["commander.help", "commander.helpDisplayed", "commander.version"]);
 
@@ -42,7 +46,7 @@ function buildProgram(): Command {
     importCommand(),
     statsCommand(),
   ]) {
-    program.addCommand(cmd.exitOverride().configureOutput({ outputError: () => undefined }));
+    program.addCommand(refuseRepeatedOptions(cmd, REPEATABLE).exitOverride().configureOutput({ outputError: () => undefined }));
   }
   return program;
 }

@@ -53,6 +53,11 @@ export type Problem =
    * restore ignores it and whatever it holds is never replayed. `seq` is the key's 20 digits, as text.
    */
   | { kind: "seq-out-of-range"; key: string; seq: string; restorable: true }
+  /**
+   * A good frame setting (`node.set`) or invalidating a node the stored graph does not have at its seq: not in the
+   * baseline, not added by an earlier frame (or removed by one). Restore ignores it, so its change is never replayed.
+   */
+  | { kind: "unknown-node"; seq: number; key: string; path: string; change: "node.set" | "node.invalidate"; restorable: true }
   /** A frame the graph refuses outright (restore fails phase-failed there), found by folding as restore reads. */
   | { kind: "frame-unrestorable"; seq: number; detail: string; restorable: false };
 
@@ -126,8 +131,11 @@ export async function verifyGraph(source: StoredGraphSource, name: string, progr
   // A baseline that reads well but that no graph can take fails every restore: verify said clean (exit 0).
   const unrestorable = check.ok ? unrestorableSnapshot(check.record.snapshot) : undefined;
   if (unrestorable !== undefined) problems.unshift({ kind: "baseline-unrestorable", detail: unrestorable, restorable: false });
-  // Frames the graph refuses outright fail every restore too; the fold (restore's reading, one more pass) finds them.
-  const refused = survey.restorable && unrestorable === undefined ? await refusedFrame(source, name) : undefined;
+  // Frames the graph refuses outright fail every restore too, and frames setting a node the graph does not have are
+  // ignored by it (verify said clean); the fold (restore's reading, one more pass) finds both.
+  const folded = survey.restorable && unrestorable === undefined ? await foldFindings(source, name) : { noNode: [], refused: undefined };
+  problems.push(...folded.noNode);
+  const refused = folded.refused;
   if (refused !== undefined) problems.push(refused);
   // The verdict is restore's outcome; the problem list explains it.
   const restorable = survey.restorable && unrestorable === undefined && refused === undefined;
@@ -143,18 +151,25 @@ export async function verifyGraph(source: StoredGraphSource, name: string, progr
 }
 
 /**
- * The first frame restore's replay would refuse outright (the fold fails phase-failed there, WalFolder.add), or
- * undefined. Only that verdict is taken from this second read: anything else it meets (a write landed meanwhile on
- * a live store) is the survey's to report.
+ * What folding the graph as restore reads it finds: the first frame restore's replay would refuse outright (the fold
+ * fails phase-failed there, WalFolder.add), and the frames before it setting or invalidating a node the graph does
+ * not have. Only these are taken from this second read: anything else it meets (a write landed meanwhile on a live
+ * store) is the survey's to report.
  */
-async function refusedFrame(source: StoredGraphSource, name: string): Promise<Problem | undefined> {
+async function foldFindings(source: StoredGraphSource, name: string): Promise<{ noNode: Problem[]; refused: Problem | undefined }> {
+  let noNode: Problem[] = [];
   try {
-    await foldStoredGraph(source, name);
-    return undefined;
+    await foldStoredGraph(source, name, {
+      onStart: () => (noNode = []),
+      onNoNode(read, change) {
+        noNode.push({ kind: "unknown-node", seq: read.seq, key: read.key, path: change.path, change: change.kind, restorable: true });
+      },
+    });
+    return { noNode, refused: undefined };
   } catch (err) {
-    if (!(err instanceof RestoreError) || err.code !== "phase-failed" || typeof err.details.frame_seq !== "number") return undefined;
+    if (!(err instanceof RestoreError) || err.code !== "phase-failed" || typeof err.details.frame_seq !== "number") return { noNode, refused: undefined };
     const detail = typeof err.details.cause === "string" ? err.details.cause : err.message;
-    return { kind: "frame-unrestorable", seq: err.details.frame_seq, detail, restorable: false };
+    return { noNode, refused: { kind: "frame-unrestorable", seq: err.details.frame_seq, detail, restorable: false } };
   }
 }
 
@@ -229,6 +244,8 @@ function describeProblem(p: Problem): string {
       return `baseline record cannot be applied to any graph: ${p.detail}`;
     case "seq-out-of-range":
       return `frame key ${p.key}: seq ${p.seq} is above 2^53 - 1; no reader reads it, restore ignores it (its change is never replayed)`;
+    case "unknown-node":
+      return `frame seq ${p.seq} (${p.key}) ${p.change === "node.set" ? "sets" : "invalidates"} node ${JSON.stringify(p.path)}, which the graph does not have there (not in the baseline, not added by an earlier frame): restore ignores it (its change is never replayed)`;
     case "frame-unrestorable":
       return `frame seq ${p.seq} cannot be applied to any graph: ${p.detail}; restore fails (phase-failed)`;
   }

@@ -72,6 +72,9 @@ export function foldWal(baseline: GraphCheckpointRecord, frames: readonly WALFra
   return { ...folder.result(), skippedFrames: skipped };
 }
 
+/** A frame's change of a node's value. */
+export type NodeValueChange = Extract<GraphChange, { kind: "node.set" | "node.invalidate" }>;
+
 export interface StoredFold {
   readonly view: StoredGraphView;
   readonly fold: FoldResult;
@@ -86,7 +89,12 @@ export interface StoredFold {
 export async function foldStoredGraph(
   source: StoredGraphSource,
   name: string,
-  opts: ReadStoredGraphOptions & { onStart?(view: StoredGraphView): void; onFrame?(read: FrameRead): void } = {},
+  opts: ReadStoredGraphOptions & {
+    onStart?(view: StoredGraphView): void;
+    onFrame?(read: FrameRead): void;
+    /** A good frame setting or invalidating a node the folded graph does not have at its seq (it changed nothing). */
+    onNoNode?(read: FrameRead, change: NodeValueChange): void;
+  } = {},
 ): Promise<StoredFold> {
   let folder: WalFolder | undefined;
   let skipped: TornWriteInfo[] = [];
@@ -98,6 +106,8 @@ export async function foldStoredGraph(
     },
     frame(frame, read) {
       folder!.add(frame);
+      const missing = opts.onNoNode === undefined ? undefined : folder!.noNodeFor(frame);
+      if (missing !== undefined) opts.onNoNode!(read, missing);
       opts.onFrame?.(read);
     },
     skipped(info, read) {
@@ -149,6 +159,16 @@ export class WalFolder {
     this.seq = frame.frame_seq;
   }
 
+  /**
+   * The change of a set or invalidate `frame` (just added) whose node the folded graph does not have: the baseline
+   * lacks it and no earlier frame added it, or one removed it. The fold ignored the frame, and so does restore.
+   */
+  noNodeFor(frame: WALFrame): NodeValueChange | undefined {
+    const change = graphChangeOf(frame);
+    if (change?.kind !== "node.set" && change?.kind !== "node.invalidate") return undefined;
+    return this.state.hasNode(change.path) ? undefined : change;
+  }
+
   /** The folded baseline so far (the last added frame's seq; the baseline's when none was added). */
   result(): Omit<FoldResult, "skippedFrames"> {
     return { snapshot: this.state.build(this.name), seq: this.seq, appliedFrames: this.applied, ignoredFrames: this.ignored };
@@ -191,6 +211,10 @@ class FoldState {
       if (isSlice(slice)) this.nodes.set(p, slice);
     }
     this.mounts = new Set(snap.subgraphs);
+  }
+
+  hasNode(path: string): boolean {
+    return this.nodes.has(path);
   }
 
   /** Same effects as the live graph's mutators; false when the change is a no-op here (counted as ignored). */

@@ -14,17 +14,24 @@ import { sleep, until } from "../support/wait.js";
 const database = useTestDatabase();
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BACKEND = pathToFileURL(`${REPO_ROOT}dist/src/backend/postgres.js`).href;
+/** The writers' lease (WRITER). */
+const TTL_MS = 2000;
+/** The bound of the lease wait that follows the configured lease (see takeoverWait). */
+const LEASE_WAITS = 10;
 
 /**
  * A writer: takes the store (waiting for it), says "acquired <epoch>", then writes `<prefix><n>` = n one after the
- * other and says "ack <n>" once each write resolved. On a failure it says "error <code>" and exits.
+ * other and says "ack <n>" once each write resolved. On a failure it says "error <code>" and exits. Its sessions are
+ * named `grf-writer-<holder>-<schema>` (application_name), so the test sees when it waits for the lease.
  */
 const WRITER = `
 const { postgresBackend } = await import(process.argv[1]);
 const [url, schema, store, holder, prefix] = process.argv.slice(2);
 const say = (line) => process.stdout.write(line + "\\n");
+const u = new URL(url);
+u.searchParams.set("application_name", "grf-writer-" + holder + "-" + schema);
 try {
-  const b = await postgresBackend({ url, schema, store, lease: { holder, ttlMs: 2000, renewEveryMs: 200, waitMs: 60000 } });
+  const b = await postgresBackend({ url: u.href, schema, store, lease: { holder, ttlMs: ${TTL_MS}, renewEveryMs: ${TTL_MS / 10}, waitMs: 60000 } });
   say("acquired " + b.lease.epoch);
   for (let n = 0; ; n++) {
     await b.write(prefix + n, Buffer.from(String(n)));
@@ -115,6 +122,39 @@ async function storedKeys(store: string, prefix: string): Promise<Map<string, st
 
 const timeouts = { timeoutMs: 30_000, intervalMs: 10 };
 
+/**
+ * Waits until `w` asks the database about the lease (its session's last statement read the lease row) and has not
+ * taken it: it waits for a live lease. A process starting on a loaded machine takes seconds to get there (load ~20:
+ * B had not connected yet when A was killed, up to 6 s after; task 324), time that is no part of a takeover.
+ */
+async function waitingForLease(w: Writer, holder: string, schema: string): Promise<void> {
+  const raw = await (await database()).raw();
+  await until(
+    async () => {
+      const r = await raw.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%remaining_ms%'", [
+        `grf-writer-${holder}-${schema}`,
+      ]);
+      return r.rows.length > 0 || w.error() !== undefined;
+    },
+    `${holder} waits for the lease`,
+    timeouts,
+  );
+  expect(w.error(), `${holder} failed`).toBeUndefined();
+}
+
+/**
+ * A wait after the holder stopped for a waiting writer to take over (and then write): it takes over once the lease
+ * lapses, at most TTL_MS after the holder's last renewal or write, plus its poll (250 ms). Measured at load 10–20
+ * (4 CPU burners beside other runs), 10 runs: B took over 2.02–2.33 s after the kill, its fifth write 2.11–2.75 s.
+ * The bound, ten lease times, is a safety net; a timeout names what each process said last.
+ */
+function takeoverWait(cond: () => boolean, what: string, ...ws: Array<[string, Writer]>): Promise<void> {
+  return until(cond, what, { timeoutMs: LEASE_WAITS * TTL_MS, intervalMs: 10 }).catch((err: unknown) => {
+    const said = ws.map(([name, w]) => `${name} said: ${w.lines.slice(-4).join(" | ")}`).join("; ");
+    throw new Error(`${(err as Error).message} (within ${LEASE_WAITS} lease times); ${said}`);
+  });
+}
+
 describe("postgresBackend failover across processes", () => {
   it("kill -9 of the holder: a waiting process takes over after the lease, with every acknowledged write", async () => {
     const db = await database();
@@ -122,13 +162,22 @@ describe("postgresBackend failover across processes", () => {
     const a = startWriter(db.url, db.schema, store, "A", "a");
     await until(() => a.acked().length >= 20, "A acknowledges writes", timeouts);
     const b = startWriter(db.url, db.schema, store, "B", "b");
+    await waitingForLease(b, "B", db.schema);
     await until(() => a.acked().length >= 40, "A keeps writing while B waits", timeouts);
     expect(b.epoch()).toBeUndefined(); // B waits for the live lease
     const closed = once(a.child, "close"); // after its last output was read
+    const killedAt = performance.now();
     a.child.kill("SIGKILL");
     await closed;
     const ackedByA = a.acked();
-    await until(() => b.acked().length >= 5, "B takes over and writes", timeouts);
+    // What B waits for is the lease: A's sessions end as the kill closes its sockets (the server saw them gone within
+    // 0.5 s at load ~20), and nothing of A's holds the lease row's lock.
+    await takeoverWait(() => b.epoch() !== undefined, "B takes over", ["A", a], ["B", b]);
+    const tookOverMs = performance.now() - killedAt;
+    await takeoverWait(() => b.acked().length >= 5, "B writes", ["A", a], ["B", b]);
+    console.log(
+      `[postgres-failover] kill -9 -> B took over ${tookOverMs.toFixed(0)} ms, fifth write ${(performance.now() - killedAt).toFixed(0)} ms (lease ${TTL_MS} ms)`,
+    );
     expect(b.epoch()).toBe(a.epoch()! + 1);
     const stored = await storedKeys(store, "a");
     for (const n of ackedByA) expect(stored.get(`a${n}`)).toBe(String(n));
@@ -142,8 +191,9 @@ describe("postgresBackend failover across processes", () => {
     const a = startWriter(db.url, db.schema, store, "A", "a");
     await until(() => a.acked().length >= 20, "A acknowledges writes", timeouts);
     const b = startWriter(db.url, db.schema, store, "B", "b");
+    await waitingForLease(b, "B", db.schema);
     a.child.kill("SIGSTOP");
-    await until(() => b.acked().length >= 5, "B takes over while A is frozen", timeouts);
+    await takeoverWait(() => b.acked().length >= 5, "B takes over while A is frozen", ["B", b]);
     expect(b.epoch()).toBe(a.epoch()! + 1);
     const atTakeover = await storedKeys(store, "a");
     a.child.kill("SIGCONT");

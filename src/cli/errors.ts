@@ -28,7 +28,7 @@ export const EXIT = Object.freeze({
 });
 
 /** Codes the CLI itself raises; library errors keep their own `code`. */
-export type CliErrorCode = "store-not-found" | "graph-not-found" | "usage" | "invalid-input" | "seq-out-of-range";
+export type CliErrorCode = "store-not-found" | "graph-not-found" | "usage" | "invalid-input" | "seq-out-of-range" | "store-unreadable";
 
 export class CliError extends Error {
   override readonly name = "CliError";

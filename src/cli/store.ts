@@ -17,6 +17,7 @@ import { sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
 import { assertOneMeaning } from "../backend/real-path.js";
 import { asStorageError } from "../errors.js";
 import { CliError } from "./errors.js";
+import { openSqliteReader } from "./read-copy.js";
 
 export type StoreKind = "sqlite" | "file" | "postgres";
 
@@ -150,15 +151,20 @@ export async function openStore(path: string, opts: OpenStoreOptions): Promise<O
     const backend = fileBackend(abs, opts.mode === "read" ? { readOnly: true } : {});
     return { kind, path: abs, backend, close: () => backend.close() };
   }
-  const backend = sqliteBackend(abs, opts.mode === "read" ? { readOnly: true } : {});
+  // A store this user cannot write to may be read from a private copy (read-copy.ts), removed at close.
+  const { backend, copy } = opts.mode === "read" ? openSqliteReader(abs) : { backend: sqliteBackend(abs), copy: undefined };
   if (opts.mode === "read") backend.db.exec("BEGIN");
   return {
     kind,
     path: abs,
     backend,
     close: () => {
-      if (backend.db.inTransaction) backend.db.exec("COMMIT");
-      backend.close();
+      try {
+        if (backend.db.inTransaction) backend.db.exec("COMMIT");
+        backend.close();
+      } finally {
+        copy?.remove();
+      }
     },
   };
 }

@@ -19,7 +19,7 @@ import { graphWalPrefix, parseWalFrameKey, walFrameKey } from "../wal/keys.js";
 import { nextTurn } from "../base/promises.js";
 import { timerBound } from "../base/timers.js";
 import { dropEndedBaselines, floorOf, holdFloor, noteEndedSnapshot, noteRetiring } from "./attach-floor.js";
-import { engineGone, engineGoneError, saidError } from "./engine-gone.js";
+import { closedByOwner, engineGone, engineGoneError, saidError, tierClosedError, writeAt } from "./engine-gone.js";
 import { diffFrames, oneValueFrame } from "./decompose.js";
 import { saveValueFrame, type ValueFrameLane, type ValueFrameParts } from "../wal/frame-columns.js";
 import { diffBytes } from "./size-estimate.js";
@@ -857,7 +857,7 @@ export class AttachOutbox {
         if (this.#gate !== gate) return;
         if (cannotSucceed(err)) {
           this.#gate = undefined;
-          void this.#stop(err, seq);
+          void this.#stop(err, seq, seq);
           return;
         }
         // The baseline stays pending in the tier; a timer (or an earlier flush()) retries it. Frames keep waiting.
@@ -884,9 +884,11 @@ export class AttachOutbox {
   /**
    * Stops the pair for good: nothing more is saved or acknowledged. `refused` is the refused seq, or a search for
    * it that also removes whatever the store holds past it (never rejects); `report` hears the outcome once.
-   * `baseline`: the unacknowledged baseline a snapshot tier's failure is about, named in the error (engine-gone.ts).
+   * `baseline`: the baseline that is the write in question (a snapshot tier's failure, a baseline's save), named in
+   * the error as such (engine-gone.ts). `member`: stopped by another pair of its WAL group, which deletes the group's
+   * frames past the gap (they are the same keys): this one deletes nothing.
    */
-  #stop(cause: Error, refused: number | Promise<number>, baseline?: number): Promise<Error> {
+  #stop(cause: Error, refused: number | Promise<number>, baseline?: number, member = false): Promise<Error> {
     if (this.#stopped !== undefined) return this.#stopped;
     this.#clearQueue(); // superseded: a rebaseline writes the live graph
     this.#blocked = undefined;
@@ -900,16 +902,23 @@ export class AttachOutbox {
       this.report(err);
       return kept(err);
     };
-    this.#stopped = typeof refused === "number" ? Promise.resolve(settle(refused)) : refused.then(settle);
+    if (this.#group === undefined || member) {
+      this.#stopped = typeof refused === "number" ? Promise.resolve(settle(refused)) : refused.then(settle);
+      return this.#stopped;
+    }
     // The other pairs on this WAL tier stop at the same seq (they number alike and write these keys): a pair going
-    // on would number past the others, and its frames past the refused seq are a gap in every member's store.
-    if (this.#group !== undefined) {
-      const at = Promise.resolve(refused);
-      for (const m of this.#group.members) {
-        if (m !== this && m.#stopped === undefined && !m.#disposed) {
-          void m.#stop(cause, at.then(async (seq) => (await m.#dropFrom(seq + 1), seq)));
-        }
-      }
+    // on would number past the others, and their frames past the refused seq are a gap in every member's store.
+    // This pair deletes them, once for all (a search's #dropFrom covers the group's seqs): each member deleting them
+    // again reported each failure once more, and tried where no gap is (task 321: a closed tier, an engine's close).
+    const at =
+      typeof refused !== "number"
+        ? refused
+        : leavesGap(cause)
+          ? this.#dropFrom(refused + 1).then(() => refused)
+          : Promise.resolve(refused);
+    this.#stopped = at.then(settle);
+    for (const m of this.#group.members) {
+      if (m !== this && m.#stopped === undefined && !m.#disposed) void m.#stop(cause, at, baseline, true);
     }
     return this.#stopped;
   }
@@ -949,7 +958,7 @@ export class AttachOutbox {
       numbered = item.frames[item.frames.length - 1]?.frame_seq ?? refused;
     }
     this.#seq = Math.max(this.#seq, numbered);
-    void this.#stop(err, refused);
+    void this.#stop(err, refused, item.kind === "baseline" ? refused : undefined);
   }
 
   /**
@@ -1157,7 +1166,7 @@ export class AttachOutbox {
     if (this.#disposed || this.#stopped !== undefined) return;
     if (lostStore(err)) return void this.#stopLost(err);
     if (key === undefined) this.#checkUnknownRefusal(err, "snapshot");
-    else if (key === this.graphName) void this.#stop(err, this.#lastBaseline);
+    else if (key === this.graphName) void this.#stop(err, this.#lastBaseline, this.#lastBaseline);
   }
 
   /**
@@ -1202,14 +1211,16 @@ export class AttachOutbox {
             // A lost own baseline: no frame may stand above it (one that left in a race is removed).
             const ownBaseline = tier === "snapshot" && this.#holes.includes(lost);
             const refused = tier === "wal" ? this.#dropFrom(lost) : ownBaseline ? this.#dropFrom(lost + 1).then(() => lost) : lost;
-            void this.#stop(err, refused);
+            void this.#stop(err, refused, tier === "snapshot" ? lost : undefined);
             return;
           }
           if (!c.again) return;
           delay = 0; // widened while this attempt ran: read again at once
         } catch (e) {
           if (cannotSucceed(e)) {
-            if (this.#stopped === undefined && !this.#disposed) void this.#stop(err, this.#durable + 1);
+            // A tier closed meanwhile is why nothing can be checked: said as such, not as the loss refused for good.
+            const why = closedByOwner(e) || engineGone(e) !== undefined ? e : err;
+            if (this.#stopped === undefined && !this.#disposed) void this.#stop(why, this.#durable + 1);
             return;
           }
           c.error = kept(e);
@@ -1291,15 +1302,20 @@ export class AttachOutbox {
   }
 
   /**
-   * Deletes every frame this pair numbered from `gap` on (a delete also drops the key's pending save); resolves to
+   * Deletes every frame this pair numbered from `gap` on (a delete also drops the key's pending save), and in a WAL
+   * group every frame a member numbered there (the same keys: the group's stop deletes them once, here); resolves to
    * `gap` once each delete settled. A frame left above the gap makes every restore fail with wal-gap (the acknowledged
    * frames below it could not be restored), and its pending save, which a failed delete keeps, may still be
    * written: deletes that failed are reported and retried in the background (#retryDrops).
    */
   async #dropFrom(gap: number): Promise<number> {
-    const holes = new Set(this.#holes);
+    const members = this.#group?.members ?? [this];
+    let top = 0;
+    for (const m of members) top = Math.max(top, m.#seq);
+    // A seq is a frame's when a member numbered it and it is none of that member's own baselines (holes).
+    const holes = members.map((m) => ({ seq: m.#seq, holes: new Set(m.#holes) }));
     const keys: string[] = [];
-    for (let s = gap; s <= this.#seq; s++) if (!holes.has(s)) keys.push(walFrameKey(this.#prefix, s));
+    for (let s = gap; s <= top; s++) if (holes.some((m) => s <= m.seq && !m.holes.has(s))) keys.push(walFrameKey(this.#prefix, s));
     const failed = await this.#deleteFrames(keys);
     if (failed !== undefined) void this.#retryDrops(gap, failed);
     return gap;
@@ -1328,7 +1344,7 @@ export class AttachOutbox {
    * lie at or below the seqs a rebaseline goes above, so frames written since are never touched.
    */
   async #retryDrops(gap: number, failed: { keys: string[]; error: unknown }): Promise<void> {
-    this.report(undeletedFramesError(this.graphName, gap, failed.keys, failed.error));
+    this.report(undeletedFramesError(this.graphName, gap, failed.keys, failed.error, !cannotSucceed(failed.error)));
     let delay = GATE_RETRY.initialMs;
     for (let left: typeof failed | undefined = failed; left !== undefined; ) {
       if (this.#disposed || cannotSucceed(left.error)) return;
@@ -1664,14 +1680,15 @@ export class AttachOutbox {
     // an engine's close closed (its drain failed, or it closed before the write: engine-gone.ts): no frame past the
     // gap can be deleted there either, so none is tried (each would fail and be reported as left to delete and
     // "deleted again"). A snapshot tier's answer is about the last baseline, if not acknowledged (task 317).
-    if (engineGone(err) !== undefined) {
+    // A tier its owner closed takes no list nor delete either, and no gap is known there (task 321).
+    if (engineGone(err) !== undefined || closedByOwner(err)) {
       const baseline = tier === "snapshot" && this.#baselinesAcked < this.#baselinesSaved ? this.#lastBaseline : undefined;
       return this.#stop(err, this.#durable + 1, baseline);
     }
     if (isFinalError(err)) return this.#stop(err, this.#durable + 1);
     if (tier === "wal") return this.#stop(err, this.#dropPastGap());
     // A snapshot tier holds one baseline per graph: the refused one is the latest. The WAL has every change.
-    return this.#stop(err, this.#lastBaseline);
+    return this.#stop(err, this.#lastBaseline, this.#lastBaseline);
   }
 }
 
@@ -1775,20 +1792,30 @@ function collapsedError(graphName: string, waves: number): StorageError {
 }
 
 /**
- * What flush() rejects with once a pair stopped: names the refused seq, carries the tier's error as `cause`. An
- * engine that closed under the pair refused nothing: said as such (engine-gone.ts), `baseline` naming the write when
- * the snapshot tier answered.
+ * What flush() rejects with once a pair stopped: names the refused seq (`baseline`: the baseline at it, when that is
+ * the write refused), carries the tier's error as `cause`. A tier closed under the pair, by its engine's close or by
+ * its owner, refused nothing: said as such (engine-gone.ts).
  */
 function refusedError(graphName: string, seq: number, cause: Error, baseline?: number): StorageError {
   if (engineGone(cause) !== undefined) return engineGoneError(graphName, seq, cause as StorageError, baseline);
+  if (closedByOwner(cause)) return tierClosedError(graphName, seq, cause, baseline);
   const what = saidError(cause);
   return new StorageError(
     "write-refused",
-    `graph "${graphName}": the write at seq ${seq} was refused for good (${what}); no frame after it is written ` +
+    `graph "${graphName}": ${writeAt(seq, baseline)} was refused for good (${what}); no frame after it is written ` +
       "and nothing after it acknowledged until handle.rebaseline()",
-    { graph: graphName, seq },
+    { graph: graphName, seq, ...(baseline !== undefined ? { baseline } : {}) },
     cause,
   );
+}
+
+/**
+ * Whether a stop for `cause` may leave frames past its seq that are a gap (a refusal, a loss): not when the store
+ * takes no write (a closed tier, its engine's close, a backend's final error, a lost lease), where nothing can be
+ * deleted and the frames it holds past the acknowledged seq are no gap (they may all be stored).
+ */
+function leavesGap(cause: Error): boolean {
+  return !(engineGone(cause) !== undefined || closedByOwner(cause) || isFinalError(cause) || lostStore(cause));
 }
 
 /**
@@ -1815,14 +1842,20 @@ function keyByKey(source: StoredGraphSource, unread: Map<string, unknown>): Stor
   };
 }
 
-/** What onError hears once when frames above a stop's gap could not be deleted: they are deleted again. */
-function undeletedFramesError(graphName: string, gap: number, keys: readonly string[], cause: unknown): StorageError {
+/**
+ * What onError hears once when frames above a stop's gap could not be deleted: they are deleted again (`again`), or,
+ * when no retry can succeed (the tier closed meanwhile), not.
+ */
+function undeletedFramesError(graphName: string, gap: number, keys: readonly string[], cause: unknown, again: boolean): StorageError {
   const why = cause instanceof Error ? cause.message : String(cause);
   const more = keys.length > 1 ? ` (and ${keys.length - 1} more)` : "";
+  const then = again
+    ? "it is deleted again (handle.rebaseline() also covers it)"
+    : "the tier takes no delete any more, so it stays until a new attach over open tiers writes its own baseline";
   return new StorageError(
     cause instanceof StorageError ? cause.code : "backend-error",
     `graph "${graphName}": WAL frame ${JSON.stringify(keys[0])}${more}, at or above the refused seq ${gap}, could not be deleted ` +
-      `(${why}); until it is, a restore fails with wal-gap at seq ${gap}: it is deleted again (handle.rebaseline() also covers it)`,
+      `(${why}); until it is, a restore fails with wal-gap at seq ${gap}: ${then}`,
     { graph: graphName, seq: gap, key: keys[0], keys: keys.length },
     cause,
   );

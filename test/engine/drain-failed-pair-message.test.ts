@@ -135,8 +135,10 @@ it("a save met by an engine already closed (its close resolved): the write is no
   expect(flushed).toBeInstanceOf(StorageError);
   const err = flushed as StorageError;
   expect(err.code).toBe("write-refused");
-  expect(err.details).toMatchObject({ graph: "g", seq: 2, reason: "engine-closed" });
-  expect(err.message).toMatch(/the write at seq 2 is not acknowledged \(it may be stored\): the storage engine closed \(StorageError closed: storage tier .* is closing\)/);
+  // The write that met the closed engine is the wave's periodic baseline at seq 2 (its save threw): named as such,
+  // not "the write at seq 2", which is the stored frame (task 321).
+  expect(err.details).toMatchObject({ graph: "g", seq: 2, reason: "engine-closed", baseline: 2 });
+  expect(err.message).toMatch(/the baseline at seq 2 is not acknowledged \(it may be stored\): the storage engine closed \(StorageError closed: storage tier .* is closing\)/);
   expect(err.message).not.toMatch(/not stored|refused|rebaseline/);
   expect(err.cause).toMatchObject({ code: "closed", details: { reason: "engine-closed" } });
   expect(heard).toEqual([err]);

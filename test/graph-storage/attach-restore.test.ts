@@ -395,7 +395,9 @@ describe("attach: baselines, seqs and frames", () => {
     await s.wal.close();
     g.set("a", 1);
     g.set("a", 2);
-    expect(errors.map((e) => (e as StorageError).code)).toEqual(["write-refused"]);
+    // No refusal: the tier's owner closed it, said with code closed (task 321), not write-refused.
+    expect(errors.map((e) => (e as StorageError).code)).toEqual(["closed"]);
+    expect((errors[0] as StorageError).details["reason"]).toBe("tier-closed");
     expect(((errors[0] as Error).cause as StorageError).code).toBe("closed");
     const err = await errorOf(() => h.flush());
     expect(err).toBe(errors[0]);

@@ -36,6 +36,11 @@ const NODES = ["p0", "p1", "p2", "p3", "p4"];
 const LEASE = { ttlMs: 3000, renewEveryMs: 300 };
 /** A safety net for a hung step, never the thing asserted. */
 const WAIT = { timeoutMs: 30_000, intervalMs: 10 };
+/**
+ * The bound of a takeover wait, in lease times: a writer already waiting takes over once the lease lapses, at most
+ * one lease time after the holder's last renewal or write, plus its poll (250 ms). A safety net, never asserted.
+ */
+const TAKEOVER = { timeoutMs: 10 * LEASE.ttlMs, intervalMs: 10 };
 
 interface Wave {
   readonly w: string;
@@ -126,17 +131,52 @@ function latestHolder(ws: readonly Writer[]): Writer {
   return taken[0]!;
 }
 
-async function waitForHolder(ws: readonly Writer[], notIn: ReadonlySet<Writer>, acks = 5): Promise<Writer> {
-  let found: Writer | undefined;
-  await until(
-    () => {
-      found = ws.find((w) => !notIn.has(w) && w.of("acquired").length > 0 && w.of("ack").length >= acks);
-      return found !== undefined;
-    },
-    "a writer holds the store and acknowledges waves",
-    WAIT,
-  );
-  return found!;
+/** `until`, whose timeout names how each writer of `ws` ended and what it said last. */
+function untilNaming(ws: readonly Writer[], cond: () => boolean | Promise<boolean>, what: string, wait: typeof WAIT): Promise<void> {
+  return until(cond, what, wait).catch((err: unknown) => {
+    const said = ws.map((w) => `${w.name}: ${exitOf(w)}`).join("; ");
+    throw new Error(`${(err as Error).message} (within ${wait.timeoutMs} ms); ${said}`);
+  });
+}
+
+/** The first writer outside `notIn` that took the store and acknowledged `acks` waves. */
+async function waitForHolder(ws: readonly Writer[], notIn: ReadonlySet<Writer>, acks = 5, wait = WAIT): Promise<Writer> {
+  const holder = (): Writer | undefined => ws.find((w) => !notIn.has(w) && w.of("acquired").length > 0 && w.of("ack").length >= acks);
+  await untilNaming(ws, () => holder() !== undefined, `a writer holds the store and acknowledges ${acks} waves`, wait);
+  return holder()!;
+}
+
+/**
+ * Waits until each of `ws` asks the database about the lease (its session's last statement read the lease row) and
+ * has not taken it: it waits for a live lease. A writer process starting on a loaded machine takes seconds to get
+ * there, time that is no part of a takeover (task 324 saw the other writer not yet connected when the holder was
+ * killed, up to 6 s after, at load ~20).
+ */
+async function waitingForLease(ws: readonly Writer[]): Promise<void> {
+  const c = new pg.Client({ connectionString: server.url });
+  await c.connect();
+  try {
+    const names = ws.map((w) => `grf-writer-${w.name}`);
+    await untilNaming(
+      ws,
+      async () => {
+        if (ws.some((w) => !alive(w) || w.of("acquired").length > 0)) return true; // told apart below
+        const r = await c.query(
+          "SELECT DISTINCT application_name FROM pg_stat_activity WHERE application_name = ANY($1) AND query LIKE '%remaining_ms%'",
+          [names],
+        );
+        return r.rows.length === names.length;
+      },
+      `${ws.map((w) => w.name).join(", ")} wait for the lease`,
+      WAIT,
+    );
+  } finally {
+    await c.end();
+  }
+  for (const w of ws) {
+    expect(alive(w), `${w.name} runs (${exitOf(w)})`).toBe(true);
+    expect(w.of("acquired"), `${w.name} waits`).toEqual([]);
+  }
 }
 
 async function kill(w: Writer, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
@@ -249,13 +289,20 @@ describe("PostgreSQL store failover between engine processes", () => {
     const gone = new Set<Writer>();
     for (let round = 0; round < 2; round++) {
       const holder = await waitForHolder(ws, gone, 30);
-      // The others are waiting for the lease meanwhile, not writing.
-      for (const w of ws) if (w !== holder && !gone.has(w)) expect(w.of("ack").length, `${w.name} waits`).toBe(0);
+      // The others are waiting for the lease meanwhile, not writing; each has got as far as reading the lease, so
+      // the wait after the kill is the takeover's, not a process start's.
+      const others = ws.filter((w) => w !== holder && !gone.has(w));
+      for (const w of others) expect(w.of("ack").length, `${w.name} waits`).toBe(0);
+      await waitingForLease(others);
       const killedAt = performance.now();
       await kill(holder);
       gone.add(holder);
-      const next = await waitForHolder(ws, gone, 1);
-      console.log(`[postgres-failover] kill -9 -> first wave acknowledged by the new holder: ${(performance.now() - killedAt).toFixed(0)} ms (lease ${LEASE.ttlMs} ms)`);
+      await untilNaming(ws, () => others.some((w) => w.of("acquired").length > 0), "a waiting writer takes over", TAKEOVER);
+      const tookOverMs = performance.now() - killedAt;
+      const next = await waitForHolder(ws, gone, 1, TAKEOVER);
+      console.log(
+        `[postgres-failover] kill -9 -> a waiting writer took over ${tookOverMs.toFixed(0)} ms, first wave acknowledged ${(performance.now() - killedAt).toFixed(0)} ms (lease ${LEASE.ttlMs} ms)`,
+      );
       expect(next.of("acquired")[0]!.epoch).toBe(holder.of("acquired")[0]!.epoch + 1);
       ws.push(startWriter(store, `R${round}`)); // three writers racing again
     }
@@ -267,8 +314,9 @@ describe("PostgreSQL store failover between engine processes", () => {
     const store = "stop";
     const ws = [startWriter(store, "A"), startWriter(store, "B"), startWriter(store, "C")];
     const frozen = await waitForHolder(ws, new Set(), 30);
+    await waitingForLease(ws.filter((w) => w !== frozen)); // the wait after the freeze is the takeover's
     frozen.child.kill("SIGSTOP");
-    const next = await waitForHolder(ws, new Set([frozen]), 5);
+    const next = await waitForHolder(ws, new Set([frozen]), 5, TAKEOVER);
     expect(next.of("acquired")[0]!.epoch).toBe(frozen.of("acquired")[0]!.epoch + 1);
     const atTakeover = await raw<{ k: string; v: Buffer }>("SELECT k, v FROM graphrefly_storage WHERE store = $1 ORDER BY k", [store]);
     const storedAtTakeover = new Set(atTakeover.map((r) => r.k));

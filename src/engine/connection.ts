@@ -27,6 +27,7 @@ import {
   type ActorStats,
   type CodecSpec,
   type Op,
+  type RefusedMessage,
   type RequestsMessage,
   type ResultsMessage,
   type StoreSpec,
@@ -299,10 +300,10 @@ export class StoreConnection {
    */
   private finalHeard: { readonly err: Error; readonly from: SerializedError } | undefined;
   /**
-   * Results messages whose settling waits for the end of this turn of the event loop (see `onResults`), in arrival
-   * order; undefined when none waits.
+   * Results messages whose settling waits for the end of this turn of the event loop (see `onResults`), and the
+   * refusals that arrived behind them (told in the actor's order), in arrival order; undefined when none waits.
    */
-  private deferred: ResultsMessage[] | undefined;
+  private deferred: Array<ResultsMessage | RefusedMessage> | undefined;
   /**
    * The last failed open onError heard (`tellOpenFailure`): what it said (code, message and cause) and when. A store
    * that keeps writes revives by itself at each backoff (`reviveLater`): one gone for good failed the same way every
@@ -1025,8 +1026,14 @@ export class StoreConnection {
   private onPortMessage(m: unknown, epoch: number): void {
     if (isResultsMessage(m)) this.onResults(m, epoch);
     else if (isRefusedMessage(m) && epoch === this.epoch) {
-      this.tiers.get(m.tier)?.refusals.notify(m.key, deserializeError(m.error));
+      // The actor posted it after the answers waiting for the turn's end: told after them, in the actor's order.
+      if (this.deferred !== undefined) this.deferred.push(m);
+      else this.tellRefused(m);
     }
+  }
+
+  private tellRefused(m: RefusedMessage): void {
+    this.tiers.get(m.tier)?.refusals.notify(m.key, deserializeError(m.error));
   }
 
   /**
@@ -1064,11 +1071,32 @@ export class StoreConnection {
     this.settleResults(m);
   }
 
-  /** Settles the answers `onResults` deferred, in order (also at a death, before the waiters left hear it). */
-  private settleDeferred(): void {
+  /**
+   * Settles the answers `onResults` deferred, and tells the refusals that came behind them, in order (also at a
+   * death, `now`, before the waiters left hear it). A refusal behind an answer settled here is told a turn later,
+   * with what came after it (still deferred meanwhile): the answer's callers hear it in the promise jobs that run
+   * once this turn's code returns, and a listener told here, synchronously, would hear the refusal before them,
+   * as it never does when each message is read alone (task 321).
+   */
+  private settleDeferred(now = false): void {
     const deferred = this.deferred;
-    this.deferred = undefined;
-    if (deferred !== undefined) for (const m of deferred) this.settleResults(m);
+    if (deferred === undefined) return;
+    let i = 0;
+    for (; i < deferred.length; i++) {
+      const m = deferred[i]!;
+      if (isResultsMessage(m)) this.settleResults(m);
+      else if (!now && i > 0 && isResultsMessage(deferred[i - 1]!)) break;
+      else this.tellRefused(m);
+    }
+    if (i === deferred.length) {
+      this.deferred = undefined;
+      return;
+    }
+    this.deferred = deferred.slice(i);
+    const epoch = this.epoch;
+    setImmediate(() => {
+      if (epoch === this.epoch) this.settleDeferred(); // else die() settled them
+    });
   }
 
   private settleResults({ results, errors }: ResultsMessage): void {
@@ -1702,7 +1730,7 @@ export class StoreConnection {
   die(err: Error, epoch = this.epoch): void {
     if (epoch !== this.epoch || this.deathError) return;
     this.takePosted(epoch); // answers posted before the end are answers, not losses
-    this.settleDeferred(); // and so are those waiting for the turn's end (onResults): settled now, in order
+    this.settleDeferred(true); // and so are those waiting for the turn's end (onResults): settled now, in order
     this.deathError = err;
     this.rejectDeath(err);
     this.backlog.fail(err);

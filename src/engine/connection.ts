@@ -305,6 +305,12 @@ export class StoreConnection {
    */
   private deferred: Array<ResultsMessage | RefusedMessage> | undefined;
   /**
+   * A tier's close was answered by an actor that could not open the store (gone, unopenable): the tier closed on
+   * this side (flushWaiter), and the death that answered it releases the store once nothing else uses it
+   * (`releaseUnreached`).
+   */
+  private closedUnreached = false;
+  /**
    * The last failed open onError heard (`tellOpenFailure`): what it said (code, message and cause) and when. A store
    * that keeps writes revives by itself at each backoff (`reviveLater`): one gone for good failed the same way every
    * attempt, and onError heard it each time, one report per ≤ 10 s for as long as the engine stayed open.
@@ -840,8 +846,17 @@ export class StoreConnection {
         resolve(v);
       },
       reject: (e) => {
-        // A refusal (the codec's, the key's) leaves nothing pending: only another failure leaves writes to lose.
         const rec = this.tiers.get(tier);
+        if (t === "close" && rec !== undefined && e === this.deathError && !this.isReady) {
+          // Answered by an actor that could not open the store: none can close the tier, so it closes here (the close
+          // rejects with why; writes no actor took for it are not kept: keep), and the store is released once
+          // nothing else uses it (die: releaseUnreached), not kept reviving until engine.close() (task 321).
+          this.tiers.delete(tier);
+          this.closedUnreached = true;
+          reject(e);
+          return;
+        }
+        // A refusal (the codec's, the key's) leaves nothing pending: only another failure leaves writes to lose.
         if (rec && e !== this.deathError && !isPermanent(e)) rec.dirty = true;
         if (rec && e === this.deathError) this.flushesLost.add(rec);
         reject(e);
@@ -1771,6 +1786,7 @@ export class StoreConnection {
       this.flushesLost.clear();
       for (const rec of this.tiers.values()) rec.dirty = false;
       if (this.kept !== undefined) this.reviveLater();
+      this.releaseUnreached();
       return;
     }
     // Writes lost with this actor: those not covered by a flush, and those a flush in flight covered (its caller
@@ -1790,6 +1806,23 @@ export class StoreConnection {
     if (err instanceof StorageError && (err.code === "worker-crashed" || err.code === "worker-unresponsive")) {
       this.hooks.onError(err, { store: this.store });
     }
+    this.releaseUnreached();
+  }
+
+  /**
+   * After a tier's close that an actor unable to open the store answered (`closedUnreached`): with no tier open and
+   * no job running, the store is shut down now (nothing drains: no actor holds it) and the engine forgets it; a tier
+   * opened later opens it afresh. Before, it stayed with its revivals, ring and record until engine.close().
+   */
+  private releaseUnreached(): void {
+    if (!this.closedUnreached) return;
+    this.closedUnreached = false;
+    if (this.tiers.size > 0 || this.jobs > 0 || this.closing || this.finalError !== undefined) return;
+    clearTimeout(this.reviveTimer);
+    this.reviveTimer = undefined;
+    this.kept = undefined; // only a closed tier's writes were kept, and keep() takes none of those
+    this.giveRingBack();
+    void this.shutdown().catch((err: unknown) => this.report(err instanceof Error ? err : new Error(String(err))));
   }
 
   /**
@@ -1822,6 +1855,7 @@ export class StoreConnection {
       if (batch.copy === true) copyValues(batch.ops); // a value is read at the end of its turn: kept past it, copied
       for (const op of batch.ops) {
         if ("id" in op || op.t === "configure-watcher" || this.reviveRefusals.has(op)) continue;
+        if (!this.tiers.has(op.tier)) continue; // a tier closed meanwhile (its close said why): no actor will take it
         ops.push(op);
         if ("w" in op && op.w !== undefined) this.backlog.add(op.w, op.n ?? 0); // backlog.fail() dropped it
       }

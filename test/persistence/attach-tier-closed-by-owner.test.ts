@@ -73,6 +73,8 @@ it("a WAL tier the app closed: the next wave's save stops the pair with closed (
     const err = expectClosedByOwner(await settledTo(h.flush()), { seq: 2, tier: wal.name });
     expect(err.message).toMatch(/the write at seq 2 is not acknowledged/);
     expect(heard).toEqual([err]);
+    // A rebaseline() anyway meets the closed tier again and says so, as the error told.
+    expect(await settledTo(h.rebaseline())).toMatchObject({ code: "closed", details: { reason: "tier-closed" } });
     await h.dispose().catch(() => undefined);
   } finally {
     await engine.close().catch(() => undefined);

@@ -118,41 +118,60 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     }
   });
 
-  it("a store that changes during the copy is copied again: the change is read, not a copy from before it", async () => {
-    const dir = tmp.path("changing");
+  /**
+   * `export` of a fresh store as nobody, held at its second read of s.db in each copy attempt listed (its opens of
+   * s.db through fs: 1 the first copy, 2 the first copy's second read, 3 and 4 the next copy's…; SQLite opens
+   * natively), while root appends a frame and closes (the -wal goes). Resolves with the run.
+   */
+  async function exportChangedAt(name: string, attempts: readonly number[]): Promise<CliRun & { temp: string }> {
+    const dir = tmp.path(name);
     mkdirSync(dir, { mode: 0o755 });
     const store = join(dir, "s.db");
     await buildStore("sqlite", store, [{ name: "g" }]); // frames 2..11 set a to their seq
     const temp = nobodysTemp();
     const fifo = tmp.path("pause.fifo");
     execFileSync("mkfifo", ["-m", "0666", fifo]);
-    // The CLI's opens of s.db through fs: 1 its copy, 2 its second read of the original (SQLite opens natively).
     const child = spawn(process.execPath, ["--import", PAUSE_HOOK, BIN, "export", store, "--graph", "g"], {
       stdio: ["ignore", "pipe", "pipe"],
       uid: NOBODY,
       gid: NOBODY,
-      env: { ...process.env, TMPDIR: temp, GRF_PAUSE_AT: store, GRF_PAUSE_NTH: "2", GRF_PAUSE_FIFO: fifo },
+      env: { ...process.env, TMPDIR: temp, GRF_PAUSE_AT: store, GRF_PAUSE_NTH: attempts.map((a) => 2 * a).join(","), GRF_PAUSE_FIFO: fifo },
     });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-    // Opening the FIFO for writing returns once the CLI holds it open: it copied s.db and is about to read it again.
-    // A CLI that ends without pausing there fails the test (its reading end opened here, so the open returns).
-    const pause = await Promise.race([
-      open(fifo, "w"),
-      exited.then(() => {
-        closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
-        throw new Error(`the CLI ended before its second read of s.db: ${stderr}`);
-      }),
-    ]);
-    await appendFrames(store, [setFrame(12, "a", 12)]); // root writes meanwhile, and closes (the -wal goes)
-    await pause.close();
-    expect(await exited, stderr).toBe(0);
-    expect((JSON.parse(stdout) as { nodes: { a: { value: unknown } } }).nodes.a.value).toBe(12);
-    expect(stderr.match(/^note: /gm)).toHaveLength(1); // one copy kept: the second
-    expect(readdirSync(temp)).toEqual([]);
+    for (let i = 0; i < attempts.length; i++) {
+      // Opening the FIFO for writing returns once the CLI holds it open: it copied s.db and is about to read it again.
+      // A CLI that ends without pausing there fails the test (its reading end opened here, so the open returns).
+      const pause = await Promise.race([
+        open(fifo, "w"),
+        exited.then(() => {
+          closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+          throw new Error(`the CLI ended before its second read of s.db: ${stderr}`);
+        }),
+      ]);
+      await appendFrames(store, [setFrame(12 + i, "a", 12 + i)]);
+      await pause.close();
+    }
+    return { code: await exited, stdout, stderr, temp };
+  }
+
+  it("a store that changes during the copy is copied again: the change is read, not a copy from before it", async () => {
+    const r = await exportChangedAt("changing", [1]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { nodes: { a: { value: unknown } } }).nodes.a.value).toBe(12);
+    expect(r.stderr.match(/^note: /gm)).toHaveLength(1); // one copy kept: the second
+    expect(readdirSync(r.temp)).toEqual([]);
+  });
+
+  it("a store that changes during each of three copies is refused: store-unreadable, exit 4, no copy left", async () => {
+    const r = await exportChangedAt("changing-thrice", [1, 2, 3]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^error store-unreadable: .*s\.db changed while it was being copied, 3 times \(a writer has it open/);
+    expect(readdirSync(r.temp)).toEqual([]);
   });
 });
 

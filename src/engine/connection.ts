@@ -115,8 +115,6 @@ const STARTUP_GRACE_MS = 30_000;
 const HEALTHY_LIFETIME_MS = 10_000;
 const RESTART_DELAY_MIN_MS = 100;
 const RESTART_DELAY_MAX_MS = 10_000;
-/** Writes of earlier turns the actor has not settled from which a burst is encoded ahead (encodeAhead). */
-const AHEAD_TRAIL = 256;
 /** The fewest puts of one columns op worth encoding ahead: a paced turn's few frames go as they are. */
 const AHEAD_MIN = 32;
 /**
@@ -124,6 +122,12 @@ const AHEAD_MIN = 32;
  * actor starts on a burst's first tick while the main thread still builds it (design §3.46: 500 and 1000 measured).
  */
 export const EARLY_PUTS = 250;
+/**
+ * Writes the actor has not settled from which a burst is encoded ahead (encodeAhead): at most EARLY_PUTS, so a part
+ * posted behind one whole part of its turn meets the trail, and a first tick's second part crosses as text too
+ * (design §3.51; at 256 only the third part on did).
+ */
+const AHEAD_TRAIL = EARLY_PUTS;
 /**
  * A turn's writes-only batch goes through the turn ring (ring.ts) when it holds at most this many writes, all puts or
  * frame columns: a paced turn's. A burst stays a message, its columns encoded ahead when the actor trails (§3.33).

@@ -2,7 +2,8 @@
  * While the store's actor trails the writes posted to it, a burst of WAL frames crosses with each payload as its
  * canonical text (ColumnarTransport.encodeAhead, design §3.33); otherwise as values. Either way every frame is
  * stored as the codec's bytes and reads back as saved. The trail is made certain here by a debounced tier, whose
- * writes the actor holds unsettled: the first turn's burst meets no trail, the second meets 400 writes.
+ * writes the actor holds unsettled: the first turn's burst meets no trail but for its own first part (posted early,
+ * EARLY_PUTS), the second meets 400 writes.
  */
 import { MessagePort, type Transferable } from "node:worker_threads";
 import { setImmediate as nextTurn } from "node:timers/promises";
@@ -64,7 +65,8 @@ it("a burst meeting a trailing actor crosses as text, one meeting none as values
   for (let seq = 1; seq <= 400; seq++) frames.push(frame(seq));
   for (const f of frames) wal.save(key(f.frame_seq), f);
   await nextTurn();
-  expect(payloadKinds(posted)).toStrictEqual({ texts: 0, values: 400 });
+  // The first 250 went early as values; the turn's last 150 trail them (design §3.51).
+  expect(payloadKinds(posted)).toStrictEqual({ texts: 150, values: 250 });
   posted.length = 0;
 
   for (let seq = 401; seq <= 500; seq++) frames.push(frame(seq));
@@ -72,6 +74,37 @@ it("a burst meeting a trailing actor crosses as text, one meeting none as values
   await nextTurn();
   expect(payloadKinds(posted)).toStrictEqual({ texts: 100, values: 0 });
 
+  await wal.flush();
+  await wal.close();
+  await engine.close();
+  engine = undefined;
+  const db = new Database(path, { readonly: true });
+  try {
+    const get = db.prepare<[string], Buffer>("SELECT v FROM graphrefly_storage WHERE k = ?").pluck();
+    for (const f of frames) expect(Buffer.from(get.get(key(f.frame_seq))!).equals(Buffer.from(walFrameCodec.encode(f)))).toBe(true);
+  } finally {
+    db.close();
+  }
+});
+
+it("a lone burst of 1000 frames (a sample's first tick) sends only its first part as values, the second part on as text (task 320)", async () => {
+  engine = openStorageEngine({ threads: 1 });
+  const path = root.fresh("first-tick.db");
+  const wal = engine.kv<WALFrame>({ kind: "sqlite", path }, { name: "wal", codec: walFrameCodec });
+  await wal.flush();
+  const posted: unknown[] = [];
+  const post = MessagePort.prototype.postMessage;
+  vi.spyOn(MessagePort.prototype, "postMessage").mockImplementation(function (this: MessagePort, m: unknown, t?: readonly Transferable[]) {
+    posted.push(m);
+    return post.call(this, m, t);
+  });
+  const key = (seq: number) => walFrameKey("g/wal", seq);
+  const frames: WALFrame[] = [];
+  for (let seq = 1; seq <= 1000; seq++) frames.push(frame(seq));
+  for (const f of frames) wal.save(key(f.frame_seq), f);
+  // Posted in parts of EARLY_PUTS while the turn ran: the first meets an idle actor, each later one the parts before
+  // it (unsettled until the turn commits). At a trail of 256 the second part (250 behind it) crossed as values too.
+  expect(payloadKinds(posted)).toStrictEqual({ texts: 750, values: 250 });
   await wal.flush();
   await wal.close();
   await engine.close();

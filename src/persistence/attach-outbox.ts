@@ -932,14 +932,11 @@ export class AttachOutbox {
     }
     // The other pairs on this WAL tier stop at the same seq (they number alike and write these keys): a pair going
     // on would number past the others, and their frames past the refused seq are a gap in every member's store.
-    // This pair deletes them, once for all (a search's #dropFrom covers the group's seqs): each member deleting them
-    // again reported each failure once more, and tried where no gap is (task 321: a closed tier, an engine's close).
-    const at =
-      typeof refused !== "number"
-        ? refused
-        : leavesGap(cause)
-          ? this.#dropFrom(refused + 1).then(() => refused)
-          : Promise.resolve(refused);
+    // A search (#dropPastGap, #checkUnknownRefusal) deletes them, once for all (its #dropFrom covers the group's
+    // seqs): each member deleting them again reported each failure once more (task 321). An exact seq deletes nothing,
+    // as for a single pair: the refused save and what followed it reached no tier (#fail), the store refused or
+    // lost that one baseline (frames at its seq are none of the group's), or the store takes no write (task 334).
+    const at = typeof refused === "number" ? Promise.resolve(refused) : refused;
     this.#stopped = at.then(settle);
     for (const m of this.#group.members) {
       if (m !== this && m.#stopped === undefined && !m.#disposed) void m.#stop(cause, at, baseline, true);
@@ -1831,15 +1828,6 @@ function refusedError(graphName: string, seq: number, cause: Error, baseline?: n
     { graph: graphName, seq, ...(baseline !== undefined ? { baseline } : {}) },
     cause,
   );
-}
-
-/**
- * Whether a stop for `cause` may leave frames past its seq that are a gap (a refusal, a loss): not when the store
- * takes no write (a closed tier, its engine's close, a backend's final error, a lost lease), where nothing can be
- * deleted and the frames it holds past the acknowledged seq are no gap (they may all be stored).
- */
-function leavesGap(cause: Error): boolean {
-  return !(engineGone(cause) !== undefined || closedByOwner(cause) || isFinalError(cause) || lostStore(cause));
 }
 
 /**

@@ -72,7 +72,10 @@ async function readStdin(): Promise<Uint8Array> {
   if (process.stdin.isTTY) throw new CliError("usage", "import -: stdin is a terminal; pipe a snapshot in (graphrefly-storage export STORE --graph NAME | graphrefly-storage import - NEW.db)");
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  const bytes = Buffer.concat(chunks);
+  // Said plainly: JSON's "Unexpected end of JSON input" hid that nothing was piped in (review r330).
+  if (bytes.byteLength === 0) throw new CliError("invalid-input", "stdin is empty: pipe a snapshot in (graphrefly-storage export STORE --graph NAME | graphrefly-storage import - NEW.db)");
+  return bytes;
 }
 
 export function importCommand(): Command {

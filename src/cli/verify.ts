@@ -209,11 +209,14 @@ const RESULT_TEXT: Record<number, string> = {
   [EXIT.incompleteRestorable]: "incomplete, restorable",
 };
 
-const VERDICT_TEXT: Record<Verdict, string> = {
-  clean: "clean",
-  restorable: "restorable (restore skips damaged frames)",
-  "not-restorable": "NOT restorable",
-};
+/** Problems whose frames restore ignores whole (no damage): a verdict with only these skips no damaged frame. */
+const IGNORED_KINDS: ReadonlySet<Problem["kind"]> = new Set(["unknown-node", "seq-out-of-range"]);
+
+function verdictText(g: GraphVerification): string {
+  if (g.verdict === "clean") return "clean";
+  if (g.verdict === "not-restorable") return "NOT restorable";
+  return g.problems.every((p) => IGNORED_KINDS.has(p.kind)) ? "restorable (restore ignores some frames' changes)" : "restorable (restore skips damaged frames)";
+}
 
 function describeProblem(p: Problem): string {
   switch (p.kind) {
@@ -245,7 +248,7 @@ function describeProblem(p: Problem): string {
     case "seq-out-of-range":
       return `frame key ${p.key}: seq ${p.seq} is above 2^53 - 1; no reader reads it, restore ignores it (its change is never replayed)`;
     case "unknown-node":
-      return `frame seq ${p.seq} (${p.key}) ${p.change === "node.set" ? "sets" : "invalidates"} node ${JSON.stringify(p.path)}, which the graph does not have there (not in the baseline, not added by an earlier frame): restore ignores it (its change is never replayed)`;
+      return `frame seq ${p.seq} (${p.key}) ${p.change === "node.set" ? "sets" : "invalidates"} node ${JSON.stringify(p.path)}, which the stored graph does not have there (not in the baseline, added by no earlier frame with its slice, or removed): restore ignores it (its change is never replayed)`;
     case "frame-unrestorable":
       return `frame seq ${p.seq} cannot be applied to any graph: ${p.detail}; restore fails (phase-failed)`;
   }
@@ -258,7 +261,7 @@ function printHuman(rows: readonly CorruptRow[], results: readonly GraphVerifica
     printLine(`graph ${JSON.stringify(g.name)}: ${base}, ${plural(g.frames, "frame")} (${g.framesAbove} above the baseline)`);
     // One line per problem: a torn frame's detail quotes its bytes, whose newlines must not print lines of their own.
     for (const p of g.problems) printLine(`  ${terminalText(describeProblem(p), true)}`);
-    printLine(`  ${VERDICT_TEXT[g.verdict]}`);
+    printLine(`  ${verdictText(g)}`);
   }
   for (const u of unread) printLine(notReachedLine(u));
   const overall = RESULT_TEXT[exitCode] ?? "not-restorable";

@@ -255,8 +255,9 @@ export function reAddedAbove(graph: Graph, snapshot: GraphPersistSnapshot, frame
   const out = new Map<string, number>();
   frames.forEach((f, i) => {
     const change = graphChangeOf(f);
-    if (change?.kind !== "graph.add" || change.slice?.type === "state" || out.has(change.nodeId)) return;
-    if (matching && !sameSpec(change.slice as SnapshotNodeSlice, graph.describeNode(change.nodeId, "shared"))) return;
+    // An add without a slice (the protocol allows it, §6.5) is ignored by replay (storedCodeBuilt): it re-adds nothing.
+    if (change?.kind !== "graph.add" || change.slice === undefined || change.slice.type === "state" || out.has(change.nodeId)) return;
+    if (matching && !sameSpec(change.slice, graph.describeNode(change.nodeId, "shared"))) return;
     const held = Object.prototype.hasOwnProperty.call(snapshot.nodes, change.nodeId) ? snapshot.nodes[change.nodeId] : undefined;
     if (held !== undefined && held.type !== "state" && sameSpec(held, graph.describeNode(change.nodeId, "shared"))) return;
     const kind = graph.kindOf(change.nodeId);

@@ -34,6 +34,14 @@ describe("import -", () => {
     expect(existsSync(target)).toBe(false);
   });
 
+  it("says stdin is empty when nothing was piped in (task 333, review r330), and creates no store", () => {
+    const target = fixture.tmp.path("empty.db");
+    const r = runCli(["import", "-", target], "");
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toBe("error invalid-input: stdin is empty: pipe a snapshot in (graphrefly-storage export STORE --graph NAME | graphrefly-storage import - NEW.db)\n");
+    expect(existsSync(target)).toBe(false);
+  });
+
   it("reads a file named - when given as ./-", () => {
     const cwd = fixture.tmp.path("cwd");
     mkdirSync(cwd);

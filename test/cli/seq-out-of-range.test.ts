@@ -33,7 +33,7 @@ describe.each(KINDS)("a frame key above 2^53 − 1 (%s store)", (kind) => {
     expect(human.stdout).toContain(
       `frame key g/wal/${HIGH}: seq ${HIGH} is above 2^53 - 1; no reader reads it, restore ignores it (its change is never replayed)`,
     );
-    expect(human.stdout).toContain("restorable (restore skips damaged frames)");
+    expect(human.stdout).toContain("restorable (restore ignores some frames' changes)");
 
     const json = runCli(["verify", path, "--json"]);
     expect(json.code).toBe(2); // h has no baseline

@@ -44,7 +44,7 @@ describe("verify over a frame setting a node the graph does not have", () => {
     const human = runCli(["verify", fixture.store]);
     expect(human.code, human.stderr).toBe(1);
     expect(human.stdout).toContain(
-      `  frame seq 12 (${walFrameKey(graphWalPrefix("g"), 12)}) sets node "ghost", which the graph does not have there (not in the baseline, not added by an earlier frame): restore ignores it (its change is never replayed)\n`,
+      `  frame seq 12 (${walFrameKey(graphWalPrefix("g"), 12)}) sets node "ghost", which the stored graph does not have there (not in the baseline, added by no earlier frame with its slice, or removed): restore ignores it (its change is never replayed)\n`,
     );
     expect(human.stdout).toMatch(/result: restorable \(exit 1\)\n$/);
   });

@@ -912,17 +912,23 @@ export class AttachOutbox {
    * the error as such (engine-gone.ts). `member`: stopped by another pair of its WAL group, which deletes the group's
    * frames past the gap (they are the same keys): this one deletes nothing.
    */
-  #stop(cause: Error, refused: number | Promise<number>, baseline?: number, member = false): Promise<Error> {
+  #stop(cause: Error, refused: number | Promise<number | StopAt>, baseline?: number, member = false): Promise<Error> {
     if (this.#stopped !== undefined) return this.#stopped;
     this.#clearQueue(); // superseded: a rebaseline writes the live graph
     this.#blocked = undefined;
     this.#gate = undefined;
     this.#gateError = undefined;
-    const settle = (seq: number): Error => {
+    const settle = (at: number | StopAt): Error => {
+      const seq = typeof at === "number" ? at : at.seq;
       // Seqs exhausted is no refused write that a rebaseline gets past (it cannot number either): said as it is. So is
       // a backend's finalError of a code of its own (not a lost lease's not-owner): its store takes no write again.
       const said = isSeqsExhausted(cause) || (isFinalError(cause) && !lostStore(cause));
-      const err = said ? cause : refusedError(this.graphName, seq, kept(cause), baseline);
+      const err =
+        typeof at !== "number" && at.closed !== undefined && !closedByOwner(cause) && engineGone(cause) === undefined
+          ? closedUnderRefusal(this.graphName, seq, at.closed, kept(cause), baseline)
+          : said
+            ? cause
+            : refusedError(this.graphName, seq, kept(cause), baseline);
       this.report(err);
       return kept(err);
     };
@@ -1276,18 +1282,26 @@ export class AttachOutbox {
    * The WAL tier refused a frame saved since the last acknowledged seq (which one, its flush does not say). Once
    * everything else this pair handed it is written, the first frame seq the store lacks is the gap; every frame
    * above it is deleted, so restore and compaction see the changes up to the gap and none after. A store that
-   * cannot be listed counts as holding nothing unacknowledged.
+   * cannot be listed counts as holding nothing unacknowledged past the refused seq (`refused`, the one the watch
+   * heard, when known); a closed one is tried no delete on (task 334).
    */
-  async #dropPastGap(refused?: number): Promise<number> {
+  async #dropPastGap(refused?: number): Promise<number | StopAt> {
     await (this.wal as KvStorageTier<WALFrame>).flush().catch(noop); // nothing new is saved any more: this writes the rest (or fails again)
-    return this.#dropFrom(await this.#findGap(this.#seq, false, refused));
+    const gap = await this.#findGap(this.#seq, false, refused);
+    // A tier that cannot even list (closed meanwhile, by its owner or its engine) takes no delete either: none is
+    // tried, and no gap is claimed (what the store holds past the acknowledged seq may all be stored).
+    if (typeof gap !== "number") return gap;
+    return this.#dropFrom(gap);
   }
 
   /**
    * The first seq above the acknowledged ones, up to `upTo`, that the WAL lacks and is no own baseline's (`upTo + 1`:
-   * none missing). A store that cannot be listed counts as holding nothing unacknowledged.
+   * none missing). A store that cannot be listed counts as holding nothing unacknowledged (non-strict: the gap is
+   * `refused` when known; a closed tier answers where, with its `closed` error).
    */
-  async #findGap(upTo: number, strict = false, refused?: number): Promise<number> {
+  async #findGap(upTo: number, strict: true, refused?: number): Promise<number>;
+  async #findGap(upTo: number, strict: false, refused?: number): Promise<number | StopAt>;
+  async #findGap(upTo: number, strict: boolean, refused?: number): Promise<number | StopAt> {
     const wal = this.wal as KvStorageTier<WALFrame>;
     const holes = new Set(this.#holes);
     // Frames up to a baseline a read-back proved stored may have been reclaimed, and those below a rebaseline were
@@ -1317,7 +1331,9 @@ export class AttachOutbox {
       else if (!strict && gap > upTo) gap = firstMissing(floor + 1);
     } catch (err) {
       if (strict) throw err;
-      // unreadable store: keep the conservative gap
+      // Unreadable store: the refused seq the watch heard, else the conservative gap; a closed one is said as such.
+      if (refused !== undefined) gap = refused;
+      if (err instanceof StorageError && err.code === "closed") return { seq: gap, closed: err };
     }
     return gap;
   }
@@ -1810,6 +1826,23 @@ function collapsedError(graphName: string, waves: number): StorageError {
       "(nothing is lost; handle.drained() says when the store caught up)",
     { graph: graphName, waves },
   );
+}
+
+/**
+ * Where a stop's search ended when the tier was closed meanwhile (`closed`, its answer): at `seq`, no frame deleted.
+ */
+interface StopAt {
+  seq: number;
+  closed?: StorageError;
+}
+
+/**
+ * A refusal (`refusal`) whose stop met its WAL tier closed (`closed`) before anything past `seq` could be listed or
+ * deleted: said as the close (rebaseline() cannot write through it), naming the refusal (engine-gone.ts).
+ */
+function closedUnderRefusal(graphName: string, seq: number, closed: StorageError, refusal: Error, baseline?: number): StorageError {
+  if (engineGone(closed) !== undefined) return engineGoneError(graphName, seq, closed, baseline);
+  return tierClosedError(graphName, seq, closed, baseline, refusal);
 }
 
 /**

@@ -62,13 +62,16 @@ export function engineGoneError(graphName: string, seq: number, cause: StorageEr
 /**
  * What flush() rejects with once a pair stopped at `seq` because a tier of its was closed by its owner (`cause`:
  * closedByOwner). Not a refusal: rebaseline() cannot write through a closed tier, so the error says what can.
+ * `refusal`: the store refused that write as the tier closed (its close wrote the frames before it), and the close
+ * left nothing past it to list or delete: both are said, the close deciding what to do (task 334).
  */
-export function tierClosedError(graphName: string, seq: number, cause: StorageError, baseline?: number): StorageError {
+export function tierClosedError(graphName: string, seq: number, cause: StorageError, baseline?: number, refusal?: Error): StorageError {
   const tier = typeof cause.details.tier === "string" ? cause.details.tier : undefined;
   const named = tier !== undefined ? `storage tier ${JSON.stringify(tier)}` : "a storage tier of the pair";
+  const what = refusal !== undefined ? `was refused (${saidError(refusal)}) and` : "is not acknowledged:";
   return new StorageError(
     "closed",
-    `graph "${graphName}": ${writeAt(seq, baseline)} is not acknowledged: ${named} was closed by its owner (${saidError(cause)}), ` +
+    `graph "${graphName}": ${writeAt(seq, baseline)} ${what} ${named} was closed by its owner (${saidError(cause)}), ` +
       `so nothing from seq ${seq} on is acknowledged and this handle writes no more through it; handle.rebaseline() ` +
       "cannot write through a closed tier: dispose this handle and attach the graph again over open tiers",
     { graph: graphName, seq, reason: "tier-closed", ...(tier !== undefined ? { tier } : {}), ...(baseline !== undefined ? { baseline } : {}) },

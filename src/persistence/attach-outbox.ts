@@ -434,25 +434,10 @@ export class AttachOutbox {
       if (this.#blocked !== undefined) throw this.#blocked;
     }
     const target = this.#seq;
-    // Every baseline this pair (and each pair sharing its WAL tier) handed the snapshot tier was acknowledged: its
-    // flush has nothing of theirs to land after the frames, so it is asked with the WAL's, not after it, saving a
-    // round trip to the store (design §3.51). It answers for what was handed before it; failures are handled below.
-    const wal = this.wal;
-    let early: Promise<void> | undefined;
-    const earlyBaseline = this.#lastBaseline;
-    const earlySaved = this.#baselinesSaved;
-    if (wal !== undefined) {
-      // Frames first: a baseline never lands before them. (A hand-written tier's synchronous throw as a rejection.)
-      const frames = (async () => wal.flush())();
-      if (this.#snapshotSettled()) {
-        early = (async () => this.snapshot.flush())();
-        early.catch(noop); // awaited below, or dropped with the WAL flush's failure
-      }
+    if (this.wal !== undefined) {
       try {
-        await frames;
+        await this.wal.flush(); // frames first: a baseline never lands before them
       } catch (err) {
-        // The snapshot tier is asked after the WAL's failure, as it was before early asks (a lost worker's answers).
-        early = undefined;
         // A refusal of a watched WAL tier that was this pair's stopped it (#walRefused heard it before the flush
         // settled); else another writer's: every frame this flush answers for was written. Not once the store is
         // lost (not-owner): then nobody else's writes are refused through this backend.
@@ -464,13 +449,13 @@ export class AttachOutbox {
         if (!isPermanent(err)) this.#checkUnknownRefusal(err as Error, "wal");
       }
     }
-    const baselineBefore = early !== undefined ? earlyBaseline : this.#lastBaseline;
-    const baselinesBefore = early !== undefined ? earlySaved : this.#baselinesSaved;
+    const baselineBefore = this.#lastBaseline;
+    const baselinesBefore = this.#baselinesSaved;
     try {
-      await (early ?? this.snapshot.flush());
+      await this.snapshot.flush();
     } catch (err) {
       // A refusal report is this pair's only if its baseline is not stored (a shared tier: another writer's record).
-      if (lostStore(err) || !(isRefusalReport(err) && (await this.#baselineStored(early !== undefined ? earlyBaseline : this.#lastBaseline)))) {
+      if (lostStore(err) || !(isRefusalReport(err) && (await this.#baselineStored(this.#lastBaseline)))) {
         if (this.#nothingUnacknowledged(err)) return this.#durable;
         throw await this.#flushFailed(err, "snapshot");
       }
@@ -708,15 +693,6 @@ export class AttachOutbox {
     }
   }
 
-  /**
-   * Whether no baseline of this pair, nor of a pair sharing its WAL tier (whose frames that tier's flush lands), is
-   * pending in the snapshot tier: each one handed was acknowledged by a flush() whose snapshot flush resolved after it.
-   */
-  #snapshotSettled(): boolean {
-    for (const m of this.#group?.members ?? [this]) if (m.#baselinesAcked < m.#baselinesSaved) return false;
-    return true;
-  }
-
   /** Tells the WAL group that this pair's baseline at `seq` may be stored now (once per baseline). */
   #tellStored(seq: number): void {
     if (seq <= this.#toldStored || this.#group === undefined) return;
@@ -909,10 +885,11 @@ export class AttachOutbox {
    * Stops the pair for good: nothing more is saved or acknowledged. `refused` is the refused seq, or a search for
    * it that also removes whatever the store holds past it (never rejects); `report` hears the outcome once.
    * `baseline`: the baseline that is the write in question (a snapshot tier's failure, a baseline's save), named in
-   * the error as such (engine-gone.ts). `member`: stopped by another pair of its WAL group, which deletes the group's
-   * frames past the gap (they are the same keys): this one deletes nothing.
+   * the error as such (engine-gone.ts). `by`: the pair of its WAL group that stopped first and stops this one, which
+   * deletes the group's frames past the gap (they are the same keys): this one deletes nothing, and a baseline in
+   * question is that pair's, named as such (task 334).
    */
-  #stop(cause: Error, refused: number | Promise<number | StopAt>, baseline?: number, member = false): Promise<Error> {
+  #stop(cause: Error, refused: number | Promise<number | StopAt>, baseline?: number, by?: AttachOutbox): Promise<Error> {
     if (this.#stopped !== undefined) return this.#stopped;
     this.#clearQueue(); // superseded: a rebaseline writes the live graph
     this.#blocked = undefined;
@@ -923,16 +900,18 @@ export class AttachOutbox {
       // Seqs exhausted is no refused write that a rebaseline gets past (it cannot number either): said as it is. So is
       // a backend's finalError of a code of its own (not a lost lease's not-owner): its store takes no write again.
       const said = isSeqsExhausted(cause) || (isFinalError(cause) && !lostStore(cause));
-      const err =
-        typeof at !== "number" && at.closed !== undefined && !closedByOwner(cause) && engineGone(cause) === undefined
-          ? closedUnderRefusal(this.graphName, seq, at.closed, kept(cause), baseline)
-          : said
-            ? cause
-            : refusedError(this.graphName, seq, kept(cause), baseline);
+      // A member's stop is about another pair's baseline, if any: its own writes are named by seq alone.
+      const own = by === undefined ? baseline : undefined;
+      const closed = closedByOwner(cause) || engineGone(cause) !== undefined;
+      let err: Error;
+      if (typeof at !== "number" && at.closed !== undefined && !closed) err = closedUnderRefusal(this.graphName, seq, at.closed, kept(cause), own);
+      else if (said) err = cause;
+      else if (by !== undefined && baseline !== undefined && !closed) err = stoppedWithError(this.graphName, seq, kept(cause), by.snapshot.name, baseline);
+      else err = refusedError(this.graphName, seq, kept(cause), own);
       this.report(err);
       return kept(err);
     };
-    if (this.#group === undefined || member) {
+    if (this.#group === undefined || by !== undefined) {
       this.#stopped = typeof refused === "number" ? Promise.resolve(settle(refused)) : refused.then(settle);
       return this.#stopped;
     }
@@ -945,7 +924,7 @@ export class AttachOutbox {
     const at = typeof refused === "number" ? Promise.resolve(refused) : refused;
     this.#stopped = at.then(settle);
     for (const m of this.#group.members) {
-      if (m !== this && m.#stopped === undefined && !m.#disposed) void m.#stop(cause, at, baseline, true);
+      if (m !== this && m.#stopped === undefined && !m.#disposed) void m.#stop(cause, at, baseline, this);
     }
     return this.#stopped;
   }
@@ -1247,7 +1226,9 @@ export class AttachOutbox {
           if (cannotSucceed(e)) {
             // A tier closed meanwhile is why nothing can be checked: said as such, not as the loss refused for good.
             const why = closedByOwner(e) || engineGone(e) !== undefined ? e : err;
-            if (this.#stopped === undefined && !this.#disposed) void this.#stop(why, this.#durable + 1);
+            // A snapshot tier's check is about the baseline it could not read back: named as the write in question.
+            const baseline = tier === "snapshot" && c.baseline > 0 ? c.baseline : undefined;
+            if (this.#stopped === undefined && !this.#disposed) void this.#stop(why, this.#durable + 1, baseline);
             return;
           }
           c.error = kept(e);
@@ -1825,6 +1806,21 @@ function collapsedError(graphName: string, waves: number): StorageError {
       `${waves} queued waves were replaced by one baseline of the graph, written when the store takes writes again ` +
       "(nothing is lost; handle.drained() says when the store caught up)",
     { graph: graphName, waves },
+  );
+}
+
+/**
+ * What flush() rejects with in a WAL group's pair stopped by another pair's refused baseline (`baseline`, in the
+ * snapshot tier named `pair`): the group numbers alike, so none writes past it; rebaseline() resumes them all.
+ */
+function stoppedWithError(graphName: string, seq: number, cause: Error, pair: string, baseline: number): StorageError {
+  return new StorageError(
+    "write-refused",
+    `graph "${graphName}": stopped with pair ${JSON.stringify(pair)} of its WAL group, whose baseline at seq ${baseline} was ` +
+      `refused for good (${saidError(cause)}); no frame from seq ${seq} on is written and nothing from it on acknowledged ` +
+      "until handle.rebaseline()",
+    { graph: graphName, seq, pair },
+    cause,
   );
 }
 

@@ -314,6 +314,8 @@ export class StoreConnection {
    * (`releaseUnreached`).
    */
   private closedUnreached = false;
+  /** While die() rejects its waiters: the batches the dying actor never took (their writes are kept, see keep). */
+  private untakenAtDeath: ReadonlyArray<{ ops: Op[] }> = [];
   /**
    * The last failed open onError heard (`tellOpenFailure`): what it said (code, message and cause) and when. A store
    * that keeps writes revives by itself at each backoff (`reviveLater`): one gone for good failed the same way every
@@ -855,9 +857,14 @@ export class StoreConnection {
           // Answered by an actor that could not open the store: none can close the tier, so it closes here (the close
           // rejects with why; writes no actor took for it are not kept: keep), and the store is released once
           // nothing else uses it (die: releaseUnreached), not kept reviving until engine.close() (task 321).
+          // The close is final: the rejection says so (details.tierClosed) with the writes it drops, told to onError
+          // too (no flush of the closed tier will report them), unlike a close that failed with the tier kept open.
+          const dropped = this.unreachedWrites(tier);
           this.tiers.delete(tier);
           this.closedUnreached = true;
-          reject(e);
+          const closed = tierClosedUnreached(e, rec.spec.name, dropped);
+          if (dropped > 0) this.report(closed, rec.spec.name);
+          reject(closed);
           return;
         }
         // A refusal (the codec's, the key's) leaves nothing pending: only another failure leaves writes to lose.
@@ -1760,7 +1767,9 @@ export class StoreConnection {
     this.unposted = [];
     this.queue = [];
     this.transfers = [];
+    this.untakenAtDeath = untaken; // a close it rejects counts its tier's writes among them (unreachedWrites)
     for (const w of this.waiting.values()) w.reject(err);
+    this.untakenAtDeath = [];
     this.waiting.clear();
     // No message: the actor is gone. One that shut down marked its rings released (reused), but for a handover it
     // never read (dropped); a lost one's are dropped.
@@ -1811,6 +1820,15 @@ export class StoreConnection {
       this.hooks.onError(err, { store: this.store });
     }
     this.releaseUnreached();
+  }
+
+  /** Writes of `tier` no actor took: kept over a lost actor, or untaken by the one dying now (untakenAtDeath). */
+  private unreachedWrites(tier: number): number {
+    let n = 0;
+    for (const batch of [...(this.kept !== undefined ? [this.kept] : []), ...this.untakenAtDeath]) {
+      for (const op of batch.ops) if (!("id" in op) && op.tier === tier) n += writesIn(op);
+    }
+    return n;
   }
 
   /**
@@ -2002,4 +2020,33 @@ function errorMessage(err: unknown): string {
 /** How a tier's codec is named in a refusal: a worker codec module by its specifier and export. */
 function codecLabel(spec: CodecSpec): string {
   return spec.kind === "module" ? `${spec.specifier}#${spec.exportName}` : spec.kind === "builtin" ? spec.name : "main-thread codec";
+}
+
+/** How many writes `op` carries (a put, a run of puts, appended entries); 0 for anything else. */
+function writesIn(op: Op): number {
+  switch (op.t) {
+    case "put":
+      return 1;
+    case "puts":
+    case "columns":
+      return op.keys.length;
+    case "append":
+      return "counts" in op ? op.counts.reduce((a, b) => a + b, 0) : op.count;
+    default:
+      return 0;
+  }
+}
+
+/**
+ * A tier's close answered by an actor that could not open the store (`err`, its failure): the tier is closed for
+ * good all the same, dropping `dropped` writes no actor took. Said so (details.tierClosed, droppedWrites), where a
+ * close that failed in a living actor leaves the tier open (task 334).
+ */
+function tierClosedUnreached(err: Error, tier: string | undefined, dropped: number): Error {
+  const lost = dropped > 0 ? `, dropping ${dropped} write${dropped === 1 ? "" : "s"} no actor stored` : "";
+  const named = tier !== undefined ? `storage tier ${JSON.stringify(tier)}` : "the storage tier";
+  const message = `${err.message}; ${named} is closed all the same${lost} (the store could not be opened)`;
+  const details = { ...(tier !== undefined ? { tier } : {}), tierClosed: true, droppedWrites: dropped };
+  if (!(err instanceof StorageError)) return new StorageError("closed", message, details, err);
+  return new StorageError(err.code, message, { ...err.details, ...details }, err);
 }

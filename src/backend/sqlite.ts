@@ -736,7 +736,15 @@ export function reopenSqliteBackend(path: string, opts: SqliteBackendOptions = {
   return openSqliteBackend(path, opts, true, lockDir);
 }
 
-function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: boolean, lockDir?: string): SqliteBackend {
+/**
+ * sqliteBackend({ readOnly: true }) on a connection SQLite opens read-only, never read-write: a private copy's close
+ * must not checkpoint the copy's -wal into it (writes, temp space beyond the copied bytes). Internal (cli/read-copy).
+ */
+export function readOnlySqliteBackend(path: string): SqliteBackend {
+  return openSqliteBackend(path, { readOnly: true }, false, undefined, true);
+}
+
+function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: boolean, lockDir?: string, strictlyReadOnly = false): SqliteBackend {
   if (typeof path !== "string") throw new TypeError("path must be a string");
   if (!isRecord(opts as unknown)) throw new TypeError("sqliteBackend options must be an object");
   refuseUnknownKeys(opts, SQLITE_BACKEND_OPTIONS, "sqliteBackend");
@@ -761,7 +769,7 @@ function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: 
     try {
       if (!inMemory) assertSingleName(path);
       if (readOnly) {
-        db = openForReading(path);
+        db = openForReading(path, strictlyReadOnly);
         if (checkStoreSchema(db, path) === "new") throw notCreatedYet(path);
       } else {
         // Like the file backend, a writable store creates its directory (":memory:" and "" are not paths): the one the
@@ -885,10 +893,10 @@ function probeExisting(path: string): void {
  * last connection to close SQLite checkpoints and removes the -wal and -shm files it had to create; a truly read-only
  * connection (the file or its directory is not writable) could not, and is used only then.
  */
-function openForReading(path: string): Database.Database {
+function openForReading(path: string, strictlyReadOnly = false): Database.Database {
   let db: Database.Database;
   try {
-    db = new Database(path, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    db = new Database(path, { readonly: strictlyReadOnly, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
   } catch (err) {
     const code = errorCode(err);
     if (code !== "SQLITE_CANTOPEN" && code !== "SQLITE_READONLY" && code !== "SQLITE_PERM") throw err;

@@ -177,7 +177,7 @@ function removeDeadTemps(target: string): void {
 }
 
 /** Whether process `pid` of this host exists: signal 0 checks without sending (EPERM: it exists, not ours). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

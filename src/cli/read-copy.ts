@@ -4,32 +4,57 @@
  * directory is not writable), SQLite cannot read at all, and this build of better-sqlite3 takes no URI filenames
  * (`?immutable=1` would be part of the name). Such a store is read from a private copy of the database file and its
  * -wal (and a -journal), in a temp directory removed afterwards. The copy is one point in time:
- * - no -shm means no connection has the store open (every WAL connection opens it, and the last one to close removes
- *   it), so at the start no writer is live;
+ * - no -shm when checked: no connection had the store open then (every WAL connection opens it, and the last one to
+ *   close removes it);
  * - a writer may start during the copy: every file is read twice, before and after all were copied, and the copy is
  *   kept only when both reads of every file are byte-identical (and the same files exist). Timestamps cannot tell it:
  *   they move by the kernel's clock tick, and a page rewritten within one keeps the file's size and times.
- * A -shm that exists but cannot be read is a store a writer may have open: refused (`store-unreadable`), as is a copy
- * that changed three times in a row or does not fit in the temp directory.
+ * Each file is opened without following a symbolic link and must be a regular file, read up to the size it had when
+ * opened (a -wal linked to /dev/zero filled the temp directory). A -shm that exists but cannot be read is a store a
+ * writer may have open: refused (`store-unreadable`), as is a copy that changed three times in a row or does not fit
+ * in the temp directory.
+ * The copy's directory is named after this host and process: a run killed before it removed its copy (kill -9) left
+ * it for good, as big as the store; each copy first removes this user's copies whose process is gone.
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readSync, rmSync, statfsSync, statSync, writeSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdtempSync,
+  openSync,
+  read,
+  readdirSync,
+  rmSync,
+  statfsSync,
+  writeSync,
+  type Stats,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { promisify } from "node:util";
 import { realFilePath } from "../backend/real-path.js";
-import { sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
-import { StorageError } from "../errors.js";
+import { readOnlySqliteBackend, sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
+import { StorageError, type ErrorDetails } from "../errors.js";
 import { CliError } from "./errors.js";
+import { processAlive, tempPrefix } from "./out-file.js";
 import { formatBytes, printNote } from "./output.js";
 
 /** The files of a store copied, after the database file's name (SQLite names its side files so). */
 const COPIED_SUFFIXES = ["", "-wal", "-journal"] as const;
 /** Attempts before a store that changes under every copy is refused. */
 const COPY_ATTEMPTS = 3;
-/** Room left free in the temp directory beyond the copy (SQLite's -shm of the copy, its checkpoint). */
+/** Room left free in the temp directory beyond the copy (SQLite's -shm of the copy). */
 const TEMP_MARGIN = 1 << 20;
 const CHUNK = 1 << 20;
+/** The name the copies' directories start from (then host, pid and mkdtemp's six characters). */
+const COPY_NAME = "graphrefly-storage-read";
+
+const readAsync = promisify(read);
 
 /** Why a read-only open failed, when it is this module's case: "copy" or the refusal; undefined otherwise. */
 function unsharedReason(path: string, err: unknown): "copy" | CliError | undefined {
@@ -80,14 +105,25 @@ export interface PrivateCopy {
   readonly files: readonly string[];
   readonly bytes: number;
   remove(): void;
+  /** `err` (a StorageError naming the copy's files) naming the store's instead: the copy is gone once reported. */
+  named(err: unknown): unknown;
+}
+
+export interface ReaderOptions {
+  /**
+   * The command that then writes into the store (`stats`): a store only a copy could be read from is refused at
+   * once, not copied whole to fail the write after.
+   */
+  readonly writes?: string;
 }
 
 /**
  * A read-only handle of the SQLite store at `path`: the store itself when SQLite can read it in place, else a private
- * copy (see above), whose `remove` the caller calls after closing the handle. A note on stderr says a copy is read.
- * A store that changed under each of three copies, when it can still not be read in place, is `store-unreadable`.
+ * copy (see above) opened read-only, whose `remove` the caller calls after closing the handle. A note on stderr says a
+ * copy is read. A store that changed under each of three copies, when it can still not be read in place, is
+ * `store-unreadable`.
  */
-export function openSqliteReader(path: string): { backend: SqliteBackend; copy: PrivateCopy | undefined } {
+export async function openSqliteReader(path: string, opts: ReaderOptions = {}): Promise<{ backend: SqliteBackend; copy: PrivateCopy | undefined }> {
   for (let attempt = 1; ; attempt++) {
     let err: unknown;
     try {
@@ -98,17 +134,27 @@ export function openSqliteReader(path: string): { backend: SqliteBackend; copy: 
     const reason = unsharedReason(path, err);
     if (reason === undefined) throw err;
     if (reason !== "copy") throw reason;
-    const copy = copyOnce(path, realFilePath(path));
+    if (opts.writes !== undefined) {
+      throw new CliError(
+        "store-unreadable",
+        `${path} cannot be written by this user (${opts.writes} writes into the store, and SQLite cannot even create the -shm file it needs beside it: a read-only directory or file system); run as a user who can write its directory`,
+      );
+    }
+    const copy = await copyOnce(path, realFilePath(path));
     if (copy !== undefined) {
       try {
-        const backend = sqliteBackend(copy.path, { readOnly: true });
+        // Read-only: a read-write connection's close checkpointed the copy's -wal into it (writes, temp space).
+        const backend = readOnlySqliteBackend(copy.path);
+        const why = copy.files.some((f) => f.endsWith("-journal"))
+          ? "cannot roll back its -journal as SQLite must to read it in place"
+          : "cannot create the -shm file SQLite needs to read it in place";
         printNote(
-          `note: ${path}: this user cannot create the -shm file SQLite needs to read it in place (a read-only directory or file system): reading a private copy of ${copy.files.join(", ")} (${formatBytes(copy.bytes)}; nothing had the store open, nothing changed during the copy) in ${dirname(copy.path)}, removed afterwards`,
+          `note: ${path}: this user ${why} (a read-only directory or file system): reading a private copy of ${copy.files.join(", ")} (${formatBytes(copy.bytes)}; no -shm when checked, every file read twice with the same bytes) in ${dirname(copy.path)}, removed afterwards`,
         );
         return { backend, copy };
       } catch (e) {
         copy.remove();
-        throw e;
+        throw copy.named(e);
       }
     }
     // A writer started during the copy: it may now have a -shm SQLite can read through, so the store is tried again.
@@ -121,37 +167,96 @@ export function openSqliteReader(path: string): { backend: SqliteBackend; copy: 
   }
 }
 
+/** A store file opened for one read: its descriptor and what fstat said then. */
+interface Source {
+  readonly file: string;
+  readonly fd: number;
+  readonly st: Stats;
+}
+
 /** One copy, or undefined when a file changed meanwhile (the copy is removed). */
-function copyOnce(path: string, real: string): PrivateCopy | undefined {
-  const sources = COPIED_SUFFIXES.map((s) => real + s).filter((f) => existsSync(f));
-  const bytes = sources.reduce((n, f) => n + sizeOf(f), 0);
-  assertRoom(path, bytes);
-  const dir = mkdtempSync(join(tmpdir(), "graphrefly-storage-read-"));
-  const remove = removeOnExit(dir);
+async function copyOnce(path: string, real: string): Promise<PrivateCopy | undefined> {
+  let sources: Source[] = [];
+  let dir: string | undefined;
   try {
-    const first = sources.map((f) => copyFile(path, f, join(dir, basename(f))));
+    sources = openSources(path, real);
+    const bytes = sources.reduce((n, s) => n + s.st.size, 0);
+    assertRoom(path, bytes);
+    removeDeadCopies();
+    dir = makeCopyDir(path);
+    const first: string[] = [];
+    for (const s of sources) first.push(await copyFile(path, s, join(dir, basename(s.file))));
+    closeAll(sources);
     // Again, after every file was copied: any write between the two reads of a file shows. A file gone meanwhile (a
     // writer's close removes the -wal) is a change too.
-    const again = COPIED_SUFFIXES.map((s) => real + s).filter((f) => existsSync(f));
-    const same = again.length === sources.length && again.every((f, i) => f === sources[i] && hashFile(path, f) === first[i]);
-    if (same) return { path: join(dir, basename(real)), files: sources.map((f) => basename(f)), bytes, remove };
-  } catch (err) {
-    if (!(err instanceof Gone)) {
-      remove();
-      throw err;
+    sources = openSources(path, real);
+    const names = sources.map((s) => s.file);
+    let same = names.length === first.length;
+    for (let i = 0; same && i < sources.length; i++) same = (await readSource(path, sources[i]!, () => undefined)) === first[i];
+    if (same) {
+      const copyDir = dir;
+      const copyPath = join(copyDir, basename(real));
+      return {
+        path: copyPath,
+        files: names.map((f) => basename(f)),
+        bytes,
+        remove: () => removeCopy(copyDir),
+        named: (err) => namingStore(err, copyPath, path),
+      };
     }
+  } catch (err) {
+    if (dir !== undefined) removeCopy(dir);
+    if (!(err instanceof Changed)) throw err;
+    return undefined;
+  } finally {
+    closeAll(sources);
   }
-  remove();
+  removeCopy(dir);
   return undefined;
 }
 
-/** A file's size; 0 once it is gone (the copy then finds it gone and starts over). */
-function sizeOf(file: string): number {
+/**
+ * The store's files there now, each opened without following a symbolic link and without blocking (a FIFO), and
+ * checked to be a regular file: anything else is `store-unreadable`. A file gone is left out (the caller compares).
+ */
+function openSources(path: string, real: string): Source[] {
+  const out: Source[] = [];
   try {
-    return statSync(file).size;
-  } catch {
-    return 0;
+    for (const suffix of COPIED_SUFFIXES) {
+      const file = real + suffix;
+      let fd: number;
+      try {
+        fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? "error";
+        if (code === "ENOENT") continue;
+        const why = code === "ELOOP" ? "is a symbolic link" : `cannot be read: ${code}`;
+        throw new CliError("store-unreadable", `${copyOnly(path)}, and ${basename(file)} ${why}`);
+      }
+      const st = fstatSync(fd);
+      out.push({ file, fd, st });
+      if (!st.isFile()) throw new CliError("store-unreadable", `${copyOnly(path)}, and ${basename(file)} is not a regular file`);
+    }
+    return out;
+  } catch (err) {
+    closeAll(out);
+    throw err;
   }
+}
+
+function closeAll(sources: readonly Source[]): void {
+  for (const s of sources) {
+    try {
+      closeSync(s.fd);
+    } catch {
+      // closed already
+    }
+  }
+  (sources as Source[]).length = 0;
+}
+
+function copyOnly(path: string): string {
+  return `${path} can only be read from a copy (this user cannot create the -shm file SQLite needs beside it)`;
 }
 
 function assertRoom(path: string, bytes: number): void {
@@ -160,81 +265,158 @@ function assertRoom(path: string, bytes: number): void {
     const fs = statfsSync(tmpdir());
     free = fs.bavail * fs.bsize;
   } catch {
-    return; // not told: the copy's own write says ENOSPC if it comes to that
+    return; // not told: the copy's own write says so if it comes to that
   }
   if (free < bytes + TEMP_MARGIN) {
     throw new CliError(
       "store-unreadable",
-      `${path} can only be read from a copy (this user cannot create the -shm file SQLite needs beside it), and the copy (${formatBytes(bytes)}) does not fit in ${tmpdir()} (${formatBytes(free)} free): set TMPDIR to a directory with room`,
+      `${copyOnly(path)}, and the copy (${formatBytes(bytes)}) does not fit in ${tmpdir()} (${formatBytes(free)} free): set TMPDIR to a directory with room`,
     );
   }
 }
 
-/** A file listed for the copy was gone when read: the store changed. */
-class Gone extends Error {}
+/** A write into the temp directory failed (ENOSPC past the room check, EDQUOT, EFBIG under a file size limit). */
+function tempFailure(path: string, err: unknown): CliError {
+  const code = (err as NodeJS.ErrnoException).code ?? "error";
+  return new CliError("store-unreadable", `${copyOnly(path)}, and the copy could not be written in ${tmpdir()} (${code}): set TMPDIR to a directory with room`);
+}
 
-/** Copies `from` to `to`, returning the SHA-256 of what was read. A file that cannot be read is `store-unreadable`. */
-function copyFile(path: string, from: string, to: string): string {
-  const out = openSync(to, "wx", 0o600);
+/** A file changed while it was read (grew, shrank, went): the copy starts over. */
+class Changed extends Error {}
+
+/** Copies `from` to `to`, returning the SHA-256 of what was read. */
+async function copyFile(path: string, from: Source, to: string): Promise<string> {
+  let out: number;
   try {
-    return readChunks(path, from, (chunk) => {
-      for (let off = 0; off < chunk.length; ) off += writeSync(out, chunk, off);
+    out = openSync(to, "wx", 0o600);
+  } catch (err) {
+    throw tempFailure(path, err);
+  }
+  try {
+    return await readSource(path, from, (chunk) => {
+      try {
+        for (let off = 0; off < chunk.length; ) off += writeSync(out, chunk, off);
+      } catch (err) {
+        throw tempFailure(path, err);
+      }
     });
   } finally {
     closeSync(out);
   }
 }
 
-function hashFile(path: string, file: string): string {
-  return readChunks(path, file, () => undefined);
+/**
+ * Reads `source` up to the size fstat gave when it was opened (a file that grew past it, or ends before it, is
+ * Changed), each chunk given to `each`; returns the SHA-256 of the bytes. Asynchronous: a signal is handled between
+ * chunks, not once the whole store is copied.
+ */
+async function readSource(path: string, source: Source, each: (chunk: Buffer) => void): Promise<string> {
+  const hash = createHash("sha256");
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const size = source.st.size;
+  for (let at = 0; ; ) {
+    let n: number;
+    try {
+      n = (await readAsync(source.fd, buf, 0, Math.min(CHUNK, Math.max(size - at, 1)), at)).bytesRead;
+    } catch (err) {
+      throw new CliError("store-unreadable", `${copyOnly(path)}, and ${basename(source.file)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    }
+    if (at === size) {
+      if (n > 0) throw new Changed(); // grew since it was opened
+      return hash.digest("hex");
+    }
+    if (n === 0) throw new Changed(); // ends before its size
+    const chunk = buf.subarray(0, n);
+    hash.update(chunk);
+    each(chunk);
+    at += n;
+  }
 }
 
-function readChunks(path: string, file: string, each: (chunk: Buffer) => void): string {
-  let fd: number;
+/** The start of this host's copy directories' names; with `pid`, that process's. */
+function copyPrefix(pid: number): string {
+  return tempPrefix(COPY_NAME, pid).slice(1); // not hidden: a user looking at TMPDIR sees what it is
+}
+
+function makeCopyDir(path: string): string {
+  let dir: string;
   try {
-    fd = openSync(file, "r");
+    dir = mkdtempSync(join(tmpdir(), copyPrefix(process.pid)));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "error";
-    if (code === "ENOENT") throw new Gone();
-    throw new CliError("store-unreadable", `${path} can only be read from a copy (this user cannot create the -shm file SQLite needs beside it), and ${basename(file)} cannot be read: ${code}`);
+    throw tempFailure(path, err);
   }
+  track(dir);
+  return dir;
+}
+
+/**
+ * Removes this user's copy directories in the temp directory whose process (of this host) is gone: a run killed
+ * before it removed its copy. A live pid's is left alone, as are another host's and another user's. Best effort.
+ */
+function removeDeadCopies(): void {
+  const start = copyPrefix(0).slice(0, -"0-".length);
+  const uid = process.getuid?.();
+  let names: string[];
   try {
-    const hash = createHash("sha256");
-    const buf = Buffer.allocUnsafe(CHUNK);
-    for (;;) {
-      const n = readSync(fd, buf, 0, CHUNK, null);
-      if (n === 0) break;
-      const chunk = buf.subarray(0, n);
-      hash.update(chunk);
-      each(chunk);
+    names = readdirSync(tmpdir());
+  } catch {
+    return; // the copy's own mkdtemp says why the directory is unusable
+  }
+  for (const name of names) {
+    if (!name.startsWith(start)) continue;
+    const match = /^(\d+)-[A-Za-z0-9]{6}$/.exec(name.slice(start.length));
+    if (match === null || processAlive(Number(match[1]))) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      const st = lstatSync(dir);
+      if (st.isDirectory() && (uid === undefined || st.uid === uid)) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // gone already (another run removed it) or not ours to remove
     }
-    return hash.digest("hex");
-  } finally {
-    closeSync(fd);
   }
 }
 
 /**
- * Removes `dir` now (the returned function) or when the process ends first: an exit (`| head` ends the CLI with
- * process.exit, past every finally) or SIGINT / SIGTERM / SIGHUP, after which the signal is raised again. A copy of
- * another user's data is not left in the temp directory.
+ * The copies this process made and has not removed: removed on exit (`| head` ends the CLI with process.exit, past
+ * every finally) and on SIGINT / SIGTERM / SIGHUP, after which the signal is raised again (the process ends with its
+ * status). The listeners stay for the rest of the run once the first copy is made: removed with the copy, a signal
+ * that came before the event loop ran them was dropped (the CLI went on and exited 0). A kill -9 leaves the copy to
+ * the next copy's removeDeadCopies.
  */
-function removeOnExit(dir: string): () => void {
-  let removed = false;
-  const remove = (): void => {
-    if (removed) return;
-    removed = true;
-    rmSync(dir, { recursive: true, force: true });
-    process.off("exit", remove);
-    for (const s of SIGNALS) process.off(s, onSignal);
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    remove();
-    process.kill(process.pid, signal);
-  };
-  process.on("exit", remove);
+const live = new Set<string>();
+const SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+let listening = false;
+
+function track(dir: string): void {
+  live.add(dir);
+  if (listening) return;
+  listening = true;
+  process.on("exit", removeLive);
   for (const s of SIGNALS) process.on(s, onSignal);
-  return remove;
 }
 
-const SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+function onSignal(signal: NodeJS.Signals): void {
+  removeLive();
+  for (const s of SIGNALS) process.off(s, onSignal);
+  process.kill(process.pid, signal);
+}
+
+function removeLive(): void {
+  for (const dir of [...live]) removeCopy(dir);
+}
+
+function removeCopy(dir: string | undefined): void {
+  if (dir === undefined || !live.delete(dir)) return;
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** `err` with `copyPath` (and its side files) named as the store's `path`, in its message and details. */
+function namingStore(err: unknown, copyPath: string, path: string): unknown {
+  if (!(err instanceof StorageError)) return err;
+  const swap = (s: string): string => s.replaceAll(copyPath, path);
+  if (!err.message.includes(copyPath) && !Object.values(err.details).some((v) => typeof v === "string" && v.includes(copyPath))) return err;
+  const details: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(err.details)) details[k] = typeof v === "string" ? swap(v) : v;
+  const named = new StorageError(err.code, swap(err.message), details as ErrorDetails, err.cause);
+  return named;
+}

@@ -241,7 +241,8 @@ export function statsCommand(): Command {
     } else {
       const path = localStorePath(store); // refuses `<d>/link/..` before anything is made (review r249 F1)
       const kind = detectStoreKind(path, opts.backend, "create");
-      if (existsSync(path)) await withStore(path, { kind, mode: "read" }, (s) => checkFree(s, store));
+      // No private copy of a store this user cannot write: the load's writes would fail after it (review r330 F7).
+      if (existsSync(path)) await withStore(path, { kind, mode: "read", writesAfter: "stats" }, (s) => checkFree(s, store));
       spec = kind === "file" ? { kind, dir: path } : { kind, path };
     }
     // Loaded on demand: the worker pool library is the slowest import, and only this command needs it.

@@ -35,12 +35,16 @@ export interface OpenedStore {
   readonly path: string;
   readonly backend: CliBackend;
   close(): void | Promise<void>;
+  /** An error met reading the store, naming the store where it named the private copy read instead (read-copy.ts). */
+  named?(err: unknown): unknown;
 }
 
 export interface OpenStoreOptions {
   /** Forced kind (`--backend`); otherwise detected. */
   readonly kind?: PathStoreKind;
   readonly mode: OpenMode;
+  /** A read before this command writes into the store (stats): no private copy of a store this user cannot write. */
+  readonly writesAfter?: string;
 }
 
 const SQLITE_SUFFIX = /\.(db|sqlite|sqlite3)$/i;
@@ -152,7 +156,8 @@ export async function openStore(path: string, opts: OpenStoreOptions): Promise<O
     return { kind, path: abs, backend, close: () => backend.close() };
   }
   // A store this user cannot write to may be read from a private copy (read-copy.ts), removed at close.
-  const { backend, copy } = opts.mode === "read" ? openSqliteReader(abs) : { backend: sqliteBackend(abs), copy: undefined };
+  const { backend, copy } =
+    opts.mode === "read" ? await openSqliteReader(abs, opts.writesAfter === undefined ? {} : { writes: opts.writesAfter }) : { backend: sqliteBackend(abs), copy: undefined };
   if (opts.mode === "read") backend.db.exec("BEGIN");
   return {
     kind,
@@ -166,6 +171,7 @@ export async function openStore(path: string, opts: OpenStoreOptions): Promise<O
         copy?.remove();
       }
     },
+    ...(copy === undefined ? {} : { named: (err: unknown) => copy.named(err) }),
   };
 }
 
@@ -180,7 +186,7 @@ export async function withStore<T>(path: string, opts: OpenStoreOptions, body: (
       await store.close();
     }
   } catch (err) {
-    throw typedDriverError(err, store?.path ?? path);
+    throw typedDriverError(store?.named?.(err) ?? err, store?.path ?? path);
   }
 }
 

@@ -2,34 +2,47 @@
  * Task 323 (review r309 F4, closing note 24 open item 3): read commands could not open a SQLite store the user cannot
  * write to (another user's store, a read-only mount, a backup on read-only media): SQLite needs the -shm file beside
  * a WAL database, and could not create it (`error backend-error … attempt to write a readonly database`, exit 4).
- * Such a store is now read from a private copy of its database file and -wal, made only while nothing has the store
- * open and kept only if no file changed during the copy; a -shm this user cannot read (a writer may have the store
- * open) is refused, `store-unreadable`. These tests run as root, as CI does: "another user" is the CLI run as nobody
- * (uid 65534) over root's store, and the read-only mount a tmpfs remounted read-only (root cannot write there either).
+ * Such a store is now read from a private copy of its database file and -wal, made only while no -shm exists and
+ * kept only if every file read twice gave the same bytes; a -shm this user cannot read (a writer may have the store
+ * open) is refused, `store-unreadable`. Task 333 (review r330): a signal during the copy ends the run with its status
+ * (it was dropped: exit 0), a killed run's copy is removed by the next, side files are opened as regular files only,
+ * the copy is opened read-only, a failed write of it is store-unreadable, errors name the store, stats copies nothing.
+ *
+ * Every case runs as root and as another user, with the same assertions. As root (CI), "this user" is the CLI run as
+ * nobody (uid 65534) over root's store, and read-only media a tmpfs remounted read-only; as another user, the CLI
+ * runs as that user over a store whose directory is made 0555 (its -shm 0000), and the room case is a file size
+ * limit (`ulimit -f`) instead of a small tmpfs.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, closeSync, constants, copyFileSync, mkdirSync, openSync, readdirSync, statSync } from "node:fs";
+import { execFileSync, spawn, spawnSync, type SpawnOptions } from "node:child_process";
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openSqliteReader } from "../../src/cli/read-copy.js";
+import { tempPrefix } from "../../src/cli/out-file.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../../src/wal/keys.js";
-import { tmpfsRoot } from "../support/tmpfs.js";
+import { tmpfsRoot, type Tmpfs } from "../support/tmpfs.js";
 import { BIN, requireBuiltBin, runCli, tempDir, type CliRun } from "./fixtures/cli.js";
 import { buildStore, openBackend, setFrame } from "./fixtures/stores.js";
 
+const ROOT = process.getuid?.() === 0;
 const NOBODY = 65534;
+/** How the CLI runs as "another user": as nobody under root, as this user otherwise. */
+const AS_READER: SpawnOptions = ROOT ? { uid: NOBODY, gid: NOBODY } : {};
 const tmp = tempDir("read-only-store");
 const mounts = tmpfsRoot("read-only-store");
+/** Directories made unwritable here, made writable again before the temp directory is removed. */
+const locked = new Set<string>();
 beforeAll(() => {
   requireBuiltBin();
-  if (process.getuid?.() !== 0) throw new Error("these tests switch users and mount file systems: run them as root, as CI does");
   chmodSync(tmp.dir, 0o755); // nobody may walk to the stores (and write nothing there)
 });
 afterAll(() => {
+  for (const d of locked) chmodSync(d, 0o755);
   mounts.remove();
   tmp.remove();
 });
@@ -37,28 +50,58 @@ afterAll(() => {
 const PAUSE_HOOK = fileURLToPath(new URL("./fixtures/pause-at-open.mjs", import.meta.url));
 const READS: ReadonlyArray<readonly string[]> = [["inspect"], ["verify"], ["export", "--graph", "g"], ["frames", "--graph", "g"]];
 
-/** A temp directory nobody may write into, for the CLI's TMPDIR (so what it leaves there is seen). */
-function nobodysTemp(): string {
-  const dir = tmp.path("tmpdir");
-  mkdirSync(dir);
-  execFileSync("chown", [`${NOBODY}:${NOBODY}`, dir]);
+/** A fresh directory for the store of `name` (0755, this process's). */
+function storeDir(name: string): string {
+  const dir = tmp.path(name);
+  mkdirSync(dir, { mode: 0o755 });
   return dir;
 }
 
-/** The bin run as nobody, with TMPDIR `tmpDir` (env otherwise this process's). */
-function runAsNobody(args: readonly string[], tmpDir: string): CliRun {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: "utf8",
-    timeout: 60_000,
-    uid: NOBODY,
-    gid: NOBODY,
-    env: { ...process.env, TMPDIR: tmpDir },
-  });
+/** Makes `dir` one the reader cannot create files in: as root nobody already cannot; otherwise 0555. */
+function lock(dir: string): void {
+  if (ROOT) return;
+  chmodSync(dir, 0o555);
+  locked.add(dir);
+}
+
+function unlock(dir: string): void {
+  if (!ROOT) chmodSync(dir, 0o755);
+}
+
+/** A temp directory the reader may write into, for the CLI's TMPDIR (so what it leaves there is seen). */
+function readersTemp(): string {
+  const dir = tmp.path("tmpdir");
+  mkdirSync(dir);
+  if (ROOT) execFileSync("chown", [`${NOBODY}:${NOBODY}`, dir]);
+  return dir;
+}
+
+/** The bin run as the reader, with TMPDIR `tmpDir` (env otherwise this process's); `limit` a file size limit in KiB. */
+function runAsReader(args: readonly string[], tmpDir: string, limit?: number): CliRun {
+  const env = { ...process.env, TMPDIR: tmpDir };
+  const opts = { encoding: "utf8" as const, timeout: 60_000, env, ...AS_READER };
+  // Node ignores SIGXFSZ: a write past the limit fails EFBIG rather than killing the process.
+  const r =
+    limit === undefined
+      ? spawnSync(process.execPath, [BIN, ...args], opts)
+      : spawnSync("bash", ["-c", `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, BIN, ...args], opts);
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const NOTE = /^note: .*: this user cannot create the -shm file SQLite needs to read it in place \(a read-only directory or file system\): reading a private copy of [^\n]*removed afterwards\n$/;
+/** A place for a backup on read-only media: a tmpfs remounted read-only as root, a 0555 directory otherwise. */
+function readOnlyPlace(name: string): { dir: string; seal(): void } {
+  if (ROOT) {
+    const mount: Tmpfs = mounts.mount(name, 4096);
+    return { dir: mount.dir, seal: () => void execFileSync("mount", ["-o", "remount,ro", mount.dir]) };
+  }
+  const dir = storeDir(name);
+  return { dir, seal: () => lock(dir) };
+}
+
+const NOTE = /^note: .*: this user cannot create the -shm file SQLite needs to read it in place \(a read-only directory or file system\): reading a private copy of [^\n]*; no -shm when checked, every file read twice with the same bytes\) in [^\n]*, removed afterwards\n$/;
+/** A copy directory's name: after this host's hash and the process id that made it. */
+const COPY_DIR = new RegExp(`^${tempPrefix("graphrefly-storage-read", 0).slice(1, -"0-".length).replaceAll(".", "\\.")}\\d+-[A-Za-z0-9]{6}$`);
 
 /** Appends sealed frames to graph "g" of the SQLite store at `path`, through a writer that closes after. */
 async function appendFrames(path: string, frames: readonly WALFrame[]): Promise<void> {
@@ -72,90 +115,116 @@ async function appendFrames(path: string, frames: readonly WALFrame[]): Promise<
   }
 }
 
+/** A fresh store "s.db" of graph "g" (frames 2..11 set a) in a locked directory of its own; its path. */
+async function lockedStore(name: string): Promise<string> {
+  const dir = storeDir(name);
+  const store = join(dir, "s.db");
+  await buildStore("sqlite", store, [{ name: "g" }]);
+  lock(dir);
+  return store;
+}
+
 describe("a SQLite store in a directory this user cannot write (another user's store)", () => {
-  it("every read command reads it from a private copy: the output root's in-place read gives, the copy removed", async () => {
-    const dir = tmp.path("root-store");
-    mkdirSync(dir, { mode: 0o755 });
+  it("every read command reads it from a private copy: the output an in-place read gives, the copy removed", async () => {
+    const dir = storeDir("own-store");
     const store = join(dir, "s.db");
     await buildStore("sqlite", store, [{ name: "g" }]);
+    const expected = READS.map((args) => runCli([args[0]!, store, ...args.slice(1)]));
     const listing = readdirSync(dir).sort();
-    const temp = nobodysTemp();
-    for (const args of READS) {
-      const full = [args[0]!, store, ...args.slice(1)];
-      const own = runCli(full);
+    lock(dir);
+    const temp = readersTemp();
+    READS.forEach((args, i) => {
+      const own = expected[i]!;
       expect(own.code, own.stderr).toBe(0);
-      const r = runAsNobody(full, temp);
+      const r = runAsReader([args[0]!, store, ...args.slice(1)], temp);
       expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
       expect(r.stdout, args[0]).toBe(own.stdout);
       expect(r.stderr, args[0]).toMatch(NOTE);
       expect(r.stderr).toContain(`reading a private copy of s.db (`);
       expect(readdirSync(temp), `${args[0]} left its copy`).toEqual([]);
-    }
+    });
     expect(readdirSync(dir).sort()).toEqual(listing); // no -shm or -wal made beside the store
   });
 
   it("open by a writer, it is read in place through the writer's -shm; a -shm it cannot read is refused: store-unreadable, exit 4, nothing copied", async () => {
-    const dir = tmp.path("shm-private");
-    mkdirSync(dir, { mode: 0o755 });
+    const dir = storeDir("shm-private");
     const store = join(dir, "s.db");
     await buildStore("sqlite", store, [{ name: "g" }]);
-    // A reader of root's opens the store: its -shm is there while it is open; root makes it private meanwhile.
+    // A reader of this process opens the store: its -shm is there while it is open; it is made unreadable meanwhile.
     const holder = openBackend("sqlite", store);
     try {
       holder.list();
-      const temp = nobodysTemp();
-      const inPlace = runAsNobody(["verify", store], temp);
+      lock(dir);
+      const temp = readersTemp();
+      const inPlace = runAsReader(["verify", store], temp);
       expect(inPlace.code, inPlace.stderr).toBe(0);
       expect(inPlace.stderr).toBe(""); // no copy: SQLite reads through a -shm it may only read
-      chmodSync(`${store}-shm`, 0o600);
-      const r = runAsNobody(["verify", store], temp);
+      chmodSync(`${store}-shm`, ROOT ? 0o600 : 0o000);
+      const r = runAsReader(["verify", store], temp);
       expect(r.code, r.stderr).toBe(4);
       expect(r.stdout).toBe("");
       expect(r.stderr).toMatch(/^error store-unreadable: .*s\.db cannot be read by this user: its -shm file exists but is not readable \(a writer may have the store open/);
       expect(readdirSync(temp)).toEqual([]);
     } finally {
+      chmodSync(`${store}-shm`, 0o644);
+      unlock(dir);
       holder.close();
     }
   });
 
-  /**
-   * `export` of a fresh store as nobody, held at its second read of s.db in each copy attempt listed (its opens of
-   * s.db through fs: 1 the first copy, 2 the first copy's second read, 3 and 4 the next copy's…; SQLite opens
-   * natively), while root appends a frame and closes (the -wal goes). Resolves with the run.
-   */
-  async function exportChangedAt(name: string, attempts: readonly number[]): Promise<CliRun & { temp: string }> {
-    const dir = tmp.path(name);
-    mkdirSync(dir, { mode: 0o755 });
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g" }]); // frames 2..11 set a to their seq
-    const temp = nobodysTemp();
+  /** A reader child run with the pause hook, held at the opens of `store` listed in `nth`. */
+  function pausedReader(args: readonly string[], store: string, temp: string, nth: readonly number[]) {
     const fifo = tmp.path("pause.fifo");
     execFileSync("mkfifo", ["-m", "0666", fifo]);
-    const child = spawn(process.execPath, ["--import", PAUSE_HOOK, BIN, "export", store, "--graph", "g"], {
+    const child = spawn(process.execPath, ["--import", PAUSE_HOOK, BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      uid: NOBODY,
-      gid: NOBODY,
-      env: { ...process.env, TMPDIR: temp, GRF_PAUSE_AT: store, GRF_PAUSE_NTH: attempts.map((a) => 2 * a).join(","), GRF_PAUSE_FIFO: fifo },
+      ...AS_READER,
+      env: { ...process.env, TMPDIR: temp, GRF_PAUSE_AT: store, GRF_PAUSE_NTH: nth.join(","), GRF_PAUSE_FIFO: fifo },
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    return {
+      child,
+      exited,
+      output: () => ({ stdout, stderr }),
+      /**
+       * Resolves with the FIFO held open once the child is paused (it opened the FIFO); closing it lets the child on.
+       * A child that ends without pausing there fails the test (its reading end opened here, so the open returns).
+       */
+      paused: () =>
+        Promise.race([
+          open(fifo, "w"),
+          exited.then(() => {
+            closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+            throw new Error(`the CLI ended before the pause: ${stderr}`);
+          }),
+        ]),
+    };
+  }
+
+  /**
+   * `export` of a fresh store as the reader, held at its second read of s.db in each copy attempt listed (its opens
+   * of s.db through fs: 1 the first copy, 2 the first copy's second read, 3 and 4 the next copy's…; SQLite opens
+   * natively), while this process appends a frame and closes (the -wal goes). Resolves with the run.
+   */
+  async function exportChangedAt(name: string, attempts: readonly number[]): Promise<CliRun & { temp: string }> {
+    const store = await lockedStore(name); // frames 2..11 set a to their seq
+    const dir = join(store, "..");
+    const temp = readersTemp();
+    const run = pausedReader(["export", store, "--graph", "g"], store, temp, attempts.map((a) => 2 * a));
     for (let i = 0; i < attempts.length; i++) {
-      // Opening the FIFO for writing returns once the CLI holds it open: it copied s.db and is about to read it again.
-      // A CLI that ends without pausing there fails the test (its reading end opened here, so the open returns).
-      const pause = await Promise.race([
-        open(fifo, "w"),
-        exited.then(() => {
-          closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
-          throw new Error(`the CLI ended before its second read of s.db: ${stderr}`);
-        }),
-      ]);
+      // The CLI copied s.db and is about to read it again.
+      const pause = await run.paused();
+      unlock(dir); // the writer makes its -wal and -shm beside the store (and removes them at its close)
       await appendFrames(store, [setFrame(12 + i, "a", 12 + i)]);
+      lock(dir);
       await pause.close();
     }
-    return { code: await exited, stdout, stderr, temp };
+    const { code } = await run.exited;
+    return { code, ...run.output(), temp };
   }
 
   it("a store that changes during the copy is copied again: the change is read, not a copy from before it", async () => {
@@ -173,12 +242,112 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     expect(r.stderr).toMatch(/^error store-unreadable: .*s\.db changed while it was being copied, 3 times \(a writer has it open/);
     expect(readdirSync(r.temp)).toEqual([]);
   });
+
+  it.each(["SIGINT", "SIGTERM", "SIGHUP"] as const)("%s during the copy ends the run with that signal and removes the copy (task 333, r330 F1)", async (signal) => {
+    const store = await lockedStore(`signal-${signal}`);
+    const temp = readersTemp();
+    // Held at its second read of s.db: the copy is in TMPDIR; the signal comes while the CLI is busy copying.
+    const run = pausedReader(["export", store, "--graph", "g"], store, temp, [2]);
+    const pause = await run.paused();
+    expect(readdirSync(temp)).toHaveLength(1);
+    run.child.kill(signal);
+    await pause.close();
+    const end = await run.exited;
+    expect(end, run.output().stderr).toEqual({ code: null, signal });
+    expect(run.output().stdout).toBe("");
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
+  it("a run killed by SIGKILL leaves its copy, named after its host and pid; the next copy removes it, not a live run's (task 333, r330 F2)", async () => {
+    const store = await lockedStore("killed");
+    const temp = readersTemp();
+    const run = pausedReader(["verify", store], store, temp, [2]);
+    const pause = await run.paused();
+    run.child.kill("SIGKILL");
+    await pause.close();
+    expect((await run.exited).signal).toBe("SIGKILL");
+    const left = readdirSync(temp);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(COPY_DIR);
+    expect(left[0]).toContain(`-${run.child.pid}-`);
+    expect(readdirSync(join(temp, left[0]!))).toEqual(["s.db"]);
+    // A copy of a process still running (this one) is left alone.
+    const alive = join(temp, `${tempPrefix("graphrefly-storage-read", process.pid).slice(1)}AbC123`);
+    mkdirSync(alive);
+    if (ROOT) execFileSync("chown", [`${NOBODY}:${NOBODY}`, alive]);
+    const r = runAsReader(["verify", store], temp);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(NOTE);
+    expect(readdirSync(temp)).toEqual([basename(alive)]);
+  });
+
+  it("a -wal that is a symbolic link (to /dev/zero) is refused, store-unreadable, nothing copied (task 333, r330 F3)", async () => {
+    const dir = storeDir("wal-symlink");
+    const store = join(dir, "s.db");
+    await buildStore("sqlite", store, [{ name: "g" }]);
+    symlinkSync("/dev/zero", `${store}-wal`); // copied through the link, it filled TMPDIR
+    lock(dir);
+    const temp = readersTemp();
+    const r = runAsReader(["verify", store], temp);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(
+      `error store-unreadable: ${store} can only be read from a copy (this user cannot create the -shm file SQLite needs beside it), and s.db-wal is a symbolic link\n`,
+    );
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
+  it("a copy whose write fails (EFBIG under a file size limit) is refused with the TMPDIR advice, no copy left (task 333, r330 F5)", async () => {
+    const store = await lockedStore("file-limit");
+    const temp = readersTemp();
+    const r = runAsReader(["verify", store], temp, 8); // 8 KiB: under the store's size
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(
+      `error store-unreadable: ${store} can only be read from a copy (this user cannot create the -shm file SQLite needs beside it), and the copy could not be written in ${temp} (EFBIG): set TMPDIR to a directory with room\n`,
+    );
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
+  it("an error reading the copy names the store, not the removed copy (task 333, r330 F6)", async () => {
+    const dir = storeDir("corrupt");
+    const store = join(dir, "s.db");
+    await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 300 }, (_, i) => i + 2) }]);
+    // One page in the middle of the file overwritten with junk.
+    const fd = openSync(store, "r+");
+    try {
+      const page = Buffer.alloc(4096, 0xab);
+      writeSync(fd, page, 0, page.length, Math.floor(statSync(store).size / 2 / 4096) * 4096);
+    } finally {
+      closeSync(fd);
+    }
+    lock(dir);
+    const temp = readersTemp();
+    const r = runAsReader(["export", store, "--graph", "g"], temp);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr.replace(NOTE_LINE, "")).toBe(`error backend-error: sqlite read failed (${store}): database disk image is malformed\n`);
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
+  it("stats on it copies nothing: refused at once, store-unreadable, as it writes into the store (task 333, r330 F7)", async () => {
+    const store = await lockedStore("stats");
+    const temp = readersTemp();
+    const r = runAsReader(["stats", store, "--frames", "10"], temp);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^error store-unreadable: .*s\.db cannot be written by this user \(stats writes into the store, /);
+    expect(r.stderr).not.toContain("private copy");
+    expect(readdirSync(temp)).toEqual([]);
+  });
 });
 
-describe("a SQLite store on a read-only mount", () => {
-  it("a backup of the database file and its -wal (no -shm) is read whole: the frames only the -wal holds too", async () => {
-    const mount = mounts.mount("backup", 4096);
-    const live = tmp.path("live.db");
+/** The note line alone (the copy's note before an error). */
+const NOTE_LINE = /^note: [^\n]*\n/;
+
+describe("a SQLite store on read-only media", () => {
+  /** A backup of a live store's database file and -wal (its last frame only in the -wal); the live store's path. */
+  async function backupWithWal(place: { dir: string; seal(): void }, name: string): Promise<{ live: string; backup: string }> {
+    const live = tmp.path(name);
     await buildStore("sqlite", live, [{ name: "g" }]);
     // A writer that stays open: its last frames are in the -wal (no checkpoint below 1000 frames) when backed up.
     const writer = openBackend("sqlite", live);
@@ -187,12 +356,16 @@ describe("a SQLite store on a read-only mount", () => {
       wal.save(walFrameKey(graphWalPrefix("g"), 12), setFrame(12, "a", 12));
       await wal.flush();
       expect(statSync(`${live}-wal`).size).toBeGreaterThan(0);
-      for (const suffix of ["", "-wal"]) copyFileSync(`${live}${suffix}`, join(mount.dir, `${basename(live)}${suffix}`));
+      for (const suffix of ["", "-wal"]) copyFileSync(`${live}${suffix}`, join(place.dir, `${basename(live)}${suffix}`));
     } finally {
       writer.close();
     }
-    execFileSync("mount", ["-o", "remount,ro", mount.dir]);
-    const backup = join(mount.dir, basename(live));
+    place.seal();
+    return { live, backup: join(place.dir, basename(live)) };
+  }
+
+  it("a backup of the database file and its -wal (no -shm) is read whole: the frames only the -wal holds too", async () => {
+    const { live, backup } = await backupWithWal(readOnlyPlace("backup"), "live.db");
     for (const args of READS) {
       const r = runCli([args[0]!, backup, ...args.slice(1)]);
       expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
@@ -204,19 +377,39 @@ describe("a SQLite store on a read-only mount", () => {
     expect(exported.nodes.a.value).toBe(12);
   });
 
+  it("the copy is opened read-only: its close leaves the copied database file and -wal as copied (task 333, r330 F4)", async () => {
+    const { backup } = await backupWithWal(readOnlyPlace("backup-ro-copy"), "live-ro.db");
+    const { backend, copy } = await openSqliteReader(backup);
+    expect(copy).toBeDefined();
+    try {
+      expect(backend.db.readonly).toBe(true);
+      expect(backend.list().length).toBeGreaterThan(0);
+      backend.close();
+      // A read-write connection, the last to close, checkpointed the -wal into the copy and removed it.
+      for (const suffix of ["", "-wal"]) expect(readFileSync(`${copy!.path}${suffix}`).equals(readFileSync(`${backup}${suffix}`)), suffix).toBe(true);
+    } finally {
+      copy!.remove();
+    }
+    expect(existsSync(copy!.path)).toBe(false);
+  });
+
   it("a copy that does not fit in TMPDIR is refused, naming the room it needs", async () => {
-    const mount = mounts.mount("store", 4096);
-    await buildStore("sqlite", join(mount.dir, "s.db"), [{ name: "g" }]);
-    execFileSync("mount", ["-o", "remount,ro", mount.dir]);
-    const small = mounts.mount("small-tmp", 512); // under the 1 MiB the copy keeps free beyond its bytes
-    const r = spawnSync(process.execPath, [BIN, "verify", join(mount.dir, "s.db")], {
-      encoding: "utf8",
-      timeout: 60_000,
-      env: { ...process.env, TMPDIR: small.dir },
-    });
+    const place = readOnlyPlace("store");
+    await buildStore("sqlite", join(place.dir, "s.db"), [{ name: "g" }]);
+    place.seal();
+    // As root a tmpfs under the 1 MiB the copy keeps free beyond its bytes; otherwise a file size limit of 8 KiB.
+    const small = ROOT ? mounts.mount("small-tmp", 512).dir : tmp.path("small-tmp");
+    if (!ROOT) mkdirSync(small);
+    const limit = ROOT ? undefined : 8;
+    const env = { ...process.env, TMPDIR: small };
+    const args = [BIN, "verify", join(place.dir, "s.db")];
+    const r =
+      limit === undefined
+        ? spawnSync(process.execPath, args, { encoding: "utf8", timeout: 60_000, env })
+        : spawnSync("bash", ["-c", `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, ...args], { encoding: "utf8", timeout: 60_000, env });
     expect(r.status, r.stderr).toBe(4);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/^error store-unreadable: .*s\.db can only be read from a copy .*does not fit in .*small-tmp .*: set TMPDIR to a directory with room\n$/);
-    expect(readdirSync(small.dir)).toEqual([]);
+    expect(r.stderr).toMatch(/^error store-unreadable: .*s\.db can only be read from a copy .*: set TMPDIR to a directory with room\n$/);
+    expect(readdirSync(small)).toEqual([]);
   });
 });

@@ -69,6 +69,9 @@ channel.postMessage({ t: "hello" } satisfies CheckpointChannelMessage);
 parentPort!.on("message", (m: CheckpointerCommand) => {
   if (m.t === "hold") held = m.on;
   else if (m.t === "stop") stop();
+  // Tests only: ends as a crash would, with nothing closed, from a JS point (never inside a native call, as a
+  // terminate() from outside could be: that aborts the process, native-gate.ts).
+  else if (m.t === "die") process.exit(1);
   else if (m.t === "stats") {
     const list = [...stores.values()].map((s) => ({ path: s.path, synchronous: Atomics.load(s.ctl, CTL_SYNCHRONOUS), checkpoints: Atomics.load(s.ctl, CTL_CHECKPOINTS) }));
     parentPort!.postMessage({ t: "stats", stores: list } satisfies CheckpointerReport);
@@ -131,7 +134,10 @@ function open(m: OpenCheckpointMessage): void {
   schedule(0);
 }
 
-/** Nothing checkpoints the store from here: its writer's bound does; an actor waiting for the close is let go. */
+/**
+ * Nothing checkpoints the store from here: its writer sees the refusal at its next commit and checkpoints itself at
+ * SQLite's 1000 frames; an actor waiting for the close is let go.
+ */
 function refuse(store: Store): void {
   release(store);
   Atomics.store(store.ctl, CTL_STATE, STATE_REFUSED);
@@ -199,7 +205,7 @@ function poll(store: Store, now: number): void {
   store.lastFrame = frame;
   store.nextAt = now + store.pollMs;
   if (waiting < frames) return;
-  if (!sameFile(store.path, store.dev, store.ino)) return refuseStored(store); // moved: the writer's bound takes over
+  if (!sameFile(store.path, store.dev, store.ino)) return refuseStored(store); // moved: the writer checkpoints itself (refuse)
   try {
     store.db!.pragma("wal_checkpoint(PASSIVE)");
     Atomics.add(store.ctl, CTL_CHECKPOINTS, 1);

@@ -40,7 +40,7 @@ export const STATE_OPEN = 1;
 /** Released by the actor before the thread opened anything: nothing to close, nothing to wait for. */
 export const STATE_RELEASED = 2;
 export const STATE_OPENING = 3;
-/** The thread refused or ended the store (a file not the writer's, an error): the writer's bound checkpoints. */
+/** The thread refused or ended the store (a file not the writer's, an error): the writer checkpoints at 1000 again. */
 export const STATE_REFUSED = 4;
 
 /** Actor → thread. */
@@ -81,4 +81,9 @@ export interface CheckpointedStore {
 }
 
 /** Main thread → thread. */
-export type CheckpointerCommand = { readonly t: "stop" } | { readonly t: "hold"; readonly on: boolean } | { readonly t: "stats" };
+export type CheckpointerCommand =
+  | { readonly t: "stop" }
+  | { readonly t: "hold"; readonly on: boolean }
+  | { readonly t: "stats" }
+  /** Tests only: the thread ends itself at once, as a crash would. */
+  | { readonly t: "die" };

@@ -1,7 +1,8 @@
 /**
  * The engine's checkpointer thread, main-thread side (design §3.50): started with the first SQLite store an actor
- * writes, one for the whole engine whatever the number of stores, ended by the engine's close. Its failures reach
- * the engine's onError; they never fail a write (the writer's own bound checkpoints then).
+ * writes, one for the whole engine whatever the number of stores, ended by the engine's close; one that dies is
+ * started again (with backoff) and takes the live stores over. Its failures reach the engine's onError; they never
+ * fail a write (a writer no live thread serves checkpoints itself at SQLite's 1000 frames).
  */
 import { randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
@@ -11,13 +12,22 @@ import { CHECKPOINT_FRAMES, type CheckpointedStore, type CheckpointerCommand, ty
 /**
  * The thread starts once a SQLite store of the engine committed this many bytes (checked every START_CHECK_MS): an
  * engine that writes little (a tool's, a test's) never pays a thread's start and end, nor a thread and its ports it
- * does not need; its writers' bound (4000 frames, ~32 MiB) checkpoints meanwhile. 1 MiB is ~130 pages, far below
+ * does not need; its writers checkpoint themselves at SQLite's 1000 frames meanwhile. 1 MiB is ~130 pages, far below
  * the 1000 the thread's first checkpoint waits for.
  */
 export const START_BYTES = 1 << 20;
 const START_CHECK_MS = 250;
 /** How long close() waits for the thread to end by itself (it closes its connections first). */
 const STOP_WAIT_MS = 5000;
+/**
+ * A thread that died is started again after RESTART_FIRST_MS, doubling with each death in a row up to RESTART_MAX_MS,
+ * at most RESTARTS times in a row (one that ran RESTART_RESET_MS starts the count afresh): a thread that dies at each
+ * start is not restarted without end. Past that, a SQLite store opened next starts it again.
+ */
+export const RESTARTS = 8;
+const RESTART_FIRST_MS = 250;
+const RESTART_MAX_MS = 30_000;
+const RESTART_RESET_MS = 60_000;
 
 export class EngineCheckpointer {
   private worker: Worker | undefined;
@@ -28,6 +38,9 @@ export class EngineCheckpointer {
   private readonly statsWaiting: Array<(stores: readonly CheckpointedStore[]) => void> = [];
   /** Threads started so far: each one's generation (CheckpointerLink.alive). */
   private generation = 0;
+  /** Restarts in a row of a thread that died (reset by one that ran RESTART_RESET_MS, or a store's start). */
+  private deaths = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly entry: string,
@@ -36,6 +49,8 @@ export class EngineCheckpointer {
     private readonly written: () => number,
     frames = CHECKPOINT_FRAMES,
     private readonly startBytes = START_BYTES,
+    /** Tests only: how many times in a row a thread that died is started again (0: never, a thread gone for good). */
+    private readonly restarts = RESTARTS,
   ) {
     this.link = { channel: `graphrefly-checkpointer:${process.pid}:${randomBytes(8).toString("hex")}`, alive: new SharedArrayBuffer(4), frames };
   }
@@ -44,7 +59,8 @@ export class EngineCheckpointer {
   linkForActor(): CheckpointerLink | undefined {
     if (this.stopped) return undefined;
     // Actors that posted their store before the thread listened post it again at its hello.
-    if (this.worker === undefined && this.watch === undefined) {
+    if (this.worker === undefined && this.watch === undefined && this.restartTimer === undefined) {
+      this.deaths = 0;
       if (this.startBytes <= 0) this.start();
       else {
         this.watch = setInterval(() => {
@@ -59,7 +75,10 @@ export class EngineCheckpointer {
   private start(): void {
     clearInterval(this.watch);
     this.watch = undefined;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     if (this.stopped || this.worker !== undefined) return;
+    const startedAt = performance.now();
     const alive = new Int32Array(this.link.alive);
     const generation = ++this.generation;
     const worker = new Worker(this.entry, {
@@ -88,15 +107,42 @@ export class EngineCheckpointer {
     });
     worker.on("error", (err: Error) => this.report(new StorageError("backend-error", `sqlite checkpointer thread failed: ${err.message}`), undefined));
     this.exited = new Promise<void>((resolve) =>
-      worker.once("exit", () => {
-        Atomics.compareExchange(alive, 0, generation, 0); // actors wait for it no more; their writers' bound checkpoints
+      worker.once("exit", (code: number) => {
+        // Actors wait for it no more; their writers checkpoint themselves at 1000 frames from their next commit.
+        Atomics.compareExchange(alive, 0, generation, 0);
         if (this.worker === worker) {
           this.worker = undefined;
-          // a thread that died is started again when a store opened next has written enough
+          if (!this.stopped) this.restartAfter(code, performance.now() - startedAt);
         }
         resolve();
       }),
     );
+  }
+
+  /**
+   * A thread that ended without the engine's close: started again after a backoff, and its hello hands it the live
+   * stores (a long-running engine with a fixed set of stores would otherwise lose it for good).
+   */
+  private restartAfter(code: number, ranMs: number): void {
+    if (ranMs >= RESTART_RESET_MS) this.deaths = 0;
+    if (this.deaths >= this.restarts) {
+      this.report(
+        new StorageError(
+          "backend-error",
+          `sqlite checkpointer thread ended (exit code ${code}), ${this.deaths + 1} times in a row: not started again until a SQLite store is opened; the writers checkpoint themselves`,
+        ),
+        undefined,
+      );
+      return;
+    }
+    const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** this.deaths);
+    this.deaths++;
+    this.report(
+      new StorageError("backend-error", `sqlite checkpointer thread ended (exit code ${code}): started again in ${delay} ms; the writers checkpoint themselves meanwhile`),
+      undefined,
+    );
+    this.restartTimer = setTimeout(() => this.start(), delay);
+    this.restartTimer.unref();
   }
 
   /** Tests only (EngineTestAccess): the thread checkpoints nothing while held, as a stalled one. */
@@ -104,14 +150,15 @@ export class EngineCheckpointer {
     this.worker?.postMessage({ t: "hold", on } satisfies CheckpointerCommand);
   }
 
-  /** Tests only: the thread ends as a crash would end it, and none starts again until a store opened next wrote enough. */
+  /**
+   * Tests only: the thread ends as a crash would end it (exit code 1, nothing closed), and is started again as one that
+   * died. It ends itself from its message handler: a terminate() could land inside a native SQLite call (an open
+   * arriving meanwhile), which aborts the process.
+   */
   async kill(): Promise<void> {
     const worker = this.worker;
     if (worker === undefined) return;
-    // Held first, and the hold answered: terminating it inside a native SQLite call would abort the process.
-    this.hold(true);
-    await this.stores();
-    await worker.terminate();
+    worker.postMessage({ t: "die" } satisfies CheckpointerCommand);
     await this.exited;
   }
 
@@ -131,6 +178,7 @@ export class EngineCheckpointer {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.watch);
+    clearTimeout(this.restartTimer);
     const worker = this.worker;
     if (worker === undefined) return;
     worker.postMessage({ t: "stop" } satisfies CheckpointerCommand);

@@ -223,10 +223,14 @@ export interface EngineTestAccess {
   readonly checkpointer: EngineCheckpointer | undefined;
 }
 
-/** What only tests set: the checkpointer's threshold in WAL frames (default 1000), the bytes that start it (1 MiB). */
+/**
+ * What only tests set: the checkpointer's threshold in WAL frames (default 1000), the bytes that start it (1 MiB), how
+ * many times in a row one that died is started again (8; 0: a thread gone for good).
+ */
 export interface EngineTestInternals {
   readonly checkpointFrames?: number;
   readonly checkpointStartBytes?: number;
+  readonly checkpointRestarts?: number;
 }
 
 /** An engine whose workers run `workerEntry` (a module wrapping workers/store-actor.js), for tests only. */
@@ -290,6 +294,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
           },
           internals.checkpointFrames,
           internals.checkpointStartBytes,
+          internals.checkpointRestarts,
         );
   const connections = new Map<string, StoreConnection>();
   /**

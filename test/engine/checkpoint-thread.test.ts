@@ -151,10 +151,65 @@ describe("the engine's checkpointer thread", () => {
     expect(existsSync(`${b}-wal`)).toBe(false);
   });
 
+  it("a thread that died is started again with no store opened: it takes the live stores over, the writers back at the bound", async () => {
+    // Review r328 F5: a thread that died was started again only when a new store was opened, so an engine with a fixed
+    // set of stores lost it for good (its writers inline at 1000 frames until they closed).
+    const errors: Error[] = [];
+    const access = openStorageEngineForTests({ threads: 1, onError: (err) => void errors.push(err) }, workerEntryPath(), { checkpointStartBytes: 0 });
+    const a = root.fresh("restarted.db");
+    await writeFlushes(access, a, 1);
+    await until(async () => (await served(access, a)) !== undefined, "the thread serves a");
+    await access.checkpointer!.kill();
+    expect(access.checkpointer!.running).toBe(false);
+    await until(async () => (await served(access, a)) !== undefined, "a new thread serves a", { timeoutMs: 20_000, intervalMs: 20 });
+    const restarted = errors.find((e) => e.message.includes("started again"));
+    expect(restarted).toBeInstanceOf(StorageError);
+    expect((restarted as StorageError).code).toBe("backend-error");
+    // The new thread checkpoints a's WAL (~1200 frames written).
+    await writeFlushes(access, a, 40, 100);
+    await until(async () => ((await served(access, a))?.checkpoints ?? 0) > 0, "a checkpoint by the new thread");
+    // And the writer is back at the bound: held, the thread checkpoints nothing and the WAL grows past 1000.
+    access.checkpointer!.hold(true);
+    await access.checkpointer!.stores(); // the hold answered
+    let most = 0;
+    for (let f = 0; f < 50; f++) {
+      await writeFlushes(access, a, 1, 1000 + f * 4);
+      most = Math.max(most, walIndex(a).frames);
+    }
+    expect(most).toBeGreaterThan(1200);
+    access.checkpointer!.hold(false);
+    await access.engine.close();
+    expect(existsSync(`${a}-wal`)).toBe(false);
+    expectStored(a, 4 + 160 + 200);
+  });
+
+  it("a thread killed while stores are being opened ends from its own handler; a new one serves every store", async () => {
+    // Review r328 F4: the hook terminated the thread after holding it, yet an open arriving meanwhile ran a native
+    // SQLite open, and a terminate landing inside a native call aborts the process. It now ends itself ("die").
+    const access = open({ threads: 2 });
+    const paths = Array.from({ length: 24 }, (_, i) => root.fresh(`kill-opening-${i}.db`));
+    const kvs = [];
+    for (const [i, path] of paths.entries()) {
+      const kv = access.engine.kv<string>({ kind: "sqlite", path }, { name: "kv" });
+      kv.save("a", "1");
+      kvs.push(kv);
+      await new Promise((r) => setImmediate(r));
+      if (i === 6) await access.checkpointer!.kill();
+    }
+    await Promise.all(kvs.map((kv) => kv.flush()));
+    await until(async () => (await access.checkpointer!.stores()).length === paths.length, "a new thread serves every store", { timeoutMs: 20_000, intervalMs: 20 });
+    await access.engine.close();
+    for (const path of paths) {
+      expect(existsSync(`${path}-wal`)).toBe(false);
+      expectStored(path, 1);
+    }
+  });
+
   it("a thread gone for good: its store's writer checkpoints at SQLite's 1000 frames again, at the bound once a new thread takes it", async () => {
     // Before: the writer stayed at the 4000-frame bound (~32 MiB of WAL) until it closed. The real threshold here
     // (1000 frames of 8 KiB), as SQLite's own autocheckpoint is 1000 whatever the thread's threshold.
-    const access = openStorageEngineForTests({ threads: 1, onError: () => undefined }, workerEntryPath(), { checkpointStartBytes: 0 });
+    // Not started again (restarts 0), as one whose restarts in a row ran out.
+    const access = openStorageEngineForTests({ threads: 1, onError: () => undefined }, workerEntryPath(), { checkpointStartBytes: 0, checkpointRestarts: 0 });
     const a = root.fresh("gone-a.db");
     await writeFlushes(access, a, 1);
     await until(async () => (await served(access, a)) !== undefined, "the thread serves a");

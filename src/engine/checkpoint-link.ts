@@ -9,12 +9,17 @@ export interface CheckpointerLink {
   readonly channel: string;
   /**
    * Int32 word 0: the running checkpointer thread's generation (1, 2, … one per start), 0 when none runs (the main
-   * thread clears it at the thread's exit). A store block's CTL_OWNER names the generation serving it.
+   * thread clears it at the thread's exit). A store block's CTL_OWNER names the generation serving it. Word
+   * LINK_DELIVERIES counts the messages the actors' threads received on the channel (tests read it).
    */
   readonly alive: SharedArrayBuffer;
   /** WAL frames waiting from which the thread checkpoints; the writer's own autocheckpoint is BOUND_FACTOR times it. */
   readonly frames: number;
 }
+
+/** The word of CheckpointerLink.alive counting deliveries to the actors' channels; LINK_WORDS words in all. */
+export const LINK_DELIVERIES = 1;
+export const LINK_WORDS = 2;
 
 /** SQLite's default wal_autocheckpoint: where its own checkpoint starts, and so where the thread's does. */
 export const CHECKPOINT_FRAMES = 1000;

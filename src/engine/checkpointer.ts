@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { StorageError } from "../errors.js";
-import { CHECKPOINT_FRAMES, type CheckpointedStore, type CheckpointerCommand, type CheckpointerLink, type CheckpointerReport } from "./checkpoint-link.js";
+import { CHECKPOINT_FRAMES, LINK_DELIVERIES, LINK_WORDS, type CheckpointedStore, type CheckpointerCommand, type CheckpointerLink, type CheckpointerReport } from "./checkpoint-link.js";
 
 /**
  * The thread starts once a SQLite store of the engine committed this many bytes (checked every START_CHECK_MS): an
@@ -52,7 +52,7 @@ export class EngineCheckpointer {
     /** Tests only: how many times in a row a thread that died is started again (0: never, a thread gone for good). */
     private readonly restarts = RESTARTS,
   ) {
-    this.link = { channel: `graphrefly-checkpointer:${process.pid}:${randomBytes(8).toString("hex")}`, alive: new SharedArrayBuffer(4), frames };
+    this.link = { channel: `graphrefly-checkpointer:${process.pid}:${randomBytes(8).toString("hex")}`, alive: new SharedArrayBuffer(LINK_WORDS * 4), frames };
   }
 
   /** The link for an actor's options; the thread starts once a store wrote START_BYTES. Undefined once closed. */
@@ -167,6 +167,11 @@ export class EngineCheckpointer {
     if (this.worker === undefined) return Promise.resolve([]);
     this.worker.postMessage({ t: "stats" } satisfies CheckpointerCommand);
     return new Promise((r) => this.statsWaiting.push(r));
+  }
+
+  /** Tests only: the messages the actors' threads received on the engine's checkpoint channel so far. */
+  get deliveries(): number {
+    return Atomics.load(new Int32Array(this.link.alive), LINK_DELIVERIES);
   }
 
   /** Whether the thread runs now. */

@@ -19,6 +19,7 @@ import {
   CTL_OWNER,
   CTL_STATE,
   CTL_WORDS,
+  LINK_DELIVERIES,
   STATE_OPEN,
   STATE_OPENING,
   STATE_PENDING,
@@ -37,6 +38,43 @@ const SQLITE_AUTOCHECKPOINT = 1000;
 let registrations = 0;
 
 /**
+ * The checkpoint channel of each engine (by its name) on this thread, shared by the thread's stores, and what each of
+ * them does at a checkpointer thread's hello. A channel per store made every post reach every other store's channel
+ * (each received and decoded it): N(N−1)/2 deliveries as N stores opened, N² at a thread's restart (review r328 F1).
+ */
+interface ThreadChannel {
+  readonly channel: BroadcastChannel;
+  readonly hello: Set<() => void>;
+}
+const threadChannels = new Map<string, ThreadChannel>();
+
+function joinChannel(link: CheckpointerLink, onHello: () => void): ThreadChannel {
+  let shared = threadChannels.get(link.channel);
+  if (shared === undefined) {
+    const channel = new BroadcastChannel(link.channel);
+    channel.unref();
+    const hello = new Set<() => void>();
+    const counts = new Int32Array(link.alive);
+    channel.onmessage = (e: unknown) => {
+      Atomics.add(counts, LINK_DELIVERIES, 1);
+      if ((e as { data: CheckpointChannelMessage }).data.t === "hello") for (const h of [...hello]) h();
+    };
+    shared = { channel, hello };
+    threadChannels.set(link.channel, shared);
+  }
+  shared.hello.add(onHello);
+  return shared;
+}
+
+/** The channel closes with its thread's last store of the engine (an unref'd channel keeps nothing alive meanwhile). */
+function leaveChannel(name: string, shared: ThreadChannel, onHello: () => void): void {
+  shared.hello.delete(onHello);
+  if (shared.hello.size > 0) return;
+  shared.channel.close();
+  threadChannels.delete(name);
+}
+
+/**
  * Hands a writer's SQLite store to the checkpointer. Nothing happens for another backend, a reader, an in-memory
  * database, a store not in WAL mode or exclusive locking, or a file whose identity could not be told.
  */
@@ -53,8 +91,6 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   const ctl = new Int32Array(ctlBuffer);
   ctl[4] = -1;
   const alive = new Int32Array(link.alive);
-  const channel = new BroadcastChannel(link.channel);
-  channel.unref();
   const open: CheckpointChannelMessage = {
     t: "open",
     id: `${threadId}:${++registrations}:${sqlite.path}`,
@@ -79,14 +115,13 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   const release = (): void => {
     if (released) return;
     released = true;
-    channel.onmessage = () => undefined;
     // Not yet taken by the thread: it never will be. Else its connection closes first, and this waits for it.
     if (Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_RELEASED) !== STATE_PENDING) {
       Atomics.store(ctl, CTL_CLOSE, 1);
       channel.postMessage({ t: "close", id: open.id } satisfies CheckpointChannelMessage);
       waitClosed(ctl, alive);
     }
-    channel.close();
+    leaveChannel(link.channel, shared, onHello);
     // Checkpointed inline as before from here on (a file found moved may come back; this handle then writes on).
     setBound(false);
   };
@@ -96,11 +131,10 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
     if (!released && served(ctl, alive) !== bound) setBound(!bound);
   };
   setBound(served(ctl, alive));
-  setSqliteSideRelease(sqlite, release, watch);
   // Posted again when a thread says it listens (one that started after this post never heard it); a store the thread
   // before it took and never closed (it died) is handed on: the block is reset, as if never taken.
-  channel.onmessage = (e: unknown) => {
-    if ((e as { data: CheckpointChannelMessage }).data.t !== "hello" || released) return;
+  const onHello = (): void => {
+    if (released) return;
     const owner = Atomics.load(ctl, CTL_OWNER);
     if (owner !== 0 && owner !== Atomics.load(alive, 0)) {
       Atomics.store(ctl, CTL_CLOSE, 0);
@@ -110,6 +144,9 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
     }
     channel.postMessage(open);
   };
+  const shared = joinChannel(link, onHello);
+  const channel = shared.channel;
+  setSqliteSideRelease(sqlite, release, watch);
   channel.postMessage(open);
 }
 

@@ -205,6 +205,26 @@ describe("the engine's checkpointer thread", () => {
     }
   });
 
+  it("stores on one worker share its channel: a store's open and a thread's hello reach no other store", async () => {
+    // Review r328 F1: a channel per store made each post reach every other store's channel, N(N−1)/2 deliveries as N
+    // stores opened (190 for 20) and N² at a thread's restart. One channel per worker: its stores' posts reach the
+    // checkpointer alone, and a hello reaches it once.
+    const access = open();
+    const paths = Array.from({ length: 20 }, (_, i) => root.fresh(`shared-${i}.db`));
+    const kvs = paths.map((path) => access.engine.kv<string>({ kind: "sqlite", path }, { name: "kv" }));
+    for (const kv of kvs) kv.save("a", "1");
+    await Promise.all(kvs.map((kv) => kv.flush()));
+    await until(async () => (await access.checkpointer!.stores()).length === paths.length, "the thread serves every store");
+    expect(access.checkpointer!.deliveries).toBeLessThanOrEqual(1); // the thread's hello, if a store listened then
+    const before = access.checkpointer!.deliveries;
+    await access.checkpointer!.kill();
+    await until(async () => (await access.checkpointer!.stores()).length === paths.length, "a new thread serves every store", { timeoutMs: 20_000, intervalMs: 20 });
+    expect(access.checkpointer!.deliveries - before).toBe(1); // its hello, once for the 20 stores
+    await Promise.all(kvs.map((kv) => kv.close()));
+    expect(access.checkpointer!.deliveries - before).toBe(1); // the closes reach the thread alone
+    await access.engine.close();
+  });
+
   it("a thread gone for good: its store's writer checkpoints at SQLite's 1000 frames again, at the bound once a new thread takes it", async () => {
     // Before: the writer stayed at the 4000-frame bound (~32 MiB of WAL) until it closed. The real threshold here
     // (1000 frames of 8 KiB), as SQLite's own autocheckpoint is 1000 whatever the thread's threshold.

@@ -13,7 +13,10 @@ export interface CheckpointerLink {
    * LINK_DELIVERIES counts the messages the actors' threads received on the channel (tests read it).
    */
   readonly alive: SharedArrayBuffer;
-  /** WAL frames waiting from which the thread checkpoints; the writer's own autocheckpoint is BOUND_FACTOR times it. */
+  /**
+   * WAL frames waiting from which the thread checkpoints; while a live thread serves a store, its writer's own
+   * autocheckpoint is BOUND_FACTOR times it (else SQLite's 1000).
+   */
   readonly frames: number;
 }
 

@@ -314,6 +314,8 @@ export class StoreConnection {
    * (`releaseUnreached`).
    */
   private closedUnreached = false;
+  /** The engine's close() shut the store down (see `shutdown`). */
+  private engineClosing = false;
   /** While die() rejects its waiters: the batches the dying actor never took (their writes are kept, see keep). */
   private untakenAtDeath: ReadonlyArray<{ ops: Op[] }> = [];
   /**
@@ -1532,8 +1534,13 @@ export class StoreConnection {
     return this.tiers.has(tier);
   }
 
-  /** Drains everything durably and stops the actor (releases the store lock). Idempotent. */
-  shutdown(): Promise<void> {
+  /**
+   * Drains everything durably and stops the actor (releases the store lock). Idempotent. `engineClose`: called by
+   * the engine's close(), which the store's end then names (details.reason "engine-closed", engine-gone.ts), also
+   * when it joins a shutdown begun before: no caller takes it for a tier its owner closed (task 334).
+   */
+  shutdown(engineClose = false): Promise<void> {
+    if (engineClose) this.engineClosing = true;
     this.drain ??= this.shutdownOnce().finally(() => void (this.drainEnded = true));
     this.drain.catch(() => undefined);
     return this.drain;
@@ -1647,7 +1654,8 @@ export class StoreConnection {
   }
 
   private shutDown(): StorageError {
-    return new StorageError("closed", `store actor for ${this.key} shut down`, { store: this.key });
+    if (!this.engineClosing) return new StorageError("closed", `store actor for ${this.key} shut down`, { store: this.key });
+    return new StorageError("closed", `store actor for ${this.key} shut down: the storage engine closed`, { store: this.key, reason: "engine-closed" });
   }
 
   private onEvent(e: ActorEvent): void {

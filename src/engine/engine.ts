@@ -496,7 +496,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
     const conns = [...connections.values(), ...retiring]; // shutdown() of a retiring one joins its drain
     const drains = Promise.all(
       conns.map((c) =>
-        c.shutdown().catch((err: unknown) => {
+        c.shutdown(true).catch((err: unknown) => {
           errors.push(err);
         }),
       ),

@@ -6,7 +6,7 @@
  * polling a store every 2 ms while its WAL grows and backing off to 64 ms while it does not. PASSIVE never blocks the
  * writer; SQLite restarts the WAL at the writer's next commit once all of it is in the database file.
  */
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { BroadcastChannel, parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import {
@@ -65,6 +65,17 @@ channel.onmessage = (e: unknown) => {
   else if (m.t === "close") closeStore(m.id);
 };
 channel.postMessage({ t: "hello" } satisfies CheckpointChannelMessage);
+
+// Measurement only (bench/lib/meter.ts's split of suite 2's other threads by kind, design §3.53): off unless set.
+if (process.env["GRAPHREFLY_THREAD_SPLIT"]) {
+  try {
+    const tids = new BroadcastChannel("graphrefly-thread-tids");
+    tids.postMessage({ kind: "checkpointer", tid: readlinkSync("/proc/thread-self").split("/").pop() });
+    tids.close();
+  } catch {
+    // not Linux: nothing to split by
+  }
+}
 
 parentPort!.on("message", (m: CheckpointerCommand) => {
   if (m.t === "hold") held = m.on;

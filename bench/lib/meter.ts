@@ -11,6 +11,7 @@
  */
 import type { Bench } from "tinybench";
 import { readdirSync, readFileSync } from "node:fs";
+import { BroadcastChannel } from "node:worker_threads";
 import { performance, type EventLoopUtilization } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -28,7 +29,69 @@ export interface MeterReading {
    * marking and compiling for every isolate; libuv's pool). Suite 2's "all-threads minus main" is not the actor's
    * work alone (docs/design.md §3.40).
    */
-  readonly otherThreadsCpuMs?: { readonly busiest: number; readonly rest: number };
+  readonly otherThreadsCpuMs?: { readonly busiest: number; readonly rest: number; readonly byKind?: ThreadKindsMs };
+}
+
+/**
+ * The other threads' CPU ms by kind, with GRAPHREFLY_THREAD_SPLIT set (measurement only, design §3.53): `actor`, the
+ * busiest worker thread; `workers`, the other worker threads (piscina's idle ones); `checkpointer`, the engine's
+ * checkpointer thread (it posts its tid when the switch is set); `libuv`, the pool's threads; `platform`, the threads
+ * Node starts before any script (V8's platform workers, its delayed-task thread, the inspector's signal thread);
+ * every thread that appeared later and is not the checkpointer counts as a worker (Node starts no other then).
+ */
+export interface ThreadKindsMs {
+  readonly actor: number;
+  readonly workers: number;
+  readonly checkpointer: number;
+  readonly libuv: number;
+  readonly platform: number;
+}
+
+interface ThreadKinds {
+  readonly platform: ReadonlySet<string>;
+  readonly libuv: ReadonlySet<string>;
+  readonly checkpointer: Set<string>;
+}
+
+/**
+ * Which of the threads alive when this module loads are Node's platform and which libuv's pool: an ES module program
+ * started the pool while loading (the loader reads files through it), after the platform's threads, and a process
+ * numbers its threads in creation order, so the pool's are the last UV_THREADPOOL_SIZE (4) of them. Every later
+ * thread is a worker's (the checkpointer names itself).
+ */
+function threadKinds(): ThreadKinds | undefined {
+  if (!process.env["GRAPHREFLY_THREAD_SPLIT"]) return undefined;
+  const startup = [...otherThreadsCpuNs().keys()].sort((a, b) => Number(a) - Number(b));
+  if (startup.length === 0) return undefined;
+  const pool = Math.min(Number(process.env["UV_THREADPOOL_SIZE"]) || 4, Math.max(0, startup.length - 1));
+  const kinds: ThreadKinds = {
+    platform: new Set(startup.slice(0, startup.length - pool)),
+    libuv: new Set(startup.slice(startup.length - pool)),
+    checkpointer: new Set(),
+  };
+  const channel = new BroadcastChannel("graphrefly-thread-tids");
+  channel.unref();
+  channel.onmessage = (e) => {
+    const m = (e as { data: { kind?: unknown; tid?: unknown } }).data;
+    if (m.kind === "checkpointer" && typeof m.tid === "string") kinds.checkpointer.add(m.tid);
+  };
+  return kinds;
+}
+const KINDS = threadKinds();
+
+/** Where the kinds came from, for a run's log: each startup thread with the futex it waits on (a pool's share one). */
+export function threadKindsNote(): string | undefined {
+  if (KINDS === undefined) return undefined;
+  const waits = (tid: string): string => {
+    try {
+      const [nr, addr] = readFileSync(`/proc/${process.pid}/task/${tid}/syscall`, "latin1").split(" ");
+      return nr === "202" ? `futex ${addr}` : `syscall ${nr}`;
+    } catch {
+      return "gone";
+    }
+  };
+  const list = (s: ReadonlySet<string>): string => [...s].map((t) => `${t} (${waits(t)})`).join(", ");
+  return `platform ${list(KINDS.platform)}; libuv ${list(KINDS.libuv)}; checkpointer ${[...KINDS.checkpointer].join(", ") || "none"}`;
 }
 
 /** Which source `mainCpuMs` comes from, for the report. */
@@ -90,8 +153,25 @@ function mark(threads: Map<string, number>): Mark {
 /** The busiest other thread's and the rest's CPU ms between two marks; undefined without per-thread counters. */
 function otherThreadsSplit(start: Mark, end: Mark): MeterReading["otherThreadsCpuMs"] {
   if (end.threads.size === 0) return undefined;
-  const deltas = [...end.threads].map(([tid, ns]) => (ns - (start.threads.get(tid) ?? 0)) / 1e6).sort((a, b) => b - a);
-  return { busiest: deltas[0] ?? 0, rest: deltas.slice(1).reduce((a, b) => a + b, 0) };
+  const byTid = [...end.threads].map(([tid, ns]) => [tid, (ns - (start.threads.get(tid) ?? 0)) / 1e6] as const);
+  const deltas = byTid.map(([, ms]) => ms).sort((a, b) => b - a);
+  const split = { busiest: deltas[0] ?? 0, rest: deltas.slice(1).reduce((a, b) => a + b, 0) };
+  return KINDS === undefined ? split : { ...split, byKind: byKind(byTid, KINDS) };
+}
+
+function byKind(byTid: readonly (readonly [string, number])[], kinds: ThreadKinds): ThreadKindsMs {
+  let checkpointer = 0;
+  let libuv = 0;
+  let platform = 0;
+  const workers: number[] = [];
+  for (const [tid, ms] of byTid) {
+    if (kinds.checkpointer.has(tid)) checkpointer += ms;
+    else if (kinds.libuv.has(tid)) libuv += ms;
+    else if (kinds.platform.has(tid)) platform += ms;
+    else workers.push(ms);
+  }
+  workers.sort((a, b) => b - a);
+  return { actor: workers[0] ?? 0, workers: workers.slice(1).reduce((a, b) => a + b, 0), checkpointer, libuv, platform };
 }
 
 /** Call from the main thread only (the schedstat file is the main thread's). */

@@ -13,7 +13,7 @@ import { sqliteKv, sqliteSnapshot } from "../../src/tier/index.js";
 import { graphWalPrefix, walFrameCodec, walFrameKey, type WALFrame } from "../../src/wal/index.js";
 import { attachedStream, engineGraphTiers, rotatingValues } from "../lib/graphs.js";
 import { fmt, ratio, verdict } from "../lib/goals.js";
-import { addMeteredStreams, usPerOp, type StreamReading } from "../lib/meter.js";
+import { addMeteredStreams, threadKindsNote, usPerOp, type StreamReading } from "../lib/meter.js";
 import { latencyOf, newBench, type Budget } from "../lib/timing.js";
 import type { Row, Suite, SuiteContext, SuiteOutput } from "../lib/types.js";
 import { asUnsealed, makeFrameBody, makeKeys } from "../lib/workload.js";
@@ -150,7 +150,8 @@ export const walThroughputSuite: Suite = {
     const budget: Budget = ctx.quick
       ? { time: 300, iterations: 3, warmupTime: 100, warmupIterations: 1 }
       : { time: 3000, iterations: 10, warmupTime: 500, warmupIterations: 2 };
-    const engine = openStorageEngine();
+    // Measurement only (design §3.53): GRAPHREFLY_SUITE2_CHECKPOINT_THREAD=0 runs the engine without its checkpointer thread.
+    const engine = openStorageEngine(process.env["GRAPHREFLY_SUITE2_CHECKPOINT_THREAD"] === "0" ? { checkpointThread: false } : {});
     const contenders: Contender[] = [];
     const readings = new Map<string, StreamReading>();
     const bench = newBench("durable WAL throughput", budget);
@@ -186,11 +187,19 @@ export const walThroughputSuite: Suite = {
       const m = readings.get(c.name)!;
       const t = m.reading?.otherThreadsCpuMs;
       if (t === undefined || c.name === RAW) continue;
+      const k = t.byKind;
       ctx.log(
         `suite 2: ${c.name}: other threads CPU µs/frame: busiest ${fmt(usPerOp(t.busiest, m.frames))}, ` +
-          `rest ${fmt(usPerOp(t.rest, m.frames))}`,
+          `rest ${fmt(usPerOp(t.rest, m.frames))}` +
+          (k === undefined
+            ? ""
+            : ` (by kind: actor ${fmt(usPerOp(k.actor, m.frames))}, other workers ${fmt(usPerOp(k.workers, m.frames))}, ` +
+              `checkpointer ${fmt(usPerOp(k.checkpointer, m.frames))}, libuv ${fmt(usPerOp(k.libuv, m.frames))}, ` +
+              `platform ${fmt(usPerOp(k.platform, m.frames))})`),
       );
     }
+    const kinds = threadKindsNote();
+    if (kinds !== undefined) ctx.log(`suite 2: threads by kind: ${kinds}`);
     const attachRatio = ratio(rate.get(ATTACH_ENGINE), rate.get(RAW));
     return {
       title: "Durable WAL throughput",

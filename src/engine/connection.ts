@@ -1515,6 +1515,17 @@ export class StoreConnection {
     this.die(err);
   }
 
+  /**
+   * Settles once this connection's last actor is off its thread: the termination a loss waits for (restartGate) and
+   * the actor's hosting task, if it started; or once close gave up on the store (abandon). The engine starts a new
+   * connection's actor for a store it forgot after this (engine.ts `released`): the store released at once after a
+   * close its unopened actor answered (releaseUnreached) may still have that actor's thread in a native open.
+   */
+  ended(): Promise<void> {
+    const task = Number.isFinite(this.startedAt) ? this.task.catch(() => undefined) : undefined;
+    return Promise.race([Promise.all([this.restartGate, task]).then(() => undefined), this.abandoned]);
+  }
+
   /** The next actor starts only once `terminated` settled (a thread its current task may be queued on is being ended). */
   startAfter(terminated: Promise<unknown>): void {
     this.restartGate = terminated.catch(() => undefined);

@@ -302,6 +302,12 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
    * shutdown, task 220): close() and endThread still wait for them; each leaves once its shutdown settled.
    */
   const retiring = new Set<StoreConnection>();
+  /**
+   * Stores the engine forgot while their last actor's thread may still be ending (a store released after its actor,
+   * lost before it opened, answered a tier's close: the watchdog's termination, its task): a new connection to one
+   * starts its actor only once that settled (StoreConnection.ended), as it waits for a retiring one's shutdown.
+   */
+  const released = new Map<string, Promise<void>>();
   // An idle store's ring goes back to the ledger: one that took no record between two sweeps (task 209).
   const sweepRings = (): void => {
     for (const conn of connections.values()) conn.sweepRing();
@@ -422,7 +428,13 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
     }, {
       onError: (err, ctx) => report(err, ctx.store, ctx.tier),
       onGone: (c) => {
-        if (connections.get(c.key) === c) connections.delete(c.key);
+        if (connections.get(c.key) !== c) return;
+        connections.delete(c.key);
+        const ended = c.ended();
+        released.set(c.key, ended);
+        void ended.then(() => {
+          if (released.get(c.key) === ended) released.delete(c.key);
+        });
       },
       onRecovered: (ctx) => {
         try {
@@ -431,7 +443,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
           // a throwing handler must not break the engine
         }
       },
-    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings, previous?.drained(), idleStoreCloseMs);
+    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings, previous?.drained() ?? released.get(key), idleStoreCloseMs);
     connections.set(key, conn);
     gates.set(conn, nativeGate);
     return conn;

@@ -3,9 +3,8 @@
  * each it holds a connection of its own and runs `PRAGMA wal_checkpoint(PASSIVE)` once the store's WAL holds
  * `frames` frames not yet copied into the database file, so no commit of the writer waits for that copy and its
  * fsync. It reads that count from the wal-index header (the -shm file: mxFrame at byte 16, nBackfill at byte 96),
- * polling a store while its WAL grows at half the time the missing frames should take at the rate seen (2–64 ms),
- * and backing off to 64 ms while it does not. PASSIVE never blocks the writer; SQLite restarts the WAL at the
- * writer's next commit once all of it is in the database file.
+ * polling a store every 2 ms while its WAL grows and backing off to 64 ms while it does not. PASSIVE never blocks the
+ * writer; SQLite restarts the WAL at the writer's next commit once all of it is in the database file.
  */
 import { closeSync, openSync, readSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { BroadcastChannel, parentPort, workerData } from "node:worker_threads";
@@ -48,8 +47,6 @@ interface Store {
   db: Database.Database | undefined;
   shm: number | undefined;
   lastFrame: number;
-  /** When `lastFrame` was read. */
-  lastAt: number;
   pollMs: number;
   nextAt: number;
 }
@@ -125,7 +122,7 @@ function open(m: OpenCheckpointMessage): void {
   }
   // The same store written by a new actor (the old one's thread was lost): its old connection goes first.
   for (const other of stores.values()) if (other.path === m.path) closeStore(other.id);
-  const store: Store = { id: m.id, path: m.path, dev: m.dev, ino: m.ino, ctl, db: undefined, shm: undefined, lastFrame: -1, lastAt: performance.now(), pollMs: MIN_POLL_MS, nextAt: 0 };
+  const store: Store = { id: m.id, path: m.path, dev: m.dev, ino: m.ino, ctl, db: undefined, shm: undefined, lastFrame: -1, pollMs: MIN_POLL_MS, nextAt: 0 };
   try {
     // Only the file the writer holds, and never a new one: checked before and after the open.
     if (!sameFile(m.path, m.dev, m.ino)) return refuse(store);
@@ -215,18 +212,8 @@ function poll(store: Store, now: number): void {
     report(store, err);
     return refuseStored(store);
   }
-  // A WAL the writer restarted counts from 0.
-  const grown = frame >= store.lastFrame ? frame - store.lastFrame : frame;
-  if (grown === 0) store.pollMs = Math.min(MAX_POLL_MS, store.pollMs * 2);
-  else {
-    // Next read when half the frames still missing should have come at the rate seen: the reads close in on the
-    // threshold, a few per checkpoint rather than one every 2 ms (each wake cost this thread ~85 µs of CPU on a loaded
-    // machine, ~0.4 µs a frame of suite 2's kv row, design §3.53); a faster burst overshoots by MAX_POLL_MS of writes.
-    const perMs = grown / Math.max(now - store.lastAt, MIN_POLL_MS);
-    store.pollMs = Math.min(MAX_POLL_MS, Math.max(MIN_POLL_MS, Math.max(0, frames - waiting) / perMs / 2));
-  }
+  store.pollMs = frame === store.lastFrame ? Math.min(MAX_POLL_MS, store.pollMs * 2) : MIN_POLL_MS;
   store.lastFrame = frame;
-  store.lastAt = now;
   store.nextAt = now + store.pollMs;
   if (waiting < frames) return;
   if (!sameFile(store.path, store.dev, store.ino)) return refuseStored(store); // moved: the writer checkpoints itself (refuse)

@@ -81,14 +81,23 @@ export class EngineCheckpointer {
     const startedAt = performance.now();
     const alive = new Int32Array(this.link.alive);
     const generation = ++this.generation;
-    const worker = new Worker(this.entry, {
-      workerData: { channel: this.link.channel, frames: this.link.frames, generation },
-      // Only this package's code runs there: the process's own flags (an --import of instrumentation) stay out.
-      execArgv: [],
-      // A connection per store and a 128-byte read buffer: a small heap is plenty.
-      resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
-    });
+    // Live before the thread can say hello: an actor's close must wait for a connection the new thread may open (r335 F3).
     Atomics.store(alive, 0, generation);
+    let worker: Worker;
+    try {
+      worker = new Worker(this.entry, {
+        workerData: { channel: this.link.channel, frames: this.link.frames, generation },
+        // Only this package's code runs there: the process's own flags (an --import of instrumentation) stay out.
+        execArgv: [],
+        // A connection per store and a 128-byte read buffer: a small heap is plenty.
+        resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 },
+      });
+    } catch (err) {
+      // No thread (e.g. the process is out of threads): the writers checkpoint themselves; tried again as a death.
+      Atomics.compareExchange(alive, 0, generation, 0);
+      if (!this.stopped) this.restartAfter(`could not start (${err instanceof Error ? err.message : String(err)})`, 0);
+      return;
+    }
     this.worker = worker;
     worker.unref(); // it must not keep a process alive that forgot engine.close()
     worker.on("message", (m: CheckpointerReport) => {
@@ -110,9 +119,10 @@ export class EngineCheckpointer {
       worker.once("exit", (code: number) => {
         // Actors wait for it no more; their writers checkpoint themselves at 1000 frames from their next commit.
         Atomics.compareExchange(alive, 0, generation, 0);
+        for (const r of this.statsWaiting.splice(0)) r([]); // a stats request it never answered (r335 F2)
         if (this.worker === worker) {
           this.worker = undefined;
-          if (!this.stopped) this.restartAfter(code, performance.now() - startedAt);
+          if (!this.stopped) this.restartAfter(`ended (exit code ${code})`, performance.now() - startedAt);
         }
         resolve();
       }),
@@ -123,13 +133,13 @@ export class EngineCheckpointer {
    * A thread that ended without the engine's close: started again after a backoff, and its hello hands it the live
    * stores (a long-running engine with a fixed set of stores would otherwise lose it for good).
    */
-  private restartAfter(code: number, ranMs: number): void {
+  private restartAfter(how: string, ranMs: number): void {
     if (ranMs >= RESTART_RESET_MS) this.deaths = 0;
     if (this.deaths >= this.restarts) {
       this.report(
         new StorageError(
           "backend-error",
-          `sqlite checkpointer thread ended (exit code ${code}), ${this.deaths + 1} times in a row: not started again until a SQLite store is opened; the writers checkpoint themselves`,
+          `sqlite checkpointer thread ${how}, ${this.deaths + 1} times in a row: not started again until a SQLite store is opened; the writers checkpoint themselves`,
         ),
         undefined,
       );
@@ -138,7 +148,7 @@ export class EngineCheckpointer {
     const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** this.deaths);
     this.deaths++;
     this.report(
-      new StorageError("backend-error", `sqlite checkpointer thread ended (exit code ${code}): started again in ${delay} ms; the writers checkpoint themselves meanwhile`),
+      new StorageError("backend-error", `sqlite checkpointer thread ${how}: started again in ${delay} ms; the writers checkpoint themselves meanwhile`),
       undefined,
     );
     this.restartTimer = setTimeout(() => this.start(), delay);

@@ -57,7 +57,14 @@ function joinChannel(link: CheckpointerLink, onHello: () => void): ThreadChannel
     const counts = new Int32Array(link.alive);
     channel.onmessage = (e: unknown) => {
       Atomics.add(counts, LINK_DELIVERIES, 1);
-      if ((e as { data: CheckpointChannelMessage }).data.t === "hello") for (const h of [...hello]) h();
+      if ((e as { data: CheckpointChannelMessage }).data.t !== "hello") return;
+      for (const h of [...hello]) {
+        try {
+          h();
+        } catch {
+          // One store's failed hand-over must not skip the thread's other stores (r335 F4): its writer checkpoints itself.
+        }
+      }
     };
     shared = { channel, hello };
     threadChannels.set(link.channel, shared);

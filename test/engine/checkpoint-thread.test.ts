@@ -152,6 +152,18 @@ describe("the engine's checkpointer thread", () => {
     expect(existsSync(`${b}-wal`)).toBe(false);
   });
 
+  it("a stats request posted to a thread that is ending is answered empty, not left pending (review r335 F2)", async () => {
+    const access = open({ threads: 1 });
+    const a = root.fresh("stats-ending.db");
+    await writeFlushes(access, a, 2);
+    await until(async () => (await served(access, a)) !== undefined, "the thread serves a");
+    const killed = access.checkpointer!.kill(); // "die" posted first: the thread ends before it reads the request
+    const stores = access.checkpointer!.stores();
+    await killed;
+    expect(await stores).toStrictEqual([]);
+    await access.engine.close();
+  });
+
   it("a thread that died is started again with no store opened: it takes the live stores over, the writers back at the bound", async () => {
     // Review r328 F5: a thread that died was started again only when a new store was opened, so an engine with a fixed
     // set of stores lost it for good (its writers inline at 1000 frames until they closed).

@@ -386,10 +386,13 @@ export class StoreConnection {
     const wait = this.youngDeaths > 0 ? this.diedAt + restartDelay(this.youngDeaths) - Date.now() : 0;
     const gate = wait > 0 ? Promise.all([this.restartGate, this.delay(wait)]) : this.restartGate;
     const task = gate.then(() => {
-      if (epoch === this.epoch) {
-        this.startedAt = Date.now();
-        this.progressAt = this.startedAt; // the watchdog's startup grace counts from here
+      if (epoch !== this.epoch || this.deathError !== undefined) {
+        // Given up at the gate (close's abandon): no worker may open the store for an actor nobody waits on (task 337).
+        port2.close();
+        return undefined;
       }
+      this.startedAt = Date.now();
+      this.progressAt = this.startedAt; // the watchdog's startup grace counts from here
       return this.pool.run(run, { transferList: [port2] }) as Promise<unknown>;
     });
     this.task = task;

@@ -1588,6 +1588,19 @@ export class StoreConnection {
   }
 
   /**
+   * Backpressure's wait (backlog.ts drained) of `tier`. The store's end while the close drains it rejects the
+   * backlog's waiters (die()), often before their 5 ms poll saw the room the drain made: such a wait settles as the
+   * tier's part of the drain (drainedFor), resolved when the drain stored the tier's writes, rejected with why when
+   * it dropped them or failed (task 337).
+   */
+  drainedRoom(tier: number, weight?: number): Promise<void> {
+    return this.backlog.drained(weight).catch((err: unknown) => {
+      if (err !== this.deathError || !this.closing || this.drain === undefined) throw err;
+      return this.drainedFor(tier);
+    });
+  }
+
+  /**
    * A flush of `tier` (named `name`) called once the store is closing: every write it covers went to the drain.
    * During the drain, its outcome (drainedFor). After it (task 299): resolved when the drain stored the tier's
    * writes; rejected with a refusal's report as it was, with why the drain stored nothing it can vouch for (an

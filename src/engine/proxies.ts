@@ -222,9 +222,9 @@ abstract class TierProxy implements BaseStorageTier {
     return quiet(this.ask({ t: "flush", tier: this.tier, pending: true }).then(() => undefined));
   }
 
-  /** Backpressure: resolves once a write weighing `weight` (default: the one the store refused last) would be taken (backlog.ts). */
+  /** Backpressure: resolves once a write weighing `weight` (default: the one the store refused last) would be taken (backlog.ts; during close, connection.ts drainedRoom). */
   drained(weight?: number): Promise<void> {
-    return quiet(this.conn.backlog.drained(weight));
+    return quiet(this.conn.drainedRoom(this.tier, weight));
   }
 
   /** Refuses a write weighing `weight` (replacing a posted one weighing `freed`) that does not fit the store's bound. */

@@ -321,7 +321,8 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
   let closed = false;
   let closing: Promise<void> | undefined;
   const idle = new ThreadIdleWatch();
-  const stopWatchdog = startWatchdog(watchdogMs, () => connections.values(), (stalled, waiting, now) => {
+  // A retiring connection's actor is still on its thread (its shutdown may hang there): watched as an open one is.
+  const stopWatchdog = startWatchdog(watchdogMs, () => [...connections.values(), ...retiring], (stalled, waiting, now) => {
     for (const conn of stalled) {
       if (!conn.alive) continue; // lost with a store of its thread earlier in this round
       const thread = conn.thread;
@@ -361,7 +362,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
 
   /** Every living store on `thread` (being terminated) is lost with it; each reopens at its next operation. */
   function loseThread(thread: number, terminated: Promise<unknown>, why: string): void {
-    for (const conn of connections.values()) {
+    for (const conn of [...connections.values(), ...retiring]) {
       if (conn.alive && conn.thread === thread) conn.lose(unresponsive(conn.key, why, insideNative(gates.get(conn)!)), terminated);
     }
   }
@@ -443,10 +444,18 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
           // a throwing handler must not break the engine
         }
       },
-    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings, previous?.drained() ?? released.get(key), idleStoreCloseMs);
+    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings, previous !== undefined ? afterRetired(previous) : released.get(key), idleStoreCloseMs);
     connections.set(key, conn);
     gates.set(conn, nativeGate);
     return conn;
+  }
+
+  /**
+   * Settles once a retiring connection let its store go: its shutdown settled and its actor is off its thread. A
+   * shutdown the watchdog cut short settles at the loss, while the thread may still hold the store (review r338 F1).
+   */
+  function afterRetired(previous: StoreConnection): Promise<void> {
+    return previous.drained().catch(() => undefined).then(() => previous.ended());
   }
 
   const engine: StorageEngine = {

@@ -867,8 +867,9 @@ export class StoreConnection {
           const dropped = this.unreachedWrites(tier);
           this.tiers.delete(tier);
           this.closedUnreached = true;
-          const closed = tierClosedUnreached(e, rec.spec.name, dropped);
-          if (dropped > 0) this.report(closed, rec.spec.name);
+          // A loss an earlier actor's end left unreported (rec.lost: its next flush would have told it) is told here.
+          const closed = tierClosedUnreached(e, rec.spec.name, dropped, rec.lost);
+          if (dropped > 0 || rec.lost !== undefined) this.report(closed, rec.spec.name);
           reject(closed);
           return;
         }
@@ -2075,13 +2076,20 @@ function writesIn(op: Op): number {
 /**
  * A tier's close answered by an actor that could not open the store (`err`, its failure): the tier is closed for
  * good all the same, dropping `dropped` writes no actor took. Said so (details.tierClosed, droppedWrites), where a
- * close that failed in a living actor leaves the tier open (task 334).
+ * close that failed in a living actor leaves the tier open (task 334). `lost`: writes an earlier actor took
+ * unacknowledged were lost with it, not reported yet (details.lostWrites, named in the message; review r338 F2).
  */
-function tierClosedUnreached(err: Error, tier: string | undefined, dropped: number): Error {
-  const lost = dropped > 0 ? `, dropping ${dropped} write${dropped === 1 ? "" : "s"} no actor stored` : "";
+function tierClosedUnreached(err: Error, tier: string | undefined, dropped: number, lost: Error | undefined): Error {
+  const droppedText = dropped > 0 ? `, dropping ${dropped} write${dropped === 1 ? "" : "s"} no actor stored` : "";
   const named = tier !== undefined ? `storage tier ${JSON.stringify(tier)}` : "the storage tier";
-  const message = `${err.message}; ${named} is closed all the same${lost} (the store could not be opened)`;
-  const details = { ...(tier !== undefined ? { tier } : {}), tierClosed: true, droppedWrites: dropped };
+  const lostText = lost !== undefined ? `; before that, ${lost.message}` : "";
+  const message = `${err.message}; ${named} is closed all the same${droppedText} (the store could not be opened)${lostText}`;
+  const details = {
+    ...(tier !== undefined ? { tier } : {}),
+    tierClosed: true,
+    droppedWrites: dropped,
+    ...(lost !== undefined ? { lostWrites: true } : {}),
+  };
   if (!(err instanceof StorageError)) return new StorageError("closed", message, details, err);
   return new StorageError(err.code, message, { ...err.details, ...details }, err);
 }

@@ -60,7 +60,9 @@ const readAsync = promisify(read);
 function unsharedReason(path: string, err: unknown): "copy" | CliError | undefined {
   if (!(err instanceof StorageError) || err.code !== "backend-error") return undefined;
   const sqliteCode = err.details.sqliteCode;
-  if (typeof sqliteCode !== "string" || !/^SQLITE_(CANTOPEN|READONLY)/.test(sqliteCode)) return undefined;
+  // IOERR_DELETE: a user who may write the database file but not its directory rolled a hot -journal back and could
+  // not delete it (review r336 F2).
+  if (typeof sqliteCode !== "string" || !/^SQLITE_(CANTOPEN|READONLY|IOERR_DELETE)/.test(sqliteCode)) return undefined;
   let real: string;
   try {
     real = realFilePath(path);
@@ -119,11 +121,26 @@ export interface ReaderOptions {
 
 /**
  * A read-only handle of the SQLite store at `path`: the store itself when SQLite can read it in place, else a private
- * copy (see above) opened read-only, whose `remove` the caller calls after closing the handle. A note on stderr says a
- * copy is read. A store that changed under each of three copies, when it can still not be read in place, is
+ * copy (see above) opened read-only (read-write, query-only, when a -journal must be rolled back in it), whose `remove`
+ * the caller calls after closing the handle. A note on stderr says a copy is read. A store that changed under each of three copies, when it can still not be read in place, is
  * `store-unreadable`.
  */
 export async function openSqliteReader(path: string, opts: ReaderOptions = {}): Promise<{ backend: SqliteBackend; copy: PrivateCopy | undefined }> {
+  try {
+    return await openReader(path, opts);
+  } finally {
+    if (signalsHeard) {
+      // A signal that came during the copy is handled here (its listener runs only when the event loop polls: the read
+      // after is synchronous and would run whole first); then a signal kills at once, as during an in-place read, and
+      // the next copy's removeDeadCopies removes what it leaves (review r336 F1). Two immediates: one alone may run in
+      // the check phase right after the poll that resumed this function, before the loop polls (reads the signal).
+      await new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+      stopSignals();
+    }
+  }
+}
+
+async function openReader(path: string, opts: ReaderOptions): Promise<{ backend: SqliteBackend; copy: PrivateCopy | undefined }> {
   for (let attempt = 1; ; attempt++) {
     let err: unknown;
     try {
@@ -143,9 +160,12 @@ export async function openSqliteReader(path: string, opts: ReaderOptions = {}): 
     const copy = await copyOnce(path, realFilePath(path));
     if (copy !== undefined) {
       try {
-        // Read-only: a read-write connection's close checkpointed the copy's -wal into it (writes, temp space).
-        const backend = readOnlySqliteBackend(copy.path);
-        const why = copy.files.some((f) => f.endsWith("-journal"))
+        // Read-only: a read-write connection's close checkpointed the copy's -wal into it (writes, temp space). But a
+        // -journal copied is hot (no connection had the store open): SQLite reads only after rolling it back, which a
+        // read-only connection cannot; that writes the private copy alone, within the room counted for it (r336 F2).
+        const journal = copy.files.some((f) => f.endsWith("-journal"));
+        const backend = journal ? sqliteBackend(copy.path, { readOnly: true }) : readOnlySqliteBackend(copy.path);
+        const why = journal
           ? "cannot roll back its -journal as SQLite must to read it in place"
           : "cannot create the -shm file SQLite needs to read it in place";
         printNote(
@@ -181,8 +201,8 @@ async function copyOnce(path: string, real: string): Promise<PrivateCopy | undef
   try {
     sources = openSources(path, real);
     const bytes = sources.reduce((n, s) => n + s.st.size, 0);
+    removeDeadCopies(); // first: a dead run's copy may be what fills the temp directory (review r336 F3)
     assertRoom(path, bytes);
-    removeDeadCopies();
     dir = makeCopyDir(path);
     const first: string[] = [];
     for (const s of sources) first.push(await copyFile(path, s, join(dir, basename(s.file))));
@@ -352,6 +372,8 @@ function makeCopyDir(path: string): string {
 /**
  * Removes this user's copy directories in the temp directory whose process (of this host) is gone: a run killed
  * before it removed its copy. A live pid's is left alone, as are another host's and another user's. Best effort.
+ * The pid check assumes one pid namespace per host name (as out-file.ts's tempPrefix does): containers sharing a
+ * host name and a temp directory, each with its own pids, could remove each other's live copies.
  */
 function removeDeadCopies(): void {
   const start = copyPrefix(0).slice(0, -"0-".length);
@@ -378,26 +400,35 @@ function removeDeadCopies(): void {
 
 /**
  * The copies this process made and has not removed: removed on exit (`| head` ends the CLI with process.exit, past
- * every finally) and on SIGINT / SIGTERM / SIGHUP, after which the signal is raised again (the process ends with its
- * status). The listeners stay for the rest of the run once the first copy is made: removed with the copy, a signal
- * that came before the event loop ran them was dropped (the CLI went on and exited 0). A kill -9 leaves the copy to
- * the next copy's removeDeadCopies.
+ * every finally) and, while openSqliteReader runs, on SIGINT / SIGTERM / SIGHUP, after which the signal is raised
+ * again (the process ends with its status). The signal listeners are removed only once openSqliteReader let the event
+ * loop turn (a signal that came before was handled); a signal later kills at once, and a copy it (or a kill -9) leaves
+ * is the next copy's removeDeadCopies'.
  */
 const live = new Set<string>();
 const SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-let listening = false;
+let exitHeard = false;
+let signalsHeard = false;
 
 function track(dir: string): void {
   live.add(dir);
-  if (listening) return;
-  listening = true;
-  process.on("exit", removeLive);
+  if (!exitHeard) {
+    exitHeard = true;
+    process.on("exit", removeLive);
+  }
+  if (signalsHeard) return;
+  signalsHeard = true;
   for (const s of SIGNALS) process.on(s, onSignal);
+}
+
+function stopSignals(): void {
+  signalsHeard = false;
+  for (const s of SIGNALS) process.off(s, onSignal);
 }
 
 function onSignal(signal: NodeJS.Signals): void {
   removeLive();
-  for (const s of SIGNALS) process.off(s, onSignal);
+  stopSignals();
   process.kill(process.pid, signal);
 }
 

@@ -7,11 +7,13 @@
  * open) is refused, `store-unreadable`. Task 333 (review r330): a signal during the copy ends the run with its status
  * (it was dropped: exit 0), a killed run's copy is removed by the next, side files are opened as regular files only,
  * the copy is opened read-only, a failed write of it is store-unreadable, errors name the store, stats copies nothing.
+ * Task 339 (review r336): a signal after the copy is open is handled before the read, a store with a hot -journal is
+ * read from a copy rolled back, a dead run's copy filling TMPDIR is removed before the room check.
  *
  * Every case runs as root and as another user, with the same assertions. As root (CI), "this user" is the CLI run as
  * nobody (uid 65534) over root's store, and read-only media a tmpfs remounted read-only; as another user, the CLI
  * runs as that user over a store whose directory is made 0555 (its -shm 0000), and the room case is a file size
- * limit (`ulimit -f`) instead of a small tmpfs.
+ * limit (`ulimit -f`) instead of a small tmpfs (the dead copy's case mounts its tmpfs in a user namespace).
  */
 import { execFileSync, spawn, spawnSync, type SpawnOptions } from "node:child_process";
 import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeSync } from "node:fs";
@@ -48,6 +50,7 @@ afterAll(() => {
 });
 
 const PAUSE_HOOK = fileURLToPath(new URL("./fixtures/pause-at-open.mjs", import.meta.url));
+const NOTE_HOOK = fileURLToPath(new URL("./fixtures/pause-at-note.mjs", import.meta.url));
 const READS: ReadonlyArray<readonly string[]> = [["inspect"], ["verify"], ["export", "--graph", "g"], ["frames", "--graph", "g"]];
 
 /** A fresh directory for the store of `name` (0755, this process's). */
@@ -172,11 +175,11 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     }
   });
 
-  /** A reader child run with the pause hook, held at the opens of `store` listed in `nth`. */
-  function pausedReader(args: readonly string[], store: string, temp: string, nth: readonly number[]) {
+  /** A reader child run with the pause hook, held at the opens of `store` listed in `nth` (or at its note: NOTE_HOOK). */
+  function pausedReader(args: readonly string[], store: string, temp: string, nth: readonly number[], hook = PAUSE_HOOK) {
     const fifo = tmp.path("pause.fifo");
     execFileSync("mkfifo", ["-m", "0666", fifo]);
-    const child = spawn(process.execPath, ["--import", PAUSE_HOOK, BIN, ...args], {
+    const child = spawn(process.execPath, ["--import", hook, BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       ...AS_READER,
       env: { ...process.env, TMPDIR: temp, GRF_PAUSE_AT: store, GRF_PAUSE_NTH: nth.join(","), GRF_PAUSE_FIFO: fifo },
@@ -258,6 +261,26 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     expect(readdirSync(temp)).toEqual([]);
   });
 
+  it("SIGINT after the copy is open (its note printed) ends the run with SIGINT before the read's output, not exit 0 (review r336 F1)", async () => {
+    const dir = storeDir("signal-after-copy");
+    const store = join(dir, "s.db");
+    await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 2000 }, (_, i) => i + 2) }]);
+    const full = runCli(["frames", store, "--graph", "g"]);
+    expect(full.code, full.stderr).toBe(0);
+    lock(dir);
+    const temp = readersTemp();
+    const run = pausedReader(["frames", store, "--graph", "g"], store, temp, [], NOTE_HOOK);
+    const pause = await run.paused();
+    run.child.kill("SIGINT");
+    await pause.close();
+    const end = await run.exited;
+    expect(end, run.output().stderr).toEqual({ code: null, signal: "SIGINT" });
+    expect(run.output().stderr).toMatch(NOTE);
+    // Not the whole read (2000 frames), run on after the signal: the signal came before any of it.
+    expect(run.output().stdout.length).toBeLessThan(full.stdout.length / 10);
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
   it("a run killed by SIGKILL leaves its copy, named after its host and pid; the next copy removes it, not a live run's (task 333, r330 F2)", async () => {
     const store = await lockedStore("killed");
     const temp = readersTemp();
@@ -329,6 +352,52 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     expect(readdirSync(temp)).toEqual([]);
   });
 
+  it("a store left with a hot -journal (a writer killed mid-transaction) is read from a copy rolled back, with the -journal note (review r336 F2)", async () => {
+    const dir = storeDir("hot-journal");
+    const store = join(dir, "s.db");
+    await buildStore("sqlite", store, [{ name: "g" }]);
+    const before = runCli(["inspect", store]);
+    // A writer in rollback-journal mode whose transaction spills to the database file (a cache of 2 pages), killed.
+    const writer = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const db = new (require("better-sqlite3"))(process.argv[1]);
+        db.pragma("journal_mode = DELETE");
+        db.pragma("cache_size = 2");
+        db.exec("BEGIN IMMEDIATE");
+        db.exec("DELETE FROM graphrefly_storage");
+        db.exec("CREATE TABLE junk(b BLOB)");
+        const add = db.prepare("INSERT INTO junk VALUES (randomblob(4000))");
+        for (let i = 0; i < 200; i++) add.run();
+        process.kill(process.pid, "SIGKILL");`,
+        store,
+      ],
+      { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" },
+    );
+    expect(writer.signal, writer.stderr).toBe("SIGKILL");
+    const listing = readdirSync(dir).sort();
+    expect(listing).toContain("s.db-journal");
+    expect(statSync(`${store}-journal`).size).toBeGreaterThan(0);
+    // What the store holds once rolled back: its files copied elsewhere, read in place there (SQLite rolls back).
+    const twin = storeDir("hot-journal-twin");
+    for (const f of ["s.db", "s.db-journal"]) copyFileSync(join(dir, f), join(twin, f));
+    const expected = runCli(["inspect", join(twin, "s.db")]);
+    expect(expected.code, expected.stderr).toBe(0);
+    expect(expected.stdout).toBe(before.stdout.replaceAll(store, join(twin, "s.db"))); // the transaction undone
+    expect(existsSync(join(twin, "s.db-journal"))).toBe(false);
+    lock(dir);
+    const temp = readersTemp();
+    const r = runAsReader(["inspect", store], temp);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(expected.stdout.replaceAll(join(twin, "s.db"), store));
+    expect(r.stderr).toMatch(
+      /^note: .*s\.db: this user cannot roll back its -journal as SQLite must to read it in place \(a read-only directory or file system\): reading a private copy of s\.db, s\.db-journal \(/,
+    );
+    expect(readdirSync(temp)).toEqual([]);
+    expect(readdirSync(dir).sort()).toEqual(listing); // the store's -journal left as it was
+  });
+
   it("stats on it copies nothing: refused at once, store-unreadable, as it writes into the store (task 333, r330 F7)", async () => {
     const store = await lockedStore("stats");
     const temp = readersTemp();
@@ -343,6 +412,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
 
 /** The note line alone (the copy's note before an error). */
 const NOTE_LINE = /^note: [^\n]*\n/;
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 describe("a SQLite store on read-only media", () => {
   /** A backup of a live store's database file and -wal (its last frame only in the -wal); the live store's path. */
@@ -379,8 +449,11 @@ describe("a SQLite store on read-only media", () => {
 
   it("the copy is opened read-only: its close leaves the copied database file and -wal as copied (task 333, r330 F4)", async () => {
     const { backup } = await backupWithWal(readOnlyPlace("backup-ro-copy"), "live-ro.db");
+    const listeners = SIGNALS.map((s) => process.listenerCount(s));
     const { backend, copy } = await openSqliteReader(backup);
     expect(copy).toBeDefined();
+    // Its signal listeners are gone once the copy is open: a signal during the read kills at once (review r336 F1).
+    expect(SIGNALS.map((s) => process.listenerCount(s))).toEqual(listeners);
     try {
       expect(backend.db.readonly).toBe(true);
       expect(backend.list().length).toBeGreaterThan(0);
@@ -411,5 +484,42 @@ describe("a SQLite store on read-only media", () => {
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/^error store-unreadable: .*s\.db can only be read from a copy .*: set TMPDIR to a directory with room\n$/);
     expect(readdirSync(small)).toEqual([]);
+  });
+
+  it("a dead run's copy that fills TMPDIR is removed before the room is checked: the run reads (review r336 F3)", async () => {
+    const dir = storeDir("dead-fills");
+    const store = join(dir, "s.db");
+    await buildStore("sqlite", store, [{ name: "g" }]);
+    const expected = runCli(["verify", store]);
+    expect(expected.code, expected.stderr).toBe(0);
+    const small = tmp.path("dead-fills-tmp");
+    mkdirSync(small);
+    const left = tmp.path("dead-fills-left");
+    // In a mount namespace of its own (a user namespace too when not root, so that it may mount): a 2 MiB tmpfs for
+    // TMPDIR, the store's directory bound read-only (read-only media even to root), a dead run's copy (pid 999999)
+    // of 1.5 MiB in TMPDIR, then the CLI; what it leaves in TMPDIR is listed into `left` (the tmpfs ends with it).
+    const dead = `${tempPrefix("graphrefly-storage-read", 999999).slice(1)}Dead01`;
+    const script = [
+      "set -e",
+      'mount -t tmpfs -o size=2048k tmpfs "$SMALL"',
+      'mount --bind "$DIR" "$DIR"',
+      'mount -o remount,bind,ro "$DIR"',
+      'mkdir "$SMALL/$DEAD"',
+      'head -c 1572864 /dev/zero > "$SMALL/$DEAD/s.db"',
+      "set +e",
+      'TMPDIR="$SMALL" "$NODE" "$BIN" verify "$STORE"',
+      "code=$?",
+      'ls -A "$SMALL" > "$LEFT"',
+      'exit "$code"',
+    ].join("\n");
+    const r = spawnSync("unshare", [ROOT ? "-m" : "-Urm", "bash", "-c", script], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, SMALL: small, DIR: dir, DEAD: dead, NODE: process.execPath, BIN, STORE: store, LEFT: left },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(expected.stdout);
+    expect(r.stderr).toMatch(NOTE);
+    expect(readFileSync(left, "utf8")).toBe(""); // the dead run's copy gone, this run's removed
   });
 });

@@ -122,8 +122,8 @@ export interface ReaderOptions {
 /**
  * A read-only handle of the SQLite store at `path`: the store itself when SQLite can read it in place, else a private
  * copy (see above) opened read-only (read-write, query-only, when a -journal must be rolled back in it), whose `remove`
- * the caller calls after closing the handle. A note on stderr says a copy is read. A store that changed under each of three copies, when it can still not be read in place, is
- * `store-unreadable`.
+ * the caller calls after closing the handle. A note on stderr says a copy is read. A store that changed under each of
+ * three copies, when it can still not be read in place, is `store-unreadable`.
  */
 export async function openSqliteReader(path: string, opts: ReaderOptions = {}): Promise<{ backend: SqliteBackend; copy: PrivateCopy | undefined }> {
   try {

@@ -29,6 +29,7 @@ import {
   openSync,
   read,
   readdirSync,
+  readSync,
   rmSync,
   statfsSync,
   writeSync,
@@ -144,8 +145,10 @@ async function openReader(path: string, opts: ReaderOptions): Promise<{ backend:
   for (let attempt = 1; ; attempt++) {
     let err: unknown;
     try {
+      assertNoSuperJournal(path, `${path}-journal`);
       return { backend: sqliteBackend(path, { readOnly: true }), copy: undefined };
     } catch (e) {
+      if (e instanceof CliError) throw e;
       err = e;
     }
     const reason = unsharedReason(path, err);
@@ -162,8 +165,10 @@ async function openReader(path: string, opts: ReaderOptions): Promise<{ backend:
       try {
         // Read-only: a read-write connection's close checkpointed the copy's -wal into it (writes, temp space). But a
         // -journal copied is hot (no connection had the store open): SQLite reads only after rolling it back, which a
-        // read-only connection cannot; that writes the private copy alone, within the room counted for it (r336 F2).
+        // read-only connection cannot; that writes the private copy alone (a -journal naming a super-journal is refused
+        // first: its rollback would delete that file, wherever it is, r342 F1), within the room counted for it (r336 F2).
         const journal = copy.files.some((f) => f.endsWith("-journal"));
+        if (journal) assertNoSuperJournal(path, `${copy.path}-journal`);
         const backend = journal ? sqliteBackend(copy.path, { readOnly: true }) : readOnlySqliteBackend(copy.path);
         const why = journal
           ? "cannot roll back its -journal as SQLite must to read it in place"
@@ -184,6 +189,39 @@ async function openReader(path: string, opts: ReaderOptions): Promise<{ backend:
         `${path} changed while it was being copied, ${COPY_ATTEMPTS} times (a writer has it open, and this user cannot create the -shm file a reader beside it needs); try again, or run as a user who can write its directory`,
       );
     }
+  }
+}
+
+const JOURNAL_MAGIC = Buffer.from("d9d505f920a163d7", "hex");
+
+/**
+ * Refuses a store whose -journal ends naming a super-journal (a multi-database transaction's, which this package never
+ * writes): SQLite's rollback of it deletes the named file (wherever it is, as this user) or blocks opening a FIFO
+ * there, and the -journal is the store owner's to write (review r342 F1). The trailer, as SQLite reads it: the name,
+ * its length (u32), a checksum (u32) and the journal magic, last. A -journal that is not a regular file is refused too.
+ */
+function assertNoSuperJournal(path: string, journal: string): void {
+  let fd: number;
+  try {
+    fd = openSync(journal, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new CliError("store-unreadable", `${path}: its -journal cannot be checked before a rollback (${(err as NodeJS.ErrnoException).code ?? "error"}); nothing was read`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CliError("store-unreadable", `${path}: its -journal is not a regular file; nothing was read`);
+    if (st.size < 16) return;
+    const tail = Buffer.alloc(16);
+    if (readSync(fd, tail, 0, 16, st.size - 16) !== 16) return;
+    const len = tail.readUInt32BE(0);
+    if (!tail.subarray(8).equals(JOURNAL_MAGIC) || len === 0 || len > st.size - 16) return;
+    throw new CliError(
+      "store-unreadable",
+      `${path}: its -journal belongs to a multi-database transaction (it names a super-journal, whose rollback would delete that file); nothing was read: read it as a user who can write the store, after checking the -journal`,
+    );
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -398,6 +398,75 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     expect(readdirSync(dir).sort()).toEqual(listing); // the store's -journal left as it was
   });
 
+  /** A store "s.db" in `dir` left with a hot -journal (a rollback-journal writer killed mid-transaction). */
+  function killedMidTransaction(store: string): void {
+    const writer = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const db = new (require("better-sqlite3"))(process.argv[1]);
+        db.pragma("journal_mode = DELETE");
+        db.pragma("cache_size = 2");
+        db.exec("BEGIN IMMEDIATE");
+        db.exec("DELETE FROM graphrefly_storage");
+        db.exec("CREATE TABLE junk(b BLOB)");
+        const add = db.prepare("INSERT INTO junk VALUES (randomblob(4000))");
+        for (let i = 0; i < 200; i++) add.run();
+        process.kill(process.pid, "SIGKILL");`,
+        store,
+      ],
+      { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" },
+    );
+    expect(writer.signal, writer.stderr).toBe("SIGKILL");
+  }
+
+  /** Appends to `journal` the trailer SQLite reads as a super-journal's name: page no., name, length, checksum, magic. */
+  function nameSuperJournal(journal: string, superJournal: string): void {
+    const name = Buffer.from(superJournal);
+    const trailer = Buffer.alloc(4 + name.length + 16);
+    trailer.writeUInt32BE(Math.floor(0x40000000 / 8192) + 1, 0);
+    name.copy(trailer, 4);
+    trailer.writeUInt32BE(name.length, 4 + name.length);
+    trailer.writeUInt32BE(name.reduce((sum, b) => (sum + b) >>> 0, 0), 8 + name.length);
+    Buffer.from("d9d505f920a163d7", "hex").copy(trailer, 12 + name.length);
+    const fd = openSync(journal, constants.O_WRONLY | constants.O_APPEND);
+    try {
+      writeSync(fd, trailer);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  it("a -journal naming a super-journal is refused, read in place or from a copy: its rollback would delete that file (review r342 F1)", async () => {
+    for (const where of ["copy", "in place"] as const) {
+      const dir = storeDir(`super-journal-${where.replace(" ", "-")}`);
+      const store = join(dir, "s.db");
+      await buildStore("sqlite", store, [{ name: "g" }]);
+      killedMidTransaction(store);
+      // A file of the reader's own that the store's owner names as the super-journal.
+      const victims = readersTemp();
+      const victim = join(victims, "precious");
+      execFileSync(process.execPath, ["-e", `require("fs").writeFileSync(process.argv[1], "precious data")`, victim], AS_READER);
+      nameSuperJournal(`${store}-journal`, victim);
+      const listing = readdirSync(dir).sort();
+      const temp = readersTemp();
+      let r: CliRun;
+      if (where === "copy") {
+        lock(dir);
+        r = runAsReader(["inspect", store], temp);
+      } else {
+        r = runCli(["inspect", store]); // this process's user, who may write the store's directory: SQLite would roll back
+      }
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toContain("store-unreadable");
+      expect(r.stderr).toContain("super-journal");
+      expect(readFileSync(victim, "utf8")).toBe("precious data");
+      expect(readdirSync(temp)).toEqual([]);
+      unlock(dir);
+      expect(readdirSync(dir).sort()).toEqual(listing); // the store and its -journal left as they were
+    }
+  });
+
   it("stats on it copies nothing: refused at once, store-unreadable, as it writes into the store (task 333, r330 F7)", async () => {
     const store = await lockedStore("stats");
     const temp = readersTemp();

@@ -178,7 +178,10 @@ describe("a SQLite store in a directory this user cannot write (another user's s
   /** A reader child run with the pause hook, held at the opens of `store` listed in `nth` (or at its note: NOTE_HOOK). */
   function pausedReader(args: readonly string[], store: string, temp: string, nth: readonly number[], hook = PAUSE_HOOK) {
     const fifo = tmp.path("pause.fifo");
-    execFileSync("mkfifo", ["-m", "0666", fifo]);
+    // One FIFO a pause (the hooks' naming): the open for the next pause cannot meet the last pause's reading end.
+    const fifos = Array.from({ length: Math.max(1, nth.length) }, (_, k) => (k === 0 ? fifo : `${fifo}.${k + 1}`));
+    for (const f of fifos) execFileSync("mkfifo", ["-m", "0666", f]);
+    let pauses = 0;
     const child = spawn(process.execPath, ["--import", hook, BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       ...AS_READER,
@@ -197,14 +200,16 @@ describe("a SQLite store in a directory this user cannot write (another user's s
        * Resolves with the FIFO held open once the child is paused (it opened the FIFO); closing it lets the child on.
        * A child that ends without pausing there fails the test (its reading end opened here, so the open returns).
        */
-      paused: () =>
-        Promise.race([
-          open(fifo, "w"),
+      paused: () => {
+        const next = fifos[pauses++]!;
+        return Promise.race([
+          open(next, "w"),
           exited.then(() => {
-            closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
-            throw new Error(`the CLI ended before the pause: ${stderr}`);
+            closeSync(openSync(next, constants.O_RDONLY | constants.O_NONBLOCK));
+            throw new Error(`the CLI ended before pause ${pauses}: ${stderr}`);
           }),
-        ]),
+        ]);
+      },
     };
   }
 

@@ -10,7 +10,7 @@ import { UNKNOWN_ENTRY_BYTES } from "../tier/core.js";
 import { MIN_VALUE_ESTIMATE } from "../tier/weights.js";
 import { RoomQueue } from "../tier/room.js";
 
-/** How often a waiting drained() looks at the actor's acknowledgements. */
+/** How often a waiting drained() looks at the actor's acknowledgements (tests may set another: EngineTestInternals). */
 const DRAIN_POLL_MS = 5;
 
 export class StoreBacklog {
@@ -34,6 +34,7 @@ export class StoreBacklog {
     private readonly counters: ActorCounters,
     readonly maxPendingBytes: number | undefined,
     private readonly store: string,
+    private readonly pollMs = DRAIN_POLL_MS,
   ) {
     this.room = new RoomQueue(() => this.maxPendingBytes);
   }
@@ -110,7 +111,7 @@ export class StoreBacklog {
     return new Promise((resolve, reject) => {
       this.waiters.push({ need, resolve, reject });
       // Only while someone waits: the actor's acknowledgements are polled, nothing is sent to it.
-      this.poll ??= setInterval(() => this.wakeDrained(), DRAIN_POLL_MS);
+      this.poll ??= setInterval(() => this.wakeDrained(), this.pollMs);
     });
   }
 

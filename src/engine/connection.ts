@@ -343,9 +343,11 @@ export class StoreConnection {
     after?: Promise<unknown>,
     /** How long the store stays unused before it is shut down (the engine's idleStoreCloseMs; 0: at once). */
     private readonly idleCloseMs = 0,
+    /** How often a waiting drained() looks for room (backlog.ts; only tests set it: EngineTestInternals). */
+    drainPollMs?: number,
   ) {
     if (after !== undefined) this.restartGate = after.catch(() => undefined);
-    this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key);
+    this.backlog = new StoreBacklog(this.counters, maxPendingBytes, key, drainPollMs);
     this.ring = rings !== undefined ? new TurnRingSlot(rings) : undefined;
     this.abandoned = new Promise<void>((r) => (this.resolveAbandoned = r));
     this.start();

@@ -225,12 +225,14 @@ export interface EngineTestAccess {
 
 /**
  * What only tests set: the checkpointer's threshold in WAL frames (default 1000), the bytes that start it (1 MiB), how
- * many times in a row one that died is started again (8; 0: a thread gone for good).
+ * many times in a row one that died is started again (8; 0: a thread gone for good), how often a waiting drained()
+ * looks for room (5 ms; an hour holds the look, so events alone settle the wait).
  */
 export interface EngineTestInternals {
   readonly checkpointFrames?: number;
   readonly checkpointStartBytes?: number;
   readonly checkpointRestarts?: number;
+  readonly drainPollMs?: number;
 }
 
 /** An engine whose workers run `workerEntry` (a module wrapping workers/store-actor.js), for tests only. */
@@ -444,7 +446,7 @@ function openEngine(opts: StorageEngineOptions, workerEntry: string, internals: 
           // a throwing handler must not break the engine
         }
       },
-    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings, previous !== undefined ? afterRetired(previous) : released.get(key), idleStoreCloseMs);
+    }, maxPendingBytes, Number.isFinite(watchdogMs) ? Math.max(5, Math.floor(watchdogMs / 8)) : undefined, rings, previous !== undefined ? afterRetired(previous) : released.get(key), idleStoreCloseMs, internals.drainPollMs);
     connections.set(key, conn);
     gates.set(conn, nativeGate);
     return conn;

@@ -9,37 +9,27 @@
  * Real parts: a SQLite store in a temp directory, engine worker threads (the fault worker's "terminate" ends the
  * store's thread from this one).
  */
-import { mkdirSync, renameSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import type { StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
-import { openFaultEngine } from "../support/faults.js";
 import { settledTo } from "../support/settled.js";
 import { tempRoot } from "./fixtures/helpers.js";
+import { QUICK_RETRY, STORE_MOVED, storeToLose } from "./fixtures/store-to-lose.js";
 
 const root = tempRoot("tier-close-store-gone");
 afterAll(() => root.remove());
 
-const storeMoved = { code: "backend-error", details: { reason: "store-moved" } };
-
 it("the last tier's close over a store gone for good closes the tier and releases the store", async () => {
-  const dir = root.fresh("store");
-  mkdirSync(dir);
-  const spec: StoreSpec = { kind: "sqlite", path: join(dir, "s.db") };
-  const heard: Error[] = [];
-  const engine = openFaultEngine({ threads: 1, onError: (err) => void heard.push(err) });
+  const { spec, engine, heard, lose, back } = storeToLose(root);
   try {
-    const kv = engine.kv<string>(spec, { name: "t", retry: { initialMs: 5, maxMs: 20 } });
+    const kv = engine.kv<string>(spec, { name: "t", retry: QUICK_RETRY });
     kv.save("first", "stored");
     await kv.flush();
-    renameSync(dir, `${dir}.gone`);
-    await engine.injectFault(spec, "terminate");
+    await lose();
     kv.save("kept", "never stored");
-    expect(await settledTo(kv.flush())).toMatchObject(storeMoved); // the reopen failed; the write is kept
+    expect(await settledTo(kv.flush())).toMatchObject(STORE_MOVED); // the reopen failed; the write is kept
     expect((await engine.stats()).filter((s) => s.store.kind === "sqlite")).toHaveLength(1);
     // The close: one more reopen, which fails alike; the close says so, and the tier is closed.
-    expect(await settledTo(kv.close())).toMatchObject(storeMoved);
+    expect(await settledTo(kv.close())).toMatchObject(STORE_MOVED);
     expect(() => kv.save("after", "x")).toThrow(StorageError);
     expect(await settledTo(kv.flush())).toMatchObject({ code: "closed" });
     // Released: the engine holds the store no more (before: listed, its kept write weighed, until engine.close()).
@@ -50,7 +40,7 @@ it("the last tier's close over a store gone for good closes the tier and release
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(heard.length).toBe(told);
     // Back at its place, a new tier opens the store in a fresh actor: what was stored is there, the dropped write not.
-    renameSync(`${dir}.gone`, dir);
+    back();
     const again = engine.kv<string>(spec, { name: "t" });
     expect(await again.load("first")).toBe("stored");
     expect(await again.load("kept")).toBeUndefined();
@@ -66,26 +56,22 @@ it("the last tier's close over a store gone for good closes the tier and release
 }, 60_000);
 
 it("a tier's close over a store gone for good while another tier stays open: that tier alone closes, the store stays", async () => {
-  const dir = root.fresh("store-two");
-  mkdirSync(dir);
-  const spec: StoreSpec = { kind: "sqlite", path: join(dir, "s.db") };
-  const engine = openFaultEngine({ threads: 1, onError: () => undefined });
+  const { spec, engine, lose, back } = storeToLose(root, "store-two");
   try {
-    const a = engine.kv<string>(spec, { name: "a", retry: { initialMs: 5, maxMs: 20 } });
-    const b = engine.kv<string>(spec, { name: "b", retry: { initialMs: 5, maxMs: 20 } });
+    const a = engine.kv<string>(spec, { name: "a", retry: QUICK_RETRY });
+    const b = engine.kv<string>(spec, { name: "b", retry: QUICK_RETRY });
     a.save("k", "1");
     b.save("k", "1");
     await Promise.all([a.flush(), b.flush()]);
-    renameSync(dir, `${dir}.gone`);
-    await engine.injectFault(spec, "terminate");
+    await lose();
     a.save("k", "2");
     b.save("k", "2");
-    expect(await settledTo(a.close())).toMatchObject(storeMoved);
+    expect(await settledTo(a.close())).toMatchObject(STORE_MOVED);
     expect(() => a.save("k", "3")).toThrow(StorageError);
     // The store stays for b, whose write is still kept (weighed once: a's kept write went with a's close).
     const [stats] = (await engine.stats()).filter((s) => s.store.kind === "sqlite");
     expect(stats).toMatchObject({ pendingEntries: 1 });
-    renameSync(`${dir}.gone`, dir);
+    back();
     await b.flush(); // the store is back: b's kept write lands
     expect(await b.load("k")).toBe("2");
   } finally {

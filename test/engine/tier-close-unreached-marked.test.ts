@@ -6,29 +6,21 @@
  * and how many writes it dropped (details.droppedWrites), and onError hears it when it dropped any.
  * Real parts: a SQLite store in a temp directory, engine worker threads (the fault worker's "terminate").
  */
-import { mkdirSync, renameSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import type { StoreSpec } from "../../src/engine/index.js";
-import { openFaultEngine } from "../support/faults.js";
 import { settledTo } from "../support/settled.js";
 import { tempRoot } from "./fixtures/helpers.js";
+import { QUICK_RETRY, storeToLose } from "./fixtures/store-to-lose.js";
 
 const root = tempRoot("tier-close-unreached-marked");
 afterAll(() => root.remove());
 
 it("a close over a store no actor could open says the tier is closed and the writes it dropped, and onError hears it", async () => {
-  const dir = root.fresh("store");
-  mkdirSync(dir);
-  const spec: StoreSpec = { kind: "sqlite", path: join(dir, "s.db") };
-  const heard: Error[] = [];
-  const engine = openFaultEngine({ threads: 1, onError: (err) => void heard.push(err) });
+  const { spec, engine, heard, lose } = storeToLose(root);
   try {
-    const kv = engine.kv<string>(spec, { name: "t", retry: { initialMs: 5, maxMs: 20 } });
+    const kv = engine.kv<string>(spec, { name: "t", retry: QUICK_RETRY });
     kv.save("first", "stored");
     await kv.flush();
-    renameSync(dir, `${dir}.gone`);
-    await engine.injectFault(spec, "terminate");
+    await lose();
     kv.save("kept", "never stored");
     kv.save("kept too", "never stored");
     expect(await settledTo(kv.flush())).toMatchObject({ details: { reason: "store-moved" } }); // kept for a reopen

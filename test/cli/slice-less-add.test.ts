@@ -14,7 +14,7 @@ import type { WALFrame } from "../../src/wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../../src/wal/keys.js";
 import { cliGraphStore } from "../support/cli-graph-store.js";
 import { runCli } from "./fixtures/cli.js";
-import { openBackend, setFrame } from "./fixtures/stores.js";
+import { appendFrames, openBackend, setFrame } from "./fixtures/stores.js";
 
 const fixture = cliGraphStore("slice-less-add");
 
@@ -32,20 +32,9 @@ function sliceLessAdd(seq: number, nodeId: string): WALFrame {
   };
 }
 
-async function appendFrames(frames: readonly WALFrame[]): Promise<void> {
-  const backend = openBackend("sqlite", fixture.store);
-  try {
-    const wal = kvStorage<WALFrame>(backend, { codec: walFrameCodec });
-    for (const f of frames) wal.save(walFrameKey(graphWalPrefix("g"), f.frame_seq), f);
-    await wal.flush();
-  } finally {
-    backend.close();
-  }
-}
-
 describe("a graph.add without a slice, then a set of its node", () => {
   it("restore ignores the add (as replay does) into a graph whose code builds the node; verify says so truly", async () => {
-    await appendFrames([sliceLessAdd(12, "dx"), setFrame(13, "dx", 5), setFrame(14, "a", 14)]);
+    await appendFrames(fixture.store, [sliceLessAdd(12, "dx"), setFrame(13, "dx", 5), setFrame(14, "a", 14)]);
 
     const backend = openBackend("sqlite", fixture.store);
     try {

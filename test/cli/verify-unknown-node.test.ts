@@ -4,32 +4,17 @@
  * now names it (`unknown-node`, with its key and path) and says restorable, exit 1, as for every frame restore skips.
  */
 import { describe, expect, it } from "vitest";
-import { kvStorage } from "../../src/tier/kv.js";
-import { walFrameCodec } from "../../src/wal/codec.js";
-import type { WALFrame } from "../../src/wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../../src/wal/keys.js";
 import { runCli } from "./fixtures/cli.js";
-import { openBackend, restoreOutcome, setFrame } from "./fixtures/stores.js";
+import { appendFrames, restoreOutcome, setFrame } from "./fixtures/stores.js";
 import { cliGraphStore } from "../support/cli-graph-store.js";
 
 const fixture = cliGraphStore("verify-unknown-node");
 
-/** Appends sealed frames (the WAL frame codec seals them) to graph "g" of the fixture's store. */
-async function appendFrames(frames: readonly WALFrame[]): Promise<void> {
-  const backend = openBackend("sqlite", fixture.store);
-  try {
-    const wal = kvStorage<WALFrame>(backend, { codec: walFrameCodec });
-    for (const f of frames) wal.save(walFrameKey(graphWalPrefix("g"), f.frame_seq), f);
-    await wal.flush();
-  } finally {
-    backend.close();
-  }
-}
-
 describe("verify over a frame setting a node the graph does not have", () => {
   it("names it with its key and path, restorable (exit 1); restore ignores it and restores the rest", async () => {
     // The store holds frames 2..11 (each sets a); 12 sets "ghost", which no baseline or frame made; 13 sets a again.
-    await appendFrames([setFrame(12, "ghost", 7), setFrame(13, "a", 13)]);
+    await appendFrames(fixture.store, [setFrame(12, "ghost", 7), setFrame(13, "a", 13)]);
     expect(await restoreOutcome("sqlite", fixture.store)).toEqual({ code: "ok", a: 13 });
 
     const json = runCli(["verify", fixture.store, "--json"]);

@@ -12,6 +12,7 @@ import Database from "better-sqlite3";
 import { lstatSync, type Stats } from "node:fs";
 import { StorageError } from "../errors.js";
 import { fileKind } from "./file-kind.js";
+import { assertSqliteSideFiles } from "./sqlite-side-files.js";
 
 const errnoCode = (err: unknown): unknown => (err as { code?: unknown } | null)?.code;
 
@@ -44,6 +45,8 @@ function ownFile(path: string, what: string): Stats | undefined {
 /** `new Database(path, options)`, refused (StorageError `corrupt-store`) when `path` is not a regular file of its own. */
 export function openLockDatabase(path: string, options: Database.Options, what: string): Database.Database {
   const seen = ownFile(path, what);
+  // Its -journal too is rolled back by the open: one naming a super-journal is refused as a store's is.
+  assertSqliteSideFiles(path, `the lock database ${path}`);
   const db = new Database(path, options);
   try {
     const now = lstatSync(path);

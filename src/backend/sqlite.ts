@@ -20,6 +20,7 @@ import { SQLITE_BUSY_TIMEOUT_MS, errorCode, isSqliteBusy, sqliteError, sqliteWri
 import { inNative } from "./native-gate.js";
 import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
+import { assertSqliteSideFiles } from "./sqlite-side-files.js";
 import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
@@ -768,6 +769,9 @@ function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: 
     let turn: number | undefined;
     try {
       if (!inMemory) assertSingleName(path);
+      // Before any connection (the probe's, a reader's, the writer's): a -journal naming a super-journal, or a side
+      // file that is a FIFO, is refused, not rolled back or opened (sqlite-side-files.ts; what a race leaves is said there).
+      if (!inMemory) assertSqliteSideFiles(path);
       if (readOnly) {
         db = openForReading(path, strictlyReadOnly);
         if (checkStoreSchema(db, path) === "new") throw notCreatedYet(path);

@@ -29,7 +29,6 @@ import {
   openSync,
   read,
   readdirSync,
-  readSync,
   rmSync,
   statfsSync,
   writeSync,
@@ -40,6 +39,7 @@ import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { realFilePath } from "../backend/real-path.js";
 import { readOnlySqliteBackend, sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
+import { isSideFileRefusal } from "../backend/sqlite-side-files.js";
 import { StorageError, type ErrorDetails } from "../errors.js";
 import { CliError } from "./errors.js";
 import { processAlive, tempPrefix } from "./out-file.js";
@@ -145,11 +145,10 @@ async function openReader(path: string, opts: ReaderOptions): Promise<{ backend:
   for (let attempt = 1; ; attempt++) {
     let err: unknown;
     try {
-      assertNoSuperJournal(path, `${path}-journal`);
       return { backend: sqliteBackend(path, { readOnly: true }), copy: undefined };
     } catch (e) {
-      if (e instanceof CliError) throw e;
-      err = e;
+      err = sideFileRefusal(e);
+      if (err instanceof CliError) throw err;
     }
     const reason = unsharedReason(path, err);
     if (reason === undefined) throw err;
@@ -166,9 +165,9 @@ async function openReader(path: string, opts: ReaderOptions): Promise<{ backend:
         // Read-only: a read-write connection's close checkpointed the copy's -wal into it (writes, temp space). But a
         // -journal copied is hot (no connection had the store open): SQLite reads only after rolling it back, which a
         // read-only connection cannot; that writes the private copy alone (a -journal naming a super-journal is refused
-        // first: its rollback would delete that file, wherever it is, r342 F1), within the room counted for it (r336 F2).
+        // by the open first, as in place: its rollback would delete that file, wherever it is, r342 F1), within the
+        // room counted for it (r336 F2).
         const journal = copy.files.some((f) => f.endsWith("-journal"));
-        if (journal) assertNoSuperJournal(path, `${copy.path}-journal`);
         const backend = journal ? sqliteBackend(copy.path, { readOnly: true }) : readOnlySqliteBackend(copy.path);
         const why = journal
           ? "cannot roll back its -journal as SQLite must to read it in place"
@@ -179,7 +178,7 @@ async function openReader(path: string, opts: ReaderOptions): Promise<{ backend:
         return { backend, copy };
       } catch (e) {
         copy.remove();
-        throw copy.named(e);
+        throw sideFileRefusal(copy.named(e));
       }
     }
     // A writer started during the copy: it may now have a -shm SQLite can read through, so the store is tried again.
@@ -192,37 +191,13 @@ async function openReader(path: string, opts: ReaderOptions): Promise<{ backend:
   }
 }
 
-const JOURNAL_MAGIC = Buffer.from("d9d505f920a163d7", "hex");
-
 /**
- * Refuses a store whose -journal ends naming a super-journal (a multi-database transaction's, which this package never
- * writes): SQLite's rollback of it deletes the named file (wherever it is, as this user) or blocks opening a FIFO
- * there, and the -journal is the store owner's to write (review r342 F1). The trailer, as SQLite reads it: the name,
- * its length (u32), a checksum (u32) and the journal magic, last. A -journal that is not a regular file is refused too.
+ * A refusal of the store's side files by the backend (sqlite-side-files.ts: a -journal naming a super-journal, whose
+ * rollback would delete that file as this user; a -journal, -wal or -shm that is not a regular file, which SQLite's
+ * open would block on) as the CLI says it: `store-unreadable`, nothing read. Any other error as it is.
  */
-function assertNoSuperJournal(path: string, journal: string): void {
-  let fd: number;
-  try {
-    fd = openSync(journal, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw new CliError("store-unreadable", `${path}: its -journal cannot be checked before a rollback (${(err as NodeJS.ErrnoException).code ?? "error"}); nothing was read`);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new CliError("store-unreadable", `${path}: its -journal is not a regular file; nothing was read`);
-    if (st.size < 16) return;
-    const tail = Buffer.alloc(16);
-    if (readSync(fd, tail, 0, 16, st.size - 16) !== 16) return;
-    const len = tail.readUInt32BE(0);
-    if (!tail.subarray(8).equals(JOURNAL_MAGIC) || len === 0 || len > st.size - 16) return;
-    throw new CliError(
-      "store-unreadable",
-      `${path}: its -journal belongs to a multi-database transaction (it names a super-journal, whose rollback would delete that file); nothing was read: read it as a user who can write the store, after checking the -journal`,
-    );
-  } finally {
-    closeSync(fd);
-  }
+function sideFileRefusal(err: unknown): unknown {
+  return isSideFileRefusal(err) ? new CliError("store-unreadable", err.message) : err;
 }
 
 /** A store file opened for one read: its descriptor and what fstat said then. */

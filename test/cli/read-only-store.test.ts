@@ -309,7 +309,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     expect(readdirSync(temp)).toEqual([basename(alive)]);
   });
 
-  it("a -wal that is a symbolic link (to /dev/zero) is refused, store-unreadable, nothing copied (task 333, r330 F3)", async () => {
+  it("a -wal that is a symbolic link (to /dev/zero) is refused, store-unreadable, nothing copied (task 333, r330 F3; by the open itself since task 347)", async () => {
     const dir = storeDir("wal-symlink");
     const store = join(dir, "s.db");
     await buildStore("sqlite", store, [{ name: "g" }]);
@@ -319,9 +319,26 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     const r = runAsReader(["verify", store], temp);
     expect(r.code, r.stderr).toBe(4);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe(
-      `error store-unreadable: ${store} can only be read from a copy (this user cannot create the -shm file SQLite needs beside it), and s.db-wal is a symbolic link\n`,
-    );
+    // Refused before SQLite opens the store in place (sqlite-side-files.ts), so before any copy too.
+    expect(r.stderr).toMatch(/^error store-unreadable: [^\n]*\n$/);
+    expect(r.stderr).toContain(`cannot open sqlite store ${store}: its -wal file ${store}-wal is a symbolic link, not a regular file`);
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
+  it.each(["-wal", "-shm", "-journal"])("a FIFO as s.db%s is refused before SQLite opens it: store-unreadable, exit 4, nothing copied (a FIFO -wal hung the in-place open; task 347)", async (suffix) => {
+    const dir = storeDir(`fifo${suffix}`);
+    const store = join(dir, "s.db");
+    await buildStore("sqlite", store, [{ name: "g" }]);
+    execFileSync("mkfifo", ["-m", "0644", `${store}${suffix}`]);
+    lock(dir);
+    const temp = readersTemp();
+    // Killed by spawnSync's timer if it never ends (the open blocked on the FIFO): then it has no exit code.
+    const r = spawnSync(process.execPath, [BIN, "verify", store], { encoding: "utf8", timeout: 20_000, env: { ...process.env, TMPDIR: temp }, ...AS_READER });
+    expect(r.signal, "the CLI blocked on the FIFO").toBeNull();
+    expect(r.status, r.stderr).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^error store-unreadable: [^\n]*\n$/);
+    expect(r.stderr).toContain(`cannot open sqlite store ${store}: its ${suffix} file ${store}${suffix} is a FIFO, not a regular file`);
     expect(readdirSync(temp)).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 /**
  * What the SQLite backend reports when the store or the disk is not what it expects: rows another program wrote
- * with the wrong types, a full disk, a read-only mount. Real file systems: a small tmpfs mounted for the test
- * (CI runs as root, as this machine does).
+ * with the wrong types, a full disk, a read-only mount. Real file systems: a small tmpfs mounted for the test (as
+ * root, or as another user in a user namespace: test/support/tmpfs.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { sqliteStoreWithRows } from "../support/foreign-rows.js";
-import { tmpfsRoot } from "../support/tmpfs.js";
+import { describeWithTmpfs, tmpfsRoot } from "../support/tmpfs.js";
 import { storageErrorOf } from "../support/wait.js";
 
 const root = mkdtempSync(join(tmpdir(), "grf-sqlite-faults-"));
@@ -88,7 +88,7 @@ describe("sqliteBackend: foreign and corrupted rows", () => {
   });
 });
 
-describe("sqliteBackend: the OS cause behind SQLite's words", () => {
+describeWithTmpfs(import.meta.url, "sqliteBackend: the OS cause behind SQLite's words", () => {
   it("names ENOSPC when a new store is opened on a full disk", () => {
     const disk = disks.mount("full-open", 256);
     disk.fill();

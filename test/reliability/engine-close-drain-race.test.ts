@@ -11,11 +11,11 @@
  */
 import { join } from "node:path";
 import { readdirSync, rmSync } from "node:fs";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
-import { tmpfsRoot } from "../support/tmpfs.js";
+import { describeWithTmpfs, tmpfsRoot } from "../support/tmpfs.js";
 
 const disks = tmpfsRoot("close-drain-race");
 afterAll(() => disks.remove());
@@ -34,7 +34,7 @@ async function withBusyMainThread<T>(p: Promise<T>): Promise<T> {
   return done;
 }
 
-describe("engine.close() with a final drain that fails", () => {
+describeWithTmpfs(import.meta.url, "engine.close() with a final drain that fails", () => {
   it("rejects every time, and the value it could not store is missing", async () => {
     const disk = disks.mount("full", 512);
     const outcomes: string[] = [];

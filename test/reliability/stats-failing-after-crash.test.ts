@@ -4,16 +4,16 @@
  * counter), so after the store recovered stats still reported it failing (review). A new actor starts the gauge at 0.
  */
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import type { StoreSpec } from "../../src/engine/protocol.js";
 import { openFaultEngine } from "../support/faults.js";
-import { tmpfsRoot } from "../support/tmpfs.js";
+import { describeWithTmpfs, tmpfsRoot } from "../support/tmpfs.js";
 import { until } from "../support/wait.js";
 
 const disks = tmpfsRoot("stats-failing");
 afterAll(() => disks.remove());
 
-describe("stats().failing after a worker crash", () => {
+describeWithTmpfs(import.meta.url, "stats().failing after a worker crash", () => {
   it("is 0 once the store's flushes succeed again", async () => {
     const disk = disks.mount("full", 512);
     const engine = openFaultEngine({ threads: 1, onError: () => undefined });

@@ -5,10 +5,10 @@
  * "permission" a root process can still be refused), each fixed later while the same tier is kept.
  */
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { openStorageEngine, type StoreSpec } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
-import { tmpfsRoot } from "../support/tmpfs.js";
+import { describeWithTmpfs, tmpfsRoot } from "../support/tmpfs.js";
 import { assertBuilt } from "./fixtures/crash-harness.js";
 
 const disks = tmpfsRoot("worker-open-retry");
@@ -24,7 +24,7 @@ async function rejection(p: Promise<unknown>): Promise<StorageError> {
   return err as StorageError;
 }
 
-describe("an engine store whose open failed opens again at the next operation", () => {
+describeWithTmpfs(import.meta.url, "an engine store whose open failed opens again at the next operation", () => {
   it.for([
     ["a full disk, freed later", "ENOSPC"],
     ["a read-only mount, remounted read-write", "EROFS"],

@@ -6,12 +6,12 @@
  */
 import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, expect, it, vi } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import { StorageError } from "../../src/errors.js";
 import { kvStorage } from "../../src/tier/kv.js";
-import { tmpfsRoot } from "../support/tmpfs.js";
+import { describeWithTmpfs, tmpfsRoot } from "../support/tmpfs.js";
 
 const disks = tmpfsRoot("backoff");
 afterAll(() => disks.remove());
@@ -39,7 +39,7 @@ function counting<B extends object>(backend: B): { backend: B; calls: () => numb
   return { backend: wrapped, calls: () => n };
 }
 
-describe("retry with backoff on a full disk", () => {
+describeWithTmpfs(import.meta.url, "retry with backoff on a full disk", () => {
   it("inline: one onError per failing spell, retries back off while saves continue, flush() tries at once, all lands after space is freed", async () => {
     const disk = disks.mount("inline", 16 * 1024);
     const { backend, calls } = counting(fileBackend(join(disk.dir, "store")));

@@ -6,7 +6,7 @@
  * handle.drained() is the writer's signal, and once space is freed every change is stored and restores.
  */
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
 import { StorageError } from "../../src/errors.js";
 import {
@@ -18,7 +18,7 @@ import {
 import { kvStorage } from "../../src/tier/kv.js";
 import { snapshotStorage } from "../../src/tier/snapshot.js";
 import type { WALFrame } from "../../src/wal/index.js";
-import { tmpfsRoot } from "../support/tmpfs.js";
+import { describeWithTmpfs, tmpfsRoot } from "../support/tmpfs.js";
 
 const disks = tmpfsRoot("backpressure");
 afterAll(() => disks.remove());
@@ -35,7 +35,7 @@ function thrown(fn: () => unknown): unknown {
   return undefined;
 }
 
-describe("backpressure (inline tiers)", () => {
+describeWithTmpfs(import.meta.url, "backpressure (inline tiers)", () => {
   it("past maxPendingBytes a save throws backpressure and is not accepted; drained() says when to write again; all accepted values land", async () => {
     const disk = disks.mount("kv", 16 * 1024);
     const backend = fileBackend(join(disk.dir, "store"));
@@ -77,7 +77,7 @@ describe("backpressure (inline tiers)", () => {
   });
 });
 
-describe("backpressure through graph attach", () => {
+describeWithTmpfs(import.meta.url, "backpressure through graph attach", () => {
   it("frames wait in the outbox (never write-refused), onError hears it once, handle.drained() resolves once space is freed, everything restores", async () => {
     const disk = disks.mount("attach", 16 * 1024);
     const backend = fileBackend(join(disk.dir, "store"));

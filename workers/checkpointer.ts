@@ -124,7 +124,10 @@ function open(m: OpenCheckpointMessage): void {
   for (const other of stores.values()) if (other.path === m.path) closeStore(other.id);
   const store: Store = { id: m.id, path: m.path, dev: m.dev, ino: m.ino, ctl, db: undefined, shm: undefined, lastFrame: -1, pollMs: MIN_POLL_MS, nextAt: 0 };
   try {
-    // Only the file the writer holds, and never a new one: checked before and after the open.
+    // Only the file the writer holds, and never a new one: checked before and after the open. Its side files were
+    // looked at before the writer's open (src/backend/sqlite-side-files.ts); while the writer holds the store in WAL
+    // mode, this connection cannot roll a -journal put there since back (that needs the lock the writer's keeps off:
+    // SQLITE_BUSY, this store refused below), so it needs no look of its own.
     if (!sameFile(m.path, m.dev, m.ino)) return refuse(store);
     const db = new Database(m.path, { fileMustExist: true, timeout: 100 });
     store.db = db;

@@ -88,6 +88,26 @@ describe("a -journal naming a super-journal (review r342 F1)", () => {
     expect(readFileSync(victim, "utf8")).toBe("precious data");
   });
 
+  it("one put there while a writer holds the store cannot be rolled back by another connection (the checkpointer's case): SQLITE_BUSY", () => {
+    const { store, victim } = storeWithVictim();
+    const writer = sqliteBackend(store);
+    try {
+      writer.write("c", new Uint8Array([3]));
+      craftSuperJournal(store, victim);
+      // The engine's checkpointer opens its connection so, only while the store's writer has it open (its first
+      // statement then fails, and it leaves the store to its writer's own checkpoints).
+      const other = new Database(store, { fileMustExist: true, timeout: 100 });
+      try {
+        expect(() => other.prepare("SELECT count(*) FROM graphrefly_storage").get()).toThrow(expect.objectContaining({ code: "SQLITE_BUSY" }));
+      } finally {
+        other.close();
+      }
+      expect(readFileSync(victim, "utf8")).toBe("precious data");
+    } finally {
+      writer.close();
+    }
+  });
+
   it("a -journal naming none (a rollback-mode writer killed mid-transaction) is still rolled back, by a writer and by a reader", () => {
     for (const opts of [{}, { readOnly: true }]) {
       const { store } = storeWithVictim();

@@ -16,13 +16,14 @@
  * limit (`ulimit -f`) instead of a small tmpfs (the dead copy's case mounts its tmpfs in a user namespace).
  */
 import { execFileSync, spawn, spawnSync, type SpawnOptions } from "node:child_process";
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeSync } from "node:fs";
+import { appendFileSync, chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSqliteReader } from "../../src/cli/read-copy.js";
 import { tempPrefix } from "../../src/cli/out-file.js";
+import { formatBytes } from "../../src/cli/output.js";
 import { kvStorage } from "../../src/tier/kv.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
@@ -251,6 +252,40 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     expect(readdirSync(r.temp)).toEqual([]);
   });
 
+  it("a store that grows while its copy is read again counts as a change: copied again, not kept short (task 347)", async () => {
+    const dir = storeDir("growing");
+    const store = join(dir, "s.db");
+    // A live store's database file and -wal (its last frame only there) copied side by side, no -shm: read from a copy.
+    const live = tmp.path("growing-live.db");
+    await buildStore("sqlite", live, [{ name: "g" }]);
+    const writer = openBackend("sqlite", live);
+    try {
+      const wal = kvStorage<WALFrame>(writer, { codec: walFrameCodec });
+      wal.save(walFrameKey(graphWalPrefix("g"), 12), setFrame(12, "a", 12));
+      await wal.flush();
+      for (const suffix of ["", "-wal"]) copyFileSync(`${live}${suffix}`, `${store}${suffix}`);
+    } finally {
+      writer.close();
+    }
+    const expected = runCli(["export", live, "--graph", "g"]);
+    expect(expected.code, expected.stderr).toBe(0);
+    lock(dir);
+    const temp = readersTemp();
+    // The CLI's opens of s.db-wal: 1 in the first copy, 2 in its second read (s.db open then, its size taken: the
+    // bytes read twice are the same up to it), 3 in the next copy, made only when the growth counted as a change.
+    const run = pausedReader(["export", store, "--graph", "g"], `${store}-wal`, temp, [2, 3]);
+    const second = await run.paused();
+    appendFileSync(store, Buffer.alloc(8192)); // a page past the end (SQLite reads no further than the -wal says)
+    await second.close();
+    await (await run.paused()).close();
+    const end = await run.exited;
+    expect(end.code, run.output().stderr).toBe(0);
+    expect(run.output().stdout).toBe(expected.stdout.replaceAll(live, store));
+    expect(run.output().stderr.match(/^note: /gm)).toHaveLength(1); // one copy kept: the second
+    expect(run.output().stderr).toContain(`reading a private copy of s.db, s.db-wal (${formatBytes(statSync(store).size + statSync(`${store}-wal`).size)};`);
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
   it.each(["SIGINT", "SIGTERM", "SIGHUP"] as const)("%s during the copy ends the run with that signal and removes the copy (task 333, r330 F1)", async (signal) => {
     const store = await lockedStore(`signal-${signal}`);
     const temp = readersTemp();
@@ -400,6 +435,27 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     );
     expect(readdirSync(temp)).toEqual([]);
     expect(readdirSync(dir).sort()).toEqual(listing); // the store's -journal left as it was
+  });
+
+  it("a hot -journal copied and rolled back in the private copy is said in its own note: the files, their bytes, the copy's place (task 347)", async () => {
+    const dir = storeDir("hot-journal-note");
+    const store = join(dir, "s.db");
+    await buildStore("sqlite", store, [{ name: "g" }]);
+    killedMidTransaction(store);
+    const bytes = statSync(store).size + statSync(`${store}-journal`).size;
+    const listing = readdirSync(dir).sort();
+    lock(dir);
+    const temp = readersTemp();
+    const r = runAsReader(["verify", store], temp);
+    expect(r.code, r.stderr).toBe(0);
+    const text = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const line = new RegExp(
+      `^note: ${text(store)}: this user cannot roll back its -journal as SQLite must to read it in place \\(a read-only directory or file system\\): reading a private copy of s\\.db, s\\.db-journal \\(${text(formatBytes(bytes))}; no -shm when checked, every file read twice with the same bytes\\) in ${text(temp)}/([^/\\n]+), removed afterwards\\n$`,
+    );
+    expect(r.stderr).toMatch(line);
+    expect(r.stderr.match(line)![1]).toMatch(COPY_DIR);
+    expect(readdirSync(temp)).toEqual([]);
+    expect(readdirSync(dir).sort()).toEqual(listing); // rolled back in the copy alone
   });
 
   /**

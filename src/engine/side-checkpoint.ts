@@ -23,6 +23,7 @@ import {
   STATE_OPEN,
   STATE_OPENING,
   STATE_PENDING,
+  STATE_REFUSED,
   STATE_RELEASED,
   type CheckpointChannelMessage,
   type CheckpointerLink,
@@ -62,7 +63,8 @@ function joinChannel(link: CheckpointerLink, onHello: () => void): ThreadChannel
         try {
           h();
         } catch {
-          // One store's failed hand-over must not skip the thread's other stores (r335 F4): its writer checkpoints itself.
+          // One store's failed hand-over must not skip the thread's other stores (r335 F4): its writer checkpoints itself
+          // at SQLite's 1000 frames (post(), in checkpointBeside).
         }
       }
     };
@@ -148,13 +150,26 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
       Atomics.store(ctl, CTL_CLOSED, 0);
       Atomics.store(ctl, CTL_STATE, STATE_PENDING);
       Atomics.store(ctl, CTL_OWNER, 0);
+    } else if (owner === 0) {
+      // A hand-over this side could not post before (refused here, taken by no thread): tried again.
+      Atomics.compareExchange(ctl, CTL_STATE, STATE_REFUSED, STATE_PENDING);
     }
-    channel.postMessage(open);
+    post();
+  };
+  // A hand-over that could not be posted is taken by no thread: the block says refused, so the writer checkpoints at
+  // SQLite's 1000 frames from its next commit (a pending block would keep it at the bound, served by none).
+  const post = (): void => {
+    try {
+      channel.postMessage(open);
+    } catch (err) {
+      Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_REFUSED);
+      throw err;
+    }
   };
   const shared = joinChannel(link, onHello);
   const channel = shared.channel;
   setSqliteSideRelease(sqlite, release, watch);
-  channel.postMessage(open);
+  post();
 }
 
 /**

@@ -243,6 +243,42 @@ describe("the checkpointer thread's recovery", () => {
     for (const path of [x1, bad, x2, probe]) expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
   });
 
+  it("a store whose hand-over cannot be posted is served by no thread: its writer checkpoints at SQLite's 1000 frames, and a later hello hands it over", async () => {
+    // Before: the block stayed pending, which reads as served while a thread lives, so the writer stayed at the bound
+    // (4000 frames, ~32 MiB of -wal) though no thread would ever take the store.
+    const { cp, link } = checkpointer();
+    const writer = new WriterThread();
+    await writer.call("link", { link });
+    const [atHello, atOpen, probe] = ["at-hello", "at-open", "probe"].map((n) => root.fresh(`unposted-${n}.db`));
+    await writer.call("open", { path: atHello });
+    await writer.call("served", { path: atHello, generation: 1 });
+    await writer.call("fail", { path: atHello, on: true });
+    await writer.call("fail", { path: atOpen, on: true });
+    await expect(writer.call("open", { path: atOpen })).rejects.toThrow(/hand-over .* failed \(test\)/); // as an actor's open hears it
+    await cp.kill();
+    // The new thread's hello was answered once it took a store opened after it (posted after the hello's loop).
+    await writer.call("open", { path: probe });
+    await writer.call("served", { path: probe, generation: 2 });
+    let from = 0;
+    for (const path of [atHello, atOpen]) {
+      const w = await writer.call<{ most: number; autocheckpoint: number }>("write", { path, count: 150, from });
+      from += 150;
+      expect(w.autocheckpoint).toBe(SQLITE_AUTOCHECKPOINT);
+      expect(w.most).toBeLessThan(SQLITE_AUTOCHECKPOINT + 20);
+      expect((await writer.call<Words>("words", { path })).state).toBe(4); // STATE_REFUSED
+    }
+    expect(await servedPaths(cp)).toStrictEqual([probe]);
+    // Posts work again: the next thread's hello hands both over, and their writers go back to the bound.
+    await writer.call("fail", { path: atHello, on: false });
+    await writer.call("fail", { path: atOpen, on: false });
+    await cp.kill();
+    for (const path of [atHello, atOpen, probe]) {
+      await writer.call("served", { path, generation: 3 });
+      expect((await writer.call<{ autocheckpoint: number }>("write", { path, count: 1, from: from++ })).autocheckpoint).toBe(BOUND);
+    }
+    for (const path of [atHello, atOpen, probe]) expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
+  });
+
   it("a thread that dies again and again: the backoff doubles from 250 ms to its 30 s cap, 8 restarts in a row at most; the writer inline at SQLite's 1000 frames meanwhile; a thread back takes the store over", async () => {
     const { cp, link, reports } = checkpointer();
     const writer = new WriterThread();

@@ -23,7 +23,7 @@
 import { BroadcastChannel, isMainThread, MessagePort, threadId, Worker } from "node:worker_threads";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { createRequire, syncBuiltinESMExports } from "node:module";
-import { openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 
 /** Event codes: one number each, so recording is an array push of four numbers. */
 const E = {
@@ -51,6 +51,11 @@ const E = {
   core: 22,
   /** A transaction's end found the database file grown (a = MiB): SQLite's autocheckpoint ran inside its COMMIT. */
   checkpoint: 23,
+  /** The wal-index header at a transaction's start and end (a = mxFrame, b = nBackfill): read from the -shm. */
+  walAtTxStart: 24,
+  walAtTxEnd: 25,
+  /** All of the process's threads' CPU (a) and run-queue wait (b), ms, summed over /proc/self/task: at a sample's bounds. */
+  processSched: 26,
 } as const;
 
 const CHANNEL = "graphrefly-sample-timeline";
@@ -87,6 +92,25 @@ function install(out: string): void {
     // Field 39 (processor), counted from the state after the command's closing parenthesis (field 3).
     events.push(t, E.core, Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[36]), 0);
   };
+  // Every thread of the process (the checkpointer's and V8's too): is the second core busy through a sample?
+  const processSched = (): void => {
+    const t = now();
+    let cpu = 0;
+    let wait = 0;
+    for (const tid of readdirSync("/proc/self/task")) {
+      try {
+        const f = openSync(`/proc/self/task/${tid}/schedstat`, "r");
+        const n = readSync(f, buf, 0, buf.length, 0);
+        closeSync(f);
+        const [c, w] = buf.toString("latin1", 0, n).split(" ");
+        cpu += Number(c) / 1e6;
+        wait += Number(w) / 1e6;
+      } catch {
+        // a thread that ended meanwhile
+      }
+    }
+    events.push(t, E.processSched, cpu, wait);
+  };
   const gc = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       const kind = (entry as { detail?: { kind?: number } }).detail?.kind ?? 0;
@@ -101,7 +125,10 @@ function install(out: string): void {
     if (Array.isArray(m) && m[0] === "graphrefly.writes") {
       const { puts, more } = writesSummary(m);
       rec(E.postWrites, puts, more ? 1 : 0);
-    } else if (isTyped(m, "graphrefly.requests")) rec(E.postRequests, (m as { ops: unknown[] }).ops.length);
+    } else if (isTyped(m, "graphrefly.requests")) {
+      rec(E.postRequests, (m as { ops: unknown[] }).ops.length);
+      if (isMainThread) processSched();
+    }
     else if (isTyped(m, "graphrefly.results")) rec(E.postAnswer, (m as { results?: unknown[] }).results?.length ?? 0), sched();
     return post.apply(this, [m, ...rest]);
   };
@@ -149,9 +176,9 @@ function install(out: string): void {
       mark(start, contender) {
         let id = contenders.indexOf(contender);
         if (id < 0) id = contenders.push(contender) - 1;
-        if (!start) sched();
+        if (!start) sched(), processSched();
         rec(start ? E.sampleStart : E.sampleEnd, id);
-        if (start) sched();
+        if (start) sched(), processSched();
       },
       async dump() {
         const ch = new BroadcastChannel(CHANNEL);
@@ -196,6 +223,19 @@ function install(out: string): void {
     };
   }
   const sizes = new Map<string, number>();
+  const shms = new Map<string, number>();
+  const walHeader = Buffer.alloc(128);
+  const wal = (db: unknown, code: number): void => {
+    const name = (db as { name?: unknown }).name;
+    if (typeof name !== "string" || name === ":memory:") return;
+    let fd = shms.get(name);
+    try {
+      if (fd === undefined) shms.set(name, (fd = openSync(`${name}-shm`, "r")));
+      if (readSync(fd, walHeader, 0, 128, 0) === 128) rec(code, walHeader.readUInt32LE(16), walHeader.readUInt32LE(96));
+    } catch {
+      // no -shm yet
+    }
+  };
   const grown = (db: unknown): void => {
     const name = (db as { name?: unknown }).name;
     if (typeof name !== "string" || name === ":memory:") return;
@@ -221,11 +261,13 @@ function install(out: string): void {
     const timed = function (this: unknown, ...args: unknown[]) {
       rec(E.txStart);
       sched();
+      wal(db, E.walAtTxStart);
       try {
         return inner.apply(this, args);
       } finally {
         rec(E.txEnd);
         sched();
+        wal(db, E.walAtTxEnd);
         grown(db);
       }
     };
@@ -441,6 +483,22 @@ function analyse(dump: Dump, contenderFilter: string, verbose: boolean): void {
       seen++;
       if (mc.a === x.a) same++;
     }
+    const ps = m.filter((x) => x.c === E.processSched);
+    // All threads' CPU up to the flush's request (the main thread's part of the sample) and after it (the actor's backlog).
+    const psAtFlush = flushPost ? ps.filter((x) => x.t <= flushPost.t + 0.05).pop() : undefined;
+    // Each commit but the sample's last, while a message waited for the actor (posted before the commit ended and taken
+    // after it began): the fsync the actor slept in with work queued, which another thread's commit could overlap.
+    let commitQueuedMs = 0;
+    for (let k = 0; k + 1 < txIntervals.length; k++) {
+      const [, y, z] = txIntervals[k]!;
+      let from = Infinity;
+      for (let i = 0; i < posts.length; i++) if (posts[i]!.t < z && disp[i] !== undefined && disp[i]!.t > y) from = Math.min(from, Math.max(posts[i]!.t, y));
+      if (from < z) commitQueuedMs += z - from;
+    }
+    const walStarts = a.filter((x) => x.c === E.walAtTxStart);
+    const walEnds = a.filter((x) => x.c === E.walAtTxEnd);
+    const bound = Number(process.env.GRAPHREFLY_TIMELINE_BOUND ?? 4000);
+    const inline = walEnds.map((x, k) => (x.a >= bound ? k : -1)).filter((k) => k >= 0 && k < txIntervals.length);
     const delta = (xs: Ev[], k: "a" | "b"): number => (xs.length < 2 ? NaN : xs[xs.length - 1]![k] - xs[0]![k]);
     const figures: Record<string, number> = {
       ms: end - s,
@@ -470,6 +528,22 @@ function analyse(dump: Dump, contenderFilter: string, verbose: boolean): void {
       insertsMs: txIntervals.reduce((n, [x, y]) => n + (y - x), 0),
       txs: txIntervals.length,
       checkpoints: a.filter((x) => x.c === E.checkpoint).length,
+      // The writer's own checkpoint: SQLite runs it at a commit's end once the WAL holds wal_autocheckpoint frames
+      // (the bound, 4000, while the checkpointer thread serves the store): mxFrame at the transaction's end.
+      walMaxFrame: Math.max(0, ...walEnds.map((x) => x.a)),
+      inlineCheckpoints: inline.length,
+      inlineCommitMs: inline.reduce((n, k) => n + (txIntervals[k]![2] - txIntervals[k]![1]), 0),
+      walRestarts: walEnds.filter((x, i) => walStarts[i] !== undefined && x.a < walStarts[i]!.a).length,
+      // nBackfill risen between two of the writer's transactions: a checkpoint of the thread's (or the writer's).
+      backfillRises: walStarts.filter((x, i) => i > 0 && walEnds[i - 1] !== undefined && x.b > walEnds[i - 1]!.b).length,
+      processCpu: delta(ps, "a"),
+      processRunqueue: delta(ps, "b"),
+      otherCpu: delta(ps, "a") - delta(ms, "a") - delta(as, "a"),
+      coresBusy: delta(ps, "a") / (end - s),
+      coresBusyToFlush: psAtFlush && ps[0] ? (psAtFlush.a - ps[0].a) / (psAtFlush.t - ps[0].t) : NaN,
+      coresBusyAfterFlush: psAtFlush && ps.length > 1 ? (ps[ps.length - 1]!.a - psAtFlush.a) / (ps[ps.length - 1]!.t - psAtFlush.t) : NaN,
+      lastCommitMs: txIntervals.length > 0 ? txIntervals[txIntervals.length - 1]![2] - txIntervals[txIntervals.length - 1]![1] : NaN,
+      commitQueuedMs,
       putEachMs: pairs(a, E.putEachStart, E.putEachEnd).reduce((n, [x, y]) => n + (y - x), 0),
       dispatchMs: dispatchIntervals.reduce((n, [x, y]) => n + (y - x), 0),
       mainGcMs: mainGc.reduce((n, x) => n + x.a, 0),
@@ -485,7 +559,7 @@ function analyse(dump: Dump, contenderFilter: string, verbose: boolean): void {
         `  main: ticks ${tickEnds.map((te, i) => `${rel(tickStarts[i] ?? te)}–${rel(te)}`).join(", ")}; flush posted ${flushPost ? rel(flushPost.t) : "?"}, answer heard ${answer ? rel(answer.t) : "?"}`,
       );
       lines.push(`  posts: ${posts.map((p, i) => `${rel(p.t)}(${p.a}${p.b ? "+" : ""}→${disp[i] ? rel(disp[i]!.t) : "?"})`).join(" ")}`);
-      lines.push(`  actor txs: ${txIntervals.map(([x, y, z]) => `${rel(x)}+${(y - x).toFixed(2)}+${(z - y).toFixed(2)}`).join(", ")}; answer posted ${answerPost ? rel(answerPost.t) : "?"}`);
+      lines.push(`  actor txs: ${txIntervals.map(([x, y, z], k) => `${rel(x)}+${(y - x).toFixed(2)}+${(z - y).toFixed(2)}${walStarts[k] ? ` [wal ${walStarts[k]!.a}/${walStarts[k]!.b}→${walEnds[k]?.a}/${walEnds[k]?.b}]` : ""}`).join(", ")}; answer posted ${answerPost ? rel(answerPost.t) : "?"}`);
       lines.push(`  actor gaps > 0.2 ms: ${gaps.filter(([x, y]) => y - x > 0.2).map(([x, y]) => `${rel(x)}–${rel(y)}`).join(", ")}`);
       lines.push(`  cores main: ${mainCores.map((x) => `${rel(x.t)}:${x.a}`).join(" ")}`);
       lines.push(`  cores actor: ${actorCores.map((x) => `${rel(x.t)}:${x.a}`).join(" ")}`);

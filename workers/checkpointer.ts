@@ -4,7 +4,9 @@
  * `frames` frames not yet copied into the database file, so no commit of the writer waits for that copy and its
  * fsync. It reads that count from the wal-index header (the -shm file: mxFrame at byte 16, nBackfill at byte 96),
  * polling a store every 2 ms while its WAL grows and backing off to 64 ms while it does not. PASSIVE never blocks the
- * writer; SQLite restarts the WAL at the writer's next commit once all of it is in the database file.
+ * writer; SQLite restarts the WAL at the writer's next commit once all of it is in the database file. A copy leaves
+ * behind the frames the writer committed during it, so once the WAL is past `frames` a poll that finds the writer
+ * paused (no new frame since the last) copies whatever waits: the WAL restarts before the writer's bound (§3.55).
  */
 import { closeSync, openSync, readSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { BroadcastChannel, parentPort, workerData } from "node:worker_threads";
@@ -215,10 +217,13 @@ function poll(store: Store, now: number): void {
     report(store, err);
     return refuseStored(store);
   }
-  store.pollMs = frame === store.lastFrame ? Math.min(MAX_POLL_MS, store.pollMs * 2) : MIN_POLL_MS;
+  const paused = frame === store.lastFrame;
+  store.pollMs = paused ? Math.min(MAX_POLL_MS, store.pollMs * 2) : MIN_POLL_MS;
   store.lastFrame = frame;
   store.nextAt = now + store.pollMs;
-  if (waiting < frames) return;
+  // A checkpoint that ran beside the writer's commits left their frames behind, and SQLite restarts the WAL only once
+  // all of it is backfilled: that tail is copied while the writer pauses, else the WAL grows on to the writer's bound.
+  if (waiting < frames && !(paused && waiting > 0 && frame >= frames)) return;
   if (!sameFile(store.path, store.dev, store.ino)) return refuseStored(store); // moved: the writer checkpoints itself (refuse)
   try {
     store.db!.pragma("wal_checkpoint(PASSIVE)");

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { copyFileSync, existsSync, readFileSync, readdirSync, renameSync, unlinkSync } from "node:fs";
 import { openStorageEngineForTests, workerEntryPath, type EngineTestAccess } from "../../src/engine/engine.js";
 import type { StorageEngineOptions } from "../../src/engine/engine.js";
+import Database from "better-sqlite3";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { StorageError } from "../../src/errors.js";
 import { until } from "../support/wait.js";
@@ -99,6 +100,40 @@ describe("the engine's checkpointer thread", () => {
     access.checkpointer!.hold(false);
     await access.engine.close();
     expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it("a writer that pauses: the thread copies the tail its checkpoint left, so SQLite restarts the WAL before the writer's bound (task 344)", async () => {
+    const access = open();
+    const path = root.fresh("tail.db");
+    await writeFlushes(access, path, 1);
+    await until(async () => (await served(access, path)) !== undefined, "the thread serves the store");
+    // A PASSIVE checkpoint copies the WAL up to where it began (here: up to a reader's snapshot, which stands for the
+    // writer's commits that land during it), and SQLite restarts the WAL only at a write that finds all of it copied.
+    access.checkpointer!.hold(true);
+    await writeFlushes(access, path, 1, 4);
+    const reader = new Database(path, { readonly: true });
+    reader.exec("BEGIN");
+    reader.prepare("SELECT count(*) FROM sqlite_master").get();
+    const mark = walIndex(path).frames;
+    await writeFlushes(access, path, 1, 8);
+    access.checkpointer!.hold(false);
+    await until(() => walIndex(path).backfilled >= mark, "the thread's checkpoint up to the reader's snapshot");
+    reader.exec("COMMIT");
+    reader.close();
+    const left = walIndex(path);
+    expect(left.frames).toBeGreaterThanOrEqual(FRAMES);
+    expect(left.frames - left.backfilled).toBeGreaterThan(0);
+    expect(left.frames - left.backfilled).toBeLessThan(FRAMES);
+    // The writer pauses: that tail (fewer frames than the threshold) used to wait for the writer's own checkpoint at
+    // the bound (4× the threshold), inside a commit. The thread copies it now, and the next write restarts the WAL.
+    await until(() => {
+      const w = walIndex(path);
+      return w.backfilled === w.frames;
+    }, "the thread copied the WAL's tail while the writer paused");
+    await writeFlushes(access, path, 1, 12);
+    expect(walIndex(path).frames).toBeLessThan(left.frames); // restarted: the new frames are at the WAL's start
+    await access.engine.close();
+    expectStored(path, 16);
   });
 
   it("a store closed while idle leaves the thread, and gets it again when reopened, also after its worker was lost", async () => {

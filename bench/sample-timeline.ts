@@ -23,7 +23,7 @@
 import { BroadcastChannel, isMainThread, MessagePort, threadId, Worker } from "node:worker_threads";
 import { PerformanceObserver, performance } from "node:perf_hooks";
 import { createRequire, syncBuiltinESMExports } from "node:module";
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 
 /** Event codes: one number each, so recording is an array push of four numbers. */
 const E = {
@@ -111,6 +111,8 @@ function install(out: string): void {
     }
     events.push(t, E.processSched, cpu, wait);
   };
+  /** Set in a worker under GRAPHREFLY_TIMELINE_DEFER_SYNC=1 (below): runs before the actor posts answers. */
+  let beforeAnswer: (() => void) | undefined;
   const gc = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       const kind = (entry as { detail?: { kind?: number } }).detail?.kind ?? 0;
@@ -129,7 +131,7 @@ function install(out: string): void {
       rec(E.postRequests, (m as { ops: unknown[] }).ops.length);
       if (isMainThread) processSched();
     }
-    else if (isTyped(m, "graphrefly.results")) rec(E.postAnswer, (m as { results?: unknown[] }).results?.length ?? 0), sched();
+    else if (isTyped(m, "graphrefly.results")) beforeAnswer?.(), rec(E.postAnswer, (m as { results?: unknown[] }).results?.length ?? 0), sched();
     return post.apply(this, [m, ...rest]);
   };
   // Listeners are wrapped, so `off(listener)` no longer finds them: fine for a bench run, the tool is for nothing else.
@@ -203,6 +205,34 @@ function install(out: string): void {
     prototype: { transaction: (fn: (...a: unknown[]) => unknown) => unknown; pragma: (this: { name: string }, p: string, o?: unknown) => unknown };
   };
   const transaction = Database.prototype.transaction;
+  // Measurement only: GRAPHREFLY_TIMELINE_DEFER_SYNC=1 commits at synchronous NORMAL (no fsync inside COMMIT) and
+  // fdatasyncs each store's -wal written since the last answer before the actor posts answers: what one WAL sync per
+  // answer, instead of one per commit, would give (design §3.55). Not a durable mode of the engine.
+  // GRAPHREFLY_TIMELINE_DEFER_SYNC=2 also starts an fdatasync of the -wal on libuv's pool after each commit (overlapping
+  // the actor's next work), so the sync before an answer waits only for what no finished one covered.
+  const deferSync = process.env.GRAPHREFLY_TIMELINE_DEFER_SYNC === "1" || process.env.GRAPHREFLY_TIMELINE_DEFER_SYNC === "2";
+  const overlapSync = process.env.GRAPHREFLY_TIMELINE_DEFER_SYNC === "2";
+  /** Per store: commits so far, and the count a finished background sync covered. */
+  const committed = new Map<string, number>();
+  const covered = new Map<string, number>();
+  const walFd = (name: string): number => {
+    let fd = walFds.get(name);
+    if (fd === undefined) walFds.set(name, (fd = openSync(`${name}-wal`, "r")));
+    return fd;
+  };
+  const unsynced = new Set<string>();
+  const walFds = new Map<string, number>();
+  if (deferSync) {
+    const pragmaOf = Database.prototype.pragma;
+    Database.prototype.pragma = function (this: { name: string }, p: string, o?: unknown) {
+      return pragmaOf.call(this, /^synchronous\s*=\s*(full|extra)$/i.test(p.trim()) ? "synchronous = NORMAL" : p, o);
+    };
+    beforeAnswer = () => {
+      for (const name of unsynced) if ((covered.get(name) ?? 0) < (committed.get(name) ?? 0)) fdatasyncSync(walFd(name));
+      for (const name of unsynced) covered.set(name, Math.max(covered.get(name) ?? 0, committed.get(name) ?? 0));
+      unsynced.clear();
+    };
+  }
   // Measurement only: GRAPHREFLY_TIMELINE_AUTOCHECKPOINT=<pages> sets wal_autocheckpoint where a store turns WAL on;
   // GRAPHREFLY_TIMELINE_CHECKPOINTER=1 turns it off there and checkpoints from a thread of its own instead (below).
   const autocheckpoint = process.env.GRAPHREFLY_TIMELINE_AUTOCHECKPOINT;
@@ -268,6 +298,15 @@ function install(out: string): void {
         rec(E.txEnd);
         sched();
         wal(db, E.walAtTxEnd);
+        if (deferSync) {
+          const name = (db as { name?: unknown }).name;
+          if (typeof name === "string" && name !== ":memory:") {
+            unsynced.add(name);
+            const n = (committed.get(name) ?? 0) + 1;
+            committed.set(name, n);
+            if (overlapSync) fdatasync(walFd(name), () => covered.set(name, Math.max(covered.get(name) ?? 0, n)));
+          }
+        }
         grown(db);
       }
     };

@@ -18,7 +18,9 @@
  * Measurement-only switches (the engine's stores, never raw, which runs on the main thread): GRAPHREFLY_TIMELINE_
  * AUTOCHECKPOINT=<pages> sets their wal_autocheckpoint; GRAPHREFLY_TIMELINE_CHECKPOINTER=1 checkpoints from a thread
  * and connection of its own (startCheckpointer), with the writer's autocheckpoint off, or with it kept as the bound
- * when GRAPHREFLY_TIMELINE_CHECKPOINTER_AT=<frames> sets where the thread starts.
+ * when GRAPHREFLY_TIMELINE_CHECKPOINTER_AT=<frames> sets where the thread starts; GRAPHREFLY_TIMELINE_DEFER_SYNC=1
+ * commits at synchronous NORMAL and syncs the -wal before the actor posts answers, =2 also syncs it on libuv's pool
+ * after each commit (design §3.55). GRAPHREFLY_TIMELINE_BOUND=<frames> (report: the writer's bound, default 4000).
  */
 import { BroadcastChannel, isMainThread, MessagePort, threadId, Worker } from "node:worker_threads";
 import { PerformanceObserver, performance } from "node:perf_hooks";

@@ -287,7 +287,7 @@ describe("the checkpointer thread's recovery", () => {
     await writer.call("open", { path });
     await writer.call("served", { path, generation: 1 });
     let keys = 0;
-    /** ~1200 WAL frames of commits (8 KiB pages, ~8 frames each): the most frames seen and the writer's setting. */
+    /** 150 commits, ~1500 WAL frames (8 KiB pages, ~10 frames each): the most frames seen and the writer's setting. */
     const burst = async (): Promise<{ most: number; autocheckpoint: number }> => {
       const r = await writer.call<{ most: number; autocheckpoint: number }>("write", { path, count: 150, from: keys });
       keys += 150;

@@ -210,10 +210,43 @@ function sharedSlice(node: GNode, prefix: string): SnapshotNodeSlice {
     prefix === ""
       ? (node.rootDeps ??= Object.freeze(node.deps.map((d) => d.path)))
       : node.deps.map((d) => (isInside(d.path, prefix) ? relativeTo(d.path, prefix) : PATH_SEP + d.path));
-  // One literal per shape: a fifth key added after a four-key literal went to an out-of-object property store
-  // (~100 bytes a slice against ~64), and the mirror keeps a set node's slice until its next write (design §3.47).
   // Frozen deps (root view): the caller of a shared slice changes no part of it.
   return node.value === undefined
-    ? { type: node.kind, deps: deps as string[], status: node.status, meta: node.meta as Record<string, JsonValue>, sentinel: true }
-    : { type: node.kind, deps: deps as string[], status: node.status, meta: node.meta as Record<string, JsonValue>, value: node.value };
+    ? new SentinelSlice(node.kind, deps, node.status, node.meta, true)
+    : new ValueSlice(node.kind, deps, node.status, node.meta, node.value);
 }
+
+/** `new` of one of the two constructors below: a plain object (Object.prototype) of a shared slice's keys. */
+type SliceConstructor = new (
+  type: NodeKind,
+  deps: readonly string[],
+  status: NodeStatus,
+  meta: Readonly<Record<string, JsonValue>>,
+  last: JsonValue,
+) => SnapshotNodeSlice;
+
+/**
+ * A shared slice is made by `new` of a function whose `prototype` is Object.prototype, not by an object literal: the
+ * same plain object (same keys in the same order, Object.prototype, all five in the object itself once V8's slack
+ * tracking has seen a few), but with no allocation site. V8 counts a literal's objects that a scavenge finds alive
+ * and, past 85 %, allocates that literal's objects in old space from then on (pretenuring); the mirror keeps each
+ * node's slice for a round, so in some runs the slice literal was pretenured, and every dead slice in old space then
+ * kept its value (young) alive through the old-to-new remembered set for two scavenges: every value was promoted
+ * (design §3.54). One constructor per shape, as the literals were (§3.47: a fifth key added later went out of object).
+ */
+const ValueSlice = function (this: Record<string, unknown>, type: unknown, deps: unknown, status: unknown, meta: unknown, value: unknown) {
+  this.type = type;
+  this.deps = deps;
+  this.status = status;
+  this.meta = meta;
+  this.value = value;
+} as unknown as SliceConstructor;
+const SentinelSlice = function (this: Record<string, unknown>, type: unknown, deps: unknown, status: unknown, meta: unknown, sentinel: unknown) {
+  this.type = type;
+  this.deps = deps;
+  this.status = status;
+  this.meta = meta;
+  this.sentinel = sentinel;
+} as unknown as SliceConstructor;
+ValueSlice.prototype = Object.prototype;
+SentinelSlice.prototype = Object.prototype;

@@ -332,4 +332,22 @@ describe('describeNode(path, "shared")', () => {
     const sentinel = { type: "state", deps: [], status: "sentinel", meta: {}, sentinel: true };
     expect(g.describeNode("c", "shared")).toEqual(sentinel);
   });
+
+  it("is a plain object as the copy is: Object.prototype, the same own keys in the same order, the same descriptors", () => {
+    // The shared slice is made by `new` of a function whose prototype is Object.prototype, not by a literal (design
+    // §3.54: a literal's objects can be pretenured by V8); nothing that reads it may tell the difference.
+    const g = build();
+    const sub = g.subgraph("m");
+    const pairs = ["a", "b", "c", "d", "m::e", "m::f"].map((p) => [g.describeNode(p, "shared"), g.describeNode(p)] as const);
+    pairs.push([sub.describeNode("f", "shared"), sub.describeNode("f")]);
+    for (const [shared, copy] of pairs) {
+      expect(Object.getPrototypeOf(shared)).toBe(Object.prototype);
+      expect(Reflect.ownKeys(shared as object)).toEqual(Reflect.ownKeys(copy as object));
+      expect(Object.getOwnPropertyDescriptors(shared)).toEqual(Object.getOwnPropertyDescriptors(copy));
+      expect(shared).toStrictEqual(copy);
+      expect(structuredClone(shared)).toStrictEqual(copy);
+      expect((shared as object).constructor).toBe(Object);
+      expect(Object.isExtensible(shared)).toBe(true); // the mirror freezes the slices it hands to a baseline
+    }
+  });
 });

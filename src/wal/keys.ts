@@ -28,7 +28,7 @@ export function walFrameKey(prefix: string, seq: number): string {
       `walFrameKey: frame_seq must be a non-negative integer, got ${String(seq)} (above Number.MAX_SAFE_INTEGER)`,
     );
   }
-  const digits = String(seq); // at most 16 digits: a safe integer
+  const digits = seq <= INT32_MAX ? seqDigits(seq) : String(seq); // at most 16 digits: a safe integer
   // The prefix, slash and zeros come from a cached string per prefix and digit count: the key is then one two-part
   // string (56 bytes) instead of four pieces (~144). A burst's keys live until its turn's message is posted (the
   // engine's columns op holds them), so every byte of them is copied by each scavenge of the tick (design §3.44).
@@ -45,6 +45,29 @@ export function walFrameKey(prefix: string, seq: number): string {
   // join, not a template: a flat string, so each key is one level deep for whoever reads its characters.
   const head = (heads[digits.length] ??= [prefix, "/", ZEROS.slice(digits.length)].join(""));
   return head + digits;
+}
+
+const INT32_MAX = 0x7fffffff;
+/** "0" to "999", and the same zero-padded to three digits: the groups `seqDigits` joins. */
+const GROUP = Array.from({ length: 1000 }, (_, i) => String(i));
+const GROUP3 = GROUP.map((g) => ZEROS.slice(0, 3 - g.length) + g);
+
+/**
+ * `String(seq)` for 0 ≤ seq ≤ 2^31 − 1, without V8's number-string cache: String() of a number enters its digits
+ * there, which keeps each key's digits alive (old space refers to them) until 16,384 later numbers overwrite them, so
+ * every frame's digits were promoted by the scavenge after it (~24 B a frame, design §3.47, §3.54). Joined from
+ * three-digit groups in int32 arithmetic: the digits die with the key.
+ */
+function seqDigits(seq: number): string {
+  if (seq < 1000) return GROUP[seq] as string;
+  let rest = (seq / 1000) | 0;
+  let digits = GROUP3[seq - rest * 1000] as string;
+  while (rest >= 1000) {
+    const q = (rest / 1000) | 0;
+    digits = (GROUP3[rest - q * 1000] as string) + digits;
+    rest = q;
+  }
+  return (GROUP[rest] as string) + digits;
 }
 
 /**

@@ -64,6 +64,17 @@ describe("walFrameKey (wal-keys.json)", () => {
     );
   });
 
+  it("writes the digits of every seq as String() does, around each three-digit group and the int32 bound (design §3.54)", () => {
+    // walFrameKey joins three-digit groups below 2^31 (String() would enter each seq in V8's number-string cache).
+    const expected = (seq: number) => `g/wal/${String(seq).padStart(WAL_FRAME_SEQ_PAD, "0")}`;
+    const edges: number[] = [];
+    for (let p = 1; p <= 1e15; p *= 10) for (const d of [-1001, -1000, -999, -2, -1, 0, 1, 2, 999, 1000, 1001]) edges.push(p + d);
+    for (const x of [2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 2 ** 32, 1_000_000_999, 2_000_000_000, 2_147_483_000, Number.MAX_SAFE_INTEGER]) edges.push(x);
+    for (let seq = 0; seq < 3000; seq++) edges.push(seq);
+    for (const seq of edges) if (seq >= 0) expect(walFrameKey("g/wal", seq)).toBe(expected(seq));
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), (seq) => walFrameKey("g/wal", seq) === expected(seq)), { numRuns: 20_000 });
+  });
+
   it("lexicographic key order equals numeric order", () => {
     fc.assert(
       fc.property(fc.array(seqArb, { minLength: 2, maxLength: 30 }), (seqs) => {

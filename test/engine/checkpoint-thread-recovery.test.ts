@@ -366,4 +366,32 @@ describe("the checkpointer thread's recovery", () => {
     await expectServed();
     expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
   });
+
+  it("a thread that ran 60 s before it died starts the count of restarts in a row afresh", async () => {
+    // The restart clock and the run's clock (performance.now) faked from before the first start.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const { cp, link, reports } = checkpointer();
+    const writer = new WriterThread();
+    await writer.call("link", { link });
+    const path = root.fresh("restart-reset.db");
+    await writer.call("open", { path });
+    await writer.call("served", { path, generation: 1 });
+    await cp.kill();
+    vi.advanceTimersByTime(250);
+    await writer.call("served", { path, generation: 2 });
+    await cp.kill(); // ran no time: the second in a row
+    vi.advanceTimersByTime(500);
+    await writer.call("served", { path, generation: 3 });
+    vi.advanceTimersByTime(59_999);
+    await cp.kill(); // ran 1 ms short of 60 s: the third in a row
+    vi.advanceTimersByTime(1000);
+    await writer.call("served", { path, generation: 4 });
+    vi.advanceTimersByTime(60_000);
+    await cp.kill(); // ran 60 s: counted afresh
+    vi.advanceTimersByTime(250);
+    await writer.call("served", { path, generation: 5 });
+    expect(reports.map((m) => /started again in (\d+) ms/.exec(m)?.[1])).toStrictEqual(["250", "500", "1000", "250"]);
+    vi.useRealTimers();
+    expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
+  });
 });

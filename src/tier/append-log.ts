@@ -17,11 +17,15 @@ import { createHash } from "node:crypto";
 import {
   assertBucketKey,
   collectPage,
+  decodeFold,
+  encodeFold,
+  foldKey,
+  groupBucketKeys,
   maxSegment,
-  orderBucketKeys,
-  parseBucketKey,
   segmentKey,
+  segmentNumber,
   segmentPrefix,
+  type BucketKeys,
 } from "./append-layout.js";
 import { SegmentAllocator, type SegmentHolds } from "./segment-allocator.js";
 import type {
@@ -101,6 +105,16 @@ type Landing = [string, number, StoredBytes | undefined];
  * flush (nothing of it written, nothing overwritten).
  */
 export const ARRAY_WRITE_ATTEMPTS = 8;
+
+/** Listings a read of the log makes while merges of another handle keep changing what it listed (`relisting`). */
+export const READ_ATTEMPTS = 8;
+
+/** A key a read listed was gone when read: the read lists again (`relisting`). */
+class ListingChanged extends Error {
+  constructor(readonly key: string) {
+    super(`append-log key "${key}" was deleted during the read`);
+  }
+}
 
 /** A batch put back unwritten has no encodings yet. */
 const NO_ENCODINGS: ReadonlyMap<string, Segment[]> = new Map();
@@ -255,7 +269,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     // No backend rule (memory, SQLite): no segment key to build.
     if (this.backend.checkKey) {
       this.checkKey(bucket);
-      if (this.layout === "segments") this.checkKey(segmentKey(bucket, 0));
+      if (this.layout === "segments") this.checkKey(foldKey(bucket)); // its longest key
     }
     if (own) this.ownBucketChecked = true;
   }
@@ -363,12 +377,13 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     }
     const keeps = this.layout === "array" && this.mode === "append";
     const numbers = this.layout === "segments" && this.mode === "append";
+    const folds = this.layout === "segments" && this.mode === "overwrite";
     let encodings = new Map<string, Segment[]>();
     let written = false;
     try {
       let built = yield* this.buildOps(batch, encodings, keeps);
       encodings = built.encodings;
-      const writeIf = keeps || numbers ? conditionalWriter(this.backend, built.expects.length) : undefined;
+      const writeIf = keeps || numbers || folds ? conditionalWriter(this.backend, built.expects.length) : undefined;
       if (writeIf === undefined) {
         written = built.ops.length > 0;
         yield* this.writeOps(built.ops, cancelled);
@@ -400,7 +415,11 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
           } else applied = (yield writeIf(built.expects, built.ops)) === true;
           if (applied) break;
           if (attempt === ARRAY_WRITE_ATTEMPTS) {
-            const what = keeps ? "the stored arrays kept changing under its write" : "its segment numbers kept being taken";
+            const what = keeps
+              ? "the stored arrays kept changing under its write"
+              : folds
+                ? "its buckets kept being rewritten under its write"
+                : "its segment numbers kept being taken";
             throw new StorageError("store-busy", `append-log "${this.name}": ${what} (another handle of the store writes them)`, {
               keys: built.expects.map((e) => e.key),
               attempts: attempt,
@@ -454,7 +473,6 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     const expects: ExpectedValue[] = [];
     // Where its landings must be reported (another tier holds put-back values): each op's key with its bucket's place.
     const landings: Landing[] | undefined = this.lane.watched(this) ? [] : undefined;
-    const numbered = this.layout === "segments" && this.mode === "append";
     for (const [key, bucket] of batch) {
       let segments: Segment[] | undefined;
       if (renumber !== undefined) segments = renumber.get(key);
@@ -465,11 +483,10 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       }
       if (segments === undefined || segments.length === 0) continue;
       encodings.set(key, segments);
-      const bucketOps = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes), renumber !== undefined);
+      const { ops: bucketOps, expects: bucketExpects } = yield* this.opsFor(key, bucket, segments.map((s) => s.bytes), renumber !== undefined);
       ops.push(...bucketOps);
       if (keeps) expects.push({ key, value: bucket.read ?? undefined });
-      // A new segment's key holds nothing: another handle's segment there is never overwritten.
-      if (numbered) for (const op of bucketOps) expects.push({ key: op.key, value: undefined });
+      expects.push(...bucketExpects);
       if (landings !== undefined) {
         // Only put-back chunks left: they land at their own (earlier) place.
         const fresh = bucket.chunks.length > (bucket.heldChunks ?? 0);
@@ -492,25 +509,21 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     return conditionalWriter(this.backend, 1) === undefined || this.flushGroup?.joinsConditional === true;
   }
 
-  /** Backend ops that append (or, in overwrite mode, replace) one bucket with `encoded` chunks. */
-  private *opsFor(key: string, bucket: Bucket<T>, encoded: Uint8Array[], relist = false): Generator<unknown, BatchOp[], unknown> {
+  /**
+   * Backend ops that append (or, in overwrite mode, replace) one bucket with `encoded` chunks, and what they expect
+   * stored where other handles may write the store (segments layout; the array layout's expectation is its caller's).
+   */
+  private *opsFor(
+    key: string,
+    bucket: Bucket<T>,
+    encoded: Uint8Array[],
+    relist = false,
+  ): Generator<unknown, { ops: BatchOp[]; expects: ExpectedValue[] }, unknown> {
     if (this.layout === "array") {
       const merged = yield* this.mergedArray(key, bucket);
-      return [{ op: "put", key, value: merged }];
+      return { ops: [{ op: "put", key, value: merged }], expects: [] };
     }
-    if (this.mode === "overwrite") {
-      const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
-      const ops: BatchOp[] = [{ op: "put", key, value: encoded[0]! }];
-      const keep = new Set<string>();
-      for (let i = 1; i < encoded.length; i++) {
-        const k = segmentKey(key, i);
-        keep.add(k);
-        ops.push({ op: "put", key: k, value: encoded[i]! });
-      }
-      for (const k of existing) if (!keep.has(k) && parseBucketKey(k).bucket === key) ops.push({ op: "delete", key: k });
-      this.nextSegment.raise(key, encoded.length);
-      return ops;
-    }
+    if (this.mode === "overwrite") return yield* this.overwriteOps(key, encoded);
     const reserved = bucket.segments ?? [];
     const missing = encoded.length - reserved.length;
     if (missing > 0) {
@@ -523,13 +536,37 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       if (next === undefined || relist || bucket.relist === true) {
         bucket.relist = false;
         const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
+        // Every number a fold names is stored (its segment, or the empty value left for it) while the fold is.
         next = Math.max(this.nextSegment.next(key) ?? 1, maxSegment(existing, key) + 1);
       }
       for (let i = 0; i < missing; i++) reserved.push(next + i);
       this.nextSegment.raise(key, next + missing);
     }
     bucket.segments = reserved;
-    return encoded.map((value, i) => ({ op: "put" as const, key: segmentKey(key, reserved[i]!), value }));
+    const ops = encoded.map((value, i): BatchOp => ({ op: "put", key: segmentKey(key, reserved[i]!), value }));
+    // A new segment's key holds nothing: another handle's segment there is never overwritten, nor a number a fold
+    // names (design §3.11: stored, if only as an empty value, while the fold is).
+    return { ops, expects: ops.map((op) => ({ key: op.key, value: undefined })) };
+  }
+
+  /**
+   * Overwrite mode, segments layout: the bucket becomes `encoded` (design §3.11). The fold (the new content, naming
+   * every segment listed), each segment emptied, the base written, the fold deleted, the emptied segments deleted: a
+   * batch cut short at any op reads as the old content or the new, never a mix. Several chunks (a failed flush's
+   * segments, encoded once, and entries appended since; or chunks encoded on the main thread) stay in the fold, with
+   * the emptied segments it names: they are not decoded and encoded again to make one base value.
+   */
+  private *overwriteOps(key: string, encoded: Uint8Array[]): Generator<unknown, { ops: BatchOp[]; expects: ExpectedValue[] }, unknown> {
+    const listed = (yield listSorted(this.backend, key)) as string[];
+    const g = groupBucketKeys(listed).find((b) => b.bucket === key) ?? { bucket: key, segments: [] };
+    const fo = foldKey(key);
+    const fold = g.fold === undefined ? undefined : ((yield this.backend.read(fo)) as Uint8Array | undefined);
+    const ops = foldOps(key, g, encoded, encoded.length === 1 ? encoded[0] : undefined);
+    let top = 0;
+    for (const s of g.segments) top = Math.max(top, segmentNumber(s.key, s.digits));
+    this.nextSegment.raise(key, top + 1);
+    // Another overwrite or merge of the bucket since the listing: list again (its fold, or the base it promoted).
+    return { ops, expects: [{ key: fo, value: fold }] };
   }
 
   /**
@@ -619,27 +656,86 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     appendLoadArgs(opts);
     const codec = this.codec;
     if (!codec) throw new TypeError("loadEntries needs the codec: decode on the side that owns it (loadSegments)");
-    return collectPage<T>(this.decodedValues(opts?.keyFilter, (b) => decodeWith(codec, b)), opts);
+    return this.relisting((emptied) => collectPage<T>(this.decodedValues(opts?.keyFilter, (b) => decodeWith(codec, b), emptied), opts));
   }
 
   /** Raw stored values in read order, for callers that decode themselves. */
   async loadSegments(keyFilter?: string): Promise<Uint8Array[]> {
     this.assertOpen();
-    const out: Uint8Array[] = [];
-    for await (const v of this.decodedValues(keyFilter, (b) => b)) out.push(v);
-    return out;
+    return this.relisting(async (emptied) => {
+      const out: Uint8Array[] = [];
+      for await (const v of this.decodedValues(keyFilter, (b) => b, emptied)) out.push(v);
+      return out;
+    });
   }
 
-  private async *decodedValues<V>(keyFilter: string | undefined, decode: (b: Uint8Array) => V): AsyncGenerator<V> {
+  /**
+   * Runs a read of the log again from its listing while what it listed changed under it (a merge or overwrite of
+   * another handle deleted a segment or fold it listed, or emptied a segment: design §3.11), so it never returns an
+   * entry twice or skips one; past READ_ATTEMPTS listings, StorageError("store-busy").
+   */
+  private async relisting<R>(read: (emptied: Set<string>) => Promise<R>): Promise<R> {
+    const emptied = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await read(emptied);
+      } catch (err) {
+        if (!(err instanceof ListingChanged)) throw err;
+        if (attempt >= READ_ATTEMPTS) {
+          throw new StorageError("store-busy", `append-log "${this.name}": its keys kept changing under the read (another handle merges them)`, {
+            key: err.key,
+            attempts: attempt,
+          });
+        }
+      }
+    }
+  }
+
+  /** `emptied`: segments a listing before this one found empty (see below). */
+  private async *decodedValues<V>(keyFilter: string | undefined, decode: (b: Uint8Array) => V, emptied: Set<string>): AsyncGenerator<V> {
     // A flush already started may still be listing for its segment number (async backend, e.g. PostgreSQL): its write
     // lands first, so a read issued after a sync-through append sees the entries, as on a sync backend.
     await this.exclusive(() => undefined);
-    const keys = this.backend.list
-      ? orderBucketKeys(await this.guard("list", () => listSorted(this.backend, keyFilter)))
-      : [keyFilter ?? this.name];
-    for (const key of keys) {
+    if (!this.backend.list) {
+      const key = keyFilter ?? this.name;
       const bytes = await this.guard(`read of "${key}"`, () => readValue(this.backend, key));
       if (bytes !== undefined) yield decode(bytes);
+      return;
+    }
+    const groups = groupBucketKeys(await this.guard("list", () => listSorted(this.backend, keyFilter)));
+    // undefined: deleted since the listing; an empty value (absent, docs/protocol.md §3) reads as nothing.
+    const read = (key: string): Promise<Uint8Array | undefined> => this.guard(`read of "${key}"`, () => this.backend.read(key));
+    for (const g of groups) {
+      // A fold stands for the base and the segments it names (a merge or overwrite cut short, or under way).
+      let covers: ReadonlySet<string> | undefined;
+      if (g.fold !== undefined) {
+        const bytes = await read(g.fold);
+        if (bytes === undefined) throw new ListingChanged(g.fold); // its merge ended meanwhile: list again
+        if (bytes.byteLength === 0) continue;
+        const fold = decodeFold(g.fold, bytes);
+        covers = new Set(fold.covers);
+        for (const chunk of fold.chunks) yield decode(chunk);
+      } else if (g.base !== undefined) {
+        const bytes = await read(g.base);
+        if (bytes !== undefined && bytes.byteLength > 0) yield decode(bytes);
+      }
+      for (const s of g.segments) {
+        if (covers?.has(s.digits)) continue;
+        const bytes = await read(s.key);
+        // Deleted since the listing: a merge folded it (into the base read above, or not): list again.
+        if (bytes === undefined) throw new ListingChanged(s.key);
+        if (bytes.byteLength > 0) {
+          yield decode(bytes);
+          continue;
+        }
+        // Emptied by a merge: one that began after this listing (the base or fold read above may be older than it),
+        // so list again; or one that ended before the next listing (no fold left: the base read is its new one, or
+        // a fold names the segment now): then it reads as nothing.
+        if (!emptied.has(s.key)) {
+          emptied.add(s.key);
+          throw new ListingChanged(s.key);
+        }
+      }
     }
   }
 
@@ -656,38 +752,108 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
   private async mergeSegments(at: number): Promise<void> {
     const codec = this.codec;
     if (!codec || this.layout !== "segments") return;
-    const groups = new Map<string, string[]>();
-    for (const key of orderBucketKeys(await listSorted(this.backend))) {
-      const { bucket } = parseBucketKey(key);
-      const group = groups.get(bucket);
-      if (group) group.push(key);
-      else groups.set(bucket, [key]);
-    }
-    for (const [bucket, keys] of groups) {
-      if (keys.length < 2 || parseBucketKey(keys[keys.length - 1]!).segment === 0) continue;
-      const read = await this.readAll(keys, codec);
-      if (!read) continue; // not an append-log bucket (another tier's record): leave it alone
-      const ops: BatchOp[] = [{ op: "put", key: bucket, value: encodeWith(codec, read.all) }];
-      for (const key of keys) if (key !== bucket) ops.push({ op: "delete", key });
-      await writeCompaction(this.backend, ops);
-      // The base keeps what it held: an array-layout tier's failed write of the bucket tells from it whether it landed.
-      if (this.lane.watched(this)) for (const op of ops) this.lane.landed(this, op.key, at, op.key === bucket ? read.base : undefined);
+    for (const g of groupBucketKeys(await listSorted(this.backend))) {
+      if (g.segments.length === 0 && g.fold === undefined) continue;
+      await this.mergeBucket(g, codec, at);
     }
   }
 
-  /** Every entry of a bucket's `keys` (base first), and the base's stored bytes (null: none); undefined: not ours. */
-  private async readAll(keys: readonly string[], codec: Codec<readonly T[]>): Promise<{ all: T[]; base: StoredBytes } | undefined> {
-    const all: T[] = [];
-    let base: StoredBytes = null;
-    for (const key of keys) {
-      const bytes = await readValue(this.backend, key);
-      if (bytes !== undefined && parseBucketKey(key).segment === 0) base = bytes;
-      const v: unknown = bytes === undefined ? [] : decodeWith(codec, bytes);
-      if (!Array.isArray(v)) return undefined;
-      all.push(...(v as T[]));
+  /**
+   * Folds one bucket into its base (design §3.11, `foldOps`): a batch cut short at any op (a crash, a failed unlink:
+   * the file store applies it op by op) reads as before or after. Where other handles may write the store, the batch
+   * applies only while the fold and the base hold what this merge read; another merge or overwrite changed one of
+   * them: list and merge again (ARRAY_WRITE_ATTEMPTS, then store-busy).
+   */
+  private async mergeBucket(first: BucketKeys, codec: Codec<readonly T[]>, at: number): Promise<void> {
+    let g: BucketKeys | undefined = first;
+    for (let attempt = 1; ; attempt++) {
+      const plan: MergePlan | "changed" | undefined = g === undefined ? undefined : await this.planMerge(g, codec);
+      if (plan === undefined) return; // not an append-log bucket (another tier's record), or nothing left to fold
+      if (plan !== "changed" && (await this.rewrite(plan.expects, plan.ops))) {
+        if (this.lane.watched(this)) for (const op of plan.ops) this.lane.landed(this, op.key, at, op.key === plan.bucket ? plan.base : undefined);
+        return;
+      }
+      if (attempt === ARRAY_WRITE_ATTEMPTS) {
+        throw new StorageError("store-busy", `append-log "${this.name}": bucket "${first.bucket}" kept changing under its compaction (another handle of the store writes it)`, {
+          key: first.bucket,
+          attempts: attempt,
+        });
+      }
+      g = groupBucketKeys(await listSorted(this.backend, first.bucket)).find((b) => b.bucket === first.bucket);
     }
-    return { all, base };
   }
+
+  /** A bucket's merge batch and what it expects stored; "changed": a key listed was gone when read; undefined: not ours. */
+  private async planMerge(g: BucketKeys, codec: Codec<readonly T[]>): Promise<MergePlan | "changed" | undefined> {
+    const all: T[] = [];
+    const add = (bytes: Uint8Array | undefined): boolean => {
+      const v: unknown = bytes === undefined || bytes.byteLength === 0 ? [] : decodeWith(codec, bytes);
+      if (!Array.isArray(v)) return false;
+      all.push(...(v as T[]));
+      return true;
+    };
+    let fold: Uint8Array | undefined;
+    let base: StoredBytes | undefined;
+    let covers: ReadonlySet<string> = new Set();
+    if (g.fold !== undefined) {
+      fold = await this.backend.read(g.fold);
+      if (fold === undefined) return "changed";
+      const f = decodeFold(g.fold, fold);
+      covers = new Set(f.covers);
+      for (const chunk of f.chunks) if (!add(chunk)) return undefined;
+    } else {
+      base = g.base === undefined ? null : ((await this.backend.read(g.base)) ?? null);
+      if (!add(base ?? undefined)) return undefined;
+    }
+    for (const s of g.segments) {
+      if (covers.has(s.digits)) continue;
+      const bytes = await this.backend.read(s.key);
+      if (bytes === undefined) return "changed";
+      if (!add(bytes)) return undefined;
+    }
+    const merged = encodeWith(codec, all);
+    const expects: ExpectedValue[] = [{ key: foldKey(g.bucket), value: fold }];
+    // Another handle's merge rewrote the base since (a stale batch would fold those segments in twice).
+    if (base !== undefined) expects.push({ key: g.bucket, value: base ?? undefined });
+    return { bucket: g.bucket, base, expects, ops: foldOps(g.bucket, g, [merged], merged) };
+  }
+
+  /** A fold's batch: conditional where another handle may write the store and the backend can, else as is. */
+  private async rewrite(expects: readonly ExpectedValue[], ops: BatchOp[]): Promise<boolean> {
+    const writeIf = conditionalWriter(this.backend, expects.length);
+    if (writeIf !== undefined) return (await writeIf(expects, ops)) === true;
+    await writeCompaction(this.backend, ops);
+    return true;
+  }
+}
+
+/**
+ * The batch that makes bucket `g` hold `chunks` (design §3.11), in this order: the fold (the chunks, naming every
+ * segment listed); each listed segment emptied (a 0-byte value reads as absent, and its key stays taken, so no
+ * handle's new segment can take a number the fold names while it is stored); then, where the content is one encoded
+ * array (`base`), the base written, the fold deleted and the emptied segments deleted. Each prefix reads as the old
+ * content or the new: before the fold, the old; from the fold on, the fold (it hides the base and what it names);
+ * once it is deleted, the new base, the emptied segments reading as nothing. Without `base`, the batch ends after
+ * the emptied segments (they stay while the fold does).
+ */
+function foldOps(bucket: string, g: BucketKeys, chunks: Uint8Array[], base: Uint8Array | undefined): BatchOp[] {
+  const fo = foldKey(bucket);
+  const ops: BatchOp[] = [{ op: "put", key: fo, value: encodeFold({ covers: g.segments.map((s) => s.digits), chunks }) }];
+  for (const s of g.segments) ops.push({ op: "put", key: s.key, value: EMPTY });
+  if (base === undefined) return ops;
+  ops.push({ op: "put", key: bucket, value: base }, { op: "delete", key: fo });
+  for (const s of g.segments) ops.push({ op: "delete", key: s.key });
+  return ops;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** One bucket's merge (`planMerge`): its ops, what they expect stored, and the base's bytes as read (null: none). */
+interface MergePlan {
+  bucket: string;
+  base: StoredBytes | undefined;
+  expects: ExpectedValue[];
+  ops: BatchOp[];
 }
 
 async function writeCompaction(backend: StorageBackend, ops: BatchOp[]): Promise<void> {

@@ -38,7 +38,8 @@ describe("append-log retries write the segments encoded once", () => {
   }
 
   it("overwrite mode: the retried bucket holds what the failed flush would have written plus what came since", async () => {
-    // One op (the bucket's one segment) is a write, two a batch: both fail until the retry goes through.
+    // One chunk is a batch (fold, base, the fold deleted: design §3.11), two chunks one write (a fold kept): both
+    // fail until the retry goes through.
     const faults = [{ op: "write", errno: "EIO", times: 2 }, { op: "writeBatch", errno: "EIO", times: 2 }] as const;
     const backend = faultyBackend(memoryBackend(), faults.map((f) => ({ ...f })));
     const codec = countingCodec<readonly number[]>();

@@ -1,0 +1,146 @@
+/**
+ * The append-log's segments layout under a failed unlink, a damaged segment number and a reader racing merges
+ * (review r349 H1, M3, M1; design §3.11).
+ */
+import { mkdtempSync, rmSync, readdirSync } from "node:fs";
+import { createRequire, syncBuiltinESMExports } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { fileBackend } from "../../src/backend/file.js";
+import { memoryBackend } from "../../src/backend/memory.js";
+import type { StorageBackend } from "../../src/backend/types.js";
+import { StorageError } from "../../src/errors.js";
+import { appendLogStorage, READ_ATTEMPTS } from "../../src/tier/append-log.js";
+import { parseBucketKey } from "../../src/tier/append-layout.js";
+
+const fs = createRequire(import.meta.url)("node:fs") as typeof import("node:fs");
+const dir = mkdtempSync(join(tmpdir(), "append-fold-faults-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+const storedNames = (d: string): string[] => readdirSync(d).filter((n) => !n.startsWith(".")).sort();
+
+async function appendEach(log: { appendEntries(e: Array<{ i: number }>): void; flush(): Promise<void> }, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++) {
+    log.appendEntries([{ i }]);
+    await log.flush();
+  }
+}
+
+const upTo = (n: number): Array<{ i: number }> => Array.from({ length: n }, (_, i) => ({ i }));
+
+describe("a merge whose segment unlink fails (EIO)", () => {
+  it("rejects, and the log reads each entry once, before and after a compact() that gets through", async () => {
+    const store = join(dir, "eio");
+    const log = appendLogStorage<{ i: number }>(fileBackend(store), { name: "log", onError: () => {} });
+    await appendEach(log, 0, 3);
+    const real = fs.unlinkSync;
+    let failed = 0;
+    fs.unlinkSync = ((p: string) => {
+      if (String(p).includes("log%1f0") && failed++ === 0) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+      return real(p);
+    }) as typeof fs.unlinkSync;
+    syncBuiltinESMExports();
+    try {
+      await expect(log.compact()).rejects.toMatchObject({ code: "backend-error" });
+    } finally {
+      fs.unlinkSync = real;
+      syncBuiltinESMExports();
+    }
+    expect(failed).toBeGreaterThan(0);
+    expect((await log.loadEntries()).entries).toEqual(upTo(3));
+    await log.compact();
+    expect((await log.loadEntries()).entries).toEqual(upTo(3));
+    expect(storedNames(store)).toEqual(["log.bin"]);
+    await log.close();
+  });
+});
+
+describe("a stored segment number past 2^53 - 1", () => {
+  it("refuses the flush with corrupt-store naming the key (no 21-digit key written)", async () => {
+    const backend = memoryBackend();
+    const huge = "log\u001f99999999999999999999";
+    await backend.write(huge, utf8('[{"x":"foreign"}]'));
+    const log = appendLogStorage<{ i: number }>(backend, { name: "log", onError: () => {} });
+    log.appendEntries([{ i: 0 }]);
+    const err = await log.flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ code: "corrupt-store", details: { key: huge } });
+    for (const key of await backend.list!("log")) expect(parseBucketKey(key).bucket, key).toBe("log");
+    expect(await backend.list!("log")).toEqual([huge]);
+    log.rollback();
+    await log.close();
+  });
+});
+
+describe("a reader racing another handle's merges", () => {
+  /** The reader's backend: before it reads a segment, `onSegment` runs (another handle merging, say). */
+  function beforeSegmentReads(inner: StorageBackend, onSegment: () => Promise<void>): StorageBackend {
+    return {
+      name: inner.name,
+      supports: inner.supports,
+      readOnly: true,
+      list: (p) => inner.list!(p),
+      async read(k) {
+        if (parseBucketKey(k).kind === "segment") await onSegment();
+        return inner.read(k);
+      },
+      write: (k, v) => inner.write(k, v),
+      close: () => inner.close?.(),
+    };
+  }
+
+  it("a segment merged away after the listing: the read lists again, no entry missing or twice", async () => {
+    const store = join(dir, "reader");
+    const writer = appendLogStorage<{ i: number }>(fileBackend(store), { name: "log" });
+    await appendEach(writer, 0, 3);
+    await writer.compact();
+    await appendEach(writer, 3, 5); // base [0, 1, 2] and two segments
+    let merges = 0;
+    const readerBackend = fileBackend(store, { readOnly: true });
+    const reader = appendLogStorage<{ i: number }>(
+      beforeSegmentReads(readerBackend, async () => {
+        if (merges++ === 0) await writer.compact(); // after the reader read the old base
+      }),
+      { name: "log" },
+    );
+    expect((await reader.loadEntries()).entries).toEqual(upTo(5));
+    expect(merges).toBeGreaterThan(0);
+    await reader.close();
+    await writer.close();
+    await readerBackend.close();
+  });
+
+  it("keys that keep changing under every listing: store-busy after READ_ATTEMPTS listings", async () => {
+    const store = join(dir, "reader-busy");
+    const writer = appendLogStorage<{ i: number }>(fileBackend(store), { name: "log" });
+    await appendEach(writer, 0, 2);
+    let next = 2;
+    let listings = 0;
+    const readerBackend = fileBackend(store, { readOnly: true });
+    const inner: StorageBackend = {
+      name: readerBackend.name,
+      supports: readerBackend.supports,
+      read: (k) => readerBackend.read(k),
+      write: (k, v) => readerBackend.write(k, v),
+      list: (p) => (listings++, readerBackend.list(p)),
+    };
+    const reader = appendLogStorage<{ i: number }>(
+      beforeSegmentReads(inner, async () => {
+        // The segment about to be read is merged away, and a new one appended: there is always one to read.
+        await writer.compact();
+        writer.appendEntries([{ i: next++ }]);
+        await writer.flush();
+      }),
+      { name: "log" },
+    );
+    await expect(reader.loadEntries()).rejects.toMatchObject({ code: "store-busy" });
+    expect(listings).toBe(READ_ATTEMPTS);
+    await reader.close();
+    await writer.close();
+    await readerBackend.close();
+  });
+});

@@ -2,9 +2,9 @@
  * What a directory entry that is not a regular file is, in words for messages and `details.found` ("a FIFO"). One
  * list for every backend refusal of a special file (key files, lock files, a SQLite store's path). Layer 1.
  */
-import type { Stats } from "node:fs";
+import type { BigIntStats, Stats } from "node:fs";
 
-export function fileKind(stats: Stats): string {
+export function fileKind(stats: Stats | BigIntStats): string {
   if (stats.isSymbolicLink()) return "a symbolic link";
   if (stats.isDirectory()) return "a directory";
   if (stats.isFIFO()) return "a FIFO";

@@ -549,7 +549,12 @@ class FileStore implements FileBackend {
     const staged = this.stage(ops);
     if (staged === undefined) return holdsAll(list, (key) => this.read(key)); // an empty batch answers the check alone
     try {
-      return this.checkLock().run(() => (claims ? this.claim(staged, list) : this.checkedApply(staged, list)));
+      return this.checkLock().run(() => {
+        // The store lock was looked at before the temp files were written (stage); the wait for the check lock may
+        // have lasted a second, another process may have taken the store meanwhile (its lock removed): looked at again.
+        this.ensureLockInPlace();
+        return claims ? this.claim(staged, list) : this.checkedApply(staged, list);
+      });
     } finally {
       discardTemps(staged.temps);
     }

@@ -9,7 +9,7 @@
  * is not a safe place for any file.
  */
 import Database from "better-sqlite3";
-import { lstatSync, type Stats } from "node:fs";
+import { lstatSync, type BigIntStats } from "node:fs";
 import { StorageError } from "../errors.js";
 import { fileKind } from "./file-kind.js";
 import { assertSqliteSideFiles } from "./sqlite-side-files.js";
@@ -30,10 +30,10 @@ function notALockFile(path: string, what: string, found: string): StorageError {
  * looked at, never opened: closing any descriptor of a file drops every POSIX lock this process holds on it, the
  * SQLite locks of the store's other handles included (they share the lock: lock.ts).
  */
-function ownFile(path: string, what: string): Stats | undefined {
-  let stats: Stats;
+function ownFile(path: string, what: string): BigIntStats | undefined {
+  let stats: BigIntStats;
   try {
-    stats = lstatSync(path);
+    stats = lstatSync(path, { bigint: true });
   } catch (err) {
     if (errnoCode(err) === "ENOENT") return undefined;
     throw err;
@@ -42,19 +42,36 @@ function ownFile(path: string, what: string): Stats | undefined {
   return stats;
 }
 
+/** A lock database's file as its connection opened it: device and inode (bigints, as lstat gives them). */
+export interface LockFileId {
+  readonly dev: bigint;
+  readonly ino: bigint;
+}
+
 /** `new Database(path, options)`, refused (StorageError `corrupt-store`) when `path` is not a regular file of its own. */
 export function openLockDatabase(path: string, options: Database.Options, what: string): Database.Database {
+  return openLockFile(path, options, what).db;
+}
+
+/**
+ * openLockDatabase, with the identity of the file the connection opened (looked at right after the open): a holder
+ * that checks, each time it takes the lock, that this file is still the one at `path` (file-check-lock.ts) tells a
+ * lock file removed or replaced under its open connection, whose lock no connection opened since can see.
+ */
+export function openLockFile(path: string, options: Database.Options, what: string): { readonly db: Database.Database; readonly id: LockFileId } {
   const seen = ownFile(path, what);
   // Its -journal too is rolled back by the open: one naming a super-journal is refused as a store's is.
   assertSqliteSideFiles(path, `the lock database ${path}`);
   const db = new Database(path, options);
   try {
-    const now = lstatSync(path);
+    const now = lstatSync(path, { bigint: true });
     if (!now.isFile()) throw notALockFile(path, what, fileKind(now));
-    if (seen !== undefined && (now.dev !== seen.dev || now.ino !== seen.ino)) throw notALockFile(path, what, "another file than the one looked at (replaced while opening)");
+    if (seen !== undefined && (now.dev !== seen.dev || now.ino !== seen.ino)) {
+      throw notALockFile(path, what, "another file than the one looked at (replaced while opening)");
+    }
+    return { db, id: { dev: now.dev, ino: now.ino } };
   } catch (err) {
     db.close();
     throw err;
   }
-  return db;
 }

@@ -33,6 +33,13 @@ export function encodeKeyToFileName(key: string): string {
   return out + FILE_SUFFIX;
 }
 
+/** The value of a lowercase hex digit (the encoder's), -1 for anything else. */
+function lowerHexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
 function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   if (c >= 0x41 && c <= 0x46) return c - 0x37;
@@ -70,4 +77,25 @@ export function decodeFileNameToKey(fileName: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether a file name that decodes to a key (decodeFileNameToKey) is the one name encodeKeyToFileName gives that key:
+ * only kept bytes as they are and lowercase escapes of the others. The decode is lenient (uppercase hex, a `%` kept
+ * literally, an escape of a byte the encoder keeps), so one key has many such names, and read, write and delete go
+ * by this one: the file backend's list refuses the others (file.ts `list`).
+ */
+export function isCanonicalFileName(fileName: string): boolean {
+  if (!fileName.endsWith(FILE_SUFFIX)) return false;
+  const stemLength = fileName.length - FILE_SUFFIX.length;
+  for (let i = 0; i < stemLength; i++) {
+    const c = fileName.charCodeAt(i);
+    if (isSafeByte(c)) continue;
+    if (c !== 0x25 || i + 2 >= stemLength) return false;
+    const hi = lowerHexValue(fileName.charCodeAt(i + 1));
+    const lo = lowerHexValue(fileName.charCodeAt(i + 2));
+    if (hi < 0 || lo < 0 || isSafeByte((hi << 4) | lo)) return false;
+    i += 2;
+  }
+  return true;
 }

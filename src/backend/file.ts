@@ -3,7 +3,7 @@
  * rename over the target, fsync of the directory. Synchronous on purpose: it runs inside the
  * worker that owns the store, where blocking I/O costs the main thread nothing.
  */
-import { Buffer } from "node:buffer";
+import { Buffer, constants as bufferConstants } from "node:buffer";
 import type { BigIntStats, Stats } from "node:fs";
 import {
   closeSync,
@@ -31,7 +31,7 @@ import { StorageError, asStorageError } from "../errors.js";
 import { CheckLock } from "./file-check-lock.js";
 import { fileKind } from "./file-kind.js";
 import { fileFault } from "./file-faults.js";
-import { decodeFileNameToKey, encodeKeyToFileName } from "./file-names.js";
+import { decodeFileNameToKey, encodeKeyToFileName, isCanonicalFileName } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./lock.js";
 import { StorePlace } from "./store-place.js";
@@ -214,6 +214,22 @@ function notAFile(path: string, key: string, stats: Stats, dir: string, what: "r
   );
 }
 
+/** The most bytes one read returns: the largest buffer this Node.js makes (4 GiB on Node 20, 64-bit). */
+const MAX_READ_BYTES = bufferConstants.MAX_LENGTH;
+
+/**
+ * StorageError `backend-error` (`details.reason` "too-large", `size`, `limit`) for a key's file larger than one buffer
+ * holds: reading it failed with Node's own range error, given as an OS code (`osCode` ERR_OUT_OF_RANGE; review r349).
+ * readPrefix of it reads up to the limit.
+ */
+function tooLarge(path: string, key: string, size: number, dir: string): StorageError {
+  return new StorageError(
+    "backend-error",
+    `file backend: ${path} (key ${JSON.stringify(key)}) holds ${size} bytes, more than one read returns here (${MAX_READ_BYTES} bytes, the largest buffer of this Node.js); nothing was read (readPrefix reads the first bytes of it)`,
+    { dir, key, path, size, limit: MAX_READ_BYTES, reason: "too-large" },
+  );
+}
+
 function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -322,9 +338,11 @@ class FileStore implements FileBackend {
       const stats = fstatSync(fd);
       // A directory fails the read below with EISDIR (backend-error), as a write over it does.
       if (!stats.isFile() && !stats.isDirectory()) throw notAFile(path, key, stats, this.dir);
+      const size = Math.min(maxBytes, stats.size);
+      if (size > MAX_READ_BYTES) throw tooLarge(path, key, stats.size, this.dir);
       // Writes replace a file by rename, so the open file keeps the size fstat saw. Unpooled: the bytes own their
       // buffer (an engine may transfer it to another thread).
-      const out = new Uint8Array(Buffer.allocUnsafeSlow(Math.min(maxBytes, stats.size)).buffer);
+      const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer);
       let got = 0;
       while (got < out.byteLength) {
         const n = readSync(fd, out, got, out.byteLength - got, got);
@@ -405,9 +423,40 @@ class FileStore implements FileBackend {
       if (entry.isDirectory()) continue;
       const key = decodeFileNameToKey(fileName);
       if (key === undefined || (prefix !== undefined && !key.startsWith(prefix))) continue;
+      if (!isCanonicalFileName(fileName) && !this.isKeysOwnFile(fileName, key)) continue;
       if (entry.isFile() || this.listable(join(this.dir, fileName), key)) keys.add(key);
     }
     return sortKeys(keys);
+  }
+
+  /**
+   * A file named like a key under another spelling than the key's own (`caf%C3%A9.bin` for `caf%c3%a9.bin`, an escape
+   * of a byte the encoder keeps, a `%` kept literally: the decode is lenient, as the references'). Read, write and
+   * delete go by the key's own name, so listing its key offered a key that read() misses and delete() leaves listed,
+   * and a restore listing a WAL frame so named took it for a frame that vanished (review r349 L1). It is another
+   * program's file, refused (corrupt-store naming it) as a link there is; where the key's own name opens this very
+   * entry (a file system that folds case), it is the key's file: true, listed. False: gone meanwhile.
+   */
+  private isKeysOwnFile(fileName: string, key: string): boolean {
+    const path = join(this.dir, fileName);
+    const own = encodeKeyToFileName(key);
+    const look = (p: string): BigIntStats | undefined => {
+      try {
+        return lstatSync(p, { bigint: true });
+      } catch (err) {
+        if (errnoCode(err) === "ENOENT") return undefined;
+        throw asStorageError(err, `file backend list failed at ${p}`, { dir: this.dir });
+      }
+    };
+    const at = look(path);
+    if (at === undefined) return false; // gone since the directory was read
+    const byOwnName = look(join(this.dir, own));
+    if (byOwnName !== undefined && at.dev === byOwnName.dev && at.ino === byOwnName.ino) return true;
+    throw new StorageError(
+      "corrupt-store",
+      `file backend: ${path} is named like key ${JSON.stringify(key)}, whose file name is ${own}: another program put it there (read and delete of that key never find it), so it is not listed; rename it to ${own} to store it under that key, or remove it`,
+      { dir: this.dir, key, path, expected: own, reason: "non-canonical-name" },
+    );
   }
 
   /**
@@ -852,10 +901,23 @@ class FileStore implements FileBackend {
    * file the other then renamed, ENOENT), so a live thread's stay, and so does a thread's whose end cannot be told
    * (no procfs) until a later process sweeps them. Without the lock: only those of processes or threads that ended.
    * An undo's asides under the same owner rules are settled (`settleAside`), not removed.
+   *
+   * Cleanup, best effort (as `discardTemps`): the write goes on whatever this cannot remove or read. A temp file's
+   * name this user may not remove (another user's file in a sticky directory: EPERM; a directory named like a temp
+   * file: EISDIR; a read-only mount) failed every write of the store for good (review r349 M2); it stays, as does
+   * everything when the directory cannot be listed (a directory this user may write but not read). What stays is a
+   * dot name: never a key (list skips it; no key's file name starts with a dot but the empty key's `.bin`, which no
+   * temp name is), never read; a reader's settleBatches waits for it only while its process runs.
    */
   private sweepTemps(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return; // nothing swept: a later handle's first write tries again
+    }
     let settled = false;
-    for (const fileName of readdirSync(this.dir)) {
+    for (const fileName of names) {
       const temp = TEMP_NAME.exec(fileName);
       const aside = temp === null ? ASIDE_NAME.exec(fileName) : null;
       const m = temp ?? aside;
@@ -868,15 +930,15 @@ class FileStore implements FileBackend {
           ? (!mine && !isProcessAlive(pid)) || threadGone(pid, tid)
           : !mine || Number(m[2]) === threadId || threadGone(pid, tid);
       if (!stale) continue;
-      if (temp !== null) {
-        unlinkIfPresent(join(this.dir, fileName));
-        continue;
-      }
-      // An undo cut short (a crash, an ended thread, an undo in doubt): settled as the undo would have (`settleAside`).
       try {
-        settled = this.settleAside(join(this.dir, fileName)) || settled;
+        if (temp !== null) {
+          unlinkIfPresent(join(this.dir, fileName));
+        } else {
+          // An undo cut short (a crash, an ended thread, an undo in doubt): settled as the undo would have (`settleAside`).
+          settled = this.settleAside(join(this.dir, fileName)) || settled;
+        }
       } catch {
-        // Left for a later sweep: this write goes on (the aside is a dot name, never read as a key).
+        // Left for a later sweep (see above): this write goes on.
       }
     }
     if (settled) fsyncDir(this.dir);

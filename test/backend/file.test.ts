@@ -71,17 +71,24 @@ describe("file names (parity vectors)", () => {
     b.close();
   });
 
-  it("lists the keys of foreign files the way the vectors decode them", () => {
+  it("lists foreign files the vectors decode to a key under its own name; refuses another spelling (review r349 L1)", () => {
     const dir = freshDir();
     mkdirSync(dir);
-    for (const { file } of vectors.decode) writeFileSync(join(dir, file), "x");
-    // A second spelling of café and a hidden key file: neither may add a listed key.
+    // A key's own name, a hidden key file, and the vector names that are no key (or the empty key: not listed).
     writeFileSync(join(dir, "caf%c3%a9.bin"), "x");
     writeFileSync(join(dir, ".secret.bin"), "x");
+    const others = vectors.decode.filter((v) => v.key !== null && v.key !== "" && encodeKeyToFileName(v.key) !== v.file);
+    for (const { file } of vectors.decode) if (!others.some((o) => o.file === file)) writeFileSync(join(dir, file), "x");
     const b = fileBackend(dir);
-    // ".bin" (the empty key) is readable but not listed, as in both references.
-    const want = vectors.decode.flatMap((v) => (v.key === null || v.key === "" ? [] : [v.key]));
-    expect(b.list()).toEqual([...new Set(want)].sort());
+    expect(b.list()).toEqual(["café"]);
+    // The decode table's other spellings (a literal `%`, uppercase hex) name a key that read() never finds there.
+    expect(others.length).toBeGreaterThan(0);
+    for (const { file, key } of others) {
+      writeFileSync(join(dir, file), "x");
+      expect(codeOf(() => b.list())).toBe("corrupt-store");
+      expect(b.read(key!)).toEqual(key === "café" ? Uint8Array.of(0x78) : undefined);
+      rmSync(join(dir, file));
+    }
     b.close();
   });
 

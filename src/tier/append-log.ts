@@ -557,7 +557,8 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
    * the emptied segments it names: they are not decoded and encoded again to make one base value.
    */
   private *overwriteOps(key: string, encoded: Uint8Array[]): Generator<unknown, { ops: BatchOp[]; expects: ExpectedValue[] }, unknown> {
-    const listed = (yield listSorted(this.backend, key)) as string[];
+    // Its segments and fold (the base is written whatever it holds).
+    const listed = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
     const g = groupBucketKeys(listed).find((b) => b.bucket === key) ?? { bucket: key, segments: [] };
     const fo = foldKey(key);
     const fold = g.fold === undefined ? undefined : ((yield this.backend.read(fo)) as Uint8Array | undefined);

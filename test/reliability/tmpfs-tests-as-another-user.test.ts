@@ -4,7 +4,8 @@
  * user namespace where that user may mount (test/support/tmpfs.ts, describeWithTmpfs). CI runs as root, where they
  * mount directly: this runs two of them as another user, so the way an ordinary user runs them is tested too.
  *
- * As root, "another user" is nobody (uid 65534); otherwise it is this user, and the check is the same.
+ * As root, "another user" is nobody (uid 65534); otherwise it is this user, and the check is the same. Either way
+ * the kernel must let that user make a user namespace (the run says so when it does not).
  */
 import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,11 +28,11 @@ describe("the tests that mount a tmpfs, as a user who may not mount", () => {
   it("pass, each describe as one test run in a user namespace", { timeout: 300_000 }, async () => {
     const run = await runChildVitest({
       files: FILES,
-      ...(ROOT ? { uid: NOBODY, gid: NOBODY } : {}),
+      ...(ROOT ? { as: { uid: NOBODY, gid: NOBODY } } : {}),
       env: { HOME: home },
       timeoutMs: 240_000,
     });
-    expect({ code: run.code, signal: run.signal, error: run.error }, run.output).toEqual({ code: 0, signal: null, error: undefined });
+    expect({ code: run.code, signal: run.signal, error: run.error, timedOutAfterMs: run.timedOutAfterMs }, run.output).toEqual({ code: 0, signal: null, error: undefined, timedOutAfterMs: undefined });
     const tests = (run.files ?? []).flatMap((f) => f.tests);
     const inNamespace = tests.filter((t) => t.title.endsWith(IN_USER_NAMESPACE));
     expect(inNamespace.map((t) => [t.title, t.status]).sort(), run.output).toEqual(DESCRIBES.map((d) => [`${d} ${IN_USER_NAMESPACE}`, "passed"]).sort());

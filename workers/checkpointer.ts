@@ -7,17 +7,23 @@
  * writer; SQLite restarts the WAL at the writer's next commit once all of it is in the database file. A copy leaves
  * behind the frames the writer committed during it, so once the WAL is past `frames` a poll that finds the writer
  * paused (no new frame since the last) copies whatever waits: the WAL restarts before the writer's bound (§3.55).
+ * While its checkpoint runs it says so in the store's control block: the writer's own autocheckpoint is skipped then
+ * (SQLite's checkpoint lock), so a writer past its bound waits for that checkpoint's end and checkpoints itself; a
+ * poll that finds the writer doing so starts none (side-checkpoint.ts).
  */
 import { closeSync, openSync, readSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { BroadcastChannel, parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import {
+  CTL_CHECKPOINTING,
   CTL_CHECKPOINTS,
   CTL_CLOSE,
   CTL_CLOSED,
   CTL_OWNER,
   CTL_STATE,
+  CTL_STARTED,
   CTL_SYNCHRONOUS,
+  CTL_WRITER_CHECKPOINT,
   STATE_OPEN,
   STATE_OPENING,
   STATE_PENDING,
@@ -225,12 +231,21 @@ function poll(store: Store, now: number): void {
   // all of it is backfilled: that tail is copied while the writer pauses, else the WAL grows on to the writer's bound.
   if (waiting < frames && !(paused && waiting > 0 && frame >= frames)) return;
   if (!sameFile(store.path, store.dev, store.ino)) return refuseStored(store); // moved: the writer checkpoints itself (refuse)
+  // Said before the writer's word is read (and the writer says its word before it reads this one): either the writer
+  // sees this checkpoint running and waits for its end, or this sees the writer past its bound and leaves it the copy.
+  const ctl = store.ctl;
+  Atomics.store(ctl, CTL_CHECKPOINTING, 1);
   try {
+    if (Atomics.load(ctl, CTL_WRITER_CHECKPOINT) !== 0) return; // looked at again at the next poll
+    Atomics.add(ctl, CTL_STARTED, 1);
     store.db!.pragma("wal_checkpoint(PASSIVE)");
-    Atomics.add(store.ctl, CTL_CHECKPOINTS, 1);
+    Atomics.add(ctl, CTL_CHECKPOINTS, 1);
   } catch (err) {
     report(store, err);
     store.nextAt = now + ERROR_BACKOFF_MS;
+  } finally {
+    Atomics.store(ctl, CTL_CHECKPOINTING, 0);
+    Atomics.notify(ctl, CTL_CHECKPOINTING);
   }
 }
 

@@ -41,7 +41,16 @@ export const CTL_SYNCHRONOUS = 4; // PRAGMA synchronous as read back on the thre
  * store, whose close then waited the whole CLOSE_WAIT_MS blocking its worker).
  */
 export const CTL_OWNER = 5;
-export const CTL_WORDS = 6;
+/**
+ * 1 while the thread's checkpoint of the store runs (it holds SQLite's checkpoint lock, so the writer's own
+ * autocheckpoint is skipped): a writer past its bound waits for it to end (notified here), then checkpoints itself.
+ */
+export const CTL_CHECKPOINTING = 6;
+/** 1 while the writer, past its bound, waits for the thread's checkpoint or runs its own: the thread starts none. */
+export const CTL_WRITER_CHECKPOINT = 7;
+/** Checkpoints the thread started for the store: a writer that gave up waiting for one does not wait for it again. */
+export const CTL_STARTED = 8;
+export const CTL_WORDS = 9;
 
 export const STATE_PENDING = 0;
 export const STATE_OPEN = 1;

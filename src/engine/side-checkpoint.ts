@@ -5,8 +5,10 @@
  * thread serves the store (none started yet, the one that took it died, or it refused the store). The writer's
  * checkpoints of a moved file and its close first close the thread's connection (awaited, synchronously: the writer's
  * close must be SQLite's last, which checkpoints and removes the WAL). Costs the actor a few shared-memory reads a
- * commit (no message, no system call).
+ * commit (no message), and a 4-byte read of the -shm after a commit made while the thread checkpoints the store; a
+ * writer past the bound then waits for that checkpoint's end and checkpoints itself (holdBound, task 357).
  */
+import { closeSync, openSync, readSync, realpathSync } from "node:fs";
 import { BroadcastChannel, threadId } from "node:worker_threads";
 import { inNative } from "../backend/native-gate.js";
 import { absolutePath } from "../backend/real-path.js";
@@ -14,11 +16,14 @@ import { setSqliteSideRelease, sqliteWriterFileId, type SqliteBackend } from "..
 import type { StorageBackend } from "../backend/types.js";
 import {
   BOUND_FACTOR,
+  CTL_CHECKPOINTING,
   CTL_CLOSE,
   CTL_CLOSED,
   CTL_OWNER,
+  CTL_STARTED,
   CTL_STATE,
   CTL_WORDS,
+  CTL_WRITER_CHECKPOINT,
   LINK_DELIVERIES,
   STATE_OPEN,
   STATE_OPENING,
@@ -35,8 +40,16 @@ const CLOSE_WAIT_MS = 10_000;
 const LIVENESS_SLICE_MS = 100;
 /** SQLite's default autocheckpoint, which the writer takes back once the thread no longer serves the store. */
 const SQLITE_AUTOCHECKPOINT = 1000;
+/**
+ * How long a writer past its bound waits for the thread's checkpoint to end (its copy and the database file's fsync)
+ * before it goes on without: a thread stalled inside a checkpoint holds SQLite's checkpoint lock, which no checkpoint
+ * of the writer's can take meanwhile either.
+ */
+const BOUND_WAIT_MS = 2000;
 
 let registrations = 0;
+/** The writers' read of a WAL's last frame (all on this thread, one at a time). */
+const frameWord = Buffer.alloc(4);
 
 /**
  * The checkpoint channel of each engine (by its name) on this thread, shared by the thread's stores, and what each of
@@ -113,6 +126,42 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   let released = false;
   /** Whether the writer's autocheckpoint is at the bound now (else at SQLite's 1000). */
   let bound = false;
+  const limit = BOUND_FACTOR * link.frames;
+  /** The -shm, opened the first time the writer looks at its WAL's length (only ever during a thread's checkpoint). */
+  let shm: number | undefined;
+  /** The thread's checkpoint (its CTL_STARTED count) the writer waited for in vain: it is not waited for again. */
+  let gaveUp = -1;
+  /** The WAL's last frame (mxFrame, the wal-index header's byte 16), 0 when it cannot be read. */
+  const walFrames = (): number => {
+    try {
+      shm ??= openSync(`${realpathSync.native(sqlite.path)}-shm`, "r");
+      return readSync(shm, frameWord, 0, 4, 16) === 4 ? frameWord.readUInt32LE(0) : 0;
+    } catch {
+      return 0;
+    }
+  };
+  /**
+   * After a commit: SQLite skipped the writer's autocheckpoint if the thread's checkpoint held the lock, and a long one
+   * (a large backlog, a slow fsync) lets a writer that does not wait for each fsync (synchronous NORMAL or OFF) commit
+   * far past the bound meanwhile (task 357). Past the bound while the thread checkpoints, the writer waits for its end
+   * and copies what was committed during it: the WAL restarts at the next commit. The normal path costs two shared
+   * words (no thread checkpoint running) or one read of 4 bytes of the -shm (one running, the WAL below the bound).
+   */
+  const holdBound = (): void => {
+    if (Atomics.load(ctl, CTL_CHECKPOINTING) === 0) return;
+    const started = Atomics.load(ctl, CTL_STARTED);
+    if (started === gaveUp || walFrames() < limit) return;
+    // Said before the thread's word is read again (the thread says its own before it reads this one, workers/checkpointer.ts).
+    Atomics.store(ctl, CTL_WRITER_CHECKPOINT, 1);
+    try {
+      if (!waitCheckpointed(ctl, alive)) gaveUp = started;
+      inNative(() => db.pragma("wal_checkpoint(PASSIVE)"));
+    } catch {
+      // SQLite's own autocheckpoint at the bound tries again at the next commit
+    } finally {
+      Atomics.store(ctl, CTL_WRITER_CHECKPOINT, 0);
+    }
+  };
   const setBound = (on: boolean): void => {
     bound = on;
     try {
@@ -130,6 +179,14 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
       channel.postMessage({ t: "close", id: open.id } satisfies CheckpointChannelMessage);
       waitClosed(ctl, alive);
     }
+    if (shm !== undefined) {
+      try {
+        closeSync(shm);
+      } catch {
+        // nothing held
+      }
+      shm = undefined;
+    }
     leaveChannel(link.channel, shared, onHello);
     // Checkpointed inline as before from here on (a file found moved may come back; this handle then writes on).
     setBound(false);
@@ -137,7 +194,9 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   // After each commit, for the next: a thread gone for good must not leave the writer at the bound (~32 MiB of WAL a
   // store) until it closes; a new thread taking the store over puts it back.
   const watch = (): void => {
-    if (!released && served(ctl, alive) !== bound) setBound(!bound);
+    if (released) return;
+    if (served(ctl, alive) !== bound) setBound(!bound);
+    if (bound) holdBound();
   };
   setBound(served(ctl, alive));
   // Posted again when a thread says it listens (one that started after this post never heard it); a store the thread
@@ -148,6 +207,7 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
     if (owner !== 0 && owner !== Atomics.load(alive, 0)) {
       Atomics.store(ctl, CTL_CLOSE, 0);
       Atomics.store(ctl, CTL_CLOSED, 0);
+      Atomics.store(ctl, CTL_CHECKPOINTING, 0); // a dead thread's checkpoint never ends by itself
       Atomics.store(ctl, CTL_STATE, STATE_PENDING);
       Atomics.store(ctl, CTL_OWNER, 0);
     } else if (owner === 0) {
@@ -183,6 +243,22 @@ function served(ctl: Int32Array, alive: Int32Array): boolean {
   if (owner !== 0 && owner !== live) return false;
   const state = Atomics.load(ctl, CTL_STATE);
   return (state === STATE_PENDING || state === STATE_OPENING || state === STATE_OPEN) && Atomics.load(ctl, CTL_CLOSED) === 0;
+}
+
+/**
+ * Waits (blocking: the writer is past its bound) until the thread's checkpoint of the store ended, or that thread is
+ * gone, or BOUND_WAIT_MS passed (false: a thread stalled in its checkpoint).
+ */
+function waitCheckpointed(ctl: Int32Array, alive: Int32Array): boolean {
+  const deadline = Date.now() + BOUND_WAIT_MS;
+  while (Atomics.load(ctl, CTL_CHECKPOINTING) !== 0) {
+    const owner = Atomics.load(ctl, CTL_OWNER);
+    const left = deadline - Date.now();
+    if (owner === 0 || Atomics.load(alive, 0) !== owner) return true;
+    if (left <= 0) return false;
+    Atomics.wait(ctl, CTL_CHECKPOINTING, 1, Math.min(LIVENESS_SLICE_MS, left));
+  }
+  return true;
 }
 
 /**

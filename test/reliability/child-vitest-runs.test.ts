@@ -61,6 +61,10 @@ if (FIXTURE === "hang") {
   describe("a wrapped describe too", () => {
     it("passes", () => expect(1).toBe(1));
   });
+} else if (FIXTURE === "nested-hang") {
+  describeWithTmpfs(import.meta.url, "a wrapped describe", () => {
+    it("hangs", { timeout: 3_600_000 }, () => new Promise(() => undefined));
+  });
 } else if (FIXTURE === "refused") {
   describeWithTmpfs(import.meta.url, "a wrapped describe", () => {
     it("passes", () => expect(1).toBe(1));
@@ -122,6 +126,12 @@ if (FIXTURE === "hang") {
       const colliding = failureOf(run, `a wrapped describe ${IN_USER_NAMESPACE}`);
       expect(colliding).toContain(`the child ran tests outside describe "a wrapped describe", whose names its -t filter also matches`);
       expect(colliding).toContain("a wrapped describe too passes");
+    });
+
+    it("run inside a child run whose test hangs, times out before its parent does, and says so", { timeout: 300_000 }, async () => {
+      const run = await runChildVitest({ ...fixture("nested-hang"), ...another, timeoutMs: 45_000 });
+      expect(run.timedOutAfterMs, run.output).toBeUndefined();
+      expect(failureOf(run, `a wrapped describe ${IN_USER_NAMESPACE}`)).toMatch(/\(timed out after \d+ ms: killed with every process it started\)/);
     });
 
     it("refused a user namespace, says so and why", { timeout: 300_000 }, async () => {

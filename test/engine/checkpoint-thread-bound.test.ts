@@ -12,10 +12,10 @@
  */
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import { EngineCheckpointer } from "../../src/engine/checkpointer.js";
 import { BOUND_FACTOR, CHECKPOINT_FRAMES } from "../../src/engine/checkpoint-link.js";
-import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
+import { WriterThread } from "./fixtures/checkpoint-writer-thread.js";
+import { tempRoot } from "./fixtures/helpers.js";
 
 const root = tempRoot("checkpoint-bound");
 afterAll(() => root.remove());
@@ -31,40 +31,13 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-class WriterThread {
-  private readonly worker = new Worker(`${REPO_ROOT}test/engine/fixtures/checkpoint-writer.mjs`);
-  private next = 0;
-  private readonly waiting = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
-
-  constructor() {
-    this.worker.on("message", (m: { id: number; error?: string }) => {
-      const w = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      if (m.error !== undefined) w?.reject(new Error(m.error));
-      else w?.resolve(m as never);
-    });
-    this.worker.on("error", (err) => {
-      for (const w of this.waiting.values()) w.reject(err);
-    });
-    cleanups.push(() => this.worker.terminate());
-  }
-
-  call<T>(t: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: never) => void, reject });
-      this.worker.postMessage({ id, t, ...args });
-    });
-  }
-}
-
 describe("the writer's bound while the checkpointer thread checkpoints", () => {
   for (const synchronous of ["NORMAL", "OFF"] as const) {
     it(`a writer at synchronous ${synchronous} committing back to back stays within the bound`, { timeout: 120_000 }, async () => {
       const reports: string[] = [];
       const cp = new EngineCheckpointer(ENTRY, (err) => reports.push(err.message), () => 0, CHECKPOINT_FRAMES, 0);
       cleanups.push(() => cp.stop());
-      const writer = new WriterThread();
+      const writer = new WriterThread(cleanups);
       await writer.call("link", { link: cp.linkForActor()! });
       const path = root.fresh(`bound-${synchronous}.db`);
       await writer.call("open", { path, synchronous });

@@ -16,13 +16,13 @@
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import { EngineCheckpointer, RESTARTS } from "../../src/engine/checkpointer.js";
 import type { CheckpointerLink } from "../../src/engine/checkpoint-link.js";
 import { openStorageEngineForTests, workerEntryPath } from "../../src/engine/engine.js";
 import { StorageError } from "../../src/errors.js";
 import { until } from "../support/wait.js";
-import { REPO_ROOT, tempRoot } from "./fixtures/helpers.js";
+import { WriterThread } from "./fixtures/checkpoint-writer-thread.js";
+import { tempRoot } from "./fixtures/helpers.js";
 
 const seam = vi.hoisted(() => ({
   /** A checkpointer thread's start fails (for real, in Node's thread creation) while set. */
@@ -71,34 +71,6 @@ interface Words {
   closed: number;
 }
 
-/** The store writer's thread (fixtures/checkpoint-writer.mjs). */
-class WriterThread {
-  private readonly worker = new Worker(`${REPO_ROOT}test/engine/fixtures/checkpoint-writer.mjs`);
-  private next = 0;
-  private readonly waiting = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
-
-  constructor() {
-    this.worker.on("message", (m: { id: number; error?: string }) => {
-      const w = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      if (m.error !== undefined) w?.reject(new Error(m.error));
-      else w?.resolve(m as never);
-    });
-    this.worker.on("error", (err) => {
-      for (const w of this.waiting.values()) w.reject(err);
-    });
-    cleanups.push(() => this.worker.terminate());
-  }
-
-  call<T>(t: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: never) => void, reject });
-      this.worker.postMessage({ id, t, ...args });
-    });
-  }
-}
-
 /** A checkpointer as the engine makes one (threshold FRAMES, started by the first store), its reports kept. */
 function checkpointer(): { cp: EngineCheckpointer; link: CheckpointerLink; reports: string[] } {
   const reports: string[] = [];
@@ -129,7 +101,7 @@ describe("the checkpointer thread's recovery", () => {
     // writer's close was then not SQLite's last). Here the main thread stands still right after the new Worker was
     // made, until the writer's thread has seen the new thread take the store, committed and closed.
     const { cp, link } = checkpointer();
-    const writer = new WriterThread();
+    const writer = new WriterThread(cleanups);
     await writer.call("link", { link });
     const path = root.fresh("hello-word.db");
     await writer.call("open", { path });
@@ -195,7 +167,7 @@ describe("the checkpointer thread's recovery", () => {
   it("a stats request to a thread that is ending is answered empty, when the thread dies and when the engine's close ends it (review r335 F2)", async () => {
     // Before d801651 the request stayed pending for ever: the thread ended before it read it, and nothing else answered.
     const { cp, link } = checkpointer();
-    const writer = new WriterThread();
+    const writer = new WriterThread(cleanups);
     await writer.call("link", { link });
     const path = root.fresh("stats-ending.db");
     await writer.call("open", { path });
@@ -219,7 +191,7 @@ describe("the checkpointer thread's recovery", () => {
     // Before d801651 the throw left the hello's loop, and the channel's handler: an uncaught exception on the writer's
     // thread (an engine's actor worker, with every store on it), and the stores after it were never handed over.
     const { cp, link } = checkpointer();
-    const writer = new WriterThread();
+    const writer = new WriterThread(cleanups);
     await writer.call("link", { link });
     const [x1, bad, x2, probe] = ["x1", "bad", "x2", "probe"].map((n) => root.fresh(`hand-over-${n}.db`));
     for (const path of [x1, bad, x2]) {
@@ -247,7 +219,7 @@ describe("the checkpointer thread's recovery", () => {
     // Before: the block stayed pending, which reads as served while a thread lives, so the writer stayed at the bound
     // (4000 frames, ~32 MiB of -wal) though no thread would ever take the store.
     const { cp, link } = checkpointer();
-    const writer = new WriterThread();
+    const writer = new WriterThread(cleanups);
     await writer.call("link", { link });
     const [atHello, atOpen, probe] = ["at-hello", "at-open", "probe"].map((n) => root.fresh(`unposted-${n}.db`));
     await writer.call("open", { path: atHello });
@@ -281,7 +253,7 @@ describe("the checkpointer thread's recovery", () => {
 
   it("a thread that dies again and again: the backoff doubles from 250 ms to its 30 s cap, 8 restarts in a row at most; the writer inline at SQLite's 1000 frames meanwhile; a thread back takes the store over", async () => {
     const { cp, link, reports } = checkpointer();
-    const writer = new WriterThread();
+    const writer = new WriterThread(cleanups);
     await writer.call("link", { link });
     const path = root.fresh("restart-limits.db");
     await writer.call("open", { path });
@@ -371,7 +343,7 @@ describe("the checkpointer thread's recovery", () => {
     // The restart clock and the run's clock (performance.now) faked from before the first start.
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     const { cp, link, reports } = checkpointer();
-    const writer = new WriterThread();
+    const writer = new WriterThread(cleanups);
     await writer.call("link", { link });
     const path = root.fresh("restart-reset.db");
     await writer.call("open", { path });

@@ -173,23 +173,33 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   const release = (): void => {
     if (released) return;
     released = true;
-    // Not yet taken by the thread: it never will be. Else its connection closes first, and this waits for it.
-    if (Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_RELEASED) !== STATE_PENDING) {
-      Atomics.store(ctl, CTL_CLOSE, 1);
-      channel.postMessage({ t: "close", id: open.id } satisfies CheckpointChannelMessage);
-      waitClosed(ctl, alive);
-    }
-    if (shm !== undefined) {
-      try {
-        closeSync(shm);
-      } catch {
-        // nothing held
+    try {
+      // Not yet taken by the thread (pending), or refused (a hand-over this side could not post, which no thread took,
+      // or the thread's refusal, which closed its connection): nothing to close, and no thread takes it from here.
+      // Else the thread's connection closes first, and this waits for it.
+      const untaken = Atomics.compareExchange(ctl, CTL_STATE, STATE_PENDING, STATE_RELEASED) === STATE_PENDING;
+      if (!untaken && Atomics.compareExchange(ctl, CTL_STATE, STATE_REFUSED, STATE_RELEASED) !== STATE_REFUSED) {
+        Atomics.store(ctl, CTL_CLOSE, 1);
+        try {
+          channel.postMessage({ t: "close", id: open.id } satisfies CheckpointChannelMessage);
+        } catch {
+          // The thread sees the block's close word at its next poll of the store (64 ms at most) all the same.
+        }
+        waitClosed(ctl, alive);
       }
-      shm = undefined;
+    } finally {
+      if (shm !== undefined) {
+        try {
+          closeSync(shm);
+        } catch {
+          // nothing held
+        }
+        shm = undefined;
+      }
+      leaveChannel(link.channel, shared, onHello);
+      // Checkpointed inline as before from here on (a file found moved may come back; this handle then writes on).
+      setBound(false);
     }
-    leaveChannel(link.channel, shared, onHello);
-    // Checkpointed inline as before from here on (a file found moved may come back; this handle then writes on).
-    setBound(false);
   };
   // After each commit, for the next: a thread gone for good must not leave the writer at the bound (~32 MiB of WAL a
   // store) until it closes; a new thread taking the store over puts it back.

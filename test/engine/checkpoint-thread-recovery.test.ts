@@ -251,6 +251,42 @@ describe("the checkpointer thread's recovery", () => {
     for (const path of [atHello, atOpen, probe]) expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
   });
 
+  it("the close of a store whose hand-over could not be posted posts nothing and leaves the channel, also when every post of the channel throws (review r356)", async () => {
+    // Before: the block said refused, not pending, so the close asked a thread that never took the store to close it;
+    // when that post threw too, the close skipped leaving the channel, which stayed open with the store's hello
+    // handler (holding its closed database) registered.
+    const { link } = checkpointer();
+    for (const all of [false, true]) {
+      const writer = new WriterThread(cleanups); // a thread of its own: its channel carries this store alone
+      await writer.call("link", { link });
+      const path = root.fresh(`unposted-close-${all ? "all" : "open"}.db`);
+      await writer.call("fail", { path, on: true, all });
+      await expect(writer.call("open", { path })).rejects.toThrow(/hand-over .* failed \(test\)/);
+      expect((await writer.call<{ autocheckpoint: number }>("write", { path, count: 1 })).autocheckpoint).toBe(SQLITE_AUTOCHECKPOINT);
+      const closed = await writer.call<Words & { walLeft: boolean }>("close", { path });
+      expect(closed.walLeft).toBe(false);
+      expect(closed.state).toBe(2); // STATE_RELEASED: nothing was taken, nothing to close
+      expect(await writer.call("channel", { path })).toMatchObject({ open: false, closePosts: 0 });
+    }
+  });
+
+  it("a close whose post throws still waits for the thread to close its connection, and leaves the channel (review r356)", async () => {
+    // Before: the post's throw ended the release there: the writer closed while the thread's connection was open (its
+    // close not SQLite's last, the -wal left), and the channel stayed open.
+    const { link } = checkpointer();
+    const writer = new WriterThread(cleanups);
+    await writer.call("link", { link });
+    const path = root.fresh("close-post-throws.db");
+    await writer.call("open", { path });
+    await writer.call("served", { path, generation: 1 });
+    await writer.call("write", { path, count: 1 });
+    await writer.call("fail", { path, on: true, all: true });
+    const closed = await writer.call<Words & { walLeft: boolean }>("close", { path });
+    expect(closed.closed).toBe(1); // the thread closed its connection (it saw the block's close word)
+    expect(closed.walLeft).toBe(false);
+    expect(await writer.call("channel", { path })).toMatchObject({ open: false, closePosts: 1 });
+  });
+
   it("a thread that dies again and again: the backoff doubles from 250 ms to its 30 s cap, 8 restarts in a row at most; the writer inline at SQLite's 1000 frames meanwhile; a thread back takes the store over", async () => {
     const { cp, link, reports } = checkpointer();
     const writer = new WriterThread(cleanups);

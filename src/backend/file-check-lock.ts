@@ -146,7 +146,7 @@ export class CheckLock {
       }
     };
     if (this.sides.every(absent)) return;
-    assertSqliteSideFiles(this.sides[0]!.slice(0, -SIDE_SUFFIXES[0].length), `the check lock of file store ${this.dir}`);
+    assertSqliteSideFiles(this.sides[0]!.slice(0, -SIDE_SUFFIXES[0].length), `the check lock of file store ${this.dir}`, this.dir);
   }
 
   /**
@@ -176,7 +176,7 @@ export class CheckLock {
     if (this.db !== undefined) return this.db;
     try {
       const opened = inNative(() => {
-        const { db, id } = openLockFile(this.path, { timeout: CHECK_LOCK_WAIT_MS }, `cannot open the check lock of file store ${this.dir}`);
+        const { db, id } = openLockFile(this.path, { timeout: CHECK_LOCK_WAIT_MS }, `cannot open the check lock of file store ${this.dir}`, this.dir);
         try {
           // On an empty database every BEGIN IMMEDIATE writes the first page: a journal file made and removed in the
           // store's directory per batch (two more system calls touching it, ~2 ms a batch measured). Written once here.

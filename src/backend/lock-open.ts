@@ -49,8 +49,8 @@ export interface LockFileId {
 }
 
 /** `new Database(path, options)`, refused (StorageError `corrupt-store`) when `path` is not a regular file of its own. */
-export function openLockDatabase(path: string, options: Database.Options, what: string): Database.Database {
-  return openLockFile(path, options, what).db;
+export function openLockDatabase(path: string, options: Database.Options, what: string, store?: string): Database.Database {
+  return openLockFile(path, options, what, store).db;
 }
 
 /**
@@ -58,10 +58,16 @@ export function openLockDatabase(path: string, options: Database.Options, what: 
  * that checks, each time it takes the lock, that this file is still the one at `path` (file-check-lock.ts) tells a
  * lock file removed or replaced under its open connection, whose lock no connection opened since can see.
  */
-export function openLockFile(path: string, options: Database.Options, what: string): { readonly db: Database.Database; readonly id: LockFileId } {
+export function openLockFile(
+  path: string,
+  options: Database.Options,
+  what: string,
+  store?: string,
+): { readonly db: Database.Database; readonly id: LockFileId } {
   const seen = ownFile(path, what);
   // Its -journal too is rolled back by the open: one naming a super-journal is refused as a store's is.
-  assertSqliteSideFiles(path, `the lock database ${path}`);
+  // Its refusal names the store it locks (`store`), and says its side files go without a loss (review r353 F4).
+  assertSqliteSideFiles(path, store === undefined ? `the lock database ${path}` : `the lock database ${path} of store ${store}`, store);
   const db = new Database(path, options);
   try {
     const now = lstatSync(path, { bigint: true });

@@ -231,7 +231,7 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
   try {
     // Busy timeout 0: SQLite's busy handler would wait on a holder, which keeps its lock for its whole life; the
     // loop below waits only for a write in progress, and decides from the row who holds the store.
-    db = openLockDatabase(lockPath, { timeout: 0 }, `cannot lock store ${storePath}`); // never through a link
+    db = openLockDatabase(lockPath, { timeout: 0 }, `cannot lock store ${storePath}`, storePath); // never through a link
     const giveUpAt = performance.now() + LOCK_WRITE_WAIT_MS;
     let holderLooks = 0;
     let wait = 1;

@@ -24,11 +24,13 @@ import { storeRealPath } from "./real-path.js";
 
 /** The refusals of assertSqliteSideFiles, by `details.reason`. */
 export function isSideFileRefusal(err: unknown): err is StorageError {
-  return err instanceof StorageError && err.code === "corrupt-store" && (err.details.reason === "super-journal" || err.details.reason === "side-not-a-file");
+  return err instanceof StorageError && err.code === "corrupt-store" && (err.details.reason === "super-journal" || err.details.reason === "side-not-a-file" || err.details.reason === "side-unreadable");
 }
 
 /** The side files SQLite may open before the first read, after the database file's real path. */
 const SIDE_SUFFIXES = ["-journal", "-wal", "-shm"] as const;
+/** What a read-only handle looks at before each read transaction: the -journal alone (sqlite.ts). */
+export const JOURNAL_ONLY: readonly string[] = ["-journal"];
 /** The rollback journal's magic, which also ends a super-journal name's trailer. */
 const JOURNAL_MAGIC = Buffer.from("d9d505f920a163d7", "hex");
 /** The trailer after the name: its length (u32), its checksum (u32), the magic. */
@@ -40,31 +42,66 @@ const TRAILER = 16;
  * open then fails the same way), passes. `what` names the database in the message (a store lock's own database is
  * checked too: lock-open.ts).
  */
-export function assertSqliteSideFiles(path: string, what = `sqlite store ${path}`): void {
+export function assertSqliteSideFiles(path: string, what = `sqlite store ${path}`, lockOf?: string): void {
   let base: string;
   try {
     base = storeRealPath(path);
   } catch {
     return; // the path cannot be resolved: the open fails on it and says why
   }
-  for (const suffix of SIDE_SUFFIXES) {
+  assertSqliteSideFilesAt(base, path, what, lockOf);
+}
+
+/**
+ * assertSqliteSideFiles at `base`, the database's real path as resolved when its connection opened (SQLite names the
+ * side files after that one, whatever the path names since): a read-only handle's look before each read transaction,
+ * when SQLite looks for a hot journal again (sqlite.ts), with `suffixes` JOURNAL_ONLY (one lstat when there is none).
+ * `lockOf`: the store whose lock database this is (its messages and `details.path` name that store).
+ */
+export function assertSqliteSideFilesAt(
+  base: string,
+  path: string,
+  what = `sqlite store ${path}`,
+  lockOf?: string,
+  suffixes: readonly string[] = SIDE_SUFFIXES,
+): void {
+  const at: Place = { what, path, lockOf };
+  for (const suffix of suffixes) {
     const file = base + suffix;
-    let st: Stats;
+    let st: Stats | undefined;
     try {
-      st = lstatSync(file);
+      st = lstatSync(file, { throwIfNoEntry: false }); // none is the common case: no error made (~10 µs each)
     } catch {
-      continue; // none (or not to be looked at: SQLite cannot open it either)
+      continue; // not to be looked at: SQLite cannot open it either
     }
-    if (!st.isFile()) throw notAFile(what, path, file, suffix, fileKind(st));
-    if (suffix === "-journal") assertNoSuperJournal(what, path, file);
+    if (st === undefined) continue;
+    if (!st.isFile()) throw notAFile(at, file, suffix, fileKind(st));
+    if (suffix === "-journal") assertNoSuperJournal(at, file);
   }
 }
 
-function notAFile(what: string, path: string, file: string, suffix: string, found: string): StorageError {
+/** What a refusal names: the database (`what`, `path`), and the store when the database is that store's lock. */
+interface Place {
+  readonly what: string;
+  readonly path: string;
+  readonly lockOf: string | undefined;
+}
+
+/** `details` of a refusal: the store's path; for a lock database, the store's and the lock database's. */
+function placeDetails(at: Place): { path: string; lockDatabase?: string } {
+  return at.lockOf === undefined ? { path: at.path } : { path: at.lockOf, lockDatabase: at.path };
+}
+
+/** What to do about a side file: a lock database holds no data, so its -journal (or FIFO) goes without a loss. */
+function lockAdvice(at: Place): string {
+  return at.lockOf === undefined ? "" : ` (a lock database of the store, which holds no data: removing its side files loses nothing)`;
+}
+
+function notAFile(at: Place, file: string, suffix: string, found: string): StorageError {
   return new StorageError(
     "corrupt-store",
-    `cannot open ${what}: its ${suffix} file ${file} is ${found}, not a regular file (no graphrefly-storage writer makes one; SQLite would open it, and a FIFO blocks that open for good); nothing was opened: remove it and open again`,
-    { path, file, found, reason: "side-not-a-file" },
+    `cannot open ${at.what}: its ${suffix} file ${file} is ${found}, not a regular file (no graphrefly-storage writer makes one; SQLite would open it, and a FIFO blocks that open for good); nothing was opened: remove it${lockAdvice(at)} and open again`,
+    { ...placeDetails(at), file, found, reason: "side-not-a-file" },
   );
 }
 
@@ -74,18 +111,19 @@ function notAFile(what: string, path: string, file: string, suffix: string, foun
  * name at all). Opened without following a link and without blocking, and checked again to be a regular file: what
  * lstat saw may have been swapped meanwhile.
  */
-function assertNoSuperJournal(what: string, path: string, journal: string): void {
+function assertNoSuperJournal(at: Place, journal: string): void {
   let fd: number;
   try {
     fd = openSync(journal, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ELOOP") throw notAFile(what, path, journal, "-journal", "a symbolic link"); // swapped in since the lstat
-    return; // gone meanwhile, or unreadable to this user: then SQLite cannot read it to roll it back either
+    if (code === "ELOOP") throw notAFile(at, journal, "-journal", "a symbolic link"); // swapped in since the lstat
+    if (code === "EACCES" || code === "EPERM") throw unreadableJournal(at, journal, code);
+    return; // gone meanwhile: nothing to roll back
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw notAFile(what, path, journal, "-journal", fileKind(st));
+    if (!st.isFile()) throw notAFile(at, journal, "-journal", fileKind(st));
     if (st.size < TRAILER) return;
     const tail = Buffer.alloc(TRAILER);
     if (readSync(fd, tail, 0, TRAILER, st.size - TRAILER) !== TRAILER) return;
@@ -95,10 +133,30 @@ function assertNoSuperJournal(what: string, path: string, journal: string): void
     const got = readSync(fd, name, 0, len, st.size - TRAILER - len);
     throw new StorageError(
       "corrupt-store",
-      `cannot open ${what}: its -journal ${journal} names a super-journal (a multi-database transaction's, which graphrefly-storage never writes), and SQLite's rollback of it would delete the file of that name as this user; nothing was opened: check where the -journal came from, then remove it (its transaction is then not rolled back) or restore the store from a backup`,
-      { path, file: journal, superJournal: name.subarray(0, got).toString("utf8"), reason: "super-journal" },
+      `cannot open ${at.what}: its -journal ${journal} names a super-journal (a multi-database transaction's, which graphrefly-storage never writes), and SQLite's rollback of it would delete the file of that name as this user; nothing was opened: ${
+        at.lockOf === undefined
+          ? "check where the -journal came from, then remove it (its transaction is then not rolled back) or restore the store from a backup"
+          : `it is the -journal of a lock database of store ${at.lockOf}, which holds no data: removing it is harmless (the store itself is not touched)`
+      }`,
+      { ...placeDetails(at), file: journal, superJournal: name.subarray(0, got).toString("utf8"), reason: "super-journal" },
     );
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A -journal this user cannot read: SQLite cannot open it either (SQLITE_CANTOPEN, naming no file), and whether it
+ * names a super-journal cannot be told. Refused with its name (review r353 F3).
+ */
+function unreadableJournal(at: Place, journal: string, errno: string): StorageError {
+  return new StorageError(
+    "corrupt-store",
+    `cannot open ${at.what}: its -journal ${journal} cannot be read by this user (${errno}), so it cannot be checked before SQLite rolls it back (nor can SQLite open it); nothing was opened: ${
+      at.lockOf === undefined
+        ? "its owner (or a user who can read it) should open the store, or check where the -journal came from and remove it (its transaction is then not rolled back)"
+        : `it is the -journal of a lock database of store ${at.lockOf}, which holds no data: removing it is harmless`
+    }`,
+    { ...placeDetails(at), file: journal, errno, reason: "side-unreadable" },
+  );
 }

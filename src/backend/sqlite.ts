@@ -20,7 +20,7 @@ import { SQLITE_BUSY_TIMEOUT_MS, errorCode, isSqliteBusy, sqliteError, sqliteWri
 import { inNative } from "./native-gate.js";
 import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
-import { assertSqliteSideFiles } from "./sqlite-side-files.js";
+import { assertSqliteSideFiles, assertSqliteSideFilesAt, JOURNAL_ONLY } from "./sqlite-side-files.js";
 import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
@@ -179,6 +179,12 @@ class SqliteStore implements SqliteBackend {
   private commits = 0;
   /** readConsistent calls running; the read transaction opens with the first and ends with the last. */
   private consistentDepth = 0;
+  /**
+   * A read-only handle's store file's real path as opened (SQLite names the side files after it), whose side files
+   * are looked at before each read transaction (ensureOpen); undefined for a writer (its store is in WAL mode, whose
+   * connections never roll a -journal back) or an in-memory database.
+   */
+  sideBase: string | undefined;
   /**
    * Closes another connection that checkpoints this store (the engine's checkpointer, design §3.50), synchronously:
    * called before this handle's own checkpoints of a moved file and its close, so SQLite's last close is this one's.
@@ -618,6 +624,14 @@ class SqliteStore implements SqliteBackend {
 
   private ensureOpen(): void {
     if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
+    // A read-only handle's SQLite looks for a hot journal at each read transaction's start while the store is not in
+    // WAL mode (another program switched it, or a store killed before its writer's switch): a -journal naming a
+    // super-journal put there since the open would be rolled back, deleting the file it names as this user (review
+    // r353 F1). Its -journal is looked at again before each read transaction, WAL or not (the mode can change under
+    // this handle): one lstat when there is none (~1 µs a read, measured). What stays open: a -journal put there
+    // between this look and SQLite's own (a window of one read), and a FIFO put as the -wal or -shm after the open
+    // (SQLite may then open it: a hang, not a deletion; only a user who can write the store's directory can).
+    if (this.sideBase !== undefined && this.consistentDepth === 0) assertSqliteSideFilesAt(this.sideBase, this.path, undefined, undefined, JOURNAL_ONLY);
   }
 
   /** The side checkpointer's connection closed (once): a failure there never fails this handle. */
@@ -817,6 +831,7 @@ function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: 
       // A writer's files, as opened: checked after each commit (a reader writes nothing; ":memory:" has no files).
       const place = readOnly || inMemory ? undefined : StorePlace.sqlite(path, held?.path);
       const store = new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn, place);
+      if (readOnly) store.sideBase = storeRealPath(path);
       if (held !== undefined) {
         setWriterTenure(store, lockTenure(held));
         // Its lock directory's identity travels with the tenure to a reopen after a lost worker (reopen.ts).

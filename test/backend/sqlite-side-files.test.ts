@@ -84,7 +84,12 @@ describe("a -journal naming a super-journal (review r342 F1)", () => {
     craftSuperJournal(`${store}-lock`, victim, 4096);
     const err = storageErrorOf(() => sqliteBackend(store));
     expect(err.code).toBe("corrupt-store");
-    expect(err.details).toMatchObject({ path: `${store}-lock`, reason: "super-journal" });
+    // Review r353 F4: the refusal names the store (details.path) and the lock database, and says removing a lock
+    // database's -journal loses nothing (it advised restoring the store from a backup).
+    expect(err.details).toMatchObject({ path: store, lockDatabase: `${store}-lock`, file: `${store}-lock-journal`, reason: "super-journal" });
+    expect(err.message).toContain(`of store ${store}`);
+    expect(err.message).toContain("removing it is harmless");
+    expect(err.message).not.toContain("backup");
     expect(readFileSync(victim, "utf8")).toBe("precious data");
   });
 
@@ -156,5 +161,94 @@ describe("a side file that is not a regular file", () => {
     const err = storageErrorOf(() => sqliteBackend(store, { readOnly: true }));
     expect(err.code).toBe("corrupt-store");
     expect(err.details).toMatchObject({ path: store, file: `${store}-wal`, found: "a symbolic link", reason: "side-not-a-file" });
+  });
+});
+
+/**
+ * Review r353 F1: on a store in rollback (DELETE) mode, SQLite looks for a hot journal at the start of every read
+ * transaction, not only at the open: a -journal naming a super-journal put there after a read-only handle opened was
+ * rolled back at its next read, deleting the named file. A read-only handle looks at the side files before each one.
+ */
+describe("a -journal naming a super-journal put there after a read-only open (review r353 F1)", () => {
+  /** storeWithVictim, switched to rollback mode (as another program can). */
+  function rollbackModeStore(): { store: string; victim: string } {
+    const made = storeWithVictim();
+    const other = new Database(made.store);
+    other.pragma("journal_mode = DELETE");
+    other.close();
+    return made;
+  }
+
+  it("a read-only handle's next read refuses it, corrupt-store super-journal; the named file is not deleted", async () => {
+    const { store, victim } = rollbackModeStore();
+    const r = sqliteBackend(store, { readOnly: true });
+    try {
+      expect(r.read("a")).toEqual(new Uint8Array([1]));
+      craftSuperJournal(store, victim);
+      expectRefused(storageErrorOf(() => r.read("b")), store, victim);
+      expectRefused(storageErrorOf(() => r.list()), store, victim);
+      expectRefused((await errorOf(() => r.readConsistent(async () => r.read("b")))) as StorageError, store, victim);
+      rmSync(`${store}-journal`);
+      expect(r.read("b")).toEqual(new Uint8Array([2])); // the handle reads again once it is gone
+    } finally {
+      r.close();
+    }
+    expect(readFileSync(victim, "utf8")).toBe("precious data");
+  });
+
+  it("the engine's read-only tier's next load refuses it; the named file is not deleted", async () => {
+    const { store, victim } = storeWithVictim();
+    const writer = openStorageEngine({ threads: 1, onError: () => {} });
+    const w = writer.kv<number>({ kind: "sqlite", path: store }, { name: "kv" });
+    w.save("a", 1);
+    w.save("b", 2);
+    await w.flush();
+    await writer.close();
+    const other = new Database(store);
+    other.pragma("journal_mode = DELETE");
+    other.close();
+    const engine = openStorageEngine({ threads: 1, onError: () => {} });
+    try {
+      const kv = engine.kv<number>({ kind: "sqlite", path: store, readOnly: true }, { name: "kv" });
+      expect(await kv.load("a")).toBe(1);
+      craftSuperJournal(store, victim);
+      expectRefused((await errorOf(() => kv.load("b"))) as StorageError, store, victim);
+    } finally {
+      await engine.close().catch(() => {});
+    }
+  }, 60_000);
+});
+
+describe("a -journal this user cannot read (review r353 F3)", () => {
+  it("is refused naming it, corrupt-store side-unreadable (SQLite failed SQLITE_CANTOPEN naming no file)", () => {
+    const { store } = storeWithVictim();
+    const dir = dirname(store);
+    execFileSync("chmod", ["711", root]);
+    execFileSync("chmod", ["777", dir]);
+    execFileSync("chmod", ["666", store]);
+    writeFileSync(`${store}-journal`, Buffer.alloc(0));
+    execFileSync("chmod", ["000", `${store}-journal`]);
+    // As nobody (root reads a mode 000 file), for a writer and a reader.
+    const script = `
+      const { sqliteBackend } = await import(${JSON.stringify(join(REPO, "dist/src/backend/sqlite.js"))});
+      const out = [];
+      for (const opts of [{}, { readOnly: true }]) {
+        try { sqliteBackend(process.argv[1], opts).close(); out.push("opened"); }
+        catch (e) { out.push({ code: e.code, details: e.details, message: e.message }); }
+      }
+      console.log(JSON.stringify(out));`;
+    const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--input-type=module", "-e", script, store], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(r.stderr).toBe("");
+    const out = JSON.parse(r.stdout) as Array<{ code: string; details: Record<string, unknown>; message: string }>;
+    expect(out).toHaveLength(2);
+    for (const err of out) {
+      expect(err.code).toBe("corrupt-store");
+      expect(err.details).toEqual({ path: store, file: `${store}-journal`, errno: "EACCES", reason: "side-unreadable" });
+      expect(err.message).toContain(`${store}-journal`);
+      expect(err.message).toContain("cannot be read by this user");
+    }
   });
 });

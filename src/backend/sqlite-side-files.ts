@@ -10,6 +10,10 @@
  * `details.reason` `"super-journal"` or `"side-not-a-file"`. A -journal without such a name is left to SQLite, which
  * rolls it back as before (a store killed mid-transaction while still in rollback mode).
  *
+ * A -journal this user cannot read is refused too (`"side-unreadable"`): what it names cannot be told, and SQLite
+ * would fail SQLITE_CANTOPEN naming no file (review r353 F3). On a store not in WAL mode SQLite looks for a hot
+ * journal again at each read transaction: a read-only handle looks at the -journal before each (sqlite.ts, r353 F1).
+ *
  * What stays open: the look and SQLite's open are not atomic. A -journal (or FIFO) put there between them is rolled
  * back (or opened) as before; only someone who can already write the store's directory can do that, and such a user
  * can do worse to the store than this. A connection opened while another of any process holds the store in WAL mode

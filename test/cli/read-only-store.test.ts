@@ -30,7 +30,8 @@ import type { WALFrame } from "../../src/wal/frame.js";
 import { graphWalPrefix, walFrameKey } from "../../src/wal/keys.js";
 import { tmpfsRoot, type Tmpfs } from "../support/tmpfs.js";
 import { BIN, requireBuiltBin, runCli, tempDir, type CliRun } from "./fixtures/cli.js";
-import { buildStore, openBackend, setFrame } from "./fixtures/stores.js";
+import { killedMidTransaction } from "../support/sqlite-journal.js";
+import { appendFrames, buildStore, openBackend, setFrame } from "./fixtures/stores.js";
 
 const ROOT = process.getuid?.() === 0;
 const NOBODY = 65534;
@@ -107,17 +108,8 @@ const NOTE = /^note: .*: this user cannot create the -shm file SQLite needs to r
 /** A copy directory's name: after this host's hash and the process id that made it. */
 const COPY_DIR = new RegExp(`^${tempPrefix("graphrefly-storage-read", 0).slice(1, -"0-".length).replaceAll(".", "\\.")}\\d+-[A-Za-z0-9]{6}$`);
 
-/** Appends sealed frames to graph "g" of the SQLite store at `path`, through a writer that closes after. */
-async function appendFrames(path: string, frames: readonly WALFrame[]): Promise<void> {
-  const backend = openBackend("sqlite", path);
-  try {
-    const wal = kvStorage<WALFrame>(backend, { codec: walFrameCodec });
-    for (const f of frames) wal.save(walFrameKey(graphWalPrefix("g"), f.frame_seq), f);
-    await wal.flush();
-  } finally {
-    backend.close();
-  }
-}
+/** The repository's root: the killed writer's better-sqlite3. */
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
 /** A fresh store "s.db" of graph "g" (frames 2..11 set a) in a locked directory of its own; its path. */
 async function lockedStore(name: string): Promise<string> {
@@ -414,7 +406,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     const store = join(dir, "s.db");
     await buildStore("sqlite", store, [{ name: "g" }]);
     const before = runCli(["inspect", store]);
-    killedMidTransaction(store);
+    killedMidTransaction(store, REPO);
     const listing = readdirSync(dir).sort();
     expect(listing).toContain("s.db-journal");
     expect(statSync(`${store}-journal`).size).toBeGreaterThan(0);
@@ -441,7 +433,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     const dir = storeDir("hot-journal-note");
     const store = join(dir, "s.db");
     await buildStore("sqlite", store, [{ name: "g" }]);
-    killedMidTransaction(store);
+    killedMidTransaction(store, REPO);
     const bytes = statSync(store).size + statSync(`${store}-journal`).size;
     const listing = readdirSync(dir).sort();
     lock(dir);
@@ -457,31 +449,6 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     expect(readdirSync(temp)).toEqual([]);
     expect(readdirSync(dir).sort()).toEqual(listing); // rolled back in the copy alone
   });
-
-  /**
-   * `store` left with a hot -journal: a writer in rollback-journal mode whose transaction spills to the database file (a
-   * cache of 2 pages), killed.
-   */
-  function killedMidTransaction(store: string): void {
-    const writer = spawnSync(
-      process.execPath,
-      [
-        "-e",
-        `const db = new (require("better-sqlite3"))(process.argv[1]);
-        db.pragma("journal_mode = DELETE");
-        db.pragma("cache_size = 2");
-        db.exec("BEGIN IMMEDIATE");
-        db.exec("DELETE FROM graphrefly_storage");
-        db.exec("CREATE TABLE junk(b BLOB)");
-        const add = db.prepare("INSERT INTO junk VALUES (randomblob(4000))");
-        for (let i = 0; i < 200; i++) add.run();
-        process.kill(process.pid, "SIGKILL");`,
-        store,
-      ],
-      { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" },
-    );
-    expect(writer.signal, writer.stderr).toBe("SIGKILL");
-  }
 
   /** Appends to `journal` the trailer SQLite reads as a super-journal's name: page no., name, length, checksum, magic. */
   function nameSuperJournal(journal: string, superJournal: string): void {
@@ -505,7 +472,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
       const dir = storeDir(`super-journal-${where.replace(" ", "-")}`);
       const store = join(dir, "s.db");
       await buildStore("sqlite", store, [{ name: "g" }]);
-      killedMidTransaction(store);
+      killedMidTransaction(store, REPO);
       // A file of the reader's own that the store's owner names as the super-journal.
       const victims = readersTemp();
       const victim = join(victims, "precious");

@@ -80,6 +80,21 @@ export function decodeFileNameToKey(fileName: string): string | undefined {
 }
 
 /**
+ * Whether a `.bin` name is spelled in the encoder's alphabet alone: kept bytes and `%`. A name with any other raw
+ * character (a space, a dot, parentheses: a sync tool's "k (1).bin", another program's "a.b.bin") is no spelling of a
+ * key the encoder could have meant, so list skips it as it skips "foo.txt" (review r359 M1), where a name in the
+ * alphabet that is not the key's own (`%C3`, `%41`, a lone `%`) is refused.
+ */
+export function usesKeyAlphabet(fileName: string): boolean {
+  const stemLength = fileName.length - FILE_SUFFIX.length;
+  for (let i = 0; i < stemLength; i++) {
+    const c = fileName.charCodeAt(i);
+    if (!isSafeByte(c) && c !== 0x25) return false;
+  }
+  return true;
+}
+
+/**
  * Whether a file name that decodes to a key (decodeFileNameToKey) is the one name encodeKeyToFileName gives that key:
  * only kept bytes as they are and lowercase escapes of the others. The decode is lenient (uppercase hex, a `%` kept
  * literally, an escape of a byte the encoder keeps), so one key has many such names, and read, write and delete go

@@ -31,7 +31,7 @@ import { StorageError, asStorageError } from "../errors.js";
 import { CheckLock } from "./file-check-lock.js";
 import { fileKind } from "./file-kind.js";
 import { fileFault } from "./file-faults.js";
-import { decodeFileNameToKey, encodeKeyToFileName, isCanonicalFileName } from "./file-names.js";
+import { decodeFileNameToKey, encodeKeyToFileName, isCanonicalFileName, usesKeyAlphabet } from "./file-names.js";
 import { assertBytes, assertKeyArray, assertPrefixLength, assertValidBatch, assertValidKey, sortKeys } from "./keys.js";
 import { acquireStoreLock, dirLockPath, lockTenure, type StoreLock } from "./lock.js";
 import { StorePlace } from "./store-place.js";
@@ -423,7 +423,8 @@ class FileStore implements FileBackend {
       if (entry.isDirectory()) continue;
       const key = decodeFileNameToKey(fileName);
       if (key === undefined || (prefix !== undefined && !key.startsWith(prefix))) continue;
-      if (!isCanonicalFileName(fileName) && !this.isKeysOwnFile(fileName, key)) continue;
+      // Another spelling in the key alphabet is refused (isKeysOwnFile); a name with other raw characters is no key.
+      if (!isCanonicalFileName(fileName) && (!usesKeyAlphabet(fileName) || !this.isKeysOwnFile(fileName, key))) continue;
       if (entry.isFile() || this.listable(join(this.dir, fileName), key)) keys.add(key);
     }
     return sortKeys(keys);

@@ -165,6 +165,29 @@ describe("L1: a key's file under another spelling than the key's own", () => {
       b.close();
     }
   });
+
+  it("a stray file with raw characters the encoder never writes (a sync tool's conflict copy) is no key: list and restore go on (review r359 M1)", async () => {
+    const dir = freshDir();
+    const b = fileBackend(dir);
+    try {
+      const { g, h } = attachA(backendPair(b));
+      for (const v of ["one", "two"]) {
+        g.set("a", v);
+        await h.flush();
+      }
+      await h.dispose();
+      const listed = b.list();
+      const frame = readdirSync(dir).filter((n) => n.startsWith("g%2fwal%2f")).sort()[0]!;
+      for (const stray of [frame.replace(".bin", " (conflicted copy).bin"), "k (1).bin", "a.b.bin"]) writeFileSync(join(dir, stray), "x");
+      // Before: each made list() of every prefix covering its name throw non-canonical-name, and the restore fail.
+      expect(b.list()).toEqual(listed);
+      expect(b.list("g/wal/")).toEqual(listed.filter((k) => k.startsWith("g/wal/")));
+      expect(b.read("k (1)")).toBeUndefined();
+      expect(await restoredA(b)).toBe("two");
+    } finally {
+      b.close();
+    }
+  });
 });
 
 describe("a key's file larger than one read returns", () => {

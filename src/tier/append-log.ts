@@ -109,10 +109,16 @@ export const ARRAY_WRITE_ATTEMPTS = 8;
 /** Listings a read of the log makes while merges of another handle keep changing what it listed (`relisting`). */
 export const READ_ATTEMPTS = 8;
 
-/** A key a read listed was gone when read: the read lists again (`relisting`). */
+/**
+ * A key a read listed was gone when read, or (`emptiedOnly`) the only news was segments found emptied for the first
+ * time (every one of the listing recorded): the read lists again (`relisting`).
+ */
 class ListingChanged extends Error {
-  constructor(readonly key: string) {
-    super(`append-log key "${key}" was deleted during the read`);
+  constructor(
+    readonly key: string,
+    readonly emptiedOnly = false,
+  ) {
+    super(`append-log key "${key}" was ${emptiedOnly ? "emptied" : "deleted"} during the read`);
   }
 }
 
@@ -539,6 +545,8 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         // Every number a fold names is stored (its segment, or the empty value left for it) while the fold is.
         next = Math.max(this.nextSegment.next(key) ?? 1, maxSegment(existing, key) + 1);
       }
+      // A stored number of 2^53 - 1 (or close below it) leaves none to take: segmentKey would throw a RangeError.
+      if (!Number.isSafeInteger(next) || missing - 1 > Number.MAX_SAFE_INTEGER - next) throw noSegmentAfter(key, next - 1);
       for (let i = 0; i < missing; i++) reserved.push(next + i);
       this.nextSegment.raise(key, next + missing);
     }
@@ -677,15 +685,23 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
    */
   private async relisting<R>(read: (emptied: Set<string>) => Promise<R>): Promise<R> {
     const emptied = new Set<string>();
-    for (let attempt = 1; ; attempt++) {
+    // The first listing again for segments found emptied, and nothing else, is not counted: they may be a merge's
+    // leftovers from before the read (a merge cut short after its base), which read as nothing from then on (review
+    // r358 H1: a read learnt one per listing, and 8 of them made every read store-busy until a writer compacted).
+    let free = true;
+    for (let attempt = 1; ; ) {
       try {
         return await read(emptied);
       } catch (err) {
         if (!(err instanceof ListingChanged)) throw err;
-        if (attempt >= READ_ATTEMPTS) {
+        if (err.emptiedOnly && free) {
+          free = false;
+          continue;
+        }
+        if (attempt++ >= READ_ATTEMPTS) {
           throw new StorageError("store-busy", `append-log "${this.name}": its keys kept changing under the read (another handle merges them)`, {
             key: err.key,
-            attempts: attempt,
+            attempts: attempt - 1,
           });
         }
       }
@@ -706,17 +722,23 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     const groups = groupBucketKeys(await this.guard("list", () => listSorted(this.backend, keyFilter)));
     // undefined: deleted since the listing; an empty value (absent, docs/protocol.md §3) reads as nothing.
     const read = (key: string): Promise<Uint8Array | undefined> => this.guard(`read of "${key}"`, () => this.backend.read(key));
+    // The first segment of this listing found emptied for the first time: nothing more is yielded (the read starts
+    // over), but the rest of the listing is read for other emptied segments, so one more listing learns them all.
+    let emptiedNow: string | undefined;
     for (const g of groups) {
-      // A fold stands for the base and the segments it names (a merge or overwrite cut short, or under way).
+      // A fold stands for the base and the segments it names (a merge or overwrite cut short, or under way). An empty
+      // one is absent (docs/protocol.md §3: no fold ever written is empty): the base and segments read as usual.
       let covers: ReadonlySet<string> | undefined;
       if (g.fold !== undefined) {
         const bytes = await read(g.fold);
         if (bytes === undefined) throw new ListingChanged(g.fold); // its merge ended meanwhile: list again
-        if (bytes.byteLength === 0) continue;
-        const fold = decodeFold(g.fold, bytes);
-        covers = new Set(fold.covers);
-        for (const chunk of fold.chunks) yield decode(chunk);
-      } else if (g.base !== undefined) {
+        if (bytes.byteLength > 0) {
+          const fold = decodeFold(g.fold, bytes);
+          covers = new Set(fold.covers);
+          if (emptiedNow === undefined) for (const chunk of fold.chunks) yield decode(chunk);
+        }
+      }
+      if (covers === undefined && g.base !== undefined && emptiedNow === undefined) {
         const bytes = await read(g.base);
         if (bytes !== undefined && bytes.byteLength > 0) yield decode(bytes);
       }
@@ -726,7 +748,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         // Deleted since the listing: a merge folded it (into the base read above, or not): list again.
         if (bytes === undefined) throw new ListingChanged(s.key);
         if (bytes.byteLength > 0) {
-          yield decode(bytes);
+          if (emptiedNow === undefined) yield decode(bytes);
           continue;
         }
         // Emptied by a merge: one that began after this listing (the base or fold read above may be older than it),
@@ -734,10 +756,11 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         // a fold names the segment now): then it reads as nothing.
         if (!emptied.has(s.key)) {
           emptied.add(s.key);
-          throw new ListingChanged(s.key);
+          emptiedNow ??= s.key;
         }
       }
     }
+    if (emptiedNow !== undefined) throw new ListingChanged(emptiedNow, true);
   }
 
   /** Folds every bucket's segments into its base value in one batch per bucket (bounded read cost). */
@@ -799,7 +822,10 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     if (g.fold !== undefined) {
       fold = await this.backend.read(g.fold);
       if (fold === undefined) return "changed";
-      const f = decodeFold(g.fold, fold);
+    }
+    // An empty fold is absent (docs/protocol.md §3), as a read takes it: the base and segments are merged.
+    if (fold !== undefined && fold.byteLength > 0) {
+      const f = decodeFold(g.fold!, fold);
       covers = new Set(f.covers);
       for (const chunk of f.chunks) if (!add(chunk)) return undefined;
     } else {
@@ -848,6 +874,14 @@ function foldOps(bucket: string, g: BucketKeys, chunks: Uint8Array[], base: Uint
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** No new segment of `bucket` can be numbered after `last` (past 2^53 - 1): the store is refused, naming that key. */
+function noSegmentAfter(bucket: string, last: number): StorageError {
+  const key = segmentKey(bucket, last);
+  return new StorageError("corrupt-store", `append-log segment key "${key}" has a number too near 2^53 - 1: no segment can follow it`, {
+    key,
+  });
+}
 
 /** One bucket's merge (`planMerge`): its ops, what they expect stored, and the base's bytes as read (null: none). */
 interface MergePlan {

@@ -144,3 +144,73 @@ describe("a reader racing another handle's merges", () => {
     await readerBackend.close();
   });
 });
+
+/** Review r358: stores a merge cut short (or a damaged store) leaves, read and written on (design §3.11). */
+describe("stores a merge cut short leaves", () => {
+  const segment = (n: number): string => `log\u001f${String(n).padStart(20, "0")}`;
+  const fold = "log\u001f\u001f00000000000000000000";
+  const backends: Array<[string, () => StorageBackend]> = [
+    ["memory", () => memoryBackend()],
+    ["file", () => fileBackend(mkdtempSync(join(dir, "leftovers-")))],
+  ];
+
+  for (const [kind, make] of backends) {
+    it(`${kind}: base + ${READ_ATTEMPTS + 2} emptied segments and no fold (killed after the fold's delete) loads exactly, read-only and read-write, paged too`, async () => {
+      const backend = make();
+      await backend.write("log", utf8(JSON.stringify(upTo(READ_ATTEMPTS + 2))));
+      for (let n = 1; n <= READ_ATTEMPTS + 2; n++) await backend.write(segment(n), new Uint8Array(0));
+      expect((await backend.list!("log")).length).toBe(READ_ATTEMPTS + 3);
+      const view: StorageBackend = {
+        name: backend.name,
+        supports: backend.supports,
+        readOnly: true,
+        list: (p) => backend.list!(p),
+        read: (k) => backend.read(k),
+        write: (k, v) => backend.write(k, v),
+      };
+      const reader = appendLogStorage<{ i: number }>(view, { name: "log" });
+      expect((await reader.loadEntries()).entries).toEqual(upTo(READ_ATTEMPTS + 2));
+      expect(await reader.loadEntries({ cursor: { position: 3 }, pageSize: 2 })).toEqual({ entries: upTo(5).slice(3), cursor: { position: 5 } });
+      await reader.close();
+      const writer = appendLogStorage<{ i: number }>(backend, { name: "log" });
+      expect((await writer.loadEntries()).entries).toEqual(upTo(READ_ATTEMPTS + 2));
+      writer.appendEntries([{ i: READ_ATTEMPTS + 2 }]);
+      await writer.flush();
+      expect((await writer.loadEntries()).entries).toEqual(upTo(READ_ATTEMPTS + 3));
+      await writer.compact();
+      expect(await backend.list!("log")).toEqual(["log"]);
+      expect((await writer.loadEntries()).entries).toEqual(upTo(READ_ATTEMPTS + 3));
+      await writer.close();
+    });
+
+    it(`${kind}: an empty fold is absent: base and segments read as usual and compact() merges them`, async () => {
+      const backend = make();
+      await backend.write("log", utf8(JSON.stringify(upTo(3))));
+      await backend.write(segment(4), utf8(JSON.stringify([{ i: 3 }])));
+      await backend.write(fold, new Uint8Array(0));
+      const log = appendLogStorage<{ i: number }>(backend, { name: "log" });
+      expect((await log.loadEntries()).entries).toEqual(upTo(4));
+      await log.compact();
+      expect(await backend.list!("log")).toEqual(["log"]);
+      expect((await log.loadEntries()).entries).toEqual(upTo(4));
+      await log.close();
+    });
+  }
+
+  it("a stored segment numbered exactly 2^53 - 1: the flush fails corrupt-store naming it (was backend-error, a RangeError)", async () => {
+    const backend = memoryBackend();
+    const top = segment(Number.MAX_SAFE_INTEGER);
+    await backend.write(top, utf8('[{"x":"foreign"}]'));
+    const log = appendLogStorage<{ i: number }>(backend, { name: "log", onError: () => {} });
+    log.appendEntries([{ i: 0 }]);
+    const err = await log.flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ code: "corrupt-store", details: { key: top } });
+    expect(await backend.list!("log")).toEqual([top]);
+    log.rollback();
+    await log.close();
+  });
+});

@@ -542,8 +542,16 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       if (next === undefined || relist || bucket.relist === true) {
         bucket.relist = false;
         const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
-        // Every number a fold names is stored (its segment, or the empty value left for it) while the fold is.
-        next = Math.max(this.nextSegment.next(key) ?? 1, maxSegment(existing, key) + 1);
+        // Every number a fold names is stored (its segment, or the empty value left for it) while the fold is; but a
+        // build before task 351 merging over a fold deletes the segments and leaves it (design §3.11, review r358
+        // H2): numbered above what the fold names too, a new segment is never one that fold hides.
+        let top = maxSegment(existing, key);
+        const fo = foldKey(key);
+        if (existing.includes(fo)) {
+          const bytes = (yield this.backend.read(fo)) as Uint8Array | undefined;
+          if (bytes !== undefined && bytes.byteLength > 0) for (const d of decodeFold(fo, bytes).covers) top = Math.max(top, segmentNumber(fo, d));
+        }
+        next = Math.max(this.nextSegment.next(key) ?? 1, top + 1);
       }
       // A stored number of 2^53 - 1 (or close below it) leaves none to take: segmentKey would throw a RangeError.
       if (!Number.isSafeInteger(next) || missing - 1 > Number.MAX_SAFE_INTEGER - next) throw noSegmentAfter(key, next - 1);

@@ -12,7 +12,7 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { StorageError } from "../../src/errors.js";
 import { appendLogStorage, READ_ATTEMPTS } from "../../src/tier/append-log.js";
-import { parseBucketKey } from "../../src/tier/append-layout.js";
+import { encodeFold, parseBucketKey } from "../../src/tier/append-layout.js";
 
 const fs = createRequire(import.meta.url)("node:fs") as typeof import("node:fs");
 const dir = mkdtempSync(join(tmpdir(), "append-fold-faults-"));
@@ -196,6 +196,19 @@ describe("stores a merge cut short leaves", () => {
       await log.close();
     });
   }
+
+  it("a fold naming segments no longer stored (an older build merged over it): a new segment is numbered above them, never hidden", async () => {
+    const backend = memoryBackend();
+    const covers = [1, 2, 3].map((n) => String(n).padStart(20, "0"));
+    await backend.write(fold, encodeFold({ covers, chunks: [utf8(JSON.stringify(upTo(3)))] }));
+    await backend.write("log", utf8(JSON.stringify(upTo(4)))); // the older build's merged base, beside the stale fold
+    const log = appendLogStorage<{ i: number }>(backend, { name: "log" });
+    log.appendEntries([{ i: 4 }]);
+    await log.flush();
+    expect(await backend.list!("log")).toEqual(["log", fold, segment(4)]);
+    expect((await log.loadEntries()).entries).toContainEqual({ i: 4 });
+    await log.close();
+  });
 
   it("a stored segment numbered exactly 2^53 - 1: the flush fails corrupt-store naming it (was backend-error, a RangeError)", async () => {
     const backend = memoryBackend();

@@ -81,6 +81,14 @@ function readersTemp(): string {
   return dir;
 }
 
+/**
+ * The shell that sets a file size limit. Node gives a child's stdin as a socket, and Debian's bash, started at shell
+ * level < 2 (an environment without SHLVL, as CI's may be) with a socket on stdin, takes itself for sshd's and reads
+ * ~/.bashrc: as nobody, root's is unreadable and bash says so on stderr. So no stdin and no rc file.
+ */
+const LIMIT_SHELL = ["--norc", "--noprofile", "-c"] as const;
+const NO_STDIN: ["ignore", "pipe", "pipe"] = ["ignore", "pipe", "pipe"];
+
 /** The bin run as the reader, with TMPDIR `tmpDir` (env otherwise this process's); `limit` a file size limit in KiB. */
 function runAsReader(args: readonly string[], tmpDir: string, limit?: number): CliRun {
   const env = { ...process.env, TMPDIR: tmpDir };
@@ -89,7 +97,7 @@ function runAsReader(args: readonly string[], tmpDir: string, limit?: number): C
   const r =
     limit === undefined
       ? spawnSync(process.execPath, [BIN, ...args], opts)
-      : spawnSync("bash", ["-c", `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, BIN, ...args], opts);
+      : spawnSync("bash", [...LIMIT_SHELL, `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, BIN, ...args], { ...opts, stdio: NO_STDIN });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -578,7 +586,7 @@ describe("a SQLite store on read-only media", () => {
     const r =
       limit === undefined
         ? spawnSync(process.execPath, args, { encoding: "utf8", timeout: 60_000, env })
-        : spawnSync("bash", ["-c", `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, ...args], { encoding: "utf8", timeout: 60_000, env });
+        : spawnSync("bash", [...LIMIT_SHELL, `ulimit -f ${limit} && exec "$0" "$@"`, process.execPath, ...args], { encoding: "utf8", timeout: 60_000, env, stdio: NO_STDIN });
     expect(r.status, r.stderr).toBe(4);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/^error store-unreadable: .*s\.db can only be read from a copy .*: set TMPDIR to a directory with room\n$/);

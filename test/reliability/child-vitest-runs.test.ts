@@ -52,14 +52,15 @@ if (FIXTURE === "hang") {
     await new Promise(() => undefined);
   });
 } else if (FIXTURE === "describes") {
+  // Bodies for the child only (never registered in the suite's own run): each checks it runs as that fixture's child.
   describeWithTmpfs(import.meta.url, "a failing wrapped describe", () => {
     it("fails", () => expect(1).toBe(2));
   });
   describeWithTmpfs(import.meta.url, "a wrapped describe", () => {
-    it("passes", () => expect(1).toBe(1));
+    it("passes", () => expect(process.env.GRF_CHILD_FIXTURE).toBe("describes"));
   });
   describe("a wrapped describe too", () => {
-    it("passes", () => expect(1).toBe(1));
+    it("passes", () => expect(process.env.GRF_CHILD_FIXTURE).toBe("describes"));
   });
 } else if (FIXTURE === "nested-hang") {
   describeWithTmpfs(import.meta.url, "a wrapped describe", () => {
@@ -67,7 +68,7 @@ if (FIXTURE === "hang") {
   });
 } else if (FIXTURE === "refused") {
   describeWithTmpfs(import.meta.url, "a wrapped describe", () => {
-    it("passes", () => expect(1).toBe(1));
+    it("passes", () => expect(process.env.GRF_CHILD_FIXTURE).toBe("refused"));
   });
 } else {
   const NOBODY = 65534;

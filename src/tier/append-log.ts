@@ -2,7 +2,7 @@
 import type { Codec } from "../codec/types.js";
 import { decodeWith, encodeWith } from "../codec/user-codec.js";
 import type { BatchOp, ExpectedValue, StorageBackend } from "../backend/types.js";
-import { StorageError } from "../errors.js";
+import { CodecError, StorageError } from "../errors.js";
 import { KeyedTierCore, expectationFailure, handled, isPermanent } from "./core.js";
 import type { Step } from "./maybe.js";
 import { listSorted, readValue } from "./read.js";
@@ -597,7 +597,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     if (existing === undefined) {
       // Exactly the stored bytes (an empty value too): the conditional write expects them.
       const raw = (yield this.backend.read(key)) as Uint8Array | undefined;
-      existing = raw === undefined || raw.byteLength === 0 ? [] : decodeWith(codec, raw);
+      existing = raw === undefined || raw.byteLength === 0 ? [] : decodeStored(codec, raw, key);
       if (!Array.isArray(existing)) throw new TypeError(`append-log key "${key}" does not hold an array`);
       bucket.base = existing; // a retry appends to what this attempt read where restore() keeps it (a sole writer)
       bucket.read = raw ?? null;
@@ -673,7 +673,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     appendLoadArgs(opts);
     const codec = this.codec;
     if (!codec) throw new TypeError("loadEntries needs the codec: decode on the side that owns it (loadSegments)");
-    return this.relisting((emptied) => collectPage<T>(this.decodedValues(opts?.keyFilter, (b) => decodeWith(codec, b), emptied), opts));
+    return this.relisting((emptied) => collectPage<T>(this.decodedValues(opts?.keyFilter, (b, key) => decodeStored(codec, b, key), emptied), opts));
   }
 
   /** Raw stored values in read order, for callers that decode themselves. */
@@ -717,14 +717,14 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
   }
 
   /** `emptied`: segments a listing before this one found empty (see below). */
-  private async *decodedValues<V>(keyFilter: string | undefined, decode: (b: Uint8Array) => V, emptied: Set<string>): AsyncGenerator<V> {
+  private async *decodedValues<V>(keyFilter: string | undefined, decode: (b: Uint8Array, key: string) => V, emptied: Set<string>): AsyncGenerator<V> {
     // A flush already started may still be listing for its segment number (async backend, e.g. PostgreSQL): its write
     // lands first, so a read issued after a sync-through append sees the entries, as on a sync backend.
     await this.exclusive(() => undefined);
     if (!this.backend.list) {
       const key = keyFilter ?? this.name;
       const bytes = await this.guard(`read of "${key}"`, () => readValue(this.backend, key));
-      if (bytes !== undefined) yield decode(bytes);
+      if (bytes !== undefined) yield decode(bytes, key);
       return;
     }
     const groups = groupBucketKeys(await this.guard("list", () => listSorted(this.backend, keyFilter)));
@@ -743,12 +743,12 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         if (bytes.byteLength > 0) {
           const fold = decodeFold(g.fold, bytes);
           covers = new Set(fold.covers);
-          if (emptiedNow === undefined) for (const chunk of fold.chunks) yield decode(chunk);
+          if (emptiedNow === undefined) for (const chunk of fold.chunks) yield decode(chunk, g.fold);
         }
       }
       if (covers === undefined && g.base !== undefined && emptiedNow === undefined) {
         const bytes = await read(g.base);
-        if (bytes !== undefined && bytes.byteLength > 0) yield decode(bytes);
+        if (bytes !== undefined && bytes.byteLength > 0) yield decode(bytes, g.base);
       }
       for (const s of g.segments) {
         if (covers?.has(s.digits)) continue;
@@ -756,7 +756,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
         // Deleted since the listing: a merge folded it (into the base read above, or not): list again.
         if (bytes === undefined) throw new ListingChanged(s.key);
         if (bytes.byteLength > 0) {
-          if (emptiedNow === undefined) yield decode(bytes);
+          if (emptiedNow === undefined) yield decode(bytes, s.key);
           continue;
         }
         // Emptied by a merge: one that began after this listing (the base or fold read above may be older than it),
@@ -818,8 +818,8 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
   /** A bucket's merge batch and what it expects stored; "changed": a key listed was gone when read; undefined: not ours. */
   private async planMerge(g: BucketKeys, codec: Codec<readonly T[]>): Promise<MergePlan | "changed" | undefined> {
     const all: T[] = [];
-    const add = (bytes: Uint8Array | undefined): boolean => {
-      const v: unknown = bytes === undefined || bytes.byteLength === 0 ? [] : decodeWith(codec, bytes);
+    const add = (bytes: Uint8Array | undefined, key: string): boolean => {
+      const v: unknown = bytes === undefined || bytes.byteLength === 0 ? [] : decodeStored(codec, bytes, key);
       if (!Array.isArray(v)) return false;
       all.push(...(v as T[]));
       return true;
@@ -835,16 +835,16 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     if (fold !== undefined && fold.byteLength > 0) {
       const f = decodeFold(g.fold!, fold);
       covers = new Set(f.covers);
-      for (const chunk of f.chunks) if (!add(chunk)) return undefined;
+      for (const chunk of f.chunks) if (!add(chunk, g.fold!)) return undefined;
     } else {
       base = g.base === undefined ? null : ((await this.backend.read(g.base)) ?? null);
-      if (!add(base ?? undefined)) return undefined;
+      if (!add(base ?? undefined, g.bucket)) return undefined;
     }
     for (const s of g.segments) {
       if (covers.has(s.digits)) continue;
       const bytes = await this.backend.read(s.key);
       if (bytes === undefined) return "changed";
-      if (!add(bytes)) return undefined;
+      if (!add(bytes, s.key)) return undefined;
     }
     const merged = encodeWith(codec, all);
     const expects: ExpectedValue[] = [{ key: foldKey(g.bucket), value: fold }];
@@ -882,6 +882,19 @@ function foldOps(bucket: string, g: BucketKeys, chunks: Uint8Array[], base: Uint
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * The codec's decode of the value stored under `key` (a base, segment or fold): a failure names the key, in the
+ * message and `details.key`, so the damaged value can be found among the bucket's keys (task 365).
+ */
+function decodeStored<T>(codec: Codec<readonly T[]>, bytes: Uint8Array, key: string): readonly T[] {
+  try {
+    return decodeWith(codec, bytes);
+  } catch (err) {
+    if (!(err instanceof CodecError)) throw err;
+    throw new CodecError(err.code, `append-log value "${key}" cannot be decoded: ${err.message}`, { ...err.details, key }, err.cause ?? err);
+  }
+}
 
 /** No new segment of `bucket` can be numbered after `last` (past 2^53 - 1): the store is refused, naming that key. */
 function noSegmentAfter(bucket: string, last: number): StorageError {

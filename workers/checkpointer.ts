@@ -7,9 +7,11 @@
  * writer; SQLite restarts the WAL at the writer's next commit once all of it is in the database file. A copy leaves
  * behind the frames the writer committed during it, so once the WAL is past `frames` a poll that finds the writer
  * paused (no new frame since the last) copies whatever waits: the WAL restarts before the writer's bound (§3.55). A
- * reader's snapshot can hold that copy short (frames after it stay, and the WAL cannot restart): the tail is then
- * copied again only once the writer was idle TAIL_IDLE_MS and after a delay doubling with each such copy, until the
- * WAL restarts or a copy at the threshold runs (review r356: a copy, each with its fsync, at almost every commit).
+ * reader's snapshot can hold any copy short (frames after it stay, and the WAL cannot restart): the next try then waits
+ * for a delay doubling with each copy held short in a row (RETRY_FIRST_MS to RETRY_MAX_MS), a tail's also for the
+ * writer to be idle TAIL_IDLE_MS, and a copy at the threshold runs sooner only once another threshold's worth of
+ * frames came (review r356 and task 367: a copy, or a no-op, at almost every commit or poll); a copy not held short
+ * or a restart of the WAL ends the wait.
  * While its checkpoint runs it says so in the store's control block: the writer's own autocheckpoint is skipped then
  * (SQLite's checkpoint lock), so a writer past its bound waits for that checkpoint's end and checkpoints itself; a
  * poll that finds the writer doing so starts none (side-checkpoint.ts).
@@ -48,10 +50,11 @@ const MIN_POLL_MS = 2;
 const MAX_POLL_MS = 64;
 /** After a failed checkpoint, the store's next try waits this long (the writer's bound holds meanwhile). */
 const ERROR_BACKOFF_MS = 1000;
-/** A tail copy a reader held short is tried again only once the writer committed nothing for this long… */
+/** After a copy a reader's snapshot held short, the next waits this long, doubling with each held short in a row… */
+const RETRY_FIRST_MS = 64;
+const RETRY_MAX_MS = 8192;
+/** …and a tail copy also for the writer to have committed nothing for this long. */
 const TAIL_IDLE_MS = 100;
-/** …and this long after the last one at the least, doubling from MAX_POLL_MS with each copy held short. */
-const TAIL_RETRY_MAX_MS = 8192;
 
 interface Store {
   readonly id: string;
@@ -69,10 +72,14 @@ interface Store {
   /** The WAL's salts (wal-index header bytes 32–39) as last read: SQLite changes them at each restart of the WAL. */
   salt1: number;
   salt2: number;
-  /** The last tail copy in this WAL generation was held short by a reader's snapshot: tried again at tailRetryAt. */
-  tailHeld: boolean;
-  tailRetryMs: number;
-  tailRetryAt: number;
+  /**
+   * The last copy in this WAL generation was held short by a reader's snapshot, as the WAL ended at heldFrame: the
+   * next is tried at retryAt (or, at the threshold, once the WAL grew a threshold's worth of frames past heldFrame).
+   */
+  held: boolean;
+  heldFrame: number;
+  retryMs: number;
+  retryAt: number;
 }
 
 const stores = new Map<string, Store>();
@@ -146,7 +153,7 @@ function open(m: OpenCheckpointMessage): void {
   }
   // The same store written by a new actor (the old one's thread was lost): its old connection goes first.
   for (const other of stores.values()) if (other.path === m.path) closeStore(other.id);
-  const store: Store = { id: m.id, path: m.path, dev: m.dev, ino: m.ino, ctl, db: undefined, shm: undefined, lastFrame: -1, changedAt: 0, pollMs: MIN_POLL_MS, nextAt: 0, salt1: -1, salt2: -1, tailHeld: false, tailRetryMs: 0, tailRetryAt: 0 };
+  const store: Store = { id: m.id, path: m.path, dev: m.dev, ino: m.ino, ctl, db: undefined, shm: undefined, lastFrame: -1, changedAt: 0, pollMs: MIN_POLL_MS, nextAt: 0, salt1: -1, salt2: -1, held: false, heldFrame: 0, retryMs: 0, retryAt: 0 };
   try {
     // Only the file the writer holds, and never a new one: checked before and after the open. Its side files were
     // looked at before the writer's open (src/backend/sqlite-side-files.ts); while the writer holds the store in WAL
@@ -242,10 +249,10 @@ function poll(store: Store, now: number): void {
   const salt1 = header.readUInt32LE(32);
   const salt2 = header.readUInt32LE(36);
   if (salt1 !== store.salt1 || salt2 !== store.salt2) {
-    // The WAL restarted (or this is the first look): a new generation, whose tail gets its copy afresh.
+    // The WAL restarted (or this is the first look): a new generation, whose copies no reader held short yet.
     store.salt1 = salt1;
     store.salt2 = salt2;
-    store.tailHeld = false;
+    store.held = false;
   }
   const paused = frame === store.lastFrame;
   if (!paused) store.changedAt = now;
@@ -254,10 +261,16 @@ function poll(store: Store, now: number): void {
   store.nextAt = now + store.pollMs;
   // A checkpoint that ran beside the writer's commits left their frames behind, and SQLite restarts the WAL only once
   // all of it is backfilled: that tail is copied while the writer pauses, else the WAL grows on to the writer's bound.
-  // A tail a reader's snapshot held back the last time waits for the writer's idleness and the retry's delay: while
-  // readers overlap, the WAL cannot restart, and a copy at each pause only cost an fsync a commit (review r356).
+  // After a copy a reader's snapshot held short, the next waits for the retry's delay, a tail's also for the writer's
+  // idleness: while the reader lasts a copy moves nothing (or, readers overlapping, a little for an fsync), and the
+  // threshold's frames stay waiting past the snapshot, a no-op at every poll before (review r356, task 367). The
+  // threshold's copy goes sooner once another threshold's worth came, so a reader gone leaves the WAL at most that much
+  // longer before it is copied (or the retry's delay, 8 s at most, whichever comes first).
   const tail = waiting < frames;
-  if (tail && !(paused && waiting > 0 && frame >= frames && (!store.tailHeld || (now - store.changedAt >= TAIL_IDLE_MS && now >= store.tailRetryAt)))) return;
+  const due = tail
+    ? paused && waiting > 0 && frame >= frames && (!store.held || (now - store.changedAt >= TAIL_IDLE_MS && now >= store.retryAt))
+    : !store.held || now >= store.retryAt || frame - store.heldFrame >= frames;
+  if (!due) return;
   if (!sameFile(store.path, store.dev, store.ino)) return refuseStored(store); // moved: the writer checkpoints itself (refuse)
   // Said before the writer's word is read (and the writer says its word before it reads this one): either the writer
   // sees this checkpoint running and waits for its end, or this sees the writer past its bound and leaves it the copy.
@@ -269,13 +282,14 @@ function poll(store: Store, now: number): void {
     const [result] = store.db!.pragma("wal_checkpoint(PASSIVE)") as Array<{ log: number; checkpointed: number }>;
     Atomics.add(ctl, CTL_CHECKPOINTS, 1);
     // Fewer frames copied than the WAL held as the copy began: a reader's snapshot stood before its end (the writer's
-    // commits during the copy come after that end). A copy at the threshold leaves its tail a first copy again.
-    const heldShort = tail && result !== undefined && result.checkpointed >= 0 && result.checkpointed < result.log;
+    // commits during the copy come after that end). A copy not held short ends the wait.
+    const heldShort = result !== undefined && result.checkpointed >= 0 && result.checkpointed < result.log;
     if (heldShort) {
-      store.tailRetryMs = store.tailHeld ? Math.min(TAIL_RETRY_MAX_MS, store.tailRetryMs * 2) : MAX_POLL_MS;
-      store.tailRetryAt = now + store.tailRetryMs;
+      store.retryMs = store.held ? Math.min(RETRY_MAX_MS, store.retryMs * 2) : RETRY_FIRST_MS;
+      store.retryAt = now + store.retryMs;
+      store.heldFrame = result.log;
     }
-    store.tailHeld = heldShort;
+    store.held = heldShort;
   } catch (err) {
     report(store, err);
     store.nextAt = now + ERROR_BACKOFF_MS;

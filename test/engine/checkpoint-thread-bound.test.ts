@@ -69,28 +69,52 @@ describe("the writer's bound while the checkpointer thread checkpoints", () => {
   }
 });
 
-describe("the tail copy while a reader's snapshot holds the WAL", () => {
+/** A store served by the thread, a reader's snapshot at its WAL's `mark` (past the threshold), and the thread's copy up to it. */
+async function pinnedStore(name: string, afterMark: number): Promise<{ writer: WriterThread; path: string; reader: Database.Database; mark: number }> {
+  const cp = new EngineCheckpointer(ENTRY, () => undefined, () => 0, CHECKPOINT_FRAMES, 0);
+  cleanups.push(() => cp.stop());
+  const writer = new WriterThread(cleanups);
+  await writer.call("link", { link: cp.linkForActor()! });
+  const path = root.fresh(name);
+  await writer.call("open", { path });
+  await writer.call("served", { path });
+  // Past the threshold with the thread held, then a reader's snapshot there: the thread copies up to it, and no
+  // frame after it while the reader lasts (nor can SQLite restart the WAL).
+  cp.hold(true);
+  await cp.stores(); // the hold reached the thread
+  await writer.call("write", { path, count: 130 }); // ~1,170 frames
+  const reader = new Database(path, { readonly: true });
+  cleanups.push(() => reader.open && reader.close());
+  reader.exec("BEGIN");
+  reader.prepare("SELECT count(*) FROM sqlite_master").get();
+  const mark = walIndex(path).frames;
+  expect(mark).toBeGreaterThan(CHECKPOINT_FRAMES);
+  if (afterMark > 0) await writer.call("write", { path, count: afterMark, from: 1000 });
+  cp.hold(false);
+  await until(() => walIndex(path).backfilled === mark, "the thread's checkpoint up to the reader's snapshot");
+  return { writer, path, reader, mark };
+}
+
+/** The reader ends: the thread copies what it held back, and the writer's next commit restarts the WAL. */
+async function readerEnds(writer: WriterThread, path: string, reader: Database.Database): Promise<void> {
+  reader.exec("COMMIT");
+  reader.close();
+  await until(
+    () => {
+      const w = walIndex(path);
+      return w.backfilled === w.frames;
+    },
+    "the thread copied what the reader held back once it ended",
+    { timeoutMs: 30_000 },
+  );
+  const again = await writer.call<{ restarts: number }>("trickle", { path, count: 1, gapMs: 0, from: 100 });
+  expect(again.restarts).toBe(1);
+  expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
+}
+
+describe("checkpoints while a reader's snapshot holds the WAL", () => {
   it("a writer that pauses between commits gets one copy of the tail a reader holds back, not one a commit; once the reader ends, the tail is copied and the WAL restarts (review r356)", { timeout: 60_000 }, async () => {
-    const cp = new EngineCheckpointer(ENTRY, () => undefined, () => 0, CHECKPOINT_FRAMES, 0);
-    cleanups.push(() => cp.stop());
-    const writer = new WriterThread(cleanups);
-    await writer.call("link", { link: cp.linkForActor()! });
-    const path = root.fresh("pinned.db");
-    await writer.call("open", { path });
-    await writer.call("served", { path });
-    // Past the threshold with the thread held, then a reader's snapshot there: the thread copies up to it, and no
-    // frame after it while the reader lasts (nor can SQLite restart the WAL).
-    cp.hold(true);
-    await cp.stores(); // the hold reached the thread
-    await writer.call("write", { path, count: 130 }); // ~1,170 frames
-    const reader = new Database(path, { readonly: true });
-    cleanups.push(() => reader.open && reader.close());
-    reader.exec("BEGIN");
-    reader.prepare("SELECT count(*) FROM sqlite_master").get();
-    const mark = walIndex(path).frames;
-    expect(mark).toBeGreaterThan(CHECKPOINT_FRAMES);
-    cp.hold(false);
-    await until(() => walIndex(path).backfilled === mark, "the thread's checkpoint up to the reader's snapshot");
+    const { writer, path, reader, mark } = await pinnedStore("pinned.db", 0);
     const before = (await writer.call<{ checkpoints: number }>("words", { path })).checkpoints;
     // 60 commits of ~1 frame, the writer pausing after each: each pause found frames the reader holds back. Before,
     // the thread tried to copy them at every one (several tries a pause, each of them an fsync when a reader moving
@@ -102,15 +126,23 @@ describe("the tail copy while a reader's snapshot holds the WAL", () => {
     // One copy held short, and a try again only after the writer was idle a while (a stall of this machine at most).
     expect(after - before).toBeGreaterThan(0);
     expect(after - before).toBeLessThanOrEqual(3);
-    // The reader ends and the writer stays idle: the thread copies the tail, and the next commit restarts the WAL.
-    reader.exec("COMMIT");
-    reader.close();
-    await until(() => {
-      const w = walIndex(path);
-      return w.backfilled === w.frames;
-    }, "the thread copied the tail once the reader ended");
-    const again = await writer.call<{ restarts: number }>("trickle", { path, count: 1, gapMs: 0, from: 100 });
-    expect(again.restarts).toBe(1);
-    expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
+    await readerEnds(writer, path, reader);
+  });
+
+  it("a reader holding the threshold's worth of frames or more back gets a few tries, not one a poll; once it ends, the next try copies all and the WAL restarts (task 367)", { timeout: 60_000 }, async () => {
+    // ~1,170 frames past the reader's snapshot: more than the threshold wait however far the thread copies.
+    const { writer, path, reader, mark } = await pinnedStore("pinned-threshold.db", 130);
+    expect(walIndex(path).frames - mark).toBeGreaterThanOrEqual(CHECKPOINT_FRAMES);
+    const before = (await writer.call<{ checkpoints: number }>("words", { path })).checkpoints;
+    // 50 commits of ~1 frame, 10 ms apart: before, the thread checkpointed at each of its polls (2 ms while the WAL
+    // grows), copying nothing (review: 194 checkpoints in 50 commits).
+    const trickled = await writer.call<{ restarts: number; frames: number }>("trickle", { path, count: 50, gapMs: 10 });
+    expect(trickled.restarts).toBe(0);
+    expect(walIndex(path).backfilled).toBe(mark);
+    const after = (await writer.call<{ checkpoints: number }>("words", { path })).checkpoints;
+    // Tried again only after a delay doubling from 64 ms (64, 192, 448 ms into the commits' ~0.5 s), or once another
+    // threshold's worth of frames came; a stall of this machine stretches the commits, and so may add a try or two.
+    expect(after - before).toBeLessThanOrEqual(6);
+    await readerEnds(writer, path, reader);
   });
 });

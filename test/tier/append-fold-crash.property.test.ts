@@ -77,13 +77,39 @@ function processOver(inner: StorageBackend): { backend: StorageBackend; arm(ops:
   return { backend, arm: (ops) => (budget = ops), dead: () => dead };
 }
 
+/**
+ * A log in a process that may be killed: `attempt` runs a flush or compaction cut off after `cutAfter` ops (none
+ * when undefined) and says whether it was; a cut one leaves the log to a new process, opened as `open` opens it.
+ */
+function killableLog(inner: StorageBackend, open: (backend: StorageBackend) => AppendLogStorageTier<Entry>) {
+  let proc = processOver(inner);
+  let log = open(proc.backend);
+  return {
+    log: () => log,
+    async attempt(c: Exclude<Cmd, { t: "append" }>, step: number): Promise<"cut" | "done"> {
+      proc.arm(c.cutAfter);
+      try {
+        if (c.t === "flush") await log.flush();
+        else await log.compact();
+      } catch {
+        expect(proc.dead(), `step ${step}: only the cut fails a write`).toBe(true);
+        log.rollback();
+        proc = processOver(inner);
+        log = open(proc.backend);
+        return "cut";
+      }
+      proc.arm(undefined);
+      return "done";
+    },
+  };
+}
+
 async function run(commands: Cmd[], keyed: boolean): Promise<void> {
   const inner = memoryBackend();
   const buckets = keyed ? ["a", "b"] : ["log"];
-  let proc = processOver(inner);
-  const open = (): AppendLogStorageTier<Entry> =>
-    appendLogStorage<Entry>(proc.backend, { name: "log", debounceMs: 60_000, onError: () => {}, keyOf: keyed ? (e) => e.b : undefined });
-  let log = open();
+  const proc = killableLog(inner, (backend) =>
+    appendLogStorage<Entry>(backend, { name: "log", debounceMs: 60_000, onError: () => {}, keyOf: keyed ? (e) => e.b : undefined }),
+  );
   let next = 0;
   let pending: Entry[] = [];
   const acked: Entry[] = [];
@@ -103,34 +129,18 @@ async function run(commands: Cmd[], keyed: boolean): Promise<void> {
   for (const [i, c] of commands.entries()) {
     if (c.t === "append") {
       const entries = Array.from({ length: c.count }, () => ({ b: buckets[c.bucket % buckets.length]!, n: next++ }));
-      log.appendEntries(entries);
+      proc.log().appendEntries(entries);
       pending.push(...entries);
       continue;
     }
-    proc.arm(c.cutAfter);
-    let failed = false;
-    try {
-      if (c.t === "flush") await log.flush();
-      else await log.compact();
-    } catch {
-      failed = true;
-    }
-    if (!failed) {
-      acked.push(...pending);
-      pending = [];
-      proc.arm(undefined);
-    } else {
-      expect(proc.dead(), `step ${i}: only the cut fails a write`).toBe(true);
-      // Killed: what it held is in doubt (a batch cut after its segment put landed it); a new process opens the store.
-      for (const e of pending) inDoubt.add(e.n);
-      pending = [];
-      log.rollback();
-      proc = processOver(inner);
-      log = open();
-    }
+    const failed = (await proc.attempt(c, i)) === "cut";
+    // Killed: what it held is in doubt (a batch cut after its segment put landed it).
+    if (failed) for (const e of pending) inDoubt.add(e.n);
+    else acked.push(...pending);
+    pending = [];
     await check(`after step ${i} (${c.t}${failed ? ", cut" : ""})`);
   }
-  await log.compact(); // flushes first
+  await proc.log().compact(); // flushes first
   acked.push(...pending);
   await check("after a last compaction");
 }
@@ -141,38 +151,22 @@ async function runOverwrite(commands: Cmd[]): Promise<void> {
   // A bucket as base + segment (a flush holding a failed flush's chunk and a new one stored it so before §3.11's folds).
   inner.write("log", new TextEncoder().encode('[{"b":"log","n":-2}]'));
   inner.write("log\u001f00000000000000000001", new TextEncoder().encode('[{"b":"log","n":-1}]'));
-  let proc = processOver(inner);
-  const open = (): AppendLogStorageTier<Entry> =>
-    appendLogStorage<Entry>(proc.backend, { name: "log", mode: "overwrite", debounceMs: 60_000, onError: () => {} });
-  let log = open();
+  const proc = killableLog(inner, (backend) => appendLogStorage<Entry>(backend, { name: "log", mode: "overwrite", debounceMs: 60_000, onError: () => {} }));
   let next = 0;
   let pending: Entry[] = [];
   let possible: number[][] = [[-2, -1]];
   for (const [i, c] of commands.entries()) {
     if (c.t === "append") {
       const entries = Array.from({ length: c.count }, () => ({ b: "log", n: next++ }));
-      log.appendEntries(entries);
+      proc.log().appendEntries(entries);
       pending.push(...entries);
       continue;
     }
-    proc.arm(c.cutAfter);
     const content = pending.map((e) => e.n);
-    let failed = false;
-    try {
-      if (c.t === "flush") await log.flush();
-      else await log.compact();
-    } catch {
-      failed = true;
-    }
-    if (!failed) {
-      if (content.length > 0) possible = [content];
-      proc.arm(undefined);
-    } else {
-      expect(proc.dead(), `step ${i}: only the cut fails a write`).toBe(true);
-      if (content.length > 0) possible.push(content);
-      log.rollback();
-      proc = processOver(inner);
-      log = open();
+    const failed = (await proc.attempt(c, i)) === "cut";
+    if (content.length > 0) {
+      if (failed) possible.push(content);
+      else possible = [content];
     }
     pending = [];
     const reader = appendLogStorage<Entry>(processOver(inner).backend, { name: "log", mode: "overwrite" });

@@ -29,6 +29,21 @@ async function appendEach(log: { appendEntries(e: Array<{ i: number }>): void; f
 
 const upTo = (n: number): Array<{ i: number }> => Array.from({ length: n }, (_, i) => ({ i }));
 
+/** A flush over a store holding only `key`, a segment number past the allocator's range: corrupt-store naming it, nothing written. */
+async function expectFlushRefusedOver(backend: StorageBackend, key: string): Promise<void> {
+  const log = appendLogStorage<{ i: number }>(backend, { name: "log", onError: () => {} });
+  log.appendEntries([{ i: 0 }]);
+  const err = await log.flush().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StorageError);
+  expect(err).toMatchObject({ code: "corrupt-store", details: { key } });
+  expect(await backend.list!("log")).toEqual([key]);
+  log.rollback();
+  await log.close();
+}
+
 describe("a merge whose segment unlink fails (EIO)", () => {
   it("rejects, and the log reads each entry once, before and after a compact() that gets through", async () => {
     const store = join(dir, "eio");
@@ -61,18 +76,8 @@ describe("a stored segment number past 2^53 - 1", () => {
     const backend = memoryBackend();
     const huge = "log\u001f99999999999999999999";
     await backend.write(huge, utf8('[{"x":"foreign"}]'));
-    const log = appendLogStorage<{ i: number }>(backend, { name: "log", onError: () => {} });
-    log.appendEntries([{ i: 0 }]);
-    const err = await log.flush().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(StorageError);
-    expect(err).toMatchObject({ code: "corrupt-store", details: { key: huge } });
+    await expectFlushRefusedOver(backend, huge);
     for (const key of await backend.list!("log")) expect(parseBucketKey(key).bucket, key).toBe("log");
-    expect(await backend.list!("log")).toEqual([huge]);
-    log.rollback();
-    await log.close();
   });
 });
 
@@ -214,16 +219,6 @@ describe("stores a merge cut short leaves", () => {
     const backend = memoryBackend();
     const top = segment(Number.MAX_SAFE_INTEGER);
     await backend.write(top, utf8('[{"x":"foreign"}]'));
-    const log = appendLogStorage<{ i: number }>(backend, { name: "log", onError: () => {} });
-    log.appendEntries([{ i: 0 }]);
-    const err = await log.flush().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(StorageError);
-    expect(err).toMatchObject({ code: "corrupt-store", details: { key: top } });
-    expect(await backend.list!("log")).toEqual([top]);
-    log.rollback();
-    await log.close();
+    await expectFlushRefusedOver(backend, top);
   });
 });

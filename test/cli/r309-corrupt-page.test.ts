@@ -3,11 +3,10 @@
  * (`error SQLITE_CORRUPT: …`) where export printed `backend-error` for the same store. Every command now says
  * `backend-error` (exit 4), the driver's error kept as the cause.
  */
-import { closeSync, openSync, statSync, writeSync } from "node:fs";
-import { Buffer } from "node:buffer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireBuiltBin, runCli, tempDir } from "./fixtures/cli.js";
 import { buildStore } from "./fixtures/stores.js";
+import { damageMiddlePage } from "../support/damaged-page.js";
 
 const tmp = tempDir("r309-corrupt-page");
 let store = "";
@@ -15,14 +14,7 @@ beforeAll(async () => {
   requireBuiltBin();
   store = tmp.path("s.db");
   await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 300 }, (_, i) => i + 2) }]);
-  // One page in the middle of the file overwritten with junk (a bad sector, a torn copy).
-  const fd = openSync(store, "r+");
-  try {
-    const page = Buffer.alloc(4096, 0xab);
-    writeSync(fd, page, 0, page.length, Math.floor(statSync(store).size / 2 / 4096) * 4096);
-  } finally {
-    closeSync(fd);
-  }
+  damageMiddlePage(store);
 });
 afterAll(() => tmp.remove());
 

@@ -31,6 +31,7 @@ import { graphWalPrefix, walFrameKey } from "../../src/wal/keys.js";
 import { tmpfsRoot, type Tmpfs } from "../support/tmpfs.js";
 import { BIN, requireBuiltBin, runCli, tempDir, type CliRun } from "./fixtures/cli.js";
 import { killedMidTransaction } from "../support/sqlite-journal.js";
+import { damageMiddlePage } from "../support/damaged-page.js";
 import { appendFrames, buildStore, openBackend, setFrame } from "./fixtures/stores.js";
 
 const ROOT = process.getuid?.() === 0;
@@ -119,20 +120,42 @@ const COPY_DIR = new RegExp(`^${tempPrefix("graphrefly-storage-read", 0).slice(1
 /** The repository's root: the killed writer's better-sqlite3. */
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
-/** A fresh store "s.db" of graph "g" (frames 2..11 set a) in a locked directory of its own; its path. */
-async function lockedStore(name: string): Promise<string> {
+/** A fresh store "s.db" of graph "g" (frames 2..11 set a, or frames 2..`frames` + 1) in a directory of its own. */
+async function newStore(name: string, frames = 10): Promise<{ dir: string; store: string }> {
   const dir = storeDir(name);
   const store = join(dir, "s.db");
-  await buildStore("sqlite", store, [{ name: "g" }]);
+  await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: frames }, (_, i) => i + 2) }]);
+  return { dir, store };
+}
+
+/** A fresh store as newStore makes, in a locked directory; its path. */
+async function lockedStore(name: string): Promise<string> {
+  const { dir, store } = await newStore(name);
   lock(dir);
   return store;
 }
 
+/**
+ * A live store `live` of graph "g" whose last frame (12, setting a to 12) is only in its -wal: its writer stays open
+ * (no checkpoint below 1000 frames) while its database file and -wal are copied to `copy` and `copy`-wal (no -shm).
+ */
+async function copyWithWalFrame(live: string, copy: string): Promise<void> {
+  await buildStore("sqlite", live, [{ name: "g" }]);
+  const writer = openBackend("sqlite", live);
+  try {
+    const wal = kvStorage<WALFrame>(writer, { codec: walFrameCodec });
+    wal.save(walFrameKey(graphWalPrefix("g"), 12), setFrame(12, "a", 12));
+    await wal.flush();
+    expect(statSync(`${live}-wal`).size).toBeGreaterThan(0);
+    for (const suffix of ["", "-wal"]) copyFileSync(`${live}${suffix}`, `${copy}${suffix}`);
+  } finally {
+    writer.close();
+  }
+}
+
 describe("a SQLite store in a directory this user cannot write (another user's store)", () => {
   it("every read command reads it from a private copy: the output an in-place read gives, the copy removed", async () => {
-    const dir = storeDir("own-store");
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g" }]);
+    const { dir, store } = await newStore("own-store");
     const expected = READS.map((args) => runCli([args[0]!, store, ...args.slice(1)]));
     const listing = readdirSync(dir).sort();
     lock(dir);
@@ -151,9 +174,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
   });
 
   it("open by a writer, it is read in place through the writer's -shm; a -shm it cannot read is refused: store-unreadable, exit 4, nothing copied", async () => {
-    const dir = storeDir("shm-private");
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g" }]);
+    const { dir, store } = await newStore("shm-private");
     // A reader of this process opens the store: its -shm is there while it is open; it is made unreadable meanwhile.
     const holder = openBackend("sqlite", store);
     try {
@@ -257,16 +278,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
     const store = join(dir, "s.db");
     // A live store's database file and -wal (its last frame only there) copied side by side, no -shm: read from a copy.
     const live = tmp.path("growing-live.db");
-    await buildStore("sqlite", live, [{ name: "g" }]);
-    const writer = openBackend("sqlite", live);
-    try {
-      const wal = kvStorage<WALFrame>(writer, { codec: walFrameCodec });
-      wal.save(walFrameKey(graphWalPrefix("g"), 12), setFrame(12, "a", 12));
-      await wal.flush();
-      for (const suffix of ["", "-wal"]) copyFileSync(`${live}${suffix}`, `${store}${suffix}`);
-    } finally {
-      writer.close();
-    }
+    await copyWithWalFrame(live, store);
     const expected = runCli(["export", live, "--graph", "g"]);
     expect(expected.code, expected.stderr).toBe(0);
     lock(dir);
@@ -302,9 +314,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
   });
 
   it("SIGINT after the copy is open (its note printed) ends the run with SIGINT before the read's output, not exit 0 (review r336 F1)", async () => {
-    const dir = storeDir("signal-after-copy");
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 2000 }, (_, i) => i + 2) }]);
+    const { dir, store } = await newStore("signal-after-copy", 2000);
     const full = runCli(["frames", store, "--graph", "g"]);
     expect(full.code, full.stderr).toBe(0);
     lock(dir);
@@ -345,9 +355,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
   });
 
   it("a -wal that is a symbolic link (to /dev/zero) is refused, store-unreadable, nothing copied (task 333, r330 F3; by the open itself since task 347)", async () => {
-    const dir = storeDir("wal-symlink");
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g" }]);
+    const { dir, store } = await newStore("wal-symlink");
     symlinkSync("/dev/zero", `${store}-wal`); // copied through the link, it filled TMPDIR
     lock(dir);
     const temp = readersTemp();
@@ -361,9 +369,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
   });
 
   it.each(["-wal", "-shm", "-journal"])("a FIFO as s.db%s is refused before SQLite opens it: store-unreadable, exit 4, nothing copied (a FIFO -wal hung the in-place open; task 347)", async (suffix) => {
-    const dir = storeDir(`fifo${suffix}`);
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g" }]);
+    const { dir, store } = await newStore(`fifo${suffix}`);
     execFileSync("mkfifo", ["-m", "0644", `${store}${suffix}`]);
     lock(dir);
     const temp = readersTemp();
@@ -390,17 +396,8 @@ describe("a SQLite store in a directory this user cannot write (another user's s
   });
 
   it("an error reading the copy names the store, not the removed copy (task 333, r330 F6)", async () => {
-    const dir = storeDir("corrupt");
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 300 }, (_, i) => i + 2) }]);
-    // One page in the middle of the file overwritten with junk.
-    const fd = openSync(store, "r+");
-    try {
-      const page = Buffer.alloc(4096, 0xab);
-      writeSync(fd, page, 0, page.length, Math.floor(statSync(store).size / 2 / 4096) * 4096);
-    } finally {
-      closeSync(fd);
-    }
+    const { dir, store } = await newStore("corrupt", 300);
+    damageMiddlePage(store);
     lock(dir);
     const temp = readersTemp();
     const r = runAsReader(["export", store, "--graph", "g"], temp);
@@ -410,9 +407,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
   });
 
   it("a store left with a hot -journal (a writer killed mid-transaction) is read from a copy rolled back, with the -journal note (review r336 F2)", async () => {
-    const dir = storeDir("hot-journal");
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g" }]);
+    const { dir, store } = await newStore("hot-journal");
     const before = runCli(["inspect", store]);
     killedMidTransaction(store, REPO);
     const listing = readdirSync(dir).sort();
@@ -438,9 +433,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
   });
 
   it("a hot -journal copied and rolled back in the private copy is said in its own note: the files, their bytes, the copy's place (task 347)", async () => {
-    const dir = storeDir("hot-journal-note");
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g" }]);
+    const { dir, store } = await newStore("hot-journal-note");
     killedMidTransaction(store, REPO);
     const bytes = statSync(store).size + statSync(`${store}-journal`).size;
     const listing = readdirSync(dir).sort();
@@ -477,9 +470,7 @@ describe("a SQLite store in a directory this user cannot write (another user's s
 
   it("a -journal naming a super-journal is refused, read in place or from a copy: its rollback would delete that file (review r342 F1)", async () => {
     for (const where of ["copy", "in place"] as const) {
-      const dir = storeDir(`super-journal-${where.replace(" ", "-")}`);
-      const store = join(dir, "s.db");
-      await buildStore("sqlite", store, [{ name: "g" }]);
+      const { dir, store } = await newStore(`super-journal-${where.replace(" ", "-")}`);
       killedMidTransaction(store, REPO);
       // A file of the reader's own that the store's owner names as the super-journal.
       const victims = readersTemp();
@@ -525,20 +516,10 @@ describe("a SQLite store on read-only media", () => {
   /** A backup of a live store's database file and -wal (its last frame only in the -wal); the live store's path. */
   async function backupWithWal(place: { dir: string; seal(): void }, name: string): Promise<{ live: string; backup: string }> {
     const live = tmp.path(name);
-    await buildStore("sqlite", live, [{ name: "g" }]);
-    // A writer that stays open: its last frames are in the -wal (no checkpoint below 1000 frames) when backed up.
-    const writer = openBackend("sqlite", live);
-    try {
-      const wal = kvStorage<WALFrame>(writer, { codec: walFrameCodec });
-      wal.save(walFrameKey(graphWalPrefix("g"), 12), setFrame(12, "a", 12));
-      await wal.flush();
-      expect(statSync(`${live}-wal`).size).toBeGreaterThan(0);
-      for (const suffix of ["", "-wal"]) copyFileSync(`${live}${suffix}`, join(place.dir, `${basename(live)}${suffix}`));
-    } finally {
-      writer.close();
-    }
+    const backup = join(place.dir, basename(live));
+    await copyWithWalFrame(live, backup);
     place.seal();
-    return { live, backup: join(place.dir, basename(live)) };
+    return { live, backup };
   }
 
   it("a backup of the database file and its -wal (no -shm) is read whole: the frames only the -wal holds too", async () => {
@@ -594,9 +575,7 @@ describe("a SQLite store on read-only media", () => {
   });
 
   it("a dead run's copy that fills TMPDIR is removed before the room is checked: the run reads (review r336 F3)", async () => {
-    const dir = storeDir("dead-fills");
-    const store = join(dir, "s.db");
-    await buildStore("sqlite", store, [{ name: "g" }]);
+    const { dir, store } = await newStore("dead-fills");
     const expected = runCli(["verify", store]);
     expect(expected.code, expected.stderr).toBe(0);
     const small = tmp.path("dead-fills-tmp");

@@ -5,7 +5,9 @@
  * n-th rename or unlink, for every n until the batch gets through: each prefix must read as the state before the
  * batch or after it (design §3.11), and a writer reopening the store appends and compacts on from there. Before the
  * fix a merge killed between its base's rename and its last segment's unlink read every entry twice, and an
- * overwrite of base [a] + segment [b] killed before the segment's unlink read [c, b].
+ * overwrite of base [a] + segment [b] killed before the segment's unlink read [c, b]. An overwrite of two chunks
+ * (a failed flush's segment [c] and [d] appended since) reads [a, b] or [c, d] at every kill, and when it gets through
+ * leaves the base and one segment, no fold (task 365: it left its fold, the emptied segment and the old base).
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -21,7 +23,9 @@ const tmp = tempDir("append-fold-crash");
 afterAll(() => tmp.remove());
 
 /** Runs the child killed at the kill-th step; true when the batch got through (no step left to kill at). */
-function runChild(dir: string, mode: "append" | "overwrite", kill: number): boolean {
+type ChildMode = "append" | "overwrite" | "overwrite-chunks";
+
+function runChild(dir: string, mode: ChildMode, kill: number): boolean {
   const r = spawnSync(process.execPath, [CHILD, JSON.stringify({ dir, mode, kill })], { encoding: "utf8", timeout: 60_000 });
   expect(r.stdout, `child (kill at ${kill}) got through its setup: ${r.stderr}`).toContain("ready");
   if (r.stdout.includes("done")) return true;
@@ -64,26 +68,35 @@ describe("kill -9 inside an append-log merge or overwrite (file store)", () => {
     expect(kills).toBeGreaterThan(3); // the batch has several steps, each killed at once
   }, 120_000);
 
-  it("an overwrite of a base and a segment reads the old content or the new, never a mix", async () => {
-    let kills = 0;
-    let sawNew = false;
-    for (let kill = 1; ; kill++) {
-      expect(kill, "the overwrite batch ends").toBeLessThan(64);
-      const dir = join(tmp.dir, `overwrite-${kill}`);
-      const done = runChild(dir, "overwrite", kill);
-      const got = await entriesOf(dir, "overwrite", true);
-      expect([[{ v: "a" }, { v: "b" }], [{ v: "c" }]], `killed at step ${kill}: ${JSON.stringify(got)}`).toContainEqual(got);
-      if (got.length === 1) sawNew = true;
-      else expect(sawNew, `killed at step ${kill}: the old content after the new`).toBe(false);
-      const log = appendLogStorage<unknown>(fileBackend(dir), { name: "log", mode: "overwrite" });
-      log.appendEntries([{ v: "d" }]);
-      await log.flush();
-      await log.close();
-      expect(await entriesOf(dir, "overwrite", true), `killed at step ${kill}, then overwritten`).toEqual([{ v: "d" }]);
-      expect(storedNames(dir)).toEqual(["log.bin"]);
-      if (done) break;
-      kills++;
-    }
-    expect(kills).toBeGreaterThan(3);
-  }, 120_000);
+  const overwrites = [
+    { mode: "overwrite", what: "an overwrite", written: [{ v: "c" }], files: 1 },
+    { mode: "overwrite-chunks", what: "an overwrite of two chunks", written: [{ v: "c" }, { v: "d" }], files: 2 },
+  ] as const;
+  for (const { mode, what, written, files } of overwrites) {
+    it(`${what} over a base and a segment reads the old content or the new, never a mix`, async () => {
+      let kills = 0;
+      let sawNew = false;
+      for (let kill = 1; ; kill++) {
+        expect(kill, "the overwrite batch ends").toBeLessThan(64);
+        const dir = join(tmp.dir, `${mode}-${kill}`);
+        const done = runChild(dir, mode, kill);
+        const got = await entriesOf(dir, "overwrite", true);
+        expect([[{ v: "a" }, { v: "b" }], written], `killed at step ${kill}: ${JSON.stringify(got)}`).toContainEqual(got);
+        if (JSON.stringify(got) === JSON.stringify(written)) sawNew = true;
+        else expect(sawNew, `killed at step ${kill}: the old content after the new`).toBe(false);
+        // Got through: what a flush of that many chunks leaves, the base and a segment per other chunk (no fold).
+        if (done) expect(storedNames(dir), "the batch got through").toHaveLength(files);
+        const log = appendLogStorage<unknown>(fileBackend(dir), { name: "log", mode: "overwrite" });
+        log.appendEntries([{ v: "e" }]);
+        await log.flush();
+        await log.close();
+        expect(await entriesOf(dir, "overwrite", true), `killed at step ${kill}, then overwritten`).toEqual([{ v: "e" }]);
+        expect(storedNames(dir)).toEqual(["log.bin"]);
+        if (done) break;
+        kills++;
+      }
+      expect(sawNew).toBe(true);
+      expect(kills).toBeGreaterThan(3);
+    }, 120_000);
+  }
 });

@@ -85,6 +85,9 @@ interface Store {
 const stores = new Map<string, Store>();
 const header = Buffer.alloc(128);
 let held = false; // tests only (EngineTestAccess): the thread stands still, as a stalled one would
+let stallNext = false; // tests only: the next checkpoint stands still inside (CheckpointerCommand "stall")
+/** How long a stalled checkpoint stands still unless the test terminates the thread first (a failed test's end). */
+const STALL_MS = 60_000;
 let timer: NodeJS.Timeout | undefined;
 let stopped = false;
 
@@ -114,6 +117,7 @@ parentPort!.on("message", (m: CheckpointerCommand) => {
   // Tests only: ends as a crash would, with nothing closed, from a JS point (never inside a native call, as a
   // terminate() from outside could be: that aborts the process, native-gate.ts).
   else if (m.t === "die") process.exit(1);
+  else if (m.t === "stall") stallNext = true;
   else if (m.t === "stats") {
     const list = [...stores.values()].map((s) => ({ path: s.path, synchronous: Atomics.load(s.ctl, CTL_SYNCHRONOUS), checkpoints: Atomics.load(s.ctl, CTL_CHECKPOINTS) }));
     parentPort!.postMessage({ t: "stats", stores: list } satisfies CheckpointerReport);
@@ -279,6 +283,10 @@ function poll(store: Store, now: number): void {
   try {
     if (Atomics.load(ctl, CTL_WRITER_CHECKPOINT) !== 0) return; // looked at again at the next poll
     Atomics.add(ctl, CTL_STARTED, 1);
+    if (stallNext) {
+      stallNext = false;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STALL_MS);
+    }
     const [result] = store.db!.pragma("wal_checkpoint(PASSIVE)") as Array<{ log: number; checkpointed: number }>;
     Atomics.add(ctl, CTL_CHECKPOINTS, 1);
     // Fewer frames copied than the WAL held as the copy began: a reader's snapshot stood before its end (the writer's

@@ -103,4 +103,9 @@ export type CheckpointerCommand =
   | { readonly t: "hold"; readonly on: boolean }
   | { readonly t: "stats" }
   /** Tests only: the thread ends itself at once, as a crash would. */
-  | { readonly t: "die" };
+  | { readonly t: "die" }
+  /**
+   * Tests only: the thread's next checkpoint stands still once it said so in the store's block, blocked at a JS point
+   * (so a test may terminate the thread there), as one stalled inside its copy would.
+   */
+  | { readonly t: "stall" };

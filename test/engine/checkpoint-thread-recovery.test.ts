@@ -3,13 +3,15 @@
  * with backoff of 85b275b): the liveness word set before the thread can say hello, a thread that cannot start retried
  * as a death, a stats request to an ending thread answered, one store's failed hand-over skipping no other, and the
  * restart's limits (backoff growing and capped, the writer inline at SQLite's 1000 frames while no thread serves it,
- * a thread that comes back taking the store over).
+ * a thread that comes back taking the store over), and a writer waiting at its bound for a checkpoint of a thread
+ * killed inside it (task 367).
  *
  * Real parts: the checkpointer thread (dist/workers/checkpointer.js), SQLite files, and the store's writer on a worker
  * thread of its own (fixtures/checkpoint-writer.mjs: a SqliteBackend handed over by side-checkpoint, as an actor's).
  * Test seams, this file only: node:worker_threads' Worker is wrapped so that a checkpointer thread's start can be made
  * to fail for real (a stack no thread can get: Node's ERR_WORKER_INIT_FAILED, as when the process is out of threads)
- * and so that the main thread can stand still just after a start made its Worker (the gate of the F3 test);
+ * and so that the main thread can stand still just after a start made its Worker (the gate of the F3 test), and the
+ * last Worker made is kept (a test terminates it inside a checkpoint the thread's "stall" hook holds);
  * fixtures/checkpoint-writer.mjs reads each store's control block and can make a hand-over's post throw. Ordering is by
  * events: the threads' messages, the store blocks' shared words, and fake timers for the restart's backoff.
  */
@@ -17,8 +19,9 @@ import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { EngineCheckpointer, RESTARTS } from "../../src/engine/checkpointer.js";
-import type { CheckpointerLink } from "../../src/engine/checkpoint-link.js";
+import { CTL_CHECKPOINTING, CTL_WRITER_CHECKPOINT, type CheckpointerCommand, type CheckpointerLink } from "../../src/engine/checkpoint-link.js";
 import { openStorageEngineForTests, workerEntryPath } from "../../src/engine/engine.js";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { StorageError } from "../../src/errors.js";
 import { until } from "../support/wait.js";
 import { WriterThread } from "./fixtures/checkpoint-writer-thread.js";
@@ -31,6 +34,8 @@ const seam = vi.hoisted(() => ({
   starts: 0,
   /** Called on the main thread just after a checkpointer Worker was made, inside the checkpointer's start. */
   afterStart: undefined as (() => void) | undefined,
+  /** The checkpointer Worker made last (a test terminates it). */
+  worker: undefined as import("node:worker_threads").Worker | undefined,
 }));
 
 vi.mock("node:worker_threads", async (importOriginal) => {
@@ -41,7 +46,10 @@ vi.mock("node:worker_threads", async (importOriginal) => {
       if (checkpointer) seam.starts++;
       // No thread can have a stack of ~1 TB: Node throws ERR_WORKER_INIT_FAILED (EAGAIN) from the constructor.
       super(file, checkpointer && seam.failStarts ? { ...options, resourceLimits: { ...options?.resourceLimits, stackSizeMb: 1e6 } } : options);
-      if (checkpointer) seam.afterStart?.();
+      if (checkpointer) {
+        seam.worker = this;
+        seam.afterStart?.();
+      }
     }
   }
   return { ...real, Worker }; // src imports it by name only
@@ -401,5 +409,49 @@ describe("the checkpointer thread's recovery", () => {
     expect(reports.map((m) => /started again in (\d+) ms/.exec(m)?.[1])).toStrictEqual(["250", "500", "1000", "250"]);
     vi.useRealTimers();
     expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
+  });
+
+  it("a writer waiting at its bound for the thread's checkpoint goes on when the thread is killed inside it: the commit completes, every write is stored, and the writer, then a new thread, checkpoint (task 367)", async () => {
+    const { cp, link, reports } = checkpointer();
+    const writer = new WriterThread(cleanups);
+    await writer.call("link", { link });
+    const path = root.fresh("killed-mid-checkpoint.db");
+    await writer.call("open", { path, synchronous: "FULL" });
+    await writer.call("served", { path, generation: 1 });
+    const ctl = new Int32Array((await writer.call<{ ctl: SharedArrayBuffer }>("block", { path })).ctl);
+    const first = seam.worker!;
+    first.postMessage({ t: "stall" } satisfies CheckpointerCommand);
+    await cp.stores(); // the stall reached the thread
+    // ~400 frames: the thread's checkpoint at the threshold (40) stands still with its word raised, and the writer's
+    // commit past the bound (160) waits for it, blocking the writer's thread.
+    const wrote = writer.call<{ restarts: number; autocheckpoint: number }>("write", { path, count: 40 });
+    await until(() => Atomics.load(ctl, CTL_CHECKPOINTING) === 1 && Atomics.load(ctl, CTL_WRITER_CHECKPOINT) === 1, "the writer waits for the stalled checkpoint");
+    await first.terminate(); // inside its checkpoint, at a JS point (a terminate inside a native call aborts the process)
+    // The wait ended (the thread that took the store is no longer the live one; else at its 2 s cap), and the writer
+    // copied the WAL itself: the next commit restarted it. No live thread serves the store: SQLite's 1000 frames.
+    const afterKill = await wrote;
+    expect(afterKill.restarts).toBeGreaterThan(0);
+    expect(afterKill.autocheckpoint).toBe(SQLITE_AUTOCHECKPOINT);
+    // Every write acknowledged is there, read by another connection while the writer holds the store.
+    const stored = (keys: readonly number[]): void => {
+      const reader = sqliteBackend(path, { readOnly: true });
+      try {
+        for (const i of keys) expect(reader.read(`k${i}`)?.length, `k${i}`).toBe(56_000);
+      } finally {
+        reader.close();
+      }
+    };
+    const firstKeys = [...Array(40).keys()];
+    stored(firstKeys);
+    // The thread started again takes the store over and checkpoints it, the writer back at the bound.
+    await writer.call("served", { path, generation: 2 });
+    const before = (await writer.call<{ checkpoints: number }>("words", { path })).checkpoints;
+    const served = await writer.call<{ restarts: number; autocheckpoint: number }>("write", { path, count: 40, from: 100 });
+    expect(served.autocheckpoint).toBe(BOUND);
+    expect((await writer.call<{ checkpoints: number }>("words", { path })).checkpoints).toBeGreaterThan(before);
+    expect(served.restarts).toBeGreaterThan(0);
+    expect(reports.some((m) => m.includes("ended (exit code 1)"))).toBe(true);
+    expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
+    stored([...firstKeys, ...firstKeys.map((i) => 100 + i)]); // in the database file, the WAL gone
   });
 });

@@ -39,13 +39,14 @@ function running(p: Proc): boolean {
 }
 
 if (FIXTURE === "hang") {
-  it("hangs holding a worker thread and a child process", { timeout: 3_600_000 }, async () => {
+  it("hangs holding a worker thread and a child process and a temp directory", { timeout: 3_600_000 }, async () => {
+    const temp = mkdtempSync(join(tmpdir(), "grf-hang-"));
     new Worker("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)", { eval: true });
     // The shell reads its own /proc entry (the PID namespace's parent's numbering: /proc is not remounted), then
     // becomes sleep.
     const sleep = spawn("sh", ["-c", "read -r stat < /proc/self/stat; echo \"$stat\"; exec sleep 3600"], { stdio: ["ignore", "pipe", "ignore"] });
     const sleepStat = await new Promise<string>((resolve) => sleep.stdout.once("data", (d: Buffer) => resolve(d.toString().split("\n")[0]!)));
-    const pids = { worker: procOf(readFileSync("/proc/self/stat", "utf8")), sleep: procOf(sleepStat) };
+    const pids = { worker: procOf(readFileSync("/proc/self/stat", "utf8")), sleep: procOf(sleepStat), temp };
     const file = process.env.GRF_CHILD_PIDS!;
     writeFileSync(`${file}.tmp`, JSON.stringify(pids));
     renameSync(`${file}.tmp`, file);
@@ -96,15 +97,17 @@ if (FIXTURE === "hang") {
     it.for([
       ["another user", another],
       ["root of a user namespace", { as: "namespace-root" }],
-    ] as const)("as %s, stopped while its test hangs holding a worker thread and a child process, leaves no process behind", { timeout: 300_000 }, async ([label, as]) => {
+    ] as const)("as %s, stopped while its test hangs holding a worker thread and a child process, leaves no process and no temp directory behind", { timeout: 300_000 }, async ([label, as]) => {
       const pidsFile = join(pidsDir, `pids-${label.replace(/\W/g, "-")}.json`);
       const stop = new AbortController();
       const poll = setInterval(() => existsSync(pidsFile) && stop.abort(), 50);
       try {
         const run = await runChildVitest({ ...fixture("hang", { GRF_CHILD_PIDS: pidsFile }), ...as, timeoutMs: 240_000, signal: stop.signal });
         expect(existsSync(pidsFile), run.output).toBe(true);
-        const pids = JSON.parse(readFileSync(pidsFile, "utf8")) as Record<"worker" | "sleep", Proc>;
+        const pids = JSON.parse(readFileSync(pidsFile, "utf8")) as Record<"worker" | "sleep", Proc> & { temp: string };
         expect({ aborted: run.aborted, worker: running(pids.worker), sleep: running(pids.sleep) }, run.output).toEqual({ aborted: true, worker: false, sleep: false });
+        // Made in the child's TMPDIR, the run's own, removed with it (it was this process's, where a killed child's stayed).
+        expect(existsSync(pids.temp), pids.temp).toBe(false);
         expect(run.output).toContain("(stopped by its caller: killed with every process it started)");
       } finally {
         clearInterval(poll);

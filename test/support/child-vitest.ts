@@ -5,7 +5,7 @@
  * child processes), and the run says it timed out.
  */
 import { spawn } from "node:child_process";
-import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -48,7 +48,8 @@ export interface ChildVitestOptions {
   /**
    * Who runs it. "namespace-root": root of a new user, mount and PID namespace (`unshare --user --map-root-user
    * --mount`), where this user may mount. { uid, gid } (this process must be root): that user, with only PATH, the
-   * locale, TZ and CI of this environment (not root's TMPDIR or HOME). Default: this user, this environment.
+   * locale, TZ and CI of this environment (not root's HOME). Default: this user, this environment. Either way TMPDIR
+   * is a directory of the run's own, removed when it ends, however it ended.
    */
   as?: "namespace-root" | { uid: number; gid: number };
   /** A command and its arguments that run Vitest's node (`process.execPath` and its arguments follow them). */
@@ -93,7 +94,10 @@ export async function runChildVitest(opts: ChildVitestOptions): Promise<ChildVit
   const out = mkdtempSync(join(tmpdir(), "grf-child-vitest-"));
   try {
     const other = typeof opts.as === "object" ? opts.as : undefined;
-    if (other !== undefined) chownSync(out, other.uid, other.gid);
+    // The child's TMPDIR: what it leaves there (Vitest's own directory, a killed test's temp directories) goes with out.
+    const childTmp = join(out, "tmp");
+    mkdirSync(childTmp);
+    if (other !== undefined) for (const d of [out, childTmp]) chownSync(d, other.uid, other.gid);
     const json = join(out, "report.json");
     const vitest = [process.execPath, VITEST, "run", "--configLoader", "runner"];
     vitest.push(...opts.files.map((f) => relative(REPO, f.startsWith("file:") ? fileURLToPath(f) : f)));
@@ -115,7 +119,7 @@ export async function runChildVitest(opts: ChildVitestOptions): Promise<ChildVit
     // It is told PG_URL only, so its tests do not wait for a server this run is still starting: the tests run in
     // children here use none.
     const base: NodeJS.ProcessEnv = other !== undefined ? Object.fromEntries(KEPT_FOR_ANOTHER_USER.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])) : { ...process.env };
-    const env: NodeJS.ProcessEnv = { ...base, NO_COLOR: "1", FORCE_COLOR: "0", PG_URL: inject("pgUrl"), [DEADLINE]: String(Date.now() + timeoutMs), ...opts.env };
+    const env: NodeJS.ProcessEnv = { ...base, NO_COLOR: "1", FORCE_COLOR: "0", TMPDIR: childTmp, PG_URL: inject("pgUrl"), [DEADLINE]: String(Date.now() + timeoutMs), ...opts.env };
     for (const k of Object.keys(env)) if (k.startsWith("VITEST")) delete env[k];
     let output = `${[cmd!, ...args].map(shellQuote).join(" ")}\n`;
     const run = await new Promise<ChildVitestRun>((settle) => {

@@ -145,5 +145,16 @@ if (FIXTURE === "hang") {
       const refused = failureOf(run, `a wrapped describe ${IN_USER_NAMESPACE}`);
       expect(refused).toMatch(/this user may mount only in a user namespace of its own, and was refused one \(unshare: [^\n]*Operation not permitted\)/);
     });
+
+    it("refused a user namespace by a sysctl, names the sysctl, its value and what to do", { timeout: 300_000 }, async () => {
+      // Run in a user namespace whose user.max_user_namespaces is 0 (a limit of that namespace only, which its root
+      // may set): the child's unshare is refused one, ENOSPC, and the refusal reads that setting where it ran.
+      const zeroNamespaces = ["unshare", "--user", "--map-root-user", "--", "sh", "-c", 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh"];
+      const run = await runChildVitest({ ...fixture("refused"), ...another, before: zeroNamespaces, timeoutMs: 240_000 });
+      const refused = failureOf(run, `a wrapped describe ${IN_USER_NAMESPACE}`);
+      expect(refused).toMatch(
+        /\(this user may mount only in a user namespace of its own, and was refused one \(unshare: [^\n]*No space left on device\): sysctl user\.max_user_namespaces = 0 \(no user namespace may be made\)[^\n]*\. Allow them \(or run these tests as root\)\)/,
+      );
+    });
   });
 }

@@ -157,7 +157,7 @@ async function failover(db: Database, ctx: SuiteContext, ttlMs: number, rounds: 
     for (let r = 0; r < rounds; r++) {
       const waiter = startWriter(store);
       all.push(waiter);
-      // The waiter has opened its engine and is polling the lease: give it the time to get there.
+      // The waiter has opened its engine and waits for the lease (on the holder's liveness lock): give it the time to get there.
       await new Promise((resolve) => setTimeout(resolve, 1500));
       if (waiter.acks() > 0) {
         // The holder could not renew in time (an overloaded machine): the lease did its job, but there is no kill to time.
@@ -242,7 +242,8 @@ export const postgresSuite: Suite = {
           `${ATTACH_ENGINE}: the real path, every statement also checks and extends the store's lease.`,
         "Failover: a writer process (engine kv, flush per write) holds the store; a second one waits for the lease; the " +
           "holder is killed with SIGKILL; the figure is the time to the waiting process's first acknowledged write " +
-          "(lease expiry by the database clock, at most 250 ms of polling, then its open and first commit).",
+          "(the end of the killed holder's session, which wakes the waiting process's wait on its liveness lock " +
+          "(lease.fastFailover), then its open and first commit; without that lock seen held, the lease expiry by the database clock and at most 250 ms of polling).",
       ],
       columns: [
         { key: "name", label: "contender" },

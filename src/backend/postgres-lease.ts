@@ -23,6 +23,14 @@
  * before that may still take its row back when it reaches the server; so a loss, and a close, end with a release of
  * the row matched on holder and epoch alone, queued behind it on the same connection (releaseOwnSql). A write sent
  * before the loss may take it back the same way on the data connection: once committed it releases it again there.
+ *
+ * Fast failover: a holder also holds a session advisory lock, one per store and epoch, on its lease connection (taken
+ * in the statement that takes the row, again on each new lease connection); the server lets it go the moment that
+ * session ends, as when the holder's process dies and its kernel closes its sockets. A waiting contender that saw it
+ * held, and then gets it, takes the store over at once, before the expiry (overGoneHolder). The lock only decides when,
+ * like the expiry: it fences nothing (it survives a paused process and vanishes on a reconnect), the epoch condition
+ * of every write does. A contender that never saw it held cannot tell a dead holder from one without the lock (fast
+ * failover off, an earlier release), and waits for the expiry.
  */
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
@@ -46,10 +54,17 @@ export interface PostgresLeaseOptions {
   readonly waitMs?: number;
   /** Names this writer in errors and in the lease row (default host/pid/random). */
   readonly holder?: string;
+  /**
+   * Fast failover (default true): the holder keeps a session advisory lock while it holds the lease, and a waiting
+   * writer that saw it held takes the store over as soon as it is free (the holder's connection closed: its process
+   * died), without waiting for the expiry. Off behind a connection pooler, whose server sessions are not the
+   * client's (docs/postgres.md).
+   */
+  readonly fastFailover?: boolean;
 }
 
 /** PostgresLeaseOptions' keys: any other is refused (docs/design.md §3.3). */
-export const POSTGRES_LEASE_OPTIONS = ["ttlMs", "renewEveryMs", "waitMs", "holder"] as const;
+export const POSTGRES_LEASE_OPTIONS = ["ttlMs", "renewEveryMs", "waitMs", "holder", "fastFailover"] as const;
 
 export interface LeaseState {
   readonly holder: string;
@@ -63,7 +78,16 @@ interface LeaseRow {
   remaining_ms: number;
 }
 
-/** How often a waiting contender looks again (it also wakes when the observed expiry passes). */
+/** What a takeover returns: the new epoch, and whether it holds its liveness lock (the statements that take one). */
+interface TakenRow {
+  epoch: string;
+  live?: boolean;
+}
+
+/**
+ * How often a waiting contender looks again (it also wakes when the observed expiry passes); one that waits on a
+ * holder's liveness lock is woken by the server instead.
+ */
 export const WAIT_POLL_MS = 250;
 
 /** lock_not_available: a statement's lock wait outlasted the session's lock_timeout (the lease connection's). */
@@ -161,6 +185,12 @@ export class Lease {
   private closing = false;
   /** A renewal is queued or running on the lease connection (close() past the deadline cuts it: see release). */
   private renewing = false;
+  /** This holder's session took its liveness lock with the lease (fast failover); taken again on a new session. */
+  private holdsLiveness = false;
+  /** An epoch whose liveness lock this contender saw held, and on which session (overGoneHolder). */
+  private seenHeld: { readonly epoch: number; readonly session: number | undefined } | undefined;
+  /** The liveness lock's key text, with the epoch as the hash's seed: one lock per store and epoch. */
+  private readonly liveKey: string;
 
   constructor(
     private readonly conn: SerialConnection,
@@ -173,7 +203,11 @@ export class Lease {
     private readonly where: string,
     /** The quoted lease table (endLapsedHolderSql). */
     private readonly leaseTable: string,
-  ) {}
+    /** Hold and look for the liveness lock (PostgresLeaseOptions.fastFailover). */
+    private readonly fastFailover: boolean,
+  ) {
+    this.liveKey = `graphrefly-storage-lease:${leaseTable}:${store}`;
+  }
 
   get epoch(): number {
     return this.epochValue;
@@ -205,7 +239,12 @@ export class Lease {
       let why: string | undefined;
       const current = await retryWhileDisconnected(async () => {
         const seen = await this.state();
-        if (seen !== undefined && seen.remainingMs > 0) return seen;
+        if (seen !== undefined && seen.remainingMs > 0) {
+          if (!this.fastFailover) return seen;
+          // Live: taken over at once when its holder's session is gone (fast failover); undefined: look again.
+          const over = await this.overGoneHolder(seen, giveUpAt);
+          return over === "wait" ? seen : over;
+        }
         // Free or lapsed: try to take it; undefined when another contender took it between our look and our try.
         const got = await this.tryAcquire();
         // Locked with no row seen: another contender is inserting the first one; look again.
@@ -228,21 +267,103 @@ export class Lease {
   /** true: taken; false: live, or taken by another contender first; "locked": the row is locked (lock_timeout). */
   private async tryAcquire(): Promise<boolean | "locked"> {
     const sentAt = performance.now();
-    let r: pg.QueryResult<{ epoch: string }>;
+    let r: pg.QueryResult<TakenRow>;
     try {
       r = await this.conn.run((c) =>
-        c.query<{ epoch: string }>({ name: "grf_lease_acquire", text: this.sql.acquire, values: [this.store, this.holder, this.ttlMs] }),
+        this.fastFailover
+          ? c.query<TakenRow>({ name: "grf_lease_acquire_live", text: this.sql.acquireLive, values: [this.store, this.holder, this.ttlMs, this.liveKey] })
+          : c.query<TakenRow>({ name: "grf_lease_acquire", text: this.sql.acquire, values: [this.store, this.holder, this.ttlMs] }),
       );
     } catch (err) {
       if (pgCodeOf(err) === LOCK_TIMEOUT) return "locked";
       throw err;
     }
-    const row = r.rows[0];
+    return this.took(r.rows[0], sentAt);
+  }
+
+  /** Records a takeover (row: what it returned, none when it took nothing) sent at `sentAt`. */
+  private took(row: TakenRow | undefined, sentAt: number): boolean {
     if (row === undefined) return false;
     this.epochValue = Number(row.epoch);
+    this.holdsLiveness = row.live === true;
     this.deadline = sentAt + this.ttlMs;
     this.schedule();
     return true;
+  }
+
+  /**
+   * Fast failover, on another holder's live row: the first look at its epoch (in this session) asks whether its
+   * liveness lock is held, holding nothing after. Not held, the holder is none of ours to judge (it runs without fast
+   * failover, or an earlier release, or it released the lock with the row, or died before this contender looked):
+   * "wait", as for any live lease. Seen held, the contender waits on it in shared mode, beside any other contender,
+   * until the row's expiry, the end of its own wait or a renewal interval, whichever comes first (the server wakes it
+   * the moment the holder's session ends: no polling), then looks at the row again (undefined). Granted, the holder's
+   * session is gone: its process died (its kernel closed its sockets), or its lease connection dropped (it then finds
+   * the lock taken and gives the store up); it takes the store over at once, if the row still has that epoch (one
+   * contender does: the row's lock orders them), and lets the shared lock go. The write's epoch condition, not this
+   * lock, keeps the old holder from landing anything after that.
+   */
+  private async overGoneHolder(seen: LeaseState, giveUpAt: number): Promise<"taken" | "wait" | undefined> {
+    const values = [this.liveKey, String(seen.epoch)];
+    return this.conn.run(async (c) => {
+      // What this session saw: a contender's new connection looks again (after a server restart the holder takes the
+      // lock again on its own new connection; a contender that went by what it saw before would take the store).
+      const session = this.conn.backendPid;
+      if (this.seenHeld?.epoch !== seen.epoch || this.seenHeld.session !== session) {
+        const r = await c.query<{ free: boolean }>({ name: "grf_lease_probe_liveness", text: this.sql.probeLiveness, values });
+        if (r.rows[0]?.free !== false) return "wait";
+        this.seenHeld = { epoch: seen.epoch, session };
+      }
+      const ms = Math.floor(Math.min(giveUpAt - performance.now(), seen.remainingMs + 1, this.renewEveryMs));
+      if (ms < 1) return "wait";
+      try {
+        await c.query({ name: "grf_lease_await_liveness", text: this.sql.awaitLiveness, values: [...values, ms] });
+      } catch (err) {
+        if (pgCodeOf(err) === LOCK_TIMEOUT) return undefined;
+        throw err;
+      }
+      try {
+        const sentAt = performance.now();
+        const r = await c.query<TakenRow>({
+          name: "grf_lease_take_over_live",
+          text: this.sql.takeOverLive,
+          values: [this.store, this.holder, this.ttlMs, this.liveKey, String(seen.epoch)],
+        });
+        return this.took(r.rows[0], sentAt) ? "taken" : undefined;
+      } catch (err) {
+        // The row locked by a transaction of the old holder's (lock_timeout): looked at again.
+        if (pgCodeOf(err) === LOCK_TIMEOUT) return undefined;
+        throw err;
+      } finally {
+        await c.query({ name: "grf_lease_let_go_liveness", text: this.sql.letGoLiveness, values }).catch(() => undefined);
+      }
+    });
+  }
+
+  /**
+   * Runs first on each new lease connection: a holder whose lease connection dropped takes its liveness lock again
+   * before anything else runs there, waiting up to the session's lock_timeout (a contender's look at it holds it for
+   * a moment). Unable to, a contender found it free and holds it to take the store over at once: the store is lost.
+   */
+  async sessionStarted(c: pg.ClientBase): Promise<void> {
+    if (!this.holdsLiveness || this.lostError !== undefined || this.stopped) return;
+    try {
+      await c.query({ text: this.sql.holdLiveness, values: [this.liveKey, String(this.epochValue)] });
+    } catch (err) {
+      if (pgCodeOf(err) !== LOCK_TIMEOUT) throw err;
+      this.holdsLiveness = false;
+      this.lose(
+        "its lease connection was cut, and a writer waiting for the store found it gone and may take the store over at once (lease.fastFailover)",
+        undefined,
+      );
+    }
+  }
+
+  /** After a release of the row: lets waiting contenders in at once (the liveness lock is the session's only one). */
+  private async letGoOwnLiveness(c: pg.ClientBase): Promise<void> {
+    if (!this.holdsLiveness) return;
+    this.holdsLiveness = false;
+    await c.query("SELECT pg_advisory_unlock_all()").catch(() => undefined); // a failed connection let it go anyway
   }
 
   /**
@@ -401,7 +522,10 @@ export class Lease {
     // (its answer lost, its request still on its way) would otherwise take the row back for a whole lease when it
     // reached the server after this release, and store its data after close() resolved.
     const ok = await this.conn
-      .run((c) => c.query({ name: "grf_lease_release", text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() }))
+      .run(async (c) => {
+        await c.query({ name: "grf_lease_release", text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() });
+        await this.letGoOwnLiveness(c);
+      })
       .then(
         () => true,
         () => false, // unreleased, it expires (unless a statement of ours still takes it back: tried again below)
@@ -431,7 +555,10 @@ export class Lease {
     if (this.released) return Promise.resolve(true);
     this.releasing ??= this.conn
       .run(
-        (c) => c.query({ text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() }).then(() => undefined),
+        async (c) => {
+          await c.query({ text: releaseOwnSql(this.leaseTable), values: this.releaseOwnValues() });
+          await this.letGoOwnLiveness(c);
+        },
         { ms: this.renewEveryMs, what: "the release of a lease given up" },
       )
       .then(

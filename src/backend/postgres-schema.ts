@@ -87,6 +87,28 @@ export interface Statements {
   readonly leaseState: string;
   /** $1 store, $2 holder, $3 lease ms → epoch; no row: another holder's lease is live. */
   readonly acquire: string;
+  /**
+   * acquire, taking the new epoch's liveness lock (postgres-lease.ts) in the same statement, so the row is never seen
+   * live under that epoch without it: $4 the liveness key's text → epoch, live (false: not taken, a hash collision).
+   */
+  readonly acquireLive: string;
+  /**
+   * Takes the store over from a holder whose liveness lock was found free after it was seen held, live row or not, if
+   * the row still has the epoch seen: $1 store, $2 holder, $3 lease ms, $4 liveness key's text, $5 epoch seen →
+   * epoch, live; no row: another contender took it first.
+   */
+  readonly takeOverLive: string;
+  /** $1 liveness key's text, $2 epoch → free (false: a holder's session holds its liveness lock); holds nothing after. */
+  readonly probeLiveness: string;
+  /**
+   * Waits for the liveness lock of $2 epoch ($1 key's text) in shared mode for at most $3 ms (lock_timeout, this
+   * statement only): granted once no session holds it exclusively; lock_not_available after $3 ms. Held after.
+   */
+  readonly awaitLiveness: string;
+  /** $1 liveness key's text, $2 epoch: takes it exclusively, waiting up to the session's lock_timeout. */
+  readonly holdLiveness: string;
+  /** $1 liveness key's text, $2 epoch: lets go of awaitLiveness' shared hold. */
+  readonly letGoLiveness: string;
   /** $1 store, $2 holder, $3 epoch, $4 lease ms → one row while still the owner, its lease live. */
   readonly renew: string;
   /**
@@ -102,6 +124,9 @@ export interface Statements {
 
 /** A statement per shape: a DELETE over an empty array still costs (~25% of a 1000-row insert, measured). */
 export type WriteShape = "puts" | "deletes" | "both";
+
+/** A store's liveness lock for one epoch (postgres-lease.ts): $1 the key's text (table and store), $2 the epoch. */
+const LIVENESS_KEY = "hashtextextended($1, $2::int8)";
 
 const LEASE_INTERVAL = "($LEASE_MS::float8 * interval '1 millisecond')";
 
@@ -127,6 +152,21 @@ export function statements(n: TableNames): Statements {
         RETURNING 1),
       ${changes.join(",\n      ")}
       SELECT ${guard} AS owned`;
+  // Taking the lease: a new row starts its epoch at the database clock in microseconds. A row deleted by hand forgets
+  // the epoch its writers hold; starting again above any epoch a row counted up to since an earlier start (at one
+  // takeover per µs at most) fences a writer of the old row whatever its holder name, also on a store that holds no
+  // data yet (a row restarted at 1 let two writers sharing a name at epoch 1 both commit). `changes` starts there
+  // too, far from any count a follower saw on the old row. `when`: the condition on the row found.
+  const take = (when: string) => `INSERT INTO ${n.lease} AS l (store, holder, epoch, expires_at, acquired_at, changes)
+        SELECT $1, $2, f.epoch, clock_timestamp() + ${leaseInterval("$3")}, clock_timestamp(), f.epoch - 1
+        FROM (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS epoch) AS f
+      ON CONFLICT (store) DO UPDATE SET holder = EXCLUDED.holder, epoch = l.epoch + 1,
+        expires_at = EXCLUDED.expires_at, acquired_at = EXCLUDED.acquired_at
+      WHERE ${when}`;
+  // The session lock is taken before the row commits, and outlives the statement's transaction.
+  const live = (taking: string) => `WITH t AS (${taking}
+      RETURNING epoch)
+    SELECT epoch::text AS epoch, pg_try_advisory_lock(hashtextextended($4, epoch)) AS live FROM t`;
   const remove = (keys: string) => `del AS (DELETE FROM ${n.data} WHERE store = $1 AND k = ANY(${keys}::text[]) AND ${guard})`;
   const insert = (keys: string, values: string) => `ins AS (INSERT INTO ${n.data} (store, k, v)
         SELECT $1, u.k, u.v FROM unnest(${keys}::text[], ${values}::bytea[]) AS u(k, v) WHERE ${guard}
@@ -161,18 +201,17 @@ export function statements(n: TableNames): Statements {
     leaseState: `SELECT holder, epoch::text AS epoch,
         (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::float8 AS remaining_ms
       FROM ${n.lease} WHERE store = $1`,
-    // A new lease row starts its epoch at the database clock in microseconds. A row deleted by hand forgets the
-    // epoch its writers hold; starting again above any epoch a row counted up to since an earlier start (at one
-    // takeover per µs at most) fences a writer of the old row whatever its holder name, also on a store that holds
-    // no data yet (a row restarted at 1 let two writers sharing a name at epoch 1 both commit). `changes` starts
-    // there too, far from any count a follower saw on the old row.
-    acquire: `INSERT INTO ${n.lease} AS l (store, holder, epoch, expires_at, acquired_at, changes)
-        SELECT $1, $2, f.epoch, clock_timestamp() + ${leaseInterval("$3")}, clock_timestamp(), f.epoch - 1
-        FROM (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS epoch) AS f
-      ON CONFLICT (store) DO UPDATE SET holder = EXCLUDED.holder, epoch = l.epoch + 1,
-        expires_at = EXCLUDED.expires_at, acquired_at = EXCLUDED.acquired_at
-      WHERE l.expires_at <= clock_timestamp()
+    acquire: `${take("l.expires_at <= clock_timestamp()")}
       RETURNING epoch::text AS epoch`,
+    acquireLive: live(take("l.expires_at <= clock_timestamp()")),
+    takeOverLive: live(take("l.epoch = $5")),
+    // CASE runs its branch only when chosen: a free lock is let go in the same statement.
+    probeLiveness: `SELECT CASE WHEN pg_try_advisory_lock_shared(${LIVENESS_KEY}) THEN pg_advisory_unlock_shared(${LIVENESS_KEY}) ELSE false END AS free`,
+    // The subquery (kept apart by OFFSET 0) sets the timeout before the lock is asked for.
+    awaitLiveness: `SELECT pg_advisory_lock_shared(${LIVENESS_KEY})
+      FROM (SELECT set_config('lock_timeout', $3::int8::text, true) OFFSET 0) AS t`,
+    holdLiveness: `SELECT pg_advisory_lock(${LIVENESS_KEY})`,
+    letGoLiveness: `SELECT pg_advisory_unlock_shared(${LIVENESS_KEY})`,
     renew: `UPDATE ${n.lease} SET expires_at = clock_timestamp() + ${leaseInterval("$4")}
       WHERE store = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp() RETURNING 1`,
     extendAfterWrite: `UPDATE ${n.lease} SET expires_at = clock_timestamp() + ${leaseInterval("$4")}

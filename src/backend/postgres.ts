@@ -936,6 +936,8 @@ async function openPostgres(opts: PostgresBackendOptions, reopen: boolean): Prom
   const waitMs = nonNegativeInt(leaseOpts.waitMs, "lease.waitMs", 0);
   const holder = leaseOpts.holder ?? defaultHolder();
   if (typeof holder !== "string" || holder.length === 0) throw new TypeError("lease.holder must be a non-empty string");
+  const fastFailover = leaseOpts.fastFailover ?? true;
+  if (typeof fastFailover !== "boolean") throw new TypeError("lease.fastFailover must be a boolean");
   const statementTimeoutMs = nonNegativeInt(opts.statementTimeoutMs, "statementTimeoutMs", 0, MAX_TIMER_MS);
   const connectTimeoutMs = positiveInt(opts.connectTimeoutMs, "connectTimeoutMs", DEFAULT_CONNECT_TIMEOUT_MS, MAX_TIMER_MS);
   const maxValueBytes = positiveInt(opts.maxValueBytes, "maxValueBytes", MAX_VALUE_BYTES, MAX_VALUE_BYTES);
@@ -990,10 +992,12 @@ async function openPostgres(opts: PostgresBackendOptions, reopen: boolean): Prom
       // the next one (an answer after the lease time is worthless anyway). Lock waits end on the server first
       // (lock_timeout below the query timeout): a wait the client gave up on kept running there, one server session
       // per try, while a lapsed holder's transaction held the lease row.
+      // Each new session of it first takes the holder's liveness lock again (fast failover: Lease.sessionStarted).
       sideConn = new SerialConnection(
         clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs, lock_timeout: renewEveryMs }, false),
+        async (c) => lease?.sessionStarted(c),
       );
-      lease = new Lease(sideConn, sql, opts.store, holder, ttlMs, renewEveryMs, where, names.lease);
+      lease = new Lease(sideConn, sql, opts.store, holder, ttlMs, renewEveryMs, where, names.lease, fastFailover);
       await lease.acquire(giveUpAt);
     } else {
       sideConn = new SerialConnection(clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs }, true));

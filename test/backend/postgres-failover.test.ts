@@ -1,47 +1,23 @@
 /**
  * The lease across real processes: writer processes (the compiled backend, no engine) are killed -9 or frozen with
- * SIGSTOP, and another process takes the store over. Checked after each: the new holder has a higher epoch, every
+ * SIGSTOP, and another process takes the store over (after the lease: the kill -9 here runs without fast failover,
+ * which postgres-fast-failover.test.ts covers). Checked after each: the new holder has a higher epoch, every
  * write a process acknowledged is stored, and a frozen holder lands nothing after the takeover.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { killChildren } from "../support/child-processes.js";
 import { useTestDatabase } from "../support/postgres-db.js";
+import { sessionName, startWriter as start, storedKeys as stored, WAITING_FOR_LEASE_SQL, type Writer } from "../support/postgres-writer-child.js";
 import { sleep, until } from "../support/wait.js";
 
 const database = useTestDatabase();
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BACKEND = pathToFileURL(`${REPO_ROOT}dist/src/backend/postgres.js`).href;
-/** The writers' lease (WRITER). */
+/** The writers' lease. */
 const TTL_MS = 2000;
+const LEASE = { ttlMs: TTL_MS, renewEveryMs: TTL_MS / 10, waitMs: 60000 };
 /** The bound of the lease wait that follows the configured lease (see takeoverWait). */
 const LEASE_WAITS = 10;
-
-/**
- * A writer: takes the store (waiting for it), says "acquired <epoch>", then writes `<prefix><n>` = n one after the
- * other and says "ack <n>" once each write resolved. On a failure it says "error <code>" and exits. Its sessions are
- * named `grf-writer-<holder>-<schema>` (application_name), so the test sees when it waits for the lease.
- */
-const WRITER = `
-const { postgresBackend } = await import(process.argv[1]);
-const [url, schema, store, holder, prefix] = process.argv.slice(2);
-const say = (line) => process.stdout.write(line + "\\n");
-const u = new URL(url);
-u.searchParams.set("application_name", "grf-writer-" + holder + "-" + schema);
-try {
-  const b = await postgresBackend({ url: u.href, schema, store, lease: { holder, ttlMs: ${TTL_MS}, renewEveryMs: ${TTL_MS / 10}, waitMs: 60000 } });
-  say("acquired " + b.lease.epoch);
-  for (let n = 0; ; n++) {
-    await b.write(prefix + n, Buffer.from(String(n)));
-    say("ack " + n);
-  }
-} catch (err) {
-  say("error " + (err.code ?? err.message));
-  process.exit(0);
-}
-`;
 
 /**
  * A batch writer: takes the store, then writes batch n (`<prefix><n>-<i>` for i < 500, one statement per row, so a
@@ -50,11 +26,9 @@ try {
  */
 const BATCH_WRITER = `
 const { postgresBackend } = await import(process.argv[1]);
-const [url, schema, store, holder, prefix] = process.argv.slice(2);
+const [url, schema, store, holder, prefix, lease] = process.argv.slice(2);
 const say = (line) => process.stdout.write(line + "\\n");
-const u = new URL(url);
-u.searchParams.set("application_name", "grf-batch-" + holder + "-" + schema);
-const b = await postgresBackend({ url: u.href, schema, store, maxStatementBytes: 1, lease: { holder, ttlMs: 1500, renewEveryMs: 150, waitMs: 60000 } });
+const b = await postgresBackend({ url, schema, store, maxStatementBytes: 1, lease: { holder, ...JSON.parse(lease) } });
 say("acquired " + b.lease.epoch);
 for (let n = 0; ; n++) {
   const ops = Array.from({ length: 500 }, (_, i) => ({ op: "put", key: prefix + n + "-" + i, value: Buffer.from(String(n)) }));
@@ -70,70 +44,35 @@ for (let n = 0; ; n++) {
   }
 }
 `;
-
-interface Writer {
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  epoch(): number | undefined;
-  acked(): number[];
-  error(): string | undefined;
-}
-
+/** The batch writers' lease. */
+const BATCH_LEASE = { ttlMs: 1500, renewEveryMs: 150, waitMs: 60000 };
 const children = new Set<ChildProcess>();
 afterEach(() => killChildren(children));
 
-function startWriter(url: string, schema: string, store: string, holder: string, prefix: string, script = WRITER): Writer {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script, BACKEND, url, schema, store, holder, prefix], {
-    cwd: REPO_ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.add(child);
-  const lines: string[] = [];
-  let partial = "";
-  child.stdout?.setEncoding("utf8");
-  child.stdout?.on("data", (chunk: string) => {
-    partial += chunk;
-    const parts = partial.split("\n");
-    partial = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  const value = (tag: string) => lines.filter((l) => l.startsWith(`${tag} `)).map((l) => l.slice(tag.length + 1));
-  return {
-    child,
-    lines,
-    epoch: () => {
-      const e = value("acquired")[0];
-      return e === undefined ? undefined : Number(e);
-    },
-    acked: () => value("ack").map(Number),
-    error: () => value("error")[0],
-  };
+/** A WRITER (fastFailover: its lease option), or a BATCH_WRITER. */
+async function startWriter(store: string, holder: string, prefix: string, how: { batch?: boolean; fastFailover?: boolean } = {}): Promise<Writer> {
+  const db = await database();
+  return how.batch === true
+    ? start(children, db, store, holder, prefix, BATCH_LEASE, { script: BATCH_WRITER, kind: "batch" })
+    : start(children, db, store, holder, prefix, { ...LEASE, fastFailover: how.fastFailover ?? true });
 }
 
 async function storedKeys(store: string, prefix: string): Promise<Map<string, string>> {
-  const db = await database();
-  const raw = await db.raw();
-  const r = await raw.query<{ k: string; v: Buffer }>(
-    `SELECT k, v FROM "${db.schema}".graphrefly_storage WHERE store = $1 AND k >= $2 AND k < $3`,
-    [store, prefix, `${prefix}\uffff`],
-  );
-  return new Map(r.rows.map((row) => [row.k, row.v.toString()]));
+  return stored(await database(), store, prefix);
 }
 
 const timeouts = { timeoutMs: 30_000, intervalMs: 10 };
 
 /**
- * Waits until `w` asks the database about the lease (its session's last statement read the lease row) and has not
- * taken it: it waits for a live lease. A process starting on a loaded machine takes seconds to get there (load ~20:
+ * Waits until `w` asks the database about the lease (its session's last statement read the lease row, or looked at the
+ * holder's liveness lock: WAITING_FOR_LEASE_SQL) and has not taken it: it waits for a live lease. A process starting on a loaded machine takes seconds to get there (load ~20:
  * B had not connected yet when A was killed, up to 6 s after; task 324), time that is no part of a takeover.
  */
 async function waitingForLease(w: Writer, holder: string, schema: string): Promise<void> {
   const raw = await (await database()).raw();
   await until(
     async () => {
-      const r = await raw.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%remaining_ms%'", [
-        `grf-writer-${holder}-${schema}`,
-      ]);
+      const r = await raw.query(WAITING_FOR_LEASE_SQL, [[sessionName("writer", holder, schema)]]);
       return r.rows.length > 0 || w.error() !== undefined;
     },
     `${holder} waits for the lease`,
@@ -159,9 +98,10 @@ describe("postgresBackend failover across processes", () => {
   it("kill -9 of the holder: a waiting process takes over after the lease, with every acknowledged write", async () => {
     const db = await database();
     const store = "failover-kill";
-    const a = startWriter(db.url, db.schema, store, "A", "a");
+    // Without fast failover (a host that vanished without closing its sockets fails over so): the lease decides.
+    const a = await startWriter(store, "A", "a", { fastFailover: false });
     await until(() => a.acked().length >= 20, "A acknowledges writes", timeouts);
-    const b = startWriter(db.url, db.schema, store, "B", "b");
+    const b = await startWriter(store, "B", "b", { fastFailover: false });
     await waitingForLease(b, "B", db.schema);
     await until(() => a.acked().length >= 40, "A keeps writing while B waits", timeouts);
     expect(b.epoch()).toBeUndefined(); // B waits for the live lease
@@ -188,9 +128,9 @@ describe("postgresBackend failover across processes", () => {
   it("SIGSTOP of the holder past its lease: another takes over, and the holder lands nothing after it wakes", async () => {
     const db = await database();
     const store = "failover-stop";
-    const a = startWriter(db.url, db.schema, store, "A", "a");
+    const a = await startWriter(store, "A", "a");
     await until(() => a.acked().length >= 20, "A acknowledges writes", timeouts);
-    const b = startWriter(db.url, db.schema, store, "B", "b");
+    const b = await startWriter(store, "B", "b");
     await waitingForLease(b, "B", db.schema);
     a.child.kill("SIGSTOP");
     await takeoverWait(() => b.acked().length >= 5, "B takes over while A is frozen", ["B", b]);
@@ -209,15 +149,15 @@ describe("postgresBackend failover across processes", () => {
   it("SIGSTOP of the holder inside a batch's transaction: the server ends it, nothing of that batch lands, the holder is refused after", async () => {
     const db = await database();
     const store = "failover-stop-batch";
-    const a = startWriter(db.url, db.schema, store, "A", "a", BATCH_WRITER);
+    const a = await startWriter(store, "A", "a", { batch: true });
     await until(() => a.acked().length >= 2, "A acknowledges batches", timeouts);
-    const b = startWriter(db.url, db.schema, store, "B", "b", BATCH_WRITER);
+    const b = await startWriter(store, "B", "b", { batch: true });
     const raw = await db.raw();
     // A's data session when it is inside a batch's transaction (holding the lease row's lock).
     const insideTransaction = async (): Promise<number | undefined> => {
       const r = await raw.query<{ pid: number }>(
         "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state IN ('active', 'idle in transaction') AND xact_start IS NOT NULL AND query LIKE 'WITH lease%'",
-        [`grf-batch-A-${db.schema}`],
+        [sessionName("batch", "A", db.schema)],
       );
       return r.rows.length === 1 ? r.rows[0]?.pid : undefined;
     };

@@ -26,6 +26,7 @@ import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { startPostgresServer, type PostgresServer } from "../../bench/lib/postgres-server.js";
+import { WAITING_FOR_LEASE_SQL } from "../support/postgres-writer-child.js";
 import { sleep, until } from "../support/wait.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -37,8 +38,9 @@ const LEASE = { ttlMs: 3000, renewEveryMs: 300 };
 /** A safety net for a hung step, never the thing asserted. */
 const WAIT = { timeoutMs: 30_000, intervalMs: 10 };
 /**
- * The bound of a takeover wait, in lease times: a writer already waiting takes over once the lease lapses, at most
- * one lease time after the holder's last renewal or write, plus its poll (250 ms). A safety net, never asserted.
+ * The bound of a takeover wait, in lease times: a writer already waiting takes over once the holder's session is gone
+ * (fast failover: a kill), or once the lease lapses, at most one lease time after the holder's last renewal or write,
+ * plus its poll (250 ms: a freeze). A safety net, never asserted.
  */
 const TAKEOVER = { timeoutMs: 10 * LEASE.ttlMs, intervalMs: 10 };
 
@@ -147,8 +149,8 @@ async function waitForHolder(ws: readonly Writer[], notIn: ReadonlySet<Writer>, 
 }
 
 /**
- * Waits until each of `ws` asks the database about the lease (its session's last statement read the lease row) and
- * has not taken it: it waits for a live lease. A writer process starting on a loaded machine takes seconds to get
+ * Waits until each of `ws` asks the database about the lease (its session's last statement read the lease row, or
+ * looked at the holder's liveness lock) and has not taken it: it waits for a live lease. A writer process starting on a loaded machine takes seconds to get
  * there, time that is no part of a takeover (task 324 saw the other writer not yet connected when the holder was
  * killed, up to 6 s after, at load ~20).
  */
@@ -161,10 +163,7 @@ async function waitingForLease(ws: readonly Writer[]): Promise<void> {
       ws,
       async () => {
         if (ws.some((w) => !alive(w) || w.of("acquired").length > 0)) return true; // told apart below
-        const r = await c.query(
-          "SELECT DISTINCT application_name FROM pg_stat_activity WHERE application_name = ANY($1) AND query LIKE '%remaining_ms%'",
-          [names],
-        );
+        const r = await c.query(`SELECT DISTINCT application_name FROM (${WAITING_FOR_LEASE_SQL}) AS w`, [names]);
         return r.rows.length === names.length;
       },
       `${ws.map((w) => w.name).join(", ")} wait for the lease`,
@@ -346,11 +345,13 @@ describe("PostgreSQL store failover between engine processes", () => {
     await admin.connect();
     for (let cut = 0; cut < 2; cut++) {
       const retries = holder.of("retry").length;
-      // Only a session running a statement: a write in progress (or, now and then, a lease renewal).
+      // Only a session running a statement: a write in progress. Not the lease's session (it holds the liveness lock):
+      // cut, it would let a waiting writer take the store over at once (fast failover, postgres-fast-failover.test.ts).
       await until(
         async () => {
           await admin.query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%graphrefly_storage%'",
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%graphrefly_storage%'
+              AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')`,
             [`grf-writer-${holder.name}`],
           );
           return holder.of("retry").length > retries;

@@ -5,15 +5,19 @@
  * old segments emptied and the old base beside them until the next overwrite or merge: this build read the new
  * content, but the whole old log stayed stored, and a build before task 351 (which knows no fold) read the old base.
  * Over memory (sync and async, behind the fault wrapper: unconditional batches), a real SQLite file (a trigger fails
- * the first flush; conditional batches) and a file store.
+ * the first flush; conditional batches) and a file store; and through an engine whose codec runs on the main thread
+ * (each append call one chunk the worker cannot decode, so every flush of two calls wrote a fold it never merged).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
+import { openStorageEngine } from "../../src/engine/index.js";
 import { orderBucketKeys, parseBucketKey } from "../../src/tier/append-layout.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
+import { countingCodec } from "../support/counting-codec.js";
 import { failOnceStores } from "../support/fail-once-stores.js";
 
 type Entry = { v: string };
@@ -67,5 +71,27 @@ describe.each(failOnceStores((name) => join(dir, `${n++}-${name}`)))("%s", (_nam
     await overwrite.close();
     await appender.close();
     store.close();
+  });
+});
+
+describe("engine, codec on the main thread", () => {
+  it("an overwrite flush of two append calls leaves the base and one segment", async () => {
+    const path = join(dir, "engine.db");
+    const engine = openStorageEngine({ threads: 1 });
+    try {
+      const log = engine.appendLog<Entry>({ kind: "sqlite", path }, { name: "log", mode: "overwrite", codec: countingCodec<readonly Entry[]>() });
+      log.appendEntries([{ v: "a" }]);
+      await log.flush();
+      log.appendEntries([{ v: "b" }]);
+      log.appendEntries([{ v: "c" }]);
+      await log.flush();
+      expect((await log.loadEntries()).entries).toEqual([{ v: "b" }, { v: "c" }]);
+    } finally {
+      await engine.close();
+    }
+    const backend = sqliteBackend(path, { readOnly: true });
+    // Before: [["base", [a]], ["fold", …]].
+    expect(await storedValues(backend)).toEqual([["base", [{ v: "b" }]], ["segment", [{ v: "c" }]]]);
+    backend.close();
   });
 });

@@ -16,7 +16,7 @@
  * (SQLite's checkpoint lock), so a writer past its bound waits for that checkpoint's end and checkpoints itself; a
  * poll that finds the writer doing so starts none (side-checkpoint.ts).
  */
-import { closeSync, openSync, readSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { closeSync, readSync, readlinkSync, statSync } from "node:fs";
 import { BroadcastChannel, parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 import {
@@ -38,6 +38,7 @@ import {
   type CheckpointerReport,
   type OpenCheckpointMessage,
 } from "../src/engine/checkpoint-link.js";
+import { assertSqliteSideFiles, openSqliteSideFile } from "../src/engine/side-files.js";
 
 interface Data {
   readonly channel: string;
@@ -88,6 +89,8 @@ let held = false; // tests only (EngineTestAccess): the thread stands still, as 
 let stallNext = false; // tests only: the next checkpoint stands still inside (CheckpointerCommand "stall")
 /** How long a stalled checkpoint stands still unless the test terminates the thread first (a failed test's end). */
 const STALL_MS = 60_000;
+/** Hand-overs that came while held: taken once the hold is lifted (a stalled thread takes none meanwhile either). */
+const deferred: OpenCheckpointMessage[] = [];
 let timer: NodeJS.Timeout | undefined;
 let stopped = false;
 
@@ -95,8 +98,10 @@ const channel = new BroadcastChannel(channelName);
 channel.onmessage = (e: unknown) => {
   const m = (e as { data: CheckpointChannelMessage }).data;
   if (stopped) return;
-  if (m.t === "open") open(m);
-  else if (m.t === "close") closeStore(m.id);
+  if (m.t === "open") {
+    if (held) deferred.push(m);
+    else open(m);
+  } else if (m.t === "close") closeStore(m.id);
 };
 channel.postMessage({ t: "hello" } satisfies CheckpointChannelMessage);
 
@@ -125,12 +130,15 @@ parentPort!.on("message", (m: CheckpointerCommand) => {
 });
 
 function report(store: { path: string }, err: unknown): void {
-  const e = err as { message?: unknown; code?: unknown };
+  const e = err as { message?: unknown; code?: unknown; name?: unknown; details?: { reason?: unknown; file?: unknown } };
+  // A side-file refusal (a StorageError) says why and which file; SQLite's and the OS's errors, their code.
+  const refusal = e?.name === "StorageError" && typeof e.details?.reason === "string";
   const r: CheckpointerReport = {
     t: "error",
     path: store.path,
     message: typeof e?.message === "string" ? e.message : String(err),
-    ...(typeof e?.code === "string" ? { code: e.code } : {}),
+    ...(refusal ? { reason: e.details!.reason as string, ...(typeof e.details!.file === "string" ? { file: e.details!.file } : {}) } : {}),
+    ...(!refusal && typeof e?.code === "string" ? { code: e.code } : {}),
   };
   parentPort!.postMessage(r);
 }
@@ -159,11 +167,12 @@ function open(m: OpenCheckpointMessage): void {
   for (const other of stores.values()) if (other.path === m.path) closeStore(other.id);
   const store: Store = { id: m.id, path: m.path, dev: m.dev, ino: m.ino, ctl, db: undefined, shm: undefined, lastFrame: -1, changedAt: 0, pollMs: MIN_POLL_MS, nextAt: 0, salt1: -1, salt2: -1, held: false, heldFrame: 0, retryMs: 0, retryAt: 0 };
   try {
-    // Only the file the writer holds, and never a new one: checked before and after the open. Its side files were
-    // looked at before the writer's open (src/backend/sqlite-side-files.ts); while the writer holds the store in WAL
-    // mode, this connection cannot roll a -journal put there since back (that needs the lock the writer's keeps off:
-    // SQLITE_BUSY, this store refused below), so it needs no look of its own.
+    // Only the file the writer holds, and never a new one: checked before and after the open. Its side files are
+    // looked at first, as every opener does (src/backend/sqlite-side-files.ts): the writer's actor may have died
+    // since its hand-over (its connection closed, no lock held), and a FIFO or a -journal naming a super-journal put
+    // there since would be opened, or rolled back, by this connection (review r353 F5).
     if (!sameFile(m.path, m.dev, m.ino)) return refuse(store);
+    assertSqliteSideFiles(m.path);
     const db = new Database(m.path, { fileMustExist: true, timeout: 100 });
     store.db = db;
     if (!sameFile(m.path, m.dev, m.ino)) return refuse(store);
@@ -171,8 +180,8 @@ function open(m: OpenCheckpointMessage): void {
     // would lose acknowledged commits on power loss.
     db.pragma(`synchronous = ${m.synchronous}`);
     Atomics.store(ctl, CTL_SYNCHRONOUS, Number(db.pragma("synchronous", { simple: true })));
-    // SQLite keeps -shm beside the database file's real path.
-    store.shm = openSync(`${realpathSync.native(m.path)}-shm`, "r");
+    // SQLite keeps -shm beside the database file's real path; a FIFO put there since the look must not block this open.
+    store.shm = openSqliteSideFile(m.path, "-shm");
   } catch (err) {
     report(store, err);
     return refuse(store);
@@ -321,7 +330,9 @@ function stop(): void {
   parentPort!.close();
 }
 
-// `held` lifted: polling resumes.
+// `held` lifted: the hand-overs that came meanwhile are taken, and polling resumes.
 parentPort!.on("message", (m: CheckpointerCommand) => {
-  if (m.t === "hold" && !m.on) schedule(0);
+  if (m.t !== "hold" || m.on) return;
+  for (const d of deferred.splice(0)) if (!stopped) open(d);
+  schedule(0);
 });

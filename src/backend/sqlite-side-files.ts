@@ -12,13 +12,15 @@
  *
  * A -journal this user cannot read is refused too (`"side-unreadable"`): what it names cannot be told, and SQLite
  * would fail SQLITE_CANTOPEN naming no file (review r353 F3). On a store not in WAL mode SQLite looks for a hot
- * journal again at each read transaction: a read-only handle looks at the -journal before each (sqlite.ts, r353 F1).
+ * journal again at each read transaction (r353 F1), and for a -wal, which it opens with its -shm when there is one: a
+ * FIFO there that this user cannot open read-write is opened read-only, which blocks for good. A read-only handle
+ * looks at all three before each read transaction (sqlite.ts; task 366).
  *
  * What stays open: the look and SQLite's open are not atomic. A -journal (or FIFO) put there between them is rolled
  * back (or opened) as before; only someone who can already write the store's directory can do that, and such a user
- * can do worse to the store than this. A connection opened while another of any process holds the store in WAL mode
- * cannot roll a -journal back at all (that needs the exclusive lock the holder's shared lock keeps off: SQLITE_BUSY),
- * so the engine's checkpointer, which opens a store only while its writer has it open, needs no look of its own.
+ * can do worse to the store than this. The engine's checkpointer thread opens a store its writer holds, but that
+ * writer's actor may have died between its hand-over and the thread's open (review r353 F5): the thread looks first
+ * too (src/engine/side-files.ts).
  */
 import { Buffer } from "node:buffer";
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from "node:fs";
@@ -33,8 +35,6 @@ export function isSideFileRefusal(err: unknown): err is StorageError {
 
 /** The side files SQLite may open before the first read, after the database file's real path. */
 const SIDE_SUFFIXES = ["-journal", "-wal", "-shm"] as const;
-/** What a read-only handle looks at before each read transaction: the -journal alone (sqlite.ts). */
-export const JOURNAL_ONLY: readonly string[] = ["-journal"];
 /** The rollback journal's magic, which also ends a super-journal name's trailer. */
 const JOURNAL_MAGIC = Buffer.from("d9d505f920a163d7", "hex");
 /** The trailer after the name: its length (u32), its checksum (u32), the magic. */
@@ -59,18 +59,12 @@ export function assertSqliteSideFiles(path: string, what = `sqlite store ${path}
 /**
  * assertSqliteSideFiles at `base`, the database's real path as resolved when its connection opened (SQLite names the
  * side files after that one, whatever the path names since): a read-only handle's look before each read transaction,
- * when SQLite looks for a hot journal again (sqlite.ts), with `suffixes` JOURNAL_ONLY (one lstat when there is none).
+ * when SQLite may open them again (sqlite.ts): an lstat each, no more for one that is not there.
  * `lockOf`: the store whose lock database this is (its messages and `details.path` name that store).
  */
-export function assertSqliteSideFilesAt(
-  base: string,
-  path: string,
-  what = `sqlite store ${path}`,
-  lockOf?: string,
-  suffixes: readonly string[] = SIDE_SUFFIXES,
-): void {
+export function assertSqliteSideFilesAt(base: string, path: string, what = `sqlite store ${path}`, lockOf?: string): void {
   const at: Place = { what, path, lockOf };
-  for (const suffix of suffixes) {
+  for (const suffix of SIDE_SUFFIXES) {
     const file = base + suffix;
     let st: Stats | undefined;
     try {
@@ -81,6 +75,32 @@ export function assertSqliteSideFilesAt(
     if (st === undefined) continue;
     if (!st.isFile()) throw notAFile(at, file, suffix, fileKind(st));
     if (suffix === "-journal") assertNoSuperJournal(at, file);
+  }
+}
+
+/**
+ * Opens the side file `suffix` of the SQLite store at `path` (beside its real path) for reading, as a regular file
+ * only: never through a symbolic link, and never blocking on a FIFO put there since the look (a plain open of one
+ * blocks for good). The engine's checkpointer reads the store's -shm so (review r353 F5). Throws the look's refusal
+ * for anything else there, and the open's own error (ENOENT…) as it is.
+ */
+export function openSqliteSideFile(path: string, suffix: string): number {
+  const at: Place = { what: `sqlite store ${path}`, path, lockOf: undefined };
+  const file = storeRealPath(path) + suffix;
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP") throw notAFile(at, file, suffix, "a symbolic link");
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw notAFile(at, file, suffix, fileKind(st));
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
   }
 }
 

@@ -20,7 +20,7 @@ import { SQLITE_BUSY_TIMEOUT_MS, errorCode, isSqliteBusy, sqliteError, sqliteWri
 import { inNative } from "./native-gate.js";
 import { inWriterTurn, writerSlot } from "./sqlite-turns.js";
 import { STORE_TABLE, checkStoreSchema } from "./sqlite-schema.js";
-import { assertSqliteSideFiles, assertSqliteSideFilesAt, JOURNAL_ONLY } from "./sqlite-side-files.js";
+import { assertSqliteSideFiles, assertSqliteSideFilesAt } from "./sqlite-side-files.js";
 import { readOnlyError } from "./read-only.js";
 import { claimsOnly, expectedList, holdsAll } from "./conditional.js";
 import { markOnDiskStore } from "./on-disk.js";
@@ -627,11 +627,11 @@ class SqliteStore implements SqliteBackend {
     // A read-only handle's SQLite looks for a hot journal at each read transaction's start while the store is not in
     // WAL mode (another program switched it, or a store killed before its writer's switch): a -journal naming a
     // super-journal put there since the open would be rolled back, deleting the file it names as this user (review
-    // r353 F1). Its -journal is looked at again before each read transaction, WAL or not (the mode can change under
-    // this handle): one lstat when there is none (~1 µs a read, measured). What stays open: a -journal put there
-    // between this look and SQLite's own (a window of one read), and a FIFO put as the -wal or -shm after the open
-    // (SQLite may then open it: a hang, not a deletion; only a user who can write the store's directory can).
-    if (this.sideBase !== undefined && this.consistentDepth === 0) assertSqliteSideFilesAt(this.sideBase, this.path, undefined, undefined, JOURNAL_ONLY);
+    // r353 F1); it opens a -wal found there (and its -shm), and a FIFO it cannot open read-write it opens read-only,
+    // which blocks the read for good (task 366). All three are looked at again before each read transaction, WAL or not
+    // (the mode can change under this handle): an lstat each (~1 µs). What stays open: a side file put there between
+    // this look and SQLite's own (a window of one read; only a user who can write the store's directory can).
+    if (this.sideBase !== undefined && this.consistentDepth === 0) assertSqliteSideFilesAt(this.sideBase, this.path);
   }
 
   /** The side checkpointer's connection closed (once): a failure there never fails this handle. */

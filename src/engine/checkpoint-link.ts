@@ -85,7 +85,8 @@ export type CheckpointChannelMessage = OpenCheckpointMessage | CloseCheckpointMe
 
 /** Thread → main thread (its parentPort). */
 export type CheckpointerReport =
-  | { readonly t: "error"; readonly path: string; readonly message: string; readonly code?: string }
+  /** `code`: SQLite's or the OS's; `reason` and `file`: a refusal of the store's side files (sqlite-side-files.ts). */
+  | { readonly t: "error"; readonly path: string; readonly message: string; readonly code?: string; readonly reason?: string; readonly file?: string }
   | { readonly t: "stopped" }
   | { readonly t: "stats"; readonly stores: readonly CheckpointedStore[] };
 

@@ -110,6 +110,8 @@ export class EngineCheckpointer {
         new StorageError("backend-error", `sqlite checkpointer: ${m.message} (${m.path}); the writer checkpoints the store itself`, {
           path: m.path,
           ...(m.code !== undefined ? { sqliteCode: m.code } : {}),
+          ...(m.reason !== undefined ? { reason: m.reason } : {}),
+          ...(m.file !== undefined ? { file: m.file } : {}),
         }),
         m.path,
       );

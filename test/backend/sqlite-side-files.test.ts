@@ -38,6 +38,15 @@ function storeWithVictim(): { store: string; victim: string } {
   return { store, victim };
 }
 
+/** storeWithVictim, switched to rollback mode (as another program can). */
+function rollbackModeStore(): { store: string; victim: string } {
+  const made = storeWithVictim();
+  const other = new Database(made.store);
+  other.pragma("journal_mode = DELETE");
+  other.close();
+  return made;
+}
+
 function expectRefused(err: StorageError, store: string, victim: string): void {
   expect(err.code).toBe("corrupt-store");
   expect(err.details).toMatchObject({ path: store, file: `${store}-journal`, superJournal: victim, reason: "super-journal" });
@@ -170,15 +179,6 @@ describe("a side file that is not a regular file", () => {
  * rolled back at its next read, deleting the named file. A read-only handle looks at the side files before each one.
  */
 describe("a -journal naming a super-journal put there after a read-only open (review r353 F1)", () => {
-  /** storeWithVictim, switched to rollback mode (as another program can). */
-  function rollbackModeStore(): { store: string; victim: string } {
-    const made = storeWithVictim();
-    const other = new Database(made.store);
-    other.pragma("journal_mode = DELETE");
-    other.close();
-    return made;
-  }
-
   it("a read-only handle's next read refuses it, corrupt-store super-journal; the named file is not deleted", async () => {
     const { store, victim } = rollbackModeStore();
     const r = sqliteBackend(store, { readOnly: true });
@@ -217,6 +217,48 @@ describe("a -journal naming a super-journal put there after a read-only open (re
       await engine.close().catch(() => {});
     }
   }, 60_000);
+});
+
+/**
+ * Task 366: on a store not in WAL mode SQLite looks for a -wal at each read transaction and opens one found there
+ * (with its -shm); a FIFO there that this user cannot open read-write it opens read-only, which blocks until a writer
+ * comes: a FIFO put there after a read-only handle opened hung its next read for good. The handle looks at every side
+ * file before each read transaction, and refuses it as its open does.
+ */
+describe("a FIFO as the -wal or -shm put there after a read-only open (task 366)", () => {
+  it.each(["-wal", "-shm"])("the next read refuses a FIFO as %s, side-not-a-file, and does not block; it reads again once it is gone", (suffix) => {
+    const { store } = rollbackModeStore();
+    execFileSync("chmod", ["711", root]);
+    execFileSync("chmod", ["777", dirname(store)]);
+    execFileSync("chmod", ["666", store]);
+    // The reader makes the FIFO itself, mode 0444: it cannot open it read-write (root could: as nobody then), so SQLite
+    // opens it read-only. For the -shm, a -wal SQLite opens first (not empty: an empty one counts as none).
+    const script = `
+      const { execFileSync } = await import("node:child_process");
+      const { rmSync, writeFileSync } = await import("node:fs");
+      const { sqliteBackend } = await import(${JSON.stringify(join(REPO, "dist/src/backend/sqlite.js"))});
+      const [store, suffix] = process.argv.slice(1);
+      const r = sqliteBackend(store, { readOnly: true });
+      const out = { first: r.read("a")[0] };
+      if (suffix === "-shm") writeFileSync(store + "-wal", Buffer.alloc(4096));
+      execFileSync("mkfifo", ["-m", "0444", store + suffix]);
+      try { r.read("b"); out.refused = "read"; }
+      catch (e) { out.refused = { code: e.code, reason: e.details?.reason, found: e.details?.found, file: e.details?.file }; }
+      rmSync(store + suffix);
+      out.again = r.read("b")[0];
+      r.close();
+      console.log(JSON.stringify(out));`;
+    const asOther = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+    const [cmd, ...args] = [...asOther, process.execPath, "--input-type=module", "-e", script, store, suffix];
+    const r = spawnSync(cmd!, args, { encoding: "utf8", timeout: 20_000 });
+    expect(r.signal, "the read blocked on the FIFO").toBeNull();
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({
+      first: 1,
+      refused: { code: "corrupt-store", reason: "side-not-a-file", found: "a FIFO", file: `${store}${suffix}` },
+      again: 2,
+    });
+  });
 });
 
 describe("a -journal this user cannot read (review r353 F3)", () => {

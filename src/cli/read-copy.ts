@@ -194,9 +194,10 @@ async function openReader(path: string, opts: ReaderOptions): Promise<{ backend:
 /**
  * A refusal of the store's side files by the backend (sqlite-side-files.ts: a -journal naming a super-journal, whose
  * rollback would delete that file as this user; a -journal, -wal or -shm that is not a regular file, which SQLite's
- * open would block on) as the CLI says it: `store-unreadable`, nothing read. Any other error as it is.
+ * open would block on) as a read command says it: `store-unreadable`, whether at the open or at a read after it (the
+ * read-only handle looks again before each). Any other error as it is.
  */
-function sideFileRefusal(err: unknown): unknown {
+export function sideFileRefusal(err: unknown): unknown {
   return isSideFileRefusal(err) ? new CliError("store-unreadable", err.message) : err;
 }
 

@@ -17,7 +17,7 @@ import { sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
 import { assertOneMeaning } from "../backend/real-path.js";
 import { asStorageError } from "../errors.js";
 import { CliError } from "./errors.js";
-import { openSqliteReader } from "./read-copy.js";
+import { openSqliteReader, sideFileRefusal } from "./read-copy.js";
 
 export type StoreKind = "sqlite" | "file" | "postgres";
 
@@ -186,7 +186,9 @@ export async function withStore<T>(path: string, opts: OpenStoreOptions, body: (
       await store.close();
     }
   } catch (err) {
-    throw typedDriverError(store?.named?.(err) ?? err, store?.path ?? path);
+    const named = store?.named?.(err) ?? err;
+    // A side file put there after the open is refused at the next read as at the open (review r353: it said corrupt-store).
+    throw typedDriverError(opts.mode === "read" ? sideFileRefusal(named) : named, store?.path ?? path);
   }
 }
 

@@ -1,0 +1,93 @@
+/**
+ * Task 366 (review r353, the CLI's refused read): a read command refuses a store whose side files are hostile before
+ * SQLite opens it, as `store-unreadable` (exit 4, docs/api.md). One put there between the CLI's open and its reads is
+ * refused by the read-only handle's look before each read (sqlite-side-files.ts), and that refusal surfaced as the
+ * library's `corrupt-store`: now the same `store-unreadable` line, with the refusal's message, and exit 4.
+ *
+ * Real parts: the compiled bin in a child process, SQLite files. Test seam: fixtures/pause-at-begin.mjs, preloaded
+ * into the child, holds it at its read transaction's BEGIN (after the open, before the first read) until this process
+ * has placed the side file.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { craftSuperJournal } from "../support/sqlite-journal.js";
+import { BIN, requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
+import { buildStore } from "./fixtures/stores.js";
+
+const tmp = tempDir("side-file-mid-read");
+beforeAll(requireBuiltBin);
+afterAll(() => tmp.remove());
+
+const HOOK = fileURLToPath(new URL("./fixtures/pause-at-begin.mjs", import.meta.url));
+const READS: ReadonlyArray<readonly string[]> = [["inspect"], ["verify"], ["export", "--graph", "g"], ["frames", "--graph", "g"]];
+
+/** A store "s.db" of graph "g" (a baseline and frames 2..11), closed, in a directory of its own, and a file beside it. */
+async function newStore(name: string): Promise<{ store: string; victim: string }> {
+  const dir = tmp.path(name);
+  mkdirSync(dir);
+  const store = join(dir, "s.db");
+  await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 10 }, (_, i) => i + 2) }]);
+  const victim = join(dir, "precious");
+  writeFileSync(victim, "precious data");
+  return { store, victim };
+}
+
+/**
+ * Runs the bin with `args` over `store`, held at its BEGIN while `place` puts a side file there; its run. Ends the
+ * test with the child's output if it ends without pausing, or never ends (a read blocked on a FIFO).
+ */
+async function runPlacingAtBegin(args: readonly string[], store: string, place: () => void): Promise<CliRun> {
+  const fifo = tmp.path("pause.fifo");
+  execFileSync("mkfifo", ["-m", "0600", fifo]);
+  const child = spawn(process.execPath, ["--import", HOOK, BIN, args[0]!, store, ...args.slice(1)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, GRF_PAUSE_FIFO: fifo },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const paused = await Promise.race([
+    open(fifo, "w"),
+    exited.then(() => {
+      closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)); // lets the pending open above return
+      return undefined;
+    }),
+  ]);
+  if (paused === undefined) throw new Error(`the CLI ended before its BEGIN: ${stderr}`);
+  place();
+  await paused.close();
+  const hung = setTimeout(() => child.kill("SIGKILL"), 30_000); // only ends a hung child: then no exit code
+  try {
+    return { code: await exited, stdout, stderr };
+  } finally {
+    clearTimeout(hung);
+  }
+}
+
+describe("a side file put there after a read command's open", () => {
+  it.each(READS)("%s: a -journal naming a super-journal is store-unreadable with the refusal's message, exit 4; nothing deleted", async (...args) => {
+    const { store, victim } = await newStore(`super-${args[0]}`);
+    const r = await runPlacingAtBegin(args, store, () => craftSuperJournal(store, victim));
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^error store-unreadable: [^\n]*\n$/);
+    expect(r.stderr).toContain(`cannot open sqlite store ${store}: its -journal ${store}-journal names a super-journal`);
+    expect(readFileSync(victim, "utf8")).toBe("precious data");
+    expect(existsSync(`${store}-journal`)).toBe(true); // left for its owner to look at
+  });
+
+  it.each(READS)("%s: a FIFO as the -journal is store-unreadable with the refusal's message, exit 4", async (...args) => {
+    const { store } = await newStore(`fifo-${args[0]}`);
+    const r = await runPlacingAtBegin(args, store, () => execFileSync("mkfifo", ["-m", "0644", `${store}-journal`]));
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^error store-unreadable: [^\n]*\n$/);
+    expect(r.stderr).toContain(`cannot open sqlite store ${store}: its -journal file ${store}-journal is a FIFO, not a regular file`);
+  });
+});

@@ -141,8 +141,8 @@ describe("checkpoints while a reader's snapshot holds the WAL", () => {
     expect(walIndex(path).backfilled).toBe(mark);
     const after = (await writer.call<{ checkpoints: number }>("words", { path })).checkpoints;
     // Tried again only after a delay doubling from 64 ms (64, 192, 448 ms into the commits' ~0.5 s), or once another
-    // threshold's worth of frames came; a stall of this machine stretches the commits, and so may add a try or two.
-    expect(after - before).toBeLessThanOrEqual(6);
+    // threshold's worth of frames came (these add ~50): a loaded machine stretching the commits to 8 s adds 4 tries.
+    expect(after - before).toBeLessThanOrEqual(8);
     await readerEnds(writer, path, reader);
   });
 });

@@ -561,7 +561,7 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
   /**
    * Overwrite mode, segments layout: the bucket becomes `encoded` (design §3.11, `foldOps`): its first chunk the base,
    * each other chunk (a failed flush's segments, encoded once, and entries appended since; or chunks encoded on the
-   * main thread, which this side cannot decode) a new segment numbered above every number stored or named by a fold.
+   * main thread, which this side cannot decode) a new segment numbered above every number stored.
    * A batch cut short at any op reads as the old content or the new, never a mix, and one that gets through leaves no
    * fold and no emptied segment, however many chunks it wrote (task 365: it kept its fold, the emptied segments and
    * the old base until the next overwrite or merge).
@@ -572,7 +572,8 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     const g = groupBucketKeys(listed).find((b) => b.bucket === key) ?? { bucket: key, segments: [] };
     const fo = foldKey(key);
     const fold = g.fold === undefined ? undefined : ((yield this.backend.read(fo)) as Uint8Array | undefined);
-    const first = Math.max(this.nextSegment.next(key) ?? 1, topSegment(listed, key, fold) + 1);
+    // Above what is stored. Not above what the old fold names: the batch replaces it (its header may even be damaged).
+    const first = Math.max(this.nextSegment.next(key) ?? 1, maxSegment(listed, key) + 1);
     const added = encoded.length - 1;
     assertNumbersAfter(key, first, added);
     const numbers = Array.from({ length: added }, (_, i) => first + i);

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { openStorageEngine } from "../../src/engine/index.js";
-import { orderBucketKeys, parseBucketKey } from "../../src/tier/append-layout.js";
+import { foldKey, orderBucketKeys, parseBucketKey, segmentKey } from "../../src/tier/append-layout.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
 import { countingCodec } from "../support/counting-codec.js";
 import { failOnceStores } from "../support/fail-once-stores.js";
@@ -94,4 +94,29 @@ describe("engine, codec on the main thread", () => {
     expect(await storedValues(backend)).toEqual([["base", [{ v: "b" }]], ["segment", [{ v: "c" }]]]);
     backend.close();
   });
+});
+
+describe("an overwrite over a damaged fold", () => {
+  const memory = failOnceStores(() => dir).find(([name]) => name === "memory, sync")![1];
+  for (const chunks of [1, 2]) {
+    it(`replaces it (${chunks} chunk${chunks > 1 ? "s" : ""}): the old fold is not read for numbers, the batch deletes it`, async () => {
+      const store = memory();
+      const { backend } = store;
+      await backend.write("log", new TextEncoder().encode('[{"v":"a"}]'));
+      await backend.write(segmentKey("log", 1), new Uint8Array(0));
+      await backend.write(foldKey("log"), new TextEncoder().encode("not a fold"));
+      const log = appendLogStorage<Entry>(backend, { name: "log", mode: "overwrite", ...HELD });
+      const written = chunks === 1 ? [{ v: "b" }] : [{ v: "b" }, { v: "c" }];
+      if (chunks === 2) {
+        store.failOnce("log"); // [b] put back as its encoded segment, [c] a chunk after it
+        log.appendEntries([{ v: "b" }]);
+        await expect(log.flush()).rejects.toThrow();
+        log.appendEntries([{ v: "c" }]);
+      } else log.appendEntries(written);
+      await log.flush(); // 2005819 failed it corrupt-store, reading the damaged fold for its numbers
+      expect((await log.loadEntries()).entries).toEqual(written);
+      expect(await storedValues(backend)).toEqual(written.map((w, i) => [i === 0 ? "base" : "segment", [w]]));
+      await log.close();
+    });
+  }
 });

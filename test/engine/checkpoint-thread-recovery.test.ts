@@ -422,10 +422,10 @@ describe("the checkpointer thread's recovery", () => {
     const first = seam.worker!;
     first.postMessage({ t: "stall" } satisfies CheckpointerCommand);
     await cp.stores(); // the stall reached the thread
-    // ~400 frames: the thread's checkpoint at the threshold (40) stands still with its word raised, and the writer's
+    // ~1,000 frames: the thread's checkpoint at the threshold (40) stands still with its word raised, and the writer's
     // commit past the bound (160) waits for it, blocking the writer's thread.
-    const wrote = writer.call<{ restarts: number; autocheckpoint: number }>("write", { path, count: 40 });
-    await until(() => Atomics.load(ctl, CTL_CHECKPOINTING) === 1 && Atomics.load(ctl, CTL_WRITER_CHECKPOINT) === 1, "the writer waits for the stalled checkpoint");
+    const wrote = writer.call<{ restarts: number; autocheckpoint: number }>("write", { path, count: 100 });
+    await until(() => Atomics.load(ctl, CTL_CHECKPOINTING) === 1 && Atomics.load(ctl, CTL_WRITER_CHECKPOINT) === 1, "the writer waits for the stalled checkpoint", { timeoutMs: 30_000 });
     await first.terminate(); // inside its checkpoint, at a JS point (a terminate inside a native call aborts the process)
     // The wait ended (the thread that took the store is no longer the live one; else at its 2 s cap), and the writer
     // copied the WAL itself: the next commit restarted it. No live thread serves the store: SQLite's 1000 frames.
@@ -441,17 +441,17 @@ describe("the checkpointer thread's recovery", () => {
         reader.close();
       }
     };
-    const firstKeys = [...Array(40).keys()];
+    const firstKeys = [...Array(100).keys()];
     stored(firstKeys);
     // The thread started again takes the store over and checkpoints it, the writer back at the bound.
     await writer.call("served", { path, generation: 2 });
     const before = (await writer.call<{ checkpoints: number }>("words", { path })).checkpoints;
-    const served = await writer.call<{ restarts: number; autocheckpoint: number }>("write", { path, count: 40, from: 100 });
+    const served = await writer.call<{ restarts: number; autocheckpoint: number }>("write", { path, count: 40, from: 1000 });
     expect(served.autocheckpoint).toBe(BOUND);
     expect((await writer.call<{ checkpoints: number }>("words", { path })).checkpoints).toBeGreaterThan(before);
     expect(served.restarts).toBeGreaterThan(0);
     expect(reports.some((m) => m.includes("ended (exit code 1)"))).toBe(true);
     expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
-    stored([...firstKeys, ...firstKeys.map((i) => 100 + i)]); // in the database file, the WAL gone
+    stored([...firstKeys, ...Array.from({ length: 40 }, (_, i) => 1000 + i)]); // in the database file, the WAL gone
   });
 });

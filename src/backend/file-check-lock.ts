@@ -10,7 +10,16 @@
  * are closed (better-sqlite3 closes its databases when a thread's environment is torn down). An O_EXCL lock file
  * would need a guess about whether its holder still runs: Node cannot tell whether another thread is alive. A
  * SharedArrayBuffer is shared only with the workers started after it was made (sqlite-turns.ts): not a lock. The
- * database holds one page, written at its first open; a batch only locks it (no journal file, no write). Layer 1.
+ * database holds one page, written when it is made; a batch only locks it (no journal file, no write).
+ *
+ * The file is made (or a crash's leftover taken) by the store lock's take, and its identity kept in the store lock's
+ * row, which changes only while no handle of the store is open (`checkLockSide`, lock.ts LockSide); every handle's
+ * connection then opens that very file, never makes one (SQLite's fileMustExist). A check lock removed or replaced
+ * while handles are open is refused (`store-moved`, nothing written) until every handle is closed and the store opened
+ * again: a connection cannot see which file another one locks, so two handles locking two files at one path ran their
+ * batches together (review r359 H1: acknowledged increments lost while another program removed the file every 2 ms).
+ * A handle without the store lock (`lock: false`, unsafe beside other writers anyway) opens the path as before, making
+ * the file if it is missing. Layer 1.
  */
 import Database from "better-sqlite3";
 import { lstatSync, type BigIntStats } from "node:fs";
@@ -18,7 +27,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { StorageError } from "../errors.js";
 import { fileFault } from "./file-faults.js";
-import { LOCK_FILE_NAME } from "./lock.js";
+import { LOCK_FILE_NAME, type LockSide } from "./lock.js";
 import { inNative } from "./native-gate.js";
 import { openLockFile, type LockFileId } from "./lock-open.js";
 import { isSqliteBusy, sqliteError } from "./sqlite-errors.js";
@@ -49,6 +58,53 @@ const PAUSE = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
 /** Why the lock a try took does not count: its file is no longer at the lock's path (removed or replaced). */
 const MOVED = Symbol("check lock moved");
 
+const errnoCode = (err: unknown): unknown => (err as { code?: unknown } | null)?.code;
+
+/**
+ * Opens the check lock's database at `path` (never through a link: lock-open.ts) and writes its one page if it has
+ * none yet: on an empty database every BEGIN IMMEDIATE writes the first page, a journal file made and removed in the
+ * store's directory per batch (two more system calls touching it, ~2 ms a batch measured). `mustExist`: SQLite's
+ * fileMustExist, nothing made. The caller closes it.
+ */
+function openCheckDatabase(path: string, dir: string, mustExist: boolean): { readonly db: Database.Database; readonly id: LockFileId } {
+  const opened = openLockFile(path, { timeout: CHECK_LOCK_WAIT_MS, fileMustExist: mustExist }, `cannot open the check lock of file store ${dir}`, dir);
+  try {
+    if (opened.db.pragma("user_version", { simple: true }) === 0) opened.db.pragma("user_version = 1");
+  } catch (err) {
+    opened.db.close();
+    throw err;
+  }
+  return opened;
+}
+
+/**
+ * The check lock as the store lock's side file (lock.ts): made, or a crash's leftover taken (an empty SQLite database,
+ * a regular file of its own: a link or a FIFO is refused), by the store's first open handle.
+ */
+export function checkLockSide(dir: string): LockSide {
+  const path = join(dir, CHECK_LOCK_FILE_NAME);
+  return {
+    find() {
+      try {
+        const at = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+        return at?.isFile() === true ? { dev: at.dev, ino: at.ino } : undefined;
+      } catch {
+        return undefined; // cannot tell (EACCES): as if not there, so the open that can make it looks again
+      }
+    },
+    make() {
+      try {
+        const { db, id } = openCheckDatabase(path, dir, false);
+        db.close();
+        return id;
+      } catch (err) {
+        if (err instanceof StorageError) throw err; // a lock file that is a link (lock-open.ts)
+        throw sqliteError(err, `cannot make the check lock of file store ${dir}`, path);
+      }
+    },
+  };
+}
+
 export class CheckLock {
   private db: Database.Database | undefined;
   /** The file `db` opened (lock-open.ts): checked against the path each time the lock is taken (`inPlace`). */
@@ -56,7 +112,15 @@ export class CheckLock {
   /** The side files of `db` (its -journal, -wal and -shm), named after the lock's real path at its open. */
   private sides: readonly string[] = [];
 
-  constructor(private readonly dir: string) {}
+  /**
+   * `held`: the store lock's, for a handle that holds it: `made` is the check lock's file as its row names it (made
+   * when the store's first open handle took the lock; undefined: none could be, and every batch is refused). Without
+   * it (a handle opened with `lock: false`), the path is opened as it is, and made when missing.
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly held?: { readonly made: LockFileId | undefined },
+  ) {}
 
   get path(): string {
     return join(this.dir, CHECK_LOCK_FILE_NAME);
@@ -71,19 +135,23 @@ export class CheckLock {
    * a file put there since was rolled back at the next batch (review r349).
    *
    * The lock taken, the file it is on must still be the one at the path: a lock file removed (or replaced) while this
-   * connection is open leaves it locking a file no connection opened since can see, and a handle opening the lock
-   * then (another thread's first conditional batch) made a new one at the path and ran beside it: two threads'
-   * read-increment writes both applied (review r349 H3: 2-8 of 600 lost). A lock on a file no longer there is
-   * dropped and the path opened again, within the same wait. Every handle takes the lock before it looks, so the
-   * handles that had the old file open move to the new one one at a time, after the old one's holder is done. What
-   * stays open: a removal during a batch (after its look), and another handle opening the new file before that
-   * batch ends: the two run together once (a connection cannot see which file another one opened).
+   * connection is open leaves it locking a file no connection opened since can see (review r349 H3). A lock on a file
+   * no longer there is dropped and the path opened again, within the same wait: a holder of the store lock finds the
+   * file made at its take there (moved aside and back) or is refused (store-moved), so no two of its handles ever
+   * lock two files (review r359 H1: a removal during one batch, after its look, and another handle making the new
+   * file before that batch ended ran the two together). A handle without the store lock opens whatever is there.
    */
   run<T>(fn: () => T): T {
     const deadline = performance.now() + CHECK_LOCK_WAIT_MS;
     for (let tries = 0; ; tries++) {
       const db = this.connection();
-      this.assertSideFiles();
+      try {
+        this.assertSideFiles();
+      } catch (err) {
+        this.close(); // the next batch opens afresh, and its open looks at the side files again
+        throw err;
+      }
+      fileFault("check-try", this.path);
       const got = this.tryLock(db);
       if (got === true) break;
       if (got === MOVED) {
@@ -91,13 +159,7 @@ export class CheckLock {
         tries = -1; // the new file's first try waits no pause
       }
       const left = deadline - performance.now();
-      if (left <= 0) {
-        throw new StorageError(
-          "store-busy",
-          `file store ${this.dir}: another thread's conditional write held the store for more than ${CHECK_LOCK_WAIT_MS} ms; nothing was written, try again`,
-          { dir: this.dir, waitedMs: CHECK_LOCK_WAIT_MS },
-        );
-      }
+      if (left <= 0) throw this.waitedOut(got === MOVED);
       if (got === MOVED) continue;
       fileFault("check-busy", this.path);
       // Outside inNative: the engine may end this thread now (a watchdog's claim of its gates need not wait out the
@@ -108,9 +170,42 @@ export class CheckLock {
     try {
       return fn();
     } finally {
-      // Nothing was written in the transaction: ending it only drops the lock.
-      inNative(() => db.exec("ROLLBACK"));
+      // Nothing was written in the transaction: ending it only drops the lock. A connection that cannot is not kept.
+      try {
+        inNative(() => db.exec("ROLLBACK"));
+      } catch {
+        this.close();
+      }
     }
+  }
+
+  /**
+   * store-busy after the whole wait: another thread's batch held the lock, or (`moving`: the last try found its file
+   * gone from the path, and the path opened again was gone or replaced again) the lock's file kept being replaced
+   * (review r359 L1: that was reported as a thread holding the lock).
+   */
+  private waitedOut(moving: boolean): StorageError {
+    const why = moving
+      ? `its check lock ${this.path} kept being removed or replaced (another program's doing) for ${CHECK_LOCK_WAIT_MS} ms`
+      : `another thread's conditional write held the store for more than ${CHECK_LOCK_WAIT_MS} ms`;
+    return new StorageError("store-busy", `file store ${this.dir}: ${why}; nothing was written, try again`, {
+      dir: this.dir,
+      waitedMs: CHECK_LOCK_WAIT_MS,
+      ...(moving ? { reason: "lock-replaced", path: this.path } : {}),
+    });
+  }
+
+  /**
+   * backend-error `store-moved` (`file` "check-lock"): the check lock's file is not the one made when the store lock
+   * was taken (removed, or another file there). Handles still open may lock the old file, and a handle locking another
+   * one would run its batch beside theirs: refused, until every handle is closed and the store's next open makes it.
+   */
+  private moved(osCode?: string): StorageError {
+    return new StorageError(
+      "backend-error",
+      `file store ${this.dir}: its check lock ${this.path} was removed or replaced while the store was open, so conditional batches of its handles can no longer exclude each other; nothing was written (plain writes go on; close every handle of the store and open it again to make the check lock anew)`,
+      { dir: this.dir, path: this.path, reason: "store-moved", file: "check-lock", ...(osCode === undefined ? {} : { osCode }) },
+    );
   }
 
   /**
@@ -119,17 +214,24 @@ export class CheckLock {
    * connection opened is no longer at the path.
    */
   private tryLock(db: Database.Database): boolean | typeof MOVED {
-    return inNative(() => {
-      try {
-        db.exec("BEGIN IMMEDIATE");
-      } catch (err) {
-        if (!isSqliteBusy(err)) throw sqliteError(err, `cannot take the check lock of file store ${this.dir}`, this.path);
-        return false;
-      }
-      if (this.inPlace()) return true;
-      db.exec("ROLLBACK");
-      return MOVED;
-    });
+    try {
+      return inNative(() => {
+        try {
+          db.exec("BEGIN IMMEDIATE");
+        } catch (err) {
+          if (isSqliteBusy(err)) return false;
+          throw err;
+        }
+        if (this.inPlace()) return true;
+        db.exec("ROLLBACK");
+        return MOVED;
+      });
+    } catch (err) {
+      // A connection SQLite failed otherwise than busy may stay failed (SQLITE_IOERR_FSTAT on its descriptor): kept,
+      // it failed every later batch of the handle (review r359 H2). Closed, the next batch opens the path afresh.
+      this.close();
+      throw sqliteError(err, `cannot take the check lock of file store ${this.dir}`, this.path);
+    }
   }
 
   /**
@@ -176,11 +278,11 @@ export class CheckLock {
     if (this.db !== undefined) return this.db;
     try {
       const opened = inNative(() => {
-        const { db, id } = openLockFile(this.path, { timeout: CHECK_LOCK_WAIT_MS }, `cannot open the check lock of file store ${this.dir}`, this.dir);
+        const mustExist = this.held !== undefined;
+        if (mustExist) this.assertMade();
+        const { db, id } = openCheckDatabase(this.path, this.dir, mustExist);
         try {
-          // On an empty database every BEGIN IMMEDIATE writes the first page: a journal file made and removed in the
-          // store's directory per batch (two more system calls touching it, ~2 ms a batch measured). Written once here.
-          if (db.pragma("user_version", { simple: true }) === 0) db.pragma("user_version = 1");
+          if (this.held !== undefined && !sameFile(id, this.held.made)) throw this.moved();
           // Batches try the lock once and pause in run(), outside the native call, instead of SQLite's busy wait.
           db.pragma("busy_timeout = 0");
         } catch (err) {
@@ -199,9 +301,45 @@ export class CheckLock {
       }
       this.sides = SIDE_SUFFIXES.map((suffix) => real + suffix);
     } catch (err) {
-      if (err instanceof StorageError) throw err; // a lock file that is a link (lock-open.ts)
+      if (err instanceof StorageError) throw err; // a lock file that is a link (lock-open.ts), or moved
+      // Gone between the look and SQLite's open (fileMustExist: SQLITE_CANTOPEN): moved, as the look would have said.
+      if (this.held !== undefined && this.missing()) throw this.moved("ENOENT");
       throw sqliteError(err, `cannot open the check lock of file store ${this.dir}`, this.path);
     }
     return this.db;
   }
+
+  /** The lock's path looked at: undefined when nothing is there (its stat otherwise, whatever the file is). */
+  private lookAt(): BigIntStats | undefined {
+    try {
+      return lstatSync(this.path, { bigint: true });
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether nothing is at the lock's path; false when that cannot be told. */
+  private missing(): boolean {
+    try {
+      return this.lookAt() === undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Refuses (store-moved) before the open when the lock's file is not the one made: nothing there, or another regular
+   * file. What is not a regular file is left to the open, which says what it is (corrupt-store, lock-not-a-file).
+   */
+  private assertMade(): void {
+    const at = this.lookAt();
+    if (at === undefined) throw this.moved("ENOENT");
+    if (at.isFile() && !sameFile(at, this.held!.made)) throw this.moved();
+  }
+}
+
+function sameFile(a: { readonly dev: bigint; readonly ino: bigint }, b: LockFileId | undefined): boolean {
+  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }

@@ -23,8 +23,9 @@ import { existsSync } from "node:fs";
  * is its own link (after a failed link, the key's name; in an undo, the file moved aside: with the key's path);
  * "apply": a checked batch's check passed, under the check lock, before its renames (a test stops a
  * thread there); "check-busy": a try for the check lock found it held, before the pause (outside the native call),
- * with the lock's path; "write": a write, delete or batch (conditional too) begins, once each, with the store's
- * directory.
+ * with the lock's path; "check-try": a try for the check lock begins, its connection open, with the lock's path (a
+ * test replaces the file there); "write": a write, delete or batch (conditional too) begins, once each, with the
+ * store's directory.
  */
 export type FileStep =
   | "link"
@@ -36,6 +37,7 @@ export type FileStep =
   | "same-file"
   | "apply"
   | "check-busy"
+  | "check-try"
   | "write";
 
 export type FileFaultHook = (step: FileStep, path: string) => void;

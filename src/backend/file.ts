@@ -28,7 +28,7 @@ import { refuseUnknownKeys } from "../base/options.js";
 import { KERNEL_THREAD_ID, processThreadEnded } from "../base/kernel-thread.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
-import { CheckLock } from "./file-check-lock.js";
+import { CheckLock, checkLockSide } from "./file-check-lock.js";
 import { fileKind } from "./file-kind.js";
 import { fileFault } from "./file-faults.js";
 import { decodeFileNameToKey, encodeKeyToFileName, isCanonicalFileName, usesKeyAlphabet } from "./file-names.js";
@@ -276,7 +276,8 @@ class FileStore implements FileBackend {
       } catch (err) {
         throw asStorageError(err, `cannot create store directory ${dir}`, { dir });
       }
-      this.lock = acquireStoreLock(dirLockPath(dir), dir);
+      // The check lock's file is made here, by the store's first open handle, never by a later open (file-check-lock.ts).
+      this.lock = acquireStoreLock(dirLockPath(dir), dir, checkLockSide(dir));
       setWriterTenure(this, lockTenure(this.lock));
       this.place = StorePlace.fileStore(dir, this.lock.path);
     }
@@ -830,7 +831,7 @@ class FileStore implements FileBackend {
   }
 
   private checkLock(): CheckLock {
-    return (this.check ??= new CheckLock(this.dir));
+    return (this.check ??= new CheckLock(this.dir, this.lock === undefined ? undefined : { made: this.lock.side }));
   }
 
   close(): void {

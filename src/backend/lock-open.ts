@@ -3,10 +3,10 @@
  * SQLite follows one, and better-sqlite3 offers no SQLITE_OPEN_NOFOLLOW: a store directory another program wrote
  * with `.graphrefly.lock` linked elsewhere made a writer create an SQLite file at the link's target, or add its
  * owner table to another database there (review r232). The name is looked at (lstat) before the open; after it,
- * the name must be a regular file, still the one seen (device and inode), so a link swapped in meanwhile is refused
- * too. What stays open: a link swapped in before SQLite's open and out before the second look (SQLite gives no
- * descriptor to check, and a file created there meanwhile stays); a store directory writable by a hostile program
- * is not a safe place for any file.
+ * the name must be a regular file, still the one seen (device and inode): another regular file there is opened again,
+ * a link swapped in meanwhile is refused. What stays open: a link swapped in before SQLite's open and out before the
+ * second look (SQLite gives no descriptor to check, and a file created there meanwhile stays); a store directory
+ * writable by a hostile program is not a safe place for any file.
  */
 import Database from "better-sqlite3";
 import { lstatSync, type BigIntStats } from "node:fs";
@@ -64,20 +64,34 @@ export function openLockFile(
   what: string,
   store?: string,
 ): { readonly db: Database.Database; readonly id: LockFileId } {
-  const seen = ownFile(path, what);
-  // Its -journal too is rolled back by the open: one naming a super-journal is refused as a store's is.
-  // Its refusal names the store it locks (`store`), and says its side files go without a loss (review r353 F4).
-  assertSqliteSideFiles(path, store === undefined ? `the lock database ${path}` : `the lock database ${path} of store ${store}`, store);
-  const db = new Database(path, options);
-  try {
-    const now = lstatSync(path, { bigint: true });
-    if (!now.isFile()) throw notALockFile(path, what, fileKind(now));
-    if (seen !== undefined && (now.dev !== seen.dev || now.ino !== seen.ino)) {
-      throw notALockFile(path, what, "another file than the one looked at (replaced while opening)");
+  for (let tries = 1; ; tries++) {
+    const seen = ownFile(path, what);
+    // Its -journal too is rolled back by the open: one naming a super-journal is refused as a store's is.
+    // Its refusal names the store it locks (`store`), and says its side files go without a loss (review r353 F4).
+    assertSqliteSideFiles(path, store === undefined ? `the lock database ${path}` : `the lock database ${path} of store ${store}`, store);
+    const db = new Database(path, options);
+    let now: BigIntStats;
+    try {
+      now = lstatSync(path, { bigint: true });
+      if (!now.isFile()) throw notALockFile(path, what, fileKind(now));
+    } catch (err) {
+      db.close();
+      throw err;
     }
-    return { db, id: { dev: now.dev, ino: now.ino } };
-  } catch (err) {
+    if (seen === undefined || (now.dev === seen.dev && now.ino === seen.ino)) return { db, id: { dev: now.dev, ino: now.ino } };
     db.close();
-    throw err;
+    // A regular file, not the one looked at: the name was replaced meanwhile (a lock file removed and made again, by
+    // another opener or program), and which file SQLite opened cannot be told. It is a lock file all the same, not
+    // another program's link (review r359 L2): looked at and opened again; one replaced at every try is refused.
+    if (tries >= REPLACED_TRIES) {
+      throw new StorageError(
+        "store-busy",
+        `${what}: ${path} was replaced by another file while it was being opened, ${REPLACED_TRIES} times in a row (another program keeps removing or replacing it); nothing was written through it, try again`,
+        { path, reason: "lock-replaced" },
+      );
+    }
   }
 }
+
+/** Opens of a lock file replaced while it was opened (see openLockFile) before it is refused. */
+const REPLACED_TRIES = 3;

@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { StorageError } from "../errors.js";
 import { fileKind } from "./file-kind.js";
 import { inNative } from "./native-gate.js";
-import { openLockDatabase } from "./lock-open.js";
+import { openLockDatabase, type LockFileId } from "./lock-open.js";
 import { realFilePath } from "./real-path.js";
 import type { WriterTenure } from "./tenure.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
@@ -111,8 +111,27 @@ export interface StoreLock {
   readonly hold: string;
   /** The hold before it, as the row keeps it; undefined when the store never had one (or a row too old to say). */
   readonly before: string | undefined;
+  /**
+   * The side file (`LockSide`) the row names: the one made or taken when the store's first open handle took the lock;
+   * undefined when none was asked for, or the row names none.
+   */
+  readonly side: LockFileId | undefined;
   /** Releases this handle's share of the lock. Idempotent. */
   release(): void;
+}
+
+/**
+ * A file kept beside the lock for the life of the store's open handles (a file store's check lock, file-check-lock.ts)
+ * that must be one and the same file for all of them: made (or taken, as a crash left it) by a take, and its identity
+ * kept in the lock's row, which no one can change while a handle is open (every handle holds the lock database's
+ * SHARED lock, and a commit needs it free): every handle open at once reads the same one (`markSide`). A handle
+ * finding another file there, or none, can tell: the file was removed or replaced while handles were open.
+ */
+export interface LockSide {
+  /** The identity of the regular file at the side file's path now; undefined when there is none. Never makes it. */
+  find(): LockFileId | undefined;
+  /** Makes the file, or takes the regular file there: its identity. Refuses anything else (a link: corrupt-store). */
+  make(): LockFileId;
 }
 
 /**
@@ -126,6 +145,15 @@ const SCHEMA =
 /** The lock's row: its holder, and the hold before the holder's. */
 interface OwnerRow extends LockOwner {
   readonly prev: string | null | undefined;
+  /** The side file's identity (`<dev>:<ino>`); absent from rows of older versions and of stores without one. */
+  readonly side?: string | null;
+}
+
+const sideText = (id: LockFileId): string => `${id.dev}:${id.ino}`;
+
+function parseSide(text: string | null | undefined): LockFileId | undefined {
+  const m = /^(\d+):(\d+)$/.exec(text ?? "");
+  return m === null ? undefined : { dev: BigInt(m[1]!), ino: BigInt(m[2]!) };
 }
 
 /**
@@ -184,10 +212,10 @@ function readOwnerOnce(db: Database.Database): LockOwner | undefined {
  * Takes (or, from a process that holds it already, joins) the lock of the store whose lock file is `lockPath`.
  * Throws StorageError("store-locked") naming the holder when another process holds it.
  */
-export function acquireStoreLock(lockPath: string, storePath: string): StoreLock {
+export function acquireStoreLock(lockPath: string, storePath: string, side?: LockSide): StoreLock {
   // One native region, as every better-sqlite3 call of a thread an engine may terminate (native-gate.ts): the file
   // backend takes and releases its lock outside any region of its own.
-  return inNative(() => takeStoreLock(lockPath, storePath));
+  return inNative(() => takeStoreLock(lockPath, storePath, side));
 }
 
 /**
@@ -224,7 +252,14 @@ type LockTry =
   /** Our row could not commit: open handles hold the lock database. `owner`: the row then, if it could be read. */
   | { readonly kind: "open-handles"; readonly owner: LockOwner | undefined; readonly cause: unknown };
 
-function takeStoreLock(lockPath: string, storePath: string): StoreLock {
+/**
+ * How long a take naming a side file waits for the lock database's other connections to let go (SQLite's busy wait):
+ * another open's look or commit lets go in microseconds, an open handle never. Waited only while the side file the
+ * row names is not at its path (a new hold, or one removed since).
+ */
+const SIDE_WAIT_MS = 500;
+
+function takeStoreLock(lockPath: string, storePath: string, side: LockSide | undefined): StoreLock {
   const me = processIdentity();
   let db: Database.Database | undefined;
   let row: OwnerRow;
@@ -236,7 +271,7 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
     let holderLooks = 0;
     let wait = 1;
     for (;;) {
-      const got = tryStoreLock(db, me);
+      const got = tryStoreLock(db, me, side);
       if (got.kind === "held") {
         row = got.row;
         break;
@@ -270,6 +305,7 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
     path: lockPath,
     hold: holdId(row),
     before: row.prev ?? undefined,
+    side: side === undefined ? undefined : parseSide(row.side),
     release() {
       if (released) return;
       inNative(() => held.close());
@@ -285,7 +321,7 @@ function takeStoreLock(lockPath: string, storePath: string): StoreLock {
  * never from what this try found first: a try whose commit went through but whose check met a write is followed by
  * one that finds our row already there (and joins it), and the row is what still knows the hold we took over.
  */
-function tryStoreLock(db: Database.Database, me: string): LockTry {
+function tryStoreLock(db: Database.Database, me: string, side: LockSide | undefined): LockTry {
   let owner: OwnerRow | undefined;
   try {
     owner = readOwner(db);
@@ -321,6 +357,14 @@ function tryStoreLock(db: Database.Database, me: string): LockTry {
       return { kind: "open-handles", owner: readOwnerOnce(db), cause: err };
     }
   }
+  if (side !== undefined) {
+    try {
+      markSide(db, me, side);
+    } catch (err) {
+      if (!isSqliteBusy(err)) throw err;
+      return { kind: "writing", cause: err };
+    }
+  }
   db.exec("BEGIN");
   try {
     owner = readOwner(db);
@@ -334,4 +378,52 @@ function tryStoreLock(db: Database.Database, me: string): LockTry {
     return { kind: "taken", owner };
   }
   return { kind: "held", row: owner };
+}
+
+/**
+ * Names the side file in our row when the row names none, or another than the one at its path: makes it (or takes
+ * the regular file there) and commits its identity, under SQLite's EXCLUSIVE lock, which it gets only while no other
+ * connection is in the lock database: it waits for another open's look or commit (SIDE_WAIT_MS), and never gets it
+ * while a handle of the store is open anywhere (each keeps its SHARED lock for life). Then nothing is made, and the
+ * row stands as those handles read it: each of them, this one too, refuses the file now at the path, or its absence
+ * (file-check-lock.ts). So every handle open at once names one file, and only a store's first open handle makes it.
+ */
+function markSide(db: Database.Database, me: string, side: LockSide): void {
+  const looked = readOwner(db);
+  if (looked?.process !== me || sideInPlace(looked, side)) return;
+  db.pragma(`busy_timeout = ${SIDE_WAIT_MS}`);
+  try {
+    try {
+      db.exec("BEGIN EXCLUSIVE");
+    } catch (err) {
+      if (isSqliteBusy(err)) return; // open handles: their row stands
+      throw err;
+    }
+    try {
+      const owner = readOwner(db);
+      // Another process's row: it took the store since our look; the caller's next look says so.
+      if (owner?.process === me && !sideInPlace(owner, side)) {
+        ensureSideColumn(db);
+        db.prepare("UPDATE owner SET side = ? WHERE id = 1").run(sideText(side.make()));
+      }
+      db.exec("COMMIT");
+    } finally {
+      if (db.inTransaction) db.exec("ROLLBACK");
+    }
+  } finally {
+    db.pragma("busy_timeout = 0");
+  }
+}
+
+/** Whether the side file the row names is the file at its path. */
+function sideInPlace(row: OwnerRow, side: LockSide): boolean {
+  const named = parseSide(row.side);
+  const found = side.find();
+  return named !== undefined && found !== undefined && named.dev === found.dev && named.ino === found.ino;
+}
+
+/** Adds `side` to a lock database without it (older versions; a store lock that never had a side file). */
+function ensureSideColumn(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('owner')").all();
+  if (!columns.some((c) => c.name === "side")) db.exec("ALTER TABLE owner ADD COLUMN side TEXT");
 }

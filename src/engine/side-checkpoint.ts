@@ -8,11 +8,12 @@
  * commit (no message), and a 4-byte read of the -shm after a commit made while the thread checkpoints the store; a
  * writer past the bound then waits for that checkpoint's end and checkpoints itself (holdBound, task 357).
  */
-import { closeSync, openSync, readSync, realpathSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
 import { BroadcastChannel, threadId } from "node:worker_threads";
 import { inNative } from "../backend/native-gate.js";
 import { absolutePath } from "../backend/real-path.js";
 import { setSqliteSideRelease, sqliteWriterFileId, type SqliteBackend } from "../backend/sqlite.js";
+import { openSqliteSideFile } from "../backend/sqlite-side-files.js";
 import type { StorageBackend } from "../backend/types.js";
 import {
   BOUND_FACTOR,
@@ -134,7 +135,8 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   /** The WAL's last frame (mxFrame, the wal-index header's byte 16), 0 when it cannot be read. */
   const walFrames = (): number => {
     try {
-      shm ??= openSync(`${realpathSync.native(sqlite.path)}-shm`, "r");
+      // Never blocking: a FIFO put there since the writer's open (its connection keeps its own mapping) is refused.
+      shm ??= openSqliteSideFile(sqlite.path, "-shm");
       return readSync(shm, frameWord, 0, 4, 16) === 4 ? frameWord.readUInt32LE(0) : 0;
     } catch {
       return 0;

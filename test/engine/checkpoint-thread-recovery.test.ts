@@ -4,7 +4,7 @@
  * as a death, a stats request to an ending thread answered, one store's failed hand-over skipping no other, and the
  * restart's limits (backoff growing and capped, the writer inline at SQLite's 1000 frames while no thread serves it,
  * a thread that comes back taking the store over), and a writer waiting at its bound for a checkpoint of a thread
- * killed inside it (task 367).
+ * killed inside it (task 367), or whose look at the -shm met a FIFO put there since (task 366).
  *
  * Real parts: the checkpointer thread (dist/workers/checkpointer.js), SQLite files, and the store's writer on a worker
  * thread of its own (fixtures/checkpoint-writer.mjs: a SqliteBackend handed over by side-checkpoint, as an actor's).
@@ -16,7 +16,8 @@
  * events: the threads' messages, the store blocks' shared words, and fake timers for the restart's backoff.
  */
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, existsSync, openSync, unlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { EngineCheckpointer, RESTARTS } from "../../src/engine/checkpointer.js";
 import { CTL_CHECKPOINTING, CTL_WRITER_CHECKPOINT, type CheckpointerCommand, type CheckpointerLink } from "../../src/engine/checkpoint-link.js";
@@ -453,5 +454,51 @@ describe("the checkpointer thread's recovery", () => {
     expect(reports.some((m) => m.includes("ended (exit code 1)"))).toBe(true);
     expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
     stored([...firstKeys, ...Array.from({ length: 40 }, (_, i) => 1000 + i)]); // in the database file, the WAL gone
+  });
+
+  it("a writer past its bound while the thread checkpoints opens the -shm without blocking: a FIFO put there since does not hang its commit (task 366)", async () => {
+    // The writer reads the WAL's length from the -shm, which it opened the first time a thread's checkpoint ran past
+    // its bound. A plain open of a FIFO put there blocked the writer's thread for good (every store of an engine's
+    // worker with it); it is refused now as the side-file look refuses one, and the commit goes on.
+    const { cp, link } = checkpointer();
+    const writer = new WriterThread(cleanups);
+    await writer.call("link", { link });
+    const path = root.fresh("shm-fifo.db");
+    await writer.call("open", { path, synchronous: "FULL" });
+    await writer.call("served", { path, generation: 1 });
+    const ctl = new Int32Array((await writer.call<{ ctl: SharedArrayBuffer }>("block", { path })).ctl);
+    const thread = seam.worker!;
+    cleanups.push(() => thread.terminate()); // a stalled thread answers no stop
+    // ~50 frames while the thread is held (no checkpoint runs, so the writer never looks at the -shm), then its
+    // checkpoint at the threshold stands still.
+    cp.hold(true);
+    await cp.stores(); // the hold reached the thread
+    await writer.call("write", { path, count: 5 });
+    thread.postMessage({ t: "stall" } satisfies CheckpointerCommand);
+    cp.hold(false);
+    await until(() => Atomics.load(ctl, CTL_CHECKPOINTING) === 1, "the thread's checkpoint stands still");
+    const shm = `${path}-shm`;
+    unlinkSync(shm); // the writer's connection keeps its own mapping of the file
+    execFileSync("mkfifo", ["-m", "0644", shm]);
+    cleanups.push(() => {
+      try {
+        closeSync(openSync(shm, constants.O_WRONLY | constants.O_NONBLOCK)); // lets a writer blocked there on
+      } catch {
+        // ENXIO: no one was blocked there
+      }
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), 20_000)));
+    const committed = await Promise.race([writer.call<{ autocheckpoint: number }>("commit", { path, count: 40 }), hung]); // ~400 frames
+    clearTimeout(timer);
+    expect(committed, "the writer's commit blocked opening the -shm").not.toBe("hung");
+    await thread.terminate(); // inside its stalled checkpoint, at a JS point
+    expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
+    const reader = sqliteBackend(path, { readOnly: true });
+    try {
+      expect(reader.read("c39")?.length).toBe(56_000); // the commit's last write is in the database file
+    } finally {
+      reader.close();
+    }
   });
 });

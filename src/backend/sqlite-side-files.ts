@@ -81,8 +81,9 @@ export function assertSqliteSideFilesAt(base: string, path: string, what = `sqli
 /**
  * Opens the side file `suffix` of the SQLite store at `path` (beside its real path) for reading, as a regular file
  * only: never through a symbolic link, and never blocking on a FIFO put there since the look (a plain open of one
- * blocks for good). The engine's checkpointer reads the store's -shm so (review r353 F5). Throws the look's refusal
- * for anything else there, and the open's own error (ENOENT…) as it is.
+ * blocks for good). The engine's checkpointer thread, and a writer past its bound while that thread checkpoints, read
+ * the store's -shm so (review r353 F5). Throws the look's refusal for anything else there, and the open's own error
+ * (ENOENT…) as it is.
  */
 export function openSqliteSideFile(path: string, suffix: string): number {
   const at: Place = { what: `sqlite store ${path}`, path, lockOf: undefined };

@@ -153,8 +153,10 @@ export async function verifyGraph(source: StoredGraphSource, name: string, progr
 /**
  * What folding the graph as restore reads it finds: the first frame restore's replay would refuse outright (the fold
  * fails phase-failed there, WalFolder.add), and the frames before it setting or invalidating a node the graph does
- * not have. Only these are taken from this second read: anything else it meets (a write landed meanwhile on a live
- * store) is the survey's to report.
+ * not have. Any other failure of this second read propagates with its own code: a side file, an I/O error or a
+ * lost store met here left the graph unread, and a reader's error (a gap, a torn frame mid-stream) on what the survey
+ * read restorable means the store changed under verify, so the survey's verdict no longer stands. Swallowed, any of
+ * them let verify say clean (exit 0). A corrupt row is verifyOrCorrupt's finding.
  */
 async function foldFindings(source: StoredGraphSource, name: string): Promise<{ noNode: Problem[]; refused: Problem | undefined }> {
   let noNode: Problem[] = [];
@@ -167,7 +169,7 @@ async function foldFindings(source: StoredGraphSource, name: string): Promise<{ 
     });
     return { noNode, refused: undefined };
   } catch (err) {
-    if (!(err instanceof RestoreError) || err.code !== "phase-failed" || typeof err.details.frame_seq !== "number") return { noNode, refused: undefined };
+    if (!(err instanceof RestoreError) || err.code !== "phase-failed" || typeof err.details.frame_seq !== "number") throw err;
     const detail = typeof err.details.cause === "string" ? err.details.cause : err.message;
     return { noNode, refused: { kind: "frame-unrestorable", seq: err.details.frame_seq, detail, restorable: false } };
   }

@@ -8,14 +8,14 @@
  * into the child, holds it at its read transaction's BEGIN (after the open, before the first read) until this process
  * has placed the side file.
  */
-import { execFileSync, spawn } from "node:child_process";
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { craftSuperJournal } from "../support/sqlite-journal.js";
-import { BIN, requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
+import { requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
+import { runPlacingAtPause } from "./fixtures/paused-cli.js";
 import { buildStore } from "./fixtures/stores.js";
 
 const tmp = tempDir("side-file-mid-read");
@@ -36,38 +36,9 @@ async function newStore(name: string): Promise<{ store: string; victim: string }
   return { store, victim };
 }
 
-/**
- * Runs the bin with `args` over `store`, held at its BEGIN while `place` puts a side file there; its run. Ends the
- * test with the child's output if it ends without pausing, or never ends (a read blocked on a FIFO).
- */
-async function runPlacingAtBegin(args: readonly string[], store: string, place: () => void): Promise<CliRun> {
-  const fifo = tmp.path("pause.fifo");
-  execFileSync("mkfifo", ["-m", "0600", fifo]);
-  const child = spawn(process.execPath, ["--import", HOOK, BIN, args[0]!, store, ...args.slice(1)], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, GRF_PAUSE_FIFO: fifo },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const paused = await Promise.race([
-    open(fifo, "w"),
-    exited.then(() => {
-      closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)); // lets the pending open above return
-      return undefined;
-    }),
-  ]);
-  if (paused === undefined) throw new Error(`the CLI ended before its BEGIN: ${stderr}`);
-  place();
-  await paused.close();
-  const hung = setTimeout(() => child.kill("SIGKILL"), 30_000); // only ends a hung child: then no exit code
-  try {
-    return { code: await exited, stdout, stderr };
-  } finally {
-    clearTimeout(hung);
-  }
+/** Runs the bin with `args` over `store`, held at its BEGIN while `place` puts a side file there; its run. */
+function runPlacingAtBegin(args: readonly string[], store: string, place: () => void): Promise<CliRun> {
+  return runPlacingAtPause(HOOK, {}, tmp.path("pause.fifo"), args, store, place);
 }
 
 describe("a side file put there after a read command's open", () => {

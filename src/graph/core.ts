@@ -45,6 +45,12 @@ export class GraphCore {
   private topology: TopologyChange[] = [];
   /** Nodes put in place by replaceState this wave: their dependents recompute at the close (seeds). */
   private reseeded: GNode[] = [];
+  /**
+   * A commit's seeds and forced recomputes: kept across waves (emptied at each commit's end) rather than two fresh
+   * arrays a wave. A commit never nests: user functions run with writes refused.
+   */
+  private readonly seeds: GNode[] = [];
+  private readonly forced: GNode[] = [];
   private pending: GraphWave[] = [];
   private delivering = false;
 
@@ -83,23 +89,34 @@ export class GraphCore {
     if (node.kind !== "state") {
       throw new TypeError(`set: "${path}" is a ${node.kind} node; only state nodes can be set`);
     }
-    const next = toFrozenJson(value, `set("${path}") value`);
-    this.run(() => this.write(node, next));
+    const next = toFrozenJson(value, "set", path);
+    this.write(node, next);
   }
 
   invalidate(path: string): void {
     this.assertWritable("invalidate");
     const node = this.node(path, "invalidate");
     if (node.kind === "effect") throw new TypeError(`invalidate: "${path}" is an effect node and has no value`);
-    this.run(() => this.write(node, undefined));
+    this.write(node, undefined);
   }
 
+  /**
+   * A value write: inside a batch it joins it (with an undo entry for a rollback); otherwise it is a wave of its
+   * own, which nothing can roll back (the write cannot throw), so it logs no undo and needs no closure: the common
+   * `set` costs no allocation here beyond what the wave itself delivers.
+   */
   private write(node: GNode, next: JsonValue | undefined): void {
+    const outer = this.depth === 0;
+    if (outer) this.epoch++;
     this.touch(node, false);
     const { value, status, writeStamp } = node;
     node.value = next;
     node.status = next === undefined ? "sentinel" : "settled";
     node.writeStamp = ++this.stamp;
+    if (outer) {
+      this.commit();
+      return;
+    }
     this.undo.push(() => {
       node.value = value;
       node.status = status;
@@ -336,8 +353,7 @@ export class GraphCore {
   private commit(): void {
     const epoch = this.epoch;
     const signals = new SignalList(epoch);
-    const seeds: GNode[] = [];
-    const forced: GNode[] = [];
+    const { seeds, forced } = this;
     this.busy = true;
     try {
       for (const t of this.touched) {
@@ -367,6 +383,8 @@ export class GraphCore {
       empty(this.reseeded);
       empty(this.touched);
       empty(this.undo);
+      empty(seeds);
+      empty(forced);
     }
     // Most waves change no topology: the shared empty array stands for it, and the core's array is kept.
     const topology = this.topology.length === 0 ? NO_TOPOLOGY : this.topology;

@@ -56,19 +56,21 @@ export const MAX_GRAPH_VALUE_DEPTH = MAX_JSON_DEPTH - BASELINE_ENVELOPE_DEPTH;
  * rule accepted, whatever a getter would answer on a second read. Frozen so the graph can hand its own values to
  * derived functions without copying and without being corrupted by them. Symbol-keyed and non-enumerable
  * properties are ignored, as JSON.stringify does. Nesting is bounded by MAX_GRAPH_VALUE_DEPTH, not the codec's own.
+ * With `path`, the value is named `<what>("<path>") value` in an error: built only when one is thrown, since a
+ * `set` on the hot path would otherwise make that string for every write.
  */
-export function toFrozenJson(value: unknown, what: string): JsonValue {
+export function toFrozenJson(value: unknown, what: string, path?: string): JsonValue {
   let copied: { copy: unknown; depth: number };
   try {
     copied = copyStorableJson(value, "$", true);
   } catch (err) {
-    throw named(err, what);
+    throw named(err, valueName(what, path));
   }
   const { copy, depth } = copied;
   if (depth > MAX_GRAPH_VALUE_DEPTH) {
     throw new CodecError(
       "encode-failed",
-      `${what} cannot be stored: value is nested ${depth} levels deep; a graph value may nest at most ${MAX_GRAPH_VALUE_DEPTH} (MAX_JSON_DEPTH less the ${BASELINE_ENVELOPE_DEPTH} levels of the baseline record around it)`,
+      `${valueName(what, path)} cannot be stored: value is nested ${depth} levels deep; a graph value may nest at most ${MAX_GRAPH_VALUE_DEPTH} (MAX_JSON_DEPTH less the ${BASELINE_ENVELOPE_DEPTH} levels of the baseline record around it)`,
       { path: "$" },
     );
   }
@@ -78,6 +80,10 @@ export function toFrozenJson(value: unknown, what: string): JsonValue {
     Object.freeze(copy);
   }
   return copy as JsonValue;
+}
+
+function valueName(what: string, path: string | undefined): string {
+  return path === undefined ? what : `${what}("${path}") value`;
 }
 
 /** A constructor that returns the object it is given: `new` of a subclass then adds the subclass's private field to it. */

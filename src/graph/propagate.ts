@@ -14,13 +14,26 @@ export interface SignalEntry {
   signal: WaveSignal;
 }
 
+/** The entries of a wave with no signal yet: never pushed to (`SignalList.push` replaces it first). */
+const NO_ENTRIES: SignalEntry[] = [];
+Object.freeze(NO_ENTRIES);
+
 /** Signals of one wave, at most one entry per live node (teardowns are separate: the path may be re-added). */
 export class SignalList {
-  readonly entries: SignalEntry[] = [];
+  /**
+   * Read once the wave is settled. Started by a one-item literal: most waves carry one signal, and a push into
+   * an empty array reserves 17 slots (~130 bytes a wave more).
+   */
+  entries: SignalEntry[] = NO_ENTRIES;
   constructor(private readonly epoch: number) {}
 
   teardown(path: string): void {
-    this.entries.push({ path, signal: "teardown" });
+    this.push({ path, signal: "teardown" });
+  }
+
+  private push(entry: SignalEntry): void {
+    if (this.entries === NO_ENTRIES) this.entries = [entry];
+    else this.entries.push(entry);
   }
 
   /** Later signals replace earlier ones, except that `resolved` never hides a real change. */
@@ -32,7 +45,7 @@ export class SignalList {
     }
     node.sigEpoch = this.epoch;
     node.sigIdx = this.entries.length;
-    this.entries.push({ path: node.path, signal });
+    this.push({ path: node.path, signal });
   }
 }
 
@@ -113,6 +126,11 @@ function depValues(node: GNode): JsonValue[] | undefined {
  * Every node reachable from them is ordered topologically; each dirty one is recomputed exactly once.
  */
 export function propagate(seeds: readonly GNode[], forced: readonly GNode[], signals: SignalList, epoch: number): void {
+  if (forced.length !== 0 || !noDependents(seeds)) settle(seeds, forced, signals, epoch);
+}
+
+/** `propagate`'s walk, apart so a wave with nothing to recompute does not allocate its closure's context. */
+function settle(seeds: readonly GNode[], forced: readonly GNode[], signals: SignalList, epoch: number): void {
   const order: GNode[] = [];
   const visit = (n: GNode): void => {
     if (n.visitEpoch === epoch) return;
@@ -145,6 +163,12 @@ export function propagate(seeds: readonly GNode[], forced: readonly GNode[], sig
     }
     for (const d of n.dependents) if (--d.inDeg === 0) ready.push(d);
   }
+}
+
+/** True when no seed has a dependent: most waves write leaves, and walking an empty Set still makes an iterator. */
+function noDependents(seeds: readonly GNode[]): boolean {
+  for (let i = 0; i < seeds.length; i++) if ((seeds[i] as GNode).dependents.size !== 0) return false;
+  return true;
 }
 
 /**

@@ -128,17 +128,29 @@ let lastWalkBytes = 0;
  */
 export function copyStorableJson(value: unknown, root = "$", freeze = false): { copy: unknown; depth: number } {
   if (value === undefined) throw undefinedRoot(root);
-  const state: CopyState = { ancestors: [], deepest: 0, freeze };
+  // The spare state is taken while this walk runs, so a walk a getter starts inside it makes its own.
+  const state = spareCopyState ?? { ancestors: [], deepest: 0, freeze };
+  spareCopyState = undefined;
+  state.deepest = 0;
+  state.freeze = freeze;
   const outer = walkedBytes;
   try {
     const copy = copyValue(value, state);
     return { copy, depth: state.deepest };
   } catch (err) {
+    state.ancestors.length = 0; // a walk that threw left its path on the stack
     throw walkError(err, root);
   } finally {
     walkedBytes = outer; // the primitives it walked counted (unused here)
+    spareCopyState = state;
   }
 }
+
+/**
+ * One copying walk's state kept for the next: a fresh one a call (the state, its ancestor stack and that stack's
+ * backing store, ~120 bytes) is most of what a graph `set` allocates besides the copy itself.
+ */
+let spareCopyState: CopyState | undefined;
 
 function prepare(value: unknown, bigints: WalkBigints, root: string): unknown {
   if (value === undefined) throw undefinedRoot(root);
@@ -291,11 +303,11 @@ function walkObject(
   return out ?? obj;
 }
 
-/** The copying walk's state, local to one `copyStorableJson` call (a getter may start another). */
+/** The copying walk's state, owned by one `copyStorableJson` call at a time (a getter may start another). */
 interface CopyState {
   readonly ancestors: object[];
   deepest: number;
-  readonly freeze: boolean;
+  freeze: boolean;
 }
 
 function copyValue(value: unknown, state: CopyState): unknown {
@@ -346,11 +358,12 @@ function copyArray(arr: unknown[], state: CopyState): unknown[] {
 
 function copyObject(obj: Record<string, unknown>, state: CopyState): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const keys = Object.keys(obj);
   let key = "";
   try {
-    for (let k = 0; k < keys.length; k++) {
-      key = keys[k] as string;
+    // Own enumerable keys in Object.keys's order, without its array: for-in over a plain object runs from V8's
+    // enum cache, and a key a getter deletes before its turn is skipped as Object.keys's undefined read would be.
+    for (key in obj) {
+      if (!hasOwn.call(obj, key)) continue;
       if (!isWellFormed(key)) throw new WalkFailure("object key contains a lone surrogate (not valid Unicode)");
       const item = obj[key];
       if (item === undefined) continue;
@@ -367,6 +380,8 @@ function copyObject(obj: Record<string, unknown>, state: CopyState): Record<stri
   }
   return out;
 }
+
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /** Records `segment` on the failure; any foreign error (a throwing getter, stack overflow) becomes one. */
 function located(err: unknown, segment: string | number): WalkFailure {

@@ -100,6 +100,30 @@ describe("copyStorableJson", () => {
     expect(outcome(() => copyStorableJson([v]))).toMatchObject({ ok: false });
   });
 
+  it("keeps each walk's own state: a copy a getter starts inside another, and a copy after a refused one", () => {
+    let inner: { copy: unknown; depth: number } | undefined;
+    const outer = {
+      a: { b: 1 },
+      get c() {
+        inner = copyStorableJson({ x: { y: [1] } }); // unfrozen, two levels deeper than where it starts
+        return [2];
+      },
+      d: {},
+    };
+    const { copy, depth } = copyStorableJson(outer, "$", true);
+    const root = copy as { a: object; c: object; d: object };
+    expect(root).toStrictEqual({ a: { b: 1 }, c: [2], d: {} });
+    expect(depth).toBe(2);
+    expect([Object.isFrozen(root.a), Object.isFrozen(root.c), Object.isFrozen(root.d)]).toStrictEqual([true, true, true]);
+    expect(inner?.depth).toBe(3);
+    expect(Object.isFrozen((inner?.copy as { x: object }).x)).toBe(false);
+
+    // A walk refused three levels down leaves no ancestor behind for the next one (no false cycle, the right depth).
+    const shared = { e: 1 };
+    expect(outcome(() => copyStorableJson({ p: [shared, { q: () => 1 }] }))).toMatchObject({ ok: false });
+    expect(copyStorableJson({ p: [shared] })).toStrictEqual({ copy: { p: [{ e: 1 }] }, depth: 3 });
+  });
+
   it("refuses undefined at the root like the rule", () => {
     expect(outcome(() => copyStorableJson(undefined, "$.v"))).toEqual(outcome(() => assertStorableJson(undefined, "reject", "$.v")));
   });

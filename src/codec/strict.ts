@@ -356,8 +356,17 @@ function copyArray(arr: unknown[], state: CopyState): unknown[] {
   return out;
 }
 
+/**
+ * The copy's objects are made by `new` of a function whose `prototype` is Object.prototype: the same plain object
+ * as `{}` (Object.prototype, the keys assigned in the same order), but V8's slack tracking gives it room in the object
+ * itself for the keys its first few copies held and a mark the graph adds to a root (`CheckedJson`), where an empty
+ * literal has four slots and a fifth property allocates an out-of-object store (~65 bytes a graph `set`).
+ */
+const PlainObject = function (this: object) {} as unknown as new () => Record<string, unknown>;
+PlainObject.prototype = Object.prototype;
+
 function copyObject(obj: Record<string, unknown>, state: CopyState): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out = new PlainObject();
   let key = "";
   try {
     // Own enumerable keys in Object.keys's order, without its array: for-in over a plain object runs from V8's

@@ -5,6 +5,7 @@
  * with its input and reporting the deepest nesting.
  */
 import fc from "fast-check";
+import { serialize } from "node:v8";
 import { describe, expect, it } from "vitest";
 import { jsonCodec } from "../../src/codec/json.js";
 import { assertStorableJson, copyStorableJson, MAX_JSON_DEPTH } from "../../src/codec/strict.js";
@@ -122,6 +123,26 @@ describe("copyStorableJson", () => {
     const shared = { e: 1 };
     expect(outcome(() => copyStorableJson({ p: [shared, { q: () => 1 }] }))).toMatchObject({ ok: false });
     expect(copyStorableJson({ p: [shared] })).toStrictEqual({ copy: { p: [{ e: 1 }] }, depth: 3 });
+  });
+
+  it("copies objects as plain objects, indistinguishable from literals", () => {
+    const input = { b: 1, a: { d: "y", c: null }, "0": "x" };
+    const { copy } = copyStorableJson(input);
+    const literal = { "0": "x", b: 1, a: { d: "y", c: null } };
+    const pairs: [object, object][] = [
+      [copy as object, literal],
+      [(copy as typeof literal).a, literal.a],
+    ];
+    for (const [mine, theirs] of pairs) {
+      expect(Object.getPrototypeOf(mine)).toBe(Object.prototype);
+      expect(mine.constructor).toBe(Object);
+      expect(Reflect.ownKeys(mine)).toStrictEqual(Reflect.ownKeys(theirs));
+      expect(Object.getOwnPropertyDescriptors(mine)).toStrictEqual(Object.getOwnPropertyDescriptors(theirs));
+      expect(Object.isExtensible(mine)).toBe(true);
+    }
+    expect(serialize(copy)).toStrictEqual(serialize(literal));
+    expect(structuredClone(copy)).toStrictEqual(literal);
+    expect(JSON.stringify(copy)).toBe(JSON.stringify(literal));
   });
 
   it("refuses undefined at the root like the rule", () => {

@@ -3,7 +3,8 @@
  * graph of N state nodes `{ v, s: "x".repeat(20) }` attached with default options, inline (memory tiers) or
  * through the engine (a SQLite store); after a warm-up, random sets paced (one per event-loop turn, `await
  * setImmediate` after each, as a request handler does), then as many in a burst (one synchronous loop), each
- * followed by a flush until durable. The peak RSS is read after the burst (the paced part holds little).
+ * followed by a flush until durable; the paced part is `windows` such windows in a row, the median one reported
+ * (bench/lib/paced-windows.ts). The peak RSS is read after the burst (the paced part holds little).
  * A default baseline falls due once the WAL outgrows the last baseline (attach's size rule), every P sets where P
  * grows with N: a window of U sets would hold one baseline or none depending on where it starts, and none at all
  * at N = 100,000 (P is about 60,000 there). So each window is a whole number of periods, at least U sets, and holds
@@ -24,6 +25,7 @@ import { BASELINE_MIN_BYTES, DEFAULT_BASELINE_RATIO } from "../../src/persistenc
 import { graphWalPrefix, walFrameCodec, type WALFrame } from "../../src/wal/index.js";
 import { serveChild } from "./child.js";
 import { MainThreadMeter, type MeterReading } from "./meter.js";
+import { medianWindow } from "./paced-windows.js";
 
 export interface GraphUpdatesConfig {
   readonly nodes: number;
@@ -36,6 +38,8 @@ export interface GraphUpdatesConfig {
   readonly mode: "inline" | "engine" | "bare" | "lmdb";
   /** A fresh directory for the engine's SQLite store (or the lmdb database). */
   readonly dir: string;
+  /** Paced windows measured one after another (default 1); `paced` is the one with the median main-thread CPU per set. */
+  readonly windows?: number;
 }
 
 export interface GraphUpdatesRun {
@@ -52,6 +56,8 @@ export interface GraphUpdatesResult {
   /** Sets between two default baselines (estimated from the stored sizes after the first warm-up). */
   readonly baselinePeriod: number;
   readonly paced: GraphUpdatesRun;
+  /** Main-thread CPU µs per set of each paced window, in the order they ran. */
+  readonly pacedWindowsUs: number[];
   readonly burst: GraphUpdatesRun;
   /** Peak resident set of the process before the burst (graph built, attached, paced part done) and after it (bytes). */
   readonly peakRssBeforeBytes: number;
@@ -131,12 +137,12 @@ async function runBare(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
     return { wallMs, reading: await meter.stop(), frames: updates, mainThreadBaselines: 0 };
   };
   await warmUp(cfg.updates, (n) => measure(true, n));
-  const paced = await measure(true, cfg.updates);
+  const { median: paced, windowsUs: pacedWindowsUs } = await medianWindow(cfg.windows ?? 1, () => measure(true, cfg.updates), (r) => r.frames);
   const peakRssBeforeBytes = process.resourceUsage().maxRSS * 1024;
   const burst = await measure(false, cfg.updates);
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   await db?.close();
-  return { baselinePeriod: 0, paced, burst, peakRssBeforeBytes, peakRssBytes };
+  return { baselinePeriod: 0, paced, pacedWindowsUs, burst, peakRssBeforeBytes, peakRssBytes };
 }
 
 async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
@@ -191,13 +197,14 @@ async function run(cfg: GraphUpdatesConfig): Promise<GraphUpdatesResult> {
   if (done + extra < period) extra += period;
   if (extra > 0) await measure(true, extra);
   const window = period * Math.max(1, Math.ceil(cfg.updates / period));
-  const paced = await measure(true, window);
+  // Each window is a whole number of periods, so every one starts at the same phase of the baseline cadence.
+  const { median: paced, windowsUs: pacedWindowsUs } = await medianWindow(cfg.windows ?? 1, () => measure(true, window), (r) => r.frames);
   const peakRssBeforeBytes = process.resourceUsage().maxRSS * 1024;
   const burst = await measure(false, window);
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   await handle.dispose();
   await engine?.close();
-  return { baselinePeriod: period, paced, burst, peakRssBeforeBytes, peakRssBytes };
+  return { baselinePeriod: period, paced, pacedWindowsUs, burst, peakRssBeforeBytes, peakRssBytes };
 }
 
 /**

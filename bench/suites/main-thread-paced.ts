@@ -7,8 +7,9 @@
  * graph rows), so the paced goal compares like with like: the same process kind, and the same record on both sides
  * (an engine kv save with an lmdb put of suite 1's record; a graph update through the engine with the same graph
  * persisted by hand with lmdb puts of its `{ v, s }` values). A graph row's peak RSS is its own.
- * Outside --quick the figures the goals compare are medians of three interleaved runs (one run of a paced row
- * swings by up to ±50 %); N = 100,000 runs once (its windows are ~30× longer, so they swing less).
+ * Outside --quick the figures the goals compare are medians of three interleaved runs, each run's figure the median
+ * of 5 paced windows in its process (one window of a paced row swings by up to ±50 %: bench/lib/paced-windows.ts);
+ * N = 100,000 runs once, one window (its windows are ~30× longer, so they swing less).
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -62,6 +63,8 @@ const MB = 1024 * 1024;
 export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   const writes = ctx.quick ? 200 : 2000;
   const reps = ctx.quick ? 1 : 3;
+  // Paced windows per process, the median one kept (bench/lib/paced-windows.ts): every row up to N = 10,000 alike.
+  const windows = ctx.quick ? 1 : 5;
   const sizes = ctx.quick ? [100, 10_000] : [100, 10_000, 100_000];
   const rows: Row[] = [];
   const figures: Record<string, unknown> = {};
@@ -82,24 +85,24 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   // beside an open engine and on the heap the earlier suites left, which a graph row's child has neither of. A paced
   // figure swings by up to ±50 % between runs (cold pages, JIT state), so the three contenders run `reps` times,
   // interleaved, and each row is the run with the median main-thread CPU.
-  ctx.log(`suite 1: paced workload, ${writes} writes one per turn, each in a process of its own, ${reps} interleaved repetitions`);
+  ctx.log(`suite 1: paced workload, ${windows} windows of ${writes} writes one per turn, each in a process of its own, ${reps} interleaved repetitions`);
   const pacedRuns = { harness: [] as PacedRun[], engineKv: [] as PacedRun[], lmdbPut: [] as PacedRun[] };
   for (let rep = 0; rep < reps; rep++) {
-    pacedRuns.harness.push(await pacedChild({ mode: "turn", writes, dir: ctx.tempDir(`s1-paced-turn-${rep}`) }));
-    pacedRuns.engineKv.push(await pacedChild({ mode: "kv", writes, dir: ctx.tempDir(`s1-paced-engine-${rep}`) }));
-    pacedRuns.lmdbPut.push(await pacedChild({ mode: "lmdb", writes, dir: ctx.tempDir(`s1-paced-lmdb-${rep}`) }));
+    pacedRuns.harness.push(await pacedChild({ mode: "turn", writes, windows, dir: ctx.tempDir(`s1-paced-turn-${rep}`) }));
+    pacedRuns.engineKv.push(await pacedChild({ mode: "kv", writes, windows, dir: ctx.tempDir(`s1-paced-engine-${rep}`) }));
+    pacedRuns.lmdbPut.push(await pacedChild({ mode: "lmdb", writes, windows, dir: ctx.tempDir(`s1-paced-lmdb-${rep}`) }));
   }
   const byMainCpu = (r: PacedRun): number | undefined => main(r.reading, writes);
   const harness = medianBy(pacedRuns.harness, byMainCpu);
   const engineKv = medianBy(pacedRuns.engineKv, byMainCpu);
   const lmdbPut = medianBy(pacedRuns.lmdbPut, byMainCpu);
-  const pacedLabel = reps > 1 ? `paced (median of ${reps})` : "paced";
+  const pacedLabel = reps > 1 ? `paced (median of ${reps} processes' median of ${windows} windows)` : "paced";
   rows.push(row("harness only (no writes), paced", pacedLabel, writes, harness));
   rows.push(row("engine kv proxy (worker, SQLite FULL), paced, suite 1's record", pacedLabel, writes, engineKv));
   rows.push(row("lmdb async put, paced, suite 1's record", pacedLabel, writes, lmdbPut));
   const engineKvMain = main(engineKv.reading, writes);
   for (const r of rows.slice(1)) r.vsEngine = ratio((r.mainCpuUs ?? r.eluUs) as number | undefined, engineKvMain);
-  figures.paced = { writes, reps, harness, engineKv, lmdbPut, runs: pacedRuns };
+  figures.paced = { writes, reps, windows, harness, engineKv, lmdbPut, runs: pacedRuns };
 
   // ---- graph updates with default options, each variant in its own process ------------------------------------
   // The sizes up to 10,000 (the flatness goals' denominators and the paced goal's graph) run `reps` times,
@@ -112,7 +115,7 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
       if (rep > 0 && nodes > 10_000) continue;
       for (const mode of ["inline", "engine"] as const) {
         ctx.log(`suite 1: graph of ${nodes} nodes, ${mode}, at least ${writes} sets paced then as many in a burst (run ${rep + 1})`);
-        const r = await graphChild({ nodes, updates: writes, mode, dir: ctx.tempDir(`s1-graph-${mode}-${nodes}-${rep}`) });
+        const r = await graphChild({ nodes, updates: writes, mode, windows: nodes > 10_000 ? 1 : windows, dir: ctx.tempDir(`s1-graph-${mode}-${nodes}-${rep}`) });
         graphRuns.set(`${mode} ${nodes}`, [...(graphRuns.get(`${mode} ${nodes}`) ?? []), r]);
       }
     }
@@ -120,12 +123,12 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
     // is the graph update's cost less this.
     const nodes = sizes[0]!;
     ctx.log(`suite 1: graph of ${nodes} nodes, no storage, ${writes} sets paced then in a burst (run ${rep + 1})`);
-    const bare = await graphChild({ nodes, updates: writes, mode: "bare", dir: ctx.tempDir(`s1-graph-bare-${nodes}-${rep}`) });
+    const bare = await graphChild({ nodes, updates: writes, mode: "bare", windows, dir: ctx.tempDir(`s1-graph-bare-${nodes}-${rep}`) });
     bareRuns.push(bare);
     // The paced goal's second comparison: the same sets persisted by hand with lmdb-js (graph.observe, one put of the
     // changed node's `{ v, s }` value per wave), what a user would weigh a graph update through the engine against.
     ctx.log(`suite 1: graph of ${nodes} nodes, persisted by hand with lmdb-js puts, ${writes} sets paced then in a burst (run ${rep + 1})`);
-    const byHand = await graphChild({ nodes, updates: writes, mode: "lmdb", dir: ctx.tempDir(`s1-graph-lmdb-${nodes}-${rep}`) });
+    const byHand = await graphChild({ nodes, updates: writes, mode: "lmdb", windows, dir: ctx.tempDir(`s1-graph-lmdb-${nodes}-${rep}`) });
     lmdbGraphRuns.push(byHand);
   }
   /** Per variant and workload, the run with the median wall time per update; peak RSS is the highest of the runs. */
@@ -147,7 +150,8 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
       const name = `graph N=${nodes.toLocaleString("en-US")}, ${mode === "inline" ? "inline memory tiers" : "engine (SQLite FULL)"}`;
       const of = r.runs > 1 ? `, median of ${r.runs}` : "";
       const sets = (n: number): string => `${n.toLocaleString("en-US")} sets, baseline every ${r.baselinePeriod.toLocaleString("en-US")}${of}`;
-      rows.push(row(name, `graph paced (${sets(r.paced.frames)})`, r.paced.frames, r.paced, { baselines: String(r.paced.mainThreadBaselines) }));
+      const pacedOf = nodes > 10_000 || windows === 1 ? "" : `, each the median of ${windows} windows`;
+      rows.push(row(name, `graph paced (${sets(r.paced.frames)}${pacedOf})`, r.paced.frames, r.paced, { baselines: String(r.paced.mainThreadBaselines) }));
       rows.push(
         row(name, `graph burst (${sets(r.burst.frames)})`, r.burst.frames, r.burst, { peakRssMb: r.peakRssBytes / MB, baselines: String(r.burst.mainThreadBaselines) }),
       );
@@ -155,7 +159,7 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
   }
   const bareMainCpuUs = median(bareRuns.map((r) => main(r.paced.reading, r.paced.frames)));
   const barePaced = medianBy(bareRuns.map((r) => r.paced), (r) => r.wallMs / r.frames);
-  const bareOf = reps > 1 ? `, median of ${reps}` : "";
+  const bareOf = reps > 1 ? `, median of ${reps} processes' median of ${windows} windows` : "";
   rows.push(row(`graph N=${sizes[0]!}, no storage (graph.set alone)`, `graph paced (${writes} sets${bareOf})`, barePaced.frames, barePaced));
   const byHandPaced = medianBy(lmdbGraphRuns.map((r) => r.paced), (r) => r.wallMs / r.frames);
   rows.push(
@@ -215,7 +219,7 @@ export async function pacedPart(ctx: SuiteContext): Promise<PacedPart> {
       `(1) engine kv save ${fmt(engineKvMain)} µs vs lmdb put ${fmt(lmdbMain)} µs of suite 1's record (${fmt(ratio(engineKvMain, lmdbMain))}×, ${holds(kvHolds)}); ` +
         `(2) graph update through the engine (N=${sizes[0]}) ${fmt(graphMain)} µs vs persisted by hand ${fmt(byHandMain)} µs ` +
         `(${fmt(ratio(graphMain, byHandMain))}×, ${holds(graphHolds)}); an empty turn ${fmt(emptyTurn)} µs; main-thread CPU per change, ` +
-        `medians of ${reps}, each run in a process of its own`,
+        `medians of ${reps} processes, each the median of its ${windows} paced windows`,
     ),
   );
   // Both sides less the turn: the difference of two graph rows cancels it, an lmdb put's figure includes one.

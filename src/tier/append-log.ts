@@ -22,7 +22,6 @@ import {
   foldKey,
   groupBucketKeys,
   maxSegment,
-  parseBucketKey,
   segmentKey,
   segmentNumber,
   segmentPrefix,
@@ -543,11 +542,19 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       if (next === undefined || relist || bucket.relist === true) {
         bucket.relist = false;
         const existing = (yield listSorted(this.backend, segmentPrefix(key))) as string[];
+        // Every number a fold names is stored (its segment, or the empty value left for it) while the fold is; but a
+        // build before task 351 merging over a fold deletes the segments and leaves it (design §3.11, review r358
+        // H2): numbered above what the fold names too, a new segment is never one that fold hides.
+        let top = maxSegment(existing, key);
         const fo = foldKey(key);
-        const fold = existing.includes(fo) ? ((yield this.backend.read(fo)) as Uint8Array | undefined) : undefined;
-        next = Math.max(this.nextSegment.next(key) ?? 1, topSegment(existing, key, fold) + 1);
+        if (existing.includes(fo)) {
+          const bytes = (yield this.backend.read(fo)) as Uint8Array | undefined;
+          if (bytes !== undefined && bytes.byteLength > 0) for (const d of decodeFold(fo, bytes).covers) top = Math.max(top, segmentNumber(fo, d));
+        }
+        next = Math.max(this.nextSegment.next(key) ?? 1, top + 1);
       }
-      assertNumbersAfter(key, next, missing);
+      // A stored number of 2^53 - 1 (or close below it) leaves none to take: segmentKey would throw a RangeError.
+      if (!Number.isSafeInteger(next) || missing - 1 > Number.MAX_SAFE_INTEGER - next) throw noSegmentAfter(key, next - 1);
       for (let i = 0; i < missing; i++) reserved.push(next + i);
       this.nextSegment.raise(key, next + missing);
     }
@@ -559,12 +566,11 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
   }
 
   /**
-   * Overwrite mode, segments layout: the bucket becomes `encoded` (design §3.11, `foldOps`): its first chunk the base,
-   * each other chunk (a failed flush's segments, encoded once, and entries appended since; or chunks encoded on the
-   * main thread, which this side cannot decode) a new segment numbered above every number stored.
-   * A batch cut short at any op reads as the old content or the new, never a mix, and one that gets through leaves no
-   * fold and no emptied segment, however many chunks it wrote (task 365: it kept its fold, the emptied segments and
-   * the old base until the next overwrite or merge).
+   * Overwrite mode, segments layout: the bucket becomes `encoded` (design §3.11). The fold (the new content, naming
+   * every segment listed), each segment emptied, the base written, the fold deleted, the emptied segments deleted: a
+   * batch cut short at any op reads as the old content or the new, never a mix. Several chunks (a failed flush's
+   * segments, encoded once, and entries appended since; or chunks encoded on the main thread) stay in the fold, with
+   * the emptied segments it names: they are not decoded and encoded again to make one base value.
    */
   private *overwriteOps(key: string, encoded: Uint8Array[]): Generator<unknown, { ops: BatchOp[]; expects: ExpectedValue[] }, unknown> {
     // Its segments and fold (the base is written whatever it holds).
@@ -572,18 +578,12 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     const g = groupBucketKeys(listed).find((b) => b.bucket === key) ?? { bucket: key, segments: [] };
     const fo = foldKey(key);
     const fold = g.fold === undefined ? undefined : ((yield this.backend.read(fo)) as Uint8Array | undefined);
-    // Above what is stored. Not above what the old fold names: the batch replaces it (its header may even be damaged).
-    const first = Math.max(this.nextSegment.next(key) ?? 1, maxSegment(listed, key) + 1);
-    const added = encoded.length - 1;
-    assertNumbersAfter(key, first, added);
-    const numbers = Array.from({ length: added }, (_, i) => first + i);
-    this.nextSegment.raise(key, first + added);
-    const ops = foldOps(key, g, encoded, numbers);
-    // Another overwrite or merge of the bucket since the listing (its fold, or the base it promoted), or another
-    // handle's segment under a number taken here: list again.
-    const expects: ExpectedValue[] = [{ key: fo, value: fold }];
-    for (const n of numbers) expects.push({ key: segmentKey(key, n), value: undefined });
-    return { ops, expects };
+    const ops = foldOps(key, g, encoded, encoded.length === 1 ? encoded[0] : undefined);
+    let top = 0;
+    for (const s of g.segments) top = Math.max(top, segmentNumber(s.key, s.digits));
+    this.nextSegment.raise(key, top + 1);
+    // Another overwrite or merge of the bucket since the listing: list again (its fold, or the base it promoted).
+    return { ops, expects: [{ key: fo, value: fold }] };
   }
 
   /**
@@ -676,13 +676,20 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
     return this.relisting((emptied) => collectPage<T>(this.decodedValues(opts?.keyFilter, (b, key) => decodeStored(codec, b, key), emptied), opts));
   }
 
-  /** Raw stored values in read order, for callers that decode themselves. */
-  async loadSegments(keyFilter?: string): Promise<Uint8Array[]> {
+  /**
+   * Raw stored values in read order, for callers that decode themselves (an engine's main-thread codec), with the key
+   * each was read under (a fold's chunks share its key), so that a decode failure names it as decodeStored does.
+   */
+  async loadSegments(keyFilter?: string): Promise<{ segments: Uint8Array[]; keys: string[] }> {
     this.assertOpen();
     return this.relisting(async (emptied) => {
-      const out: Uint8Array[] = [];
-      for await (const v of this.decodedValues(keyFilter, (b) => b, emptied)) out.push(v);
-      return out;
+      const segments: Uint8Array[] = [];
+      const keys: string[] = [];
+      for await (const { b, key } of this.decodedValues(keyFilter, (b, key) => ({ b, key }), emptied)) {
+        segments.push(b);
+        keys.push(key);
+      }
+      return { segments, keys };
     });
   }
 
@@ -840,17 +847,22 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
       base = g.base === undefined ? null : ((await this.backend.read(g.base)) ?? null);
       if (!add(base ?? undefined, g.bucket)) return undefined;
     }
+    let last: ExpectedValue | undefined;
     for (const s of g.segments) {
       if (covers.has(s.digits)) continue;
       const bytes = await this.backend.read(s.key);
       if (bytes === undefined) return "changed";
       if (!add(bytes, s.key)) return undefined;
+      last = { key: s.key, value: bytes };
     }
     const merged = encodeWith(codec, all);
     const expects: ExpectedValue[] = [{ key: foldKey(g.bucket), value: fold }];
     // Another handle's merge rewrote the base since (a stale batch would fold those segments in twice).
     if (base !== undefined) expects.push({ key: g.bucket, value: base ?? undefined });
-    return { bucket: g.bucket, base, expects, ops: foldOps(g.bucket, g, [merged], []) };
+    // Another handle's overwrite since whose base is the bytes read here (review r373 M1: its first chunk the old
+    // base) passes both checks above; but it emptied or deleted every segment listed, this last one too.
+    if (last !== undefined) expects.push(last);
+    return { bucket: g.bucket, base, expects, ops: foldOps(g.bucket, g, [merged], merged) };
   }
 
   /** A fold's batch: conditional where another handle may write the store and the backend can, else as is. */
@@ -863,28 +875,20 @@ export class AppendLogCore<T> extends KeyedTierCore<Bucket<T>> implements StaleH
 }
 
 /**
- * The batch that makes bucket `g` hold `chunks` (design §3.11): the base `chunks[0]`, then a new segment numbered
- * `added[i]` (above every stored number) holding `chunks[i + 1]`. In this order:
- * 1. each new segment put empty: its number is stored from before the fold names it, so no other handle's segment can
- *    take it (a segment put is conditional on its key holding nothing), even where the batch stops before its bytes;
- * 2. the fold (the chunks, naming every segment listed and every new one);
- * 3. each listed segment emptied (a 0-byte value reads as absent, and its key stays taken while the fold names it);
- * 4. the base and the new segments' bytes written (hidden by the fold);
- * 5. the fold deleted, then the emptied segments.
- * Each prefix reads as the old content or the new: up to the fold, the old (an empty segment reads as nothing); from
- * the fold on, the fold, which hides the base and what it names; once it is deleted, the new base and segments, the
- * emptied ones reading as nothing.
+ * The batch that makes bucket `g` hold `chunks` (design §3.11), in this order: the fold (the chunks, naming every
+ * segment listed); each listed segment emptied (a 0-byte value reads as absent, and its key stays taken, so no
+ * handle's new segment can take a number the fold names while it is stored); then, where the content is one encoded
+ * array (`base`), the base written, the fold deleted and the emptied segments deleted. Each prefix reads as the old
+ * content or the new: before the fold, the old; from the fold on, the fold (it hides the base and what it names);
+ * once it is deleted, the new base, the emptied segments reading as nothing. Without `base`, the batch ends after
+ * the emptied segments (they stay while the fold does).
  */
-function foldOps(bucket: string, g: BucketKeys, chunks: readonly Uint8Array[], added: readonly number[]): BatchOp[] {
+function foldOps(bucket: string, g: BucketKeys, chunks: Uint8Array[], base: Uint8Array | undefined): BatchOp[] {
   const fo = foldKey(bucket);
-  const addedKeys = added.map((n) => segmentKey(bucket, n));
-  const ops: BatchOp[] = addedKeys.map((key): BatchOp => ({ op: "put", key, value: EMPTY }));
-  const covers = [...g.segments.map((s) => s.digits), ...addedKeys.map((k) => parseBucketKey(k).digits)];
-  ops.push({ op: "put", key: fo, value: encodeFold({ covers, chunks: [...chunks] }) });
+  const ops: BatchOp[] = [{ op: "put", key: fo, value: encodeFold({ covers: g.segments.map((s) => s.digits), chunks }) }];
   for (const s of g.segments) ops.push({ op: "put", key: s.key, value: EMPTY });
-  ops.push({ op: "put", key: bucket, value: chunks[0]! });
-  addedKeys.forEach((key, i) => ops.push({ op: "put", key, value: chunks[i + 1]! }));
-  ops.push({ op: "delete", key: fo });
+  if (base === undefined) return ops;
+  ops.push({ op: "put", key: bucket, value: base }, { op: "delete", key: fo });
   for (const s of g.segments) ops.push({ op: "delete", key: s.key });
   return ops;
 }
@@ -895,7 +899,7 @@ const EMPTY = new Uint8Array(0);
  * The codec's decode of the value stored under `key` (a base, segment or fold): a failure names the key, in the
  * message and `details.key`, so the damaged value can be found among the bucket's keys (task 365).
  */
-function decodeStored<T>(codec: Codec<readonly T[]>, bytes: Uint8Array, key: string): readonly T[] {
+export function decodeStored<T>(codec: Codec<readonly T[]>, bytes: Uint8Array, key: string): readonly T[] {
   try {
     return decodeWith(codec, bytes);
   } catch (err) {
@@ -904,27 +908,10 @@ function decodeStored<T>(codec: Codec<readonly T[]>, bytes: Uint8Array, key: str
   }
 }
 
-/**
- * The highest segment number of `bucket` that `listed` (its keys) stores or its fold (`fold`: the fold's bytes) names.
- * Every number a fold names is stored (its segment, or the empty value left for it) while the fold is; but a build
- * before task 351 merging over a fold deletes the segments and leaves it (design §3.11, review r358 H2): numbered
- * above what the fold names too, a new segment is never one that fold hides.
- */
-function topSegment(listed: readonly string[], bucket: string, fold: Uint8Array | undefined): number {
-  let top = maxSegment(listed, bucket);
-  const fo = foldKey(bucket);
-  if (fold !== undefined && fold.byteLength > 0) for (const d of decodeFold(fo, fold).covers) top = Math.max(top, segmentNumber(fo, d));
-  return top;
-}
-
-/**
- * `count` new segments of `bucket` can be numbered from `next` on: a stored number of 2^53 - 1 (or close below it)
- * leaves none to take (segmentKey would throw a RangeError), and the store is refused naming the last number's key.
- */
-function assertNumbersAfter(bucket: string, next: number, count: number): void {
-  if (count === 0 || (Number.isSafeInteger(next) && count - 1 <= Number.MAX_SAFE_INTEGER - next)) return;
-  const key = segmentKey(bucket, next - 1);
-  throw new StorageError("corrupt-store", `append-log segment key "${key}" has a number too near 2^53 - 1: no segment can follow it`, {
+/** No new segment of `bucket` can be numbered after `last` (past 2^53 - 1): the store is refused, naming that key. */
+function noSegmentAfter(bucket: string, last: number): StorageError {
+  const key = segmentKey(bucket, last);
+  return new StorageError("corrupt-store", `append-log segment key "${key}" has a number too near 2^53 - 1: no segment can follow it`, {
     key,
   });
 }

@@ -6,8 +6,8 @@
  * batch or after it (design §3.11), and a writer reopening the store appends and compacts on from there. Before the
  * fix a merge killed between its base's rename and its last segment's unlink read every entry twice, and an
  * overwrite of base [a] + segment [b] killed before the segment's unlink read [c, b]. An overwrite of two chunks
- * (a failed flush's segment [c] and [d] appended since) reads [a, b] or [c, d] at every kill, and when it gets through
- * leaves the base and one segment, no fold (task 365: it left its fold, the emptied segment and the old base).
+ * (a failed flush's chunk [c] and [d] appended since) reads [a, b] or [c, d] at every kill, and when it gets through
+ * leaves its fold beside the old base and the emptied segment, until the next overwrite or merge (review r373).
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -69,10 +69,12 @@ describe("kill -9 inside an append-log merge or overwrite (file store)", () => {
   }, 120_000);
 
   const overwrites = [
-    { mode: "overwrite", what: "an overwrite", written: [{ v: "c" }], files: 1 },
-    { mode: "overwrite-chunks", what: "an overwrite of two chunks", written: [{ v: "c" }, { v: "d" }], files: 2 },
+    // One chunk: the base alone once through; 5 steps (fold, segment emptied, base, fold deleted, segment deleted).
+    { mode: "overwrite", what: "an overwrite", written: [{ v: "c" }], files: 1, steps: 5 },
+    // Two chunks: the fold kept, the old base and the emptied segment beside it; 2 steps (fold, segment emptied).
+    { mode: "overwrite-chunks", what: "an overwrite of two chunks", written: [{ v: "c" }, { v: "d" }], files: 3, steps: 2 },
   ] as const;
-  for (const { mode, what, written, files } of overwrites) {
+  for (const { mode, what, written, files, steps } of overwrites) {
     it(`${what} over a base and a segment reads the old content or the new, never a mix`, async () => {
       let kills = 0;
       let sawNew = false;
@@ -84,7 +86,6 @@ describe("kill -9 inside an append-log merge or overwrite (file store)", () => {
         expect([[{ v: "a" }, { v: "b" }], written], `killed at step ${kill}: ${JSON.stringify(got)}`).toContainEqual(got);
         if (JSON.stringify(got) === JSON.stringify(written)) sawNew = true;
         else expect(sawNew, `killed at step ${kill}: the old content after the new`).toBe(false);
-        // Got through: what a flush of that many chunks leaves, the base and a segment per other chunk (no fold).
         if (done) expect(storedNames(dir), "the batch got through").toHaveLength(files);
         const log = appendLogStorage<unknown>(fileBackend(dir), { name: "log", mode: "overwrite" });
         log.appendEntries([{ v: "e" }]);
@@ -96,7 +97,7 @@ describe("kill -9 inside an append-log merge or overwrite (file store)", () => {
         kills++;
       }
       expect(sawNew).toBe(true);
-      expect(kills).toBeGreaterThan(3);
+      expect(kills).toBe(steps); // killed at each of the batch's steps
     }, 120_000);
   }
 });

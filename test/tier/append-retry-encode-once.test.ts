@@ -38,8 +38,10 @@ describe("append-log retries write the segments encoded once", () => {
   }
 
   it("overwrite mode: the retried bucket holds what the failed flush would have written plus what came since", async () => {
-    // One chunk or two, the overwrite is one batch (design §3.11): each fails until the retry goes through.
-    const backend = faultyBackend(memoryBackend(), [{ op: "writeBatch", errno: "EIO", times: 4 }]);
+    // One chunk is a batch (fold, base, the fold deleted: design §3.11), two chunks one write (a fold kept): both
+    // fail until the retry goes through.
+    const faults = [{ op: "write", errno: "EIO", times: 2 }, { op: "writeBatch", errno: "EIO", times: 2 }] as const;
+    const backend = faultyBackend(memoryBackend(), faults.map((f) => ({ ...f })));
     const codec = countingCodec<readonly number[]>();
     const log = appendLogStorage<number>(backend, { codec, debounceMs: 60_000, mode: "overwrite", onError: () => {} });
     log.appendEntries([1, 2]);

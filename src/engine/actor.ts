@@ -488,9 +488,12 @@ export class StoreActor implements ActorApi {
         throw new TypeError("load on an append-log tier");
       case "loadEntries": {
         const log = asLog(core);
-        return codec
-          ? this.result(op.id, log.loadEntries(op.opts))
-          : this.bytesResult(op.id, log.loadSegments(op.opts?.keyFilter));
+        if (codec) return this.result(op.id, log.loadEntries(op.opts));
+        // The keys travel with the bytes (as the value): the main thread's decode names the one that fails.
+        return log.loadSegments(op.opts?.keyFilter).then(
+          ({ segments, keys }) => ({ id: op.id, ok: true as const, bytes: segments, value: keys }),
+          (err: unknown) => failure(op.id, err),
+        );
       }
       case "delete":
         return this.result(op.id, asKv(core).delete(op.key).then(() => null));

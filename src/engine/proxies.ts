@@ -8,6 +8,7 @@ import { ownedBytes } from "../codec/bytes.js";
 import { codecFailure, decodeWith } from "../codec/user-codec.js";
 import { StorageError } from "../errors.js";
 import { collectPage } from "../tier/append-layout.js";
+import { decodeStored } from "../tier/append-log.js";
 import { readOnlyError } from "../backend/read-only.js";
 import { assertKeyArray } from "../backend/keys.js";
 import { appendBuckets, appendLoadArgs, appendLogShape, kvDeleteManyArgs, kvSaveArgs, kvSaveManyArgs, snapshotSaveKey } from "../tier/arguments.js";
@@ -649,16 +650,17 @@ class AppendLogProxy<T> extends TierProxy implements AppendLogStorageTier<T> {
     return quiet(
       asked.then((r) => {
         if (!this.mainCodec) return r.value as AppendLoadResult<T>;
-        const codec = this.mainCodec;
+        const codec = this.mainCodec as Codec<readonly unknown[]>; // an append log's codec encodes arrays of entries
         const segments = (r.bytes as Uint8Array[] | undefined) ?? [];
-        return collectPage<T>(decodeAll(segments, (b) => decodeWith(codec, b)), opts);
+        const keys = (r.value as string[] | undefined) ?? [];
+        return collectPage<T>(decodeAll(segments, keys, (b, key) => decodeStored(codec, b, key)), opts);
       }),
     );
   }
 }
 
-async function* decodeAll(segments: Uint8Array[], decode: (b: Uint8Array) => unknown): AsyncGenerator<unknown> {
-  for (const s of segments) yield decode(s);
+async function* decodeAll(segments: Uint8Array[], keys: string[], decode: (b: Uint8Array, key: string) => unknown): AsyncGenerator<unknown> {
+  for (let i = 0; i < segments.length; i++) yield decode(segments[i]!, keys[i]!);
 }
 
 export function snapshotProxy<T>(conn: StoreConnection, opts: EngineSnapshotOptions<T>): SnapshotStorageTier<T> {

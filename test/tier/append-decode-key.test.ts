@@ -2,19 +2,29 @@
  * A stored append-log value the codec cannot decode names its key (task 365 L1): a read or a compaction of a bucket
  * whose base, segment or fold chunk holds bad bytes fails CodecError("decode-failed") with the key in its message and
  * in `details.key`, so the damaged value can be found among the bucket's keys. It said only the codec's words.
+ * Through an engine whose codec runs on the main thread too (task 375): the store's actor sent the bytes without
+ * their keys, so the main thread's decode could not name them.
  */
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { memoryBackend } from "../../src/backend/memory.js";
+import { sqliteBackend } from "../../src/backend/sqlite.js";
+import type { StorageBackend } from "../../src/backend/types.js";
+import { openStorageEngine } from "../../src/engine/index.js";
 import { CodecError } from "../../src/errors.js";
 import { encodeFold, foldKey, segmentKey } from "../../src/tier/append-layout.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
+import { countingCodec } from "../support/counting-codec.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const BAD = utf8('[{"i":');
 
-/** Stores a bucket "log" as base [0] + segments [1], [2], the one named `damaged` holding bad bytes. */
-function storeWith(damaged: "base" | "segment" | "fold"): { backend: ReturnType<typeof memoryBackend>; key: string } {
-  const backend = memoryBackend();
+type Damaged = "base" | "segment" | "fold";
+
+/** Stores a bucket "log" as base [0] + segments [1], [2] in `backend`, the one named `damaged` holding bad bytes. */
+function storeWith<B extends StorageBackend>(damaged: Damaged, backend: B): { backend: B; key: string } {
   const seg1 = segmentKey("log", 1);
   backend.write("log", damaged === "base" ? BAD : utf8('[{"i":0}]'));
   backend.write(seg1, damaged === "segment" ? BAD : utf8('[{"i":1}]'));
@@ -38,7 +48,7 @@ function expectNamed(err: unknown, key: string): void {
 describe("an append-log value with bad bytes names its key", () => {
   for (const damaged of ["base", "segment", "fold"] as const) {
     it(`${damaged}: loadEntries (paged too) and compact() fail decode-failed naming it; nothing is rewritten`, async () => {
-      const { backend, key } = storeWith(damaged);
+      const { backend, key } = storeWith(damaged, memoryBackend());
       const before = new Map(await Promise.all(backend.list!("").map(async (k) => [k, await backend.read(k)] as const)));
       const log = appendLogStorage<{ i: number }>(backend, { name: "log" });
       expectNamed(await log.loadEntries().catch((e: unknown) => e), key);
@@ -60,4 +70,26 @@ describe("an append-log value with bad bytes names its key", () => {
     log.rollback();
     await log.close();
   });
+});
+
+describe("through an engine, codec on the main thread", () => {
+  const dir = mkdtempSync(join(tmpdir(), "grf-append-decode-key-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+
+  for (const damaged of ["base", "segment", "fold"] as const) {
+    it(`${damaged}: loadEntries (paged too) fails decode-failed naming it`, async () => {
+      const path = join(dir, `${n++}-${damaged}.db`);
+      const { backend, key } = storeWith(damaged, sqliteBackend(path));
+      backend.close();
+      const engine = openStorageEngine({ threads: 1 });
+      try {
+        const log = engine.appendLog<{ i: number }>({ kind: "sqlite", path }, { name: "log", codec: countingCodec<readonly { i: number }[]>() });
+        expectNamed(await log.loadEntries().catch((e: unknown) => e), key);
+        expectNamed(await log.loadEntries({ pageSize: 100 }).catch((e: unknown) => e), key);
+      } finally {
+        await engine.close();
+      }
+    });
+  }
 });

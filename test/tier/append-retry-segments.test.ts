@@ -43,7 +43,7 @@ describe("append-log retry after a failed flush (core)", () => {
     await core.flush(); // a and b acknowledged
     core.appendEncoded("log", enc(["c"]), 1);
     await core.flush();
-    expect((await core.loadSegments()).flatMap(dec)).toEqual(["0", "a", "b", "c"]);
+    expect((await core.loadSegments()).segments.flatMap(dec)).toEqual(["0", "a", "b", "c"]);
     await core.close();
     await backend.close?.();
   });
@@ -63,7 +63,7 @@ describe("append-log retry after a failed flush (core)", () => {
     await core.flush();
     core.appendEncoded("log", enc(["d"]), 1);
     await core.flush();
-    expect((await core.loadSegments()).flatMap(dec)).toEqual(["0", "a", "b", "c", "d"]);
+    expect((await core.loadSegments()).segments.flatMap(dec)).toEqual(["0", "a", "b", "c", "d"]);
     await core.close();
     await backend.close?.();
   });

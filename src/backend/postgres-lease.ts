@@ -90,6 +90,13 @@ interface TakenRow {
  */
 export const WAIT_POLL_MS = 250;
 
+/**
+ * Turns idle_session_timeout off for the session, on servers that have it (PostgreSQL 14 on). Not a connection
+ * option: an older server refuses to start a session with a setting it does not know.
+ */
+const KEEP_IDLE_SESSION_SQL =
+  "SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('server_version_num')::int >= 140000";
+
 /** lock_not_available: a statement's lock wait outlasted the session's lock_timeout (the lease connection's). */
 const LOCK_TIMEOUT = "55P03";
 
@@ -187,8 +194,11 @@ export class Lease {
   private renewing = false;
   /** This holder's session took its liveness lock with the lease (fast failover); taken again on a new session. */
   private holdsLiveness = false;
-  /** An epoch whose liveness lock this contender saw held, and on which session (overGoneHolder). */
-  private seenHeld: { readonly epoch: number; readonly session: number | undefined } | undefined;
+  /**
+   * An epoch whose liveness lock this contender saw held, and on which session: the client object, never the server's
+   * PID, which a restarted server (a container's new PID namespace) gives out again (overGoneHolder).
+   */
+  private seenHeld: { readonly epoch: number; readonly session: pg.ClientBase } | undefined;
   /** The liveness lock's key text, with the epoch as the hash's seed: one lock per store and epoch. */
   private readonly liveKey: string;
 
@@ -297,25 +307,26 @@ export class Lease {
    * failover, or an earlier release, or it released the lock with the row, or died before this contender looked):
    * "wait", as for any live lease. Seen held, the contender waits on it in shared mode, beside any other contender,
    * until the row's expiry, the end of its own wait or a renewal interval, whichever comes first (the server wakes it
-   * the moment the holder's session ends: no polling), then looks at the row again (undefined). Granted, the holder's
-   * session is gone: its process died (its kernel closed its sockets), or its lease connection dropped (it then finds
-   * the lock taken and gives the store up); it takes the store over at once, if the row still has that epoch (one
-   * contender does: the row's lock orders them), and lets the shared lock go. The write's epoch condition, not this
-   * lock, keeps the old holder from landing anything after that.
+   * the moment the holder's session ends: no fast polling, two statements per renewal interval), then looks at the
+   * row again (undefined). Granted, the holder's session is gone: its process died (its kernel closed its sockets), or
+   * its lease connection dropped (it then finds the lock taken and gives the store up); it takes the store over at
+   * once, if the row still has that epoch (one contender does: the row's lock orders them), and lets the shared lock
+   * go. The write's epoch condition, not this lock, keeps the old holder from landing anything after that.
    */
   private async overGoneHolder(seen: LeaseState, giveUpAt: number): Promise<"taken" | "wait" | undefined> {
     const values = [this.liveKey, String(seen.epoch)];
     return this.conn.run(async (c) => {
-      // What this session saw: a contender's new connection looks again (after a server restart the holder takes the
-      // lock again on its own new connection; a contender that went by what it saw before would take the store).
-      const session = this.conn.backendPid;
-      if (this.seenHeld?.epoch !== seen.epoch || this.seenHeld.session !== session) {
-        const r = await c.query<{ free: boolean }>({ name: "grf_lease_probe_liveness", text: this.sql.probeLiveness, values });
-        if (r.rows[0]?.free !== false) return "wait";
-        this.seenHeld = { epoch: seen.epoch, session };
-      }
+      // No time left to wait in (lease.waitMs 0): nothing to look at.
       const ms = Math.floor(Math.min(giveUpAt - performance.now(), seen.remainingMs + 1, this.renewEveryMs));
       if (ms < 1) return "wait";
+      // What this session saw: a contender's new connection looks again (after a server restart the holder takes the
+      // lock again on its own new connection, at its next renewal; a contender that went by what it saw before would
+      // take a live holder's store).
+      if (this.seenHeld?.epoch !== seen.epoch || this.seenHeld.session !== c) {
+        const r = await c.query<{ free: boolean }>({ name: "grf_lease_probe_liveness", text: this.sql.probeLiveness, values });
+        if (r.rows[0]?.free !== false) return "wait";
+        this.seenHeld = { epoch: seen.epoch, session: c };
+      }
       try {
         await c.query({ name: "grf_lease_await_liveness", text: this.sql.awaitLiveness, values: [...values, ms] });
       } catch (err) {
@@ -341,11 +352,16 @@ export class Lease {
   }
 
   /**
-   * Runs first on each new lease connection: a holder whose lease connection dropped takes its liveness lock again
-   * before anything else runs there, waiting up to the session's lock_timeout (a contender's look at it holds it for
-   * a moment). Unable to, a contender found it free and holds it to take the store over at once: the store is lost.
+   * Runs first on each new lease connection. The session turns idle_session_timeout off for itself: a server, role or
+   * database setting below the renewal interval ended an idle holder's session between renewals, and with it its
+   * liveness lock, handing the store to a waiting writer every interval (review r372 F3).
+   *
+   * Then a holder whose lease connection dropped takes its liveness lock again before anything else runs there,
+   * waiting up to the session's lock_timeout (a contender's look at it holds it for a moment). Unable to, a contender
+   * found it free and holds it to take the store over at once: the store is lost.
    */
   async sessionStarted(c: pg.ClientBase): Promise<void> {
+    await c.query(KEEP_IDLE_SESSION_SQL);
     if (!this.holdsLiveness || this.lostError !== undefined || this.stopped) return;
     try {
       await c.query({ text: this.sql.holdLiveness, values: [this.liveKey, String(this.epochValue)] });

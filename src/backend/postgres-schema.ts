@@ -89,7 +89,8 @@ export interface Statements {
   readonly acquire: string;
   /**
    * acquire, taking the new epoch's liveness lock (postgres-lease.ts) in the same statement, so the row is never seen
-   * live under that epoch without it: $4 the liveness key's text → epoch, live (false: not taken, a hash collision).
+   * live under that epoch without it (unless taking it fails: another session holds an advisory lock on that key, a
+   * foreign one or a hash collision): $4 the liveness key's text → epoch, live (false: not taken).
    */
   readonly acquireLive: string;
   /**

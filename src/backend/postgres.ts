@@ -991,10 +991,16 @@ async function openPostgres(opts: PostgresBackendOptions, reopen: boolean): Prom
       // Its own connection, with a client-side query timeout: a renewal stuck on a dead connection must not hold up
       // the next one (an answer after the lease time is worthless anyway). Lock waits end on the server first
       // (lock_timeout below the query timeout): a wait the client gave up on kept running there, one server session
-      // per try, while a lapsed holder's transaction held the lease row.
+      // per try, while a lapsed holder's transaction held the lease row. Its own statement_timeout, above every lock
+      // wait of its (the renewal interval at most): a server, role or URL setting below that cancelled a waiting
+      // writer's wait on the holder's liveness lock, or its takeover's wait for the row, and failed its open.
       // Each new session of it first takes the holder's liveness lock again (fast failover: Lease.sessionStarted).
       sideConn = new SerialConnection(
-        clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs, lock_timeout: renewEveryMs }, false),
+        clientConfig(
+          input,
+          { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs, statement_timeout: ttlMs, lock_timeout: renewEveryMs },
+          false,
+        ),
         async (c) => lease?.sessionStarted(c),
       );
       lease = new Lease(sideConn, sql, opts.store, holder, ttlMs, renewEveryMs, where, names.lease, fastFailover);

@@ -51,9 +51,11 @@ interface RunAs {
 
 const SUPERVISOR = `
 set -u
-root=$1; bin=$2; port=$3; fsync=$4
+root=$1; bin=$2; port=$3; fsync=$4; pidns=$5
 pid=
 guard=; command -v setpriv > /dev/null && guard="setpriv --pdeathsig INT"
+# A new PID namespace per start: unshare waits for the server, ignoring SIGINT, and sends it SIGINT when it dies.
+[ "$pidns" = on ] && guard="setpriv --pdeathsig KILL unshare --user --map-current-user --pid --fork --kill-child=INT"
 status() { echo "$1" > "$root/status.tmp"; mv "$root/status.tmp" "$root/status"; }
 start() {
   # The server is this shell's child and gets SIGINT (fast shutdown) if the shell dies, however it dies.
@@ -66,7 +68,8 @@ start() {
   done
   return 1
 }
-stop() { kill -INT "$pid" 2> /dev/null; wait "$pid" 2> /dev/null; }
+server() { if [ "$pidns" = on ]; then cat "/proc/$pid/task/$pid/children" 2> /dev/null; else echo "$pid"; fi; }
+stop() { kill -INT $(server) 2> /dev/null; wait "$pid" 2> /dev/null; }
 if "$bin/initdb" -D "$root/data" -U postgres -E UTF8 --locale=C --no-sync --auth-host=scram-sha-256 \\
      --auth-local=trust --pwfile="$root/pw" > "$root/initdb.log" 2>&1 && start; then status ready; else status failed; fi
 while read -r cmd; do
@@ -189,6 +192,12 @@ export async function waitForServer(root: string, timeoutMs = 60_000): Promise<v
 export interface PostgresServerOptions {
   /** Flush commits to disk (`fsync`, `full_page_writes`), as a production server does. Default false. */
   readonly fsync?: boolean;
+  /**
+   * Each start (restart() too) in a new PID namespace, as a container's: the server's processes are numbered from 1
+   * again, so a restarted server's sessions get the PIDs an earlier start's had. Needs unshare (util-linux) and user
+   * namespaces. Default false.
+   */
+  readonly pidNamespace?: boolean;
 }
 
 export async function startPostgresServer(opts: PostgresServerOptions = {}): Promise<PostgresServer> {
@@ -207,7 +216,8 @@ export async function startPostgresServer(opts: PostgresServerOptions = {}): Pro
   if (user) chownSync(join(root, "pw"), user.uid, user.gid);
   const port = await freeLoopbackPort();
   const fsync = opts.fsync === true ? "on" : "off";
-  const child: ChildProcess = spawn("sh", ["-c", SUPERVISOR, "supervisor", root, bin, String(port), fsync], {
+  const pidns = opts.pidNamespace === true ? "on" : "off";
+  const child: ChildProcess = spawn("sh", ["-c", SUPERVISOR, "supervisor", root, bin, String(port), fsync, pidns], {
     stdio: ["pipe", "ignore", "inherit"],
     ...(user ?? {}),
   });

@@ -13,10 +13,12 @@ import { StorageError } from "../../src/errors.js";
 import { killChildren } from "../support/child-processes.js";
 import { leaseRow } from "../support/lease-row.js";
 import { useTestDatabase, type TestDatabase } from "../support/postgres-db.js";
+import { useAnswerLosingProxies } from "../support/postgres-proxy.js";
 import { namedUrl, sessionName, startWriter, storedKeys, WAITING_FOR_LEASE_SQL, type Writer } from "../support/postgres-writer-child.js";
 import { until } from "../support/wait.js";
 
 const database = useTestDatabase();
+const proxies = useAnswerLosingProxies();
 /** The child holders' lease: long, so a takeover at its expiry could never pass for a fast one. */
 const HOLDER: PostgresLeaseOptions = { ttlMs: 10_000, renewEveryMs: 1000 };
 /** What a waiting contender is given. */
@@ -30,9 +32,21 @@ afterEach(async () => {
   for (const b of opened.splice(0)) await b.close().catch(() => undefined);
 });
 
-/** A backend of this process on `store`, its sessions named sessionName("proc", name) and its holder `name`. */
-async function open(db: TestDatabase, name: string, store: string, lease: PostgresLeaseOptions = {}, readOnly = false): Promise<PostgresBackend> {
-  const url = namedUrl(db.url, sessionName("proc", name, db.schema));
+/**
+ * A backend of this process on `store`, its sessions named sessionName("proc", name) and its holder `name`; `options`
+ * go in its URL (server settings for its sessions, as a role's or a database's would be), `url` replaces the test
+ * database's (a proxy's).
+ */
+async function open(
+  db: TestDatabase,
+  name: string,
+  store: string,
+  lease: PostgresLeaseOptions = {},
+  { readOnly = false, options, url: through = db.url }: { readOnly?: boolean; options?: string; url?: string } = {},
+): Promise<PostgresBackend> {
+  const u = new URL(namedUrl(through, sessionName("proc", name, db.schema)));
+  if (options !== undefined) u.searchParams.set("options", options);
+  const url = u.href;
   const b = await postgresBackend({ url, schema: db.schema, store, readOnly, lease: readOnly ? {} : { holder: name, ...lease } });
   opened.push(b);
   return b;
@@ -278,12 +292,85 @@ describe("postgresBackend fast failover", () => {
     expect(await next.read("w")).toEqual(Uint8Array.of(1));
   });
 
+  /** How `opening` ended, in words (undefined while it runs): the epoch it took, or its error. */
+  function outcomeOf(opening: Promise<PostgresBackend>): { readonly settled: () => string | undefined } {
+    let outcome: string | undefined;
+    void opening.then(
+      (b) => (outcome = `took the store, epoch ${b.lease?.epoch}`),
+      (err: unknown) => (outcome = `failed: ${String(err)}`),
+    );
+    return { settled: () => outcome };
+  }
+
+  it("a statement_timeout below the wait on the liveness lock (the waiter's URL) cuts no wait short: it takes the store when the holder closes (review r372 F2)", async () => {
+    const db = await database();
+    const store = "statement-timeout";
+    const a = await open(db, "A", store, { ttlMs: 10_000 });
+    await a.write("k", Uint8Array.of(1));
+    const app = sessionName("proc", "B", db.schema);
+    const opening = open(db, "B", store, WAIT, { options: "-c statement_timeout=300" });
+    const b = outcomeOf(opening);
+    // One wait of B's on A's liveness lock outlasts the statement_timeout twice over (or B's open ended).
+    await until(
+      async () =>
+        b.settled() !== undefined ||
+        (await query(db, "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event = 'advisory' AND clock_timestamp() - query_start > interval '600 ms'", [app]))
+          .length > 0,
+      "B waits on A's liveness lock past its statement_timeout",
+      timeouts,
+    );
+    expect(b.settled()).toBeUndefined();
+    await a.close();
+    expect((await opening).lease?.epoch).toBe(a.lease!.epoch + 1);
+  });
+
+  it("idle_session_timeout below the renewal interval (the holder's URL) ends no lease session: the holder keeps the store (review r372 F3)", async () => {
+    const db = await database();
+    const store = "idle-session-timeout";
+    const a = await open(db, "A", store, { ttlMs: 10_000, renewEveryMs: 1000 }, { options: "-c idle_session_timeout=200" });
+    await a.write("k", Uint8Array.of(1));
+    const opening = open(db, "B", store, WAIT);
+    const b = outcomeOf(opening);
+    await waitingOnLock(db, [sessionName("proc", "B", db.schema)]);
+    // Two renewals of A's (each after an idle renewal interval, five idle timeouts long), or B took the store.
+    const expiries = new Set([(await expiresAt(db, store)).expires]);
+    await until(
+      async () => {
+        expiries.add((await expiresAt(db, store)).expires);
+        return b.settled() !== undefined || expiries.size > 2;
+      },
+      "A renews twice while B waits",
+      timeouts,
+    );
+    expect(b.settled()).toBeUndefined();
+    await a.write("still", Uint8Array.of(2));
+    expect((await expiresAt(db, store)).epoch).toBe(a.lease!.epoch);
+    await a.close();
+    expect((await opening).lease?.epoch).toBe(a.lease!.epoch + 1);
+  });
+
+  it("an open that may not wait (waitMs 0) fails store-locked without a look at the liveness lock (review r372 F4)", async () => {
+    const db = await database();
+    const store = "no-wait";
+    const a = await open(db, "A", store);
+    await a.write("k", Uint8Array.of(1));
+    // A look would get no answer: B's open would fail otherwise (its lease connection's query timeout, B's ttlMs).
+    const proxy = await proxies(db.url);
+    proxy.loseAnswersAfter("grf_lease_probe_liveness");
+    const refused = await open(db, "B", store, { ttlMs: 1000 }, { url: proxy.url }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(StorageError);
+    expect((refused as StorageError).code).toBe("store-locked");
+  });
+
   it("read-only handles take no lock", async () => {
     const db = await database();
     const store = "readers";
     const a = startWriter(children, db, store, "A", "a", HOLDER);
     await acked(a, 5);
-    const r = await open(db, "R", store, {}, true);
+    const r = await open(db, "R", store, {}, { readOnly: true });
     expect(Buffer.from((await r.read("a0"))!).toString()).toBe("0");
     expect(await advisoryLocks(db, sessionName("proc", "R", db.schema))).toEqual([]);
     expect(await advisoryLocks(db, sessionName("writer", "A", db.schema))).toEqual(["ExclusiveLock"]);

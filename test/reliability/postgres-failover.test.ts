@@ -382,3 +382,84 @@ describe("PostgreSQL store failover between engine processes", () => {
     await checkInvariants(store, ws);
   });
 });
+
+describe("PostgreSQL store fast failover across restarts of a server in a new PID namespace each time (a container's)", () => {
+  let nsServer: PostgresServer;
+  beforeAll(async () => {
+    nsServer = await startPostgresServer({ pidNamespace: true });
+    await nsServer.ready();
+  }, 90_000);
+  afterAll(async () => {
+    await nsServer?.stop();
+  });
+
+  /** The PIDs of W's session waiting on an advisory lock and of H's session holding one (null: none yet). */
+  const SESSIONS_SQL = `SELECT (SELECT pid FROM pg_stat_activity WHERE application_name = 'grf-W' AND wait_event = 'advisory') AS w,
+      (SELECT l.pid FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+        WHERE a.application_name = 'grf-H' AND l.locktype = 'advisory' AND l.granted LIMIT 1) AS h`;
+
+  it("an idle holder keeps its store while a waiting writer's new session gets the PID its old one had (review r372 F1)", async () => {
+    const url = (name: string): string => {
+      const u = new URL(nsServer.url);
+      u.searchParams.set("application_name", `grf-${name}`);
+      return u.href;
+    };
+    const store = "pid-reuse";
+    // A long renewal interval: after a restart the waiter (polling every 250 ms) connects again first, before the
+    // holder takes its liveness lock again at its next renewal.
+    const holder = await postgresBackend({ url: url("H"), store, lease: { holder: "H", ttlMs: 10_000, renewEveryMs: 2500 } });
+    let took: PostgresBackend | undefined;
+    let failed: unknown;
+    const waiting = postgresBackend({ url: url("W"), store, lease: { holder: "W", waitMs: 300_000 } }).then(
+      (w) => (took = w),
+      (err: unknown) => (failed = err),
+    );
+    try {
+      await holder.write("k0", Uint8Array.of(0));
+      /** Once W waits on H's liveness lock (it saw it held), the two sessions' PIDs; undefined when W's open ended. */
+      const sessions = async (): Promise<{ w: number; h: number } | undefined> => {
+        // One connection per server start, made after the waiter's (numbered in turn, a poll's own would shift it).
+        await sleep(500);
+        const c = new pg.Client({ connectionString: nsServer.url });
+        await c.connect();
+        try {
+          let seen: { w: number | null; h: number | null } | undefined;
+          await until(
+            async () => {
+              seen = (await c.query<{ w: number | null; h: number | null }>(SESSIONS_SQL)).rows[0];
+              return took !== undefined || failed !== undefined || (seen?.w != null && seen.h != null);
+            },
+            "the waiter waits on the holder's liveness lock",
+            WAIT,
+          );
+          return seen?.w != null && seen.h != null ? { w: seen.w, h: seen.h } : undefined;
+        } finally {
+          await c.end();
+        }
+      };
+      let before = await sessions();
+      // Restarts whose new waiter session has its old PID, and connected before the holder's lease session.
+      let reused = 0;
+      for (let restart = 1; restart <= 8 && before !== undefined && (restart <= 2 || reused === 0); restart++) {
+        await nsServer.restart();
+        const now = await sessions();
+        if (now === undefined) break;
+        if (now.w === before.w && now.w < now.h) reused++;
+        before = now;
+        await holder.write(`k${restart}`, Uint8Array.of(restart));
+      }
+      expect(failed).toBeUndefined();
+      expect(took?.lease, "the waiting writer took a live holder's store").toBeUndefined();
+      expect(reused, "a restarted server gave the waiter's new session the PID its old one had, before the holder's").toBeGreaterThan(0);
+      await holder.write("after", Uint8Array.of(1));
+      await holder.close();
+      await waiting;
+      expect(took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
+      expect(await took!.read("after")).toEqual(Uint8Array.of(1));
+    } finally {
+      await holder.close().catch(() => undefined);
+      await waiting;
+      await took?.close().catch(() => undefined);
+    }
+  }, 180_000);
+});

@@ -25,7 +25,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { threadId } from "node:worker_threads";
 import { refuseUnknownKeys } from "../base/options.js";
-import { KERNEL_THREAD_ID, processThreadEnded, startedAtMs } from "../base/kernel-thread.js";
+import { KERNEL_THREAD_ID, processThreadEnded } from "../base/kernel-thread.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
 import { CheckLock, checkLockSide } from "./file-check-lock.js";
@@ -237,33 +237,6 @@ function isProcessAlive(pid: number): boolean {
   } catch (err) {
     return errnoCode(err) === "EPERM";
   }
-}
-
-/**
- * How much earlier than the thread (or process) named in a temp file's name the file must have been written for
- * `startedSince` to tell it is not that thread's: the start time is known to about a second (the boot time's
- * precision), a file's time to the nanosecond.
- */
-const STARTED_SINCE_MARGIN_MS = 2_000;
-
-/**
- * Whether the live thread (the process, when the name gives no thread) named in the temp file `temp`'s name started
- * after the file was last written, so it cannot have written it: its writer ended and the id was given to another
- * (a crash's leftover whose pid a later process took, a process that is no writer of this store). A reader's
- * settleBatches waited its whole bound (5 s) at every call for such a file (review r359 L3). False when that cannot be
- * told (no procfs, the file gone): waited for, as before. Only a reader's wait goes by it: the wall clock, which a
- * step forward moves, may say so of a live writer's file, and a sweep that removed it would fail its batch.
- */
-export function startedSince(temp: string, pid: number, tid: string | undefined): boolean {
-  const started = startedAtMs(pid, tid === undefined ? undefined : Number(tid));
-  if (started === undefined) return false;
-  let written: number;
-  try {
-    written = lstatSync(temp).mtimeMs;
-  } catch {
-    return false;
-  }
-  return written < started - STARTED_SINCE_MARGIN_MS;
 }
 
 class FileStore implements FileBackend {
@@ -526,10 +499,9 @@ class FileStore implements FileBackend {
   }
 
   /**
-   * Temp file names in the directory whose writing thread still runs: its process alive, the thread not ended, and
-   * neither started after the file was written (`startedSince`: a live pid that is no writer of this store). Not an
-   * undo's asides: they are no batch under way (an undo left in doubt keeps one until its thread's next operation),
-   * and waiting for them stalled every call its whole bound for as long as such a thread lived (review r229).
+   * Temp file names in the directory whose writing thread still runs. Not an undo's asides: they are no batch under
+   * way (an undo left in doubt keeps one until its thread's next operation), and waiting for them stalled every call
+   * its whole bound for as long as such a thread lived (review r229).
    */
   private liveTemps(): Set<string> {
     const out = new Set<string>();
@@ -544,7 +516,7 @@ class FileStore implements FileBackend {
       const m = TEMP_NAME.exec(name);
       if (m === null) continue;
       const pid = Number(m[1]);
-      if (isProcessAlive(pid) && !threadGone(pid, m[3]) && !startedSince(join(this.dir, name), pid, m[3])) out.add(name);
+      if (isProcessAlive(pid) && !threadGone(pid, m[3])) out.add(name);
     }
     return out;
   }

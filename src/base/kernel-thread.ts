@@ -90,39 +90,3 @@ export function kernelThreadEnded(thread: KernelThread): boolean {
   const start = startOf(stat);
   return start !== undefined && start !== thread.start;
 }
-
-/** Clock ticks a second in /proc's times (USER_HZ: 100 on every architecture Node runs on). */
-const USER_HZ = 100;
-
-let bootMs: number | undefined;
-
-/** When the system booted, in ms since the epoch (/proc/stat `btime`, whole seconds); undefined when unreadable. */
-function bootTimeMs(): number | undefined {
-  if (bootMs === undefined) {
-    try {
-      const m = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "latin1"));
-      if (m !== null) bootMs = Number(m[1]) * 1000;
-    } catch {
-      // unknown this time
-    }
-  }
-  return bootMs;
-}
-
-/**
- * When the thread `tid` of the running process `pid` started (the process itself without `tid`), in ms since the
- * epoch, to about a second (the boot time's precision): undefined when that cannot be told (no usable procfs, as
- * above, or no such thread now). By the wall clock: a clock set since moves it as far.
- */
-export function startedAtMs(pid: number, tid?: number): number | undefined {
-  if (KERNEL_THREAD_ID === undefined) return undefined;
-  const boot = bootTimeMs();
-  if (boot === undefined) return undefined;
-  let start: number | undefined;
-  try {
-    start = startOf(readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "latin1"));
-  } catch {
-    return undefined;
-  }
-  return start === undefined ? undefined : boot + (start * 1000) / USER_HZ;
-}

@@ -140,26 +140,60 @@ async function stopWriter(w: Writer): Promise<void> {
   await closed;
 }
 
+/**
+ * SQL: whether the session named $1 (application_name) is blocked on an advisory lock: a writer waiting for the lease
+ * on the holder's liveness lock (fast failover), which the server grants the moment the holder's session ends.
+ */
+const WAITS_ON_LIVENESS_SQL = `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'advisory'`;
+
+/**
+ * Resolves once `waiter` (its sessions named `name`) is seen blocked on the holder's liveness lock ("waiting"), or
+ * has written ("acked": the holder lost its lease first). A waiter still starting when the holder dies takes the
+ * store only at the lease's expiry: with a fixed delay before the kill, a loaded machine's round timed the lease.
+ */
+async function waitingOnLiveness(db: Database, name: string, waiter: Writer): Promise<"waiting" | "acked"> {
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  // Only a safety net (a waiter that never gets there would hang the run): no figure depends on it.
+  const giveUpAt = performance.now() + 120_000;
+  try {
+    for (;;) {
+      if (waiter.acks() > 0) return "acked";
+      if ((await c.query(WAITS_ON_LIVENESS_SQL, [name])).rows.length > 0) return "waiting";
+      if (waiter.child.exitCode !== null || waiter.child.signalCode !== null) throw new Error(`suite 6: failover writer ${name} ended`);
+      if (performance.now() > giveUpAt) throw new Error(`suite 6: failover writer ${name} was never seen waiting on the holder's liveness lock in 120 s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    await c.end();
+  }
+}
+
 /** kill -9 of the holder → first write acknowledged by the writer that was waiting, `rounds` times. */
 async function failover(db: Database, ctx: SuiteContext, ttlMs: number, rounds: number): Promise<number[]> {
-  const store: PostgresStoreSpec = {
-    kind: "postgres",
-    url: db.url,
-    schema: db.schema,
-    store: "failover",
-    lease: { ttlMs, renewEveryMs: Math.max(1, Math.floor(ttlMs / 4)), waitMs: 600_000 },
+  // Each writer's sessions by a name of their own, so the waiter's lease connection can be found in pg_stat_activity.
+  const writer = (name: string): Writer => {
+    const url = new URL(db.url);
+    url.searchParams.set("application_name", name);
+    const store: PostgresStoreSpec = {
+      kind: "postgres",
+      url: url.href,
+      schema: db.schema,
+      store: "failover",
+      lease: { ttlMs, renewEveryMs: Math.max(1, Math.floor(ttlMs / 4)), waitMs: 600_000 },
+    };
+    return startWriter(store);
   };
   const times: number[] = [];
-  let holder = startWriter(store);
+  let holder = writer(`grf-bench-failover-0-${db.schema}`);
   const all = [holder];
   try {
     await holder.nextAck();
     for (let r = 0; r < rounds; r++) {
-      const waiter = startWriter(store);
+      const name = `grf-bench-failover-${r + 1}-${db.schema}`;
+      const waiter = writer(name);
       all.push(waiter);
-      // The waiter has opened its engine and waits for the lease (on the holder's liveness lock): give it the time to get there.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      if (waiter.acks() > 0) {
+      if ((await waitingOnLiveness(db, name, waiter)) === "acked") {
         // The holder could not renew in time (an overloaded machine): the lease did its job, but there is no kill to time.
         ctx.log(`suite 6: failover ${r + 1}/${rounds} not measured: the holder lost its lease before the kill`);
         await stopWriter(holder);
@@ -240,8 +274,9 @@ export const postgresSuite: Suite = {
         "main CPU / all-threads CPU as in suite 1, per frame (one frame = one graph change).",
         `Rows: ${RAW}: frames encoded and sealed before timing, one binary bytea[] per statement, no lease; ` +
           `${ATTACH_ENGINE}: the real path, every statement also checks and extends the store's lease.`,
-        "Failover: a writer process (engine kv, flush per write) holds the store; a second one waits for the lease; the " +
-          "holder is killed with SIGKILL; the figure is the time to the waiting process's first acknowledged write " +
+        "Failover: a writer process (engine kv, flush per write) holds the store; a second one waits for the lease; once " +
+          "pg_stat_activity shows it blocked on the holder's liveness lock, the holder is killed with SIGKILL; the figure is " +
+          "the time to the waiting process's first acknowledged write " +
           "(the end of the killed holder's session, which wakes the waiting process's wait on its liveness lock " +
           "(lease.fastFailover), then its open and first commit; without that lock seen held, the lease expiry by the database clock and at most 250 ms of polling).",
       ],

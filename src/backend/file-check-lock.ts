@@ -30,6 +30,7 @@ import { fileFault } from "./file-faults.js";
 import { LOCK_FILE_NAME, type LockSide } from "./lock.js";
 import { inNative } from "./native-gate.js";
 import { openLockFile, type LockFileId } from "./lock-open.js";
+import { fileAt, olderLockFileHeld } from "./lock-older-hold.js";
 import { isSqliteBusy, sqliteError } from "./sqlite-errors.js";
 import { assertSqliteSideFiles } from "./sqlite-side-files.js";
 import { storeRealPath } from "./real-path.js";
@@ -85,12 +86,7 @@ export function checkLockSide(dir: string): LockSide {
   const path = join(dir, CHECK_LOCK_FILE_NAME);
   return {
     find() {
-      try {
-        const at = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-        return at?.isFile() === true ? { dev: at.dev, ino: at.ino } : undefined;
-      } catch {
-        return undefined; // cannot tell (EACCES): as if not there, so the open that can make it looks again
-      }
+      return fileAt(path); // cannot tell (EACCES): as if not there, so the open that can make it looks again
     },
     make() {
       try {
@@ -103,6 +99,35 @@ export function checkLockSide(dir: string): LockSide {
       }
     },
   };
+}
+
+/**
+ * backend-error `store-moved` when this process still has a descriptor on the store lock or the check lock of `dir`
+ * that is not the file now at its path (`made`: the check lock the row names), undefined otherwise. Asked right after
+ * a take: a handle of an older hold of this process may be inside a batch locked on the removed file, and a new
+ * handle on the files made since would run beside it (review r376 H1). Refused until those handles are closed, as
+ * their own batches are (store-moved). Other processes' handles are not seen (lock-older-hold.ts).
+ */
+export function olderHoldError(dir: string, made: LockFileId | undefined): StorageError | undefined {
+  let real: string;
+  try {
+    real = storeRealPath(dir);
+  } catch {
+    return undefined; // not to be told by name now; the lock's take just reached it
+  }
+  const lock = join(real, LOCK_FILE_NAME);
+  const check = join(real, CHECK_LOCK_FILE_NAME);
+  const held = olderLockFileHeld([
+    { path: lock, current: fileAt(lock) },
+    { path: check, current: made },
+  ]);
+  if (held === undefined) return undefined;
+  const file = held.path === lock ? "lock" : "check-lock";
+  return new StorageError(
+    "backend-error",
+    `file store ${dir}: its ${file === "lock" ? "store lock" : "check lock"} ${held.path} was removed or replaced while another handle of this process had it open (that handle may be inside a conditional batch, which a handle on the new file would not exclude); not opened, nothing written: close every handle of the store and open it again`,
+    { dir, path: held.path, reason: "store-moved", file },
+  );
 }
 
 export class CheckLock {

@@ -28,7 +28,7 @@ import { refuseUnknownKeys } from "../base/options.js";
 import { KERNEL_THREAD_ID, processThreadEnded } from "../base/kernel-thread.js";
 import { isRecord } from "../base/records.js";
 import { StorageError, asStorageError } from "../errors.js";
-import { CheckLock, checkLockSide } from "./file-check-lock.js";
+import { CheckLock, checkLockSide, olderHoldError } from "./file-check-lock.js";
 import { fileKind } from "./file-kind.js";
 import { fileFault } from "./file-faults.js";
 import { decodeFileNameToKey, encodeKeyToFileName, isCanonicalFileName, usesKeyAlphabet } from "./file-names.js";
@@ -278,6 +278,11 @@ class FileStore implements FileBackend {
       }
       // The check lock's file is made here, by the store's first open handle, never by a later open (file-check-lock.ts).
       this.lock = acquireStoreLock(dirLockPath(dir), dir, checkLockSide(dir));
+      const older = olderHoldError(dir, this.lock.side);
+      if (older !== undefined) {
+        this.lock.release();
+        throw older;
+      }
       setWriterTenure(this, lockTenure(this.lock));
       this.place = StorePlace.fileStore(dir, this.lock.path);
     }

@@ -140,6 +140,31 @@ describe("a file store's check lock removed or replaced while handles have it op
     }
   });
 
+  it("both lock files removed during a batch: a thread's new handle is refused while the old handle is open (store-moved)", async () => {
+    const dir = freshDir();
+    const b = fileBackend(dir);
+    try {
+      b.write("n", one(0));
+      const cell = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
+      const holder = thread(dir, cell, 0);
+      holder.send({ task: "open" });
+      expect(await holder.next()).toEqual({ opened: true });
+      holder.send({ task: "batch", key: "n", from: 0, to: 1, hold: "apply" });
+      expect(await holder.next()).toEqual({ atApply: true });
+      rmSync(join(dir, LOCK_FILE_NAME));
+      rmSync(join(dir, CHECK_LOCK_FILE_NAME));
+      // Before (review r376 H1): the take made both files anew, and this handle's batch ran beside the holder's.
+      const fresh = thread(dir, cell, 1);
+      fresh.send({ task: "open" });
+      expect(await fresh.next()).toMatchObject({ ok: false, code: "backend-error", reason: "store-moved" });
+      holder.release();
+      expect(await holder.next()).toEqual({ ok: true }); // its look came before the removal
+      expect(Array.from(b.read("n")!)).toEqual([1]);
+    } finally {
+      b.close();
+    }
+  });
+
   it("a -journal naming a super-journal put beside the check lock after its open is refused, not rolled back", () => {
     const dir = freshDir();
     const victim = join(root, "victim.txt");

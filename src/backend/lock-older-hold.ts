@@ -1,0 +1,73 @@
+/**
+ * Whether this process still has a descriptor on a lock file that is no longer the one at its path: the store lock or
+ * a file store's check lock removed (or replaced) while a handle of an older hold kept its connection, maybe inside a
+ * conditional batch. A take after such a removal makes new lock files, and a handle on them would run its batches
+ * beside the old handle's: nothing on the new files excludes a lock on the old ones (review r376 H1: both lock files
+ * removed during a batch, a thread of the same process opening a new handle). So the take looks at /proc/self/fd.
+ *
+ * Descriptors are only looked at (readlink, and stat through /proc/self/fd/N), never opened: closing a descriptor of a
+ * file drops every POSIX lock this process holds on it (lock-open.ts). Without /proc nothing can be told, and nothing
+ * is refused: the residual is documented (design §3.13). Other processes' descriptors are not seen: a handle of
+ * another process whose lock file is gone ends its writes at its next look (store-moved, task 174), but a batch it
+ * has under way at the removal is not stopped. Layer 1.
+ */
+import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from "node:fs";
+import type { LockFileId } from "./lock-open.js";
+
+/** The kernel's mark on a /proc/self/fd link whose file was removed. */
+const DELETED = " (deleted)";
+
+/** A lock file to look for: its real path, and the file that counts (undefined: nothing at the path counts). */
+export interface WatchedLockFile {
+  readonly path: string;
+  readonly current: LockFileId | undefined;
+}
+
+/** The regular file at `path` now, undefined when there is none or it cannot be told. */
+export function fileAt(path: string): LockFileId | undefined {
+  try {
+    const at = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    return at?.isFile() === true ? { dev: at.dev, ino: at.ino } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first of `files` this process has a descriptor on that is not the file that counts at its path (removed, or
+ * another file there now), undefined when there is none or /proc cannot tell.
+ */
+export function olderLockFileHeld(files: readonly WatchedLockFile[]): WatchedLockFile | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync("/proc/self/fd");
+  } catch {
+    return undefined;
+  }
+  for (const fd of fds) {
+    const link = `/proc/self/fd/${fd}`;
+    const target = readTarget(link);
+    if (target === undefined) continue;
+    const name = target.endsWith(DELETED) ? target.slice(0, -DELETED.length) : target;
+    const file = files.find((f) => f.path === name);
+    if (file === undefined) continue;
+    let stats: BigIntStats;
+    try {
+      stats = statSync(link, { bigint: true });
+    } catch {
+      continue; // closed meanwhile
+    }
+    // The descriptor may have been closed and its number reused between the two looks: only the same name counts.
+    if (readTarget(link) !== target) continue;
+    if (file.current === undefined || stats.dev !== file.current.dev || stats.ino !== file.current.ino) return file;
+  }
+  return undefined;
+}
+
+function readTarget(link: string): string | undefined {
+  try {
+    return readlinkSync(link);
+  } catch {
+    return undefined; // closed meanwhile (this scan's own readdir descriptor among them)
+  }
+}

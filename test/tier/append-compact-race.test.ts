@@ -13,9 +13,10 @@ import { Worker } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
-import type { BatchOp, ExpectedValue, StorageBackend } from "../../src/backend/types.js";
+import type { BatchOp, StorageBackend } from "../../src/backend/types.js";
 import { appendLogStorage } from "../../src/tier/append-log.js";
 import { assertBuilt } from "../reliability/fixtures/crash-harness.js";
+import { gatedBackend } from "./fixtures/race-handles.mjs";
 
 const DIST = fileURLToPath(new URL("../../dist/src/index.js", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "append-compact-race-"));
@@ -44,33 +45,15 @@ const { workerData } = require("node:worker_threads");
 });
 `;
 
-/** A's backend: its first batch that deletes (the merge's) waits there until B has compacted and appended. */
-function pausingAtMerge(inner: StorageBackend, cell: Int32Array): StorageBackend {
+/** A's hook: its first batch that deletes (the merge's) waits there until B has compacted and appended. */
+function pausingAtMerge(cell: Int32Array): (ops: readonly BatchOp[]) => void {
   let paused = false;
-  const pause = (ops: readonly BatchOp[]): void => {
+  return (ops) => {
     if (paused || !ops.some((o) => o.op === "delete")) return;
     paused = true;
     Atomics.store(cell, 0, 1);
     Atomics.notify(cell, 0);
     Atomics.wait(cell, 1, 0, 60_000);
-  };
-  return {
-    name: inner.name,
-    supports: inner.supports,
-    read: (k) => inner.read(k),
-    list: (p) => inner.list!(p),
-    write: (k, v) => inner.write(k, v),
-    delete: (k) => inner.delete!(k),
-    checkKey: inner.checkKey ? (k) => inner.checkKey!(k) : undefined,
-    writeBatch(ops) {
-      pause(ops);
-      return inner.writeBatch!(ops);
-    },
-    writeBatchIf(expected: ExpectedValue | readonly ExpectedValue[], ops: readonly BatchOp[]) {
-      pause(ops);
-      return inner.writeBatchIf!(expected, ops);
-    },
-    close: () => inner.close?.(),
   };
 }
 
@@ -96,7 +79,7 @@ describe.each([
     const worker = new Worker(WORKER, { eval: true, workerData: { sab, dist: DIST, kind, path } });
     const exited = new Promise((resolve) => worker.on("exit", resolve));
     const inner = open();
-    const a = appendLogStorage<{ i: number }>(pausingAtMerge(inner, cell), { name: "log" });
+    const a = appendLogStorage<{ i: number }>(gatedBackend(inner, { beforeWrite: pausingAtMerge(cell) }), { name: "log" });
     try {
       await a.compact();
       await exited;

@@ -1,6 +1,6 @@
 /**
- * The append-log's segments layout under a failed unlink, a damaged segment number and a reader racing merges
- * (review r349 H1, M3, M1; design §3.11).
+ * The append-log's segments layout under a failed unlink, a damaged segment number, a reader racing merges and an
+ * overwrite over a damaged fold (review r349 H1, M3, M1; design §3.11).
  */
 import { mkdtempSync, rmSync, readdirSync } from "node:fs";
 import { createRequire, syncBuiltinESMExports } from "node:module";
@@ -12,7 +12,8 @@ import { memoryBackend } from "../../src/backend/memory.js";
 import type { StorageBackend } from "../../src/backend/types.js";
 import { StorageError } from "../../src/errors.js";
 import { appendLogStorage, READ_ATTEMPTS } from "../../src/tier/append-log.js";
-import { encodeFold, parseBucketKey } from "../../src/tier/append-layout.js";
+import { encodeFold, foldKey, parseBucketKey, segmentKey } from "../../src/tier/append-layout.js";
+import { pendingChunks } from "./fixtures/race-handles.mjs";
 
 const fs = createRequire(import.meta.url)("node:fs") as typeof import("node:fs");
 const dir = mkdtempSync(join(tmpdir(), "append-fold-faults-"));
@@ -69,6 +70,21 @@ describe("a merge whose segment unlink fails (EIO)", () => {
     expect(storedNames(store)).toEqual(["log.bin"]);
     await log.close();
   });
+});
+
+describe("an overwrite over a damaged fold", () => {
+  for (const chunks of [["b"], ["b", "c"]]) {
+    it(`replaces it (${chunks.length} chunk${chunks.length > 1 ? "s" : ""}): the old fold's bytes are compared, never decoded`, async () => {
+      const backend = memoryBackend();
+      await backend.write("log", utf8('["a"]'));
+      await backend.write(segmentKey("log", 1), new Uint8Array(0));
+      await backend.write(foldKey("log"), utf8("not a fold"));
+      const log = await pendingChunks(appendLogStorage, backend, chunks);
+      await log.flush(); // 2005819 failed it corrupt-store, reading the damaged fold for its numbers
+      expect((await log.loadEntries()).entries).toEqual(chunks);
+      await log.close();
+    });
+  }
 });
 
 describe("a stored segment number past 2^53 - 1", () => {

@@ -14,7 +14,9 @@
  * would fail SQLITE_CANTOPEN naming no file (review r353 F3). On a store not in WAL mode SQLite looks for a hot
  * journal again at each read transaction (r353 F1), and for a -wal, which it opens with its -shm when there is one: a
  * FIFO there that this user cannot open read-write is opened read-only, which blocks for good. A read-only handle
- * looks at all three before each read transaction (sqlite.ts; task 366).
+ * looks at all three before each read transaction until its connection is in WAL mode (sqlite.ts; task 366): one that
+ * has read in WAL mode keeps its -wal and -shm open and never looks for a -journal, and no other connection can take
+ * the store out of WAL mode while it is open (review r374).
  *
  * What stays open: the look and SQLite's open are not atomic. A -journal (or FIFO) put there between them is rolled
  * back (or opened) as before; only someone who can already write the store's directory can do that, and such a user
@@ -57,13 +59,14 @@ export function assertSqliteSideFiles(path: string, what = `sqlite store ${path}
 }
 
 /**
- * assertSqliteSideFiles at `base`, the database's real path as resolved when its connection opened (SQLite names the
- * side files after that one, whatever the path names since): a read-only handle's look before each read transaction,
+ * assertSqliteSideFilesAt at `base`, the database's real path as resolved when its connection opened (SQLite names the
+ * side files after that one, whatever the path names since): a read-only handle's look before a read transaction,
  * when SQLite may open them again (sqlite.ts): an lstat each, no more for one that is not there.
- * `lockOf`: the store whose lock database this is (its messages and `details.path` name that store).
+ * `lockOf`: the store whose lock database this is (its messages and `details.path` name that store). `atRead`: the
+ * look is an open handle's, before a read (its refusal says nothing was read, and to read again).
  */
-export function assertSqliteSideFilesAt(base: string, path: string, what = `sqlite store ${path}`, lockOf?: string): void {
-  const at: Place = { what, path, lockOf };
+export function assertSqliteSideFilesAt(base: string, path: string, what = `sqlite store ${path}`, lockOf?: string, atRead = false): void {
+  const at: Place = { what, path, lockOf, atRead };
   for (const suffix of SIDE_SUFFIXES) {
     const file = base + suffix;
     let st: Stats | undefined;
@@ -86,7 +89,7 @@ export function assertSqliteSideFilesAt(base: string, path: string, what = `sqli
  * (ENOENT…) as it is.
  */
 export function openSqliteSideFile(path: string, suffix: string): number {
-  const at: Place = { what: `sqlite store ${path}`, path, lockOf: undefined };
+  const at: Place = { what: `sqlite store ${path}`, path, lockOf: undefined, atRead: false };
   const file = storeRealPath(path) + suffix;
   let fd: number;
   try {
@@ -110,6 +113,18 @@ interface Place {
   readonly what: string;
   readonly path: string;
   readonly lockOf: string | undefined;
+  /** An open handle's look before a read, not an open's. */
+  readonly atRead: boolean;
+}
+
+/** How a refusal starts: what could not be done, to what. */
+function cannot(at: Place): string {
+  return `cannot ${at.atRead ? "read" : "open"} ${at.what}`;
+}
+
+/** What the refusal left undone: an open handle's read met a side file put there since its open (review r374 L5). */
+function nothingDone(at: Place): string {
+  return at.atRead ? "a side file put there since the open; nothing was read" : "nothing was opened";
 }
 
 /** `details` of a refusal: the store's path; for a lock database, the store's and the lock database's. */
@@ -125,7 +140,7 @@ function lockAdvice(at: Place): string {
 function notAFile(at: Place, file: string, suffix: string, found: string): StorageError {
   return new StorageError(
     "corrupt-store",
-    `cannot open ${at.what}: its ${suffix} file ${file} is ${found}, not a regular file (no graphrefly-storage writer makes one; SQLite would open it, and a FIFO blocks that open for good); nothing was opened: remove it${lockAdvice(at)} and open again`,
+    `${cannot(at)}: its ${suffix} file ${file} is ${found}, not a regular file (no graphrefly-storage writer makes one; SQLite would open it, and a FIFO blocks that open for good); ${nothingDone(at)}: remove it${lockAdvice(at)} and ${at.atRead ? "read" : "open"} again`,
     { ...placeDetails(at), file, found, reason: "side-not-a-file" },
   );
 }
@@ -158,7 +173,7 @@ function assertNoSuperJournal(at: Place, journal: string): void {
     const got = readSync(fd, name, 0, len, st.size - TRAILER - len);
     throw new StorageError(
       "corrupt-store",
-      `cannot open ${at.what}: its -journal ${journal} names a super-journal (a multi-database transaction's, which graphrefly-storage never writes), and SQLite's rollback of it would delete the file of that name as this user; nothing was opened: ${
+      `${cannot(at)}: its -journal ${journal} names a super-journal (a multi-database transaction's, which graphrefly-storage never writes), and SQLite's rollback of it would delete the file of that name as this user; ${nothingDone(at)}: ${
         at.lockOf === undefined
           ? "check where the -journal came from, then remove it (its transaction is then not rolled back) or restore the store from a backup"
           : `it is the -journal of a lock database of store ${at.lockOf}, which holds no data: removing it is harmless (the store itself is not touched)`
@@ -177,7 +192,7 @@ function assertNoSuperJournal(at: Place, journal: string): void {
 function unreadableJournal(at: Place, journal: string, errno: string): StorageError {
   return new StorageError(
     "corrupt-store",
-    `cannot open ${at.what}: its -journal ${journal} cannot be read by this user (${errno}), so it cannot be checked before SQLite rolls it back (nor can SQLite open it); nothing was opened: ${
+    `${cannot(at)}: its -journal ${journal} cannot be read by this user (${errno}), so it cannot be checked before SQLite rolls it back (nor can SQLite open it); ${nothingDone(at)}: ${
       at.lockOf === undefined
         ? "its owner (or a user who can read it) should open the store, or check where the -journal came from and remove it (its transaction is then not rolled back)"
         : `it is the -journal of a lock database of store ${at.lockOf}, which holds no data: removing it is harmless`

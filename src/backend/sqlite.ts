@@ -181,8 +181,8 @@ class SqliteStore implements SqliteBackend {
   private consistentDepth = 0;
   /**
    * A read-only handle's store file's real path as opened (SQLite names the side files after it), whose side files
-   * are looked at before each read transaction (ensureOpen); undefined for a writer (its store is in WAL mode, whose
-   * connections never roll a -journal back) or an in-memory database.
+   * are looked at before each read transaction (ensureOpen) until its connection is in WAL mode; undefined then, for a
+   * writer (its store is in WAL mode, whose connections never roll a -journal back) or an in-memory database.
    */
   sideBase: string | undefined;
   /**
@@ -584,7 +584,7 @@ class SqliteStore implements SqliteBackend {
     }
   }
 
-  private inWalMode(): boolean {
+  inWalMode(): boolean {
     try {
       return String(inNative(() => this.db.pragma("journal_mode", { simple: true }))).toLowerCase() === "wal";
     } catch (err) {
@@ -624,14 +624,26 @@ class SqliteStore implements SqliteBackend {
 
   private ensureOpen(): void {
     if (this.closed) throw new StorageError("closed", `${this.name} backend is closed`);
-    // A read-only handle's SQLite looks for a hot journal at each read transaction's start while the store is not in
-    // WAL mode (another program switched it, or a store killed before its writer's switch): a -journal naming a
-    // super-journal put there since the open would be rolled back, deleting the file it names as this user (review
-    // r353 F1); it opens a -wal found there (and its -shm), and a FIFO it cannot open read-write it opens read-only,
-    // which blocks the read for good (task 366). All three are looked at again before each read transaction, WAL or not
-    // (the mode can change under this handle): an lstat each (~1 µs). What stays open: a side file put there between
-    // this look and SQLite's own (a window of one read; only a user who can write the store's directory can).
-    if (this.sideBase !== undefined && this.consistentDepth === 0) assertSqliteSideFilesAt(this.sideBase, this.path);
+    // Inside readConsistent's read transaction, which has read, SQLite opens no side file (a BEGIN of another, which
+    // may not have read yet, is looked through).
+    if (this.sideBase !== undefined && this.consistentDepth === 0) this.lookAtSideFiles(this.sideBase);
+  }
+
+  /**
+   * A read-only handle's SQLite looks for a hot journal at each read transaction's start while the store is not in
+   * WAL mode (another program switched it, or a store killed before its writer's switch): a -journal naming a
+   * super-journal put there since the open would be rolled back, deleting the file it names as this user (review r353
+   * F1); it opens a -wal found there (and its -shm), and a FIFO it cannot open read-write it opens read-only, which
+   * blocks the read for good (task 366). So all three are looked at before each read (an lstat each: a read of one key
+   * ~11 µs → ~30 µs on a live store, whose -wal and -shm are there, review r374) until the connection is in WAL mode:
+   * once it has read in WAL mode it keeps its -wal and -shm open and never looks for a -journal, and while it is open
+   * no other connection can take the store out of WAL mode (it holds the file's shared lock). The mode is asked after
+   * the look (the pragma may read). What stays open: a side file put there between this look and SQLite's own (a
+   * window of one read; only a user who can write the store's directory can).
+   */
+  private lookAtSideFiles(base: string): void {
+    assertSqliteSideFilesAt(base, this.path, undefined, undefined, true);
+    if (this.inWalMode()) this.sideBase = undefined;
   }
 
   /** The side checkpointer's connection closed (once): a failure there never fails this handle. */
@@ -831,7 +843,8 @@ function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: 
       // A writer's files, as opened: checked after each commit (a reader writes nothing; ":memory:" has no files).
       const place = readOnly || inMemory ? undefined : StorePlace.sqlite(path, held?.path);
       const store = new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn, place);
-      if (readOnly) store.sideBase = storeRealPath(path);
+      // The open looked before its schema read; its connection's mode, asked once now, decides whether reads look.
+      if (readOnly && !store.inWalMode()) store.sideBase = storeRealPath(path);
       if (held !== undefined) {
         setWriterTenure(store, lockTenure(held));
         // Its lock directory's identity travels with the tenure to a reopen after a lost worker (reopen.ts).

@@ -38,6 +38,17 @@ function storeWithVictim(): { store: string; victim: string } {
   return { store, victim };
 }
 
+/**
+ * The command and arguments running `argv` as nobody when this is root (root can open a FIFO read-write, and never
+ * blocks on it as another user does), with `argv`'s store directories (case-N) opened to it.
+ */
+function asNobody(argv: readonly string[]): [string, string[]] {
+  execFileSync("chmod", ["711", root]);
+  for (const name of readdirSync(root)) execFileSync("chmod", ["-R", "a+rwX", join(root, name)]);
+  const all = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...argv] : [...argv];
+  return [all[0]!, all.slice(1)];
+}
+
 /** storeWithVictim, switched to rollback mode (as another program can). */
 function rollbackModeStore(): { store: string; victim: string } {
   const made = storeWithVictim();
@@ -185,7 +196,11 @@ describe("a -journal naming a super-journal put there after a read-only open (re
     try {
       expect(r.read("a")).toEqual(new Uint8Array([1]));
       craftSuperJournal(store, victim);
-      expectRefused(storageErrorOf(() => r.read("b")), store, victim);
+      const refused = storageErrorOf(() => r.read("b"));
+      expectRefused(refused, store, victim);
+      // Review r374 L5: an open handle's refusal says the read, not an open, was refused.
+      expect(refused.message).toContain(`cannot read sqlite store ${store}: its -journal`);
+      expect(refused.message).toContain("a side file put there since the open; nothing was read:");
       expectRefused(storageErrorOf(() => r.list()), store, victim);
       expectRefused((await errorOf(() => r.readConsistent(async () => r.read("b")))) as StorageError, store, victim);
       rmSync(`${store}-journal`);
@@ -228,9 +243,6 @@ describe("a -journal naming a super-journal put there after a read-only open (re
 describe("a FIFO as the -wal or -shm put there after a read-only open (task 366)", () => {
   it.each(["-wal", "-shm"])("the next read refuses a FIFO as %s, side-not-a-file, and does not block; it reads again once it is gone", (suffix) => {
     const { store } = rollbackModeStore();
-    execFileSync("chmod", ["711", root]);
-    execFileSync("chmod", ["777", dirname(store)]);
-    execFileSync("chmod", ["666", store]);
     // The reader makes the FIFO itself, mode 0444: it cannot open it read-write (root could: as nobody then), so SQLite
     // opens it read-only. For the -shm, a -wal SQLite opens first (not empty: an empty one counts as none).
     const script = `
@@ -248,9 +260,7 @@ describe("a FIFO as the -wal or -shm put there after a read-only open (task 366)
       out.again = r.read("b")[0];
       r.close();
       console.log(JSON.stringify(out));`;
-    const asOther = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
-    const [cmd, ...args] = [...asOther, process.execPath, "--input-type=module", "-e", script, store, suffix];
-    const r = spawnSync(cmd!, args, { encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync(...asNobody([process.execPath, "--input-type=module", "-e", script, store, suffix]), { encoding: "utf8", timeout: 20_000 });
     expect(r.signal, "the read blocked on the FIFO").toBeNull();
     expect(r.stderr).toBe("");
     expect(JSON.parse(r.stdout)).toEqual({
@@ -258,6 +268,38 @@ describe("a FIFO as the -wal or -shm put there after a read-only open (task 366)
       refused: { code: "corrupt-store", reason: "side-not-a-file", found: "a FIFO", file: `${store}${suffix}` },
       again: 2,
     });
+  });
+});
+
+/**
+ * Review r374: looking at three side files before every read tripled a read's cost (an lstat each: on a live store the
+ * -wal and -shm are there). A connection that has read in WAL mode keeps its -wal and -shm open and never looks for a
+ * -journal, so the handle stops looking once its connection is in WAL mode. Here the proof that it may: FIFOs at all
+ * three paths after its first read (made as nobody, mode 0444: SQLite could open them only read-only, which blocks)
+ * while its writer commits, and the read-only handle still reads, the writer's new row too.
+ */
+describe("a read-only handle in WAL mode (review r374)", () => {
+  it("reads on, without blocking, with FIFOs put at its -journal, -wal and -shm after its first read", () => {
+    const { store } = storeWithVictim();
+    const script = `
+      const { execFileSync } = await import("node:child_process");
+      const { rmSync } = await import("node:fs");
+      const { sqliteBackend } = await import(${JSON.stringify(join(REPO, "dist/src/backend/sqlite.js"))});
+      const store = process.argv[1];
+      const w = sqliteBackend(store);
+      const r = sqliteBackend(store, { readOnly: true });
+      const out = { first: r.read("a")[0] };
+      for (const suffix of ["-journal", "-wal", "-shm"]) { rmSync(store + suffix, { force: true }); execFileSync("mkfifo", ["-m", "0444", store + suffix]); }
+      w.write("c", new Uint8Array([3]));
+      out.after = [r.read("b")[0], r.read("c")[0]];
+      out.consistent = await r.readConsistent(async () => r.list().sort());
+      r.close();
+      console.log(JSON.stringify(out));
+      process.exit(0); // the writer's close would checkpoint into, and remove, what is now a FIFO: not this test's`;
+    const r = spawnSync(...asNobody([process.execPath, "--input-type=module", "-e", script, store]), { encoding: "utf8", timeout: 20_000 });
+    expect(r.signal, "a read blocked on a FIFO").toBeNull();
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({ first: 1, after: [2, 3], consistent: ["a", "b", "c"] });
   });
 });
 

@@ -1,21 +1,23 @@
 /**
  * Task 375: verify reads a graph twice (the survey, then the fold that finds frames restore refuses), and the fold's
- * failures other than its finding (phase-failed at a frame) were swallowed: a side file put there between the two
- * reads was refused at the second, and verify said clean, exit 0, having read nothing that time. Now that refusal is
- * store-unreadable, exit 4, as at any other read.
+ * failures other than its finding (phase-failed at a frame) were swallowed: verify said clean, exit 0, having read
+ * nothing the second time. Now they fail the command with their own code: a side file put there between the two
+ * reads of a SQLite store is store-unreadable, and an I/O error there (a file store's baseline made a directory)
+ * backend-error, exit 4 both.
  *
- * Real parts: the compiled bin in a child process, SQLite files. Test seam: fixtures/pause-at-look.mjs counts the
- * child's looks at the store's -journal (the read-only handle's side-file look before each read); a clean run of the
- * same command gives the count, whose last look is the fold's (the command's last read), and the paused run holds the
- * child there while this process places the side file: after every read of the survey, before any of the fold's.
+ * Real parts: the compiled bin in a child process, SQLite files, a file store. Test seam: fixtures/pause-at-call.mjs
+ * counts the child's calls on one path (a SQLite read-only handle's side-file look before each read is an lstat of
+ * the -journal; a file store reads the baseline by opening its file); a clean run of the same command gives the count,
+ * whose last call is the fold's (the command's last read of it), and the paused run holds the child there while this
+ * process acts: after every read of the survey, before the fold reads.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { craftSuperJournal } from "../support/sqlite-journal.js";
-import { BIN, requireBuiltBin, tempDir } from "./fixtures/cli.js";
+import { BIN, requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
 import { runPlacingAtPause } from "./fixtures/paused-cli.js";
 import { buildStore } from "./fixtures/stores.js";
 
@@ -23,7 +25,7 @@ const tmp = tempDir("verify-second-pass");
 beforeAll(requireBuiltBin);
 afterAll(() => tmp.remove());
 
-const HOOK = fileURLToPath(new URL("./fixtures/pause-at-look.mjs", import.meta.url));
+const HOOK = fileURLToPath(new URL("./fixtures/pause-at-call.mjs", import.meta.url));
 
 /** A store "s.db" of graph "g" (a baseline and frames 2..11), closed, in a directory of its own, and a file beside it. */
 async function newStore(name: string): Promise<{ store: string; victim: string }> {
@@ -36,17 +38,32 @@ async function newStore(name: string): Promise<{ store: string; victim: string }
   return { store, victim };
 }
 
-/** How many times `verify store` looks at its -journal in a run with nothing placed (which must be clean). */
-function looksOfCleanRun(store: string): number {
-  const countFile = tmp.path("looks");
+/** Where the child pauses: the calls of `fn` on `at`. */
+interface Seam {
+  readonly fn: "lstatSync" | "openSync";
+  readonly at: string;
+}
+
+/** How many calls of the seam `verify store` makes in a run with nothing placed (which must be clean). */
+function callsOfCleanRun(store: string, seam: Seam): number {
+  const countFile = tmp.path("calls");
   const r = spawnSync(process.execPath, ["--import", HOOK, BIN, "verify", store], {
     encoding: "utf8",
     timeout: 60_000,
-    env: { ...process.env, GRF_PAUSE_AT: `${store}-journal`, GRF_PAUSE_COUNT: countFile },
+    env: { ...process.env, GRF_PAUSE_FN: seam.fn, GRF_PAUSE_AT: seam.at, GRF_PAUSE_COUNT: countFile },
   });
   expect(r.status, r.stderr).toBe(0);
   expect(r.stdout).toContain("result: clean (exit 0)");
   return Number(readFileSync(countFile, "utf8"));
+}
+
+/** `verify store`, held at the seam's last call of a clean run (the fold's) while `place` acts; its run. */
+async function verifyActingAtFold(store: string, seam: Seam, place: () => void): Promise<CliRun> {
+  const calls = callsOfCleanRun(store, seam);
+  // One call is the open's alone: the command's reads after it make none, so there is no fold's call to act at.
+  expect(calls, `${seam.fn} of ${seam.at} only at the open`).toBeGreaterThan(1);
+  const nth = String(calls);
+  return runPlacingAtPause(HOOK, { GRF_PAUSE_FN: seam.fn, GRF_PAUSE_AT: seam.at, GRF_PAUSE_NTH: nth }, tmp.path("pause.fifo"), ["verify"], store, place);
 }
 
 const PLACED: ReadonlyArray<[string, (store: string, victim: string) => void, string]> = [
@@ -57,15 +74,28 @@ const PLACED: ReadonlyArray<[string, (store: string, victim: string) => void, st
 describe("verify: a side file put there between its survey and its fold", () => {
   it.each(PLACED)("%s is store-unreadable, exit 4 (it said clean, exit 0); nothing deleted", async (label, place, says) => {
     const { store, victim } = await newStore(label.replace(/\W+/g, "-"));
-    const looks = looksOfCleanRun(store);
-    const r = await runPlacingAtPause(HOOK, { GRF_PAUSE_AT: `${store}-journal`, GRF_PAUSE_NTH: String(looks) }, tmp.path("pause.fifo"), ["verify"], store, () =>
-      place(store, victim),
-    );
+    const r = await verifyActingAtFold(store, { fn: "lstatSync", at: `${store}-journal` }, () => place(store, victim));
     expect(r.code, r.stdout + r.stderr).toBe(4);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/^error store-unreadable: [^\n]*\n$/);
     expect(r.stderr).toContain(`cannot open sqlite store ${store}: its -journal`);
     expect(r.stderr).toContain(says);
     expect(readFileSync(victim, "utf8")).toBe("precious data");
+  });
+});
+
+describe("verify: an I/O error between its survey and its fold", () => {
+  it("a file store's baseline made a directory is backend-error, exit 4 (it said clean, exit 0)", async () => {
+    const store = tmp.path("file-store");
+    await buildStore("file", store, [{ name: "g", frameSeqs: Array.from({ length: 10 }, (_, i) => i + 2) }]);
+    const baseline = join(store, "g.bin");
+    const r = await verifyActingAtFold(store, { fn: "openSync", at: baseline }, () => {
+      renameSync(baseline, `${store}.moved`);
+      mkdirSync(baseline);
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(4);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^error backend-error: [^\n]*\n$/);
+    expect(r.stderr).toContain(`file backend read failed at ${baseline}: EISDIR`);
   });
 });

@@ -34,15 +34,41 @@ export function fileAt(path: string): LockFileId | undefined {
 }
 
 /**
+ * How many descriptors this process has on the file `id` reached by the real path `path` (removed or not), undefined
+ * when /proc cannot tell. Each handle's connection to a lock database has its own (SQLite's unix VFS opens one per
+ * connection), so more than the caller's own means another handle of this process is open on it.
+ */
+export function descriptorsOn(path: string, id: LockFileId): number | undefined {
+  let count = 0;
+  const found = eachDescriptor([{ path, current: id }], (_, stats) => {
+    if (stats.dev === id.dev && stats.ino === id.ino) count++;
+    return false;
+  });
+  return found === null ? undefined : count;
+}
+
+/**
  * The first of `files` this process has a descriptor on that is not the file that counts at its path (removed, or
  * another file there now), undefined when there is none or /proc cannot tell.
  */
 export function olderLockFileHeld(files: readonly WatchedLockFile[]): WatchedLockFile | undefined {
+  const found = eachDescriptor(files, (file, stats) => file.current === undefined || stats.dev !== file.current.dev || stats.ino !== file.current.ino);
+  return found ?? undefined;
+}
+
+/**
+ * Calls `stop` with each of this process's descriptors on one of `files` (by name, removed or not) and the file's
+ * stat, until it says true: that file, undefined when none did, null when /proc cannot be read.
+ */
+function eachDescriptor(
+  files: readonly WatchedLockFile[],
+  stop: (file: WatchedLockFile, stats: BigIntStats) => boolean,
+): WatchedLockFile | undefined | null {
   let fds: string[];
   try {
     fds = readdirSync("/proc/self/fd");
   } catch {
-    return undefined;
+    return null;
   }
   for (const fd of fds) {
     const link = `/proc/self/fd/${fd}`;
@@ -59,7 +85,7 @@ export function olderLockFileHeld(files: readonly WatchedLockFile[]): WatchedLoc
     }
     // The descriptor may have been closed and its number reused between the two looks: only the same name counts.
     if (readTarget(link) !== target) continue;
-    if (file.current === undefined || stats.dev !== file.current.dev || stats.ino !== file.current.ino) return file;
+    if (stop(file, stats)) return file;
   }
   return undefined;
 }

@@ -23,6 +23,7 @@ import { StorageError } from "../errors.js";
 import { fileKind } from "./file-kind.js";
 import { inNative } from "./native-gate.js";
 import { openLockDatabase, type LockFileId } from "./lock-open.js";
+import { descriptorsOn, fileAt } from "./lock-older-hold.js";
 import { realFilePath } from "./real-path.js";
 import type { WriterTenure } from "./tenure.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
@@ -287,7 +288,8 @@ function takeStoreLock(lockPath: string, storePath: string, side: LockSide | und
         const now = got.kind === "open-handles" ? got.owner : readOwnerOnce(db);
         // Still busy after the whole wait: another process's store, or (our own row) a lock database some other
         // program keeps writing: that one stays store-busy, which callers retry.
-        if (now?.process !== me) throw storeLockedError(storePath, now, got.cause);
+        // Unreadable all along: nothing says another process holds it (review r376 M1), so store-busy (sqliteError).
+        if (now !== undefined && now.process !== me) throw storeLockedError(storePath, now, got.cause);
         throw got.cause;
       }
       pause(wait);
@@ -359,7 +361,8 @@ function tryStoreLock(db: Database.Database, me: string, side: LockSide | undefi
   }
   if (side !== undefined) {
     try {
-      markSide(db, me, side);
+      const busy = markSide(db, me, side);
+      if (busy !== undefined) return { kind: "writing", cause: busy };
     } catch (err) {
       if (!isSqliteBusy(err)) throw err;
       return { kind: "writing", cause: err };
@@ -388,16 +391,23 @@ function tryStoreLock(db: Database.Database, me: string, side: LockSide | undefi
  * row stands as those handles read it: each of them, this one too, refuses the file now at the path, or its absence
  * (file-check-lock.ts). So every handle open at once names one file, and only a store's first open handle makes it.
  */
-function markSide(db: Database.Database, me: string, side: LockSide): void {
+function markSide(db: Database.Database, me: string, side: LockSide): StorageError | undefined {
   const looked = readOwner(db);
-  if (looked?.process !== me || sideInPlace(looked, side)) return;
-  db.pragma(`busy_timeout = ${SIDE_WAIT_MS}`);
+  if (looked?.process !== me || sideInPlace(looked, side)) return undefined;
+  // Another handle of this process keeps its SHARED lock for its life: one try, no wait (review r376 M1: each joiner
+  // waited the whole wait, one after another, and a later one ran out of the take's own wait, "locked by another
+  // process"). None: the lock database is busy only for a moment, or with another program's reader.
+  const others = otherHandles(db.name);
+  db.pragma(`busy_timeout = ${others === true ? 0 : SIDE_WAIT_MS}`);
   try {
     try {
       db.exec("BEGIN EXCLUSIVE");
     } catch (err) {
-      if (isSqliteBusy(err)) return; // open handles: their row stands
-      throw err;
+      if (!isSqliteBusy(err)) throw err;
+      // Open handles: their row stands (file-check-lock.ts refuses their batches). Without them (review r376 M2: the
+      // take went on with no check lock and every batch failed "removed while open"), the take waits again and at
+      // the end says why. Unknown (no /proc): as open handles.
+      return others === false ? sideBusy(db.name) : undefined;
     }
     try {
       const owner = readOwner(db);
@@ -413,6 +423,32 @@ function markSide(db: Database.Database, me: string, side: LockSide): void {
   } finally {
     db.pragma("busy_timeout = 0");
   }
+  return undefined;
+}
+
+/**
+ * Whether a handle of this process other than the caller's is open on the lock database at `path`: more than one
+ * descriptor of this process on its file (one per connection). Undefined when that cannot be told.
+ */
+function otherHandles(path: string): boolean | undefined {
+  let real: string;
+  try {
+    real = realFilePath(path);
+  } catch {
+    return undefined;
+  }
+  const id = fileAt(real);
+  const count = id === undefined ? undefined : descriptorsOn(real, id);
+  return count === undefined ? undefined : count > 1;
+}
+
+/** store-busy: no handle of this process open, yet another connection kept the lock database from the side's commit. */
+function sideBusy(path: string): StorageError {
+  return new StorageError(
+    "store-busy",
+    `cannot open the store: another connection to its lock database ${path} (another program reading it: a sqlite3 shell, a backup) kept it busy, so the lock's side file (a file store's check lock) could not be made; nothing was written, try again once that connection ends`,
+    { path, reason: "lock-database-busy" },
+  );
 }
 
 /** Whether the side file the row names is the file at its path. */

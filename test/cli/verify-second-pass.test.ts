@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { craftSuperJournal } from "../support/sqlite-journal.js";
 import { BIN, requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
 import { runPlacingAtPause } from "./fixtures/paused-cli.js";
-import { buildStore } from "./fixtures/stores.js";
+import { buildStore, rollbackMode } from "./fixtures/stores.js";
 
 const tmp = tempDir("verify-second-pass");
 beforeAll(requireBuiltBin);
@@ -27,12 +27,16 @@ afterAll(() => tmp.remove());
 
 const HOOK = fileURLToPath(new URL("./fixtures/pause-at-call.mjs", import.meta.url));
 
-/** A store "s.db" of graph "g" (a baseline and frames 2..11), closed, in a directory of its own, and a file beside it. */
+/**
+ * A store "s.db" of graph "g" (a baseline and frames 2..11), closed, in rollback mode (a WAL-mode read-only handle
+ * never looks at side files after its first read), in a directory of its own, and a file beside it.
+ */
 async function newStore(name: string): Promise<{ store: string; victim: string }> {
   const dir = tmp.path(name);
   mkdirSync(dir);
   const store = join(dir, "s.db");
   await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 10 }, (_, i) => i + 2) }]);
+  rollbackMode(store);
   const victim = join(dir, "precious");
   writeFileSync(victim, "precious data");
   return { store, victim };
@@ -78,7 +82,7 @@ describe("verify: a side file put there between its survey and its fold", () => 
     expect(r.code, r.stdout + r.stderr).toBe(4);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/^error store-unreadable: [^\n]*\n$/);
-    expect(r.stderr).toContain(`cannot open sqlite store ${store}: its -journal`);
+    expect(r.stderr).toContain(`cannot read sqlite store ${store}: its -journal`);
     expect(r.stderr).toContain(says);
     expect(readFileSync(victim, "utf8")).toBe("precious data");
   });

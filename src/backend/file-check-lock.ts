@@ -22,7 +22,7 @@
  * the file if it is missing. Layer 1.
  */
 import Database from "better-sqlite3";
-import { lstatSync, type BigIntStats } from "node:fs";
+import { lstatSync, unlinkSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { StorageError } from "../errors.js";
@@ -79,6 +79,25 @@ function openCheckDatabase(path: string, dir: string, mustExist: boolean): { rea
 }
 
 /**
+ * Makes the check lock's database, or takes the one there. A regular file that is no database (SQLITE_NOTADB: another
+ * tool's text written there) is replaced: it holds no data, and no handle has it open while a take makes the file
+ * (the lock database's EXCLUSIVE lock, lock.ts markSide). It failed the writer's open, `backend-error`, with no advice
+ * (review r376 M4).
+ */
+function makeCheckDatabase(path: string, dir: string): LockFileId {
+  let opened: { readonly db: Database.Database; readonly id: LockFileId };
+  try {
+    opened = openCheckDatabase(path, dir, false);
+  } catch (err) {
+    if (errnoCode(err) !== "SQLITE_NOTADB") throw err;
+    unlinkSync(path);
+    opened = openCheckDatabase(path, dir, false);
+  }
+  opened.db.close();
+  return opened.id;
+}
+
+/**
  * The check lock as the store lock's side file (lock.ts): made, or a crash's leftover taken (an empty SQLite database,
  * a regular file of its own: a link or a FIFO is refused), by the store's first open handle.
  */
@@ -90,11 +109,13 @@ export function checkLockSide(dir: string): LockSide {
     },
     make() {
       try {
-        const { db, id } = openCheckDatabase(path, dir, false);
-        db.close();
-        return id;
+        return makeCheckDatabase(path, dir);
       } catch (err) {
-        if (err instanceof StorageError) throw err; // a lock file that is a link (lock-open.ts)
+        if (err instanceof StorageError && err.details?.reason === "lock-not-a-file") {
+          // What it is stays (another program's), but the check lock holds no data: say so (review r376 M4).
+          throw new StorageError(err.code, `${err.message}; the check lock holds no data, so it can be removed, and the store's next open makes it`, err.details);
+        }
+        if (err instanceof StorageError) throw err;
         throw sqliteError(err, `cannot make the check lock of file store ${dir}`, path);
       }
     },
@@ -233,6 +254,16 @@ export class CheckLock {
     );
   }
 
+  /** corrupt-store `lock-not-a-database`: the check lock's file was written over; it holds no data. */
+  private notADatabase(cause: unknown): StorageError {
+    return new StorageError(
+      "corrupt-store",
+      `file store ${this.dir}: its check lock ${this.path} is not a database (another program wrote over it); nothing was written (plain writes go on). It holds no data: close every handle of the store, remove it, and the next open makes it`,
+      { dir: this.dir, path: this.path, reason: "lock-not-a-database" },
+      cause,
+    );
+  }
+
   /**
    * One try for SQLite's write lock (no busy wait: the connection's busy timeout is 0 once open): true when taken on
    * the file at the lock's path, false when another connection holds it, MOVED (not held) when the file this
@@ -329,6 +360,9 @@ export class CheckLock {
       if (err instanceof StorageError) throw err; // a lock file that is a link (lock-open.ts), or moved
       // Gone between the look and SQLite's open (fileMustExist: SQLITE_CANTOPEN): moved, as the look would have said.
       if (this.held !== undefined && this.missing()) throw this.moved("ENOENT");
+      // Written over by another program (the file the take made, its inode kept): handles may have it open, so it is
+      // not replaced here; the next take, with every handle closed, makes it once it is removed (review r376 M4).
+      if (errnoCode(err) === "SQLITE_NOTADB") throw this.notADatabase(err);
       throw sqliteError(err, `cannot open the check lock of file store ${this.dir}`, this.path);
     }
     return this.db;

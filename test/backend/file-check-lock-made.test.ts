@@ -8,7 +8,7 @@
  * "check-try" step: a try's connection open, before it takes the lock).
  */
 import Database from "better-sqlite3";
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -95,6 +95,33 @@ describe("the check lock is made by the store's first open handle only", () => {
     symlinkSync(target, checkPath(dir));
     expect(storageErrorOf(() => fileBackend(dir))).toMatchObject({ code: "corrupt-store", details: { reason: "lock-not-a-file", found: "a symbolic link" } });
     expect(existsSync(target)).toBe(false);
+  });
+
+  it("a regular file there that is no database: written over, named so; another file, replaced at the take; a directory refuses, saying it can be removed", () => {
+    const dir = freshDir();
+    fileBackend(dir).close();
+    const junk = "some text another tool wrote here by mistake, long enough to be read as a header........";
+    writeFileSync(checkPath(dir), junk); // over the file the take made: its inode is the one the row names
+    const over = fileBackend(dir);
+    try {
+      // Handles may have it open: not replaced, but named for what it is (before: backend-error, no advice).
+      expect(claim(over, "a")).toMatchObject({ code: "corrupt-store", details: { reason: "lock-not-a-database" } });
+    } finally {
+      over.close();
+    }
+    rmSync(checkPath(dir));
+    writeFileSync(checkPath(dir), junk); // another file: the take makes the check lock, no handle open
+    const b = fileBackend(dir); // before (review r376 M4): failed backend-error, SQLITE_NOTADB, no advice
+    try {
+      expect(claim(b, "a")).toBe(true);
+    } finally {
+      b.close();
+    }
+    rmSync(checkPath(dir));
+    mkdirSync(checkPath(dir));
+    const err = storageErrorOf(() => fileBackend(dir));
+    expect(err).toMatchObject({ code: "corrupt-store", details: { reason: "lock-not-a-file", found: "a directory" } });
+    expect(err.message).toContain("holds no data, so it can be removed");
   });
 
   it("a store lock written by an older version (no side column) gets the check lock's identity at the next take", () => {

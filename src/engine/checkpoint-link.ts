@@ -10,7 +10,9 @@ export interface CheckpointerLink {
   /**
    * Int32 word 0: the running checkpointer thread's generation (1, 2, … one per start), 0 when none runs (the main
    * thread clears it at the thread's exit). A store block's CTL_OWNER names the generation serving it. Word
-   * LINK_DELIVERIES counts the messages the actors' threads received on the channel (tests read it).
+   * LINK_DELIVERIES counts the messages the actors' threads received on the channel, LINK_CAPPED_WAITS the writers'
+   * waits at their bound that gave up at the cap (tests read both); LINK_BOUND_WAIT_MS, set by tests only, replaces
+   * that cap (0: the default).
    */
   readonly alive: SharedArrayBuffer;
   /**
@@ -20,9 +22,11 @@ export interface CheckpointerLink {
   readonly frames: number;
 }
 
-/** The word of CheckpointerLink.alive counting deliveries to the actors' channels; LINK_WORDS words in all. */
+/** Words of CheckpointerLink.alive after the generation; LINK_WORDS words in all. */
 export const LINK_DELIVERIES = 1;
-export const LINK_WORDS = 2;
+export const LINK_CAPPED_WAITS = 2;
+export const LINK_BOUND_WAIT_MS = 3;
+export const LINK_WORDS = 4;
 
 /** SQLite's default wal_autocheckpoint: where its own checkpoint starts, and so where the thread's does. */
 export const CHECKPOINT_FRAMES = 1000;

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import { StorageError } from "../errors.js";
-import { CHECKPOINT_FRAMES, LINK_DELIVERIES, LINK_WORDS, type CheckpointedStore, type CheckpointerCommand, type CheckpointerLink, type CheckpointerReport } from "./checkpoint-link.js";
+import { CHECKPOINT_FRAMES, LINK_BOUND_WAIT_MS, LINK_CAPPED_WAITS, LINK_DELIVERIES, LINK_WORDS, type CheckpointedStore, type CheckpointerCommand, type CheckpointerLink, type CheckpointerReport } from "./checkpoint-link.js";
 
 /**
  * The thread starts once a SQLite store of the engine committed this many bytes (checked every START_CHECK_MS): an
@@ -184,6 +184,16 @@ export class EngineCheckpointer {
   /** Tests only: the messages the actors' threads received on the engine's checkpoint channel so far. */
   get deliveries(): number {
     return Atomics.load(new Int32Array(this.link.alive), LINK_DELIVERIES);
+  }
+
+  /** Tests only: the writers' waits at their bound for the thread's checkpoint that gave up at the cap, so far. */
+  get cappedWaits(): number {
+    return Atomics.load(new Int32Array(this.link.alive), LINK_CAPPED_WAITS);
+  }
+
+  /** Tests only: how long a writer past its bound waits for the thread's checkpoint (the default's 2 s otherwise). */
+  set boundWaitMs(ms: number) {
+    Atomics.store(new Int32Array(this.link.alive), LINK_BOUND_WAIT_MS, ms);
   }
 
   /** Whether the thread runs now. */

@@ -25,6 +25,8 @@ import {
   CTL_STATE,
   CTL_WORDS,
   CTL_WRITER_CHECKPOINT,
+  LINK_BOUND_WAIT_MS,
+  LINK_CAPPED_WAITS,
   LINK_DELIVERIES,
   STATE_OPEN,
   STATE_OPENING,
@@ -259,15 +261,19 @@ function served(ctl: Int32Array, alive: Int32Array): boolean {
 
 /**
  * Waits (blocking: the writer is past its bound) until the thread's checkpoint of the store ended, or that thread is
- * gone, or BOUND_WAIT_MS passed (false: a thread stalled in its checkpoint).
+ * gone, or BOUND_WAIT_MS passed (false: a thread stalled in its checkpoint; counted in LINK_CAPPED_WAITS, so a test
+ * can tell a wait the thread's death ended from one the cap ended; a test may set a longer cap, LINK_BOUND_WAIT_MS).
  */
 function waitCheckpointed(ctl: Int32Array, alive: Int32Array): boolean {
-  const deadline = Date.now() + BOUND_WAIT_MS;
+  const deadline = Date.now() + (Atomics.load(alive, LINK_BOUND_WAIT_MS) || BOUND_WAIT_MS);
   while (Atomics.load(ctl, CTL_CHECKPOINTING) !== 0) {
     const owner = Atomics.load(ctl, CTL_OWNER);
     const left = deadline - Date.now();
     if (owner === 0 || Atomics.load(alive, 0) !== owner) return true;
-    if (left <= 0) return false;
+    if (left <= 0) {
+      Atomics.add(alive, LINK_CAPPED_WAITS, 1);
+      return false;
+    }
     Atomics.wait(ctl, CTL_CHECKPOINTING, 1, Math.min(LIVENESS_SLICE_MS, left));
   }
   return true;

@@ -4,14 +4,15 @@
  * as a death, a stats request to an ending thread answered, one store's failed hand-over skipping no other, and the
  * restart's limits (backoff growing and capped, the writer inline at SQLite's 1000 frames while no thread serves it,
  * a thread that comes back taking the store over), and a writer waiting at its bound for a checkpoint of a thread
- * killed inside it (task 367), or whose look at the -shm met a FIFO put there since (task 366).
+ * killed while its checkpoint is stalled (task 367; the stall is before wal_checkpoint, not inside SQLite's copy), or
+ * whose look at the -shm met a FIFO put there since (task 366).
  *
  * Real parts: the checkpointer thread (dist/workers/checkpointer.js), SQLite files, and the store's writer on a worker
  * thread of its own (fixtures/checkpoint-writer.mjs: a SqliteBackend handed over by side-checkpoint, as an actor's).
  * Test seams, this file only: node:worker_threads' Worker is wrapped so that a checkpointer thread's start can be made
  * to fail for real (a stack no thread can get: Node's ERR_WORKER_INIT_FAILED, as when the process is out of threads)
  * and so that the main thread can stand still just after a start made its Worker (the gate of the F3 test), and the
- * last Worker made is kept (a test terminates it inside a checkpoint the thread's "stall" hook holds);
+ * last Worker made is kept (a test terminates it while the thread's "stall" hook holds its checkpoint);
  * fixtures/checkpoint-writer.mjs reads each store's control block and can make a hand-over's post throw. Ordering is by
  * events: the threads' messages, the store blocks' shared words, and fake timers for the restart's backoff.
  */
@@ -63,6 +64,8 @@ const FRAMES = 40;
 /** The writer's autocheckpoint while a live thread serves its store (4× the threshold), and SQLite's own. */
 const BOUND = 4 * FRAMES;
 const SQLITE_AUTOCHECKPOINT = 1000;
+/** A writer's bound wait cap (EngineCheckpointer.boundWaitMs) longer than a run's wait ever is, loaded or not. */
+const CAP_NO_RUN_REACHES_MS = 45_000;
 const ENTRY = fileURLToPath(new URL("../../dist/workers/checkpointer.js", import.meta.url));
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -412,8 +415,11 @@ describe("the checkpointer thread's recovery", () => {
     expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
   });
 
-  it("a writer waiting at its bound for the thread's checkpoint goes on when the thread is killed inside it: the commit completes, every write is stored, and the writer, then a new thread, checkpoint (task 367)", async () => {
+  it("a writer waiting at its bound for the thread's checkpoint goes on when the thread is killed while its checkpoint is stalled: the commit completes, every write is stored, and the writer, then a new thread, checkpoint (task 367)", async () => {
     const { cp, link, reports } = checkpointer();
+    // The wait must end by the thread's death, seen through the liveness word, not by its cap (2 s, which a test
+    // thread slow to terminate the stalled thread could pass): a cap no run reaches, and no wait ended by it (r374).
+    cp.boundWaitMs = CAP_NO_RUN_REACHES_MS;
     const writer = new WriterThread(cleanups);
     await writer.call("link", { link });
     const path = root.fresh("killed-mid-checkpoint.db");
@@ -427,10 +433,12 @@ describe("the checkpointer thread's recovery", () => {
     // commit past the bound (160) waits for it, blocking the writer's thread.
     const wrote = writer.call<{ restarts: number; autocheckpoint: number }>("write", { path, count: 100 });
     await until(() => Atomics.load(ctl, CTL_CHECKPOINTING) === 1 && Atomics.load(ctl, CTL_WRITER_CHECKPOINT) === 1, "the writer waits for the stalled checkpoint", { timeoutMs: 30_000 });
-    await first.terminate(); // inside its checkpoint, at a JS point (a terminate inside a native call aborts the process)
-    // The wait ended (the thread that took the store is no longer the live one; else at its 2 s cap), and the writer
-    // copied the WAL itself: the next commit restarted it. No live thread serves the store: SQLite's 1000 frames.
+    // Its checkpoint stalled before wal_checkpoint, at a JS point (a terminate inside a native call aborts the process).
+    await first.terminate();
+    // The wait ended (the thread that took the store is no longer the live one), and the writer copied the WAL itself:
+    // the next commit restarted it. No live thread serves the store: SQLite's 1000 frames.
     const afterKill = await wrote;
+    expect(cp.cappedWaits, "a wait ended at its cap, not at the thread's death").toBe(0);
     expect(afterKill.restarts).toBeGreaterThan(0);
     expect(afterKill.autocheckpoint).toBe(SQLITE_AUTOCHECKPOINT);
     // Every write acknowledged is there, read by another connection while the writer holds the store.
@@ -454,7 +462,7 @@ describe("the checkpointer thread's recovery", () => {
     expect(reports.some((m) => m.includes("ended (exit code 1)"))).toBe(true);
     expect((await writer.call<{ walLeft: boolean }>("close", { path })).walLeft).toBe(false);
     stored([...firstKeys, ...Array.from({ length: 40 }, (_, i) => 1000 + i)]); // in the database file, the WAL gone
-  });
+  }, 120_000);
 
   it("a writer past its bound while the thread checkpoints opens the -shm without blocking: a FIFO put there since does not hang its commit (task 366)", async () => {
     // The writer reads the WAL's length from the -shm, which it opened the first time a thread's checkpoint ran past

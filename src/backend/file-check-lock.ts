@@ -183,9 +183,11 @@ export class CheckLock {
    * The lock taken, the file it is on must still be the one at the path: a lock file removed (or replaced) while this
    * connection is open leaves it locking a file no connection opened since can see (review r349 H3). A lock on a file
    * no longer there is dropped and the path opened again, within the same wait: a holder of the store lock finds the
-   * file made at its take there (moved aside and back) or is refused (store-moved), so no two of its handles ever
-   * lock two files (review r359 H1: a removal during one batch, after its look, and another handle making the new
-   * file before that batch ended ran the two together). A handle without the store lock opens whatever is there.
+   * file made at its take there (moved aside and back) or is refused (store-moved) (review r359 H1: a removal during
+   * one batch, after its look, and another handle making the new file before that batch ended ran the two together).
+   * Not a proof that two handles never lock two files: a take after both lock files were removed makes both anew, and
+   * only this process's old descriptors are seen (olderHoldError); a program swapping a file in and out while SQLite
+   * opens the path is not seen at all (design §3.13). A handle without the store lock opens whatever is there.
    */
   run<T>(fn: () => T): T {
     const deadline = performance.now() + CHECK_LOCK_WAIT_MS;

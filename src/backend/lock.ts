@@ -389,7 +389,9 @@ function tryStoreLock(db: Database.Database, me: string, side: LockSide | undefi
  * connection is in the lock database: it waits for another open's look or commit (SIDE_WAIT_MS), and never gets it
  * while a handle of the store is open anywhere (each keeps its SHARED lock for life). Then nothing is made, and the
  * row stands as those handles read it: each of them, this one too, refuses the file now at the path, or its absence
- * (file-check-lock.ts). So every handle open at once names one file, and only a store's first open handle makes it.
+ * (file-check-lock.ts). So every handle open at once on this lock database reads one file's identity, and a take
+ * makes the file only while no handle is open on it; a take after the lock database itself was removed makes both
+ * anew beside handles still open on the old ones (file-check-lock.ts olderHoldError refuses that within a process).
  */
 function markSide(db: Database.Database, me: string, side: LockSide): StorageError | undefined {
   const looked = readOwner(db);

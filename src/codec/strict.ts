@@ -370,7 +370,8 @@ function copyObject(obj: Record<string, unknown>, state: CopyState): Record<stri
   let key = "";
   try {
     // Own enumerable keys in Object.keys's order, without its array: for-in over a plain object runs from V8's
-    // enum cache, and a key a getter deletes before its turn is skipped as Object.keys's undefined read would be.
+    // enum cache, and a key a getter deletes before its turn is skipped as Object.keys's undefined read would be (an
+    // inherited key of the same name is not read, unlike Object.keys + get; enumerable inherited keys never are).
     for (key in obj) {
       if (!hasOwn.call(obj, key)) continue;
       if (!isWellFormed(key)) throw new WalkFailure("object key contains a lone surrogate (not valid Unicode)");

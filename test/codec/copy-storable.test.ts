@@ -145,6 +145,22 @@ describe("copyStorableJson", () => {
     expect(JSON.stringify(copy)).toBe(JSON.stringify(literal));
   });
 
+  it("copies own keys only: an enumerable key on Object.prototype reaches no copy (the walk is for-in)", () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.polluted = 1;
+    try {
+      const bare = Object.assign(Object.create(null) as Record<string, unknown>, { b: 2 });
+      const { copy } = copyStorableJson({ a: 1, nested: { c: 3 }, bare });
+      const out = copy as Record<string, Record<string, unknown>>;
+      expect(Object.keys(out)).toEqual(["a", "nested", "bare"]);
+      expect(Object.keys(out.nested!)).toEqual(["c"]);
+      expect(Object.keys(out.bare!)).toEqual(["b"]);
+      expect([out, out.nested, out.bare].some((o) => Object.hasOwn(o!, "polluted"))).toBe(false);
+    } finally {
+      delete proto.polluted;
+    }
+  });
+
   it("refuses undefined at the root like the rule", () => {
     expect(outcome(() => copyStorableJson(undefined, "$.v"))).toEqual(outcome(() => assertStorableJson(undefined, "reject", "$.v")));
   });

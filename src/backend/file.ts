@@ -131,12 +131,31 @@ function errnoCode(err: unknown): unknown {
 }
 
 function fsyncDir(path: string): void {
-  const fd = openSync(path, "r");
+  // Never blocking: a plain open of a FIFO put there in the directory's place waits for a writer for good (review
+  // r374 L10). What is not a directory is named, as the kernel's ENOTDIR (the caller's backend-error gives osCode).
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK);
+  } catch (err) {
+    if (errnoCode(err) === "ENOTDIR") throw notADirectory(path, err);
+    throw err;
+  }
   try {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** The ENOTDIR of a directory's open, saying what is there instead. */
+function notADirectory(path: string, err: unknown): NodeJS.ErrnoException {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  const found = st === undefined ? "gone" : st.isFile() ? "a regular file" : fileKind(st);
+  return Object.assign(new Error(`${path} is ${found}, not a directory (another program put it there): its entries cannot be made durable`, { cause: err }), {
+    code: "ENOTDIR",
+    syscall: "open",
+    path,
+  });
 }
 
 /**

@@ -60,12 +60,13 @@ export function diagnoseOsCause(file: string): OsCause | undefined {
     if (code !== undefined) return found(code);
   }
   // The checks above open nothing. SQLite says "unable to open database file" when the process is out of file
-  // descriptors too (a store, its -wal, -shm and lock take four): opening the directory tells.
+  // descriptors too (a store, its -wal, -shm and lock take four): opening the directory tells. As a directory only,
+  // never blocking: a plain open of a FIFO there waited for a writer for good (review r374 L10); one is the cause.
   try {
-    closeSync(openSync(dir, "r"));
+    closeSync(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK));
   } catch (err) {
     const code = errnoOf(err);
-    if (code === "EMFILE" || code === "ENFILE") return found(code);
+    if (code === "EMFILE" || code === "ENFILE" || code === "ENOTDIR") return found(code);
   }
   return undefined;
 }

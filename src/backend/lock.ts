@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { StorageError } from "../errors.js";
 import { fileKind } from "./file-kind.js";
 import { inNative } from "./native-gate.js";
-import { openLockDatabase, type LockFileId } from "./lock-open.js";
+import { openLockFile, type LockFileId } from "./lock-open.js";
 import { descriptorsOn, fileAt } from "./lock-older-hold.js";
 import { realFilePath } from "./real-path.js";
 import type { WriterTenure } from "./tenure.js";
@@ -263,11 +263,12 @@ const SIDE_WAIT_MS = 500;
 function takeStoreLock(lockPath: string, storePath: string, side: LockSide | undefined): StoreLock {
   const me = processIdentity();
   let db: Database.Database | undefined;
+  let opened: LockFileId | undefined;
   let row: OwnerRow;
   try {
     // Busy timeout 0: SQLite's busy handler would wait on a holder, which keeps its lock for its whole life; the
     // loop below waits only for a write in progress, and decides from the row who holds the store.
-    db = openLockDatabase(lockPath, { timeout: 0 }, `cannot lock store ${storePath}`, storePath); // never through a link
+    ({ db, id: opened } = openLockFile(lockPath, { timeout: 0 }, `cannot lock store ${storePath}`, storePath)); // never through a link
     const giveUpAt = performance.now() + LOCK_WRITE_WAIT_MS;
     let holderLooks = 0;
     let wait = 1;
@@ -297,7 +298,12 @@ function takeStoreLock(lockPath: string, storePath: string, side: LockSide | und
     }
   } catch (err) {
     // Named before the lock database is closed, so an OS cause is diagnosed as the failure met it (descriptors).
-    const failure = err instanceof StorageError ? err : sqliteError(err, `cannot lock store ${storePath}`, lockPath);
+    const failure =
+      err instanceof StorageError
+        ? err
+        : opened !== undefined && !sameId(fileAt(lockPath), opened)
+          ? lockReplacedError(storePath, lockPath, err)
+          : sqliteError(err, `cannot lock store ${storePath}`, lockPath);
     db?.close();
     throw failure;
   }
@@ -442,6 +448,22 @@ function otherHandles(path: string): boolean | undefined {
   const id = fileAt(real);
   const count = id === undefined ? undefined : descriptorsOn(real, id);
   return count === undefined ? undefined : count > 1;
+}
+
+const sameId = (a: LockFileId | undefined, b: LockFileId): boolean => a !== undefined && a.dev === b.dev && a.ino === b.ino;
+
+/**
+ * store-busy `lock-replaced`: the lock file was removed or replaced while this take had it open (SQLite then fails a
+ * write with SQLITE_READONLY_DBMOVED or an I/O error; it was backend-error, review r376 L1). Nothing was taken: an
+ * open again takes the file at the path.
+ */
+function lockReplacedError(storePath: string, lockPath: string, cause: unknown): StorageError {
+  return new StorageError(
+    "store-busy",
+    `cannot lock store ${storePath}: its lock file ${lockPath} was removed or replaced while the open took it (another program's doing); nothing was written, try again`,
+    { path: lockPath, reason: "lock-replaced" },
+    cause,
+  );
 }
 
 /** store-busy: no handle of this process open, yet another connection kept the lock database from the side's commit. */

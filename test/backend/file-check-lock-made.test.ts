@@ -109,8 +109,10 @@ describe("the check lock is made by the store's first open handle only", () => {
     } finally {
       over.close();
     }
-    rmSync(checkPath(dir));
-    writeFileSync(checkPath(dir), junk); // another file: the take makes the check lock, no handle open
+    // Another file (renamed over it: a file made after a removal may get the removed one's inode, the same file to
+    // the row): the take makes the check lock, no handle open.
+    writeFileSync(`${checkPath(dir)}.junk`, junk);
+    renameSync(`${checkPath(dir)}.junk`, checkPath(dir));
     const b = fileBackend(dir); // before (review r376 M4): failed backend-error, SQLITE_NOTADB, no advice
     try {
       expect(claim(b, "a")).toBe(true);

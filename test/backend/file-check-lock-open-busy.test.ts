@@ -5,17 +5,18 @@
  * failed store-moved, "removed while open". Now the take waits again and fails store-busy (reason
  * lock-database-busy). M1: with a handle open (its SHARED lock kept for life) each joining open waited the 500 ms, one
  * after another, and a later one ran out of the take's own wait and was told another process held the store. Now a
- * joiner tries once. Real files, a real other process (sqlite-locker), real worker threads (the moved-worker fixture,
+ * joiner tries once. L1: the lock file removed while the take had it open failed the open backend-error (SQLite's
+ * write on a moved database); it is store-busy, reason lock-replaced. Real files, a real other process (sqlite-locker), real worker threads (the moved-worker fixture,
  * dist/: build first).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
 import { fileBackend } from "../../src/backend/file.js";
-import { CHECK_LOCK_FILE_NAME } from "../../src/backend/file-check-lock.js";
-import { LOCK_FILE_NAME } from "../../src/backend/lock.js";
+import { CHECK_LOCK_FILE_NAME, checkLockSide } from "../../src/backend/file-check-lock.js";
+import { LOCK_FILE_NAME, acquireStoreLock, type LockSide } from "../../src/backend/lock.js";
 import { lockSqliteFile } from "../support/sqlite-locker.js";
 import { storageErrorOf } from "../support/wait.js";
 
@@ -69,5 +70,30 @@ describe("the check lock made at the store lock's take", () => {
       await Promise.all(workers.map((w) => w.terminate()));
       held.close();
     }
+  });
+
+  it("the lock file removed while the take has it open fails the open store-busy, lock-replaced", () => {
+    const dir = join(root, `store-${stores++}`);
+    mkdirSync(dir);
+    const lockPath = join(dir, LOCK_FILE_NAME);
+    const check = checkLockSide(dir);
+    let removed = false;
+    // The store's own check lock, its first look removing the lock file the take opened (between its row and the side's).
+    const side: LockSide = {
+      find() {
+        if (!removed) {
+          removed = true;
+          rmSync(lockPath);
+        }
+        return check.find();
+      },
+      make: () => check.make(),
+    };
+    // Before: backend-error, SQLite's failure on a moved database.
+    expect(storageErrorOf(() => acquireStoreLock(lockPath, dir, side).release())).toMatchObject({
+      code: "store-busy",
+      details: { reason: "lock-replaced", path: lockPath },
+    });
+    acquireStoreLock(lockPath, dir, side).release(); // an open again takes the file at the path
   });
 });

@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { sqliteBackend } from "../../src/backend/sqlite.js";
 import { openStorageEngine } from "../../src/engine/index.js";
 import type { StorageError } from "../../src/errors.js";
+import { asNobody } from "../support/as-nobody.js";
 import { craftSuperJournal, killedMidTransaction } from "../support/sqlite-journal.js";
 import { errorOf, storageErrorOf } from "../support/wait.js";
 
@@ -36,17 +37,6 @@ function storeWithVictim(): { store: string; victim: string } {
   const victim = join(dir, "precious");
   writeFileSync(victim, "precious data");
   return { store, victim };
-}
-
-/**
- * The command and arguments running `argv` as nobody when this is root (root can open a FIFO read-write, and never
- * blocks on it as another user does), with `argv`'s store directories (case-N) opened to it.
- */
-function asNobody(argv: readonly string[]): [string, string[]] {
-  execFileSync("chmod", ["711", root]);
-  for (const name of readdirSync(root)) execFileSync("chmod", ["-R", "a+rwX", join(root, name)]);
-  const all = process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...argv] : [...argv];
-  return [all[0]!, all.slice(1)];
 }
 
 /** storeWithVictim, switched to rollback mode (as another program can). */
@@ -260,7 +250,7 @@ describe("a FIFO as the -wal or -shm put there after a read-only open (task 366)
       out.again = r.read("b")[0];
       r.close();
       console.log(JSON.stringify(out));`;
-    const r = spawnSync(...asNobody([process.execPath, "--input-type=module", "-e", script, store, suffix]), { encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync(...asNobody(root, [process.execPath, "--input-type=module", "-e", script, store, suffix]), { encoding: "utf8", timeout: 20_000 });
     expect(r.signal, "the read blocked on the FIFO").toBeNull();
     expect(r.stderr).toBe("");
     expect(JSON.parse(r.stdout)).toEqual({
@@ -296,7 +286,7 @@ describe("a read-only handle in WAL mode (review r374)", () => {
       r.close();
       console.log(JSON.stringify(out));
       process.exit(0); // the writer's close would checkpoint into, and remove, what is now a FIFO: not this test's`;
-    const r = spawnSync(...asNobody([process.execPath, "--input-type=module", "-e", script, store]), { encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync(...asNobody(root, [process.execPath, "--input-type=module", "-e", script, store]), { encoding: "utf8", timeout: 20_000 });
     expect(r.signal, "a read blocked on a FIFO").toBeNull();
     expect(r.stderr).toBe("");
     expect(JSON.parse(r.stdout)).toEqual({ first: 1, after: [2, 3], consistent: ["a", "b", "c"] });

@@ -29,7 +29,7 @@ import { StorageError } from "../errors.js";
 import { fileFault } from "./file-faults.js";
 import { LOCK_FILE_NAME, type LockSide } from "./lock.js";
 import { inNative } from "./native-gate.js";
-import { openLockFile, type LockFileId } from "./lock-open.js";
+import { errnoCode, openLockFile, sameLockFile, type LockFileId } from "./lock-open.js";
 import { fileAt, olderLockFileHeld } from "./lock-older-hold.js";
 import { isSqliteBusy, sqliteError } from "./sqlite-errors.js";
 import { assertSqliteSideFiles } from "./sqlite-side-files.js";
@@ -58,8 +58,6 @@ const PAUSE = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
 
 /** Why the lock a try took does not count: its file is no longer at the lock's path (removed or replaced). */
 const MOVED = Symbol("check lock moved");
-
-const errnoCode = (err: unknown): unknown => (err as { code?: unknown } | null)?.code;
 
 /**
  * Opens the check lock's database at `path` (never through a link: lock-open.ts) and writes its one page if it has
@@ -319,10 +317,10 @@ export class CheckLock {
     try {
       now = lstatSync(this.path, { bigint: true });
     } catch (err) {
-      const code = (err as { code?: unknown } | null)?.code;
+      const code = errnoCode(err);
       return code !== "ENOENT" && code !== "ENOTDIR";
     }
-    return now.dev === this.id!.dev && now.ino === this.id!.ino;
+    return sameLockFile(now, this.id);
   }
 
   close(): void {
@@ -340,7 +338,7 @@ export class CheckLock {
         if (mustExist) this.assertMade();
         const { db, id } = openCheckDatabase(this.path, this.dir, mustExist);
         try {
-          if (this.held !== undefined && !sameFile(id, this.held.made)) throw this.moved();
+          if (this.held !== undefined && !sameLockFile(id, this.held.made)) throw this.moved();
           // Batches try the lock once and pause in run(), outside the native call, instead of SQLite's busy wait.
           db.pragma("busy_timeout = 0");
         } catch (err) {
@@ -397,10 +395,6 @@ export class CheckLock {
   private assertMade(): void {
     const at = this.lookAt();
     if (at === undefined) throw this.moved("ENOENT");
-    if (at.isFile() && !sameFile(at, this.held!.made)) throw this.moved();
+    if (at.isFile() && !sameLockFile(at, this.held!.made)) throw this.moved();
   }
-}
-
-function sameFile(a: { readonly dev: bigint; readonly ino: bigint }, b: LockFileId | undefined): boolean {
-  return b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }

@@ -12,7 +12,7 @@
  * has under way at the removal is not stopped. Layer 1.
  */
 import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from "node:fs";
-import type { LockFileId } from "./lock-open.js";
+import { sameLockFile, type LockFileId } from "./lock-open.js";
 
 /** The kernel's mark on a /proc/self/fd link whose file was removed. */
 const DELETED = " (deleted)";
@@ -41,7 +41,7 @@ export function fileAt(path: string): LockFileId | undefined {
 export function descriptorsOn(path: string, id: LockFileId): number | undefined {
   let count = 0;
   const found = eachDescriptor([{ path, current: id }], (_, stats) => {
-    if (stats.dev === id.dev && stats.ino === id.ino) count++;
+    if (sameLockFile(stats, id)) count++;
     return false;
   });
   return found === null ? undefined : count;
@@ -52,7 +52,7 @@ export function descriptorsOn(path: string, id: LockFileId): number | undefined 
  * another file there now), undefined when there is none or /proc cannot tell.
  */
 export function olderLockFileHeld(files: readonly WatchedLockFile[]): WatchedLockFile | undefined {
-  const found = eachDescriptor(files, (file, stats) => file.current === undefined || stats.dev !== file.current.dev || stats.ino !== file.current.ino);
+  const found = eachDescriptor(files, (file, stats) => !sameLockFile(stats, file.current));
   return found ?? undefined;
 }
 

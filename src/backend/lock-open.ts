@@ -14,7 +14,8 @@ import { StorageError } from "../errors.js";
 import { fileKind } from "./file-kind.js";
 import { assertSqliteSideFiles } from "./sqlite-side-files.js";
 
-const errnoCode = (err: unknown): unknown => (err as { code?: unknown } | null)?.code;
+/** An error's `code` (an errno name, a SQLite code), whatever was thrown. */
+export const errnoCode = (err: unknown): unknown => (err as { code?: unknown } | null)?.code;
 
 /** StorageError `corrupt-store`: the lock file is not a regular file of its own (a symbolic link, a FIFO…). */
 function notALockFile(path: string, what: string, found: string): StorageError {
@@ -46,6 +47,11 @@ function ownFile(path: string, what: string): BigIntStats | undefined {
 export interface LockFileId {
   readonly dev: bigint;
   readonly ino: bigint;
+}
+
+/** Whether `a` and `b` are one file (device and inode); false when either is not known. */
+export function sameLockFile(a: LockFileId | undefined, b: LockFileId | undefined): boolean {
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
 /** `new Database(path, options)`, refused (StorageError `corrupt-store`) when `path` is not a regular file of its own. */

@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { StorageError } from "../errors.js";
 import { fileKind } from "./file-kind.js";
 import { inNative } from "./native-gate.js";
-import { openLockFile, type LockFileId } from "./lock-open.js";
+import { openLockFile, sameLockFile, type LockFileId } from "./lock-open.js";
 import { descriptorsOn, fileAt } from "./lock-older-hold.js";
 import { realFilePath } from "./real-path.js";
 import type { WriterTenure } from "./tenure.js";
@@ -301,7 +301,7 @@ function takeStoreLock(lockPath: string, storePath: string, side: LockSide | und
     const failure =
       err instanceof StorageError
         ? err
-        : opened !== undefined && !sameId(fileAt(lockPath), opened)
+        : opened !== undefined && !sameLockFile(fileAt(lockPath), opened)
           ? lockReplacedError(storePath, lockPath, err)
           : sqliteError(err, `cannot lock store ${storePath}`, lockPath);
     db?.close();
@@ -450,8 +450,6 @@ function otherHandles(path: string): boolean | undefined {
   return count === undefined ? undefined : count > 1;
 }
 
-const sameId = (a: LockFileId | undefined, b: LockFileId): boolean => a !== undefined && a.dev === b.dev && a.ino === b.ino;
-
 /**
  * store-busy `lock-replaced`: the lock file was removed or replaced while this take had it open (SQLite then fails a
  * write with SQLITE_READONLY_DBMOVED or an I/O error; it was backend-error, review r376 L1). Nothing was taken: an
@@ -477,9 +475,8 @@ function sideBusy(path: string): StorageError {
 
 /** Whether the side file the row names is the file at its path. */
 function sideInPlace(row: OwnerRow, side: LockSide): boolean {
-  const named = parseSide(row.side);
-  const found = side.find();
-  return named !== undefined && found !== undefined && named.dev === found.dev && named.ino === found.ino;
+  const found = side.find(); // looked at even when the row names none
+  return sameLockFile(parseSide(row.side), found);
 }
 
 /** Adds `side` to a lock database without it (older versions; a store lock that never had a side file). */

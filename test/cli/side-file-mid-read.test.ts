@@ -8,7 +8,6 @@
  * into the child, holds it at its read transaction's BEGIN (after the open, before the first read) until this process
  * has placed the side file.
  */
-import Database from "better-sqlite3";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { craftSuperJournal } from "../support/sqlite-journal.js";
 import { requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
 import { runPlacingAtPause } from "./fixtures/paused-cli.js";
-import { buildStore } from "./fixtures/stores.js";
+import { buildStore, rollbackMode } from "./fixtures/stores.js";
 
 const tmp = tempDir("side-file-mid-read");
 beforeAll(requireBuiltBin);
@@ -36,9 +35,7 @@ async function newStore(name: string): Promise<{ store: string; victim: string }
   mkdirSync(dir);
   const store = join(dir, "s.db");
   await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 10 }, (_, i) => i + 2) }]);
-  const other = new Database(store);
-  other.pragma("journal_mode = DELETE");
-  other.close();
+  rollbackMode(store);
   const victim = join(dir, "precious");
   writeFileSync(victim, "precious data");
   return { store, victim };

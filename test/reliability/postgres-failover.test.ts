@@ -28,6 +28,7 @@ import type { WALFrame } from "../../src/wal/frame.js";
 import { startPostgresServer, type PostgresServer } from "../../bench/lib/postgres-server.js";
 import { WAITING_FOR_LEASE_SQL } from "../support/postgres-writer-child.js";
 import { sleep, until } from "../support/wait.js";
+import { eachLine } from "../support/child-lines.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ENTRY = pathToFileURL(`${REPO_ROOT}dist/src/index.js`).href;
@@ -101,14 +102,7 @@ function startWriter(store: string, name: string): Writer {
   const config = { url: writerUrl(name), store, holder: name, pauseMs: 5, ...LEASE };
   const child = spawn(process.execPath, [WRITER, ENTRY, JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
   const events: Writer["events"] = [];
-  let partial = "";
-  child.stdout?.setEncoding("utf8");
-  child.stdout?.on("data", (chunk: string) => {
-    partial += chunk;
-    const lines = partial.split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) events.push({ ...(JSON.parse(line) as Event), n: arrivals++ });
-  });
+  eachLine(child.stdout, (line) => events.push({ ...(JSON.parse(line) as Event), n: arrivals++ }));
   const w: Writer = {
     name,
     child,

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { PostgresLeaseOptions } from "../../src/backend/postgres.js";
 import type { TestDatabase } from "./postgres-db.js";
+import { eachLine } from "./child-lines.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BACKEND = pathToFileURL(`${REPO_ROOT}dist/src/backend/postgres.js`).href;
@@ -72,14 +73,7 @@ export function startWriter(
   });
   children.add(child);
   const lines: string[] = [];
-  let partial = "";
-  child.stdout?.setEncoding("utf8");
-  child.stdout?.on("data", (chunk: string) => {
-    partial += chunk;
-    const parts = partial.split("\n");
-    partial = parts.pop() ?? "";
-    lines.push(...parts);
-  });
+  eachLine(child.stdout, (line) => lines.push(line));
   const value = (tag: string) => lines.filter((l) => l.startsWith(`${tag} `)).map((l) => l.slice(tag.length + 1));
   return {
     child,

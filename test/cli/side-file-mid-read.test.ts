@@ -9,14 +9,13 @@
  * has placed the side file.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { craftSuperJournal } from "../support/sqlite-journal.js";
 import { requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
 import { runPlacingAtPause } from "./fixtures/paused-cli.js";
-import { buildStore, rollbackMode } from "./fixtures/stores.js";
+import { rollbackStoreBesideVictim } from "./fixtures/stores.js";
 
 const tmp = tempDir("side-file-mid-read");
 beforeAll(requireBuiltBin);
@@ -25,20 +24,9 @@ afterAll(() => tmp.remove());
 const HOOK = fileURLToPath(new URL("./fixtures/pause-at-begin.mjs", import.meta.url));
 const READS: ReadonlyArray<readonly string[]> = [["inspect"], ["verify"], ["export", "--graph", "g"], ["frames", "--graph", "g"]];
 
-/**
- * A store "s.db" of graph "g" (a baseline and frames 2..11), closed, in a directory of its own, and a file beside it.
- * In rollback mode (as another program can switch it): a read-only connection in WAL mode never looks for a -journal
- * once it has read, so the CLI's handle looks before each read only on such a store (review r374).
- */
-async function newStore(name: string): Promise<{ store: string; victim: string }> {
-  const dir = tmp.path(name);
-  mkdirSync(dir);
-  const store = join(dir, "s.db");
-  await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 10 }, (_, i) => i + 2) }]);
-  rollbackMode(store);
-  const victim = join(dir, "precious");
-  writeFileSync(victim, "precious data");
-  return { store, victim };
+/** A rollback-mode store and a file beside it, in a directory of its own (fixtures/stores). */
+function newStore(name: string): Promise<{ store: string; victim: string }> {
+  return rollbackStoreBesideVictim(tmp.path(name));
 }
 
 /** Runs the bin with `args` over `store`, held at its BEGIN while `place` puts a side file there; its run. */

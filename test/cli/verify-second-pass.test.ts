@@ -12,14 +12,14 @@
  * process acts: after every read of the survey, before the fold reads.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { craftSuperJournal } from "../support/sqlite-journal.js";
 import { BIN, requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
 import { runPlacingAtPause } from "./fixtures/paused-cli.js";
-import { buildStore, rollbackMode } from "./fixtures/stores.js";
+import { buildStore, rollbackStoreBesideVictim } from "./fixtures/stores.js";
 
 const tmp = tempDir("verify-second-pass");
 beforeAll(requireBuiltBin);
@@ -27,19 +27,9 @@ afterAll(() => tmp.remove());
 
 const HOOK = fileURLToPath(new URL("./fixtures/pause-at-call.mjs", import.meta.url));
 
-/**
- * A store "s.db" of graph "g" (a baseline and frames 2..11), closed, in rollback mode (a WAL-mode read-only handle
- * never looks at side files after its first read), in a directory of its own, and a file beside it.
- */
-async function newStore(name: string): Promise<{ store: string; victim: string }> {
-  const dir = tmp.path(name);
-  mkdirSync(dir);
-  const store = join(dir, "s.db");
-  await buildStore("sqlite", store, [{ name: "g", frameSeqs: Array.from({ length: 10 }, (_, i) => i + 2) }]);
-  rollbackMode(store);
-  const victim = join(dir, "precious");
-  writeFileSync(victim, "precious data");
-  return { store, victim };
+/** A rollback-mode store and a file beside it, in a directory of its own (fixtures/stores). */
+function newStore(name: string): Promise<{ store: string; victim: string }> {
+  return rollbackStoreBesideVictim(tmp.path(name));
 }
 
 /** Where the child pauses: the calls of `fn` on `at`. */

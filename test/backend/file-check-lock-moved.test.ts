@@ -72,6 +72,14 @@ function thread(dir: string, cell: SharedArrayBuffer, index: number): Thread {
   };
 }
 
+/** A thread (as `thread`) whose handle of the store is open. */
+async function openedThread(dir: string, cell: SharedArrayBuffer, index: number): Promise<Thread> {
+  const t = thread(dir, cell, index);
+  t.send({ task: "open" });
+  expect(await t.next()).toEqual({ opened: true });
+  return t;
+}
+
 const one = (v: number): Uint8Array => Uint8Array.of(v);
 
 describe("a file store's check lock removed or replaced while handles have it open", () => {
@@ -83,9 +91,7 @@ describe("a file store's check lock removed or replaced while handles have it op
       try {
         b.write("n", one(0));
         const cell = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
-        const old = thread(dir, cell, 0);
-        old.send({ task: "open" });
-        expect(await old.next()).toEqual({ opened: true });
+        const old = await openedThread(dir, cell, 0);
 
         const lockPath = join(dir, CHECK_LOCK_FILE_NAME);
         if (how === "removed") {
@@ -146,9 +152,7 @@ describe("a file store's check lock removed or replaced while handles have it op
     try {
       b.write("n", one(0));
       const cell = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
-      const holder = thread(dir, cell, 0);
-      holder.send({ task: "open" });
-      expect(await holder.next()).toEqual({ opened: true });
+      const holder = await openedThread(dir, cell, 0);
       holder.send({ task: "batch", key: "n", from: 0, to: 1, hold: "apply" });
       expect(await holder.next()).toEqual({ atApply: true });
       rmSync(join(dir, LOCK_FILE_NAME));

@@ -106,6 +106,20 @@ async function servedPaths(cp: EngineCheckpointer): Promise<string[]> {
   return (await cp.stores()).map((s) => s.path);
 }
 
+/**
+ * A writer thread linked to `link` with a FULL store named `name` open, served by thread generation 1 and blocked
+ * (its control block shared): where the stalled-checkpoint cases start.
+ */
+async function blockedWriter(link: CheckpointerLink, name: string): Promise<{ writer: WriterThread; path: string; ctl: Int32Array }> {
+  const writer = new WriterThread(cleanups);
+  await writer.call("link", { link });
+  const path = root.fresh(name);
+  await writer.call("open", { path, synchronous: "FULL" });
+  await writer.call("served", { path, generation: 1 });
+  const ctl = new Int32Array((await writer.call<{ ctl: SharedArrayBuffer }>("block", { path })).ctl);
+  return { writer, path, ctl };
+}
+
 describe("the checkpointer thread's recovery", () => {
   it("the liveness word holds the new thread's generation when its hello hands a store over (review r335 F3)", async () => {
     // Before d801651 the word was set only after the Worker was made: a hello answered in between found no live
@@ -420,12 +434,7 @@ describe("the checkpointer thread's recovery", () => {
     // The wait must end by the thread's death, seen through the liveness word, not by its cap (2 s, which a test
     // thread slow to terminate the stalled thread could pass): a cap no run reaches, and no wait ended by it (r374).
     cp.boundWaitMs = CAP_NO_RUN_REACHES_MS;
-    const writer = new WriterThread(cleanups);
-    await writer.call("link", { link });
-    const path = root.fresh("killed-mid-checkpoint.db");
-    await writer.call("open", { path, synchronous: "FULL" });
-    await writer.call("served", { path, generation: 1 });
-    const ctl = new Int32Array((await writer.call<{ ctl: SharedArrayBuffer }>("block", { path })).ctl);
+    const { writer, path, ctl } = await blockedWriter(link, "killed-mid-checkpoint.db");
     const first = seam.worker!;
     first.postMessage({ t: "stall" } satisfies CheckpointerCommand);
     await cp.stores(); // the stall reached the thread
@@ -469,12 +478,7 @@ describe("the checkpointer thread's recovery", () => {
     // its bound. A plain open of a FIFO put there blocked the writer's thread for good (every store of an engine's
     // worker with it); it is refused now as the side-file look refuses one, and the commit goes on.
     const { cp, link } = checkpointer();
-    const writer = new WriterThread(cleanups);
-    await writer.call("link", { link });
-    const path = root.fresh("shm-fifo.db");
-    await writer.call("open", { path, synchronous: "FULL" });
-    await writer.call("served", { path, generation: 1 });
-    const ctl = new Int32Array((await writer.call<{ ctl: SharedArrayBuffer }>("block", { path })).ctl);
+    const { writer, path, ctl } = await blockedWriter(link, "shm-fifo.db");
     const thread = seam.worker!;
     cleanups.push(() => thread.terminate()); // a stalled thread answers no stop
     // ~50 frames while the thread is held (no checkpoint runs, so the writer never looks at the -shm), then its

@@ -402,10 +402,16 @@ function tryStoreLock(db: Database.Database, me: string, side: LockSide | undefi
 function markSide(db: Database.Database, me: string, side: LockSide): StorageError | undefined {
   const looked = readOwner(db);
   if (looked?.process !== me || sideInPlace(looked, side)) return undefined;
+  // A row naming no side file is a new hold's (its take's row names none): no handle is open on it, as none goes on
+  // without the file (below), so what else this process has open on the lock database is another thread's take
+  // between its look and its commit, gone in microseconds. Its look kept the take of a joiner, which then went on
+  // without the file, and so did the first thread: every batch of both failed store-moved (two engines' actors
+  // opening one new store at once).
+  const newHold = parseSide(looked.side) === undefined;
   // Another handle of this process keeps its SHARED lock for its life: one try, no wait (review r376 M1: each joiner
   // waited the whole wait, one after another, and a later one ran out of the take's own wait, "locked by another
   // process"). None: the lock database is busy only for a moment, or with another program's reader.
-  const others = otherHandles(db.name);
+  const others = newHold ? false : otherHandles(db.name);
   db.pragma(`busy_timeout = ${others === true ? 0 : SIDE_WAIT_MS}`);
   try {
     try {

@@ -9,6 +9,7 @@
  * write on a moved database); it is store-busy, reason lock-replaced. Real files, a real other process (sqlite-locker), real worker threads (the moved-worker fixture,
  * dist/: build first).
  */
+import Database from "better-sqlite3";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +19,7 @@ import { fileBackend } from "../../src/backend/file.js";
 import { CHECK_LOCK_FILE_NAME, checkLockSide } from "../../src/backend/file-check-lock.js";
 import { LOCK_FILE_NAME, acquireStoreLock, type LockSide } from "../../src/backend/lock.js";
 import { lockSqliteFile } from "../support/sqlite-locker.js";
-import { storageErrorOf } from "../support/wait.js";
+import { sleep, storageErrorOf } from "../support/wait.js";
 
 const WORKER = new URL("./fixtures/file-check-moved-worker.mjs", import.meta.url);
 const root = mkdtempSync(join(tmpdir(), "file-check-open-busy-"));
@@ -69,6 +70,32 @@ describe("the check lock made at the store lock's take", () => {
     } finally {
       await Promise.all(workers.map((w) => w.terminate()));
       held.close();
+    }
+  });
+
+  it("a thread's open meeting another thread's look at a new hold's row waits for it and makes the check lock", async () => {
+    // Two threads opening one new store at once (two engines' actors): the first commits its row, naming no check lock
+    // yet; the joiner, seeing another connection of this process on the lock database, tried once for the EXCLUSIVE
+    // lock, met the first thread's look (its read of the row), and went on without the file; so did the first thread,
+    // the joiner's SHARED lock now kept. Every conditional batch of both then failed store-moved. Here the test's own
+    // read transaction is that look, held across the joiner's try, then let go.
+    const dir = storeWithoutCheckLock();
+    const lockDb = new Database(join(dir, LOCK_FILE_NAME));
+    lockDb.exec("UPDATE owner SET side = NULL"); // this process's row, as a take's commit leaves it: no check lock named
+    lockDb.exec("BEGIN");
+    lockDb.prepare("SELECT * FROM owner").get();
+    const worker = new Worker(WORKER, { workerData: { dir, cell: new SharedArrayBuffer(4), index: 0 } });
+    try {
+      await new Promise((r) => worker.once("online", r));
+      const answer = new Promise((r) => worker.once("message", r));
+      worker.postMessage({ task: "open" });
+      await sleep(150);
+      lockDb.exec("ROLLBACK");
+      // Before: { ok: false, code: "backend-error", reason: "store-moved" }.
+      expect(await answer).toEqual({ opened: true });
+    } finally {
+      lockDb.close();
+      await worker.terminate();
     }
   });
 

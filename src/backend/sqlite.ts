@@ -62,9 +62,10 @@ export interface SqliteBackend extends SyncStorageBackend {
   /**
    * Read-only handles: runs `fn` with every read of this handle made meanwhile (its own and any other caller's)
    * inside one read transaction, so they all see the store as it was when the call began, whatever another
-   * process commits meanwhile (a restore over tiers on this handle never starts over). Calls nest. On a store not
-   * in WAL mode the reads run as usual (a read transaction there would hold the writer off). A writer's handle
-   * refuses it: StorageError("invalid-argument").
+   * process commits meanwhile (a restore over tiers on this handle never starts over). Calls nest. A transaction
+   * already open on `db` is joined (its point in time taken now if it has not read yet) and left open: its opener
+   * ends it. Otherwise, on a store not in WAL mode the reads run as usual (a read transaction there would hold the
+   * writer off). A writer's handle refuses it: StorageError("invalid-argument").
    */
   readConsistent<T>(fn: () => Promise<T>): Promise<T>;
   /** Rows another program wrote with the wrong types (a key not TEXT, a value not BLOB), as the errors reading them throws. */
@@ -179,6 +180,12 @@ class SqliteStore implements SqliteBackend {
   private commits = 0;
   /** readConsistent calls running; the read transaction opens with the first and ends with the last. */
   private consistentDepth = 0;
+  /**
+   * The outermost readConsistent began the read transaction it runs in: only then does its end commit it. One found
+   * open (the CLI's read commands begin theirs at the open, a tool may on `db`) is its opener's to end: committed here,
+   * every read after the call was at a later time than those before it (task 386).
+   */
+  private ownsReadTransaction = false;
   /**
    * A read-only handle's store file's real path as opened (SQLite names the side files after it), whose side files
    * are looked at before each read transaction (ensureOpen) until its connection is in WAL mode; undefined then, for a
@@ -563,24 +570,30 @@ class SqliteStore implements SqliteBackend {
     if (!this.readOnly) {
       throw new StorageError("invalid-argument", `${this.name}: readConsistent is for read-only handles (a writer's own writes would join its read)`);
     }
-    if (this.consistentDepth === 0 && !this.db.inTransaction) {
-      if (!this.inWalMode()) return fn();
+    if (this.consistentDepth === 0) {
+      const joined = this.db.inTransaction;
+      if (!joined && !this.inWalMode()) return fn();
       try {
         inNative(() => {
-          this.db.exec("BEGIN");
-          // A deferred transaction takes its snapshot at its first read: take it now, not at fn's first statement.
+          if (!joined) this.db.exec("BEGIN");
+          // A deferred transaction takes its snapshot at its first read: take it now, not at fn's first statement
+          // (a joined one that has not read yet too).
           this.getStmt.get("");
         });
       } catch (err) {
-        if (this.db.inTransaction) this.endReadTransaction();
+        if (!joined && this.db.inTransaction) this.endReadTransaction();
         throw sqliteError(err, `sqlite read transaction failed (${this.path})`, this.path);
       }
+      this.ownsReadTransaction = !joined;
     }
     this.consistentDepth++;
     try {
       return await fn();
     } finally {
-      if (--this.consistentDepth === 0) this.endReadTransaction();
+      if (--this.consistentDepth === 0 && this.ownsReadTransaction) {
+        this.ownsReadTransaction = false;
+        this.endReadTransaction();
+      }
     }
   }
 

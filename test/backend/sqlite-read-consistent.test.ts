@@ -1,8 +1,9 @@
 /**
  * readConsistent on a read-only SQLite handle: the reads made inside it see the store as it was when the call began
  * (one read transaction on the WAL), whatever another handle commits meanwhile; nested calls share it; after the
- * last call ends the handle reads the store as it is, and the writer's WAL can be checkpointed again. A writer's
- * handle refuses it; a store not in WAL mode reads as usual (a read transaction would hold its writer off).
+ * last call ends the handle reads the store as it is, and the writer's WAL can be checkpointed again; a read
+ * transaction opened on the connection before the call is joined and left to its opener. A writer's handle refuses
+ * it; a store not in WAL mode reads as usual (a read transaction would hold its writer off).
  */
 import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -78,6 +79,29 @@ describe("sqliteBackend readConsistent", () => {
     expect(err).toBe(boom);
     expect(reader.db.inTransaction).toBe(false);
     expect(reader.read("k")).toEqual(b(7));
+  });
+
+  it("a read transaction already open on the connection is joined and left open: reads after the call stay at its time (task 386)", async () => {
+    // The CLI's read commands begin theirs at the open (a tool may, on `db`): the first readConsistent committed it,
+    // so every read after it saw a later store than the reads before.
+    for (const readFirst of [true, false]) {
+      const { writer, reader } = pair();
+      writer.write("k", b(1));
+      reader.db.exec("BEGIN");
+      const before = readFirst ? reader.read("k") : undefined;
+      writer.write("k", b(2));
+      const inside = await reader.readConsistent(async () => {
+        writer.write("k", b(3));
+        return reader.read("k");
+      });
+      writer.write("k", b(4));
+      // Not read yet: the point in time is the call's start, as for a transaction of its own.
+      expect({ before, inside }).toEqual(readFirst ? { before: b(1), inside: b(1) } : { before: undefined, inside: b(2) });
+      expect(reader.db.inTransaction).toBe(true);
+      expect(reader.read("k")).toEqual(inside);
+      reader.db.exec("COMMIT");
+      expect(reader.read("k")).toEqual(b(4));
+    }
   });
 
   it("a writer's handle refuses it; a non-function is a TypeError; a closed handle says closed", async () => {

@@ -30,6 +30,12 @@ export interface MeterReading {
    * work alone (docs/design.md §3.40).
    */
   readonly otherThreadsCpuMs?: { readonly busiest: number; readonly rest: number; readonly byKind?: ThreadKindsMs };
+  /**
+   * Minor page faults of the whole process (getrusage): first touches of fresh memory. One costs ~13–19 µs on the
+   * bench's current VM against well under 1 µs on bare hardware, and their count per window swings between runs
+   * (design §3.58), so a row's wall time is read with it.
+   */
+  readonly minorFaults?: number;
 }
 
 /**
@@ -111,6 +117,7 @@ interface Mark {
   readonly cpuNs: number | undefined;
   readonly elu: EventLoopUtilization;
   readonly cpu: NodeJS.CpuUsage;
+  readonly faults: number;
   /** On-CPU ns of every other thread by tid (empty where /proc is not Linux's). */
   readonly threads: Map<string, number>;
 }
@@ -146,6 +153,7 @@ function mark(threads: Map<string, number>): Mark {
     cpuNs: readMainThreadCpuNs(),
     elu: performance.eventLoopUtilization(),
     cpu: process.cpuUsage(),
+    faults: process.resourceUsage().minorPageFault,
     threads,
   };
 }
@@ -201,6 +209,7 @@ export class MainThreadMeter {
       eluActiveMs: elu.active,
       processCpuMs: (cpu.user + cpu.system) / 1000,
       otherThreadsCpuMs: otherThreadsSplit(this.start, end),
+      minorFaults: end.faults - this.start.faults,
     };
   }
 }

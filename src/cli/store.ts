@@ -2,9 +2,13 @@
  * Opening a store from a path: SQLite file or file-backend directory, detected from the path or forced with
  * `--backend`; or a store in a PostgreSQL database, named by a URL `postgres://user@host/db?store=NAME` (optional
  * `&schema=` and `&table=`). Read commands open stores read-only, without the lock, so they work on a live store:
- * SQLite inside one read transaction (one point in time), file and PostgreSQL stores through the stored-graph reader
- * (which starts over when a compaction moves the baseline; a PostgreSQL read-only handle takes no lease). Other
- * commands take the store like any writer (the lock, or the PostgreSQL lease).
+ * SQLite and PostgreSQL at one point in time from the command's first read to its last (SQLite: the read transaction
+ * begun at the open, which the reader's readConsistent joins and leaves open; PostgreSQL: the whole command inside
+ * the handle's readConsistent, whose REPEATABLE READ transaction the reader's calls nest into; a PostgreSQL read-only
+ * handle takes no lease), so a command that reads a graph twice (verify) reads one state twice. File stores have no
+ * point in time: the stored-graph reader starts each read over when a compaction moves the baseline, so each read
+ * of a graph is a state the writer had, but two reads (two passes, two graphs) may be two states. Other commands
+ * take the store like any writer (the lock, or the PostgreSQL lease).
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
@@ -158,6 +162,7 @@ export async function openStore(path: string, opts: OpenStoreOptions): Promise<O
   // A store this user cannot write to may be read from a private copy (read-copy.ts), removed at close.
   const { backend, copy } =
     opts.mode === "read" ? await openSqliteReader(abs, opts.writesAfter === undefined ? {} : { writes: opts.writesAfter }) : { backend: sqliteBackend(abs), copy: undefined };
+  // The command's one point in time, to its close: the reader's readConsistent joins it and never ends it.
   if (opts.mode === "read") backend.db.exec("BEGIN");
   return {
     kind,
@@ -180,8 +185,11 @@ export async function withStore<T>(path: string, opts: OpenStoreOptions, body: (
   let store: OpenedStore | undefined;
   try {
     store = await openStore(path, opts);
+    const opened = store;
     try {
-      return await body(store);
+      // A SQLite store's point in time is its open's read transaction (openStore); a PostgreSQL store's is this one.
+      const pg = opts.mode === "read" && opened.kind === "postgres" ? (opened.backend as PostgresBackend) : undefined;
+      return await (pg === undefined ? body(opened) : pg.readConsistent(async () => body(opened)));
     } finally {
       await store.close();
     }

@@ -11,14 +11,14 @@
  * whose last call is the fold's (the command's last read of it), and the paused run holds the child there while this
  * process acts: after every read of the survey, before the fold reads.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { craftSuperJournal } from "../support/sqlite-journal.js";
-import { BIN, requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
-import { runPlacingAtPause } from "./fixtures/paused-cli.js";
+import { requireBuiltBin, tempDir, type CliRun } from "./fixtures/cli.js";
+import { runCounting, runPlacingAtPause } from "./fixtures/paused-cli.js";
 import { buildStore, rollbackStoreBesideVictim } from "./fixtures/stores.js";
 
 const tmp = tempDir("verify-second-pass");
@@ -40,15 +40,10 @@ interface Seam {
 
 /** How many calls of the seam `verify store` makes in a run with nothing placed (which must be clean). */
 function callsOfCleanRun(store: string, seam: Seam): number {
-  const countFile = tmp.path("calls");
-  const r = spawnSync(process.execPath, ["--import", HOOK, BIN, "verify", store], {
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, GRF_PAUSE_FN: seam.fn, GRF_PAUSE_AT: seam.at, GRF_PAUSE_COUNT: countFile },
-  });
-  expect(r.status, r.stderr).toBe(0);
-  expect(r.stdout).toContain("result: clean (exit 0)");
-  return Number(readFileSync(countFile, "utf8"));
+  const { run, calls } = runCounting(HOOK, { GRF_PAUSE_FN: seam.fn, GRF_PAUSE_AT: seam.at }, tmp.path("calls"), ["verify", store]);
+  expect(run.code, run.stderr).toBe(0);
+  expect(run.stdout).toContain("result: clean (exit 0)");
+  return calls;
 }
 
 /** `verify store`, held at the seam's last call of a clean run (the fold's) while `place` acts; its run. */

@@ -21,6 +21,29 @@ import { isConnectionFailure, isTransientOutage, UnansweredError } from "./postg
 export const SLOWEST_LINK_BYTES_PER_MS = 256;
 
 /**
+ * Select-list items that turn off, for the session, the server settings that end a session of ours rather than fail
+ * one statement, on servers that have them: set_config, not connection options, since an older server refuses to
+ * start a session with a setting it does not know. idle_session_timeout (PostgreSQL 14 on): a server, role or database
+ * setting ended an idle writer's data session, and a write sent as the server ended it (a process busy at that moment,
+ * or a write crossing the server's close on the wire) failed in doubt with nothing stored (task 384); the lease's
+ * session lost its liveness lock (review r372 F3). With `transactions`, transaction_timeout too (17 on): it ends the
+ * session, not the statement, so a write it cut was reported in doubt, and a lease session cut in a lock wait let its
+ * liveness lock go; statement_timeout and idle_in_transaction_session_timeout bound those sessions instead.
+ */
+export function keepSessionColumns(transactions: boolean): string {
+  const version = "current_setting('server_version_num')::int";
+  const idle = `CASE WHEN ${version} >= 140000 THEN set_config('idle_session_timeout', '0', false) END AS keep_idle`;
+  return transactions
+    ? `${idle}, CASE WHEN ${version} >= 170000 THEN set_config('transaction_timeout', '0', false) END AS keep_transaction`
+    : idle;
+}
+
+/** Runs keepSessionColumns on `client` (a session with no other setup statement to carry them). */
+export async function keepSession(client: pg.ClientBase, transactions: boolean): Promise<void> {
+  await client.query(`SELECT ${keepSessionColumns(transactions)}`);
+}
+
+/**
  * A call whose connection was dropped (SerialConnection.reset) while part of its request still waited in this
  * process's socket buffer, which closing the socket discards: the server never got the request's end (its Sync, or
  * for a split batch anything of its COMMIT), so nothing of it was committed. Not in doubt.
@@ -97,6 +120,8 @@ export class SerialConnection {
     private readonly config: ClientConfig,
     /** Runs once on each new connection (session settings). */
     private readonly init: (client: pg.Client) => Promise<void> = async () => undefined,
+    /** Told when the open connection is dropped (not closed): the next call opens a new one, unless one is made now. */
+    private readonly dropped: () => void = () => undefined,
   ) {}
 
   /**
@@ -284,8 +309,10 @@ export class SerialConnection {
   }
 
   private discard(client: pg.Client): void {
-    if (this.client === client) this.client = undefined;
+    const current = this.client === client;
+    if (current) this.client = undefined;
     void this.end(client);
+    if (current && !this.closed) this.dropped();
   }
 
   /**

@@ -25,17 +25,17 @@
  * before the loss may take it back the same way on the data connection: once committed it releases it again there.
  *
  * Fast failover: a holder also holds a session advisory lock, one per store and epoch, on its lease connection (taken
- * in the statement that takes the row, again on each new lease connection); the server lets it go the moment that
- * session ends, as when the holder's process dies and its kernel closes its sockets. A waiting contender that saw it
- * held, and then gets it, takes the store over at once, before the expiry (overGoneHolder). The lock only decides when,
- * like the expiry: it fences nothing (it survives a paused process and vanishes on a reconnect), the epoch condition
- * of every write does. A contender that never saw it held cannot tell a dead holder from one without the lock (fast
- * failover off, an earlier release), and waits for the expiry.
+ * in the statement that takes the row, again on each new lease connection, made at once when one drops); the server
+ * lets it go the moment that session ends, as when the holder's process dies and its kernel closes its sockets. A
+ * waiting contender that saw it held, and then gets it, takes the store over at once, before the expiry
+ * (overGoneHolder). The lock only decides when, like the expiry: it fences nothing (it survives a paused process and
+ * vanishes on a reconnect), the epoch condition of every write does. A contender that never saw it held cannot tell a
+ * dead holder from one without the lock (fast failover off, an earlier release), and waits for the expiry.
  */
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
 import { StorageError } from "../errors.js";
-import { retryWhileDisconnected, type SerialConnection } from "./postgres-connection.js";
+import { keepSession, retryWhileDisconnected, type SerialConnection } from "./postgres-connection.js";
 import { isConnectionFailure, pgCodeOf } from "./postgres-errors.js";
 import type { Statements } from "./postgres-schema.js";
 
@@ -89,13 +89,6 @@ interface TakenRow {
  * holder's liveness lock is woken by the server instead.
  */
 export const WAIT_POLL_MS = 250;
-
-/**
- * Turns idle_session_timeout off for the session, on servers that have it (PostgreSQL 14 on). Not a connection
- * option: an older server refuses to start a session with a setting it does not know.
- */
-const KEEP_IDLE_SESSION_SQL =
-  "SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('server_version_num')::int >= 140000";
 
 /** lock_not_available: a statement's lock wait outlasted the session's lock_timeout (the lease connection's). */
 const LOCK_TIMEOUT = "55P03";
@@ -194,6 +187,8 @@ export class Lease {
   private renewing = false;
   /** This holder's session took its liveness lock with the lease (fast failover); taken again on a new session. */
   private holdsLiveness = false;
+  /** The dropped lease connection is being made again (connectionDropped). */
+  private reconnecting = false;
   /**
    * An epoch whose liveness lock this contender saw held, and on which session: the client object, never the server's
    * PID, which a restarted server (a container's new PID namespace) gives out again (overGoneHolder).
@@ -320,8 +315,8 @@ export class Lease {
       const ms = Math.floor(Math.min(giveUpAt - performance.now(), seen.remainingMs + 1, this.renewEveryMs));
       if (ms < 1) return "wait";
       // What this session saw: a contender's new connection looks again (after a server restart the holder takes the
-      // lock again on its own new connection, at its next renewal; a contender that went by what it saw before would
-      // take a live holder's store).
+      // lock again on its own new connection, made once the server takes connections; a contender that went by what it
+      // saw before would take a live holder's store).
       if (this.seenHeld?.epoch !== seen.epoch || this.seenHeld.session !== c) {
         const r = await c.query<{ free: boolean }>({ name: "grf_lease_probe_liveness", text: this.sql.probeLiveness, values });
         if (r.rows[0]?.free !== false) return "wait";
@@ -352,16 +347,17 @@ export class Lease {
   }
 
   /**
-   * Runs first on each new lease connection. The session turns idle_session_timeout off for itself: a server, role or
-   * database setting below the renewal interval ended an idle holder's session between renewals, and with it its
-   * liveness lock, handing the store to a waiting writer every interval (review r372 F3).
+   * Runs first on each new lease connection. The session turns idle_session_timeout and transaction_timeout off for
+   * itself (keepSession): a server, role or database setting below the renewal interval ended an idle holder's session
+   * between renewals, and with it its liveness lock, handing the store to a waiting writer every interval (review r372
+   * F3); transaction_timeout ended a session waiting for a lock. Its statement_timeout (the lease time) bounds it.
    *
    * Then a holder whose lease connection dropped takes its liveness lock again before anything else runs there,
    * waiting up to the session's lock_timeout (a contender's look at it holds it for a moment). Unable to, a contender
    * found it free and holds it to take the store over at once: the store is lost.
    */
   async sessionStarted(c: pg.ClientBase): Promise<void> {
-    await c.query(KEEP_IDLE_SESSION_SQL);
+    await keepSession(c, true);
     if (!this.holdsLiveness || this.lostError !== undefined || this.stopped) return;
     try {
       await c.query({ text: this.sql.holdLiveness, values: [this.liveKey, String(this.epochValue)] });
@@ -372,6 +368,33 @@ export class Lease {
         "its lease connection was cut, and a writer waiting for the store found it gone and may take the store over at once (lease.fastFailover)",
         undefined,
       );
+    }
+  }
+
+  /**
+   * The lease connection dropped (an administrator ended its session, a network fault reset it, the server restarted):
+   * a holder's liveness lock went with the session. The connection is made again at once, taking the lock again before
+   * anything else runs on it (sessionStarted), not at the next call on it (the next renewal): a holder that died in
+   * between left no lock held for a waiting writer to see let go, and that writer waited for the whole lease (task
+   * 384). While the database cannot be reached it is tried again every WAIT_POLL_MS, until it is made or the lease is
+   * over for this holder.
+   */
+  connectionDropped(): void {
+    if (this.reconnecting || !this.mayRetakeLiveness()) return;
+    this.reconnecting = true;
+    void this.retakeLiveness().finally(() => (this.reconnecting = false));
+  }
+
+  /** Holding the store with its liveness lock, running (a paused holder stands for a frozen process). */
+  private mayRetakeLiveness(): boolean {
+    return this.holdsLiveness && !this.stopped && !this.paused && this.lostError === undefined;
+  }
+
+  private async retakeLiveness(): Promise<void> {
+    while (this.mayRetakeLiveness()) {
+      // Queued behind any call on the connection: the first of them to run makes it (and takes the lock).
+      if (await this.conn.run(async () => true).catch(() => false)) return;
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS).unref()); // a lease alone keeps no process alive
     }
   }
 

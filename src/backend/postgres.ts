@@ -28,7 +28,7 @@ import {
   utf8Length,
 } from "./postgres-codec.js";
 import { AnswerWatch } from "./postgres-answer-watch.js";
-import { RequestNotSentError, retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
+import { keepSession, keepSessionColumns, RequestNotSentError, retryWhileDisconnected, SerialConnection } from "./postgres-connection.js";
 import { describeTarget, isConnectionFailure, pgError, type ConnectionInput, type Target } from "./postgres-errors.js";
 import { Lease, POSTGRES_LEASE_OPTIONS, WAIT_POLL_MS, type PostgresLeaseOptions } from "./postgres-lease.js";
 import { endSession, recordSession, SESSION_STARTED_SQL, sessionOf, type ServerSession } from "./postgres-settle.js";
@@ -225,14 +225,17 @@ function clientConfig(input: ConnectionInput, extra: ClientConfig, readOnly: boo
 /**
  * Session checks on each new connection. Keys are text compared as UTF-8 bytes: a database in another encoding
  * would convert or refuse them. A resolved write is durable: a session that would run with synchronous_commit off
- * (server, database or role setting) would acknowledge before the commit is flushed, so it is switched on.
+ * (server, database or role setting) would acknowledge before the commit is flushed, so it is switched on. Server
+ * settings that end an idle session (every handle's) or a transaction's session (a writer's) are turned off
+ * (keepSessionColumns); a reader keeps the server's transaction_timeout and idle_in_transaction_session_timeout,
+ * which bound how long its readConsistent transaction pins old row versions (docs/postgres.md).
  */
 export async function prepareSession(client: pg.ClientBase, writable: boolean): Promise<void> {
   // The session's start too, in the same statement: with its pid it names this session alone, for ending it when a
-  // write's answer on it is lost (postgres-settle.ts).
+  // write's answer on it is lost (postgres-settle.ts). The timeouts in the same round trip as well.
   const r = await client.query<{ enc: string; sc: string; pid: number; started: string | null }>(
     `SELECT current_setting('server_encoding') AS enc, current_setting('synchronous_commit') AS sc, pg_backend_pid() AS pid,
-      (SELECT ${SESSION_STARTED_SQL} FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started`,
+      (SELECT ${SESSION_STARTED_SQL} FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started, ${keepSessionColumns(writable)}`,
   );
   const row = r.rows[0];
   if (row?.started != null) recordSession(client, { pid: row.pid, started: row.started });
@@ -994,7 +997,8 @@ async function openPostgres(opts: PostgresBackendOptions, reopen: boolean): Prom
       // per try, while a lapsed holder's transaction held the lease row. Its own statement_timeout, above every lock
       // wait of its (the renewal interval at most): a server, role or URL setting below that cancelled a waiting
       // writer's wait on the holder's liveness lock, or its takeover's wait for the row, and failed its open.
-      // Each new session of it first takes the holder's liveness lock again (fast failover: Lease.sessionStarted).
+      // Each new session of it first takes the holder's liveness lock again (fast failover: Lease.sessionStarted), and
+      // one that drops is made again at once (Lease.connectionDropped).
       sideConn = new SerialConnection(
         clientConfig(
           input,
@@ -1002,11 +1006,14 @@ async function openPostgres(opts: PostgresBackendOptions, reopen: boolean): Prom
           false,
         ),
         async (c) => lease?.sessionStarted(c),
+        () => lease?.connectionDropped(),
       );
       lease = new Lease(sideConn, sql, opts.store, holder, ttlMs, renewEveryMs, where, names.lease, fastFailover);
       await lease.acquire(giveUpAt);
     } else {
-      sideConn = new SerialConnection(clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs }, true));
+      sideConn = new SerialConnection(clientConfig(input, { connectionTimeoutMillis: connectTimeoutMs, query_timeout: ttlMs }, true), (c) =>
+        keepSession(c, true),
+      );
     }
     // A writer drops a statement the server cannot be asked about once its lease has lapsed (whatever the server did
     // with it is settled there); a reader has no lease: it gives up once a question of its got no answer, and no

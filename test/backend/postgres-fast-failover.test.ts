@@ -156,6 +156,15 @@ function startLocker(db: TestDatabase, key: string): { child: ChildProcess; held
   return { child, held: () => out.includes("held\n") };
 }
 
+/** A holder that takes the store, says "acquired <epoch>" and writes nothing: its lease row changes at its renewals only. */
+const IDLE_HOLDER = `
+const { postgresBackend } = await import(process.argv[1]);
+const [url, schema, store, holder, , lease] = process.argv.slice(2);
+const b = await postgresBackend({ url, schema, store, lease: { holder, ...JSON.parse(lease) } });
+process.stdout.write("acquired " + b.lease.epoch + "\\n");
+setInterval(() => undefined, 1 << 30);
+`;
+
 describe("postgresBackend fast failover", () => {
   it("kill -9 of the holder: a writer waiting on its liveness lock takes over before the lease expires, with every acknowledged write", async () => {
     const db = await database();
@@ -257,6 +266,32 @@ describe("postgresBackend fast failover", () => {
     });
   });
 
+  it("the holder's lease connection cut, then the holder killed before its next renewal: a writer waiting on the lock it took again on its new lease connection takes over before the expiry (task 384)", async () => {
+    const db = await database();
+    const store = "cut-then-kill";
+    // Its first renewal comes long after this test is done with it (before the fix it was what took the lock again).
+    const a = startWriter(children, db, store, "A", "a", { ttlMs: 30_000, renewEveryMs: 15_000 }, { script: IDLE_HOLDER });
+    await until(() => a.epoch() !== undefined, "A takes the store", timeouts);
+    const app = sessionName("writer", "A", db.schema);
+    const cut = await livenessSession(db, app);
+    expect(cut).toBeDefined();
+    const before = await expiresAt(db, store);
+    await query(db, "SELECT pg_terminate_backend($1)", [cut!.pid]);
+    await until(
+      async () => ((await livenessSession(db, app))?.pid ?? cut!.pid) !== cut!.pid,
+      "A holds its liveness lock again, on a new lease connection",
+      timeouts,
+    );
+    const opening = open(db, "B", store, WAIT);
+    await waitingOnLock(db, [sessionName("proc", "B", db.schema)]);
+    // A has not renewed since the cut (a renewal moves the expiry): what took its lock again was the new connection.
+    expect(await expiresAt(db, store)).toEqual(before);
+    await kill(a);
+    const b = await opening;
+    expect(b.lease?.epoch).toBe(a.epoch()! + 1);
+    expect(await takenBefore(db, store, before.expires)).toBe(true);
+  });
+
   it("two contenders: one takes the store over at once, the other waits for the new holder", async () => {
     const db = await database();
     const store = "two";
@@ -302,21 +337,25 @@ describe("postgresBackend fast failover", () => {
     return { settled: () => outcome };
   }
 
-  it("a statement_timeout below the wait on the liveness lock (the waiter's URL) cuts no wait short: it takes the store when the holder closes (review r372 F2)", async () => {
+  // transaction_timeout (PostgreSQL 17 on) ended the waiter's session, not just its statement (task 384).
+  it.each([
+    ["statement_timeout", "review r372 F2"],
+    ["transaction_timeout", "task 384"],
+  ])("a %s below the wait on the liveness lock (the waiter's URL) cuts no wait short: it takes the store when the holder closes (%s)", async (setting) => {
     const db = await database();
-    const store = "statement-timeout";
+    const store = setting.replace("_", "-");
     const a = await open(db, "A", store, { ttlMs: 10_000 });
     await a.write("k", Uint8Array.of(1));
     const app = sessionName("proc", "B", db.schema);
-    const opening = open(db, "B", store, WAIT, { options: "-c statement_timeout=300" });
+    const opening = open(db, "B", store, WAIT, { options: `-c ${setting}=300` });
     const b = outcomeOf(opening);
-    // One wait of B's on A's liveness lock outlasts the statement_timeout twice over (or B's open ended).
+    // One wait of B's on A's liveness lock outlasts the setting twice over (or B's open ended).
     await until(
       async () =>
         b.settled() !== undefined ||
         (await query(db, "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event = 'advisory' AND clock_timestamp() - query_start > interval '600 ms'", [app]))
           .length > 0,
-      "B waits on A's liveness lock past its statement_timeout",
+      `B waits on A's liveness lock past its ${setting}`,
       timeouts,
     );
     expect(b.settled()).toBeUndefined();

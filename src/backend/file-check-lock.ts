@@ -29,8 +29,8 @@ import { StorageError } from "../errors.js";
 import { fileFault } from "./file-faults.js";
 import { LOCK_FILE_NAME, type LockSide } from "./lock.js";
 import { inNative } from "./native-gate.js";
-import { errnoCode, openLockFile, sameLockFile, type LockFileId } from "./lock-open.js";
-import { fileAt, olderLockFileHeld } from "./lock-older-hold.js";
+import { errnoCode, fileAt, lockReplacedError, openLockFile, replacedUnder, sameLockFile, type LockFileId } from "./lock-open.js";
+import { olderLockFileHeld } from "./lock-older-hold.js";
 import { isSqliteBusy, sqliteError } from "./sqlite-errors.js";
 import { assertSqliteSideFiles } from "./sqlite-side-files.js";
 import { storeRealPath } from "./real-path.js";
@@ -63,14 +63,27 @@ const MOVED = Symbol("check lock moved");
  * Opens the check lock's database at `path` (never through a link: lock-open.ts) and writes its one page if it has
  * none yet: on an empty database every BEGIN IMMEDIATE writes the first page, a journal file made and removed in the
  * store's directory per batch (two more system calls touching it, ~2 ms a batch measured). `mustExist`: SQLite's
- * fileMustExist, nothing made. The caller closes it.
+ * fileMustExist, nothing made. `accept` refuses (throws) a file by its identity before anything is written to it.
+ * The caller closes it.
  */
-function openCheckDatabase(path: string, dir: string, mustExist: boolean): { readonly db: Database.Database; readonly id: LockFileId } {
-  const opened = openLockFile(path, { timeout: CHECK_LOCK_WAIT_MS, fileMustExist: mustExist }, `cannot open the check lock of file store ${dir}`, dir);
+function openCheckDatabase(
+  path: string,
+  dir: string,
+  mustExist: boolean,
+  accept?: (id: LockFileId) => void,
+): { readonly db: Database.Database; readonly id: LockFileId } {
+  const what = `cannot open the check lock of file store ${dir}`;
+  const opened = openLockFile(path, { timeout: CHECK_LOCK_WAIT_MS, fileMustExist: mustExist }, what, dir);
   try {
+    accept?.(opened.id);
     if (opened.db.pragma("user_version", { simple: true }) === 0) opened.db.pragma("user_version = 1");
   } catch (err) {
     opened.db.close();
+    // Removed (or its journal) since the open looked at it: SQLite's write failed "disk I/O error" or on a moved
+    // database, backend-error (task 385). The file holds no data: nothing is lost, an open again makes or takes it.
+    if (!(err instanceof StorageError) && replacedUnder(err, path, opened.id)) {
+      throw lockReplacedError(what, path, "while it was being opened", err);
+    }
     throw err;
   }
   return opened;
@@ -88,7 +101,11 @@ function makeCheckDatabase(path: string, dir: string): LockFileId {
     opened = openCheckDatabase(path, dir, false);
   } catch (err) {
     if (errnoCode(err) !== "SQLITE_NOTADB") throw err;
-    unlinkSync(path);
+    try {
+      unlinkSync(path);
+    } catch (gone) {
+      if (errnoCode(gone) !== "ENOENT") throw gone; // removed meanwhile (another program): the open below makes it
+    }
     opened = openCheckDatabase(path, dir, false);
   }
   opened.db.close();
@@ -334,11 +351,14 @@ export class CheckLock {
     if (this.db !== undefined) return this.db;
     try {
       const opened = inNative(() => {
-        const mustExist = this.held !== undefined;
-        if (mustExist) this.assertMade();
-        const { db, id } = openCheckDatabase(this.path, this.dir, mustExist);
+        const held = this.held;
+        if (held !== undefined) this.assertMade();
+        // Not the file made: refused before anything is written to it (another hold's, being made: it failed the write).
+        const accept = held === undefined ? undefined : (id: LockFileId) => {
+          if (!sameLockFile(id, held.made)) throw this.moved();
+        };
+        const { db, id } = openCheckDatabase(this.path, this.dir, held !== undefined, accept);
         try {
-          if (this.held !== undefined && !sameLockFile(id, this.held.made)) throw this.moved();
           // Batches try the lock once and pause in run(), outside the native call, instead of SQLite's busy wait.
           db.pragma("busy_timeout = 0");
         } catch (err) {
@@ -358,8 +378,12 @@ export class CheckLock {
       this.sides = SIDE_SUFFIXES.map((suffix) => real + suffix);
     } catch (err) {
       if (err instanceof StorageError) throw err; // a lock file that is a link (lock-open.ts), or moved
-      // Gone between the look and SQLite's open (fileMustExist: SQLITE_CANTOPEN): moved, as the look would have said.
-      if (this.held !== undefined && this.missing()) throw this.moved("ENOENT");
+      if (this.held !== undefined) {
+        // Gone or replaced between the look and SQLite's open (fileMustExist: SQLITE_CANTOPEN): moved, as the look
+        // would have said (one made again meanwhile by another hold's take failed the open backend-error, task 385).
+        const notMade = this.notMade();
+        if (notMade !== undefined) throw notMade;
+      }
       // Written over by another program (the file the take made, its inode kept): handles may have it open, so it is
       // not replaced here; the next take, with every handle closed, makes it once it is removed (review r376 M4).
       if (errnoCode(err) === "SQLITE_NOTADB") throw this.notADatabase(err);
@@ -379,22 +403,30 @@ export class CheckLock {
     }
   }
 
-  /** Whether nothing is at the lock's path; false when that cannot be told. */
-  private missing(): boolean {
+  /**
+   * store-moved when the lock's file is not the one made: nothing there, or another regular file; undefined otherwise.
+   * What is not a regular file is left to the open, which says what it is (corrupt-store, lock-not-a-file). A look
+   * that fails (EACCES) throws.
+   */
+  private notMadeAt(): StorageError | undefined {
+    const at = this.lookAt();
+    if (at === undefined) return this.moved("ENOENT");
+    if (at.isFile() && !sameLockFile(at, this.held!.made)) return this.moved();
+    return undefined;
+  }
+
+  /** notMadeAt, undefined when the look fails (an open's failure then says why). */
+  private notMade(): StorageError | undefined {
     try {
-      return this.lookAt() === undefined;
+      return this.notMadeAt();
     } catch {
-      return false;
+      return undefined;
     }
   }
 
-  /**
-   * Refuses (store-moved) before the open when the lock's file is not the one made: nothing there, or another regular
-   * file. What is not a regular file is left to the open, which says what it is (corrupt-store, lock-not-a-file).
-   */
+  /** Refuses (store-moved) before the open when the lock's file is not the one made (notMadeAt). */
   private assertMade(): void {
-    const at = this.lookAt();
-    if (at === undefined) throw this.moved("ENOENT");
-    if (at.isFile() && !sameLockFile(at, this.held!.made)) throw this.moved();
+    const moved = this.notMadeAt();
+    if (moved !== undefined) throw moved;
   }
 }

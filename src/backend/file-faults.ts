@@ -25,7 +25,9 @@ import { existsSync } from "node:fs";
  * thread there); "check-busy": a try for the check lock found it held, before the pause (outside the native call),
  * with the lock's path; "check-try": a try for the check lock begins, its connection open, with the lock's path (a
  * test replaces the file there); "write": a write, delete or batch (conditional too) begins, once each, with the
- * store's directory.
+ * store's directory; "lock-open": SQLite opened a lock database (the store lock, a file store's check lock: lock-open.ts),
+ * before the look that tells it is the file looked at, and "lock-opened": that look passed, before any statement, each
+ * with the lock's path (a test removes the file there).
  */
 export type FileStep =
   | "link"
@@ -38,7 +40,9 @@ export type FileStep =
   | "apply"
   | "check-busy"
   | "check-try"
-  | "write";
+  | "write"
+  | "lock-open"
+  | "lock-opened";
 
 export type FileFaultHook = (step: FileStep, path: string) => void;
 

@@ -11,7 +11,7 @@
  * another process whose lock file is gone ends its writes at its next look (store-moved, task 174), but a batch it
  * has under way at the removal is not stopped. Layer 1.
  */
-import { lstatSync, readdirSync, readlinkSync, statSync, type BigIntStats } from "node:fs";
+import { readdirSync, readlinkSync, statSync, type BigIntStats } from "node:fs";
 import { sameLockFile, type LockFileId } from "./lock-open.js";
 
 /** The kernel's mark on a /proc/self/fd link whose file was removed. */
@@ -21,16 +21,6 @@ const DELETED = " (deleted)";
 export interface WatchedLockFile {
   readonly path: string;
   readonly current: LockFileId | undefined;
-}
-
-/** The regular file at `path` now, undefined when there is none or it cannot be told. */
-export function fileAt(path: string): LockFileId | undefined {
-  try {
-    const at = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-    return at?.isFile() === true ? { dev: at.dev, ino: at.ino } : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

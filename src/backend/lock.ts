@@ -22,8 +22,8 @@ import { join } from "node:path";
 import { StorageError } from "../errors.js";
 import { fileKind } from "./file-kind.js";
 import { inNative } from "./native-gate.js";
-import { openLockFile, sameLockFile, type LockFileId } from "./lock-open.js";
-import { descriptorsOn, fileAt } from "./lock-older-hold.js";
+import { fileAt, lockReplacedError, openLockFile, replacedUnder, sameLockFile, type LockFileId } from "./lock-open.js";
+import { descriptorsOn } from "./lock-older-hold.js";
 import { realFilePath } from "./real-path.js";
 import type { WriterTenure } from "./tenure.js";
 import { isSqliteBusy, sqliteError, storeLockedError, type LockOwner } from "./sqlite-errors.js";
@@ -176,7 +176,7 @@ function readOwner(db: Database.Database): OwnerRow | undefined {
     // `*`: a row of a lock database without the `prev` column (older versions) reads too.
     return db.prepare<[], OwnerRow>("SELECT * FROM owner WHERE id = 1").get();
   } catch (err) {
-    if (isSqliteBusy(err)) throw err;
+    if (isSqliteBusy(err) || !/no such table/.test((err as Error | null)?.message ?? "")) throw err;
     return undefined; // no table yet: nobody ever held it
   }
 }
@@ -278,7 +278,13 @@ function takeStoreLock(lockPath: string, storePath: string, side: LockSide | und
         row = got.row;
         break;
       }
-      if (got.kind === "taken") throw storeLockedError(storePath, got.owner);
+      if (got.kind === "taken") {
+        // No row at all under our SHARED lock, right after ours was committed or found there: the lock's files were
+        // removed under the take (its journal during a commit), not another process's hold: it was store-locked,
+        // "locked by another process", in a process alone (task 385).
+        if (got.owner === undefined) throw lockReplacedError(`cannot lock store ${storePath}`, lockPath, "while the open took it");
+        throw storeLockedError(storePath, got.owner);
+      }
       // Our row blocked by open handles while another process's row is there: that process holds the store (its
       // handles keep their SHARED locks for their life), unless the handles were only passing readers: look again a
       // few times. When the row names this process, the handles are another thread's, which has just taken the
@@ -297,12 +303,14 @@ function takeStoreLock(lockPath: string, storePath: string, side: LockSide | und
       wait = Math.min(wait * 2, MAX_PAUSE_MS);
     }
   } catch (err) {
-    // Named before the lock database is closed, so an OS cause is diagnosed as the failure met it (descriptors).
+    // Named before the lock database is closed, so an OS cause is diagnosed as the failure met it (descriptors). The
+    // lock file (or its journal) removed or replaced while the take had it open fails SQLite's write or commit: it
+    // was backend-error (review r376 L1, task 385); nothing was taken, and an open again takes the file at the path.
     const failure =
       err instanceof StorageError
         ? err
-        : opened !== undefined && !sameLockFile(fileAt(lockPath), opened)
-          ? lockReplacedError(storePath, lockPath, err)
+        : opened !== undefined && replacedUnder(err, lockPath, opened)
+          ? lockReplacedError(`cannot lock store ${storePath}`, lockPath, "while the open took it", err)
           : sqliteError(err, `cannot lock store ${storePath}`, lockPath);
     db?.close();
     throw failure;
@@ -454,20 +462,6 @@ function otherHandles(path: string): boolean | undefined {
   const id = fileAt(real);
   const count = id === undefined ? undefined : descriptorsOn(real, id);
   return count === undefined ? undefined : count > 1;
-}
-
-/**
- * store-busy `lock-replaced`: the lock file was removed or replaced while this take had it open (SQLite then fails a
- * write with SQLITE_READONLY_DBMOVED or an I/O error; it was backend-error, review r376 L1). Nothing was taken: an
- * open again takes the file at the path.
- */
-function lockReplacedError(storePath: string, lockPath: string, cause: unknown): StorageError {
-  return new StorageError(
-    "store-busy",
-    `cannot lock store ${storePath}: its lock file ${lockPath} was removed or replaced while the open took it (another program's doing); nothing was written, try again`,
-    { path: lockPath, reason: "lock-replaced" },
-    cause,
-  );
 }
 
 /** store-busy: no handle of this process open, yet another connection kept the lock database from the side's commit. */

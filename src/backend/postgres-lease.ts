@@ -376,8 +376,8 @@ export class Lease {
    * a holder's liveness lock went with the session. The connection is made again at once, taking the lock again before
    * anything else runs on it (sessionStarted), not at the next call on it (the next renewal): a holder that died in
    * between left no lock held for a waiting writer to see let go, and that writer waited for the whole lease (task
-   * 384). While the database cannot be reached it is tried again every WAIT_POLL_MS, until it is made or the lease is
-   * over for this holder.
+   * 384). While the database cannot be reached it is tried again every WAIT_POLL_MS, until it is made or this holder's
+   * own deadline passed (its renewals go on trying, at their interval, as before).
    */
   connectionDropped(): void {
     if (this.reconnecting || !this.mayRetakeLiveness()) return;
@@ -387,7 +387,7 @@ export class Lease {
 
   /** Holding the store with its liveness lock, running (a paused holder stands for a frozen process). */
   private mayRetakeLiveness(): boolean {
-    return this.holdsLiveness && !this.stopped && !this.paused && this.lostError === undefined;
+    return this.holdsLiveness && !this.stopped && !this.paused && !this.lapsed;
   }
 
   private async retakeLiveness(): Promise<void> {

@@ -26,6 +26,7 @@ import { snapshotStorage } from "../../src/tier/snapshot.js";
 import { walFrameCodec } from "../../src/wal/codec.js";
 import type { WALFrame } from "../../src/wal/frame.js";
 import { startPostgresServer, type PostgresServer } from "../../bench/lib/postgres-server.js";
+import { usePipes } from "../support/postgres-pipe.js";
 import { WAITING_FOR_LEASE_SQL } from "../support/postgres-writer-child.js";
 import { sleep, until } from "../support/wait.js";
 import { eachLine } from "../support/child-lines.js";
@@ -377,6 +378,8 @@ describe("PostgreSQL store failover between engine processes", () => {
   });
 });
 
+const pipes = usePipes();
+
 describe("PostgreSQL store fast failover across restarts of a server in a new PID namespace each time (a container's)", () => {
   let nsServer: PostgresServer;
   beforeAll(async () => {
@@ -393,15 +396,18 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
         WHERE a.application_name = 'grf-H' AND l.locktype = 'advisory' AND l.granted LIMIT 1) AS h`;
 
   it("an idle holder keeps its store while a waiting writer's new session gets the PID its old one had (review r372 F1)", async () => {
-    const url = (name: string): string => {
-      const u = new URL(nsServer.url);
+    // The holder connects through a pipe that takes no connection from a restart until the waiter connected again:
+    // the holder makes its lease connection again as soon as the server takes connections (task 384), and the waiter
+    // must come first, before the holder has its liveness lock again.
+    let holderMayConnect = true;
+    const pipe = await pipes(nsServer.url, { accept: () => holderMayConnect });
+    const url = (name: string, through = nsServer.url): string => {
+      const u = new URL(through);
       u.searchParams.set("application_name", `grf-${name}`);
       return u.href;
     };
     const store = "pid-reuse";
-    // A long renewal interval: after a restart the waiter (polling every 250 ms) connects again first, before the
-    // holder takes its liveness lock again at its next renewal.
-    const holder = await postgresBackend({ url: url("H"), store, lease: { holder: "H", ttlMs: 10_000, renewEveryMs: 2500 } });
+    const holder = await postgresBackend({ url: url("H", pipe.url), store, lease: { holder: "H", ttlMs: 10_000, renewEveryMs: 2500 } });
     let took: PostgresBackend | undefined;
     let failed: unknown;
     const waiting = postgresBackend({ url: url("W"), store, lease: { holder: "W", waitMs: 300_000 } }).then(
@@ -416,6 +422,7 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
         await sleep(500);
         const c = new pg.Client({ connectionString: nsServer.url });
         await c.connect();
+        holderMayConnect = true;
         try {
           let seen: { w: number | null; h: number | null } | undefined;
           await until(
@@ -435,6 +442,7 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
       // Restarts whose new waiter session has its old PID, and connected before the holder's lease session.
       let reused = 0;
       for (let restart = 1; restart <= 8 && before !== undefined && (restart <= 2 || reused === 0); restart++) {
+        holderMayConnect = false;
         await nsServer.restart();
         const now = await sessions();
         if (now === undefined) break;

@@ -29,6 +29,11 @@ export interface PipeHooks {
    * connection whose side ended.
    */
   frozen?(conn: PipeConnection): boolean;
+  /**
+   * Asked for each new client connection: false closes it at once, before anything is connected to the server (a
+   * server that takes no connections yet, for the clients of this pipe alone).
+   */
+  accept?(): boolean;
 }
 
 export interface Pipe {
@@ -51,6 +56,7 @@ export function usePipes(): (url: string, hooks: PipeHooks) => Promise<Pipe> {
     const target = new URL(url);
     const sockets = new Set<Socket>();
     const server = createServer({ allowHalfOpen: true }, (client) => {
+      if (hooks.accept?.() === false) return void client.destroy();
       const upstream = connect({ port: Number(target.port), host: target.hostname, allowHalfOpen: true });
       const conn: PipeConnection = {
         marked: false,

@@ -27,7 +27,7 @@ export const SLOWEST_LINK_BYTES_PER_MS = 256;
  * setting ended an idle writer's data session, and a write sent as the server ended it (a process busy at that moment,
  * or a write crossing the server's close on the wire) failed in doubt with nothing stored (task 384); the lease's
  * session lost its liveness lock (review r372 F3). With `transactions`, transaction_timeout too (17 on): it ends the
- * session, not the statement, so a write it cut was reported in doubt, and a lease session cut in a lock wait let its
+ * session, not the statement, so a write it cut lost its connection, and a lease session cut in a lock wait let its
  * liveness lock go; statement_timeout and idle_in_transaction_session_timeout bound those sessions instead.
  */
 export function keepSessionColumns(transactions: boolean): string {

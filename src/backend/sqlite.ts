@@ -6,7 +6,7 @@
  * read while the writer writes; the single writer is enforced by the store lock beside the file (lock.ts).
  * A batch is one transaction.
  */
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
@@ -88,6 +88,19 @@ const TABLE = STORE_TABLE;
  * checkpoint; 16 KiB gained no more), and a one-put commit costs the same (its fsync dominates). Docs §3.12.
  */
 export const NEW_STORE_PAGE_SIZE = 8192;
+/** SQLite's default wal_autocheckpoint (frames), which a writer keeps unless the engine's checkpointer sets another. */
+const SQLITE_AUTOCHECKPOINT = 1000;
+/**
+ * The share of the disk's free space (with the WAL's own file, which a checkpoint gives back) the WAL may take before
+ * the writer checkpoints: the rest is for the database file, which a checkpoint grows, and for everything else on the
+ * disk (design §3.60).
+ */
+const WAL_SHARE_OF_FREE = 4;
+/** The fewest frames a WAL capped by a small disk checkpoints at (each checkpoint costs a database fsync). */
+const MIN_WAL_FRAMES = 16;
+/** A WAL frame's header, beside its page. */
+const WAL_FRAME_HEADER = 24;
+
 /**
  * Consecutive puts of a batch are inserted this many rows per statement: one multi-row INSERT costs less than as
  * many single-row runs (fewer native calls, statement resets and result objects); ~25 % off a WAL frame's insert.
@@ -202,6 +215,18 @@ class SqliteStore implements SqliteBackend {
    * sets this handle's own autocheckpoint bound for the next commit.
    */
   sideWatch: (() => void) | undefined;
+  /**
+   * A write failed on a full disk (SQLITE_FULL): every write first checkpoints the WAL away (TRUNCATE) until one such
+   * checkpoint completes, so space that comes back goes to the database file the checkpoint needs, not to the WAL again
+   * (design §3.60).
+   */
+  private diskFull = false;
+  /** The frames the disk's free space affords the WAL (fitWalToDisk); Infinity when not measured. */
+  private walCap = Infinity;
+  /** The autocheckpoint asked for (SQLite's 1000, or the engine checkpointer's bound), applied up to walCap. */
+  private wantedAutocheckpoint = SQLITE_AUTOCHECKPOINT;
+  /** The autocheckpoint this connection has now. */
+  private appliedAutocheckpoint = SQLITE_AUTOCHECKPOINT;
 
   constructor(
     readonly path: string,
@@ -257,7 +282,7 @@ class SqliteStore implements SqliteBackend {
     const runBatch = db.transaction((ops: readonly BatchOp[]) => this.runOps(ops));
     this.applyBatch = (ops) => {
       try {
-        inNative(() => this.inTurn(() => runBatch(ops)));
+        this.committing(() => runBatch(ops));
       } finally {
         this.putRowsArgs.fill(undefined);
         this.deleteRowsArgs.fill(undefined);
@@ -445,7 +470,7 @@ class SqliteStore implements SqliteBackend {
     assertValidKey(key);
     assertBytes(bytes);
     try {
-      inNative(() => this.inTurn(() => this.putStmt.run(key, bytes)));
+      this.committing(() => this.putStmt.run(key, bytes));
     } catch (err) {
       throw sqliteWriteError(err, `sqlite write failed (${this.path})`, this.path);
     }
@@ -458,7 +483,7 @@ class SqliteStore implements SqliteBackend {
     this.ensureWritable();
     assertValidKey(key);
     try {
-      inNative(() => this.inTurn(() => this.deleteStmt.run(key)));
+      this.committing(() => this.deleteStmt.run(key));
     } catch (err) {
       throw sqliteWriteError(err, `sqlite delete failed (${this.path})`, this.path);
     }
@@ -512,7 +537,7 @@ class SqliteStore implements SqliteBackend {
     });
     let applied: boolean;
     try {
-      applied = inNative(() => this.inTurn(() => run.immediate()));
+      applied = this.committing(() => run.immediate());
     } catch (err) {
       throw err instanceof StorageError ? err : sqliteWriteError(err, `sqlite batch failed (${this.path})`, this.path);
     } finally {
@@ -532,7 +557,7 @@ class SqliteStore implements SqliteBackend {
   private claim(ops: readonly BatchOp[]): boolean {
     let applied = true;
     try {
-      inNative(() => this.inTurn(() => this.runClaims.immediate(ops)));
+      this.committing(() => this.runClaims.immediate(ops));
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code !== "SQLITE_CONSTRAINT_PRIMARYKEY") {
         throw err instanceof StorageError ? err : sqliteWriteError(err, `sqlite batch failed (${this.path})`, this.path);
@@ -686,6 +711,85 @@ class SqliteStore implements SqliteBackend {
     }
   }
 
+  /**
+   * A write transaction (inTurn) on a disk that may be full. SQLite never checkpoints a WAL whose commits fail, and a WAL
+   * counted in frames (1000 of 8 KiB pages, 4000 under the engine's checkpointer) may fill a small disk before its first
+   * checkpoint: then only a checkpoint frees space, and it needs some for the database file. So a write that fails
+   * SQLITE_FULL checkpoints the WAL away and is tried once more (SQLite rolled the failed one back whole), and while a
+   * failure's checkpoint could not complete, each write tries it first (design §3.60). No cost otherwise.
+   */
+  private committing<T>(fn: () => T): T {
+    if (this.diskFull) this.checkpointFull();
+    try {
+      return inNative(() => this.inTurn(fn));
+    } catch (err) {
+      if (!(errorCode(err)?.startsWith("SQLITE_FULL") ?? false) || this.db.inTransaction || !this.checkpointFull()) throw err;
+      return inNative(() => this.inTurn(fn));
+    }
+  }
+
+  /**
+   * Copies the whole WAL into the database file and truncates it to 0 bytes, giving its space back; true when that
+   * completed (no reader's snapshot, nor the checkpointer thread's checkpoint past the busy timeout, held it).
+   */
+  private checkpointFull(): boolean {
+    this.diskFull = true;
+    let busy: unknown;
+    try {
+      const rows = inNative(() => this.inTurn(() => this.db.pragma("wal_checkpoint(TRUNCATE)"))) as Array<{ busy?: unknown }>;
+      busy = rows[0]?.busy;
+    } catch {
+      return false; // still no room for the database file's growth: the write's own error is the one to hear
+    }
+    if (busy !== 0) return false;
+    this.diskFull = false;
+    this.fitWalToDisk();
+    return true;
+  }
+
+  /**
+   * Caps the WAL to a share of the disk's free space (WAL_SHARE_OF_FREE), measured at the open and after a full disk's
+   * checkpoint: on a small disk the autocheckpoint then comes before the WAL fills it, and journal_size_limit brings a
+   * WAL that grew past the cap (a reader's snapshot held it) back to it at its restart. A disk with room changes nothing.
+   */
+  fitWalToDisk(): void {
+    let room: number;
+    try {
+      const file = storeRealPath(this.path);
+      const fs = statfsSync(dirname(file));
+      let wal = 0;
+      try {
+        wal = statSync(`${file}-wal`).size;
+      } catch {
+        // no WAL yet
+      }
+      const page = Number(inNative(() => this.db.pragma("page_size", { simple: true })));
+      room = Math.floor((fs.bavail * fs.bsize + wal) / WAL_SHARE_OF_FREE / (page + WAL_FRAME_HEADER));
+      this.walCap = Math.max(MIN_WAL_FRAMES, room);
+      this.applyAutocheckpoint(page);
+    } catch {
+      // Unmeasured: SQLite's own autocheckpoint, and the full disk's checkpoint (committing) if it comes to that.
+    }
+  }
+
+  /** Sets wal_autocheckpoint as asked (the engine's checkpointer: setSqliteAutocheckpoint), up to the disk's cap. */
+  setAutocheckpoint(frames: number): void {
+    this.wantedAutocheckpoint = frames;
+    this.applyAutocheckpoint();
+  }
+
+  private applyAutocheckpoint(page?: number): void {
+    const frames = Math.min(this.wantedAutocheckpoint, this.walCap);
+    if (frames === this.appliedAutocheckpoint || !this.db.open) return;
+    const capped = frames < this.wantedAutocheckpoint;
+    const pageSize = page ?? Number(inNative(() => this.db.pragma("page_size", { simple: true })));
+    inNative(() => {
+      this.db.pragma(`wal_autocheckpoint = ${frames}`);
+      this.db.pragma(`journal_size_limit = ${capped ? frames * (pageSize + WAL_FRAME_HEADER) : -1}`);
+    });
+    this.appliedAutocheckpoint = frames;
+  }
+
   /** A write transaction, in this store's writer turn: other handles of this process wait for it, not SQLite's busy. */
   private inTurn<T>(fn: () => T): T {
     return this.turn === undefined ? fn() : inWriterTurn(this.turn, fn);
@@ -751,6 +855,14 @@ export function sqliteWriterFileId(backend: SqliteBackend): { readonly dev: numb
  * checkpointer closes its connection of the store there (design §3.50); and `watch`, called after each commit until
  * then (it must stay cheap and never throw). Returns false for a handle that takes none.
  */
+/**
+ * Sets a writer's wal_autocheckpoint to `frames` (the engine's checkpointer, design §3.50), or lower while its disk's
+ * free space affords the WAL less (design §3.60). Nothing for another backend or a reader.
+ */
+export function setSqliteAutocheckpoint(backend: SqliteBackend, frames: number): void {
+  if (backend instanceof SqliteStore && !backend.readOnly) backend.setAutocheckpoint(frames);
+}
+
 export function setSqliteSideRelease(backend: SqliteBackend, release: () => void, watch?: () => void): boolean {
   if (!(backend instanceof SqliteStore) || backend.readOnly || backend.writerPlace === undefined) return false;
   backend.sideRelease = release;
@@ -856,6 +968,7 @@ function openSqliteBackend(path: string, opts: SqliteBackendOptions, mustExist: 
       // A writer's files, as opened: checked after each commit (a reader writes nothing; ":memory:" has no files).
       const place = readOnly || inMemory ? undefined : StorePlace.sqlite(path, held?.path);
       const store = new SqliteStore(path, db, !readOnly && (synchronous === "FULL" || synchronous === "EXTRA"), readOnly, held, turn, place);
+      if (place !== undefined) store.fitWalToDisk();
       // The open looked before its schema read; its connection's mode, asked once now, decides whether reads look.
       if (readOnly && !store.inWalMode()) store.sideBase = storeRealPath(path);
       if (held !== undefined) {

@@ -12,7 +12,7 @@ import { closeSync, readSync } from "node:fs";
 import { BroadcastChannel, threadId } from "node:worker_threads";
 import { inNative } from "../backend/native-gate.js";
 import { absolutePath } from "../backend/real-path.js";
-import { setSqliteSideRelease, sqliteWriterFileId, type SqliteBackend } from "../backend/sqlite.js";
+import { setSqliteAutocheckpoint, setSqliteSideRelease, sqliteWriterFileId, type SqliteBackend } from "../backend/sqlite.js";
 import { openSqliteSideFile } from "../backend/sqlite-side-files.js";
 import type { StorageBackend } from "../backend/types.js";
 import {
@@ -169,7 +169,8 @@ export function checkpointBeside(backend: StorageBackend, store: { kind: string;
   const setBound = (on: boolean): void => {
     bound = on;
     try {
-      if (db.open) inNative(() => db.pragma(`wal_autocheckpoint = ${on ? BOUND_FACTOR * link.frames : SQLITE_AUTOCHECKPOINT}`));
+      // Up to what the disk's free space affords the WAL (design §3.60): a small disk keeps its own, lower cap.
+      setSqliteAutocheckpoint(sqlite, on ? BOUND_FACTOR * link.frames : SQLITE_AUTOCHECKPOINT);
     } catch {
       // the setting before stays: either checkpoints the WAL, the bound only later
     }

@@ -259,6 +259,14 @@ type LockTry =
  * row names is not at its path (a new hold, or one removed since).
  */
 const SIDE_WAIT_MS = 500;
+/**
+ * The wait instead while another handle of this process is open on a row naming a side file not in place: a take's
+ * look lets go in microseconds (a preempted one within a few ms), and an open handle never. Joiners wait it side by
+ * side, not one after another (no try holds a lock while it waits): far inside the take's own wait (review r376 M1).
+ */
+const HANDLES_SIDE_WAIT_MS = 200;
+/** Pauses between a side file's tries, in ms: short first (another take's look or commit), then longer. */
+const SIDE_PAUSES_MS = [0.2, 0.5, 1, 2, 5, 10];
 
 function takeStoreLock(lockPath: string, storePath: string, side: LockSide | undefined): StoreLock {
   const me = processIdentity();
@@ -400,52 +408,68 @@ function tryStoreLock(db: Database.Database, me: string, side: LockSide | undefi
 /**
  * Names the side file in our row when the row names none, or another than the one at its path: makes it (or takes
  * the regular file there) and commits its identity, under SQLite's EXCLUSIVE lock, which it gets only while no other
- * connection is in the lock database: it waits for another open's look or commit (SIDE_WAIT_MS), and never gets it
- * while a handle of the store is open anywhere (each keeps its SHARED lock for life). Then nothing is made, and the
- * row stands as those handles read it: each of them, this one too, refuses the file now at the path, or its absence
- * (file-check-lock.ts). So every handle open at once on this lock database reads one file's identity, and a take
- * makes the file only while no handle is open on it; a take after the lock database itself was removed makes both
- * anew beside handles still open on the old ones (file-check-lock.ts olderHoldError refuses that within a process).
+ * connection is in the lock database: it waits for another open's look or commit (SIDE_WAIT_MS; HANDLES_SIDE_WAIT_MS
+ * beside another handle of this process), and never gets it while a handle of the store is open anywhere (each keeps
+ * its SHARED lock for life). Then nothing is made, and the row stands as those handles read it: each of them, this
+ * one too, refuses the file now at the path, or its absence (file-check-lock.ts). So every handle open at once on
+ * this lock database reads one file's identity, and a take makes the file only while no handle is open on it; a take
+ * after the lock database itself was removed makes both anew beside handles still open on the old ones
+ * (file-check-lock.ts olderHoldError refuses that within a process).
  */
 function markSide(db: Database.Database, me: string, side: LockSide): StorageError | undefined {
   const looked = readOwner(db);
   if (looked?.process !== me || sideInPlace(looked, side)) return undefined;
   // A row naming no side file is a new hold's (its take's row names none): no handle is open on it, as none goes on
   // without the file (below), so what else this process has open on the lock database is another thread's take
-  // between its look and its commit, gone in microseconds. Its look kept the take of a joiner, which then went on
-  // without the file, and so did the first thread: every batch of both failed store-moved (two engines' actors
-  // opening one new store at once).
+  // between its look and its commit. Another handle of this process on a row naming a file keeps its SHARED lock for
+  // its life, and the row stands: a short wait, for a take's look (review r376 M1: each joiner waited the whole
+  // wait, one after another, and a later one ran out of the take's own wait, "locked by another process"); none (or
+  // a new hold): the lock database is busy only for a moment, or with another program's reader.
   const newHold = parseSide(looked.side) === undefined;
-  // Another handle of this process keeps its SHARED lock for its life: one try, no wait (review r376 M1: each joiner
-  // waited the whole wait, one after another, and a later one ran out of the take's own wait, "locked by another
-  // process"). None: the lock database is busy only for a moment, or with another program's reader.
   const others = newHold ? false : otherHandles(db.name);
-  db.pragma(`busy_timeout = ${others === true ? 0 : SIDE_WAIT_MS}`);
-  try {
-    try {
-      db.exec("BEGIN EXCLUSIVE");
-    } catch (err) {
-      if (!isSqliteBusy(err)) throw err;
-      // Open handles: their row stands (file-check-lock.ts refuses their batches). Without them (review r376 M2: the
-      // take went on with no check lock and every batch failed "removed while open"), the take waits again and at
-      // the end says why. Unknown (no /proc): as open handles.
-      return others === false ? sideBusy(db.name) : undefined;
-    }
-    try {
-      const owner = readOwner(db);
-      // Another process's row: it took the store since our look; the caller's next look says so.
-      if (owner?.process === me && !sideInPlace(owner, side)) {
-        ensureSideColumn(db);
-        db.prepare("UPDATE owner SET side = ? WHERE id = 1").run(sideText(side.make()));
-      }
-      db.exec("COMMIT");
-    } finally {
-      if (db.inTransaction) db.exec("ROLLBACK");
-    }
-  } finally {
-    db.pragma("busy_timeout = 0");
+  const deadline = performance.now() + (others === true ? HANDLES_SIDE_WAIT_MS : SIDE_WAIT_MS);
+  // Tries without SQLite's busy wait, the row read again between them: another thread's take that names the file
+  // meanwhile is joined at once. A single try went on without the file when it met another take's look, and then so
+  // did that take (each one's SHARED lock kept the other's EXCLUSIVE out): every batch of both failed store-moved
+  // (two engines' actors opening one store at once; review r387 M1 for a row naming a removed file). SQLite's own
+  // wait, which never reads the row, held a joiner the whole wait (review r387 L1).
+  for (let tries = 0; ; tries++) {
+    const taken = trySide(db, me, side);
+    if (taken) return undefined;
+    const now = readOwner(db);
+    if (now?.process !== me || sideInPlace(now, side)) return undefined;
+    const left = deadline - performance.now();
+    // Open handles: their row stands (file-check-lock.ts refuses their batches). Without them (review r376 M2: the
+    // take went on with no check lock and every batch failed "removed while open"), the take waits again and at the
+    // end says why. Unknown (no /proc): as open handles.
+    if (left <= 0) return others === false ? sideBusy(db.name) : undefined;
+    pause(Math.min(SIDE_PAUSES_MS[Math.min(tries, SIDE_PAUSES_MS.length - 1)]!, left));
   }
-  return undefined;
+}
+
+/**
+ * One try for the lock database's EXCLUSIVE lock (no busy wait): false when another connection holds a lock on it;
+ * taken, names the side file in our row unless another process's row is there now or the file named is in place.
+ */
+function trySide(db: Database.Database, me: string, side: LockSide): boolean {
+  try {
+    db.exec("BEGIN EXCLUSIVE");
+  } catch (err) {
+    if (!isSqliteBusy(err)) throw err;
+    return false;
+  }
+  try {
+    const owner = readOwner(db);
+    // Another process's row: it took the store since our look; the caller's next look says so.
+    if (owner?.process === me && !sideInPlace(owner, side)) {
+      ensureSideColumn(db);
+      db.prepare("UPDATE owner SET side = ? WHERE id = 1").run(sideText(side.make()));
+    }
+    db.exec("COMMIT");
+  } finally {
+    if (db.inTransaction) db.exec("ROLLBACK");
+  }
+  return true;
 }
 
 /**

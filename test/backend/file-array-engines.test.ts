@@ -24,7 +24,9 @@ it("two engines on one file store appending to one array-layout bucket at once: 
   const e2 = openStorageEngine({ threads: 1, onError: () => undefined });
   engines.push(e1, e2);
   const logs = [e1, e2].map((e) => e.appendLog<string>({ kind: "file", dir }, { name: "log", keyOf: () => "k", layout: "array" }));
-  // Each actor opens the store before the race, one after the other (two first opens at once race for the store lock).
+  // Each engine's actor opens the store when its tier is made (above), the two at once (two threads of one process
+  // taking the store lock together: test/backend/lock-threads-open-race); the warm-up flushes, one after the other,
+  // make both handles' first batches before the race.
   for (const log of logs) {
     log.appendEntries(["warm"]);
     await log.flush();

@@ -73,30 +73,50 @@ describe("the check lock made at the store lock's take", () => {
     }
   });
 
-  it("a thread's open meeting another thread's look at a new hold's row waits for it and makes the check lock", async () => {
-    // Two threads opening one new store at once (two engines' actors): the first commits its row, naming no check lock
-    // yet; the joiner, seeing another connection of this process on the lock database, tried once for the EXCLUSIVE
-    // lock, met the first thread's look (its read of the row), and went on without the file; so did the first thread,
-    // the joiner's SHARED lock now kept. Every conditional batch of both then failed store-moved. Here the test's own
-    // read transaction is that look, held across the joiner's try, then let go.
-    const dir = storeWithoutCheckLock();
+  /**
+   * A worker's open (and its first conditional batch) while the test's own read transaction on the lock database,
+   * standing in for another thread's take looking at the row, is held for `lookMs`, then let go: its answer.
+   */
+  async function openBesideALook(dir: string, lookMs: number): Promise<unknown> {
     const lockDb = new Database(join(dir, LOCK_FILE_NAME));
-    lockDb.exec("UPDATE owner SET side = NULL"); // this process's row, as a take's commit leaves it: no check lock named
-    lockDb.exec("BEGIN");
-    lockDb.prepare("SELECT * FROM owner").get();
     const worker = new Worker(WORKER, { workerData: { dir, cell: new SharedArrayBuffer(4), index: 0 } });
     try {
-      await new Promise((r) => worker.once("online", r));
+      const ready = new Promise((r) => worker.once("message", r));
+      worker.postMessage({ task: "ready" });
+      await ready;
+      lockDb.exec("BEGIN");
+      lockDb.prepare("SELECT * FROM owner").get();
       const answer = new Promise((r) => worker.once("message", r));
       worker.postMessage({ task: "open" });
-      await sleep(150);
+      await sleep(lookMs);
       lockDb.exec("ROLLBACK");
-      // Before: { ok: false, code: "backend-error", reason: "store-moved" }.
-      expect(await answer).toEqual({ opened: true });
+      return await answer;
     } finally {
       lockDb.close();
       await worker.terminate();
     }
+  }
+
+  it("a thread's open meeting another thread's look at a new hold's row waits for it and makes the check lock", async () => {
+    // Two threads opening one new store at once (two engines' actors): the first commits its row, naming no check lock
+    // yet; the joiner, seeing another connection of this process on the lock database, tried once for the EXCLUSIVE
+    // lock, met the first thread's look (its read of the row), and went on without the file; so did the first thread,
+    // the joiner's SHARED lock now kept. Every conditional batch of both then failed store-moved.
+    const dir = storeWithoutCheckLock();
+    const row = new Database(join(dir, LOCK_FILE_NAME));
+    row.exec("UPDATE owner SET side = NULL"); // this process's row, as a take's commit leaves it: no check lock named
+    row.close();
+    // Before: { ok: false, code: "backend-error", reason: "store-moved" }.
+    expect(await openBesideALook(dir, 150)).toEqual({ opened: true });
+  });
+
+  it("a thread's open meeting another thread's look at a row naming a removed check lock waits for it and makes it (review r387 M1)", async () => {
+    // The same race where this process held the store before and its check lock was removed while no handle was open
+    // (as the refusals advise): the row names that file, so the other connection counted as an open handle and the
+    // take tried once. Now it tries again for a while, reading the row between tries.
+    const dir = storeWithoutCheckLock();
+    // Before: { ok: false, code: "backend-error", reason: "store-moved" }.
+    expect(await openBesideALook(dir, 100)).toEqual({ opened: true });
   });
 
   it("the lock file removed while the take has it open fails the open store-busy, lock-replaced", () => {

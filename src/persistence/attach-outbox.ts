@@ -265,6 +265,22 @@ export class AttachOutbox {
   #priorTop = 0;
   /** Set by `retire`: settles once the pair's last flush settled and it was disposed. */
   #retired: Promise<void> | undefined;
+  /**
+   * Set by attach: asked to resume the pair (its rebaseline, by itself) once a lost store worker stopped it, after
+   * `delayMs` (0 at the first loss of a spell, then backing off: a worker dying at every revival is no hot loop).
+   */
+  onWorkerLost: ((delayMs: number) => void) | undefined;
+  /** Losses of a store worker that stopped the pair: a flush in flight across one rejects with it (#lostError). */
+  #losses = 0;
+  #lostError: Error | undefined;
+  /** A loss no flush rejected with yet: the next flush answers for the lost writes, so it rejects with it. */
+  #lossUnanswered = false;
+  /** The pair is stopped by a lost worker and waits for its resume; `#resumed` wakes flush() and drained() then. */
+  #lostStop = false;
+  #resumed: Promise<void> = Promise.resolve();
+  #wakeResumed: () => void = noop;
+  /** Backoff of the next resume after a loss (0: none in this spell; reset once an own baseline is durable). */
+  #lossDelay = 0;
 
   /**
    * Queues `first` (the attach baseline) and starts the seq bootstrap. `report` hears every
@@ -311,6 +327,22 @@ export class AttachOutbox {
   /** True once the pair stopped for good (until `rebaseline`). */
   get stopped(): boolean {
     return this.#stopped !== undefined;
+  }
+
+  /** True while the pair is stopped by a lost store worker, waiting for the resume attach makes by itself. */
+  get stoppedByLostWorker(): boolean {
+    return this.#lostStop && this.#stopped !== undefined;
+  }
+
+  /** Ends the waits of flush() and drained() for a resume that will not come (the handle is disposed). */
+  endResumeWait(): void {
+    this.#lostStop = false;
+    this.#wakeResumed();
+  }
+
+  /** While stopped by a lost worker: waits for the resume (or endResumeWait); then the pair's state says what next. */
+  async #awaitResume(): Promise<void> {
+    while (this.stoppedByLostWorker && !this.#disposed) await this.#resumed;
   }
 
   /** Saves `item` now when nothing waits ahead of it (the steady state), else queues it behind the rest. */
@@ -403,7 +435,25 @@ export class AttachOutbox {
    * rejects with why it is not: a transient failure (retried by the next flush) or the stop error.
    */
   async flush(): Promise<number> {
+    try {
+      return await this.#flush();
+    } catch (err) {
+      // A flush that rejected with a lost worker answered for its lost writes: the next one need not.
+      if (lostWorker(err)) this.#lossUnanswered = false;
+      throw err;
+    }
+  }
+
+  async #flush(): Promise<number> {
     await this.#bootstrap;
+    // Stopped by a lost worker: this flush answers for what the resume writes (the lost writes were answered for by
+    // the flushes in flight at the loss); one in flight across a later loss rejects with it (below).
+    if (this.#lossUnanswered) {
+      this.#lossUnanswered = false;
+      throw this.#stopped !== undefined ? await this.#stopped : (this.#lostError as Error);
+    }
+    await this.#awaitResume();
+    const losses = this.#losses;
     this.#drain();
     // Everything handed out before this call is part of it: frames held back by backpressure first leave.
     await this.#outlastBackpressure();
@@ -469,6 +519,11 @@ export class AttachOutbox {
     }
     // Stopped while this flush ran (a refusal, also one another writer's flush reported): nothing is acknowledged.
     if (this.#stopped !== undefined) throw await this.#stopped;
+    // A worker lost while it ran, the pair resumed by itself since: what it answered for may be lost, so it rejects.
+    if (this.#losses !== losses) {
+      this.#lossUnanswered = false;
+      throw this.#lostError as Error;
+    }
     this.#baselinesAcked = Math.max(this.#baselinesAcked, baselinesBefore);
     if (target > this.#durable) {
       this.#durable = target;
@@ -512,6 +567,11 @@ export class AttachOutbox {
     await this.#bootstrap;
     for (;;) {
       if (this.#disposed) closed();
+      // A pair a lost worker stopped resumes by itself: the wait goes on through it (and through its backoff).
+      if (this.stoppedByLostWorker) {
+        await this.#resumed;
+        continue;
+      }
       // A stopped pair drops every change until rebaseline: no room to report to a writer pacing on this (as flush()).
       if (this.#stopped !== undefined) throw await this.#stopped;
       if (writesEndedBy(this.#blocked)) throw this.#blocked;
@@ -542,6 +602,7 @@ export class AttachOutbox {
       if (isBackpressure(this.#blocked)) return this.#drainedWait(closed); // full again: the room wait above
     }
     await Promise.all([this.wal?.drained?.(), this.snapshot.drained?.()]);
+    if (this.stoppedByLostWorker) return this.#drainedWait(closed); // a worker lost meanwhile: wait for the resume
     if (this.#stopped !== undefined) throw await this.#stopped; // stopped while the tiers drained
   }
 
@@ -581,6 +642,7 @@ export class AttachOutbox {
     this.#stopped = undefined;
     this.#resumedAbove = this.#seq;
     this.submit(baseline);
+    if (this.#lostStop) this.endResumeWait(); // flush() and drained() waiting for the resume go on
   }
 
   /** Learns the highest seq in the store, then saves what queued meanwhile. A failure stops the pair (again). */
@@ -840,6 +902,7 @@ export class AttachOutbox {
       this.#gate = undefined;
       this.#gateError = undefined;
       this.#gateDelay = 0;
+      this.#lossDelay = 0; // a lost worker's spell ends with an own baseline durable
       this.#endSharedRecord(); // before the reclaim's deletions, in call order
       this.#reclaim(seq);
       this.#tellStored(seq);
@@ -895,8 +958,26 @@ export class AttachOutbox {
     this.#blocked = undefined;
     this.#gate = undefined;
     this.#gateError = undefined;
+    // A lost store worker refused nothing: the pair resumes by itself (attach's rebaseline), backing off per loss.
+    const lost = lostWorker(cause) && this.onWorkerLost !== undefined;
+    if (lost) {
+      this.#losses++;
+      this.#lossUnanswered = true;
+      this.#lostStop = true;
+      this.#resumed = new Promise<void>((resolve) => (this.#wakeResumed = resolve));
+    }
     const settle = (at: number | StopAt): Error => {
       const seq = typeof at === "number" ? at : at.seq;
+      if (lost && (typeof at === "number" || at.closed === undefined)) {
+        const err = kept(lostWorkerError(this.graphName, seq, cause as StorageError, by === undefined ? baseline : undefined));
+        this.#lostError = err;
+        const delayMs = this.#lossDelay;
+        if (delayMs === 0) this.report(err); // once per spell: a worker dying at every revival is heard once
+        this.#lossDelay = delayMs === 0 ? GATE_RETRY.initialMs : Math.min(GATE_RETRY.maxMs, delayMs * 2);
+        if (!this.#disposed) this.onWorkerLost?.(delayMs === 0 ? 0 : delayMs * (0.5 + Math.random() / 2));
+        return err;
+      }
+      if (lost) this.endResumeWait(); // its tier closed meanwhile: said as the close, nothing resumes
       // Seqs exhausted is no refused write that a rebaseline gets past (it cannot number either): said as it is. So is
       // a backend's finalError of a code of its own (not a lost lease's not-owner): its store takes no write again.
       const said = isSeqsExhausted(cause) || (isFinalError(cause) && !lostStore(cause));
@@ -1514,6 +1595,7 @@ export class AttachOutbox {
     // So may the last baseline it handed the snapshot tier: a later attach of the graph drops it (attach-floor.ts).
     noteEndedSnapshot(this.snapshot, this.graphName, this.#seq > this.#durable);
     this.#disposed = true;
+    this.endResumeWait();
     this.#unwatch?.();
     this.#clearQueue();
     this.#gate = undefined; // its handlers and retry timer see it is no longer theirs
@@ -1760,6 +1842,29 @@ function delay(ms: number): Promise<void> {
 
 function isBackpressure(err: unknown): err is StorageError {
   return err instanceof StorageError && err.code === "backpressure";
+}
+
+/**
+ * A store worker was lost with writes of the pair (crashed, exited, ended by the watchdog: the engine's loss report,
+ * connection.ts lostWrites): nothing was refused, the store takes writes again on a fresh thread.
+ */
+function lostWorker(err: unknown): err is StorageError {
+  return err instanceof StorageError && (err.code === "worker-crashed" || err.code === "worker-unresponsive");
+}
+
+/**
+ * What flush() rejects with when a lost store worker took writes of the pair from `seq` on (`baseline`: the baseline
+ * at it, when that is the write lost): not acknowledged, and the pair resumes by itself with a baseline of the graph.
+ */
+function lostWorkerError(graphName: string, seq: number, cause: StorageError, baseline?: number): StorageError {
+  return new StorageError(
+    "worker-crashed",
+    `graph "${graphName}": ${writeAt(seq, baseline)} was lost with the store's worker (${saidError(cause)}), so nothing ` +
+      `from seq ${seq} on is acknowledged; nothing was refused: the pair writes a baseline of the live graph above ` +
+      "every seq it handed out, by itself, and later flushes acknowledge the changes after it",
+    { graph: graphName, seq, reason: "worker-lost", ...(baseline !== undefined ? { baseline } : {}) },
+    cause,
+  );
 }
 
 /** The writer lost its store (a PostgreSQL lease taken over): whatever the store holds now says nothing of its writes. */

@@ -226,6 +226,10 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     // A WAL tier several pairs share holds frames another pair's baseline may not cover yet: nothing is reclaimed.
     const reclaim: Reclaim = group !== undefined ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
     const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, weakReport(reportRef, p.snapshot), first, reclaim, group);
+    outbox.onWorkerLost = (delayMs) => {
+      const r = reportRef.deref();
+      if (r !== undefined) lostResumers.get(r)?.(delayMs);
+    };
     // A WAL of one pair: a shared-WAL record an earlier session left there ends with this session (shared-wal.ts).
     outbox.endsSharedRecord = p.wal !== undefined && group === undefined;
     const pair = new PairState(outbox, cadence, maxQueuedBytes);
@@ -405,14 +409,16 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     );
   };
 
-  const rebaseline = async (): Promise<number> => {
-    if (disposed) {
-      throw new StorageError("closed", `rebaseline: the storage handle of graph "${graph.name}" is disposed`, {
-        graph: graph.name,
-      });
-    }
+  /**
+   * Resumes the pairs `which` picks with an own baseline of the live graph (rebaseline(): every pair; a lost store
+   * worker: the pairs it stopped, a WAL group's members together since they stopped together).
+   */
+  const resume = async (which: (pair: PairState) => boolean): Promise<void> => {
+    const picked = states.map(which);
     // A pair whose seq bootstrap fails again stays stopped (a second failure replaces the error).
-    const ready = await Promise.all(states.map((pair) => pair.outbox.prepareRebaseline()));
+    const prepared = await Promise.all(states.map((pair, i) => picked[i] === true && pair.outbox.prepareRebaseline()));
+    // Picked again: a pair resumed meanwhile (rebaseline() beside a lost worker's resume) takes no second baseline.
+    const ready = prepared.map((ok, i) => ok && which(states[i] as PairState));
     // Synchronous from here: no wave can fall between the snapshot and the pairs resuming.
     if (pendingNodes.size > 0 || pendingMounts.size > 0) persistPending(); // gated changes: the mirror catches up
     let snapshot: GraphPersistSnapshot;
@@ -441,8 +447,42 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
       baselineTaken(pair, size);
       pair.outbox.rebaseline({ kind: "baseline", snapshot, timestampNs, own: true, vouched }, at);
     });
+  };
+
+  const rebaseline = async (): Promise<number> => {
+    if (disposed) {
+      throw new StorageError("closed", `rebaseline: the storage handle of graph "${graph.name}" is disposed`, {
+        graph: graph.name,
+      });
+    }
+    await resume(() => true);
     return flush();
   };
+
+  /**
+   * A lost store worker stopped a pair (AttachOutbox.onWorkerLost): it is resumed as rebaseline() would, after
+   * `delayMs` (the outbox's backoff), once for every pair stopped meanwhile. Reached from the outboxes weakly (a
+   * WeakMap keyed by `report`, which lives as long as the graph observes): long-lived tier state holds them.
+   */
+  let resumeDue = false;
+  const resumeLost = (delayMs: number): void => {
+    if (resumeDue || disposed) return;
+    resumeDue = true;
+    // Unref'd: what the resume writes is what no flush acknowledged; a flush() waiting for it keeps the process up.
+    setTimeout(() => {
+      resumeDue = false;
+      if (disposed) return;
+      resume((pair) => pair.outbox.stoppedByLostWorker).then(
+        () => {
+          // A pair still stopped (its seq bootstrap failed again, a group not ready): tried again, backing off.
+          const again = states.find((pair) => pair.outbox.stoppedByLostWorker);
+          if (again !== undefined) resumeLost(Math.min(10_000, Math.max(100, delayMs * 2)));
+        },
+        (err: unknown) => report(err, (states[0] as PairState).outbox.snapshot),
+      );
+    }, delayMs).unref();
+  };
+  lostResumers.set(report, resumeLost);
 
   let disposing: Promise<void> | undefined;
   const handle: StorageHandle = {
@@ -452,6 +492,8 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     dispose(): Promise<void> {
       if (disposing === undefined) {
         disposed = true;
+        // A pair a lost worker stopped is resumed no more: its last flush says so at once (the stop's error).
+        for (const { outbox } of states) outbox.endResumeWait();
         unsubscribe();
         // Disposed, the handle releases its rules itself: a long-lived graph attached and disposed N times kept N
         // registry cells until it was collected (review r237 #3).
@@ -640,6 +682,12 @@ function retireWhenCollected(graph: Graph, claims: readonly Claim[], outboxes: r
   // its failure, so the cell lives only as long as the handle could be dropped undisposed.
   collectedGraphs.register(graph, { graphName, claims: held, retire }, token);
 }
+
+/**
+ * Each attach's resume after a lost store worker, by its `report` (attach's resumeLost): the outboxes reach it through
+ * their `report`'s WeakRef, so what the resume holds (the graph) is held no longer than `report` is.
+ */
+const lostResumers = new WeakMap<object, (delayMs: number) => void>();
 
 /** `report` for one pair, reached weakly: long-lived tier state holds what calls it (see attach's `reportRef`). */
 function weakReport(

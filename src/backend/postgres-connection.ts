@@ -308,6 +308,24 @@ export class SerialConnection {
     return client;
   }
 
+  /**
+   * Whether the server takes a new connection now: one opened beside this one (no session setup) and ended at once;
+   * false when it is refused (a server shutting down refuses one before it ends any session) or cannot be made.
+   */
+  async serverTakesConnections(): Promise<boolean> {
+    const { default: driver } = await import("pg");
+    const client = new driver.Client(this.config);
+    client.on("error", () => undefined); // failed or dropped: the answer is false, or already given
+    try {
+      await client.connect();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await this.end(client);
+    }
+  }
+
   private discard(client: pg.Client): void {
     const current = this.client === client;
     if (current) this.client = undefined;

@@ -27,9 +27,10 @@
  * Fast failover: a holder also holds a session advisory lock, one per store and epoch, on its lease connection (taken
  * in the statement that takes the row, again on each new lease connection, made at once when one drops); the server
  * lets it go the moment that session ends, as when the holder's process dies and its kernel closes its sockets. A
- * waiting contender that saw it held, and then gets it, takes the store over at once, before the expiry
- * (overGoneHolder). The lock only decides when, like the expiry: it fences nothing (it survives a paused process and
- * vanishes on a reconnect), the epoch condition of every write does. A contender that never saw it held cannot tell a
+ * waiting contender that saw it held, and then gets it while the server still takes new connections (a server
+ * shutting down ends the holder's session too), takes the store over at once, before the expiry (overGoneHolder). The
+ * lock only decides when, like the expiry: it fences nothing (it survives a paused process and vanishes on a
+ * reconnect), the epoch condition of every write does. A contender that never saw it held cannot tell a
  * dead holder from one without the lock (fast failover off, an earlier release), and waits for the expiry.
  */
 import { performance } from "node:perf_hooks";
@@ -304,9 +305,10 @@ export class Lease {
    * until the row's expiry, the end of its own wait or a renewal interval, whichever comes first (the server wakes it
    * the moment the holder's session ends: no fast polling, two statements per renewal interval), then looks at the
    * row again (undefined). Granted, the holder's session is gone: its process died (its kernel closed its sockets), or
-   * its lease connection dropped (it then finds the lock taken and gives the store up); it takes the store over at
-   * once, if the row still has that epoch (one contender does: the row's lock orders them), and lets the shared lock
-   * go. The write's epoch condition, not this lock, keeps the old holder from landing anything after that.
+   * its lease connection dropped (it then finds the lock taken and gives the store up), unless the server is shutting
+   * down (a new connection refused after the grant: no takeover, the holder is back with the server); it takes the
+   * store over at once, if the row still has that epoch (one contender does: the row's lock orders them), and lets the
+   * shared lock go. The write's epoch condition, not this lock, keeps the old holder from landing anything after that.
    */
   private async overGoneHolder(seen: LeaseState, giveUpAt: number): Promise<"taken" | "wait" | undefined> {
     const values = [this.liveKey, String(seen.epoch)];
@@ -328,7 +330,14 @@ export class Lease {
         if (pgCodeOf(err) === LOCK_TIMEOUT) return undefined;
         throw err;
       }
+      // A grant proves the holder's session ended, not that its process died: a server shutting down ends every
+      // session, the holder's may end first, and this one may get the grant and commit a takeover before its own end
+      // (a live holder, back once the server is, lost its store: task 391). Such a server refuses new connections
+      // before it ends any session, and never takes one again, so one made now (after the grant) shows the holder's
+      // session ended while the server ran on. Refused: looked at again later (this session is ending, or the server
+      // takes no more connections: too many clients, say), and the lock let go.
       try {
+        if (!(await this.conn.serverTakesConnections())) return "wait";
         const sentAt = performance.now();
         const r = await c.query<TakenRow>({
           name: "grf_lease_take_over_live",

@@ -13,6 +13,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -380,6 +382,18 @@ describe("PostgreSQL store failover between engine processes", () => {
 
 const pipes = usePipes();
 
+/** `through` with the application_name grf-`name` (SESSIONS_SQL finds the sessions by it). */
+function sessionUrl(through: string, name: string): string {
+  const u = new URL(through);
+  u.searchParams.set("application_name", `grf-${name}`);
+  return u.href;
+}
+
+/** The PIDs of W's session waiting on an advisory lock and of H's session holding one (null: none yet). */
+const SESSIONS_SQL = `SELECT (SELECT pid FROM pg_stat_activity WHERE application_name = 'grf-W' AND wait_event = 'advisory') AS w,
+    (SELECT l.pid FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+      WHERE a.application_name = 'grf-H' AND l.locktype = 'advisory' AND l.granted LIMIT 1) AS h`;
+
 describe("PostgreSQL store fast failover across restarts of a server in a new PID namespace each time (a container's)", () => {
   let nsServer: PostgresServer;
   beforeAll(async () => {
@@ -390,22 +404,13 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
     await nsServer?.stop();
   });
 
-  /** The PIDs of W's session waiting on an advisory lock and of H's session holding one (null: none yet). */
-  const SESSIONS_SQL = `SELECT (SELECT pid FROM pg_stat_activity WHERE application_name = 'grf-W' AND wait_event = 'advisory') AS w,
-      (SELECT l.pid FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
-        WHERE a.application_name = 'grf-H' AND l.locktype = 'advisory' AND l.granted LIMIT 1) AS h`;
-
   it("an idle holder keeps its store while a waiting writer's new session gets the PID its old one had (review r372 F1)", async () => {
     // The holder connects through a pipe that takes no connection from a restart until the waiter connected again:
     // the holder makes its lease connection again as soon as the server takes connections (task 384), and the waiter
     // must come first, before the holder has its liveness lock again.
     let holderMayConnect = true;
     const pipe = await pipes(nsServer.url, { accept: () => holderMayConnect });
-    const url = (name: string, through = nsServer.url): string => {
-      const u = new URL(through);
-      u.searchParams.set("application_name", `grf-${name}`);
-      return u.href;
-    };
+    const url = (name: string, through = nsServer.url): string => sessionUrl(through, name);
     const store = "pid-reuse";
     const holder = await postgresBackend({ url: url("H", pipe.url), store, lease: { holder: "H", ttlMs: 10_000, renewEveryMs: 2500 } });
     let took: PostgresBackend | undefined;
@@ -464,4 +469,87 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
       await took?.close().catch(() => undefined);
     }
   }, 180_000);
+});
+
+describe("PostgreSQL store fast failover at a fast shutdown of the server", () => {
+  it("a waiting writer whose wait on a live holder's liveness lock is granted as the server shuts down takes nothing (task 391)", async () => {
+    // A fast shutdown ends every session; the holder's may end before the waiter's, whose wait is then granted. The
+    // waiter's session is held alive through the shutdown here (gdb drops the server's SIGTERM to it), as a loaded
+    // machine's scheduler may hold back that signal for as long as a takeover takes (needs gdb). The holder reaches the server
+    // through a pipe that takes none of its connections during the shutdown, so every refused connection in the
+    // server's log from then on is the waiter's.
+    let holderMayConnect = true;
+    const pipe = await pipes(server.url, { accept: () => holderMayConnect });
+    const url = (name: string, through = server.url): string => sessionUrl(through, name);
+    const store = "shutdown-grant";
+    const holder = await postgresBackend({ url: url("H", pipe.url), store, lease: { holder: "H", ttlMs: 10_000, renewEveryMs: 2500 } });
+    let took: PostgresBackend | undefined;
+    let failed: unknown;
+    const waiting = postgresBackend({ url: url("W"), store, lease: { holder: "W", waitMs: 300_000 } }).then(
+      (w) => (took = w),
+      (err: unknown) => (failed = err),
+    );
+    const refusals = (): number => readFileSync(join(server.root, "server.log"), "utf8").split("the database system is shutting down").length;
+    let gdb: ChildProcess | undefined;
+    let waiterPid: number | undefined;
+    let restarting: Promise<void> | undefined;
+    try {
+      await holder.write("k0", Uint8Array.of(0));
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      await until(
+        async () => {
+          waiterPid = (await admin.query<{ w: number | null }>(SESSIONS_SQL)).rows[0]?.w ?? undefined;
+          return waiterPid !== undefined;
+        },
+        "the waiter waits on the holder's liveness lock",
+        WAIT,
+      );
+      await admin.end();
+      gdb = spawn("gdb", ["-q", "-batch", "-p", String(waiterPid), "-ex", "handle SIGTERM nostop noprint nopass", "-ex", "continue"], {
+        stdio: "ignore",
+      });
+      // Attached (a tracer) and let run again (no longer in a tracing stop), SIGTERM's handling set before that.
+      const status = (): string => readFileSync(`/proc/${waiterPid}/status`, "utf8");
+      await until(() => /^TracerPid:\s*[1-9]/m.test(status()) && !/^State:\s*t/m.test(status()), "gdb holds the waiter's session", WAIT);
+      const refusedBefore = refusals();
+      holderMayConnect = false;
+      restarting = server.restart();
+      // The waiter took the store (the defect), or it was granted the lock and found the server refusing connections.
+      await until(() => took !== undefined || failed !== undefined || refusals() > refusedBefore, "the waiter's grant is settled", WAIT);
+      expect(failed).toBeUndefined();
+      expect(took?.lease, "the waiting writer took a live holder's store at a server shutdown").toBeUndefined();
+    } finally {
+      // Lets the shutdown end: the waiter's session gets its SIGTERM.
+      gdb?.kill("SIGKILL");
+      if (gdb !== undefined && gdb.exitCode === null && gdb.signalCode === null) await once(gdb, "exit");
+      if (waiterPid !== undefined) process.kill(waiterPid, "SIGTERM");
+      await restarting;
+      holderMayConnect = true;
+    }
+    try {
+      // The holder takes its lock back with the server (the waiter waits on it again), writes on, and hands the store
+      // over at its close.
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      await until(
+        async () => {
+          const r = await admin.query<{ w: number | null; h: number | null }>(SESSIONS_SQL);
+          return took !== undefined || (r.rows[0]?.w != null && r.rows[0].h != null);
+        },
+        "the holder holds its liveness lock again",
+        WAIT,
+      ).finally(() => admin.end());
+      await holder.write("after", Uint8Array.of(1));
+      expect(took).toBeUndefined();
+      await holder.close();
+      await waiting;
+      expect(took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
+      expect(await took!.read("after")).toEqual(Uint8Array.of(1));
+    } finally {
+      await holder.close().catch(() => undefined);
+      await waiting;
+      await took?.close().catch(() => undefined);
+    }
+  }, 120_000);
 });

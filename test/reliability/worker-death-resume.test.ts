@@ -59,7 +59,8 @@ async function untilLoss(e: FaultEngine, spec: StoreSpec, graph: ReactiveGraph, 
     for (let i = 0; i < 400 && !heard.some(pairStopped); i++) {
       randomWave(graph, rnd);
       inFlight.push(handle.flush().then(() => void acks++, (err: unknown) => void failures.push(err)));
-      if (killed === undefined && acks >= 3) killed = e.injectFault(spec, death);
+      // A fault sent as the worker dies of an earlier one is lost with it (rejects worker-crashed): that death counts.
+      if (killed === undefined && acks >= 3) killed = e.injectFault(spec, death).catch((err: unknown) => void failures.push(err));
       await (inFlight.length % 4 === 0 ? Promise.race(inFlight.slice(-4)) : sleep(1));
     }
     await killed;

@@ -226,10 +226,7 @@ function attach(graph: Graph, pairs: readonly AttachPair[], opts: AttachOptions,
     // A WAL tier several pairs share holds frames another pair's baseline may not cover yet: nothing is reclaimed.
     const reclaim: Reclaim = group !== undefined ? "none" : cadence.kind === "ratio" ? "all" : cadence.kind === "background" ? "stale" : "none";
     const outbox = new AttachOutbox(graph.name, p.snapshot, p.wal, weakReport(reportRef, p.snapshot), first, reclaim, group);
-    outbox.onWorkerLost = (delayMs) => {
-      const r = reportRef.deref();
-      if (r !== undefined) lostResumers.get(r)?.(delayMs);
-    };
+    outbox.onWorkerLost = weakResume(reportRef);
     // A WAL of one pair: a shared-WAL record an earlier session left there ends with this session (shared-wal.ts).
     outbox.endsSharedRecord = p.wal !== undefined && group === undefined;
     const pair = new PairState(outbox, cadence, maxQueuedBytes);
@@ -688,6 +685,17 @@ function retireWhenCollected(graph: Graph, claims: readonly Claim[], outboxes: r
  * their `report`'s WeakRef, so what the resume holds (the graph) is held no longer than `report` is.
  */
 const lostResumers = new WeakMap<object, (delayMs: number) => void>();
+
+/**
+ * An outbox's way to its attach's resume (lostResumers), reached weakly as `report` is: made out here, so the closure
+ * holds `report`'s WeakRef alone, not attach's scope (which holds the graph).
+ */
+function weakResume(report: WeakRef<object>): (delayMs: number) => void {
+  return (delayMs) => {
+    const r = report.deref();
+    if (r !== undefined) lostResumers.get(r)?.(delayMs);
+  };
+}
 
 /** `report` for one pair, reached weakly: long-lived tier state holds what calls it (see attach's `reportRef`). */
 function weakReport(

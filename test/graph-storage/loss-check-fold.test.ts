@@ -57,7 +57,7 @@ it.each([true, false])("a fold (%s) of frames above a's acknowledged seq, then a
     await e.close().catch(() => undefined);
   }
   const va = await restored("a", store.path);
-  expect(bFlush).toBe("rejected write-refused"); // b's frame was lost: b stops (control)
+  expect(bFlush).toBe("rejected worker-crashed"); // b's frame was lost: b's flush rejects, b resumes by itself (task 390)
   expect(aFlush).toBe("resolved"); // a lost nothing
   expect(va).toBe(4);
 }, 60_000);

@@ -111,9 +111,11 @@ export interface PostgresBackend extends StorageBackend {
    * inside one REPEATABLE READ transaction, so several reads see one point in time of the store (taken before `fn`
    * starts: nothing `fn` writes through another handle is seen): a restore
    * (`restoreSnapshot` over tiers on this handle) never sees a compaction commit between its baseline and its
-   * frames, and needs no retry however often the writer compacts. Calls nest (one transaction). A connection lost
-   * meanwhile ends the transaction; later calls read as usual, each at its own point in time. A writer's handle
-   * refuses it (its writes would wait for the end): StorageError("invalid-argument").
+   * frames, and needs no retry however often the writer compacts. Calls nest (one transaction). A statement that
+   * fails meanwhile (a lost connection, a server timeout) ends the transaction: every later call until the outermost
+   * `fn` returns fails with StorageError("backend-error", details.reason "point-in-time-lost", the failure as its
+   * cause) rather than read another state. A writer's handle refuses it (its writes would wait for the end):
+   * StorageError("invalid-argument").
    */
   readConsistent<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -156,6 +158,15 @@ const READ_MANY_BYTES = 8 * 1024 * 1024;
 const UNNAMED_ABOVE_BYTES = 64 * 1024;
 /** Keys remembered as in doubt per handle; past this many, every key counts as in doubt (see PostgresStore.doubtful). */
 const MAX_DOUBTFUL_KEYS = 100_000;
+
+/**
+ * The CLI's read command's transaction turns off, for itself (set_config local), the server settings that would end it
+ * while its consumer pauses it (a slow pipe, a stopped terminal), as pg_dump does for its session; transaction_timeout
+ * where the server has it (17 on).
+ */
+const UNTIMED_COLUMNS =
+  "set_config('idle_in_transaction_session_timeout', '0', true), " +
+  "CASE WHEN current_setting('server_version_num')::int >= 170000 THEN set_config('transaction_timeout', '0', true) END";
 /** Largest int4: the bound of a whole value's slices (values are under 1 GiB). */
 const WHOLE = 0x7fffffff;
 
@@ -247,6 +258,14 @@ export async function prepareSession(client: pg.ClientBase, writable: boolean): 
   if (writable && row.sc === "off") await client.query("SET synchronous_commit = on");
 }
 
+/**
+ * `backend.readConsistent(fn)` whose transaction the server's idle_in_transaction_session_timeout and
+ * transaction_timeout do not end: for the CLI's read commands only (a library reader keeps the administrator's bounds).
+ */
+export function readConsistentUntimed<T>(backend: PostgresBackend, fn: () => Promise<T>): Promise<T> {
+  return backend instanceof PostgresStore ? backend.readConsistent(fn, true) : backend.readConsistent(fn);
+}
+
 class PostgresStore implements PostgresBackend {
   readonly supports = SUPPORTS;
   readonly name: string;
@@ -275,6 +294,8 @@ class PostgresStore implements PostgresBackend {
   private inReadTransaction = false;
   /** Settles once readConsistent's transaction took its snapshot (or failed to begin). */
   private snapshotTaken: Promise<void> = Promise.resolve();
+  /** What ended readConsistent's transaction early (or kept it from beginning): later calls inside it fail. */
+  private pointInTimeLost: { readonly cause: unknown } | undefined;
 
   constructor(
     readonly store: string,
@@ -552,7 +573,11 @@ class PostgresStore implements PostgresBackend {
     return Number(r.rows[0]?.changes ?? 0);
   }
 
-  async readConsistent<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * `untimed`: the transaction is not ended by the server's idle_in_transaction_session_timeout or
+   * transaction_timeout (the CLI's read command, whose consumer may pause it: readConsistentUntimed).
+   */
+  async readConsistent<T>(fn: () => Promise<T>, untimed = false): Promise<T> {
     this.ensureOpen();
     if (typeof fn !== "function") throw new TypeError("readConsistent needs a function");
     if (!this.readOnly) {
@@ -566,10 +591,12 @@ class PostgresStore implements PostgresBackend {
         .run(async (c) => {
           // REPEATABLE READ takes its snapshot at the first statement, not at BEGIN: one now, so the point in time
           // is the call's start (as SQLite's read transaction), whatever fn does before its first read.
-          await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1");
+          await c.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT ${untimed ? UNTIMED_COLUMNS : "1"}`);
           this.inReadTransaction = true;
         })
-        .catch(() => undefined); // a failed BEGIN leaves fn's reads as they are without it: each at its own time
+        .catch((err: unknown) => {
+          this.pointInTimeLost = { cause: err }; // fn's reads would be each at its own time
+        });
     }
     try {
       // fn starts once the snapshot is taken: started at once, a write fn made (on another connection) could commit
@@ -580,6 +607,7 @@ class PostgresStore implements PostgresBackend {
       if (--this.consistentDepth === 0) {
         await this.data
           .run(async (c) => {
+            this.pointInTimeLost = undefined;
             if (!this.inReadTransaction) return;
             this.inReadTransaction = false;
             await c.query("COMMIT");
@@ -781,10 +809,22 @@ class PostgresStore implements PostgresBackend {
     return this.tablesExist;
   }
 
+  private lostError(what: string): StorageError {
+    // The failure as this handle reported it (typed, passwords removed), kept as the cause.
+    const cause = pgError(this.pointInTimeLost?.cause, "postgres read transaction ended", this.target, { store: this.store });
+    return new StorageError(
+      "backend-error",
+      `postgres ${what} refused (point-in-time-lost): the read transaction that holds this handle's point in time (readConsistent) ended early, so it would read another state of the store than the reads before it; ${cause.message}`,
+      { store: this.store, server: this.target.display, reason: "point-in-time-lost" },
+      cause,
+    );
+  }
+
   private async query<T>(what: string, fn: (c: pg.Client) => Promise<T>, inDoubt?: (err: unknown) => boolean): Promise<T> {
     let settled: boolean | undefined;
     try {
       return await this.data.run(async (c) => {
+        if (this.consistentDepth > 0 && this.pointInTimeLost !== undefined) throw this.lostError(what);
         await this.settleFirst();
         try {
           return await fn(c);
@@ -799,9 +839,10 @@ class PostgresStore implements PostgresBackend {
             if (!settled && session !== undefined) this.unsettled = { session, since: performance.now() };
           }
           // A failed statement ends readConsistent's transaction (a server error aborts it, a lost connection takes
-          // it along): later calls read each at its own point in time, as outside one, instead of failing with it.
+          // it along): later calls inside it fail (lostError), since they would read another state of the store.
           if (this.inReadTransaction) {
             this.inReadTransaction = false;
+            this.pointInTimeLost = { cause: err };
             if (!isConnectionFailure(err)) await c.query("ROLLBACK").catch(() => undefined);
           }
           throw err;

@@ -15,7 +15,7 @@ import { resolve } from "node:path";
 import { fileBackend, type FileBackend } from "../backend/file.js";
 import { decodeFileNameToKey, FILE_SUFFIX } from "../backend/file-names.js";
 import { LOCK_FILE_NAME } from "../backend/lock.js";
-import { postgresBackend, type PostgresBackend } from "../backend/postgres.js";
+import { postgresBackend, readConsistentUntimed, type PostgresBackend } from "../backend/postgres.js";
 import { redact } from "../backend/postgres-errors.js";
 import { sqliteBackend, type SqliteBackend } from "../backend/sqlite.js";
 import { assertOneMeaning } from "../backend/real-path.js";
@@ -189,7 +189,8 @@ export async function withStore<T>(path: string, opts: OpenStoreOptions, body: (
     try {
       // A SQLite store's point in time is its open's read transaction (openStore); a PostgreSQL store's is this one.
       const pg = opts.mode === "read" && opened.kind === "postgres" ? (opened.backend as PostgresBackend) : undefined;
-      return await (pg === undefined ? body(opened) : pg.readConsistent(async () => body(opened)));
+      // Untimed: a command paused by its consumer (a slow pipe, a stopped terminal) is not ended by the server.
+      return await (pg === undefined ? body(opened) : readConsistentUntimed(pg, async () => body(opened)));
     } finally {
       await store.close();
     }

@@ -265,6 +265,14 @@ async function loaded(load: () => Promise<unknown>, what: string): Promise<Store
   }
 }
 
+/**
+ * A read refused because the source's point in time ended inside it (a PostgreSQL readConsistent's transaction lost):
+ * never a finding, since the reads after it would be of another state of the store.
+ */
+function pointInTimeLost(err: unknown): boolean {
+  return err instanceof StorageError && err.details.reason === "point-in-time-lost";
+}
+
 async function guarded<T>(run: () => T | Promise<T>, what: string): Promise<T> {
   try {
     return await run();
@@ -280,6 +288,7 @@ async function assertListable(wal: KvStorageTier<WALFrame>, prefix: string): Pro
     await scan.next();
   } catch (err) {
     if (err instanceof StorageError && err.code === "backend-no-list-support") throw err;
+    if (pointInTimeLost(err)) throw err;
     // Any other failure here is about a value, not the listing: the store can list.
   } finally {
     await scan.return?.().catch(() => undefined);
@@ -370,7 +379,8 @@ class SizedChunks {
         if (sizes.length !== keys.length) throw new Error("a size per key");
         this.sizes = sizes;
         this.first = from;
-      } catch {
+      } catch (err) {
+        if (pointInTimeLost(err)) throw err;
         // The frames' own reads say what is wrong, if anything is; their chunks are sized as without sizes.
         this.failed = true;
         return undefined;
@@ -494,7 +504,8 @@ async function withForeign(source: StoredGraphSource, read: FrameRead): Promise<
   let stored: StoredValue;
   try {
     stored = await source.readBaseline(read.key);
-  } catch {
+  } catch (err) {
+    if (pointInTimeLost(err)) throw err;
     return read; // a second reading that fails leaves the frame as the first found it (torn)
   }
   if (stored.state !== "value") return read;

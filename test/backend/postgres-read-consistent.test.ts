@@ -1,7 +1,7 @@
 /**
  * readConsistent on a read-only PostgreSQL handle: the reads made inside it see one point in time of the store
  * (one REPEATABLE READ transaction), whatever a writer commits meanwhile; a failed statement ends that transaction
- * without breaking the handle; a writer's handle refuses it. test/reliability/postgres-readers runs restores inside
+ * without breaking the handle (the reads after it inside the call fail: they would read another state); a writer's handle refuses it. test/reliability/postgres-readers runs restores inside
  * it beside a writer process compacting in a loop.
  */
 import { describe, expect, it } from "vitest";
@@ -99,7 +99,7 @@ describe("postgresBackend readConsistent", () => {
     expect(await reader.read("k")).toEqual(b(2));
   });
 
-  it("a statement that fails inside ends the transaction: the error is the call's, later reads work", async () => {
+  it("a statement that fails inside ends the transaction: the error is the call's, later reads inside fail point-in-time-lost (they read the new state), reads after it work", async () => {
     const db = await database();
     const writer = await open();
     await writer.write("k", b(1));
@@ -113,11 +113,16 @@ describe("postgresBackend readConsistent", () => {
       const failed = await errorOf(() => reader.changeCounter()); // waits for the lock: statement timeout
       await raw.query("ROLLBACK");
       await writer.write("k", b(2));
-      return { failed, after: await reader.read("k") };
+      return { failed, after: await errorOf(() => reader.read("k")), nested: await errorOf(() => reader.readConsistent(() => reader.list())) };
     });
     expect((outcome.failed as StorageError).details.pgCode).toBe("57014");
-    // Out of the aborted transaction: the read works, at its own point in time.
-    expect(outcome.after).toEqual(b(2));
+    // The transaction is gone: a read now would see the write above, another state than the first read's.
+    for (const err of [outcome.after, outcome.nested]) {
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ code: "backend-error", details: { reason: "point-in-time-lost" } });
+      expect(((err as StorageError).cause as StorageError).details.pgCode).toBe("57014");
+    }
+    // Out of the call: the read works, at its own point in time.
     expect(await reader.read("k")).toEqual(b(2));
   });
 

@@ -13,7 +13,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
@@ -506,12 +506,15 @@ describe("PostgreSQL store fast failover at a fast shutdown of the server", () =
         WAIT,
       );
       await admin.end();
-      gdb = spawn("gdb", ["-q", "-batch", "-p", String(waiterPid), "-ex", "handle SIGTERM nostop noprint nopass", "-ex", "continue"], {
-        stdio: "ignore",
-      });
-      // Attached (a tracer) and let run again (no longer in a tracing stop), SIGTERM's handling set before that.
-      const status = (): string => readFileSync(`/proc/${waiterPid}/status`, "utf8");
-      await until(() => /^TracerPid:\s*[1-9]/m.test(status()) && !/^State:\s*t/m.test(status()), "gdb holds the waiter's session", WAIT);
+      // gdb marks, once attached with SIGTERM's handling set, that it lets the session run on (in a tracing stop until).
+      const marked = join(server.root, `gdb-${waiterPid}`);
+      gdb = spawn(
+        "gdb",
+        ["-q", "-batch", "-p", String(waiterPid), "-ex", "handle SIGTERM nostop noprint nopass", "-ex", `shell touch ${marked}`, "-ex", "continue"],
+        { stdio: "ignore" },
+      );
+      const runs = (): boolean => existsSync(`/proc/${waiterPid}`) && !/^State:\s*t/m.test(readFileSync(`/proc/${waiterPid}/status`, "utf8"));
+      await until(() => existsSync(marked) && runs(), "gdb holds the waiter's session", WAIT);
       const refusedBefore = refusals();
       holderMayConnect = false;
       restarting = server.restart();
@@ -519,11 +522,13 @@ describe("PostgreSQL store fast failover at a fast shutdown of the server", () =
       await until(() => took !== undefined || failed !== undefined || refusals() > refusedBefore, "the waiter's grant is settled", WAIT);
       expect(failed).toBeUndefined();
       expect(took?.lease, "the waiting writer took a live holder's store at a server shutdown").toBeUndefined();
+      // The waiter's session outlived the holder's through the shutdown: what it refused was a grant, not its own end.
+      expect(runs(), "the waiter's session is still there").toBe(true);
     } finally {
       // Lets the shutdown end: the waiter's session gets its SIGTERM.
       gdb?.kill("SIGKILL");
       if (gdb !== undefined && gdb.exitCode === null && gdb.signalCode === null) await once(gdb, "exit");
-      if (waiterPid !== undefined) process.kill(waiterPid, "SIGTERM");
+      if (waiterPid !== undefined && existsSync(`/proc/${waiterPid}`)) process.kill(waiterPid, "SIGTERM"); // else ended
       await restarting;
       holderMayConnect = true;
     }

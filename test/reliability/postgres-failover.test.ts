@@ -389,6 +389,22 @@ function sessionUrl(through: string, name: string): string {
   return u.href;
 }
 
+/**
+ * Holder H of `store`, idle, reaching the server through a pipe that takes its connections only while
+ * `gate.holderMayConnect`, and writer W waiting for the store (fast failover), its open's outcome in `waiter`.
+ */
+async function holderAndWaiter(serverUrl: string, store: string) {
+  const gate = { holderMayConnect: true };
+  const pipe = await pipes(serverUrl, { accept: () => gate.holderMayConnect });
+  const holder = await postgresBackend({ url: sessionUrl(pipe.url, "H"), store, lease: { holder: "H", ttlMs: 10_000, renewEveryMs: 2500 } });
+  const waiter: { took?: PostgresBackend; failed?: unknown } = {};
+  const waiting = postgresBackend({ url: sessionUrl(serverUrl, "W"), store, lease: { holder: "W", waitMs: 300_000 } }).then(
+    (w) => void (waiter.took = w),
+    (err: unknown) => void (waiter.failed = err),
+  );
+  return { gate, holder, waiter, waiting };
+}
+
 /** The PIDs of W's session waiting on an advisory lock and of H's session holding one (null: none yet). */
 const SESSIONS_SQL = `SELECT (SELECT pid FROM pg_stat_activity WHERE application_name = 'grf-W' AND wait_event = 'advisory') AS w,
     (SELECT l.pid FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
@@ -408,17 +424,7 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
     // The holder connects through a pipe that takes no connection from a restart until the waiter connected again:
     // the holder makes its lease connection again as soon as the server takes connections (task 384), and the waiter
     // must come first, before the holder has its liveness lock again.
-    let holderMayConnect = true;
-    const pipe = await pipes(nsServer.url, { accept: () => holderMayConnect });
-    const url = (name: string, through = nsServer.url): string => sessionUrl(through, name);
-    const store = "pid-reuse";
-    const holder = await postgresBackend({ url: url("H", pipe.url), store, lease: { holder: "H", ttlMs: 10_000, renewEveryMs: 2500 } });
-    let took: PostgresBackend | undefined;
-    let failed: unknown;
-    const waiting = postgresBackend({ url: url("W"), store, lease: { holder: "W", waitMs: 300_000 } }).then(
-      (w) => (took = w),
-      (err: unknown) => (failed = err),
-    );
+    const { gate, holder, waiter, waiting } = await holderAndWaiter(nsServer.url, "pid-reuse");
     try {
       await holder.write("k0", Uint8Array.of(0));
       /** Once W waits on H's liveness lock (it saw it held), the two sessions' PIDs; undefined when W's open ended. */
@@ -427,13 +433,13 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
         await sleep(500);
         const c = new pg.Client({ connectionString: nsServer.url });
         await c.connect();
-        holderMayConnect = true;
+        gate.holderMayConnect = true;
         try {
           let seen: { w: number | null; h: number | null } | undefined;
           await until(
             async () => {
               seen = (await c.query<{ w: number | null; h: number | null }>(SESSIONS_SQL)).rows[0];
-              return took !== undefined || failed !== undefined || (seen?.w != null && seen.h != null);
+              return waiter.took !== undefined || waiter.failed !== undefined || (seen?.w != null && seen.h != null);
             },
             "the waiter waits on the holder's liveness lock",
             WAIT,
@@ -447,7 +453,7 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
       // Restarts whose new waiter session has its old PID, and connected before the holder's lease session.
       let reused = 0;
       for (let restart = 1; restart <= 8 && before !== undefined && (restart <= 2 || reused === 0); restart++) {
-        holderMayConnect = false;
+        gate.holderMayConnect = false;
         await nsServer.restart();
         const now = await sessions();
         if (now === undefined) break;
@@ -455,18 +461,18 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
         before = now;
         await holder.write(`k${restart}`, Uint8Array.of(restart));
       }
-      expect(failed).toBeUndefined();
-      expect(took?.lease, "the waiting writer took a live holder's store").toBeUndefined();
+      expect(waiter.failed).toBeUndefined();
+      expect(waiter.took?.lease, "the waiting writer took a live holder's store").toBeUndefined();
       expect(reused, "a restarted server gave the waiter's new session the PID its old one had, before the holder's").toBeGreaterThan(0);
       await holder.write("after", Uint8Array.of(1));
       await holder.close();
       await waiting;
-      expect(took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
-      expect(await took!.read("after")).toEqual(Uint8Array.of(1));
+      expect(waiter.took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
+      expect(await waiter.took!.read("after")).toEqual(Uint8Array.of(1));
     } finally {
       await holder.close().catch(() => undefined);
       await waiting;
-      await took?.close().catch(() => undefined);
+      await waiter.took?.close().catch(() => undefined);
     }
   }, 180_000);
 });
@@ -478,17 +484,7 @@ describe("PostgreSQL store fast failover at a fast shutdown of the server", () =
     // machine's scheduler may hold back that signal for as long as a takeover takes (needs gdb). The holder reaches the server
     // through a pipe that takes none of its connections during the shutdown, so every refused connection in the
     // server's log from then on is the waiter's.
-    let holderMayConnect = true;
-    const pipe = await pipes(server.url, { accept: () => holderMayConnect });
-    const url = (name: string, through = server.url): string => sessionUrl(through, name);
-    const store = "shutdown-grant";
-    const holder = await postgresBackend({ url: url("H", pipe.url), store, lease: { holder: "H", ttlMs: 10_000, renewEveryMs: 2500 } });
-    let took: PostgresBackend | undefined;
-    let failed: unknown;
-    const waiting = postgresBackend({ url: url("W"), store, lease: { holder: "W", waitMs: 300_000 } }).then(
-      (w) => (took = w),
-      (err: unknown) => (failed = err),
-    );
+    const { gate, holder, waiter, waiting } = await holderAndWaiter(server.url, "shutdown-grant");
     const refusals = (): number => readFileSync(join(server.root, "server.log"), "utf8").split("the database system is shutting down").length;
     let gdb: ChildProcess | undefined;
     let waiterPid: number | undefined;
@@ -516,12 +512,12 @@ describe("PostgreSQL store fast failover at a fast shutdown of the server", () =
       const runs = (): boolean => existsSync(`/proc/${waiterPid}`) && !/^State:\s*t/m.test(readFileSync(`/proc/${waiterPid}/status`, "utf8"));
       await until(() => existsSync(marked) && runs(), "gdb holds the waiter's session", WAIT);
       const refusedBefore = refusals();
-      holderMayConnect = false;
+      gate.holderMayConnect = false;
       restarting = server.restart();
       // The waiter took the store (the defect), or it was granted the lock and found the server refusing connections.
-      await until(() => took !== undefined || failed !== undefined || refusals() > refusedBefore, "the waiter's grant is settled", WAIT);
-      expect(failed).toBeUndefined();
-      expect(took?.lease, "the waiting writer took a live holder's store at a server shutdown").toBeUndefined();
+      await until(() => waiter.took !== undefined || waiter.failed !== undefined || refusals() > refusedBefore, "the waiter's grant is settled", WAIT);
+      expect(waiter.failed).toBeUndefined();
+      expect(waiter.took?.lease, "the waiting writer took a live holder's store at a server shutdown").toBeUndefined();
       // The waiter's session outlived the holder's through the shutdown: what it refused was a grant, not its own end.
       expect(runs(), "the waiter's session is still there").toBe(true);
     } finally {
@@ -530,7 +526,7 @@ describe("PostgreSQL store fast failover at a fast shutdown of the server", () =
       if (gdb !== undefined && gdb.exitCode === null && gdb.signalCode === null) await once(gdb, "exit");
       if (waiterPid !== undefined && existsSync(`/proc/${waiterPid}`)) process.kill(waiterPid, "SIGTERM"); // else ended
       await restarting;
-      holderMayConnect = true;
+      gate.holderMayConnect = true;
     }
     try {
       // The holder takes its lock back with the server (the waiter waits on it again), writes on, and hands the store
@@ -540,21 +536,21 @@ describe("PostgreSQL store fast failover at a fast shutdown of the server", () =
       await until(
         async () => {
           const r = await admin.query<{ w: number | null; h: number | null }>(SESSIONS_SQL);
-          return took !== undefined || (r.rows[0]?.w != null && r.rows[0].h != null);
+          return waiter.took !== undefined || (r.rows[0]?.w != null && r.rows[0].h != null);
         },
         "the holder holds its liveness lock again",
         WAIT,
       ).finally(() => admin.end());
       await holder.write("after", Uint8Array.of(1));
-      expect(took).toBeUndefined();
+      expect(waiter.took).toBeUndefined();
       await holder.close();
       await waiting;
-      expect(took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
-      expect(await took!.read("after")).toEqual(Uint8Array.of(1));
+      expect(waiter.took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
+      expect(await waiter.took!.read("after")).toEqual(Uint8Array.of(1));
     } finally {
       await holder.close().catch(() => undefined);
       await waiting;
-      await took?.close().catch(() => undefined);
+      await waiter.took?.close().catch(() => undefined);
     }
   }, 120_000);
 });

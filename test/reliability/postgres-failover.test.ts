@@ -402,7 +402,25 @@ async function holderAndWaiter(serverUrl: string, store: string) {
     (w) => void (waiter.took = w),
     (err: unknown) => void (waiter.failed = err),
   );
-  return { gate, holder, waiter, waiting };
+  return {
+    gate,
+    holder,
+    waiter,
+    /** H writes once more and closes: W, which took nothing so far, takes the store over (epoch + 1) and reads it. */
+    async handOver(): Promise<void> {
+      await holder.write("after", Uint8Array.of(1));
+      expect(waiter.took, "the waiting writer took a live holder's store").toBeUndefined();
+      await holder.close();
+      await waiting;
+      expect(waiter.took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
+      expect(await waiter.took!.read("after")).toEqual(Uint8Array.of(1));
+    },
+    async end(): Promise<void> {
+      await holder.close().catch(() => undefined);
+      await waiting;
+      await waiter.took?.close().catch(() => undefined);
+    },
+  };
 }
 
 /** The PIDs of W's session waiting on an advisory lock and of H's session holding one (null: none yet). */
@@ -424,7 +442,8 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
     // The holder connects through a pipe that takes no connection from a restart until the waiter connected again:
     // the holder makes its lease connection again as soon as the server takes connections (task 384), and the waiter
     // must come first, before the holder has its liveness lock again.
-    const { gate, holder, waiter, waiting } = await holderAndWaiter(nsServer.url, "pid-reuse");
+    const pair = await holderAndWaiter(nsServer.url, "pid-reuse");
+    const { gate, holder, waiter } = pair;
     try {
       await holder.write("k0", Uint8Array.of(0));
       /** Once W waits on H's liveness lock (it saw it held), the two sessions' PIDs; undefined when W's open ended. */
@@ -464,15 +483,9 @@ describe("PostgreSQL store fast failover across restarts of a server in a new PI
       expect(waiter.failed).toBeUndefined();
       expect(waiter.took?.lease, "the waiting writer took a live holder's store").toBeUndefined();
       expect(reused, "a restarted server gave the waiter's new session the PID its old one had, before the holder's").toBeGreaterThan(0);
-      await holder.write("after", Uint8Array.of(1));
-      await holder.close();
-      await waiting;
-      expect(waiter.took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
-      expect(await waiter.took!.read("after")).toEqual(Uint8Array.of(1));
+      await pair.handOver();
     } finally {
-      await holder.close().catch(() => undefined);
-      await waiting;
-      await waiter.took?.close().catch(() => undefined);
+      await pair.end();
     }
   }, 180_000);
 });
@@ -484,7 +497,8 @@ describe("PostgreSQL store fast failover at a fast shutdown of the server", () =
     // machine's scheduler may hold back that signal for as long as a takeover takes (needs gdb). The holder reaches the server
     // through a pipe that takes none of its connections during the shutdown, so every refused connection in the
     // server's log from then on is the waiter's.
-    const { gate, holder, waiter, waiting } = await holderAndWaiter(server.url, "shutdown-grant");
+    const pair = await holderAndWaiter(server.url, "shutdown-grant");
+    const { gate, holder, waiter } = pair;
     const refusals = (): number => readFileSync(join(server.root, "server.log"), "utf8").split("the database system is shutting down").length;
     let gdb: ChildProcess | undefined;
     let waiterPid: number | undefined;
@@ -541,16 +555,9 @@ describe("PostgreSQL store fast failover at a fast shutdown of the server", () =
         "the holder holds its liveness lock again",
         WAIT,
       ).finally(() => admin.end());
-      await holder.write("after", Uint8Array.of(1));
-      expect(waiter.took).toBeUndefined();
-      await holder.close();
-      await waiting;
-      expect(waiter.took?.lease?.epoch).toBe(holder.lease!.epoch + 1);
-      expect(await waiter.took!.read("after")).toEqual(Uint8Array.of(1));
+      await pair.handOver();
     } finally {
-      await holder.close().catch(() => undefined);
-      await waiting;
-      await waiter.took?.close().catch(() => undefined);
+      await pair.end();
     }
   }, 120_000);
 });

@@ -56,6 +56,9 @@ const RETRY_PAUSES_MS = [1, 2, 5, 10, 15, 20, 25];
  */
 const PAUSE = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
 
+/** Opens of the made check lock tried while SQLite cannot open it but it is at its path (CheckLock.openMade). */
+const MADE_OPEN_TRIES = 5;
+
 /** Why the lock a try took does not count: its file is no longer at the lock's path (removed or replaced). */
 const MOVED = Symbol("check lock moved");
 
@@ -357,7 +360,7 @@ export class CheckLock {
         const accept = held === undefined ? undefined : (id: LockFileId) => {
           if (!sameLockFile(id, held.made)) throw this.moved();
         };
-        const { db, id } = openCheckDatabase(this.path, this.dir, held !== undefined, accept);
+        const { db, id } = this.openMade(held !== undefined, accept);
         try {
           // Batches try the lock once and pause in run(), outside the native call, instead of SQLite's busy wait.
           db.pragma("busy_timeout = 0");
@@ -413,6 +416,25 @@ export class CheckLock {
     if (at === undefined) return this.moved("ENOENT");
     if (at.isFile() && !sameLockFile(at, this.held!.made)) return this.moved();
     return undefined;
+  }
+
+  /**
+   * openCheckDatabase of the lock's path. A holder's open (fileMustExist) that SQLite failed CANTOPEN is looked at
+   * again: the file gone or another one is store-moved; the file made back at the path is opened again (another
+   * program moved it aside and back in between: the batch said backend-error, SQLite's "unable to open database
+   * file", no reason). A few times only: a descriptor limit fails the same way, and then says so.
+   */
+  private openMade(mustExist: boolean, accept: ((id: LockFileId) => void) | undefined): { readonly db: Database.Database; readonly id: LockFileId } {
+    for (let tries = 1; ; tries++) {
+      try {
+        return openCheckDatabase(this.path, this.dir, mustExist, accept);
+      } catch (err) {
+        if (!mustExist || errnoCode(err) !== "SQLITE_CANTOPEN") throw err;
+        const notMade = this.notMade();
+        if (notMade !== undefined) throw notMade; // not there, or another file: what the look before the open says
+        if (tries === MADE_OPEN_TRIES) throw err;
+      }
+    }
   }
 
   /** notMadeAt, undefined when the look fails (an open's failure then says why). */
